@@ -1,0 +1,340 @@
+#include "CliApp.h"
+
+#include "declai/core/GgufFile.h"
+#include "declai/core/ModelLocator.h"
+#include "declai/core/Quant.h"
+#include "declai/core/Sampler.h"
+#include "declai/core/Tokenizer.h"
+#include "declai/gpu/LocalGenerator.h"
+
+#include <QCommandLineParser>
+#include <QFile>
+
+#include <limits>
+#include <optional>
+#include <string>
+
+namespace declai::cli {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 1;
+constexpr int kExitUsage = 2;
+
+struct Io {
+    std::FILE* out;
+    std::FILE* err;
+    int fail(const std::string& message) const {
+        std::fprintf(err, "declai-cli: %s\n", message.c_str());
+        return kExitError;
+    }
+    int usage(const std::string& message) const {
+        std::fprintf(err, "declai-cli: %s\n", message.c_str());
+        return kExitUsage;
+    }
+};
+
+const char* kUsage = R"(usage: declai-cli COMMAND [options]
+
+commands:
+  generate -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [--threads T] [--device D] [--tokens]
+           [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--ctx N]
+                    print the continuation of PROMPT (greedy when --temp 0, the default)
+  tokenize -m MODEL -p TEXT [--no-bos]
+                    print token ids, space separated
+  logits   -m MODEL -p PROMPT -o FILE
+                    write the last prompt position's logits as little-endian float32
+  inspect  -m MODEL print metadata and the tensor table
+
+MODEL is a path or a file name looked up in DECLAI_MODEL_PATH (colon-separated folders).
+)";
+
+QCommandLineOption opt(const QStringList& names, const char* help, const char* valueName = nullptr,
+                       const char* defaultValue = nullptr) {
+    QCommandLineOption o(names, QString::fromLatin1(help));
+    if (valueName)
+        o.setValueName(QString::fromLatin1(valueName));
+    if (defaultValue)
+        o.setDefaultValue(QString::fromLatin1(defaultValue));
+    return o;
+}
+
+struct Options {
+    QCommandLineOption model = opt({QStringLiteral("m"), QStringLiteral("model")}, "model", "MODEL");
+    QCommandLineOption prompt = opt({QStringLiteral("p"), QStringLiteral("prompt")}, "prompt", "TEXT");
+    QCommandLineOption count = opt({QStringLiteral("n"), QStringLiteral("n-predict")}, "tokens", "N", "32");
+    QCommandLineOption temp = opt({QStringLiteral("temp")}, "temperature", "T", "0");
+    QCommandLineOption seed = opt({QStringLiteral("seed")}, "seed", "S", "0");
+    QCommandLineOption threads = opt({QStringLiteral("t"), QStringLiteral("threads")}, "threads", "T", "0");
+    QCommandLineOption device = opt({QStringLiteral("device")}, "device", "D", "cpu");
+    QCommandLineOption tokens = opt({QStringLiteral("tokens")}, "print token ids");
+    QCommandLineOption topK = opt({QStringLiteral("top-k")}, "top-k", "K", "40");
+    QCommandLineOption topP = opt({QStringLiteral("top-p")}, "top-p", "P", "0.95");
+    QCommandLineOption minP = opt({QStringLiteral("min-p")}, "min-p", "P", "0.05");
+    QCommandLineOption repeatPenalty = opt({QStringLiteral("repeat-penalty")}, "repetition penalty", "R", "1.0");
+    QCommandLineOption context = opt({QStringLiteral("ctx")}, "context length (0 = model's)", "N", "0");
+    QCommandLineOption noBos = opt({QStringLiteral("no-bos")}, "do not add BOS");
+    QCommandLineOption output = opt({QStringLiteral("o"), QStringLiteral("output")}, "output file", "FILE");
+    QCommandLineOption help = opt({QStringLiteral("h"), QStringLiteral("help")}, "help");
+};
+
+// A model opened for a command: weights plus tokenizer.
+struct OpenModel {
+    std::shared_ptr<const ModelWeights> weights;
+    std::unique_ptr<Tokenizer> tokenizer;
+};
+
+Expected<OpenModel> openModel(const QString& name) {
+    auto path = locateModel(name.toStdString());
+    if (!path)
+        return path.error();
+    auto weights = ModelWeights::load(*path);
+    if (!weights)
+        return weights.error();
+    auto tokenizer = Tokenizer::fromGguf((*weights)->file());
+    if (!tokenizer)
+        return tokenizer.error();
+    return OpenModel{std::move(*weights), std::move(*tokenizer)};
+}
+
+Expected<int64_t> intOption(const QCommandLineParser& parser, const QCommandLineOption& option, int64_t min,
+                            int64_t max) {
+    bool ok = false;
+    const QString text = parser.value(option);
+    const qlonglong value = text.toLongLong(&ok);
+    if (!ok || value < min || value > max)
+        return makeError(ErrorCode::InvalidArgument, "--" + option.names().last().toStdString() + " must be an integer in [" +
+                                                         std::to_string(min) + ", " + std::to_string(max) + "], got '" +
+                                                         text.toStdString() + "'");
+    return static_cast<int64_t>(value);
+}
+
+Expected<double> floatOption(const QCommandLineParser& parser, const QCommandLineOption& option) {
+    bool ok = false;
+    const QString text = parser.value(option);
+    const double value = text.toDouble(&ok);
+    if (!ok)
+        return makeError(ErrorCode::InvalidArgument,
+                         "--" + option.names().last().toStdString() + " must be a number, got '" + text.toStdString() + "'");
+    return value;
+}
+
+// Only the CPU engine exists in this build; other devices are refused with the reason.
+Expected<void> checkDevice(const QString& device) {
+    if (device == QStringLiteral("cpu") || device == QStringLiteral("cpu:0"))
+        return {};
+    return makeError(ErrorCode::Unsupported, "device '" + device.toStdString() +
+                                                 "' is not available: this build has only the CPU engine "
+                                                 "(see `declai-cli devices` once GPU backends are built)");
+}
+
+int cmdTokenize(const QCommandLineParser& parser, const Options& o, const Io& io) {
+    if (!parser.isSet(o.model) || !parser.isSet(o.prompt))
+        return io.usage("tokenize needs -m MODEL and -p TEXT");
+    auto path = locateModel(parser.value(o.model).toStdString());
+    if (!path)
+        return io.fail(path.error().message);
+    auto file = GgufFile::open(*path);
+    if (!file)
+        return io.fail(file.error().message);
+    auto tokenizer = Tokenizer::fromGguf(*file);
+    if (!tokenizer)
+        return io.fail(tokenizer.error().message);
+    const std::string text = parser.value(o.prompt).toStdString();
+    const auto ids = (*tokenizer)->encode(text, !parser.isSet(o.noBos));
+    std::string line;
+    for (size_t i = 0; i < ids.size(); ++i) {
+        if (i)
+            line += ' ';
+        line += std::to_string(ids[i]);
+    }
+    std::fprintf(io.out, "%s\n", line.c_str());
+    return kExitOk;
+}
+
+int cmdGenerate(const QCommandLineParser& parser, const Options& o, const Io& io) {
+    if (!parser.isSet(o.model) || !parser.isSet(o.prompt))
+        return io.usage("generate needs -m MODEL and -p PROMPT");
+    auto count = intOption(parser, o.count, 0, 1 << 20);
+    auto threads = intOption(parser, o.threads, 0, 1024);
+    auto seed = intOption(parser, o.seed, 0, std::numeric_limits<int64_t>::max());
+    auto topK = intOption(parser, o.topK, -1, 1 << 24);
+    auto context = intOption(parser, o.context, 0, 1 << 24);
+    auto temp = floatOption(parser, o.temp);
+    auto topP = floatOption(parser, o.topP);
+    auto minP = floatOption(parser, o.minP);
+    auto penalty = floatOption(parser, o.repeatPenalty);
+    for (const Error* e : {count ? nullptr : &count.error(), threads ? nullptr : &threads.error(),
+                           seed ? nullptr : &seed.error(), topK ? nullptr : &topK.error(),
+                           context ? nullptr : &context.error(), temp ? nullptr : &temp.error(),
+                           topP ? nullptr : &topP.error(), minP ? nullptr : &minP.error(),
+                           penalty ? nullptr : &penalty.error()}) {
+        if (e)
+            return io.usage(e->message);
+    }
+    if (auto d = checkDevice(parser.value(o.device)); !d)
+        return io.fail(d.error().message);
+
+    GenerationOptions options;
+    options.maxTokens = static_cast<int32_t>(*count);
+    options.sampler.temperature = static_cast<float>(*temp);
+    options.sampler.seed = static_cast<uint64_t>(*seed);
+    options.sampler.topK = static_cast<int32_t>(*topK);
+    options.sampler.topP = static_cast<float>(*topP);
+    options.sampler.minP = static_cast<float>(*minP);
+    options.sampler.repeatPenalty = static_cast<float>(*penalty);
+    if (auto valid = validate(options.sampler); !valid)
+        return io.usage(valid.error().message);
+
+    auto model = openModel(parser.value(o.model));
+    if (!model)
+        return io.fail(model.error().message);
+    const Tokenizer& tokenizer = *model->tokenizer;
+    for (int32_t id = 0; id < tokenizer.vocabSize(); ++id) {
+        if (tokenizer.isEndOfGeneration(id))
+            options.stopIds.insert(id);
+    }
+    const auto prompt = tokenizer.encode(parser.value(o.prompt).toStdString(), true);
+    if (prompt.empty())
+        return io.fail("the prompt produced no tokens");
+
+    ThreadPool pool(static_cast<int>(*threads));
+    auto generator = LocalGenerator::create(model->weights, pool, *context);
+    if (!generator)
+        return io.fail(generator.error().message);
+    const bool printIds = parser.isSet(o.tokens);
+    StreamingDecoder decoder(tokenizer);
+    bool first = true;
+    auto result = (*generator)->generate(prompt, options, [&](int32_t id) {
+        // Runs on this (the calling) thread as each token is sampled: stream it out at once.
+        if (printIds) {
+            std::fprintf(io.out, first ? "%d" : " %d", id);
+            first = false;
+        } else {
+            const std::string text = decoder.push(id);
+            std::fwrite(text.data(), 1, text.size(), io.out);
+        }
+        std::fflush(io.out);
+        return true;
+    });
+    if (!printIds) {
+        const std::string rest = decoder.flush();
+        std::fwrite(rest.data(), 1, rest.size(), io.out);
+    }
+    std::fputc('\n', io.out);
+    if (!result)
+        return io.fail(result.error().message);
+    return kExitOk;
+}
+
+int cmdLogits(const QCommandLineParser& parser, const Options& o, const Io& io) {
+    if (!parser.isSet(o.model) || !parser.isSet(o.prompt) || !parser.isSet(o.output))
+        return io.usage("logits needs -m MODEL, -p PROMPT and -o FILE");
+    auto threads = intOption(parser, o.threads, 0, 1024);
+    if (!threads)
+        return io.usage(threads.error().message);
+    if (auto d = checkDevice(parser.value(o.device)); !d)
+        return io.fail(d.error().message);
+    auto model = openModel(parser.value(o.model));
+    if (!model)
+        return io.fail(model.error().message);
+    const auto prompt = model->tokenizer->encode(parser.value(o.prompt).toStdString(), true);
+    if (prompt.empty())
+        return io.fail("the prompt produced no tokens");
+    ThreadPool pool(static_cast<int>(*threads));
+    auto generator = LocalGenerator::create(model->weights, pool);
+    if (!generator)
+        return io.fail(generator.error().message);
+    auto logits = (*generator)->promptLogits(prompt);
+    if (!logits)
+        return io.fail(logits.error().message);
+    QFile file(parser.value(o.output));
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate))
+        return io.fail("cannot write '" + parser.value(o.output).toStdString() + "': " + file.errorString().toStdString());
+    const auto bytes = static_cast<qint64>(logits->size() * sizeof(float));
+    if (file.write(reinterpret_cast<const char*>(logits->data()), bytes) != bytes)
+        return io.fail("short write to '" + parser.value(o.output).toStdString() + "'");
+    return kExitOk;
+}
+
+int cmdInspect(const QCommandLineParser& parser, const Options& o, const Io& io) {
+    if (!parser.isSet(o.model))
+        return io.usage("inspect needs -m MODEL");
+    auto path = locateModel(parser.value(o.model).toStdString());
+    if (!path)
+        return io.fail(path.error().message);
+    auto file = GgufFile::open(*path);
+    if (!file)
+        return io.fail(file.error().message);
+    std::fprintf(io.out, "file: %s\nGGUF version: %u\nalignment: %llu\ndata offset: %llu\nsize: %llu bytes\n",
+                 file->path().c_str(), file->version(), static_cast<unsigned long long>(file->alignment()),
+                 static_cast<unsigned long long>(file->dataOffset()),
+                 static_cast<unsigned long long>(file->fileSize()));
+    std::fprintf(io.out, "\nmetadata (%zu keys):\n", file->metadataKeys().size());
+    for (const std::string& key : file->metadataKeys()) {
+        const GgufValue* v = file->find(key);
+        std::fprintf(io.out, "  %-40s %-4s %s\n", key.c_str(), ggufValueTypeName(v->type),
+                     file->valueToString(*v).c_str());
+    }
+    std::fprintf(io.out, "\ntensors (%zu):\n", file->tensors().size());
+    for (const GgufTensorInfo& t : file->tensors()) {
+        std::string shape;
+        for (size_t i = 0; i < t.shape.size(); ++i)
+            shape.append(i ? " x " : "").append(std::to_string(t.shape[i]));
+        std::fprintf(io.out, "  %-32s %-5s %-18s offset %-12llu %llu bytes\n", t.name.c_str(),
+                     std::string(tensorTypeName(t.type)).c_str(), shape.c_str(),
+                     static_cast<unsigned long long>(t.offset), static_cast<unsigned long long>(t.sizeBytes));
+    }
+    if (auto config = ModelConfig::fromGguf(*file)) {
+        std::fprintf(io.out,
+                     "\nmodel: %s, %lld layers, dim %lld, %lld heads (%lld KV), head dim %lld, FFN %lld, vocab %lld, "
+                     "context %lld, rope base %g, rms eps %g%s\n",
+                     config->architecture.c_str(), static_cast<long long>(config->layerCount),
+                     static_cast<long long>(config->embeddingLength), static_cast<long long>(config->headCount),
+                     static_cast<long long>(config->kvHeadCount), static_cast<long long>(config->headDim),
+                     static_cast<long long>(config->feedForwardLength), static_cast<long long>(config->vocabSize),
+                     static_cast<long long>(config->contextLength), static_cast<double>(config->ropeFreqBase),
+                     static_cast<double>(config->rmsNormEps), config->tiedEmbeddings ? ", tied embeddings" : "");
+    } else {
+        std::fprintf(io.out, "\nmodel: not runnable: %s\n", config.error().message.c_str());
+    }
+    return kExitOk;
+}
+
+} // namespace
+
+int run(const QStringList& args, std::FILE* out, std::FILE* err) {
+    const Io io{out, err};
+    if (args.isEmpty() || args.first() == QStringLiteral("-h") || args.first() == QStringLiteral("--help") ||
+        args.first() == QStringLiteral("help")) {
+        std::fputs(kUsage, args.isEmpty() ? err : out);
+        return args.isEmpty() ? kExitUsage : kExitOk;
+    }
+    const QString command = args.first();
+    Options o;
+    QCommandLineParser parser;
+    parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
+    parser.addOptions({o.model, o.prompt, o.count, o.temp, o.seed, o.threads, o.device, o.tokens, o.topK, o.topP,
+                       o.minP, o.repeatPenalty, o.context, o.noBos, o.output, o.help});
+    QStringList parseArgs = args;
+    parseArgs[0] = QStringLiteral("declai-cli");
+    if (!parser.parse(parseArgs))
+        return io.usage(parser.errorText().toStdString());
+    if (!parser.positionalArguments().isEmpty())
+        return io.usage("unexpected argument '" + parser.positionalArguments().first().toStdString() + "'");
+    if (parser.isSet(o.help)) {
+        std::fputs(kUsage, out);
+        return kExitOk;
+    }
+    if (command == QStringLiteral("generate"))
+        return cmdGenerate(parser, o, io);
+    if (command == QStringLiteral("tokenize"))
+        return cmdTokenize(parser, o, io);
+    if (command == QStringLiteral("logits"))
+        return cmdLogits(parser, o, io);
+    if (command == QStringLiteral("inspect"))
+        return cmdInspect(parser, o, io);
+    return io.usage("unknown command '" + command.toStdString() + "' (try --help)");
+}
+
+} // namespace declai::cli

@@ -1,0 +1,12 @@
+#include "CliApp.h"
+
+#include <QStringList>
+
+#include <cstdio>
+
+int main(int argc, char** argv) {
+    QStringList args;
+    for (int i = 1; i < argc; ++i)
+        args << QString::fromLocal8Bit(argv[i]);
+    return declai::cli::run(args, stdout, stderr);
+}

@@ -1,0 +1,22 @@
+# One INTERFACE target carries warnings, Qt strictness defines and sanitizer flags; every target links it.
+add_library(declai_build_flags INTERFACE)
+add_library(Declai::BuildFlags ALIAS declai_build_flags)
+target_compile_options(declai_build_flags INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor -Wcast-align
+  -Wunused -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough>)
+if(DECLAI_WERROR)
+  target_compile_options(declai_build_flags INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Werror>)
+endif()
+target_compile_definitions(declai_build_flags INTERFACE
+  QT_NO_CAST_FROM_ASCII QT_NO_CAST_TO_ASCII QT_NO_CONTEXTLESS_CONNECT QT_NO_KEYWORDS
+  QT_NO_URL_CAST_FROM_STRING QT_USE_QSTRINGBUILDER)
+
+if(DECLAI_SANITIZE STREQUAL "address")
+  set(_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+elseif(DECLAI_SANITIZE STREQUAL "thread")
+  set(_san -fsanitize=thread -fno-omit-frame-pointer)
+endif()
+if(_san)
+  target_compile_options(declai_build_flags INTERFACE ${_san})
+  target_link_options(declai_build_flags INTERFACE ${_san})
+endif()

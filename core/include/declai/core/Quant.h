@@ -1,0 +1,54 @@
+// Scalar reference implementations of the tensor formats: conversion, dequantisation, activation
+// quantisation and dot products. These are the ground truth that SIMD and GPU kernels are tested against,
+// so they favour clarity over speed. They mirror llama.cpp's arithmetic (activations are quantised to
+// Q8_0 for Q8_0/Q4_0 weights and to Q8_K for K-quants; F16/BF16 weights take F16/BF16 activations).
+#pragma once
+
+#include "declai/core/TensorType.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace declai::quant {
+
+float fp16ToFp32(f16_bits h);
+f16_bits fp32ToFp16(float f);  // round to nearest even, overflow -> inf, NaN preserved
+float bf16ToFp32(bf16_bits h);
+bf16_bits fp32ToBf16(float f); // round to nearest even, NaN kept quiet
+
+// The activation format a weight type is multiplied against.
+TensorType activationTypeFor(TensorType weightType);
+// Bytes of one activation row of `n` values in activationTypeFor(weightType).
+size_t activationRowBytes(TensorType weightType, int64_t n);
+// Converts/quantises one row of float activations into the activation format for `weightType`.
+void quantizeActivationRow(TensorType weightType, const float* x, void* out, int64_t n);
+
+// Dequantises one row of `n` values (n is a multiple of the block size; callers check).
+void dequantizeRow(TensorType type, const void* row, float* out, int64_t n);
+
+// Dot product of one weight row with one activation row prepared by quantizeActivationRow.
+float dotRow(TensorType weightType, const void* weightRow, const void* activationRow, int64_t n);
+
+// Per-format pieces (also used directly by tests).
+void quantizeRowQ8_0(const float* x, BlockQ8_0* y, int64_t n);
+void quantizeRowQ8_K(const float* x, BlockQ8_K* y, int64_t n);
+void quantizeRowQ4_0(const float* x, BlockQ4_0* y, int64_t n);
+void quantizeRowQ4_K(const float* x, BlockQ4_K* y, int64_t n);
+void quantizeRowQ6_K(const float* x, BlockQ6_K* y, int64_t n);
+// Quantises one weight row of `type` (any supported type); used by the model synthesiser.
+bool quantizeRow(TensorType type, const float* x, void* out, int64_t n);
+
+void dequantizeRowQ8_0(const BlockQ8_0* x, float* y, int64_t n);
+void dequantizeRowQ4_0(const BlockQ4_0* x, float* y, int64_t n);
+void dequantizeRowQ4_K(const BlockQ4_K* x, float* y, int64_t n);
+void dequantizeRowQ6_K(const BlockQ6_K* x, float* y, int64_t n);
+
+float dotF32(const float* a, const float* b, int64_t n);
+float dotF16(const f16_bits* a, const f16_bits* b, int64_t n);
+float dotBF16(const bf16_bits* a, const bf16_bits* b, int64_t n);
+float dotQ8_0(const BlockQ8_0* w, const BlockQ8_0* x, int64_t n);
+float dotQ4_0(const BlockQ4_0* w, const BlockQ8_0* x, int64_t n);
+float dotQ4_K(const BlockQ4_K* w, const BlockQ8_K* x, int64_t n);
+float dotQ6_K(const BlockQ6_K* w, const BlockQ8_K* x, int64_t n);
+
+} // namespace declai::quant

@@ -1,0 +1,96 @@
+// Tensor element formats (ggml numbering) and their block layouts. Weights are read in place from the
+// memory map; these structs describe the bytes exactly as llama.cpp writes them (little-endian).
+#pragma once
+
+#include "declai/core/Error.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace declai {
+
+enum class TensorType : uint32_t {
+    F32 = 0,
+    F16 = 1,
+    Q4_0 = 2,
+    Q4_1 = 3,
+    Q5_0 = 6,
+    Q5_1 = 7,
+    Q8_0 = 8,
+    Q8_1 = 9,
+    Q2_K = 10,
+    Q3_K = 11,
+    Q4_K = 12,
+    Q5_K = 13,
+    Q6_K = 14,
+    Q8_K = 15,
+    I8 = 24,
+    I16 = 25,
+    I32 = 26,
+    I64 = 27,
+    F64 = 28,
+    BF16 = 30,
+};
+
+struct TensorTypeTraits {
+    std::string_view name;
+    uint32_t blockElements = 0;  // values per block (1 for plain types)
+    uint32_t blockBytes = 0;     // bytes per block
+    bool computeSupported = false; // the engine can multiply with it
+};
+
+// Traits of a raw type id from a file; nullopt for ids ggml does not define.
+std::optional<TensorTypeTraits> tensorTypeTraits(uint32_t rawType);
+TensorTypeTraits tensorTypeTraits(TensorType type);
+std::string_view tensorTypeName(TensorType type);
+// Parses "f32", "q8_0", "Q4_K" ... (case-insensitive).
+std::optional<TensorType> tensorTypeFromName(std::string_view name);
+
+// Bytes used by `elements` values of `type`; nullopt when `elements` is not a whole number of blocks or
+// the product overflows.
+std::optional<uint64_t> tensorBytes(TensorType type, uint64_t elements);
+
+constexpr int kQK8_0 = 32;
+constexpr int kQK4_0 = 32;
+constexpr int kQKK = 256;  // K-quant super-block
+constexpr int kKScaleBytes = 12;
+
+using f16_bits = uint16_t;
+using bf16_bits = uint16_t;
+
+struct BlockQ8_0 {
+    f16_bits d;
+    int8_t qs[kQK8_0];
+};
+struct BlockQ4_0 {
+    f16_bits d;
+    uint8_t qs[kQK4_0 / 2];  // low nibbles: values 0..15, high nibbles: values 16..31
+};
+struct BlockQ4_K {
+    f16_bits d;
+    f16_bits dmin;
+    uint8_t scales[kKScaleBytes];  // 8 six-bit scales and 8 six-bit mins, packed
+    uint8_t qs[kQKK / 2];
+};
+struct BlockQ6_K {
+    uint8_t ql[kQKK / 2];
+    uint8_t qh[kQKK / 4];
+    int8_t scales[kQKK / 16];
+    f16_bits d;
+};
+// Activation block for K-quant dot products (never stored in files we read).
+struct BlockQ8_K {
+    float d;
+    int8_t qs[kQKK];
+    int16_t bsums[kQKK / 16];
+};
+
+static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ6_K) == 210);
+static_assert(sizeof(BlockQ8_K) == 292);
+
+} // namespace declai

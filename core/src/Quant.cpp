@@ -1,0 +1,564 @@
+#include "declai/core/Quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace declai::quant {
+
+float fp16ToFp32(f16_bits h) {
+    const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+    const uint32_t exponent = (h >> 10) & 0x1Fu;
+    uint32_t mantissa = h & 0x3FFu;
+    uint32_t bits;
+    if (exponent == 0) {
+        if (mantissa == 0) {
+            bits = sign;
+        } else { // subnormal: normalise
+            int shift = 0;
+            while ((mantissa & 0x400u) == 0) {
+                mantissa <<= 1;
+                ++shift;
+            }
+            mantissa &= 0x3FFu;
+            bits = sign | (static_cast<uint32_t>(127 - 15 - shift + 1) << 23) | (mantissa << 13);
+        }
+    } else if (exponent == 0x1F) {
+        bits = sign | 0x7F800000u | (mantissa << 13);
+    } else {
+        bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+f16_bits fp32ToFp16(float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    const uint32_t sign = (bits >> 16) & 0x8000u;
+    const uint32_t absBits = bits & 0x7FFFFFFFu;
+    if (absBits > 0x7F800000u) // NaN: keep it a (quiet) NaN
+        return static_cast<f16_bits>(sign | 0x7E00u | ((absBits >> 13) & 0x3FFu));
+    if (absBits >= 0x477FF000u) // rounds to >= 65520: infinity
+        return static_cast<f16_bits>(sign | 0x7C00u);
+    if (absBits < 0x38800000u) { // below the smallest normal half: subnormal or zero
+        if (absBits < 0x33000000u)
+            return static_cast<f16_bits>(sign);
+        const uint32_t exponent = absBits >> 23;
+        const uint32_t mantissa = (absBits & 0x7FFFFFu) | 0x800000u;
+        // value = mantissa * 2^(exponent-150); half subnormal unit = 2^-24 -> q = mantissa * 2^(exponent-126)
+        const uint32_t rshift = 126 - exponent;
+        uint32_t q = mantissa >> rshift;
+        const uint32_t rem = mantissa & ((1u << rshift) - 1);
+        const uint32_t halfway = 1u << (rshift - 1);
+        if (rem > halfway || (rem == halfway && (q & 1u)))
+            ++q;
+        return static_cast<f16_bits>(sign | q);
+    }
+    // Normal: rebias exponent and round the mantissa to 10 bits, ties to even.
+    uint32_t value = absBits - 0x38000000u; // exponent rebias 127 -> 15
+    const uint32_t rem = value & 0x1FFFu;
+    value >>= 13;
+    if (rem > 0x1000u || (rem == 0x1000u && (value & 1u)))
+        ++value;
+    return static_cast<f16_bits>(sign | value);
+}
+
+float bf16ToFp32(bf16_bits h) {
+    const uint32_t bits = static_cast<uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+bf16_bits fp32ToBf16(float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u)
+        return static_cast<bf16_bits>((bits >> 16) | 64u);
+    return static_cast<bf16_bits>((bits + (0x7FFFu + ((bits >> 16) & 1u))) >> 16);
+}
+
+TensorType activationTypeFor(TensorType weightType) {
+    switch (weightType) {
+    case TensorType::F16: return TensorType::F16;
+    case TensorType::BF16: return TensorType::BF16;
+    case TensorType::Q8_0:
+    case TensorType::Q4_0: return TensorType::Q8_0;
+    case TensorType::Q4_K:
+    case TensorType::Q6_K: return TensorType::Q8_K;
+    default: return TensorType::F32;
+    }
+}
+
+size_t activationRowBytes(TensorType weightType, int64_t n) {
+    switch (activationTypeFor(weightType)) {
+    case TensorType::F16:
+    case TensorType::BF16: return static_cast<size_t>(n) * 2;
+    case TensorType::Q8_0: return static_cast<size_t>(n / kQK8_0) * sizeof(BlockQ8_0);
+    case TensorType::Q8_K: return static_cast<size_t>(n / kQKK) * sizeof(BlockQ8_K);
+    default: return static_cast<size_t>(n) * 4;
+    }
+}
+
+void quantizeActivationRow(TensorType weightType, const float* x, void* out, int64_t n) {
+    switch (activationTypeFor(weightType)) {
+    case TensorType::F16: {
+        auto* y = static_cast<f16_bits*>(out);
+        for (int64_t i = 0; i < n; ++i)
+            y[i] = fp32ToFp16(x[i]);
+        break;
+    }
+    case TensorType::BF16: {
+        auto* y = static_cast<bf16_bits*>(out);
+        for (int64_t i = 0; i < n; ++i)
+            y[i] = fp32ToBf16(x[i]);
+        break;
+    }
+    case TensorType::Q8_0: quantizeRowQ8_0(x, static_cast<BlockQ8_0*>(out), n); break;
+    case TensorType::Q8_K: quantizeRowQ8_K(x, static_cast<BlockQ8_K*>(out), n); break;
+    default: std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float)); break;
+    }
+}
+
+// ---- activation / weight quantisers -------------------------------------------------------------------
+
+void quantizeRowQ8_0(const float* x, BlockQ8_0* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQK8_0; ++b) {
+        const float* xb = x + b * kQK8_0;
+        float amax = 0.0f;
+        for (int j = 0; j < kQK8_0; ++j)
+            amax = std::max(amax, std::fabs(xb[j]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = fp32ToFp16(d);
+        for (int j = 0; j < kQK8_0; ++j)
+            y[b].qs[j] = static_cast<int8_t>(std::nearbyint(xb[j] * id));
+    }
+}
+
+void quantizeRowQ8_K(const float* x, BlockQ8_K* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float* xb = x + b * kQKK;
+        float amax = 0.0f;
+        float signedMax = 0.0f;
+        for (int j = 0; j < kQKK; ++j) {
+            if (std::fabs(xb[j]) > amax) {
+                amax = std::fabs(xb[j]);
+                signedMax = xb[j];
+            }
+        }
+        if (amax == 0.0f) {
+            y[b].d = 0.0f;
+            std::memset(y[b].qs, 0, sizeof y[b].qs);
+            std::memset(y[b].bsums, 0, sizeof y[b].bsums);
+            continue;
+        }
+        const float iscale = -127.0f / signedMax;
+        for (int j = 0; j < kQKK; ++j) {
+            const int v = static_cast<int>(std::nearbyint(iscale * xb[j]));
+            y[b].qs[j] = static_cast<int8_t>(std::min(127, v));
+        }
+        for (int g = 0; g < kQKK / 16; ++g) {
+            int sum = 0;
+            for (int j = 0; j < 16; ++j)
+                sum += y[b].qs[g * 16 + j];
+            y[b].bsums[g] = static_cast<int16_t>(sum);
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
+void quantizeRowQ4_0(const float* x, BlockQ4_0* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQK4_0; ++b) {
+        const float* xb = x + b * kQK4_0;
+        float amax = 0.0f;
+        float signedMax = 0.0f;
+        for (int j = 0; j < kQK4_0; ++j) {
+            if (std::fabs(xb[j]) > amax) {
+                amax = std::fabs(xb[j]);
+                signedMax = xb[j];
+            }
+        }
+        const float d = signedMax / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = fp32ToFp16(d);
+        for (int j = 0; j < kQK4_0 / 2; ++j) {
+            const int lo = std::min(15, static_cast<int>(xb[j] * id + 8.5f));
+            const int hi = std::min(15, static_cast<int>(xb[j + kQK4_0 / 2] * id + 8.5f));
+            y[b].qs[j] = static_cast<uint8_t>(std::max(0, lo) | (std::max(0, hi) << 4));
+        }
+    }
+}
+
+namespace {
+
+// Unpacks the 6-bit scale and min of sub-block j of a Q4_K block.
+inline void scaleMinK4(int j, const uint8_t* q, uint8_t& scale, uint8_t& min) {
+    if (j < 4) {
+        scale = q[j] & 63;
+        min = q[j + 4] & 63;
+    } else {
+        scale = static_cast<uint8_t>((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        min = static_cast<uint8_t>((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+inline void packScaleMinK4(int j, uint8_t* q, uint8_t scale, uint8_t min) {
+    if (j < 4) {
+        q[j] = static_cast<uint8_t>((q[j] & 0xC0) | (scale & 63));
+        q[j + 4] = static_cast<uint8_t>((q[j + 4] & 0xC0) | (min & 63));
+    } else {
+        q[j + 4] = static_cast<uint8_t>((scale & 0xF) | ((min & 0xF) << 4));
+        q[j - 4] = static_cast<uint8_t>((q[j - 4] & 0x3F) | ((scale >> 4) << 6));
+        q[j] = static_cast<uint8_t>((q[j] & 0x3F) | ((min >> 4) << 6));
+    }
+}
+
+} // namespace
+
+void quantizeRowQ4_K(const float* x, BlockQ4_K* y, int64_t n) {
+    // Per 32-value sub-block: an affine map x ~ scale*q - min with q in [0,15]; scales and mins are then
+    // themselves quantised to 6 bits against the block's largest. Simpler than llama.cpp's search-based
+    // quantiser but the same format, so llama.cpp reads what this writes.
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float* xb = x + b * kQKK;
+        float scales[8];
+        float mins[8];
+        float maxScale = 0.0f;
+        float maxMin = 0.0f;
+        for (int s = 0; s < 8; ++s) {
+            float lo = 0.0f;
+            float hi = 0.0f;
+            for (int j = 0; j < 32; ++j) {
+                lo = std::min(lo, xb[s * 32 + j]);
+                hi = std::max(hi, xb[s * 32 + j]);
+            }
+            scales[s] = (hi - lo) / 15.0f;
+            mins[s] = -lo;
+            maxScale = std::max(maxScale, scales[s]);
+            maxMin = std::max(maxMin, mins[s]);
+        }
+        const float d = maxScale / 63.0f;
+        const float dmin = maxMin / 63.0f;
+        std::memset(y[b].scales, 0, sizeof y[b].scales);
+        y[b].d = fp32ToFp16(d);
+        y[b].dmin = fp32ToFp16(dmin);
+        const float dStored = fp16ToFp32(y[b].d);
+        const float dminStored = fp16ToFp32(y[b].dmin);
+        uint8_t q[kQKK];
+        for (int s = 0; s < 8; ++s) {
+            const int ls = dStored > 0 ? std::clamp(static_cast<int>(std::nearbyint(scales[s] / dStored)), 0, 63) : 0;
+            const int lm = dminStored > 0 ? std::clamp(static_cast<int>(std::nearbyint(mins[s] / dminStored)), 0, 63) : 0;
+            packScaleMinK4(s, y[b].scales, static_cast<uint8_t>(ls), static_cast<uint8_t>(lm));
+            const float effScale = dStored * static_cast<float>(ls);
+            const float effMin = dminStored * static_cast<float>(lm);
+            for (int j = 0; j < 32; ++j) {
+                const int v = effScale > 0 ? static_cast<int>(std::nearbyint((xb[s * 32 + j] + effMin) / effScale)) : 0;
+                q[s * 32 + j] = static_cast<uint8_t>(std::clamp(v, 0, 15));
+            }
+        }
+        // Layout: each 64-value chunk stores sub-block 2c in low nibbles and 2c+1 in high nibbles.
+        for (int c = 0; c < 4; ++c) {
+            for (int l = 0; l < 32; ++l)
+                y[b].qs[c * 32 + l] = static_cast<uint8_t>(q[c * 64 + l] | (q[c * 64 + 32 + l] << 4));
+        }
+    }
+}
+
+void quantizeRowQ6_K(const float* x, BlockQ6_K* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float* xb = x + b * kQKK;
+        float subScale[16];
+        float maxAbsScale = 0.0f;
+        float signedMaxScale = 0.0f;
+        for (int s = 0; s < 16; ++s) {
+            float amax = 0.0f;
+            float signedMax = 0.0f;
+            for (int j = 0; j < 16; ++j) {
+                if (std::fabs(xb[s * 16 + j]) > amax) {
+                    amax = std::fabs(xb[s * 16 + j]);
+                    signedMax = xb[s * 16 + j];
+                }
+            }
+            subScale[s] = signedMax / -32.0f;
+            if (std::fabs(subScale[s]) > maxAbsScale) {
+                maxAbsScale = std::fabs(subScale[s]);
+                signedMaxScale = subScale[s];
+            }
+        }
+        std::memset(&y[b], 0, sizeof y[b]);
+        if (maxAbsScale == 0.0f)
+            continue;
+        const float iscale = -128.0f / signedMaxScale;
+        y[b].d = fp32ToFp16(1.0f / iscale);
+        const float d = fp16ToFp32(y[b].d);
+        int8_t q[kQKK];
+        for (int s = 0; s < 16; ++s) {
+            const int sc = std::min(127, static_cast<int>(std::nearbyint(iscale * subScale[s])));
+            y[b].scales[s] = static_cast<int8_t>(sc);
+            const float eff = d * static_cast<float>(sc);
+            for (int j = 0; j < 16; ++j) {
+                const int v = eff != 0.0f ? static_cast<int>(std::nearbyint(xb[s * 16 + j] / eff)) : 0;
+                q[s * 16 + j] = static_cast<int8_t>(std::clamp(v, -32, 31));
+            }
+        }
+        // Layout per 128-value half: ql holds low 4 bits (l, l+32 in low nibbles; l+64, l+96 in high
+        // nibbles), qh the 2 high bits of l, l+32, l+64, l+96.
+        for (int half = 0; half < 2; ++half) {
+            uint8_t* ql = y[b].ql + half * 64;
+            uint8_t* qh = y[b].qh + half * 32;
+            const int8_t* qq = q + half * 128;
+            for (int l = 0; l < 32; ++l) {
+                const int q1 = qq[l] + 32;
+                const int q2 = qq[l + 32] + 32;
+                const int q3 = qq[l + 64] + 32;
+                const int q4 = qq[l + 96] + 32;
+                ql[l] = static_cast<uint8_t>((q1 & 0xF) | ((q3 & 0xF) << 4));
+                ql[l + 32] = static_cast<uint8_t>((q2 & 0xF) | ((q4 & 0xF) << 4));
+                qh[l] = static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+            }
+        }
+    }
+}
+
+bool quantizeRow(TensorType type, const float* x, void* out, int64_t n) {
+    switch (type) {
+    case TensorType::F32: std::memcpy(out, x, static_cast<size_t>(n) * 4); return true;
+    case TensorType::F16:
+    case TensorType::BF16: quantizeActivationRow(type, x, out, n); return true;
+    case TensorType::Q8_0: quantizeRowQ8_0(x, static_cast<BlockQ8_0*>(out), n); return true;
+    case TensorType::Q4_0: quantizeRowQ4_0(x, static_cast<BlockQ4_0*>(out), n); return true;
+    case TensorType::Q4_K: quantizeRowQ4_K(x, static_cast<BlockQ4_K*>(out), n); return true;
+    case TensorType::Q6_K: quantizeRowQ6_K(x, static_cast<BlockQ6_K*>(out), n); return true;
+    default: return false;
+    }
+}
+
+// ---- dequantisation -----------------------------------------------------------------------------------
+
+void dequantizeRowQ8_0(const BlockQ8_0* x, float* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQK8_0; ++b) {
+        const float d = fp16ToFp32(x[b].d);
+        for (int j = 0; j < kQK8_0; ++j)
+            y[b * kQK8_0 + j] = d * static_cast<float>(x[b].qs[j]);
+    }
+}
+
+void dequantizeRowQ4_0(const BlockQ4_0* x, float* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQK4_0; ++b) {
+        const float d = fp16ToFp32(x[b].d);
+        for (int j = 0; j < kQK4_0 / 2; ++j) {
+            y[b * kQK4_0 + j] = d * static_cast<float>((x[b].qs[j] & 0xF) - 8);
+            y[b * kQK4_0 + j + kQK4_0 / 2] = d * static_cast<float>((x[b].qs[j] >> 4) - 8);
+        }
+    }
+}
+
+void dequantizeRowQ4_K(const BlockQ4_K* x, float* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float d = fp16ToFp32(x[b].d);
+        const float dmin = fp16ToFp32(x[b].dmin);
+        const uint8_t* q = x[b].qs;
+        float* out = y + b * kQKK;
+        for (int c = 0; c < 4; ++c) {
+            uint8_t sc;
+            uint8_t m;
+            scaleMinK4(2 * c, x[b].scales, sc, m);
+            const float d1 = d * sc;
+            const float m1 = dmin * m;
+            scaleMinK4(2 * c + 1, x[b].scales, sc, m);
+            const float d2 = d * sc;
+            const float m2 = dmin * m;
+            for (int l = 0; l < 32; ++l)
+                *out++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; ++l)
+                *out++ = d2 * static_cast<float>(q[l] >> 4) - m2;
+            q += 32;
+        }
+    }
+}
+
+void dequantizeRowQ6_K(const BlockQ6_K* x, float* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float d = fp16ToFp32(x[b].d);
+        const uint8_t* ql = x[b].ql;
+        const uint8_t* qh = x[b].qh;
+        const int8_t* sc = x[b].scales;
+        float* out = y + b * kQKK;
+        for (int half = 0; half < 2; ++half) {
+            for (int l = 0; l < 32; ++l) {
+                const int is = l / 16;
+                const int q1 = static_cast<int>((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                const int q2 = static_cast<int>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q3 = static_cast<int>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q4 = static_cast<int>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                out[l] = d * sc[is] * static_cast<float>(q1);
+                out[l + 32] = d * sc[is + 2] * static_cast<float>(q2);
+                out[l + 64] = d * sc[is + 4] * static_cast<float>(q3);
+                out[l + 96] = d * sc[is + 6] * static_cast<float>(q4);
+            }
+            out += 128;
+            ql += 64;
+            qh += 32;
+            sc += 8;
+        }
+    }
+}
+
+void dequantizeRow(TensorType type, const void* row, float* out, int64_t n) {
+    switch (type) {
+    case TensorType::F32: std::memcpy(out, row, static_cast<size_t>(n) * 4); break;
+    case TensorType::F16: {
+        const auto* h = static_cast<const f16_bits*>(row);
+        for (int64_t i = 0; i < n; ++i)
+            out[i] = fp16ToFp32(h[i]);
+        break;
+    }
+    case TensorType::BF16: {
+        const auto* h = static_cast<const bf16_bits*>(row);
+        for (int64_t i = 0; i < n; ++i)
+            out[i] = bf16ToFp32(h[i]);
+        break;
+    }
+    case TensorType::Q8_0: dequantizeRowQ8_0(static_cast<const BlockQ8_0*>(row), out, n); break;
+    case TensorType::Q4_0: dequantizeRowQ4_0(static_cast<const BlockQ4_0*>(row), out, n); break;
+    case TensorType::Q4_K: dequantizeRowQ4_K(static_cast<const BlockQ4_K*>(row), out, n); break;
+    case TensorType::Q6_K: dequantizeRowQ6_K(static_cast<const BlockQ6_K*>(row), out, n); break;
+    default: std::fill(out, out + n, 0.0f); break; // unsupported types are refused when a model loads
+    }
+}
+
+// ---- dot products ------------------------------------------------------------------------------------
+
+float dotF32(const float* a, const float* b, int64_t n) {
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; ++i)
+        sum += a[i] * b[i];
+    return sum;
+}
+
+float dotF16(const f16_bits* a, const f16_bits* b, int64_t n) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i)
+        sum += static_cast<double>(fp16ToFp32(a[i]) * fp16ToFp32(b[i]));
+    return static_cast<float>(sum);
+}
+
+float dotBF16(const bf16_bits* a, const bf16_bits* b, int64_t n) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i)
+        sum += static_cast<double>(bf16ToFp32(a[i]) * bf16ToFp32(b[i]));
+    return static_cast<float>(sum);
+}
+
+float dotQ8_0(const BlockQ8_0* w, const BlockQ8_0* x, int64_t n) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / kQK8_0; ++b) {
+        int isum = 0;
+        for (int j = 0; j < kQK8_0; ++j)
+            isum += w[b].qs[j] * x[b].qs[j];
+        sum += static_cast<float>(isum) * (fp16ToFp32(w[b].d) * fp16ToFp32(x[b].d));
+    }
+    return sum;
+}
+
+float dotQ4_0(const BlockQ4_0* w, const BlockQ8_0* x, int64_t n) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / kQK4_0; ++b) {
+        int isum = 0;
+        for (int j = 0; j < kQK4_0 / 2; ++j) {
+            isum += ((w[b].qs[j] & 0xF) - 8) * x[b].qs[j];
+            isum += ((w[b].qs[j] >> 4) - 8) * x[b].qs[j + kQK4_0 / 2];
+        }
+        sum += static_cast<float>(isum) * (fp16ToFp32(w[b].d) * fp16ToFp32(x[b].d));
+    }
+    return sum;
+}
+
+float dotQ4_K(const BlockQ4_K* w, const BlockQ8_K* x, int64_t n) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const uint8_t* q4 = w[b].qs;
+        const int8_t* q8 = x[b].qs;
+        int sumScaled = 0;
+        int sumMins = 0;
+        for (int c = 0; c < 4; ++c) {
+            uint8_t sc;
+            uint8_t m;
+            int lo = 0;
+            int hi = 0;
+            for (int l = 0; l < 32; ++l) {
+                lo += (q4[l] & 0xF) * q8[l];
+                hi += (q4[l] >> 4) * q8[l + 32];
+            }
+            scaleMinK4(2 * c, w[b].scales, sc, m);
+            sumScaled += sc * lo;
+            sumMins += m * (x[b].bsums[4 * c] + x[b].bsums[4 * c + 1]);
+            scaleMinK4(2 * c + 1, w[b].scales, sc, m);
+            sumScaled += sc * hi;
+            sumMins += m * (x[b].bsums[4 * c + 2] + x[b].bsums[4 * c + 3]);
+            q4 += 32;
+            q8 += 64;
+        }
+        const float d = fp16ToFp32(w[b].d) * x[b].d;
+        const float dmin = fp16ToFp32(w[b].dmin) * x[b].d;
+        sum += d * static_cast<float>(sumScaled) - dmin * static_cast<float>(sumMins);
+    }
+    return sum;
+}
+
+float dotQ6_K(const BlockQ6_K* w, const BlockQ8_K* x, int64_t n) {
+    float sum = 0.0f;
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const uint8_t* ql = w[b].ql;
+        const uint8_t* qh = w[b].qh;
+        const int8_t* sc = w[b].scales;
+        const int8_t* q8 = x[b].qs;
+        int isum = 0;
+        for (int half = 0; half < 2; ++half) {
+            int sub[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (int l = 0; l < 32; ++l) {
+                const int is = l / 16;
+                const int q1 = static_cast<int>((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                const int q2 = static_cast<int>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q3 = static_cast<int>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q4 = static_cast<int>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                sub[is + 0] += q1 * q8[l];
+                sub[is + 2] += q2 * q8[l + 32];
+                sub[is + 4] += q3 * q8[l + 64];
+                sub[is + 6] += q4 * q8[l + 96];
+            }
+            for (int s = 0; s < 8; ++s)
+                isum += sc[s] * sub[s];
+            ql += 64;
+            qh += 32;
+            sc += 8;
+            q8 += 128;
+        }
+        sum += fp16ToFp32(w[b].d) * x[b].d * static_cast<float>(isum);
+    }
+    return sum;
+}
+
+float dotRow(TensorType weightType, const void* weightRow, const void* activationRow, int64_t n) {
+    switch (weightType) {
+    case TensorType::F32: return dotF32(static_cast<const float*>(weightRow), static_cast<const float*>(activationRow), n);
+    case TensorType::F16:
+        return dotF16(static_cast<const f16_bits*>(weightRow), static_cast<const f16_bits*>(activationRow), n);
+    case TensorType::BF16:
+        return dotBF16(static_cast<const bf16_bits*>(weightRow), static_cast<const bf16_bits*>(activationRow), n);
+    case TensorType::Q8_0:
+        return dotQ8_0(static_cast<const BlockQ8_0*>(weightRow), static_cast<const BlockQ8_0*>(activationRow), n);
+    case TensorType::Q4_0:
+        return dotQ4_0(static_cast<const BlockQ4_0*>(weightRow), static_cast<const BlockQ8_0*>(activationRow), n);
+    case TensorType::Q4_K:
+        return dotQ4_K(static_cast<const BlockQ4_K*>(weightRow), static_cast<const BlockQ8_K*>(activationRow), n);
+    case TensorType::Q6_K:
+        return dotQ6_K(static_cast<const BlockQ6_K*>(weightRow), static_cast<const BlockQ8_K*>(activationRow), n);
+    default: return 0.0f;
+    }
+}
+
+} // namespace declai::quant

@@ -1,0 +1,36 @@
+// The CPU backend's kernels: the reference every other backend is compared with. Matrix products
+// quantise the activations to the weight's partner format once, then run the format's dot product per
+// row (as llama.cpp does), split over the thread pool by output rows.
+#pragma once
+
+#include "declai/gpu/ModelWeights.h"
+#include "declai/gpu/ThreadPool.h"
+
+#include <cstddef>
+#include <vector>
+
+namespace declai::cpu {
+
+// y[t][r] = dot(W.row(r), x[t]) for t < nTokens; x is nTokens x W.cols, y is nTokens x W.rows.
+// `scratch` holds the quantised activations (grown as needed, reused between calls).
+void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
+            std::vector<std::byte>& scratch);
+
+// out = x / rms(x) * weight (computed in double for the mean, as ggml does).
+void rmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out);
+
+// Cos/sin table for one position: ropeDims/2 pairs of (cos, sin).
+void ropeTable(int64_t position, int64_t ropeDims, float freqBase, float freqScale, const float* freqFactors,
+               float* cosSin);
+// Rotates adjacent pairs (x[2i], x[2i+1]) of the first ropeDims values of each head (llama "normal" mode).
+void applyRope(float* x, int64_t heads, int64_t headDim, int64_t ropeDims, const float* cosSin);
+
+// x *= silu(gate) elementwise: x = silu(gate) * x.
+void swiGlu(const float* gate, float* x, int64_t n);
+
+void addInPlace(float* x, const float* y, int64_t n);
+
+// Softmax in place over n values (max-subtracted, sum in double).
+void softmax(float* x, int64_t n);
+
+} // namespace declai::cpu

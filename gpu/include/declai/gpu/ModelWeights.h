@@ -1,0 +1,69 @@
+// Weights of a llama model as views into the GGUF memory map (no copies): matrices stay in their file
+// format; the small norm vectors are widened to float once at load.
+#pragma once
+
+#include "declai/core/Error.h"
+#include "declai/core/GgufFile.h"
+#include "declai/core/ModelConfig.h"
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+namespace declai {
+
+// Half-open range of transformer layers [begin, end).
+struct LayerRange {
+    int64_t begin = 0;
+    int64_t end = 0;
+    int64_t size() const { return end - begin; }
+    bool contains(int64_t layer) const { return layer >= begin && layer < end; }
+};
+
+// A row-major matrix of `rows` rows, each `cols` values in `type`, as llama.cpp stores a linear layer
+// (ggml shape [cols, rows]).
+struct WeightMatrix {
+    TensorType type = TensorType::F32;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    const std::byte* data = nullptr;
+    size_t rowBytes = 0;
+    const std::byte* row(int64_t r) const { return data + static_cast<size_t>(r) * rowBytes; }
+};
+
+struct LayerWeights {
+    std::vector<float> attnNorm;
+    std::vector<float> ffnNorm;
+    WeightMatrix wq, wk, wv, wo;
+    WeightMatrix wGate, wUp, wDown;
+};
+
+class ModelWeights {
+public:
+    // Opens `path`, validates the config and builds views for every tensor.
+    static Expected<std::shared_ptr<const ModelWeights>> load(const std::string& path);
+    static Expected<std::shared_ptr<const ModelWeights>> fromFile(std::shared_ptr<const GgufFile> file);
+
+    const GgufFile& file() const { return *m_file; }
+    std::shared_ptr<const GgufFile> sharedFile() const { return m_file; }
+    const ModelConfig& config() const { return m_config; }
+    const LayerWeights& layer(int64_t index) const { return m_layers[static_cast<size_t>(index)]; }
+    const WeightMatrix& tokenEmbedding() const { return m_tokenEmbedding; }
+    const WeightMatrix& output() const { return m_output; } // token_embd when tied
+    const std::vector<float>& outputNorm() const { return m_outputNorm; }
+    const std::vector<float>& ropeFactors() const { return m_ropeFactors; } // empty when absent
+
+    // Bytes of the weights a shard of `layers` reads per token (for placement and bandwidth figures).
+    uint64_t layerBytes(LayerRange layers) const;
+
+private:
+    std::shared_ptr<const GgufFile> m_file;
+    ModelConfig m_config;
+    std::vector<LayerWeights> m_layers;
+    WeightMatrix m_tokenEmbedding;
+    WeightMatrix m_output;
+    std::vector<float> m_outputNorm;
+    std::vector<float> m_ropeFactors;
+};
+
+} // namespace declai

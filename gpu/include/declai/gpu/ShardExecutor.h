@@ -1,0 +1,65 @@
+// Runs transformer layers [begin, end) of a model on a batch of hidden states, keeping one KV cache per
+// session. This is the unit of work a volunteer node serves: the network splits models by layer ranges.
+// Threading: all calls come from one compute thread; the executor parallelises inside with its pool.
+#pragma once
+
+#include "declai/gpu/ModelWeights.h"
+#include "declai/gpu/ThreadPool.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace declai {
+
+using SessionId = uint64_t;
+
+class ShardExecutor {
+public:
+    // maxContext <= 0 uses the model's context length.
+    static Expected<std::unique_ptr<ShardExecutor>> create(std::shared_ptr<const ModelWeights> weights,
+                                                           LayerRange layers, ThreadPool& pool,
+                                                           int64_t maxContext = 0);
+
+    LayerRange layers() const { return m_layers; }
+    int64_t hiddenSize() const { return m_config.embeddingLength; }
+    int64_t maxContext() const { return m_maxContext; }
+
+    // Runs the shard on nTokens hidden states (hidden holds nTokens x hiddenSize floats, updated in place)
+    // at positions startPos.. of `session`. startPos must equal the session's cached length (a new
+    // session starts at 0): prefill passes the whole prompt, decode one token.
+    Expected<void> forward(SessionId session, int64_t startPos, std::span<float> hidden, int64_t nTokens);
+
+    int64_t sessionLength(SessionId session) const; // 0 for unknown sessions
+    void truncateSession(SessionId session, int64_t length);
+    void endSession(SessionId session);
+    size_t sessionCount() const { return m_sessions.size(); }
+    uint64_t kvBytesPerToken() const;
+
+private:
+    struct KvCache {
+        int64_t length = 0;
+        std::vector<std::vector<float>> keys;   // per layer: positions x kvDim
+        std::vector<std::vector<float>> values; // per layer: positions x kvDim
+    };
+
+    ShardExecutor(std::shared_ptr<const ModelWeights> weights, LayerRange layers, ThreadPool& pool,
+                  int64_t maxContext);
+    void runLayer(int64_t layer, KvCache& cache, int64_t startPos, float* hidden, int64_t nTokens);
+    void attention(KvCache& cache, size_t layerSlot, int64_t startPos, int64_t nTokens);
+
+    std::shared_ptr<const ModelWeights> m_weights;
+    const ModelConfig& m_config;
+    LayerRange m_layers;
+    ThreadPool& m_pool;
+    int64_t m_maxContext;
+    std::map<SessionId, KvCache> m_sessions;
+
+    // Scratch reused across calls (sized for the largest batch seen).
+    std::vector<float> m_normed, m_q, m_k, m_v, m_attnOut, m_proj, m_gate, m_up, m_ropeTable, m_scores;
+    std::vector<std::byte> m_actScratch;
+};
+
+} // namespace declai

@@ -1,0 +1,74 @@
+#include "declai/gpu/ModelWeights.h"
+
+#include "declai/core/Quant.h"
+
+namespace declai {
+namespace {
+
+WeightMatrix matrixView(const GgufFile& file, const std::string& name) {
+    const GgufTensorInfo* t = file.findTensor(name); // presence and shape checked by ModelConfig::fromGguf
+    WeightMatrix m;
+    m.type = t->type;
+    m.cols = static_cast<int64_t>(t->shape[0]);
+    m.rows = static_cast<int64_t>(t->rowCount());
+    m.data = file.tensorData(*t).data();
+    m.rowBytes = *tensorBytes(t->type, t->shape[0]);
+    return m;
+}
+
+std::vector<float> vectorCopy(const GgufFile& file, const std::string& name) {
+    const GgufTensorInfo* t = file.findTensor(name);
+    std::vector<float> v(t->elementCount());
+    quant::dequantizeRow(t->type, file.tensorData(*t).data(), v.data(), static_cast<int64_t>(v.size()));
+    return v;
+}
+
+} // namespace
+
+Expected<std::shared_ptr<const ModelWeights>> ModelWeights::load(const std::string& path) {
+    auto file = GgufFile::open(path);
+    if (!file)
+        return file.error();
+    return fromFile(std::make_shared<const GgufFile>(std::move(*file)));
+}
+
+Expected<std::shared_ptr<const ModelWeights>> ModelWeights::fromFile(std::shared_ptr<const GgufFile> file) {
+    auto config = ModelConfig::fromGguf(*file);
+    if (!config)
+        return config.error();
+    auto weights = std::make_shared<ModelWeights>();
+    weights->m_file = std::move(file);
+    weights->m_config = *config;
+    const GgufFile& f = *weights->m_file;
+    weights->m_tokenEmbedding = matrixView(f, "token_embd.weight");
+    weights->m_output = config->tiedEmbeddings ? weights->m_tokenEmbedding : matrixView(f, "output.weight");
+    weights->m_outputNorm = vectorCopy(f, "output_norm.weight");
+    if (config->hasRopeFactors)
+        weights->m_ropeFactors = vectorCopy(f, "rope_freqs.weight");
+    weights->m_layers.resize(static_cast<size_t>(config->layerCount));
+    for (int64_t l = 0; l < config->layerCount; ++l) {
+        LayerWeights& lw = weights->m_layers[static_cast<size_t>(l)];
+        lw.attnNorm = vectorCopy(f, layerTensorName(l, "attn_norm.weight"));
+        lw.ffnNorm = vectorCopy(f, layerTensorName(l, "ffn_norm.weight"));
+        lw.wq = matrixView(f, layerTensorName(l, "attn_q.weight"));
+        lw.wk = matrixView(f, layerTensorName(l, "attn_k.weight"));
+        lw.wv = matrixView(f, layerTensorName(l, "attn_v.weight"));
+        lw.wo = matrixView(f, layerTensorName(l, "attn_output.weight"));
+        lw.wGate = matrixView(f, layerTensorName(l, "ffn_gate.weight"));
+        lw.wUp = matrixView(f, layerTensorName(l, "ffn_up.weight"));
+        lw.wDown = matrixView(f, layerTensorName(l, "ffn_down.weight"));
+    }
+    return std::shared_ptr<const ModelWeights>(std::move(weights));
+}
+
+uint64_t ModelWeights::layerBytes(LayerRange layers) const {
+    uint64_t total = 0;
+    for (int64_t l = layers.begin; l < layers.end; ++l) {
+        const LayerWeights& lw = layer(l);
+        for (const WeightMatrix* m : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.wGate, &lw.wUp, &lw.wDown})
+            total += m->rowBytes * static_cast<uint64_t>(m->rows);
+    }
+    return total;
+}
+
+} // namespace declai

@@ -1,0 +1,180 @@
+#include "declai/gpu/ShardExecutor.h"
+
+#include "declai/gpu/CpuKernels.h"
+
+#include <cmath>
+
+namespace declai {
+
+Expected<std::unique_ptr<ShardExecutor>> ShardExecutor::create(std::shared_ptr<const ModelWeights> weights,
+                                                               LayerRange layers, ThreadPool& pool,
+                                                               int64_t maxContext) {
+    const ModelConfig& c = weights->config();
+    if (layers.begin < 0 || layers.end > c.layerCount || layers.begin >= layers.end)
+        return makeError(ErrorCode::InvalidArgument, "layer range [" + std::to_string(layers.begin) + ", " +
+                                                         std::to_string(layers.end) + ") is not within the model's " +
+                                                         std::to_string(c.layerCount) + " layers");
+    if (maxContext <= 0)
+        maxContext = c.contextLength;
+    return std::unique_ptr<ShardExecutor>(new ShardExecutor(std::move(weights), layers, pool, maxContext));
+}
+
+ShardExecutor::ShardExecutor(std::shared_ptr<const ModelWeights> weights, LayerRange layers, ThreadPool& pool,
+                             int64_t maxContext)
+    : m_weights(std::move(weights)), m_config(m_weights->config()), m_layers(layers), m_pool(pool),
+      m_maxContext(maxContext) {}
+
+int64_t ShardExecutor::sessionLength(SessionId session) const {
+    auto it = m_sessions.find(session);
+    return it == m_sessions.end() ? 0 : it->second.length;
+}
+
+void ShardExecutor::truncateSession(SessionId session, int64_t length) {
+    auto it = m_sessions.find(session);
+    if (it == m_sessions.end() || length >= it->second.length)
+        return;
+    KvCache& cache = it->second;
+    cache.length = std::max<int64_t>(0, length);
+    for (auto& k : cache.keys)
+        k.resize(static_cast<size_t>(cache.length * m_config.kvDim()));
+    for (auto& v : cache.values)
+        v.resize(static_cast<size_t>(cache.length * m_config.kvDim()));
+}
+
+void ShardExecutor::endSession(SessionId session) {
+    m_sessions.erase(session);
+}
+
+uint64_t ShardExecutor::kvBytesPerToken() const {
+    return static_cast<uint64_t>(m_layers.size()) * 2u * static_cast<uint64_t>(m_config.kvDim()) * sizeof(float);
+}
+
+Expected<void> ShardExecutor::forward(SessionId session, int64_t startPos, std::span<float> hidden,
+                                      int64_t nTokens) {
+    const int64_t dim = m_config.embeddingLength;
+    if (nTokens <= 0)
+        return makeError(ErrorCode::InvalidArgument, "forward needs at least one token");
+    if (hidden.size() != static_cast<size_t>(nTokens * dim))
+        return makeError(ErrorCode::InvalidArgument, "hidden states hold " + std::to_string(hidden.size()) +
+                                                         " values, expected " + std::to_string(nTokens) + " x " +
+                                                         std::to_string(dim));
+    const int64_t cached = sessionLength(session);
+    if (startPos != cached)
+        return makeError(ErrorCode::InvalidArgument, "session " + std::to_string(session) + " is at position " +
+                                                         std::to_string(cached) + ", not " + std::to_string(startPos));
+    if (startPos + nTokens > m_maxContext)
+        return makeError(ErrorCode::InvalidArgument, "context length " + std::to_string(m_maxContext) +
+                                                         " exceeded (" + std::to_string(startPos + nTokens) +
+                                                         " tokens)");
+    KvCache& cache = m_sessions[session];
+    if (cache.keys.empty()) {
+        cache.keys.resize(static_cast<size_t>(m_layers.size()));
+        cache.values.resize(static_cast<size_t>(m_layers.size()));
+    }
+    const int64_t kvDim = m_config.kvDim();
+    for (size_t slot = 0; slot < cache.keys.size(); ++slot) {
+        cache.keys[slot].resize(static_cast<size_t>((startPos + nTokens) * kvDim));
+        cache.values[slot].resize(static_cast<size_t>((startPos + nTokens) * kvDim));
+    }
+
+    // One cos/sin table per position, shared by every head and layer of this call.
+    const int64_t ropeDims = m_config.ropeDimensions;
+    m_ropeTable.resize(static_cast<size_t>(nTokens * ropeDims));
+    const float* factors = m_weights->ropeFactors().empty() ? nullptr : m_weights->ropeFactors().data();
+    for (int64_t t = 0; t < nTokens; ++t)
+        cpu::ropeTable(startPos + t, ropeDims, m_config.ropeFreqBase, m_config.ropeFreqScale, factors,
+                       m_ropeTable.data() + t * ropeDims);
+
+    for (int64_t layer = m_layers.begin; layer < m_layers.end; ++layer)
+        runLayer(layer, cache, startPos, hidden.data(), nTokens);
+    cache.length = startPos + nTokens;
+    return {};
+}
+
+void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, float* hidden, int64_t nTokens) {
+    const LayerWeights& w = m_weights->layer(layer);
+    const ModelConfig& c = m_config;
+    const int64_t dim = c.embeddingLength;
+    const int64_t qDim = c.qDim();
+    const int64_t kvDim = c.kvDim();
+    const int64_t ff = c.feedForwardLength;
+    const auto n = static_cast<size_t>(nTokens);
+    m_normed.resize(n * static_cast<size_t>(dim));
+    m_q.resize(n * static_cast<size_t>(qDim));
+    m_k.resize(n * static_cast<size_t>(kvDim));
+    m_v.resize(n * static_cast<size_t>(kvDim));
+    m_attnOut.resize(n * static_cast<size_t>(qDim));
+    m_proj.resize(n * static_cast<size_t>(dim));
+    m_gate.resize(n * static_cast<size_t>(ff));
+    m_up.resize(n * static_cast<size_t>(ff));
+
+    // Attention block.
+    for (int64_t t = 0; t < nTokens; ++t)
+        cpu::rmsNorm(hidden + t * dim, w.attnNorm.data(), dim, c.rmsNormEps, m_normed.data() + t * dim);
+    cpu::matmul(w.wq, m_normed.data(), nTokens, m_q.data(), m_pool, m_actScratch);
+    cpu::matmul(w.wk, m_normed.data(), nTokens, m_k.data(), m_pool, m_actScratch);
+    cpu::matmul(w.wv, m_normed.data(), nTokens, m_v.data(), m_pool, m_actScratch);
+    for (int64_t t = 0; t < nTokens; ++t) {
+        const float* table = m_ropeTable.data() + t * c.ropeDimensions;
+        cpu::applyRope(m_q.data() + t * qDim, c.headCount, c.headDim, c.ropeDimensions, table);
+        cpu::applyRope(m_k.data() + t * kvDim, c.kvHeadCount, c.headDim, c.ropeDimensions, table);
+    }
+    const auto slot = static_cast<size_t>(layer - m_layers.begin);
+    std::copy(m_k.begin(), m_k.end(), cache.keys[slot].begin() + startPos * kvDim);
+    std::copy(m_v.begin(), m_v.end(), cache.values[slot].begin() + startPos * kvDim);
+    attention(cache, slot, startPos, nTokens);
+    cpu::matmul(w.wo, m_attnOut.data(), nTokens, m_proj.data(), m_pool, m_actScratch);
+    cpu::addInPlace(hidden, m_proj.data(), nTokens * dim);
+
+    // Feed-forward block (SwiGLU).
+    for (int64_t t = 0; t < nTokens; ++t)
+        cpu::rmsNorm(hidden + t * dim, w.ffnNorm.data(), dim, c.rmsNormEps, m_normed.data() + t * dim);
+    cpu::matmul(w.wGate, m_normed.data(), nTokens, m_gate.data(), m_pool, m_actScratch);
+    cpu::matmul(w.wUp, m_normed.data(), nTokens, m_up.data(), m_pool, m_actScratch);
+    cpu::swiGlu(m_gate.data(), m_up.data(), nTokens * ff);
+    cpu::matmul(w.wDown, m_up.data(), nTokens, m_proj.data(), m_pool, m_actScratch);
+    cpu::addInPlace(hidden, m_proj.data(), nTokens * dim);
+}
+
+void ShardExecutor::attention(KvCache& cache, size_t layerSlot, int64_t startPos, int64_t nTokens) {
+    const ModelConfig& c = m_config;
+    const int64_t headDim = c.headDim;
+    const int64_t qDim = c.qDim();
+    const int64_t kvDim = c.kvDim();
+    const int64_t group = c.headCount / c.kvHeadCount;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(headDim));
+    const int64_t contextLength = startPos + nTokens;
+    m_scores.resize(static_cast<size_t>(m_pool.threadCount() * contextLength));
+    const float* keys = cache.keys[layerSlot].data();
+    const float* values = cache.values[layerSlot].data();
+
+    // Parallel over (token, head) pairs; each pair attends causally to positions [0, startPos + t].
+    m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
+        float* scores = m_scores.data() + thread * contextLength;
+        for (int64_t item = begin; item < end; ++item) {
+            const int64_t t = item / c.headCount;
+            const int64_t h = item % c.headCount;
+            const int64_t kvHead = h / group;
+            const int64_t visible = startPos + t + 1;
+            const float* q = m_q.data() + t * qDim + h * headDim;
+            for (int64_t j = 0; j < visible; ++j) {
+                const float* k = keys + j * kvDim + kvHead * headDim;
+                float dot = 0.0f;
+                for (int64_t d = 0; d < headDim; ++d)
+                    dot += q[d] * k[d];
+                scores[j] = dot * scale;
+            }
+            cpu::softmax(scores, visible);
+            float* out = m_attnOut.data() + t * qDim + h * headDim;
+            std::fill(out, out + headDim, 0.0f);
+            for (int64_t j = 0; j < visible; ++j) {
+                const float* v = values + j * kvDim + kvHead * headDim;
+                const float p = scores[j];
+                for (int64_t d = 0; d < headDim; ++d)
+                    out[d] += p * v[d];
+            }
+        }
+    });
+}
+
+} // namespace declai
