@@ -1,5 +1,6 @@
 #include "declai/gpu/ShardExecutor.h"
 
+#include "declai/core/Quant.h"
 #include "declai/gpu/CpuKernels.h"
 
 #include <cmath>
@@ -46,7 +47,7 @@ void ShardExecutor::endSession(SessionId session) {
 }
 
 uint64_t ShardExecutor::kvBytesPerToken() const {
-    return static_cast<uint64_t>(m_layers.size()) * 2u * static_cast<uint64_t>(m_config.kvDim()) * sizeof(float);
+    return static_cast<uint64_t>(m_layers.size()) * 2u * static_cast<uint64_t>(m_config.kvDim()) * sizeof(uint16_t);
 }
 
 Expected<void> ShardExecutor::forward(SessionId session, int64_t startPos, std::span<float> hidden,
@@ -120,8 +121,12 @@ void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, fl
         cpu::applyRope(m_k.data() + t * kvDim, c.kvHeadCount, c.headDim, c.ropeDimensions, table);
     }
     const auto slot = static_cast<size_t>(layer - m_layers.begin);
-    std::copy(m_k.begin(), m_k.end(), cache.keys[slot].begin() + startPos * kvDim);
-    std::copy(m_v.begin(), m_v.end(), cache.values[slot].begin() + startPos * kvDim);
+    uint16_t* keyDst = cache.keys[slot].data() + startPos * kvDim;
+    uint16_t* valueDst = cache.values[slot].data() + startPos * kvDim;
+    for (size_t i = 0; i < m_k.size(); ++i) {
+        keyDst[i] = quant::fp32ToFp16(m_k[i]);
+        valueDst[i] = quant::fp32ToFp16(m_v[i]);
+    }
     attention(cache, slot, startPos, nTokens);
     cpu::matmul(w.wo, m_attnOut.data(), nTokens, m_proj.data(), m_pool, m_actScratch);
     cpu::addInPlace(hidden, m_proj.data(), nTokens * dim);
@@ -143,36 +148,55 @@ void ShardExecutor::attention(KvCache& cache, size_t layerSlot, int64_t startPos
     const int64_t kvDim = c.kvDim();
     const int64_t group = c.headCount / c.kvHeadCount;
     const float scale = 1.0f / std::sqrt(static_cast<float>(headDim));
-    const int64_t contextLength = startPos + nTokens;
-    m_scores.resize(static_cast<size_t>(m_pool.threadCount() * contextLength));
-    const float* keys = cache.keys[layerSlot].data();
-    const float* values = cache.values[layerSlot].data();
+    const uint16_t* keys = cache.keys[layerSlot].data();
+    const uint16_t* values = cache.values[layerSlot].data();
+    m_scores.resize(static_cast<size_t>(m_pool.threadCount() * headDim * 2));
 
-    // Parallel over (token, head) pairs; each pair attends causally to positions [0, startPos + t].
+    // Single-pass ("flash") attention with an online softmax, parallel over (token, head) pairs; each
+    // pair attends causally to positions [0, startPos + t]. The numerics follow llama.cpp's CPU path:
+    // the query is rounded to F16 to meet the F16 keys, and the weighted sum of F16 values is kept in
+    // F16, rescaled whenever a new maximum score appears. Matching it keeps logits within 1e-6 of
+    // llama.cpp's for F32, Q8_0 and K-quant models (see tests/gpu/tst_parity.cpp).
     m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
-        float* scores = m_scores.data() + thread * contextLength;
+        float* q = m_scores.data() + thread * headDim * 2;
+        float* accumulator = q + headDim;
         for (int64_t item = begin; item < end; ++item) {
             const int64_t t = item / c.headCount;
             const int64_t h = item % c.headCount;
             const int64_t kvHead = h / group;
             const int64_t visible = startPos + t + 1;
-            const float* q = m_q.data() + t * qDim + h * headDim;
+            const float* query = m_q.data() + t * qDim + h * headDim;
+            for (int64_t d = 0; d < headDim; ++d)
+                q[d] = quant::fp16ToFp32(quant::fp32ToFp16(query[d]));
+            std::fill(accumulator, accumulator + headDim, 0.0f);
+            float maxScore = -INFINITY;
+            float sum = 0.0f;
             for (int64_t j = 0; j < visible; ++j) {
-                const float* k = keys + j * kvDim + kvHead * headDim;
+                const uint16_t* k = keys + j * kvDim + kvHead * headDim;
                 float dot = 0.0f;
                 for (int64_t d = 0; d < headDim; ++d)
-                    dot += q[d] * k[d];
-                scores[j] = dot * scale;
-            }
-            cpu::softmax(scores, visible);
-            float* out = m_attnOut.data() + t * qDim + h * headDim;
-            std::fill(out, out + headDim, 0.0f);
-            for (int64_t j = 0; j < visible; ++j) {
-                const float* v = values + j * kvDim + kvHead * headDim;
-                const float p = scores[j];
+                    dot += q[d] * quant::fp16ToFp32(k[d]);
+                const float score = dot * scale;
+                float oldScale = 1.0f;
+                float weight = 1.0f;
+                if (score > maxScore) {
+                    oldScale = std::exp(maxScore - score);
+                    maxScore = score;
+                    for (int64_t d = 0; d < headDim; ++d)
+                        accumulator[d] = quant::fp16ToFp32(quant::fp32ToFp16(accumulator[d] * oldScale));
+                } else {
+                    weight = std::exp(score - maxScore);
+                }
+                const uint16_t* v = values + j * kvDim + kvHead * headDim;
                 for (int64_t d = 0; d < headDim; ++d)
-                    out[d] += p * v[d];
+                    accumulator[d] =
+                        quant::fp16ToFp32(quant::fp32ToFp16(accumulator[d] + quant::fp16ToFp32(v[d]) * weight));
+                sum = sum * oldScale + weight;
             }
+            const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
+            float* out = m_attnOut.data() + t * qDim + h * headDim;
+            for (int64_t d = 0; d < headDim; ++d)
+                out[d] = accumulator[d] * inverse;
         }
     });
 }

@@ -41,8 +41,10 @@ public:
 private:
     struct KvCache {
         int64_t length = 0;
-        std::vector<std::vector<float>> keys;   // per layer: positions x kvDim
-        std::vector<std::vector<float>> values; // per layer: positions x kvDim
+        // Per layer: positions x kvDim, stored as F16 like llama.cpp's default cache (half the memory, and
+        // the same rounding, which keeps quantised models' outputs closest to the reference).
+        std::vector<std::vector<uint16_t>> keys;
+        std::vector<std::vector<uint16_t>> values;
     };
 
     ShardExecutor(std::shared_ptr<const ModelWeights> weights, LayerRange layers, ThreadPool& pool,

@@ -1,0 +1,305 @@
+#include "tokenizer/PreTokenizer.h"
+
+#include "tokenizer/Unicode.h"
+
+namespace declai::tokenizer::detail {
+namespace {
+
+constexpr uint32_t kOutOfRange = 0xFFFFFFFF;
+// Set for every code point inside the segment, so "no flags at all" means "past the segment end", like the
+// non-zero category flag every real code point has in llama.cpp.
+constexpr uint8_t kInside = 0x80;
+
+// View of one segment: reads outside [begin, end) give kOutOfRange / 0 flags, so a match stops at the
+// segment boundary exactly as a regex run on the segment alone would.
+class SegmentView {
+public:
+    SegmentView(const std::vector<uint32_t>& cpts, size_t begin, size_t end)
+        : m_cpts(cpts), m_begin(begin), m_end(end) {}
+
+    uint32_t cpt(size_t pos) const { return inside(pos) ? m_cpts[pos] : kOutOfRange; }
+    uint8_t flags(size_t pos) const {
+        return inside(pos) ? uint8_t(codepointFlags(m_cpts[pos]) | kInside) : 0;
+    }
+    size_t end() const { return m_end; }
+
+private:
+    bool inside(size_t pos) const { return pos >= m_begin && pos < m_end; }
+
+    const std::vector<uint32_t>& m_cpts;
+    size_t m_begin;
+    size_t m_end;
+};
+
+bool isLetter(uint8_t f) {
+    return f & kLetter;
+}
+bool isNumber(uint8_t f) {
+    return f & kNumber;
+}
+bool isSpace(uint8_t f) {
+    return f & kWhitespace;
+}
+// [^\s\p{L}\p{N}] for a code point inside the segment.
+bool isOther(uint8_t f) {
+    return (f & kInside) && !(f & (kWhitespace | kLetter | kNumber));
+}
+
+uint32_t asciiLower(uint32_t c) {
+    return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+// Length of an English contraction starting at pos ('s 't 'm 'd: 2, 're 've 'll: 3), or 0.
+size_t contractionLength(const SegmentView& v, size_t pos, bool caseInsensitive) {
+    if (v.cpt(pos) != '\'' || pos + 1 >= v.end())
+        return 0;
+    const auto fold = [&](uint32_t c) { return caseInsensitive ? asciiLower(c) : c; };
+    const uint32_t c1 = fold(v.cpt(pos + 1));
+    if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd')
+        return 2;
+    if (pos + 2 < v.end()) {
+        const uint32_t c2 = fold(v.cpt(pos + 2));
+        if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l'))
+            return 3;
+    }
+    return 0;
+}
+
+// Collects token lengths while walking one segment.
+class Emitter {
+public:
+    Emitter(Segments& out, size_t start) : m_out(out), m_prevEnd(start) {}
+    void emitUpTo(size_t end) {
+        if (end > m_prevEnd)
+            m_out.push_back(end - m_prevEnd);
+        m_prevEnd = end;
+    }
+
+private:
+    Segments& m_out;
+    size_t m_prevEnd;
+};
+
+// Splits each segment into alternating unmatched / matched pieces, where `matchAt(view, pos)` returns the
+// length of a match starting at pos (0: none); the leftmost match wins, as with a regex iterator.
+template <class MatchAt>
+Segments splitByMatches(const std::vector<uint32_t>& cpts, const Segments& segments, MatchAt matchAt) {
+    Segments out;
+    out.reserve(segments.size());
+    size_t start = 0;
+    for (size_t length : segments) {
+        const SegmentView view(cpts, start, start + length);
+        Emitter emit(out, start);
+        size_t pos = start;
+        while (pos < start + length) {
+            const size_t n = matchAt(view, pos);
+            if (n == 0) {
+                ++pos;
+                continue;
+            }
+            emit.emitUpTo(pos);
+            pos += n;
+            emit.emitUpTo(pos);
+        }
+        emit.emitUpTo(start + length);
+        start += length;
+    }
+    return out;
+}
+
+// llama.cpp's fallback "default" BPE chain runs std::regex over a text where non-ASCII code points are
+// collapsed to their category, so ASCII is matched by its literal class and the rest by Unicode category.
+bool isDefaultPunctuation(uint32_t cp) {
+    if (cp < 0x80) {
+        // ASCII \p{P} plus the listed symbols $ + < = > ^ ~ |  (note: not the backtick)
+        return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) || (cp >= 0x5B && cp <= 0x5E) ||
+               cp == 0x5F || (cp >= 0x7B && cp <= 0x7E);
+    }
+    const uint8_t f = codepointFlags(cp);
+    return !(f & kWhitespace) && (f & kPunctuation);
+}
+
+std::vector<std::string> toWords(const std::vector<uint32_t>& cpts, const Segments& segments) {
+    std::vector<std::string> words;
+    words.reserve(segments.size());
+    size_t start = 0;
+    for (size_t length : segments) {
+        std::string word;
+        for (size_t i = start; i < start + length; ++i)
+            appendUtf8(word, cpts[i]);
+        words.push_back(std::move(word));
+        start += length;
+    }
+    return words;
+}
+
+} // namespace
+
+Segments splitGpt2(const std::vector<uint32_t>& cpts, const Segments& segments) {
+    Segments out;
+    out.reserve(segments.size());
+    size_t start = 0;
+    for (size_t length : segments) {
+        const size_t end = start + length;
+        const SegmentView v(cpts, start, end);
+        Emitter emit(out, start);
+        size_t pos = start;
+        while (pos < end) {
+            const uint32_t c = v.cpt(pos);
+            if (const size_t n = contractionLength(v, pos, false)) {
+                pos += n;
+                emit.emitUpTo(pos);
+                continue;
+            }
+            // " ?X+" classes: an optional single space, then a run of one class.
+            const size_t classStart = pos + (c == ' ' ? 1 : 0);
+            const uint8_t f = v.flags(classStart);
+            if (isLetter(f) || isNumber(f) || isOther(f)) {
+                const auto sameClass = [&](uint8_t g) {
+                    return isLetter(f) ? isLetter(g) : isNumber(f) ? isNumber(g) : isOther(g);
+                };
+                pos = classStart;
+                while (sameClass(v.flags(pos)))
+                    ++pos;
+                emit.emitUpTo(pos);
+                continue;
+            }
+            size_t spaces = 0;
+            while (isSpace(v.flags(pos + spaces)))
+                ++spaces;
+            if (spaces > 1 && v.cpt(pos + spaces) != kOutOfRange) {
+                // \s+(?!\S): leave the last space to prefix the following word.
+                pos += spaces - 1;
+                emit.emitUpTo(pos);
+                continue;
+            }
+            pos += spaces > 0 ? spaces : 1;
+            emit.emitUpTo(pos);
+        }
+        start = end;
+    }
+    return out;
+}
+
+Segments splitLlama3Style(const std::vector<uint32_t>& cpts, const Segments& segments, size_t maxDigits) {
+    if (maxDigits == 0)
+        maxDigits = 1;
+    Segments out;
+    out.reserve(segments.size());
+    size_t start = 0;
+    for (size_t length : segments) {
+        const size_t end = start + length;
+        const SegmentView v(cpts, start, end);
+        Emitter emit(out, start);
+        size_t pos = start;
+        while (pos < end) {
+            const uint32_t c = v.cpt(pos);
+            const uint8_t f = v.flags(pos);
+            if (const size_t n = contractionLength(v, pos, true)) {
+                pos += n;
+                emit.emitUpTo(pos);
+                continue;
+            }
+            // [^\r\n\p{L}\p{N}]?\p{L}+
+            if (!(c == '\r' || c == '\n' || isNumber(f)) && (isLetter(f) || isLetter(v.flags(pos + 1)))) {
+                ++pos;
+                while (isLetter(v.flags(pos)))
+                    ++pos;
+                emit.emitUpTo(pos);
+                continue;
+            }
+            // \p{N}{1,maxDigits}
+            if (isNumber(f)) {
+                size_t runStart = pos;
+                while (isNumber(v.flags(pos))) {
+                    ++pos;
+                    if (pos - runStart >= maxDigits) {
+                        emit.emitUpTo(pos);
+                        runStart = pos;
+                    }
+                }
+                emit.emitUpTo(pos);
+                continue;
+            }
+            // " ?[^\s\p{L}\p{N}]+[\r\n]*"
+            const uint8_t f2 = c == ' ' ? v.flags(pos + 1) : f;
+            if (isOther(f2)) {
+                pos += c == ' ' ? 1 : 0;
+                while (isOther(v.flags(pos)))
+                    ++pos;
+                while (v.cpt(pos) == '\r' || v.cpt(pos) == '\n')
+                    ++pos;
+                emit.emitUpTo(pos);
+                continue;
+            }
+            size_t spaces = 0;
+            size_t afterLastNewline = 0;
+            while (isSpace(v.flags(pos + spaces))) {
+                const uint32_t s = v.cpt(pos + spaces);
+                if (s == '\r' || s == '\n')
+                    afterLastNewline = pos + spaces + 1;
+                ++spaces;
+            }
+            if (afterLastNewline > 0) { // \s*[\r\n]+ ends at the last line break of the run
+                pos = afterLastNewline;
+                emit.emitUpTo(pos);
+                continue;
+            }
+            if (spaces > 1 && v.cpt(pos + spaces) != kOutOfRange) { // \s+(?!\S)
+                pos += spaces - 1;
+                emit.emitUpTo(pos);
+                continue;
+            }
+            pos += spaces > 0 ? spaces : 1;
+            emit.emitUpTo(pos);
+        }
+        start = end;
+    }
+    return out;
+}
+
+std::vector<std::string> preTokenizeToWords(PreTokenizerKind kind, std::string_view text) {
+    const std::vector<uint32_t> cpts = decodeUtf8Lenient(text);
+    Segments segments;
+    if (!cpts.empty())
+        segments.push_back(cpts.size());
+    switch (kind) {
+    case PreTokenizerKind::Gpt2:
+        segments = splitGpt2(cpts, segments);
+        break;
+    case PreTokenizerKind::LlamaBpe:
+        segments = splitLlama3Style(cpts, segments, 3);
+        break;
+    case PreTokenizerKind::Qwen2:
+        segments = splitLlama3Style(cpts, segments, 1);
+        break;
+    case PreTokenizerKind::Default: {
+        // llama.cpp's fallback chain: [\p{P}\$\+<=>\^~\|]+  then GPT-2  then \p{N}+  then [0-9][0-9][0-9]
+        segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) {
+            size_t n = 0;
+            while (v.cpt(pos + n) != kOutOfRange && isDefaultPunctuation(v.cpt(pos + n)))
+                ++n;
+            return n;
+        });
+        segments = splitGpt2(cpts, segments);
+        segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) {
+            size_t n = 0;
+            while (isNumber(v.flags(pos + n)))
+                ++n;
+            return n;
+        });
+        segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) -> size_t {
+            for (size_t k = 0; k < 3; ++k) {
+                const uint32_t c = v.cpt(pos + k);
+                if (c < '0' || c > '9')
+                    return 0;
+            }
+            return 3;
+        });
+        break;
+    }
+    }
+    return toWords(cpts, segments);
+}
+
+} // namespace declai::tokenizer::detail
