@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages DeCLAI builds and tests with, only those that are missing.
+# Sourced by scripts/demo and scripts/test; safe to run on its own.
+set -euo pipefail
+
+DECLAI_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  qt6-base-dev qt6-base-dev-tools libqt6sql6-sqlite
+  libbenchmark-dev
+  ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
+  libvulkan-dev glslc mesa-vulkan-drivers vulkan-tools
+)
+
+declai_missing_packages() {
+  local missing=()
+  for p in "${DECLAI_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$p")
+    fi
+  done
+  echo "${missing[@]:-}"
+}
+
+declai_install_deps() {
+  local missing
+  missing=$(declai_missing_packages)
+  if [ -z "$missing" ]; then
+    return 0
+  fi
+  echo "== installing Debian packages: $missing"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# Default model search path: ../shared/models beside the checkout, when it exists and nothing is set.
+declai_default_model_path() {
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  if [ -z "${DECLAI_MODEL_PATH:-}" ] && [ -d "$root/../shared/models" ]; then
+    export DECLAI_MODEL_PATH="$root/../shared/models"
+  fi
+  if [ -z "${DECLAI_REFERENCE_DIR:-}" ] && [ -d "$root/../shared/reference" ]; then
+    export DECLAI_REFERENCE_DIR="$root/../shared/reference"
+  fi
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  declai_install_deps
+fi
