@@ -1,5 +1,10 @@
 #include "CliApp.h"
 
+#include "Bench.h"
+#include "Devices.h"
+#include "ModelSynth.h"
+#include "Submit.h"
+
 #include "declai/core/GgufFile.h"
 #include "declai/core/ModelLocator.h"
 #include "declai/core/Quant.h"
@@ -45,6 +50,13 @@ commands:
   logits   -m MODEL -p PROMPT -o FILE
                     write the last prompt position's logits as little-endian float32
   inspect  -m MODEL print metadata and the tensor table
+  bench    -m MODEL [--threads T] [-p 64] [-n 32] [--reps 3] [--json]
+                    prefill and decode tok/s, read bandwidth, decode ceiling, peak RSS
+  submit   --server wss://HOST:PORT [--ca FILE] -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [--tokens]
+                    stream a generation from a DeCLAI server (same output as generate)
+  devices  [--json]  list compute backends and devices, with why a backend is unavailable
+  model synth --shape NAME --type f16|q8_0|q4_0|q4_k_m -o FILE [--seed S] [--vocab-from GGUF]
+                    write a llama GGUF with random weights (tinyllama-1.1b, llama-20m, llama3-8b)
 
 MODEL is a path or a file name looked up in DECLAI_MODEL_PATH (colon-separated folders).
 )";
@@ -311,6 +323,15 @@ int run(const QStringList& args, std::FILE* out, std::FILE* err) {
         return args.isEmpty() ? kExitUsage : kExitOk;
     }
     const QString command = args.first();
+    // These commands take their own options (their -p/-n are counts, not a prompt).
+    if (command == QStringLiteral("model"))
+        return runModelCommand(args, out, err);
+    if (command == QStringLiteral("bench"))
+        return runBench(args, out, err);
+    if (command == QStringLiteral("devices"))
+        return runDevices(args, out, err);
+    if (command == QStringLiteral("submit"))
+        return runSubmit(args, out, err);
     Options o;
     QCommandLineParser parser;
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);

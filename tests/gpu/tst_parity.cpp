@@ -236,6 +236,45 @@ private Q_SLOTS:
         QCOMPARE(*la, *lb);
     }
 
+    // Failover rebuilds a node's KV cache by prefilling the stored history in one batch; the output must
+    // be bit-identical to the token-by-token decode the lost node had done, or generation would change.
+    void batchedPrefillEqualsStepwiseDecode_data() {
+        QTest::addColumn<QString>("model");
+        QTest::newRow("stories260K F32") << QStringLiteral("stories260K.gguf");
+        QTest::newRow("stories260K Q8_0") << QStringLiteral("stories260K-Q8_0.gguf");
+        QTest::newRow("synth-20m Q4_K_M") << QStringLiteral("synth-20m-Q4_K_M.gguf");
+        QTest::newRow("synth-20m Q4_0") << QStringLiteral("synth-20m-Q4_0.gguf");
+        QTest::newRow("synth-20m f16") << QStringLiteral("synth-20m-f16.gguf");
+    }
+
+    void batchedPrefillEqualsStepwiseDecode() {
+        QFETCH(QString, model);
+        const Loaded loaded = load(model);
+        QVERIFY(loaded.weights);
+        const auto tokens = loaded.tokenizer->encode("Once upon a time there was a big dog named Max", true);
+        const auto n = static_cast<int64_t>(tokens.size());
+        ThreadPool pool(2);
+        Embedder embedder(loaded.weights);
+        const int64_t dim = embedder.hiddenSize();
+        const LayerRange layers{0, loaded.weights->config().layerCount};
+        auto batched = ShardExecutor::create(loaded.weights, layers, pool);
+        auto stepwise = ShardExecutor::create(loaded.weights, layers, pool);
+        QVERIFY(batched && stepwise);
+        std::vector<float> all(size_t(n * dim));
+        QVERIFY(embedder.embed(tokens, all));
+        std::vector<float> expected = all;
+        QVERIFY((*batched)->forward(1, 0, expected, n));
+        for (int64_t t = 0; t < n; ++t) {
+            std::vector<float> row(all.begin() + t * dim, all.begin() + (t + 1) * dim);
+            QVERIFY((*stepwise)->forward(1, t, row, 1));
+            for (int64_t d = 0; d < dim; ++d) {
+                if (row[size_t(d)] != expected[size_t(t * dim + d)])
+                    QFAIL(qPrintable(QStringLiteral("token %1 value %2: stepwise %3 != batched %4")
+                                         .arg(t).arg(d).arg(double(row[size_t(d)])).arg(double(expected[size_t(t * dim + d)]))));
+            }
+        }
+    }
+
     // Splitting the layers over two executors (as two nodes would) gives the same logits as one executor.
     void shardSplitMatchesWholeModel() {
         const Loaded model = load(QStringLiteral("stories260K.gguf"));

@@ -1,25 +1,119 @@
 #include "declai/gpu/CpuKernels.h"
 
 #include "declai/core/Quant.h"
+#include "declai/gpu/CpuFeatures.h"
 
 #include <algorithm>
 #include <cmath>
 
 namespace declai::cpu {
 
+namespace {
+
+// Multiplies rows [begin, end) of one weight matrix with every token's prepared activation row.
+void multiplyRows(const WeightMatrix& w, DotFn dot, const std::byte* act, size_t actRowBytes, int64_t nTokens,
+                  float* y, int64_t begin, int64_t end) {
+    // A block of kRowBlock weight rows is multiplied against tiles of kMaxTileTokens activation rows: the
+    // activation tile stays in L1 across the block and the block stays in L2 across the tiles, so a
+    // prefill reads each weight once from memory and reuses every unpacked weight block for 4 tokens.
+    constexpr int64_t kRowBlock = 16;
+    float out[kMaxTileTokens];
+    for (int64_t blockBegin = begin; blockBegin < end; blockBegin += kRowBlock) {
+        const int64_t blockEnd = std::min(end, blockBegin + kRowBlock);
+        for (int64_t t0 = 0; t0 < nTokens; t0 += kMaxTileTokens) {
+            const int tile = static_cast<int>(std::min<int64_t>(kMaxTileTokens, nTokens - t0));
+            const std::byte* tileAct = act + actRowBytes * static_cast<size_t>(t0);
+            for (int64_t r = blockBegin; r < blockEnd; ++r) {
+                if (dot) {
+                    dot(w.row(r), tileAct, actRowBytes, tile, w.cols, out);
+                } else { // types the kernels lack (refused at load): the reference path
+                    for (int i = 0; i < tile; ++i)
+                        out[i] = quant::dotRow(w.type, w.row(r),
+                                               tileAct + actRowBytes * static_cast<size_t>(i), w.cols);
+                }
+                for (int i = 0; i < tile; ++i)
+                    y[(t0 + i) * w.rows + r] = out[i];
+            }
+        }
+    }
+}
+
+} // namespace
+
 void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
             std::vector<std::byte>& scratch) {
-    const size_t actRowBytes = quant::activationRowBytes(w.type, w.cols);
-    scratch.resize(actRowBytes * static_cast<size_t>(nTokens));
-    for (int64_t t = 0; t < nTokens; ++t)
-        quant::quantizeActivationRow(w.type, x + t * w.cols, scratch.data() + actRowBytes * static_cast<size_t>(t),
-                                     w.cols);
-    const std::byte* act = scratch.data();
-    pool.parallelFor(w.rows, 16, [&](int64_t begin, int64_t end, int) {
-        for (int64_t r = begin; r < end; ++r) {
-            const std::byte* row = w.row(r);
-            for (int64_t t = 0; t < nTokens; ++t)
-                y[t * w.rows + r] = quant::dotRow(w.type, row, act + actRowBytes * static_cast<size_t>(t), w.cols);
+    const MatmulJob job{&w, y};
+    matmulShared(std::span<const MatmulJob>(&job, 1), x, nTokens, pool, scratch);
+}
+
+void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nTokens, ThreadPool& pool,
+                  std::vector<std::byte>& scratch) {
+    if (jobs.empty() || nTokens <= 0)
+        return;
+    const KernelTable& kernels = activeKernels();
+    const int64_t cols = jobs.front().w->cols;
+    // Prepare the activations once per distinct activation format (Q/K/V or gate/up usually share one).
+    struct Prepared {
+        TensorType actType;
+        size_t offset;
+    };
+    Prepared prepared[kMaxSharedJobs];
+    size_t jobSlot[kMaxSharedJobs];
+    size_t preparedCount = 0;
+    size_t totalBytes = 0;
+    const size_t jobCount = std::min(jobs.size(), kMaxSharedJobs);
+    for (size_t j = 0; j < jobCount; ++j) {
+        const TensorType actType = quant::activationTypeFor(jobs[j].w->type);
+        size_t slot = 0;
+        while (slot < preparedCount && prepared[slot].actType != actType)
+            ++slot;
+        if (slot == preparedCount) {
+            prepared[preparedCount++] = {actType, totalBytes};
+            totalBytes += quant::activationRowBytes(jobs[j].w->type, cols) * static_cast<size_t>(nTokens);
+        }
+        jobSlot[j] = slot;
+    }
+    scratch.resize(totalBytes);
+    auto quantizeRows = [&](int64_t begin, int64_t end) {
+        for (size_t p = 0; p < preparedCount; ++p) {
+            // Any job with this activation format names the weight type the quantiser is chosen by.
+            size_t j = 0;
+            while (jobSlot[j] != p)
+                ++j;
+            const TensorType weightType = jobs[j].w->type;
+            const size_t rowBytes = quant::activationRowBytes(weightType, cols);
+            const QuantizeFn quantize = kernels.activationQuantizerFor(weightType);
+            for (int64_t t = begin; t < end; ++t) {
+                std::byte* dst = scratch.data() + prepared[p].offset + rowBytes * static_cast<size_t>(t);
+                if (quantize)
+                    quantize(x + t * cols, dst, cols);
+                else
+                    quant::quantizeActivationRow(weightType, x + t * cols, dst, cols);
+            }
+        }
+    };
+    // Quantising a batch is worth splitting; a single row is not worth waking the pool for.
+    if (nTokens >= 8)
+        pool.parallelFor(nTokens, 4, [&](int64_t begin, int64_t end, int) { quantizeRows(begin, end); });
+    else
+        quantizeRows(0, nTokens);
+
+    // One parallel pass over the rows of all jobs back to back: each thread takes one contiguous run (the
+    // weights stream through once), and sharing the pass saves a pool wake-up per extra matrix, which
+    // matters in decode where a layer is only a few hundred microseconds of work.
+    int64_t totalRows = 0;
+    for (size_t j = 0; j < jobCount; ++j)
+        totalRows += jobs[j].w->rows;
+    pool.parallelFor(totalRows, 16, [&](int64_t begin, int64_t end, int) {
+        int64_t jobFirstRow = 0;
+        for (size_t j = 0; j < jobCount && jobFirstRow < end; ++j) {
+            const WeightMatrix& w = *jobs[j].w;
+            const int64_t rBegin = std::max<int64_t>(begin - jobFirstRow, 0);
+            const int64_t rEnd = std::min<int64_t>(end - jobFirstRow, w.rows);
+            if (rBegin < rEnd)
+                multiplyRows(w, kernels.dotFor(w.type), scratch.data() + prepared[jobSlot[j]].offset,
+                             quant::activationRowBytes(w.type, cols), nTokens, jobs[j].y, rBegin, rEnd);
+            jobFirstRow += w.rows;
         }
     });
 }

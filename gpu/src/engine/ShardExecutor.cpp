@@ -1,6 +1,7 @@
 #include "declai/gpu/ShardExecutor.h"
 
 #include "declai/core/Quant.h"
+#include "declai/gpu/CpuFeatures.h"
 #include "declai/gpu/CpuKernels.h"
 
 #include <cmath>
@@ -112,9 +113,8 @@ void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, fl
     // Attention block.
     for (int64_t t = 0; t < nTokens; ++t)
         cpu::rmsNorm(hidden + t * dim, w.attnNorm.data(), dim, c.rmsNormEps, m_normed.data() + t * dim);
-    cpu::matmul(w.wq, m_normed.data(), nTokens, m_q.data(), m_pool, m_actScratch);
-    cpu::matmul(w.wk, m_normed.data(), nTokens, m_k.data(), m_pool, m_actScratch);
-    cpu::matmul(w.wv, m_normed.data(), nTokens, m_v.data(), m_pool, m_actScratch);
+    const cpu::MatmulJob qkv[] = {{&w.wq, m_q.data()}, {&w.wk, m_k.data()}, {&w.wv, m_v.data()}};
+    cpu::matmulShared(qkv, m_normed.data(), nTokens, m_pool, m_actScratch);
     for (int64_t t = 0; t < nTokens; ++t) {
         const float* table = m_ropeTable.data() + t * c.ropeDimensions;
         cpu::applyRope(m_q.data() + t * qDim, c.headCount, c.headDim, c.ropeDimensions, table);
@@ -123,10 +123,9 @@ void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, fl
     const auto slot = static_cast<size_t>(layer - m_layers.begin);
     uint16_t* keyDst = cache.keys[slot].data() + startPos * kvDim;
     uint16_t* valueDst = cache.values[slot].data() + startPos * kvDim;
-    for (size_t i = 0; i < m_k.size(); ++i) {
-        keyDst[i] = quant::fp32ToFp16(m_k[i]);
-        valueDst[i] = quant::fp32ToFp16(m_v[i]);
-    }
+    const cpu::KernelTable& kernels = cpu::activeKernels();
+    kernels.toF16(m_k.data(), keyDst, static_cast<int64_t>(m_k.size()));
+    kernels.toF16(m_v.data(), valueDst, static_cast<int64_t>(m_v.size()));
     attention(cache, slot, startPos, nTokens);
     cpu::matmul(w.wo, m_attnOut.data(), nTokens, m_proj.data(), m_pool, m_actScratch);
     cpu::addInPlace(hidden, m_proj.data(), nTokens * dim);
@@ -134,8 +133,8 @@ void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, fl
     // Feed-forward block (SwiGLU).
     for (int64_t t = 0; t < nTokens; ++t)
         cpu::rmsNorm(hidden + t * dim, w.ffnNorm.data(), dim, c.rmsNormEps, m_normed.data() + t * dim);
-    cpu::matmul(w.wGate, m_normed.data(), nTokens, m_gate.data(), m_pool, m_actScratch);
-    cpu::matmul(w.wUp, m_normed.data(), nTokens, m_up.data(), m_pool, m_actScratch);
+    const cpu::MatmulJob gateUp[] = {{&w.wGate, m_gate.data()}, {&w.wUp, m_up.data()}};
+    cpu::matmulShared(gateUp, m_normed.data(), nTokens, m_pool, m_actScratch);
     cpu::swiGlu(m_gate.data(), m_up.data(), nTokens * ff);
     cpu::matmul(w.wDown, m_up.data(), nTokens, m_proj.data(), m_pool, m_actScratch);
     cpu::addInPlace(hidden, m_proj.data(), nTokens * dim);
@@ -156,7 +155,9 @@ void ShardExecutor::attention(KvCache& cache, size_t layerSlot, int64_t startPos
     // pair attends causally to positions [0, startPos + t]. The numerics follow llama.cpp's CPU path:
     // the query is rounded to F16 to meet the F16 keys, and the weighted sum of F16 values is kept in
     // F16, rescaled whenever a new maximum score appears. Matching it keeps logits within 1e-6 of
-    // llama.cpp's for F32, Q8_0 and K-quant models (see tests/gpu/tst_parity.cpp).
+    // llama.cpp's for F32, Q8_0 and K-quant models (see tests/gpu/tst_parity.cpp). The per-row pieces come
+    // from the active kernel table (SIMD when the CPU has it; the scalar table is the reference).
+    const cpu::KernelTable& kernels = cpu::activeKernels();
     m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
         float* q = m_scores.data() + thread * headDim * 2;
         float* accumulator = q + headDim;
@@ -166,31 +167,24 @@ void ShardExecutor::attention(KvCache& cache, size_t layerSlot, int64_t startPos
             const int64_t kvHead = h / group;
             const int64_t visible = startPos + t + 1;
             const float* query = m_q.data() + t * qDim + h * headDim;
-            for (int64_t d = 0; d < headDim; ++d)
-                q[d] = quant::fp16ToFp32(quant::fp32ToFp16(query[d]));
+            kernels.roundF16(query, q, headDim);
             std::fill(accumulator, accumulator + headDim, 0.0f);
             float maxScore = -INFINITY;
             float sum = 0.0f;
             for (int64_t j = 0; j < visible; ++j) {
                 const uint16_t* k = keys + j * kvDim + kvHead * headDim;
-                float dot = 0.0f;
-                for (int64_t d = 0; d < headDim; ++d)
-                    dot += q[d] * quant::fp16ToFp32(k[d]);
-                const float score = dot * scale;
+                const float score = kernels.dotF32F16(q, k, headDim) * scale;
                 float oldScale = 1.0f;
                 float weight = 1.0f;
                 if (score > maxScore) {
                     oldScale = std::exp(maxScore - score);
                     maxScore = score;
-                    for (int64_t d = 0; d < headDim; ++d)
-                        accumulator[d] = quant::fp16ToFp32(quant::fp32ToFp16(accumulator[d] * oldScale));
+                    kernels.scaleF16(accumulator, oldScale, headDim);
                 } else {
                     weight = std::exp(score - maxScore);
                 }
                 const uint16_t* v = values + j * kvDim + kvHead * headDim;
-                for (int64_t d = 0; d < headDim; ++d)
-                    accumulator[d] =
-                        quant::fp16ToFp32(quant::fp32ToFp16(accumulator[d] + quant::fp16ToFp32(v[d]) * weight));
+                kernels.accumulateF16(accumulator, v, weight, headDim);
                 sum = sum * oldScale + weight;
             }
             const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;

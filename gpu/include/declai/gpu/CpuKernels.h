@@ -7,6 +7,7 @@
 #include "declai/gpu/ThreadPool.h"
 
 #include <cstddef>
+#include <span>
 #include <vector>
 
 namespace declai::cpu {
@@ -15,6 +16,17 @@ namespace declai::cpu {
 // `scratch` holds the quantised activations (grown as needed, reused between calls).
 void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
             std::vector<std::byte>& scratch);
+
+// Several matrices with the same input (Q/K/V, gate/up) in one parallel pass: the activations are
+// prepared once per format and the pool is woken once. Every w->cols must be equal; at most
+// kMaxSharedJobs jobs (extra ones are ignored).
+struct MatmulJob {
+    const WeightMatrix* w = nullptr;
+    float* y = nullptr; // nTokens x w->rows
+};
+constexpr size_t kMaxSharedJobs = 4;
+void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nTokens, ThreadPool& pool,
+                  std::vector<std::byte>& scratch);
 
 // out = x / rms(x) * weight (computed in double for the mean, as ggml does).
 void rmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out);

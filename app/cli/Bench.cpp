@@ -1,0 +1,266 @@
+#include "Bench.h"
+
+#include "declai/core/ModelLocator.h"
+#include "declai/gpu/Embedder.h"
+#include "declai/gpu/Head.h"
+#include "declai/gpu/ShardExecutor.h"
+#include "declai/gpu/ThreadPool.h"
+
+#include <QCommandLineParser>
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <sys/resource.h>
+#include <vector>
+
+namespace declai::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t mid = v.size() / 2;
+    return v.size() % 2 ? v[mid] : 0.5 * (v[mid - 1] + v[mid]);
+}
+
+// Read bandwidth of this machine as the engine sees it: every pool thread streams through its share of
+// a buffer much larger than the last-level cache. Best of a few passes (the first also faults pages in).
+double measureReadBandwidthGbps(ThreadPool& pool) {
+    constexpr size_t kBytes = size_t{512} << 20;
+    const size_t words = kBytes / sizeof(uint64_t);
+    std::unique_ptr<uint64_t[]> buffer(new uint64_t[words]);
+    pool.parallelFor(static_cast<int64_t>(words), 1 << 16, [&](int64_t begin, int64_t end, int) {
+        for (int64_t i = begin; i < end; ++i)
+            buffer[static_cast<size_t>(i)] = static_cast<uint64_t>(i);
+    });
+    std::vector<uint64_t> sums(static_cast<size_t>(pool.threadCount()), 0);
+    double best = 0.0;
+    for (int pass = 0; pass < 4; ++pass) {
+        const auto start = Clock::now();
+        pool.parallelFor(static_cast<int64_t>(words), 1 << 16, [&](int64_t begin, int64_t end, int thread) {
+            // Four independent accumulators keep the loads, not the add chain, the limit.
+            uint64_t a = 0, b = 0, c = 0, d = 0;
+            const uint64_t* p = buffer.get();
+            int64_t i = begin;
+            for (; i + 4 <= end; i += 4) {
+                a += p[i];
+                b += p[i + 1];
+                c += p[i + 2];
+                d += p[i + 3];
+            }
+            for (; i < end; ++i)
+                a += p[i];
+            sums[static_cast<size_t>(thread)] += a + b + c + d;
+        });
+        const double seconds = secondsSince(start);
+        best = std::max(best, static_cast<double>(kBytes) / seconds / 1e9);
+    }
+    // Keeps the reads observable so the compiler cannot drop them.
+    volatile uint64_t sink = 0;
+    for (uint64_t s : sums)
+        sink = sink + s;
+    return best;
+}
+
+double peakRssMb() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_maxrss) / 1024.0; // ru_maxrss is in KiB on Linux
+}
+
+QCommandLineOption opt(const QStringList& names, const char* help, const char* valueName = nullptr,
+                       const char* defaultValue = nullptr) {
+    QCommandLineOption o(names, QString::fromLatin1(help));
+    if (valueName)
+        o.setValueName(QString::fromLatin1(valueName));
+    if (defaultValue)
+        o.setDefaultValue(QString::fromLatin1(defaultValue));
+    return o;
+}
+
+const char* kBenchUsage =
+    R"(usage: declai-cli bench -m MODEL [--threads T] [--device D] [-p 64] [-n 32] [--reps 3] [--json]
+  prefill tok/s (one forward of p tokens) and decode tok/s (n single-token steps after it), the median
+  of --reps runs after one warm-up, plus peak RSS, read bandwidth and the decode ceiling it implies
+)";
+
+struct RunTimes {
+    double prefillSeconds = 0.0;
+    double decodeSeconds = 0.0;
+};
+
+} // namespace
+
+int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
+    const QCommandLineOption model = opt({QStringLiteral("m"), QStringLiteral("model")}, "model", "MODEL");
+    const QCommandLineOption threads =
+        opt({QStringLiteral("t"), QStringLiteral("threads")}, "threads", "T", "0");
+    const QCommandLineOption device = opt({QStringLiteral("device")}, "device", "D", "cpu");
+    const QCommandLineOption prompt = opt({QStringLiteral("p")}, "prefill tokens", "N", "64");
+    const QCommandLineOption count = opt({QStringLiteral("n")}, "decode tokens", "N", "32");
+    const QCommandLineOption reps = opt({QStringLiteral("reps")}, "repetitions", "R", "3");
+    const QCommandLineOption json = opt({QStringLiteral("json")}, "print JSON");
+    const QCommandLineOption help = opt({QStringLiteral("h"), QStringLiteral("help")}, "help");
+    QCommandLineParser parser;
+    parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
+    parser.addOptions({model, threads, device, prompt, count, reps, json, help});
+    QStringList parseArgs = args;
+    parseArgs[0] = QStringLiteral("declai-cli");
+    auto usage = [&](const std::string& message) {
+        std::fprintf(err, "declai-cli: %s\n", message.c_str());
+        return 2;
+    };
+    auto fail = [&](const std::string& message) {
+        std::fprintf(err, "declai-cli: %s\n", message.c_str());
+        return 1;
+    };
+    if (!parser.parse(parseArgs))
+        return usage(parser.errorText().toStdString());
+    if (parser.isSet(help)) {
+        std::fputs(kBenchUsage, out);
+        return 0;
+    }
+    if (!parser.positionalArguments().isEmpty())
+        return usage("unexpected argument '" + parser.positionalArguments().first().toStdString() + "'");
+    if (!parser.isSet(model))
+        return usage("bench needs -m MODEL");
+    auto intValue = [&](const QCommandLineOption& o, int min, int max, int& value) {
+        bool ok = false;
+        value = parser.value(o).toInt(&ok);
+        return ok && value >= min && value <= max;
+    };
+    int threadCount = 0;
+    int prefillTokens = 0;
+    int decodeTokens = 0;
+    int repetitions = 0;
+    if (!intValue(threads, 0, 1024, threadCount))
+        return usage("--threads must be an integer in [0, 1024]");
+    if (!intValue(prompt, 1, 1 << 16, prefillTokens))
+        return usage("-p must be an integer in [1, 65536]");
+    if (!intValue(count, 0, 1 << 16, decodeTokens))
+        return usage("-n must be an integer in [0, 65536]");
+    if (!intValue(reps, 1, 1000, repetitions))
+        return usage("--reps must be an integer in [1, 1000]");
+    const QString deviceName = parser.value(device);
+    if (deviceName != QStringLiteral("cpu") && deviceName != QStringLiteral("cpu:0"))
+        return fail("device '" + deviceName.toStdString() +
+                    "' is not available: this build has only the CPU engine");
+
+    const std::string modelName = parser.value(model).toStdString();
+    auto path = locateModel(modelName);
+    if (!path)
+        return fail(path.error().message);
+    auto loaded = ModelWeights::load(*path);
+    if (!loaded)
+        return fail(loaded.error().message);
+    std::shared_ptr<const ModelWeights> weights = *loaded;
+    const ModelConfig& config = weights->config();
+    const int64_t dim = config.embeddingLength;
+    const int64_t contextNeeded = static_cast<int64_t>(prefillTokens) + decodeTokens;
+    if (contextNeeded > config.contextLength)
+        return fail("-p + -n = " + std::to_string(contextNeeded) + " exceeds the model's context " +
+                    std::to_string(config.contextLength));
+
+    ThreadPool pool(threadCount);
+    Embedder embedder(weights);
+    Head head(weights, pool);
+    auto shard = ShardExecutor::create(weights, {0, config.layerCount}, pool, contextNeeded);
+    if (!shard)
+        return fail(shard.error().message);
+
+    std::vector<int32_t> tokens(static_cast<size_t>(prefillTokens + decodeTokens));
+    for (size_t i = 0; i < tokens.size(); ++i)
+        tokens[i] = static_cast<int32_t>((i * 7919 + 3) % static_cast<size_t>(config.vocabSize));
+    std::vector<float> hidden;
+    std::vector<float> logits(static_cast<size_t>(head.vocabSize()));
+
+    SessionId nextSession = 1;
+    auto runOnce = [&]() -> Expected<RunTimes> {
+        RunTimes times;
+        const SessionId session = nextSession++;
+        // Prefill: embed the prompt, run every layer on it at once, logits of the last position.
+        auto start = Clock::now();
+        hidden.resize(static_cast<size_t>(prefillTokens * dim));
+        std::span<const int32_t> promptIds(tokens.data(), static_cast<size_t>(prefillTokens));
+        if (auto r = embedder.embed(promptIds, hidden); !r)
+            return r.error();
+        if (auto r = (*shard)->forward(session, 0, hidden, prefillTokens); !r)
+            return r.error();
+        std::span<const float> last(hidden.data() + (prefillTokens - 1) * dim, static_cast<size_t>(dim));
+        if (auto r = head.logits(last, logits); !r)
+            return r.error();
+        times.prefillSeconds = secondsSince(start);
+        // Decode: one token per step, each a full pass over the weights.
+        start = Clock::now();
+        hidden.resize(static_cast<size_t>(dim));
+        for (int i = 0; i < decodeTokens; ++i) {
+            std::span<const int32_t> id(tokens.data() + prefillTokens + i, 1);
+            if (auto r = embedder.embed(id, hidden); !r)
+                return r.error();
+            if (auto r = (*shard)->forward(session, prefillTokens + i, hidden, 1); !r)
+                return r.error();
+            if (auto r = head.logits(hidden, logits); !r)
+                return r.error();
+        }
+        times.decodeSeconds = secondsSince(start);
+        (*shard)->endSession(session);
+        return times;
+    };
+
+    if (auto warm = runOnce(); !warm)
+        return fail(warm.error().message);
+    std::vector<double> prefillTps;
+    std::vector<double> decodeTps;
+    for (int rep = 0; rep < repetitions; ++rep) {
+        auto times = runOnce();
+        if (!times)
+            return fail(times.error().message);
+        prefillTps.push_back(prefillTokens / times->prefillSeconds);
+        if (decodeTokens > 0)
+            decodeTps.push_back(decodeTokens / times->decodeSeconds);
+    }
+    // Peak RSS of the model run itself, before the bandwidth probe allocates its buffer.
+    const double rss = peakRssMb();
+    const double bandwidth = measureReadBandwidthGbps(pool);
+    const WeightMatrix& output = weights->output();
+    const uint64_t bytesPerToken =
+        weights->layerBytes({0, config.layerCount}) + output.rowBytes * static_cast<uint64_t>(output.rows);
+    const double ceiling = bandwidth * 1e9 / static_cast<double>(bytesPerToken);
+    const double prefill = median(prefillTps);
+    const double decode = decodeTps.empty() ? 0.0 : median(decodeTps);
+
+    if (parser.isSet(json)) {
+        std::string escaped;
+        for (char c : modelName) {
+            if (c == '"' || c == '\\')
+                escaped.push_back('\\');
+            escaped.push_back(c);
+        }
+        std::fprintf(out,
+                     "{\"prefill_tps\": %.2f, \"decode_tps\": %.2f, \"bandwidth_gbps\": %.2f, "
+                     "\"decode_ceiling_tps\": %.2f, \"threads\": %d, \"model\": \"%s\", \"device\": \"%s\", "
+                     "\"peak_rss_mb\": %.1f}\n",
+                     prefill, decode, bandwidth, ceiling, pool.threadCount(), escaped.c_str(),
+                     deviceName.toStdString().c_str(), rss);
+    } else {
+        std::fprintf(out,
+                     "model %s, %d threads, device %s\n"
+                     "prefill pp%d: %.2f tok/s\n"
+                     "decode  tg%d: %.2f tok/s\n"
+                     "read bandwidth %.2f GB/s, %.1f MB of weights per token -> decode ceiling %.2f tok/s\n"
+                     "peak RSS %.1f MB (median of %d runs after one warm-up)\n",
+                     modelName.c_str(), pool.threadCount(), deviceName.toStdString().c_str(), prefillTokens,
+                     prefill, decodeTokens, decode, bandwidth, static_cast<double>(bytesPerToken) / 1e6,
+                     ceiling, rss, repetitions);
+    }
+    return 0;
+}
+
+} // namespace declai::cli

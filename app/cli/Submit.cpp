@@ -1,0 +1,191 @@
+#include "Submit.h"
+
+#include "declai/core/WireCodec.h"
+#include "declai/network/Channel.h"
+#include "declai/network/TlsSetup.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QElapsedTimer>
+#include <QEventLoop>
+#include <QTimer>
+#include <QUrl>
+#include <QWebSocket>
+
+#include <functional>
+
+namespace declai::cli {
+namespace {
+
+constexpr const char* kSubmitUsage =
+    "usage: declai-cli submit --server wss://HOST:PORT [--ca FILE | --pin SHA256:HEX | --insecure-dev]\n"
+    "                         -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P]\n"
+    "                         [--min-p P] [--repeat-penalty R] [--tokens] [--stats] [--timeout-s S]\n";
+
+} // namespace
+
+int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
+    auto usage = [err](const QString& message) {
+        std::fprintf(err, "declai-cli: %s\n%s", qPrintable(message), kSubmitUsage);
+        return 2;
+    };
+    auto fail = [err](const QString& message) {
+        std::fprintf(err, "declai-cli: %s\n", qPrintable(message));
+        return 1;
+    };
+    QCommandLineParser parser;
+    auto option = [](QStringList names, const char* value = nullptr, const char* fallback = nullptr) {
+        QCommandLineOption o(names, names.last());
+        if (value)
+            o.setValueName(QString::fromLatin1(value));
+        if (fallback)
+            o.setDefaultValue(QString::fromLatin1(fallback));
+        return o;
+    };
+    const auto server = option({QStringLiteral("server")}, "URL"), ca = option({QStringLiteral("ca")}, "FILE"),
+               pin = option({QStringLiteral("pin")}, "FP"), insecure = option({QStringLiteral("insecure-dev")}),
+               model = option({QStringLiteral("m"), QStringLiteral("model")}, "MODEL"),
+               prompt = option({QStringLiteral("p"), QStringLiteral("prompt")}, "TEXT"),
+               count = option({QStringLiteral("n")}, "N", "32"), temp = option({QStringLiteral("temp")}, "T", "0"),
+               seed = option({QStringLiteral("seed")}, "S", "0"), topK = option({QStringLiteral("top-k")}, "K", "40"),
+               topP = option({QStringLiteral("top-p")}, "P", "0.95"), minP = option({QStringLiteral("min-p")}, "P", "0.05"),
+               penalty = option({QStringLiteral("repeat-penalty")}, "R", "1.0"), tokens = option({QStringLiteral("tokens")}),
+               stats = option({QStringLiteral("stats")}), timeout = option({QStringLiteral("timeout-s")}, "S", "600"),
+               apiKey = option({QStringLiteral("api-key")}, "KEY");
+    parser.addOptions({server, ca, pin, insecure, model, prompt, count, temp, seed, topK, topP, minP, penalty, tokens,
+                       stats, timeout, apiKey});
+    QStringList parseArgs = args;
+    parseArgs[0] = QStringLiteral("declai-cli");
+    if (!parser.parse(parseArgs))
+        return usage(parser.errorText());
+    if (!parser.isSet(server) || !parser.isSet(model) || !parser.isSet(prompt))
+        return usage(QStringLiteral("submit needs --server, -m MODEL and -p PROMPT"));
+    const QUrl url(parser.value(server), QUrl::StrictMode);
+    if (!url.isValid() || (url.scheme() != QStringLiteral("wss") && url.scheme() != QStringLiteral("ws")) || url.port() <= 0)
+        return usage(QStringLiteral("--server '%1' is not wss://HOST:PORT").arg(parser.value(server)));
+    if (url.scheme() == QStringLiteral("ws") && !parser.isSet(insecure))
+        return fail(QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
+    bool ok = true;
+    auto number = [&](const QCommandLineOption& o) {
+        bool good = false;
+        const double v = parser.value(o).toDouble(&good);
+        ok = ok && good;
+        return v;
+    };
+    wire::Submit submit;
+    submit.set_model(parser.value(model).toStdString());
+    submit.set_prompt(parser.value(prompt).toStdString());
+    const double n = number(count);
+    if (n < 0 || n > 1e6)
+        ok = false;
+    submit.set_max_tokens(static_cast<uint32_t>(n));
+    submit.set_temperature(static_cast<float>(number(temp)));
+    submit.set_seed(static_cast<uint64_t>(number(seed)));
+    submit.set_top_k(static_cast<int32_t>(number(topK)));
+    submit.set_top_p(static_cast<float>(number(topP)));
+    submit.set_min_p(static_cast<float>(number(minP)));
+    submit.set_repeat_penalty(static_cast<float>(number(penalty)));
+    submit.set_want_token_ids(parser.isSet(tokens));
+    submit.set_request_id(1);
+    const double timeoutS = number(timeout);
+    if (!ok)
+        return usage(QStringLiteral("a numeric option is not a number"));
+
+    net::ClientTlsOptions tlsOptions{parser.value(ca), parser.value(pin), false};
+    auto socket = std::make_unique<QWebSocket>();
+    QWebSocket* raw = socket.get();
+    if (url.scheme() == QStringLiteral("wss")) {
+        auto tls = net::clientTlsConfiguration(tlsOptions);
+        if (!tls)
+            return fail(QString::fromStdString(tls.error().message));
+        raw->setSslConfiguration(*tls);
+    }
+    QEventLoop loop;
+    int status = 1;
+    bool first = true;
+    QElapsedTimer clock;
+    clock.start();
+    net::Channel channel(std::move(socket), net::ChannelLimits{});
+    auto finish = [&](int code) {
+        status = code;
+        loop.quit();
+    };
+    QObject::connect(raw, &QWebSocket::sslErrors, &loop, [&, raw](const QList<QSslError>& errors) {
+        if (!tlsOptions.pinnedFingerprint.isEmpty() &&
+            net::acceptPinnedCertificate(errors, raw->sslConfiguration().peerCertificate(), tlsOptions.pinnedFingerprint)) {
+            raw->ignoreSslErrors(errors);
+            return;
+        }
+        std::fprintf(err, "declai-cli: TLS: %s (pass the server's certificate with --ca FILE or --pin)\n",
+                     qPrintable(errors.isEmpty() ? QStringLiteral("handshake failed") : errors.first().errorString()));
+    });
+    QObject::connect(raw, &QWebSocket::connected, &loop, [&] {
+        wire::Hello hello;
+        hello.set_role(wire::CLIENT);
+        hello.set_min_protocol_version(wire::kMinProtocolVersion);
+        hello.set_max_protocol_version(wire::kProtocolVersion);
+        hello.set_software("declai-cli/0.1.0");
+        const QString key = parser.isSet(apiKey) ? parser.value(apiKey) : qEnvironmentVariable("DECLAI_API_KEY");
+        hello.set_api_key(key.toStdString());
+        channel.send(wire::HELLO, hello);
+    });
+    QObject::connect(&channel, &net::Channel::envelopeReceived, &loop, [&](const wire::Envelope& envelope) {
+        switch (envelope.type()) {
+        case wire::WELCOME: channel.send(wire::SUBMIT, submit); return;
+        case wire::TOKEN: {
+            auto token = wire::decodeBody<wire::Token>(envelope, wire::TOKEN);
+            if (!token)
+                return finish(fail(QString::fromStdString(token.error().message)));
+            if (submit.want_token_ids())
+                std::fprintf(out, first ? "%d" : " %d", token->token_id());
+            else
+                std::fwrite(token->text().data(), 1, token->text().size(), out);
+            first = false;
+            std::fflush(out);
+            return;
+        }
+        case wire::DONE: {
+            auto done = wire::decodeBody<wire::Done>(envelope, wire::DONE);
+            if (done && !submit.want_token_ids())
+                std::fwrite(done->text_tail().data(), 1, done->text_tail().size(), out);
+            std::fputc('\n', out);
+            std::fflush(out);
+            if (done && parser.isSet(stats)) {
+                const double seconds = done->total_ms() / 1000.0;
+                std::fprintf(err,
+                             "declai-cli: %u prompt + %u generated tokens in %.2f s, first token after %u ms, %.1f tokens/s, "
+                             "%u failover(s), finish: %s\n",
+                             done->prompt_tokens(), done->generated_tokens(), seconds, done->time_to_first_token_ms(),
+                             seconds > 0 ? done->generated_tokens() / seconds : 0.0, done->failovers(),
+                             done->finish_reason().c_str());
+            }
+            return finish(0);
+        }
+        case wire::FAILED: {
+            auto failed = wire::decodeBody<wire::Failed>(envelope, wire::FAILED);
+            if (!first)
+                std::fputc('\n', out);
+            return finish(fail(QStringLiteral("generation failed: %1")
+                                   .arg(failed ? QString::fromStdString(failed->reason()) : QStringLiteral("(no reason)"))));
+        }
+        case wire::REJECT: {
+            auto reject = wire::decodeBody<wire::Reject>(envelope, wire::REJECT);
+            return finish(fail(QStringLiteral("the server refused the connection: %1")
+                                   .arg(reject ? QString::fromStdString(reject->reason()) : QStringLiteral("(no reason)"))));
+        }
+        default: return;
+        }
+    });
+    QObject::connect(&channel, &net::Channel::closed, &loop, [&](const QString& reason) {
+        if (loop.isRunning())
+            finish(fail(QStringLiteral("connection to %1 closed: %2").arg(url.toString(), reason)));
+    });
+    QTimer::singleShot(static_cast<int>(timeoutS * 1000), &loop,
+                       [&] { finish(fail(QStringLiteral("no answer within %1 s").arg(timeoutS))); });
+    raw->open(url);
+    loop.exec();
+    channel.close(QWebSocketProtocol::CloseCodeNormal, QStringLiteral("done"));
+    return status;
+}
+
+} // namespace declai::cli

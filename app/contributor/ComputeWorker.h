@@ -1,0 +1,71 @@
+// The node's compute side: loaded shards, one ShardExecutor per (model, layer range) served, KV caches per
+// session. Lives on its own QThread so that neither the network nor a GUI ever waits on a matrix product;
+// every slot runs on that thread and every signal is emitted from it (connect with queued connections).
+#pragma once
+
+#include "declai/gpu/ShardExecutor.h"
+#include "declai/gpu/ThreadPool.h"
+
+#include "proto/declai.pb.h"
+
+#include <QObject>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+
+namespace declai::node {
+
+struct ShardKey {
+    std::string model;
+    int64_t begin = 0;
+    int64_t end = 0;
+    auto operator<=>(const ShardKey&) const = default;
+};
+
+class ComputeWorker : public QObject {
+    Q_OBJECT
+
+public:
+    ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions, int sessionIdleTimeoutMs, int stageDelayMs);
+    ~ComputeWorker() override;
+
+public Q_SLOTS:
+    // Opens the (sparse) local GGUF and makes layers [begin, end) of `model` servable.
+    void loadShard(quint64 assignmentId, const QString& path, const QString& model, const QString& digest, qint64 begin,
+                   qint64 end, qint64 downloadedBytes);
+    void runStage(const QByteArray& serializedRequest);
+    void endSession(quint64 sessionId);
+    void sweepIdleSessions();
+
+Q_SIGNALS:
+    void shardLoaded(quint64 assignmentId, bool ok, const QString& error, quint32 loadMs, double layerTokensPerS,
+                     qint64 downloadedBytes);
+    void stageDone(const QByteArray& serializedResponse);
+    void sessionsChanged(int activeSessions);
+
+private:
+    struct LoadedModel {
+        std::shared_ptr<const ModelWeights> weights;
+        std::string digest;
+        std::vector<LayerRange> ranges; // verified and loaded
+    };
+    struct SessionUse {
+        std::vector<ShardKey> executors;
+        qint64 lastUsedMs = 0;
+    };
+    ShardExecutor* executorFor(const std::string& model, LayerRange layers, std::string& error);
+
+    std::unique_ptr<ThreadPool> m_pool;
+    int m_threads;
+    uint64_t m_memoryBudgetBytes;
+    int m_maxSessions;
+    int m_sessionIdleTimeoutMs;
+    int m_stageDelayMs;
+    std::map<std::string, LoadedModel> m_models; // by model name
+    std::map<ShardKey, std::unique_ptr<ShardExecutor>> m_executors;
+    std::map<uint64_t, SessionUse> m_sessions;
+};
+
+} // namespace declai::node

@@ -1,0 +1,320 @@
+#include "NodeAgent.h"
+
+#include "declai/network/TlsSetup.h"
+
+#include <QDir>
+#include <QWebSocket>
+
+#include <thread>
+
+#include <unistd.h>
+
+namespace declai::node {
+namespace {
+
+uint64_t physicalMemoryBytes() {
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long pageSize = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && pageSize > 0 ? uint64_t(pages) * uint64_t(pageSize) : (8ull << 30);
+}
+
+} // namespace
+
+NodeAgent::NodeAgent(NodeConfig config, NodeIdentity identity, QObject* parent)
+    : QObject(parent), m_config(std::move(config)), m_identity(std::move(identity)) {
+    if (m_config.memoryBudgetBytes == 0)
+        m_config.memoryBudgetBytes = physicalMemoryBytes() / 2;
+    m_reconnectTimer.setSingleShot(true);
+    connect(&m_reconnectTimer, &QTimer::timeout, this, &NodeAgent::connectToServer);
+    connect(&m_statusTimer, &QTimer::timeout, this, &NodeAgent::sendStatus);
+    m_worker = new ComputeWorker(m_config.threads, m_config.memoryBudgetBytes, m_config.maxSessions,
+                                 m_config.sessionIdleTimeoutMs, m_config.stageDelayMs);
+    m_worker->moveToThread(&m_computeThread);
+    connect(&m_computeThread, &QThread::finished, m_worker, &QObject::deleteLater);
+    // Worker signals arrive queued on this (the agent's) thread.
+    connect(m_worker, &ComputeWorker::shardLoaded, this, &NodeAgent::onShardLoaded);
+    connect(m_worker, &ComputeWorker::stageDone, this, &NodeAgent::onStageDone);
+    connect(m_worker, &ComputeWorker::sessionsChanged, this, [this](int active) {
+        m_activeSessions = active;
+        if (m_draining && active == 0)
+            Q_EMIT drained();
+    });
+    connect(&m_sweepTimer, &QTimer::timeout, m_worker, &ComputeWorker::sweepIdleSessions);
+    m_sweepTimer.start(std::max(1000, m_config.sessionIdleTimeoutMs / 4));
+    m_computeThread.setObjectName(QStringLiteral("declai-compute"));
+    m_computeThread.start();
+}
+
+NodeAgent::~NodeAgent() {
+    m_channel.reset();
+    m_computeThread.quit();
+    m_computeThread.wait();
+}
+
+void NodeAgent::start() {
+    if (!m_config.tls.insecureDev || m_config.serverUrl.scheme() == QStringLiteral("wss")) {
+        net::ClientTlsOptions options = m_config.tls;
+        options.insecureDev = false;
+        auto tls = net::clientTlsConfiguration(options);
+        if (!tls) {
+            Q_EMIT fatalError(QString::fromStdString(tls.error().message));
+            return;
+        }
+        m_tls = *tls;
+    }
+    connectToServer();
+}
+
+void NodeAgent::connectToServer() {
+    m_welcomed = false;
+    auto socket = std::make_unique<QWebSocket>(QString(), QWebSocketProtocol::VersionLatest);
+    QWebSocket* raw = socket.get();
+    if (m_tls)
+        raw->setSslConfiguration(*m_tls);
+    if (!m_config.tls.pinnedFingerprint.isEmpty()) {
+        connect(raw, &QWebSocket::sslErrors, this, [this, raw](const QList<QSslError>& errors) {
+            // With a pin, only the pinned certificate is trusted (see TlsSetup.h).
+            if (net::acceptPinnedCertificate(errors, raw->sslConfiguration().peerCertificate(), m_config.tls.pinnedFingerprint))
+                raw->ignoreSslErrors(errors);
+        });
+    }
+    connect(raw, &QWebSocket::connected, this, &NodeAgent::onSocketConnected);
+    net::ChannelLimits limits;
+    m_channel = std::make_unique<net::Channel>(std::move(socket), limits);
+    connect(m_channel.get(), &net::Channel::envelopeReceived, this, &NodeAgent::onEnvelope);
+    connect(m_channel.get(), &net::Channel::closed, this, &NodeAgent::onChannelClosed);
+    raw->open(m_config.serverUrl);
+}
+
+void NodeAgent::onSocketConnected() {
+    wire::Hello hello;
+    hello.set_role(wire::NODE);
+    hello.set_min_protocol_version(wire::kMinProtocolVersion);
+    hello.set_max_protocol_version(wire::kProtocolVersion);
+    hello.set_public_key(m_identity.publicKey());
+    hello.set_software("declai-node/0.1.0");
+    m_channel->send(wire::HELLO, hello);
+}
+
+void NodeAgent::onChannelClosed(const QString& reason) {
+    const bool wasWelcomed = m_welcomed;
+    m_welcomed = false;
+    m_statusTimer.stop();
+    if (m_downloader)
+        m_downloader->cancel();
+    // Pending assignments belong to the old connection's ids; the server re-assigns after reconnect.
+    m_assignmentQueue.clear();
+    m_currentAssignment.reset();
+    if (wasWelcomed)
+        qInfo("disconnected from %s: %s", qPrintable(m_config.serverUrl.toString()), qPrintable(reason));
+    else
+        qWarning("cannot connect to %s: %s", qPrintable(m_config.serverUrl.toString()), qPrintable(reason));
+    Q_EMIT disconnectedFromServer(reason);
+    // Deferred: the channel emitting this signal must outlive it.
+    QMetaObject::invokeMethod(this, [this] {
+        if (m_channel && !m_channel->isOpen()) {
+            m_channel->disconnect(this);
+            m_channel.release()->deleteLater();
+        }
+        if (!m_draining)
+            scheduleReconnect();
+    }, Qt::QueuedConnection);
+}
+
+void NodeAgent::scheduleReconnect() {
+    if (m_reconnectTimer.isActive())
+        return;
+    const int delayMs = m_backoff.nextDelayMs();
+    qInfo("reconnecting in %d ms", delayMs);
+    m_reconnectTimer.start(delayMs);
+}
+
+void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
+    switch (envelope.type()) {
+    case wire::CHALLENGE: {
+        auto challenge = wire::decodeBody<wire::Challenge>(envelope, wire::CHALLENGE);
+        if (!challenge || challenge->nonce().size() < 16) {
+            m_channel->close(QWebSocketProtocol::CloseCodeProtocolError, QStringLiteral("bad challenge"));
+            return;
+        }
+        m_nonce = challenge->nonce();
+        wire::ChallengeResponse response;
+        response.set_signature(m_identity.sign(authChallengeMessage(m_nonce, m_identity.publicKey())));
+        m_channel->send(wire::CHALLENGE_RESPONSE, response);
+        return;
+    }
+    case wire::WELCOME: {
+        auto welcome = wire::decodeBody<wire::Welcome>(envelope, wire::WELCOME);
+        if (!welcome)
+            return;
+        m_welcomed = true;
+        m_backoff.reset();
+        qInfo("connected to %s as node %s", qPrintable(m_config.serverUrl.toString()), m_identity.shortId().c_str());
+        Q_EMIT connected(QString::fromStdString(m_identity.nodeId()));
+        sendStatus();
+        m_statusTimer.start(m_config.statusIntervalMs);
+        return;
+    }
+    case wire::REJECT: {
+        auto reject = wire::decodeBody<wire::Reject>(envelope, wire::REJECT);
+        qWarning("the server refused this node: %s", reject ? reject->reason().c_str() : "(unreadable reason)");
+        return;
+    }
+    case wire::ASSIGN_LAYERS: {
+        auto assignment = wire::decodeBody<wire::AssignLayers>(envelope, wire::ASSIGN_LAYERS);
+        if (assignment)
+            handleAssignment(*assignment);
+        return;
+    }
+    case wire::STAGE_REQUEST:
+        // Straight to the compute thread; parsing and validation happen there.
+        QMetaObject::invokeMethod(m_worker, "runStage", Qt::QueuedConnection,
+                                  Q_ARG(QByteArray, QByteArray::fromStdString(envelope.body())));
+        return;
+    case wire::END_SESSION: {
+        auto end = wire::decodeBody<wire::EndSession>(envelope, wire::END_SESSION);
+        if (end)
+            QMetaObject::invokeMethod(m_worker, "endSession", Qt::QueuedConnection, Q_ARG(quint64, end->session_id()));
+        return;
+    }
+    case wire::RELEASE_SHARD: return; // shards stay cached on disk; the server stops routing to them
+    default:
+        qWarning("ignoring unexpected %s from the server", wire::messageTypeName(envelope.type()));
+    }
+}
+
+void NodeAgent::sendStatus() {
+    if (!m_channel || !m_welcomed)
+        return;
+    wire::NodeStatus status;
+    wire::DeviceInfo* device = status.add_devices();
+    device->set_id(m_config.device.toStdString());
+    device->set_name(m_config.device.toStdString());
+    device->set_memory_total_bytes(physicalMemoryBytes());
+    device->set_memory_free_bytes(m_config.memoryBudgetBytes);
+    device->set_layer_tokens_per_s(m_layerTokensPerS);
+    for (const HeldShard& s : m_shards) {
+        wire::ShardHeld* held = status.add_shards();
+        held->set_model(s.model.toStdString());
+        held->set_model_digest(s.digest.toStdString());
+        held->set_layer_begin(static_cast<uint32_t>(s.begin));
+        held->set_layer_end(static_cast<uint32_t>(s.end));
+    }
+    status.set_accepting_sessions(!m_draining);
+    status.set_leave_in_ms(m_draining ? static_cast<uint32_t>(m_config.drainGraceMs) : 0);
+    status.set_memory_budget_bytes(m_config.memoryBudgetBytes);
+    status.set_disk_budget_bytes(m_config.diskBudgetBytes);
+    status.set_max_sessions(static_cast<uint32_t>(m_config.maxSessions));
+    status.set_active_sessions(static_cast<uint32_t>(m_activeSessions));
+    m_channel->send(wire::NODE_STATUS, status);
+}
+
+void NodeAgent::handleAssignment(const wire::AssignLayers& assignment) {
+    m_assignmentQueue.push_back(assignment);
+    if (!m_currentAssignment)
+        startNextDownload();
+}
+
+void NodeAgent::startNextDownload() {
+    if (m_assignmentQueue.empty())
+        return;
+    m_currentAssignment = m_assignmentQueue.front();
+    m_assignmentQueue.pop_front();
+    const wire::AssignLayers a = *m_currentAssignment;
+    const QUrl manifestUrl(QString::fromStdString(a.manifest_url()));
+    const QUrl fileUrl(QString::fromStdString(a.file_url()));
+    // Downloads only from the server we are connected to, whatever a message says.
+    if (manifestUrl.host() != m_config.serverUrl.host() || fileUrl.host() != m_config.serverUrl.host()) {
+        onShardLoaded(a.assignment_id(), false, QStringLiteral("refusing to download from another host"), 0, 0, 0);
+        return;
+    }
+    const QString cacheDir = QDir(m_config.dataDir).filePath(QStringLiteral("shards"));
+    QDir().mkpath(cacheDir);
+    m_downloader = std::make_unique<net::ShardDownloader>(m_network, cacheDir, m_config.diskBudgetBytes);
+    if (m_tls)
+        m_downloader->setTlsConfiguration(*m_tls);
+    if (!m_config.tls.pinnedFingerprint.isEmpty()) {
+        const QString pin = m_config.tls.pinnedFingerprint;
+        m_downloader->setPinnedCertificateCheck([pin](const QList<QSslError>& errors, const QSslCertificate& peer) {
+            return net::acceptPinnedCertificate(errors, peer, pin);
+        });
+    }
+    const quint64 id = a.assignment_id();
+    const QString model = QString::fromStdString(a.model());
+    const QString digest = QString::fromStdString(a.model_digest());
+    const qint64 begin = a.layer_begin();
+    const qint64 end = a.layer_end();
+    connect(m_downloader.get(), &net::ShardDownloader::progress, this,
+            [this, model](qint64 done, qint64 total) { Q_EMIT downloadProgress(model, done, total); });
+    connect(m_downloader.get(), &net::ShardDownloader::finished, this, [this, id, model, digest, begin, end](const QString& path) {
+        const qint64 bytes = m_downloader ? m_downloader->bytesReceived() : 0;
+        QMetaObject::invokeMethod(m_worker, "loadShard", Qt::QueuedConnection, Q_ARG(quint64, id), Q_ARG(QString, path),
+                                  Q_ARG(QString, model), Q_ARG(QString, digest), Q_ARG(qint64, begin), Q_ARG(qint64, end),
+                                  Q_ARG(qint64, bytes));
+    });
+    connect(m_downloader.get(), &net::ShardDownloader::failed, this,
+            [this, id](const QString& reason) { onShardLoaded(id, false, reason, 0, 0, 0); });
+    qInfo("downloading layers %lld-%lld of %s", static_cast<long long>(begin), static_cast<long long>(end), qPrintable(model));
+    m_downloader->start(manifestUrl, fileUrl, digest, begin, end);
+}
+
+void NodeAgent::onShardLoaded(quint64 assignmentId, bool ok, const QString& error, quint32 loadMs, double layerTokensPerS,
+                              qint64 downloadedBytes) {
+    std::optional<wire::AssignLayers> done = m_currentAssignment;
+    if (done && done->assignment_id() == assignmentId) {
+        if (ok) {
+            m_shards.push_back(HeldShard{QString::fromStdString(done->model()), QString::fromStdString(done->model_digest()),
+                                         done->layer_begin(), done->layer_end()});
+            if (layerTokensPerS > 0)
+                m_layerTokensPerS = layerTokensPerS;
+            qInfo("serving layers %u-%u of %s (%.0f layer-tokens/s)", done->layer_begin(), done->layer_end(),
+                  done->model().c_str(), layerTokensPerS);
+            Q_EMIT shardReady(QString::fromStdString(done->model()), done->layer_begin(), done->layer_end());
+        } else {
+            qWarning("could not load layers %u-%u of %s: %s", done->layer_begin(), done->layer_end(), done->model().c_str(),
+                     qPrintable(error));
+        }
+    }
+    if (m_channel && m_welcomed) {
+        wire::ShardReady ready;
+        ready.set_assignment_id(assignmentId);
+        ready.set_ok(ok);
+        ready.set_error(error.toStdString());
+        ready.set_load_ms(loadMs);
+        ready.set_downloaded_bytes(static_cast<uint64_t>(std::max<qint64>(0, downloadedBytes)));
+        m_channel->send(wire::SHARD_READY, ready);
+        sendStatus();
+    }
+    m_currentAssignment.reset();
+    if (m_downloader)
+        m_downloader.release()->deleteLater(); // we may be inside its signal
+    startNextDownload();
+}
+
+void NodeAgent::onStageDone(const QByteArray& serializedResponse) {
+    if (!m_channel || !m_welcomed)
+        return;
+    // Stage answers are signed (they are what credit is paid for), bound to this connection's nonce.
+    wire::Envelope envelope;
+    envelope.set_protocol_version(wire::kProtocolVersion);
+    envelope.set_type(wire::STAGE_RESPONSE);
+    envelope.set_seq(m_channel->nextOutgoingSeq());
+    envelope.set_body(serializedResponse.toStdString());
+    const std::string signature = m_identity.sign(wire::signedPayload(envelope, m_nonce));
+    m_channel->sendBody(wire::STAGE_RESPONSE, envelope.body(), signature);
+}
+
+void NodeAgent::drain() {
+    if (m_draining)
+        return;
+    m_draining = true;
+    qInfo("draining: no new sessions; %d active", m_activeSessions);
+    sendStatus();
+    if (m_activeSessions == 0) {
+        Q_EMIT drained();
+        return;
+    }
+    QTimer::singleShot(m_config.drainGraceMs, this, [this] { Q_EMIT drained(); });
+}
+
+} // namespace declai::node

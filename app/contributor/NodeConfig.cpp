@@ -1,0 +1,88 @@
+#include "NodeConfig.h"
+
+#include <QCommandLineParser>
+#include <QDir>
+
+#include <functional>
+
+namespace declai::node {
+
+QString NodeConfig::usage() {
+    return QStringLiteral(
+        "usage: declai-node --server wss://HOST:PORT --data-dir DIR [options]\n"
+        "  --ca FILE                 trust this certificate (e.g. the server's DATA_DIR/tls/server.crt)\n"
+        "  --pin SHA256:HEX          trust the server certificate with this fingerprint\n"
+        "  --insecure-dev            allow plaintext ws:// (development only)\n"
+        "  --device D                cpu (default), opencl:N, vulkan:N, cuda:N, hip:N\n"
+        "  --threads T               compute threads (default: all cores)\n"
+        "  --memory-budget-mb N      memory for weights and KV caches (default: half of RAM)\n"
+        "  --disk-budget-mb N        disk for downloaded shards (default 20480)\n"
+        "  --max-sessions N          concurrent sessions (default 16)\n"
+        "  --session-idle-timeout-s N  free a session's cache after this long unused (default 300)\n"
+        "  --drain-grace-s N         on SIGTERM, finish sessions for at most N s before leaving (default 30)\n");
+}
+
+Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
+    QCommandLineParser parser;
+    auto option = [](const char* name, const char* value = nullptr) {
+        QCommandLineOption o(QString::fromLatin1(name), QString::fromLatin1(name));
+        if (value)
+            o.setValueName(QString::fromLatin1(value));
+        return o;
+    };
+    const auto server = option("server", "URL"), dataDir = option("data-dir", "DIR"), ca = option("ca", "FILE"),
+               pin = option("pin", "FP"), insecure = option("insecure-dev"), device = option("device", "D"),
+               threads = option("threads", "T"), memory = option("memory-budget-mb", "N"),
+               disk = option("disk-budget-mb", "N"), sessions = option("max-sessions", "N"),
+               idle = option("session-idle-timeout-s", "N"), grace = option("drain-grace-s", "N"),
+               delay = option("stage-delay-ms", "N"), help = option("help");
+    parser.addOptions({server, dataDir, ca, pin, insecure, device, threads, memory, disk, sessions, idle, grace, delay, help});
+    auto error = [](const QString& m) { return makeError(ErrorCode::InvalidArgument, m.toStdString()); };
+    if (!parser.parse(arguments))
+        return error(parser.errorText());
+    if (parser.isSet(help))
+        return makeError(ErrorCode::NotFound, usage().toStdString());
+    if (!parser.positionalArguments().isEmpty())
+        return error(QStringLiteral("unexpected argument '%1'").arg(parser.positionalArguments().first()));
+    if (!parser.isSet(server) || !parser.isSet(dataDir))
+        return error(QStringLiteral("--server and --data-dir are required"));
+    NodeConfig c;
+    c.serverUrl = QUrl(parser.value(server), QUrl::StrictMode);
+    const QString scheme = c.serverUrl.scheme();
+    if (!c.serverUrl.isValid() || c.serverUrl.host().isEmpty() || c.serverUrl.port() <= 0 ||
+        (scheme != QStringLiteral("wss") && scheme != QStringLiteral("ws")))
+        return error(QStringLiteral("--server '%1' is not wss://HOST:PORT").arg(parser.value(server)));
+    c.tls.insecureDev = parser.isSet(insecure);
+    if (scheme == QStringLiteral("ws") && !c.tls.insecureDev)
+        return error(QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
+    c.tls.caFile = parser.value(ca);
+    c.tls.pinnedFingerprint = parser.value(pin);
+    c.dataDir = QDir(parser.value(dataDir)).absolutePath();
+    c.device = parser.isSet(device) ? parser.value(device) : c.device;
+    struct IntOpt {
+        const QCommandLineOption& o;
+        qlonglong min, max;
+        std::function<void(qlonglong)> set;
+    };
+    const IntOpt ints[] = {
+        {threads, 0, 1024, [&](qlonglong v) { c.threads = int(v); }},
+        {memory, 1, 1ll << 30, [&](qlonglong v) { c.memoryBudgetBytes = uint64_t(v) << 20; }},
+        {disk, 1, 1ll << 30, [&](qlonglong v) { c.diskBudgetBytes = uint64_t(v) << 20; }},
+        {sessions, 1, 100000, [&](qlonglong v) { c.maxSessions = int(v); }},
+        {idle, 1, 86400, [&](qlonglong v) { c.sessionIdleTimeoutMs = int(v * 1000); }},
+        {grace, 0, 86400, [&](qlonglong v) { c.drainGraceMs = int(v * 1000); }},
+        {delay, 0, 600000, [&](qlonglong v) { c.stageDelayMs = int(v); }},
+    };
+    for (const IntOpt& i : ints) {
+        if (!parser.isSet(i.o))
+            continue;
+        bool ok = false;
+        const qlonglong v = parser.value(i.o).toLongLong(&ok);
+        if (!ok || v < i.min || v > i.max)
+            return error(QStringLiteral("--%1 must be an integer in [%2, %3]").arg(i.o.names().first()).arg(i.min).arg(i.max));
+        i.set(v);
+    }
+    return c;
+}
+
+} // namespace declai::node

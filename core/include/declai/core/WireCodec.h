@@ -1,0 +1,44 @@
+// Envelope encoding for the wire protocol (core/proto/declai.proto). Decoding validates the version,
+// the type and the size before anything else looks at the body; every field of a body is validated by
+// the code that consumes it.
+#pragma once
+
+#include "declai/core/Error.h"
+
+#include "proto/declai.pb.h"
+
+#include <cstdint>
+#include <string>
+
+namespace declai::wire {
+
+constexpr uint32_t kProtocolVersion = 1;
+constexpr uint32_t kMinProtocolVersion = 1;
+
+const char* messageTypeName(MessageType type);
+
+// Serialises `body` into an Envelope of `type`.
+std::string encodeEnvelope(MessageType type, uint64_t seq, const google::protobuf::MessageLite& body,
+                           const std::string& signature = {});
+
+// Parses one frame. Errors: malformed protobuf, unknown type, wrong protocol version, body over maxBytes.
+Expected<Envelope> decodeEnvelope(const std::string& frame, uint64_t maxBytes);
+
+// Parses the body of an envelope as `Message`, checking the envelope's type.
+template <class Message>
+Expected<Message> decodeBody(const Envelope& envelope, MessageType expected) {
+    if (envelope.type() != expected)
+        return makeError(ErrorCode::Protocol, std::string("expected ") + messageTypeName(expected) + ", got " +
+                                                  messageTypeName(envelope.type()));
+    Message message;
+    if (!message.ParseFromString(envelope.body()))
+        return makeError(ErrorCode::Protocol,
+                         std::string("malformed ") + messageTypeName(expected) + " body (" +
+                             std::to_string(envelope.body().size()) + " bytes)");
+    return message;
+}
+
+// The bytes a signature covers: version, type, seq and body, bound to this connection's nonce.
+std::string signedPayload(const Envelope& envelope, const std::string& channelBinding);
+
+} // namespace declai::wire

@@ -1,0 +1,116 @@
+// The operations a compute device runs on its own buffers. Every backend implements the same set; the
+// CPU device is the reference the others are tested against (tests/gpu/tst_backend_ops.cpp).
+//
+// Layouts (all row-major, float activations unless stated):
+//  - activations: nTokens rows of n values;
+//  - weight matrices: `rows` rows of `cols` values in their GGUF format, uploaded as raw bytes
+//    (tensorBytes(type, cols) bytes per row);
+//  - KV cache: F16, cacheTokens rows of kvHeadCount * headDim values, one buffer for keys and one for
+//    values.
+#pragma once
+
+#include "declai/core/Error.h"
+#include "declai/core/TensorType.h"
+
+#include <cstdint>
+#include <span>
+
+namespace declai::gpu {
+
+class Device;
+
+enum class OpKind {
+    RmsNorm,
+    MatMul,
+    Rope,
+    Attention,
+    SwiGlu,
+    Add,
+    GetRows,
+};
+
+inline constexpr OpKind kAllOps[] = {OpKind::RmsNorm, OpKind::MatMul, OpKind::Rope,   OpKind::Attention,
+                                     OpKind::SwiGlu,  OpKind::Add,    OpKind::GetRows};
+const char* opKindName(OpKind op);
+
+// Memory owned by one device. Created by Device::allocate; must not outlive its device. Not thread-safe:
+// a buffer is used from the thread that drives its device.
+class DeviceBuffer {
+public:
+    virtual ~DeviceBuffer() = default;
+    DeviceBuffer(const DeviceBuffer&) = delete;
+    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+    uint64_t sizeBytes() const { return m_sizeBytes; }
+    const Device& device() const { return *m_device; }
+
+protected:
+    DeviceBuffer(const Device* device, uint64_t sizeBytes) : m_device(device), m_sizeBytes(sizeBytes) {}
+
+private:
+    const Device* m_device;
+    uint64_t m_sizeBytes;
+};
+
+// A matrix stored in a device buffer: `rows` rows of `cols` values of `type`, rows packed back to back.
+struct MatrixDesc {
+    TensorType type = TensorType::F32;
+    int64_t rows = 0;
+    int64_t cols = 0;
+};
+
+struct RopeParams {
+    int64_t nTokens = 1;
+    int64_t heads = 0;
+    int64_t headDim = 0;
+    int64_t ropeDims = 0; // rotated values per head (<= headDim, even)
+    int64_t startPos = 0; // token t sits at position startPos + t
+    float freqBase = 10000.0f;
+    float freqScale = 1.0f;
+};
+
+struct AttentionParams {
+    int64_t nTokens = 1;  // new tokens (1 for decode, more for prefill)
+    int64_t startPos = 0; // cache rows [0, startPos) already hold earlier tokens
+    int64_t headCount = 0;
+    int64_t kvHeadCount = 0; // divides headCount (grouped-query attention)
+    int64_t headDim = 0;
+    int64_t cacheTokens = 0; // capacity of the cache buffers in tokens
+    float scale = 0.0f;      // 0 means 1/sqrt(headDim)
+};
+
+// Operations are enqueued on the device's one in-order queue: they may return before the work is done,
+// and Device::download or Device::synchronize waits for it. Argument errors (sizes, foreign buffers,
+// unsupported formats) are returned before anything is enqueued.
+class DeviceOps {
+public:
+    virtual ~DeviceOps() = default;
+
+    // out[t] = x[t] / sqrt(mean(x[t]^2) + eps) * weight, for nTokens rows of n values.
+    [[nodiscard]] virtual Expected<void> rmsNorm(const DeviceBuffer& x, const DeviceBuffer& weight,
+                                                 DeviceBuffer& out, int64_t n, int64_t nTokens,
+                                                 float eps) = 0;
+    // y[t][r] = dot(W.row(r), x[t]): x is nTokens x w.cols, y is nTokens x w.rows.
+    [[nodiscard]] virtual Expected<void> matMul(const DeviceBuffer& weights, const MatrixDesc& w,
+                                                const DeviceBuffer& x, int64_t nTokens, DeviceBuffer& y) = 0;
+    // Rotates adjacent pairs of the first ropeDims values of every head in place (llama "normal" mode,
+    // angle = pos * freqScale * base^(-2i/ropeDims)). x is nTokens x heads x headDim.
+    [[nodiscard]] virtual Expected<void> rope(DeviceBuffer& x, const RopeParams& params) = 0;
+    // Stores the new keys/values (nTokens x kvHeadCount x headDim, F32) as F16 in cache rows
+    // [startPos, startPos + nTokens), then computes causal softmax attention of q (nTokens x headCount x
+    // headDim) over cache rows [0, startPos + t] into out (same shape as q).
+    [[nodiscard]] virtual Expected<void> attention(const DeviceBuffer& q, const DeviceBuffer& k,
+                                                   const DeviceBuffer& v, DeviceBuffer& keyCache,
+                                                   DeviceBuffer& valueCache, DeviceBuffer& out,
+                                                   const AttentionParams& params) = 0;
+    // x = silu(gate) * x over n values.
+    [[nodiscard]] virtual Expected<void> swiGlu(const DeviceBuffer& gate, DeviceBuffer& x, int64_t n) = 0;
+    // x += y over n values.
+    [[nodiscard]] virtual Expected<void> add(DeviceBuffer& x, const DeviceBuffer& y, int64_t n) = 0;
+    // out[i] = dequantised table.row(ids[i]) (embedding lookup); out is ids.size() x table.cols floats.
+    // The ids come from the host (token ids), so they are range-checked before anything runs.
+    [[nodiscard]] virtual Expected<void> getRows(const DeviceBuffer& table, const MatrixDesc& desc,
+                                                 std::span<const int32_t> ids, DeviceBuffer& out) = 0;
+};
+
+} // namespace declai::gpu

@@ -1,0 +1,275 @@
+#include "backend/CpuBackend.h"
+
+#include "backend/OpChecks.h"
+#include "declai/core/Quant.h"
+#include "declai/gpu/CpuKernels.h"
+#include "declai/gpu/ThreadPool.h"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <new>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace declai::gpu {
+namespace {
+
+class CpuBuffer final : public DeviceBuffer {
+public:
+    CpuBuffer(const Device* device, uint64_t sizeBytes, std::unique_ptr<std::byte[]> data)
+        : DeviceBuffer(device, sizeBytes), m_data(std::move(data)) {}
+    std::byte* data() const { return m_data.get(); }
+
+private:
+    std::unique_ptr<std::byte[]> m_data; // operator new[] alignment, enough for float and double
+};
+
+std::byte* bytesOf(const DeviceBuffer& b) {
+    // Safe: OpChecks has verified that the buffer belongs to this (CPU) device.
+    return static_cast<const CpuBuffer&>(b).data();
+}
+float* floatsOf(const DeviceBuffer& b) {
+    return reinterpret_cast<float*>(bytesOf(b));
+}
+
+std::string cpuInfoField(const char* key) {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind(key, 0) == 0) {
+            const size_t colon = line.find(':');
+            if (colon != std::string::npos)
+                return line.substr(line.find_first_not_of(" \t", colon + 1));
+        }
+    }
+    return {};
+}
+
+// MemAvailable from /proc/meminfo (what the kernel could hand out without swapping); 0 if unreadable.
+uint64_t availableMemoryBytes() {
+    std::ifstream in("/proc/meminfo");
+    std::string key;
+    uint64_t kib = 0;
+    std::string unit;
+    while (in >> key >> kib >> unit) {
+        if (key == "MemAvailable:")
+            return kib * 1024u;
+    }
+    return 0;
+}
+
+DeviceInfo cpuDeviceInfo(int threadCount) {
+    DeviceInfo info;
+    info.id = DeviceId{"cpu", 0};
+    info.name = cpuInfoField("model name");
+    if (info.name.empty())
+        info.name = "CPU";
+    info.vendor = cpuInfoField("vendor_id");
+    info.driverVersion = "reference kernels";
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long pageSize = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && pageSize > 0)
+        info.memoryTotalBytes = static_cast<uint64_t>(pages) * static_cast<uint64_t>(pageSize);
+    info.memoryFreeBytes = availableMemoryBytes();
+    info.maxAllocationBytes = info.memoryTotalBytes;
+    info.computeUnits = threadCount > 0 ? threadCount : static_cast<int>(std::thread::hardware_concurrency());
+#if defined(__x86_64__) || defined(__i386__)
+    info.capabilities.fp16 = __builtin_cpu_supports("avx512fp16");
+    info.capabilities.int8Dot = __builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni");
+#elif defined(__aarch64__)
+    info.capabilities.fp16 = true;
+    info.capabilities.int8Dot = true;
+#endif
+    info.capabilities.unifiedMemory = true;
+    return info;
+}
+
+class CpuDevice final : public Device {
+public:
+    explicit CpuDevice(int threadCount) : m_info(cpuDeviceInfo(threadCount)), m_pool(threadCount) {}
+
+    const DeviceInfo& info() const override { return m_info; }
+
+    Expected<void> supportsOp(OpKind op, TensorType type) const override {
+        if ((op == OpKind::MatMul || op == OpKind::GetRows) && !checks::isComputeFormat(type))
+            return makeError(
+                ErrorCode::Unsupported,
+                std::string(opKindName(op)).append(" does not support ").append(tensorTypeName(type)));
+        return {};
+    }
+
+    Expected<std::unique_ptr<DeviceBuffer>> allocate(uint64_t sizeBytes) override {
+        std::unique_ptr<std::byte[]> data(new (std::nothrow) std::byte[sizeBytes == 0 ? 1 : sizeBytes]);
+        if (!data)
+            return makeError(
+                ErrorCode::OutOfMemory,
+                std::string("cannot allocate ").append(std::to_string(sizeBytes)).append(" bytes"));
+        return std::unique_ptr<DeviceBuffer>(std::make_unique<CpuBuffer>(this, sizeBytes, std::move(data)));
+    }
+
+    Expected<void> upload(DeviceBuffer& buffer, uint64_t offsetBytes, const void* data,
+                          uint64_t sizeBytes) override {
+        if (auto r = checks::copyRange(*this, buffer, offsetBytes, sizeBytes); !r)
+            return r;
+        if (sizeBytes)
+            std::memcpy(bytesOf(buffer) + offsetBytes, data, sizeBytes);
+        return {};
+    }
+
+    Expected<void> download(const DeviceBuffer& buffer, uint64_t offsetBytes, void* data,
+                            uint64_t sizeBytes) override {
+        if (auto r = checks::copyRange(*this, buffer, offsetBytes, sizeBytes); !r)
+            return r;
+        if (sizeBytes)
+            std::memcpy(data, bytesOf(buffer) + offsetBytes, sizeBytes);
+        return {};
+    }
+
+    // Ops run synchronously on the calling thread (and the pool), so there is nothing to wait for.
+    Expected<void> synchronize() override { return {}; }
+
+    Expected<void> rmsNorm(const DeviceBuffer& x, const DeviceBuffer& weight, DeviceBuffer& out, int64_t n,
+                           int64_t nTokens, float eps) override {
+        if (auto r = checks::rmsNorm(*this, x, weight, out, n, nTokens); !r)
+            return r;
+        for (int64_t t = 0; t < nTokens; ++t)
+            cpu::rmsNorm(floatsOf(x) + t * n, floatsOf(weight), n, eps, floatsOf(out) + t * n);
+        return {};
+    }
+
+    Expected<void> matMul(const DeviceBuffer& weights, const MatrixDesc& w, const DeviceBuffer& x,
+                          int64_t nTokens, DeviceBuffer& y) override {
+        if (auto r = checks::matMul(*this, weights, w, x, nTokens, y); !r)
+            return r;
+        WeightMatrix matrix;
+        matrix.type = w.type;
+        matrix.rows = w.rows;
+        matrix.cols = w.cols;
+        matrix.data = bytesOf(weights);
+        matrix.rowBytes = static_cast<size_t>(*checks::rowBytes(w));
+        cpu::matmul(matrix, floatsOf(x), nTokens, floatsOf(y), m_pool, m_scratch);
+        return {};
+    }
+
+    Expected<void> rope(DeviceBuffer& x, const RopeParams& p) override {
+        if (auto r = checks::rope(*this, x, p); !r)
+            return r;
+        std::vector<float> table(static_cast<size_t>(p.ropeDims));
+        for (int64_t t = 0; t < p.nTokens; ++t) {
+            cpu::ropeTable(p.startPos + t, p.ropeDims, p.freqBase, p.freqScale, nullptr, table.data());
+            cpu::applyRope(floatsOf(x) + t * p.heads * p.headDim, p.heads, p.headDim, p.ropeDims,
+                           table.data());
+        }
+        return {};
+    }
+
+    Expected<void> attention(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v,
+                             DeviceBuffer& keyCache, DeviceBuffer& valueCache, DeviceBuffer& out,
+                             const AttentionParams& p) override {
+        if (auto r = checks::attention(*this, q, k, v, keyCache, valueCache, out, p); !r)
+            return r;
+        const int64_t kvDim = p.kvHeadCount * p.headDim;
+        const int64_t qDim = p.headCount * p.headDim;
+        const int64_t group = p.headCount / p.kvHeadCount;
+        const float scale = p.scale != 0.0f ? p.scale : 1.0f / std::sqrt(static_cast<float>(p.headDim));
+        auto* keys = reinterpret_cast<f16_bits*>(bytesOf(keyCache));
+        auto* values = reinterpret_cast<f16_bits*>(bytesOf(valueCache));
+        for (int64_t i = 0; i < p.nTokens * kvDim; ++i) {
+            keys[p.startPos * kvDim + i] = quant::fp32ToFp16(floatsOf(k)[i]);
+            values[p.startPos * kvDim + i] = quant::fp32ToFp16(floatsOf(v)[i]);
+        }
+        // Plain two-pass softmax in float over F16 keys/values: the textbook definition, which every
+        // device kernel must reproduce up to summation order.
+        const float* queries = floatsOf(q);
+        float* result = floatsOf(out);
+        m_pool.parallelFor(p.nTokens * p.headCount, 1, [&](int64_t begin, int64_t end, int) {
+            std::vector<float> scores(static_cast<size_t>(p.startPos + p.nTokens));
+            for (int64_t item = begin; item < end; ++item) {
+                const int64_t t = item / p.headCount;
+                const int64_t h = item % p.headCount;
+                const int64_t kvHead = h / group;
+                const int64_t visible = p.startPos + t + 1;
+                const float* query = queries + t * qDim + h * p.headDim;
+                for (int64_t j = 0; j < visible; ++j) {
+                    const f16_bits* key = keys + j * kvDim + kvHead * p.headDim;
+                    float dot = 0.0f;
+                    for (int64_t d = 0; d < p.headDim; ++d)
+                        dot += query[d] * quant::fp16ToFp32(key[d]);
+                    scores[static_cast<size_t>(j)] = dot * scale;
+                }
+                cpu::softmax(scores.data(), visible);
+                float* o = result + t * qDim + h * p.headDim;
+                for (int64_t d = 0; d < p.headDim; ++d) {
+                    float sum = 0.0f;
+                    for (int64_t j = 0; j < visible; ++j)
+                        sum += scores[static_cast<size_t>(j)] *
+                               quant::fp16ToFp32(values[j * kvDim + kvHead * p.headDim + d]);
+                    o[d] = sum;
+                }
+            }
+        });
+        return {};
+    }
+
+    Expected<void> swiGlu(const DeviceBuffer& gate, DeviceBuffer& x, int64_t n) override {
+        if (auto r = checks::elementwise(*this, gate, x, n); !r)
+            return r;
+        cpu::swiGlu(floatsOf(gate), floatsOf(x), n);
+        return {};
+    }
+
+    Expected<void> add(DeviceBuffer& x, const DeviceBuffer& y, int64_t n) override {
+        if (auto r = checks::elementwise(*this, x, y, n); !r)
+            return r;
+        cpu::addInPlace(floatsOf(x), floatsOf(y), n);
+        return {};
+    }
+
+    Expected<void> getRows(const DeviceBuffer& table, const MatrixDesc& desc, std::span<const int32_t> ids,
+                           DeviceBuffer& out) override {
+        if (auto r = checks::getRows(*this, table, desc, ids, out); !r)
+            return r;
+        const uint64_t rowBytes = *checks::rowBytes(desc);
+        for (size_t i = 0; i < ids.size(); ++i)
+            quant::dequantizeRow(desc.type, bytesOf(table) + static_cast<uint64_t>(ids[i]) * rowBytes,
+                                 floatsOf(out) + static_cast<int64_t>(i) * desc.cols, desc.cols);
+        return {};
+    }
+
+private:
+    DeviceInfo m_info;
+    ThreadPool m_pool;
+    std::vector<std::byte> m_scratch; // quantised activations for matMul, reused between calls
+};
+
+class CpuBackend final : public Backend {
+public:
+    explicit CpuBackend(int threadCount) : m_threadCount(threadCount) {}
+    std::string_view name() const override { return "cpu"; }
+    const std::string& unavailableReason() const override { return m_reason; }
+    int deviceCount() const override { return 1; }
+    Expected<DeviceInfo> deviceInfo(int index) const override {
+        if (index != 0)
+            return makeError(ErrorCode::NotFound, "the CPU backend has one device, cpu:0");
+        return cpuDeviceInfo(m_threadCount);
+    }
+    Expected<std::unique_ptr<Device>> openDevice(int index) override {
+        if (index != 0)
+            return makeError(ErrorCode::NotFound, "the CPU backend has one device, cpu:0");
+        return std::unique_ptr<Device>(std::make_unique<CpuDevice>(m_threadCount));
+    }
+
+private:
+    int m_threadCount;
+    std::string m_reason;
+};
+
+} // namespace
+
+std::unique_ptr<Backend> makeCpuBackend(int threadCount) {
+    return std::make_unique<CpuBackend>(threadCount);
+}
+
+} // namespace declai::gpu

@@ -1,0 +1,28 @@
+// Argument checks shared by every backend's DeviceOps, so a bad call fails the same way everywhere and
+// before anything is enqueued.
+#pragma once
+
+#include "declai/gpu/backend/Device.h"
+
+namespace declai::gpu::checks {
+
+// The formats MatMul and GetRows read.
+bool isComputeFormat(TensorType type);
+// Bytes per row of `desc` after checking its format and shape.
+Expected<uint64_t> rowBytes(const MatrixDesc& desc);
+
+Expected<void> rmsNorm(const Device& device, const DeviceBuffer& x, const DeviceBuffer& weight,
+                       const DeviceBuffer& out, int64_t n, int64_t nTokens);
+Expected<void> matMul(const Device& device, const DeviceBuffer& weights, const MatrixDesc& w,
+                      const DeviceBuffer& x, int64_t nTokens, const DeviceBuffer& y);
+Expected<void> rope(const Device& device, const DeviceBuffer& x, const RopeParams& p);
+Expected<void> attention(const Device& device, const DeviceBuffer& q, const DeviceBuffer& k,
+                         const DeviceBuffer& v, const DeviceBuffer& keyCache, const DeviceBuffer& valueCache,
+                         const DeviceBuffer& out, const AttentionParams& p);
+Expected<void> elementwise(const Device& device, const DeviceBuffer& a, const DeviceBuffer& b, int64_t n);
+Expected<void> getRows(const Device& device, const DeviceBuffer& table, const MatrixDesc& desc,
+                       std::span<const int32_t> ids, const DeviceBuffer& out);
+Expected<void> copyRange(const Device& device, const DeviceBuffer& buffer, uint64_t offsetBytes,
+                         uint64_t sizeBytes);
+
+} // namespace declai::gpu::checks

@@ -1,0 +1,157 @@
+#include "declai/gpu/CpuFeatures.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#define DECLAI_X86 1
+#endif
+
+namespace declai::cpu {
+
+// Defined in simd/KernelsAvx2.cpp (compiled with -mavx2 -mfma -mf16c); must only run when the CPU has them.
+const KernelTable& avx2KernelTableUnchecked();
+// Defined in simd/KernelsAvxVnni.cpp (adds -mavxvnni).
+const KernelTable& avxVnniKernelTableUnchecked();
+
+namespace {
+
+#ifdef DECLAI_X86
+uint64_t readXcr0() {
+    uint32_t eax = 0;
+    uint32_t edx = 0;
+    // xgetbv with ecx = 0; written as bytes so no -mxsave is needed for this file.
+    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(eax), "=d"(edx) : "c"(0));
+    return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+#endif
+
+CpuFeatures detect() {
+    CpuFeatures f;
+#ifdef DECLAI_X86
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx))
+        return f;
+    const bool osxsave = (ecx & (1u << 27)) != 0;
+    f.fma = (ecx & (1u << 12)) != 0;
+    f.f16c = (ecx & (1u << 29)) != 0;
+    const bool avx = (ecx & (1u << 28)) != 0;
+    if (osxsave && avx) {
+        const uint64_t xcr0 = readXcr0();
+        f.osYmm = (xcr0 & 0x6) == 0x6;              // SSE and AVX state
+        f.osZmm = f.osYmm && (xcr0 & 0xE0) == 0xE0; // opmask, ZMM_Hi256, Hi16_ZMM
+    }
+    if (__get_cpuid_max(0, nullptr) >= 7) {
+        __cpuid_count(7, 0, eax, ebx, ecx, edx);
+        f.avx2 = (ebx & (1u << 5)) != 0;
+        f.avx512f = (ebx & (1u << 16)) != 0;
+        f.avx512bw = (ebx & (1u << 30)) != 0;
+        f.avx512vnni = (ecx & (1u << 11)) != 0;
+        __cpuid_count(7, 1, eax, ebx, ecx, edx);
+        f.avxVnni = (eax & (1u << 4)) != 0;
+        f.avx512bf16 = (eax & (1u << 5)) != 0;
+    }
+#endif
+    return f;
+}
+
+} // namespace
+
+std::string CpuFeatures::toString() const {
+    std::string s;
+    auto add = [&](bool on, const char* name) {
+        if (!on)
+            return;
+        if (!s.empty())
+            s.push_back(' ');
+        s.append(name);
+    };
+    add(avx2, "avx2");
+    add(fma, "fma");
+    add(f16c, "f16c");
+    add(avxVnni, "avx-vnni");
+    add(avx512f, "avx512f");
+    add(avx512bw, "avx512bw");
+    add(avx512vnni, "avx512vnni");
+    add(avx512bf16, "avx512bf16");
+    if (s.empty())
+        s = "none";
+    return s;
+}
+
+const CpuFeatures& cpuFeatures() {
+    static const CpuFeatures features = detect();
+    return features;
+}
+
+DotFn KernelTable::dotFor(TensorType weightType) const {
+    switch (weightType) {
+    case TensorType::F32:
+        return dotF32;
+    case TensorType::F16:
+        return dotF16;
+    case TensorType::BF16:
+        return dotBF16;
+    case TensorType::Q8_0:
+        return dotQ8_0;
+    case TensorType::Q4_0:
+        return dotQ4_0;
+    case TensorType::Q4_K:
+        return dotQ4_K;
+    case TensorType::Q6_K:
+        return dotQ6_K;
+    default:
+        return nullptr;
+    }
+}
+
+QuantizeFn KernelTable::activationQuantizerFor(TensorType weightType) const {
+    switch (weightType) {
+    case TensorType::F16:
+        return toF16;
+    case TensorType::BF16:
+        return toBF16;
+    case TensorType::Q8_0:
+    case TensorType::Q4_0:
+        return quantizeQ8_0;
+    case TensorType::Q4_K:
+    case TensorType::Q6_K:
+        return quantizeQ8_K;
+    default:
+        return nullptr;
+    }
+}
+
+const KernelTable* avx2Kernels() {
+#ifdef DECLAI_X86
+    if (cpuFeatures().hasAvx2Set())
+        return &avx2KernelTableUnchecked();
+#endif
+    return nullptr;
+}
+
+const KernelTable* avxVnniKernels() {
+#ifdef DECLAI_X86
+    if (cpuFeatures().hasAvx2Set() && cpuFeatures().avxVnni)
+        return &avxVnniKernelTableUnchecked();
+#endif
+    return nullptr;
+}
+
+const KernelTable& activeKernels() {
+    static const KernelTable* table = [] {
+        const char* forced = std::getenv("DECLAI_CPU_KERNELS");
+        if (forced && std::strcmp(forced, "scalar") == 0)
+            return &scalarKernels();
+        const bool forceAvx2 = forced && std::strcmp(forced, "avx2") == 0;
+        if (const KernelTable* vnni = avxVnniKernels(); vnni && !forceAvx2)
+            return vnni;
+        if (const KernelTable* avx2 = avx2Kernels())
+            return avx2;
+        return &scalarKernels();
+    }();
+    return *table;
+}
+
+} // namespace declai::cpu

@@ -1,0 +1,62 @@
+// y[t][r] = dot(W.row(r), x[t]). One work-group per (row, block of TOKENS_PER_GROUP tokens): global =
+// (rows * L, ceil(nTokens / TOKENS_PER_GROUP)), local = (L, 1). The row's units (32 values; single
+// values for F32/F16) are strided over the group; each unit is dequantised once into private memory and
+// multiplied with every token of the block, so a prefill batch reads the weights once per 8 tokens.
+// Partial sums are reduced in local memory. Activations stay F32 (no activation quantisation).
+#define TOKENS_PER_GROUP 8
+
+void unit_f32(__global const uchar* row, int u, float* w) { w[0] = ((__global const float*)row)[u]; }
+void unit_f16(__global const uchar* row, int u, float* w) { w[0] = vload_half(u, (__global const half*)row); }
+
+#define DECLAI_MATMUL(NAME, UNIT, VALUES_PER_UNIT)                                                     \
+    __kernel void NAME(__global const uchar* w, ulong rowBytes, __global const float* x,              \
+                       __global float* y, int rows, int cols, int nTokens, __local float* scratch) {   \
+        const int r = get_group_id(0);                                                                 \
+        const int t0 = get_group_id(1) * TOKENS_PER_GROUP;                                             \
+        const int count = min(TOKENS_PER_GROUP, nTokens - t0);                                         \
+        __global const uchar* row = w + (ulong)r * rowBytes;                                           \
+        const int units = cols / VALUES_PER_UNIT;                                                      \
+        float acc[TOKENS_PER_GROUP];                                                                   \
+        for (int t = 0; t < TOKENS_PER_GROUP; ++t)                                                     \
+            acc[t] = 0.0f;                                                                             \
+        float values[VALUES_PER_UNIT];                                                                 \
+        for (int u = get_local_id(0); u < units; u += get_local_size(0)) {                             \
+            UNIT(row, u, values);                                                                      \
+            for (int t = 0; t < count; ++t) {                                                          \
+                __global const float* xt = x + (ulong)(t0 + t) * (ulong)cols + u * VALUES_PER_UNIT;    \
+                float sum = 0.0f;                                                                      \
+                for (int l = 0; l < VALUES_PER_UNIT; ++l)                                              \
+                    sum += values[l] * xt[l];                                                          \
+                acc[t] += sum;                                                                         \
+            }                                                                                          \
+        }                                                                                              \
+        /* count is the same for the whole group, so every work-item reaches the same barriers */      \
+        for (int t = 0; t < count; ++t) {                                                              \
+            const float total = wg_sum(scratch, acc[t]);                                               \
+            if (get_local_id(0) == 0)                                                                  \
+                y[(ulong)(t0 + t) * (ulong)rows + r] = total;                                          \
+        }                                                                                              \
+    }
+
+DECLAI_MATMUL(matmul_f32, unit_f32, 1)
+DECLAI_MATMUL(matmul_f16, unit_f16, 1)
+DECLAI_MATMUL(matmul_q8_0, unit_q8_0, 32)
+DECLAI_MATMUL(matmul_q4_0, unit_q4_0, 32)
+DECLAI_MATMUL(matmul_q4_k, unit_q4_k, 32)
+DECLAI_MATMUL(matmul_q6_k, unit_q6_k, 32)
+
+// out[i] = table.row(ids[i]) dequantised; global = (cols, count). Ids were range-checked on the host.
+#define DECLAI_GET_ROWS(NAME, VALUE)                                                                   \
+    __kernel void NAME(__global const uchar* table, ulong rowBytes, __global const int* ids,          \
+                       __global float* out, int cols) {                                                \
+        const int c = get_global_id(0);                                                                \
+        const int i = get_global_id(1);                                                                \
+        out[(ulong)i * (ulong)cols + c] = VALUE(table + (ulong)ids[i] * rowBytes, c);                 \
+    }
+
+DECLAI_GET_ROWS(get_rows_f32, value_f32)
+DECLAI_GET_ROWS(get_rows_f16, value_f16)
+DECLAI_GET_ROWS(get_rows_q8_0, value_q8_0)
+DECLAI_GET_ROWS(get_rows_q4_0, value_q4_0)
+DECLAI_GET_ROWS(get_rows_q4_k, value_q4_k)
+DECLAI_GET_ROWS(get_rows_q6_k, value_q6_k)

@@ -1,0 +1,68 @@
+// One protocol connection over a WebSocket: binary frames that each carry one Envelope, outgoing sequence
+// numbers, incoming checks (version, type, size, strictly increasing seq), keep-alive pings and a clean
+// close with a reason. The Channel lives on the thread of its socket; every signal is emitted there.
+#pragma once
+
+#include "declai/core/WireCodec.h"
+
+#include <QObject>
+#include <QPointer>
+#include <QTimer>
+#include <QWebSocket>
+#include <QWebSocketProtocol>
+
+#include <memory>
+
+namespace declai::net {
+
+struct ChannelLimits {
+    uint64_t maxMessageBytes = 256ull << 20; // larger frames/messages are closed with 1009
+    int pingIntervalMs = 5000;
+    int pongTimeoutMs = 20000;               // no pong (or any frame) for this long: the peer is gone
+};
+
+class Channel : public QObject {
+    Q_OBJECT
+
+public:
+    // Takes ownership of `socket` (connected or connecting).
+    Channel(std::unique_ptr<QWebSocket> socket, ChannelLimits limits, QObject* parent = nullptr);
+    ~Channel() override;
+
+    void send(wire::MessageType type, const google::protobuf::MessageLite& body, const std::string& signature = {});
+    // Sends an already serialised body (what a signature was computed over) with the next seq.
+    void sendBody(wire::MessageType type, const std::string& body, const std::string& signature = {});
+    // The seq the next send will carry, so a caller can sign the envelope first.
+    uint64_t nextOutgoingSeq() const { return m_outgoingSeq + 1; }
+    void close(QWebSocketProtocol::CloseCode code, const QString& reason);
+    bool isOpen() const;
+    QWebSocket* socket() const { return m_socket.get(); }
+    QString peerAddress() const;
+    uint64_t bytesSent() const { return m_bytesSent; }
+    uint64_t bytesReceived() const { return m_bytesReceived; }
+
+Q_SIGNALS:
+    void envelopeReceived(const declai::wire::Envelope& envelope);
+    // A frame broke the protocol (malformed, unknown type, bad version, seq not increasing). The channel
+    // has already replied with Reject and closed with 1008 (policy violation) or 1002.
+    void protocolViolation(const QString& reason);
+    void closed(const QString& reason);
+
+private:
+    void onBinaryMessage(const QByteArray& frame);
+    void onDisconnected();
+    void onPingTimer();
+    void reject(wire::RejectCode code, const QString& reason, QWebSocketProtocol::CloseCode closeCode);
+
+    std::unique_ptr<QWebSocket> m_socket;
+    ChannelLimits m_limits;
+    QTimer m_pingTimer;
+    qint64 m_lastHeardMs = 0;
+    uint64_t m_outgoingSeq = 0;
+    uint64_t m_incomingSeq = 0;
+    uint64_t m_bytesSent = 0;
+    uint64_t m_bytesReceived = 0;
+    bool m_closed = false;
+};
+
+} // namespace declai::net

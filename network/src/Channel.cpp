@@ -1,0 +1,132 @@
+#include "declai/network/Channel.h"
+
+#include <QDateTime>
+
+namespace declai::net {
+
+Channel::Channel(std::unique_ptr<QWebSocket> socket, ChannelLimits limits, QObject* parent)
+    : QObject(parent), m_socket(std::move(socket)), m_limits(limits) {
+    // Qt's defaults allow ~2 GiB frames; a real cap makes Qt close oversized input with 1009.
+    m_socket->setMaxAllowedIncomingFrameSize(m_limits.maxMessageBytes);
+    m_socket->setMaxAllowedIncomingMessageSize(m_limits.maxMessageBytes);
+    m_lastHeardMs = QDateTime::currentMSecsSinceEpoch();
+    connect(m_socket.get(), &QWebSocket::binaryMessageReceived, this, &Channel::onBinaryMessage);
+    connect(m_socket.get(), &QWebSocket::textMessageReceived, this, [this](const QString&) {
+        reject(wire::MALFORMED, QStringLiteral("text frames are not part of the protocol"),
+               QWebSocketProtocol::CloseCodeDatatypeNotSupported);
+    });
+    connect(m_socket.get(), &QWebSocket::pong, this,
+            [this](quint64, const QByteArray&) { m_lastHeardMs = QDateTime::currentMSecsSinceEpoch(); });
+    connect(m_socket.get(), &QWebSocket::disconnected, this, &Channel::onDisconnected);
+    connect(&m_pingTimer, &QTimer::timeout, this, &Channel::onPingTimer);
+    if (m_limits.pingIntervalMs > 0)
+        m_pingTimer.start(m_limits.pingIntervalMs);
+}
+
+Channel::~Channel() {
+    if (m_socket) {
+        m_socket->disconnect(this);
+        m_socket->abort();
+    }
+}
+
+bool Channel::isOpen() const {
+    return !m_closed && m_socket && m_socket->state() == QAbstractSocket::ConnectedState;
+}
+
+QString Channel::peerAddress() const {
+    return m_socket ? m_socket->peerAddress().toString() + QLatin1Char(':') + QString::number(m_socket->peerPort())
+                    : QString();
+}
+
+void Channel::send(wire::MessageType type, const google::protobuf::MessageLite& body, const std::string& signature) {
+    if (!isOpen())
+        return;
+    const std::string frame = wire::encodeEnvelope(type, ++m_outgoingSeq, body, signature);
+    m_bytesSent += frame.size();
+    m_socket->sendBinaryMessage(QByteArray(frame.data(), static_cast<qsizetype>(frame.size())));
+}
+
+void Channel::sendBody(wire::MessageType type, const std::string& body, const std::string& signature) {
+    if (!isOpen())
+        return;
+    wire::Envelope envelope;
+    envelope.set_protocol_version(wire::kProtocolVersion);
+    envelope.set_type(type);
+    envelope.set_seq(++m_outgoingSeq);
+    envelope.set_body(body);
+    if (!signature.empty())
+        envelope.set_signature(signature);
+    const std::string frame = envelope.SerializeAsString();
+    m_bytesSent += frame.size();
+    m_socket->sendBinaryMessage(QByteArray(frame.data(), static_cast<qsizetype>(frame.size())));
+}
+
+void Channel::close(QWebSocketProtocol::CloseCode code, const QString& reason) {
+    if (m_closed)
+        return;
+    m_closed = true;
+    m_pingTimer.stop();
+    if (m_socket)
+        m_socket->close(code, reason.left(120)); // close reasons are limited to 123 bytes
+    Q_EMIT closed(reason);
+}
+
+void Channel::reject(wire::RejectCode code, const QString& reason, QWebSocketProtocol::CloseCode closeCode) {
+    wire::Reject message;
+    message.set_code(code);
+    message.set_reason(reason.toStdString());
+    send(wire::REJECT, message);
+    Q_EMIT protocolViolation(reason);
+    close(closeCode, reason);
+}
+
+void Channel::onBinaryMessage(const QByteArray& frame) {
+    if (m_closed)
+        return;
+    m_lastHeardMs = QDateTime::currentMSecsSinceEpoch();
+    m_bytesReceived += static_cast<uint64_t>(frame.size());
+    auto envelope = wire::decodeEnvelope(frame.toStdString(), m_limits.maxMessageBytes);
+    if (!envelope) {
+        const bool version = envelope.error().message.find("protocol version") != std::string::npos;
+        reject(version ? wire::UNSUPPORTED_VERSION : wire::MALFORMED, QString::fromStdString(envelope.error().message),
+               version ? QWebSocketProtocol::CloseCodePolicyViolated : QWebSocketProtocol::CloseCodeProtocolError);
+        return;
+    }
+    // Within one connection every frame carries a larger seq than the last: a replayed or reordered
+    // frame is refused before anyone acts on it.
+    if (envelope->seq() <= m_incomingSeq) {
+        reject(wire::REPLAY,
+               QStringLiteral("sequence number %1 is not above %2 (replayed frame?)").arg(envelope->seq()).arg(m_incomingSeq),
+               QWebSocketProtocol::CloseCodePolicyViolated);
+        return;
+    }
+    m_incomingSeq = envelope->seq();
+    Q_EMIT envelopeReceived(*envelope);
+}
+
+void Channel::onDisconnected() {
+    m_pingTimer.stop();
+    const QString reason = m_socket->closeReason().isEmpty()
+                               ? QStringLiteral("connection lost (%1)").arg(m_socket->errorString())
+                               : QStringLiteral("closed by peer: %1 (code %2)")
+                                     .arg(m_socket->closeReason())
+                                     .arg(int(m_socket->closeCode()));
+    if (!m_closed) {
+        m_closed = true;
+        Q_EMIT closed(reason);
+    }
+}
+
+void Channel::onPingTimer() {
+    if (m_closed)
+        return;
+    const qint64 silentMs = QDateTime::currentMSecsSinceEpoch() - m_lastHeardMs;
+    if (m_limits.pongTimeoutMs > 0 && silentMs > m_limits.pongTimeoutMs) {
+        close(QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("no keep-alive answer for %1 ms").arg(silentMs));
+        return;
+    }
+    m_socket->ping();
+}
+
+} // namespace declai::net

@@ -1,0 +1,65 @@
+// The server's front door: one TLS listener (wss:// for nodes and clients, https:// for model downloads
+// and the HTTP API), the handshake (protocol version; nodes prove their Ed25519 key by signing a fresh
+// nonce) and hand-over of authenticated connections to the Orchestrator. Main thread only.
+#pragma once
+
+#include "declai/network/Channel.h"
+#include "declai/server/Links.h"
+#include "declai/server/ServerConfig.h"
+
+#include <QHttpServer>
+#include <QObject>
+#include <QSslConfiguration>
+#include <QTimer>
+
+#include <functional>
+#include <map>
+#include <memory>
+
+namespace declai::server {
+
+class Gateway : public QObject {
+    Q_OBJECT
+
+public:
+    struct Handlers {
+        std::function<void(std::unique_ptr<NodeLink>)> nodeAuthenticated;
+        std::function<void(std::unique_ptr<ClientLink>)> clientAccepted;
+    };
+
+    Gateway(const ServerConfig& config, Handlers handlers, QObject* parent = nullptr);
+    ~Gateway() override;
+
+    QHttpServer& http() { return m_http; }
+    // Starts listening; tls is empty under --insecure-dev. Returns the bound port.
+    Expected<quint16> listen(const std::optional<QSslConfiguration>& tls);
+    QString httpBase() const; // https://host:port (or http:// under --insecure-dev)
+    size_t pendingHandshakes() const { return m_pending.size(); }
+    uint64_t rejectedHandshakes() const { return m_rejected; }
+
+private:
+    struct Pending {
+        std::unique_ptr<net::Channel> channel;
+        QTimer timer;
+        wire::Hello hello;
+        std::string nonce;
+        bool challenged = false;
+    };
+
+    void onNewWebSocket();
+    void onPendingEnvelope(uint64_t id, const wire::Envelope& envelope);
+    void reject(uint64_t id, wire::RejectCode code, const QString& reason);
+    void finish(uint64_t id); // removes the pending entry (deferred)
+
+    const ServerConfig& m_config;
+    Handlers m_handlers;
+    QHttpServer m_http;
+    quint16 m_port = 0;
+    bool m_tls = false;
+    std::map<uint64_t, std::unique_ptr<Pending>> m_pending;
+    uint64_t m_nextPendingId = 1;
+    uint64_t m_nextClientId = 1;
+    uint64_t m_rejected = 0;
+};
+
+} // namespace declai::server

@@ -1,0 +1,44 @@
+// What the gateway keeps of a model: embeddings, the final norm and output head, the tokenizer and the
+// sampler settings. Volunteers only ever see middle-layer hidden states, never ids or text.
+// Threading: used on the server's main thread; the pool parallelises the head's matrix product.
+#pragma once
+
+#include "declai/core/Tokenizer.h"
+#include "declai/gpu/Embedder.h"
+#include "declai/gpu/Head.h"
+#include "declai/gpu/ModelWeights.h"
+
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+namespace declai::server {
+
+class GatewayModel {
+public:
+    static Expected<std::unique_ptr<GatewayModel>> create(std::string name, std::string digest,
+                                                          std::shared_ptr<const GgufFile> file, ThreadPool& pool);
+
+    const std::string& name() const { return m_name; }
+    const std::string& digest() const { return m_digest; }
+    const ModelConfig& config() const { return m_weights->config(); }
+    const ModelWeights& weights() const { return *m_weights; }
+    const Tokenizer& tokenizer() const { return *m_tokenizer; }
+    const std::unordered_set<int32_t>& stopIds() const { return m_stopIds; }
+    uint64_t bytesPerLayer() const;
+
+    Expected<std::vector<float>> embed(std::span<const int32_t> tokens) const;
+    Expected<std::vector<float>> logits(std::span<const float> lastHidden);
+
+private:
+    GatewayModel() = default;
+    std::string m_name;
+    std::string m_digest;
+    std::shared_ptr<const ModelWeights> m_weights;
+    std::unique_ptr<Tokenizer> m_tokenizer;
+    std::unique_ptr<Embedder> m_embedder;
+    std::unique_ptr<Head> m_head;
+    std::unordered_set<int32_t> m_stopIds;
+};
+
+} // namespace declai::server

@@ -1,0 +1,140 @@
+// One generation request, from prompt to last token: tokenize, embed, route every step through a chain of
+// nodes (relaying hidden states stage to stage), apply the head, sample, stream tokens to the client.
+// It keeps every stage's input history so that, when a node drops or times out, another node holding the
+// same layers can rebuild the KV cache by prefilling that history; the output stays identical.
+// Threading: lives on the server's main thread; all callbacks arrive there.
+#pragma once
+
+#include "declai/core/Sampler.h"
+#include "declai/core/Tokenizer.h"
+#include "declai/server/GatewayModel.h"
+#include "declai/server/Links.h"
+#include "declai/server/Placement.h"
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QTimer>
+
+#include <functional>
+#include <optional>
+#include <set>
+
+namespace declai::server {
+
+class GenerationSession;
+
+// What a session needs from the orchestrator (kept narrow so sessions are testable on their own).
+class SessionHost {
+public:
+    virtual ~SessionHost() = default;
+    virtual std::optional<std::vector<ChainStage>> chainFor(const std::string& model,
+                                                            const std::set<std::string>& exclude) = 0;
+    // Live nodes that together hold `layers` (one stage when a single node holds them all).
+    virtual std::optional<std::vector<ChainStage>> coverOf(const std::string& model, LayerRange layers,
+                                                           const std::set<std::string>& exclude) = 0;
+    // Asks some live node outside `exclude` to load `layers`; false when no node can take them.
+    virtual bool requestCoverage(const std::string& model, LayerRange layers, const std::set<std::string>& exclude) = 0;
+    virtual NodeLink* nodeLink(const std::string& nodeId) = 0;
+    virtual void sessionFinished(GenerationSession* session) = 0;
+};
+
+struct SessionRequest {
+    uint64_t requestId = 0;
+    std::string prompt;
+    uint32_t maxTokens = 32;
+    SamplerConfig sampler;
+    bool wantTokenIds = false;
+};
+
+struct SessionStats {
+    uint32_t promptTokens = 0;
+    uint32_t generatedTokens = 0;
+    qint64 timeToFirstTokenMs = -1;
+    qint64 totalMs = 0;
+    uint32_t failovers = 0;
+    uint64_t hiddenBytesSent = 0;   // gateway -> nodes, all hops
+    uint64_t hops = 0;              // stage requests sent
+};
+
+class GenerationSession : public QObject {
+    Q_OBJECT
+
+public:
+    // Sinks for the client: tokens as they are sampled, then exactly one of finished/failed.
+    struct Sinks {
+        std::function<void(int32_t id, const std::string& text)> token;
+        std::function<void(const std::string& reason, const std::string& tail, const SessionStats&)> finished;
+        std::function<void(const std::string& reason)> failed;
+    };
+
+    GenerationSession(uint64_t sessionId, SessionHost& host, GatewayModel& model, SessionRequest request, Sinks sinks,
+                      int stageTimeoutMs, int failoverDeadlineMs, int chainWaitMs, wire::TensorEncoding encoding,
+                      QObject* parent = nullptr);
+    ~GenerationSession() override;
+
+    void start();
+    void cancel(const QString& reason);
+    uint64_t sessionId() const { return m_sessionId; }
+    const std::string& modelName() const { return m_model.name(); }
+    bool usesNode(const std::string& nodeId) const;
+    const SessionStats& stats() const { return m_stats; }
+
+    // Routed here by the orchestrator.
+    void onStageResponse(const std::string& nodeId, const wire::StageResponse& response);
+    void onNodeLost(const std::string& nodeId, const QString& reason);
+    void onShardReady(const std::string& model); // a new shard may unblock a waiting failover or start
+
+private:
+    struct Stage {
+        std::string nodeId;
+        LayerRange layers;
+        std::vector<float> history; // every row this stage has been given, in order
+        int64_t rows = 0;
+        bool needsReplay = false;   // its node changed: rebuild the cache from history on next use
+        // A stage split off a failed one: its history is the output of the previous (replaying) stage for
+        // every position, which that stage returns in full.
+        bool needsFullHistory = false;
+    };
+
+    void tryStartChain();
+    void runStep(std::span<const int32_t> tokens);
+    void sendToStage(size_t index, std::vector<float> rows, int64_t rowCount);
+    void dispatch(size_t index);
+    void handleFinalHidden(std::span<const float> lastRow);
+    void failStage(size_t index, const QString& reason);
+    void tryFailover();
+    bool replaceStage(size_t index); // re-route a lost stage's layers; false when no live node holds them
+    void finish(const std::string& reason);
+    void fail(const QString& reason);
+    void endRemoteSessions();
+
+    uint64_t m_sessionId;
+    SessionHost& m_host;
+    GatewayModel& m_model;
+    SessionRequest m_request;
+    Sinks m_sinks;
+    int m_stageTimeoutMs;
+    int m_failoverDeadlineMs;
+    int m_chainWaitMs;
+    wire::TensorEncoding m_encoding;
+
+    std::vector<int32_t> m_promptTokens;
+    std::optional<Sampler> m_sampler;
+    std::optional<StreamingDecoder> m_decoder;
+    std::vector<Stage> m_stages;
+    std::set<std::string> m_excluded; // nodes that failed this session
+    int64_t m_position = 0;           // position of the first row of the current step
+    int64_t m_stepRows = 0;           // rows in the current step
+    uint64_t m_step = 0;
+    size_t m_currentStage = 0;
+    bool m_inFlight = false;
+    std::optional<size_t> m_failedStage; // waiting for a replacement node
+    QElapsedTimer m_clock;
+    QElapsedTimer m_failoverClock;
+    QTimer m_stageTimer;
+    QTimer m_retryTimer;
+    SessionStats m_stats;
+    bool m_done = false;
+};
+
+} // namespace declai::server

@@ -1,0 +1,49 @@
+// The server's view of one authenticated connection: a volunteer node or a client. Owned by the
+// Orchestrator; everything here is touched on the server's main thread only.
+#pragma once
+
+#include "declai/core/ReplayWindow.h"
+#include "declai/gpu/ModelWeights.h"
+#include "declai/network/Channel.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace declai::server {
+
+struct PendingAssignment {
+    std::string model;
+    LayerRange layers;
+    qint64 startedMs = 0;
+};
+
+struct NodeLink {
+    std::string nodeId;
+    std::string publicKey;      // raw Ed25519, verified in the handshake
+    std::string channelBinding; // the handshake nonce: signatures on this connection cover it
+    std::unique_ptr<net::Channel> channel;
+    wire::NodeStatus status;
+    bool statusReceived = false;
+    std::map<std::string, std::vector<LayerRange>> readyShards; // model -> verified, loaded ranges
+    std::map<uint64_t, PendingAssignment> pendingAssignments;
+    std::map<std::string, std::string> failedAssignments;        // "model/begin-end" -> reason
+    ReplayWindow replayWindow{64};
+    uint32_t activeSessions = 0;
+    uint64_t stagesServed = 0;
+    uint64_t layerTokensComputed = 0; // the work a node earns credit for (credits issue)
+
+    QString shortId() const { return QString::fromStdString(nodeId.substr(0, 12)); }
+    bool accepting() const { return !statusReceived || status.accepting_sessions(); }
+    uint64_t memoryBudgetBytes() const { return statusReceived ? status.memory_budget_bytes() : 0; }
+    double layerTokensPerS() const;
+};
+
+struct ClientLink {
+    std::string clientId;
+    std::unique_ptr<net::Channel> channel;
+};
+
+} // namespace declai::server

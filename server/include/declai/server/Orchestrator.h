@@ -1,0 +1,92 @@
+// The server's brain: keeps the registry of authenticated nodes and clients, places layer ranges on
+// nodes (and re-places them when nodes come, go or drain), runs generation sessions and routes node
+// answers to them, verifying every signed stage answer. Threading: main thread only.
+#pragma once
+
+#include "declai/core/WireCodec.h"
+#include "declai/gpu/ThreadPool.h"
+#include "declai/server/GatewayModel.h"
+#include "declai/server/GenerationSession.h"
+#include "declai/server/Links.h"
+#include "declai/server/ModelStore.h"
+#include "declai/server/Placement.h"
+#include "declai/server/ServerConfig.h"
+
+#include <QObject>
+#include <QTimer>
+
+#include <map>
+#include <memory>
+#include <random>
+
+namespace declai::server {
+
+struct OrchestratorStats {
+    uint64_t sessionsStarted = 0;
+    uint64_t sessionsCompleted = 0;
+    uint64_t sessionsFailed = 0;
+    uint64_t failovers = 0;
+    uint64_t badSignatures = 0;
+};
+
+class Orchestrator : public QObject, public SessionHost {
+    Q_OBJECT
+
+public:
+    Orchestrator(const ServerConfig& config, ModelStore& store, ThreadPool& pool, QString httpBase,
+                 QObject* parent = nullptr);
+    ~Orchestrator() override;
+
+    // Loads the gateway side (embeddings, head, tokenizer) of every model in the store.
+    Expected<void> loadModels();
+
+    void addNode(std::unique_ptr<NodeLink> node);
+    void addClient(std::unique_ptr<ClientLink> client);
+
+    size_t nodeCount() const { return m_nodes.size(); }
+    size_t clientCount() const { return m_clients.size(); }
+    size_t activeSessionCount() const { return m_sessions.size(); }
+    const OrchestratorStats& stats() const { return m_stats; }
+    std::vector<const NodeLink*> nodes() const;
+    // Serves GET /v1/status: nodes, shards, sessions (for operators, tests and the app).
+    QJsonObject statusJson() const;
+
+    // SessionHost
+    std::optional<std::vector<ChainStage>> chainFor(const std::string& model, const std::set<std::string>& exclude) override;
+    std::optional<std::vector<ChainStage>> coverOf(const std::string& model, LayerRange layers,
+                                                   const std::set<std::string>& exclude) override;
+    bool requestCoverage(const std::string& model, LayerRange layers, const std::set<std::string>& exclude) override;
+    NodeLink* nodeLink(const std::string& nodeId) override;
+    void sessionFinished(GenerationSession* session) override;
+
+Q_SIGNALS:
+    void nodesChanged();
+
+private:
+    void onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope);
+    void onNodeClosed(const std::string& nodeId, const QString& reason);
+    void onClientEnvelope(ClientLink* client, const wire::Envelope& envelope);
+    void onClientClosed(const std::string& clientId);
+    void handleSubmit(ClientLink* client, const wire::Submit& submit);
+    void handleStageResponse(NodeLink* node, const wire::Envelope& envelope);
+    void rebalance();
+    void assign(NodeLink& node, const GatewayModel& model, LayerRange layers);
+    std::vector<NodeShards> shardsOf(const std::string& model) const;
+    GatewayModel* model(const std::string& name);
+
+    const ServerConfig& m_config;
+    ModelStore& m_store;
+    ThreadPool& m_pool;
+    QString m_httpBase;
+    std::map<std::string, std::unique_ptr<GatewayModel>> m_models;
+    std::map<std::string, std::unique_ptr<NodeLink>> m_nodes;
+    std::map<std::string, std::unique_ptr<ClientLink>> m_clients;
+    std::map<uint64_t, std::unique_ptr<GenerationSession>> m_sessions;
+    std::map<uint64_t, std::string> m_sessionClient; // session id -> client id
+    QTimer m_rebalanceTimer;
+    uint64_t m_nextAssignmentId = 1;
+    std::mt19937_64 m_rng{std::random_device{}()};
+    OrchestratorStats m_stats;
+};
+
+} // namespace declai::server

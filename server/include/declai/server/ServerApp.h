@@ -1,0 +1,42 @@
+// Composition root of declai-server: builds the parts from a ServerConfig and wires them together.
+// main.cpp and the integration tests both use it.
+#pragma once
+
+#include "declai/gpu/ThreadPool.h"
+#include "declai/server/Gateway.h"
+#include "declai/server/ModelStore.h"
+#include "declai/server/Orchestrator.h"
+#include "declai/server/ServerConfig.h"
+
+#include <QObject>
+
+#include <memory>
+
+namespace declai::server {
+
+class ServerApp : public QObject {
+    Q_OBJECT
+
+public:
+    explicit ServerApp(ServerConfig config, QObject* parent = nullptr);
+    ~ServerApp() override;
+
+    // Certificates, model scan, gateway models, listener. Returns the bound port.
+    Expected<quint16> start();
+
+    const ServerConfig& config() const { return m_config; }
+    Orchestrator& orchestrator() { return *m_orchestrator; }
+    Gateway& gateway() { return *m_gateway; }
+    ModelStore& modelStore() { return *m_store; }
+    QString certificateFile() const { return m_certFile; }
+
+private:
+    ServerConfig m_config;
+    QString m_certFile;
+    std::unique_ptr<ThreadPool> m_pool;
+    std::unique_ptr<ModelStore> m_store;
+    std::unique_ptr<Gateway> m_gateway;
+    std::unique_ptr<Orchestrator> m_orchestrator;
+};
+
+} // namespace declai::server

@@ -1,0 +1,160 @@
+#include "declai/server/Gateway.h"
+
+#include "declai/core/Identity.h"
+
+#include <QCryptographicHash>
+#include <QHttpServerRequest>
+#include <QHttpServerResponder>
+#include <QTcpServer>
+#include <QWebSocket>
+
+namespace declai::server {
+
+Gateway::Gateway(const ServerConfig& config, Handlers handlers, QObject* parent)
+    : QObject(parent), m_config(config), m_handlers(std::move(handlers)) {
+    connect(&m_http, &QAbstractHttpServer::newWebSocketConnection, this, &Gateway::onNewWebSocket);
+    // Qt 6.4 upgrades a WebSocket request only when a route handles it without writing a response, so
+    // "/" has a responder-style route that stays silent for upgrades and answers plain requests.
+    m_http.route(QStringLiteral("/"), [](const QHttpServerRequest& request, QHttpServerResponder&& responder) {
+        if (request.value(QByteArrayLiteral("upgrade")).toLower() == QByteArrayLiteral("websocket"))
+            return; // the socket is handed to the WebSocket server untouched
+        responder.write(QByteArrayLiteral("DeCLAI gateway: connect with declai-node or declai-cli submit (wss://)\n"),
+                        QByteArrayLiteral("text/plain"));
+    });
+}
+
+Gateway::~Gateway() = default;
+
+Expected<quint16> Gateway::listen(const std::optional<QSslConfiguration>& tls) {
+    if (tls) {
+        m_http.sslSetup(*tls);
+        m_tls = true;
+    }
+    const quint16 port = m_http.listen(m_config.listenAddress, m_config.listenPort);
+    if (port == 0)
+        return makeError(ErrorCode::Io, "cannot listen on " + m_config.listenHost.toStdString() + ":" +
+                                            std::to_string(m_config.listenPort) + " (address in use or not local?)");
+    m_port = port;
+    return port;
+}
+
+QString Gateway::httpBase() const {
+    QString host = m_config.listenHost;
+    if (host == QStringLiteral("0.0.0.0") || host == QStringLiteral("*"))
+        host = QStringLiteral("127.0.0.1");
+    if (host.contains(QLatin1Char(':')))
+        host = QLatin1Char('[') + host + QLatin1Char(']');
+    return QStringLiteral("%1://%2:%3").arg(m_tls ? QStringLiteral("https") : QStringLiteral("http"), host).arg(m_port);
+}
+
+void Gateway::onNewWebSocket() {
+    while (m_http.hasPendingWebSocketConnections()) {
+        std::unique_ptr<QWebSocket> socket = m_http.nextPendingWebSocketConnection();
+        if (!socket)
+            continue;
+        const uint64_t id = m_nextPendingId++;
+        auto pending = std::make_unique<Pending>();
+        net::ChannelLimits limits;
+        limits.maxMessageBytes = m_config.maxMessageBytes;
+        pending->channel = std::make_unique<net::Channel>(std::move(socket), limits);
+        connect(pending->channel.get(), &net::Channel::envelopeReceived, this,
+                [this, id](const wire::Envelope& envelope) { onPendingEnvelope(id, envelope); });
+        connect(pending->channel.get(), &net::Channel::closed, this, [this, id](const QString&) { finish(id); });
+        connect(pending->channel.get(), &net::Channel::protocolViolation, this, [this](const QString& reason) {
+            ++m_rejected;
+            qInfo("handshake refused: %s", qPrintable(reason));
+        });
+        pending->timer.setSingleShot(true);
+        connect(&pending->timer, &QTimer::timeout, this, [this, id] {
+            reject(id, wire::TIMEOUT, QStringLiteral("no handshake within %1 ms").arg(m_config.handshakeTimeoutMs));
+        });
+        pending->timer.start(m_config.handshakeTimeoutMs);
+        m_pending[id] = std::move(pending);
+    }
+}
+
+void Gateway::reject(uint64_t id, wire::RejectCode code, const QString& reason) {
+    auto it = m_pending.find(id);
+    if (it == m_pending.end())
+        return;
+    ++m_rejected;
+    qInfo("handshake from %s refused: %s", qPrintable(it->second->channel->peerAddress()), qPrintable(reason));
+    wire::Reject message;
+    message.set_code(code);
+    message.set_reason(reason.toStdString());
+    it->second->channel->send(wire::REJECT, message);
+    it->second->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, reason);
+    finish(id);
+}
+
+void Gateway::finish(uint64_t id) {
+    // Deferred: we may be inside a signal of the channel being removed.
+    QMetaObject::invokeMethod(this, [this, id] { m_pending.erase(id); }, Qt::QueuedConnection);
+}
+
+void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
+    auto it = m_pending.find(id);
+    if (it == m_pending.end())
+        return;
+    Pending& p = *it->second;
+    if (!p.challenged) {
+        auto hello = wire::decodeBody<wire::Hello>(envelope, wire::HELLO);
+        if (!hello)
+            return reject(id, wire::MALFORMED, QString::fromStdString(hello.error().message));
+        if (hello->max_protocol_version() < wire::kMinProtocolVersion ||
+            hello->min_protocol_version() > wire::kProtocolVersion)
+            return reject(id, wire::UNSUPPORTED_VERSION,
+                          QStringLiteral("protocol versions %1..%2 are not supported (server speaks %3..%4)")
+                              .arg(hello->min_protocol_version()).arg(hello->max_protocol_version())
+                              .arg(wire::kMinProtocolVersion).arg(wire::kProtocolVersion));
+        p.hello = *hello;
+        if (hello->role() == wire::CLIENT) {
+            auto client = std::make_unique<ClientLink>();
+            client->clientId = "client-" + std::to_string(m_nextClientId++);
+            wire::Welcome welcome;
+            welcome.set_peer_id(client->clientId);
+            welcome.set_max_message_bytes(m_config.maxMessageBytes);
+            welcome.set_http_base(httpBase().toStdString());
+            p.channel->send(wire::WELCOME, welcome);
+            p.timer.stop();
+            p.channel->disconnect(this);
+            client->channel = std::move(p.channel);
+            m_pending.erase(it);
+            m_handlers.clientAccepted(std::move(client));
+            return;
+        }
+        if (hello->role() != wire::NODE)
+            return reject(id, wire::MALFORMED, QStringLiteral("unknown peer role %1").arg(int(hello->role())));
+        if (hello->public_key().size() != NodeIdentity::kPublicKeyBytes)
+            return reject(id, wire::MALFORMED, QStringLiteral("a node key has 32 bytes, not %1").arg(hello->public_key().size()));
+        // A fresh nonce per connection: a signature captured on another connection is worthless here.
+        p.nonce = randomBytes(32);
+        wire::Challenge challenge;
+        challenge.set_nonce(p.nonce);
+        p.channel->send(wire::CHALLENGE, challenge);
+        p.challenged = true;
+        return;
+    }
+    auto response = wire::decodeBody<wire::ChallengeResponse>(envelope, wire::CHALLENGE_RESPONSE);
+    if (!response)
+        return reject(id, wire::MALFORMED, QString::fromStdString(response.error().message));
+    const std::string& key = p.hello.public_key();
+    if (!NodeIdentity::verify(key, authChallengeMessage(p.nonce, key), response->signature()))
+        return reject(id, wire::BAD_SIGNATURE, QStringLiteral("the challenge signature does not verify"));
+    auto node = std::make_unique<NodeLink>();
+    node->publicKey = key;
+    node->nodeId = QCryptographicHash::hash(QByteArray::fromStdString(key), QCryptographicHash::Sha256).toHex().toStdString();
+    node->channelBinding = p.nonce;
+    wire::Welcome welcome;
+    welcome.set_peer_id(node->nodeId);
+    welcome.set_max_message_bytes(m_config.maxMessageBytes);
+    welcome.set_http_base(httpBase().toStdString());
+    p.channel->send(wire::WELCOME, welcome);
+    p.timer.stop();
+    p.channel->disconnect(this);
+    node->channel = std::move(p.channel);
+    m_pending.erase(it);
+    m_handlers.nodeAuthenticated(std::move(node));
+}
+
+} // namespace declai::server

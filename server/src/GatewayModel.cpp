@@ -1,0 +1,51 @@
+#include "declai/server/GatewayModel.h"
+
+#include <algorithm>
+
+namespace declai::server {
+
+Expected<std::unique_ptr<GatewayModel>> GatewayModel::create(std::string name, std::string digest,
+                                                             std::shared_ptr<const GgufFile> file, ThreadPool& pool) {
+    auto weights = ModelWeights::fromFile(std::move(file));
+    if (!weights)
+        return weights.error();
+    auto tokenizer = Tokenizer::fromGguf((*weights)->file());
+    if (!tokenizer)
+        return tokenizer.error();
+    std::unique_ptr<GatewayModel> model(new GatewayModel());
+    model->m_name = std::move(name);
+    model->m_digest = std::move(digest);
+    model->m_weights = *weights;
+    model->m_tokenizer = std::move(*tokenizer);
+    model->m_embedder = std::make_unique<Embedder>(model->m_weights);
+    model->m_head = std::make_unique<Head>(model->m_weights, pool);
+    for (int32_t id = 0; id < model->m_tokenizer->vocabSize(); ++id) {
+        if (model->m_tokenizer->isEndOfGeneration(id))
+            model->m_stopIds.insert(id);
+    }
+    return model;
+}
+
+uint64_t GatewayModel::bytesPerLayer() const {
+    const int64_t layers = config().layerCount;
+    uint64_t largest = 0;
+    for (int64_t l = 0; l < layers; ++l)
+        largest = std::max(largest, m_weights->layerBytes(LayerRange{l, l + 1}));
+    return largest;
+}
+
+Expected<std::vector<float>> GatewayModel::embed(std::span<const int32_t> tokens) const {
+    std::vector<float> hidden(tokens.size() * static_cast<size_t>(config().embeddingLength));
+    if (auto r = m_embedder->embed(tokens, hidden); !r)
+        return r.error();
+    return hidden;
+}
+
+Expected<std::vector<float>> GatewayModel::logits(std::span<const float> lastHidden) {
+    std::vector<float> out(static_cast<size_t>(m_head->vocabSize()));
+    if (auto r = m_head->logits(lastHidden, out); !r)
+        return r.error();
+    return out;
+}
+
+} // namespace declai::server

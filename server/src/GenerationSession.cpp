@@ -1,0 +1,348 @@
+#include "declai/server/GenerationSession.h"
+
+#include "declai/core/HiddenStates.h"
+
+namespace declai::server {
+
+GenerationSession::GenerationSession(uint64_t sessionId, SessionHost& host, GatewayModel& model, SessionRequest request,
+                                     Sinks sinks, int stageTimeoutMs, int failoverDeadlineMs, int chainWaitMs,
+                                     wire::TensorEncoding encoding, QObject* parent)
+    : QObject(parent), m_sessionId(sessionId), m_host(host), m_model(model), m_request(std::move(request)),
+      m_sinks(std::move(sinks)), m_stageTimeoutMs(stageTimeoutMs), m_failoverDeadlineMs(failoverDeadlineMs),
+      m_chainWaitMs(chainWaitMs), m_encoding(encoding) {
+    m_stageTimer.setSingleShot(true);
+    connect(&m_stageTimer, &QTimer::timeout, this, [this] {
+        failStage(m_currentStage, QStringLiteral("no answer within %1 ms").arg(m_stageTimeoutMs));
+    });
+    m_retryTimer.setInterval(200);
+    connect(&m_retryTimer, &QTimer::timeout, this, [this] {
+        if (m_failedStage)
+            tryFailover();
+        else if (m_stages.empty())
+            tryStartChain();
+    });
+}
+
+GenerationSession::~GenerationSession() = default;
+
+bool GenerationSession::usesNode(const std::string& nodeId) const {
+    for (const Stage& s : m_stages)
+        if (s.nodeId == nodeId)
+            return true;
+    return false;
+}
+
+void GenerationSession::start() {
+    m_clock.start();
+    m_promptTokens = m_model.tokenizer().encode(m_request.prompt, true);
+    m_stats.promptTokens = static_cast<uint32_t>(m_promptTokens.size());
+    if (m_promptTokens.empty())
+        return fail(QStringLiteral("the prompt produced no tokens"));
+    if (static_cast<int64_t>(m_promptTokens.size()) + m_request.maxTokens > m_model.config().contextLength)
+        return fail(QStringLiteral("prompt (%1 tokens) plus %2 new tokens exceed the model's context length %3")
+                        .arg(m_promptTokens.size()).arg(m_request.maxTokens).arg(m_model.config().contextLength));
+    m_sampler.emplace(m_request.sampler);
+    for (int32_t id : m_promptTokens)
+        m_sampler->accept(id);
+    m_decoder.emplace(m_model.tokenizer());
+    if (m_request.maxTokens == 0)
+        return finish("length");
+    tryStartChain();
+}
+
+void GenerationSession::tryStartChain() {
+    auto chain = m_host.chainFor(m_model.name(), m_excluded);
+    if (!chain) {
+        if (m_clock.elapsed() >= m_chainWaitMs)
+            return fail(QStringLiteral("no chain of nodes covers all %1 layers of model '%2' (waited %3 ms)")
+                            .arg(m_model.config().layerCount).arg(QString::fromStdString(m_model.name())).arg(m_chainWaitMs));
+        if (!m_retryTimer.isActive())
+            m_retryTimer.start();
+        return;
+    }
+    m_retryTimer.stop();
+    for (const ChainStage& c : *chain) {
+        Stage s;
+        s.nodeId = c.nodeId;
+        s.layers = c.layers;
+        m_stages.push_back(std::move(s));
+        if (NodeLink* node = m_host.nodeLink(c.nodeId))
+            ++node->activeSessions;
+    }
+    runStep(m_promptTokens);
+}
+
+void GenerationSession::runStep(std::span<const int32_t> tokens) {
+    auto hidden = m_model.embed(tokens);
+    if (!hidden)
+        return fail(QString::fromStdString(hidden.error().message));
+    m_stepRows = static_cast<int64_t>(tokens.size());
+    sendToStage(0, std::move(*hidden), m_stepRows);
+}
+
+void GenerationSession::sendToStage(size_t index, std::vector<float> rows, int64_t rowCount) {
+    Stage& stage = m_stages[index];
+    stage.history.insert(stage.history.end(), rows.begin(), rows.end());
+    stage.rows += rowCount;
+    m_currentStage = index;
+    dispatch(index);
+}
+
+void GenerationSession::dispatch(size_t index) {
+    Stage& stage = m_stages[index];
+    NodeLink* node = m_host.nodeLink(stage.nodeId);
+    if (!node || !node->channel || !node->channel->isOpen())
+        return failStage(index, QStringLiteral("node is not connected"));
+    const int64_t dim = m_model.config().embeddingLength;
+    const bool last = index + 1 == m_stages.size();
+    const bool nextNeedsAllRows = !last && m_stages[index + 1].needsFullHistory;
+    wire::StageRequest request;
+    request.set_session_id(m_sessionId);
+    request.set_step(m_step);
+    request.set_model(m_model.name());
+    request.set_layer_begin(static_cast<uint32_t>(stage.layers.begin));
+    request.set_layer_end(static_cast<uint32_t>(stage.layers.end));
+    request.set_hidden_size(static_cast<uint32_t>(dim));
+    request.set_encoding(m_encoding);
+    if (stage.needsReplay) {
+        // A new node for this stage: it rebuilds the session's cache from every input so far (identical
+        // numbers: batched prefill equals step-by-step decode) and returns this step's rows.
+        request.set_replay(true);
+        request.set_start_pos(0);
+        request.set_n_tokens(static_cast<uint32_t>(stage.rows));
+        request.set_hidden(wire::encodeHidden(stage.history, m_encoding));
+        request.set_return_last_rows(nextNeedsAllRows ? 0 : static_cast<uint32_t>(last ? 1 : m_stepRows));
+    } else {
+        const auto begin = stage.history.end() - m_stepRows * dim;
+        request.set_start_pos(static_cast<uint32_t>(m_position));
+        request.set_n_tokens(static_cast<uint32_t>(m_stepRows));
+        request.set_hidden(wire::encodeHidden(std::span<const float>(&*begin, static_cast<size_t>(m_stepRows * dim)), m_encoding));
+        request.set_return_last_rows(last ? 1 : 0);
+    }
+    m_stats.hiddenBytesSent += request.hidden().size();
+    ++m_stats.hops;
+    m_inFlight = true;
+    node->channel->send(wire::STAGE_REQUEST, request);
+    m_stageTimer.start(m_stageTimeoutMs);
+}
+
+void GenerationSession::onStageResponse(const std::string& nodeId, const wire::StageResponse& response) {
+    if (m_done || !m_inFlight || m_currentStage >= m_stages.size())
+        return;
+    Stage& stage = m_stages[m_currentStage];
+    if (nodeId != stage.nodeId || response.step() != m_step)
+        return; // a late answer from a node we already replaced, or for an earlier step
+    m_stageTimer.stop();
+    m_inFlight = false;
+    if (!response.error().empty())
+        return failStage(m_currentStage, QStringLiteral("node reported: %1").arg(QString::fromStdString(response.error())));
+    const uint32_t dim = static_cast<uint32_t>(m_model.config().embeddingLength);
+    const bool last = m_currentStage + 1 == m_stages.size();
+    const bool nextNeedsAllRows = !last && m_stages[m_currentStage + 1].needsFullHistory;
+    const uint32_t expectedRows = nextNeedsAllRows ? static_cast<uint32_t>(stage.rows)
+                                                   : (last ? 1 : static_cast<uint32_t>(m_stepRows));
+    if (response.hidden_size() != dim || response.n_tokens() != expectedRows ||
+        response.layer_begin() != stage.layers.begin || response.layer_end() != stage.layers.end)
+        return failStage(m_currentStage, QStringLiteral("answer has the wrong shape or layers"));
+    auto rows = wire::decodeHidden(response.hidden(), response.encoding(), response.n_tokens(), response.hidden_size());
+    if (!rows)
+        return failStage(m_currentStage, QString::fromStdString(rows.error().message));
+    stage.needsReplay = false;
+    if (NodeLink* node = m_host.nodeLink(nodeId)) {
+        ++node->stagesServed;
+        node->layerTokensComputed += static_cast<uint64_t>(stage.layers.size()) * static_cast<uint64_t>(m_stepRows);
+    }
+    if (last)
+        return handleFinalHidden(*rows);
+    if (nextNeedsAllRows) {
+        // The next stage was split off a lost one: these rows are its whole input history.
+        Stage& next = m_stages[m_currentStage + 1];
+        next.history = std::move(*rows);
+        next.rows = stage.rows;
+        next.needsFullHistory = false;
+        next.needsReplay = true;
+        m_currentStage += 1;
+        return dispatch(m_currentStage);
+    }
+    sendToStage(m_currentStage + 1, std::move(*rows), m_stepRows);
+}
+
+void GenerationSession::handleFinalHidden(std::span<const float> lastRow) {
+    auto logits = m_model.logits(lastRow);
+    if (!logits)
+        return fail(QString::fromStdString(logits.error().message));
+    const int32_t next = m_sampler->sample(*logits);
+    m_position += m_stepRows;
+    ++m_step;
+    if (next < 0 || m_model.stopIds().count(next))
+        return finish("stop");
+    m_sampler->accept(next);
+    ++m_stats.generatedTokens;
+    if (m_stats.timeToFirstTokenMs < 0)
+        m_stats.timeToFirstTokenMs = m_clock.elapsed();
+    if (m_sinks.token)
+        m_sinks.token(next, m_decoder->push(next));
+    if (m_stats.generatedTokens >= m_request.maxTokens)
+        return finish("length");
+    const int32_t one[] = {next};
+    runStep(one);
+}
+
+void GenerationSession::failStage(size_t index, const QString& reason) {
+    if (m_done || index >= m_stages.size())
+        return;
+    m_stageTimer.stop();
+    Stage& stage = m_stages[index];
+    qInfo("session %llx: stage %zu (layers %lld-%lld) on node %s failed: %s", static_cast<unsigned long long>(m_sessionId),
+          index, static_cast<long long>(stage.layers.begin), static_cast<long long>(stage.layers.end),
+          stage.nodeId.substr(0, 12).c_str(), qPrintable(reason));
+    if (NodeLink* node = m_host.nodeLink(stage.nodeId)) {
+        if (node->activeSessions > 0)
+            --node->activeSessions;
+        if (node->channel && node->channel->isOpen()) { // it may still hold a cache for us
+            wire::EndSession end;
+            end.set_session_id(m_sessionId);
+            node->channel->send(wire::END_SESSION, end);
+        }
+    }
+    m_excluded.insert(stage.nodeId);
+    ++m_stats.failovers;
+    m_failedStage = index;
+    m_failoverClock.start();
+    tryFailover();
+}
+
+bool GenerationSession::replaceStage(size_t index) {
+    const Stage old = m_stages[index];
+    auto cover = m_host.coverOf(m_model.name(), old.layers, m_excluded);
+    if (!cover)
+        return false;
+    std::vector<Stage> replacement;
+    for (size_t k = 0; k < cover->size(); ++k) {
+        Stage s;
+        s.nodeId = (*cover)[k].nodeId;
+        s.layers = (*cover)[k].layers;
+        s.needsReplay = true;
+        if (k == 0) {
+            s.history = old.history;
+            s.rows = old.rows;
+        } else {
+            s.needsFullHistory = true;
+        }
+        if (NodeLink* node = m_host.nodeLink(s.nodeId))
+            ++node->activeSessions;
+        qInfo("session %llx: layers %lld-%lld move to node %s, which rebuilds them from %lld stored rows",
+              static_cast<unsigned long long>(m_sessionId), static_cast<long long>(s.layers.begin),
+              static_cast<long long>(s.layers.end), s.nodeId.substr(0, 12).c_str(), static_cast<long long>(old.rows));
+        replacement.push_back(std::move(s));
+    }
+    m_stages.erase(m_stages.begin() + static_cast<std::ptrdiff_t>(index));
+    m_stages.insert(m_stages.begin() + static_cast<std::ptrdiff_t>(index), replacement.begin(), replacement.end());
+    return true;
+}
+
+void GenerationSession::tryFailover() {
+    if (!m_failedStage || m_done)
+        return;
+    const size_t index = *m_failedStage;
+    const LayerRange layers = m_stages[index].layers;
+    if (replaceStage(index)) {
+        m_retryTimer.stop();
+        m_failedStage.reset();
+        // Stages after a lost node that were not busy rebuild lazily when the step reaches them.
+        if (index == m_currentStage)
+            dispatch(index);
+        return;
+    }
+    if (m_failoverClock.elapsed() >= m_failoverDeadlineMs)
+        return fail(QStringLiteral("layers %1-%2 of model '%3' are held by no live node and none could load them "
+                                   "within %4 ms")
+                        .arg(layers.begin).arg(layers.end).arg(QString::fromStdString(m_model.name()))
+                        .arg(m_failoverDeadlineMs));
+    if (!m_host.requestCoverage(m_model.name(), layers, m_excluded))
+        return fail(QStringLiteral("no live node is left to serve layers %1-%2 of model '%3'")
+                        .arg(layers.begin).arg(layers.end).arg(QString::fromStdString(m_model.name())));
+    if (!m_retryTimer.isActive())
+        m_retryTimer.start();
+}
+
+void GenerationSession::onNodeLost(const std::string& nodeId, const QString& reason) {
+    if (m_done)
+        return;
+    m_excluded.insert(nodeId);
+    for (size_t i = 0; i < m_stages.size(); ++i) {
+        if (m_stages[i].nodeId != nodeId)
+            continue;
+        if (i == m_currentStage && m_inFlight) {
+            m_inFlight = false;
+            failStage(i, reason);
+            return;
+        }
+        // Not busy right now: re-route it; the new node rebuilds when the step reaches it.
+        ++m_stats.failovers;
+        if (!replaceStage(i) && !m_failedStage) {
+            failStage(i, reason);
+            return;
+        }
+    }
+}
+
+void GenerationSession::onShardReady(const std::string& model) {
+    if (model != m_model.name() || m_done)
+        return;
+    if (m_failedStage)
+        tryFailover();
+    else if (m_stages.empty())
+        tryStartChain();
+}
+
+void GenerationSession::endRemoteSessions() {
+    std::set<std::string> told;
+    for (const Stage& s : m_stages) {
+        if (!told.insert(s.nodeId).second)
+            continue;
+        NodeLink* node = m_host.nodeLink(s.nodeId);
+        if (!node)
+            continue;
+        if (node->activeSessions > 0)
+            --node->activeSessions;
+        if (node->channel && node->channel->isOpen()) {
+            wire::EndSession end;
+            end.set_session_id(m_sessionId);
+            node->channel->send(wire::END_SESSION, end);
+        }
+    }
+}
+
+void GenerationSession::finish(const std::string& reason) {
+    if (m_done)
+        return;
+    m_done = true;
+    m_stageTimer.stop();
+    m_retryTimer.stop();
+    m_stats.totalMs = m_clock.elapsed();
+    endRemoteSessions();
+    const std::string tail = m_decoder ? m_decoder->flush() : std::string();
+    if (m_sinks.finished)
+        m_sinks.finished(reason, tail, m_stats);
+    m_host.sessionFinished(this);
+}
+
+void GenerationSession::fail(const QString& reason) {
+    if (m_done)
+        return;
+    m_done = true;
+    m_stageTimer.stop();
+    m_retryTimer.stop();
+    m_stats.totalMs = m_clock.elapsed();
+    endRemoteSessions();
+    if (m_sinks.failed)
+        m_sinks.failed(reason.toStdString());
+    m_host.sessionFinished(this);
+}
+
+void GenerationSession::cancel(const QString& reason) {
+    fail(reason);
+}
+
+} // namespace declai::server

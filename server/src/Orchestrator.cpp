@@ -1,0 +1,491 @@
+#include "declai/server/Orchestrator.h"
+
+#include "declai/core/Identity.h"
+
+#include <QDateTime>
+#include <QJsonArray>
+#include <QJsonObject>
+
+namespace declai::server {
+namespace {
+
+QString rangeKey(const std::string& model, LayerRange r) {
+    return QStringLiteral("%1/%2-%3").arg(QString::fromStdString(model)).arg(r.begin).arg(r.end);
+}
+
+bool covers(const std::vector<LayerRange>& ranges, LayerRange wanted) {
+    for (const LayerRange& r : ranges)
+        if (r.begin <= wanted.begin && r.end >= wanted.end)
+            return true;
+    return false;
+}
+
+} // namespace
+
+Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, ThreadPool& pool, QString httpBase,
+                           QObject* parent)
+    : QObject(parent), m_config(config), m_store(store), m_pool(pool), m_httpBase(std::move(httpBase)) {
+    // Placement runs a moment after the last change, so a burst of joins is placed once.
+    m_rebalanceTimer.setSingleShot(true);
+    m_rebalanceTimer.setInterval(300);
+    connect(&m_rebalanceTimer, &QTimer::timeout, this, &Orchestrator::rebalance);
+}
+
+Orchestrator::~Orchestrator() {
+    m_sessions.clear();
+}
+
+Expected<void> Orchestrator::loadModels() {
+    for (const auto& entry : m_store.models()) {
+        auto model = GatewayModel::create(entry->name.toStdString(), entry->manifest.digest, entry->file, m_pool);
+        if (!model)
+            return model.error();
+        m_models[entry->name.toStdString()] = std::move(*model);
+    }
+    return {};
+}
+
+GatewayModel* Orchestrator::model(const std::string& name) {
+    auto it = m_models.find(name);
+    return it == m_models.end() ? nullptr : it->second.get();
+}
+
+std::vector<const NodeLink*> Orchestrator::nodes() const {
+    std::vector<const NodeLink*> out;
+    for (const auto& [id, node] : m_nodes)
+        out.push_back(node.get());
+    return out;
+}
+
+NodeLink* Orchestrator::nodeLink(const std::string& nodeId) {
+    auto it = m_nodes.find(nodeId);
+    return it == m_nodes.end() ? nullptr : it->second.get();
+}
+
+void Orchestrator::addNode(std::unique_ptr<NodeLink> node) {
+    const std::string id = node->nodeId;
+    if (auto old = m_nodes.find(id); old != m_nodes.end()) {
+        // The same key connected again (a reconnect that beat our timeout): the new connection wins.
+        old->second->channel->close(QWebSocketProtocol::CloseCodeNormal, QStringLiteral("replaced by a new connection"));
+        onNodeClosed(id, QStringLiteral("replaced by a new connection"));
+    }
+    NodeLink* raw = node.get();
+    connect(raw->channel.get(), &net::Channel::envelopeReceived, this,
+            [this, raw](const wire::Envelope& envelope) { onNodeEnvelope(raw, envelope); });
+    connect(raw->channel.get(), &net::Channel::closed, this, [this, id, raw](const QString& reason) {
+        // Deferred: the channel that emits this signal must not be destroyed inside it.
+        QMetaObject::invokeMethod(
+            this,
+            [this, id, raw, reason] {
+                auto it = m_nodes.find(id);
+                if (it != m_nodes.end() && it->second.get() == raw)
+                    onNodeClosed(id, reason);
+            },
+            Qt::QueuedConnection);
+    });
+    qInfo("node %s joined from %s", qPrintable(raw->shortId()), qPrintable(raw->channel->peerAddress()));
+    m_nodes[id] = std::move(node);
+    m_rebalanceTimer.start();
+    Q_EMIT nodesChanged();
+}
+
+void Orchestrator::onNodeClosed(const std::string& nodeId, const QString& reason) {
+    auto it = m_nodes.find(nodeId);
+    if (it == m_nodes.end())
+        return;
+    qInfo("node %s left: %s", qPrintable(it->second->shortId()), qPrintable(reason));
+    std::unique_ptr<NodeLink> gone = std::move(it->second);
+    m_nodes.erase(it);
+    // Sessions re-route before the link is destroyed (they may still read its counters).
+    std::vector<GenerationSession*> affected;
+    for (auto& [sid, session] : m_sessions)
+        if (session->usesNode(nodeId))
+            affected.push_back(session.get());
+    for (GenerationSession* session : affected) {
+        ++m_stats.failovers;
+        session->onNodeLost(nodeId, reason);
+    }
+    gone->channel->disconnect(this);
+    gone->channel.release()->deleteLater();
+    m_rebalanceTimer.start();
+    Q_EMIT nodesChanged();
+}
+
+void Orchestrator::onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope) {
+    switch (envelope.type()) {
+    case wire::NODE_STATUS: {
+        auto status = wire::decodeBody<wire::NodeStatus>(envelope, wire::NODE_STATUS);
+        if (!status) {
+            node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QString::fromStdString(status.error().message));
+            return;
+        }
+        const bool wasAccepting = node->accepting();
+        node->status = *status;
+        node->statusReceived = true;
+        // Shards the node says it holds and that match a served model's digest are usable at once.
+        for (const auto& held : status->shards()) {
+            GatewayModel* m = model(held.model());
+            if (!m || held.model_digest() != m->digest() || held.layer_end() > m->config().layerCount ||
+                held.layer_begin() >= held.layer_end())
+                continue;
+            auto& ranges = node->readyShards[held.model()];
+            const LayerRange r{held.layer_begin(), held.layer_end()};
+            if (!covers(ranges, r))
+                ranges.push_back(r);
+        }
+        if (wasAccepting && !node->accepting())
+            qInfo("node %s is draining: no new sessions", qPrintable(node->shortId()));
+        m_rebalanceTimer.start();
+        for (auto& [sid, session] : m_sessions)
+            session->onShardReady(session->modelName());
+        return;
+    }
+    case wire::SHARD_READY: {
+        auto ready = wire::decodeBody<wire::ShardReady>(envelope, wire::SHARD_READY);
+        if (!ready)
+            return;
+        auto it = node->pendingAssignments.find(ready->assignment_id());
+        if (it == node->pendingAssignments.end())
+            return;
+        const PendingAssignment assignment = it->second;
+        node->pendingAssignments.erase(it);
+        if (!ready->ok()) {
+            qWarning("node %s could not load %s: %s", qPrintable(node->shortId()),
+                     qPrintable(rangeKey(assignment.model, assignment.layers)), ready->error().c_str());
+            node->failedAssignments[rangeKey(assignment.model, assignment.layers).toStdString()] = ready->error();
+            m_rebalanceTimer.start();
+            return;
+        }
+        node->readyShards[assignment.model].push_back(assignment.layers);
+        qInfo("node %s serves %s (%llu bytes downloaded, loaded in %u ms)", qPrintable(node->shortId()),
+              qPrintable(rangeKey(assignment.model, assignment.layers)),
+              static_cast<unsigned long long>(ready->downloaded_bytes()), ready->load_ms());
+        std::vector<GenerationSession*> sessions;
+        for (auto& [sid, session] : m_sessions)
+            sessions.push_back(session.get());
+        for (GenerationSession* session : sessions)
+            session->onShardReady(assignment.model);
+        return;
+    }
+    case wire::STAGE_RESPONSE: handleStageResponse(node, envelope); return;
+    default:
+        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
+                             QStringLiteral("unexpected %1 from a node").arg(QString::fromLatin1(wire::messageTypeName(envelope.type()))));
+    }
+}
+
+void Orchestrator::handleStageResponse(NodeLink* node, const wire::Envelope& envelope) {
+    // Stage answers carry credit later: they must be signed by the node's key, bound to this connection,
+    // and never replayed.
+    const std::string payload = wire::signedPayload(envelope, node->channelBinding);
+    if (!NodeIdentity::verify(node->publicKey, payload, envelope.signature())) {
+        ++m_stats.badSignatures;
+        wire::Reject reject;
+        reject.set_code(wire::BAD_SIGNATURE);
+        reject.set_reason("stage response signature does not verify");
+        node->channel->send(wire::REJECT, reject);
+        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("bad signature"));
+        return;
+    }
+    if (!node->replayWindow.accept(envelope.seq())) {
+        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("replayed stage response"));
+        return;
+    }
+    auto response = wire::decodeBody<wire::StageResponse>(envelope, wire::STAGE_RESPONSE);
+    if (!response) {
+        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QString::fromStdString(response.error().message));
+        return;
+    }
+    auto it = m_sessions.find(response->session_id());
+    if (it == m_sessions.end())
+        return; // the session ended meanwhile
+    it->second->onStageResponse(node->nodeId, *response);
+}
+
+std::vector<NodeShards> Orchestrator::shardsOf(const std::string& modelName) const {
+    std::vector<NodeShards> out;
+    for (const auto& [id, node] : m_nodes) {
+        auto it = node->readyShards.find(modelName);
+        if (it == node->readyShards.end() || it->second.empty() || !node->channel->isOpen())
+            continue;
+        out.push_back(NodeShards{id, it->second, node->layerTokensPerS(), node->activeSessions, node->accepting()});
+    }
+    return out;
+}
+
+std::optional<std::vector<ChainStage>> Orchestrator::chainFor(const std::string& modelName,
+                                                              const std::set<std::string>& exclude) {
+    GatewayModel* m = model(modelName);
+    if (!m)
+        return std::nullopt;
+    return selectChain(m->config().layerCount, shardsOf(modelName), exclude);
+}
+
+std::optional<std::vector<ChainStage>> Orchestrator::coverOf(const std::string& modelName, LayerRange layers,
+                                                             const std::set<std::string>& exclude) {
+    // Draining nodes may still take over a running session's layers; they only refuse new sessions.
+    return coverRange(layers, shardsOf(modelName), exclude, true);
+}
+
+bool Orchestrator::requestCoverage(const std::string& modelName, LayerRange layers,
+                                   const std::set<std::string>& exclude) {
+    GatewayModel* m = model(modelName);
+    if (!m)
+        return false;
+    // Already on its way somewhere?
+    for (const auto& [id, node] : m_nodes) {
+        if (exclude.count(id))
+            continue;
+        for (const auto& [aid, pending] : node->pendingAssignments)
+            if (pending.model == modelName && pending.layers.begin <= layers.begin && pending.layers.end >= layers.end)
+                return true;
+    }
+    // The live node with the most room that has not failed this range before.
+    NodeLink* best = nullptr;
+    for (const auto& [id, node] : m_nodes) {
+        if (exclude.count(id) || !node->channel->isOpen() || !node->statusReceived)
+            continue;
+        if (node->failedAssignments.count(rangeKey(modelName, layers).toStdString()))
+            continue;
+        if (node->memoryBudgetBytes() < m->bytesPerLayer() * static_cast<uint64_t>(layers.size()))
+            continue;
+        if (!best || node->memoryBudgetBytes() > best->memoryBudgetBytes())
+            best = node.get();
+    }
+    if (!best)
+        return false;
+    assign(*best, *m, layers);
+    return true;
+}
+
+void Orchestrator::assign(NodeLink& node, const GatewayModel& m, LayerRange layers) {
+    wire::AssignLayers message;
+    const uint64_t id = m_nextAssignmentId++;
+    message.set_assignment_id(id);
+    message.set_model(m.name());
+    message.set_model_digest(m.digest());
+    message.set_layer_begin(static_cast<uint32_t>(layers.begin));
+    message.set_layer_end(static_cast<uint32_t>(layers.end));
+    const QString base = m_httpBase + QStringLiteral("/v1/models/") + QString::fromStdString(m.name());
+    message.set_manifest_url(QString(base + QStringLiteral("/manifest")).toStdString());
+    message.set_file_url(QString(base + QStringLiteral("/file")).toStdString());
+    node.pendingAssignments[id] = PendingAssignment{m.name(), layers, QDateTime::currentMSecsSinceEpoch()};
+    qInfo("assigning %s to node %s", qPrintable(rangeKey(m.name(), layers)), qPrintable(node.shortId()));
+    node.channel->send(wire::ASSIGN_LAYERS, message);
+}
+
+void Orchestrator::rebalance() {
+    std::vector<NodeCapacity> capacities;
+    for (const auto& [id, node] : m_nodes) {
+        if (!node->statusReceived || !node->channel->isOpen())
+            continue;
+        capacities.push_back(NodeCapacity{id, node->memoryBudgetBytes(), node->layerTokensPerS(), node->accepting()});
+    }
+    if (static_cast<int>(capacities.size()) < std::max(1, m_config.minNodes))
+        return; // wait for the swarm the operator asked for before the first placement
+    for (auto& [name, m] : m_models) {
+        const ModelShape shape{name, m->config().layerCount, m->bytesPerLayer()};
+        const PlacementPlan plan = planPlacement(shape, capacities, m_config.replicas);
+        for (const LayerRange& gap : plan.uncovered)
+            qWarning("model %s: layers %lld-%lld fit on no node (not enough memory)", name.c_str(),
+                     static_cast<long long>(gap.begin), static_cast<long long>(gap.end));
+        for (const auto& [nodeId, layers] : plan.assignments) {
+            NodeLink* node = nodeLink(nodeId);
+            if (!node)
+                continue;
+            if (covers(node->readyShards[name], layers))
+                continue;
+            bool pending = false;
+            for (const auto& [aid, p] : node->pendingAssignments)
+                pending = pending || (p.model == name && p.layers.begin <= layers.begin && p.layers.end >= layers.end);
+            if (pending || node->failedAssignments.count(rangeKey(name, layers).toStdString()))
+                continue;
+            assign(*node, *m, layers);
+        }
+    }
+}
+
+void Orchestrator::addClient(std::unique_ptr<ClientLink> client) {
+    const std::string id = client->clientId;
+    ClientLink* raw = client.get();
+    connect(raw->channel.get(), &net::Channel::envelopeReceived, this,
+            [this, raw](const wire::Envelope& envelope) { onClientEnvelope(raw, envelope); });
+    connect(raw->channel.get(), &net::Channel::closed, this, [this, id](const QString&) {
+        QMetaObject::invokeMethod(this, [this, id] { onClientClosed(id); }, Qt::QueuedConnection);
+    });
+    m_clients[id] = std::move(client);
+}
+
+void Orchestrator::onClientClosed(const std::string& clientId) {
+    auto it = m_clients.find(clientId);
+    if (it == m_clients.end())
+        return;
+    std::vector<GenerationSession*> owned;
+    for (auto& [sid, cid] : m_sessionClient)
+        if (cid == clientId)
+            if (auto s = m_sessions.find(sid); s != m_sessions.end())
+                owned.push_back(s->second.get());
+    for (GenerationSession* s : owned)
+        s->cancel(QStringLiteral("the client disconnected"));
+    std::unique_ptr<ClientLink> gone = std::move(it->second);
+    m_clients.erase(it);
+    gone->channel->disconnect(this);
+    gone->channel.release()->deleteLater();
+}
+
+void Orchestrator::onClientEnvelope(ClientLink* client, const wire::Envelope& envelope) {
+    if (envelope.type() != wire::SUBMIT) {
+        client->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
+                               QStringLiteral("unexpected %1 from a client").arg(QString::fromLatin1(wire::messageTypeName(envelope.type()))));
+        return;
+    }
+    auto submit = wire::decodeBody<wire::Submit>(envelope, wire::SUBMIT);
+    if (!submit) {
+        client->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QString::fromStdString(submit.error().message));
+        return;
+    }
+    handleSubmit(client, *submit);
+}
+
+void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) {
+    const uint64_t requestId = submit.request_id();
+    auto failNow = [client, requestId](const std::string& reason) {
+        wire::Failed failed;
+        failed.set_request_id(requestId);
+        failed.set_reason(reason);
+        client->channel->send(wire::FAILED, failed);
+    };
+    GatewayModel* m = model(submit.model());
+    if (!m) {
+        std::string known;
+        for (const auto& [name, unused] : m_models)
+            known.append(known.empty() ? "" : ", ").append(name);
+        return failNow("model '" + submit.model() + "' is not served here (served: " + known + ")");
+    }
+    SessionRequest request;
+    request.requestId = requestId;
+    request.prompt = submit.prompt();
+    request.maxTokens = submit.max_tokens();
+    request.wantTokenIds = submit.want_token_ids();
+    request.sampler.temperature = submit.temperature();
+    request.sampler.seed = submit.seed();
+    request.sampler.topK = submit.top_k();
+    request.sampler.topP = submit.top_p() > 0 ? submit.top_p() : 1.0f;
+    request.sampler.minP = submit.min_p();
+    request.sampler.repeatPenalty = submit.repeat_penalty() > 0 ? submit.repeat_penalty() : 1.0f;
+    if (auto valid = validate(request.sampler); !valid)
+        return failNow(valid.error().message);
+    if (request.prompt.size() > (1u << 20))
+        return failNow("the prompt is larger than 1 MiB");
+
+    uint64_t sessionId = 0;
+    while (sessionId == 0 || m_sessions.count(sessionId))
+        sessionId = m_rng();
+    const std::string clientId = client->clientId;
+    GenerationSession::Sinks sinks;
+    // Sinks run on the main thread from inside the session; the client may have gone meanwhile.
+    sinks.token = [this, clientId, requestId](int32_t id, const std::string& text) {
+        auto it = m_clients.find(clientId);
+        if (it == m_clients.end())
+            return;
+        wire::Token token;
+        token.set_request_id(requestId);
+        token.set_token_id(id);
+        token.set_text(text);
+        it->second->channel->send(wire::TOKEN, token);
+    };
+    sinks.finished = [this, clientId, requestId](const std::string& reason, const std::string& tail,
+                                                 const SessionStats& stats) {
+        ++m_stats.sessionsCompleted;
+        auto it = m_clients.find(clientId);
+        if (it == m_clients.end())
+            return;
+        wire::Done done;
+        done.set_request_id(requestId);
+        done.set_finish_reason(reason);
+        done.set_prompt_tokens(stats.promptTokens);
+        done.set_generated_tokens(stats.generatedTokens);
+        done.set_time_to_first_token_ms(static_cast<uint32_t>(std::max<qint64>(0, stats.timeToFirstTokenMs)));
+        done.set_total_ms(static_cast<uint32_t>(stats.totalMs));
+        done.set_failovers(stats.failovers);
+        done.set_text_tail(tail);
+        it->second->channel->send(wire::DONE, done);
+    };
+    sinks.failed = [this, clientId, requestId](const std::string& reason) {
+        ++m_stats.sessionsFailed;
+        qWarning("request %llu failed: %s", static_cast<unsigned long long>(requestId), reason.c_str());
+        auto it = m_clients.find(clientId);
+        if (it == m_clients.end())
+            return;
+        wire::Failed failed;
+        failed.set_request_id(requestId);
+        failed.set_reason(reason);
+        it->second->channel->send(wire::FAILED, failed);
+    };
+    const auto encoding = m_config.wireEncoding == QStringLiteral("f16") ? wire::F16 : wire::F32;
+    auto session = std::make_unique<GenerationSession>(sessionId, *this, *m, std::move(request), std::move(sinks),
+                                                       m_config.stageTimeoutMs, m_config.failoverDeadlineMs,
+                                                       m_config.chainWaitMs, encoding);
+    GenerationSession* raw = session.get();
+    m_sessions[sessionId] = std::move(session);
+    m_sessionClient[sessionId] = clientId;
+    ++m_stats.sessionsStarted;
+    raw->start();
+}
+
+void Orchestrator::sessionFinished(GenerationSession* session) {
+    const uint64_t id = session->sessionId();
+    // Destroyed later: we are inside one of the session's own calls.
+    QMetaObject::invokeMethod(
+        this,
+        [this, id] {
+            m_sessions.erase(id);
+            m_sessionClient.erase(id);
+        },
+        Qt::QueuedConnection);
+}
+
+QJsonObject Orchestrator::statusJson() const {
+    QJsonArray nodes;
+    for (const auto& [id, node] : m_nodes) {
+        QJsonArray shards;
+        for (const auto& [modelName, ranges] : node->readyShards)
+            for (const LayerRange& r : ranges)
+                shards.append(QJsonObject{{QStringLiteral("model"), QString::fromStdString(modelName)},
+                                          {QStringLiteral("layer_begin"), qint64(r.begin)},
+                                          {QStringLiteral("layer_end"), qint64(r.end)}});
+        nodes.append(QJsonObject{{QStringLiteral("id"), QString::fromStdString(id)},
+                                 {QStringLiteral("accepting"), node->accepting()},
+                                 {QStringLiteral("active_sessions"), qint64(node->activeSessions)},
+                                 {QStringLiteral("stages_served"), qint64(node->stagesServed)},
+                                 {QStringLiteral("layer_tokens"), qint64(node->layerTokensComputed)},
+                                 {QStringLiteral("pending_assignments"), qint64(node->pendingAssignments.size())},
+                                 {QStringLiteral("shards"), shards}});
+    }
+    QJsonArray models;
+    for (const auto& [name, m] : m_models)
+        models.append(QJsonObject{{QStringLiteral("name"), QString::fromStdString(name)},
+                                  {QStringLiteral("layers"), qint64(m->config().layerCount)},
+                                  {QStringLiteral("digest"), QString::fromStdString(m->digest())}});
+    QJsonArray sessions;
+    for (const auto& [sid, session] : m_sessions)
+        sessions.append(QJsonObject{{QStringLiteral("model"), QString::fromStdString(session->modelName())},
+                                    {QStringLiteral("generated_tokens"), qint64(session->stats().generatedTokens)},
+                                    {QStringLiteral("failovers"), qint64(session->stats().failovers)},
+                                    {QStringLiteral("nodes"), [&] {
+                                         QJsonArray ids;
+                                         for (const auto& n : m_nodes)
+                                             if (session->usesNode(n.first))
+                                                 ids.append(QString::fromStdString(n.first));
+                                         return ids;
+                                     }()}});
+    return QJsonObject{{QStringLiteral("nodes"), nodes},
+                       {QStringLiteral("models"), models},
+                       {QStringLiteral("sessions"), sessions},
+                       {QStringLiteral("sessions_completed"), qint64(m_stats.sessionsCompleted)},
+                       {QStringLiteral("sessions_failed"), qint64(m_stats.sessionsFailed)},
+                       {QStringLiteral("failovers"), qint64(m_stats.failovers)},
+                       {QStringLiteral("bad_signatures"), qint64(m_stats.badSignatures)}};
+}
+
+} // namespace declai::server

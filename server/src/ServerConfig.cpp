@@ -1,0 +1,112 @@
+#include "declai/server/ServerConfig.h"
+
+#include <QCommandLineParser>
+#include <QDir>
+
+namespace declai::server {
+namespace {
+
+Error usageError(const QString& message) {
+    return makeError(ErrorCode::InvalidArgument, message.toStdString());
+}
+
+bool parseInt(const QString& text, int min, int max, int& out) {
+    bool ok = false;
+    const int v = text.toInt(&ok);
+    if (!ok || v < min || v > max)
+        return false;
+    out = v;
+    return true;
+}
+
+} // namespace
+
+QString ServerConfig::usage() {
+    return QStringLiteral(
+        "usage: declai-server --listen HOST:PORT --model-dir DIR --data-dir DIR [options]\n"
+        "  --tls-cert FILE --tls-key FILE   certificate to use (default: DATA_DIR/tls/server.crt, made on first start)\n"
+        "  --insecure-dev                   plaintext ws:// (development only; nodes must say so too)\n"
+        "  --replicas N                     copies of each layer (0 = automatic)\n"
+        "  --min-nodes N                    wait for N nodes before the first placement (default 1)\n"
+        "  --stage-timeout-ms N             a slower stage counts as a failed node (default 30000)\n"
+        "  --failover-deadline-ms N         give up re-routing a session after this long (default 60000)\n"
+        "  --chain-wait-ms N                how long a request waits for all layers to be placed (default 30000)\n"
+        "  --wire-encoding f32|f16          hidden states between nodes (default f32: bit-exact)\n"
+        "  --threads N                      gateway compute threads (default: all cores)\n");
+}
+
+Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments) {
+    QCommandLineParser parser;
+    const QCommandLineOption listen(QStringLiteral("listen"), QStringLiteral("address"), QStringLiteral("HOST:PORT"));
+    const QCommandLineOption modelDir(QStringLiteral("model-dir"), QStringLiteral("models"), QStringLiteral("DIR"));
+    const QCommandLineOption dataDir(QStringLiteral("data-dir"), QStringLiteral("data"), QStringLiteral("DIR"));
+    const QCommandLineOption cert(QStringLiteral("tls-cert"), QStringLiteral("cert"), QStringLiteral("FILE"));
+    const QCommandLineOption key(QStringLiteral("tls-key"), QStringLiteral("key"), QStringLiteral("FILE"));
+    const QCommandLineOption insecure(QStringLiteral("insecure-dev"), QStringLiteral("plaintext"));
+    const QCommandLineOption replicas(QStringLiteral("replicas"), QStringLiteral("replicas"), QStringLiteral("N"));
+    const QCommandLineOption minNodes(QStringLiteral("min-nodes"), QStringLiteral("n"), QStringLiteral("N"));
+    const QCommandLineOption stageTimeout(QStringLiteral("stage-timeout-ms"), QStringLiteral("ms"), QStringLiteral("N"));
+    const QCommandLineOption failover(QStringLiteral("failover-deadline-ms"), QStringLiteral("ms"), QStringLiteral("N"));
+    const QCommandLineOption chainWait(QStringLiteral("chain-wait-ms"), QStringLiteral("ms"), QStringLiteral("N"));
+    const QCommandLineOption encoding(QStringLiteral("wire-encoding"), QStringLiteral("enc"), QStringLiteral("f32|f16"));
+    const QCommandLineOption threads(QStringLiteral("threads"), QStringLiteral("threads"), QStringLiteral("N"));
+    const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")}, QStringLiteral("help"));
+    parser.addOptions({listen, modelDir, dataDir, cert, key, insecure, replicas, minNodes, stageTimeout, failover, chainWait,
+                       encoding, threads, help});
+    if (!parser.parse(arguments))
+        return usageError(parser.errorText());
+    if (parser.isSet(help))
+        return makeError(ErrorCode::NotFound, usage().toStdString()); // the caller prints usage and exits 0
+    if (!parser.positionalArguments().isEmpty())
+        return usageError(QStringLiteral("unexpected argument '%1'").arg(parser.positionalArguments().first()));
+
+    ServerConfig c;
+    if (!parser.isSet(listen) || !parser.isSet(modelDir) || !parser.isSet(dataDir))
+        return usageError(QStringLiteral("--listen, --model-dir and --data-dir are required"));
+    const QString address = parser.value(listen);
+    const int colon = address.lastIndexOf(QLatin1Char(':'));
+    int port = 0;
+    if (colon <= 0 || !parseInt(address.mid(colon + 1), 0, 65535, port))
+        return usageError(QStringLiteral("--listen '%1' is not HOST:PORT").arg(address));
+    c.listenHost = address.left(colon);
+    if (c.listenHost.startsWith(QLatin1Char('[')) && c.listenHost.endsWith(QLatin1Char(']')))
+        c.listenHost = c.listenHost.mid(1, c.listenHost.size() - 2);
+    c.listenPort = static_cast<quint16>(port);
+    if (c.listenHost == QStringLiteral("localhost"))
+        c.listenAddress = QHostAddress::LocalHost;
+    else if (c.listenHost == QStringLiteral("0.0.0.0") || c.listenHost == QStringLiteral("*"))
+        c.listenAddress = QHostAddress::Any;
+    else if (!c.listenAddress.setAddress(c.listenHost))
+        return usageError(QStringLiteral("--listen host '%1' is not an IP address or localhost").arg(c.listenHost));
+    c.modelDir = QDir(parser.value(modelDir)).absolutePath();
+    c.dataDir = QDir(parser.value(dataDir)).absolutePath();
+    if (!QDir(c.modelDir).exists())
+        return usageError(QStringLiteral("--model-dir '%1' does not exist").arg(c.modelDir));
+    c.tlsCertFile = parser.value(cert);
+    c.tlsKeyFile = parser.value(key);
+    if (c.tlsCertFile.isEmpty() != c.tlsKeyFile.isEmpty())
+        return usageError(QStringLiteral("--tls-cert and --tls-key go together"));
+    c.insecureDev = parser.isSet(insecure);
+    struct IntOption {
+        const QCommandLineOption& option;
+        int min;
+        int max;
+        int* out;
+    };
+    for (const IntOption& o : {IntOption{replicas, 0, 16, &c.replicas}, IntOption{minNodes, 1, 100000, &c.minNodes},
+                               IntOption{stageTimeout, 100, 3600000, &c.stageTimeoutMs},
+                               IntOption{failover, 100, 3600000, &c.failoverDeadlineMs},
+                               IntOption{chainWait, 0, 3600000, &c.chainWaitMs}, IntOption{threads, 0, 1024, &c.threads}}) {
+        if (parser.isSet(o.option) && !parseInt(parser.value(o.option), o.min, o.max, *o.out))
+            return usageError(QStringLiteral("--%1 must be an integer in [%2, %3]")
+                                  .arg(o.option.names().first()).arg(o.min).arg(o.max));
+    }
+    if (parser.isSet(encoding)) {
+        c.wireEncoding = parser.value(encoding).toLower();
+        if (c.wireEncoding != QStringLiteral("f32") && c.wireEncoding != QStringLiteral("f16"))
+            return usageError(QStringLiteral("--wire-encoding must be f32 or f16"));
+    }
+    return c;
+}
+
+} // namespace declai::server

@@ -1,0 +1,519 @@
+// Every op on every available device against the CPU device (the reference), ggml test-backend-ops
+// style. Inputs are random with a fixed seed; shapes are deliberately odd (rows that are not multiples
+// of work-group sizes, head dims 64 and 48, grouped-query attention, batches of 1 and 5). The error is
+// normalised: max|device - cpu| / max|cpu|, compared with a tolerance per op and format (kTolerance*).
+// Devices that are absent are skipped with the registry's reason.
+#include "declai/core/Quant.h"
+#include "declai/gpu/backend/BackendRegistry.h"
+
+#include <QTest>
+#include <cmath>
+#include <functional>
+#include <random>
+
+using namespace declai;
+using namespace declai::gpu;
+
+namespace {
+
+// Tolerances (normalised error), and why each is what it is:
+// Elementwise ops and gathers compute the same float expression on both sides; only exp()/sqrt()
+// implementations and summation order differ.
+constexpr double kToleranceExact = 1e-6;       // Add, GetRows (dequantisation is exact in float)
+constexpr double kToleranceElementwise = 1e-5; // SwiGlu, RmsNorm
+// RoPE: devices compute base^(-2i/d) with pow(), the CPU by repeated multiplication, so the angle
+// differs by a few float ulps times the position.
+constexpr double kToleranceRope = 1e-4;
+// Attention reads the same F16 cache on both sides; float summation order differs.
+constexpr double kToleranceAttention = 1e-4;
+// MatMul: the CPU reference rounds activations to the weight's partner format (F16 for F16 weights,
+// Q8_0 for Q8_0/Q4_0, Q8_K for K-quants) as llama.cpp does; devices keep F32 activations. The error is
+// therefore the activation rounding error: ~2^-11 relative for F16, ~1/254 per value for 8-bit.
+// Devices are also checked against the exact (double) product of the dequantised weights and the F32
+// activations, which is what their kernels compute; only float summation order differs.
+constexpr double kToleranceExactDot = 1e-5;
+double matMulTolerance(TensorType type) {
+    switch (type) {
+    case TensorType::F32:
+        return 1e-5;
+    case TensorType::F16:
+        return 2e-3;
+    default:
+        return 2e-2; // Q8_0, Q4_0, Q4_K, Q6_K
+    }
+}
+
+constexpr TensorType kFormats[] = {TensorType::F32,  TensorType::F16,  TensorType::Q8_0,
+                                   TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K};
+
+// Odd column counts that are still whole blocks of each format.
+int64_t oddCols(TensorType type) {
+    switch (type) {
+    case TensorType::F32:
+    case TensorType::F16:
+        return 75;
+    case TensorType::Q8_0:
+    case TensorType::Q4_0:
+        return 96;
+    default:
+        return 512;
+    }
+}
+
+std::vector<float> randomFloats(std::mt19937& rng, size_t count, float scale = 1.0f) {
+    std::uniform_real_distribution<float> dist(-scale, scale);
+    std::vector<float> v(count);
+    for (float& x : v)
+        x = dist(rng);
+    return v;
+}
+
+// Quantised bytes of a rows x cols matrix of random values.
+std::vector<std::byte> randomMatrix(std::mt19937& rng, TensorType type, int64_t rows, int64_t cols) {
+    const size_t rowBytes = static_cast<size_t>(*tensorBytes(type, static_cast<uint64_t>(cols)));
+    std::vector<std::byte> bytes(rowBytes * static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r) {
+        const auto values = randomFloats(rng, static_cast<size_t>(cols));
+        quant::quantizeRow(type, values.data(), bytes.data() + rowBytes * static_cast<size_t>(r), cols);
+    }
+    return bytes;
+}
+
+// Normalised error; infinite when sizes differ or the device produced NaN/inf.
+double normalisedError(const std::vector<float>& ref, const std::vector<float>& got) {
+    if (ref.size() != got.size())
+        return INFINITY;
+    double maxDiff = 0.0;
+    double maxRef = 0.0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        if (!std::isfinite(got[i]))
+            return INFINITY;
+        maxDiff = std::max(maxDiff, std::fabs(static_cast<double>(ref[i]) - got[i]));
+        maxRef = std::max(maxRef, std::fabs(static_cast<double>(ref[i])));
+    }
+    return maxRef > 0.0 ? maxDiff / maxRef : maxDiff;
+}
+
+// Allocates a buffer and fills it with `bytes` bytes from `data` (left uninitialised when data is null).
+Expected<std::unique_ptr<DeviceBuffer>> bufferWith(Device& device, const void* data, uint64_t bytes) {
+    auto buffer = device.allocate(bytes);
+    if (!buffer || !data)
+        return buffer;
+    if (auto r = device.upload(**buffer, 0, data, bytes); !r)
+        return r.error();
+    return buffer;
+}
+
+template <class T>
+Expected<std::unique_ptr<DeviceBuffer>> bufferWith(Device& device, const std::vector<T>& values) {
+    return bufferWith(device, values.data(), values.size() * sizeof(T));
+}
+
+Expected<std::vector<float>> fetch(Device& device, const DeviceBuffer& buffer, size_t count) {
+    std::vector<float> out(count);
+    if (auto r = device.download(buffer, 0, out.data(), count * sizeof(float)); !r)
+        return r.error();
+    return out;
+}
+
+#define TRY_ASSIGN(var, expr)                                                                                \
+    auto var##Result = (expr);                                                                               \
+    if (!var##Result)                                                                                        \
+        return var##Result.error();                                                                          \
+    auto var = std::move(*var##Result)
+
+#define TRY(expr)                                                                                            \
+    if (auto tryResult = (expr); !tryResult)                                                                 \
+    return tryResult.error()
+
+// Runs one op on a device and returns its output (downloaded).
+using OpRun = std::function<Expected<std::vector<float>>(Device&)>;
+
+struct Target {
+    std::string id;
+    std::string skipReason; // set when the device is absent
+    std::unique_ptr<Device> device;
+};
+
+} // namespace
+
+class TestBackendOps : public QObject {
+    Q_OBJECT
+
+public:
+    TestBackendOps() : m_registry(2) {}
+
+private:
+    BackendRegistry m_registry;
+    std::unique_ptr<Device> m_cpu;
+    std::vector<Target> m_targets;
+    std::vector<std::string> m_openErrors;
+
+    // One row per opened device. Absent backends get no row of their own (their reasons are logged in
+    // initTestCase): CTest marks a whole test "skipped" on any SKIP line, which would hide the devices
+    // that did run. With no device at all, one row skips with every reason.
+    void addTargetRows() {
+        QTest::addColumn<int>("target");
+        bool any = false;
+        for (size_t i = 0; i < m_targets.size(); ++i) {
+            if (m_targets[i].device) {
+                QTest::newRow(m_targets[i].id.c_str()) << static_cast<int>(i);
+                any = true;
+            }
+        }
+        if (!any)
+            QTest::newRow("no-device") << -1;
+    }
+
+    std::string absentReasons() const {
+        std::string reasons = "no device besides the CPU:";
+        for (const Target& t : m_targets)
+            reasons.append(" ").append(t.id).append(": ").append(t.skipReason).append(";");
+        return reasons;
+    }
+
+    // The device of the current data row; null (after QSKIP) when absent.
+    Device* currentDevice() {
+        const int index = *static_cast<int*>(QTest::qData("target", qMetaTypeId<int>()));
+        return index < 0 ? nullptr : m_targets[static_cast<size_t>(index)].device.get();
+    }
+
+    std::string currentSkipReason() { return absentReasons(); }
+
+    // Runs `run` on the CPU and on `device`, compares, and reports; returns false (after QFAIL-style
+    // logging) on failure.
+    bool check(Device& device, const char* op, const std::string& label, const OpRun& run, double tolerance) {
+        auto ref = run(*m_cpu);
+        if (!ref) {
+            qWarning("%s %s: CPU failed: %s", op, label.c_str(), ref.error().toString().c_str());
+            return false;
+        }
+        auto got = run(device);
+        if (!got) {
+            qWarning("%s %s on %s failed: %s", op, label.c_str(), device.id().toString().c_str(),
+                     got.error().toString().c_str());
+            return false;
+        }
+        const double error = normalisedError(*ref, *got);
+        qInfo("%-10s %-34s %-10s normalised error %.3g (tolerance %.1g)", op, label.c_str(),
+              device.id().toString().c_str(), error, tolerance);
+        if (!(error <= tolerance)) {
+            qWarning("%s %s: error %.3g exceeds %.3g", op, label.c_str(), error, tolerance);
+            return false;
+        }
+        return true;
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        auto cpu = m_registry.openDevice("cpu");
+        QVERIFY2(cpu.hasValue(), cpu ? "" : cpu.error().toString().c_str());
+        m_cpu = std::move(*cpu);
+        for (const BackendStatus& status : m_registry.backends()) {
+            if (status.name == "cpu")
+                continue;
+            if (!status.available) {
+                qInfo("absent %s: %s", status.name.c_str(), status.reason.c_str());
+                m_targets.push_back(Target{status.name, status.reason, nullptr});
+                continue;
+            }
+            for (const DeviceInfo& info : status.devices) {
+                auto device = m_registry.openDevice(info.id);
+                // An available backend whose device does not open is a failure, not a skip.
+                QVERIFY2(device.hasValue(), device ? "" : device.error().toString().c_str());
+                qInfo("testing %s: %s (%s)", info.id.toString().c_str(), info.name.c_str(),
+                      info.vendor.c_str());
+                m_targets.push_back(Target{info.id.toString(), {}, std::move(*device)});
+            }
+        }
+    }
+
+    void deviceIds() {
+        auto cpu = parseDeviceId("cpu");
+        QVERIFY(cpu.hasValue());
+        QCOMPARE(cpu->toString(), std::string("cpu:0"));
+        auto cl = parseDeviceId("OpenCL:2");
+        QVERIFY(cl.hasValue());
+        QCOMPARE(cl->backend, std::string("opencl"));
+        QCOMPARE(cl->index, 2);
+        for (const char* bad : {"", "metal:0", "cuda:", "cuda:x", "cuda:-1", "hip:1x"})
+            QVERIFY2(!parseDeviceId(bad).hasValue(), bad);
+        QVERIFY(parseDeviceId("vulkan:0").hasValue());
+        QVERIFY(parseDeviceId("hip:0").hasValue());
+    }
+
+    void registryListsEveryBackend() {
+        const auto backends = m_registry.backends();
+        QCOMPARE(backends.size(), std::size(kBackendNames));
+        for (size_t i = 0; i < backends.size(); ++i) {
+            QCOMPARE(backends[i].name, std::string(kBackendNames[i]));
+            // Unavailable backends always say why.
+            QVERIFY(backends[i].available || !backends[i].reason.empty());
+        }
+        QVERIFY(backends[0].available);
+        QCOMPARE(backends[0].devices.size(), size_t(1));
+        QVERIFY(backends[0].devices[0].memoryTotalBytes > 0);
+        auto missing = m_registry.openDevice("opencl:99");
+        QVERIFY(!missing.hasValue());
+    }
+
+    void argumentErrors() {
+        // Wrong sizes and foreign buffers are refused before anything runs, on every device.
+        auto small = m_cpu->allocate(16);
+        QVERIFY(small.hasValue());
+        auto weight = m_cpu->allocate(64 * sizeof(float));
+        QVERIFY(weight.hasValue());
+        auto r = m_cpu->rmsNorm(**small, **weight, **small, 64, 1, 1e-5f);
+        QVERIFY(!r.hasValue());
+        QCOMPARE(r.error().code, ErrorCode::InvalidArgument);
+        const std::vector<int32_t> ids = {3};
+        auto g = m_cpu->getRows(**weight, MatrixDesc{TensorType::F32, 2, 8}, ids, **small);
+        QVERIFY(!g.hasValue());
+        auto q =
+            m_cpu->getRows(**weight, MatrixDesc{TensorType::Q4_K, 1, 100}, std::vector<int32_t>{0}, **small);
+        QVERIFY(!q.hasValue());
+        QVERIFY(!m_cpu->supportsOp(OpKind::MatMul, TensorType::Q5_K).hasValue());
+        QVERIFY(m_cpu->supportsOp(OpKind::MatMul, TensorType::Q6_K).hasValue());
+        for (const Target& t : m_targets) {
+            if (!t.device)
+                continue;
+            auto r2 = t.device->rmsNorm(**small, **weight, **small, 4, 1, 1e-5f);
+            QVERIFY2(!r2.hasValue(), "a CPU buffer was accepted by another device");
+            auto big = t.device->allocate(uint64_t(1) << 62);
+            QVERIFY(!big.hasValue());
+            QCOMPARE(big.error().code, ErrorCode::OutOfMemory);
+        }
+    }
+
+    void rmsNorm_data() { addTargetRows(); }
+    void rmsNorm() {
+        Device* device = currentDevice();
+        if (!device)
+            QSKIP(currentSkipReason().c_str());
+        std::mt19937 rng(1);
+        for (int64_t n : {75, 1000, 4096}) {
+            for (int64_t tokens : {1, 5}) {
+                const auto x = randomFloats(rng, static_cast<size_t>(n * tokens), 3.0f);
+                const auto w = randomFloats(rng, static_cast<size_t>(n));
+                const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                    TRY_ASSIGN(bx, bufferWith(d, x));
+                    TRY_ASSIGN(bw, bufferWith(d, w));
+                    TRY_ASSIGN(out, bufferWith(d, nullptr, x.size() * sizeof(float)));
+                    TRY(d.rmsNorm(*bx, *bw, *out, n, tokens, 1e-5f));
+                    return fetch(d, *out, x.size());
+                };
+                const std::string label = "n=" + std::to_string(n) + " batch=" + std::to_string(tokens);
+                QVERIFY(check(*device, "rms_norm", label, run, kToleranceElementwise));
+            }
+        }
+    }
+
+    void matMul_data() { addTargetRows(); }
+    void matMul() {
+        Device* device = currentDevice();
+        if (!device)
+            QSKIP(currentSkipReason().c_str());
+        std::mt19937 rng(2);
+        for (TensorType type : kFormats) {
+            QVERIFY(device->supportsOp(OpKind::MatMul, type).hasValue());
+            for (int64_t rows : {67, 131}) {
+                const int64_t cols = rows == 67 ? oddCols(type) : 2 * oddCols(type);
+                const auto weights = randomMatrix(rng, type, rows, cols);
+                // 11 tokens span two of the OpenCL kernel's 8-token groups.
+                for (int64_t tokens : {1, 5, 11}) {
+                    const auto x = randomFloats(rng, static_cast<size_t>(cols * tokens));
+                    const MatrixDesc desc{type, rows, cols};
+                    const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                        TRY_ASSIGN(bw, bufferWith(d, weights));
+                        TRY_ASSIGN(bx, bufferWith(d, x));
+                        TRY_ASSIGN(
+                            by, bufferWith(d, nullptr, static_cast<uint64_t>(rows * tokens) * sizeof(float)));
+                        TRY(d.matMul(*bw, desc, *bx, tokens, *by));
+                        return fetch(d, *by, static_cast<size_t>(rows * tokens));
+                    };
+                    std::string label(tensorTypeName(type));
+                    label.append(" ").append(std::to_string(rows)).append("x").append(std::to_string(cols));
+                    label.append(" batch=").append(std::to_string(tokens));
+                    QVERIFY(check(*device, "mat_mul", label, run, matMulTolerance(type)));
+                    // Against the exact product of the dequantised weights with the F32 activations, which
+                    // is what the device kernels compute: only summation order may differ.
+                    std::vector<float> exact(static_cast<size_t>(rows * tokens));
+                    std::vector<float> row(static_cast<size_t>(cols));
+                    const size_t rowBytes = weights.size() / static_cast<size_t>(rows);
+                    for (int64_t r = 0; r < rows; ++r) {
+                        quant::dequantizeRow(type, weights.data() + rowBytes * static_cast<size_t>(r),
+                                             row.data(), cols);
+                        for (int64_t t = 0; t < tokens; ++t) {
+                            double sum = 0.0;
+                            for (int64_t c = 0; c < cols; ++c)
+                                sum += static_cast<double>(row[static_cast<size_t>(c)]) *
+                                       x[static_cast<size_t>(t * cols + c)];
+                            exact[static_cast<size_t>(t * rows + r)] = static_cast<float>(sum);
+                        }
+                    }
+                    auto got = run(*device);
+                    QVERIFY(got.hasValue());
+                    const double exactError = normalisedError(exact, *got);
+                    qInfo("%-10s %-34s %-10s normalised error vs exact F32 product %.3g (tolerance %.1g)",
+                          "mat_mul", label.c_str(), device->id().toString().c_str(), exactError,
+                          kToleranceExactDot);
+                    QVERIFY(exactError <= kToleranceExactDot);
+                }
+            }
+        }
+    }
+
+    void rope_data() { addTargetRows(); }
+    void rope() {
+        Device* device = currentDevice();
+        if (!device)
+            QSKIP(currentSkipReason().c_str());
+        std::mt19937 rng(3);
+        struct Case {
+            int64_t headDim, ropeDims, heads, tokens, startPos;
+            float base;
+        };
+        for (const Case& c : {Case{64, 64, 3, 1, 0, 10000.0f}, Case{64, 64, 5, 5, 37, 10000.0f},
+                              Case{48, 48, 3, 5, 11, 500000.0f}, Case{48, 32, 2, 1, 90, 10000.0f}}) {
+            const auto x = randomFloats(rng, static_cast<size_t>(c.tokens * c.heads * c.headDim));
+            const RopeParams p{c.tokens, c.heads, c.headDim, c.ropeDims, c.startPos, c.base, 1.0f};
+            const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                TRY_ASSIGN(bx, bufferWith(d, x));
+                TRY(d.rope(*bx, p));
+                return fetch(d, *bx, x.size());
+            };
+            std::string label = "dim=" + std::to_string(c.headDim) + "/" + std::to_string(c.ropeDims);
+            label.append(" pos=")
+                .append(std::to_string(c.startPos))
+                .append(" batch=")
+                .append(std::to_string(c.tokens));
+            QVERIFY(check(*device, "rope", label, run, kToleranceRope));
+        }
+    }
+
+    void attention_data() { addTargetRows(); }
+    void attention() {
+        Device* device = currentDevice();
+        if (!device)
+            QSKIP(currentSkipReason().c_str());
+        std::mt19937 rng(4);
+        struct Case {
+            int64_t heads, kvHeads, headDim, tokens, startPos;
+        };
+        const int64_t capacity = 45;
+        for (const Case& c : {Case{4, 4, 64, 1, 20}, Case{4, 4, 64, 5, 0}, Case{6, 2, 48, 5, 7},
+                              Case{6, 2, 48, 1, 33}, Case{8, 1, 64, 5, 40}, Case{3, 1, 48, 1, 0}}) {
+            const int64_t kvDim = c.kvHeads * c.headDim;
+            const auto q = randomFloats(rng, static_cast<size_t>(c.tokens * c.heads * c.headDim), 2.0f);
+            const auto k = randomFloats(rng, static_cast<size_t>(c.tokens * kvDim), 2.0f);
+            const auto v = randomFloats(rng, static_cast<size_t>(c.tokens * kvDim));
+            // Earlier positions already in the cache (F16), identical on both devices.
+            std::vector<f16_bits> keyCache(static_cast<size_t>(capacity * kvDim));
+            std::vector<f16_bits> valueCache(keyCache.size());
+            const auto earlierK = randomFloats(rng, keyCache.size(), 2.0f);
+            const auto earlierV = randomFloats(rng, keyCache.size());
+            for (size_t i = 0; i < keyCache.size(); ++i) {
+                keyCache[i] = quant::fp32ToFp16(earlierK[i]);
+                valueCache[i] = quant::fp32ToFp16(earlierV[i]);
+            }
+            const AttentionParams p{c.tokens, c.startPos, c.heads, c.kvHeads, c.headDim, capacity, 0.0f};
+            // The output, followed by the new cache rows (as floats) so the F16 store is checked too.
+            const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                TRY_ASSIGN(bq, bufferWith(d, q));
+                TRY_ASSIGN(bk, bufferWith(d, k));
+                TRY_ASSIGN(bv, bufferWith(d, v));
+                TRY_ASSIGN(kc, bufferWith(d, keyCache));
+                TRY_ASSIGN(vc, bufferWith(d, valueCache));
+                TRY_ASSIGN(out, bufferWith(d, nullptr, q.size() * sizeof(float)));
+                TRY(d.attention(*bq, *bk, *bv, *kc, *vc, *out, p));
+                TRY_ASSIGN(result, fetch(d, *out, q.size()));
+                for (DeviceBuffer* cache : {kc.get(), vc.get()}) {
+                    std::vector<f16_bits> rows(static_cast<size_t>(c.tokens * kvDim));
+                    TRY(d.download(*cache, static_cast<uint64_t>(c.startPos * kvDim) * 2u, rows.data(),
+                                   rows.size() * 2u));
+                    for (f16_bits h : rows)
+                        result.push_back(quant::fp16ToFp32(h));
+                }
+                return result;
+            };
+            std::string label = "heads=" + std::to_string(c.heads) + "/" + std::to_string(c.kvHeads);
+            label.append(" dim=")
+                .append(std::to_string(c.headDim))
+                .append(" pos=")
+                .append(std::to_string(c.startPos));
+            label.append(" batch=").append(std::to_string(c.tokens));
+            QVERIFY(check(*device, "attention", label, run, kToleranceAttention));
+        }
+    }
+
+    void swiGlu_data() { addTargetRows(); }
+    void swiGlu() {
+        Device* device = currentDevice();
+        if (!device)
+            QSKIP(currentSkipReason().c_str());
+        std::mt19937 rng(5);
+        for (int64_t n : {1007, 5 * 75}) {
+            const auto gate = randomFloats(rng, static_cast<size_t>(n), 6.0f);
+            const auto x = randomFloats(rng, static_cast<size_t>(n), 2.0f);
+            const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                TRY_ASSIGN(bg, bufferWith(d, gate));
+                TRY_ASSIGN(bx, bufferWith(d, x));
+                TRY(d.swiGlu(*bg, *bx, n));
+                return fetch(d, *bx, x.size());
+            };
+            QVERIFY(check(*device, "swiglu", "n=" + std::to_string(n), run, kToleranceElementwise));
+        }
+    }
+
+    void add_data() { addTargetRows(); }
+    void add() {
+        Device* device = currentDevice();
+        if (!device)
+            QSKIP(currentSkipReason().c_str());
+        std::mt19937 rng(6);
+        for (int64_t n : {1007, 5 * 75}) {
+            const auto x = randomFloats(rng, static_cast<size_t>(n));
+            const auto y = randomFloats(rng, static_cast<size_t>(n));
+            const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                TRY_ASSIGN(bx, bufferWith(d, x));
+                TRY_ASSIGN(by, bufferWith(d, y));
+                TRY(d.add(*bx, *by, n));
+                return fetch(d, *bx, x.size());
+            };
+            QVERIFY(check(*device, "add", "n=" + std::to_string(n), run, kToleranceExact));
+        }
+    }
+
+    void getRows_data() { addTargetRows(); }
+    void getRows() {
+        Device* device = currentDevice();
+        if (!device)
+            QSKIP(currentSkipReason().c_str());
+        std::mt19937 rng(7);
+        const int64_t rows = 53;
+        for (TensorType type : kFormats) {
+            const int64_t cols = oddCols(type);
+            const auto table = randomMatrix(rng, type, rows, cols);
+            for (const std::vector<int32_t>& ids :
+                 {std::vector<int32_t>{52}, std::vector<int32_t>{0, 52, 7, 7, 23}}) {
+                const MatrixDesc desc{type, rows, cols};
+                const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                    TRY_ASSIGN(bt, bufferWith(d, table));
+                    const size_t count = ids.size() * static_cast<size_t>(cols);
+                    TRY_ASSIGN(out, bufferWith(d, nullptr, count * sizeof(float)));
+                    TRY(d.getRows(*bt, desc, ids, *out));
+                    return fetch(d, *out, count);
+                };
+                std::string label(tensorTypeName(type));
+                label.append(" cols=")
+                    .append(std::to_string(cols))
+                    .append(" ids=")
+                    .append(std::to_string(ids.size()));
+                QVERIFY(check(*device, "get_rows", label, run, kToleranceExact));
+            }
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestBackendOps)
+#include "tst_backend_ops.moc"

@@ -1,0 +1,326 @@
+// SIMD CPU kernels against the scalar reference (declai::quant): every dot-product format, every
+// activation quantiser, odd sizes and token tiles, and cpu::matmul with 1 and 2 threads. Quantisers and
+// K-quant dot products must match bit for bit (their integer parts and per-block float steps are the
+// same); the others may only differ by float summation order.
+#include "declai/core/Quant.h"
+#include "declai/gpu/CpuFeatures.h"
+#include "declai/gpu/CpuKernels.h"
+#include "declai/gpu/ThreadPool.h"
+
+#include <QtTest>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+using namespace declai;
+
+namespace {
+
+std::vector<float> randomValues(int64_t n, uint32_t seed, float scale = 1.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.0f, scale);
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v)
+        x = dist(rng);
+    return v;
+}
+
+std::vector<std::byte> quantized(TensorType type, const std::vector<float>& values, int64_t rows,
+                                 int64_t cols) {
+    const size_t rowBytes = static_cast<size_t>(*tensorBytes(type, static_cast<uint64_t>(cols)));
+    std::vector<std::byte> out(rowBytes * static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r)
+        quant::quantizeRow(type, values.data() + r * cols, out.data() + rowBytes * static_cast<size_t>(r),
+                           cols);
+    return out;
+}
+
+std::vector<std::byte> activations(TensorType weightType, const std::vector<float>& values, int64_t rows,
+                                   int64_t cols) {
+    const size_t rowBytes = quant::activationRowBytes(weightType, cols);
+    std::vector<std::byte> out(rowBytes * static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r)
+        quant::quantizeActivationRow(weightType, values.data() + r * cols,
+                                     out.data() + rowBytes * static_cast<size_t>(r), cols);
+    return out;
+}
+
+// Sum of |w_i * x_i| over the dequantised rows: the scale float rounding differences are measured against.
+double magnitude(TensorType type, const std::byte* w, const std::byte* x, int64_t n) {
+    std::vector<float> wf(static_cast<size_t>(n));
+    std::vector<float> xf(static_cast<size_t>(n));
+    quant::dequantizeRow(type, w, wf.data(), n);
+    const TensorType actType = quant::activationTypeFor(type);
+    if (actType == TensorType::Q8_K) {
+        const auto* blocks = reinterpret_cast<const BlockQ8_K*>(x);
+        for (int64_t i = 0; i < n; ++i)
+            xf[static_cast<size_t>(i)] = blocks[i / kQKK].d * blocks[i / kQKK].qs[i % kQKK];
+    } else {
+        quant::dequantizeRow(actType, x, xf.data(), n);
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i)
+        sum += std::fabs(static_cast<double>(wf[static_cast<size_t>(i)]) * xf[static_cast<size_t>(i)]);
+    return sum;
+}
+
+bool exactFormat(TensorType type) {
+    return type == TensorType::Q4_K || type == TensorType::Q6_K;
+}
+
+// Every SIMD table this CPU can run (each is checked against the scalar reference).
+std::vector<const cpu::KernelTable*> simdTables() {
+    std::vector<const cpu::KernelTable*> tables;
+    for (const cpu::KernelTable* t : {cpu::avx2Kernels(), cpu::avxVnniKernels()}) {
+        if (t)
+            tables.push_back(t);
+    }
+    return tables;
+}
+
+} // namespace
+
+class TestCpuKernels : public QObject {
+    Q_OBJECT
+
+    void checkDot(const cpu::KernelTable& table, TensorType weightType, int n) {
+        const cpu::KernelTable* simd = &table;
+        const int64_t cols = n;
+        const int64_t tokens = cpu::kMaxTileTokens;
+        const auto wValues = randomValues(cols, 1234u + static_cast<uint32_t>(n), 0.05f);
+        const auto xValues = randomValues(tokens * cols, 99u + static_cast<uint32_t>(n), 1.0f);
+        const auto w = quantized(weightType, wValues, 1, cols);
+        const auto x = activations(weightType, xValues, tokens, cols);
+        const size_t xStride = quant::activationRowBytes(weightType, cols);
+        const cpu::DotFn simdDot = simd->dotFor(weightType);
+        const cpu::DotFn scalarDot = cpu::scalarKernels().dotFor(weightType);
+        QVERIFY(simdDot && scalarDot);
+        for (int tile = 1; tile <= cpu::kMaxTileTokens; ++tile) {
+            float fast[cpu::kMaxTileTokens] = {};
+            float reference[cpu::kMaxTileTokens] = {};
+            simdDot(w.data(), x.data(), xStride, tile, cols, fast);
+            scalarDot(w.data(), x.data(), xStride, tile, cols, reference);
+            for (int t = 0; t < tile; ++t) {
+                const float expected =
+                    quant::dotRow(weightType, w.data(), x.data() + xStride * static_cast<size_t>(t), cols);
+                QCOMPARE(reference[t], expected);
+                if (exactFormat(weightType)) {
+                    QCOMPARE(fast[t], expected);
+                } else {
+                    const double bound = 1e-5 * magnitude(weightType, w.data(),
+                                                          x.data() + xStride * static_cast<size_t>(t), cols) +
+                                         1e-30;
+                    if (std::fabs(static_cast<double>(fast[t]) - expected) > bound)
+                        QFAIL(qPrintable(QStringLiteral("tile %1 token %2: simd %3 vs scalar %4 (bound %5)")
+                                             .arg(tile)
+                                             .arg(t)
+                                             .arg(static_cast<double>(fast[t]), 0, 'g', 9)
+                                             .arg(static_cast<double>(expected), 0, 'g', 9)
+                                             .arg(bound)));
+                }
+            }
+        }
+    }
+
+private Q_SLOTS:
+    void featuresAreConsistent() {
+        const cpu::CpuFeatures& f = cpu::cpuFeatures();
+        QVERIFY(!f.toString().empty());
+        // The active table is the SIMD one exactly when the CPU supports it (unless forced to scalar).
+        if (!qEnvironmentVariableIsSet("DECLAI_CPU_KERNELS")) {
+            const cpu::KernelTable* best = cpu::avxVnniKernels() ? cpu::avxVnniKernels() : cpu::avx2Kernels();
+            QCOMPARE(&cpu::activeKernels(), best ? best : &cpu::scalarKernels());
+            QCOMPARE(cpu::avx2Kernels() != nullptr, f.hasAvx2Set());
+            QCOMPARE(cpu::avxVnniKernels() != nullptr, f.hasAvx2Set() && f.avxVnni);
+        }
+        QVERIFY(cpu::scalarKernels().dotQ4_K != nullptr);
+    }
+
+    void dotProducts_data() {
+        QTest::addColumn<int>("type");
+        QTest::addColumn<int>("n");
+        for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16}) {
+            for (int n : {1, 7, 8, 15, 16, 17, 33, 100, 2048, 2051}) {
+                const QByteArray name = QByteArray(tensorTypeName(t).data()) + " n=" + QByteArray::number(n);
+                QTest::newRow(name.constData()) << static_cast<int>(t) << n;
+            }
+        }
+        for (TensorType t : {TensorType::Q8_0, TensorType::Q4_0}) {
+            for (int n : {32, 64, 96, 2048 + 32, 5632}) {
+                const QByteArray name = QByteArray(tensorTypeName(t).data()) + " n=" + QByteArray::number(n);
+                QTest::newRow(name.constData()) << static_cast<int>(t) << n;
+            }
+        }
+        for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K}) {
+            for (int n : {256, 512, 768, 5632}) {
+                const QByteArray name = QByteArray(tensorTypeName(t).data()) + " n=" + QByteArray::number(n);
+                QTest::newRow(name.constData()) << static_cast<int>(t) << n;
+            }
+        }
+    }
+
+    void dotProducts() {
+        QFETCH(int, type);
+        QFETCH(int, n);
+        if (simdTables().empty())
+            QSKIP("this CPU has no AVX2/FMA/F16C; only the scalar kernels run");
+        for (const cpu::KernelTable* simd : simdTables())
+            checkDot(*simd, static_cast<TensorType>(type), n);
+    }
+
+    void activationQuantizers_data() {
+        QTest::addColumn<int>("type");
+        QTest::addColumn<int>("n");
+        QTest::addColumn<int>("pattern");
+        const struct {
+            TensorType type;
+            std::initializer_list<int> sizes;
+        } cases[] = {{TensorType::F16, {1, 7, 8, 13, 64, 2051}},
+                     {TensorType::BF16, {1, 9, 64}},
+                     {TensorType::Q8_0, {32, 96, 2048}},
+                     {TensorType::Q4_K, {256, 768, 5632}}};
+        for (const auto& c : cases) {
+            for (int n : c.sizes) {
+                for (int pattern = 0; pattern < 4; ++pattern) {
+                    const QByteArray name =
+                        QByteArray(tensorTypeName(quant::activationTypeFor(c.type)).data()) +
+                        " n=" + QByteArray::number(n) + " pattern " + QByteArray::number(pattern);
+                    QTest::newRow(name.constData()) << static_cast<int>(c.type) << n << pattern;
+                }
+            }
+        }
+    }
+
+    // Patterns: 0 normal values, 1 all zero, 2 exact ties after scaling (x.5 steps), 3 a repeated maximum
+    // with both signs (the K quantiser keeps the first one's sign).
+    void activationQuantizers() {
+        QFETCH(int, type);
+        QFETCH(int, n);
+        QFETCH(int, pattern);
+        if (simdTables().empty())
+            QSKIP("this CPU has no AVX2/FMA/F16C; only the scalar kernels run");
+        const auto weightType = static_cast<TensorType>(type);
+        std::vector<float> x = randomValues(n, 7u + static_cast<uint32_t>(n), 3.0f);
+        if (pattern == 1)
+            std::fill(x.begin(), x.end(), 0.0f);
+        if (pattern == 2) {
+            for (int i = 0; i < n; ++i)
+                x[static_cast<size_t>(i)] = static_cast<float>((i % 255) - 127) * 0.5f;
+        }
+        if (pattern == 3) {
+            for (int i = 0; i < n; i += 5)
+                x[static_cast<size_t>(i)] = (i / 5) % 2 ? 10.0f : -10.0f;
+        }
+        const size_t bytes = quant::activationRowBytes(weightType, n);
+        std::vector<std::byte> reference(bytes, std::byte{0x55});
+        quant::quantizeActivationRow(weightType, x.data(), reference.data(), n);
+        for (const cpu::KernelTable* simd : simdTables()) {
+            std::vector<std::byte> fast(bytes, std::byte{0x55});
+            const cpu::QuantizeFn quantize = simd->activationQuantizerFor(weightType);
+            QVERIFY(quantize);
+            quantize(x.data(), fast.data(), n);
+            QVERIFY2(std::memcmp(fast.data(), reference.data(), bytes) == 0, simd->name);
+        }
+    }
+
+    // Attention pieces: the F16 rounding steps must match bit for bit, the query.key dot to float rounding.
+    void attentionKernels() {
+        if (simdTables().empty())
+            QSKIP("this CPU has no AVX2/FMA/F16C; only the scalar kernels run");
+        const cpu::KernelTable& ref = cpu::scalarKernels();
+        for (int n : {1, 7, 64, 67, 128}) {
+            const auto a = randomValues(n, 11u, 2.0f);
+            const auto vf = randomValues(n, 12u, 1.0f);
+            std::vector<f16_bits> v(static_cast<size_t>(n));
+            for (int i = 0; i < n; ++i)
+                v[static_cast<size_t>(i)] = quant::fp32ToFp16(vf[static_cast<size_t>(i)]);
+            for (const cpu::KernelTable* simd : simdTables()) {
+                double mag = 0.0;
+                for (int i = 0; i < n; ++i)
+                    mag +=
+                        std::fabs(a[static_cast<size_t>(i)] * quant::fp16ToFp32(v[static_cast<size_t>(i)]));
+                QVERIFY(std::fabs(simd->dotF32F16(a.data(), v.data(), n) -
+                                  ref.dotF32F16(a.data(), v.data(), n)) <= 1e-5 * mag + 1e-30);
+                std::vector<float> fast(a);
+                std::vector<float> slow(a);
+                simd->roundF16(a.data(), fast.data(), n);
+                ref.roundF16(a.data(), slow.data(), n);
+                QVERIFY(fast == slow);
+                simd->accumulateF16(fast.data(), v.data(), 0.37f, n);
+                ref.accumulateF16(slow.data(), v.data(), 0.37f, n);
+                QVERIFY(fast == slow);
+                simd->scaleF16(fast.data(), 0.61f, n);
+                ref.scaleF16(slow.data(), 0.61f, n);
+                QVERIFY(fast == slow);
+            }
+        }
+    }
+
+    void matmulMatchesReference_data() {
+        QTest::addColumn<int>("type");
+        QTest::addColumn<int>("rows");
+        QTest::addColumn<int>("cols");
+        QTest::addColumn<int>("tokens");
+        for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
+                             TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K}) {
+            const int cols = (t == TensorType::Q4_K || t == TensorType::Q6_K) ? 512 : 96;
+            for (int rows : {1, 17, 37}) {
+                for (int tokens : {1, 3, 5, 9}) {
+                    const QByteArray name = QByteArray(tensorTypeName(t).data()) + " " +
+                                            QByteArray::number(rows) + "x" + QByteArray::number(cols) +
+                                            " tokens " + QByteArray::number(tokens);
+                    QTest::newRow(name.constData()) << static_cast<int>(t) << rows << cols << tokens;
+                }
+            }
+        }
+    }
+
+    void matmulMatchesReference() {
+        QFETCH(int, type);
+        QFETCH(int, rows);
+        QFETCH(int, cols);
+        QFETCH(int, tokens);
+        const auto weightType = static_cast<TensorType>(type);
+        const auto wValues = randomValues(static_cast<int64_t>(rows) * cols, 5u, 0.05f);
+        const auto xValues = randomValues(static_cast<int64_t>(tokens) * cols, 6u, 1.0f);
+        const auto data = quantized(weightType, wValues, rows, cols);
+        WeightMatrix w;
+        w.type = weightType;
+        w.rows = rows;
+        w.cols = cols;
+        w.data = data.data();
+        w.rowBytes = static_cast<size_t>(*tensorBytes(weightType, static_cast<uint64_t>(cols)));
+        const auto x = activations(weightType, xValues, tokens, cols);
+        const size_t xStride = quant::activationRowBytes(weightType, cols);
+
+        std::vector<float> results[2];
+        for (int threads = 1; threads <= 2; ++threads) {
+            ThreadPool pool(threads);
+            std::vector<std::byte> scratch;
+            std::vector<float>& y = results[threads - 1];
+            y.assign(static_cast<size_t>(rows) * static_cast<size_t>(tokens), NAN);
+            cpu::matmul(w, xValues.data(), tokens, y.data(), pool, scratch);
+        }
+        // Thread count only changes which thread computes a row, never the arithmetic.
+        QVERIFY(std::memcmp(results[0].data(), results[1].data(), results[0].size() * sizeof(float)) == 0);
+        for (int t = 0; t < tokens; ++t) {
+            for (int r = 0; r < rows; ++r) {
+                const std::byte* xt = x.data() + xStride * static_cast<size_t>(t);
+                const float expected = quant::dotRow(weightType, w.row(r), xt, cols);
+                const float got = results[0][static_cast<size_t>(t) * rows + r];
+                const double bound =
+                    exactFormat(weightType) ? 0.0 : 1e-5 * magnitude(weightType, w.row(r), xt, cols);
+                if (std::fabs(static_cast<double>(got) - expected) > bound)
+                    QFAIL(qPrintable(QStringLiteral("row %1 token %2: %3 vs reference %4")
+                                         .arg(r)
+                                         .arg(t)
+                                         .arg(static_cast<double>(got), 0, 'g', 9)
+                                         .arg(static_cast<double>(expected), 0, 'g', 9)));
+            }
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCpuKernels)
+#include "tst_cpu_kernels.moc"
