@@ -25,18 +25,20 @@ void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const Q
     clock.start();
     const std::string name = model.toStdString();
     LoadedModel& loaded = m_models[name];
-    if (!loaded.weights || loaded.digest != digest.toStdString()) {
-        auto weights = ModelWeights::load(path.toStdString());
-        if (!weights) {
-            Q_EMIT shardLoaded(assignmentId, false, QString::fromStdString(weights.error().message), 0, 0, downloadedBytes);
-            return;
-        }
-        loaded.weights = *weights;
-        loaded.digest = digest.toStdString();
+    // Always map the file afresh: the norm vectors of newly downloaded layers are read at load time, and
+    // an earlier load saw holes where they now are. Existing executors keep the weights they were built on.
+    auto weights = ModelWeights::load(path.toStdString());
+    if (!weights) {
+        Q_EMIT shardLoaded(assignmentId, false, QString::fromStdString(weights.error().message), 0, 0, downloadedBytes);
+        return;
+    }
+    if (loaded.digest != digest.toStdString()) {
         loaded.ranges.clear();
-        // Executors of an older version of this model refer to the old weights: drop them.
+        // Executors of an older version of this model: drop them.
         std::erase_if(m_executors, [&](const auto& e) { return e.first.model == name; });
     }
+    loaded.weights = *weights;
+    loaded.digest = digest.toStdString();
     const LayerRange layers{begin, end};
     if (layers.begin < 0 || layers.end > loaded.weights->config().layerCount || layers.begin >= layers.end) {
         Q_EMIT shardLoaded(assignmentId, false, QStringLiteral("layer range %1-%2 is outside the model").arg(begin).arg(end), 0, 0,

@@ -206,7 +206,6 @@ void GenerationSession::failStage(size_t index, const QString& reason) {
         }
     }
     m_excluded.insert(stage.nodeId);
-    ++m_stats.failovers;
     m_failedStage = index;
     m_failoverClock.start();
     tryFailover();
@@ -231,6 +230,7 @@ bool GenerationSession::replaceStage(size_t index) {
         }
         if (NodeLink* node = m_host.nodeLink(s.nodeId))
             ++node->activeSessions;
+        ++m_stats.failovers;
         qInfo("session %llx: layers %lld-%lld move to node %s, which rebuilds them from %lld stored rows",
               static_cast<unsigned long long>(m_sessionId), static_cast<long long>(s.layers.begin),
               static_cast<long long>(s.layers.end), s.nodeId.substr(0, 12).c_str(), static_cast<long long>(old.rows));
@@ -279,7 +279,6 @@ void GenerationSession::onNodeLost(const std::string& nodeId, const QString& rea
             return;
         }
         // Not busy right now: re-route it; the new node rebuilds when the step reaches it.
-        ++m_stats.failovers;
         if (!replaceStage(i) && !m_failedStage) {
             failStage(i, reason);
             return;

@@ -48,10 +48,11 @@ void splitOverGroup(const ModelShape& model, const std::vector<const NodeCapacit
             remaining -= share;
             given += share;
         }
-        if (given == 0) { // rounding left crumbs: give one layer to the heaviest node with room
+        if (given == 0) { // rounding left crumbs: one layer to the node with room that has the fewest per weight
             size_t best = group.size();
             for (size_t i = 0; i < group.size(); ++i)
-                if (counts[i] < capacity[i] && (best == group.size() || weights[i] > weights[best]))
+                if (counts[i] < capacity[i] &&
+                    (best == group.size() || counts[i] / weights[i] < counts[best] / weights[best]))
                     best = i;
             if (best == group.size())
                 break;

@@ -1,0 +1,157 @@
+// Runs a real declai-server and declai-node processes on loopback for integration tests, and talks to the
+// server's HTTP API over TLS. Every wait is bounded; everything is killed in the destructor.
+#pragma once
+
+#include "TestData.h"
+
+#include <QDir>
+#include <QEventLoop>
+#include <QFile>
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
+#include <QProcess>
+#include <QSslCertificate>
+#include <QSslConfiguration>
+#include <QTcpServer>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTimer>
+
+#include <memory>
+#include <vector>
+
+namespace declai::testdata {
+
+inline quint16 freePort() {
+    QTcpServer probe;
+    probe.listen(QHostAddress::LocalHost, 0);
+    return probe.serverPort();
+}
+
+class Swarm {
+public:
+    explicit Swarm(QStringList serverArgs = {}) : m_port(freePort()) {
+        QDir(m_dir.path()).mkpath(QStringLiteral("models"));
+        const QString model = modelPath(QStringLiteral("stories260K.gguf"));
+        QFile::link(model, QDir(m_dir.path()).filePath(QStringLiteral("models/stories260K.gguf")));
+        m_server = start(QStringLiteral(DECLAI_SERVER_PATH),
+                         QStringList{QStringLiteral("--listen"), QStringLiteral("127.0.0.1:%1").arg(m_port),
+                                     QStringLiteral("--model-dir"), path(QStringLiteral("models")),
+                                     QStringLiteral("--data-dir"), path(QStringLiteral("server"))} + serverArgs,
+                         QStringLiteral("server"));
+    }
+
+    ~Swarm() {
+        for (auto& p : m_nodes)
+            kill(*p);
+        kill(*m_server);
+    }
+
+    QString path(const QString& relative) const { return QDir(m_dir.path()).filePath(relative); }
+    QString url() const { return QStringLiteral("wss://127.0.0.1:%1").arg(m_port); }
+    QString caFile() const { return path(QStringLiteral("server/tls/server.crt")); }
+    quint16 port() const { return m_port; }
+
+    bool waitForServer(int timeoutMs = 20000) {
+        QElapsedTimer clock;
+        clock.start();
+        while (clock.elapsed() < timeoutMs) {
+            if (QFile::exists(caFile()) && status().contains(QStringLiteral("nodes")))
+                return true;
+            if (m_server->state() == QProcess::NotRunning)
+                return false;
+            QTest::qWait(100);
+        }
+        return false;
+    }
+
+    QProcess& addNode(QStringList extra = {}) {
+        const int index = static_cast<int>(m_nodes.size());
+        m_nodes.push_back(start(QStringLiteral(DECLAI_NODE_PATH),
+                                QStringList{QStringLiteral("--server"), url(), QStringLiteral("--data-dir"),
+                                            path(QStringLiteral("node%1").arg(index)), QStringLiteral("--ca"), caFile(),
+                                            QStringLiteral("--threads"), QStringLiteral("1")} + extra,
+                                QStringLiteral("node%1").arg(index)));
+        return *m_nodes.back();
+    }
+    std::vector<std::unique_ptr<QProcess>>& nodes() { return m_nodes; }
+    QProcess& server() { return *m_server; }
+
+    // Waits until `count` nodes serve shards that together cover every layer.
+    bool waitForShards(int count, int timeoutMs = 30000) {
+        QElapsedTimer clock;
+        clock.start();
+        while (clock.elapsed() < timeoutMs) {
+            const QJsonObject s = status();
+            int ready = 0;
+            for (const QJsonValue& n : s.value(QStringLiteral("nodes")).toArray())
+                if (!n.toObject().value(QStringLiteral("shards")).toArray().isEmpty())
+                    ++ready;
+            if (ready >= count)
+                return true;
+            QTest::qWait(100);
+        }
+        return false;
+    }
+
+    QJsonObject status() {
+        QNetworkAccessManager network;
+        QNetworkRequest request(QUrl(QStringLiteral("https://127.0.0.1:%1/v1/status").arg(m_port)));
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        tls.setCaCertificates(QSslCertificate::fromPath(caFile()));
+        request.setSslConfiguration(tls);
+        request.setTransferTimeout(3000);
+        QNetworkReply* reply = network.get(request);
+        QEventLoop loop;
+        QObject::connect(reply, &QNetworkReply::finished, &loop, &QEventLoop::quit);
+        QTimer::singleShot(4000, &loop, &QEventLoop::quit);
+        loop.exec();
+        const QJsonObject result = QJsonDocument::fromJson(reply->readAll()).object();
+        reply->deleteLater();
+        return result;
+    }
+
+    // declai-cli submit, started asynchronously.
+    std::unique_ptr<QProcess> submit(const QString& prompt, int tokens, QStringList extra = {}) {
+        return start(QStringLiteral(DECLAI_CLI_PATH),
+                     QStringList{QStringLiteral("submit"), QStringLiteral("--server"), url(), QStringLiteral("--ca"),
+                                 caFile(), QStringLiteral("-m"), QStringLiteral("stories260K"), QStringLiteral("-p"), prompt,
+                                 QStringLiteral("-n"), QString::number(tokens), QStringLiteral("--timeout-s"),
+                                 QStringLiteral("120")} + extra,
+                     QString());
+    }
+
+    QString log(const QString& name) const {
+        QFile f(path(name + QStringLiteral(".log")));
+        return f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()) : QString();
+    }
+
+private:
+    std::unique_ptr<QProcess> start(const QString& program, const QStringList& args, const QString& logName) {
+        auto p = std::make_unique<QProcess>();
+        if (!logName.isEmpty()) {
+            p->setProcessChannelMode(QProcess::MergedChannels);
+            p->setStandardOutputFile(path(logName + QStringLiteral(".log")));
+        }
+        p->start(program, args);
+        p->waitForStarted(10000);
+        return p;
+    }
+    static void kill(QProcess& p) {
+        if (p.state() != QProcess::NotRunning) {
+            p.kill();
+            p.waitForFinished(5000);
+        }
+    }
+
+    QTemporaryDir m_dir;
+    quint16 m_port;
+    std::unique_ptr<QProcess> m_server;
+    std::vector<std::unique_ptr<QProcess>> m_nodes;
+};
+
+} // namespace declai::testdata

@@ -1,0 +1,310 @@
+// The gateway refuses bad peers with a reason and stays healthy: wrong protocol version, bad handshake
+// signature, a replayed handshake, malformed, text, oversized and replayed frames, silence, and a stage
+// answer with a forged signature. Runs a real ServerApp (TLS on loopback) in-process.
+#include "TestData.h"
+
+#include "declai/core/Identity.h"
+#include "declai/core/WireCodec.h"
+#include "declai/server/ServerApp.h"
+
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QSslCertificate>
+#include <QSslConfiguration>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QWebSocket>
+
+#include <optional>
+
+using namespace declai;
+
+namespace {
+
+// A raw protocol peer: sends hand-made frames, records what comes back.
+struct RawPeer {
+    QWebSocket socket;
+    std::vector<wire::Envelope> received;
+    QWebSocketProtocol::CloseCode closeCode = QWebSocketProtocol::CloseCodeNormal;
+    QString closeReason;
+    bool closed = false;
+    uint64_t seq = 0;
+
+    explicit RawPeer(const QString& caFile) {
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        tls.setCaCertificates(QSslCertificate::fromPath(caFile));
+        socket.setSslConfiguration(tls);
+        QObject::connect(&socket, &QWebSocket::binaryMessageReceived, [this](const QByteArray& frame) {
+            wire::Envelope e;
+            if (e.ParseFromArray(frame.constData(), int(frame.size())))
+                received.push_back(e);
+        });
+        QObject::connect(&socket, &QWebSocket::disconnected, [this] {
+            closed = true;
+            closeCode = socket.closeCode();
+            closeReason = socket.closeReason();
+        });
+    }
+    bool open(quint16 port) {
+        socket.open(QUrl(QStringLiteral("wss://127.0.0.1:%1").arg(port)));
+        QElapsedTimer t;
+        t.start();
+        while (socket.state() != QAbstractSocket::ConnectedState && t.elapsed() < 10000)
+            QTest::qWait(10);
+        return socket.state() == QAbstractSocket::ConnectedState;
+    }
+    void send(wire::MessageType type, const google::protobuf::MessageLite& body, uint32_t version = wire::kProtocolVersion,
+              std::optional<uint64_t> forcedSeq = std::nullopt, const std::string& signature = {}) {
+        wire::Envelope e;
+        e.set_protocol_version(version);
+        e.set_type(type);
+        e.set_seq(forcedSeq ? *forcedSeq : ++seq);
+        e.set_body(body.SerializeAsString());
+        if (!signature.empty())
+            e.set_signature(signature);
+        const std::string bytes = e.SerializeAsString();
+        socket.sendBinaryMessage(QByteArray(bytes.data(), qsizetype(bytes.size())));
+    }
+    bool waitFor(wire::MessageType type, int timeoutMs = 5000) {
+        QElapsedTimer t;
+        t.start();
+        while (t.elapsed() < timeoutMs) {
+            for (const auto& e : received)
+                if (e.type() == type)
+                    return true;
+            QTest::qWait(10);
+        }
+        return false;
+    }
+    std::optional<wire::Envelope> first(wire::MessageType type) const {
+        for (const auto& e : received)
+            if (e.type() == type)
+                return e;
+        return std::nullopt;
+    }
+    bool waitClosed(int timeoutMs = 5000) {
+        QElapsedTimer t;
+        t.start();
+        while (!closed && t.elapsed() < timeoutMs)
+            QTest::qWait(10);
+        return closed;
+    }
+    wire::RejectCode rejectCode() const {
+        auto r = first(wire::REJECT);
+        wire::Reject reject;
+        if (r)
+            reject.ParseFromString(r->body());
+        return reject.code();
+    }
+};
+
+wire::Hello nodeHello(const NodeIdentity& id) {
+    wire::Hello hello;
+    hello.set_role(wire::NODE);
+    hello.set_min_protocol_version(1);
+    hello.set_max_protocol_version(1);
+    hello.set_public_key(id.publicKey());
+    return hello;
+}
+
+} // namespace
+
+class TestGatewayProtocol : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_dir;
+    std::unique_ptr<server::ServerApp> m_server;
+    quint16 m_port = 0;
+
+    QString ca() const { return QDir(m_dir.path()).filePath(QStringLiteral("data/tls/server.crt")); }
+
+    // A fully authenticated node connection; returns the challenge nonce.
+    std::string handshake(RawPeer& peer, const NodeIdentity& id) {
+        if (!peer.open(m_port))
+            return {};
+        peer.send(wire::HELLO, nodeHello(id));
+        if (!peer.waitFor(wire::CHALLENGE))
+            return {};
+        wire::Challenge challenge;
+        challenge.ParseFromString(peer.first(wire::CHALLENGE)->body());
+        wire::ChallengeResponse response;
+        response.set_signature(id.sign(authChallengeMessage(challenge.nonce(), id.publicKey())));
+        peer.send(wire::CHALLENGE_RESPONSE, response);
+        return peer.waitFor(wire::WELCOME) ? challenge.nonce() : std::string();
+    }
+
+    void expectGatewayHealthy() {
+        auto id = NodeIdentity::generateInMemory();
+        QVERIFY(id);
+        RawPeer good(ca());
+        QVERIFY2(!handshake(good, *id).empty(), "a good node could not connect after the bad one");
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        const QString model = testdata::modelPath(QStringLiteral("stories260K.gguf"));
+        if (model.isEmpty())
+            QSKIP("stories260K.gguf not in DECLAI_MODEL_PATH");
+        QDir(m_dir.path()).mkpath(QStringLiteral("models"));
+        QFile::link(model, QDir(m_dir.path()).filePath(QStringLiteral("models/stories260K.gguf")));
+        auto config = server::ServerConfig::fromArguments(
+            {QStringLiteral("declai-server"), QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"),
+             QStringLiteral("--model-dir"), QDir(m_dir.path()).filePath(QStringLiteral("models")),
+             QStringLiteral("--data-dir"), QDir(m_dir.path()).filePath(QStringLiteral("data"))});
+        QVERIFY2(config, config ? "" : config.error().message.c_str());
+        config->handshakeTimeoutMs = 500;
+        config->maxMessageBytes = 64 * 1024;
+        m_server = std::make_unique<server::ServerApp>(*config);
+        auto port = m_server->start();
+        QVERIFY2(port, port ? "" : port.error().message.c_str());
+        m_port = *port;
+    }
+
+    void wrongEnvelopeVersionIsRefused() {
+        RawPeer peer(ca());
+        QVERIFY(peer.open(m_port));
+        auto id = NodeIdentity::generateInMemory();
+        peer.send(wire::HELLO, nodeHello(*id), 99);
+        QVERIFY(peer.waitClosed());
+        QCOMPARE(peer.rejectCode(), wire::UNSUPPORTED_VERSION);
+        QVERIFY2(peer.closeReason.contains(QStringLiteral("version")), qPrintable(peer.closeReason));
+        expectGatewayHealthy();
+    }
+
+    void unsupportedHelloVersionRangeIsRefused() {
+        RawPeer peer(ca());
+        QVERIFY(peer.open(m_port));
+        auto id = NodeIdentity::generateInMemory();
+        wire::Hello hello = nodeHello(*id);
+        hello.set_min_protocol_version(5);
+        hello.set_max_protocol_version(9);
+        peer.send(wire::HELLO, hello);
+        QVERIFY(peer.waitClosed());
+        QCOMPARE(peer.rejectCode(), wire::UNSUPPORTED_VERSION);
+    }
+
+    void badChallengeSignatureIsRefused() {
+        RawPeer peer(ca());
+        QVERIFY(peer.open(m_port));
+        auto id = NodeIdentity::generateInMemory();
+        auto other = NodeIdentity::generateInMemory();
+        peer.send(wire::HELLO, nodeHello(*id));
+        QVERIFY(peer.waitFor(wire::CHALLENGE));
+        wire::Challenge challenge;
+        challenge.ParseFromString(peer.first(wire::CHALLENGE)->body());
+        wire::ChallengeResponse response; // signed by another key
+        response.set_signature(other->sign(authChallengeMessage(challenge.nonce(), id->publicKey())));
+        peer.send(wire::CHALLENGE_RESPONSE, response);
+        QVERIFY(peer.waitClosed());
+        QCOMPARE(peer.rejectCode(), wire::BAD_SIGNATURE);
+        QVERIFY(!peer.first(wire::WELCOME));
+        expectGatewayHealthy();
+    }
+
+    void replayedHandshakeIsRefused() {
+        auto id = NodeIdentity::generateInMemory();
+        // A genuine handshake, whose answer an eavesdropper on a broken channel might have kept...
+        RawPeer first(ca());
+        const std::string nonce = handshake(first, *id);
+        QVERIFY(!nonce.empty());
+        const std::string capturedSignature = id->sign(authChallengeMessage(nonce, id->publicKey()));
+        // ...is worthless on a new connection: the server's nonce is new.
+        RawPeer replay(ca());
+        QVERIFY(replay.open(m_port));
+        replay.send(wire::HELLO, nodeHello(*id));
+        QVERIFY(replay.waitFor(wire::CHALLENGE));
+        wire::ChallengeResponse response;
+        response.set_signature(capturedSignature);
+        replay.send(wire::CHALLENGE_RESPONSE, response);
+        QVERIFY(replay.waitClosed());
+        QCOMPARE(replay.rejectCode(), wire::BAD_SIGNATURE);
+    }
+
+    void malformedFrameIsRefused() {
+        RawPeer peer(ca());
+        QVERIFY(peer.open(m_port));
+        peer.socket.sendBinaryMessage(QByteArray("\xff\xff\xff\xff garbage that is not protobuf", 36));
+        QVERIFY(peer.waitClosed());
+        QCOMPARE(peer.rejectCode(), wire::MALFORMED);
+        QCOMPARE(peer.closeCode, QWebSocketProtocol::CloseCodeProtocolError);
+        expectGatewayHealthy();
+    }
+
+    void textFrameIsRefused() {
+        RawPeer peer(ca());
+        QVERIFY(peer.open(m_port));
+        peer.socket.sendTextMessage(QStringLiteral("{\"hello\": true}"));
+        QVERIFY(peer.waitClosed());
+        QCOMPARE(peer.closeCode, QWebSocketProtocol::CloseCodeDatatypeNotSupported);
+    }
+
+    void oversizedFrameIsClosedWith1009() {
+        RawPeer peer(ca());
+        QVERIFY(peer.open(m_port));
+        peer.socket.sendBinaryMessage(QByteArray(200 * 1024, 'x')); // limit is 64 KiB here
+        QVERIFY(peer.waitClosed());
+        QCOMPARE(peer.closeCode, QWebSocketProtocol::CloseCodeTooMuchData);
+        expectGatewayHealthy();
+    }
+
+    void replayedSequenceNumberIsRefused() {
+        auto id = NodeIdentity::generateInMemory();
+        RawPeer peer(ca());
+        QVERIFY(!handshake(peer, *id).empty());
+        wire::NodeStatus status;
+        peer.send(wire::NODE_STATUS, status, wire::kProtocolVersion, uint64_t(1)); // seq 1 was the Hello
+        QVERIFY(peer.waitClosed());
+        QCOMPARE(peer.rejectCode(), wire::REPLAY);
+    }
+
+    void silentPeerTimesOut() {
+        RawPeer peer(ca());
+        QVERIFY(peer.open(m_port));
+        QVERIFY(peer.waitClosed(5000)); // handshake timeout is 500 ms in this test
+        QCOMPARE(peer.rejectCode(), wire::TIMEOUT);
+    }
+
+    void forgedStageAnswerIsRefused() {
+        auto id = NodeIdentity::generateInMemory();
+        auto other = NodeIdentity::generateInMemory();
+        RawPeer peer(ca());
+        const std::string nonce = handshake(peer, *id);
+        QVERIFY(!nonce.empty());
+        const uint64_t before = m_server->orchestrator().stats().badSignatures;
+        wire::StageResponse response;
+        response.set_session_id(42);
+        wire::Envelope e;
+        e.set_protocol_version(wire::kProtocolVersion);
+        e.set_type(wire::STAGE_RESPONSE);
+        e.set_seq(peer.seq + 1);
+        e.set_body(response.SerializeAsString());
+        // Signed by the wrong key: refused.
+        peer.send(wire::STAGE_RESPONSE, response, wire::kProtocolVersion, std::nullopt,
+                  other->sign(wire::signedPayload(e, nonce)));
+        QVERIFY(peer.waitClosed());
+        QCOMPARE(m_server->orchestrator().stats().badSignatures, before + 1);
+        QCOMPARE(peer.rejectCode(), wire::BAD_SIGNATURE);
+        expectGatewayHealthy();
+    }
+
+    void correctlySignedStageAnswerIsAccepted() {
+        auto id = NodeIdentity::generateInMemory();
+        RawPeer peer(ca());
+        const std::string nonce = handshake(peer, *id);
+        QVERIFY(!nonce.empty());
+        wire::StageResponse response;
+        response.set_session_id(42); // no such session: ignored, but the connection stays
+        wire::Envelope e;
+        e.set_protocol_version(wire::kProtocolVersion);
+        e.set_type(wire::STAGE_RESPONSE);
+        e.set_seq(peer.seq + 1);
+        e.set_body(response.SerializeAsString());
+        peer.send(wire::STAGE_RESPONSE, response, wire::kProtocolVersion, std::nullopt, id->sign(wire::signedPayload(e, nonce)));
+        QTest::qWait(300);
+        QVERIFY(!peer.closed);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestGatewayProtocol)
+#include "tst_gateway_protocol.moc"

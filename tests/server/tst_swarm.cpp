@@ -1,0 +1,156 @@
+// The distributed pipeline with real processes on loopback: a declai-server, three declai-node processes
+// and declai-cli submit. Output must equal llama.cpp's greedy continuation (which the local engine also
+// produces), survive a node killed with SIGKILL mid-generation, and fail clearly when no node is left.
+#include "SwarmHarness.h"
+
+#include <QElapsedTimer>
+#include <QJsonArray>
+#include <QJsonDocument>
+
+#include <csignal>
+
+using declai::testdata::Swarm;
+
+namespace {
+
+QJsonObject reference(const QString& name) {
+    QFile f(declai::testdata::referencePath(QStringLiteral("parity/") + name));
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    return QJsonDocument::fromJson(f.readAll()).object();
+}
+
+QString ids(const QJsonArray& array) {
+    QStringList parts;
+    for (const QJsonValue& v : array)
+        parts << QString::number(v.toInt());
+    return parts.join(QLatin1Char(' '));
+}
+
+} // namespace
+
+class TestSwarm : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase() {
+        if (declai::testdata::referenceDir().isEmpty() || declai::testdata::modelPath(QStringLiteral("stories260K.gguf")).isEmpty())
+            QSKIP("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point at ../shared");
+    }
+
+    void outputEqualsLocalGeneration() {
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("3"), QStringLiteral("--replicas"), QStringLiteral("1")});
+        QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
+        for (int i = 0; i < 3; ++i)
+            swarm.addNode();
+        QVERIFY2(swarm.waitForShards(3), qPrintable(swarm.log(QStringLiteral("server"))));
+        for (const QString& name : {QStringLiteral("stories260K-p1.json"), QStringLiteral("stories260K-p2.json"),
+                                    QStringLiteral("stories260K-p3.json")}) {
+            const QJsonObject ref = reference(name);
+            const QJsonArray greedy = ref.value(QStringLiteral("greedy_tokens")).toArray();
+            auto text = swarm.submit(ref.value(QStringLiteral("prompt")).toString(), int(greedy.size()));
+            QVERIFY(text->waitForFinished(120000));
+            QCOMPARE(text->exitCode(), 0);
+            QCOMPARE(QString::fromUtf8(text->readAllStandardOutput()),
+                     ref.value(QStringLiteral("greedy_text")).toString() + QLatin1Char('\n'));
+            auto tokens = swarm.submit(ref.value(QStringLiteral("prompt")).toString(), int(greedy.size()),
+                                       {QStringLiteral("--tokens")});
+            QVERIFY(tokens->waitForFinished(120000));
+            QCOMPARE(QString::fromUtf8(tokens->readAllStandardOutput()).trimmed(), ids(greedy));
+        }
+        // Three stages: every hop really went through a node.
+        const QJsonArray nodes = swarm.status().value(QStringLiteral("nodes")).toArray();
+        QCOMPARE(nodes.size(), 3);
+        for (const QJsonValue& n : nodes)
+            QVERIFY(n.toObject().value(QStringLiteral("stages_served")).toInt() > 0);
+    }
+
+    void nodeKilledMidGenerationGivesIdenticalOutput() {
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("3"), QStringLiteral("--replicas"), QStringLiteral("1")});
+        QVERIFY(swarm.waitForServer());
+        for (int i = 0; i < 3; ++i)
+            swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("10")}); // slow enough to kill mid-way
+        QVERIFY2(swarm.waitForShards(3), qPrintable(swarm.log(QStringLiteral("server"))));
+        const QJsonObject ref = reference(QStringLiteral("stories260K-p1.json"));
+        const QJsonArray greedy = ref.value(QStringLiteral("greedy_tokens")).toArray();
+        auto client = swarm.submit(ref.value(QStringLiteral("prompt")).toString(), int(greedy.size()), {QStringLiteral("--tokens")});
+
+        // Wait until the session is well under way, then kill its middle node.
+        QString victim;
+        QElapsedTimer clock;
+        clock.start();
+        while (victim.isEmpty() && clock.elapsed() < 30000) {
+            const QJsonArray sessions = swarm.status().value(QStringLiteral("sessions")).toArray();
+            if (!sessions.isEmpty() && sessions[0].toObject().value(QStringLiteral("generated_tokens")).toInt() >= 10) {
+                const QJsonArray nodes = sessions[0].toObject().value(QStringLiteral("nodes")).toArray();
+                if (nodes.size() >= 2)
+                    victim = nodes[1].toString().left(12);
+            }
+            QTest::qWait(20);
+        }
+        QVERIFY2(!victim.isEmpty(), "the session never showed up in /v1/status");
+        bool killed = false;
+        for (size_t i = 0; i < swarm.nodes().size(); ++i) {
+            if (swarm.log(QStringLiteral("node%1").arg(i)).contains(QStringLiteral("as node ") + victim)) {
+                ::kill(static_cast<pid_t>(swarm.nodes()[i]->processId()), SIGKILL);
+                killed = true;
+            }
+        }
+        QVERIFY(killed);
+        QVERIFY(client->waitForFinished(120000));
+        const QString err = QString::fromUtf8(client->readAllStandardError());
+        QVERIFY2(client->exitCode() == 0, qPrintable(err + swarm.log(QStringLiteral("server"))));
+        QCOMPARE(QString::fromUtf8(client->readAllStandardOutput()).trimmed(), ids(greedy));
+        QVERIFY(swarm.status().value(QStringLiteral("failovers")).toInt() >= 1);
+        QVERIFY(swarm.log(QStringLiteral("server")).contains(QStringLiteral("rebuilds them from")));
+    }
+
+    void everyNodeGoneFailsClearlyBeforeDeadline() {
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--failover-deadline-ms"),
+                     QStringLiteral("5000")});
+        QVERIFY(swarm.waitForServer());
+        for (int i = 0; i < 2; ++i)
+            swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("10")});
+        QVERIFY(swarm.waitForShards(2));
+        auto client = swarm.submit(QStringLiteral("Once upon a time"), 100);
+        QElapsedTimer clock;
+        clock.start();
+        while (clock.elapsed() < 30000) {
+            const QJsonArray sessions = swarm.status().value(QStringLiteral("sessions")).toArray();
+            if (!sessions.isEmpty() && sessions[0].toObject().value(QStringLiteral("generated_tokens")).toInt() >= 5)
+                break;
+            QTest::qWait(20);
+        }
+        for (auto& node : swarm.nodes())
+            ::kill(static_cast<pid_t>(node->processId()), SIGKILL);
+        clock.restart();
+        QVERIFY(client->waitForFinished(30000));
+        QVERIFY2(clock.elapsed() < 15000, qPrintable(QStringLiteral("took %1 ms").arg(clock.elapsed())));
+        QCOMPARE(client->exitCode(), 1);
+        const QString err = QString::fromUtf8(client->readAllStandardError());
+        QVERIFY2(err.contains(QStringLiteral("generation failed")) && err.contains(QStringLiteral("layers")), qPrintable(err));
+        // The server is unaffected: still answering.
+        QVERIFY(swarm.status().contains(QStringLiteral("nodes")));
+        QCOMPARE(swarm.server().state(), QProcess::Running);
+    }
+
+    void drainingNodeFinishesItsSessionThenLeaves() {
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1")});
+        QVERIFY(swarm.waitForServer());
+        QProcess& node = swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("10")});
+        QVERIFY(swarm.waitForShards(1));
+        auto client = swarm.submit(QStringLiteral("Once upon a time"), 60);
+        QElapsedTimer clock;
+        clock.start();
+        while (clock.elapsed() < 30000 && swarm.status().value(QStringLiteral("sessions")).toArray().isEmpty())
+            QTest::qWait(20);
+        ::kill(static_cast<pid_t>(node.processId()), SIGTERM); // drain: finish, then leave
+        QVERIFY(client->waitForFinished(60000));
+        QCOMPARE(client->exitCode(), 0);
+        QVERIFY(node.waitForFinished(30000));
+        QVERIFY(swarm.log(QStringLiteral("node0")).contains(QStringLiteral("draining")));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestSwarm)
+#include "tst_swarm.moc"
