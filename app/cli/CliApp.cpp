@@ -11,6 +11,8 @@
 #include "declai/core/Sampler.h"
 #include "declai/core/Tokenizer.h"
 #include "declai/gpu/LocalGenerator.h"
+#include "declai/gpu/ShardBackend.h"
+#include "declai/gpu/backend/DeviceId.h"
 
 #include <QCommandLineParser>
 #include <QFile>
@@ -131,13 +133,12 @@ Expected<double> floatOption(const QCommandLineParser& parser, const QCommandLin
     return value;
 }
 
-// Only the CPU engine exists in this build; other devices are refused with the reason.
+// Validates the --device spelling early (before the model loads); whether the device exists and can run
+// the model is decided when the engine is created (DeviceLocalGenerator, via the backend registry).
 Expected<void> checkDevice(const QString& device) {
-    if (device == QStringLiteral("cpu") || device == QStringLiteral("cpu:0"))
-        return {};
-    return makeError(ErrorCode::Unsupported, "device '" + device.toStdString() +
-                                                 "' is not available: this build has only the CPU engine "
-                                                 "(see `declai-cli devices` once GPU backends are built)");
+    if (auto id = gpu::parseDeviceId(device.toStdString()); !id)
+        return id.error();
+    return {};
 }
 
 int cmdTokenize(const QCommandLineParser& parser, const Options& o, const Io& io) {
@@ -211,7 +212,8 @@ int cmdGenerate(const QCommandLineParser& parser, const Options& o, const Io& io
         return io.fail("the prompt produced no tokens");
 
     ThreadPool pool(static_cast<int>(*threads));
-    auto generator = LocalGenerator::create(model->weights, pool, *context);
+    auto generator =
+        DeviceLocalGenerator::create(model->weights, pool, parser.value(o.device).toStdString(), *context);
     if (!generator)
         return io.fail(generator.error().message);
     const bool printIds = parser.isSet(o.tokens);
@@ -254,7 +256,7 @@ int cmdLogits(const QCommandLineParser& parser, const Options& o, const Io& io) 
     if (prompt.empty())
         return io.fail("the prompt produced no tokens");
     ThreadPool pool(static_cast<int>(*threads));
-    auto generator = LocalGenerator::create(model->weights, pool);
+    auto generator = DeviceLocalGenerator::create(model->weights, pool, parser.value(o.device).toStdString());
     if (!generator)
         return io.fail(generator.error().message);
     auto logits = (*generator)->promptLogits(prompt);

@@ -152,12 +152,15 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
             std::fflush(out);
             if (done && parser.isSet(stats)) {
                 const double seconds = done->total_ms() / 1000.0;
+                // Decode speed: tokens after the first, over the time after the first.
+                const double decodeSeconds = (done->total_ms() - done->time_to_first_token_ms()) / 1000.0;
+                const double decodeTps =
+                    done->generated_tokens() > 1 && decodeSeconds > 0 ? (done->generated_tokens() - 1) / decodeSeconds : 0.0;
                 std::fprintf(err,
-                             "declai-cli: %u prompt + %u generated tokens in %.2f s, first token after %u ms, %.1f tokens/s, "
-                             "%u failover(s), finish: %s\n",
+                             "declai-cli: %u prompt + %u generated tokens in %.2f s, first token after %u ms, decode %.2f "
+                             "tokens/s, %u failover(s), finish: %s\n",
                              done->prompt_tokens(), done->generated_tokens(), seconds, done->time_to_first_token_ms(),
-                             seconds > 0 ? done->generated_tokens() / seconds : 0.0, done->failovers(),
-                             done->finish_reason().c_str());
+                             decodeTps, done->failovers(), done->finish_reason().c_str());
             }
             return finish(0);
         }

@@ -1,5 +1,6 @@
 #include "declai/network/Channel.h"
 
+#include <QAbstractSocket>
 #include <QDateTime>
 
 namespace declai::net {
@@ -18,6 +19,10 @@ Channel::Channel(std::unique_ptr<QWebSocket> socket, ChannelLimits limits, QObje
     connect(m_socket.get(), &QWebSocket::pong, this,
             [this](quint64, const QByteArray&) { m_lastHeardMs = QDateTime::currentMSecsSinceEpoch(); });
     connect(m_socket.get(), &QWebSocket::disconnected, this, &Channel::onDisconnected);
+    // Every stage is a small request/answer exchange: Nagle's algorithm plus delayed ACKs would add ~40 ms
+    // per hop. QWebSocket has no API for it, so set TCP_NODELAY on the socket it owns.
+    setLowDelay();
+    connect(m_socket.get(), &QWebSocket::connected, this, &Channel::setLowDelay);
     connect(&m_pingTimer, &QTimer::timeout, this, &Channel::onPingTimer);
     if (m_limits.pingIntervalMs > 0)
         m_pingTimer.start(m_limits.pingIntervalMs);
@@ -28,6 +33,12 @@ Channel::~Channel() {
         m_socket->disconnect(this);
         m_socket->abort();
     }
+}
+
+void Channel::setLowDelay() {
+    const auto sockets = m_socket->findChildren<QAbstractSocket*>();
+    for (QAbstractSocket* s : sockets)
+        s->setSocketOption(QAbstractSocket::LowDelayOption, 1);
 }
 
 bool Channel::isOpen() const {

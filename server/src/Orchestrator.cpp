@@ -397,6 +397,9 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
     sinks.finished = [this, clientId, requestId](const std::string& reason, const std::string& tail,
                                                  const SessionStats& stats) {
         ++m_stats.sessionsCompleted;
+        m_stats.hiddenBytesSent += stats.hiddenBytesSent;
+        m_stats.stageHops += stats.hops;
+        m_stats.tokensGenerated += stats.generatedTokens;
         auto it = m_clients.find(clientId);
         if (it == m_clients.end())
             return;
@@ -485,7 +488,10 @@ QJsonObject Orchestrator::statusJson() const {
                        {QStringLiteral("sessions_completed"), qint64(m_stats.sessionsCompleted)},
                        {QStringLiteral("sessions_failed"), qint64(m_stats.sessionsFailed)},
                        {QStringLiteral("failovers"), qint64(m_stats.failovers)},
-                       {QStringLiteral("bad_signatures"), qint64(m_stats.badSignatures)}};
+                       {QStringLiteral("bad_signatures"), qint64(m_stats.badSignatures)},
+                       {QStringLiteral("hidden_bytes_sent"), qint64(m_stats.hiddenBytesSent)},
+                       {QStringLiteral("stage_hops"), qint64(m_stats.stageHops)},
+                       {QStringLiteral("tokens_generated"), qint64(m_stats.tokensGenerated)}};
 }
 
 } // namespace declai::server

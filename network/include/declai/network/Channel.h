@@ -49,6 +49,7 @@ Q_SIGNALS:
     void closed(const QString& reason);
 
 private:
+    void setLowDelay();
     void onBinaryMessage(const QByteArray& frame);
     void onDisconnected();
     void onPingTimer();

@@ -27,6 +27,9 @@ struct OrchestratorStats {
     uint64_t sessionsFailed = 0;
     uint64_t failovers = 0;
     uint64_t badSignatures = 0;
+    uint64_t hiddenBytesSent = 0; // gateway -> node payload bytes of completed sessions
+    uint64_t stageHops = 0;       // stage requests of completed sessions
+    uint64_t tokensGenerated = 0;
 };
 
 class Orchestrator : public QObject, public SessionHost {

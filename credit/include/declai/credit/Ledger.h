@@ -1,0 +1,103 @@
+// The credit ledger: double-entry, append-only, hash-chained. Every operation is one database transaction
+// whose postings sum to zero, identified by an idempotency key: repeating a call with the same key returns
+// the first result and changes nothing. Thread-safe: any thread may call any method; the store serialises
+// the work on its own thread (see LedgerStore.h). Blocking calls wait for the commit.
+//
+// Money flow of a request: placeHold (account -> escrow:account, worst case) -> settleHold (escrow ->
+// pending:node for each node's share, fee, and the unused rest back to the account) or releaseHold (escrow ->
+// account). Node earnings wait in pending:node until releasePending (-> node) after the verification
+// window, or voidPending (-> system:burn) when the node was caught cheating.
+#pragma once
+
+#include "declai/core/Identity.h"
+#include "declai/credit/LedgerStore.h"
+#include "declai/credit/LedgerTypes.h"
+#include "declai/credit/Receipt.h"
+
+#include <QString>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace declai::credit {
+
+struct PendingReleaseResult {
+    TxId txId = 0; // 0 when nothing was due
+    Microcredits amount = 0;
+};
+
+class Ledger {
+public:
+    struct Options {
+        // Wall clock in ms since the epoch. Called on the store thread, so it must be thread-safe.
+        std::function<std::int64_t()> nowMs;
+        // Signs receipts; without it receipt() fails.
+        std::optional<NodeIdentity> identity;
+    };
+
+    explicit Ledger(std::unique_ptr<LedgerStore> store) : Ledger(std::move(store), Options{}) {}
+    Ledger(std::unique_ptr<LedgerStore> store, Options options);
+
+    LedgerStore& store() { return *m_store; }
+
+    // Creates account id of the given kind (User or Node; their escrow and pending accounts come with
+    // them) or returns the existing one; fails if it exists with another kind. System accounts exist
+    // from the start.
+    Expected<Account> ensureAccount(const std::string& id, AccountKind kind);
+    // Like ensureAccount, but fails when the account already exists.
+    Expected<Account> createAccount(const std::string& id, AccountKind kind);
+    // Most an account may put on hold per UTC day (open holds at full amount, settled ones at their cost);
+    // 0 removes the limit.
+    Expected<void> setDailySpendLimit(const std::string& account, Microcredits limit);
+
+    // New credits from system:mint.
+    Expected<TxId> grant(const std::string& account, Microcredits amount, const std::string& idempotencyKey);
+    // Moves available credits between two user/node accounts.
+    Expected<TxId> transfer(const std::string& from, const std::string& to, Microcredits amount,
+                            const std::string& idempotencyKey);
+
+    // Holds amount of account's available credits for request requestId; the hold id is requestId. Fails
+    // with "insufficient credits: need X, available Y" (or the daily limit) and changes nothing.
+    Expected<std::string> placeHold(const std::string& account, Microcredits amount, const std::string& requestId);
+    // Closes an open hold: actualCost (<= held amount) is spent, nodeShares (sum <= actualCost) go to the
+    // nodes' pending accounts, the rest of actualCost to system:fee, and the unused part back to the account.
+    Expected<TxId> settleHold(const std::string& holdId, Microcredits actualCost,
+                              const std::vector<NodeShare>& nodeShares, const std::string& idempotencyKey);
+    // Returns the whole hold to the account.
+    Expected<TxId> releaseHold(const std::string& holdId);
+
+    // Moves node's pending earnings that are older than olderThanMs to its available balance.
+    Expected<PendingReleaseResult> releasePending(const std::string& node, std::int64_t olderThanMs);
+    // Burns all of node's pending earnings; reason is stored as the transaction's reference.
+    Expected<PendingReleaseResult> voidPending(const std::string& node, const std::string& reason);
+
+    Expected<Balance> balance(const std::string& account);
+    Expected<std::vector<HistoryEntry>> history(const std::string& account, int limit);
+    Expected<std::optional<Transaction>> transaction(TxId id);
+    Expected<std::optional<Hold>> hold(const std::string& holdId);
+
+    // Rebuilds everything derivable from the postings and compares: per-transaction zero sum, the hash chain
+    // and head, cached balances, open holds == escrow balances, open pending lots == pending balances, no
+    // negative non-system account, and the backend's own integrity check. Reads one snapshot.
+    Expected<VerifyReport> verify();
+
+    // A receipt for account's part in transaction txId, signed with the gateway identity.
+    Expected<Receipt> receipt(TxId txId, const std::string& account);
+    // Checks a receipt against this ledger: the transaction exists with the same hash, kind, time and amount.
+    Expected<void> matchesLedger(const Receipt& receipt);
+
+    // One CSV row per posting: tx_id,created_at_ms,kind,idempotency_key,reference,account,amount,hash.
+    // Returns the number of rows written.
+    Expected<std::int64_t> exportCsv(const QString& path);
+
+private:
+    std::int64_t now() const;
+    std::unique_ptr<LedgerStore> m_store;
+    Options m_options;
+};
+
+} // namespace declai::credit

@@ -1,0 +1,83 @@
+// ShardExecutor's contract on any compute device (OpenCL, Vulkan, CUDA, HIP, or the CPU device for
+// tests), built only on DeviceOps. The shard's weights are uploaded once, as raw GGUF bytes, when the
+// executor is created; each session owns one F16 key and one F16 value cache per layer on the device.
+// A forward uploads the input hidden states, runs every layer with the activations staying on the
+// device, and downloads the output hidden states: nothing else crosses the bus.
+// Threading: every call comes from one compute thread (the device is not thread-safe either).
+#pragma once
+
+#include "declai/gpu/ShardBackend.h"
+#include "declai/gpu/backend/Device.h"
+
+#include <map>
+
+namespace declai {
+
+class DeviceShardExecutor final : public ShardBackend {
+public:
+    // Takes ownership of `device`. Fails (Unsupported) when the model needs something the device ops do
+    // not provide (rope frequency factors, a matrix format without a kernel), OutOfMemory when the weights
+    // do not fit. maxContext <= 0 uses the model's context length.
+    static Expected<std::unique_ptr<DeviceShardExecutor>> create(std::shared_ptr<const ModelWeights> weights,
+                                                                 LayerRange layers,
+                                                                 std::unique_ptr<gpu::Device> device,
+                                                                 int64_t maxContext = 0);
+    ~DeviceShardExecutor() override;
+
+    LayerRange layers() const override { return m_layers; }
+    int64_t hiddenSize() const override { return m_config.embeddingLength; }
+    int64_t maxContext() const override { return m_maxContext; }
+    std::string deviceName() const override { return m_device->id().toString(); }
+    const gpu::Device& device() const { return *m_device; }
+
+    Expected<void> forward(SessionId session, int64_t startPos, std::span<float> hidden,
+                           int64_t nTokens) override;
+    int64_t sessionLength(SessionId session) const override;
+    void truncateSession(SessionId session, int64_t length) override;
+    void endSession(SessionId session) override;
+    size_t sessionCount() const override { return m_sessions.size(); }
+    uint64_t kvBytesPerToken() const override;
+    // Bytes of weights held on the device.
+    uint64_t weightBytes() const { return m_weightBytes; }
+
+private:
+    struct DeviceMatrix {
+        std::unique_ptr<gpu::DeviceBuffer> buffer;
+        gpu::MatrixDesc desc;
+    };
+    struct DeviceLayer {
+        std::unique_ptr<gpu::DeviceBuffer> attnNorm, ffnNorm;
+        DeviceMatrix wq, wk, wv, wo, wGate, wUp, wDown;
+    };
+    struct KvCache {
+        int64_t length = 0;
+        int64_t capacityTokens = 0; // rows every buffer below holds
+        std::vector<std::unique_ptr<gpu::DeviceBuffer>> keys;   // one per layer of the shard
+        std::vector<std::unique_ptr<gpu::DeviceBuffer>> values; // one per layer of the shard
+    };
+    struct Activations {
+        int64_t capacityTokens = 0;
+        std::unique_ptr<gpu::DeviceBuffer> hidden, normed, q, k, v, attnOut, proj, gate, up;
+    };
+
+    DeviceShardExecutor(std::shared_ptr<const ModelWeights> weights, LayerRange layers,
+                        std::unique_ptr<gpu::Device> device, int64_t maxContext);
+    Expected<void> uploadWeights();
+    Expected<DeviceMatrix> uploadMatrix(const WeightMatrix& matrix);
+    Expected<std::unique_ptr<gpu::DeviceBuffer>> uploadFloats(const std::vector<float>& values);
+    Expected<void> reserveActivations(int64_t nTokens);
+    Expected<void> reserveCache(KvCache& cache, int64_t tokens);
+    Expected<void> runLayer(int64_t layer, KvCache& cache, int64_t startPos, int64_t nTokens);
+
+    std::shared_ptr<const ModelWeights> m_weights;
+    const ModelConfig& m_config;
+    LayerRange m_layers;
+    int64_t m_maxContext;
+    std::unique_ptr<gpu::Device> m_device;
+    std::vector<DeviceLayer> m_deviceLayers; // index: layer - m_layers.begin
+    uint64_t m_weightBytes = 0;
+    Activations m_act;
+    std::map<SessionId, KvCache> m_sessions;
+};
+
+} // namespace declai

@@ -1,0 +1,433 @@
+#include "declai/gpu/DeviceShardExecutor.h"
+
+#include "declai/gpu/backend/BackendRegistry.h"
+
+#include <algorithm>
+
+namespace declai {
+namespace {
+
+// KV caches grow in steps of at least this many tokens (and by doubling), so a long decode reallocates
+// O(log n) times while a short session does not reserve the whole context.
+constexpr int64_t kCacheGrowTokens = 256;
+
+std::string layerRangeText(LayerRange layers) {
+    return std::string("[")
+        .append(std::to_string(layers.begin))
+        .append(", ")
+        .append(std::to_string(layers.end))
+        .append(")");
+}
+
+// The CPU reference engine behind the ShardBackend interface (numerics untouched).
+class CpuShardBackend final : public ShardBackend {
+public:
+    explicit CpuShardBackend(std::unique_ptr<ShardExecutor> executor) : m_executor(std::move(executor)) {}
+    LayerRange layers() const override { return m_executor->layers(); }
+    int64_t hiddenSize() const override { return m_executor->hiddenSize(); }
+    int64_t maxContext() const override { return m_executor->maxContext(); }
+    std::string deviceName() const override { return "cpu:0"; }
+    Expected<void> forward(SessionId session, int64_t startPos, std::span<float> hidden,
+                           int64_t nTokens) override {
+        return m_executor->forward(session, startPos, hidden, nTokens);
+    }
+    int64_t sessionLength(SessionId session) const override { return m_executor->sessionLength(session); }
+    void truncateSession(SessionId session, int64_t length) override {
+        m_executor->truncateSession(session, length);
+    }
+    void endSession(SessionId session) override { m_executor->endSession(session); }
+    size_t sessionCount() const override { return m_executor->sessionCount(); }
+    uint64_t kvBytesPerToken() const override { return m_executor->kvBytesPerToken(); }
+
+private:
+    std::unique_ptr<ShardExecutor> m_executor;
+};
+
+} // namespace
+
+// ---- DeviceShardExecutor ----
+
+Expected<std::unique_ptr<DeviceShardExecutor>>
+DeviceShardExecutor::create(std::shared_ptr<const ModelWeights> weights, LayerRange layers,
+                            std::unique_ptr<gpu::Device> device, int64_t maxContext) {
+    if (!weights || !device)
+        return makeError(ErrorCode::InvalidArgument, "DeviceShardExecutor needs weights and a device");
+    const ModelConfig& c = weights->config();
+    if (layers.begin < 0 || layers.end > c.layerCount || layers.begin >= layers.end)
+        return makeError(ErrorCode::InvalidArgument, std::string("layer range ")
+                                                         .append(layerRangeText(layers))
+                                                         .append(" is not within the model's ")
+                                                         .append(std::to_string(c.layerCount))
+                                                         .append(" layers"));
+    // The Rope op has no per-dimension frequency factors (Llama 3.1 rope_freqs); refusing is better
+    // than silently computing a different model.
+    if (!weights->ropeFactors().empty())
+        return makeError(ErrorCode::Unsupported,
+                         std::string("device ")
+                             .append(device->id().toString())
+                             .append(": models with rope frequency factors run on the CPU only"));
+    if (c.ropeDimensions % 2 != 0 || c.ropeDimensions > c.headDim || c.headCount % c.kvHeadCount != 0)
+        return makeError(ErrorCode::Unsupported, "the model's attention shape is not supported on devices");
+    if (maxContext <= 0)
+        maxContext = c.contextLength;
+    std::unique_ptr<DeviceShardExecutor> executor(
+        new DeviceShardExecutor(std::move(weights), layers, std::move(device), maxContext));
+    if (auto r = executor->uploadWeights(); !r)
+        return r.error();
+    return executor;
+}
+
+DeviceShardExecutor::DeviceShardExecutor(std::shared_ptr<const ModelWeights> weights, LayerRange layers,
+                                         std::unique_ptr<gpu::Device> device, int64_t maxContext)
+    : m_weights(std::move(weights)), m_config(m_weights->config()), m_layers(layers), m_maxContext(maxContext),
+      m_device(std::move(device)) {}
+
+DeviceShardExecutor::~DeviceShardExecutor() {
+    // Buffers must go before their device; wait for queued work first so nothing still reads them.
+    (void)m_device->synchronize();
+    m_sessions.clear();
+    m_act = Activations{};
+    m_deviceLayers.clear();
+}
+
+Expected<std::unique_ptr<gpu::DeviceBuffer>> DeviceShardExecutor::uploadFloats(const std::vector<float>& values) {
+    const uint64_t bytes = values.size() * sizeof(float);
+    auto buffer = m_device->allocate(bytes);
+    if (!buffer)
+        return buffer.error();
+    if (auto r = m_device->upload(**buffer, 0, values.data(), bytes); !r)
+        return r.error();
+    m_weightBytes += bytes;
+    return buffer;
+}
+
+Expected<DeviceShardExecutor::DeviceMatrix> DeviceShardExecutor::uploadMatrix(const WeightMatrix& matrix) {
+    if (auto r = m_device->supportsOp(gpu::OpKind::MatMul, matrix.type); !r)
+        return makeError(ErrorCode::Unsupported, std::string("device ")
+                                                     .append(m_device->id().toString())
+                                                     .append(": ")
+                                                     .append(r.error().message));
+    DeviceMatrix result;
+    result.desc = gpu::MatrixDesc{matrix.type, matrix.rows, matrix.cols};
+    const uint64_t bytes = static_cast<uint64_t>(matrix.rows) * matrix.rowBytes;
+    auto buffer = m_device->allocate(bytes);
+    if (!buffer)
+        return buffer.error();
+    if (auto r = m_device->upload(**buffer, 0, matrix.data, bytes); !r)
+        return r.error();
+    m_weightBytes += bytes;
+    result.buffer = std::move(*buffer);
+    return result;
+}
+
+Expected<void> DeviceShardExecutor::uploadWeights() {
+    m_deviceLayers.resize(static_cast<size_t>(m_layers.size()));
+    for (int64_t layer = m_layers.begin; layer < m_layers.end; ++layer) {
+        const LayerWeights& w = m_weights->layer(layer);
+        DeviceLayer& d = m_deviceLayers[static_cast<size_t>(layer - m_layers.begin)];
+        auto attnNorm = uploadFloats(w.attnNorm);
+        if (!attnNorm)
+            return attnNorm.error();
+        d.attnNorm = std::move(*attnNorm);
+        auto ffnNorm = uploadFloats(w.ffnNorm);
+        if (!ffnNorm)
+            return ffnNorm.error();
+        d.ffnNorm = std::move(*ffnNorm);
+        const std::pair<DeviceMatrix*, const WeightMatrix*> matrices[] = {
+            {&d.wq, &w.wq}, {&d.wk, &w.wk},       {&d.wv, &w.wv},    {&d.wo, &w.wo},
+            {&d.wGate, &w.wGate}, {&d.wUp, &w.wUp}, {&d.wDown, &w.wDown}};
+        for (const auto& [dst, src] : matrices) {
+            auto m = uploadMatrix(*src);
+            if (!m)
+                return m.error();
+            *dst = std::move(*m);
+        }
+    }
+    // Uploads are blocking, but a device may still be copying from a staging area: make sure the shard is
+    // resident before the first forward is timed or fails late.
+    return m_device->synchronize();
+}
+
+Expected<void> DeviceShardExecutor::reserveActivations(int64_t nTokens) {
+    if (nTokens <= m_act.capacityTokens)
+        return {};
+    const ModelConfig& c = m_config;
+    const auto floats = [&](int64_t perToken) { return static_cast<uint64_t>(perToken * nTokens) * sizeof(float); };
+    Activations next;
+    next.capacityTokens = nTokens;
+    const std::pair<std::unique_ptr<gpu::DeviceBuffer>*, int64_t> buffers[] = {
+        {&next.hidden, c.embeddingLength}, {&next.normed, c.embeddingLength}, {&next.q, c.qDim()},
+        {&next.k, c.kvDim()},              {&next.v, c.kvDim()},              {&next.attnOut, c.qDim()},
+        {&next.proj, c.embeddingLength},   {&next.gate, c.feedForwardLength}, {&next.up, c.feedForwardLength}};
+    // Old buffers may still be read by queued work on some backends; finish it before dropping them.
+    if (auto r = m_device->synchronize(); !r)
+        return r;
+    m_act = Activations{};
+    for (const auto& [dst, perToken] : buffers) {
+        auto b = m_device->allocate(floats(perToken));
+        if (!b)
+            return b.error();
+        *dst = std::move(*b);
+    }
+    m_act = std::move(next);
+    return {};
+}
+
+Expected<void> DeviceShardExecutor::reserveCache(KvCache& cache, int64_t tokens) {
+    if (tokens <= cache.capacityTokens && !cache.keys.empty())
+        return {};
+    const int64_t capacity =
+        std::min(m_maxContext, std::max({tokens, kCacheGrowTokens, cache.capacityTokens * 2}));
+    const uint64_t rowBytes = static_cast<uint64_t>(m_config.kvDim()) * sizeof(uint16_t);
+    const uint64_t keptBytes = static_cast<uint64_t>(cache.length) * rowBytes;
+    const size_t layerCount = static_cast<size_t>(m_layers.size());
+    cache.keys.resize(layerCount);
+    cache.values.resize(layerCount);
+    // Growing copies the filled rows through the host: DeviceOps has no device-to-device copy, and this
+    // happens O(log context) times per session.
+    std::vector<std::byte> staging(static_cast<size_t>(keptBytes));
+    for (size_t slot = 0; slot < layerCount; ++slot) {
+        for (auto* side : {&cache.keys[slot], &cache.values[slot]}) {
+            auto grown = m_device->allocate(static_cast<uint64_t>(capacity) * rowBytes);
+            if (!grown)
+                return grown.error();
+            if (keptBytes > 0 && *side) {
+                if (auto r = m_device->download(**side, 0, staging.data(), keptBytes); !r)
+                    return r;
+                if (auto r = m_device->upload(**grown, 0, staging.data(), keptBytes); !r)
+                    return r;
+            }
+            *side = std::move(*grown);
+        }
+    }
+    cache.capacityTokens = capacity;
+    return {};
+}
+
+int64_t DeviceShardExecutor::sessionLength(SessionId session) const {
+    auto it = m_sessions.find(session);
+    return it == m_sessions.end() ? 0 : it->second.length;
+}
+
+void DeviceShardExecutor::truncateSession(SessionId session, int64_t length) {
+    auto it = m_sessions.find(session);
+    if (it == m_sessions.end() || length >= it->second.length)
+        return;
+    // Rows past the new length are simply overwritten by the next forward.
+    it->second.length = std::max<int64_t>(0, length);
+}
+
+void DeviceShardExecutor::endSession(SessionId session) {
+    auto it = m_sessions.find(session);
+    if (it == m_sessions.end())
+        return;
+    // Queued attention may still read this cache on asynchronous backends.
+    (void)m_device->synchronize();
+    m_sessions.erase(it);
+}
+
+uint64_t DeviceShardExecutor::kvBytesPerToken() const {
+    return static_cast<uint64_t>(m_layers.size()) * 2u * static_cast<uint64_t>(m_config.kvDim()) *
+           sizeof(uint16_t);
+}
+
+Expected<void> DeviceShardExecutor::forward(SessionId session, int64_t startPos, std::span<float> hidden,
+                                            int64_t nTokens) {
+    const int64_t dim = m_config.embeddingLength;
+    if (nTokens <= 0)
+        return makeError(ErrorCode::InvalidArgument, "forward needs at least one token");
+    if (hidden.size() != static_cast<size_t>(nTokens * dim))
+        return makeError(ErrorCode::InvalidArgument, std::string("hidden states hold ")
+                                                         .append(std::to_string(hidden.size()))
+                                                         .append(" values, expected ")
+                                                         .append(std::to_string(nTokens))
+                                                         .append(" x ")
+                                                         .append(std::to_string(dim)));
+    const int64_t cached = sessionLength(session);
+    if (startPos != cached)
+        return makeError(ErrorCode::InvalidArgument, std::string("session ")
+                                                         .append(std::to_string(session))
+                                                         .append(" is at position ")
+                                                         .append(std::to_string(cached))
+                                                         .append(", not ")
+                                                         .append(std::to_string(startPos)));
+    if (startPos + nTokens > m_maxContext)
+        return makeError(ErrorCode::InvalidArgument, std::string("context length ")
+                                                         .append(std::to_string(m_maxContext))
+                                                         .append(" exceeded (")
+                                                         .append(std::to_string(startPos + nTokens))
+                                                         .append(" tokens)"));
+    if (auto r = reserveActivations(nTokens); !r)
+        return r;
+    const bool isNew = m_sessions.find(session) == m_sessions.end();
+    KvCache& cache = m_sessions[session];
+    auto fail = [&](Error error) -> Expected<void> {
+        if (isNew)
+            m_sessions.erase(session);
+        return error;
+    };
+    if (auto r = reserveCache(cache, startPos + nTokens); !r)
+        return fail(r.error());
+    const uint64_t bytes = hidden.size() * sizeof(float);
+    if (auto r = m_device->upload(*m_act.hidden, 0, hidden.data(), bytes); !r)
+        return fail(r.error());
+    for (int64_t layer = m_layers.begin; layer < m_layers.end; ++layer) {
+        if (auto r = runLayer(layer, cache, startPos, nTokens); !r)
+            return fail(r.error());
+    }
+    if (auto r = m_device->download(*m_act.hidden, 0, hidden.data(), bytes); !r)
+        return fail(r.error());
+    cache.length = startPos + nTokens;
+    return {};
+}
+
+Expected<void> DeviceShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, int64_t nTokens) {
+    const ModelConfig& c = m_config;
+    const auto slot = static_cast<size_t>(layer - m_layers.begin);
+    const DeviceLayer& w = m_deviceLayers[slot];
+    gpu::Device& d = *m_device;
+    Activations& a = m_act;
+    const int64_t dim = c.embeddingLength;
+#define DECLAI_TRY(expr)                                                                                     \
+    if (auto tryResult = (expr); !tryResult)                                                                 \
+    return tryResult
+
+    // Attention block.
+    DECLAI_TRY(d.rmsNorm(*a.hidden, *w.attnNorm, *a.normed, dim, nTokens, c.rmsNormEps));
+    DECLAI_TRY(d.matMul(*w.wq.buffer, w.wq.desc, *a.normed, nTokens, *a.q));
+    DECLAI_TRY(d.matMul(*w.wk.buffer, w.wk.desc, *a.normed, nTokens, *a.k));
+    DECLAI_TRY(d.matMul(*w.wv.buffer, w.wv.desc, *a.normed, nTokens, *a.v));
+    gpu::RopeParams rope{nTokens, c.headCount, c.headDim, c.ropeDimensions, startPos, c.ropeFreqBase,
+                         c.ropeFreqScale};
+    DECLAI_TRY(d.rope(*a.q, rope));
+    rope.heads = c.kvHeadCount;
+    DECLAI_TRY(d.rope(*a.k, rope));
+    const gpu::AttentionParams attention{nTokens,    startPos,  c.headCount, c.kvHeadCount,
+                                         c.headDim, cache.capacityTokens, 0.0f};
+    DECLAI_TRY(d.attention(*a.q, *a.k, *a.v, *cache.keys[slot], *cache.values[slot], *a.attnOut, attention));
+    DECLAI_TRY(d.matMul(*w.wo.buffer, w.wo.desc, *a.attnOut, nTokens, *a.proj));
+    DECLAI_TRY(d.add(*a.hidden, *a.proj, nTokens * dim));
+
+    // Feed-forward block (SwiGLU).
+    DECLAI_TRY(d.rmsNorm(*a.hidden, *w.ffnNorm, *a.normed, dim, nTokens, c.rmsNormEps));
+    DECLAI_TRY(d.matMul(*w.wGate.buffer, w.wGate.desc, *a.normed, nTokens, *a.gate));
+    DECLAI_TRY(d.matMul(*w.wUp.buffer, w.wUp.desc, *a.normed, nTokens, *a.up));
+    DECLAI_TRY(d.swiGlu(*a.gate, *a.up, nTokens * c.feedForwardLength));
+    DECLAI_TRY(d.matMul(*w.wDown.buffer, w.wDown.desc, *a.up, nTokens, *a.proj));
+    DECLAI_TRY(d.add(*a.hidden, *a.proj, nTokens * dim));
+#undef DECLAI_TRY
+    return {};
+}
+
+// ---- factory ----
+
+Expected<std::unique_ptr<ShardBackend>> makeShardBackend(std::shared_ptr<const ModelWeights> weights,
+                                                         LayerRange layers, std::string_view deviceId,
+                                                         ThreadPool& pool, int64_t maxContext) {
+    auto id = gpu::parseDeviceId(deviceId.empty() ? std::string_view("cpu") : deviceId);
+    if (!id)
+        return id.error();
+    if (id->backend == "cpu") {
+        if (id->index != 0)
+            return makeError(ErrorCode::NotFound, std::string("device '")
+                                                      .append(id->toString())
+                                                      .append("' does not exist (the CPU backend has cpu:0)"));
+        auto executor = ShardExecutor::create(std::move(weights), layers, pool, maxContext);
+        if (!executor)
+            return executor.error();
+        return std::unique_ptr<ShardBackend>(std::make_unique<CpuShardBackend>(std::move(*executor)));
+    }
+    // The registry only probes drivers and opens devices; an opened device does not depend on it.
+    gpu::BackendRegistry registry(1);
+    auto device = registry.openDevice(*id);
+    if (!device)
+        return device.error();
+    auto executor = DeviceShardExecutor::create(std::move(weights), layers, std::move(*device), maxContext);
+    if (!executor)
+        return executor.error();
+    return std::unique_ptr<ShardBackend>(std::move(*executor));
+}
+
+// ---- DeviceLocalGenerator (mirrors LocalGenerator step for step) ----
+
+Expected<std::unique_ptr<DeviceLocalGenerator>>
+DeviceLocalGenerator::create(std::shared_ptr<const ModelWeights> weights, ThreadPool& pool,
+                             std::string_view deviceId, int64_t maxContext) {
+    auto shard =
+        makeShardBackend(weights, LayerRange{0, weights->config().layerCount}, deviceId, pool, maxContext);
+    if (!shard)
+        return shard.error();
+    return std::unique_ptr<DeviceLocalGenerator>(
+        new DeviceLocalGenerator(std::move(weights), pool, std::move(*shard)));
+}
+
+DeviceLocalGenerator::DeviceLocalGenerator(std::shared_ptr<const ModelWeights> weights, ThreadPool& pool,
+                                           std::unique_ptr<ShardBackend> shard)
+    : m_weights(std::move(weights)), m_embedder(m_weights), m_head(m_weights, pool), m_shard(std::move(shard)) {
+    m_logits.resize(static_cast<size_t>(m_head.vocabSize()));
+}
+
+Expected<void> DeviceLocalGenerator::step(SessionId session, std::span<const int32_t> tokens, int64_t startPos) {
+    const int64_t dim = m_embedder.hiddenSize();
+    m_hidden.resize(tokens.size() * static_cast<size_t>(dim));
+    if (auto r = m_embedder.embed(tokens, m_hidden); !r)
+        return r.error();
+    if (auto r = m_shard->forward(session, startPos, m_hidden, static_cast<int64_t>(tokens.size())); !r)
+        return r.error();
+    const std::span<const float> last(m_hidden.data() + (tokens.size() - 1) * static_cast<size_t>(dim),
+                                      static_cast<size_t>(dim));
+    return m_head.logits(last, m_logits);
+}
+
+Expected<std::vector<float>> DeviceLocalGenerator::promptLogits(std::span<const int32_t> prompt) {
+    if (prompt.empty())
+        return makeError(ErrorCode::InvalidArgument, "the prompt has no tokens");
+    const SessionId session = m_nextSession++;
+    auto r = step(session, prompt, 0);
+    m_shard->endSession(session);
+    if (!r)
+        return r.error();
+    return m_logits;
+}
+
+Expected<std::vector<int32_t>> DeviceLocalGenerator::generate(std::span<const int32_t> prompt,
+                                                              const GenerationOptions& options,
+                                                              const std::function<bool(int32_t)>& onToken) {
+    if (prompt.empty())
+        return makeError(ErrorCode::InvalidArgument, "the prompt has no tokens");
+    if (auto valid = validate(options.sampler); !valid)
+        return valid.error();
+    if (static_cast<int64_t>(prompt.size()) + options.maxTokens > m_shard->maxContext())
+        return makeError(ErrorCode::InvalidArgument, std::string("prompt (")
+                                                         .append(std::to_string(prompt.size()))
+                                                         .append(" tokens) plus ")
+                                                         .append(std::to_string(options.maxTokens))
+                                                         .append(" new tokens exceed the context length ")
+                                                         .append(std::to_string(m_shard->maxContext())));
+    const SessionId session = m_nextSession++;
+    Sampler sampler(options.sampler);
+    for (int32_t id : prompt)
+        sampler.accept(id);
+    std::vector<int32_t> generated;
+    auto r = step(session, prompt, 0);
+    int64_t position = static_cast<int64_t>(prompt.size());
+    while (r && static_cast<int32_t>(generated.size()) < options.maxTokens) {
+        const int32_t next = sampler.sample(m_logits);
+        if (next < 0 || options.stopIds.count(next))
+            break;
+        sampler.accept(next);
+        generated.push_back(next);
+        if (onToken && !onToken(next))
+            break;
+        if (static_cast<int32_t>(generated.size()) == options.maxTokens)
+            break;
+        const int32_t one[] = {next};
+        r = step(session, one, position++);
+    }
+    m_shard->endSession(session);
+    if (!r)
+        return r.error();
+    return generated;
+}
+
+} // namespace declai

@@ -1,0 +1,307 @@
+// The engine on every available non-CPU device (DeviceShardExecutor through DeviceLocalGenerator) against
+// the CPU engine and llama.cpp's references in ../shared/reference/parity: greedy tokens of the F32 models
+// identical to the CPU engine's, last-prompt logits of the synth-20m formats within cosine 0.999 with the
+// same top-1 and >= 4 of the top-5, and the session contract (prefill == stepwise decode up to float
+// rounding, truncate, end, wrong positions refused, shard split == whole model).
+// Skips as a whole (initTestCase) when the data is missing or no device besides the CPU exists.
+#include "TestData.h"
+
+#include "declai/core/Tokenizer.h"
+#include "declai/gpu/DeviceShardExecutor.h"
+#include "declai/gpu/LocalGenerator.h"
+#include "declai/gpu/backend/BackendRegistry.h"
+
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTest>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+
+using namespace declai;
+
+namespace {
+
+struct Reference {
+    QString model;
+    QString prompt;
+    std::vector<int32_t> greedyTokens;
+    std::vector<float> logits;
+};
+
+Reference loadReference(const QString& jsonName) {
+    Reference r;
+    QFile file(testdata::referencePath(QStringLiteral("parity/") + jsonName));
+    if (!file.open(QIODevice::ReadOnly))
+        return r;
+    const QJsonObject o = QJsonDocument::fromJson(file.readAll()).object();
+    r.model = o.value(QStringLiteral("model")).toString();
+    r.prompt = o.value(QStringLiteral("prompt")).toString();
+    for (const QJsonValue& v : o.value(QStringLiteral("greedy_tokens")).toArray())
+        r.greedyTokens.push_back(v.toInt());
+    QFile logits(testdata::referencePath(QStringLiteral("parity/") +
+                                         o.value(QStringLiteral("last_logits_file")).toString()));
+    if (logits.open(QIODevice::ReadOnly)) {
+        const QByteArray bytes = logits.readAll();
+        r.logits.resize(static_cast<size_t>(bytes.size()) / sizeof(float));
+        std::memcpy(r.logits.data(), bytes.constData(), r.logits.size() * sizeof(float));
+    }
+    return r;
+}
+
+std::vector<int32_t> topK(const std::vector<float>& v, size_t k) {
+    std::vector<int32_t> idx(v.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
+                      [&](int32_t a, int32_t b) { return v[static_cast<size_t>(a)] > v[static_cast<size_t>(b)]; });
+    idx.resize(k);
+    return idx;
+}
+
+double cosine(const std::vector<float>& a, const std::vector<float>& b) {
+    double dot = 0, na = 0, nb = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+        dot += double(a[i]) * b[i];
+        na += double(a[i]) * a[i];
+        nb += double(b[i]) * b[i];
+    }
+    return dot / std::sqrt(na * nb);
+}
+
+// max |a - b| / max |b|
+double normalisedError(const std::vector<float>& a, const std::vector<float>& b) {
+    double maxDiff = 0, maxRef = 0;
+    for (size_t i = 0; i < b.size(); ++i) {
+        if (!std::isfinite(a[i]))
+            return INFINITY;
+        maxDiff = std::max(maxDiff, std::fabs(double(a[i]) - b[i]));
+        maxRef = std::max(maxRef, std::fabs(double(b[i])));
+    }
+    return maxRef > 0 ? maxDiff / maxRef : maxDiff;
+}
+
+struct Loaded {
+    std::shared_ptr<const ModelWeights> weights;
+    std::unique_ptr<Tokenizer> tokenizer;
+};
+
+Loaded load(const QString& model) {
+    Loaded l;
+    const QString path = testdata::modelPath(model);
+    if (path.isEmpty())
+        return l;
+    auto weights = ModelWeights::load(path.toStdString());
+    if (!weights)
+        return l;
+    auto tokenizer = Tokenizer::fromGguf((*weights)->file());
+    if (!tokenizer)
+        return l;
+    l.weights = *weights;
+    l.tokenizer = std::move(*tokenizer);
+    return l;
+}
+
+} // namespace
+
+class TestDeviceParity : public QObject {
+    Q_OBJECT
+
+    std::vector<std::string> m_devices; // every openable non-CPU device, "opencl:0", ...
+
+    void addDeviceColumn() { QTest::addColumn<QString>("device"); }
+    template <class F>
+    void forEachDevice(F&& addRow) {
+        for (const std::string& d : m_devices)
+            addRow(QString::fromStdString(d));
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        if (testdata::referenceDir().isEmpty() || qEnvironmentVariable("DECLAI_MODEL_PATH").isEmpty())
+            QSKIP("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point at ../shared");
+        gpu::BackendRegistry registry(1);
+        std::string absent;
+        for (const gpu::BackendStatus& status : registry.backends()) {
+            if (status.name == "cpu")
+                continue;
+            if (!status.available) {
+                qInfo("absent %s: %s", status.name.c_str(), status.reason.c_str());
+                absent.append(status.name).append(": ").append(status.reason).append("; ");
+                continue;
+            }
+            for (const gpu::DeviceInfo& info : status.devices) {
+                qInfo("testing %s: %s", info.id.toString().c_str(), info.name.c_str());
+                m_devices.push_back(info.id.toString());
+            }
+        }
+        if (m_devices.empty())
+            QSKIP(qPrintable(QString::fromStdString("no device besides the CPU: " + absent)));
+    }
+
+    void greedyTokensMatchCpu_data() {
+        QTest::addColumn<QString>("device");
+        QTest::addColumn<QString>("reference");
+        forEachDevice([](const QString& d) {
+            for (const char* ref : {"stories260K-p1.json", "stories260K-p2.json", "stories260K-p3.json",
+                                    "tiny-random-p1.json"})
+                QTest::newRow(qPrintable(d + QLatin1Char(' ') + QLatin1String(ref))) << d << QString::fromLatin1(ref);
+        });
+    }
+
+    // Greedy decoding on the device gives exactly the CPU engine's tokens (which equal llama.cpp's).
+    void greedyTokensMatchCpu() {
+        QFETCH(QString, device);
+        QFETCH(QString, reference);
+        const Reference ref = loadReference(reference);
+        QVERIFY2(!ref.model.isEmpty(), qPrintable(reference + QStringLiteral(" missing")));
+        const Loaded model = load(ref.model);
+        QVERIFY(model.weights);
+        const auto prompt = model.tokenizer->encode(ref.prompt.toStdString(), true);
+        ThreadPool pool(2);
+        auto cpu = LocalGenerator::create(model.weights, pool);
+        auto dev = DeviceLocalGenerator::create(model.weights, pool, device.toStdString());
+        QVERIFY(cpu);
+        QVERIFY2(dev, dev ? "" : dev.error().toString().c_str());
+        GenerationOptions options;
+        options.maxTokens = static_cast<int32_t>(ref.greedyTokens.size());
+        auto expected = (*cpu)->generate(prompt, options);
+        auto got = (*dev)->generate(prompt, options);
+        QVERIFY(expected);
+        QVERIFY2(got, got ? "" : got.error().toString().c_str());
+        qInfo("%s %s: %zu tokens, %s", qPrintable(device), qPrintable(reference), got->size(),
+              *got == *expected ? "identical to the CPU" : "DIFFERENT");
+        QCOMPARE(*got, *expected);
+        QCOMPARE(*got, ref.greedyTokens);
+    }
+
+    void lastLogits_data() {
+        QTest::addColumn<QString>("device");
+        QTest::addColumn<QString>("reference");
+        forEachDevice([](const QString& d) {
+            for (const char* ref : {"stories260K-p1.json", "synth-20m-f16-p1.json", "synth-20m-Q8_0-p1.json",
+                                    "synth-20m-Q4_0-p1.json", "synth-20m-Q4_K_M-p1.json"})
+                QTest::newRow(qPrintable(d + QLatin1Char(' ') + QLatin1String(ref))) << d << QString::fromLatin1(ref);
+        });
+    }
+
+    void lastLogits() {
+        QFETCH(QString, device);
+        QFETCH(QString, reference);
+        const Reference ref = loadReference(reference);
+        QVERIFY2(!ref.model.isEmpty(), qPrintable(reference + QStringLiteral(" missing")));
+        const Loaded model = load(ref.model);
+        QVERIFY(model.weights);
+        const auto prompt = model.tokenizer->encode(ref.prompt.toStdString(), true);
+        ThreadPool pool(2);
+        auto dev = DeviceLocalGenerator::create(model.weights, pool, device.toStdString());
+        QVERIFY2(dev, dev ? "" : dev.error().toString().c_str());
+        auto logits = (*dev)->promptLogits(prompt);
+        QVERIFY2(logits, logits ? "" : logits.error().toString().c_str());
+        QCOMPARE(logits->size(), ref.logits.size());
+        const double cos = cosine(*logits, ref.logits);
+        const auto a = topK(*logits, 5), b = topK(ref.logits, 5);
+        int overlap = 0;
+        for (int32_t id : a)
+            overlap += static_cast<int>(std::count(b.begin(), b.end(), id));
+        qInfo("%s %s: cosine %.7f vs llama.cpp, max error/max %.2e, top-1 %s, top-5 overlap %d", qPrintable(device),
+              qPrintable(reference), cos, normalisedError(*logits, ref.logits), a[0] == b[0] ? "same" : "different",
+              overlap);
+        QVERIFY2(cos >= 0.999, qPrintable(QStringLiteral("cosine %1 < 0.999").arg(cos)));
+        QCOMPARE(a[0], b[0]);
+        QVERIFY(overlap >= 4);
+    }
+
+    void sessions_data() {
+        QTest::addColumn<QString>("device");
+        forEachDevice([](const QString& d) { QTest::newRow(qPrintable(d)) << d; });
+    }
+
+    // The ShardExecutor contract on the device: batched prefill equals token-by-token decode (up to float
+    // summation order), truncate + replay reproduces the same states, a split shard equals the whole one,
+    // wrong positions are refused, endSession forgets.
+    void sessions() {
+        QFETCH(QString, device);
+        const Loaded model = load(QStringLiteral("synth-20m-Q4_K_M.gguf"));
+        QVERIFY(model.weights);
+        const auto tokens = model.tokenizer->encode("Once upon a time there was a big dog named Max", true);
+        const auto n = static_cast<int64_t>(tokens.size());
+        ThreadPool pool(2);
+        Embedder embedder(model.weights);
+        const int64_t dim = embedder.hiddenSize();
+        const int64_t layerCount = model.weights->config().layerCount;
+        auto whole = makeShardBackend(model.weights, {0, layerCount}, device.toStdString(), pool, 300);
+        QVERIFY2(whole, whole ? "" : whole.error().toString().c_str());
+        ShardBackend& shard = **whole;
+        QCOMPARE(shard.deviceName(), device.toStdString());
+        std::vector<float> input(size_t(n * dim));
+        QVERIFY(embedder.embed(tokens, input));
+
+        std::vector<float> batched = input;
+        QVERIFY(shard.forward(1, 0, batched, n));
+        QCOMPARE(shard.sessionLength(1), n);
+        std::vector<float> stepwise;
+        for (int64_t t = 0; t < n; ++t) {
+            std::vector<float> row(input.begin() + t * dim, input.begin() + (t + 1) * dim);
+            QVERIFY(shard.forward(2, t, row, 1));
+            stepwise.insert(stepwise.end(), row.begin(), row.end());
+        }
+        const double stepError = normalisedError(stepwise, batched);
+        qInfo("%s prefill vs stepwise decode: normalised error %.3g", qPrintable(device), stepError);
+        QVERIFY(stepError <= 1e-4);
+
+        // Truncate to 3 tokens and replay the rest: same states as before.
+        shard.truncateSession(1, 3);
+        QCOMPARE(shard.sessionLength(1), int64_t(3));
+        std::vector<float> replay(input.begin() + 3 * dim, input.end());
+        QVERIFY(shard.forward(1, 3, replay, n - 3));
+        const std::vector<float> batchedTail(batched.begin() + 3 * dim, batched.end());
+        QVERIFY(normalisedError(replay, batchedTail) <= 1e-4);
+
+        // Wrong position refused; endSession forgets.
+        std::vector<float> one(size_t(dim), 0.0f);
+        QVERIFY(!shard.forward(1, 0, one, 1));
+        QCOMPARE(shard.sessionCount(), size_t(2));
+        shard.endSession(1);
+        QCOMPARE(shard.sessionLength(1), int64_t(0));
+        QCOMPARE(shard.sessionCount(), size_t(1));
+
+        // Split across two device shards (as two nodes would).
+        const int64_t cut = layerCount / 2;
+        auto first = makeShardBackend(model.weights, {0, cut}, device.toStdString(), pool, 300);
+        auto second = makeShardBackend(model.weights, {cut, layerCount}, device.toStdString(), pool, 300);
+        QVERIFY(first && second);
+        std::vector<float> split = input;
+        QVERIFY((*first)->forward(9, 0, split, n));
+        QVERIFY((*second)->forward(9, 0, split, n));
+        QVERIFY(normalisedError(split, batched) <= 1e-5);
+
+        // A long decode past the first cache growth (256 tokens) keeps working.
+        std::vector<float> row(input.begin(), input.begin() + dim);
+        for (int64_t t = n; t < 270; ++t) {
+            std::vector<float> r = row;
+            QVERIFY((*first)->forward(9, t, r, 1));
+        }
+        QCOMPARE((*first)->sessionLength(9), int64_t(270));
+        std::vector<float> tooMany(size_t(31 * dim), 0.0f);
+        QVERIFY(!(*first)->forward(9, 270, tooMany, 31)); // 301 > maxContext 300
+    }
+
+    // Errors are values: an unknown device or an absent backend is refused with a reason.
+    void badDevices() {
+        const Loaded model = load(QStringLiteral("stories260K.gguf"));
+        QVERIFY(model.weights);
+        ThreadPool pool(1);
+        for (const char* id : {"metal:0", "opencl:99", "cpu:3"}) {
+            auto shard = makeShardBackend(model.weights, {0, 1}, id, pool);
+            QVERIFY2(!shard, id);
+            qInfo("%s: %s", id, shard.error().toString().c_str());
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestDeviceParity)
+#include "tst_device_parity.moc"
