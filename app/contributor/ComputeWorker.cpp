@@ -11,9 +11,9 @@
 namespace declai::node {
 
 ComputeWorker::ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions, int sessionIdleTimeoutMs,
-                             int stageDelayMs)
+                             int stageDelayMs, QString testCheat)
     : m_threads(threads), m_memoryBudgetBytes(memoryBudgetBytes), m_maxSessions(maxSessions),
-      m_sessionIdleTimeoutMs(sessionIdleTimeoutMs), m_stageDelayMs(stageDelayMs) {}
+      m_sessionIdleTimeoutMs(sessionIdleTimeoutMs), m_stageDelayMs(stageDelayMs), m_testCheat(std::move(testCheat)) {}
 
 ComputeWorker::~ComputeWorker() = default;
 
@@ -133,8 +133,21 @@ void ComputeWorker::runStage(const QByteArray& serializedRequest) {
     const auto n = static_cast<int64_t>(request.n_tokens());
     QElapsedTimer clock;
     clock.start();
+    ++m_stagesRun;
+    const std::vector<float> input = m_testCheat == QStringLiteral("skip") ? *hidden : std::vector<float>();
     if (auto r = executor->forward(session, request.start_pos(), *hidden, n); !r)
         return reply(r.error().message);
+    // Test-only cheats (see NodeConfig::testCheat): what a lazy or malicious node might send instead.
+    if (m_testCheat == QStringLiteral("random") ||
+        (m_testCheat == QStringLiteral("sometimes") && m_stagesRun % 20 == 7)) {
+        uint64_t state = m_stagesRun * 0x9E3779B97F4A7C15ull;
+        for (float& v : *hidden) {
+            state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+            v = static_cast<float>(static_cast<int64_t>(state % 2001) - 1000) / 500.0f;
+        }
+    } else if (m_testCheat == QStringLiteral("skip")) {
+        *hidden = input;
+    }
     SessionUse& use = m_sessions[session];
     use.lastUsedMs = QDateTime::currentMSecsSinceEpoch();
     const ShardKey key{request.model(), layers.begin, layers.end};
@@ -149,6 +162,13 @@ void ComputeWorker::runStage(const QByteArray& serializedRequest) {
     response.set_hidden_size(static_cast<uint32_t>(dim));
     response.set_encoding(request.encoding());
     response.set_hidden(wire::encodeHidden(out, request.encoding()));
+    if (m_testCheat == QStringLiteral("stale")) {
+        // Replays its previous answer when the shape allows (the first one is computed honestly).
+        if (m_lastAnswer.size() == response.hidden().size())
+            response.set_hidden(m_lastAnswer);
+        else
+            m_lastAnswer = response.hidden();
+    }
     response.set_compute_us(static_cast<uint32_t>(clock.nsecsElapsed() / 1000));
     Q_EMIT stageDone(QByteArray::fromStdString(response.SerializeAsString()));
     Q_EMIT sessionsChanged(static_cast<int>(m_sessions.size()));

@@ -28,7 +28,8 @@ class ComputeWorker : public QObject {
     Q_OBJECT
 
 public:
-    ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions, int sessionIdleTimeoutMs, int stageDelayMs);
+    ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions, int sessionIdleTimeoutMs, int stageDelayMs,
+                  QString testCheat = {});
     ~ComputeWorker() override;
 
 public Q_SLOTS:
@@ -63,6 +64,9 @@ private:
     int m_maxSessions;
     int m_sessionIdleTimeoutMs;
     int m_stageDelayMs;
+    QString m_testCheat;
+    std::string m_lastAnswer;   // for the "stale" test cheat
+    uint64_t m_stagesRun = 0;
     std::map<std::string, LoadedModel> m_models; // by model name
     std::map<ShardKey, std::unique_ptr<ShardExecutor>> m_executors;
     std::map<uint64_t, SessionUse> m_sessions;

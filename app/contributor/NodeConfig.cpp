@@ -35,8 +35,8 @@ Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
                threads = option("threads", "T"), memory = option("memory-budget-mb", "N"),
                disk = option("disk-budget-mb", "N"), sessions = option("max-sessions", "N"),
                idle = option("session-idle-timeout-s", "N"), grace = option("drain-grace-s", "N"),
-               delay = option("stage-delay-ms", "N"), help = option("help");
-    parser.addOptions({server, dataDir, ca, pin, insecure, device, threads, memory, disk, sessions, idle, grace, delay, help});
+               delay = option("stage-delay-ms", "N"), cheat = option("test-cheat", "MODE"), help = option("help");
+    parser.addOptions({server, dataDir, ca, pin, insecure, device, threads, memory, disk, sessions, idle, grace, delay, cheat, help});
     auto error = [](const QString& m) { return makeError(ErrorCode::InvalidArgument, m.toStdString()); };
     if (!parser.parse(arguments))
         return error(parser.errorText());
@@ -59,6 +59,10 @@ Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
     c.tls.pinnedFingerprint = parser.value(pin);
     c.dataDir = QDir(parser.value(dataDir)).absolutePath();
     c.device = parser.isSet(device) ? parser.value(device) : c.device;
+    c.testCheat = parser.value(cheat);
+    if (!c.testCheat.isEmpty() && !QStringList{QStringLiteral("random"), QStringLiteral("skip"), QStringLiteral("stale"),
+                                                QStringLiteral("sometimes")}.contains(c.testCheat))
+        return error(QStringLiteral("--test-cheat must be random, skip, stale or sometimes"));
     struct IntOpt {
         const QCommandLineOption& o;
         qlonglong min, max;

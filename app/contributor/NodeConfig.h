@@ -23,6 +23,10 @@ struct NodeConfig {
     int statusIntervalMs = 10000;
     int drainGraceMs = 30000;     // on SIGTERM: finish sessions for at most this long, then leave
     int stageDelayMs = 0;         // testing aid: sleep before each stage (simulates a slow node)
+    // Testing aid for the verification tests, never for real use: "random" (random output), "skip"
+    // (returns its input unchanged), "stale" (replays its previous answer), "sometimes" (wrong on 5% of
+    // stages). Empty = honest.
+    QString testCheat;
 
     static Expected<NodeConfig> fromArguments(const QStringList& arguments);
     static QString usage();

@@ -148,6 +148,7 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
     if (!rows)
         return failStage(m_currentStage, QString::fromStdString(rows.error().message));
     stage.needsReplay = false;
+    m_host.stageAccepted(nodeId, m_model.name(), stage.layers, stage.history, stage.rows, *rows);
     if (NodeLink* node = m_host.nodeLink(nodeId)) {
         ++node->stagesServed;
         node->layerTokensComputed += static_cast<uint64_t>(stage.layers.size()) * static_cast<uint64_t>(m_stepRows);

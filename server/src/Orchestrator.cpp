@@ -24,7 +24,9 @@ bool covers(const std::vector<LayerRange>& ranges, LayerRange wanted) {
 
 Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, ThreadPool& pool, QString httpBase,
                            QObject* parent)
-    : QObject(parent), m_config(config), m_store(store), m_pool(pool), m_httpBase(std::move(httpBase)) {
+    : QObject(parent), m_config(config), m_store(store), m_pool(pool), m_httpBase(std::move(httpBase)),
+      m_verifier(config.verification, 1, std::random_device{}()) {
+    connect(&m_verifier, &Verifier::finished, this, &Orchestrator::onVerification);
     // Placement runs a moment after the last change, so a burst of joins is placed once.
     m_rebalanceTimer.setSingleShot(true);
     m_rebalanceTimer.setInterval(300);
@@ -64,6 +66,15 @@ NodeLink* Orchestrator::nodeLink(const std::string& nodeId) {
 
 void Orchestrator::addNode(std::unique_ptr<NodeLink> node) {
     const std::string id = node->nodeId;
+    if (m_quarantined.count(id)) {
+        wire::Reject reject;
+        reject.set_code(wire::UNAUTHORIZED);
+        reject.set_reason("this node is quarantined for failing verification");
+        node->channel->send(wire::REJECT, reject);
+        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("quarantined"));
+        node->channel.release()->deleteLater();
+        return;
+    }
     if (auto old = m_nodes.find(id); old != m_nodes.end()) {
         // The same key connected again (a reconnect that beat our timeout): the new connection wins.
         old->second->channel->close(QWebSocketProtocol::CloseCodeNormal, QStringLiteral("replaced by a new connection"));
@@ -205,6 +216,8 @@ void Orchestrator::handleStageResponse(NodeLink* node, const wire::Envelope& env
 std::vector<NodeShards> Orchestrator::shardsOf(const std::string& modelName) const {
     std::vector<NodeShards> out;
     for (const auto& [id, node] : m_nodes) {
+        if (m_quarantined.count(id))
+            continue;
         auto it = node->readyShards.find(modelName);
         if (it == node->readyShards.end() || it->second.empty() || !node->channel->isOpen())
             continue;
@@ -302,6 +315,52 @@ void Orchestrator::rebalance() {
                 continue;
             assign(*node, *m, layers);
         }
+    }
+}
+
+void Orchestrator::stageAccepted(const std::string& nodeId, const std::string& modelName, LayerRange layers,
+                                 const std::vector<float>& history, int64_t historyRows,
+                                 const std::vector<float>& returnedRows) {
+    GatewayModel* m = model(modelName);
+    if (!m || m_config.verification.initialRate <= 0 || !m_verifier.shouldCheck(nodeId))
+        return;
+    auto job = std::make_shared<VerificationJob>();
+    job->jobId = m_nextJobId++;
+    job->nodeId = nodeId;
+    job->weights = m->sharedWeights();
+    job->layers = layers;
+    job->history = history;
+    job->rows = historyRows;
+    job->claimed = returnedRows;
+    m_verifier.submit(std::move(job));
+}
+
+void Orchestrator::onVerification(const VerificationResult& result) {
+    if (!result.error.empty()) {
+        qWarning("verification of node %.12s could not run: %s", result.nodeId.c_str(), result.error.c_str());
+        return;
+    }
+    if (result.valid)
+        ++m_stats.verificationsPassed;
+    else
+        ++m_stats.verificationsFailed;
+    const bool cheater = m_verifier.record(result);
+    if (cheater && !m_quarantined.count(result.nodeId))
+        quarantine(result.nodeId, QStringLiteral("stage output failed verification (cosine %1, error %2)")
+                                      .arg(result.cosine, 0, 'f', 6).arg(result.normalizedError, 0, 'g', 3));
+}
+
+void Orchestrator::quarantine(const std::string& nodeId, const QString& reason) {
+    m_quarantined.insert(nodeId);
+    ++m_stats.cheatersQuarantined;
+    qWarning("node %.12s quarantined: %s", nodeId.c_str(), qPrintable(reason));
+    Q_EMIT nodeQuarantined(QString::fromStdString(nodeId), reason);
+    if (NodeLink* node = nodeLink(nodeId)) {
+        wire::Reject reject;
+        reject.set_code(wire::UNAUTHORIZED);
+        reject.set_reason("quarantined: " + reason.toStdString());
+        node->channel->send(wire::REJECT, reject);
+        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("quarantined"));
     }
 }
 
@@ -491,7 +550,10 @@ QJsonObject Orchestrator::statusJson() const {
                        {QStringLiteral("bad_signatures"), qint64(m_stats.badSignatures)},
                        {QStringLiteral("hidden_bytes_sent"), qint64(m_stats.hiddenBytesSent)},
                        {QStringLiteral("stage_hops"), qint64(m_stats.stageHops)},
-                       {QStringLiteral("tokens_generated"), qint64(m_stats.tokensGenerated)}};
+                       {QStringLiteral("tokens_generated"), qint64(m_stats.tokensGenerated)},
+                       {QStringLiteral("verifications_passed"), qint64(m_stats.verificationsPassed)},
+                       {QStringLiteral("verifications_failed"), qint64(m_stats.verificationsFailed)},
+                       {QStringLiteral("quarantined_nodes"), qint64(m_stats.cheatersQuarantined)}};
 }
 
 } // namespace declai::server

@@ -32,7 +32,9 @@ QString ServerConfig::usage() {
         "  --failover-deadline-ms N         give up re-routing a session after this long (default 60000)\n"
         "  --chain-wait-ms N                how long a request waits for all layers to be placed (default 30000)\n"
         "  --wire-encoding f32|f16          hidden states between nodes (default f32: bit-exact)\n"
-        "  --threads N                      gateway compute threads (default: all cores)\n");
+        "  --threads N                      gateway compute threads (default: all cores)\n"
+        "  --verify-initial-rate R          share of a new node's stages re-checked (default 0.5; 0 = off)\n"
+        "  --verify-floor-rate R            lowest check rate for trusted nodes (default 0.03)\n");
 }
 
 Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments) {
@@ -50,9 +52,11 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
     const QCommandLineOption chainWait(QStringLiteral("chain-wait-ms"), QStringLiteral("ms"), QStringLiteral("N"));
     const QCommandLineOption encoding(QStringLiteral("wire-encoding"), QStringLiteral("enc"), QStringLiteral("f32|f16"));
     const QCommandLineOption threads(QStringLiteral("threads"), QStringLiteral("threads"), QStringLiteral("N"));
+    const QCommandLineOption verifyInitial(QStringLiteral("verify-initial-rate"), QStringLiteral("r"), QStringLiteral("R"));
+    const QCommandLineOption verifyFloor(QStringLiteral("verify-floor-rate"), QStringLiteral("r"), QStringLiteral("R"));
     const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")}, QStringLiteral("help"));
     parser.addOptions({listen, modelDir, dataDir, cert, key, insecure, replicas, minNodes, stageTimeout, failover, chainWait,
-                       encoding, threads, help});
+                       encoding, threads, verifyInitial, verifyFloor, help});
     if (!parser.parse(arguments))
         return usageError(parser.errorText());
     if (parser.isSet(help))
@@ -101,6 +105,18 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
             return usageError(QStringLiteral("--%1 must be an integer in [%2, %3]")
                                   .arg(o.option.names().first()).arg(o.min).arg(o.max));
     }
+    for (auto [option, out] : {std::pair{&verifyInitial, &c.verification.initialRate},
+                               std::pair{&verifyFloor, &c.verification.floorRate}}) {
+        if (!parser.isSet(*option))
+            continue;
+        bool ok = false;
+        const double v = parser.value(*option).toDouble(&ok);
+        if (!ok || v < 0 || v > 1)
+            return usageError(QStringLiteral("--%1 must be a number in [0, 1]").arg(option->names().first()));
+        *out = v;
+    }
+    if (c.verification.floorRate > c.verification.initialRate)
+        c.verification.floorRate = c.verification.initialRate;
     if (parser.isSet(encoding)) {
         c.wireEncoding = parser.value(encoding).toLower();
         if (c.wireEncoding != QStringLiteral("f32") && c.wireEncoding != QStringLiteral("f16"))

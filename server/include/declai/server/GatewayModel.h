@@ -23,6 +23,7 @@ public:
     const std::string& digest() const { return m_digest; }
     const ModelConfig& config() const { return m_weights->config(); }
     const ModelWeights& weights() const { return *m_weights; }
+    std::shared_ptr<const ModelWeights> sharedWeights() const { return m_weights; }
     const Tokenizer& tokenizer() const { return *m_tokenizer; }
     const std::unordered_set<int32_t>& stopIds() const { return m_stopIds; }
     uint64_t bytesPerLayer() const;

@@ -36,6 +36,13 @@ public:
     virtual bool requestCoverage(const std::string& model, LayerRange layers, const std::set<std::string>& exclude) = 0;
     virtual NodeLink* nodeLink(const std::string& nodeId) = 0;
     virtual void sessionFinished(GenerationSession* session) = 0;
+    // A node's stage answer was accepted (for sampled verification): the stage's whole input history,
+    // and the rows the node returned for it.
+    virtual void stageAccepted(const std::string& nodeId, const std::string& model, LayerRange layers,
+                               const std::vector<float>& history, int64_t historyRows,
+                               const std::vector<float>& returnedRows) {
+        (void)nodeId, (void)model, (void)layers, (void)history, (void)historyRows, (void)returnedRows;
+    }
 };
 
 struct SessionRequest {

@@ -11,6 +11,7 @@
 #include "declai/server/ModelStore.h"
 #include "declai/server/Placement.h"
 #include "declai/server/ServerConfig.h"
+#include "declai/server/Verifier.h"
 
 #include <QObject>
 #include <QTimer>
@@ -30,6 +31,9 @@ struct OrchestratorStats {
     uint64_t hiddenBytesSent = 0; // gateway -> node payload bytes of completed sessions
     uint64_t stageHops = 0;       // stage requests of completed sessions
     uint64_t tokensGenerated = 0;
+    uint64_t verificationsPassed = 0;
+    uint64_t verificationsFailed = 0;
+    uint64_t cheatersQuarantined = 0;
 };
 
 class Orchestrator : public QObject, public SessionHost {
@@ -61,11 +65,18 @@ public:
     bool requestCoverage(const std::string& model, LayerRange layers, const std::set<std::string>& exclude) override;
     NodeLink* nodeLink(const std::string& nodeId) override;
     void sessionFinished(GenerationSession* session) override;
+    void stageAccepted(const std::string& nodeId, const std::string& model, LayerRange layers,
+                       const std::vector<float>& history, int64_t historyRows,
+                       const std::vector<float>& returnedRows) override;
+    Verifier& verifier() { return m_verifier; }
 
 Q_SIGNALS:
     void nodesChanged();
+    void nodeQuarantined(const QString& nodeId, const QString& reason);
 
 private:
+    void onVerification(const VerificationResult& result);
+    void quarantine(const std::string& nodeId, const QString& reason);
     void onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope);
     void onNodeClosed(const std::string& nodeId, const QString& reason);
     void onClientEnvelope(ClientLink* client, const wire::Envelope& envelope);
@@ -90,6 +101,9 @@ private:
     uint64_t m_nextAssignmentId = 1;
     std::mt19937_64 m_rng{std::random_device{}()};
     OrchestratorStats m_stats;
+    Verifier m_verifier;
+    uint64_t m_nextJobId = 1;
+    std::set<std::string> m_quarantined; // node ids caught cheating: never routed to again
 };
 
 } // namespace declai::server

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "declai/core/Error.h"
+#include "declai/server/VerificationPolicy.h"
 
 #include <QHostAddress>
 #include <QString>
@@ -27,6 +28,7 @@ struct ServerConfig {
     uint64_t maxMessageBytes = 256ull << 20;
     int threads = 0;                // gateway compute threads (embeddings, head); 0 = all cores
     QString wireEncoding = QStringLiteral("f32"); // hidden states on the wire: f32 (exact) or f16
+    VerificationPolicy verification;
 
     static Expected<ServerConfig> fromArguments(const QStringList& arguments); // arguments[0] is the program
     static QString usage();
