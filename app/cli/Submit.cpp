@@ -20,7 +20,8 @@ namespace {
 constexpr const char* kSubmitUsage =
     "usage: declai-cli submit --server wss://HOST:PORT [--ca FILE | --pin SHA256:HEX | --insecure-dev]\n"
     "                         -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [--top-k K] [--top-p P]\n"
-    "                         [--min-p P] [--repeat-penalty R] [--tokens] [--stats] [--timeout-s S]\n";
+    "                         [--min-p P] [--repeat-penalty R] [--tokens] [--stats] [--timeout-s S]\n"
+    "                         [--api-key KEY (or DECLAI_API_KEY)] [--priority low|normal|high] [--quote]\n";
 
 } // namespace
 
@@ -51,9 +52,11 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
                topP = option({QStringLiteral("top-p")}, "P", "0.95"), minP = option({QStringLiteral("min-p")}, "P", "0.05"),
                penalty = option({QStringLiteral("repeat-penalty")}, "R", "1.0"), tokens = option({QStringLiteral("tokens")}),
                stats = option({QStringLiteral("stats")}), timeout = option({QStringLiteral("timeout-s")}, "S", "600"),
-               apiKey = option({QStringLiteral("api-key")}, "KEY");
+               apiKey = option({QStringLiteral("api-key")}, "KEY"),
+               priority = option({QStringLiteral("priority")}, "low|normal|high", "normal"),
+               quoteOnly = option({QStringLiteral("quote")});
     parser.addOptions({server, ca, pin, insecure, model, prompt, count, temp, seed, topK, topP, minP, penalty, tokens,
-                       stats, timeout, apiKey});
+                       stats, timeout, apiKey, priority, quoteOnly});
     QStringList parseArgs = args;
     parseArgs[0] = QStringLiteral("declai-cli");
     if (!parser.parse(parseArgs))
@@ -87,6 +90,8 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
     submit.set_repeat_penalty(static_cast<float>(number(penalty)));
     submit.set_want_token_ids(parser.isSet(tokens));
     submit.set_request_id(1);
+    submit.set_priority(parser.value(priority).toStdString());
+    submit.set_quote_only(parser.isSet(quoteOnly));
     const double timeoutS = number(timeout);
     if (!ok)
         return usage(QStringLiteral("a numeric option is not a number"));
@@ -146,6 +151,12 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
         }
         case wire::DONE: {
             auto done = wire::decodeBody<wire::Done>(envelope, wire::DONE);
+            if (done && done->quote_only()) {
+                std::fprintf(out, "quote: %u prompt tokens + up to %u new tokens: at most %.6f credits (available %.6f)\n",
+                             done->prompt_tokens(), submit.max_tokens(), done->cost_microcredits() / 1e6,
+                             done->balance_microcredits() / 1e6);
+                return finish(0);
+            }
             if (done && !submit.want_token_ids())
                 std::fwrite(done->text_tail().data(), 1, done->text_tail().size(), out);
             std::fputc('\n', out);
@@ -161,6 +172,9 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
                              "tokens/s, %u failover(s), finish: %s\n",
                              done->prompt_tokens(), done->generated_tokens(), seconds, done->time_to_first_token_ms(),
                              decodeTps, done->failovers(), done->finish_reason().c_str());
+                if (done->cost_microcredits() > 0)
+                    std::fprintf(err, "declai-cli: cost %.6f credits, %.6f credits left\n", done->cost_microcredits() / 1e6,
+                                 done->balance_microcredits() / 1e6);
             }
             return finish(0);
         }

@@ -2,7 +2,6 @@
 
 #include <QByteArray>
 #include <QCryptographicHash>
-
 #include <array>
 #include <utility>
 
@@ -11,7 +10,8 @@ namespace declai::credit {
 namespace {
 
 template <class Enum, size_t N>
-std::optional<Enum> fromName(const std::array<std::pair<Enum, const char*>, N>& table, const std::string& name) {
+std::optional<Enum> fromName(const std::array<std::pair<Enum, const char*>, N>& table,
+                             const std::string& name) {
     for (const auto& [value, text] : table)
         if (name == text)
             return value;
@@ -66,19 +66,43 @@ void appendField(std::string& out, const std::string& bytes) {
 
 } // namespace
 
-const char* accountKindName(AccountKind kind) { return toName(kAccountKinds, kind); }
-std::optional<AccountKind> accountKindFromName(const std::string& name) { return fromName(kAccountKinds, name); }
-const char* txKindName(TxKind kind) { return toName(kTxKinds, kind); }
-std::optional<TxKind> txKindFromName(const std::string& name) { return fromName(kTxKinds, name); }
-const char* holdStatusName(HoldStatus status) { return toName(kHoldStatuses, status); }
-std::optional<HoldStatus> holdStatusFromName(const std::string& name) { return fromName(kHoldStatuses, name); }
-const char* lotStatusName(LotStatus status) { return toName(kLotStatuses, status); }
-std::optional<LotStatus> lotStatusFromName(const std::string& name) { return fromName(kLotStatuses, name); }
+const char* accountKindName(AccountKind kind) {
+    return toName(kAccountKinds, kind);
+}
+std::optional<AccountKind> accountKindFromName(const std::string& name) {
+    return fromName(kAccountKinds, name);
+}
+const char* txKindName(TxKind kind) {
+    return toName(kTxKinds, kind);
+}
+std::optional<TxKind> txKindFromName(const std::string& name) {
+    return fromName(kTxKinds, name);
+}
+const char* holdStatusName(HoldStatus status) {
+    return toName(kHoldStatuses, status);
+}
+std::optional<HoldStatus> holdStatusFromName(const std::string& name) {
+    return fromName(kHoldStatuses, name);
+}
+const char* lotStatusName(LotStatus status) {
+    return toName(kLotStatuses, status);
+}
+std::optional<LotStatus> lotStatusFromName(const std::string& name) {
+    return fromName(kLotStatuses, name);
+}
 
-std::string userAccount(const std::string& userId) { return std::string("user:").append(userId); }
-std::string nodeAccount(const std::string& nodeId) { return std::string("node:").append(nodeId); }
-std::string escrowAccountFor(const std::string& account) { return std::string("escrow:").append(account); }
-std::string pendingAccountFor(const std::string& account) { return std::string("pending:").append(account); }
+std::string userAccount(const std::string& userId) {
+    return std::string("user:").append(userId);
+}
+std::string nodeAccount(const std::string& nodeId) {
+    return std::string("node:").append(nodeId);
+}
+std::string escrowAccountFor(const std::string& account) {
+    return std::string("escrow:").append(account);
+}
+std::string pendingAccountFor(const std::string& account) {
+    return std::string("pending:").append(account);
+}
 
 std::string canonicalTransactionBytes(TxId id, const std::string& idempotencyKey, TxKind kind,
                                       const std::string& reference, std::int64_t createdAtMs,

@@ -1,5 +1,7 @@
 #include "declai/credit/Pricing.h"
 
+#include "StrCat.h"
+
 #include <algorithm>
 #include <limits>
 #include <numeric>
@@ -13,7 +15,9 @@ __extension__ using Int128 = __int128;
 
 constexpr Int128 kInt64Max = std::numeric_limits<std::int64_t>::max();
 
-Int128 ceilDiv(Int128 numerator, Int128 denominator) { return (numerator + denominator - 1) / denominator; }
+Int128 ceilDiv(Int128 numerator, Int128 denominator) {
+    return (numerator + denominator - 1) / denominator;
+}
 
 Expected<Microcredits> priceOf(std::int64_t tokens, Microcredits per1k, std::int64_t modelParams,
                                std::int64_t referenceParams) {
@@ -34,7 +38,8 @@ Expected<Microcredits> priceOf(std::int64_t tokens, Microcredits per1k, std::int
 Expected<Quote> quote(const PriceSchedule& schedule, std::int64_t modelParams, std::int64_t promptTokens,
                       std::int64_t maxTokens) {
     if (modelParams <= 0 || promptTokens < 0 || maxTokens < 0)
-        return makeError(ErrorCode::InvalidArgument, "model size must be positive and token counts non-negative");
+        return makeError(ErrorCode::InvalidArgument,
+                         "model size must be positive and token counts non-negative");
     if (schedule.referenceParams <= 0 || schedule.promptPer1kTokens < 0 || schedule.generatedPer1kTokens < 0)
         return makeError(ErrorCode::InvalidArgument, "invalid price schedule");
     auto prompt = priceOf(promptTokens, schedule.promptPer1kTokens, modelParams, schedule.referenceParams);
@@ -59,7 +64,8 @@ Expected<std::vector<NodeShare>> splitByLayerTokens(Microcredits pool, std::span
     Int128 totalWork = 0;
     for (const NodeWork& item : work) {
         if (item.layerTokens < 0)
-            return makeError(ErrorCode::InvalidArgument, "negative layer-tokens for " + item.nodeAccount);
+            return makeError(ErrorCode::InvalidArgument,
+                             strCat("negative layer-tokens for ", item.nodeAccount));
         totalWork += item.layerTokens;
     }
     std::vector<NodeShare> shares;

@@ -8,7 +8,6 @@
 #include <QSqlDatabase>
 #include <QSqlQuery>
 #include <QString>
-
 #include <unordered_map>
 
 namespace declai::credit {
@@ -45,7 +44,8 @@ public:
     Expected<void> insertPendingLot(const PendingLot& lot) override;
     Expected<std::vector<PendingLot>> openPendingLots(const std::string& node,
                                                       std::int64_t createdBeforeMs) override;
-    Expected<void> closePendingLot(TxId earnTx, const std::string& node, LotStatus status, TxId closeTx) override;
+    Expected<void> closePendingLot(TxId earnTx, const std::string& node, LotStatus status,
+                                   TxId closeTx) override;
     Expected<std::vector<HistoryEntry>> history(const std::string& account, int limit) override;
     Expected<ChainHead> head() override;
     Expected<std::vector<Transaction>> transactionsFrom(TxId firstId, int limit) override;
@@ -60,7 +60,7 @@ private:
     // A prepared statement, cached per SQL text for the life of the connection.
     QSqlQuery& prepared(const char* sql);
     Expected<void> exec(QSqlQuery& query, const char* what);
-    Expected<void> execDirect(const QString& sql);
+    Expected<void> execDirect(const char* sql);
     Error sqlError(const QSqlError& error, const char* what);
     Expected<std::vector<Posting>> postingsOf(TxId id);
     Expected<std::optional<Transaction>> readTransaction(QSqlQuery& query);

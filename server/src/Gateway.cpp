@@ -110,6 +110,12 @@ void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
         p.hello = *hello;
         if (hello->role() == wire::CLIENT) {
             auto client = std::make_unique<ClientLink>();
+            if (m_handlers.authenticateClient) {
+                auto user = m_handlers.authenticateClient(hello->api_key());
+                if (!user)
+                    return reject(id, wire::UNAUTHORIZED, QString::fromStdString(user.error().message));
+                client->userId = *user;
+            }
             client->clientId = "client-" + std::to_string(m_nextClientId++);
             wire::Welcome welcome;
             welcome.set_peer_id(client->clientId);

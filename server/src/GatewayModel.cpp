@@ -34,6 +34,13 @@ uint64_t GatewayModel::bytesPerLayer() const {
     return largest;
 }
 
+int64_t GatewayModel::parameterCount() const {
+    int64_t total = 0;
+    for (const GgufTensorInfo& t : m_weights->file().tensors())
+        total += static_cast<int64_t>(t.elementCount());
+    return total;
+}
+
 Expected<std::vector<float>> GatewayModel::embed(std::span<const int32_t> tokens) const {
     std::vector<float> hidden(tokens.size() * static_cast<size_t>(config().embeddingLength));
     if (auto r = m_embedder->embed(tokens, hidden); !r)

@@ -147,8 +147,11 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
     auto rows = wire::decodeHidden(response.hidden(), response.encoding(), response.n_tokens(), response.hidden_size());
     if (!rows)
         return failStage(m_currentStage, QString::fromStdString(rows.error().message));
+    const int64_t rowsComputed = stage.needsReplay ? stage.rows : m_stepRows; // a replay recomputed the history
     stage.needsReplay = false;
     m_host.stageAccepted(nodeId, m_model.name(), stage.layers, stage.history, stage.rows, *rows);
+    // Credit follows accepted work: a replay rebuilds history, which is paid like the rows it recomputed.
+    m_stats.nodeLayerTokens[nodeId] += stage.layers.size() * rowsComputed;
     if (NodeLink* node = m_host.nodeLink(nodeId)) {
         ++node->stagesServed;
         node->layerTokensComputed += static_cast<uint64_t>(stage.layers.size()) * static_cast<uint64_t>(m_stepRows);

@@ -3,6 +3,8 @@
 #include "declai/core/Identity.h"
 
 #include <QDateTime>
+
+#include "declai/server/CreditService.h"
 #include <QJsonArray>
 #include <QJsonObject>
 
@@ -23,9 +25,13 @@ bool covers(const std::vector<LayerRange>& ranges, LayerRange wanted) {
 } // namespace
 
 Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, ThreadPool& pool, QString httpBase,
-                           QObject* parent)
+                           CreditService* credits, QObject* parent)
     : QObject(parent), m_config(config), m_store(store), m_pool(pool), m_httpBase(std::move(httpBase)),
-      m_verifier(config.verification, 1, std::random_device{}()) {
+      m_verifier(config.verification, 1, std::random_device{}()), m_credits(credits),
+      m_scheduler(SchedulerConfig{config.maxSessions, config.highReserveShare, 30000, 10000}) {
+    // Aging moves waiting requests up even when nothing finishes.
+    connect(&m_queueTimer, &QTimer::timeout, this, &Orchestrator::startQueued);
+    m_queueTimer.start(1000);
     connect(&m_verifier, &Verifier::finished, this, &Orchestrator::onVerification);
     // Placement runs a moment after the last change, so a burst of joins is placed once.
     m_rebalanceTimer.setSingleShot(true);
@@ -354,6 +360,12 @@ void Orchestrator::quarantine(const std::string& nodeId, const QString& reason) 
     m_quarantined.insert(nodeId);
     ++m_stats.cheatersQuarantined;
     qWarning("node %.12s quarantined: %s", nodeId.c_str(), qPrintable(reason));
+    if (m_credits && m_credits->enabled()) {
+        auto voided = m_credits->voidNode(nodeId, "failed verification: " + reason.toStdString());
+        if (voided)
+            qWarning("node %.12s: %lld microcredits of pending earnings voided", nodeId.c_str(),
+                     static_cast<long long>(voided->amount));
+    }
     Q_EMIT nodeQuarantined(QString::fromStdString(nodeId), reason);
     if (NodeLink* node = nodeLink(nodeId)) {
         wire::Reject reject;
@@ -384,6 +396,12 @@ void Orchestrator::onClientClosed(const std::string& clientId) {
         if (cid == clientId)
             if (auto s = m_sessions.find(sid); s != m_sessions.end())
                 owned.push_back(s->second.get());
+    for (auto& [sid, cid] : m_sessionClient)
+        if (cid == clientId)
+            if (auto w = m_waiting.find(sid); w != m_waiting.end()) {
+                m_scheduler.remove(sid);
+                owned.push_back(w->second.session.get());
+            }
     for (GenerationSession* s : owned)
         s->cancel(QStringLiteral("the client disconnected"));
     std::unique_ptr<ClientLink> gone = std::move(it->second);
@@ -437,10 +455,48 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
     if (request.prompt.size() > (1u << 20))
         return failNow("the prompt is larger than 1 MiB");
 
+    const auto priority = priorityFromName(submit.priority());
+    if (!priority)
+        return failNow("priority '" + submit.priority() + "' is not low, normal or high");
+
+    // Price: the worst case (prompt + max tokens) is held before anything runs; nothing is charged if the
+    // hold fails.
+    const int64_t promptTokens = static_cast<int64_t>(m->tokenizer().encode(request.prompt, true).size());
+    std::string holdId;
+    int64_t worstCase = 0;
+    int64_t balance = 0;
+    if (m_credits && m_credits->enabled()) {
+        auto quote = m_credits->quote(m->parameterCount(), promptTokens, request.maxTokens);
+        if (!quote)
+            return failNow(quote.error().message);
+        worstCase = quote->total;
+        if (submit.quote_only()) {
+            wire::Done done;
+            done.set_request_id(requestId);
+            done.set_finish_reason("quote");
+            done.set_quote_only(true);
+            done.set_prompt_tokens(static_cast<uint32_t>(promptTokens));
+            done.set_cost_microcredits(worstCase);
+            if (auto b = m_credits->balanceOfUser(client->userId))
+                done.set_balance_microcredits(b->available);
+            client->channel->send(wire::DONE, done);
+            return;
+        }
+        const std::string holdKey = client->userId + "/" + client->clientId + "/" + std::to_string(requestId) + "/" +
+                                    std::to_string(m_rng());
+        auto hold = m_credits->admit(client->userId, holdKey, worstCase);
+        if (!hold)
+            return failNow(hold.error().message);
+        holdId = *hold;
+        if (auto b = m_credits->balanceOfUser(client->userId))
+            balance = b->available;
+    }
+
     uint64_t sessionId = 0;
-    while (sessionId == 0 || m_sessions.count(sessionId))
+    while (sessionId == 0 || m_sessions.count(sessionId) || m_waiting.count(sessionId))
         sessionId = m_rng();
     const std::string clientId = client->clientId;
+    const int64_t modelParams = m->parameterCount();
     GenerationSession::Sinks sinks;
     // Sinks run on the main thread from inside the session; the client may have gone meanwhile.
     sinks.token = [this, clientId, requestId](int32_t id, const std::string& text) {
@@ -453,12 +509,28 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         token.set_text(text);
         it->second->channel->send(wire::TOKEN, token);
     };
-    sinks.finished = [this, clientId, requestId](const std::string& reason, const std::string& tail,
-                                                 const SessionStats& stats) {
+    sinks.finished = [this, clientId, requestId, sessionId, modelParams, user = client->userId](
+                         const std::string& reason, const std::string& tail, const SessionStats& stats) {
         ++m_stats.sessionsCompleted;
         m_stats.hiddenBytesSent += stats.hiddenBytesSent;
         m_stats.stageHops += stats.hops;
         m_stats.tokensGenerated += stats.generatedTokens;
+        int64_t cost = 0;
+        int64_t balanceAfter = 0;
+        if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
+            std::vector<NodeWorkShare> work;
+            for (const auto& [node, layerTokens] : stats.nodeLayerTokens)
+                work.push_back(NodeWorkShare{node, layerTokens});
+            auto settled = m_credits->settle(hold->second, modelParams, stats.promptTokens, stats.generatedTokens, work);
+            if (!settled)
+                qWarning("settling request %llu failed: %s", static_cast<unsigned long long>(requestId),
+                         settled.error().message.c_str());
+            if (auto q = m_credits->quote(modelParams, stats.promptTokens, stats.generatedTokens))
+                cost = q->total;
+            if (auto b = m_credits->balanceOfUser(user))
+                balanceAfter = b->available;
+            m_sessionHold.erase(hold);
+        }
         auto it = m_clients.find(clientId);
         if (it == m_clients.end())
             return;
@@ -471,11 +543,19 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         done.set_total_ms(static_cast<uint32_t>(stats.totalMs));
         done.set_failovers(stats.failovers);
         done.set_text_tail(tail);
+        done.set_cost_microcredits(cost);
+        done.set_balance_microcredits(balanceAfter);
         it->second->channel->send(wire::DONE, done);
     };
-    sinks.failed = [this, clientId, requestId](const std::string& reason) {
+    sinks.failed = [this, clientId, requestId, sessionId](const std::string& reason) {
         ++m_stats.sessionsFailed;
         qWarning("request %llu failed: %s", static_cast<unsigned long long>(requestId), reason.c_str());
+        if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
+            if (auto refunded = m_credits->refund(hold->second); !refunded) // a failure costs the user nothing
+                qWarning("refunding request %llu failed: %s", static_cast<unsigned long long>(requestId),
+                         refunded.error().message.c_str());
+            m_sessionHold.erase(hold);
+        }
         auto it = m_clients.find(clientId);
         if (it == m_clients.end())
             return;
@@ -488,11 +568,38 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
     auto session = std::make_unique<GenerationSession>(sessionId, *this, *m, std::move(request), std::move(sinks),
                                                        m_config.stageTimeoutMs, m_config.failoverDeadlineMs,
                                                        m_config.chainWaitMs, encoding);
-    GenerationSession* raw = session.get();
-    m_sessions[sessionId] = std::move(session);
     m_sessionClient[sessionId] = clientId;
-    ++m_stats.sessionsStarted;
-    raw->start();
+    if (!holdId.empty())
+        m_sessionHold[sessionId] = holdId;
+    QueuedRequest queued;
+    queued.id = sessionId;
+    queued.account = client->userId.empty() ? clientId : client->userId;
+    queued.priority = *priority;
+    queued.balance = balance;
+    queued.cost = static_cast<double>(promptTokens + submit.max_tokens());
+    if (!m_scheduler.enqueue(queued, QDateTime::currentMSecsSinceEpoch())) {
+        session->cancel(QStringLiteral("the gateway is overloaded: too many requests are waiting"));
+        return;
+    }
+    m_waiting[sessionId] = Waiting{std::move(session), holdId};
+    startQueued();
+}
+
+void Orchestrator::startQueued() {
+    while (true) {
+        auto next = m_scheduler.next(static_cast<int>(m_sessions.size()), QDateTime::currentMSecsSinceEpoch());
+        if (!next)
+            return;
+        auto it = m_waiting.find(next->id);
+        if (it == m_waiting.end())
+            continue; // cancelled while waiting
+        std::unique_ptr<GenerationSession> session = std::move(it->second.session);
+        m_waiting.erase(it);
+        GenerationSession* raw = session.get();
+        m_sessions[next->id] = std::move(session);
+        ++m_stats.sessionsStarted;
+        raw->start();
+    }
 }
 
 void Orchestrator::sessionFinished(GenerationSession* session) {
@@ -502,7 +609,9 @@ void Orchestrator::sessionFinished(GenerationSession* session) {
         this,
         [this, id] {
             m_sessions.erase(id);
+            m_waiting.erase(id);
             m_sessionClient.erase(id);
+            startQueued();
         },
         Qt::QueuedConnection);
 }

@@ -1,5 +1,6 @@
 #include "declai/server/ServerApp.h"
 
+#include "declai/core/Identity.h"
 #include "declai/network/TlsSetup.h"
 
 #include <QDir>
@@ -11,9 +12,10 @@ namespace declai::server {
 ServerApp::ServerApp(ServerConfig config, QObject* parent) : QObject(parent), m_config(std::move(config)) {}
 
 ServerApp::~ServerApp() {
-    // Sessions and links go before the gateway that carries their sockets.
+    // Sessions and links go before the gateway that carries their sockets, and before the ledger they settle in.
     m_orchestrator.reset();
     m_gateway.reset();
+    m_credits.reset();
 }
 
 Expected<quint16> ServerApp::start() {
@@ -45,10 +47,24 @@ Expected<quint16> ServerApp::start() {
     if (m_store->models().empty())
         return makeError(ErrorCode::NotFound, "no servable GGUF model in '" + m_config.modelDir.toStdString() + "'");
 
+    if (m_config.credits.enabled) {
+        auto signer = NodeIdentity::loadOrCreate(m_config.dataDir.toStdString(), "server.key");
+        if (!signer)
+            return signer.error();
+        auto ledger = openLedger(m_config.credits, m_config.dataDir, *signer);
+        if (!ledger)
+            return ledger.error();
+        auto users = UserDirectory::open(m_config.dataDir);
+        if (!users)
+            return users.error();
+        m_credits = std::make_unique<CreditService>(m_config.credits, std::move(*ledger), std::move(*users));
+    }
     m_pool = std::make_unique<ThreadPool>(m_config.threads);
     Gateway::Handlers handlers;
     handlers.nodeAuthenticated = [this](std::unique_ptr<NodeLink> node) { m_orchestrator->addNode(std::move(node)); };
     handlers.clientAccepted = [this](std::unique_ptr<ClientLink> client) { m_orchestrator->addClient(std::move(client)); };
+    if (m_credits)
+        handlers.authenticateClient = [this](const std::string& key) { return m_credits->authenticate(key); };
     m_gateway = std::make_unique<Gateway>(m_config, std::move(handlers));
     m_store->registerRoutes(m_gateway->http());
     m_gateway->http().route(QStringLiteral("/v1/status"), [this] {
@@ -58,7 +74,7 @@ Expected<quint16> ServerApp::start() {
     auto port = m_gateway->listen(tls);
     if (!port)
         return port.error();
-    m_orchestrator = std::make_unique<Orchestrator>(m_config, *m_store, *m_pool, m_gateway->httpBase());
+    m_orchestrator = std::make_unique<Orchestrator>(m_config, *m_store, *m_pool, m_gateway->httpBase(), m_credits.get());
     if (auto loaded = m_orchestrator->loadModels(); !loaded)
         return loaded.error();
     for (const auto& entry : m_store->models())

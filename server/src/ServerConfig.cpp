@@ -34,7 +34,21 @@ QString ServerConfig::usage() {
         "  --wire-encoding f32|f16          hidden states between nodes (default f32: bit-exact)\n"
         "  --threads N                      gateway compute threads (default: all cores)\n"
         "  --verify-initial-rate R          share of a new node's stages re-checked (default 0.5; 0 = off)\n"
-        "  --verify-floor-rate R            lowest check rate for trusted nodes (default 0.03)\n");
+        "  --verify-floor-rate R            lowest check rate for trusted nodes (default 0.03)\n"
+        "  --no-credits                     free service: no API keys, no ledger\n"
+        "  --ledger sqlite|postgres         ledger store (default sqlite at DATA_DIR/ledger.sqlite)\n"
+        "  --ledger-postgres DSN            \"host=H port=P user=U dbname=D\" for a shared PostgreSQL ledger\n"
+        "  --grant-credits N                credits a new account starts with (default 100)\n"
+        "  --daily-limit-credits N          per-user daily spend limit (default none)\n"
+        "  --verification-window-s N        node earnings stay pending this long (default 600)\n"
+        "  --max-sessions N                 generations at once; more wait in the priority queue (default 8)\n"
+        "\n"
+        "operator commands (run while the server is stopped, or against PostgreSQL):\n"
+        "  declai-server user add NAME --data-dir DIR        create a user, print its API key\n"
+        "  declai-server grant ACCOUNT CREDITS --data-dir DIR\n"
+        "  declai-server ledger verify --data-dir DIR        check zero-sum, hash chain, balances, holds\n"
+        "  declai-server ledger balance ACCOUNT --data-dir DIR\n"
+        "  declai-server ledger export --csv [FILE] --data-dir DIR\n");
 }
 
 Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments) {
@@ -52,11 +66,19 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
     const QCommandLineOption chainWait(QStringLiteral("chain-wait-ms"), QStringLiteral("ms"), QStringLiteral("N"));
     const QCommandLineOption encoding(QStringLiteral("wire-encoding"), QStringLiteral("enc"), QStringLiteral("f32|f16"));
     const QCommandLineOption threads(QStringLiteral("threads"), QStringLiteral("threads"), QStringLiteral("N"));
+    const QCommandLineOption noCredits(QStringLiteral("no-credits"), QStringLiteral("free service"));
+    const QCommandLineOption ledger(QStringLiteral("ledger"), QStringLiteral("store"), QStringLiteral("sqlite|postgres"));
+    const QCommandLineOption ledgerPg(QStringLiteral("ledger-postgres"), QStringLiteral("dsn"), QStringLiteral("DSN"));
+    const QCommandLineOption grantCredits(QStringLiteral("grant-credits"), QStringLiteral("n"), QStringLiteral("N"));
+    const QCommandLineOption dailyLimit(QStringLiteral("daily-limit-credits"), QStringLiteral("n"), QStringLiteral("N"));
+    const QCommandLineOption window(QStringLiteral("verification-window-s"), QStringLiteral("s"), QStringLiteral("N"));
+    const QCommandLineOption maxSessions(QStringLiteral("max-sessions"), QStringLiteral("n"), QStringLiteral("N"));
     const QCommandLineOption verifyInitial(QStringLiteral("verify-initial-rate"), QStringLiteral("r"), QStringLiteral("R"));
     const QCommandLineOption verifyFloor(QStringLiteral("verify-floor-rate"), QStringLiteral("r"), QStringLiteral("R"));
     const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")}, QStringLiteral("help"));
     parser.addOptions({listen, modelDir, dataDir, cert, key, insecure, replicas, minNodes, stageTimeout, failover, chainWait,
-                       encoding, threads, verifyInitial, verifyFloor, help});
+                       encoding, threads, verifyInitial, verifyFloor, noCredits, ledger, ledgerPg, grantCredits,
+                       dailyLimit, window, maxSessions, help});
     if (!parser.parse(arguments))
         return usageError(parser.errorText());
     if (parser.isSet(help))
@@ -115,6 +137,30 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
             return usageError(QStringLiteral("--%1 must be a number in [0, 1]").arg(option->names().first()));
         *out = v;
     }
+    c.credits.enabled = !parser.isSet(noCredits);
+    if (parser.isSet(ledger)) {
+        c.credits.backend = parser.value(ledger);
+        if (c.credits.backend != QStringLiteral("sqlite") && c.credits.backend != QStringLiteral("postgres"))
+            return usageError(QStringLiteral("--ledger must be sqlite or postgres"));
+    }
+    c.credits.postgres = parser.value(ledgerPg);
+    if (c.credits.backend == QStringLiteral("postgres") && c.credits.postgres.isEmpty())
+        return usageError(QStringLiteral("--ledger postgres needs --ledger-postgres \"host=... port=... user=... dbname=...\""));
+    for (auto [option, out] : {std::pair{&grantCredits, &c.credits.newAccountGrant}, std::pair{&dailyLimit, &c.credits.dailySpendLimit}}) {
+        if (!parser.isSet(*option))
+            continue;
+        bool ok = false;
+        const double credits = parser.value(*option).toDouble(&ok);
+        if (!ok || credits < 0 || credits > 1e12)
+            return usageError(QStringLiteral("--%1 must be a number of credits >= 0").arg(option->names().first()));
+        *out = static_cast<int64_t>(credits * 1e6);
+    }
+    int windowS = static_cast<int>(c.credits.verificationWindowMs / 1000);
+    if (parser.isSet(window) && !parseInt(parser.value(window), 0, 30 * 86400, windowS))
+        return usageError(QStringLiteral("--verification-window-s must be an integer in [0, 2592000]"));
+    c.credits.verificationWindowMs = int64_t(windowS) * 1000;
+    if (parser.isSet(maxSessions) && !parseInt(parser.value(maxSessions), 1, 100000, c.maxSessions))
+        return usageError(QStringLiteral("--max-sessions must be an integer in [1, 100000]"));
     if (c.verification.floorRate > c.verification.initialRate)
         c.verification.floorRate = c.verification.initialRate;
     if (parser.isSet(encoding)) {

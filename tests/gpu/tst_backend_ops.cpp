@@ -396,53 +396,60 @@ private Q_SLOTS:
         Device* device = currentDevice();
         if (!device)
             QSKIP(currentSkipReason().c_str());
-        std::mt19937 rng(4);
-        struct Case {
-            int64_t heads, kvHeads, headDim, tokens, startPos;
-        };
-        const int64_t capacity = 45;
-        for (const Case& c : {Case{4, 4, 64, 1, 20}, Case{4, 4, 64, 5, 0}, Case{6, 2, 48, 5, 7},
-                              Case{6, 2, 48, 1, 33}, Case{8, 1, 64, 5, 40}, Case{3, 1, 48, 1, 0}}) {
-            const int64_t kvDim = c.kvHeads * c.headDim;
-            const auto q = randomFloats(rng, static_cast<size_t>(c.tokens * c.heads * c.headDim), 2.0f);
-            const auto k = randomFloats(rng, static_cast<size_t>(c.tokens * kvDim), 2.0f);
-            const auto v = randomFloats(rng, static_cast<size_t>(c.tokens * kvDim));
-            // Earlier positions already in the cache (F16), identical on both devices.
-            std::vector<f16_bits> keyCache(static_cast<size_t>(capacity * kvDim));
-            std::vector<f16_bits> valueCache(keyCache.size());
-            const auto earlierK = randomFloats(rng, keyCache.size(), 2.0f);
-            const auto earlierV = randomFloats(rng, keyCache.size());
-            for (size_t i = 0; i < keyCache.size(); ++i) {
-                keyCache[i] = quant::fp32ToFp16(earlierK[i]);
-                valueCache[i] = quant::fp32ToFp16(earlierV[i]);
-            }
-            const AttentionParams p{c.tokens, c.startPos, c.heads, c.kvHeads, c.headDim, capacity, 0.0f};
-            // The output, followed by the new cache rows (as floats) so the F16 store is checked too.
-            const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
-                TRY_ASSIGN(bq, bufferWith(d, q));
-                TRY_ASSIGN(bk, bufferWith(d, k));
-                TRY_ASSIGN(bv, bufferWith(d, v));
-                TRY_ASSIGN(kc, bufferWith(d, keyCache));
-                TRY_ASSIGN(vc, bufferWith(d, valueCache));
-                TRY_ASSIGN(out, bufferWith(d, nullptr, q.size() * sizeof(float)));
-                TRY(d.attention(*bq, *bk, *bv, *kc, *vc, *out, p));
-                TRY_ASSIGN(result, fetch(d, *out, q.size()));
-                for (DeviceBuffer* cache : {kc.get(), vc.get()}) {
-                    std::vector<f16_bits> rows(static_cast<size_t>(c.tokens * kvDim));
-                    TRY(d.download(*cache, static_cast<uint64_t>(c.startPos * kvDim) * 2u, rows.data(),
-                                   rows.size() * 2u));
-                    for (f16_bits h : rows)
-                        result.push_back(quant::fp16ToFp32(h));
-                }
-                return result;
+        // halfAccumulator (llama.cpp's F16 running sum) is checked with a tolerance of a few F16 ulps of
+        // the accumulator: exp() differs by float ulps between devices and may flip an F16 rounding.
+        for (bool halfAccumulator : {false, true}) {
+            std::mt19937 rng(4);
+            struct Case {
+                int64_t heads, kvHeads, headDim, tokens, startPos;
             };
-            std::string label = "heads=" + std::to_string(c.heads) + "/" + std::to_string(c.kvHeads);
-            label.append(" dim=")
-                .append(std::to_string(c.headDim))
-                .append(" pos=")
-                .append(std::to_string(c.startPos));
-            label.append(" batch=").append(std::to_string(c.tokens));
-            QVERIFY(check(*device, "attention", label, run, kToleranceAttention));
+            const int64_t capacity = 45;
+            for (const Case& c : {Case{4, 4, 64, 1, 20}, Case{4, 4, 64, 5, 0}, Case{6, 2, 48, 5, 7},
+                                  Case{6, 2, 48, 1, 33}, Case{8, 1, 64, 5, 40}, Case{3, 1, 48, 1, 0}}) {
+                const int64_t kvDim = c.kvHeads * c.headDim;
+                const auto q = randomFloats(rng, static_cast<size_t>(c.tokens * c.heads * c.headDim), 2.0f);
+                const auto k = randomFloats(rng, static_cast<size_t>(c.tokens * kvDim), 2.0f);
+                const auto v = randomFloats(rng, static_cast<size_t>(c.tokens * kvDim));
+                // Earlier positions already in the cache (F16), identical on both devices.
+                std::vector<f16_bits> keyCache(static_cast<size_t>(capacity * kvDim));
+                std::vector<f16_bits> valueCache(keyCache.size());
+                const auto earlierK = randomFloats(rng, keyCache.size(), 2.0f);
+                const auto earlierV = randomFloats(rng, keyCache.size());
+                for (size_t i = 0; i < keyCache.size(); ++i) {
+                    keyCache[i] = quant::fp32ToFp16(earlierK[i]);
+                    valueCache[i] = quant::fp32ToFp16(earlierV[i]);
+                }
+                const AttentionParams p{c.tokens,  c.startPos, c.heads, c.kvHeads,
+                                        c.headDim, capacity,   0.0f,    halfAccumulator};
+                // The output, followed by the new cache rows (as floats) so the F16 store is checked too.
+                const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                    TRY_ASSIGN(bq, bufferWith(d, q));
+                    TRY_ASSIGN(bk, bufferWith(d, k));
+                    TRY_ASSIGN(bv, bufferWith(d, v));
+                    TRY_ASSIGN(kc, bufferWith(d, keyCache));
+                    TRY_ASSIGN(vc, bufferWith(d, valueCache));
+                    TRY_ASSIGN(out, bufferWith(d, nullptr, q.size() * sizeof(float)));
+                    TRY(d.attention(*bq, *bk, *bv, *kc, *vc, *out, p));
+                    TRY_ASSIGN(result, fetch(d, *out, q.size()));
+                    for (DeviceBuffer* cache : {kc.get(), vc.get()}) {
+                        std::vector<f16_bits> rows(static_cast<size_t>(c.tokens * kvDim));
+                        TRY(d.download(*cache, static_cast<uint64_t>(c.startPos * kvDim) * 2u, rows.data(),
+                                       rows.size() * 2u));
+                        for (f16_bits h : rows)
+                            result.push_back(quant::fp16ToFp32(h));
+                    }
+                    return result;
+                };
+                std::string label = "heads=" + std::to_string(c.heads) + "/" + std::to_string(c.kvHeads);
+                label.append(" dim=")
+                    .append(std::to_string(c.headDim))
+                    .append(" pos=")
+                    .append(std::to_string(c.startPos));
+                label.append(" batch=").append(std::to_string(c.tokens));
+                label.append(halfAccumulator ? " f16-acc" : "");
+                QVERIFY(
+                    check(*device, "attention", label, run, halfAccumulator ? 4e-3 : kToleranceAttention));
+            }
         }
     }
 
@@ -481,6 +488,32 @@ private Q_SLOTS:
                 return fetch(d, *bx, x.size());
             };
             QVERIFY(check(*device, "add", "n=" + std::to_string(n), run, kToleranceExact));
+        }
+    }
+
+    void roundActivations_data() { addTargetRows(); }
+    // Activation rounding must reproduce the CPU's quantisers value for value (same float expressions,
+    // round-half-even); a single flipped quantum would show as ~1/127 of the block maximum.
+    void roundActivations() {
+        Device* device = currentDevice();
+        if (!device)
+            QSKIP(currentSkipReason().c_str());
+        std::mt19937 rng(8);
+        for (TensorType type : kFormats) {
+            const int64_t cols = 512;
+            for (int64_t tokens : {1, 5}) {
+                auto x = randomFloats(rng, static_cast<size_t>(cols * tokens), 4.0f);
+                std::fill(x.begin(), x.begin() + 32, 0.0f); // an all-zero block
+                const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                    TRY_ASSIGN(bx, bufferWith(d, x));
+                    TRY_ASSIGN(out, bufferWith(d, nullptr, x.size() * sizeof(float)));
+                    TRY(d.roundActivations(*bx, *out, cols, tokens, type));
+                    return fetch(d, *out, x.size());
+                };
+                std::string label(tensorTypeName(type));
+                label.append(" batch=").append(std::to_string(tokens));
+                QVERIFY(check(*device, "round_act", label, run, kToleranceExact));
+            }
         }
     }
 

@@ -8,6 +8,7 @@
 #include "declai/gpu/ThreadPool.h"
 
 #include <QtTest>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -72,7 +73,7 @@ bool exactFormat(TensorType type) {
 // Every SIMD table this CPU can run (each is checked against the scalar reference).
 std::vector<const cpu::KernelTable*> simdTables() {
     std::vector<const cpu::KernelTable*> tables;
-    for (const cpu::KernelTable* t : {cpu::avx2Kernels(), cpu::avxVnniKernels()}) {
+    for (const cpu::KernelTable* t : {cpu::avx2Kernels(), cpu::avxVnniKernels(), cpu::avx512Kernels()}) {
         if (t)
             tables.push_back(t);
     }
@@ -129,10 +130,13 @@ private Q_SLOTS:
         QVERIFY(!f.toString().empty());
         // The active table is the SIMD one exactly when the CPU supports it (unless forced to scalar).
         if (!qEnvironmentVariableIsSet("DECLAI_CPU_KERNELS")) {
-            const cpu::KernelTable* best = cpu::avxVnniKernels() ? cpu::avxVnniKernels() : cpu::avx2Kernels();
+            const cpu::KernelTable* best = cpu::avx512Kernels()    ? cpu::avx512Kernels()
+                                           : cpu::avxVnniKernels() ? cpu::avxVnniKernels()
+                                                                   : cpu::avx2Kernels();
             QCOMPARE(&cpu::activeKernels(), best ? best : &cpu::scalarKernels());
             QCOMPARE(cpu::avx2Kernels() != nullptr, f.hasAvx2Set());
             QCOMPARE(cpu::avxVnniKernels() != nullptr, f.hasAvx2Set() && f.avxVnni);
+            QCOMPARE(cpu::avx512Kernels() != nullptr, f.hasAvx512Set());
         }
         QVERIFY(cpu::scalarKernels().dotQ4_K != nullptr);
     }
@@ -257,6 +261,86 @@ private Q_SLOTS:
         }
     }
 
+    void gemmKernels_data() {
+        QTest::addColumn<int>("type");
+        QTest::addColumn<int>("cols");
+        for (TensorType t : {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0}) {
+            for (int cols : {32, 96, 2048 + 32, 5632}) {
+                const QByteArray name = QByteArray(tensorTypeName(t).data()) + " n=" + QByteArray::number(cols);
+                QTest::newRow(name.constData()) << static_cast<int>(t) << cols;
+            }
+        }
+        for (int cols : {1, 7, 17, 100})
+            QTest::newRow(QByteArray("F16 n=").append(QByteArray::number(cols)).constData())
+                << static_cast<int>(TensorType::F16) << cols;
+        for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K}) {
+            for (int cols : {256, 768, 2048}) {
+                const QByteArray name = QByteArray(tensorTypeName(t).data()) + " n=" + QByteArray::number(cols);
+                QTest::newRow(name.constData()) << static_cast<int>(t) << cols;
+            }
+        }
+    }
+
+    // Tiled GEMM kernels: against the scalar reference (exact for K-quants), and every (row, token) result
+    // identical whatever the batch size and row split (batched prefill must equal token-by-token decode);
+    // where the matmul switches to the dot product for few tokens, the two must agree bit for bit.
+    void gemmKernels() {
+        QFETCH(int, type);
+        QFETCH(int, cols);
+        const auto weightType = static_cast<TensorType>(type);
+        int tested = 0;
+        for (const cpu::KernelTable* table : simdTables()) {
+            const cpu::GemmKernel* gemm = table->gemmFor(weightType);
+            if (!gemm)
+                continue;
+            ++tested;
+            const int rows = 13;
+            const int tokens = 11;
+            const auto wValues = randomValues(int64_t(rows) * cols, 21u + uint32_t(cols), 0.05f);
+            const auto xValues = randomValues(int64_t(tokens) * cols, 22u + uint32_t(cols), 1.0f);
+            const auto w = quantized(weightType, wValues, rows, cols);
+            const size_t wStride = w.size() / rows;
+            const size_t pStride = gemm->preparedBytes(cols);
+            std::vector<std::byte> prepared(pStride * tokens);
+            for (int t = 0; t < tokens; ++t)
+                gemm->prepare(xValues.data() + int64_t(t) * cols, prepared.data() + pStride * size_t(t), cols);
+            std::vector<float> batch(size_t(rows) * tokens, NAN);
+            gemm->run(w.data(), wStride, rows, prepared.data(), pStride, tokens, cols, batch.data(), rows);
+            // One token at a time, and rows in odd-sized pieces.
+            std::vector<float> single(size_t(rows) * tokens, NAN);
+            for (int t = 0; t < tokens; ++t) {
+                for (int r0 = 0; r0 < rows; r0 += 5) {
+                    const int nRows = std::min(5, rows - r0);
+                    gemm->run(w.data() + wStride * size_t(r0), wStride, nRows, prepared.data() + pStride * size_t(t),
+                              pStride, 1, cols, single.data() + size_t(t) * rows + size_t(r0), rows);
+                }
+            }
+            QVERIFY2(std::memcmp(batch.data(), single.data(), batch.size() * sizeof(float)) == 0, table->name);
+            const auto x = activations(weightType, xValues, tokens, cols);
+            const size_t xStride = quant::activationRowBytes(weightType, cols);
+            for (int t = 0; t < tokens; ++t) {
+                const std::byte* xt = x.data() + xStride * size_t(t);
+                for (int r = 0; r < rows; ++r) {
+                    const std::byte* wr = w.data() + wStride * size_t(r);
+                    const float got = batch[size_t(t) * rows + size_t(r)];
+                    const float expected = quant::dotRow(weightType, wr, xt, cols);
+                    const double bound = exactFormat(weightType) ? 0.0 : 1e-5 * magnitude(weightType, wr, xt, cols);
+                    if (std::fabs(double(got) - expected) > bound)
+                        QFAIL(qPrintable(QStringLiteral("%1 row %2 token %3: %4 vs reference %5")
+                                             .arg(QString::fromLatin1(table->name)).arg(r).arg(t)
+                                             .arg(double(got), 0, 'g', 9).arg(double(expected), 0, 'g', 9)));
+                    if (gemm->minTokens > 1) {
+                        float viaDot = NAN;
+                        table->dotFor(weightType)(wr, xt, xStride, 1, cols, &viaDot);
+                        QCOMPARE(got, viaDot);
+                    }
+                }
+            }
+        }
+        if (tested == 0)
+            QSKIP("no SIMD table with tiled kernels on this CPU");
+    }
+
     void matmulMatchesReference_data() {
         QTest::addColumn<int>("type");
         QTest::addColumn<int>("rows");
@@ -266,7 +350,7 @@ private Q_SLOTS:
                              TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K}) {
             const int cols = (t == TensorType::Q4_K || t == TensorType::Q6_K) ? 512 : 96;
             for (int rows : {1, 17, 37}) {
-                for (int tokens : {1, 3, 5, 9}) {
+                for (int tokens : {1, 3, 4, 5, 9}) {
                     const QByteArray name = QByteArray(tensorTypeName(t).data()) + " " +
                                             QByteArray::number(rows) + "x" + QByteArray::number(cols) +
                                             " tokens " + QByteArray::number(tokens);

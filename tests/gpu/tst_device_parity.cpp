@@ -5,7 +5,6 @@
 // rounding, truncate, end, wrong positions refused, shard split == whole model).
 // Skips as a whole (initTestCase) when the data is missing or no device besides the CPU exists.
 #include "TestData.h"
-
 #include "declai/core/Tokenizer.h"
 #include "declai/gpu/DeviceShardExecutor.h"
 #include "declai/gpu/LocalGenerator.h"
@@ -16,7 +15,6 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTest>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -56,8 +54,9 @@ Reference loadReference(const QString& jsonName) {
 std::vector<int32_t> topK(const std::vector<float>& v, size_t k) {
     std::vector<int32_t> idx(v.size());
     std::iota(idx.begin(), idx.end(), 0);
-    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
-                      [&](int32_t a, int32_t b) { return v[static_cast<size_t>(a)] > v[static_cast<size_t>(b)]; });
+    std::partial_sort(
+        idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
+        [&](int32_t a, int32_t b) { return v[static_cast<size_t>(a)] > v[static_cast<size_t>(b)]; });
     idx.resize(k);
     return idx;
 }
@@ -146,9 +145,10 @@ private Q_SLOTS:
         QTest::addColumn<QString>("device");
         QTest::addColumn<QString>("reference");
         forEachDevice([](const QString& d) {
-            for (const char* ref : {"stories260K-p1.json", "stories260K-p2.json", "stories260K-p3.json",
-                                    "tiny-random-p1.json"})
-                QTest::newRow(qPrintable(d + QLatin1Char(' ') + QLatin1String(ref))) << d << QString::fromLatin1(ref);
+            for (const char* ref :
+                 {"stories260K-p1.json", "stories260K-p2.json", "stories260K-p3.json", "tiny-random-p1.json"})
+                QTest::newRow(qPrintable(d + QLatin1Char(' ') + QLatin1String(ref)))
+                    << d << QString::fromLatin1(ref);
         });
     }
 
@@ -184,7 +184,8 @@ private Q_SLOTS:
         forEachDevice([](const QString& d) {
             for (const char* ref : {"stories260K-p1.json", "synth-20m-f16-p1.json", "synth-20m-Q8_0-p1.json",
                                     "synth-20m-Q4_0-p1.json", "synth-20m-Q4_K_M-p1.json"})
-                QTest::newRow(qPrintable(d + QLatin1Char(' ') + QLatin1String(ref))) << d << QString::fromLatin1(ref);
+                QTest::newRow(qPrintable(d + QLatin1Char(' ') + QLatin1String(ref)))
+                    << d << QString::fromLatin1(ref);
         });
     }
 
@@ -207,9 +208,9 @@ private Q_SLOTS:
         int overlap = 0;
         for (int32_t id : a)
             overlap += static_cast<int>(std::count(b.begin(), b.end(), id));
-        qInfo("%s %s: cosine %.7f vs llama.cpp, max error/max %.2e, top-1 %s, top-5 overlap %d", qPrintable(device),
-              qPrintable(reference), cos, normalisedError(*logits, ref.logits), a[0] == b[0] ? "same" : "different",
-              overlap);
+        qInfo("%s %s: cosine %.7f vs llama.cpp, max error/max %.2e, top-1 %s, top-5 overlap %d",
+              qPrintable(device), qPrintable(reference), cos, normalisedError(*logits, ref.logits),
+              a[0] == b[0] ? "same" : "different", overlap);
         QVERIFY2(cos >= 0.999, qPrintable(QStringLiteral("cosine %1 < 0.999").arg(cos)));
         QCOMPARE(a[0], b[0]);
         QVERIFY(overlap >= 4);

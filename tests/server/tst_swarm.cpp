@@ -39,7 +39,7 @@ private Q_SLOTS:
     }
 
     void outputEqualsLocalGeneration() {
-        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("3"), QStringLiteral("--replicas"), QStringLiteral("1")});
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("3"), QStringLiteral("--replicas"), QStringLiteral("1")});
         QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
         for (int i = 0; i < 3; ++i)
             swarm.addNode();
@@ -66,7 +66,7 @@ private Q_SLOTS:
     }
 
     void nodeKilledMidGenerationGivesIdenticalOutput() {
-        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("3"), QStringLiteral("--replicas"), QStringLiteral("1")});
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("3"), QStringLiteral("--replicas"), QStringLiteral("1")});
         QVERIFY(swarm.waitForServer());
         for (int i = 0; i < 3; ++i)
             swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("10")}); // slow enough to kill mid-way
@@ -106,7 +106,7 @@ private Q_SLOTS:
     }
 
     void everyNodeGoneFailsClearlyBeforeDeadline() {
-        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--failover-deadline-ms"),
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--failover-deadline-ms"),
                      QStringLiteral("5000")});
         QVERIFY(swarm.waitForServer());
         for (int i = 0; i < 2; ++i)
@@ -135,7 +135,7 @@ private Q_SLOTS:
     }
 
     void drainingNodeFinishesItsSessionThenLeaves() {
-        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1")});
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("1")});
         QVERIFY(swarm.waitForServer());
         QProcess& node = swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("10")});
         QVERIFY(swarm.waitForShards(1));

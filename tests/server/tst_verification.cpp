@@ -16,7 +16,7 @@ private Q_SLOTS:
     }
 
     void honestNodesPassEveryCheck() {
-        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--verify-initial-rate"),
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--verify-initial-rate"),
                      QStringLiteral("1"), QStringLiteral("--verify-floor-rate"), QStringLiteral("1")});
         QVERIFY(swarm.waitForServer());
         swarm.addNode();
@@ -49,7 +49,7 @@ private Q_SLOTS:
 
     void cheatersAreCaughtAndQuarantined() {
         QFETCH(QString, mode);
-        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--replicas"), QStringLiteral("1")});
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--replicas"), QStringLiteral("1")});
         QVERIFY(swarm.waitForServer());
         swarm.addNode();
         swarm.addNode({QStringLiteral("--test-cheat"), mode});

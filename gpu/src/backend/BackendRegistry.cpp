@@ -5,6 +5,9 @@
 #if DECLAI_HAVE_OPENCL
 #include "opencl/OpenClBackend.h"
 #endif
+#if DECLAI_HAVE_VULKAN
+#include "vulkan/VulkanBackend.h"
+#endif
 
 namespace declai::gpu {
 namespace {
@@ -38,7 +41,11 @@ BackendRegistry::BackendRegistry(int cpuThreads) {
 #else
     m_backends.push_back(std::make_unique<UnavailableBackend>("opencl", DECLAI_OPENCL_REASON));
 #endif
+#if DECLAI_HAVE_VULKAN
+    m_backends.push_back(makeVulkanBackend());
+#else
     m_backends.push_back(std::make_unique<UnavailableBackend>("vulkan", DECLAI_VULKAN_REASON));
+#endif
     m_backends.push_back(std::make_unique<UnavailableBackend>("cuda", DECLAI_CUDA_REASON));
     m_backends.push_back(std::make_unique<UnavailableBackend>("hip", DECLAI_HIP_REASON));
 }

@@ -86,6 +86,45 @@ DeviceInfo cpuDeviceInfo(int threadCount) {
     return info;
 }
 
+float roundToHalf(float x) {
+    return quant::fp16ToFp32(quant::fp32ToFp16(x));
+}
+
+// AttentionParams::halfAccumulator for one (token, head): keys/values point at the head's first value
+// in row 0, rows are `stride` halves apart. Mirrors ShardExecutor::attention with the scalar kernels.
+void halfAccumulatorAttention(const float* query, const f16_bits* keys, const f16_bits* values,
+                              int64_t stride, int64_t visible, int64_t headDim, float scale, float* out) {
+    std::vector<float> q(static_cast<size_t>(headDim));
+    std::vector<float> acc(static_cast<size_t>(headDim), 0.0f);
+    for (int64_t d = 0; d < headDim; ++d)
+        q[static_cast<size_t>(d)] = roundToHalf(query[d]);
+    float maxScore = -INFINITY;
+    float sum = 0.0f;
+    for (int64_t j = 0; j < visible; ++j) {
+        float dot = 0.0f;
+        for (int64_t d = 0; d < headDim; ++d)
+            dot += q[static_cast<size_t>(d)] * quant::fp16ToFp32(keys[j * stride + d]);
+        const float score = dot * scale;
+        float oldScale = 1.0f;
+        float weight = 1.0f;
+        if (score > maxScore) {
+            oldScale = std::exp(maxScore - score);
+            maxScore = score;
+            for (float& a : acc)
+                a = roundToHalf(a * oldScale);
+        } else {
+            weight = std::exp(score - maxScore);
+        }
+        for (int64_t d = 0; d < headDim; ++d)
+            acc[static_cast<size_t>(d)] =
+                roundToHalf(acc[static_cast<size_t>(d)] + quant::fp16ToFp32(values[j * stride + d]) * weight);
+        sum = sum * oldScale + weight;
+    }
+    const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
+    for (int64_t d = 0; d < headDim; ++d)
+        out[d] = acc[static_cast<size_t>(d)] * inverse;
+}
+
 class CpuDevice final : public Device {
 public:
     explicit CpuDevice(int threadCount) : m_info(cpuDeviceInfo(threadCount)), m_pool(threadCount) {}
@@ -192,6 +231,12 @@ public:
                 const int64_t kvHead = h / group;
                 const int64_t visible = p.startPos + t + 1;
                 const float* query = queries + t * qDim + h * p.headDim;
+                if (p.halfAccumulator) {
+                    halfAccumulatorAttention(query, keys + kvHead * p.headDim, values + kvHead * p.headDim,
+                                             kvDim, visible, p.headDim, scale,
+                                             result + t * qDim + h * p.headDim);
+                    continue;
+                }
                 for (int64_t j = 0; j < visible; ++j) {
                     const f16_bits* key = keys + j * kvDim + kvHead * p.headDim;
                     float dot = 0.0f;
@@ -235,6 +280,31 @@ public:
         for (size_t i = 0; i < ids.size(); ++i)
             quant::dequantizeRow(desc.type, bytesOf(table) + static_cast<uint64_t>(ids[i]) * rowBytes,
                                  floatsOf(out) + static_cast<int64_t>(i) * desc.cols, desc.cols);
+        return {};
+    }
+
+    Expected<void> roundActivations(const DeviceBuffer& x, DeviceBuffer& out, int64_t cols, int64_t nTokens,
+                                    TensorType weightType) override {
+        if (auto r = checks::roundActivations(*this, x, out, cols, nTokens, weightType); !r)
+            return r;
+        // The reference: quantise exactly as the CPU matmul does (quant::quantizeActivationRow), then
+        // widen back to float.
+        const TensorType actType = quant::activationTypeFor(weightType);
+        std::vector<std::byte> packed(quant::activationRowBytes(weightType, cols));
+        for (int64_t t = 0; t < nTokens; ++t) {
+            const float* src = floatsOf(x) + t * cols;
+            float* dst = floatsOf(out) + t * cols;
+            quant::quantizeActivationRow(weightType, src, packed.data(), cols);
+            if (actType == TensorType::Q8_K) {
+                const auto* blocks = reinterpret_cast<const BlockQ8_K*>(packed.data());
+                for (int64_t i = 0; i < cols; ++i)
+                    dst[i] = blocks[i / kQKK].d * static_cast<float>(blocks[i / kQKK].qs[i % kQKK]);
+            } else if (actType == TensorType::Q8_0 || actType == TensorType::F16) {
+                quant::dequantizeRow(actType, packed.data(), dst, cols);
+            } else {
+                std::memcpy(dst, src, static_cast<size_t>(cols) * sizeof(float));
+            }
+        }
         return {};
     }
 

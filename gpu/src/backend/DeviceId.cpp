@@ -24,6 +24,8 @@ const char* opKindName(OpKind op) {
         return "add";
     case OpKind::GetRows:
         return "get_rows";
+    case OpKind::RoundActivations:
+        return "RoundActivations";
     }
     return "unknown";
 }

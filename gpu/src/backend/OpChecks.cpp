@@ -186,4 +186,37 @@ Expected<void> copyRange(const Device& device, const DeviceBuffer& b, uint64_t o
     return {};
 }
 
+int64_t activationBlock(TensorType type) {
+    switch (type) {
+    case TensorType::Q8_0:
+    case TensorType::Q4_0:
+        return 32;
+    case TensorType::Q4_K:
+    case TensorType::Q6_K:
+        return 256;
+    default:
+        return 1;
+    }
+}
+
+Expected<void> roundActivations(const Device& device, const DeviceBuffer& x, const DeviceBuffer& out,
+                                int64_t cols, int64_t nTokens, TensorType weightType) {
+    if (!isComputeFormat(weightType))
+        return makeError(ErrorCode::Unsupported, std::string("no activation rounding for ")
+                                                     .append(tensorTypeName(weightType))
+                                                     .append(" weights"));
+    if (auto r = positive(cols, "cols"); !r)
+        return r;
+    if (auto r = positive(nTokens, "nTokens"); !r)
+        return r;
+    if (cols % activationBlock(weightType) != 0)
+        return invalid(std::string("cols ")
+                           .append(std::to_string(cols))
+                           .append(" is not a whole number of activation blocks for ")
+                           .append(tensorTypeName(weightType)));
+    if (auto r = buffer(device, x, floats(cols * nTokens), "x"); !r)
+        return r;
+    return buffer(device, out, floats(cols * nTokens), "out");
+}
+
 } // namespace declai::gpu::checks

@@ -22,6 +22,10 @@ Expected<void> attention(const Device& device, const DeviceBuffer& q, const Devi
 Expected<void> elementwise(const Device& device, const DeviceBuffer& a, const DeviceBuffer& b, int64_t n);
 Expected<void> getRows(const Device& device, const DeviceBuffer& table, const MatrixDesc& desc,
                        std::span<const int32_t> ids, const DeviceBuffer& out);
+// Values per rounding block of roundActivations for weights of `type` (1 for F32/F16).
+int64_t activationBlock(TensorType type);
+Expected<void> roundActivations(const Device& device, const DeviceBuffer& x, const DeviceBuffer& out,
+                                int64_t cols, int64_t nTokens, TensorType weightType);
 Expected<void> copyRange(const Device& device, const DeviceBuffer& buffer, uint64_t offsetBytes,
                          uint64_t sizeBytes);
 

@@ -14,6 +14,8 @@ namespace declai::cpu {
 const KernelTable& avx2KernelTableUnchecked();
 // Defined in simd/KernelsAvxVnni.cpp (adds -mavxvnni).
 const KernelTable& avxVnniKernelTableUnchecked();
+// Defined in simd/KernelsAvx512.cpp (-mavx512f -mavx512bw -mavx512vl -mavx512vnni).
+const KernelTable& avx512KernelTableUnchecked();
 
 namespace {
 
@@ -47,6 +49,7 @@ CpuFeatures detect() {
         f.avx2 = (ebx & (1u << 5)) != 0;
         f.avx512f = (ebx & (1u << 16)) != 0;
         f.avx512bw = (ebx & (1u << 30)) != 0;
+        f.avx512vl = (ebx & (1u << 31)) != 0;
         f.avx512vnni = (ecx & (1u << 11)) != 0;
         __cpuid_count(7, 1, eax, ebx, ecx, edx);
         f.avxVnni = (eax & (1u << 4)) != 0;
@@ -73,6 +76,7 @@ std::string CpuFeatures::toString() const {
     add(avxVnni, "avx-vnni");
     add(avx512f, "avx512f");
     add(avx512bw, "avx512bw");
+    add(avx512vl, "avx512vl");
     add(avx512vnni, "avx512vnni");
     add(avx512bf16, "avx512bf16");
     if (s.empty())
@@ -104,6 +108,30 @@ DotFn KernelTable::dotFor(TensorType weightType) const {
     default:
         return nullptr;
     }
+}
+
+const GemmKernel* KernelTable::gemmFor(TensorType weightType) const {
+    const GemmKernel* g = nullptr;
+    switch (weightType) {
+    case TensorType::F16:
+        g = &gemmF16;
+        break;
+    case TensorType::Q8_0:
+        g = &gemmQ8_0;
+        break;
+    case TensorType::Q4_0:
+        g = &gemmQ4_0;
+        break;
+    case TensorType::Q4_K:
+        g = &gemmQ4_K;
+        break;
+    case TensorType::Q6_K:
+        g = &gemmQ6_K;
+        break;
+    default:
+        return nullptr;
+    }
+    return g->run ? g : nullptr;
 }
 
 QuantizeFn KernelTable::activationQuantizerFor(TensorType weightType) const {
@@ -139,12 +167,23 @@ const KernelTable* avxVnniKernels() {
     return nullptr;
 }
 
+const KernelTable* avx512Kernels() {
+#ifdef DECLAI_X86
+    if (cpuFeatures().hasAvx512Set())
+        return &avx512KernelTableUnchecked();
+#endif
+    return nullptr;
+}
+
 const KernelTable& activeKernels() {
     static const KernelTable* table = [] {
         const char* forced = std::getenv("DECLAI_CPU_KERNELS");
         if (forced && std::strcmp(forced, "scalar") == 0)
             return &scalarKernels();
         const bool forceAvx2 = forced && std::strcmp(forced, "avx2") == 0;
+        const bool forceVnni = forced && std::strcmp(forced, "avx-vnni") == 0;
+        if (const KernelTable* wide = avx512Kernels(); wide && !forceAvx2 && !forceVnni)
+            return wide;
         if (const KernelTable* vnni = avxVnniKernels(); vnni && !forceAvx2)
             return vnni;
         if (const KernelTable* avx2 = avx2Kernels())

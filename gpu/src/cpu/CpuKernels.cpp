@@ -52,9 +52,13 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
         return;
     const KernelTable& kernels = activeKernels();
     const int64_t cols = jobs.front().w->cols;
-    // Prepare the activations once per distinct activation format (Q/K/V or gate/up usually share one).
+    // Prepare the activations once per distinct activation layout (Q/K/V or gate/up usually share one):
+    // a tiled kernel's own prepared layout, or the weight type's activation format for the dot products.
     struct Prepared {
+        QuantizeFn prepare; // the tiled kernel's, or nullptr for the dot-product formats
         TensorType actType;
+        TensorType weightType; // a weight type using this layout (picks the quantiser)
+        size_t rowBytes;
         size_t offset;
     };
     Prepared prepared[kMaxSharedJobs];
@@ -63,32 +67,36 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
     size_t totalBytes = 0;
     const size_t jobCount = std::min(jobs.size(), kMaxSharedJobs);
     for (size_t j = 0; j < jobCount; ++j) {
-        const TensorType actType = quant::activationTypeFor(jobs[j].w->type);
+        const TensorType weightType = jobs[j].w->type;
+        const GemmKernel* gemm = kernels.gemmFor(weightType);
+        if (gemm && nTokens < gemm->minTokens)
+            gemm = nullptr;
+        const QuantizeFn prepare = gemm ? gemm->prepare : nullptr;
+        const TensorType actType = quant::activationTypeFor(weightType);
+        const size_t rowBytes = gemm ? gemm->preparedBytes(cols) : quant::activationRowBytes(weightType, cols);
         size_t slot = 0;
-        while (slot < preparedCount && prepared[slot].actType != actType)
+        while (slot < preparedCount && !(prepared[slot].prepare == prepare && prepared[slot].actType == actType &&
+                                         prepared[slot].rowBytes == rowBytes))
             ++slot;
         if (slot == preparedCount) {
-            prepared[preparedCount++] = {actType, totalBytes};
-            totalBytes += quant::activationRowBytes(jobs[j].w->type, cols) * static_cast<size_t>(nTokens);
+            prepared[preparedCount++] = {prepare, actType, weightType, rowBytes, totalBytes};
+            // Keep every layout 64-byte aligned relative to the buffer start.
+            totalBytes += (rowBytes * static_cast<size_t>(nTokens) + 63) / 64 * 64;
         }
         jobSlot[j] = slot;
     }
     scratch.resize(totalBytes);
     auto quantizeRows = [&](int64_t begin, int64_t end) {
         for (size_t p = 0; p < preparedCount; ++p) {
-            // Any job with this activation format names the weight type the quantiser is chosen by.
-            size_t j = 0;
-            while (jobSlot[j] != p)
-                ++j;
-            const TensorType weightType = jobs[j].w->type;
-            const size_t rowBytes = quant::activationRowBytes(weightType, cols);
-            const QuantizeFn quantize = kernels.activationQuantizerFor(weightType);
+            const Prepared& layout = prepared[p];
+            const QuantizeFn quantize =
+                layout.prepare ? layout.prepare : kernels.activationQuantizerFor(layout.weightType);
             for (int64_t t = begin; t < end; ++t) {
-                std::byte* dst = scratch.data() + prepared[p].offset + rowBytes * static_cast<size_t>(t);
+                std::byte* dst = scratch.data() + layout.offset + layout.rowBytes * static_cast<size_t>(t);
                 if (quantize)
                     quantize(x + t * cols, dst, cols);
                 else
-                    quant::quantizeActivationRow(weightType, x + t * cols, dst, cols);
+                    quant::quantizeActivationRow(layout.weightType, x + t * cols, dst, cols);
             }
         }
     };
@@ -100,19 +108,31 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
 
     // One parallel pass over the rows of all jobs back to back: each thread takes one contiguous run (the
     // weights stream through once), and sharing the pass saves a pool wake-up per extra matrix, which
-    // matters in decode where a layer is only a few hundred microseconds of work.
+    // matters in decode where a layer is only a few hundred microseconds of work. Run boundaries are
+    // multiples of 16 rows so the tiled kernels see whole row tiles (results never depend on the split).
     int64_t totalRows = 0;
     for (size_t j = 0; j < jobCount; ++j)
         totalRows += jobs[j].w->rows;
-    pool.parallelFor(totalRows, 16, [&](int64_t begin, int64_t end, int) {
+    constexpr int64_t kRowGrain = 16;
+    const int64_t grains = (totalRows + kRowGrain - 1) / kRowGrain;
+    pool.parallelFor(grains, 4, [&](int64_t grainBegin, int64_t grainEnd, int) {
+        const int64_t begin = grainBegin * kRowGrain;
+        const int64_t end = std::min(totalRows, grainEnd * kRowGrain);
         int64_t jobFirstRow = 0;
         for (size_t j = 0; j < jobCount && jobFirstRow < end; ++j) {
             const WeightMatrix& w = *jobs[j].w;
             const int64_t rBegin = std::max<int64_t>(begin - jobFirstRow, 0);
             const int64_t rEnd = std::min<int64_t>(end - jobFirstRow, w.rows);
-            if (rBegin < rEnd)
-                multiplyRows(w, kernels.dotFor(w.type), scratch.data() + prepared[jobSlot[j]].offset,
-                             quant::activationRowBytes(w.type, cols), nTokens, jobs[j].y, rBegin, rEnd);
+            if (rBegin < rEnd) {
+                const Prepared& layout = prepared[jobSlot[j]];
+                const std::byte* act = scratch.data() + layout.offset;
+                if (const GemmKernel* gemm = kernels.gemmFor(w.type); gemm && nTokens >= gemm->minTokens)
+                    gemm->run(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes, nTokens, w.cols,
+                              jobs[j].y + rBegin, w.rows);
+                else
+                    multiplyRows(w, kernels.dotFor(w.type), act, layout.rowBytes, nTokens, jobs[j].y, rBegin,
+                                 rEnd);
+            }
             jobFirstRow += w.rows;
         }
     });

@@ -1,5 +1,6 @@
 #include "declai/gpu/DeviceShardExecutor.h"
 
+#include "declai/core/Quant.h"
 #include "declai/gpu/backend/BackendRegistry.h"
 
 #include <algorithm>
@@ -79,8 +80,8 @@ DeviceShardExecutor::create(std::shared_ptr<const ModelWeights> weights, LayerRa
 
 DeviceShardExecutor::DeviceShardExecutor(std::shared_ptr<const ModelWeights> weights, LayerRange layers,
                                          std::unique_ptr<gpu::Device> device, int64_t maxContext)
-    : m_weights(std::move(weights)), m_config(m_weights->config()), m_layers(layers), m_maxContext(maxContext),
-      m_device(std::move(device)) {}
+    : m_weights(std::move(weights)), m_config(m_weights->config()), m_layers(layers),
+      m_maxContext(maxContext), m_device(std::move(device)) {}
 
 DeviceShardExecutor::~DeviceShardExecutor() {
     // Buffers must go before their device; wait for queued work first so nothing still reads them.
@@ -90,7 +91,8 @@ DeviceShardExecutor::~DeviceShardExecutor() {
     m_deviceLayers.clear();
 }
 
-Expected<std::unique_ptr<gpu::DeviceBuffer>> DeviceShardExecutor::uploadFloats(const std::vector<float>& values) {
+Expected<std::unique_ptr<gpu::DeviceBuffer>>
+DeviceShardExecutor::uploadFloats(const std::vector<float>& values) {
     const uint64_t bytes = values.size() * sizeof(float);
     auto buffer = m_device->allocate(bytes);
     if (!buffer)
@@ -103,10 +105,9 @@ Expected<std::unique_ptr<gpu::DeviceBuffer>> DeviceShardExecutor::uploadFloats(c
 
 Expected<DeviceShardExecutor::DeviceMatrix> DeviceShardExecutor::uploadMatrix(const WeightMatrix& matrix) {
     if (auto r = m_device->supportsOp(gpu::OpKind::MatMul, matrix.type); !r)
-        return makeError(ErrorCode::Unsupported, std::string("device ")
-                                                     .append(m_device->id().toString())
-                                                     .append(": ")
-                                                     .append(r.error().message));
+        return makeError(
+            ErrorCode::Unsupported,
+            std::string("device ").append(m_device->id().toString()).append(": ").append(r.error().message));
     DeviceMatrix result;
     result.desc = gpu::MatrixDesc{matrix.type, matrix.rows, matrix.cols};
     const uint64_t bytes = static_cast<uint64_t>(matrix.rows) * matrix.rowBytes;
@@ -134,7 +135,7 @@ Expected<void> DeviceShardExecutor::uploadWeights() {
             return ffnNorm.error();
         d.ffnNorm = std::move(*ffnNorm);
         const std::pair<DeviceMatrix*, const WeightMatrix*> matrices[] = {
-            {&d.wq, &w.wq}, {&d.wk, &w.wk},       {&d.wv, &w.wv},    {&d.wo, &w.wo},
+            {&d.wq, &w.wq},       {&d.wk, &w.wk},   {&d.wv, &w.wv},      {&d.wo, &w.wo},
             {&d.wGate, &w.wGate}, {&d.wUp, &w.wUp}, {&d.wDown, &w.wDown}};
         for (const auto& [dst, src] : matrices) {
             auto m = uploadMatrix(*src);
@@ -152,13 +153,22 @@ Expected<void> DeviceShardExecutor::reserveActivations(int64_t nTokens) {
     if (nTokens <= m_act.capacityTokens)
         return {};
     const ModelConfig& c = m_config;
-    const auto floats = [&](int64_t perToken) { return static_cast<uint64_t>(perToken * nTokens) * sizeof(float); };
+    const auto floats = [&](int64_t perToken) {
+        return static_cast<uint64_t>(perToken * nTokens) * sizeof(float);
+    };
     Activations next;
     next.capacityTokens = nTokens;
     const std::pair<std::unique_ptr<gpu::DeviceBuffer>*, int64_t> buffers[] = {
-        {&next.hidden, c.embeddingLength}, {&next.normed, c.embeddingLength}, {&next.q, c.qDim()},
-        {&next.k, c.kvDim()},              {&next.v, c.kvDim()},              {&next.attnOut, c.qDim()},
-        {&next.proj, c.embeddingLength},   {&next.gate, c.feedForwardLength}, {&next.up, c.feedForwardLength}};
+        {&next.hidden, c.embeddingLength},
+        {&next.normed, c.embeddingLength},
+        {&next.q, c.qDim()},
+        {&next.k, c.kvDim()},
+        {&next.v, c.kvDim()},
+        {&next.attnOut, c.qDim()},
+        {&next.proj, c.embeddingLength},
+        {&next.gate, c.feedForwardLength},
+        {&next.up, c.feedForwardLength},
+        {&next.rounded, std::max({c.embeddingLength, c.qDim(), c.feedForwardLength})}};
     // Old buffers may still be read by queued work on some backends; finish it before dropping them.
     if (auto r = m_device->synchronize(); !r)
         return r;
@@ -281,7 +291,8 @@ Expected<void> DeviceShardExecutor::forward(SessionId session, int64_t startPos,
     return {};
 }
 
-Expected<void> DeviceShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, int64_t nTokens) {
+Expected<void> DeviceShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos,
+                                             int64_t nTokens) {
     const ModelConfig& c = m_config;
     const auto slot = static_cast<size_t>(layer - m_layers.begin);
     const DeviceLayer& w = m_deviceLayers[slot];
@@ -292,28 +303,48 @@ Expected<void> DeviceShardExecutor::runLayer(int64_t layer, KvCache& cache, int6
     if (auto tryResult = (expr); !tryResult)                                                                 \
     return tryResult
 
+    // Every matmul multiplies the activations rounded the way the CPU reference rounds them for that
+    // weight format (roundActivations; skipped for F32 weights). Matrices fed by the same input share one
+    // rounding when their formats pair with the same activation format (Q4_K and Q6_K both use Q8_K).
+    const gpu::DeviceBuffer* roundedFrom = nullptr;
+    TensorType roundedAs = TensorType::F32;
+    auto matMul = [&](const DeviceMatrix& m, const gpu::DeviceBuffer& x,
+                      gpu::DeviceBuffer& y) -> Expected<void> {
+        const TensorType actType = quant::activationTypeFor(m.desc.type);
+        if (actType == TensorType::F32)
+            return d.matMul(*m.buffer, m.desc, x, nTokens, y);
+        if (roundedFrom != &x || roundedAs != actType) {
+            if (auto r = d.roundActivations(x, *a.rounded, m.desc.cols, nTokens, m.desc.type); !r)
+                return r;
+            roundedFrom = &x;
+            roundedAs = actType;
+        }
+        return d.matMul(*m.buffer, m.desc, *a.rounded, nTokens, y);
+    };
+
     // Attention block.
     DECLAI_TRY(d.rmsNorm(*a.hidden, *w.attnNorm, *a.normed, dim, nTokens, c.rmsNormEps));
-    DECLAI_TRY(d.matMul(*w.wq.buffer, w.wq.desc, *a.normed, nTokens, *a.q));
-    DECLAI_TRY(d.matMul(*w.wk.buffer, w.wk.desc, *a.normed, nTokens, *a.k));
-    DECLAI_TRY(d.matMul(*w.wv.buffer, w.wv.desc, *a.normed, nTokens, *a.v));
-    gpu::RopeParams rope{nTokens, c.headCount, c.headDim, c.ropeDimensions, startPos, c.ropeFreqBase,
-                         c.ropeFreqScale};
+    DECLAI_TRY(matMul(w.wq, *a.normed, *a.q));
+    DECLAI_TRY(matMul(w.wk, *a.normed, *a.k));
+    DECLAI_TRY(matMul(w.wv, *a.normed, *a.v));
+    gpu::RopeParams rope{nTokens,  c.headCount,    c.headDim,      c.ropeDimensions,
+                         startPos, c.ropeFreqBase, c.ropeFreqScale};
     DECLAI_TRY(d.rope(*a.q, rope));
     rope.heads = c.kvHeadCount;
     DECLAI_TRY(d.rope(*a.k, rope));
-    const gpu::AttentionParams attention{nTokens,    startPos,  c.headCount, c.kvHeadCount,
-                                         c.headDim, cache.capacityTokens, 0.0f};
+    const gpu::AttentionParams attention{
+        nTokens, startPos, c.headCount, c.kvHeadCount, c.headDim, cache.capacityTokens, 0.0f, true};
     DECLAI_TRY(d.attention(*a.q, *a.k, *a.v, *cache.keys[slot], *cache.values[slot], *a.attnOut, attention));
-    DECLAI_TRY(d.matMul(*w.wo.buffer, w.wo.desc, *a.attnOut, nTokens, *a.proj));
+    DECLAI_TRY(matMul(w.wo, *a.attnOut, *a.proj));
     DECLAI_TRY(d.add(*a.hidden, *a.proj, nTokens * dim));
 
-    // Feed-forward block (SwiGLU).
+    // Feed-forward block (SwiGLU). normed is rewritten, so its rounding must be redone.
+    roundedFrom = nullptr;
     DECLAI_TRY(d.rmsNorm(*a.hidden, *w.ffnNorm, *a.normed, dim, nTokens, c.rmsNormEps));
-    DECLAI_TRY(d.matMul(*w.wGate.buffer, w.wGate.desc, *a.normed, nTokens, *a.gate));
-    DECLAI_TRY(d.matMul(*w.wUp.buffer, w.wUp.desc, *a.normed, nTokens, *a.up));
+    DECLAI_TRY(matMul(w.wGate, *a.normed, *a.gate));
+    DECLAI_TRY(matMul(w.wUp, *a.normed, *a.up));
     DECLAI_TRY(d.swiGlu(*a.gate, *a.up, nTokens * c.feedForwardLength));
-    DECLAI_TRY(d.matMul(*w.wDown.buffer, w.wDown.desc, *a.up, nTokens, *a.proj));
+    DECLAI_TRY(matMul(w.wDown, *a.up, *a.proj));
     DECLAI_TRY(d.add(*a.hidden, *a.proj, nTokens * dim));
 #undef DECLAI_TRY
     return {};
@@ -329,9 +360,10 @@ Expected<std::unique_ptr<ShardBackend>> makeShardBackend(std::shared_ptr<const M
         return id.error();
     if (id->backend == "cpu") {
         if (id->index != 0)
-            return makeError(ErrorCode::NotFound, std::string("device '")
-                                                      .append(id->toString())
-                                                      .append("' does not exist (the CPU backend has cpu:0)"));
+            return makeError(ErrorCode::NotFound,
+                             std::string("device '")
+                                 .append(id->toString())
+                                 .append("' does not exist (the CPU backend has cpu:0)"));
         auto executor = ShardExecutor::create(std::move(weights), layers, pool, maxContext);
         if (!executor)
             return executor.error();
@@ -363,11 +395,13 @@ DeviceLocalGenerator::create(std::shared_ptr<const ModelWeights> weights, Thread
 
 DeviceLocalGenerator::DeviceLocalGenerator(std::shared_ptr<const ModelWeights> weights, ThreadPool& pool,
                                            std::unique_ptr<ShardBackend> shard)
-    : m_weights(std::move(weights)), m_embedder(m_weights), m_head(m_weights, pool), m_shard(std::move(shard)) {
+    : m_weights(std::move(weights)), m_embedder(m_weights), m_head(m_weights, pool),
+      m_shard(std::move(shard)) {
     m_logits.resize(static_cast<size_t>(m_head.vocabSize()));
 }
 
-Expected<void> DeviceLocalGenerator::step(SessionId session, std::span<const int32_t> tokens, int64_t startPos) {
+Expected<void> DeviceLocalGenerator::step(SessionId session, std::span<const int32_t> tokens,
+                                          int64_t startPos) {
     const int64_t dim = m_embedder.hiddenSize();
     m_hidden.resize(tokens.size() * static_cast<size_t>(dim));
     if (auto r = m_embedder.embed(tokens, m_hidden); !r)

@@ -302,7 +302,8 @@ public:
         return run("attention", 2, global, local, memOf(q), memOf(keyCache), memOf(valueCache), memOf(out),
                    *scores, static_cast<cl_int>(p.startPos), static_cast<cl_int>(p.headCount),
                    static_cast<cl_int>(p.kvHeadCount), static_cast<cl_int>(p.headDim),
-                   static_cast<cl_int>(maxVisible), scale, LocalBytes{m_groupSize * sizeof(float)});
+                   static_cast<cl_int>(maxVisible), scale, static_cast<cl_int>(p.halfAccumulator ? 1 : 0),
+                   LocalBytes{m_groupSize * sizeof(float)});
     }
 
     Expected<void> swiGlu(const DeviceBuffer& gate, DeviceBuffer& x, int64_t n) override {
@@ -333,6 +334,20 @@ public:
         const size_t global[] = {static_cast<size_t>(desc.cols), ids.size()};
         return run(std::string("get_rows_").append(formatSuffix(desc.type)), 2, global, nullptr, memOf(table),
                    rowBytes, *idMem, memOf(out), static_cast<cl_int>(desc.cols));
+    }
+
+    Expected<void> roundActivations(const DeviceBuffer& x, DeviceBuffer& out, int64_t cols, int64_t nTokens,
+                                    TensorType weightType) override {
+        if (auto r = checks::roundActivations(*this, x, out, cols, nTokens, weightType); !r)
+            return r;
+        const int64_t block = checks::activationBlock(weightType);
+        const cl_int kind = weightType == TensorType::F32   ? 0
+                            : weightType == TensorType::F16 ? 1
+                            : block == 32                   ? 2
+                                                            : 3;
+        const size_t global[] = {static_cast<size_t>(cols * nTokens / block)};
+        return run("round_activations", 1, global, nullptr, memOf(x), memOf(out), kind,
+                   static_cast<cl_int>(block));
     }
 
 private:

@@ -15,7 +15,6 @@
 #include "declai/credit/Receipt.h"
 
 #include <QString>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -62,7 +61,8 @@ public:
 
     // Holds amount of account's available credits for request requestId; the hold id is requestId. Fails
     // with "insufficient credits: need X, available Y" (or the daily limit) and changes nothing.
-    Expected<std::string> placeHold(const std::string& account, Microcredits amount, const std::string& requestId);
+    Expected<std::string> placeHold(const std::string& account, Microcredits amount,
+                                    const std::string& requestId);
     // Closes an open hold: actualCost (<= held amount) is spent, nodeShares (sum <= actualCost) go to the
     // nodes' pending accounts, the rest of actualCost to system:fee, and the unused part back to the account.
     Expected<TxId> settleHold(const std::string& holdId, Microcredits actualCost,

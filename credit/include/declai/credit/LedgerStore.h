@@ -92,7 +92,7 @@ public:
         return enqueue<T>(JobMode::Read, std::move(work)).get();
     }
 
-protected:
+    // The unit of work a store runs; public for store implementations, built only by enqueue().
     enum class JobMode { Read, Write };
     struct Job {
         JobMode mode = JobMode::Write;
@@ -101,6 +101,8 @@ protected:
         // Runs once on the store thread after COMMIT succeeded (ok) or the job finally failed (error).
         std::function<void(const Expected<void>& outcome)> done;
     };
+
+protected:
     // Queues job for the store thread. Must always end in exactly one call of job.done.
     virtual void submit(Job job) = 0;
 
@@ -124,8 +126,9 @@ private:
             else if (result->has_value() && !result->value().hasValue())
                 promise->set_value(std::move(result->value())); // the work's own error
             else
-                promise->set_value(outcome.hasValue() ? makeError(ErrorCode::Internal, "ledger job did not run")
-                                                      : outcome.error());
+                promise->set_value(outcome.hasValue()
+                                       ? makeError(ErrorCode::Internal, "ledger job did not run")
+                                       : outcome.error());
         };
         submit(std::move(job));
         return future;

@@ -52,12 +52,14 @@ std::optional<LotStatus> lotStatusFromName(const std::string& name);
 inline const std::string kMintAccount = "system:mint";
 inline const std::string kBurnAccount = "system:burn";
 inline const std::string kFeeAccount = "system:fee";
-std::string userAccount(const std::string& userId);  // "user:<id>"
-std::string nodeAccount(const std::string& nodeId);  // "node:<id>"
+std::string userAccount(const std::string& userId);        // "user:<id>"
+std::string nodeAccount(const std::string& nodeId);        // "node:<id>"
 std::string escrowAccountFor(const std::string& account);  // "escrow:<account>"
 std::string pendingAccountFor(const std::string& account); // "pending:<account>"
 // Non-system accounts must never go negative.
-inline bool mayGoNegative(AccountKind kind) { return kind == AccountKind::System; }
+inline bool mayGoNegative(AccountKind kind) {
+    return kind == AccountKind::System;
+}
 
 struct Account {
     std::string id;

@@ -30,6 +30,9 @@ class PostgresLedgerStore final : public LedgerStore {
 public:
     struct Options {
         int maxRetries = 20; // attempts after a serialization failure before giving up
+        // Queued writes sharing one COMMIT (each in a SAVEPOINT); a group that hits a conflict is re-run one
+        // job per transaction. 1 disables group commit.
+        int maxGroupCommit = 64;
     };
 
     static Expected<std::unique_ptr<PostgresLedgerStore>> open(const PostgresConnectionInfo& info,

@@ -13,8 +13,8 @@
 namespace declai::credit {
 
 struct PriceSchedule {
-    Microcredits promptPer1kTokens = 100'000;    // 0.1 credit per 1k prompt tokens at referenceParams
-    Microcredits generatedPer1kTokens = 300'000; // 0.3 credit per 1k generated tokens at referenceParams
+    Microcredits promptPer1kTokens = 100'000;     // 0.1 credit per 1k prompt tokens at referenceParams
+    Microcredits generatedPer1kTokens = 300'000;  // 0.3 credit per 1k generated tokens at referenceParams
     std::int64_t referenceParams = 1'000'000'000; // the model size those prices are for (1B parameters)
     int nodeShareBasisPoints = 9'000;             // 90% of a request's cost goes to its nodes, 10% is the fee
 };

@@ -14,9 +14,9 @@ struct Receipt {
     TxId txId = 0;
     std::string hash; // the transaction's chain hash, hex
     std::string account;
-    Microcredits amount = 0; // net effect of the transaction on account
-    std::string kind;        // txKindName()
-    std::int64_t timeMs = 0; // the transaction's created-at
+    Microcredits amount = 0;     // net effect of the transaction on account
+    std::string kind;            // txKindName()
+    std::int64_t timeMs = 0;     // the transaction's created-at
     std::string signerPublicKey; // raw 32-byte Ed25519 key of the gateway
     std::string signature;       // raw 64-byte Ed25519 signature of receiptMessage()
 };

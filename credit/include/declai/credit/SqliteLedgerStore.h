@@ -6,7 +6,6 @@
 #include "declai/credit/LedgerStore.h"
 
 #include <QString>
-
 #include <memory>
 
 namespace declai::credit {
@@ -16,14 +15,16 @@ class SqlWorker;
 class SqliteLedgerStore final : public LedgerStore {
 public:
     struct Options {
-        int maxGroupCommit = 256; // most queued writes that share one COMMIT; 1 disables group commit
+        int maxGroupCommit = 256;   // most queued writes that share one COMMIT; 1 disables group commit
         int busyTimeoutMs = 10'000; // waits for another process's lock (only tools open the file twice)
     };
 
     // Opens (creating if needed) the ledger at path and applies pending migrations. Refuses a file whose
     // schema is newer than this build. Needs a QCoreApplication (Qt loads the SQLite driver as a plugin).
     static Expected<std::unique_ptr<SqliteLedgerStore>> open(const QString& path, Options options);
-    static Expected<std::unique_ptr<SqliteLedgerStore>> open(const QString& path) { return open(path, Options{}); }
+    static Expected<std::unique_ptr<SqliteLedgerStore>> open(const QString& path) {
+        return open(path, Options{});
+    }
     ~SqliteLedgerStore() override; // finishes queued work, then closes the connection on its thread
 
     std::string backendName() const override { return "sqlite"; }

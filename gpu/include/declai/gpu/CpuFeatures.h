@@ -18,6 +18,7 @@ struct CpuFeatures {
     bool f16c = false;
     bool avx512f = false;
     bool avx512bw = false;
+    bool avx512vl = false;
     bool avx512vnni = false;
     bool avx512bf16 = false;
     bool avxVnni = false;
@@ -26,6 +27,8 @@ struct CpuFeatures {
     bool osZmm = false;
 
     bool hasAvx2Set() const { return avx2 && fma && f16c && osYmm; }
+    // What the AVX-512 table needs (on top of hasAvx2Set): F, BW, VL and VNNI with ZMM state enabled.
+    bool hasAvx512Set() const { return hasAvx2Set() && avx512f && avx512bw && avx512vl && avx512vnni && osZmm; }
     std::string toString() const; // e.g. "avx2 fma f16c avx512f ..."
 };
 
@@ -43,6 +46,22 @@ using DotFn = void (*)(const void* weightRow, const std::byte* x, size_t xStride
                        float* out);
 // Converts / quantises one row of n floats into an activation format.
 using QuantizeFn = void (*)(const float* x, void* out, int64_t n);
+
+// A register-tiled matrix product for one weight format: y[t * yStride + r] = dot(weight row r, activation
+// row t) for r < nRows, t < nTokens. Weight row r starts at w + r * wStride; activation row t at
+// x + t * xStride, in the kernel's own prepared layout (written by `prepare`, preparedBytes(n) bytes a row).
+// The per-(row, token) arithmetic does not depend on nRows, nTokens or where the row / token sits in its
+// tile, so a batch gives bit-identical results to one token at a time and to any split of the rows.
+using GemmFn = void (*)(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                        int64_t nTokens, int64_t n, float* y, int64_t yStride);
+struct GemmKernel {
+    GemmFn run = nullptr;
+    QuantizeFn prepare = nullptr;
+    size_t (*preparedBytes)(int64_t n) = nullptr;
+    // Below this many tokens cpu::matmul uses the table's dot product instead; only set above 1 where the
+    // two give bit-identical results (tests/gpu/tst_cpu_kernels.cpp checks it).
+    int minTokens = 1;
+};
 
 struct KernelTable {
     const char* name = "scalar";
@@ -69,8 +88,18 @@ struct KernelTable {
     // out[i] = roundF16(x[i])
     void (*roundF16)(const float* x, float* out, int64_t n) = nullptr;
 
+    // Tiled matrix products (tables that have them use them for every matmul of that weight type, decode
+    // included, instead of the dot products above).
+    GemmKernel gemmF16;
+    GemmKernel gemmQ8_0;
+    GemmKernel gemmQ4_0;
+    GemmKernel gemmQ4_K;
+    GemmKernel gemmQ6_K;
+
     // nullptr for weight types the engine cannot multiply.
     DotFn dotFor(TensorType weightType) const;
+    // nullptr when this table has no tiled kernel for the weight type.
+    const GemmKernel* gemmFor(TensorType weightType) const;
     // The quantiser for weightType's activation format; nullptr for F32 (a plain copy).
     QuantizeFn activationQuantizerFor(TensorType weightType) const;
 };
@@ -81,8 +110,10 @@ const KernelTable& scalarKernels();
 const KernelTable* avx2Kernels();
 // The AVX2 table with AVX-VNNI dot products, or nullptr when the CPU lacks AVX-VNNI.
 const KernelTable* avxVnniKernels();
-// The table cpu::matmul uses: the best supported, chosen once. DECLAI_CPU_KERNELS=scalar or =avx2 forces
-// the reference or the plain AVX2 kernels (for debugging and comparisons).
+// The AVX-512 (F/BW/VL/VNNI) table with tiled GEMM kernels, or nullptr when the CPU lacks them.
+const KernelTable* avx512Kernels();
+// The table cpu::matmul uses: the best supported, chosen once. DECLAI_CPU_KERNELS=scalar, =avx2 or
+// =avx-vnni forces the reference or a narrower table (for debugging and comparisons).
 const KernelTable& activeKernels();
 
 } // namespace declai::cpu

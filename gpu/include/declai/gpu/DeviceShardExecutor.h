@@ -51,13 +51,14 @@ private:
     };
     struct KvCache {
         int64_t length = 0;
-        int64_t capacityTokens = 0; // rows every buffer below holds
+        int64_t capacityTokens = 0;                             // rows every buffer below holds
         std::vector<std::unique_ptr<gpu::DeviceBuffer>> keys;   // one per layer of the shard
         std::vector<std::unique_ptr<gpu::DeviceBuffer>> values; // one per layer of the shard
     };
     struct Activations {
         int64_t capacityTokens = 0;
         std::unique_ptr<gpu::DeviceBuffer> hidden, normed, q, k, v, attnOut, proj, gate, up;
+        std::unique_ptr<gpu::DeviceBuffer> rounded; // roundActivations output, the largest matmul input
     };
 
     DeviceShardExecutor(std::shared_ptr<const ModelWeights> weights, LayerRange layers,

@@ -1,5 +1,13 @@
 // Normalisation, rotary embedding, attention and elementwise ops.
 
+// float -> nearest F16 -> float (storage through a ushort: a `half` variable needs cl_khr_fp16).
+float round_f16(float v) {
+    ushort bits;
+    vstore_half_rte(v, 0, (__private half*)&bits);
+    return vload_half(0, (__private const half*)&bits);
+}
+
+
 // One work-group per token: global = (L * nTokens), local = (L).
 __kernel void rms_norm(__global const float* x, __global const float* weight, __global float* out, int n,
                        float eps, __local float* scratch) {
@@ -48,7 +56,7 @@ __kernel void kv_store(__global const float* k, __global const float* v, __globa
 __kernel void attention(__global const float* q, __global const half* keyCache,
                         __global const half* valueCache, __global float* out, __global float* scores,
                         int startPos, int headCount, int kvHeadCount, int headDim, int maxVisible,
-                        float scale, __local float* scratch) {
+                        float scale, int halfAccumulator, __local float* scratch) {
     const int h = get_group_id(0);
     const int t = get_global_id(1);
     const int lid = get_local_id(0);
@@ -65,10 +73,36 @@ __kernel void attention(__global const float* q, __global const half* keyCache,
         __global const half* key = keyCache + (ulong)j * kvDim + (ulong)kvHead * (ulong)headDim;
         float dot = 0.0f;
         for (int d = 0; d < headDim; ++d)
-            dot += query[d] * vload_half(d, key);
+            dot += (halfAccumulator ? round_f16(query[d]) : query[d]) * vload_half(d, key);
         const float score = dot * scale;
         s[j] = score;
         localMax = fmax(localMax, score);
+    }
+    if (halfAccumulator) {
+        // llama.cpp CPU numerics (AttentionParams::halfAccumulator): rows in order, F16 running sum.
+        barrier(CLK_GLOBAL_MEM_FENCE);
+        __global const half* values = valueCache + (ulong)kvHead * (ulong)headDim;
+        for (int d = lid; d < headDim; d += size) {
+            float acc = 0.0f;
+            float maxScore = -INFINITY;
+            float sum = 0.0f;
+            for (int j = 0; j < visible; ++j) {
+                const float score = s[j];
+                float oldScale = 1.0f;
+                float weight = 1.0f;
+                if (score > maxScore) {
+                    oldScale = exp(maxScore - score);
+                    maxScore = score;
+                    acc = round_f16(acc * oldScale);
+                } else {
+                    weight = exp(score - maxScore);
+                }
+                acc = round_f16(acc + vload_half((ulong)j * kvDim + d, values) * weight);
+                sum = sum * oldScale + weight;
+            }
+            out[qOffset + d] = acc * (sum == 0.0f ? 0.0f : 1.0f / sum);
+        }
+        return;
     }
     const float maxScore = wg_max(scratch, localMax);
     float localSum = 0.0f;
@@ -99,4 +133,46 @@ __kernel void swiglu(__global const float* gate, __global float* x) {
 __kernel void add(__global float* x, __global const float* y) {
     const int i = get_global_id(0);
     x[i] += y[i];
+}
+
+// Rounds activations to the format the CPU reference multiplies with (see DeviceOps::roundActivations):
+// one work-item per block, global = (nTokens * cols / block). kind: 0 copy (block 1), 1 F16 (block 1),
+// 2 Q8_0 (block 32, F16 scale), 3 Q8_K (block 256, float scale). rint() is round-half-even, like the
+// reference's nearbyint.
+__kernel void round_activations(__global const float* x, __global float* out, int kind, int block) {
+    const ulong base = (ulong)get_global_id(0) * (ulong)block;
+    __global const float* xb = x + base;
+    __global float* ob = out + base;
+    if (kind == 0) {
+        ob[0] = xb[0];
+    } else if (kind == 1) {
+        ob[0] = round_f16(xb[0]);
+    } else if (kind == 2) {
+        float amax = 0.0f;
+        for (int i = 0; i < block; ++i)
+            amax = fmax(amax, fabs(xb[i]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float storedScale = round_f16(d);
+        for (int i = 0; i < block; ++i)
+            ob[i] = storedScale * rint(xb[i] * id);
+    } else {
+        float amax = 0.0f;
+        float signedMax = 0.0f;
+        for (int i = 0; i < block; ++i) {
+            if (fabs(xb[i]) > amax) {
+                amax = fabs(xb[i]);
+                signedMax = xb[i];
+            }
+        }
+        if (amax == 0.0f) {
+            for (int i = 0; i < block; ++i)
+                ob[i] = 0.0f;
+            return;
+        }
+        const float iscale = -127.0f / signedMax;
+        const float d = 1.0f / iscale;
+        for (int i = 0; i < block; ++i)
+            ob[i] = d * fmin(127.0f, rint(iscale * xb[i]));
+    }
 }

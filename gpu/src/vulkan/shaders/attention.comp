@@ -10,7 +10,7 @@ layout(std430, binding = 2) readonly buffer VC { uint vc[]; };
 layout(std430, binding = 3) writeonly buffer Out { float o[]; };
 layout(std430, binding = 4) coherent buffer Scores { float s[]; };
 layout(push_constant) uniform Params {
-    uint startPos; uint headCount; uint kvHeadCount; uint headDim; uint maxVisible; float scale;
+    uint startPos; uint headCount; uint kvHeadCount; uint headDim; uint maxVisible; float scale; uint halfAccumulator;
 } p;
 
 void main() {
@@ -28,10 +28,37 @@ void main() {
         const uint key = j * kvDim + kvHead * p.headDim;
         float dot = 0.0;
         for (uint d = 0u; d < p.headDim; ++d)
-            dot += q[qOffset + d] * HALF_AT(kc, key + d);
+            dot += (p.halfAccumulator != 0u ? roundF16(q[qOffset + d]) : q[qOffset + d]) * HALF_AT(kc, key + d);
         const float score = dot * p.scale;
         s[sOffset + j] = score;
         localMax = max(localMax, score);
+    }
+    if (p.halfAccumulator != 0u) {
+        // llama.cpp CPU numerics (AttentionParams::halfAccumulator): rows in order, F16 running sum.
+        memoryBarrierBuffer();
+        barrier();
+        const uint valueBase = kvHead * p.headDim;
+        for (uint d = lid; d < p.headDim; d += DECLAI_GROUP) {
+            float acc = 0.0;
+            float maxScore = -1.0 / 0.0;
+            float sum = 0.0;
+            for (uint j = 0u; j < visible; ++j) {
+                const float score = s[sOffset + j];
+                float oldScale = 1.0;
+                float weight = 1.0;
+                if (score > maxScore) {
+                    oldScale = exp(maxScore - score);
+                    maxScore = score;
+                    acc = roundF16(acc * oldScale);
+                } else {
+                    weight = exp(score - maxScore);
+                }
+                acc = roundF16(acc + HALF_AT(vc, j * kvDim + valueBase + d) * weight);
+                sum = sum * oldScale + weight;
+            }
+            o[qOffset + d] = acc * (sum == 0.0 ? 0.0 : 1.0 / sum);
+        }
+        return;
     }
     const float maxScore = wgMax(localMax);
     float localSum = 0.0;

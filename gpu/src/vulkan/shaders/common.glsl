@@ -76,3 +76,5 @@ uint f32ToF16(float f) {
         ++h; // a carry into the exponent is the correct rounding (up to infinity)
     return h;
 }
+
+float roundF16(float v) { return unpackHalf2x16(f32ToF16(v)).x; }

@@ -25,6 +25,8 @@ public:
     struct Handlers {
         std::function<void(std::unique_ptr<NodeLink>)> nodeAuthenticated;
         std::function<void(std::unique_ptr<ClientLink>)> clientAccepted;
+        // Maps a client's API key to its user; unset when credits are off (every client is accepted).
+        std::function<Expected<std::string>(const std::string& apiKey)> authenticateClient;
     };
 
     Gateway(const ServerConfig& config, Handlers handlers, QObject* parent = nullptr);

@@ -27,6 +27,7 @@ public:
     const Tokenizer& tokenizer() const { return *m_tokenizer; }
     const std::unordered_set<int32_t>& stopIds() const { return m_stopIds; }
     uint64_t bytesPerLayer() const;
+    int64_t parameterCount() const; // weights in the file (prices scale with it)
 
     Expected<std::vector<float>> embed(std::span<const int32_t> tokens) const;
     Expected<std::vector<float>> logits(std::span<const float> lastHidden);

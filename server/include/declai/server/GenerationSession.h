@@ -16,6 +16,7 @@
 #include <QTimer>
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 
@@ -61,6 +62,7 @@ struct SessionStats {
     uint32_t failovers = 0;
     uint64_t hiddenBytesSent = 0;   // gateway -> nodes, all hops
     uint64_t hops = 0;              // stage requests sent
+    std::map<std::string, int64_t> nodeLayerTokens; // accepted work per node: layers x tokens
 };
 
 class GenerationSession : public QObject {

@@ -43,6 +43,7 @@ struct NodeLink {
 
 struct ClientLink {
     std::string clientId;
+    std::string userId; // the authenticated account owner ("" when credits are off)
     std::unique_ptr<net::Channel> channel;
 };
 

@@ -10,6 +10,7 @@
 #include "declai/server/Links.h"
 #include "declai/server/ModelStore.h"
 #include "declai/server/Placement.h"
+#include "declai/server/PriorityScheduler.h"
 #include "declai/server/ServerConfig.h"
 #include "declai/server/Verifier.h"
 
@@ -40,8 +41,9 @@ class Orchestrator : public QObject, public SessionHost {
     Q_OBJECT
 
 public:
+    // credits may be null (free service).
     Orchestrator(const ServerConfig& config, ModelStore& store, ThreadPool& pool, QString httpBase,
-                 QObject* parent = nullptr);
+                 CreditService* credits, QObject* parent = nullptr);
     ~Orchestrator() override;
 
     // Loads the gateway side (embeddings, head, tokenizer) of every model in the store.
@@ -82,6 +84,7 @@ private:
     void onClientEnvelope(ClientLink* client, const wire::Envelope& envelope);
     void onClientClosed(const std::string& clientId);
     void handleSubmit(ClientLink* client, const wire::Submit& submit);
+    void startQueued();
     void handleStageResponse(NodeLink* node, const wire::Envelope& envelope);
     void rebalance();
     void assign(NodeLink& node, const GatewayModel& model, LayerRange layers);
@@ -102,6 +105,15 @@ private:
     std::mt19937_64 m_rng{std::random_device{}()};
     OrchestratorStats m_stats;
     Verifier m_verifier;
+    CreditService* m_credits;
+    PriorityScheduler m_scheduler;
+    struct Waiting {
+        std::unique_ptr<GenerationSession> session;
+        std::string holdId;
+    };
+    std::map<uint64_t, Waiting> m_waiting;            // queued sessions by session id
+    std::map<uint64_t, std::string> m_sessionHold;   // session id -> credit hold
+    QTimer m_queueTimer;
     uint64_t m_nextJobId = 1;
     std::set<std::string> m_quarantined; // node ids caught cheating: never routed to again
 };

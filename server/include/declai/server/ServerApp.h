@@ -3,6 +3,7 @@
 #pragma once
 
 #include "declai/gpu/ThreadPool.h"
+#include "declai/server/CreditService.h"
 #include "declai/server/Gateway.h"
 #include "declai/server/ModelStore.h"
 #include "declai/server/Orchestrator.h"
@@ -29,12 +30,14 @@ public:
     Gateway& gateway() { return *m_gateway; }
     ModelStore& modelStore() { return *m_store; }
     QString certificateFile() const { return m_certFile; }
+    CreditService* credits() { return m_credits.get(); }
 
 private:
     ServerConfig m_config;
     QString m_certFile;
     std::unique_ptr<ThreadPool> m_pool;
     std::unique_ptr<ModelStore> m_store;
+    std::unique_ptr<CreditService> m_credits;
     std::unique_ptr<Gateway> m_gateway;
     std::unique_ptr<Orchestrator> m_orchestrator;
 };

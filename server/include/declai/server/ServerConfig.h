@@ -2,6 +2,7 @@
 #pragma once
 
 #include "declai/core/Error.h"
+#include "declai/server/CreditService.h"
 #include "declai/server/VerificationPolicy.h"
 
 #include <QHostAddress>
@@ -29,6 +30,9 @@ struct ServerConfig {
     int threads = 0;                // gateway compute threads (embeddings, head); 0 = all cores
     QString wireEncoding = QStringLiteral("f32"); // hidden states on the wire: f32 (exact) or f16
     VerificationPolicy verification;
+    CreditConfig credits;
+    int maxSessions = 8;            // sessions running at once; more wait in the priority queue
+    double highReserveShare = 0.25; // share of maxSessions kept for HIGH priority
 
     static Expected<ServerConfig> fromArguments(const QStringList& arguments); // arguments[0] is the program
     static QString usage();

@@ -27,10 +27,11 @@ enum class OpKind {
     SwiGlu,
     Add,
     GetRows,
+    RoundActivations,
 };
 
 inline constexpr OpKind kAllOps[] = {OpKind::RmsNorm, OpKind::MatMul, OpKind::Rope,   OpKind::Attention,
-                                     OpKind::SwiGlu,  OpKind::Add,    OpKind::GetRows};
+                                     OpKind::SwiGlu,  OpKind::Add,    OpKind::GetRows, OpKind::RoundActivations};
 const char* opKindName(OpKind op);
 
 // Memory owned by one device. Created by Device::allocate; must not outlive its device. Not thread-safe:
@@ -77,6 +78,10 @@ struct AttentionParams {
     int64_t headDim = 0;
     int64_t cacheTokens = 0; // capacity of the cache buffers in tokens
     float scale = 0.0f;      // 0 means 1/sqrt(headDim)
+    // llama.cpp CPU numerics (what ShardExecutor computes): the query is rounded to F16, and a one-pass
+    // online softmax over cache rows 0.. in order keeps the weighted value sum in F16 (rounded after every
+    // rescale and every accumulation). false: the plain two-pass float softmax.
+    bool halfAccumulator = false;
 };
 
 // Operations are enqueued on the device's one in-order queue: they may return before the work is done,
@@ -111,6 +116,13 @@ public:
     // The ids come from the host (token ids), so they are range-checked before anything runs.
     [[nodiscard]] virtual Expected<void> getRows(const DeviceBuffer& table, const MatrixDesc& desc,
                                                  std::span<const int32_t> ids, DeviceBuffer& out) = 0;
+    // out = x (nTokens rows of cols floats) rounded to the activation format llama.cpp's CPU path pairs
+    // with `weightType` (quant::activationTypeFor: Q8_0 blocks of 32 with an F16 scale for Q8_0/Q4_0
+    // weights, Q8_K blocks of 256 with a float scale for Q4_K/Q6_K, F16 for F16), written back as floats;
+    // a plain copy for F32. The engine runs it before MatMul so a device multiplies the same activation
+    // values as the CPU reference (keeps quantised models' logits next to llama.cpp's).
+    [[nodiscard]] virtual Expected<void> roundActivations(const DeviceBuffer& x, DeviceBuffer& out, int64_t cols,
+                                                          int64_t nTokens, TensorType weightType) = 0;
 };
 
 } // namespace declai::gpu
