@@ -7,6 +7,7 @@ DECLAI_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   qt6-base-dev qt6-base-dev-tools libqt6sql6-sqlite qt6-websockets-dev qt6-httpserver-dev
   libssl-dev libprotobuf-dev protobuf-compiler
+  postgresql libqt6sql6-psql curl
   libbenchmark-dev
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-tools

@@ -55,15 +55,6 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         auto key = users->addUser(words[2].toStdString());
         if (!key)
             return fail(QString::fromStdString(key.error().message));
-        // The welcome grant, with the same idempotency key the server uses on a first request: paid once.
-        CreditConfig defaults;
-        if (auto signer = NodeIdentity::loadOrCreate(dir.toStdString(), "server.key")) {
-            if (auto ledger = openLedger(config, dir, *signer)) {
-                const std::string account = credit::userAccount(words[2].toStdString());
-                if ((*ledger)->ensureAccount(account, credit::AccountKind::User))
-                    (void)(*ledger)->grant(account, defaults.newAccountGrant, "welcome-grant:" + words[2].toStdString());
-            }
-        }
         std::fprintf(out, "%s\n", key->c_str());
         std::fprintf(err, "user '%s' created; give them this API key (it is not stored and cannot be shown again)\n",
                      qPrintable(words[2]));

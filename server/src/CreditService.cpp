@@ -42,22 +42,30 @@ Expected<credit::Quote> CreditService::quote(int64_t modelParams, int64_t prompt
     return credit::quote(m_config.prices, modelParams, promptTokens, maxTokens);
 }
 
+Expected<void> CreditService::ensureUser(const std::string& user) {
+    if (m_knownUsers.count(user))
+        return {};
+    const std::string account = credit::userAccount(user);
+    if (auto a = m_ledger->ensureAccount(account, credit::AccountKind::User); !a)
+        return a.error();
+    // The welcome grant carries the user's name as its idempotency key: it is paid once, ever.
+    if (m_config.newAccountGrant > 0) {
+        if (auto g = m_ledger->grant(account, m_config.newAccountGrant, "welcome-grant:" + user); !g)
+            return g.error();
+    }
+    if (m_config.dailySpendLimit > 0) {
+        if (auto l = m_ledger->setDailySpendLimit(account, m_config.dailySpendLimit); !l)
+            return l.error();
+    }
+    m_knownUsers.insert(user);
+    return {};
+}
+
 Expected<std::string> CreditService::admit(const std::string& user, const std::string& requestId,
                                            credit::Microcredits worstCase) {
-    const std::string account = credit::userAccount(user);
-    auto existing = m_ledger->balance(account);
-    if (!existing || (existing->available == 0 && existing->held == 0)) {
-        // First request of a new account: open it with the configured grant (idempotent per user).
-        if (auto a = m_ledger->ensureAccount(account, credit::AccountKind::User); !a)
-            return a.error();
-        if (m_config.newAccountGrant > 0) {
-            if (auto g = m_ledger->grant(account, m_config.newAccountGrant, "welcome-grant:" + user); !g)
-                return g.error();
-        }
-        if (m_config.dailySpendLimit > 0)
-            (void)m_ledger->setDailySpendLimit(account, m_config.dailySpendLimit);
-    }
-    return m_ledger->placeHold(account, worstCase, requestId);
+    if (auto e = ensureUser(user); !e)
+        return e.error();
+    return m_ledger->placeHold(credit::userAccount(user), worstCase, requestId);
 }
 
 Expected<credit::TxId> CreditService::settle(const std::string& holdId, int64_t modelParams, int64_t promptTokens,

@@ -466,6 +466,8 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
     int64_t worstCase = 0;
     int64_t balance = 0;
     if (m_credits && m_credits->enabled()) {
+        if (auto opened = m_credits->ensureUser(client->userId); !opened)
+            return failNow(opened.error().message);
         auto quote = m_credits->quote(m->parameterCount(), promptTokens, request.maxTokens);
         if (!quote)
             return failNow(quote.error().message);

@@ -21,6 +21,7 @@
 #include <QTest>
 #include <QTimer>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -34,8 +35,11 @@ inline quint16 freePort() {
 
 class Swarm {
 public:
-    explicit Swarm(QStringList serverArgs = {}) : m_port(freePort()) {
+    // `prepare` runs before the server starts (e.g. to create users in its data folder).
+    explicit Swarm(QStringList serverArgs = {}, const std::function<void(Swarm&)>& prepare = {}) : m_port(freePort()) {
         QDir(m_dir.path()).mkpath(QStringLiteral("models"));
+        if (prepare)
+            prepare(*this);
         const QString model = modelPath(QStringLiteral("stories260K.gguf"));
         QFile::link(model, QDir(m_dir.path()).filePath(QStringLiteral("models/stories260K.gguf")));
         m_server = start(QStringLiteral(DECLAI_SERVER_PATH),
@@ -123,6 +127,16 @@ public:
                                  QStringLiteral("-n"), QString::number(tokens), QStringLiteral("--timeout-s"),
                                  QStringLiteral("120")} + extra,
                      QString());
+    }
+
+    // Runs declai-server's operator command (e.g. {"user", "add", "alice"}) on the server's data folder.
+    QString admin(const QStringList& args, int* exitCode = nullptr) const {
+        QProcess p;
+        p.start(QStringLiteral(DECLAI_SERVER_PATH), args + QStringList{QStringLiteral("--data-dir"), path(QStringLiteral("server"))});
+        p.waitForFinished(60000);
+        if (exitCode)
+            *exitCode = p.exitCode();
+        return QString::fromUtf8(p.readAllStandardOutput());
     }
 
     QString log(const QString& name) const {

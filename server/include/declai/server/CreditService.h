@@ -48,6 +48,8 @@ public:
     credit::Ledger& ledger() { return *m_ledger; }
     Expected<std::string> authenticate(const std::string& apiKey) const { return m_users.authenticate(apiKey); }
 
+    // Opens the user's account with the welcome grant on first use (idempotent).
+    Expected<void> ensureUser(const std::string& user);
     Expected<credit::Quote> quote(int64_t modelParams, int64_t promptTokens, int64_t maxTokens) const;
     // Places the worst-case hold; fails with "insufficient credits ..." and changes nothing when short.
     Expected<std::string> admit(const std::string& user, const std::string& requestId, credit::Microcredits worstCase);
@@ -65,6 +67,7 @@ private:
     std::unique_ptr<credit::Ledger> m_ledger;
     UserDirectory m_users;
     std::set<std::string> m_nodesWithPending;
+    std::set<std::string> m_knownUsers; // accounts opened (and granted) during this run
     QTimer m_releaseTimer;
 };
 
