@@ -216,6 +216,7 @@ void Orchestrator::handleStageResponse(NodeLink* node, const wire::Envelope& env
     auto it = m_sessions.find(response->session_id());
     if (it == m_sessions.end())
         return; // the session ended meanwhile
+    m_stats.nodeComputeUs += response->compute_us();
     it->second->onStageResponse(node->nodeId, *response);
 }
 
@@ -664,7 +665,9 @@ QJsonObject Orchestrator::statusJson() const {
                        {QStringLiteral("tokens_generated"), qint64(m_stats.tokensGenerated)},
                        {QStringLiteral("verifications_passed"), qint64(m_stats.verificationsPassed)},
                        {QStringLiteral("verifications_failed"), qint64(m_stats.verificationsFailed)},
-                       {QStringLiteral("quarantined_nodes"), qint64(m_stats.cheatersQuarantined)}};
+                       {QStringLiteral("quarantined_nodes"), qint64(m_stats.cheatersQuarantined)},
+                       {QStringLiteral("node_compute_ms"), qint64(m_stats.nodeComputeUs / 1000)},
+                       {QStringLiteral("verification_compute_ms"), qint64(m_verifier.totalCheckUs() / 1000)}};
 }
 
 } // namespace declai::server

@@ -35,6 +35,7 @@ struct OrchestratorStats {
     uint64_t verificationsPassed = 0;
     uint64_t verificationsFailed = 0;
     uint64_t cheatersQuarantined = 0;
+    uint64_t nodeComputeUs = 0; // as reported in accepted stage answers
 };
 
 class Orchestrator : public QObject, public SessionHost {
