@@ -309,11 +309,32 @@ void Orchestrator::rebalance() {
         for (const LayerRange& gap : plan.uncovered)
             qWarning("model %s: layers %lld-%lld fit on no node (not enough memory)", name.c_str(),
                      static_cast<long long>(gap.begin), static_cast<long long>(gap.end));
+        // Only fill gaps: a layer already held (or being loaded) by enough live nodes needs nothing, so new
+        // speed figures or a joining node do not trigger needless downloads.
+        std::vector<int> coverage(static_cast<size_t>(shape.layerCount), 0);
+        for (const auto& [id, node] : m_nodes) {
+            if (m_quarantined.count(id))
+                continue;
+            std::vector<LayerRange> held = node->readyShards[name];
+            for (const auto& [aid, p] : node->pendingAssignments)
+                if (p.model == name)
+                    held.push_back(p.layers);
+            std::vector<bool> seen(coverage.size(), false);
+            for (const LayerRange& r : held)
+                for (int64_t l = r.begin; l < r.end; ++l)
+                    seen[static_cast<size_t>(l)] = true;
+            for (size_t l = 0; l < seen.size(); ++l)
+                coverage[l] += seen[l] ? 1 : 0;
+        }
+        const int wanted = std::max(1, plan.replicas);
         for (const auto& [nodeId, layers] : plan.assignments) {
             NodeLink* node = nodeLink(nodeId);
             if (!node)
                 continue;
-            if (covers(node->readyShards[name], layers))
+            bool gap = false;
+            for (int64_t l = layers.begin; l < layers.end; ++l)
+                gap = gap || coverage[static_cast<size_t>(l)] < wanted;
+            if (!gap || covers(node->readyShards[name], layers))
                 continue;
             bool pending = false;
             for (const auto& [aid, p] : node->pendingAssignments)
@@ -321,6 +342,8 @@ void Orchestrator::rebalance() {
             if (pending || node->failedAssignments.count(rangeKey(name, layers).toStdString()))
                 continue;
             assign(*node, *m, layers);
+            for (int64_t l = layers.begin; l < layers.end; ++l)
+                ++coverage[static_cast<size_t>(l)];
         }
     }
 }

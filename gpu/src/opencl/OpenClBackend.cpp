@@ -299,11 +299,15 @@ public:
         const size_t global[] = {m_groupSize * static_cast<size_t>(p.headCount),
                                  static_cast<size_t>(p.nTokens)};
         const size_t local[] = {m_groupSize, 1};
+        if (p.halfAccumulator)
+            return run("attention_half", 2, global, local, memOf(q), memOf(keyCache), memOf(valueCache),
+                       memOf(out), *scores, static_cast<cl_int>(p.startPos), static_cast<cl_int>(p.headCount),
+                       static_cast<cl_int>(p.kvHeadCount), static_cast<cl_int>(p.headDim),
+                       static_cast<cl_int>(maxVisible), scale);
         return run("attention", 2, global, local, memOf(q), memOf(keyCache), memOf(valueCache), memOf(out),
                    *scores, static_cast<cl_int>(p.startPos), static_cast<cl_int>(p.headCount),
                    static_cast<cl_int>(p.kvHeadCount), static_cast<cl_int>(p.headDim),
-                   static_cast<cl_int>(maxVisible), scale, static_cast<cl_int>(p.halfAccumulator ? 1 : 0),
-                   LocalBytes{m_groupSize * sizeof(float)});
+                   static_cast<cl_int>(maxVisible), scale, LocalBytes{m_groupSize * sizeof(float)});
     }
 
     Expected<void> swiGlu(const DeviceBuffer& gate, DeviceBuffer& x, int64_t n) override {

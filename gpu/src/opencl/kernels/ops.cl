@@ -56,7 +56,7 @@ __kernel void kv_store(__global const float* k, __global const float* v, __globa
 __kernel void attention(__global const float* q, __global const half* keyCache,
                         __global const half* valueCache, __global float* out, __global float* scores,
                         int startPos, int headCount, int kvHeadCount, int headDim, int maxVisible,
-                        float scale, int halfAccumulator, __local float* scratch) {
+                        float scale, __local float* scratch) {
     const int h = get_group_id(0);
     const int t = get_global_id(1);
     const int lid = get_local_id(0);
@@ -73,36 +73,10 @@ __kernel void attention(__global const float* q, __global const half* keyCache,
         __global const half* key = keyCache + (ulong)j * kvDim + (ulong)kvHead * (ulong)headDim;
         float dot = 0.0f;
         for (int d = 0; d < headDim; ++d)
-            dot += (halfAccumulator ? round_f16(query[d]) : query[d]) * vload_half(d, key);
+            dot += query[d] * vload_half(d, key);
         const float score = dot * scale;
         s[j] = score;
         localMax = fmax(localMax, score);
-    }
-    if (halfAccumulator) {
-        // llama.cpp CPU numerics (AttentionParams::halfAccumulator): rows in order, F16 running sum.
-        barrier(CLK_GLOBAL_MEM_FENCE);
-        __global const half* values = valueCache + (ulong)kvHead * (ulong)headDim;
-        for (int d = lid; d < headDim; d += size) {
-            float acc = 0.0f;
-            float maxScore = -INFINITY;
-            float sum = 0.0f;
-            for (int j = 0; j < visible; ++j) {
-                const float score = s[j];
-                float oldScale = 1.0f;
-                float weight = 1.0f;
-                if (score > maxScore) {
-                    oldScale = exp(maxScore - score);
-                    maxScore = score;
-                    acc = round_f16(acc * oldScale);
-                } else {
-                    weight = exp(score - maxScore);
-                }
-                acc = round_f16(acc + vload_half((ulong)j * kvDim + d, values) * weight);
-                sum = sum * oldScale + weight;
-            }
-            out[qOffset + d] = acc * (sum == 0.0f ? 0.0f : 1.0f / sum);
-        }
-        return;
     }
     const float maxScore = wg_max(scratch, localMax);
     float localSum = 0.0f;
@@ -174,5 +148,54 @@ __kernel void round_activations(__global const float* x, __global float* out, in
         const float d = 1.0f / iscale;
         for (int i = 0; i < block; ++i)
             ob[i] = d * fmin(127.0f, rint(iscale * xb[i]));
+    }
+}
+
+// AttentionParams::halfAccumulator (llama.cpp CPU numerics): the query rounded to F16, then for each
+// output dimension a one-pass online softmax over rows 0.. in order with the weighted value sum rounded
+// to F16 after every step. A separate kernel because PoCL mis-handles barriers in kernel-argument-
+// dependent branches. Same launch shape and arguments as `attention` (minus the local scratch).
+__kernel void attention_half(__global const float* q, __global const half* keyCache,
+                             __global const half* valueCache, __global float* out, __global float* scores,
+                             int startPos, int headCount, int kvHeadCount, int headDim, int maxVisible,
+                             float scale) {
+    const int h = get_group_id(0);
+    const int t = get_global_id(1);
+    const int lid = get_local_id(0);
+    const int size = get_local_size(0);
+    const int kvHead = h / (headCount / kvHeadCount);
+    const int visible = startPos + t + 1;
+    const ulong kvDim = (ulong)kvHeadCount * (ulong)headDim;
+    const ulong qOffset = ((ulong)t * (ulong)headCount + (ulong)h) * (ulong)headDim;
+    __global const float* query = q + qOffset;
+    __global float* s = scores + ((ulong)t * (ulong)headCount + (ulong)h) * (ulong)maxVisible;
+    for (int j = lid; j < visible; j += size) {
+        __global const half* key = keyCache + (ulong)j * kvDim + (ulong)kvHead * (ulong)headDim;
+        float dot = 0.0f;
+        for (int d = 0; d < headDim; ++d)
+            dot += round_f16(query[d]) * vload_half(d, key);
+        s[j] = dot * scale;
+    }
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    __global const half* values = valueCache + (ulong)kvHead * (ulong)headDim;
+    for (int d = lid; d < headDim; d += size) {
+        float acc = 0.0f;
+        float maxScore = -INFINITY;
+        float sum = 0.0f;
+        for (int j = 0; j < visible; ++j) {
+            const float score = s[j];
+            float oldScale = 1.0f;
+            float weight = 1.0f;
+            if (score > maxScore) {
+                oldScale = exp(maxScore - score);
+                maxScore = score;
+                acc = round_f16(acc * oldScale);
+            } else {
+                weight = exp(score - maxScore);
+            }
+            acc = round_f16(acc + vload_half((ulong)j * kvDim + d, values) * weight);
+            sum = sum * oldScale + weight;
+        }
+        out[qOffset + d] = acc * (sum == 0.0f ? 0.0f : 1.0f / sum);
     }
 }
