@@ -149,7 +149,12 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
         return failStage(m_currentStage, QString::fromStdString(rows.error().message));
     const int64_t rowsComputed = stage.needsReplay ? stage.rows : m_stepRows; // a replay recomputed the history
     stage.needsReplay = false;
-    m_host.stageAccepted(nodeId, m_model.name(), stage.layers, stage.history, stage.rows, *rows);
+    // Keep what this node claimed, with positions, for the end-of-session check.
+    const int64_t dim64 = static_cast<int64_t>(dim);
+    const int64_t returned = static_cast<int64_t>(rows->size()) / dim64;
+    for (int64_t r = 0; r < returned; ++r)
+        stage.outputPositions.push_back(stage.rows - returned + r);
+    stage.outputs.insert(stage.outputs.end(), rows->begin(), rows->end());
     // Credit follows accepted work: a replay rebuilds history, which is paid like the rows it recomputed.
     m_stats.nodeLayerTokens[nodeId] += stage.layers.size() * rowsComputed;
     if (NodeLink* node = m_host.nodeLink(nodeId)) {
@@ -317,10 +322,22 @@ void GenerationSession::endRemoteSessions() {
     }
 }
 
+void GenerationSession::reportWork() {
+    std::vector<SessionHost::StageWork> work;
+    for (const Stage& s : m_stages) {
+        if (s.outputs.empty())
+            continue;
+        work.push_back(SessionHost::StageWork{s.nodeId, s.layers, &s.history, s.rows, &s.outputs, &s.outputPositions});
+    }
+    if (!work.empty())
+        m_host.sessionWork(m_model.name(), work);
+}
+
 void GenerationSession::finish(const std::string& reason) {
     if (m_done)
         return;
     m_done = true;
+    reportWork();
     m_stageTimer.stop();
     m_retryTimer.stop();
     m_stats.totalMs = m_clock.elapsed();

@@ -301,8 +301,11 @@ void Orchestrator::rebalance() {
             continue;
         capacities.push_back(NodeCapacity{id, node->memoryBudgetBytes(), node->layerTokensPerS(), node->accepting()});
     }
-    if (static_cast<int>(capacities.size()) < std::max(1, m_config.minNodes))
+    if (!m_placedOnce && static_cast<int>(capacities.size()) < std::max(1, m_config.minNodes))
         return; // wait for the swarm the operator asked for before the first placement
+    if (capacities.empty())
+        return;
+    m_placedOnce = true;
     for (auto& [name, m] : m_models) {
         const ModelShape shape{name, m->config().layerCount, m->bytesPerLayer()};
         const PlacementPlan plan = planPlacement(shape, capacities, m_config.replicas);
@@ -348,21 +351,24 @@ void Orchestrator::rebalance() {
     }
 }
 
-void Orchestrator::stageAccepted(const std::string& nodeId, const std::string& modelName, LayerRange layers,
-                                 const std::vector<float>& history, int64_t historyRows,
-                                 const std::vector<float>& returnedRows) {
+void Orchestrator::sessionWork(const std::string& modelName, const std::vector<StageWork>& stages) {
     GatewayModel* m = model(modelName);
-    if (!m || m_config.verification.initialRate <= 0 || !m_verifier.shouldCheck(nodeId))
+    if (!m || m_config.verification.initialRate <= 0)
         return;
-    auto job = std::make_shared<VerificationJob>();
-    job->jobId = m_nextJobId++;
-    job->nodeId = nodeId;
-    job->weights = m->sharedWeights();
-    job->layers = layers;
-    job->history = history;
-    job->rows = historyRows;
-    job->claimed = returnedRows;
-    m_verifier.submit(std::move(job));
+    for (const StageWork& w : stages) {
+        if (!m_verifier.shouldCheck(w.nodeId))
+            continue;
+        auto job = std::make_shared<VerificationJob>();
+        job->jobId = m_nextJobId++;
+        job->nodeId = w.nodeId;
+        job->weights = m->sharedWeights();
+        job->layers = w.layers;
+        job->history = *w.history;
+        job->rows = w.historyRows;
+        job->claimed = *w.outputs;
+        job->claimedPositions = *w.outputPositions;
+        m_verifier.submit(std::move(job));
+    }
 }
 
 void Orchestrator::onVerification(const VerificationResult& result) {

@@ -49,12 +49,24 @@ void VerifierWorker::run(std::shared_ptr<VerificationJob> job) {
             result.error = r.error().message;
         } else {
             const size_t claimedValues = job->claimed.size();
-            if (claimedValues == 0 || claimedValues % static_cast<size_t>(dim) != 0 || claimedValues > rows.size()) {
-                result.error = "claimed rows do not fit the stage";
-            } else {
-                std::vector<float> reference(rows.end() - static_cast<std::ptrdiff_t>(claimedValues), rows.end());
-                result = compareRows(reference, job->claimed, m_policy);
+            const auto udim = static_cast<size_t>(dim);
+            std::vector<float> reference;
+            bool fits = claimedValues > 0 && claimedValues % udim == 0 && claimedValues <= rows.size();
+            if (fits && job->claimedPositions.empty()) {
+                reference.assign(rows.end() - static_cast<std::ptrdiff_t>(claimedValues), rows.end());
+            } else if (fits) {
+                fits = job->claimedPositions.size() * udim == claimedValues;
+                for (size_t i = 0; fits && i < job->claimedPositions.size(); ++i) {
+                    const int64_t pos = job->claimedPositions[i];
+                    fits = pos >= 0 && pos < job->rows;
+                    if (fits)
+                        reference.insert(reference.end(), rows.begin() + pos * dim, rows.begin() + (pos + 1) * dim);
+                }
             }
+            if (!fits)
+                result.error = "claimed rows do not fit the stage";
+            else
+                result = compareRows(reference, job->claimed, m_policy);
         }
     }
     result.jobId = job->jobId;

@@ -37,13 +37,17 @@ public:
     virtual bool requestCoverage(const std::string& model, LayerRange layers, const std::set<std::string>& exclude) = 0;
     virtual NodeLink* nodeLink(const std::string& nodeId) = 0;
     virtual void sessionFinished(GenerationSession* session) = 0;
-    // A node's stage answer was accepted (for sampled verification): the stage's whole input history,
-    // and the rows the node returned for it.
-    virtual void stageAccepted(const std::string& nodeId, const std::string& model, LayerRange layers,
-                               const std::vector<float>& history, int64_t historyRows,
-                               const std::vector<float>& returnedRows) {
-        (void)nodeId, (void)model, (void)layers, (void)history, (void)historyRows, (void)returnedRows;
-    }
+    // A session ended: for each stage, the node that served it last, its whole input history and every row
+    // that node returned with its position (for sampled verification).
+    struct StageWork {
+        std::string nodeId;
+        LayerRange layers;
+        const std::vector<float>* history = nullptr;
+        int64_t historyRows = 0;
+        const std::vector<float>* outputs = nullptr;
+        const std::vector<int64_t>* outputPositions = nullptr;
+    };
+    virtual void sessionWork(const std::string& model, const std::vector<StageWork>& stages) { (void)model, (void)stages; }
 };
 
 struct SessionRequest {
@@ -103,7 +107,10 @@ private:
         // A stage split off a failed one: its history is the output of the previous (replaying) stage for
         // every position, which that stage returns in full.
         bool needsFullHistory = false;
+        std::vector<float> outputs;          // rows the current node returned, for verification
+        std::vector<int64_t> outputPositions; // their positions in the stage's output
     };
+    void reportWork();
 
     void tryStartChain();
     void runStep(std::span<const int32_t> tokens);

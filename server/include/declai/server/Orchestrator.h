@@ -68,9 +68,7 @@ public:
     bool requestCoverage(const std::string& model, LayerRange layers, const std::set<std::string>& exclude) override;
     NodeLink* nodeLink(const std::string& nodeId) override;
     void sessionFinished(GenerationSession* session) override;
-    void stageAccepted(const std::string& nodeId, const std::string& model, LayerRange layers,
-                       const std::vector<float>& history, int64_t historyRows,
-                       const std::vector<float>& returnedRows) override;
+    void sessionWork(const std::string& model, const std::vector<StageWork>& stages) override;
     Verifier& verifier() { return m_verifier; }
 
 Q_SIGNALS:
@@ -116,6 +114,7 @@ private:
     std::map<uint64_t, std::string> m_sessionHold;   // session id -> credit hold
     QTimer m_queueTimer;
     uint64_t m_nextJobId = 1;
+    bool m_placedOnce = false; // --min-nodes only delays the first placement
     std::set<std::string> m_quarantined; // node ids caught cheating: never routed to again
 };
 

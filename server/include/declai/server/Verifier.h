@@ -1,7 +1,7 @@
-// Proof of inference by sampled re-execution. After a node answers a stage, the gateway decides with a
-// per-node probability whether to check it; a check recomputes the same layers on the gateway's own CPU
-// (trusted: it holds the full model file) from the stage's stored input history and compares the rows the
-// node returned. The probability starts high for new nodes and falls as a node builds a record of
+// Proof of inference by sampled re-execution. When a session ends, the gateway decides for each stage, with
+// the serving node's current probability, whether to check it; a check recomputes that node's layers for the
+// whole session in one batched prefill on the gateway's own CPU (trusted: it holds the full model file) and
+// compares every row the node returned. One batched replay checks every step at once, at prefill speed. The probability starts high for new nodes and falls as a node builds a record of
 // consecutive valid checks (BOINC-style adaptive replication), never below a floor. A mismatch marks the
 // node as a cheater: the orchestrator voids its pending credit, cuts its reputation and quarantines it.
 // Threading: the policy (shouldCheck/record) runs on the main thread; the recomputation runs on the
@@ -40,7 +40,9 @@ struct VerificationJob {
     LayerRange layers;
     std::vector<float> history; // every input row the stage has seen, the checked step's rows last
     int64_t rows = 0;
-    std::vector<float> claimed; // the rows the node returned (the last claimed.size()/dim rows of the output)
+    std::vector<float> claimed; // rows the node returned, one per entry of claimedPositions
+    // Positions (row indices of the stage's output) of the claimed rows; empty = the last rows.
+    std::vector<int64_t> claimedPositions;
 };
 
 struct VerificationResult {
