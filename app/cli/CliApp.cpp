@@ -134,7 +134,7 @@ Expected<double> floatOption(const QCommandLineParser& parser, const QCommandLin
 }
 
 // Validates the --device spelling early (before the model loads); whether the device exists and can run
-// the model is decided when the engine is created (DeviceLocalGenerator, via the backend registry).
+// the model is decided when the engine is created (LocalGenerator, via the backend registry).
 Expected<void> checkDevice(const QString& device) {
     if (auto id = gpu::parseDeviceId(device.toStdString()); !id)
         return id.error();
@@ -213,7 +213,7 @@ int cmdGenerate(const QCommandLineParser& parser, const Options& o, const Io& io
 
     ThreadPool pool(static_cast<int>(*threads));
     auto generator =
-        DeviceLocalGenerator::create(model->weights, pool, parser.value(o.device).toStdString(), *context);
+        LocalGenerator::create(model->weights, pool, parser.value(o.device).toStdString(), *context);
     if (!generator)
         return io.fail(generator.error().message);
     const bool printIds = parser.isSet(o.tokens);
@@ -256,7 +256,7 @@ int cmdLogits(const QCommandLineParser& parser, const Options& o, const Io& io) 
     if (prompt.empty())
         return io.fail("the prompt produced no tokens");
     ThreadPool pool(static_cast<int>(*threads));
-    auto generator = DeviceLocalGenerator::create(model->weights, pool, parser.value(o.device).toStdString());
+    auto generator = LocalGenerator::create(model->weights, pool, parser.value(o.device).toStdString());
     if (!generator)
         return io.fail(generator.error().message);
     auto logits = (*generator)->promptLogits(prompt);

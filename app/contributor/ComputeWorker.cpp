@@ -11,9 +11,10 @@
 namespace declai::node {
 
 ComputeWorker::ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions, int sessionIdleTimeoutMs,
-                             int stageDelayMs, QString testCheat)
+                             int stageDelayMs, QString testCheat, QString device)
     : m_threads(threads), m_memoryBudgetBytes(memoryBudgetBytes), m_maxSessions(maxSessions),
-      m_sessionIdleTimeoutMs(sessionIdleTimeoutMs), m_stageDelayMs(stageDelayMs), m_testCheat(std::move(testCheat)) {}
+      m_sessionIdleTimeoutMs(sessionIdleTimeoutMs), m_stageDelayMs(stageDelayMs), m_testCheat(std::move(testCheat)),
+      m_device(device.toStdString()) {}
 
 ComputeWorker::~ComputeWorker() = default;
 
@@ -49,7 +50,7 @@ void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const Q
     // Benchmark one decode step through one layer: the figure placement weighs nodes by.
     double layerTokensPerS = 0;
     std::string error;
-    if (ShardExecutor* executor = executorFor(name, LayerRange{begin, begin + 1}, error)) {
+    if (ShardBackend* executor = executorFor(name, LayerRange{begin, begin + 1}, error)) {
         std::vector<float> hidden(static_cast<size_t>(executor->hiddenSize()), 0.01f);
         QElapsedTimer bench;
         bench.start();
@@ -67,7 +68,7 @@ void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const Q
     Q_EMIT shardLoaded(assignmentId, true, QString(), static_cast<quint32>(clock.elapsed()), layerTokensPerS, downloadedBytes);
 }
 
-ShardExecutor* ComputeWorker::executorFor(const std::string& model, LayerRange layers, std::string& error) {
+ShardBackend* ComputeWorker::executorFor(const std::string& model, LayerRange layers, std::string& error) {
     auto it = m_models.find(model);
     if (it == m_models.end() || !it->second.weights) {
         error = "model '" + model + "' is not loaded on this node";
@@ -85,7 +86,7 @@ ShardExecutor* ComputeWorker::executorFor(const std::string& model, LayerRange l
     auto e = m_executors.find(key);
     if (e != m_executors.end())
         return e->second.get();
-    auto created = ShardExecutor::create(it->second.weights, layers, *m_pool);
+    auto created = makeShardBackend(it->second.weights, layers, m_device, *m_pool);
     if (!created) {
         error = created.error().message;
         return nullptr;
@@ -112,7 +113,7 @@ void ComputeWorker::runStage(const QByteArray& serializedRequest) {
         m_pool = std::make_unique<ThreadPool>(m_threads);
     std::string error;
     const LayerRange layers{request.layer_begin(), request.layer_end()};
-    ShardExecutor* executor = executorFor(request.model(), layers, error);
+    ShardBackend* executor = executorFor(request.model(), layers, error);
     if (!executor)
         return reply(error);
     if (request.hidden_size() != executor->hiddenSize())

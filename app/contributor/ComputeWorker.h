@@ -1,9 +1,10 @@
-// The node's compute side: loaded shards, one ShardExecutor per (model, layer range) served, KV caches per
+// The node's compute side: loaded shards, one ShardBackend (CPU executor or a GPU device) per (model, layer
+// range) served, KV caches per
 // session. Lives on its own QThread so that neither the network nor a GUI ever waits on a matrix product;
 // every slot runs on that thread and every signal is emitted from it (connect with queued connections).
 #pragma once
 
-#include "declai/gpu/ShardExecutor.h"
+#include "declai/gpu/ShardBackend.h"
 #include "declai/gpu/ThreadPool.h"
 
 #include "proto/declai.pb.h"
@@ -29,7 +30,7 @@ class ComputeWorker : public QObject {
 
 public:
     ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions, int sessionIdleTimeoutMs, int stageDelayMs,
-                  QString testCheat = {});
+                  QString testCheat = {}, QString device = QStringLiteral("cpu"));
     ~ComputeWorker() override;
 
 public Q_SLOTS:
@@ -56,7 +57,7 @@ private:
         std::vector<ShardKey> executors;
         qint64 lastUsedMs = 0;
     };
-    ShardExecutor* executorFor(const std::string& model, LayerRange layers, std::string& error);
+    ShardBackend* executorFor(const std::string& model, LayerRange layers, std::string& error);
 
     std::unique_ptr<ThreadPool> m_pool;
     int m_threads;
@@ -65,10 +66,11 @@ private:
     int m_sessionIdleTimeoutMs;
     int m_stageDelayMs;
     QString m_testCheat;
+    std::string m_device; // where shards run: "cpu", "opencl:0", "vulkan:0", ...
     std::string m_lastAnswer;   // for the "stale" test cheat
     uint64_t m_stagesRun = 0;
     std::map<std::string, LoadedModel> m_models; // by model name
-    std::map<ShardKey, std::unique_ptr<ShardExecutor>> m_executors;
+    std::map<ShardKey, std::unique_ptr<ShardBackend>> m_executors;
     std::map<uint64_t, SessionUse> m_sessions;
 };
 

@@ -29,10 +29,6 @@ int main(int argc, char** argv) {
                      declai::node::NodeConfig::usage().toLocal8Bit().constData());
         return 2;
     }
-    if (config->device != QStringLiteral("cpu") && config->device != QStringLiteral("cpu:0")) {
-        std::fprintf(stderr, "declai-node: device '%s' cannot run shards yet (only cpu)\n", qPrintable(config->device));
-        return 2;
-    }
     auto identity = declai::NodeIdentity::loadOrCreate(config->dataDir.toStdString());
     if (!identity) {
         std::fprintf(stderr, "declai-node: %s\n", identity.error().message.c_str());

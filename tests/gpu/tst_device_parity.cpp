@@ -1,4 +1,4 @@
-// The engine on every available non-CPU device (DeviceShardExecutor through DeviceLocalGenerator) against
+// The engine on every available non-CPU device (DeviceShardExecutor through LocalGenerator) against
 // the CPU engine and llama.cpp's references in ../shared/reference/parity: greedy tokens of the F32 models
 // identical to the CPU engine's, last-prompt logits of the synth-20m formats within cosine 0.999 with the
 // same top-1 and >= 4 of the top-5, and the session contract (prefill == stepwise decode up to float
@@ -163,7 +163,7 @@ private Q_SLOTS:
         const auto prompt = model.tokenizer->encode(ref.prompt.toStdString(), true);
         ThreadPool pool(2);
         auto cpu = LocalGenerator::create(model.weights, pool);
-        auto dev = DeviceLocalGenerator::create(model.weights, pool, device.toStdString());
+        auto dev = LocalGenerator::create(model.weights, pool, device.toStdString());
         QVERIFY(cpu);
         QVERIFY2(dev, dev ? "" : dev.error().toString().c_str());
         GenerationOptions options;
@@ -198,7 +198,7 @@ private Q_SLOTS:
         QVERIFY(model.weights);
         const auto prompt = model.tokenizer->encode(ref.prompt.toStdString(), true);
         ThreadPool pool(2);
-        auto dev = DeviceLocalGenerator::create(model.weights, pool, device.toStdString());
+        auto dev = LocalGenerator::create(model.weights, pool, device.toStdString());
         QVERIFY2(dev, dev ? "" : dev.error().toString().c_str());
         auto logits = (*dev)->promptLogits(prompt);
         QVERIFY2(logits, logits ? "" : logits.error().toString().c_str());

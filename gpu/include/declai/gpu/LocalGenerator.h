@@ -5,6 +5,7 @@
 #include "declai/core/Sampler.h"
 #include "declai/gpu/Embedder.h"
 #include "declai/gpu/Head.h"
+#include "declai/gpu/ShardBackend.h"
 #include "declai/gpu/ShardExecutor.h"
 
 #include <functional>
@@ -25,6 +26,12 @@ class LocalGenerator {
 public:
     static Expected<std::unique_ptr<LocalGenerator>> create(std::shared_ptr<const ModelWeights> weights,
                                                             ThreadPool& pool, int64_t maxContext = 0);
+    // The same on any device ("cpu", "opencl:0", "vulkan:0", ...): the layers run on it, the embeddings
+    // and the head stay on the CPU.
+    static Expected<std::unique_ptr<LocalGenerator>> create(std::shared_ptr<const ModelWeights> weights,
+                                                            ThreadPool& pool, std::string_view deviceId,
+                                                            int64_t maxContext = 0);
+    const ShardBackend& shard() const { return *m_shard; }
 
     const ModelWeights& weights() const { return *m_weights; }
 
@@ -38,13 +45,13 @@ public:
 
 private:
     LocalGenerator(std::shared_ptr<const ModelWeights> weights, ThreadPool& pool,
-                   std::unique_ptr<ShardExecutor> shard);
+                   std::unique_ptr<ShardBackend> shard);
     Expected<void> step(SessionId session, std::span<const int32_t> tokens, int64_t startPos);
 
     std::shared_ptr<const ModelWeights> m_weights;
     Embedder m_embedder;
     Head m_head;
-    std::unique_ptr<ShardExecutor> m_shard;
+    std::unique_ptr<ShardBackend> m_shard;
     std::vector<float> m_hidden;
     std::vector<float> m_logits;
     SessionId m_nextSession = 1;

@@ -4,10 +4,6 @@
 // Threading: like ShardExecutor, every call comes from one compute thread.
 #pragma once
 
-#include "declai/core/Sampler.h"
-#include "declai/gpu/Embedder.h"
-#include "declai/gpu/Head.h"
-#include "declai/gpu/LocalGenerator.h"
 #include "declai/gpu/ModelWeights.h"
 #include "declai/gpu/ShardExecutor.h"
 #include "declai/gpu/ThreadPool.h"
@@ -48,35 +44,5 @@ public:
 Expected<std::unique_ptr<ShardBackend>> makeShardBackend(std::shared_ptr<const ModelWeights> weights,
                                                          LayerRange layers, std::string_view deviceId,
                                                          ThreadPool& pool, int64_t maxContext = 0);
-
-// LocalGenerator over a ShardBackend: Embedder (host) -> shard on the chosen device -> Head (host) ->
-// Sampler. With deviceId "cpu" it computes exactly what LocalGenerator computes.
-class DeviceLocalGenerator {
-public:
-    static Expected<std::unique_ptr<DeviceLocalGenerator>> create(std::shared_ptr<const ModelWeights> weights,
-                                                                  ThreadPool& pool, std::string_view deviceId,
-                                                                  int64_t maxContext = 0);
-
-    const ModelWeights& weights() const { return *m_weights; }
-    const ShardBackend& shard() const { return *m_shard; }
-
-    // Same contracts as LocalGenerator's.
-    Expected<std::vector<float>> promptLogits(std::span<const int32_t> prompt);
-    Expected<std::vector<int32_t>> generate(std::span<const int32_t> prompt, const GenerationOptions& options,
-                                            const std::function<bool(int32_t)>& onToken = {});
-
-private:
-    DeviceLocalGenerator(std::shared_ptr<const ModelWeights> weights, ThreadPool& pool,
-                         std::unique_ptr<ShardBackend> shard);
-    Expected<void> step(SessionId session, std::span<const int32_t> tokens, int64_t startPos);
-
-    std::shared_ptr<const ModelWeights> m_weights;
-    Embedder m_embedder;
-    Head m_head;
-    std::unique_ptr<ShardBackend> m_shard;
-    std::vector<float> m_hidden;
-    std::vector<float> m_logits;
-    SessionId m_nextSession = 1;
-};
 
 } // namespace declai
