@@ -3,7 +3,10 @@
 #include "declai/core/ModelLocator.h"
 #include "declai/gpu/Embedder.h"
 #include "declai/gpu/Head.h"
+#include "declai/core/Quant.h"
+#include "declai/gpu/ShardBackend.h"
 #include "declai/gpu/ShardExecutor.h"
+#include "declai/gpu/backend/BackendRegistry.h"
 #include "declai/gpu/ThreadPool.h"
 
 #include <QCommandLineParser>
@@ -85,6 +88,89 @@ QCommandLineOption opt(const QStringList& names, const char* help, const char* v
     return o;
 }
 
+
+struct DeviceFigures {
+    double f16Gflops = 0;
+    double int8Gflops = 0;
+    double gemvBandwidthGbps = 0;
+};
+
+// Matrix throughput on a device through its ops: a 2048 x 2048 weight matrix (F16, then Q8_0 whose dot
+// products are int8) times 64 tokens; and the weight-read rate of the F16 matrix times one token (GEMV,
+// bound by memory). Figures are 0 when the device lacks the op or cannot be opened.
+DeviceFigures measureDeviceFigures(const std::string& deviceId, int threads) {
+    DeviceFigures figures;
+    gpu::BackendRegistry registry(threads);
+    auto device = registry.openDevice(deviceId);
+    if (!device)
+        return figures;
+    constexpr int64_t kRows = 2048, kCols = 2048, kTokens = 64;
+    std::vector<float> values(static_cast<size_t>(kCols));
+    std::vector<float> activations(static_cast<size_t>(kCols * kTokens));
+    uint32_t state = 12345;
+    auto next = [&] {
+        state = state * 1664525u + 1013904223u;
+        return static_cast<float>(static_cast<int32_t>(state >> 8) % 2001 - 1000) / 50000.0f;
+    };
+    for (float& a : activations)
+        a = next();
+    auto run = [&](TensorType type, int64_t tokens, double* seconds) -> bool {
+        const uint64_t rowBytes = *tensorBytes(type, kCols);
+        std::vector<std::byte> matrix(rowBytes * kRows);
+        for (int64_t r = 0; r < kRows; ++r) {
+            for (float& v : values)
+                v = next();
+            quant::quantizeRow(type, values.data(), matrix.data() + r * rowBytes, kCols);
+        }
+        auto w = (*device)->allocate(matrix.size());
+        auto x = (*device)->allocate(static_cast<uint64_t>(kCols * tokens) * 4);
+        auto y = (*device)->allocate(static_cast<uint64_t>(kRows * tokens) * 4);
+        if (!w || !x || !y || !(*device)->upload(**w, 0, matrix.data(), matrix.size()) ||
+            !(*device)->upload(**x, 0, activations.data(), static_cast<uint64_t>(kCols * tokens) * 4))
+            return false;
+        const gpu::MatrixDesc desc{type, kRows, kCols};
+        if (!(*device)->matMul(**w, desc, **x, tokens, **y) || !(*device)->synchronize()) // warm-up
+            return false;
+        const int reps = 5;
+        const auto start = Clock::now();
+        for (int i = 0; i < reps; ++i)
+            if (!(*device)->matMul(**w, desc, **x, tokens, **y))
+                return false;
+        if (!(*device)->synchronize())
+            return false;
+        *seconds = secondsSince(start) / reps;
+        return true;
+    };
+    const double flops = 2.0 * kRows * kCols * kTokens;
+    double seconds = 0;
+    if ((*device)->supportsOp(gpu::OpKind::MatMul, TensorType::F16) && run(TensorType::F16, kTokens, &seconds))
+        figures.f16Gflops = flops / seconds / 1e9;
+    if ((*device)->supportsOp(gpu::OpKind::MatMul, TensorType::Q8_0) && run(TensorType::Q8_0, kTokens, &seconds))
+        figures.int8Gflops = flops / seconds / 1e9;
+    if ((*device)->supportsOp(gpu::OpKind::MatMul, TensorType::F16) && run(TensorType::F16, 1, &seconds))
+        figures.gemvBandwidthGbps = static_cast<double>(kRows * kCols * 2) / seconds / 1e9;
+    return figures;
+}
+
+// Decode speed of one transformer layer on the device: what placement weighs nodes by.
+Expected<double> measureLayerTokensPerSecond(const std::shared_ptr<const ModelWeights>& weights,
+                                             const std::string& deviceId, ThreadPool& pool) {
+    constexpr int kSteps = 32;
+    auto layer = makeShardBackend(weights, {0, 1}, deviceId, pool, kSteps + 1);
+    if (!layer)
+        return layer.error();
+    std::vector<float> hidden(static_cast<size_t>(weights->config().embeddingLength), 0.01f);
+    for (int i = 0; i < 2; ++i) // warm-up
+        if (auto r = (*layer)->forward(1, i, hidden, 1); !r)
+            return r.error();
+    (*layer)->endSession(1);
+    const auto start = Clock::now();
+    for (int i = 0; i < kSteps; ++i)
+        if (auto r = (*layer)->forward(2, i, hidden, 1); !r)
+            return r.error();
+    return kSteps / secondsSince(start);
+}
+
 const char* kBenchUsage =
     R"(usage: declai-cli bench -m MODEL [--threads T] [--device D] [-p 64] [-n 32] [--reps 3] [--json]
   prefill tok/s (one forward of p tokens) and decode tok/s (n single-token steps after it), the median
@@ -149,9 +235,6 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     if (!intValue(reps, 1, 1000, repetitions))
         return usage("--reps must be an integer in [1, 1000]");
     const QString deviceName = parser.value(device);
-    if (deviceName != QStringLiteral("cpu") && deviceName != QStringLiteral("cpu:0"))
-        return fail("device '" + deviceName.toStdString() +
-                    "' is not available: this build has only the CPU engine");
 
     const std::string modelName = parser.value(model).toStdString();
     auto path = locateModel(modelName);
@@ -171,7 +254,8 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     ThreadPool pool(threadCount);
     Embedder embedder(weights);
     Head head(weights, pool);
-    auto shard = ShardExecutor::create(weights, {0, config.layerCount}, pool, contextNeeded);
+    // The layers run on the chosen device; embeddings and the head stay on the CPU (as on the gateway).
+    auto shard = makeShardBackend(weights, {0, config.layerCount}, deviceName.toStdString(), pool, contextNeeded);
     if (!shard)
         return fail(shard.error().message);
 
@@ -228,7 +312,14 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     }
     // Peak RSS of the model run itself, before the bandwidth probe allocates its buffer.
     const double rss = peakRssMb();
-    const double bandwidth = measureReadBandwidthGbps(pool);
+    const bool onCpu = deviceName == QStringLiteral("cpu") || deviceName == QStringLiteral("cpu:0");
+    // The placement figures: matrix throughput (F16 and int8 weights) and one layer's decode speed.
+    const DeviceFigures figures = measureDeviceFigures(deviceName.toStdString(), threadCount);
+    auto layerTps = measureLayerTokensPerSecond(weights, deviceName.toStdString(), pool);
+    if (!layerTps)
+        return fail(layerTps.error().message);
+    // Memory bandwidth: a streaming read on the CPU; on a device, the effective rate of a weight-bound GEMV.
+    const double bandwidth = onCpu ? measureReadBandwidthGbps(pool) : figures.gemvBandwidthGbps;
     const WeightMatrix& output = weights->output();
     const uint64_t bytesPerToken =
         weights->layerBytes({0, config.layerCount}) + output.rowBytes * static_cast<uint64_t>(output.rows);
@@ -245,9 +336,11 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
         }
         std::fprintf(out,
                      "{\"prefill_tps\": %.2f, \"decode_tps\": %.2f, \"bandwidth_gbps\": %.2f, "
+                     "\"matmul_f16_gflops\": %.2f, \"matmul_int8_gflops\": %.2f, \"layer_tps\": %.2f, "
                      "\"decode_ceiling_tps\": %.2f, \"threads\": %d, \"model\": \"%s\", \"device\": \"%s\", "
                      "\"peak_rss_mb\": %.1f}\n",
-                     prefill, decode, bandwidth, ceiling, pool.threadCount(), escaped.c_str(),
+                     prefill, decode, bandwidth, figures.f16Gflops, figures.int8Gflops, *layerTps, ceiling,
+                     pool.threadCount(), escaped.c_str(),
                      deviceName.toStdString().c_str(), rss);
     } else {
         std::fprintf(out,
@@ -255,10 +348,12 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
                      "prefill pp%d: %.2f tok/s\n"
                      "decode  tg%d: %.2f tok/s\n"
                      "read bandwidth %.2f GB/s, %.1f MB of weights per token -> decode ceiling %.2f tok/s\n"
+                     "matmul %.2f GFLOP/s with F16 weights, %.2f GFLOP/s with int8 (Q8_0) weights\n"
+                     "one layer: %.1f tokens/s (decode)\n"
                      "peak RSS %.1f MB (median of %d runs after one warm-up)\n",
                      modelName.c_str(), pool.threadCount(), deviceName.toStdString().c_str(), prefillTokens,
                      prefill, decodeTokens, decode, bandwidth, static_cast<double>(bytesPerToken) / 1e6,
-                     ceiling, rss, repetitions);
+                     ceiling, figures.f16Gflops, figures.int8Gflops, *layerTps, rss, repetitions);
     }
     return 0;
 }
