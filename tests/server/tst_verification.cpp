@@ -50,7 +50,10 @@ private Q_SLOTS:
 
     void cheatersAreCaughtAndQuarantined() {
         QFETCH(QString, mode);
-        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--replicas"), QStringLiteral("1")});
+        // Credits on: the cheater's earnings stay pending (10 min window) and must be voided when caught.
+        QString key;
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--replicas"), QStringLiteral("1")},
+                    [&](Swarm& s) { key = s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("eve")}).trimmed(); });
         QVERIFY(swarm.waitForServer());
         swarm.addNode();
         swarm.addNode({QStringLiteral("--test-cheat"), mode});
@@ -60,7 +63,7 @@ private Q_SLOTS:
         clock.start();
         int requests = 0;
         while (swarm.status().value(QStringLiteral("quarantined_nodes")).toInt() == 0 && clock.elapsed() < 60000) {
-            auto client = swarm.submit(QStringLiteral("Once upon a time"), 60);
+            auto client = swarm.submit(QStringLiteral("Once upon a time"), 60, {QStringLiteral("--api-key"), key});
             QVERIFY(client->waitForFinished(60000));
             ++requests;
             QTest::qWait(100);
@@ -70,13 +73,31 @@ private Q_SLOTS:
               s.value(QStringLiteral("verifications_passed")).toInt(), s.value(QStringLiteral("verifications_failed")).toInt());
         QCOMPARE(s.value(QStringLiteral("quarantined_nodes")).toInt(), 1);
         QVERIFY(swarm.log(QStringLiteral("server")).contains(QStringLiteral("quarantined")));
+        // The cheater earns nothing: its pending credit was voided and nothing was released to it.
+        const QString cheaterShort = [&] {
+            const QString log = swarm.log(QStringLiteral("node1"));
+            const int at = log.indexOf(QStringLiteral("as node "));
+            return at < 0 ? QString() : log.mid(at + 8, 12);
+        }();
+        QVERIFY(!cheaterShort.isEmpty());
+        const QString csv = swarm.admin({QStringLiteral("ledger"), QStringLiteral("export"), QStringLiteral("--csv")});
+        QVERIFY2(csv.contains(QStringLiteral(",void,")), qPrintable(csv.left(3000)));
+        const int at = csv.indexOf(QStringLiteral("node:") + cheaterShort);
+        QVERIFY(at >= 0);
+        const QString account = csv.mid(at, 5 + 64);
+        const QString balance = swarm.admin({QStringLiteral("ledger"), QStringLiteral("balance"), account});
+        QVERIFY2(balance.contains(QStringLiteral("available 0.000000")) && balance.contains(QStringLiteral("pending 0.000000")),
+                 qPrintable(balance));
+        int exitCode = -1;
+        swarm.admin({QStringLiteral("ledger"), QStringLiteral("verify")}, &exitCode);
+        QCOMPARE(exitCode, 0);
         // The honest node takes over the cheater's layers and serves new requests alone.
         const QJsonObject ref = [] {
             QFile f(declai::testdata::referencePath(QStringLiteral("parity/stories260K-p1.json")));
             f.open(QIODevice::ReadOnly);
             return QJsonDocument::fromJson(f.readAll()).object();
         }();
-        auto after = swarm.submit(ref.value(QStringLiteral("prompt")).toString(), 100);
+        auto after = swarm.submit(ref.value(QStringLiteral("prompt")).toString(), 100, {QStringLiteral("--api-key"), key});
         QVERIFY(after->waitForFinished(60000));
         QCOMPARE(after->exitCode(), 0);
         QCOMPARE(QString::fromUtf8(after->readAllStandardOutput()), ref.value(QStringLiteral("greedy_text")).toString() + QLatin1Char('\n'));
