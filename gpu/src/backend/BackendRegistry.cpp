@@ -8,6 +8,9 @@
 #if DECLAI_HAVE_VULKAN
 #include "vulkan/VulkanBackend.h"
 #endif
+#if DECLAI_HAVE_CUDA
+#include "cuda/CudaBackend.h"
+#endif
 
 namespace declai::gpu {
 namespace {
@@ -46,7 +49,11 @@ BackendRegistry::BackendRegistry(int cpuThreads) {
 #else
     m_backends.push_back(std::make_unique<UnavailableBackend>("vulkan", DECLAI_VULKAN_REASON));
 #endif
+#if DECLAI_HAVE_CUDA
+    m_backends.push_back(makeCudaBackend());
+#else
     m_backends.push_back(std::make_unique<UnavailableBackend>("cuda", DECLAI_CUDA_REASON));
+#endif
     m_backends.push_back(std::make_unique<UnavailableBackend>("hip", DECLAI_HIP_REASON));
 }
 

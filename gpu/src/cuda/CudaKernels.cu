@@ -1,0 +1,562 @@
+// CUDA kernels of the CUDA backend; HIP-compatible through cuda/vendor.h (no CUDA-only intrinsics).
+// Every kernel mirrors its OpenCL twin in gpu/src/opencl/kernels (the semantics reference): one block
+// per output row or token, shared-memory tree reductions, float math with correctly rounded F16
+// conversions (__float2half_rn = vstore_half_rte).
+#include "cuda/CudaKernels.h"
+
+namespace declai::gpu::cuda {
+namespace {
+
+// Threads of every reduction block; a power of two.
+constexpr int kBlock = 128;
+// Tokens one matmul block handles (TOKENS_PER_GROUP in matmul.cl).
+constexpr int kTokensPerBlock = 8;
+// Blocks of the 1-D grid-stride kernels.
+constexpr int64_t kMaxGrid = 65535;
+
+constexpr int kQ8_0Bytes = 34;
+constexpr int kQ4_0Bytes = 18;
+constexpr int kQ4_KBytes = 144;
+constexpr int kQ6_KBytes = 210;
+
+__device__ __forceinline__ float halfBitsToFloat(uint16_t bits) {
+    return __half2float(__ushort_as_half(bits));
+}
+__device__ __forceinline__ uint16_t floatToHalfBits(float v) {
+    return __half_as_ushort(__float2half_rn(v));
+}
+__device__ __forceinline__ float negativeInfinity() { return __int_as_float(static_cast<int>(0xff800000u)); }
+__device__ __forceinline__ float roundF16(float v) { return __half2float(__float2half_rn(v)); }
+// The little-endian F16 at byte address p (byte loads: no alignment assumption).
+__device__ __forceinline__ float loadF16(const uint8_t* p) {
+    return halfBitsToFloat(static_cast<uint16_t>(p[0] | (p[1] << 8)));
+}
+
+// Block-wide sum/max; every thread of the block must call it. `scratch` holds kBlock floats.
+__device__ float blockSum(float* scratch, float value) {
+    const int lid = threadIdx.x;
+    scratch[lid] = value;
+    __syncthreads();
+    for (int stride = kBlock / 2; stride > 0; stride >>= 1) {
+        if (lid < stride)
+            scratch[lid] += scratch[lid + stride];
+        __syncthreads();
+    }
+    const float result = scratch[0];
+    __syncthreads();
+    return result;
+}
+
+__device__ float blockMax(float* scratch, float value) {
+    const int lid = threadIdx.x;
+    scratch[lid] = value;
+    __syncthreads();
+    for (int stride = kBlock / 2; stride > 0; stride >>= 1) {
+        if (lid < stride)
+            scratch[lid] = fmaxf(scratch[lid], scratch[lid + stride]);
+        __syncthreads();
+    }
+    const float result = scratch[0];
+    __syncthreads();
+    return result;
+}
+
+// ---- GGUF block dequantisation (quant.cl) ----
+
+__device__ void q4kScaleMin(int j, const uint8_t* s, float* scale, float* min) {
+    if (j < 4) {
+        *scale = static_cast<float>(s[j] & 63);
+        *min = static_cast<float>(s[j + 4] & 63);
+    } else {
+        *scale = static_cast<float>((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
+        *min = static_cast<float>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
+    }
+}
+
+__device__ int q6kValue(const uint8_t* block, int sub, int l, int* scaleIndex) {
+    const int half = sub / 4;
+    const int part = sub % 4;
+    const uint8_t* ql = block + half * 64 + (part & 1) * 32;
+    const uint8_t* qh = block + 128 + half * 32;
+    const int low = (ql[l] >> ((part >> 1) * 4)) & 0xF;
+    const int high = (qh[l] >> (2 * part)) & 3;
+    *scaleIndex = half * 8 + part * 2 + l / 16;
+    return (low | (high << 4)) - 32;
+}
+
+template <Format F>
+struct Fmt;
+
+template <>
+struct Fmt<Format::F32> {
+    static constexpr int kUnit = 1;
+    __device__ static void unit(const uint8_t* row, int64_t u, float* w) {
+        w[0] = reinterpret_cast<const float*>(row)[u];
+    }
+    __device__ static float value(const uint8_t* row, int64_t i) { return reinterpret_cast<const float*>(row)[i]; }
+};
+
+template <>
+struct Fmt<Format::F16> {
+    static constexpr int kUnit = 1;
+    __device__ static void unit(const uint8_t* row, int64_t u, float* w) { w[0] = loadF16(row + 2 * u); }
+    __device__ static float value(const uint8_t* row, int64_t i) { return loadF16(row + 2 * i); }
+};
+
+template <>
+struct Fmt<Format::Q8_0> {
+    static constexpr int kUnit = 32;
+    __device__ static void unit(const uint8_t* row, int64_t u, float* w) {
+        const uint8_t* b = row + u * kQ8_0Bytes;
+        const auto* q = reinterpret_cast<const int8_t*>(b + 2);
+        const float d = loadF16(b);
+        for (int l = 0; l < 32; ++l)
+            w[l] = d * static_cast<float>(q[l]);
+    }
+    __device__ static float value(const uint8_t* row, int64_t i) {
+        const uint8_t* b = row + (i / 32) * kQ8_0Bytes;
+        return loadF16(b) * static_cast<float>(reinterpret_cast<const int8_t*>(b + 2)[i % 32]);
+    }
+};
+
+template <>
+struct Fmt<Format::Q4_0> {
+    static constexpr int kUnit = 32;
+    __device__ static void unit(const uint8_t* row, int64_t u, float* w) {
+        const uint8_t* b = row + u * kQ4_0Bytes;
+        const float d = loadF16(b);
+        for (int l = 0; l < 16; ++l) {
+            const uint8_t q = b[2 + l];
+            w[l] = d * static_cast<float>(static_cast<int>(q & 0xF) - 8);
+            w[l + 16] = d * static_cast<float>(static_cast<int>(q >> 4) - 8);
+        }
+    }
+    __device__ static float value(const uint8_t* row, int64_t i) {
+        const uint8_t* b = row + (i / 32) * kQ4_0Bytes;
+        const int l = static_cast<int>(i % 32);
+        const uint8_t q = b[2 + (l % 16)];
+        const int v = l < 16 ? (q & 0xF) : (q >> 4);
+        return loadF16(b) * static_cast<float>(v - 8);
+    }
+};
+
+template <>
+struct Fmt<Format::Q4_K> {
+    static constexpr int kUnit = 32;
+    __device__ static void unit(const uint8_t* row, int64_t u, float* w) {
+        const uint8_t* b = row + (u / 8) * kQ4_KBytes;
+        const int sub = static_cast<int>(u % 8);
+        float scale, min;
+        q4kScaleMin(sub, b + 4, &scale, &min);
+        const float d = loadF16(b) * scale;
+        const float m = loadF16(b + 2) * min;
+        const uint8_t* q = b + 16 + (sub / 2) * 32;
+        const int shift = (sub & 1) * 4;
+        for (int l = 0; l < 32; ++l)
+            w[l] = d * static_cast<float>((q[l] >> shift) & 0xF) - m;
+    }
+    __device__ static float value(const uint8_t* row, int64_t i) {
+        const uint8_t* b = row + (i / 256) * kQ4_KBytes;
+        const int sub = static_cast<int>((i % 256) / 32);
+        float scale, min;
+        q4kScaleMin(sub, b + 4, &scale, &min);
+        const uint8_t q = b[16 + (sub / 2) * 32 + i % 32];
+        const int v = (q >> ((sub & 1) * 4)) & 0xF;
+        return loadF16(b) * scale * static_cast<float>(v) - loadF16(b + 2) * min;
+    }
+};
+
+template <>
+struct Fmt<Format::Q6_K> {
+    static constexpr int kUnit = 32;
+    __device__ static void unit(const uint8_t* row, int64_t u, float* w) {
+        const uint8_t* b = row + (u / 8) * kQ6_KBytes;
+        const int sub = static_cast<int>(u % 8);
+        const auto* scales = reinterpret_cast<const int8_t*>(b + 192);
+        const float d = loadF16(b + 208);
+        int scaleIndex = 0;
+        for (int l = 0; l < 32; ++l) {
+            const int v = q6kValue(b, sub, l, &scaleIndex);
+            w[l] = d * static_cast<float>(scales[scaleIndex]) * static_cast<float>(v);
+        }
+    }
+    __device__ static float value(const uint8_t* row, int64_t i) {
+        const uint8_t* b = row + (i / 256) * kQ6_KBytes;
+        int scaleIndex = 0;
+        const int v = q6kValue(b, static_cast<int>((i % 256) / 32), static_cast<int>(i % 32), &scaleIndex);
+        return loadF16(b + 208) * static_cast<float>(reinterpret_cast<const int8_t*>(b + 192)[scaleIndex]) *
+               static_cast<float>(v);
+    }
+};
+
+// ---- kernels ----
+
+// y[t][r] = dot(W.row(r), x[t]); grid = (rows, ceil(nTokens / kTokensPerBlock)), block = kBlock.
+template <Format F>
+__global__ void __launch_bounds__(kBlock) matMulKernel(const uint8_t* w, uint64_t rowBytes, const float* x,
+                                                       float* y, int64_t rows, int64_t cols, int64_t nTokens) {
+    __shared__ float scratch[kBlock];
+    constexpr int kUnit = Fmt<F>::kUnit;
+    const int64_t r = blockIdx.x;
+    const int64_t t0 = static_cast<int64_t>(blockIdx.y) * kTokensPerBlock;
+    const int count = static_cast<int>(nTokens - t0 < kTokensPerBlock ? nTokens - t0 : kTokensPerBlock);
+    const uint8_t* row = w + r * rowBytes;
+    const int64_t units = cols / kUnit;
+    float acc[kTokensPerBlock];
+    for (int t = 0; t < kTokensPerBlock; ++t)
+        acc[t] = 0.0f;
+    float values[kUnit];
+    for (int64_t u = threadIdx.x; u < units; u += kBlock) {
+        Fmt<F>::unit(row, u, values);
+        for (int t = 0; t < count; ++t) {
+            const float* xt = x + (t0 + t) * cols + u * kUnit;
+            float sum = 0.0f;
+            for (int l = 0; l < kUnit; ++l)
+                sum += values[l] * xt[l];
+            acc[t] += sum;
+        }
+    }
+    // count is uniform over the block, so every thread reaches the same barriers.
+    for (int t = 0; t < count; ++t) {
+        const float total = blockSum(scratch, acc[t]);
+        if (threadIdx.x == 0)
+            y[(t0 + t) * rows + r] = total;
+    }
+}
+
+template <Format F>
+__global__ void getRowsKernel(const uint8_t* table, uint64_t rowBytes, const int32_t* ids, float* out,
+                              int64_t count, int64_t cols) {
+    const int64_t total = count * cols;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const int64_t row = i / cols;
+        const int64_t c = i % cols;
+        out[i] = Fmt<F>::value(table + static_cast<uint64_t>(ids[row]) * rowBytes, c);
+    }
+}
+
+// One block per token.
+__global__ void __launch_bounds__(kBlock) rmsNormKernel(const float* x, const float* weight, float* out,
+                                                        int64_t n, float eps) {
+    __shared__ float scratch[kBlock];
+    const int64_t t = blockIdx.x;
+    const float* row = x + t * n;
+    float sum = 0.0f;
+    for (int64_t i = threadIdx.x; i < n; i += kBlock)
+        sum += row[i] * row[i];
+    sum = blockSum(scratch, sum);
+    const float scale = 1.0f / sqrtf(sum / static_cast<float>(n) + eps);
+    float* o = out + t * n;
+    for (int64_t i = threadIdx.x; i < n; i += kBlock)
+        o[i] = (row[i] * scale) * weight[i];
+}
+
+// One thread per rotated pair: index = (t * heads + h) * (ropeDims / 2) + i.
+__global__ void ropeKernel(float* x, int64_t total, int64_t heads, int64_t headDim, int64_t ropeDims,
+                           int64_t startPos, float freqBase, float freqScale) {
+    const int64_t pairs = ropeDims / 2;
+    for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
+         idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const int64_t i = idx % pairs;
+        const int64_t h = (idx / pairs) % heads;
+        const int64_t t = idx / (pairs * heads);
+        const float theta = static_cast<float>(startPos + t) *
+                            powf(freqBase, -2.0f * static_cast<float>(i) / static_cast<float>(ropeDims));
+        const float angle = freqScale * theta;
+        const float c = cosf(angle);
+        const float s = sinf(angle);
+        float* v = x + (t * heads + h) * headDim + 2 * i;
+        const float x0 = v[0];
+        const float x1 = v[1];
+        v[0] = x0 * c - x1 * s;
+        v[1] = x0 * s + x1 * c;
+    }
+}
+
+__global__ void kvStoreKernel(const float* k, const float* v, uint16_t* keyCache, uint16_t* valueCache,
+                              int64_t startPos, int64_t total, int64_t kvDim) {
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const int64_t dst = startPos * kvDim + i;
+        keyCache[dst] = floatToHalfBits(k[i]);
+        valueCache[dst] = floatToHalfBits(v[i]);
+    }
+}
+
+// One block per (head, token): grid = (headCount, nTokens). Two-pass float softmax over the scores
+// stored in `scores` (maxVisible floats per (token, head)).
+__global__ void __launch_bounds__(kBlock) attentionKernel(const float* q, const uint16_t* keyCache,
+                                                          const uint16_t* valueCache, float* out, float* scores,
+                                                          int64_t startPos, int64_t headCount,
+                                                          int64_t kvHeadCount, int64_t headDim,
+                                                          int64_t maxVisible, float scale) {
+    __shared__ float scratch[kBlock];
+    const int64_t h = blockIdx.x;
+    const int64_t t = blockIdx.y;
+    const int lid = threadIdx.x;
+    const int64_t kvHead = h / (headCount / kvHeadCount);
+    const int64_t visible = startPos + t + 1;
+    const int64_t kvDim = kvHeadCount * headDim;
+    const int64_t qOffset = (t * headCount + h) * headDim;
+    const float* query = q + qOffset;
+    float* s = scores + (t * headCount + h) * maxVisible;
+
+    float localMax = negativeInfinity();
+    for (int64_t j = lid; j < visible; j += kBlock) {
+        const uint16_t* key = keyCache + j * kvDim + kvHead * headDim;
+        float dot = 0.0f;
+        for (int64_t d = 0; d < headDim; ++d)
+            dot += query[d] * halfBitsToFloat(key[d]);
+        const float score = dot * scale;
+        s[j] = score;
+        localMax = fmaxf(localMax, score);
+    }
+    const float maxScore = blockMax(scratch, localMax);
+    float localSum = 0.0f;
+    for (int64_t j = lid; j < visible; j += kBlock) {
+        const float e = expf(s[j] - maxScore);
+        s[j] = e;
+        localSum += e;
+    }
+    // blockSum's barriers also make the weights above visible to the whole block.
+    const float sum = blockSum(scratch, localSum);
+    const float inverse = 1.0f / sum;
+    const uint16_t* values = valueCache + kvHead * headDim;
+    for (int64_t d = lid; d < headDim; d += kBlock) {
+        float acc = 0.0f;
+        for (int64_t j = 0; j < visible; ++j)
+            acc += s[j] * halfBitsToFloat(values[j * kvDim + d]);
+        out[qOffset + d] = acc * inverse;
+    }
+}
+
+// AttentionParams::halfAccumulator: F16-rounded query, then per output dimension a one-pass online
+// softmax over rows 0.. in order with the weighted value sum rounded to F16 after every step.
+__global__ void __launch_bounds__(kBlock) attentionHalfKernel(const float* q, const uint16_t* keyCache,
+                                                              const uint16_t* valueCache, float* out,
+                                                              float* scores, int64_t startPos, int64_t headCount,
+                                                              int64_t kvHeadCount, int64_t headDim,
+                                                              int64_t maxVisible, float scale) {
+    const int64_t h = blockIdx.x;
+    const int64_t t = blockIdx.y;
+    const int lid = threadIdx.x;
+    const int64_t kvHead = h / (headCount / kvHeadCount);
+    const int64_t visible = startPos + t + 1;
+    const int64_t kvDim = kvHeadCount * headDim;
+    const int64_t qOffset = (t * headCount + h) * headDim;
+    const float* query = q + qOffset;
+    float* s = scores + (t * headCount + h) * maxVisible;
+    for (int64_t j = lid; j < visible; j += kBlock) {
+        const uint16_t* key = keyCache + j * kvDim + kvHead * headDim;
+        float dot = 0.0f;
+        for (int64_t d = 0; d < headDim; ++d)
+            dot += roundF16(query[d]) * halfBitsToFloat(key[d]);
+        s[j] = dot * scale;
+    }
+    __syncthreads();
+    const uint16_t* values = valueCache + kvHead * headDim;
+    for (int64_t d = lid; d < headDim; d += kBlock) {
+        float acc = 0.0f;
+        float maxScore = negativeInfinity();
+        float sum = 0.0f;
+        for (int64_t j = 0; j < visible; ++j) {
+            const float score = s[j];
+            float oldScale = 1.0f;
+            float weight = 1.0f;
+            if (score > maxScore) {
+                oldScale = expf(maxScore - score);
+                maxScore = score;
+                acc = roundF16(acc * oldScale);
+            } else {
+                weight = expf(score - maxScore);
+            }
+            acc = roundF16(acc + halfBitsToFloat(values[j * kvDim + d]) * weight);
+            sum = sum * oldScale + weight;
+        }
+        out[qOffset + d] = acc * (sum == 0.0f ? 0.0f : 1.0f / sum);
+    }
+}
+
+__global__ void swiGluKernel(const float* gate, float* x, int64_t n) {
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const float g = gate[i];
+        x[i] = (g / (1.0f + expf(-g))) * x[i];
+    }
+}
+
+__global__ void addKernel(float* x, const float* y, int64_t n) {
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+        x[i] += y[i];
+}
+
+// One thread per rounding block (see round_activations in ops.cl); rintf rounds half to even.
+__global__ void roundActivationsKernel(const float* x, float* out, int kind, int64_t blocks, int64_t block) {
+    for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks;
+         b += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const float* xb = x + b * block;
+        float* ob = out + b * block;
+        if (kind == static_cast<int>(RoundKind::Copy)) {
+            ob[0] = xb[0];
+        } else if (kind == static_cast<int>(RoundKind::F16)) {
+            ob[0] = roundF16(xb[0]);
+        } else if (kind == static_cast<int>(RoundKind::Q8_0)) {
+            float amax = 0.0f;
+            for (int64_t i = 0; i < block; ++i)
+                amax = fmaxf(amax, fabsf(xb[i]));
+            const float d = amax / 127.0f;
+            const float id = d != 0.0f ? 1.0f / d : 0.0f;
+            const float storedScale = roundF16(d);
+            for (int64_t i = 0; i < block; ++i)
+                ob[i] = storedScale * rintf(xb[i] * id);
+        } else {
+            float amax = 0.0f;
+            float signedMax = 0.0f;
+            for (int64_t i = 0; i < block; ++i) {
+                if (fabsf(xb[i]) > amax) {
+                    amax = fabsf(xb[i]);
+                    signedMax = xb[i];
+                }
+            }
+            if (amax == 0.0f) {
+                for (int64_t i = 0; i < block; ++i)
+                    ob[i] = 0.0f;
+                continue;
+            }
+            const float iscale = -127.0f / signedMax;
+            const float d = 1.0f / iscale;
+            for (int64_t i = 0; i < block; ++i)
+                ob[i] = d * fminf(127.0f, rintf(iscale * xb[i]));
+        }
+    }
+}
+
+// Blocks for a grid-stride loop over `work` items.
+unsigned gridFor(int64_t work, int threads = 256) {
+    const int64_t blocks = (work + threads - 1) / threads;
+    return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > kMaxGrid ? kMaxGrid : blocks));
+}
+
+template <Format F>
+void matMulAs(cudaStream_t stream, const void* w, uint64_t rowBytes, const float* x, float* y, int64_t rows,
+              int64_t cols, int64_t nTokens) {
+    const dim3 grid(static_cast<unsigned>(rows),
+                    static_cast<unsigned>((nTokens + kTokensPerBlock - 1) / kTokensPerBlock));
+    matMulKernel<F><<<grid, kBlock, 0, stream>>>(static_cast<const uint8_t*>(w), rowBytes, x, y, rows, cols,
+                                                 nTokens);
+}
+
+template <Format F>
+void getRowsAs(cudaStream_t stream, const void* table, uint64_t rowBytes, const int32_t* ids, int64_t count,
+               float* out, int64_t cols) {
+    getRowsKernel<F><<<gridFor(count * cols), 256, 0, stream>>>(static_cast<const uint8_t*>(table), rowBytes,
+                                                                ids, out, count, cols);
+}
+
+} // namespace
+
+cudaError_t launchRmsNorm(cudaStream_t stream, const float* x, const float* weight, float* out, int64_t n,
+                          int64_t nTokens, float eps) {
+    rmsNormKernel<<<static_cast<unsigned>(nTokens), kBlock, 0, stream>>>(x, weight, out, n, eps);
+    return cudaGetLastError();
+}
+
+cudaError_t launchMatMul(cudaStream_t stream, Format format, const void* w, uint64_t rowBytes, const float* x,
+                         float* y, int64_t rows, int64_t cols, int64_t nTokens) {
+    switch (format) {
+    case Format::F32:
+        matMulAs<Format::F32>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
+    case Format::F16:
+        matMulAs<Format::F16>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
+    case Format::Q8_0:
+        matMulAs<Format::Q8_0>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
+    case Format::Q4_0:
+        matMulAs<Format::Q4_0>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
+    case Format::Q4_K:
+        matMulAs<Format::Q4_K>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
+    case Format::Q6_K:
+        matMulAs<Format::Q6_K>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
+    }
+    return cudaGetLastError();
+}
+
+cudaError_t launchRope(cudaStream_t stream, float* x, int64_t nTokens, int64_t heads, int64_t headDim,
+                       int64_t ropeDims, int64_t startPos, float freqBase, float freqScale) {
+    const int64_t total = nTokens * heads * (ropeDims / 2);
+    if (total > 0)
+        ropeKernel<<<gridFor(total), 256, 0, stream>>>(x, total, heads, headDim, ropeDims, startPos, freqBase,
+                                                      freqScale);
+    return cudaGetLastError();
+}
+
+cudaError_t launchKvStore(cudaStream_t stream, const float* k, const float* v, uint16_t* keyCache,
+                          uint16_t* valueCache, int64_t startPos, int64_t count, int64_t kvDim) {
+    const int64_t total = count * kvDim;
+    kvStoreKernel<<<gridFor(total), 256, 0, stream>>>(k, v, keyCache, valueCache, startPos, total, kvDim);
+    return cudaGetLastError();
+}
+
+cudaError_t launchAttention(cudaStream_t stream, bool halfAccumulator, const float* q, const uint16_t* keyCache,
+                            const uint16_t* valueCache, float* out, float* scores, int64_t nTokens,
+                            int64_t startPos, int64_t headCount, int64_t kvHeadCount, int64_t headDim,
+                            int64_t maxVisible, float scale) {
+    const dim3 grid(static_cast<unsigned>(headCount), static_cast<unsigned>(nTokens));
+    if (halfAccumulator)
+        attentionHalfKernel<<<grid, kBlock, 0, stream>>>(q, keyCache, valueCache, out, scores, startPos,
+                                                         headCount, kvHeadCount, headDim, maxVisible, scale);
+    else
+        attentionKernel<<<grid, kBlock, 0, stream>>>(q, keyCache, valueCache, out, scores, startPos, headCount,
+                                                     kvHeadCount, headDim, maxVisible, scale);
+    return cudaGetLastError();
+}
+
+cudaError_t launchSwiGlu(cudaStream_t stream, const float* gate, float* x, int64_t n) {
+    swiGluKernel<<<gridFor(n), 256, 0, stream>>>(gate, x, n);
+    return cudaGetLastError();
+}
+
+cudaError_t launchAdd(cudaStream_t stream, float* x, const float* y, int64_t n) {
+    addKernel<<<gridFor(n), 256, 0, stream>>>(x, y, n);
+    return cudaGetLastError();
+}
+
+cudaError_t launchGetRows(cudaStream_t stream, Format format, const void* table, uint64_t rowBytes,
+                          const int32_t* ids, int64_t count, float* out, int64_t cols) {
+    switch (format) {
+    case Format::F32:
+        getRowsAs<Format::F32>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    case Format::F16:
+        getRowsAs<Format::F16>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    case Format::Q8_0:
+        getRowsAs<Format::Q8_0>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    case Format::Q4_0:
+        getRowsAs<Format::Q4_0>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    case Format::Q4_K:
+        getRowsAs<Format::Q4_K>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    case Format::Q6_K:
+        getRowsAs<Format::Q6_K>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    }
+    return cudaGetLastError();
+}
+
+cudaError_t launchRoundActivations(cudaStream_t stream, RoundKind kind, const float* x, float* out,
+                                   int64_t blocks, int64_t block) {
+    roundActivationsKernel<<<gridFor(blocks), 256, 0, stream>>>(x, out, static_cast<int>(kind), blocks, block);
+    return cudaGetLastError();
+}
+
+} // namespace declai::gpu::cuda

@@ -1,0 +1,37 @@
+// Host-side launchers of the CUDA/HIP kernels (CudaKernels.cu). Each enqueues one op on `stream` and
+// returns the launch status (cudaGetLastError); semantics mirror gpu/src/opencl/kernels/*.cl exactly.
+// Plain C++: included by the g++-compiled CudaBackend.cpp as well as by the .cu file.
+#pragma once
+
+#include "cuda/vendor.h"
+
+#include <cstdint>
+
+namespace declai::gpu::cuda {
+
+// Weight formats MatMul/GetRows read (the GGUF block layouts of quant.cl).
+enum class Format : int { F32, F16, Q8_0, Q4_0, Q4_K, Q6_K };
+// roundActivations modes: copy, F16, Q8_0 (32, F16 scale), Q8_K (256, float scale).
+enum class RoundKind : int { Copy = 0, F16 = 1, Q8_0 = 2, Q8_K = 3 };
+
+cudaError_t launchRmsNorm(cudaStream_t stream, const float* x, const float* weight, float* out, int64_t n,
+                          int64_t nTokens, float eps);
+cudaError_t launchMatMul(cudaStream_t stream, Format format, const void* w, uint64_t rowBytes, const float* x,
+                         float* y, int64_t rows, int64_t cols, int64_t nTokens);
+cudaError_t launchRope(cudaStream_t stream, float* x, int64_t nTokens, int64_t heads, int64_t headDim,
+                       int64_t ropeDims, int64_t startPos, float freqBase, float freqScale);
+// keyCache/valueCache hold F16 bits.
+cudaError_t launchKvStore(cudaStream_t stream, const float* k, const float* v, uint16_t* keyCache,
+                          uint16_t* valueCache, int64_t startPos, int64_t count, int64_t kvDim);
+cudaError_t launchAttention(cudaStream_t stream, bool halfAccumulator, const float* q, const uint16_t* keyCache,
+                            const uint16_t* valueCache, float* out, float* scores, int64_t nTokens,
+                            int64_t startPos, int64_t headCount, int64_t kvHeadCount, int64_t headDim,
+                            int64_t maxVisible, float scale);
+cudaError_t launchSwiGlu(cudaStream_t stream, const float* gate, float* x, int64_t n);
+cudaError_t launchAdd(cudaStream_t stream, float* x, const float* y, int64_t n);
+cudaError_t launchGetRows(cudaStream_t stream, Format format, const void* table, uint64_t rowBytes,
+                          const int32_t* ids, int64_t count, float* out, int64_t cols);
+cudaError_t launchRoundActivations(cudaStream_t stream, RoundKind kind, const float* x, float* out,
+                                   int64_t blocks, int64_t block);
+
+} // namespace declai::gpu::cuda
