@@ -5,7 +5,6 @@
 
 #include <QCoreApplication>
 #include <QTimer>
-
 #include <atomic>
 #include <csignal>
 #include <cstdio>

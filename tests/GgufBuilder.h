@@ -56,7 +56,8 @@ public:
         kv(key, 9, bytes.data(), bytes.size());
     }
     void addTensor(Tensor t) { m_tensors.push_back(std::move(t)); }
-    void addF32Tensor(const std::string& name, std::vector<uint64_t> shape, const std::vector<float>& values) {
+    void addF32Tensor(const std::string& name, std::vector<uint64_t> shape,
+                      const std::vector<float>& values) {
         Tensor t{name, std::move(shape), 0, {}};
         t.data.resize(values.size() * 4);
         std::memcpy(t.data.data(), values.data(), t.data.size());

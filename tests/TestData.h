@@ -2,15 +2,16 @@
 // llama.cpp's reference outputs. Nothing else outside the repository is read.
 #pragma once
 
+#include <QDir>
+#include <QFileInfo>
 #include <QString>
 #include <QStringList>
-#include <QFileInfo>
-#include <QDir>
 
 namespace declai::testdata {
 
 inline QString modelPath(const QString& fileName) {
-    const QStringList dirs = qEnvironmentVariable("DECLAI_MODEL_PATH").split(QLatin1Char(':'), Qt::SkipEmptyParts);
+    const QStringList dirs =
+        qEnvironmentVariable("DECLAI_MODEL_PATH").split(QLatin1Char(':'), Qt::SkipEmptyParts);
     for (const QString& dir : dirs) {
         const QString candidate = QDir(dir).filePath(fileName);
         if (QFileInfo::exists(candidate))

@@ -1,13 +1,13 @@
 #include "Bench.h"
 
 #include "declai/core/ModelLocator.h"
+#include "declai/core/Quant.h"
 #include "declai/gpu/Embedder.h"
 #include "declai/gpu/Head.h"
-#include "declai/core/Quant.h"
 #include "declai/gpu/ShardBackend.h"
 #include "declai/gpu/ShardExecutor.h"
-#include "declai/gpu/backend/BackendRegistry.h"
 #include "declai/gpu/ThreadPool.h"
+#include "declai/gpu/backend/BackendRegistry.h"
 
 #include <QCommandLineParser>
 #include <algorithm>
@@ -88,7 +88,6 @@ QCommandLineOption opt(const QStringList& names, const char* help, const char* v
     return o;
 }
 
-
 struct DeviceFigures {
     double f16Gflops = 0;
     double int8Gflops = 0;
@@ -143,9 +142,11 @@ DeviceFigures measureDeviceFigures(const std::string& deviceId, int threads) {
     };
     const double flops = 2.0 * kRows * kCols * kTokens;
     double seconds = 0;
-    if ((*device)->supportsOp(gpu::OpKind::MatMul, TensorType::F16) && run(TensorType::F16, kTokens, &seconds))
+    if ((*device)->supportsOp(gpu::OpKind::MatMul, TensorType::F16) &&
+        run(TensorType::F16, kTokens, &seconds))
         figures.f16Gflops = flops / seconds / 1e9;
-    if ((*device)->supportsOp(gpu::OpKind::MatMul, TensorType::Q8_0) && run(TensorType::Q8_0, kTokens, &seconds))
+    if ((*device)->supportsOp(gpu::OpKind::MatMul, TensorType::Q8_0) &&
+        run(TensorType::Q8_0, kTokens, &seconds))
         figures.int8Gflops = flops / seconds / 1e9;
     if ((*device)->supportsOp(gpu::OpKind::MatMul, TensorType::F16) && run(TensorType::F16, 1, &seconds))
         figures.gemvBandwidthGbps = static_cast<double>(kRows * kCols * 2) / seconds / 1e9;
@@ -255,7 +256,8 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     Embedder embedder(weights);
     Head head(weights, pool);
     // The layers run on the chosen device; embeddings and the head stay on the CPU (as on the gateway).
-    auto shard = makeShardBackend(weights, {0, config.layerCount}, deviceName.toStdString(), pool, contextNeeded);
+    auto shard =
+        makeShardBackend(weights, {0, config.layerCount}, deviceName.toStdString(), pool, contextNeeded);
     if (!shard)
         return fail(shard.error().message);
 
@@ -340,8 +342,7 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
                      "\"decode_ceiling_tps\": %.2f, \"threads\": %d, \"model\": \"%s\", \"device\": \"%s\", "
                      "\"peak_rss_mb\": %.1f}\n",
                      prefill, decode, bandwidth, figures.f16Gflops, figures.int8Gflops, *layerTps, ceiling,
-                     pool.threadCount(), escaped.c_str(),
-                     deviceName.toStdString().c_str(), rss);
+                     pool.threadCount(), escaped.c_str(), deviceName.toStdString().c_str(), rss);
     } else {
         std::fprintf(out,
                      "model %s, %d threads, device %s\n"

@@ -4,7 +4,6 @@
 #include "Devices.h"
 #include "ModelSynth.h"
 #include "Submit.h"
-
 #include "declai/core/GgufFile.h"
 #include "declai/core/ModelLocator.h"
 #include "declai/core/Quant.h"
@@ -16,7 +15,6 @@
 
 #include <QCommandLineParser>
 #include <QFile>
-
 #include <limits>
 #include <optional>
 #include <string>
@@ -85,7 +83,8 @@ struct Options {
     QCommandLineOption topK = opt({QStringLiteral("top-k")}, "top-k", "K", "40");
     QCommandLineOption topP = opt({QStringLiteral("top-p")}, "top-p", "P", "0.95");
     QCommandLineOption minP = opt({QStringLiteral("min-p")}, "min-p", "P", "0.05");
-    QCommandLineOption repeatPenalty = opt({QStringLiteral("repeat-penalty")}, "repetition penalty", "R", "1.0");
+    QCommandLineOption repeatPenalty =
+        opt({QStringLiteral("repeat-penalty")}, "repetition penalty", "R", "1.0");
     QCommandLineOption context = opt({QStringLiteral("ctx")}, "context length (0 = model's)", "N", "0");
     QCommandLineOption noBos = opt({QStringLiteral("no-bos")}, "do not add BOS");
     QCommandLineOption output = opt({QStringLiteral("o"), QStringLiteral("output")}, "output file", "FILE");
@@ -117,8 +116,9 @@ Expected<int64_t> intOption(const QCommandLineParser& parser, const QCommandLine
     const QString text = parser.value(option);
     const qlonglong value = text.toLongLong(&ok);
     if (!ok || value < min || value > max)
-        return makeError(ErrorCode::InvalidArgument, "--" + option.names().last().toStdString() + " must be an integer in [" +
-                                                         std::to_string(min) + ", " + std::to_string(max) + "], got '" +
+        return makeError(ErrorCode::InvalidArgument, "--" + option.names().last().toStdString() +
+                                                         " must be an integer in [" + std::to_string(min) +
+                                                         ", " + std::to_string(max) + "], got '" +
                                                          text.toStdString() + "'");
     return static_cast<int64_t>(value);
 }
@@ -128,8 +128,9 @@ Expected<double> floatOption(const QCommandLineParser& parser, const QCommandLin
     const QString text = parser.value(option);
     const double value = text.toDouble(&ok);
     if (!ok)
-        return makeError(ErrorCode::InvalidArgument,
-                         "--" + option.names().last().toStdString() + " must be a number, got '" + text.toStdString() + "'");
+        return makeError(ErrorCode::InvalidArgument, "--" + option.names().last().toStdString() +
+                                                         " must be a number, got '" + text.toStdString() +
+                                                         "'");
     return value;
 }
 
@@ -264,7 +265,8 @@ int cmdLogits(const QCommandLineParser& parser, const Options& o, const Io& io) 
         return io.fail(logits.error().message);
     QFile file(parser.value(o.output));
     if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate))
-        return io.fail("cannot write '" + parser.value(o.output).toStdString() + "': " + file.errorString().toStdString());
+        return io.fail("cannot write '" + parser.value(o.output).toStdString() +
+                       "': " + file.errorString().toStdString());
     const auto bytes = static_cast<qint64>(logits->size() * sizeof(float));
     if (file.write(reinterpret_cast<const char*>(logits->data()), bytes) != bytes)
         return io.fail("short write to '" + parser.value(o.output).toStdString() + "'");
@@ -300,15 +302,16 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const Io& io)
                      static_cast<unsigned long long>(t.offset), static_cast<unsigned long long>(t.sizeBytes));
     }
     if (auto config = ModelConfig::fromGguf(*file)) {
-        std::fprintf(io.out,
-                     "\nmodel: %s, %lld layers, dim %lld, %lld heads (%lld KV), head dim %lld, FFN %lld, vocab %lld, "
-                     "context %lld, rope base %g, rms eps %g%s\n",
-                     config->architecture.c_str(), static_cast<long long>(config->layerCount),
-                     static_cast<long long>(config->embeddingLength), static_cast<long long>(config->headCount),
-                     static_cast<long long>(config->kvHeadCount), static_cast<long long>(config->headDim),
-                     static_cast<long long>(config->feedForwardLength), static_cast<long long>(config->vocabSize),
-                     static_cast<long long>(config->contextLength), static_cast<double>(config->ropeFreqBase),
-                     static_cast<double>(config->rmsNormEps), config->tiedEmbeddings ? ", tied embeddings" : "");
+        std::fprintf(
+            io.out,
+            "\nmodel: %s, %lld layers, dim %lld, %lld heads (%lld KV), head dim %lld, FFN %lld, vocab %lld, "
+            "context %lld, rope base %g, rms eps %g%s\n",
+            config->architecture.c_str(), static_cast<long long>(config->layerCount),
+            static_cast<long long>(config->embeddingLength), static_cast<long long>(config->headCount),
+            static_cast<long long>(config->kvHeadCount), static_cast<long long>(config->headDim),
+            static_cast<long long>(config->feedForwardLength), static_cast<long long>(config->vocabSize),
+            static_cast<long long>(config->contextLength), static_cast<double>(config->ropeFreqBase),
+            static_cast<double>(config->rmsNormEps), config->tiedEmbeddings ? ", tied embeddings" : "");
     } else {
         std::fprintf(io.out, "\nmodel: not runnable: %s\n", config.error().message.c_str());
     }
@@ -337,8 +340,8 @@ int run(const QStringList& args, std::FILE* out, std::FILE* err) {
     Options o;
     QCommandLineParser parser;
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
-    parser.addOptions({o.model, o.prompt, o.count, o.temp, o.seed, o.threads, o.device, o.tokens, o.topK, o.topP,
-                       o.minP, o.repeatPenalty, o.context, o.noBos, o.output, o.help});
+    parser.addOptions({o.model, o.prompt, o.count, o.temp, o.seed, o.threads, o.device, o.tokens, o.topK,
+                       o.topP, o.minP, o.repeatPenalty, o.context, o.noBos, o.output, o.help});
     QStringList parseArgs = args;
     parseArgs[0] = QStringLiteral("declai-cli");
     if (!parser.parse(parseArgs))

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <QStringList>
-
 #include <cstdio>
 
 namespace declai::cli {

@@ -11,7 +11,6 @@
 #include <QTimer>
 #include <QUrl>
 #include <QWebSocket>
-
 #include <functional>
 
 namespace declai::cli {
@@ -43,20 +42,25 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
             o.setDefaultValue(QString::fromLatin1(fallback));
         return o;
     };
-    const auto server = option({QStringLiteral("server")}, "URL"), ca = option({QStringLiteral("ca")}, "FILE"),
-               pin = option({QStringLiteral("pin")}, "FP"), insecure = option({QStringLiteral("insecure-dev")}),
+    const auto server = option({QStringLiteral("server")}, "URL"),
+               ca = option({QStringLiteral("ca")}, "FILE"), pin = option({QStringLiteral("pin")}, "FP"),
+               insecure = option({QStringLiteral("insecure-dev")}),
                model = option({QStringLiteral("m"), QStringLiteral("model")}, "MODEL"),
                prompt = option({QStringLiteral("p"), QStringLiteral("prompt")}, "TEXT"),
-               count = option({QStringLiteral("n")}, "N", "32"), temp = option({QStringLiteral("temp")}, "T", "0"),
-               seed = option({QStringLiteral("seed")}, "S", "0"), topK = option({QStringLiteral("top-k")}, "K", "40"),
-               topP = option({QStringLiteral("top-p")}, "P", "0.95"), minP = option({QStringLiteral("min-p")}, "P", "0.05"),
-               penalty = option({QStringLiteral("repeat-penalty")}, "R", "1.0"), tokens = option({QStringLiteral("tokens")}),
-               stats = option({QStringLiteral("stats")}), timeout = option({QStringLiteral("timeout-s")}, "S", "600"),
+               count = option({QStringLiteral("n")}, "N", "32"),
+               temp = option({QStringLiteral("temp")}, "T", "0"),
+               seed = option({QStringLiteral("seed")}, "S", "0"),
+               topK = option({QStringLiteral("top-k")}, "K", "40"),
+               topP = option({QStringLiteral("top-p")}, "P", "0.95"),
+               minP = option({QStringLiteral("min-p")}, "P", "0.05"),
+               penalty = option({QStringLiteral("repeat-penalty")}, "R", "1.0"),
+               tokens = option({QStringLiteral("tokens")}), stats = option({QStringLiteral("stats")}),
+               timeout = option({QStringLiteral("timeout-s")}, "S", "600"),
                apiKey = option({QStringLiteral("api-key")}, "KEY"),
                priority = option({QStringLiteral("priority")}, "low|normal|high", "normal"),
                quoteOnly = option({QStringLiteral("quote")});
-    parser.addOptions({server, ca, pin, insecure, model, prompt, count, temp, seed, topK, topP, minP, penalty, tokens,
-                       stats, timeout, apiKey, priority, quoteOnly});
+    parser.addOptions({server, ca, pin, insecure, model, prompt, count, temp, seed, topK, topP, minP, penalty,
+                       tokens, stats, timeout, apiKey, priority, quoteOnly});
     QStringList parseArgs = args;
     parseArgs[0] = QStringLiteral("declai-cli");
     if (!parser.parse(parseArgs))
@@ -64,7 +68,8 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
     if (!parser.isSet(server) || !parser.isSet(model) || !parser.isSet(prompt))
         return usage(QStringLiteral("submit needs --server, -m MODEL and -p PROMPT"));
     const QUrl url(parser.value(server), QUrl::StrictMode);
-    if (!url.isValid() || (url.scheme() != QStringLiteral("wss") && url.scheme() != QStringLiteral("ws")) || url.port() <= 0)
+    if (!url.isValid() || (url.scheme() != QStringLiteral("wss") && url.scheme() != QStringLiteral("ws")) ||
+        url.port() <= 0)
         return usage(QStringLiteral("--server '%1' is not wss://HOST:PORT").arg(parser.value(server)));
     if (url.scheme() == QStringLiteral("ws") && !parser.isSet(insecure))
         return fail(QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
@@ -117,12 +122,14 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
     };
     QObject::connect(raw, &QWebSocket::sslErrors, &loop, [&, raw](const QList<QSslError>& errors) {
         if (!tlsOptions.pinnedFingerprint.isEmpty() &&
-            net::acceptPinnedCertificate(errors, raw->sslConfiguration().peerCertificate(), tlsOptions.pinnedFingerprint)) {
+            net::acceptPinnedCertificate(errors, raw->sslConfiguration().peerCertificate(),
+                                         tlsOptions.pinnedFingerprint)) {
             raw->ignoreSslErrors(errors);
             return;
         }
-        std::fprintf(err, "declai-cli: TLS: %s (pass the server's certificate with --ca FILE or --pin)\n",
-                     qPrintable(errors.isEmpty() ? QStringLiteral("handshake failed") : errors.first().errorString()));
+        std::fprintf(
+            err, "declai-cli: TLS: %s (pass the server's certificate with --ca FILE or --pin)\n",
+            qPrintable(errors.isEmpty() ? QStringLiteral("handshake failed") : errors.first().errorString()));
     });
     QObject::connect(raw, &QWebSocket::connected, &loop, [&] {
         wire::Hello hello;
@@ -130,13 +137,16 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
         hello.set_min_protocol_version(wire::kMinProtocolVersion);
         hello.set_max_protocol_version(wire::kProtocolVersion);
         hello.set_software("declai-cli/0.1.0");
-        const QString key = parser.isSet(apiKey) ? parser.value(apiKey) : qEnvironmentVariable("DECLAI_API_KEY");
+        const QString key =
+            parser.isSet(apiKey) ? parser.value(apiKey) : qEnvironmentVariable("DECLAI_API_KEY");
         hello.set_api_key(key.toStdString());
         channel.send(wire::HELLO, hello);
     });
     QObject::connect(&channel, &net::Channel::envelopeReceived, &loop, [&](const wire::Envelope& envelope) {
         switch (envelope.type()) {
-        case wire::WELCOME: channel.send(wire::SUBMIT, submit); return;
+        case wire::WELCOME:
+            channel.send(wire::SUBMIT, submit);
+            return;
         case wire::TOKEN: {
             auto token = wire::decodeBody<wire::Token>(envelope, wire::TOKEN);
             if (!token)
@@ -152,9 +162,11 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
         case wire::DONE: {
             auto done = wire::decodeBody<wire::Done>(envelope, wire::DONE);
             if (done && done->quote_only()) {
-                std::fprintf(out, "quote: %u prompt tokens + up to %u new tokens: at most %.6f credits (available %.6f)\n",
-                             done->prompt_tokens(), submit.max_tokens(), done->cost_microcredits() / 1e6,
-                             done->balance_microcredits() / 1e6);
+                std::fprintf(
+                    out,
+                    "quote: %u prompt tokens + up to %u new tokens: at most %.6f credits (available %.6f)\n",
+                    done->prompt_tokens(), submit.max_tokens(), done->cost_microcredits() / 1e6,
+                    done->balance_microcredits() / 1e6);
                 return finish(0);
             }
             if (done && !submit.want_token_ids())
@@ -165,16 +177,19 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
                 const double seconds = done->total_ms() / 1000.0;
                 // Decode speed: tokens after the first, over the time after the first.
                 const double decodeSeconds = (done->total_ms() - done->time_to_first_token_ms()) / 1000.0;
-                const double decodeTps =
-                    done->generated_tokens() > 1 && decodeSeconds > 0 ? (done->generated_tokens() - 1) / decodeSeconds : 0.0;
+                const double decodeTps = done->generated_tokens() > 1 && decodeSeconds > 0
+                                             ? (done->generated_tokens() - 1) / decodeSeconds
+                                             : 0.0;
                 std::fprintf(err,
-                             "declai-cli: %u prompt + %u generated tokens in %.2f s, first token after %u ms, decode %.2f "
+                             "declai-cli: %u prompt + %u generated tokens in %.2f s, first token after %u "
+                             "ms, decode %.2f "
                              "tokens/s, %u failover(s), finish: %s\n",
-                             done->prompt_tokens(), done->generated_tokens(), seconds, done->time_to_first_token_ms(),
-                             decodeTps, done->failovers(), done->finish_reason().c_str());
+                             done->prompt_tokens(), done->generated_tokens(), seconds,
+                             done->time_to_first_token_ms(), decodeTps, done->failovers(),
+                             done->finish_reason().c_str());
                 if (done->cost_microcredits() > 0)
-                    std::fprintf(err, "declai-cli: cost %.6f credits, %.6f credits left\n", done->cost_microcredits() / 1e6,
-                                 done->balance_microcredits() / 1e6);
+                    std::fprintf(err, "declai-cli: cost %.6f credits, %.6f credits left\n",
+                                 done->cost_microcredits() / 1e6, done->balance_microcredits() / 1e6);
             }
             return finish(0);
         }
@@ -182,15 +197,18 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
             auto failed = wire::decodeBody<wire::Failed>(envelope, wire::FAILED);
             if (!first)
                 std::fputc('\n', out);
-            return finish(fail(QStringLiteral("generation failed: %1")
-                                   .arg(failed ? QString::fromStdString(failed->reason()) : QStringLiteral("(no reason)"))));
+            return finish(fail(
+                QStringLiteral("generation failed: %1")
+                    .arg(failed ? QString::fromStdString(failed->reason()) : QStringLiteral("(no reason)"))));
         }
         case wire::REJECT: {
             auto reject = wire::decodeBody<wire::Reject>(envelope, wire::REJECT);
-            return finish(fail(QStringLiteral("the server refused the connection: %1")
-                                   .arg(reject ? QString::fromStdString(reject->reason()) : QStringLiteral("(no reason)"))));
+            return finish(fail(
+                QStringLiteral("the server refused the connection: %1")
+                    .arg(reject ? QString::fromStdString(reject->reason()) : QStringLiteral("(no reason)"))));
         }
-        default: return;
+        default:
+            return;
         }
     });
     QObject::connect(&channel, &net::Channel::closed, &loop, [&](const QString& reason) {

@@ -5,21 +5,20 @@
 #include <QDateTime>
 #include <QElapsedTimer>
 #include <QThread>
-
 #include <algorithm>
 
 namespace declai::node {
 
-ComputeWorker::ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions, int sessionIdleTimeoutMs,
-                             int stageDelayMs, QString testCheat, QString device)
+ComputeWorker::ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions,
+                             int sessionIdleTimeoutMs, int stageDelayMs, QString testCheat, QString device)
     : m_threads(threads), m_memoryBudgetBytes(memoryBudgetBytes), m_maxSessions(maxSessions),
-      m_sessionIdleTimeoutMs(sessionIdleTimeoutMs), m_stageDelayMs(stageDelayMs), m_testCheat(std::move(testCheat)),
-      m_device(device.toStdString()) {}
+      m_sessionIdleTimeoutMs(sessionIdleTimeoutMs), m_stageDelayMs(stageDelayMs),
+      m_testCheat(std::move(testCheat)), m_device(device.toStdString()) {}
 
 ComputeWorker::~ComputeWorker() = default;
 
-void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const QString& model, const QString& digest,
-                              qint64 begin, qint64 end, qint64 downloadedBytes) {
+void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const QString& model,
+                              const QString& digest, qint64 begin, qint64 end, qint64 downloadedBytes) {
     if (!m_pool)
         m_pool = std::make_unique<ThreadPool>(m_threads); // created on this thread, used only here
     QElapsedTimer clock;
@@ -30,7 +29,8 @@ void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const Q
     // an earlier load saw holes where they now are. Existing executors keep the weights they were built on.
     auto weights = ModelWeights::load(path.toStdString());
     if (!weights) {
-        Q_EMIT shardLoaded(assignmentId, false, QString::fromStdString(weights.error().message), 0, 0, downloadedBytes);
+        Q_EMIT shardLoaded(assignmentId, false, QString::fromStdString(weights.error().message), 0, 0,
+                           downloadedBytes);
         return;
     }
     if (loaded.digest != digest.toStdString()) {
@@ -42,7 +42,8 @@ void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const Q
     loaded.digest = digest.toStdString();
     const LayerRange layers{begin, end};
     if (layers.begin < 0 || layers.end > loaded.weights->config().layerCount || layers.begin >= layers.end) {
-        Q_EMIT shardLoaded(assignmentId, false, QStringLiteral("layer range %1-%2 is outside the model").arg(begin).arg(end), 0, 0,
+        Q_EMIT shardLoaded(assignmentId, false,
+                           QStringLiteral("layer range %1-%2 is outside the model").arg(begin).arg(end), 0, 0,
                            downloadedBytes);
         return;
     }
@@ -65,7 +66,8 @@ void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const Q
         if (steps > 0)
             layerTokensPerS = steps / (static_cast<double>(bench.nsecsElapsed()) / 1e9);
     }
-    Q_EMIT shardLoaded(assignmentId, true, QString(), static_cast<quint32>(clock.elapsed()), layerTokensPerS, downloadedBytes);
+    Q_EMIT shardLoaded(assignmentId, true, QString(), static_cast<quint32>(clock.elapsed()), layerTokensPerS,
+                       downloadedBytes);
 }
 
 ShardBackend* ComputeWorker::executorFor(const std::string& model, LayerRange layers, std::string& error) {
@@ -78,8 +80,8 @@ ShardBackend* ComputeWorker::executorFor(const std::string& model, LayerRange la
     for (const LayerRange& r : it->second.ranges)
         held = held || (r.begin <= layers.begin && r.end >= layers.end);
     if (!held) {
-        error = "layers " + std::to_string(layers.begin) + "-" + std::to_string(layers.end) + " of '" + model +
-                "' are not held by this node";
+        error = "layers " + std::to_string(layers.begin) + "-" + std::to_string(layers.end) + " of '" +
+                model + "' are not held by this node";
         return nullptr;
     }
     const ShardKey key{model, layers.begin, layers.end};
@@ -119,14 +121,16 @@ void ComputeWorker::runStage(const QByteArray& serializedRequest) {
     if (request.hidden_size() != executor->hiddenSize())
         return reply("hidden size " + std::to_string(request.hidden_size()) + " does not match the model's " +
                      std::to_string(executor->hiddenSize()));
-    auto hidden = wire::decodeHidden(request.hidden(), request.encoding(), request.n_tokens(), request.hidden_size());
+    auto hidden =
+        wire::decodeHidden(request.hidden(), request.encoding(), request.n_tokens(), request.hidden_size());
     if (!hidden)
         return reply(hidden.error().message);
     const uint64_t session = request.session_id();
     if (!m_sessions.count(session) && static_cast<int>(m_sessions.size()) >= m_maxSessions)
         return reply("node is busy: " + std::to_string(m_maxSessions) + " sessions already active");
     // The KV cache a session may grow to must fit the memory budget.
-    const uint64_t kvBytes = executor->kvBytesPerToken() * (uint64_t(request.start_pos()) + request.n_tokens());
+    const uint64_t kvBytes =
+        executor->kvBytesPerToken() * (uint64_t(request.start_pos()) + request.n_tokens());
     if (m_memoryBudgetBytes > 0 && kvBytes > m_memoryBudgetBytes)
         return reply("the session's KV cache would exceed this node's memory budget");
     if (request.replay())

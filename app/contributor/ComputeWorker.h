@@ -6,11 +6,9 @@
 
 #include "declai/gpu/ShardBackend.h"
 #include "declai/gpu/ThreadPool.h"
-
 #include "proto/declai.pb.h"
 
 #include <QObject>
-
 #include <map>
 #include <memory>
 #include <string>
@@ -29,21 +27,21 @@ class ComputeWorker : public QObject {
     Q_OBJECT
 
 public:
-    ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions, int sessionIdleTimeoutMs, int stageDelayMs,
-                  QString testCheat = {}, QString device = QStringLiteral("cpu"));
+    ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions, int sessionIdleTimeoutMs,
+                  int stageDelayMs, QString testCheat = {}, QString device = QStringLiteral("cpu"));
     ~ComputeWorker() override;
 
 public Q_SLOTS:
     // Opens the (sparse) local GGUF and makes layers [begin, end) of `model` servable.
-    void loadShard(quint64 assignmentId, const QString& path, const QString& model, const QString& digest, qint64 begin,
-                   qint64 end, qint64 downloadedBytes);
+    void loadShard(quint64 assignmentId, const QString& path, const QString& model, const QString& digest,
+                   qint64 begin, qint64 end, qint64 downloadedBytes);
     void runStage(const QByteArray& serializedRequest);
     void endSession(quint64 sessionId);
     void sweepIdleSessions();
 
 Q_SIGNALS:
-    void shardLoaded(quint64 assignmentId, bool ok, const QString& error, quint32 loadMs, double layerTokensPerS,
-                     qint64 downloadedBytes);
+    void shardLoaded(quint64 assignmentId, bool ok, const QString& error, quint32 loadMs,
+                     double layerTokensPerS, qint64 downloadedBytes);
     void stageDone(const QByteArray& serializedResponse);
     void sessionsChanged(int activeSessions);
 
@@ -66,8 +64,8 @@ private:
     int m_sessionIdleTimeoutMs;
     int m_stageDelayMs;
     QString m_testCheat;
-    std::string m_device; // where shards run: "cpu", "opencl:0", "vulkan:0", ...
-    std::string m_lastAnswer;   // for the "stale" test cheat
+    std::string m_device;     // where shards run: "cpu", "opencl:0", "vulkan:0", ...
+    std::string m_lastAnswer; // for the "stale" test cheat
     uint64_t m_stagesRun = 0;
     std::map<std::string, LoadedModel> m_models; // by model name
     std::map<ShardKey, std::unique_ptr<ShardBackend>> m_executors;

@@ -4,9 +4,7 @@
 
 #include <QDir>
 #include <QWebSocket>
-
 #include <thread>
-
 #include <unistd.h>
 
 namespace declai::node {
@@ -75,7 +73,8 @@ void NodeAgent::connectToServer() {
     if (!m_config.tls.pinnedFingerprint.isEmpty()) {
         connect(raw, &QWebSocket::sslErrors, this, [this, raw](const QList<QSslError>& errors) {
             // With a pin, only the pinned certificate is trusted (see TlsSetup.h).
-            if (net::acceptPinnedCertificate(errors, raw->sslConfiguration().peerCertificate(), m_config.tls.pinnedFingerprint))
+            if (net::acceptPinnedCertificate(errors, raw->sslConfiguration().peerCertificate(),
+                                             m_config.tls.pinnedFingerprint))
                 raw->ignoreSslErrors(errors);
         });
     }
@@ -112,14 +111,17 @@ void NodeAgent::onChannelClosed(const QString& reason) {
         qWarning("cannot connect to %s: %s", qPrintable(m_config.serverUrl.toString()), qPrintable(reason));
     Q_EMIT disconnectedFromServer(reason);
     // Deferred: the channel emitting this signal must outlive it.
-    QMetaObject::invokeMethod(this, [this] {
-        if (m_channel && !m_channel->isOpen()) {
-            m_channel->disconnect(this);
-            m_channel.release()->deleteLater();
-        }
-        if (!m_draining)
-            scheduleReconnect();
-    }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        this,
+        [this] {
+            if (m_channel && !m_channel->isOpen()) {
+                m_channel->disconnect(this);
+                m_channel.release()->deleteLater();
+            }
+            if (!m_draining)
+                scheduleReconnect();
+        },
+        Qt::QueuedConnection);
 }
 
 void NodeAgent::scheduleReconnect() {
@@ -150,7 +152,8 @@ void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
             return;
         m_welcomed = true;
         m_backoff.reset();
-        qInfo("connected to %s as node %s", qPrintable(m_config.serverUrl.toString()), m_identity.shortId().c_str());
+        qInfo("connected to %s as node %s", qPrintable(m_config.serverUrl.toString()),
+              m_identity.shortId().c_str());
         Q_EMIT connected(QString::fromStdString(m_identity.nodeId()));
         sendStatus();
         m_statusTimer.start(m_config.statusIntervalMs);
@@ -158,7 +161,8 @@ void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
     }
     case wire::REJECT: {
         auto reject = wire::decodeBody<wire::Reject>(envelope, wire::REJECT);
-        qWarning("the server refused this node: %s", reject ? reject->reason().c_str() : "(unreadable reason)");
+        qWarning("the server refused this node: %s",
+                 reject ? reject->reason().c_str() : "(unreadable reason)");
         return;
     }
     case wire::ASSIGN_LAYERS: {
@@ -175,10 +179,12 @@ void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
     case wire::END_SESSION: {
         auto end = wire::decodeBody<wire::EndSession>(envelope, wire::END_SESSION);
         if (end)
-            QMetaObject::invokeMethod(m_worker, "endSession", Qt::QueuedConnection, Q_ARG(quint64, end->session_id()));
+            QMetaObject::invokeMethod(m_worker, "endSession", Qt::QueuedConnection,
+                                      Q_ARG(quint64, end->session_id()));
         return;
     }
-    case wire::RELEASE_SHARD: return; // shards stay cached on disk; the server stops routing to them
+    case wire::RELEASE_SHARD:
+        return; // shards stay cached on disk; the server stops routing to them
     default:
         qWarning("ignoring unexpected %s from the server", wire::messageTypeName(envelope.type()));
     }
@@ -226,7 +232,8 @@ void NodeAgent::startNextDownload() {
     const QUrl fileUrl(QString::fromStdString(a.file_url()));
     // Downloads only from the server we are connected to, whatever a message says.
     if (manifestUrl.host() != m_config.serverUrl.host() || fileUrl.host() != m_config.serverUrl.host()) {
-        onShardLoaded(a.assignment_id(), false, QStringLiteral("refusing to download from another host"), 0, 0, 0);
+        onShardLoaded(a.assignment_id(), false, QStringLiteral("refusing to download from another host"), 0,
+                      0, 0);
         return;
     }
     const QString cacheDir = QDir(m_config.dataDir).filePath(QStringLiteral("shards"));
@@ -236,9 +243,10 @@ void NodeAgent::startNextDownload() {
         m_downloader->setTlsConfiguration(*m_tls);
     if (!m_config.tls.pinnedFingerprint.isEmpty()) {
         const QString pin = m_config.tls.pinnedFingerprint;
-        m_downloader->setPinnedCertificateCheck([pin](const QList<QSslError>& errors, const QSslCertificate& peer) {
-            return net::acceptPinnedCertificate(errors, peer, pin);
-        });
+        m_downloader->setPinnedCertificateCheck(
+            [pin](const QList<QSslError>& errors, const QSslCertificate& peer) {
+                return net::acceptPinnedCertificate(errors, peer, pin);
+            });
     }
     const quint64 id = a.assignment_id();
     const QString model = QString::fromStdString(a.model());
@@ -247,33 +255,36 @@ void NodeAgent::startNextDownload() {
     const qint64 end = a.layer_end();
     connect(m_downloader.get(), &net::ShardDownloader::progress, this,
             [this, model](qint64 done, qint64 total) { Q_EMIT downloadProgress(model, done, total); });
-    connect(m_downloader.get(), &net::ShardDownloader::finished, this, [this, id, model, digest, begin, end](const QString& path) {
-        const qint64 bytes = m_downloader ? m_downloader->bytesReceived() : 0;
-        QMetaObject::invokeMethod(m_worker, "loadShard", Qt::QueuedConnection, Q_ARG(quint64, id), Q_ARG(QString, path),
-                                  Q_ARG(QString, model), Q_ARG(QString, digest), Q_ARG(qint64, begin), Q_ARG(qint64, end),
-                                  Q_ARG(qint64, bytes));
-    });
+    connect(m_downloader.get(), &net::ShardDownloader::finished, this,
+            [this, id, model, digest, begin, end](const QString& path) {
+                const qint64 bytes = m_downloader ? m_downloader->bytesReceived() : 0;
+                QMetaObject::invokeMethod(m_worker, "loadShard", Qt::QueuedConnection, Q_ARG(quint64, id),
+                                          Q_ARG(QString, path), Q_ARG(QString, model), Q_ARG(QString, digest),
+                                          Q_ARG(qint64, begin), Q_ARG(qint64, end), Q_ARG(qint64, bytes));
+            });
     connect(m_downloader.get(), &net::ShardDownloader::failed, this,
             [this, id](const QString& reason) { onShardLoaded(id, false, reason, 0, 0, 0); });
-    qInfo("downloading layers %lld-%lld of %s", static_cast<long long>(begin), static_cast<long long>(end), qPrintable(model));
+    qInfo("downloading layers %lld-%lld of %s", static_cast<long long>(begin), static_cast<long long>(end),
+          qPrintable(model));
     m_downloader->start(manifestUrl, fileUrl, digest, begin, end);
 }
 
-void NodeAgent::onShardLoaded(quint64 assignmentId, bool ok, const QString& error, quint32 loadMs, double layerTokensPerS,
-                              qint64 downloadedBytes) {
+void NodeAgent::onShardLoaded(quint64 assignmentId, bool ok, const QString& error, quint32 loadMs,
+                              double layerTokensPerS, qint64 downloadedBytes) {
     std::optional<wire::AssignLayers> done = m_currentAssignment;
     if (done && done->assignment_id() == assignmentId) {
         if (ok) {
-            m_shards.push_back(HeldShard{QString::fromStdString(done->model()), QString::fromStdString(done->model_digest()),
-                                         done->layer_begin(), done->layer_end()});
+            m_shards.push_back(HeldShard{QString::fromStdString(done->model()),
+                                         QString::fromStdString(done->model_digest()), done->layer_begin(),
+                                         done->layer_end()});
             if (layerTokensPerS > 0)
                 m_layerTokensPerS = layerTokensPerS;
             qInfo("serving layers %u-%u of %s (%.0f layer-tokens/s)", done->layer_begin(), done->layer_end(),
                   done->model().c_str(), layerTokensPerS);
             Q_EMIT shardReady(QString::fromStdString(done->model()), done->layer_begin(), done->layer_end());
         } else {
-            qWarning("could not load layers %u-%u of %s: %s", done->layer_begin(), done->layer_end(), done->model().c_str(),
-                     qPrintable(error));
+            qWarning("could not load layers %u-%u of %s: %s", done->layer_begin(), done->layer_end(),
+                     done->model().c_str(), qPrintable(error));
         }
     }
     if (m_channel && m_welcomed) {

@@ -7,7 +7,6 @@
 
 #include "ComputeWorker.h"
 #include "NodeConfig.h"
-
 #include "declai/core/Identity.h"
 #include "declai/network/Channel.h"
 #include "declai/network/ReconnectBackoff.h"
@@ -17,7 +16,6 @@
 #include <QObject>
 #include <QThread>
 #include <QTimer>
-
 #include <deque>
 #include <memory>
 
@@ -60,8 +58,8 @@ private:
     void sendStatus();
     void handleAssignment(const wire::AssignLayers& assignment);
     void startNextDownload();
-    void onShardLoaded(quint64 assignmentId, bool ok, const QString& error, quint32 loadMs, double layerTokensPerS,
-                       qint64 downloadedBytes);
+    void onShardLoaded(quint64 assignmentId, bool ok, const QString& error, quint32 loadMs,
+                       double layerTokensPerS, qint64 downloadedBytes);
     void onStageDone(const QByteArray& serializedResponse);
     void scheduleReconnect();
 

@@ -2,7 +2,6 @@
 
 #include <QCommandLineParser>
 #include <QDir>
-
 #include <functional>
 
 namespace declai::node {
@@ -19,7 +18,8 @@ QString NodeConfig::usage() {
         "  --disk-budget-mb N        disk for downloaded shards (default 20480)\n"
         "  --max-sessions N          concurrent sessions (default 16)\n"
         "  --session-idle-timeout-s N  free a session's cache after this long unused (default 300)\n"
-        "  --drain-grace-s N         on SIGTERM, finish sessions for at most N s before leaving (default 30)\n");
+        "  --drain-grace-s N         on SIGTERM, finish sessions for at most N s before leaving (default "
+        "30)\n");
 }
 
 Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
@@ -30,13 +30,15 @@ Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
             o.setValueName(QString::fromLatin1(value));
         return o;
     };
-    const auto server = option("server", "URL"), dataDir = option("data-dir", "DIR"), ca = option("ca", "FILE"),
-               pin = option("pin", "FP"), insecure = option("insecure-dev"), device = option("device", "D"),
-               threads = option("threads", "T"), memory = option("memory-budget-mb", "N"),
-               disk = option("disk-budget-mb", "N"), sessions = option("max-sessions", "N"),
-               idle = option("session-idle-timeout-s", "N"), grace = option("drain-grace-s", "N"),
-               delay = option("stage-delay-ms", "N"), cheat = option("test-cheat", "MODE"), help = option("help");
-    parser.addOptions({server, dataDir, ca, pin, insecure, device, threads, memory, disk, sessions, idle, grace, delay, cheat, help});
+    const auto server = option("server", "URL"), dataDir = option("data-dir", "DIR"),
+               ca = option("ca", "FILE"), pin = option("pin", "FP"), insecure = option("insecure-dev"),
+               device = option("device", "D"), threads = option("threads", "T"),
+               memory = option("memory-budget-mb", "N"), disk = option("disk-budget-mb", "N"),
+               sessions = option("max-sessions", "N"), idle = option("session-idle-timeout-s", "N"),
+               grace = option("drain-grace-s", "N"), delay = option("stage-delay-ms", "N"),
+               cheat = option("test-cheat", "MODE"), help = option("help");
+    parser.addOptions({server, dataDir, ca, pin, insecure, device, threads, memory, disk, sessions, idle,
+                       grace, delay, cheat, help});
     auto error = [](const QString& m) { return makeError(ErrorCode::InvalidArgument, m.toStdString()); };
     if (!parser.parse(arguments))
         return error(parser.errorText());
@@ -54,14 +56,16 @@ Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
         return error(QStringLiteral("--server '%1' is not wss://HOST:PORT").arg(parser.value(server)));
     c.tls.insecureDev = parser.isSet(insecure);
     if (scheme == QStringLiteral("ws") && !c.tls.insecureDev)
-        return error(QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
+        return error(
+            QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
     c.tls.caFile = parser.value(ca);
     c.tls.pinnedFingerprint = parser.value(pin);
     c.dataDir = QDir(parser.value(dataDir)).absolutePath();
     c.device = parser.isSet(device) ? parser.value(device) : c.device;
     c.testCheat = parser.value(cheat);
-    if (!c.testCheat.isEmpty() && !QStringList{QStringLiteral("random"), QStringLiteral("skip"), QStringLiteral("stale"),
-                                                QStringLiteral("sometimes")}.contains(c.testCheat))
+    if (!c.testCheat.isEmpty() && !QStringList{QStringLiteral("random"), QStringLiteral("skip"),
+                                               QStringLiteral("stale"), QStringLiteral("sometimes")}
+                                       .contains(c.testCheat))
         return error(QStringLiteral("--test-cheat must be random, skip, stale or sometimes"));
     struct IntOpt {
         const QCommandLineOption& o;
@@ -83,7 +87,10 @@ Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
         bool ok = false;
         const qlonglong v = parser.value(i.o).toLongLong(&ok);
         if (!ok || v < i.min || v > i.max)
-            return error(QStringLiteral("--%1 must be an integer in [%2, %3]").arg(i.o.names().first()).arg(i.min).arg(i.max));
+            return error(QStringLiteral("--%1 must be an integer in [%2, %3]")
+                             .arg(i.o.names().first())
+                             .arg(i.min)
+                             .arg(i.max));
         i.set(v);
     }
     return c;

@@ -11,18 +11,18 @@
 namespace declai::node {
 
 struct NodeConfig {
-    QUrl serverUrl;               // wss://host:port (ws:// only with --insecure-dev)
+    QUrl serverUrl; // wss://host:port (ws:// only with --insecure-dev)
     QString dataDir;
     net::ClientTlsOptions tls;
     QString device = QStringLiteral("cpu");
-    int threads = 0;              // 0 = all cores
+    int threads = 0;                // 0 = all cores
     uint64_t memoryBudgetBytes = 0; // 0 = half of physical memory
     uint64_t diskBudgetBytes = 20ull << 30;
     int maxSessions = 16;
     int sessionIdleTimeoutMs = 300000;
     int statusIntervalMs = 10000;
-    int drainGraceMs = 30000;     // on SIGTERM: finish sessions for at most this long, then leave
-    int stageDelayMs = 0;         // testing aid: sleep before each stage (simulates a slow node)
+    int drainGraceMs = 30000; // on SIGTERM: finish sessions for at most this long, then leave
+    int stageDelayMs = 0;     // testing aid: sleep before each stage (simulates a slow node)
     // Testing aid for the verification tests, never for real use: "random" (random output), "skip"
     // (returns its input unchanged), "stale" (replays its previous answer), "sometimes" (wrong on 5% of
     // stages). Empty = honest.

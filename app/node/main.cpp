@@ -4,7 +4,6 @@
 
 #include <QCoreApplication>
 #include <QTimer>
-
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -47,7 +46,7 @@ int main(int argc, char** argv) {
     QObject::connect(&signalPoll, &QTimer::timeout, &app, [&] {
         if (g_signals > handled) {
             if (handled++ == 0)
-                agent.drain();        // first signal: leave gracefully
+                agent.drain(); // first signal: leave gracefully
             else
                 QCoreApplication::quit(); // second: leave now
         }

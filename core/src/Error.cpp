@@ -4,16 +4,26 @@ namespace declai {
 
 const char* errorCodeName(ErrorCode code) {
     switch (code) {
-    case ErrorCode::InvalidArgument: return "invalid argument";
-    case ErrorCode::NotFound: return "not found";
-    case ErrorCode::Io: return "I/O error";
-    case ErrorCode::Format: return "format error";
-    case ErrorCode::Unsupported: return "unsupported";
-    case ErrorCode::OutOfMemory: return "out of memory";
-    case ErrorCode::DeviceLost: return "device lost";
-    case ErrorCode::DriverMissing: return "driver missing";
-    case ErrorCode::Protocol: return "protocol error";
-    case ErrorCode::Internal: return "internal error";
+    case ErrorCode::InvalidArgument:
+        return "invalid argument";
+    case ErrorCode::NotFound:
+        return "not found";
+    case ErrorCode::Io:
+        return "I/O error";
+    case ErrorCode::Format:
+        return "format error";
+    case ErrorCode::Unsupported:
+        return "unsupported";
+    case ErrorCode::OutOfMemory:
+        return "out of memory";
+    case ErrorCode::DeviceLost:
+        return "device lost";
+    case ErrorCode::DriverMissing:
+        return "driver missing";
+    case ErrorCode::Protocol:
+        return "protocol error";
+    case ErrorCode::Internal:
+        return "internal error";
     }
     return "error";
 }

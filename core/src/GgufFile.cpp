@@ -1,7 +1,6 @@
 #include "declai/core/GgufFile.h"
 
 #include <QFile>
-
 #include <cstring>
 #include <limits>
 #include <sstream>
@@ -12,7 +11,7 @@ namespace declai {
 namespace {
 
 constexpr uint64_t kDefaultAlignment = 32;
-constexpr uint32_t kMaxDims = 4;             // ggml's GGML_MAX_DIMS
+constexpr uint32_t kMaxDims = 4;               // ggml's GGML_MAX_DIMS
 constexpr uint64_t kMaxStringBytes = 1u << 30; // no key, name or value is legitimately 1 GiB
 constexpr uint32_t kMaxArrayNesting = 2;
 
@@ -20,17 +19,22 @@ std::optional<uint32_t> scalarSize(GgufValueType type) {
     switch (type) {
     case GgufValueType::UInt8:
     case GgufValueType::Int8:
-    case GgufValueType::Bool: return 1;
+    case GgufValueType::Bool:
+        return 1;
     case GgufValueType::UInt16:
-    case GgufValueType::Int16: return 2;
+    case GgufValueType::Int16:
+        return 2;
     case GgufValueType::UInt32:
     case GgufValueType::Int32:
-    case GgufValueType::Float32: return 4;
+    case GgufValueType::Float32:
+        return 4;
     case GgufValueType::UInt64:
     case GgufValueType::Int64:
-    case GgufValueType::Float64: return 8;
+    case GgufValueType::Float64:
+        return 8;
     case GgufValueType::String:
-    case GgufValueType::Array: return std::nullopt;
+    case GgufValueType::Array:
+        return std::nullopt;
     }
     return std::nullopt;
 }
@@ -49,8 +53,10 @@ bool isIntegerType(GgufValueType type) {
     case GgufValueType::Int32:
     case GgufValueType::UInt64:
     case GgufValueType::Int64:
-    case GgufValueType::Bool: return true;
-    default: return false;
+    case GgufValueType::Bool:
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -109,19 +115,32 @@ private:
 
 const char* ggufValueTypeName(GgufValueType type) {
     switch (type) {
-    case GgufValueType::UInt8: return "u8";
-    case GgufValueType::Int8: return "i8";
-    case GgufValueType::UInt16: return "u16";
-    case GgufValueType::Int16: return "i16";
-    case GgufValueType::UInt32: return "u32";
-    case GgufValueType::Int32: return "i32";
-    case GgufValueType::Float32: return "f32";
-    case GgufValueType::Bool: return "bool";
-    case GgufValueType::String: return "str";
-    case GgufValueType::Array: return "arr";
-    case GgufValueType::UInt64: return "u64";
-    case GgufValueType::Int64: return "i64";
-    case GgufValueType::Float64: return "f64";
+    case GgufValueType::UInt8:
+        return "u8";
+    case GgufValueType::Int8:
+        return "i8";
+    case GgufValueType::UInt16:
+        return "u16";
+    case GgufValueType::Int16:
+        return "i16";
+    case GgufValueType::UInt32:
+        return "u32";
+    case GgufValueType::Int32:
+        return "i32";
+    case GgufValueType::Float32:
+        return "f32";
+    case GgufValueType::Bool:
+        return "bool";
+    case GgufValueType::String:
+        return "str";
+    case GgufValueType::Array:
+        return "arr";
+    case GgufValueType::UInt64:
+        return "u64";
+    case GgufValueType::Int64:
+        return "i64";
+    case GgufValueType::Float64:
+        return "f64";
     }
     return "?";
 }
@@ -177,56 +196,65 @@ Expected<GgufValue> GgufFile::Impl::readValue(Cursor& cursor, GgufValueType type
     switch (type) {
     case GgufValueType::UInt8: {
         auto v = cursor.read<uint8_t>(where.c_str());
-        if (!v) return v.error();
+        if (!v)
+            return v.error();
         value.integer = *v;
         break;
     }
     case GgufValueType::Int8: {
         auto v = cursor.read<int8_t>(where.c_str());
-        if (!v) return v.error();
+        if (!v)
+            return v.error();
         value.integer = *v;
         break;
     }
     case GgufValueType::UInt16: {
         auto v = cursor.read<uint16_t>(where.c_str());
-        if (!v) return v.error();
+        if (!v)
+            return v.error();
         value.integer = *v;
         break;
     }
     case GgufValueType::Int16: {
         auto v = cursor.read<int16_t>(where.c_str());
-        if (!v) return v.error();
+        if (!v)
+            return v.error();
         value.integer = *v;
         break;
     }
     case GgufValueType::UInt32: {
         auto v = cursor.read<uint32_t>(where.c_str());
-        if (!v) return v.error();
+        if (!v)
+            return v.error();
         value.integer = *v;
         break;
     }
     case GgufValueType::Int32: {
         auto v = cursor.read<int32_t>(where.c_str());
-        if (!v) return v.error();
+        if (!v)
+            return v.error();
         value.integer = *v;
         break;
     }
     case GgufValueType::UInt64: {
         auto v = cursor.read<uint64_t>(where.c_str());
-        if (!v) return v.error();
+        if (!v)
+            return v.error();
         value.integer = static_cast<int64_t>(*v);
         break;
     }
     case GgufValueType::Int64: {
         auto v = cursor.read<int64_t>(where.c_str());
-        if (!v) return v.error();
+        if (!v)
+            return v.error();
         value.integer = *v;
         break;
     }
     case GgufValueType::Bool: {
         const uint64_t at = cursor.offset();
         auto v = cursor.read<uint8_t>(where.c_str());
-        if (!v) return v.error();
+        if (!v)
+            return v.error();
         if (*v > 1)
             return cursor.failAt(at, "bool " + where + " is " + std::to_string(*v) + " (must be 0 or 1)");
         value.integer = *v;
@@ -234,19 +262,22 @@ Expected<GgufValue> GgufFile::Impl::readValue(Cursor& cursor, GgufValueType type
     }
     case GgufValueType::Float32: {
         auto v = cursor.read<float>(where.c_str());
-        if (!v) return v.error();
+        if (!v)
+            return v.error();
         value.floating = *v;
         break;
     }
     case GgufValueType::Float64: {
         auto v = cursor.read<double>(where.c_str());
-        if (!v) return v.error();
+        if (!v)
+            return v.error();
         value.floating = *v;
         break;
     }
     case GgufValueType::String: {
         auto v = cursor.readString(where.c_str());
-        if (!v) return v.error();
+        if (!v)
+            return v.error();
         value.string = std::move(*v);
         break;
     }
@@ -255,12 +286,14 @@ Expected<GgufValue> GgufFile::Impl::readValue(Cursor& cursor, GgufValueType type
         if (depth >= kMaxArrayNesting)
             return cursor.failAt(at, "arrays nested too deeply in '" + key + "'");
         auto rawElement = cursor.read<uint32_t>("array element type");
-        if (!rawElement) return rawElement.error();
+        if (!rawElement)
+            return rawElement.error();
         if (!isKnownValueType(*rawElement))
             return cursor.failAt(at, "unknown array element type " + std::to_string(*rawElement) + " in '" +
                                          key + "'");
         auto count = cursor.read<uint64_t>("array length");
-        if (!count) return count.error();
+        if (!count)
+            return count.error();
         const auto elementType = static_cast<GgufValueType>(*rawElement);
         if (elementType == GgufValueType::Array)
             return cursor.failAt(at, "nested arrays are not supported ('" + key + "')");
@@ -269,8 +302,8 @@ Expected<GgufValue> GgufFile::Impl::readValue(Cursor& cursor, GgufValueType type
         const uint64_t minElementBytes = scalarSize(elementType).value_or(8);
         if (*count > cursor.remaining() / minElementBytes)
             return cursor.failAt(at + 4, "array '" + key + "' claims " + std::to_string(*count) +
-                                             " elements, more than the " + std::to_string(cursor.remaining()) +
-                                             " bytes left can hold");
+                                             " elements, more than the " +
+                                             std::to_string(cursor.remaining()) + " bytes left can hold");
         auto array = std::make_shared<GgufArray>();
         array->elementType = elementType;
         if (elementType == GgufValueType::String)
@@ -337,8 +370,8 @@ Expected<void> GgufFile::Impl::parse() {
         if (!rawType)
             return rawType.error();
         if (!isKnownValueType(*rawType))
-            return cursor.failAt(typeAt, "unknown value type " + std::to_string(*rawType) + " for key '" + *key +
-                                             "'");
+            return cursor.failAt(typeAt, "unknown value type " + std::to_string(*rawType) + " for key '" +
+                                             *key + "'");
         auto value = readValue(cursor, static_cast<GgufValueType>(*rawType), 0, *key);
         if (!value)
             return value.error();
@@ -349,11 +382,13 @@ Expected<void> GgufFile::Impl::parse() {
     if (auto it = values.find("general.alignment"); it != values.end()) {
         const GgufValue& v = it->second;
         if (!isIntegerType(v.type) || v.type == GgufValueType::Bool)
-            return makeError(ErrorCode::Format, "GGUF file '" + path + "': general.alignment is not an integer");
+            return makeError(ErrorCode::Format,
+                             "GGUF file '" + path + "': general.alignment is not an integer");
         const auto a = static_cast<uint64_t>(v.integer);
         if (a == 0 || (a & (a - 1)) != 0 || a > (1u << 20))
             return makeError(ErrorCode::Format, "GGUF file '" + path + "': general.alignment " +
-                                                    std::to_string(v.integer) + " is not a power of two <= 1 MiB");
+                                                    std::to_string(v.integer) +
+                                                    " is not a power of two <= 1 MiB");
         alignment = a;
     }
 
@@ -382,7 +417,8 @@ Expected<void> GgufFile::Impl::parse() {
                 return extent.error();
             if (*extent == 0 || *extent > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
                 return cursor.failAt(dimAt, "tensor '" + info.name + "' has invalid extent " +
-                                                std::to_string(*extent) + " in dimension " + std::to_string(d));
+                                                std::to_string(*extent) + " in dimension " +
+                                                std::to_string(d));
             if (__builtin_mul_overflow(elements, *extent, &elements))
                 return cursor.failAt(dimAt, "tensor '" + info.name + "' element count overflows");
             info.shape.push_back(*extent);
@@ -393,13 +429,14 @@ Expected<void> GgufFile::Impl::parse() {
             return rawType.error();
         const auto traits = tensorTypeTraits(*rawType);
         if (!traits)
-            return cursor.failAt(typeAt, "tensor '" + info.name + "' has unknown type " +
-                                             std::to_string(*rawType));
+            return cursor.failAt(typeAt,
+                                 "tensor '" + info.name + "' has unknown type " + std::to_string(*rawType));
         info.type = static_cast<TensorType>(*rawType);
         if (info.shape[0] % traits->blockElements != 0)
-            return cursor.failAt(dimsAt, "tensor '" + info.name + "' row length " + std::to_string(info.shape[0]) +
-                                             " is not a multiple of the " + std::string(traits->name) +
-                                             " block size " + std::to_string(traits->blockElements));
+            return cursor.failAt(dimsAt, "tensor '" + info.name + "' row length " +
+                                             std::to_string(info.shape[0]) + " is not a multiple of the " +
+                                             std::string(traits->name) + " block size " +
+                                             std::to_string(traits->blockElements));
         const auto size = tensorBytes(info.type, elements);
         if (!size)
             return cursor.failAt(dimsAt, "tensor '" + info.name + "' byte size overflows");
@@ -421,15 +458,17 @@ Expected<void> GgufFile::Impl::parse() {
     const uint64_t dataSize = bytes.size() - std::min<uint64_t>(dataOffset, bytes.size());
     for (const GgufTensorInfo& t : tensors) {
         if (t.offset % alignment != 0)
-            return makeError(ErrorCode::Format, "GGUF file '" + path + "': tensor '" + t.name + "' data offset " +
-                                                    std::to_string(t.offset) + " is not aligned to " +
-                                                    std::to_string(alignment) + " bytes");
+            return makeError(ErrorCode::Format, "GGUF file '" + path + "': tensor '" + t.name +
+                                                    "' data offset " + std::to_string(t.offset) +
+                                                    " is not aligned to " + std::to_string(alignment) +
+                                                    " bytes");
         uint64_t end = 0;
         if (__builtin_add_overflow(t.offset, t.sizeBytes, &end) || end > dataSize)
-            return makeError(ErrorCode::Format,
-                             "GGUF file '" + path + "': tensor '" + t.name + "' data [" +
-                                 std::to_string(dataOffset + t.offset) + ", +" + std::to_string(t.sizeBytes) +
-                                 ") runs past the end of the file (" + std::to_string(bytes.size()) + " bytes)");
+            return makeError(ErrorCode::Format, "GGUF file '" + path + "': tensor '" + t.name + "' data [" +
+                                                    std::to_string(dataOffset + t.offset) + ", +" +
+                                                    std::to_string(t.sizeBytes) +
+                                                    ") runs past the end of the file (" +
+                                                    std::to_string(bytes.size()) + " bytes)");
     }
     return {};
 }
@@ -444,15 +483,18 @@ Expected<GgufFile> GgufFile::open(const std::string& path) {
     impl->path = path;
     impl->file = std::make_unique<QFile>(QString::fromStdString(path));
     if (!impl->file->open(QIODevice::ReadOnly))
-        return makeError(ErrorCode::Io, "cannot open '" + path + "': " + impl->file->errorString().toStdString());
+        return makeError(ErrorCode::Io,
+                         "cannot open '" + path + "': " + impl->file->errorString().toStdString());
     const qint64 size = impl->file->size();
     if (size < 24)
-        return makeError(ErrorCode::Format, "GGUF file '" + path + "' at byte 0: file is " + std::to_string(size) +
-                                                " bytes, too short for a GGUF header");
+        return makeError(ErrorCode::Format, "GGUF file '" + path + "' at byte 0: file is " +
+                                                std::to_string(size) + " bytes, too short for a GGUF header");
     uchar* mapped = impl->file->map(0, size);
     if (!mapped)
-        return makeError(ErrorCode::Io, "cannot memory-map '" + path + "': " + impl->file->errorString().toStdString());
-    impl->bytes = std::span<const std::byte>(reinterpret_cast<const std::byte*>(mapped), static_cast<size_t>(size));
+        return makeError(ErrorCode::Io,
+                         "cannot memory-map '" + path + "': " + impl->file->errorString().toStdString());
+    impl->bytes =
+        std::span<const std::byte>(reinterpret_cast<const std::byte*>(mapped), static_cast<size_t>(size));
     if (auto parsed = impl->parse(); !parsed)
         return parsed.error();
     return GgufFile(std::move(impl));
@@ -464,19 +506,34 @@ Expected<GgufFile> GgufFile::fromMemory(std::span<const std::byte> bytes, std::s
     impl->bytes = bytes;
     if (bytes.size() < 24)
         return makeError(ErrorCode::Format, "GGUF file '" + impl->path + "' at byte 0: file is " +
-                                                std::to_string(bytes.size()) + " bytes, too short for a GGUF header");
+                                                std::to_string(bytes.size()) +
+                                                " bytes, too short for a GGUF header");
     if (auto parsed = impl->parse(); !parsed)
         return parsed.error();
     return GgufFile(std::move(impl));
 }
 
-const std::string& GgufFile::path() const { return m_impl->path; }
-uint32_t GgufFile::version() const { return m_impl->version; }
-uint64_t GgufFile::alignment() const { return m_impl->alignment; }
-uint64_t GgufFile::fileSize() const { return m_impl->bytes.size(); }
-uint64_t GgufFile::dataOffset() const { return m_impl->dataOffset; }
-const std::vector<std::string>& GgufFile::metadataKeys() const { return m_impl->keys; }
-const std::vector<GgufTensorInfo>& GgufFile::tensors() const { return m_impl->tensors; }
+const std::string& GgufFile::path() const {
+    return m_impl->path;
+}
+uint32_t GgufFile::version() const {
+    return m_impl->version;
+}
+uint64_t GgufFile::alignment() const {
+    return m_impl->alignment;
+}
+uint64_t GgufFile::fileSize() const {
+    return m_impl->bytes.size();
+}
+uint64_t GgufFile::dataOffset() const {
+    return m_impl->dataOffset;
+}
+const std::vector<std::string>& GgufFile::metadataKeys() const {
+    return m_impl->keys;
+}
+const std::vector<GgufTensorInfo>& GgufFile::tensors() const {
+    return m_impl->tensors;
+}
 
 const GgufValue* GgufFile::find(const std::string& key) const {
     auto it = m_impl->values.find(key);
@@ -565,11 +622,19 @@ Expected<std::string> GgufFile::getStringOr(const std::string& key, const std::s
 std::string GgufFile::valueToString(const GgufValue& value, size_t maxArrayItems) const {
     std::ostringstream out;
     switch (value.type) {
-    case GgufValueType::String: out << '"' << value.string << '"'; break;
+    case GgufValueType::String:
+        out << '"' << value.string << '"';
+        break;
     case GgufValueType::Float32:
-    case GgufValueType::Float64: out << value.floating; break;
-    case GgufValueType::Bool: out << (value.integer ? "true" : "false"); break;
-    case GgufValueType::UInt64: out << static_cast<uint64_t>(value.integer); break;
+    case GgufValueType::Float64:
+        out << value.floating;
+        break;
+    case GgufValueType::Bool:
+        out << (value.integer ? "true" : "false");
+        break;
+    case GgufValueType::UInt64:
+        out << static_cast<uint64_t>(value.integer);
+        break;
     case GgufValueType::Array: {
         const GgufArray& a = *value.array;
         out << ggufValueTypeName(a.elementType) << '[' << a.size() << "] [";
@@ -589,7 +654,9 @@ std::string GgufFile::valueToString(const GgufValue& value, size_t maxArrayItems
         out << ']';
         break;
     }
-    default: out << value.integer; break;
+    default:
+        out << value.integer;
+        break;
     }
     return out.str();
 }

@@ -27,13 +27,15 @@ std::string encodeHidden(std::span<const float> values, TensorEncoding encoding)
 Expected<std::vector<float>> decodeHidden(const std::string& bytes, TensorEncoding encoding, uint32_t rows,
                                           uint32_t hiddenSize) {
     if (encoding != F32 && encoding != F16)
-        return makeError(ErrorCode::Protocol, "unknown hidden-state encoding " + std::to_string(int(encoding)));
+        return makeError(ErrorCode::Protocol,
+                         "unknown hidden-state encoding " + std::to_string(int(encoding)));
     const uint64_t count = uint64_t(rows) * hiddenSize;
     if (rows == 0 || hiddenSize == 0 || count > (uint64_t(1) << 32))
         return makeError(ErrorCode::Protocol, "hidden states of " + std::to_string(rows) + " x " +
                                                   std::to_string(hiddenSize) + " values are not acceptable");
     if (bytes.size() != count * bytesPerValue(encoding))
-        return makeError(ErrorCode::Protocol, "hidden states hold " + std::to_string(bytes.size()) + " bytes, expected " +
+        return makeError(ErrorCode::Protocol, "hidden states hold " + std::to_string(bytes.size()) +
+                                                  " bytes, expected " +
                                                   std::to_string(count * bytesPerValue(encoding)));
     std::vector<float> values(count);
     if (encoding == F16) {
@@ -47,7 +49,8 @@ Expected<std::vector<float>> decodeHidden(const std::string& bytes, TensorEncodi
     }
     for (size_t i = 0; i < count; ++i) {
         if (!std::isfinite(values[i]))
-            return makeError(ErrorCode::Protocol, "hidden state value " + std::to_string(i) + " is not finite");
+            return makeError(ErrorCode::Protocol,
+                             "hidden state value " + std::to_string(i) + " is not finite");
     }
     return values;
 }

@@ -27,8 +27,8 @@ Expected<void> expectTensor(const GgufFile& file, const std::string& name, std::
         return configError(file, "tensor '" + name + "' has shape " + shapeString(t->shape) + ", expected " +
                                      shapeString(shape));
     if (needsCompute && !tensorTypeTraits(t->type).computeSupported)
-        return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': tensor '" + name + "' has type " +
-                                                     std::string(tensorTypeName(t->type)) +
+        return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': tensor '" + name +
+                                                     "' has type " + std::string(tensorTypeName(t->type)) +
                                                      ", which the engine does not support yet");
     return {};
 }
@@ -46,8 +46,8 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
         return arch.error();
     c.architecture = *arch;
     if (c.architecture != "llama")
-        return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': architecture '" + c.architecture +
-                                                     "' is not supported (only 'llama')");
+        return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': architecture '" +
+                                                     c.architecture + "' is not supported (only 'llama')");
     auto name = file.getStringOr("general.name", "");
     if (!name)
         return name.error();
@@ -61,9 +61,10 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
         out = *v;
         return {};
     };
-    for (auto [key, out] : {std::pair{"embedding_length", &c.embeddingLength}, std::pair{"block_count", &c.layerCount},
-                            std::pair{"attention.head_count", &c.headCount},
-                            std::pair{"feed_forward_length", &c.feedForwardLength}}) {
+    for (auto [key, out] :
+         {std::pair{"embedding_length", &c.embeddingLength}, std::pair{"block_count", &c.layerCount},
+          std::pair{"attention.head_count", &c.headCount},
+          std::pair{"feed_forward_length", &c.feedForwardLength}}) {
         if (auto r = readInt(key, *out); !r)
             return r.error();
     }
@@ -73,10 +74,10 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
     auto ropeBase = file.getFloatOr(p + "rope.freq_base", 10000.0);
     auto scalingType = file.getStringOr(p + "rope.scaling.type", "none");
     auto scalingFactor = file.getFloatOr(p + "rope.scaling.factor", 0.0);
-    for (const Error* e : {kvHeads ? nullptr : &kvHeads.error(), contextLength ? nullptr : &contextLength.error(),
-                           eps ? nullptr : &eps.error(), ropeBase ? nullptr : &ropeBase.error(),
-                           scalingType ? nullptr : &scalingType.error(),
-                           scalingFactor ? nullptr : &scalingFactor.error()}) {
+    for (const Error* e :
+         {kvHeads ? nullptr : &kvHeads.error(), contextLength ? nullptr : &contextLength.error(),
+          eps ? nullptr : &eps.error(), ropeBase ? nullptr : &ropeBase.error(),
+          scalingType ? nullptr : &scalingType.error(), scalingFactor ? nullptr : &scalingFactor.error()}) {
         if (e)
             return *e;
     }
@@ -93,11 +94,12 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
     if (c.embeddingLength <= 0 || c.layerCount <= 0 || c.headCount <= 0 || c.kvHeadCount <= 0 ||
         c.feedForwardLength <= 0 || c.contextLength <= 0)
         return configError(file, "dimensions must be positive");
-    if (c.embeddingLength > (1 << 20) || c.layerCount > 4096 || c.headCount > 4096 || c.feedForwardLength > (1 << 22))
+    if (c.embeddingLength > (1 << 20) || c.layerCount > 4096 || c.headCount > 4096 ||
+        c.feedForwardLength > (1 << 22))
         return configError(file, "dimensions are implausibly large");
     if (c.headCount % c.kvHeadCount != 0)
-        return configError(file, "head_count " + std::to_string(c.headCount) + " is not a multiple of head_count_kv " +
-                                     std::to_string(c.kvHeadCount));
+        return configError(file, "head_count " + std::to_string(c.headCount) +
+                                     " is not a multiple of head_count_kv " + std::to_string(c.kvHeadCount));
     auto keyLength = file.getIntOr(p + "attention.key_length", c.embeddingLength / c.headCount);
     if (!keyLength)
         return keyLength.error();
@@ -129,7 +131,9 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
             return r.error();
     }
     if (const GgufTensorInfo* factors = file.findTensor("rope_freqs.weight")) {
-        if (auto r = expectTensor(file, "rope_freqs.weight", {static_cast<uint64_t>(c.ropeDimensions / 2)}, true); !r)
+        if (auto r =
+                expectTensor(file, "rope_freqs.weight", {static_cast<uint64_t>(c.ropeDimensions / 2)}, true);
+            !r)
             return r.error();
         if (factors->type != TensorType::F32)
             return configError(file, "rope_freqs.weight must be F32");
@@ -140,9 +144,9 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
     const auto ff = static_cast<uint64_t>(c.feedForwardLength);
     for (int64_t l = 0; l < c.layerCount; ++l) {
         const std::pair<const char*, std::vector<uint64_t>> expected[] = {
-            {"attn_norm.weight", {d}},   {"attn_q.weight", {d, q}},     {"attn_k.weight", {d, kv}},
-            {"attn_v.weight", {d, kv}},  {"attn_output.weight", {q, d}}, {"ffn_norm.weight", {d}},
-            {"ffn_gate.weight", {d, ff}}, {"ffn_up.weight", {d, ff}},    {"ffn_down.weight", {ff, d}},
+            {"attn_norm.weight", {d}},    {"attn_q.weight", {d, q}},      {"attn_k.weight", {d, kv}},
+            {"attn_v.weight", {d, kv}},   {"attn_output.weight", {q, d}}, {"ffn_norm.weight", {d}},
+            {"ffn_gate.weight", {d, ff}}, {"ffn_up.weight", {d, ff}},     {"ffn_down.weight", {ff, d}},
         };
         for (const auto& [suffix, shape] : expected) {
             if (auto r = expectTensor(file, layerTensorName(l, suffix), shape, true); !r)

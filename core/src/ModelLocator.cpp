@@ -32,9 +32,10 @@ Expected<std::string> locateModel(const std::string& nameOrPath, const std::vect
     std::string searched;
     for (const std::string& dir : searchPath)
         searched.append(searched.empty() ? "" : ":").append(dir);
-    return makeError(ErrorCode::NotFound, "model '" + nameOrPath + "' not found" +
-                                              (searched.empty() ? std::string(" (DECLAI_MODEL_PATH is not set)")
-                                                                : " in DECLAI_MODEL_PATH=" + searched));
+    return makeError(ErrorCode::NotFound,
+                     "model '" + nameOrPath + "' not found" +
+                         (searched.empty() ? std::string(" (DECLAI_MODEL_PATH is not set)")
+                                           : " in DECLAI_MODEL_PATH=" + searched));
 }
 
 } // namespace declai

@@ -82,23 +82,32 @@ bf16_bits fp32ToBf16(float f) {
 
 TensorType activationTypeFor(TensorType weightType) {
     switch (weightType) {
-    case TensorType::F16: return TensorType::F16;
-    case TensorType::BF16: return TensorType::BF16;
+    case TensorType::F16:
+        return TensorType::F16;
+    case TensorType::BF16:
+        return TensorType::BF16;
     case TensorType::Q8_0:
-    case TensorType::Q4_0: return TensorType::Q8_0;
+    case TensorType::Q4_0:
+        return TensorType::Q8_0;
     case TensorType::Q4_K:
-    case TensorType::Q6_K: return TensorType::Q8_K;
-    default: return TensorType::F32;
+    case TensorType::Q6_K:
+        return TensorType::Q8_K;
+    default:
+        return TensorType::F32;
     }
 }
 
 size_t activationRowBytes(TensorType weightType, int64_t n) {
     switch (activationTypeFor(weightType)) {
     case TensorType::F16:
-    case TensorType::BF16: return static_cast<size_t>(n) * 2;
-    case TensorType::Q8_0: return static_cast<size_t>(n / kQK8_0) * sizeof(BlockQ8_0);
-    case TensorType::Q8_K: return static_cast<size_t>(n / kQKK) * sizeof(BlockQ8_K);
-    default: return static_cast<size_t>(n) * 4;
+    case TensorType::BF16:
+        return static_cast<size_t>(n) * 2;
+    case TensorType::Q8_0:
+        return static_cast<size_t>(n / kQK8_0) * sizeof(BlockQ8_0);
+    case TensorType::Q8_K:
+        return static_cast<size_t>(n / kQKK) * sizeof(BlockQ8_K);
+    default:
+        return static_cast<size_t>(n) * 4;
     }
 }
 
@@ -116,9 +125,15 @@ void quantizeActivationRow(TensorType weightType, const float* x, void* out, int
             y[i] = fp32ToBf16(x[i]);
         break;
     }
-    case TensorType::Q8_0: quantizeRowQ8_0(x, static_cast<BlockQ8_0*>(out), n); break;
-    case TensorType::Q8_K: quantizeRowQ8_K(x, static_cast<BlockQ8_K*>(out), n); break;
-    default: std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float)); break;
+    case TensorType::Q8_0:
+        quantizeRowQ8_0(x, static_cast<BlockQ8_0*>(out), n);
+        break;
+    case TensorType::Q8_K:
+        quantizeRowQ8_K(x, static_cast<BlockQ8_K*>(out), n);
+        break;
+    default:
+        std::memcpy(out, x, static_cast<size_t>(n) * sizeof(float));
+        break;
     }
 }
 
@@ -249,13 +264,17 @@ void quantizeRowQ4_K(const float* x, BlockQ4_K* y, int64_t n) {
         const float dminStored = fp16ToFp32(y[b].dmin);
         uint8_t q[kQKK];
         for (int s = 0; s < 8; ++s) {
-            const int ls = dStored > 0 ? std::clamp(static_cast<int>(std::nearbyint(scales[s] / dStored)), 0, 63) : 0;
-            const int lm = dminStored > 0 ? std::clamp(static_cast<int>(std::nearbyint(mins[s] / dminStored)), 0, 63) : 0;
+            const int ls =
+                dStored > 0 ? std::clamp(static_cast<int>(std::nearbyint(scales[s] / dStored)), 0, 63) : 0;
+            const int lm = dminStored > 0
+                               ? std::clamp(static_cast<int>(std::nearbyint(mins[s] / dminStored)), 0, 63)
+                               : 0;
             packScaleMinK4(s, y[b].scales, static_cast<uint8_t>(ls), static_cast<uint8_t>(lm));
             const float effScale = dStored * static_cast<float>(ls);
             const float effMin = dminStored * static_cast<float>(lm);
             for (int j = 0; j < 32; ++j) {
-                const int v = effScale > 0 ? static_cast<int>(std::nearbyint((xb[s * 32 + j] + effMin) / effScale)) : 0;
+                const int v =
+                    effScale > 0 ? static_cast<int>(std::nearbyint((xb[s * 32 + j] + effMin) / effScale)) : 0;
                 q[s * 32 + j] = static_cast<uint8_t>(std::clamp(v, 0, 15));
             }
         }
@@ -317,7 +336,8 @@ void quantizeRowQ6_K(const float* x, BlockQ6_K* y, int64_t n) {
                 const int q4 = qq[l + 96] + 32;
                 ql[l] = static_cast<uint8_t>((q1 & 0xF) | ((q3 & 0xF) << 4));
                 ql[l + 32] = static_cast<uint8_t>((q2 & 0xF) | ((q4 & 0xF) << 4));
-                qh[l] = static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+                qh[l] =
+                    static_cast<uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
             }
         }
     }
@@ -325,14 +345,27 @@ void quantizeRowQ6_K(const float* x, BlockQ6_K* y, int64_t n) {
 
 bool quantizeRow(TensorType type, const float* x, void* out, int64_t n) {
     switch (type) {
-    case TensorType::F32: std::memcpy(out, x, static_cast<size_t>(n) * 4); return true;
+    case TensorType::F32:
+        std::memcpy(out, x, static_cast<size_t>(n) * 4);
+        return true;
     case TensorType::F16:
-    case TensorType::BF16: quantizeActivationRow(type, x, out, n); return true;
-    case TensorType::Q8_0: quantizeRowQ8_0(x, static_cast<BlockQ8_0*>(out), n); return true;
-    case TensorType::Q4_0: quantizeRowQ4_0(x, static_cast<BlockQ4_0*>(out), n); return true;
-    case TensorType::Q4_K: quantizeRowQ4_K(x, static_cast<BlockQ4_K*>(out), n); return true;
-    case TensorType::Q6_K: quantizeRowQ6_K(x, static_cast<BlockQ6_K*>(out), n); return true;
-    default: return false;
+    case TensorType::BF16:
+        quantizeActivationRow(type, x, out, n);
+        return true;
+    case TensorType::Q8_0:
+        quantizeRowQ8_0(x, static_cast<BlockQ8_0*>(out), n);
+        return true;
+    case TensorType::Q4_0:
+        quantizeRowQ4_0(x, static_cast<BlockQ4_0*>(out), n);
+        return true;
+    case TensorType::Q4_K:
+        quantizeRowQ4_K(x, static_cast<BlockQ4_K*>(out), n);
+        return true;
+    case TensorType::Q6_K:
+        quantizeRowQ6_K(x, static_cast<BlockQ6_K*>(out), n);
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -409,7 +442,9 @@ void dequantizeRowQ6_K(const BlockQ6_K* x, float* y, int64_t n) {
 
 void dequantizeRow(TensorType type, const void* row, float* out, int64_t n) {
     switch (type) {
-    case TensorType::F32: std::memcpy(out, row, static_cast<size_t>(n) * 4); break;
+    case TensorType::F32:
+        std::memcpy(out, row, static_cast<size_t>(n) * 4);
+        break;
     case TensorType::F16: {
         const auto* h = static_cast<const f16_bits*>(row);
         for (int64_t i = 0; i < n; ++i)
@@ -422,11 +457,21 @@ void dequantizeRow(TensorType type, const void* row, float* out, int64_t n) {
             out[i] = bf16ToFp32(h[i]);
         break;
     }
-    case TensorType::Q8_0: dequantizeRowQ8_0(static_cast<const BlockQ8_0*>(row), out, n); break;
-    case TensorType::Q4_0: dequantizeRowQ4_0(static_cast<const BlockQ4_0*>(row), out, n); break;
-    case TensorType::Q4_K: dequantizeRowQ4_K(static_cast<const BlockQ4_K*>(row), out, n); break;
-    case TensorType::Q6_K: dequantizeRowQ6_K(static_cast<const BlockQ6_K*>(row), out, n); break;
-    default: std::fill(out, out + n, 0.0f); break; // unsupported types are refused when a model loads
+    case TensorType::Q8_0:
+        dequantizeRowQ8_0(static_cast<const BlockQ8_0*>(row), out, n);
+        break;
+    case TensorType::Q4_0:
+        dequantizeRowQ4_0(static_cast<const BlockQ4_0*>(row), out, n);
+        break;
+    case TensorType::Q4_K:
+        dequantizeRowQ4_K(static_cast<const BlockQ4_K*>(row), out, n);
+        break;
+    case TensorType::Q6_K:
+        dequantizeRowQ6_K(static_cast<const BlockQ6_K*>(row), out, n);
+        break;
+    default:
+        std::fill(out, out + n, 0.0f);
+        break; // unsupported types are refused when a model loads
     }
 }
 
@@ -544,20 +589,28 @@ float dotQ6_K(const BlockQ6_K* w, const BlockQ8_K* x, int64_t n) {
 
 float dotRow(TensorType weightType, const void* weightRow, const void* activationRow, int64_t n) {
     switch (weightType) {
-    case TensorType::F32: return dotF32(static_cast<const float*>(weightRow), static_cast<const float*>(activationRow), n);
+    case TensorType::F32:
+        return dotF32(static_cast<const float*>(weightRow), static_cast<const float*>(activationRow), n);
     case TensorType::F16:
-        return dotF16(static_cast<const f16_bits*>(weightRow), static_cast<const f16_bits*>(activationRow), n);
+        return dotF16(static_cast<const f16_bits*>(weightRow), static_cast<const f16_bits*>(activationRow),
+                      n);
     case TensorType::BF16:
-        return dotBF16(static_cast<const bf16_bits*>(weightRow), static_cast<const bf16_bits*>(activationRow), n);
+        return dotBF16(static_cast<const bf16_bits*>(weightRow), static_cast<const bf16_bits*>(activationRow),
+                       n);
     case TensorType::Q8_0:
-        return dotQ8_0(static_cast<const BlockQ8_0*>(weightRow), static_cast<const BlockQ8_0*>(activationRow), n);
+        return dotQ8_0(static_cast<const BlockQ8_0*>(weightRow), static_cast<const BlockQ8_0*>(activationRow),
+                       n);
     case TensorType::Q4_0:
-        return dotQ4_0(static_cast<const BlockQ4_0*>(weightRow), static_cast<const BlockQ8_0*>(activationRow), n);
+        return dotQ4_0(static_cast<const BlockQ4_0*>(weightRow), static_cast<const BlockQ8_0*>(activationRow),
+                       n);
     case TensorType::Q4_K:
-        return dotQ4_K(static_cast<const BlockQ4_K*>(weightRow), static_cast<const BlockQ8_K*>(activationRow), n);
+        return dotQ4_K(static_cast<const BlockQ4_K*>(weightRow), static_cast<const BlockQ8_K*>(activationRow),
+                       n);
     case TensorType::Q6_K:
-        return dotQ6_K(static_cast<const BlockQ6_K*>(weightRow), static_cast<const BlockQ8_K*>(activationRow), n);
-    default: return 0.0f;
+        return dotQ6_K(static_cast<const BlockQ6_K*>(weightRow), static_cast<const BlockQ8_K*>(activationRow),
+                       n);
+    default:
+        return 0.0f;
     }
 }
 

@@ -14,16 +14,16 @@ struct TypeRow {
 
 // Block sizes as ggml defines them; computeSupported marks what the engine can multiply with.
 constexpr std::array kTypes = {
-    TypeRow{0, {"F32", 1, 4, true}},        TypeRow{1, {"F16", 1, 2, true}},
-    TypeRow{2, {"Q4_0", 32, 18, true}},     TypeRow{3, {"Q4_1", 32, 20, false}},
-    TypeRow{6, {"Q5_0", 32, 22, false}},    TypeRow{7, {"Q5_1", 32, 24, false}},
-    TypeRow{8, {"Q8_0", 32, 34, true}},     TypeRow{9, {"Q8_1", 32, 36, false}},
-    TypeRow{10, {"Q2_K", 256, 84, false}},  TypeRow{11, {"Q3_K", 256, 110, false}},
-    TypeRow{12, {"Q4_K", 256, 144, true}},  TypeRow{13, {"Q5_K", 256, 176, false}},
-    TypeRow{14, {"Q6_K", 256, 210, true}},  TypeRow{15, {"Q8_K", 256, 292, false}},
-    TypeRow{24, {"I8", 1, 1, false}},       TypeRow{25, {"I16", 1, 2, false}},
-    TypeRow{26, {"I32", 1, 4, false}},      TypeRow{27, {"I64", 1, 8, false}},
-    TypeRow{28, {"F64", 1, 8, false}},      TypeRow{30, {"BF16", 1, 2, true}},
+    TypeRow{0, {"F32", 1, 4, true}},       TypeRow{1, {"F16", 1, 2, true}},
+    TypeRow{2, {"Q4_0", 32, 18, true}},    TypeRow{3, {"Q4_1", 32, 20, false}},
+    TypeRow{6, {"Q5_0", 32, 22, false}},   TypeRow{7, {"Q5_1", 32, 24, false}},
+    TypeRow{8, {"Q8_0", 32, 34, true}},    TypeRow{9, {"Q8_1", 32, 36, false}},
+    TypeRow{10, {"Q2_K", 256, 84, false}}, TypeRow{11, {"Q3_K", 256, 110, false}},
+    TypeRow{12, {"Q4_K", 256, 144, true}}, TypeRow{13, {"Q5_K", 256, 176, false}},
+    TypeRow{14, {"Q6_K", 256, 210, true}}, TypeRow{15, {"Q8_K", 256, 292, false}},
+    TypeRow{24, {"I8", 1, 1, false}},      TypeRow{25, {"I16", 1, 2, false}},
+    TypeRow{26, {"I32", 1, 4, false}},     TypeRow{27, {"I64", 1, 8, false}},
+    TypeRow{28, {"F64", 1, 8, false}},     TypeRow{30, {"BF16", 1, 2, true}},
 };
 
 } // namespace

@@ -7,23 +7,40 @@ namespace declai::wire {
 
 const char* messageTypeName(MessageType type) {
     switch (type) {
-    case HELLO: return "Hello";
-    case CHALLENGE: return "Challenge";
-    case CHALLENGE_RESPONSE: return "ChallengeResponse";
-    case WELCOME: return "Welcome";
-    case REJECT: return "Reject";
-    case NODE_STATUS: return "NodeStatus";
-    case ASSIGN_LAYERS: return "AssignLayers";
-    case SHARD_READY: return "ShardReady";
-    case STAGE_REQUEST: return "StageRequest";
-    case STAGE_RESPONSE: return "StageResponse";
-    case END_SESSION: return "EndSession";
-    case RELEASE_SHARD: return "ReleaseShard";
-    case SUBMIT: return "Submit";
-    case TOKEN: return "Token";
-    case DONE: return "Done";
-    case FAILED: return "Failed";
-    default: return "unknown message";
+    case HELLO:
+        return "Hello";
+    case CHALLENGE:
+        return "Challenge";
+    case CHALLENGE_RESPONSE:
+        return "ChallengeResponse";
+    case WELCOME:
+        return "Welcome";
+    case REJECT:
+        return "Reject";
+    case NODE_STATUS:
+        return "NodeStatus";
+    case ASSIGN_LAYERS:
+        return "AssignLayers";
+    case SHARD_READY:
+        return "ShardReady";
+    case STAGE_REQUEST:
+        return "StageRequest";
+    case STAGE_RESPONSE:
+        return "StageResponse";
+    case END_SESSION:
+        return "EndSession";
+    case RELEASE_SHARD:
+        return "ReleaseShard";
+    case SUBMIT:
+        return "Submit";
+    case TOKEN:
+        return "Token";
+    case DONE:
+        return "Done";
+    case FAILED:
+        return "Failed";
+    default:
+        return "unknown message";
     }
 }
 
@@ -41,17 +58,18 @@ std::string encodeEnvelope(MessageType type, uint64_t seq, const google::protobu
 
 Expected<Envelope> decodeEnvelope(const std::string& frame, uint64_t maxBytes) {
     if (frame.size() > maxBytes)
-        return makeError(ErrorCode::Protocol, "frame of " + std::to_string(frame.size()) + " bytes exceeds the " +
-                                                  std::to_string(maxBytes) + "-byte limit");
+        return makeError(ErrorCode::Protocol, "frame of " + std::to_string(frame.size()) +
+                                                  " bytes exceeds the " + std::to_string(maxBytes) +
+                                                  "-byte limit");
     Envelope envelope;
     if (frame.empty() || !envelope.ParseFromString(frame))
-        return makeError(ErrorCode::Protocol,
-                         "malformed frame (" + std::to_string(frame.size()) + " bytes): not a protocol envelope");
+        return makeError(ErrorCode::Protocol, "malformed frame (" + std::to_string(frame.size()) +
+                                                  " bytes): not a protocol envelope");
     if (envelope.protocol_version() < kMinProtocolVersion || envelope.protocol_version() > kProtocolVersion)
-        return makeError(ErrorCode::Protocol, "protocol version " + std::to_string(envelope.protocol_version()) +
-                                                  " is not supported (this side speaks " +
-                                                  std::to_string(kMinProtocolVersion) + ".." +
-                                                  std::to_string(kProtocolVersion) + ")");
+        return makeError(ErrorCode::Protocol,
+                         "protocol version " + std::to_string(envelope.protocol_version()) +
+                             " is not supported (this side speaks " + std::to_string(kMinProtocolVersion) +
+                             ".." + std::to_string(kProtocolVersion) + ")");
     if (!MessageType_IsValid(envelope.type()) || envelope.type() == MESSAGE_TYPE_UNSPECIFIED)
         return makeError(ErrorCode::Protocol, "unknown message type " + std::to_string(int(envelope.type())));
     return envelope;

@@ -46,11 +46,13 @@ bool Channel::isOpen() const {
 }
 
 QString Channel::peerAddress() const {
-    return m_socket ? m_socket->peerAddress().toString() + QLatin1Char(':') + QString::number(m_socket->peerPort())
-                    : QString();
+    return m_socket
+               ? m_socket->peerAddress().toString() + QLatin1Char(':') + QString::number(m_socket->peerPort())
+               : QString();
 }
 
-void Channel::send(wire::MessageType type, const google::protobuf::MessageLite& body, const std::string& signature) {
+void Channel::send(wire::MessageType type, const google::protobuf::MessageLite& body,
+                   const std::string& signature) {
     if (!isOpen())
         return;
     const std::string frame = wire::encodeEnvelope(type, ++m_outgoingSeq, body, signature);
@@ -100,15 +102,19 @@ void Channel::onBinaryMessage(const QByteArray& frame) {
     auto envelope = wire::decodeEnvelope(frame.toStdString(), m_limits.maxMessageBytes);
     if (!envelope) {
         const bool version = envelope.error().message.find("protocol version") != std::string::npos;
-        reject(version ? wire::UNSUPPORTED_VERSION : wire::MALFORMED, QString::fromStdString(envelope.error().message),
-               version ? QWebSocketProtocol::CloseCodePolicyViolated : QWebSocketProtocol::CloseCodeProtocolError);
+        reject(version ? wire::UNSUPPORTED_VERSION : wire::MALFORMED,
+               QString::fromStdString(envelope.error().message),
+               version ? QWebSocketProtocol::CloseCodePolicyViolated
+                       : QWebSocketProtocol::CloseCodeProtocolError);
         return;
     }
     // Within one connection every frame carries a larger seq than the last: a replayed or reordered
     // frame is refused before anyone acts on it.
     if (envelope->seq() <= m_incomingSeq) {
         reject(wire::REPLAY,
-               QStringLiteral("sequence number %1 is not above %2 (replayed frame?)").arg(envelope->seq()).arg(m_incomingSeq),
+               QStringLiteral("sequence number %1 is not above %2 (replayed frame?)")
+                   .arg(envelope->seq())
+                   .arg(m_incomingSeq),
                QWebSocketProtocol::CloseCodePolicyViolated);
         return;
     }
@@ -134,7 +140,8 @@ void Channel::onPingTimer() {
         return;
     const qint64 silentMs = QDateTime::currentMSecsSinceEpoch() - m_lastHeardMs;
     if (m_limits.pongTimeoutMs > 0 && silentMs > m_limits.pongTimeoutMs) {
-        close(QWebSocketProtocol::CloseCodeGoingAway, QStringLiteral("no keep-alive answer for %1 ms").arg(silentMs));
+        close(QWebSocketProtocol::CloseCodeGoingAway,
+              QStringLiteral("no keep-alive answer for %1 ms").arg(silentMs));
         return;
     }
     m_socket->ping();

@@ -10,7 +10,8 @@ ReconnectBackoff::ReconnectBackoff(int initialDelayMs, int maxDelayMs, double ji
       m_jitterFraction(std::clamp(jitterFraction, 0.0, 1.0)), m_rng(seed) {}
 
 int ReconnectBackoff::nextDelayMs() {
-    const double base = std::min<double>(m_maxDelayMs, m_initialDelayMs * std::pow(2.0, std::min(m_attempts, 30)));
+    const double base =
+        std::min<double>(m_maxDelayMs, m_initialDelayMs * std::pow(2.0, std::min(m_attempts, 30)));
     ++m_attempts;
     // Uniform in [base * (1 - jitter), base]: never longer than the cap, never all at the same instant.
     const double unit = static_cast<double>(m_rng() >> 11) * 0x1.0p-53;

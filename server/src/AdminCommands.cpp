@@ -23,17 +23,21 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
     if (args.size() < 2)
         return std::nullopt;
     const QString command = args[1];
-    if (command != QStringLiteral("user") && command != QStringLiteral("grant") && command != QStringLiteral("ledger"))
+    if (command != QStringLiteral("user") && command != QStringLiteral("grant") &&
+        command != QStringLiteral("ledger"))
         return std::nullopt;
     auto fail = [err](const QString& message, int code = 1) {
         std::fprintf(err, "declai-server: %s\n", qPrintable(message));
         return code;
     };
     QCommandLineParser parser;
-    const QCommandLineOption dataDir(QStringLiteral("data-dir"), QStringLiteral("data"), QStringLiteral("DIR"));
+    const QCommandLineOption dataDir(QStringLiteral("data-dir"), QStringLiteral("data"),
+                                     QStringLiteral("DIR"));
     const QCommandLineOption csv(QStringLiteral("csv"), QStringLiteral("CSV export"));
-    const QCommandLineOption ledgerKind(QStringLiteral("ledger"), QStringLiteral("store"), QStringLiteral("sqlite|postgres"));
-    const QCommandLineOption ledgerPg(QStringLiteral("ledger-postgres"), QStringLiteral("dsn"), QStringLiteral("DSN"));
+    const QCommandLineOption ledgerKind(QStringLiteral("ledger"), QStringLiteral("store"),
+                                        QStringLiteral("sqlite|postgres"));
+    const QCommandLineOption ledgerPg(QStringLiteral("ledger-postgres"), QStringLiteral("dsn"),
+                                      QStringLiteral("DSN"));
     parser.addOptions({dataDir, csv, ledgerKind, ledgerPg});
     if (!parser.parse(args))
         return fail(parser.errorText(), 2);
@@ -56,8 +60,9 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         if (!key)
             return fail(QString::fromStdString(key.error().message));
         std::fprintf(out, "%s\n", key->c_str());
-        std::fprintf(err, "user '%s' created; give them this API key (it is not stored and cannot be shown again)\n",
-                     qPrintable(words[2]));
+        std::fprintf(
+            err, "user '%s' created; give them this API key (it is not stored and cannot be shown again)\n",
+            qPrintable(words[2]));
         return 0;
     }
 
@@ -78,16 +83,19 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         std::string account = words[1].toStdString();
         if (account.find(':') == std::string::npos)
             account = credit::userAccount(account); // a bare name means a user
-        const auto kind = account.rfind("node:", 0) == 0 ? credit::AccountKind::Node : credit::AccountKind::User;
+        const auto kind =
+            account.rfind("node:", 0) == 0 ? credit::AccountKind::Node : credit::AccountKind::User;
         if (auto a = (*ledger)->ensureAccount(account, kind); !a)
             return fail(QString::fromStdString(a.error().message));
-        auto tx = (*ledger)->grant(account, static_cast<credit::Microcredits>(credits * credit::kMicrocreditsPerCredit),
-                                   QByteArray::fromStdString("operator-grant:" + randomBytes(12)).toHex().toStdString());
+        auto tx = (*ledger)->grant(
+            account, static_cast<credit::Microcredits>(credits * credit::kMicrocreditsPerCredit),
+            QByteArray::fromStdString("operator-grant:" + randomBytes(12)).toHex().toStdString());
         if (!tx)
             return fail(QString::fromStdString(tx.error().message));
-        std::fprintf(out, "granted %s credits to %s (transaction %lld)\n", qPrintable(formatCredits(
-                         static_cast<credit::Microcredits>(credits * credit::kMicrocreditsPerCredit))), account.c_str(),
-                     static_cast<long long>(*tx));
+        std::fprintf(out, "granted %s credits to %s (transaction %lld)\n",
+                     qPrintable(formatCredits(
+                         static_cast<credit::Microcredits>(credits * credit::kMicrocreditsPerCredit))),
+                     account.c_str(), static_cast<long long>(*tx));
         return 0;
     }
 
@@ -102,7 +110,8 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
             std::fprintf(out, "VIOLATION: %s\n", v.c_str());
         if (!report->violations.empty())
             return 1;
-        std::fprintf(out, "ledger OK: every transaction sums to zero, hash chain intact, balances match postings, holds consistent\n");
+        std::fprintf(out, "ledger OK: every transaction sums to zero, hash chain intact, balances match "
+                          "postings, holds consistent\n");
         return 0;
     }
     if (sub == QStringLiteral("balance")) {
@@ -120,7 +129,8 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         return 0;
     }
     if (sub == QStringLiteral("export") && parser.isSet(csv)) {
-        // Without FILE the CSV goes to stdout (through a temporary file: the exporter writes files atomically).
+        // Without FILE the CSV goes to stdout (through a temporary file: the exporter writes files
+        // atomically).
         QTemporaryDir temp;
         const QString path = words.size() > 2 ? words[2] : temp.filePath(QStringLiteral("ledger.csv"));
         auto rows = (*ledger)->exportCsv(path);
@@ -137,7 +147,9 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         }
         return 0;
     }
-    return fail(QStringLiteral("usage: declai-server ledger verify|balance ACCOUNT|export --csv [FILE] --data-dir DIR"), 2);
+    return fail(QStringLiteral(
+                    "usage: declai-server ledger verify|balance ACCOUNT|export --csv [FILE] --data-dir DIR"),
+                2);
 }
 
 } // namespace declai::server

@@ -21,7 +21,8 @@ Expected<std::unique_ptr<credit::Ledger>> openLedger(const CreditConfig& config,
         store = std::move(*pg);
     } else {
         QDir().mkpath(dataDir);
-        auto sqlite = credit::SqliteLedgerStore::open(QDir(dataDir).filePath(QStringLiteral("ledger.sqlite")));
+        auto sqlite =
+            credit::SqliteLedgerStore::open(QDir(dataDir).filePath(QStringLiteral("ledger.sqlite")));
         if (!sqlite)
             return sqlite.error();
         store = std::move(*sqlite);
@@ -35,10 +36,12 @@ CreditService::CreditService(CreditConfig config, std::unique_ptr<credit::Ledger
                              QObject* parent)
     : QObject(parent), m_config(std::move(config)), m_ledger(std::move(ledger)), m_users(std::move(users)) {
     connect(&m_releaseTimer, &QTimer::timeout, this, &CreditService::releaseMatured);
-    m_releaseTimer.start(static_cast<int>(std::clamp<int64_t>(m_config.verificationWindowMs / 4, 200, 60000)));
+    m_releaseTimer.start(
+        static_cast<int>(std::clamp<int64_t>(m_config.verificationWindowMs / 4, 200, 60000)));
 }
 
-Expected<credit::Quote> CreditService::quote(int64_t modelParams, int64_t promptTokens, int64_t maxTokens) const {
+Expected<credit::Quote> CreditService::quote(int64_t modelParams, int64_t promptTokens,
+                                             int64_t maxTokens) const {
     return credit::quote(m_config.prices, modelParams, promptTokens, maxTokens);
 }
 
@@ -68,8 +71,9 @@ Expected<std::string> CreditService::admit(const std::string& user, const std::s
     return m_ledger->placeHold(credit::userAccount(user), worstCase, requestId);
 }
 
-Expected<credit::TxId> CreditService::settle(const std::string& holdId, int64_t modelParams, int64_t promptTokens,
-                                             int64_t generatedTokens, const std::vector<NodeWorkShare>& work) {
+Expected<credit::TxId> CreditService::settle(const std::string& holdId, int64_t modelParams,
+                                             int64_t promptTokens, int64_t generatedTokens,
+                                             const std::vector<NodeWorkShare>& work) {
     auto cost = credit::actualCost(m_config.prices, modelParams, promptTokens, generatedTokens);
     if (!cost)
         return cost.error();
@@ -91,7 +95,8 @@ Expected<credit::TxId> CreditService::refund(const std::string& holdId) {
     return m_ledger->releaseHold(holdId);
 }
 
-Expected<credit::PendingReleaseResult> CreditService::voidNode(const std::string& nodeId, const std::string& reason) {
+Expected<credit::PendingReleaseResult> CreditService::voidNode(const std::string& nodeId,
+                                                               const std::string& reason) {
     return m_ledger->voidPending(credit::nodeAccount(nodeId), reason);
 }
 
@@ -104,7 +109,8 @@ void CreditService::releaseMatured() {
     for (const std::string& node : m_nodesWithPending) {
         auto released = m_ledger->releasePending(node, cutoff);
         if (!released)
-            qWarning("releasing pending credit of %s failed: %s", node.c_str(), released.error().message.c_str());
+            qWarning("releasing pending credit of %s failed: %s", node.c_str(),
+                     released.error().message.c_str());
     }
 }
 

@@ -15,12 +15,14 @@ Gateway::Gateway(const ServerConfig& config, Handlers handlers, QObject* parent)
     connect(&m_http, &QAbstractHttpServer::newWebSocketConnection, this, &Gateway::onNewWebSocket);
     // Qt 6.4 upgrades a WebSocket request only when a route handles it without writing a response, so
     // "/" has a responder-style route that stays silent for upgrades and answers plain requests.
-    m_http.route(QStringLiteral("/"), [](const QHttpServerRequest& request, QHttpServerResponder&& responder) {
-        if (request.value(QByteArrayLiteral("upgrade")).toLower() == QByteArrayLiteral("websocket"))
-            return; // the socket is handed to the WebSocket server untouched
-        responder.write(QByteArrayLiteral("DeCLAI gateway: connect with declai-node or declai-cli submit (wss://)\n"),
-                        QByteArrayLiteral("text/plain"));
-    });
+    m_http.route(
+        QStringLiteral("/"), [](const QHttpServerRequest& request, QHttpServerResponder&& responder) {
+            if (request.value(QByteArrayLiteral("upgrade")).toLower() == QByteArrayLiteral("websocket"))
+                return; // the socket is handed to the WebSocket server untouched
+            responder.write(
+                QByteArrayLiteral("DeCLAI gateway: connect with declai-node or declai-cli submit (wss://)\n"),
+                QByteArrayLiteral("text/plain"));
+        });
 }
 
 Gateway::~Gateway() = default;
@@ -33,7 +35,8 @@ Expected<quint16> Gateway::listen(const std::optional<QSslConfiguration>& tls) {
     const quint16 port = m_http.listen(m_config.listenAddress, m_config.listenPort);
     if (port == 0)
         return makeError(ErrorCode::Io, "cannot listen on " + m_config.listenHost.toStdString() + ":" +
-                                            std::to_string(m_config.listenPort) + " (address in use or not local?)");
+                                            std::to_string(m_config.listenPort) +
+                                            " (address in use or not local?)");
     m_port = port;
     return port;
 }
@@ -44,7 +47,9 @@ QString Gateway::httpBase() const {
         host = QStringLiteral("127.0.0.1");
     if (host.contains(QLatin1Char(':')))
         host = QLatin1Char('[') + host + QLatin1Char(']');
-    return QStringLiteral("%1://%2:%3").arg(m_tls ? QStringLiteral("https") : QStringLiteral("http"), host).arg(m_port);
+    return QStringLiteral("%1://%2:%3")
+        .arg(m_tls ? QStringLiteral("https") : QStringLiteral("http"), host)
+        .arg(m_port);
 }
 
 void Gateway::onNewWebSocket() {
@@ -59,14 +64,17 @@ void Gateway::onNewWebSocket() {
         pending->channel = std::make_unique<net::Channel>(std::move(socket), limits);
         connect(pending->channel.get(), &net::Channel::envelopeReceived, this,
                 [this, id](const wire::Envelope& envelope) { onPendingEnvelope(id, envelope); });
-        connect(pending->channel.get(), &net::Channel::closed, this, [this, id](const QString&) { finish(id); });
-        connect(pending->channel.get(), &net::Channel::protocolViolation, this, [this](const QString& reason) {
-            ++m_rejected;
-            qInfo("handshake refused: %s", qPrintable(reason));
-        });
+        connect(pending->channel.get(), &net::Channel::closed, this,
+                [this, id](const QString&) { finish(id); });
+        connect(pending->channel.get(), &net::Channel::protocolViolation, this,
+                [this](const QString& reason) {
+                    ++m_rejected;
+                    qInfo("handshake refused: %s", qPrintable(reason));
+                });
         pending->timer.setSingleShot(true);
         connect(&pending->timer, &QTimer::timeout, this, [this, id] {
-            reject(id, wire::TIMEOUT, QStringLiteral("no handshake within %1 ms").arg(m_config.handshakeTimeoutMs));
+            reject(id, wire::TIMEOUT,
+                   QStringLiteral("no handshake within %1 ms").arg(m_config.handshakeTimeoutMs));
         });
         pending->timer.start(m_config.handshakeTimeoutMs);
         m_pending[id] = std::move(pending);
@@ -78,7 +86,8 @@ void Gateway::reject(uint64_t id, wire::RejectCode code, const QString& reason) 
     if (it == m_pending.end())
         return;
     ++m_rejected;
-    qInfo("handshake from %s refused: %s", qPrintable(it->second->channel->peerAddress()), qPrintable(reason));
+    qInfo("handshake from %s refused: %s", qPrintable(it->second->channel->peerAddress()),
+          qPrintable(reason));
     wire::Reject message;
     message.set_code(code);
     message.set_reason(reason.toStdString());
@@ -89,7 +98,8 @@ void Gateway::reject(uint64_t id, wire::RejectCode code, const QString& reason) 
 
 void Gateway::finish(uint64_t id) {
     // Deferred: we may be inside a signal of the channel being removed.
-    QMetaObject::invokeMethod(this, [this, id] { m_pending.erase(id); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        this, [this, id] { m_pending.erase(id); }, Qt::QueuedConnection);
 }
 
 void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
@@ -105,8 +115,10 @@ void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
             hello->min_protocol_version() > wire::kProtocolVersion)
             return reject(id, wire::UNSUPPORTED_VERSION,
                           QStringLiteral("protocol versions %1..%2 are not supported (server speaks %3..%4)")
-                              .arg(hello->min_protocol_version()).arg(hello->max_protocol_version())
-                              .arg(wire::kMinProtocolVersion).arg(wire::kProtocolVersion));
+                              .arg(hello->min_protocol_version())
+                              .arg(hello->max_protocol_version())
+                              .arg(wire::kMinProtocolVersion)
+                              .arg(wire::kProtocolVersion));
         p.hello = *hello;
         if (hello->role() == wire::CLIENT) {
             auto client = std::make_unique<ClientLink>();
@@ -130,9 +142,11 @@ void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
             return;
         }
         if (hello->role() != wire::NODE)
-            return reject(id, wire::MALFORMED, QStringLiteral("unknown peer role %1").arg(int(hello->role())));
+            return reject(id, wire::MALFORMED,
+                          QStringLiteral("unknown peer role %1").arg(int(hello->role())));
         if (hello->public_key().size() != NodeIdentity::kPublicKeyBytes)
-            return reject(id, wire::MALFORMED, QStringLiteral("a node key has 32 bytes, not %1").arg(hello->public_key().size()));
+            return reject(id, wire::MALFORMED,
+                          QStringLiteral("a node key has 32 bytes, not %1").arg(hello->public_key().size()));
         // A fresh nonce per connection: a signature captured on another connection is worthless here.
         p.nonce = randomBytes(32);
         wire::Challenge challenge;
@@ -149,7 +163,9 @@ void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
         return reject(id, wire::BAD_SIGNATURE, QStringLiteral("the challenge signature does not verify"));
     auto node = std::make_unique<NodeLink>();
     node->publicKey = key;
-    node->nodeId = QCryptographicHash::hash(QByteArray::fromStdString(key), QCryptographicHash::Sha256).toHex().toStdString();
+    node->nodeId = QCryptographicHash::hash(QByteArray::fromStdString(key), QCryptographicHash::Sha256)
+                       .toHex()
+                       .toStdString();
     node->channelBinding = p.nonce;
     wire::Welcome welcome;
     welcome.set_peer_id(node->nodeId);

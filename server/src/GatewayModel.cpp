@@ -5,7 +5,8 @@
 namespace declai::server {
 
 Expected<std::unique_ptr<GatewayModel>> GatewayModel::create(std::string name, std::string digest,
-                                                             std::shared_ptr<const GgufFile> file, ThreadPool& pool) {
+                                                             std::shared_ptr<const GgufFile> file,
+                                                             ThreadPool& pool) {
     auto weights = ModelWeights::fromFile(std::move(file));
     if (!weights)
         return weights.error();

@@ -4,9 +4,10 @@
 
 namespace declai::server {
 
-GenerationSession::GenerationSession(uint64_t sessionId, SessionHost& host, GatewayModel& model, SessionRequest request,
-                                     Sinks sinks, int stageTimeoutMs, int failoverDeadlineMs, int chainWaitMs,
-                                     wire::TensorEncoding encoding, QObject* parent)
+GenerationSession::GenerationSession(uint64_t sessionId, SessionHost& host, GatewayModel& model,
+                                     SessionRequest request, Sinks sinks, int stageTimeoutMs,
+                                     int failoverDeadlineMs, int chainWaitMs, wire::TensorEncoding encoding,
+                                     QObject* parent)
     : QObject(parent), m_sessionId(sessionId), m_host(host), m_model(model), m_request(std::move(request)),
       m_sinks(std::move(sinks)), m_stageTimeoutMs(stageTimeoutMs), m_failoverDeadlineMs(failoverDeadlineMs),
       m_chainWaitMs(chainWaitMs), m_encoding(encoding) {
@@ -39,8 +40,11 @@ void GenerationSession::start() {
     if (m_promptTokens.empty())
         return fail(QStringLiteral("the prompt produced no tokens"));
     if (static_cast<int64_t>(m_promptTokens.size()) + m_request.maxTokens > m_model.config().contextLength)
-        return fail(QStringLiteral("prompt (%1 tokens) plus %2 new tokens exceed the model's context length %3")
-                        .arg(m_promptTokens.size()).arg(m_request.maxTokens).arg(m_model.config().contextLength));
+        return fail(
+            QStringLiteral("prompt (%1 tokens) plus %2 new tokens exceed the model's context length %3")
+                .arg(m_promptTokens.size())
+                .arg(m_request.maxTokens)
+                .arg(m_model.config().contextLength));
     m_sampler.emplace(m_request.sampler);
     for (int32_t id : m_promptTokens)
         m_sampler->accept(id);
@@ -55,7 +59,9 @@ void GenerationSession::tryStartChain() {
     if (!chain) {
         if (m_clock.elapsed() >= m_chainWaitMs)
             return fail(QStringLiteral("no chain of nodes covers all %1 layers of model '%2' (waited %3 ms)")
-                            .arg(m_model.config().layerCount).arg(QString::fromStdString(m_model.name())).arg(m_chainWaitMs));
+                            .arg(m_model.config().layerCount)
+                            .arg(QString::fromStdString(m_model.name()))
+                            .arg(m_chainWaitMs));
         if (!m_retryTimer.isActive())
             m_retryTimer.start();
         return;
@@ -116,7 +122,8 @@ void GenerationSession::dispatch(size_t index) {
         const auto begin = stage.history.end() - m_stepRows * dim;
         request.set_start_pos(static_cast<uint32_t>(m_position));
         request.set_n_tokens(static_cast<uint32_t>(m_stepRows));
-        request.set_hidden(wire::encodeHidden(std::span<const float>(&*begin, static_cast<size_t>(m_stepRows * dim)), m_encoding));
+        request.set_hidden(wire::encodeHidden(
+            std::span<const float>(&*begin, static_cast<size_t>(m_stepRows * dim)), m_encoding));
         request.set_return_last_rows(last ? 1 : 0);
     }
     m_stats.hiddenBytesSent += request.hidden().size();
@@ -135,19 +142,22 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
     m_stageTimer.stop();
     m_inFlight = false;
     if (!response.error().empty())
-        return failStage(m_currentStage, QStringLiteral("node reported: %1").arg(QString::fromStdString(response.error())));
+        return failStage(m_currentStage,
+                         QStringLiteral("node reported: %1").arg(QString::fromStdString(response.error())));
     const uint32_t dim = static_cast<uint32_t>(m_model.config().embeddingLength);
     const bool last = m_currentStage + 1 == m_stages.size();
     const bool nextNeedsAllRows = !last && m_stages[m_currentStage + 1].needsFullHistory;
-    const uint32_t expectedRows = nextNeedsAllRows ? static_cast<uint32_t>(stage.rows)
-                                                   : (last ? 1 : static_cast<uint32_t>(m_stepRows));
+    const uint32_t expectedRows =
+        nextNeedsAllRows ? static_cast<uint32_t>(stage.rows) : (last ? 1 : static_cast<uint32_t>(m_stepRows));
     if (response.hidden_size() != dim || response.n_tokens() != expectedRows ||
         response.layer_begin() != stage.layers.begin || response.layer_end() != stage.layers.end)
         return failStage(m_currentStage, QStringLiteral("answer has the wrong shape or layers"));
-    auto rows = wire::decodeHidden(response.hidden(), response.encoding(), response.n_tokens(), response.hidden_size());
+    auto rows = wire::decodeHidden(response.hidden(), response.encoding(), response.n_tokens(),
+                                   response.hidden_size());
     if (!rows)
         return failStage(m_currentStage, QString::fromStdString(rows.error().message));
-    const int64_t rowsComputed = stage.needsReplay ? stage.rows : m_stepRows; // a replay recomputed the history
+    const int64_t rowsComputed =
+        stage.needsReplay ? stage.rows : m_stepRows; // a replay recomputed the history
     stage.needsReplay = false;
     // Keep what this node claimed, with positions, for the end-of-session check.
     const int64_t dim64 = static_cast<int64_t>(dim);
@@ -159,7 +169,8 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
     m_stats.nodeLayerTokens[nodeId] += stage.layers.size() * rowsComputed;
     if (NodeLink* node = m_host.nodeLink(nodeId)) {
         ++node->stagesServed;
-        node->layerTokensComputed += static_cast<uint64_t>(stage.layers.size()) * static_cast<uint64_t>(m_stepRows);
+        node->layerTokensComputed +=
+            static_cast<uint64_t>(stage.layers.size()) * static_cast<uint64_t>(m_stepRows);
     }
     if (last)
         return handleFinalHidden(*rows);
@@ -202,9 +213,9 @@ void GenerationSession::failStage(size_t index, const QString& reason) {
         return;
     m_stageTimer.stop();
     Stage& stage = m_stages[index];
-    qInfo("session %llx: stage %zu (layers %lld-%lld) on node %s failed: %s", static_cast<unsigned long long>(m_sessionId),
-          index, static_cast<long long>(stage.layers.begin), static_cast<long long>(stage.layers.end),
-          stage.nodeId.substr(0, 12).c_str(), qPrintable(reason));
+    qInfo("session %llx: stage %zu (layers %lld-%lld) on node %s failed: %s",
+          static_cast<unsigned long long>(m_sessionId), index, static_cast<long long>(stage.layers.begin),
+          static_cast<long long>(stage.layers.end), stage.nodeId.substr(0, 12).c_str(), qPrintable(reason));
     if (NodeLink* node = m_host.nodeLink(stage.nodeId)) {
         if (node->activeSessions > 0)
             --node->activeSessions;
@@ -242,11 +253,13 @@ bool GenerationSession::replaceStage(size_t index) {
         ++m_stats.failovers;
         qInfo("session %llx: layers %lld-%lld move to node %s, which rebuilds them from %lld stored rows",
               static_cast<unsigned long long>(m_sessionId), static_cast<long long>(s.layers.begin),
-              static_cast<long long>(s.layers.end), s.nodeId.substr(0, 12).c_str(), static_cast<long long>(old.rows));
+              static_cast<long long>(s.layers.end), s.nodeId.substr(0, 12).c_str(),
+              static_cast<long long>(old.rows));
         replacement.push_back(std::move(s));
     }
     m_stages.erase(m_stages.begin() + static_cast<std::ptrdiff_t>(index));
-    m_stages.insert(m_stages.begin() + static_cast<std::ptrdiff_t>(index), replacement.begin(), replacement.end());
+    m_stages.insert(m_stages.begin() + static_cast<std::ptrdiff_t>(index), replacement.begin(),
+                    replacement.end());
     return true;
 }
 
@@ -264,13 +277,18 @@ void GenerationSession::tryFailover() {
         return;
     }
     if (m_failoverClock.elapsed() >= m_failoverDeadlineMs)
-        return fail(QStringLiteral("layers %1-%2 of model '%3' are held by no live node and none could load them "
-                                   "within %4 ms")
-                        .arg(layers.begin).arg(layers.end).arg(QString::fromStdString(m_model.name()))
-                        .arg(m_failoverDeadlineMs));
+        return fail(
+            QStringLiteral("layers %1-%2 of model '%3' are held by no live node and none could load them "
+                           "within %4 ms")
+                .arg(layers.begin)
+                .arg(layers.end)
+                .arg(QString::fromStdString(m_model.name()))
+                .arg(m_failoverDeadlineMs));
     if (!m_host.requestCoverage(m_model.name(), layers, m_excluded))
         return fail(QStringLiteral("no live node is left to serve layers %1-%2 of model '%3'")
-                        .arg(layers.begin).arg(layers.end).arg(QString::fromStdString(m_model.name())));
+                        .arg(layers.begin)
+                        .arg(layers.end)
+                        .arg(QString::fromStdString(m_model.name())));
     if (!m_retryTimer.isActive())
         m_retryTimer.start();
 }
@@ -327,7 +345,8 @@ void GenerationSession::reportWork() {
     for (const Stage& s : m_stages) {
         if (s.outputs.empty())
             continue;
-        work.push_back(SessionHost::StageWork{s.nodeId, s.layers, &s.history, s.rows, &s.outputs, &s.outputPositions});
+        work.push_back(
+            SessionHost::StageWork{s.nodeId, s.layers, &s.history, s.rows, &s.outputs, &s.outputPositions});
     }
     if (!work.empty())
         m_host.sessionWork(m_model.name(), work);

@@ -1,10 +1,9 @@
 #include "declai/server/Orchestrator.h"
 
 #include "declai/core/Identity.h"
+#include "declai/server/CreditService.h"
 
 #include <QDateTime>
-
-#include "declai/server/CreditService.h"
 #include <QJsonArray>
 #include <QJsonObject>
 
@@ -45,7 +44,8 @@ Orchestrator::~Orchestrator() {
 
 Expected<void> Orchestrator::loadModels() {
     for (const auto& entry : m_store.models()) {
-        auto model = GatewayModel::create(entry->name.toStdString(), entry->manifest.digest, entry->file, m_pool);
+        auto model =
+            GatewayModel::create(entry->name.toStdString(), entry->manifest.digest, entry->file, m_pool);
         if (!model)
             return model.error();
         m_models[entry->name.toStdString()] = std::move(*model);
@@ -83,7 +83,8 @@ void Orchestrator::addNode(std::unique_ptr<NodeLink> node) {
     }
     if (auto old = m_nodes.find(id); old != m_nodes.end()) {
         // The same key connected again (a reconnect that beat our timeout): the new connection wins.
-        old->second->channel->close(QWebSocketProtocol::CloseCodeNormal, QStringLiteral("replaced by a new connection"));
+        old->second->channel->close(QWebSocketProtocol::CloseCodeNormal,
+                                    QStringLiteral("replaced by a new connection"));
         onNodeClosed(id, QStringLiteral("replaced by a new connection"));
     }
     NodeLink* raw = node.get();
@@ -133,7 +134,8 @@ void Orchestrator::onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope
     case wire::NODE_STATUS: {
         auto status = wire::decodeBody<wire::NodeStatus>(envelope, wire::NODE_STATUS);
         if (!status) {
-            node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QString::fromStdString(status.error().message));
+            node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
+                                 QString::fromStdString(status.error().message));
             return;
         }
         const bool wasAccepting = node->accepting();
@@ -169,7 +171,8 @@ void Orchestrator::onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope
         if (!ready->ok()) {
             qWarning("node %s could not load %s: %s", qPrintable(node->shortId()),
                      qPrintable(rangeKey(assignment.model, assignment.layers)), ready->error().c_str());
-            node->failedAssignments[rangeKey(assignment.model, assignment.layers).toStdString()] = ready->error();
+            node->failedAssignments[rangeKey(assignment.model, assignment.layers).toStdString()] =
+                ready->error();
             m_rebalanceTimer.start();
             return;
         }
@@ -184,10 +187,13 @@ void Orchestrator::onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope
             session->onShardReady(assignment.model);
         return;
     }
-    case wire::STAGE_RESPONSE: handleStageResponse(node, envelope); return;
+    case wire::STAGE_RESPONSE:
+        handleStageResponse(node, envelope);
+        return;
     default:
         node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
-                             QStringLiteral("unexpected %1 from a node").arg(QString::fromLatin1(wire::messageTypeName(envelope.type()))));
+                             QStringLiteral("unexpected %1 from a node")
+                                 .arg(QString::fromLatin1(wire::messageTypeName(envelope.type()))));
     }
 }
 
@@ -205,12 +211,14 @@ void Orchestrator::handleStageResponse(NodeLink* node, const wire::Envelope& env
         return;
     }
     if (!node->replayWindow.accept(envelope.seq())) {
-        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("replayed stage response"));
+        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
+                             QStringLiteral("replayed stage response"));
         return;
     }
     auto response = wire::decodeBody<wire::StageResponse>(envelope, wire::STAGE_RESPONSE);
     if (!response) {
-        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QString::fromStdString(response.error().message));
+        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
+                             QString::fromStdString(response.error().message));
         return;
     }
     auto it = m_sessions.find(response->session_id());
@@ -228,7 +236,8 @@ std::vector<NodeShards> Orchestrator::shardsOf(const std::string& modelName) con
         auto it = node->readyShards.find(modelName);
         if (it == node->readyShards.end() || it->second.empty() || !node->channel->isOpen())
             continue;
-        out.push_back(NodeShards{id, it->second, node->layerTokensPerS(), node->activeSessions, node->accepting()});
+        out.push_back(
+            NodeShards{id, it->second, node->layerTokensPerS(), node->activeSessions, node->accepting()});
     }
     return out;
 }
@@ -257,7 +266,8 @@ bool Orchestrator::requestCoverage(const std::string& modelName, LayerRange laye
         if (exclude.count(id))
             continue;
         for (const auto& [aid, pending] : node->pendingAssignments)
-            if (pending.model == modelName && pending.layers.begin <= layers.begin && pending.layers.end >= layers.end)
+            if (pending.model == modelName && pending.layers.begin <= layers.begin &&
+                pending.layers.end >= layers.end)
                 return true;
     }
     // The live node with the most room that has not failed this range before.
@@ -299,7 +309,8 @@ void Orchestrator::rebalance() {
     for (const auto& [id, node] : m_nodes) {
         if (!node->statusReceived || !node->channel->isOpen())
             continue;
-        capacities.push_back(NodeCapacity{id, node->memoryBudgetBytes(), node->layerTokensPerS(), node->accepting()});
+        capacities.push_back(
+            NodeCapacity{id, node->memoryBudgetBytes(), node->layerTokensPerS(), node->accepting()});
     }
     if (!m_placedOnce && static_cast<int>(capacities.size()) < std::max(1, m_config.minNodes))
         return; // wait for the swarm the operator asked for before the first placement
@@ -341,7 +352,8 @@ void Orchestrator::rebalance() {
                 continue;
             bool pending = false;
             for (const auto& [aid, p] : node->pendingAssignments)
-                pending = pending || (p.model == name && p.layers.begin <= layers.begin && p.layers.end >= layers.end);
+                pending = pending ||
+                          (p.model == name && p.layers.begin <= layers.begin && p.layers.end >= layers.end);
             if (pending || node->failedAssignments.count(rangeKey(name, layers).toStdString()))
                 continue;
             assign(*node, *m, layers);
@@ -383,7 +395,8 @@ void Orchestrator::onVerification(const VerificationResult& result) {
     const bool cheater = m_verifier.record(result);
     if (cheater && !m_quarantined.count(result.nodeId))
         quarantine(result.nodeId, QStringLiteral("stage output failed verification (cosine %1, error %2)")
-                                      .arg(result.cosine, 0, 'f', 6).arg(result.normalizedError, 0, 'g', 3));
+                                      .arg(result.cosine, 0, 'f', 6)
+                                      .arg(result.normalizedError, 0, 'g', 3));
 }
 
 void Orchestrator::quarantine(const std::string& nodeId, const QString& reason) {
@@ -412,7 +425,8 @@ void Orchestrator::addClient(std::unique_ptr<ClientLink> client) {
     connect(raw->channel.get(), &net::Channel::envelopeReceived, this,
             [this, raw](const wire::Envelope& envelope) { onClientEnvelope(raw, envelope); });
     connect(raw->channel.get(), &net::Channel::closed, this, [this, id](const QString&) {
-        QMetaObject::invokeMethod(this, [this, id] { onClientClosed(id); }, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            this, [this, id] { onClientClosed(id); }, Qt::QueuedConnection);
     });
     m_clients[id] = std::move(client);
 }
@@ -443,12 +457,14 @@ void Orchestrator::onClientClosed(const std::string& clientId) {
 void Orchestrator::onClientEnvelope(ClientLink* client, const wire::Envelope& envelope) {
     if (envelope.type() != wire::SUBMIT) {
         client->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
-                               QStringLiteral("unexpected %1 from a client").arg(QString::fromLatin1(wire::messageTypeName(envelope.type()))));
+                               QStringLiteral("unexpected %1 from a client")
+                                   .arg(QString::fromLatin1(wire::messageTypeName(envelope.type()))));
         return;
     }
     auto submit = wire::decodeBody<wire::Submit>(envelope, wire::SUBMIT);
     if (!submit) {
-        client->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QString::fromStdString(submit.error().message));
+        client->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
+                               QString::fromStdString(submit.error().message));
         return;
     }
     handleSubmit(client, *submit);
@@ -514,8 +530,8 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
             client->channel->send(wire::DONE, done);
             return;
         }
-        const std::string holdKey = client->userId + "/" + client->clientId + "/" + std::to_string(requestId) + "/" +
-                                    std::to_string(m_rng());
+        const std::string holdKey = client->userId + "/" + client->clientId + "/" +
+                                    std::to_string(requestId) + "/" + std::to_string(m_rng());
         auto hold = m_credits->admit(client->userId, holdKey, worstCase);
         if (!hold)
             return failNow(hold.error().message);
@@ -553,7 +569,8 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
             std::vector<NodeWorkShare> work;
             for (const auto& [node, layerTokens] : stats.nodeLayerTokens)
                 work.push_back(NodeWorkShare{node, layerTokens});
-            auto settled = m_credits->settle(hold->second, modelParams, stats.promptTokens, stats.generatedTokens, work);
+            auto settled =
+                m_credits->settle(hold->second, modelParams, stats.promptTokens, stats.generatedTokens, work);
             if (!settled)
                 qWarning("settling request %llu failed: %s", static_cast<unsigned long long>(requestId),
                          settled.error().message.c_str());
@@ -583,7 +600,8 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         ++m_stats.sessionsFailed;
         qWarning("request %llu failed: %s", static_cast<unsigned long long>(requestId), reason.c_str());
         if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
-            if (auto refunded = m_credits->refund(hold->second); !refunded) // a failure costs the user nothing
+            if (auto refunded = m_credits->refund(hold->second);
+                !refunded) // a failure costs the user nothing
                 qWarning("refunding request %llu failed: %s", static_cast<unsigned long long>(requestId),
                          refunded.error().message.c_str());
             m_sessionHold.erase(hold);
@@ -597,9 +615,9 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         it->second->channel->send(wire::FAILED, failed);
     };
     const auto encoding = m_config.wireEncoding == QStringLiteral("f16") ? wire::F16 : wire::F32;
-    auto session = std::make_unique<GenerationSession>(sessionId, *this, *m, std::move(request), std::move(sinks),
-                                                       m_config.stageTimeoutMs, m_config.failoverDeadlineMs,
-                                                       m_config.chainWaitMs, encoding);
+    auto session = std::make_unique<GenerationSession>(
+        sessionId, *this, *m, std::move(request), std::move(sinks), m_config.stageTimeoutMs,
+        m_config.failoverDeadlineMs, m_config.chainWaitMs, encoding);
     m_sessionClient[sessionId] = clientId;
     if (!holdId.empty())
         m_sessionHold[sessionId] = holdId;
@@ -619,7 +637,8 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
 
 void Orchestrator::startQueued() {
     while (true) {
-        auto next = m_scheduler.next(static_cast<int>(m_sessions.size()), QDateTime::currentMSecsSinceEpoch());
+        auto next =
+            m_scheduler.next(static_cast<int>(m_sessions.size()), QDateTime::currentMSecsSinceEpoch());
         if (!next)
             return;
         auto it = m_waiting.find(next->id);
@@ -657,13 +676,14 @@ QJsonObject Orchestrator::statusJson() const {
                 shards.append(QJsonObject{{QStringLiteral("model"), QString::fromStdString(modelName)},
                                           {QStringLiteral("layer_begin"), qint64(r.begin)},
                                           {QStringLiteral("layer_end"), qint64(r.end)}});
-        nodes.append(QJsonObject{{QStringLiteral("id"), QString::fromStdString(id)},
-                                 {QStringLiteral("accepting"), node->accepting()},
-                                 {QStringLiteral("active_sessions"), qint64(node->activeSessions)},
-                                 {QStringLiteral("stages_served"), qint64(node->stagesServed)},
-                                 {QStringLiteral("layer_tokens"), qint64(node->layerTokensComputed)},
-                                 {QStringLiteral("pending_assignments"), qint64(node->pendingAssignments.size())},
-                                 {QStringLiteral("shards"), shards}});
+        nodes.append(
+            QJsonObject{{QStringLiteral("id"), QString::fromStdString(id)},
+                        {QStringLiteral("accepting"), node->accepting()},
+                        {QStringLiteral("active_sessions"), qint64(node->activeSessions)},
+                        {QStringLiteral("stages_served"), qint64(node->stagesServed)},
+                        {QStringLiteral("layer_tokens"), qint64(node->layerTokensComputed)},
+                        {QStringLiteral("pending_assignments"), qint64(node->pendingAssignments.size())},
+                        {QStringLiteral("shards"), shards}});
     }
     QJsonArray models;
     for (const auto& [name, m] : m_models)
@@ -672,16 +692,17 @@ QJsonObject Orchestrator::statusJson() const {
                                   {QStringLiteral("digest"), QString::fromStdString(m->digest())}});
     QJsonArray sessions;
     for (const auto& [sid, session] : m_sessions)
-        sessions.append(QJsonObject{{QStringLiteral("model"), QString::fromStdString(session->modelName())},
-                                    {QStringLiteral("generated_tokens"), qint64(session->stats().generatedTokens)},
-                                    {QStringLiteral("failovers"), qint64(session->stats().failovers)},
-                                    {QStringLiteral("nodes"), [&] {
-                                         QJsonArray ids;
-                                         for (const auto& n : m_nodes)
-                                             if (session->usesNode(n.first))
-                                                 ids.append(QString::fromStdString(n.first));
-                                         return ids;
-                                     }()}});
+        sessions.append(
+            QJsonObject{{QStringLiteral("model"), QString::fromStdString(session->modelName())},
+                        {QStringLiteral("generated_tokens"), qint64(session->stats().generatedTokens)},
+                        {QStringLiteral("failovers"), qint64(session->stats().failovers)},
+                        {QStringLiteral("nodes"), [&] {
+                             QJsonArray ids;
+                             for (const auto& n : m_nodes)
+                                 if (session->usesNode(n.first))
+                                     ids.append(QString::fromStdString(n.first));
+                             return ids;
+                         }()}});
     return QJsonObject{{QStringLiteral("nodes"), nodes},
                        {QStringLiteral("models"), models},
                        {QStringLiteral("sessions"), sessions},

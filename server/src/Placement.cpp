@@ -19,7 +19,8 @@ int64_t layerCapacity(const NodeCapacity& n, const ModelShape& model) {
 }
 
 // Splits [0, L) over the group's nodes in order, proportional to weight, within each node's capacity.
-void splitOverGroup(const ModelShape& model, const std::vector<const NodeCapacity*>& group, PlacementPlan& plan) {
+void splitOverGroup(const ModelShape& model, const std::vector<const NodeCapacity*>& group,
+                    PlacementPlan& plan) {
     const int64_t total = model.layerCount;
     std::vector<int64_t> capacity;
     std::vector<double> weights;
@@ -48,7 +49,8 @@ void splitOverGroup(const ModelShape& model, const std::vector<const NodeCapacit
             remaining -= share;
             given += share;
         }
-        if (given == 0) { // rounding left crumbs: one layer to the node with room that has the fewest per weight
+        if (given ==
+            0) { // rounding left crumbs: one layer to the node with room that has the fewest per weight
             size_t best = group.size();
             for (size_t i = 0; i < group.size(); ++i)
                 if (counts[i] < capacity[i] &&
@@ -73,7 +75,8 @@ void splitOverGroup(const ModelShape& model, const std::vector<const NodeCapacit
 
 } // namespace
 
-PlacementPlan planPlacement(const ModelShape& model, const std::vector<NodeCapacity>& nodes, int maxReplicas) {
+PlacementPlan planPlacement(const ModelShape& model, const std::vector<NodeCapacity>& nodes,
+                            int maxReplicas) {
     PlacementPlan plan;
     std::vector<const NodeCapacity*> eligible;
     for (const NodeCapacity& n : nodes)
@@ -126,11 +129,10 @@ std::optional<std::vector<ChainStage>> coverRange(LayerRange span, const std::ve
                     continue;
                 const int64_t end = std::min(r.end, span.end);
                 // Fewest hops first (reach furthest), then the less loaded, then the faster node.
-                const bool better = end > bestEnd ||
-                                    (end == bestEnd && best &&
-                                     (n.activeSessions < best->activeSessions ||
-                                      (n.activeSessions == best->activeSessions &&
-                                       n.layerTokensPerS > best->layerTokensPerS)));
+                const bool better = end > bestEnd || (end == bestEnd && best &&
+                                                      (n.activeSessions < best->activeSessions ||
+                                                       (n.activeSessions == best->activeSessions &&
+                                                        n.layerTokensPerS > best->layerTokensPerS)));
                 if (better) {
                     best = &n;
                     bestEnd = end;

@@ -7,9 +7,12 @@ namespace declai::server {
 
 const char* priorityName(Priority p) {
     switch (p) {
-    case Priority::Low: return "low";
-    case Priority::Normal: return "normal";
-    case Priority::High: return "high";
+    case Priority::Low:
+        return "low";
+    case Priority::Normal:
+        return "normal";
+    case Priority::High:
+        return "high";
     }
     return "normal";
 }
@@ -41,7 +44,8 @@ bool PriorityScheduler::enqueue(QueuedRequest request, int64_t nowMs) {
 }
 
 bool PriorityScheduler::remove(uint64_t id) {
-    const auto it = std::find_if(m_queue.begin(), m_queue.end(), [&](const Entry& e) { return e.request.id == id; });
+    const auto it =
+        std::find_if(m_queue.begin(), m_queue.end(), [&](const Entry& e) { return e.request.id == id; });
     if (it == m_queue.end())
         return false;
     m_queue.erase(it);
@@ -87,7 +91,8 @@ std::optional<QueuedRequest> PriorityScheduler::next(int active, int64_t nowMs) 
         return std::nullopt;
     Entry chosen = m_queue[*index];
     m_queue.erase(m_queue.begin() + static_cast<std::ptrdiff_t>(*index));
-    m_virtualTime = std::max(m_virtualTime, chosen.tag - chosen.request.cost); // advance virtual time to its start
+    m_virtualTime =
+        std::max(m_virtualTime, chosen.tag - chosen.request.cost); // advance virtual time to its start
     return chosen.request;
 }
 
@@ -96,7 +101,8 @@ size_t PriorityScheduler::size() const {
 }
 
 size_t PriorityScheduler::size(Priority p) const {
-    return static_cast<size_t>(std::count_if(m_queue.begin(), m_queue.end(), [&](const Entry& e) { return e.effective == p; }));
+    return static_cast<size_t>(
+        std::count_if(m_queue.begin(), m_queue.end(), [&](const Entry& e) { return e.effective == p; }));
 }
 
 std::optional<size_t> PriorityScheduler::position(uint64_t id, int64_t nowMs) {

@@ -12,7 +12,8 @@ namespace declai::server {
 ServerApp::ServerApp(ServerConfig config, QObject* parent) : QObject(parent), m_config(std::move(config)) {}
 
 ServerApp::~ServerApp() {
-    // Sessions and links go before the gateway that carries their sockets, and before the ledger they settle in.
+    // Sessions and links go before the gateway that carries their sockets, and before the ledger they settle
+    // in.
     m_orchestrator.reset();
     m_gateway.reset();
     m_credits.reset();
@@ -39,13 +40,15 @@ Expected<quint16> ServerApp::start() {
         m_certFile = cert;
     }
 
-    m_store = std::make_unique<ModelStore>(m_config.modelDir, QDir(m_config.dataDir).filePath(QStringLiteral("manifests")));
+    m_store = std::make_unique<ModelStore>(m_config.modelDir,
+                                           QDir(m_config.dataDir).filePath(QStringLiteral("manifests")));
     if (auto scanned = m_store->scan(); !scanned)
         return scanned.error();
     for (const auto& rejected : m_store->rejected())
         qWarning("not serving %s: %s", qPrintable(rejected.path), qPrintable(rejected.reason));
     if (m_store->models().empty())
-        return makeError(ErrorCode::NotFound, "no servable GGUF model in '" + m_config.modelDir.toStdString() + "'");
+        return makeError(ErrorCode::NotFound,
+                         "no servable GGUF model in '" + m_config.modelDir.toStdString() + "'");
 
     if (m_config.credits.enabled) {
         auto signer = NodeIdentity::loadOrCreate(m_config.dataDir.toStdString(), "server.key");
@@ -61,27 +64,32 @@ Expected<quint16> ServerApp::start() {
     }
     m_pool = std::make_unique<ThreadPool>(m_config.threads);
     Gateway::Handlers handlers;
-    handlers.nodeAuthenticated = [this](std::unique_ptr<NodeLink> node) { m_orchestrator->addNode(std::move(node)); };
-    handlers.clientAccepted = [this](std::unique_ptr<ClientLink> client) { m_orchestrator->addClient(std::move(client)); };
+    handlers.nodeAuthenticated = [this](std::unique_ptr<NodeLink> node) {
+        m_orchestrator->addNode(std::move(node));
+    };
+    handlers.clientAccepted = [this](std::unique_ptr<ClientLink> client) {
+        m_orchestrator->addClient(std::move(client));
+    };
     if (m_credits)
         handlers.authenticateClient = [this](const std::string& key) { return m_credits->authenticate(key); };
     m_gateway = std::make_unique<Gateway>(m_config, std::move(handlers));
     m_store->registerRoutes(m_gateway->http());
-    m_gateway->http().route(QStringLiteral("/v1/status"), [this] {
-        return QHttpServerResponse(m_orchestrator->statusJson());
-    });
+    m_gateway->http().route(QStringLiteral("/v1/status"),
+                            [this] { return QHttpServerResponse(m_orchestrator->statusJson()); });
     m_gateway->http().route(QStringLiteral("/healthz"), [] { return QHttpServerResponse("ok"); });
     auto port = m_gateway->listen(tls);
     if (!port)
         return port.error();
-    m_orchestrator = std::make_unique<Orchestrator>(m_config, *m_store, *m_pool, m_gateway->httpBase(), m_credits.get());
+    m_orchestrator =
+        std::make_unique<Orchestrator>(m_config, *m_store, *m_pool, m_gateway->httpBase(), m_credits.get());
     if (auto loaded = m_orchestrator->loadModels(); !loaded)
         return loaded.error();
     for (const auto& entry : m_store->models())
         qInfo("serving model %s (%lld layers, digest %.12s)", qPrintable(entry->name),
               static_cast<long long>(entry->config.layerCount), entry->manifest.digest.c_str());
     qInfo("listening on %s (%s)", qPrintable(m_gateway->httpBase()),
-          m_config.insecureDev ? "plaintext, --insecure-dev" : qPrintable(QStringLiteral("TLS, certificate ") + m_certFile));
+          m_config.insecureDev ? "plaintext, --insecure-dev"
+                               : qPrintable(QStringLiteral("TLS, certificate ") + m_certFile));
     return *port;
 }
 

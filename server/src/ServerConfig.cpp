@@ -24,24 +24,28 @@ bool parseInt(const QString& text, int min, int max, int& out) {
 QString ServerConfig::usage() {
     return QStringLiteral(
         "usage: declai-server --listen HOST:PORT --model-dir DIR --data-dir DIR [options]\n"
-        "  --tls-cert FILE --tls-key FILE   certificate to use (default: DATA_DIR/tls/server.crt, made on first start)\n"
+        "  --tls-cert FILE --tls-key FILE   certificate to use (default: DATA_DIR/tls/server.crt, made on "
+        "first start)\n"
         "  --insecure-dev                   plaintext ws:// (development only; nodes must say so too)\n"
         "  --replicas N                     copies of each layer (0 = automatic)\n"
         "  --min-nodes N                    wait for N nodes before the first placement (default 1)\n"
         "  --stage-timeout-ms N             a slower stage counts as a failed node (default 30000)\n"
         "  --failover-deadline-ms N         give up re-routing a session after this long (default 60000)\n"
-        "  --chain-wait-ms N                how long a request waits for all layers to be placed (default 30000)\n"
+        "  --chain-wait-ms N                how long a request waits for all layers to be placed (default "
+        "30000)\n"
         "  --wire-encoding f32|f16          hidden states between nodes (default f32: bit-exact)\n"
         "  --threads N                      gateway compute threads (default: all cores)\n"
         "  --verify-initial-rate R          share of a new node's stages re-checked (default 0.5; 0 = off)\n"
         "  --verify-floor-rate R            lowest check rate for trusted nodes (default 0.03)\n"
         "  --no-credits                     free service: no API keys, no ledger\n"
         "  --ledger sqlite|postgres         ledger store (default sqlite at DATA_DIR/ledger.sqlite)\n"
-        "  --ledger-postgres DSN            \"host=H port=P user=U dbname=D\" for a shared PostgreSQL ledger\n"
+        "  --ledger-postgres DSN            \"host=H port=P user=U dbname=D\" for a shared PostgreSQL "
+        "ledger\n"
         "  --grant-credits N                credits a new account starts with (default 100)\n"
         "  --daily-limit-credits N          per-user daily spend limit (default none)\n"
         "  --verification-window-s N        node earnings stay pending this long (default 600)\n"
-        "  --max-sessions N                 generations at once; more wait in the priority queue (default 8)\n"
+        "  --max-sessions N                 generations at once; more wait in the priority queue (default "
+        "8)\n"
         "\n"
         "operator commands (run while the server is stopped, or against PostgreSQL):\n"
         "  declai-server user add NAME --data-dir DIR        create a user, print its API key\n"
@@ -53,38 +57,58 @@ QString ServerConfig::usage() {
 
 Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments) {
     QCommandLineParser parser;
-    const QCommandLineOption listen(QStringLiteral("listen"), QStringLiteral("address"), QStringLiteral("HOST:PORT"));
-    const QCommandLineOption modelDir(QStringLiteral("model-dir"), QStringLiteral("models"), QStringLiteral("DIR"));
-    const QCommandLineOption dataDir(QStringLiteral("data-dir"), QStringLiteral("data"), QStringLiteral("DIR"));
+    const QCommandLineOption listen(QStringLiteral("listen"), QStringLiteral("address"),
+                                    QStringLiteral("HOST:PORT"));
+    const QCommandLineOption modelDir(QStringLiteral("model-dir"), QStringLiteral("models"),
+                                      QStringLiteral("DIR"));
+    const QCommandLineOption dataDir(QStringLiteral("data-dir"), QStringLiteral("data"),
+                                     QStringLiteral("DIR"));
     const QCommandLineOption cert(QStringLiteral("tls-cert"), QStringLiteral("cert"), QStringLiteral("FILE"));
     const QCommandLineOption key(QStringLiteral("tls-key"), QStringLiteral("key"), QStringLiteral("FILE"));
     const QCommandLineOption insecure(QStringLiteral("insecure-dev"), QStringLiteral("plaintext"));
-    const QCommandLineOption replicas(QStringLiteral("replicas"), QStringLiteral("replicas"), QStringLiteral("N"));
+    const QCommandLineOption replicas(QStringLiteral("replicas"), QStringLiteral("replicas"),
+                                      QStringLiteral("N"));
     const QCommandLineOption minNodes(QStringLiteral("min-nodes"), QStringLiteral("n"), QStringLiteral("N"));
-    const QCommandLineOption stageTimeout(QStringLiteral("stage-timeout-ms"), QStringLiteral("ms"), QStringLiteral("N"));
-    const QCommandLineOption failover(QStringLiteral("failover-deadline-ms"), QStringLiteral("ms"), QStringLiteral("N"));
-    const QCommandLineOption chainWait(QStringLiteral("chain-wait-ms"), QStringLiteral("ms"), QStringLiteral("N"));
-    const QCommandLineOption encoding(QStringLiteral("wire-encoding"), QStringLiteral("enc"), QStringLiteral("f32|f16"));
-    const QCommandLineOption threads(QStringLiteral("threads"), QStringLiteral("threads"), QStringLiteral("N"));
+    const QCommandLineOption stageTimeout(QStringLiteral("stage-timeout-ms"), QStringLiteral("ms"),
+                                          QStringLiteral("N"));
+    const QCommandLineOption failover(QStringLiteral("failover-deadline-ms"), QStringLiteral("ms"),
+                                      QStringLiteral("N"));
+    const QCommandLineOption chainWait(QStringLiteral("chain-wait-ms"), QStringLiteral("ms"),
+                                       QStringLiteral("N"));
+    const QCommandLineOption encoding(QStringLiteral("wire-encoding"), QStringLiteral("enc"),
+                                      QStringLiteral("f32|f16"));
+    const QCommandLineOption threads(QStringLiteral("threads"), QStringLiteral("threads"),
+                                     QStringLiteral("N"));
     const QCommandLineOption noCredits(QStringLiteral("no-credits"), QStringLiteral("free service"));
-    const QCommandLineOption ledger(QStringLiteral("ledger"), QStringLiteral("store"), QStringLiteral("sqlite|postgres"));
-    const QCommandLineOption ledgerPg(QStringLiteral("ledger-postgres"), QStringLiteral("dsn"), QStringLiteral("DSN"));
-    const QCommandLineOption grantCredits(QStringLiteral("grant-credits"), QStringLiteral("n"), QStringLiteral("N"));
-    const QCommandLineOption dailyLimit(QStringLiteral("daily-limit-credits"), QStringLiteral("n"), QStringLiteral("N"));
-    const QCommandLineOption window(QStringLiteral("verification-window-s"), QStringLiteral("s"), QStringLiteral("N"));
-    const QCommandLineOption maxSessions(QStringLiteral("max-sessions"), QStringLiteral("n"), QStringLiteral("N"));
-    const QCommandLineOption verifyInitial(QStringLiteral("verify-initial-rate"), QStringLiteral("r"), QStringLiteral("R"));
-    const QCommandLineOption verifyFloor(QStringLiteral("verify-floor-rate"), QStringLiteral("r"), QStringLiteral("R"));
-    const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")}, QStringLiteral("help"));
-    parser.addOptions({listen, modelDir, dataDir, cert, key, insecure, replicas, minNodes, stageTimeout, failover, chainWait,
-                       encoding, threads, verifyInitial, verifyFloor, noCredits, ledger, ledgerPg, grantCredits,
-                       dailyLimit, window, maxSessions, help});
+    const QCommandLineOption ledger(QStringLiteral("ledger"), QStringLiteral("store"),
+                                    QStringLiteral("sqlite|postgres"));
+    const QCommandLineOption ledgerPg(QStringLiteral("ledger-postgres"), QStringLiteral("dsn"),
+                                      QStringLiteral("DSN"));
+    const QCommandLineOption grantCredits(QStringLiteral("grant-credits"), QStringLiteral("n"),
+                                          QStringLiteral("N"));
+    const QCommandLineOption dailyLimit(QStringLiteral("daily-limit-credits"), QStringLiteral("n"),
+                                        QStringLiteral("N"));
+    const QCommandLineOption window(QStringLiteral("verification-window-s"), QStringLiteral("s"),
+                                    QStringLiteral("N"));
+    const QCommandLineOption maxSessions(QStringLiteral("max-sessions"), QStringLiteral("n"),
+                                         QStringLiteral("N"));
+    const QCommandLineOption verifyInitial(QStringLiteral("verify-initial-rate"), QStringLiteral("r"),
+                                           QStringLiteral("R"));
+    const QCommandLineOption verifyFloor(QStringLiteral("verify-floor-rate"), QStringLiteral("r"),
+                                         QStringLiteral("R"));
+    const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")},
+                                  QStringLiteral("help"));
+    parser.addOptions({listen,       modelDir,      dataDir,      cert,        key,       insecure,
+                       replicas,     minNodes,      stageTimeout, failover,    chainWait, encoding,
+                       threads,      verifyInitial, verifyFloor,  noCredits,   ledger,    ledgerPg,
+                       grantCredits, dailyLimit,    window,       maxSessions, help});
     if (!parser.parse(arguments))
         return usageError(parser.errorText());
     if (parser.isSet(help))
         return makeError(ErrorCode::NotFound, usage().toStdString()); // the caller prints usage and exits 0
     if (!parser.positionalArguments().isEmpty())
-        return usageError(QStringLiteral("unexpected argument '%1'").arg(parser.positionalArguments().first()));
+        return usageError(
+            QStringLiteral("unexpected argument '%1'").arg(parser.positionalArguments().first()));
 
     ServerConfig c;
     if (!parser.isSet(listen) || !parser.isSet(modelDir) || !parser.isSet(dataDir))
@@ -103,7 +127,8 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
     else if (c.listenHost == QStringLiteral("0.0.0.0") || c.listenHost == QStringLiteral("*"))
         c.listenAddress = QHostAddress::Any;
     else if (!c.listenAddress.setAddress(c.listenHost))
-        return usageError(QStringLiteral("--listen host '%1' is not an IP address or localhost").arg(c.listenHost));
+        return usageError(
+            QStringLiteral("--listen host '%1' is not an IP address or localhost").arg(c.listenHost));
     c.modelDir = QDir(parser.value(modelDir)).absolutePath();
     c.dataDir = QDir(parser.value(dataDir)).absolutePath();
     if (!QDir(c.modelDir).exists())
@@ -119,13 +144,16 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
         int max;
         int* out;
     };
-    for (const IntOption& o : {IntOption{replicas, 0, 16, &c.replicas}, IntOption{minNodes, 1, 100000, &c.minNodes},
-                               IntOption{stageTimeout, 100, 3600000, &c.stageTimeoutMs},
-                               IntOption{failover, 100, 3600000, &c.failoverDeadlineMs},
-                               IntOption{chainWait, 0, 3600000, &c.chainWaitMs}, IntOption{threads, 0, 1024, &c.threads}}) {
+    for (const IntOption& o :
+         {IntOption{replicas, 0, 16, &c.replicas}, IntOption{minNodes, 1, 100000, &c.minNodes},
+          IntOption{stageTimeout, 100, 3600000, &c.stageTimeoutMs},
+          IntOption{failover, 100, 3600000, &c.failoverDeadlineMs},
+          IntOption{chainWait, 0, 3600000, &c.chainWaitMs}, IntOption{threads, 0, 1024, &c.threads}}) {
         if (parser.isSet(o.option) && !parseInt(parser.value(o.option), o.min, o.max, *o.out))
             return usageError(QStringLiteral("--%1 must be an integer in [%2, %3]")
-                                  .arg(o.option.names().first()).arg(o.min).arg(o.max));
+                                  .arg(o.option.names().first())
+                                  .arg(o.min)
+                                  .arg(o.max));
     }
     for (auto [option, out] : {std::pair{&verifyInitial, &c.verification.initialRate},
                                std::pair{&verifyFloor, &c.verification.floorRate}}) {
@@ -145,14 +173,17 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
     }
     c.credits.postgres = parser.value(ledgerPg);
     if (c.credits.backend == QStringLiteral("postgres") && c.credits.postgres.isEmpty())
-        return usageError(QStringLiteral("--ledger postgres needs --ledger-postgres \"host=... port=... user=... dbname=...\""));
-    for (auto [option, out] : {std::pair{&grantCredits, &c.credits.newAccountGrant}, std::pair{&dailyLimit, &c.credits.dailySpendLimit}}) {
+        return usageError(QStringLiteral(
+            "--ledger postgres needs --ledger-postgres \"host=... port=... user=... dbname=...\""));
+    for (auto [option, out] : {std::pair{&grantCredits, &c.credits.newAccountGrant},
+                               std::pair{&dailyLimit, &c.credits.dailySpendLimit}}) {
         if (!parser.isSet(*option))
             continue;
         bool ok = false;
         const double credits = parser.value(*option).toDouble(&ok);
         if (!ok || credits < 0 || credits > 1e12)
-            return usageError(QStringLiteral("--%1 must be a number of credits >= 0").arg(option->names().first()));
+            return usageError(
+                QStringLiteral("--%1 must be a number of credits >= 0").arg(option->names().first()));
         *out = static_cast<int64_t>(credits * 1e6);
     }
     int windowS = static_cast<int>(c.credits.verificationWindowMs / 1000);

@@ -1,7 +1,6 @@
 #include "declai/server/Verifier.h"
 
 #include <QElapsedTimer>
-
 #include <algorithm>
 #include <cmath>
 
@@ -30,7 +29,8 @@ VerificationResult compareRows(const std::vector<float>& reference, const std::v
     return r;
 }
 
-VerifierWorker::VerifierWorker(int threads, VerificationPolicy policy) : m_threads(threads), m_policy(policy) {}
+VerifierWorker::VerifierWorker(int threads, VerificationPolicy policy)
+    : m_threads(threads), m_policy(policy) {}
 
 void VerifierWorker::run(std::shared_ptr<VerificationJob> job) {
     if (!m_pool)
@@ -60,7 +60,8 @@ void VerifierWorker::run(std::shared_ptr<VerificationJob> job) {
                     const int64_t pos = job->claimedPositions[i];
                     fits = pos >= 0 && pos < job->rows;
                     if (fits)
-                        reference.insert(reference.end(), rows.begin() + pos * dim, rows.begin() + (pos + 1) * dim);
+                        reference.insert(reference.end(), rows.begin() + pos * dim,
+                                         rows.begin() + (pos + 1) * dim);
                 }
             }
             if (!fits)
@@ -110,7 +111,8 @@ bool Verifier::shouldCheck(const std::string& nodeId) {
 
 void Verifier::submit(std::shared_ptr<VerificationJob> job) {
     ++m_pending;
-    QMetaObject::invokeMethod(m_worker, "run", Qt::QueuedConnection, Q_ARG(std::shared_ptr<declai::server::VerificationJob>, job));
+    QMetaObject::invokeMethod(m_worker, "run", Qt::QueuedConnection,
+                              Q_ARG(std::shared_ptr<declai::server::VerificationJob>, job));
 }
 
 bool Verifier::record(const VerificationResult& result) {

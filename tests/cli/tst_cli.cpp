@@ -10,7 +10,6 @@
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QTest>
-
 #include <algorithm>
 #include <cmath>
 
@@ -78,20 +77,26 @@ private Q_SLOTS:
                                     QStringLiteral("-n"), QString::number(greedy.size())};
         const Run text = runCli(QStringList{QStringLiteral("generate")} + common);
         QCOMPARE(text.exitCode, 0);
-        QCOMPARE(QString::fromUtf8(text.out), ref.value(QStringLiteral("greedy_text")).toString() + QLatin1Char('\n'));
-        const Run ids = runCli(QStringList{QStringLiteral("generate")} + common + QStringList{QStringLiteral("--tokens")});
+        QCOMPARE(QString::fromUtf8(text.out),
+                 ref.value(QStringLiteral("greedy_text")).toString() + QLatin1Char('\n'));
+        const Run ids = runCli(QStringList{QStringLiteral("generate")} + common +
+                               QStringList{QStringLiteral("--tokens")});
         QCOMPARE(ids.exitCode, 0);
         QCOMPARE(QString::fromUtf8(ids.out).trimmed(), idsToString(greedy));
     }
 
     void tokenizeMatchesReference() {
         const QJsonObject ref = reference(QStringLiteral("tiny-random-p1.json"));
-        const Run r = runCli({QStringLiteral("tokenize"), QStringLiteral("-m"), ref.value(QStringLiteral("model")).toString(),
-                              QStringLiteral("-p"), ref.value(QStringLiteral("prompt")).toString()});
+        const Run r = runCli({QStringLiteral("tokenize"), QStringLiteral("-m"),
+                              ref.value(QStringLiteral("model")).toString(), QStringLiteral("-p"),
+                              ref.value(QStringLiteral("prompt")).toString()});
         QCOMPARE(r.exitCode, 0);
-        QCOMPARE(QString::fromUtf8(r.out).trimmed(), idsToString(ref.value(QStringLiteral("prompt_tokens")).toArray()));
-        const Run noBos = runCli({QStringLiteral("tokenize"), QStringLiteral("-m"), ref.value(QStringLiteral("model")).toString(),
-                                  QStringLiteral("-p"), ref.value(QStringLiteral("prompt")).toString(), QStringLiteral("--no-bos")});
+        QCOMPARE(QString::fromUtf8(r.out).trimmed(),
+                 idsToString(ref.value(QStringLiteral("prompt_tokens")).toArray()));
+        const Run noBos =
+            runCli({QStringLiteral("tokenize"), QStringLiteral("-m"),
+                    ref.value(QStringLiteral("model")).toString(), QStringLiteral("-p"),
+                    ref.value(QStringLiteral("prompt")).toString(), QStringLiteral("--no-bos")});
         QCOMPARE(noBos.exitCode, 0);
         QVERIFY(!QString::fromUtf8(noBos.out).startsWith(QStringLiteral("1 ")));
     }
@@ -99,10 +104,12 @@ private Q_SLOTS:
     void logitsWritesRawFloats() {
         QTemporaryDir dir;
         const QString out = dir.filePath(QStringLiteral("l.f32"));
-        const Run r = runCli({QStringLiteral("logits"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf"),
-                              QStringLiteral("-p"), QStringLiteral("Once upon a time"), QStringLiteral("-o"), out});
+        const Run r =
+            runCli({QStringLiteral("logits"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf"),
+                    QStringLiteral("-p"), QStringLiteral("Once upon a time"), QStringLiteral("-o"), out});
         QCOMPARE(r.exitCode, 0);
-        QFile mine(out), theirs(declai::testdata::referencePath(QStringLiteral("parity/stories260K-p1.logits.f32")));
+        QFile mine(out),
+            theirs(declai::testdata::referencePath(QStringLiteral("parity/stories260K-p1.logits.f32")));
         QVERIFY(mine.open(QIODevice::ReadOnly) && theirs.open(QIODevice::ReadOnly));
         const QByteArray a = mine.readAll(), b = theirs.readAll();
         QCOMPARE(a.size(), b.size());
@@ -113,11 +120,13 @@ private Q_SLOTS:
         // Same numbers up to float summation order (SIMD lanes): within 1e-4 of the logit range.
         for (qsizetype i = 0; i < a.size() / 4; ++i)
             QVERIFY2(std::fabs(fa[i] - fb[i]) <= 1e-4f * range,
-                     qPrintable(QStringLiteral("logit %1: %2 vs %3").arg(i).arg(double(fa[i])).arg(double(fb[i]))));
+                     qPrintable(
+                         QStringLiteral("logit %1: %2 vs %3").arg(i).arg(double(fa[i])).arg(double(fb[i]))));
     }
 
     void inspectShowsMetadataAndTensors() {
-        const Run r = runCli({QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf")});
+        const Run r =
+            runCli({QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf")});
         QCOMPARE(r.exitCode, 0);
         const QString text = QString::fromUtf8(r.out);
         QVERIFY(text.contains(QStringLiteral("general.architecture")));
@@ -129,21 +138,43 @@ private Q_SLOTS:
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("expected");
         QTest::newRow("no command") << QStringList{} << QStringLiteral("usage");
-        QTest::newRow("unknown command") << QStringList{QStringLiteral("frobnicate")} << QStringLiteral("unknown command");
-        QTest::newRow("missing model") << QStringList{QStringLiteral("generate"), QStringLiteral("-m"), QStringLiteral("nope.gguf"),
-                                                      QStringLiteral("-p"), QStringLiteral("x")}
-                                       << QStringLiteral("not found");
-        QTest::newRow("bad -n") << QStringList{QStringLiteral("generate"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf"),
-                                               QStringLiteral("-p"), QStringLiteral("x"), QStringLiteral("-n"), QStringLiteral("many")}
+        QTest::newRow("unknown command")
+            << QStringList{QStringLiteral("frobnicate")} << QStringLiteral("unknown command");
+        QTest::newRow("missing model")
+            << QStringList{QStringLiteral("generate"), QStringLiteral("-m"), QStringLiteral("nope.gguf"),
+                           QStringLiteral("-p"), QStringLiteral("x")}
+            << QStringLiteral("not found");
+        QTest::newRow("bad -n") << QStringList{QStringLiteral("generate"),
+                                               QStringLiteral("-m"),
+                                               QStringLiteral("stories260K.gguf"),
+                                               QStringLiteral("-p"),
+                                               QStringLiteral("x"),
+                                               QStringLiteral("-n"),
+                                               QStringLiteral("many")}
                                 << QStringLiteral("-n");
-        QTest::newRow("bad temperature") << QStringList{QStringLiteral("generate"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf"),
-                                                        QStringLiteral("-p"), QStringLiteral("x"), QStringLiteral("--temp"), QStringLiteral("-1")}
+        QTest::newRow("bad temperature") << QStringList{QStringLiteral("generate"),
+                                                        QStringLiteral("-m"),
+                                                        QStringLiteral("stories260K.gguf"),
+                                                        QStringLiteral("-p"),
+                                                        QStringLiteral("x"),
+                                                        QStringLiteral("--temp"),
+                                                        QStringLiteral("-1")}
                                          << QStringLiteral("temperature");
-        QTest::newRow("unavailable device") << QStringList{QStringLiteral("generate"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf"),
-                                                           QStringLiteral("-p"), QStringLiteral("x"), QStringLiteral("--device"), QStringLiteral("cuda:7")}
+        QTest::newRow("unavailable device") << QStringList{QStringLiteral("generate"),
+                                                           QStringLiteral("-m"),
+                                                           QStringLiteral("stories260K.gguf"),
+                                                           QStringLiteral("-p"),
+                                                           QStringLiteral("x"),
+                                                           QStringLiteral("--device"),
+                                                           QStringLiteral("cuda:7")}
                                             << QStringLiteral("cuda:7");
-        QTest::newRow("context overflow") << QStringList{QStringLiteral("generate"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf"),
-                                                         QStringLiteral("-p"), QStringLiteral("x"), QStringLiteral("-n"), QStringLiteral("100000")}
+        QTest::newRow("context overflow") << QStringList{QStringLiteral("generate"),
+                                                         QStringLiteral("-m"),
+                                                         QStringLiteral("stories260K.gguf"),
+                                                         QStringLiteral("-p"),
+                                                         QStringLiteral("x"),
+                                                         QStringLiteral("-n"),
+                                                         QStringLiteral("100000")}
                                           << QStringLiteral("context length");
     }
 
@@ -166,7 +197,8 @@ private Q_SLOTS:
         broken.write(bytes);
         broken.close();
         for (const QString& command : {QStringLiteral("inspect"), QStringLiteral("generate")}) {
-            const Run r = runCli({command, QStringLiteral("-m"), path, QStringLiteral("-p"), QStringLiteral("x")});
+            const Run r =
+                runCli({command, QStringLiteral("-m"), path, QStringLiteral("-p"), QStringLiteral("x")});
             QCOMPARE(r.exitCode, 1);
             QVERIFY2(r.err.contains("broken.gguf") && r.err.contains("at byte"), r.err.constData());
         }

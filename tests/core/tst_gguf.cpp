@@ -3,13 +3,11 @@
 // CI runs this under ASan+UBSan).
 #include "GgufBuilder.h"
 #include "TestData.h"
-
 #include "declai/core/GgufFile.h"
 #include "declai/core/ModelConfig.h"
 
 #include <QTemporaryDir>
 #include <QTest>
-
 #include <cstddef>
 #include <span>
 
@@ -87,7 +85,8 @@ private Q_SLOTS:
         QVERIFY(file);
         auto wrong = file->getInt("general.architecture");
         QVERIFY(!wrong);
-        QVERIFY(QString::fromStdString(wrong.error().message).contains(QStringLiteral("general.architecture")));
+        QVERIFY(
+            QString::fromStdString(wrong.error().message).contains(QStringLiteral("general.architecture")));
         auto missing = file->getString("nope");
         QVERIFY(!missing);
         QCOMPARE(missing.error().code, ErrorCode::NotFound);
@@ -113,7 +112,9 @@ private Q_SLOTS:
             std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(length));
             auto file = GgufFile::fromMemory(asBytes(cut), "cut.gguf");
             if (file)
-                QFAIL(qPrintable(QStringLiteral("truncated to %1 of %2 bytes but accepted").arg(length).arg(bytes.size())));
+                QFAIL(qPrintable(QStringLiteral("truncated to %1 of %2 bytes but accepted")
+                                     .arg(length)
+                                     .arg(bytes.size())));
             QVERIFY(QString::fromStdString(file.error().message).contains(QStringLiteral("cut.gguf")));
         }
     }
@@ -185,7 +186,8 @@ private Q_SLOTS:
         GgufBuilder::patch<uint64_t>(bytes, layout.tensorOffsetField[1], 1024 * 1024);
         expectError(bytes, {QStringLiteral("'second'"), QStringLiteral("past the end")});
         bytes = b.build(&layout);
-        GgufBuilder::patch<uint64_t>(bytes, layout.tensorOffsetField[1], ~uint64_t(0) - 31); // aligned, overflows
+        GgufBuilder::patch<uint64_t>(bytes, layout.tensorOffsetField[1],
+                                     ~uint64_t(0) - 31); // aligned, overflows
         expectError(bytes, {QStringLiteral("'second'")});
     }
 
@@ -247,7 +249,8 @@ private Q_SLOTS:
             }
             for (const GgufTensorInfo& t : file->tensors()) {
                 auto data = file->tensorData(t);
-                QVERIFY(data.data() + data.size() <= reinterpret_cast<const std::byte*>(bytes.data() + bytes.size()));
+                QVERIFY(data.data() + data.size() <=
+                        reinterpret_cast<const std::byte*>(bytes.data() + bytes.size()));
             }
         }
         QVERIFY(refused > 0);

@@ -3,7 +3,6 @@
 #include "declai/core/Quant.h"
 
 #include <QTest>
-
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -44,7 +43,9 @@ std::vector<float> activationAsSeen(TensorType weightType, const std::vector<flo
             out[size_t(i)] = blocks[i / kQKK].d * blocks[i / kQKK].qs[i % kQKK];
         break;
     }
-    default: dequantizeRow(activationTypeFor(weightType), act.data(), out.data(), n); break;
+    default:
+        dequantizeRow(activationTypeFor(weightType), act.data(), out.data(), n);
+        break;
     }
     return out;
 }
@@ -64,19 +65,20 @@ private Q_SLOTS:
                 continue;
             }
             if (fp32ToFp16(f) != h)
-                QFAIL(qPrintable(QStringLiteral("half 0x%1 does not round-trip").arg(bits, 4, 16, QLatin1Char('0'))));
+                QFAIL(qPrintable(
+                    QStringLiteral("half 0x%1 does not round-trip").arg(bits, 4, 16, QLatin1Char('0'))));
         }
     }
 
     void fp16RoundsToNearestEven() {
         QCOMPARE(fp16ToFp32(fp32ToFp16(1.0f)), 1.0f);
         QCOMPARE(fp16ToFp32(fp32ToFp16(65504.0f)), 65504.0f);
-        QVERIFY(std::isinf(fp16ToFp32(fp32ToFp16(65520.0f))));   // ties away from max go to infinity
+        QVERIFY(std::isinf(fp16ToFp32(fp32ToFp16(65520.0f)))); // ties away from max go to infinity
         QCOMPARE(fp16ToFp32(fp32ToFp16(65519.0f)), 65504.0f);
-        QCOMPARE(fp32ToFp16(1.0f + 1.0f / 2048.0f), f16_bits(0x3C00));        // tie -> even (down)
-        QCOMPARE(fp32ToFp16(1.0f + 3.0f / 2048.0f), f16_bits(0x3C02));        // tie -> even (up)
-        QCOMPARE(fp16ToFp32(fp32ToFp16(5.9604645e-8f)), 5.9604645e-8f);      // smallest subnormal
-        QCOMPARE(fp32ToFp16(2.9802322e-8f), f16_bits(0));                     // half of it: tie to zero
+        QCOMPARE(fp32ToFp16(1.0f + 1.0f / 2048.0f), f16_bits(0x3C00));  // tie -> even (down)
+        QCOMPARE(fp32ToFp16(1.0f + 3.0f / 2048.0f), f16_bits(0x3C02));  // tie -> even (up)
+        QCOMPARE(fp16ToFp32(fp32ToFp16(5.9604645e-8f)), 5.9604645e-8f); // smallest subnormal
+        QCOMPARE(fp32ToFp16(2.9802322e-8f), f16_bits(0));               // half of it: tie to zero
         QCOMPARE(fp32ToFp16(-0.0f), f16_bits(0x8000));
     }
 
@@ -118,8 +120,8 @@ private Q_SLOTS:
     void dotMatchesDequantisedProduct_data() {
         QTest::addColumn<int>("type");
         QTest::addColumn<int>("n");
-        for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
-                             TensorType::Q4_K, TensorType::Q6_K}) {
+        for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q8_0,
+                             TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K}) {
             const int block = int(tensorTypeTraits(t).blockElements);
             for (int blocks : {1, 3, 8}) {
                 // Plain types get odd lengths too (not a multiple of any SIMD width).
@@ -153,7 +155,10 @@ private Q_SLOTS:
             const double tolerance = 2e-6 * magnitude + 1e-12;
             if (std::fabs(got - expected) > tolerance)
                 QFAIL(qPrintable(QStringLiteral("seed %1: dot %2, expected %3 (tolerance %4)")
-                                     .arg(seed).arg(double(got)).arg(expected).arg(tolerance)));
+                                     .arg(seed)
+                                     .arg(double(got))
+                                     .arg(expected)
+                                     .arg(tolerance)));
         }
     }
 
@@ -165,9 +170,9 @@ private Q_SLOTS:
             q4.qs[j] = uint8_t(j | ((15 - j) << 4));
         float out[32];
         dequantizeRowQ4_0(&q4, out, 32);
-        QCOMPARE(out[0], -4.0f);             // (0 - 8) * 0.5
-        QCOMPARE(out[15], 3.5f);             // (15 - 8) * 0.5
-        QCOMPARE(out[16], 3.5f);             // high nibble of byte 0 is element 16
+        QCOMPARE(out[0], -4.0f); // (0 - 8) * 0.5
+        QCOMPARE(out[15], 3.5f); // (15 - 8) * 0.5
+        QCOMPARE(out[16], 3.5f); // high nibble of byte 0 is element 16
         QCOMPARE(out[31], -4.0f);
 
         BlockQ8_0 q8{};
@@ -182,16 +187,16 @@ private Q_SLOTS:
         BlockQ4_K k4{};
         k4.d = fp32ToFp16(1.0f);
         k4.dmin = fp32ToFp16(1.0f);
-        k4.scales[0] = 1;                 // scale of sub-block 0
-        k4.scales[4] = 2;                 // min of sub-block 0
+        k4.scales[0] = 1;                     // scale of sub-block 0
+        k4.scales[4] = 2;                     // min of sub-block 0
         k4.scales[8] = uint8_t(3 | (5 << 4)); // sub-block 4: low bits of scale 3, min 5
         k4.scales[0] |= uint8_t(1 << 6);      // sub-block 4 scale high bits = 1 -> scale 3 + 16 = 19
         for (int l = 0; l < 128; ++l)
-            k4.qs[l] = 0x21;              // low nibble 1, high nibble 2
+            k4.qs[l] = 0x21; // low nibble 1, high nibble 2
         std::vector<float> k4out(256);
         dequantizeRowQ4_K(&k4, k4out.data(), 256);
-        QCOMPARE(k4out[0], 1.0f * 1 * 1 - 2.0f);     // d*scale*q - dmin*min
-        QCOMPARE(k4out[128], 19.0f * 1 - 5.0f);      // sub-block 4, low nibble 1
+        QCOMPARE(k4out[0], 1.0f * 1 * 1 - 2.0f); // d*scale*q - dmin*min
+        QCOMPARE(k4out[128], 19.0f * 1 - 5.0f);  // sub-block 4, low nibble 1
     }
 };
 

@@ -266,7 +266,8 @@ private Q_SLOTS:
         QTest::addColumn<int>("cols");
         for (TensorType t : {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0}) {
             for (int cols : {32, 96, 2048 + 32, 5632}) {
-                const QByteArray name = QByteArray(tensorTypeName(t).data()) + " n=" + QByteArray::number(cols);
+                const QByteArray name =
+                    QByteArray(tensorTypeName(t).data()) + " n=" + QByteArray::number(cols);
                 QTest::newRow(name.constData()) << static_cast<int>(t) << cols;
             }
         }
@@ -275,7 +276,8 @@ private Q_SLOTS:
                 << static_cast<int>(TensorType::F16) << cols;
         for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K}) {
             for (int cols : {256, 768, 2048}) {
-                const QByteArray name = QByteArray(tensorTypeName(t).data()) + " n=" + QByteArray::number(cols);
+                const QByteArray name =
+                    QByteArray(tensorTypeName(t).data()) + " n=" + QByteArray::number(cols);
                 QTest::newRow(name.constData()) << static_cast<int>(t) << cols;
             }
         }
@@ -303,7 +305,8 @@ private Q_SLOTS:
             const size_t pStride = gemm->preparedBytes(cols);
             std::vector<std::byte> prepared(pStride * tokens);
             for (int t = 0; t < tokens; ++t)
-                gemm->prepare(xValues.data() + int64_t(t) * cols, prepared.data() + pStride * size_t(t), cols);
+                gemm->prepare(xValues.data() + int64_t(t) * cols, prepared.data() + pStride * size_t(t),
+                              cols);
             std::vector<float> batch(size_t(rows) * tokens, NAN);
             gemm->run(w.data(), wStride, rows, prepared.data(), pStride, tokens, cols, batch.data(), rows);
             // One token at a time, and rows in odd-sized pieces.
@@ -311,11 +314,13 @@ private Q_SLOTS:
             for (int t = 0; t < tokens; ++t) {
                 for (int r0 = 0; r0 < rows; r0 += 5) {
                     const int nRows = std::min(5, rows - r0);
-                    gemm->run(w.data() + wStride * size_t(r0), wStride, nRows, prepared.data() + pStride * size_t(t),
-                              pStride, 1, cols, single.data() + size_t(t) * rows + size_t(r0), rows);
+                    gemm->run(w.data() + wStride * size_t(r0), wStride, nRows,
+                              prepared.data() + pStride * size_t(t), pStride, 1, cols,
+                              single.data() + size_t(t) * rows + size_t(r0), rows);
                 }
             }
-            QVERIFY2(std::memcmp(batch.data(), single.data(), batch.size() * sizeof(float)) == 0, table->name);
+            QVERIFY2(std::memcmp(batch.data(), single.data(), batch.size() * sizeof(float)) == 0,
+                     table->name);
             const auto x = activations(weightType, xValues, tokens, cols);
             const size_t xStride = quant::activationRowBytes(weightType, cols);
             for (int t = 0; t < tokens; ++t) {
@@ -324,11 +329,15 @@ private Q_SLOTS:
                     const std::byte* wr = w.data() + wStride * size_t(r);
                     const float got = batch[size_t(t) * rows + size_t(r)];
                     const float expected = quant::dotRow(weightType, wr, xt, cols);
-                    const double bound = exactFormat(weightType) ? 0.0 : 1e-5 * magnitude(weightType, wr, xt, cols);
+                    const double bound =
+                        exactFormat(weightType) ? 0.0 : 1e-5 * magnitude(weightType, wr, xt, cols);
                     if (std::fabs(double(got) - expected) > bound)
                         QFAIL(qPrintable(QStringLiteral("%1 row %2 token %3: %4 vs reference %5")
-                                             .arg(QString::fromLatin1(table->name)).arg(r).arg(t)
-                                             .arg(double(got), 0, 'g', 9).arg(double(expected), 0, 'g', 9)));
+                                             .arg(QString::fromLatin1(table->name))
+                                             .arg(r)
+                                             .arg(t)
+                                             .arg(double(got), 0, 'g', 9)
+                                             .arg(double(expected), 0, 'g', 9)));
                     if (gemm->minTokens > 1) {
                         float viaDot = NAN;
                         table->dotFor(weightType)(wr, xt, xStride, 1, cols, &viaDot);

@@ -1,7 +1,6 @@
 // Parity with llama.cpp: reads ../shared/reference/parity/*.json (computed by llama.cpp) and compares the
 // CPU engine's greedy tokens and last-prompt-position logits with them.
 #include "TestData.h"
-
 #include "declai/core/Tokenizer.h"
 #include "declai/gpu/Embedder.h"
 #include "declai/gpu/Head.h"
@@ -13,7 +12,6 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTest>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -51,7 +49,8 @@ Reference loadReference(const QString& jsonName) {
     r.prompt = o.value(QStringLiteral("prompt")).toString();
     r.promptTokens = toIds(o.value(QStringLiteral("prompt_tokens")).toArray());
     r.greedyTokens = toIds(o.value(QStringLiteral("greedy_tokens")).toArray());
-    QFile logits(testdata::referencePath(QStringLiteral("parity/") + o.value(QStringLiteral("last_logits_file")).toString()));
+    QFile logits(testdata::referencePath(QStringLiteral("parity/") +
+                                         o.value(QStringLiteral("last_logits_file")).toString()));
     if (logits.open(QIODevice::ReadOnly)) {
         const QByteArray bytes = logits.readAll();
         r.logits.resize(static_cast<size_t>(bytes.size()) / sizeof(float));
@@ -63,8 +62,9 @@ Reference loadReference(const QString& jsonName) {
 std::vector<int32_t> topK(const std::vector<float>& v, size_t k) {
     std::vector<int32_t> idx(v.size());
     std::iota(idx.begin(), idx.end(), 0);
-    std::partial_sort(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
-                      [&](int32_t a, int32_t b) { return v[static_cast<size_t>(a)] > v[static_cast<size_t>(b)]; });
+    std::partial_sort(
+        idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
+        [&](int32_t a, int32_t b) { return v[static_cast<size_t>(a)] > v[static_cast<size_t>(b)]; });
     idx.resize(k);
     return idx;
 }
@@ -130,7 +130,8 @@ class TestParity : public QObject {
 private Q_SLOTS:
     void initTestCase() {
         if (testdata::referenceDir().isEmpty() || qEnvironmentVariable("DECLAI_MODEL_PATH").isEmpty())
-            QSKIP("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point at ../shared (the README's test command sets them)");
+            QSKIP("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point at ../shared (the README's test "
+                  "command sets them)");
     }
 
     void greedyTokens_data() {
@@ -168,17 +169,20 @@ private Q_SLOTS:
 
         const auto mismatch = std::mismatch(generated->begin(), generated->end(), ref.greedyTokens.begin());
         const auto step = static_cast<size_t>(mismatch.first - generated->begin());
-        QVERIFY2(allowNearTie, qPrintable(QStringLiteral("greedy tokens differ from llama.cpp at step %1").arg(step)));
+        QVERIFY2(allowNearTie,
+                 qPrintable(QStringLiteral("greedy tokens differ from llama.cpp at step %1").arg(step)));
 
         // Teacher-force the reference tokens up to the divergence and look at the logits there.
         std::vector<int32_t> context = promptIds;
-        context.insert(context.end(), ref.greedyTokens.begin(), ref.greedyTokens.begin() + static_cast<std::ptrdiff_t>(step));
+        context.insert(context.end(), ref.greedyTokens.begin(),
+                       ref.greedyTokens.begin() + static_cast<std::ptrdiff_t>(step));
         auto logits = (*generator)->promptLogits(context);
         QVERIFY(logits);
         const auto top = topK(*logits, 2);
         const float gap = (*logits)[static_cast<size_t>(top[0])] - (*logits)[static_cast<size_t>(top[1])];
         const int32_t refToken = ref.greedyTokens[step];
-        qInfo("divergence at step %zu: ours %d, llama.cpp %d, top-2 gap %.6f", step, top[0], refToken, double(gap));
+        qInfo("divergence at step %zu: ours %d, llama.cpp %d, top-2 gap %.6f", step, top[0], refToken,
+              double(gap));
         QVERIFY2(top[1] == refToken || top[0] == refToken, "llama.cpp's token is not among our top two");
         QVERIFY2(gap <= 1e-3f, qPrintable(QStringLiteral("top-2 gap %1 exceeds 1e-3").arg(double(gap))));
     }
@@ -187,7 +191,8 @@ private Q_SLOTS:
         QTest::addColumn<QString>("reference");
         QTest::addColumn<double>("minCosine");
         QTest::addColumn<int>("minTop5");
-        // Exact-compute models must agree to float rounding; quantised formats within activation-quantisation noise.
+        // Exact-compute models must agree to float rounding; quantised formats within activation-quantisation
+        // noise.
         QTest::newRow("stories260K") << QStringLiteral("stories260K-p1.json") << 0.99999 << 5;
         QTest::newRow("stories260K-Q8_0") << QStringLiteral("stories260K-Q8_0-p1.json") << 0.999 << 4;
         QTest::newRow("tiny-random") << QStringLiteral("tiny-random-p1.json") << 0.99999 << 5;
@@ -214,11 +219,13 @@ private Q_SLOTS:
         QVERIFY(logits);
         QCOMPARE(logits->size(), ref.logits.size());
         const LogitComparison c = compare(*logits, ref.logits);
-        qInfo("%s: cosine %.7f, max |error| / range %.2e, top-1 %s, top-5 overlap %d", qPrintable(reference), c.cosine,
-              c.maxErrorOverRange, c.sameTop1 ? "same" : "different", c.top5Overlap);
-        QVERIFY2(c.cosine >= minCosine, qPrintable(QStringLiteral("cosine %1 < %2").arg(c.cosine).arg(minCosine)));
+        qInfo("%s: cosine %.7f, max |error| / range %.2e, top-1 %s, top-5 overlap %d", qPrintable(reference),
+              c.cosine, c.maxErrorOverRange, c.sameTop1 ? "same" : "different", c.top5Overlap);
+        QVERIFY2(c.cosine >= minCosine,
+                 qPrintable(QStringLiteral("cosine %1 < %2").arg(c.cosine).arg(minCosine)));
         QVERIFY2(c.sameTop1, "top-1 token differs from llama.cpp");
-        QVERIFY2(c.top5Overlap >= minTop5, qPrintable(QStringLiteral("top-5 overlap %1 < %2").arg(c.top5Overlap).arg(minTop5)));
+        QVERIFY2(c.top5Overlap >= minTop5,
+                 qPrintable(QStringLiteral("top-5 overlap %1 < %2").arg(c.top5Overlap).arg(minTop5)));
     }
 
     // One thread and two threads must compute the same thing (the work split may not change results).
@@ -270,7 +277,10 @@ private Q_SLOTS:
             for (int64_t d = 0; d < dim; ++d) {
                 if (row[size_t(d)] != expected[size_t(t * dim + d)])
                     QFAIL(qPrintable(QStringLiteral("token %1 value %2: stepwise %3 != batched %4")
-                                         .arg(t).arg(d).arg(double(row[size_t(d)])).arg(double(expected[size_t(t * dim + d)]))));
+                                         .arg(t)
+                                         .arg(d)
+                                         .arg(double(row[size_t(d)]))
+                                         .arg(double(expected[size_t(t * dim + d)]))));
             }
         }
     }

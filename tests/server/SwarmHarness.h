@@ -5,9 +5,9 @@
 #include "TestData.h"
 
 #include <QDir>
+#include <QElapsedTimer>
 #include <QEventLoop>
 #include <QFile>
-#include <QElapsedTimer>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -20,7 +20,6 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
-
 #include <functional>
 #include <memory>
 #include <vector>
@@ -36,7 +35,8 @@ inline quint16 freePort() {
 class Swarm {
 public:
     // `prepare` runs before the server starts (e.g. to create users in its data folder).
-    explicit Swarm(QStringList serverArgs = {}, const std::function<void(Swarm&)>& prepare = {}) : m_port(freePort()) {
+    explicit Swarm(QStringList serverArgs = {}, const std::function<void(Swarm&)>& prepare = {})
+        : m_port(freePort()) {
         QDir(m_dir.path()).mkpath(QStringLiteral("models"));
         if (prepare)
             prepare(*this);
@@ -45,7 +45,8 @@ public:
         m_server = start(QStringLiteral(DECLAI_SERVER_PATH),
                          QStringList{QStringLiteral("--listen"), QStringLiteral("127.0.0.1:%1").arg(m_port),
                                      QStringLiteral("--model-dir"), path(QStringLiteral("models")),
-                                     QStringLiteral("--data-dir"), path(QStringLiteral("server"))} + serverArgs,
+                                     QStringLiteral("--data-dir"), path(QStringLiteral("server"))} +
+                             serverArgs,
                          QStringLiteral("server"));
     }
 
@@ -77,8 +78,9 @@ public:
         const int index = static_cast<int>(m_nodes.size());
         m_nodes.push_back(start(QStringLiteral(DECLAI_NODE_PATH),
                                 QStringList{QStringLiteral("--server"), url(), QStringLiteral("--data-dir"),
-                                            path(QStringLiteral("node%1").arg(index)), QStringLiteral("--ca"), caFile(),
-                                            QStringLiteral("--threads"), QStringLiteral("1")} + extra,
+                                            path(QStringLiteral("node%1").arg(index)), QStringLiteral("--ca"),
+                                            caFile(), QStringLiteral("--threads"), QStringLiteral("1")} +
+                                    extra,
                                 QStringLiteral("node%1").arg(index)));
         return *m_nodes.back();
     }
@@ -122,17 +124,20 @@ public:
     // declai-cli submit, started asynchronously.
     std::unique_ptr<QProcess> submit(const QString& prompt, int tokens, QStringList extra = {}) {
         return start(QStringLiteral(DECLAI_CLI_PATH),
-                     QStringList{QStringLiteral("submit"), QStringLiteral("--server"), url(), QStringLiteral("--ca"),
-                                 caFile(), QStringLiteral("-m"), QStringLiteral("stories260K"), QStringLiteral("-p"), prompt,
+                     QStringList{QStringLiteral("submit"), QStringLiteral("--server"), url(),
+                                 QStringLiteral("--ca"), caFile(), QStringLiteral("-m"),
+                                 QStringLiteral("stories260K"), QStringLiteral("-p"), prompt,
                                  QStringLiteral("-n"), QString::number(tokens), QStringLiteral("--timeout-s"),
-                                 QStringLiteral("120")} + extra,
+                                 QStringLiteral("120")} +
+                         extra,
                      QString());
     }
 
     // Runs declai-server's operator command (e.g. {"user", "add", "alice"}) on the server's data folder.
     QString admin(const QStringList& args, int* exitCode = nullptr) const {
         QProcess p;
-        p.start(QStringLiteral(DECLAI_SERVER_PATH), args + QStringList{QStringLiteral("--data-dir"), path(QStringLiteral("server"))});
+        p.start(QStringLiteral(DECLAI_SERVER_PATH),
+                args + QStringList{QStringLiteral("--data-dir"), path(QStringLiteral("server"))});
         p.waitForFinished(60000);
         if (exitCode)
             *exitCode = p.exitCode();

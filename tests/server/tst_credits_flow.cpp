@@ -4,7 +4,6 @@
 #include "SwarmHarness.h"
 
 #include <QRegularExpression>
-
 #include <csignal>
 
 using declai::testdata::Swarm;
@@ -16,7 +15,8 @@ struct BalanceLine {
 };
 
 BalanceLine parseBalance(const QString& line) {
-    static const QRegularExpression re(QStringLiteral("available ([0-9.]+), held ([0-9.]+), pending ([0-9.]+)"));
+    static const QRegularExpression re(
+        QStringLiteral("available ([0-9.]+), held ([0-9.]+), pending ([0-9.]+)"));
     BalanceLine b;
     const auto m = re.match(line);
     if (m.hasMatch()) {
@@ -40,9 +40,13 @@ private Q_SLOTS:
 
     void paidGenerationMovesCreditsAndBalances() {
         QString key;
-        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--verification-window-s"),
-                     QStringLiteral("1")},
-                    [&](Swarm& s) { key = s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("alice")}).trimmed(); });
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("2"),
+                     QStringLiteral("--verification-window-s"), QStringLiteral("1")},
+                    [&](Swarm& s) {
+                        key =
+                            s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("alice")})
+                                .trimmed();
+                    });
         QVERIFY2(key.startsWith(QStringLiteral("dk_")), qPrintable(key));
         QVERIFY(swarm.waitForServer());
         swarm.addNode();
@@ -54,23 +58,28 @@ private Q_SLOTS:
         QCOMPARE(noKey->exitCode(), 1);
         QVERIFY(QString::fromUtf8(noKey->readAllStandardError()).contains(QStringLiteral("API key")));
 
-        auto quote = swarm.submit(QStringLiteral("Once upon a time"), 50, {QStringLiteral("--api-key"), key, QStringLiteral("--quote")});
+        auto quote = swarm.submit(QStringLiteral("Once upon a time"), 50,
+                                  {QStringLiteral("--api-key"), key, QStringLiteral("--quote")});
         QVERIFY(quote->waitForFinished(30000));
         QCOMPARE(quote->exitCode(), 0);
-        QVERIFY(QString::fromUtf8(quote->readAllStandardOutput()).contains(QStringLiteral("available 100.000000")));
+        QVERIFY(QString::fromUtf8(quote->readAllStandardOutput())
+                    .contains(QStringLiteral("available 100.000000")));
 
-        auto paid = swarm.submit(QStringLiteral("Once upon a time"), 50, {QStringLiteral("--api-key"), key, QStringLiteral("--stats")});
+        auto paid = swarm.submit(QStringLiteral("Once upon a time"), 50,
+                                 {QStringLiteral("--api-key"), key, QStringLiteral("--stats")});
         QVERIFY(paid->waitForFinished(60000));
         const QString err = QString::fromUtf8(paid->readAllStandardError());
         QVERIFY2(paid->exitCode() == 0, qPrintable(err));
         QVERIFY2(err.contains(QStringLiteral("cost ")), qPrintable(err));
 
-        const BalanceLine alice = parseBalance(swarm.admin({QStringLiteral("ledger"), QStringLiteral("balance"), QStringLiteral("alice")}));
+        const BalanceLine alice = parseBalance(
+            swarm.admin({QStringLiteral("ledger"), QStringLiteral("balance"), QStringLiteral("alice")}));
         QVERIFY(alice.available > 0 && alice.available < 100.0);
         QCOMPARE(alice.held, 0.0);
         // Each node earned; after the 1 s verification window the earnings are released to it.
         QTest::qWait(2500);
-        const QString csv = swarm.admin({QStringLiteral("ledger"), QStringLiteral("export"), QStringLiteral("--csv")});
+        const QString csv =
+            swarm.admin({QStringLiteral("ledger"), QStringLiteral("export"), QStringLiteral("--csv")});
         QCOMPARE(csv.count(QStringLiteral(",settle,")) > 0, true);
         QVERIFY2(csv.contains(QStringLiteral(",earn_release,")), qPrintable(csv.left(2000)));
         int exitCode = -1;
@@ -81,39 +90,54 @@ private Q_SLOTS:
 
     void insufficientCreditsChargesNothing() {
         QString key;
-        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1"), QStringLiteral("--grant-credits"), QStringLiteral("0.000001")},
-                    [&](Swarm& s) { key = s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("bob")}).trimmed(); });
+        Swarm swarm(
+            {QStringLiteral("--min-nodes"), QStringLiteral("1"), QStringLiteral("--grant-credits"),
+             QStringLiteral("0.000001")},
+            [&](Swarm& s) {
+                key =
+                    s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("bob")}).trimmed();
+            });
         QVERIFY(swarm.waitForServer());
         swarm.addNode();
         QVERIFY(swarm.waitForShards(1));
-        auto request = swarm.submit(QStringLiteral("Once upon a time"), 100, {QStringLiteral("--api-key"), key});
+        auto request =
+            swarm.submit(QStringLiteral("Once upon a time"), 100, {QStringLiteral("--api-key"), key});
         QVERIFY(request->waitForFinished(30000));
         QCOMPARE(request->exitCode(), 1);
         const QString err = QString::fromUtf8(request->readAllStandardError());
         QVERIFY2(err.contains(QStringLiteral("insufficient credits")), qPrintable(err));
         QVERIFY(request->readAllStandardOutput().trimmed().isEmpty());
-        const BalanceLine bob = parseBalance(swarm.admin({QStringLiteral("ledger"), QStringLiteral("balance"), QStringLiteral("bob")}));
+        const BalanceLine bob = parseBalance(
+            swarm.admin({QStringLiteral("ledger"), QStringLiteral("balance"), QStringLiteral("bob")}));
         QCOMPARE(bob.available, 0.000001);
         QCOMPARE(bob.held, 0.0);
     }
 
     void failedGenerationIsRefunded() {
         QString key;
-        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1"), QStringLiteral("--failover-deadline-ms"), QStringLiteral("3000")},
-                    [&](Swarm& s) { key = s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("carol")}).trimmed(); });
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1"),
+                     QStringLiteral("--failover-deadline-ms"), QStringLiteral("3000")},
+                    [&](Swarm& s) {
+                        key =
+                            s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("carol")})
+                                .trimmed();
+                    });
         QVERIFY(swarm.waitForServer());
         QProcess& node = swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("20")});
         QVERIFY(swarm.waitForShards(1));
-        auto request = swarm.submit(QStringLiteral("Once upon a time"), 100, {QStringLiteral("--api-key"), key});
+        auto request =
+            swarm.submit(QStringLiteral("Once upon a time"), 100, {QStringLiteral("--api-key"), key});
         QElapsedTimer clock;
         clock.start();
-        while (clock.elapsed() < 30000 && swarm.status().value(QStringLiteral("sessions")).toArray().isEmpty())
+        while (clock.elapsed() < 30000 &&
+               swarm.status().value(QStringLiteral("sessions")).toArray().isEmpty())
             QTest::qWait(20);
         QTest::qWait(200);
         ::kill(static_cast<pid_t>(node.processId()), SIGKILL);
         QVERIFY(request->waitForFinished(30000));
         QCOMPARE(request->exitCode(), 1);
-        const BalanceLine carol = parseBalance(swarm.admin({QStringLiteral("ledger"), QStringLiteral("balance"), QStringLiteral("carol")}));
+        const BalanceLine carol = parseBalance(
+            swarm.admin({QStringLiteral("ledger"), QStringLiteral("balance"), QStringLiteral("carol")}));
         QCOMPARE(carol.available, 100.0); // the whole hold came back
         QCOMPARE(carol.held, 0.0);
         int exitCode = -1;

@@ -2,7 +2,6 @@
 // signature, a replayed handshake, malformed, text, oversized and replayed frames, silence, and a stage
 // answer with a forged signature. Runs a real ServerApp (TLS on loopback) in-process.
 #include "TestData.h"
-
 #include "declai/core/Identity.h"
 #include "declai/core/WireCodec.h"
 #include "declai/server/ServerApp.h"
@@ -15,7 +14,6 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QWebSocket>
-
 #include <optional>
 
 using namespace declai;
@@ -54,8 +52,9 @@ struct RawPeer {
             QTest::qWait(10);
         return socket.state() == QAbstractSocket::ConnectedState;
     }
-    void send(wire::MessageType type, const google::protobuf::MessageLite& body, uint32_t version = wire::kProtocolVersion,
-              std::optional<uint64_t> forcedSeq = std::nullopt, const std::string& signature = {}) {
+    void send(wire::MessageType type, const google::protobuf::MessageLite& body,
+              uint32_t version = wire::kProtocolVersion, std::optional<uint64_t> forcedSeq = std::nullopt,
+              const std::string& signature = {}) {
         wire::Envelope e;
         e.set_protocol_version(version);
         e.set_type(type);
@@ -300,7 +299,8 @@ private Q_SLOTS:
         e.set_type(wire::STAGE_RESPONSE);
         e.set_seq(peer.seq + 1);
         e.set_body(response.SerializeAsString());
-        peer.send(wire::STAGE_RESPONSE, response, wire::kProtocolVersion, std::nullopt, id->sign(wire::signedPayload(e, nonce)));
+        peer.send(wire::STAGE_RESPONSE, response, wire::kProtocolVersion, std::nullopt,
+                  id->sign(wire::signedPayload(e, nonce)));
         QTest::qWait(300);
         QVERIFY(!peer.closed);
     }

@@ -2,7 +2,6 @@
 #include "declai/server/PriorityScheduler.h"
 
 #include <QTest>
-
 #include <map>
 
 using namespace declai::server;
@@ -25,12 +24,12 @@ private Q_SLOTS:
     void highReserveIsKeptFree() {
         PriorityScheduler s({8, 0.25, 1000000, 100}); // 2 of 8 slots reserved for HIGH
         QVERIFY(s.enqueue({1, "a", Priority::Normal, 0, 1, 0}, 0));
-        QVERIFY(!s.next(6, 0));                  // 6 active: NORMAL may not take the reserve
-        QVERIFY(s.next(5, 0));                   // 5 active: it may start
+        QVERIFY(!s.next(6, 0)); // 6 active: NORMAL may not take the reserve
+        QVERIFY(s.next(5, 0));  // 5 active: it may start
         QVERIFY(s.enqueue({2, "b", Priority::High, 0, 1, 0}, 0));
         QCOMPARE(s.next(7, 0)->id, uint64_t(2)); // HIGH may use the reserve
         QVERIFY(s.enqueue({3, "c", Priority::High, 0, 1, 0}, 0));
-        QVERIFY(!s.next(8, 0));                  // but nobody exceeds capacity
+        QVERIFY(!s.next(8, 0)); // but nobody exceeds capacity
     }
 
     void richerAccountsGetALargerShareButNobodyStarves() {
@@ -43,7 +42,8 @@ private Q_SLOTS:
         std::map<std::string, int> served;
         for (int i = 0; i < 200; ++i)
             ++served[s.next(0, 0)->account];
-        QVERIFY2(served["rich"] > served["poor"], qPrintable(QStringLiteral("rich %1 poor %2").arg(served["rich"]).arg(served["poor"])));
+        QVERIFY2(served["rich"] > served["poor"],
+                 qPrintable(QStringLiteral("rich %1 poor %2").arg(served["rich"]).arg(served["poor"])));
         QVERIFY(served["poor"] > 0);
         // The share follows the weights: 1 + log2(1 + 1000) ~ 11 vs 1.
         QVERIFY(served["rich"] >= 8 * served["poor"]);

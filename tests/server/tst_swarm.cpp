@@ -6,7 +6,6 @@
 #include <QElapsedTimer>
 #include <QJsonArray>
 #include <QJsonDocument>
-
 #include <csignal>
 
 using declai::testdata::Swarm;
@@ -34,18 +33,21 @@ class TestSwarm : public QObject {
 
 private Q_SLOTS:
     void initTestCase() {
-        if (declai::testdata::referenceDir().isEmpty() || declai::testdata::modelPath(QStringLiteral("stories260K.gguf")).isEmpty())
+        if (declai::testdata::referenceDir().isEmpty() ||
+            declai::testdata::modelPath(QStringLiteral("stories260K.gguf")).isEmpty())
             QSKIP("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point at ../shared");
     }
 
     void outputEqualsLocalGeneration() {
-        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("3"), QStringLiteral("--replicas"), QStringLiteral("1")});
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("3"),
+                     QStringLiteral("--replicas"), QStringLiteral("1")});
         QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
         for (int i = 0; i < 3; ++i)
             swarm.addNode();
         QVERIFY2(swarm.waitForShards(3), qPrintable(swarm.log(QStringLiteral("server"))));
-        for (const QString& name : {QStringLiteral("stories260K-p1.json"), QStringLiteral("stories260K-p2.json"),
-                                    QStringLiteral("stories260K-p3.json")}) {
+        for (const QString& name :
+             {QStringLiteral("stories260K-p1.json"), QStringLiteral("stories260K-p2.json"),
+              QStringLiteral("stories260K-p3.json")}) {
             const QJsonObject ref = reference(name);
             const QJsonArray greedy = ref.value(QStringLiteral("greedy_tokens")).toArray();
             auto text = swarm.submit(ref.value(QStringLiteral("prompt")).toString(), int(greedy.size()));
@@ -66,14 +68,17 @@ private Q_SLOTS:
     }
 
     void nodeKilledMidGenerationGivesIdenticalOutput() {
-        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("3"), QStringLiteral("--replicas"), QStringLiteral("1")});
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("3"),
+                     QStringLiteral("--replicas"), QStringLiteral("1")});
         QVERIFY(swarm.waitForServer());
         for (int i = 0; i < 3; ++i)
-            swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("10")}); // slow enough to kill mid-way
+            swarm.addNode(
+                {QStringLiteral("--stage-delay-ms"), QStringLiteral("10")}); // slow enough to kill mid-way
         QVERIFY2(swarm.waitForShards(3), qPrintable(swarm.log(QStringLiteral("server"))));
         const QJsonObject ref = reference(QStringLiteral("stories260K-p1.json"));
         const QJsonArray greedy = ref.value(QStringLiteral("greedy_tokens")).toArray();
-        auto client = swarm.submit(ref.value(QStringLiteral("prompt")).toString(), int(greedy.size()), {QStringLiteral("--tokens")});
+        auto client = swarm.submit(ref.value(QStringLiteral("prompt")).toString(), int(greedy.size()),
+                                   {QStringLiteral("--tokens")});
 
         // Wait until the session is well under way, then kill its middle node.
         QString victim;
@@ -81,7 +86,8 @@ private Q_SLOTS:
         clock.start();
         while (victim.isEmpty() && clock.elapsed() < 30000) {
             const QJsonArray sessions = swarm.status().value(QStringLiteral("sessions")).toArray();
-            if (!sessions.isEmpty() && sessions[0].toObject().value(QStringLiteral("generated_tokens")).toInt() >= 10) {
+            if (!sessions.isEmpty() &&
+                sessions[0].toObject().value(QStringLiteral("generated_tokens")).toInt() >= 10) {
                 const QJsonArray nodes = sessions[0].toObject().value(QStringLiteral("nodes")).toArray();
                 if (nodes.size() >= 2)
                     victim = nodes[1].toString().left(12);
@@ -106,8 +112,8 @@ private Q_SLOTS:
     }
 
     void everyNodeGoneFailsClearlyBeforeDeadline() {
-        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--failover-deadline-ms"),
-                     QStringLiteral("5000")});
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"),
+                     QStringLiteral("--failover-deadline-ms"), QStringLiteral("5000")});
         QVERIFY(swarm.waitForServer());
         for (int i = 0; i < 2; ++i)
             swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("10")});
@@ -117,7 +123,8 @@ private Q_SLOTS:
         clock.start();
         while (clock.elapsed() < 30000) {
             const QJsonArray sessions = swarm.status().value(QStringLiteral("sessions")).toArray();
-            if (!sessions.isEmpty() && sessions[0].toObject().value(QStringLiteral("generated_tokens")).toInt() >= 5)
+            if (!sessions.isEmpty() &&
+                sessions[0].toObject().value(QStringLiteral("generated_tokens")).toInt() >= 5)
                 break;
             QTest::qWait(20);
         }
@@ -128,7 +135,8 @@ private Q_SLOTS:
         QVERIFY2(clock.elapsed() < 15000, qPrintable(QStringLiteral("took %1 ms").arg(clock.elapsed())));
         QCOMPARE(client->exitCode(), 1);
         const QString err = QString::fromUtf8(client->readAllStandardError());
-        QVERIFY2(err.contains(QStringLiteral("generation failed")) && err.contains(QStringLiteral("layers")), qPrintable(err));
+        QVERIFY2(err.contains(QStringLiteral("generation failed")) && err.contains(QStringLiteral("layers")),
+                 qPrintable(err));
         // The server is unaffected: still answering.
         QVERIFY(swarm.status().contains(QStringLiteral("nodes")));
         QCOMPARE(swarm.server().state(), QProcess::Running);
@@ -142,7 +150,8 @@ private Q_SLOTS:
         auto client = swarm.submit(QStringLiteral("Once upon a time"), 60);
         QElapsedTimer clock;
         clock.start();
-        while (clock.elapsed() < 30000 && swarm.status().value(QStringLiteral("sessions")).toArray().isEmpty())
+        while (clock.elapsed() < 30000 &&
+               swarm.status().value(QStringLiteral("sessions")).toArray().isEmpty())
             QTest::qWait(20);
         ::kill(static_cast<pid_t>(node.processId()), SIGTERM); // drain: finish, then leave
         QVERIFY(client->waitForFinished(60000));

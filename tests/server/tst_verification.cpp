@@ -16,8 +16,9 @@ private Q_SLOTS:
     }
 
     void honestNodesPassEveryCheck() {
-        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--verify-initial-rate"),
-                     QStringLiteral("1"), QStringLiteral("--verify-floor-rate"), QStringLiteral("1")});
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"),
+                     QStringLiteral("--verify-initial-rate"), QStringLiteral("1"),
+                     QStringLiteral("--verify-floor-rate"), QStringLiteral("1")});
         QVERIFY(swarm.waitForServer());
         swarm.addNode();
         swarm.addNode();
@@ -35,7 +36,8 @@ private Q_SLOTS:
             s = swarm.status();
         } while (s.value(QStringLiteral("verifications_passed")).toInt() < 6 && clock.elapsed() < 30000);
         // Rate 1: each of the 3 sessions has both of its stages re-executed (every row of every step).
-        QVERIFY2(s.value(QStringLiteral("verifications_passed")).toInt() == 6, QJsonDocument(s).toJson().constData());
+        QVERIFY2(s.value(QStringLiteral("verifications_passed")).toInt() == 6,
+                 QJsonDocument(s).toJson().constData());
         QCOMPARE(s.value(QStringLiteral("verifications_failed")).toInt(), 0);
         QCOMPARE(s.value(QStringLiteral("quarantined_nodes")).toInt(), 0);
     }
@@ -52,8 +54,13 @@ private Q_SLOTS:
         QFETCH(QString, mode);
         // Credits on: the cheater's earnings stay pending (10 min window) and must be voided when caught.
         QString key;
-        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--replicas"), QStringLiteral("1")},
-                    [&](Swarm& s) { key = s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("eve")}).trimmed(); });
+        Swarm swarm(
+            {QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--replicas"),
+             QStringLiteral("1")},
+            [&](Swarm& s) {
+                key =
+                    s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("eve")}).trimmed();
+            });
         QVERIFY(swarm.waitForServer());
         swarm.addNode();
         swarm.addNode({QStringLiteral("--test-cheat"), mode});
@@ -62,15 +69,18 @@ private Q_SLOTS:
         QElapsedTimer clock;
         clock.start();
         int requests = 0;
-        while (swarm.status().value(QStringLiteral("quarantined_nodes")).toInt() == 0 && clock.elapsed() < 60000) {
-            auto client = swarm.submit(QStringLiteral("Once upon a time"), 60, {QStringLiteral("--api-key"), key});
+        while (swarm.status().value(QStringLiteral("quarantined_nodes")).toInt() == 0 &&
+               clock.elapsed() < 60000) {
+            auto client =
+                swarm.submit(QStringLiteral("Once upon a time"), 60, {QStringLiteral("--api-key"), key});
             QVERIFY(client->waitForFinished(60000));
             ++requests;
             QTest::qWait(100);
         }
         const QJsonObject s = swarm.status();
         qInfo("%s: caught after %d request(s); %d checks passed, %d failed", qPrintable(mode), requests,
-              s.value(QStringLiteral("verifications_passed")).toInt(), s.value(QStringLiteral("verifications_failed")).toInt());
+              s.value(QStringLiteral("verifications_passed")).toInt(),
+              s.value(QStringLiteral("verifications_failed")).toInt());
         QCOMPARE(s.value(QStringLiteral("quarantined_nodes")).toInt(), 1);
         QVERIFY(swarm.log(QStringLiteral("server")).contains(QStringLiteral("quarantined")));
         // The cheater earns nothing: its pending credit was voided and nothing was released to it.
@@ -80,13 +90,15 @@ private Q_SLOTS:
             return at < 0 ? QString() : log.mid(at + 8, 12);
         }();
         QVERIFY(!cheaterShort.isEmpty());
-        const QString csv = swarm.admin({QStringLiteral("ledger"), QStringLiteral("export"), QStringLiteral("--csv")});
+        const QString csv =
+            swarm.admin({QStringLiteral("ledger"), QStringLiteral("export"), QStringLiteral("--csv")});
         QVERIFY2(csv.contains(QStringLiteral(",void,")), qPrintable(csv.left(3000)));
         const int at = csv.indexOf(QStringLiteral("node:") + cheaterShort);
         QVERIFY(at >= 0);
         const QString account = csv.mid(at, 5 + 64);
         const QString balance = swarm.admin({QStringLiteral("ledger"), QStringLiteral("balance"), account});
-        QVERIFY2(balance.contains(QStringLiteral("available 0.000000")) && balance.contains(QStringLiteral("pending 0.000000")),
+        QVERIFY2(balance.contains(QStringLiteral("available 0.000000")) &&
+                     balance.contains(QStringLiteral("pending 0.000000")),
                  qPrintable(balance));
         int exitCode = -1;
         swarm.admin({QStringLiteral("ledger"), QStringLiteral("verify")}, &exitCode);
@@ -97,10 +109,12 @@ private Q_SLOTS:
             f.open(QIODevice::ReadOnly);
             return QJsonDocument::fromJson(f.readAll()).object();
         }();
-        auto after = swarm.submit(ref.value(QStringLiteral("prompt")).toString(), 100, {QStringLiteral("--api-key"), key});
+        auto after = swarm.submit(ref.value(QStringLiteral("prompt")).toString(), 100,
+                                  {QStringLiteral("--api-key"), key});
         QVERIFY(after->waitForFinished(60000));
         QCOMPARE(after->exitCode(), 0);
-        QCOMPARE(QString::fromUtf8(after->readAllStandardOutput()), ref.value(QStringLiteral("greedy_text")).toString() + QLatin1Char('\n'));
+        QCOMPARE(QString::fromUtf8(after->readAllStandardOutput()),
+                 ref.value(QStringLiteral("greedy_text")).toString() + QLatin1Char('\n'));
     }
 };
 

@@ -1,7 +1,6 @@
 // The verifier's numbers: honest recomputation is never flagged (10,000 checks), cheats are, and the
 // adaptive rate finds a node that is wrong on 5% of its stages within the bound the policy predicts.
 #include "TestData.h"
-
 #include "declai/core/Tokenizer.h"
 #include "declai/gpu/Embedder.h"
 #include "declai/gpu/ShardBackend.h"
@@ -9,7 +8,6 @@
 
 #include <QSignalSpy>
 #include <QTest>
-
 #include <cmath>
 #include <random>
 
@@ -92,7 +90,8 @@ private Q_SLOTS:
             }
             node.endSession(session);
         }
-        qInfo("%s: %d honest checks, %d flagged, worst cosine %.9f", qPrintable(device), checks, failures, worstCosine);
+        qInfo("%s: %d honest checks, %d flagged, worst cosine %.9f", qPrintable(device), checks, failures,
+              worstCosine);
         QCOMPARE(failures, 0);
     }
 
@@ -153,8 +152,9 @@ private Q_SLOTS:
         for (int v : caughtAfter)
             mean += v;
         mean /= caughtAfter.size();
-        qInfo("5%% cheater: caught after %.0f stages on average, 99%% within %d (bound at the floor rate: %d)", mean,
-              p99, bound99);
+        qInfo(
+            "5%% cheater: caught after %.0f stages on average, 99%% within %d (bound at the floor rate: %d)",
+            mean, p99, bound99);
         QVERIFY(p99 <= bound99);
         QCOMPARE(caughtAfter.back() <= 100000, true);
     }

@@ -202,9 +202,9 @@ int64_t activationBlock(TensorType type) {
 Expected<void> roundActivations(const Device& device, const DeviceBuffer& x, const DeviceBuffer& out,
                                 int64_t cols, int64_t nTokens, TensorType weightType) {
     if (!isComputeFormat(weightType))
-        return makeError(ErrorCode::Unsupported, std::string("no activation rounding for ")
-                                                     .append(tensorTypeName(weightType))
-                                                     .append(" weights"));
+        return makeError(
+            ErrorCode::Unsupported,
+            std::string("no activation rounding for ").append(tensorTypeName(weightType)).append(" weights"));
     if (auto r = positive(cols, "cols"); !r)
         return r;
     if (auto r = positive(nTokens, "nTokens"); !r)

@@ -73,10 +73,12 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
             gemm = nullptr;
         const QuantizeFn prepare = gemm ? gemm->prepare : nullptr;
         const TensorType actType = quant::activationTypeFor(weightType);
-        const size_t rowBytes = gemm ? gemm->preparedBytes(cols) : quant::activationRowBytes(weightType, cols);
+        const size_t rowBytes =
+            gemm ? gemm->preparedBytes(cols) : quant::activationRowBytes(weightType, cols);
         size_t slot = 0;
-        while (slot < preparedCount && !(prepared[slot].prepare == prepare && prepared[slot].actType == actType &&
-                                         prepared[slot].rowBytes == rowBytes))
+        while (slot < preparedCount &&
+               !(prepared[slot].prepare == prepare && prepared[slot].actType == actType &&
+                 prepared[slot].rowBytes == rowBytes))
             ++slot;
         if (slot == preparedCount) {
             prepared[preparedCount++] = {prepare, actType, weightType, rowBytes, totalBytes};

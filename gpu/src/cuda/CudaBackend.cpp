@@ -24,8 +24,9 @@ ErrorCode codeFor(cudaError_t status) {
     if (status == cudaErrorNoDevice || status == cudaErrorInsufficientDriver ||
         status == cudaErrorInitializationError)
         return ErrorCode::DriverMissing;
-    if (status == cudaErrorLaunchFailure || status == cudaErrorIllegalAddress || status == cudaErrorLaunchTimeout ||
-        status == cudaErrorECCUncorrectable || status == cudaErrorInvalidDevice)
+    if (status == cudaErrorLaunchFailure || status == cudaErrorIllegalAddress ||
+        status == cudaErrorLaunchTimeout || status == cudaErrorECCUncorrectable ||
+        status == cudaErrorInvalidDevice)
         return ErrorCode::DeviceLost;
     return ErrorCode::Internal;
 }
@@ -88,7 +89,8 @@ DeviceInfo describe(int index) {
 
 class CudaBuffer final : public DeviceBuffer {
 public:
-    CudaBuffer(const Device* device, uint64_t sizeBytes, void* ptr) : DeviceBuffer(device, sizeBytes), m_ptr(ptr) {}
+    CudaBuffer(const Device* device, uint64_t sizeBytes, void* ptr)
+        : DeviceBuffer(device, sizeBytes), m_ptr(ptr) {}
     ~CudaBuffer() override { cudaFree(m_ptr); } // synchronises with the work that still uses it
     void* ptr() const { return m_ptr; }
 
@@ -125,9 +127,10 @@ public:
 
     Expected<void> supportsOp(OpKind op, TensorType type) const override {
         if ((op == OpKind::MatMul || op == OpKind::GetRows) && !checks::isComputeFormat(type))
-            return makeError(ErrorCode::Unsupported, std::string(opKindName(op))
-                                                         .append(" has no " DECLAI_GPU_API_NAME " kernel for ")
-                                                         .append(tensorTypeName(type)));
+            return makeError(ErrorCode::Unsupported,
+                             std::string(opKindName(op))
+                                 .append(" has no " DECLAI_GPU_API_NAME " kernel for ")
+                                 .append(tensorTypeName(type)));
         return {};
     }
 
@@ -138,7 +141,8 @@ public:
         const cudaError_t status = cudaMalloc(&ptr, std::max<uint64_t>(sizeBytes, 4));
         if (status != cudaSuccess) {
             cudaGetLastError(); // an allocation failure is not sticky: clear it
-            return apiError(status, std::string("cudaMalloc(").append(std::to_string(sizeBytes)).append(" bytes)"));
+            return apiError(status,
+                            std::string("cudaMalloc(").append(std::to_string(sizeBytes)).append(" bytes)"));
         }
         return std::unique_ptr<DeviceBuffer>(std::make_unique<CudaBuffer>(this, sizeBytes, ptr));
     }
@@ -198,8 +202,8 @@ public:
             return r;
         if (auto r = bind(); !r)
             return r;
-        return check(cuda::launchMatMul(m_stream, formatOf(w.type), ptrOf<void>(weights), *checks::rowBytes(w),
-                                        ptrOf(x), ptrOf(y), w.rows, w.cols, nTokens),
+        return check(cuda::launchMatMul(m_stream, formatOf(w.type), ptrOf<void>(weights),
+                                        *checks::rowBytes(w), ptrOf(x), ptrOf(y), w.rows, w.cols, nTokens),
                      "matmul launch");
     }
 
@@ -208,8 +212,8 @@ public:
             return r;
         if (auto r = bind(); !r)
             return r;
-        return check(cuda::launchRope(m_stream, ptrOf(x), p.nTokens, p.heads, p.headDim, p.ropeDims, p.startPos,
-                                      p.freqBase, p.freqScale),
+        return check(cuda::launchRope(m_stream, ptrOf(x), p.nTokens, p.heads, p.headDim, p.ropeDims,
+                                      p.startPos, p.freqBase, p.freqScale),
                      "rope launch");
     }
 
@@ -234,7 +238,8 @@ public:
         const float scale = p.scale != 0.0f ? p.scale : 1.0f / std::sqrt(static_cast<float>(p.headDim));
         return check(cuda::launchAttention(m_stream, p.halfAccumulator, ptrOf(q), ptrOf<uint16_t>(keyCache),
                                            ptrOf<uint16_t>(valueCache), ptrOf(out), *scores, p.nTokens,
-                                           p.startPos, p.headCount, p.kvHeadCount, p.headDim, maxVisible, scale),
+                                           p.startPos, p.headCount, p.kvHeadCount, p.headDim, maxVisible,
+                                           scale),
                      "attention launch");
     }
 
@@ -266,9 +271,9 @@ public:
         // Blocking upload: the host span may go away as soon as this returns.
         if (auto r = upload(*m_ids, 0, ids.data(), idBytes); !r)
             return r;
-        return check(cuda::launchGetRows(m_stream, formatOf(desc.type), ptrOf<void>(table), *checks::rowBytes(desc),
-                                         ptrOf<int32_t>(*m_ids), static_cast<int64_t>(ids.size()), ptrOf(out),
-                                         desc.cols),
+        return check(cuda::launchGetRows(m_stream, formatOf(desc.type), ptrOf<void>(table),
+                                         *checks::rowBytes(desc), ptrOf<int32_t>(*m_ids),
+                                         static_cast<int64_t>(ids.size()), ptrOf(out), desc.cols),
                      "get_rows launch");
     }
 
@@ -283,8 +288,9 @@ public:
                                      : weightType == TensorType::F16 ? cuda::RoundKind::F16
                                      : block == 32                   ? cuda::RoundKind::Q8_0
                                                                      : cuda::RoundKind::Q8_K;
-        return check(cuda::launchRoundActivations(m_stream, kind, ptrOf(x), ptrOf(out), cols * nTokens / block, block),
-                     "round_activations launch");
+        return check(
+            cuda::launchRoundActivations(m_stream, kind, ptrOf(x), ptrOf(out), cols * nTokens / block, block),
+            "round_activations launch");
     }
 
 private:
@@ -293,7 +299,8 @@ private:
     Expected<void> init() {
         if (auto r = bind(); !r)
             return r;
-        return check(cudaStreamCreateWithFlags(&m_stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+        return check(cudaStreamCreateWithFlags(&m_stream, cudaStreamNonBlocking),
+                     "cudaStreamCreateWithFlags");
     }
 
     // Makes this device current on the calling thread (the runtime's current device is per thread).

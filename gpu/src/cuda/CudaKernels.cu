@@ -25,8 +25,12 @@ __device__ __forceinline__ float halfBitsToFloat(uint16_t bits) {
 __device__ __forceinline__ uint16_t floatToHalfBits(float v) {
     return __half_as_ushort(__float2half_rn(v));
 }
-__device__ __forceinline__ float negativeInfinity() { return __int_as_float(static_cast<int>(0xff800000u)); }
-__device__ __forceinline__ float roundF16(float v) { return __half2float(__float2half_rn(v)); }
+__device__ __forceinline__ float negativeInfinity() {
+    return __int_as_float(static_cast<int>(0xff800000u));
+}
+__device__ __forceinline__ float roundF16(float v) {
+    return __half2float(__float2half_rn(v));
+}
 // The little-endian F16 at byte address p (byte loads: no alignment assumption).
 __device__ __forceinline__ float loadF16(const uint8_t* p) {
     return halfBitsToFloat(static_cast<uint16_t>(p[0] | (p[1] << 8)));
@@ -93,7 +97,9 @@ struct Fmt<Format::F32> {
     __device__ static void unit(const uint8_t* row, int64_t u, float* w) {
         w[0] = reinterpret_cast<const float*>(row)[u];
     }
-    __device__ static float value(const uint8_t* row, int64_t i) { return reinterpret_cast<const float*>(row)[i]; }
+    __device__ static float value(const uint8_t* row, int64_t i) {
+        return reinterpret_cast<const float*>(row)[i];
+    }
 };
 
 template <>
@@ -193,8 +199,9 @@ struct Fmt<Format::Q6_K> {
 
 // y[t][r] = dot(W.row(r), x[t]); grid = (rows, ceil(nTokens / kTokensPerBlock)), block = kBlock.
 template <Format F>
-__global__ void __launch_bounds__(kBlock) matMulKernel(const uint8_t* w, uint64_t rowBytes, const float* x,
-                                                       float* y, int64_t rows, int64_t cols, int64_t nTokens) {
+__global__ void __launch_bounds__(kBlock)
+    matMulKernel(const uint8_t* w, uint64_t rowBytes, const float* x, float* y, int64_t rows, int64_t cols,
+                 int64_t nTokens) {
     __shared__ float scratch[kBlock];
     constexpr int kUnit = Fmt<F>::kUnit;
     const int64_t r = blockIdx.x;
@@ -237,8 +244,8 @@ __global__ void getRowsKernel(const uint8_t* table, uint64_t rowBytes, const int
 }
 
 // One block per token.
-__global__ void __launch_bounds__(kBlock) rmsNormKernel(const float* x, const float* weight, float* out,
-                                                        int64_t n, float eps) {
+__global__ void __launch_bounds__(kBlock)
+    rmsNormKernel(const float* x, const float* weight, float* out, int64_t n, float eps) {
     __shared__ float scratch[kBlock];
     const int64_t t = blockIdx.x;
     const float* row = x + t * n;
@@ -286,11 +293,10 @@ __global__ void kvStoreKernel(const float* k, const float* v, uint16_t* keyCache
 
 // One block per (head, token): grid = (headCount, nTokens). Two-pass float softmax over the scores
 // stored in `scores` (maxVisible floats per (token, head)).
-__global__ void __launch_bounds__(kBlock) attentionKernel(const float* q, const uint16_t* keyCache,
-                                                          const uint16_t* valueCache, float* out, float* scores,
-                                                          int64_t startPos, int64_t headCount,
-                                                          int64_t kvHeadCount, int64_t headDim,
-                                                          int64_t maxVisible, float scale) {
+__global__ void __launch_bounds__(kBlock)
+    attentionKernel(const float* q, const uint16_t* keyCache, const uint16_t* valueCache, float* out,
+                    float* scores, int64_t startPos, int64_t headCount, int64_t kvHeadCount, int64_t headDim,
+                    int64_t maxVisible, float scale) {
     __shared__ float scratch[kBlock];
     const int64_t h = blockIdx.x;
     const int64_t t = blockIdx.y;
@@ -333,11 +339,10 @@ __global__ void __launch_bounds__(kBlock) attentionKernel(const float* q, const 
 
 // AttentionParams::halfAccumulator: F16-rounded query, then per output dimension a one-pass online
 // softmax over rows 0.. in order with the weighted value sum rounded to F16 after every step.
-__global__ void __launch_bounds__(kBlock) attentionHalfKernel(const float* q, const uint16_t* keyCache,
-                                                              const uint16_t* valueCache, float* out,
-                                                              float* scores, int64_t startPos, int64_t headCount,
-                                                              int64_t kvHeadCount, int64_t headDim,
-                                                              int64_t maxVisible, float scale) {
+__global__ void __launch_bounds__(kBlock)
+    attentionHalfKernel(const float* q, const uint16_t* keyCache, const uint16_t* valueCache, float* out,
+                        float* scores, int64_t startPos, int64_t headCount, int64_t kvHeadCount,
+                        int64_t headDim, int64_t maxVisible, float scale) {
     const int64_t h = blockIdx.x;
     const int64_t t = blockIdx.y;
     const int lid = threadIdx.x;
@@ -444,8 +449,8 @@ void matMulAs(cudaStream_t stream, const void* w, uint64_t rowBytes, const float
               int64_t cols, int64_t nTokens) {
     const dim3 grid(static_cast<unsigned>(rows),
                     static_cast<unsigned>((nTokens + kTokensPerBlock - 1) / kTokensPerBlock));
-    matMulKernel<F><<<grid, kBlock, 0, stream>>>(static_cast<const uint8_t*>(w), rowBytes, x, y, rows, cols,
-                                                 nTokens);
+    matMulKernel<F>
+        <<<grid, kBlock, 0, stream>>>(static_cast<const uint8_t*>(w), rowBytes, x, y, rows, cols, nTokens);
 }
 
 template <Format F>
@@ -493,7 +498,7 @@ cudaError_t launchRope(cudaStream_t stream, float* x, int64_t nTokens, int64_t h
     const int64_t total = nTokens * heads * (ropeDims / 2);
     if (total > 0)
         ropeKernel<<<gridFor(total), 256, 0, stream>>>(x, total, heads, headDim, ropeDims, startPos, freqBase,
-                                                      freqScale);
+                                                       freqScale);
     return cudaGetLastError();
 }
 
@@ -504,17 +509,17 @@ cudaError_t launchKvStore(cudaStream_t stream, const float* k, const float* v, u
     return cudaGetLastError();
 }
 
-cudaError_t launchAttention(cudaStream_t stream, bool halfAccumulator, const float* q, const uint16_t* keyCache,
-                            const uint16_t* valueCache, float* out, float* scores, int64_t nTokens,
-                            int64_t startPos, int64_t headCount, int64_t kvHeadCount, int64_t headDim,
-                            int64_t maxVisible, float scale) {
+cudaError_t launchAttention(cudaStream_t stream, bool halfAccumulator, const float* q,
+                            const uint16_t* keyCache, const uint16_t* valueCache, float* out, float* scores,
+                            int64_t nTokens, int64_t startPos, int64_t headCount, int64_t kvHeadCount,
+                            int64_t headDim, int64_t maxVisible, float scale) {
     const dim3 grid(static_cast<unsigned>(headCount), static_cast<unsigned>(nTokens));
     if (halfAccumulator)
         attentionHalfKernel<<<grid, kBlock, 0, stream>>>(q, keyCache, valueCache, out, scores, startPos,
                                                          headCount, kvHeadCount, headDim, maxVisible, scale);
     else
-        attentionKernel<<<grid, kBlock, 0, stream>>>(q, keyCache, valueCache, out, scores, startPos, headCount,
-                                                     kvHeadCount, headDim, maxVisible, scale);
+        attentionKernel<<<grid, kBlock, 0, stream>>>(q, keyCache, valueCache, out, scores, startPos,
+                                                     headCount, kvHeadCount, headDim, maxVisible, scale);
     return cudaGetLastError();
 }
 
@@ -555,7 +560,8 @@ cudaError_t launchGetRows(cudaStream_t stream, Format format, const void* table,
 
 cudaError_t launchRoundActivations(cudaStream_t stream, RoundKind kind, const float* x, float* out,
                                    int64_t blocks, int64_t block) {
-    roundActivationsKernel<<<gridFor(blocks), 256, 0, stream>>>(x, out, static_cast<int>(kind), blocks, block);
+    roundActivationsKernel<<<gridFor(blocks), 256, 0, stream>>>(x, out, static_cast<int>(kind), blocks,
+                                                                block);
     return cudaGetLastError();
 }
 

@@ -23,10 +23,10 @@ cudaError_t launchRope(cudaStream_t stream, float* x, int64_t nTokens, int64_t h
 // keyCache/valueCache hold F16 bits.
 cudaError_t launchKvStore(cudaStream_t stream, const float* k, const float* v, uint16_t* keyCache,
                           uint16_t* valueCache, int64_t startPos, int64_t count, int64_t kvDim);
-cudaError_t launchAttention(cudaStream_t stream, bool halfAccumulator, const float* q, const uint16_t* keyCache,
-                            const uint16_t* valueCache, float* out, float* scores, int64_t nTokens,
-                            int64_t startPos, int64_t headCount, int64_t kvHeadCount, int64_t headDim,
-                            int64_t maxVisible, float scale);
+cudaError_t launchAttention(cudaStream_t stream, bool halfAccumulator, const float* q,
+                            const uint16_t* keyCache, const uint16_t* valueCache, float* out, float* scores,
+                            int64_t nTokens, int64_t startPos, int64_t headCount, int64_t kvHeadCount,
+                            int64_t headDim, int64_t maxVisible, float scale);
 cudaError_t launchSwiGlu(cudaStream_t stream, const float* gate, float* x, int64_t n);
 cudaError_t launchAdd(cudaStream_t stream, float* x, const float* y, int64_t n);
 cudaError_t launchGetRows(cudaStream_t stream, Format format, const void* table, uint64_t rowBytes,

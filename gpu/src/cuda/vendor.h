@@ -6,8 +6,8 @@
 
 #if defined(__HIP_PLATFORM_AMD__) || defined(DECLAI_HIP)
 #define DECLAI_GPU_VENDOR_HIP 1
-#include <hip/hip_runtime.h>
 #include <hip/hip_fp16.h>
+#include <hip/hip_runtime.h>
 
 #define DECLAI_GPU_API_NAME "HIP"
 

@@ -18,9 +18,9 @@ Expected<void> Embedder::embed(std::span<const int32_t> tokens, std::span<float>
     for (size_t i = 0; i < tokens.size(); ++i) {
         const int32_t id = tokens[i];
         if (id < 0 || id >= table.rows)
-            return makeError(ErrorCode::InvalidArgument, "token id " + std::to_string(id) + " at position " +
-                                                             std::to_string(i) + " is outside the vocabulary (" +
-                                                             std::to_string(table.rows) + " tokens)");
+            return makeError(ErrorCode::InvalidArgument,
+                             "token id " + std::to_string(id) + " at position " + std::to_string(i) +
+                                 " is outside the vocabulary (" + std::to_string(table.rows) + " tokens)");
         quant::dequantizeRow(table.type, table.row(id), out.data() + i * static_cast<size_t>(dim), dim);
     }
     return {};

@@ -15,11 +15,13 @@ Expected<void> Head::logits(std::span<const float> hidden, std::span<float> logi
     const ModelConfig& c = m_weights->config();
     if (hidden.size() != static_cast<size_t>(c.embeddingLength))
         return makeError(ErrorCode::InvalidArgument, "head input has " + std::to_string(hidden.size()) +
-                                                         " values, expected " + std::to_string(c.embeddingLength));
+                                                         " values, expected " +
+                                                         std::to_string(c.embeddingLength));
     if (logits.size() < static_cast<size_t>(vocabSize()))
         return makeError(ErrorCode::InvalidArgument, "logits buffer too small");
     m_normed.resize(hidden.size());
-    cpu::rmsNorm(hidden.data(), m_weights->outputNorm().data(), c.embeddingLength, c.rmsNormEps, m_normed.data());
+    cpu::rmsNorm(hidden.data(), m_weights->outputNorm().data(), c.embeddingLength, c.rmsNormEps,
+                 m_normed.data());
     cpu::matmul(m_weights->output(), m_normed.data(), 1, logits.data(), m_pool, m_scratch);
     return {};
 }

@@ -10,7 +10,8 @@ Expected<std::unique_ptr<LocalGenerator>> LocalGenerator::create(std::shared_ptr
 Expected<std::unique_ptr<LocalGenerator>> LocalGenerator::create(std::shared_ptr<const ModelWeights> weights,
                                                                  ThreadPool& pool, std::string_view deviceId,
                                                                  int64_t maxContext) {
-    auto shard = makeShardBackend(weights, LayerRange{0, weights->config().layerCount}, deviceId, pool, maxContext);
+    auto shard =
+        makeShardBackend(weights, LayerRange{0, weights->config().layerCount}, deviceId, pool, maxContext);
     if (!shard)
         return shard.error();
     return std::unique_ptr<LocalGenerator>(new LocalGenerator(std::move(weights), pool, std::move(*shard)));
@@ -18,7 +19,8 @@ Expected<std::unique_ptr<LocalGenerator>> LocalGenerator::create(std::shared_ptr
 
 LocalGenerator::LocalGenerator(std::shared_ptr<const ModelWeights> weights, ThreadPool& pool,
                                std::unique_ptr<ShardBackend> shard)
-    : m_weights(std::move(weights)), m_embedder(m_weights), m_head(m_weights, pool), m_shard(std::move(shard)) {
+    : m_weights(std::move(weights)), m_embedder(m_weights), m_head(m_weights, pool),
+      m_shard(std::move(shard)) {
     m_logits.resize(static_cast<size_t>(m_head.vocabSize()));
 }
 

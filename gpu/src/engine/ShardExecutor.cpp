@@ -13,9 +13,9 @@ Expected<std::unique_ptr<ShardExecutor>> ShardExecutor::create(std::shared_ptr<c
                                                                int64_t maxContext) {
     const ModelConfig& c = weights->config();
     if (layers.begin < 0 || layers.end > c.layerCount || layers.begin >= layers.end)
-        return makeError(ErrorCode::InvalidArgument, "layer range [" + std::to_string(layers.begin) + ", " +
-                                                         std::to_string(layers.end) + ") is not within the model's " +
-                                                         std::to_string(c.layerCount) + " layers");
+        return makeError(ErrorCode::InvalidArgument,
+                         "layer range [" + std::to_string(layers.begin) + ", " + std::to_string(layers.end) +
+                             ") is not within the model's " + std::to_string(c.layerCount) + " layers");
     if (maxContext <= 0)
         maxContext = c.contextLength;
     return std::unique_ptr<ShardExecutor>(new ShardExecutor(std::move(weights), layers, pool, maxContext));
@@ -48,7 +48,8 @@ void ShardExecutor::endSession(SessionId session) {
 }
 
 uint64_t ShardExecutor::kvBytesPerToken() const {
-    return static_cast<uint64_t>(m_layers.size()) * 2u * static_cast<uint64_t>(m_config.kvDim()) * sizeof(uint16_t);
+    return static_cast<uint64_t>(m_layers.size()) * 2u * static_cast<uint64_t>(m_config.kvDim()) *
+           sizeof(uint16_t);
 }
 
 Expected<void> ShardExecutor::forward(SessionId session, int64_t startPos, std::span<float> hidden,
@@ -58,12 +59,13 @@ Expected<void> ShardExecutor::forward(SessionId session, int64_t startPos, std::
         return makeError(ErrorCode::InvalidArgument, "forward needs at least one token");
     if (hidden.size() != static_cast<size_t>(nTokens * dim))
         return makeError(ErrorCode::InvalidArgument, "hidden states hold " + std::to_string(hidden.size()) +
-                                                         " values, expected " + std::to_string(nTokens) + " x " +
-                                                         std::to_string(dim));
+                                                         " values, expected " + std::to_string(nTokens) +
+                                                         " x " + std::to_string(dim));
     const int64_t cached = sessionLength(session);
     if (startPos != cached)
-        return makeError(ErrorCode::InvalidArgument, "session " + std::to_string(session) + " is at position " +
-                                                         std::to_string(cached) + ", not " + std::to_string(startPos));
+        return makeError(ErrorCode::InvalidArgument, "session " + std::to_string(session) +
+                                                         " is at position " + std::to_string(cached) +
+                                                         ", not " + std::to_string(startPos));
     if (startPos + nTokens > m_maxContext)
         return makeError(ErrorCode::InvalidArgument, "context length " + std::to_string(m_maxContext) +
                                                          " exceeded (" + std::to_string(startPos + nTokens) +
@@ -93,7 +95,8 @@ Expected<void> ShardExecutor::forward(SessionId session, int64_t startPos, std::
     return {};
 }
 
-void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, float* hidden, int64_t nTokens) {
+void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, float* hidden,
+                             int64_t nTokens) {
     const LayerWeights& w = m_weights->layer(layer);
     const ModelConfig& c = m_config;
     const int64_t dim = c.embeddingLength;

@@ -12,8 +12,8 @@ enum class ErrorCode {
     InvalidArgument,
     NotFound,
     Io,
-    Format,       // malformed file or frame
-    Unsupported,  // well-formed but a feature we do not implement
+    Format,      // malformed file or frame
+    Unsupported, // well-formed but a feature we do not implement
     OutOfMemory,
     DeviceLost,
     DriverMissing,

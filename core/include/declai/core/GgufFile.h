@@ -40,15 +40,16 @@ const char* ggufValueTypeName(GgufValueType type);
 // An array value: element type plus the elements, widened to one of three vectors.
 struct GgufArray {
     GgufValueType elementType = GgufValueType::UInt8;
-    std::vector<std::string> strings;  // elementType == String
-    std::vector<int64_t> integers;     // any integer or bool element type
-    std::vector<double> floats;        // Float32 / Float64
+    std::vector<std::string> strings; // elementType == String
+    std::vector<int64_t> integers;    // any integer or bool element type
+    std::vector<double> floats;       // Float32 / Float64
     uint64_t size() const;
 };
 
 struct GgufValue {
     GgufValueType type = GgufValueType::UInt8;
-    // Integers (signed and unsigned, bool) are stored in `integer` (uint64 values above INT64_MAX keep their bits).
+    // Integers (signed and unsigned, bool) are stored in `integer` (uint64 values above INT64_MAX keep their
+    // bits).
     int64_t integer = 0;
     double floating = 0.0;
     std::string string;
@@ -58,13 +59,13 @@ struct GgufValue {
 struct GgufTensorInfo {
     std::string name;
     TensorType type = TensorType::F32;
-    std::vector<uint64_t> shape;  // ne[0] is the row length (fastest-varying), as in ggml
-    uint64_t offset = 0;          // relative to the data section
+    std::vector<uint64_t> shape; // ne[0] is the row length (fastest-varying), as in ggml
+    uint64_t offset = 0;         // relative to the data section
     uint64_t sizeBytes = 0;
 
     uint64_t elementCount() const;
     uint64_t rowLength() const { return shape.empty() ? 0 : shape[0]; }
-    uint64_t rowCount() const;  // product of shape[1..]
+    uint64_t rowCount() const; // product of shape[1..]
 };
 
 class GgufFile {
@@ -82,7 +83,7 @@ public:
     uint32_t version() const;
     uint64_t alignment() const;
     uint64_t fileSize() const;
-    uint64_t dataOffset() const;  // absolute byte offset of the tensor data section
+    uint64_t dataOffset() const; // absolute byte offset of the tensor data section
 
     // Metadata, in file order and by key.
     const std::vector<std::string>& metadataKeys() const;

@@ -2,7 +2,6 @@
 #pragma once
 
 #include "declai/core/Error.h"
-
 #include "proto/declai.pb.h"
 
 #include <cstdint>

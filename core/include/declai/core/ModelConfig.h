@@ -11,9 +11,9 @@
 namespace declai {
 
 struct ModelConfig {
-    std::string architecture;     // "llama"
-    std::string name;             // general.name, if any
-    int64_t embeddingLength = 0;  // model dimension
+    std::string architecture;    // "llama"
+    std::string name;            // general.name, if any
+    int64_t embeddingLength = 0; // model dimension
     int64_t layerCount = 0;
     int64_t headCount = 0;
     int64_t kvHeadCount = 0;
@@ -23,10 +23,10 @@ struct ModelConfig {
     int64_t contextLength = 0;
     float rmsNormEps = 1e-5f;
     float ropeFreqBase = 10000.0f;
-    float ropeFreqScale = 1.0f;   // 1 / linear scaling factor
-    int64_t ropeDimensions = 0;   // rotated dimensions per head (usually headDim)
-    bool tiedEmbeddings = false;  // no output.weight: the head reuses token_embd.weight
-    bool hasRopeFactors = false;  // Llama 3.1 style rope_freqs.weight
+    float ropeFreqScale = 1.0f;  // 1 / linear scaling factor
+    int64_t ropeDimensions = 0;  // rotated dimensions per head (usually headDim)
+    bool tiedEmbeddings = false; // no output.weight: the head reuses token_embd.weight
+    bool hasRopeFactors = false; // Llama 3.1 style rope_freqs.weight
 
     int64_t qDim() const { return headCount * headDim; }
     int64_t kvDim() const { return kvHeadCount * headDim; }

@@ -12,7 +12,7 @@
 namespace declai::quant {
 
 float fp16ToFp32(f16_bits h);
-f16_bits fp32ToFp16(float f);  // round to nearest even, overflow -> inf, NaN preserved
+f16_bits fp32ToFp16(float f); // round to nearest even, overflow -> inf, NaN preserved
 float bf16ToFp32(bf16_bits h);
 bf16_bits fp32ToBf16(float f); // round to nearest even, NaN kept quiet
 

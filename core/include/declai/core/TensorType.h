@@ -36,8 +36,8 @@ enum class TensorType : uint32_t {
 
 struct TensorTypeTraits {
     std::string_view name;
-    uint32_t blockElements = 0;  // values per block (1 for plain types)
-    uint32_t blockBytes = 0;     // bytes per block
+    uint32_t blockElements = 0;    // values per block (1 for plain types)
+    uint32_t blockBytes = 0;       // bytes per block
     bool computeSupported = false; // the engine can multiply with it
 };
 
@@ -54,7 +54,7 @@ std::optional<uint64_t> tensorBytes(TensorType type, uint64_t elements);
 
 constexpr int kQK8_0 = 32;
 constexpr int kQK4_0 = 32;
-constexpr int kQKK = 256;  // K-quant super-block
+constexpr int kQKK = 256; // K-quant super-block
 constexpr int kKScaleBytes = 12;
 
 using f16_bits = uint16_t;
@@ -66,12 +66,12 @@ struct BlockQ8_0 {
 };
 struct BlockQ4_0 {
     f16_bits d;
-    uint8_t qs[kQK4_0 / 2];  // low nibbles: values 0..15, high nibbles: values 16..31
+    uint8_t qs[kQK4_0 / 2]; // low nibbles: values 0..15, high nibbles: values 16..31
 };
 struct BlockQ4_K {
     f16_bits d;
     f16_bits dmin;
-    uint8_t scales[kKScaleBytes];  // 8 six-bit scales and 8 six-bit mins, packed
+    uint8_t scales[kKScaleBytes]; // 8 six-bit scales and 8 six-bit mins, packed
     uint8_t qs[kQKK / 2];
 };
 struct BlockQ6_K {

@@ -4,7 +4,6 @@
 #pragma once
 
 #include "declai/core/Error.h"
-
 #include "proto/declai.pb.h"
 
 #include <cstdint>
@@ -28,13 +27,13 @@ Expected<Envelope> decodeEnvelope(const std::string& frame, uint64_t maxBytes);
 template <class Message>
 Expected<Message> decodeBody(const Envelope& envelope, MessageType expected) {
     if (envelope.type() != expected)
-        return makeError(ErrorCode::Protocol, std::string("expected ") + messageTypeName(expected) + ", got " +
-                                                  messageTypeName(envelope.type()));
+        return makeError(ErrorCode::Protocol, std::string("expected ") + messageTypeName(expected) +
+                                                  ", got " + messageTypeName(envelope.type()));
     Message message;
     if (!message.ParseFromString(envelope.body()))
-        return makeError(ErrorCode::Protocol,
-                         std::string("malformed ") + messageTypeName(expected) + " body (" +
-                             std::to_string(envelope.body().size()) + " bytes)");
+        return makeError(ErrorCode::Protocol, std::string("malformed ") + messageTypeName(expected) +
+                                                  " body (" + std::to_string(envelope.body().size()) +
+                                                  " bytes)");
     return message;
 }
 

@@ -28,7 +28,9 @@ struct CpuFeatures {
 
     bool hasAvx2Set() const { return avx2 && fma && f16c && osYmm; }
     // What the AVX-512 table needs (on top of hasAvx2Set): F, BW, VL and VNNI with ZMM state enabled.
-    bool hasAvx512Set() const { return hasAvx2Set() && avx512f && avx512bw && avx512vl && avx512vnni && osZmm; }
+    bool hasAvx512Set() const {
+        return hasAvx2Set() && avx512f && avx512bw && avx512vl && avx512vnni && osZmm;
+    }
     std::string toString() const; // e.g. "avx2 fma f16c avx512f ..."
 };
 

@@ -147,12 +147,13 @@ DECLAI_INLINE void stepQ8(const std::byte* w, size_t wStride, const uint8_t* con
         wv[r] = W::load(row, p, Half, s);
         dw[r] = splitHalves(s);
         // The activations carry +128: subtract 128 * (sum of each 4 weights) once per weight block.
-        negCorr[r] =
-            _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, wv[r]));
+        negCorr[r] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                      _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, wv[r]));
     }
     for (int t = 0; t < T; ++t) {
         const __m512i xv = _mm512_loadu_si512(xq[t] + 64 * p);
-        const __m512 dx = splitHalves(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(xd[t] + 2 * p))));
+        const __m512 dx =
+            splitHalves(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(xd[t] + 2 * p))));
         for (int r = 0; r < R; ++r) {
             const __m512i isum = _mm512_dpbusd_epi32(negCorr[r], xv, wv[r]);
             const __m512 prod = _mm512_cvtepi32_ps(isum);
@@ -186,8 +187,9 @@ void tileQ8(const std::byte* w, size_t wStride, const std::byte* x, size_t xStri
     // they are summed the same way, so this equals the table's dotQ8_0 / dotQ4_0 bit for bit.
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t)
-            y[t * yStride + r] = hsum(_mm256_add_ps(_mm512_castps512_ps256(acc[r][t]),
-                                                    _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][t]), 1))));
+            y[t * yStride + r] =
+                hsum(_mm256_add_ps(_mm512_castps512_ps256(acc[r][t]),
+                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][t]), 1))));
 }
 
 template <int R, int T>
@@ -216,7 +218,8 @@ void prepareF16(const float* x, void* out, int64_t n) {
     auto* y = static_cast<float*>(out);
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
+        _mm512_storeu_ps(y + i,
+                         _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT)));
     for (; i < n; ++i)
         y[i] = halfToFloat(quant::fp32ToFp16(x[i]));
     for (; i < roundUp(n, 16); ++i)
@@ -224,8 +227,8 @@ void prepareF16(const float* x, void* out, int64_t n) {
 }
 
 template <int R, int T, bool Full>
-DECLAI_INLINE void stepF16(const f16_bits* const (&wr)[R], const float* const (&xr)[T], int64_t i, __mmask16 mask,
-                           __m512 (&acc)[R][T]) {
+DECLAI_INLINE void stepF16(const f16_bits* const (&wr)[R], const float* const (&xr)[T], int64_t i,
+                           __mmask16 mask, __m512 (&acc)[R][T]) {
     __m512 wv[R];
     for (int r = 0; r < R; ++r) {
         if (Full) {
@@ -281,7 +284,8 @@ size_t q8KPreparedBytes(int64_t n) {
 
 // int16 lane i of the result is lane (i / 16) of `pairBase` + base: [s[base] x16, s[base+1] x16].
 inline __m512i q4kScaleIndex(int c) {
-    return _mm512_mask_blend_epi16(static_cast<__mmask32>(0xFFFF0000u), _mm512_set1_epi16(static_cast<short>(2 * c)),
+    return _mm512_mask_blend_epi16(static_cast<__mmask32>(0xFFFF0000u),
+                                   _mm512_set1_epi16(static_cast<short>(2 * c)),
                                    _mm512_set1_epi16(static_cast<short>(2 * c + 1)));
 }
 
@@ -315,7 +319,8 @@ void tileQ4_K(const std::byte* w, size_t wStride, const std::byte* x, size_t xSt
             uint64_t m64;
             std::memcpy(&s64, scales, 8);
             std::memcpy(&m64, mins, 8);
-            scales16[r] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(s64))));
+            scales16[r] =
+                _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(s64))));
             const __m128i m8 = _mm_cvtsi64_si128(static_cast<long long>(m64));
             minsDup[r] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
         }
@@ -328,7 +333,8 @@ void tileQ4_K(const std::byte* w, size_t wStride, const std::byte* x, size_t xSt
             __m512i sc[R];
             const __m512i idx = q4kScaleIndex(c);
             for (int r = 0; r < R; ++r) {
-                const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[r][b].qs + 32 * c));
+                const __m256i raw =
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[r][b].qs + 32 * c));
                 q[r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(raw, lowMask)),
                                           _mm256_and_si256(_mm256_srli_epi16(raw, 4), lowMask), 1);
                 sc[r] = _mm512_permutexvar_epi16(idx, scales16[r]);
@@ -391,7 +397,8 @@ void tileQ6_K(const std::byte* w, size_t wStride, const std::byte* x, size_t xSt
             const char* base = reinterpret_cast<const char*>(wr[r] + b);
             for (int line = 0; line < static_cast<int>(sizeof(BlockQ6_K)); line += 64)
                 _mm_prefetch(base + 1024 + line, _MM_HINT_T0);
-            scales16[r] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wr[r][b].scales)));
+            scales16[r] =
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wr[r][b].scales)));
         }
         __m512i acc[R][T];
         for (int r = 0; r < R; ++r)
@@ -402,10 +409,12 @@ void tileQ6_K(const std::byte* w, size_t wStride, const std::byte* x, size_t xSt
             __m512i q[R];
             __m512i sc[R];
             for (int r = 0; r < R; ++r) {
-                // L = 64 low-bit bytes of this half, H = [qh, qh >> 2]: parts 0/1 take the low / high nibbles.
+                // L = 64 low-bit bytes of this half, H = [qh, qh >> 2]: parts 0/1 take the low / high
+                // nibbles.
                 const __m512i l = _mm512_loadu_si512(wr[r][b].ql + 64 * h);
                 const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[r][b].qh + 32 * h));
-                const __m512i hb = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+                const __m512i hb =
+                    _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
                 if (part & 1)
                     q[r] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), lowMask),
                                            _mm512_and_si512(hb, bits45));
@@ -488,8 +497,8 @@ TileFn tileFor(int rows, int tokens) {
 // Row tiles outside, token tiles inside: the kTileRows weight rows stay in L1 while every token tile
 // passes over them, so the weights are read from memory once per matmul.
 template <template <int, int> class Tile, int TileTokens = kTileTokens, int TileRows = kTileRows>
-void gemm(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride, int64_t nTokens,
-          int64_t n, float* y, int64_t yStride) {
+void gemm(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+          int64_t nTokens, int64_t n, float* y, int64_t yStride) {
     for (int64_t r0 = 0; r0 < nRows; r0 += TileRows) {
         const int rows = static_cast<int>(nRows - r0 < TileRows ? nRows - r0 : TileRows);
         const std::byte* wTile = w + static_cast<size_t>(r0) * wStride;
@@ -507,8 +516,10 @@ KernelTable makeAvx512Table() {
     t.gemmF16 = {&gemm<F16Tile>, &prepareF16, &f16PreparedBytes, 1};
     t.gemmQ8_0 = {&gemm<Q8_0Tile, kQ8TileTokens>, &prepareQ8, &q8PreparedBytes, kDecodeByDot};
     t.gemmQ4_0 = {&gemm<Q4_0Tile, kQ8TileTokens>, &prepareQ8, &q8PreparedBytes, 1};
-    t.gemmQ4_K = {&gemm<Q4_KTile, kKTileTokens, kKTileRows>, &quantizeQ8_KAvx2, &q8KPreparedBytes, kDecodeByDot};
-    t.gemmQ6_K = {&gemm<Q6_KTile, kKTileTokens, kKTileRows>, &quantizeQ8_KAvx2, &q8KPreparedBytes, kDecodeByDot};
+    t.gemmQ4_K = {&gemm<Q4_KTile, kKTileTokens, kKTileRows>, &quantizeQ8_KAvx2, &q8KPreparedBytes,
+                  kDecodeByDot};
+    t.gemmQ6_K = {&gemm<Q6_KTile, kKTileTokens, kKTileRows>, &quantizeQ8_KAvx2, &q8KPreparedBytes,
+                  kDecodeByDot};
     return t;
 }
 

@@ -10,7 +10,6 @@
 #include <QTimer>
 #include <QWebSocket>
 #include <QWebSocketProtocol>
-
 #include <memory>
 
 namespace declai::net {
@@ -18,7 +17,7 @@ namespace declai::net {
 struct ChannelLimits {
     uint64_t maxMessageBytes = 256ull << 20; // larger frames/messages are closed with 1009
     int pingIntervalMs = 5000;
-    int pongTimeoutMs = 20000;               // no pong (or any frame) for this long: the peer is gone
+    int pongTimeoutMs = 20000; // no pong (or any frame) for this long: the peer is gone
 };
 
 class Channel : public QObject {
@@ -29,7 +28,8 @@ public:
     Channel(std::unique_ptr<QWebSocket> socket, ChannelLimits limits, QObject* parent = nullptr);
     ~Channel() override;
 
-    void send(wire::MessageType type, const google::protobuf::MessageLite& body, const std::string& signature = {});
+    void send(wire::MessageType type, const google::protobuf::MessageLite& body,
+              const std::string& signature = {});
     // Sends an already serialised body (what a signature was computed over) with the next seq.
     void sendBody(wire::MessageType type, const std::string& body, const std::string& signature = {});
     // The seq the next send will carry, so a caller can sign the envelope first.

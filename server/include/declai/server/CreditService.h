@@ -11,7 +11,6 @@
 
 #include <QObject>
 #include <QTimer>
-
 #include <map>
 #include <memory>
 #include <set>
@@ -23,7 +22,7 @@ struct CreditConfig {
     QString backend = QStringLiteral("sqlite"); // or "postgres"
     QString postgres;                           // "host=... port=... user=... dbname=..."
     credit::Microcredits newAccountGrant = 100 * credit::kMicrocreditsPerCredit;
-    credit::Microcredits dailySpendLimit = 0;   // per user; 0 = none
+    credit::Microcredits dailySpendLimit = 0; // per user; 0 = none
     credit::PriceSchedule prices;
     int64_t verificationWindowMs = 10 * 60 * 1000;
 };
@@ -46,13 +45,16 @@ public:
 
     bool enabled() const { return m_config.enabled; }
     credit::Ledger& ledger() { return *m_ledger; }
-    Expected<std::string> authenticate(const std::string& apiKey) const { return m_users.authenticate(apiKey); }
+    Expected<std::string> authenticate(const std::string& apiKey) const {
+        return m_users.authenticate(apiKey);
+    }
 
     // Opens the user's account with the welcome grant on first use (idempotent).
     Expected<void> ensureUser(const std::string& user);
     Expected<credit::Quote> quote(int64_t modelParams, int64_t promptTokens, int64_t maxTokens) const;
     // Places the worst-case hold; fails with "insufficient credits ..." and changes nothing when short.
-    Expected<std::string> admit(const std::string& user, const std::string& requestId, credit::Microcredits worstCase);
+    Expected<std::string> admit(const std::string& user, const std::string& requestId,
+                                credit::Microcredits worstCase);
     // Posts the real cost and releases the rest of the hold.
     Expected<credit::TxId> settle(const std::string& holdId, int64_t modelParams, int64_t promptTokens,
                                   int64_t generatedTokens, const std::vector<NodeWorkShare>& work);

@@ -11,7 +11,6 @@
 #include <QObject>
 #include <QSslConfiguration>
 #include <QTimer>
-
 #include <functional>
 #include <map>
 #include <memory>

@@ -16,8 +16,8 @@ namespace declai::server {
 
 class GatewayModel {
 public:
-    static Expected<std::unique_ptr<GatewayModel>> create(std::string name, std::string digest,
-                                                          std::shared_ptr<const GgufFile> file, ThreadPool& pool);
+    static Expected<std::unique_ptr<GatewayModel>>
+    create(std::string name, std::string digest, std::shared_ptr<const GgufFile> file, ThreadPool& pool);
 
     const std::string& name() const { return m_name; }
     const std::string& digest() const { return m_digest; }

@@ -14,7 +14,6 @@
 #include <QElapsedTimer>
 #include <QObject>
 #include <QTimer>
-
 #include <functional>
 #include <map>
 #include <optional>
@@ -34,7 +33,8 @@ public:
     virtual std::optional<std::vector<ChainStage>> coverOf(const std::string& model, LayerRange layers,
                                                            const std::set<std::string>& exclude) = 0;
     // Asks some live node outside `exclude` to load `layers`; false when no node can take them.
-    virtual bool requestCoverage(const std::string& model, LayerRange layers, const std::set<std::string>& exclude) = 0;
+    virtual bool requestCoverage(const std::string& model, LayerRange layers,
+                                 const std::set<std::string>& exclude) = 0;
     virtual NodeLink* nodeLink(const std::string& nodeId) = 0;
     virtual void sessionFinished(GenerationSession* session) = 0;
     // A session ended: for each stage, the node that served it last, its whole input history and every row
@@ -47,7 +47,9 @@ public:
         const std::vector<float>* outputs = nullptr;
         const std::vector<int64_t>* outputPositions = nullptr;
     };
-    virtual void sessionWork(const std::string& model, const std::vector<StageWork>& stages) { (void)model, (void)stages; }
+    virtual void sessionWork(const std::string& model, const std::vector<StageWork>& stages) {
+        (void)model, (void)stages;
+    }
 };
 
 struct SessionRequest {
@@ -64,8 +66,8 @@ struct SessionStats {
     qint64 timeToFirstTokenMs = -1;
     qint64 totalMs = 0;
     uint32_t failovers = 0;
-    uint64_t hiddenBytesSent = 0;   // gateway -> nodes, all hops
-    uint64_t hops = 0;              // stage requests sent
+    uint64_t hiddenBytesSent = 0;                   // gateway -> nodes, all hops
+    uint64_t hops = 0;                              // stage requests sent
     std::map<std::string, int64_t> nodeLayerTokens; // accepted work per node: layers x tokens
 };
 
@@ -80,9 +82,9 @@ public:
         std::function<void(const std::string& reason)> failed;
     };
 
-    GenerationSession(uint64_t sessionId, SessionHost& host, GatewayModel& model, SessionRequest request, Sinks sinks,
-                      int stageTimeoutMs, int failoverDeadlineMs, int chainWaitMs, wire::TensorEncoding encoding,
-                      QObject* parent = nullptr);
+    GenerationSession(uint64_t sessionId, SessionHost& host, GatewayModel& model, SessionRequest request,
+                      Sinks sinks, int stageTimeoutMs, int failoverDeadlineMs, int chainWaitMs,
+                      wire::TensorEncoding encoding, QObject* parent = nullptr);
     ~GenerationSession() override;
 
     void start();
@@ -103,11 +105,11 @@ private:
         LayerRange layers;
         std::vector<float> history; // every row this stage has been given, in order
         int64_t rows = 0;
-        bool needsReplay = false;   // its node changed: rebuild the cache from history on next use
+        bool needsReplay = false; // its node changed: rebuild the cache from history on next use
         // A stage split off a failed one: its history is the output of the previous (replaying) stage for
         // every position, which that stage returns in full.
         bool needsFullHistory = false;
-        std::vector<float> outputs;          // rows the current node returned, for verification
+        std::vector<float> outputs;           // rows the current node returned, for verification
         std::vector<int64_t> outputPositions; // their positions in the stage's output
     };
     void reportWork();

@@ -29,7 +29,7 @@ struct NodeLink {
     bool statusReceived = false;
     std::map<std::string, std::vector<LayerRange>> readyShards; // model -> verified, loaded ranges
     std::map<uint64_t, PendingAssignment> pendingAssignments;
-    std::map<std::string, std::string> failedAssignments;        // "model/begin-end" -> reason
+    std::map<std::string, std::string> failedAssignments; // "model/begin-end" -> reason
     ReplayWindow replayWindow{64};
     uint32_t activeSessions = 0;
     uint64_t stagesServed = 0;

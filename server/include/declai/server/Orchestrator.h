@@ -16,7 +16,6 @@
 
 #include <QObject>
 #include <QTimer>
-
 #include <map>
 #include <memory>
 #include <random>
@@ -62,10 +61,12 @@ public:
     QJsonObject statusJson() const;
 
     // SessionHost
-    std::optional<std::vector<ChainStage>> chainFor(const std::string& model, const std::set<std::string>& exclude) override;
+    std::optional<std::vector<ChainStage>> chainFor(const std::string& model,
+                                                    const std::set<std::string>& exclude) override;
     std::optional<std::vector<ChainStage>> coverOf(const std::string& model, LayerRange layers,
                                                    const std::set<std::string>& exclude) override;
-    bool requestCoverage(const std::string& model, LayerRange layers, const std::set<std::string>& exclude) override;
+    bool requestCoverage(const std::string& model, LayerRange layers,
+                         const std::set<std::string>& exclude) override;
     NodeLink* nodeLink(const std::string& nodeId) override;
     void sessionFinished(GenerationSession* session) override;
     void sessionWork(const std::string& model, const std::vector<StageWork>& stages) override;
@@ -110,11 +111,11 @@ private:
         std::unique_ptr<GenerationSession> session;
         std::string holdId;
     };
-    std::map<uint64_t, Waiting> m_waiting;            // queued sessions by session id
-    std::map<uint64_t, std::string> m_sessionHold;   // session id -> credit hold
+    std::map<uint64_t, Waiting> m_waiting;         // queued sessions by session id
+    std::map<uint64_t, std::string> m_sessionHold; // session id -> credit hold
     QTimer m_queueTimer;
     uint64_t m_nextJobId = 1;
-    bool m_placedOnce = false; // --min-nodes only delays the first placement
+    bool m_placedOnce = false;           // --min-nodes only delays the first placement
     std::set<std::string> m_quarantined; // node ids caught cheating: never routed to again
 };
 

@@ -17,14 +17,14 @@ namespace declai::server {
 struct NodeCapacity {
     std::string nodeId;
     uint64_t memoryBudgetBytes = 0;
-    double layerTokensPerS = 0;  // measured; 0 = unknown (weight 1)
-    bool accepting = true;       // false while draining
+    double layerTokensPerS = 0; // measured; 0 = unknown (weight 1)
+    bool accepting = true;      // false while draining
 };
 
 struct ModelShape {
     std::string name;
     int64_t layerCount = 0;
-    uint64_t bytesPerLayer = 0;  // weights of one layer (largest layer when they differ)
+    uint64_t bytesPerLayer = 0; // weights of one layer (largest layer when they differ)
 };
 
 struct PlacementPlan {
@@ -35,7 +35,8 @@ struct PlacementPlan {
 
 // maxReplicas 0 = automatic: two replicas when at least three nodes are eligible and their memory holds
 // the model twice, else one (two nodes split the model rather than mirror it).
-PlacementPlan planPlacement(const ModelShape& model, const std::vector<NodeCapacity>& nodes, int maxReplicas = 0);
+PlacementPlan planPlacement(const ModelShape& model, const std::vector<NodeCapacity>& nodes,
+                            int maxReplicas = 0);
 
 struct NodeShards {
     std::string nodeId;
@@ -58,6 +59,7 @@ std::optional<std::vector<ChainStage>> selectChain(int64_t layerCount, const std
 
 // Stages covering `span` only (a failed stage's layers), same preferences as selectChain.
 std::optional<std::vector<ChainStage>> coverRange(LayerRange span, const std::vector<NodeShards>& nodes,
-                                                  const std::set<std::string>& exclude, bool allowDraining = true);
+                                                  const std::set<std::string>& exclude,
+                                                  bool allowDraining = true);
 
 } // namespace declai::server

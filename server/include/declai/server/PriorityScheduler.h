@@ -26,16 +26,16 @@ struct QueuedRequest {
     uint64_t id = 0;
     std::string account;
     Priority priority = Priority::Normal;
-    int64_t balance = 0;  // the account's available credit when it asked (weights the share)
-    double cost = 1.0;    // expected work (e.g. prompt + max tokens)
+    int64_t balance = 0; // the account's available credit when it asked (weights the share)
+    double cost = 1.0;   // expected work (e.g. prompt + max tokens)
     int64_t enqueuedMs = 0;
 };
 
 struct SchedulerConfig {
-    int capacity = 8;            // concurrent sessions the swarm can run
+    int capacity = 8; // concurrent sessions the swarm can run
     double highReserveShare = 0.25;
     int64_t agingMs = 30000;
-    size_t maxQueued = 10000;    // beyond this, new requests are refused (overload)
+    size_t maxQueued = 10000; // beyond this, new requests are refused (overload)
 };
 
 class PriorityScheduler {

@@ -10,7 +10,6 @@
 #include "declai/server/ServerConfig.h"
 
 #include <QObject>
-
 #include <memory>
 
 namespace declai::server {

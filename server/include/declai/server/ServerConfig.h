@@ -17,17 +17,17 @@ struct ServerConfig {
     QString listenHost = QStringLiteral("127.0.0.1"); // as given; goes into the certificate's names
     QString modelDir;
     QString dataDir;
-    QString tlsCertFile;  // empty: DATA_DIR/tls/server.crt (made on first start)
+    QString tlsCertFile; // empty: DATA_DIR/tls/server.crt (made on first start)
     QString tlsKeyFile;
-    bool insecureDev = false;       // plaintext ws:// and http:// (development only)
-    int replicas = 0;               // 0 = automatic (see planPlacement)
-    int minNodes = 1;               // first placement waits until this many nodes have reported
+    bool insecureDev = false; // plaintext ws:// and http:// (development only)
+    int replicas = 0;         // 0 = automatic (see planPlacement)
+    int minNodes = 1;         // first placement waits until this many nodes have reported
     int handshakeTimeoutMs = 10000;
     int stageTimeoutMs = 30000;     // a stage answer later than this counts as a node failure
     int failoverDeadlineMs = 60000; // give up on a session that cannot be re-routed within this time
     int chainWaitMs = 30000;        // how long a new request waits for placement to cover all layers
     uint64_t maxMessageBytes = 256ull << 20;
-    int threads = 0;                // gateway compute threads (embeddings, head); 0 = all cores
+    int threads = 0;                              // gateway compute threads (embeddings, head); 0 = all cores
     QString wireEncoding = QStringLiteral("f32"); // hidden states on the wire: f32 (exact) or f16
     VerificationPolicy verification;
     CreditConfig credits;

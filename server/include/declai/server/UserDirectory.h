@@ -7,7 +7,6 @@
 #include "declai/core/Error.h"
 
 #include <QString>
-
 #include <map>
 #include <string>
 

@@ -4,9 +4,9 @@
 namespace declai::server {
 
 struct VerificationPolicy {
-    double initialRate = 0.5;    // a new node: every other stage is checked
-    double floorRate = 0.03;     // never below (a cheater on every step escapes n checks with (1-p)^n)
-    double recordScale = 10.0;   // rate = max(floor, initial / (1 + consecutiveValid / recordScale))
+    double initialRate = 0.5;  // a new node: every other stage is checked
+    double floorRate = 0.03;   // never below (a cheater on every step escapes n checks with (1-p)^n)
+    double recordScale = 10.0; // rate = max(floor, initial / (1 + consecutiveValid / recordScale))
     // Tolerance: honest nodes on CPU, OpenCL, Vulkan or CUDA differ only by float rounding; cheats differ by
     // orders of magnitude more. Measured in tests/server/tst_verifier.cpp.
     double minCosine = 0.999;

@@ -1,11 +1,12 @@
 // Proof of inference by sampled re-execution. When a session ends, the gateway decides for each stage, with
 // the serving node's current probability, whether to check it; a check recomputes that node's layers for the
 // whole session in one batched prefill on the gateway's own CPU (trusted: it holds the full model file) and
-// compares every row the node returned. One batched replay checks every step at once, at prefill speed. The probability starts high for new nodes and falls as a node builds a record of
-// consecutive valid checks (BOINC-style adaptive replication), never below a floor. A mismatch marks the
-// node as a cheater: the orchestrator voids its pending credit, cuts its reputation and quarantines it.
-// Threading: the policy (shouldCheck/record) runs on the main thread; the recomputation runs on the
-// Verifier's own thread and reports back with a queued signal.
+// compares every row the node returned. One batched replay checks every step at once, at prefill speed. The
+// probability starts high for new nodes and falls as a node builds a record of consecutive valid checks
+// (BOINC-style adaptive replication), never below a floor. A mismatch marks the node as a cheater: the
+// orchestrator voids its pending credit, cuts its reputation and quarantines it. Threading: the policy
+// (shouldCheck/record) runs on the main thread; the recomputation runs on the Verifier's own thread and
+// reports back with a queued signal.
 #pragma once
 
 #include "declai/gpu/ModelWeights.h"
@@ -15,7 +16,6 @@
 
 #include <QObject>
 #include <QThread>
-
 #include <map>
 #include <memory>
 #include <random>

@@ -30,8 +30,9 @@ enum class OpKind {
     RoundActivations,
 };
 
-inline constexpr OpKind kAllOps[] = {OpKind::RmsNorm, OpKind::MatMul, OpKind::Rope,   OpKind::Attention,
-                                     OpKind::SwiGlu,  OpKind::Add,    OpKind::GetRows, OpKind::RoundActivations};
+inline constexpr OpKind kAllOps[] = {OpKind::RmsNorm,   OpKind::MatMul,          OpKind::Rope,
+                                     OpKind::Attention, OpKind::SwiGlu,          OpKind::Add,
+                                     OpKind::GetRows,   OpKind::RoundActivations};
 const char* opKindName(OpKind op);
 
 // Memory owned by one device. Created by Device::allocate; must not outlive its device. Not thread-safe:
@@ -121,8 +122,9 @@ public:
     // weights, Q8_K blocks of 256 with a float scale for Q4_K/Q6_K, F16 for F16), written back as floats;
     // a plain copy for F32. The engine runs it before MatMul so a device multiplies the same activation
     // values as the CPU reference (keeps quantised models' logits next to llama.cpp's).
-    [[nodiscard]] virtual Expected<void> roundActivations(const DeviceBuffer& x, DeviceBuffer& out, int64_t cols,
-                                                          int64_t nTokens, TensorType weightType) = 0;
+    [[nodiscard]] virtual Expected<void> roundActivations(const DeviceBuffer& x, DeviceBuffer& out,
+                                                          int64_t cols, int64_t nTokens,
+                                                          TensorType weightType) = 0;
 };
 
 } // namespace declai::gpu
