@@ -8,6 +8,7 @@ DECLAI_PACKAGES=(
   qt6-base-dev qt6-base-dev-tools libqt6sql6-sqlite qt6-websockets-dev qt6-httpserver-dev
   libssl-dev libprotobuf-dev protobuf-compiler
   postgresql libqt6sql6-psql curl
+  hipcc libamdhip64-dev
   libbenchmark-dev
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-tools
