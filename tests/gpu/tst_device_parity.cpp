@@ -4,6 +4,7 @@
 // same top-1 and >= 4 of the top-5, and the session contract (prefill == stepwise decode up to float
 // rounding, truncate, end, wrong positions refused, shard split == whole model).
 // Skips as a whole (initTestCase) when the data is missing or no device besides the CPU exists.
+#include "ParityReference.h"
 #include "TestData.h"
 #include "declai/core/Tokenizer.h"
 #include "declai/gpu/DeviceShardExecutor.h"
@@ -24,41 +25,11 @@ using namespace declai;
 
 namespace {
 
-struct Reference {
-    QString model;
-    QString prompt;
-    std::vector<int32_t> greedyTokens;
-    std::vector<float> logits;
-};
+using testdata::topK;
+using Reference = testdata::ParityReference;
 
-Reference loadReference(const QString& jsonName) {
-    Reference r;
-    QFile file(testdata::referencePath(QStringLiteral("parity/") + jsonName));
-    if (!file.open(QIODevice::ReadOnly))
-        return r;
-    const QJsonObject o = QJsonDocument::fromJson(file.readAll()).object();
-    r.model = o.value(QStringLiteral("model")).toString();
-    r.prompt = o.value(QStringLiteral("prompt")).toString();
-    for (const QJsonValue& v : o.value(QStringLiteral("greedy_tokens")).toArray())
-        r.greedyTokens.push_back(v.toInt());
-    QFile logits(testdata::referencePath(QStringLiteral("parity/") +
-                                         o.value(QStringLiteral("last_logits_file")).toString()));
-    if (logits.open(QIODevice::ReadOnly)) {
-        const QByteArray bytes = logits.readAll();
-        r.logits.resize(static_cast<size_t>(bytes.size()) / sizeof(float));
-        std::memcpy(r.logits.data(), bytes.constData(), r.logits.size() * sizeof(float));
-    }
-    return r;
-}
-
-std::vector<int32_t> topK(const std::vector<float>& v, size_t k) {
-    std::vector<int32_t> idx(v.size());
-    std::iota(idx.begin(), idx.end(), 0);
-    std::partial_sort(
-        idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
-        [&](int32_t a, int32_t b) { return v[static_cast<size_t>(a)] > v[static_cast<size_t>(b)]; });
-    idx.resize(k);
-    return idx;
+inline Reference loadReference(const QString& jsonName) {
+    return testdata::loadParityReference(jsonName);
 }
 
 double cosine(const std::vector<float>& a, const std::vector<float>& b) {

@@ -1,5 +1,6 @@
 // Parity with llama.cpp: reads ../shared/reference/parity/*.json (computed by llama.cpp) and compares the
 // CPU engine's greedy tokens and last-prompt-position logits with them.
+#include "ParityReference.h"
 #include "TestData.h"
 #include "declai/core/Tokenizer.h"
 #include "declai/gpu/Embedder.h"
@@ -21,52 +22,12 @@ using namespace declai;
 
 namespace {
 
-struct Reference {
-    QString model;
-    QString prompt;
-    std::vector<int32_t> promptTokens;
-    std::vector<int32_t> greedyTokens;
-    std::vector<float> logits;
-};
+using testdata::loadParityReference;
+using testdata::topK;
+using Reference = testdata::ParityReference;
 
-std::vector<int32_t> toIds(const QJsonArray& array) {
-    std::vector<int32_t> ids;
-    for (const QJsonValue& v : array)
-        ids.push_back(v.toInt());
-    return ids;
-}
-
-Reference loadReference(const QString& jsonName) {
-    Reference r;
-    const QString path = testdata::referencePath(QStringLiteral("parity/") + jsonName);
-    if (path.isEmpty())
-        return r;
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly))
-        return r;
-    const QJsonObject o = QJsonDocument::fromJson(file.readAll()).object();
-    r.model = o.value(QStringLiteral("model")).toString();
-    r.prompt = o.value(QStringLiteral("prompt")).toString();
-    r.promptTokens = toIds(o.value(QStringLiteral("prompt_tokens")).toArray());
-    r.greedyTokens = toIds(o.value(QStringLiteral("greedy_tokens")).toArray());
-    QFile logits(testdata::referencePath(QStringLiteral("parity/") +
-                                         o.value(QStringLiteral("last_logits_file")).toString()));
-    if (logits.open(QIODevice::ReadOnly)) {
-        const QByteArray bytes = logits.readAll();
-        r.logits.resize(static_cast<size_t>(bytes.size()) / sizeof(float));
-        std::memcpy(r.logits.data(), bytes.constData(), r.logits.size() * sizeof(float));
-    }
-    return r;
-}
-
-std::vector<int32_t> topK(const std::vector<float>& v, size_t k) {
-    std::vector<int32_t> idx(v.size());
-    std::iota(idx.begin(), idx.end(), 0);
-    std::partial_sort(
-        idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(k), idx.end(),
-        [&](int32_t a, int32_t b) { return v[static_cast<size_t>(a)] > v[static_cast<size_t>(b)]; });
-    idx.resize(k);
-    return idx;
+inline Reference loadReference(const QString& jsonName) {
+    return loadParityReference(jsonName);
 }
 
 struct LogitComparison {
