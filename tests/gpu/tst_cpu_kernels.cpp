@@ -73,7 +73,8 @@ bool exactFormat(TensorType type) {
 // Every SIMD table this CPU can run (each is checked against the scalar reference).
 std::vector<const cpu::KernelTable*> simdTables() {
     std::vector<const cpu::KernelTable*> tables;
-    for (const cpu::KernelTable* t : {cpu::avx2Kernels(), cpu::avxVnniKernels(), cpu::avx512Kernels()}) {
+    for (const cpu::KernelTable* t :
+         {cpu::avx2Kernels(), cpu::avxVnniKernels(), cpu::avx512Kernels(), cpu::amxKernels()}) {
         if (t)
             tables.push_back(t);
     }
@@ -130,13 +131,15 @@ private Q_SLOTS:
         QVERIFY(!f.toString().empty());
         // The active table is the SIMD one exactly when the CPU supports it (unless forced to scalar).
         if (!qEnvironmentVariableIsSet("DECLAI_CPU_KERNELS")) {
-            const cpu::KernelTable* best = cpu::avx512Kernels()    ? cpu::avx512Kernels()
+            const cpu::KernelTable* best = cpu::amxKernels()       ? cpu::amxKernels()
+                                           : cpu::avx512Kernels()  ? cpu::avx512Kernels()
                                            : cpu::avxVnniKernels() ? cpu::avxVnniKernels()
                                                                    : cpu::avx2Kernels();
             QCOMPARE(&cpu::activeKernels(), best ? best : &cpu::scalarKernels());
             QCOMPARE(cpu::avx2Kernels() != nullptr, f.hasAvx2Set());
             QCOMPARE(cpu::avxVnniKernels() != nullptr, f.hasAvx2Set() && f.avxVnni);
             QCOMPARE(cpu::avx512Kernels() != nullptr, f.hasAvx512Set());
+            QCOMPARE(cpu::amxKernels() != nullptr, f.hasAmxSet());
         }
         QVERIFY(cpu::scalarKernels().dotQ4_K != nullptr);
     }
@@ -296,8 +299,9 @@ private Q_SLOTS:
             if (!gemm)
                 continue;
             ++tested;
-            const int rows = 13;
-            const int tokens = 11;
+            // Two full 16 x 16 tiles each way plus odd edges, so tiled (AMX) and strip paths both run.
+            const int rows = 37;
+            const int tokens = 35;
             const auto wValues = randomValues(int64_t(rows) * cols, 21u + uint32_t(cols), 0.05f);
             const auto xValues = randomValues(int64_t(tokens) * cols, 22u + uint32_t(cols), 1.0f);
             const auto w = quantized(weightType, wValues, rows, cols);

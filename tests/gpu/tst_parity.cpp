@@ -219,7 +219,12 @@ private Q_SLOTS:
         QFETCH(QString, model);
         const Loaded loaded = load(model);
         QVERIFY(loaded.weights);
-        const auto tokens = loaded.tokenizer->encode("Once upon a time there was a big dog named Max", true);
+        // Long enough for two full 16-token groups, so the batch takes the tiled (AMX) kernels where present.
+        const auto tokens = loaded.tokenizer->encode(
+            "Once upon a time there was a big dog named Max. He liked to run in the park with his friend, a "
+            "little girl named Lily, and every day they played with a red ball until the sun went down.",
+            true);
+        QVERIFY(tokens.size() >= 32);
         const auto n = static_cast<int64_t>(tokens.size());
         ThreadPool pool(2);
         Embedder embedder(loaded.weights);

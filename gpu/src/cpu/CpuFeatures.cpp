@@ -7,6 +7,10 @@
 #include <cpuid.h>
 #define DECLAI_X86 1
 #endif
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace declai::cpu {
 
@@ -16,6 +20,8 @@ const KernelTable& avx2KernelTableUnchecked();
 const KernelTable& avxVnniKernelTableUnchecked();
 // Defined in simd/KernelsAvx512.cpp (-mavx512f -mavx512bw -mavx512vl -mavx512vnni).
 const KernelTable& avx512KernelTableUnchecked();
+// Also in simd/KernelsAvx512.cpp (adds -mamx-tile -mamx-int8).
+const KernelTable& amxKernelTableUnchecked();
 
 namespace {
 
@@ -26,6 +32,18 @@ uint64_t readXcr0() {
     // xgetbv with ecx = 0; written as bytes so no -mxsave is needed for this file.
     __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(eax), "=d"(edx) : "c"(0));
     return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+
+// Linux hands out the AMX tile state per process on request (the tile data is 8 KiB of extra context
+// per thread); without the grant the first tile instruction faults.
+bool requestAmxPermission() {
+#if defined(__linux__) && defined(__x86_64__)
+    constexpr long kArchReqXcompPerm = 0x1023;
+    constexpr long kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+    return false;
+#endif
 }
 #endif
 
@@ -43,6 +61,7 @@ CpuFeatures detect() {
         const uint64_t xcr0 = readXcr0();
         f.osYmm = (xcr0 & 0x6) == 0x6;              // SSE and AVX state
         f.osZmm = f.osYmm && (xcr0 & 0xE0) == 0xE0; // opmask, ZMM_Hi256, Hi16_ZMM
+        f.osAmx = (xcr0 & 0x60000) == 0x60000;      // XTILECFG, XTILEDATA
     }
     if (__get_cpuid_max(0, nullptr) >= 7) {
         __cpuid_count(7, 0, eax, ebx, ecx, edx);
@@ -51,10 +70,14 @@ CpuFeatures detect() {
         f.avx512bw = (ebx & (1u << 30)) != 0;
         f.avx512vl = (ebx & (1u << 31)) != 0;
         f.avx512vnni = (ecx & (1u << 11)) != 0;
+        f.amxTile = (edx & (1u << 24)) != 0;
+        f.amxInt8 = (edx & (1u << 25)) != 0;
         __cpuid_count(7, 1, eax, ebx, ecx, edx);
         f.avxVnni = (eax & (1u << 4)) != 0;
         f.avx512bf16 = (eax & (1u << 5)) != 0;
     }
+    // Only ask for the tile state when the CPU and the OS have it.
+    f.osAmx = f.osAmx && f.amxTile && f.amxInt8 && requestAmxPermission();
 #endif
     return f;
 }
@@ -79,6 +102,8 @@ std::string CpuFeatures::toString() const {
     add(avx512vl, "avx512vl");
     add(avx512vnni, "avx512vnni");
     add(avx512bf16, "avx512bf16");
+    add(amxTile && osAmx, "amx-tile");
+    add(amxInt8 && osAmx, "amx-int8");
     if (s.empty())
         s = "none";
     return s;
@@ -175,6 +200,14 @@ const KernelTable* avx512Kernels() {
     return nullptr;
 }
 
+const KernelTable* amxKernels() {
+#ifdef DECLAI_X86
+    if (cpuFeatures().hasAmxSet())
+        return &amxKernelTableUnchecked();
+#endif
+    return nullptr;
+}
+
 const KernelTable& activeKernels() {
     static const KernelTable* table = [] {
         const char* forced = std::getenv("DECLAI_CPU_KERNELS");
@@ -182,6 +215,9 @@ const KernelTable& activeKernels() {
             return &scalarKernels();
         const bool forceAvx2 = forced && std::strcmp(forced, "avx2") == 0;
         const bool forceVnni = forced && std::strcmp(forced, "avx-vnni") == 0;
+        const bool force512 = forced && std::strcmp(forced, "avx512") == 0;
+        if (const KernelTable* amx = amxKernels(); amx && !forceAvx2 && !forceVnni && !force512)
+            return amx;
         if (const KernelTable* wide = avx512Kernels(); wide && !forceAvx2 && !forceVnni)
             return wide;
         if (const KernelTable* vnni = avxVnniKernels(); vnni && !forceAvx2)

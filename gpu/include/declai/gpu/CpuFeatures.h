@@ -22,15 +22,21 @@ struct CpuFeatures {
     bool avx512vnni = false;
     bool avx512bf16 = false;
     bool avxVnni = false;
+    bool amxTile = false;
+    bool amxInt8 = false;
     // The OS saves the YMM / ZMM state on context switches (XCR0), so the registers may be used.
     bool osYmm = false;
     bool osZmm = false;
+    // The OS enabled the AMX tile state (XCR0) and granted this process its use (Linux arch_prctl).
+    bool osAmx = false;
 
     bool hasAvx2Set() const { return avx2 && fma && f16c && osYmm; }
     // What the AVX-512 table needs (on top of hasAvx2Set): F, BW, VL and VNNI with ZMM state enabled.
     bool hasAvx512Set() const {
         return hasAvx2Set() && avx512f && avx512bw && avx512vl && avx512vnni && osZmm;
     }
+    // The AMX table adds int8 tile GEMMs on top of the AVX-512 set.
+    bool hasAmxSet() const { return hasAvx512Set() && amxTile && amxInt8 && osAmx; }
     std::string toString() const; // e.g. "avx2 fma f16c avx512f ..."
 };
 
@@ -114,8 +120,10 @@ const KernelTable* avx2Kernels();
 const KernelTable* avxVnniKernels();
 // The AVX-512 (F/BW/VL/VNNI) table with tiled GEMM kernels, or nullptr when the CPU lacks them.
 const KernelTable* avx512Kernels();
-// The table cpu::matmul uses: the best supported, chosen once. DECLAI_CPU_KERNELS=scalar, =avx2 or
-// =avx-vnni forces the reference or a narrower table (for debugging and comparisons).
+// The AVX-512 table plus AMX int8 tile GEMMs for Q8_0 / Q4_0 batches, or nullptr without AMX.
+const KernelTable* amxKernels();
+// The table cpu::matmul uses: the best supported, chosen once. DECLAI_CPU_KERNELS=scalar, =avx2, =avx-vnni
+// or =avx512 forces the reference or a narrower table (for debugging and comparisons).
 const KernelTable& activeKernels();
 
 } // namespace declai::cpu

@@ -24,28 +24,40 @@
 #define DECLAI_KERNEL_TABLE_FN avx512BaseKernelTable
 #include "KernelsAvx2.inc"
 
+#include <cstddef>
+#include <cstdlib>
+
 namespace declai::cpu {
 namespace {
 
 constexpr int kTileRows = 4;
 constexpr int kTileTokens = 4;
-// Q8_0 / Q4_0 keep three registers per weight row live (values, correction, scales): 4 x 3 fits in 32.
-constexpr int kQ8TileTokens = 3;
-constexpr int kKTileRows = 2;
-constexpr int kKTileTokens = 4;
-// Formats whose GEMM equals the table's dot product bit for bit (Q8_0: same lanes and reduction; K-quants:
-// both equal the scalar reference) use the dot product below this many tokens, where it is faster.
-constexpr int kDecodeByDot = 4;
 
 inline int64_t roundUp(int64_t v, int64_t m) {
     return (v + m - 1) / m * m;
 }
 
-// Broadcasts float lane 0 to lanes 0-7 and lane 1 to lanes 8-15.
-inline __m512 splitHalves(__m128 two) {
-    const __m512i idx = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(two));
-}
+#define DECLAI_INLINE inline __attribute__((always_inline))
+
+// Per-thread scratch of the batch kernels, grown as needed and kept (plain C allocation: no standard-library
+// templates in this file). Matmuls run on the pool's threads, so each keeps its own.
+struct ScratchBuffer {
+    void* data = nullptr;
+    size_t bytes = 0;
+    // Grows to at least `wanted` bytes (64-byte aligned); nullptr when out of memory.
+    template <typename T>
+    T* reserve(size_t wanted) {
+        if (wanted > bytes) {
+            std::free(data);
+            bytes = static_cast<size_t>(roundUp(static_cast<int64_t>(wanted), 4096));
+            data = std::aligned_alloc(64, bytes);
+            if (!data)
+                bytes = 0;
+        }
+        return static_cast<T*>(data);
+    }
+    ~ScratchBuffer() { std::free(data); }
+};
 
 // Reduces a (16 int32 lanes) and m (8 int32 lanes) to their two sums with shared shuffles.
 inline void reducePair(__m512i a, __m256i m, int& aSum, int& mSum) {
@@ -57,155 +69,243 @@ inline void reducePair(__m512i a, __m256i m, int& aSum, int& mSum) {
     mSum = _mm_extract_epi32(s, 1);
 }
 
-// ---- Q8_0 / Q4_0 ------------------------------------------------------------------------------------------
+// ---- Q8_0 / Q4_0: row strips
+// -------------------------------------------------------------------------------
+//
+// The arithmetic of one (row r, token t) pair, whatever the batch, tile or thread split:
+//   acc = 0; for each block b in order: acc = fma(float(isum(r, t, b)), float(dw[r][b]) * dx[t][b], acc)
+// where isum is the block's exact integer dot product. Integer sums are exact however they are formed, so
+// any kernel that keeps this float sequence (decode, a VNNI GEMM, an AMX GEMM) gives the same bits.
+//
+// A strip is 16 weight rows. Two rows share one 512-bit register per block; one vpdpbusd per register
+// forms the 4-value partial sums, and a 7-step transpose-add turns the 8 registers into one vector of
+// the 16 rows' block sums. The float work of a block (scale, convert, fma) is then 4 instructions for
+// 16 rows, and the 16 row scales come in with one gather.
+//  - Q8_0: weights flipped to unsigned (w ^ 0x80 = w + 128), activations signed; the extra 128 * sum(x)
+//    is removed with a per-block correction computed once per activation row.
+//  - Q4_0: weights as unsigned nibbles 0..15 (value + 8); correction -8 * sum(x). The activations are
+//    prepared in the register's nibble order ([x0-15, x0-15, x16-31, x16-31] per block).
 
-// Prepared activation row: n unsigned bytes (q + 128) padded with zeros to a multiple of 64, then the
-// n / 32 block scales as floats, padded with zeros to a multiple of 64 bytes.
-size_t q8PreparedBytes(int64_t n) {
-    return static_cast<size_t>(roundUp(n, 64) + roundUp(n / kQK8_0 * 4, 64));
+constexpr int kStripRows = 16;
+constexpr int kStripTokens = 4;
+
+template <bool Q4>
+constexpr int64_t preparedQsBytes() {
+    return Q4 ? 64 : 32;
 }
 
-void prepareQ8(const float* x, void* out, int64_t n) {
-    auto* qs = static_cast<uint8_t*>(out);
+// Prepared activation row: nb blocks of qs (32 or 64 bytes), then nb int32 corrections, then nb float
+// scales, each part padded to 64 bytes.
+template <bool Q4>
+size_t stripPreparedBytes(int64_t n) {
     const int64_t nb = n / kQK8_0;
-    uint8_t* scales = qs + roundUp(n, 64);
-    const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
+    return static_cast<size_t>(roundUp(nb * preparedQsBytes<Q4>(), 64) + 2 * roundUp(nb * 4, 64));
+}
+
+struct StripActivation {
+    const int8_t* qs;
+    const int32_t* corr;
+    const float* dx;
+};
+
+template <bool Q4>
+StripActivation stripActivation(const std::byte* x, int64_t nb) {
+    const auto* base = reinterpret_cast<const char*>(x);
+    const char* corr = base + roundUp(nb * preparedQsBytes<Q4>(), 64);
+    const char* dx = corr + roundUp(nb * 4, 64);
+    return {reinterpret_cast<const int8_t*>(base), reinterpret_cast<const int32_t*>(corr),
+            reinterpret_cast<const float*>(dx)};
+}
+
+template <bool Q4>
+void prepareStrip(const float* x, void* out, int64_t n) {
+    const int64_t nb = n / kQK8_0;
+    auto* base = static_cast<char*>(out);
+    std::memset(base, 0, stripPreparedBytes<Q4>(n));
+    auto* qs = reinterpret_cast<int8_t*>(base);
+    auto* corr = reinterpret_cast<int32_t*>(base + roundUp(nb * preparedQsBytes<Q4>(), 64));
+    auto* dx = reinterpret_cast<float*>(reinterpret_cast<char*>(corr) + roundUp(nb * 4, 64));
     for (int64_t b = 0; b < nb; ++b) {
         BlockQ8_0 block;
         quantizeQ8_0Avx2(x + b * kQK8_0, &block, kQK8_0);
-        const float d = halfToFloat(block.d);
-        std::memcpy(scales + 4 * b, &d, sizeof d);
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block.qs));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs + 32 * b), _mm256_xor_si256(q, flip));
-    }
-    std::memset(qs + nb * kQK8_0, 0, static_cast<size_t>(roundUp(n, 64) - nb * kQK8_0));
-    std::memset(scales + 4 * nb, 0, static_cast<size_t>(roundUp(nb * 4, 64) - nb * 4));
-}
-
-// Signed weights of blocks 2p and 2p+1 (the second zero when `half`) in one register, and their two scales.
-struct Q8_0Weights {
-    static __m512i load(const std::byte* row, int64_t p, bool half, __m128& scales) {
-        const auto* w = reinterpret_cast<const BlockQ8_0*>(row) + 2 * p;
-        const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[0].qs));
-        uint32_t bits = w[0].d;
-        __m512i v;
-        if (half) {
-            v = _mm512_zextsi256_si512(lo);
+        dx[b] = halfToFloat(block.d);
+        int sum = 0;
+        for (int i = 0; i < kQK8_0; ++i)
+            sum += block.qs[i];
+        corr[b] = -(Q4 ? 8 : 128) * sum;
+        if (Q4) {
+            int8_t* dst = qs + 64 * b;
+            std::memcpy(dst, block.qs, 16);
+            std::memcpy(dst + 16, block.qs, 16);
+            std::memcpy(dst + 32, block.qs + 16, 16);
+            std::memcpy(dst + 48, block.qs + 16, 16);
         } else {
-            v = _mm512_inserti64x4(_mm512_castsi256_si512(lo),
-                                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[1].qs)), 1);
-            bits |= static_cast<uint32_t>(w[1].d) << 16;
-        }
-        scales = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(bits)));
-        return v;
-    }
-    static const char* address(const std::byte* row, int64_t p) {
-        return reinterpret_cast<const char*>(reinterpret_cast<const BlockQ8_0*>(row) + 2 * p);
-    }
-};
-
-struct Q4_0Weights {
-    static __m512i load(const std::byte* row, int64_t p, bool half, __m128& scales) {
-        const auto* w = reinterpret_cast<const BlockQ4_0*>(row) + 2 * p;
-        const __m128i b0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[0].qs));
-        uint32_t bits = w[0].d;
-        __m128i b1 = _mm_setzero_si128();
-        if (!half) {
-            b1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[1].qs));
-            bits |= static_cast<uint32_t>(w[1].d) << 16;
-        }
-        const __m256i both = _mm256_set_m128i(b1, b0);
-        // [b0, b1, b0 >> 4, b1 >> 4] -> [b0, b0 >> 4, b1, b1 >> 4]: values 0..31 of each block in order.
-        __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(both), _mm256_srli_epi16(both, 4), 1);
-        v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
-        v = _mm512_sub_epi8(_mm512_and_si512(v, _mm512_set1_epi8(0x0F)), _mm512_set1_epi8(8));
-        if (half)
-            v = _mm512_maskz_mov_epi64(0x0F, v);
-        scales = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(bits)));
-        return v;
-    }
-    static const char* address(const std::byte* row, int64_t p) {
-        return reinterpret_cast<const char*>(reinterpret_cast<const BlockQ4_0*>(row) + 2 * p);
-    }
-};
-
-#define DECLAI_INLINE inline __attribute__((always_inline))
-
-// One pair of blocks (p) for every (row, token) of the tile; `Half` for a last, single block.
-template <typename W, int R, int T, bool Half>
-DECLAI_INLINE void stepQ8(const std::byte* w, size_t wStride, const uint8_t* const (&xq)[T],
-                          const float* const (&xd)[T], int64_t p, __m512 (&acc)[R][T]) {
-    const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
-    __m512i wv[R];
-    __m512i negCorr[R];
-    __m512 dw[R];
-    for (int r = 0; r < R; ++r) {
-        const std::byte* row = w + static_cast<size_t>(r) * wStride;
-        if (!Half)
-            _mm_prefetch(W::address(row, p) + 768, _MM_HINT_T0);
-        __m128 s;
-        wv[r] = W::load(row, p, Half, s);
-        dw[r] = splitHalves(s);
-        // The activations carry +128: subtract 128 * (sum of each 4 weights) once per weight block.
-        negCorr[r] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                      _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, wv[r]));
-    }
-    for (int t = 0; t < T; ++t) {
-        const __m512i xv = _mm512_loadu_si512(xq[t] + 64 * p);
-        const __m512 dx =
-            splitHalves(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(xd[t] + 2 * p))));
-        for (int r = 0; r < R; ++r) {
-            const __m512i isum = _mm512_dpbusd_epi32(negCorr[r], xv, wv[r]);
-            const __m512 prod = _mm512_cvtepi32_ps(isum);
-            const __m512 scale = _mm512_mul_ps(dw[r], dx);
-            // A single last block only touches the even lanes (as the AVX2 dot only touches its even sum).
-            acc[r][t] = Half ? _mm512_mask3_fmadd_ps(prod, scale, acc[r][t], static_cast<__mmask16>(0x00FF))
-                             : _mm512_fmadd_ps(prod, scale, acc[r][t]);
+            std::memcpy(qs + 32 * b, block.qs, 32);
         }
     }
 }
 
-template <typename W, int R, int T>
-void tileQ8(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride, int64_t n, float* y,
-            int64_t yStride) {
+// The 512-bit weight register of rows a and b for block `block`.
+template <bool Q4>
+DECLAI_INLINE __m512i loadRowPair(const std::byte* a, const std::byte* b, int64_t block) {
+    if (Q4) {
+        const auto* wa = reinterpret_cast<const BlockQ4_0*>(a) + block;
+        const auto* wb = reinterpret_cast<const BlockQ4_0*>(b) + block;
+        const __m256i both = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wa->qs))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb->qs)), 1);
+        const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(both), _mm256_srli_epi16(both, 4), 1);
+        return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+    } else {
+        const auto* wa = reinterpret_cast<const BlockQ8_0*>(a) + block;
+        const auto* wb = reinterpret_cast<const BlockQ8_0*>(b) + block;
+        const __m512i v = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa->qs))),
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb->qs)), 1);
+        return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
+    }
+}
+
+// Lane tables of the transpose-add. Level 1 folds registers 2q and 2q+1 (rows 4q..4q+3) into lanes
+// 4k..4k+3 per row; level 2 pairs of those into 2 lanes per row; level 3 into one lane per row.
+struct StripReduceTables {
+    __m512i level1[2];
+    __m512i level2[2];
+    __m512i level3[2];
+};
+
+template <bool Q4>
+StripReduceTables makeStripReduceTables() {
+    // Lanes of the even (A) and odd (B) row of a register.
+    const int laneA[8] = {0, 1, 2, 3, Q4 ? 8 : 4, Q4 ? 9 : 5, Q4 ? 10 : 6, Q4 ? 11 : 7};
+    const int laneB[8] = {Q4 ? 4 : 8, Q4 ? 5 : 9, Q4 ? 6 : 10, Q4 ? 7 : 11, 12, 13, 14, 15};
+    alignas(64) int l1[2][16];
+    alignas(64) int l2[2][16];
+    alignas(64) int l3[2][16];
+    for (int k = 0; k < 4; ++k) {
+        const int* lanes = (k & 1) ? laneB : laneA;
+        const int source = k < 2 ? 0 : 16;
+        for (int j = 0; j < 4; ++j) {
+            l1[0][4 * k + j] = source + lanes[j];
+            l1[1][4 * k + j] = source + lanes[j + 4];
+        }
+    }
+    for (int m = 0; m < 8; ++m) {
+        const int first = m < 4 ? 4 * m : 16 + 4 * (m - 4);
+        for (int j = 0; j < 2; ++j) {
+            l2[0][2 * m + j] = first + j;
+            l2[1][2 * m + j] = first + j + 2;
+        }
+    }
+    for (int m = 0; m < 16; ++m) {
+        const int first = m < 8 ? 2 * m : 16 + 2 * (m - 8);
+        l3[0][m] = first;
+        l3[1][m] = first + 1;
+    }
+    StripReduceTables t;
+    for (int i = 0; i < 2; ++i) {
+        t.level1[i] = _mm512_load_si512(l1[i]);
+        t.level2[i] = _mm512_load_si512(l2[i]);
+        t.level3[i] = _mm512_load_si512(l3[i]);
+    }
+    return t;
+}
+
+DECLAI_INLINE __m512i foldPair(__m512i a, __m512i b, const __m512i (&idx)[2]) {
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(a, idx[0], b), _mm512_permutex2var_epi32(a, idx[1], b));
+}
+
+// 8 registers of two rows each -> one vector of the 16 rows' sums (lane = row).
+DECLAI_INLINE __m512i reduceStrip(const __m512i (&z)[8], const StripReduceTables& t) {
+    const __m512i y0 = foldPair(z[0], z[1], t.level1);
+    const __m512i y1 = foldPair(z[2], z[3], t.level1);
+    const __m512i y2 = foldPair(z[4], z[5], t.level1);
+    const __m512i y3 = foldPair(z[6], z[7], t.level1);
+    const __m512i u0 = foldPair(y0, y1, t.level2);
+    const __m512i u1 = foldPair(y2, y3, t.level2);
+    return foldPair(u0, u1, t.level3);
+}
+
+// One strip of `rows` (1..16) weight rows against T activation rows.
+template <bool Q4, int T>
+void stripQ8(const std::byte* w, size_t wStride, int rows, const StripActivation (&x)[T], int64_t nb,
+             float* y, int64_t yStride, const StripReduceTables& tables) {
+    // Rows past `rows` repeat the last one (valid memory; their lanes are never stored), so a short strip
+    // runs the same code and each row's arithmetic does not depend on the strip it sits in.
+    const std::byte* rowPtr[kStripRows];
+    alignas(64) int offsets[kStripRows];
+    for (int i = 0; i < kStripRows; ++i) {
+        const int r = i < rows ? i : rows - 1;
+        rowPtr[i] = w + static_cast<size_t>(r) * wStride;
+        offsets[i] = static_cast<int>(static_cast<size_t>(r) * wStride);
+    }
+    const __m512i gatherIdx = _mm512_load_si512(offsets);
+    constexpr size_t blockBytes = Q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m512i wz[8];
+        for (int p = 0; p < 8; ++p)
+            wz[p] = loadRowPair<Q4>(rowPtr[2 * p], rowPtr[2 * p + 1], b);
+        // The 16 rows' f16 block scales (d is the first field of both block types).
+        const __m512i dBits = _mm512_i32gather_epi32(gatherIdx, w + blockBytes * static_cast<size_t>(b), 1);
+        const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dBits));
+        for (int t = 0; t < T; ++t) {
+            const __m512i xv = Q4 ? _mm512_loadu_si512(x[t].qs + 64 * b)
+                                  : _mm512_broadcast_i64x4(_mm256_loadu_si256(
+                                        reinterpret_cast<const __m256i*>(x[t].qs + 32 * b)));
+            __m512i z[8];
+            for (int p = 0; p < 8; ++p)
+                z[p] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[p], xv);
+            const __m512i isum = _mm512_add_epi32(reduceStrip(z, tables), _mm512_set1_epi32(x[t].corr[b]));
+            const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(x[t].dx[b]));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
+        }
+    }
+    const __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1u);
+    for (int t = 0; t < T; ++t)
+        _mm512_mask_storeu_ps(y + t * yStride, mask, acc[t]);
+}
+
+template <bool Q4, int T>
+void stripTile(const std::byte* w, size_t wStride, int rows, const std::byte* x, size_t xStride, int64_t n,
+               float* y, int64_t yStride, const StripReduceTables& tables) {
     const int64_t nb = n / kQK8_0;
-    const uint8_t* xq[T];
-    const float* xd[T];
-    for (int t = 0; t < T; ++t) {
-        xq[t] = reinterpret_cast<const uint8_t*>(x + static_cast<size_t>(t) * xStride);
-        xd[t] = reinterpret_cast<const float*>(xq[t] + roundUp(n, 64));
-    }
-    __m512 acc[R][T];
-    for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t)
-            acc[r][t] = _mm512_setzero_ps();
-    for (int64_t p = 0; p < nb / 2; ++p)
-        stepQ8<W, R, T, false>(w, wStride, xq, xd, p, acc);
-    if (nb & 1)
-        stepQ8<W, R, T, true>(w, wStride, xq, xd, nb / 2, acc);
-    // Lanes 0-7 hold the even blocks and 8-15 the odd ones, exactly the AVX2 dot's two accumulators, and
-    // they are summed the same way, so this equals the table's dotQ8_0 / dotQ4_0 bit for bit.
-    for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t)
-            y[t * yStride + r] =
-                hsum(_mm256_add_ps(_mm512_castps512_ps256(acc[r][t]),
-                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][t]), 1))));
+    StripActivation acts[T];
+    for (int t = 0; t < T; ++t)
+        acts[t] = stripActivation<Q4>(x + static_cast<size_t>(t) * xStride, nb);
+    stripQ8<Q4, T>(w, wStride, rows, acts, nb, y, yStride, tables);
 }
 
-template <int R, int T>
-struct Q8_0Tile {
-    static void run(const std::byte* w, size_t ws, const std::byte* x, size_t xs, int64_t n, float* y,
-                    int64_t ys) {
-        tileQ8<Q8_0Weights, R, T>(w, ws, x, xs, n, y, ys);
+template <bool Q4>
+void gemmStrip(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+               int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    static const StripReduceTables tables = makeStripReduceTables<Q4>();
+    for (int64_t r0 = 0; r0 < nRows; r0 += kStripRows) {
+        const int rows = static_cast<int>(nRows - r0 < kStripRows ? nRows - r0 : kStripRows);
+        const std::byte* wStrip = w + static_cast<size_t>(r0) * wStride;
+        for (int64_t t0 = 0; t0 < nTokens; t0 += kStripTokens) {
+            const int64_t tokens = nTokens - t0 < kStripTokens ? nTokens - t0 : kStripTokens;
+            const std::byte* xt = x + static_cast<size_t>(t0) * xStride;
+            float* yt = y + t0 * yStride + r0;
+            switch (tokens) {
+            case 1:
+                stripTile<Q4, 1>(wStrip, wStride, rows, xt, xStride, n, yt, yStride, tables);
+                break;
+            case 2:
+                stripTile<Q4, 2>(wStrip, wStride, rows, xt, xStride, n, yt, yStride, tables);
+                break;
+            case 3:
+                stripTile<Q4, 3>(wStrip, wStride, rows, xt, xStride, n, yt, yStride, tables);
+                break;
+            default:
+                stripTile<Q4, 4>(wStrip, wStride, rows, xt, xStride, n, yt, yStride, tables);
+                break;
+            }
+        }
     }
-};
-template <int R, int T>
-struct Q4_0Tile {
-    static void run(const std::byte* w, size_t ws, const std::byte* x, size_t xs, int64_t n, float* y,
-                    int64_t ys) {
-        tileQ8<Q4_0Weights, R, T>(w, ws, x, xs, n, y, ys);
-    }
-};
+}
 
 // ---- F16 -------------------------------------------------------------------------------------------------
 
@@ -282,85 +382,152 @@ size_t q8KPreparedBytes(int64_t n) {
     return static_cast<size_t>(n / kQKK) * sizeof(BlockQ8_K);
 }
 
-// int16 lane i of the result is lane (i / 16) of `pairBase` + base: [s[base] x16, s[base+1] x16].
-inline __m512i q4kScaleIndex(int c) {
-    return _mm512_mask_blend_epi16(static_cast<__mmask32>(0xFFFF0000u),
-                                   _mm512_set1_epi16(static_cast<short>(2 * c)),
-                                   _mm512_set1_epi16(static_cast<short>(2 * c + 1)));
+// ---- Q4_K row strips
+// ---------------------------------------------------------------------------------------
+//
+// Same per-(row, token) arithmetic as the scalar reference (exact integer sums per super-block, then
+// sum += d * isum - dmin * minsum in float), with the float steps done for 16 rows at once. The weights
+// are read 64 bytes at a time: the low nibbles of two 32-byte chunks are sub-blocks 4k and 4k+2, the
+// high nibbles 4k+1 and 4k+3, so the activations are prepared in that order ([0, 2, 1, 3, 4, 6, 5, 7]).
+
+// Prepared activation row: nb super-blocks of 256 reordered int8 values, then nb x 8 int16 sub-block sums,
+// then nb float scales, each part padded to 64 bytes.
+size_t q4KStripPreparedBytes(int64_t n) {
+    const int64_t nb = n / kQKK;
+    return static_cast<size_t>(nb * kQKK + roundUp(nb * 16, 64) + roundUp(nb * 4, 64));
 }
 
-template <int R, int T>
-void tileQ4_K(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride, int64_t n, float* y,
-              int64_t yStride) {
-    const BlockQ4_K* wr[R];
-    const BlockQ8_K* xr[T];
-    for (int r = 0; r < R; ++r)
-        wr[r] = reinterpret_cast<const BlockQ4_K*>(w + static_cast<size_t>(r) * wStride);
-    for (int t = 0; t < T; ++t)
-        xr[t] = reinterpret_cast<const BlockQ8_K*>(x + static_cast<size_t>(t) * xStride);
-    float sums[R][T];
-    for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t)
-            sums[r][t] = 0.0f;
-    const __m256i lowMask = _mm256_set1_epi8(0x0F);
-    const int64_t blocks = n / kQKK;
-    for (int64_t b = 0; b < blocks; ++b) {
-        __m512i scales16[R];
-        __m256i minsDup[R];
-        for (int r = 0; r < R; ++r) {
-            const char* base = reinterpret_cast<const char*>(wr[r] + b);
-            _mm_prefetch(base + 1024, _MM_HINT_T0);
-            _mm_prefetch(base + 1024 + 64, _MM_HINT_T0);
-            _mm_prefetch(base + 1024 + 128, _MM_HINT_T0);
-            uint8_t scales[8];
-            uint8_t mins[8];
-            unpackQ4KScales(wr[r][b].scales, scales, mins);
-            uint64_t s64;
-            uint64_t m64;
-            std::memcpy(&s64, scales, 8);
-            std::memcpy(&m64, mins, 8);
-            scales16[r] =
-                _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(s64))));
-            const __m128i m8 = _mm_cvtsi64_si128(static_cast<long long>(m64));
-            minsDup[r] = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-        }
-        __m512i acc[R][T];
-        for (int r = 0; r < R; ++r)
-            for (int t = 0; t < T; ++t)
-                acc[r][t] = _mm512_setzero_si512();
-        for (int c = 0; c < 4; ++c) {
-            __m512i q[R];
-            __m512i sc[R];
-            const __m512i idx = q4kScaleIndex(c);
-            for (int r = 0; r < R; ++r) {
-                const __m256i raw =
-                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[r][b].qs + 32 * c));
-                q[r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(raw, lowMask)),
-                                          _mm256_and_si256(_mm256_srli_epi16(raw, 4), lowMask), 1);
-                sc[r] = _mm512_permutexvar_epi16(idx, scales16[r]);
-            }
-            for (int t = 0; t < T; ++t) {
-                const __m512i xv = _mm512_loadu_si512(xr[t][b].qs + 64 * c);
-                for (int r = 0; r < R; ++r)
-                    acc[r][t] = _mm512_dpwssd_epi32(acc[r][t], _mm512_maddubs_epi16(q[r], xv), sc[r]);
-            }
-        }
-        for (int t = 0; t < T; ++t) {
-            const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[t][b].bsums));
-            const float xd = xr[t][b].d;
-            for (int r = 0; r < R; ++r) {
-                int sumScaled = 0;
-                int sumMins = 0;
-                reducePair(acc[r][t], _mm256_madd_epi16(bsums, minsDup[r]), sumScaled, sumMins);
-                const float d = halfToFloat(wr[r][b].d) * xd;
-                const float dmin = halfToFloat(wr[r][b].dmin) * xd;
-                sums[r][t] += d * static_cast<float>(sumScaled) - dmin * static_cast<float>(sumMins);
-            }
+struct Q4KActivation {
+    const int8_t* qs;
+    const int16_t* subSums;
+    const float* d;
+};
+
+Q4KActivation q4KActivation(const std::byte* x, int64_t nb) {
+    const auto* base = reinterpret_cast<const char*>(x);
+    const char* sums = base + nb * kQKK;
+    const char* d = sums + roundUp(nb * 16, 64);
+    return {reinterpret_cast<const int8_t*>(base), reinterpret_cast<const int16_t*>(sums),
+            reinterpret_cast<const float*>(d)};
+}
+
+void prepareQ4KStrip(const float* x, void* out, int64_t n) {
+    const int64_t nb = n / kQKK;
+    auto* base = static_cast<char*>(out);
+    std::memset(base, 0, q4KStripPreparedBytes(n));
+    auto* qs = reinterpret_cast<int8_t*>(base);
+    auto* sums = reinterpret_cast<int16_t*>(base + nb * kQKK);
+    auto* d = reinterpret_cast<float*>(reinterpret_cast<char*>(sums) + roundUp(nb * 16, 64));
+    static constexpr int kOrder[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+    for (int64_t b = 0; b < nb; ++b) {
+        BlockQ8_K block;
+        quantizeQ8_KAvx2(x + b * kQKK, &block, kQKK);
+        d[b] = block.d;
+        for (int j = 0; j < 8; ++j) {
+            std::memcpy(qs + b * kQKK + 32 * j, block.qs + 32 * kOrder[j], 32);
+            sums[8 * b + j] = static_cast<int16_t>(block.bsums[2 * j] + block.bsums[2 * j + 1]);
         }
     }
-    for (int r = 0; r < R; ++r)
+}
+
+// The 8 six-bit scales and 8 mins of a Q4_K block as bytes, four at a time (the values unpackQ4KScales
+// gives).
+inline void unpackQ4KScaleBytes(const uint8_t* scales, uint64_t& s64, uint64_t& m64) {
+    uint32_t packed[3];
+    std::memcpy(packed, scales, sizeof packed);
+    s64 = (packed[0] & 0x3F3F3F3Fu) |
+          static_cast<uint64_t>((packed[2] & 0x0F0F0F0Fu) | ((packed[0] >> 2) & 0x30303030u)) << 32;
+    m64 = (packed[1] & 0x3F3F3F3Fu) |
+          static_cast<uint64_t>(((packed[2] >> 4) & 0x0F0F0F0Fu) | ((packed[1] >> 2) & 0x30303030u)) << 32;
+}
+
+// int16 lane i of the result is scale (i < 16 ? first : second) of the 8 scales in the low 128 bits.
+inline __m512i q4KScalePairIndex(int first, int second) {
+    return _mm512_mask_blend_epi16(static_cast<__mmask32>(0xFFFF0000u),
+                                   _mm512_set1_epi16(static_cast<short>(first)),
+                                   _mm512_set1_epi16(static_cast<short>(second)));
+}
+
+template <int T>
+void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x, size_t xStride, int64_t n,
+               float* y, int64_t yStride) {
+    const int64_t nb = n / kQKK;
+    Q4KActivation act[T];
+    for (int t = 0; t < T; ++t)
+        act[t] = q4KActivation(x + static_cast<size_t>(t) * xStride, nb);
+    const BlockQ4_K* rowPtr[kStripRows];
+    alignas(64) int offsets[kStripRows];
+    for (int i = 0; i < kStripRows; ++i) {
+        const int r = i < rows ? i : rows - 1;
+        rowPtr[i] = reinterpret_cast<const BlockQ4_K*>(w + static_cast<size_t>(r) * wStride);
+        offsets[i] = static_cast<int>(static_cast<size_t>(r) * wStride);
+    }
+    const __m512i gatherIdx = _mm512_load_si512(offsets);
+    const __m512i lowMask = _mm512_set1_epi8(0x0F);
+    const __m512i scaleIdx[4] = {q4KScalePairIndex(0, 2), q4KScalePairIndex(1, 3), q4KScalePairIndex(4, 6),
+                                 q4KScalePairIndex(5, 7)};
+    __m512 sums[T];
+    for (int t = 0; t < T; ++t)
+        sums[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        alignas(64) int scaled[T][kStripRows];
+        alignas(64) int minSums[T][kStripRows];
+        __m128i subSums[T];
         for (int t = 0; t < T; ++t)
-            y[t * yStride + r] = sums[r][t];
+            subSums[t] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(act[t].subSums + 8 * b));
+        for (int r = 0; r < kStripRows; ++r) {
+            const BlockQ4_K& blk = rowPtr[r][b];
+            uint64_t s64 = 0;
+            uint64_t m64 = 0;
+            unpackQ4KScaleBytes(blk.scales, s64, m64);
+            const __m512i scales16 =
+                _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(s64))));
+            const __m128i mins16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(m64)));
+            __m512i acc[T];
+            for (int t = 0; t < T; ++t)
+                acc[t] = _mm512_setzero_si512();
+            for (int k = 0; k < 2; ++k) {
+                const __m512i raw = _mm512_loadu_si512(blk.qs + 64 * k);
+                const __m512i lo = _mm512_and_si512(raw, lowMask);
+                const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), lowMask);
+                const __m512i scLo = _mm512_permutexvar_epi16(scaleIdx[2 * k], scales16);
+                const __m512i scHi = _mm512_permutexvar_epi16(scaleIdx[2 * k + 1], scales16);
+                for (int t = 0; t < T; ++t) {
+                    const int8_t* xq = act[t].qs + b * kQKK + 128 * k;
+                    acc[t] =
+                        _mm512_dpwssd_epi32(acc[t], _mm512_maddubs_epi16(lo, _mm512_loadu_si512(xq)), scLo);
+                    acc[t] = _mm512_dpwssd_epi32(acc[t],
+                                                 _mm512_maddubs_epi16(hi, _mm512_loadu_si512(xq + 64)), scHi);
+                }
+            }
+            for (int t = 0; t < T; ++t) {
+                const __m256i a8 =
+                    _mm256_add_epi32(_mm512_castsi512_si256(acc[t]), _mm512_extracti64x4_epi64(acc[t], 1));
+                // Lane 0 ends as the sum of the 16 scaled lanes, lane 1 as the sum of the 4 min products.
+                __m256i h = _mm256_hadd_epi32(a8, _mm256_zextsi128_si256(_mm_madd_epi16(mins16, subSums[t])));
+                h = _mm256_hadd_epi32(h, h);
+                const __m128i lanes =
+                    _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+                scaled[t][r] = _mm_cvtsi128_si32(lanes);
+                minSums[t][r] = _mm_extract_epi32(lanes, 1);
+            }
+        }
+        const __m512i dBits =
+            _mm512_i32gather_epi32(gatherIdx, reinterpret_cast<const char*>(w) + sizeof(BlockQ4_K) * b, 1);
+        const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dBits));
+        const __m512 dminw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dBits, 16)));
+        for (int t = 0; t < T; ++t) {
+            const __m512 xd = _mm512_set1_ps(act[t].d[b]);
+            const __m512 d = _mm512_mul_ps(dw, xd);
+            const __m512 dmin = _mm512_mul_ps(dminw, xd);
+            const __m512 a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_load_si512(scaled[t])));
+            const __m512 m = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_load_si512(minSums[t])));
+            sums[t] = _mm512_add_ps(sums[t], _mm512_sub_ps(a, m));
+        }
+    }
+    const __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1u);
+    for (int t = 0; t < T; ++t)
+        _mm512_mask_storeu_ps(y + t * yStride, mask, sums[t]);
 }
 
 // int16 lane i of the result is lane 4 * part + i / 8 of the block's 16 scales.
@@ -371,94 +538,122 @@ inline __m512i q6kScaleIndex(int part) {
     return _mm512_load_si512(idx);
 }
 
-template <int R, int T>
-void tileQ6_K(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride, int64_t n, float* y,
-              int64_t yStride) {
-    const BlockQ6_K* wr[R];
+// Q6_K in row strips: per row, integer sums per super-block (6-bit values via vpmaddubsw, the scales via
+// vpdpwssd, the -32 offset through the activation block sums), then the float step
+// (sum += d * xd * isum, the scalar reference's order) runs for 16 rows at once.
+template <int T>
+void stripQ6_K(const std::byte* w, size_t wStride, int rows, const std::byte* x, size_t xStride, int64_t n,
+               float* y, int64_t yStride) {
     const BlockQ8_K* xr[T];
-    for (int r = 0; r < R; ++r)
-        wr[r] = reinterpret_cast<const BlockQ6_K*>(w + static_cast<size_t>(r) * wStride);
     for (int t = 0; t < T; ++t)
         xr[t] = reinterpret_cast<const BlockQ8_K*>(x + static_cast<size_t>(t) * xStride);
-    float sums[R][T];
-    for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t)
-            sums[r][t] = 0.0f;
+    const BlockQ6_K* rowPtr[kStripRows];
+    alignas(64) int offsets[kStripRows];
+    for (int i = 0; i < kStripRows; ++i) {
+        const int r = i < rows ? i : rows - 1;
+        rowPtr[i] = reinterpret_cast<const BlockQ6_K*>(w + static_cast<size_t>(r) * wStride);
+        offsets[i] = static_cast<int>(static_cast<size_t>(r) * wStride);
+    }
+    const __m512i gatherIdx = _mm512_load_si512(offsets);
     const __m512i lowMask = _mm512_set1_epi8(0x0F);
     const __m512i bits01 = _mm512_set1_epi8(0x03);
     const __m512i bits45 = _mm512_set1_epi8(0x30);
     __m512i scaleIdx[4];
     for (int part = 0; part < 4; ++part)
         scaleIdx[part] = q6kScaleIndex(part);
+    __m512 sums[T];
+    for (int t = 0; t < T; ++t)
+        sums[t] = _mm512_setzero_ps();
     const int64_t blocks = n / kQKK;
     for (int64_t b = 0; b < blocks; ++b) {
-        __m256i scales16[R];
-        for (int r = 0; r < R; ++r) {
-            const char* base = reinterpret_cast<const char*>(wr[r] + b);
-            for (int line = 0; line < static_cast<int>(sizeof(BlockQ6_K)); line += 64)
-                _mm_prefetch(base + 1024 + line, _MM_HINT_T0);
-            scales16[r] =
-                _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wr[r][b].scales)));
-        }
-        __m512i acc[R][T];
-        for (int r = 0; r < R; ++r)
+        alignas(64) int isums[T][kStripRows];
+        __m256i bsums[T];
+        for (int t = 0; t < T; ++t)
+            bsums[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[t][b].bsums));
+        for (int r = 0; r < kStripRows; ++r) {
+            const BlockQ6_K& blk = rowPtr[r][b];
+            const __m256i scales16 =
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
+            __m512i acc[T];
             for (int t = 0; t < T; ++t)
-                acc[r][t] = _mm512_setzero_si512();
-        for (int part = 0; part < 4; ++part) {
-            const int h = part >> 1;
-            __m512i q[R];
-            __m512i sc[R];
-            for (int r = 0; r < R; ++r) {
-                // L = 64 low-bit bytes of this half, H = [qh, qh >> 2]: parts 0/1 take the low / high
-                // nibbles.
-                const __m512i l = _mm512_loadu_si512(wr[r][b].ql + 64 * h);
-                const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[r][b].qh + 32 * h));
+                acc[t] = _mm512_setzero_si512();
+            for (int h = 0; h < 2; ++h) {
+                const __m512i l = _mm512_loadu_si512(blk.ql + 64 * h);
+                const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh + 32 * h));
                 const __m512i hb =
                     _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
-                if (part & 1)
-                    q[r] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), lowMask),
-                                           _mm512_and_si512(hb, bits45));
-                else
-                    q[r] = _mm512_or_si512(_mm512_and_si512(l, lowMask),
-                                           _mm512_slli_epi16(_mm512_and_si512(hb, bits01), 4));
-                sc[r] = _mm512_permutexvar_epi16(scaleIdx[part], _mm512_castsi256_si512(scales16[r]));
+                // Parts 2h and 2h+1: the low and the high nibbles of this half's 64 low-bit bytes.
+                const __m512i qLow = _mm512_or_si512(_mm512_and_si512(l, lowMask),
+                                                     _mm512_slli_epi16(_mm512_and_si512(hb, bits01), 4));
+                const __m512i qHigh = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), lowMask),
+                                                      _mm512_and_si512(hb, bits45));
+                const __m512i scLow =
+                    _mm512_permutexvar_epi16(scaleIdx[2 * h], _mm512_castsi256_si512(scales16));
+                const __m512i scHigh =
+                    _mm512_permutexvar_epi16(scaleIdx[2 * h + 1], _mm512_castsi256_si512(scales16));
+                for (int t = 0; t < T; ++t) {
+                    const int8_t* xq = xr[t][b].qs + 128 * h;
+                    acc[t] = _mm512_dpwssd_epi32(acc[t], _mm512_maddubs_epi16(qLow, _mm512_loadu_si512(xq)),
+                                                 scLow);
+                    acc[t] = _mm512_dpwssd_epi32(
+                        acc[t], _mm512_maddubs_epi16(qHigh, _mm512_loadu_si512(xq + 64)), scHigh);
+                }
             }
             for (int t = 0; t < T; ++t) {
-                const __m512i xv = _mm512_loadu_si512(xr[t][b].qs + 64 * part);
-                for (int r = 0; r < R; ++r)
-                    acc[r][t] = _mm512_dpwssd_epi32(acc[r][t], _mm512_maddubs_epi16(q[r], xv), sc[r]);
-            }
-        }
-        for (int t = 0; t < T; ++t) {
-            const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[t][b].bsums));
-            const float xd = xr[t][b].d;
-            for (int r = 0; r < R; ++r) {
                 // The weights are stored + 32: subtract 32 * sum over groups of scale * (sum of x in group).
                 int sumQ = 0;
                 int sumOffset = 0;
-                reducePair(acc[r][t], _mm256_madd_epi16(scales16[r], bsums), sumQ, sumOffset);
-                const int isum = sumQ - 32 * sumOffset;
-                sums[r][t] += halfToFloat(wr[r][b].d) * xd * static_cast<float>(isum);
+                reducePair(acc[t], _mm256_madd_epi16(scales16, bsums[t]), sumQ, sumOffset);
+                isums[t][r] = sumQ - 32 * sumOffset;
             }
         }
+        // d is the block's last field: gather the 4 bytes ending with it (no read past the block).
+        const __m512i dBits = _mm512_i32gather_epi32(
+            gatherIdx, reinterpret_cast<const char*>(w) + sizeof(BlockQ6_K) * b + offsetof(BlockQ6_K, d) - 2,
+            1);
+        const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dBits, 16)));
+        for (int t = 0; t < T; ++t) {
+            const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(xr[t][b].d));
+            sums[t] =
+                _mm512_add_ps(sums[t], _mm512_mul_ps(scale, _mm512_cvtepi32_ps(_mm512_load_si512(isums[t]))));
+        }
     }
-    for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t)
-            y[t * yStride + r] = sums[r][t];
+    const __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1u);
+    for (int t = 0; t < T; ++t)
+        _mm512_mask_storeu_ps(y + t * yStride, mask, sums[t]);
 }
 
-template <int R, int T>
-struct Q4_KTile {
-    static void run(const std::byte* w, size_t ws, const std::byte* x, size_t xs, int64_t n, float* y,
-                    int64_t ys) {
-        tileQ4_K<R, T>(w, ws, x, xs, n, y, ys);
+using StripFn = void (*)(const std::byte*, size_t, int, const std::byte*, size_t, int64_t, float*, int64_t);
+
+// 16-row strips outside, token tiles of up to kStripTokens inside.
+template <template <int> class Strip>
+void gemmStrips(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    static constexpr StripFn kByTokens[kStripTokens] = {&Strip<1>::run, &Strip<2>::run, &Strip<3>::run,
+                                                        &Strip<4>::run};
+    for (int64_t r0 = 0; r0 < nRows; r0 += kStripRows) {
+        const int rows = static_cast<int>(nRows - r0 < kStripRows ? nRows - r0 : kStripRows);
+        const std::byte* wStrip = w + static_cast<size_t>(r0) * wStride;
+        for (int64_t t0 = 0; t0 < nTokens; t0 += kStripTokens) {
+            const int64_t tokens = nTokens - t0 < kStripTokens ? nTokens - t0 : kStripTokens;
+            kByTokens[tokens - 1](wStrip, wStride, rows, x + static_cast<size_t>(t0) * xStride, xStride, n,
+                                  y + t0 * yStride + r0, yStride);
+        }
+    }
+}
+
+template <int T>
+struct Q4_KStrip {
+    static void run(const std::byte* w, size_t ws, int rows, const std::byte* x, size_t xs, int64_t n,
+                    float* y, int64_t ys) {
+        stripQ4_K<T>(w, ws, rows, x, xs, n, y, ys);
     }
 };
-template <int R, int T>
-struct Q6_KTile {
-    static void run(const std::byte* w, size_t ws, const std::byte* x, size_t xs, int64_t n, float* y,
-                    int64_t ys) {
-        tileQ6_K<R, T>(w, ws, x, xs, n, y, ys);
+template <int T>
+struct Q6_KStrip {
+    static void run(const std::byte* w, size_t ws, int rows, const std::byte* x, size_t xs, int64_t n,
+                    float* y, int64_t ys) {
+        stripQ6_K<T>(w, ws, rows, x, xs, n, y, ys);
     }
 };
 
@@ -514,12 +709,573 @@ KernelTable makeAvx512Table() {
     KernelTable t = avx512BaseKernelTable();
     t.name = "avx512";
     t.gemmF16 = {&gemm<F16Tile>, &prepareF16, &f16PreparedBytes, 1};
-    t.gemmQ8_0 = {&gemm<Q8_0Tile, kQ8TileTokens>, &prepareQ8, &q8PreparedBytes, kDecodeByDot};
-    t.gemmQ4_0 = {&gemm<Q4_0Tile, kQ8TileTokens>, &prepareQ8, &q8PreparedBytes, 1};
-    t.gemmQ4_K = {&gemm<Q4_KTile, kKTileTokens, kKTileRows>, &quantizeQ8_KAvx2, &q8KPreparedBytes,
-                  kDecodeByDot};
-    t.gemmQ6_K = {&gemm<Q6_KTile, kKTileTokens, kKTileRows>, &quantizeQ8_KAvx2, &q8KPreparedBytes,
-                  kDecodeByDot};
+    t.gemmQ8_0 = {&gemmStrip<false>, &prepareStrip<false>, &stripPreparedBytes<false>, 1};
+    t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
+    t.gemmQ4_K = {&gemmStrips<Q4_KStrip>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1};
+    t.gemmQ6_K = {&gemmStrips<Q6_KStrip>, &quantizeQ8_KAvx2, &q8KPreparedBytes, 1};
+    return t;
+}
+
+// ---- AMX int8 tiles for Q8_0 / Q4_0 batches ---------------------------------------------------------------
+//
+// With 16 or more tokens, full 16-row x 16-token tiles go through the AMX tile unit: one TDPBSSD per block
+// gives the 256 exact block sums, and the float step per block is the strip kernels' (fma of the sum with
+// dw * dx onto the running value), so the results are bit-identical to the strips and to decode. Q8_0
+// weights are tile-loaded straight from the mapped file (row stride = the matrix row); Q4_0 weights are
+// unpacked to signed bytes once per strip. Tokens and rows outside full tiles use the strip kernels.
+
+struct AmxTileConfig {
+    uint8_t palette;
+    uint8_t startRow;
+    uint8_t reserved[14];
+    uint16_t colsBytes[16];
+    uint8_t rows[16];
+};
+constexpr int kAmxTokens = 16;
+constexpr int64_t kAmxBTileBytes = 8 * 64; // one block: 8 rows (4 values each) x 16 tokens
+
+// Tile 0: C, 16 x 16 int32; tile 1: A, 16 weight rows x 32 bytes (one block); tile 2: B, one block of 16
+// tokens in the 4-byte interleaved layout TDPBSSD expects; tiles 3-5 the same for the next block.
+void configureAmxTiles() {
+    AmxTileConfig config;
+    std::memset(&config, 0, sizeof config);
+    config.palette = 1;
+    config.colsBytes[0] = 64;
+    config.rows[0] = 16;
+    config.colsBytes[1] = 32;
+    config.rows[1] = 16;
+    config.colsBytes[2] = 64;
+    config.rows[2] = 8;
+    // Tiles 3-5: the same shapes again, for a second block in flight.
+    for (int i = 0; i < 3; ++i) {
+        config.colsBytes[3 + i] = config.colsBytes[i];
+        config.rows[3 + i] = config.rows[i];
+    }
+    _tile_loadconfig(&config);
+}
+
+struct AmxScratch {
+    ScratchBuffer bTiles;  // groups x nb x kAmxBTileBytes
+    ScratchBuffer dx;      // groups x nb x 16 floats
+    ScratchBuffer weights; // one strip unpacked, 16 x n bytes
+    ScratchBuffer dw;      // nb x 16 floats
+};
+thread_local AmxScratch t_amxScratch;
+
+struct AmxViews {
+    int8_t* bTiles = nullptr;
+    float* dx = nullptr;
+    int8_t* weights = nullptr;
+    float* dw = nullptr;
+    bool ok() const { return bTiles && dx && weights && dw; }
+};
+
+// B tiles of one 16-token group: tile row j holds values 4j..4j+3 of each token, token after token.
+template <bool Q4>
+void packAmxGroup(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTiles, float* dx) {
+    for (int t = 0; t < kAmxTokens; ++t) {
+        const StripActivation act = stripActivation<Q4>(x + static_cast<size_t>(t) * xStride, nb);
+        for (int64_t b = 0; b < nb; ++b) {
+            uint32_t words[8];
+            if (Q4) { // the prepared Q4 row holds values 0-15 at bytes 0-15 and 16-31 at bytes 32-47
+                std::memcpy(words, act.qs + 64 * b, 16);
+                std::memcpy(words + 4, act.qs + 64 * b + 32, 16);
+            } else {
+                std::memcpy(words, act.qs + 32 * b, 32);
+            }
+            auto* tile = reinterpret_cast<uint32_t*>(bTiles + kAmxBTileBytes * b);
+            for (int j = 0; j < 8; ++j)
+                tile[kAmxTokens * j + t] = words[j];
+            dx[kAmxTokens * b + t] = act.dx[b];
+        }
+    }
+}
+
+// Q4_0 strip unpacked to signed bytes (value - 8), 16 rows of n bytes.
+void unpackQ4_0Strip(const std::byte* w, size_t wStride, int64_t nb, int8_t* out, int64_t n) {
+    const __m128i lowMask = _mm_set1_epi8(0x0F);
+    const __m256i eight = _mm256_set1_epi8(8);
+    for (int r = 0; r < kStripRows; ++r) {
+        const auto* blocks = reinterpret_cast<const BlockQ4_0*>(w + static_cast<size_t>(r) * wStride);
+        int8_t* dst = out + r * n;
+        for (int64_t b = 0; b < nb; ++b) {
+            const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blocks[b].qs));
+            const __m256i v =
+                _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), lowMask), _mm_and_si128(raw, lowMask));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32 * b), _mm256_sub_epi8(v, eight));
+        }
+    }
+}
+
+// acc[r] (lanes = tokens) = fma(float(block sum), dw[r] * dx, acc[r]): the strips' float step.
+template <int Rows>
+DECLAI_INLINE void scaleAmxSums(const int32_t (*sums)[kAmxTokens], const float* dx, const float* dw,
+                                __m512 (&acc)[Rows]) {
+    const __m512 dxv = _mm512_loadu_ps(dx);
+    for (int r = 0; r < Rows; ++r) {
+        const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(dw[r]), dxv);
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums[r])), scale, acc[r]);
+    }
+}
+
+template <bool Q4>
+void amxStrip(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n, int64_t groups,
+              const AmxViews& s, float* y, int64_t yStride) {
+    constexpr size_t blockBytes = Q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+    alignas(64) int offsets[kStripRows];
+    for (int i = 0; i < kStripRows; ++i)
+        offsets[i] = static_cast<int>(static_cast<size_t>(i) * wStride);
+    const __m512i gatherIdx = _mm512_load_si512(offsets);
+    for (int64_t b = 0; b < nb; ++b) {
+        const __m512i dBits =
+            _mm512_i32gather_epi32(gatherIdx, wStrip + blockBytes * static_cast<size_t>(b), 1);
+        _mm512_store_ps(s.dw + kStripRows * b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dBits)));
+    }
+    if (Q4)
+        unpackQ4_0Strip(wStrip, wStride, nb, s.weights, n);
+    for (int64_t g = 0; g < groups; ++g) {
+        __m512 acc[kStripRows];
+        for (int r = 0; r < kStripRows; ++r)
+            acc[r] = _mm512_setzero_ps();
+        const int8_t* bTiles = s.bTiles + kAmxBTileBytes * nb * g;
+        const float* dx = s.dx + kAmxTokens * nb * g;
+        // Two blocks in flight: the tile unit multiplies block b + 1 while block b's sums are scaled.
+        int64_t b = 0;
+        for (; b + 2 <= nb; b += 2) {
+            _tile_zero(0);
+            _tile_zero(3);
+            if (Q4) {
+                _tile_loadd(1, s.weights + 32 * b, n);
+                _tile_loadd(4, s.weights + 32 * (b + 1), n);
+            } else {
+                const char* base =
+                    reinterpret_cast<const char*>(wStrip) + sizeof(BlockQ8_0) * static_cast<size_t>(b) + 2;
+                _tile_loadd(1, base, wStride);
+                _tile_loadd(4, base + sizeof(BlockQ8_0), wStride);
+            }
+            _tile_loadd(2, bTiles + kAmxBTileBytes * b, 64);
+            _tile_loadd(5, bTiles + kAmxBTileBytes * (b + 1), 64);
+            _tile_dpbssd(0, 1, 2);
+            _tile_dpbssd(3, 4, 5);
+            alignas(64) int32_t sums[2][kStripRows][kAmxTokens];
+            _tile_stored(0, sums[0], 64);
+            scaleAmxSums<kStripRows>(sums[0], dx + kAmxTokens * b, s.dw + kStripRows * b, acc);
+            _tile_stored(3, sums[1], 64);
+            scaleAmxSums<kStripRows>(sums[1], dx + kAmxTokens * (b + 1), s.dw + kStripRows * (b + 1), acc);
+        }
+        if (b < nb) {
+            _tile_zero(0);
+            if (Q4)
+                _tile_loadd(1, s.weights + 32 * b, n);
+            else
+                _tile_loadd(
+                    1, reinterpret_cast<const char*>(wStrip) + sizeof(BlockQ8_0) * static_cast<size_t>(b) + 2,
+                    wStride);
+            _tile_loadd(2, bTiles + kAmxBTileBytes * b, 64);
+            _tile_dpbssd(0, 1, 2);
+            alignas(64) int32_t sums[kStripRows][kAmxTokens];
+            _tile_stored(0, sums, 64);
+            scaleAmxSums<kStripRows>(sums, dx + kAmxTokens * b, s.dw + kStripRows * b, acc);
+        }
+        alignas(64) float out[kStripRows][kAmxTokens];
+        for (int r = 0; r < kStripRows; ++r)
+            _mm512_store_ps(out[r], acc[r]);
+        for (int t = 0; t < kAmxTokens; ++t)
+            for (int r = 0; r < kStripRows; ++r)
+                y[(g * kAmxTokens + t) * yStride + r] = out[r][t];
+    }
+}
+
+template <bool Q4>
+void gemmAmx(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+             int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    const int64_t groups = nTokens / kAmxTokens;
+    const int64_t fullRows = nRows / kStripRows * kStripRows;
+    const int64_t nb = n / kQK8_0;
+    AmxViews s;
+    if (groups > 0 && fullRows > 0) {
+        AmxScratch& scratch = t_amxScratch;
+        s.bTiles = scratch.bTiles.reserve<int8_t>(static_cast<size_t>(groups * nb * kAmxBTileBytes));
+        s.dx = scratch.dx.reserve<float>(static_cast<size_t>(groups * nb * kAmxTokens) * sizeof(float));
+        s.weights = scratch.weights.reserve<int8_t>(static_cast<size_t>(Q4 ? kStripRows * n : 64));
+        s.dw = scratch.dw.reserve<float>(static_cast<size_t>(nb * kStripRows) * sizeof(float));
+    }
+    if (!s.ok()) { // nothing for the tiles (or no memory for them): the strips do it all
+        gemmStrip<Q4>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+        return;
+    }
+    for (int64_t g = 0; g < groups; ++g)
+        packAmxGroup<Q4>(x + static_cast<size_t>(g * kAmxTokens) * xStride, xStride, nb,
+                         s.bTiles + kAmxBTileBytes * nb * g, s.dx + kAmxTokens * nb * g);
+    configureAmxTiles();
+    for (int64_t r0 = 0; r0 < fullRows; r0 += kStripRows)
+        amxStrip<Q4>(w + static_cast<size_t>(r0) * wStride, wStride, nb, n, groups, s, y + r0, yStride);
+    _tile_release();
+    if (fullRows < nRows)
+        gemmStrip<Q4>(w + static_cast<size_t>(fullRows) * wStride, wStride, nRows - fullRows, x, xStride,
+                      nTokens, n, y + fullRows, yStride);
+    const int64_t tiledTokens = groups * kAmxTokens;
+    if (tiledTokens < nTokens)
+        gemmStrip<Q4>(w, wStride, fullRows, x + static_cast<size_t>(tiledTokens) * xStride, xStride,
+                      nTokens - tiledTokens, n, y + tiledTokens * yStride, yStride);
+}
+
+// ---- AMX for Q4_K batches
+// -----------------------------------------------------------------------------------
+//
+// The strip kernel's per-super-block integers, from three tile products over the 256 values (K = 4 x 64):
+//   scaled = sum_i (q_i * (sc & 7)) x_i + 8 * sum_i (q_i * (sc >> 3)) x_i     (= sum_j sc_j * S_j, exact)
+//   minSum = sum_i m_j(i) x_i                                                 (= sum_j m_j * sum(x in j))
+// Each weight byte product stays below 128 (q <= 15, the scale pieces <= 7, m <= 63), so all three are
+// signed-byte tiles. One 16-bit multiply forms two byte products at once: with q <= 15 and s <= 7 the low
+// byte's product cannot carry into the high byte. The float step per super-block is the strip's.
+
+constexpr int64_t kAmxChunkValues = 64;
+constexpr int64_t kAmxChunkTileBytes = 16 * 64; // B tile of one chunk: 16 rows (4 values x 16 tokens)
+
+// Seven 16 x 64-byte tiles. Q4_K: 0-2 C (scaled low, scaled high, mins), 3-5 the matching A tiles, 6 B;
+// Q6_K: 0-1 C (low, high parts), 3-4 A, 6 B.
+void configureAmxTiles64() {
+    AmxTileConfig config;
+    std::memset(&config, 0, sizeof config);
+    config.palette = 1;
+    for (int i = 0; i < 7; ++i) {
+        config.colsBytes[i] = 64;
+        config.rows[i] = 16;
+    }
+    _tile_loadconfig(&config);
+}
+
+struct Q4KAmxScratch {
+    ScratchBuffer bTiles;   // groups x (n / 64) x kAmxChunkTileBytes
+    ScratchBuffer xd;       // groups x nb x 16 floats
+    ScratchBuffer aWeights; // 3 x 16 x n bytes: low scale pieces, high pieces, mins
+    ScratchBuffer dScales;  // 2 x nb x 16 floats: d, dmin
+};
+thread_local Q4KAmxScratch t_q4KAmxScratch;
+
+void packAmxGroupQ4K(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTiles, float* xd) {
+    for (int t = 0; t < kAmxTokens; ++t) {
+        const Q4KActivation act = q4KActivation(x + static_cast<size_t>(t) * xStride, nb);
+        for (int64_t c = 0; c < nb * kQKK / kAmxChunkValues; ++c) {
+            uint32_t words[16];
+            std::memcpy(words, act.qs + kAmxChunkValues * c, sizeof words);
+            auto* tile = reinterpret_cast<uint32_t*>(bTiles + kAmxChunkTileBytes * c);
+            for (int j = 0; j < 16; ++j)
+                tile[kAmxTokens * j + t] = words[j];
+        }
+        for (int64_t b = 0; b < nb; ++b)
+            xd[kAmxTokens * b + t] = act.d[b];
+    }
+}
+
+// One strip's weights as the three byte matrices (in the activations' sub-block order) and its scales.
+void unpackQ4KStripForAmx(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n, int8_t* aLow,
+                          int8_t* aHigh, int8_t* aMin, float* dw, float* dminw) {
+    const __m512i lowMask = _mm512_set1_epi8(0x0F);
+    const __m512i seven = _mm512_set1_epi16(7);
+    const __m512i byteOnes = _mm512_set1_epi16(0x0101);
+    const __m512i scaleIdx[4] = {q4KScalePairIndex(0, 2), q4KScalePairIndex(1, 3), q4KScalePairIndex(4, 6),
+                                 q4KScalePairIndex(5, 7)};
+    for (int r = 0; r < kStripRows; ++r) {
+        const auto* blocks = reinterpret_cast<const BlockQ4_K*>(wStrip + static_cast<size_t>(r) * wStride);
+        for (int64_t b = 0; b < nb; ++b) {
+            const BlockQ4_K& blk = blocks[b];
+            uint64_t s64 = 0;
+            uint64_t m64 = 0;
+            unpackQ4KScaleBytes(blk.scales, s64, m64);
+            const __m512i scales16 =
+                _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(s64))));
+            const __m512i mins16 =
+                _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(m64))));
+            for (int k = 0; k < 2; ++k) {
+                const __m512i raw = _mm512_loadu_si512(blk.qs + 64 * k);
+                const __m512i nibbles[2] = {_mm512_and_si512(raw, lowMask),
+                                            _mm512_and_si512(_mm512_srli_epi16(raw, 4), lowMask)};
+                for (int half = 0; half < 2; ++half) {
+                    const __m512i sc = _mm512_permutexvar_epi16(scaleIdx[2 * k + half], scales16);
+                    const __m512i m = _mm512_permutexvar_epi16(scaleIdx[2 * k + half], mins16);
+                    const int64_t offset = r * n + b * kQKK + 128 * k + 64 * half;
+                    _mm512_storeu_si512(aLow + offset,
+                                        _mm512_mullo_epi16(nibbles[half], _mm512_and_si512(sc, seven)));
+                    _mm512_storeu_si512(aHigh + offset,
+                                        _mm512_mullo_epi16(nibbles[half], _mm512_srli_epi16(sc, 3)));
+                    _mm512_storeu_si512(aMin + offset, _mm512_mullo_epi16(byteOnes, m));
+                }
+            }
+            dw[kStripRows * b + r] = halfToFloat(blk.d);
+            dminw[kStripRows * b + r] = halfToFloat(blk.dmin);
+        }
+    }
+}
+
+void amxStripQ4K(int64_t nb, int64_t n, int64_t groups, const int8_t* bTilesAll, const float* xdAll,
+                 const int8_t* aLow, const int8_t* aHigh, const int8_t* aMin, const float* dw,
+                 const float* dminw, float* y, int64_t yStride) {
+    const int64_t chunks = nb * kQKK / kAmxChunkValues;
+    for (int64_t g = 0; g < groups; ++g) {
+        const int8_t* bTiles = bTilesAll + kAmxChunkTileBytes * chunks * g;
+        const float* xd = xdAll + kAmxTokens * nb * g;
+        __m512 sums[kStripRows];
+        for (int r = 0; r < kStripRows; ++r)
+            sums[r] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; ++b) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            for (int64_t c = 4 * b; c < 4 * b + 4; ++c) {
+                _tile_loadd(6, bTiles + kAmxChunkTileBytes * c, 64);
+                _tile_loadd(3, aLow + kAmxChunkValues * c, n);
+                _tile_dpbssd(0, 3, 6);
+                _tile_loadd(4, aHigh + kAmxChunkValues * c, n);
+                _tile_dpbssd(1, 4, 6);
+                _tile_loadd(5, aMin + kAmxChunkValues * c, n);
+                _tile_dpbssd(2, 5, 6);
+            }
+            alignas(64) int32_t low[kStripRows][kAmxTokens];
+            alignas(64) int32_t high[kStripRows][kAmxTokens];
+            alignas(64) int32_t mins[kStripRows][kAmxTokens];
+            _tile_stored(0, low, 64);
+            _tile_stored(1, high, 64);
+            _tile_stored(2, mins, 64);
+            const __m512 xdv = _mm512_loadu_ps(xd + kAmxTokens * b);
+            for (int r = 0; r < kStripRows; ++r) {
+                const __m512i scaled = _mm512_add_epi32(_mm512_load_si512(low[r]),
+                                                        _mm512_slli_epi32(_mm512_load_si512(high[r]), 3));
+                const __m512 d = _mm512_mul_ps(_mm512_set1_ps(dw[kStripRows * b + r]), xdv);
+                const __m512 dmin = _mm512_mul_ps(_mm512_set1_ps(dminw[kStripRows * b + r]), xdv);
+                const __m512 a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(scaled));
+                const __m512 m = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_load_si512(mins[r])));
+                sums[r] = _mm512_add_ps(sums[r], _mm512_sub_ps(a, m));
+            }
+        }
+        alignas(64) float out[kStripRows][kAmxTokens];
+        for (int r = 0; r < kStripRows; ++r)
+            _mm512_store_ps(out[r], sums[r]);
+        for (int t = 0; t < kAmxTokens; ++t)
+            for (int r = 0; r < kStripRows; ++r)
+                y[(g * kAmxTokens + t) * yStride + r] = out[r][t];
+    }
+}
+
+void gemmAmxQ4K(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    const int64_t groups = nTokens / kAmxTokens;
+    const int64_t fullRows = nRows / kStripRows * kStripRows;
+    const int64_t nb = n / kQKK;
+    const int64_t chunks = nb * kQKK / kAmxChunkValues;
+    int8_t* bTiles = nullptr;
+    float* xd = nullptr;
+    int8_t* aWeights = nullptr;
+    float* dScales = nullptr;
+    if (groups > 0 && fullRows > 0) {
+        Q4KAmxScratch& scratch = t_q4KAmxScratch;
+        bTiles = scratch.bTiles.reserve<int8_t>(static_cast<size_t>(groups * chunks * kAmxChunkTileBytes));
+        xd = scratch.xd.reserve<float>(static_cast<size_t>(groups * nb * kAmxTokens) * sizeof(float));
+        aWeights = scratch.aWeights.reserve<int8_t>(static_cast<size_t>(3 * kStripRows * n));
+        dScales = scratch.dScales.reserve<float>(static_cast<size_t>(2 * nb * kStripRows) * sizeof(float));
+    }
+    if (!bTiles || !xd || !aWeights || !dScales) {
+        gemmStrips<Q4_KStrip>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+        return;
+    }
+    for (int64_t g = 0; g < groups; ++g)
+        packAmxGroupQ4K(x + static_cast<size_t>(g * kAmxTokens) * xStride, xStride, nb,
+                        bTiles + kAmxChunkTileBytes * chunks * g, xd + kAmxTokens * nb * g);
+    int8_t* aLow = aWeights;
+    int8_t* aHigh = aWeights + kStripRows * n;
+    int8_t* aMin = aWeights + 2 * kStripRows * n;
+    float* dw = dScales;
+    float* dminw = dScales + nb * kStripRows;
+    configureAmxTiles64();
+    for (int64_t r0 = 0; r0 < fullRows; r0 += kStripRows) {
+        unpackQ4KStripForAmx(w + static_cast<size_t>(r0) * wStride, wStride, nb, n, aLow, aHigh, aMin, dw,
+                             dminw);
+        amxStripQ4K(nb, n, groups, bTiles, xd, aLow, aHigh, aMin, dw, dminw, y + r0, yStride);
+    }
+    _tile_release();
+    if (fullRows < nRows)
+        gemmStrips<Q4_KStrip>(w + static_cast<size_t>(fullRows) * wStride, wStride, nRows - fullRows, x,
+                              xStride, nTokens, n, y + fullRows, yStride);
+    const int64_t tiledTokens = groups * kAmxTokens;
+    if (tiledTokens < nTokens)
+        gemmStrips<Q4_KStrip>(w, wStride, fullRows, x + static_cast<size_t>(tiledTokens) * xStride, xStride,
+                              nTokens - tiledTokens, n, y + tiledTokens * yStride, yStride);
+}
+
+// ---- AMX for Q6_K batches
+// -----------------------------------------------------------------------------------
+//
+// The strip kernel's exact isum = sum_i sc_j(i) * (q_i - 32) * x_i from two tile products: each product
+// v = sc * (q - 32) (|v| <= 4096) is split as v = 128 * (v >> 7) + (v & 127), both parts signed bytes.
+
+struct Q6KAmxScratch {
+    ScratchBuffer bTiles;   // groups x (n / 64) x kAmxChunkTileBytes
+    ScratchBuffer xd;       // groups x nb x 16 floats
+    ScratchBuffer aWeights; // 2 x 16 x n bytes: low and high parts
+    ScratchBuffer dScales;  // nb x 16 floats
+};
+thread_local Q6KAmxScratch t_q6KAmxScratch;
+
+// B tiles and scales of 16 tokens whose activations are plain Q8_K rows.
+void packAmxGroupQ8K(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTiles, float* xd) {
+    for (int t = 0; t < kAmxTokens; ++t) {
+        const auto* blocks = reinterpret_cast<const BlockQ8_K*>(x + static_cast<size_t>(t) * xStride);
+        for (int64_t b = 0; b < nb; ++b) {
+            for (int c = 0; c < kQKK / kAmxChunkValues; ++c) {
+                uint32_t words[16];
+                std::memcpy(words, blocks[b].qs + kAmxChunkValues * c, sizeof words);
+                auto* tile = reinterpret_cast<uint32_t*>(bTiles + kAmxChunkTileBytes * (4 * b + c));
+                for (int j = 0; j < 16; ++j)
+                    tile[kAmxTokens * j + t] = words[j];
+            }
+            xd[kAmxTokens * b + t] = blocks[b].d;
+        }
+    }
+}
+
+// 64 six-bit values (bytes, natural order, four 16-value sub-blocks starting at sub-block `firstSub`) times
+// their scales minus the offset, split into the low and high byte parts.
+DECLAI_INLINE void splitQ6KProducts(__m512i q, __m512i scales16, int firstSub, int8_t* low, int8_t* high) {
+    const __m512i offset = _mm512_set1_epi16(32);
+    const __m512i low7 = _mm512_set1_epi16(127);
+    const __m512i packOrder = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+    __m512i lows[2];
+    __m512i highs[2];
+    for (int part = 0; part < 2; ++part) {
+        const __m256i bytes = part == 0 ? _mm512_castsi512_si256(q) : _mm512_extracti64x4_epi64(q, 1);
+        const int sub = firstSub + 2 * part;
+        const __m512i idx = _mm512_mask_blend_epi16(static_cast<__mmask32>(0xFFFF0000u),
+                                                    _mm512_set1_epi16(static_cast<short>(sub)),
+                                                    _mm512_set1_epi16(static_cast<short>(sub + 1)));
+        const __m512i v = _mm512_mullo_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(bytes), offset),
+                                             _mm512_permutexvar_epi16(idx, scales16));
+        lows[part] = _mm512_and_si512(v, low7);
+        highs[part] = _mm512_srai_epi16(v, 7);
+    }
+    // packs works per 128-bit lane; the qword permute puts the two halves back in value order.
+    _mm512_storeu_si512(low, _mm512_permutexvar_epi64(packOrder, _mm512_packs_epi16(lows[0], lows[1])));
+    _mm512_storeu_si512(high, _mm512_permutexvar_epi64(packOrder, _mm512_packs_epi16(highs[0], highs[1])));
+}
+
+void unpackQ6KStripForAmx(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n, int8_t* aLow,
+                          int8_t* aHigh, float* dw) {
+    const __m512i lowMask = _mm512_set1_epi8(0x0F);
+    const __m512i bits01 = _mm512_set1_epi8(0x03);
+    const __m512i bits45 = _mm512_set1_epi8(0x30);
+    for (int r = 0; r < kStripRows; ++r) {
+        const auto* blocks = reinterpret_cast<const BlockQ6_K*>(wStrip + static_cast<size_t>(r) * wStride);
+        for (int64_t b = 0; b < nb; ++b) {
+            const BlockQ6_K& blk = blocks[b];
+            const __m512i scales16 = _mm512_castsi256_si512(
+                _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales))));
+            for (int h = 0; h < 2; ++h) {
+                const __m512i l = _mm512_loadu_si512(blk.ql + 64 * h);
+                const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh + 32 * h));
+                const __m512i hb =
+                    _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+                // Values 0-63 and 64-127 of this half, in order (see stripQ6_K).
+                const __m512i q0 = _mm512_or_si512(_mm512_and_si512(l, lowMask),
+                                                   _mm512_slli_epi16(_mm512_and_si512(hb, bits01), 4));
+                const __m512i q1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), lowMask),
+                                                   _mm512_and_si512(hb, bits45));
+                const int64_t offset = r * n + b * kQKK + 128 * h;
+                splitQ6KProducts(q0, scales16, 8 * h, aLow + offset, aHigh + offset);
+                splitQ6KProducts(q1, scales16, 8 * h + 4, aLow + offset + 64, aHigh + offset + 64);
+            }
+            dw[kStripRows * b + r] = halfToFloat(blk.d);
+        }
+    }
+}
+
+void amxStripQ6K(int64_t nb, int64_t n, int64_t groups, const int8_t* bTilesAll, const float* xdAll,
+                 const int8_t* aLow, const int8_t* aHigh, const float* dw, float* y, int64_t yStride) {
+    const int64_t chunks = nb * kQKK / kAmxChunkValues;
+    for (int64_t g = 0; g < groups; ++g) {
+        const int8_t* bTiles = bTilesAll + kAmxChunkTileBytes * chunks * g;
+        const float* xd = xdAll + kAmxTokens * nb * g;
+        __m512 sums[kStripRows];
+        for (int r = 0; r < kStripRows; ++r)
+            sums[r] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; ++b) {
+            _tile_zero(0);
+            _tile_zero(1);
+            for (int64_t c = 4 * b; c < 4 * b + 4; ++c) {
+                _tile_loadd(6, bTiles + kAmxChunkTileBytes * c, 64);
+                _tile_loadd(3, aLow + kAmxChunkValues * c, n);
+                _tile_dpbssd(0, 3, 6);
+                _tile_loadd(4, aHigh + kAmxChunkValues * c, n);
+                _tile_dpbssd(1, 4, 6);
+            }
+            alignas(64) int32_t low[kStripRows][kAmxTokens];
+            alignas(64) int32_t high[kStripRows][kAmxTokens];
+            _tile_stored(0, low, 64);
+            _tile_stored(1, high, 64);
+            const __m512 xdv = _mm512_loadu_ps(xd + kAmxTokens * b);
+            for (int r = 0; r < kStripRows; ++r) {
+                const __m512i isum = _mm512_add_epi32(_mm512_load_si512(low[r]),
+                                                      _mm512_slli_epi32(_mm512_load_si512(high[r]), 7));
+                const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(dw[kStripRows * b + r]), xdv);
+                sums[r] = _mm512_add_ps(sums[r], _mm512_mul_ps(scale, _mm512_cvtepi32_ps(isum)));
+            }
+        }
+        alignas(64) float out[kStripRows][kAmxTokens];
+        for (int r = 0; r < kStripRows; ++r)
+            _mm512_store_ps(out[r], sums[r]);
+        for (int t = 0; t < kAmxTokens; ++t)
+            for (int r = 0; r < kStripRows; ++r)
+                y[(g * kAmxTokens + t) * yStride + r] = out[r][t];
+    }
+}
+
+void gemmAmxQ6K(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    const int64_t groups = nTokens / kAmxTokens;
+    const int64_t fullRows = nRows / kStripRows * kStripRows;
+    const int64_t nb = n / kQKK;
+    const int64_t chunks = nb * kQKK / kAmxChunkValues;
+    int8_t* bTiles = nullptr;
+    float* xd = nullptr;
+    int8_t* aWeights = nullptr;
+    float* dw = nullptr;
+    if (groups > 0 && fullRows > 0) {
+        Q6KAmxScratch& scratch = t_q6KAmxScratch;
+        bTiles = scratch.bTiles.reserve<int8_t>(static_cast<size_t>(groups * chunks * kAmxChunkTileBytes));
+        xd = scratch.xd.reserve<float>(static_cast<size_t>(groups * nb * kAmxTokens) * sizeof(float));
+        aWeights = scratch.aWeights.reserve<int8_t>(static_cast<size_t>(2 * kStripRows * n));
+        dw = scratch.dScales.reserve<float>(static_cast<size_t>(nb * kStripRows) * sizeof(float));
+    }
+    if (!bTiles || !xd || !aWeights || !dw) {
+        gemmStrips<Q6_KStrip>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+        return;
+    }
+    for (int64_t g = 0; g < groups; ++g)
+        packAmxGroupQ8K(x + static_cast<size_t>(g * kAmxTokens) * xStride, xStride, nb,
+                        bTiles + kAmxChunkTileBytes * chunks * g, xd + kAmxTokens * nb * g);
+    int8_t* aLow = aWeights;
+    int8_t* aHigh = aWeights + kStripRows * n;
+    configureAmxTiles64();
+    for (int64_t r0 = 0; r0 < fullRows; r0 += kStripRows) {
+        unpackQ6KStripForAmx(w + static_cast<size_t>(r0) * wStride, wStride, nb, n, aLow, aHigh, dw);
+        amxStripQ6K(nb, n, groups, bTiles, xd, aLow, aHigh, dw, y + r0, yStride);
+    }
+    _tile_release();
+    if (fullRows < nRows)
+        gemmStrips<Q6_KStrip>(w + static_cast<size_t>(fullRows) * wStride, wStride, nRows - fullRows, x,
+                              xStride, nTokens, n, y + fullRows, yStride);
+    const int64_t tiledTokens = groups * kAmxTokens;
+    if (tiledTokens < nTokens)
+        gemmStrips<Q6_KStrip>(w, wStride, fullRows, x + static_cast<size_t>(tiledTokens) * xStride, xStride,
+                              nTokens - tiledTokens, n, y + tiledTokens * yStride, yStride);
+}
+
+KernelTable makeAmxTable() {
+    KernelTable t = makeAvx512Table();
+    t.name = "avx512-amx";
+    t.gemmQ8_0.run = &gemmAmx<false>;
+    t.gemmQ4_0.run = &gemmAmx<true>;
+    t.gemmQ4_K.run = &gemmAmxQ4K;
+    t.gemmQ6_K.run = &gemmAmxQ6K;
     return t;
 }
 
@@ -527,6 +1283,11 @@ KernelTable makeAvx512Table() {
 
 const KernelTable& avx512KernelTableUnchecked() {
     static const KernelTable table = makeAvx512Table();
+    return table;
+}
+
+const KernelTable& amxKernelTableUnchecked() {
+    static const KernelTable table = makeAmxTable();
     return table;
 }
 
