@@ -179,10 +179,24 @@ void applyRope(float* x, int64_t heads, int64_t headDim, int64_t ropeDims, const
 }
 
 void swiGlu(const float* gate, float* x, int64_t n) {
+    if (const auto simd = activeKernels().swiGlu) {
+        simd(gate, x, n);
+        return;
+    }
     for (int64_t i = 0; i < n; ++i) {
         const float g = gate[i];
         x[i] = (g / (1.0f + std::exp(-g))) * x[i];
     }
+}
+
+void swiGlu(const float* gate, float* x, int64_t n, ThreadPool& pool) {
+    // Elementwise, so any split gives the same values; chunks of 4096 keep a wake-up worth it.
+    constexpr int64_t kChunk = 4096;
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    pool.parallelFor(chunks, 1, [&](int64_t begin, int64_t end, int) {
+        const int64_t first = begin * kChunk;
+        swiGlu(gate + first, x + first, std::min(n, end * kChunk) - first);
+    });
 }
 
 void addInPlace(float* x, const float* y, int64_t n) {

@@ -113,16 +113,25 @@ void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, fl
     m_gate.resize(n * static_cast<size_t>(ff));
     m_up.resize(n * static_cast<size_t>(ff));
 
+    // Per-token steps of a batch run on the pool too (each token's values do not depend on the split).
+    auto forEachToken = [&](auto&& step) {
+        m_pool.parallelFor(nTokens, 4, [&](int64_t begin, int64_t end, int) {
+            for (int64_t t = begin; t < end; ++t)
+                step(t);
+        });
+    };
+
     // Attention block.
-    for (int64_t t = 0; t < nTokens; ++t)
+    forEachToken([&](int64_t t) {
         cpu::rmsNorm(hidden + t * dim, w.attnNorm.data(), dim, c.rmsNormEps, m_normed.data() + t * dim);
+    });
     const cpu::MatmulJob qkv[] = {{&w.wq, m_q.data()}, {&w.wk, m_k.data()}, {&w.wv, m_v.data()}};
     cpu::matmulShared(qkv, m_normed.data(), nTokens, m_pool, m_actScratch);
-    for (int64_t t = 0; t < nTokens; ++t) {
+    forEachToken([&](int64_t t) {
         const float* table = m_ropeTable.data() + t * c.ropeDimensions;
         cpu::applyRope(m_q.data() + t * qDim, c.headCount, c.headDim, c.ropeDimensions, table);
         cpu::applyRope(m_k.data() + t * kvDim, c.kvHeadCount, c.headDim, c.ropeDimensions, table);
-    }
+    });
     const auto slot = static_cast<size_t>(layer - m_layers.begin);
     uint16_t* keyDst = cache.keys[slot].data() + startPos * kvDim;
     uint16_t* valueDst = cache.values[slot].data() + startPos * kvDim;
@@ -134,11 +143,12 @@ void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, fl
     cpu::addInPlace(hidden, m_proj.data(), nTokens * dim);
 
     // Feed-forward block (SwiGLU).
-    for (int64_t t = 0; t < nTokens; ++t)
+    forEachToken([&](int64_t t) {
         cpu::rmsNorm(hidden + t * dim, w.ffnNorm.data(), dim, c.rmsNormEps, m_normed.data() + t * dim);
+    });
     const cpu::MatmulJob gateUp[] = {{&w.wGate, m_gate.data()}, {&w.wUp, m_up.data()}};
     cpu::matmulShared(gateUp, m_normed.data(), nTokens, m_pool, m_actScratch);
-    cpu::swiGlu(m_gate.data(), m_up.data(), nTokens * ff);
+    cpu::swiGlu(m_gate.data(), m_up.data(), nTokens * ff, m_pool);
     cpu::matmul(w.wDown, m_up.data(), nTokens, m_proj.data(), m_pool, m_actScratch);
     cpu::addInPlace(hidden, m_proj.data(), nTokens * dim);
 }

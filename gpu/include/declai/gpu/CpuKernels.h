@@ -37,8 +37,10 @@ void ropeTable(int64_t position, int64_t ropeDims, float freqBase, float freqSca
 // Rotates adjacent pairs (x[2i], x[2i+1]) of the first ropeDims values of each head (llama "normal" mode).
 void applyRope(float* x, int64_t heads, int64_t headDim, int64_t ropeDims, const float* cosSin);
 
-// x *= silu(gate) elementwise: x = silu(gate) * x.
+// x *= silu(gate) elementwise: x = silu(gate) * x, with the active kernel table's exp (SIMD where it has
+// one). The pool version splits long rows (prefill) over the threads; results are the same either way.
 void swiGlu(const float* gate, float* x, int64_t n);
+void swiGlu(const float* gate, float* x, int64_t n, ThreadPool& pool);
 
 void addInPlace(float* x, const float* y, int64_t n);
 

@@ -705,9 +705,48 @@ void gemm(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x,
     }
 }
 
+// ---- SwiGLU
+// ------------------------------------------------------------------------------------------------
+
+// exp on 16 lanes: n = round(x log2 e), r = x - n ln 2 (in two parts), Cephes' degree-6 polynomial for
+// e^r, scaled by 2^n with vscalefps (which also gives inf / 0 past the float range). About 1 ulp.
+inline __m512 expPs(__m512 x) {
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+// x = (g / (1 + exp(-g))) * x, the scalar expression's order.
+inline __m512 siluMul(__m512 g, __m512 x) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    const __m512 denominator = _mm512_add_ps(one, expPs(_mm512_sub_ps(_mm512_setzero_ps(), g)));
+    return _mm512_mul_ps(_mm512_div_ps(g, denominator), x);
+}
+
+void swiGluAvx512(const float* gate, float* x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, siluMul(_mm512_loadu_ps(gate + i), _mm512_loadu_ps(x + i)));
+    if (i < n) {
+        const auto mask = static_cast<__mmask16>((1u << (n - i)) - 1u);
+        _mm512_mask_storeu_ps(
+            x + i, mask, siluMul(_mm512_maskz_loadu_ps(mask, gate + i), _mm512_maskz_loadu_ps(mask, x + i)));
+    }
+}
+
 KernelTable makeAvx512Table() {
     KernelTable t = avx512BaseKernelTable();
     t.name = "avx512";
+    t.swiGlu = &swiGluAvx512;
     t.gemmF16 = {&gemm<F16Tile>, &prepareF16, &f16PreparedBytes, 1};
     t.gemmQ8_0 = {&gemmStrip<false>, &prepareStrip<false>, &stripPreparedBytes<false>, 1};
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
