@@ -89,6 +89,22 @@ inline void reducePair(__m512i a, __m256i m, int& aSum, int& mSum) {
 constexpr int kStripRows = 16;
 constexpr int kStripTokens = 4;
 
+// Streams the next strip (the 16 rows after this one, contiguous in memory) into L2 while this strip is
+// computed, a slice per block step: 16 rows read side by side are 16 slow streams that the hardware
+// prefetchers follow poorly, while the next strip is one sequential range.
+struct NextStripPrefetch {
+    const char* next;
+    int64_t bytesPerStep;
+    NextStripPrefetch(const std::byte* w, size_t wStride, int64_t steps)
+        : next(reinterpret_cast<const char*>(w) + kStripRows * wStride),
+          bytesPerStep(roundUp((kStripRows * static_cast<int64_t>(wStride) + steps - 1) / steps, 64)) {}
+    DECLAI_INLINE void step(int64_t s) const {
+        const char* p = next + s * bytesPerStep;
+        for (int64_t line = 0; line < bytesPerStep; line += 64)
+            _mm_prefetch(p + line, _MM_HINT_T1);
+    }
+};
+
 template <bool Q4>
 constexpr int64_t preparedQsBytes() {
     return Q4 ? 64 : 32;
@@ -244,7 +260,9 @@ void stripQ8(const std::byte* w, size_t wStride, int rows, const StripActivation
     __m512 acc[T];
     for (int t = 0; t < T; ++t)
         acc[t] = _mm512_setzero_ps();
+    const NextStripPrefetch prefetch(w, wStride, nb);
     for (int64_t b = 0; b < nb; ++b) {
+        prefetch.step(b);
         __m512i wz[8];
         for (int p = 0; p < 8; ++p)
             wz[p] = loadRowPair<Q4>(rowPtr[2 * p], rowPtr[2 * p + 1], b);
@@ -469,7 +487,9 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
     __m512 sums[T];
     for (int t = 0; t < T; ++t)
         sums[t] = _mm512_setzero_ps();
+    const NextStripPrefetch prefetch(w, wStride, nb);
     for (int64_t b = 0; b < nb; ++b) {
+        prefetch.step(b);
         alignas(64) int scaled[T][kStripRows];
         alignas(64) int minSums[T][kStripRows];
         __m128i subSums[T];
@@ -565,7 +585,9 @@ void stripQ6_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
     for (int t = 0; t < T; ++t)
         sums[t] = _mm512_setzero_ps();
     const int64_t blocks = n / kQKK;
+    const NextStripPrefetch prefetch(w, wStride, blocks);
     for (int64_t b = 0; b < blocks; ++b) {
+        prefetch.step(b);
         alignas(64) int isums[T][kStripRows];
         __m256i bsums[T];
         for (int t = 0; t < T; ++t)
