@@ -2,6 +2,7 @@
 
 #include "BackendConfig.h"
 #include "backend/CpuBackend.h"
+#include "backend/HipModuleLoader.h"
 #if DECLAI_HAVE_OPENCL
 #include "opencl/OpenClBackend.h"
 #endif
@@ -54,7 +55,12 @@ BackendRegistry::BackendRegistry(int cpuThreads) {
 #else
     m_backends.push_back(std::make_unique<UnavailableBackend>("cuda", DECLAI_CUDA_REASON));
 #endif
-    m_backends.push_back(std::make_unique<UnavailableBackend>("hip", DECLAI_HIP_REASON));
+    // HIP lives in a run-time module (hip/HipModule.h) so the binaries start without the ROCm runtime; a
+    // build without it, or a module or runtime that cannot be loaded, makes hip unavailable with the reason.
+    if (auto hip = loadHipModuleBackend())
+        m_backends.push_back(std::move(*hip));
+    else
+        m_backends.push_back(std::make_unique<UnavailableBackend>("hip", hip.error().message));
 }
 
 BackendRegistry::~BackendRegistry() = default;

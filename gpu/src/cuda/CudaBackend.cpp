@@ -73,11 +73,16 @@ DeviceInfo describe(int index) {
     }
     info.vendor = DECLAI_GPU_VENDOR_HIP ? "AMD" : "NVIDIA";
     int driver = 0;
-    if (cudaDriverGetVersion(&driver) == cudaSuccess)
+    if (cudaDriverGetVersion(&driver) == cudaSuccess) {
+        // CUDA encodes 1000 * major + 10 * minor; HIP reports its runtime version as
+        // 10000000 * major + 100000 * minor + patch (HIP_VERSION).
+        const int major = DECLAI_GPU_VENDOR_HIP ? driver / 10000000 : driver / 1000;
+        const int minor = DECLAI_GPU_VENDOR_HIP ? (driver / 100000) % 100 : (driver % 1000) / 10;
         info.driverVersion = std::string(DECLAI_GPU_API_NAME " ")
-                                 .append(std::to_string(driver / 1000))
+                                 .append(std::to_string(major))
                                  .append(".")
-                                 .append(std::to_string((driver % 1000) / 10));
+                                 .append(std::to_string(minor));
+    }
     if (cudaSetDevice(index) == cudaSuccess) {
         size_t freeBytes = 0;
         size_t totalBytes = 0;
@@ -141,8 +146,9 @@ public:
         const cudaError_t status = cudaMalloc(&ptr, std::max<uint64_t>(sizeBytes, 4));
         if (status != cudaSuccess) {
             cudaGetLastError(); // an allocation failure is not sticky: clear it
-            return apiError(status,
-                            std::string("cudaMalloc(").append(std::to_string(sizeBytes)).append(" bytes)"));
+            return apiError(status, std::string(DECLAI_GPU_API_PREFIX "Malloc(")
+                                        .append(std::to_string(sizeBytes))
+                                        .append(" bytes)"));
         }
         return std::unique_ptr<DeviceBuffer>(std::make_unique<CudaBuffer>(this, sizeBytes, ptr));
     }
@@ -157,10 +163,10 @@ public:
             return r;
         if (auto r = check(cudaMemcpyAsync(ptrOf<char>(buffer) + offsetBytes, data, sizeBytes,
                                            cudaMemcpyHostToDevice, m_stream),
-                           "cudaMemcpyAsync (upload)");
+                           DECLAI_GPU_API_PREFIX "MemcpyAsync (upload)");
             !r)
             return r;
-        return check(cudaStreamSynchronize(m_stream), "cudaStreamSynchronize (upload)");
+        return check(cudaStreamSynchronize(m_stream), DECLAI_GPU_API_PREFIX "StreamSynchronize (upload)");
     }
 
     Expected<void> download(const DeviceBuffer& buffer, uint64_t offsetBytes, void* data,
@@ -174,16 +180,16 @@ public:
         // The stream is in order, so the copy runs after every op enqueued before it.
         if (auto r = check(cudaMemcpyAsync(data, ptrOf<char>(buffer) + offsetBytes, sizeBytes,
                                            cudaMemcpyDeviceToHost, m_stream),
-                           "cudaMemcpyAsync (download)");
+                           DECLAI_GPU_API_PREFIX "MemcpyAsync (download)");
             !r)
             return r;
-        return check(cudaStreamSynchronize(m_stream), "cudaStreamSynchronize (download)");
+        return check(cudaStreamSynchronize(m_stream), DECLAI_GPU_API_PREFIX "StreamSynchronize (download)");
     }
 
     Expected<void> synchronize() override {
         if (auto r = bind(); !r)
             return r;
-        return check(cudaStreamSynchronize(m_stream), "cudaStreamSynchronize");
+        return check(cudaStreamSynchronize(m_stream), DECLAI_GPU_API_PREFIX "StreamSynchronize");
     }
 
     Expected<void> rmsNorm(const DeviceBuffer& x, const DeviceBuffer& weight, DeviceBuffer& out, int64_t n,
@@ -300,11 +306,11 @@ private:
         if (auto r = bind(); !r)
             return r;
         return check(cudaStreamCreateWithFlags(&m_stream, cudaStreamNonBlocking),
-                     "cudaStreamCreateWithFlags");
+                     DECLAI_GPU_API_PREFIX "StreamCreateWithFlags");
     }
 
     // Makes this device current on the calling thread (the runtime's current device is per thread).
-    Expected<void> bind() const { return check(cudaSetDevice(m_index), "cudaSetDevice"); }
+    Expected<void> bind() const { return check(cudaSetDevice(m_index), DECLAI_GPU_API_PREFIX "SetDevice"); }
 
     // A scratch buffer of at least `sizeBytes`, grown when needed (cudaFree of the old one waits for the
     // work that still reads it).
@@ -350,9 +356,10 @@ private:
         const cudaError_t status = cudaGetDeviceCount(&count);
         if (status != cudaSuccess || count <= 0) {
             cudaGetLastError(); // leave no pending error behind for later runtime calls
-            m_reason = std::string("no " DECLAI_GPU_API_NAME " device (cudaGetDeviceCount: ")
-                           .append(status == cudaSuccess ? std::string("0 devices") : statusText(status))
-                           .append(")");
+            m_reason =
+                std::string("no " DECLAI_GPU_API_NAME " device (" DECLAI_GPU_API_PREFIX "GetDeviceCount: ")
+                    .append(status == cudaSuccess ? std::string("0 devices") : statusText(status))
+                    .append(")");
             return;
         }
         for (int i = 0; i < count; ++i)

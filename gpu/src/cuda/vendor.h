@@ -10,6 +10,8 @@
 #include <hip/hip_runtime.h>
 
 #define DECLAI_GPU_API_NAME "HIP"
+// Prefix of the runtime calls named in error messages ("hipMalloc failed: ...").
+#define DECLAI_GPU_API_PREFIX "hip"
 
 // Types
 #define cudaError_t hipError_t
@@ -65,4 +67,5 @@
 #endif
 
 #define DECLAI_GPU_API_NAME "CUDA"
+#define DECLAI_GPU_API_PREFIX "cuda"
 #endif
