@@ -77,14 +77,14 @@ inline void reducePair(__m512i a, __m256i m, int& aSum, int& mSum) {
 // where isum is the block's exact integer dot product. Integer sums are exact however they are formed, so
 // any kernel that keeps this float sequence (decode, a VNNI GEMM, an AMX GEMM) gives the same bits.
 //
-// A strip is 16 weight rows. Two rows share one 512-bit register per block; one vpdpbusd per register
+// A strip is 16 weight rows. Q8_0: two rows share one 512-bit register per block; one vpdpbusd per register
 // forms the 4-value partial sums, and a 7-step transpose-add turns the 8 registers into one vector of
-// the 16 rows' block sums. The float work of a block (scale, convert, fma) is then 4 instructions for
-// 16 rows, and the 16 row scales come in with one gather.
+// the 16 rows' block sums. Q4_0: four rows a register (two vpdpbusd, low and high nibbles), 3 steps. The
+// float work of a block (scale, convert, fma) is then 4 instructions for 16 rows, and the 16 row scales come
+// in with one gather.
 //  - Q8_0: weights flipped to unsigned (w ^ 0x80 = w + 128), activations signed; the extra 128 * sum(x)
 //    is removed with a per-block correction computed once per activation row.
-//  - Q4_0: weights as unsigned nibbles 0..15 (value + 8); correction -8 * sum(x). The activations are
-//    prepared in the register's nibble order ([x0-15, x0-15, x16-31, x16-31] per block).
+//  - Q4_0: weights as unsigned nibbles 0..15 (value + 8); correction -8 * sum(x).
 
 constexpr int kStripRows = 16;
 constexpr int kStripTokens = 4;
@@ -107,7 +107,7 @@ struct NextStripPrefetch {
 
 template <bool Q4>
 constexpr int64_t preparedQsBytes() {
-    return Q4 ? 64 : 32;
+    return 32;
 }
 
 // Prepared activation row: nb blocks of qs (32 or 64 bytes), then nb int32 corrections, then nb float
@@ -149,37 +149,30 @@ void prepareStrip(const float* x, void* out, int64_t n) {
         for (int i = 0; i < kQK8_0; ++i)
             sum += block.qs[i];
         corr[b] = -(Q4 ? 8 : 128) * sum;
-        if (Q4) {
-            int8_t* dst = qs + 64 * b;
-            std::memcpy(dst, block.qs, 16);
-            std::memcpy(dst + 16, block.qs, 16);
-            std::memcpy(dst + 32, block.qs + 16, 16);
-            std::memcpy(dst + 48, block.qs + 16, 16);
-        } else {
-            std::memcpy(qs + 32 * b, block.qs, 32);
-        }
+        std::memcpy(qs + 32 * b, block.qs, 32);
     }
 }
 
-// The 512-bit weight register of rows a and b for block `block`.
-template <bool Q4>
+// Q4_0: the 16-byte blocks of four rows in one register (nibbles still packed).
+DECLAI_INLINE __m512i loadRowQuad(const std::byte* const* rows, int64_t block) {
+    auto qs = [&](int i) {
+        return _mm_loadu_si128(
+            reinterpret_cast<const __m128i*>((reinterpret_cast<const BlockQ4_0*>(rows[i]) + block)->qs));
+    };
+    __m512i v = _mm512_castsi128_si512(qs(0));
+    v = _mm512_inserti32x4(v, qs(1), 1);
+    v = _mm512_inserti32x4(v, qs(2), 2);
+    return _mm512_inserti32x4(v, qs(3), 3);
+}
+
+// Q8_0: the 512-bit weight register of rows a and b for block `block`, flipped to unsigned.
 DECLAI_INLINE __m512i loadRowPair(const std::byte* a, const std::byte* b, int64_t block) {
-    if (Q4) {
-        const auto* wa = reinterpret_cast<const BlockQ4_0*>(a) + block;
-        const auto* wb = reinterpret_cast<const BlockQ4_0*>(b) + block;
-        const __m256i both = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wa->qs))),
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb->qs)), 1);
-        const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(both), _mm256_srli_epi16(both, 4), 1);
-        return _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
-    } else {
-        const auto* wa = reinterpret_cast<const BlockQ8_0*>(a) + block;
-        const auto* wb = reinterpret_cast<const BlockQ8_0*>(b) + block;
-        const __m512i v = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa->qs))),
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb->qs)), 1);
-        return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
-    }
+    const auto* wa = reinterpret_cast<const BlockQ8_0*>(a) + block;
+    const auto* wb = reinterpret_cast<const BlockQ8_0*>(b) + block;
+    const __m512i v = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa->qs))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb->qs)), 1);
+    return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
 }
 
 // Lane tables of the transpose-add. Level 1 folds registers 2q and 2q+1 (rows 4q..4q+3) into lanes
@@ -190,11 +183,10 @@ struct StripReduceTables {
     __m512i level3[2];
 };
 
-template <bool Q4>
 StripReduceTables makeStripReduceTables() {
-    // Lanes of the even (A) and odd (B) row of a register.
-    const int laneA[8] = {0, 1, 2, 3, Q4 ? 8 : 4, Q4 ? 9 : 5, Q4 ? 10 : 6, Q4 ? 11 : 7};
-    const int laneB[8] = {Q4 ? 4 : 8, Q4 ? 5 : 9, Q4 ? 6 : 10, Q4 ? 7 : 11, 12, 13, 14, 15};
+    // Lanes of the even (A) and odd (B) row of a Q8_0 register.
+    const int laneA[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    const int laneB[8] = {8, 9, 10, 11, 12, 13, 14, 15};
     alignas(64) int l1[2][16];
     alignas(64) int l2[2][16];
     alignas(64) int l3[2][16];
@@ -242,6 +234,11 @@ DECLAI_INLINE __m512i reduceStrip(const __m512i (&z)[8], const StripReduceTables
     return foldPair(u0, u1, t.level3);
 }
 
+// Q4_0: 4 registers of four rows each (4 lanes a row) -> one vector of the 16 rows' sums.
+DECLAI_INLINE __m512i reduceQuads(const __m512i (&z)[4], const StripReduceTables& t) {
+    return foldPair(foldPair(z[0], z[1], t.level2), foldPair(z[2], z[3], t.level2), t.level3);
+}
+
 // One strip of `rows` (1..16) weight rows against T activation rows.
 template <bool Q4, int T>
 void stripQ8(const std::byte* w, size_t wStride, int rows, const StripActivation (&x)[T], int64_t nb,
@@ -263,22 +260,50 @@ void stripQ8(const std::byte* w, size_t wStride, int rows, const StripActivation
     const NextStripPrefetch prefetch(w, wStride, nb);
     for (int64_t b = 0; b < nb; ++b) {
         prefetch.step(b);
-        __m512i wz[8];
-        for (int p = 0; p < 8; ++p)
-            wz[p] = loadRowPair<Q4>(rowPtr[2 * p], rowPtr[2 * p + 1], b);
         // The 16 rows' f16 block scales (d is the first field of both block types).
         const __m512i dBits = _mm512_i32gather_epi32(gatherIdx, w + blockBytes * static_cast<size_t>(b), 1);
         const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dBits));
-        for (int t = 0; t < T; ++t) {
-            const __m512i xv = Q4 ? _mm512_loadu_si512(x[t].qs + 64 * b)
-                                  : _mm512_broadcast_i64x4(_mm256_loadu_si256(
-                                        reinterpret_cast<const __m256i*>(x[t].qs + 32 * b)));
-            __m512i z[8];
+        if constexpr (Q4) {
+            // Four rows a register: the low nibbles (values 0-15) meet x[0..15] and the high ones x[16..31],
+            // both broadcast to the four 128-bit lanes; two vpdpbusd per register, 3 folds for 16 rows.
+            const __m512i lowMask = _mm512_set1_epi8(0x0F);
+            __m512i lo[4];
+            __m512i hi[4];
+            for (int q = 0; q < 4; ++q) {
+                const __m512i raw = loadRowQuad(rowPtr + 4 * q, b);
+                lo[q] = _mm512_and_si512(raw, lowMask);
+                hi[q] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), lowMask);
+            }
+            for (int t = 0; t < T; ++t) {
+                const int8_t* xq = x[t].qs + 32 * b;
+                const __m512i xLo =
+                    _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq)));
+                const __m512i xHi =
+                    _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 16)));
+                __m512i z[4];
+                for (int q = 0; q < 4; ++q)
+                    z[q] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[q], xLo), hi[q],
+                                               xHi);
+                const __m512i isum =
+                    _mm512_add_epi32(reduceQuads(z, tables), _mm512_set1_epi32(x[t].corr[b]));
+                const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(x[t].dx[b]));
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
+            }
+        } else {
+            __m512i wz[8];
             for (int p = 0; p < 8; ++p)
-                z[p] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[p], xv);
-            const __m512i isum = _mm512_add_epi32(reduceStrip(z, tables), _mm512_set1_epi32(x[t].corr[b]));
-            const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(x[t].dx[b]));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
+                wz[p] = loadRowPair(rowPtr[2 * p], rowPtr[2 * p + 1], b);
+            for (int t = 0; t < T; ++t) {
+                const __m512i xv = _mm512_broadcast_i64x4(
+                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[t].qs + 32 * b)));
+                __m512i z[8];
+                for (int p = 0; p < 8; ++p)
+                    z[p] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wz[p], xv);
+                const __m512i isum =
+                    _mm512_add_epi32(reduceStrip(z, tables), _mm512_set1_epi32(x[t].corr[b]));
+                const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(x[t].dx[b]));
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
+            }
         }
     }
     const __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1u);
@@ -299,7 +324,7 @@ void stripTile(const std::byte* w, size_t wStride, int rows, const std::byte* x,
 template <bool Q4>
 void gemmStrip(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
                int64_t nTokens, int64_t n, float* y, int64_t yStride) {
-    static const StripReduceTables tables = makeStripReduceTables<Q4>();
+    static const StripReduceTables tables = makeStripReduceTables();
     for (int64_t r0 = 0; r0 < nRows; r0 += kStripRows) {
         const int rows = static_cast<int>(nRows - r0 < kStripRows ? nRows - r0 : kStripRows);
         const std::byte* wStrip = w + static_cast<size_t>(r0) * wStride;
@@ -793,6 +818,22 @@ struct AmxTileConfig {
     uint8_t rows[16];
 };
 constexpr int kAmxTokens = 16;
+
+// GCC 12's tile intrinsics are asm statements that do not tell the compiler which memory they read
+// (_tile_loadconfig names 8 bytes of the configuration, _tile_loadd none of the tile data), so stores
+// feeding them may be dropped or moved past them (seen here: all-zero products). These two read through
+// a "memory" clobber; all tile loads and configurations go through them.
+#define DECLAI_TILE_LOAD(tile, base, stride)                                                                 \
+    __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #tile ::"r"(static_cast<const void*>(base)),               \
+                     "r"(static_cast<long>(stride))                                                          \
+                     : "memory")
+inline void loadTileConfig(const void* config) {
+    __asm__ volatile("ldtilecfg (%0)" ::"r"(config) : "memory");
+}
+// The functions that fill tile buffers and those that tile-load them are also kept out of interprocedural
+// analysis: with them inlined or summarised, GCC 12 dropped the packing of the activation tiles entirely
+// (its summaries do not see the tile loads as reads), which the tests caught as all-zero products.
+#define DECLAI_TILE_FUNCTION __attribute__((noipa))
 constexpr int64_t kAmxBTileBytes = 8 * 64; // one block: 8 rows (4 values each) x 16 tokens
 
 // Tile 0: C, 16 x 16 int32; tile 1: A, 16 weight rows x 32 bytes (one block); tile 2: B, one block of 16
@@ -812,7 +853,7 @@ void configureAmxTiles() {
         config.colsBytes[3 + i] = config.colsBytes[i];
         config.rows[3 + i] = config.rows[i];
     }
-    _tile_loadconfig(&config);
+    loadTileConfig(&config);
 }
 
 struct AmxScratch {
@@ -833,17 +874,13 @@ struct AmxViews {
 
 // B tiles of one 16-token group: tile row j holds values 4j..4j+3 of each token, token after token.
 template <bool Q4>
-void packAmxGroup(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTiles, float* dx) {
+DECLAI_TILE_FUNCTION void packAmxGroup(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTiles,
+                                       float* dx) {
     for (int t = 0; t < kAmxTokens; ++t) {
         const StripActivation act = stripActivation<Q4>(x + static_cast<size_t>(t) * xStride, nb);
         for (int64_t b = 0; b < nb; ++b) {
             uint32_t words[8];
-            if (Q4) { // the prepared Q4 row holds values 0-15 at bytes 0-15 and 16-31 at bytes 32-47
-                std::memcpy(words, act.qs + 64 * b, 16);
-                std::memcpy(words + 4, act.qs + 64 * b + 32, 16);
-            } else {
-                std::memcpy(words, act.qs + 32 * b, 32);
-            }
+            std::memcpy(words, act.qs + 32 * b, 32);
             auto* tile = reinterpret_cast<uint32_t*>(bTiles + kAmxBTileBytes * b);
             for (int j = 0; j < 8; ++j)
                 tile[kAmxTokens * j + t] = words[j];
@@ -880,8 +917,8 @@ DECLAI_INLINE void scaleAmxSums(const int32_t (*sums)[kAmxTokens], const float* 
 }
 
 template <bool Q4>
-void amxStrip(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n, int64_t groups,
-              const AmxViews& s, float* y, int64_t yStride) {
+DECLAI_TILE_FUNCTION void amxStrip(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n,
+                                   int64_t groups, const AmxViews& s, float* y, int64_t yStride) {
     constexpr size_t blockBytes = Q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
     alignas(64) int offsets[kStripRows];
     for (int i = 0; i < kStripRows; ++i)
@@ -906,16 +943,16 @@ void amxStrip(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n, in
             _tile_zero(0);
             _tile_zero(3);
             if (Q4) {
-                _tile_loadd(1, s.weights + 32 * b, n);
-                _tile_loadd(4, s.weights + 32 * (b + 1), n);
+                DECLAI_TILE_LOAD(1, s.weights + 32 * b, n);
+                DECLAI_TILE_LOAD(4, s.weights + 32 * (b + 1), n);
             } else {
                 const char* base =
                     reinterpret_cast<const char*>(wStrip) + sizeof(BlockQ8_0) * static_cast<size_t>(b) + 2;
-                _tile_loadd(1, base, wStride);
-                _tile_loadd(4, base + sizeof(BlockQ8_0), wStride);
+                DECLAI_TILE_LOAD(1, base, wStride);
+                DECLAI_TILE_LOAD(4, base + sizeof(BlockQ8_0), wStride);
             }
-            _tile_loadd(2, bTiles + kAmxBTileBytes * b, 64);
-            _tile_loadd(5, bTiles + kAmxBTileBytes * (b + 1), 64);
+            DECLAI_TILE_LOAD(2, bTiles + kAmxBTileBytes * b, 64);
+            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * (b + 1), 64);
             _tile_dpbssd(0, 1, 2);
             _tile_dpbssd(3, 4, 5);
             alignas(64) int32_t sums[2][kStripRows][kAmxTokens];
@@ -927,12 +964,12 @@ void amxStrip(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n, in
         if (b < nb) {
             _tile_zero(0);
             if (Q4)
-                _tile_loadd(1, s.weights + 32 * b, n);
+                DECLAI_TILE_LOAD(1, s.weights + 32 * b, n);
             else
-                _tile_loadd(
+                DECLAI_TILE_LOAD(
                     1, reinterpret_cast<const char*>(wStrip) + sizeof(BlockQ8_0) * static_cast<size_t>(b) + 2,
                     wStride);
-            _tile_loadd(2, bTiles + kAmxBTileBytes * b, 64);
+            DECLAI_TILE_LOAD(2, bTiles + kAmxBTileBytes * b, 64);
             _tile_dpbssd(0, 1, 2);
             alignas(64) int32_t sums[kStripRows][kAmxTokens];
             _tile_stored(0, sums, 64);
@@ -1004,7 +1041,7 @@ void configureAmxTiles64() {
         config.colsBytes[i] = 64;
         config.rows[i] = 16;
     }
-    _tile_loadconfig(&config);
+    loadTileConfig(&config);
 }
 
 struct Q4KAmxScratch {
@@ -1015,7 +1052,8 @@ struct Q4KAmxScratch {
 };
 thread_local Q4KAmxScratch t_q4KAmxScratch;
 
-void packAmxGroupQ4K(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTiles, float* xd) {
+DECLAI_TILE_FUNCTION void packAmxGroupQ4K(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTiles,
+                                          float* xd) {
     for (int t = 0; t < kAmxTokens; ++t) {
         const Q4KActivation act = q4KActivation(x + static_cast<size_t>(t) * xStride, nb);
         for (int64_t c = 0; c < nb * kQKK / kAmxChunkValues; ++c) {
@@ -1031,8 +1069,9 @@ void packAmxGroupQ4K(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTi
 }
 
 // One strip's weights as the three byte matrices (in the activations' sub-block order) and its scales.
-void unpackQ4KStripForAmx(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n, int8_t* aLow,
-                          int8_t* aHigh, int8_t* aMin, float* dw, float* dminw) {
+DECLAI_TILE_FUNCTION void unpackQ4KStripForAmx(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n,
+                                               int8_t* aLow, int8_t* aHigh, int8_t* aMin, float* dw,
+                                               float* dminw) {
     const __m512i lowMask = _mm512_set1_epi8(0x0F);
     const __m512i seven = _mm512_set1_epi16(7);
     const __m512i byteOnes = _mm512_set1_epi16(0x0101);
@@ -1070,9 +1109,10 @@ void unpackQ4KStripForAmx(const std::byte* wStrip, size_t wStride, int64_t nb, i
     }
 }
 
-void amxStripQ4K(int64_t nb, int64_t n, int64_t groups, const int8_t* bTilesAll, const float* xdAll,
-                 const int8_t* aLow, const int8_t* aHigh, const int8_t* aMin, const float* dw,
-                 const float* dminw, float* y, int64_t yStride) {
+DECLAI_TILE_FUNCTION void amxStripQ4K(int64_t nb, int64_t n, int64_t groups, const int8_t* bTilesAll,
+                                      const float* xdAll, const int8_t* aLow, const int8_t* aHigh,
+                                      const int8_t* aMin, const float* dw, const float* dminw, float* y,
+                                      int64_t yStride) {
     const int64_t chunks = nb * kQKK / kAmxChunkValues;
     for (int64_t g = 0; g < groups; ++g) {
         const int8_t* bTiles = bTilesAll + kAmxChunkTileBytes * chunks * g;
@@ -1085,12 +1125,12 @@ void amxStripQ4K(int64_t nb, int64_t n, int64_t groups, const int8_t* bTilesAll,
             _tile_zero(1);
             _tile_zero(2);
             for (int64_t c = 4 * b; c < 4 * b + 4; ++c) {
-                _tile_loadd(6, bTiles + kAmxChunkTileBytes * c, 64);
-                _tile_loadd(3, aLow + kAmxChunkValues * c, n);
+                DECLAI_TILE_LOAD(6, bTiles + kAmxChunkTileBytes * c, 64);
+                DECLAI_TILE_LOAD(3, aLow + kAmxChunkValues * c, n);
                 _tile_dpbssd(0, 3, 6);
-                _tile_loadd(4, aHigh + kAmxChunkValues * c, n);
+                DECLAI_TILE_LOAD(4, aHigh + kAmxChunkValues * c, n);
                 _tile_dpbssd(1, 4, 6);
-                _tile_loadd(5, aMin + kAmxChunkValues * c, n);
+                DECLAI_TILE_LOAD(5, aMin + kAmxChunkValues * c, n);
                 _tile_dpbssd(2, 5, 6);
             }
             alignas(64) int32_t low[kStripRows][kAmxTokens];
@@ -1179,7 +1219,8 @@ struct Q6KAmxScratch {
 thread_local Q6KAmxScratch t_q6KAmxScratch;
 
 // B tiles and scales of 16 tokens whose activations are plain Q8_K rows.
-void packAmxGroupQ8K(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTiles, float* xd) {
+DECLAI_TILE_FUNCTION void packAmxGroupQ8K(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTiles,
+                                          float* xd) {
     for (int t = 0; t < kAmxTokens; ++t) {
         const auto* blocks = reinterpret_cast<const BlockQ8_K*>(x + static_cast<size_t>(t) * xStride);
         for (int64_t b = 0; b < nb; ++b) {
@@ -1219,8 +1260,8 @@ DECLAI_INLINE void splitQ6KProducts(__m512i q, __m512i scales16, int firstSub, i
     _mm512_storeu_si512(high, _mm512_permutexvar_epi64(packOrder, _mm512_packs_epi16(highs[0], highs[1])));
 }
 
-void unpackQ6KStripForAmx(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n, int8_t* aLow,
-                          int8_t* aHigh, float* dw) {
+DECLAI_TILE_FUNCTION void unpackQ6KStripForAmx(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n,
+                                               int8_t* aLow, int8_t* aHigh, float* dw) {
     const __m512i lowMask = _mm512_set1_epi8(0x0F);
     const __m512i bits01 = _mm512_set1_epi8(0x03);
     const __m512i bits45 = _mm512_set1_epi8(0x30);
@@ -1249,8 +1290,9 @@ void unpackQ6KStripForAmx(const std::byte* wStrip, size_t wStride, int64_t nb, i
     }
 }
 
-void amxStripQ6K(int64_t nb, int64_t n, int64_t groups, const int8_t* bTilesAll, const float* xdAll,
-                 const int8_t* aLow, const int8_t* aHigh, const float* dw, float* y, int64_t yStride) {
+DECLAI_TILE_FUNCTION void amxStripQ6K(int64_t nb, int64_t n, int64_t groups, const int8_t* bTilesAll,
+                                      const float* xdAll, const int8_t* aLow, const int8_t* aHigh,
+                                      const float* dw, float* y, int64_t yStride) {
     const int64_t chunks = nb * kQKK / kAmxChunkValues;
     for (int64_t g = 0; g < groups; ++g) {
         const int8_t* bTiles = bTilesAll + kAmxChunkTileBytes * chunks * g;
@@ -1262,10 +1304,10 @@ void amxStripQ6K(int64_t nb, int64_t n, int64_t groups, const int8_t* bTilesAll,
             _tile_zero(0);
             _tile_zero(1);
             for (int64_t c = 4 * b; c < 4 * b + 4; ++c) {
-                _tile_loadd(6, bTiles + kAmxChunkTileBytes * c, 64);
-                _tile_loadd(3, aLow + kAmxChunkValues * c, n);
+                DECLAI_TILE_LOAD(6, bTiles + kAmxChunkTileBytes * c, 64);
+                DECLAI_TILE_LOAD(3, aLow + kAmxChunkValues * c, n);
                 _tile_dpbssd(0, 3, 6);
-                _tile_loadd(4, aHigh + kAmxChunkValues * c, n);
+                DECLAI_TILE_LOAD(4, aHigh + kAmxChunkValues * c, n);
                 _tile_dpbssd(1, 4, 6);
             }
             alignas(64) int32_t low[kStripRows][kAmxTokens];
