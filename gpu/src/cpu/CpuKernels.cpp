@@ -190,10 +190,11 @@ void swiGlu(const float* gate, float* x, int64_t n) {
 }
 
 void swiGlu(const float* gate, float* x, int64_t n, ThreadPool& pool) {
-    // Elementwise, so any split gives the same values; chunks of 4096 keep a wake-up worth it.
+    // Elementwise, so any split gives the same values; a thread gets at least 4 chunks of 4096 (a decode
+    // row of a few thousand values stays on the calling thread).
     constexpr int64_t kChunk = 4096;
     const int64_t chunks = (n + kChunk - 1) / kChunk;
-    pool.parallelFor(chunks, 1, [&](int64_t begin, int64_t end, int) {
+    pool.parallelFor(chunks, 4, [&](int64_t begin, int64_t end, int) {
         const int64_t first = begin * kChunk;
         swiGlu(gate + first, x + first, std::min(n, end * kChunk) - first);
     });

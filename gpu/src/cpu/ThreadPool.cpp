@@ -2,7 +2,26 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace declai {
+
+namespace {
+
+// About 30-60 microseconds of polling before a thread goes to sleep (pause is ~40-140 cycles).
+constexpr int kSpinIterations = 1500;
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_pause();
+#else
+    std::this_thread::yield();
+#endif
+}
+
+} // namespace
 
 ThreadPool::ThreadPool(int threadCount) {
     if (threadCount <= 0)
@@ -14,7 +33,7 @@ ThreadPool::ThreadPool(int threadCount) {
 ThreadPool::~ThreadPool() {
     {
         std::lock_guard lock(m_mutex);
-        m_stopping = true;
+        m_stopping.store(true);
     }
     m_wake.notify_all();
     for (std::thread& t : m_workers)
@@ -31,21 +50,29 @@ void ThreadPool::runChunk(int threadIndex) {
         (*m_body)(begin, end, threadIndex);
 }
 
+// Runs on each worker thread.
 void ThreadPool::workerLoop(int threadIndex) {
     uint64_t seenGeneration = 0;
     for (;;) {
-        {
-            std::unique_lock lock(m_mutex);
-            m_wake.wait(lock, [&] { return m_stopping || m_generation != seenGeneration; });
-            if (m_stopping)
-                return;
-            seenGeneration = m_generation;
+        uint64_t generation = m_generation.load(std::memory_order_acquire);
+        for (int i = 0; generation == seenGeneration && i < kSpinIterations; ++i) {
+            cpuRelax();
+            generation = m_generation.load(std::memory_order_acquire);
         }
+        if (generation == seenGeneration) {
+            std::unique_lock lock(m_mutex);
+            m_wake.wait(lock, [&] {
+                return m_stopping.load() || m_generation.load(std::memory_order_acquire) != seenGeneration;
+            });
+            generation = m_generation.load(std::memory_order_acquire);
+        }
+        if (m_stopping.load())
+            return;
+        seenGeneration = generation;
         runChunk(threadIndex);
-        {
+        if (m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
             std::lock_guard lock(m_mutex);
-            if (--m_pending == 0)
-                m_done.notify_one();
+            m_done.notify_one();
         }
     }
 }
@@ -61,18 +88,23 @@ void ThreadPool::parallelFor(int64_t count, int64_t minChunk,
         body(0, count, 0);
         return;
     }
+    m_body = &body;
+    m_count = count;
+    m_activeThreads = active;
+    m_pending.store(static_cast<int>(m_workers.size()), std::memory_order_relaxed);
     {
+        // Under the mutex, so a worker about to sleep either sees the new generation or gets the notify.
         std::lock_guard lock(m_mutex);
-        m_body = &body;
-        m_count = count;
-        m_activeThreads = active;
-        m_pending = static_cast<int>(m_workers.size());
-        ++m_generation;
+        m_generation.fetch_add(1, std::memory_order_release);
     }
     m_wake.notify_all();
     runChunk(0);
-    std::unique_lock lock(m_mutex);
-    m_done.wait(lock, [&] { return m_pending == 0; });
+    for (int i = 0; m_pending.load(std::memory_order_acquire) != 0 && i < kSpinIterations; ++i)
+        cpuRelax();
+    if (m_pending.load(std::memory_order_acquire) != 0) {
+        std::unique_lock lock(m_mutex);
+        m_done.wait(lock, [&] { return m_pending.load(std::memory_order_acquire) == 0; });
+    }
     m_body = nullptr;
 }
 
