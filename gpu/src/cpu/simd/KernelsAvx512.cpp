@@ -153,25 +153,71 @@ void prepareStrip(const float* x, void* out, int64_t n) {
     }
 }
 
-// Q4_0: the 16-byte blocks of four rows in one register (nibbles still packed).
-DECLAI_INLINE __m512i loadRowQuad(const std::byte* const* rows, int64_t block) {
-    auto qs = [&](int i) {
-        return _mm_loadu_si128(
-            reinterpret_cast<const __m128i*>((reinterpret_cast<const BlockQ4_0*>(rows[i]) + block)->qs));
-    };
+// Where one block of each of a strip's 16 rows starts, moved along block by block. Full strips keep four
+// base pointers and the stride (few registers, so the block loop does not spill); short strips keep a
+// table whose rows past the end repeat the last one.
+template <bool Full>
+struct StripCursor;
+
+template <>
+struct StripCursor<true> {
+    const char* quad[4];
+    size_t stride;
+    size_t stride3;
+    StripCursor(const std::byte* w, size_t rowStride, int) : stride(rowStride), stride3(3 * rowStride) {
+        for (int i = 0; i < 4; ++i)
+            quad[i] = reinterpret_cast<const char*>(w) + static_cast<size_t>(4 * i) * rowStride;
+    }
+    DECLAI_INLINE const char* row(int r) const {
+        const char* p = quad[r >> 2];
+        switch (r & 3) {
+        case 0:
+            return p;
+        case 1:
+            return p + stride;
+        case 2:
+            return p + 2 * stride;
+        default:
+            return p + stride3;
+        }
+    }
+    DECLAI_INLINE void advance(size_t bytes) {
+        for (const char*& p : quad)
+            p += bytes;
+    }
+};
+
+template <>
+struct StripCursor<false> {
+    const char* rows[kStripRows];
+    StripCursor(const std::byte* w, size_t rowStride, int count) {
+        for (int i = 0; i < kStripRows; ++i)
+            rows[i] =
+                reinterpret_cast<const char*>(w) + static_cast<size_t>(i < count ? i : count - 1) * rowStride;
+    }
+    DECLAI_INLINE const char* row(int r) const { return rows[r]; }
+    DECLAI_INLINE void advance(size_t bytes) {
+        for (const char*& p : rows)
+            p += bytes;
+    }
+};
+
+// Q4_0: the 16-byte blocks (qs after the 2-byte scale) of rows 4q..4q+3 in one register, nibbles packed.
+template <bool Full>
+DECLAI_INLINE __m512i loadRowQuad(const StripCursor<Full>& c, int q) {
+    auto qs = [&](int i) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(c.row(4 * q + i) + 2)); };
     __m512i v = _mm512_castsi128_si512(qs(0));
     v = _mm512_inserti32x4(v, qs(1), 1);
     v = _mm512_inserti32x4(v, qs(2), 2);
     return _mm512_inserti32x4(v, qs(3), 3);
 }
 
-// Q8_0: the 512-bit weight register of rows a and b for block `block`, flipped to unsigned.
-DECLAI_INLINE __m512i loadRowPair(const std::byte* a, const std::byte* b, int64_t block) {
-    const auto* wa = reinterpret_cast<const BlockQ8_0*>(a) + block;
-    const auto* wb = reinterpret_cast<const BlockQ8_0*>(b) + block;
+// Q8_0: the 32-byte blocks of rows 2p and 2p+1 in one register, flipped to unsigned.
+template <bool Full>
+DECLAI_INLINE __m512i loadRowPair(const StripCursor<Full>& c, int p) {
     const __m512i v = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wa->qs))),
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb->qs)), 1);
+        _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.row(2 * p) + 2))),
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.row(2 * p + 1) + 2)), 1);
     return _mm512_xor_si512(v, _mm512_set1_epi8(static_cast<char>(0x80)));
 }
 
@@ -240,18 +286,15 @@ DECLAI_INLINE __m512i reduceQuads(const __m512i (&z)[4], const StripReduceTables
 }
 
 // One strip of `rows` (1..16) weight rows against T activation rows.
-template <bool Q4, int T>
+template <bool Q4, int T, bool Full>
 void stripQ8(const std::byte* w, size_t wStride, int rows, const StripActivation (&x)[T], int64_t nb,
              float* y, int64_t yStride, const StripReduceTables& tables) {
     // Rows past `rows` repeat the last one (valid memory; their lanes are never stored), so a short strip
     // runs the same code and each row's arithmetic does not depend on the strip it sits in.
-    const std::byte* rowPtr[kStripRows];
+    StripCursor<Full> cursor(w, wStride, rows);
     alignas(64) int offsets[kStripRows];
-    for (int i = 0; i < kStripRows; ++i) {
-        const int r = i < rows ? i : rows - 1;
-        rowPtr[i] = w + static_cast<size_t>(r) * wStride;
-        offsets[i] = static_cast<int>(static_cast<size_t>(r) * wStride);
-    }
+    for (int i = 0; i < kStripRows; ++i)
+        offsets[i] = static_cast<int>(static_cast<size_t>(i < rows ? i : rows - 1) * wStride);
     const __m512i gatherIdx = _mm512_load_si512(offsets);
     constexpr size_t blockBytes = Q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
     __m512 acc[T];
@@ -270,7 +313,7 @@ void stripQ8(const std::byte* w, size_t wStride, int rows, const StripActivation
             __m512i lo[4];
             __m512i hi[4];
             for (int q = 0; q < 4; ++q) {
-                const __m512i raw = loadRowQuad(rowPtr + 4 * q, b);
+                const __m512i raw = loadRowQuad(cursor, q);
                 lo[q] = _mm512_and_si512(raw, lowMask);
                 hi[q] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), lowMask);
             }
@@ -292,7 +335,7 @@ void stripQ8(const std::byte* w, size_t wStride, int rows, const StripActivation
         } else {
             __m512i wz[8];
             for (int p = 0; p < 8; ++p)
-                wz[p] = loadRowPair(rowPtr[2 * p], rowPtr[2 * p + 1], b);
+                wz[p] = loadRowPair(cursor, p);
             for (int t = 0; t < T; ++t) {
                 const __m512i xv = _mm512_broadcast_i64x4(
                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[t].qs + 32 * b)));
@@ -305,6 +348,7 @@ void stripQ8(const std::byte* w, size_t wStride, int rows, const StripActivation
                 acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
             }
         }
+        cursor.advance(blockBytes);
     }
     const __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1u);
     for (int t = 0; t < T; ++t)
@@ -318,7 +362,10 @@ void stripTile(const std::byte* w, size_t wStride, int rows, const std::byte* x,
     StripActivation acts[T];
     for (int t = 0; t < T; ++t)
         acts[t] = stripActivation<Q4>(x + static_cast<size_t>(t) * xStride, nb);
-    stripQ8<Q4, T>(w, wStride, rows, acts, nb, y, yStride, tables);
+    if (rows == kStripRows)
+        stripQ8<Q4, T, true>(w, wStride, rows, acts, nb, y, yStride, tables);
+    else
+        stripQ8<Q4, T, false>(w, wStride, rows, acts, nb, y, yStride, tables);
 }
 
 template <bool Q4>
