@@ -952,6 +952,16 @@ void unpackQ4_0Strip(const std::byte* w, size_t wStride, int64_t nb, int8_t* out
     }
 }
 
+// The 16 x 16 accumulators of a tile (lanes = tokens) into y (tokens x rows).
+DECLAI_INLINE void storeTileTransposed(const __m512 (&acc)[kStripRows], float* y, int64_t yStride) {
+    alignas(64) float out[kStripRows][kAmxTokens];
+    for (int r = 0; r < kStripRows; ++r)
+        _mm512_store_ps(out[r], acc[r]);
+    for (int t = 0; t < kAmxTokens; ++t)
+        for (int r = 0; r < kStripRows; ++r)
+            y[t * yStride + r] = out[r][t];
+}
+
 // acc[r] (lanes = tokens) = fma(float(block sum), dw[r] * dx, acc[r]): the strips' float step.
 template <int Rows>
 DECLAI_INLINE void scaleAmxSums(const int32_t (*sums)[kAmxTokens], const float* dx, const float* dw,
@@ -1022,12 +1032,7 @@ DECLAI_TILE_FUNCTION void amxStrip(const std::byte* wStrip, size_t wStride, int6
             _tile_stored(0, sums, 64);
             scaleAmxSums<kStripRows>(sums, dx + kAmxTokens * b, s.dw + kStripRows * b, acc);
         }
-        alignas(64) float out[kStripRows][kAmxTokens];
-        for (int r = 0; r < kStripRows; ++r)
-            _mm512_store_ps(out[r], acc[r]);
-        for (int t = 0; t < kAmxTokens; ++t)
-            for (int r = 0; r < kStripRows; ++r)
-                y[(g * kAmxTokens + t) * yStride + r] = out[r][t];
+        storeTileTransposed(acc, y + g * kAmxTokens * yStride, yStride);
     }
 }
 
@@ -1197,58 +1202,8 @@ DECLAI_TILE_FUNCTION void amxStripQ4K(int64_t nb, int64_t n, int64_t groups, con
                 sums[r] = _mm512_add_ps(sums[r], _mm512_sub_ps(a, m));
             }
         }
-        alignas(64) float out[kStripRows][kAmxTokens];
-        for (int r = 0; r < kStripRows; ++r)
-            _mm512_store_ps(out[r], sums[r]);
-        for (int t = 0; t < kAmxTokens; ++t)
-            for (int r = 0; r < kStripRows; ++r)
-                y[(g * kAmxTokens + t) * yStride + r] = out[r][t];
+        storeTileTransposed(sums, y + g * kAmxTokens * yStride, yStride);
     }
-}
-
-void gemmAmxQ4K(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
-                int64_t nTokens, int64_t n, float* y, int64_t yStride) {
-    const int64_t groups = nTokens / kAmxTokens;
-    const int64_t fullRows = nRows / kStripRows * kStripRows;
-    const int64_t nb = n / kQKK;
-    const int64_t chunks = nb * kQKK / kAmxChunkValues;
-    int8_t* bTiles = nullptr;
-    float* xd = nullptr;
-    int8_t* aWeights = nullptr;
-    float* dScales = nullptr;
-    if (groups > 0 && fullRows > 0) {
-        Q4KAmxScratch& scratch = t_q4KAmxScratch;
-        bTiles = scratch.bTiles.reserve<int8_t>(static_cast<size_t>(groups * chunks * kAmxChunkTileBytes));
-        xd = scratch.xd.reserve<float>(static_cast<size_t>(groups * nb * kAmxTokens) * sizeof(float));
-        aWeights = scratch.aWeights.reserve<int8_t>(static_cast<size_t>(3 * kStripRows * n));
-        dScales = scratch.dScales.reserve<float>(static_cast<size_t>(2 * nb * kStripRows) * sizeof(float));
-    }
-    if (!bTiles || !xd || !aWeights || !dScales) {
-        gemmStrips<Q4_KStrip>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
-        return;
-    }
-    for (int64_t g = 0; g < groups; ++g)
-        packAmxGroupQ4K(x + static_cast<size_t>(g * kAmxTokens) * xStride, xStride, nb,
-                        bTiles + kAmxChunkTileBytes * chunks * g, xd + kAmxTokens * nb * g);
-    int8_t* aLow = aWeights;
-    int8_t* aHigh = aWeights + kStripRows * n;
-    int8_t* aMin = aWeights + 2 * kStripRows * n;
-    float* dw = dScales;
-    float* dminw = dScales + nb * kStripRows;
-    configureAmxTiles64();
-    for (int64_t r0 = 0; r0 < fullRows; r0 += kStripRows) {
-        unpackQ4KStripForAmx(w + static_cast<size_t>(r0) * wStride, wStride, nb, n, aLow, aHigh, aMin, dw,
-                             dminw);
-        amxStripQ4K(nb, n, groups, bTiles, xd, aLow, aHigh, aMin, dw, dminw, y + r0, yStride);
-    }
-    _tile_release();
-    if (fullRows < nRows)
-        gemmStrips<Q4_KStrip>(w + static_cast<size_t>(fullRows) * wStride, wStride, nRows - fullRows, x,
-                              xStride, nTokens, n, y + fullRows, yStride);
-    const int64_t tiledTokens = groups * kAmxTokens;
-    if (tiledTokens < nTokens)
-        gemmStrips<Q4_KStrip>(w, wStride, fullRows, x + static_cast<size_t>(tiledTokens) * xStride, xStride,
-                              nTokens - tiledTokens, n, y + tiledTokens * yStride, yStride);
 }
 
 // ---- AMX for Q6_K batches
@@ -1369,17 +1324,59 @@ DECLAI_TILE_FUNCTION void amxStripQ6K(int64_t nb, int64_t n, int64_t groups, con
                 sums[r] = _mm512_add_ps(sums[r], _mm512_mul_ps(scale, _mm512_cvtepi32_ps(isum)));
             }
         }
-        alignas(64) float out[kStripRows][kAmxTokens];
-        for (int r = 0; r < kStripRows; ++r)
-            _mm512_store_ps(out[r], sums[r]);
-        for (int t = 0; t < kAmxTokens; ++t)
-            for (int r = 0; r < kStripRows; ++r)
-                y[(g * kAmxTokens + t) * yStride + r] = out[r][t];
+        storeTileTransposed(sums, y + g * kAmxTokens * yStride, yStride);
     }
 }
 
-void gemmAmxQ6K(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
-                int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+// The K-quant tile GEMM around a format's pieces: pack the activations of each 16-token group, then per full
+// strip unpack the weights into byte matrices and run the tiles; strips do the edges.
+struct Q4KTiles {
+    static constexpr int kWeightParts = 3; // low scale part, high scale part, mins
+    static constexpr int kScaleParts = 2;  // d, dmin
+    static Q4KAmxScratch& scratch() { return t_q4KAmxScratch; }
+    static void pack(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTiles, float* xd) {
+        packAmxGroupQ4K(x, xStride, nb, bTiles, xd);
+    }
+    static void unpack(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n, int8_t* a,
+                       float* scales) {
+        unpackQ4KStripForAmx(wStrip, wStride, nb, n, a, a + kStripRows * n, a + 2 * kStripRows * n, scales,
+                             scales + nb * kStripRows);
+    }
+    static void tiles(int64_t nb, int64_t n, int64_t groups, const int8_t* bTiles, const float* xd,
+                      const int8_t* a, const float* scales, float* y, int64_t yStride) {
+        amxStripQ4K(nb, n, groups, bTiles, xd, a, a + kStripRows * n, a + 2 * kStripRows * n, scales,
+                    scales + nb * kStripRows, y, yStride);
+    }
+    static void strips(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                       int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+        gemmStrips<Q4_KStrip>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+    }
+};
+
+struct Q6KTiles {
+    static constexpr int kWeightParts = 2; // low and high byte parts of sc * (q - 32)
+    static constexpr int kScaleParts = 1;  // d
+    static Q6KAmxScratch& scratch() { return t_q6KAmxScratch; }
+    static void pack(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTiles, float* xd) {
+        packAmxGroupQ8K(x, xStride, nb, bTiles, xd);
+    }
+    static void unpack(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n, int8_t* a,
+                       float* scales) {
+        unpackQ6KStripForAmx(wStrip, wStride, nb, n, a, a + kStripRows * n, scales);
+    }
+    static void tiles(int64_t nb, int64_t n, int64_t groups, const int8_t* bTiles, const float* xd,
+                      const int8_t* a, const float* scales, float* y, int64_t yStride) {
+        amxStripQ6K(nb, n, groups, bTiles, xd, a, a + kStripRows * n, scales, y, yStride);
+    }
+    static void strips(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                       int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+        gemmStrips<Q6_KStrip>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+    }
+};
+
+template <typename Format>
+void gemmAmxK(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+              int64_t nTokens, int64_t n, float* y, int64_t yStride) {
     const int64_t groups = nTokens / kAmxTokens;
     const int64_t fullRows = nRows / kStripRows * kStripRows;
     const int64_t nb = n / kQKK;
@@ -1387,36 +1384,38 @@ void gemmAmxQ6K(const std::byte* w, size_t wStride, int64_t nRows, const std::by
     int8_t* bTiles = nullptr;
     float* xd = nullptr;
     int8_t* aWeights = nullptr;
-    float* dw = nullptr;
+    float* scales = nullptr;
     if (groups > 0 && fullRows > 0) {
-        Q6KAmxScratch& scratch = t_q6KAmxScratch;
-        bTiles = scratch.bTiles.reserve<int8_t>(static_cast<size_t>(groups * chunks * kAmxChunkTileBytes));
-        xd = scratch.xd.reserve<float>(static_cast<size_t>(groups * nb * kAmxTokens) * sizeof(float));
-        aWeights = scratch.aWeights.reserve<int8_t>(static_cast<size_t>(2 * kStripRows * n));
-        dw = scratch.dScales.reserve<float>(static_cast<size_t>(nb * kStripRows) * sizeof(float));
+        auto& scratch = Format::scratch();
+        bTiles = scratch.bTiles.template reserve<int8_t>(
+            static_cast<size_t>(groups * chunks * kAmxChunkTileBytes));
+        xd =
+            scratch.xd.template reserve<float>(static_cast<size_t>(groups * nb * kAmxTokens) * sizeof(float));
+        aWeights = scratch.aWeights.template reserve<int8_t>(
+            static_cast<size_t>(Format::kWeightParts * kStripRows * n));
+        scales = scratch.dScales.template reserve<float>(
+            static_cast<size_t>(Format::kScaleParts * nb * kStripRows) * sizeof(float));
     }
-    if (!bTiles || !xd || !aWeights || !dw) {
-        gemmStrips<Q6_KStrip>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+    if (!bTiles || !xd || !aWeights || !scales) {
+        Format::strips(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
         return;
     }
     for (int64_t g = 0; g < groups; ++g)
-        packAmxGroupQ8K(x + static_cast<size_t>(g * kAmxTokens) * xStride, xStride, nb,
-                        bTiles + kAmxChunkTileBytes * chunks * g, xd + kAmxTokens * nb * g);
-    int8_t* aLow = aWeights;
-    int8_t* aHigh = aWeights + kStripRows * n;
+        Format::pack(x + static_cast<size_t>(g * kAmxTokens) * xStride, xStride, nb,
+                     bTiles + kAmxChunkTileBytes * chunks * g, xd + kAmxTokens * nb * g);
     configureAmxTiles64();
     for (int64_t r0 = 0; r0 < fullRows; r0 += kStripRows) {
-        unpackQ6KStripForAmx(w + static_cast<size_t>(r0) * wStride, wStride, nb, n, aLow, aHigh, dw);
-        amxStripQ6K(nb, n, groups, bTiles, xd, aLow, aHigh, dw, y + r0, yStride);
+        Format::unpack(w + static_cast<size_t>(r0) * wStride, wStride, nb, n, aWeights, scales);
+        Format::tiles(nb, n, groups, bTiles, xd, aWeights, scales, y + r0, yStride);
     }
     _tile_release();
     if (fullRows < nRows)
-        gemmStrips<Q6_KStrip>(w + static_cast<size_t>(fullRows) * wStride, wStride, nRows - fullRows, x,
-                              xStride, nTokens, n, y + fullRows, yStride);
+        Format::strips(w + static_cast<size_t>(fullRows) * wStride, wStride, nRows - fullRows, x, xStride,
+                       nTokens, n, y + fullRows, yStride);
     const int64_t tiledTokens = groups * kAmxTokens;
     if (tiledTokens < nTokens)
-        gemmStrips<Q6_KStrip>(w, wStride, fullRows, x + static_cast<size_t>(tiledTokens) * xStride, xStride,
-                              nTokens - tiledTokens, n, y + tiledTokens * yStride, yStride);
+        Format::strips(w, wStride, fullRows, x + static_cast<size_t>(tiledTokens) * xStride, xStride,
+                       nTokens - tiledTokens, n, y + tiledTokens * yStride, yStride);
 }
 
 KernelTable makeAmxTable() {
@@ -1424,8 +1423,8 @@ KernelTable makeAmxTable() {
     t.name = "avx512-amx";
     t.gemmQ8_0.run = &gemmAmx<false>;
     t.gemmQ4_0.run = &gemmAmx<true>;
-    t.gemmQ4_K.run = &gemmAmxQ4K;
-    t.gemmQ6_K.run = &gemmAmxQ6K;
+    t.gemmQ4_K.run = &gemmAmxK<Q4KTiles>;
+    t.gemmQ6_K.run = &gemmAmxK<Q6KTiles>;
     return t;
 }
 
