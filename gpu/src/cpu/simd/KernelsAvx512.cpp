@@ -224,6 +224,7 @@ DECLAI_INLINE __m512i loadRowPair(const StripCursor<Full>& c, int p) {
 // Lane tables of the transpose-add. Level 1 folds registers 2q and 2q+1 (rows 4q..4q+3) into lanes
 // 4k..4k+3 per row; level 2 pairs of those into 2 lanes per row; level 3 into one lane per row.
 struct StripReduceTables {
+    __m512i halves[2]; // two full registers (one row each) -> one with 8 lanes per row
     __m512i level1[2];
     __m512i level2[2];
     __m512i level3[2];
@@ -256,8 +257,14 @@ StripReduceTables makeStripReduceTables() {
         l3[0][m] = first;
         l3[1][m] = first + 1;
     }
+    alignas(64) int halves[2][16];
+    for (int i = 0; i < 16; ++i) {
+        halves[0][i] = i < 8 ? i : 16 + (i - 8);
+        halves[1][i] = halves[0][i] + 8;
+    }
     StripReduceTables t;
     for (int i = 0; i < 2; ++i) {
+        t.halves[i] = _mm512_load_si512(halves[i]);
         t.level1[i] = _mm512_load_si512(l1[i]);
         t.level2[i] = _mm512_load_si512(l2[i]);
         t.level3[i] = _mm512_load_si512(l3[i]);
@@ -556,6 +563,7 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
     const __m512i lowMask = _mm512_set1_epi8(0x0F);
     const __m512i scaleIdx[4] = {q4KScalePairIndex(0, 2), q4KScalePairIndex(1, 3), q4KScalePairIndex(4, 6),
                                  q4KScalePairIndex(5, 7)};
+    static const StripReduceTables tables = makeStripReduceTables();
     __m512 sums[T];
     for (int t = 0; t < T; ++t)
         sums[t] = _mm512_setzero_ps();
@@ -564,9 +572,13 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
         prefetch.step(b);
         alignas(64) int scaled[T][kStripRows];
         alignas(64) int minSums[T][kStripRows];
+        alignas(64) int32_t minParts[kStripRows][4];
+        __m512i pairs[8];
+        __m512i pending = _mm512_setzero_si512();
         __m128i subSums[T];
         for (int t = 0; t < T; ++t)
             subSums[t] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(act[t].subSums + 8 * b));
+#pragma GCC unroll 16
         for (int r = 0; r < kStripRows; ++r) {
             const BlockQ4_K& blk = rowPtr[r][b];
             uint64_t s64 = 0;
@@ -592,6 +604,16 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
                                                  _mm512_maddubs_epi16(hi, _mm512_loadu_si512(xq + 64)), scHi);
                 }
             }
+            if constexpr (T == 1) {
+                // Decode: fold row pairs now and the 16 rows after the loop (cheaper than a horizontal sum
+                // per row); the min products of four rows go out as one 64-byte row of minParts.
+                if (r & 1)
+                    pairs[r >> 1] = foldPair(pending, acc[0], tables.halves);
+                else
+                    pending = acc[0];
+                _mm_store_si128(reinterpret_cast<__m128i*>(minParts[r]), _mm_madd_epi16(mins16, subSums[0]));
+                continue;
+            }
             for (int t = 0; t < T; ++t) {
                 const __m256i a8 =
                     _mm256_add_epi32(_mm512_castsi512_si256(acc[t]), _mm512_extracti64x4_epi64(acc[t], 1));
@@ -608,6 +630,12 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
             _mm512_i32gather_epi32(gatherIdx, reinterpret_cast<const char*>(w) + sizeof(BlockQ4_K) * b, 1);
         const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dBits));
         const __m512 dminw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dBits, 16)));
+        if constexpr (T == 1) {
+            const __m512i quads[4] = {_mm512_load_si512(minParts[0]), _mm512_load_si512(minParts[4]),
+                                      _mm512_load_si512(minParts[8]), _mm512_load_si512(minParts[12])};
+            _mm512_store_si512(scaled[0], reduceStrip(pairs, tables));
+            _mm512_store_si512(minSums[0], reduceQuads(quads, tables));
+        }
         for (int t = 0; t < T; ++t) {
             const __m512 xd = _mm512_set1_ps(act[t].d[b]);
             const __m512 d = _mm512_mul_ps(dw, xd);
