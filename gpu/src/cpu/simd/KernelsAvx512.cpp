@@ -1016,6 +1016,8 @@ DECLAI_TILE_FUNCTION void amxStrip(const std::byte* wStrip, size_t wStride, int6
     }
     if (Q4)
         unpackQ4_0Strip(wStrip, wStride, nb, s.weights, n);
+    // The next strip's weights come in from memory while this one is in the tile unit.
+    const NextStripPrefetch prefetch(wStrip, wStride, groups * ((nb + 1) / 2));
     for (int64_t g = 0; g < groups; ++g) {
         __m512 acc[kStripRows];
         for (int r = 0; r < kStripRows; ++r)
@@ -1025,6 +1027,7 @@ DECLAI_TILE_FUNCTION void amxStrip(const std::byte* wStrip, size_t wStride, int6
         // Two blocks in flight: the tile unit multiplies block b + 1 while block b's sums are scaled.
         int64_t b = 0;
         for (; b + 2 <= nb; b += 2) {
+            prefetch.step(g * ((nb + 1) / 2) + b / 2);
             _tile_zero(0);
             _tile_zero(3);
             if (Q4) {
