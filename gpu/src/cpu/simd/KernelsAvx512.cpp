@@ -911,22 +911,21 @@ inline void loadTileConfig(const void* config) {
 #define DECLAI_TILE_FUNCTION __attribute__((noipa))
 constexpr int64_t kAmxBTileBytes = 8 * 64; // one block: 8 rows (4 values each) x 16 tokens
 
-// Tile 0: C, 16 x 16 int32; tile 1: A, 16 weight rows x 32 bytes (one block); tile 2: B, one block of 16
-// tokens in the 4-byte interleaved layout TDPBSSD expects; tiles 3-5 the same for the next block.
+// Tiles 0-3: C, 16 x 16 int32; tiles 4 and 6: A, 16 weight rows x 32 bytes (one block); tiles 5 and 7: B, one
+// block of 16 tokens in the 4-byte interleaved layout TDPBSSD expects.
 void configureAmxTiles() {
     AmxTileConfig config;
     std::memset(&config, 0, sizeof config);
     config.palette = 1;
-    config.colsBytes[0] = 64;
-    config.rows[0] = 16;
-    config.colsBytes[1] = 32;
-    config.rows[1] = 16;
-    config.colsBytes[2] = 64;
-    config.rows[2] = 8;
-    // Tiles 3-5: the same shapes again, for a second block in flight.
-    for (int i = 0; i < 3; ++i) {
-        config.colsBytes[3 + i] = config.colsBytes[i];
-        config.rows[3 + i] = config.rows[i];
+    for (int i = 0; i < 4; ++i) { // C: 16 x 16 int32
+        config.colsBytes[i] = 64;
+        config.rows[i] = 16;
+    }
+    for (int i = 4; i < 8; i += 2) {
+        config.colsBytes[i] = 32; // A: 16 weight rows x one block
+        config.rows[i] = 16;
+        config.colsBytes[i + 1] = 64; // B: one block of 16 tokens, 4 values a row
+        config.rows[i + 1] = 8;
     }
     loadTileConfig(&config);
 }
@@ -1017,52 +1016,65 @@ DECLAI_TILE_FUNCTION void amxStrip(const std::byte* wStrip, size_t wStride, int6
     if (Q4)
         unpackQ4_0Strip(wStrip, wStride, nb, s.weights, n);
     // The next strip's weights come in from memory while this one is in the tile unit.
-    const NextStripPrefetch prefetch(wStrip, wStride, groups * ((nb + 1) / 2));
+    const int64_t stepsPerGroup = nb / 4 > 0 ? nb / 4 : 1;
+    const NextStripPrefetch prefetch(wStrip, wStride, groups * stepsPerGroup);
     for (int64_t g = 0; g < groups; ++g) {
         __m512 acc[kStripRows];
         for (int r = 0; r < kStripRows; ++r)
             acc[r] = _mm512_setzero_ps();
         const int8_t* bTiles = s.bTiles + kAmxBTileBytes * nb * g;
         const float* dx = s.dx + kAmxTokens * nb * g;
-        // Two blocks in flight: the tile unit multiplies block b + 1 while block b's sums are scaled.
+        // Four blocks in flight (C tiles 0-3; A/B pairs 4/5 and 6/7 each used twice): the tile unit works on
+        // the next blocks while earlier sums are stored and scaled, in block order.
+#define DECLAI_LOAD_A(tile, block)                                                                           \
+    do {                                                                                                     \
+        if (Q4)                                                                                              \
+            DECLAI_TILE_LOAD(tile, s.weights + 32 * (block), n);                                             \
+        else                                                                                                 \
+            DECLAI_TILE_LOAD(tile,                                                                           \
+                             reinterpret_cast<const char*>(wStrip) +                                         \
+                                 sizeof(BlockQ8_0) * static_cast<size_t>(block) + 2,                         \
+                             wStride);                                                                       \
+    } while (false)
         int64_t b = 0;
-        for (; b + 2 <= nb; b += 2) {
-            prefetch.step(g * ((nb + 1) / 2) + b / 2);
+        for (; b + 4 <= nb; b += 4) {
+            prefetch.step(g * stepsPerGroup + b / 4);
             _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
             _tile_zero(3);
-            if (Q4) {
-                DECLAI_TILE_LOAD(1, s.weights + 32 * b, n);
-                DECLAI_TILE_LOAD(4, s.weights + 32 * (b + 1), n);
-            } else {
-                const char* base =
-                    reinterpret_cast<const char*>(wStrip) + sizeof(BlockQ8_0) * static_cast<size_t>(b) + 2;
-                DECLAI_TILE_LOAD(1, base, wStride);
-                DECLAI_TILE_LOAD(4, base + sizeof(BlockQ8_0), wStride);
-            }
-            DECLAI_TILE_LOAD(2, bTiles + kAmxBTileBytes * b, 64);
-            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * (b + 1), 64);
-            _tile_dpbssd(0, 1, 2);
-            _tile_dpbssd(3, 4, 5);
-            alignas(64) int32_t sums[2][kStripRows][kAmxTokens];
+            DECLAI_LOAD_A(4, b);
+            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * b, 64);
+            _tile_dpbssd(0, 4, 5);
+            DECLAI_LOAD_A(6, b + 1);
+            DECLAI_TILE_LOAD(7, bTiles + kAmxBTileBytes * (b + 1), 64);
+            _tile_dpbssd(1, 6, 7);
+            DECLAI_LOAD_A(4, b + 2);
+            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * (b + 2), 64);
+            _tile_dpbssd(2, 4, 5);
+            DECLAI_LOAD_A(6, b + 3);
+            DECLAI_TILE_LOAD(7, bTiles + kAmxBTileBytes * (b + 3), 64);
+            _tile_dpbssd(3, 6, 7);
+            alignas(64) int32_t sums[4][kStripRows][kAmxTokens];
             _tile_stored(0, sums[0], 64);
             scaleAmxSums<kStripRows>(sums[0], dx + kAmxTokens * b, s.dw + kStripRows * b, acc);
-            _tile_stored(3, sums[1], 64);
+            _tile_stored(1, sums[1], 64);
             scaleAmxSums<kStripRows>(sums[1], dx + kAmxTokens * (b + 1), s.dw + kStripRows * (b + 1), acc);
+            _tile_stored(2, sums[2], 64);
+            scaleAmxSums<kStripRows>(sums[2], dx + kAmxTokens * (b + 2), s.dw + kStripRows * (b + 2), acc);
+            _tile_stored(3, sums[3], 64);
+            scaleAmxSums<kStripRows>(sums[3], dx + kAmxTokens * (b + 3), s.dw + kStripRows * (b + 3), acc);
         }
-        if (b < nb) {
+        for (; b < nb; ++b) {
             _tile_zero(0);
-            if (Q4)
-                DECLAI_TILE_LOAD(1, s.weights + 32 * b, n);
-            else
-                DECLAI_TILE_LOAD(
-                    1, reinterpret_cast<const char*>(wStrip) + sizeof(BlockQ8_0) * static_cast<size_t>(b) + 2,
-                    wStride);
-            DECLAI_TILE_LOAD(2, bTiles + kAmxBTileBytes * b, 64);
-            _tile_dpbssd(0, 1, 2);
+            DECLAI_LOAD_A(4, b);
+            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * b, 64);
+            _tile_dpbssd(0, 4, 5);
             alignas(64) int32_t sums[kStripRows][kAmxTokens];
             _tile_stored(0, sums, 64);
             scaleAmxSums<kStripRows>(sums, dx + kAmxTokens * b, s.dw + kStripRows * b, acc);
         }
+#undef DECLAI_LOAD_A
         storeTileTransposed(acc, y + g * kAmxTokens * yStride, yStride);
     }
 }
