@@ -177,7 +177,7 @@ Expected<double> measureLayerTokensPerSecond(const std::shared_ptr<const ModelWe
 }
 
 const char* kBenchUsage =
-    R"(usage: declai-cli bench -m MODEL [--threads T] [--device D] [-p 64] [-n 32] [--reps 3] [--json]
+    R"(usage: declai-cli bench -m MODEL [--threads T] [--device D] [-p 64] [-n 32] [--reps 3] [--json] [--prefault]
   prefill tok/s (one forward of p tokens) and decode tok/s (n single-token steps after it), the median
   of --reps runs after one warm-up, plus peak RSS, read bandwidth and the decode ceiling it implies
 )";
@@ -198,10 +198,11 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     const QCommandLineOption count = opt({QStringLiteral("n")}, "decode tokens", "N", "32");
     const QCommandLineOption reps = opt({QStringLiteral("reps")}, "repetitions", "R", "3");
     const QCommandLineOption json = opt({QStringLiteral("json")}, "print JSON");
+    const QCommandLineOption prefault = opt({QStringLiteral("prefault")}, "touch every weight page at load");
     const QCommandLineOption help = opt({QStringLiteral("h"), QStringLiteral("help")}, "help");
     QCommandLineParser parser;
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
-    parser.addOptions({model, threads, device, prompt, count, reps, json, help});
+    parser.addOptions({model, threads, device, prompt, count, reps, json, prefault, help});
     QStringList parseArgs = args;
     parseArgs[0] = QStringLiteral("declai-cli");
     auto usage = [&](const std::string& message) {
@@ -250,6 +251,8 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
         return fail(loaded.error().message);
     std::shared_ptr<const ModelWeights> weights = *loaded;
     const ModelConfig& config = weights->config();
+    if (parser.isSet(prefault))
+        weights->prefault({0, config.layerCount}, true);
     const int64_t dim = config.embeddingLength;
     const int64_t contextNeeded = static_cast<int64_t>(prefillTokens) + decodeTokens;
     if (contextNeeded > config.contextLength)

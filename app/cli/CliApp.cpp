@@ -43,14 +43,14 @@ const char* kUsage = R"(usage: declai-cli COMMAND [options]
 
 commands:
   generate -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [--threads T] [--device D] [--tokens]
-           [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--ctx N]
+           [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--ctx N] [--prefault]
                     print the continuation of PROMPT (greedy when --temp 0, the default)
   tokenize -m MODEL -p TEXT [--no-bos]
                     print token ids, space separated
   logits   -m MODEL -p PROMPT -o FILE
                     write the last prompt position's logits as little-endian float32
   inspect  -m MODEL print metadata and the tensor table
-  bench    -m MODEL [--threads T] [-p 64] [-n 32] [--reps 3] [--json]
+  bench    -m MODEL [--threads T] [-p 64] [-n 32] [--reps 3] [--json] [--prefault]
                     prefill and decode tok/s, read bandwidth, decode ceiling, peak RSS
   submit   --server wss://HOST:PORT [--ca FILE] -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [--tokens]
                     stream a generation from a DeCLAI server (same output as generate)
@@ -58,7 +58,8 @@ commands:
   model synth --shape NAME --type f16|q8_0|q4_0|q4_k_m -o FILE [--seed S] [--vocab-from GGUF]
                     write a llama GGUF with random weights (tinyllama-1.1b, llama-20m, llama3-8b)
 
-MODEL is a path or a file name looked up in DECLAI_MODEL_PATH (colon-separated folders).
+MODEL is a path or a file name looked up in DECLAI_MODEL_PATH (colon-separated folders). Weights are used in
+place from the file mapping; --prefault reads them all in at load instead of on first use.
 )";
 
 QCommandLineOption opt(const QStringList& names, const char* help, const char* valueName = nullptr,
@@ -87,6 +88,7 @@ struct Options {
         opt({QStringLiteral("repeat-penalty")}, "repetition penalty", "R", "1.0");
     QCommandLineOption context = opt({QStringLiteral("ctx")}, "context length (0 = model's)", "N", "0");
     QCommandLineOption noBos = opt({QStringLiteral("no-bos")}, "do not add BOS");
+    QCommandLineOption prefault = opt({QStringLiteral("prefault")}, "touch every weight page at load");
     QCommandLineOption output = opt({QStringLiteral("o"), QStringLiteral("output")}, "output file", "FILE");
     QCommandLineOption help = opt({QStringLiteral("h"), QStringLiteral("help")}, "help");
 };
@@ -97,13 +99,15 @@ struct OpenModel {
     std::unique_ptr<Tokenizer> tokenizer;
 };
 
-Expected<OpenModel> openModel(const QString& name) {
+Expected<OpenModel> openModel(const QString& name, bool prefault = false) {
     auto path = locateModel(name.toStdString());
     if (!path)
         return path.error();
     auto weights = ModelWeights::load(*path);
     if (!weights)
         return weights.error();
+    if (prefault)
+        (*weights)->prefault({0, (*weights)->config().layerCount}, true);
     auto tokenizer = Tokenizer::fromGguf((*weights)->file());
     if (!tokenizer)
         return tokenizer.error();
@@ -200,7 +204,7 @@ int cmdGenerate(const QCommandLineParser& parser, const Options& o, const Io& io
     if (auto valid = validate(options.sampler); !valid)
         return io.usage(valid.error().message);
 
-    auto model = openModel(parser.value(o.model));
+    auto model = openModel(parser.value(o.model), parser.isSet(o.prefault));
     if (!model)
         return io.fail(model.error().message);
     const Tokenizer& tokenizer = *model->tokenizer;
@@ -250,7 +254,7 @@ int cmdLogits(const QCommandLineParser& parser, const Options& o, const Io& io) 
         return io.usage(threads.error().message);
     if (auto d = checkDevice(parser.value(o.device)); !d)
         return io.fail(d.error().message);
-    auto model = openModel(parser.value(o.model));
+    auto model = openModel(parser.value(o.model), parser.isSet(o.prefault));
     if (!model)
         return io.fail(model.error().message);
     const auto prompt = model->tokenizer->encode(parser.value(o.prompt).toStdString(), true);
@@ -341,7 +345,7 @@ int run(const QStringList& args, std::FILE* out, std::FILE* err) {
     QCommandLineParser parser;
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
     parser.addOptions({o.model, o.prompt, o.count, o.temp, o.seed, o.threads, o.device, o.tokens, o.topK,
-                       o.topP, o.minP, o.repeatPenalty, o.context, o.noBos, o.output, o.help});
+                       o.topP, o.minP, o.repeatPenalty, o.context, o.noBos, o.output, o.prefault, o.help});
     QStringList parseArgs = args;
     parseArgs[0] = QStringLiteral("declai-cli");
     if (!parser.parse(parseArgs))

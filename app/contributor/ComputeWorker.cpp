@@ -10,9 +10,10 @@
 namespace declai::node {
 
 ComputeWorker::ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions,
-                             int sessionIdleTimeoutMs, int stageDelayMs, QString testCheat, QString device)
+                             int sessionIdleTimeoutMs, int stageDelayMs, QString testCheat, QString device,
+                             bool prefault)
     : m_threads(threads), m_memoryBudgetBytes(memoryBudgetBytes), m_maxSessions(maxSessions),
-      m_sessionIdleTimeoutMs(sessionIdleTimeoutMs), m_stageDelayMs(stageDelayMs),
+      m_sessionIdleTimeoutMs(sessionIdleTimeoutMs), m_stageDelayMs(stageDelayMs), m_prefault(prefault),
       m_testCheat(std::move(testCheat)), m_device(device.toStdString()) {}
 
 ComputeWorker::~ComputeWorker() = default;
@@ -48,6 +49,8 @@ void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const Q
         return;
     }
     loaded.ranges.push_back(layers);
+    if (m_prefault)
+        loaded.weights->prefault(layers, false);
     // Benchmark one decode step through one layer: the figure placement weighs nodes by.
     double layerTokensPerS = 0;
     std::string error;

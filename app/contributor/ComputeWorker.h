@@ -28,7 +28,8 @@ class ComputeWorker : public QObject {
 
 public:
     ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions, int sessionIdleTimeoutMs,
-                  int stageDelayMs, QString testCheat = {}, QString device = QStringLiteral("cpu"));
+                  int stageDelayMs, QString testCheat = {}, QString device = QStringLiteral("cpu"),
+                  bool prefault = false);
     ~ComputeWorker() override;
 
 public Q_SLOTS:
@@ -63,6 +64,7 @@ private:
     int m_maxSessions;
     int m_sessionIdleTimeoutMs;
     int m_stageDelayMs;
+    bool m_prefault; // read a loaded shard's weight pages in at once (NodeConfig::prefault)
     QString m_testCheat;
     std::string m_device;     // where shards run: "cpu", "opencl:0", "vulkan:0", ...
     std::string m_lastAnswer; // for the "stale" test cheat

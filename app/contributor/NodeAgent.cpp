@@ -27,7 +27,7 @@ NodeAgent::NodeAgent(NodeConfig config, NodeIdentity identity, QObject* parent)
     connect(&m_statusTimer, &QTimer::timeout, this, &NodeAgent::sendStatus);
     m_worker = new ComputeWorker(m_config.threads, m_config.memoryBudgetBytes, m_config.maxSessions,
                                  m_config.sessionIdleTimeoutMs, m_config.stageDelayMs, m_config.testCheat,
-                                 m_config.device);
+                                 m_config.device, m_config.prefault);
     m_worker->moveToThread(&m_computeThread);
     connect(&m_computeThread, &QThread::finished, m_worker, &QObject::deleteLater);
     // Worker signals arrive queued on this (the agent's) thread.

@@ -19,7 +19,8 @@ QString NodeConfig::usage() {
         "  --max-sessions N          concurrent sessions (default 16)\n"
         "  --session-idle-timeout-s N  free a session's cache after this long unused (default 300)\n"
         "  --drain-grace-s N         on SIGTERM, finish sessions for at most N s before leaving (default "
-        "30)\n");
+        "30)\n"
+        "  --prefault                read a shard's weights in when it is loaded (default: on first use)\n");
 }
 
 Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
@@ -36,9 +37,9 @@ Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
                memory = option("memory-budget-mb", "N"), disk = option("disk-budget-mb", "N"),
                sessions = option("max-sessions", "N"), idle = option("session-idle-timeout-s", "N"),
                grace = option("drain-grace-s", "N"), delay = option("stage-delay-ms", "N"),
-               cheat = option("test-cheat", "MODE"), help = option("help");
+               cheat = option("test-cheat", "MODE"), prefault = option("prefault"), help = option("help");
     parser.addOptions({server, dataDir, ca, pin, insecure, device, threads, memory, disk, sessions, idle,
-                       grace, delay, cheat, help});
+                       grace, delay, cheat, prefault, help});
     auto error = [](const QString& m) { return makeError(ErrorCode::InvalidArgument, m.toStdString()); };
     if (!parser.parse(arguments))
         return error(parser.errorText());
@@ -62,6 +63,7 @@ Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
     c.tls.pinnedFingerprint = parser.value(pin);
     c.dataDir = QDir(parser.value(dataDir)).absolutePath();
     c.device = parser.isSet(device) ? parser.value(device) : c.device;
+    c.prefault = parser.isSet(prefault);
     c.testCheat = parser.value(cheat);
     if (!c.testCheat.isEmpty() && !QStringList{QStringLiteral("random"), QStringLiteral("skip"),
                                                QStringLiteral("stale"), QStringLiteral("sometimes")}

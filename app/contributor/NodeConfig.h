@@ -23,6 +23,7 @@ struct NodeConfig {
     int statusIntervalMs = 10000;
     int drainGraceMs = 30000; // on SIGTERM: finish sessions for at most this long, then leave
     int stageDelayMs = 0;     // testing aid: sleep before each stage (simulates a slow node)
+    bool prefault = false;    // read a shard's weight pages in when it is loaded, not on first use
     // Testing aid for the verification tests, never for real use: "random" (random output), "skip"
     // (returns its input unchanged), "stale" (replays its previous answer), "sometimes" (wrong on 5% of
     // stages). Empty = honest.

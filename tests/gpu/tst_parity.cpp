@@ -206,6 +206,37 @@ private Q_SLOTS:
 
     // Failover rebuilds a node's KV cache by prefilling the stored history in one batch; the output must
     // be bit-identical to the token-by-token decode the lost node had done, or generation would change.
+    // --prefault reads every weight page of the range in place: it covers exactly the weight matrices asked
+    // for and changes no result.
+    void prefaultCoversWeightsAndChangesNothing() {
+        const Loaded loaded = load(QStringLiteral("stories260K.gguf"));
+        QVERIFY(loaded.weights);
+        const ModelWeights& w = *loaded.weights;
+        const int64_t layers = w.config().layerCount;
+        const auto tokens = loaded.tokenizer->encode("Once upon a time", true);
+        ThreadPool pool(2);
+        GenerationOptions options;
+        options.maxTokens = 16;
+        auto before = LocalGenerator::create(loaded.weights, pool);
+        QVERIFY(before);
+        auto expected = (*before)->generate(tokens, options);
+        QVERIFY(expected);
+
+        const auto matrixBytes = [](const WeightMatrix& m) {
+            return m.rowBytes * static_cast<uint64_t>(m.rows);
+        };
+        QCOMPARE(w.prefault({1, layers}, false), w.layerBytes({1, layers}));
+        QCOMPARE(w.prefault({0, layers}, true),
+                 w.layerBytes({0, layers}) + matrixBytes(w.tokenEmbedding()) + matrixBytes(w.output()));
+        QCOMPARE(w.prefault({0, 0}, false), uint64_t{0});
+
+        auto after = LocalGenerator::create(loaded.weights, pool);
+        QVERIFY(after);
+        auto generated = (*after)->generate(tokens, options);
+        QVERIFY(generated);
+        QCOMPARE(*generated, *expected);
+    }
+
     void batchedPrefillEqualsStepwiseDecode_data() {
         QTest::addColumn<QString>("model");
         QTest::newRow("stories260K F32") << QStringLiteral("stories260K.gguf");

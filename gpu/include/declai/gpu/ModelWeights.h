@@ -56,6 +56,11 @@ public:
     // Bytes of the weights a shard of `layers` reads per token (for placement and bandwidth figures).
     uint64_t layerBytes(LayerRange layers) const;
 
+    // Pre-faults the mapped weights of `layers` (and the embedding and output matrices when asked): asks the
+    // kernel to read them ahead (MADV_WILLNEED) and touches every page, so the first tokens do not pay for
+    // page faults. The weights stay in the file mapping (no copy). Returns the bytes covered.
+    uint64_t prefault(LayerRange layers, bool embeddingAndOutput) const;
+
 private:
     std::shared_ptr<const GgufFile> m_file;
     ModelConfig m_config;
