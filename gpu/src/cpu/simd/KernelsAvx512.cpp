@@ -272,6 +272,12 @@ StripReduceTables makeStripReduceTables() {
     return t;
 }
 
+// The tables, built once.
+const StripReduceTables& stripTables() {
+    static const StripReduceTables tables = makeStripReduceTables();
+    return tables;
+}
+
 DECLAI_INLINE __m512i foldPair(__m512i a, __m512i b, const __m512i (&idx)[2]) {
     return _mm512_add_epi32(_mm512_permutex2var_epi32(a, idx[0], b), _mm512_permutex2var_epi32(a, idx[1], b));
 }
@@ -364,44 +370,58 @@ void stripQ8(const std::byte* w, size_t wStride, int rows, const StripActivation
 
 template <bool Q4, int T>
 void stripTile(const std::byte* w, size_t wStride, int rows, const std::byte* x, size_t xStride, int64_t n,
-               float* y, int64_t yStride, const StripReduceTables& tables) {
+               float* y, int64_t yStride) {
     const int64_t nb = n / kQK8_0;
     StripActivation acts[T];
     for (int t = 0; t < T; ++t)
         acts[t] = stripActivation<Q4>(x + static_cast<size_t>(t) * xStride, nb);
     if (rows == kStripRows)
-        stripQ8<Q4, T, true>(w, wStride, rows, acts, nb, y, yStride, tables);
+        stripQ8<Q4, T, true>(w, wStride, rows, acts, nb, y, yStride, stripTables());
     else
-        stripQ8<Q4, T, false>(w, wStride, rows, acts, nb, y, yStride, tables);
+        stripQ8<Q4, T, false>(w, wStride, rows, acts, nb, y, yStride, stripTables());
 }
 
-template <bool Q4>
-void gemmStrip(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
-               int64_t nTokens, int64_t n, float* y, int64_t yStride) {
-    static const StripReduceTables tables = makeStripReduceTables();
+template <int T>
+struct Q8_0Strip {
+    static void run(const std::byte* w, size_t ws, int rows, const std::byte* x, size_t xs, int64_t n,
+                    float* y, int64_t ys) {
+        stripTile<false, T>(w, ws, rows, x, xs, n, y, ys);
+    }
+};
+template <int T>
+struct Q4_0Strip {
+    static void run(const std::byte* w, size_t ws, int rows, const std::byte* x, size_t xs, int64_t n,
+                    float* y, int64_t ys) {
+        stripTile<true, T>(w, ws, rows, x, xs, n, y, ys);
+    }
+};
+
+using StripFn = void (*)(const std::byte*, size_t, int, const std::byte*, size_t, int64_t, float*, int64_t);
+
+// 16-row strips outside, token tiles of up to kStripTokens inside.
+template <template <int> class Strip>
+void gemmStrips(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    static constexpr StripFn kByTokens[kStripTokens] = {&Strip<1>::run, &Strip<2>::run, &Strip<3>::run,
+                                                        &Strip<4>::run};
     for (int64_t r0 = 0; r0 < nRows; r0 += kStripRows) {
         const int rows = static_cast<int>(nRows - r0 < kStripRows ? nRows - r0 : kStripRows);
         const std::byte* wStrip = w + static_cast<size_t>(r0) * wStride;
         for (int64_t t0 = 0; t0 < nTokens; t0 += kStripTokens) {
             const int64_t tokens = nTokens - t0 < kStripTokens ? nTokens - t0 : kStripTokens;
-            const std::byte* xt = x + static_cast<size_t>(t0) * xStride;
-            float* yt = y + t0 * yStride + r0;
-            switch (tokens) {
-            case 1:
-                stripTile<Q4, 1>(wStrip, wStride, rows, xt, xStride, n, yt, yStride, tables);
-                break;
-            case 2:
-                stripTile<Q4, 2>(wStrip, wStride, rows, xt, xStride, n, yt, yStride, tables);
-                break;
-            case 3:
-                stripTile<Q4, 3>(wStrip, wStride, rows, xt, xStride, n, yt, yStride, tables);
-                break;
-            default:
-                stripTile<Q4, 4>(wStrip, wStride, rows, xt, xStride, n, yt, yStride, tables);
-                break;
-            }
+            kByTokens[tokens - 1](wStrip, wStride, rows, x + static_cast<size_t>(t0) * xStride, xStride, n,
+                                  y + t0 * yStride + r0, yStride);
         }
     }
+}
+
+template <bool Q4>
+void gemmStrip(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+               int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    if constexpr (Q4)
+        gemmStrips<Q4_0Strip>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+    else
+        gemmStrips<Q8_0Strip>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
 }
 
 // ---- F16 -------------------------------------------------------------------------------------------------
@@ -563,7 +583,7 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
     const __m512i lowMask = _mm512_set1_epi8(0x0F);
     const __m512i scaleIdx[4] = {q4KScalePairIndex(0, 2), q4KScalePairIndex(1, 3), q4KScalePairIndex(4, 6),
                                  q4KScalePairIndex(5, 7)};
-    static const StripReduceTables tables = makeStripReduceTables();
+    const StripReduceTables& tables = stripTables();
     __m512 sums[T];
     for (int t = 0; t < T; ++t)
         sums[t] = _mm512_setzero_ps();
@@ -743,25 +763,6 @@ void stripQ6_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
     const __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1u);
     for (int t = 0; t < T; ++t)
         _mm512_mask_storeu_ps(y + t * yStride, mask, sums[t]);
-}
-
-using StripFn = void (*)(const std::byte*, size_t, int, const std::byte*, size_t, int64_t, float*, int64_t);
-
-// 16-row strips outside, token tiles of up to kStripTokens inside.
-template <template <int> class Strip>
-void gemmStrips(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
-                int64_t nTokens, int64_t n, float* y, int64_t yStride) {
-    static constexpr StripFn kByTokens[kStripTokens] = {&Strip<1>::run, &Strip<2>::run, &Strip<3>::run,
-                                                        &Strip<4>::run};
-    for (int64_t r0 = 0; r0 < nRows; r0 += kStripRows) {
-        const int rows = static_cast<int>(nRows - r0 < kStripRows ? nRows - r0 : kStripRows);
-        const std::byte* wStrip = w + static_cast<size_t>(r0) * wStride;
-        for (int64_t t0 = 0; t0 < nTokens; t0 += kStripTokens) {
-            const int64_t tokens = nTokens - t0 < kStripTokens ? nTokens - t0 : kStripTokens;
-            kByTokens[tokens - 1](wStrip, wStride, rows, x + static_cast<size_t>(t0) * xStride, xStride, n,
-                                  y + t0 * yStride + r0, yStride);
-        }
-    }
 }
 
 template <int T>
@@ -1079,6 +1080,19 @@ DECLAI_TILE_FUNCTION void amxStrip(const std::byte* wStrip, size_t wStride, int6
     }
 }
 
+// What the 16 x 16 tiles leave of a matmul (rows past the last full strip, tokens past the last full
+// group) goes through the strip kernels, which give the same bits.
+void stripEdges(GemmFn strips, const std::byte* w, size_t wStride, int64_t nRows, int64_t fullRows,
+                const std::byte* x, size_t xStride, int64_t nTokens, int64_t tiledTokens, int64_t n, float* y,
+                int64_t yStride) {
+    if (fullRows < nRows)
+        strips(w + static_cast<size_t>(fullRows) * wStride, wStride, nRows - fullRows, x, xStride, nTokens, n,
+               y + fullRows, yStride);
+    if (tiledTokens < nTokens)
+        strips(w, wStride, fullRows, x + static_cast<size_t>(tiledTokens) * xStride, xStride,
+               nTokens - tiledTokens, n, y + tiledTokens * yStride, yStride);
+}
+
 template <bool Q4>
 void gemmAmx(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
              int64_t nTokens, int64_t n, float* y, int64_t yStride) {
@@ -1104,13 +1118,8 @@ void gemmAmx(const std::byte* w, size_t wStride, int64_t nRows, const std::byte*
     for (int64_t r0 = 0; r0 < fullRows; r0 += kStripRows)
         amxStrip<Q4>(w + static_cast<size_t>(r0) * wStride, wStride, nb, n, groups, s, y + r0, yStride);
     _tile_release();
-    if (fullRows < nRows)
-        gemmStrip<Q4>(w + static_cast<size_t>(fullRows) * wStride, wStride, nRows - fullRows, x, xStride,
-                      nTokens, n, y + fullRows, yStride);
-    const int64_t tiledTokens = groups * kAmxTokens;
-    if (tiledTokens < nTokens)
-        gemmStrip<Q4>(w, wStride, fullRows, x + static_cast<size_t>(tiledTokens) * xStride, xStride,
-                      nTokens - tiledTokens, n, y + tiledTokens * yStride, yStride);
+    stripEdges(&gemmStrip<Q4>, w, wStride, nRows, fullRows, x, xStride, nTokens, groups * kAmxTokens, n, y,
+               yStride);
 }
 
 // ---- AMX for Q4_K batches
@@ -1452,13 +1461,8 @@ void gemmAmxK(const std::byte* w, size_t wStride, int64_t nRows, const std::byte
         Format::tiles(nb, n, groups, bTiles, xd, aWeights, scales, y + r0, yStride);
     }
     _tile_release();
-    if (fullRows < nRows)
-        Format::strips(w + static_cast<size_t>(fullRows) * wStride, wStride, nRows - fullRows, x, xStride,
-                       nTokens, n, y + fullRows, yStride);
-    const int64_t tiledTokens = groups * kAmxTokens;
-    if (tiledTokens < nTokens)
-        Format::strips(w, wStride, fullRows, x + static_cast<size_t>(tiledTokens) * xStride, xStride,
-                       nTokens - tiledTokens, n, y + tiledTokens * yStride, yStride);
+    stripEdges(&Format::strips, w, wStride, nRows, fullRows, x, xStride, nTokens, groups * kAmxTokens, n, y,
+               yStride);
 }
 
 KernelTable makeAmxTable() {
