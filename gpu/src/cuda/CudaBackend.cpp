@@ -157,33 +157,15 @@ public:
                           uint64_t sizeBytes) override {
         if (auto r = checks::copyRange(*this, buffer, offsetBytes, sizeBytes); !r)
             return r;
-        if (sizeBytes == 0)
-            return {};
-        if (auto r = bind(); !r)
-            return r;
-        if (auto r = check(cudaMemcpyAsync(ptrOf<char>(buffer) + offsetBytes, data, sizeBytes,
-                                           cudaMemcpyHostToDevice, m_stream),
-                           DECLAI_GPU_API_PREFIX "MemcpyAsync (upload)");
-            !r)
-            return r;
-        return check(cudaStreamSynchronize(m_stream), DECLAI_GPU_API_PREFIX "StreamSynchronize (upload)");
+        return copySync(ptrOf<char>(buffer) + offsetBytes, data, sizeBytes, cudaMemcpyHostToDevice, "upload");
     }
 
     Expected<void> download(const DeviceBuffer& buffer, uint64_t offsetBytes, void* data,
                             uint64_t sizeBytes) override {
         if (auto r = checks::copyRange(*this, buffer, offsetBytes, sizeBytes); !r)
             return r;
-        if (sizeBytes == 0)
-            return {};
-        if (auto r = bind(); !r)
-            return r;
-        // The stream is in order, so the copy runs after every op enqueued before it.
-        if (auto r = check(cudaMemcpyAsync(data, ptrOf<char>(buffer) + offsetBytes, sizeBytes,
-                                           cudaMemcpyDeviceToHost, m_stream),
-                           DECLAI_GPU_API_PREFIX "MemcpyAsync (download)");
-            !r)
-            return r;
-        return check(cudaStreamSynchronize(m_stream), DECLAI_GPU_API_PREFIX "StreamSynchronize (download)");
+        return copySync(data, ptrOf<char>(buffer) + offsetBytes, sizeBytes, cudaMemcpyDeviceToHost,
+                        "download");
     }
 
     Expected<void> synchronize() override {
@@ -311,6 +293,23 @@ private:
 
     // Makes this device current on the calling thread (the runtime's current device is per thread).
     Expected<void> bind() const { return check(cudaSetDevice(m_index), DECLAI_GPU_API_PREFIX "SetDevice"); }
+    // One copy on the device's stream, waited for. The stream is in order, so a download runs after every op
+    // enqueued before it. `what` names the direction in errors.
+    Expected<void> copySync(void* dst, const void* src, uint64_t sizeBytes, cudaMemcpyKind kind,
+                            const char* what) {
+        if (sizeBytes == 0)
+            return {};
+        if (auto r = bind(); !r)
+            return r;
+        if (auto r =
+                check(cudaMemcpyAsync(dst, src, sizeBytes, kind, m_stream),
+                      std::string(DECLAI_GPU_API_PREFIX "MemcpyAsync (").append(what).append(")").c_str());
+            !r)
+            return r;
+        return check(
+            cudaStreamSynchronize(m_stream),
+            std::string(DECLAI_GPU_API_PREFIX "StreamSynchronize (").append(what).append(")").c_str());
+    }
 
     // A scratch buffer of at least `sizeBytes`, grown when needed (cudaFree of the old one waits for the
     // work that still reads it).
