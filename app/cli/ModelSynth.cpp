@@ -477,9 +477,18 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
     }
     writer.addUInt32("llama.vocab_size", static_cast<uint32_t>(vocab));
 
-    // llama.cpp's Q4_K_M keeps the output, attn_v and ffn_down matrices in Q6_K (it alternates for some
-    // layers; all of them here is close enough for speed work and errs towards the larger file).
+    // Q4_K_M mixes in Q6_K the way llama.cpp's quantizer does, so a synthesized file has the same size and
+    // tensor types as one llama-quantize would write: the output matrix always, and attn_v / ffn_down in the
+    // first and last eighth of the layers and every third layer between them.
     const TensorType highType = kMix ? TensorType::Q6_K : mainType;
+    // Like llama-quantize, any 4-bit file keeps the output matrix in Q6_K (Q8_0 and F16 keep their own type).
+    const bool outputInQ6K = mainType != TensorType::F16 && mainType != TensorType::Q8_0 && s.dim % 256 == 0;
+    const TensorType outputType = outputInQ6K ? TensorType::Q6_K : mainType;
+    const auto layerType = [&](int64_t layer) {
+        const int64_t eighth = s.layers / 8;
+        const bool moreBits = layer < eighth || layer >= 7 * s.layers / 8 || (layer - eighth) % 3 == 2;
+        return moreBits ? highType : mainType;
+    };
     const int64_t kvDim = s.dim / s.heads * s.kvHeads;
     std::vector<PlannedTensor> plan;
     plan.push_back({"token_embd.weight", mainType, s.dim, vocab, false});
@@ -488,15 +497,15 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
         plan.push_back({p + "attn_norm.weight", TensorType::F32, s.dim, 1, true});
         plan.push_back({p + "attn_q.weight", mainType, s.dim, s.dim, false});
         plan.push_back({p + "attn_k.weight", mainType, s.dim, kvDim, false});
-        plan.push_back({p + "attn_v.weight", highType, s.dim, kvDim, false});
+        plan.push_back({p + "attn_v.weight", layerType(l), s.dim, kvDim, false});
         plan.push_back({p + "attn_output.weight", mainType, s.dim, s.dim, false});
         plan.push_back({p + "ffn_norm.weight", TensorType::F32, s.dim, 1, true});
         plan.push_back({p + "ffn_gate.weight", mainType, s.dim, s.ffn, false});
         plan.push_back({p + "ffn_up.weight", mainType, s.dim, s.ffn, false});
-        plan.push_back({p + "ffn_down.weight", highType, s.ffn, s.dim, false});
+        plan.push_back({p + "ffn_down.weight", layerType(l), s.ffn, s.dim, false});
     }
     plan.push_back({"output_norm.weight", TensorType::F32, s.dim, 1, true});
-    plan.push_back({"output.weight", highType, s.dim, vocab, false});
+    plan.push_back({"output.weight", outputType, s.dim, vocab, false});
     for (const PlannedTensor& t : plan) {
         const std::vector<uint64_t> shape =
             t.rows == 1 ? std::vector<uint64_t>{static_cast<uint64_t>(t.cols)}

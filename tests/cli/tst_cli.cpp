@@ -2,8 +2,11 @@
 // --tokens prints ids, tokenize prints ids, logits writes raw float32, errors go to stderr with a
 // non-zero exit. Expected outputs come from llama.cpp's reference files.
 #include "TestData.h"
+#include "declai/core/GgufFile.h"
+#include "declai/core/Quant.h"
 
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -12,6 +15,8 @@
 #include <QTest>
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <vector>
 
 namespace {
 
@@ -184,6 +189,113 @@ private Q_SLOTS:
         const Run r = runCli(args);
         QVERIFY2(r.exitCode > 0, qPrintable(QStringLiteral("exit %1").arg(r.exitCode)));
         QVERIFY2(QString::fromUtf8(r.err).contains(expected), r.err.constData());
+    }
+
+    // model synth must write what llama-quantize would: ../shared holds llama-20m files that llama.cpp's
+    // own tools wrote, so the tensor list (names, types, shapes) and the hyperparameters of a synthesized
+    // file must equal theirs. The weights themselves are random: check their distribution instead.
+    void modelSynthMatchesLlamaCppLayout_data() {
+        QTest::addColumn<QString>("type");
+        QTest::addColumn<QString>("reference");
+        QTest::newRow("f16") << QStringLiteral("f16") << QStringLiteral("synth-20m-f16.gguf");
+        QTest::newRow("q8_0") << QStringLiteral("q8_0") << QStringLiteral("synth-20m-Q8_0.gguf");
+        QTest::newRow("q4_0") << QStringLiteral("q4_0") << QStringLiteral("synth-20m-Q4_0.gguf");
+        QTest::newRow("q4_k_m") << QStringLiteral("q4_k_m") << QStringLiteral("synth-20m-Q4_K_M.gguf");
+    }
+
+    void modelSynthMatchesLlamaCppLayout() {
+        QFETCH(QString, type);
+        QFETCH(QString, reference);
+        const QString referencePath = declai::testdata::modelPath(reference);
+        if (referencePath.isEmpty())
+            QSKIP(qPrintable(reference + QStringLiteral(" is not on DECLAI_MODEL_PATH")));
+        QTemporaryDir dir;
+        const QString path = dir.filePath(QStringLiteral("synth.gguf"));
+        const Run r = runCli({QStringLiteral("model"), QStringLiteral("synth"), QStringLiteral("--shape"),
+                              QStringLiteral("llama-20m"), QStringLiteral("--type"), type,
+                              QStringLiteral("-o"), path, QStringLiteral("--seed"), QStringLiteral("7"),
+                              QStringLiteral("--vocab-from"), referencePath});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+
+        auto ours = declai::GgufFile::open(path.toStdString());
+        QVERIFY2(ours.hasValue(), ours ? "" : ours.error().message.c_str());
+        auto theirs = declai::GgufFile::open(referencePath.toStdString());
+        QVERIFY2(theirs.hasValue(), theirs ? "" : theirs.error().message.c_str());
+
+        for (const char* key : {"general.architecture", "tokenizer.ggml.model"})
+            QCOMPARE(*ours->getString(key), *theirs->getString(key));
+        for (const char* key : {"llama.embedding_length", "llama.block_count", "llama.feed_forward_length",
+                                "llama.attention.head_count", "llama.attention.head_count_kv",
+                                "llama.rope.dimension_count", "llama.context_length", "general.file_type",
+                                "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id"})
+            QVERIFY2(*ours->getInt(key) == *theirs->getInt(key), key);
+        for (const char* key :
+             {"tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type"}) {
+            const auto a = *ours->getArray(key);
+            const auto b = *theirs->getArray(key);
+            QVERIFY2(a->strings == b->strings && a->integers == b->integers && a->floats == b->floats, key);
+        }
+
+        std::map<std::string, const declai::GgufTensorInfo*> expected;
+        for (const declai::GgufTensorInfo& t : theirs->tensors())
+            expected[t.name] = &t;
+        QCOMPARE(ours->tensors().size(), expected.size());
+        for (const declai::GgufTensorInfo& t : ours->tensors()) {
+            const auto it = expected.find(t.name);
+            QVERIFY2(it != expected.end(), t.name.c_str());
+            QVERIFY2(t.type == it->second->type, t.name.c_str());
+            QVERIFY2(t.shape == it->second->shape, t.name.c_str());
+        }
+
+        // Norms are 1; matrices are normal with std 0.02 (the quantizer's rounding adds a little).
+        const declai::GgufTensorInfo* norm = ours->findTensor("blk.0.attn_norm.weight");
+        QVERIFY(norm != nullptr);
+        std::vector<float> values(norm->elementCount());
+        declai::quant::dequantizeRow(norm->type, ours->tensorData(*norm).data(), values.data(),
+                                     static_cast<int64_t>(values.size()));
+        QVERIFY(std::all_of(values.begin(), values.end(), [](float v) { return v == 1.0f; }));
+        for (const char* name : {"blk.1.ffn_gate.weight", "blk.2.ffn_down.weight", "blk.3.attn_v.weight"}) {
+            const declai::GgufTensorInfo* t = ours->findTensor(name);
+            QVERIFY(t != nullptr);
+            values.resize(t->elementCount());
+            const auto bytes = ours->tensorData(*t);
+            const size_t rowBytes = bytes.size() / t->rowCount();
+            for (uint64_t row = 0; row < t->rowCount(); ++row)
+                declai::quant::dequantizeRow(t->type, bytes.data() + row * rowBytes,
+                                             values.data() + row * t->rowLength(),
+                                             static_cast<int64_t>(t->rowLength()));
+            double sum = 0.0, sumSquares = 0.0;
+            for (float v : values) {
+                sum += v;
+                sumSquares += double(v) * v;
+            }
+            const double mean = sum / double(values.size());
+            const double std = std::sqrt(sumSquares / double(values.size()) - mean * mean);
+            QVERIFY2(std::abs(mean) < 1e-3, name);
+            QVERIFY2(std > 0.019 && std < 0.0215,
+                     qPrintable(QString::fromUtf8(name) + QStringLiteral(": std ") + QString::number(std)));
+        }
+    }
+
+    // Without --vocab-from: a byte-level SentencePiece-style vocabulary of 32000 tokens that our tokenizer
+    // loads and that round-trips any text through byte tokens.
+    void modelSynthDefaultVocabularyRoundTrips() {
+        QTemporaryDir dir;
+        const QString path = dir.filePath(QStringLiteral("synth.gguf"));
+        const Run r = runCli({QStringLiteral("model"), QStringLiteral("synth"), QStringLiteral("--shape"),
+                              QStringLiteral("llama-20m"), QStringLiteral("--type"), QStringLiteral("q8_0"),
+                              QStringLiteral("-o"), path});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        auto file = declai::GgufFile::open(path.toStdString());
+        QVERIFY(file.hasValue());
+        const auto tokens = *file->getArray("tokenizer.ggml.tokens");
+        QCOMPARE(tokens->strings.size(), size_t(32000));
+        QCOMPARE(tokens->strings[3], std::string("<0x00>"));
+        QCOMPARE(tokens->strings[258], std::string("<0xFF>"));
+        const Run ids = runCli({QStringLiteral("tokenize"), QStringLiteral("-m"), path, QStringLiteral("-p"),
+                                QStringLiteral("Grüße, world 42")});
+        QVERIFY2(ids.exitCode == 0, ids.err.constData());
+        QVERIFY(!ids.out.trimmed().isEmpty());
     }
 
     void malformedModelFileIsRefusedCleanly() {
