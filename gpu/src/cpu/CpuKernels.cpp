@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 namespace declai::cpu {
 
@@ -87,14 +88,17 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
         }
         jobSlot[j] = slot;
     }
-    scratch.resize(totalBytes);
+    // The kernels' vector loads of the prepared rows stay within cache lines only if the layouts start on a
+    // 64-byte boundary; a std::vector's storage is only 16-byte aligned, so skip to the first boundary.
+    scratch.resize(totalBytes + 64);
+    std::byte* const base = scratch.data() + (64 - reinterpret_cast<uintptr_t>(scratch.data()) % 64) % 64;
     auto quantizeRows = [&](int64_t begin, int64_t end) {
         for (size_t p = 0; p < preparedCount; ++p) {
             const Prepared& layout = prepared[p];
             const QuantizeFn quantize =
                 layout.prepare ? layout.prepare : kernels.activationQuantizerFor(layout.weightType);
             for (int64_t t = begin; t < end; ++t) {
-                std::byte* dst = scratch.data() + layout.offset + layout.rowBytes * static_cast<size_t>(t);
+                std::byte* dst = base + layout.offset + layout.rowBytes * static_cast<size_t>(t);
                 if (quantize)
                     quantize(x + t * cols, dst, cols);
                 else
@@ -127,7 +131,7 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
             const int64_t rEnd = std::min<int64_t>(end - jobFirstRow, w.rows);
             if (rBegin < rEnd) {
                 const Prepared& layout = prepared[jobSlot[j]];
-                const std::byte* act = scratch.data() + layout.offset;
+                const std::byte* act = base + layout.offset;
                 if (const GemmKernel* gemm = kernels.gemmFor(w.type); gemm && nTokens >= gemm->minTokens)
                     gemm->run(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes, nTokens, w.cols,
                               jobs[j].y + rBegin, w.rows);

@@ -828,6 +828,119 @@ void gemm(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x,
     }
 }
 
+// F16 batches: the same per-(row, token) sequence as tileF16 (16 float lanes fed in column order, one FMA
+// per 16 columns, the lanes added by _mm512_reduce_add_ps at the end), cache-blocked. The dot-product form
+// needs both operands as vectors along the columns, so each loaded activation vector is reused for only as
+// many rows as the tile has; with tileF16's 4 rows the activations stream from L2 at 32 bytes a cycle and
+// the FMAs wait. Here a panel of 8 rows x 512 columns is converted to float once into an L1 buffer and
+// reused by every 3-token tile (24 accumulators, 8 FMAs per activation load); the 16-lane accumulators
+// live in a per-thread buffer between column chunks, which keeps the float sequence unchanged.
+constexpr int kF16PanelRows = 8;
+constexpr int kF16PanelTokens = 3;
+constexpr int64_t kF16PanelCols = 512;
+
+struct F16PanelScratch {
+    ScratchBuffer panel; // kF16PanelRows x kF16PanelCols floats
+    ScratchBuffer acc;   // tokens x kF16PanelRows x 16 floats
+};
+thread_local F16PanelScratch t_f16PanelScratch;
+
+// Rows [0, rows) of w, columns [c0, c0 + width) as floats, the tail of the last 16 zero (as tileF16's
+// masked load); rows past `rows` are not touched.
+DECLAI_INLINE void convertF16Panel(const std::byte* w, size_t wStride, int rows, int64_t c0, int64_t width,
+                                   float* panel) {
+    for (int r = 0; r < rows; ++r) {
+        const auto* src = reinterpret_cast<const f16_bits*>(w + static_cast<size_t>(r) * wStride) + c0;
+        float* dst = panel + r * kF16PanelCols;
+        int64_t i = 0;
+        for (; i + 16 <= width; i += 16)
+            _mm512_store_ps(dst + i,
+                            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
+        if (i < width) {
+            const auto mask = static_cast<__mmask16>((1u << (width - i)) - 1u);
+            _mm512_store_ps(dst + i, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, src + i)));
+        }
+    }
+}
+
+// R rows of the converted panel x T tokens over `steps` 16-column steps, accumulators in and out of acc
+// (token-major: acc[(t * kF16PanelRows + r) * 16]).
+template <int R, int T>
+DECLAI_INLINE void f16PanelTile(const float* panel, const float* const (&xr)[T], int64_t steps, bool first,
+                                float* acc) {
+    __m512 a[R][T];
+    for (int t = 0; t < T; ++t)
+        for (int r = 0; r < R; ++r)
+            a[r][t] = first ? _mm512_setzero_ps() : _mm512_load_ps(acc + (t * kF16PanelRows + r) * 16);
+    for (int64_t s = 0; s < steps; ++s) {
+        __m512 xv[T];
+        for (int t = 0; t < T; ++t)
+            xv[t] = _mm512_loadu_ps(xr[t] + 16 * s);
+        for (int r = 0; r < R; ++r) {
+            __m512 wv = _mm512_load_ps(panel + r * kF16PanelCols + 16 * s);
+            // One load for T FMAs: without this GCC folds the load into each FMA, and the loads, not the
+            // FMAs, become the limit.
+            __asm__("" : "+v"(wv));
+            for (int t = 0; t < T; ++t)
+                a[r][t] = _mm512_fmadd_ps(wv, xv[t], a[r][t]);
+        }
+    }
+    for (int t = 0; t < T; ++t)
+        for (int r = 0; r < R; ++r)
+            _mm512_store_ps(acc + (t * kF16PanelRows + r) * 16, a[r][t]);
+}
+
+template <int R>
+void f16PanelRows(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride, int64_t nTokens,
+                  int64_t n, float* y, int64_t yStride, float* panel, float* acc) {
+    for (int64_t c0 = 0; c0 < n; c0 += kF16PanelCols) {
+        const int64_t width = n - c0 < kF16PanelCols ? n - c0 : kF16PanelCols;
+        const int64_t steps = (width + 15) / 16;
+        convertF16Panel(w, wStride, R, c0, width, panel);
+        const bool first = c0 == 0;
+        auto xRow = [&](int64_t t) {
+            return reinterpret_cast<const float*>(x + static_cast<size_t>(t) * xStride) + c0;
+        };
+        int64_t t0 = 0;
+        for (; t0 + kF16PanelTokens <= nTokens; t0 += kF16PanelTokens) {
+            const float* const xr[kF16PanelTokens] = {xRow(t0), xRow(t0 + 1), xRow(t0 + 2)};
+            f16PanelTile<R, kF16PanelTokens>(panel, xr, steps, first, acc + t0 * kF16PanelRows * 16);
+        }
+        for (; t0 < nTokens; ++t0) {
+            const float* const xr[1] = {xRow(t0)};
+            f16PanelTile<R, 1>(panel, xr, steps, first, acc + t0 * kF16PanelRows * 16);
+        }
+    }
+    for (int64_t t = 0; t < nTokens; ++t)
+        for (int r = 0; r < R; ++r)
+            y[t * yStride + r] = _mm512_reduce_add_ps(_mm512_load_ps(acc + (t * kF16PanelRows + r) * 16));
+}
+
+void gemmF16(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+             int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    F16PanelScratch& scratch = t_f16PanelScratch;
+    float* panel = nTokens >= kF16PanelTokens
+                       ? scratch.panel.reserve<float>(kF16PanelRows * kF16PanelCols * sizeof(float))
+                       : nullptr;
+    float* acc =
+        panel ? scratch.acc.reserve<float>(static_cast<size_t>(nTokens) * kF16PanelRows * 16 * sizeof(float))
+              : nullptr;
+    if (!acc) { // decode (the weights stream once anyway) or no memory: the register tiles
+        gemm<F16Tile>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+        return;
+    }
+    using RowsFn = void (*)(const std::byte*, size_t, const std::byte*, size_t, int64_t, int64_t, float*,
+                            int64_t, float*, float*);
+    static constexpr RowsFn kByRows[kF16PanelRows + 1] = {
+        nullptr,          &f16PanelRows<1>, &f16PanelRows<2>, &f16PanelRows<3>, &f16PanelRows<4>,
+        &f16PanelRows<5>, &f16PanelRows<6>, &f16PanelRows<7>, &f16PanelRows<8>};
+    for (int64_t r0 = 0; r0 < nRows; r0 += kF16PanelRows) {
+        const int rows = static_cast<int>(nRows - r0 < kF16PanelRows ? nRows - r0 : kF16PanelRows);
+        kByRows[rows](w + static_cast<size_t>(r0) * wStride, wStride, x, xStride, nTokens, n, y + r0, yStride,
+                      panel, acc);
+    }
+}
+
 // ---- SwiGLU
 // ------------------------------------------------------------------------------------------------
 
@@ -870,7 +983,7 @@ KernelTable makeAvx512Table() {
     KernelTable t = avx512BaseKernelTable();
     t.name = "avx512";
     t.swiGlu = &swiGluAvx512;
-    t.gemmF16 = {&gemm<F16Tile>, &prepareF16, &f16PreparedBytes, 1};
+    t.gemmF16 = {&gemmF16, &prepareF16, &f16PreparedBytes, 1};
     t.gemmQ8_0 = {&gemmStrip<false>, &prepareStrip<false>, &stripPreparedBytes<false>, 1};
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
     t.gemmQ4_K = {&gemmStrips<Q4_KStrip>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1};
