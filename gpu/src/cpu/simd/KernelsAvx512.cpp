@@ -866,7 +866,7 @@ DECLAI_INLINE void convertF16Panel(const std::byte* w, size_t wStride, int rows,
 // R rows of the converted panel x T tokens over `steps` 16-column steps, accumulators in and out of acc
 // (token-major: acc[(t * kF16PanelRows + r) * 16]).
 template <int R, int T>
-DECLAI_INLINE void f16PanelTile(const float* panel, const float* const (&xr)[T], int64_t steps, bool first,
+DECLAI_INLINE void f16PanelTile(const float* panel, const float* (&xr)[T], int64_t steps, bool first,
                                 float* acc) {
     __m512 a[R][T];
     for (int t = 0; t < T; ++t)
@@ -901,13 +901,35 @@ void f16PanelRows(const std::byte* w, size_t wStride, const std::byte* x, size_t
         auto xRow = [&](int64_t t) {
             return reinterpret_cast<const float*>(x + static_cast<size_t>(t) * xStride) + c0;
         };
+        // The next panel's weights (next chunk of these rows, or the next rows' first chunk) are pulled into
+        // L2 a few lines per token tile, so converting it does not wait on memory. Prefetches never fault,
+        // so running past the matrix is harmless.
+        const bool lastChunk = c0 + kF16PanelCols >= n;
+        const char* nextPanel =
+            reinterpret_cast<const char*>(w) +
+            (lastChunk ? kF16PanelRows * wStride : static_cast<size_t>(c0 + kF16PanelCols) * 2);
+        constexpr int kLinesPerRow = kF16PanelCols * 2 / 64;
+        constexpr int kPanelLines = kF16PanelRows * kLinesPerRow;
+        const int64_t tiles = (nTokens + kF16PanelTokens - 1) / kF16PanelTokens;
+        const int linesPerTile = static_cast<int>((kPanelLines + tiles - 1) / tiles);
+        int nextLine = 0;
+        auto prefetchSome = [&] {
+            for (int i = 0; i < linesPerTile && nextLine < kPanelLines; ++i, ++nextLine)
+                _mm_prefetch(nextPanel + static_cast<size_t>(nextLine / kLinesPerRow) * wStride +
+                                 (nextLine % kLinesPerRow) * 64,
+                             _MM_HINT_T1);
+        };
         int64_t t0 = 0;
         for (; t0 + kF16PanelTokens <= nTokens; t0 += kF16PanelTokens) {
-            const float* const xr[kF16PanelTokens] = {xRow(t0), xRow(t0 + 1), xRow(t0 + 2)};
+            prefetchSome();
+            const float* xr[kF16PanelTokens];
+            for (int t = 0; t < kF16PanelTokens; ++t)
+                xr[t] = xRow(t0 + t);
             f16PanelTile<R, kF16PanelTokens>(panel, xr, steps, first, acc + t0 * kF16PanelRows * 16);
         }
         for (; t0 < nTokens; ++t0) {
-            const float* const xr[1] = {xRow(t0)};
+            prefetchSome();
+            const float* xr[1] = {xRow(t0)};
             f16PanelTile<R, 1>(panel, xr, steps, first, acc + t0 * kF16PanelRows * 16);
         }
     }
