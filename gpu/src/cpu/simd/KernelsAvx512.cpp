@@ -103,6 +103,17 @@ struct NextStripPrefetch {
         for (int64_t line = 0; line < bytesPerStep; line += 64)
             _mm_prefetch(p + line, _MM_HINT_T1);
     }
+    // Part `part` of kStripRows of step s: for the K-quant strips, whose steps are 2-3 KB, so that the
+    // prefetches go out a few at a time between the rows' work instead of in one burst that fills the
+    // line-fill buffers and stalls the loads of the step itself.
+    DECLAI_INLINE void stepPart(int64_t s, int part) const {
+        const int64_t partBytes = (bytesPerStep / 64 + kStripRows - 1) / kStripRows * 64;
+        const int64_t begin = part * partBytes;
+        const int64_t end = begin + partBytes < bytesPerStep ? begin + partBytes : bytesPerStep;
+        const char* p = next + s * bytesPerStep;
+        for (int64_t line = begin; line < end; line += 64)
+            _mm_prefetch(p + line, _MM_HINT_T1);
+    }
 };
 
 template <bool Q4>
@@ -589,7 +600,6 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
         sums[t] = _mm512_setzero_ps();
     const NextStripPrefetch prefetch(w, wStride, nb);
     for (int64_t b = 0; b < nb; ++b) {
-        prefetch.step(b);
         alignas(64) int scaled[T][kStripRows];
         alignas(64) int minSums[T][kStripRows];
         alignas(64) int32_t minParts[kStripRows][4];
@@ -600,6 +610,7 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
             subSums[t] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(act[t].subSums + 8 * b));
 #pragma GCC unroll 16
         for (int r = 0; r < kStripRows; ++r) {
+            prefetch.stepPart(b, r);
             const BlockQ4_K& blk = rowPtr[r][b];
             uint64_t s64 = 0;
             uint64_t m64 = 0;
@@ -707,12 +718,12 @@ void stripQ6_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
     const int64_t blocks = n / kQKK;
     const NextStripPrefetch prefetch(w, wStride, blocks);
     for (int64_t b = 0; b < blocks; ++b) {
-        prefetch.step(b);
         alignas(64) int isums[T][kStripRows];
         __m256i bsums[T];
         for (int t = 0; t < T; ++t)
             bsums[t] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xr[t][b].bsums));
         for (int r = 0; r < kStripRows; ++r) {
+            prefetch.stepPart(b, r);
             const BlockQ6_K& blk = rowPtr[r][b];
             const __m256i scales16 =
                 _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales)));
