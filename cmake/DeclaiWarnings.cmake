@@ -4,6 +4,10 @@ add_library(Declai::BuildFlags ALIAS declai_build_flags)
 target_compile_options(declai_build_flags INTERFACE
   $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor -Wcast-align
   -Wunused -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough>)
+# No fused multiply-adds the source did not ask for: GCC contracts a * b + c by default where the target has
+# FMA (AArch64 always), which would make the scalar reference round differently from the SIMD kernels and
+# an ARM node's results differ from an x86 node's.
+target_compile_options(declai_build_flags INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-ffp-contract=off>)
 if(DECLAI_WERROR)
   target_compile_options(declai_build_flags INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Werror>)
 endif()

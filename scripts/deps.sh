@@ -12,6 +12,7 @@ DECLAI_PACKAGES=(
   libbenchmark-dev
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-tools
+  g++-aarch64-linux-gnu qemu-user
 )
 
 declai_missing_packages() {

@@ -73,8 +73,8 @@ bool exactFormat(TensorType type) {
 // Every SIMD table this CPU can run (each is checked against the scalar reference).
 std::vector<const cpu::KernelTable*> simdTables() {
     std::vector<const cpu::KernelTable*> tables;
-    for (const cpu::KernelTable* t :
-         {cpu::avx2Kernels(), cpu::avxVnniKernels(), cpu::avx512Kernels(), cpu::amxKernels()}) {
+    for (const cpu::KernelTable* t : {cpu::avx2Kernels(), cpu::avxVnniKernels(), cpu::avx512Kernels(),
+                                      cpu::amxKernels(), cpu::neonKernels()}) {
         if (t)
             tables.push_back(t);
     }
@@ -134,7 +134,8 @@ private Q_SLOTS:
             const cpu::KernelTable* best = cpu::amxKernels()       ? cpu::amxKernels()
                                            : cpu::avx512Kernels()  ? cpu::avx512Kernels()
                                            : cpu::avxVnniKernels() ? cpu::avxVnniKernels()
-                                                                   : cpu::avx2Kernels();
+                                           : cpu::avx2Kernels()    ? cpu::avx2Kernels()
+                                                                   : cpu::neonKernels();
             QCOMPARE(&cpu::activeKernels(), best ? best : &cpu::scalarKernels());
             QCOMPARE(cpu::avx2Kernels() != nullptr, f.hasAvx2Set());
             QCOMPARE(cpu::avxVnniKernels() != nullptr, f.hasAvx2Set() && f.avxVnni);
@@ -171,7 +172,7 @@ private Q_SLOTS:
         QFETCH(int, type);
         QFETCH(int, n);
         if (simdTables().empty())
-            QSKIP("this CPU has no AVX2/FMA/F16C; only the scalar kernels run");
+            QSKIP("this CPU has no AVX2/FMA/F16C or NEON; only the scalar kernels run");
         for (const cpu::KernelTable* simd : simdTables())
             checkDot(*simd, static_cast<TensorType>(type), n);
     }
@@ -206,7 +207,7 @@ private Q_SLOTS:
         QFETCH(int, n);
         QFETCH(int, pattern);
         if (simdTables().empty())
-            QSKIP("this CPU has no AVX2/FMA/F16C; only the scalar kernels run");
+            QSKIP("this CPU has no AVX2/FMA/F16C or NEON; only the scalar kernels run");
         const auto weightType = static_cast<TensorType>(type);
         std::vector<float> x = randomValues(n, 7u + static_cast<uint32_t>(n), 3.0f);
         if (pattern == 1)
@@ -281,7 +282,7 @@ private Q_SLOTS:
 
     void attentionKernels() {
         if (simdTables().empty())
-            QSKIP("this CPU has no AVX2/FMA/F16C; only the scalar kernels run");
+            QSKIP("this CPU has no AVX2/FMA/F16C or NEON; only the scalar kernels run");
         const cpu::KernelTable& ref = cpu::scalarKernels();
         for (int n : {1, 7, 64, 67, 128}) {
             const auto a = randomValues(n, 11u, 2.0f);

@@ -79,6 +79,9 @@ CpuFeatures detect() {
     // Only ask for the tile state when the CPU and the OS have it.
     f.osAmx = f.osAmx && f.amxTile && f.amxInt8 && requestAmxPermission();
 #endif
+#if defined(__aarch64__)
+    f.neon = true;
+#endif
     return f;
 }
 
@@ -104,6 +107,7 @@ std::string CpuFeatures::toString() const {
     add(avx512bf16, "avx512bf16");
     add(amxTile && osAmx, "amx-tile");
     add(amxInt8 && osAmx, "amx-int8");
+    add(neon, "neon");
     if (s.empty())
         s = "none";
     return s;
@@ -208,11 +212,21 @@ const KernelTable* amxKernels() {
     return nullptr;
 }
 
+#if !defined(__aarch64__)
+// AArch64 builds define this in simd/KernelsNeon.cpp; other architectures have no NEON table.
+const KernelTable* neonKernels() {
+    return nullptr;
+}
+#endif
+
 const KernelTable& activeKernels() {
     static const KernelTable* table = [] {
         const char* forced = std::getenv("DECLAI_CPU_KERNELS");
         if (forced && std::strcmp(forced, "scalar") == 0)
             return &scalarKernels();
+        // An AArch64 build has exactly one SIMD table; none of the x86 ones below exist there.
+        if (const KernelTable* neon = neonKernels())
+            return neon;
         const bool forceAvx2 = forced && std::strcmp(forced, "avx2") == 0;
         const bool forceVnni = forced && std::strcmp(forced, "avx-vnni") == 0;
         const bool force512 = forced && std::strcmp(forced, "avx512") == 0;

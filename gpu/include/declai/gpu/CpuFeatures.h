@@ -1,7 +1,7 @@
 // Runtime CPU feature detection and the table of CPU kernels chosen from it. SIMD kernels live in
 // gpu/src/cpu/simd/, each file compiled with its own instruction-set flags, so one binary runs on any
-// x86-64 and uses the widest kernels the machine supports; everything else falls back to the scalar
-// reference code in declai::quant.
+// x86-64 and uses the widest kernels the machine supports. AArch64 builds use the NEON table (NEON is part
+// of every AArch64 CPU); everything else falls back to the scalar reference code in declai::quant.
 #pragma once
 
 #include "declai/core/TensorType.h"
@@ -29,6 +29,8 @@ struct CpuFeatures {
     bool osZmm = false;
     // The OS enabled the AMX tile state (XCR0) and granted this process its use (Linux arch_prctl).
     bool osAmx = false;
+    // AArch64 Advanced SIMD: architecturally guaranteed there, so set by the build target, not detected.
+    bool neon = false;
 
     bool hasAvx2Set() const { return avx2 && fma && f16c && osYmm; }
     // What the AVX-512 table needs (on top of hasAvx2Set): F, BW, VL and VNNI with ZMM state enabled.
@@ -124,8 +126,11 @@ const KernelTable* avxVnniKernels();
 const KernelTable* avx512Kernels();
 // The AVX-512 table plus AMX int8 tile GEMMs for Q8_0 / Q4_0 batches, or nullptr without AMX.
 const KernelTable* amxKernels();
-// The table cpu::matmul uses: the best supported, chosen once. DECLAI_CPU_KERNELS=scalar, =avx2, =avx-vnni
-// or =avx512 forces the reference or a narrower table (for debugging and comparisons).
+// The ARM64 NEON table (Q8_0 / Q4_0 / F32 / F16 dot products, F16 conversions, Q8_0 activations), or
+// nullptr on builds for other architectures.
+const KernelTable* neonKernels();
+// The table cpu::matmul uses: the best supported, chosen once (NEON on AArch64). DECLAI_CPU_KERNELS=scalar,
+// =avx2, =avx-vnni or =avx512 forces the reference or a narrower table (for debugging and comparisons).
 const KernelTable& activeKernels();
 
 } // namespace declai::cpu

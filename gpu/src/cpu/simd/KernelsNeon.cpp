@@ -1,0 +1,320 @@
+// ARM64 NEON kernels (baseline ARMv8-A Advanced SIMD: no dot-product or FP16-arithmetic extensions). NEON is
+// part of every AArch64 CPU, so this table needs no runtime check; CMake compiles the file only for aarch64 /
+// arm64 targets, and CpuFeatures.cpp supplies a neonKernels() that returns nullptr everywhere else.
+//
+// Exactness: the quantised dot products form each block's integer sum with widening multiplies (exact
+// however they are grouped) and then apply the reference's float steps, in the reference's order, one
+// block after another, so they give declai::quant's bits. The quantisers and the F16 rounding helpers use
+// the hardware conversions, which round to nearest-even exactly as quant::fp32ToFp16 does (FPCR is left at
+// its default: round to nearest, no flush-to-zero, no default-NaN). The file is compiled with
+// -ffp-contract=off so a multiply followed by an add stays two roundings, as in the reference; the float
+// dot products (F32, F16, F32 x F16) use FMA deliberately and only differ from the reference by summation
+// order. tests/gpu/neon_kernels_check.cpp compares every entry with the scalar table under qemu-aarch64.
+#include "declai/core/Quant.h"
+#include "declai/gpu/CpuFeatures.h"
+
+#if defined(__aarch64__)
+
+#include <arm_neon.h>
+
+namespace declai::cpu {
+namespace {
+
+// How far ahead of the current position the weight stream is prefetched: each weight row is read once per
+// token tile, so the loads should be in flight well before the loop reaches them.
+constexpr int kPrefetchBytes = 512;
+
+inline void prefetchWeights(const void* p) {
+    __builtin_prefetch(static_cast<const char*>(p) + kPrefetchBytes);
+}
+
+// A half-precision bit pattern to float through the hardware conversion (exact for every finite value and
+// infinity, like quant::fp16ToFp32).
+inline float halfToFloat(f16_bits h) {
+    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+}
+
+inline float32x4_t loadHalf4(const f16_bits* p) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+}
+
+// Rounds four floats to the nearest half (ties to even) and back.
+inline float32x4_t roundToHalf4(float32x4_t v) {
+    return vcvt_f32_f16(vcvt_f16_f32(v));
+}
+
+inline float roundToHalf(float v) {
+    return quant::fp16ToFp32(quant::fp32ToFp16(v));
+}
+
+template <typename Block>
+inline const Block* activationRow(const std::byte* x, size_t xStride, int t) {
+    return reinterpret_cast<const Block*>(x + static_cast<size_t>(t) * xStride);
+}
+
+// Splits any token count into tiles of at most kMaxTileTokens and runs Kernel::tile<NT> on each, so every
+// weight block is loaded once per tile and reused for all of its tokens.
+template <typename Kernel>
+void dotTiled(const void* weightRow, const std::byte* x, size_t xStride, int nTokens, int64_t n, float* out) {
+    while (nTokens > 0) {
+        const int tileTokens = nTokens < kMaxTileTokens ? nTokens : kMaxTileTokens;
+        switch (tileTokens) {
+        case 1:
+            Kernel::template tile<1>(weightRow, x, xStride, n, out);
+            break;
+        case 2:
+            Kernel::template tile<2>(weightRow, x, xStride, n, out);
+            break;
+        case 3:
+            Kernel::template tile<3>(weightRow, x, xStride, n, out);
+            break;
+        default:
+            Kernel::template tile<4>(weightRow, x, xStride, n, out);
+            break;
+        }
+        x += static_cast<size_t>(tileTokens) * xStride;
+        out += tileTokens;
+        nTokens -= tileTokens;
+    }
+}
+
+// ---- float formats ------------------------------------------------------------------------------------
+
+struct F32Values {
+    using T = float;
+    static float32x4_t load4(const float* p) { return vld1q_f32(p); }
+    static float scalar(float v) { return v; }
+};
+
+struct F16Values {
+    using T = f16_bits;
+    static float32x4_t load4(const f16_bits* p) { return loadHalf4(p); }
+    static float scalar(f16_bits v) { return halfToFloat(v); }
+};
+
+// sum_i w[i] * x[i] with four 4-lane accumulators per token (16 partial sums hide the FMA latency). The
+// product of two halves is exact in float, so for F16 only the summation order differs from the reference
+// (which sums in double). The per-token sequence does not depend on the tile size.
+template <typename Values>
+struct FloatDot {
+    template <int NT>
+    static void tile(const void* weightRow, const std::byte* x, size_t xStride, int64_t n, float* out) {
+        using T = typename Values::T;
+        const T* w = static_cast<const T*>(weightRow);
+        const T* xs[NT];
+        float32x4_t acc[NT][4];
+        for (int t = 0; t < NT; ++t) {
+            xs[t] = activationRow<T>(x, xStride, t);
+            for (int k = 0; k < 4; ++k)
+                acc[t][k] = vdupq_n_f32(0.0f);
+        }
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16) {
+            prefetchWeights(w + i);
+            float32x4_t wv[4];
+            for (int k = 0; k < 4; ++k)
+                wv[k] = Values::load4(w + i + 4 * k);
+            for (int t = 0; t < NT; ++t) {
+                for (int k = 0; k < 4; ++k)
+                    acc[t][k] = vfmaq_f32(acc[t][k], wv[k], Values::load4(xs[t] + i + 4 * k));
+            }
+        }
+        for (int t = 0; t < NT; ++t) {
+            float sum =
+                vaddvq_f32(vaddq_f32(vaddq_f32(acc[t][0], acc[t][1]), vaddq_f32(acc[t][2], acc[t][3])));
+            for (int64_t j = i; j < n; ++j)
+                sum += Values::scalar(w[j]) * Values::scalar(xs[t][j]);
+            out[t] = sum;
+        }
+    }
+};
+
+// ---- Q8_0 x Q8_0 and Q4_0 x Q8_0 --------------------------------------------------------------------------
+
+// int32 lane sums of the 32 products of one weight block (lo = values 0..15, hi = 16..31) with one Q8_0
+// activation block. Each product is at most 128 * 128, which fits an int16 lane; the pairwise widening add
+// into int32 is exact, so the lane total equals the reference's integer sum.
+inline int32x4_t blockProducts(int8x16_t wLo, int8x16_t wHi, const int8_t* xq) {
+    const int8x16_t xLo = vld1q_s8(xq);
+    const int8x16_t xHi = vld1q_s8(xq + 16);
+    int32x4_t sums = vpaddlq_s16(vmull_s8(vget_low_s8(wLo), vget_low_s8(xLo)));
+    sums = vpadalq_s16(sums, vmull_high_s8(wLo, xLo));
+    sums = vpadalq_s16(sums, vmull_s8(vget_low_s8(wHi), vget_low_s8(xHi)));
+    sums = vpadalq_s16(sums, vmull_high_s8(wHi, xHi));
+    return sums;
+}
+
+// The per-block float steps, one token per lane: sum += float(isum) * (dw * dx). Lane-wise vector
+// multiplies and adds are the same IEEE operations as the reference's scalar ones, in the same order.
+inline float32x4_t accumulateBlock(float32x4_t sum, const int32x4_t (&lanes)[4], float dw, float32x4_t dx) {
+    // Horizontal totals of the four tokens' lane sums, token t in lane t (integer adds: exact).
+    const int32x4_t isum = vpaddq_s32(vpaddq_s32(lanes[0], lanes[1]), vpaddq_s32(lanes[2], lanes[3]));
+    const float32x4_t scale = vmulq_f32(vdupq_n_f32(dw), dx);
+    return vaddq_f32(sum, vmulq_f32(vcvtq_f32_s32(isum), scale));
+}
+
+// One Q8_0-activation dot driver for both weight formats: Unpack turns weight block b into its 32 signed
+// values (lo = 0..15, hi = 16..31) and returns the block scale.
+template <typename WeightBlock, typename Unpack>
+struct QuantDot {
+    template <int NT>
+    static void tile(const void* weightRow, const std::byte* x, size_t xStride, int64_t n, float* out) {
+        const auto* w = static_cast<const WeightBlock*>(weightRow);
+        const BlockQ8_0* xs[NT];
+        for (int t = 0; t < NT; ++t)
+            xs[t] = activationRow<BlockQ8_0>(x, xStride, t);
+        float32x4_t sum = vdupq_n_f32(0.0f);
+        const int64_t blocks = n / kQK8_0;
+        for (int64_t b = 0; b < blocks; ++b) {
+            prefetchWeights(w + b);
+            int8x16_t wLo;
+            int8x16_t wHi;
+            const float dw = Unpack::block(w[b], wLo, wHi);
+            // Unused token lanes stay zero; their results are never stored.
+            int32x4_t lanes[4] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+            float dxs[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+            for (int t = 0; t < NT; ++t) {
+                lanes[t] = blockProducts(wLo, wHi, xs[t][b].qs);
+                dxs[t] = halfToFloat(xs[t][b].d);
+            }
+            sum = accumulateBlock(sum, lanes, dw, vld1q_f32(dxs));
+        }
+        float sums[4];
+        vst1q_f32(sums, sum);
+        for (int t = 0; t < NT; ++t)
+            out[t] = sums[t];
+    }
+};
+
+struct UnpackQ8_0 {
+    static float block(const BlockQ8_0& blk, int8x16_t& lo, int8x16_t& hi) {
+        lo = vld1q_s8(blk.qs);
+        hi = vld1q_s8(blk.qs + 16);
+        return halfToFloat(blk.d);
+    }
+};
+
+struct UnpackQ4_0 {
+    static float block(const BlockQ4_0& blk, int8x16_t& lo, int8x16_t& hi) {
+        // Low nibbles are values 0..15 of the block, high nibbles 16..31; both are stored offset by 8.
+        const uint8x16_t raw = vld1q_u8(blk.qs);
+        const int8x16_t eight = vdupq_n_s8(8);
+        lo = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(raw, vdupq_n_u8(0x0F))), eight);
+        hi = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(raw, 4)), eight);
+        return halfToFloat(blk.d);
+    }
+};
+
+// ---- activation converters --------------------------------------------------------------------------------
+
+void toF16Neon(const float* x, void* out, int64_t n) {
+    auto* y = static_cast<f16_bits*>(out);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const float16x8_t h = vcvt_high_f16_f32(vcvt_f16_f32(vld1q_f32(x + i)), vld1q_f32(x + i + 4));
+        vst1q_u16(y + i, vreinterpretq_u16_f16(h));
+    }
+    for (; i < n; ++i)
+        y[i] = quant::fp32ToFp16(x[i]);
+}
+
+// The reference's per-block steps: amax by max(amax, |x|) from 0 (max is exact, so the order is free;
+// vmaxnm like std::max keeps the number when one side is a quiet NaN), d = amax / 127 and its reciprocal as
+// scalars, then q = (int8)round-to-nearest-even(x * id). FCVTNS rounds ties to even like nearbyint in the
+// default rounding mode, and the quotient never leaves the int8 range.
+void quantizeQ8_0Neon(const float* x, void* out, int64_t n) {
+    auto* y = static_cast<BlockQ8_0*>(out);
+    for (int64_t b = 0; b < n / kQK8_0; ++b) {
+        const float* xb = x + b * kQK8_0;
+        float32x4_t v[8];
+        float32x4_t maxAbs[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+        for (int k = 0; k < 8; ++k) {
+            v[k] = vld1q_f32(xb + 4 * k);
+            maxAbs[k & 1] = vmaxnmq_f32(maxAbs[k & 1], vabsq_f32(v[k]));
+        }
+        const float amax = vmaxnmvq_f32(vmaxnmq_f32(maxAbs[0], maxAbs[1]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = quant::fp32ToFp16(d);
+        for (int half = 0; half < 2; ++half) {
+            int16x8_t q16[2];
+            for (int k = 0; k < 2; ++k) {
+                const int32x4_t a = vcvtnq_s32_f32(vmulq_n_f32(v[4 * half + 2 * k], id));
+                const int32x4_t c = vcvtnq_s32_f32(vmulq_n_f32(v[4 * half + 2 * k + 1], id));
+                q16[k] = vcombine_s16(vmovn_s32(a), vmovn_s32(c));
+            }
+            vst1q_s8(y[b].qs + 16 * half, vcombine_s8(vmovn_s16(q16[0]), vmovn_s16(q16[1])));
+        }
+    }
+}
+
+// ---- attention helpers (F16 KV cache) ---------------------------------------------------------------------
+
+// sum_i a[i] * float(b[i]): a float dot product, compared with the reference within rounding of the sum.
+float dotF32F16Neon(const float* a, const f16_bits* b, int64_t n) {
+    float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (int k = 0; k < 4; ++k)
+            acc[k] = vfmaq_f32(acc[k], vld1q_f32(a + i + 4 * k), loadHalf4(b + i + 4 * k));
+    }
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3])));
+    for (; i < n; ++i)
+        sum += a[i] * halfToFloat(b[i]);
+    return sum;
+}
+
+// acc[i] = roundF16(acc[i] + float(v[i]) * weight): multiply, add, round, as in the reference (no FMA).
+void accumulateF16Neon(float* acc, const f16_bits* v, float weight, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t product = vmulq_n_f32(loadHalf4(v + i), weight);
+        vst1q_f32(acc + i, roundToHalf4(vaddq_f32(vld1q_f32(acc + i), product)));
+    }
+    for (; i < n; ++i)
+        acc[i] = roundToHalf(acc[i] + halfToFloat(v[i]) * weight);
+}
+
+void scaleF16Neon(float* acc, float factor, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(acc + i, roundToHalf4(vmulq_n_f32(vld1q_f32(acc + i), factor)));
+    for (; i < n; ++i)
+        acc[i] = roundToHalf(acc[i] * factor);
+}
+
+void roundF16Neon(const float* x, float* out, int64_t n) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(out + i, roundToHalf4(vld1q_f32(x + i)));
+    for (; i < n; ++i)
+        out[i] = roundToHalf(x[i]);
+}
+
+KernelTable makeNeonTable() {
+    // Everything without a NEON version here (BF16, the K-quants, SwiGLU) stays the scalar reference.
+    KernelTable t = scalarKernels();
+    t.name = "neon";
+    t.dotF32 = &dotTiled<FloatDot<F32Values>>;
+    t.dotF16 = &dotTiled<FloatDot<F16Values>>;
+    t.dotQ8_0 = &dotTiled<QuantDot<BlockQ8_0, UnpackQ8_0>>;
+    t.dotQ4_0 = &dotTiled<QuantDot<BlockQ4_0, UnpackQ4_0>>;
+    t.toF16 = &toF16Neon;
+    t.quantizeQ8_0 = &quantizeQ8_0Neon;
+    t.dotF32F16 = &dotF32F16Neon;
+    t.accumulateF16 = &accumulateF16Neon;
+    t.scaleF16 = &scaleF16Neon;
+    t.roundF16 = &roundF16Neon;
+    return t;
+}
+
+} // namespace
+
+const KernelTable* neonKernels() {
+    static const KernelTable table = makeNeonTable();
+    return &table;
+}
+
+} // namespace declai::cpu
+
+#endif // __aarch64__

@@ -1,0 +1,318 @@
+// The ARM64 NEON kernel table (gpu/src/cpu/simd/KernelsNeon.cpp) against the scalar reference table. Qt has
+// no arm64 build here, so this is a plain program: tests/gpu/CMakeLists.txt cross-compiles it with the few
+// Qt-free sources it needs and runs it under qemu-aarch64 (tst_neon_kernels). It exits 0 only when every
+// check passed and prints the mismatches (what, size, token / index, both values; at most 5 per check).
+//
+// Rules, as for the x86 tables in tst_cpu_kernels.cpp: Q8_0 / Q4_0 dot products, the activation converters
+// and the F16 rounding helpers must give the reference's bits; F32 / F16 / F32 x F16 dot products may differ
+// by float summation order only (1e-5 of sum |w * x|). Every table entry must also give the same bits for a
+// token whether it is computed alone or inside a tile of 2..4 (one float sequence per (row, token)).
+#include "declai/core/Quant.h"
+#include "declai/gpu/CpuFeatures.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iterator>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace declai;
+
+namespace {
+
+int gChecks = 0;
+int gFailures = 0;
+
+// Prints at most this many mismatches per check so one broken kernel does not flood the log.
+constexpr int kMaxReportsPerCheck = 5;
+
+bool sameBits(float a, float b) {
+    uint32_t ua;
+    uint32_t ub;
+    std::memcpy(&ua, &a, sizeof ua);
+    std::memcpy(&ub, &b, sizeof ub);
+    return ua == ub;
+}
+
+void fail(const std::string& what) {
+    ++gFailures;
+    std::printf("MISMATCH %s\n", what.c_str());
+}
+
+std::vector<float> randomValues(int64_t n, uint32_t seed, float scale) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> dist(0.0f, scale);
+    std::vector<float> v(static_cast<size_t>(n));
+    for (float& x : v)
+        x = dist(rng);
+    return v;
+}
+
+// One weight row in `type` (quant::quantizeRow) and kMaxTileTokens activation rows in its partner format.
+struct DotCase {
+    std::vector<std::byte> w;
+    std::vector<std::byte> x;
+    size_t xStride = 0;
+    std::vector<float> wDequant;
+    std::vector<float> xDequant; // token-major
+};
+
+DotCase makeCase(TensorType type, int64_t n, uint32_t seed) {
+    DotCase c;
+    const auto wValues = randomValues(n, 1234u + seed, 0.05f);
+    const auto xValues = randomValues(cpu::kMaxTileTokens * n, 99u + seed, 1.0f);
+    c.w.resize(static_cast<size_t>(*tensorBytes(type, static_cast<uint64_t>(n))));
+    quant::quantizeRow(type, wValues.data(), c.w.data(), n);
+    c.xStride = quant::activationRowBytes(type, n);
+    c.x.resize(c.xStride * cpu::kMaxTileTokens);
+    for (int t = 0; t < cpu::kMaxTileTokens; ++t)
+        quant::quantizeActivationRow(type, xValues.data() + t * n,
+                                     c.x.data() + c.xStride * static_cast<size_t>(t), n);
+    c.wDequant.resize(static_cast<size_t>(n));
+    quant::dequantizeRow(type, c.w.data(), c.wDequant.data(), n);
+    c.xDequant.resize(static_cast<size_t>(n) * cpu::kMaxTileTokens);
+    for (int t = 0; t < cpu::kMaxTileTokens; ++t)
+        quant::dequantizeRow(quant::activationTypeFor(type), c.x.data() + c.xStride * static_cast<size_t>(t),
+                             c.xDequant.data() + static_cast<size_t>(t * n), n);
+    return c;
+}
+
+// Sum of |w_i * x_i| for token t: what float rounding differences are measured against.
+double magnitude(const DotCase& c, int t, int64_t n) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i)
+        sum += std::fabs(static_cast<double>(c.wDequant[static_cast<size_t>(i)]) *
+                         c.xDequant[static_cast<size_t>(t * n + i)]);
+    return sum;
+}
+
+void checkDot(const char* name, TensorType type, cpu::DotFn neon, cpu::DotFn scalar, int64_t n, bool exact) {
+    const DotCase c = makeCase(type, n, static_cast<uint32_t>(n));
+    // Each token computed on its own: the reference for the tiles below.
+    float alone[cpu::kMaxTileTokens] = {};
+    for (int t = 0; t < cpu::kMaxTileTokens; ++t)
+        neon(c.w.data(), c.x.data() + c.xStride * static_cast<size_t>(t), c.xStride, 1, n, &alone[t]);
+    int reports = 0;
+    for (int tile = 1; tile <= cpu::kMaxTileTokens; ++tile) {
+        float fast[cpu::kMaxTileTokens] = {};
+        float reference[cpu::kMaxTileTokens] = {};
+        neon(c.w.data(), c.x.data(), c.xStride, tile, n, fast);
+        scalar(c.w.data(), c.x.data(), c.xStride, tile, n, reference);
+        for (int t = 0; t < tile; ++t) {
+            ++gChecks;
+            const float expected =
+                quant::dotRow(type, c.w.data(), c.x.data() + c.xStride * static_cast<size_t>(t), n);
+            const double bound = exact ? 0.0 : 1e-5 * magnitude(c, t, n) + 1e-30;
+            const bool valueOk = exact ? sameBits(fast[t], expected)
+                                       : std::fabs(static_cast<double>(fast[t]) - expected) <= bound;
+            const bool ok = sameBits(reference[t], expected) && valueOk && sameBits(fast[t], alone[t]);
+            if (!ok && reports++ < kMaxReportsPerCheck) {
+                char line[320];
+                std::snprintf(line, sizeof line,
+                              "%s n=%lld tile=%d token=%d: neon %.9g scalar %.9g dotRow %.9g alone %.9g "
+                              "(%s, bound %.3g)",
+                              name, static_cast<long long>(n), tile, t, static_cast<double>(fast[t]),
+                              static_cast<double>(reference[t]), static_cast<double>(expected),
+                              static_cast<double>(alone[t]), exact ? "bit-exact" : "tolerance", bound);
+                fail(line);
+            }
+        }
+    }
+}
+
+// Inputs for the converters: random values over several magnitudes, then the edge cases of half rounding
+// (ties at both parities, the subnormal range and its halfway points, the overflow threshold, zeros,
+// infinities and NaN).
+std::vector<float> converterInputs(int64_t n, uint32_t seed) {
+    std::vector<float> v = randomValues(n, seed, 3.0f);
+    std::mt19937 rng(seed ^ 0x9e3779b9u);
+    std::uniform_int_distribution<int> exponent(-30, 17);
+    for (size_t i = 0; i < v.size(); i += 3)
+        v[i] = std::ldexp(v[i], exponent(rng));
+    const float special[] = {0.0f,
+                             -0.0f,
+                             1.0f + 1.0f / 2048.0f, // tie, rounds down to even
+                             1.0f + 3.0f / 2048.0f, // tie, rounds up to even
+                             std::ldexp(1.0f, -24),
+                             std::ldexp(1.0f, -25), // tie between 0 and the smallest subnormal
+                             std::ldexp(1.5f, -25),
+                             std::ldexp(3.0f, -25), // subnormal tie
+                             std::ldexp(1.0f, -14) * (1.0f - 1.0f / 4096.0f),
+                             65504.0f,
+                             65519.99f,
+                             65520.0f, // rounds to infinity
+                             -70000.0f,
+                             std::numeric_limits<float>::infinity(),
+                             -std::numeric_limits<float>::infinity(),
+                             std::numeric_limits<float>::quiet_NaN(),
+                             std::numeric_limits<float>::denorm_min(),
+                             -std::numeric_limits<float>::min()};
+    for (size_t i = 0; i < std::size(special) && i < v.size(); ++i)
+        v[v.size() - 1 - i * 7 % v.size()] = special[i];
+    return v;
+}
+
+bool sameFloats(const std::vector<float>& a, const std::vector<float>& b, const char* what, int64_t n) {
+    for (size_t i = 0; i < a.size(); ++i) {
+        if (!sameBits(a[i], b[i])) {
+            char line[200];
+            std::snprintf(line, sizeof line, "%s n=%lld index %zu: neon %.9g scalar %.9g", what,
+                          static_cast<long long>(n), i, static_cast<double>(a[i]), static_cast<double>(b[i]));
+            fail(line);
+            return false;
+        }
+    }
+    return true;
+}
+
+void checkConverters(const cpu::KernelTable& neon, const cpu::KernelTable& ref) {
+    for (int64_t n : {1, 3, 8, 15, 64, 67, 1000, 5632}) {
+        const auto x = converterInputs(n, 7u + static_cast<uint32_t>(n));
+        ++gChecks;
+        std::vector<f16_bits> fast(static_cast<size_t>(n));
+        std::vector<f16_bits> slow(static_cast<size_t>(n));
+        neon.toF16(x.data(), fast.data(), n);
+        ref.toF16(x.data(), slow.data(), n);
+        for (size_t i = 0; i < fast.size(); ++i) {
+            if (fast[i] != slow[i]) {
+                char line[200];
+                std::snprintf(line, sizeof line, "toF16 n=%lld index %zu (x=%.9g): neon 0x%04x scalar 0x%04x",
+                              static_cast<long long>(n), i, static_cast<double>(x[i]), fast[i], slow[i]);
+                fail(line);
+                break;
+            }
+        }
+        ++gChecks;
+        std::vector<float> a(static_cast<size_t>(n));
+        std::vector<float> b(static_cast<size_t>(n));
+        neon.roundF16(x.data(), a.data(), n);
+        ref.roundF16(x.data(), b.data(), n);
+        sameFloats(a, b, "roundF16", n);
+    }
+    // Q8_0 activations: random rows at several scales, plus an all-zero block and two blocks whose largest
+    // value is 127 (scale exactly 1): one of integers and one of k + 0.5, where x * id is a rounding tie.
+    for (int64_t n : {32, 96, 2048 + 32, 5632}) {
+        for (float scale : {1.0f, 1e-3f, 300.0f}) {
+            std::vector<float> x = randomValues(n, 41u + static_cast<uint32_t>(n), scale);
+            if (n >= 96) {
+                for (int j = 0; j < 32; ++j) {
+                    x[static_cast<size_t>(j)] = 0.0f;
+                    x[static_cast<size_t>(32 + j)] = static_cast<float>(j * 8 - 127);
+                    x[static_cast<size_t>(64 + j)] = j == 31 ? 127.0f : static_cast<float>(j - 16) + 0.5f;
+                }
+            }
+            ++gChecks;
+            const size_t bytes = quant::activationRowBytes(TensorType::Q8_0, n);
+            std::vector<std::byte> fast(bytes);
+            std::vector<std::byte> slow(bytes);
+            neon.quantizeQ8_0(x.data(), fast.data(), n);
+            ref.quantizeQ8_0(x.data(), slow.data(), n);
+            if (std::memcmp(fast.data(), slow.data(), bytes) != 0) {
+                for (size_t i = 0; i < bytes; ++i) {
+                    if (fast[i] != slow[i]) {
+                        char line[200];
+                        std::snprintf(
+                            line, sizeof line,
+                            "quantizeQ8_0 n=%lld scale %g: block %zu byte %zu: neon 0x%02x scalar 0x%02x",
+                            static_cast<long long>(n), static_cast<double>(scale), i / sizeof(BlockQ8_0),
+                            i % sizeof(BlockQ8_0), static_cast<unsigned>(fast[i]),
+                            static_cast<unsigned>(slow[i]));
+                        fail(line);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+void checkAttention(const cpu::KernelTable& neon, const cpu::KernelTable& ref) {
+    for (int64_t n : {1, 7, 64, 67, 128, 5632}) {
+        const auto a = randomValues(n, 11u + static_cast<uint32_t>(n), 2.0f);
+        const auto vf = randomValues(n, 12u + static_cast<uint32_t>(n), 1.0f);
+        std::vector<f16_bits> v(static_cast<size_t>(n));
+        double mag = 0.0;
+        for (size_t i = 0; i < v.size(); ++i) {
+            v[i] = quant::fp32ToFp16(vf[i]);
+            mag += std::fabs(static_cast<double>(a[i]) * quant::fp16ToFp32(v[i]));
+        }
+        ++gChecks;
+        const float fastDot = neon.dotF32F16(a.data(), v.data(), n);
+        const float slowDot = ref.dotF32F16(a.data(), v.data(), n);
+        if (std::fabs(static_cast<double>(fastDot) - slowDot) > 1e-5 * mag + 1e-30) {
+            char line[200];
+            std::snprintf(line, sizeof line, "dotF32F16 n=%lld: neon %.9g scalar %.9g (bound %.3g)",
+                          static_cast<long long>(n), static_cast<double>(fastDot),
+                          static_cast<double>(slowDot), 1e-5 * mag);
+            fail(line);
+        }
+        std::vector<float> fast(a);
+        std::vector<float> slow(a);
+        ++gChecks;
+        neon.accumulateF16(fast.data(), v.data(), 0.37f, n);
+        ref.accumulateF16(slow.data(), v.data(), 0.37f, n);
+        sameFloats(fast, slow, "accumulateF16", n);
+        ++gChecks;
+        neon.scaleF16(fast.data(), 0.61f, n);
+        ref.scaleF16(slow.data(), 0.61f, n);
+        sameFloats(fast, slow, "scaleF16", n);
+    }
+}
+
+} // namespace
+
+int main() {
+    const cpu::KernelTable* neon = cpu::neonKernels();
+    if (!neon) {
+        std::printf("FAIL: cpu::neonKernels() is nullptr (not an AArch64 build?)\n");
+        return 1;
+    }
+    const cpu::KernelTable& ref = cpu::scalarKernels();
+    std::printf("table \"%s\" vs \"%s\"; cpu features: %s\n", neon->name, ref.name,
+                cpu::cpuFeatures().toString().c_str());
+
+    // activeKernels() picks NEON on AArch64 unless DECLAI_CPU_KERNELS=scalar forces the reference.
+    const char* forced = std::getenv("DECLAI_CPU_KERNELS");
+    const bool forceScalar = forced && std::strcmp(forced, "scalar") == 0;
+    const cpu::KernelTable* expectedActive = forceScalar ? &ref : neon;
+    ++gChecks;
+    if (&cpu::activeKernels() != expectedActive)
+        fail(std::string("activeKernels() is \"") + cpu::activeKernels().name + "\", expected \"" +
+             expectedActive->name + "\"");
+    std::printf("activeKernels(): %s%s\n", cpu::activeKernels().name,
+                forceScalar ? " (DECLAI_CPU_KERNELS=scalar)" : "");
+
+    // Odd block counts (3, 7, 33, 65, 177) and the sizes of the x86 tests.
+    const int64_t blockSizes[] = {32, 96, 224, 1056, 2048 + 32, 5632};
+    // The float formats also get lengths that leave a scalar tail after the 16-wide loop.
+    const int64_t floatSizes[] = {1, 7, 32, 67, 96, 224, 1000 + 3, 2048 + 32, 5632};
+    for (int64_t n : floatSizes)
+        checkDot("dotF32", TensorType::F32, neon->dotF32, ref.dotF32, n, false);
+    for (int64_t n : floatSizes)
+        checkDot("dotF16", TensorType::F16, neon->dotF16, ref.dotF16, n, false);
+    for (int64_t n : blockSizes)
+        checkDot("dotQ8_0", TensorType::Q8_0, neon->dotQ8_0, ref.dotQ8_0, n, true);
+    for (int64_t n : blockSizes)
+        checkDot("dotQ4_0", TensorType::Q4_0, neon->dotQ4_0, ref.dotQ4_0, n, true);
+    // Entries the NEON table leaves to the reference must still be the reference.
+    ++gChecks;
+    if (neon->dotBF16 != ref.dotBF16 || neon->dotQ4_K != ref.dotQ4_K || neon->dotQ6_K != ref.dotQ6_K ||
+        neon->toBF16 != ref.toBF16 || neon->quantizeQ8_K != ref.quantizeQ8_K || neon->swiGlu != ref.swiGlu)
+        fail("an entry without a NEON version is not the scalar reference's");
+    std::printf("dot products: F32 and F16 (n = 1 .. 5632, within 1e-5 of sum |w*x|), Q8_0 and Q4_0 "
+                "(n = 32 .. 5632, bit-exact), tiles of 1..%d tokens\n",
+                cpu::kMaxTileTokens);
+
+    checkConverters(*neon, ref);
+    std::printf("converters: toF16, roundF16 (incl. ties, subnormals, overflow, inf, NaN), quantizeQ8_0: "
+                "bit-exact\n");
+    checkAttention(*neon, ref);
+    std::printf("attention: dotF32F16 (tolerance), accumulateF16, scaleF16 (bit-exact)\n");
+
+    std::printf("%d checks, %d mismatches: %s\n", gChecks, gFailures, gFailures == 0 ? "PASS" : "FAIL");
+    return gFailures == 0 ? 0 : 1;
+}
