@@ -454,13 +454,17 @@ void prepareF16(const float* x, void* out, int64_t n) {
         y[i] = 0.0f;
 }
 
+// Each step also pulls the same position of the next tile's rows into L2 (once per cache line): the next
+// tile is the next R rows, so every thread's prefetches run one tile ahead of its loads, far enough to
+// cover the memory latency.
 template <int R, int T, bool Full>
 DECLAI_INLINE void stepF16(const f16_bits* const (&wr)[R], const float* const (&xr)[T], int64_t i,
-                           __mmask16 mask, __m512 (&acc)[R][T]) {
+                           size_t nextTileBytes, __mmask16 mask, __m512 (&acc)[R][T]) {
     __m512 wv[R];
     for (int r = 0; r < R; ++r) {
         if (Full) {
-            _mm_prefetch(reinterpret_cast<const char*>(wr[r] + i) + 1024, _MM_HINT_T0);
+            if ((i & 31) == 0)
+                _mm_prefetch(reinterpret_cast<const char*>(wr[r] + i) + nextTileBytes, _MM_HINT_T1);
             wv[r] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr[r] + i)));
         } else {
             wv[r] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, wr[r] + i));
@@ -487,10 +491,11 @@ void tileF16(const std::byte* w, size_t wStride, const std::byte* x, size_t xStr
         for (int t = 0; t < T; ++t)
             acc[r][t] = _mm512_setzero_ps();
     int64_t i = 0;
+    const size_t nextTileBytes = R * wStride;
     for (; i + 16 <= n; i += 16)
-        stepF16<R, T, true>(wr, xr, i, 0xFFFF, acc);
+        stepF16<R, T, true>(wr, xr, i, nextTileBytes, 0xFFFF, acc);
     if (i < n) // the tail: weights masked, activations zero padded
-        stepF16<R, T, false>(wr, xr, i, static_cast<__mmask16>((1u << (n - i)) - 1u), acc);
+        stepF16<R, T, false>(wr, xr, i, nextTileBytes, static_cast<__mmask16>((1u << (n - i)) - 1u), acc);
     for (int r = 0; r < R; ++r)
         for (int t = 0; t < T; ++t)
             y[t * yStride + r] = _mm512_reduce_add_ps(acc[r][t]);
