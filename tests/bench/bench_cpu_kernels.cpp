@@ -1,6 +1,7 @@
 // Micro-benchmarks: one dot-product call per format (scalar reference vs the active SIMD table, 1 and 4
 // token tiles), activation quantisation, and cpu::matmul at TinyLlama shapes for decode and prefill.
 //   build-perf/bench/bench_cpu_kernels --benchmark_filter=Matmul
+#include "RandomValues.h"
 #include "declai/core/Quant.h"
 #include "declai/gpu/CpuFeatures.h"
 #include "declai/gpu/CpuKernels.h"
@@ -14,17 +15,10 @@ using namespace declai;
 
 namespace {
 
+using testdata::randomValues;
+
 constexpr TensorType kTypes[] = {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K,
                                  TensorType::Q6_K};
-
-std::vector<float> randomValues(int64_t n, uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, 1.0f);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v)
-        x = dist(rng);
-    return v;
-}
 
 struct Matrix {
     std::vector<std::byte> bytes;

@@ -1,5 +1,6 @@
 // Tensor formats: conversions, quantise/dequantise round trips, and every dot product against the
 // straightforward computation (dequantise both sides, multiply in double).
+#include "RandomValues.h"
 #include "declai/core/Quant.h"
 
 #include <QTest>
@@ -13,14 +14,7 @@ using namespace declai::quant;
 
 namespace {
 
-std::vector<float> randomVector(int64_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, scale);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v)
-        x = dist(rng);
-    return v;
-}
+using testdata::randomValues;
 
 // Weight row in `type` quantised from random values.
 std::vector<std::byte> weightRow(TensorType type, const std::vector<float>& values) {
@@ -103,7 +97,7 @@ private Q_SLOTS:
         QFETCH(int, type);
         QFETCH(double, maxRelativeRms);
         const auto t = static_cast<TensorType>(type);
-        const auto x = randomVector(1024, 7, 0.02f);
+        const auto x = randomValues(1024, 7, 0.02f);
         const auto row = weightRow(t, x);
         std::vector<float> back(x.size());
         dequantizeRow(t, row.data(), back.data(), int64_t(x.size()));
@@ -138,8 +132,8 @@ private Q_SLOTS:
         QFETCH(int, n);
         const auto t = static_cast<TensorType>(type);
         for (uint32_t seed = 1; seed <= 20; ++seed) {
-            const auto w = randomVector(n, seed, 0.05f);
-            const auto x = randomVector(n, seed + 1000, 1.0f);
+            const auto w = randomValues(n, seed, 0.05f);
+            const auto x = randomValues(n, seed + 1000, 1.0f);
             const auto row = weightRow(t, w);
             std::vector<float> wDeq(static_cast<size_t>(n));
             dequantizeRow(t, row.data(), wDeq.data(), n);

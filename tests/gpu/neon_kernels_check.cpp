@@ -7,6 +7,7 @@
 // and the F16 rounding helpers must give the reference's bits; F32 / F16 / F32 x F16 dot products may differ
 // by float summation order only (1e-5 of sum |w * x|). Every table entry must also give the same bits for a
 // token whether it is computed alone or inside a tile of 2..4 (one float sequence per (row, token)).
+#include "RandomValues.h"
 #include "declai/core/Quant.h"
 #include "declai/gpu/CpuFeatures.h"
 
@@ -23,6 +24,8 @@
 using namespace declai;
 
 namespace {
+
+using testdata::randomValues;
 
 int gChecks = 0;
 int gFailures = 0;
@@ -41,15 +44,6 @@ bool sameBits(float a, float b) {
 void fail(const std::string& what) {
     ++gFailures;
     std::printf("MISMATCH %s\n", what.c_str());
-}
-
-std::vector<float> randomValues(int64_t n, uint32_t seed, float scale) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, scale);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v)
-        x = dist(rng);
-    return v;
 }
 
 // One weight row in `type` (quant::quantizeRow) and kMaxTileTokens activation rows in its partner format.

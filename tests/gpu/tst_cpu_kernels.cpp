@@ -2,6 +2,7 @@
 // activation quantiser, odd sizes and token tiles, and cpu::matmul with 1 and 2 threads. Quantisers and
 // K-quant dot products must match bit for bit (their integer parts and per-block float steps are the
 // same); the others may only differ by float summation order.
+#include "RandomValues.h"
 #include "declai/core/Quant.h"
 #include "declai/gpu/CpuFeatures.h"
 #include "declai/gpu/CpuKernels.h"
@@ -18,14 +19,7 @@ using namespace declai;
 
 namespace {
 
-std::vector<float> randomValues(int64_t n, uint32_t seed, float scale = 1.0f) {
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> dist(0.0f, scale);
-    std::vector<float> v(static_cast<size_t>(n));
-    for (float& x : v)
-        x = dist(rng);
-    return v;
-}
+using testdata::randomValues;
 
 std::vector<std::byte> quantized(TensorType type, const std::vector<float>& values, int64_t rows,
                                  int64_t cols) {
