@@ -13,6 +13,7 @@ DECLAI_PACKAGES=(
   ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-tools
   g++-aarch64-linux-gnu qemu-user
+  clang libclang-rt-14-dev
 )
 
 declai_missing_packages() {
@@ -39,6 +40,28 @@ declai_install_deps() {
   $sudo apt-get update -qq
   # shellcheck disable=SC2086
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+# Under CI=true, everything the README says runs in CI must be present: lists every missing piece and fails.
+declai_check_ci_dependencies() {
+  local missing=()
+  clinfo -l 2>/dev/null | grep -q "Portable Computing Language" || missing+=("PoCL (OpenCL: pocl-opencl-icd, clinfo)")
+  vulkaninfo --summary 2>/dev/null | grep -qi "llvmpipe" || missing+=("lavapipe (Vulkan: mesa-vulkan-drivers, vulkan-tools)")
+  compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=("PostgreSQL (postgresql)")
+  command -v qemu-aarch64 >/dev/null || missing+=("qemu-aarch64 (qemu-user)")
+  command -v aarch64-linux-gnu-g++ >/dev/null || missing+=("aarch64-linux-gnu-g++ (g++-aarch64-linux-gnu)")
+  command -v hipcc >/dev/null || missing+=("hipcc (hipcc, libamdhip64-dev)")
+  command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || missing+=("nvcc (the CUDA toolkit in /usr/local/cuda)")
+  [ -n "${DECLAI_MODEL_PATH:-}" ] && [ -f "${DECLAI_MODEL_PATH%%:*}/stories260K.gguf" ] ||
+    missing+=("the test models (DECLAI_MODEL_PATH='${DECLAI_MODEL_PATH:-}' has no stories260K.gguf)")
+  [ -n "${DECLAI_REFERENCE_DIR:-}" ] && [ -d "$DECLAI_REFERENCE_DIR" ] ||
+    missing+=("llama.cpp's reference outputs (DECLAI_REFERENCE_DIR='${DECLAI_REFERENCE_DIR:-}')")
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "== CI is missing what its tests need:" >&2
+    printf '   - %s\n' "${missing[@]}" >&2
+    return 1
+  fi
+  echo "== CI dependencies present: PoCL, lavapipe, PostgreSQL, qemu-aarch64, hipcc, nvcc, models, references"
 }
 
 # Default model search path: ../shared/models beside the checkout, when it exists and nothing is set.

@@ -6,6 +6,7 @@
 #include <QFileInfo>
 #include <QString>
 #include <QStringList>
+#include <QTest>
 
 namespace declai::testdata {
 
@@ -32,4 +33,43 @@ inline QString referencePath(const QString& relative) {
     return QFileInfo::exists(candidate) ? candidate : QString();
 }
 
+// Whether a missing dependency must fail the test instead of skipping it: DECLAI_REQUIRED_DEPS is a
+// comma-separated list of dependency names, or "all" (scripts/test sets it under CI=true, where everything
+// the README says runs in CI is installed). Names: models, reference, opencl, vulkan, postgres, hip,
+// qemu-aarch64.
+inline bool dependencyRequired(const QString& dependency) {
+    const QStringList required =
+        qEnvironmentVariable("DECLAI_REQUIRED_DEPS").split(QLatin1Char(','), Qt::SkipEmptyParts);
+    return required.contains(QStringLiteral("all")) || required.contains(dependency);
+}
+
+inline QString dependencyName(const char* name) {
+    return QString::fromLatin1(name);
+}
+inline QString dependencyName(const QString& name) {
+    return name;
+}
+
 } // namespace declai::testdata
+
+// Skips the current test function because `dependency` is missing (the reason says what to install or set),
+// or fails it where the dependency is required. Use this, never an early return, for anything the machine
+// may lack.
+#define DECLAI_SKIP_MISSING(dependency, reason)                                                              \
+    do {                                                                                                     \
+        const QString declaiMissingReason_ = (reason);                                                       \
+        const QString declaiDependency_ = ::declai::testdata::dependencyName(dependency);                    \
+        if (::declai::testdata::dependencyRequired(declaiDependency_))                                       \
+            QFAIL(qPrintable(QStringLiteral("required dependency '%1' is missing: %2")                       \
+                                 .arg(declaiDependency_, declaiMissingReason_)));                            \
+        QSKIP(qPrintable(declaiMissingReason_));                                                             \
+    } while (false)
+
+// The test data every data-driven suite needs: fails or skips (see above) when DECLAI_MODEL_PATH does not
+// hold `fileName`.
+#define DECLAI_REQUIRE_MODEL(fileName)                                                                       \
+    do {                                                                                                     \
+        if (::declai::testdata::modelPath(QStringLiteral(fileName)).isEmpty())                               \
+            DECLAI_SKIP_MISSING("models", QStringLiteral(fileName " not found in DECLAI_MODEL_PATH (set "    \
+                                                                  "it to ../shared/models)"));               \
+    } while (false)

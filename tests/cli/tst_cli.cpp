@@ -62,7 +62,9 @@ class TestCli : public QObject {
 private Q_SLOTS:
     void initTestCase() {
         if (declai::testdata::referenceDir().isEmpty() || qEnvironmentVariable("DECLAI_MODEL_PATH").isEmpty())
-            QSKIP("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point at ../shared");
+            DECLAI_SKIP_MISSING(
+                "models",
+                QStringLiteral("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point at ../shared"));
     }
 
     void generatePrintsReferenceContinuation_data() {
@@ -208,7 +210,7 @@ private Q_SLOTS:
         QFETCH(QString, reference);
         const QString referencePath = declai::testdata::modelPath(reference);
         if (referencePath.isEmpty())
-            QSKIP(qPrintable(reference + QStringLiteral(" is not on DECLAI_MODEL_PATH")));
+            DECLAI_SKIP_MISSING("models", reference + QStringLiteral(" is not on DECLAI_MODEL_PATH"));
         QTemporaryDir dir;
         const QString path = dir.filePath(QStringLiteral("synth.gguf"));
         const Run r = runCli({QStringLiteral("model"), QStringLiteral("synth"), QStringLiteral("--shape"),

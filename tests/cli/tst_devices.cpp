@@ -2,6 +2,7 @@
 // when this build has it, `declai-cli devices --json` and a registry in this process (build/tests, so the
 // loader's <exe dir>/../lib path) must list hip with a run-time verdict — a device, or the HIP runtime's
 // reason — never a build-time "not linked"/"built without" one. Skipped when the build has no hipcc.
+#include "TestData.h"
 #include "declai/gpu/backend/BackendRegistry.h"
 
 #include <QJsonArray>
@@ -35,7 +36,8 @@ class TestDevices : public QObject {
 private Q_SLOTS:
     void initTestCase() {
         if (!DECLAI_TEST_HIP_MODULE)
-            QSKIP("this build has no HIP backend module (DECLAI_GPU_HIP=OFF, or no hipcc/libamdhip64)");
+            DECLAI_SKIP_MISSING("hip", QStringLiteral("this build has no HIP backend module "
+                                                      "(DECLAI_GPU_HIP=OFF, or no hipcc/libamdhip64)"));
     }
 
     void cliListsHipWithRuntimeVerdict() {

@@ -259,7 +259,7 @@ private Q_SLOTS:
     void opensRealModelThroughMemoryMap() {
         const QString path = testdata::modelPath(QStringLiteral("stories260K.gguf"));
         if (path.isEmpty())
-            QSKIP("stories260K.gguf not in DECLAI_MODEL_PATH");
+            DECLAI_SKIP_MISSING("models", QStringLiteral("stories260K.gguf not in DECLAI_MODEL_PATH"));
         auto file = GgufFile::open(path.toStdString());
         QVERIFY2(file, file ? "" : file.error().message.c_str());
         auto config = ModelConfig::fromGguf(*file);

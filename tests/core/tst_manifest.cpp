@@ -55,7 +55,7 @@ private Q_SLOTS:
     void initTestCase() {
         const QString path = testdata::modelPath(QStringLiteral("stories260K.gguf"));
         if (path.isEmpty())
-            QSKIP("stories260K.gguf not found in DECLAI_MODEL_PATH");
+            DECLAI_SKIP_MISSING("models", QStringLiteral("stories260K.gguf not found in DECLAI_MODEL_PATH"));
         auto file = GgufFile::open(path.toStdString());
         QVERIFY2(file, file ? "" : file.error().message.c_str());
         m_file.emplace(std::move(*file));

@@ -75,14 +75,27 @@ QString idsToString(const std::vector<int32_t>& ids) {
 struct LoadedVocab {
     std::unique_ptr<GgufFile> file;
     std::unique_ptr<Tokenizer> tokenizer;
+    bool missing = false; // the file is absent (a skip); a file that does not load is a failure
 };
 
-// Loads tokenizer/ggml-vocab-<name>.gguf from the reference dir; empty tokenizer (and a reason) if absent.
+// An absent reference vocabulary skips the test function (fails it in CI); one that is present but does
+// not load fails it.
+#define REQUIRE_VOCAB(loaded, reason)                                                                        \
+    do {                                                                                                     \
+        if ((loaded).missing)                                                                                \
+            DECLAI_SKIP_MISSING("reference", reason);                                                        \
+        QVERIFY2((loaded).tokenizer, qPrintable(reason));                                                    \
+    } while (false)
+
+// Loads tokenizer/ggml-vocab-<name>.gguf from the reference dir; empty tokenizer (and a reason) if absent
+// or broken.
 LoadedVocab loadReferenceVocab(const QString& name, QString* reason) {
     const QString path = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-%1.gguf").arg(name));
     if (path.isEmpty()) {
         *reason = QStringLiteral("reference vocab %1 not found (set DECLAI_REFERENCE_DIR)").arg(name);
-        return {};
+        LoadedVocab absent;
+        absent.missing = true;
+        return absent;
     }
     auto file = GgufFile::open(path.toStdString());
     if (!file) {
@@ -250,8 +263,7 @@ void TstTokenizer::referenceVectors() {
     QFETCH(QString, vocab);
     QString reason;
     LoadedVocab loaded = loadReferenceVocab(vocab, &reason);
-    if (!loaded.tokenizer)
-        QSKIP(qPrintable(reason));
+    REQUIRE_VOCAB(loaded, reason);
     const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-%1.gguf").arg(vocab));
     QString error;
     const auto cases =
@@ -284,8 +296,7 @@ void TstTokenizer::roundTrip() {
     QFETCH(QString, vocab);
     QString reason;
     LoadedVocab loaded = loadReferenceVocab(vocab, &reason);
-    if (!loaded.tokenizer)
-        QSKIP(qPrintable(reason));
+    REQUIRE_VOCAB(loaded, reason);
     const Tokenizer& tok = *loaded.tokenizer;
     const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-%1.gguf").arg(vocab));
     QString error;
@@ -324,8 +335,7 @@ void TstTokenizer::roundTrip() {
 void TstTokenizer::specialTokens() {
     QString reason;
     LoadedVocab bpe = loadReferenceVocab(QStringLiteral("llama-bpe"), &reason);
-    if (!bpe.tokenizer)
-        QSKIP(qPrintable(reason));
+    REQUIRE_VOCAB(bpe, reason);
     const Tokenizer& llama3 = *bpe.tokenizer;
     QCOMPARE(llama3.bosId(), 128000);
     QCOMPARE(llama3.eosId(), 128001);
@@ -343,8 +353,7 @@ void TstTokenizer::specialTokens() {
     QCOMPARE(llama3.tokenToPiece(128009, true), std::string("<|eot_id|>"));
 
     LoadedVocab spm = loadReferenceVocab(QStringLiteral("llama-spm"), &reason);
-    if (!spm.tokenizer)
-        QSKIP(qPrintable(reason));
+    REQUIRE_VOCAB(spm, reason);
     const Tokenizer& llama2 = *spm.tokenizer;
     QCOMPARE(llama2.bosId(), 1);
     QCOMPARE(llama2.eosId(), 2);
@@ -360,8 +369,7 @@ void TstTokenizer::specialTokens() {
     QVERIFY(llama2.encode("", false).empty());
 
     LoadedVocab gpt2 = loadReferenceVocab(QStringLiteral("gpt-2"), &reason);
-    if (!gpt2.tokenizer)
-        QSKIP(qPrintable(reason));
+    REQUIRE_VOCAB(gpt2, reason);
     QVERIFY(!gpt2.tokenizer->addBosDefault());
     QCOMPARE(gpt2.tokenizer->encode("Hello", true), gpt2.tokenizer->encode("Hello", false));
     QVERIFY(gpt2.tokenizer->isEndOfGeneration(50256));
@@ -372,8 +380,7 @@ void TstTokenizer::invalidUtf8DoesNotCrash() {
     for (const char* name : {"llama-spm", "llama-bpe", "gpt-2"}) {
         QString reason;
         LoadedVocab loaded = loadReferenceVocab(QString::fromLatin1(name), &reason);
-        if (!loaded.tokenizer)
-            QSKIP(qPrintable(reason));
+        REQUIRE_VOCAB(loaded, reason);
         const Tokenizer& tok = *loaded.tokenizer;
         const std::string fixed[] = {
             "\xFF",       "\xC3",         "abc\xE2\x82",      "\xF0\x9F\x98",
@@ -400,8 +407,7 @@ void TstTokenizer::invalidUtf8DoesNotCrash() {
 void TstTokenizer::streamingDecoderKeepsEmojiWhole() {
     QString reason;
     LoadedVocab spm = loadReferenceVocab(QStringLiteral("llama-spm"), &reason);
-    if (!spm.tokenizer)
-        QSKIP(qPrintable(reason));
+    REQUIRE_VOCAB(spm, reason);
     const Tokenizer& tok = *spm.tokenizer;
     const std::string llama = "\xF0\x9F\xA6\x99"; // U+1F999, not in the Llama 2 vocabulary: four byte tokens
     const auto ids = tok.encode(llama, false);
@@ -421,8 +427,7 @@ void TstTokenizer::streamingDecoderKeepsEmojiWhole() {
     // Byte-level BPE splits emoji across tokens too; the concatenated stream must equal the text and each
     // chunk must be valid UTF-8 on its own.
     LoadedVocab gpt2 = loadReferenceVocab(QStringLiteral("gpt-2"), &reason);
-    if (!gpt2.tokenizer)
-        QSKIP(qPrintable(reason));
+    REQUIRE_VOCAB(gpt2, reason);
     const std::string text = "I \xE2\x9D\xA4\xEF\xB8\x8F \xF0\x9F\xA6\x99s and \xE4\xBD\xA0\xE5\xA5\xBD!";
     StreamingDecoder bpeStream(*gpt2.tokenizer);
     std::string joined;
@@ -499,8 +504,7 @@ void TstTokenizer::otherPreTokenizers() {
 void TstTokenizer::decodeCleansSpacesLikeLlamaCpp() {
     QString reason;
     LoadedVocab gpt2 = loadReferenceVocab(QStringLiteral("gpt-2"), &reason);
-    if (!gpt2.tokenizer)
-        QSKIP(qPrintable(reason));
+    REQUIRE_VOCAB(gpt2, reason);
     const Tokenizer& tok = *gpt2.tokenizer;
     QCOMPARE(tok.decode(tok.encode("Hello , world ! Is it ? yes .", false)),
              std::string("Hello, world! Is it? yes."));

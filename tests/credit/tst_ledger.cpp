@@ -1,6 +1,7 @@
 // One suite, compiled once per store (DECLAI_LEDGER_BACKEND_SQLITE / _POSTGRES), so both stores pass exactly
 // the same checks: money flow, idempotency, concurrent double spend, random operation sequences against a
 // model, tamper detection, migrations, receipts and the CSV export.
+#include "TestData.h"
 #include "declai/credit/Ledger.h"
 #include "declai/credit/PostgresLedgerStore.h"
 #include "declai/credit/SqliteLedgerStore.h"
@@ -180,9 +181,10 @@ void LedgerTest::initTestCase() {
     if (kPostgres) {
         const QString info = qEnvironmentVariable("DECLAI_TEST_PG");
         if (info.isEmpty())
-            QSKIP("DECLAI_TEST_PG is not set: start a throwaway server with scripts/pg-test-cluster.sh start "
-                  "DIR "
-                  "and export the DECLAI_TEST_PG line it prints");
+            DECLAI_SKIP_MISSING("postgres",
+                                QStringLiteral("DECLAI_TEST_PG is not set: start a throwaway server with "
+                                               "scripts/pg-test-cluster.sh start DIR and export the "
+                                               "DECLAI_TEST_PG line it prints"));
         auto parsed = PostgresConnectionInfo::parse(str(info));
         QVERIFY2(parsed.hasValue(), parsed ? "" : parsed.error().message.c_str());
         m_pg = *parsed;

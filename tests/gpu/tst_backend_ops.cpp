@@ -3,6 +3,7 @@
 // of work-group sizes, head dims 64 and 48, grouped-query attention, batches of 1 and 5). The error is
 // normalised: max|device - cpu| / max|cpu|, compared with a tolerance per op and format (kTolerance*).
 // Devices that are absent are skipped with the registry's reason.
+#include "RequiredDevices.h"
 #include "declai/core/Quant.h"
 #include "declai/gpu/backend/BackendRegistry.h"
 
@@ -209,6 +210,7 @@ private Q_SLOTS:
         auto cpu = m_registry.openDevice("cpu");
         QVERIFY2(cpu.hasValue(), cpu ? "" : cpu.error().toString().c_str());
         m_cpu = std::move(*cpu);
+        DECLAI_REQUIRE_DEVICES(m_registry.backends());
         for (const BackendStatus& status : m_registry.backends()) {
             if (status.name == "cpu")
                 continue;

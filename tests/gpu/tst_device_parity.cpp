@@ -5,6 +5,7 @@
 // rounding, truncate, end, wrong positions refused, shard split == whole model).
 // Skips as a whole (initTestCase) when the data is missing or no device besides the CPU exists.
 #include "ParityReference.h"
+#include "RequiredDevices.h"
 #include "TestData.h"
 #include "declai/core/Tokenizer.h"
 #include "declai/gpu/DeviceShardExecutor.h"
@@ -92,8 +93,11 @@ class TestDeviceParity : public QObject {
 private Q_SLOTS:
     void initTestCase() {
         if (testdata::referenceDir().isEmpty() || qEnvironmentVariable("DECLAI_MODEL_PATH").isEmpty())
-            QSKIP("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point at ../shared");
+            DECLAI_SKIP_MISSING(
+                "models",
+                QStringLiteral("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point at ../shared"));
         gpu::BackendRegistry registry(1);
+        DECLAI_REQUIRE_DEVICES(registry.backends());
         std::string absent;
         for (const gpu::BackendStatus& status : registry.backends()) {
             if (status.name == "cpu")

@@ -91,8 +91,9 @@ class TestParity : public QObject {
 private Q_SLOTS:
     void initTestCase() {
         if (testdata::referenceDir().isEmpty() || qEnvironmentVariable("DECLAI_MODEL_PATH").isEmpty())
-            QSKIP("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point at ../shared (the README's test "
-                  "command sets them)");
+            DECLAI_SKIP_MISSING("models",
+                                QStringLiteral("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point "
+                                               "at ../shared (the README's test command sets them)"));
     }
 
     void greedyTokens_data() {

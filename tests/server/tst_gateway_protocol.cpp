@@ -144,7 +144,7 @@ private Q_SLOTS:
     void initTestCase() {
         const QString model = testdata::modelPath(QStringLiteral("stories260K.gguf"));
         if (model.isEmpty())
-            QSKIP("stories260K.gguf not in DECLAI_MODEL_PATH");
+            DECLAI_SKIP_MISSING("models", QStringLiteral("stories260K.gguf not in DECLAI_MODEL_PATH"));
         QDir(m_dir.path()).mkpath(QStringLiteral("models"));
         QFile::link(model, QDir(m_dir.path()).filePath(QStringLiteral("models/stories260K.gguf")));
         auto config = server::ServerConfig::fromArguments(

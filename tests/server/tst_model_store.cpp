@@ -169,7 +169,7 @@ private Q_SLOTS:
     void initTestCase() {
         m_originalPath = testdata::modelPath(QStringLiteral("stories260K.gguf"));
         if (m_originalPath.isEmpty())
-            QSKIP("stories260K.gguf not found in DECLAI_MODEL_PATH");
+            DECLAI_SKIP_MISSING("models", QStringLiteral("stories260K.gguf not found in DECLAI_MODEL_PATH"));
         QVERIFY(m_root.isValid());
         const QString modelDir = m_root.filePath(QStringLiteral("models"));
         QVERIFY(QDir().mkpath(modelDir));

@@ -35,7 +35,9 @@ private Q_SLOTS:
     void initTestCase() {
         if (declai::testdata::referenceDir().isEmpty() ||
             declai::testdata::modelPath(QStringLiteral("stories260K.gguf")).isEmpty())
-            QSKIP("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point at ../shared");
+            DECLAI_SKIP_MISSING(
+                "models",
+                QStringLiteral("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point at ../shared"));
     }
 
     void outputEqualsLocalGeneration() {

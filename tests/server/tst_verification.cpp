@@ -12,7 +12,7 @@ class TestVerification : public QObject {
 private Q_SLOTS:
     void initTestCase() {
         if (declai::testdata::modelPath(QStringLiteral("stories260K.gguf")).isEmpty())
-            QSKIP("stories260K.gguf not in DECLAI_MODEL_PATH");
+            DECLAI_SKIP_MISSING("models", QStringLiteral("stories260K.gguf not in DECLAI_MODEL_PATH"));
     }
 
     void honestNodesPassEveryCheck() {
