@@ -1,5 +1,7 @@
 #include "declai/network/Channel.h"
 
+#include "declai/network/PeerText.h"
+
 #include <QAbstractSocket>
 #include <QDateTime>
 
@@ -8,8 +10,7 @@ namespace declai::net {
 Channel::Channel(std::unique_ptr<QWebSocket> socket, ChannelLimits limits, QObject* parent)
     : QObject(parent), m_socket(std::move(socket)), m_limits(limits) {
     // Qt's defaults allow ~2 GiB frames; a real cap makes Qt close oversized input with 1009.
-    m_socket->setMaxAllowedIncomingFrameSize(m_limits.maxMessageBytes);
-    m_socket->setMaxAllowedIncomingMessageSize(m_limits.maxMessageBytes);
+    setMaxMessageBytes(m_limits.maxMessageBytes);
     m_lastHeardMs = QDateTime::currentMSecsSinceEpoch();
     connect(m_socket.get(), &QWebSocket::binaryMessageReceived, this, &Channel::onBinaryMessage);
     connect(m_socket.get(), &QWebSocket::textMessageReceived, this, [this](const QString&) {
@@ -22,7 +23,13 @@ Channel::Channel(std::unique_ptr<QWebSocket> socket, ChannelLimits limits, QObje
     // Every stage is a small request/answer exchange: Nagle's algorithm plus delayed ACKs would add ~40 ms
     // per hop. QWebSocket has no API for it, so set TCP_NODELAY on the socket it owns.
     setLowDelay();
-    connect(m_socket.get(), &QWebSocket::connected, this, &Channel::setLowDelay);
+    m_everConnected = m_socket->state() == QAbstractSocket::ConnectedState;
+    connect(m_socket.get(), &QWebSocket::connected, this, [this] {
+        m_everConnected = true;
+        setLowDelay();
+    });
+    connect(m_socket.get(), qOverload<QAbstractSocket::SocketError>(&QWebSocket::error), this,
+            [this](QAbstractSocket::SocketError error) { m_lastError = error; });
     connect(&m_pingTimer, &QTimer::timeout, this, &Channel::onPingTimer);
     if (m_limits.pingIntervalMs > 0)
         m_pingTimer.start(m_limits.pingIntervalMs);
@@ -39,6 +46,12 @@ void Channel::setLowDelay() {
     const auto sockets = m_socket->findChildren<QAbstractSocket*>();
     for (QAbstractSocket* s : sockets)
         s->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+}
+
+void Channel::setMaxMessageBytes(uint64_t bytes) {
+    m_limits.maxMessageBytes = bytes;
+    m_socket->setMaxAllowedIncomingFrameSize(bytes);
+    m_socket->setMaxAllowedIncomingMessageSize(bytes);
 }
 
 bool Channel::isOpen() const {
@@ -122,17 +135,63 @@ void Channel::onBinaryMessage(const QByteArray& frame) {
     Q_EMIT envelopeReceived(*envelope);
 }
 
+QString Channel::disconnectReason() const {
+    if (!m_socket->closeReason().isEmpty())
+        return QStringLiteral("closed by peer: %1 (code %2)")
+            .arg(boundedPeerQString(m_socket->closeReason().toStdString(), 123))
+            .arg(int(m_socket->closeCode()));
+    const QUrl url = m_socket->requestUrl();
+    const QString where =
+        url.isEmpty() ? peerAddress() : QStringLiteral("%1:%2").arg(url.host()).arg(url.port(7420));
+    const QAbstractSocket::SocketError error =
+        m_lastError != QAbstractSocket::UnknownSocketError ? m_lastError : m_socket->error();
+    // Qt's own text for these is often "Unknown error"; say what happened and what to check.
+    switch (error) {
+    case QAbstractSocket::ConnectionRefusedError:
+        return QStringLiteral("connection refused by %1 - is declai-server running there?").arg(where);
+    case QAbstractSocket::HostNotFoundError:
+        return QStringLiteral("host %1 not found").arg(url.host());
+    case QAbstractSocket::SocketTimeoutError:
+        return QStringLiteral("no answer from %1 (timed out)").arg(where);
+    case QAbstractSocket::NetworkError:
+        return QStringLiteral("network unreachable for %1").arg(where);
+    case QAbstractSocket::RemoteHostClosedError:
+        return m_everConnected
+                   ? QStringLiteral("connection lost: %1 closed it").arg(where)
+                   : QStringLiteral("%1 closed the connection during the handshake (wrong port or scheme? "
+                                    "the gateway speaks wss://)")
+                         .arg(where);
+    case QAbstractSocket::SslHandshakeFailedError:
+        return QStringLiteral("TLS handshake with %1 failed: %2").arg(where, m_socket->errorString());
+    default:
+        break;
+    }
+    const QString text = m_socket->errorString();
+    if (text.isEmpty() || text == QStringLiteral("Unknown error"))
+        return QStringLiteral("connection lost (%1, socket error %2)").arg(where).arg(int(error));
+    return QStringLiteral("connection lost (%1)").arg(text);
+}
+
 void Channel::onDisconnected() {
     m_pingTimer.stop();
-    const QString reason = m_socket->closeReason().isEmpty()
-                               ? QStringLiteral("connection lost (%1)").arg(m_socket->errorString())
-                               : QStringLiteral("closed by peer: %1 (code %2)")
-                                     .arg(m_socket->closeReason())
-                                     .arg(int(m_socket->closeCode()));
-    if (!m_closed) {
+    if (m_closed)
+        return;
+    if (m_everConnected) {
         m_closed = true;
-        Q_EMIT closed(reason);
+        Q_EMIT closed(disconnectReason());
+        return;
     }
+    // A failed connect: QWebSocket may report the socket error just after `disconnected`, so name the
+    // reason once that signal had its turn.
+    QMetaObject::invokeMethod(
+        this,
+        [this] {
+            if (m_closed)
+                return;
+            m_closed = true;
+            Q_EMIT closed(disconnectReason());
+        },
+        Qt::QueuedConnection);
 }
 
 void Channel::onPingTimer() {

@@ -5,6 +5,7 @@
 
 #include <QDateTime>
 #include <QDir>
+#include <cmath>
 
 namespace declai::server {
 
@@ -40,9 +41,20 @@ CreditService::CreditService(CreditConfig config, std::unique_ptr<credit::Ledger
         static_cast<int>(std::clamp<int64_t>(m_config.verificationWindowMs / 4, 200, 60000)));
 }
 
-Expected<credit::Quote> CreditService::quote(int64_t modelParams, int64_t promptTokens,
-                                             int64_t maxTokens) const {
-    return credit::quote(m_config.prices, modelParams, promptTokens, maxTokens);
+credit::PriceSchedule CreditService::prices(double multiplier) const {
+    credit::PriceSchedule p = m_config.prices;
+    if (multiplier != 1.0) {
+        p.promptPer1kTokens =
+            static_cast<credit::Microcredits>(std::llround(p.promptPer1kTokens * multiplier));
+        p.generatedPer1kTokens =
+            static_cast<credit::Microcredits>(std::llround(p.generatedPer1kTokens * multiplier));
+    }
+    return p;
+}
+
+Expected<credit::Quote> CreditService::quote(int64_t modelParams, int64_t promptTokens, int64_t maxTokens,
+                                             double priceMultiplier) const {
+    return credit::quote(prices(priceMultiplier), modelParams, promptTokens, maxTokens);
 }
 
 Expected<void> CreditService::ensureUser(const std::string& user) {
@@ -73,8 +85,8 @@ Expected<std::string> CreditService::admit(const std::string& user, const std::s
 
 Expected<credit::TxId> CreditService::settle(const std::string& holdId, int64_t modelParams,
                                              int64_t promptTokens, int64_t generatedTokens,
-                                             const std::vector<NodeWorkShare>& work) {
-    auto cost = credit::actualCost(m_config.prices, modelParams, promptTokens, generatedTokens);
+                                             const std::vector<NodeWorkShare>& work, double priceMultiplier) {
+    auto cost = credit::actualCost(prices(priceMultiplier), modelParams, promptTokens, generatedTokens);
     if (!cost)
         return cost.error();
     std::vector<credit::NodeWork> nodeWork;

@@ -7,6 +7,7 @@
 #include <QHttpServerResponder>
 #include <QTcpServer>
 #include <QWebSocket>
+#include <algorithm>
 
 namespace declai::server {
 
@@ -28,17 +29,24 @@ Gateway::Gateway(const ServerConfig& config, Handlers handlers, QObject* parent)
 Gateway::~Gateway() = default;
 
 Expected<quint16> Gateway::listen(const std::optional<QSslConfiguration>& tls) {
-    if (tls) {
-        m_http.sslSetup(*tls);
-        m_tls = true;
-    }
-    const quint16 port = m_http.listen(m_config.listenAddress, m_config.listenPort);
-    if (port == 0)
+    // Our own listener instead of QHttpServer::sslSetup + listen: Qt 6.4's QSslServer stops accepting for
+    // good after 30 failed handshakes (see FrontDoor.h).
+    auto door = std::make_unique<net::FrontDoor>(m_config.frontDoor, tls);
+    if (!door->listen(m_config.listenAddress, m_config.listenPort))
         return makeError(ErrorCode::Io, "cannot listen on " + m_config.listenHost.toStdString() + ":" +
-                                            std::to_string(m_config.listenPort) +
-                                            " (address in use or not local?)");
-    m_port = port;
-    return port;
+                                            std::to_string(m_config.listenPort) + " (" +
+                                            door->errorString().toStdString() + ")");
+    m_tls = tls.has_value();
+    m_port = door->serverPort();
+    m_door = door.release();
+    m_http.bind(m_door); // the HTTP server takes ownership
+    return m_port;
+}
+
+uint64_t Gateway::nodeMessageBytes(int64_t contextLength, int64_t embeddingLength) {
+    const uint64_t replay = static_cast<uint64_t>(std::max<int64_t>(0, contextLength)) *
+                            static_cast<uint64_t>(std::max<int64_t>(0, embeddingLength)) * sizeof(float);
+    return std::max<uint64_t>(1ull << 20, replay + (64u << 10));
 }
 
 QString Gateway::httpBase() const {
@@ -60,7 +68,7 @@ void Gateway::onNewWebSocket() {
         const uint64_t id = m_nextPendingId++;
         auto pending = std::make_unique<Pending>();
         net::ChannelLimits limits;
-        limits.maxMessageBytes = m_config.maxMessageBytes;
+        limits.maxMessageBytes = m_config.clientMaxMessageBytes; // until a node proves its key
         pending->channel = std::make_unique<net::Channel>(std::move(socket), limits);
         connect(pending->channel.get(), &net::Channel::envelopeReceived, this,
                 [this, id](const wire::Envelope& envelope) { onPendingEnvelope(id, envelope); });
@@ -131,7 +139,7 @@ void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
             client->clientId = "client-" + std::to_string(m_nextClientId++);
             wire::Welcome welcome;
             welcome.set_peer_id(client->clientId);
-            welcome.set_max_message_bytes(m_config.maxMessageBytes);
+            welcome.set_max_message_bytes(m_config.clientMaxMessageBytes);
             welcome.set_http_base(httpBase().toStdString());
             p.channel->send(wire::WELCOME, welcome);
             p.timer.stop();
@@ -169,8 +177,9 @@ void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
     node->channelBinding = p.nonce;
     wire::Welcome welcome;
     welcome.set_peer_id(node->nodeId);
-    welcome.set_max_message_bytes(m_config.maxMessageBytes);
+    welcome.set_max_message_bytes(m_nodeMaxMessageBytes);
     welcome.set_http_base(httpBase().toStdString());
+    p.channel->setMaxMessageBytes(m_nodeMaxMessageBytes);
     p.channel->send(wire::WELCOME, welcome);
     p.timer.stop();
     p.channel->disconnect(this);

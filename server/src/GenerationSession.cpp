@@ -1,6 +1,7 @@
 #include "declai/server/GenerationSession.h"
 
 #include "declai/core/HiddenStates.h"
+#include "declai/network/PeerText.h"
 
 namespace declai::server {
 
@@ -143,7 +144,7 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
     m_inFlight = false;
     if (!response.error().empty())
         return failStage(m_currentStage,
-                         QStringLiteral("node reported: %1").arg(QString::fromStdString(response.error())));
+                         QStringLiteral("node reported: %1").arg(net::boundedPeerQString(response.error())));
     const uint32_t dim = static_cast<uint32_t>(m_model.config().embeddingLength);
     const bool last = m_currentStage + 1 == m_stages.size();
     const bool nextNeedsAllRows = !last && m_stages[m_currentStage + 1].needsFullHistory;

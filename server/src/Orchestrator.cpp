@@ -1,6 +1,7 @@
 #include "declai/server/Orchestrator.h"
 
 #include "declai/core/Identity.h"
+#include "declai/network/PeerText.h"
 #include "declai/server/CreditService.h"
 
 #include <QDateTime>
@@ -169,10 +170,10 @@ void Orchestrator::onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope
         const PendingAssignment assignment = it->second;
         node->pendingAssignments.erase(it);
         if (!ready->ok()) {
+            const std::string why = net::boundedPeerText(ready->error()); // node-supplied text
             qWarning("node %s could not load %s: %s", qPrintable(node->shortId()),
-                     qPrintable(rangeKey(assignment.model, assignment.layers)), ready->error().c_str());
-            node->failedAssignments[rangeKey(assignment.model, assignment.layers).toStdString()] =
-                ready->error();
+                     qPrintable(rangeKey(assignment.model, assignment.layers)), why.c_str());
+            node->failedAssignments[rangeKey(assignment.model, assignment.layers).toStdString()] = why;
             m_rebalanceTimer.start();
             return;
         }
@@ -478,6 +479,9 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         failed.set_reason(reason);
         client->channel->send(wire::FAILED, failed);
     };
+    // Pipelining is fine, hoarding is not: one connection or account cannot fill the queue on its own.
+    if (auto busy = tooManyRequests(*client); !busy.empty())
+        return failNow(busy);
     GatewayModel* m = model(submit.model());
     if (!m) {
         std::string known;
@@ -505,6 +509,9 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
     if (!priority)
         return failNow("priority '" + submit.priority() + "' is not low, normal or high");
 
+    // High priority jumps the queue, so it costs more (--high-priority-price, docs/ledger.md).
+    const double priceMultiplier =
+        *priority == Priority::High ? m_config.credits.highPriorityPriceMultiplier : 1.0;
     // Price: the worst case (prompt + max tokens) is held before anything runs; nothing is charged if the
     // hold fails.
     const int64_t promptTokens = static_cast<int64_t>(m->tokenizer().encode(request.prompt, true).size());
@@ -514,7 +521,7 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
     if (m_credits && m_credits->enabled()) {
         if (auto opened = m_credits->ensureUser(client->userId); !opened)
             return failNow(opened.error().message);
-        auto quote = m_credits->quote(m->parameterCount(), promptTokens, request.maxTokens);
+        auto quote = m_credits->quote(m->parameterCount(), promptTokens, request.maxTokens, priceMultiplier);
         if (!quote)
             return failNow(quote.error().message);
         worstCase = quote->total;
@@ -557,8 +564,9 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         token.set_text(text);
         it->second->channel->send(wire::TOKEN, token);
     };
-    sinks.finished = [this, clientId, requestId, sessionId, modelParams, user = client->userId](
-                         const std::string& reason, const std::string& tail, const SessionStats& stats) {
+    sinks.finished = [this, clientId, requestId, sessionId, modelParams, priceMultiplier,
+                      user = client->userId](const std::string& reason, const std::string& tail,
+                                             const SessionStats& stats) {
         ++m_stats.sessionsCompleted;
         m_stats.hiddenBytesSent += stats.hiddenBytesSent;
         m_stats.stageHops += stats.hops;
@@ -569,12 +577,13 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
             std::vector<NodeWorkShare> work;
             for (const auto& [node, layerTokens] : stats.nodeLayerTokens)
                 work.push_back(NodeWorkShare{node, layerTokens});
-            auto settled =
-                m_credits->settle(hold->second, modelParams, stats.promptTokens, stats.generatedTokens, work);
+            auto settled = m_credits->settle(hold->second, modelParams, stats.promptTokens,
+                                             stats.generatedTokens, work, priceMultiplier);
             if (!settled)
                 qWarning("settling request %llu failed: %s", static_cast<unsigned long long>(requestId),
                          settled.error().message.c_str());
-            if (auto q = m_credits->quote(modelParams, stats.promptTokens, stats.generatedTokens))
+            if (auto q =
+                    m_credits->quote(modelParams, stats.promptTokens, stats.generatedTokens, priceMultiplier))
                 cost = q->total;
             if (auto b = m_credits->balanceOfUser(user))
                 balanceAfter = b->available;
@@ -633,6 +642,27 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
     }
     m_waiting[sessionId] = Waiting{std::move(session), holdId};
     startQueued();
+}
+
+std::string Orchestrator::tooManyRequests(const ClientLink& client) const {
+    int onConnection = 0;
+    int onAccount = 0;
+    for (const auto& [sid, cid] : m_sessionClient) {
+        if (cid == client.clientId)
+            ++onConnection;
+        if (client.userId.empty())
+            continue;
+        if (auto owner = m_clients.find(cid);
+            owner != m_clients.end() && owner->second->userId == client.userId)
+            ++onAccount;
+    }
+    if (onConnection >= m_config.maxRequestsPerConnection)
+        return "too many requests in flight on this connection (limit " +
+               std::to_string(m_config.maxRequestsPerConnection) + "): wait for one to finish";
+    if (!client.userId.empty() && onAccount >= m_config.maxRequestsPerAccount)
+        return "too many requests in flight for account '" + client.userId + "' (limit " +
+               std::to_string(m_config.maxRequestsPerAccount) + "): wait for one to finish";
+    return {};
 }
 
 void Orchestrator::startQueued() {

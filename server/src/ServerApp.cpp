@@ -6,6 +6,7 @@
 #include <QDir>
 #include <QHttpServerResponse>
 #include <QJsonDocument>
+#include <algorithm>
 
 namespace declai::server {
 
@@ -17,6 +18,27 @@ ServerApp::~ServerApp() {
     m_orchestrator.reset();
     m_gateway.reset();
     m_credits.reset();
+}
+
+QJsonObject ServerApp::frontDoorJson() const {
+    const net::FrontDoor* door = m_gateway ? m_gateway->frontDoor() : nullptr;
+    if (!door)
+        return {};
+    const net::FrontDoorStats s = door->stats();
+    return QJsonObject{{QStringLiteral("open"), s.open},
+                       {QStringLiteral("handshaking"), s.handshaking},
+                       {QStringLiteral("max_connections"), door->maxConnections()},
+                       {QStringLiteral("accepted"), qint64(s.accepted)},
+                       {QStringLiteral("refused_full"), qint64(s.refusedFull)},
+                       {QStringLiteral("refused_per_address"), qint64(s.refusedPerAddress)},
+                       {QStringLiteral("evicted"), qint64(s.evicted)},
+                       {QStringLiteral("handshake_timeouts"), qint64(s.handshakeTimeouts)},
+                       {QStringLiteral("handshake_failures"), qint64(s.handshakeFailures)},
+                       {QStringLiteral("plain_http_hints"), qint64(s.plainHttpHints)},
+                       {QStringLiteral("header_rejects"), qint64(s.headerRejects)},
+                       {QStringLiteral("header_timeouts"), qint64(s.headerTimeouts)},
+                       {QStringLiteral("idle_closed"), qint64(s.idleClosed)},
+                       {QStringLiteral("accept_errors"), qint64(s.acceptErrors)}};
 }
 
 Expected<quint16> ServerApp::start() {
@@ -73,9 +95,19 @@ Expected<quint16> ServerApp::start() {
     if (m_credits)
         handlers.authenticateClient = [this](const std::string& key) { return m_credits->authenticate(key); };
     m_gateway = std::make_unique<Gateway>(m_config, std::move(handlers));
+    uint64_t nodeMessageBytes = m_config.nodeMaxMessageBytes;
+    if (nodeMessageBytes == 0)
+        for (const auto& entry : m_store->models())
+            nodeMessageBytes =
+                std::max(nodeMessageBytes, Gateway::nodeMessageBytes(entry->config.contextLength,
+                                                                     entry->config.embeddingLength));
+    m_gateway->setNodeMaxMessageBytes(nodeMessageBytes);
     m_store->registerRoutes(m_gateway->http());
-    m_gateway->http().route(QStringLiteral("/v1/status"),
-                            [this] { return QHttpServerResponse(m_orchestrator->statusJson()); });
+    m_gateway->http().route(QStringLiteral("/v1/status"), [this] {
+        QJsonObject status = m_orchestrator->statusJson();
+        status.insert(QStringLiteral("front_door"), frontDoorJson());
+        return QHttpServerResponse(status);
+    });
     m_gateway->http().route(QStringLiteral("/healthz"), [] { return QHttpServerResponse("ok"); });
     auto port = m_gateway->listen(tls);
     if (!port)

@@ -46,6 +46,14 @@ QString ServerConfig::usage() {
         "  --verification-window-s N        node earnings stay pending this long (default 600)\n"
         "  --max-sessions N                 generations at once; more wait in the priority queue (default "
         "8)\n"
+        "  --max-connections N              open connections at most (default 4096, lowered to fit the fd "
+        "limit)\n"
+        "  --max-connections-per-ip N       open connections per peer address (IPv6: per /64; default 256)\n"
+        "  --tls-handshake-timeout-ms N     accept to finished TLS handshake (default 5000)\n"
+        "  --idle-timeout-ms N              close an HTTP connection silent this long (default 120000)\n"
+        "  --max-requests-per-connection N  requests running or queued per client connection (default 4)\n"
+        "  --max-requests-per-account N     requests running or queued per account (default 8)\n"
+        "  --high-priority-price X          price multiplier for priority=high (default 2)\n"
         "\n"
         "operator commands (run while the server is stopped, or against PostgreSQL):\n"
         "  declai-server user add NAME --data-dir DIR        create a user, print its API key\n"
@@ -96,12 +104,28 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
                                            QStringLiteral("R"));
     const QCommandLineOption verifyFloor(QStringLiteral("verify-floor-rate"), QStringLiteral("r"),
                                          QStringLiteral("R"));
+    const QCommandLineOption maxConnections(QStringLiteral("max-connections"), QStringLiteral("n"),
+                                            QStringLiteral("N"));
+    const QCommandLineOption maxPerIp(QStringLiteral("max-connections-per-ip"), QStringLiteral("n"),
+                                      QStringLiteral("N"));
+    const QCommandLineOption tlsTimeout(QStringLiteral("tls-handshake-timeout-ms"), QStringLiteral("ms"),
+                                        QStringLiteral("N"));
+    const QCommandLineOption idleTimeout(QStringLiteral("idle-timeout-ms"), QStringLiteral("ms"),
+                                         QStringLiteral("N"));
+    const QCommandLineOption perConnection(QStringLiteral("max-requests-per-connection"), QStringLiteral("n"),
+                                           QStringLiteral("N"));
+    const QCommandLineOption perAccount(QStringLiteral("max-requests-per-account"), QStringLiteral("n"),
+                                        QStringLiteral("N"));
+    const QCommandLineOption highPrice(QStringLiteral("high-priority-price"), QStringLiteral("x"),
+                                       QStringLiteral("X"));
     const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")},
                                   QStringLiteral("help"));
-    parser.addOptions({listen,       modelDir,      dataDir,      cert,        key,       insecure,
-                       replicas,     minNodes,      stageTimeout, failover,    chainWait, encoding,
-                       threads,      verifyInitial, verifyFloor,  noCredits,   ledger,    ledgerPg,
-                       grantCredits, dailyLimit,    window,       maxSessions, help});
+    parser.addOptions({listen,      modelDir,      dataDir,        cert,          key,
+                       insecure,    replicas,      minNodes,       stageTimeout,  failover,
+                       chainWait,   encoding,      threads,        verifyInitial, verifyFloor,
+                       noCredits,   ledger,        ledgerPg,       grantCredits,  dailyLimit,
+                       window,      maxSessions,   maxConnections, maxPerIp,      tlsTimeout,
+                       idleTimeout, perConnection, perAccount,     highPrice,     help});
     if (!parser.parse(arguments))
         return usageError(parser.errorText());
     if (parser.isSet(help))
@@ -148,7 +172,13 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
          {IntOption{replicas, 0, 16, &c.replicas}, IntOption{minNodes, 1, 100000, &c.minNodes},
           IntOption{stageTimeout, 100, 3600000, &c.stageTimeoutMs},
           IntOption{failover, 100, 3600000, &c.failoverDeadlineMs},
-          IntOption{chainWait, 0, 3600000, &c.chainWaitMs}, IntOption{threads, 0, 1024, &c.threads}}) {
+          IntOption{chainWait, 0, 3600000, &c.chainWaitMs}, IntOption{threads, 0, 1024, &c.threads},
+          IntOption{maxConnections, 8, 1 << 20, &c.frontDoor.maxConnections},
+          IntOption{maxPerIp, 1, 1 << 20, &c.frontDoor.maxConnectionsPerAddress},
+          IntOption{tlsTimeout, 100, 600000, &c.frontDoor.handshakeTimeoutMs},
+          IntOption{idleTimeout, 1000, 86400000, &c.frontDoor.idleTimeoutMs},
+          IntOption{perConnection, 1, 100000, &c.maxRequestsPerConnection},
+          IntOption{perAccount, 1, 100000, &c.maxRequestsPerAccount}}) {
         if (parser.isSet(o.option) && !parseInt(parser.value(o.option), o.min, o.max, *o.out))
             return usageError(QStringLiteral("--%1 must be an integer in [%2, %3]")
                                   .arg(o.option.names().first())
@@ -185,6 +215,13 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
             return usageError(
                 QStringLiteral("--%1 must be a number of credits >= 0").arg(option->names().first()));
         *out = static_cast<int64_t>(credits * 1e6);
+    }
+    if (parser.isSet(highPrice)) {
+        bool ok = false;
+        const double x = parser.value(highPrice).toDouble(&ok);
+        if (!ok || x < 1 || x > 1000)
+            return usageError(QStringLiteral("--high-priority-price must be a number in [1, 1000]"));
+        c.credits.highPriorityPriceMultiplier = x;
     }
     int windowS = static_cast<int>(c.credits.verificationWindowMs / 1000);
     if (parser.isSet(window) && !parseInt(parser.value(window), 0, 30 * 86400, windowS))

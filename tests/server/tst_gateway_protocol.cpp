@@ -153,7 +153,7 @@ private Q_SLOTS:
              QStringLiteral("--data-dir"), QDir(m_dir.path()).filePath(QStringLiteral("data"))});
         QVERIFY2(config, config ? "" : config.error().message.c_str());
         config->handshakeTimeoutMs = 500;
-        config->maxMessageBytes = 64 * 1024;
+        config->clientMaxMessageBytes = 64 * 1024;
         m_server = std::make_unique<server::ServerApp>(*config);
         auto port = m_server->start();
         QVERIFY2(port, port ? "" : port.error().message.c_str());

@@ -36,6 +36,8 @@ public:
     uint64_t nextOutgoingSeq() const { return m_outgoingSeq + 1; }
     void close(QWebSocketProtocol::CloseCode code, const QString& reason);
     bool isOpen() const;
+    // Changes the incoming cap (e.g. once a peer proved it is a node); Qt checks it on each frame header.
+    void setMaxMessageBytes(uint64_t bytes);
     QWebSocket* socket() const { return m_socket.get(); }
     QString peerAddress() const;
     uint64_t bytesSent() const { return m_bytesSent; }
@@ -52,6 +54,7 @@ private:
     void setLowDelay();
     void onBinaryMessage(const QByteArray& frame);
     void onDisconnected();
+    QString disconnectReason() const;
     void onPingTimer();
     void reject(wire::RejectCode code, const QString& reason, QWebSocketProtocol::CloseCode closeCode);
 
@@ -64,6 +67,8 @@ private:
     uint64_t m_bytesSent = 0;
     uint64_t m_bytesReceived = 0;
     bool m_closed = false;
+    bool m_everConnected = false;
+    QAbstractSocket::SocketError m_lastError = QAbstractSocket::UnknownSocketError;
 };
 
 } // namespace declai::net

@@ -25,6 +25,7 @@ struct CreditConfig {
     credit::Microcredits dailySpendLimit = 0; // per user; 0 = none
     credit::PriceSchedule prices;
     int64_t verificationWindowMs = 10 * 60 * 1000;
+    double highPriorityPriceMultiplier = 2.0; // priority=high pays this times the normal price
 };
 
 // Opens the configured ledger store (SQLite at DATA_DIR/ledger.sqlite by default).
@@ -51,18 +52,22 @@ public:
 
     // Opens the user's account with the welcome grant on first use (idempotent).
     Expected<void> ensureUser(const std::string& user);
-    Expected<credit::Quote> quote(int64_t modelParams, int64_t promptTokens, int64_t maxTokens) const;
+    // priceMultiplier scales the per-token prices (high priority costs more).
+    Expected<credit::Quote> quote(int64_t modelParams, int64_t promptTokens, int64_t maxTokens,
+                                  double priceMultiplier = 1.0) const;
     // Places the worst-case hold; fails with "insufficient credits ..." and changes nothing when short.
     Expected<std::string> admit(const std::string& user, const std::string& requestId,
                                 credit::Microcredits worstCase);
     // Posts the real cost and releases the rest of the hold.
     Expected<credit::TxId> settle(const std::string& holdId, int64_t modelParams, int64_t promptTokens,
-                                  int64_t generatedTokens, const std::vector<NodeWorkShare>& work);
+                                  int64_t generatedTokens, const std::vector<NodeWorkShare>& work,
+                                  double priceMultiplier = 1.0);
     Expected<credit::TxId> refund(const std::string& holdId);
     Expected<credit::PendingReleaseResult> voidNode(const std::string& nodeId, const std::string& reason);
     Expected<credit::Balance> balanceOfUser(const std::string& user);
 
 private:
+    credit::PriceSchedule prices(double multiplier) const;
     void releaseMatured(); // pending earnings older than the verification window become available
 
     CreditConfig m_config;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "declai/network/Channel.h"
+#include "declai/network/FrontDoor.h"
 #include "declai/server/Links.h"
 #include "declai/server/ServerConfig.h"
 
@@ -35,6 +36,12 @@ public:
     // Starts listening; tls is empty under --insecure-dev. Returns the bound port.
     Expected<quint16> listen(const std::optional<QSslConfiguration>& tls);
     QString httpBase() const; // https://host:port (or http:// under --insecure-dev)
+    // The largest message a node may send or receive: set from the served models before nodes connect.
+    void setNodeMaxMessageBytes(uint64_t bytes) { m_nodeMaxMessageBytes = bytes; }
+    uint64_t nodeMaxMessageBytes() const { return m_nodeMaxMessageBytes; }
+    // A stage replay of a whole context in f32, plus room for the envelope and other fields; at least 1 MiB.
+    static uint64_t nodeMessageBytes(int64_t contextLength, int64_t embeddingLength);
+    const net::FrontDoor* frontDoor() const { return m_door; }
     size_t pendingHandshakes() const { return m_pending.size(); }
     uint64_t rejectedHandshakes() const { return m_rejected; }
 
@@ -55,6 +62,8 @@ private:
     const ServerConfig& m_config;
     Handlers m_handlers;
     QHttpServer m_http;
+    net::FrontDoor* m_door = nullptr; // owned by m_http once bound
+    uint64_t m_nodeMaxMessageBytes = 1ull << 20;
     quint16 m_port = 0;
     bool m_tls = false;
     std::map<uint64_t, std::unique_ptr<Pending>> m_pending;

@@ -97,6 +97,9 @@ private:
     QString m_httpBase;
     std::map<std::string, std::unique_ptr<GatewayModel>> m_models;
     std::map<std::string, std::unique_ptr<NodeLink>> m_nodes;
+    // Empty when the client may submit; else the reason (per-connection and per-account limits).
+    std::string tooManyRequests(const ClientLink& client) const;
+
     std::map<std::string, std::unique_ptr<ClientLink>> m_clients;
     std::map<uint64_t, std::unique_ptr<GenerationSession>> m_sessions;
     std::map<uint64_t, std::string> m_sessionClient; // session id -> client id

@@ -9,6 +9,7 @@
 #include "declai/server/Orchestrator.h"
 #include "declai/server/ServerConfig.h"
 
+#include <QJsonObject>
 #include <QObject>
 #include <memory>
 
@@ -32,6 +33,8 @@ public:
     CreditService* credits() { return m_credits.get(); }
 
 private:
+    QJsonObject frontDoorJson() const; // connection counters for /v1/status
+
     ServerConfig m_config;
     QString m_certFile;
     std::unique_ptr<ThreadPool> m_pool;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "declai/core/Error.h"
+#include "declai/network/FrontDoor.h"
 #include "declai/server/CreditService.h"
 #include "declai/server/VerificationPolicy.h"
 
@@ -26,13 +27,20 @@ struct ServerConfig {
     int stageTimeoutMs = 30000;     // a stage answer later than this counts as a node failure
     int failoverDeadlineMs = 60000; // give up on a session that cannot be re-routed within this time
     int chainWaitMs = 30000;        // how long a new request waits for placement to cover all layers
-    uint64_t maxMessageBytes = 256ull << 20;
+    // WebSocket frame/message caps, enforced on the frame header (close code 1009). Clients and peers that
+    // have not finished the handshake send small messages; a node's largest is a stage replay of a whole
+    // context: contextLength x embeddingLength x 4 bytes (see Gateway::nodeMessageBytes).
+    uint64_t clientMaxMessageBytes = 1ull << 20;
+    uint64_t nodeMaxMessageBytes = 0;             // 0 = computed from the served models
+    net::FrontDoorLimits frontDoor;               // accept, TLS handshake, HTTP header and connection limits
     int threads = 0;                              // gateway compute threads (embeddings, head); 0 = all cores
     QString wireEncoding = QStringLiteral("f32"); // hidden states on the wire: f32 (exact) or f16
     VerificationPolicy verification;
     CreditConfig credits;
-    int maxSessions = 8;            // sessions running at once; more wait in the priority queue
-    double highReserveShare = 0.25; // share of maxSessions kept for HIGH priority
+    int maxSessions = 8;              // sessions running at once; more wait in the priority queue
+    double highReserveShare = 0.25;   // share of maxSessions kept for HIGH priority
+    int maxRequestsPerConnection = 4; // requests running or waiting from one client connection
+    int maxRequestsPerAccount = 8;    // ... from one account over all its connections (credits on)
 
     static Expected<ServerConfig> fromArguments(const QStringList& arguments); // arguments[0] is the program
     static QString usage();

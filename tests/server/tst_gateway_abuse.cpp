@@ -1,0 +1,455 @@
+// The gateway's front door under abuse, against real processes on loopback (declai-server, one declai-node,
+// declai-cli): aborted and half-open TLS handshakes, plain HTTP on the TLS port, huge and numerous HTTP
+// headers, oversize WebSocket frames, and a closed port. After each attack an honest request must still be
+// served quickly. Issue 11, findings 1, 4, 6 and 8.
+#include "SwarmHarness.h"
+#include "declai/network/Channel.h"
+
+#include <QElapsedTimer>
+#include <QRandomGenerator>
+#include <QSslSocket>
+#include <QTcpSocket>
+#include <QWebSocket>
+#include <map>
+#include <sys/resource.h>
+
+using declai::testdata::Swarm;
+
+namespace {
+
+// The first bytes of a TLS ClientHello: record header (handshake, TLS 1.0 record version, length 512),
+// handshake header (ClientHello, length 508), client version TLS 1.2, and part of the random.
+QByteArray partialClientHello() {
+    QByteArray bytes = QByteArray::fromHex("1603010200010001fc0303");
+    for (int i = 0; i < 16; ++i)
+        bytes.append(char(QRandomGenerator::global()->bounded(256)));
+    return bytes;
+}
+
+qint64 rssKiB(qint64 pid) {
+    QFile f(QStringLiteral("/proc/%1/status").arg(pid));
+    if (!f.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray& line : f.readAll().split('\n'))
+        if (line.startsWith("VmRSS:"))
+            return line.mid(6).trimmed().split(' ').first().toLongLong();
+    return -1;
+}
+
+// Plain TCP connections, opened all at once; `send` goes to each once connected. The gateway may close
+// some of them again (that is the point); *opened counts those that got connected at all.
+std::vector<std::unique_ptr<QTcpSocket>> openConnections(quint16 port, int count, const QByteArray& send,
+                                                         int* opened = nullptr) {
+    std::vector<std::unique_ptr<QTcpSocket>> sockets;
+    int connected = 0;
+    int settled = 0;
+    for (int i = 0; i < count; ++i) {
+        sockets.push_back(std::make_unique<QTcpSocket>());
+        QTcpSocket* s = sockets.back().get();
+        QObject::connect(s, &QTcpSocket::connected, s, [s, &connected, &settled, send] {
+            ++connected;
+            ++settled;
+            if (!send.isEmpty())
+                s->write(send);
+        });
+        QObject::connect(s, &QTcpSocket::errorOccurred, s, [s, &settled](QAbstractSocket::SocketError) {
+            if (s->state() != QAbstractSocket::ConnectedState)
+                ++settled;
+        });
+        s->connectToHost(QHostAddress::LocalHost, port);
+    }
+    QElapsedTimer clock;
+    clock.start();
+    while (settled < count && clock.elapsed() < 10000)
+        QTest::qWait(5);
+    for (auto& s : sockets)
+        s->disconnect(s.get()); // the lambdas above refer to this frame
+    QTest::qWait(20);           // let the writes go out
+    if (opened)
+        *opened = connected;
+    return sockets;
+}
+
+// A TLS connection that trusts the swarm's certificate.
+std::unique_ptr<QSslSocket> tlsConnect(const Swarm& swarm, int timeoutMs = 5000) {
+    auto s = std::make_unique<QSslSocket>();
+    QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+    tls.setCaCertificates(QSslCertificate::fromPath(swarm.caFile()));
+    s->setSslConfiguration(tls);
+    s->connectToHostEncrypted(QStringLiteral("127.0.0.1"), swarm.port());
+    if (!s->waitForEncrypted(timeoutMs))
+        return nullptr;
+    return s;
+}
+
+// Reads until the peer closes or timeoutMs passes; returns what arrived.
+QByteArray readUntilClosed(QAbstractSocket& s, int timeoutMs, bool* closed = nullptr) {
+    QByteArray got;
+    QElapsedTimer clock;
+    clock.start();
+    while (clock.elapsed() < timeoutMs && s.state() != QAbstractSocket::UnconnectedState) {
+        QTest::qWait(10);
+        got += s.readAll();
+    }
+    got += s.readAll();
+    if (closed)
+        *closed = s.state() == QAbstractSocket::UnconnectedState;
+    return got;
+}
+
+QByteArray websocketUpgrade(quint16 port) {
+    return "GET / HTTP/1.1\r\nHost: 127.0.0.1:" + QByteArray::number(port) +
+           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Sec-WebSocket-Version: 13\r\n\r\n";
+}
+
+// A masked binary frame header announcing `payloadBytes` (64-bit length form), mask key included.
+QByteArray frameHeader(quint64 payloadBytes) {
+    QByteArray h;
+    h.append(char(0x82)); // FIN + binary
+    h.append(char(0x80 | 127));
+    for (int i = 7; i >= 0; --i)
+        h.append(char((payloadBytes >> (8 * i)) & 0xff));
+    h.append("\x11\x22\x33\x44", 4);
+    return h;
+}
+
+// The close code of the first close frame (server frames are not masked) after the HTTP 101 answer.
+int closeCodeIn(const QByteArray& received) {
+    const qsizetype headerEnd = received.indexOf("\r\n\r\n");
+    if (headerEnd < 0)
+        return -1;
+    qsizetype pos = headerEnd + 4;
+    while (pos + 2 <= received.size()) {
+        const quint8 opcode = quint8(received[pos]) & 0x0f;
+        quint64 length = quint8(received[pos + 1]) & 0x7f;
+        qsizetype at = pos + 2;
+        if (length == 126) {
+            length = (quint8(received[at]) << 8) | quint8(received[at + 1]);
+            at += 2;
+        } else if (length == 127) {
+            length = 0;
+            for (int i = 0; i < 8; ++i)
+                length = (length << 8) | quint8(received[at + i]);
+            at += 8;
+        }
+        if (opcode == 0x8 && length >= 2 && at + 2 <= received.size())
+            return (quint8(received[at]) << 8) | quint8(received[at + 1]);
+        pos = at + qsizetype(length);
+    }
+    return -1;
+}
+
+// A protocol client in this process: Hello, then any number of Submits on one connection.
+struct PipelinedClient {
+    std::unique_ptr<declai::net::Channel> channel;
+    bool welcomed = false;
+    std::map<uint64_t, QString> failed; // request id -> reason
+    std::map<uint64_t, int64_t> done;   // request id -> cost in microcredits
+
+    PipelinedClient(const Swarm& swarm, const QString& apiKey) {
+        auto socket = std::make_unique<QWebSocket>();
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        tls.setCaCertificates(QSslCertificate::fromPath(swarm.caFile()));
+        socket->setSslConfiguration(tls);
+        QWebSocket* raw = socket.get();
+        channel = std::make_unique<declai::net::Channel>(std::move(socket), declai::net::ChannelLimits{});
+        QObject::connect(raw, &QWebSocket::connected, [this, apiKey] {
+            declai::wire::Hello hello;
+            hello.set_role(declai::wire::CLIENT);
+            hello.set_min_protocol_version(declai::wire::kMinProtocolVersion);
+            hello.set_max_protocol_version(declai::wire::kProtocolVersion);
+            hello.set_api_key(apiKey.toStdString());
+            channel->send(declai::wire::HELLO, hello);
+        });
+        QObject::connect(
+            channel.get(), &declai::net::Channel::envelopeReceived, [this](const declai::wire::Envelope& e) {
+                if (e.type() == declai::wire::WELCOME)
+                    welcomed = true;
+                if (auto f = declai::wire::decodeBody<declai::wire::Failed>(e, declai::wire::FAILED))
+                    failed[f->request_id()] = QString::fromStdString(f->reason());
+                if (auto d = declai::wire::decodeBody<declai::wire::Done>(e, declai::wire::DONE))
+                    done[d->request_id()] = d->cost_microcredits();
+            });
+        raw->open(QUrl(swarm.url()));
+    }
+    bool waitWelcome() {
+        QElapsedTimer clock;
+        clock.start();
+        while (!welcomed && clock.elapsed() < 10000)
+            QTest::qWait(10);
+        return welcomed;
+    }
+    void submit(uint64_t requestId, int tokens, const char* priority = "normal", bool quoteOnly = false) {
+        declai::wire::Submit submit;
+        submit.set_request_id(requestId);
+        submit.set_model("stories260K");
+        submit.set_prompt("Once upon a time");
+        submit.set_max_tokens(static_cast<uint32_t>(tokens));
+        submit.set_priority(priority);
+        submit.set_quote_only(quoteOnly);
+        channel->send(declai::wire::SUBMIT, submit);
+    }
+    bool waitAnswers(size_t count, int timeoutMs) {
+        QElapsedTimer clock;
+        clock.start();
+        while (failed.size() + done.size() < count && clock.elapsed() < timeoutMs)
+            QTest::qWait(10);
+        return failed.size() + done.size() >= count;
+    }
+};
+
+} // namespace
+
+class TestGatewayAbuse : public QObject {
+    Q_OBJECT
+
+    std::unique_ptr<Swarm> m_swarm;
+
+    // /v1/status must answer with the node list within `withinMs`.
+    void expectStatusWithin(int withinMs, const char* after) {
+        QElapsedTimer clock;
+        clock.start();
+        const QJsonObject status = m_swarm->status();
+        const qint64 ms = clock.elapsed();
+        QVERIFY2(
+            status.contains(QStringLiteral("nodes")),
+            qPrintable(QStringLiteral("no /v1/status answer after %1 (server log: %2)")
+                           .arg(QLatin1String(after), m_swarm->log(QStringLiteral("server")).right(2000))));
+        QVERIFY2(
+            ms < withinMs,
+            qPrintable(QStringLiteral("/v1/status took %1 ms after %2").arg(ms).arg(QLatin1String(after))));
+    }
+
+    void expectSubmitWithin(int withinMs, const char* after) {
+        QElapsedTimer clock;
+        clock.start();
+        auto cli = m_swarm->submit(QStringLiteral("Once upon a time"), 8,
+                                   {QStringLiteral("--timeout-s"), QStringLiteral("30")});
+        QVERIFY(cli->waitForFinished(40000));
+        QVERIFY2(cli->exitCode() == 0,
+                 qPrintable(QStringLiteral("submit after %1 failed: %2")
+                                .arg(QLatin1String(after), QString::fromUtf8(cli->readAllStandardError()))));
+        QVERIFY2(
+            clock.elapsed() < withinMs,
+            qPrintable(
+                QStringLiteral("submit after %1 took %2 ms").arg(QLatin1String(after)).arg(clock.elapsed())));
+    }
+
+    QJsonObject frontDoor() { return m_swarm->status().value(QStringLiteral("front_door")).toObject(); }
+
+private Q_SLOTS:
+    void initTestCase() {
+        if (declai::testdata::modelPath(QStringLiteral("stories260K.gguf")).isEmpty())
+            QSKIP("stories260K.gguf not in DECLAI_MODEL_PATH");
+        // 1,000 client sockets plus the harness need more than the usual 1,024 fds.
+        rlimit limit{};
+        if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 4096 && limit.rlim_max >= 4096) {
+            limit.rlim_cur = 4096;
+            setrlimit(RLIMIT_NOFILE, &limit);
+        }
+        m_swarm = std::make_unique<Swarm>(QStringList{QStringLiteral("--no-credits")});
+        QVERIFY2(m_swarm->waitForServer(), qPrintable(m_swarm->log(QStringLiteral("server"))));
+        m_swarm->addNode();
+        QVERIFY2(m_swarm->waitForShards(1), qPrintable(m_swarm->log(QStringLiteral("server"))));
+    }
+
+    // Finding 1: Qt 6.4's QSslServer stopped accepting for good after 30 handshakes that failed.
+    void abortedHandshakesDoNotStopAccepting() {
+        {
+            int opened = 0;
+            auto aborted = openConnections(m_swarm->port(), 45, partialClientHello(), &opened);
+            QCOMPARE(opened, 45);
+            QTest::qWait(300); // the gateway accepts them and waits for the rest of each ClientHello
+            for (auto& s : aborted)
+                s->abort();
+        }
+        QTest::qWait(300);
+        auto halfOpen = openConnections(m_swarm->port(), 20, partialClientHello());
+        expectStatusWithin(3000, "45 aborted handshakes and 20 half-open ones");
+        expectSubmitWithin(15000, "45 aborted handshakes and 20 half-open ones");
+    }
+
+    // Finding 1: held-open handshakes used to delay every new connection by the 5 s handshake timeout.
+    void manyHalfOpenHandshakesDoNotDelayOthers() {
+        const int count = 1000;
+        QElapsedTimer opening;
+        opening.start();
+        int opened = 0;
+        auto halfOpen = openConnections(m_swarm->port(), count, partialClientHello(), &opened);
+        QVERIFY2(opened == count, qPrintable(QStringLiteral("only %1 connections opened").arg(opened)));
+        QTest::qWait(200);
+        QElapsedTimer clock;
+        clock.start();
+        expectStatusWithin(2000, "1,000 half-open handshakes");
+        qInfo("/v1/status with %d half-open TLS handshakes held: %lld ms (opening them took %lld ms)", count,
+              clock.elapsed(), opening.elapsed());
+        const QJsonObject door = frontDoor();
+        qInfo("front door: %s", QJsonDocument(door).toJson(QJsonDocument::Compact).constData());
+        QVERIFY(door.value(QStringLiteral("handshaking")).toInt() <= 64);
+    }
+
+    // Finding 8: plain HTTP on the TLS port got an empty reply.
+    void plainHttpOnTlsPortGetsHint() {
+        QTcpSocket s;
+        s.connectToHost(QHostAddress::LocalHost, m_swarm->port());
+        QVERIFY(s.waitForConnected(3000));
+        s.write("GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        const QByteArray reply = readUntilClosed(s, 3000);
+        QVERIFY2(reply.startsWith("HTTP/1.1 400"), reply.constData());
+        QVERIFY2(reply.contains("https://") && reply.contains("wss://"), reply.constData());
+    }
+
+    // Finding 4: a 64 MiB header froze the gateway (quadratic parsing); many header lines too.
+    void hugeHeaderIsRefusedQuickly() {
+        auto cli = m_swarm->submit(QStringLiteral("Once upon a time"), 16,
+                                   {QStringLiteral("--timeout-s"), QStringLiteral("30")});
+        auto big = tlsConnect(*m_swarm);
+        QVERIFY(big);
+        const qint64 rejectsBefore = frontDoor().value(QStringLiteral("header_rejects")).toInteger();
+        QElapsedTimer clock;
+        clock.start();
+        // Streamed like an attacker would: a 1 MiB chunk whenever the last one left, until 64 MiB or closed.
+        QByteArray head = "GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ";
+        big->write(head);
+        const QByteArray chunk(1 << 20, 'a');
+        int chunksSent = 0;
+        QObject::connect(big.get(), &QIODevice::bytesWritten, big.get(), [&] {
+            if (chunksSent < 64 && big->bytesToWrite() < chunk.size() &&
+                big->state() == QAbstractSocket::ConnectedState) {
+                big->write(chunk);
+                ++chunksSent;
+            }
+        });
+        big->write(chunk);
+        ++chunksSent;
+        expectStatusWithin(2000, "a 64 MiB header");
+        bool closed = false;
+        const QByteArray reply = readUntilClosed(*big, 5000, &closed);
+        QVERIFY2(closed, "the gateway kept reading a 64 MiB header");
+        qInfo("64 MiB header: connection closed after %lld ms, %d MiB of it sent", clock.elapsed(),
+              chunksSent);
+        QVERIFY2(reply.isEmpty() || reply.startsWith("HTTP/1.1 431"), reply.left(200).constData());
+        QVERIFY(frontDoor().value(QStringLiteral("header_rejects")).toInteger() > rejectsBefore);
+        QVERIFY(cli->state() == QProcess::NotRunning || cli->waitForFinished(40000));
+        QVERIFY2(cli->exitCode() == 0, cli->readAllStandardError().constData());
+
+        auto many = tlsConnect(*m_swarm);
+        QVERIFY(many);
+        QByteArray request = "GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+        for (int i = 0; i < 500; ++i)
+            request += "X-" + QByteArray::number(i) + ": v\r\n";
+        many->write(request + "\r\n");
+        const QByteArray manyReply = readUntilClosed(*many, 5000);
+        QVERIFY2(manyReply.startsWith("HTTP/1.1 431"), manyReply.left(200).constData());
+        expectStatusWithin(2000, "500 header lines");
+    }
+
+    // Finding 6: a 200 MiB frame was accepted (cap 256 MiB) and buffered about three times.
+    void oversizeWebSocketFrameIsClosedWith1009() {
+        const qint64 pid = m_swarm->server().processId();
+        const qint64 rssBefore = rssKiB(pid);
+        std::vector<std::unique_ptr<QSslSocket>> peers;
+        for (int i = 0; i < 6; ++i) {
+            auto s = tlsConnect(*m_swarm);
+            QVERIFY(s);
+            s->write(websocketUpgrade(m_swarm->port()));
+            QElapsedTimer clock;
+            clock.start();
+            QByteArray got;
+            while (!got.contains("\r\n\r\n") && clock.elapsed() < 5000) {
+                QTest::qWait(10);
+                got += s->peek(s->bytesAvailable());
+            }
+            QVERIFY2(got.startsWith("HTTP/1.1 101"), got.constData());
+            s->write(frameHeader(200ull << 20));
+            // The first peer sends a little payload and must see the close code; the others push 16 MiB
+            // each, which the gateway must not buffer.
+            s->write(QByteArray(i == 0 ? 4096 : 16 << 20, 'x'));
+            peers.push_back(std::move(s));
+        }
+        const QByteArray first = readUntilClosed(*peers[0], 5000);
+        QCOMPARE(closeCodeIn(first), 1009);
+        for (auto& s : peers) {
+            bool closed = false;
+            readUntilClosed(*s, 5000, &closed);
+            QVERIFY2(closed, "an oversize frame did not close its connection");
+        }
+        const qint64 rssAfter = rssKiB(pid);
+        qInfo("gateway RSS %lld KiB before, %lld KiB after six 200 MiB frame headers (+16 MiB payload each)",
+              rssBefore, rssAfter);
+        QVERIFY2(rssAfter - rssBefore < 32 * 1024,
+                 qPrintable(QStringLiteral("RSS grew by %1 KiB").arg(rssAfter - rssBefore)));
+        expectStatusWithin(2000, "oversize frames");
+    }
+
+    // Finding 6: one connection could queue thousands of submits.
+    void pipelinedSubmitsBeyondTheLimitAreRefused() {
+        PipelinedClient client(*m_swarm, QString());
+        QVERIFY(client.waitWelcome());
+        const int count = 40;
+        for (int i = 1; i <= count; ++i)
+            client.submit(uint64_t(i), 4);
+        QVERIFY2(client.waitAnswers(count, 60000), "not every pipelined submit was answered");
+        int refused = 0;
+        for (const auto& [id, reason] : client.failed) {
+            QVERIFY2(reason.contains(QStringLiteral("too many requests in flight on this connection")),
+                     qPrintable(reason));
+            ++refused;
+        }
+        QVERIFY2(refused >= count - 4,
+                 qPrintable(QStringLiteral("only %1 of %2 refused").arg(refused).arg(count)));
+        QVERIFY(!client.done.empty()); // the ones within the limit still run
+    }
+
+    // Finding 6: priority=high was sold at the normal price.
+    void highPriorityCostsMore() {
+        QString key;
+        Swarm paid({QStringLiteral("--high-priority-price"), QStringLiteral("3")}, [&](Swarm& s) {
+            key = s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("alice")}).trimmed();
+        });
+        QVERIFY2(key.startsWith(QStringLiteral("dk_")), qPrintable(key));
+        QVERIFY(paid.waitForServer());
+        paid.addNode();
+        QVERIFY(paid.waitForShards(1));
+        PipelinedClient client(paid, key);
+        QVERIFY(client.waitWelcome());
+        client.submit(1, 400, "normal", true);
+        client.submit(2, 400, "high", true);
+        client.submit(3, 6, "normal");
+        QVERIFY(client.waitAnswers(3, 60000));
+        client.submit(4, 6, "high");
+        QVERIFY(client.waitAnswers(4, 60000));
+        QVERIFY2(client.failed.empty(),
+                 qPrintable(client.failed.empty() ? QString() : client.failed.begin()->second));
+        qInfo("quote normal %lld, high %lld; run normal %lld, high %lld microcredits", qint64(client.done[1]),
+              qint64(client.done[2]), qint64(client.done[3]), qint64(client.done[4]));
+        QVERIFY(client.done[1] > 0);
+        // Prompt and generation costs each round up to a whole microcredit, so the ratio is close to 3.
+        const double ratio = double(client.done[2]) / double(client.done[1]);
+        QVERIFY2(ratio > 2.7 && ratio <= 3.0, qPrintable(QString::number(ratio)));
+        QVERIFY(client.done[3] > 0);
+        QVERIFY(client.done[4] > client.done[3] && client.done[4] <= 3 * client.done[3] + 2);
+    }
+
+    // Finding 8: a closed port said "Unknown error".
+    void closedPortGivesClearCliMessage() {
+        const quint16 closedPort = declai::testdata::freePort();
+        QProcess cli;
+        cli.start(QStringLiteral(DECLAI_CLI_PATH),
+                  {QStringLiteral("submit"), QStringLiteral("--server"),
+                   QStringLiteral("wss://127.0.0.1:%1").arg(closedPort), QStringLiteral("--ca"),
+                   m_swarm->caFile(), QStringLiteral("-m"), QStringLiteral("stories260K"),
+                   QStringLiteral("-p"), QStringLiteral("hi"), QStringLiteral("-n"), QStringLiteral("2"),
+                   QStringLiteral("--timeout-s"), QStringLiteral("10")});
+        QVERIFY(cli.waitForFinished(20000));
+        const QString err = QString::fromUtf8(cli.readAllStandardError());
+        QVERIFY(cli.exitCode() != 0);
+        QVERIFY2(err.contains(QStringLiteral("connection refused by 127.0.0.1:%1").arg(closedPort)) &&
+                     err.contains(QStringLiteral("declai-server")),
+                 qPrintable(err));
+    }
+};
+
+QTEST_MAIN(TestGatewayAbuse)
+#include "tst_gateway_abuse.moc"
