@@ -100,6 +100,10 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
     const double timeoutS = number(timeout);
     if (!ok)
         return usage(QStringLiteral("a numeric option is not a number"));
+    if (!QStringList{QStringLiteral("low"), QStringLiteral("normal"), QStringLiteral("high")}.contains(
+            parser.value(priority)))
+        return usage(
+            QStringLiteral("--priority must be low, normal or high, got '%1'").arg(parser.value(priority)));
 
     net::ClientTlsOptions tlsOptions{parser.value(ca), parser.value(pin), false};
     auto socket = std::make_unique<QWebSocket>();

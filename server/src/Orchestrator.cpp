@@ -91,6 +91,9 @@ void Orchestrator::addNode(std::unique_ptr<NodeLink> node) {
     NodeLink* raw = node.get();
     connect(raw->channel.get(), &net::Channel::envelopeReceived, this,
             [this, raw](const wire::Envelope& envelope) { onNodeEnvelope(raw, envelope); });
+    // Runs on the gateway thread; the channel has already sent Reject and closed (e.g. a replayed seq).
+    connect(raw->channel.get(), &net::Channel::protocolViolation, this,
+            [this](const QString&) { ++m_stats.protocolViolations; });
     connect(raw->channel.get(), &net::Channel::closed, this, [this, id, raw](const QString& reason) {
         // Deferred: the channel that emits this signal must not be destroyed inside it.
         QMetaObject::invokeMethod(
@@ -740,6 +743,7 @@ QJsonObject Orchestrator::statusJson() const {
                        {QStringLiteral("sessions_failed"), qint64(m_stats.sessionsFailed)},
                        {QStringLiteral("failovers"), qint64(m_stats.failovers)},
                        {QStringLiteral("bad_signatures"), qint64(m_stats.badSignatures)},
+                       {QStringLiteral("protocol_violations"), qint64(m_stats.protocolViolations)},
                        {QStringLiteral("hidden_bytes_sent"), qint64(m_stats.hiddenBytesSent)},
                        {QStringLiteral("stage_hops"), qint64(m_stats.stageHops)},
                        {QStringLiteral("tokens_generated"), qint64(m_stats.tokensGenerated)},

@@ -28,6 +28,8 @@ struct OrchestratorStats {
     uint64_t sessionsFailed = 0;
     uint64_t failovers = 0;
     uint64_t badSignatures = 0;
+    // Frames from authenticated nodes that the channel refused (a replayed seq, a malformed frame ...).
+    uint64_t protocolViolations = 0;
     uint64_t hiddenBytesSent = 0; // gateway -> node payload bytes of completed sessions
     uint64_t stageHops = 0;       // stage requests of completed sessions
     uint64_t tokensGenerated = 0;

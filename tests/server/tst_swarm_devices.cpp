@@ -1,0 +1,84 @@
+// Nodes computing on an OpenCL or Vulkan device (declai-node --device opencl:0 | vulkan:0) in a real swarm:
+// two nodes, one stage each, must give llama.cpp's greedy tokens for stories260K. PoCL and lavapipe
+// provide the devices on CPU-only machines; a device that `declai-cli devices` does not list skips its row
+// with the reason given there, a listed one must work.
+#include "ProcessRun.h"
+#include "SwarmHarness.h"
+
+using declai::testdata::Swarm;
+
+namespace {
+
+QString referenceIds(int count) {
+    QFile f(declai::testdata::referencePath(QStringLiteral("parity/stories260K-p1.json")));
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    const QJsonArray ids =
+        QJsonDocument::fromJson(f.readAll()).object().value(QStringLiteral("greedy_tokens")).toArray();
+    QStringList parts;
+    for (int i = 0; i < count && i < ids.size(); ++i)
+        parts << QString::number(ids[i].toInt());
+    return parts.join(QLatin1Char(' '));
+}
+
+} // namespace
+
+class TestSwarmDevices : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase() {
+        if (declai::testdata::modelPath(QStringLiteral("stories260K.gguf")).isEmpty() ||
+            referenceIds(1).isEmpty())
+            QSKIP("stories260K.gguf (DECLAI_MODEL_PATH) and DECLAI_REFERENCE_DIR are needed");
+    }
+
+    void deviceNodesGiveReferenceTokens_data() {
+        QTest::addColumn<QString>("device");
+        QTest::newRow("opencl:0") << QStringLiteral("opencl:0");
+        QTest::newRow("vulkan:0") << QStringLiteral("vulkan:0");
+    }
+    void deviceNodesGiveReferenceTokens() {
+        QFETCH(QString, device);
+        // Whether the device exists here is `declai-cli devices`' answer; once it is listed, the swarm must
+        // work on it (a broken backend fails, it does not skip).
+        const auto listing = declai::testdata::runProcess(
+            QStringLiteral(DECLAI_CLI_PATH), {QStringLiteral("devices"), QStringLiteral("--json")});
+        QCOMPARE(listing.exitCode, 0);
+        const QString backendName = device.section(QLatin1Char(':'), 0, 0);
+        bool listed = false;
+        QString reason = QStringLiteral("backend not listed");
+        for (const QJsonValue& b :
+             QJsonDocument::fromJson(listing.out).object().value(QStringLiteral("backends")).toArray()) {
+            const QJsonObject backend = b.toObject();
+            if (backend.value(QStringLiteral("backend")).toString() != backendName)
+                continue;
+            reason =
+                backend.value(QStringLiteral("reason")).toString(QStringLiteral("no device %1").arg(device));
+            for (const QJsonValue& d : backend.value(QStringLiteral("devices")).toArray())
+                listed = listed || d.toObject().value(QStringLiteral("id")).toString() == device;
+        }
+        if (!listed)
+            QSKIP(qPrintable(device + QStringLiteral(" is not available here: ") + reason));
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"),
+                     QStringLiteral("--replicas"), QStringLiteral("1")});
+        QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
+        swarm.addNode({QStringLiteral("--device"), device});
+        swarm.addNode({QStringLiteral("--device"), device});
+        QVERIFY2(swarm.waitForShards(2, 60000), qPrintable(swarm.log(QStringLiteral("node0"))));
+        auto run = swarm.submit(QStringLiteral("Once upon a time"), 100, {QStringLiteral("--tokens")});
+        QVERIFY(run->waitForFinished(120000));
+        QVERIFY2(run->exitCode() == 0, run->readAllStandardError().constData());
+        QCOMPARE(QString::fromUtf8(run->readAllStandardOutput()).trimmed(), referenceIds(100));
+        // Both nodes computed (one stage each), so the device path carried the whole model: a node never
+        // falls back to the CPU (makeShardBackend fails the stage when the device cannot be opened).
+        int serving = 0;
+        for (const QJsonValue& n : swarm.status().value(QStringLiteral("nodes")).toArray())
+            if (n.toObject().value(QStringLiteral("stages_served")).toInteger() > 0)
+                ++serving;
+        QCOMPARE(serving, 2);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestSwarmDevices)
+#include "tst_swarm_devices.moc"

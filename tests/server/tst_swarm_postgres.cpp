@@ -1,0 +1,139 @@
+// The whole server on a PostgreSQL ledger (--ledger postgres): a paid generation through real processes,
+// the balance it leaves, an operator grant against the same database while the server runs, and
+// `ledger verify`. Each run uses its own schema, dropped at the end. Skipped (with the reason) unless
+// DECLAI_TEST_PG names a server: scripts/pg-test-cluster.sh start DIR prints the line to export.
+#include "ProcessRun.h"
+#include "SwarmHarness.h"
+
+#include <QRandomGenerator>
+#include <QRegularExpression>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
+
+using declai::testdata::Swarm;
+
+namespace {
+
+double available(const QString& balanceLine) {
+    static const QRegularExpression re(QStringLiteral("available ([0-9.]+),"));
+    const auto m = re.match(balanceLine);
+    return m.hasMatch() ? m.captured(1).toDouble() : -1.0;
+}
+
+QString referenceIds(int count) {
+    QFile f(declai::testdata::referencePath(QStringLiteral("parity/stories260K-p1.json")));
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    const QJsonArray ids =
+        QJsonDocument::fromJson(f.readAll()).object().value(QStringLiteral("greedy_tokens")).toArray();
+    QStringList parts;
+    for (int i = 0; i < count && i < ids.size(); ++i)
+        parts << QString::number(ids[i].toInt());
+    return parts.join(QLatin1Char(' '));
+}
+
+// "host=H port=P user=U dbname=D" as a QPSQL connection; empty error string on success.
+QString dropSchema(const QString& dsn, const QString& schema) {
+    const QString name = QStringLiteral("drop-") + schema;
+    QString error;
+    {
+        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QPSQL"), name);
+        for (const QString& word : dsn.split(QLatin1Char(' '), Qt::SkipEmptyParts)) {
+            const QString key = word.section(QLatin1Char('='), 0, 0);
+            const QString value = word.section(QLatin1Char('='), 1);
+            if (key == QStringLiteral("host"))
+                db.setHostName(value);
+            else if (key == QStringLiteral("port"))
+                db.setPort(value.toInt());
+            else if (key == QStringLiteral("user"))
+                db.setUserName(value);
+            else if (key == QStringLiteral("password"))
+                db.setPassword(value);
+            else if (key == QStringLiteral("dbname"))
+                db.setDatabaseName(value);
+        }
+        if (!db.open())
+            error = db.lastError().text();
+        else if (QSqlQuery q(db); !q.exec(QStringLiteral("DROP SCHEMA IF EXISTS %1 CASCADE").arg(schema)))
+            error = q.lastError().text();
+        db.close();
+    }
+    QSqlDatabase::removeDatabase(name);
+    return error;
+}
+
+} // namespace
+
+class TestSwarmPostgres : public QObject {
+    Q_OBJECT
+
+    QString m_pg;
+
+private Q_SLOTS:
+    void initTestCase() {
+        m_pg = qEnvironmentVariable("DECLAI_TEST_PG");
+        if (m_pg.isEmpty())
+            QSKIP("DECLAI_TEST_PG is not set: start a throwaway server with scripts/pg-test-cluster.sh start "
+                  "DIR "
+                  "and export the DECLAI_TEST_PG line it prints");
+        if (declai::testdata::modelPath(QStringLiteral("stories260K.gguf")).isEmpty() ||
+            referenceIds(1).isEmpty())
+            QSKIP("stories260K.gguf (DECLAI_MODEL_PATH) and DECLAI_REFERENCE_DIR are needed");
+    }
+
+    void wholeServerOnPostgres() {
+        const QString schema = QStringLiteral("declai_swarm_%1")
+                                   .arg(QRandomGenerator::global()->generate64(), 16, 16, QLatin1Char('0'));
+        const QString dsn = m_pg + QStringLiteral(" schema=") + schema;
+        const QStringList pg{QStringLiteral("--ledger"), QStringLiteral("postgres"),
+                             QStringLiteral("--ledger-postgres"), dsn};
+        QString key;
+        {
+            Swarm swarm(
+                pg + QStringList{QStringLiteral("--min-nodes"), QStringLiteral("1"),
+                                 QStringLiteral("--verification-window-s"), QStringLiteral("1")},
+                [&](Swarm& s) {
+                    key = s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("alice")})
+                              .trimmed();
+                });
+            QVERIFY2(key.startsWith(QStringLiteral("dk_")), qPrintable(key));
+            QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
+            swarm.addNode();
+            QVERIFY(swarm.waitForShards(1));
+
+            auto paid = swarm.submit(QStringLiteral("Once upon a time"), 20,
+                                     {QStringLiteral("--api-key"), key, QStringLiteral("--tokens")});
+            QVERIFY(paid->waitForFinished(90000));
+            QVERIFY2(paid->exitCode() == 0, paid->readAllStandardError().constData());
+            QCOMPARE(QString::fromUtf8(paid->readAllStandardOutput()).trimmed(), referenceIds(20));
+
+            // The books are in PostgreSQL, not in the data folder.
+            QVERIFY(!QFile::exists(swarm.path(QStringLiteral("server/ledger.sqlite"))));
+            const QStringList balanceArgs =
+                QStringList{QStringLiteral("ledger"), QStringLiteral("balance"), QStringLiteral("alice")} +
+                pg;
+            const double spent = available(swarm.admin(balanceArgs));
+            QVERIFY2(spent > 0 && spent < 100.0, qPrintable(QString::number(spent)));
+
+            // An operator grant against the running server's database.
+            int exitCode = -1;
+            const QString granted = swarm.admin(
+                QStringList{QStringLiteral("grant"), QStringLiteral("alice"), QStringLiteral("10")} + pg,
+                &exitCode);
+            QVERIFY2(exitCode == 0, qPrintable(granted));
+            QCOMPARE(available(swarm.admin(balanceArgs)), spent + 10.0);
+
+            QTest::qWait(1500); // the node's pending earnings pass the 1 s verification window
+            const QString verify =
+                swarm.admin(QStringList{QStringLiteral("ledger"), QStringLiteral("verify")} + pg, &exitCode);
+            QVERIFY2(exitCode == 0, qPrintable(verify));
+            QVERIFY2(verify.contains(QStringLiteral("ledger OK")), qPrintable(verify));
+        }
+        const QString dropped = dropSchema(m_pg, schema);
+        QVERIFY2(dropped.isEmpty(), qPrintable(dropped));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestSwarmPostgres)
+#include "tst_swarm_postgres.moc"
