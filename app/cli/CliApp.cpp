@@ -3,6 +3,7 @@
 #include "Bench.h"
 #include "Devices.h"
 #include "ModelSynth.h"
+#include "NumericFlags.h"
 #include "Submit.h"
 #include "declai/core/GgufFile.h"
 #include "declai/core/ModelLocator.h"
@@ -114,30 +115,6 @@ Expected<OpenModel> openModel(const QString& name, bool prefault = false) {
     return OpenModel{std::move(*weights), std::move(*tokenizer)};
 }
 
-Expected<int64_t> intOption(const QCommandLineParser& parser, const QCommandLineOption& option, int64_t min,
-                            int64_t max) {
-    bool ok = false;
-    const QString text = parser.value(option);
-    const qlonglong value = text.toLongLong(&ok);
-    if (!ok || value < min || value > max)
-        return makeError(ErrorCode::InvalidArgument, "--" + option.names().last().toStdString() +
-                                                         " must be an integer in [" + std::to_string(min) +
-                                                         ", " + std::to_string(max) + "], got '" +
-                                                         text.toStdString() + "'");
-    return static_cast<int64_t>(value);
-}
-
-Expected<double> floatOption(const QCommandLineParser& parser, const QCommandLineOption& option) {
-    bool ok = false;
-    const QString text = parser.value(option);
-    const double value = text.toDouble(&ok);
-    if (!ok)
-        return makeError(ErrorCode::InvalidArgument, "--" + option.names().last().toStdString() +
-                                                         " must be a number, got '" + text.toStdString() +
-                                                         "'");
-    return value;
-}
-
 // Validates the --device spelling early (before the model loads); whether the device exists and can run
 // the model is decided when the engine is created (LocalGenerator, via the backend registry).
 Expected<void> checkDevice(const QString& device) {
@@ -175,18 +152,11 @@ int cmdGenerate(const QCommandLineParser& parser, const Options& o, const Io& io
         return io.usage("generate needs -m MODEL and -p PROMPT");
     auto count = intOption(parser, o.count, 0, 1 << 20);
     auto threads = intOption(parser, o.threads, 0, 1024);
-    auto seed = intOption(parser, o.seed, 0, std::numeric_limits<int64_t>::max());
-    auto topK = intOption(parser, o.topK, -1, 1 << 24);
     auto context = intOption(parser, o.context, 0, 1 << 24);
-    auto temp = floatOption(parser, o.temp);
-    auto topP = floatOption(parser, o.topP);
-    auto minP = floatOption(parser, o.minP);
-    auto penalty = floatOption(parser, o.repeatPenalty);
+    auto sampler =
+        samplerFromFlags(parser, SamplingFlags{o.temp, o.seed, o.topK, o.topP, o.minP, o.repeatPenalty});
     for (const Error* e : {count ? nullptr : &count.error(), threads ? nullptr : &threads.error(),
-                           seed ? nullptr : &seed.error(), topK ? nullptr : &topK.error(),
-                           context ? nullptr : &context.error(), temp ? nullptr : &temp.error(),
-                           topP ? nullptr : &topP.error(), minP ? nullptr : &minP.error(),
-                           penalty ? nullptr : &penalty.error()}) {
+                           context ? nullptr : &context.error(), sampler ? nullptr : &sampler.error()}) {
         if (e)
             return io.usage(e->message);
     }
@@ -195,14 +165,7 @@ int cmdGenerate(const QCommandLineParser& parser, const Options& o, const Io& io
 
     GenerationOptions options;
     options.maxTokens = static_cast<int32_t>(*count);
-    options.sampler.temperature = static_cast<float>(*temp);
-    options.sampler.seed = static_cast<uint64_t>(*seed);
-    options.sampler.topK = static_cast<int32_t>(*topK);
-    options.sampler.topP = static_cast<float>(*topP);
-    options.sampler.minP = static_cast<float>(*minP);
-    options.sampler.repeatPenalty = static_cast<float>(*penalty);
-    if (auto valid = validate(options.sampler); !valid)
-        return io.usage(valid.error().message);
+    options.sampler = *sampler;
 
     auto model = openModel(parser.value(o.model), parser.isSet(o.prefault));
     if (!model)

@@ -1,5 +1,6 @@
 #include "Submit.h"
 
+#include "NumericFlags.h"
 #include "declai/core/WireCodec.h"
 #include "declai/network/Channel.h"
 #include "declai/network/TlsSetup.h"
@@ -73,33 +74,32 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
         return usage(QStringLiteral("--server '%1' is not wss://HOST:PORT").arg(parser.value(server)));
     if (url.scheme() == QStringLiteral("ws") && !parser.isSet(insecure))
         return fail(QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
-    bool ok = true;
-    auto number = [&](const QCommandLineOption& o) {
-        bool good = false;
-        const double v = parser.value(o).toDouble(&good);
-        ok = ok && good;
-        return v;
-    };
+    // The same parsing and ranges as `generate` (NumericFlags.h); a request needs at least one new token.
+    auto n = intOption(parser, count, 1, 1 << 20);
+    if (!n)
+        return usage(QString::fromStdString(n.error().message));
+    auto sampler = samplerFromFlags(parser, SamplingFlags{temp, seed, topK, topP, minP, penalty});
+    if (!sampler)
+        return usage(QString::fromStdString(sampler.error().message));
+    // QTimer takes int milliseconds: at most 24 days.
+    auto timeoutSeconds = floatOption(parser, timeout, 0.001, 2000000);
+    if (!timeoutSeconds)
+        return usage(QString::fromStdString(timeoutSeconds.error().message));
+    const double timeoutS = *timeoutSeconds;
     wire::Submit submit;
     submit.set_model(parser.value(model).toStdString());
     submit.set_prompt(parser.value(prompt).toStdString());
-    const double n = number(count);
-    if (n < 0 || n > 1e6)
-        ok = false;
-    submit.set_max_tokens(static_cast<uint32_t>(n));
-    submit.set_temperature(static_cast<float>(number(temp)));
-    submit.set_seed(static_cast<uint64_t>(number(seed)));
-    submit.set_top_k(static_cast<int32_t>(number(topK)));
-    submit.set_top_p(static_cast<float>(number(topP)));
-    submit.set_min_p(static_cast<float>(number(minP)));
-    submit.set_repeat_penalty(static_cast<float>(number(penalty)));
+    submit.set_max_tokens(static_cast<uint32_t>(*n));
+    submit.set_temperature(sampler->temperature);
+    submit.set_seed(sampler->seed);
+    submit.set_top_k(sampler->topK);
+    submit.set_top_p(sampler->topP);
+    submit.set_min_p(sampler->minP);
+    submit.set_repeat_penalty(sampler->repeatPenalty);
     submit.set_want_token_ids(parser.isSet(tokens));
     submit.set_request_id(1);
     submit.set_priority(parser.value(priority).toStdString());
     submit.set_quote_only(parser.isSet(quoteOnly));
-    const double timeoutS = number(timeout);
-    if (!ok)
-        return usage(QStringLiteral("a numeric option is not a number"));
     if (!QStringList{QStringLiteral("low"), QStringLiteral("normal"), QStringLiteral("high")}.contains(
             parser.value(priority)))
         return usage(

@@ -261,6 +261,7 @@ Expected<std::string> Ledger::placeHold(const std::string& account, Microcredits
             hold.amount = amount;
             hold.createdAtMs = nowMs;
             hold.holdTx = tx->id;
+            hold.instance = m_options.instanceId;
             if (auto ok = session.insertHold(hold); !ok)
                 return ok.error();
             return requestId;
@@ -329,6 +330,28 @@ Expected<TxId> Ledger::settleHold(const std::string& holdId, Microcredits actual
                 return ok.error();
         return tx->id;
     });
+}
+
+Expected<void> Ledger::recordInstance(const GatewayInstance& instance) {
+    if (auto ok = checkKey(instance.id, "instance id"); !ok)
+        return ok.error();
+    auto done = m_store->write<bool>([instance](LedgerSession& session) -> Expected<bool> {
+        if (auto ok = session.upsertInstance(instance); !ok)
+            return ok.error();
+        return true;
+    });
+    if (!done)
+        return done.error();
+    return {};
+}
+
+Expected<std::vector<GatewayInstance>> Ledger::instances() {
+    return m_store->read<std::vector<GatewayInstance>>(
+        [](LedgerSession& session) { return session.instances(); });
+}
+
+Expected<std::vector<Hold>> Ledger::openHolds() {
+    return m_store->read<std::vector<Hold>>([](LedgerSession& session) { return session.openHolds(); });
 }
 
 Expected<TxId> Ledger::releaseHold(const std::string& holdId) {

@@ -57,6 +57,15 @@ const std::vector<Migration>& migrations() {
              // Open holds are summed for every daily-limit check and by verify().
              "CREATE INDEX holds_by_status ON holds (status, account)",
          }},
+        {3,
+         {
+             // Which gateway run placed a hold, and which runs are alive: a hold whose gateway died with it
+             // open is released on the next start and reported by `ledger verify` (docs/ledger.md).
+             "ALTER TABLE holds ADD COLUMN instance TEXT NOT NULL DEFAULT ''",
+             "CREATE TABLE gateway_instances (id TEXT PRIMARY KEY, host TEXT NOT NULL, pid BIGINT NOT NULL, "
+             "started_at_ms BIGINT NOT NULL, heartbeat_ms BIGINT NOT NULL, stopped_at_ms BIGINT NOT NULL "
+             "DEFAULT 0)",
+         }},
     };
     return list;
 }

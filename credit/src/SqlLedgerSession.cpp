@@ -320,7 +320,7 @@ Expected<Transaction> SqlLedgerSession::appendTransaction(const NewTransaction& 
 
 Expected<std::optional<Hold>> SqlLedgerSession::findHold(const std::string& holdId) {
     QSqlQuery& query =
-        prepared("SELECT account, amount, status, created_at_ms, hold_tx, close_tx, settled_cost "
+        prepared("SELECT account, amount, status, created_at_ms, hold_tx, close_tx, settled_cost, instance "
                  "FROM holds WHERE id = ?");
     query.bindValue(0, qs(holdId));
     if (auto ok = exec(query, "find hold"); !ok)
@@ -336,6 +336,7 @@ Expected<std::optional<Hold>> SqlLedgerSession::findHold(const std::string& hold
         h.holdTx = query.value(4).toLongLong();
         h.closeTx = query.value(5).isNull() ? 0 : query.value(5).toLongLong();
         h.settledCost = query.value(6).toLongLong();
+        h.instance = ss(query.value(7));
         query.finish();
         if (!status)
             return makeError(ErrorCode::Format, strCat("hold ", holdId, " has an unknown status"));
@@ -348,14 +349,71 @@ Expected<std::optional<Hold>> SqlLedgerSession::findHold(const std::string& hold
 
 Expected<void> SqlLedgerSession::insertHold(const Hold& hold) {
     QSqlQuery& query = prepared("INSERT INTO holds (id, account, amount, status, created_at_ms, hold_tx, "
-                                "close_tx, settled_cost) VALUES (?, ?, ?, ?, ?, ?, NULL, 0)");
+                                "close_tx, settled_cost, instance) VALUES (?, ?, ?, ?, ?, ?, NULL, 0, ?)");
     query.bindValue(0, qs(hold.id));
     query.bindValue(1, qs(hold.account));
     query.bindValue(2, ll(hold.amount));
     query.bindValue(3, QString::fromLatin1(holdStatusName(hold.status)));
     query.bindValue(4, ll(hold.createdAtMs));
     query.bindValue(5, ll(hold.holdTx));
+    query.bindValue(6, qs(hold.instance));
     return exec(query, "insert hold");
+}
+
+Expected<std::vector<Hold>> SqlLedgerSession::openHolds() {
+    QSqlQuery& query = prepared("SELECT id, account, amount, created_at_ms, hold_tx, instance FROM holds "
+                                "WHERE status = 'open' ORDER BY created_at_ms, id");
+    if (auto ok = exec(query, "list open holds"); !ok)
+        return ok.error();
+    std::vector<Hold> holds;
+    while (query.next()) {
+        Hold h;
+        h.id = ss(query.value(0));
+        h.account = ss(query.value(1));
+        h.amount = query.value(2).toLongLong();
+        h.createdAtMs = query.value(3).toLongLong();
+        h.holdTx = query.value(4).toLongLong();
+        h.instance = ss(query.value(5));
+        holds.push_back(std::move(h));
+    }
+    query.finish();
+    return holds;
+}
+
+Expected<void> SqlLedgerSession::upsertInstance(const GatewayInstance& instance) {
+    // Portable upsert (SQLite >= 3.24 and PostgreSQL share this syntax).
+    QSqlQuery& query =
+        prepared("INSERT INTO gateway_instances (id, host, pid, started_at_ms, heartbeat_ms, stopped_at_ms) "
+                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET host = excluded.host, "
+                 "pid = excluded.pid, started_at_ms = excluded.started_at_ms, "
+                 "heartbeat_ms = excluded.heartbeat_ms, stopped_at_ms = excluded.stopped_at_ms");
+    query.bindValue(0, qs(instance.id));
+    query.bindValue(1, qs(instance.host));
+    query.bindValue(2, ll(instance.pid));
+    query.bindValue(3, ll(instance.startedAtMs));
+    query.bindValue(4, ll(instance.heartbeatMs));
+    query.bindValue(5, ll(instance.stoppedAtMs));
+    return exec(query, "record gateway instance");
+}
+
+Expected<std::vector<GatewayInstance>> SqlLedgerSession::instances() {
+    QSqlQuery& query = prepared("SELECT id, host, pid, started_at_ms, heartbeat_ms, stopped_at_ms FROM "
+                                "gateway_instances ORDER BY started_at_ms, id");
+    if (auto ok = exec(query, "list gateway instances"); !ok)
+        return ok.error();
+    std::vector<GatewayInstance> out;
+    while (query.next()) {
+        GatewayInstance g;
+        g.id = ss(query.value(0));
+        g.host = ss(query.value(1));
+        g.pid = query.value(2).toLongLong();
+        g.startedAtMs = query.value(3).toLongLong();
+        g.heartbeatMs = query.value(4).toLongLong();
+        g.stoppedAtMs = query.value(5).toLongLong();
+        out.push_back(std::move(g));
+    }
+    query.finish();
+    return out;
 }
 
 Expected<void> SqlLedgerSession::closeHold(const std::string& holdId, HoldStatus status,

@@ -40,6 +40,9 @@ public:
     Expected<void> insertHold(const Hold& hold) override;
     Expected<void> closeHold(const std::string& holdId, HoldStatus status, Microcredits settledCost,
                              TxId closeTx) override;
+    Expected<std::vector<Hold>> openHolds() override;
+    Expected<void> upsertInstance(const GatewayInstance& instance) override;
+    Expected<std::vector<GatewayInstance>> instances() override;
     Expected<Microcredits> spentSince(const std::string& account, std::int64_t sinceMs) override;
     Expected<void> insertPendingLot(const PendingLot& lot) override;
     Expected<std::vector<PendingLot>> openPendingLots(const std::string& node,

@@ -9,12 +9,29 @@
 #include <QDir>
 #include <QFile>
 #include <QTemporaryDir>
+#include <cmath>
 
 namespace declai::server {
 namespace {
 
 QString formatCredits(credit::Microcredits amount) {
     return QString::number(static_cast<double>(amount) / credit::kMicrocreditsPerCredit, 'f', 6);
+}
+
+// CREDITS of `grant`: a finite decimal number of credits, at least one microcredit and at most 1e12 credits.
+Expected<credit::Microcredits> parseGrantAmount(const QString& text) {
+    constexpr double kMaxCredits = 1e12;
+    bool ok = false;
+    const double credits = text.toDouble(&ok);
+    if (!ok || !std::isfinite(credits))
+        return makeError(ErrorCode::InvalidArgument,
+                         "CREDITS must be a finite number of credits, got '" + text.toStdString() + "'");
+    const double micro = std::round(credits * credit::kMicrocreditsPerCredit);
+    if (micro < 1 || credits > kMaxCredits)
+        return makeError(ErrorCode::InvalidArgument,
+                         "CREDITS must be between 0.000001 and 1000000000000 credits, got '" +
+                             text.toStdString() + "'");
+    return static_cast<credit::Microcredits>(micro);
 }
 
 } // namespace
@@ -76,10 +93,9 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
     if (command == QStringLiteral("grant")) {
         if (words.size() != 3)
             return fail(QStringLiteral("usage: declai-server grant ACCOUNT CREDITS --data-dir DIR"), 2);
-        bool ok = false;
-        const double credits = words[2].toDouble(&ok);
-        if (!ok || credits <= 0 || credits > 1e12)
-            return fail(QStringLiteral("CREDITS must be a positive number"), 2);
+        auto micro = parseGrantAmount(words[2]);
+        if (!micro)
+            return fail(QString::fromStdString(micro.error().message), 2);
         std::string account = words[1].toStdString();
         if (account.find(':') == std::string::npos)
             account = credit::userAccount(account); // a bare name means a user
@@ -88,13 +104,11 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         if (auto a = (*ledger)->ensureAccount(account, kind); !a)
             return fail(QString::fromStdString(a.error().message));
         auto tx = (*ledger)->grant(
-            account, static_cast<credit::Microcredits>(credits * credit::kMicrocreditsPerCredit),
+            account, *micro,
             QByteArray::fromStdString("operator-grant:" + randomBytes(12)).toHex().toStdString());
         if (!tx)
             return fail(QString::fromStdString(tx.error().message));
-        std::fprintf(out, "granted %s credits to %s (transaction %lld)\n",
-                     qPrintable(formatCredits(
-                         static_cast<credit::Microcredits>(credits * credit::kMicrocreditsPerCredit))),
+        std::fprintf(out, "granted %s credits to %s (transaction %lld)\n", qPrintable(formatCredits(*micro)),
                      account.c_str(), static_cast<long long>(*tx));
         return 0;
     }
@@ -108,10 +122,29 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         std::fprintf(out, "checked %lld transactions\n", static_cast<long long>(report->transactionsChecked));
         for (const std::string& v : report->violations)
             std::fprintf(out, "VIOLATION: %s\n", v.c_str());
-        if (!report->violations.empty())
+        // Open holds need a live session; this tool has none of its own, so every hold whose gateway run
+        // is dead (stopped, silent, or its process gone) is reported.
+        const int64_t staleMs = config.instanceStaleMs;
+        auto orphans =
+            findOrphanedHolds(**ledger, std::string(), QDateTime::currentMSecsSinceEpoch(), staleMs);
+        if (!orphans)
+            return fail(QString::fromStdString(orphans.error().message));
+        for (const OrphanedHold& o : *orphans)
+            std::fprintf(
+                out, "ORPHANED HOLD: %s of %s, %s credits, placed at %s: %s\n", o.hold.id.c_str(),
+                o.hold.account.c_str(), qPrintable(formatCredits(o.hold.amount)),
+                qPrintable(
+                    QDateTime::fromMSecsSinceEpoch(o.hold.createdAtMs, Qt::UTC).toString(Qt::ISODateWithMs)),
+                o.reason.c_str());
+        if (!orphans->empty())
+            std::fprintf(out,
+                         "%zu open hold(s) have no live session; the next start of declai-server "
+                         "releases them\n",
+                         orphans->size());
+        if (!report->violations.empty() || !orphans->empty())
             return 1;
         std::fprintf(out, "ledger OK: every transaction sums to zero, hash chain intact, balances match "
-                          "postings, holds consistent\n");
+                          "postings, holds consistent, no orphaned holds\n");
         return 0;
     }
     if (sub == QStringLiteral("balance")) {

@@ -1,16 +1,94 @@
 #include "declai/server/CreditService.h"
 
+#include "declai/core/Identity.h"
 #include "declai/credit/PostgresLedgerStore.h"
 #include "declai/credit/SqliteLedgerStore.h"
 
+#include <QCoreApplication>
 #include <QDateTime>
 #include <QDir>
+#include <QSysInfo>
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <csignal>
+#include <limits>
+#include <map>
 
 namespace declai::server {
 
+namespace {
+
+std::string thisHost() {
+    return QSysInfo::machineHostName().toStdString();
+}
+
+// Whether a process with this id exists on this host (EPERM: it exists but belongs to someone else).
+bool processExists(int64_t pid) {
+    if (pid <= 0 || pid > std::numeric_limits<pid_t>::max())
+        return false;
+    return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+}
+
+int64_t nowMs() {
+    return QDateTime::currentMSecsSinceEpoch();
+}
+
+} // namespace
+
+std::string newGatewayInstanceId() {
+    return QByteArray::fromStdString(randomBytes(12)).toHex().toStdString();
+}
+
+Expected<std::vector<OrphanedHold>> findOrphanedHolds(credit::Ledger& ledger, const std::string& selfInstance,
+                                                      int64_t now, int64_t staleAfterMs) {
+    auto holds = ledger.openHolds();
+    if (!holds)
+        return holds.error();
+    auto runs = ledger.instances();
+    if (!runs)
+        return runs.error();
+    std::map<std::string, credit::GatewayInstance> byId;
+    for (credit::GatewayInstance& run : *runs)
+        byId[run.id] = std::move(run);
+    const std::string host = thisHost();
+    std::vector<OrphanedHold> orphans;
+    for (credit::Hold& hold : *holds) {
+        if (!selfInstance.empty() && hold.instance == selfInstance)
+            continue;
+        std::string reason;
+        auto it = byId.find(hold.instance);
+        if (hold.instance.empty() || it == byId.end()) {
+            reason = "placed by an unknown gateway run";
+        } else {
+            const credit::GatewayInstance& run = it->second;
+            if (run.stoppedAtMs > 0)
+                reason = "its gateway run " + run.id + " stopped";
+            else if (now - run.heartbeatMs > staleAfterMs)
+                reason = "its gateway run " + run.id + " has not been heard from for " +
+                         std::to_string((now - run.heartbeatMs) / 1000) + " s";
+            else if (run.host == host && !processExists(run.pid))
+                reason = "its gateway run " + run.id + " (process " + std::to_string(run.pid) + ") is gone";
+        }
+        if (!reason.empty())
+            orphans.push_back(OrphanedHold{std::move(hold), std::move(reason)});
+    }
+    return orphans;
+}
+
+BillableTokens billableTokens(const RequestUsage& usage) {
+    bool nodesWorked = false;
+    for (const NodeWorkShare& w : usage.work)
+        nodesWorked = nodesWorked || w.layerTokens > 0;
+    const bool billed = usage.generatedTokens > 0 || (usage.end != RequestEnd::Failed && nodesWorked);
+    if (!billed)
+        return {};
+    return BillableTokens{usage.promptTokens, usage.generatedTokens};
+}
+
 Expected<std::unique_ptr<credit::Ledger>> openLedger(const CreditConfig& config, const QString& dataDir,
-                                                     std::optional<NodeIdentity> signer) {
+                                                     std::optional<NodeIdentity> signer,
+                                                     std::string instanceId) {
     std::unique_ptr<credit::LedgerStore> store;
     if (config.backend == QStringLiteral("postgres")) {
         auto info = credit::PostgresConnectionInfo::parse(config.postgres.toStdString());
@@ -30,15 +108,115 @@ Expected<std::unique_ptr<credit::Ledger>> openLedger(const CreditConfig& config,
     }
     credit::Ledger::Options options;
     options.identity = std::move(signer);
+    options.instanceId = std::move(instanceId);
     return std::make_unique<credit::Ledger>(std::move(store), std::move(options));
 }
 
 CreditService::CreditService(CreditConfig config, std::unique_ptr<credit::Ledger> ledger, UserDirectory users,
                              QObject* parent)
     : QObject(parent), m_config(std::move(config)), m_ledger(std::move(ledger)), m_users(std::move(users)) {
-    connect(&m_releaseTimer, &QTimer::timeout, this, &CreditService::releaseMatured);
+    connect(&m_releaseTimer, &QTimer::timeout, this, &CreditService::housekeeping);
+}
+
+CreditService::~CreditService() {
+    // A clean stop: holds this run still has open (sessions cut short by the shutdown) are orphaned from
+    // now on, so the next start releases them and `ledger verify` reports them meanwhile.
+    if (m_started)
+        if (auto ok = recordInstance(nowMs()); !ok)
+            qWarning("recording the gateway stop in the ledger failed: %s", ok.error().message.c_str());
+}
+
+Expected<void> CreditService::recordInstance(int64_t stoppedAtMs) {
+    m_instance.heartbeatMs = nowMs();
+    m_instance.stoppedAtMs = stoppedAtMs;
+    return m_ledger->recordInstance(m_instance);
+}
+
+Expected<void> CreditService::start() {
+    if (m_ledger->instanceId().empty())
+        return makeError(ErrorCode::Internal, "the ledger was opened without a gateway instance id");
+    m_instance.id = m_ledger->instanceId();
+    m_instance.host = thisHost();
+    m_instance.pid = QCoreApplication::applicationPid();
+    m_instance.startedAtMs = nowMs();
+    if (auto ok = recordInstance(0); !ok)
+        return ok.error();
+    m_started = true;
+    if (auto recovered = recoverOrphanedHolds(); !recovered)
+        return recovered.error();
+    // Nodes that earned before a restart: their lots mature on this run's timer, not only on new work.
+    auto lots = m_ledger->store().read<std::map<std::string, credit::Microcredits>>(
+        [](credit::LedgerSession& session) { return session.openLotSums(); });
+    if (!lots)
+        return lots.error();
+    for (const auto& [node, amount] : *lots)
+        m_nodesWithPending.insert(node);
+    releaseMatured();
+    const int64_t releaseEveryMs = std::clamp<int64_t>(m_config.verificationWindowMs / 4, 200, 60000);
     m_releaseTimer.start(
-        static_cast<int>(std::clamp<int64_t>(m_config.verificationWindowMs / 4, 200, 60000)));
+        static_cast<int>(std::min(releaseEveryMs, std::max<int64_t>(m_config.heartbeatMs, 200))));
+    return {};
+}
+
+void CreditService::housekeeping() {
+    if (auto ok = recordInstance(0); !ok)
+        qWarning("ledger heartbeat failed: %s", ok.error().message.c_str());
+    if (auto recovered = recoverOrphanedHolds(); !recovered)
+        qWarning("recovering orphaned holds failed: %s", recovered.error().message.c_str());
+    releaseMatured();
+}
+
+Expected<int> CreditService::recoverOrphanedHolds() {
+    auto orphans = findOrphanedHolds(*m_ledger, m_instance.id, nowMs(), m_config.instanceStaleMs);
+    if (!orphans)
+        return orphans.error();
+    int released = 0;
+    for (const OrphanedHold& orphan : *orphans) {
+        // Nothing of the lost session's progress was recorded, so the user gets the whole hold back and the
+        // nodes of that session earn nothing for it (docs/ledger.md, "Recovery on start").
+        auto tx = m_ledger->releaseHold(orphan.hold.id);
+        if (!tx) {
+            qWarning("releasing orphaned hold %s failed: %s", orphan.hold.id.c_str(),
+                     tx.error().message.c_str());
+            continue;
+        }
+        ++released;
+        qWarning("released orphaned hold %s of %s (%lld microcredits): %s", orphan.hold.id.c_str(),
+                 orphan.hold.account.c_str(), static_cast<long long>(orphan.hold.amount),
+                 orphan.reason.c_str());
+    }
+    return released;
+}
+
+Expected<Charge> CreditService::closeRequest(const std::string& holdId, int64_t modelParams,
+                                             const RequestUsage& usage) {
+    Charge charge;
+    charge.billed = billableTokens(usage);
+    const char* how = usage.end == RequestEnd::Completed    ? "completed"
+                      : usage.end == RequestEnd::ClientLeft ? "client left"
+                                                            : "failed";
+    if (!charge.billed.any()) {
+        auto tx = refund(holdId);
+        if (!tx)
+            return tx.error();
+        charge.txId = *tx;
+        qInfo("hold %s (%s): released, nothing charged", holdId.c_str(), how);
+        return charge;
+    }
+    auto cost = credit::actualCost(prices(usage.priceMultiplier), modelParams, charge.billed.promptTokens,
+                                   charge.billed.generatedTokens);
+    if (!cost)
+        return cost.error();
+    auto tx = settle(holdId, modelParams, charge.billed.promptTokens, charge.billed.generatedTokens, usage.work,
+                     usage.priceMultiplier);
+    if (!tx)
+        return tx.error();
+    charge.cost = cost->total;
+    charge.txId = *tx;
+    qInfo("hold %s (%s): charged %lld microcredits for %lld prompt + %lld generated tokens", holdId.c_str(),
+          how, static_cast<long long>(charge.cost), static_cast<long long>(charge.billed.promptTokens),
+          static_cast<long long>(charge.billed.generatedTokens));
+    return charge;
 }
 
 credit::PriceSchedule CreditService::prices(double multiplier) const {

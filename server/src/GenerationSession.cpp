@@ -27,6 +27,17 @@ GenerationSession::GenerationSession(uint64_t sessionId, SessionHost& host, Gate
 
 GenerationSession::~GenerationSession() = default;
 
+std::optional<std::string> GenerationSession::contextOverflow(int64_t promptTokens, int64_t maxTokens,
+                                                              int64_t contextLength) {
+    if (promptTokens + maxTokens <= contextLength)
+        return std::nullopt;
+    return QStringLiteral("prompt (%1 tokens) plus %2 new tokens exceed the model's context length %3")
+        .arg(promptTokens)
+        .arg(maxTokens)
+        .arg(contextLength)
+        .toStdString();
+}
+
 bool GenerationSession::usesNode(const std::string& nodeId) const {
     for (const Stage& s : m_stages)
         if (s.nodeId == nodeId)
@@ -40,12 +51,9 @@ void GenerationSession::start() {
     m_stats.promptTokens = static_cast<uint32_t>(m_promptTokens.size());
     if (m_promptTokens.empty())
         return fail(QStringLiteral("the prompt produced no tokens"));
-    if (static_cast<int64_t>(m_promptTokens.size()) + m_request.maxTokens > m_model.config().contextLength)
-        return fail(
-            QStringLiteral("prompt (%1 tokens) plus %2 new tokens exceed the model's context length %3")
-                .arg(m_promptTokens.size())
-                .arg(m_request.maxTokens)
-                .arg(m_model.config().contextLength));
+    if (auto overflow = contextOverflow(static_cast<int64_t>(m_promptTokens.size()), m_request.maxTokens,
+                                        m_model.config().contextLength))
+        return fail(QString::fromStdString(*overflow));
     m_sampler.emplace(m_request.sampler);
     for (int32_t id : m_promptTokens)
         m_sampler->accept(id);
@@ -372,16 +380,21 @@ void GenerationSession::fail(const QString& reason) {
     if (m_done)
         return;
     m_done = true;
+    // Nodes are paid for accepted work on this path too (docs/ledger.md), so it is sampled for
+    // verification like a completed session's.
+    reportWork();
     m_stageTimer.stop();
     m_retryTimer.stop();
     m_stats.totalMs = m_clock.elapsed();
     endRemoteSessions();
     if (m_sinks.failed)
-        m_sinks.failed(reason.toStdString());
+        m_sinks.failed(reason.toStdString(), m_stats);
     m_host.sessionFinished(this);
 }
 
 void GenerationSession::cancel(const QString& reason) {
+    if (!m_done)
+        m_stats.cancelled = true;
     fail(reason);
 }
 

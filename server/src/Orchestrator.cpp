@@ -516,8 +516,13 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
     const double priceMultiplier =
         *priority == Priority::High ? m_config.credits.highPriorityPriceMultiplier : 1.0;
     // Price: the worst case (prompt + max tokens) is held before anything runs; nothing is charged if the
-    // hold fails.
+    // hold fails. A request that cannot run is refused for its real reason before any price is quoted.
     const int64_t promptTokens = static_cast<int64_t>(m->tokenizer().encode(request.prompt, true).size());
+    if (request.maxTokens == 0)
+        return failNow("max_tokens must be at least 1");
+    if (auto overflow =
+            GenerationSession::contextOverflow(promptTokens, request.maxTokens, m->config().contextLength))
+        return failNow(*overflow);
     std::string holdId;
     int64_t worstCase = 0;
     int64_t balance = 0;
@@ -577,17 +582,9 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         int64_t cost = 0;
         int64_t balanceAfter = 0;
         if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
-            std::vector<NodeWorkShare> work;
-            for (const auto& [node, layerTokens] : stats.nodeLayerTokens)
-                work.push_back(NodeWorkShare{node, layerTokens});
-            auto settled = m_credits->settle(hold->second, modelParams, stats.promptTokens,
-                                             stats.generatedTokens, work, priceMultiplier);
-            if (!settled)
-                qWarning("settling request %llu failed: %s", static_cast<unsigned long long>(requestId),
-                         settled.error().message.c_str());
-            if (auto q =
-                    m_credits->quote(modelParams, stats.promptTokens, stats.generatedTokens, priceMultiplier))
-                cost = q->total;
+            if (auto charge = closeHold(hold->second, modelParams, RequestEnd::Completed, stats, requestId,
+                                        priceMultiplier))
+                cost = *charge;
             if (auto b = m_credits->balanceOfUser(user))
                 balanceAfter = b->available;
             m_sessionHold.erase(hold);
@@ -608,14 +605,15 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         done.set_balance_microcredits(balanceAfter);
         it->second->channel->send(wire::DONE, done);
     };
-    sinks.failed = [this, clientId, requestId, sessionId](const std::string& reason) {
+    sinks.failed = [this, clientId, requestId, sessionId, modelParams,
+                    priceMultiplier](const std::string& reason, const SessionStats& stats) {
         ++m_stats.sessionsFailed;
         qWarning("request %llu failed: %s", static_cast<unsigned long long>(requestId), reason.c_str());
         if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
-            if (auto refunded = m_credits->refund(hold->second);
-                !refunded) // a failure costs the user nothing
-                qWarning("refunding request %llu failed: %s", static_cast<unsigned long long>(requestId),
-                         refunded.error().message.c_str());
+            // What the client received is charged and the nodes are paid for it, whoever ended the request.
+            (void)closeHold(hold->second, modelParams,
+                            stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed, stats, requestId,
+                            priceMultiplier);
             m_sessionHold.erase(hold);
         }
         auto it = m_clients.find(clientId);
@@ -684,6 +682,25 @@ void Orchestrator::startQueued() {
         ++m_stats.sessionsStarted;
         raw->start();
     }
+}
+
+std::optional<int64_t> Orchestrator::closeHold(const std::string& holdId, int64_t modelParams, RequestEnd end,
+                                               const SessionStats& stats, uint64_t requestId,
+                                               double priceMultiplier) {
+    RequestUsage usage;
+    usage.end = end;
+    usage.priceMultiplier = priceMultiplier;
+    usage.promptTokens = stats.promptTokens;
+    usage.generatedTokens = stats.generatedTokens;
+    for (const auto& [node, layerTokens] : stats.nodeLayerTokens)
+        usage.work.push_back(NodeWorkShare{node, layerTokens});
+    auto charge = m_credits->closeRequest(holdId, modelParams, usage);
+    if (!charge) {
+        qWarning("closing the hold of request %llu failed: %s", static_cast<unsigned long long>(requestId),
+                 charge.error().message.c_str());
+        return std::nullopt;
+    }
+    return charge->cost;
 }
 
 void Orchestrator::sessionFinished(GenerationSession* session) {

@@ -76,13 +76,16 @@ Expected<quint16> ServerApp::start() {
         auto signer = NodeIdentity::loadOrCreate(m_config.dataDir.toStdString(), "server.key");
         if (!signer)
             return signer.error();
-        auto ledger = openLedger(m_config.credits, m_config.dataDir, *signer);
+        auto ledger = openLedger(m_config.credits, m_config.dataDir, *signer, newGatewayInstanceId());
         if (!ledger)
             return ledger.error();
         auto users = UserDirectory::open(m_config.dataDir);
         if (!users)
             return users.error();
         m_credits = std::make_unique<CreditService>(m_config.credits, std::move(*ledger), std::move(*users));
+        // Before serving: holds of a previous run that died are released, matured earnings paid out.
+        if (auto started = m_credits->start(); !started)
+            return started.error();
     }
     m_pool = std::make_unique<ThreadPool>(m_config.threads);
     Gateway::Handlers handlers;

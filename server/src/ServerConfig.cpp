@@ -2,6 +2,7 @@
 
 #include <QCommandLineParser>
 #include <QDir>
+#include <cmath>
 
 namespace declai::server {
 namespace {
@@ -211,7 +212,7 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
             continue;
         bool ok = false;
         const double credits = parser.value(*option).toDouble(&ok);
-        if (!ok || credits < 0 || credits > 1e12)
+        if (!ok || !std::isfinite(credits) || credits < 0 || credits > 1e12)
             return usageError(
                 QStringLiteral("--%1 must be a number of credits >= 0").arg(option->names().first()));
         *out = static_cast<int64_t>(credits * 1e6);

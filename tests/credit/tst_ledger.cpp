@@ -23,7 +23,7 @@ using namespace declai::credit;
 
 namespace {
 
-constexpr int kLatestSchema = 2; // bump with credit/src/Migrations.h
+constexpr int kLatestSchema = 3; // bump with credit/src/Migrations.h
 
 #if defined(DECLAI_LEDGER_BACKEND_POSTGRES)
 constexpr bool kPostgres = true;
@@ -170,6 +170,7 @@ private Q_SLOTS:
     void dailySpendLimit();
     void receipts();
     void csvExport();
+    void holdsRememberTheirGatewayRun();
 };
 
 void LedgerTest::init() {
@@ -243,8 +244,8 @@ void LedgerTest::migrationsFutureVersionRefused() {
     auto store = openStore(m_locator);
     QVERIFY(!store);
     QCOMPARE(store.error().code, ErrorCode::Unsupported);
-    QVERIFY2(store.error().message.find("schema version 999 is newer than this build supports (2)") !=
-                 std::string::npos,
+    QVERIFY2(store.error().message.find("schema version 999 is newer than this build supports (" +
+                                        std::to_string(kLatestSchema) + ")") != std::string::npos,
              store.error().message.c_str());
 }
 
@@ -908,6 +909,48 @@ void LedgerTest::csvExport() {
              lines[1].constData());
     QVERIFY2(lines[4].startsWith("2,1700000000000,transfer,\"with,comma\"\"quote\",,user:y,10,"),
              lines[4].constData());
+}
+
+// Holds carry the gateway run that placed them, and runs are recorded (insert, then update in place), so a
+// hold orphaned by a crashed run can be found (server/CreditService: findOrphanedHolds).
+void LedgerTest::holdsRememberTheirGatewayRun() {
+    const QString locator = newLocator();
+    auto store = openStore(locator);
+    QVERIFY(store);
+    Ledger::Options options;
+    options.nowMs = [this] { return m_clockMs.load(); };
+    options.instanceId = "run-a";
+    Ledger ledger(std::move(*store), std::move(options));
+    QVERIFY(ledger.ensureAccount("user:alice", AccountKind::User));
+    QVERIFY(ledger.grant("user:alice", 500, "g1"));
+    QVERIFY(ledger.placeHold("user:alice", 100, "r1"));
+    QVERIFY(ledger.placeHold("user:alice", 50, "r2"));
+    QVERIFY(ledger.releaseHold("r2"));
+    auto open = ledger.openHolds();
+    QVERIFY(open);
+    QCOMPARE(open->size(), size_t(1));
+    QCOMPARE(open->front().id, std::string("r1"));
+    QCOMPARE(open->front().instance, std::string("run-a"));
+    QCOMPARE(open->front().amount, 100);
+    auto hold = ledger.hold("r1");
+    QVERIFY(hold && hold->has_value());
+    QCOMPARE((*hold)->instance, std::string("run-a"));
+
+    GatewayInstance run{"run-a", "host", 42, 1000, 1000, 0};
+    QVERIFY(ledger.recordInstance(run));
+    run.heartbeatMs = 2000;
+    run.stoppedAtMs = 3000;
+    QVERIFY(ledger.recordInstance(run));
+    QVERIFY(!ledger.recordInstance(GatewayInstance{}));
+    auto runs = ledger.instances();
+    QVERIFY(runs);
+    QCOMPARE(runs->size(), size_t(1));
+    QCOMPARE(runs->front().host, std::string("host"));
+    QCOMPARE(runs->front().pid, 42);
+    QCOMPARE(runs->front().heartbeatMs, 2000);
+    QCOMPARE(runs->front().stoppedAtMs, 3000);
+    auto report = ledger.verify();
+    QVERIFY(report && report->clean());
 }
 
 QTEST_GUILESS_MAIN(LedgerTest)

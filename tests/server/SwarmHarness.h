@@ -42,12 +42,15 @@ public:
             prepare(*this);
         const QString model = modelPath(QStringLiteral("stories260K.gguf"));
         QFile::link(model, QDir(m_dir.path()).filePath(QStringLiteral("models/stories260K.gguf")));
-        m_server = start(QStringLiteral(DECLAI_SERVER_PATH),
-                         QStringList{QStringLiteral("--listen"), QStringLiteral("127.0.0.1:%1").arg(m_port),
-                                     QStringLiteral("--model-dir"), path(QStringLiteral("models")),
-                                     QStringLiteral("--data-dir"), path(QStringLiteral("server"))} +
-                             serverArgs,
+        m_server = start(QStringLiteral(DECLAI_SERVER_PATH), serverCommandLine(serverArgs),
                          QStringLiteral("server"));
+    }
+
+    // Starts the server again on the same port and data folder after it was killed, with serverArgs in
+    // place of the first start's; its output goes to logName.log.
+    void restartServer(const QStringList& serverArgs, const QString& logName) {
+        kill(*m_server);
+        m_server = start(QStringLiteral(DECLAI_SERVER_PATH), serverCommandLine(serverArgs), logName);
     }
 
     ~Swarm() {
@@ -150,6 +153,12 @@ public:
     }
 
 private:
+    QStringList serverCommandLine(const QStringList& serverArgs) const {
+        return QStringList{QStringLiteral("--listen"),    QStringLiteral("127.0.0.1:%1").arg(m_port),
+                           QStringLiteral("--model-dir"), path(QStringLiteral("models")),
+                           QStringLiteral("--data-dir"),  path(QStringLiteral("server"))} +
+               serverArgs;
+    }
     std::unique_ptr<QProcess> start(const QString& program, const QStringList& args, const QString& logName) {
         auto p = std::make_unique<QProcess>();
         if (!logName.isEmpty()) {

@@ -1,5 +1,8 @@
 #include "declai/gpu/LocalGenerator.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace declai {
 
 Expected<std::unique_ptr<LocalGenerator>> LocalGenerator::create(std::shared_ptr<const ModelWeights> weights,
@@ -67,6 +70,14 @@ Expected<std::vector<int32_t>> LocalGenerator::generate(std::span<const int32_t>
     auto r = step(session, prompt, 0);
     int64_t position = static_cast<int64_t>(prompt.size());
     while (r && static_cast<int32_t>(generated.size()) < options.maxTokens) {
+        // NaN or infinite logits (broken weights or a broken backend) would sample nothing or garbage and
+        // end the generation as if it were complete: report them instead.
+        if (!std::all_of(m_logits.begin(), m_logits.end(), [](float v) { return std::isfinite(v); })) {
+            r = makeError(ErrorCode::Format,
+                          "the model produced non-finite logits (NaN or infinity) at position " +
+                              std::to_string(position) + "; its weights or the compute backend are broken");
+            break;
+        }
         const int32_t next = sampler.sample(m_logits);
         if (next < 0 || options.stopIds.count(next))
             break;

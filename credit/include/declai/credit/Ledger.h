@@ -36,12 +36,16 @@ public:
         std::function<std::int64_t()> nowMs;
         // Signs receipts; without it receipt() fails.
         std::optional<NodeIdentity> identity;
+        // The gateway run this ledger object belongs to; stamped on every hold it places, so a hold left
+        // open by a run that died can be told from one whose session is still live. "" = none (tools).
+        std::string instanceId;
     };
 
     explicit Ledger(std::unique_ptr<LedgerStore> store) : Ledger(std::move(store), Options{}) {}
     Ledger(std::unique_ptr<LedgerStore> store, Options options);
 
     LedgerStore& store() { return *m_store; }
+    const std::string& instanceId() const { return m_options.instanceId; }
 
     // Creates account id of the given kind (User or Node; their escrow and pending accounts come with
     // them) or returns the existing one; fails if it exists with another kind. System accounts exist
@@ -74,6 +78,11 @@ public:
     Expected<PendingReleaseResult> releasePending(const std::string& node, std::int64_t olderThanMs);
     // Burns all of node's pending earnings; reason is stored as the transaction's reference.
     Expected<PendingReleaseResult> voidPending(const std::string& node, const std::string& reason);
+
+    // Gateway runs and their heartbeats (liveness metadata, not part of the hash chain).
+    Expected<void> recordInstance(const GatewayInstance& instance);
+    Expected<std::vector<GatewayInstance>> instances();
+    Expected<std::vector<Hold>> openHolds();
 
     Expected<Balance> balance(const std::string& account);
     Expected<std::vector<HistoryEntry>> history(const std::string& account, int limit);

@@ -39,6 +39,11 @@ public:
     virtual Expected<void> insertHold(const Hold& hold) = 0;
     virtual Expected<void> closeHold(const std::string& holdId, HoldStatus status, Microcredits settledCost,
                                      TxId closeTx) = 0;
+    // Every open hold, oldest first.
+    virtual Expected<std::vector<Hold>> openHolds() = 0;
+    // Gateway instances (insert or replace by id).
+    virtual Expected<void> upsertInstance(const GatewayInstance& instance) = 0;
+    virtual Expected<std::vector<GatewayInstance>> instances() = 0;
     // Open hold amounts plus settled costs of holds the account placed at or after sinceMs.
     virtual Expected<Microcredits> spentSince(const std::string& account, std::int64_t sinceMs) = 0;
 

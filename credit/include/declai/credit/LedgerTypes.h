@@ -116,6 +116,20 @@ struct Hold {
     TxId holdTx = 0;
     TxId closeTx = 0;
     Microcredits settledCost = 0;
+    // The gateway instance that placed it (Ledger::Options::instanceId); "" for holds from before schema 3.
+    // Tells a hold whose session is still running from one orphaned by a crash (see docs/ledger.md).
+    std::string instance;
+};
+
+// One run of a gateway process that places holds: written at start, on every heartbeat and at a clean stop.
+// Not part of the hash chain (it moves no credit); it only tells live sessions from orphaned ones.
+struct GatewayInstance {
+    std::string id;
+    std::string host;     // QSysInfo::machineHostName() of the gateway
+    std::int64_t pid = 0; // its process id on that host
+    std::int64_t startedAtMs = 0;
+    std::int64_t heartbeatMs = 0;
+    std::int64_t stoppedAtMs = 0; // 0 while running (or after a crash)
 };
 
 // One settle's earnings for one node, waiting in pending:<node> for the verification window.

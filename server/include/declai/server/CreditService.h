@@ -2,6 +2,9 @@
 // hold for the worst case: prompt + max tokens), settlement at the end (the real cost; nodes earn in
 // proportion to the layer-tokens they computed, pending until the verification window passes), refunds
 // on failure, and voiding a cheater's pending earnings. Policies are documented in docs/ledger.md.
+// It also keeps the books from getting stuck: it records this gateway run in the ledger (start, heartbeat,
+// clean stop), releases holds left open by runs that died, and releases matured node earnings on a timer,
+// also for nodes that earned before a restart.
 // Threading: main thread; ledger calls block briefly on the ledger's single writer thread.
 #pragma once
 
@@ -26,15 +29,65 @@ struct CreditConfig {
     credit::PriceSchedule prices;
     int64_t verificationWindowMs = 10 * 60 * 1000;
     double highPriorityPriceMultiplier = 2.0; // priority=high pays this times the normal price
+    // This run's heartbeat in the ledger, and how old another run's heartbeat may be before its open holds
+    // count as orphaned (a run on this host whose process is gone counts as dead at once).
+    int64_t heartbeatMs = 10 * 1000;
+    int64_t instanceStaleMs = 60 * 1000;
 };
 
-// Opens the configured ledger store (SQLite at DATA_DIR/ledger.sqlite by default).
+// Opens the configured ledger store (SQLite at DATA_DIR/ledger.sqlite by default). instanceId names the
+// gateway run that will place holds through it ("" for operator tools, which place none).
 Expected<std::unique_ptr<credit::Ledger>> openLedger(const CreditConfig& config, const QString& dataDir,
-                                                     std::optional<NodeIdentity> signer);
+                                                     std::optional<NodeIdentity> signer,
+                                                     std::string instanceId = {});
+
+// A fresh id for one gateway run.
+std::string newGatewayInstanceId();
+
+// An open hold that no live gateway run owns, and why.
+struct OrphanedHold {
+    credit::Hold hold;
+    std::string reason;
+};
+// A hold is live only while the run that placed it is: not stopped, its heartbeat younger than staleAfterMs,
+// and, when it ran on this host, its process still exists. Holds of selfInstance (the caller's own run)
+// are always live. Operator tools pass selfInstance "" and see every dead run's holds.
+Expected<std::vector<OrphanedHold>> findOrphanedHolds(credit::Ledger& ledger, const std::string& selfInstance,
+                                                      int64_t nowMs, int64_t staleAfterMs);
 
 struct NodeWorkShare {
     std::string nodeId;
     int64_t layerTokens = 0;
+};
+
+// How a request ended, and what it used: decides what is charged (billableTokens, docs/ledger.md).
+enum class RequestEnd {
+    Completed,  // finished (stop token or max tokens)
+    ClientLeft, // the client disconnected or cancelled
+    Failed,     // the swarm or the gateway could not go on
+};
+struct RequestUsage {
+    RequestEnd end = RequestEnd::Completed;
+    int64_t promptTokens = 0;
+    int64_t generatedTokens = 0;     // tokens sampled and sent to the client
+    std::vector<NodeWorkShare> work; // accepted node work (layers x tokens)
+    double priceMultiplier = 1.0;    // the request's priority price (high priority costs more)
+};
+struct BillableTokens {
+    int64_t promptTokens = 0;
+    int64_t generatedTokens = 0;
+    bool any() const { return promptTokens > 0 || generatedTokens > 0; }
+};
+// The charging rule for every end path: generated tokens the client received are always charged, together
+// with the prompt they came from; the prompt alone is charged when nodes processed it and the client ended
+// the request (completed or left), never when the swarm failed before the first token. Nothing is charged
+// for work that never ran.
+BillableTokens billableTokens(const RequestUsage& usage);
+
+struct Charge {
+    credit::Microcredits cost = 0;
+    BillableTokens billed;
+    credit::TxId txId = 0;
 };
 
 class CreditService : public QObject {
@@ -43,6 +96,7 @@ class CreditService : public QObject {
 public:
     CreditService(CreditConfig config, std::unique_ptr<credit::Ledger> ledger, UserDirectory users,
                   QObject* parent = nullptr);
+    ~CreditService() override;
 
     bool enabled() const { return m_config.enabled; }
     credit::Ledger& ledger() { return *m_ledger; }
@@ -58,17 +112,27 @@ public:
     // Places the worst-case hold; fails with "insufficient credits ..." and changes nothing when short.
     Expected<std::string> admit(const std::string& user, const std::string& requestId,
                                 credit::Microcredits worstCase);
+    // Records this run in the ledger, releases holds of dead runs and matured earnings (also of nodes that
+    // earned before a restart), and starts the heartbeat/release timer. Call once, before serving.
+    Expected<void> start();
+    // Closes a request's hold on any end path: settles what billableTokens(usage) says (nodes share the node
+    // pool by the work they did) or, when nothing is billable, releases the whole hold.
+    Expected<Charge> closeRequest(const std::string& holdId, int64_t modelParams, const RequestUsage& usage);
     // Posts the real cost and releases the rest of the hold.
     Expected<credit::TxId> settle(const std::string& holdId, int64_t modelParams, int64_t promptTokens,
                                   int64_t generatedTokens, const std::vector<NodeWorkShare>& work,
                                   double priceMultiplier = 1.0);
     Expected<credit::TxId> refund(const std::string& holdId);
+    // Releases every open hold whose run is dead (see findOrphanedHolds); returns how many.
+    Expected<int> recoverOrphanedHolds();
     Expected<credit::PendingReleaseResult> voidNode(const std::string& nodeId, const std::string& reason);
     Expected<credit::Balance> balanceOfUser(const std::string& user);
 
 private:
     credit::PriceSchedule prices(double multiplier) const;
     void releaseMatured(); // pending earnings older than the verification window become available
+    void housekeeping();   // timer, main thread: heartbeat, orphaned holds, matured earnings
+    Expected<void> recordInstance(int64_t stoppedAtMs);
 
     CreditConfig m_config;
     std::unique_ptr<credit::Ledger> m_ledger;
@@ -76,6 +140,8 @@ private:
     std::set<std::string> m_nodesWithPending;
     std::set<std::string> m_knownUsers; // accounts opened (and granted) during this run
     QTimer m_releaseTimer;
+    credit::GatewayInstance m_instance;
+    bool m_started = false;
 };
 
 } // namespace declai::server

@@ -69,6 +69,7 @@ struct SessionStats {
     uint64_t hiddenBytesSent = 0;                   // gateway -> nodes, all hops
     uint64_t hops = 0;                              // stage requests sent
     std::map<std::string, int64_t> nodeLayerTokens; // accepted work per node: layers x tokens
+    bool cancelled = false;                         // ended by cancel() (the client left), not a failure
 };
 
 class GenerationSession : public QObject {
@@ -79,8 +80,13 @@ public:
     struct Sinks {
         std::function<void(int32_t id, const std::string& text)> token;
         std::function<void(const std::string& reason, const std::string& tail, const SessionStats&)> finished;
-        std::function<void(const std::string& reason)> failed;
+        // Also after partial output: stats say what was produced and which node work was accepted.
+        std::function<void(const std::string& reason, const SessionStats&)> failed;
     };
+
+    // The refusal for a request whose prompt plus new tokens do not fit the model's context, or nullopt.
+    static std::optional<std::string> contextOverflow(int64_t promptTokens, int64_t maxTokens,
+                                                      int64_t contextLength);
 
     GenerationSession(uint64_t sessionId, SessionHost& host, GatewayModel& model, SessionRequest request,
                       Sinks sinks, int stageTimeoutMs, int failoverDeadlineMs, int chainWaitMs,

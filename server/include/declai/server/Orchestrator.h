@@ -81,6 +81,9 @@ Q_SIGNALS:
 private:
     void onVerification(const VerificationResult& result);
     void quarantine(const std::string& nodeId, const QString& reason);
+    // Closes a request's hold on any end path (CreditService::closeRequest); the cost charged, or nullopt.
+    std::optional<int64_t> closeHold(const std::string& holdId, int64_t modelParams, RequestEnd end,
+                                     const SessionStats& stats, uint64_t requestId, double priceMultiplier);
     void onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope);
     void onNodeClosed(const std::string& nodeId, const QString& reason);
     void onClientEnvelope(ClientLink* client, const wire::Envelope& envelope);

@@ -1,0 +1,35 @@
+// The numeric options that `generate` and `submit` share, parsed and range-checked in one place so both
+// refuse the same values with the same message naming the option. A failure is a usage error (exit 2);
+// nothing is ever cast from an out-of-range or non-finite double.
+#pragma once
+
+#include "declai/core/Error.h"
+#include "declai/core/Sampler.h"
+
+#include <QCommandLineOption>
+#include <QCommandLineParser>
+#include <cstdint>
+
+namespace declai::cli {
+
+// "-n" for a one-letter option, "--top-k" otherwise (its last, longest name).
+std::string flagName(const QCommandLineOption& option);
+// A whole number in [min, max] ("1e3" or "2.5" are refused: counts and seeds are integers).
+Expected<int64_t> intOption(const QCommandLineParser& parser, const QCommandLineOption& option, int64_t min,
+                            int64_t max);
+// A finite number in [min, max].
+Expected<double> floatOption(const QCommandLineParser& parser, const QCommandLineOption& option,
+                             double min = -1e30, double max = 1e30);
+
+struct SamplingFlags {
+    const QCommandLineOption& temp;
+    const QCommandLineOption& seed;
+    const QCommandLineOption& topK;
+    const QCommandLineOption& topP;
+    const QCommandLineOption& minP;
+    const QCommandLineOption& repeatPenalty;
+};
+// The sampler settings of both commands, each option range-checked, then validate(SamplerConfig).
+Expected<SamplerConfig> samplerFromFlags(const QCommandLineParser& parser, const SamplingFlags& flags);
+
+} // namespace declai::cli

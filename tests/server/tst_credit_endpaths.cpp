@@ -1,0 +1,368 @@
+// What a request costs on every end path, and credit that must never get stuck, with real processes:
+// a client that disconnects after all but the last token pays for what it received and the nodes earn;
+// a failure after partial output likewise; a server killed mid-generation leaves an open hold that
+// `ledger verify` reports and the next start releases; earnings that matured while the server was down are
+// released on start without new work; and the error messages of the credit path say what is wrong.
+// Every check ends with the books: `ledger verify` clean and the money of the request accounted for.
+#include "SwarmHarness.h"
+
+#include <QRegularExpression>
+#include <cmath>
+#include <csignal>
+#include <map>
+
+using declai::testdata::Swarm;
+
+namespace {
+
+struct BalanceLine {
+    double available = -1, held = -1, pending = -1;
+};
+
+BalanceLine balanceOf(Swarm& swarm, const QString& account) {
+    static const QRegularExpression re(
+        QStringLiteral("available ([0-9.]+), held ([0-9.]+), pending ([0-9.]+)"));
+    BalanceLine b;
+    const auto m = re.match(swarm.admin({QStringLiteral("ledger"), QStringLiteral("balance"), account}));
+    if (m.hasMatch()) {
+        b.available = m.captured(1).toDouble();
+        b.held = m.captured(2).toDouble();
+        b.pending = m.captured(3).toDouble();
+    }
+    return b;
+}
+
+qint64 micro(double credits) {
+    return std::llround(credits * 1e6);
+}
+
+// The gateway's log line for a closed hold (CreditService::closeRequest).
+struct ChargeLine {
+    bool found = false;
+    QString how; // completed | client left | failed
+    qint64 charged = 0;
+    int promptTokens = 0;
+    int generatedTokens = 0;
+};
+
+ChargeLine waitForCharge(Swarm& swarm, const QString& logName, int timeoutMs = 30000) {
+    static const QRegularExpression re(QStringLiteral(
+        R"(hold \S+ \(([a-z ]+)\): charged (\d+) microcredits for (\d+) prompt \+ (\d+) generated tokens)"));
+    QElapsedTimer clock;
+    clock.start();
+    while (clock.elapsed() < timeoutMs) {
+        const auto m = re.match(swarm.log(logName));
+        if (m.hasMatch())
+            return ChargeLine{true, m.captured(1), m.captured(2).toLongLong(), m.captured(3).toInt(),
+                              m.captured(4).toInt()};
+        QTest::qWait(100);
+    }
+    return {};
+}
+
+// The price of prompt + `tokens` new tokens, as the gateway quotes it (exact to the microcredit).
+qint64 quote(Swarm& swarm, const QString& key, int tokens) {
+    static const QRegularExpression re(QStringLiteral("at most ([0-9.]+) credits"));
+    auto q = swarm.submit(QStringLiteral("Once upon a time"), tokens,
+                          {QStringLiteral("--api-key"), key, QStringLiteral("--quote")});
+    if (!q->waitForFinished(30000))
+        return -1;
+    const auto m = re.match(QString::fromUtf8(q->readAllStandardOutput()));
+    return m.hasMatch() ? micro(m.captured(1).toDouble()) : -1;
+}
+
+// Net postings per account, from the operator's CSV export.
+std::map<QString, qint64> ledgerSums(Swarm& swarm) {
+    std::map<QString, qint64> sums;
+    const QString csv =
+        swarm.admin({QStringLiteral("ledger"), QStringLiteral("export"), QStringLiteral("--csv")});
+    for (const QString& line : csv.split(QLatin1Char('\n'), Qt::SkipEmptyParts)) {
+        const QStringList cells = line.split(QLatin1Char(','));
+        bool ok = false;
+        const qint64 amount = cells.size() == 8 ? cells[6].toLongLong(&ok) : 0;
+        if (ok)
+            sums[cells[5]] += amount;
+    }
+    return sums;
+}
+
+// Everything the nodes and the fee account received: must equal what the user was charged.
+struct Earnings {
+    qint64 nodesAvailable = 0, nodesPending = 0, fee = 0;
+};
+Earnings earnings(const std::map<QString, qint64>& sums) {
+    Earnings e;
+    for (const auto& [account, amount] : sums) {
+        if (account.startsWith(QStringLiteral("node:")))
+            e.nodesAvailable += amount;
+        else if (account.startsWith(QStringLiteral("pending:node:")))
+            e.nodesPending += amount;
+        else if (account == QStringLiteral("system:fee"))
+            e.fee += amount;
+    }
+    return e;
+}
+
+// Reads `--tokens` output until at least `count` ids arrived; returns how many did.
+int readTokenIds(QProcess& client, int count, int timeoutMs) {
+    QByteArray seen;
+    QElapsedTimer clock;
+    clock.start();
+    int ids = 0;
+    while (clock.elapsed() < timeoutMs && client.state() != QProcess::NotRunning) {
+        client.waitForReadyRead(50);
+        seen += client.readAllStandardOutput();
+        // Each id is one flushed write (" 123"), so a read never ends inside one.
+        ids = static_cast<int>(QString::fromUtf8(seen).split(QLatin1Char(' '), Qt::SkipEmptyParts).size());
+        if (ids >= count)
+            return ids;
+    }
+    return ids;
+}
+
+QString addUser(Swarm& s, const QString& name) {
+    return s.admin({QStringLiteral("user"), QStringLiteral("add"), name}).trimmed();
+}
+
+int verify(Swarm& swarm, QString* output = nullptr) {
+    int exitCode = -1;
+    const QString text = swarm.admin({QStringLiteral("ledger"), QStringLiteral("verify")}, &exitCode);
+    if (output)
+        *output = text;
+    return exitCode;
+}
+
+struct Run {
+    int exitCode = -1;
+    QString out, err;
+};
+
+Run runServerCommand(const QStringList& args) {
+    QProcess p;
+    p.start(QStringLiteral(DECLAI_SERVER_PATH), args);
+    Run r;
+    if (!p.waitForFinished(60000)) {
+        p.kill();
+        p.waitForFinished(5000);
+        return r;
+    }
+    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2;
+    r.out = QString::fromUtf8(p.readAllStandardOutput());
+    r.err = QString::fromUtf8(p.readAllStandardError());
+    return r;
+}
+
+} // namespace
+
+class TestCreditEndPaths : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase() {
+        if (declai::testdata::modelPath(QStringLiteral("stories260K.gguf")).isEmpty())
+            QSKIP("stories260K.gguf not in DECLAI_MODEL_PATH");
+    }
+
+    // The attack of finding 3: read all but the last token, then disconnect. The client pays for the
+    // tokens it received and the nodes earn their share after the verification window.
+    void clientLeavingAfterAllButOneTokenPays() {
+        QString key;
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1"),
+                     QStringLiteral("--verification-window-s"), QStringLiteral("1")},
+                    [&](Swarm& s) { key = addUser(s, QStringLiteral("dave")); });
+        QVERIFY(swarm.waitForServer());
+        swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("400")});
+        QVERIFY(swarm.waitForShards(1));
+        constexpr int kTokens = 8;
+        auto client = swarm.submit(QStringLiteral("Once upon a time"), kTokens,
+                                   {QStringLiteral("--api-key"), key, QStringLiteral("--tokens")});
+        const int read = readTokenIds(*client, kTokens - 1, 60000);
+        ::kill(static_cast<pid_t>(client->processId()), SIGKILL);
+        client->waitForFinished(5000);
+        QCOMPARE(read, kTokens - 1);
+
+        const ChargeLine charge = waitForCharge(swarm, QStringLiteral("server"));
+        QVERIFY2(charge.found, qPrintable(swarm.log(QStringLiteral("server")).right(3000)));
+        QCOMPARE(charge.how, QStringLiteral("client left"));
+        QVERIFY2(charge.generatedTokens >= kTokens - 1 && charge.generatedTokens < kTokens,
+                 qPrintable(QString::number(charge.generatedTokens)));
+        QVERIFY(charge.charged > 0);
+        QCOMPARE(charge.charged, quote(swarm, key, charge.generatedTokens));
+
+        const BalanceLine dave = balanceOf(swarm, QStringLiteral("dave"));
+        QCOMPARE(micro(dave.available), micro(100.0) - charge.charged);
+        QCOMPARE(dave.held, 0.0);
+        // After the 1 s window the node's share is released to it; node shares + fee == the charge.
+        QTest::qWait(2500);
+        const Earnings e = earnings(ledgerSums(swarm));
+        QVERIFY2(e.nodesAvailable > 0, "the node earned nothing");
+        QCOMPARE(e.nodesPending, 0);
+        QCOMPARE(e.nodesAvailable + e.fee, charge.charged);
+        QString text;
+        QVERIFY2(verify(swarm, &text) == 0, qPrintable(text));
+    }
+
+    // A failure after partial output (the only node dies, no other can take its layers): the client pays for
+    // the tokens it received, the node earns its share of them (pending for the verification window).
+    void failureAfterPartialOutputChargesWhatWasProduced() {
+        QString key;
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1"),
+                     QStringLiteral("--failover-deadline-ms"), QStringLiteral("2000")},
+                    [&](Swarm& s) { key = addUser(s, QStringLiteral("carol")); });
+        QVERIFY(swarm.waitForServer());
+        QProcess& node = swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("200")});
+        QVERIFY(swarm.waitForShards(1));
+        auto client = swarm.submit(QStringLiteral("Once upon a time"), 100,
+                                   {QStringLiteral("--api-key"), key, QStringLiteral("--tokens")});
+        QVERIFY(readTokenIds(*client, 3, 60000) >= 3);
+        ::kill(static_cast<pid_t>(node.processId()), SIGKILL);
+        QVERIFY(client->waitForFinished(30000));
+        QCOMPARE(client->exitCode(), 1);
+
+        const ChargeLine charge = waitForCharge(swarm, QStringLiteral("server"));
+        QVERIFY2(charge.found, qPrintable(swarm.log(QStringLiteral("server")).right(3000)));
+        QCOMPARE(charge.how, QStringLiteral("failed"));
+        QVERIFY(charge.generatedTokens >= 3);
+        QCOMPARE(charge.charged, quote(swarm, key, charge.generatedTokens));
+        const BalanceLine carol = balanceOf(swarm, QStringLiteral("carol"));
+        QCOMPARE(micro(carol.available), micro(100.0) - charge.charged);
+        QCOMPARE(carol.held, 0.0);
+        const Earnings e = earnings(ledgerSums(swarm));
+        QVERIFY2(e.nodesPending > 0, "the node earned nothing");
+        QCOMPARE(e.nodesPending + e.nodesAvailable + e.fee, charge.charged);
+        QString text;
+        QVERIFY2(verify(swarm, &text) == 0, qPrintable(text));
+    }
+
+    // Finding 7: kill -9 of the server mid-generation. `ledger verify` reports the hold left open (exit 1);
+    // the next start releases it and the ledger is clean again.
+    void serverKilledMidGenerationReleasesTheHoldOnRestart() {
+        QString key;
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1")},
+                    [&](Swarm& s) { key = addUser(s, QStringLiteral("erin")); });
+        QVERIFY(swarm.waitForServer());
+        swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("200")});
+        QVERIFY(swarm.waitForShards(1));
+        auto client = swarm.submit(QStringLiteral("Once upon a time"), 100,
+                                   {QStringLiteral("--api-key"), key, QStringLiteral("--tokens")});
+        QVERIFY(readTokenIds(*client, 2, 60000) >= 2);
+        ::kill(static_cast<pid_t>(swarm.server().processId()), SIGKILL);
+        QVERIFY(swarm.server().waitForFinished(5000));
+        client->waitForFinished(10000);
+
+        const BalanceLine during = balanceOf(swarm, QStringLiteral("erin"));
+        QVERIFY(during.held > 0); // the hold is still open
+        QString text;
+        QCOMPARE(verify(swarm, &text), 1);
+        QVERIFY2(text.contains(QStringLiteral("ORPHANED HOLD")) && text.contains(QStringLiteral("user:erin")),
+                 qPrintable(text));
+        QVERIFY2(text.contains(QStringLiteral("is gone")), qPrintable(text));
+
+        swarm.restartServer({QStringLiteral("--min-nodes"), QStringLiteral("1")}, QStringLiteral("server2"));
+        QVERIFY(swarm.waitForServer());
+        QVERIFY2(swarm.log(QStringLiteral("server2")).contains(QStringLiteral("released orphaned hold")),
+                 qPrintable(swarm.log(QStringLiteral("server2")).right(3000)));
+        const BalanceLine after = balanceOf(swarm, QStringLiteral("erin"));
+        QCOMPARE(after.held, 0.0);
+        QCOMPARE(after.available, 100.0);
+        QVERIFY2(verify(swarm, &text) == 0, qPrintable(text));
+        QVERIFY(text.contains(QStringLiteral("no orphaned holds")));
+    }
+
+    // Finding 7: earnings still pending when the server stopped are released by the next start once the
+    // window has passed, without the node earning again.
+    void maturedEarningsAreReleasedOnStart() {
+        QString key;
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1"),
+                     QStringLiteral("--verification-window-s"), QStringLiteral("3600")},
+                    [&](Swarm& s) { key = addUser(s, QStringLiteral("frank")); });
+        QVERIFY(swarm.waitForServer());
+        swarm.addNode();
+        QVERIFY(swarm.waitForShards(1));
+        auto paid = swarm.submit(QStringLiteral("Once upon a time"), 5, {QStringLiteral("--api-key"), key});
+        QVERIFY(paid->waitForFinished(60000));
+        QCOMPARE(paid->exitCode(), 0);
+        const Earnings before = earnings(ledgerSums(swarm));
+        QVERIFY(before.nodesPending > 0);
+        QCOMPARE(before.nodesAvailable, 0);
+
+        for (auto& node : swarm.nodes()) { // no new work after the restart
+            node->kill();
+            node->waitForFinished(5000);
+        }
+        QTest::qWait(1200);
+        swarm.restartServer({QStringLiteral("--verification-window-s"), QStringLiteral("1")},
+                            QStringLiteral("server2"));
+        QVERIFY(swarm.waitForServer());
+        Earnings after;
+        QElapsedTimer clock;
+        clock.start();
+        while (clock.elapsed() < 10000) {
+            after = earnings(ledgerSums(swarm));
+            if (after.nodesPending == 0)
+                break;
+            QTest::qWait(200);
+        }
+        QCOMPARE(after.nodesPending, 0);
+        QCOMPARE(after.nodesAvailable, before.nodesPending);
+        QString text;
+        QVERIFY2(verify(swarm, &text) == 0, qPrintable(text));
+    }
+
+    // Finding 8: a request that cannot fit the context is refused for that reason, not as "insufficient
+    // credits", and holds nothing.
+    void hugeMaxTokensReportsTheContextLimit() {
+        QString key;
+        // A small grant: the worst-case price of a million tokens is more than gina has, which is what the
+        // gateway used to report instead of the context limit.
+        Swarm swarm({QStringLiteral("--grant-credits"), QStringLiteral("0.001")},
+                    [&](Swarm& s) { key = addUser(s, QStringLiteral("gina")); });
+        QVERIFY(swarm.waitForServer());
+        QVERIFY(quote(swarm, key, 5) > 0); // opens gina's account with the welcome grant
+        auto request =
+            swarm.submit(QStringLiteral("Once upon a time"), 1000000, {QStringLiteral("--api-key"), key});
+        QVERIFY(request->waitForFinished(30000));
+        QCOMPARE(request->exitCode(), 1);
+        const QString err = QString::fromUtf8(request->readAllStandardError());
+        QVERIFY2(err.contains(QStringLiteral("plus 1000000 new tokens exceed the model's context length")),
+                 qPrintable(err));
+        QVERIFY2(!err.contains(QStringLiteral("insufficient")), qPrintable(err));
+        const BalanceLine gina = balanceOf(swarm, QStringLiteral("gina"));
+        QCOMPARE(gina.held, 0.0);
+        QCOMPARE(gina.available, 0.001);
+    }
+
+    // Finding 8: `grant` refuses amounts that are not a finite number of credits in range (exit 2).
+    void grantRefusesBadAmounts_data() {
+        QTest::addColumn<QString>("amount");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("nan") << QStringLiteral("nan") << QStringLiteral("CREDITS must be a finite number");
+        QTest::newRow("inf") << QStringLiteral("inf") << QStringLiteral("CREDITS must be a finite number");
+        QTest::newRow("words") << QStringLiteral("lots") << QStringLiteral("CREDITS must be a finite number");
+        QTest::newRow("negative") << QStringLiteral("-5") << QStringLiteral("CREDITS must be between");
+        QTest::newRow("zero") << QStringLiteral("0") << QStringLiteral("CREDITS must be between");
+        QTest::newRow("below a microcredit")
+            << QStringLiteral("0.0000001") << QStringLiteral("CREDITS must be between");
+        QTest::newRow("too large") << QStringLiteral("1e13") << QStringLiteral("CREDITS must be between");
+    }
+
+    void grantRefusesBadAmounts() {
+        QFETCH(QString, amount);
+        QFETCH(QString, expected);
+        QTemporaryDir dir;
+        // "--" ends the options, so "-5" is the amount.
+        const Run r = runServerCommand({QStringLiteral("grant"), QStringLiteral("--data-dir"), dir.path(),
+                                        QStringLiteral("--"), QStringLiteral("bob"), amount});
+        QVERIFY2(r.exitCode == 2,
+                 qPrintable(QStringLiteral("exit %1: %2 %3").arg(r.exitCode).arg(r.out, r.err)));
+        QVERIFY2(r.err.contains(expected), qPrintable(r.err));
+        QVERIFY2(!r.out.contains(QStringLiteral("granted")), qPrintable(r.out));
+        const Run ok = runServerCommand({QStringLiteral("grant"), QStringLiteral("bob"),
+                                         QStringLiteral("2.5"), QStringLiteral("--data-dir"), dir.path()});
+        QCOMPARE(ok.exitCode, 0);
+        QVERIFY2(ok.out.contains(QStringLiteral("granted 2.500000 credits to user:bob")), qPrintable(ok.out));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCreditEndPaths)
+#include "tst_credit_endpaths.moc"
