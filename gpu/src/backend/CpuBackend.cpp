@@ -180,14 +180,15 @@ public:
 
     Expected<void> matMul(const DeviceBuffer& weights, const MatrixDesc& w, const DeviceBuffer& x,
                           int64_t nTokens, DeviceBuffer& y) override {
-        if (auto r = checks::matMul(*this, weights, w, x, nTokens, y); !r)
-            return r;
+        const auto checkedRowBytes = checks::matMul(*this, weights, w, x, nTokens, y);
+        if (!checkedRowBytes)
+            return checkedRowBytes.error();
         WeightMatrix matrix;
         matrix.type = w.type;
         matrix.rows = w.rows;
         matrix.cols = w.cols;
         matrix.data = bytesOf(weights);
-        matrix.rowBytes = static_cast<size_t>(*checks::rowBytes(w));
+        matrix.rowBytes = static_cast<size_t>(*checkedRowBytes);
         cpu::matmul(matrix, floatsOf(x), nTokens, floatsOf(y), m_pool, m_scratch);
         return {};
     }
@@ -274,9 +275,10 @@ public:
 
     Expected<void> getRows(const DeviceBuffer& table, const MatrixDesc& desc, std::span<const int32_t> ids,
                            DeviceBuffer& out) override {
-        if (auto r = checks::getRows(*this, table, desc, ids, out); !r)
-            return r;
-        const uint64_t rowBytes = *checks::rowBytes(desc);
+        const auto checkedRowBytes = checks::getRows(*this, table, desc, ids, out);
+        if (!checkedRowBytes)
+            return checkedRowBytes.error();
+        const uint64_t rowBytes = *checkedRowBytes;
         for (size_t i = 0; i < ids.size(); ++i)
             quant::dequantizeRow(desc.type, bytesOf(table) + static_cast<uint64_t>(ids[i]) * rowBytes,
                                  floatsOf(out) + static_cast<int64_t>(i) * desc.cols, desc.cols);

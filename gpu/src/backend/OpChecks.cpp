@@ -82,18 +82,20 @@ Expected<void> rmsNorm(const Device& device, const DeviceBuffer& x, const Device
     return buffer(device, out, floats(n * nTokens), "out");
 }
 
-Expected<void> matMul(const Device& device, const DeviceBuffer& weights, const MatrixDesc& w,
-                      const DeviceBuffer& x, int64_t nTokens, const DeviceBuffer& y) {
+Expected<uint64_t> matMul(const Device& device, const DeviceBuffer& weights, const MatrixDesc& w,
+                          const DeviceBuffer& x, int64_t nTokens, const DeviceBuffer& y) {
     auto bytes = rowBytes(w);
     if (!bytes)
         return bytes.error();
     if (auto r = positive(nTokens, "nTokens"); !r)
-        return r;
+        return r.error();
     if (auto r = buffer(device, weights, *bytes * static_cast<uint64_t>(w.rows), "weights"); !r)
-        return r;
+        return r.error();
     if (auto r = buffer(device, x, floats(w.cols * nTokens), "x"); !r)
-        return r;
-    return buffer(device, y, floats(w.rows * nTokens), "y");
+        return r.error();
+    if (auto r = buffer(device, y, floats(w.rows * nTokens), "y"); !r)
+        return r.error();
+    return *bytes;
 }
 
 Expected<void> rope(const Device& device, const DeviceBuffer& x, const RopeParams& p) {
@@ -149,8 +151,8 @@ Expected<void> elementwise(const Device& device, const DeviceBuffer& a, const De
     return buffer(device, b, floats(n), "second operand");
 }
 
-Expected<void> getRows(const Device& device, const DeviceBuffer& table, const MatrixDesc& desc,
-                       std::span<const int32_t> ids, const DeviceBuffer& out) {
+Expected<uint64_t> getRows(const Device& device, const DeviceBuffer& table, const MatrixDesc& desc,
+                           std::span<const int32_t> ids, const DeviceBuffer& out) {
     auto bytes = rowBytes(desc);
     if (!bytes)
         return bytes.error();
@@ -167,8 +169,10 @@ Expected<void> getRows(const Device& device, const DeviceBuffer& table, const Ma
                                .append(")"));
     }
     if (auto r = buffer(device, table, *bytes * static_cast<uint64_t>(desc.rows), "table"); !r)
-        return r;
-    return buffer(device, out, floats(static_cast<int64_t>(ids.size()) * desc.cols), "out");
+        return r.error();
+    if (auto r = buffer(device, out, floats(static_cast<int64_t>(ids.size()) * desc.cols), "out"); !r)
+        return r.error();
+    return *bytes;
 }
 
 Expected<void> copyRange(const Device& device, const DeviceBuffer& b, uint64_t offsetBytes,

@@ -13,15 +13,17 @@ Expected<uint64_t> rowBytes(const MatrixDesc& desc);
 
 Expected<void> rmsNorm(const Device& device, const DeviceBuffer& x, const DeviceBuffer& weight,
                        const DeviceBuffer& out, int64_t n, int64_t nTokens);
-Expected<void> matMul(const Device& device, const DeviceBuffer& weights, const MatrixDesc& w,
-                      const DeviceBuffer& x, int64_t nTokens, const DeviceBuffer& y);
+// matMul and getRows return the matrix's bytes per row once every argument is checked, so a backend never
+// dereferences an unchecked rowBytes().
+Expected<uint64_t> matMul(const Device& device, const DeviceBuffer& weights, const MatrixDesc& w,
+                          const DeviceBuffer& x, int64_t nTokens, const DeviceBuffer& y);
 Expected<void> rope(const Device& device, const DeviceBuffer& x, const RopeParams& p);
 Expected<void> attention(const Device& device, const DeviceBuffer& q, const DeviceBuffer& k,
                          const DeviceBuffer& v, const DeviceBuffer& keyCache, const DeviceBuffer& valueCache,
                          const DeviceBuffer& out, const AttentionParams& p);
 Expected<void> elementwise(const Device& device, const DeviceBuffer& a, const DeviceBuffer& b, int64_t n);
-Expected<void> getRows(const Device& device, const DeviceBuffer& table, const MatrixDesc& desc,
-                       std::span<const int32_t> ids, const DeviceBuffer& out);
+Expected<uint64_t> getRows(const Device& device, const DeviceBuffer& table, const MatrixDesc& desc,
+                           std::span<const int32_t> ids, const DeviceBuffer& out);
 // Values per rounding block of roundActivations for weights of `type` (1 for F32/F16).
 int64_t activationBlock(TensorType type);
 Expected<void> roundActivations(const Device& device, const DeviceBuffer& x, const DeviceBuffer& out,

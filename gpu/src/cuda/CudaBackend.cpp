@@ -186,12 +186,13 @@ public:
 
     Expected<void> matMul(const DeviceBuffer& weights, const MatrixDesc& w, const DeviceBuffer& x,
                           int64_t nTokens, DeviceBuffer& y) override {
-        if (auto r = checks::matMul(*this, weights, w, x, nTokens, y); !r)
-            return r;
+        const auto checkedRowBytes = checks::matMul(*this, weights, w, x, nTokens, y);
+        if (!checkedRowBytes)
+            return checkedRowBytes.error();
         if (auto r = bind(); !r)
             return r;
         return check(cuda::launchMatMul(m_stream, formatOf(w.type), ptrOf<void>(weights),
-                                        *checks::rowBytes(w), ptrOf(x), ptrOf(y), w.rows, w.cols, nTokens),
+                                        *checkedRowBytes, ptrOf(x), ptrOf(y), w.rows, w.cols, nTokens),
                      "matmul launch");
     }
 
@@ -249,8 +250,9 @@ public:
 
     Expected<void> getRows(const DeviceBuffer& table, const MatrixDesc& desc, std::span<const int32_t> ids,
                            DeviceBuffer& out) override {
-        if (auto r = checks::getRows(*this, table, desc, ids, out); !r)
-            return r;
+        const auto checkedRowBytes = checks::getRows(*this, table, desc, ids, out);
+        if (!checkedRowBytes)
+            return checkedRowBytes.error();
         if (ids.empty())
             return {};
         const uint64_t idBytes = ids.size() * sizeof(int32_t);
@@ -260,7 +262,7 @@ public:
         if (auto r = upload(*m_ids, 0, ids.data(), idBytes); !r)
             return r;
         return check(cuda::launchGetRows(m_stream, formatOf(desc.type), ptrOf<void>(table),
-                                         *checks::rowBytes(desc), ptrOf<int32_t>(*m_ids),
+                                         *checkedRowBytes, ptrOf<int32_t>(*m_ids),
                                          static_cast<int64_t>(ids.size()), ptrOf(out), desc.cols),
                      "get_rows launch");
     }

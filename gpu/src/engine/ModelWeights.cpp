@@ -9,22 +9,49 @@
 namespace declai {
 namespace {
 
-WeightMatrix matrixView(const GgufFile& file, const std::string& name) {
-    const GgufTensorInfo* t = file.findTensor(name); // presence and shape checked by ModelConfig::fromGguf
+// The tensor's presence, type and shape were checked by ModelConfig::fromGguf; a miss here is still an error
+// value, never an exception from dereferencing an empty Expected.
+Expected<const GgufTensorInfo*> findChecked(const GgufFile& file, const std::string& name) {
+    const GgufTensorInfo* t = file.findTensor(name);
+    if (!t)
+        return makeError(ErrorCode::Format, "tensor '" + name + "' is missing");
+    return t;
+}
+
+Expected<WeightMatrix> matrixView(const GgufFile& file, const std::string& name) {
+    auto t = findChecked(file, name);
+    if (!t)
+        return t.error();
+    auto rowBytes = tensorBytes((*t)->type, (*t)->shape[0]);
+    if (!rowBytes)
+        return makeError(ErrorCode::Format,
+                         "tensor '" + name + "': its row of " + std::to_string((*t)->shape[0]) +
+                             " values is not a whole number of blocks of its type");
     WeightMatrix m;
-    m.type = t->type;
-    m.cols = static_cast<int64_t>(t->shape[0]);
-    m.rows = static_cast<int64_t>(t->rowCount());
-    m.data = file.tensorData(*t).data();
-    m.rowBytes = *tensorBytes(t->type, t->shape[0]);
+    m.type = (*t)->type;
+    m.cols = static_cast<int64_t>((*t)->shape[0]);
+    m.rows = static_cast<int64_t>((*t)->rowCount());
+    m.data = file.tensorData(**t).data();
+    m.rowBytes = *rowBytes;
     return m;
 }
 
-std::vector<float> vectorCopy(const GgufFile& file, const std::string& name) {
-    const GgufTensorInfo* t = file.findTensor(name);
-    std::vector<float> v(t->elementCount());
-    quant::dequantizeRow(t->type, file.tensorData(*t).data(), v.data(), static_cast<int64_t>(v.size()));
+Expected<std::vector<float>> vectorCopy(const GgufFile& file, const std::string& name) {
+    auto t = findChecked(file, name);
+    if (!t)
+        return t.error();
+    std::vector<float> v((*t)->elementCount());
+    quant::dequantizeRow((*t)->type, file.tensorData(**t).data(), v.data(), static_cast<int64_t>(v.size()));
     return v;
+}
+
+// Assigns a checked view or copy to `out`; returns the error otherwise.
+template <class T>
+Expected<void> assign(T& out, Expected<T> value) {
+    if (!value)
+        return value.error();
+    out = std::move(*value);
+    return {};
 }
 
 } // namespace
@@ -44,23 +71,30 @@ Expected<std::shared_ptr<const ModelWeights>> ModelWeights::fromFile(std::shared
     weights->m_file = std::move(file);
     weights->m_config = *config;
     const GgufFile& f = *weights->m_file;
-    weights->m_tokenEmbedding = matrixView(f, "token_embd.weight");
-    weights->m_output = config->tiedEmbeddings ? weights->m_tokenEmbedding : matrixView(f, "output.weight");
-    weights->m_outputNorm = vectorCopy(f, "output_norm.weight");
+    if (auto r = assign(weights->m_tokenEmbedding, matrixView(f, "token_embd.weight")); !r)
+        return r.error();
+    if (config->tiedEmbeddings)
+        weights->m_output = weights->m_tokenEmbedding;
+    else if (auto r = assign(weights->m_output, matrixView(f, "output.weight")); !r)
+        return r.error();
+    if (auto r = assign(weights->m_outputNorm, vectorCopy(f, "output_norm.weight")); !r)
+        return r.error();
     if (config->hasRopeFactors)
-        weights->m_ropeFactors = vectorCopy(f, "rope_freqs.weight");
+        if (auto r = assign(weights->m_ropeFactors, vectorCopy(f, "rope_freqs.weight")); !r)
+            return r.error();
     weights->m_layers.resize(static_cast<size_t>(config->layerCount));
     for (int64_t l = 0; l < config->layerCount; ++l) {
         LayerWeights& lw = weights->m_layers[static_cast<size_t>(l)];
-        lw.attnNorm = vectorCopy(f, layerTensorName(l, "attn_norm.weight"));
-        lw.ffnNorm = vectorCopy(f, layerTensorName(l, "ffn_norm.weight"));
-        lw.wq = matrixView(f, layerTensorName(l, "attn_q.weight"));
-        lw.wk = matrixView(f, layerTensorName(l, "attn_k.weight"));
-        lw.wv = matrixView(f, layerTensorName(l, "attn_v.weight"));
-        lw.wo = matrixView(f, layerTensorName(l, "attn_output.weight"));
-        lw.wGate = matrixView(f, layerTensorName(l, "ffn_gate.weight"));
-        lw.wUp = matrixView(f, layerTensorName(l, "ffn_up.weight"));
-        lw.wDown = matrixView(f, layerTensorName(l, "ffn_down.weight"));
+        for (auto [dst, name] : {std::pair{&lw.attnNorm, "attn_norm.weight"}, {&lw.ffnNorm, "ffn_norm.weight"}})
+            if (auto r = assign(*dst, vectorCopy(f, layerTensorName(l, name))); !r)
+                return r.error();
+        const std::pair<WeightMatrix*, const char*> matrices[] = {
+            {&lw.wq, "attn_q.weight"},      {&lw.wk, "attn_k.weight"},   {&lw.wv, "attn_v.weight"},
+            {&lw.wo, "attn_output.weight"}, {&lw.wGate, "ffn_gate.weight"}, {&lw.wUp, "ffn_up.weight"},
+            {&lw.wDown, "ffn_down.weight"}};
+        for (const auto& [dst, name] : matrices)
+            if (auto r = assign(*dst, matrixView(f, layerTensorName(l, name))); !r)
+                return r.error();
     }
     return std::shared_ptr<const ModelWeights>(std::move(weights));
 }

@@ -258,9 +258,10 @@ public:
 
     Expected<void> matMul(const DeviceBuffer& weights, const MatrixDesc& w, const DeviceBuffer& x,
                           int64_t nTokens, DeviceBuffer& y) override {
-        if (auto r = checks::matMul(*this, weights, w, x, nTokens, y); !r)
-            return r;
-        const cl_ulong rowBytes = *checks::rowBytes(w);
+        const auto checkedRowBytes = checks::matMul(*this, weights, w, x, nTokens, y);
+        if (!checkedRowBytes)
+            return checkedRowBytes.error();
+        const cl_ulong rowBytes = *checkedRowBytes;
         const auto tokenGroups =
             static_cast<size_t>((nTokens + kMatMulTokensPerGroup - 1) / kMatMulTokensPerGroup);
         const size_t global[] = {m_groupSize * static_cast<size_t>(w.rows), tokenGroups};
@@ -326,15 +327,16 @@ public:
 
     Expected<void> getRows(const DeviceBuffer& table, const MatrixDesc& desc, std::span<const int32_t> ids,
                            DeviceBuffer& out) override {
-        if (auto r = checks::getRows(*this, table, desc, ids, out); !r)
-            return r;
+        const auto checkedRowBytes = checks::getRows(*this, table, desc, ids, out);
+        if (!checkedRowBytes)
+            return checkedRowBytes.error();
         const uint64_t idBytes = ids.size() * sizeof(int32_t);
         auto idMem = scratch(m_ids, idBytes);
         if (!idMem)
             return idMem.error();
         if (auto r = upload(*m_ids, 0, ids.data(), idBytes); !r)
             return r;
-        const cl_ulong rowBytes = *checks::rowBytes(desc);
+        const cl_ulong rowBytes = *checkedRowBytes;
         const size_t global[] = {static_cast<size_t>(desc.cols), ids.size()};
         return run(std::string("get_rows_").append(formatSuffix(desc.type)), 2, global, nullptr, memOf(table),
                    rowBytes, *idMem, memOf(out), static_cast<cl_int>(desc.cols));

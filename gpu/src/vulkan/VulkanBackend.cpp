@@ -288,9 +288,10 @@ public:
 
     Expected<void> matMul(const DeviceBuffer& weights, const MatrixDesc& w, const DeviceBuffer& x,
                           int64_t nTokens, DeviceBuffer& y) override {
-        if (auto r = checks::matMul(*this, weights, w, x, nTokens, y); !r)
-            return r;
-        const uint64_t rowBytes = *checks::rowBytes(w);
+        const auto checkedRowBytes = checks::matMul(*this, weights, w, x, nTokens, y);
+        if (!checkedRowBytes)
+            return checkedRowBytes.error();
+        const uint64_t rowBytes = *checkedRowBytes;
         if (rowBytes * static_cast<uint64_t>(w.rows) > UINT32_MAX)
             return makeError(ErrorCode::Unsupported, "Vulkan matMul addresses weights with 32-bit offsets");
         struct {
@@ -372,9 +373,10 @@ public:
 
     Expected<void> getRows(const DeviceBuffer& table, const MatrixDesc& desc, std::span<const int32_t> ids,
                            DeviceBuffer& out) override {
-        if (auto r = checks::getRows(*this, table, desc, ids, out); !r)
-            return r;
-        const uint64_t rowBytes = *checks::rowBytes(desc);
+        const auto checkedRowBytes = checks::getRows(*this, table, desc, ids, out);
+        if (!checkedRowBytes)
+            return checkedRowBytes.error();
+        const uint64_t rowBytes = *checkedRowBytes;
         if (rowBytes * static_cast<uint64_t>(desc.rows) > UINT32_MAX)
             return makeError(ErrorCode::Unsupported, "Vulkan getRows addresses tables with 32-bit offsets");
         const uint64_t idBytes = ids.size() * sizeof(int32_t);
