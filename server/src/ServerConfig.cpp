@@ -35,6 +35,8 @@ QString ServerConfig::usage() {
         "30000)\n"
         "  --wire-encoding f32|f16          hidden states between nodes (default f32: bit-exact)\n"
         "  --threads N                      gateway compute threads (default: all cores)\n"
+        "  --gateway-layers K               layers [0, K) run on the gateway: no node sees embedding rows\n"
+        "                                   (default 1, at least 1; capped at the model's layer count)\n"
         "  --verify-initial-rate R          share of a new node's stages re-checked (default 0.5; 0 = off)\n"
         "  --verify-floor-rate R            lowest check rate for trusted nodes (default 0.03)\n"
         "  --no-credits                     free service: no API keys, no ledger\n"
@@ -79,6 +81,8 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
                                       QStringLiteral("f32|f16"));
     const QCommandLineOption threads(QStringLiteral("threads"), QStringLiteral("threads"),
                                      QStringLiteral("N"));
+    const QCommandLineOption gatewayLayers(QStringLiteral("gateway-layers"), QStringLiteral("k"),
+                                           QStringLiteral("K"));
     const QCommandLineOption noCredits(QStringLiteral("no-credits"), QStringLiteral("free service"));
     const QCommandLineOption ledger(QStringLiteral("ledger"), QStringLiteral("store"),
                                     QStringLiteral("sqlite|postgres"));
@@ -98,10 +102,10 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
                                          QStringLiteral("R"));
     const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")},
                                   QStringLiteral("help"));
-    parser.addOptions({listen,       modelDir,      dataDir,      cert,        key,       insecure,
-                       replicas,     minNodes,      stageTimeout, failover,    chainWait, encoding,
-                       threads,      verifyInitial, verifyFloor,  noCredits,   ledger,    ledgerPg,
-                       grantCredits, dailyLimit,    window,       maxSessions, help});
+    parser.addOptions({listen,       modelDir,      dataDir,      cert,        key,           insecure,
+                       replicas,     minNodes,      stageTimeout, failover,    chainWait,     encoding,
+                       threads,      verifyInitial, verifyFloor,  noCredits,   ledger,        ledgerPg,
+                       grantCredits, dailyLimit,    window,       maxSessions, gatewayLayers, help});
     if (!parser.parse(arguments))
         return usageError(parser.errorText());
     if (parser.isSet(help))
@@ -148,7 +152,8 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
          {IntOption{replicas, 0, 16, &c.replicas}, IntOption{minNodes, 1, 100000, &c.minNodes},
           IntOption{stageTimeout, 100, 3600000, &c.stageTimeoutMs},
           IntOption{failover, 100, 3600000, &c.failoverDeadlineMs},
-          IntOption{chainWait, 0, 3600000, &c.chainWaitMs}, IntOption{threads, 0, 1024, &c.threads}}) {
+          IntOption{chainWait, 0, 3600000, &c.chainWaitMs}, IntOption{threads, 0, 1024, &c.threads},
+          IntOption{gatewayLayers, 1, 4096, &c.gatewayLayers}}) {
         if (parser.isSet(o.option) && !parseInt(parser.value(o.option), o.min, o.max, *o.out))
             return usageError(QStringLiteral("--%1 must be an integer in [%2, %3]")
                                   .arg(o.option.names().first())

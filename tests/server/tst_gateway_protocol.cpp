@@ -101,8 +101,8 @@ struct RawPeer {
 wire::Hello nodeHello(const NodeIdentity& id) {
     wire::Hello hello;
     hello.set_role(wire::NODE);
-    hello.set_min_protocol_version(1);
-    hello.set_max_protocol_version(1);
+    hello.set_min_protocol_version(wire::kProtocolVersion);
+    hello.set_max_protocol_version(wire::kProtocolVersion);
     hello.set_public_key(id.publicKey());
     return hello;
 }

@@ -27,7 +27,10 @@ struct ServerConfig {
     int failoverDeadlineMs = 60000; // give up on a session that cannot be re-routed within this time
     int chainWaitMs = 30000;        // how long a new request waits for placement to cover all layers
     uint64_t maxMessageBytes = 256ull << 20;
-    int threads = 0;                              // gateway compute threads (embeddings, head); 0 = all cores
+    int threads = 0; // gateway compute threads (embeddings, gateway layers, head); 0 = all cores
+    // Layers [0, gatewayLayers) run on the gateway: nodes only ever see hidden states after them, never
+    // embedding rows a lookup would turn back into tokens. At least 1; capped at a model's layer count.
+    int gatewayLayers = 1;
     QString wireEncoding = QStringLiteral("f32"); // hidden states on the wire: f32 (exact) or f16
     VerificationPolicy verification;
     CreditConfig credits;
