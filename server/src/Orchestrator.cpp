@@ -237,8 +237,9 @@ bool Orchestrator::acceptSigned(NodeLink* node, const wire::Envelope& envelope, 
 
 void Orchestrator::challengeShard(NodeLink& node, const std::string& modelName, LayerRange layers) {
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
-    if (m_shardProofs.isPending(node.nodeId, modelName, layers, now))
-        return;
+    if (m_shardProofs.isPending(node.nodeId, modelName, layers, now) ||
+        !m_shardProofs.canChallenge(node.nodeId, now))
+        return; // asked already, or the node must answer what it was asked before claiming more
     const ModelStore::Entry* entry = m_store.find(QString::fromStdString(modelName));
     if (!entry)
         return;

@@ -18,6 +18,8 @@ Expected<wire::ShardChallenge> ShardProofs::challenge(const std::string& nodeId,
                                                       const ModelStore::Entry& entry, LayerRange layers,
                                                       qint64 nowMs) {
     expire(nowMs);
+    if (!canChallenge(nodeId, nowMs))
+        return makeError(ErrorCode::InvalidArgument, "the node has too many unanswered challenges");
     const ShardManifest& manifest = entry.manifest; // the node's view: offsets as the node holds them
     const std::vector<const ShardManifest::Tensor*> tensors =
         manifest.tensorsForLayers(layers.begin, layers.end);
@@ -75,6 +77,13 @@ Expected<wire::ShardChallenge> ShardProofs::challenge(const std::string& nodeId,
     }
     m_open[id] = Open{nodeId, manifest.modelName, layers, hasher.result(), nowMs + m_settings.timeoutMs};
     return challenge;
+}
+
+bool ShardProofs::canChallenge(const std::string& nodeId, qint64 nowMs) {
+    expire(nowMs);
+    const auto open = std::count_if(m_open.begin(), m_open.end(),
+                                    [&nodeId](const auto& e) { return e.second.nodeId == nodeId; });
+    return open < m_settings.maxOpenPerNode;
 }
 
 bool ShardProofs::isPending(const std::string& nodeId, const std::string& model, LayerRange layers,

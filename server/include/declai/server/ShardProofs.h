@@ -27,15 +27,19 @@ struct ShardProofSettings {
     int maxRanges = 256;
     uint64_t rangeBytes = 1024;
     qint64 timeoutMs = 30000; // an unanswered challenge is forgotten after this; a later claim gets a new one
+    int maxOpenPerNode = 8;   // a node cannot make the gateway hash without bound by claiming many ranges
 };
 
 class ShardProofs {
 public:
     explicit ShardProofs(uint64_t seed, ShardProofSettings settings = {});
 
-    // A new challenge for `layers` of `entry` held by `nodeId` (remembered until answered or expired).
+    // A new challenge for `layers` of `entry` held by `nodeId` (remembered until answered or expired). An
+    // error when the range holds no tensors or the node already has maxOpenPerNode unanswered challenges.
     Expected<wire::ShardChallenge> challenge(const std::string& nodeId, const ModelStore::Entry& entry,
                                              LayerRange layers, qint64 nowMs);
+    // False while the node has maxOpenPerNode unanswered challenges: further claims wait for its answers.
+    bool canChallenge(const std::string& nodeId, qint64 nowMs);
     // Whether an unexpired challenge for exactly this claim is waiting for its answer.
     bool isPending(const std::string& nodeId, const std::string& model, LayerRange layers,
                    qint64 nowMs) const;
