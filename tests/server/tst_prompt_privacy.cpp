@@ -17,6 +17,7 @@
 #include "declai/gpu/Embedder.h"
 #include "declai/gpu/ShardExecutor.h"
 #include "declai/network/ShardDownloader.h"
+#include "declai/server/Links.h"
 #include "declai/server/ServerApp.h"
 
 #include <QDir>
@@ -435,6 +436,18 @@ private Q_SLOTS:
         QCOMPARE(node.held.end, int64_t(5));
         for (uint32_t begin : node.layerBegins)
             QCOMPARE(begin, 1u);
+    }
+
+    // A node's self-reported speed never orders it: only the gateway's timing of its stage round trips.
+    void selfReportedSpeedIsIgnored() {
+        server::NodeLink node;
+        node.statusReceived = true;
+        node.status.add_devices()->set_layer_tokens_per_s(1e12);
+        QCOMPARE(node.layerTokensPerS(), 0.0); // unknown until measured: weight 1 like any new node
+        node.recordStageTiming(4 * 10, 2000);  // 40 layer-tokens in 2 ms
+        QCOMPARE(node.layerTokensPerS(), 20000.0);
+        node.recordStageTiming(4 * 10, 4000); // smoothed, not replaced
+        QVERIFY(node.layerTokensPerS() > 10000.0 && node.layerTokensPerS() < 20000.0);
     }
 
     // What a node can download: the view. No vocabulary in its header, no withheld tensor in its manifest,
