@@ -101,6 +101,14 @@ void GenerationSession::onGatewayLayersDone(Expected<std::vector<float>> rows) {
         const auto dim = static_cast<size_t>(m_model.config().embeddingLength);
         return handleFinalHidden(std::span<const float>(rows->data() + rows->size() - dim, dim));
     }
+    if (m_failedStage && *m_failedStage == 0) {
+        // The first node left while we computed: keep the rows; its replacement replays them (tryFailover).
+        Stage& first = m_stages[0];
+        first.history.insert(first.history.end(), rows->begin(), rows->end());
+        first.rows += m_stepRows;
+        m_currentStage = 0;
+        return;
+    }
     sendToStage(0, std::move(*rows), m_stepRows);
 }
 
