@@ -1,5 +1,6 @@
 #include "ModelSynth.h"
 
+#include "declai/core/GgufSerialize.h"
 #include "declai/core/Quant.h"
 #include "declai/gpu/ThreadPool.h"
 
@@ -86,79 +87,9 @@ void GgufWriter::addInt32Array(const std::string& key, const std::vector<int32_t
     ++m_kvCount;
 }
 
-namespace {
-
-// Appends one scalar of `type`; integers come from `integer`, floats from `floating`.
-bool appendScalar(std::vector<std::byte>& buffer, GgufValueType type, int64_t integer, double floating,
-                  const std::string* text) {
-    switch (type) {
-    case GgufValueType::UInt8:
-        appendPod<uint8_t>(buffer, static_cast<uint8_t>(integer));
-        return true;
-    case GgufValueType::Int8:
-        appendPod<int8_t>(buffer, static_cast<int8_t>(integer));
-        return true;
-    case GgufValueType::UInt16:
-        appendPod<uint16_t>(buffer, static_cast<uint16_t>(integer));
-        return true;
-    case GgufValueType::Int16:
-        appendPod<int16_t>(buffer, static_cast<int16_t>(integer));
-        return true;
-    case GgufValueType::UInt32:
-        appendPod<uint32_t>(buffer, static_cast<uint32_t>(integer));
-        return true;
-    case GgufValueType::Int32:
-        appendPod<int32_t>(buffer, static_cast<int32_t>(integer));
-        return true;
-    case GgufValueType::UInt64:
-        appendPod<uint64_t>(buffer, static_cast<uint64_t>(integer));
-        return true;
-    case GgufValueType::Int64:
-        appendPod<int64_t>(buffer, integer);
-        return true;
-    case GgufValueType::Bool:
-        appendPod<uint8_t>(buffer, integer ? 1 : 0);
-        return true;
-    case GgufValueType::Float32:
-        appendPod<float>(buffer, static_cast<float>(floating));
-        return true;
-    case GgufValueType::Float64:
-        appendPod<double>(buffer, floating);
-        return true;
-    case GgufValueType::String:
-        if (!text)
-            return false;
-        appendString(buffer, *text);
-        return true;
-    case GgufValueType::Array:
-        return false;
-    }
-    return false;
-}
-
-} // namespace
-
 bool GgufWriter::addValue(const std::string& key, const GgufValue& value) {
-    std::vector<std::byte> entry;
-    appendString(entry, key);
-    appendPod<uint32_t>(entry, static_cast<uint32_t>(value.type));
-    if (value.type == GgufValueType::Array) {
-        if (!value.array)
-            return false;
-        const GgufArray& a = *value.array;
-        appendPod<uint32_t>(entry, static_cast<uint32_t>(a.elementType));
-        appendPod<uint64_t>(entry, a.size());
-        for (uint64_t i = 0; i < a.size(); ++i) {
-            const int64_t integer = i < a.integers.size() ? a.integers[i] : 0;
-            const double floating = i < a.floats.size() ? a.floats[i] : 0.0;
-            const std::string* text = i < a.strings.size() ? &a.strings[i] : nullptr;
-            if (!appendScalar(entry, a.elementType, integer, floating, text))
-                return false;
-        }
-    } else if (!appendScalar(entry, value.type, value.integer, value.floating, &value.string)) {
+    if (!appendGgufKeyValue(m_kv, key, value))
         return false;
-    }
-    m_kv.insert(m_kv.end(), entry.begin(), entry.end());
     ++m_kvCount;
     return true;
 }

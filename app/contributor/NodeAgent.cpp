@@ -1,8 +1,10 @@
 #include "NodeAgent.h"
 
+#include "declai/core/ShardProof.h"
 #include "declai/network/TlsSetup.h"
 
 #include <QDir>
+#include <QFile>
 #include <QWebSocket>
 #include <thread>
 #include <unistd.h>
@@ -183,6 +185,12 @@ void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
                                       Q_ARG(quint64, end->session_id()));
         return;
     }
+    case wire::SHARD_CHALLENGE: {
+        auto challenge = wire::decodeBody<wire::ShardChallenge>(envelope, wire::SHARD_CHALLENGE);
+        if (challenge)
+            answerShardChallenge(*challenge);
+        return;
+    }
     case wire::RELEASE_SHARD:
         return; // shards stay cached on disk; the server stops routing to them
     default:
@@ -266,7 +274,9 @@ void NodeAgent::startNextDownload() {
             [this, id](const QString& reason) { onShardLoaded(id, false, reason, 0, 0, 0); });
     qInfo("downloading layers %lld-%lld of %s", static_cast<long long>(begin), static_cast<long long>(end),
           qPrintable(model));
-    m_downloader->start(manifestUrl, fileUrl, digest, begin, end);
+    // Non-layer tensors are only what the gateway lets nodes have (rope factors); embeddings, output head
+    // and vocabulary are not in the manifest it serves.
+    m_downloader->start(manifestUrl, fileUrl, digest, begin, end, true);
 }
 
 void NodeAgent::onShardLoaded(quint64 assignmentId, bool ok, const QString& error, quint32 loadMs,
@@ -303,17 +313,61 @@ void NodeAgent::onShardLoaded(quint64 assignmentId, bool ok, const QString& erro
     startNextDownload();
 }
 
-void NodeAgent::onStageDone(const QByteArray& serializedResponse) {
+void NodeAgent::sendSigned(wire::MessageType type, const std::string& body) {
     if (!m_channel || !m_welcomed)
         return;
-    // Stage answers are signed (they are what credit is paid for), bound to this connection's nonce.
     wire::Envelope envelope;
     envelope.set_protocol_version(wire::kProtocolVersion);
-    envelope.set_type(wire::STAGE_RESPONSE);
+    envelope.set_type(type);
     envelope.set_seq(m_channel->nextOutgoingSeq());
-    envelope.set_body(serializedResponse.toStdString());
+    envelope.set_body(body);
     const std::string signature = m_identity.sign(wire::signedPayload(envelope, m_nonce));
-    m_channel->sendBody(wire::STAGE_RESPONSE, envelope.body(), signature);
+    m_channel->sendBody(type, envelope.body(), signature);
+}
+
+void NodeAgent::onStageDone(const QByteArray& serializedResponse) {
+    // Stage answers are signed: they are what credit is paid for.
+    sendSigned(wire::STAGE_RESPONSE, serializedResponse.toStdString());
+}
+
+void NodeAgent::answerShardChallenge(const wire::ShardChallenge& challenge) {
+    wire::ShardProof proof;
+    proof.set_challenge_id(challenge.challenge_id());
+    auto answer = [&]() -> std::string {
+        bool held = false;
+        for (const HeldShard& s : m_shards)
+            held = held || (s.model.toStdString() == challenge.model() &&
+                            s.digest.toStdString() == challenge.model_digest() &&
+                            s.begin <= challenge.layer_begin() && s.end >= challenge.layer_end());
+        if (!held)
+            return "this node does not hold those layers";
+        uint64_t total = 0;
+        for (const wire::ByteSpan& r : challenge.ranges())
+            total += std::min<uint64_t>(r.length(), ShardProofHasher::kMaxChallengeBytes + 1);
+        if (total > ShardProofHasher::kMaxChallengeBytes)
+            return "challenge asks for too many bytes";
+        const QString cacheDir = QDir(m_config.dataDir).filePath(QStringLiteral("shards"));
+        QFile file(
+            net::ShardDownloader::localPathFor(cacheDir, QString::fromStdString(challenge.model_digest())));
+        if (!file.open(QIODevice::ReadOnly))
+            return "cannot open the shard file";
+        // Small reads (the challenge is bounded above) on this thread.
+        ShardProofHasher hasher(challenge.nonce());
+        for (const wire::ByteSpan& r : challenge.ranges()) {
+            if (!file.seek(static_cast<qint64>(r.offset())))
+                return "range outside the shard file";
+            const QByteArray bytes = file.read(static_cast<qint64>(r.length()));
+            if (static_cast<uint64_t>(bytes.size()) != r.length())
+                return "range outside the shard file";
+            hasher.addRange(r.offset(), std::as_bytes(std::span(bytes.constData(), size_t(bytes.size()))));
+        }
+        proof.set_proof(hasher.result());
+        return {};
+    };
+    const std::string error = answer();
+    if (!error.empty())
+        proof.set_error(error);
+    sendSigned(wire::SHARD_PROOF, proof.SerializeAsString());
 }
 
 void NodeAgent::drain() {

@@ -61,6 +61,10 @@ private:
     void onShardLoaded(quint64 assignmentId, bool ok, const QString& error, quint32 loadMs,
                        double layerTokensPerS, qint64 downloadedBytes);
     void onStageDone(const QByteArray& serializedResponse);
+    // Answers the gateway's proof-of-possession challenge from this node's copy of the shard.
+    void answerShardChallenge(const wire::ShardChallenge& challenge);
+    // Signed messages are bound to this connection's nonce (see docs/protocol.md).
+    void sendSigned(wire::MessageType type, const std::string& body);
     void scheduleReconnect();
 
     NodeConfig m_config;

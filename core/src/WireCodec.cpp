@@ -31,6 +31,10 @@ const char* messageTypeName(MessageType type) {
         return "EndSession";
     case RELEASE_SHARD:
         return "ReleaseShard";
+    case SHARD_CHALLENGE:
+        return "ShardChallenge";
+    case SHARD_PROOF:
+        return "ShardProof";
     case SUBMIT:
         return "Submit";
     case TOKEN:

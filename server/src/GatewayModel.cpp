@@ -6,7 +6,7 @@ namespace declai::server {
 
 Expected<std::unique_ptr<GatewayModel>> GatewayModel::create(std::string name, std::string digest,
                                                              std::shared_ptr<const GgufFile> file,
-                                                             ThreadPool& pool) {
+                                                             ThreadPool& pool, int gatewayLayers) {
     auto weights = ModelWeights::fromFile(std::move(file));
     if (!weights)
         return weights.error();
@@ -17,6 +17,7 @@ Expected<std::unique_ptr<GatewayModel>> GatewayModel::create(std::string name, s
     model->m_name = std::move(name);
     model->m_digest = std::move(digest);
     model->m_weights = *weights;
+    model->m_gatewayLayers = std::clamp<int64_t>(gatewayLayers, 1, model->config().layerCount);
     model->m_tokenizer = std::move(*tokenizer);
     model->m_embedder = std::make_unique<Embedder>(model->m_weights);
     model->m_head = std::make_unique<Head>(model->m_weights, pool);

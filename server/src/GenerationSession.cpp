@@ -6,12 +6,12 @@
 namespace declai::server {
 
 GenerationSession::GenerationSession(uint64_t sessionId, SessionHost& host, GatewayModel& model,
-                                     SessionRequest request, Sinks sinks, int stageTimeoutMs,
-                                     int failoverDeadlineMs, int chainWaitMs, wire::TensorEncoding encoding,
-                                     QObject* parent)
-    : QObject(parent), m_sessionId(sessionId), m_host(host), m_model(model), m_request(std::move(request)),
-      m_sinks(std::move(sinks)), m_stageTimeoutMs(stageTimeoutMs), m_failoverDeadlineMs(failoverDeadlineMs),
-      m_chainWaitMs(chainWaitMs), m_encoding(encoding) {
+                                     GatewayLayers& gatewayLayers, SessionRequest request, Sinks sinks,
+                                     int stageTimeoutMs, int failoverDeadlineMs, int chainWaitMs,
+                                     wire::TensorEncoding encoding, QObject* parent)
+    : QObject(parent), m_sessionId(sessionId), m_host(host), m_model(model), m_gatewayLayers(gatewayLayers),
+      m_request(std::move(request)), m_sinks(std::move(sinks)), m_stageTimeoutMs(stageTimeoutMs),
+      m_failoverDeadlineMs(failoverDeadlineMs), m_chainWaitMs(chainWaitMs), m_encoding(encoding) {
     m_stageTimer.setSingleShot(true);
     connect(&m_stageTimer, &QTimer::timeout, this, [this] {
         failStage(m_currentStage, QStringLiteral("no answer within %1 ms").arg(m_stageTimeoutMs));
@@ -20,12 +20,14 @@ GenerationSession::GenerationSession(uint64_t sessionId, SessionHost& host, Gate
     connect(&m_retryTimer, &QTimer::timeout, this, [this] {
         if (m_failedStage)
             tryFailover();
-        else if (m_stages.empty())
+        else if (!m_chainChosen)
             tryStartChain();
     });
 }
 
-GenerationSession::~GenerationSession() = default;
+GenerationSession::~GenerationSession() {
+    m_gatewayLayers.endSession(m_sessionId); // drops a callback into this object that may still be queued
+}
 
 std::optional<std::string> GenerationSession::contextOverflow(int64_t promptTokens, int64_t maxTokens,
                                                               int64_t contextLength) {
@@ -76,6 +78,7 @@ void GenerationSession::tryStartChain() {
         return;
     }
     m_retryTimer.stop();
+    m_chainChosen = true;
     for (const ChainStage& c : *chain) {
         Stage s;
         s.nodeId = c.nodeId;
@@ -92,7 +95,30 @@ void GenerationSession::runStep(std::span<const int32_t> tokens) {
     if (!hidden)
         return fail(QString::fromStdString(hidden.error().message));
     m_stepRows = static_cast<int64_t>(tokens.size());
-    sendToStage(0, std::move(*hidden), m_stepRows);
+    // The gateway's own layers first, on its compute thread: no node ever sees an embedding row.
+    m_gatewayLayers.run(m_model, m_sessionId, m_position, std::move(*hidden), m_stepRows,
+                        [this](Expected<std::vector<float>> rows) { onGatewayLayersDone(std::move(rows)); });
+}
+
+void GenerationSession::onGatewayLayersDone(Expected<std::vector<float>> rows) {
+    if (m_done)
+        return;
+    if (!rows)
+        return fail(QStringLiteral("the gateway's layers failed: %1")
+                        .arg(QString::fromStdString(rows.error().message)));
+    if (m_stages.empty()) { // the gateway ran every layer
+        const auto dim = static_cast<size_t>(m_model.config().embeddingLength);
+        return handleFinalHidden(std::span<const float>(rows->data() + rows->size() - dim, dim));
+    }
+    if (m_failedStage && *m_failedStage == 0) {
+        // The first node left while we computed: keep the rows; its replacement replays them (tryFailover).
+        Stage& first = m_stages[0];
+        first.history.insert(first.history.end(), rows->begin(), rows->end());
+        first.rows += m_stepRows;
+        m_currentStage = 0;
+        return;
+    }
+    sendToStage(0, std::move(*rows), m_stepRows);
 }
 
 void GenerationSession::sendToStage(size_t index, std::vector<float> rows, int64_t rowCount) {
@@ -138,6 +164,7 @@ void GenerationSession::dispatch(size_t index) {
     m_stats.hiddenBytesSent += request.hidden().size();
     ++m_stats.hops;
     m_inFlight = true;
+    m_stageClock.start();
     node->channel->send(wire::STAGE_REQUEST, request);
     m_stageTimer.start(m_stageTimeoutMs);
 }
@@ -177,6 +204,9 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
     // Credit follows accepted work: a replay rebuilds history, which is paid like the rows it recomputed.
     m_stats.nodeLayerTokens[nodeId] += stage.layers.size() * rowsComputed;
     if (NodeLink* node = m_host.nodeLink(nodeId)) {
+        // Placement orders nodes by what we measured here, never by what they say of themselves.
+        node->recordStageTiming(static_cast<uint64_t>(stage.layers.size() * rowsComputed),
+                                m_stageClock.nsecsElapsed() / 1000);
         ++node->stagesServed;
         node->layerTokensComputed +=
             static_cast<uint64_t>(stage.layers.size()) * static_cast<uint64_t>(m_stepRows);
@@ -327,11 +357,12 @@ void GenerationSession::onShardReady(const std::string& model) {
         return;
     if (m_failedStage)
         tryFailover();
-    else if (m_stages.empty())
+    else if (!m_chainChosen)
         tryStartChain();
 }
 
 void GenerationSession::endRemoteSessions() {
+    m_gatewayLayers.endSession(m_sessionId);
     std::set<std::string> told;
     for (const Stage& s : m_stages) {
         if (!told.insert(s.nodeId).second)

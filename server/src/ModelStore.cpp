@@ -135,8 +135,15 @@ Expected<void> ModelStore::scan() {
         entry->path = path;
         entry->file = std::move(shared);
         entry->config = std::move(*config);
-        entry->manifestBody = QJsonDocument(manifest->toJson()).toJson(QJsonDocument::Compact);
-        entry->manifest = std::move(*manifest);
+        auto view = NodeFileView::create(*entry->file, *manifest);
+        if (!view) {
+            reject(view.error().toString());
+            continue;
+        }
+        entry->fileManifest = std::move(*manifest);
+        entry->view = std::move(*view);
+        entry->manifest = entry->view.manifest();
+        entry->manifestBody = QJsonDocument(entry->manifest.toJson()).toJson(QJsonDocument::Compact);
         entries.push_back(std::move(entry));
     }
     m_entries = std::move(entries);
@@ -183,7 +190,8 @@ void ModelStore::registerRoutes(QHttpServer& http) {
             const Entry* e = find(name);
             if (!e)
                 return jsonError(Status::NotFound, QStringLiteral("unknown model '%1'").arg(name));
-            const uint64_t size = e->file->fileSize();
+            // Nodes get the view: the same data section behind a header without the vocabulary.
+            const uint64_t size = e->view.size();
             ByteRange range;
             const RangeParse parsed =
                 parseRangeHeader(request.value(QByteArrayLiteral("Range")), size, range);
@@ -214,13 +222,24 @@ void ModelStore::registerRoutes(QHttpServer& http) {
                 range.last = std::min(range.last, range.first + kMaxRangeBytes - 1);
                 break;
             }
-            // Copy out of the memory map (GgufFile maps the whole file): the response owns its body, so
+            // The embedding, output head and final norm stay on the gateway: with them a node could
+            // turn the hidden states it sees back into tokens.
+            if (auto withheld = e->view.withheldIn(range.first, range.length())) {
+                ++m_refusedRequests;
+                return jsonError(Status::Forbidden,
+                                 QStringLiteral("bytes %1-%2 cover tensor '%3', which this gateway does not "
+                                                "serve")
+                                     .arg(range.first)
+                                     .arg(range.last)
+                                     .arg(QString::fromStdString(*withheld)));
+            }
+            // Copied out of the memory map (GgufFile maps the whole file): the response owns its body, so
             // a rescan that unmaps the file cannot pull the bytes from under a response in flight.
-            const std::span<const std::byte> whole = mappedFileBytes(*e->file);
-            if (whole.size() != size)
-                return jsonError(Status::InternalServerError, QStringLiteral("model file is not mapped"));
-            QByteArray body(reinterpret_cast<const char*>(whole.data() + range.first),
-                            qsizetype(range.length()));
+            QByteArray body(qsizetype(range.length()), Qt::Uninitialized);
+            if (auto read = e->view.read(*e->file, range.first, range.length(),
+                                         reinterpret_cast<std::byte*>(body.data()));
+                !read)
+                return jsonError(Status::InternalServerError, QString::fromStdString(read.error().message));
             ++m_fileRequests;
             m_fileBytesServed += range.length();
             const bool partial = parsed == RangeParse::Ok;

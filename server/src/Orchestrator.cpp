@@ -27,6 +27,7 @@ bool covers(const std::vector<LayerRange>& ranges, LayerRange wanted) {
 Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, ThreadPool& pool, QString httpBase,
                            CreditService* credits, QObject* parent)
     : QObject(parent), m_config(config), m_store(store), m_pool(pool), m_httpBase(std::move(httpBase)),
+      m_gatewayLayers(config.threads), m_shardProofs(std::random_device{}()),
       m_verifier(config.verification, 1, std::random_device{}()), m_credits(credits),
       m_scheduler(SchedulerConfig{config.maxSessions, config.highReserveShare, 30000, 10000}) {
     // Aging moves waiting requests up even when nothing finishes.
@@ -45,8 +46,9 @@ Orchestrator::~Orchestrator() {
 
 Expected<void> Orchestrator::loadModels() {
     for (const auto& entry : m_store.models()) {
-        auto model =
-            GatewayModel::create(entry->name.toStdString(), entry->manifest.digest, entry->file, m_pool);
+        // The digest nodes know the model by is the one of the view they may download.
+        auto model = GatewayModel::create(entry->name.toStdString(), entry->manifest.digest, entry->file,
+                                          m_pool, m_config.gatewayLayers);
         if (!model)
             return model.error();
         m_models[entry->name.toStdString()] = std::move(*model);
@@ -118,6 +120,7 @@ void Orchestrator::onNodeClosed(const std::string& nodeId, const QString& reason
     qInfo("node %s left: %s", qPrintable(it->second->shortId()), qPrintable(reason));
     std::unique_ptr<NodeLink> gone = std::move(it->second);
     m_nodes.erase(it);
+    m_shardProofs.forgetNode(nodeId);
     // Sessions re-route before the link is destroyed (they may still read its counters).
     std::vector<GenerationSession*> affected;
     for (auto& [sid, session] : m_sessions)
@@ -145,16 +148,16 @@ void Orchestrator::onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope
         const bool wasAccepting = node->accepting();
         node->status = *status;
         node->statusReceived = true;
-        // Shards the node says it holds and that match a served model's digest are usable at once.
+        // Shards the node says it holds are used only once it proves it holds them (a claim costs
+        // nothing); layers the gateway runs itself are never taken from nodes.
         for (const auto& held : status->shards()) {
             GatewayModel* m = model(held.model());
             if (!m || held.model_digest() != m->digest() || held.layer_end() > m->config().layerCount ||
-                held.layer_begin() >= held.layer_end())
+                held.layer_begin() >= held.layer_end() || held.layer_begin() < m->nodeLayers().begin)
                 continue;
-            auto& ranges = node->readyShards[held.model()];
             const LayerRange r{held.layer_begin(), held.layer_end()};
-            if (!covers(ranges, r))
-                ranges.push_back(r);
+            if (!covers(node->readyShards[held.model()], r))
+                challengeShard(*node, held.model(), r);
         }
         if (wasAccepting && !node->accepting())
             qInfo("node %s is draining: no new sessions", qPrintable(node->shortId()));
@@ -180,17 +183,15 @@ void Orchestrator::onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope
             m_rebalanceTimer.start();
             return;
         }
-        node->readyShards[assignment.model].push_back(assignment.layers);
-        qInfo("node %s serves %s (%llu bytes downloaded, loaded in %u ms)", qPrintable(node->shortId()),
+        qInfo("node %s loaded %s (%llu bytes downloaded, loaded in %u ms)", qPrintable(node->shortId()),
               qPrintable(rangeKey(assignment.model, assignment.layers)),
               static_cast<unsigned long long>(ready->downloaded_bytes()), ready->load_ms());
-        std::vector<GenerationSession*> sessions;
-        for (auto& [sid, session] : m_sessions)
-            sessions.push_back(session.get());
-        for (GenerationSession* session : sessions)
-            session->onShardReady(assignment.model);
+        challengeShard(*node, assignment.model, assignment.layers);
         return;
     }
+    case wire::SHARD_PROOF:
+        handleShardProof(node, envelope);
+        return;
     case wire::STAGE_RESPONSE:
         handleStageResponse(node, envelope);
         return;
@@ -204,21 +205,8 @@ void Orchestrator::onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope
 void Orchestrator::handleStageResponse(NodeLink* node, const wire::Envelope& envelope) {
     // Stage answers carry credit later: they must be signed by the node's key, bound to this connection,
     // and never replayed.
-    const std::string payload = wire::signedPayload(envelope, node->channelBinding);
-    if (!NodeIdentity::verify(node->publicKey, payload, envelope.signature())) {
-        ++m_stats.badSignatures;
-        wire::Reject reject;
-        reject.set_code(wire::BAD_SIGNATURE);
-        reject.set_reason("stage response signature does not verify");
-        node->channel->send(wire::REJECT, reject);
-        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("bad signature"));
+    if (!acceptSigned(node, envelope, "stage response"))
         return;
-    }
-    if (!node->replayWindow.accept(envelope.seq())) {
-        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
-                             QStringLiteral("replayed stage response"));
-        return;
-    }
     auto response = wire::decodeBody<wire::StageResponse>(envelope, wire::STAGE_RESPONSE);
     if (!response) {
         node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
@@ -230,6 +218,80 @@ void Orchestrator::handleStageResponse(NodeLink* node, const wire::Envelope& env
         return; // the session ended meanwhile
     m_stats.nodeComputeUs += response->compute_us();
     it->second->onStageResponse(node->nodeId, *response);
+}
+
+bool Orchestrator::acceptSigned(NodeLink* node, const wire::Envelope& envelope, const char* what) {
+    const std::string payload = wire::signedPayload(envelope, node->channelBinding);
+    if (!NodeIdentity::verify(node->publicKey, payload, envelope.signature())) {
+        ++m_stats.badSignatures;
+        wire::Reject reject;
+        reject.set_code(wire::BAD_SIGNATURE);
+        reject.set_reason(std::string(what) + " signature does not verify");
+        node->channel->send(wire::REJECT, reject);
+        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("bad signature"));
+        return false;
+    }
+    if (!node->replayWindow.accept(envelope.seq())) {
+        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
+                             QStringLiteral("replayed %1").arg(QLatin1String(what)));
+        return false;
+    }
+    return true;
+}
+
+void Orchestrator::challengeShard(NodeLink& node, const std::string& modelName, LayerRange layers) {
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    if (m_shardProofs.isPending(node.nodeId, modelName, layers, now) ||
+        !m_shardProofs.canChallenge(node.nodeId, now))
+        return; // asked already, or the node must answer what it was asked before claiming more
+    const ModelStore::Entry* entry = m_store.find(QString::fromStdString(modelName));
+    if (!entry)
+        return;
+    auto challenge = m_shardProofs.challenge(node.nodeId, *entry, layers, now);
+    if (!challenge) {
+        qWarning("cannot challenge node %s for %s: %s", qPrintable(node.shortId()),
+                 qPrintable(rangeKey(modelName, layers)), challenge.error().message.c_str());
+        return;
+    }
+    node.channel->send(wire::SHARD_CHALLENGE, *challenge);
+}
+
+void Orchestrator::handleShardProof(NodeLink* node, const wire::Envelope& envelope) {
+    if (!acceptSigned(node, envelope, "shard proof"))
+        return;
+    auto proof = wire::decodeBody<wire::ShardProof>(envelope, wire::SHARD_PROOF);
+    if (!proof) {
+        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
+                             QString::fromStdString(proof.error().message));
+        return;
+    }
+    auto outcome = m_shardProofs.check(node->nodeId, *proof, QDateTime::currentMSecsSinceEpoch());
+    if (!outcome)
+        return; // unknown, expired or already answered: nothing to decide
+    if (!outcome->valid) {
+        qWarning("node %s does not hold %s: %s", qPrintable(node->shortId()),
+                 qPrintable(rangeKey(outcome->model, outcome->layers)), outcome->reason.c_str());
+        // Not assigned to it again; a later claim of it is challenged afresh.
+        node->failedAssignments[rangeKey(outcome->model, outcome->layers).toStdString()] = outcome->reason;
+        m_rebalanceTimer.start();
+        return;
+    }
+    shardProven(*node, outcome->model, outcome->layers);
+}
+
+void Orchestrator::shardProven(NodeLink& node, const std::string& modelName, LayerRange layers) {
+    auto& ranges = node.readyShards[modelName];
+    if (covers(ranges, layers))
+        return;
+    ranges.push_back(layers);
+    qInfo("node %s serves %s (proved it holds them)", qPrintable(node.shortId()),
+          qPrintable(rangeKey(modelName, layers)));
+    m_rebalanceTimer.start();
+    std::vector<GenerationSession*> sessions;
+    for (auto& [sid, session] : m_sessions)
+        sessions.push_back(session.get());
+    for (GenerationSession* session : sessions)
+        session->onShardReady(modelName);
 }
 
 std::vector<NodeShards> Orchestrator::shardsOf(const std::string& modelName) const {
@@ -251,7 +313,8 @@ std::optional<std::vector<ChainStage>> Orchestrator::chainFor(const std::string&
     GatewayModel* m = model(modelName);
     if (!m)
         return std::nullopt;
-    return selectChain(m->config().layerCount, shardsOf(modelName), exclude);
+    // Nodes serve the layers after the gateway's own: the chain starts there.
+    return coverRange(m->nodeLayers(), shardsOf(modelName), exclude, false);
 }
 
 std::optional<std::vector<ChainStage>> Orchestrator::coverOf(const std::string& modelName, LayerRange layers,
@@ -322,7 +385,7 @@ void Orchestrator::rebalance() {
         return;
     m_placedOnce = true;
     for (auto& [name, m] : m_models) {
-        const ModelShape shape{name, m->config().layerCount, m->bytesPerLayer()};
+        const ModelShape shape{name, m->config().layerCount, m->bytesPerLayer(), m->nodeLayers().begin};
         const PlacementPlan plan = planPlacement(shape, capacities, m_config.replicas);
         for (const LayerRange& gap : plan.uncovered)
             qWarning("model %s: layers %lld-%lld fit on no node (not enough memory)", name.c_str(),
@@ -626,7 +689,7 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
     };
     const auto encoding = m_config.wireEncoding == QStringLiteral("f16") ? wire::F16 : wire::F32;
     auto session = std::make_unique<GenerationSession>(
-        sessionId, *this, *m, std::move(request), std::move(sinks), m_config.stageTimeoutMs,
+        sessionId, *this, *m, m_gatewayLayers, std::move(request), std::move(sinks), m_config.stageTimeoutMs,
         m_config.failoverDeadlineMs, m_config.chainWaitMs, encoding);
     m_sessionClient[sessionId] = clientId;
     if (!holdId.empty())

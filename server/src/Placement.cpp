@@ -11,17 +11,23 @@ double weightOf(const NodeCapacity& n) {
     return n.layerTokensPerS > 0 ? n.layerTokensPerS : 1.0;
 }
 
-int64_t layerCapacity(const NodeCapacity& n, const ModelShape& model) {
-    if (model.bytesPerLayer == 0)
-        return model.layerCount;
-    return static_cast<int64_t>(std::min<uint64_t>(n.memoryBudgetBytes / model.bytesPerLayer,
-                                                   static_cast<uint64_t>(model.layerCount)));
+int64_t nodeLayerCount(const ModelShape& model) {
+    return std::max<int64_t>(0, model.layerCount - std::max<int64_t>(0, model.firstLayer));
 }
 
-// Splits [0, L) over the group's nodes in order, proportional to weight, within each node's capacity.
+int64_t layerCapacity(const NodeCapacity& n, const ModelShape& model) {
+    if (model.bytesPerLayer == 0)
+        return nodeLayerCount(model);
+    return static_cast<int64_t>(std::min<uint64_t>(n.memoryBudgetBytes / model.bytesPerLayer,
+                                                   static_cast<uint64_t>(nodeLayerCount(model))));
+}
+
+// Splits [firstLayer, L) over the group's nodes in order, proportional to weight, within each node's
+// capacity.
 void splitOverGroup(const ModelShape& model, const std::vector<const NodeCapacity*>& group,
                     PlacementPlan& plan) {
-    const int64_t total = model.layerCount;
+    const int64_t first = std::max<int64_t>(0, model.firstLayer);
+    const int64_t total = nodeLayerCount(model);
     std::vector<int64_t> capacity;
     std::vector<double> weights;
     for (const NodeCapacity* n : group) {
@@ -62,15 +68,15 @@ void splitOverGroup(const ModelShape& model, const std::vector<const NodeCapacit
             --remaining;
         }
     }
-    int64_t begin = 0;
+    int64_t begin = first;
     for (size_t i = 0; i < group.size(); ++i) {
         if (counts[i] == 0)
             continue;
         plan.assignments[group[i]->nodeId] = LayerRange{begin, begin + counts[i]};
         begin += counts[i];
     }
-    if (begin < total)
-        plan.uncovered.push_back(LayerRange{begin, total});
+    if (begin < model.layerCount)
+        plan.uncovered.push_back(LayerRange{begin, model.layerCount});
 }
 
 } // namespace
@@ -82,9 +88,9 @@ PlacementPlan planPlacement(const ModelShape& model, const std::vector<NodeCapac
     for (const NodeCapacity& n : nodes)
         if (n.accepting && layerCapacity(n, model) > 0)
             eligible.push_back(&n);
-    if (eligible.empty() || model.layerCount <= 0) {
-        if (model.layerCount > 0)
-            plan.uncovered.push_back(LayerRange{0, model.layerCount});
+    if (eligible.empty() || nodeLayerCount(model) <= 0) {
+        if (nodeLayerCount(model) > 0)
+            plan.uncovered.push_back(LayerRange{std::max<int64_t>(0, model.firstLayer), model.layerCount});
         return plan;
     }
     // Fastest first; ties by id so the same swarm always gets the same plan (no needless re-downloads).
@@ -98,7 +104,7 @@ PlacementPlan planPlacement(const ModelShape& model, const std::vector<NodeCapac
         totalCapacity += layerCapacity(*n, model);
     int replicas = 1;
     if (maxReplicas == 0)
-        replicas = (eligible.size() >= 3 && totalCapacity >= 2 * model.layerCount) ? 2 : 1;
+        replicas = (eligible.size() >= 3 && totalCapacity >= 2 * nodeLayerCount(model)) ? 2 : 1;
     else
         replicas = std::clamp<int>(maxReplicas, 1, static_cast<int>(eligible.size()));
     plan.replicas = replicas;

@@ -36,6 +36,8 @@ QString ServerConfig::usage() {
         "30000)\n"
         "  --wire-encoding f32|f16          hidden states between nodes (default f32: bit-exact)\n"
         "  --threads N                      gateway compute threads (default: all cores)\n"
+        "  --gateway-layers K               layers [0, K) run on the gateway: no node sees embedding rows\n"
+        "                                   (default 1, at least 1; capped at the model's layer count)\n"
         "  --verify-initial-rate R          share of a new node's stages re-checked (default 0.5; 0 = off)\n"
         "  --verify-floor-rate R            lowest check rate for trusted nodes (default 0.03)\n"
         "  --no-credits                     free service: no API keys, no ledger\n"
@@ -88,6 +90,8 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
                                       QStringLiteral("f32|f16"));
     const QCommandLineOption threads(QStringLiteral("threads"), QStringLiteral("threads"),
                                      QStringLiteral("N"));
+    const QCommandLineOption gatewayLayers(QStringLiteral("gateway-layers"), QStringLiteral("k"),
+                                           QStringLiteral("K"));
     const QCommandLineOption noCredits(QStringLiteral("no-credits"), QStringLiteral("free service"));
     const QCommandLineOption ledger(QStringLiteral("ledger"), QStringLiteral("store"),
                                     QStringLiteral("sqlite|postgres"));
@@ -126,7 +130,8 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
                        chainWait,   encoding,      threads,        verifyInitial, verifyFloor,
                        noCredits,   ledger,        ledgerPg,       grantCredits,  dailyLimit,
                        window,      maxSessions,   maxConnections, maxPerIp,      tlsTimeout,
-                       idleTimeout, perConnection, perAccount,     highPrice,     help});
+                       idleTimeout, perConnection, perAccount,     highPrice,     gatewayLayers,
+                       help});
     if (!parser.parse(arguments))
         return usageError(parser.errorText());
     if (parser.isSet(help))
@@ -179,7 +184,8 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
           IntOption{tlsTimeout, 100, 600000, &c.frontDoor.handshakeTimeoutMs},
           IntOption{idleTimeout, 1000, 86400000, &c.frontDoor.idleTimeoutMs},
           IntOption{perConnection, 1, 100000, &c.maxRequestsPerConnection},
-          IntOption{perAccount, 1, 100000, &c.maxRequestsPerAccount}}) {
+          IntOption{perAccount, 1, 100000, &c.maxRequestsPerAccount},
+          IntOption{gatewayLayers, 1, 4096, &c.gatewayLayers}}) {
         if (parser.isSet(o.option) && !parseInt(parser.value(o.option), o.min, o.max, *o.out))
             return usageError(QStringLiteral("--%1 must be an integer in [%2, %3]")
                                   .arg(o.option.names().first())

@@ -98,8 +98,8 @@ struct RawPeer {
 inline wire::Hello nodeHello(const NodeIdentity& id) {
     wire::Hello hello;
     hello.set_role(wire::NODE);
-    hello.set_min_protocol_version(1);
-    hello.set_max_protocol_version(1);
+    hello.set_min_protocol_version(wire::kProtocolVersion);
+    hello.set_max_protocol_version(wire::kProtocolVersion);
     hello.set_public_key(id.publicKey());
     return hello;
 }

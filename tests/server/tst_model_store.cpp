@@ -250,28 +250,47 @@ private Q_SLOTS:
         QVERIFY2(parsed, parsed ? "" : parsed.error().message.c_str());
         QVERIFY(*parsed == m_manifest);
 
+        // What is served is the node view: the rewritten header, then the original data section.
         QFile original(m_originalPath);
         QVERIFY(original.open(QIODevice::ReadOnly));
-        const QByteArray bytes = original.readAll();
+        const ModelStore::Entry* entry = m_store->find(QStringLiteral("stories260K"));
+        QVERIFY(entry);
+        QByteArray bytes(qsizetype(entry->view.headerBytes()), Qt::Uninitialized);
+        QVERIFY(entry->view.read(*entry->file, 0, entry->view.headerBytes(),
+                                 reinterpret_cast<std::byte*>(bytes.data())));
+        bytes.append(original.readAll().mid(qsizetype(entry->file->dataOffset())));
         const qint64 size = bytes.size();
+        QCOMPARE(uint64_t(size), entry->view.size());
         const QString file = QStringLiteral("/v1/models/stories260K/file");
+        // A range touching the embedding, output head or final norm is refused; any other is served.
+        auto expectRange = [&](const QByteArray& header, qint64 first, qint64 last) {
+            const HttpResult r = get(file, header);
+            if (entry->view.withheldIn(uint64_t(first), uint64_t(last - first + 1))) {
+                QCOMPARE(r.status, 403);
+            } else {
+                QCOMPARE(r.status, 206);
+                QCOMPARE(r.body, bytes.mid(first, last - first + 1));
+                QCOMPARE(r.contentRange, QByteArray("bytes ") + QByteArray::number(first) + '-' +
+                                             QByteArray::number(last) + '/' + QByteArray::number(size));
+            }
+        };
 
         HttpResult r = get(file, "bytes=0-15");
         QCOMPARE(r.status, 206);
         QCOMPARE(r.body, bytes.left(16));
         QCOMPARE(r.contentRange, QByteArray("bytes 0-15/") + QByteArray::number(size));
-        r = get(file, "bytes=-10");
-        QCOMPARE(r.status, 206);
-        QCOMPARE(r.body, bytes.right(10));
-        r = get(file, "bytes=1000-");
-        QCOMPARE(r.status, 206);
-        QCOMPARE(r.body, bytes.mid(1000));
-        r = get(file, "bytes=1000-99999999999");
-        QCOMPARE(r.status, 206);
-        QCOMPARE(r.body.size(), size - 1000);
-        r = get(file); // small file: the whole of it
-        QCOMPARE(r.status, 200);
-        QCOMPARE(r.body, bytes);
+        expectRange("bytes=-10", size - 10, size - 1);
+        expectRange("bytes=1000-", 1000, size - 1);
+        expectRange("bytes=1000-99999999999", 1000, size - 1);
+        const ShardManifest::Tensor* layerTensor = m_manifest.findTensor(layerTensorName(3, "ffn_up.weight"));
+        QVERIFY(layerTensor);
+        const qint64 layerFirst = qint64(layerTensor->offset);
+        const qint64 layerLast = layerFirst + qint64(layerTensor->sizeBytes) - 1;
+        expectRange(QByteArray("bytes=") + QByteArray::number(layerFirst) + '-' +
+                        QByteArray::number(layerLast),
+                    layerFirst, layerLast);
+        r = get(file); // small enough to be served whole, but the whole file holds the embeddings
+        QCOMPARE(r.status, 403);
 
         r = get(file, QByteArray("bytes=") + QByteArray::number(size) + '-');
         QCOMPARE(r.status, 416);
@@ -466,7 +485,12 @@ private Q_SLOTS:
     void tamperedTensorIsNamed() {
         const ShardManifest::Tensor* target = m_manifest.findTensor(layerTensorName(3, "ffn_down.weight"));
         QVERIFY(target);
-        const qint64 at = qint64(target->offset + target->sizeBytes / 2);
+        // The served file's own offsets (the manifest's are those of the node view).
+        const ModelStore::Entry* entry = m_store->find(QStringLiteral("stories260K"));
+        QVERIFY(entry);
+        const ShardManifest::Tensor* inFile = entry->fileManifest.findTensor(target->name);
+        QVERIFY(inFile);
+        const qint64 at = qint64(inFile->offset + inFile->sizeBytes / 2);
         char original = 0;
         {
             QFile served(m_servedPath);

@@ -11,8 +11,11 @@
 
 namespace declai::wire {
 
-constexpr uint32_t kProtocolVersion = 1;
-constexpr uint32_t kMinProtocolVersion = 1;
+// Version 2: nodes prove they hold a shard before it is used (ShardChallenge/ShardProof), the first layers
+// run on the gateway, and the model file nodes download is the withheld view (docs/protocol.md). Node and
+// server ship together, so version 1 peers are refused with a clear reason.
+constexpr uint32_t kProtocolVersion = 2;
+constexpr uint32_t kMinProtocolVersion = 2;
 
 const char* messageTypeName(MessageType type);
 

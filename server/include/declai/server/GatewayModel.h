@@ -1,5 +1,6 @@
-// What the gateway keeps of a model: embeddings, the final norm and output head, the tokenizer and the
-// sampler settings. Volunteers only ever see middle-layer hidden states, never ids or text.
+// What the gateway keeps of a model: embeddings, the first layers [0, k) (run by GatewayLayers), the final
+// norm and output head, the tokenizer and the sampler settings. Volunteers only ever see hidden states
+// after layer k-1, never ids, text or embedding rows.
 // Threading: used on the server's main thread; the pool parallelises the head's matrix product.
 #pragma once
 
@@ -16,8 +17,9 @@ namespace declai::server {
 
 class GatewayModel {
 public:
-    static Expected<std::unique_ptr<GatewayModel>>
-    create(std::string name, std::string digest, std::shared_ptr<const GgufFile> file, ThreadPool& pool);
+    static Expected<std::unique_ptr<GatewayModel>> create(std::string name, std::string digest,
+                                                          std::shared_ptr<const GgufFile> file,
+                                                          ThreadPool& pool, int gatewayLayers = 1);
 
     const std::string& name() const { return m_name; }
     const std::string& digest() const { return m_digest; }
@@ -25,6 +27,9 @@ public:
     const ModelWeights& weights() const { return *m_weights; }
     std::shared_ptr<const ModelWeights> sharedWeights() const { return m_weights; }
     const Tokenizer& tokenizer() const { return *m_tokenizer; }
+    // Layers the gateway runs itself ([0, k), k >= 1); nodes serve [k, layerCount).
+    LayerRange gatewayLayers() const { return LayerRange{0, m_gatewayLayers}; }
+    LayerRange nodeLayers() const { return LayerRange{m_gatewayLayers, config().layerCount}; }
     const std::unordered_set<int32_t>& stopIds() const { return m_stopIds; }
     uint64_t bytesPerLayer() const;
     int64_t parameterCount() const; // weights in the file (prices scale with it)
@@ -36,6 +41,7 @@ private:
     GatewayModel() = default;
     std::string m_name;
     std::string m_digest;
+    int64_t m_gatewayLayers = 1;
     std::shared_ptr<const ModelWeights> m_weights;
     std::unique_ptr<Tokenizer> m_tokenizer;
     std::unique_ptr<Embedder> m_embedder;

@@ -1,5 +1,6 @@
-// One generation request, from prompt to last token: tokenize, embed, route every step through a chain of
-// nodes (relaying hidden states stage to stage), apply the head, sample, stream tokens to the client.
+// One generation request, from prompt to last token: tokenize, embed, run the gateway's own first layers
+// (GatewayLayers), route every step through a chain of nodes for the rest (relaying hidden states stage to
+// stage), apply the head, sample, stream tokens to the client.
 // It keeps every stage's input history so that, when a node drops or times out, another node holding the
 // same layers can rebuild the KV cache by prefilling that history; the output stays identical.
 // Threading: lives on the server's main thread; all callbacks arrive there.
@@ -7,6 +8,7 @@
 
 #include "declai/core/Sampler.h"
 #include "declai/core/Tokenizer.h"
+#include "declai/server/GatewayLayers.h"
 #include "declai/server/GatewayModel.h"
 #include "declai/server/Links.h"
 #include "declai/server/Placement.h"
@@ -88,9 +90,10 @@ public:
     static std::optional<std::string> contextOverflow(int64_t promptTokens, int64_t maxTokens,
                                                       int64_t contextLength);
 
-    GenerationSession(uint64_t sessionId, SessionHost& host, GatewayModel& model, SessionRequest request,
-                      Sinks sinks, int stageTimeoutMs, int failoverDeadlineMs, int chainWaitMs,
-                      wire::TensorEncoding encoding, QObject* parent = nullptr);
+    GenerationSession(uint64_t sessionId, SessionHost& host, GatewayModel& model,
+                      GatewayLayers& gatewayLayers, SessionRequest request, Sinks sinks, int stageTimeoutMs,
+                      int failoverDeadlineMs, int chainWaitMs, wire::TensorEncoding encoding,
+                      QObject* parent = nullptr);
     ~GenerationSession() override;
 
     void start();
@@ -122,6 +125,7 @@ private:
 
     void tryStartChain();
     void runStep(std::span<const int32_t> tokens);
+    void onGatewayLayersDone(Expected<std::vector<float>> rows);
     void sendToStage(size_t index, std::vector<float> rows, int64_t rowCount);
     void dispatch(size_t index);
     void handleFinalHidden(std::span<const float> lastRow);
@@ -135,6 +139,7 @@ private:
     uint64_t m_sessionId;
     SessionHost& m_host;
     GatewayModel& m_model;
+    GatewayLayers& m_gatewayLayers;
     SessionRequest m_request;
     Sinks m_sinks;
     int m_stageTimeoutMs;
@@ -146,6 +151,7 @@ private:
     std::optional<Sampler> m_sampler;
     std::optional<StreamingDecoder> m_decoder;
     std::vector<Stage> m_stages;
+    bool m_chainChosen = false;       // m_stages may stay empty when the gateway runs every layer
     std::set<std::string> m_excluded; // nodes that failed this session
     int64_t m_position = 0;           // position of the first row of the current step
     int64_t m_stepRows = 0;           // rows in the current step
@@ -155,6 +161,7 @@ private:
     std::optional<size_t> m_failedStage; // waiting for a replacement node
     QElapsedTimer m_clock;
     QElapsedTimer m_failoverClock;
+    QElapsedTimer m_stageClock; // round trip of the stage in flight: the node speed placement trusts
     QTimer m_stageTimer;
     QTimer m_retryTimer;
     SessionStats m_stats;

@@ -34,11 +34,16 @@ struct NodeLink {
     uint32_t activeSessions = 0;
     uint64_t stagesServed = 0;
     uint64_t layerTokensComputed = 0; // the work a node earns credit for (credits issue)
+    // Speed as the gateway measured it (layer-tokens per second of stage round trips, smoothed); 0 until
+    // the first accepted stage. A node's self-reported layer_tokens_per_s is never used for ordering: a
+    // node could claim anything to be preferred.
+    double measuredLayerTokensPerS = 0;
 
     QString shortId() const { return QString::fromStdString(nodeId.substr(0, 12)); }
     bool accepting() const { return !statusReceived || status.accepting_sessions(); }
     uint64_t memoryBudgetBytes() const { return statusReceived ? status.memory_budget_bytes() : 0; }
-    double layerTokensPerS() const;
+    double layerTokensPerS() const { return measuredLayerTokensPerS; }
+    void recordStageTiming(uint64_t layerTokens, qint64 roundTripUs);
 };
 
 struct ClientLink {

@@ -1,6 +1,7 @@
 // The server's model files: scans a directory of GGUF files, computes (or loads from cache) each one's
-// ShardManifest, and serves the list, the manifests and byte ranges of the files over HTTP so nodes can
-// download exactly the layers they are assigned.
+// ShardManifest, and serves the list, the manifests and byte ranges over HTTP so nodes can download
+// exactly the layers they are assigned. What is served is each file's NodeFileView: the embedding table,
+// output head, final norm and tokenizer never leave the gateway (ranges touching them get 403).
 // Threading: everything runs on the server's main thread (QHttpServer is single-threaded there); handlers
 // only copy at most 64 MiB out of a memory map, so they stay short.
 #pragma once
@@ -8,6 +9,7 @@
 #include "declai/core/Error.h"
 #include "declai/core/GgufFile.h"
 #include "declai/core/ModelConfig.h"
+#include "declai/core/NodeFileView.h"
 #include "declai/core/ShardManifest.h"
 
 #include <QByteArray>
@@ -43,8 +45,10 @@ public:
         QString path;
         std::shared_ptr<const GgufFile> file;
         ModelConfig config;
-        ShardManifest manifest;
-        QByteArray manifestBody; // compact JSON of the manifest, serialized once
+        ShardManifest fileManifest; // the whole file (never served)
+        NodeFileView view;          // what nodes may download: no embeddings, head or vocabulary
+        ShardManifest manifest;     // the view's manifest: served to nodes; its digest names the model
+        QByteArray manifestBody;    // compact JSON of the manifest, serialized once
     };
     struct Rejected {
         QString path;
@@ -72,6 +76,7 @@ public:
     // Counters of the file route (monitoring and tests): requests answered with file bytes, bytes sent.
     uint64_t fileRequestCount() const { return m_fileRequests; }
     uint64_t fileBytesServed() const { return m_fileBytesServed; }
+    uint64_t refusedRequestCount() const { return m_refusedRequests; } // ranges touching withheld tensors
 
 private:
     QString m_modelDir;
@@ -80,6 +85,7 @@ private:
     std::vector<Rejected> m_rejected;
     uint64_t m_fileRequests = 0;
     uint64_t m_fileBytesServed = 0;
+    uint64_t m_refusedRequests = 0;
 };
 
 } // namespace declai::server

@@ -5,6 +5,7 @@
 
 #include "declai/core/WireCodec.h"
 #include "declai/gpu/ThreadPool.h"
+#include "declai/server/GatewayLayers.h"
 #include "declai/server/GatewayModel.h"
 #include "declai/server/GenerationSession.h"
 #include "declai/server/Links.h"
@@ -12,6 +13,7 @@
 #include "declai/server/Placement.h"
 #include "declai/server/PriorityScheduler.h"
 #include "declai/server/ServerConfig.h"
+#include "declai/server/ShardProofs.h"
 #include "declai/server/Verifier.h"
 
 #include <QObject>
@@ -91,6 +93,13 @@ private:
     void handleSubmit(ClientLink* client, const wire::Submit& submit);
     void startQueued();
     void handleStageResponse(NodeLink* node, const wire::Envelope& envelope);
+    // Signed node messages: the signature must verify on this connection and the seq must be new; else
+    // the node is refused and closed, and this returns false.
+    bool acceptSigned(NodeLink* node, const wire::Envelope& envelope, const char* what);
+    // Possession proofs (ShardProofs): a claimed or loaded shard is routed to only once proven.
+    void challengeShard(NodeLink& node, const std::string& model, LayerRange layers);
+    void handleShardProof(NodeLink* node, const wire::Envelope& envelope);
+    void shardProven(NodeLink& node, const std::string& model, LayerRange layers);
     void rebalance();
     void assign(NodeLink& node, const GatewayModel& model, LayerRange layers);
     std::vector<NodeShards> shardsOf(const std::string& model) const;
@@ -100,6 +109,8 @@ private:
     ModelStore& m_store;
     ThreadPool& m_pool;
     QString m_httpBase;
+    GatewayLayers m_gatewayLayers; // before the sessions: they end their gateway caches when destroyed
+    ShardProofs m_shardProofs;
     std::map<std::string, std::unique_ptr<GatewayModel>> m_models;
     std::map<std::string, std::unique_ptr<NodeLink>> m_nodes;
     // Empty when the client may submit; else the reason (per-connection and per-account limits).

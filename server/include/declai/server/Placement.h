@@ -25,6 +25,7 @@ struct ModelShape {
     std::string name;
     int64_t layerCount = 0;
     uint64_t bytesPerLayer = 0; // weights of one layer (largest layer when they differ)
+    int64_t firstLayer = 0;     // layers below this run on the gateway and are never placed on nodes
 };
 
 struct PlacementPlan {
@@ -33,8 +34,9 @@ struct PlacementPlan {
     std::vector<LayerRange> uncovered;             // layers no node could take (capacity too small)
 };
 
-// maxReplicas 0 = automatic: two replicas when at least three nodes are eligible and their memory holds
-// the model twice, else one (two nodes split the model rather than mirror it).
+// Covers [firstLayer, layerCount). maxReplicas 0 = automatic: two replicas when at least three nodes are
+// eligible and their memory holds the model twice, else one (two nodes split the model rather than mirror
+// it).
 PlacementPlan planPlacement(const ModelShape& model, const std::vector<NodeCapacity>& nodes,
                             int maxReplicas = 0);
 

@@ -33,7 +33,10 @@ struct ServerConfig {
     uint64_t clientMaxMessageBytes = 1ull << 20;
     uint64_t nodeMaxMessageBytes = 0;             // 0 = computed from the served models
     net::FrontDoorLimits frontDoor;               // accept, TLS handshake, HTTP header and connection limits
-    int threads = 0;                              // gateway compute threads (embeddings, head); 0 = all cores
+    int threads = 0; // gateway compute threads (embeddings, gateway layers, head); 0 = all cores
+    // Layers [0, gatewayLayers) run on the gateway: nodes only ever see hidden states after them, never
+    // embedding rows a lookup would turn back into tokens. At least 1; capped at a model's layer count.
+    int gatewayLayers = 1;
     QString wireEncoding = QStringLiteral("f32"); // hidden states on the wire: f32 (exact) or f16
     VerificationPolicy verification;
     CreditConfig credits;
