@@ -27,7 +27,10 @@ Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, Thread
                            CreditService* credits, QObject* parent)
     : QObject(parent), m_config(config), m_store(store), m_pool(pool), m_httpBase(std::move(httpBase)),
       m_verifier(config.verification, 1, std::random_device{}()), m_credits(credits),
-      m_scheduler(SchedulerConfig{config.maxSessions, config.highReserveShare, 30000, 10000}) {
+      m_scheduler(SchedulerConfig{config.maxSessions, config.highReserveShare, 30000, 10000}),
+      m_reputation(config.reputation), m_joinLimiter(config.nodeJoins),
+      // Refunds reach back at least 10 minutes even when earnings are released sooner.
+      m_chargeBook(std::max<int64_t>(config.credits.verificationWindowMs, 600000)) {
     // Aging moves waiting requests up even when nothing finishes.
     connect(&m_queueTimer, &QTimer::timeout, this, &Orchestrator::startQueued);
     m_queueTimer.start(1000);
@@ -36,6 +39,9 @@ Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, Thread
     m_rebalanceTimer.setSingleShot(true);
     m_rebalanceTimer.setInterval(300);
     connect(&m_rebalanceTimer, &QTimer::timeout, this, &Orchestrator::rebalance);
+    connect(&m_assignmentTimer, &QTimer::timeout, this, &Orchestrator::expireAssignments);
+    m_assignmentTimer.start(
+        std::clamp<int>(static_cast<int>(config.reputation.assignmentDeadlineMs / 4), 100, 5000));
 }
 
 Orchestrator::~Orchestrator() {
@@ -81,6 +87,25 @@ void Orchestrator::addNode(std::unique_ptr<NodeLink> node) {
         node->channel.release()->deleteLater();
         return;
     }
+    // Keys are free: a new identity costs one join from its address's budget; a known key returns freely.
+    if (!m_reputation.known(id) && !m_joinLimiter.admit(node->channel->peerAddress())) {
+        const int64_t waitS = (m_joinLimiter.waitMs(node->channel->peerAddress()) + 999) / 1000;
+        const std::string reason =
+            "too many new node identities from " +
+            NodeJoinLimiter::addressKey(node->channel->peerAddress()).toStdString() + " (at most " +
+            std::to_string(static_cast<int>(m_config.nodeJoins.perHour)) +
+            " per hour); reconnect with an existing key" +
+            (waitS > 0 ? " or retry in " + std::to_string(waitS) + " s" : std::string());
+        qInfo("node %s refused: %s", qPrintable(node->shortId()), reason.c_str());
+        wire::Reject reject;
+        reject.set_code(wire::OVERLOADED);
+        reject.set_reason(reason);
+        node->channel->send(wire::REJECT, reject);
+        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("join rate"));
+        node->channel.release()->deleteLater();
+        return;
+    }
+    m_reputation.connected(id);
     if (auto old = m_nodes.find(id); old != m_nodes.end()) {
         // The same key connected again (a reconnect that beat our timeout): the new connection wins.
         old->second->channel->close(QWebSocketProtocol::CloseCodeNormal,
@@ -231,7 +256,7 @@ void Orchestrator::handleStageResponse(NodeLink* node, const wire::Envelope& env
 std::vector<NodeShards> Orchestrator::shardsOf(const std::string& modelName) const {
     std::vector<NodeShards> out;
     for (const auto& [id, node] : m_nodes) {
-        if (m_quarantined.count(id))
+        if (m_quarantined.count(id) || m_reputation.excluded(id)) // excluded: backing off after a timeout
             continue;
         auto it = node->readyShards.find(modelName);
         if (it == node->readyShards.end() || it->second.empty() || !node->channel->isOpen())
@@ -247,7 +272,7 @@ std::optional<std::vector<ChainStage>> Orchestrator::chainFor(const std::string&
     GatewayModel* m = model(modelName);
     if (!m)
         return std::nullopt;
-    return selectChain(m->config().layerCount, shardsOf(modelName), exclude);
+    return m_reputation.chainFor(m->config().layerCount, shardsOf(modelName), exclude);
 }
 
 std::optional<std::vector<ChainStage>> Orchestrator::coverOf(const std::string& modelName, LayerRange layers,
@@ -273,7 +298,8 @@ bool Orchestrator::requestCoverage(const std::string& modelName, LayerRange laye
     // The live node with the most room that has not failed this range before.
     NodeLink* best = nullptr;
     for (const auto& [id, node] : m_nodes) {
-        if (exclude.count(id) || !node->channel->isOpen() || !node->statusReceived)
+        if (exclude.count(id) || !node->channel->isOpen() || !node->statusReceived ||
+            m_reputation.excluded(id) || m_quarantined.count(id))
             continue;
         if (node->failedAssignments.count(rangeKey(modelName, layers).toStdString()))
             continue;
@@ -307,7 +333,8 @@ void Orchestrator::assign(NodeLink& node, const GatewayModel& m, LayerRange laye
 void Orchestrator::rebalance() {
     std::vector<NodeCapacity> capacities;
     for (const auto& [id, node] : m_nodes) {
-        if (!node->statusReceived || !node->channel->isOpen())
+        if (!node->statusReceived || !node->channel->isOpen() || m_reputation.excluded(id) ||
+            m_quarantined.count(id))
             continue;
         capacities.push_back(
             NodeCapacity{id, node->memoryBudgetBytes(), node->layerTokensPerS(), node->accepting()});
@@ -327,7 +354,7 @@ void Orchestrator::rebalance() {
         // speed figures or a joining node do not trigger needless downloads.
         std::vector<int> coverage(static_cast<size_t>(shape.layerCount), 0);
         for (const auto& [id, node] : m_nodes) {
-            if (m_quarantined.count(id))
+            if (m_quarantined.count(id) || m_reputation.excluded(id))
                 continue;
             std::vector<LayerRange> held = node->readyShards[name];
             for (const auto& [aid, p] : node->pendingAssignments)
@@ -368,7 +395,8 @@ void Orchestrator::sessionWork(const std::string& modelName, const std::vector<S
     if (!m || m_config.verification.initialRate <= 0)
         return;
     for (const StageWork& w : stages) {
-        if (!m_verifier.shouldCheck(w.nodeId))
+        // A node on probation has every session checked; then the verifier's falling rate applies.
+        if (!m_reputation.onProbation(w.nodeId) && !m_verifier.shouldCheck(w.nodeId))
             continue;
         auto job = std::make_shared<VerificationJob>();
         job->jobId = m_nextJobId++;
@@ -392,11 +420,94 @@ void Orchestrator::onVerification(const VerificationResult& result) {
         ++m_stats.verificationsPassed;
     else
         ++m_stats.verificationsFailed;
+    m_reputation.verified(result.nodeId, result.valid);
     const bool cheater = m_verifier.record(result);
+    if (!result.valid && m_quarantined.count(result.nodeId) && m_credits && m_credits->enabled())
+        refundVoidedRequests(result.nodeId); // caught before (e.g. a NaN answer); this work is void too
     if (cheater && !m_quarantined.count(result.nodeId))
         quarantine(result.nodeId, QStringLiteral("stage output failed verification (cosine %1, error %2)")
                                       .arg(result.cosine, 0, 'f', 6)
                                       .arg(result.normalizedError, 0, 'g', 3));
+}
+
+int Orchestrator::answerTimeoutMs(const std::string& nodeId, int stageTimeoutMs) {
+    return m_reputation.answerTimeoutMs(nodeId, stageTimeoutMs);
+}
+
+void Orchestrator::stageAnswered(const std::string& nodeId) {
+    m_reputation.answered(nodeId);
+}
+
+void Orchestrator::stageFailed(const std::string& nodeId, StageFault fault, const QString& reason) {
+    switch (fault) {
+    case StageFault::Timeout:
+    case StageFault::NodeError:
+        // Left out of new chains and placement for a backoff that doubles while it keeps failing.
+        if (fault == StageFault::Timeout)
+            m_reputation.timedOut(nodeId);
+        else
+            m_reputation.reportedError(nodeId);
+        m_rebalanceTimer.start(); // its layers may need another home meanwhile
+        return;
+    case StageFault::InvalidAnswer:
+        // Nothing honest produces NaN, Inf or the wrong shape: cut off now, not after the session.
+        if (!m_quarantined.count(nodeId))
+            quarantine(nodeId, QStringLiteral("invalid stage answer: %1").arg(reason));
+        return;
+    case StageFault::Lost:
+        return; // a dropped connection alone is no misbehaviour (crashes, network); it costs no backoff
+    }
+}
+
+void Orchestrator::expireAssignments() {
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    bool expired = false;
+    for (auto& [id, node] : m_nodes) {
+        for (auto it = node->pendingAssignments.begin(); it != node->pendingAssignments.end();) {
+            const PendingAssignment& a = it->second;
+            const GatewayModel* m = model(a.model);
+            const uint64_t bytes = m ? m->bytesPerLayer() * static_cast<uint64_t>(a.layers.size()) : 0;
+            const int64_t deadlineMs = m_reputation.assignmentDeadlineMs(bytes);
+            if (now - a.startedMs < deadlineMs) {
+                ++it;
+                continue;
+            }
+            // Withdrawn: the layers count as unplaced again, and this node is not asked for them again.
+            qWarning("node %s did not confirm %s within %lld ms: assignment withdrawn",
+                     qPrintable(node->shortId()), qPrintable(rangeKey(a.model, a.layers)),
+                     static_cast<long long>(deadlineMs));
+            node->failedAssignments[rangeKey(a.model, a.layers).toStdString()] =
+                "not ready within the deadline";
+            m_reputation.assignmentExpired(id);
+            it = node->pendingAssignments.erase(it);
+            expired = true;
+        }
+    }
+    if (expired)
+        rebalance();
+}
+
+void Orchestrator::recordCharge(const std::string& user, const std::string& holdId, int64_t costMicrocredits,
+                                const SessionStats& stats) {
+    SettledCharge charge{user, holdId, costMicrocredits, QDateTime::currentMSecsSinceEpoch(), {}};
+    for (const auto& [node, layerTokens] : stats.nodeLayerTokens)
+        if (layerTokens > 0)
+            charge.nodes.insert(node);
+    m_chargeBook.record(std::move(charge));
+}
+
+void Orchestrator::refundVoidedRequests(const std::string& nodeId) {
+    if (!m_credits || !m_credits->enabled())
+        return;
+    for (const SettledCharge& c : m_chargeBook.takeChargesOf(nodeId, QDateTime::currentMSecsSinceEpoch())) {
+        auto refunded = m_credits->refundVoidedRequest(c.user, c.holdId, c.costMicrocredits);
+        if (refunded)
+            qWarning("request %s: %lld microcredits refunded to %s (node %.12s's work was voided)",
+                     c.holdId.c_str(), static_cast<long long>(c.costMicrocredits), c.user.c_str(),
+                     nodeId.c_str());
+        else
+            qWarning("refunding request %s failed: %s", c.holdId.c_str(), refunded.error().message.c_str());
+    }
 }
 
 void Orchestrator::quarantine(const std::string& nodeId, const QString& reason) {
@@ -408,6 +519,7 @@ void Orchestrator::quarantine(const std::string& nodeId, const QString& reason) 
         if (voided)
             qWarning("node %.12s: %lld microcredits of pending earnings voided", nodeId.c_str(),
                      static_cast<long long>(voided->amount));
+        refundVoidedRequests(nodeId);
     }
     Q_EMIT nodeQuarantined(QString::fromStdString(nodeId), reason);
     if (NodeLink* node = nodeLink(nodeId)) {
@@ -568,7 +680,8 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
             std::vector<NodeWorkShare> work;
             for (const auto& [node, layerTokens] : stats.nodeLayerTokens)
-                work.push_back(NodeWorkShare{node, layerTokens});
+                if (!m_quarantined.count(node)) // cut off during the session: earns nothing
+                    work.push_back(NodeWorkShare{node, layerTokens});
             auto settled =
                 m_credits->settle(hold->second, modelParams, stats.promptTokens, stats.generatedTokens, work);
             if (!settled)
@@ -576,6 +689,8 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
                          settled.error().message.c_str());
             if (auto q = m_credits->quote(modelParams, stats.promptTokens, stats.generatedTokens))
                 cost = q->total;
+            if (settled)
+                recordCharge(user, hold->second, cost, stats);
             if (auto b = m_credits->balanceOfUser(user))
                 balanceAfter = b->available;
             m_sessionHold.erase(hold);
@@ -683,6 +798,7 @@ QJsonObject Orchestrator::statusJson() const {
                         {QStringLiteral("stages_served"), qint64(node->stagesServed)},
                         {QStringLiteral("layer_tokens"), qint64(node->layerTokensComputed)},
                         {QStringLiteral("pending_assignments"), qint64(node->pendingAssignments.size())},
+                        {QStringLiteral("reputation"), m_reputation.toJson(id)},
                         {QStringLiteral("shards"), shards}});
     }
     QJsonArray models;

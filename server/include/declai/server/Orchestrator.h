@@ -5,10 +5,13 @@
 
 #include "declai/core/WireCodec.h"
 #include "declai/gpu/ThreadPool.h"
+#include "declai/server/ChargeBook.h"
 #include "declai/server/GatewayModel.h"
 #include "declai/server/GenerationSession.h"
 #include "declai/server/Links.h"
 #include "declai/server/ModelStore.h"
+#include "declai/server/NodeJoinLimiter.h"
+#include "declai/server/NodeReputation.h"
 #include "declai/server/Placement.h"
 #include "declai/server/PriorityScheduler.h"
 #include "declai/server/ServerConfig.h"
@@ -70,7 +73,11 @@ public:
     NodeLink* nodeLink(const std::string& nodeId) override;
     void sessionFinished(GenerationSession* session) override;
     void sessionWork(const std::string& model, const std::vector<StageWork>& stages) override;
+    int answerTimeoutMs(const std::string& nodeId, int stageTimeoutMs) override;
+    void stageFailed(const std::string& nodeId, StageFault fault, const QString& reason) override;
+    void stageAnswered(const std::string& nodeId) override;
     Verifier& verifier() { return m_verifier; }
+    const NodeReputation& reputation() const { return m_reputation; }
 
 Q_SIGNALS:
     void nodesChanged();
@@ -79,6 +86,12 @@ Q_SIGNALS:
 private:
     void onVerification(const VerificationResult& result);
     void quarantine(const std::string& nodeId, const QString& reason);
+    // Credits: remembers a settled request and the nodes it depended on; refunds those requests when one of
+    // those nodes' work is voided.
+    void recordCharge(const std::string& user, const std::string& holdId, int64_t costMicrocredits,
+                      const SessionStats& stats);
+    void refundVoidedRequests(const std::string& nodeId);
+    void expireAssignments(); // withdraws assignments not confirmed ready in time
     void onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope);
     void onNodeClosed(const std::string& nodeId, const QString& reason);
     void onClientEnvelope(ClientLink* client, const wire::Envelope& envelope);
@@ -117,6 +130,10 @@ private:
     uint64_t m_nextJobId = 1;
     bool m_placedOnce = false;           // --min-nodes only delays the first placement
     std::set<std::string> m_quarantined; // node ids caught cheating: never routed to again
+    NodeReputation m_reputation;         // by node id, so it survives reconnects
+    NodeJoinLimiter m_joinLimiter;
+    ChargeBook m_chargeBook; // settled requests whose node earnings are still pending
+    QTimer m_assignmentTimer;
 };
 
 } // namespace declai::server

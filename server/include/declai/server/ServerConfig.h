@@ -3,6 +3,8 @@
 
 #include "declai/core/Error.h"
 #include "declai/server/CreditService.h"
+#include "declai/server/NodeJoinLimiter.h"
+#include "declai/server/NodeReputation.h"
 #include "declai/server/VerificationPolicy.h"
 
 #include <QHostAddress>
@@ -30,6 +32,8 @@ struct ServerConfig {
     int threads = 0;                              // gateway compute threads (embeddings, head); 0 = all cores
     QString wireEncoding = QStringLiteral("f32"); // hidden states on the wire: f32 (exact) or f16
     VerificationPolicy verification;
+    ReputationPolicy reputation; // per-node timeouts, backoff, probation, assignment deadlines
+    JoinLimitPolicy nodeJoins;   // new node identities per address
     CreditConfig credits;
     int maxSessions = 8;            // sessions running at once; more wait in the priority queue
     double highReserveShare = 0.25; // share of maxSessions kept for HIGH priority
