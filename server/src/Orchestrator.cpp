@@ -76,6 +76,19 @@ NodeLink* Orchestrator::nodeLink(const std::string& nodeId) {
     return it == m_nodes.end() ? nullptr : it->second.get();
 }
 
+Expected<void> Orchestrator::admitNode(const std::string& nodeId, const QString& peerAddress) {
+    // Keys are free: a new identity costs one join from its address's budget; a known key returns freely.
+    if (m_reputation.known(nodeId) || m_joinLimiter.admit(peerAddress))
+        return {};
+    const int64_t waitS = (m_joinLimiter.waitMs(peerAddress) + 999) / 1000;
+    return makeError(ErrorCode::Protocol,
+                     "too many new node identities from " +
+                         NodeJoinLimiter::addressKey(peerAddress).toStdString() + " (at most " +
+                         std::to_string(static_cast<int>(m_config.nodeJoins.perHour)) +
+                         " per hour); reconnect with an existing key" +
+                         (waitS > 0 ? " or retry in " + std::to_string(waitS) + " s" : std::string()));
+}
+
 void Orchestrator::addNode(std::unique_ptr<NodeLink> node) {
     const std::string id = node->nodeId;
     if (m_quarantined.count(id)) {
@@ -84,24 +97,6 @@ void Orchestrator::addNode(std::unique_ptr<NodeLink> node) {
         reject.set_reason("this node is quarantined for failing verification");
         node->channel->send(wire::REJECT, reject);
         node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("quarantined"));
-        node->channel.release()->deleteLater();
-        return;
-    }
-    // Keys are free: a new identity costs one join from its address's budget; a known key returns freely.
-    if (!m_reputation.known(id) && !m_joinLimiter.admit(node->channel->peerAddress())) {
-        const int64_t waitS = (m_joinLimiter.waitMs(node->channel->peerAddress()) + 999) / 1000;
-        const std::string reason =
-            "too many new node identities from " +
-            NodeJoinLimiter::addressKey(node->channel->peerAddress()).toStdString() + " (at most " +
-            std::to_string(static_cast<int>(m_config.nodeJoins.perHour)) +
-            " per hour); reconnect with an existing key" +
-            (waitS > 0 ? " or retry in " + std::to_string(waitS) + " s" : std::string());
-        qInfo("node %s refused: %s", qPrintable(node->shortId()), reason.c_str());
-        wire::Reject reject;
-        reject.set_code(wire::OVERLOADED);
-        reject.set_reason(reason);
-        node->channel->send(wire::REJECT, reject);
-        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("join rate"));
         node->channel.release()->deleteLater();
         return;
     }

@@ -62,7 +62,11 @@ public:
         hello.set_max_protocol_version(wire::kProtocolVersion);
         hello.set_public_key(m_identity->publicKey());
         send(wire::HELLO, hello);
-        return waitUntil([this] { return m_welcomed || m_rejected || m_closed; }, timeoutMs) && m_welcomed;
+        if (!waitUntil([this] { return m_welcomed || m_rejected || m_closed; }, timeoutMs) || !m_welcomed)
+            return false;
+        // A quarantined key is welcomed by the handshake and refused right after by the orchestrator.
+        waitUntil([this] { return m_rejected || m_closed; }, 300);
+        return !m_rejected && !m_closed;
     }
 
     const NodeIdentity& identity() const { return *m_identity; }

@@ -52,6 +52,8 @@ public:
     // Loads the gateway side (embeddings, head, tokenizer) of every model in the store.
     Expected<void> loadModels();
 
+    // Before a node is welcomed: a key with no record costs one join from its address's budget.
+    Expected<void> admitNode(const std::string& nodeId, const QString& peerAddress);
     void addNode(std::unique_ptr<NodeLink> node);
     void addClient(std::unique_ptr<ClientLink> client);
 
