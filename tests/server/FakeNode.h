@@ -70,6 +70,10 @@ public:
     }
 
     const NodeIdentity& identity() const { return *m_identity; }
+    void leave() {
+        m_socket.close();
+        waitUntil([this] { return m_closed; }, 5000);
+    }
     std::string nodeId() const { return m_nodeId; }
     bool welcomed() const { return m_welcomed; }
     bool rejected() const { return m_rejected; }

@@ -11,6 +11,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 
+using declai::NodeIdentity;
 using declai::testdata::FakeNode;
 using declai::testdata::Misbehaviour;
 using declai::testdata::Swarm;
@@ -127,6 +128,21 @@ private Q_SLOTS:
             nodeStatus(swarm, silent.nodeId()).value(QStringLiteral("reputation")).toObject();
         QCOMPARE(rep.value(QStringLiteral("timeouts")).toInt(), 1);
         QCOMPARE(rep.value(QStringLiteral("excluded")).toBool(), true);
+        // Reconnecting with the same key does not wipe the record.
+        const NodeIdentity key = silent.identity();
+        const std::string id = silent.nodeId();
+        silent.leave();
+        QVERIFY(FakeNode::waitUntil([&] { return nodeStatus(swarm, id).isEmpty(); }, 5000));
+        FakeNode back(Misbehaviour::Silent, swarm.caFile(), wholeModel(swarm), key);
+        QVERIFY(back.join(swarm.port()));
+        const Run after = submitAndWait(swarm, m_prompt, m_tokens);
+        QCOMPARE(after.out, m_expected);
+        QVERIFY2(after.ms < 6000, qPrintable(QString::number(after.ms)));
+        QCOMPARE(back.stageRequests(), 0);
+        const QJsonObject again = nodeStatus(swarm, id).value(QStringLiteral("reputation")).toObject();
+        QCOMPARE(again.value(QStringLiteral("connections")).toInt(), 2);
+        QCOMPARE(again.value(QStringLiteral("timeouts")).toInt(), 1);
+        QCOMPARE(again.value(QStringLiteral("excluded")).toBool(), true);
     }
 
     void hoardingNodeLosesItsAssignment() {
