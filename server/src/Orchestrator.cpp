@@ -28,7 +28,13 @@ Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, Thread
     : QObject(parent), m_config(config), m_store(store), m_pool(pool), m_httpBase(std::move(httpBase)),
       m_verifier(config.verification, 1, std::random_device{}()), m_credits(credits),
       m_scheduler(SchedulerConfig{config.maxSessions, config.highReserveShare, 30000, 10000}),
-      m_reputation(config.reputation), m_joinLimiter(config.nodeJoins),
+      m_reputation([&config] {
+          ReputationPolicy p = config.reputation;
+          if (config.verification.initialRate <= 0)
+              p.probationChecks = 0; // verification is off: probation ends on answers and age alone
+          return p;
+      }()),
+      m_joinLimiter(config.nodeJoins),
       // Refunds reach back at least 10 minutes even when earnings are released sooner.
       m_chargeBook(std::max<int64_t>(config.credits.verificationWindowMs, 600000)) {
     // Aging moves waiting requests up even when nothing finishes.
