@@ -12,6 +12,7 @@ NodeReputation::NodeReputation(ReputationPolicy policy, Clock clock)
 }
 
 NodeHistory& NodeReputation::record(const std::string& nodeId) {
+    ++m_version; // every caller updates the record it gets
     auto [it, inserted] = m_history.try_emplace(nodeId);
     if (inserted)
         it->second.firstSeenMs = now();
@@ -67,6 +68,20 @@ void NodeReputation::verified(const std::string& nodeId, bool valid) {
     }
 }
 
+void NodeReputation::quarantined(const std::string& nodeId) {
+    NodeHistory& h = record(nodeId);
+    h.quarantined = true;
+    h.score = 0;
+}
+
+std::vector<std::string> NodeReputation::quarantinedIds() const {
+    std::vector<std::string> ids;
+    for (const auto& [id, h] : m_history)
+        if (h.quarantined)
+            ids.push_back(id);
+    return ids;
+}
+
 bool NodeReputation::excluded(const std::string& nodeId) const {
     auto it = m_history.find(nodeId);
     return it != m_history.end() && now() < it->second.excludedUntilMs;
@@ -78,7 +93,7 @@ bool NodeReputation::onProbation(const std::string& nodeId) const {
         return true;
     const NodeHistory& h = it->second;
     return h.stagesAnswered < m_policy.probationStages || h.checksPassed < m_policy.probationChecks ||
-           now() - h.firstSeenMs < m_policy.probationMinMs || h.checksFailed > 0;
+           now() - h.firstSeenMs < m_policy.probationMinMs || h.checksFailed > 0 || h.quarantined;
 }
 
 int NodeReputation::answerTimeoutMs(const std::string& nodeId, int stageTimeoutMs) const {
@@ -134,6 +149,56 @@ QJsonObject NodeReputation::toJson(const std::string& nodeId) const {
                        {QStringLiteral("checks_passed"), qint64(h->checksPassed)},
                        {QStringLiteral("checks_failed"), qint64(h->checksFailed)},
                        {QStringLiteral("connections"), qint64(h->connections)}};
+}
+
+QJsonObject NodeReputation::save() const {
+    QJsonObject nodes;
+    for (const auto& [id, h] : m_history)
+        nodes.insert(QString::fromStdString(id),
+                     QJsonObject{{QStringLiteral("first_seen_ms"), qint64(h.firstSeenMs)},
+                                 {QStringLiteral("connections"), qint64(h.connections)},
+                                 {QStringLiteral("stages_answered"), qint64(h.stagesAnswered)},
+                                 {QStringLiteral("timeouts"), qint64(h.timeouts)},
+                                 {QStringLiteral("stage_errors"), qint64(h.stageErrors)},
+                                 {QStringLiteral("consecutive_failures"), qint64(h.consecutiveFailures)},
+                                 {QStringLiteral("expired_assignments"), qint64(h.expiredAssignments)},
+                                 {QStringLiteral("checks_passed"), qint64(h.checksPassed)},
+                                 {QStringLiteral("checks_failed"), qint64(h.checksFailed)},
+                                 {QStringLiteral("excluded_until_ms"), qint64(h.excludedUntilMs)},
+                                 {QStringLiteral("score"), h.score},
+                                 {QStringLiteral("quarantined"), h.quarantined}});
+    return QJsonObject{{QStringLiteral("version"), 1}, {QStringLiteral("nodes"), nodes}};
+}
+
+void NodeReputation::restore(const QJsonObject& saved) {
+    m_history.clear();
+    ++m_version;
+    if (saved.value(QStringLiteral("version")).toInt() != 1)
+        return;
+    const QJsonObject nodes = saved.value(QStringLiteral("nodes")).toObject();
+    for (auto it = nodes.begin(); it != nodes.end(); ++it) {
+        const QJsonObject o = it.value().toObject();
+        // Node ids are hex SHA-256: anything else is not ours.
+        if (it.key().size() != 64 || o.isEmpty())
+            continue;
+        auto count = [&o](const char* key) {
+            return static_cast<uint64_t>(std::max<qint64>(0, o.value(QLatin1String(key)).toInteger()));
+        };
+        NodeHistory h;
+        h.firstSeenMs = o.value(QStringLiteral("first_seen_ms")).toInteger();
+        h.connections = count("connections");
+        h.stagesAnswered = count("stages_answered");
+        h.timeouts = count("timeouts");
+        h.stageErrors = count("stage_errors");
+        h.consecutiveFailures = count("consecutive_failures");
+        h.expiredAssignments = count("expired_assignments");
+        h.checksPassed = count("checks_passed");
+        h.checksFailed = count("checks_failed");
+        h.excludedUntilMs = o.value(QStringLiteral("excluded_until_ms")).toInteger();
+        h.score = std::clamp(o.value(QStringLiteral("score")).toDouble(0.5), 0.0, 1.0);
+        h.quarantined = o.value(QStringLiteral("quarantined")).toBool();
+        m_history[it.key().toStdString()] = h;
+    }
 }
 
 } // namespace declai::server

@@ -4,6 +4,7 @@
 #include "declai/server/CreditService.h"
 
 #include <QDateTime>
+#include <QDir>
 #include <QJsonArray>
 #include <QJsonObject>
 
@@ -36,7 +37,12 @@ Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, Thread
       }()),
       m_joinLimiter(config.nodeJoins),
       // Refunds reach back at least 10 minutes even when earnings are released sooner.
-      m_chargeBook(std::max<int64_t>(config.credits.verificationWindowMs, 600000)) {
+      m_chargeBook(std::max<int64_t>(config.credits.verificationWindowMs, 600000)),
+      m_reputationStore(QDir(config.dataDir).filePath(QStringLiteral("node-reputation.json")), m_reputation) {
+    if (auto loaded = m_reputationStore.load(); !loaded)
+        qWarning("node reputation starts empty: %s", loaded.error().message.c_str());
+    for (const std::string& id : m_reputation.quarantinedIds())
+        m_quarantined.insert(id); // cut off before a restart: still cut off
     // Aging moves waiting requests up even when nothing finishes.
     connect(&m_queueTimer, &QTimer::timeout, this, &Orchestrator::startQueued);
     m_queueTimer.start(1000);
@@ -513,6 +519,7 @@ void Orchestrator::refundVoidedRequests(const std::string& nodeId) {
 
 void Orchestrator::quarantine(const std::string& nodeId, const QString& reason) {
     m_quarantined.insert(nodeId);
+    m_reputation.quarantined(nodeId);
     ++m_stats.cheatersQuarantined;
     qWarning("node %.12s quarantined: %s", nodeId.c_str(), qPrintable(reason));
     if (m_credits && m_credits->enabled()) {

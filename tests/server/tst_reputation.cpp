@@ -4,7 +4,11 @@
 #include "declai/server/ChargeBook.h"
 #include "declai/server/NodeJoinLimiter.h"
 #include "declai/server/NodeReputation.h"
+#include "declai/server/ReputationStore.h"
 
+#include <QDir>
+#include <QFile>
+#include <QTemporaryDir>
 #include <QTest>
 
 using namespace declai::server;
@@ -185,6 +189,59 @@ private Q_SLOTS:
         QVERIFY(book.takeChargesOf("cheat", m_nowMs + 1000).empty());    // once only
         QVERIFY(book.takeChargesOf("honest", m_nowMs + 600001).empty()); // past the window
         QCOMPARE(book.size(), size_t(0));
+    }
+
+    void recordsSurviveARestart() {
+        QTemporaryDir dir;
+        const QString path = QDir(dir.path()).filePath(QStringLiteral("node-reputation.json"));
+        const std::string silent(64, 'a'), cheat(64, 'b'), good(64, 'c');
+        {
+            NodeReputation r(ReputationPolicy{}, clock());
+            ReputationStore store(path, r);
+            QVERIFY(store.load()); // no file yet: empty
+            r.connected(silent);
+            r.timedOut(silent);
+            r.connected(cheat);
+            r.quarantined(cheat);
+            establish(r, good);
+        } // the destructor writes the last state
+        m_nowMs += 10 * 60 * 1000;
+        NodeReputation after(ReputationPolicy{}, clock());
+        ReputationStore store(path, after);
+        QVERIFY(store.load());
+        QVERIFY(after.known(silent));
+        QCOMPARE(after.historyOf(silent)->timeouts, uint64_t(1));
+        QCOMPARE(after.quarantinedIds(), std::vector<std::string>{cheat});
+        QVERIFY(after.onProbation(cheat));
+        QVERIFY(!after.onProbation(good)); // its probation progress was kept
+        QCOMPARE(after.answerTimeoutMs(good, 30000), 30000);
+    }
+
+    void unreadableRecordsAreReportedAndKept() {
+        QTemporaryDir dir;
+        const QString path = QDir(dir.path()).filePath(QStringLiteral("node-reputation.json"));
+        QFile f(path);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("{\"version\": 1, \"nodes\": {");
+        f.close();
+        {
+            NodeReputation r(ReputationPolicy{}, clock());
+            ReputationStore store(path, r);
+            auto loaded = store.load();
+            QVERIFY(!loaded);
+            QVERIFY2(loaded.error().message.find("node-reputation.json") != std::string::npos,
+                     loaded.error().message.c_str());
+            r.connected(std::string(64, 'd'));
+        }
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QCOMPARE(f.readAll(), QByteArray("{\"version\": 1, \"nodes\": {")); // left for the operator
+        // Entries that are not ours are skipped, not trusted.
+        NodeReputation r(ReputationPolicy{}, clock());
+        r.restore(
+            QJsonObject{{QStringLiteral("version"), 1},
+                        {QStringLiteral("nodes"),
+                         QJsonObject{{QStringLiteral("short"), QJsonObject{{QStringLiteral("score"), 1}}}}}});
+        QVERIFY(!r.known("short"));
     }
 };
 

@@ -52,6 +52,7 @@ struct NodeHistory {
     uint64_t checksFailed = 0;
     int64_t excludedUntilMs = 0;
     double score = 0.5; // 0..1: new identities start in the middle
+    bool quarantined = false;
 };
 
 class NodeReputation {
@@ -72,6 +73,8 @@ public:
     // An assignment it accepted was not confirmed ready in time: same backoff as a timeout.
     void assignmentExpired(const std::string& nodeId);
     void verified(const std::string& nodeId, bool valid);
+    void quarantined(const std::string& nodeId); // cut off for good (kept with the record)
+    std::vector<std::string> quarantinedIds() const;
 
     bool excluded(const std::string& nodeId) const;
     bool onProbation(const std::string& nodeId) const;
@@ -85,6 +88,12 @@ public:
     const NodeHistory* historyOf(const std::string& nodeId) const;
     QJsonObject toJson(const std::string& nodeId) const;
 
+    // Every record, for ReputationStore; restore() replaces the records with those in `saved` and skips
+    // entries it cannot read. version() changes with every update (so unchanged records are not rewritten).
+    QJsonObject save() const;
+    void restore(const QJsonObject& saved);
+    uint64_t version() const { return m_version; }
+
 private:
     NodeHistory& record(const std::string& nodeId);
     void penalise(NodeHistory& h);
@@ -93,6 +102,7 @@ private:
     ReputationPolicy m_policy;
     Clock m_clock;
     std::map<std::string, NodeHistory> m_history;
+    uint64_t m_version = 0;
 };
 
 } // namespace declai::server

@@ -14,6 +14,7 @@
 #include "declai/server/NodeReputation.h"
 #include "declai/server/Placement.h"
 #include "declai/server/PriorityScheduler.h"
+#include "declai/server/ReputationStore.h"
 #include "declai/server/ServerConfig.h"
 #include "declai/server/Verifier.h"
 
@@ -136,6 +137,7 @@ private:
     NodeJoinLimiter m_joinLimiter;
     ChargeBook m_chargeBook; // settled requests whose node earnings are still pending
     QTimer m_assignmentTimer;
+    ReputationStore m_reputationStore; // after m_reputation: saves it once more when destroyed
 };
 
 } // namespace declai::server
