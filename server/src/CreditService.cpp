@@ -290,6 +290,13 @@ Expected<credit::PendingReleaseResult> CreditService::voidNode(const std::string
     return m_ledger->voidPending(credit::nodeAccount(nodeId), reason);
 }
 
+Expected<credit::TxId> CreditService::refundVoidedRequest(const std::string& user, const std::string& holdId,
+                                                          credit::Microcredits cost) {
+    if (cost <= 0)
+        return makeError(ErrorCode::InvalidArgument, "a refund must be positive");
+    return m_ledger->grant(credit::userAccount(user), cost, "void-refund:" + holdId);
+}
+
 Expected<credit::Balance> CreditService::balanceOfUser(const std::string& user) {
     return m_ledger->balance(credit::userAccount(user));
 }

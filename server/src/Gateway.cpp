@@ -175,6 +175,9 @@ void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
                        .toHex()
                        .toStdString();
     node->channelBinding = p.nonce;
+    if (m_handlers.admitNode)
+        if (auto admitted = m_handlers.admitNode(node->nodeId, p.channel->peerAddress()); !admitted)
+            return reject(id, wire::OVERLOADED, QString::fromStdString(admitted.error().message));
     wire::Welcome welcome;
     welcome.set_peer_id(node->nodeId);
     welcome.set_max_message_bytes(m_nodeMaxMessageBytes);

@@ -3,7 +3,13 @@
 #include "declai/core/HiddenStates.h"
 #include "declai/network/PeerText.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace declai::server {
+namespace {
+constexpr float kMaxPlausibleHiddenValue = 1e6f; // 100x the largest activation outliers reported for LLMs
+} // namespace
 
 GenerationSession::GenerationSession(uint64_t sessionId, SessionHost& host, GatewayModel& model,
                                      GatewayLayers& gatewayLayers, SessionRequest request, Sinks sinks,
@@ -14,7 +20,8 @@ GenerationSession::GenerationSession(uint64_t sessionId, SessionHost& host, Gate
       m_failoverDeadlineMs(failoverDeadlineMs), m_chainWaitMs(chainWaitMs), m_encoding(encoding) {
     m_stageTimer.setSingleShot(true);
     connect(&m_stageTimer, &QTimer::timeout, this, [this] {
-        failStage(m_currentStage, QStringLiteral("no answer within %1 ms").arg(m_stageTimeoutMs));
+        failStage(m_currentStage, QStringLiteral("no answer within %1 ms").arg(m_currentTimeoutMs),
+                  SessionHost::StageFault::Timeout);
     });
     m_retryTimer.setInterval(200);
     connect(&m_retryTimer, &QTimer::timeout, this, [this] {
@@ -166,7 +173,8 @@ void GenerationSession::dispatch(size_t index) {
     m_inFlight = true;
     m_stageClock.start();
     node->channel->send(wire::STAGE_REQUEST, request);
-    m_stageTimer.start(m_stageTimeoutMs);
+    m_currentTimeoutMs = m_host.answerTimeoutMs(stage.nodeId, m_stageTimeoutMs);
+    m_stageTimer.start(m_currentTimeoutMs);
 }
 
 void GenerationSession::onStageResponse(const std::string& nodeId, const wire::StageResponse& response) {
@@ -179,7 +187,8 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
     m_inFlight = false;
     if (!response.error().empty())
         return failStage(m_currentStage,
-                         QStringLiteral("node reported: %1").arg(net::boundedPeerQString(response.error())));
+                         QStringLiteral("node reported: %1").arg(net::boundedPeerQString(response.error())),
+                         SessionHost::StageFault::NodeError);
     const uint32_t dim = static_cast<uint32_t>(m_model.config().embeddingLength);
     const bool last = m_currentStage + 1 == m_stages.size();
     const bool nextNeedsAllRows = !last && m_stages[m_currentStage + 1].needsFullHistory;
@@ -187,11 +196,24 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
         nextNeedsAllRows ? static_cast<uint32_t>(stage.rows) : (last ? 1 : static_cast<uint32_t>(m_stepRows));
     if (response.hidden_size() != dim || response.n_tokens() != expectedRows ||
         response.layer_begin() != stage.layers.begin || response.layer_end() != stage.layers.end)
-        return failStage(m_currentStage, QStringLiteral("answer has the wrong shape or layers"));
+        return failStage(m_currentStage, QStringLiteral("answer has the wrong shape or layers"),
+                         SessionHost::StageFault::InvalidAnswer);
     auto rows = wire::decodeHidden(response.hidden(), response.encoding(), response.n_tokens(),
                                    response.hidden_size());
     if (!rows)
-        return failStage(m_currentStage, QString::fromStdString(rows.error().message));
+        return failStage(m_currentStage, QString::fromStdString(rows.error().message),
+                         SessionHost::StageFault::InvalidAnswer);
+    // decodeHidden refused NaN and Inf. Values far beyond any real model's activations (the largest known
+    // outliers are ~1e4) are garbage too: they would reach the head and the user as nonsense text.
+    if (auto bad = std::find_if(rows->begin(), rows->end(),
+                                [](float v) { return !(std::fabs(v) <= kMaxPlausibleHiddenValue); });
+        bad != rows->end())
+        return failStage(m_currentStage,
+                         QStringLiteral("answer holds the implausible value %1 at index %2")
+                             .arg(static_cast<double>(*bad), 0, 'g', 3)
+                             .arg(static_cast<qint64>(bad - rows->begin())),
+                         SessionHost::StageFault::InvalidAnswer);
+    m_host.stageAnswered(nodeId);
     const int64_t rowsComputed =
         stage.needsReplay ? stage.rows : m_stepRows; // a replay recomputed the history
     stage.needsReplay = false;
@@ -247,7 +269,7 @@ void GenerationSession::handleFinalHidden(std::span<const float> lastRow) {
     runStep(one);
 }
 
-void GenerationSession::failStage(size_t index, const QString& reason) {
+void GenerationSession::failStage(size_t index, const QString& reason, SessionHost::StageFault fault) {
     if (m_done || index >= m_stages.size())
         return;
     m_stageTimer.stop();
@@ -255,6 +277,12 @@ void GenerationSession::failStage(size_t index, const QString& reason) {
     qInfo("session %llx: stage %zu (layers %lld-%lld) on node %s failed: %s",
           static_cast<unsigned long long>(m_sessionId), index, static_cast<long long>(stage.layers.begin),
           static_cast<long long>(stage.layers.end), stage.nodeId.substr(0, 12).c_str(), qPrintable(reason));
+    // Remembered beyond this session (copied: the host may cut the node off, which re-enters us).
+    const std::string failedNode = stage.nodeId;
+    m_excluded.insert(failedNode);
+    m_host.stageFailed(failedNode, fault, reason);
+    if (m_done)
+        return;
     if (NodeLink* node = m_host.nodeLink(stage.nodeId)) {
         if (node->activeSessions > 0)
             --node->activeSessions;

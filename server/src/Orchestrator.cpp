@@ -5,6 +5,7 @@
 #include "declai/server/CreditService.h"
 
 #include <QDateTime>
+#include <QDir>
 #include <QJsonArray>
 #include <QJsonObject>
 
@@ -29,7 +30,21 @@ Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, Thread
     : QObject(parent), m_config(config), m_store(store), m_pool(pool), m_httpBase(std::move(httpBase)),
       m_gatewayLayers(config.threads), m_shardProofs(std::random_device{}()),
       m_verifier(config.verification, 1, std::random_device{}()), m_credits(credits),
-      m_scheduler(SchedulerConfig{config.maxSessions, config.highReserveShare, 30000, 10000}) {
+      m_scheduler(SchedulerConfig{config.maxSessions, config.highReserveShare, 30000, 10000}),
+      m_reputation([&config] {
+          ReputationPolicy p = config.reputation;
+          if (config.verification.initialRate <= 0)
+              p.probationChecks = 0; // verification is off: probation ends on answers and age alone
+          return p;
+      }()),
+      m_joinLimiter(config.nodeJoins),
+      // Refunds reach back at least 10 minutes even when earnings are released sooner.
+      m_chargeBook(std::max<int64_t>(config.credits.verificationWindowMs, 600000)),
+      m_reputationStore(QDir(config.dataDir).filePath(QStringLiteral("node-reputation.json")), m_reputation) {
+    if (auto loaded = m_reputationStore.load(); !loaded)
+        qWarning("node reputation starts empty: %s", loaded.error().message.c_str());
+    for (const std::string& id : m_reputation.quarantinedIds())
+        m_quarantined.insert(id); // cut off before a restart: still cut off
     // Aging moves waiting requests up even when nothing finishes.
     connect(&m_queueTimer, &QTimer::timeout, this, &Orchestrator::startQueued);
     m_queueTimer.start(1000);
@@ -38,6 +53,9 @@ Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, Thread
     m_rebalanceTimer.setSingleShot(true);
     m_rebalanceTimer.setInterval(300);
     connect(&m_rebalanceTimer, &QTimer::timeout, this, &Orchestrator::rebalance);
+    connect(&m_assignmentTimer, &QTimer::timeout, this, &Orchestrator::expireAssignments);
+    m_assignmentTimer.start(
+        std::clamp<int>(static_cast<int>(config.reputation.assignmentDeadlineMs / 4), 100, 5000));
 }
 
 Orchestrator::~Orchestrator() {
@@ -73,6 +91,19 @@ NodeLink* Orchestrator::nodeLink(const std::string& nodeId) {
     return it == m_nodes.end() ? nullptr : it->second.get();
 }
 
+Expected<void> Orchestrator::admitNode(const std::string& nodeId, const QString& peerAddress) {
+    // Keys are free: a new identity costs one join from its address's budget; a known key returns freely.
+    if (m_reputation.known(nodeId) || m_joinLimiter.admit(peerAddress))
+        return {};
+    const int64_t waitS = (m_joinLimiter.waitMs(peerAddress) + 999) / 1000;
+    return makeError(ErrorCode::Protocol,
+                     "too many new node identities from " +
+                         NodeJoinLimiter::addressKey(peerAddress).toStdString() + " (at most " +
+                         std::to_string(static_cast<int>(m_config.nodeJoins.perHour)) +
+                         " per hour); reconnect with an existing key" +
+                         (waitS > 0 ? " or retry in " + std::to_string(waitS) + " s" : std::string()));
+}
+
 void Orchestrator::addNode(std::unique_ptr<NodeLink> node) {
     const std::string id = node->nodeId;
     if (m_quarantined.count(id)) {
@@ -84,6 +115,7 @@ void Orchestrator::addNode(std::unique_ptr<NodeLink> node) {
         node->channel.release()->deleteLater();
         return;
     }
+    m_reputation.connected(id);
     if (auto old = m_nodes.find(id); old != m_nodes.end()) {
         // The same key connected again (a reconnect that beat our timeout): the new connection wins.
         old->second->channel->close(QWebSocketProtocol::CloseCodeNormal,
@@ -297,7 +329,7 @@ void Orchestrator::shardProven(NodeLink& node, const std::string& modelName, Lay
 std::vector<NodeShards> Orchestrator::shardsOf(const std::string& modelName) const {
     std::vector<NodeShards> out;
     for (const auto& [id, node] : m_nodes) {
-        if (m_quarantined.count(id))
+        if (m_quarantined.count(id) || m_reputation.excluded(id)) // excluded: backing off after a timeout
             continue;
         auto it = node->readyShards.find(modelName);
         if (it == node->readyShards.end() || it->second.empty() || !node->channel->isOpen())
@@ -314,7 +346,7 @@ std::optional<std::vector<ChainStage>> Orchestrator::chainFor(const std::string&
     if (!m)
         return std::nullopt;
     // Nodes serve the layers after the gateway's own: the chain starts there.
-    return coverRange(m->nodeLayers(), shardsOf(modelName), exclude, false);
+    return m_reputation.chainFor(m->nodeLayers(), shardsOf(modelName), exclude);
 }
 
 std::optional<std::vector<ChainStage>> Orchestrator::coverOf(const std::string& modelName, LayerRange layers,
@@ -340,7 +372,8 @@ bool Orchestrator::requestCoverage(const std::string& modelName, LayerRange laye
     // The live node with the most room that has not failed this range before.
     NodeLink* best = nullptr;
     for (const auto& [id, node] : m_nodes) {
-        if (exclude.count(id) || !node->channel->isOpen() || !node->statusReceived)
+        if (exclude.count(id) || !node->channel->isOpen() || !node->statusReceived ||
+            m_reputation.excluded(id) || m_quarantined.count(id))
             continue;
         if (node->failedAssignments.count(rangeKey(modelName, layers).toStdString()))
             continue;
@@ -374,7 +407,8 @@ void Orchestrator::assign(NodeLink& node, const GatewayModel& m, LayerRange laye
 void Orchestrator::rebalance() {
     std::vector<NodeCapacity> capacities;
     for (const auto& [id, node] : m_nodes) {
-        if (!node->statusReceived || !node->channel->isOpen())
+        if (!node->statusReceived || !node->channel->isOpen() || m_reputation.excluded(id) ||
+            m_quarantined.count(id))
             continue;
         capacities.push_back(
             NodeCapacity{id, node->memoryBudgetBytes(), node->layerTokensPerS(), node->accepting()});
@@ -394,7 +428,7 @@ void Orchestrator::rebalance() {
         // speed figures or a joining node do not trigger needless downloads.
         std::vector<int> coverage(static_cast<size_t>(shape.layerCount), 0);
         for (const auto& [id, node] : m_nodes) {
-            if (m_quarantined.count(id))
+            if (m_quarantined.count(id) || m_reputation.excluded(id))
                 continue;
             std::vector<LayerRange> held = node->readyShards[name];
             for (const auto& [aid, p] : node->pendingAssignments)
@@ -435,7 +469,8 @@ void Orchestrator::sessionWork(const std::string& modelName, const std::vector<S
     if (!m || m_config.verification.initialRate <= 0)
         return;
     for (const StageWork& w : stages) {
-        if (!m_verifier.shouldCheck(w.nodeId))
+        // A node on probation has every session checked; then the verifier's falling rate applies.
+        if (!m_reputation.onProbation(w.nodeId) && !m_verifier.shouldCheck(w.nodeId))
             continue;
         auto job = std::make_shared<VerificationJob>();
         job->jobId = m_nextJobId++;
@@ -459,15 +494,99 @@ void Orchestrator::onVerification(const VerificationResult& result) {
         ++m_stats.verificationsPassed;
     else
         ++m_stats.verificationsFailed;
+    m_reputation.verified(result.nodeId, result.valid);
     const bool cheater = m_verifier.record(result);
+    if (!result.valid && m_quarantined.count(result.nodeId) && m_credits && m_credits->enabled())
+        refundVoidedRequests(result.nodeId); // caught before (e.g. a NaN answer); this work is void too
     if (cheater && !m_quarantined.count(result.nodeId))
         quarantine(result.nodeId, QStringLiteral("stage output failed verification (cosine %1, error %2)")
                                       .arg(result.cosine, 0, 'f', 6)
                                       .arg(result.normalizedError, 0, 'g', 3));
 }
 
+int Orchestrator::answerTimeoutMs(const std::string& nodeId, int stageTimeoutMs) {
+    return m_reputation.answerTimeoutMs(nodeId, stageTimeoutMs);
+}
+
+void Orchestrator::stageAnswered(const std::string& nodeId) {
+    m_reputation.answered(nodeId);
+}
+
+void Orchestrator::stageFailed(const std::string& nodeId, StageFault fault, const QString& reason) {
+    switch (fault) {
+    case StageFault::Timeout:
+    case StageFault::NodeError:
+        // Left out of new chains and placement for a backoff that doubles while it keeps failing.
+        if (fault == StageFault::Timeout)
+            m_reputation.timedOut(nodeId);
+        else
+            m_reputation.reportedError(nodeId);
+        m_rebalanceTimer.start(); // its layers may need another home meanwhile
+        return;
+    case StageFault::InvalidAnswer:
+        // Nothing honest produces NaN, Inf or the wrong shape: cut off now, not after the session.
+        if (!m_quarantined.count(nodeId))
+            quarantine(nodeId, QStringLiteral("invalid stage answer: %1").arg(reason));
+        return;
+    case StageFault::Lost:
+        return; // a dropped connection alone is no misbehaviour (crashes, network); it costs no backoff
+    }
+}
+
+void Orchestrator::expireAssignments() {
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    bool expired = false;
+    for (auto& [id, node] : m_nodes) {
+        for (auto it = node->pendingAssignments.begin(); it != node->pendingAssignments.end();) {
+            const PendingAssignment& a = it->second;
+            const GatewayModel* m = model(a.model);
+            const uint64_t bytes = m ? m->bytesPerLayer() * static_cast<uint64_t>(a.layers.size()) : 0;
+            const int64_t deadlineMs = m_reputation.assignmentDeadlineMs(bytes);
+            if (now - a.startedMs < deadlineMs) {
+                ++it;
+                continue;
+            }
+            // Withdrawn: the layers count as unplaced again, and this node is not asked for them again.
+            qWarning("node %s did not confirm %s within %lld ms: assignment withdrawn",
+                     qPrintable(node->shortId()), qPrintable(rangeKey(a.model, a.layers)),
+                     static_cast<long long>(deadlineMs));
+            node->failedAssignments[rangeKey(a.model, a.layers).toStdString()] =
+                "not ready within the deadline";
+            m_reputation.assignmentExpired(id);
+            it = node->pendingAssignments.erase(it);
+            expired = true;
+        }
+    }
+    if (expired)
+        rebalance();
+}
+
+void Orchestrator::recordCharge(const std::string& user, const std::string& holdId, int64_t costMicrocredits,
+                                const SessionStats& stats) {
+    SettledCharge charge{user, holdId, costMicrocredits, QDateTime::currentMSecsSinceEpoch(), {}};
+    for (const auto& [node, layerTokens] : stats.nodeLayerTokens)
+        if (layerTokens > 0)
+            charge.nodes.insert(node);
+    m_chargeBook.record(std::move(charge));
+}
+
+void Orchestrator::refundVoidedRequests(const std::string& nodeId) {
+    if (!m_credits || !m_credits->enabled())
+        return;
+    for (const SettledCharge& c : m_chargeBook.takeChargesOf(nodeId, QDateTime::currentMSecsSinceEpoch())) {
+        auto refunded = m_credits->refundVoidedRequest(c.user, c.holdId, c.costMicrocredits);
+        if (refunded)
+            qWarning("request %s: %lld microcredits refunded to %s (node %.12s's work was voided)",
+                     c.holdId.c_str(), static_cast<long long>(c.costMicrocredits), c.user.c_str(),
+                     nodeId.c_str());
+        else
+            qWarning("refunding request %s failed: %s", c.holdId.c_str(), refunded.error().message.c_str());
+    }
+}
+
 void Orchestrator::quarantine(const std::string& nodeId, const QString& reason) {
     m_quarantined.insert(nodeId);
+    m_reputation.quarantined(nodeId);
     ++m_stats.cheatersQuarantined;
     qWarning("node %.12s quarantined: %s", nodeId.c_str(), qPrintable(reason));
     if (m_credits && m_credits->enabled()) {
@@ -475,6 +594,7 @@ void Orchestrator::quarantine(const std::string& nodeId, const QString& reason) 
         if (voided)
             qWarning("node %.12s: %lld microcredits of pending earnings voided", nodeId.c_str(),
                      static_cast<long long>(voided->amount));
+        refundVoidedRequests(nodeId);
     }
     Q_EMIT nodeQuarantined(QString::fromStdString(nodeId), reason);
     if (NodeLink* node = nodeLink(nodeId)) {
@@ -645,8 +765,8 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         int64_t cost = 0;
         int64_t balanceAfter = 0;
         if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
-            if (auto charge = closeHold(hold->second, modelParams, RequestEnd::Completed, stats, requestId,
-                                        priceMultiplier))
+            if (auto charge = closeHold(user, hold->second, modelParams, RequestEnd::Completed, stats,
+                                        requestId, priceMultiplier))
                 cost = *charge;
             if (auto b = m_credits->balanceOfUser(user))
                 balanceAfter = b->available;
@@ -668,13 +788,13 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         done.set_balance_microcredits(balanceAfter);
         it->second->channel->send(wire::DONE, done);
     };
-    sinks.failed = [this, clientId, requestId, sessionId, modelParams,
-                    priceMultiplier](const std::string& reason, const SessionStats& stats) {
+    sinks.failed = [this, clientId, requestId, sessionId, modelParams, priceMultiplier,
+                    user = client->userId](const std::string& reason, const SessionStats& stats) {
         ++m_stats.sessionsFailed;
         qWarning("request %llu failed: %s", static_cast<unsigned long long>(requestId), reason.c_str());
         if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
             // What the client received is charged and the nodes are paid for it, whoever ended the request.
-            (void)closeHold(hold->second, modelParams,
+            (void)closeHold(user, hold->second, modelParams,
                             stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed, stats, requestId,
                             priceMultiplier);
             m_sessionHold.erase(hold);
@@ -747,22 +867,26 @@ void Orchestrator::startQueued() {
     }
 }
 
-std::optional<int64_t> Orchestrator::closeHold(const std::string& holdId, int64_t modelParams, RequestEnd end,
-                                               const SessionStats& stats, uint64_t requestId,
-                                               double priceMultiplier) {
+std::optional<int64_t> Orchestrator::closeHold(const std::string& user, const std::string& holdId,
+                                               int64_t modelParams, RequestEnd end, const SessionStats& stats,
+                                               uint64_t requestId, double priceMultiplier) {
     RequestUsage usage;
     usage.end = end;
     usage.priceMultiplier = priceMultiplier;
     usage.promptTokens = stats.promptTokens;
     usage.generatedTokens = stats.generatedTokens;
     for (const auto& [node, layerTokens] : stats.nodeLayerTokens)
-        usage.work.push_back(NodeWorkShare{node, layerTokens});
+        if (!m_quarantined.count(node)) // cut off during the session: earns nothing
+            usage.work.push_back(NodeWorkShare{node, layerTokens});
     auto charge = m_credits->closeRequest(holdId, modelParams, usage);
     if (!charge) {
         qWarning("closing the hold of request %llu failed: %s", static_cast<unsigned long long>(requestId),
                  charge.error().message.c_str());
         return std::nullopt;
     }
+    // A charged request is refunded if work it used is voided later.
+    if (charge->cost > 0)
+        recordCharge(user, holdId, charge->cost, stats);
     return charge->cost;
 }
 
@@ -796,6 +920,7 @@ QJsonObject Orchestrator::statusJson() const {
                         {QStringLiteral("stages_served"), qint64(node->stagesServed)},
                         {QStringLiteral("layer_tokens"), qint64(node->layerTokensComputed)},
                         {QStringLiteral("pending_assignments"), qint64(node->pendingAssignments.size())},
+                        {QStringLiteral("reputation"), m_reputation.toJson(id)},
                         {QStringLiteral("shards"), shards}});
     }
     QJsonArray models;

@@ -92,6 +92,9 @@ Expected<quint16> ServerApp::start() {
     handlers.nodeAuthenticated = [this](std::unique_ptr<NodeLink> node) {
         m_orchestrator->addNode(std::move(node));
     };
+    handlers.admitNode = [this](const std::string& nodeId, const QString& peer) {
+        return m_orchestrator->admitNode(nodeId, peer);
+    };
     handlers.clientAccepted = [this](std::unique_ptr<ClientLink> client) {
         m_orchestrator->addClient(std::move(client));
     };

@@ -3,6 +3,7 @@
 #include <QCommandLineParser>
 #include <QDir>
 #include <cmath>
+#include <functional>
 
 namespace declai::server {
 namespace {
@@ -38,6 +39,15 @@ QString ServerConfig::usage() {
         "  --threads N                      gateway compute threads (default: all cores)\n"
         "  --gateway-layers K               layers [0, K) run on the gateway: no node sees embedding rows\n"
         "                                   (default 1, at least 1; capped at the model's layer count)\n"
+        "  --first-answer-timeout-ms N      stage timeout for a node that has never answered (default "
+        "10000)\n"
+        "  --node-backoff-ms N              a node that timed out is left out this long, doubling (default "
+        "60000)\n"
+        "  --assignment-deadline-ms N       an assignment not ready in N ms + 1 s/MiB is withdrawn (default "
+        "120000)\n"
+        "  --probation-stages N             answers a new node gives before its probation can end (default "
+        "20)\n"
+        "  --new-nodes-per-ip N             new node identities one address may bring per hour (default 10)\n"
         "  --verify-initial-rate R          share of a new node's stages re-checked (default 0.5; 0 = off)\n"
         "  --verify-floor-rate R            lowest check rate for trusted nodes (default 0.03)\n"
         "  --no-credits                     free service: no API keys, no ledger\n"
@@ -123,6 +133,16 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
                                         QStringLiteral("N"));
     const QCommandLineOption highPrice(QStringLiteral("high-priority-price"), QStringLiteral("x"),
                                        QStringLiteral("X"));
+    const QCommandLineOption firstAnswer(QStringLiteral("first-answer-timeout-ms"), QStringLiteral("ms"),
+                                         QStringLiteral("N"));
+    const QCommandLineOption backoff(QStringLiteral("node-backoff-ms"), QStringLiteral("ms"),
+                                     QStringLiteral("N"));
+    const QCommandLineOption assignmentDeadline(QStringLiteral("assignment-deadline-ms"),
+                                                QStringLiteral("ms"), QStringLiteral("N"));
+    const QCommandLineOption probationStages(QStringLiteral("probation-stages"), QStringLiteral("n"),
+                                             QStringLiteral("N"));
+    const QCommandLineOption newNodesPerIp(QStringLiteral("new-nodes-per-ip"), QStringLiteral("n"),
+                                           QStringLiteral("N"));
     const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")},
                                   QStringLiteral("help"));
     parser.addOptions({listen,      modelDir,      dataDir,        cert,          key,
@@ -132,6 +152,7 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
                        window,      maxSessions,   maxConnections, maxPerIp,      tlsTimeout,
                        idleTimeout, perConnection, perAccount,     highPrice,     gatewayLayers,
                        help});
+    parser.addOptions({firstAnswer, backoff, assignmentDeadline, probationStages, newNodesPerIp});
     if (!parser.parse(arguments))
         return usageError(parser.errorText());
     if (parser.isSet(help))
@@ -185,7 +206,8 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
           IntOption{idleTimeout, 1000, 86400000, &c.frontDoor.idleTimeoutMs},
           IntOption{perConnection, 1, 100000, &c.maxRequestsPerConnection},
           IntOption{perAccount, 1, 100000, &c.maxRequestsPerAccount},
-          IntOption{gatewayLayers, 1, 4096, &c.gatewayLayers}}) {
+          IntOption{gatewayLayers, 1, 4096, &c.gatewayLayers},
+          IntOption{firstAnswer, 100, 3600000, &c.reputation.firstAnswerTimeoutMs}}) {
         if (parser.isSet(o.option) && !parseInt(parser.value(o.option), o.min, o.max, *o.out))
             return usageError(QStringLiteral("--%1 must be an integer in [%2, %3]")
                                   .arg(o.option.names().first())
@@ -201,6 +223,26 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
         if (!ok || v < 0 || v > 1)
             return usageError(QStringLiteral("--%1 must be a number in [0, 1]").arg(option->names().first()));
         *out = v;
+    }
+    struct PolicyOption {
+        const QCommandLineOption& option;
+        int max;
+        std::function<void(int)> set;
+    };
+    for (const PolicyOption& o :
+         {PolicyOption{backoff, 86400000, [&c](int v) { c.reputation.backoffMs = v; }},
+          PolicyOption{assignmentDeadline, 86400000, [&c](int v) { c.reputation.assignmentDeadlineMs = v; }},
+          PolicyOption{probationStages, 1000000, [&c](int v) { c.reputation.probationStages = uint64_t(v); }},
+          PolicyOption{newNodesPerIp, 1000000,
+                       [&c](int v) { c.nodeJoins.burst = c.nodeJoins.perHour = v; }}}) {
+        int v = 0;
+        if (!parser.isSet(o.option))
+            continue;
+        if (!parseInt(parser.value(o.option), 0, o.max, v))
+            return usageError(QStringLiteral("--%1 must be an integer in [0, %2]")
+                                  .arg(o.option.names().first())
+                                  .arg(o.max));
+        o.set(v);
     }
     c.credits.enabled = !parser.isSet(noCredits);
     if (parser.isSet(ledger)) {

@@ -126,6 +126,10 @@ public:
     // Releases every open hold whose run is dead (see findOrphanedHolds); returns how many.
     Expected<int> recoverOrphanedHolds();
     Expected<credit::PendingReleaseResult> voidNode(const std::string& nodeId, const std::string& reason);
+    // Verification voided work a settled request depended on: the user gets its cost back (from
+    // system:mint, since the voided node earnings were burned). Idempotent per hold.
+    Expected<credit::TxId> refundVoidedRequest(const std::string& user, const std::string& holdId,
+                                               credit::Microcredits cost);
     Expected<credit::Balance> balanceOfUser(const std::string& user);
 
 private:

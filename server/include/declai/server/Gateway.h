@@ -27,6 +27,9 @@ public:
         std::function<void(std::unique_ptr<ClientLink>)> clientAccepted;
         // Maps a client's API key to its user; unset when credits are off (every client is accepted).
         std::function<Expected<std::string>(const std::string& apiKey)> authenticateClient;
+        // Asked after a node proved its key and before it is welcomed; an error refuses it with
+        // Reject{OVERLOADED, message} (e.g. too many new identities from its address). Unset: all welcome.
+        std::function<Expected<void>(const std::string& nodeId, const QString& peerAddress)> admitNode;
     };
 
     Gateway(const ServerConfig& config, Handlers handlers, QObject* parent = nullptr);

@@ -52,6 +52,22 @@ public:
     virtual void sessionWork(const std::string& model, const std::vector<StageWork>& stages) {
         (void)model, (void)stages;
     }
+    // How long `nodeId` may take to answer one stage (a node with no record gets less: NodeReputation).
+    virtual int answerTimeoutMs(const std::string& nodeId, int stageTimeoutMs) {
+        (void)nodeId;
+        return stageTimeoutMs;
+    }
+    // Why a stage failed, so the host can remember it across sessions.
+    enum class StageFault {
+        Timeout,       // no answer within answerTimeoutMs
+        InvalidAnswer, // wrong shape or size, undecodable, NaN or Inf: never relayed, the node is cut off
+        NodeError,     // the node reported an error
+        Lost,          // the node disconnected
+    };
+    virtual void stageFailed(const std::string& nodeId, StageFault fault, const QString& reason) {
+        (void)nodeId, (void)fault, (void)reason;
+    }
+    virtual void stageAnswered(const std::string& nodeId) { (void)nodeId; }
 };
 
 struct SessionRequest {
@@ -129,7 +145,8 @@ private:
     void sendToStage(size_t index, std::vector<float> rows, int64_t rowCount);
     void dispatch(size_t index);
     void handleFinalHidden(std::span<const float> lastRow);
-    void failStage(size_t index, const QString& reason);
+    void failStage(size_t index, const QString& reason,
+                   SessionHost::StageFault fault = SessionHost::StageFault::Lost);
     void tryFailover();
     bool replaceStage(size_t index); // re-route a lost stage's layers; false when no live node holds them
     void finish(const std::string& reason);
@@ -143,6 +160,7 @@ private:
     SessionRequest m_request;
     Sinks m_sinks;
     int m_stageTimeoutMs;
+    int m_currentTimeoutMs = 0; // the in-flight stage's timeout (per node)
     int m_failoverDeadlineMs;
     int m_chainWaitMs;
     wire::TensorEncoding m_encoding;

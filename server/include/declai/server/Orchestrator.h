@@ -5,13 +5,17 @@
 
 #include "declai/core/WireCodec.h"
 #include "declai/gpu/ThreadPool.h"
+#include "declai/server/ChargeBook.h"
 #include "declai/server/GatewayLayers.h"
 #include "declai/server/GatewayModel.h"
 #include "declai/server/GenerationSession.h"
 #include "declai/server/Links.h"
 #include "declai/server/ModelStore.h"
+#include "declai/server/NodeJoinLimiter.h"
+#include "declai/server/NodeReputation.h"
 #include "declai/server/Placement.h"
 #include "declai/server/PriorityScheduler.h"
+#include "declai/server/ReputationStore.h"
 #include "declai/server/ServerConfig.h"
 #include "declai/server/ShardProofs.h"
 #include "declai/server/Verifier.h"
@@ -53,6 +57,8 @@ public:
     // Loads the gateway side (embeddings, head, tokenizer) of every model in the store.
     Expected<void> loadModels();
 
+    // Before a node is welcomed: a key with no record costs one join from its address's budget.
+    Expected<void> admitNode(const std::string& nodeId, const QString& peerAddress);
     void addNode(std::unique_ptr<NodeLink> node);
     void addClient(std::unique_ptr<ClientLink> client);
 
@@ -74,7 +80,11 @@ public:
     NodeLink* nodeLink(const std::string& nodeId) override;
     void sessionFinished(GenerationSession* session) override;
     void sessionWork(const std::string& model, const std::vector<StageWork>& stages) override;
+    int answerTimeoutMs(const std::string& nodeId, int stageTimeoutMs) override;
+    void stageFailed(const std::string& nodeId, StageFault fault, const QString& reason) override;
+    void stageAnswered(const std::string& nodeId) override;
     Verifier& verifier() { return m_verifier; }
+    const NodeReputation& reputation() const { return m_reputation; }
 
 Q_SIGNALS:
     void nodesChanged();
@@ -84,8 +94,16 @@ private:
     void onVerification(const VerificationResult& result);
     void quarantine(const std::string& nodeId, const QString& reason);
     // Closes a request's hold on any end path (CreditService::closeRequest); the cost charged, or nullopt.
-    std::optional<int64_t> closeHold(const std::string& holdId, int64_t modelParams, RequestEnd end,
-                                     const SessionStats& stats, uint64_t requestId, double priceMultiplier);
+    // Nodes quarantined during the session earn nothing; a charged request is remembered (recordCharge).
+    std::optional<int64_t> closeHold(const std::string& user, const std::string& holdId, int64_t modelParams,
+                                     RequestEnd end, const SessionStats& stats, uint64_t requestId,
+                                     double priceMultiplier);
+    // Credits: remembers a settled request and the nodes it depended on; refunds those requests when one of
+    // those nodes' work is voided.
+    void recordCharge(const std::string& user, const std::string& holdId, int64_t costMicrocredits,
+                      const SessionStats& stats);
+    void refundVoidedRequests(const std::string& nodeId);
+    void expireAssignments(); // withdraws assignments not confirmed ready in time
     void onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope);
     void onNodeClosed(const std::string& nodeId, const QString& reason);
     void onClientEnvelope(ClientLink* client, const wire::Envelope& envelope);
@@ -136,6 +154,11 @@ private:
     uint64_t m_nextJobId = 1;
     bool m_placedOnce = false;           // --min-nodes only delays the first placement
     std::set<std::string> m_quarantined; // node ids caught cheating: never routed to again
+    NodeReputation m_reputation;         // by node id, so it survives reconnects
+    NodeJoinLimiter m_joinLimiter;
+    ChargeBook m_chargeBook; // settled requests whose node earnings are still pending
+    QTimer m_assignmentTimer;
+    ReputationStore m_reputationStore; // after m_reputation: saves it once more when destroyed
 };
 
 } // namespace declai::server

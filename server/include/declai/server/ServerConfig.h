@@ -4,6 +4,8 @@
 #include "declai/core/Error.h"
 #include "declai/network/FrontDoor.h"
 #include "declai/server/CreditService.h"
+#include "declai/server/NodeJoinLimiter.h"
+#include "declai/server/NodeReputation.h"
 #include "declai/server/VerificationPolicy.h"
 
 #include <QHostAddress>
@@ -39,6 +41,8 @@ struct ServerConfig {
     int gatewayLayers = 1;
     QString wireEncoding = QStringLiteral("f32"); // hidden states on the wire: f32 (exact) or f16
     VerificationPolicy verification;
+    ReputationPolicy reputation; // per-node timeouts, backoff, probation, assignment deadlines
+    JoinLimitPolicy nodeJoins;   // new node identities per address
     CreditConfig credits;
     int maxSessions = 8;              // sessions running at once; more wait in the priority queue
     double highReserveShare = 0.25;   // share of maxSessions kept for HIGH priority
