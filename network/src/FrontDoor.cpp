@@ -59,11 +59,8 @@ int raiseFileLimit() {
 
 FrontDoor::FrontDoor(FrontDoorLimits limits, std::optional<QSslConfiguration> tls, QObject* parent)
     : QTcpServer(parent), m_limits(limits), m_tls(std::move(tls)) {
-    // Keep fds in reserve for model files, the ledger and outgoing connections: at the fd limit accept()
-    // fails, and Qt pauses the listener on that error.
-    const int fdLimit = raiseFileLimit();
-    const int reserve = std::min(256, fdLimit / 4);
-    m_maxConnections = std::max(8, std::min(m_limits.maxConnections, fdLimit - reserve));
+    raiseFileLimit();
+    updateConnectionCap();
     // Handed-over sockets leave the pending list at once (the HTTP server takes them), so this only
     // guards against a stalled consumer.
     setMaxPendingConnections(std::max(64, m_maxConnections));
@@ -74,6 +71,17 @@ FrontDoor::FrontDoor(FrontDoorLimits limits, std::optional<QSslConfiguration> tl
                  int(error));
         QTimer::singleShot(100, this, [this] { resumeAccepting(); });
     });
+}
+
+void FrontDoor::updateConnectionCap() {
+    // Keep fds in reserve for model files, the ledger and outgoing connections: at the fd limit accept()
+    // fails (and Qt pauses the listener). Read per accept: an operator may lower the limit at run time.
+    rlimit limit{};
+    const int fdLimit = getrlimit(RLIMIT_NOFILE, &limit) == 0
+                            ? static_cast<int>(std::min<rlim_t>(limit.rlim_cur, rlim_t(1) << 30))
+                            : 1024;
+    const int reserve = std::min(256, fdLimit / 4);
+    m_maxConnections = std::max(8, std::min(m_limits.maxConnections, fdLimit - reserve));
 }
 
 FrontDoor::~FrontDoor() {
@@ -95,13 +103,15 @@ FrontDoor::Connection* FrontDoor::find(uint64_t id) {
 }
 
 void FrontDoor::incomingConnection(qintptr descriptor) {
-    if (static_cast<int>(m_connections.size()) >= m_maxConnections) {
-        if (m_handshaking.empty()) {
-            ++m_stats.refusedFull;
-            ::close(static_cast<int>(descriptor));
-            return;
-        }
-        evictOldestHandshake(nullptr);
+    updateConnectionCap();
+    // Full: make room by closing what costs a legitimate peer least (an unfinished handshake, else an idle
+    // keep-alive HTTP connection, which a client simply reopens). Only live WebSockets and HTTP requests in
+    // progress are never dropped for a newcomer.
+    if (static_cast<int>(m_connections.size()) >= m_maxConnections && !evictOldestHandshake(nullptr) &&
+        !evictOldestIdleHttp()) {
+        ++m_stats.refusedFull;
+        ::close(static_cast<int>(descriptor));
+        return;
     }
     QTcpSocket* socket = m_tls ? new QSslSocket(this) : new QTcpSocket(this);
     if (!socket->setSocketDescriptor(descriptor)) {
@@ -340,14 +350,27 @@ void FrontDoor::forget(uint64_t id) {
             this, [this] { m_forgotten.clear(); }, Qt::QueuedConnection);
 }
 
-void FrontDoor::evictOldestHandshake(const QString* address) {
+bool FrontDoor::evictOldestHandshake(const QString* address) {
     for (auto& [id, c] : m_handshaking) {
         if (address && c->address != *address)
             continue;
         ++m_stats.evicted;
         close(id, true);
-        return;
+        return true;
     }
+    return false;
+}
+
+bool FrontDoor::evictOldestIdleHttp() {
+    for (auto& [id, c] : m_connections) {
+        QTcpSocket* socket = c->socket.data();
+        if (c->stage != Stage::Http || !socket || c->scanner.inHeader() || socket->bytesToWrite() > 0)
+            continue;
+        ++m_stats.evicted;
+        close(id, true);
+        return true;
+    }
+    return false;
 }
 
 } // namespace declai::net

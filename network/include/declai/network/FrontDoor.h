@@ -89,6 +89,7 @@ private:
         qint64 unreadBefore = 0; // bytes left unread in the socket after the HTTP server's last read
     };
 
+    void updateConnectionCap();
     Connection* find(uint64_t id);
     void onFirstBytes(uint64_t id);
     void onEncrypted(uint64_t id);
@@ -98,7 +99,8 @@ private:
     void leaveHandshake(Connection& c);
     void close(uint64_t id, bool abort);
     void forget(uint64_t id); // bookkeeping only; the socket is gone or owned elsewhere
-    void evictOldestHandshake(const QString* address);
+    bool evictOldestHandshake(const QString* address); // false: none to evict
+    bool evictOldestIdleHttp();
 
     FrontDoorLimits m_limits;
     std::optional<QSslConfiguration> m_tls;
