@@ -305,6 +305,7 @@ private Q_SLOTS:
         const int count = 200; // well past 128 fds
         std::vector<std::unique_ptr<QSslSocket>> held;
         int encrypted = 0;
+        int failed = 0;
         QElapsedTimer clock;
         clock.start();
         // In batches of 20: more handshakes at once from one address would just evict each other.
@@ -314,14 +315,17 @@ private Q_SLOTS:
                 held.back()->setSslConfiguration(tls);
                 QObject::connect(held.back().get(), &QSslSocket::encrypted, held.back().get(),
                                  [&encrypted] { ++encrypted; });
+                QObject::connect(held.back().get(), &QAbstractSocket::errorOccurred, held.back().get(),
+                                 [&failed] { ++failed; });
                 held.back()->connectToHostEncrypted(QStringLiteral("127.0.0.1"), swarm.port());
             }
             QElapsedTimer batchClock;
             batchClock.start();
-            while (encrypted < (batch + 1) * 20 && batchClock.elapsed() < 3000)
+            while (encrypted + failed < (batch + 1) * 20 && batchClock.elapsed() < 3000)
                 QTest::qWait(5);
         }
-        qInfo("%d of %d TLS connections established against a 128-fd gateway", encrypted, count);
+        qInfo("%d of %d TLS connections established against a 128-fd gateway in %lld ms", encrypted, count,
+              clock.elapsed());
         QElapsedTimer statusClock;
         statusClock.start();
         QJsonObject status = swarm.status();
