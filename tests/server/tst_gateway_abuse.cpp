@@ -344,6 +344,40 @@ private Q_SLOTS:
         QVERIFY(swarm.status().contains(QStringLiteral("nodes")));
     }
 
+    // Finding 1: idle TLS connections were never timed out (slow or absent headers held a socket forever).
+    void idleAndSlowConnectionsAreClosed() {
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--idle-timeout-ms"),
+                     QStringLiteral("1000"), QStringLiteral("--header-timeout-ms"), QStringLiteral("1000")});
+        QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
+        auto silent = tlsConnect(swarm);
+        auto idle = tlsConnect(swarm);
+        auto slow = tlsConnect(swarm);
+        QVERIFY(silent && idle && slow);
+        idle->write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        slow->write("GET /healthz HTTP/1.1\r\n");
+        QElapsedTimer clock;
+        clock.start();
+        QElapsedTimer trickle;
+        trickle.start();
+        QByteArray idleReply;
+        const auto open = [](QSslSocket& s) { return s.state() != QAbstractSocket::UnconnectedState; };
+        while (clock.elapsed() < 4000 && (open(*silent) || open(*idle) || open(*slow))) {
+            if (trickle.elapsed() >= 200 && slow->state() == QAbstractSocket::ConnectedState) {
+                slow->write("X-Slow: 1\r\n"); // a header line every 200 ms, never the end
+                trickle.restart();
+            }
+            idleReply += idle->readAll();
+            QTest::qWait(10);
+        }
+        QVERIFY2(idleReply.contains("200 OK"), idleReply.constData());
+        QVERIFY2(!open(*silent), "a connection that never sent a request stayed open");
+        QVERIFY2(!open(*idle), "an idle keep-alive connection stayed open");
+        QVERIFY2(!open(*slow), "a header trickled line by line stayed open");
+        const QJsonObject door = swarm.status().value(QStringLiteral("front_door")).toObject();
+        QVERIFY(door.value(QStringLiteral("header_timeouts")).toInt() >= 2);
+        QVERIFY(door.value(QStringLiteral("idle_closed")).toInt() >= 1);
+    }
+
     // Finding 8: plain HTTP on the TLS port got an empty reply.
     void plainHttpOnTlsPortGetsHint() {
         QTcpSocket s;
