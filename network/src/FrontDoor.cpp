@@ -3,14 +3,17 @@
 #include <QSslSocket>
 #include <QTcpSocket>
 #include <algorithm>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 namespace declai::net {
 namespace {
 
 constexpr char kTlsHandshakeRecord = 0x16;
-constexpr int kClosingGraceMs = 2000; // a refused peer gets this long to read our answer
+constexpr int kClosingGraceMs = 2000;            // a refused peer gets this long to read our answer
+constexpr int kMaxTlsRecordBytes = 16384 + 2048; // TLS 1.2's largest ciphertext record
 
 // Connections are counted per address; an IPv6 peer usually owns a whole /64, so that is one address.
 QString addressKey(const QHostAddress& address) {
@@ -59,11 +62,8 @@ int raiseFileLimit() {
 
 FrontDoor::FrontDoor(FrontDoorLimits limits, std::optional<QSslConfiguration> tls, QObject* parent)
     : QTcpServer(parent), m_limits(limits), m_tls(std::move(tls)) {
-    // Keep fds in reserve for model files, the ledger and outgoing connections: at the fd limit accept()
-    // fails, and Qt pauses the listener on that error.
-    const int fdLimit = raiseFileLimit();
-    const int reserve = std::min(256, fdLimit / 4);
-    m_maxConnections = std::max(8, std::min(m_limits.maxConnections, fdLimit - reserve));
+    raiseFileLimit();
+    updateConnectionCap();
     // Handed-over sockets leave the pending list at once (the HTTP server takes them), so this only
     // guards against a stalled consumer.
     setMaxPendingConnections(std::max(64, m_maxConnections));
@@ -74,6 +74,17 @@ FrontDoor::FrontDoor(FrontDoorLimits limits, std::optional<QSslConfiguration> tl
                  int(error));
         QTimer::singleShot(100, this, [this] { resumeAccepting(); });
     });
+}
+
+void FrontDoor::updateConnectionCap() {
+    // Keep fds in reserve for model files, the ledger and outgoing connections: at the fd limit accept()
+    // fails (and Qt pauses the listener). Read per accept: an operator may lower the limit at run time.
+    rlimit limit{};
+    const int fdLimit = getrlimit(RLIMIT_NOFILE, &limit) == 0
+                            ? static_cast<int>(std::min<rlim_t>(limit.rlim_cur, rlim_t(1) << 30))
+                            : 1024;
+    const int reserve = std::min(256, fdLimit / 4);
+    m_maxConnections = std::max(8, std::min(m_limits.maxConnections, fdLimit - reserve));
 }
 
 FrontDoor::~FrontDoor() {
@@ -95,13 +106,15 @@ FrontDoor::Connection* FrontDoor::find(uint64_t id) {
 }
 
 void FrontDoor::incomingConnection(qintptr descriptor) {
-    if (static_cast<int>(m_connections.size()) >= m_maxConnections) {
-        if (m_handshaking.empty()) {
-            ++m_stats.refusedFull;
-            ::close(static_cast<int>(descriptor));
-            return;
-        }
-        evictOldestHandshake(nullptr);
+    updateConnectionCap();
+    // Full: make room by closing what costs a legitimate peer least (an unfinished handshake, else an idle
+    // keep-alive HTTP connection, which a client simply reopens). Only live WebSockets and HTTP requests in
+    // progress are never dropped for a newcomer.
+    if (static_cast<int>(m_connections.size()) >= m_maxConnections && !evictOldestHandshake(nullptr) &&
+        !evictOldestIdleHttp()) {
+        ++m_stats.refusedFull;
+        ::close(static_cast<int>(descriptor));
+        return;
     }
     QTcpSocket* socket = m_tls ? new QSslSocket(this) : new QTcpSocket(this);
     if (!socket->setSocketDescriptor(descriptor)) {
@@ -146,9 +159,9 @@ void FrontDoor::incomingConnection(qintptr descriptor) {
     m_handshaking[id] = &c;
     ++m_handshakingPerAddress[address];
     if (m_handshakingPerAddress.value(address) > m_limits.maxHandshakesPerAddress)
-        evictOldestHandshake(&address);
+        evictOldestHandshake(&address, id); // not the newcomer: its ClientHello may be on its way
     if (static_cast<int>(m_handshaking.size()) > m_limits.maxHandshakes)
-        evictOldestHandshake(nullptr);
+        evictOldestHandshake(nullptr, id);
     if (!find(id))
         return;
     connect(&c.deadline, &QTimer::timeout, this, [this, id] {
@@ -173,15 +186,26 @@ void FrontDoor::onFirstBytes(uint64_t id) {
     auto* ssl = c ? static_cast<QSslSocket*>(c->socket.data()) : nullptr;
     if (!ssl || c->stage != Stage::Hello)
         return;
-    char first = 0;
-    if (ssl->peek(&first, 1) != 1)
+    char head[5] = {};
+    const qint64 got = ssl->peek(head, sizeof head);
+    if (got < 1)
         return;
+    const char first = head[0];
     if (first == kTlsHandshakeRecord) {
-        c->stage = Stage::Tls;
-        // The handshake deadline keeps running from accept: trickling a ClientHello buys no time.
-        ssl->setSslConfiguration(*m_tls);
-        ssl->startServerEncryption();
-        return;
+        // Start TLS only once the whole first record (the ClientHello) is here: until then the connection
+        // costs no TLS state, and a peer that stalls mid-ClientHello stays in the cheapest class, which is
+        // evicted first when connections from its address or in total are too many.
+        if (got < 5)
+            return;
+        const int recordBytes =
+            (int(static_cast<unsigned char>(head[3])) << 8) | static_cast<unsigned char>(head[4]);
+        if (recordBytes > kMaxTlsRecordBytes) {
+            ++m_stats.handshakeFailures;
+            return close(id, true);
+        }
+        if (ssl->bytesAvailable() < 5 + recordBytes)
+            return;
+        return startTls(*c);
     }
     if (first >= 'A' && first <= 'Z') {
         // Someone typed http:// or ws:// for a TLS port: say so instead of closing silently.
@@ -202,6 +226,37 @@ void FrontDoor::onFirstBytes(uint64_t id) {
     }
     ++m_stats.handshakeFailures;
     close(id, true);
+}
+
+void FrontDoor::startTls(Connection& c) {
+    auto* ssl = static_cast<QSslSocket*>(c.socket.data());
+    if (!ssl || c.stage != Stage::Hello)
+        return;
+    c.stage = Stage::Tls;
+    // The handshake deadline keeps running from accept: trickling a ClientHello buys no time.
+    ssl->setSslConfiguration(*m_tls);
+    ssl->startServerEncryption();
+}
+
+bool FrontDoor::clientHelloWaiting(QSslSocket& ssl) const {
+    char head[5] = {};
+    qint64 got = ssl.peek(head, sizeof head);
+    qint64 total = ssl.bytesAvailable();
+    if (got == 0) {
+        // Not read by Qt yet (a burst of accepts runs before any readyRead): look at the kernel's buffer.
+        const int fd = static_cast<int>(ssl.socketDescriptor());
+        const ssize_t n = fd < 0 ? -1 : ::recv(fd, head, sizeof head, MSG_PEEK | MSG_DONTWAIT);
+        int pending = 0;
+        if (n <= 0 || ::ioctl(fd, FIONREAD, &pending) != 0)
+            return false;
+        got = n;
+        total = pending;
+    }
+    if (got < 5 || head[0] != kTlsHandshakeRecord)
+        return false;
+    const int recordBytes =
+        (int(static_cast<unsigned char>(head[3])) << 8) | static_cast<unsigned char>(head[4]);
+    return recordBytes <= kMaxTlsRecordBytes && total >= 5 + recordBytes;
 }
 
 void FrontDoor::onEncrypted(uint64_t id) {
@@ -340,14 +395,36 @@ void FrontDoor::forget(uint64_t id) {
             this, [this] { m_forgotten.clear(); }, Qt::QueuedConnection);
 }
 
-void FrontDoor::evictOldestHandshake(const QString* address) {
-    for (auto& [id, c] : m_handshaking) {
-        if (address && c->address != *address)
+bool FrontDoor::evictOldestHandshake(const QString* address, uint64_t spare) {
+    // Stalled before a complete ClientHello first, then the oldest of the rest.
+    for (const bool helloOnly : {true, false}) {
+        for (auto& [id, c] : m_handshaking) {
+            if (id == spare || (address && c->address != *address) || (helloOnly && c->stage != Stage::Hello))
+                continue;
+            // An honest peer sends its whole ClientHello at once; if it is waiting, the peer is not stalling
+            // (its readyRead just has not run yet): start its handshake instead of evicting it.
+            if (helloOnly && c->socket && clientHelloWaiting(*static_cast<QSslSocket*>(c->socket.data()))) {
+                startTls(*c);
+                continue;
+            }
+            ++m_stats.evicted;
+            close(id, true);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool FrontDoor::evictOldestIdleHttp() {
+    for (auto& [id, c] : m_connections) {
+        QTcpSocket* socket = c->socket.data();
+        if (c->stage != Stage::Http || !socket || c->scanner.inHeader() || socket->bytesToWrite() > 0)
             continue;
         ++m_stats.evicted;
         close(id, true);
-        return;
+        return true;
     }
+    return false;
 }
 
 } // namespace declai::net

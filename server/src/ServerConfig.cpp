@@ -64,6 +64,8 @@ QString ServerConfig::usage() {
         "  --max-connections-per-ip N       open connections per peer address (IPv6: per /64; default 256)\n"
         "  --tls-handshake-timeout-ms N     accept to finished TLS handshake (default 5000)\n"
         "  --idle-timeout-ms N              close an HTTP connection silent this long (default 120000)\n"
+        "  --header-timeout-ms N            an HTTP request header must be complete this soon (default "
+        "10000)\n"
         "  --max-requests-per-connection N  requests running or queued per client connection (default 4)\n"
         "  --max-requests-per-account N     requests running or queued per account (default 8)\n"
         "  --high-priority-price X          price multiplier for priority=high (default 2)\n"
@@ -127,6 +129,8 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
                                         QStringLiteral("N"));
     const QCommandLineOption idleTimeout(QStringLiteral("idle-timeout-ms"), QStringLiteral("ms"),
                                          QStringLiteral("N"));
+    const QCommandLineOption headerTimeout(QStringLiteral("header-timeout-ms"), QStringLiteral("ms"),
+                                           QStringLiteral("N"));
     const QCommandLineOption perConnection(QStringLiteral("max-requests-per-connection"), QStringLiteral("n"),
                                            QStringLiteral("N"));
     const QCommandLineOption perAccount(QStringLiteral("max-requests-per-account"), QStringLiteral("n"),
@@ -150,8 +154,8 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
                        chainWait,   encoding,      threads,        verifyInitial, verifyFloor,
                        noCredits,   ledger,        ledgerPg,       grantCredits,  dailyLimit,
                        window,      maxSessions,   maxConnections, maxPerIp,      tlsTimeout,
-                       idleTimeout, perConnection, perAccount,     highPrice,     gatewayLayers,
-                       help});
+                       idleTimeout, headerTimeout, perConnection,  perAccount,    highPrice,
+                       gatewayLayers, help});
     parser.addOptions({firstAnswer, backoff, assignmentDeadline, probationStages, newNodesPerIp});
     if (!parser.parse(arguments))
         return usageError(parser.errorText());
@@ -204,6 +208,7 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
           IntOption{maxPerIp, 1, 1 << 20, &c.frontDoor.maxConnectionsPerAddress},
           IntOption{tlsTimeout, 100, 600000, &c.frontDoor.handshakeTimeoutMs},
           IntOption{idleTimeout, 1000, 86400000, &c.frontDoor.idleTimeoutMs},
+          IntOption{headerTimeout, 100, 600000, &c.frontDoor.headerTimeoutMs},
           IntOption{perConnection, 1, 100000, &c.maxRequestsPerConnection},
           IntOption{perAccount, 1, 100000, &c.maxRequestsPerAccount},
           IntOption{gatewayLayers, 1, 4096, &c.gatewayLayers},

@@ -289,6 +289,95 @@ private Q_SLOTS:
         QVERIFY(door.value(QStringLiteral("handshaking")).toInt() <= 64);
     }
 
+    // Finding 1: at the fd limit accept() fails, and Qt 6.4 paused the listener for good on that error.
+    void fileDescriptorLimitDoesNotStopAccepting() {
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--max-connections-per-ip"),
+                     QStringLiteral("100000")});
+        QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
+        QProcess prlimit;
+        prlimit.start(QStringLiteral("prlimit"),
+                      {QStringLiteral("--pid"), QString::number(swarm.server().processId()),
+                       QStringLiteral("--nofile=128:128")});
+        if (!prlimit.waitForFinished(5000) || prlimit.exitCode() != 0)
+            QSKIP("prlimit cannot lower the server's fd limit here");
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        tls.setCaCertificates(QSslCertificate::fromPath(swarm.caFile()));
+        const int count = 200; // well past 128 fds
+        std::vector<std::unique_ptr<QSslSocket>> held;
+        int encrypted = 0;
+        int failed = 0;
+        QElapsedTimer clock;
+        clock.start();
+        // In batches of 20: more handshakes at once from one address would just evict each other.
+        for (int batch = 0; batch < count / 20; ++batch) {
+            for (int i = 0; i < 20; ++i) {
+                held.push_back(std::make_unique<QSslSocket>());
+                held.back()->setSslConfiguration(tls);
+                QObject::connect(held.back().get(), &QSslSocket::encrypted, held.back().get(),
+                                 [&encrypted] { ++encrypted; });
+                QObject::connect(held.back().get(), &QAbstractSocket::errorOccurred, held.back().get(),
+                                 [&failed] { ++failed; });
+                held.back()->connectToHostEncrypted(QStringLiteral("127.0.0.1"), swarm.port());
+            }
+            QElapsedTimer batchClock;
+            batchClock.start();
+            while (encrypted + failed < (batch + 1) * 20 && batchClock.elapsed() < 3000)
+                QTest::qWait(5);
+        }
+        qInfo("%d of %d TLS connections established against a 128-fd gateway in %lld ms", encrypted, count,
+              clock.elapsed());
+        QElapsedTimer statusClock;
+        statusClock.start();
+        QJsonObject status = swarm.status();
+        QVERIFY2(status.contains(QStringLiteral("nodes")),
+                 qPrintable(QStringLiteral("no /v1/status answer at the fd limit: %1")
+                                .arg(swarm.log(QStringLiteral("server")).right(1500))));
+        qInfo("/v1/status at the fd limit: %lld ms; front door %s", statusClock.elapsed(),
+              QJsonDocument(status.value(QStringLiteral("front_door")).toObject())
+                  .toJson(QJsonDocument::Compact)
+                  .constData());
+        QVERIFY(statusClock.elapsed() < 3000);
+        for (auto& s : held)
+            s->disconnect(s.get());
+        held.clear();
+        QTest::qWait(200);
+        QVERIFY(swarm.status().contains(QStringLiteral("nodes")));
+    }
+
+    // Finding 1: idle TLS connections were never timed out (slow or absent headers held a socket forever).
+    void idleAndSlowConnectionsAreClosed() {
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--idle-timeout-ms"),
+                     QStringLiteral("1000"), QStringLiteral("--header-timeout-ms"), QStringLiteral("1000")});
+        QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
+        auto silent = tlsConnect(swarm);
+        auto idle = tlsConnect(swarm);
+        auto slow = tlsConnect(swarm);
+        QVERIFY(silent && idle && slow);
+        idle->write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        slow->write("GET /healthz HTTP/1.1\r\n");
+        QElapsedTimer clock;
+        clock.start();
+        QElapsedTimer trickle;
+        trickle.start();
+        QByteArray idleReply;
+        const auto open = [](QSslSocket& s) { return s.state() != QAbstractSocket::UnconnectedState; };
+        while (clock.elapsed() < 4000 && (open(*silent) || open(*idle) || open(*slow))) {
+            if (trickle.elapsed() >= 200 && slow->state() == QAbstractSocket::ConnectedState) {
+                slow->write("X-Slow: 1\r\n"); // a header line every 200 ms, never the end
+                trickle.restart();
+            }
+            idleReply += idle->readAll();
+            QTest::qWait(10);
+        }
+        QVERIFY2(idleReply.contains("200 OK"), idleReply.constData());
+        QVERIFY2(!open(*silent), "a connection that never sent a request stayed open");
+        QVERIFY2(!open(*idle), "an idle keep-alive connection stayed open");
+        QVERIFY2(!open(*slow), "a header trickled line by line stayed open");
+        const QJsonObject door = swarm.status().value(QStringLiteral("front_door")).toObject();
+        QVERIFY(door.value(QStringLiteral("header_timeouts")).toInt() >= 2);
+        QVERIFY(door.value(QStringLiteral("idle_closed")).toInt() >= 1);
+    }
+
     // Finding 8: plain HTTP on the TLS port got an empty reply.
     void plainHttpOnTlsPortGetsHint() {
         QTcpSocket s;

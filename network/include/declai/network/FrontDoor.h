@@ -29,6 +29,7 @@
 #include <optional>
 #include <vector>
 
+class QSslSocket;
 class QTcpSocket;
 
 namespace declai::net {
@@ -89,8 +90,11 @@ private:
         qint64 unreadBefore = 0; // bytes left unread in the socket after the HTTP server's last read
     };
 
+    void updateConnectionCap();
     Connection* find(uint64_t id);
     void onFirstBytes(uint64_t id);
+    void startTls(Connection& c);
+    bool clientHelloWaiting(QSslSocket& ssl) const; // a complete first TLS record is buffered
     void onEncrypted(uint64_t id);
     void beforeHttpRead(uint64_t id);
     void afterHttpRead(uint64_t id);
@@ -98,7 +102,10 @@ private:
     void leaveHandshake(Connection& c);
     void close(uint64_t id, bool abort);
     void forget(uint64_t id); // bookkeeping only; the socket is gone or owned elsewhere
-    void evictOldestHandshake(const QString* address);
+    // Closes the oldest unfinished handshake (of `address` if given; never `spare`), those stalled before a
+    // complete ClientHello first. False: none to evict.
+    bool evictOldestHandshake(const QString* address, uint64_t spare = 0);
+    bool evictOldestIdleHttp();
 
     FrontDoorLimits m_limits;
     std::optional<QSslConfiguration> m_tls;

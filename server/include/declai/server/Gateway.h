@@ -1,6 +1,7 @@
 // The server's front door: one TLS listener (wss:// for nodes and clients, https:// for model downloads
-// and the HTTP API), the handshake (protocol version; nodes prove their Ed25519 key by signing a fresh
-// nonce) and hand-over of authenticated connections to the Orchestrator. Main thread only.
+// and the HTTP API) accepted by net::FrontDoor (handshake deadlines, connection caps, header limits), the
+// protocol handshake (version; nodes prove their Ed25519 key by signing a fresh nonce), per-role message
+// caps, and hand-over of authenticated connections to the Orchestrator. Main thread only.
 #pragma once
 
 #include "declai/network/Channel.h"
