@@ -274,6 +274,12 @@ private Q_SLOTS:
         QVERIFY2(charge.found, qPrintable(swarm.log(QStringLiteral("server")).right(3000)));
         QCOMPARE(charge.how, QStringLiteral("failed"));
         QVERIFY(charge.generatedTokens >= 3);
+        // The client is told what it paid.
+        const QString err = QString::fromUtf8(client->readAllStandardError());
+        QVERIFY2(err.contains(QStringLiteral("(charged %1 credits for the %2 token(s) already sent)")
+                                  .arg(static_cast<double>(charge.charged) / 1e6, 0, 'f', 6)
+                                  .arg(charge.generatedTokens)),
+                 qPrintable(err));
         QCOMPARE(charge.charged, quote(swarm, key, charge.generatedTokens));
         const BalanceLine carol = balanceOf(swarm, QStringLiteral("carol"));
         QCOMPARE(micro(carol.available), micro(100.0) - charge.charged);
