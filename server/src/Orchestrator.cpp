@@ -792,11 +792,18 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
                     user = client->userId](const std::string& reason, const SessionStats& stats) {
         ++m_stats.sessionsFailed;
         qWarning("request %llu failed: %s", static_cast<unsigned long long>(requestId), reason.c_str());
+        std::string charged;
         if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
             // What the client received is charged and the nodes are paid for it, whoever ended the request.
-            (void)closeHold(user, hold->second, modelParams,
-                            stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed, stats, requestId,
-                            priceMultiplier);
+            const auto cost =
+                closeHold(user, hold->second, modelParams,
+                          stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed, stats, requestId,
+                          priceMultiplier);
+            if (cost && *cost > 0)
+                charged = QStringLiteral(" (charged %1 credits for the %2 token(s) already sent)")
+                              .arg(static_cast<double>(*cost) / credit::kMicrocreditsPerCredit, 0, 'f', 6)
+                              .arg(stats.generatedTokens)
+                              .toStdString();
             m_sessionHold.erase(hold);
         }
         auto it = m_clients.find(clientId);
@@ -804,7 +811,7 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
             return;
         wire::Failed failed;
         failed.set_request_id(requestId);
-        failed.set_reason(reason);
+        failed.set_reason(reason + charged);
         it->second->channel->send(wire::FAILED, failed);
     };
     const auto encoding = m_config.wireEncoding == QStringLiteral("f16") ? wire::F16 : wire::F32;

@@ -5,8 +5,12 @@
 // released on start without new work; and the error messages of the credit path say what is wrong.
 // Every check ends with the books: `ledger verify` clean and the money of the request accounted for.
 #include "SwarmHarness.h"
+#include "declai/core/WireCodec.h"
+#include "declai/network/Channel.h"
+#include "declai/network/TlsSetup.h"
 
 #include <QRegularExpression>
+#include <QWebSocket>
 #include <cmath>
 #include <csignal>
 #include <map>
@@ -152,6 +156,53 @@ Run runServerCommand(const QStringList& args) {
     return r;
 }
 
+// Submits over the protocol directly (declai-cli refuses -n 0 itself); returns the FAILED reason or DONE's
+// finish reason prefixed with "done:", or "" on timeout.
+QString submitRaw(Swarm& swarm, const QString& key, uint32_t maxTokens) {
+    auto tls = declai::net::clientTlsConfiguration(declai::net::ClientTlsOptions{swarm.caFile(), {}, false});
+    if (!tls)
+        return {};
+    auto socket = std::make_unique<QWebSocket>();
+    QWebSocket* raw = socket.get();
+    raw->setSslConfiguration(*tls);
+    declai::net::Channel channel(std::move(socket), declai::net::ChannelLimits{});
+    QString result;
+    QObject::connect(raw, &QWebSocket::connected, [&] {
+        declai::wire::Hello hello;
+        hello.set_role(declai::wire::CLIENT);
+        hello.set_min_protocol_version(declai::wire::kMinProtocolVersion);
+        hello.set_max_protocol_version(declai::wire::kProtocolVersion);
+        hello.set_api_key(key.toStdString());
+        channel.send(declai::wire::HELLO, hello);
+    });
+    QObject::connect(&channel, &declai::net::Channel::envelopeReceived, [&](const declai::wire::Envelope& e) {
+        if (e.type() == declai::wire::WELCOME) {
+            declai::wire::Submit submit;
+            submit.set_model("stories260K");
+            submit.set_prompt("Once upon a time");
+            submit.set_max_tokens(maxTokens);
+            submit.set_request_id(1);
+            submit.set_top_p(1.0f);
+            submit.set_repeat_penalty(1.0f);
+            channel.send(declai::wire::SUBMIT, submit);
+        } else if (e.type() == declai::wire::FAILED) {
+            auto failed = declai::wire::decodeBody<declai::wire::Failed>(e, declai::wire::FAILED);
+            result = failed ? QString::fromStdString(failed->reason()) : QStringLiteral("(undecodable)");
+        } else if (e.type() == declai::wire::DONE) {
+            auto done = declai::wire::decodeBody<declai::wire::Done>(e, declai::wire::DONE);
+            result =
+                QStringLiteral("done:") + (done ? QString::fromStdString(done->finish_reason()) : QString());
+        }
+    });
+    raw->open(QUrl(swarm.url()));
+    QElapsedTimer clock;
+    clock.start();
+    while (result.isEmpty() && clock.elapsed() < 20000)
+        QTest::qWait(20);
+    channel.close(QWebSocketProtocol::CloseCodeNormal, QStringLiteral("done"));
+    return result;
+}
+
 } // namespace
 
 class TestCreditEndPaths : public QObject {
@@ -223,6 +274,12 @@ private Q_SLOTS:
         QVERIFY2(charge.found, qPrintable(swarm.log(QStringLiteral("server")).right(3000)));
         QCOMPARE(charge.how, QStringLiteral("failed"));
         QVERIFY(charge.generatedTokens >= 3);
+        // The client is told what it paid.
+        const QString err = QString::fromUtf8(client->readAllStandardError());
+        QVERIFY2(err.contains(QStringLiteral("(charged %1 credits for the %2 token(s) already sent)")
+                                  .arg(static_cast<double>(charge.charged) / 1e6, 0, 'f', 6)
+                                  .arg(charge.generatedTokens)),
+                 qPrintable(err));
         QCOMPARE(charge.charged, quote(swarm, key, charge.generatedTokens));
         const BalanceLine carol = balanceOf(swarm, QStringLiteral("carol"));
         QCOMPARE(micro(carol.available), micro(100.0) - charge.charged);
@@ -305,6 +362,24 @@ private Q_SLOTS:
         }
         QCOMPARE(after.nodesPending, 0);
         QCOMPARE(after.nodesAvailable, before.nodesPending);
+        QString text;
+        QVERIFY2(verify(swarm, &text) == 0, qPrintable(text));
+    }
+
+    // "-n 0": the gateway ran nothing, so it must charge nothing; it refuses the request clearly.
+    void zeroMaxTokensIsRefusedAndCostsNothing() {
+        QString key;
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1")},
+                    [&](Swarm& s) { key = addUser(s, QStringLiteral("hank")); });
+        QVERIFY(swarm.waitForServer());
+        swarm.addNode();
+        QVERIFY(swarm.waitForShards(1));
+        const QString result = submitRaw(swarm, key, 0);
+        QVERIFY2(result == QStringLiteral("max_tokens must be at least 1"), qPrintable(result));
+        QVERIFY(quote(swarm, key, 1) > 0); // the account exists (opened by the first request or here)
+        const BalanceLine hank = balanceOf(swarm, QStringLiteral("hank"));
+        QCOMPARE(hank.available, 100.0);
+        QCOMPARE(hank.held, 0.0);
         QString text;
         QVERIFY2(verify(swarm, &text) == 0, qPrintable(text));
     }

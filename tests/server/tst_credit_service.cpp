@@ -5,7 +5,6 @@
 
 #include <QCoreApplication>
 #include <QDateTime>
-#include <QSysInfo>
 #include <QTemporaryDir>
 #include <QTest>
 #include <set>
@@ -123,7 +122,7 @@ private Q_SLOTS:
     void orphanRules() {
         const QString dir = freshDir();
         const int64_t now = nowMs();
-        const std::string host = QSysInfo::machineHostName().toStdString();
+        const std::string host = currentHostIdentity();
         const int64_t myPid = QCoreApplication::applicationPid();
         struct Case {
             std::string instance;

@@ -43,6 +43,9 @@ Expected<std::unique_ptr<credit::Ledger>> openLedger(const CreditConfig& config,
 
 // A fresh id for one gateway run.
 std::string newGatewayInstanceId();
+// Where a process id names the same process: host name, boot id and pid namespace (two containers may share
+// a host name, never a pid namespace). Recorded with each gateway run.
+std::string currentHostIdentity();
 
 // An open hold that no live gateway run owns, and why.
 struct OrphanedHold {
