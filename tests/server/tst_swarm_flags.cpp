@@ -194,6 +194,17 @@ private Q_SLOTS:
         QVERIFY2(pinned.exitCode == 0, qPrintable(describe(pinned)));
         QCOMPARE(QString::fromUtf8(pinned.out).trimmed(), referenceIds(24));
 
+        // The pin as openssl prints it (upper case, colon-separated) is the same pin.
+        QStringList pairs;
+        for (int i = 7; i < pin.size(); i += 2)
+            pairs << pin.mid(i, 2).toUpper();
+        const QString opensslPin = QStringLiteral("sha256:") + pairs.join(QLatin1Char(':'));
+        const ProcessResult colons =
+            cli(submitArgs(swarm.url(), {QStringLiteral("--pin"), opensslPin}, QStringLiteral("stories260K"),
+                           kPrompt, 8, {QStringLiteral("--tokens")}));
+        QVERIFY2(colons.exitCode == 0, qPrintable(opensslPin + describe(colons)));
+        QCOMPARE(QString::fromUtf8(colons.out).trimmed(), referenceIds(8));
+
         const QString wrongPin = QStringLiteral("SHA256:") + QString(64, QLatin1Char('0'));
         extra.start(QStringLiteral(DECLAI_NODE_PATH),
                     nodeArgs(swarm.url(), swarm.path(QStringLiteral("wrongpin")),
