@@ -295,7 +295,7 @@ private Q_SLOTS:
         QVERIFY2(prepareError.isEmpty(), qPrintable(prepareError));
         QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
         swarm.addNode();
-        swarm.addNode();
+        swarm.addNode({QStringLiteral("--threads"), QStringLiteral("2")}); // the last --threads wins
         QVERIFY(swarm.waitForShards(2));
         const QStringList trust{QStringLiteral("--ca"), swarm.caFile()};
 
