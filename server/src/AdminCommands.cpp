@@ -66,6 +66,25 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         return 0;
     }
 
+    const QString ledgerUsage = QStringLiteral(
+        "usage: declai-server ledger verify|balance ACCOUNT|export --csv [FILE] --data-dir DIR");
+    // A malformed command is refused before anything (a server key, a ledger) is created in the data folder.
+    const QString sub = words.size() > 1 ? words[1] : QString();
+    double credits = 0;
+    if (command == QStringLiteral("grant")) {
+        if (words.size() != 3)
+            return fail(QStringLiteral("usage: declai-server grant ACCOUNT CREDITS --data-dir DIR"), 2);
+        bool ok = false;
+        credits = words[2].toDouble(&ok);
+        if (!ok || credits <= 0 || credits > 1e12)
+            return fail(QStringLiteral("CREDITS must be a positive number"), 2);
+    } else if (sub == QStringLiteral("balance") && words.size() != 3) {
+        return fail(QStringLiteral("usage: declai-server ledger balance ACCOUNT --data-dir DIR"), 2);
+    } else if (sub != QStringLiteral("verify") && sub != QStringLiteral("balance") &&
+               !(sub == QStringLiteral("export") && parser.isSet(csv))) {
+        return fail(ledgerUsage, 2);
+    }
+
     auto signer = NodeIdentity::loadOrCreate(dir.toStdString(), "server.key");
     if (!signer)
         return fail(QString::fromStdString(signer.error().message));
@@ -74,12 +93,6 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         return fail(QString::fromStdString(ledger.error().message));
 
     if (command == QStringLiteral("grant")) {
-        if (words.size() != 3)
-            return fail(QStringLiteral("usage: declai-server grant ACCOUNT CREDITS --data-dir DIR"), 2);
-        bool ok = false;
-        const double credits = words[2].toDouble(&ok);
-        if (!ok || credits <= 0 || credits > 1e12)
-            return fail(QStringLiteral("CREDITS must be a positive number"), 2);
         std::string account = words[1].toStdString();
         if (account.find(':') == std::string::npos)
             account = credit::userAccount(account); // a bare name means a user
@@ -100,7 +113,6 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
     }
 
     // ledger ...
-    const QString sub = words.size() > 1 ? words[1] : QString();
     if (sub == QStringLiteral("verify")) {
         auto report = (*ledger)->verify();
         if (!report)
@@ -115,8 +127,6 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         return 0;
     }
     if (sub == QStringLiteral("balance")) {
-        if (words.size() != 3)
-            return fail(QStringLiteral("usage: declai-server ledger balance ACCOUNT --data-dir DIR"), 2);
         std::string account = words[2].toStdString();
         if (account.find(':') == std::string::npos)
             account = credit::userAccount(account);
@@ -147,9 +157,7 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         }
         return 0;
     }
-    return fail(QStringLiteral(
-                    "usage: declai-server ledger verify|balance ACCOUNT|export --csv [FILE] --data-dir DIR"),
-                2);
+    return fail(ledgerUsage, 2); // not reached: malformed commands were refused above
 }
 
 } // namespace declai::server
