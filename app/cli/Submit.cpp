@@ -73,7 +73,8 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
         url.port() <= 0)
         return usage(QStringLiteral("--server '%1' is not wss://HOST:PORT").arg(parser.value(server)));
     if (url.scheme() == QStringLiteral("ws") && !parser.isSet(insecure))
-        return fail(QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
+        return usage(
+            QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
     // The same parsing and ranges as `generate` (NumericFlags.h); a request needs at least one new token.
     auto n = intOption(parser, count, 1, 1 << 20);
     if (!n)

@@ -83,6 +83,25 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         return 0;
     }
 
+    const QString ledgerUsage = QStringLiteral(
+        "usage: declai-server ledger verify|balance ACCOUNT|export --csv [FILE] --data-dir DIR");
+    // A malformed command is refused before anything (a server key, a ledger) is created in the data folder.
+    const QString sub = words.size() > 1 ? words[1] : QString();
+    credit::Microcredits grantMicro = 0;
+    if (command == QStringLiteral("grant")) {
+        if (words.size() != 3)
+            return fail(QStringLiteral("usage: declai-server grant ACCOUNT CREDITS --data-dir DIR"), 2);
+        auto micro = parseGrantAmount(words[2]);
+        if (!micro)
+            return fail(QString::fromStdString(micro.error().message), 2);
+        grantMicro = *micro;
+    } else if (sub == QStringLiteral("balance") && words.size() != 3) {
+        return fail(QStringLiteral("usage: declai-server ledger balance ACCOUNT --data-dir DIR"), 2);
+    } else if (sub != QStringLiteral("verify") && sub != QStringLiteral("balance") &&
+               !(sub == QStringLiteral("export") && parser.isSet(csv))) {
+        return fail(ledgerUsage, 2);
+    }
+
     auto signer = NodeIdentity::loadOrCreate(dir.toStdString(), "server.key");
     if (!signer)
         return fail(QString::fromStdString(signer.error().message));
@@ -91,11 +110,6 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         return fail(QString::fromStdString(ledger.error().message));
 
     if (command == QStringLiteral("grant")) {
-        if (words.size() != 3)
-            return fail(QStringLiteral("usage: declai-server grant ACCOUNT CREDITS --data-dir DIR"), 2);
-        auto micro = parseGrantAmount(words[2]);
-        if (!micro)
-            return fail(QString::fromStdString(micro.error().message), 2);
         std::string account = words[1].toStdString();
         if (account.find(':') == std::string::npos)
             account = credit::userAccount(account); // a bare name means a user
@@ -104,17 +118,16 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         if (auto a = (*ledger)->ensureAccount(account, kind); !a)
             return fail(QString::fromStdString(a.error().message));
         auto tx = (*ledger)->grant(
-            account, *micro,
+            account, grantMicro,
             QByteArray::fromStdString("operator-grant:" + randomBytes(12)).toHex().toStdString());
         if (!tx)
             return fail(QString::fromStdString(tx.error().message));
-        std::fprintf(out, "granted %s credits to %s (transaction %lld)\n", qPrintable(formatCredits(*micro)),
+        std::fprintf(out, "granted %s credits to %s (transaction %lld)\n", qPrintable(formatCredits(grantMicro)),
                      account.c_str(), static_cast<long long>(*tx));
         return 0;
     }
 
     // ledger ...
-    const QString sub = words.size() > 1 ? words[1] : QString();
     if (sub == QStringLiteral("verify")) {
         auto report = (*ledger)->verify();
         if (!report)
@@ -148,8 +161,6 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         return 0;
     }
     if (sub == QStringLiteral("balance")) {
-        if (words.size() != 3)
-            return fail(QStringLiteral("usage: declai-server ledger balance ACCOUNT --data-dir DIR"), 2);
         std::string account = words[2].toStdString();
         if (account.find(':') == std::string::npos)
             account = credit::userAccount(account);
@@ -180,9 +191,7 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         }
         return 0;
     }
-    return fail(QStringLiteral(
-                    "usage: declai-server ledger verify|balance ACCOUNT|export --csv [FILE] --data-dir DIR"),
-                2);
+    return fail(ledgerUsage, 2); // not reached: malformed commands were refused above
 }
 
 } // namespace declai::server

@@ -224,6 +224,15 @@ private Q_SLOTS:
             << submit({QStringLiteral("--temp"), QStringLiteral("hot")}) << 2;
         QTest::newRow("submit --priority not a priority")
             << submit({QStringLiteral("--priority"), QStringLiteral("urgent")}) << 2;
+        QTest::newRow("submit ws:// without --insecure-dev")
+            << QStringList{QStringLiteral("submit"),
+                           QStringLiteral("--server"),
+                           QStringLiteral("ws://127.0.0.1:9"),
+                           QStringLiteral("-m"),
+                           QStringLiteral("x"),
+                           QStringLiteral("-p"),
+                           QStringLiteral("hi")}
+            << 2;
         QTest::newRow("submit bad --server")
             << QStringList{QStringLiteral("submit"), QStringLiteral("--server"), QStringLiteral("http://x"),
                            QStringLiteral("-m"),     QStringLiteral("x"),        QStringLiteral("-p"),

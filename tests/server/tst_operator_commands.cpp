@@ -1,7 +1,7 @@
 // declai-server's operator commands as an operator runs them (the real binary on a stopped server's data
 // folder): `grant` moves a balance by exactly the amount, `ledger verify` passes on an honest ledger and
 // exits 1 naming the violation when the SQLite file was edited behind the ledger's back, and malformed
-// commands exit 2.
+// commands exit 2 without creating anything in the data folder.
 #include "ProcessRun.h"
 
 #include <QDir>
@@ -134,6 +134,11 @@ private Q_SLOTS:
         QTest::newRow("user without name") << QStringList{QStringLiteral("user"), QStringLiteral("add")};
         QTest::newRow("balance without account")
             << QStringList{QStringLiteral("ledger"), QStringLiteral("balance")};
+        QTest::newRow("unknown ledger command")
+            << QStringList{QStringLiteral("ledger"), QStringLiteral("frobnicate")};
+        QTest::newRow("ledger without command") << QStringList{QStringLiteral("ledger")};
+        QTest::newRow("export without --csv")
+            << QStringList{QStringLiteral("ledger"), QStringLiteral("export")};
         QTest::newRow("unknown option") << QStringList{QStringLiteral("ledger"), QStringLiteral("verify"),
                                                        QStringLiteral("--frobnicate")};
     }
@@ -143,6 +148,11 @@ private Q_SLOTS:
         const ProcessResult r = admin(dir, args);
         QVERIFY2(r.exitCode == 2, qPrintable(describe(r)));
         QVERIFY(!r.err.isEmpty());
+        // Refused before anything was made: no server key, no ledger in the (possibly mistyped) folder.
+        QVERIFY2(
+            QDir(dir.path()).isEmpty(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden),
+            qPrintable(
+                QDir(dir.path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot).join(QLatin1Char(' '))));
     }
 
     // Each edit keeps the file a valid SQLite database; `ledger verify` must notice it and exit 1.
