@@ -122,8 +122,8 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
             QByteArray::fromStdString("operator-grant:" + randomBytes(12)).toHex().toStdString());
         if (!tx)
             return fail(QString::fromStdString(tx.error().message));
-        std::fprintf(out, "granted %s credits to %s (transaction %lld)\n", qPrintable(formatCredits(grantMicro)),
-                     account.c_str(), static_cast<long long>(*tx));
+        std::fprintf(out, "granted %s credits to %s (transaction %lld)\n",
+                     qPrintable(formatCredits(grantMicro)), account.c_str(), static_cast<long long>(*tx));
         return 0;
     }
 

@@ -213,8 +213,8 @@ Expected<Charge> CreditService::closeRequest(const std::string& holdId, int64_t 
                                    charge.billed.generatedTokens);
     if (!cost)
         return cost.error();
-    auto tx = settle(holdId, modelParams, charge.billed.promptTokens, charge.billed.generatedTokens, usage.work,
-                     usage.priceMultiplier);
+    auto tx = settle(holdId, modelParams, charge.billed.promptTokens, charge.billed.generatedTokens,
+                     usage.work, usage.priceMultiplier);
     if (!tx)
         return tx.error();
     charge.cost = cost->total;

@@ -795,10 +795,9 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         std::string charged;
         if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
             // What the client received is charged and the nodes are paid for it, whoever ended the request.
-            const auto cost =
-                closeHold(user, hold->second, modelParams,
-                          stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed, stats, requestId,
-                          priceMultiplier);
+            const auto cost = closeHold(user, hold->second, modelParams,
+                                        stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed, stats,
+                                        requestId, priceMultiplier);
             if (cost && *cost > 0)
                 charged = QStringLiteral(" (charged %1 credits for the %2 token(s) already sent)")
                               .arg(static_cast<double>(*cost) / credit::kMicrocreditsPerCredit, 0, 'f', 6)
@@ -934,6 +933,7 @@ QJsonObject Orchestrator::statusJson() const {
     for (const auto& [name, m] : m_models)
         models.append(QJsonObject{{QStringLiteral("name"), QString::fromStdString(name)},
                                   {QStringLiteral("layers"), qint64(m->config().layerCount)},
+                                  {QStringLiteral("gateway_layers"), qint64(m->nodeLayers().begin)},
                                   {QStringLiteral("digest"), QString::fromStdString(m->digest())}});
     QJsonArray sessions;
     for (const auto& [sid, session] : m_sessions)

@@ -149,13 +149,12 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
                                            QStringLiteral("N"));
     const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")},
                                   QStringLiteral("help"));
-    parser.addOptions({listen,      modelDir,      dataDir,        cert,          key,
-                       insecure,    replicas,      minNodes,       stageTimeout,  failover,
-                       chainWait,   encoding,      threads,        verifyInitial, verifyFloor,
-                       noCredits,   ledger,        ledgerPg,       grantCredits,  dailyLimit,
-                       window,      maxSessions,   maxConnections, maxPerIp,      tlsTimeout,
-                       idleTimeout, headerTimeout, perConnection,  perAccount,    highPrice,
-                       gatewayLayers, help});
+    parser.addOptions(
+        {listen,      modelDir,       dataDir,       cert,       key,          insecure,      replicas,
+         minNodes,    stageTimeout,   failover,      chainWait,  encoding,     threads,       verifyInitial,
+         verifyFloor, noCredits,      ledger,        ledgerPg,   grantCredits, dailyLimit,    window,
+         maxSessions, maxConnections, maxPerIp,      tlsTimeout, idleTimeout,  headerTimeout, perConnection,
+         perAccount,  highPrice,      gatewayLayers, help});
     parser.addOptions({firstAnswer, backoff, assignmentDeadline, probationStages, newNodesPerIp});
     if (!parser.parse(arguments))
         return usageError(parser.errorText());

@@ -3,8 +3,12 @@
 // test's event loop: wait with QTest::qWait (or Swarm-style polling), never with a blocking call.
 #pragma once
 
+#include "declai/core/GgufFile.h"
 #include "declai/core/HiddenStates.h"
 #include "declai/core/Identity.h"
+#include "declai/core/NodeFileView.h"
+#include "declai/core/ShardManifest.h"
+#include "declai/core/ShardProof.h"
 #include "declai/core/WireCodec.h"
 
 #include <QElapsedTimer>
@@ -29,10 +33,15 @@ enum class Misbehaviour {
 
 class FakeNode {
 public:
+    // Layers [firstLayer, layers) of a model, as a node that holds them announces them. With `modelPath`
+    // (the gateway's own file) the fake node answers possession challenges correctly, as a cheater that
+    // fetched the bytes would; without it, its claim is never routed to.
     struct Claim {
         std::string model;
         std::string digest;
         uint32_t layers = 0;
+        uint32_t firstLayer = 0;
+        QString modelPath;
     };
 
     // `claim`: shards to announce at once (all layers of a model), as a node that already holds them would.
@@ -118,7 +127,7 @@ private:
             wire::ShardHeld* held = status.add_shards();
             held->set_model(m_claim->model);
             held->set_model_digest(m_claim->digest);
-            held->set_layer_begin(0);
+            held->set_layer_begin(m_claim->firstLayer);
             held->set_layer_end(m_claim->layers);
         }
         send(wire::NODE_STATUS, status);
@@ -157,6 +166,39 @@ private:
         }
         response.set_hidden(hidden);
         send(wire::STAGE_RESPONSE, response, true);
+    }
+
+    // Answers a possession challenge from the gateway's own file, through the same view a node downloads.
+    void prove(const wire::ShardChallenge& challenge) {
+        wire::ShardProof proof;
+        proof.set_challenge_id(challenge.challenge_id());
+        if (!m_claim || m_claim->modelPath.isEmpty()) {
+            proof.set_error("this fake node holds nothing");
+            send(wire::SHARD_PROOF, proof, true);
+            return;
+        }
+        if (!m_view) {
+            auto file = GgufFile::open(m_claim->modelPath.toStdString());
+            if (!file)
+                return;
+            m_file.emplace(std::move(*file));
+            auto manifest = ShardManifest::compute(*m_file);
+            if (!manifest)
+                return;
+            auto view = NodeFileView::create(*m_file, *manifest);
+            if (!view)
+                return;
+            m_view.emplace(std::move(*view));
+        }
+        ShardProofHasher hasher(challenge.nonce());
+        for (const wire::ByteSpan& range : challenge.ranges()) {
+            std::vector<std::byte> bytes(range.length());
+            if (!m_view->read(*m_file, range.offset(), range.length(), bytes.data()))
+                return;
+            hasher.addRange(range.offset(), bytes);
+        }
+        proof.set_proof(hasher.result());
+        send(wire::SHARD_PROOF, proof, true);
     }
 
     void onFrame(const QByteArray& frame) {
@@ -201,6 +243,12 @@ private:
             send(wire::SHARD_READY, ready);
             return;
         }
+        case wire::SHARD_CHALLENGE: {
+            wire::ShardChallenge challenge;
+            if (challenge.ParseFromString(e.body()))
+                prove(challenge);
+            return;
+        }
         case wire::STAGE_REQUEST: {
             ++m_stageRequests;
             if (m_mode == Misbehaviour::Silent || m_mode == Misbehaviour::Hoard ||
@@ -230,6 +278,8 @@ private:
     QString m_rejectReason;
     int m_stageRequests = 0;
     int m_assignments = 0;
+    std::optional<GgufFile> m_file; // the claimed model and its node view, opened at the first challenge
+    std::optional<NodeFileView> m_view;
 };
 
 } // namespace declai::testdata

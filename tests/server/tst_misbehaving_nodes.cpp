@@ -25,12 +25,15 @@ QJsonObject reference(const QString& name) {
     return QJsonDocument::fromJson(f.readAll()).object();
 }
 
-// The served model as a node that holds all of it would announce it.
+// The served model as a node that holds every layer nodes may serve would announce it (with the bytes to
+// prove it).
 FakeNode::Claim wholeModel(Swarm& swarm) {
     const QJsonObject m = swarm.status().value(QStringLiteral("models")).toArray().first().toObject();
     return FakeNode::Claim{m.value(QStringLiteral("name")).toString().toStdString(),
                            m.value(QStringLiteral("digest")).toString().toStdString(),
-                           uint32_t(m.value(QStringLiteral("layers")).toInt())};
+                           uint32_t(m.value(QStringLiteral("layers")).toInt()),
+                           uint32_t(m.value(QStringLiteral("gateway_layers")).toInt()),
+                           declai::testdata::modelPath(QStringLiteral("stories260K.gguf"))};
 }
 
 QJsonObject nodeStatus(Swarm& swarm, const std::string& id) {
@@ -78,11 +81,14 @@ class TestMisbehavingNodes : public QObject {
 
     // One honest node holding every layer, then the misbehaving one, which claims the whole model and the
     // highest speed: without a memory the gateway prefers it.
+    // Two honest nodes that split the node layers between them (the swarm runs with --min-nodes 2), so a
+    // fake node claiming all of them offers the one-hop chain that new sessions prefer: it is tried first.
     bool honestThenFake(Swarm& swarm) {
         if (!swarm.waitForServer())
             return false;
         swarm.addNode();
-        return swarm.waitForShards(1);
+        swarm.addNode();
+        return swarm.waitForShards(2);
     }
 
 private Q_SLOTS:
@@ -99,8 +105,8 @@ private Q_SLOTS:
 
     void silentNodeCostsOneShortTimeoutOnce() {
         // Stage timeout 20 s; a node with no record gets the 10 s first-answer timeout.
-        Swarm swarm(
-            {QStringLiteral("--no-credits"), QStringLiteral("--stage-timeout-ms"), QStringLiteral("20000")});
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"),
+                     QStringLiteral("--stage-timeout-ms"), QStringLiteral("20000")});
         QVERIFY2(honestThenFake(swarm), qPrintable(swarm.log(QStringLiteral("server"))));
         FakeNode silent(Misbehaviour::Silent, swarm.caFile(), wholeModel(swarm));
         QVERIFY(silent.join(swarm.port()));
@@ -178,7 +184,7 @@ private Q_SLOTS:
 
     void garbageNeverReachesTheUser() {
         QFETCH(int, mode);
-        Swarm swarm({QStringLiteral("--no-credits")});
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2")});
         QVERIFY2(honestThenFake(swarm), qPrintable(swarm.log(QStringLiteral("server"))));
         FakeNode bad(Misbehaviour(mode), swarm.caFile(), wholeModel(swarm));
         QVERIFY(bad.join(swarm.port()));

@@ -191,8 +191,8 @@ public:
             return checkedRowBytes.error();
         if (auto r = bind(); !r)
             return r;
-        return check(cuda::launchMatMul(m_stream, formatOf(w.type), ptrOf<void>(weights),
-                                        *checkedRowBytes, ptrOf(x), ptrOf(y), w.rows, w.cols, nTokens),
+        return check(cuda::launchMatMul(m_stream, formatOf(w.type), ptrOf<void>(weights), *checkedRowBytes,
+                                        ptrOf(x), ptrOf(y), w.rows, w.cols, nTokens),
                      "matmul launch");
     }
 
@@ -261,9 +261,9 @@ public:
         // Blocking upload: the host span may go away as soon as this returns.
         if (auto r = upload(*m_ids, 0, ids.data(), idBytes); !r)
             return r;
-        return check(cuda::launchGetRows(m_stream, formatOf(desc.type), ptrOf<void>(table),
-                                         *checkedRowBytes, ptrOf<int32_t>(*m_ids),
-                                         static_cast<int64_t>(ids.size()), ptrOf(out), desc.cols),
+        return check(cuda::launchGetRows(m_stream, formatOf(desc.type), ptrOf<void>(table), *checkedRowBytes,
+                                         ptrOf<int32_t>(*m_ids), static_cast<int64_t>(ids.size()), ptrOf(out),
+                                         desc.cols),
                      "get_rows launch");
     }
 

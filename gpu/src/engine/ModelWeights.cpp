@@ -24,9 +24,9 @@ Expected<WeightMatrix> matrixView(const GgufFile& file, const std::string& name)
         return t.error();
     auto rowBytes = tensorBytes((*t)->type, (*t)->shape[0]);
     if (!rowBytes)
-        return makeError(ErrorCode::Format,
-                         "tensor '" + name + "': its row of " + std::to_string((*t)->shape[0]) +
-                             " values is not a whole number of blocks of its type");
+        return makeError(ErrorCode::Format, "tensor '" + name + "': its row of " +
+                                                std::to_string((*t)->shape[0]) +
+                                                " values is not a whole number of blocks of its type");
     WeightMatrix m;
     m.type = (*t)->type;
     m.cols = static_cast<int64_t>((*t)->shape[0]);
@@ -85,11 +85,12 @@ Expected<std::shared_ptr<const ModelWeights>> ModelWeights::fromFile(std::shared
     weights->m_layers.resize(static_cast<size_t>(config->layerCount));
     for (int64_t l = 0; l < config->layerCount; ++l) {
         LayerWeights& lw = weights->m_layers[static_cast<size_t>(l)];
-        for (auto [dst, name] : {std::pair{&lw.attnNorm, "attn_norm.weight"}, {&lw.ffnNorm, "ffn_norm.weight"}})
+        for (auto [dst, name] :
+             {std::pair{&lw.attnNorm, "attn_norm.weight"}, {&lw.ffnNorm, "ffn_norm.weight"}})
             if (auto r = assign(*dst, vectorCopy(f, layerTensorName(l, name))); !r)
                 return r.error();
         const std::pair<WeightMatrix*, const char*> matrices[] = {
-            {&lw.wq, "attn_q.weight"},      {&lw.wk, "attn_k.weight"},   {&lw.wv, "attn_v.weight"},
+            {&lw.wq, "attn_q.weight"},      {&lw.wk, "attn_k.weight"},      {&lw.wv, "attn_v.weight"},
             {&lw.wo, "attn_output.weight"}, {&lw.wGate, "ffn_gate.weight"}, {&lw.wUp, "ffn_up.weight"},
             {&lw.wDown, "ffn_down.weight"}};
         for (const auto& [dst, name] : matrices)

@@ -28,22 +28,21 @@ constexpr uint32_t kSetsPerPool = 1024;
     X(vkDestroyInstance)                                                                                     \
     X(vkEnumeratePhysicalDevices)                                                                            \
     X(vkGetPhysicalDeviceProperties)                                                                         \
-    X(vkGetPhysicalDeviceMemoryProperties) X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkCreateDevice)     \
-        X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer)                          \
-            X(vkGetBufferMemoryRequirements) X(vkAllocateMemory) X(vkFreeMemory) X(vkBindBufferMemory)       \
-                X(vkMapMemory) X(vkUnmapMemory) X(vkCreateShaderModule) X(vkDestroyShaderModule)             \
-                    X(vkCreateDescriptorSetLayout) X(vkDestroyDescriptorSetLayout) X(vkCreatePipelineLayout) \
-                        X(vkDestroyPipelineLayout) X(vkCreateComputePipelines) X(vkDestroyPipeline)          \
-                            X(vkCreateDescriptorPool) X(vkDestroyDescriptorPool) X(vkResetDescriptorPool)    \
-                                X(vkAllocateDescriptorSets) X(vkUpdateDescriptorSets) X(vkCreateCommandPool) \
-                                    X(vkDestroyCommandPool) X(vkAllocateCommandBuffers)                      \
-                                        X(vkBeginCommandBuffer) X(vkEndCommandBuffer)                        \
-                                            X(vkResetCommandBuffer) X(vkCmdBindPipeline)                     \
-                                                X(vkCmdBindDescriptorSets) X(vkCmdPushConstants)             \
-                                                    X(vkCmdDispatch) X(vkCmdPipelineBarrier)                 \
-                                                        X(vkCmdCopyBuffer) X(vkQueueSubmit) X(vkCreateFence) \
-                                                            X(vkDestroyFence) X(vkWaitForFences)             \
-                                                                X(vkResetFences) X(vkDeviceWaitIdle)
+    X(vkGetPhysicalDeviceMemoryProperties)                                                                   \
+    X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkCreateDevice) X(vkDestroyDevice) X(vkGetDeviceQueue)     \
+        X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements) X(vkAllocateMemory)            \
+            X(vkFreeMemory) X(vkBindBufferMemory) X(vkMapMemory) X(vkUnmapMemory) X(vkCreateShaderModule)    \
+                X(vkDestroyShaderModule) X(vkCreateDescriptorSetLayout) X(vkDestroyDescriptorSetLayout)      \
+                    X(vkCreatePipelineLayout) X(vkDestroyPipelineLayout) X(vkCreateComputePipelines)         \
+                        X(vkDestroyPipeline) X(vkCreateDescriptorPool) X(vkDestroyDescriptorPool)            \
+                            X(vkResetDescriptorPool) X(vkAllocateDescriptorSets) X(vkUpdateDescriptorSets)   \
+                                X(vkCreateCommandPool) X(vkDestroyCommandPool) X(vkAllocateCommandBuffers)   \
+                                    X(vkBeginCommandBuffer) X(vkEndCommandBuffer) X(vkResetCommandBuffer)    \
+                                        X(vkCmdBindPipeline) X(vkCmdBindDescriptorSets)                      \
+                                            X(vkCmdPushConstants) X(vkCmdDispatch) X(vkCmdPipelineBarrier)   \
+                                                X(vkCmdCopyBuffer) X(vkQueueSubmit) X(vkCreateFence)         \
+                                                    X(vkDestroyFence) X(vkWaitForFences) X(vkResetFences)    \
+                                                        X(vkDeviceWaitIdle)
 
 // The loader, one instance and its entry points. Shared by the backend and every device it opens, so a
 // device stays valid after the registry that opened it is gone.
