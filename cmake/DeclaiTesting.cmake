@@ -22,8 +22,11 @@ function(declai_add_test name)
   endif()
   # QtTest's crash handler forks inside a signal handler and can deadlock on a corrupted heap; a crash
   # must fail fast instead of hanging until the timeout.
+  # QtTest aborts a test function after QTEST_FUNCTION_TIMEOUT (default 300 s): CTest's TIMEOUT is the one
+  # limit, so a slow function on a busy machine is not killed early by a second, hidden one.
+  math(EXPR _function_timeout_ms "${T_TIMEOUT} * 1000")
   set_tests_properties(${name} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT} SKIP_RETURN_CODE 77
-    ENVIRONMENT "QTEST_DISABLE_STACK_TRACE=1;QTEST_DISABLE_CORE_DUMP=1")
+    ENVIRONMENT "QTEST_DISABLE_STACK_TRACE=1;QTEST_DISABLE_CORE_DUMP=1;QTEST_FUNCTION_TIMEOUT=${_function_timeout_ms}")
 endfunction()
 
 # A test that stands for one whose dependency is missing at configure time: a skip with the reason, or a

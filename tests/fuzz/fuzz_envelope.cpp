@@ -34,6 +34,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     decodeAs<NodeStatus>(*envelope, NODE_STATUS);
     decodeAs<AssignLayers>(*envelope, ASSIGN_LAYERS);
     decodeAs<ShardReady>(*envelope, SHARD_READY);
+    decodeAs<ShardChallenge>(*envelope, SHARD_CHALLENGE);
+    decodeAs<ShardProof>(*envelope, SHARD_PROOF);
     decodeAs<EndSession>(*envelope, END_SESSION);
     decodeAs<ReleaseShard>(*envelope, RELEASE_SHARD);
     decodeAs<Submit>(*envelope, SUBMIT);
