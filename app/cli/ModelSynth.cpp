@@ -14,76 +14,57 @@ namespace declai::cli {
 
 // ---- GgufWriter ---------------------------------------------------------------------------------------
 
-namespace {
-
-void appendBytes(std::vector<std::byte>& buffer, const void* data, size_t bytes) {
-    const auto* p = static_cast<const std::byte*>(data);
-    buffer.insert(buffer.end(), p, p + bytes);
-}
-
-template <typename T>
-void appendPod(std::vector<std::byte>& buffer, T value) {
-    appendBytes(buffer, &value, sizeof value);
-}
-
-void appendString(std::vector<std::byte>& buffer, const std::string& s) {
-    appendPod<uint64_t>(buffer, s.size());
-    appendBytes(buffer, s.data(), s.size());
-}
-
-} // namespace
-
 GgufWriter::~GgufWriter() {
     if (m_file)
         std::fclose(m_file);
 }
 
 void GgufWriter::addString(const std::string& key, const std::string& value) {
-    appendString(m_kv, key);
-    appendPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::String));
-    appendString(m_kv, value);
+    appendGgufString(m_kv, key);
+    appendGgufPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::String));
+    appendGgufString(m_kv, value);
     ++m_kvCount;
 }
 
 void GgufWriter::addUInt32(const std::string& key, uint32_t value) {
-    appendString(m_kv, key);
-    appendPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::UInt32));
-    appendPod<uint32_t>(m_kv, value);
+    appendGgufString(m_kv, key);
+    appendGgufPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::UInt32));
+    appendGgufPod<uint32_t>(m_kv, value);
     ++m_kvCount;
 }
 
 void GgufWriter::addFloat32(const std::string& key, float value) {
-    appendString(m_kv, key);
-    appendPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::Float32));
-    appendPod<float>(m_kv, value);
+    appendGgufString(m_kv, key);
+    appendGgufPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::Float32));
+    appendGgufPod<float>(m_kv, value);
     ++m_kvCount;
 }
 
 void GgufWriter::addStringArray(const std::string& key, const std::vector<std::string>& values) {
-    appendString(m_kv, key);
-    appendPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::Array));
-    appendPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::String));
-    appendPod<uint64_t>(m_kv, values.size());
+    appendGgufString(m_kv, key);
+    appendGgufPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::Array));
+    appendGgufPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::String));
+    appendGgufPod<uint64_t>(m_kv, values.size());
     for (const std::string& s : values)
-        appendString(m_kv, s);
+        appendGgufString(m_kv, s);
     ++m_kvCount;
 }
 
 void GgufWriter::addFloat32Array(const std::string& key, const std::vector<float>& values) {
-    appendString(m_kv, key);
-    appendPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::Array));
-    appendPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::Float32));
-    appendPod<uint64_t>(m_kv, values.size());
-    appendBytes(m_kv, values.data(), values.size() * sizeof(float));
+    appendGgufString(m_kv, key);
+    appendGgufPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::Array));
+    appendGgufPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::Float32));
+    appendGgufPod<uint64_t>(m_kv, values.size());
+    appendGgufBytes(m_kv, values.data(), values.size() * sizeof(float));
     ++m_kvCount;
 }
 
 void GgufWriter::addInt32Array(const std::string& key, const std::vector<int32_t>& values) {
-    appendString(m_kv, key);
-    appendPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::Array));
-    appendPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::Int32));
-    appendPod<uint64_t>(m_kv, values.size());
-    appendBytes(m_kv, values.data(), values.size() * sizeof(int32_t));
+    appendGgufString(m_kv, key);
+    appendGgufPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::Array));
+    appendGgufPod<uint32_t>(m_kv, static_cast<uint32_t>(GgufValueType::Int32));
+    appendGgufPod<uint64_t>(m_kv, values.size());
+    appendGgufBytes(m_kv, values.data(), values.size() * sizeof(int32_t));
     ++m_kvCount;
 }
 
@@ -139,18 +120,18 @@ Expected<void> GgufWriter::padTo(uint64_t alignment) {
 
 Expected<void> GgufWriter::writeHeader() {
     std::vector<std::byte> header;
-    appendBytes(header, "GGUF", 4);
-    appendPod<uint32_t>(header, 3);
-    appendPod<uint64_t>(header, m_tensors.size());
-    appendPod<uint64_t>(header, m_kvCount);
+    appendGgufBytes(header, "GGUF", 4);
+    appendGgufPod<uint32_t>(header, 3);
+    appendGgufPod<uint64_t>(header, m_tensors.size());
+    appendGgufPod<uint64_t>(header, m_kvCount);
     header.insert(header.end(), m_kv.begin(), m_kv.end());
     for (const TensorInfo& t : m_tensors) {
-        appendString(header, t.name);
-        appendPod<uint32_t>(header, static_cast<uint32_t>(t.shape.size()));
+        appendGgufString(header, t.name);
+        appendGgufPod<uint32_t>(header, static_cast<uint32_t>(t.shape.size()));
         for (uint64_t d : t.shape)
-            appendPod<uint64_t>(header, d);
-        appendPod<uint32_t>(header, static_cast<uint32_t>(t.type));
-        appendPod<uint64_t>(header, t.offset);
+            appendGgufPod<uint64_t>(header, d);
+        appendGgufPod<uint32_t>(header, static_cast<uint32_t>(t.type));
+        appendGgufPod<uint64_t>(header, t.offset);
     }
     if (auto r = writeRaw(header.data(), header.size()); !r)
         return r;

@@ -6,24 +6,6 @@
 #include <cstring>
 
 namespace declai {
-namespace {
-
-void appendBytes(std::vector<std::byte>& out, const void* data, size_t bytes) {
-    const auto* p = static_cast<const std::byte*>(data);
-    out.insert(out.end(), p, p + bytes);
-}
-
-template <typename T>
-void appendPod(std::vector<std::byte>& out, T value) {
-    appendBytes(out, &value, sizeof value);
-}
-
-void appendString(std::vector<std::byte>& out, const std::string& s) {
-    appendPod<uint64_t>(out, s.size());
-    appendBytes(out, s.data(), s.size());
-}
-
-} // namespace
 
 bool NodeFileView::isWithheldTensor(std::string_view name) {
     return name == "token_embd.weight" || name == "output.weight" || name == "output_norm.weight";
@@ -53,20 +35,20 @@ Expected<NodeFileView> NodeFileView::create(const GgufFile& file, const ShardMan
         ++kvCount;
     }
     std::vector<std::byte>& h = view.m_header;
-    appendBytes(h, "GGUF", 4);
-    appendPod<uint32_t>(h, 3);
-    appendPod<uint64_t>(h, file.tensors().size());
-    appendPod<uint64_t>(h, kvCount);
+    appendGgufBytes(h, "GGUF", 4);
+    appendGgufPod<uint32_t>(h, 3);
+    appendGgufPod<uint64_t>(h, file.tensors().size());
+    appendGgufPod<uint64_t>(h, kvCount);
     h.insert(h.end(), kv.begin(), kv.end());
     // The whole tensor table, withheld tensors included (their shapes tell the node the model's layout,
     // not its vocabulary), at their original data-relative offsets.
     for (const GgufTensorInfo& t : file.tensors()) {
-        appendString(h, t.name);
-        appendPod<uint32_t>(h, static_cast<uint32_t>(t.shape.size()));
+        appendGgufString(h, t.name);
+        appendGgufPod<uint32_t>(h, static_cast<uint32_t>(t.shape.size()));
         for (uint64_t d : t.shape)
-            appendPod<uint64_t>(h, d);
-        appendPod<uint32_t>(h, static_cast<uint32_t>(t.type));
-        appendPod<uint64_t>(h, t.offset);
+            appendGgufPod<uint64_t>(h, d);
+        appendGgufPod<uint32_t>(h, static_cast<uint32_t>(t.type));
+        appendGgufPod<uint64_t>(h, t.offset);
     }
     const uint64_t alignment = std::max<uint64_t>(1, file.alignment());
     h.resize((h.size() + alignment - 1) / alignment * alignment, std::byte{0});
