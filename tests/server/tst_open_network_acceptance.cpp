@@ -1,0 +1,309 @@
+// Issue 11's acceptance run: a local swarm (real declai-server, two honest declai-node processes, credits on)
+// under every attack at once — 1,000 idle or half-open TLS connections kept topped up, a 64 MiB header every
+// second, one silent node, one hoarding node, one garbage node (FakeNode.h) and one client pipelining 1,000
+// submits at a time on its own account (AbuseClients.h) — must still serve an honest researcher's prompt with
+// the reference text within 3x its unloaded latency; after the attacks stop and the server stops cleanly,
+// `declai-server ledger verify` must pass with no hold left open. The figures go to docs/security.md.
+#include "AbuseClients.h"
+#include "SwarmRuns.h"
+
+#include <QTimer>
+#include <algorithm>
+#include <csignal>
+#include <sys/resource.h>
+
+using declai::testdata::FakeNode;
+using declai::testdata::HugeHeader;
+using declai::testdata::Misbehaviour;
+using declai::testdata::nodeStatus;
+using declai::testdata::partialClientHello;
+using declai::testdata::PipelinedClient;
+using declai::testdata::Run;
+using declai::testdata::submitAndWait;
+using declai::testdata::Swarm;
+using declai::testdata::wholeModel;
+
+namespace {
+
+qint64 median(std::vector<qint64> values) {
+    std::sort(values.begin(), values.end());
+    return values[values.size() / 2];
+}
+
+QString joined(const std::vector<qint64>& values) {
+    QStringList parts;
+    for (qint64 v : values)
+        parts << QString::number(v);
+    return parts.join(QStringLiteral(", "));
+}
+
+// `count` connections to the gateway's TLS port from 127.0.0.1, every other one sending the start of a
+// ClientHello and stalling, the rest sending nothing. The gateway closes them (handshake cap and timeout);
+// topUp() reopens the closed ones, as an attacker holding 1,000 connections would. Test thread only.
+class HeldConnections {
+public:
+    HeldConnections(quint16 port, int count) : m_port(port), m_sockets(size_t(count)) {}
+
+    void topUp() {
+        int open = 0;
+        for (size_t i = 0; i < m_sockets.size(); ++i) {
+            auto& s = m_sockets[i];
+            if (s && s->state() != QAbstractSocket::UnconnectedState) {
+                ++open;
+                continue;
+            }
+            s = std::make_unique<QTcpSocket>();
+            QTcpSocket* raw = s.get();
+            if (i % 2 == 0)
+                QObject::connect(raw, &QTcpSocket::connected, raw,
+                                 [raw] { raw->write(partialClientHello()); });
+            raw->connectToHost(QHostAddress::LocalHost, m_port);
+            ++m_opened;
+        }
+        m_openSamples.push_back(open);
+    }
+    void close() { m_sockets.clear(); }
+    qint64 opened() const { return m_opened; }
+    // How many were still open at each top-up (before reopening the rest).
+    const std::vector<qint64>& openSamples() const { return m_openSamples; }
+
+private:
+    quint16 m_port;
+    std::vector<std::unique_ptr<QTcpSocket>> m_sockets;
+    std::vector<qint64> m_openSamples;
+    qint64 m_opened = 0;
+};
+
+} // namespace
+
+class TestOpenNetworkAcceptance : public QObject {
+    Q_OBJECT
+
+    QString m_prompt;
+    QString m_expected;
+    int m_tokens = 0;
+
+private Q_SLOTS:
+    void initTestCase() {
+        if (declai::testdata::referenceDir().isEmpty() ||
+            declai::testdata::modelPath(QStringLiteral("stories260K.gguf")).isEmpty())
+            QSKIP("DECLAI_MODEL_PATH and DECLAI_REFERENCE_DIR must point at ../shared");
+        const QJsonObject ref = declai::testdata::reference(QStringLiteral("stories260K-p1.json"));
+        m_prompt = ref.value(QStringLiteral("prompt")).toString();
+        m_expected = ref.value(QStringLiteral("greedy_text")).toString() + QLatin1Char('\n');
+        m_tokens = int(ref.value(QStringLiteral("greedy_tokens")).toArray().size());
+        QVERIFY(m_tokens > 0);
+        // 1,000 attacking sockets, the header streams and the harness need more than the usual 1,024 fds.
+        rlimit limit{};
+        if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < 8192) {
+            limit.rlim_cur = std::min<rlim_t>(8192, limit.rlim_max);
+            setrlimit(RLIMIT_NOFILE, &limit);
+        }
+        QVERIFY2(limit.rlim_cur >= 4096, "the fd limit is too low for 1,000 attacking connections");
+    }
+
+    void allAttacksAtOnce() {
+        QString researcherKey;
+        QString abuserKey;
+        // Raised from the defaults only where the attacks all come from 127.0.0.1 and would otherwise be
+        // refused at the door rather than exercise the defences behind it: connections per address (the
+        // 1,000 held ones) and new node identities per address (the three fake nodes beside two honest ones).
+        // Requests per connection (4) and per account (8) keep their defaults: the pipelining client is
+        // refused beyond them. --min-nodes 2 makes the honest nodes split the layers, so the silent and the
+        // garbage node, which claim them all, offer the one-hop chain new sessions prefer; a short
+        // assignment deadline lets the hoarder lose its assignment within the run.
+        Swarm swarm(
+            {QStringLiteral("--min-nodes"), QStringLiteral("2"), QStringLiteral("--max-connections-per-ip"),
+             QStringLiteral("4096"), QStringLiteral("--new-nodes-per-ip"), QStringLiteral("100"),
+             QStringLiteral("--assignment-deadline-ms"), QStringLiteral("2000")},
+            [&](Swarm& s) {
+                researcherKey =
+                    s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("researcher")})
+                        .trimmed();
+                abuserKey = s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("abuser")})
+                                .trimmed();
+            });
+        QVERIFY2(researcherKey.startsWith(QStringLiteral("dk_")), qPrintable(researcherKey));
+        QVERIFY2(abuserKey.startsWith(QStringLiteral("dk_")), qPrintable(abuserKey));
+        QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
+        swarm.addNode();
+        swarm.addNode();
+        QVERIFY2(swarm.waitForShards(2), qPrintable(swarm.log(QStringLiteral("server"))));
+        const QStringList asResearcher{QStringLiteral("--api-key"), researcherKey};
+
+        // Unloaded: one warm-up run, then the median of three.
+        const auto researcherRun = [&](const char* when) -> qint64 {
+            const Run run = submitAndWait(swarm, m_prompt, m_tokens, asResearcher);
+            if (run.exitCode != 0 || run.out != m_expected) {
+                qWarning("researcher run %s: exit %d, output '%s', error '%s'", when, run.exitCode,
+                         qPrintable(run.out), qPrintable(run.err));
+                return -1;
+            }
+            return run.ms;
+        };
+        QVERIFY(researcherRun("warm-up") >= 0);
+        std::vector<qint64> unloaded;
+        for (int i = 0; i < 3; ++i) {
+            const qint64 ms = researcherRun("unloaded");
+            QVERIFY2(ms >= 0, "the unloaded swarm did not serve the reference text");
+            unloaded.push_back(ms);
+        }
+        const qint64 unloadedMs = median(unloaded);
+        qInfo("unloaded: %s ms (median %lld ms)", qPrintable(joined(unloaded)), unloadedMs);
+
+        // The misbehaving nodes.
+        FakeNode silent(Misbehaviour::Silent, swarm.caFile(), wholeModel(swarm));
+        FakeNode garbage(Misbehaviour::NaNAnswer, swarm.caFile(), wholeModel(swarm));
+        FakeNode hoarder(Misbehaviour::Hoard, swarm.caFile());
+        QVERIFY(silent.join(swarm.port()));
+        QVERIFY(garbage.join(swarm.port()));
+        QVERIFY(hoarder.join(swarm.port()));
+        QVERIFY(FakeNode::waitUntil(
+            [&] {
+                return !nodeStatus(swarm, silent.nodeId())
+                            .value(QStringLiteral("shards"))
+                            .toArray()
+                            .isEmpty() &&
+                       !nodeStatus(swarm, garbage.nodeId())
+                            .value(QStringLiteral("shards"))
+                            .toArray()
+                            .isEmpty();
+            },
+            10000));
+
+        // 1,000 idle or half-open connections, topped up every second.
+        HeldConnections held(swarm.port(), 1000);
+        held.topUp();
+        QTimer heldTimer;
+        QObject::connect(&heldTimer, &QTimer::timeout, [&] { held.topUp(); });
+        heldTimer.start(1000);
+
+        // A 64 MiB header every second.
+        std::vector<std::unique_ptr<HugeHeader>> headers;
+        headers.push_back(std::make_unique<HugeHeader>(swarm, 64));
+        QTimer headerTimer;
+        QObject::connect(&headerTimer, &QTimer::timeout,
+                         [&] { headers.push_back(std::make_unique<HugeHeader>(swarm, 64)); });
+        headerTimer.start(1000);
+
+        // One client pipelining 1,000 submits on one connection, the next 1,000 once all are answered.
+        PipelinedClient abuser(swarm, abuserKey);
+        QVERIFY(abuser.waitWelcome());
+        uint64_t submitted = 0;
+        const auto pipeline = [&] {
+            for (int i = 0; i < 1000; ++i)
+                abuser.submit(++submitted, 4);
+        };
+        pipeline();
+        QTimer abuseTimer;
+        QObject::connect(&abuseTimer, &QTimer::timeout, [&] {
+            if (abuser.answers() >= submitted && submitted < 30000)
+                pipeline();
+        });
+        abuseTimer.start(100);
+
+        // Steady state: the attacks run for a few seconds and the silent node has cost someone its one
+        // first-answer timeout (that first cost is measured by tst_misbehaving_nodes; here it is the
+        // attackers' sessions that pay it, as they were there first).
+        QElapsedTimer attackClock;
+        attackClock.start();
+        QTest::qWait(3000);
+        const bool silentExcluded = FakeNode::waitUntil(
+            [&] {
+                return nodeStatus(swarm, silent.nodeId())
+                    .value(QStringLiteral("reputation"))
+                    .toObject()
+                    .value(QStringLiteral("excluded"))
+                    .toBool();
+            },
+            20000);
+        qInfo("steady state after %lld ms: silent node tried %d time(s), excluded %d; garbage node tried %d "
+              "time(s), quarantined %d; hoarder assignments %d",
+              attackClock.elapsed(), silent.stageRequests(), int(silentExcluded), garbage.stageRequests(),
+              int(garbage.rejected()), hoarder.assignments());
+
+        // Loaded: three runs under every attack at once.
+        std::vector<qint64> loaded;
+        for (int i = 0; i < 3; ++i) {
+            const qint64 ms = researcherRun("under attack");
+            QVERIFY2(ms >= 0, "the swarm under attack did not serve the reference text");
+            loaded.push_back(ms);
+        }
+        const qint64 loadedMax = *std::max_element(loaded.begin(), loaded.end());
+        const QJsonObject statusUnderAttack = swarm.status();
+        qInfo("under attack: %s ms (median %lld, max %lld ms; %.2fx the unloaded median)",
+              qPrintable(joined(loaded)), median(loaded), loadedMax, double(loadedMax) / double(unloadedMs));
+
+        // Stop the attacks; the pipelining client's last submits are answered first.
+        heldTimer.stop();
+        headerTimer.stop();
+        abuseTimer.stop();
+        const std::vector<qint64> openSamples = held.openSamples();
+        held.close();
+        QVERIFY2(abuser.waitAnswers(submitted, 60000), "not every pipelined submit was answered");
+        size_t refused = 0;
+        for (const auto& [id, reason] : abuser.failed)
+            if (reason.contains(QStringLiteral("too many requests in flight")))
+                ++refused;
+        int headersClosed = 0;
+        int headersStillRead = 0; // older than 3 s and not closed: the gateway kept reading
+        int headers431 = 0;
+        int headerMaxMiB = 0;
+        for (const auto& h : headers) {
+            headersClosed += h->closed() ? 1 : 0;
+            headersStillRead += !h->closed() && h->ageMs() > 3000 ? 1 : 0;
+            headers431 += h->reply().startsWith("HTTP/1.1 431") ? 1 : 0;
+            headerMaxMiB = std::max(headerMaxMiB, h->chunksSent());
+        }
+        qInfo(
+            "attacks: %lld connections opened (open at each top-up: min %lld, max %lld); %zu huge headers "
+            "(%d closed by the gateway, %d answered 431, at most %d MiB of one sent); %llu pipelined submits "
+            "(%zu done, %zu refused as too many in flight, %zu other failures)",
+            held.opened(), *std::min_element(openSamples.begin(), openSamples.end()),
+            *std::max_element(openSamples.begin(), openSamples.end()), headers.size(), headersClosed,
+            headers431, headerMaxMiB, static_cast<unsigned long long>(submitted), abuser.done.size(), refused,
+            abuser.failed.size() - refused);
+        qInfo("front door under attack: %s",
+              QJsonDocument(statusUnderAttack.value(QStringLiteral("front_door")).toObject())
+                  .toJson(QJsonDocument::Compact)
+                  .constData());
+        const QJsonObject hoarderStatus = nodeStatus(swarm, hoarder.nodeId());
+        qInfo("hoarder: %d assignment(s) received, %d pending, %d expired", hoarder.assignments(),
+              hoarderStatus.value(QStringLiteral("pending_assignments")).toInt(),
+              hoarderStatus.value(QStringLiteral("reputation"))
+                  .toObject()
+                  .value(QStringLiteral("expired_assignments"))
+                  .toInt());
+        headers.clear();
+        silent.leave();
+        hoarder.leave();
+
+        // The defences each did their part.
+        QVERIFY2(silentExcluded, "the silent node was not excluded");
+        QVERIFY2(garbage.rejected(), "the garbage node was not quarantined");
+        QVERIFY2(refused > 0 && abuser.done.size() > 0,
+                 "the pipelining client was not limited to its in-flight allowance");
+        QVERIFY2(headersStillRead == 0, "a huge header was kept reading for more than 3 s");
+
+        // The bar: 3x the unloaded latency.
+        QVERIFY2(loadedMax <= 3 * unloadedMs,
+                 qPrintable(QStringLiteral("under attack %1 ms, unloaded median %2 ms")
+                                .arg(joined(loaded))
+                                .arg(unloadedMs)));
+
+        // A clean stop, then the books.
+        ::kill(static_cast<pid_t>(swarm.server().processId()), SIGTERM);
+        QVERIFY2(swarm.server().waitForFinished(30000), "declai-server did not stop on SIGTERM");
+        QCOMPARE(swarm.server().exitStatus(), QProcess::NormalExit);
+        int verifyExit = -1;
+        const QString verify = swarm.admin({QStringLiteral("ledger"), QStringLiteral("verify")}, &verifyExit);
+        qInfo("ledger verify (exit %d): %s", verifyExit, qPrintable(verify.trimmed()));
+        QCOMPARE(verifyExit, 0);
+        QVERIFY2(verify.contains(QStringLiteral("no orphaned holds")) &&
+                     !verify.contains(QStringLiteral("ORPHANED")),
+                 qPrintable(verify));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestOpenNetworkAcceptance)
+#include "tst_open_network_acceptance.moc"
