@@ -94,10 +94,12 @@ inline QByteArray readUntilClosed(QAbstractSocket& s, int timeoutMs, bool* close
 
 // An HTTP request whose header never ends, streamed over TLS as an attacker would: a 1 MiB chunk whenever
 // the last one left, until `mib` MiB are sent or the gateway closes the connection. Starts on construction;
-// the connection is made asynchronously (callbacks run on the test's event loop).
+// the connection is made asynchronously (callbacks run on the test's event loop). `from`: a loopback source
+// address to connect from (another 127.x.y.z stands for another peer); null: the system's choice.
 class HugeHeader {
 public:
-    HugeHeader(const Swarm& swarm, int mib) : m_mib(mib), m_chunk(1 << 20, 'a') {
+    HugeHeader(const Swarm& swarm, int mib, const QHostAddress& from = QHostAddress())
+        : m_mib(mib), m_chunk(1 << 20, 'a') {
         m_socket.setSslConfiguration(trustingSwarm(swarm));
         QObject::connect(&m_socket, &QSslSocket::encrypted, &m_socket, [this] {
             m_encrypted = true;
@@ -111,6 +113,8 @@ public:
         QObject::connect(&m_socket, &QIODevice::readyRead, &m_socket,
                          [this] { m_reply += m_socket.readAll(); });
         m_clock.start();
+        if (!from.isNull())
+            m_socket.bind(from);
         m_socket.connectToHostEncrypted(QStringLiteral("127.0.0.1"), swarm.port());
     }
 
