@@ -180,9 +180,14 @@ private Q_SLOTS:
         FakeNode garbage(Misbehaviour::NaNAnswer, swarm.caFile(), wholeModel(swarm));
         FakeNode hoarder(Misbehaviour::Hoard, swarm.caFile());
         if (attack("nodes")) {
+            // The hoarder first: a third node makes the gateway want two copies of each layer, so it is
+            // handed a part to load (and never reports it ready); the silent and garbage nodes then claim
+            // every layer at once.
+            QVERIFY(hoarder.join(swarm.port()));
+            QVERIFY2(FakeNode::waitUntil([&] { return hoarder.assignments() > 0; }, 15000),
+                     "the hoarding node was never given an assignment");
             QVERIFY(silent.join(swarm.port()));
             QVERIFY(garbage.join(swarm.port()));
-            QVERIFY(hoarder.join(swarm.port()));
             QVERIFY(FakeNode::waitUntil(
                 [&] {
                     return !nodeStatus(swarm, silent.nodeId())
@@ -307,12 +312,13 @@ private Q_SLOTS:
                   .toJson(QJsonDocument::Compact)
                   .constData());
         const QJsonObject hoarderStatus = nodeStatus(swarm, hoarder.nodeId());
+        const int hoarderPending = hoarderStatus.value(QStringLiteral("pending_assignments")).toInt();
+        const int hoarderExpired = hoarderStatus.value(QStringLiteral("reputation"))
+                                       .toObject()
+                                       .value(QStringLiteral("expired_assignments"))
+                                       .toInt();
         qInfo("hoarder: %d assignment(s) received, %d pending, %d expired", hoarder.assignments(),
-              hoarderStatus.value(QStringLiteral("pending_assignments")).toInt(),
-              hoarderStatus.value(QStringLiteral("reputation"))
-                  .toObject()
-                  .value(QStringLiteral("expired_assignments"))
-                  .toInt());
+              hoarderPending, hoarderExpired);
         headers.clear();
         silent.leave();
         hoarder.leave();
@@ -321,6 +327,8 @@ private Q_SLOTS:
         QVERIFY2(skipped.isEmpty(), "attacks were left out (DECLAI_ACCEPTANCE_SKIP)");
         QVERIFY2(silentExcluded, "the silent node was not excluded");
         QVERIFY2(garbage.rejected(), "the garbage node was not quarantined");
+        QVERIFY2(hoarder.assignments() > 0 && hoarderPending == 0 && hoarderExpired >= 1,
+                 "the hoarding node kept its assignment");
         QVERIFY2(refused > 0 && abuser.done.size() > 0,
                  "the pipelining client was not limited to its in-flight allowance");
         QVERIFY2(headersStillRead == 0, "a huge header was kept reading for more than 3 s");
