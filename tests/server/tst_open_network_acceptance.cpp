@@ -109,7 +109,7 @@ private Q_SLOTS:
     void allAttacksAtOnce() {
         QString researcherKey;
         QString abuserKey;
-        // Raised from the defaults only where the attacks all come from 127.0.0.1 and would otherwise be
+        // Raised from the defaults only where the attacks, all from one loopback address each, would be
         // refused at the door rather than exercise the defences behind it: connections per address (the
         // 1,000 held ones) and new node identities per address (the three fake nodes beside two honest ones).
         // Requests per connection (4) and per account (8) keep their defaults: the pipelining client is
@@ -246,15 +246,14 @@ private Q_SLOTS:
         QElapsedTimer attackClock;
         attackClock.start();
         QTest::qWait(3000);
-        const bool silentExcluded = attack("nodes") && FakeNode::waitUntil(
-                                                           [&] {
-                                                               return nodeStatus(swarm, silent.nodeId())
-                                                                   .value(QStringLiteral("reputation"))
-                                                                   .toObject()
-                                                                   .value(QStringLiteral("excluded"))
-                                                                   .toBool();
-                                                           },
-                                                           20000);
+        const auto silentIsExcluded = [&] {
+            return nodeStatus(swarm, silent.nodeId())
+                .value(QStringLiteral("reputation"))
+                .toObject()
+                .value(QStringLiteral("excluded"))
+                .toBool();
+        };
+        const bool silentExcluded = attack("nodes") && FakeNode::waitUntil(silentIsExcluded, 20000);
         qInfo("steady state after %lld ms: silent node tried %d time(s), excluded %d; garbage node tried %d "
               "time(s), quarantined %d; hoarder assignments %d",
               attackClock.elapsed(), silent.stageRequests(), int(silentExcluded), garbage.stageRequests(),
