@@ -2,29 +2,20 @@
 // declai-cli): aborted and half-open TLS handshakes, plain HTTP on the TLS port, huge and numerous HTTP
 // headers, oversize WebSocket frames, and a closed port. After each attack an honest request must still be
 // served quickly. Issue 11, findings 1, 4, 6 and 8.
-#include "SwarmHarness.h"
-#include "declai/network/Channel.h"
+#include "AbuseClients.h"
 
 #include <QElapsedTimer>
-#include <QRandomGenerator>
-#include <QSslSocket>
-#include <QTcpSocket>
-#include <QWebSocket>
-#include <map>
 #include <sys/resource.h>
 
+using declai::testdata::HugeHeader;
+using declai::testdata::openConnections;
+using declai::testdata::partialClientHello;
+using declai::testdata::PipelinedClient;
+using declai::testdata::readUntilClosed;
 using declai::testdata::Swarm;
+using declai::testdata::tlsConnect;
 
 namespace {
-
-// The first bytes of a TLS ClientHello: record header (handshake, TLS 1.0 record version, length 512),
-// handshake header (ClientHello, length 508), client version TLS 1.2, and part of the random.
-QByteArray partialClientHello() {
-    QByteArray bytes = QByteArray::fromHex("1603010200010001fc0303");
-    for (int i = 0; i < 16; ++i)
-        bytes.append(char(QRandomGenerator::global()->bounded(256)));
-    return bytes;
-}
 
 qint64 rssKiB(qint64 pid) {
     QFile f(QStringLiteral("/proc/%1/status").arg(pid));
@@ -34,67 +25,6 @@ qint64 rssKiB(qint64 pid) {
         if (line.startsWith("VmRSS:"))
             return line.mid(6).trimmed().split(' ').first().toLongLong();
     return -1;
-}
-
-// Plain TCP connections, opened all at once; `send` goes to each once connected. The gateway may close
-// some of them again (that is the point); *opened counts those that got connected at all.
-std::vector<std::unique_ptr<QTcpSocket>> openConnections(quint16 port, int count, const QByteArray& send,
-                                                         int* opened = nullptr) {
-    std::vector<std::unique_ptr<QTcpSocket>> sockets;
-    int connected = 0;
-    int settled = 0;
-    for (int i = 0; i < count; ++i) {
-        sockets.push_back(std::make_unique<QTcpSocket>());
-        QTcpSocket* s = sockets.back().get();
-        QObject::connect(s, &QTcpSocket::connected, s, [s, &connected, &settled, send] {
-            ++connected;
-            ++settled;
-            if (!send.isEmpty())
-                s->write(send);
-        });
-        QObject::connect(s, &QTcpSocket::errorOccurred, s, [s, &settled](QAbstractSocket::SocketError) {
-            if (s->state() != QAbstractSocket::ConnectedState)
-                ++settled;
-        });
-        s->connectToHost(QHostAddress::LocalHost, port);
-    }
-    QElapsedTimer clock;
-    clock.start();
-    while (settled < count && clock.elapsed() < 10000)
-        QTest::qWait(5);
-    for (auto& s : sockets)
-        s->disconnect(s.get()); // the lambdas above refer to this frame
-    QTest::qWait(20);           // let the writes go out
-    if (opened)
-        *opened = connected;
-    return sockets;
-}
-
-// A TLS connection that trusts the swarm's certificate.
-std::unique_ptr<QSslSocket> tlsConnect(const Swarm& swarm, int timeoutMs = 5000) {
-    auto s = std::make_unique<QSslSocket>();
-    QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
-    tls.setCaCertificates(QSslCertificate::fromPath(swarm.caFile()));
-    s->setSslConfiguration(tls);
-    s->connectToHostEncrypted(QStringLiteral("127.0.0.1"), swarm.port());
-    if (!s->waitForEncrypted(timeoutMs))
-        return nullptr;
-    return s;
-}
-
-// Reads until the peer closes or timeoutMs passes; returns what arrived.
-QByteArray readUntilClosed(QAbstractSocket& s, int timeoutMs, bool* closed = nullptr) {
-    QByteArray got;
-    QElapsedTimer clock;
-    clock.start();
-    while (clock.elapsed() < timeoutMs && s.state() != QAbstractSocket::UnconnectedState) {
-        QTest::qWait(10);
-        got += s.readAll();
-    }
-    got += s.readAll();
-    if (closed)
-        *closed = s.state() == QAbstractSocket::UnconnectedState;
-    return got;
 }
 
 QByteArray websocketUpgrade(quint16 port) {
@@ -139,65 +69,6 @@ int closeCodeIn(const QByteArray& received) {
     }
     return -1;
 }
-
-// A protocol client in this process: Hello, then any number of Submits on one connection.
-struct PipelinedClient {
-    std::unique_ptr<declai::net::Channel> channel;
-    bool welcomed = false;
-    std::map<uint64_t, QString> failed; // request id -> reason
-    std::map<uint64_t, int64_t> done;   // request id -> cost in microcredits
-
-    PipelinedClient(const Swarm& swarm, const QString& apiKey) {
-        auto socket = std::make_unique<QWebSocket>();
-        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
-        tls.setCaCertificates(QSslCertificate::fromPath(swarm.caFile()));
-        socket->setSslConfiguration(tls);
-        QWebSocket* raw = socket.get();
-        channel = std::make_unique<declai::net::Channel>(std::move(socket), declai::net::ChannelLimits{});
-        QObject::connect(raw, &QWebSocket::connected, [this, apiKey] {
-            declai::wire::Hello hello;
-            hello.set_role(declai::wire::CLIENT);
-            hello.set_min_protocol_version(declai::wire::kMinProtocolVersion);
-            hello.set_max_protocol_version(declai::wire::kProtocolVersion);
-            hello.set_api_key(apiKey.toStdString());
-            channel->send(declai::wire::HELLO, hello);
-        });
-        QObject::connect(
-            channel.get(), &declai::net::Channel::envelopeReceived, [this](const declai::wire::Envelope& e) {
-                if (e.type() == declai::wire::WELCOME)
-                    welcomed = true;
-                if (auto f = declai::wire::decodeBody<declai::wire::Failed>(e, declai::wire::FAILED))
-                    failed[f->request_id()] = QString::fromStdString(f->reason());
-                if (auto d = declai::wire::decodeBody<declai::wire::Done>(e, declai::wire::DONE))
-                    done[d->request_id()] = d->cost_microcredits();
-            });
-        raw->open(QUrl(swarm.url()));
-    }
-    bool waitWelcome() {
-        QElapsedTimer clock;
-        clock.start();
-        while (!welcomed && clock.elapsed() < 10000)
-            QTest::qWait(10);
-        return welcomed;
-    }
-    void submit(uint64_t requestId, int tokens, const char* priority = "normal", bool quoteOnly = false) {
-        declai::wire::Submit submit;
-        submit.set_request_id(requestId);
-        submit.set_model("stories260K");
-        submit.set_prompt("Once upon a time");
-        submit.set_max_tokens(static_cast<uint32_t>(tokens));
-        submit.set_priority(priority);
-        submit.set_quote_only(quoteOnly);
-        channel->send(declai::wire::SUBMIT, submit);
-    }
-    bool waitAnswers(size_t count, int timeoutMs) {
-        QElapsedTimer clock;
-        clock.start();
-        while (failed.size() + done.size() < count && clock.elapsed() < timeoutMs)
-            QTest::qWait(10);
-        return failed.size() + done.size() >= count;
-    }
-};
 
 } // namespace
 
@@ -393,31 +264,17 @@ private Q_SLOTS:
     void hugeHeaderIsRefusedQuickly() {
         auto cli = m_swarm->submit(QStringLiteral("Once upon a time"), 16,
                                    {QStringLiteral("--timeout-s"), QStringLiteral("30")});
-        auto big = tlsConnect(*m_swarm);
-        QVERIFY(big);
         const qint64 rejectsBefore = frontDoor().value(QStringLiteral("header_rejects")).toInteger();
-        QElapsedTimer clock;
-        clock.start();
         // Streamed like an attacker would: a 1 MiB chunk whenever the last one left, until 64 MiB or closed.
-        QByteArray head = "GET /v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ";
-        big->write(head);
-        const QByteArray chunk(1 << 20, 'a');
-        int chunksSent = 0;
-        QObject::connect(big.get(), &QIODevice::bytesWritten, big.get(), [&] {
-            if (chunksSent < 64 && big->bytesToWrite() < chunk.size() &&
-                big->state() == QAbstractSocket::ConnectedState) {
-                big->write(chunk);
-                ++chunksSent;
-            }
-        });
-        big->write(chunk);
-        ++chunksSent;
+        HugeHeader big(*m_swarm, 64);
+        QVERIFY(big.waitEncrypted(5000));
         expectStatusWithin(2000, "a 64 MiB header");
         bool closed = false;
-        const QByteArray reply = readUntilClosed(*big, 5000, &closed);
+        readUntilClosed(big.socket(), 5000, &closed); // HugeHeader itself collects what arrives
+        const QByteArray reply = big.reply();
         QVERIFY2(closed, "the gateway kept reading a 64 MiB header");
-        qInfo("64 MiB header: connection closed after %lld ms, %d MiB of it sent", clock.elapsed(),
-              chunksSent);
+        qInfo("64 MiB header: connection closed after %lld ms, %d MiB of it sent", big.ageMs(),
+              big.chunksSent());
         QVERIFY2(reply.isEmpty() || reply.startsWith("HTTP/1.1 431"), reply.left(200).constData());
         QVERIFY(frontDoor().value(QStringLiteral("header_rejects")).toInteger() > rejectsBefore);
         QVERIFY(cli->state() == QProcess::NotRunning || cli->waitForFinished(40000));

@@ -4,72 +4,17 @@
 // answering NaN, wrong sizes or absurd values is refused at once, quarantined, and the user still gets the
 // reference text; new identities are on probation (every session verified); one address cannot bring new
 // identities faster than the join rate; a voided stage refunds the user.
-#include "FakeNode.h"
-#include "SwarmHarness.h"
-
-#include <QElapsedTimer>
-#include <QJsonArray>
-#include <QJsonDocument>
+#include "SwarmRuns.h"
 
 using declai::NodeIdentity;
 using declai::testdata::FakeNode;
 using declai::testdata::Misbehaviour;
+using declai::testdata::nodeStatus;
+using declai::testdata::reference;
+using declai::testdata::Run;
+using declai::testdata::submitAndWait;
 using declai::testdata::Swarm;
-
-namespace {
-
-QJsonObject reference(const QString& name) {
-    QFile f(declai::testdata::referencePath(QStringLiteral("parity/") + name));
-    if (!f.open(QIODevice::ReadOnly))
-        return {};
-    return QJsonDocument::fromJson(f.readAll()).object();
-}
-
-// The served model as a node that holds every layer nodes may serve would announce it (with the bytes to
-// prove it).
-FakeNode::Claim wholeModel(Swarm& swarm) {
-    const QJsonObject m = swarm.status().value(QStringLiteral("models")).toArray().first().toObject();
-    return FakeNode::Claim{m.value(QStringLiteral("name")).toString().toStdString(),
-                           m.value(QStringLiteral("digest")).toString().toStdString(),
-                           uint32_t(m.value(QStringLiteral("layers")).toInt()),
-                           uint32_t(m.value(QStringLiteral("gateway_layers")).toInt()),
-                           declai::testdata::modelPath(QStringLiteral("stories260K.gguf"))};
-}
-
-QJsonObject nodeStatus(Swarm& swarm, const std::string& id) {
-    for (const QJsonValue& n : swarm.status().value(QStringLiteral("nodes")).toArray())
-        if (n.toObject().value(QStringLiteral("id")).toString().toStdString() == id)
-            return n.toObject();
-    return {};
-}
-
-// Waits for a client process while the event loop keeps running (the fake node lives on it).
-bool finishes(QProcess& p, int timeoutMs) {
-    return FakeNode::waitUntil([&p] { return p.state() == QProcess::NotRunning; }, timeoutMs);
-}
-
-struct Run {
-    int exitCode = -1;
-    QString out;
-    QString err;
-    qint64 ms = 0;
-};
-
-Run submitAndWait(Swarm& swarm, const QString& prompt, int tokens, const QStringList& extra = {}) {
-    QElapsedTimer clock;
-    clock.start();
-    auto client = swarm.submit(prompt, tokens, extra);
-    Run run;
-    if (!finishes(*client, 120000))
-        return run;
-    run.ms = clock.elapsed();
-    run.exitCode = client->exitCode();
-    run.out = QString::fromUtf8(client->readAllStandardOutput());
-    run.err = QString::fromUtf8(client->readAllStandardError());
-    return run;
-}
-
-} // namespace
+using declai::testdata::wholeModel;
 
 class TestMisbehavingNodes : public QObject {
     Q_OBJECT
