@@ -16,4 +16,9 @@ if [ -f "$log" ] && grep -q '^SKIP   :' "$log"; then
   echo "== skipped test functions and their reasons:"
   awk '/^[0-9]+\/[0-9]+ Testing: /{suite=$3} /^SKIP   :/{sub(/^SKIP   : */, ""); print "   " suite ": " $0}' "$log"
 fi
+# The fuzz tests' figures (tests/fuzz/run-fuzzer.sh), which CTest does not show for a passing test.
+if [ -f "$log" ] && grep -q '^fuzz: ' "$log"; then
+  echo "== fuzzing:"
+  grep '^fuzz: ' "$log" | sed 's/^/   /'
+fi
 exit $status
