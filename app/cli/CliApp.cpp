@@ -10,6 +10,7 @@
 #include "declai/core/Quant.h"
 #include "declai/core/Sampler.h"
 #include "declai/core/Tokenizer.h"
+#include "declai/core/Version.h"
 #include "declai/gpu/LocalGenerator.h"
 #include "declai/gpu/ShardBackend.h"
 #include "declai/gpu/backend/DeviceId.h"
@@ -41,6 +42,7 @@ struct Io {
 };
 
 const char* kUsage = R"(usage: declai-cli COMMAND [options]
+       declai-cli --version
 
 commands:
   generate -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [--threads T] [--device D] [--tokens]
@@ -293,6 +295,10 @@ int run(const QStringList& args, std::FILE* out, std::FILE* err) {
         args.first() == QStringLiteral("help")) {
         std::fputs(kUsage, args.isEmpty() ? err : out);
         return args.isEmpty() ? kExitUsage : kExitOk;
+    }
+    if (isVersionRequest(args)) {
+        std::fprintf(out, "%s\n", softwareName("declai-cli").c_str());
+        return kExitOk;
     }
     const QString command = args.first();
     // These commands take their own options (their -p/-n are counts, not a prompt).

@@ -1,6 +1,7 @@
 #include "Submit.h"
 
 #include "NumericFlags.h"
+#include "declai/core/Version.h"
 #include "declai/core/WireCodec.h"
 #include "declai/network/Channel.h"
 #include "declai/network/TlsSetup.h"
@@ -141,7 +142,7 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
         hello.set_role(wire::CLIENT);
         hello.set_min_protocol_version(wire::kMinProtocolVersion);
         hello.set_max_protocol_version(wire::kProtocolVersion);
-        hello.set_software("declai-cli/0.1.0");
+        hello.set_software(softwareName("declai-cli"));
         const QString key =
             parser.isSet(apiKey) ? parser.value(apiKey) : qEnvironmentVariable("DECLAI_API_KEY");
         hello.set_api_key(key.toStdString());

@@ -1,6 +1,7 @@
 #include "NodeAgent.h"
 
 #include "declai/core/ShardProof.h"
+#include "declai/core/Version.h"
 #include "declai/network/TlsSetup.h"
 
 #include <QDir>
@@ -94,7 +95,7 @@ void NodeAgent::onSocketConnected() {
     hello.set_min_protocol_version(wire::kMinProtocolVersion);
     hello.set_max_protocol_version(wire::kProtocolVersion);
     hello.set_public_key(m_identity.publicKey());
-    hello.set_software("declai-node/0.1.0");
+    hello.set_software(softwareName("declai-node"));
     m_channel->send(wire::HELLO, hello);
 }
 

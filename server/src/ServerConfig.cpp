@@ -26,6 +26,7 @@ bool parseInt(const QString& text, int min, int max, int& out) {
 QString ServerConfig::usage() {
     return QStringLiteral(
         "usage: declai-server --listen HOST:PORT --model-dir DIR --data-dir DIR [options]\n"
+        "       declai-server --version\n"
         "  --tls-cert FILE --tls-key FILE   certificate to use (default: DATA_DIR/tls/server.crt, made on "
         "first start)\n"
         "  --insecure-dev                   plaintext ws:// (development only; nodes must say so too)\n"
