@@ -276,11 +276,15 @@ Expected<std::string> readSecretFile(const std::string& path, size_t maxBytes) {
 // ---- NodeIdentity ---------------------------------------------------------------------------------------
 
 NodeIdentity::NodeIdentity(std::shared_ptr<evp_pkey_st> key, std::string publicKey, std::string keyFile)
-    : m_key(std::move(key)), m_publicKey(std::move(publicKey)), m_keyFile(std::move(keyFile)) {
+    : m_key(std::move(key)), m_publicKey(std::move(publicKey)), m_nodeId(nodeIdOf(m_publicKey)),
+      m_keyFile(std::move(keyFile)) {}
+
+std::string NodeIdentity::nodeIdOf(std::string_view publicKey) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digestSize = 0;
-    if (EVP_Digest(m_publicKey.data(), m_publicKey.size(), digest, &digestSize, EVP_sha256(), nullptr) == 1)
-        m_nodeId = toHex(digest, digestSize);
+    if (EVP_Digest(publicKey.data(), publicKey.size(), digest, &digestSize, EVP_sha256(), nullptr) != 1)
+        return {};
+    return toHex(digest, digestSize);
 }
 
 Expected<NodeIdentity> NodeIdentity::fromKey(std::shared_ptr<evp_pkey_st> key, std::string keyFile) {

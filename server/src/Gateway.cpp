@@ -2,7 +2,6 @@
 
 #include "declai/core/Identity.h"
 
-#include <QCryptographicHash>
 #include <QHttpServerRequest>
 #include <QHttpServerResponder>
 #include <QTcpServer>
@@ -171,9 +170,7 @@ void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
         return reject(id, wire::BAD_SIGNATURE, QStringLiteral("the challenge signature does not verify"));
     auto node = std::make_unique<NodeLink>();
     node->publicKey = key;
-    node->nodeId = QCryptographicHash::hash(QByteArray::fromStdString(key), QCryptographicHash::Sha256)
-                       .toHex()
-                       .toStdString();
+    node->nodeId = NodeIdentity::nodeIdOf(key);
     node->channelBinding = p.nonce;
     if (m_handlers.admitNode)
         if (auto admitted = m_handlers.admitNode(node->nodeId, p.channel->peerAddress()); !admitted)
