@@ -1,5 +1,7 @@
 #include "declai/core/Identity.h"
 
+#include "declai/core/OpenSslErrors.h"
+
 #include <QtGlobal>
 #include <algorithm>
 #include <cerrno>
@@ -41,20 +43,6 @@ struct PkeyCtxDeleter {
 };
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-
-// Drains OpenSSL's thread-local error queue into one line; draining also keeps stale errors from being
-// reported by an unrelated later call.
-std::string opensslErrors() {
-    std::string text;
-    while (const unsigned long code = ERR_get_error()) {
-        char buffer[256];
-        ERR_error_string_n(code, buffer, sizeof buffer);
-        if (!text.empty())
-            text.append("; ");
-        text.append(buffer);
-    }
-    return text.empty() ? std::string("unknown OpenSSL error") : text;
-}
 
 std::string toHex(const unsigned char* data, size_t size) {
     static constexpr char kDigits[] = "0123456789abcdef";
@@ -292,11 +280,11 @@ Expected<NodeIdentity> NodeIdentity::fromKey(std::shared_ptr<evp_pkey_st> key, s
     size_t rawSize = sizeof raw;
     if (EVP_PKEY_get_raw_public_key(key.get(), raw, &rawSize) != 1 || rawSize != kPublicKeyBytes)
         return makeError(ErrorCode::Internal,
-                         cat("cannot extract the Ed25519 public key: ", opensslErrors()));
+                         cat("cannot extract the Ed25519 public key: ", drainOpensslErrors()));
     NodeIdentity identity(std::move(key), std::string(reinterpret_cast<const char*>(raw), rawSize),
                           std::move(keyFile));
     if (identity.m_nodeId.size() != 64)
-        return makeError(ErrorCode::Internal, cat("cannot hash the public key: ", opensslErrors()));
+        return makeError(ErrorCode::Internal, cat("cannot hash the public key: ", drainOpensslErrors()));
     return identity;
 }
 
@@ -304,7 +292,7 @@ Expected<NodeIdentity> NodeIdentity::generateInMemory() {
     std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr));
     EVP_PKEY* raw = nullptr;
     if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 || EVP_PKEY_keygen(ctx.get(), &raw) != 1)
-        return makeError(ErrorCode::Internal, cat("cannot generate an Ed25519 key: ", opensslErrors()));
+        return makeError(ErrorCode::Internal, cat("cannot generate an Ed25519 key: ", drainOpensslErrors()));
     return fromKey(std::shared_ptr<evp_pkey_st>(raw, PkeyDeleter{}), {});
 }
 
@@ -314,14 +302,14 @@ Expected<std::shared_ptr<evp_pkey_st>> parseEd25519Pem(std::string pem, const st
     BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
     if (!bio) {
         wipe(pem);
-        return makeError(ErrorCode::OutOfMemory, cat("cannot parse ", path, ": ", opensslErrors()));
+        return makeError(ErrorCode::OutOfMemory, cat("cannot parse ", path, ": ", drainOpensslErrors()));
     }
     EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio.get(), nullptr, refusePassphrase, nullptr);
     bio.reset();
     wipe(pem);
     if (!raw) {
         return makeError(ErrorCode::Format,
-                         cat(path, " is not a readable unencrypted PEM private key (", opensslErrors(),
+                         cat(path, " is not a readable unencrypted PEM private key (", drainOpensslErrors(),
                              "); move it away to let a new identity be created"));
     }
     std::shared_ptr<evp_pkey_st> key(raw, PkeyDeleter{});
@@ -361,7 +349,7 @@ Expected<NodeIdentity> NodeIdentity::loadOrCreate(const std::string& dataDir, co
     BioPtr bio(BIO_new(BIO_s_mem()));
     if (!bio || PEM_write_bio_PKCS8PrivateKey(bio.get(), fresh->m_key.get(), nullptr, nullptr, 0, nullptr,
                                               nullptr) != 1)
-        return makeError(ErrorCode::Internal, cat("cannot encode the new key: ", opensslErrors()));
+        return makeError(ErrorCode::Internal, cat("cannot encode the new key: ", drainOpensslErrors()));
     char* pemData = nullptr;
     const long pemSize = BIO_get_mem_data(bio.get(), &pemData);
     if (pemSize <= 0 || !pemData)
@@ -430,7 +418,7 @@ std::string randomBytes(size_t n) {
     while (done < n) {
         const int chunk = static_cast<int>(std::min<size_t>(n - done, INT_MAX));
         if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data() + done), chunk) != 1)
-            qFatal("OpenSSL's random number generator failed: %s", opensslErrors().c_str());
+            qFatal("OpenSSL's random number generator failed: %s", drainOpensslErrors().c_str());
         done += static_cast<size_t>(chunk);
     }
     return bytes;

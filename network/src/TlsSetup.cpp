@@ -1,6 +1,7 @@
 #include "declai/network/TlsSetup.h"
 
 #include "declai/core/Identity.h"
+#include "declai/core/OpenSslErrors.h"
 
 #include <QCryptographicHash>
 #include <QDateTime>
@@ -45,18 +46,6 @@ struct Free {
 template <class T>
 using Owned = std::unique_ptr<T, Free>;
 
-std::string opensslErrors() {
-    std::string text;
-    while (const unsigned long code = ERR_get_error()) {
-        char buffer[256];
-        ERR_error_string_n(code, buffer, sizeof buffer);
-        if (!text.empty())
-            text.append("; ");
-        text.append(buffer);
-    }
-    return text.empty() ? std::string("unknown OpenSSL error") : text;
-}
-
 // See Identity.cpp: never let OpenSSL prompt on the terminal for a passphrase.
 int refusePassphrase(char*, int, int, void*) {
     return -1;
@@ -95,7 +84,7 @@ Expected<QByteArray> readSmallFile(const QString& path, const char* what) {
 Expected<std::string> pemOf(const std::function<int(BIO*)>& write) {
     Owned<BIO> bio(BIO_new(BIO_s_mem()));
     if (!bio || write(bio.get()) != 1)
-        return makeError(ErrorCode::Internal, cat("cannot encode PEM: ", opensslErrors()));
+        return makeError(ErrorCode::Internal, cat("cannot encode PEM: ", drainOpensslErrors()));
     char* data = nullptr;
     const long size = BIO_get_mem_data(bio.get(), &data);
     if (size <= 0 || !data)
@@ -156,7 +145,7 @@ Expected<void> addExtension(X509* cert, X509V3_CTX* ctx, int nid, const char* va
     Owned<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value));
     if (!ext || X509_add_ext(cert, ext.get(), -1) != 1)
         return makeError(ErrorCode::Internal,
-                         cat("cannot add certificate extension ", value, ": ", opensslErrors()));
+                         cat("cannot add certificate extension ", value, ": ", drainOpensslErrors()));
     return {};
 }
 
@@ -192,7 +181,7 @@ Expected<GeneratedPair> generateSelfSigned(const QStringList& hostNames) {
 
     Owned<EVP_PKEY> key(EVP_EC_gen("P-256"));
     if (!key)
-        return makeError(ErrorCode::Internal, cat("cannot generate an EC P-256 key: ", opensslErrors()));
+        return makeError(ErrorCode::Internal, cat("cannot generate an EC P-256 key: ", drainOpensslErrors()));
     Owned<X509> cert(X509_new());
     if (!cert)
         return makeError(ErrorCode::OutOfMemory, "cannot allocate a certificate");
@@ -214,7 +203,7 @@ Expected<GeneratedPair> generateSelfSigned(const QStringList& hostNames) {
         X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
                                    reinterpret_cast<const unsigned char*>(kCommonName), -1, -1, 0) != 1 ||
         X509_set_issuer_name(cert.get(), subject) != 1 || X509_set_pubkey(cert.get(), key.get()) != 1)
-        return makeError(ErrorCode::Internal, cat("cannot fill in the certificate: ", opensslErrors()));
+        return makeError(ErrorCode::Internal, cat("cannot fill in the certificate: ", drainOpensslErrors()));
 
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
@@ -241,10 +230,10 @@ Expected<GeneratedPair> generateSelfSigned(const QStringList& hostNames) {
             return added.error();
     }
     if (X509_add1_ext_i2d(cert.get(), NID_subject_alt_name, altNames.get(), 0, X509V3_ADD_DEFAULT) != 1)
-        return makeError(ErrorCode::Internal, cat("cannot add subjectAltName: ", opensslErrors()));
+        return makeError(ErrorCode::Internal, cat("cannot add subjectAltName: ", drainOpensslErrors()));
 
     if (X509_sign(cert.get(), key.get(), EVP_sha256()) <= 0)
-        return makeError(ErrorCode::Internal, cat("cannot sign the certificate: ", opensslErrors()));
+        return makeError(ErrorCode::Internal, cat("cannot sign the certificate: ", drainOpensslErrors()));
 
     Expected<std::string> certPem = pemOf([&](BIO* bio) { return PEM_write_bio_X509(bio, cert.get()); });
     if (!certPem)
@@ -339,12 +328,13 @@ Expected<QSslConfiguration> serverTlsConfiguration(const QString& certFile, cons
                                : nullptr);
     if (!key)
         return fileError(ErrorCode::Format, keyFile,
-                         cat("not an unencrypted PEM private key (", opensslErrors(), ")"));
+                         cat("not an unencrypted PEM private key (", drainOpensslErrors(), ")"));
     const QByteArray leafPem = leaf.toPem();
     Owned<BIO> certBio(BIO_new_mem_buf(leafPem.constData(), static_cast<int>(leafPem.size())));
     Owned<X509> x509(certBio ? PEM_read_bio_X509(certBio.get(), nullptr, nullptr, nullptr) : nullptr);
     if (!x509)
-        return fileError(ErrorCode::Format, certFile, cat("unreadable certificate (", opensslErrors(), ")"));
+        return fileError(ErrorCode::Format, certFile,
+                         cat("unreadable certificate (", drainOpensslErrors(), ")"));
     if (X509_check_private_key(x509.get(), key.get()) != 1) {
         ERR_clear_error();
         std::string message = "does not match the certificate in ";
