@@ -317,13 +317,7 @@ void NodeAgent::onShardLoaded(quint64 assignmentId, bool ok, const QString& erro
 void NodeAgent::sendSigned(wire::MessageType type, const std::string& body) {
     if (!m_channel || !m_welcomed)
         return;
-    wire::Envelope envelope;
-    envelope.set_protocol_version(wire::kProtocolVersion);
-    envelope.set_type(type);
-    envelope.set_seq(m_channel->nextOutgoingSeq());
-    envelope.set_body(body);
-    const std::string signature = m_identity.sign(wire::signedPayload(envelope, m_nonce));
-    m_channel->sendBody(type, envelope.body(), signature);
+    m_channel->sendSigned(type, body, m_identity, m_nonce);
 }
 
 void NodeAgent::onStageDone(const QByteArray& serializedResponse) {

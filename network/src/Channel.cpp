@@ -1,5 +1,6 @@
 #include "declai/network/Channel.h"
 
+#include "declai/core/Identity.h"
 #include "declai/network/PeerText.h"
 
 #include <QAbstractSocket>
@@ -64,25 +65,22 @@ QString Channel::peerAddress() const {
                : QString();
 }
 
-void Channel::send(wire::MessageType type, const google::protobuf::MessageLite& body,
-                   const std::string& signature) {
+void Channel::send(wire::MessageType type, const google::protobuf::MessageLite& body) {
     if (!isOpen())
         return;
-    const std::string frame = wire::encodeEnvelope(type, ++m_outgoingSeq, body, signature);
-    m_bytesSent += frame.size();
-    m_socket->sendBinaryMessage(QByteArray(frame.data(), static_cast<qsizetype>(frame.size())));
+    sendEnvelope(wire::makeEnvelope(type, ++m_outgoingSeq, body.SerializeAsString()));
 }
 
-void Channel::sendBody(wire::MessageType type, const std::string& body, const std::string& signature) {
+void Channel::sendSigned(wire::MessageType type, std::string body, const NodeIdentity& signer,
+                         const std::string& channelBinding) {
     if (!isOpen())
         return;
-    wire::Envelope envelope;
-    envelope.set_protocol_version(wire::kProtocolVersion);
-    envelope.set_type(type);
-    envelope.set_seq(++m_outgoingSeq);
-    envelope.set_body(body);
-    if (!signature.empty())
-        envelope.set_signature(signature);
+    wire::Envelope envelope = wire::makeEnvelope(type, ++m_outgoingSeq, std::move(body));
+    envelope.set_signature(signer.sign(wire::signedPayload(envelope, channelBinding)));
+    sendEnvelope(envelope);
+}
+
+void Channel::sendEnvelope(const wire::Envelope& envelope) {
     const std::string frame = envelope.SerializeAsString();
     m_bytesSent += frame.size();
     m_socket->sendBinaryMessage(QByteArray(frame.data(), static_cast<qsizetype>(frame.size())));

@@ -19,7 +19,11 @@ constexpr uint32_t kMinProtocolVersion = 2;
 
 const char* messageTypeName(MessageType type);
 
-// Serialises `body` into an Envelope of `type`.
+// An unsigned Envelope of this protocol version: the one place an envelope is assembled. Signing is the
+// channel's job (net::Channel::sendSigned), over signedPayload() of this envelope.
+Envelope makeEnvelope(MessageType type, uint64_t seq, std::string body);
+
+// Serialises `body` into an Envelope of `type` (makeEnvelope), with `signature` when one is given.
 std::string encodeEnvelope(MessageType type, uint64_t seq, const google::protobuf::MessageLite& body,
                            const std::string& signature = {});
 
