@@ -96,13 +96,18 @@ void Channel::close(QWebSocketProtocol::CloseCode code, const QString& reason) {
     Q_EMIT closed(reason);
 }
 
-void Channel::reject(wire::RejectCode code, const QString& reason, QWebSocketProtocol::CloseCode closeCode) {
+void Channel::refuse(wire::RejectCode code, const std::string& rejectReason,
+                     QWebSocketProtocol::CloseCode closeCode, const QString& closeReason) {
     wire::Reject message;
     message.set_code(code);
-    message.set_reason(reason.toStdString());
+    message.set_reason(rejectReason);
     send(wire::REJECT, message);
+    close(closeCode, closeReason);
+}
+
+void Channel::reject(wire::RejectCode code, const QString& reason, QWebSocketProtocol::CloseCode closeCode) {
     Q_EMIT protocolViolation(reason);
-    close(closeCode, reason);
+    refuse(code, reason.toStdString(), closeCode, reason);
 }
 
 void Channel::onBinaryMessage(const QByteArray& frame) {

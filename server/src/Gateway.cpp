@@ -95,11 +95,8 @@ void Gateway::reject(uint64_t id, wire::RejectCode code, const QString& reason) 
     ++m_rejected;
     qInfo("handshake from %s refused: %s", qPrintable(it->second->channel->peerAddress()),
           qPrintable(reason));
-    wire::Reject message;
-    message.set_code(code);
-    message.set_reason(reason.toStdString());
-    it->second->channel->send(wire::REJECT, message);
-    it->second->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, reason);
+    it->second->channel->refuse(code, reason.toStdString(), QWebSocketProtocol::CloseCodePolicyViolated,
+                                reason);
     finish(id);
 }
 

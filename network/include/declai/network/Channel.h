@@ -38,6 +38,9 @@ public:
     void sendSigned(wire::MessageType type, std::string body, const NodeIdentity& signer,
                     const std::string& channelBinding);
     void close(QWebSocketProtocol::CloseCode code, const QString& reason);
+    // Refuses the peer: sends Reject{code, rejectReason}, then closes with closeCode and closeReason.
+    void refuse(wire::RejectCode code, const std::string& rejectReason,
+                QWebSocketProtocol::CloseCode closeCode, const QString& closeReason);
     bool isOpen() const;
     // Changes the incoming cap (e.g. once a peer proved it is a node); Qt checks it on each frame header.
     void setMaxMessageBytes(uint64_t bytes);
