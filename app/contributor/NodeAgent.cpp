@@ -176,14 +176,23 @@ void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
     }
     case wire::STAGE_REQUEST:
         // Straight to the compute thread; parsing and validation happen there.
-        QMetaObject::invokeMethod(m_worker, "runStage", Qt::QueuedConnection,
-                                  Q_ARG(QByteArray, QByteArray::fromStdString(envelope.body())));
+        // The functor runs on the compute thread (the worker's); it captures no member of this agent.
+        QMetaObject::invokeMethod(
+            m_worker,
+            [worker = m_worker, body = QByteArray::fromStdString(envelope.body())] {
+                worker->runStage(body);
+            },
+            Qt::QueuedConnection);
         return;
     case wire::END_SESSION: {
         auto end = wire::decodeBody<wire::EndSession>(envelope, wire::END_SESSION);
         if (end)
-            QMetaObject::invokeMethod(m_worker, "endSession", Qt::QueuedConnection,
-                                      Q_ARG(quint64, end->session_id()));
+            QMetaObject::invokeMethod(
+                m_worker,
+                [worker = m_worker, sessionId = quint64(end->session_id())] {
+                    worker->endSession(sessionId);
+                },
+                Qt::QueuedConnection); // runs on the compute thread
         return;
     }
     case wire::SHARD_CHALLENGE: {
@@ -267,9 +276,12 @@ void NodeAgent::startNextDownload() {
     connect(m_downloader.get(), &net::ShardDownloader::finished, this,
             [this, id, model, digest, begin, end](const QString& path) {
                 const qint64 bytes = m_downloader ? m_downloader->bytesReceived() : 0;
-                QMetaObject::invokeMethod(m_worker, "loadShard", Qt::QueuedConnection, Q_ARG(quint64, id),
-                                          Q_ARG(QString, path), Q_ARG(QString, model), Q_ARG(QString, digest),
-                                          Q_ARG(qint64, begin), Q_ARG(qint64, end), Q_ARG(qint64, bytes));
+                QMetaObject::invokeMethod(
+                    m_worker,
+                    [worker = m_worker, id, path, model, digest, begin, end, bytes] {
+                        worker->loadShard(id, path, model, digest, begin, end, bytes);
+                    },
+                    Qt::QueuedConnection); // runs on the compute thread
             });
     connect(m_downloader.get(), &net::ShardDownloader::failed, this,
             [this, id](const QString& reason) { onShardLoaded(id, false, reason, 0, 0, 0); });
