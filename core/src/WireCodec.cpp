@@ -76,7 +76,7 @@ Expected<Envelope> decodeEnvelope(const std::string& frame, uint64_t maxBytes) {
         return makeError(ErrorCode::Protocol, "malformed frame (" + std::to_string(frame.size()) +
                                                   " bytes): not a protocol envelope");
     if (envelope.protocol_version() < kMinProtocolVersion || envelope.protocol_version() > kProtocolVersion)
-        return makeError(ErrorCode::Protocol,
+        return makeError(ErrorCode::Unsupported, // the channel answers this one with UNSUPPORTED_VERSION
                          "protocol version " + std::to_string(envelope.protocol_version()) +
                              " is not supported (this side speaks " + std::to_string(kMinProtocolVersion) +
                              ".." + std::to_string(kProtocolVersion) + ")");

@@ -117,7 +117,7 @@ void Channel::onBinaryMessage(const QByteArray& frame) {
     m_bytesReceived += static_cast<uint64_t>(frame.size());
     auto envelope = wire::decodeEnvelope(frame.toStdString(), m_limits.maxMessageBytes);
     if (!envelope) {
-        const bool version = envelope.error().message.find("protocol version") != std::string::npos;
+        const bool version = envelope.error().code == ErrorCode::Unsupported;
         reject(version ? wire::UNSUPPORTED_VERSION : wire::MALFORMED,
                QString::fromStdString(envelope.error().message),
                version ? QWebSocketProtocol::CloseCodePolicyViolated

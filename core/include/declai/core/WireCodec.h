@@ -27,7 +27,8 @@ Envelope makeEnvelope(MessageType type, uint64_t seq, std::string body);
 std::string encodeEnvelope(MessageType type, uint64_t seq, const google::protobuf::MessageLite& body,
                            const std::string& signature = {});
 
-// Parses one frame. Errors: malformed protobuf, unknown type, wrong protocol version, body over maxBytes.
+// Parses one frame. Errors: Unsupported for a protocol version outside [kMinProtocolVersion,
+// kProtocolVersion]; Protocol for a malformed protobuf, an unknown type or a frame over maxBytes.
 Expected<Envelope> decodeEnvelope(const std::string& frame, uint64_t maxBytes);
 
 // Parses the body of an envelope as `Message`, checking the envelope's type.
