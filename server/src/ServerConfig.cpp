@@ -4,6 +4,7 @@
 #include <QDir>
 #include <cmath>
 #include <functional>
+#include <utility>
 
 namespace declai::server {
 namespace {
@@ -28,108 +29,99 @@ QString ServerConfig::usage() {
     // ServerConfig.h and the policy structs it holds, so the help cannot drift from what the server does.
     const ServerConfig d;
     const auto n = [](auto value) { return QString::number(value); };
-    const auto line = [](const char* text, const QString& value) {
-        return QString::fromLatin1(text).arg(value);
+    const QString none; // a row without a default
+    // Each row: a line of help, with %1 standing for its default where it has one.
+    const std::pair<const char*, QString> rows[] = {
+        {"usage: declai-server --listen HOST:PORT --model-dir DIR --data-dir DIR [options]\n"
+         "       declai-server --version\n",
+         none},
+        {"  --tls-cert FILE --tls-key FILE   certificate to use (default: DATA_DIR/tls/server.crt, made on "
+         "first "
+         "start)\n",
+         none},
+        {"  --insecure-dev                   plaintext ws:// (development only; nodes must say so too)\n",
+         none},
+        {"  --replicas N                     copies of each layer (0 = automatic)\n", none},
+        {"  --min-nodes N                    wait for N nodes before the first placement (default %1)\n",
+         n(d.minNodes)},
+        {"  --stage-timeout-ms N             a slower stage counts as a failed node (default %1)\n",
+         n(d.stageTimeoutMs)},
+        {"  --failover-deadline-ms N         give up re-routing a session after this long (default %1)\n",
+         n(d.failoverDeadlineMs)},
+        {"  --chain-wait-ms N                how long a request waits for all layers to be placed (default "
+         "%1)\n",
+         n(d.chainWaitMs)},
+        {"  --wire-encoding f32|f16          hidden states between nodes (default %1; f32 is bit-exact)\n",
+         d.wireEncoding},
+        {"  --threads N                      gateway compute threads (default %1)\n",
+         d.threads == 0 ? QStringLiteral("all cores") : n(d.threads)},
+        {"  --gateway-layers K               layers [0, K) run on the gateway: no node sees embedding rows\n"
+         "                                   (default %1, at least 1; capped at the model's layer count)\n",
+         n(d.gatewayLayers)},
+        {"  --first-answer-timeout-ms N      stage timeout for a node that has never answered (default %1)\n",
+         n(d.reputation.firstAnswerTimeoutMs)},
+        {"  --node-backoff-ms N              a node that timed out is left out this long, doubling (default "
+         "%1)\n",
+         n(d.reputation.backoffMs)},
+        {"  --assignment-deadline-ms N       an assignment not ready in N ms + 1 s/MiB is withdrawn (default "
+         "%1)\n",
+         n(d.reputation.assignmentDeadlineMs)},
+        {"  --probation-stages N             answers a new node gives before its probation can end (default "
+         "%1)\n",
+         n(d.reputation.probationStages)},
+        {"  --new-nodes-per-ip N             new node identities one address may bring per hour (default "
+         "%1)\n",
+         n(d.nodeJoins.perHour)},
+        {"  --verify-initial-rate R          share of a new node's stages re-checked (default %1; 0 = off)\n",
+         n(d.verification.initialRate)},
+        {"  --verify-floor-rate R            lowest check rate for trusted nodes (default %1)\n",
+         n(d.verification.floorRate)},
+        {"  --no-credits                     free service: no API keys, no ledger\n", none},
+        {"  --ledger sqlite|postgres         ledger store (default %1 at DATA_DIR/ledger.sqlite)\n",
+         d.credits.backend},
+        {"  --ledger-postgres DSN            \"host=H port=P user=U dbname=D\" for a shared PostgreSQL "
+         "ledger\n",
+         none},
+        {"  --grant-credits N                credits a new account starts with (default %1)\n",
+         n(d.credits.newAccountGrant / credit::kMicrocreditsPerCredit)},
+        {"  --daily-limit-credits N          per-user daily spend limit (default %1)\n",
+         d.credits.dailySpendLimit == 0 ? QStringLiteral("none")
+                                        : n(d.credits.dailySpendLimit / credit::kMicrocreditsPerCredit)},
+        {"  --verification-window-s N        node earnings stay pending this long (default %1)\n",
+         n(d.credits.verificationWindowMs / 1000)},
+        {"  --max-sessions N                 generations at once; more wait in the priority queue (default "
+         "%1)\n",
+         n(d.maxSessions)},
+        {"  --max-connections N              open connections at most (default %1, lowered to fit the fd "
+         "limit)\n",
+         n(d.frontDoor.maxConnections)},
+        {"  --max-connections-per-ip N       open connections per peer address (IPv6: per /64; default %1)\n",
+         n(d.frontDoor.maxConnectionsPerAddress)},
+        {"  --tls-handshake-timeout-ms N     accept to finished TLS handshake (default %1)\n",
+         n(d.frontDoor.handshakeTimeoutMs)},
+        {"  --idle-timeout-ms N              close an HTTP connection silent this long (default %1)\n",
+         n(d.frontDoor.idleTimeoutMs)},
+        {"  --header-timeout-ms N            an HTTP request header must be complete this soon (default "
+         "%1)\n",
+         n(d.frontDoor.headerTimeoutMs)},
+        {"  --max-requests-per-connection N  requests running or queued per client connection (default %1)\n",
+         n(d.maxRequestsPerConnection)},
+        {"  --max-requests-per-account N     requests running or queued per account (default %1)\n",
+         n(d.maxRequestsPerAccount)},
+        {"  --high-priority-price X          price multiplier for priority=high (default %1)\n",
+         n(d.credits.highPriorityPriceMultiplier)},
+        {"\n"
+         "operator commands (run while the server is stopped, or against PostgreSQL):\n"
+         "  declai-server user add NAME --data-dir DIR        create a user, print its API key\n"
+         "  declai-server grant ACCOUNT CREDITS --data-dir DIR\n"
+         "  declai-server ledger verify --data-dir DIR        check zero-sum, hash chain, balances, holds\n"
+         "  declai-server ledger balance ACCOUNT --data-dir DIR\n"
+         "  declai-server ledger export --csv [FILE] --data-dir DIR\n",
+         none},
     };
-    QString text = QStringLiteral(
-        "usage: declai-server --listen HOST:PORT --model-dir DIR --data-dir DIR [options]\n"
-        "       declai-server --version\n"
-        "  --tls-cert FILE --tls-key FILE   certificate to use (default: DATA_DIR/tls/server.crt, made on "
-        "first start)\n"
-        "  --insecure-dev                   plaintext ws:// (development only; nodes must say so too)\n"
-        "  --replicas N                     copies of each layer (0 = automatic)\n");
-    text +=
-        line("  --min-nodes N                    wait for N nodes before the first placement (default %1)\n",
-             n(d.minNodes));
-    text += line("  --stage-timeout-ms N             a slower stage counts as a failed node (default %1)\n",
-                 n(d.stageTimeoutMs));
-    text +=
-        line("  --failover-deadline-ms N         give up re-routing a session after this long (default %1)\n",
-             n(d.failoverDeadlineMs));
-    text += line("  --chain-wait-ms N                how long a request waits for all layers to be placed "
-                 "(default %1)\n",
-                 n(d.chainWaitMs));
-    text += line(
-        "  --wire-encoding f32|f16          hidden states between nodes (default %1; f32 is bit-exact)\n",
-        d.wireEncoding);
-    text += line("  --threads N                      gateway compute threads (default %1)\n",
-                 d.threads == 0 ? QStringLiteral("all cores") : n(d.threads));
-    text += line(
-        "  --gateway-layers K               layers [0, K) run on the gateway: no node sees embedding rows\n"
-        "                                   (default %1, at least 1; capped at the model's layer count)\n",
-        n(d.gatewayLayers));
-    text +=
-        line("  --first-answer-timeout-ms N      stage timeout for a node that has never answered (default "
-             "%1)\n",
-             n(d.reputation.firstAnswerTimeoutMs));
-    text += line("  --node-backoff-ms N              a node that timed out is left out this long, doubling "
-                 "(default %1)\n",
-                 n(d.reputation.backoffMs));
-    text += line("  --assignment-deadline-ms N       an assignment not ready in N ms + 1 s/MiB is withdrawn "
-                 "(default %1)\n",
-                 n(d.reputation.assignmentDeadlineMs));
-    text += line("  --probation-stages N             answers a new node gives before its probation can end "
-                 "(default %1)\n",
-                 n(d.reputation.probationStages));
-    text += line("  --new-nodes-per-ip N             new node identities one address may bring per hour "
-                 "(default %1)\n",
-                 n(d.nodeJoins.perHour));
-    text +=
-        line("  --verify-initial-rate R          share of a new node's stages re-checked (default %1; 0 = "
-             "off)\n",
-             n(d.verification.initialRate));
-    text += line("  --verify-floor-rate R            lowest check rate for trusted nodes (default %1)\n",
-                 n(d.verification.floorRate));
-    text += QStringLiteral("  --no-credits                     free service: no API keys, no ledger\n");
-    text += line("  --ledger sqlite|postgres         ledger store (default %1 at DATA_DIR/ledger.sqlite)\n",
-                 d.credits.backend);
-    text +=
-        QStringLiteral("  --ledger-postgres DSN            \"host=H port=P user=U dbname=D\" for a shared "
-                       "PostgreSQL ledger\n");
-    text += line("  --grant-credits N                credits a new account starts with (default %1)\n",
-                 n(d.credits.newAccountGrant / credit::kMicrocreditsPerCredit));
-    text +=
-        line("  --daily-limit-credits N          per-user daily spend limit (default %1)\n",
-             d.credits.dailySpendLimit == 0 ? QStringLiteral("none")
-                                            : n(d.credits.dailySpendLimit / credit::kMicrocreditsPerCredit));
-    text += line("  --verification-window-s N        node earnings stay pending this long (default %1)\n",
-                 n(d.credits.verificationWindowMs / 1000));
-    text += line("  --max-sessions N                 generations at once; more wait in the priority queue "
-                 "(default %1)\n",
-                 n(d.maxSessions));
-    text +=
-        line("  --max-connections N              open connections at most (default %1, lowered to fit the fd "
-             "limit)\n",
-             n(d.frontDoor.maxConnections));
-    text +=
-        line("  --max-connections-per-ip N       open connections per peer address (IPv6: per /64; default "
-             "%1)\n",
-             n(d.frontDoor.maxConnectionsPerAddress));
-    text += line("  --tls-handshake-timeout-ms N     accept to finished TLS handshake (default %1)\n",
-                 n(d.frontDoor.handshakeTimeoutMs));
-    text +=
-        line("  --idle-timeout-ms N              close an HTTP connection silent this long (default %1)\n",
-             n(d.frontDoor.idleTimeoutMs));
-    text +=
-        line("  --header-timeout-ms N            an HTTP request header must be complete this soon (default "
-             "%1)\n",
-             n(d.frontDoor.headerTimeoutMs));
-    text +=
-        line("  --max-requests-per-connection N  requests running or queued per client connection (default "
-             "%1)\n",
-             n(d.maxRequestsPerConnection));
-    text += line("  --max-requests-per-account N     requests running or queued per account (default %1)\n",
-                 n(d.maxRequestsPerAccount));
-    text += line("  --high-priority-price X          price multiplier for priority=high (default %1)\n",
-                 n(d.credits.highPriorityPriceMultiplier));
-    text += QStringLiteral(
-        "\n"
-        "operator commands (run while the server is stopped, or against PostgreSQL):\n"
-        "  declai-server user add NAME --data-dir DIR        create a user, print its API key\n"
-        "  declai-server grant ACCOUNT CREDITS --data-dir DIR\n"
-        "  declai-server ledger verify --data-dir DIR        check zero-sum, hash chain, balances, holds\n"
-        "  declai-server ledger balance ACCOUNT --data-dir DIR\n"
-        "  declai-server ledger export --csv [FILE] --data-dir DIR\n");
+    QString text;
+    for (const auto& [line, value] : rows)
+        text += value.isNull() ? QString::fromLatin1(line) : QString::fromLatin1(line).arg(value);
     return text;
 }
 
