@@ -4,6 +4,7 @@
 // byte-level BPE vocabulary (GPT-2's) through `model synth --vocab-from`, `tokenize` and `generate`.
 #include "ModelVariants.h"
 #include "TestData.h"
+#include "declai/core/Sampler.h"
 #include "declai/core/Version.h"
 
 #include <QFile>
@@ -289,6 +290,20 @@ private Q_SLOTS:
                  QString::fromStdString(declai::softwareName(name.toStdString())));
         QVERIFY(r.out.contains(QByteArray::fromStdString(std::string(declai::kVersion))));
         QVERIFY(!declai::kVersion.empty());
+    }
+
+    // The help states the sampler defaults, and they are SamplerConfig's (not numbers typed into the text).
+    void helpStatesSamplerDefaults() {
+        const Run r = runCli(QStringList{QStringLiteral("--help")}, 30000);
+        QCOMPARE(r.exitCode, 0);
+        const declai::SamplerConfig defaults;
+        for (const QString& expected :
+             {QStringLiteral("--top-k %1").arg(defaults.topK),
+              QStringLiteral("--top-p %1").arg(double(defaults.topP)),
+              QStringLiteral("--min-p %1").arg(double(defaults.minP)),
+              QStringLiteral("--repeat-penalty %1").arg(double(defaults.repeatPenalty)),
+              QStringLiteral("--temp %1").arg(double(defaults.temperature))})
+            QVERIFY2(QString::fromUtf8(r.out).contains(expected), qPrintable(expected));
     }
 
     // stories260K without output.weight: the head reuses token_embd (the converter had copied it), so
