@@ -1,5 +1,6 @@
 // declai-server: the headless gateway. Everything lives in declai-server-lib; this only parses the
 // command line, runs the event loop and turns SIGINT/SIGTERM into a clean shutdown.
+#include "declai/core/Version.h"
 #include "declai/server/AdminCommands.h"
 #include "declai/server/ServerApp.h"
 
@@ -19,6 +20,10 @@ void onSignal(int) {
 int main(int argc, char** argv) {
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("declai-server"));
+    if (declai::isVersionRequest(QCoreApplication::arguments().mid(1))) {
+        std::printf("%s\n", declai::softwareName("declai-server").c_str());
+        return 0;
+    }
     if (auto status = declai::server::runAdminCommand(QCoreApplication::arguments(), stdout, stderr))
         return *status;
     auto config = declai::server::ServerConfig::fromArguments(QCoreApplication::arguments());

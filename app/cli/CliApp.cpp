@@ -9,7 +9,9 @@
 #include "declai/core/ModelLocator.h"
 #include "declai/core/Quant.h"
 #include "declai/core/Sampler.h"
+#include "declai/core/StrCat.h"
 #include "declai/core/Tokenizer.h"
+#include "declai/core/Version.h"
 #include "declai/gpu/LocalGenerator.h"
 #include "declai/gpu/ShardBackend.h"
 #include "declai/gpu/backend/DeviceId.h"
@@ -41,11 +43,12 @@ struct Io {
 };
 
 const char* kUsage = R"(usage: declai-cli COMMAND [options]
+       declai-cli --version
 
 commands:
   generate -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [--threads T] [--device D] [--tokens]
            [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--ctx N] [--prefault]
-                    print the continuation of PROMPT (greedy when --temp 0, the default)
+                    print the continuation of PROMPT (greedy when --temp is 0)
   tokenize -m MODEL -p TEXT [--no-bos]
                     print token ids, space separated
   logits   -m MODEL -p PROMPT -o FILE
@@ -63,6 +66,11 @@ MODEL is a path or a file name looked up in DECLAI_MODEL_PATH (colon-separated f
 place from the file mapping; --prefault reads them all in at load instead of on first use.
 )";
 
+// The help text; the sampling defaults come from SamplerConfig{} (NumericFlags.h), not typed here.
+std::string usageText() {
+    return strCat(kUsage, "\nsampling defaults (generate, submit): ", SamplingFlags::defaultsText(), "\n");
+}
+
 QCommandLineOption opt(const QStringList& names, const char* help, const char* valueName = nullptr,
                        const char* defaultValue = nullptr) {
     QCommandLineOption o(names, QString::fromLatin1(help));
@@ -77,16 +85,10 @@ struct Options {
     QCommandLineOption model = opt({QStringLiteral("m"), QStringLiteral("model")}, "model", "MODEL");
     QCommandLineOption prompt = opt({QStringLiteral("p"), QStringLiteral("prompt")}, "prompt", "TEXT");
     QCommandLineOption count = opt({QStringLiteral("n"), QStringLiteral("n-predict")}, "tokens", "N", "32");
-    QCommandLineOption temp = opt({QStringLiteral("temp")}, "temperature", "T", "0");
-    QCommandLineOption seed = opt({QStringLiteral("seed")}, "seed", "S", "0");
     QCommandLineOption threads = opt({QStringLiteral("t"), QStringLiteral("threads")}, "threads", "T", "0");
     QCommandLineOption device = opt({QStringLiteral("device")}, "device", "D", "cpu");
     QCommandLineOption tokens = opt({QStringLiteral("tokens")}, "print token ids");
-    QCommandLineOption topK = opt({QStringLiteral("top-k")}, "top-k", "K", "40");
-    QCommandLineOption topP = opt({QStringLiteral("top-p")}, "top-p", "P", "0.95");
-    QCommandLineOption minP = opt({QStringLiteral("min-p")}, "min-p", "P", "0.05");
-    QCommandLineOption repeatPenalty =
-        opt({QStringLiteral("repeat-penalty")}, "repetition penalty", "R", "1.0");
+    SamplingFlags sampling; // --temp, --seed, --top-k, --top-p, --min-p, --repeat-penalty
     QCommandLineOption context = opt({QStringLiteral("ctx")}, "context length (0 = model's)", "N", "0");
     QCommandLineOption noBos = opt({QStringLiteral("no-bos")}, "do not add BOS");
     QCommandLineOption prefault = opt({QStringLiteral("prefault")}, "touch every weight page at load");
@@ -153,8 +155,7 @@ int cmdGenerate(const QCommandLineParser& parser, const Options& o, const Io& io
     auto count = intOption(parser, o.count, 0, 1 << 20);
     auto threads = intOption(parser, o.threads, 0, 1024);
     auto context = intOption(parser, o.context, 0, 1 << 24);
-    auto sampler =
-        samplerFromFlags(parser, SamplingFlags{o.temp, o.seed, o.topK, o.topP, o.minP, o.repeatPenalty});
+    auto sampler = samplerFromFlags(parser, o.sampling);
     for (const Error* e : {count ? nullptr : &count.error(), threads ? nullptr : &threads.error(),
                            context ? nullptr : &context.error(), sampler ? nullptr : &sampler.error()}) {
         if (e)
@@ -291,8 +292,12 @@ int run(const QStringList& args, std::FILE* out, std::FILE* err) {
     const Io io{out, err};
     if (args.isEmpty() || args.first() == QStringLiteral("-h") || args.first() == QStringLiteral("--help") ||
         args.first() == QStringLiteral("help")) {
-        std::fputs(kUsage, args.isEmpty() ? err : out);
+        std::fputs(usageText().c_str(), args.isEmpty() ? err : out);
         return args.isEmpty() ? kExitUsage : kExitOk;
+    }
+    if (isVersionRequest(args)) {
+        std::fprintf(out, "%s\n", softwareName("declai-cli").c_str());
+        return kExitOk;
     }
     const QString command = args.first();
     // These commands take their own options (their -p/-n are counts, not a prompt).
@@ -307,8 +312,9 @@ int run(const QStringList& args, std::FILE* out, std::FILE* err) {
     Options o;
     QCommandLineParser parser;
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
-    parser.addOptions({o.model, o.prompt, o.count, o.temp, o.seed, o.threads, o.device, o.tokens, o.topK,
-                       o.topP, o.minP, o.repeatPenalty, o.context, o.noBos, o.output, o.prefault, o.help});
+    parser.addOptions({o.model, o.prompt, o.count, o.threads, o.device, o.tokens, o.context, o.noBos,
+                       o.output, o.prefault, o.help});
+    parser.addOptions(o.sampling.all());
     QStringList parseArgs = args;
     parseArgs[0] = QStringLiteral("declai-cli");
     if (!parser.parse(parseArgs))
@@ -316,7 +322,7 @@ int run(const QStringList& args, std::FILE* out, std::FILE* err) {
     if (!parser.positionalArguments().isEmpty())
         return io.usage("unexpected argument '" + parser.positionalArguments().first().toStdString() + "'");
     if (parser.isSet(o.help)) {
-        std::fputs(kUsage, out);
+        std::fputs(usageText().c_str(), out);
         return kExitOk;
     }
     if (command == QStringLiteral("generate"))

@@ -1,5 +1,7 @@
 #include "NumericFlags.h"
 
+#include "declai/core/StrCat.h"
+
 #include <cmath>
 #include <limits>
 
@@ -35,6 +37,33 @@ Expected<double> floatOption(const QCommandLineParser& parser, const QCommandLin
                          flagName(option) + " must be in [" + QString::number(min).toStdString() + ", " +
                              QString::number(max).toStdString() + "], got '" + text.toStdString() + "'");
     return value;
+}
+
+namespace {
+
+QCommandLineOption samplingOption(const char* name, const char* help, const char* valueName,
+                                  const QString& defaultValue) {
+    return QCommandLineOption(QString::fromLatin1(name), QString::fromLatin1(help),
+                              QString::fromLatin1(valueName), defaultValue);
+}
+
+} // namespace
+
+SamplingFlags::SamplingFlags()
+    : temp(samplingOption("temp", "temperature", "T", QString::number(SamplerConfig{}.temperature))),
+      seed(samplingOption("seed", "seed", "S", QString::number(SamplerConfig{}.seed))),
+      topK(samplingOption("top-k", "top-k", "K", QString::number(SamplerConfig{}.topK))),
+      topP(samplingOption("top-p", "top-p", "P", QString::number(SamplerConfig{}.topP))),
+      minP(samplingOption("min-p", "min-p", "P", QString::number(SamplerConfig{}.minP))),
+      repeatPenalty(samplingOption("repeat-penalty", "repetition penalty", "R",
+                                   QString::number(SamplerConfig{}.repeatPenalty))) {}
+
+std::string SamplingFlags::defaultsText() {
+    std::string text;
+    for (const QCommandLineOption& option : SamplingFlags().all())
+        text += strCat(text.empty() ? "" : ", ", flagName(option), " ",
+                       option.defaultValues().constFirst().toStdString());
+    return text;
 }
 
 Expected<SamplerConfig> samplerFromFlags(const QCommandLineParser& parser, const SamplingFlags& flags) {

@@ -8,7 +8,9 @@
 
 #include <QCommandLineOption>
 #include <QCommandLineParser>
+#include <QList>
 #include <cstdint>
+#include <string>
 
 namespace declai::cli {
 
@@ -21,13 +23,20 @@ Expected<int64_t> intOption(const QCommandLineParser& parser, const QCommandLine
 Expected<double> floatOption(const QCommandLineParser& parser, const QCommandLineOption& option,
                              double min = -1e30, double max = 1e30);
 
+// The sampling options of generate and submit. Their defaults are read from SamplerConfig{}, the one place
+// they are defined, so what an unset flag means and what the help says cannot drift apart.
 struct SamplingFlags {
-    const QCommandLineOption& temp;
-    const QCommandLineOption& seed;
-    const QCommandLineOption& topK;
-    const QCommandLineOption& topP;
-    const QCommandLineOption& minP;
-    const QCommandLineOption& repeatPenalty;
+    SamplingFlags();
+    QCommandLineOption temp;
+    QCommandLineOption seed;
+    QCommandLineOption topK;
+    QCommandLineOption topP;
+    QCommandLineOption minP;
+    QCommandLineOption repeatPenalty;
+
+    QList<QCommandLineOption> all() const { return {temp, seed, topK, topP, minP, repeatPenalty}; }
+    // For usage text: "--temp 0 (greedy), --seed 0, --top-k 40, ..." from SamplerConfig{}.
+    static std::string defaultsText();
 };
 // The sampler settings of both commands, each option range-checked, then validate(SamplerConfig).
 Expected<SamplerConfig> samplerFromFlags(const QCommandLineParser& parser, const SamplingFlags& flags);

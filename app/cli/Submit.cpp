@@ -1,6 +1,7 @@
 #include "Submit.h"
 
 #include "NumericFlags.h"
+#include "declai/core/Version.h"
 #include "declai/core/WireCodec.h"
 #include "declai/network/Channel.h"
 #include "declai/network/TlsSetup.h"
@@ -27,7 +28,8 @@ constexpr const char* kSubmitUsage =
 
 int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
     auto usage = [err](const QString& message) {
-        std::fprintf(err, "declai-cli: %s\n%s", qPrintable(message), kSubmitUsage);
+        std::fprintf(err, "declai-cli: %s\n%ssampling defaults: %s\n", qPrintable(message), kSubmitUsage,
+                     SamplingFlags::defaultsText().c_str());
         return 2;
     };
     auto fail = [err](const QString& message) {
@@ -48,20 +50,16 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
                insecure = option({QStringLiteral("insecure-dev")}),
                model = option({QStringLiteral("m"), QStringLiteral("model")}, "MODEL"),
                prompt = option({QStringLiteral("p"), QStringLiteral("prompt")}, "TEXT"),
-               count = option({QStringLiteral("n")}, "N", "32"),
-               temp = option({QStringLiteral("temp")}, "T", "0"),
-               seed = option({QStringLiteral("seed")}, "S", "0"),
-               topK = option({QStringLiteral("top-k")}, "K", "40"),
-               topP = option({QStringLiteral("top-p")}, "P", "0.95"),
-               minP = option({QStringLiteral("min-p")}, "P", "0.05"),
-               penalty = option({QStringLiteral("repeat-penalty")}, "R", "1.0"),
-               tokens = option({QStringLiteral("tokens")}), stats = option({QStringLiteral("stats")}),
+               count = option({QStringLiteral("n")}, "N", "32"), tokens = option({QStringLiteral("tokens")}),
+               stats = option({QStringLiteral("stats")}),
                timeout = option({QStringLiteral("timeout-s")}, "S", "600"),
                apiKey = option({QStringLiteral("api-key")}, "KEY"),
                priority = option({QStringLiteral("priority")}, "low|normal|high", "normal"),
                quoteOnly = option({QStringLiteral("quote")});
-    parser.addOptions({server, ca, pin, insecure, model, prompt, count, temp, seed, topK, topP, minP, penalty,
-                       tokens, stats, timeout, apiKey, priority, quoteOnly});
+    const SamplingFlags sampling; // defaults from SamplerConfig{}
+    parser.addOptions({server, ca, pin, insecure, model, prompt, count, tokens, stats, timeout, apiKey,
+                       priority, quoteOnly});
+    parser.addOptions(sampling.all());
     QStringList parseArgs = args;
     parseArgs[0] = QStringLiteral("declai-cli");
     if (!parser.parse(parseArgs))
@@ -79,7 +77,7 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
     auto n = intOption(parser, count, 1, 1 << 20);
     if (!n)
         return usage(QString::fromStdString(n.error().message));
-    auto sampler = samplerFromFlags(parser, SamplingFlags{temp, seed, topK, topP, minP, penalty});
+    auto sampler = samplerFromFlags(parser, sampling);
     if (!sampler)
         return usage(QString::fromStdString(sampler.error().message));
     // QTimer takes int milliseconds: at most 24 days.
@@ -141,7 +139,7 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
         hello.set_role(wire::CLIENT);
         hello.set_min_protocol_version(wire::kMinProtocolVersion);
         hello.set_max_protocol_version(wire::kProtocolVersion);
-        hello.set_software("declai-cli/0.1.0");
+        hello.set_software(softwareName("declai-cli"));
         const QString key =
             parser.isSet(apiKey) ? parser.value(apiKey) : qEnvironmentVariable("DECLAI_API_KEY");
         hello.set_api_key(key.toStdString());

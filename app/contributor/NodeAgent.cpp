@@ -1,6 +1,7 @@
 #include "NodeAgent.h"
 
 #include "declai/core/ShardProof.h"
+#include "declai/core/Version.h"
 #include "declai/network/TlsSetup.h"
 
 #include <QDir>
@@ -94,7 +95,7 @@ void NodeAgent::onSocketConnected() {
     hello.set_min_protocol_version(wire::kMinProtocolVersion);
     hello.set_max_protocol_version(wire::kProtocolVersion);
     hello.set_public_key(m_identity.publicKey());
-    hello.set_software("declai-node/0.1.0");
+    hello.set_software(softwareName("declai-node"));
     m_channel->send(wire::HELLO, hello);
 }
 
@@ -175,14 +176,23 @@ void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
     }
     case wire::STAGE_REQUEST:
         // Straight to the compute thread; parsing and validation happen there.
-        QMetaObject::invokeMethod(m_worker, "runStage", Qt::QueuedConnection,
-                                  Q_ARG(QByteArray, QByteArray::fromStdString(envelope.body())));
+        // The functor runs on the compute thread (the worker's); it captures no member of this agent.
+        QMetaObject::invokeMethod(
+            m_worker,
+            [worker = m_worker, body = QByteArray::fromStdString(envelope.body())] {
+                worker->runStage(body);
+            },
+            Qt::QueuedConnection);
         return;
     case wire::END_SESSION: {
         auto end = wire::decodeBody<wire::EndSession>(envelope, wire::END_SESSION);
         if (end)
-            QMetaObject::invokeMethod(m_worker, "endSession", Qt::QueuedConnection,
-                                      Q_ARG(quint64, end->session_id()));
+            QMetaObject::invokeMethod(
+                m_worker,
+                [worker = m_worker, sessionId = quint64(end->session_id())] {
+                    worker->endSession(sessionId);
+                },
+                Qt::QueuedConnection); // runs on the compute thread
         return;
     }
     case wire::SHARD_CHALLENGE: {
@@ -266,9 +276,12 @@ void NodeAgent::startNextDownload() {
     connect(m_downloader.get(), &net::ShardDownloader::finished, this,
             [this, id, model, digest, begin, end](const QString& path) {
                 const qint64 bytes = m_downloader ? m_downloader->bytesReceived() : 0;
-                QMetaObject::invokeMethod(m_worker, "loadShard", Qt::QueuedConnection, Q_ARG(quint64, id),
-                                          Q_ARG(QString, path), Q_ARG(QString, model), Q_ARG(QString, digest),
-                                          Q_ARG(qint64, begin), Q_ARG(qint64, end), Q_ARG(qint64, bytes));
+                QMetaObject::invokeMethod(
+                    m_worker,
+                    [worker = m_worker, id, path, model, digest, begin, end, bytes] {
+                        worker->loadShard(id, path, model, digest, begin, end, bytes);
+                    },
+                    Qt::QueuedConnection); // runs on the compute thread
             });
     connect(m_downloader.get(), &net::ShardDownloader::failed, this,
             [this, id](const QString& reason) { onShardLoaded(id, false, reason, 0, 0, 0); });
@@ -316,13 +329,7 @@ void NodeAgent::onShardLoaded(quint64 assignmentId, bool ok, const QString& erro
 void NodeAgent::sendSigned(wire::MessageType type, const std::string& body) {
     if (!m_channel || !m_welcomed)
         return;
-    wire::Envelope envelope;
-    envelope.set_protocol_version(wire::kProtocolVersion);
-    envelope.set_type(type);
-    envelope.set_seq(m_channel->nextOutgoingSeq());
-    envelope.set_body(body);
-    const std::string signature = m_identity.sign(wire::signedPayload(envelope, m_nonce));
-    m_channel->sendBody(type, envelope.body(), signature);
+    m_channel->sendSigned(type, body, m_identity, m_nonce);
 }
 
 void NodeAgent::onStageDone(const QByteArray& serializedResponse) {

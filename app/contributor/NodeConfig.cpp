@@ -9,6 +9,7 @@ namespace declai::node {
 QString NodeConfig::usage() {
     return QStringLiteral(
         "usage: declai-node --server wss://HOST:PORT --data-dir DIR [options]\n"
+        "       declai-node --version\n"
         "  --ca FILE                 trust this certificate (e.g. the server's DATA_DIR/tls/server.crt)\n"
         "  --pin SHA256:HEX          trust the server certificate with this fingerprint\n"
         "  --insecure-dev            allow plaintext ws:// (development only)\n"

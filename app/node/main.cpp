@@ -1,6 +1,7 @@
 // declai-node: the contributor engine without widgets, for servers and labs. SIGINT/SIGTERM drain: no new
 // sessions, running ones finish (bounded by --drain-grace-s), then the process exits.
 #include "NodeAgent.h"
+#include "declai/core/Version.h"
 
 #include <QCoreApplication>
 #include <QTimer>
@@ -18,6 +19,10 @@ void onSignal(int) {
 int main(int argc, char** argv) {
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("declai-node"));
+    if (declai::isVersionRequest(QCoreApplication::arguments().mid(1))) {
+        std::printf("%s\n", declai::softwareName("declai-node").c_str());
+        return 0;
+    }
     auto config = declai::node::NodeConfig::fromArguments(QCoreApplication::arguments());
     if (!config) {
         if (config.error().code == declai::ErrorCode::NotFound) {

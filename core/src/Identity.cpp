@@ -1,5 +1,8 @@
 #include "declai/core/Identity.h"
 
+#include "declai/core/OpenSslErrors.h"
+#include "declai/core/StrCat.h"
+
 #include <QtGlobal>
 #include <algorithm>
 #include <cerrno>
@@ -42,20 +45,6 @@ struct PkeyCtxDeleter {
 using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 
-// Drains OpenSSL's thread-local error queue into one line; draining also keeps stale errors from being
-// reported by an unrelated later call.
-std::string opensslErrors() {
-    std::string text;
-    while (const unsigned long code = ERR_get_error()) {
-        char buffer[256];
-        ERR_error_string_n(code, buffer, sizeof buffer);
-        if (!text.empty())
-            text.append("; ");
-        text.append(buffer);
-    }
-    return text.empty() ? std::string("unknown OpenSSL error") : text;
-}
-
 std::string toHex(const unsigned char* data, size_t size) {
     static constexpr char kDigits[] = "0123456789abcdef";
     std::string hex;
@@ -71,14 +60,6 @@ std::string toHex(const unsigned char* data, size_t size) {
 // a server or node must not block on stdin, and we do not support encrypted keys.
 int refusePassphrase(char*, int, int, void*) {
     return -1;
-}
-
-// Joins message parts with append(): GCC 12 reports false -Wrestrict errors for operator+ chains at -O3.
-template <class... Parts>
-std::string cat(const Parts&... parts) {
-    std::string out;
-    (out.append(std::string_view(parts)), ...);
-    return out;
 }
 
 std::string errnoText(int error) {
@@ -106,19 +87,20 @@ Expected<void> makePrivateDirectory(const std::string& dir) {
     for (size_t pos = dir.find('/', 1); pos != std::string::npos; pos = dir.find('/', pos + 1)) {
         const std::string parent = dir.substr(0, pos);
         if (::mkdir(parent.c_str(), 0755) != 0 && errno != EEXIST)
-            return makeError(ErrorCode::Io, cat("cannot create folder ", parent, ": ", errnoText(errno)));
+            return makeError(ErrorCode::Io, strCat("cannot create folder ", parent, ": ", errnoText(errno)));
     }
     if (::mkdir(dir.c_str(), 0700) == 0) {
         // mkdir's mode is filtered through the umask, which can only remove bits; chmod makes it exact.
         if (::chmod(dir.c_str(), 0700) != 0)
-            return makeError(ErrorCode::Io, cat("cannot set permissions of ", dir, ": ", errnoText(errno)));
+            return makeError(ErrorCode::Io,
+                             strCat("cannot set permissions of ", dir, ": ", errnoText(errno)));
         return {};
     }
     if (errno != EEXIST)
-        return makeError(ErrorCode::Io, cat("cannot create folder ", dir, ": ", errnoText(errno)));
+        return makeError(ErrorCode::Io, strCat("cannot create folder ", dir, ": ", errnoText(errno)));
     struct stat info {};
     if (::stat(dir.c_str(), &info) != 0 || !S_ISDIR(info.st_mode))
-        return makeError(ErrorCode::Io, cat(dir, " exists but is not a folder"));
+        return makeError(ErrorCode::Io, strCat(dir, " exists but is not a folder"));
     return {};
 }
 
@@ -131,12 +113,12 @@ Expected<void> writeAll(int fd, std::string_view bytes, const std::string& path)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return makeError(ErrorCode::Io, cat("cannot write ", path, ": ", errnoText(errno)));
+            return makeError(ErrorCode::Io, strCat("cannot write ", path, ": ", errnoText(errno)));
         }
         done += static_cast<size_t>(n);
     }
     if (::fsync(fd) != 0)
-        return makeError(ErrorCode::Io, cat("cannot sync ", path, ": ", errnoText(errno)));
+        return makeError(ErrorCode::Io, strCat("cannot sync ", path, ": ", errnoText(errno)));
     return {};
 }
 
@@ -150,10 +132,11 @@ Expected<void> writeSecretFile(const std::string& path, std::string_view bytes) 
     // O_EXCL + O_NOFOLLOW: never write through a link or into a file someone prepared for us.
     const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
-        return makeError(ErrorCode::Io, cat("cannot create ", temp, ": ", errnoText(errno)));
+        return makeError(ErrorCode::Io, strCat("cannot create ", temp, ": ", errnoText(errno)));
     Expected<void> written = writeAll(fd, bytes, temp);
     if (written && ::fchmod(fd, 0600) != 0)
-        written = makeError(ErrorCode::Io, cat("cannot set permissions of ", temp, ": ", errnoText(errno)));
+        written =
+            makeError(ErrorCode::Io, strCat("cannot set permissions of ", temp, ": ", errnoText(errno)));
     ::close(fd);
     if (!written) {
         ::unlink(temp.c_str());
@@ -165,14 +148,14 @@ Expected<void> writeSecretFile(const std::string& path, std::string_view bytes) 
         const int error = errno;
         if (error == EEXIST) {
             ::unlink(temp.c_str());
-            return makeError(ErrorCode::Io, cat(path, " already exists; not overwriting it"));
+            return makeError(ErrorCode::Io, strCat(path, " already exists; not overwriting it"));
         }
         // Some file systems (FAT, a few FUSE mounts) have no hard links: fall back to rename after
         // checking that the target is still absent.
         struct stat info {};
         if (::lstat(path.c_str(), &info) == 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
             ::unlink(temp.c_str());
-            return makeError(ErrorCode::Io, cat("cannot create ", path, ": ", errnoText(error)));
+            return makeError(ErrorCode::Io, strCat("cannot create ", path, ": ", errnoText(error)));
         }
         return {};
     }
@@ -185,18 +168,18 @@ Expected<std::string> readSecretFile(const std::string& path, size_t maxBytes) {
     if (fd < 0) {
         const int error = errno;
         return makeError(error == ENOENT ? ErrorCode::NotFound : ErrorCode::Io,
-                         cat("cannot open ", path, ": ", errnoText(error)));
+                         strCat("cannot open ", path, ": ", errnoText(error)));
     }
     // Check the file we actually opened (fstat), not the name, so that it cannot be swapped in between.
     struct stat info {};
     if (::fstat(fd, &info) != 0) {
         const int error = errno;
         ::close(fd);
-        return makeError(ErrorCode::Io, cat("cannot stat ", path, ": ", errnoText(error)));
+        return makeError(ErrorCode::Io, strCat("cannot stat ", path, ": ", errnoText(error)));
     }
     if (!S_ISREG(info.st_mode)) {
         ::close(fd);
-        return makeError(ErrorCode::Io, cat(path, " is not a regular file"));
+        return makeError(ErrorCode::Io, strCat(path, " is not a regular file"));
     }
     if ((info.st_mode & 077) != 0) {
         ::close(fd);
@@ -212,7 +195,7 @@ Expected<std::string> readSecretFile(const std::string& path, size_t maxBytes) {
     }
     if (info.st_size < 0 || static_cast<unsigned long long>(info.st_size) > maxBytes) {
         ::close(fd);
-        return makeError(ErrorCode::Format, cat(path, " is too large to be a key file"));
+        return makeError(ErrorCode::Format, strCat(path, " is too large to be a key file"));
     }
     std::string data(static_cast<size_t>(info.st_size), '\0');
     size_t done = 0;
@@ -224,7 +207,7 @@ Expected<std::string> readSecretFile(const std::string& path, size_t maxBytes) {
             const int error = n < 0 ? errno : EIO;
             ::close(fd);
             wipe(data);
-            return makeError(ErrorCode::Io, cat("cannot read ", path, ": ", errnoText(error)));
+            return makeError(ErrorCode::Io, strCat("cannot read ", path, ": ", errnoText(error)));
         }
         done += static_cast<size_t>(n);
     }
@@ -239,7 +222,7 @@ Expected<void> makePrivateDirectory(const std::string& dir) {
     if (QFileInfo(qdir).isDir())
         return {};
     if (!QDir().mkpath(qdir))
-        return makeError(ErrorCode::Io, cat("cannot create folder ", dir));
+        return makeError(ErrorCode::Io, strCat("cannot create folder ", dir));
     QFile::setPermissions(qdir, QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
     return {};
 }
@@ -247,14 +230,15 @@ Expected<void> makePrivateDirectory(const std::string& dir) {
 Expected<void> writeSecretFile(const std::string& path, std::string_view bytes) {
     QFile file(QString::fromStdString(path));
     if (file.exists())
-        return makeError(ErrorCode::Io, cat(path, " already exists; not overwriting it"));
+        return makeError(ErrorCode::Io, strCat(path, " already exists; not overwriting it"));
     if (!file.open(QIODevice::WriteOnly | QIODevice::NewOnly))
-        return makeError(ErrorCode::Io, cat("cannot create ", path, ": ", file.errorString().toStdString()));
+        return makeError(ErrorCode::Io,
+                         strCat("cannot create ", path, ": ", file.errorString().toStdString()));
     file.setPermissions(QFile::ReadOwner | QFile::WriteOwner);
     if (file.write(bytes.data(), static_cast<qint64>(bytes.size())) != static_cast<qint64>(bytes.size()) ||
         !file.flush()) {
         file.remove();
-        return makeError(ErrorCode::Io, cat("cannot write ", path));
+        return makeError(ErrorCode::Io, strCat("cannot write ", path));
     }
     return {};
 }
@@ -262,11 +246,11 @@ Expected<void> writeSecretFile(const std::string& path, std::string_view bytes) 
 Expected<std::string> readSecretFile(const std::string& path, size_t maxBytes) {
     QFile file(QString::fromStdString(path));
     if (!file.exists())
-        return makeError(ErrorCode::NotFound, cat("cannot open ", path, ": no such file"));
+        return makeError(ErrorCode::NotFound, strCat("cannot open ", path, ": no such file"));
     if (!file.open(QIODevice::ReadOnly))
-        return makeError(ErrorCode::Io, cat("cannot open ", path, ": ", file.errorString().toStdString()));
+        return makeError(ErrorCode::Io, strCat("cannot open ", path, ": ", file.errorString().toStdString()));
     if (static_cast<unsigned long long>(file.size()) > maxBytes)
-        return makeError(ErrorCode::Format, cat(path, " is too large to be a key file"));
+        return makeError(ErrorCode::Format, strCat(path, " is too large to be a key file"));
     const QByteArray data = file.readAll();
     return std::string(data.constData(), static_cast<size_t>(data.size()));
 }
@@ -276,11 +260,15 @@ Expected<std::string> readSecretFile(const std::string& path, size_t maxBytes) {
 // ---- NodeIdentity ---------------------------------------------------------------------------------------
 
 NodeIdentity::NodeIdentity(std::shared_ptr<evp_pkey_st> key, std::string publicKey, std::string keyFile)
-    : m_key(std::move(key)), m_publicKey(std::move(publicKey)), m_keyFile(std::move(keyFile)) {
+    : m_key(std::move(key)), m_publicKey(std::move(publicKey)), m_nodeId(nodeIdOf(m_publicKey)),
+      m_keyFile(std::move(keyFile)) {}
+
+std::string NodeIdentity::nodeIdOf(std::string_view publicKey) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digestSize = 0;
-    if (EVP_Digest(m_publicKey.data(), m_publicKey.size(), digest, &digestSize, EVP_sha256(), nullptr) == 1)
-        m_nodeId = toHex(digest, digestSize);
+    if (EVP_Digest(publicKey.data(), publicKey.size(), digest, &digestSize, EVP_sha256(), nullptr) != 1)
+        return {};
+    return toHex(digest, digestSize);
 }
 
 Expected<NodeIdentity> NodeIdentity::fromKey(std::shared_ptr<evp_pkey_st> key, std::string keyFile) {
@@ -288,11 +276,11 @@ Expected<NodeIdentity> NodeIdentity::fromKey(std::shared_ptr<evp_pkey_st> key, s
     size_t rawSize = sizeof raw;
     if (EVP_PKEY_get_raw_public_key(key.get(), raw, &rawSize) != 1 || rawSize != kPublicKeyBytes)
         return makeError(ErrorCode::Internal,
-                         cat("cannot extract the Ed25519 public key: ", opensslErrors()));
+                         strCat("cannot extract the Ed25519 public key: ", drainOpensslErrors()));
     NodeIdentity identity(std::move(key), std::string(reinterpret_cast<const char*>(raw), rawSize),
                           std::move(keyFile));
     if (identity.m_nodeId.size() != 64)
-        return makeError(ErrorCode::Internal, cat("cannot hash the public key: ", opensslErrors()));
+        return makeError(ErrorCode::Internal, strCat("cannot hash the public key: ", drainOpensslErrors()));
     return identity;
 }
 
@@ -300,7 +288,8 @@ Expected<NodeIdentity> NodeIdentity::generateInMemory() {
     std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter> ctx(EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr));
     EVP_PKEY* raw = nullptr;
     if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 || EVP_PKEY_keygen(ctx.get(), &raw) != 1)
-        return makeError(ErrorCode::Internal, cat("cannot generate an Ed25519 key: ", opensslErrors()));
+        return makeError(ErrorCode::Internal,
+                         strCat("cannot generate an Ed25519 key: ", drainOpensslErrors()));
     return fromKey(std::shared_ptr<evp_pkey_st>(raw, PkeyDeleter{}), {});
 }
 
@@ -310,19 +299,19 @@ Expected<std::shared_ptr<evp_pkey_st>> parseEd25519Pem(std::string pem, const st
     BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
     if (!bio) {
         wipe(pem);
-        return makeError(ErrorCode::OutOfMemory, cat("cannot parse ", path, ": ", opensslErrors()));
+        return makeError(ErrorCode::OutOfMemory, strCat("cannot parse ", path, ": ", drainOpensslErrors()));
     }
     EVP_PKEY* raw = PEM_read_bio_PrivateKey(bio.get(), nullptr, refusePassphrase, nullptr);
     bio.reset();
     wipe(pem);
     if (!raw) {
         return makeError(ErrorCode::Format,
-                         cat(path, " is not a readable unencrypted PEM private key (", opensslErrors(),
-                             "); move it away to let a new identity be created"));
+                         strCat(path, " is not a readable unencrypted PEM private key (",
+                                drainOpensslErrors(), "); move it away to let a new identity be created"));
     }
     std::shared_ptr<evp_pkey_st> key(raw, PkeyDeleter{});
     if (EVP_PKEY_get_id(raw) != EVP_PKEY_ED25519)
-        return makeError(ErrorCode::Format, cat(path, " does not hold an Ed25519 private key"));
+        return makeError(ErrorCode::Format, strCat(path, " does not hold an Ed25519 private key"));
     return key;
 }
 
@@ -334,12 +323,12 @@ Expected<NodeIdentity> NodeIdentity::loadOrCreate(const std::string& dataDir, co
     // The file name comes from our own code, but keep it from escaping the identity folder anyway.
     if (fileName.empty() || fileName == "." || fileName == ".." || fileName.find('/') != std::string::npos ||
         fileName.find('\\') != std::string::npos)
-        return makeError(ErrorCode::InvalidArgument, cat("invalid key file name '", fileName, "'"));
+        return makeError(ErrorCode::InvalidArgument, strCat("invalid key file name '", fileName, "'"));
 
-    const std::string dir = cat(dataDir, "/identity");
+    const std::string dir = strCat(dataDir, "/identity");
     if (Expected<void> made = makePrivateDirectory(dir); !made)
         return made.error();
-    const std::string path = cat(dir, "/", fileName);
+    const std::string path = strCat(dir, "/", fileName);
 
     Expected<std::string> existing = readSecretFile(path);
     if (existing) {
@@ -357,7 +346,7 @@ Expected<NodeIdentity> NodeIdentity::loadOrCreate(const std::string& dataDir, co
     BioPtr bio(BIO_new(BIO_s_mem()));
     if (!bio || PEM_write_bio_PKCS8PrivateKey(bio.get(), fresh->m_key.get(), nullptr, nullptr, 0, nullptr,
                                               nullptr) != 1)
-        return makeError(ErrorCode::Internal, cat("cannot encode the new key: ", opensslErrors()));
+        return makeError(ErrorCode::Internal, strCat("cannot encode the new key: ", drainOpensslErrors()));
     char* pemData = nullptr;
     const long pemSize = BIO_get_mem_data(bio.get(), &pemData);
     if (pemSize <= 0 || !pemData)
@@ -426,7 +415,7 @@ std::string randomBytes(size_t n) {
     while (done < n) {
         const int chunk = static_cast<int>(std::min<size_t>(n - done, INT_MAX));
         if (RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data() + done), chunk) != 1)
-            qFatal("OpenSSL's random number generator failed: %s", opensslErrors().c_str());
+            qFatal("OpenSSL's random number generator failed: %s", drainOpensslErrors().c_str());
         done += static_cast<size_t>(chunk);
     }
     return bytes;

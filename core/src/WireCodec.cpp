@@ -2,6 +2,7 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <utility>
 
 namespace declai::wire {
 
@@ -48,13 +49,18 @@ const char* messageTypeName(MessageType type) {
     }
 }
 
-std::string encodeEnvelope(MessageType type, uint64_t seq, const google::protobuf::MessageLite& body,
-                           const std::string& signature) {
+Envelope makeEnvelope(MessageType type, uint64_t seq, std::string body) {
     Envelope envelope;
     envelope.set_protocol_version(kProtocolVersion);
     envelope.set_type(type);
     envelope.set_seq(seq);
-    envelope.set_body(body.SerializeAsString());
+    envelope.set_body(std::move(body));
+    return envelope;
+}
+
+std::string encodeEnvelope(MessageType type, uint64_t seq, const google::protobuf::MessageLite& body,
+                           const std::string& signature) {
+    Envelope envelope = makeEnvelope(type, seq, body.SerializeAsString());
     if (!signature.empty())
         envelope.set_signature(signature);
     return envelope.SerializeAsString();
@@ -70,7 +76,7 @@ Expected<Envelope> decodeEnvelope(const std::string& frame, uint64_t maxBytes) {
         return makeError(ErrorCode::Protocol, "malformed frame (" + std::to_string(frame.size()) +
                                                   " bytes): not a protocol envelope");
     if (envelope.protocol_version() < kMinProtocolVersion || envelope.protocol_version() > kProtocolVersion)
-        return makeError(ErrorCode::Protocol,
+        return makeError(ErrorCode::Unsupported, // the channel answers this one with UNSUPPORTED_VERSION
                          "protocol version " + std::to_string(envelope.protocol_version()) +
                              " is not supported (this side speaks " + std::to_string(kMinProtocolVersion) +
                              ".." + std::to_string(kProtocolVersion) + ")");

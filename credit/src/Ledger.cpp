@@ -1,6 +1,6 @@
 #include "declai/credit/Ledger.h"
 
-#include "StrCat.h"
+#include "declai/core/StrCat.h"
 
 #include <QDateTime>
 #include <QSaveFile>

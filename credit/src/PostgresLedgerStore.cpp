@@ -1,7 +1,7 @@
 #include "declai/credit/PostgresLedgerStore.h"
 
 #include "SqlWorker.h"
-#include "StrCat.h"
+#include "declai/core/StrCat.h"
 
 #include <QCoreApplication>
 #include <QSqlError>

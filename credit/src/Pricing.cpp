@@ -1,6 +1,6 @@
 #include "declai/credit/Pricing.h"
 
-#include "StrCat.h"
+#include "declai/core/StrCat.h"
 
 #include <algorithm>
 #include <limits>

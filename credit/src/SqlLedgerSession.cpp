@@ -1,6 +1,6 @@
 #include "SqlLedgerSession.h"
 
-#include "StrCat.h"
+#include "declai/core/StrCat.h"
 
 #include <QSqlError>
 #include <QVariant>

@@ -1,5 +1,6 @@
 #include "declai/network/Channel.h"
 
+#include "declai/core/Identity.h"
 #include "declai/network/PeerText.h"
 
 #include <QAbstractSocket>
@@ -64,25 +65,22 @@ QString Channel::peerAddress() const {
                : QString();
 }
 
-void Channel::send(wire::MessageType type, const google::protobuf::MessageLite& body,
-                   const std::string& signature) {
+void Channel::send(wire::MessageType type, const google::protobuf::MessageLite& body) {
     if (!isOpen())
         return;
-    const std::string frame = wire::encodeEnvelope(type, ++m_outgoingSeq, body, signature);
-    m_bytesSent += frame.size();
-    m_socket->sendBinaryMessage(QByteArray(frame.data(), static_cast<qsizetype>(frame.size())));
+    sendEnvelope(wire::makeEnvelope(type, ++m_outgoingSeq, body.SerializeAsString()));
 }
 
-void Channel::sendBody(wire::MessageType type, const std::string& body, const std::string& signature) {
+void Channel::sendSigned(wire::MessageType type, std::string body, const NodeIdentity& signer,
+                         const std::string& channelBinding) {
     if (!isOpen())
         return;
-    wire::Envelope envelope;
-    envelope.set_protocol_version(wire::kProtocolVersion);
-    envelope.set_type(type);
-    envelope.set_seq(++m_outgoingSeq);
-    envelope.set_body(body);
-    if (!signature.empty())
-        envelope.set_signature(signature);
+    wire::Envelope envelope = wire::makeEnvelope(type, ++m_outgoingSeq, std::move(body));
+    envelope.set_signature(signer.sign(wire::signedPayload(envelope, channelBinding)));
+    sendEnvelope(envelope);
+}
+
+void Channel::sendEnvelope(const wire::Envelope& envelope) {
     const std::string frame = envelope.SerializeAsString();
     m_bytesSent += frame.size();
     m_socket->sendBinaryMessage(QByteArray(frame.data(), static_cast<qsizetype>(frame.size())));
@@ -98,13 +96,18 @@ void Channel::close(QWebSocketProtocol::CloseCode code, const QString& reason) {
     Q_EMIT closed(reason);
 }
 
-void Channel::reject(wire::RejectCode code, const QString& reason, QWebSocketProtocol::CloseCode closeCode) {
+void Channel::refuse(wire::RejectCode code, const std::string& rejectReason,
+                     QWebSocketProtocol::CloseCode closeCode, const QString& closeReason) {
     wire::Reject message;
     message.set_code(code);
-    message.set_reason(reason.toStdString());
+    message.set_reason(rejectReason);
     send(wire::REJECT, message);
+    close(closeCode, closeReason);
+}
+
+void Channel::reject(wire::RejectCode code, const QString& reason, QWebSocketProtocol::CloseCode closeCode) {
     Q_EMIT protocolViolation(reason);
-    close(closeCode, reason);
+    refuse(code, reason.toStdString(), closeCode, reason);
 }
 
 void Channel::onBinaryMessage(const QByteArray& frame) {
@@ -114,7 +117,7 @@ void Channel::onBinaryMessage(const QByteArray& frame) {
     m_bytesReceived += static_cast<uint64_t>(frame.size());
     auto envelope = wire::decodeEnvelope(frame.toStdString(), m_limits.maxMessageBytes);
     if (!envelope) {
-        const bool version = envelope.error().message.find("protocol version") != std::string::npos;
+        const bool version = envelope.error().code == ErrorCode::Unsupported;
         reject(version ? wire::UNSUPPORTED_VERSION : wire::MALFORMED,
                QString::fromStdString(envelope.error().message),
                version ? QWebSocketProtocol::CloseCodePolicyViolated

@@ -1,6 +1,8 @@
 #include "declai/network/TlsSetup.h"
 
 #include "declai/core/Identity.h"
+#include "declai/core/OpenSslErrors.h"
+#include "declai/core/StrCat.h"
 
 #include <QCryptographicHash>
 #include <QDateTime>
@@ -45,29 +47,9 @@ struct Free {
 template <class T>
 using Owned = std::unique_ptr<T, Free>;
 
-std::string opensslErrors() {
-    std::string text;
-    while (const unsigned long code = ERR_get_error()) {
-        char buffer[256];
-        ERR_error_string_n(code, buffer, sizeof buffer);
-        if (!text.empty())
-            text.append("; ");
-        text.append(buffer);
-    }
-    return text.empty() ? std::string("unknown OpenSSL error") : text;
-}
-
 // See Identity.cpp: never let OpenSSL prompt on the terminal for a passphrase.
 int refusePassphrase(char*, int, int, void*) {
     return -1;
-}
-
-// Joins message parts with append(): GCC 12 reports false -Wrestrict errors for operator+ chains at -O3.
-template <class... Parts>
-std::string cat(const Parts&... parts) {
-    std::string out;
-    (out.append(std::string_view(parts)), ...);
-    return out;
 }
 
 std::string str(const QString& s) {
@@ -88,14 +70,14 @@ Expected<QByteArray> readSmallFile(const QString& path, const char* what) {
         return makeError(file.exists() ? ErrorCode::Io : ErrorCode::NotFound, std::move(message));
     }
     if (file.size() > kMaxPemFileBytes)
-        return fileError(ErrorCode::Format, path, cat("too large to be a ", what));
+        return fileError(ErrorCode::Format, path, strCat("too large to be a ", what));
     return file.readAll();
 }
 
 Expected<std::string> pemOf(const std::function<int(BIO*)>& write) {
     Owned<BIO> bio(BIO_new(BIO_s_mem()));
     if (!bio || write(bio.get()) != 1)
-        return makeError(ErrorCode::Internal, cat("cannot encode PEM: ", opensslErrors()));
+        return makeError(ErrorCode::Internal, strCat("cannot encode PEM: ", drainOpensslErrors()));
     char* data = nullptr;
     const long size = BIO_get_mem_data(bio.get(), &data);
     if (size <= 0 || !data)
@@ -136,7 +118,7 @@ Expected<void> addAltName(GENERAL_NAMES* names, int type, const std::string& val
     if (type == GEN_IPADD) {
         ASN1_OCTET_STRING* ip = a2i_IPADDRESS(value.c_str());
         if (!ip)
-            return makeError(ErrorCode::InvalidArgument, cat("invalid IP address '", value, "'"));
+            return makeError(ErrorCode::InvalidArgument, strCat("invalid IP address '", value, "'"));
         GENERAL_NAME_set0_value(name.get(), GEN_IPADD, ip);
     } else {
         ASN1_IA5STRING* dns = ASN1_IA5STRING_new();
@@ -156,7 +138,7 @@ Expected<void> addExtension(X509* cert, X509V3_CTX* ctx, int nid, const char* va
     Owned<X509_EXTENSION> ext(X509V3_EXT_conf_nid(nullptr, ctx, nid, value));
     if (!ext || X509_add_ext(cert, ext.get(), -1) != 1)
         return makeError(ErrorCode::Internal,
-                         cat("cannot add certificate extension ", value, ": ", opensslErrors()));
+                         strCat("cannot add certificate extension ", value, ": ", drainOpensslErrors()));
     return {};
 }
 
@@ -185,14 +167,15 @@ Expected<GeneratedPair> generateSelfSigned(const QStringList& hostNames) {
         const QString lower = name.toLower();
         if (!isDnsName(lower))
             return makeError(ErrorCode::InvalidArgument,
-                             cat("'", str(name), "' is neither a host name nor an IP address"));
+                             strCat("'", str(name), "' is neither a host name nor an IP address"));
         if (!dnsNames.contains(lower))
             dnsNames.append(lower);
     }
 
     Owned<EVP_PKEY> key(EVP_EC_gen("P-256"));
     if (!key)
-        return makeError(ErrorCode::Internal, cat("cannot generate an EC P-256 key: ", opensslErrors()));
+        return makeError(ErrorCode::Internal,
+                         strCat("cannot generate an EC P-256 key: ", drainOpensslErrors()));
     Owned<X509> cert(X509_new());
     if (!cert)
         return makeError(ErrorCode::OutOfMemory, "cannot allocate a certificate");
@@ -214,7 +197,8 @@ Expected<GeneratedPair> generateSelfSigned(const QStringList& hostNames) {
         X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
                                    reinterpret_cast<const unsigned char*>(kCommonName), -1, -1, 0) != 1 ||
         X509_set_issuer_name(cert.get(), subject) != 1 || X509_set_pubkey(cert.get(), key.get()) != 1)
-        return makeError(ErrorCode::Internal, cat("cannot fill in the certificate: ", opensslErrors()));
+        return makeError(ErrorCode::Internal,
+                         strCat("cannot fill in the certificate: ", drainOpensslErrors()));
 
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
@@ -241,10 +225,10 @@ Expected<GeneratedPair> generateSelfSigned(const QStringList& hostNames) {
             return added.error();
     }
     if (X509_add1_ext_i2d(cert.get(), NID_subject_alt_name, altNames.get(), 0, X509V3_ADD_DEFAULT) != 1)
-        return makeError(ErrorCode::Internal, cat("cannot add subjectAltName: ", opensslErrors()));
+        return makeError(ErrorCode::Internal, strCat("cannot add subjectAltName: ", drainOpensslErrors()));
 
     if (X509_sign(cert.get(), key.get(), EVP_sha256()) <= 0)
-        return makeError(ErrorCode::Internal, cat("cannot sign the certificate: ", opensslErrors()));
+        return makeError(ErrorCode::Internal, strCat("cannot sign the certificate: ", drainOpensslErrors()));
 
     Expected<std::string> certPem = pemOf([&](BIO* bio) { return PEM_write_bio_X509(bio, cert.get()); });
     if (!certPem)
@@ -305,7 +289,7 @@ Expected<void> ensureServerCertificate(const QString& dataDir, const QStringList
         const std::string why = str(cert.errorString());
         // Without its certificate the key is useless and would block the next attempt; remove it.
         QFile::remove(keyFile);
-        return fileError(ErrorCode::Io, certFile, cat("cannot write: ", why));
+        return fileError(ErrorCode::Io, certFile, strCat("cannot write: ", why));
     }
     return {};
 }
@@ -320,14 +304,14 @@ Expected<QSslConfiguration> serverTlsConfiguration(const QString& certFile, cons
     const QSslCertificate& leaf = chain.first();
     if (leaf.expiryDate() < QDateTime::currentDateTimeUtc())
         return fileError(ErrorCode::InvalidArgument, certFile,
-                         cat("certificate expired on ", str(leaf.expiryDate().toString(Qt::ISODate))));
+                         strCat("certificate expired on ", str(leaf.expiryDate().toString(Qt::ISODate))));
 
 #ifdef Q_OS_UNIX
     // A TLS key that every local user can read is as good as published. Group access is tolerated: keys
     // of public CAs are often shared with a group such as ssl-cert.
     if (QFileInfo(keyFile).permissions() & (QFileDevice::ReadOther | QFileDevice::WriteOther))
         return fileError(ErrorCode::InvalidArgument, keyFile,
-                         cat("private key is accessible by other users. Run: chmod 600 ", str(keyFile)));
+                         strCat("private key is accessible by other users. Run: chmod 600 ", str(keyFile)));
 #endif
     Expected<QByteArray> keyData = readSmallFile(keyFile, "private key file");
     if (!keyData)
@@ -339,12 +323,13 @@ Expected<QSslConfiguration> serverTlsConfiguration(const QString& certFile, cons
                                : nullptr);
     if (!key)
         return fileError(ErrorCode::Format, keyFile,
-                         cat("not an unencrypted PEM private key (", opensslErrors(), ")"));
+                         strCat("not an unencrypted PEM private key (", drainOpensslErrors(), ")"));
     const QByteArray leafPem = leaf.toPem();
     Owned<BIO> certBio(BIO_new_mem_buf(leafPem.constData(), static_cast<int>(leafPem.size())));
     Owned<X509> x509(certBio ? PEM_read_bio_X509(certBio.get(), nullptr, nullptr, nullptr) : nullptr);
     if (!x509)
-        return fileError(ErrorCode::Format, certFile, cat("unreadable certificate (", opensslErrors(), ")"));
+        return fileError(ErrorCode::Format, certFile,
+                         strCat("unreadable certificate (", drainOpensslErrors(), ")"));
     if (X509_check_private_key(x509.get(), key.get()) != 1) {
         ERR_clear_error();
         std::string message = "does not match the certificate in ";
@@ -432,8 +417,8 @@ Expected<QSslConfiguration> clientTlsConfiguration(const ClientTlsOptions& optio
         config.setCaCertificates(cas);
     } else if (!options.pinnedFingerprint.isEmpty()) {
         if (normalizeFingerprint(options.pinnedFingerprint).isEmpty())
-            return makeError(ErrorCode::InvalidArgument, cat("'", str(options.pinnedFingerprint),
-                                                             "' is not a SHA256 certificate fingerprint"));
+            return makeError(ErrorCode::InvalidArgument, strCat("'", str(options.pinnedFingerprint),
+                                                                "' is not a SHA256 certificate fingerprint"));
         // No CA at all: every server certificate fails verification, so the handshake always reaches the
         // sslErrors handler, where acceptPinnedCertificate compares the fingerprint. With the system CAs
         // left in, a certificate from a public CA would pass without the pin ever being checked.

@@ -2,7 +2,6 @@
 
 #include "declai/core/Identity.h"
 
-#include <QCryptographicHash>
 #include <QHttpServerRequest>
 #include <QHttpServerResponder>
 #include <QTcpServer>
@@ -96,11 +95,8 @@ void Gateway::reject(uint64_t id, wire::RejectCode code, const QString& reason) 
     ++m_rejected;
     qInfo("handshake from %s refused: %s", qPrintable(it->second->channel->peerAddress()),
           qPrintable(reason));
-    wire::Reject message;
-    message.set_code(code);
-    message.set_reason(reason.toStdString());
-    it->second->channel->send(wire::REJECT, message);
-    it->second->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, reason);
+    it->second->channel->refuse(code, reason.toStdString(), QWebSocketProtocol::CloseCodePolicyViolated,
+                                reason);
     finish(id);
 }
 
@@ -171,9 +167,7 @@ void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
         return reject(id, wire::BAD_SIGNATURE, QStringLiteral("the challenge signature does not verify"));
     auto node = std::make_unique<NodeLink>();
     node->publicKey = key;
-    node->nodeId = QCryptographicHash::hash(QByteArray::fromStdString(key), QCryptographicHash::Sha256)
-                       .toHex()
-                       .toStdString();
+    node->nodeId = NodeIdentity::nodeIdOf(key);
     node->channelBinding = p.nonce;
     if (m_handlers.admitNode)
         if (auto admitted = m_handlers.admitNode(node->nodeId, p.channel->peerAddress()); !admitted)

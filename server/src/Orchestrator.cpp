@@ -107,11 +107,8 @@ Expected<void> Orchestrator::admitNode(const std::string& nodeId, const QString&
 void Orchestrator::addNode(std::unique_ptr<NodeLink> node) {
     const std::string id = node->nodeId;
     if (m_quarantined.count(id)) {
-        wire::Reject reject;
-        reject.set_code(wire::UNAUTHORIZED);
-        reject.set_reason("this node is quarantined for failing verification");
-        node->channel->send(wire::REJECT, reject);
-        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("quarantined"));
+        node->channel->refuse(wire::UNAUTHORIZED, "this node is quarantined for failing verification",
+                              QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("quarantined"));
         node->channel.release()->deleteLater();
         return;
     }
@@ -256,11 +253,8 @@ bool Orchestrator::acceptSigned(NodeLink* node, const wire::Envelope& envelope, 
     const std::string payload = wire::signedPayload(envelope, node->channelBinding);
     if (!NodeIdentity::verify(node->publicKey, payload, envelope.signature())) {
         ++m_stats.badSignatures;
-        wire::Reject reject;
-        reject.set_code(wire::BAD_SIGNATURE);
-        reject.set_reason(std::string(what) + " signature does not verify");
-        node->channel->send(wire::REJECT, reject);
-        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("bad signature"));
+        node->channel->refuse(wire::BAD_SIGNATURE, std::string(what) + " signature does not verify",
+                              QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("bad signature"));
         return false;
     }
     if (!node->replayWindow.accept(envelope.seq())) {
@@ -598,11 +592,8 @@ void Orchestrator::quarantine(const std::string& nodeId, const QString& reason) 
     }
     Q_EMIT nodeQuarantined(QString::fromStdString(nodeId), reason);
     if (NodeLink* node = nodeLink(nodeId)) {
-        wire::Reject reject;
-        reject.set_code(wire::UNAUTHORIZED);
-        reject.set_reason("quarantined: " + reason.toStdString());
-        node->channel->send(wire::REJECT, reject);
-        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("quarantined"));
+        node->channel->refuse(wire::UNAUTHORIZED, "quarantined: " + reason.toStdString(),
+                              QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("quarantined"));
     }
 }
 

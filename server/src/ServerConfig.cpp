@@ -4,6 +4,7 @@
 #include <QDir>
 #include <cmath>
 #include <functional>
+#include <utility>
 
 namespace declai::server {
 namespace {
@@ -24,58 +25,104 @@ bool parseInt(const QString& text, int min, int max, int& out) {
 } // namespace
 
 QString ServerConfig::usage() {
-    return QStringLiteral(
-        "usage: declai-server --listen HOST:PORT --model-dir DIR --data-dir DIR [options]\n"
-        "  --tls-cert FILE --tls-key FILE   certificate to use (default: DATA_DIR/tls/server.crt, made on "
-        "first start)\n"
-        "  --insecure-dev                   plaintext ws:// (development only; nodes must say so too)\n"
-        "  --replicas N                     copies of each layer (0 = automatic)\n"
-        "  --min-nodes N                    wait for N nodes before the first placement (default 1)\n"
-        "  --stage-timeout-ms N             a slower stage counts as a failed node (default 30000)\n"
-        "  --failover-deadline-ms N         give up re-routing a session after this long (default 60000)\n"
-        "  --chain-wait-ms N                how long a request waits for all layers to be placed (default "
-        "30000)\n"
-        "  --wire-encoding f32|f16          hidden states between nodes (default f32: bit-exact)\n"
-        "  --threads N                      gateway compute threads (default: all cores)\n"
-        "  --gateway-layers K               layers [0, K) run on the gateway: no node sees embedding rows\n"
-        "                                   (default 1, at least 1; capped at the model's layer count)\n"
-        "  --first-answer-timeout-ms N      stage timeout for a node that has never answered (default "
-        "10000)\n"
-        "  --node-backoff-ms N              a node that timed out is left out this long, doubling (default "
-        "60000)\n"
-        "  --assignment-deadline-ms N       an assignment not ready in N ms + 1 s/MiB is withdrawn (default "
-        "120000)\n"
-        "  --probation-stages N             answers a new node gives before its probation can end (default "
-        "20)\n"
-        "  --new-nodes-per-ip N             new node identities one address may bring per hour (default 10)\n"
-        "  --verify-initial-rate R          share of a new node's stages re-checked (default 0.5; 0 = off)\n"
-        "  --verify-floor-rate R            lowest check rate for trusted nodes (default 0.03)\n"
-        "  --no-credits                     free service: no API keys, no ledger\n"
-        "  --ledger sqlite|postgres         ledger store (default sqlite at DATA_DIR/ledger.sqlite)\n"
-        "  --ledger-postgres DSN            \"host=H port=P user=U dbname=D\" for a shared PostgreSQL "
-        "ledger\n"
-        "  --grant-credits N                credits a new account starts with (default 100)\n"
-        "  --daily-limit-credits N          per-user daily spend limit (default none)\n"
-        "  --verification-window-s N        node earnings stay pending this long (default 600)\n"
-        "  --max-sessions N                 generations at once; more wait in the priority queue (default "
-        "8)\n"
-        "  --max-connections N              open connections at most (default 4096, lowered to fit the fd "
-        "limit)\n"
-        "  --max-connections-per-ip N       open connections per peer address (IPv6: per /64; default 256)\n"
-        "  --tls-handshake-timeout-ms N     accept to finished TLS handshake (default 5000)\n"
-        "  --idle-timeout-ms N              close an HTTP connection silent this long (default 120000)\n"
-        "  --header-timeout-ms N            an HTTP request header must be complete this soon (default "
-        "10000)\n"
-        "  --max-requests-per-connection N  requests running or queued per client connection (default 4)\n"
-        "  --max-requests-per-account N     requests running or queued per account (default 8)\n"
-        "  --high-priority-price X          price multiplier for priority=high (default 2)\n"
-        "\n"
-        "operator commands (run while the server is stopped, or against PostgreSQL):\n"
-        "  declai-server user add NAME --data-dir DIR        create a user, print its API key\n"
-        "  declai-server grant ACCOUNT CREDITS --data-dir DIR\n"
-        "  declai-server ledger verify --data-dir DIR        check zero-sum, hash chain, balances, holds\n"
-        "  declai-server ledger balance ACCOUNT --data-dir DIR\n"
-        "  declai-server ledger export --csv [FILE] --data-dir DIR\n");
+    // Every default printed here is read from a default ServerConfig: the values are written once, in
+    // ServerConfig.h and the policy structs it holds, so the help cannot drift from what the server does.
+    const ServerConfig d;
+    const auto n = [](auto value) { return QString::number(value); };
+    const QString none; // a row without a default
+    // Each row: a line of help, with %1 standing for its default where it has one.
+    const std::pair<const char*, QString> rows[] = {
+        {"usage: declai-server --listen HOST:PORT --model-dir DIR --data-dir DIR [options]\n"
+         "       declai-server --version\n",
+         none},
+        {"  --tls-cert FILE --tls-key FILE   certificate to use (default: DATA_DIR/tls/server.crt, made on "
+         "first "
+         "start)\n",
+         none},
+        {"  --insecure-dev                   plaintext ws:// (development only; nodes must say so too)\n",
+         none},
+        {"  --replicas N                     copies of each layer (0 = automatic)\n", none},
+        {"  --min-nodes N                    wait for N nodes before the first placement (default %1)\n",
+         n(d.minNodes)},
+        {"  --stage-timeout-ms N             a slower stage counts as a failed node (default %1)\n",
+         n(d.stageTimeoutMs)},
+        {"  --failover-deadline-ms N         give up re-routing a session after this long (default %1)\n",
+         n(d.failoverDeadlineMs)},
+        {"  --chain-wait-ms N                how long a request waits for all layers to be placed (default "
+         "%1)\n",
+         n(d.chainWaitMs)},
+        {"  --wire-encoding f32|f16          hidden states between nodes (default %1; f32 is bit-exact)\n",
+         d.wireEncoding},
+        {"  --threads N                      gateway compute threads (default %1)\n",
+         d.threads == 0 ? QStringLiteral("all cores") : n(d.threads)},
+        {"  --gateway-layers K               layers [0, K) run on the gateway: no node sees embedding rows\n"
+         "                                   (default %1, at least 1; capped at the model's layer count)\n",
+         n(d.gatewayLayers)},
+        {"  --first-answer-timeout-ms N      stage timeout for a node that has never answered (default %1)\n",
+         n(d.reputation.firstAnswerTimeoutMs)},
+        {"  --node-backoff-ms N              a node that timed out is left out this long, doubling (default "
+         "%1)\n",
+         n(d.reputation.backoffMs)},
+        {"  --assignment-deadline-ms N       an assignment not ready in N ms + 1 s/MiB is withdrawn (default "
+         "%1)\n",
+         n(d.reputation.assignmentDeadlineMs)},
+        {"  --probation-stages N             answers a new node gives before its probation can end (default "
+         "%1)\n",
+         n(d.reputation.probationStages)},
+        {"  --new-nodes-per-ip N             new node identities one address may bring per hour (default "
+         "%1)\n",
+         n(d.nodeJoins.perHour)},
+        {"  --verify-initial-rate R          share of a new node's stages re-checked (default %1; 0 = off)\n",
+         n(d.verification.initialRate)},
+        {"  --verify-floor-rate R            lowest check rate for trusted nodes (default %1)\n",
+         n(d.verification.floorRate)},
+        {"  --no-credits                     free service: no API keys, no ledger\n", none},
+        {"  --ledger sqlite|postgres         ledger store (default %1 at DATA_DIR/ledger.sqlite)\n",
+         d.credits.backend},
+        {"  --ledger-postgres DSN            \"host=H port=P user=U dbname=D\" for a shared PostgreSQL "
+         "ledger\n",
+         none},
+        {"  --grant-credits N                credits a new account starts with (default %1)\n",
+         n(d.credits.newAccountGrant / credit::kMicrocreditsPerCredit)},
+        {"  --daily-limit-credits N          per-user daily spend limit (default %1)\n",
+         d.credits.dailySpendLimit == 0 ? QStringLiteral("none")
+                                        : n(d.credits.dailySpendLimit / credit::kMicrocreditsPerCredit)},
+        {"  --verification-window-s N        node earnings stay pending this long (default %1)\n",
+         n(d.credits.verificationWindowMs / 1000)},
+        {"  --max-sessions N                 generations at once; more wait in the priority queue (default "
+         "%1)\n",
+         n(d.maxSessions)},
+        {"  --max-connections N              open connections at most (default %1, lowered to fit the fd "
+         "limit)\n",
+         n(d.frontDoor.maxConnections)},
+        {"  --max-connections-per-ip N       open connections per peer address (IPv6: per /64; default %1)\n",
+         n(d.frontDoor.maxConnectionsPerAddress)},
+        {"  --tls-handshake-timeout-ms N     accept to finished TLS handshake (default %1)\n",
+         n(d.frontDoor.handshakeTimeoutMs)},
+        {"  --idle-timeout-ms N              close an HTTP connection silent this long (default %1)\n",
+         n(d.frontDoor.idleTimeoutMs)},
+        {"  --header-timeout-ms N            an HTTP request header must be complete this soon (default "
+         "%1)\n",
+         n(d.frontDoor.headerTimeoutMs)},
+        {"  --max-requests-per-connection N  requests running or queued per client connection (default %1)\n",
+         n(d.maxRequestsPerConnection)},
+        {"  --max-requests-per-account N     requests running or queued per account (default %1)\n",
+         n(d.maxRequestsPerAccount)},
+        {"  --high-priority-price X          price multiplier for priority=high (default %1)\n",
+         n(d.credits.highPriorityPriceMultiplier)},
+        {"\n"
+         "operator commands (run while the server is stopped, or against PostgreSQL):\n"
+         "  declai-server user add NAME --data-dir DIR        create a user, print its API key\n"
+         "  declai-server grant ACCOUNT CREDITS --data-dir DIR\n"
+         "  declai-server ledger verify --data-dir DIR        check zero-sum, hash chain, balances, holds\n"
+         "  declai-server ledger balance ACCOUNT --data-dir DIR\n"
+         "  declai-server ledger export --csv [FILE] --data-dir DIR\n",
+         none},
+    };
+    QString text;
+    for (const auto& [line, value] : rows)
+        text += value.isNull() ? QString::fromLatin1(line) : QString::fromLatin1(line).arg(value);
+    return text;
 }
 
 Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments) {

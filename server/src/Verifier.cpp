@@ -78,7 +78,6 @@ void VerifierWorker::run(std::shared_ptr<VerificationJob> job) {
 
 Verifier::Verifier(VerificationPolicy policy, int threads, uint64_t seed, QObject* parent)
     : QObject(parent), m_policy(policy), m_rng(seed) {
-    qRegisterMetaType<std::shared_ptr<VerificationJob>>();
     qRegisterMetaType<VerificationResult>();
     m_worker = new VerifierWorker(threads, policy);
     m_worker->moveToThread(&m_thread);
@@ -111,8 +110,9 @@ bool Verifier::shouldCheck(const std::string& nodeId) {
 
 void Verifier::submit(std::shared_ptr<VerificationJob> job) {
     ++m_pending;
-    QMetaObject::invokeMethod(m_worker, "run", Qt::QueuedConnection,
-                              Q_ARG(std::shared_ptr<declai::server::VerificationJob>, job));
+    QMetaObject::invokeMethod(
+        m_worker, [worker = m_worker, job = std::move(job)]() mutable { worker->run(std::move(job)); },
+        Qt::QueuedConnection); // runs on the verifier thread
 }
 
 bool Verifier::record(const VerificationResult& result) {

@@ -4,6 +4,8 @@
 // byte-level BPE vocabulary (GPT-2's) through `model synth --vocab-from`, `tokenize` and `generate`.
 #include "ModelVariants.h"
 #include "TestData.h"
+#include "declai/core/Sampler.h"
+#include "declai/core/Version.h"
 
 #include <QFile>
 #include <QJsonArray>
@@ -21,9 +23,9 @@ struct Run {
     QByteArray err;
 };
 
-Run runCli(const QStringList& args, int timeoutMs = 120000) {
+Run runProgram(const QString& program, const QStringList& args, int timeoutMs) {
     QProcess p;
-    p.start(QStringLiteral(DECLAI_CLI_PATH), args);
+    p.start(program, args);
     Run r;
     if (!p.waitForFinished(timeoutMs)) {
         p.kill();
@@ -34,6 +36,10 @@ Run runCli(const QStringList& args, int timeoutMs = 120000) {
     r.out = p.readAllStandardOutput();
     r.err = p.readAllStandardError();
     return r;
+}
+
+Run runCli(const QStringList& args, int timeoutMs = 120000) {
+    return runProgram(QStringLiteral(DECLAI_CLI_PATH), args, timeoutMs);
 }
 
 QJsonObject reference(const QString& name) {
@@ -262,6 +268,42 @@ private Q_SLOTS:
             r.exitCode == exitCode,
             qPrintable(QStringLiteral("exit %1, stderr: %2").arg(r.exitCode).arg(QString::fromUtf8(r.err))));
         QVERIFY2(r.err.startsWith("declai-cli: ") || r.err.startsWith("usage:"), r.err.constData());
+    }
+
+    // Every binary answers --version with the one generated version (Version.h from CMake's project()).
+    void versionFlagPrintsGeneratedVersion_data() {
+        QTest::addColumn<QString>("program");
+        QTest::addColumn<QString>("name");
+        QTest::newRow("declai-cli") << QStringLiteral(DECLAI_CLI_PATH) << QStringLiteral("declai-cli");
+#ifdef DECLAI_NODE_PATH
+        QTest::newRow("declai-node") << QStringLiteral(DECLAI_NODE_PATH) << QStringLiteral("declai-node");
+        QTest::newRow("declai-server")
+            << QStringLiteral(DECLAI_SERVER_PATH) << QStringLiteral("declai-server");
+#endif
+    }
+    void versionFlagPrintsGeneratedVersion() {
+        QFETCH(QString, program);
+        QFETCH(QString, name);
+        const Run r = runProgram(program, QStringList{QStringLiteral("--version")}, 30000);
+        QCOMPARE(r.exitCode, 0);
+        QCOMPARE(QString::fromUtf8(r.out).trimmed(),
+                 QString::fromStdString(declai::softwareName(name.toStdString())));
+        QVERIFY(r.out.contains(QByteArray::fromStdString(std::string(declai::kVersion))));
+        QVERIFY(!declai::kVersion.empty());
+    }
+
+    // The help states the sampler defaults, and they are SamplerConfig's (not numbers typed into the text).
+    void helpStatesSamplerDefaults() {
+        const Run r = runCli(QStringList{QStringLiteral("--help")}, 30000);
+        QCOMPARE(r.exitCode, 0);
+        const declai::SamplerConfig defaults;
+        for (const QString& expected :
+             {QStringLiteral("--top-k %1").arg(defaults.topK),
+              QStringLiteral("--top-p %1").arg(double(defaults.topP)),
+              QStringLiteral("--min-p %1").arg(double(defaults.minP)),
+              QStringLiteral("--repeat-penalty %1").arg(double(defaults.repeatPenalty)),
+              QStringLiteral("--temp %1").arg(double(defaults.temperature))})
+            QVERIFY2(QString::fromUtf8(r.out).contains(expected), qPrintable(expected));
     }
 
     // stories260K without output.weight: the head reuses token_embd (the converter had copied it), so

@@ -44,6 +44,7 @@ class TestIdentity : public QObject {
 private Q_SLOTS:
     void createsKeyWithOwnerOnlyPermissionsAndReloadsIt();
     void serverKeyUsesItsOwnFile();
+    void nodeIdOfIsSha256OfThePublicKey();
     void refusesKeyReadableByOthers();
     void refusesGarbageKeyFile();
     void refusesNonEd25519Key();
@@ -111,6 +112,16 @@ void TestIdentity::serverKeyUsesItsOwnFile() {
     QVERIFY(node && server);
     QVERIFY(QFile::exists(dir.filePath(QStringLiteral("identity/server.key"))));
     QVERIFY(node->nodeId() != server->nodeId());
+}
+
+// The gateway names a node by NodeIdentity::nodeIdOf(the key from Hello); the node names itself by
+// nodeId(). Both must be the same function of the key, and it is the documented SHA-256 (FIPS 180-2 vector).
+void TestIdentity::nodeIdOfIsSha256OfThePublicKey() {
+    QCOMPARE(NodeIdentity::nodeIdOf("abc"),
+             std::string("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    auto identity = NodeIdentity::generateInMemory();
+    QVERIFY(identity);
+    QCOMPARE(NodeIdentity::nodeIdOf(identity->publicKey()), identity->nodeId());
 }
 
 void TestIdentity::refusesKeyReadableByOthers() {

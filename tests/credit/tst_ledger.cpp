@@ -2,6 +2,7 @@
 // the same checks: money flow, idempotency, concurrent double spend, random operation sequences against a
 // model, tamper detection, migrations, receipts and the CSV export.
 #include "TestData.h"
+#include "declai/core/StrCat.h"
 #include "declai/credit/Ledger.h"
 #include "declai/credit/PostgresLedgerStore.h"
 #include "declai/credit/SqliteLedgerStore.h"
@@ -33,20 +34,6 @@ constexpr bool kPostgres = false;
 
 std::string str(const QString& s) {
     return s.toStdString();
-}
-
-// Concatenation by append() (GCC 12 warns falsely about `std::string + ...` chains at -O3).
-void catOne(std::string& out, std::string_view part) {
-    out.append(part);
-}
-void catOne(std::string& out, int value) {
-    out.append(std::to_string(value));
-}
-template <class... Parts>
-std::string cat(const Parts&... parts) {
-    std::string out;
-    (catOne(out, parts), ...);
-    return out;
 }
 
 } // namespace
@@ -449,7 +436,7 @@ void LedgerTest::concurrentDoubleSpend() {
                                             makeError(ErrorCode::Internal, "not run")};
         auto attempt = [&](int which) {
             start.arrive_and_wait(); // both requests leave at the same moment
-            results[which] = ledger->placeHold("user:e", 60, cat("r", round, "-", which));
+            results[which] = ledger->placeHold("user:e", 60, declai::strCat("r", round, "-", which));
         };
         std::thread a(attempt, 0);
         std::thread b(attempt, 1);
@@ -487,7 +474,7 @@ void LedgerTest::groupCommitAsync() {
         futures.push_back(ledger->store().writeAsync<TxId>([i](LedgerSession& session) -> Expected<TxId> {
             // 10 each: the first 100 fit in 1,000 credits, the other 400 must fail alone.
             auto tx = session.appendTransaction(
-                {cat("async-", i), TxKind::Transfer, "", 1, {{"user:f", -10}, {"user:g", 10}}});
+                {declai::strCat("async-", i), TxKind::Transfer, "", 1, {{"user:f", -10}, {"user:g", 10}}});
             if (!tx)
                 return tx.error();
             return tx->id;
@@ -555,7 +542,7 @@ void LedgerTest::randomOperationsMatchModel() {
 
     for (int op = 0; op < ops; ++op) {
         const int kind = int(pick(0, 9));
-        const std::string tag = cat("op", op);
+        const std::string tag = declai::strCat("op", op);
         bool expectOk = true;
         bool ok = false;
         m_clockMs += pick(0, 5'000);
@@ -706,8 +693,9 @@ void LedgerTest::randomOperationsMatchModel() {
             break;
         }
         }
-        QVERIFY2(ok == expectOk,
-                 cat(tag, " kind ", kind, ": expected ", expectOk ? "success" : "failure").c_str());
+        QVERIFY2(
+            ok == expectOk,
+            declai::strCat(tag, " kind ", kind, ": expected ", expectOk ? "success" : "failure").c_str());
         succeeded += ok ? 1 : 0;
 
         for (const auto& [account, expected] : model) {
@@ -726,7 +714,7 @@ void LedgerTest::randomOperationsMatchModel() {
         }
         auto report = ledger->verify();
         QVERIFY(report);
-        QVERIFY2(report->clean(), cat(tag, ": ", joined(*report)).c_str());
+        QVERIFY2(report->clean(), declai::strCat(tag, ": ", joined(*report)).c_str());
     }
     QCOMPARE(ledger->balance(kMintAccount)->available, -minted);
     QCOMPARE(ledger->balance(kBurnAccount)->available, burned);
@@ -766,7 +754,7 @@ void LedgerTest::tamperTransactionRow() {
     QVERIFY(ledger);
     QVERIFY(ledger->ensureAccount("user:t", AccountKind::User));
     for (int i = 0; i < 5; ++i)
-        QVERIFY(ledger->grant("user:t", 10, cat("g", i)));
+        QVERIFY(ledger->grant("user:t", 10, declai::strCat("g", i)));
     QVERIFY(rawExec(QStringLiteral("UPDATE transactions SET reference = 'forged' WHERE id = 3")));
     auto report = ledger->verify();
     QVERIFY(report);

@@ -6,6 +6,7 @@
 #include "declai/core/GgufFile.h"
 #include "declai/core/HiddenStates.h"
 #include "declai/core/ShardManifest.h"
+#include "declai/core/Version.h"
 #include "declai/core/WireCodec.h"
 
 #include <QJsonDocument>
@@ -136,7 +137,7 @@ int main(int argc, char** argv) {
     hello.set_role(NODE);
     hello.set_min_protocol_version(kMinProtocolVersion);
     hello.set_max_protocol_version(kProtocolVersion);
-    hello.set_software("declai-node/0.1.0");
+    hello.set_software(declai::softwareName("declai-node"));
     write(envelopes / "hello", encodeEnvelope(HELLO, 1, hello));
     NodeStatus status;
     auto* held = status.add_shards();

@@ -40,6 +40,10 @@ public:
     // result is then empty, which every verifier rejects.
     std::string sign(std::string_view message) const;
 
+    // The node id of a public key: lowercase hex SHA-256 of its bytes, 64 characters; empty only when
+    // OpenSSL cannot hash (out of memory). The one definition of a node id, used by nodes and the gateway.
+    static std::string nodeIdOf(std::string_view publicKey);
+
     // True only for a valid signature; wrong lengths of key or signature give false, never a crash.
     static bool verify(std::string_view publicKey32, std::string_view message, std::string_view signature);
 

@@ -19,11 +19,16 @@ constexpr uint32_t kMinProtocolVersion = 2;
 
 const char* messageTypeName(MessageType type);
 
-// Serialises `body` into an Envelope of `type`.
+// An unsigned Envelope of this protocol version: the one place an envelope is assembled. Signing is the
+// channel's job (net::Channel::sendSigned), over signedPayload() of this envelope.
+Envelope makeEnvelope(MessageType type, uint64_t seq, std::string body);
+
+// Serialises `body` into an Envelope of `type` (makeEnvelope), with `signature` when one is given.
 std::string encodeEnvelope(MessageType type, uint64_t seq, const google::protobuf::MessageLite& body,
                            const std::string& signature = {});
 
-// Parses one frame. Errors: malformed protobuf, unknown type, wrong protocol version, body over maxBytes.
+// Parses one frame. Errors: Unsupported for a protocol version outside [kMinProtocolVersion,
+// kProtocolVersion]; Protocol for a malformed protobuf, an unknown type or a frame over maxBytes.
 Expected<Envelope> decodeEnvelope(const std::string& frame, uint64_t maxBytes);
 
 // Parses the body of an envelope as `Message`, checking the envelope's type.

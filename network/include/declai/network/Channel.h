@@ -12,6 +12,10 @@
 #include <QWebSocketProtocol>
 #include <memory>
 
+namespace declai {
+class NodeIdentity;
+} // namespace declai
+
 namespace declai::net {
 
 struct ChannelLimits {
@@ -28,13 +32,15 @@ public:
     Channel(std::unique_ptr<QWebSocket> socket, ChannelLimits limits, QObject* parent = nullptr);
     ~Channel() override;
 
-    void send(wire::MessageType type, const google::protobuf::MessageLite& body,
-              const std::string& signature = {});
-    // Sends an already serialised body (what a signature was computed over) with the next seq.
-    void sendBody(wire::MessageType type, const std::string& body, const std::string& signature = {});
-    // The seq the next send will carry, so a caller can sign the envelope first.
-    uint64_t nextOutgoingSeq() const { return m_outgoingSeq + 1; }
+    void send(wire::MessageType type, const google::protobuf::MessageLite& body);
+    // Sends an already serialised body with the next seq, signed by `signer` over wire::signedPayload
+    // bound to `channelBinding` (the nonce of this connection's handshake). The one place that signs.
+    void sendSigned(wire::MessageType type, std::string body, const NodeIdentity& signer,
+                    const std::string& channelBinding);
     void close(QWebSocketProtocol::CloseCode code, const QString& reason);
+    // Refuses the peer: sends Reject{code, rejectReason}, then closes with closeCode and closeReason.
+    void refuse(wire::RejectCode code, const std::string& rejectReason,
+                QWebSocketProtocol::CloseCode closeCode, const QString& closeReason);
     bool isOpen() const;
     // Changes the incoming cap (e.g. once a peer proved it is a node); Qt checks it on each frame header.
     void setMaxMessageBytes(uint64_t bytes);
@@ -56,6 +62,7 @@ private:
     void onDisconnected();
     QString disconnectReason() const;
     void onPingTimer();
+    void sendEnvelope(const wire::Envelope& envelope);
     void reject(wire::RejectCode code, const QString& reason, QWebSocketProtocol::CloseCode closeCode);
 
     std::unique_ptr<QWebSocket> m_socket;

@@ -105,5 +105,4 @@ private:
 
 } // namespace declai::server
 
-Q_DECLARE_METATYPE(std::shared_ptr<declai::server::VerificationJob>)
 Q_DECLARE_METATYPE(declai::server::VerificationResult)
