@@ -1,6 +1,7 @@
 // declai-cli's contract (the one our acceptance checks use): generate prints only the continuation,
 // --tokens prints ids, tokenize prints ids, logits writes raw float32, errors go to stderr with a
 // non-zero exit. Expected outputs come from llama.cpp's reference files.
+#include "ProcessRun.h"
 #include "TestData.h"
 #include "declai/core/GgufFile.h"
 #include "declai/core/Quant.h"
@@ -20,24 +21,10 @@
 
 namespace {
 
-struct Run {
-    int exitCode = -1;
-    QByteArray out;
-    QByteArray err;
-};
+using Run = declai::testdata::ProcessResult;
 
-Run runCli(const QStringList& args) {
-    QProcess p;
-    p.start(QStringLiteral(DECLAI_CLI_PATH), args);
-    Run r;
-    if (!p.waitForFinished(120000)) {
-        p.kill();
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2;
-    r.out = p.readAllStandardOutput();
-    r.err = p.readAllStandardError();
-    return r;
+Run runCli(const QStringList& args, int timeoutMs = 120000) {
+    return declai::testdata::runProcess(QStringLiteral(DECLAI_CLI_PATH), args, timeoutMs);
 }
 
 QJsonObject reference(const QString& name) {

@@ -3,6 +3,7 @@
 // errors, a model with tied embeddings (no output.weight) against llama.cpp's greedy reference, and a
 // byte-level BPE vocabulary (GPT-2's) through `model synth --vocab-from`, `tokenize` and `generate`.
 #include "ModelVariants.h"
+#include "ProcessRun.h"
 #include "TestData.h"
 #include "declai/core/Sampler.h"
 #include "declai/core/Version.h"
@@ -17,25 +18,10 @@
 
 namespace {
 
-struct Run {
-    int exitCode = -1;
-    QByteArray out;
-    QByteArray err;
-};
+using Run = declai::testdata::ProcessResult;
 
 Run runProgram(const QString& program, const QStringList& args, int timeoutMs) {
-    QProcess p;
-    p.start(program, args);
-    Run r;
-    if (!p.waitForFinished(timeoutMs)) {
-        p.kill();
-        p.waitForFinished(5000);
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2;
-    r.out = p.readAllStandardOutput();
-    r.err = p.readAllStandardError();
-    return r;
+    return declai::testdata::runProcess(program, args, timeoutMs);
 }
 
 Run runCli(const QStringList& args, int timeoutMs = 120000) {

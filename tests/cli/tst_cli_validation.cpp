@@ -2,6 +2,7 @@
 // out-of-range or non-finite value is a usage error (exit 2) whose message names the option, never a cast
 // of an arbitrary double to an integer. And a model whose numbers are NaN fails `generate` clearly instead
 // of printing nothing with exit 0.
+#include "ProcessRun.h"
 #include "TestData.h"
 #include "declai/core/GgufFile.h"
 
@@ -13,25 +14,10 @@
 
 namespace {
 
-struct Run {
-    int exitCode = -1;
-    QByteArray out;
-    QByteArray err;
-};
+using Run = declai::testdata::ProcessResult;
 
-Run runCli(const QStringList& args) {
-    QProcess p;
-    p.start(QStringLiteral(DECLAI_CLI_PATH), args);
-    Run r;
-    if (!p.waitForFinished(120000)) {
-        p.kill();
-        p.waitForFinished(5000);
-        return r;
-    }
-    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2;
-    r.out = p.readAllStandardOutput();
-    r.err = p.readAllStandardError();
-    return r;
+Run runCli(const QStringList& args, int timeoutMs = 120000) {
+    return declai::testdata::runProcess(QStringLiteral(DECLAI_CLI_PATH), args, timeoutMs);
 }
 
 // A submit that would go to a closed port: validation must refuse it before any connection is tried.

@@ -118,7 +118,7 @@ int main(int argc, char** argv) {
     const std::filesystem::path root = argv[1];
 
     const std::vector<uint8_t> model = tinyLlama();
-    write(root / "gguf" / "tiny-llama.gguf", model.data(), model.size());
+    write(root / "gguf" / "tiny-llama", model.data(), model.size()); // no .gguf: not a model to keep
     auto file =
         GgufFile::fromMemory({reinterpret_cast<const std::byte*>(model.data()), model.size()}, "seed");
     if (!file) {
