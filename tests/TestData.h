@@ -3,7 +3,11 @@
 #pragma once
 
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QString>
 #include <QStringList>
 #include <QTest>
@@ -31,6 +35,23 @@ inline QString referencePath(const QString& relative) {
         return {};
     const QString candidate = QDir(dir).filePath(relative);
     return QFileInfo::exists(candidate) ? candidate : QString();
+}
+
+// A llama.cpp parity reference (DECLAI_REFERENCE_DIR/parity/NAME, e.g. "stories260K-p1.json"); empty when
+// absent.
+inline QJsonObject parityReference(const QString& name) {
+    QFile f(referencePath(QStringLiteral("parity/") + name));
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    return QJsonDocument::fromJson(f.readAll()).object();
+}
+
+// Token ids as `declai-cli generate --tokens` prints them: "12 7 300"; at most `count` (all when negative).
+inline QString idsToString(const QJsonArray& ids, qsizetype count = -1) {
+    QStringList parts;
+    for (qsizetype i = 0; i < ids.size() && (count < 0 || i < count); ++i)
+        parts << QString::number(ids[i].toInt());
+    return parts.join(QLatin1Char(' '));
 }
 
 // Whether a missing dependency must fail the test instead of skipping it: DECLAI_REQUIRED_DEPS is a

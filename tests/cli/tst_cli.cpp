@@ -28,18 +28,10 @@ Run runCli(const QStringList& args, int timeoutMs = 120000) {
 }
 
 QJsonObject reference(const QString& name) {
-    QFile f(declai::testdata::referencePath(QStringLiteral("parity/") + name));
-    if (!f.open(QIODevice::ReadOnly))
-        return {};
-    return QJsonDocument::fromJson(f.readAll()).object();
+    return declai::testdata::parityReference(name);
 }
 
-QString idsToString(const QJsonArray& ids) {
-    QStringList parts;
-    for (const QJsonValue& v : ids)
-        parts << QString::number(v.toInt());
-    return parts.join(QLatin1Char(' '));
-}
+using declai::testdata::idsToString;
 
 } // namespace
 

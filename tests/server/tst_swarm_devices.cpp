@@ -10,15 +10,11 @@ using declai::testdata::Swarm;
 namespace {
 
 QString referenceIds(int count) {
-    QFile f(declai::testdata::referencePath(QStringLiteral("parity/stories260K-p1.json")));
-    if (!f.open(QIODevice::ReadOnly))
-        return {};
-    const QJsonArray ids =
-        QJsonDocument::fromJson(f.readAll()).object().value(QStringLiteral("greedy_tokens")).toArray();
-    QStringList parts;
-    for (int i = 0; i < count && i < ids.size(); ++i)
-        parts << QString::number(ids[i].toInt());
-    return parts.join(QLatin1Char(' '));
+    return declai::testdata::idsToString(
+        declai::testdata::parityReference(QStringLiteral("stories260K-p1.json"))
+            .value(QStringLiteral("greedy_tokens"))
+            .toArray(),
+        count);
 }
 
 } // namespace
