@@ -67,6 +67,9 @@ FrontDoor::FrontDoor(FrontDoorLimits limits, std::optional<QSslConfiguration> tl
     // Handed-over sockets leave the pending list at once (the HTTP server takes them), so this only
     // guards against a stalled consumer.
     setMaxPendingConnections(std::max(64, m_maxConnections));
+    // Qt's default backlog (50) drops SYNs while a burst of attackers connects: the honest client then
+    // waits for a SYN retransmit (1 s, then 3 s). The kernel caps this at net.core.somaxconn.
+    setListenBacklogSize(m_limits.listenBacklog);
     // Qt pauses accepting after an accept() error (EMFILE, ENFILE, ENOBUFS): retry instead of going deaf.
     connect(this, &QTcpServer::acceptError, this, [this](QAbstractSocket::SocketError error) {
         ++m_stats.acceptErrors;

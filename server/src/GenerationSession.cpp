@@ -170,11 +170,27 @@ void GenerationSession::dispatch(size_t index) {
     }
     m_stats.hiddenBytesSent += request.hidden().size();
     ++m_stats.hops;
-    m_inFlight = true;
-    m_stageClock.start();
-    node->channel->send(wire::STAGE_REQUEST, request);
-    m_currentTimeoutMs = m_host.answerTimeoutMs(stage.nodeId, m_stageTimeoutMs);
-    m_stageTimer.start(m_currentTimeoutMs);
+    m_inFlight = true; // from here the session waits for this stage, queued at the gateway or at the node
+    // The host sends it when the node has room for this account (fair sharing between accounts); the
+    // clock and the answer deadline start then, so waiting behind other accounts is not the node's delay.
+    const std::string nodeId = stage.nodeId;
+    m_host.queueStage(nodeId, m_request.account, m_sessionId,
+                      [this, nodeId, index, request = std::move(request)] {
+                          if (m_done || !m_inFlight || m_currentStage != index || index >= m_stages.size() ||
+                              m_stages[index].nodeId != nodeId) {
+                              m_host.stageSettled(nodeId, m_sessionId); // no longer wanted: free the slot
+                              return;
+                          }
+                          NodeLink* target = m_host.nodeLink(nodeId);
+                          if (!target || !target->channel || !target->channel->isOpen()) {
+                              m_inFlight = false;
+                              return failStage(index, QStringLiteral("node is not connected"));
+                          }
+                          m_stageClock.start();
+                          target->channel->send(wire::STAGE_REQUEST, request);
+                          m_currentTimeoutMs = m_host.answerTimeoutMs(nodeId, m_stageTimeoutMs);
+                          m_stageTimer.start(m_currentTimeoutMs);
+                      });
 }
 
 void GenerationSession::onStageResponse(const std::string& nodeId, const wire::StageResponse& response) {
@@ -185,6 +201,7 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
         return; // a late answer from a node we already replaced, or for an earlier step
     m_stageTimer.stop();
     m_inFlight = false;
+    m_host.stageSettled(nodeId, m_sessionId);
     if (!response.error().empty())
         return failStage(m_currentStage,
                          QStringLiteral("node reported: %1").arg(net::boundedPeerQString(response.error())),
@@ -274,6 +291,7 @@ void GenerationSession::failStage(size_t index, const QString& reason, SessionHo
         return;
     m_stageTimer.stop();
     Stage& stage = m_stages[index];
+    m_host.stageSettled(stage.nodeId, m_sessionId);
     qInfo("session %llx: stage %zu (layers %lld-%lld) on node %s failed: %s",
           static_cast<unsigned long long>(m_sessionId), index, static_cast<long long>(stage.layers.begin),
           static_cast<long long>(stage.layers.end), stage.nodeId.substr(0, 12).c_str(), qPrintable(reason));

@@ -150,6 +150,7 @@ void Orchestrator::onNodeClosed(const std::string& nodeId, const QString& reason
     std::unique_ptr<NodeLink> gone = std::move(it->second);
     m_nodes.erase(it);
     m_shardProofs.forgetNode(nodeId);
+    m_stageDispatcher.forgetNode(nodeId); // first: the sessions below fail over without sending it more
     // Sessions re-route before the link is destroyed (they may still read its counters).
     std::vector<GenerationSession*> affected;
     for (auto& [sid, session] : m_sessions)
@@ -671,6 +672,7 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
     request.prompt = submit.prompt();
     request.maxTokens = submit.max_tokens();
     request.wantTokenIds = submit.want_token_ids();
+    request.account = client->userId.empty() ? client->clientId : client->userId;
     request.sampler.temperature = submit.temperature();
     request.sampler.seed = submit.seed();
     request.sampler.topK = submit.top_k();
@@ -887,8 +889,18 @@ std::optional<int64_t> Orchestrator::closeHold(const std::string& user, const st
     return charge->cost;
 }
 
+void Orchestrator::queueStage(const std::string& nodeId, const std::string& account, uint64_t sessionId,
+                              std::function<void()> send) {
+    m_stageDispatcher.submit(nodeId, account, sessionId, std::move(send));
+}
+
+void Orchestrator::stageSettled(const std::string& nodeId, uint64_t sessionId) {
+    m_stageDispatcher.settle(nodeId, sessionId);
+}
+
 void Orchestrator::sessionFinished(GenerationSession* session) {
     const uint64_t id = session->sessionId();
+    m_stageDispatcher.forgetSession(id); // now: nothing it queued may be sent once it has ended
     // Destroyed later: we are inside one of the session's own calls.
     QMetaObject::invokeMethod(
         this,

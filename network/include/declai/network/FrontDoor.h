@@ -42,6 +42,7 @@ struct FrontDoorLimits {
     int maxConnectionsPerAddress = 256;
     int maxHandshakes = 512;          // connections not yet established; beyond: the oldest goes
     int maxHandshakesPerAddress = 32; // same, per peer address
+    int listenBacklog = 1024;         // connections the kernel queues before accept (capped by somaxconn)
     HttpLimits http;
 };
 

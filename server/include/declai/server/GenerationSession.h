@@ -68,6 +68,16 @@ public:
         (void)nodeId, (void)fault, (void)reason;
     }
     virtual void stageAnswered(const std::string& nodeId) { (void)nodeId; }
+    // Sends a stage request now, or once the node has room for it (the host shares each node fairly
+    // between accounts: StageDispatcher). `send` is called on the main thread, at most once, and never
+    // after stageSettled() for the same node and session or after sessionFinished().
+    virtual void queueStage(const std::string& nodeId, const std::string& account, uint64_t sessionId,
+                            std::function<void()> send) {
+        (void)nodeId, (void)account, (void)sessionId;
+        send();
+    }
+    // The session's request at this node ended (answered, failed, or no longer wanted).
+    virtual void stageSettled(const std::string& nodeId, uint64_t sessionId) { (void)nodeId, (void)sessionId; }
 };
 
 struct SessionRequest {
@@ -76,6 +86,7 @@ struct SessionRequest {
     uint32_t maxTokens = 32;
     SamplerConfig sampler;
     bool wantTokenIds = false;
+    std::string account; // whom the session runs for: nodes are shared fairly between accounts
 };
 
 struct SessionStats {

@@ -15,6 +15,7 @@
 #include "declai/server/NodeReputation.h"
 #include "declai/server/Placement.h"
 #include "declai/server/PriorityScheduler.h"
+#include "declai/server/StageDispatcher.h"
 #include "declai/server/ReputationStore.h"
 #include "declai/server/ServerConfig.h"
 #include "declai/server/ShardProofs.h"
@@ -83,6 +84,9 @@ public:
     int answerTimeoutMs(const std::string& nodeId, int stageTimeoutMs) override;
     void stageFailed(const std::string& nodeId, StageFault fault, const QString& reason) override;
     void stageAnswered(const std::string& nodeId) override;
+    void queueStage(const std::string& nodeId, const std::string& account, uint64_t sessionId,
+                    std::function<void()> send) override;
+    void stageSettled(const std::string& nodeId, uint64_t sessionId) override;
     Verifier& verifier() { return m_verifier; }
     const NodeReputation& reputation() const { return m_reputation; }
 
@@ -136,6 +140,7 @@ private:
 
     std::map<std::string, std::unique_ptr<ClientLink>> m_clients;
     std::map<uint64_t, std::unique_ptr<GenerationSession>> m_sessions;
+    StageDispatcher m_stageDispatcher; // each node shared fairly between accounts
     std::map<uint64_t, std::string> m_sessionClient; // session id -> client id
     QTimer m_rebalanceTimer;
     uint64_t m_nextAssignmentId = 1;
