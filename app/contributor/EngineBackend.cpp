@@ -61,8 +61,8 @@ void EngineBackend::start() {
         fail(reason, QStringLiteral("Check the server address and certificate settings."));
     });
     connect(m_agent, &NodeAgent::drained, this, &EngineBackend::finishStop);
-    // The pause state is known before the first connection, so a paused node never looks available.
-    applyPause();
+    // The rules are evaluated before the first connection, so a paused node never looks available.
+    evaluateRules();
     m_ruleTimer->start();
     m_agent->start();
     publish(true);

@@ -25,7 +25,10 @@ QString nodeUsage() {
         "  --session-idle-timeout-s N  free a session's cache after this long unused (default 300)\n"
         "  --drain-grace-s N         on SIGTERM, finish sessions for at most N s before leaving (default "
         "30)\n"
-        "  --prefault                read a shard's weights in when it is loaded (default: on first use)\n");
+        "  --prefault                read a shard's weights in when it is loaded (default: on first use)\n"
+        "The contribution rules (weekly schedule, idle time, battery, CPU throttle) come from the [rules] "
+        "of\n"
+        "--config FILE; by default the node contributes at all hours and pauses while on battery.\n");
 }
 
 Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments) {

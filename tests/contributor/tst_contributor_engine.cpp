@@ -4,6 +4,7 @@
 // thread with an event loop, devices and a cancellable benchmark.
 #include "ContributorEngine.h"
 #include "FakeProbes.h"
+#include "NodeAgent.h"
 #include "SwarmHarness.h"
 
 #include <QSignalSpy>
@@ -286,6 +287,33 @@ private Q_SLOTS:
                           10000));
     }
 
+    // NodeAgent built on one thread, moved to another before start(): its timers, network objects and compute
+    // thread object follow it (before this work its unparented members stayed behind and it could not move).
+    void agentMovesToAnotherThread() {
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("1")});
+        QVERIFY(swarm.waitForServer());
+        const NodeSettings settings = settingsFor(swarm, QStringLiteral("moved"));
+        QDir().mkpath(settings.dataDir);
+        auto identity = declai::NodeIdentity::loadOrCreate(settings.dataDir.toStdString());
+        QVERIFY(identity);
+        auto* agent = new declai::node::NodeAgent(settings, *identity);
+        QThread thread;
+        agent->moveToThread(&thread);
+        for (QObject* child : agent->children())
+            QCOMPARE(child->thread(), &thread);
+        std::atomic<bool> connected{false};
+        QObject receiver;
+        QObject::connect(agent, &declai::node::NodeAgent::connected, &receiver, [&] { connected = true; });
+        thread.start();
+        QMetaObject::invokeMethod(agent, &declai::node::NodeAgent::start, Qt::QueuedConnection);
+        QVERIFY(waitUntil([&] { return connected.load(); }, 20000));
+        QVERIFY(swarm.waitForShards(1, 60000));
+        QMetaObject::invokeMethod(
+            agent, [agent] { delete agent; }, Qt::BlockingQueuedConnection);
+        thread.quit();
+        QVERIFY(thread.wait(10000));
+    }
+
     // Destroyed while connected and never stopped: no hang, no crash (the destructor joins the threads).
     void destroyedWhileRunning() {
         Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("1")});
@@ -349,6 +377,18 @@ private Q_SLOTS:
         QCOMPARE(a.error, QStringLiteral("a benchmark is already running"));
         QCOMPARE(b.error, QStringLiteral("cancelled"));
         QVERIFY(!progress.isEmpty());
+
+        // A whole run: figures and progress up to 100 %.
+        progress.clear();
+        engine.runBenchmark(QStringLiteral("cpu"));
+        QVERIFY(waitUntil([&] { return finished.count() >= 3; }, 120000));
+        auto full = finished.at(2).at(0).value<declai::node::BenchmarkResult>();
+        QVERIFY2(full.ok, qPrintable(full.error));
+        QVERIFY(full.f16Gflops > 0);
+        QVERIFY(full.memoryBandwidthGbps > 0);
+        QCOMPARE(full.threads, 1);
+        QVERIFY(full.measuredAt.isValid());
+        QCOMPARE(progress.last().at(1).toInt(), 100);
     }
 };
 
