@@ -231,6 +231,9 @@ void EngineBackend::publishNow() {
         m_stats.state = m_stats.reconnectInSeconds >= 0 ? EngineState::Disconnected : EngineState::Connecting;
     else
         m_stats.state = m_stats.sessionsActive > 0 ? EngineState::Computing : EngineState::Idle;
+    // While disconnected, a snapshot a second so that "reconnecting in N s" counts down.
+    if (m_stats.state == EngineState::Disconnected)
+        m_publishTimer->start(1000);
     Q_EMIT statsChanged(m_stats);
 }
 

@@ -274,6 +274,7 @@ void NodeAgent::scheduleReconnect() {
     const int delayMs = m_backoff.nextDelayMs();
     qInfo("reconnecting in %d ms", delayMs);
     m_reconnectTimer->start(delayMs);
+    Q_EMIT statsChanged(); // reconnectInSeconds is known now
 }
 
 void NodeAgent::onEnvelope(const wire::Envelope& envelope) {

@@ -314,6 +314,33 @@ private Q_SLOTS:
         QVERIFY(thread.wait(10000));
     }
 
+    // The server goes away: Disconnected with a countdown and the reason, then connected again by itself.
+    void reportsDisconnectedAndReconnects() {
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("1")});
+        QVERIFY(swarm.waitForServer());
+        ContributorEngine engine(settingsFor(swarm, QStringLiteral("reconnect")));
+        engine.start();
+        QVERIFY(waitUntil([&] { return engine.stats().connected; }, 20000));
+        swarm.server().kill();
+        QVERIFY(swarm.server().waitForFinished(5000));
+        QVERIFY2(waitUntil(
+                     [&] {
+                         return engine.stats().state == EngineState::Disconnected &&
+                                engine.stats().reconnectInSeconds >= 0;
+                     },
+                     15000),
+                 qPrintable(describe(engine.stats())));
+        QVERIFY(!engine.stats().connected);
+        QVERIFY(!engine.stats().lastError.isEmpty());
+        QVERIFY(!engine.stats().whatToDo.isEmpty());
+        swarm.restartServer(
+            {QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("1")},
+            QStringLiteral("server2"));
+        QVERIFY2(waitUntil([&] { return engine.stats().connected; }, 45000),
+                 qPrintable(describe(engine.stats())));
+        QVERIFY(engine.stats().lastError.isEmpty());
+    }
+
     // Destroyed while connected and never stopped: no hang, no crash (the destructor joins the threads).
     void destroyedWhileRunning() {
         Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("1")});
