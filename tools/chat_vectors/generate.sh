@@ -1,0 +1,25 @@
+#!/bin/sh
+# Regenerates tests/core/data/chat_templates.json from a built llama.cpp (see README.md next to this file).
+# Usage: generate.sh LLAMA_CPP_SOURCE LLAMA_CPP_BUILD VOCAB_DIR > chat_templates.json
+set -eu
+src=$1 build=$2 vocabs=$3
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+python3 "$here/extract_test_templates.py" "$src" > "$work/test_templates.inc"
+libdir=$(dirname "$(find "$build" -name 'libllama.so' -o -name 'libllama.a' | head -n 1)")
+g++ -std=c++17 -O1 -I "$work" -I "$src/include" -I "$src/ggml/include" -I "$src/src" "$here/chat_vectors.cpp" \
+    -L "$libdir" -lllama -Wl,-rpath,"$libdir" -o "$work/chat_vectors"
+t=$src/models/templates
+jinja=""
+for f in Qwen-Qwen2.5-7B-Instruct Qwen-Qwen3-0.6B NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use \
+         meta-llama-Llama-3.1-8B-Instruct meta-llama-Llama-3.2-3B-Instruct microsoft-Phi-3.5-mini-instruct \
+         google-gemma-2-2b-it mistralai-Mistral-Nemo-Instruct-2407 Mistral-Small-3.2-24B-Instruct-2506 \
+         mistralai-Ministral-3-14B-Reasoning-2512 google-gemma-4-31B-it deepseek-ai-DeepSeek-R1-Distill-Llama-8B \
+         CohereForAI-c4ai-command-r-plus-tool_use ibm-granite-granite-3.3-2B-Instruct; do
+    jinja="$jinja --jinja $t/$f.jinja"
+done
+commit=$(git -C "$src" rev-parse HEAD)
+"$work/chat_vectors" --llama-commit "$commit" --node-llama-cpp-tag "${NODE_LLAMA_CPP_TAG:-unknown}" \
+    --vocab-dir "$vocabs" --vocab ggml-vocab-llama-bpe.gguf --vocab ggml-vocab-llama-spm.gguf \
+    --vocab ggml-vocab-gpt-2.gguf $jinja
