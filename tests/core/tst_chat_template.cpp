@@ -116,6 +116,7 @@ private Q_SLOTS:
     void invalidInput();
     void templateFromGguf();
     void specialTokensInRenderedPrompt();
+    void referenceTokenIds();
 };
 
 void TstChatTemplate::detectionMatchesLlamaCpp() {
@@ -308,6 +309,53 @@ void TstChatTemplate::specialTokensInRenderedPrompt() {
     const auto spelled = t.encode(*text, true, false);
     QCOMPARE(std::count(spelled.begin(), spelled.end(), imStart), 0);
     QCOMPARE(std::count(spelled.begin(), spelled.end(), imEnd), 0);
+}
+
+// llama.cpp's llama_tokenize(add_special=true, parse_special=true) ids for our renders of every family, on
+// the reference vocabularies (Llama 3 BPE, Llama 2 SentencePiece, GPT-2).
+void TstChatTemplate::referenceTokenIds() {
+    const QJsonObject vectors = loadVectors();
+    const auto conversations = conversationsOf(vectors);
+    const QJsonArray cases = vectors.value(QStringLiteral("tokens")).toArray();
+    QVERIFY2(cases.size() >= 50, "chat_templates.json holds no token vectors");
+    std::map<QString, std::pair<std::unique_ptr<GgufFile>, std::unique_ptr<Tokenizer>>> vocabs;
+    int checked = 0;
+    for (const QJsonValue& v : cases) {
+        const QJsonObject c = v.toObject();
+        const QString vocabName = c.value(QStringLiteral("vocab")).toString();
+        if (!vocabs.count(vocabName)) {
+            const QString path = testdata::referencePath(QStringLiteral("tokenizer/") + vocabName);
+            if (path.isEmpty())
+                DECLAI_SKIP_MISSING("reference",
+                                    vocabName + QStringLiteral(" not found (set DECLAI_REFERENCE_DIR)"));
+            auto file = GgufFile::open(path.toStdString());
+            QVERIFY2(file, file ? "" : file.error().toString().c_str());
+            auto owned = std::make_unique<GgufFile>(std::move(*file));
+            auto tok = Tokenizer::fromGguf(*owned);
+            QVERIFY2(tok, tok ? "" : tok.error().toString().c_str());
+            vocabs[vocabName] = {std::move(owned), std::move(*tok)};
+        }
+        const Tokenizer& t = *vocabs[vocabName].second;
+        const std::string templateName = str(c.value(QStringLiteral("template")));
+        QVERIFY2(templateName.rfind("name:", 0) == 0, templateName.c_str()); // a llama.cpp template name
+        const ChatFamily family = detectChatFamily(templateName.substr(5));
+        const auto conv = conversations.find(str(c.value(QStringLiteral("conversation"))));
+        QVERIFY(conv != conversations.end());
+        const auto text =
+            renderChat(family, conv->second, c.value(QStringLiteral("add_generation_prompt")).toBool());
+        QVERIFY(text);
+        std::vector<int32_t> expected;
+        for (const QJsonValue& id : c.value(QStringLiteral("ids")).toArray())
+            expected.push_back(id.toInt());
+        const auto ids = t.encode(*text, c.value(QStringLiteral("add_special")).toBool(),
+                                  c.value(QStringLiteral("parse_special")).toBool());
+        QVERIFY2(ids == expected,
+                 qPrintable(QStringLiteral("%1 %2 %3: token ids differ from llama.cpp")
+                                .arg(vocabName, c.value(QStringLiteral("template")).toString(),
+                                     c.value(QStringLiteral("conversation")).toString())));
+        ++checked;
+    }
+    QVERIFY(checked == cases.size());
 }
 
 QTEST_GUILESS_MAIN(TstChatTemplate)

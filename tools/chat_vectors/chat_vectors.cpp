@@ -4,11 +4,7 @@
 // llama.cpp's server does with a rendered chat). The family llama.cpp detects is recorded too
 // (llm_chat_detect_template(), an internal function of libllama, declared in src/llama-chat.h).
 //
-// Build (outside DeCLAI's build; needs a built llama.cpp):
-//   python3 extract_test_templates.py LLAMA_CPP > test_templates.inc
-//   g++ -std=c++17 -O1 -I LLAMA_CPP/include -I LLAMA_CPP/ggml/include -I LLAMA_CPP/src chat_vectors.cpp \
-//       -L BUILD/bin -lllama -Wl,-rpath,BUILD/bin -o chat_vectors
-// Run:
+// Built and run by generate.sh (outside DeCLAI's build; needs a built libllama and libllama-common):
 //   chat_vectors --llama-commit SHA --node-llama-cpp-tag TAG --vocab-dir DIR --vocab a.gguf ... \
 //                --jinja FILE ... > chat_templates.json
 #include "llama-chat.h"
@@ -21,6 +17,10 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+// From llama.cpp's common library (common/build-info.h): the commit and build the binary was made from.
+const char * llama_commit(void);
+int llama_build_number(void);
 
 #define U8C(x) (const char *) (u8##x)
 
@@ -183,6 +183,8 @@ int main(int argc, char ** argv) {
     llama_backend_init();
     std::printf("{\n  \"generator\": \"tools/chat_vectors/chat_vectors.cpp\",\n");
     std::printf("  \"llama_cpp_commit\": %s,\n  \"node_llama_cpp_tag\": %s,\n", jsonString(commit).c_str(), jsonString(tag).c_str());
+    std::printf("  \"libllama_build\": {\"commit\": %s, \"build_number\": %d},\n", jsonString(llama_commit()).c_str(),
+                llama_build_number());
 
     std::printf("  \"conversations\": [\n");
     for (size_t c = 0; c < kConversations.size(); ++c) {

@@ -1,15 +1,17 @@
 #!/bin/sh
-# Regenerates tests/core/data/chat_templates.json from a built llama.cpp (see README.md next to this file).
-# Usage: generate.sh LLAMA_CPP_SOURCE LLAMA_CPP_BUILD VOCAB_DIR > chat_templates.json
+# Regenerates tests/core/data/chat_templates.json from llama.cpp (see README.md next to this file).
+# Usage: generate.sh LLAMA_CPP_SOURCE LIB_DIR VOCAB_DIR > chat_templates.json
+#   LIB_DIR holds the built libllama*.so and libllama-common.so (node-llama-cpp's prebuilt
+#   node_modules/@node-llama-cpp/linux-x64/bins/linux-x64, or a llama.cpp build's bin/).
 set -eu
-src=$1 build=$2 vocabs=$3
+src=$1 libdir=$(cd "$2" && pwd) vocabs=$3
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 "$here/extract_test_templates.py" "$src" > "$work/test_templates.inc"
-libdir=$(dirname "$(find "$build" -name 'libllama.so' -o -name 'libllama.a' | head -n 1)")
+libllama=$(ls "$libdir"/libllama*.so | grep -v common | head -n 1)
 g++ -std=c++17 -O1 -I "$work" -I "$src/include" -I "$src/ggml/include" -I "$src/src" "$here/chat_vectors.cpp" \
-    -L "$libdir" -lllama -Wl,-rpath,"$libdir" -o "$work/chat_vectors"
+    "$libllama" "$libdir/libllama-common.so" -Wl,-rpath,"$libdir" -o "$work/chat_vectors"
 t=$src/models/templates
 jinja=""
 for f in Qwen-Qwen2.5-7B-Instruct Qwen-Qwen3-0.6B NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use \
@@ -20,6 +22,7 @@ for f in Qwen-Qwen2.5-7B-Instruct Qwen-Qwen3-0.6B NousResearch-Hermes-2-Pro-Llam
     jinja="$jinja --jinja $t/$f.jinja"
 done
 commit=$(git -C "$src" rev-parse HEAD)
+# shellcheck disable=SC2086 # $jinja is a list of options
 "$work/chat_vectors" --llama-commit "$commit" --node-llama-cpp-tag "${NODE_LLAMA_CPP_TAG:-unknown}" \
     --vocab-dir "$vocabs" --vocab ggml-vocab-llama-bpe.gguf --vocab ggml-vocab-llama-spm.gguf \
     --vocab ggml-vocab-gpt-2.gguf $jinja
