@@ -11,6 +11,14 @@ namespace declai {
 
 namespace {
 
+// DeepSeek V3 / R1 markers use U+FF5C (fullwidth vertical line) and U+2581 (lower one eighth block).
+#define DECLAI_FW_BAR "\xEF\xBD\x9C"
+constexpr std::string_view kDeepSeekUser = "<" DECLAI_FW_BAR "User" DECLAI_FW_BAR ">";
+constexpr std::string_view kDeepSeekAssistant = "<" DECLAI_FW_BAR "Assistant" DECLAI_FW_BAR ">";
+constexpr std::string_view kDeepSeekEnd =
+    "<" DECLAI_FW_BAR "end\xE2\x96\x81of\xE2\x96\x81sentence" DECLAI_FW_BAR ">";
+#undef DECLAI_FW_BAR
+
 struct NamedFamily {
     std::string_view name;
     ChatFamily family;
@@ -35,18 +43,22 @@ constexpr std::array kFamilyNames{
     NamedFamily{"glmedge", ChatFamily::GlmEdge},
     NamedFamily{"zephyr", ChatFamily::Zephyr},
     NamedFamily{"gemma", ChatFamily::Gemma},
+    NamedFamily{"command-r", ChatFamily::CommandR},
+    NamedFamily{"deepseek3", ChatFamily::DeepSeek3},
+    NamedFamily{"granite", ChatFamily::Granite},
+    NamedFamily{"llama4", ChatFamily::Llama4},
+    NamedFamily{"gpt-oss", ChatFamily::GptOss},
 };
 
 // llama.cpp's other template names: a template equal to one of them is a family we do not render, so it
 // must not fall through to the marker search (which could pick a wrong family, e.g. "mistral..." below).
 constexpr std::string_view kOtherNames[] = {
-    "monarch",       "orion",       "openchat",     "vicuna",     "vicuna-orca", "deepseek",
-    "deepseek2",     "deepseek3",   "deepseek-ocr", "command-r",  "chatglm3",    "chatglm4",
-    "minicpm",       "exaone3",     "exaone4",      "exaone-moe", "rwkv-world",  "granite",
-    "granite-4.0",   "granite-4.1", "gigachat",     "megrez",     "yandex",      "bailing",
-    "bailing-think", "bailing2",    "llama4",       "smolvlm",    "hunyuan-moe", "gpt-oss",
-    "hunyuan-dense", "hunyuan-vl",  "kimi-k2",      "seed_oss",   "grok-2",      "pangu-embedded",
-    "solar-open",
+    "monarch",        "orion",         "openchat",   "vicuna",        "vicuna-orca", "deepseek",
+    "deepseek2",      "deepseek-ocr",  "chatglm3",   "chatglm4",      "minicpm",     "exaone3",
+    "exaone4",        "exaone-moe",    "rwkv-world", "granite-4.0",   "granite-4.1", "gigachat",
+    "megrez",         "yandex",        "bailing",    "bailing-think", "bailing2",    "smolvlm",
+    "hunyuan-moe",    "hunyuan-dense", "hunyuan-vl", "kimi-k2",       "seed_oss",    "grok-2",
+    "pangu-embedded", "solar-open",
 };
 
 class Markers {
@@ -103,6 +115,37 @@ std::optional<ChatFamily> detectPipeRoleFamily(const Markers& t) {
     if (t.hasAll({"<|user|>", "<|endoftext|>"}))
         return ChatFamily::Zephyr;
     return std::nullopt;
+}
+
+// The rules llama.cpp applies after Llama 3's, in its order; families we do not render give Generic.
+ChatFamily detectLaterFamily(const Markers& t) {
+    if (t.has("[gMASK]sop") || t.has("<\xE7\x94\xA8\xE6\x88\xB7>") || // ChatGLM 3, MiniCPM ("<用户>")
+        t.has("'Assistant: ' + message['content'] + eos_token"))      // DeepSeek V2
+        return ChatFamily::Generic;
+    if (t.hasAll({kDeepSeekAssistant, kDeepSeekUser, kDeepSeekEnd}))
+        return ChatFamily::DeepSeek3;
+    if (t.hasAll({"[|system|]", "[|assistant|]", "[|endofturn|]"}) || // EXAONE 3 and 4
+        t.has("rwkv-world") || t.has("{{- 'User: ' + message['content']|trim + '\\n\\n' -}}"))
+        return ChatFamily::Generic;
+    if (t.has("<|start_of_role|>")) // Granite 3.x; with tool markers Granite 4.x
+        return t.has("<tool_call>") || t.has("<tools>") ? ChatFamily::Generic : ChatFamily::Granite;
+    if (t.has("message['role'] + additional_special_tokens[0] + message['content'] + "
+              "additional_special_tokens[1]") ||                                             // GigaChat
+        t.has("<|role_start|>") ||                                                           // Megrez
+        t.has(" \xD0\x90\xD1\x81\xD1\x81\xD0\xB8\xD1\x81\xD1\x82\xD0\xB5\xD0\xBD\xD1\x82:")) // YandexGPT: "
+                                                                                             // Ассистент:"
+        return ChatFamily::Generic;
+    if (t.has("<role>ASSISTANT</role>") && // Bailing (Ling) variants
+        (t.has("'HUMAN'") || t.hasAll({"\"HUMAN\"", "<think>"}) ||
+         t.hasAll({"<role>HUMAN</role>", "<|role_end|>"})))
+        return ChatFamily::Generic;
+    if (t.hasAll({"<|header_start|>", "<|header_end|>"}))
+        return ChatFamily::Llama4;
+    if (t.has("<|endofuserprompt|>") || t.hasAll({"<|extra_0|>", "<|extra_4|>"})) // dots.llm1, Hunyuan MoE
+        return ChatFamily::Generic;
+    if (t.hasAll({"<|start|>", "<|channel|>"}))
+        return ChatFamily::GptOss;
+    return ChatFamily::Generic;
 }
 
 // Trims the bytes std::isspace() accepts in the C locale, as llama.cpp's trim() does.
@@ -259,6 +302,73 @@ void renderGemma(const std::vector<Turn>& turns, bool addPrompt, std::string& ou
         out.append("<start_of_turn>model\n");
 }
 
+void renderCommandR(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+    for (const Turn& m : turns) {
+        const char* tag = m.role == Role::System ? "<|SYSTEM_TOKEN|>"
+                          : m.role == Role::User ? "<|USER_TOKEN|>"
+                                                 : "<|CHATBOT_TOKEN|>";
+        out.append("<|START_OF_TURN_TOKEN|>")
+            .append(tag)
+            .append(trimmed(m.content))
+            .append("<|END_OF_TURN_TOKEN|>");
+    }
+    if (addPrompt)
+        out.append("<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>");
+}
+
+// DeepSeek V3 and the R1 distills: system text bare, then user/assistant markers.
+void renderDeepSeek3(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+    for (const Turn& m : turns) {
+        switch (m.role) {
+        case Role::System:
+            out.append(m.content).append("\n\n");
+            break;
+        case Role::User:
+            out.append(kDeepSeekUser).append(m.content);
+            break;
+        case Role::Assistant:
+            out.append(kDeepSeekAssistant).append(m.content).append(kDeepSeekEnd);
+            break;
+        }
+    }
+    if (addPrompt)
+        out.append(kDeepSeekAssistant);
+}
+
+void renderGranite(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+    for (const Turn& m : turns)
+        out.append("<|start_of_role|>")
+            .append(m.roleName)
+            .append("<|end_of_role|>")
+            .append(m.content)
+            .append("<|end_of_text|>\n");
+    if (addPrompt)
+        out.append("<|start_of_role|>assistant<|end_of_role|>");
+}
+
+void renderLlama4(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+    for (const Turn& m : turns)
+        out.append("<|header_start|>")
+            .append(m.roleName)
+            .append("<|header_end|>\n\n")
+            .append(trimmed(m.content))
+            .append("<|eot|>");
+    if (addPrompt)
+        out.append("<|header_start|>assistant<|header_end|>\n\n");
+}
+
+// gpt-oss (OpenAI's Harmony format, as llama.cpp's simple renderer writes it: no channels).
+void renderGptOss(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+    for (const Turn& m : turns)
+        out.append("<|start|>")
+            .append(m.roleName)
+            .append("<|message|>")
+            .append(m.content)
+            .append(m.role == Role::Assistant ? "<|return|>" : "<|end|>");
+    if (addPrompt)
+        out.append("<|start|>assistant");
+}
+
 void renderGeneric(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
     for (const Turn& m : turns) {
         const char* label = m.role == Role::System ? "System: "
@@ -305,12 +415,13 @@ ChatFamily detectChatFamily(std::string_view templateText) {
     if (t.has("<start_of_turn>"))
         return ChatFamily::Gemma;
     if (t.has("'\\n\\nAssistant: ' + eos_token") || t.has("GPT4 Correct ") ||
-        t.hasAll({"USER: ", "ASSISTANT: "}) || t.hasAll({"### Instruction:", "<|EOT|>"}) ||
-        t.hasAll({"<|START_OF_TURN_TOKEN|>", "<|USER_TOKEN|>"}))
-        return ChatFamily::Generic; // Orion, OpenChat, Vicuna, DeepSeek Coder, Command-R
+        t.hasAll({"USER: ", "ASSISTANT: "}) || t.hasAll({"### Instruction:", "<|EOT|>"}))
+        return ChatFamily::Generic; // Orion, OpenChat, Vicuna, DeepSeek Coder
+    if (t.hasAll({"<|START_OF_TURN_TOKEN|>", "<|USER_TOKEN|>"}))
+        return ChatFamily::CommandR;
     if (t.hasAll({"<|start_header_id|>", "<|end_header_id|>"}))
         return ChatFamily::Llama3;
-    return ChatFamily::Generic;
+    return detectLaterFamily(t);
 }
 
 Expected<std::optional<std::string>> chatTemplateOf(const GgufFile& file) {
@@ -396,6 +507,21 @@ Expected<std::string> renderChat(ChatFamily family, std::span<const ChatMessage>
         break;
     case ChatFamily::Gemma:
         renderGemma(turns, addGenerationPrompt, out);
+        break;
+    case ChatFamily::CommandR:
+        renderCommandR(turns, addGenerationPrompt, out);
+        break;
+    case ChatFamily::DeepSeek3:
+        renderDeepSeek3(turns, addGenerationPrompt, out);
+        break;
+    case ChatFamily::Granite:
+        renderGranite(turns, addGenerationPrompt, out);
+        break;
+    case ChatFamily::Llama4:
+        renderLlama4(turns, addGenerationPrompt, out);
+        break;
+    case ChatFamily::GptOss:
+        renderGptOss(turns, addGenerationPrompt, out);
         break;
     }
     return out;

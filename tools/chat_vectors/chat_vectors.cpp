@@ -40,7 +40,8 @@ const std::vector<NamedTemplate> kTestTemplates = {
 // Every name of a renderer DeCLAI implements, so each renderer is covered whatever the texts above select.
 const char * kNamedOnly[] = { "chatml",     "llama2",     "llama2-sys",        "llama2-sys-bos", "llama2-sys-strip",
                               "llama3",     "mistral-v1", "mistral-v3",        "mistral-v3-tekken", "mistral-v7",
-                              "mistral-v7-tekken", "phi3", "phi4", "falcon3", "glmedge", "zephyr", "gemma" };
+                              "mistral-v7-tekken", "phi3", "phi4", "falcon3", "glmedge", "zephyr", "gemma",
+                              "command-r", "deepseek3", "granite", "llama4", "gpt-oss" };
 
 // HuggingFaceH4/zephyr-7b-beta tokenizer_config.json "chat_template" (the template of the Zephyr model card;
 // llama.cpp classifies it as GLMEdge because it has both <|user|> and <|assistant|>).
@@ -250,7 +251,11 @@ int main(int argc, char ** argv) {
         }
         const llama_vocab * vocab = llama_model_get_vocab(model);
         for (const char * name : kNamedOnly) {
+            // Three conversations on the Llama 3 vocabulary, the long one on the others (keeps the file small).
             for (const char * convName : { "llama-cpp-test", "unicode", "special-text-in-content" }) {
+                if (v != "ggml-vocab-llama-bpe.gguf" && std::string(convName) != "llama-cpp-test") {
+                    continue;
+                }
                 const std::string key = std::string("name:") + name + "|" + convName + "|1";
                 const std::string & text = rendered[key];
                 std::vector<llama_token> ids(text.size() + 8);
@@ -264,7 +269,7 @@ int main(int argc, char ** argv) {
                             firstTok ? "" : ",", jsonString(v).c_str(), jsonString(std::string("name:") + name).c_str(),
                             jsonString(convName).c_str());
                 for (int i = 0; i < n; ++i) {
-                    std::printf("%s%d", i ? ", " : "", ids[i]);
+                    std::printf("%s%d", i ? "," : "", ids[i]);
                 }
                 std::printf("]}");
                 firstTok = false;

@@ -18,7 +18,8 @@ for f in Qwen-Qwen2.5-7B-Instruct Qwen-Qwen3-0.6B NousResearch-Hermes-2-Pro-Llam
          meta-llama-Llama-3.1-8B-Instruct meta-llama-Llama-3.2-3B-Instruct microsoft-Phi-3.5-mini-instruct \
          google-gemma-2-2b-it mistralai-Mistral-Nemo-Instruct-2407 Mistral-Small-3.2-24B-Instruct-2506 \
          mistralai-Ministral-3-14B-Reasoning-2512 google-gemma-4-31B-it deepseek-ai-DeepSeek-R1-Distill-Llama-8B \
-         CohereForAI-c4ai-command-r-plus-tool_use ibm-granite-granite-3.3-2B-Instruct; do
+         CohereForAI-c4ai-command-r-plus-tool_use ibm-granite-granite-3.3-2B-Instruct \
+         openai-gpt-oss-120b ibm-granite-granite-4.0; do
     jinja="$jinja --jinja $t/$f.jinja"
 done
 commit=$(git -C "$src" rev-parse HEAD)

@@ -49,6 +49,11 @@ enum class ChatFamily {
     GlmEdge,         // "glmedge": <|role|>\ncontent (llama.cpp also picks it for HF Zephyr-style templates)
     Zephyr,          // "zephyr": <|role|>\ncontent<|endoftext|>\n
     Gemma,           // "gemma": <start_of_turn>user|model\ncontent<end_of_turn>\n, system merged into user
+    CommandR,  // "command-r": Cohere <|START_OF_TURN_TOKEN|><|USER_TOKEN|>...<|END_OF_TURN_TOKEN|>, trimmed
+    DeepSeek3, // "deepseek3": DeepSeek V3 / R1 and its Llama/Qwen distills (fullwidth-bar markers)
+    Granite,   // "granite": IBM Granite 3.x <|start_of_role|>role<|end_of_role|>content<|end_of_text|>
+    Llama4,    // "llama4": <|header_start|>role<|header_end|>\n\ncontent<|eot|>, trimmed
+    GptOss,    // "gpt-oss": <|start|>role<|message|>content<|end|> (an answer ends in <|return|>)
 };
 
 // llama.cpp's name of the family ("chatml", "llama2-sys", "mistral-v3-tekken", ...); "generic" for Generic.
@@ -56,8 +61,8 @@ std::string familyName(ChatFamily family);
 
 // The family of a template: its text (tokenizer.chat_template) or one of the names above. Follows
 // llama.cpp's llm_chat_detect_template() rule for rule and in the same order, so a template that llama.cpp
-// classifies as a family we do not render (Command-R, DeepSeek, Granite, ...) gives Generic, never a wrong
-// family. Never fails: anything unrecognised, the empty string included, is Generic.
+// classifies as a family we do not render (DeepSeek Coder, ChatGLM, EXAONE, Granite 4, ...) gives Generic,
+// never a wrong family. Never fails: anything unrecognised, the empty string included, is Generic.
 ChatFamily detectChatFamily(std::string_view templateText);
 
 // The model's tokenizer.chat_template: nullopt when the key is absent, an Error when it is not a string.
