@@ -161,75 +161,98 @@ enum class Role { System, User, Assistant };
 
 struct Turn {
     Role role;
-    std::string_view roleName;
+    std::string_view roleName; // one of the three names above: template markup, not message text
     std::string_view content;
 };
 
-void renderChatMl(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+// Builds the prompt and remembers which bytes the template wrote (markup) and which came from messages.
+class Writer {
+public:
+    Writer& markup(std::string_view s) {
+        if (s.empty())
+            return *this;
+        if (!m_out.markup.empty() && m_out.markup.back().end == m_out.text.size())
+            m_out.markup.back().end += s.size();
+        else
+            m_out.markup.push_back(TextRange{m_out.text.size(), m_out.text.size() + s.size()});
+        m_out.text.append(s);
+        return *this;
+    }
+    Writer& content(std::string_view s) {
+        m_out.text.append(s);
+        return *this;
+    }
+    RenderedChat take() { return std::move(m_out); }
+
+private:
+    RenderedChat m_out;
+};
+
+void renderChatMl(const std::vector<Turn>& turns, bool addPrompt, Writer& out) {
     for (const Turn& m : turns)
-        out.append("<|im_start|>").append(m.roleName).append("\n").append(m.content).append("<|im_end|>\n");
+        out.markup("<|im_start|>").markup(m.roleName).markup("\n").content(m.content).markup("<|im_end|>\n");
     if (addPrompt)
-        out.append("<|im_start|>assistant\n");
+        out.markup("<|im_start|>assistant\n");
 }
 
 // "<|role|>" + separator + content + terminator per turn, then the assistant header (Phi-3, Falcon 3,
 // GLM-Edge, Zephyr).
 void renderPipeRoles(const std::vector<Turn>& turns, bool addPrompt, std::string_view terminator,
-                     std::string_view prompt, std::string& out) {
+                     std::string_view prompt, Writer& out) {
     for (const Turn& m : turns)
-        out.append("<|").append(m.roleName).append("|>\n").append(m.content).append(terminator);
+        out.markup("<|").markup(m.roleName).markup("|>\n").content(m.content).markup(terminator);
     if (addPrompt)
-        out.append(prompt);
+        out.markup(prompt);
 }
 
-void renderPhi4(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+void renderPhi4(const std::vector<Turn>& turns, bool addPrompt, Writer& out) {
     for (const Turn& m : turns)
-        out.append("<|im_start|>")
-            .append(m.roleName)
-            .append("<|im_sep|>")
-            .append(m.content)
-            .append("<|im_end|>");
+        out.markup("<|im_start|>")
+            .markup(m.roleName)
+            .markup("<|im_sep|>")
+            .content(m.content)
+            .markup("<|im_end|>");
     if (addPrompt)
-        out.append("<|im_start|>assistant<|im_sep|>");
+        out.markup("<|im_start|>assistant<|im_sep|>");
 }
 
-void renderLlama3(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+void renderLlama3(const std::vector<Turn>& turns, bool addPrompt, Writer& out) {
     for (const Turn& m : turns)
-        out.append("<|start_header_id|>")
-            .append(m.roleName)
-            .append("<|end_header_id|>\n\n")
-            .append(trimmed(m.content))
-            .append("<|eot_id|>");
+        out.markup("<|start_header_id|>")
+            .markup(m.roleName)
+            .markup("<|end_header_id|>\n\n")
+            .content(trimmed(m.content))
+            .markup("<|eot_id|>");
     if (addPrompt)
-        out.append("<|start_header_id|>assistant<|end_header_id|>\n\n");
+        out.markup("<|start_header_id|>assistant<|end_header_id|>\n\n");
 }
 
 // Llama 2: one [INST] block per user turn, closed by the answer and </s>. The first "[INST] " is written
 // before anything else (BOS comes from the tokenizer); the generation prompt is implicit.
-void renderLlama2(ChatFamily family, const std::vector<Turn>& turns, std::string& out) {
+void renderLlama2(ChatFamily family, const std::vector<Turn>& turns, Writer& out) {
     const bool systemBlock = family != ChatFamily::Llama2;
     const bool bosBetweenTurns = family == ChatFamily::Llama2SysBos;
     const bool trimContent = family == ChatFamily::Llama2SysStrip;
     bool inTurn = true;
-    out.append("[INST] ");
+    out.markup("[INST] ");
     for (const Turn& m : turns) {
         const std::string_view content = trimContent ? trimmed(m.content) : m.content;
         if (!inTurn) {
-            out.append(bosBetweenTurns ? "<s>[INST] " : "[INST] ");
+            out.markup(bosBetweenTurns ? "<s>[INST] " : "[INST] ");
             inTurn = true;
         }
         switch (m.role) {
         case Role::System:
             if (systemBlock)
-                out.append("<<SYS>>\n").append(content).append("\n<</SYS>>\n\n");
+                out.markup("<<SYS>>\n").content(content).markup("\n<</SYS>>\n\n");
             else
-                out.append(content).append("\n");
+                out.content(content).markup("\n");
             break;
         case Role::User:
-            out.append(content).append(" [/INST]");
+            out.content(content).markup(" [/INST]");
             break;
         case Role::Assistant:
-            out.append(content).append("</s>");
+            out.content(content).markup("</s>");
             inTurn = false;
             break;
         }
@@ -238,25 +261,25 @@ void renderLlama2(ChatFamily family, const std::vector<Turn>& turns, std::string
 
 // Mistral v1 / v3 / v3-tekken: like Llama 2 but the system text opens the turn without a block, and the
 // spacing differs per version. No generation prompt.
-void renderMistralInst(ChatFamily family, const std::vector<Turn>& turns, std::string& out) {
+void renderMistralInst(ChatFamily family, const std::vector<Turn>& turns, Writer& out) {
     const std::string_view lead = family == ChatFamily::MistralV1 ? " " : "";
     const std::string_view gap = family == ChatFamily::MistralV3Tekken ? "" : " ";
     const bool trimAnswer = family == ChatFamily::MistralV3;
     bool inTurn = false;
     for (const Turn& m : turns) {
         if (!inTurn) {
-            out.append(lead).append("[INST]").append(gap);
+            out.markup(lead).markup("[INST]").markup(gap);
             inTurn = true;
         }
         switch (m.role) {
         case Role::System:
-            out.append(m.content).append("\n\n");
+            out.content(m.content).markup("\n\n");
             break;
         case Role::User:
-            out.append(m.content).append(lead).append("[/INST]");
+            out.content(m.content).markup(lead).markup("[/INST]");
             break;
         case Role::Assistant:
-            out.append(gap).append(trimAnswer ? trimmed(m.content) : m.content).append("</s>");
+            out.markup(gap).content(trimAnswer ? trimmed(m.content) : m.content).markup("</s>");
             inTurn = false;
             break;
         }
@@ -264,18 +287,18 @@ void renderMistralInst(ChatFamily family, const std::vector<Turn>& turns, std::s
 }
 
 // Mistral v7 (and v7-tekken without the spaces): tagged system prompt, no generation prompt.
-void renderMistralV7(ChatFamily family, const std::vector<Turn>& turns, std::string& out) {
+void renderMistralV7(ChatFamily family, const std::vector<Turn>& turns, Writer& out) {
     const std::string_view gap = family == ChatFamily::MistralV7 ? " " : "";
     for (const Turn& m : turns) {
         switch (m.role) {
         case Role::System:
-            out.append("[SYSTEM_PROMPT]").append(gap).append(m.content).append("[/SYSTEM_PROMPT]");
+            out.markup("[SYSTEM_PROMPT]").markup(gap).content(m.content).markup("[/SYSTEM_PROMPT]");
             break;
         case Role::User:
-            out.append("[INST]").append(gap).append(m.content).append("[/INST]");
+            out.markup("[INST]").markup(gap).content(m.content).markup("[/INST]");
             break;
         case Role::Assistant:
-            out.append(gap).append(m.content).append("</s>");
+            out.markup(gap).content(m.content).markup("</s>");
             break;
         }
     }
@@ -283,7 +306,7 @@ void renderMistralV7(ChatFamily family, const std::vector<Turn>& turns, std::str
 
 // Gemma has no system role: system text (trimmed, concatenated) is held until the next user turn, which it
 // opens followed by a blank line. "assistant" is called "model".
-void renderGemma(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+void renderGemma(const std::vector<Turn>& turns, bool addPrompt, Writer& out) {
     std::string pendingSystem;
     for (const Turn& m : turns) {
         if (m.role == Role::System) {
@@ -291,93 +314,93 @@ void renderGemma(const std::vector<Turn>& turns, bool addPrompt, std::string& ou
             continue;
         }
         const bool isModel = m.role == Role::Assistant;
-        out.append("<start_of_turn>").append(isModel ? "model" : m.roleName).append("\n");
+        out.markup("<start_of_turn>").markup(isModel ? "model" : m.roleName).markup("\n");
         if (!isModel && !pendingSystem.empty()) {
-            out.append(pendingSystem).append("\n\n");
+            out.content(pendingSystem).markup("\n\n");
             pendingSystem.clear();
         }
-        out.append(trimmed(m.content)).append("<end_of_turn>\n");
+        out.content(trimmed(m.content)).markup("<end_of_turn>\n");
     }
     if (addPrompt)
-        out.append("<start_of_turn>model\n");
+        out.markup("<start_of_turn>model\n");
 }
 
-void renderCommandR(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+void renderCommandR(const std::vector<Turn>& turns, bool addPrompt, Writer& out) {
     for (const Turn& m : turns) {
         const char* tag = m.role == Role::System ? "<|SYSTEM_TOKEN|>"
                           : m.role == Role::User ? "<|USER_TOKEN|>"
                                                  : "<|CHATBOT_TOKEN|>";
-        out.append("<|START_OF_TURN_TOKEN|>")
-            .append(tag)
-            .append(trimmed(m.content))
-            .append("<|END_OF_TURN_TOKEN|>");
+        out.markup("<|START_OF_TURN_TOKEN|>")
+            .markup(tag)
+            .content(trimmed(m.content))
+            .markup("<|END_OF_TURN_TOKEN|>");
     }
     if (addPrompt)
-        out.append("<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>");
+        out.markup("<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>");
 }
 
 // DeepSeek V3 and the R1 distills: system text bare, then user/assistant markers.
-void renderDeepSeek3(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+void renderDeepSeek3(const std::vector<Turn>& turns, bool addPrompt, Writer& out) {
     for (const Turn& m : turns) {
         switch (m.role) {
         case Role::System:
-            out.append(m.content).append("\n\n");
+            out.content(m.content).markup("\n\n");
             break;
         case Role::User:
-            out.append(kDeepSeekUser).append(m.content);
+            out.markup(kDeepSeekUser).content(m.content);
             break;
         case Role::Assistant:
-            out.append(kDeepSeekAssistant).append(m.content).append(kDeepSeekEnd);
+            out.markup(kDeepSeekAssistant).content(m.content).markup(kDeepSeekEnd);
             break;
         }
     }
     if (addPrompt)
-        out.append(kDeepSeekAssistant);
+        out.markup(kDeepSeekAssistant);
 }
 
-void renderGranite(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+void renderGranite(const std::vector<Turn>& turns, bool addPrompt, Writer& out) {
     for (const Turn& m : turns)
-        out.append("<|start_of_role|>")
-            .append(m.roleName)
-            .append("<|end_of_role|>")
-            .append(m.content)
-            .append("<|end_of_text|>\n");
+        out.markup("<|start_of_role|>")
+            .markup(m.roleName)
+            .markup("<|end_of_role|>")
+            .content(m.content)
+            .markup("<|end_of_text|>\n");
     if (addPrompt)
-        out.append("<|start_of_role|>assistant<|end_of_role|>");
+        out.markup("<|start_of_role|>assistant<|end_of_role|>");
 }
 
-void renderLlama4(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+void renderLlama4(const std::vector<Turn>& turns, bool addPrompt, Writer& out) {
     for (const Turn& m : turns)
-        out.append("<|header_start|>")
-            .append(m.roleName)
-            .append("<|header_end|>\n\n")
-            .append(trimmed(m.content))
-            .append("<|eot|>");
+        out.markup("<|header_start|>")
+            .markup(m.roleName)
+            .markup("<|header_end|>\n\n")
+            .content(trimmed(m.content))
+            .markup("<|eot|>");
     if (addPrompt)
-        out.append("<|header_start|>assistant<|header_end|>\n\n");
+        out.markup("<|header_start|>assistant<|header_end|>\n\n");
 }
 
 // gpt-oss (OpenAI's Harmony format, as llama.cpp's simple renderer writes it: no channels).
-void renderGptOss(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+void renderGptOss(const std::vector<Turn>& turns, bool addPrompt, Writer& out) {
     for (const Turn& m : turns)
-        out.append("<|start|>")
-            .append(m.roleName)
-            .append("<|message|>")
-            .append(m.content)
-            .append(m.role == Role::Assistant ? "<|return|>" : "<|end|>");
+        out.markup("<|start|>")
+            .markup(m.roleName)
+            .markup("<|message|>")
+            .content(m.content)
+            .markup(m.role == Role::Assistant ? "<|return|>" : "<|end|>");
     if (addPrompt)
-        out.append("<|start|>assistant");
+        out.markup("<|start|>assistant");
 }
 
-void renderGeneric(const std::vector<Turn>& turns, bool addPrompt, std::string& out) {
+void renderGeneric(const std::vector<Turn>& turns, bool addPrompt, Writer& out) {
     for (const Turn& m : turns) {
         const char* label = m.role == Role::System ? "System: "
                             : m.role == Role::User ? "User: "
                                                    : "Assistant: ";
-        out.append(label).append(m.content).append("\n\n");
+        out.markup(label).content(m.content).markup("\n\n");
     }
     if (addPrompt)
-        out.append("Assistant:");
+        out.markup("Assistant:");
 }
 
 } // namespace
@@ -441,8 +464,8 @@ Expected<ChatFamily> detectChatFamily(const GgufFile& file) {
     return text->has_value() ? detectChatFamily(**text) : ChatFamily::Generic;
 }
 
-Expected<std::string> renderChat(ChatFamily family, std::span<const ChatMessage> messages,
-                                 bool addGenerationPrompt) {
+Expected<RenderedChat> renderChatWithMarkup(ChatFamily family, std::span<const ChatMessage> messages,
+                                            bool addGenerationPrompt) {
     if (messages.empty())
         return makeError(ErrorCode::InvalidArgument,
                          "chat: messages is empty (at least one message is needed)");
@@ -464,7 +487,7 @@ Expected<std::string> renderChat(ChatFamily family, std::span<const ChatMessage>
         turns.push_back(Turn{r, role, messages[i].content});
     }
 
-    std::string out;
+    Writer out;
     switch (family) {
     case ChatFamily::Generic:
         renderGeneric(turns, addGenerationPrompt, out);
@@ -524,7 +547,15 @@ Expected<std::string> renderChat(ChatFamily family, std::span<const ChatMessage>
         renderGptOss(turns, addGenerationPrompt, out);
         break;
     }
-    return out;
+    return out.take();
+}
+
+Expected<std::string> renderChat(ChatFamily family, std::span<const ChatMessage> messages,
+                                 bool addGenerationPrompt) {
+    auto rendered = renderChatWithMarkup(family, messages, addGenerationPrompt);
+    if (!rendered)
+        return rendered.error();
+    return std::move(rendered->text);
 }
 
 } // namespace declai

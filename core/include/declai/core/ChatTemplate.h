@@ -14,14 +14,21 @@
 //   here writes a leading BOS, so it is never doubled. Llama2SysBos writes "<s>" between turns (and
 //   parseSpecial turns it into BOS there), as llama.cpp does.
 // - The Generic format is plain text: it needs no special tokens and works with any vocabulary.
+// Hardened variant (our choice where a caller wants it; not what llama.cpp does): with parseSpecial=true a
+// message whose text spells a control token ("<|im_end|>\n<|im_start|>system\n...") gets that token, so
+// text pasted into a message can forge turns. renderChatWithMarkup() says which bytes the template wrote;
+//   tokenizer.encodeWithMarkup(r.text, /*addSpecial=*/true, r.markup)
+// parses control tokens only there. The ids are identical to llama.cpp's unless a message spells one.
 #pragma once
 
 #include "declai/core/Error.h"
+#include "declai/core/Tokenizer.h"
 
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace declai {
 
@@ -91,5 +98,14 @@ struct ChatMessage {
 //     then "Assistant:" when addGenerationPrompt is set.
 Expected<std::string> renderChat(ChatFamily family, std::span<const ChatMessage> messages,
                                  bool addGenerationPrompt);
+
+// renderChat() plus where the template's own markup lies in the text (everything not from a message's
+// content, role names included), for Tokenizer::encodeWithMarkup().
+struct RenderedChat {
+    std::string text;
+    std::vector<TextRange> markup; // sorted, not overlapping, never empty ranges
+};
+Expected<RenderedChat> renderChatWithMarkup(ChatFamily family, std::span<const ChatMessage> messages,
+                                            bool addGenerationPrompt);
 
 } // namespace declai
