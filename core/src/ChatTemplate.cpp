@@ -392,15 +392,12 @@ void renderGptOss(const std::vector<Turn>& turns, bool addPrompt, Writer& out) {
         out.markup("<|start|>assistant");
 }
 
+// "<role>: <content>\n" per message, then "assistant:" (the format the HTTP API documented first).
 void renderGeneric(const std::vector<Turn>& turns, bool addPrompt, Writer& out) {
-    for (const Turn& m : turns) {
-        const char* label = m.role == Role::System ? "System: "
-                            : m.role == Role::User ? "User: "
-                                                   : "Assistant: ";
-        out.markup(label).content(m.content).markup("\n\n");
-    }
+    for (const Turn& m : turns)
+        out.markup(m.roleName).markup(": ").content(m.content).markup("\n");
     if (addPrompt)
-        out.markup("Assistant:");
+        out.markup("assistant:");
 }
 
 } // namespace

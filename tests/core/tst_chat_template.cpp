@@ -216,11 +216,10 @@ void TstChatTemplate::genericFallback() {
         {"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello"}, {"user", "Bye"}};
     auto out = renderChat(ChatFamily::Generic, chat, true);
     QVERIFY(out);
-    QCOMPARE(*out,
-             std::string("System: Be brief.\n\nUser: Hi\n\nAssistant: Hello\n\nUser: Bye\n\nAssistant:"));
+    QCOMPARE(*out, std::string("system: Be brief.\nuser: Hi\nassistant: Hello\nuser: Bye\nassistant:"));
     out = renderChat(ChatFamily::Generic, chat, false);
     QVERIFY(out);
-    QCOMPARE(*out, std::string("System: Be brief.\n\nUser: Hi\n\nAssistant: Hello\n\nUser: Bye\n\n"));
+    QCOMPARE(*out, std::string("system: Be brief.\nuser: Hi\nassistant: Hello\nuser: Bye\n"));
 }
 
 void TstChatTemplate::invalidInput() {

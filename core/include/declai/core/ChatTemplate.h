@@ -93,9 +93,8 @@ struct ChatMessage {
 // the next user turn (a system message with no user turn after it is dropped); Llama 3 trims contents;
 // Llama 2 without system support writes the system text plus "\n" inside the first [INST].
 //
-// Generic format (plain text, documented for API users):
-//     "System: <content>\n\n" / "User: <content>\n\n" / "Assistant: <content>\n\n" per message, in order,
-//     then "Assistant:" when addGenerationPrompt is set.
+// Generic format (plain text, documented for API users): "<role>: <content>\n" per message, in order
+// ("system: ...", "user: ...", "assistant: ..."), then "assistant:" when addGenerationPrompt is set.
 Expected<std::string> renderChat(ChatFamily family, std::span<const ChatMessage> messages,
                                  bool addGenerationPrompt);
 
