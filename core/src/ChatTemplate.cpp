@@ -50,8 +50,8 @@ constexpr std::array kFamilyNames{
     NamedFamily{"gpt-oss", ChatFamily::GptOss},
 };
 
-// llama.cpp's other template names: a template equal to one of them is a family we do not render, so it
-// must not fall through to the marker search (which could pick a wrong family, e.g. "mistral..." below).
+// llama.cpp's other template names: a template equal to one of them is a family we do not render (Generic),
+// decided before the marker search, as llama.cpp looks names up first.
 constexpr std::string_view kOtherNames[] = {
     "monarch",        "orion",         "openchat",   "vicuna",        "vicuna-orca", "deepseek",
     "deepseek2",      "deepseek-ocr",  "chatglm3",   "chatglm4",      "minicpm",     "exaone3",
@@ -129,11 +129,11 @@ ChatFamily detectLaterFamily(const Markers& t) {
         return ChatFamily::Generic;
     if (t.has("<|start_of_role|>")) // Granite 3.x; with tool markers Granite 4.x
         return t.has("<tool_call>") || t.has("<tools>") ? ChatFamily::Generic : ChatFamily::Granite;
+    // GigaChat, Megrez, YandexGPT (" Ассистент:").
     if (t.has("message['role'] + additional_special_tokens[0] + message['content'] + "
-              "additional_special_tokens[1]") ||                                             // GigaChat
-        t.has("<|role_start|>") ||                                                           // Megrez
-        t.has(" \xD0\x90\xD1\x81\xD1\x81\xD0\xB8\xD1\x81\xD1\x82\xD0\xB5\xD0\xBD\xD1\x82:")) // YandexGPT: "
-                                                                                             // Ассистент:"
+              "additional_special_tokens[1]") ||
+        t.has("<|role_start|>") ||
+        t.has(" \xD0\x90\xD1\x81\xD1\x81\xD0\xB8\xD1\x81\xD1\x82\xD0\xB5\xD0\xBD\xD1\x82:"))
         return ChatFamily::Generic;
     if (t.has("<role>ASSISTANT</role>") && // Bailing (Ling) variants
         (t.has("'HUMAN'") || t.hasAll({"\"HUMAN\"", "<think>"}) ||
