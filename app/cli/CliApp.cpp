@@ -5,6 +5,7 @@
 #include "ModelSynth.h"
 #include "NumericFlags.h"
 #include "Submit.h"
+#include "declai/core/ChatTemplate.h"
 #include "declai/core/GgufFile.h"
 #include "declai/core/ModelLocator.h"
 #include "declai/core/Quant.h"
@@ -19,6 +20,7 @@
 #include <QCommandLineParser>
 #include <QFile>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -241,6 +243,48 @@ int cmdLogits(const QCommandLineParser& parser, const Options& o, const Io& io) 
     return kExitOk;
 }
 
+// Every tensor type in the file with its count, and the ones the engine cannot compute with, each with its
+// first tensor: the model line above names only the first problem it meets.
+void printTypeSupport(const GgufFile& file, const Io& io) {
+    struct Use {
+        size_t count = 0;
+        std::string firstTensor;
+    };
+    std::map<std::string, Use> all, unsupported;
+    for (const GgufTensorInfo& t : file.tensors()) {
+        const std::string name(tensorTypeName(t.type));
+        for (auto* uses : {&all, tensorTypeTraits(t.type).computeSupported ? nullptr : &unsupported}) {
+            if (!uses)
+                continue;
+            Use& u = (*uses)[name];
+            if (u.count++ == 0)
+                u.firstTensor = t.name;
+        }
+    }
+    std::string line;
+    for (const auto& [name, use] : all)
+        line.append(line.empty() ? "" : ", ").append(name + " x" + std::to_string(use.count));
+    std::fprintf(io.out, "tensor types: %s\n", line.empty() ? "none" : line.c_str());
+    for (const auto& [name, use] : unsupported)
+        std::fprintf(io.out, "unsupported tensor type: %s (%zu tensors, first '%s')\n", name.c_str(),
+                     use.count, use.firstTensor.c_str());
+}
+
+// The chat-template family the HTTP API would use for this model (core/ChatTemplate.h).
+void printChatTemplate(const GgufFile& file, const Io& io) {
+    auto text = chatTemplateOf(file);
+    if (!text) {
+        std::fprintf(io.out, "chat template: unreadable: %s\n", text.error().message.c_str());
+    } else if (!text->has_value()) {
+        std::fprintf(io.out, "chat template: none (chats use the generic format)\n");
+    } else {
+        const ChatFamily family = detectChatFamily(**text);
+        std::fprintf(io.out, "chat template: %s\n",
+                     family == ChatFamily::Generic ? "not recognised (chats use the generic format)"
+                                                   : familyName(family).c_str());
+    }
+}
+
 int cmdInspect(const QCommandLineParser& parser, const Options& o, const Io& io) {
     if (!parser.isSet(o.model))
         return io.usage("inspect needs -m MODEL");
@@ -283,6 +327,8 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const Io& io)
     } else {
         std::fprintf(io.out, "\nmodel: not runnable: %s\n", config.error().message.c_str());
     }
+    printTypeSupport(*file, io);
+    printChatTemplate(*file, io);
     return kExitOk;
 }
 

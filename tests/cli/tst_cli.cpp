@@ -120,6 +120,38 @@ private Q_SLOTS:
         QVERIFY(text.contains(QStringLiteral("5 layers")));
     }
 
+    // Issue 15 §3: inspect names every type the engine cannot compute, the unsupported architecture, and the
+    // chat-template family; a file in a type we cannot compute (IQ4_XS) is read, not refused as unknown.
+    void inspectSaysWhatIsUnsupported() {
+        DECLAI_REQUIRE_MODEL("synth-arch-llama-IQ4_XS.gguf");
+        DECLAI_REQUIRE_MODEL("synth-arch-qwen2-f16.gguf");
+        Run r = runCli({QStringLiteral("inspect"), QStringLiteral("-m"),
+                        QStringLiteral("synth-arch-llama-IQ4_XS.gguf")});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY2(r.out.contains("model: not runnable:") && r.out.contains("has type IQ4_XS"),
+                 r.out.constData());
+        QVERIFY2(r.out.contains("tensor types: F32 x5, IQ4_XS x15, Q6_K x1\n"), r.out.constData());
+        QVERIFY2(r.out.contains("unsupported tensor type: IQ4_XS (15 tensors, first 'token_embd.weight')"),
+                 r.out.constData());
+        QVERIFY2(r.out.contains("chat template: none"), r.out.constData());
+        // Loading it is refused with the type's name, not a parse error.
+        r = runCli({QStringLiteral("generate"), QStringLiteral("-m"),
+                    QStringLiteral("synth-arch-llama-IQ4_XS.gguf"), QStringLiteral("-p"), QStringLiteral("x"),
+                    QStringLiteral("-n"), QStringLiteral("1")});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY2(r.err.contains("IQ4_XS") && !r.err.contains("unknown type"), r.err.constData());
+
+        r = runCli(
+            {QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("synth-arch-qwen2-f16.gguf")});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY2(r.out.contains("architecture 'qwen2' is not supported"), r.out.constData());
+        QVERIFY2(!r.out.contains("unsupported tensor type"), r.out.constData());
+
+        r = runCli({QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf")});
+        QVERIFY2(r.out.contains("tensor types: F32 x48\n") && !r.out.contains("unsupported tensor type"),
+                 r.out.constData());
+    }
+
     void errorsGoToStderrWithNonZeroExit_data() {
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<QString>("expected");

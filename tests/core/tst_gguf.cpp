@@ -198,6 +198,26 @@ private Q_SLOTS:
         expectError(bytes, {QStringLiteral("'second'"), QStringLiteral("not aligned")});
     }
 
+    // Types the engine cannot compute are still read (sizes checked with ggml's block layout), so a model in
+    // IQ4_XS is refused by name rather than as an unreadable file.
+    void readsTypesTheEngineCannotCompute() {
+        GgufBuilder b;
+        b.addString("general.architecture", "llama");
+        b.addTensor({"iq4xs", {256, 2}, 23, std::vector<uint8_t>(2 * 136, 0)});
+        b.addTensor({"iq4nl", {64}, 20, std::vector<uint8_t>(2 * 18, 0)});
+        const auto bytes = b.build();
+        auto file = GgufFile::fromMemory(asBytes(bytes), "iq.gguf");
+        QVERIFY2(file, file ? "" : file.error().message.c_str());
+        QCOMPARE(tensorTypeName(file->findTensor("iq4xs")->type), std::string_view("IQ4_XS"));
+        QCOMPARE(file->findTensor("iq4xs")->sizeBytes, uint64_t(272));
+        QCOMPARE(file->findTensor("iq4nl")->sizeBytes, uint64_t(36));
+        QVERIFY(!tensorTypeTraits(TensorType::IQ4_XS).computeSupported);
+        // A row length that is not whole IQ4_XS blocks is refused with the type's block size.
+        GgufBuilder bad;
+        bad.addTensor({"iq4xs", {128}, 23, std::vector<uint8_t>(136, 0)});
+        expectError(bad.build(), {QStringLiteral("IQ4_XS block size 256")});
+    }
+
     void unknownTensorType() {
         GgufBuilder::Layout layout;
         auto bytes = smallModel().build(&layout);
