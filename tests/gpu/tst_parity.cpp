@@ -104,6 +104,9 @@ private Q_SLOTS:
         QTest::newRow("stories260K p3") << QStringLiteral("stories260K-p3.json") << false;
         QTest::newRow("stories260K-Q8_0") << QStringLiteral("stories260K-Q8_0-p1.json") << true;
         QTest::newRow("llama-2-tiny-random") << QStringLiteral("tiny-random-p1.json") << false;
+        QTest::newRow("synth-arch-llama f16 p1") << QStringLiteral("synth-arch-llama-f16-p1.json") << false;
+        QTest::newRow("synth-arch-llama f16 p2") << QStringLiteral("synth-arch-llama-f16-p2.json") << false;
+        QTest::newRow("synth-arch-llama Q6_K p2") << QStringLiteral("synth-arch-llama-Q6_K-p2.json") << false;
     }
 
     // Greedy continuation must equal llama.cpp's token for token. For Q8_0 a flip is accepted only where,
@@ -162,6 +165,10 @@ private Q_SLOTS:
         QTest::newRow("synth-20m Q8_0") << QStringLiteral("synth-20m-Q8_0-p1.json") << 0.999 << 4;
         QTest::newRow("synth-20m Q4_0") << QStringLiteral("synth-20m-Q4_0-p1.json") << 0.999 << 4;
         QTest::newRow("synth-20m Q4_K_M") << QStringLiteral("synth-20m-Q4_K_M-p1.json") << 0.999 << 4;
+        QTest::newRow("synth-arch-llama f16 p1")
+            << QStringLiteral("synth-arch-llama-f16-p1.json") << 0.9999 << 5;
+        QTest::newRow("synth-arch-llama Q6_K p2")
+            << QStringLiteral("synth-arch-llama-Q6_K-p2.json") << 0.9999 << 5;
     }
 
     void lastLogits() {
