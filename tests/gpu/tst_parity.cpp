@@ -108,6 +108,7 @@ private Q_SLOTS:
         QTest::newRow("llama-2-tiny-random") << QStringLiteral("tiny-random-p1.json") << false;
         QTest::newRow("synth-arch-llama f16 p1") << QStringLiteral("synth-arch-llama-f16-p1.json") << false;
         QTest::newRow("synth-arch-llama f16 p2") << QStringLiteral("synth-arch-llama-f16-p2.json") << false;
+        QTest::newRow("synth-arch-llama Q6_K p1") << QStringLiteral("synth-arch-llama-Q6_K-p1.json") << false;
         QTest::newRow("synth-arch-llama Q6_K p2") << QStringLiteral("synth-arch-llama-Q6_K-p2.json") << false;
     }
 

@@ -168,10 +168,10 @@ void ShardExecutor::attention(KvCache& cache, size_t layerSlot, int64_t startPos
     // pair attends causally to positions [0, startPos + t]. The numerics are llama.cpp's CPU path
     // (ggml_compute_forward_flash_attn_ext_f16_one_chunk): the query is rounded to F16 to meet the F16
     // keys, the weighted sum of F16 values is kept in F16 (acc + v * w in one FMA, then rounded) and
-    // rescaled whenever a new maximum score appears; the running sum S * ms + vs takes two roundings
-    // (llama.cpp's build does not fuse it: measured). With the x86 kernel tables this gives llama.cpp's
-    // floats exactly (tests/gpu/tst_parity.cpp, long generations). The per-row pieces come from the
-    // active kernel table.
+    // rescaled whenever a new maximum score appears; the running sum S * ms + vs is one FMA, as GCC
+    // contracts it in a -march=native build of llama.cpp (node-llama-cpp's prebuilt CPU variants do not,
+    // and differ from it there by an ulp). With the AVX-512 kernel table this gives that build's floats
+    // exactly (tests/gpu/tst_parity.cpp, long generations). The per-row pieces come from the active table.
     const cpu::KernelTable& kernels = cpu::activeKernels();
     m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
         float* q = m_scores.data() + thread * headDim * 2;
@@ -200,7 +200,7 @@ void ShardExecutor::attention(KvCache& cache, size_t layerSlot, int64_t startPos
                 }
                 const uint16_t* v = values + j * kvDim + kvHead * headDim;
                 kernels.accumulateF16(accumulator, v, weight, headDim);
-                sum = sum * oldScale + weight;
+                sum = std::fma(sum, oldScale, weight);
             }
             const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
             float* out = m_attnOut.data() + t * qDim + h * headDim;
