@@ -139,6 +139,9 @@ void quantizeActivationRow(TensorType weightType, const float* x, void* out, int
 
 // ---- activation / weight quantisers -------------------------------------------------------------------
 
+// llama.cpp's x86 quantize_row_q8_0: the multiplier is 127 / amax, not 1 / (amax / 127) (its generic and
+// ARM code's form): the two differ in the last bit for some amax, which moves values lying near a
+// rounding boundary to the next integer.
 void quantizeRowQ8_0(const float* x, BlockQ8_0* y, int64_t n) {
     for (int64_t b = 0; b < n / kQK8_0; ++b) {
         const float* xb = x + b * kQK8_0;
@@ -146,7 +149,7 @@ void quantizeRowQ8_0(const float* x, BlockQ8_0* y, int64_t n) {
         for (int j = 0; j < kQK8_0; ++j)
             amax = std::max(amax, std::fabs(xb[j]));
         const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         y[b].d = fp32ToFp16(d);
         for (int j = 0; j < kQK8_0; ++j)
             y[b].qs[j] = static_cast<int8_t>(std::nearbyint(xb[j] * id));
@@ -554,37 +557,51 @@ float dotQ4_K(const BlockQ4_K* w, const BlockQ8_K* x, int64_t n) {
     return sum;
 }
 
+namespace {
+// The sum of 8 lanes in llama.cpp's x86 order (hsum_float_8): (i + 4+i), then (0+2, 1+3), then their sum.
+float hsum8(const float* lane) {
+    const float r0 = lane[0] + lane[4], r1 = lane[1] + lane[5], r2 = lane[2] + lane[6],
+                r3 = lane[3] + lane[7];
+    return (r0 + r2) + (r1 + r3);
+}
+} // namespace
+
+// llama.cpp's x86 arithmetic (ggml_vec_dot_q6_K_q8_K, AVX2): integer sums in 8 lanes (lane i takes values
+// 4i..4i+3 of every 32, with the unsigned 6-bit values) minus the -32 offset's share of lane i, which is
+// 32 * (scale * block sum) of the 16-value groups 2i and 2i+1; each lane scaled by dx * dw and accumulated
+// with one FMA per block, lanes summed at the end. The SIMD kernels give the same floats.
 float dotQ6_K(const BlockQ6_K* w, const BlockQ8_K* x, int64_t n) {
-    float sum = 0.0f;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int64_t b = 0; b < n / kQKK; ++b) {
         const uint8_t* ql = w[b].ql;
         const uint8_t* qh = w[b].qh;
         const int8_t* sc = w[b].scales;
         const int8_t* q8 = x[b].qs;
-        int isum = 0;
+        int lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
         for (int half = 0; half < 2; ++half) {
-            int sub[8] = {0, 0, 0, 0, 0, 0, 0, 0};
             for (int l = 0; l < 32; ++l) {
                 const int is = l / 16;
-                const int q1 = static_cast<int>((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                const int q2 = static_cast<int>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                const int q3 = static_cast<int>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                const int q4 = static_cast<int>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                sub[is + 0] += q1 * q8[l];
-                sub[is + 2] += q2 * q8[l + 32];
-                sub[is + 4] += q3 * q8[l + 64];
-                sub[is + 6] += q4 * q8[l + 96];
+                const int q1 = static_cast<int>((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4));
+                const int q2 = static_cast<int>((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
+                const int q3 = static_cast<int>((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+                const int q4 = static_cast<int>((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+                lane[l / 4] += sc[is + 0] * q1 * q8[l] + sc[is + 2] * q2 * q8[l + 32] +
+                               sc[is + 4] * q3 * q8[l + 64] + sc[is + 6] * q4 * q8[l + 96];
             }
-            for (int s = 0; s < 8; ++s)
-                isum += sc[s] * sub[s];
             ql += 64;
             qh += 32;
             sc += 8;
             q8 += 128;
         }
-        sum += fp16ToFp32(w[b].d) * x[b].d * static_cast<float>(isum);
+        const int8_t* scales = w[b].scales;
+        const int16_t* bsums = x[b].bsums;
+        for (int i = 0; i < 8; ++i)
+            lane[i] -= 32 * (scales[2 * i] * bsums[2 * i] + scales[2 * i + 1] * bsums[2 * i + 1]);
+        const float d = x[b].d * fp16ToFp32(w[b].d);
+        for (int i = 0; i < 8; ++i)
+            acc[i] = std::fma(d, static_cast<float>(lane[i]), acc[i]);
     }
-    return sum;
+    return hsum8(acc);
 }
 
 float dotRow(TensorType weightType, const void* weightRow, const void* activationRow, int64_t n) {

@@ -3,11 +3,13 @@
 #include "ParityReference.h"
 #include "TestData.h"
 #include "declai/core/Tokenizer.h"
+#include "declai/gpu/CpuFeatures.h"
 #include "declai/gpu/Embedder.h"
 #include "declai/gpu/Head.h"
 #include "declai/gpu/LocalGenerator.h"
 #include "declai/gpu/ShardExecutor.h"
 
+#include <QDir>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -104,6 +106,10 @@ private Q_SLOTS:
         QTest::newRow("stories260K p3") << QStringLiteral("stories260K-p3.json") << false;
         QTest::newRow("stories260K-Q8_0") << QStringLiteral("stories260K-Q8_0-p1.json") << true;
         QTest::newRow("llama-2-tiny-random") << QStringLiteral("tiny-random-p1.json") << false;
+        QTest::newRow("synth-arch-llama f16 p1") << QStringLiteral("synth-arch-llama-f16-p1.json") << false;
+        QTest::newRow("synth-arch-llama f16 p2") << QStringLiteral("synth-arch-llama-f16-p2.json") << false;
+        QTest::newRow("synth-arch-llama Q6_K p1") << QStringLiteral("synth-arch-llama-Q6_K-p1.json") << false;
+        QTest::newRow("synth-arch-llama Q6_K p2") << QStringLiteral("synth-arch-llama-Q6_K-p2.json") << false;
     }
 
     // Greedy continuation must equal llama.cpp's token for token. For Q8_0 a flip is accepted only where,
@@ -149,6 +155,53 @@ private Q_SLOTS:
         QVERIFY2(gap <= 1e-3f, qPrintable(QStringLiteral("top-2 gap %1 exceeds 1e-3").arg(double(gap))));
     }
 
+    // Long greedy generations (100-120 tokens, several prompts) against llama.cpp's, from
+    // tests/gpu/parity/*.json (tests/gpu/parity/README.md says how they were made). The AVX-512 tables follow
+    // the llama.cpp CPU build for AVX-512 machines, which made them, operation for operation: every token
+    // must match, no near-tie allowance. Other tables follow other llama.cpp builds (AVX2: 8-lane sums and
+    // SiLU; scalar: no SIMD), whose long generations part from these at some step, so they skip.
+    void longGenerations_data() {
+        QTest::addColumn<QString>("file");
+        const QDir dir(QStringLiteral(DECLAI_PARITY_EXPECTED_DIR));
+        const QStringList files = dir.entryList({QStringLiteral("*.json")}, QDir::Files, QDir::Name);
+        for (const QString& f : files)
+            QTest::newRow(qPrintable(f)) << dir.filePath(f);
+    }
+
+    void longGenerations() {
+        QFETCH(QString, file);
+        const QString table = QString::fromLatin1(cpu::activeKernels().name);
+        if (!table.startsWith(QStringLiteral("avx512")))
+            QSKIP(qPrintable(
+                QStringLiteral("the references come from llama.cpp's AVX-512 CPU build; the active "
+                               "kernel table '%1' follows another llama.cpp build")
+                    .arg(table)));
+        QFile in(file);
+        QVERIFY2(in.open(QIODevice::ReadOnly), qPrintable(file));
+        const QJsonObject o = QJsonDocument::fromJson(in.readAll()).object();
+        const Loaded model = load(o.value(QStringLiteral("model")).toString());
+        QVERIFY2(model.weights, "model not found or invalid");
+        const auto promptIds =
+            model.tokenizer->encode(o.value(QStringLiteral("prompt")).toString().toStdString(), true);
+        QCOMPARE(promptIds, testdata::jsonIds(o.value(QStringLiteral("prompt_tokens")).toArray()));
+        const auto expected = testdata::jsonIds(o.value(QStringLiteral("greedy_tokens")).toArray());
+        QVERIFY(expected.size() >= 100);
+        ThreadPool pool(2);
+        auto generator = LocalGenerator::create(model.weights, pool);
+        QVERIFY(generator);
+        GenerationOptions options;
+        options.maxTokens = static_cast<int32_t>(expected.size());
+        auto generated = (*generator)->generate(promptIds, options);
+        QVERIFY2(generated, generated ? "" : generated.error().message.c_str());
+        const auto mismatch =
+            std::mismatch(generated->begin(), generated->end(), expected.begin(), expected.end());
+        const auto step = static_cast<size_t>(mismatch.first - generated->begin());
+        QVERIFY2(*generated == expected,
+                 qPrintable(QStringLiteral("greedy tokens differ from llama.cpp's at step %1 of %2")
+                                .arg(step)
+                                .arg(expected.size())));
+    }
+
     void lastLogits_data() {
         QTest::addColumn<QString>("reference");
         QTest::addColumn<double>("minCosine");
@@ -162,6 +215,10 @@ private Q_SLOTS:
         QTest::newRow("synth-20m Q8_0") << QStringLiteral("synth-20m-Q8_0-p1.json") << 0.999 << 4;
         QTest::newRow("synth-20m Q4_0") << QStringLiteral("synth-20m-Q4_0-p1.json") << 0.999 << 4;
         QTest::newRow("synth-20m Q4_K_M") << QStringLiteral("synth-20m-Q4_K_M-p1.json") << 0.999 << 4;
+        QTest::newRow("synth-arch-llama f16 p1")
+            << QStringLiteral("synth-arch-llama-f16-p1.json") << 0.9999 << 5;
+        QTest::newRow("synth-arch-llama Q6_K p2")
+            << QStringLiteral("synth-arch-llama-Q6_K-p2.json") << 0.9999 << 5;
     }
 
     void lastLogits() {

@@ -176,8 +176,8 @@ void applyRope(float* x, int64_t heads, int64_t headDim, int64_t ropeDims, const
             const float s = cosSin[2 * i + 1];
             const float x0 = v[2 * i];
             const float x1 = v[2 * i + 1];
-            v[2 * i] = x0 * c - x1 * s;
-            v[2 * i + 1] = x0 * s + x1 * c;
+            v[2 * i] = std::fma(x0, c, -(x1 * s));
+            v[2 * i + 1] = std::fma(x0, s, x1 * c);
         }
     }
 }
@@ -193,14 +193,11 @@ void swiGlu(const float* gate, float* x, int64_t n) {
     }
 }
 
-void swiGlu(const float* gate, float* x, int64_t n, ThreadPool& pool) {
-    // Elementwise, so any split gives the same values; a thread gets at least 4 chunks of 4096 (a decode
-    // row of a few thousand values stays on the calling thread).
-    constexpr int64_t kChunk = 4096;
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
-    pool.parallelFor(chunks, 4, [&](int64_t begin, int64_t end, int) {
-        const int64_t first = begin * kChunk;
-        swiGlu(gate + first, x + first, std::min(n, end * kChunk) - first);
+void swiGluRows(const float* gate, float* x, int64_t rowLength, int64_t rows, ThreadPool& pool) {
+    // A decode row of a few thousand values stays on the calling thread; a batch is split by rows.
+    pool.parallelFor(rows, 4, [&](int64_t begin, int64_t end, int) {
+        for (int64_t r = begin; r < end; ++r)
+            swiGlu(gate + r * rowLength, x + r * rowLength, rowLength);
     });
 }
 

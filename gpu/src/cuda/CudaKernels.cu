@@ -412,7 +412,7 @@ __global__ void roundActivationsKernel(const float* x, float* out, int kind, int
             for (int64_t i = 0; i < block; ++i)
                 amax = fmaxf(amax, fabsf(xb[i]));
             const float d = amax / 127.0f;
-            const float id = d != 0.0f ? 1.0f / d : 0.0f;
+            const float id = amax != 0.0f ? 127.0f / amax : 0.0f; // llama.cpp's x86 quantize_row_q8_0
             const float storedScale = roundF16(d);
             for (int64_t i = 0; i < block; ++i)
                 ob[i] = storedScale * rintf(xb[i] * id);

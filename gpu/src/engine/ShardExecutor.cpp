@@ -148,7 +148,7 @@ void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, fl
     });
     const cpu::MatmulJob gateUp[] = {{&w.wGate, m_gate.data()}, {&w.wUp, m_up.data()}};
     cpu::matmulShared(gateUp, m_normed.data(), nTokens, m_pool, m_actScratch);
-    cpu::swiGlu(m_gate.data(), m_up.data(), nTokens * ff, m_pool);
+    cpu::swiGluRows(m_gate.data(), m_up.data(), ff, nTokens, m_pool);
     cpu::matmul(w.wDown, m_up.data(), nTokens, m_proj.data(), m_pool, m_actScratch);
     cpu::addInPlace(hidden, m_proj.data(), nTokens * dim);
 }
@@ -165,11 +165,13 @@ void ShardExecutor::attention(KvCache& cache, size_t layerSlot, int64_t startPos
     m_scores.resize(static_cast<size_t>(m_pool.threadCount() * headDim * 2));
 
     // Single-pass ("flash") attention with an online softmax, parallel over (token, head) pairs; each
-    // pair attends causally to positions [0, startPos + t]. The numerics follow llama.cpp's CPU path:
-    // the query is rounded to F16 to meet the F16 keys, and the weighted sum of F16 values is kept in
-    // F16, rescaled whenever a new maximum score appears. Matching it keeps logits within 1e-6 of
-    // llama.cpp's for F32, Q8_0 and K-quant models (see tests/gpu/tst_parity.cpp). The per-row pieces come
-    // from the active kernel table (SIMD when the CPU has it; the scalar table is the reference).
+    // pair attends causally to positions [0, startPos + t]. The numerics are llama.cpp's CPU path
+    // (ggml_compute_forward_flash_attn_ext_f16_one_chunk): the query is rounded to F16 to meet the F16
+    // keys, the weighted sum of F16 values is kept in F16 (acc + v * w in one FMA, then rounded) and
+    // rescaled whenever a new maximum score appears; the running sum S * ms + vs is one FMA, as GCC
+    // contracts it in a -march=native build of llama.cpp (node-llama-cpp's prebuilt CPU variants do not,
+    // and differ from it there by an ulp). With the AVX-512 kernel table this gives that build's floats
+    // exactly (tests/gpu/tst_parity.cpp, long generations). The per-row pieces come from the active table.
     const cpu::KernelTable& kernels = cpu::activeKernels();
     m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
         float* q = m_scores.data() + thread * headDim * 2;
@@ -198,7 +200,7 @@ void ShardExecutor::attention(KvCache& cache, size_t layerSlot, int64_t startPos
                 }
                 const uint16_t* v = values + j * kvDim + kvHead * headDim;
                 kernels.accumulateF16(accumulator, v, weight, headDim);
-                sum = sum * oldScale + weight;
+                sum = std::fma(sum, oldScale, weight);
             }
             const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
             float* out = m_attnOut.data() + t * qDim + h * headDim;

@@ -97,7 +97,8 @@ struct KernelTable {
     void (*scaleF16)(float* acc, float factor, int64_t n) = nullptr;
     // out[i] = roundF16(x[i])
     void (*roundF16)(const float* x, float* out, int64_t n) = nullptr;
-    // x[i] = silu(gate[i]) * x[i] with the table's own exp; nullptr: cpu::swiGlu's scalar loop (libm).
+    // x[i] = silu(gate[i]) * x[i] over one row, llama.cpp's way for this instruction set (vector groups
+    // from the row start with its own exp, the tail with libm); nullptr: cpu::swiGlu's libm loop.
     void (*swiGlu)(const float* gate, float* x, int64_t n) = nullptr;
 
     // Tiled matrix products (tables that have them use them for every matmul of that weight type, decode

@@ -37,10 +37,12 @@ void ropeTable(int64_t position, int64_t ropeDims, float freqBase, float freqSca
 // Rotates adjacent pairs (x[2i], x[2i+1]) of the first ropeDims values of each head (llama "normal" mode).
 void applyRope(float* x, int64_t heads, int64_t headDim, int64_t ropeDims, const float* cosSin);
 
-// x *= silu(gate) elementwise: x = silu(gate) * x, with the active kernel table's exp (SIMD where it has
-// one). The pool version splits long rows (prefill) over the threads; results are the same either way.
+// x = silu(gate) * x over one row of n values, with the active kernel table's kernel: like llama.cpp's
+// ggml_vec_swiglu_f32, whole vector groups from the row start take the SIMD exp and the tail libm's, so a
+// value depends on its position in the row. swiGluRows applies it to `rows` rows of rowLength values each
+// (a batch), split over the pool by rows; each row gives the same floats as a one-row call.
 void swiGlu(const float* gate, float* x, int64_t n);
-void swiGlu(const float* gate, float* x, int64_t n, ThreadPool& pool);
+void swiGluRows(const float* gate, float* x, int64_t rowLength, int64_t rows, ThreadPool& pool);
 
 void addInPlace(float* x, const float* y, int64_t n);
 

@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdlib>
+#include <math.h> // expf: a plain C function (no inline std:: template compiled with AVX-512)
 
 namespace declai::cpu {
 namespace {
@@ -438,11 +439,13 @@ void gemmStrip(const std::byte* w, size_t wStride, int64_t nRows, const std::byt
 // ---- F16 -------------------------------------------------------------------------------------------------
 
 // Prepared activation row: the values rounded to F16 and back, as floats, zero padded to 16.
-size_t f16PreparedBytes(int64_t n) {
+// The F16 panel GEMM below is not in the table at present (its summation order is not llama.cpp's; see
+// makeAvx512Table), kept for a tiled kernel that follows ggml_vec_dot_f16's order.
+[[maybe_unused]] size_t f16PreparedBytes(int64_t n) {
     return static_cast<size_t>(roundUp(n, 16)) * sizeof(float);
 }
 
-void prepareF16(const float* x, void* out, int64_t n) {
+[[maybe_unused]] void prepareF16(const float* x, void* out, int64_t n) {
     auto* y = static_cast<float*>(out);
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
@@ -511,7 +514,7 @@ struct F16Tile {
 
 // ---- Q4_K / Q6_K (Q8_K activations, used as they are) ----------------------------------------------------
 
-size_t q8KPreparedBytes(int64_t n) {
+[[maybe_unused]] size_t q8KPreparedBytes(int64_t n) {
     return static_cast<size_t>(n / kQKK) * sizeof(BlockQ8_K);
 }
 
@@ -954,8 +957,8 @@ void f16PanelRows(const std::byte* w, size_t wStride, const std::byte* x, size_t
             y[t * yStride + r] = _mm512_reduce_add_ps(_mm512_load_ps(acc + (t * kF16PanelRows + r) * 16));
 }
 
-void gemmF16(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
-             int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+[[maybe_unused]] void gemmF16(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x,
+                              size_t xStride, int64_t nTokens, int64_t n, float* y, int64_t yStride) {
     F16PanelScratch& scratch = t_f16PanelScratch;
     float* panel = nTokens >= kF16PanelTokens
                        ? scratch.panel.reserve<float>(kF16PanelRows * kF16PanelCols * sizeof(float))
@@ -982,50 +985,55 @@ void gemmF16(const std::byte* w, size_t wStride, int64_t nRows, const std::byte*
 // ---- SwiGLU
 // ------------------------------------------------------------------------------------------------
 
-// exp on 16 lanes: n = round(x log2 e), r = x - n ln 2 (in two parts), Cephes' degree-6 polynomial for
-// e^r, scaled by 2^n with vscalefps (which also gives inf / 0 past the float range). About 1 ulp.
-inline __m512 expPs(__m512 x) {
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
+// exp on 16 lanes as llama.cpp's AVX-512 SiLU computes it (ggml_v_expf, after Arm's optimized-routines
+// expf): n = round(x log2 e) via the 1.5 * 2^23 shift, r = x - n ln 2 in two parts, a degree-5 polynomial
+// evaluated as (c5 b + c4) u + (c3 b + c2), times u, plus (c1 b + 1), scaled by 2^n with vscalefps; lanes
+// with |n| > 192 give inf or 0. Same operations in the same order, so the same floats.
+inline __m512 expGgml(__m512 x) {
+    const __m512 shift = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), shift);
+    const __m512 n = _mm512_sub_ps(z, shift);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __mmask16 far = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192), _CMP_GT_OQ);
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 high = _mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f));
+    const __m512 mid = _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f));
+    const __m512 low = _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f));
+    const __m512 j = _mm512_fmadd_ps(_mm512_fmadd_ps(high, u, mid), u, low);
+    const __m512 result = _mm512_scalef_ps(j, n);
+    if (_mm512_kortestz(far, far))
+        return result;
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 outside =
+        _mm512_mask_blend_ps(_mm512_cmp_ps_mask(n, zero, _CMP_LE_OQ), _mm512_set1_ps(INFINITY), zero);
+    return _mm512_mask_blend_ps(far, result, outside);
 }
 
-// x = (g / (1 + exp(-g))) * x, the scalar expression's order.
+// x = silu(g) * x with silu(g) = g / (1 + exp(-g)), llama.cpp's order (ggml_vec_swiglu_f32).
 inline __m512 siluMul(__m512 g, __m512 x) {
     const __m512 one = _mm512_set1_ps(1.0f);
-    const __m512 denominator = _mm512_add_ps(one, expPs(_mm512_sub_ps(_mm512_setzero_ps(), g)));
+    const __m512 denominator = _mm512_add_ps(one, expGgml(_mm512_sub_ps(_mm512_setzero_ps(), g)));
     return _mm512_mul_ps(_mm512_div_ps(g, denominator), x);
 }
 
+// Whole groups of 16 on the vector path; the tail with libm's expf, as llama.cpp does.
 void swiGluAvx512(const float* gate, float* x, int64_t n) {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
         _mm512_storeu_ps(x + i, siluMul(_mm512_loadu_ps(gate + i), _mm512_loadu_ps(x + i)));
-    if (i < n) {
-        const auto mask = static_cast<__mmask16>((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_ps(
-            x + i, mask, siluMul(_mm512_maskz_loadu_ps(mask, gate + i), _mm512_maskz_loadu_ps(mask, x + i)));
-    }
+    for (; i < n; ++i)
+        x[i] = (gate[i] / (1.0f + ::expf(-gate[i]))) * x[i];
 }
 
 KernelTable makeAvx512Table() {
     KernelTable t = avx512BaseKernelTable();
     t.name = "avx512";
     t.swiGlu = &swiGluAvx512;
-    t.gemmF16 = {&gemmF16, &prepareF16, &f16PreparedBytes, 1};
-    t.gemmQ8_0 = {&gemmStrip<false>, &prepareStrip<false>, &stripPreparedBytes<false>, 1};
+    // F16, Q8_0 and Q6_K weights use the dot products (llama.cpp's own arithmetic, see KernelsAvx2.inc): the
+    // tiled kernels sum in another order, and llama.cpp parity at long generations needs the same floats.
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
     t.gemmQ4_K = {&gemmStrips<Q4_KStrip>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1};
-    t.gemmQ6_K = {&gemmStrips<Q6_KStrip>, &quantizeQ8_KAvx2, &q8KPreparedBytes, 1};
     return t;
 }
 
@@ -1619,10 +1627,8 @@ void gemmAmxK(const std::byte* w, size_t wStride, int64_t nRows, const std::byte
 KernelTable makeAmxTable() {
     KernelTable t = makeAvx512Table();
     t.name = "avx512-amx";
-    t.gemmQ8_0.run = &gemmAmx<false>;
     t.gemmQ4_0.run = &gemmAmx<true>;
     t.gemmQ4_K.run = &gemmAmxK<Q4KTiles>;
-    t.gemmQ6_K.run = &gemmAmxK<Q6KTiles>;
     return t;
 }
 

@@ -219,9 +219,10 @@ void toF16Neon(const float* x, void* out, int64_t n) {
 }
 
 // The reference's per-block steps: amax by max(amax, |x|) from 0 (max is exact, so the order is free;
-// vmaxnm like std::max keeps the number when one side is a quiet NaN), d = amax / 127 and its reciprocal as
-// scalars, then q = (int8)round-to-nearest-even(x * id). FCVTNS rounds ties to even like nearbyint in the
-// default rounding mode, and the quotient never leaves the int8 range.
+// vmaxnm like std::max keeps the number when one side is a quiet NaN), d = amax / 127 and id = 127 / amax as
+// scalars (llama.cpp's x86 formula, which the reference follows so every table quantises alike), then q =
+// (int8)round-to-nearest-even(x * id). FCVTNS rounds ties to even like nearbyint in the default rounding
+// mode, and the quotient never leaves the int8 range.
 void quantizeQ8_0Neon(const float* x, void* out, int64_t n) {
     auto* y = static_cast<BlockQ8_0*>(out);
     for (int64_t b = 0; b < n / kQK8_0; ++b) {
@@ -234,7 +235,7 @@ void quantizeQ8_0Neon(const float* x, void* out, int64_t n) {
         }
         const float amax = vmaxnmvq_f32(vmaxnmq_f32(maxAbs[0], maxAbs[1]));
         const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         y[b].d = quant::fp32ToFp16(d);
         for (int half = 0; half < 2; ++half) {
             int16x8_t q16[2];

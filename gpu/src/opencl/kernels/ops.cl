@@ -126,7 +126,7 @@ __kernel void round_activations(__global const float* x, __global float* out, in
         for (int i = 0; i < block; ++i)
             amax = fmax(amax, fabs(xb[i]));
         const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f; /* llama.cpp's x86 quantize_row_q8_0 */
         const float storedScale = round_f16(d);
         for (int i = 0; i < block; ++i)
             ob[i] = storedScale * rint(xb[i] * id);

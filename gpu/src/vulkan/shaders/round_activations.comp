@@ -23,7 +23,7 @@ void main() {
         for (uint i = 0u; i < p.block; ++i)
             amax = max(amax, abs(x[base + i]));
         const float d = amax / 127.0;
-        const float id = d != 0.0 ? 1.0 / d : 0.0;
+        const float id = amax != 0.0 ? 127.0 / amax : 0.0; // llama.cpp's x86 quantize_row_q8_0
         const float storedScale = roundF16(d);
         for (uint i = 0u; i < p.block; ++i)
             o[base + i] = storedScale * roundEven(x[base + i] * id);
