@@ -784,12 +784,6 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     if (auto overflow =
             GenerationSession::contextOverflow(promptTokens, request.maxTokens, m->config().contextLength))
         return refuse(SubmitRefusal::InvalidRequest, *overflow, "max_tokens");
-    if (request.refuseWithoutCapacity && !request.quoteOnly && !chainFor(request.model, {}))
-        return refuse(SubmitRefusal::NoCapacity,
-                      "no capacity for model '" + request.model + "': the " + std::to_string(m_nodes.size()) +
-                          " connected node(s) do not yet serve layers " +
-                          std::to_string(m->nodeLayers().begin) + "-" + std::to_string(m->nodeLayers().end) +
-                          "; retry when nodes have joined or loaded them");
     SubmitAccepted accepted;
     accepted.promptTokens = promptTokens;
     std::string holdId;
@@ -817,6 +811,18 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
         return accepted;
     }
 
+    // After the credit checks, so a caller learns about its balance before about the swarm's state.
+    if (request.refuseWithoutCapacity && !chainFor(request.model, {})) {
+        if (!holdId.empty())
+            if (auto released = m_credits->refund(holdId); !released)
+                qWarning("releasing the hold of request %llu failed: %s",
+                         static_cast<unsigned long long>(requestId), released.error().message.c_str());
+        return refuse(SubmitRefusal::NoCapacity,
+                      "no capacity for model '" + request.model + "': the " + std::to_string(m_nodes.size()) +
+                          " connected node(s) do not yet serve layers " +
+                          std::to_string(m->nodeLayers().begin) + "-" + std::to_string(m->nodeLayers().end) +
+                          "; retry when nodes have joined or loaded them");
+    }
     uint64_t sessionId = 0;
     while (sessionId == 0 || m_sessions.count(sessionId) || m_waiting.count(sessionId))
         sessionId = m_rng();
