@@ -784,6 +784,11 @@ private Q_SLOTS:
             httpExchange(slow.port(), slow.caFile(), httpRequest("GET", "/metrics")).body;
         QCOMPARE(
             metricValue(metrics, "declai_requests_ended_total{outcome=\"cancelled\",finish_reason=\"\"}"), 1);
+        // Nobody was left to answer: counted as 499 (client closed), the 429 as itself.
+        QCOMPARE(
+            metricValue(metrics, "declai_http_responses_total{route=\"/v1/completions\",status=\"499\"}"), 1);
+        QCOMPARE(
+            metricValue(metrics, "declai_http_responses_total{route=\"/v1/completions\",status=\"429\"}"), 1);
     }
 };
 

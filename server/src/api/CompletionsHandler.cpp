@@ -443,6 +443,8 @@ void CompletionsHandler::onEnded(uint64_t id, const SubmitEnd& end) {
             error.message +=
                 QStringLiteral(" (charged for the %1 token(s) produced)").arg(stats.generatedTokens);
         error.retryAfterS = 5;
+        if (!call->reply.connected())
+            return finishCall(id, 499); // the client left first: nobody to answer (nginx's "client closed")
         if (call->sse && call->sse->started())
             call->sse->fail(errorJson(error));
         else
