@@ -92,7 +92,6 @@ QString errorProblems(const HttpResponse& r, int status, const QString& param, c
 // Server-Sent Events of a de-chunked body: the data of each event, in order.
 QStringList sseData(const QByteArray& body, QString* framingProblem) {
     QStringList out;
-    const QList<QByteArray> events = body.split('\n');
     // Events are "data: X\n\n": lines alternate between data and blank.
     QByteArray text = body;
     if (!text.endsWith("\n\n"))
@@ -110,7 +109,6 @@ QStringList sseData(const QByteArray& body, QString* framingProblem) {
     if (text.count("\n\n") != out.size())
         *framingProblem =
             QStringLiteral("%1 events but %2 blank-line separators").arg(out.size()).arg(text.count("\n\n"));
-    Q_UNUSED(events);
     return out;
 }
 
