@@ -18,6 +18,12 @@ struct ServerConfig {
     QHostAddress listenAddress = QHostAddress::LocalHost;
     quint16 listenPort = 7420;
     QString listenHost = QStringLiteral("127.0.0.1"); // as given; goes into the certificate's names
+    // --http-listen: a second listener for the HTTP API alone (same certificate, same limits).
+    bool httpListen = false;
+    QHostAddress httpListenAddress = QHostAddress::LocalHost;
+    quint16 httpListenPort = 0;
+    QString httpListenHost;
+    QStringList apiOperators; // users whose API keys have the operator role (until roles live in the ledger)
     QString modelDir;
     QString dataDir;
     QString tlsCertFile; // empty: DATA_DIR/tls/server.crt (made on first start)
@@ -33,8 +39,8 @@ struct ServerConfig {
     // have not finished the handshake send small messages; a node's largest is a stage replay of a whole
     // context: contextLength x embeddingLength x 4 bytes (see Gateway::nodeMessageBytes).
     uint64_t clientMaxMessageBytes = 1ull << 20;
-    uint64_t nodeMaxMessageBytes = 0;             // 0 = computed from the served models
-    net::FrontDoorLimits frontDoor;               // accept, TLS handshake, HTTP header and connection limits
+    uint64_t nodeMaxMessageBytes = 0; // 0 = computed from the served models
+    net::FrontDoorLimits frontDoor;   // accept, TLS handshake, HTTP header and connection limits
     int threads = 0; // gateway compute threads (embeddings, gateway layers, head); 0 = all cores
     // Layers [0, gatewayLayers) run on the gateway: nodes only ever see hidden states after them, never
     // embedding rows a lookup would turn back into tokens. At least 1; capped at a model's layer count.
