@@ -1,5 +1,7 @@
 #include "NodeConfig.h"
 
+#include "declai/core/Identity.h"
+
 #include <QCommandLineParser>
 #include <QDir>
 #include <functional>
@@ -21,7 +23,10 @@ QString NodeConfig::usage() {
         "  --session-idle-timeout-s N  free a session's cache after this long unused (default 300)\n"
         "  --drain-grace-s N         on SIGTERM, finish sessions for at most N s before leaving (default "
         "30)\n"
-        "  --prefault                read a shard's weights in when it is loaded (default: on first use)\n");
+        "  --prefault                read a shard's weights in when it is loaded (default: on first use)\n"
+        "  --account-key KEY         bind this node to the account of API key KEY at start: its verified\n"
+        "                            earnings are credited to that account (default: unbound, node:<id>)\n"
+        "  --account-key-file FILE   the same, with the key read from FILE (mode 0600)\n");
 }
 
 Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
@@ -38,9 +43,10 @@ Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
                memory = option("memory-budget-mb", "N"), disk = option("disk-budget-mb", "N"),
                sessions = option("max-sessions", "N"), idle = option("session-idle-timeout-s", "N"),
                grace = option("drain-grace-s", "N"), delay = option("stage-delay-ms", "N"),
-               cheat = option("test-cheat", "MODE"), prefault = option("prefault"), help = option("help");
+               cheat = option("test-cheat", "MODE"), prefault = option("prefault"), help = option("help"),
+               accountKey = option("account-key", "KEY"), accountKeyFile = option("account-key-file", "FILE");
     parser.addOptions({server, dataDir, ca, pin, insecure, device, threads, memory, disk, sessions, idle,
-                       grace, delay, cheat, prefault, help});
+                       grace, delay, cheat, prefault, help, accountKey, accountKeyFile});
     auto error = [](const QString& m) { return makeError(ErrorCode::InvalidArgument, m.toStdString()); };
     if (!parser.parse(arguments))
         return error(parser.errorText());
@@ -66,6 +72,17 @@ Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
     c.device = parser.isSet(device) ? parser.value(device) : c.device;
     c.prefault = parser.isSet(prefault);
     c.testCheat = parser.value(cheat);
+    if (parser.isSet(accountKey) && parser.isSet(accountKeyFile))
+        return error(QStringLiteral("give --account-key or --account-key-file, not both"));
+    c.accountKey = parser.value(accountKey).trimmed();
+    if (parser.isSet(accountKeyFile)) {
+        auto secret = readSecretFile(parser.value(accountKeyFile).toStdString(), 4096);
+        if (!secret)
+            return error(QString::fromStdString(secret.error().message));
+        c.accountKey = QString::fromStdString(*secret).trimmed();
+    }
+    if ((parser.isSet(accountKey) || parser.isSet(accountKeyFile)) && c.accountKey.isEmpty())
+        return error(QStringLiteral("the account key is empty"));
     if (!c.testCheat.isEmpty() && !QStringList{QStringLiteral("random"), QStringLiteral("skip"),
                                                QStringLiteral("stale"), QStringLiteral("sometimes")}
                                        .contains(c.testCheat))

@@ -28,6 +28,9 @@ struct NodeConfig {
     // (returns its input unchanged), "stale" (replays its previous answer), "sometimes" (wrong on 5% of
     // stages). Empty = honest.
     QString testCheat;
+    // An account API key (--account-key, or read from --account-key-file): the node binds itself to that
+    // account at start (AccountBinder), so its verified earnings are credited there. Empty: unbound.
+    QString accountKey;
 
     static Expected<NodeConfig> fromArguments(const QStringList& arguments);
     static QString usage();

@@ -1,5 +1,6 @@
 // declai-node: the contributor engine without widgets, for servers and labs. SIGINT/SIGTERM drain: no new
 // sessions, running ones finish (bounded by --drain-grace-s), then the process exits.
+#include "AccountBinder.h"
 #include "NodeAgent.h"
 #include "declai/core/Version.h"
 
@@ -58,6 +59,23 @@ int main(int argc, char** argv) {
     });
     signalPoll.start(100);
     qInfo("node %s starting (data in %s)", identity->shortId().c_str(), qPrintable(config->dataDir));
-    agent.start();
+    // With an account key, the node binds itself to that account first (its earnings are credited there),
+    // then serves; a refused binding stops it rather than earning for nobody the user meant.
+    declai::node::AccountBinder binder(config->serverUrl, config->tls, *identity);
+    if (config->accountKey.isEmpty()) {
+        agent.start();
+    } else {
+        QObject::connect(&binder, &declai::node::AccountBinder::bound, &app,
+                         [&agent](const QString& account, const QString&, bool alreadyBound) {
+                             qInfo("node bound to account %s%s", qPrintable(account),
+                                   alreadyBound ? " (already bound)" : "");
+                             agent.start();
+                         });
+        QObject::connect(&binder, &declai::node::AccountBinder::failed, &app, [](const QString& reason) {
+            std::fprintf(stderr, "declai-node: %s\n", qPrintable(reason));
+            QCoreApplication::exit(1);
+        });
+        binder.bind(config->accountKey);
+    }
     return app.exec();
 }

@@ -1,6 +1,7 @@
 #include "declai/credit/AccountStore.h"
 
 #include "declai/core/Identity.h"
+#include "declai/core/NodeBinding.h"
 #include "declai/core/StrCat.h"
 #include "declai/credit/Ledger.h"
 
@@ -168,8 +169,7 @@ Expected<void> AccountStore::checkName(const std::string& name) {
 std::string AccountStore::bindingMessage(const std::string& account, const std::string& nodeId,
                                          const std::string& audience, std::int64_t timestampMs,
                                          const std::string& nonceHex) {
-    return strCat("DECLAI-NODE-BINDING-1\naccount=", account, "\nnode=", nodeId, "\naudience=", audience,
-                  "\ntime_ms=", timestampMs, "\nnonce=", nonceHex, "\n");
+    return nodeBindingMessage(account, nodeId, audience, timestampMs, nonceHex);
 }
 
 Expected<IssuedKey> AccountStore::createUser(const NewUser& user, const NewKeyOptions& keyOptions) {
