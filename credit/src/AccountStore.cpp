@@ -15,8 +15,7 @@ namespace declai::credit {
 
 namespace {
 
-constexpr std::string_view kKeyPrefix = "dk2_";
-constexpr std::string_view kLegacyPrefix = "dk_";
+constexpr std::string_view kKeyPrefix = "dk_";
 constexpr size_t kKeyIdHexDigits = 16;
 constexpr size_t kMaxKeyChars = 256;
 
@@ -60,7 +59,7 @@ IssuedKey newKey(const std::string& account, const NewKeyOptions& options, std::
                                    .toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals)
                                    .toStdString();
     const std::string salt = randomBytes(16);
-    issued.key = strCat(kKeyPrefix, id, "_", secret);
+    issued.key = strCat(kKeyPrefix, id, ".", secret);
     ApiKeyRecord& r = issued.record;
     r.id = id;
     r.account = account;
@@ -85,22 +84,19 @@ Expected<void> checkKeyOptions(const NewKeyOptions& options) {
 Expected<std::pair<std::string, std::string>> parseKey(const std::string& apiKey) {
     if (apiKey.empty())
         return unauthorized("an API key is required");
-    if (apiKey.size() > kMaxKeyChars)
+    if (apiKey.size() > kMaxKeyChars || apiKey.rfind(kKeyPrefix, 0) != 0)
         return unauthorized("malformed API key");
-    if (apiKey.rfind(kKeyPrefix, 0) == 0) {
-        const size_t idEnd = kKeyPrefix.size() + kKeyIdHexDigits;
-        if (apiKey.size() <= idEnd + 1 || apiKey[idEnd] != '_')
-            return unauthorized("malformed API key");
+    // "dk_<id>.<secret>": '.' is not in the base64url alphabet, so keys of users.json ("dk_<base64url>")
+    // never look like this.
+    const size_t idEnd = kKeyPrefix.size() + kKeyIdHexDigits;
+    if (apiKey.size() > idEnd + 1 && apiKey[idEnd] == '.') {
         const std::string id = apiKey.substr(kKeyPrefix.size(), kKeyIdHexDigits);
         if (!isHex(id))
             return unauthorized("malformed API key");
         return std::pair{id, apiKey.substr(idEnd + 1)};
     }
-    if (apiKey.rfind(kLegacyPrefix, 0) == 0) {
-        const std::string digest = sha256Hex(apiKey);
-        return std::pair{strCat("legacy-", digest.substr(0, 32)), apiKey};
-    }
-    return unauthorized("malformed API key");
+    const std::string digest = sha256Hex(apiKey);
+    return std::pair{strCat("legacy-", digest.substr(0, 32)), apiKey};
 }
 
 Expected<Caller> checkPresentedKey(LedgerSession& session, const std::string& id, const std::string& secret,

@@ -4,7 +4,7 @@
 // gateway needs it on its event loop, a ...Then form that never blocks: its callback runs once ON THE STORE
 // THREAD; callers hop back to their own thread (see server/src/api/AccountRoutes.cpp).
 //
-// API keys look like "dk2_<16 hex id>_<43 base64url chars>": the id is public (it names the key in listings
+// API keys look like "dk_<16 hex id>.<43 base64url chars>": the id is public (it names the key in listings
 // and revocations), the secret is 32 random bytes stored only as SHA-256(salt || secret) with a random
 // 16-byte salt per key. A fast hash is enough because the secret has 256 bits of entropy; the salt keeps two
 // databases' hashes of the same key apart. Keys migrated from users.json ("dk_...") keep their unsalted
