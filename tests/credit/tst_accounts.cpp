@@ -424,7 +424,7 @@ private Q_SLOTS:
     void creditsArePagedByCursor() {
         QVERIFY(m_accounts->createUser(NewUser{"erin"}, {}));
         for (int i = 0; i < 5; ++i)
-            QVERIFY(m_ledger->grant("user:erin", 1'000 + i, "g" + std::to_string(i)));
+            QVERIFY(m_ledger->grant("user:erin", 1'000 + i, std::to_string(i).insert(0, "grant-")));
         auto first = wait<CreditsView>([&](auto done) { m_accounts->creditsThen("erin", 0, 2, done); });
         QVERIFY(first);
         QCOMPARE(first->balance.available, Microcredits(5'010));

@@ -29,8 +29,6 @@ Response errorResponse(int status, const QString& message, const QString& type, 
                       static_cast<Response::StatusCode>(status));
     if (status == 429)
         response.addHeader(QByteArrayLiteral("Retry-After"), QByteArrayLiteral("3600"));
-    if (status == 401)
-        response.addHeader(QByteArrayLiteral("WWW-Authenticate"), QByteArrayLiteral("Bearer"));
     return response;
 }
 
