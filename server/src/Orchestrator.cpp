@@ -777,17 +777,14 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     // Price: the worst case (prompt + max tokens) is held before anything runs; nothing is charged if the
     // hold fails. A request that cannot run is refused for its real reason before any price is quoted.
     const int64_t promptTokens = static_cast<int64_t>(m->tokenizer().encode(request.prompt, true).size());
+    if (request.fitMaxTokensToContext && promptTokens < m->config().contextLength)
+        request.maxTokens = static_cast<uint32_t>(
+            std::min<int64_t>(request.maxTokens, m->config().contextLength - promptTokens));
     if (request.maxTokens == 0)
         return refuse(SubmitRefusal::InvalidRequest, "max_tokens must be at least 1", "max_tokens");
     if (auto overflow =
             GenerationSession::contextOverflow(promptTokens, request.maxTokens, m->config().contextLength))
         return refuse(SubmitRefusal::InvalidRequest, *overflow, "max_tokens");
-    if (request.refuseWithoutCapacity && !request.quoteOnly && !chainFor(request.model, {}))
-        return refuse(SubmitRefusal::NoCapacity,
-                      "no capacity for model '" + request.model + "': the " + std::to_string(m_nodes.size()) +
-                          " connected node(s) do not yet serve layers " +
-                          std::to_string(m->nodeLayers().begin) + "-" + std::to_string(m->nodeLayers().end) +
-                          "; retry when nodes have joined or loaded them");
     SubmitAccepted accepted;
     accepted.promptTokens = promptTokens;
     std::string holdId;
@@ -816,6 +813,18 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
         return accepted;
     }
 
+    // After the credit checks, so a caller learns about its balance before about the swarm's state.
+    if (request.refuseWithoutCapacity && !chainFor(request.model, {})) {
+        if (!holdId.empty())
+            if (auto released = m_credits->refund(holdId); !released)
+                qWarning("releasing the hold of request %llu failed: %s",
+                         static_cast<unsigned long long>(requestId), released.error().message.c_str());
+        return refuse(SubmitRefusal::NoCapacity,
+                      "no capacity for model '" + request.model + "': the " + std::to_string(m_nodes.size()) +
+                          " connected node(s) do not yet serve layers " +
+                          std::to_string(m->nodeLayers().begin) + "-" + std::to_string(m->nodeLayers().end) +
+                          "; retry when nodes have joined or loaded them");
+    }
     uint64_t sessionId = 0;
     while (sessionId == 0 || m_sessions.count(sessionId) || m_waiting.count(sessionId))
         sessionId = m_rng();

@@ -174,10 +174,9 @@ private Q_SLOTS:
         QString holdRef;
         for (const QJsonValue& p : credits.json.value(QStringLiteral("postings")).toArray())
             if (p.toObject().value(QStringLiteral("kind")).toString() == QStringLiteral("hold"))
-                holdRef = p.toObject().value(QStringLiteral("reference")).toString();
+                holdRef = p.toObject().value(QStringLiteral("job_id")).toString();
         QVERIFY2(!holdRef.isEmpty(), credits.body.constData());
-        const QString jobPath =
-            QStringLiteral("/v1/jobs/") + QString::fromLatin1(QUrl::toPercentEncoding(holdRef));
+        const QString jobPath = QStringLiteral("/v1/jobs/") + holdRef;
         const HttpAnswer job = call(swarm, "GET", jobPath, volunteerKey);
         QVERIFY2(job.status == 200, job.body.constData());
         QCOMPARE(job.json.value(QStringLiteral("status")).toString(), QStringLiteral("completed"));

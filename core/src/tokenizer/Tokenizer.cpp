@@ -6,6 +6,7 @@
 #include "tokenizer/Vocab.h"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 
 namespace declai {
@@ -18,7 +19,11 @@ struct Tokenizer::Impl : Vocab {
         size_t offset;
         size_t length;
     };
-    std::vector<Fragment> partition(std::string_view text, bool parseSpecial) const;
+    // markup: when set, control/unknown tokens count only where they lie inside one of these ranges.
+    std::vector<Fragment> partition(std::string_view text, bool parseSpecial,
+                                    const std::span<const TextRange>* markup = nullptr) const;
+    std::vector<int32_t> encodeFragments(std::string_view text, const std::vector<Fragment>& fragments,
+                                         bool addSpecial) const;
 };
 
 namespace {
@@ -142,8 +147,23 @@ size_t appendValidUtf8(std::string& out, std::string_view bytes) {
 
 } // namespace
 
-std::vector<Tokenizer::Impl::Fragment> Tokenizer::Impl::partition(std::string_view text,
-                                                                  bool parseSpecial) const {
+namespace {
+
+// Whether [at, at + length) lies inside one range of `ranges` (sorted by begin, not overlapping).
+bool insideOneRange(std::span<const TextRange> ranges, size_t at, size_t length) {
+    const auto after = std::upper_bound(ranges.begin(), ranges.end(), at,
+                                        [](size_t pos, const TextRange& r) { return pos < r.begin; });
+    if (after == ranges.begin())
+        return false;
+    const TextRange& r = *std::prev(after);
+    return at >= r.begin && at + length <= r.end;
+}
+
+} // namespace
+
+std::vector<Tokenizer::Impl::Fragment>
+Tokenizer::Impl::partition(std::string_view text, bool parseSpecial,
+                           const std::span<const TextRange>* markup) const {
     std::vector<Fragment> fragments;
     if (text.empty())
         return fragments;
@@ -153,8 +173,10 @@ std::vector<Tokenizer::Impl::Fragment> Tokenizer::Impl::partition(std::string_vi
         const TokenType type = types[size_t(id)];
         // Control and unknown tokens are only recognised on request; user-defined ones always are (HF
         // tokenizers split added tokens before anything else).
-        if (!parseSpecial && (type == TokenType::Control || type == TokenType::Unknown))
+        const bool controlLike = type == TokenType::Control || type == TokenType::Unknown;
+        if (!parseSpecial && controlLike)
             continue;
+        const bool restricted = controlLike && markup != nullptr;
         const std::string& special = texts[size_t(id)];
         if (special.empty() || text.find(special) == std::string_view::npos)
             continue;
@@ -166,12 +188,17 @@ std::vector<Tokenizer::Impl::Fragment> Tokenizer::Impl::partition(std::string_vi
             }
             const size_t end = fragment.offset + fragment.length;
             const std::string_view bounded = text.substr(0, end);
-            size_t pos = fragment.offset;
-            for (size_t hit; (hit = bounded.find(special, pos)) != std::string_view::npos;) {
+            size_t pos = fragment.offset;  // start of the text not yet emitted
+            size_t from = fragment.offset; // where the next search starts
+            for (size_t hit; (hit = bounded.find(special, from)) != std::string_view::npos;) {
+                if (restricted && !insideOneRange(*markup, hit, special.size())) {
+                    from = hit + 1; // spelled inside message text: stays text
+                    continue;
+                }
                 if (hit > pos)
                     next.push_back({-1, pos, hit - pos});
                 next.push_back({id, hit, special.size()});
-                pos = hit + special.size();
+                pos = from = hit + special.size();
             }
             if (pos < end)
                 next.push_back({-1, pos, end - pos});
@@ -421,9 +448,19 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile& file) {
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool addSpecial, bool parseSpecial) const {
-    const Impl& v = *m_impl;
+    return m_impl->encodeFragments(text, m_impl->partition(text, parseSpecial), addSpecial);
+}
+
+std::vector<int32_t> Tokenizer::encodeWithMarkup(std::string_view text, bool addSpecial,
+                                                 std::span<const TextRange> markup) const {
+    return m_impl->encodeFragments(text, m_impl->partition(text, true, &markup), addSpecial);
+}
+
+std::vector<int32_t> Tokenizer::Impl::encodeFragments(std::string_view text,
+                                                      const std::vector<Fragment>& fragments,
+                                                      bool addSpecial) const {
+    const Impl& v = *this;
     std::vector<int32_t> out;
-    const auto fragments = v.partition(text, parseSpecial);
     if (addSpecial && v.addBos && v.bos >= 0)
         out.push_back(v.bos);
     if (v.kind == VocabKind::SentencePiece) {

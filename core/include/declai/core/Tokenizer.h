@@ -55,6 +55,12 @@ struct VocabSpec {
     std::optional<bool> addBos, addEos, addSpacePrefix;
 };
 
+// A byte range [begin, end) of a text.
+struct TextRange {
+    size_t begin = 0;
+    size_t end = 0;
+};
+
 class Tokenizer {
 public:
     // Reads the tokenizer.ggml.* keys. Missing or inconsistent vocabulary data is an Error; an unknown
@@ -69,6 +75,12 @@ public:
     // addSpecial: add BOS/EOS as the metadata says; parseSpecial: control tokens written in the text (e.g.
     // "<|eot_id|>") become their ids. User-defined tokens are always matched, as in llama.cpp.
     std::vector<int32_t> encode(std::string_view text, bool addSpecial, bool parseSpecial = false) const;
+    // encode(text, addSpecial, true), except that control and unknown tokens are recognised only where they
+    // lie entirely inside one of `markup` (byte ranges of text, sorted, not overlapping): the markup of a
+    // rendered chat (RenderedChat::markup), so that message text spelling "<|im_end|>" stays text. Text
+    // with no special-token spelling outside markup encodes exactly as encode(text, addSpecial, true).
+    std::vector<int32_t> encodeWithMarkup(std::string_view text, bool addSpecial,
+                                          std::span<const TextRange> markup) const;
 
     // Bytes of one token. Control and unknown tokens give "" unless renderSpecial; SentencePiece byte tokens
     // give their byte and U+2581 becomes a space; BPE pieces are mapped back through the GPT-2 byte table.

@@ -111,7 +111,7 @@ public:
     const CreditConfig& config() const { return m_config; }
     credit::Ledger& ledger() { return *m_ledger; }
     // Accounts, keys and node bindings, in the same database as the ledger.
-    credit::AccountStore& accounts() { return m_accounts; }
+    credit::AccountStore& accounts() const { return m_accounts; } // the store is thread-safe
     // The account a key belongs to. Blocks on the store thread (a read); the gateway's handshake uses
     // accounts().authenticateThen instead.
     Expected<std::string> authenticate(const std::string& apiKey) const;
