@@ -151,15 +151,6 @@ Expected<quint16> ServerApp::start() {
                 std::max(nodeMessageBytes, Gateway::nodeMessageBytes(entry->config.contextLength,
                                                                      entry->config.embeddingLength));
     m_gateway->setNodeMaxMessageBytes(nodeMessageBytes);
-    m_store->registerRoutes(m_gateway->http());
-    m_gateway->http().route(QStringLiteral("/v1/status"), [this] {
-        QJsonObject status = m_orchestrator->statusJson();
-        status.insert(QStringLiteral("front_door"), frontDoorJson());
-        return QHttpServerResponse(status);
-    });
-    m_gateway->http().route(QStringLiteral("/healthz"), [] { return QHttpServerResponse("ok"); });
-    if (m_credits)
-        api::registerAccountRoutes(m_gateway->http(), *m_credits, api::AccountRoutesOptions{m_audience});
     m_store->registerRoutes(m_gateway->http(), false);
     auto port = m_gateway->listen(tls);
     if (!port)
