@@ -48,7 +48,7 @@ QJsonObject ServerApp::frontDoorJson() const {
 }
 
 Expected<void> ServerApp::startApi(const std::optional<QSslConfiguration>& tls) {
-    m_authenticator = std::make_unique<UserDirectoryAuthenticator>(m_credits.get(), m_config.apiOperators);
+    m_authenticator = std::make_unique<AccountAuthenticator>(m_credits.get(), m_config.apiOperators);
     m_api = std::make_unique<api::HttpApi>(*m_orchestrator, *m_store, *m_authenticator,
                                            [this] { return frontDoorJson(); });
     m_api->registerRoutes(m_gateway->http());

@@ -4,11 +4,11 @@
 
 namespace declai::server {
 
-bool UserDirectoryAuthenticator::keysRequired() const {
+bool AccountAuthenticator::keysRequired() const {
     return m_credits && m_credits->enabled();
 }
 
-Expected<ApiIdentity> UserDirectoryAuthenticator::authenticate(const std::string& apiKey) const {
+Expected<ApiIdentity> AccountAuthenticator::authenticate(const std::string& apiKey) const {
     if (!keysRequired())
         return ApiIdentity{std::string(), ApiRole::Operator, std::string()};
     auto caller = m_credits->accounts().authenticate(apiKey);
