@@ -99,6 +99,17 @@ private Q_SLOTS:
                                       {{QStringLiteral("name"), QStringLiteral("vol")}});
         QVERIFY2(taken.status == 409, taken.body.constData());
         QVERIFY2(errorMessage(taken).contains(QStringLiteral("already exists")), taken.body.constData());
+        // At most --registrations-per-ip (3) accounts per address and hour.
+        QCOMPARE(call(swarm, "POST", QStringLiteral("/v1/accounts"), {},
+                      {{QStringLiteral("name"), QStringLiteral("third")}})
+                     .status,
+                 201);
+        const HttpAnswer fourth = call(swarm, "POST", QStringLiteral("/v1/accounts"), {},
+                                       {{QStringLiteral("name"), QStringLiteral("fourth")}});
+        QVERIFY2(fourth.status == 429, fourth.body.constData());
+        QCOMPARE(
+            fourth.json.value(QStringLiteral("error")).toObject().value(QStringLiteral("type")).toString(),
+            QStringLiteral("rate_limit_error"));
 
         // Binding needs the account's key.
         QCOMPARE(call(swarm, "POST", QStringLiteral("/v1/nodes/bind"), {}, {}).status, 401);
