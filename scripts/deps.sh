@@ -24,6 +24,11 @@ declai_missing_packages() {
       missing+=("$p")
     fi
   done
+  # Node.js and npm (tst_http_api's openai client, tst_openapi_lint's linter): Debian's packages unless a
+  # node with npm is already installed another way (NodeSource's nodejs conflicts with Debian's npm).
+  if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
+    missing+=(nodejs npm)
+  fi
   echo "${missing[@]:-}"
 }
 
@@ -50,6 +55,7 @@ declai_check_ci_dependencies() {
   vulkaninfo --summary 2>/dev/null | grep -qi "llvmpipe" || missing+=("lavapipe (Vulkan: mesa-vulkan-drivers, vulkan-tools)")
   compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=("PostgreSQL (postgresql)")
   command -v qemu-aarch64 >/dev/null || missing+=("qemu-aarch64 (qemu-user)")
+  command -v npm >/dev/null && command -v node >/dev/null || missing+=("npm (nodejs, npm: the HTTP API tests' openai client and OpenAPI linter)")
   command -v aarch64-linux-gnu-g++ >/dev/null || missing+=("aarch64-linux-gnu-g++ (g++-aarch64-linux-gnu)")
   command -v hipcc >/dev/null || missing+=("hipcc (hipcc, libamdhip64-dev)")
   command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || missing+=("nvcc (the CUDA toolkit in /usr/local/cuda)")
@@ -62,7 +68,7 @@ declai_check_ci_dependencies() {
     printf '   - %s\n' "${missing[@]}" >&2
     return 1
   fi
-  echo "== CI dependencies present: PoCL, lavapipe, PostgreSQL, qemu-aarch64, hipcc, nvcc, models, references"
+  echo "== CI dependencies present: PoCL, lavapipe, PostgreSQL, qemu-aarch64, hipcc, nvcc, npm, models, references"
 }
 
 # Default model search path: ../shared/models beside the checkout, when it exists and nothing is set.

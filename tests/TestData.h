@@ -57,7 +57,7 @@ inline QString idsToString(const QJsonArray& ids, qsizetype count = -1) {
 // Whether a missing dependency must fail the test instead of skipping it: DECLAI_REQUIRED_DEPS is a
 // comma-separated list of dependency names, or "all" (scripts/test sets it under CI=true, where everything
 // the README says runs in CI is installed). Names: models, reference, opencl, vulkan, postgres, hip,
-// qemu-aarch64.
+// qemu-aarch64, npm (node, npm and the npm registry: tests/api/NpmTools.h).
 inline bool dependencyRequired(const QString& dependency) {
     const QStringList required =
         qEnvironmentVariable("DECLAI_REQUIRED_DEPS").split(QLatin1Char(','), Qt::SkipEmptyParts);

@@ -54,9 +54,15 @@ bool GenerationSession::usesNode(const std::string& nodeId) const {
     return false;
 }
 
+std::vector<int32_t> promptTokensOf(const Tokenizer& tokenizer, const SessionRequest& request) {
+    if (request.promptMarkup)
+        return tokenizer.encodeWithMarkup(request.prompt, true, *request.promptMarkup);
+    return tokenizer.encode(request.prompt, true);
+}
+
 void GenerationSession::start() {
     m_clock.start();
-    m_promptTokens = m_model.tokenizer().encode(m_request.prompt, true);
+    m_promptTokens = promptTokensOf(m_model.tokenizer(), m_request);
     m_stats.promptTokens = static_cast<uint32_t>(m_promptTokens.size());
     if (m_promptTokens.empty())
         return fail(QStringLiteral("the prompt produced no tokens"));

@@ -768,7 +768,7 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     }
     if (auto valid = validate(request.sampler); !valid)
         return refuse(SubmitRefusal::InvalidRequest, valid.error().message);
-    if (request.prompt.size() > (1u << 20))
+    if (request.prompt.size() > (1u << 20)) // before tokenizing it
         return refuse(SubmitRefusal::InvalidRequest, "the prompt is larger than 1 MiB", "prompt");
 
     // High priority jumps the queue, so it costs more (--high-priority-price, docs/ledger.md).
@@ -776,7 +776,13 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
         request.priority == Priority::High ? m_config.credits.highPriorityPriceMultiplier : 1.0;
     // Price: the worst case (prompt + max tokens) is held before anything runs; nothing is charged if the
     // hold fails. A request that cannot run is refused for its real reason before any price is quoted.
-    const int64_t promptTokens = static_cast<int64_t>(m->tokenizer().encode(request.prompt, true).size());
+    SessionRequest sessionRequest;
+    sessionRequest.requestId = requestId;
+    sessionRequest.prompt = std::move(request.prompt);
+    sessionRequest.promptMarkup = std::move(request.promptMarkup);
+    sessionRequest.sampler = request.sampler;
+    sessionRequest.wantTokenIds = request.wantTokenIds;
+    const int64_t promptTokens = static_cast<int64_t>(promptTokensOf(m->tokenizer(), sessionRequest).size());
     if (request.fitMaxTokensToContext && promptTokens < m->config().contextLength)
         request.maxTokens = static_cast<uint32_t>(
             std::min<int64_t>(request.maxTokens, m->config().contextLength - promptTokens));
@@ -884,12 +890,7 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     };
     const auto encoding = m_config.wireEncoding == QStringLiteral("f16") ? wire::F16 : wire::F32;
     const uint32_t maxTokens = request.maxTokens;
-    SessionRequest sessionRequest;
-    sessionRequest.requestId = requestId;
-    sessionRequest.prompt = std::move(request.prompt);
     sessionRequest.maxTokens = maxTokens;
-    sessionRequest.sampler = request.sampler;
-    sessionRequest.wantTokenIds = request.wantTokenIds;
     auto session = std::make_unique<GenerationSession>(
         sessionId, *this, *m, m_gatewayLayers, std::move(sessionRequest), std::move(sinks),
         m_config.stageTimeoutMs, m_config.failoverDeadlineMs, m_config.chainWaitMs, encoding);

@@ -8,6 +8,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTest>
+#include <algorithm>
 
 class TestOpenApiLint : public QObject {
     Q_OBJECT

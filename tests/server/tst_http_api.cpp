@@ -92,7 +92,6 @@ QString errorProblems(const HttpResponse& r, int status, const QString& param, c
 // Server-Sent Events of a de-chunked body: the data of each event, in order.
 QStringList sseData(const QByteArray& body, QString* framingProblem) {
     QStringList out;
-    const QList<QByteArray> events = body.split('\n');
     // Events are "data: X\n\n": lines alternate between data and blank.
     QByteArray text = body;
     if (!text.endsWith("\n\n"))
@@ -110,7 +109,6 @@ QStringList sseData(const QByteArray& body, QString* framingProblem) {
     if (text.count("\n\n") != out.size())
         *framingProblem =
             QStringLiteral("%1 events but %2 blank-line separators").arg(out.size()).arg(text.count("\n\n"));
-    Q_UNUSED(events);
     return out;
 }
 
@@ -784,6 +782,11 @@ private Q_SLOTS:
             httpExchange(slow.port(), slow.caFile(), httpRequest("GET", "/metrics")).body;
         QCOMPARE(
             metricValue(metrics, "declai_requests_ended_total{outcome=\"cancelled\",finish_reason=\"\"}"), 1);
+        // Nobody was left to answer: counted as 499 (client closed), the 429 as itself.
+        QCOMPARE(
+            metricValue(metrics, "declai_http_responses_total{route=\"/v1/completions\",status=\"499\"}"), 1);
+        QCOMPARE(
+            metricValue(metrics, "declai_http_responses_total{route=\"/v1/completions\",status=\"429\"}"), 1);
     }
 };
 

@@ -2,14 +2,18 @@
 
 namespace declai::server::api {
 
-RenderedChat renderChat(const std::vector<ChatMessage>& messages, const std::string& templateSource) {
-    (void)templateSource; // every template renders generically until the template renderer lands
-    RenderedChat out;
-    out.family = QStringLiteral("generic");
-    for (const ChatMessage& m : messages)
-        out.prompt += m.role + ": " + m.content + "\n";
-    out.prompt += "assistant:";
-    return out;
+Expected<RenderedChatPrompt> renderChatPrompt(const std::vector<ChatMessage>& messages,
+                                              const std::string& templateSource) {
+    std::vector<ChatMessage> normalized = messages;
+    for (ChatMessage& m : normalized)
+        if (m.role == "developer")
+            m.role = "system"; // OpenAI's newer name for the system role
+    const ChatFamily family = detectChatFamily(templateSource);
+    auto rendered = renderChatWithMarkup(family, normalized, true);
+    if (!rendered)
+        return rendered.error();
+    return RenderedChatPrompt{std::move(rendered->text), std::move(rendered->markup),
+                              QString::fromStdString(familyName(family))};
 }
 
 } // namespace declai::server::api

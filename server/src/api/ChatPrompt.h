@@ -1,11 +1,10 @@
-// Turns OpenAI chat messages into the prompt text a model continues. One function, so the renderer that
-// follows each model's own chat template (declai/core/ChatTemplate.h, when it lands) replaces the generic
-// format in one place.
-//
-// The generic format (docs/api.md, "Chat prompts"): each message as "<role>: <content>\n" in order, then
-// "assistant:" for the reply. It is used for every model until the template renderer lands, and for
-// templates it does not recognise; the family used is reported in the X-DeCLAI-Chat-Template header.
+// Turns OpenAI chat messages into the prompt a model continues, with the model's own chat template
+// (declai/core/ChatTemplate.h: the family detected from tokenizer.chat_template, rendered as llama.cpp
+// does). A template no family matches, or none, renders in the Generic format ("<role>: <content>\n" per
+// message, then "assistant:"); the family used goes into the X-DeCLAI-Chat-Template response header.
 #pragma once
+
+#include "declai/core/ChatTemplate.h"
 
 #include <QString>
 #include <string>
@@ -13,17 +12,15 @@
 
 namespace declai::server::api {
 
-struct ChatMessage {
-    std::string role; // system, user, assistant (tool and developer are passed as their role name)
-    std::string content;
-};
-
-struct RenderedChat {
+struct RenderedChatPrompt {
     std::string prompt;
-    QString family; // "generic", or the recognised template family
+    std::vector<TextRange> markup; // where the template wrote (control tokens are parsed only there)
+    QString family;                // llama.cpp's name of the template family, or "generic"
 };
 
-// templateSource: the model's tokenizer.chat_template ("" when it has none).
-RenderedChat renderChat(const std::vector<ChatMessage>& messages, const std::string& templateSource);
+// templateSource: the model's tokenizer.chat_template ("" when it has none). OpenAI's "developer" role is
+// rendered as "system". An Error (InvalidArgument) names the offending message.
+Expected<RenderedChatPrompt> renderChatPrompt(const std::vector<ChatMessage>& messages,
+                                              const std::string& templateSource);
 
 } // namespace declai::server::api

@@ -128,8 +128,7 @@ parseCompletionRequest(const QByteArray& body, bool chat,
             const QJsonObject mo = m.toObject();
             const QString role = mo.value(QStringLiteral("role")).toString();
             static const QStringList roles{QStringLiteral("system"), QStringLiteral("developer"),
-                                           QStringLiteral("user"), QStringLiteral("assistant"),
-                                           QStringLiteral("tool")};
+                                           QStringLiteral("user"), QStringLiteral("assistant")};
             if (!m.isObject() || !roles.contains(role))
                 return bad("messages", QStringLiteral("messages[%1].role must be one of %2")
                                            .arg(index)
@@ -142,9 +141,12 @@ parseCompletionRequest(const QByteArray& body, bool chat,
             list.push_back(ChatMessage{role.toStdString(), std::move(*text)});
             ++index;
         }
-        RenderedChat rendered = renderChat(list, templateOf(p.model));
-        p.prompt = std::move(rendered.prompt);
-        p.chatTemplateFamily = rendered.family;
+        auto rendered = renderChatPrompt(list, templateOf(p.model));
+        if (!rendered)
+            return bad("messages", QString::fromStdString(rendered.error().message));
+        p.prompt = std::move(rendered->prompt);
+        p.promptMarkup = std::move(rendered->markup);
+        p.chatTemplateFamily = rendered->family;
     } else {
         QJsonValue prompt = o.value(QStringLiteral("prompt"));
         if (prompt.isArray() && prompt.toArray().size() == 1 && prompt.toArray().first().isString())
@@ -373,6 +375,8 @@ void CompletionsHandler::handle(const QByteArray& body, bool chat, const ApiIden
     request.requestId = id;
     request.model = call->params.model;
     request.prompt = call->params.prompt;
+    if (call->params.chat)
+        request.promptMarkup = call->params.promptMarkup;
     request.maxTokens = call->params.maxTokens;
     request.fitMaxTokensToContext = !call->params.maxTokensGiven;
     request.sampler = call->params.sampler;
@@ -440,6 +444,8 @@ void CompletionsHandler::onEnded(uint64_t id, const SubmitEnd& end) {
             error.message +=
                 QStringLiteral(" (charged for the %1 token(s) produced)").arg(stats.generatedTokens);
         error.retryAfterS = 5;
+        if (!call->reply.connected())
+            return finishCall(id, 499); // the client left first: nobody to answer (nginx's "client closed")
         if (call->sse && call->sse->started())
             call->sse->fail(errorJson(error));
         else

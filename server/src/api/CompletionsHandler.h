@@ -32,8 +32,9 @@ class MetricsRegistry;
 struct CompletionParams {
     bool chat = false;
     std::string model;
-    std::string prompt;         // the text the model continues (chat: rendered by renderChat)
-    QString chatTemplateFamily; // chat only
+    std::string prompt;                  // the text the model continues (chat: rendered by renderChatPrompt)
+    std::vector<TextRange> promptMarkup; // chat: where the template wrote
+    QString chatTemplateFamily;          // chat only
     uint32_t maxTokens = 16;
     bool maxTokensGiven = false; // else maxTokens is a default that shrinks to fit the context
     SamplerConfig sampler;

@@ -73,10 +73,16 @@ public:
 struct SessionRequest {
     uint64_t requestId = 0;
     std::string prompt;
+    // A chat rendered from a template (declai/core/ChatTemplate.h): control tokens are parsed only in these
+    // ranges of `prompt` (the template's markup), never in message text. Unset: plain text.
+    std::optional<std::vector<TextRange>> promptMarkup;
     uint32_t maxTokens = 32;
     SamplerConfig sampler;
     bool wantTokenIds = false;
 };
+
+// The prompt's token ids, with BOS as the model says (one rule for pricing and for the session).
+std::vector<int32_t> promptTokensOf(const Tokenizer& tokenizer, const SessionRequest& request);
 
 struct SessionStats {
     uint32_t promptTokens = 0;

@@ -59,6 +59,8 @@ struct SubmitRequest {
     uint64_t requestId = 0; // the caller's id, for logs and hold keys
     std::string model;
     std::string prompt; // text; tokenized with BOS on the gateway
+    // A rendered chat: control tokens are parsed only in these ranges (SessionRequest::promptMarkup).
+    std::optional<std::vector<TextRange>> promptMarkup;
     uint32_t maxTokens = 32;
     // maxTokens was not asked for (an OpenAI request without max_tokens): fewer when the prompt leaves less
     // room in the model's context, instead of a refusal.
