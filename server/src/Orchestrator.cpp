@@ -672,6 +672,7 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         return failNow("priority '" + submit.priority() + "' is not low, normal or high");
     SubmitRequest request;
     request.account = client->userId;
+    request.keyId = client->keyId;
     request.connectionId = client->clientId;
     request.requestId = requestId;
     request.model = submit.model();
@@ -810,10 +811,11 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
         }
         const std::string holdKey = account + "/" + request.connectionId + "/" + std::to_string(requestId) +
                                     "/" + std::to_string(m_rng());
-        auto hold = m_credits->admit(account, holdKey, quote->total);
+        auto hold = m_credits->admit(account, holdKey, quote->total, request.keyId);
         if (!hold)
             return refuse(SubmitRefusal::InsufficientCredits, hold.error().message);
         holdId = *hold;
+        accepted.holdId = holdId;
         if (auto b = m_credits->balanceOfUser(account))
             accepted.balanceMicrocredits = b->available;
     } else if (request.quoteOnly) {

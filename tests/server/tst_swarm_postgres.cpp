@@ -86,13 +86,15 @@ private Q_SLOTS:
                              QStringLiteral("--ledger-postgres"), dsn};
         QString key;
         {
-            Swarm swarm(
-                pg + QStringList{QStringLiteral("--min-nodes"), QStringLiteral("1"),
-                                 QStringLiteral("--verification-window-s"), QStringLiteral("1")},
-                [&](Swarm& s) {
-                    key = s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("alice")})
-                              .trimmed();
-                });
+            Swarm swarm(pg + QStringList{QStringLiteral("--min-nodes"), QStringLiteral("1"),
+                                         QStringLiteral("--verification-window-s"), QStringLiteral("1")},
+                        [&](Swarm& s) {
+                            // Accounts live in the ledger database: the operator command names the same one.
+                            key = s.admin(QStringList{QStringLiteral("user"), QStringLiteral("add"),
+                                                      QStringLiteral("alice")} +
+                                          pg)
+                                      .trimmed();
+                        });
             QVERIFY2(key.startsWith(QStringLiteral("dk_")), qPrintable(key));
             QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
             swarm.addNode();

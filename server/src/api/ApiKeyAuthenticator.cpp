@@ -4,18 +4,19 @@
 
 namespace declai::server {
 
-bool UserDirectoryAuthenticator::keysRequired() const {
+bool AccountAuthenticator::keysRequired() const {
     return m_credits && m_credits->enabled();
 }
 
-Expected<ApiIdentity> UserDirectoryAuthenticator::authenticate(const std::string& apiKey) const {
+Expected<ApiIdentity> AccountAuthenticator::authenticate(const std::string& apiKey) const {
     if (!keysRequired())
-        return ApiIdentity{std::string(), ApiRole::Operator};
-    auto user = m_credits->authenticate(apiKey);
-    if (!user)
-        return user.error();
-    const bool op = m_operators.contains(QString::fromStdString(*user));
-    return ApiIdentity{*user, op ? ApiRole::Operator : ApiRole::User};
+        return ApiIdentity{std::string(), ApiRole::Operator, std::string()};
+    auto caller = m_credits->accounts().authenticate(apiKey);
+    if (!caller)
+        return caller.error();
+    const bool op = caller->role == credit::AccountRole::Operator ||
+                    m_operators.contains(QString::fromStdString(caller->account));
+    return ApiIdentity{caller->account, op ? ApiRole::Operator : ApiRole::User, caller->keyId};
 }
 
 } // namespace declai::server

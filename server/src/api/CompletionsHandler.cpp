@@ -370,6 +370,7 @@ void CompletionsHandler::handle(const QByteArray& body, bool chat, const ApiIden
 
     SubmitRequest request;
     request.account = caller.account;
+    request.keyId = caller.keyId;
     request.connectionId = "http-" + std::to_string(id); // one request per HTTP exchange
     request.requestId = id;
     request.model = call->params.model;

@@ -84,7 +84,7 @@ void HttpApi::addRoute(QHttpServer& http, const QString& path, QHttpServerReques
             e.code = QStringLiteral("method_not_allowed");
             return answerError(reply, path, e);
         }
-        ApiIdentity caller{std::string(), ApiRole::Operator};
+        ApiIdentity caller{std::string(), ApiRole::Operator, std::string()};
         if (access != Access::Public && m_auth.keysRequired()) {
             const std::string key = bearerToken(request);
             if (key.empty()) {

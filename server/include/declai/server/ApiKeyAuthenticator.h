@@ -1,7 +1,7 @@
-// Who an HTTP API key belongs to. The HTTP API (server/src/api) only sees this interface: today the keys are
-// the UserDirectory's (users.json, through CreditService); the ledger-database accounts implement the same
-// interface. Threading: called on the gateway thread; implementations must answer without blocking on the
-// network (a local database lookup is the most they do).
+// Who an HTTP API key belongs to. The HTTP API (server/src/api) only sees this interface;
+// AccountAuthenticator implements it over the accounts in the ledger database (credit::AccountStore).
+// Threading: called on the gateway thread; implementations must answer without blocking on the network (a
+// local database lookup is the most they do).
 #pragma once
 
 #include "declai/core/Error.h"
@@ -21,6 +21,8 @@ enum class ApiRole {
 struct ApiIdentity {
     std::string account; // "" when keys are not required (--no-credits)
     ApiRole role = ApiRole::User;
+    std::string
+        keyId; // the key's public id (its spend limit applies to the caller's requests); "" without keys
 };
 
 class ApiKeyAuthenticator {
@@ -33,12 +35,14 @@ public:
     virtual Expected<ApiIdentity> authenticate(const std::string& apiKey) const = 0;
 };
 
-// Keys of the UserDirectory (through CreditService); users named in `operators` (--api-operator) have the
-// operator role. With credits null or off, no key is required and every caller is an anonymous operator (a
-// development swarm has no accounts to protect).
-class UserDirectoryAuthenticator : public ApiKeyAuthenticator {
+// Keys of the accounts in the ledger database (credit::AccountStore, through CreditService): an account's
+// role is its own (declai-server user add --operator), and accounts named in `operators` (--api-operator) are
+// operators too. The lookup is a read on the ledger's store thread (a local SQLite read, or one round trip to
+// the shared PostgreSQL). With credits null or off, no key is required and every caller is an anonymous
+// operator (a development swarm has no accounts to protect).
+class AccountAuthenticator : public ApiKeyAuthenticator {
 public:
-    UserDirectoryAuthenticator(const CreditService* credits, QStringList operators)
+    AccountAuthenticator(const CreditService* credits, QStringList operators)
         : m_credits(credits), m_operators(std::move(operators)) {}
     bool keysRequired() const override;
     Expected<ApiIdentity> authenticate(const std::string& apiKey) const override;

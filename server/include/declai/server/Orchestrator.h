@@ -54,6 +54,7 @@ struct OrchestratorStats {
 // are written once.
 struct SubmitRequest {
     std::string account; // the authenticated user ("" when credits are off)
+    std::string keyId;   // the API key it came with ("" for none): its spend limit applies
     std::string
         connectionId;       // per-connection in-flight limit (a WebSocket client id, or one per HTTP request)
     uint64_t requestId = 0; // the caller's id, for logs and hold keys
@@ -91,6 +92,7 @@ struct SubmitRefused {
 
 struct SubmitAccepted {
     uint64_t sessionId = 0; // 0 for a quote
+    std::string holdId;     // the request's hold in the ledger: its job id for GET /v1/jobs/{id}
     int64_t promptTokens = 0;
     int64_t quoteMicrocredits = 0;   // the worst-case price (what is held); 0 with credits off
     int64_t balanceMicrocredits = 0; // available after the hold

@@ -35,6 +35,7 @@ public:
     ModelStore& modelStore() { return *m_store; }
     QString certificateFile() const { return m_certFile; }
     CreditService* credits() { return m_credits.get(); }
+    const std::string& audience() const { return m_audience; }
     // The port of --http-listen (0 without it).
     quint16 apiPort() const { return m_apiPort; }
 
@@ -44,6 +45,7 @@ private:
 
     ServerConfig m_config;
     QString m_certFile;
+    std::string m_audience; // hex public key of server.key: what nodes sign their account binding for
     std::unique_ptr<ThreadPool> m_pool;
     std::unique_ptr<ModelStore> m_store;
     std::unique_ptr<CreditService> m_credits;
