@@ -60,6 +60,7 @@ _declai_component(hip declai-backend-hip declai-backend-hip "DeCLAI HIP compute 
 foreach(_component IN LISTS _components)
   set(_binary ${_bin_${_component}})
   if(_component STREQUAL "hip")
+    target_link_options(${_binary} PRIVATE -Wl,-z,relro -Wl,-z,now)
     install(TARGETS ${_binary} LIBRARY DESTINATION ${DECLAI_PRIVATE_LIBDIR} COMPONENT hip)
     continue()
   endif()
@@ -231,6 +232,9 @@ set(CPACK_DEBIAN_NODE_PACKAGE_CONTROL_EXTRA ${_pkg_src}/debian/declai-node/posti
                                             ${_pkg_src}/debian/declai-node/postrm)
 set(CPACK_DEBIAN_CLI_PACKAGE_SUGGESTS "declai-backend-hip")
 set(CPACK_DEBIAN_APP_PACKAGE_SECTION x11)
+# The xcb platform plugin comes with libqt6gui6 and the SVG plugins with libqt6svg6 (both from shlibdeps);
+# a Wayland session wants Qt's Wayland platform plugin.
+set(CPACK_DEBIAN_APP_PACKAGE_RECOMMENDS "qt6-wayland")
 set(CPACK_DEBIAN_APP_PACKAGE_SUGGESTS "declai-backend-hip")
 set(CPACK_DEBIAN_HIP_PACKAGE_SECTION libs)
 set(CPACK_DEBIAN_HIP_PACKAGE_ENHANCES "declai-node, declai-cli, declai")
