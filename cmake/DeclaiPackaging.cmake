@@ -228,13 +228,21 @@ set(CPACK_DEBIAN_SERVER_PACKAGE_CONTROL_EXTRA ${_pkg_src}/debian/declai-server/p
                                               ${_pkg_src}/debian/declai-server/postrm)
 set(CPACK_DEBIAN_NODE_PACKAGE_DEPENDS "passwd")
 set(CPACK_DEBIAN_NODE_PACKAGE_SUGGESTS "declai-backend-hip")
+# The Vulkan loader is opened at run time (gpu/CMakeLists.txt), so dpkg-shlibdeps cannot see it.
+get_directory_property(_have_vulkan DIRECTORY ${PROJECT_SOURCE_DIR}/gpu DEFINITION DECLAI_HAVE_VULKAN)
+if(_have_vulkan)
+  set(CPACK_DEBIAN_NODE_PACKAGE_RECOMMENDS "libvulkan1")
+  set(CPACK_DEBIAN_CLI_PACKAGE_RECOMMENDS "libvulkan1")
+  set(CPACK_DEBIAN_APP_PACKAGE_RECOMMENDS "libvulkan1")
+endif()
 set(CPACK_DEBIAN_NODE_PACKAGE_CONTROL_EXTRA ${_pkg_src}/debian/declai-node/postinst
                                             ${_pkg_src}/debian/declai-node/postrm)
 set(CPACK_DEBIAN_CLI_PACKAGE_SUGGESTS "declai-backend-hip")
 set(CPACK_DEBIAN_APP_PACKAGE_SECTION x11)
 # The xcb platform plugin comes with libqt6gui6 and the SVG plugins with libqt6svg6 (both from shlibdeps);
 # a Wayland session wants Qt's Wayland platform plugin.
-set(CPACK_DEBIAN_APP_PACKAGE_RECOMMENDS "qt6-wayland")
+list(APPEND CPACK_DEBIAN_APP_PACKAGE_RECOMMENDS "qt6-wayland")
+string(REPLACE ";" ", " CPACK_DEBIAN_APP_PACKAGE_RECOMMENDS "${CPACK_DEBIAN_APP_PACKAGE_RECOMMENDS}")
 set(CPACK_DEBIAN_APP_PACKAGE_SUGGESTS "declai-backend-hip")
 set(CPACK_DEBIAN_HIP_PACKAGE_SECTION libs)
 set(CPACK_DEBIAN_HIP_PACKAGE_ENHANCES "declai-node, declai-cli, declai")
