@@ -92,7 +92,7 @@ for container in containers:
         if secret:
             get("Secret", secret["name"])
 for volume in pod.get("volumes", []):
-    if "secret" in volume:
+    if "secret" in volume and not volume["secret"].get("optional"):
         get("Secret", volume["secret"]["secretName"])
     if "persistentVolumeClaim" in volume:
         get("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
