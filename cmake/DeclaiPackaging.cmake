@@ -46,7 +46,7 @@ _declai_component(node declai-node declai-node "DeCLAI volunteer node (headless)
   "Lends this machine's CPU or GPU to a DeCLAI gateway: downloads verified\nmodel shards and runs transformer layers for other people's requests,\nearning credits. Includes a low-priority, hardened systemd unit and a\nsystem user; no GUI dependencies (the declai package is the desktop app).")
 _declai_component(cli declai-cli declai-cli "DeCLAI command-line client and model tools"
   "Submits prompts to a DeCLAI gateway, runs GGUF models locally (generate,\ntokenize, logits, inspect) and lists the compute devices of this machine.")
-_declai_component(app declai declai "DeCLAI tray app: volunteer and submit prompts"
+_declai_component(app declai declai "tray app to lend this computer to DeCLAI and submit prompts"
   "A system-tray application for volunteers and researchers: lends this\nmachine to a DeCLAI gateway on the owner's terms (schedule, pause rules)\nand submits prompts, with a dashboard of credits and work.")
 _declai_component(hip declai-backend-hip declai-backend-hip "DeCLAI HIP compute backend (AMD GPUs, ROCm)"
   "The HIP run-time module that declai-node, declai-cli and declai load to\ncompute on AMD GPUs. Kept in its own package so that the ROCm runtime is\nonly installed where it is wanted.")
