@@ -147,10 +147,12 @@ endif()
 # Only when DECLAI_PACKAGE_RELOCATABLE is set (the TGZ generator): copies every shared library the
 # binaries and the Qt plugins they load need, except the C library itself (glibc must come from the
 # host: it is not relocatable), into lib/declai/, and writes bin/qt.conf so Qt finds its plugins there.
+# The binaries are scanned in the build tree: each component is staged in its own folder, so the bundle
+# step does not see the installed copies (the archive merges the folders).
 set(_bundle_binaries "")
 foreach(_component server node cli)
   if(_component IN_LIST _components)
-    list(APPEND _bundle_binaries ${_bin_${_component}})
+    list(APPEND _bundle_binaries "$<TARGET_FILE:${_bin_${_component}}>")
   endif()
 endforeach()
 get_target_property(_qt_core_location Qt6::Core LOCATION)
@@ -161,10 +163,7 @@ install(CODE "
   if(\"\$ENV{DECLAI_PACKAGE_RELOCATABLE}\")
     set(_root \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}\")
     set(_libdir \"\${_root}/${DECLAI_PRIVATE_LIBDIR}\")
-    set(_executables \"\")
-    foreach(_binary ${_bundle_binaries})
-      list(APPEND _executables \"\${_root}/${CMAKE_INSTALL_BINDIR}/\${_binary}\")
-    endforeach()
+    set(_executables \"${_bundle_binaries}\")
     set(_plugins \"\")
     foreach(_plugin ${_bundle_plugins})
       if(EXISTS \"${DECLAI_QT_PLUGIN_DIR}/\${_plugin}\")
@@ -247,8 +246,8 @@ set(CPACK_DEBIAN_APP_PACKAGE_SUGGESTS "declai-backend-hip")
 set(CPACK_DEBIAN_HIP_PACKAGE_SECTION libs)
 set(CPACK_DEBIAN_HIP_PACKAGE_ENHANCES "declai-node, declai-cli, declai")
 
-# Tarball: everything headless in one relocatable folder (declai-VERSION-Linux-ARCH/bin, lib/declai, share).
-set(CPACK_ARCHIVE_COMPONENT_INSTALL OFF)
+# Tarball: everything headless in one relocatable folder (declai-VERSION-Linux-ARCH/bin, lib/declai, share);
+# installers/CPackProjectConfig.cmake picks the components.
 set(CPACK_PACKAGE_FILE_NAME declai-${PROJECT_VERSION}-Linux-${CMAKE_SYSTEM_PROCESSOR})
 set(CPACK_SOURCE_GENERATOR "")
 

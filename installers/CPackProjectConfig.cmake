@@ -7,6 +7,11 @@ if(CPACK_GENERATOR STREQUAL "TGZ")
   set(ENV{DECLAI_PACKAGE_RELOCATABLE} 1)
   set(CPACK_COMPONENTS_ALL ${CPACK_DECLAI_COMPONENTS} bundle)
   list(REMOVE_ITEM CPACK_COMPONENTS_ALL app)
+  # One archive of the components listed above, in that order (bundle last: it scans what the others
+  # installed); a monolithic install would ignore the list and take the tray app too.
+  set(CPACK_ARCHIVE_COMPONENT_INSTALL ON)
+  set(CPACK_COMPONENTS_GROUPING ALL_COMPONENTS_IN_ONE)
+  set(CPACK_COMPONENT_INCLUDE_TOPLEVEL_DIRECTORY ON)
 else()
   # The Debian packages: the system's libraries, no RPATH, one package per component.
   unset(ENV{DECLAI_PACKAGE_RELOCATABLE})
