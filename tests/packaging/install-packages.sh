@@ -109,6 +109,13 @@ if [[ " ${packages[*]} " == *" declai "* ]]; then
   [ "$got" = "declai/$version" ] || fail "declai --version printed '$got', expected 'declai/$version'"
 fi
 pass "installed with dpkg -x: no test binaries, no RPATH, --version is NAME/$version on every program"
+# The HIP module's package puts it in /usr/lib/declai, where the loader must find it from /usr/bin
+# (gpu/src/backend/HipModuleLoader.cpp). Without a GPU the backend is unavailable for another reason.
+if [[ " ${packages[*]} " == *" declai-backend-hip "* && " ${packages[*]} " == *" declai-cli "* ]]; then
+  hip=$("$root/usr/bin/declai-cli" devices 2>&1 | grep '^hip')
+  if [[ $hip == *"not found"* || $hip == *"could not be loaded"* ]]; then fail "installed HIP module not loaded: $hip"; fi
+  pass "installed HIP module loaded from /usr/lib/declai ($hip)"
+fi
 
 # --- the installed systemd units ------------------------------------------------------------------------
 "$here/verify-units.sh" "$root/usr/lib/systemd/system" "$root/usr/bin" "$root/usr/share/man"
