@@ -12,6 +12,7 @@ model=${2:-${DECLAI_MODEL_PATH%%:*}/stories260K.gguf}
 [ -f "$model" ] || { echo "model $model not found" >&2; exit 1; }
 command -v debootstrap >/dev/null || { echo "debootstrap not found (apt-get install debootstrap)" >&2; exit 1; }
 root=$(mktemp -d -t declai-chroot.XXXXXX)
+chmod 755 "$root" # it becomes /: the service users inside must be able to traverse it
 cleanup() {
   umount "$root/proc" 2>/dev/null || true
   rm -rf "$root"
