@@ -15,6 +15,7 @@ DECLAI_PACKAGES=(
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-tools
   g++-aarch64-linux-gnu qemu-user
   clang libclang-rt-14-dev
+  lintian systemd
 )
 
 declai_missing_packages() {
@@ -58,6 +59,8 @@ declai_check_ci_dependencies() {
   command -v npm >/dev/null && command -v node >/dev/null || missing+=("npm (nodejs, npm: the HTTP API tests' openai client and OpenAPI linter)")
   command -v aarch64-linux-gnu-g++ >/dev/null || missing+=("aarch64-linux-gnu-g++ (g++-aarch64-linux-gnu)")
   command -v hipcc >/dev/null || missing+=("hipcc (hipcc, libamdhip64-dev)")
+  command -v lintian >/dev/null || missing+=("lintian (lintian: checks the .deb packages)")
+  command -v systemd-analyze >/dev/null || missing+=("systemd-analyze (systemd: verifies the units)")
   command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || missing+=("nvcc (the CUDA toolkit in /usr/local/cuda)")
   [ -n "${DECLAI_MODEL_PATH:-}" ] && [ -f "${DECLAI_MODEL_PATH%%:*}/stories260K.gguf" ] ||
     missing+=("the test models (DECLAI_MODEL_PATH='${DECLAI_MODEL_PATH:-}' has no stories260K.gguf)")
@@ -68,7 +71,7 @@ declai_check_ci_dependencies() {
     printf '   - %s\n' "${missing[@]}" >&2
     return 1
   fi
-  echo "== CI dependencies present: PoCL, lavapipe, PostgreSQL, qemu-aarch64, hipcc, nvcc, npm, models, references"
+  echo "== CI dependencies present: PoCL, lavapipe, PostgreSQL, qemu-aarch64, hipcc, nvcc, npm, lintian, systemd-analyze, models, references"
 }
 
 # Default model search path: ../shared/models beside the checkout, when it exists and nothing is set.

@@ -36,11 +36,13 @@ LoadedModule openModule() {
         return result;
     }
     const fs::path dir = exe.parent_path();
-    // Next to the executable, then the install layout's lib/ (also where the build puts it: build/lib,
-    // reached from build/bin and build/tests).
+    // Next to the executable, then lib/ (where the build puts it: build/lib, reached from build/bin and
+    // build/tests), then lib/declai/ (where the packages and the tarball install it:
+    // cmake/DeclaiPackaging.cmake, a private directory, since the module is no library others link).
     const std::vector<std::string> candidates = {
         (dir / hipmodule::kFileName).string(),
-        (dir / ".." / "lib" / hipmodule::kFileName).lexically_normal().string()};
+        (dir / ".." / "lib" / hipmodule::kFileName).lexically_normal().string(),
+        (dir / ".." / "lib" / "declai" / hipmodule::kFileName).lexically_normal().string()};
     for (const std::string& path : candidates) {
         if (!fs::exists(path, ec))
             continue;
@@ -78,8 +80,10 @@ LoadedModule openModule() {
                        .append(hipmodule::kFileName)
                        .append(" not found (looked for ")
                        .append(candidates[0])
-                       .append(" and ")
+                       .append(", ")
                        .append(candidates[1])
+                       .append(" and ")
+                       .append(candidates[2])
                        .append(")");
     return result;
 }
