@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
     const QCommandLineOption beatOpt(QStringLiteral("heartbeat-ms"), QStringLiteral("status interval"),
                                      QStringLiteral("MS"), QStringLiteral("10000"));
     const QCommandLineOption parallelOpt(QStringLiteral("parallel"), QStringLiteral("handshakes at once"),
-                                         QStringLiteral("N"), QStringLiteral("48"));
+                                         QStringLiteral("N"), QStringLiteral("24"));
     const QCommandLineOption promptsOpt(QStringLiteral("prompts"), QStringLiteral("prompts per phase"),
                                         QStringLiteral("N"), QStringLiteral("10"));
     const QCommandLineOption maxPingOpt(QStringLiteral("max-ping-ms"), QStringLiteral("ping p99 bar"),
