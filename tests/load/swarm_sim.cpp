@@ -202,6 +202,10 @@ int main(int argc, char** argv) {
         QObject::connect(
             &nodes[i]->socket(), &QWebSocket::pong, &nodes[i]->socket(),
             [&pingMs](quint64 elapsedMs, const QByteArray&) { pingMs.push_back(double(elapsedMs)); });
+    // From here on each volunteer beats on its interval, phases spread evenly as independent nodes' are
+    // (the Welcome of each was answered by a status already; the ramp's wait is not counted as lateness).
+    for (size_t i = 0; i < nodes.size(); ++i)
+        nextBeatMs[i] = clock.elapsed() + qint64(i) * heartbeatMs / std::max(1, n);
     beat.start();
     const ProcSample holdStart = sample(pid);
     QElapsedTimer hold;
