@@ -134,7 +134,8 @@ Tally runConnections(const Swarm& swarm, const std::vector<NodeIdentity>& ids, i
             tally.openFrames.push_back(c.lastFrame);
         }
     };
-    while ((started < count || !live.empty()) && clock.elapsed() < kBudgetMs) {
+    // Once the budget is spent no connection is started; those in flight finish (each wait is bounded).
+    while ((started < count && clock.elapsed() < kBudgetMs) || !live.empty()) {
         while (started < count && int(live.size()) < parallel && clock.elapsed() < kBudgetMs) {
             auto c = std::make_unique<AbuseConnection>(swarm.caFile(), ids[size_t(started) % ids.size()]);
             AbuseConnection* raw = c.get();
@@ -181,12 +182,13 @@ Tally runConnections(const Swarm& swarm, const std::vector<NodeIdentity>& ids, i
             }
         }
     }
-    for (auto& c : live) { // the time budget ran out: what is still waiting counts as it stands now
-        finish(*c);
-        c->peer.socket.abort();
-    }
     tally.ms = clock.elapsed();
     return tally;
+}
+
+int rejects(const Tally& t, wire::RejectCode code) {
+    const auto it = t.rejectCodes.find(int(code));
+    return it == t.rejectCodes.end() ? 0 : it->second;
 }
 
 qint64 counter(Swarm& swarm, const char* name) {
@@ -313,7 +315,7 @@ private Q_SLOTS:
         qInfo("gateway's bad_signatures counter: +%lld", counted);
         QCOMPARE(t.stillOpen, 0);
         QCOMPARE(t.refused, t.sent);
-        QCOMPARE(t.rejectCodes.at(wire::BAD_SIGNATURE), t.sent);
+        QCOMPARE(rejects(t, wire::BAD_SIGNATURE), t.sent);
         QCOMPARE(counted, qint64(t.sent));
         QVERIFY2(t.sent >= std::min(kCount, 1000), "too few sent within the time budget");
         expectHealthy();
@@ -346,7 +348,7 @@ private Q_SLOTS:
         qInfo("gateway's protocol_violations counter: +%lld", counted);
         QCOMPARE(t.stillOpen, 0);
         QCOMPARE(t.refused, t.sent);
-        QCOMPARE(t.rejectCodes.at(wire::REPLAY), t.sent);
+        QCOMPARE(rejects(t, wire::REPLAY), t.sent);
         QCOMPARE(counted, qint64(t.sent));
         QVERIFY2(t.sent >= std::min(kCount, 1000), "too few sent within the time budget");
         expectHealthy();
@@ -401,7 +403,7 @@ private Q_SLOTS:
         const qint64 counted = counter(*m_swarm, "bad_signatures") - before;
         QCOMPARE(t.stillOpen, 0);
         QCOMPARE(t.refused, t.sent);
-        QCOMPARE(t.rejectCodes.at(wire::BAD_SIGNATURE), t.sent);
+        QCOMPARE(rejects(t, wire::BAD_SIGNATURE), t.sent);
         QCOMPARE(counted, qint64(t.sent));
         QVERIFY2(t.sent >= std::min(kCount, 1000), "too few sent within the time budget");
         expectHealthy();
