@@ -160,6 +160,10 @@ void FrontDoor::incomingConnection(qintptr descriptor) {
     c.scanner = HttpRequestScanner(m_limits.http);
     m_connections[id] = std::move(owned);
     ++m_openPerAddress[address];
+    // Qt 6.4's QAbstractHttpServer disconnects every signal of a socket it upgrades to a WebSocket, our
+    // destroyed/disconnected slots included: without this child, which dies with the socket whoever owns it
+    // by then, every WebSocket ever opened stayed counted and the door refused all after 4,096 of them.
+    connect(new QObject(socket), &QObject::destroyed, this, [this, id] { forget(id); });
     connect(socket, &QObject::destroyed, this, [this, id] { forget(id); });
     connect(socket, &QAbstractSocket::disconnected, this, [this, id] {
         Connection* conn = find(id);

@@ -199,12 +199,15 @@ void GenerationSession::dispatch(size_t index) {
                       });
 }
 
+bool GenerationSession::awaits(const std::string& nodeId, uint64_t step) const {
+    return !m_done && m_inFlight && m_currentStage < m_stages.size() &&
+           nodeId == m_stages[m_currentStage].nodeId && step == m_step;
+}
+
 void GenerationSession::onStageResponse(const std::string& nodeId, const wire::StageResponse& response) {
-    if (m_done || !m_inFlight || m_currentStage >= m_stages.size())
-        return;
+    if (!awaits(nodeId, response.step()))
+        return; // a late answer from a node we already replaced, for another step, or from a stranger
     Stage& stage = m_stages[m_currentStage];
-    if (nodeId != stage.nodeId || response.step() != m_step)
-        return; // a late answer from a node we already replaced, or for an earlier step
     m_stageTimer.stop();
     m_inFlight = false;
     m_host.stageSettled(nodeId, m_sessionId);

@@ -244,8 +244,12 @@ void Orchestrator::handleStageResponse(NodeLink* node, const wire::Envelope& env
         return;
     }
     auto it = m_sessions.find(response->session_id());
-    if (it == m_sessions.end())
-        return; // the session ended meanwhile
+    if (it == m_sessions.end() || !it->second->awaits(node->nodeId, response->step())) {
+        // The session ended meanwhile, or the answer is for a session or step this node was not given:
+        // dropped, and its self-reported compute time is not counted.
+        ++m_stats.strayStageAnswers;
+        return;
+    }
     m_stats.nodeComputeUs += response->compute_us();
     it->second->onStageResponse(node->nodeId, *response);
 }
@@ -1053,6 +1057,7 @@ QJsonObject Orchestrator::statusJson() const {
                        {QStringLiteral("failovers"), qint64(m_stats.failovers)},
                        {QStringLiteral("bad_signatures"), qint64(m_stats.badSignatures)},
                        {QStringLiteral("protocol_violations"), qint64(m_stats.protocolViolations)},
+                       {QStringLiteral("stray_stage_answers"), qint64(m_stats.strayStageAnswers)},
                        {QStringLiteral("hidden_bytes_sent"), qint64(m_stats.hiddenBytesSent)},
                        {QStringLiteral("stage_hops"), qint64(m_stats.stageHops)},
                        {QStringLiteral("tokens_generated"), qint64(m_stats.tokensGenerated)},

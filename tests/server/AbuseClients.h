@@ -151,6 +151,61 @@ private:
     int m_chunksSent = 0;
 };
 
+// The resident set of a process in KiB, from /proc (-1 if unreadable).
+inline qint64 rssKiB(qint64 pid) {
+    QFile f(QStringLiteral("/proc/%1/status").arg(pid));
+    if (!f.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray& line : f.readAll().split('\n'))
+        if (line.startsWith("VmRSS:"))
+            return line.mid(6).trimmed().split(' ').first().toLongLong();
+    return -1;
+}
+
+// A WebSocket upgrade request, written by hand (to send raw frames after it).
+inline QByteArray websocketUpgrade(quint16 port) {
+    return "GET / HTTP/1.1\r\nHost: 127.0.0.1:" + QByteArray::number(port) +
+           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Sec-WebSocket-Version: 13\r\n\r\n";
+}
+
+// A masked binary frame header announcing `payloadBytes` (64-bit length form), mask key included.
+inline QByteArray frameHeader(quint64 payloadBytes) {
+    QByteArray h;
+    h.append(char(0x82)); // FIN + binary
+    h.append(char(0x80 | 127));
+    for (int i = 7; i >= 0; --i)
+        h.append(char((payloadBytes >> (8 * i)) & 0xff));
+    h.append("\x11\x22\x33\x44", 4);
+    return h;
+}
+
+// The close code of the first close frame (server frames are not masked) after the HTTP 101 answer.
+inline int closeCodeIn(const QByteArray& received) {
+    const qsizetype headerEnd = received.indexOf("\r\n\r\n");
+    if (headerEnd < 0)
+        return -1;
+    qsizetype pos = headerEnd + 4;
+    while (pos + 2 <= received.size()) {
+        const quint8 opcode = quint8(received[pos]) & 0x0f;
+        quint64 length = quint8(received[pos + 1]) & 0x7f;
+        qsizetype at = pos + 2;
+        if (length == 126) {
+            length = (quint8(received[at]) << 8) | quint8(received[at + 1]);
+            at += 2;
+        } else if (length == 127) {
+            length = 0;
+            for (int i = 0; i < 8; ++i)
+                length = (length << 8) | quint8(received[at + i]);
+            at += 8;
+        }
+        if (opcode == 0x8 && length >= 2 && at + 2 <= received.size())
+            return (quint8(received[at]) << 8) | quint8(received[at + 1]);
+        pos = at + qsizetype(length);
+    }
+    return -1;
+}
+
 // A protocol client in this process: Hello, then any number of Submits on one connection.
 struct PipelinedClient {
     std::unique_ptr<declai::net::Channel> channel;
@@ -158,7 +213,10 @@ struct PipelinedClient {
     std::map<uint64_t, QString> failed; // request id -> reason
     std::map<uint64_t, int64_t> done;   // request id -> cost in microcredits
 
-    PipelinedClient(const Swarm& swarm, const QString& apiKey) {
+    std::map<uint64_t, std::string> text; // request id -> streamed text (tokens, then the done tail)
+
+    // `url`: where to connect instead of the swarm's own address (e.g. a relay).
+    PipelinedClient(const Swarm& swarm, const QString& apiKey, const QUrl& url = QUrl()) {
         auto socket = std::make_unique<QWebSocket>();
         socket->setSslConfiguration(trustingSwarm(swarm));
         QWebSocket* raw = socket.get();
@@ -177,10 +235,14 @@ struct PipelinedClient {
                     welcomed = true;
                 if (auto f = declai::wire::decodeBody<declai::wire::Failed>(e, declai::wire::FAILED))
                     failed[f->request_id()] = QString::fromStdString(f->reason());
-                if (auto d = declai::wire::decodeBody<declai::wire::Done>(e, declai::wire::DONE))
+                if (auto t = declai::wire::decodeBody<declai::wire::Token>(e, declai::wire::TOKEN))
+                    text[t->request_id()] += t->text();
+                if (auto d = declai::wire::decodeBody<declai::wire::Done>(e, declai::wire::DONE)) {
                     done[d->request_id()] = d->cost_microcredits();
+                    text[d->request_id()] += d->text_tail();
+                }
             });
-        raw->open(QUrl(swarm.url()));
+        raw->open(url.isEmpty() ? QUrl(swarm.url()) : url);
     }
     bool waitWelcome() {
         QElapsedTimer clock;
@@ -189,11 +251,12 @@ struct PipelinedClient {
             QTest::qWait(10);
         return welcomed;
     }
-    void submit(uint64_t requestId, int tokens, const char* priority = "normal", bool quoteOnly = false) {
+    void submit(uint64_t requestId, int tokens, const char* priority = "normal", bool quoteOnly = false,
+                const std::string& prompt = "Once upon a time") {
         declai::wire::Submit submit;
         submit.set_request_id(requestId);
         submit.set_model("stories260K");
-        submit.set_prompt("Once upon a time");
+        submit.set_prompt(prompt);
         submit.set_max_tokens(static_cast<uint32_t>(tokens));
         submit.set_priority(priority);
         submit.set_quote_only(quoteOnly);

@@ -62,21 +62,32 @@ public:
 
     // Opens the connection and completes the handshake; true once welcomed.
     bool join(quint16 port, int timeoutMs = 10000) {
-        m_socket.open(QUrl(QStringLiteral("wss://127.0.0.1:%1").arg(port)));
-        if (!waitUntil([this] { return m_socket.state() == QAbstractSocket::ConnectedState; }, timeoutMs))
-            return false;
-        wire::Hello hello;
-        hello.set_role(wire::NODE);
-        hello.set_min_protocol_version(wire::kMinProtocolVersion);
-        hello.set_max_protocol_version(wire::kProtocolVersion);
-        hello.set_public_key(m_identity->publicKey());
-        send(wire::HELLO, hello);
+        connectTo(port);
         if (!waitUntil([this] { return m_welcomed || m_rejected || m_closed; }, timeoutMs) || !m_welcomed)
             return false;
         // A quarantined key is welcomed by the handshake and refused right after by the orchestrator.
         waitUntil([this] { return m_rejected || m_closed; }, 300);
         return !m_rejected && !m_closed;
     }
+
+    // Starts the handshake without waiting (Hello once connected; Welcome is answered by a NodeStatus), for
+    // callers that drive many nodes at once (tests/load/swarm_sim).
+    void connectTo(quint16 port) {
+        QObject::connect(&m_socket, &QWebSocket::connected, &m_socket, [this] {
+            wire::Hello hello;
+            hello.set_role(wire::NODE);
+            hello.set_min_protocol_version(wire::kMinProtocolVersion);
+            hello.set_max_protocol_version(wire::kProtocolVersion);
+            hello.set_public_key(m_identity->publicKey());
+            send(wire::HELLO, hello);
+        });
+        m_socket.open(QUrl(QStringLiteral("wss://127.0.0.1:%1").arg(port)));
+    }
+    // The periodic NodeStatus a declai-node sends (NodeConfig::statusIntervalMs).
+    void heartbeat() { sendStatus(); }
+    // What the status offers for assignments (default 8 GiB); 0: a volunteer with no room, never assigned.
+    void setMemoryBudgetBytes(uint64_t bytes) { m_memoryBudgetBytes = bytes; }
+    QWebSocket& socket() { return m_socket; }
 
     const NodeIdentity& identity() const { return *m_identity; }
     void leave() {
@@ -121,7 +132,7 @@ private:
         device->set_name("fake");
         device->set_layer_tokens_per_s(1e12); // self-reported: claims to be the fastest node there is
         status.set_accepting_sessions(true);
-        status.set_memory_budget_bytes(8ull << 30);
+        status.set_memory_budget_bytes(m_memoryBudgetBytes);
         status.set_max_sessions(64);
         if (m_claim) {
             wire::ShardHeld* held = status.add_shards();
@@ -278,6 +289,7 @@ private:
     QString m_rejectReason;
     int m_stageRequests = 0;
     int m_assignments = 0;
+    uint64_t m_memoryBudgetBytes = 8ull << 30;
     std::optional<GgufFile> m_file; // the claimed model and its node view, opened at the first challenge
     std::optional<NodeFileView> m_view;
 };

@@ -25,12 +25,20 @@ struct ProtocolPeer {
     bool closed = false;
     uint64_t seq = 0;
     std::string channelBinding; // the handshake nonce (nodes)
+    bool keepRawFrames = false; // when set, every frame as it arrived (binary and text) goes to rawFrames
+    std::vector<QByteArray> rawFrames;
 
     explicit ProtocolPeer(const QString& caFile) {
         QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
         tls.setCaCertificates(QSslCertificate::fromPath(caFile));
         socket.setSslConfiguration(tls);
+        QObject::connect(&socket, &QWebSocket::textMessageReceived, [this](const QString& text) {
+            if (keepRawFrames)
+                rawFrames.push_back(text.toUtf8());
+        });
         QObject::connect(&socket, &QWebSocket::binaryMessageReceived, [this](const QByteArray& frame) {
+            if (keepRawFrames)
+                rawFrames.push_back(frame);
             wire::Envelope e;
             if (!e.ParseFromArray(frame.constData(), int(frame.size())))
                 return;

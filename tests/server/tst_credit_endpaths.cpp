@@ -326,6 +326,56 @@ private Q_SLOTS:
         QVERIFY(text.contains(QStringLiteral("no orphaned holds")));
     }
 
+    // Chaos, issue 17 §3: rounds of kill -9 during generation, alternating the serving node and the server,
+    // on one data folder. After every round: no hold left open once the server runs, `ledger verify` clean
+    // (zero-sum, hash chain, balances, holds) and the user's money where it was or charged, never more.
+    void repeatedKillsOfNodesAndServerLoseNothing() {
+        QString key;
+        const QStringList args{QStringLiteral("--min-nodes"), QStringLiteral("1")};
+        Swarm swarm(args, [&](Swarm& s) { key = addUser(s, QStringLiteral("chaos")); });
+        QVERIFY(swarm.waitForServer());
+        const int rounds = 4;
+        double lastAvailable = 100.0;
+        int serverKills = 0;
+        for (int round = 0; round < rounds; ++round) {
+            QProcess& node = swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("200")});
+            QVERIFY2(swarm.waitForShards(1, 60000), qPrintable(swarm.log(QStringLiteral("server"))));
+            auto client = swarm.submit(QStringLiteral("Once upon a time"), 100,
+                                       {QStringLiteral("--api-key"), key, QStringLiteral("--tokens")});
+            QVERIFY(readTokenIds(*client, 2, 60000) >= 2);
+            const bool killServer = round % 2 == 1;
+            if (killServer) {
+                ::kill(static_cast<pid_t>(swarm.server().processId()), SIGKILL);
+                QVERIFY(swarm.server().waitForFinished(5000));
+                ++serverKills;
+            } else {
+                ::kill(static_cast<pid_t>(node.processId()), SIGKILL);
+                QVERIFY(node.waitForFinished(5000));
+            }
+            QVERIFY(client->waitForFinished(60000) || client->state() == QProcess::NotRunning);
+            if (killServer) {
+                swarm.restartServer(args, QStringLiteral("server-round%1").arg(round));
+                QVERIFY(swarm.waitForServer());
+            }
+            QTest::qWait(500);
+            const BalanceLine line = balanceOf(swarm, QStringLiteral("chaos"));
+            QString text;
+            const int verified = verify(swarm, &text);
+            qInfo("round %d (%s killed): client exit %d, available %.6f, held %.6f, ledger verify %d", round,
+                  killServer ? "server" : "node", client->exitCode(), line.available, line.held, verified);
+            QCOMPARE(line.held, 0.0);
+            QVERIFY2(verified == 0, qPrintable(text));
+            QVERIFY(line.available <= lastAvailable && line.available > 0.0);
+            lastAvailable = line.available;
+            for (auto& p : swarm.nodes()) // the next round's node starts alone
+                if (p->state() != QProcess::NotRunning) {
+                    p->kill();
+                    p->waitForFinished(5000);
+                }
+        }
+        QCOMPARE(serverKills, rounds / 2);
+    }
+
     // Finding 7: earnings still pending when the server stopped are released by the next start once the
     // window has passed, without the node earning again.
     void maturedEarningsAreReleasedOnStart() {

@@ -7,70 +7,17 @@
 #include <QElapsedTimer>
 #include <sys/resource.h>
 
+using declai::testdata::closeCodeIn;
+using declai::testdata::frameHeader;
 using declai::testdata::HugeHeader;
 using declai::testdata::openConnections;
 using declai::testdata::partialClientHello;
 using declai::testdata::PipelinedClient;
 using declai::testdata::readUntilClosed;
+using declai::testdata::rssKiB;
 using declai::testdata::Swarm;
 using declai::testdata::tlsConnect;
-
-namespace {
-
-qint64 rssKiB(qint64 pid) {
-    QFile f(QStringLiteral("/proc/%1/status").arg(pid));
-    if (!f.open(QIODevice::ReadOnly))
-        return -1;
-    for (const QByteArray& line : f.readAll().split('\n'))
-        if (line.startsWith("VmRSS:"))
-            return line.mid(6).trimmed().split(' ').first().toLongLong();
-    return -1;
-}
-
-QByteArray websocketUpgrade(quint16 port) {
-    return "GET / HTTP/1.1\r\nHost: 127.0.0.1:" + QByteArray::number(port) +
-           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-           "Sec-WebSocket-Version: 13\r\n\r\n";
-}
-
-// A masked binary frame header announcing `payloadBytes` (64-bit length form), mask key included.
-QByteArray frameHeader(quint64 payloadBytes) {
-    QByteArray h;
-    h.append(char(0x82)); // FIN + binary
-    h.append(char(0x80 | 127));
-    for (int i = 7; i >= 0; --i)
-        h.append(char((payloadBytes >> (8 * i)) & 0xff));
-    h.append("\x11\x22\x33\x44", 4);
-    return h;
-}
-
-// The close code of the first close frame (server frames are not masked) after the HTTP 101 answer.
-int closeCodeIn(const QByteArray& received) {
-    const qsizetype headerEnd = received.indexOf("\r\n\r\n");
-    if (headerEnd < 0)
-        return -1;
-    qsizetype pos = headerEnd + 4;
-    while (pos + 2 <= received.size()) {
-        const quint8 opcode = quint8(received[pos]) & 0x0f;
-        quint64 length = quint8(received[pos + 1]) & 0x7f;
-        qsizetype at = pos + 2;
-        if (length == 126) {
-            length = (quint8(received[at]) << 8) | quint8(received[at + 1]);
-            at += 2;
-        } else if (length == 127) {
-            length = 0;
-            for (int i = 0; i < 8; ++i)
-                length = (length << 8) | quint8(received[at + i]);
-            at += 8;
-        }
-        if (opcode == 0x8 && length >= 2 && at + 2 <= received.size())
-            return (quint8(received[at]) << 8) | quint8(received[at + 1]);
-        pos = at + qsizetype(length);
-    }
-    return -1;
-}
-
-} // namespace
+using declai::testdata::websocketUpgrade;
 
 class TestGatewayAbuse : public QObject {
     Q_OBJECT

@@ -136,6 +136,8 @@ public:
     bool usesNode(const std::string& nodeId) const;
     const SessionStats& stats() const { return m_stats; }
 
+    // Whether this session waits on `nodeId` for `step` now; any other answer is stray and is dropped.
+    bool awaits(const std::string& nodeId, uint64_t step) const;
     // Routed here by the orchestrator.
     void onStageResponse(const std::string& nodeId, const wire::StageResponse& response);
     void onNodeLost(const std::string& nodeId, const QString& reason);

@@ -38,6 +38,8 @@ struct OrchestratorStats {
     uint64_t badSignatures = 0;
     // Frames from authenticated nodes that the channel refused (a replayed seq, a malformed frame ...).
     uint64_t protocolViolations = 0;
+    // Signed stage answers dropped: for a session that ended, or one or a step the node was not given.
+    uint64_t strayStageAnswers = 0;
     uint64_t hiddenBytesSent = 0; // gateway -> node payload bytes of completed sessions
     uint64_t stageHops = 0;       // stage requests of completed sessions
     uint64_t tokensGenerated = 0;
