@@ -9,19 +9,47 @@
 
 namespace declai::node {
 
-ComputeWorker::ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions,
-                             int sessionIdleTimeoutMs, int stageDelayMs, QString testCheat, QString device,
-                             bool prefault)
-    : m_threads(threads), m_memoryBudgetBytes(memoryBudgetBytes), m_maxSessions(maxSessions),
-      m_sessionIdleTimeoutMs(sessionIdleTimeoutMs), m_stageDelayMs(stageDelayMs), m_prefault(prefault),
-      m_testCheat(std::move(testCheat)), m_device(device.toStdString()) {}
+ComputeWorker::ComputeWorker(WorkerLimits limits, std::shared_ptr<ComputeHooks> hooks)
+    : m_limits(std::move(limits)), m_hooks(std::move(hooks)), m_device(m_limits.device.toStdString()) {}
 
-ComputeWorker::~ComputeWorker() = default;
+ComputeWorker::~ComputeWorker() {
+    m_executors.clear(); // they use the pool
+}
+
+ThreadPool& ComputeWorker::pool() {
+    if (!m_pool)
+        m_pool = std::make_unique<ThreadPool>(m_limits.threads); // created on this thread, used only here
+    return *m_pool;
+}
+
+void ComputeWorker::setLimits(const WorkerLimits& limits) {
+    const bool rebuild = limits.threads != m_limits.threads || limits.device != m_limits.device;
+    m_limits.memoryBudgetBytes = limits.memoryBudgetBytes;
+    m_limits.maxSessions = limits.maxSessions;
+    m_limits.sessionIdleTimeoutMs = limits.sessionIdleTimeoutMs;
+    m_limits.prefault = limits.prefault;
+    if (rebuild)
+        m_pendingLimits = limits;
+    else
+        m_pendingLimits.reset();
+    applyPendingLimits();
+}
+
+void ComputeWorker::applyPendingLimits() {
+    if (!m_pendingLimits || !m_sessions.empty())
+        return;
+    m_limits.threads = m_pendingLimits->threads;
+    m_limits.device = m_pendingLimits->device;
+    m_pendingLimits.reset();
+    // Executors are rebuilt from the loaded weights on the next stage (executorFor).
+    m_executors.clear();
+    m_pool.reset();
+    m_device = m_limits.device.toStdString();
+    Q_EMIT limitsApplied(pool().threadCount(), m_limits.device);
+}
 
 void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const QString& model,
                               const QString& digest, qint64 begin, qint64 end, qint64 downloadedBytes) {
-    if (!m_pool)
-        m_pool = std::make_unique<ThreadPool>(m_threads); // created on this thread, used only here
     QElapsedTimer clock;
     clock.start();
     const std::string name = model.toStdString();
@@ -49,7 +77,7 @@ void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const Q
         return;
     }
     loaded.ranges.push_back(layers);
-    if (m_prefault)
+    if (m_limits.prefault)
         loaded.weights->prefault(layers, false);
     // Benchmark one decode step through one layer: the figure placement weighs nodes by.
     double layerTokensPerS = 0;
@@ -91,7 +119,7 @@ ShardBackend* ComputeWorker::executorFor(const std::string& model, LayerRange la
     auto e = m_executors.find(key);
     if (e != m_executors.end())
         return e->second.get();
-    auto created = makeShardBackend(it->second.weights, layers, m_device, *m_pool);
+    auto created = makeShardBackend(it->second.weights, layers, m_device, pool());
     if (!created) {
         error = created.error().message;
         return nullptr;
@@ -112,10 +140,8 @@ void ComputeWorker::runStage(const QByteArray& serializedRequest) {
     response.set_step(request.step());
     response.set_layer_begin(request.layer_begin());
     response.set_layer_end(request.layer_end());
-    if (m_stageDelayMs > 0)
-        QThread::msleep(static_cast<unsigned long>(m_stageDelayMs));
-    if (!m_pool)
-        m_pool = std::make_unique<ThreadPool>(m_threads);
+    if (m_hooks)
+        m_hooks->beforeStage(request);
     std::string error;
     const LayerRange layers{request.layer_begin(), request.layer_end()};
     ShardBackend* executor = executorFor(request.model(), layers, error);
@@ -129,12 +155,13 @@ void ComputeWorker::runStage(const QByteArray& serializedRequest) {
     if (!hidden)
         return reply(hidden.error().message);
     const uint64_t session = request.session_id();
-    if (!m_sessions.count(session) && static_cast<int>(m_sessions.size()) >= m_maxSessions)
-        return reply("node is busy: " + std::to_string(m_maxSessions) + " sessions already active");
+    const bool newSession = !m_sessions.count(session);
+    if (newSession && static_cast<int>(m_sessions.size()) >= m_limits.maxSessions)
+        return reply("node is busy: " + std::to_string(m_limits.maxSessions) + " sessions already active");
     // The KV cache a session may grow to must fit the memory budget.
     const uint64_t kvBytes =
         executor->kvBytesPerToken() * (uint64_t(request.start_pos()) + request.n_tokens());
-    if (m_memoryBudgetBytes > 0 && kvBytes > m_memoryBudgetBytes)
+    if (m_limits.memoryBudgetBytes > 0 && kvBytes > m_limits.memoryBudgetBytes)
         return reply("the session's KV cache would exceed this node's memory budget");
     if (request.replay())
         executor->endSession(session);
@@ -142,24 +169,18 @@ void ComputeWorker::runStage(const QByteArray& serializedRequest) {
     QElapsedTimer clock;
     clock.start();
     ++m_stagesRun;
-    const std::vector<float> input = m_testCheat == QStringLiteral("skip") ? *hidden : std::vector<float>();
+    // The input is kept only for a hook (tests): copying it costs a stage's hidden states.
+    const std::vector<float> input = m_hooks ? *hidden : std::vector<float>();
     if (auto r = executor->forward(session, request.start_pos(), *hidden, n); !r)
         return reply(r.error().message);
-    // Test-only cheats (see NodeConfig::testCheat): what a lazy or malicious node might send instead.
-    if (m_testCheat == QStringLiteral("random") ||
-        (m_testCheat == QStringLiteral("sometimes") && m_stagesRun % 20 == 7)) {
-        uint64_t state = m_stagesRun * 0x9E3779B97F4A7C15ull;
-        for (float& v : *hidden) {
-            state ^= state << 13, state ^= state >> 7, state ^= state << 17;
-            v = static_cast<float>(static_cast<int64_t>(state % 2001) - 1000) / 500.0f;
-        }
-    } else if (m_testCheat == QStringLiteral("skip")) {
-        *hidden = input;
-    }
+    if (m_hooks)
+        m_hooks->afterForward(m_stagesRun, input, *hidden);
     SessionUse& use = m_sessions[session];
     use.lastUsedMs = QDateTime::currentMSecsSinceEpoch();
     const ShardKey key{request.model(), layers.begin, layers.end};
-    if (std::find(use.executors.begin(), use.executors.end(), key) == use.executors.end())
+    const bool newForShard =
+        std::find(use.executors.begin(), use.executors.end(), key) == use.executors.end();
+    if (newForShard)
         use.executors.push_back(key);
     const int64_t dim = executor->hiddenSize();
     int64_t rows = n;
@@ -170,15 +191,12 @@ void ComputeWorker::runStage(const QByteArray& serializedRequest) {
     response.set_hidden_size(static_cast<uint32_t>(dim));
     response.set_encoding(request.encoding());
     response.set_hidden(wire::encodeHidden(out, request.encoding()));
-    if (m_testCheat == QStringLiteral("stale")) {
-        // Replays its previous answer when the shape allows (the first one is computed honestly).
-        if (m_lastAnswer.size() == response.hidden().size())
-            response.set_hidden(m_lastAnswer);
-        else
-            m_lastAnswer = response.hidden();
-    }
     response.set_compute_us(static_cast<uint32_t>(clock.nsecsElapsed() / 1000));
+    if (m_hooks)
+        m_hooks->beforeAnswer(response);
     Q_EMIT stageDone(QByteArray::fromStdString(response.SerializeAsString()));
+    Q_EMIT stageServed(QString::fromStdString(request.model()), layers.begin, layers.end,
+                       n * (layers.end - layers.begin), newSession, newForShard);
     Q_EMIT sessionsChanged(static_cast<int>(m_sessions.size()));
 }
 
@@ -191,13 +209,14 @@ void ComputeWorker::endSession(quint64 sessionId) {
             e->second->endSession(sessionId);
     m_sessions.erase(it);
     Q_EMIT sessionsChanged(static_cast<int>(m_sessions.size()));
+    applyPendingLimits();
 }
 
 void ComputeWorker::sweepIdleSessions() {
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     std::vector<uint64_t> idle;
     for (const auto& [id, use] : m_sessions)
-        if (now - use.lastUsedMs > m_sessionIdleTimeoutMs)
+        if (now - use.lastUsedMs > m_limits.sessionIdleTimeoutMs)
             idle.push_back(id);
     for (uint64_t id : idle)
         endSession(id);

@@ -4,13 +4,16 @@
 // every slot runs on that thread and every signal is emitted from it (connect with queued connections).
 #pragma once
 
+#include "ComputeHooks.h"
 #include "declai/gpu/ShardBackend.h"
 #include "declai/gpu/ThreadPool.h"
 #include "proto/declai.pb.h"
 
 #include <QObject>
+#include <QString>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -23,16 +26,28 @@ struct ShardKey {
     auto operator<=>(const ShardKey&) const = default;
 };
 
+// What the worker may use; changeable at run time (setLimits).
+struct WorkerLimits {
+    int threads = 0;                // compute threads; 0 = all cores
+    uint64_t memoryBudgetBytes = 0; // 0 = no KV cache check
+    int maxSessions = 16;
+    int sessionIdleTimeoutMs = 300000;
+    QString device = QStringLiteral("cpu");
+    bool prefault = false;
+};
+
 class ComputeWorker : public QObject {
     Q_OBJECT
 
 public:
-    ComputeWorker(int threads, uint64_t memoryBudgetBytes, int maxSessions, int sessionIdleTimeoutMs,
-                  int stageDelayMs, QString testCheat = {}, QString device = QStringLiteral("cpu"),
-                  bool prefault = false);
+    // hooks: test-only behaviour (ComputeHooks.h); null in shipped binaries.
+    explicit ComputeWorker(WorkerLimits limits, std::shared_ptr<ComputeHooks> hooks = nullptr);
     ~ComputeWorker() override;
 
 public Q_SLOTS:
+    // Memory and session limits apply at once; a new thread count or device applies when no session is
+    // active (executors hold the sessions' KV caches): at once when idle, else after the last session ends.
+    void setLimits(const declai::node::WorkerLimits& limits);
     // Opens the (sparse) local GGUF and makes layers [begin, end) of `model` servable.
     void loadShard(quint64 assignmentId, const QString& path, const QString& model, const QString& digest,
                    qint64 begin, qint64 end, qint64 downloadedBytes);
@@ -45,6 +60,12 @@ Q_SIGNALS:
                      double layerTokensPerS, qint64 downloadedBytes);
     void stageDone(const QByteArray& serializedResponse);
     void sessionsChanged(int activeSessions);
+    // After each successful stage: layer-tokens computed (tokens x layers), and whether the session is new
+    // to this node / to this shard (for the "sessions served" counters).
+    void stageServed(const QString& model, qint64 layerBegin, qint64 layerEnd, qint64 layerTokens,
+                     bool newSession, bool newSessionForShard);
+    // The thread count and device in use changed (after setLimits).
+    void limitsApplied(int threads, const QString& device);
 
 private:
     struct LoadedModel {
@@ -57,17 +78,15 @@ private:
         qint64 lastUsedMs = 0;
     };
     ShardBackend* executorFor(const std::string& model, LayerRange layers, std::string& error);
+    // Rebuilds the pool and drops the executors when the threads or device changed and no session is active.
+    void applyPendingLimits();
+    ThreadPool& pool();
 
     std::unique_ptr<ThreadPool> m_pool;
-    int m_threads;
-    uint64_t m_memoryBudgetBytes;
-    int m_maxSessions;
-    int m_sessionIdleTimeoutMs;
-    int m_stageDelayMs;
-    bool m_prefault; // read a loaded shard's weight pages in at once (NodeConfig::prefault)
-    QString m_testCheat;
-    std::string m_device;     // where shards run: "cpu", "opencl:0", "vulkan:0", ...
-    std::string m_lastAnswer; // for the "stale" test cheat
+    WorkerLimits m_limits;                       // in force
+    std::optional<WorkerLimits> m_pendingLimits; // threads/device waiting for the sessions to end
+    std::shared_ptr<ComputeHooks> m_hooks;
+    std::string m_device; // where shards run: "cpu", "opencl:0", "vulkan:0", ...
     uint64_t m_stagesRun = 0;
     std::map<std::string, LoadedModel> m_models; // by model name
     std::map<ShardKey, std::unique_ptr<ShardBackend>> m_executors;
@@ -75,3 +94,5 @@ private:
 };
 
 } // namespace declai::node
+
+Q_DECLARE_METATYPE(declai::node::WorkerLimits)

@@ -25,6 +25,7 @@
 #include <QPointer>
 #include <QThread>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -94,8 +95,8 @@ public:
     EngineStats stats() const { return m_stats; }               // the latest snapshot (caller's thread)
     bool isRunning() const;
 
-    // Devices: enumerated on a worker thread at construction and on refreshDevices(); devicesChanged() when
-    // the list is known. devices() is empty until then.
+    // Devices: enumerated on a worker thread by refreshDevices() (probing loads every compiled-in driver, so
+    // nothing does it unasked); devicesChanged() when the list is known. devices() is empty until then.
     QList<DeviceInfo> devices() const { return m_devices; }
     void refreshDevices();
 
@@ -115,8 +116,9 @@ Q_SIGNALS:
 
 private:
     void onBackendStats(const EngineStats& stats);
-    void emitStatsThrottled(bool immediately);
-    void onBackendStopped();
+    void onThreadFinished();
+    // Runs `job` on a new worker thread (a child of this, joined by the destructor).
+    void startWorker(std::function<void()> job);
 
     NodeSettings m_settings;
     std::unique_ptr<MachineProbes> m_probes; // moved to the backend on start()
@@ -125,11 +127,9 @@ private:
     QThread* m_thread = nullptr;       // child of this; runs the backend
     QPointer<EngineBackend> m_backend; // lives on m_thread; deleted when it finishes
     EngineStats m_stats;
-    qint64 m_lastStatsEmitMs = 0;
-    bool m_statsEmitPending = false;
-    bool m_stopping = false;
     QList<DeviceInfo> m_devices;
-    QThread* m_benchmarkThread = nullptr;
+    bool m_enumeratingDevices = false;
+    bool m_benchmarking = false;
     std::shared_ptr<std::atomic<bool>> m_benchmarkCancel;
 };
 

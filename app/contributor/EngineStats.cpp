@@ -1,7 +1,5 @@
 #include "EngineStats.h"
 
-#include "ContributorEngine.h"
-
 namespace declai::node {
 
 QString engineStateName(EngineState state) {

@@ -68,8 +68,9 @@ struct MachineProbes {
 
     // The real ones (above).
     static std::unique_ptr<MachineProbes> system();
-    // Samples every probe once (the engine's thread).
-    MachineState sample() const;
+    // Samples the probes once (the engine's thread). With `rules`, only what they need: the idle probe is
+    // asked only when an idle time is required, the full-screen one only when that rule is on.
+    MachineState sample(const ContributionRules* rules = nullptr) const;
 };
 
 } // namespace declai::node

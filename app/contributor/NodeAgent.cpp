@@ -7,11 +7,24 @@
 #include <QDir>
 #include <QFile>
 #include <QWebSocket>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 
 namespace declai::node {
 namespace {
+
+constexpr qint64 kTokensWindowMs = 10000;
+
+// Bytes a file really occupies on disk (shard files are sparse: only the downloaded ranges count).
+qint64 allocatedBytes(const QString& path) {
+    struct stat st {};
+    if (::stat(QFile::encodeName(path).constData(), &st) != 0)
+        return 0;
+    return qint64(st.st_blocks) * 512;
+}
+
+} // namespace
 
 uint64_t physicalMemoryBytes() {
     const long pages = sysconf(_SC_PHYS_PAGES);
@@ -19,52 +32,170 @@ uint64_t physicalMemoryBytes() {
     return pages > 0 && pageSize > 0 ? uint64_t(pages) * uint64_t(pageSize) : (8ull << 30);
 }
 
-} // namespace
-
-NodeAgent::NodeAgent(NodeConfig config, NodeIdentity identity, QObject* parent)
-    : QObject(parent), m_config(std::move(config)), m_identity(std::move(identity)) {
-    if (m_config.memoryBudgetBytes == 0)
-        m_config.memoryBudgetBytes = physicalMemoryBytes() / 2;
-    m_reconnectTimer.setSingleShot(true);
-    connect(&m_reconnectTimer, &QTimer::timeout, this, &NodeAgent::connectToServer);
-    connect(&m_statusTimer, &QTimer::timeout, this, &NodeAgent::sendStatus);
-    m_worker = new ComputeWorker(m_config.threads, m_config.memoryBudgetBytes, m_config.maxSessions,
-                                 m_config.sessionIdleTimeoutMs, m_config.stageDelayMs, m_config.testCheat,
-                                 m_config.device, m_config.prefault);
-    m_worker->moveToThread(&m_computeThread);
-    connect(&m_computeThread, &QThread::finished, m_worker, &QObject::deleteLater);
+NodeAgent::NodeAgent(NodeSettings settings, NodeIdentity identity, std::shared_ptr<ComputeHooks> hooks,
+                     QObject* parent)
+    : QObject(parent), m_settings(std::move(settings)), m_identity(std::move(identity)),
+      m_reconnectTimer(new QTimer(this)), m_statusTimer(new QTimer(this)), m_sweepTimer(new QTimer(this)),
+      m_computeThread(new QThread(this)) {
+    if (m_settings.budgets.memoryBytes == 0)
+        m_settings.budgets.memoryBytes = physicalMemoryBytes() / 2;
+    m_computeThreads = m_settings.budgets.threads;
+    m_clock.start();
+    m_reconnectTimer->setSingleShot(true);
+    connect(m_reconnectTimer, &QTimer::timeout, this, &NodeAgent::connectToServer);
+    connect(m_statusTimer, &QTimer::timeout, this, &NodeAgent::sendStatus);
+    m_worker = new ComputeWorker(workerLimits(m_computeThreads), std::move(hooks));
+    m_worker->moveToThread(m_computeThread);
+    connect(m_computeThread, &QThread::finished, m_worker, &QObject::deleteLater);
     // Worker signals arrive queued on this (the agent's) thread.
     connect(m_worker, &ComputeWorker::shardLoaded, this, &NodeAgent::onShardLoaded);
     connect(m_worker, &ComputeWorker::stageDone, this, &NodeAgent::onStageDone);
+    connect(m_worker, &ComputeWorker::stageServed, this, &NodeAgent::onStageServed);
     connect(m_worker, &ComputeWorker::sessionsChanged, this, [this](int active) {
+        const bool changed = active != m_activeSessions;
         m_activeSessions = active;
         if (m_draining && active == 0)
             Q_EMIT drained();
+        if (changed) {
+            sendStatus(); // the gateway weighs nodes by their load
+            Q_EMIT statsChanged();
+        }
     });
-    connect(&m_sweepTimer, &QTimer::timeout, m_worker, &ComputeWorker::sweepIdleSessions);
-    m_sweepTimer.start(std::max(1000, m_config.sessionIdleTimeoutMs / 4));
-    m_computeThread.setObjectName(QStringLiteral("declai-compute"));
-    m_computeThread.start();
+    connect(m_worker, &ComputeWorker::limitsApplied, this, [this](int threads, const QString&) {
+        m_computeThreads = threads;
+        Q_EMIT statsChanged();
+    });
+    connect(m_sweepTimer, &QTimer::timeout, m_worker, &ComputeWorker::sweepIdleSessions);
+    m_computeThread->setObjectName(QStringLiteral("declai-compute"));
+    m_computeThread->start();
 }
 
 NodeAgent::~NodeAgent() {
+    if (m_downloader)
+        m_downloader->cancel();
+    m_downloader.reset();
     m_channel.reset();
-    m_computeThread.quit();
-    m_computeThread.wait();
+    m_computeThread->quit();
+    m_computeThread->wait();
+}
+
+WorkerLimits NodeAgent::workerLimits(int computeThreads) const {
+    WorkerLimits limits;
+    limits.threads = computeThreads;
+    limits.memoryBudgetBytes = m_settings.budgets.memoryBytes;
+    limits.maxSessions = m_settings.budgets.maxSessions;
+    limits.sessionIdleTimeoutMs = m_settings.sessionIdleTimeoutMs;
+    limits.device =
+        m_settings.budgets.device().isEmpty() ? QStringLiteral("cpu") : m_settings.budgets.device();
+    limits.prefault = m_settings.prefault;
+    return limits;
+}
+
+QString NodeAgent::cacheDir() const {
+    return QDir(m_settings.dataDir).filePath(QStringLiteral("shards"));
+}
+
+void NodeAgent::setError(const QString& error, const QString& whatToDo) {
+    m_lastError = error;
+    m_whatToDo = whatToDo;
+    Q_EMIT statsChanged();
 }
 
 void NodeAgent::start() {
-    if (!m_config.tls.insecureDev || m_config.serverUrl.scheme() == QStringLiteral("wss")) {
-        net::ClientTlsOptions options = m_config.tls;
+    if (m_started)
+        return;
+    m_started = true;
+    // Created here, on the agent's thread (the constructor may have run on another).
+    m_network = new QNetworkAccessManager(this);
+    m_sweepTimer->start(std::max(1000, m_settings.sessionIdleTimeoutMs / 4));
+    if (!m_settings.tls.insecureDev || m_settings.serverUrl.scheme() == QStringLiteral("wss")) {
+        net::ClientTlsOptions options = m_settings.tls;
         options.insecureDev = false;
         auto tls = net::clientTlsConfiguration(options);
         if (!tls) {
-            Q_EMIT fatalError(QString::fromStdString(tls.error().message));
+            const QString reason = QString::fromStdString(tls.error().message);
+            setError(reason,
+                     QStringLiteral(
+                         "Check the server certificate (CA file or pinned fingerprint) in the settings."));
+            Q_EMIT fatalError(reason);
             return;
         }
         m_tls = *tls;
     }
     connectToServer();
+}
+
+void NodeAgent::setAcceptingSessions(bool accepting) {
+    if (accepting == m_accepting)
+        return;
+    m_accepting = accepting;
+    qInfo(accepting ? "taking sessions again" : "paused: no new sessions; %d active", m_activeSessions);
+    sendStatus();
+    Q_EMIT statsChanged();
+}
+
+void NodeAgent::setBudgets(const ResourceBudgets& budgets, int computeThreads) {
+    const QString device = budgets.device().isEmpty() ? m_settings.budgets.device() : budgets.device();
+    m_settings.budgets = budgets;
+    if (m_settings.budgets.memoryBytes == 0)
+        m_settings.budgets.memoryBytes = physicalMemoryBytes() / 2;
+    if (budgets.enabledDevices.isEmpty())
+        m_settings.budgets.enabledDevices = QStringList{device};
+    const WorkerLimits limits = workerLimits(computeThreads);
+    QMetaObject::invokeMethod(
+        m_worker, [worker = m_worker, limits] { worker->setLimits(limits); },
+        Qt::QueuedConnection); // runs on the compute thread
+    sendStatus();
+    Q_EMIT statsChanged();
+}
+
+void NodeAgent::fillStats(EngineStats& stats) const {
+    stats.nodeId = QString::fromStdString(m_identity.nodeId());
+    stats.fingerprint = QString::fromStdString(m_identity.shortId());
+    stats.serverUrl = m_settings.serverUrl.toString();
+    stats.connected = m_welcomed;
+    stats.reconnectInSeconds =
+        !m_welcomed && m_reconnectTimer->isActive() ? (m_reconnectTimer->remainingTime() + 999) / 1000 : -1;
+    qint64 recent = 0;
+    const qint64 nowMs = m_clock.elapsed();
+    for (const auto& [atMs, tokens] : m_recentLayerTokens)
+        if (nowMs - atMs <= kTokensWindowMs)
+            recent += tokens;
+    stats.tokensPerSecond = double(recent) / (double(kTokensWindowMs) / 1000.0);
+    stats.layerTokensServed = m_layerTokensServed;
+    stats.stagesServed = m_stagesServed;
+    stats.sessionsActive = m_activeSessions;
+    stats.sessionsServed = m_sessionsServed;
+    stats.benchmarkLayerTokensPerSecond = m_layerTokensPerS;
+    stats.shards.clear();
+    for (const HeldShard& s : m_shards)
+        stats.shards.append(ShardStats{
+            s.model, s.begin, s.end, allocatedBytes(net::ShardDownloader::localPathFor(cacheDir(), s.digest)),
+            s.sessionsServed});
+    stats.download = m_download;
+    stats.device = m_settings.budgets.device();
+    stats.threads = m_computeThreads > 0 ? m_computeThreads : QThread::idealThreadCount();
+    stats.lastError = m_lastError;
+    stats.whatToDo = m_whatToDo;
+}
+
+void NodeAgent::onStageServed(const QString& model, qint64 layerBegin, qint64 layerEnd, qint64 layerTokens,
+                              bool newSession, bool newSessionForShard) {
+    ++m_stagesServed;
+    m_layerTokensServed += layerTokens;
+    if (newSession)
+        ++m_sessionsServed;
+    if (newSessionForShard)
+        for (HeldShard& s : m_shards)
+            if (s.model == model && s.begin <= layerBegin && s.end >= layerEnd) {
+                ++s.sessionsServed;
+                break;
+            }
+    const qint64 nowMs = m_clock.elapsed();
+    m_recentLayerTokens.emplace_back(nowMs, layerTokens);
+    while (!m_recentLayerTokens.empty() && nowMs - m_recentLayerTokens.front().first > kTokensWindowMs)
+        m_recentLayerTokens.pop_front();
+    Q_EMIT statsChanged();
 }
 
 void NodeAgent::connectToServer() {
@@ -73,11 +204,11 @@ void NodeAgent::connectToServer() {
     QWebSocket* raw = socket.get();
     if (m_tls)
         raw->setSslConfiguration(*m_tls);
-    if (!m_config.tls.pinnedFingerprint.isEmpty()) {
+    if (!m_settings.tls.pinnedFingerprint.isEmpty()) {
         connect(raw, &QWebSocket::sslErrors, this, [this, raw](const QList<QSslError>& errors) {
             // With a pin, only the pinned certificate is trusted (see TlsSetup.h).
             if (net::acceptPinnedCertificate(errors, raw->sslConfiguration().peerCertificate(),
-                                             m_config.tls.pinnedFingerprint))
+                                             m_settings.tls.pinnedFingerprint))
                 raw->ignoreSslErrors(errors);
         });
     }
@@ -86,7 +217,7 @@ void NodeAgent::connectToServer() {
     m_channel = std::make_unique<net::Channel>(std::move(socket), limits);
     connect(m_channel.get(), &net::Channel::envelopeReceived, this, &NodeAgent::onEnvelope);
     connect(m_channel.get(), &net::Channel::closed, this, &NodeAgent::onChannelClosed);
-    raw->open(m_config.serverUrl);
+    raw->open(m_settings.serverUrl);
 }
 
 void NodeAgent::onSocketConnected() {
@@ -102,17 +233,20 @@ void NodeAgent::onSocketConnected() {
 void NodeAgent::onChannelClosed(const QString& reason) {
     const bool wasWelcomed = m_welcomed;
     m_welcomed = false;
-    m_statusTimer.stop();
+    m_statusTimer->stop();
     if (m_downloader)
         m_downloader->cancel();
     // Pending assignments belong to the old connection's ids; the server re-assigns after reconnect.
     m_assignmentQueue.clear();
     m_currentAssignment.reset();
     if (wasWelcomed)
-        qInfo("disconnected from %s: %s", qPrintable(m_config.serverUrl.toString()), qPrintable(reason));
+        qInfo("disconnected from %s: %s", qPrintable(m_settings.serverUrl.toString()), qPrintable(reason));
     else
-        qWarning("cannot connect to %s: %s", qPrintable(m_config.serverUrl.toString()), qPrintable(reason));
+        qWarning("cannot connect to %s: %s", qPrintable(m_settings.serverUrl.toString()), qPrintable(reason));
+    if (!m_draining && m_lastError.isEmpty() && m_everConnected)
+        m_lastError.clear();
     Q_EMIT disconnectedFromServer(reason);
+    Q_EMIT statsChanged();
     // Deferred: the channel emitting this signal must outlive it.
     QMetaObject::invokeMethod(
         this,
@@ -128,11 +262,11 @@ void NodeAgent::onChannelClosed(const QString& reason) {
 }
 
 void NodeAgent::scheduleReconnect() {
-    if (m_reconnectTimer.isActive())
+    if (m_reconnectTimer->isActive())
         return;
     const int delayMs = m_backoff.nextDelayMs();
     qInfo("reconnecting in %d ms", delayMs);
-    m_reconnectTimer.start(delayMs);
+    m_reconnectTimer->start(delayMs);
 }
 
 void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
@@ -155,17 +289,24 @@ void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
             return;
         m_welcomed = true;
         m_backoff.reset();
-        qInfo("connected to %s as node %s", qPrintable(m_config.serverUrl.toString()),
+        qInfo("connected to %s as node %s", qPrintable(m_settings.serverUrl.toString()),
               m_identity.shortId().c_str());
+        m_everConnected = true;
+        m_lastError.clear();
+        m_whatToDo.clear();
         Q_EMIT connected(QString::fromStdString(m_identity.nodeId()));
+        Q_EMIT statsChanged();
         sendStatus();
-        m_statusTimer.start(m_config.statusIntervalMs);
+        m_statusTimer->start(m_settings.statusIntervalMs);
         return;
     }
     case wire::REJECT: {
         auto reject = wire::decodeBody<wire::Reject>(envelope, wire::REJECT);
-        qWarning("the server refused this node: %s",
-                 reject ? reject->reason().c_str() : "(unreadable reason)");
+        const QString reason =
+            reject ? QString::fromStdString(reject->reason()) : QStringLiteral("(unreadable reason)");
+        qWarning("the server refused this node: %s", qPrintable(reason));
+        setError(QStringLiteral("The server refused this node: %1").arg(reason),
+                 QStringLiteral("Check the server address and that this node's identity is allowed there."));
         return;
     }
     case wire::ASSIGN_LAYERS: {
@@ -213,10 +354,10 @@ void NodeAgent::sendStatus() {
         return;
     wire::NodeStatus status;
     wire::DeviceInfo* device = status.add_devices();
-    device->set_id(m_config.device.toStdString());
-    device->set_name(m_config.device.toStdString());
+    device->set_id(m_settings.budgets.device().toStdString());
+    device->set_name(m_settings.budgets.device().toStdString());
     device->set_memory_total_bytes(physicalMemoryBytes());
-    device->set_memory_free_bytes(m_config.memoryBudgetBytes);
+    device->set_memory_free_bytes(m_settings.budgets.memoryBytes);
     device->set_layer_tokens_per_s(m_layerTokensPerS);
     for (const HeldShard& s : m_shards) {
         wire::ShardHeld* held = status.add_shards();
@@ -225,11 +366,13 @@ void NodeAgent::sendStatus() {
         held->set_layer_begin(static_cast<uint32_t>(s.begin));
         held->set_layer_end(static_cast<uint32_t>(s.end));
     }
-    status.set_accepting_sessions(!m_draining);
-    status.set_leave_in_ms(m_draining ? static_cast<uint32_t>(m_config.drainGraceMs) : 0);
-    status.set_memory_budget_bytes(m_config.memoryBudgetBytes);
-    status.set_disk_budget_bytes(m_config.diskBudgetBytes);
-    status.set_max_sessions(static_cast<uint32_t>(m_config.maxSessions));
+    // A pause is "not accepting" with no leave time: the gateway places no new sessions here and keeps the
+    // node's shards (docs/protocol.md, NodeStatus).
+    status.set_accepting_sessions(!m_draining && m_accepting);
+    status.set_leave_in_ms(m_draining ? static_cast<uint32_t>(m_settings.drainGraceMs) : 0);
+    status.set_memory_budget_bytes(m_settings.budgets.memoryBytes);
+    status.set_disk_budget_bytes(m_settings.budgets.diskBytes);
+    status.set_max_sessions(static_cast<uint32_t>(m_settings.budgets.maxSessions));
     status.set_active_sessions(static_cast<uint32_t>(m_activeSessions));
     m_channel->send(wire::NODE_STATUS, status);
 }
@@ -249,18 +392,18 @@ void NodeAgent::startNextDownload() {
     const QUrl manifestUrl(QString::fromStdString(a.manifest_url()));
     const QUrl fileUrl(QString::fromStdString(a.file_url()));
     // Downloads only from the server we are connected to, whatever a message says.
-    if (manifestUrl.host() != m_config.serverUrl.host() || fileUrl.host() != m_config.serverUrl.host()) {
+    if (manifestUrl.host() != m_settings.serverUrl.host() || fileUrl.host() != m_settings.serverUrl.host()) {
         onShardLoaded(a.assignment_id(), false, QStringLiteral("refusing to download from another host"), 0,
                       0, 0);
         return;
     }
-    const QString cacheDir = QDir(m_config.dataDir).filePath(QStringLiteral("shards"));
-    QDir().mkpath(cacheDir);
-    m_downloader = std::make_unique<net::ShardDownloader>(m_network, cacheDir, m_config.diskBudgetBytes);
+    QDir().mkpath(cacheDir());
+    m_downloader =
+        std::make_unique<net::ShardDownloader>(*m_network, cacheDir(), m_settings.budgets.diskBytes);
     if (m_tls)
         m_downloader->setTlsConfiguration(*m_tls);
-    if (!m_config.tls.pinnedFingerprint.isEmpty()) {
-        const QString pin = m_config.tls.pinnedFingerprint;
+    if (!m_settings.tls.pinnedFingerprint.isEmpty()) {
+        const QString pin = m_settings.tls.pinnedFingerprint;
         m_downloader->setPinnedCertificateCheck(
             [pin](const QList<QSslError>& errors, const QSslCertificate& peer) {
                 return net::acceptPinnedCertificate(errors, peer, pin);
@@ -272,7 +415,11 @@ void NodeAgent::startNextDownload() {
     const qint64 begin = a.layer_begin();
     const qint64 end = a.layer_end();
     connect(m_downloader.get(), &net::ShardDownloader::progress, this,
-            [this, model](qint64 done, qint64 total) { Q_EMIT downloadProgress(model, done, total); });
+            [this, model](qint64 done, qint64 total) {
+                m_download = DownloadStats{model, done, total};
+                Q_EMIT downloadProgress(model, done, total);
+                Q_EMIT statsChanged();
+            });
     connect(m_downloader.get(), &net::ShardDownloader::finished, this,
             [this, id, model, digest, begin, end](const QString& path) {
                 const qint64 bytes = m_downloader ? m_downloader->bytesReceived() : 0;
@@ -297,9 +444,16 @@ void NodeAgent::onShardLoaded(quint64 assignmentId, bool ok, const QString& erro
     std::optional<wire::AssignLayers> done = m_currentAssignment;
     if (done && done->assignment_id() == assignmentId) {
         if (ok) {
-            m_shards.push_back(HeldShard{QString::fromStdString(done->model()),
-                                         QString::fromStdString(done->model_digest()), done->layer_begin(),
-                                         done->layer_end()});
+            HeldShard held{QString::fromStdString(done->model()),
+                           QString::fromStdString(done->model_digest()), done->layer_begin(),
+                           done->layer_end()};
+            // The same range again (re-assigned after a reconnect) is one shard, not two.
+            const bool known = std::any_of(m_shards.begin(), m_shards.end(), [&](const HeldShard& s) {
+                return s.model == held.model && s.digest == held.digest && s.begin == held.begin &&
+                       s.end == held.end;
+            });
+            if (!known)
+                m_shards.push_back(held);
             if (layerTokensPerS > 0)
                 m_layerTokensPerS = layerTokensPerS;
             qInfo("serving layers %u-%u of %s (%.0f layer-tokens/s)", done->layer_begin(), done->layer_end(),
@@ -321,6 +475,8 @@ void NodeAgent::onShardLoaded(quint64 assignmentId, bool ok, const QString& erro
         sendStatus();
     }
     m_currentAssignment.reset();
+    m_download = DownloadStats{};
+    Q_EMIT statsChanged();
     if (m_downloader)
         m_downloader.release()->deleteLater(); // we may be inside its signal
     startNextDownload();
@@ -353,9 +509,8 @@ void NodeAgent::answerShardChallenge(const wire::ShardChallenge& challenge) {
             total += std::min<uint64_t>(r.length(), ShardProofHasher::kMaxChallengeBytes + 1);
         if (total > ShardProofHasher::kMaxChallengeBytes)
             return "challenge asks for too many bytes";
-        const QString cacheDir = QDir(m_config.dataDir).filePath(QStringLiteral("shards"));
         QFile file(
-            net::ShardDownloader::localPathFor(cacheDir, QString::fromStdString(challenge.model_digest())));
+            net::ShardDownloader::localPathFor(cacheDir(), QString::fromStdString(challenge.model_digest())));
         if (!file.open(QIODevice::ReadOnly))
             return "cannot open the shard file";
         // Small reads (the challenge is bounded above) on this thread.
@@ -387,7 +542,7 @@ void NodeAgent::drain() {
         Q_EMIT drained();
         return;
     }
-    QTimer::singleShot(m_config.drainGraceMs, this, [this] { Q_EMIT drained(); });
+    QTimer::singleShot(m_settings.drainGraceMs, this, [this] { Q_EMIT drained(); });
 }
 
 } // namespace declai::node

@@ -2,14 +2,18 @@
 
 #include <QCommandLineParser>
 #include <QDir>
+#include <QFile>
 #include <functional>
 
 namespace declai::node {
 
-QString NodeConfig::usage() {
+QString nodeUsage() {
     return QStringLiteral(
         "usage: declai-node --server wss://HOST:PORT --data-dir DIR [options]\n"
+        "       declai-node --config FILE [options]\n"
         "       declai-node --version\n"
+        "  --config FILE             read settings from this INI file first (the desktop app writes\n"
+        "                            ~/.config/declai/node.ini); flags given here win\n"
         "  --ca FILE                 trust this certificate (e.g. the server's DATA_DIR/tls/server.crt)\n"
         "  --pin SHA256:HEX          trust the server certificate with this fingerprint\n"
         "  --insecure-dev            allow plaintext ws:// (development only)\n"
@@ -24,7 +28,7 @@ QString NodeConfig::usage() {
         "  --prefault                read a shard's weights in when it is loaded (default: on first use)\n");
 }
 
-Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
+Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments) {
     QCommandLineParser parser;
     auto option = [](const char* name, const char* value = nullptr) {
         QCommandLineOption o(QString::fromLatin1(name), QString::fromLatin1(name));
@@ -32,57 +36,62 @@ Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
             o.setValueName(QString::fromLatin1(value));
         return o;
     };
-    const auto server = option("server", "URL"), dataDir = option("data-dir", "DIR"),
-               ca = option("ca", "FILE"), pin = option("pin", "FP"), insecure = option("insecure-dev"),
-               device = option("device", "D"), threads = option("threads", "T"),
-               memory = option("memory-budget-mb", "N"), disk = option("disk-budget-mb", "N"),
-               sessions = option("max-sessions", "N"), idle = option("session-idle-timeout-s", "N"),
-               grace = option("drain-grace-s", "N"), delay = option("stage-delay-ms", "N"),
-               cheat = option("test-cheat", "MODE"), prefault = option("prefault"), help = option("help");
-    parser.addOptions({server, dataDir, ca, pin, insecure, device, threads, memory, disk, sessions, idle,
-                       grace, delay, cheat, prefault, help});
+    const auto config = option("config", "FILE"), server = option("server", "URL"),
+               dataDir = option("data-dir", "DIR"), ca = option("ca", "FILE"), pin = option("pin", "FP"),
+               insecure = option("insecure-dev"), device = option("device", "D"),
+               threads = option("threads", "T"), memory = option("memory-budget-mb", "N"),
+               disk = option("disk-budget-mb", "N"), sessions = option("max-sessions", "N"),
+               idle = option("session-idle-timeout-s", "N"), grace = option("drain-grace-s", "N"),
+               prefault = option("prefault"), help = option("help");
+    parser.addOptions({config, server, dataDir, ca, pin, insecure, device, threads, memory, disk, sessions,
+                       idle, grace, prefault, help});
     auto error = [](const QString& m) { return makeError(ErrorCode::InvalidArgument, m.toStdString()); };
     if (!parser.parse(arguments))
         return error(parser.errorText());
     if (parser.isSet(help))
-        return makeError(ErrorCode::NotFound, usage().toStdString());
+        return makeError(ErrorCode::NotFound, nodeUsage().toStdString());
     if (!parser.positionalArguments().isEmpty())
         return error(QStringLiteral("unexpected argument '%1'").arg(parser.positionalArguments().first()));
-    if (!parser.isSet(server) || !parser.isSet(dataDir))
-        return error(QStringLiteral("--server and --data-dir are required"));
-    NodeConfig c;
-    c.serverUrl = QUrl(parser.value(server), QUrl::StrictMode);
-    const QString scheme = c.serverUrl.scheme();
-    if (!c.serverUrl.isValid() || c.serverUrl.host().isEmpty() || c.serverUrl.port() <= 0 ||
-        (scheme != QStringLiteral("wss") && scheme != QStringLiteral("ws")))
-        return error(QStringLiteral("--server '%1' is not wss://HOST:PORT").arg(parser.value(server)));
-    c.tls.insecureDev = parser.isSet(insecure);
-    if (scheme == QStringLiteral("ws") && !c.tls.insecureDev)
-        return error(
-            QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
-    c.tls.caFile = parser.value(ca);
-    c.tls.pinnedFingerprint = parser.value(pin);
-    c.dataDir = QDir(parser.value(dataDir)).absolutePath();
-    c.device = parser.isSet(device) ? parser.value(device) : c.device;
-    c.prefault = parser.isSet(prefault);
-    c.testCheat = parser.value(cheat);
-    if (!c.testCheat.isEmpty() && !QStringList{QStringLiteral("random"), QStringLiteral("skip"),
-                                               QStringLiteral("stale"), QStringLiteral("sometimes")}
-                                       .contains(c.testCheat))
-        return error(QStringLiteral("--test-cheat must be random, skip, stale or sometimes"));
+
+    NodeCommandLine out;
+    NodeSettings& c = out.settings;
+    if (parser.isSet(config)) {
+        out.configFile = QDir(parser.value(config)).absolutePath();
+        if (!QFile::exists(out.configFile))
+            return error(QStringLiteral("--config %1: no such file").arg(out.configFile));
+        auto loaded = NodeSettings::load(out.configFile);
+        if (!loaded)
+            return loaded.error();
+        c = *loaded;
+    }
+    if (parser.isSet(server))
+        c.serverUrl = QUrl(parser.value(server), QUrl::StrictMode);
+    if (parser.isSet(dataDir))
+        c.dataDir = QDir(parser.value(dataDir)).absolutePath();
+    if (c.serverUrl.isEmpty() || c.dataDir.isEmpty())
+        return error(QStringLiteral("--server and --data-dir are required (or set in --config FILE)"));
+    if (parser.isSet(insecure))
+        c.tls.insecureDev = true;
+    if (parser.isSet(ca))
+        c.tls.caFile = parser.value(ca);
+    if (parser.isSet(pin))
+        c.tls.pinnedFingerprint = parser.value(pin);
+    if (parser.isSet(device))
+        c.budgets.enabledDevices = QStringList{parser.value(device)};
+    if (parser.isSet(prefault))
+        c.prefault = true;
     struct IntOpt {
         const QCommandLineOption& o;
         qlonglong min, max;
         std::function<void(qlonglong)> set;
     };
     const IntOpt ints[] = {
-        {threads, 0, 1024, [&](qlonglong v) { c.threads = int(v); }},
-        {memory, 1, 1ll << 30, [&](qlonglong v) { c.memoryBudgetBytes = uint64_t(v) << 20; }},
-        {disk, 1, 1ll << 30, [&](qlonglong v) { c.diskBudgetBytes = uint64_t(v) << 20; }},
-        {sessions, 1, 100000, [&](qlonglong v) { c.maxSessions = int(v); }},
+        {threads, 0, 1024, [&](qlonglong v) { c.budgets.threads = int(v); }},
+        {memory, 1, 1ll << 30, [&](qlonglong v) { c.budgets.memoryBytes = uint64_t(v) << 20; }},
+        {disk, 1, 1ll << 30, [&](qlonglong v) { c.budgets.diskBytes = uint64_t(v) << 20; }},
+        {sessions, 1, 100000, [&](qlonglong v) { c.budgets.maxSessions = int(v); }},
         {idle, 1, 86400, [&](qlonglong v) { c.sessionIdleTimeoutMs = int(v * 1000); }},
         {grace, 0, 86400, [&](qlonglong v) { c.drainGraceMs = int(v * 1000); }},
-        {delay, 0, 600000, [&](qlonglong v) { c.stageDelayMs = int(v); }},
     };
     for (const IntOpt& i : ints) {
         if (!parser.isSet(i.o))
@@ -96,7 +105,18 @@ Expected<NodeConfig> NodeConfig::fromArguments(const QStringList& arguments) {
                              .arg(i.max));
         i.set(v);
     }
-    return c;
+    if (auto valid = c.validate(); !valid) {
+        // Say it in the words of the command line where the value came from there.
+        const QString message = QString::fromStdString(valid.error().message);
+        if (message.startsWith(QStringLiteral("key 'server/url'")) && parser.isSet(server)) {
+            if (c.serverUrl.scheme() == QStringLiteral("ws") && !c.tls.insecureDev)
+                return error(
+                    QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
+            return error(QStringLiteral("--server '%1' is not wss://HOST:PORT").arg(parser.value(server)));
+        }
+        return error(out.configFile.isEmpty() ? message : out.configFile + QStringLiteral(": ") + message);
+    }
+    return out;
 }
 
 } // namespace declai::node

@@ -1,36 +1,21 @@
-// declai-node's settings, from its command line. Errors are values; nothing here exits the process.
+// declai-node's command line over its settings file: `--config FILE` is read first (only when given: a
+// service passes its file explicitly, so a volunteer's desktop settings never leak into a server's node),
+// then every flag given wins. Errors are values; nothing here exits.
 #pragma once
 
-#include "declai/core/Error.h"
-#include "declai/network/TlsSetup.h"
+#include "NodeSettings.h"
 
-#include <QString>
 #include <QStringList>
-#include <QUrl>
 
 namespace declai::node {
 
-struct NodeConfig {
-    QUrl serverUrl; // wss://host:port (ws:// only with --insecure-dev)
-    QString dataDir;
-    net::ClientTlsOptions tls;
-    QString device = QStringLiteral("cpu");
-    int threads = 0;                // 0 = all cores
-    uint64_t memoryBudgetBytes = 0; // 0 = half of physical memory
-    uint64_t diskBudgetBytes = 20ull << 30;
-    int maxSessions = 16;
-    int sessionIdleTimeoutMs = 300000;
-    int statusIntervalMs = 10000;
-    int drainGraceMs = 30000; // on SIGTERM: finish sessions for at most this long, then leave
-    int stageDelayMs = 0;     // testing aid: sleep before each stage (simulates a slow node)
-    bool prefault = false;    // read a shard's weight pages in when it is loaded, not on first use
-    // Testing aid for the verification tests, never for real use: "random" (random output), "skip"
-    // (returns its input unchanged), "stale" (replays its previous answer), "sometimes" (wrong on 5% of
-    // stages). Empty = honest.
-    QString testCheat;
-
-    static Expected<NodeConfig> fromArguments(const QStringList& arguments);
-    static QString usage();
+struct NodeCommandLine {
+    NodeSettings settings;
+    QString configFile; // the file read ("" when none)
 };
+
+// arguments[0] is the program name. NotFound = --help was asked (print usage(), exit 0).
+Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments);
+QString nodeUsage();
 
 } // namespace declai::node

@@ -1,63 +1,6 @@
-// declai-node: the contributor engine without widgets, for servers and labs. SIGINT/SIGTERM drain: no new
-// sessions, running ones finish (bounded by --drain-grace-s), then the process exits.
-#include "NodeAgent.h"
-#include "declai/core/Version.h"
-
-#include <QCoreApplication>
-#include <QTimer>
-#include <atomic>
-#include <csignal>
-#include <cstdio>
-
-namespace {
-std::atomic<int> g_signals{0};
-void onSignal(int) {
-    ++g_signals; // only an atomic: safe in a signal handler
-}
-} // namespace
+// declai-node: the contributor engine without widgets, for servers and labs (NodeMain.h).
+#include "NodeMain.h"
 
 int main(int argc, char** argv) {
-    QCoreApplication app(argc, argv);
-    QCoreApplication::setApplicationName(QStringLiteral("declai-node"));
-    if (declai::isVersionRequest(QCoreApplication::arguments().mid(1))) {
-        std::printf("%s\n", declai::softwareName("declai-node").c_str());
-        return 0;
-    }
-    auto config = declai::node::NodeConfig::fromArguments(QCoreApplication::arguments());
-    if (!config) {
-        if (config.error().code == declai::ErrorCode::NotFound) {
-            std::fputs(declai::node::NodeConfig::usage().toLocal8Bit().constData(), stdout);
-            return 0;
-        }
-        std::fprintf(stderr, "declai-node: %s\n%s", config.error().message.c_str(),
-                     declai::node::NodeConfig::usage().toLocal8Bit().constData());
-        return 2;
-    }
-    auto identity = declai::NodeIdentity::loadOrCreate(config->dataDir.toStdString());
-    if (!identity) {
-        std::fprintf(stderr, "declai-node: %s\n", identity.error().message.c_str());
-        return 1;
-    }
-    declai::node::NodeAgent agent(*config, *identity);
-    QObject::connect(&agent, &declai::node::NodeAgent::fatalError, &app, [](const QString& reason) {
-        std::fprintf(stderr, "declai-node: %s\n", qPrintable(reason));
-        QCoreApplication::exit(1);
-    });
-    QObject::connect(&agent, &declai::node::NodeAgent::drained, &app, [] { QCoreApplication::quit(); });
-    std::signal(SIGINT, onSignal);
-    std::signal(SIGTERM, onSignal);
-    QTimer signalPoll;
-    int handled = 0;
-    QObject::connect(&signalPoll, &QTimer::timeout, &app, [&] {
-        if (g_signals > handled) {
-            if (handled++ == 0)
-                agent.drain(); // first signal: leave gracefully
-            else
-                QCoreApplication::quit(); // second: leave now
-        }
-    });
-    signalPoll.start(100);
-    qInfo("node %s starting (data in %s)", identity->shortId().c_str(), qPrintable(config->dataDir));
-    agent.start();
-    return app.exec();
+    return declai::node::runNodeMain(argc, argv);
 }

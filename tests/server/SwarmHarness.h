@@ -77,9 +77,10 @@ public:
         return false;
     }
 
-    QProcess& addNode(QStringList extra = {}) {
+    QProcess& addNode(QStringList extra = {}) { return addNodeOf(QStringLiteral(DECLAI_NODE_PATH), extra); }
+    QProcess& addNodeOf(const QString& program, QStringList extra) {
         const int index = static_cast<int>(m_nodes.size());
-        m_nodes.push_back(start(QStringLiteral(DECLAI_NODE_PATH),
+        m_nodes.push_back(start(program,
                                 QStringList{QStringLiteral("--server"), url(), QStringLiteral("--data-dir"),
                                             path(QStringLiteral("node%1").arg(index)), QStringLiteral("--ca"),
                                             caFile(), QStringLiteral("--threads"), QStringLiteral("1")} +
@@ -89,6 +90,13 @@ public:
     }
     std::vector<std::unique_ptr<QProcess>>& nodes() { return m_nodes; }
     QProcess& server() { return *m_server; }
+#ifdef DECLAI_TEST_NODE_PATH
+    // A node built only for tests (tests/support/declai-test-node): declai-node plus --stage-delay-ms N
+    // (a slow node) and --test-cheat MODE (a dishonest one).
+    QProcess& addTestNode(QStringList extra) {
+        return addNodeOf(QStringLiteral(DECLAI_TEST_NODE_PATH), extra);
+    }
+#endif
 
     // Waits until `count` nodes serve shards that together cover every layer.
     bool waitForShards(int count, int timeoutMs = 30000) {

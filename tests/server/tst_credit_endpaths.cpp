@@ -222,7 +222,7 @@ private Q_SLOTS:
                      QStringLiteral("--verification-window-s"), QStringLiteral("1")},
                     [&](Swarm& s) { key = addUser(s, QStringLiteral("dave")); });
         QVERIFY(swarm.waitForServer());
-        swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("400")});
+        swarm.addTestNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("400")});
         QVERIFY(swarm.waitForShards(1));
         constexpr int kTokens = 8;
         auto client = swarm.submit(QStringLiteral("Once upon a time"), kTokens,
@@ -261,7 +261,7 @@ private Q_SLOTS:
                      QStringLiteral("--failover-deadline-ms"), QStringLiteral("2000")},
                     [&](Swarm& s) { key = addUser(s, QStringLiteral("carol")); });
         QVERIFY(swarm.waitForServer());
-        QProcess& node = swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("200")});
+        QProcess& node = swarm.addTestNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("200")});
         QVERIFY(swarm.waitForShards(1));
         auto client = swarm.submit(QStringLiteral("Once upon a time"), 100,
                                    {QStringLiteral("--api-key"), key, QStringLiteral("--tokens")});
@@ -298,7 +298,7 @@ private Q_SLOTS:
         Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1")},
                     [&](Swarm& s) { key = addUser(s, QStringLiteral("erin")); });
         QVERIFY(swarm.waitForServer());
-        swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("200")});
+        swarm.addTestNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("200")});
         QVERIFY(swarm.waitForShards(1));
         auto client = swarm.submit(QStringLiteral("Once upon a time"), 100,
                                    {QStringLiteral("--api-key"), key, QStringLiteral("--tokens")});

@@ -218,7 +218,7 @@ private Q_SLOTS:
             });
         QVERIFY(swarm.waitForServer());
         swarm.addNode();
-        swarm.addNode({QStringLiteral("--test-cheat"), QStringLiteral("random")});
+        swarm.addTestNode({QStringLiteral("--test-cheat"), QStringLiteral("random")});
         QVERIFY(swarm.waitForShards(2));
         QElapsedTimer clock;
         clock.start();

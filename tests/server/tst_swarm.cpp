@@ -74,7 +74,7 @@ private Q_SLOTS:
                      QStringLiteral("--replicas"), QStringLiteral("1")});
         QVERIFY(swarm.waitForServer());
         for (int i = 0; i < 3; ++i)
-            swarm.addNode(
+            swarm.addTestNode(
                 {QStringLiteral("--stage-delay-ms"), QStringLiteral("10")}); // slow enough to kill mid-way
         QVERIFY2(swarm.waitForShards(3), qPrintable(swarm.log(QStringLiteral("server"))));
         const QJsonObject ref = reference(QStringLiteral("stories260K-p1.json"));
@@ -118,7 +118,7 @@ private Q_SLOTS:
                      QStringLiteral("--failover-deadline-ms"), QStringLiteral("5000")});
         QVERIFY(swarm.waitForServer());
         for (int i = 0; i < 2; ++i)
-            swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("10")});
+            swarm.addTestNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("10")});
         QVERIFY(swarm.waitForShards(2));
         auto client = swarm.submit(QStringLiteral("Once upon a time"), 100);
         QElapsedTimer clock;
@@ -147,7 +147,7 @@ private Q_SLOTS:
     void drainingNodeFinishesItsSessionThenLeaves() {
         Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("1")});
         QVERIFY(swarm.waitForServer());
-        QProcess& node = swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("10")});
+        QProcess& node = swarm.addTestNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("10")});
         QVERIFY(swarm.waitForShards(1));
         auto client = swarm.submit(QStringLiteral("Once upon a time"), 60);
         QElapsedTimer clock;

@@ -63,7 +63,7 @@ private Q_SLOTS:
             });
         QVERIFY(swarm.waitForServer());
         swarm.addNode();
-        swarm.addNode({QStringLiteral("--test-cheat"), mode});
+        swarm.addTestNode({QStringLiteral("--test-cheat"), mode});
         QVERIFY(swarm.waitForShards(2));
         // Default policy: a new node is checked on half its stages. Keep generating until it is caught.
         QElapsedTimer clock;

@@ -1,0 +1,76 @@
+#include "NodeMain.h"
+
+#include "ContributorEngine.h"
+#include "NodeConfig.h"
+#include "declai/core/Version.h"
+
+#include <QCoreApplication>
+#include <QTimer>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+
+namespace declai::node {
+namespace {
+
+std::atomic<int> g_signals{0};
+void onSignal(int) {
+    ++g_signals; // only an atomic: safe in a signal handler
+}
+
+} // namespace
+
+int runNodeMain(int argc, char** argv, const NodeMainOptions& options) {
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("declai-node"));
+    QStringList arguments = QCoreApplication::arguments();
+    if (isVersionRequest(arguments.mid(1))) {
+        std::printf("%s\n", softwareName("declai-node").c_str());
+        return 0;
+    }
+    std::shared_ptr<ComputeHooks> hooks;
+    if (options.takeTestOptions) {
+        auto taken = options.takeTestOptions(arguments);
+        if (!taken) {
+            std::fprintf(stderr, "declai-node: %s\n", taken.error().message.c_str());
+            return 2;
+        }
+        hooks = *taken;
+    }
+    auto commandLine = parseNodeCommandLine(arguments);
+    if (!commandLine) {
+        if (commandLine.error().code == ErrorCode::NotFound) {
+            std::fputs(nodeUsage().toLocal8Bit().constData(), stdout);
+            return 0;
+        }
+        std::fprintf(stderr, "declai-node: %s\n%s", commandLine.error().message.c_str(),
+                     nodeUsage().toLocal8Bit().constData());
+        return 2;
+    }
+    if (!commandLine->configFile.isEmpty())
+        qInfo("settings from %s", qPrintable(commandLine->configFile));
+    ContributorEngine engine(commandLine->settings);
+    engine.setComputeHooks(hooks);
+    QObject::connect(&engine, &ContributorEngine::fatalError, &app, [](const QString& reason) {
+        std::fprintf(stderr, "declai-node: %s\n", qPrintable(reason));
+        QCoreApplication::exit(1);
+    });
+    QObject::connect(&engine, &ContributorEngine::stopped, &app, [] { QCoreApplication::quit(); });
+    std::signal(SIGINT, onSignal);
+    std::signal(SIGTERM, onSignal);
+    QTimer signalPoll;
+    int handled = 0;
+    QObject::connect(&signalPoll, &QTimer::timeout, &app, [&] {
+        if (g_signals > handled) {
+            if (handled++ == 0)
+                engine.stop(); // first signal: leave gracefully
+            else
+                QCoreApplication::quit(); // second: leave now
+        }
+    });
+    signalPoll.start(100);
+    engine.start();
+    return app.exec();
+}
+
+} // namespace declai::node

@@ -1,0 +1,220 @@
+#include "NodeSettings.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QSettings>
+#include <QStandardPaths>
+#include <functional>
+
+namespace declai::node {
+namespace {
+
+constexpr qlonglong kMaxMegabytes = 1ll << 30;
+
+Error keyError(const QString& key, const QString& why) {
+    return makeError(ErrorCode::InvalidArgument, QStringLiteral("key '%1': %2").arg(key, why).toStdString());
+}
+
+Error fileError(const QString& file, const Error& e) {
+    return makeError(e.code, QDir::toNativeSeparators(file).toStdString() + ": " + e.message);
+}
+
+std::optional<bool> parseBool(const QString& text) {
+    const QString s = text.trimmed().toLower();
+    if (s == QStringLiteral("true") || s == QStringLiteral("1") || s == QStringLiteral("yes"))
+        return true;
+    if (s == QStringLiteral("false") || s == QStringLiteral("0") || s == QStringLiteral("no"))
+        return false;
+    return std::nullopt;
+}
+
+} // namespace
+
+Expected<void> ResourceBudgets::validate() const {
+    if (threads < 0 || threads > 1024)
+        return keyError(QStringLiteral("budgets/threads"),
+                        QStringLiteral("%1 is outside [0, 1024]").arg(threads));
+    if ((memoryBytes >> 20) > uint64_t(kMaxMegabytes))
+        return keyError(QStringLiteral("budgets/memory_mb"), QStringLiteral("more than 2^30 MiB"));
+    if (diskBytes < (1u << 20) || (diskBytes >> 20) > uint64_t(kMaxMegabytes))
+        return keyError(QStringLiteral("budgets/disk_mb"), QStringLiteral("must be in [1, 2^30] MiB"));
+    if (maxSessions < 1 || maxSessions > 100000)
+        return keyError(QStringLiteral("budgets/max_sessions"),
+                        QStringLiteral("%1 is outside [1, 100000]").arg(maxSessions));
+    for (const QString& d : enabledDevices)
+        if (d.trimmed().isEmpty() || d.contains(QLatin1Char(' ')))
+            return keyError(QStringLiteral("budgets/devices"),
+                            QStringLiteral("'%1' is not a device id").arg(d));
+    return {};
+}
+
+QString NodeSettings::defaultPath() {
+    // The generic config folder (not the per-application one) so that declai-node and the app share it.
+    return QDir(QStandardPaths::writableLocation(QStandardPaths::GenericConfigLocation))
+        .filePath(QStringLiteral("declai/node.ini"));
+}
+
+QString NodeSettings::defaultDataDir() {
+    return QDir(QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation))
+        .filePath(QStringLiteral("declai/node"));
+}
+
+Expected<void> NodeSettings::validate() const {
+    const QString scheme = serverUrl.scheme();
+    if (!serverUrl.isValid() || serverUrl.host().isEmpty() || serverUrl.port() <= 0 ||
+        (scheme != QStringLiteral("wss") && scheme != QStringLiteral("ws")))
+        return keyError(QStringLiteral("server/url"),
+                        QStringLiteral("'%1' is not wss://HOST:PORT").arg(serverUrl.toString()));
+    if (scheme == QStringLiteral("ws") && !tls.insecureDev)
+        return keyError(
+            QStringLiteral("server/url"),
+            QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
+    if (dataDir.isEmpty())
+        return keyError(QStringLiteral("node/data_dir"), QStringLiteral("no data folder is set"));
+    if (auto b = budgets.validate(); !b)
+        return b.error();
+    if (auto r = rules.validate(); !r)
+        return keyError(QStringLiteral("rules"), QString::fromStdString(r.error().message));
+    if (sessionIdleTimeoutMs < 1000 || sessionIdleTimeoutMs > 86400000)
+        return keyError(QStringLiteral("node/session_idle_timeout_s"),
+                        QStringLiteral("must be in [1, 86400]"));
+    if (statusIntervalMs < 100 || statusIntervalMs > 3600000)
+        return keyError(QStringLiteral("node/status_interval_s"), QStringLiteral("must be in [0.1, 3600]"));
+    if (drainGraceMs < 0 || drainGraceMs > 86400000)
+        return keyError(QStringLiteral("node/drain_grace_s"), QStringLiteral("must be in [0, 86400]"));
+    return {};
+}
+
+Expected<NodeSettings> NodeSettings::load(const QString& file) {
+    NodeSettings s;
+    if (!QFile::exists(file))
+        return s; // a first run: the defaults
+    const QFileInfo info(file);
+    if (!info.isFile() || !info.isReadable())
+        return makeError(ErrorCode::Io, QStringLiteral("%1: cannot read the settings file")
+                                            .arg(QDir::toNativeSeparators(file))
+                                            .toStdString());
+    QSettings ini(file, QSettings::IniFormat);
+    if (ini.status() != QSettings::NoError)
+        return makeError(
+            ErrorCode::Format,
+            QStringLiteral("%1: not a valid INI file").arg(QDir::toNativeSeparators(file)).toStdString());
+    const QDir base = info.absoluteDir();
+    auto text = [&](const char* key) { return ini.value(QLatin1StringView(key)).toString().trimmed(); };
+    auto has = [&](const char* key) { return ini.contains(QLatin1StringView(key)); };
+    auto path = [&](const char* key) {
+        const QString p = text(key);
+        return p.isEmpty() ? p : QDir::cleanPath(base.absoluteFilePath(p));
+    };
+    auto fail = [&](const char* key, const QString& why) {
+        return fileError(file, keyError(QLatin1StringView(key), why));
+    };
+
+    if (has("server/url")) {
+        s.serverUrl = QUrl(text("server/url"), QUrl::StrictMode);
+        if (!s.serverUrl.isValid())
+            return fail("server/url", QStringLiteral("'%1' is not a URL").arg(text("server/url")));
+    }
+    s.tls.caFile = path("server/ca_file");
+    s.tls.pinnedFingerprint = text("server/pin");
+    if (has("node/data_dir"))
+        s.dataDir = path("node/data_dir");
+    struct BoolKey {
+        const char* key;
+        bool* target;
+    };
+    for (const BoolKey& k :
+         {BoolKey{"server/insecure_dev", &s.tls.insecureDev}, BoolKey{"node/prefault", &s.prefault}}) {
+        if (!has(k.key))
+            continue;
+        auto v = parseBool(text(k.key));
+        if (!v)
+            return fail(k.key, QStringLiteral("'%1' is not true or false").arg(text(k.key)));
+        *k.target = *v;
+    }
+    struct IntKey {
+        const char* key;
+        qlonglong min, max;
+        std::function<void(qlonglong)> set;
+    };
+    const IntKey ints[] = {
+        {"budgets/threads", 0, 1024, [&](qlonglong v) { s.budgets.threads = int(v); }},
+        {"budgets/memory_mb", 0, kMaxMegabytes,
+         [&](qlonglong v) { s.budgets.memoryBytes = uint64_t(v) << 20; }},
+        {"budgets/disk_mb", 1, kMaxMegabytes, [&](qlonglong v) { s.budgets.diskBytes = uint64_t(v) << 20; }},
+        {"budgets/max_sessions", 1, 100000, [&](qlonglong v) { s.budgets.maxSessions = int(v); }},
+        {"node/session_idle_timeout_s", 1, 86400,
+         [&](qlonglong v) { s.sessionIdleTimeoutMs = int(v * 1000); }},
+        {"node/drain_grace_s", 0, 86400, [&](qlonglong v) { s.drainGraceMs = int(v * 1000); }},
+        {"node/status_interval_s", 1, 3600, [&](qlonglong v) { s.statusIntervalMs = int(v * 1000); }},
+    };
+    for (const IntKey& k : ints) {
+        if (!has(k.key))
+            continue;
+        bool ok = false;
+        const qlonglong v = text(k.key).toLongLong(&ok);
+        if (!ok || v < k.min || v > k.max)
+            return fail(
+                k.key,
+                QStringLiteral("'%1' is not an integer in [%2, %3]").arg(text(k.key)).arg(k.min).arg(k.max));
+        k.set(v);
+    }
+    if (has("budgets/devices")) {
+        // QSettings reads "a, b" as a list and "a" as a string; toStringList handles both.
+        // A quoted "a,b" comes back as one string: split it too.
+        QStringList devices;
+        for (const QString& item : ini.value(QStringLiteral("budgets/devices")).toStringList())
+            for (const QString& d : item.split(QLatin1Char(',')))
+                if (!d.trimmed().isEmpty())
+                    devices.append(d.trimmed());
+        s.budgets.enabledDevices = devices;
+    }
+    ini.beginGroup(QStringLiteral("rules"));
+    QVariantMap ruleValues;
+    for (const QString& key : ini.childKeys())
+        ruleValues.insert(key, ini.value(key));
+    ini.endGroup();
+    auto rules = ContributionRules::fromVariantMap(ruleValues);
+    if (!rules)
+        return fileError(file, makeError(rules.error().code, "[rules] " + rules.error().message));
+    s.rules = *rules;
+    if (auto b = s.budgets.validate(); !b)
+        return fileError(file, b.error());
+    return s;
+}
+
+Expected<void> NodeSettings::save(const QString& file) const {
+    const QFileInfo info(file);
+    if (!QDir().mkpath(info.absolutePath()))
+        return makeError(
+            ErrorCode::Io,
+            QStringLiteral("%1: cannot create the folder").arg(info.absolutePath()).toStdString());
+    QSettings ini(file, QSettings::IniFormat);
+    ini.clear();
+    ini.setValue(QStringLiteral("server/url"), serverUrl.toString());
+    ini.setValue(QStringLiteral("server/ca_file"), tls.caFile);
+    ini.setValue(QStringLiteral("server/pin"), tls.pinnedFingerprint);
+    ini.setValue(QStringLiteral("server/insecure_dev"), tls.insecureDev);
+    ini.setValue(QStringLiteral("node/data_dir"), dataDir);
+    ini.setValue(QStringLiteral("node/session_idle_timeout_s"), sessionIdleTimeoutMs / 1000);
+    ini.setValue(QStringLiteral("node/status_interval_s"), std::max(1, statusIntervalMs / 1000));
+    ini.setValue(QStringLiteral("node/drain_grace_s"), drainGraceMs / 1000);
+    ini.setValue(QStringLiteral("node/prefault"), prefault);
+    ini.setValue(QStringLiteral("budgets/threads"), budgets.threads);
+    ini.setValue(QStringLiteral("budgets/memory_mb"), qulonglong(budgets.memoryBytes >> 20));
+    ini.setValue(QStringLiteral("budgets/disk_mb"), qulonglong(budgets.diskBytes >> 20));
+    ini.setValue(QStringLiteral("budgets/max_sessions"), budgets.maxSessions);
+    ini.setValue(QStringLiteral("budgets/devices"), budgets.enabledDevices);
+    const QVariantMap rulesMap = rules.toVariantMap();
+    for (auto it = rulesMap.begin(); it != rulesMap.end(); ++it)
+        ini.setValue(QStringLiteral("rules/") + it.key(), it.value());
+    ini.sync();
+    if (ini.status() != QSettings::NoError)
+        return makeError(ErrorCode::Io, QStringLiteral("%1: cannot write the settings file")
+                                            .arg(QDir::toNativeSeparators(file))
+                                            .toStdString());
+    return {};
+}
+
+} // namespace declai::node
