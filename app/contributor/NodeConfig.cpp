@@ -1,5 +1,7 @@
 #include "NodeConfig.h"
 
+#include "declai/core/Identity.h"
+
 #include <QCommandLineParser>
 #include <QDir>
 #include <QFile>
@@ -25,7 +27,10 @@ QString nodeUsage() {
         "  --session-idle-timeout-s N  free a session's cache after this long unused (default 300)\n"
         "  --drain-grace-s N         on SIGTERM, finish sessions for at most N s before leaving (default "
         "30)\n"
-        "  --prefault                read a shard's weights in when it is loaded (default: on first use)\n");
+        "  --prefault                read a shard's weights in when it is loaded (default: on first use)\n"
+        "  --account-key KEY         bind this node to the account of API key KEY at start: its verified\n"
+        "                            earnings are credited to that account (default: unbound, node:<id>)\n"
+        "  --account-key-file FILE   the same, with the key read from FILE (mode 0600)\n");
 }
 
 Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments) {
@@ -42,9 +47,10 @@ Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments) {
                threads = option("threads", "T"), memory = option("memory-budget-mb", "N"),
                disk = option("disk-budget-mb", "N"), sessions = option("max-sessions", "N"),
                idle = option("session-idle-timeout-s", "N"), grace = option("drain-grace-s", "N"),
-               prefault = option("prefault"), help = option("help");
+               prefault = option("prefault"), help = option("help"),
+               accountKey = option("account-key", "KEY"), accountKeyFile = option("account-key-file", "FILE");
     parser.addOptions({config, server, dataDir, ca, pin, insecure, device, threads, memory, disk, sessions,
-                       idle, grace, prefault, help});
+                       idle, grace, prefault, help, accountKey, accountKeyFile});
     auto error = [](const QString& m) { return makeError(ErrorCode::InvalidArgument, m.toStdString()); };
     if (!parser.parse(arguments))
         return error(parser.errorText());
@@ -80,6 +86,17 @@ Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments) {
         c.budgets.enabledDevices = QStringList{parser.value(device)};
     if (parser.isSet(prefault))
         c.prefault = true;
+    if (parser.isSet(accountKey) && parser.isSet(accountKeyFile))
+        return error(QStringLiteral("give --account-key or --account-key-file, not both"));
+    out.accountKey = parser.value(accountKey).trimmed();
+    if (parser.isSet(accountKeyFile)) {
+        auto secret = readSecretFile(parser.value(accountKeyFile).toStdString(), 4096);
+        if (!secret)
+            return error(QString::fromStdString(secret.error().message));
+        out.accountKey = QString::fromStdString(*secret).trimmed();
+    }
+    if ((parser.isSet(accountKey) || parser.isSet(accountKeyFile)) && out.accountKey.isEmpty())
+        return error(QStringLiteral("the account key is empty"));
     struct IntOpt {
         const QCommandLineOption& o;
         qlonglong min, max;

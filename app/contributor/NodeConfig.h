@@ -12,6 +12,9 @@ namespace declai::node {
 struct NodeCommandLine {
     NodeSettings settings;
     QString configFile; // the file read ("" when none)
+    // An account API key (--account-key, or read from --account-key-file): the node binds itself to that
+    // account at start (AccountBinder), so its verified earnings are credited there. Empty: unbound.
+    QString accountKey;
 };
 
 // arguments[0] is the program name. NotFound = --help was asked (print usage(), exit 0).

@@ -1,5 +1,6 @@
 #include "NodeMain.h"
 
+#include "AccountBinder.h"
 #include "ContributorEngine.h"
 #include "NodeConfig.h"
 #include "declai/core/Version.h"
@@ -69,7 +70,30 @@ int runNodeMain(int argc, char** argv, const NodeMainOptions& options) {
         }
     });
     signalPoll.start(100);
-    engine.start();
+    if (commandLine->accountKey.isEmpty()) {
+        engine.start();
+        return app.exec();
+    }
+    // With an account key, the node binds itself to that account first (its earnings are credited there),
+    // then serves; a refused binding stops it rather than earning for nobody the user meant.
+    const NodeSettings& settings = commandLine->settings;
+    auto identity = NodeIdentity::loadOrCreate(settings.dataDir.toStdString());
+    if (!identity) {
+        std::fprintf(stderr, "declai-node: %s\n", identity.error().message.c_str());
+        return 1;
+    }
+    AccountBinder binder(settings.serverUrl, settings.tls, *identity);
+    QObject::connect(&binder, &AccountBinder::bound, &app,
+                     [&engine](const QString& account, const QString&, bool alreadyBound) {
+                         qInfo("node bound to account %s%s", qPrintable(account),
+                               alreadyBound ? " (already bound)" : "");
+                         engine.start();
+                     });
+    QObject::connect(&binder, &AccountBinder::failed, &app, [](const QString& reason) {
+        std::fprintf(stderr, "declai-node: %s\n", qPrintable(reason));
+        QCoreApplication::exit(1);
+    });
+    binder.bind(commandLine->accountKey);
     return app.exec();
 }
 

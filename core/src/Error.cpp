@@ -24,6 +24,14 @@ const char* errorCodeName(ErrorCode code) {
         return "protocol error";
     case ErrorCode::Internal:
         return "internal error";
+    case ErrorCode::Unauthorized:
+        return "unauthorized";
+    case ErrorCode::Forbidden:
+        return "forbidden";
+    case ErrorCode::Conflict:
+        return "conflict";
+    case ErrorCode::RateLimited:
+        return "rate limited";
     }
     return "error";
 }

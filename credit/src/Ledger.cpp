@@ -99,7 +99,8 @@ std::int64_t Ledger::now() const {
     return m_options.nowMs ? m_options.nowMs() : QDateTime::currentMSecsSinceEpoch();
 }
 
-Expected<Account> Ledger::ensureAccount(const std::string& id, AccountKind kind) {
+Expected<Account> ensureAccountIn(LedgerSession& session, const std::string& id, AccountKind kind,
+                                  std::int64_t nowMs) {
     if (auto ok = checkKey(id, "account id"); !ok)
         return ok.error();
     if (kind != AccountKind::User && kind != AccountKind::Node)
@@ -107,24 +108,28 @@ Expected<Account> Ledger::ensureAccount(const std::string& id, AccountKind kind)
     for (const char* reserved : {"system:", "escrow:", "pending:"})
         if (id.rfind(reserved, 0) == 0)
             return invalid(strCat("account id ", id, " uses the reserved prefix ", reserved));
+    auto existing = session.findAccount(id);
+    if (!existing)
+        return existing.error();
+    if (existing->has_value()) {
+        if ((*existing)->kind != kind)
+            return invalid(
+                strCat("account ", id, " exists as a ", accountKindName((*existing)->kind), " account"));
+        return **existing;
+    }
+    const Account account{id, kind, 0, nowMs};
+    for (const Account& each : {account, Account{escrowAccountFor(id), AccountKind::Escrow, 0, nowMs},
+                                Account{pendingAccountFor(id), AccountKind::Pending, 0, nowMs}})
+        if (auto ok = session.insertAccount(each); !ok)
+            return ok.error();
+    return account;
+}
+
+Expected<Account> Ledger::ensureAccount(const std::string& id, AccountKind kind) {
+    if (auto ok = checkKey(id, "account id"); !ok)
+        return ok.error();
     return m_store->write<Account>([this, id, kind](LedgerSession& session) -> Expected<Account> {
-        auto existing = session.findAccount(id);
-        if (!existing)
-            return existing.error();
-        if (existing->has_value()) {
-            if ((*existing)->kind != kind)
-                return invalid(
-                    strCat("account ", id, " exists as a ", accountKindName((*existing)->kind), " account"));
-            return **existing;
-        }
-        const std::int64_t createdAtMs = now();
-        const Account account{id, kind, 0, createdAtMs};
-        for (const Account& each :
-             {account, Account{escrowAccountFor(id), AccountKind::Escrow, 0, createdAtMs},
-              Account{pendingAccountFor(id), AccountKind::Pending, 0, createdAtMs}})
-            if (auto ok = session.insertAccount(each); !ok)
-                return ok.error();
-        return account;
+        return ensureAccountIn(session, id, kind, now());
     });
 }
 
@@ -405,8 +410,29 @@ Expected<PendingReleaseResult> closeLots(LedgerSession& session, const std::stri
         result.amount += lot.amount;
     // Each lot closes once, so the first lot's transaction id makes the key unique for this release.
     const std::string key = strCat(voiding ? "void:" : "earn_release:", node, ":", lots->front().earnTx);
+    // Verified earnings of a node bound to an account go to that account (read in this same transaction,
+    // so a binding made on another gateway counts at once).
+    std::string payTo = node;
+    std::optional<UserRecord> owner;
+    if (!voiding && node.rfind("node:", 0) == 0) {
+        auto binding = session.accountRecords().findBinding(node.substr(5));
+        if (!binding)
+            return binding.error();
+        if (binding->has_value()) {
+            auto found = session.accountRecords().findUser((*binding)->account);
+            if (!found)
+                return found.error();
+            if (found->has_value()) {
+                owner = **found;
+                payTo = userAccount(owner->name);
+                if (auto ok = ensureAccountIn(session, payTo, AccountKind::User, nowMs); !ok)
+                    return ok.error();
+            }
+        }
+    }
+    result.paidTo = voiding ? kBurnAccount : payTo;
     const std::vector<Posting> postings{{pendingAccountFor(node), -result.amount},
-                                        {voiding ? kBurnAccount : node, result.amount}};
+                                        {voiding ? kBurnAccount : payTo, result.amount}};
     auto tx = session.appendTransaction(
         {key, voiding ? TxKind::Void : TxKind::EarnRelease, reference, nowMs, postings});
     if (!tx)
@@ -417,6 +443,29 @@ Expected<PendingReleaseResult> closeLots(LedgerSession& session, const std::stri
             !ok)
             return ok.error();
     result.txId = tx->id;
+    // The owner's first verified work releases its held welcome grant (paid once: keyed by the name).
+    if (owner && owner->welcome == WelcomeRule::FirstWork) {
+        if (owner->welcomeAmount > 0) {
+            const std::string welcomeKey = strCat("welcome-grant:", owner->name);
+            auto earlier = session.findTransactionByKey(welcomeKey);
+            if (!earlier)
+                return earlier.error();
+            if (!earlier->has_value()) {
+                auto grant = session.appendTransaction(
+                    {welcomeKey,
+                     TxKind::Grant,
+                     "first verified work",
+                     nowMs,
+                     {{kMintAccount, -owner->welcomeAmount}, {payTo, owner->welcomeAmount}}});
+                if (!grant)
+                    return grant.error();
+                result.welcomeTx = grant->id;
+                result.welcomeAmount = owner->welcomeAmount;
+            }
+        }
+        if (auto ok = session.accountRecords().setWelcome(owner->name, WelcomeRule::Paid, 0); !ok)
+            return ok.error();
+    }
     return result;
 }
 

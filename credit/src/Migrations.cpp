@@ -66,6 +66,30 @@ const std::vector<Migration>& migrations() {
              "started_at_ms BIGINT NOT NULL, heartbeat_ms BIGINT NOT NULL, stopped_at_ms BIGINT NOT NULL "
              "DEFAULT 0)",
          }},
+        {4,
+         {
+             // Accounts move from each gateway's users.json into the ledger database, so gateways sharing
+             // one PostgreSQL share accounts and keys (docs/ledger.md, "Accounts"). Keys are stored only
+             // as SHA-256(salt || secret) with a random salt per key; the key id is public.
+             "CREATE TABLE users (name TEXT PRIMARY KEY, role TEXT NOT NULL, created_at_ms BIGINT NOT NULL, "
+             "origin TEXT NOT NULL, welcome TEXT NOT NULL, welcome_amount BIGINT NOT NULL DEFAULT 0)",
+             "CREATE TABLE api_keys (id TEXT PRIMARY KEY, account TEXT NOT NULL REFERENCES users(name), "
+             "salt TEXT NOT NULL, hash TEXT NOT NULL, created_at_ms BIGINT NOT NULL, "
+             "expires_at_ms BIGINT NOT NULL DEFAULT 0, spend_limit BIGINT NOT NULL DEFAULT 0, "
+             "spent BIGINT NOT NULL DEFAULT 0, revoked_at_ms BIGINT NOT NULL DEFAULT 0, "
+             "label TEXT NOT NULL DEFAULT '')",
+             "CREATE INDEX api_keys_by_account ON api_keys (account)",
+             // A node earns for at most one account; the signed binding message is kept as evidence.
+             "CREATE TABLE node_bindings (node_id TEXT PRIMARY KEY, account TEXT NOT NULL REFERENCES "
+             "users(name), bound_at_ms BIGINT NOT NULL, public_key TEXT NOT NULL, message TEXT NOT NULL, "
+             "signature TEXT NOT NULL)",
+             "CREATE INDEX node_bindings_by_account ON node_bindings (account)",
+             // Nonces of accepted binding messages: a captured message cannot be replayed.
+             "CREATE TABLE binding_nonces (nonce TEXT PRIMARY KEY, used_at_ms BIGINT NOT NULL)",
+             // Self-registrations per client address, shared by every gateway on this database.
+             "CREATE TABLE registrations (address TEXT NOT NULL, at_ms BIGINT NOT NULL)",
+             "CREATE INDEX registrations_by_address ON registrations (address, at_ms)",
+         }},
     };
     return list;
 }

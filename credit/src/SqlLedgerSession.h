@@ -14,7 +14,7 @@ namespace declai::credit {
 
 enum class Dialect { Sqlite, Postgres };
 
-class SqlLedgerSession final : public LedgerSession {
+class SqlLedgerSession final : public LedgerSession, public AccountSession {
 public:
     SqlLedgerSession(QSqlDatabase db, Dialect dialect);
 
@@ -58,6 +58,28 @@ public:
     Expected<std::map<std::string, Microcredits>> openHoldSums() override;
     Expected<std::map<std::string, Microcredits>> openLotSums() override;
     Expected<std::vector<std::string>> integrityProblems() override;
+    AccountSession& accountRecords() override { return *this; }
+
+    // AccountSession (SqlAccountRecords.cpp)
+    Expected<std::optional<UserRecord>> findUser(const std::string& name) override;
+    Expected<void> insertUser(const UserRecord& user) override;
+    Expected<void> setWelcome(const std::string& name, WelcomeRule rule, std::int64_t amount) override;
+    Expected<std::vector<UserRecord>> users() override;
+    Expected<std::optional<ApiKeyRecord>> findKey(const std::string& id) override;
+    Expected<void> insertKey(const ApiKeyRecord& key) override;
+    Expected<std::vector<ApiKeyRecord>> keysOf(const std::string& account) override;
+    Expected<bool> revokeKey(const std::string& id, std::int64_t nowMs) override;
+    Expected<void> addKeySpent(const std::string& id, std::int64_t delta) override;
+    Expected<std::optional<NodeBinding>> findBinding(const std::string& nodeId) override;
+    Expected<void> insertBinding(const NodeBinding& binding) override;
+    Expected<bool> deleteBinding(const std::string& nodeId) override;
+    Expected<std::vector<NodeBinding>> bindingsOf(const std::string& account) override;
+    Expected<bool> useNonce(const std::string& nonce, std::int64_t nowMs) override;
+    Expected<std::int64_t> registrationsSince(const std::string& address, std::int64_t sinceMs) override;
+    Expected<void> recordRegistration(const std::string& address, std::int64_t nowMs) override;
+    Expected<void> forgetRegistrations(std::int64_t beforeMs) override;
+    Expected<std::vector<PostingRow>> postingsPage(const std::string& account, std::int64_t beforeTx,
+                                                   int limit) override;
 
 private:
     // A prepared statement, cached per SQL text for the life of the connection.

@@ -1,6 +1,7 @@
 #include "declai/server/AdminCommands.h"
 
 #include "declai/core/Identity.h"
+#include "declai/credit/AccountStore.h"
 #include "declai/server/CreditService.h"
 #include "declai/server/UserDirectory.h"
 
@@ -34,6 +35,162 @@ Expected<credit::Microcredits> parseGrantAmount(const QString& text) {
     return static_cast<credit::Microcredits>(micro);
 }
 
+struct AccountOptions {
+    QCommandLineOption operatorRole, expiresDays, spendLimit, grantNow, label;
+};
+
+QString formatTime(int64_t ms) {
+    return ms == 0 ? QStringLiteral("never")
+                   : QDateTime::fromMSecsSinceEpoch(ms, Qt::UTC).toString(Qt::ISODate);
+}
+
+// user add|list|add-key|revoke-key and node unbind|show, on the ledger database. They work while the gateway
+// runs: PostgreSQL serves both; SQLite is in WAL mode with a busy timeout, and every write takes the database
+// lock for one short transaction (docs/ledger.md, "Operator commands while the gateway runs").
+int runAccountCommand(const QString& command, const QStringList& words, const QCommandLineParser& parser,
+                      const AccountOptions& o, const CreditConfig& config, const QString& dir, std::FILE* out,
+                      std::FILE* err) {
+    auto fail = [err](const QString& message, int code = 1) {
+        std::fprintf(err, "declai-server: %s\n", qPrintable(message));
+        return code;
+    };
+    const QString sub = words.size() > 1 ? words[1] : QString();
+    const QString usage =
+        command == QStringLiteral("node")
+            ? QStringLiteral("usage: declai-server node unbind|show NODE_ID --data-dir DIR")
+            : QStringLiteral("usage: declai-server user add NAME [--operator] [--grant-credits N] | list | "
+                             "add-key NAME | revoke-key KEY_ID  [--expires-days N] [--spend-limit-credits N] "
+                             "[--label TEXT] --data-dir DIR");
+    const bool shapeOk =
+        command == QStringLiteral("node")
+            ? (words.size() == 3 && (sub == QStringLiteral("unbind") || sub == QStringLiteral("show")))
+            : ((sub == QStringLiteral("list") && words.size() == 2) ||
+               ((sub == QStringLiteral("add") || sub == QStringLiteral("add-key") ||
+                 sub == QStringLiteral("revoke-key")) &&
+                words.size() == 3));
+    if (!shapeOk)
+        return fail(usage, 2);
+    credit::NewKeyOptions keyOptions;
+    if (parser.isSet(o.expiresDays)) {
+        bool ok = false;
+        const int days = parser.value(o.expiresDays).toInt(&ok);
+        if (!ok || days < 1 || days > 3650)
+            return fail(QStringLiteral("--expires-days must be 1 to 3650"), 2);
+        keyOptions.expiresAtMs = QDateTime::currentMSecsSinceEpoch() + int64_t(days) * 86400 * 1000;
+    }
+    if (parser.isSet(o.spendLimit)) {
+        auto micro = parseGrantAmount(parser.value(o.spendLimit));
+        if (!micro)
+            return fail(QString::fromStdString(micro.error().message), 2);
+        keyOptions.spendLimit = *micro;
+    }
+    std::optional<credit::Microcredits> grantNow;
+    if (parser.isSet(o.grantNow)) {
+        auto micro = parseGrantAmount(parser.value(o.grantNow));
+        if (!micro)
+            return fail(QString::fromStdString(micro.error().message), 2);
+        grantNow = *micro;
+    }
+    keyOptions.label = parser.value(o.label).toStdString();
+    if (sub == QStringLiteral("add"))
+        if (auto ok = credit::AccountStore::checkName(words[2].toStdString()); !ok)
+            return fail(QString::fromStdString(ok.error().message), 2);
+
+    auto signer = NodeIdentity::loadOrCreate(dir.toStdString(), "server.key");
+    if (!signer)
+        return fail(QString::fromStdString(signer.error().message));
+    auto ledger = openLedger(config, dir, *signer);
+    if (!ledger)
+        return fail(QString::fromStdString(ledger.error().message));
+    credit::AccountStore accounts((*ledger)->store());
+    // An older data folder's users.json is moved into the database by whichever comes first: this or the
+    // server.
+    if (auto migrated = migrateLegacyUsers(dir, accounts); !migrated)
+        return fail(QString::fromStdString(migrated.error().message));
+
+    if (command == QStringLiteral("node")) {
+        const std::string nodeId = words[2].toStdString();
+        if (sub == QStringLiteral("show")) {
+            auto binding = accounts.bindingOf(nodeId);
+            if (!binding)
+                return fail(QString::fromStdString(binding.error().message));
+            if (!binding->has_value()) {
+                std::fprintf(out, "node %s is not bound: its earnings go to node:%s\n", nodeId.c_str(),
+                             nodeId.c_str());
+                return 0;
+            }
+            std::fprintf(out, "node %s is bound to %s since %s\nsigned binding:\n%s", nodeId.c_str(),
+                         (*binding)->account.c_str(), qPrintable(formatTime((*binding)->boundAtMs)),
+                         (*binding)->message.c_str());
+            return 0;
+        }
+        auto removed = accounts.unbindNode(nodeId);
+        if (!removed)
+            return fail(QString::fromStdString(removed.error().message));
+        if (!*removed)
+            return fail(QStringLiteral("node %1 is not bound").arg(words[2]));
+        std::fprintf(out, "node %s unbound: its future verified earnings go to node:%s\n", nodeId.c_str(),
+                     nodeId.c_str());
+        return 0;
+    }
+
+    if (sub == QStringLiteral("list")) {
+        auto users = accounts.users();
+        if (!users)
+            return fail(QString::fromStdString(users.error().message));
+        for (const credit::UserRecord& user : *users) {
+            std::fprintf(out, "%s\t%s\tcreated %s\t%s\n", user.name.c_str(),
+                         credit::accountRoleName(user.role), qPrintable(formatTime(user.createdAtMs)),
+                         user.origin.c_str());
+            auto keys = accounts.keysOf(user.name);
+            if (!keys)
+                return fail(QString::fromStdString(keys.error().message));
+            for (const credit::ApiKeyRecord& key : *keys)
+                std::fprintf(out, "  key %s\t%s\texpires %s\tspent %s of %s\t%s\n", key.id.c_str(),
+                             key.revokedAtMs ? "revoked" : "valid", qPrintable(formatTime(key.expiresAtMs)),
+                             qPrintable(formatCredits(key.spent)),
+                             key.spendLimit ? qPrintable(formatCredits(key.spendLimit)) : "unlimited",
+                             key.label.c_str());
+        }
+        return 0;
+    }
+    if (sub == QStringLiteral("revoke-key")) {
+        if (auto ok = accounts.revokeKey(words[2].toStdString()); !ok)
+            return fail(QString::fromStdString(ok.error().message));
+        std::fprintf(err, "key %s revoked; it is refused from now on by every gateway on this ledger\n",
+                     qPrintable(words[2]));
+        return 0;
+    }
+    Expected<credit::IssuedKey> issued = makeError(ErrorCode::Internal, "no key");
+    if (sub == QStringLiteral("add-key")) {
+        issued = accounts.addKey(words[2].toStdString(), keyOptions);
+    } else {
+        credit::NewUser user;
+        user.name = words[2].toStdString();
+        user.role = parser.isSet(o.operatorRole) ? credit::AccountRole::Operator : credit::AccountRole::User;
+        user.origin = "operator";
+        // Without --grant-credits the gateway pays its configured welcome grant on the first request.
+        user.welcome = grantNow ? credit::WelcomeRule::Paid : credit::WelcomeRule::FirstUse;
+        issued = accounts.createUser(user, keyOptions);
+        if (issued && grantNow) {
+            if (auto tx =
+                    (*ledger)->grant(credit::userAccount(user.name), *grantNow, "welcome-grant:" + user.name);
+                !tx)
+                return fail(QString::fromStdString(tx.error().message));
+        }
+    }
+    if (!issued)
+        return fail(QString::fromStdString(issued.error().message));
+    std::fprintf(out, "%s\n", issued->key.c_str());
+    std::fprintf(
+        err,
+        "%s '%s' (key id %s); give them this API key: it is stored only as a salted hash and cannot be "
+        "shown again\n",
+        sub == QStringLiteral("add") ? "account created:" : "key added to", qPrintable(words[2]),
+        issued->record.id.c_str());
+    return 0;
+}
+
 } // namespace
 
 std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std::FILE* err) {
@@ -41,7 +198,7 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         return std::nullopt;
     const QString command = args[1];
     if (command != QStringLiteral("user") && command != QStringLiteral("grant") &&
-        command != QStringLiteral("ledger"))
+        command != QStringLiteral("ledger") && command != QStringLiteral("node"))
         return std::nullopt;
     auto fail = [err](const QString& message, int code = 1) {
         std::fprintf(err, "declai-server: %s\n", qPrintable(message));
@@ -55,7 +212,16 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
                                         QStringLiteral("sqlite|postgres"));
     const QCommandLineOption ledgerPg(QStringLiteral("ledger-postgres"), QStringLiteral("dsn"),
                                       QStringLiteral("DSN"));
-    parser.addOptions({dataDir, csv, ledgerKind, ledgerPg});
+    const QCommandLineOption operatorRole(QStringLiteral("operator"), QStringLiteral("operator role"));
+    const QCommandLineOption expiresDays(QStringLiteral("expires-days"), QStringLiteral("days"),
+                                         QStringLiteral("N"));
+    const QCommandLineOption spendLimit(QStringLiteral("spend-limit-credits"), QStringLiteral("limit"),
+                                        QStringLiteral("CREDITS"));
+    const QCommandLineOption grantNow(QStringLiteral("grant-credits"), QStringLiteral("grant"),
+                                      QStringLiteral("CREDITS"));
+    const QCommandLineOption label(QStringLiteral("label"), QStringLiteral("label"), QStringLiteral("TEXT"));
+    parser.addOptions(
+        {dataDir, csv, ledgerKind, ledgerPg, operatorRole, expiresDays, spendLimit, grantNow, label});
     if (!parser.parse(args))
         return fail(parser.errorText(), 2);
     const QStringList words = parser.positionalArguments();
@@ -67,21 +233,10 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         config.backend = parser.value(ledgerKind);
     config.postgres = parser.value(ledgerPg);
 
-    if (command == QStringLiteral("user")) {
-        if (words.size() != 3 || words[1] != QStringLiteral("add"))
-            return fail(QStringLiteral("usage: declai-server user add NAME --data-dir DIR"), 2);
-        auto users = UserDirectory::open(dir);
-        if (!users)
-            return fail(QString::fromStdString(users.error().message));
-        auto key = users->addUser(words[2].toStdString());
-        if (!key)
-            return fail(QString::fromStdString(key.error().message));
-        std::fprintf(out, "%s\n", key->c_str());
-        std::fprintf(
-            err, "user '%s' created; give them this API key (it is not stored and cannot be shown again)\n",
-            qPrintable(words[2]));
-        return 0;
-    }
+    if (command == QStringLiteral("user") || command == QStringLiteral("node"))
+        return runAccountCommand(command, words, parser,
+                                 {operatorRole, expiresDays, spendLimit, grantNow, label}, config, dir, out,
+                                 err);
 
     const QString ledgerUsage = QStringLiteral(
         "usage: declai-server ledger verify|balance ACCOUNT|export --csv [FILE] --data-dir DIR");

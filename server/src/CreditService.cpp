@@ -115,10 +115,17 @@ Expected<std::unique_ptr<credit::Ledger>> openLedger(const CreditConfig& config,
     return std::make_unique<credit::Ledger>(std::move(store), std::move(options));
 }
 
-CreditService::CreditService(CreditConfig config, std::unique_ptr<credit::Ledger> ledger, UserDirectory users,
-                             QObject* parent)
-    : QObject(parent), m_config(std::move(config)), m_ledger(std::move(ledger)), m_users(std::move(users)) {
+CreditService::CreditService(CreditConfig config, std::unique_ptr<credit::Ledger> ledger, QObject* parent)
+    : QObject(parent), m_config(std::move(config)), m_ledger(std::move(ledger)),
+      m_accounts(m_ledger->store()) {
     connect(&m_releaseTimer, &QTimer::timeout, this, &CreditService::housekeeping);
+}
+
+Expected<std::string> CreditService::authenticate(const std::string& apiKey) const {
+    auto caller = m_accounts.authenticate(apiKey);
+    if (!caller)
+        return caller.error();
+    return caller->account;
 }
 
 CreditService::~CreditService() {
@@ -196,6 +203,19 @@ Expected<int> CreditService::recoverOrphanedHolds() {
 
 Expected<Charge> CreditService::closeRequest(const std::string& holdId, int64_t modelParams,
                                              const RequestUsage& usage) {
+    auto charged = closeRequestInLedger(holdId, modelParams, usage);
+    // The key keeps what the request cost against its spend limit; the rest of the reservation goes back.
+    if (auto r = m_keyReservations.find(holdId); r != m_keyReservations.end() && charged) {
+        const credit::Microcredits unused = r->second.amount - charged->cost;
+        if (auto back = m_accounts.returnKeySpend(r->second.keyId, unused); !back)
+            qWarning("returning a key reservation failed: %s", back.error().message.c_str());
+        m_keyReservations.erase(r);
+    }
+    return charged;
+}
+
+Expected<Charge> CreditService::closeRequestInLedger(const std::string& holdId, int64_t modelParams,
+                                                     const RequestUsage& usage) {
     Charge charge;
     charge.billed = billableTokens(usage);
     const char* how = usage.end == RequestEnd::Completed    ? "completed"
@@ -245,13 +265,39 @@ Expected<void> CreditService::ensureUser(const std::string& user) {
     if (m_knownUsers.count(user))
         return {};
     const std::string account = credit::userAccount(user);
-    if (auto a = m_ledger->ensureAccount(account, credit::AccountKind::User); !a)
-        return a.error();
-    // The welcome grant carries the user's name as its idempotency key: it is paid once, ever.
-    if (m_config.newAccountGrant > 0) {
-        if (auto g = m_ledger->grant(account, m_config.newAccountGrant, "welcome-grant:" + user); !g)
-            return g.error();
-    }
+    const credit::Microcredits grant = m_config.newAccountGrant;
+    const int64_t now = nowMs();
+    // One transaction: the account, and the welcome grant its rule allows now. The grant carries the user's
+    // name as its idempotency key, so it is paid once, ever, whatever grant later runs are configured with.
+    auto opened = m_ledger->store().write<bool>(
+        [user, account, grant, now](credit::LedgerSession& session) -> Expected<bool> {
+            if (auto a = credit::ensureAccountIn(session, account, credit::AccountKind::User, now); !a)
+                return a.error();
+            auto record = session.accountRecords().findUser(user);
+            if (!record)
+                return record.error();
+            // No account record (a caller of this class without accounts, e.g. unit tests): as first use.
+            if (record->has_value() && (*record)->welcome != credit::WelcomeRule::FirstUse)
+                return false;
+            const std::string key = "welcome-grant:" + user;
+            auto earlier = session.findTransactionByKey(key);
+            if (!earlier)
+                return earlier.error();
+            if (!earlier->has_value() && grant > 0)
+                if (auto tx = session.appendTransaction({key,
+                                                         credit::TxKind::Grant,
+                                                         "welcome",
+                                                         now,
+                                                         {{credit::kMintAccount, -grant}, {account, grant}}});
+                    !tx)
+                    return tx.error();
+            if (record->has_value())
+                if (auto ok = session.accountRecords().setWelcome(user, credit::WelcomeRule::Paid, 0); !ok)
+                    return ok.error();
+            return true;
+        });
+    if (!opened)
+        return opened.error();
     if (m_config.dailySpendLimit > 0) {
         if (auto l = m_ledger->setDailySpendLimit(account, m_config.dailySpendLimit); !l)
             return l.error();
@@ -261,10 +307,22 @@ Expected<void> CreditService::ensureUser(const std::string& user) {
 }
 
 Expected<std::string> CreditService::admit(const std::string& user, const std::string& requestId,
-                                           credit::Microcredits worstCase) {
+                                           credit::Microcredits worstCase, const std::string& keyId) {
     if (auto e = ensureUser(user); !e)
         return e.error();
-    return m_ledger->placeHold(credit::userAccount(user), worstCase, requestId);
+    if (!keyId.empty())
+        if (auto reserved = m_accounts.reserveKeySpend(keyId, worstCase); !reserved)
+            return reserved.error();
+    auto hold = m_ledger->placeHold(credit::userAccount(user), worstCase, requestId);
+    if (!keyId.empty()) {
+        if (!hold) {
+            if (auto back = m_accounts.returnKeySpend(keyId, worstCase); !back)
+                qWarning("returning a key reservation failed: %s", back.error().message.c_str());
+        } else {
+            m_keyReservations[*hold] = KeyReservation{keyId, worstCase};
+        }
+    }
+    return hold;
 }
 
 Expected<credit::TxId> CreditService::settle(const std::string& holdId, int64_t modelParams,
@@ -311,9 +369,17 @@ void CreditService::releaseMatured() {
     const int64_t cutoff = QDateTime::currentMSecsSinceEpoch() - m_config.verificationWindowMs;
     for (const std::string& node : m_nodesWithPending) {
         auto released = m_ledger->releasePending(node, cutoff);
-        if (!released)
+        if (!released) {
             qWarning("releasing pending credit of %s failed: %s", node.c_str(),
                      released.error().message.c_str());
+            continue;
+        }
+        if (released->amount > 0 && released->paidTo != node)
+            qInfo("verified earnings of %s (%lld microcredits) paid to its owner %s", node.c_str(),
+                  static_cast<long long>(released->amount), released->paidTo.c_str());
+        if (released->welcomeAmount > 0)
+            qInfo("%s: first verified work, welcome grant of %lld microcredits released",
+                  released->paidTo.c_str(), static_cast<long long>(released->welcomeAmount));
     }
 }
 

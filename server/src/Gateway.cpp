@@ -106,11 +106,36 @@ void Gateway::finish(uint64_t id) {
         this, [this, id] { m_pending.erase(id); }, Qt::QueuedConnection);
 }
 
+void Gateway::acceptClient(uint64_t id, const credit::Caller& caller) {
+    auto it = m_pending.find(id);
+    if (it == m_pending.end())
+        return; // left during authentication
+    Pending& p = *it->second;
+    if (!p.channel)
+        return;
+    auto client = std::make_unique<ClientLink>();
+    client->userId = caller.account;
+    client->keyId = caller.keyId;
+    client->clientId = "client-" + std::to_string(m_nextClientId++);
+    wire::Welcome welcome;
+    welcome.set_peer_id(client->clientId);
+    welcome.set_max_message_bytes(m_config.clientMaxMessageBytes);
+    welcome.set_http_base(httpBase().toStdString());
+    p.channel->send(wire::WELCOME, welcome);
+    p.timer.stop();
+    p.channel->disconnect(this);
+    client->channel = std::move(p.channel);
+    m_pending.erase(it);
+    m_handlers.clientAccepted(std::move(client));
+}
+
 void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
     auto it = m_pending.find(id);
     if (it == m_pending.end())
         return;
     Pending& p = *it->second;
+    if (p.authenticating)
+        return reject(id, wire::MALFORMED, QStringLiteral("a message arrived before the handshake finished"));
     if (!p.challenged) {
         auto hello = wire::decodeBody<wire::Hello>(envelope, wire::HELLO);
         if (!hello)
@@ -125,24 +150,16 @@ void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
                               .arg(wire::kProtocolVersion));
         p.hello = *hello;
         if (hello->role() == wire::CLIENT) {
-            auto client = std::make_unique<ClientLink>();
-            if (m_handlers.authenticateClient) {
-                auto user = m_handlers.authenticateClient(hello->api_key());
-                if (!user)
-                    return reject(id, wire::UNAUTHORIZED, QString::fromStdString(user.error().message));
-                client->userId = *user;
-            }
-            client->clientId = "client-" + std::to_string(m_nextClientId++);
-            wire::Welcome welcome;
-            welcome.set_peer_id(client->clientId);
-            welcome.set_max_message_bytes(m_config.clientMaxMessageBytes);
-            welcome.set_http_base(httpBase().toStdString());
-            p.channel->send(wire::WELCOME, welcome);
-            p.timer.stop();
-            p.channel->disconnect(this);
-            client->channel = std::move(p.channel);
-            m_pending.erase(it);
-            m_handlers.clientAccepted(std::move(client));
+            if (!m_handlers.authenticateClient)
+                return acceptClient(id, credit::Caller{});
+            // The key is checked on the ledger's store thread; the answer comes back here (main thread),
+            // when the connection may be gone: acceptClient looks it up by id.
+            p.authenticating = true;
+            m_handlers.authenticateClient(hello->api_key(), [this, id](Expected<credit::Caller> caller) {
+                if (!caller)
+                    return reject(id, wire::UNAUTHORIZED, QString::fromStdString(caller.error().message));
+                acceptClient(id, *caller);
+            });
             return;
         }
         if (hello->role() != wire::NODE)

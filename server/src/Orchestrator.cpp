@@ -613,23 +613,32 @@ void Orchestrator::onClientClosed(const std::string& clientId) {
     auto it = m_clients.find(clientId);
     if (it == m_clients.end())
         return;
-    std::vector<GenerationSession*> owned;
-    for (auto& [sid, cid] : m_sessionClient)
-        if (cid == clientId)
-            if (auto s = m_sessions.find(sid); s != m_sessions.end())
-                owned.push_back(s->second.get());
-    for (auto& [sid, cid] : m_sessionClient)
-        if (cid == clientId)
-            if (auto w = m_waiting.find(sid); w != m_waiting.end()) {
-                m_scheduler.remove(sid);
-                owned.push_back(w->second.session.get());
-            }
-    for (GenerationSession* s : owned)
-        s->cancel(QStringLiteral("the client disconnected"));
+    std::vector<uint64_t> owned;
+    for (const auto& [sid, owner] : m_sessionOwner)
+        if (owner.connectionId == clientId)
+            owned.push_back(sid);
+    for (uint64_t sid : owned)
+        cancel(sid, QStringLiteral("the client disconnected"));
     std::unique_ptr<ClientLink> gone = std::move(it->second);
     m_clients.erase(it);
     gone->channel->disconnect(this);
     gone->channel.release()->deleteLater();
+}
+
+void Orchestrator::cancel(uint64_t sessionId, const QString& reason) {
+    if (auto s = m_sessions.find(sessionId); s != m_sessions.end())
+        return s->second->cancel(reason);
+    if (auto w = m_waiting.find(sessionId); w != m_waiting.end() && w->second.session) {
+        m_scheduler.remove(sessionId);
+        w->second.session->cancel(reason);
+    }
+}
+
+std::vector<std::string> Orchestrator::modelNames() const {
+    std::vector<std::string> names;
+    for (const auto& [name, unused] : m_models)
+        names.push_back(name);
+    return names;
 }
 
 void Orchestrator::onClientEnvelope(ClientLink* client, const wire::Envelope& envelope) {
@@ -649,6 +658,7 @@ void Orchestrator::onClientEnvelope(ClientLink* client, const wire::Envelope& en
 }
 
 void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) {
+    // The WebSocket face of submit(): wire::Submit in, TOKEN / DONE / FAILED out on the client's channel.
     const uint64_t requestId = submit.request_id();
     auto failNow = [client, requestId](const std::string& reason) {
         wire::Failed failed;
@@ -656,18 +666,15 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         failed.set_reason(reason);
         client->channel->send(wire::FAILED, failed);
     };
-    // Pipelining is fine, hoarding is not: one connection or account cannot fill the queue on its own.
-    if (auto busy = tooManyRequests(*client); !busy.empty())
-        return failNow(busy);
-    GatewayModel* m = model(submit.model());
-    if (!m) {
-        std::string known;
-        for (const auto& [name, unused] : m_models)
-            known.append(known.empty() ? "" : ", ").append(name);
-        return failNow("model '" + submit.model() + "' is not served here (served: " + known + ")");
-    }
-    SessionRequest request;
+    const auto priority = priorityFromName(submit.priority());
+    if (!priority)
+        return failNow("priority '" + submit.priority() + "' is not low, normal or high");
+    SubmitRequest request;
+    request.account = client->userId;
+    request.keyId = client->keyId;
+    request.connectionId = client->clientId;
     request.requestId = requestId;
+    request.model = submit.model();
     request.prompt = submit.prompt();
     request.maxTokens = submit.max_tokens();
     request.wantTokenIds = submit.want_token_ids();
@@ -677,66 +684,13 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
     request.sampler.topP = submit.top_p() > 0 ? submit.top_p() : 1.0f;
     request.sampler.minP = submit.min_p();
     request.sampler.repeatPenalty = submit.repeat_penalty() > 0 ? submit.repeat_penalty() : 1.0f;
-    if (auto valid = validate(request.sampler); !valid)
-        return failNow(valid.error().message);
-    if (request.prompt.size() > (1u << 20))
-        return failNow("the prompt is larger than 1 MiB");
+    request.priority = *priority;
+    request.quoteOnly = submit.quote_only();
 
-    const auto priority = priorityFromName(submit.priority());
-    if (!priority)
-        return failNow("priority '" + submit.priority() + "' is not low, normal or high");
-
-    // High priority jumps the queue, so it costs more (--high-priority-price, docs/ledger.md).
-    const double priceMultiplier =
-        *priority == Priority::High ? m_config.credits.highPriorityPriceMultiplier : 1.0;
-    // Price: the worst case (prompt + max tokens) is held before anything runs; nothing is charged if the
-    // hold fails. A request that cannot run is refused for its real reason before any price is quoted.
-    const int64_t promptTokens = static_cast<int64_t>(m->tokenizer().encode(request.prompt, true).size());
-    if (request.maxTokens == 0)
-        return failNow("max_tokens must be at least 1");
-    if (auto overflow =
-            GenerationSession::contextOverflow(promptTokens, request.maxTokens, m->config().contextLength))
-        return failNow(*overflow);
-    std::string holdId;
-    int64_t worstCase = 0;
-    int64_t balance = 0;
-    if (m_credits && m_credits->enabled()) {
-        if (auto opened = m_credits->ensureUser(client->userId); !opened)
-            return failNow(opened.error().message);
-        auto quote = m_credits->quote(m->parameterCount(), promptTokens, request.maxTokens, priceMultiplier);
-        if (!quote)
-            return failNow(quote.error().message);
-        worstCase = quote->total;
-        if (submit.quote_only()) {
-            wire::Done done;
-            done.set_request_id(requestId);
-            done.set_finish_reason("quote");
-            done.set_quote_only(true);
-            done.set_prompt_tokens(static_cast<uint32_t>(promptTokens));
-            done.set_cost_microcredits(worstCase);
-            if (auto b = m_credits->balanceOfUser(client->userId))
-                done.set_balance_microcredits(b->available);
-            client->channel->send(wire::DONE, done);
-            return;
-        }
-        const std::string holdKey = client->userId + "/" + client->clientId + "/" +
-                                    std::to_string(requestId) + "/" + std::to_string(m_rng());
-        auto hold = m_credits->admit(client->userId, holdKey, worstCase);
-        if (!hold)
-            return failNow(hold.error().message);
-        holdId = *hold;
-        if (auto b = m_credits->balanceOfUser(client->userId))
-            balance = b->available;
-    }
-
-    uint64_t sessionId = 0;
-    while (sessionId == 0 || m_sessions.count(sessionId) || m_waiting.count(sessionId))
-        sessionId = m_rng();
     const std::string clientId = client->clientId;
-    const int64_t modelParams = m->parameterCount();
-    GenerationSession::Sinks sinks;
-    // Sinks run on the main thread from inside the session; the client may have gone meanwhile.
-    sinks.token = [this, clientId, requestId](int32_t id, const std::string& text) {
+    SubmitCallbacks callbacks;
+    // Run on the main thread from inside the session; the client may have gone meanwhile.
+    callbacks.token = [this, clientId, requestId](int32_t id, const std::string& text) {
         auto it = m_clients.find(clientId);
         if (it == m_clients.end())
             return;
@@ -746,102 +700,227 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         token.set_text(text);
         it->second->channel->send(wire::TOKEN, token);
     };
-    sinks.finished = [this, clientId, requestId, sessionId, modelParams, priceMultiplier,
-                      user = client->userId](const std::string& reason, const std::string& tail,
-                                             const SessionStats& stats) {
+    callbacks.ended = [this, clientId, requestId](const SubmitEnd& end) {
+        auto it = m_clients.find(clientId);
+        if (it == m_clients.end())
+            return;
+        if (end.failed) {
+            std::string charged;
+            if (end.costMicrocredits > 0)
+                charged = QStringLiteral(" (charged %1 credits for the %2 token(s) already sent)")
+                              .arg(static_cast<double>(end.costMicrocredits) / credit::kMicrocreditsPerCredit,
+                                   0, 'f', 6)
+                              .arg(end.stats.generatedTokens)
+                              .toStdString();
+            wire::Failed failed;
+            failed.set_request_id(requestId);
+            failed.set_reason(end.reason + charged);
+            it->second->channel->send(wire::FAILED, failed);
+            return;
+        }
+        wire::Done done;
+        done.set_request_id(requestId);
+        done.set_finish_reason(end.reason);
+        done.set_prompt_tokens(end.stats.promptTokens);
+        done.set_generated_tokens(end.stats.generatedTokens);
+        done.set_time_to_first_token_ms(
+            static_cast<uint32_t>(std::max<qint64>(0, end.stats.timeToFirstTokenMs)));
+        done.set_total_ms(static_cast<uint32_t>(end.stats.totalMs));
+        done.set_failovers(end.stats.failovers);
+        done.set_text_tail(end.tail);
+        done.set_cost_microcredits(end.costMicrocredits);
+        done.set_balance_microcredits(end.balanceMicrocredits);
+        it->second->channel->send(wire::DONE, done);
+    };
+    auto result = this->submit(std::move(request), std::move(callbacks));
+    if (auto* refused = std::get_if<SubmitRefused>(&result))
+        return failNow(refused->message);
+    const auto& accepted = std::get<SubmitAccepted>(result);
+    if (submit.quote_only()) {
+        wire::Done done;
+        done.set_request_id(requestId);
+        done.set_finish_reason("quote");
+        done.set_quote_only(true);
+        done.set_prompt_tokens(static_cast<uint32_t>(accepted.promptTokens));
+        done.set_cost_microcredits(accepted.quoteMicrocredits);
+        done.set_balance_microcredits(accepted.balanceMicrocredits);
+        client->channel->send(wire::DONE, done);
+    }
+}
+
+std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest request,
+                                                                 SubmitCallbacks callbacks) {
+    auto refuse = [](SubmitRefusal kind, std::string message, std::string field = {}) {
+        return SubmitRefused{kind, std::move(message), std::move(field)};
+    };
+    const uint64_t requestId = request.requestId;
+    const std::string account = request.account;
+    // Pipelining is fine, hoarding is not: one connection or account cannot fill the queue on its own.
+    if (auto busy = tooManyRequests(request.connectionId, account); !busy.empty())
+        return refuse(SubmitRefusal::RateLimited, busy);
+    GatewayModel* m = model(request.model);
+    if (!m) {
+        std::string known;
+        for (const auto& [name, unused] : m_models)
+            known.append(known.empty() ? "" : ", ").append(name);
+        return refuse(SubmitRefusal::UnknownModel,
+                      "model '" + request.model + "' is not served here (served: " + known + ")", "model");
+    }
+    if (auto valid = validate(request.sampler); !valid)
+        return refuse(SubmitRefusal::InvalidRequest, valid.error().message);
+    if (request.prompt.size() > (1u << 20))
+        return refuse(SubmitRefusal::InvalidRequest, "the prompt is larger than 1 MiB", "prompt");
+
+    // High priority jumps the queue, so it costs more (--high-priority-price, docs/ledger.md).
+    const double priceMultiplier =
+        request.priority == Priority::High ? m_config.credits.highPriorityPriceMultiplier : 1.0;
+    // Price: the worst case (prompt + max tokens) is held before anything runs; nothing is charged if the
+    // hold fails. A request that cannot run is refused for its real reason before any price is quoted.
+    const int64_t promptTokens = static_cast<int64_t>(m->tokenizer().encode(request.prompt, true).size());
+    if (request.maxTokens == 0)
+        return refuse(SubmitRefusal::InvalidRequest, "max_tokens must be at least 1", "max_tokens");
+    if (auto overflow =
+            GenerationSession::contextOverflow(promptTokens, request.maxTokens, m->config().contextLength))
+        return refuse(SubmitRefusal::InvalidRequest, *overflow, "max_tokens");
+    if (request.refuseWithoutCapacity && !request.quoteOnly && !chainFor(request.model, {}))
+        return refuse(SubmitRefusal::NoCapacity,
+                      "no capacity for model '" + request.model + "': the " + std::to_string(m_nodes.size()) +
+                          " connected node(s) do not yet serve layers " +
+                          std::to_string(m->nodeLayers().begin) + "-" + std::to_string(m->nodeLayers().end) +
+                          "; retry when nodes have joined or loaded them");
+    SubmitAccepted accepted;
+    accepted.promptTokens = promptTokens;
+    std::string holdId;
+    if (m_credits && m_credits->enabled()) {
+        if (auto opened = m_credits->ensureUser(account); !opened)
+            return refuse(SubmitRefusal::Internal, opened.error().message);
+        auto quote = m_credits->quote(m->parameterCount(), promptTokens, request.maxTokens, priceMultiplier);
+        if (!quote)
+            return refuse(SubmitRefusal::InvalidRequest, quote.error().message, "max_tokens");
+        accepted.quoteMicrocredits = quote->total;
+        if (request.quoteOnly) {
+            if (auto b = m_credits->balanceOfUser(account))
+                accepted.balanceMicrocredits = b->available;
+            return accepted;
+        }
+        const std::string holdKey = account + "/" + request.connectionId + "/" + std::to_string(requestId) +
+                                    "/" + std::to_string(m_rng());
+        auto hold = m_credits->admit(account, holdKey, quote->total, request.keyId);
+        if (!hold)
+            return refuse(SubmitRefusal::InsufficientCredits, hold.error().message);
+        holdId = *hold;
+        accepted.holdId = holdId;
+        if (auto b = m_credits->balanceOfUser(account))
+            accepted.balanceMicrocredits = b->available;
+    } else if (request.quoteOnly) {
+        return accepted;
+    }
+
+    uint64_t sessionId = 0;
+    while (sessionId == 0 || m_sessions.count(sessionId) || m_waiting.count(sessionId))
+        sessionId = m_rng();
+    const int64_t modelParams = m->parameterCount();
+    const std::string modelName = request.model;
+    auto shared = std::make_shared<SubmitCallbacks>(std::move(callbacks));
+    auto report = [this, shared, modelName](const SubmitEnd& end) {
+        if (shared->ended)
+            shared->ended(end);
+        if (m_sessionEndObserver)
+            m_sessionEndObserver(modelName, end);
+    };
+    GenerationSession::Sinks sinks;
+    sinks.token = [shared](int32_t id, const std::string& text) {
+        if (shared->token)
+            shared->token(id, text);
+    };
+    sinks.finished = [this, report, requestId, sessionId, modelParams, priceMultiplier, account](
+                         const std::string& reason, const std::string& tail, const SessionStats& stats) {
         ++m_stats.sessionsCompleted;
         m_stats.hiddenBytesSent += stats.hiddenBytesSent;
         m_stats.stageHops += stats.hops;
         m_stats.tokensGenerated += stats.generatedTokens;
-        int64_t cost = 0;
-        int64_t balanceAfter = 0;
+        SubmitEnd end;
+        end.reason = reason;
+        end.tail = tail;
+        end.stats = stats;
         if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
-            if (auto charge = closeHold(user, hold->second, modelParams, RequestEnd::Completed, stats,
+            if (auto charge = closeHold(account, hold->second, modelParams, RequestEnd::Completed, stats,
                                         requestId, priceMultiplier))
-                cost = *charge;
-            if (auto b = m_credits->balanceOfUser(user))
-                balanceAfter = b->available;
+                end.costMicrocredits = *charge;
+            if (auto b = m_credits->balanceOfUser(account))
+                end.balanceMicrocredits = b->available;
             m_sessionHold.erase(hold);
         }
-        auto it = m_clients.find(clientId);
-        if (it == m_clients.end())
-            return;
-        wire::Done done;
-        done.set_request_id(requestId);
-        done.set_finish_reason(reason);
-        done.set_prompt_tokens(stats.promptTokens);
-        done.set_generated_tokens(stats.generatedTokens);
-        done.set_time_to_first_token_ms(static_cast<uint32_t>(std::max<qint64>(0, stats.timeToFirstTokenMs)));
-        done.set_total_ms(static_cast<uint32_t>(stats.totalMs));
-        done.set_failovers(stats.failovers);
-        done.set_text_tail(tail);
-        done.set_cost_microcredits(cost);
-        done.set_balance_microcredits(balanceAfter);
-        it->second->channel->send(wire::DONE, done);
+        report(end);
     };
-    sinks.failed = [this, clientId, requestId, sessionId, modelParams, priceMultiplier,
-                    user = client->userId](const std::string& reason, const SessionStats& stats) {
+    sinks.failed = [this, report, requestId, sessionId, modelParams, priceMultiplier,
+                    account](const std::string& reason, const SessionStats& stats) {
         ++m_stats.sessionsFailed;
         qWarning("request %llu failed: %s", static_cast<unsigned long long>(requestId), reason.c_str());
-        std::string charged;
+        SubmitEnd end;
+        end.failed = true;
+        end.reason = reason;
+        end.stats = stats;
         if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
             // What the client received is charged and the nodes are paid for it, whoever ended the request.
-            const auto cost = closeHold(user, hold->second, modelParams,
-                                        stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed, stats,
-                                        requestId, priceMultiplier);
-            if (cost && *cost > 0)
-                charged = QStringLiteral(" (charged %1 credits for the %2 token(s) already sent)")
-                              .arg(static_cast<double>(*cost) / credit::kMicrocreditsPerCredit, 0, 'f', 6)
-                              .arg(stats.generatedTokens)
-                              .toStdString();
+            if (auto cost = closeHold(account, hold->second, modelParams,
+                                      stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed, stats,
+                                      requestId, priceMultiplier))
+                end.costMicrocredits = *cost;
+            if (auto b = m_credits->balanceOfUser(account))
+                end.balanceMicrocredits = b->available;
             m_sessionHold.erase(hold);
         }
-        auto it = m_clients.find(clientId);
-        if (it == m_clients.end())
-            return;
-        wire::Failed failed;
-        failed.set_request_id(requestId);
-        failed.set_reason(reason + charged);
-        it->second->channel->send(wire::FAILED, failed);
+        report(end);
     };
     const auto encoding = m_config.wireEncoding == QStringLiteral("f16") ? wire::F16 : wire::F32;
+    const uint32_t maxTokens = request.maxTokens;
+    SessionRequest sessionRequest;
+    sessionRequest.requestId = requestId;
+    sessionRequest.prompt = std::move(request.prompt);
+    sessionRequest.maxTokens = maxTokens;
+    sessionRequest.sampler = request.sampler;
+    sessionRequest.wantTokenIds = request.wantTokenIds;
     auto session = std::make_unique<GenerationSession>(
-        sessionId, *this, *m, m_gatewayLayers, std::move(request), std::move(sinks), m_config.stageTimeoutMs,
-        m_config.failoverDeadlineMs, m_config.chainWaitMs, encoding);
-    m_sessionClient[sessionId] = clientId;
-    if (!holdId.empty())
-        m_sessionHold[sessionId] = holdId;
+        sessionId, *this, *m, m_gatewayLayers, std::move(sessionRequest), std::move(sinks),
+        m_config.stageTimeoutMs, m_config.failoverDeadlineMs, m_config.chainWaitMs, encoding);
     QueuedRequest queued;
     queued.id = sessionId;
-    queued.account = client->userId.empty() ? clientId : client->userId;
-    queued.priority = *priority;
-    queued.balance = balance;
-    queued.cost = static_cast<double>(promptTokens + submit.max_tokens());
+    queued.account = account.empty() ? request.connectionId : account;
+    queued.priority = request.priority;
+    queued.balance = accepted.balanceMicrocredits;
+    queued.cost = static_cast<double>(promptTokens + maxTokens);
     if (!m_scheduler.enqueue(queued, QDateTime::currentMSecsSinceEpoch())) {
-        session->cancel(QStringLiteral("the gateway is overloaded: too many requests are waiting"));
-        return;
+        // Nothing ran: the hold goes back whole.
+        if (!holdId.empty())
+            if (auto released = m_credits->refund(holdId); !released)
+                qWarning("releasing the hold of request %llu failed: %s",
+                         static_cast<unsigned long long>(requestId), released.error().message.c_str());
+        return refuse(SubmitRefusal::RateLimited, "the gateway is overloaded: too many requests are waiting");
     }
+    m_sessionOwner[sessionId] = SessionOwner{request.connectionId, account};
+    if (!holdId.empty())
+        m_sessionHold[sessionId] = holdId;
     m_waiting[sessionId] = Waiting{std::move(session), holdId};
+    accepted.sessionId = sessionId;
     startQueued();
+    return accepted;
 }
 
-std::string Orchestrator::tooManyRequests(const ClientLink& client) const {
+std::string Orchestrator::tooManyRequests(const std::string& connectionId, const std::string& account) const {
     int onConnection = 0;
     int onAccount = 0;
-    for (const auto& [sid, cid] : m_sessionClient) {
-        if (cid == client.clientId)
+    for (const auto& [sid, owner] : m_sessionOwner) {
+        if (owner.connectionId == connectionId)
             ++onConnection;
-        if (client.userId.empty())
-            continue;
-        if (auto owner = m_clients.find(cid);
-            owner != m_clients.end() && owner->second->userId == client.userId)
+        if (!account.empty() && owner.account == account)
             ++onAccount;
     }
     if (onConnection >= m_config.maxRequestsPerConnection)
         return "too many requests in flight on this connection (limit " +
                std::to_string(m_config.maxRequestsPerConnection) + "): wait for one to finish";
-    if (!client.userId.empty() && onAccount >= m_config.maxRequestsPerAccount)
-        return "too many requests in flight for account '" + client.userId + "' (limit " +
+    if (!account.empty() && onAccount >= m_config.maxRequestsPerAccount)
+        return "too many requests in flight for account '" + account + "' (limit " +
                std::to_string(m_config.maxRequestsPerAccount) + "): wait for one to finish";
     return {};
 }
@@ -882,8 +961,12 @@ std::optional<int64_t> Orchestrator::closeHold(const std::string& user, const st
         return std::nullopt;
     }
     // A charged request is refunded if work it used is voided later.
-    if (charge->cost > 0)
+    if (charge->cost > 0) {
+        ++m_stats.ledgerSettlements;
         recordCharge(user, holdId, charge->cost, stats);
+    } else {
+        ++m_stats.ledgerReleases;
+    }
     return charge->cost;
 }
 
@@ -895,7 +978,7 @@ void Orchestrator::sessionFinished(GenerationSession* session) {
         [this, id] {
             m_sessions.erase(id);
             m_waiting.erase(id);
-            m_sessionClient.erase(id);
+            m_sessionOwner.erase(id);
             startQueued();
         },
         Qt::QueuedConnection);

@@ -1,7 +1,10 @@
 #include "declai/server/ServerApp.h"
 
+#include "api/AccountRoutes.h"
 #include "declai/core/Identity.h"
 #include "declai/network/TlsSetup.h"
+#include "declai/server/PostTo.h"
+#include "declai/server/UserDirectory.h"
 
 #include <QDir>
 #include <QHttpServerResponse>
@@ -79,10 +82,15 @@ Expected<quint16> ServerApp::start() {
         auto ledger = openLedger(m_config.credits, m_config.dataDir, *signer, newGatewayInstanceId());
         if (!ledger)
             return ledger.error();
-        auto users = UserDirectory::open(m_config.dataDir);
-        if (!users)
-            return users.error();
-        m_credits = std::make_unique<CreditService>(m_config.credits, std::move(*ledger), std::move(*users));
+        m_audience = QByteArray::fromStdString(signer->publicKey()).toHex().toStdString();
+        m_credits = std::make_unique<CreditService>(m_config.credits, std::move(*ledger));
+        // Accounts live in the ledger database from schema 4 on: a users.json of an older release is moved
+        // there once and renamed users.json.migrated.
+        auto migrated = migrateLegacyUsers(m_config.dataDir, m_credits->accounts());
+        if (!migrated)
+            return migrated.error();
+        if (*migrated > 0)
+            qInfo("moved %d account(s) from users.json into the ledger database", *migrated);
         // Before serving: holds of a previous run that died are released, matured earnings paid out.
         if (auto started = m_credits->start(); !started)
             return started.error();
@@ -99,7 +107,11 @@ Expected<quint16> ServerApp::start() {
         m_orchestrator->addClient(std::move(client));
     };
     if (m_credits)
-        handlers.authenticateClient = [this](const std::string& key) { return m_credits->authenticate(key); };
+        handlers.authenticateClient = [this](const std::string& key,
+                                             std::function<void(Expected<credit::Caller>)> done) {
+            // Checked on the ledger's store thread; the answer comes back to this (the main) thread.
+            m_credits->accounts().authenticateThen(key, postTo<credit::Caller>(this, std::move(done)));
+        };
     m_gateway = std::make_unique<Gateway>(m_config, std::move(handlers));
     uint64_t nodeMessageBytes = m_config.nodeMaxMessageBytes;
     if (nodeMessageBytes == 0)
@@ -115,6 +127,8 @@ Expected<quint16> ServerApp::start() {
         return QHttpServerResponse(status);
     });
     m_gateway->http().route(QStringLiteral("/healthz"), [] { return QHttpServerResponse("ok"); });
+    if (m_credits)
+        api::registerAccountRoutes(m_gateway->http(), *m_credits, api::AccountRoutesOptions{m_audience});
     auto port = m_gateway->listen(tls);
     if (!port)
         return port.error();

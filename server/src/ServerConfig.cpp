@@ -84,6 +84,13 @@ QString ServerConfig::usage() {
          none},
         {"  --grant-credits N                credits a new account starts with (default %1)\n",
          n(d.credits.newAccountGrant / credit::kMicrocreditsPerCredit)},
+        {"  --allow-registration             let anyone create an account (POST /v1/accounts; default off)\n",
+         none},
+        {"  --registration-grant-credits N   welcome grant of a self-registered account, paid after its "
+         "first verified work (default %1)\n",
+         n(d.credits.registrationGrant / credit::kMicrocreditsPerCredit)},
+        {"  --registrations-per-ip N         self-registrations per client address per hour (default %1)\n",
+         n(d.credits.registrationsPerAddressPerHour)},
         {"  --daily-limit-credits N          per-user daily spend limit (default %1)\n",
          d.credits.dailySpendLimit == 0 ? QStringLiteral("none")
                                         : n(d.credits.dailySpendLimit / credit::kMicrocreditsPerCredit)},
@@ -111,8 +118,14 @@ QString ServerConfig::usage() {
         {"  --high-priority-price X          price multiplier for priority=high (default %1)\n",
          n(d.credits.highPriorityPriceMultiplier)},
         {"\n"
-         "operator commands (run while the server is stopped, or against PostgreSQL):\n"
-         "  declai-server user add NAME --data-dir DIR        create a user, print its API key\n"
+         "operator commands (safe while the server runs; add --ledger postgres --ledger-postgres DSN for a\n"
+         "shared PostgreSQL ledger):\n"
+         "  declai-server user add NAME [--operator] [--grant-credits N] --data-dir DIR   create an account,\n"
+         "                                                   print its API key (shown only once)\n"
+         "  declai-server user list --data-dir DIR           accounts and their keys\n"
+         "  declai-server user add-key NAME [--expires-days N] [--spend-limit-credits N] --data-dir DIR\n"
+         "  declai-server user revoke-key KEY_ID --data-dir DIR\n"
+         "  declai-server node show|unbind NODE_ID --data-dir DIR   a node's account binding\n"
          "  declai-server grant ACCOUNT CREDITS --data-dir DIR\n"
          "  declai-server ledger verify --data-dir DIR        check zero-sum, hash chain, balances, holds\n"
          "  declai-server ledger balance ACCOUNT --data-dir DIR\n"
@@ -196,6 +209,12 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
                                            QStringLiteral("N"));
     const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")},
                                   QStringLiteral("help"));
+    const QCommandLineOption allowRegistration(QStringLiteral("allow-registration"),
+                                               QStringLiteral("self-registration"));
+    const QCommandLineOption registrationGrant(QStringLiteral("registration-grant-credits"),
+                                               QStringLiteral("n"), QStringLiteral("N"));
+    const QCommandLineOption registrationsPerIp(QStringLiteral("registrations-per-ip"), QStringLiteral("n"),
+                                                QStringLiteral("N"));
     parser.addOptions(
         {listen,      modelDir,       dataDir,       cert,       key,          insecure,      replicas,
          minNodes,    stageTimeout,   failover,      chainWait,  encoding,     threads,       verifyInitial,
@@ -203,6 +222,7 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
          maxSessions, maxConnections, maxPerIp,      tlsTimeout, idleTimeout,  headerTimeout, perConnection,
          perAccount,  highPrice,      gatewayLayers, help});
     parser.addOptions({firstAnswer, backoff, assignmentDeadline, probationStages, newNodesPerIp});
+    parser.addOptions({allowRegistration, registrationGrant, registrationsPerIp});
     if (!parser.parse(arguments))
         return usageError(parser.errorText());
     if (parser.isSet(help))
@@ -305,8 +325,13 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
     if (c.credits.backend == QStringLiteral("postgres") && c.credits.postgres.isEmpty())
         return usageError(QStringLiteral(
             "--ledger postgres needs --ledger-postgres \"host=... port=... user=... dbname=...\""));
+    c.credits.allowRegistration = parser.isSet(allowRegistration);
+    if (parser.isSet(registrationsPerIp) &&
+        !parseInt(parser.value(registrationsPerIp), 0, 100000, c.credits.registrationsPerAddressPerHour))
+        return usageError(QStringLiteral("--registrations-per-ip must be an integer in [0, 100000]"));
     for (auto [option, out] : {std::pair{&grantCredits, &c.credits.newAccountGrant},
-                               std::pair{&dailyLimit, &c.credits.dailySpendLimit}}) {
+                               std::pair{&dailyLimit, &c.credits.dailySpendLimit},
+                               std::pair{&registrationGrant, &c.credits.registrationGrant}}) {
         if (!parser.isSet(*option))
             continue;
         bool ok = false;

@@ -40,10 +40,7 @@ class TestCreditService : public QObject {
         auto ledger = openLedger(config, dir, std::nullopt, instanceId);
         if (!ledger)
             return nullptr;
-        auto users = UserDirectory::open(dir);
-        if (!users)
-            return nullptr;
-        return std::make_unique<CreditService>(config, std::move(*ledger), std::move(*users));
+        return std::make_unique<CreditService>(config, std::move(*ledger));
     }
     QString freshDir() { return m_dir.filePath(QStringLiteral("d%1").arg(m_next++)); }
 

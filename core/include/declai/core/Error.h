@@ -19,6 +19,11 @@ enum class ErrorCode {
     DriverMissing,
     Protocol,
     Internal,
+    // Account and API outcomes that a caller maps to distinct answers (HTTP 401, 403, 409, 429).
+    Unauthorized, // no valid credential
+    Forbidden,    // a valid credential that may not do this
+    Conflict,     // the state does not allow it (e.g. a node bound to another account)
+    RateLimited,  // try again later
 };
 
 const char* errorCodeName(ErrorCode code);

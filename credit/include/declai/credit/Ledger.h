@@ -27,7 +27,15 @@ namespace declai::credit {
 struct PendingReleaseResult {
     TxId txId = 0; // 0 when nothing was due
     Microcredits amount = 0;
+    std::string paidTo; // the account credited: the node's own, or its owner's when bound
+    TxId welcomeTx = 0; // the owner's held welcome grant, paid with this first verified work
+    Microcredits welcomeAmount = 0;
 };
+
+// Inside a write job: creates account id of kind (User or Node) with its escrow and pending accounts, or
+// returns the existing one; Ledger::ensureAccount runs this in its own transaction.
+Expected<Account> ensureAccountIn(LedgerSession& session, const std::string& id, AccountKind kind,
+                                  std::int64_t nowMs);
 
 class Ledger {
 public:
@@ -74,7 +82,9 @@ public:
     // Returns the whole hold to the account.
     Expected<TxId> releaseHold(const std::string& holdId);
 
-    // Moves node's pending earnings that are older than olderThanMs to its available balance.
+    // Moves node's pending earnings that are older than olderThanMs to its available balance, or, when the
+    // node ("node:<id>") is bound to an account (AccountStore::bindNode), to that account's "user:<name>";
+    // the owner's held welcome grant is paid in the same transaction (docs/ledger.md, "Accounts").
     Expected<PendingReleaseResult> releasePending(const std::string& node, std::int64_t olderThanMs);
     // Burns all of node's pending earnings; reason is stored as the transaction's reference.
     Expected<PendingReleaseResult> voidPending(const std::string& node, const std::string& reason);

@@ -4,6 +4,7 @@
 // the store thread, inside the job it was passed to.
 #pragma once
 
+#include "declai/credit/AccountTypes.h"
 #include "declai/credit/LedgerTypes.h"
 
 #include <functional>
@@ -66,6 +67,9 @@ public:
     virtual Expected<std::map<std::string, Microcredits>> openLotSums() = 0;  // by node account
     // Backend's own consistency check (SQLite: PRAGMA integrity_check); empty when it finds nothing.
     virtual Expected<std::vector<std::string>> integrityProblems() = 0;
+
+    // The account tables (users, API keys, node bindings), in this same transaction.
+    virtual AccountSession& accountRecords() = 0;
 };
 
 class LedgerStore {
@@ -96,6 +100,16 @@ public:
     Expected<T> read(std::function<Expected<T>(LedgerSession&)> work) {
         return enqueue<T>(JobMode::Read, std::move(work)).get();
     }
+    // Callback forms that never block the caller: done runs once, ON THE STORE THREAD, after the commit
+    // (or the failure). Callers on an event loop hop back to their own thread from done.
+    template <class T>
+    void writeThen(std::function<Expected<T>(LedgerSession&)> work, std::function<void(Expected<T>)> done) {
+        enqueueThen<T>(JobMode::Write, std::move(work), std::move(done));
+    }
+    template <class T>
+    void readThen(std::function<Expected<T>(LedgerSession&)> work, std::function<void(Expected<T>)> done) {
+        enqueueThen<T>(JobMode::Read, std::move(work), std::move(done));
+    }
 
     // The unit of work a store runs; public for store implementations, built only by enqueue().
     enum class JobMode { Read, Write };
@@ -112,6 +126,28 @@ protected:
     virtual void submit(Job job) = 0;
 
 private:
+    template <class T>
+    void enqueueThen(JobMode mode, std::function<Expected<T>(LedgerSession&)> work,
+                     std::function<void(Expected<T>)> then) {
+        auto result = std::make_shared<std::optional<Expected<T>>>();
+        Job job;
+        job.mode = mode;
+        job.run = [work = std::move(work), result](LedgerSession& session) -> Expected<void> {
+            result->emplace(work(session));
+            if (!result->value().hasValue())
+                return result->value().error();
+            return {};
+        };
+        job.done = [then = std::move(then), result](const Expected<void>& outcome) {
+            if (result->has_value() && (outcome.hasValue() || !result->value().hasValue()))
+                then(std::move(result->value()));
+            else
+                then(outcome.hasValue() ? makeError(ErrorCode::Internal, "ledger job did not run")
+                                        : outcome.error());
+        };
+        submit(std::move(job));
+    }
+
     template <class T>
     std::future<Expected<T>> enqueue(JobMode mode, std::function<Expected<T>(LedgerSession&)> work) {
         auto promise = std::make_shared<std::promise<Expected<T>>>();

@@ -8,9 +8,9 @@
 // Threading: main thread; ledger calls block briefly on the ledger's single writer thread.
 #pragma once
 
+#include "declai/credit/AccountStore.h"
 #include "declai/credit/Ledger.h"
 #include "declai/credit/Pricing.h"
-#include "declai/server/UserDirectory.h"
 
 #include <QObject>
 #include <QTimer>
@@ -33,6 +33,13 @@ struct CreditConfig {
     // count as orphaned (a run on this host whose process is gone counts as dead at once).
     int64_t heartbeatMs = 10 * 1000;
     int64_t instanceStaleMs = 60 * 1000;
+    // Self-registration (POST /v1/accounts): off unless the operator allows it. Its welcome grant is held
+    // until a node bound to the new account has verified work, so fresh identities cannot farm it.
+    bool allowRegistration = false;
+    credit::Microcredits registrationGrant = 0;
+    int registrationsPerAddressPerHour = 3;
+    // A node's signed binding message must be this close to the gateway's clock.
+    int64_t bindingMaxSkewMs = 5 * 60 * 1000;
 };
 
 // Opens the configured ledger store (SQLite at DATA_DIR/ledger.sqlite by default). instanceId names the
@@ -97,24 +104,30 @@ class CreditService : public QObject {
     Q_OBJECT
 
 public:
-    CreditService(CreditConfig config, std::unique_ptr<credit::Ledger> ledger, UserDirectory users,
-                  QObject* parent = nullptr);
+    CreditService(CreditConfig config, std::unique_ptr<credit::Ledger> ledger, QObject* parent = nullptr);
     ~CreditService() override;
 
     bool enabled() const { return m_config.enabled; }
+    const CreditConfig& config() const { return m_config; }
     credit::Ledger& ledger() { return *m_ledger; }
-    Expected<std::string> authenticate(const std::string& apiKey) const {
-        return m_users.authenticate(apiKey);
-    }
+    // Accounts, keys and node bindings, in the same database as the ledger.
+    credit::AccountStore& accounts() { return m_accounts; }
+    // The account a key belongs to. Blocks on the store thread (a read); the gateway's handshake uses
+    // accounts().authenticateThen instead.
+    Expected<std::string> authenticate(const std::string& apiKey) const;
 
-    // Opens the user's account with the welcome grant on first use (idempotent).
+    // Opens the user's ledger account on first use (idempotent) and pays the welcome grant its account's
+    // rule allows now: the configured grant for operator-made and migrated accounts (once, ever), nothing
+    // for self-registered ones (theirs waits for the first verified work of a bound node).
     Expected<void> ensureUser(const std::string& user);
     // priceMultiplier scales the per-token prices (high priority costs more).
     Expected<credit::Quote> quote(int64_t modelParams, int64_t promptTokens, int64_t maxTokens,
                                   double priceMultiplier = 1.0) const;
     // Places the worst-case hold; fails with "insufficient credits ..." and changes nothing when short.
+    // keyId: the API key the request came with; worstCase is reserved against its spend limit until the
+    // request closes.
     Expected<std::string> admit(const std::string& user, const std::string& requestId,
-                                credit::Microcredits worstCase);
+                                credit::Microcredits worstCase, const std::string& keyId = {});
     // Records this run in the ledger, releases holds of dead runs and matured earnings (also of nodes that
     // earned before a restart), and starts the heartbeat/release timer. Call once, before serving.
     Expected<void> start();
@@ -137,13 +150,20 @@ public:
 
 private:
     credit::PriceSchedule prices(double multiplier) const;
+    Expected<Charge> closeRequestInLedger(const std::string& holdId, int64_t modelParams,
+                                          const RequestUsage& usage);
     void releaseMatured(); // pending earnings older than the verification window become available
     void housekeeping();   // timer, main thread: heartbeat, orphaned holds, matured earnings
     Expected<void> recordInstance(int64_t stoppedAtMs);
 
     CreditConfig m_config;
     std::unique_ptr<credit::Ledger> m_ledger;
-    UserDirectory m_users;
+    mutable credit::AccountStore m_accounts;
+    struct KeyReservation {
+        std::string keyId;
+        credit::Microcredits amount = 0;
+    };
+    std::map<std::string, KeyReservation> m_keyReservations; // by hold id
     std::set<std::string> m_nodesWithPending;
     std::set<std::string> m_knownUsers; // accounts opened (and granted) during this run
     QTimer m_releaseTimer;

@@ -4,6 +4,7 @@
 // caps, and hand-over of authenticated connections to the Orchestrator. Main thread only.
 #pragma once
 
+#include "declai/credit/AccountStore.h"
 #include "declai/network/Channel.h"
 #include "declai/network/FrontDoor.h"
 #include "declai/server/Links.h"
@@ -26,8 +27,10 @@ public:
     struct Handlers {
         std::function<void(std::unique_ptr<NodeLink>)> nodeAuthenticated;
         std::function<void(std::unique_ptr<ClientLink>)> clientAccepted;
-        // Maps a client's API key to its user; unset when credits are off (every client is accepted).
-        std::function<Expected<std::string>(const std::string& apiKey)> authenticateClient;
+        // Maps a client's API key to its account without blocking; `done` must be called once, on the main
+        // thread. Unset when credits are off (every client is accepted).
+        std::function<void(const std::string& apiKey, std::function<void(Expected<credit::Caller>)> done)>
+            authenticateClient;
         // Asked after a node proved its key and before it is welcomed; an error refuses it with
         // Reject{OVERLOADED, message} (e.g. too many new identities from its address). Unset: all welcome.
         std::function<Expected<void>(const std::string& nodeId, const QString& peerAddress)> admitNode;
@@ -56,12 +59,14 @@ private:
         wire::Hello hello;
         std::string nonce;
         bool challenged = false;
+        bool authenticating = false; // a client's key is being checked; nothing more may arrive meanwhile
     };
 
     void onNewWebSocket();
     void onPendingEnvelope(uint64_t id, const wire::Envelope& envelope);
     void reject(uint64_t id, wire::RejectCode code, const QString& reason);
     void finish(uint64_t id); // removes the pending entry (deferred)
+    void acceptClient(uint64_t id, const credit::Caller& caller);
 
     const ServerConfig& m_config;
     Handlers m_handlers;

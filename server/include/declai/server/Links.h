@@ -49,6 +49,7 @@ struct NodeLink {
 struct ClientLink {
     std::string clientId;
     std::string userId; // the authenticated account owner ("" when credits are off)
+    std::string keyId;  // the API key it presented ("" when credits are off)
     std::unique_ptr<net::Channel> channel;
 };
 

@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <variant>
 
 namespace declai::server {
 
@@ -42,7 +43,69 @@ struct OrchestratorStats {
     uint64_t verificationsPassed = 0;
     uint64_t verificationsFailed = 0;
     uint64_t cheatersQuarantined = 0;
-    uint64_t nodeComputeUs = 0; // as reported in accepted stage answers
+    uint64_t nodeComputeUs = 0;     // as reported in accepted stage answers
+    uint64_t ledgerSettlements = 0; // requests whose hold was settled with a charge
+    uint64_t ledgerReleases = 0;    // requests whose hold was released (nothing billable)
+};
+
+// The one way a generation request enters the swarm: the WebSocket Submit of declai-cli and the HTTP API
+// (server/src/api) both go through Orchestrator::submit, so limits, pricing, holds, queueing and charging
+// are written once.
+struct SubmitRequest {
+    std::string account; // the authenticated user ("" when credits are off)
+    std::string keyId;   // the API key it came with ("" for none): its spend limit applies
+    std::string
+        connectionId;       // per-connection in-flight limit (a WebSocket client id, or one per HTTP request)
+    uint64_t requestId = 0; // the caller's id, for logs and hold keys
+    std::string model;
+    std::string prompt; // text; tokenized with BOS on the gateway
+    uint32_t maxTokens = 32;
+    SamplerConfig sampler;
+    bool wantTokenIds = false;
+    Priority priority = Priority::Normal;
+    bool quoteOnly = false; // price it and report; nothing runs, nothing is held
+    // Refuse at once (NoCapacity) when no live nodes cover the model now, instead of waiting chainWaitMs for
+    // placement (HTTP clients get a 503 with the reason; declai-cli keeps waiting for nodes to load).
+    bool refuseWithoutCapacity = false;
+};
+
+enum class SubmitRefusal {
+    InvalidRequest,      // bad parameters (the message names the field)
+    UnknownModel,        // not served here
+    InsufficientCredits, // the worst-case hold failed (balance or daily limit)
+    RateLimited,         // too many requests in flight on the connection or account, or the queue is full
+    NoCapacity,          // no live node covers the model (refuseWithoutCapacity)
+    Internal,            // the ledger failed
+};
+
+struct SubmitRefused {
+    SubmitRefusal kind = SubmitRefusal::Internal;
+    std::string message;
+    std::string field; // the offending request field, for InvalidRequest
+};
+
+struct SubmitAccepted {
+    uint64_t sessionId = 0; // 0 for a quote
+    std::string holdId;     // the request's hold in the ledger: its job id for GET /v1/jobs/{id}
+    int64_t promptTokens = 0;
+    int64_t quoteMicrocredits = 0;   // the worst-case price (what is held); 0 with credits off
+    int64_t balanceMicrocredits = 0; // available after the hold
+};
+
+// How a submitted request ended (exactly once per accepted, non-quote request).
+struct SubmitEnd {
+    bool failed = false; // the swarm could not finish it, or it was cancelled (stats.cancelled)
+    std::string reason;  // finish reason ("stop", "length") or the failure
+    std::string tail;    // text the decoder held back until the end (completed requests)
+    SessionStats stats;  // tokens produced, timings
+    int64_t costMicrocredits = 0;
+    int64_t balanceMicrocredits = 0; // available after settlement (credits on)
+};
+
+// Callbacks of a submitted request; they run on the gateway thread from inside the session.
+struct SubmitCallbacks {
+    std::function<void(int32_t id, const std::string& text)> token;
+    std::function<void(const SubmitEnd& end)> ended;
 };
 
 class Orchestrator : public QObject, public SessionHost {
@@ -84,6 +147,20 @@ public:
     void stageFailed(const std::string& nodeId, StageFault fault, const QString& reason) override;
     void stageAnswered(const std::string& nodeId) override;
     Verifier& verifier() { return m_verifier; }
+
+    // See SubmitRequest. Either the request is refused (nothing held, nothing charged, no callback runs) or
+    // accepted: it is queued and `callbacks` report its tokens and its end.
+    std::variant<SubmitAccepted, SubmitRefused> submit(SubmitRequest request, SubmitCallbacks callbacks);
+    // Ends an accepted request now (the client left): nodes stop, only what was produced is charged, and
+    // `ended` runs with failed=true and stats.cancelled. Unknown or finished ids are ignored.
+    void cancel(uint64_t sessionId, const QString& reason);
+    size_t queuedCount(Priority p) const { return m_scheduler.size(p); }
+    size_t queuedCount() const { return m_scheduler.size(); }
+    // Every request's end, after its callbacks (for metrics); gateway thread.
+    void setSessionEndObserver(std::function<void(const std::string& model, const SubmitEnd&)> observer) {
+        m_sessionEndObserver = std::move(observer);
+    }
+    std::vector<std::string> modelNames() const;
     const NodeReputation& reputation() const { return m_reputation; }
 
 Q_SIGNALS:
@@ -132,11 +209,16 @@ private:
     std::map<std::string, std::unique_ptr<GatewayModel>> m_models;
     std::map<std::string, std::unique_ptr<NodeLink>> m_nodes;
     // Empty when the client may submit; else the reason (per-connection and per-account limits).
-    std::string tooManyRequests(const ClientLink& client) const;
+    std::string tooManyRequests(const std::string& connectionId, const std::string& account) const;
 
     std::map<std::string, std::unique_ptr<ClientLink>> m_clients;
     std::map<uint64_t, std::unique_ptr<GenerationSession>> m_sessions;
-    std::map<uint64_t, std::string> m_sessionClient; // session id -> client id
+    struct SessionOwner {
+        std::string connectionId;
+        std::string account;
+    };
+    std::map<uint64_t, SessionOwner> m_sessionOwner; // running or queued session id -> who submitted it
+    std::function<void(const std::string& model, const SubmitEnd&)> m_sessionEndObserver;
     QTimer m_rebalanceTimer;
     uint64_t m_nextAssignmentId = 1;
     std::mt19937_64 m_rng{std::random_device{}()};

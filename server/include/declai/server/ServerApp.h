@@ -31,12 +31,14 @@ public:
     ModelStore& modelStore() { return *m_store; }
     QString certificateFile() const { return m_certFile; }
     CreditService* credits() { return m_credits.get(); }
+    const std::string& audience() const { return m_audience; }
 
 private:
     QJsonObject frontDoorJson() const; // connection counters for /v1/status
 
     ServerConfig m_config;
     QString m_certFile;
+    std::string m_audience; // hex public key of server.key: what nodes sign their account binding for
     std::unique_ptr<ThreadPool> m_pool;
     std::unique_ptr<ModelStore> m_store;
     std::unique_ptr<CreditService> m_credits;

@@ -33,8 +33,8 @@ struct ServerConfig {
     // have not finished the handshake send small messages; a node's largest is a stage replay of a whole
     // context: contextLength x embeddingLength x 4 bytes (see Gateway::nodeMessageBytes).
     uint64_t clientMaxMessageBytes = 1ull << 20;
-    uint64_t nodeMaxMessageBytes = 0;             // 0 = computed from the served models
-    net::FrontDoorLimits frontDoor;               // accept, TLS handshake, HTTP header and connection limits
+    uint64_t nodeMaxMessageBytes = 0; // 0 = computed from the served models
+    net::FrontDoorLimits frontDoor;   // accept, TLS handshake, HTTP header and connection limits
     int threads = 0; // gateway compute threads (embeddings, gateway layers, head); 0 = all cores
     // Layers [0, gatewayLayers) run on the gateway: nodes only ever see hidden states after them, never
     // embedding rows a lookup would turn back into tokens. At least 1; capped at a model's layer count.

@@ -1,32 +1,24 @@
-// Researchers and their API keys. Keys are random (32 bytes, shown once as "dk_" + base64url); only their
-// SHA-256 is stored, in DATA_DIR/users.json (0600, replaced atomically). One gateway per file: several
-// gateways sharing a PostgreSQL ledger must share this file too (see docs/ledger.md).
-// Threading: main thread (and the operator commands, which run alone).
+// users.json, the per-gateway user list of releases before schema 4, and its one-time migration into the
+// ledger database's accounts (credit/AccountStore.h). After a successful migration the file is renamed to
+// users.json.migrated and never read again. Threading: called once at start, before serving.
 #pragma once
 
 #include "declai/core/Error.h"
+#include "declai/credit/AccountStore.h"
 
 #include <QString>
-#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace declai::server {
 
-class UserDirectory {
-public:
-    static Expected<UserDirectory> open(const QString& dataDir);
+// The (name, hex SHA-256 of the key) entries of DATA_DIR/users.json; empty when there is no such file.
+Expected<std::vector<std::pair<std::string, std::string>>> readLegacyUsers(const QString& dataDir);
 
-    // Creates a user and returns its API key (the only time the key is visible).
-    Expected<std::string> addUser(const std::string& name);
-    // The user a key belongs to; an Error for unknown or malformed keys.
-    Expected<std::string> authenticate(const std::string& apiKey) const;
-    bool contains(const std::string& name) const;
-    size_t size() const { return m_keyHashToUser.size(); }
-
-private:
-    Expected<void> save() const;
-    QString m_path;
-    std::map<std::string, std::string> m_keyHashToUser; // hex SHA-256 of the key -> user name
-};
+// Moves DATA_DIR/users.json into accounts (keys keep working) and renames it to users.json.migrated.
+// Returns how many accounts were created; 0 when there was nothing to migrate. Safe to run again after a
+// crash between the import and the rename (the import skips keys it already has).
+Expected<int> migrateLegacyUsers(const QString& dataDir, credit::AccountStore& accounts);
 
 } // namespace declai::server
