@@ -240,17 +240,20 @@ std::optional<CreditSummary> ApiClient::parseCredits(const QJsonObject& body) {
     c.account = body.value(QStringLiteral("account")).toString();
     c.available = number({"available", "balance"});
     c.held = number({"held", "holds"});
-    c.pending = number({"pending"});
+    c.pending = number({"pending_verification", "pending"});
     for (const QJsonValue& v : body.value(QStringLiteral("postings")).toArray()) {
         const QJsonObject p = v.toObject();
         Posting posting;
-        const QJsonValue at = p.contains(QStringLiteral("at")) ? p.value(QStringLiteral("at"))
-                                                               : p.value(QStringLiteral("time"));
-        posting.at = at.isDouble() ? QDateTime::fromSecsSinceEpoch(qint64(at.toDouble()))
-                                   : QDateTime::fromString(at.toString(), Qt::ISODateWithMs);
+        if (p.contains(QStringLiteral("created_at_ms"))) {
+            posting.at = QDateTime::fromMSecsSinceEpoch(p.value(QStringLiteral("created_at_ms")).toInteger());
+        } else {
+            const QJsonValue at = p.value(QStringLiteral("at"));
+            posting.at = at.isDouble() ? QDateTime::fromSecsSinceEpoch(qint64(at.toDouble()))
+                                       : QDateTime::fromString(at.toString(), Qt::ISODateWithMs);
+        }
         posting.amount = p.value(QStringLiteral("amount")).toDouble();
         posting.kind = p.value(QStringLiteral("kind")).toString();
-        posting.memo = p.value(QStringLiteral("memo")).toString();
+        posting.memo = p.value(QStringLiteral("reference")).toString();
         if (posting.at.isValid())
             c.postings << posting;
     }
@@ -258,7 +261,11 @@ std::optional<CreditSummary> ApiClient::parseCredits(const QJsonObject& body) {
 }
 
 void ApiClient::fetchCredits() {
+    // One page of the newest postings is enough for the 30-day chart of a volunteer's account.
     QNetworkRequest r = request(QStringLiteral("/v1/credits"));
+    QUrl url = r.url();
+    url.setQuery(QStringLiteral("limit=500"));
+    r.setUrl(url);
     r.setTransferTimeout(m_endpoint.transferTimeoutMs);
     QNetworkReply* reply = track(m_network.get(r));
     connect(reply, &QNetworkReply::finished, this, [this, reply] {

@@ -39,9 +39,14 @@ struct ApiError {
 struct Posting {
     QDateTime at;
     double amount = 0; // credits; positive = earned
-    QString kind;      // "earned", "spent", "grant", ...
-    QString memo;
+    QString kind;      // the ledger's: "earn_release" (earned), "grant", "hold", "settle", "release", ...
+    QString memo;      // the ledger's reference
 };
+
+// Credits this account earned by its nodes' verified work (not grants, not holds coming back).
+inline bool isEarning(const Posting& p) {
+    return p.amount > 0 && p.kind == QLatin1String("earn_release");
+}
 
 struct CreditSummary {
     QString account;

@@ -210,7 +210,7 @@ void DesktopApp::buildUi() {
                                 m_window->setBanner(tr("Import failed: %1").arg(QString::fromStdString(written.error().message)));
                             m_engine->reconfigure(m_settings);
                             if (wasRunning)
-                                m_engine->start();
+                                startEngine();
                         });
                     });
                 };
@@ -240,6 +240,9 @@ void DesktopApp::buildUi() {
     // Balances change slowly (verification windows are minutes): a request every 2 minutes, and after each
     // prompt; nothing polls faster, so the idle app stays idle.
     m_creditsTimer.setInterval(120000);
+    m_bindRetry.setSingleShot(true);
+    m_bindRetry.setInterval(60000);
+    connect(&m_bindRetry, &QTimer::timeout, this, &DesktopApp::startEngine);
     connect(&m_creditsTimer, &QTimer::timeout, this, &DesktopApp::refreshCredits);
 }
 
@@ -274,7 +277,7 @@ void DesktopApp::start() {
         return;
     }
     if (m_settings.validate())
-        m_engine->start();
+        startEngine();
     else
         m_window->setBanner(tr("No server is set: choose one in Account & settings."));
     refreshCredits();
@@ -305,11 +308,51 @@ void DesktopApp::applyWizard() {
         m_window->raiseAndShow();
         return;
     }
-    m_engine->start();
+    startEngine();
     refreshCredits();
     m_prompt->refreshModels();
     if (!m_options.useTray)
         m_window->raiseAndShow();
+}
+
+void DesktopApp::startEngine() {
+    m_bindRetry.stop();
+    if (m_accountKey.isEmpty()) {
+        m_engine->start();
+        return;
+    }
+    const node::NodeSettings settings = m_settings;
+    const QString key = m_accountKey;
+    m_writer.start([this, settings, key] {
+        // Writer thread: loading (or creating) the identity reads and may write the key file.
+        auto identity = NodeIdentity::loadOrCreate(settings.dataDir.toStdString());
+        QMetaObject::invokeMethod(this, [this, identity, settings, key] {
+            if (m_quitting)
+                return;
+            if (!identity) {
+                m_window->setBanner(tr("This computer's identity cannot be loaded: %1")
+                                        .arg(QString::fromStdString(identity.error().message)));
+                return;
+            }
+            m_binder = std::make_unique<node::AccountBinder>(settings.serverUrl, settings.tls, *identity);
+            connect(m_binder.get(), &node::AccountBinder::bound, this,
+                    [this](const QString& account, const QString&, bool alreadyBound) {
+                        m_boundAccount = account;
+                        qInfo("node bound to account %s%s", qPrintable(account), alreadyBound ? " (already bound)" : "");
+                        m_window->setBanner(QString());
+                        if (!m_quitting)
+                            m_engine->start();
+                    });
+            connect(m_binder.get(), &node::AccountBinder::failed, this, [this](const QString& reason) {
+                // Earnings must go to the account the volunteer meant, so the engine waits for the binding.
+                m_window->setBanner(tr("This computer could not be linked to your account yet (%1). DeCLAI "
+                                       "tries again in a minute; contributing starts once it is linked.")
+                                        .arg(reason));
+                m_bindRetry.start();
+            });
+            m_binder->bind(key);
+        });
+    });
 }
 
 void DesktopApp::applySettings(const node::NodeSettings& settings, const QString& accountKey) {
@@ -326,7 +369,7 @@ void DesktopApp::applySettings(const node::NodeSettings& settings, const QString
         const bool running = m_engine->isRunning();
         m_engine->reconfigure(m_settings); // a running engine drains and starts again with these
         if (!running)
-            m_engine->start();
+            startEngine();
     }
     m_window->setBanner(QString());
     refreshCredits();
@@ -396,6 +439,7 @@ void DesktopApp::quit() {
         return;
     m_quitting = true;
     m_creditsTimer.stop();
+    m_bindRetry.stop();
     m_window->hide();
     if (FirstRunWizard* wizard = m_wizard.get())
         wizard->hide();

@@ -4,6 +4,7 @@
 // files are written on one writer thread (m_writer), the engine works on its own threads.
 #pragma once
 
+#include "AccountBinder.h"
 #include "ApiClient.h"
 #include "Autostart.h"
 #include "BenchmarkStore.h"
@@ -71,6 +72,7 @@ public:
     SettingsPage& settingsPage() { return *m_settingsPage; }
     const node::NodeSettings& nodeSettings() const { return m_settings; }
     QString accountKey() const { return m_accountKey; }
+    QString boundAccount() const { return m_boundAccount; } // empty until the binding succeeded
     void refreshCredits();
     // Blocks until every queued settings write has finished (quit and tests).
     void flushWrites();
@@ -80,6 +82,8 @@ Q_SIGNALS:
 
 private:
     void buildUi();
+    // Binds the node to the account first when there is a key (AccountBinder; idempotent), then starts.
+    void startEngine();
     void onStats(const EngineStats& stats);
     void applyWizard();
     void applySettings(const node::NodeSettings& settings, const QString& accountKey);
@@ -106,6 +110,9 @@ private:
     WorkHistory m_work;
     QThreadPool m_writer; // one thread: settings writes never reorder
     QTimer m_creditsTimer;
+    QTimer m_bindRetry; // a binding that failed (server unreachable) is tried again
+    std::unique_ptr<node::AccountBinder> m_binder;
+    QString m_boundAccount;
     QPalette m_systemPalette;
     std::unique_ptr<MainWindow> m_window;
     std::unique_ptr<FirstRunWizard> m_wizard; // only on a first run

@@ -181,7 +181,7 @@ void OverviewPage::showCredits(const CreditSummary& c, const QDateTime& now) {
     const QDateTime weekStart = dayStart.addDays(-(local.date().dayOfWeek() - 1));
     double today = 0, week = 0;
     for (const Posting& p : c.postings) {
-        if (p.amount <= 0 || p.kind == QStringLiteral("grant"))
+        if (!isEarning(p))
             continue;
         if (p.at >= dayStart)
             today += p.amount;

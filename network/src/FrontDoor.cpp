@@ -1,5 +1,7 @@
 #include "declai/network/FrontDoor.h"
 
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QSslSocket>
 #include <QTcpSocket>
 #include <algorithm>
@@ -31,6 +33,22 @@ QByteArray plainResponse(int status, const QByteArray& statusText, const QByteAr
     return "HTTP/1.1 " + QByteArray::number(status) + ' ' + statusText +
            "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: " +
            QByteArray::number(body.size() + 1) + "\r\n\r\n" + body + '\n';
+}
+
+// The HTTP API answers errors in OpenAI's error JSON (docs/api.md); refusals made here before the request
+// reaches it (oversize body or header) use the same shape.
+QByteArray jsonErrorResponse(int status, const QByteArray& statusText, const QByteArray& message) {
+    QJsonObject error{{QStringLiteral("message"), QString::fromUtf8(message)},
+                      {QStringLiteral("type"), QStringLiteral("invalid_request_error")},
+                      {QStringLiteral("param"), QJsonValue::Null},
+                      {QStringLiteral("code"), status == 413   ? QStringLiteral("request_too_large")
+                                               : status == 431 ? QStringLiteral("header_too_large")
+                                                               : QStringLiteral("bad_request")}};
+    const QByteArray body =
+        QJsonDocument(QJsonObject{{QStringLiteral("error"), error}}).toJson(QJsonDocument::Compact);
+    return "HTTP/1.1 " + QByteArray::number(status) + ' ' + statusText +
+           "\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+           QByteArray::number(body.size()) + "\r\n\r\n" + body;
 }
 
 QByteArray statusText(int status) {
@@ -341,7 +359,7 @@ void FrontDoor::refuseHttp(Connection& c, int status, const QByteArray& reason) 
     QObject::disconnect(socket, &QIODevice::readyRead, nullptr, nullptr);
     socket->setReadBufferSize(4096); // the rest of the request is not read: TCP flow control stops the peer
     socket->readAll();
-    socket->write(plainResponse(status, statusText(status), reason));
+    socket->write(jsonErrorResponse(status, statusText(status), reason));
     c.stage = Stage::Closing;
     c.idle.stop();
     const uint64_t id = c.id;

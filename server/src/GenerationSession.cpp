@@ -263,6 +263,8 @@ void GenerationSession::handleFinalHidden(std::span<const float> lastRow) {
         m_stats.timeToFirstTokenMs = m_clock.elapsed();
     if (m_sinks.token)
         m_sinks.token(next, m_decoder->push(next));
+    if (m_done)
+        return; // the client ended the request from its token callback (e.g. a stop sequence matched)
     if (m_stats.generatedTokens >= m_request.maxTokens)
         return finish("length");
     const int32_t one[] = {next};

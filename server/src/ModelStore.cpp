@@ -159,23 +159,25 @@ const ModelStore::Entry* ModelStore::find(const QString& name) const {
     return nullptr;
 }
 
-void ModelStore::registerRoutes(QHttpServer& http) {
+void ModelStore::registerRoutes(QHttpServer& http, bool withList) {
     using Method = QHttpServerRequest::Method;
 
-    http.route(QStringLiteral("/v1/models"), Method::Get, [this]() {
-        QJsonArray list;
-        for (const auto& e : m_entries) {
-            QJsonObject o;
-            o.insert(QStringLiteral("name"), e->name);
-            o.insert(QStringLiteral("digest"), QString::fromStdString(e->manifest.digest));
-            o.insert(QStringLiteral("layers"), qint64(e->manifest.layerCount));
-            o.insert(QStringLiteral("size"), qint64(e->manifest.fileSizeBytes));
-            list.append(o);
-        }
-        QJsonObject body;
-        body.insert(QStringLiteral("models"), list);
-        return QHttpServerResponse(body);
-    });
+    if (withList) {
+        http.route(QStringLiteral("/v1/models"), Method::Get, [this]() {
+            QJsonArray list;
+            for (const auto& e : m_entries) {
+                QJsonObject o;
+                o.insert(QStringLiteral("name"), e->name);
+                o.insert(QStringLiteral("digest"), QString::fromStdString(e->manifest.digest));
+                o.insert(QStringLiteral("layers"), qint64(e->manifest.layerCount));
+                o.insert(QStringLiteral("size"), qint64(e->manifest.fileSizeBytes));
+                list.append(o);
+            }
+            QJsonObject body;
+            body.insert(QStringLiteral("models"), list);
+            return QHttpServerResponse(body);
+        });
+    }
 
     http.route(QStringLiteral("/v1/models/<arg>/manifest"), Method::Get, [this](const QString& name) {
         const Entry* e = find(name);

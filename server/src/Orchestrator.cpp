@@ -777,6 +777,9 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     // Price: the worst case (prompt + max tokens) is held before anything runs; nothing is charged if the
     // hold fails. A request that cannot run is refused for its real reason before any price is quoted.
     const int64_t promptTokens = static_cast<int64_t>(m->tokenizer().encode(request.prompt, true).size());
+    if (request.fitMaxTokensToContext && promptTokens < m->config().contextLength)
+        request.maxTokens = static_cast<uint32_t>(
+            std::min<int64_t>(request.maxTokens, m->config().contextLength - promptTokens));
     if (request.maxTokens == 0)
         return refuse(SubmitRefusal::InvalidRequest, "max_tokens must be at least 1", "max_tokens");
     if (auto overflow =

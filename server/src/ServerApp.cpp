@@ -1,6 +1,7 @@
 #include "declai/server/ServerApp.h"
 
 #include "api/AccountRoutes.h"
+#include "api/HttpApi.h"
 #include "declai/core/Identity.h"
 #include "declai/network/TlsSetup.h"
 #include "declai/server/PostTo.h"
@@ -18,6 +19,8 @@ ServerApp::ServerApp(ServerConfig config, QObject* parent) : QObject(parent), m_
 ServerApp::~ServerApp() {
     // Sessions and links go before the gateway that carries their sockets, and before the ledger they settle
     // in.
+    m_api.reset();
+    m_apiHttp.reset();
     m_orchestrator.reset();
     m_gateway.reset();
     m_credits.reset();
@@ -42,6 +45,30 @@ QJsonObject ServerApp::frontDoorJson() const {
                        {QStringLiteral("header_timeouts"), qint64(s.headerTimeouts)},
                        {QStringLiteral("idle_closed"), qint64(s.idleClosed)},
                        {QStringLiteral("accept_errors"), qint64(s.acceptErrors)}};
+}
+
+Expected<void> ServerApp::startApi(const std::optional<QSslConfiguration>& tls) {
+    m_authenticator = std::make_unique<UserDirectoryAuthenticator>(m_credits.get(), m_config.apiOperators);
+    m_api = std::make_unique<api::HttpApi>(*m_orchestrator, *m_store, *m_authenticator,
+                                           [this] { return frontDoorJson(); });
+    m_api->registerRoutes(m_gateway->http());
+    m_api->addFrontDoor(m_gateway->frontDoor());
+    if (!m_config.httpListen)
+        return {};
+    // --http-listen: a listener of its own with the same certificate and limits, serving the API alone.
+    m_apiHttp = std::make_unique<QHttpServer>();
+    m_api->registerRoutes(*m_apiHttp);
+    auto door = std::make_unique<net::FrontDoor>(m_config.frontDoor, tls);
+    if (!door->listen(m_config.httpListenAddress, m_config.httpListenPort))
+        return makeError(ErrorCode::Io, "cannot listen on " + m_config.httpListenHost.toStdString() + ":" +
+                                            std::to_string(m_config.httpListenPort) + " (" +
+                                            door->errorString().toStdString() + ")");
+    m_apiPort = door->serverPort();
+    m_api->addFrontDoor(door.get());
+    m_apiHttp->bind(door.release()); // the HTTP server takes ownership
+    qInfo("HTTP API also on %s:%u (%s)", qPrintable(m_config.httpListenHost), m_apiPort,
+          tls ? "TLS" : "plaintext, --insecure-dev");
+    return {};
 }
 
 Expected<quint16> ServerApp::start() {
@@ -120,13 +147,7 @@ Expected<quint16> ServerApp::start() {
                 std::max(nodeMessageBytes, Gateway::nodeMessageBytes(entry->config.contextLength,
                                                                      entry->config.embeddingLength));
     m_gateway->setNodeMaxMessageBytes(nodeMessageBytes);
-    m_store->registerRoutes(m_gateway->http());
-    m_gateway->http().route(QStringLiteral("/v1/status"), [this] {
-        QJsonObject status = m_orchestrator->statusJson();
-        status.insert(QStringLiteral("front_door"), frontDoorJson());
-        return QHttpServerResponse(status);
-    });
-    m_gateway->http().route(QStringLiteral("/healthz"), [] { return QHttpServerResponse("ok"); });
+    m_store->registerRoutes(m_gateway->http(), false);
     if (m_credits)
         api::registerAccountRoutes(m_gateway->http(), *m_credits, api::AccountRoutesOptions{m_audience});
     auto port = m_gateway->listen(tls);
@@ -136,6 +157,8 @@ Expected<quint16> ServerApp::start() {
         std::make_unique<Orchestrator>(m_config, *m_store, *m_pool, m_gateway->httpBase(), m_credits.get());
     if (auto loaded = m_orchestrator->loadModels(); !loaded)
         return loaded.error();
+    if (auto api = startApi(tls); !api)
+        return api.error();
     for (const auto& entry : m_store->models())
         qInfo("serving model %s (%lld layers, digest %.12s)", qPrintable(entry->name),
               static_cast<long long>(entry->config.layerCount), entry->manifest.digest.c_str());

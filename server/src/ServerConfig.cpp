@@ -22,6 +22,26 @@ bool parseInt(const QString& text, int min, int max, int& out) {
     return true;
 }
 
+// HOST:PORT of --listen and --http-listen; host is kept as given (it goes into the certificate's names).
+Expected<void> parseHostPort(const QString& flag, const QString& address, QString& host, QHostAddress& bind,
+                             quint16& portOut) {
+    const int colon = address.lastIndexOf(QLatin1Char(':'));
+    int port = 0;
+    if (colon <= 0 || !parseInt(address.mid(colon + 1), 0, 65535, port))
+        return usageError(QStringLiteral("%1 '%2' is not HOST:PORT").arg(flag, address));
+    host = address.left(colon);
+    if (host.startsWith(QLatin1Char('[')) && host.endsWith(QLatin1Char(']')))
+        host = host.mid(1, host.size() - 2);
+    portOut = static_cast<quint16>(port);
+    if (host == QStringLiteral("localhost"))
+        bind = QHostAddress::LocalHost;
+    else if (host == QStringLiteral("0.0.0.0") || host == QStringLiteral("*"))
+        bind = QHostAddress::Any;
+    else if (!bind.setAddress(host))
+        return usageError(QStringLiteral("%1 host '%2' is not an IP address or localhost").arg(flag, host));
+    return {};
+}
+
 } // namespace
 
 QString ServerConfig::usage() {
@@ -41,6 +61,15 @@ QString ServerConfig::usage() {
          none},
         {"  --insecure-dev                   plaintext ws:// (development only; nodes must say so too)\n",
          none},
+        {"  --http-listen HOST:PORT          also serve the HTTP API (OpenAI-compatible, docs/api.md) here, "
+         "with\n"
+         "                                   the gateway's certificate (the API is always on --listen too)\n",
+         none},
+        {"  --api-operator NAME              this user's API keys get the operator role (/v1/nodes, "
+         "/v1/status)\n",
+         none},
+        {"  --api-max-body-kib N             largest HTTP request body (default %1; larger: 413)\n",
+         n(d.frontDoor.http.maxBodyBytes / 1024)},
         {"  --replicas N                     copies of each layer (0 = automatic)\n", none},
         {"  --min-nodes N                    wait for N nodes before the first placement (default %1)\n",
          n(d.minNodes)},
@@ -207,6 +236,12 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
                                              QStringLiteral("N"));
     const QCommandLineOption newNodesPerIp(QStringLiteral("new-nodes-per-ip"), QStringLiteral("n"),
                                            QStringLiteral("N"));
+    const QCommandLineOption httpListen(QStringLiteral("http-listen"), QStringLiteral("address"),
+                                        QStringLiteral("HOST:PORT"));
+    const QCommandLineOption apiOperator(QStringLiteral("api-operator"), QStringLiteral("user"),
+                                         QStringLiteral("NAME"));
+    const QCommandLineOption apiBody(QStringLiteral("api-max-body-kib"), QStringLiteral("kib"),
+                                     QStringLiteral("N"));
     const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")},
                                   QStringLiteral("help"));
     const QCommandLineOption allowRegistration(QStringLiteral("allow-registration"),
@@ -223,6 +258,7 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
          perAccount,  highPrice,      gatewayLayers, help});
     parser.addOptions({firstAnswer, backoff, assignmentDeadline, probationStages, newNodesPerIp});
     parser.addOptions({allowRegistration, registrationGrant, registrationsPerIp});
+    parser.addOptions({httpListen, apiOperator, apiBody});
     if (!parser.parse(arguments))
         return usageError(parser.errorText());
     if (parser.isSet(help))
@@ -234,22 +270,23 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
     ServerConfig c;
     if (!parser.isSet(listen) || !parser.isSet(modelDir) || !parser.isSet(dataDir))
         return usageError(QStringLiteral("--listen, --model-dir and --data-dir are required"));
-    const QString address = parser.value(listen);
-    const int colon = address.lastIndexOf(QLatin1Char(':'));
-    int port = 0;
-    if (colon <= 0 || !parseInt(address.mid(colon + 1), 0, 65535, port))
-        return usageError(QStringLiteral("--listen '%1' is not HOST:PORT").arg(address));
-    c.listenHost = address.left(colon);
-    if (c.listenHost.startsWith(QLatin1Char('[')) && c.listenHost.endsWith(QLatin1Char(']')))
-        c.listenHost = c.listenHost.mid(1, c.listenHost.size() - 2);
-    c.listenPort = static_cast<quint16>(port);
-    if (c.listenHost == QStringLiteral("localhost"))
-        c.listenAddress = QHostAddress::LocalHost;
-    else if (c.listenHost == QStringLiteral("0.0.0.0") || c.listenHost == QStringLiteral("*"))
-        c.listenAddress = QHostAddress::Any;
-    else if (!c.listenAddress.setAddress(c.listenHost))
-        return usageError(
-            QStringLiteral("--listen host '%1' is not an IP address or localhost").arg(c.listenHost));
+    if (auto parsed = parseHostPort(QStringLiteral("--listen"), parser.value(listen), c.listenHost,
+                                    c.listenAddress, c.listenPort);
+        !parsed)
+        return parsed.error();
+    if (parser.isSet(httpListen)) {
+        c.httpListen = true;
+        if (auto parsed = parseHostPort(QStringLiteral("--http-listen"), parser.value(httpListen),
+                                        c.httpListenHost, c.httpListenAddress, c.httpListenPort);
+            !parsed)
+            return parsed.error();
+    }
+    for (const QString& name : parser.values(apiOperator))
+        c.apiOperators.append(name.split(QLatin1Char(','), Qt::SkipEmptyParts));
+    int bodyKib = static_cast<int>(c.frontDoor.http.maxBodyBytes / 1024);
+    if (parser.isSet(apiBody) && !parseInt(parser.value(apiBody), 1, 64 * 1024, bodyKib))
+        return usageError(QStringLiteral("--api-max-body-kib must be an integer in [1, 65536]"));
+    c.frontDoor.http.maxBodyBytes = int64_t(bodyKib) * 1024;
     c.modelDir = QDir(parser.value(modelDir)).absolutePath();
     c.dataDir = QDir(parser.value(dataDir)).absolutePath();
     if (!QDir(c.modelDir).exists())

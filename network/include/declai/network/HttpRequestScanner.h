@@ -12,9 +12,9 @@
 namespace declai::net {
 
 struct HttpLimits {
-    int maxHeaderBytes = 16 * 1024;   // request line + header fields + the blank line
-    int maxHeaderLines = 64;          // request line + header fields
-    int64_t maxBodyBytes = 64 * 1024; // the gateway's HTTP API only has GET routes
+    int maxHeaderBytes = 16 * 1024;     // request line + header fields + the blank line
+    int maxHeaderLines = 64;            // request line + header fields
+    int64_t maxBodyBytes = 1024 * 1024; // POST bodies of the HTTP API (--api-max-body-kib)
 };
 
 class HttpRequestScanner {

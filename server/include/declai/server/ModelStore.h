@@ -71,7 +71,9 @@ public:
 
     // GET /v1/models, GET /v1/models/<name>/manifest, GET /v1/models/<name>/file (single Range).
     // The routes capture `this`: the store must outlive `http`.
-    void registerRoutes(QHttpServer& http);
+    // GET /v1/models/NAME/manifest and /file (for nodes); withList: also the plain GET /v1/models list (the
+    // gateway serves its OpenAI-compatible list from the HTTP API instead).
+    void registerRoutes(QHttpServer& http, bool withList = true);
 
     // Counters of the file route (monitoring and tests): requests answered with file bytes, bytes sent.
     uint64_t fileRequestCount() const { return m_fileRequests; }

@@ -60,6 +60,9 @@ struct SubmitRequest {
     std::string model;
     std::string prompt; // text; tokenized with BOS on the gateway
     uint32_t maxTokens = 32;
+    // maxTokens was not asked for (an OpenAI request without max_tokens): fewer when the prompt leaves less
+    // room in the model's context, instead of a refusal.
+    bool fitMaxTokensToContext = false;
     SamplerConfig sampler;
     bool wantTokenIds = false;
     Priority priority = Priority::Normal;

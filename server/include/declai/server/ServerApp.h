@@ -3,6 +3,7 @@
 #pragma once
 
 #include "declai/gpu/ThreadPool.h"
+#include "declai/server/ApiKeyAuthenticator.h"
 #include "declai/server/CreditService.h"
 #include "declai/server/Gateway.h"
 #include "declai/server/ModelStore.h"
@@ -14,6 +15,9 @@
 #include <memory>
 
 namespace declai::server {
+namespace api {
+class HttpApi;
+}
 
 class ServerApp : public QObject {
     Q_OBJECT
@@ -32,9 +36,12 @@ public:
     QString certificateFile() const { return m_certFile; }
     CreditService* credits() { return m_credits.get(); }
     const std::string& audience() const { return m_audience; }
+    // The port of --http-listen (0 without it).
+    quint16 apiPort() const { return m_apiPort; }
 
 private:
     QJsonObject frontDoorJson() const; // connection counters for /v1/status
+    Expected<void> startApi(const std::optional<QSslConfiguration>& tls);
 
     ServerConfig m_config;
     QString m_certFile;
@@ -44,6 +51,10 @@ private:
     std::unique_ptr<CreditService> m_credits;
     std::unique_ptr<Gateway> m_gateway;
     std::unique_ptr<Orchestrator> m_orchestrator;
+    std::unique_ptr<ApiKeyAuthenticator> m_authenticator;
+    std::unique_ptr<QHttpServer> m_apiHttp; // --http-listen: the HTTP API alone
+    std::unique_ptr<api::HttpApi> m_api;    // before the orchestrator goes: cancels its requests
+    quint16 m_apiPort = 0;
 };
 
 } // namespace declai::server

@@ -18,6 +18,12 @@ struct ServerConfig {
     QHostAddress listenAddress = QHostAddress::LocalHost;
     quint16 listenPort = 7420;
     QString listenHost = QStringLiteral("127.0.0.1"); // as given; goes into the certificate's names
+    // --http-listen: a second listener for the HTTP API alone (same certificate, same limits).
+    bool httpListen = false;
+    QHostAddress httpListenAddress = QHostAddress::LocalHost;
+    quint16 httpListenPort = 0;
+    QString httpListenHost;
+    QStringList apiOperators; // users whose API keys have the operator role (until roles live in the ledger)
     QString modelDir;
     QString dataDir;
     QString tlsCertFile; // empty: DATA_DIR/tls/server.crt (made on first start)
