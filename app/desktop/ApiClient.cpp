@@ -63,21 +63,22 @@ void CompletionStream::handleEvent(const QByteArray& data) {
     QJsonParseError parseError{};
     const QJsonObject o = QJsonDocument::fromJson(data, &parseError).object();
     if (parseError.error != QJsonParseError::NoError) {
-        finishWith(ApiError{ApiError::Kind::BadReply, tr("unreadable event from the server: %1")
-                                                          .arg(parseError.errorString())});
+        finishWith(ApiError{ApiError::Kind::BadReply,
+                            tr("unreadable event from the server: %1").arg(parseError.errorString())});
         return;
     }
     if (o.contains(QStringLiteral("error"))) {
         const QJsonValue e = o.value(QStringLiteral("error"));
-        const QString message = e.isObject() ? e.toObject().value(QStringLiteral("message")).toString()
-                                             : e.toString();
+        const QString message =
+            e.isObject() ? e.toObject().value(QStringLiteral("message")).toString() : e.toString();
         finishWith(ApiError{ApiError::Kind::Server, message});
         return;
     }
     const QJsonArray choices = o.value(QStringLiteral("choices")).toArray();
     if (!choices.isEmpty()) {
         const QJsonObject choice = choices.first().toObject();
-        QString text = choice.value(QStringLiteral("delta")).toObject().value(QStringLiteral("content")).toString();
+        QString text =
+            choice.value(QStringLiteral("delta")).toObject().value(QStringLiteral("content")).toString();
         if (text.isEmpty())
             text = choice.value(QStringLiteral("text")).toString(); // /v1/completions
         if (!text.isEmpty())
@@ -183,9 +184,10 @@ QNetworkReply* ApiClient::track(QNetworkReply* reply) {
 ApiError ApiClient::errorOf(QNetworkReply* reply) {
     const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     const QJsonObject body = QJsonDocument::fromJson(reply->readAll()).object();
-    QString message = body.value(QStringLiteral("error")).isObject()
-                          ? body.value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString()
-                          : body.value(QStringLiteral("error")).toString();
+    QString message =
+        body.value(QStringLiteral("error")).isObject()
+            ? body.value(QStringLiteral("error")).toObject().value(QStringLiteral("message")).toString()
+            : body.value(QStringLiteral("error")).toString();
     if (message.isEmpty())
         message = reply->errorString();
     if (status == 404 || status == 405)
@@ -285,7 +287,8 @@ void ApiClient::fetchCredits() {
 QJsonObject ApiClient::completionBody(const CompletionRequest& request, bool stream) {
     QJsonArray messages;
     for (const ChatMessage& m : request.messages)
-        messages.append(QJsonObject{{QStringLiteral("role"), m.role}, {QStringLiteral("content"), m.content}});
+        messages.append(
+            QJsonObject{{QStringLiteral("role"), m.role}, {QStringLiteral("content"), m.content}});
     QJsonObject body{{QStringLiteral("model"), request.model},
                      {QStringLiteral("messages"), messages},
                      {QStringLiteral("max_tokens"), request.maxTokens},
@@ -312,7 +315,8 @@ void ApiClient::requestQuote(const CompletionRequest& completion) {
         }
         const QJsonObject o = QJsonDocument::fromJson(reply->readAll()).object();
         CostQuote q;
-        q.maxCredits = o.value(QStringLiteral("max_credits")).toDouble(o.value(QStringLiteral("credits")).toDouble());
+        q.maxCredits =
+            o.value(QStringLiteral("max_credits")).toDouble(o.value(QStringLiteral("credits")).toDouble());
         q.perToken = o.value(QStringLiteral("credits_per_token")).toDouble();
         Q_EMIT quoteReady(q);
     });
@@ -322,7 +326,8 @@ void ApiClient::createAccount(const QString& name) {
     QNetworkRequest r = request(QStringLiteral("/v1/accounts"));
     r.setRawHeader("Authorization", QByteArray()); // a new account is created without a key
     r.setTransferTimeout(m_endpoint.transferTimeoutMs);
-    const QByteArray body = QJsonDocument(QJsonObject{{QStringLiteral("name"), name}}).toJson(QJsonDocument::Compact);
+    const QByteArray body =
+        QJsonDocument(QJsonObject{{QStringLiteral("name"), name}}).toJson(QJsonDocument::Compact);
     QNetworkReply* reply = track(m_network.post(r, body));
     connect(reply, &QNetworkReply::finished, this, [this, reply] {
         reply->deleteLater();

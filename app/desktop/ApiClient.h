@@ -20,9 +20,9 @@ class QNetworkReply;
 namespace declai::desktop {
 
 struct ApiEndpoint {
-    QUrl baseUrl;                // https://host:port (derived from the node's wss:// address)
-    net::ClientTlsOptions tls;   // the same CA file / pin the node uses
-    QString apiKey;              // the account's key (Bearer); empty = anonymous
+    QUrl baseUrl;              // https://host:port (derived from the node's wss:// address)
+    net::ClientTlsOptions tls; // the same CA file / pin the node uses
+    QString apiKey;            // the account's key (Bearer); empty = anonymous
     int transferTimeoutMs = 15000;
 
     // wss://host:port -> https://host:port, ws:// -> http://; anything else unchanged.
@@ -52,7 +52,7 @@ struct CreditSummary {
     QString account;
     double available = 0;
     double held = 0;
-    double pending = 0; // earned, waiting for verification
+    double pending = 0;      // earned, waiting for verification
     QList<Posting> postings; // newest first
 };
 

@@ -13,7 +13,9 @@ QString Autostart::filePath() const {
     return QDir(m_configDir).filePath(QStringLiteral("autostart/org.declai.Declai.desktop"));
 }
 
-bool Autostart::isEnabled() const { return QFile::exists(filePath()); }
+bool Autostart::isEnabled() const {
+    return QFile::exists(filePath());
+}
 
 Expected<void> Autostart::setEnabled(bool enabled) {
     const QString path = filePath();
@@ -23,7 +25,9 @@ Expected<void> Autostart::setEnabled(bool enabled) {
         return {};
     }
     if (!QDir().mkpath(QFileInfo(path).absolutePath()))
-        return makeError(ErrorCode::Io, QStringLiteral("cannot create %1").arg(QFileInfo(path).absolutePath()).toStdString());
+        return makeError(
+            ErrorCode::Io,
+            QStringLiteral("cannot create %1").arg(QFileInfo(path).absolutePath()).toStdString());
     // Exec quoting per the Desktop Entry specification: the program in double quotes, '"', '`', '$' and
     // '\\' escaped.
     QString program = m_program;
@@ -31,7 +35,8 @@ Expected<void> Autostart::setEnabled(bool enabled) {
         program.replace(c, QStringLiteral("\\") + c);
     QSaveFile file(path);
     if (!file.open(QIODevice::WriteOnly))
-        return makeError(ErrorCode::Io, QStringLiteral("cannot write %1: %2").arg(path, file.errorString()).toStdString());
+        return makeError(ErrorCode::Io,
+                         QStringLiteral("cannot write %1: %2").arg(path, file.errorString()).toStdString());
     const QString entry = QStringLiteral("[Desktop Entry]\nType=Application\nName=DeCLAI\n"
                                          "Comment=Contribute to the DeCLAI network in the background\n"
                                          "Exec=\"%1\" --minimized\nIcon=org.declai.Declai\nTerminal=false\n"
@@ -39,7 +44,8 @@ Expected<void> Autostart::setEnabled(bool enabled) {
                               .arg(program);
     file.write(entry.toUtf8());
     if (!file.commit())
-        return makeError(ErrorCode::Io, QStringLiteral("cannot write %1: %2").arg(path, file.errorString()).toStdString());
+        return makeError(ErrorCode::Io,
+                         QStringLiteral("cannot write %1: %2").arg(path, file.errorString()).toStdString());
     return {};
 }
 

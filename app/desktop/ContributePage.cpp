@@ -79,8 +79,8 @@ ContributePage::ContributePage(EngineController& engine, BenchmarkStore& benchma
     m_shards->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_shards->horizontalHeader()->setSectionResizeMode(0, QHeaderView::Stretch);
     m_shards->setAccessibleName(tr("Shards"));
-    m_shardsEmpty = new QLabel(tr("None yet — the server places shards on nodes once they are connected."),
-                               shardsBox);
+    m_shardsEmpty =
+        new QLabel(tr("None yet — the server places shards on nodes once they are connected."), shardsBox);
     m_shardsEmpty->setForegroundRole(QPalette::PlaceholderText);
     sv->addWidget(m_shardsEmpty);
     sv->addWidget(m_shards);
@@ -149,22 +149,25 @@ void ContributePage::fillDevices(const QList<DeviceInfo>& devices) {
         use->setCheckState(m_budgets.enabledDevices.contains(d.id) ? Qt::Checked : Qt::Unchecked);
         use->setData(Qt::AccessibleTextRole, tr("Use %1").arg(d.id));
         m_devices->setItem(row, ColUse, use);
-        auto* name = new QTableWidgetItem(d.available ? (d.name.isEmpty() ? d.id : d.name)
-                                                      : tr("%1 — not usable: %2").arg(d.id, d.unavailableReason));
+        auto* name =
+            new QTableWidgetItem(d.available ? (d.name.isEmpty() ? d.id : d.name)
+                                             : tr("%1 — not usable: %2").arg(d.id, d.unavailableReason));
         name->setData(Qt::UserRole, d.id);
         name->setToolTip(d.available ? tr("%1 (%2, driver %3)").arg(d.id, d.vendor, d.driverVersion)
                                      : d.unavailableReason);
         m_devices->setItem(row, ColDevice, name);
         m_devices->setItem(row, ColKind, new QTableWidgetItem(d.backend.toUpper()));
-        m_devices->setItem(row, ColMemory, new QTableWidgetItem(d.memoryTotalBytes
-                                                                    ? QLocale().formattedDataSize(qint64(d.memoryTotalBytes))
-                                                                    : QString()));
+        m_devices->setItem(row, ColMemory,
+                           new QTableWidgetItem(d.memoryTotalBytes
+                                                    ? QLocale().formattedDataSize(qint64(d.memoryTotalBytes))
+                                                    : QString()));
         const auto result = m_benchmarks.load(d.id);
-        m_devices->setItem(row, ColBenchmark,
-                           new QTableWidgetItem(result ? tr("%1 GFLOP/s f16 · %2 GB/s")
-                                                             .arg(QLocale().toString(result->f16Gflops, 'f', 1),
-                                                                  QLocale().toString(result->memoryBandwidthGbps, 'f', 1))
-                                                       : (d.available ? tr("not measured") : QString())));
+        m_devices->setItem(
+            row, ColBenchmark,
+            new QTableWidgetItem(result ? tr("%1 GFLOP/s f16 · %2 GB/s")
+                                              .arg(QLocale().toString(result->f16Gflops, 'f', 1),
+                                                   QLocale().toString(result->memoryBandwidthGbps, 'f', 1))
+                                        : (d.available ? tr("not measured") : QString())));
         QString measured;
         if (result) {
             measured = QLocale().toString(result->measuredAt.toLocalTime().date(), QLocale::ShortFormat);
@@ -195,7 +198,8 @@ void ContributePage::onBenchmarkFinished(const BenchmarkResult& result) {
         m_benchmarkStatus->setText(tr("%1 measured.").arg(result.deviceId));
         fillDevices(m_engine.devices());
     } else {
-        m_benchmarkStatus->setText(tr("Benchmark of %1 did not finish: %2").arg(result.deviceId, result.error));
+        m_benchmarkStatus->setText(
+            tr("Benchmark of %1 did not finish: %2").arg(result.deviceId, result.error));
     }
 }
 
@@ -244,7 +248,8 @@ void ContributePage::showStats(const EngineStats& stats) {
         const int row = m_shards->rowCount();
         m_shards->insertRow(row);
         m_shards->setItem(row, 0, new QTableWidgetItem(shard.model));
-        m_shards->setItem(row, 1, new QTableWidgetItem(tr("%1–%2").arg(shard.layerBegin).arg(shard.layerEnd - 1)));
+        m_shards->setItem(row, 1,
+                          new QTableWidgetItem(tr("%1–%2").arg(shard.layerBegin).arg(shard.layerEnd - 1)));
         m_shards->setItem(row, 2, new QTableWidgetItem(QLocale().formattedDataSize(shard.bytes)));
         m_shards->setItem(row, 3, new QTableWidgetItem(QLocale().toString(shard.sessionsServed)));
     }

@@ -90,7 +90,9 @@ DesktopApp::~DesktopApp() {
     m_writer.waitForDone();
 }
 
-QString DesktopApp::accountKeyFile() const { return QDir(m_settings.dataDir).filePath(QStringLiteral("account.key")); }
+QString DesktopApp::accountKeyFile() const {
+    return QDir(m_settings.dataDir).filePath(QStringLiteral("account.key"));
+}
 
 void DesktopApp::updateEndpoint() {
     ApiEndpoint endpoint;
@@ -126,10 +128,12 @@ void DesktopApp::buildUi() {
     applyPreferences(preferences);
     m_window->setHidesToTray(m_options.useTray);
     if (!m_options.useTray)
-        m_window->setBanner(tr("This desktop has no system tray, so DeCLAI shows this window instead. Closing it "
-                               "quits DeCLAI and stops contributing."));
+        m_window->setBanner(
+            tr("This desktop has no system tray, so DeCLAI shows this window instead. Closing it "
+               "quits DeCLAI and stops contributing."));
     if (!m_settingsError.isEmpty())
-        m_window->setBanner(tr("Your settings could not be read (%1); the defaults are shown.").arg(m_settingsError));
+        m_window->setBanner(
+            tr("Your settings could not be read (%1); the defaults are shown.").arg(m_settingsError));
 
     connect(m_engine.get(), &EngineController::statsChanged, this, &DesktopApp::onStats);
     connect(m_engine.get(), &EngineController::fatalError, this, [this](const QString& reason) {
@@ -163,9 +167,12 @@ void DesktopApp::buildUi() {
             } else {
                 const QByteArray bytes = in.readAll();
                 QFile::remove(target); // the save dialog asked before overwriting
-                auto written = writeSecretFile(target.toStdString(), std::string_view(bytes.constData(), size_t(bytes.size())));
-                message = written ? tr("Identity exported to %1. Keep it private: it is this computer's key.").arg(target)
-                                  : tr("Export failed: %1").arg(QString::fromStdString(written.error().message));
+                auto written = writeSecretFile(target.toStdString(),
+                                               std::string_view(bytes.constData(), size_t(bytes.size())));
+                message = written
+                              ? tr("Identity exported to %1. Keep it private: it is this computer's key.")
+                                    .arg(target)
+                              : tr("Export failed: %1").arg(QString::fromStdString(written.error().message));
             }
             QMetaObject::invokeMethod(this, [this, message] { m_window->setBanner(message); });
         });
@@ -184,7 +191,8 @@ void DesktopApp::buildUi() {
             QTemporaryDir check;
             const QString checkFile = QDir(check.path()).filePath(QStringLiteral("identity/node.key"));
             if (bytes.isEmpty() || !makePrivateDirectory(QFileInfo(checkFile).absolutePath().toStdString()) ||
-                !writeSecretFile(checkFile.toStdString(), std::string_view(bytes.constData(), size_t(bytes.size())))) {
+                !writeSecretFile(checkFile.toStdString(),
+                                 std::string_view(bytes.constData(), size_t(bytes.size())))) {
                 message = tr("Cannot read %1.").arg(source);
             } else if (auto identity = NodeIdentity::loadOrCreate(check.path().toStdString()); !identity) {
                 message = tr("Not an identity key: %1").arg(QString::fromStdString(identity.error().message));
@@ -203,11 +211,13 @@ void DesktopApp::buildUi() {
                         const QString target = QDir(dataDir).filePath(QStringLiteral("identity/node.key"));
                         (void)makePrivateDirectory(QFileInfo(target).absolutePath().toStdString());
                         QFile::remove(target);
-                        auto written = writeSecretFile(target.toStdString(),
-                                                       std::string_view(bytes.constData(), size_t(bytes.size())));
+                        auto written = writeSecretFile(
+                            target.toStdString(), std::string_view(bytes.constData(), size_t(bytes.size())));
                         QMetaObject::invokeMethod(this, [this, written, wasRunning] {
                             if (!written)
-                                m_window->setBanner(tr("Import failed: %1").arg(QString::fromStdString(written.error().message)));
+                                m_window->setBanner(
+                                    tr("Import failed: %1")
+                                        .arg(QString::fromStdString(written.error().message)));
                             m_engine->reconfigure(m_settings);
                             if (wasRunning)
                                 startEngine();
@@ -269,8 +279,9 @@ void DesktopApp::start() {
         m_wizard = std::make_unique<FirstRunWizard>(*m_engine, m_api, m_settings);
         connect(m_wizard.get(), &QWizard::accepted, this, &DesktopApp::applyWizard);
         connect(m_wizard.get(), &QWizard::rejected, this, [this] {
-            m_window->setBanner(tr("Setup was not finished, so this computer does not contribute yet. Set a server "
-                                   "in Account & settings and press Apply."));
+            m_window->setBanner(
+                tr("Setup was not finished, so this computer does not contribute yet. Set a server "
+                   "in Account & settings and press Apply."));
             m_window->raiseAndShow();
         });
         m_wizard->show();
@@ -290,7 +301,8 @@ void DesktopApp::applyWizard() {
     const WizardResult r = m_wizard->result();
     m_settings.serverUrl = r.serverUrl;
     m_settings.tls = r.tls;
-    m_settings.budgets.enabledDevices = r.enabledDevices; // the wizard keeps the default while none are listed
+    m_settings.budgets.enabledDevices =
+        r.enabledDevices; // the wizard keeps the default while none are listed
     m_settings.rules = r.rules;
     m_accountKey = r.accountKey;
     m_appSettings.setValue(QStringLiteral("setup_done"), true);
@@ -338,7 +350,8 @@ void DesktopApp::startEngine() {
             connect(m_binder.get(), &node::AccountBinder::bound, this,
                     [this](const QString& account, const QString&, bool alreadyBound) {
                         m_boundAccount = account;
-                        qInfo("node bound to account %s%s", qPrintable(account), alreadyBound ? " (already bound)" : "");
+                        qInfo("node bound to account %s%s", qPrintable(account),
+                              alreadyBound ? " (already bound)" : "");
                         m_window->setBanner(QString());
                         if (!m_quitting)
                             m_engine->start();
@@ -356,7 +369,8 @@ void DesktopApp::startEngine() {
 }
 
 void DesktopApp::applySettings(const node::NodeSettings& settings, const QString& accountKey) {
-    const bool engineChanged = settings.serverUrl != m_settings.serverUrl || settings.dataDir != m_settings.dataDir ||
+    const bool engineChanged = settings.serverUrl != m_settings.serverUrl ||
+                               settings.dataDir != m_settings.dataDir ||
                                settings.tls.caFile != m_settings.tls.caFile ||
                                settings.tls.pinnedFingerprint != m_settings.tls.pinnedFingerprint;
     m_settings = settings;
@@ -394,7 +408,8 @@ void DesktopApp::saveAccountKey() {
         if (key.isEmpty())
             return;
         (void)makePrivateDirectory(QFileInfo(file).absolutePath().toStdString());
-        if (auto written = writeSecretFile(file.toStdString(), std::string_view(key.constData(), size_t(key.size())));
+        if (auto written =
+                writeSecretFile(file.toStdString(), std::string_view(key.constData(), size_t(key.size())));
             !written)
             qWarning("account key: %s", written.error().message.c_str());
     });

@@ -40,10 +40,10 @@ struct DesktopPaths {
 };
 
 struct DesktopOptions {
-    bool minimized = false;     // --minimized: start in the tray (autostart)
-    bool useTray = true;        // false where the desktop has no tray (decided by main or a test)
-    QString defaultServer;      // the wizard's proposal
-    QString program;            // this executable, for the autostart entry
+    bool minimized = false; // --minimized: start in the tray (autostart)
+    bool useTray = true;    // false where the desktop has no tray (decided by main or a test)
+    QString defaultServer;  // the wizard's proposal
+    QString program;        // this executable, for the autostart entry
 };
 
 class DesktopApp : public QObject {

@@ -40,23 +40,41 @@ void LocalEngineController::attach() {
     });
 }
 
-EngineStats LocalEngineController::stats() const { return m_engine->stats(); }
-bool LocalEngineController::isRunning() const { return m_engine->isRunning(); }
-void LocalEngineController::start() { m_engine->start(); }
-void LocalEngineController::pauseByUser(std::optional<QDateTime> until) { m_engine->pauseByUser(until); }
-void LocalEngineController::resume() { m_engine->resume(); }
+EngineStats LocalEngineController::stats() const {
+    return m_engine->stats();
+}
+bool LocalEngineController::isRunning() const {
+    return m_engine->isRunning();
+}
+void LocalEngineController::start() {
+    m_engine->start();
+}
+void LocalEngineController::pauseByUser(std::optional<QDateTime> until) {
+    m_engine->pauseByUser(until);
+}
+void LocalEngineController::resume() {
+    m_engine->resume();
+}
 void LocalEngineController::stop() {
     m_pending.reset();
     m_engine->stop();
 }
-void LocalEngineController::setRules(const ContributionRules& rules) { m_engine->setRules(rules); }
-void LocalEngineController::setBudgets(const ResourceBudgets& budgets) { m_engine->setBudgets(budgets); }
+void LocalEngineController::setRules(const ContributionRules& rules) {
+    m_engine->setRules(rules);
+}
+void LocalEngineController::setBudgets(const ResourceBudgets& budgets) {
+    m_engine->setBudgets(budgets);
+}
 QList<DeviceInfo> LocalEngineController::devices() const {
     const QList<DeviceInfo> now = m_engine->devices();
     return now.isEmpty() ? m_devices : now;
 }
-void LocalEngineController::runBenchmark(const QString& deviceId) { m_engine->runBenchmark(deviceId); }
-void LocalEngineController::cancelBenchmark() { m_engine->cancelBenchmark(); }
+void LocalEngineController::runBenchmark(const QString& deviceId) {
+    m_engine->runBenchmark(deviceId);
+}
+void LocalEngineController::cancelBenchmark() {
+    m_engine->cancelBenchmark();
+}
 
 void LocalEngineController::reconfigure(const node::NodeSettings& settings) {
     if (m_engine->isRunning()) {

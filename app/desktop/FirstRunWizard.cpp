@@ -39,7 +39,8 @@ public:
         m_waiting = false;
         if (!key.isEmpty()) {
             m_wizard.m_createdKey = key;
-            m_wizard.m_accountStatus->setText(FirstRunWizard::tr("Account created. Its key is kept in your data folder."));
+            m_wizard.m_accountStatus->setText(
+                FirstRunWizard::tr("Account created. Its key is kept in your data folder."));
             m_wizard.next();
         } else {
             m_wizard.m_accountStatus->setText(error);
@@ -65,10 +66,11 @@ FirstRunWizard::FirstRunWizard(EngineController& engine, ApiClient& api, const n
     server->setSubTitle(tr("DeCLAI runs language models on volunteers' computers. The default server is "
                            "fine for most people."));
     auto* sf = new QFormLayout(server);
-    auto* serverIntro = new QLabel(tr("DeCLAI lends this computer to a community language-model network when you "
-                                      "are not using it, and pays you credits you can spend on prompts. The "
-                                      "defaults below are fine for most people."),
-                                   server);
+    auto* serverIntro =
+        new QLabel(tr("DeCLAI lends this computer to a community language-model network when you "
+                      "are not using it, and pays you credits you can spend on prompts. The "
+                      "defaults below are fine for most people."),
+                   server);
     serverIntro->setWordWrap(true);
     sf->addRow(serverIntro);
     m_server = new QLineEdit(defaults.serverUrl.toString(), server);
@@ -165,7 +167,8 @@ FirstRunWizard::FirstRunWizard(EngineController& engine, ApiClient& api, const n
     auto* sv = new QVBoxLayout(schedule);
     m_schedule = new QButtonGroup(schedule);
     const std::pair<SchedulePreset, QString> presets[] = {
-        {Always, tr("&Whenever the computer is on (recommended) — pauses on battery and during full-screen apps")},
+        {Always,
+         tr("&Whenever the computer is on (recommended) — pauses on battery and during full-screen apps")},
         {WhenIdle, tr("Only when I am &away (idle for 5 minutes)")},
         {NightsAndWeekends, tr("&Nights (19:00–08:00) and weekends")},
     };
@@ -175,9 +178,10 @@ FirstRunWizard::FirstRunWizard(EngineController& engine, ApiClient& api, const n
         sv->addWidget(button);
     }
     m_schedule->button(Always)->setChecked(true);
-    auto* later = new QLabel(tr("Contributing starts when you press Finish. The tray icon shows what DeCLAI is "
-                                "doing; right-click it to snooze or pause."),
-                             schedule);
+    auto* later =
+        new QLabel(tr("Contributing starts when you press Finish. The tray icon shows what DeCLAI is "
+                      "doing; right-click it to snooze or pause."),
+                   schedule);
     later->setWordWrap(true);
     sv->addSpacing(12);
     sv->addWidget(later);
@@ -190,11 +194,14 @@ void FirstRunWizard::fillDevices(const QList<DeviceInfo>& devices) {
     for (const DeviceInfo& d : devices) {
         auto* item = new QListWidgetItem(m_devices);
         if (d.available) {
-            item->setText(d.memoryTotalBytes ? tr("%1 (%2, %3)").arg(d.name.isEmpty() ? d.id : d.name, d.backend.toUpper(),
-                                                                    QLocale().formattedDataSize(qint64(d.memoryTotalBytes)))
-                                             : tr("%1 (%2)").arg(d.name.isEmpty() ? d.id : d.name, d.backend.toUpper()));
+            item->setText(d.memoryTotalBytes
+                              ? tr("%1 (%2, %3)")
+                                    .arg(d.name.isEmpty() ? d.id : d.name, d.backend.toUpper(),
+                                         QLocale().formattedDataSize(qint64(d.memoryTotalBytes)))
+                              : tr("%1 (%2)").arg(d.name.isEmpty() ? d.id : d.name, d.backend.toUpper()));
             item->setFlags(Qt::ItemIsUserCheckable | Qt::ItemIsEnabled | Qt::ItemIsSelectable);
-            item->setCheckState(m_defaults.budgets.enabledDevices.contains(d.id) ? Qt::Checked : Qt::Unchecked);
+            item->setCheckState(m_defaults.budgets.enabledDevices.contains(d.id) ? Qt::Checked
+                                                                                 : Qt::Unchecked);
         } else {
             item->setText(tr("%1 — not usable here: %2").arg(d.backend.toUpper(), d.unavailableReason));
             item->setFlags(Qt::NoItemFlags);

@@ -34,7 +34,9 @@ void handler(QtMsgType type, const QMessageLogContext& context, const QString& m
 }
 } // namespace
 
-LogBuffer::LogBuffer(QObject* parent) : QObject(parent) { qRegisterMetaType<LogLine>(); }
+LogBuffer::LogBuffer(QObject* parent) : QObject(parent) {
+    qRegisterMetaType<LogLine>();
+}
 
 LogBuffer::~LogBuffer() {
     LogBuffer* self = this;
@@ -52,7 +54,8 @@ void LogBuffer::install(LogBuffer* buffer) {
 void LogBuffer::append(QtMsgType type, const QString& text) {
     LogLine line{QDateTime::currentDateTime(), type, text};
     // Queued: the caller may be the engine's or the compute thread.
-    QMetaObject::invokeMethod(this, [this, line] { addOnGuiThread(line); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(
+        this, [this, line] { addOnGuiThread(line); }, Qt::QueuedConnection);
 }
 
 void LogBuffer::addOnGuiThread(const LogLine& line) {

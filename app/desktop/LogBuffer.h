@@ -23,7 +23,7 @@ public:
     explicit LogBuffer(QObject* parent = nullptr);
     ~LogBuffer() override;
 
-    void append(QtMsgType type, const QString& text); // any thread
+    void append(QtMsgType type, const QString& text);       // any thread
     const QList<LogLine>& lines() const { return m_lines; } // GUI thread
     // Lines that contain `filter` (case-insensitive) and are at least `minimum` severe, as text.
     QString render(const QString& filter, QtMsgType minimum) const;

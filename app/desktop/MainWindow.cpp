@@ -85,7 +85,9 @@ void MainWindow::setBanner(const QString& text) {
     m_banner->setVisible(!text.isEmpty());
 }
 
-QString MainWindow::bannerText() const { return m_banner->isVisible() ? m_banner->text() : QString(); }
+QString MainWindow::bannerText() const {
+    return m_banner->isVisible() ? m_banner->text() : QString();
+}
 
 void MainWindow::raiseAndShow() {
     show();

@@ -22,9 +22,10 @@ std::optional<Notification> Notifier::onStats(const node::EngineStats& s, const 
     const bool enteredError = s.state == node::EngineState::Error && m_lastState != node::EngineState::Error;
     m_lastState = s.state;
     if (enteredError) {
-        out = emitIfAllowed({Notification::Problem, tr("DeCLAI needs you"),
-                             s.whatToDo.isEmpty() ? s.lastError : s.lastError + QLatin1Char('\n') + s.whatToDo, true},
-                            now);
+        out = emitIfAllowed(
+            {Notification::Problem, tr("DeCLAI needs you"),
+             s.whatToDo.isEmpty() ? s.lastError : s.lastError + QLatin1Char('\n') + s.whatToDo, true},
+            now);
     } else if (!m_sawWork && s.state == node::EngineState::Computing) {
         m_sawWork = true;
         out = emitIfAllowed({Notification::FirstWork, tr("Your computer is contributing"),
@@ -34,9 +35,10 @@ std::optional<Notification> Notifier::onStats(const node::EngineStats& s, const 
         const qint64 reached = m_nextMilestone;
         while (m_nextMilestone <= s.layerTokensServed)
             m_nextMilestone *= 10;
-        out = emitIfAllowed({Notification::Milestone, tr("Milestone"),
-                             tr("This computer has served %1 layer-tokens.").arg(QLocale().toString(reached))},
-                            now);
+        out =
+            emitIfAllowed({Notification::Milestone, tr("Milestone"),
+                           tr("This computer has served %1 layer-tokens.").arg(QLocale().toString(reached))},
+                          now);
     }
     return out;
 }

@@ -16,16 +16,20 @@
 #include <QLineSeries>
 #include <QLocale>
 #include <QStackedWidget>
-#include <QValueAxis>
 #include <QVBoxLayout>
+#include <QValueAxis>
 
 namespace declai::desktop {
 
 namespace {
 
-QString credits(double value) { return QLocale().toString(value, 'f', 2); }
+QString credits(double value) {
+    return QLocale().toString(value, 'f', 2);
+}
 
-bool isDark(const QPalette& palette) { return palette.color(QPalette::Window).lightness() < 128; }
+bool isDark(const QPalette& palette) {
+    return palette.color(QPalette::Window).lightness() < 128;
+}
 
 QChartView* makeChartView(QWidget* parent) {
     auto* chart = new QChart;
@@ -127,7 +131,9 @@ OverviewPage::OverviewPage(QWidget* parent) : QWidget(parent) {
     layout->addWidget(m_workStack, 1);
 }
 
-QString OverviewPage::balanceText() const { return m_available->text(); }
+QString OverviewPage::balanceText() const {
+    return m_available->text();
+}
 
 void OverviewPage::showStats(const node::EngineStats& stats, const QDateTime& now) {
     m_engineState = stats.state;
@@ -136,9 +142,10 @@ void OverviewPage::showStats(const node::EngineStats& stats, const QDateTime& no
     qint64 shardBytes = 0;
     for (const auto& shard : stats.shards)
         shardBytes += shard.bytes;
-    m_shards->setText(stats.shards.isEmpty()
-                          ? tr("none")
-                          : tr("%1 (%2)").arg(stats.shards.size()).arg(QLocale().formattedDataSize(shardBytes)));
+    m_shards->setText(
+        stats.shards.isEmpty()
+            ? tr("none")
+            : tr("%1 (%2)").arg(stats.shards.size()).arg(QLocale().formattedDataSize(shardBytes)));
     m_load->setText(stats.state == node::EngineState::Computing
                         ? tr("%1 tok/s · %n session(s)", nullptr, stats.sessionsActive)
                               .arg(QLocale().toString(stats.tokensPerSecond, 'f', 1))
@@ -151,7 +158,8 @@ void OverviewPage::showStats(const node::EngineStats& stats, const QDateTime& no
         m_workEmpty->setText(tr("No work yet — your node holds its shard and waits for prompts to compute."));
 }
 
-QList<QPointF> OverviewPage::balanceSeries(const CreditSummary& c, const QDateTime& from, const QDateTime& now) {
+QList<QPointF> OverviewPage::balanceSeries(const CreditSummary& c, const QDateTime& from,
+                                           const QDateTime& now) {
     // Walk back from the balance now through the postings (newest first) to rebuild the balance at each one.
     QList<QPointF> points;
     double balance = c.available;
@@ -198,8 +206,9 @@ void OverviewPage::showCreditsUnavailable(const ApiError& error) {
         l->setText(QStringLiteral("—"));
     switch (error.kind) {
     case ApiError::Kind::NotOffered:
-        m_creditsNote->setText(tr("This server does not offer an account balance yet (/v1/credits), so credits "
-                                  "cannot be shown. Your node still works and earns."));
+        m_creditsNote->setText(
+            tr("This server does not offer an account balance yet (/v1/credits), so credits "
+               "cannot be shown. Your node still works and earns."));
         break;
     case ApiError::Kind::Unauthorized:
         m_creditsNote->setText(tr("Sign in to an account (Account & settings) to see your credits."));

@@ -34,7 +34,8 @@ public:
     QString balanceText() const;
 
     // Cumulative balance over time from postings (newest first) and the balance now: oldest point first.
-    static QList<QPointF> balanceSeries(const CreditSummary& credits, const QDateTime& from, const QDateTime& now);
+    static QList<QPointF> balanceSeries(const CreditSummary& credits, const QDateTime& from,
+                                        const QDateTime& now);
 
 private:
     void redrawCredits();

@@ -150,12 +150,12 @@ PromptPage::PromptPage(ApiClient& api, PromptHistory& history, QWidget* parent)
             m_model->setCurrentText(current);
         setStatus(models.isEmpty() ? tr("The server offers no models right now.") : QString());
     });
-    connect(&m_api, &ApiClient::modelsFailed, this, [this](const ApiError& e) {
-        setStatus(tr("Models could not be listed: %1").arg(e.message));
-    });
+    connect(&m_api, &ApiClient::modelsFailed, this,
+            [this](const ApiError& e) { setStatus(tr("Models could not be listed: %1").arg(e.message)); });
     connect(&m_api, &ApiClient::quoteReady, this, [this](const CostQuote& q) {
-        m_quote->setText(tr("Costs at most %1 credits (%2 per token).")
-                             .arg(QLocale().toString(q.maxCredits, 'f', 2), QLocale().toString(q.perToken, 'g', 3)));
+        m_quote->setText(
+            tr("Costs at most %1 credits (%2 per token).")
+                .arg(QLocale().toString(q.maxCredits, 'f', 2), QLocale().toString(q.perToken, 'g', 3)));
     });
     connect(&m_api, &ApiClient::quoteFailed, this, [this](const ApiError& e) {
         m_quote->setText(e.kind == ApiError::Kind::NotOffered
@@ -165,9 +165,15 @@ PromptPage::PromptPage(ApiClient& api, PromptHistory& history, QWidget* parent)
     fillHistory();
 }
 
-void PromptPage::setStatus(const QString& text) { m_status->setText(text); }
-QString PromptPage::statusText() const { return m_status->text(); }
-QString PromptPage::transcriptText() const { return m_transcript->toPlainText(); }
+void PromptPage::setStatus(const QString& text) {
+    m_status->setText(text);
+}
+QString PromptPage::statusText() const {
+    return m_status->text();
+}
+QString PromptPage::transcriptText() const {
+    return m_transcript->toPlainText();
+}
 
 void PromptPage::refreshModels() {
     if (!m_api.isConfigured()) {

@@ -18,9 +18,10 @@ SchedulePage::SchedulePage(QWidget* parent) : QWidget(parent) {
     auto* layout = new QVBoxLayout(this);
     auto* title = new QLabel(tr("<h2>When to contribute</h2>"), this);
     layout->addWidget(title);
-    auto* intro = new QLabel(tr("Coloured hours are when DeCLAI may use this computer. Drag across the grid to "
-                                "switch hours on or off; the rules below can pause it inside those hours."),
-                             this);
+    auto* intro =
+        new QLabel(tr("Coloured hours are when DeCLAI may use this computer. Drag across the grid to "
+                      "switch hours on or off; the rules below can pause it inside those hours."),
+                   this);
     intro->setWordWrap(true);
     layout->addWidget(intro);
 
@@ -69,8 +70,8 @@ SchedulePage::SchedulePage(QWidget* parent) : QWidget(parent) {
     rules->addLayout(idleRow);
     m_battery = new QCheckBox(tr("Pause while running on &battery"), rulesBox);
     rules->addWidget(m_battery);
-    m_fullScreen = new QCheckBox(tr("Pause while a &full-screen application runs (games, videos, presentations)"),
-                                 rulesBox);
+    m_fullScreen = new QCheckBox(
+        tr("Pause while a &full-screen application runs (games, videos, presentations)"), rulesBox);
     rules->addWidget(m_fullScreen);
     auto* throttleRow = new QHBoxLayout;
     auto* throttleLabel = new QLabel(tr("&CPU use at most"), rulesBox);
@@ -154,7 +155,8 @@ void SchedulePage::showStats(const node::EngineStats& stats) {
     } else {
         m_now->clear();
     }
-    // Say plainly which rules this platform cannot check (e.g. full screen on Linux without a compositor API).
+    // Say plainly which rules this platform cannot check (e.g. full screen on Linux without a compositor
+    // API).
     if (stats.ruleNotes.isEmpty()) {
         m_notes->setVisible(false);
     } else {

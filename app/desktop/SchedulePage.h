@@ -22,7 +22,7 @@ public:
     explicit SchedulePage(QWidget* parent = nullptr);
 
     ContributionRules rules() const;
-    void setRules(const ContributionRules& rules); // does not emit rulesEdited
+    void setRules(const ContributionRules& rules);  // does not emit rulesEdited
     void showStats(const node::EngineStats& stats); // the rule that pauses now, rules that cannot be checked
     WeeklyGridWidget* gridWidget() const { return m_grid; }
 

@@ -118,8 +118,9 @@ SettingsPage::SettingsPage(Autostart& autostart, LogBuffer& log, QWidget* parent
     columns->addWidget(logBox, 1);
 
     connect(caBrowse, &QPushButton::clicked, this, [this] {
-        const QString file = QFileDialog::getOpenFileName(this, tr("Server certificate"), m_ca->text(),
-                                                          tr("Certificates (*.crt *.pem *.der);;All files (*)"));
+        const QString file =
+            QFileDialog::getOpenFileName(this, tr("Server certificate"), m_ca->text(),
+                                         tr("Certificates (*.crt *.pem *.der);;All files (*)"));
         if (!file.isEmpty())
             m_ca->setText(file);
     });
@@ -129,8 +130,9 @@ SettingsPage::SettingsPage(Autostart& autostart, LogBuffer& log, QWidget* parent
             m_dataDir->setText(dir);
     });
     connect(exportButton, &QPushButton::clicked, this, [this] {
-        const QString file = QFileDialog::getSaveFileName(this, tr("Export identity"), QStringLiteral("declai-node.key"),
-                                                          tr("Key files (*.key);;All files (*)"));
+        const QString file =
+            QFileDialog::getSaveFileName(this, tr("Export identity"), QStringLiteral("declai-node.key"),
+                                         tr("Key files (*.key);;All files (*)"));
         if (!file.isEmpty())
             Q_EMIT exportIdentityRequested(file);
     });
@@ -194,7 +196,9 @@ void SettingsPage::setNodeSettings(const node::NodeSettings& s) {
     m_dataDir->setText(s.dataDir);
 }
 
-void SettingsPage::setAccountKey(const QString& key) { m_key->setText(key); }
+void SettingsPage::setAccountKey(const QString& key) {
+    m_key->setText(key);
+}
 
 void SettingsPage::setPreferences(const AppPreferences& p) {
     m_loading = true;
@@ -219,6 +223,8 @@ node::NodeSettings SettingsPage::editedNodeSettings() const {
     return s;
 }
 
-QString SettingsPage::editedAccountKey() const { return m_key->text().trimmed(); }
+QString SettingsPage::editedAccountKey() const {
+    return m_key->text().trimmed();
+}
 
 } // namespace declai::desktop

@@ -6,7 +6,8 @@
 namespace declai::desktop {
 
 SingleInstance::SingleInstance(const QString& configDir, QObject* parent) : QObject(parent) {
-    const QByteArray hash = QCryptographicHash::hash(configDir.toUtf8(), QCryptographicHash::Sha256).toHex().left(16);
+    const QByteArray hash =
+        QCryptographicHash::hash(configDir.toUtf8(), QCryptographicHash::Sha256).toHex().left(16);
     m_name = QStringLiteral("declai-") + QString::fromLatin1(hash);
 }
 

@@ -40,7 +40,9 @@ TrayController::TrayController(EngineController& engine, bool useTray, QObject* 
     }
 }
 
-TrayController::~TrayController() { delete m_menu; }
+TrayController::~TrayController() {
+    delete m_menu;
+}
 
 QIcon TrayController::icon(const QString& path) {
     auto it = m_icons.find(path);
@@ -67,8 +69,8 @@ void TrayController::showStats(const EngineStats& stats) {
 void TrayController::notify(const std::optional<Notification>& n) {
     if (!n || !m_tray || !QSystemTrayIcon::supportsMessages())
         return;
-    m_tray->showMessage(n->title, n->body, n->warning ? QSystemTrayIcon::Warning : QSystemTrayIcon::Information,
-                        8000);
+    m_tray->showMessage(n->title, n->body,
+                        n->warning ? QSystemTrayIcon::Warning : QSystemTrayIcon::Information, 8000);
 }
 
 } // namespace declai::desktop

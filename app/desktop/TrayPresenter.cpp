@@ -111,8 +111,9 @@ TrayPresentation TrayPresenter::present(const node::EngineStats& s, const QDateT
     }
     p.tooltip = tr("DeCLAI") + QLatin1Char('\n') + p.status;
     if (s.state == EngineState::Error)
-        p.tooltip += QLatin1Char('\n') +
-                     (s.whatToDo.isEmpty() ? tr("Open the dashboard (Account & settings) to fix it.") : s.whatToDo);
+        p.tooltip +=
+            QLatin1Char('\n') +
+            (s.whatToDo.isEmpty() ? tr("Open the dashboard (Account & settings) to fix it.") : s.whatToDo);
     return p;
 }
 

@@ -11,9 +11,9 @@
 namespace declai::desktop {
 
 struct TrayPresentation {
-    QString iconPath; // a resource under :/icons/tray/
-    QString status;   // one line, e.g. "Computing — 42.0 tokens/s"
-    QString tooltip;  // "DeCLAI\n" + status (+ what to do on errors)
+    QString iconPath;       // a resource under :/icons/tray/
+    QString status;         // one line, e.g. "Computing — 42.0 tokens/s"
+    QString tooltip;        // "DeCLAI\n" + status (+ what to do on errors)
     bool canResume = false; // paused or snoozed by the volunteer
     bool canPause = false;  // Snooze / Pause make sense
 };

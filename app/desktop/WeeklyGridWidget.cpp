@@ -17,8 +17,8 @@ WeeklyGridWidget::WeeklyGridWidget(QWidget* parent) : QWidget(parent) {
     setFocusPolicy(Qt::StrongFocus);
     setMouseTracking(false);
     setAccessibleName(tr("Weekly schedule"));
-    setAccessibleDescription(
-        tr("Hours when DeCLAI may compute. Drag to switch hours on or off; arrows and Space from the keyboard."));
+    setAccessibleDescription(tr("Hours when DeCLAI may compute. Drag to switch hours on or off; arrows and "
+                                "Space from the keyboard."));
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Preferred);
 }
 
@@ -27,7 +27,9 @@ void WeeklyGridWidget::setGrid(const WeeklyGrid& grid) {
     update();
 }
 
-QSize WeeklyGridWidget::sizeHint() const { return {m_left + kHours * 26 + 2, m_top + kDays * 26 + 2}; }
+QSize WeeklyGridWidget::sizeHint() const {
+    return {m_left + kHours * 26 + 2, m_top + kDays * 26 + 2};
+}
 QSize WeeklyGridWidget::minimumSizeHint() const {
     return {m_left + kHours * kMinCell + 2, m_top + kDays * kMinCell + 2};
 }
@@ -53,7 +55,9 @@ QRect WeeklyGridWidget::cellRect(int dayOfWeek, int hour) const {
     return QRect(QPoint(x0, y0), QPoint(x1 - 1, y1 - 1));
 }
 
-QPoint WeeklyGridWidget::cellCenter(int dayOfWeek, int hour) const { return cellRect(dayOfWeek, hour).center(); }
+QPoint WeeklyGridWidget::cellCenter(int dayOfWeek, int hour) const {
+    return cellRect(dayOfWeek, hour).center();
+}
 
 std::optional<WeeklyGridWidget::Cell> WeeklyGridWidget::cellAt(const QPoint& p) const {
     if (p.x() < m_left || p.y() < m_top)
@@ -88,7 +92,8 @@ void WeeklyGridWidget::paintEvent(QPaintEvent*) {
     }
     for (int hour = 0; hour < kHours; hour += 3) {
         const QRect r(m_left + int(hour * m_cellW), 0, int(3 * m_cellW), m_top - 2);
-        painter.drawText(r, Qt::AlignLeft | Qt::AlignBottom, QStringLiteral("%1").arg(hour, 2, 10, QLatin1Char('0')));
+        painter.drawText(r, Qt::AlignLeft | Qt::AlignBottom,
+                         QStringLiteral("%1").arg(hour, 2, 10, QLatin1Char('0')));
     }
     for (int day = 1; day <= kDays; ++day) {
         for (int hour = 0; hour < kHours; ++hour) {

@@ -28,7 +28,9 @@ void WorkHistory::record(const QDateTime& at, qint64 total) {
         m_hours.removeFirst();
 }
 
-bool WorkHistory::isEmpty() const { return m_hours.isEmpty(); }
+bool WorkHistory::isEmpty() const {
+    return m_hours.isEmpty();
+}
 
 QList<QPair<QDateTime, qint64>> WorkHistory::lastDay(const QDateTime& now) const {
     QList<QPair<QDateTime, qint64>> out;

@@ -12,7 +12,8 @@ namespace declai::desktop {
 class WorkHistory {
 public:
     void record(const QDateTime& at, qint64 layerTokensServedTotal);
-    // 24 entries, oldest first: (start of the hour, layer-tokens computed in it), ending with the hour of `now`.
+    // 24 entries, oldest first: (start of the hour, layer-tokens computed in it), ending with the hour of
+    // `now`.
     QList<QPair<QDateTime, qint64>> lastDay(const QDateTime& now) const;
     bool isEmpty() const;
 

@@ -6,10 +6,27 @@
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QElapsedTimer>
+#include <QSocketNotifier>
 #include <QSystemTrayIcon>
+#include <QTimer>
+#include <csignal>
 #include <cstdio>
+#include <memory>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace {
+int g_signalPipe[2] = {-1, -1};
+void onSignal(int) {
+    const char byte = 1;
+    [[maybe_unused]] const ssize_t written = ::write(g_signalPipe[1], &byte, 1); // async-signal-safe
+}
+} // namespace
 
 int main(int argc, char** argv) {
+    QElapsedTimer sinceStart;
+    sinceStart.start();
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("declai"));
     QApplication::setOrganizationName(QStringLiteral("declai"));
@@ -25,8 +42,9 @@ int main(int argc, char** argv) {
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral("DeCLAI: lend this computer to a community LLM network"));
     parser.addHelpOption();
-    const QCommandLineOption minimized(QStringLiteral("minimized"),
-                                       QStringLiteral("Start in the tray without opening the window (autostart)."));
+    const QCommandLineOption minimized(
+        QStringLiteral("minimized"),
+        QStringLiteral("Start in the tray without opening the window (autostart)."));
     parser.addOption(minimized);
     parser.process(app);
 
@@ -49,9 +67,30 @@ int main(int argc, char** argv) {
         declai::desktop::DesktopApp desktop(paths, options, log);
         QObject::connect(&instance, &declai::desktop::SingleInstance::raiseRequested, &desktop,
                          &declai::desktop::DesktopApp::raiseWindow);
-        QObject::connect(&desktop, &declai::desktop::DesktopApp::finished, &app, [] { QApplication::quit(); });
+        QObject::connect(&desktop, &declai::desktop::DesktopApp::finished, &app,
+                         [] { QApplication::quit(); });
+        // SIGTERM/SIGINT (logout, kill): quit cleanly like the menu's Quit. A self-pipe wakes the event loop
+        // only when a signal arrives, so an idle app does not poll.
+        std::unique_ptr<QSocketNotifier> signalNotifier;
+        if (::socketpair(AF_UNIX, SOCK_STREAM, 0, g_signalPipe) == 0) {
+            signalNotifier = std::make_unique<QSocketNotifier>(g_signalPipe[0], QSocketNotifier::Read);
+            QObject::connect(signalNotifier.get(), &QSocketNotifier::activated, &desktop, [&desktop] {
+                char byte = 0;
+                [[maybe_unused]] const ssize_t got = ::read(g_signalPipe[0], &byte, 1);
+                desktop.quit();
+            });
+            std::signal(SIGTERM, onSignal);
+            std::signal(SIGINT, onSignal);
+        }
         desktop.start();
+        // The first turn of the event loop: the tray icon (or, without a tray, the window) is up.
+        QTimer::singleShot(0, &desktop, [&sinceStart, &options] {
+            qInfo("declai: ready after %lld ms (%s)", static_cast<long long>(sinceStart.elapsed()),
+                  options.useTray ? "tray icon shown" : "no system tray: dashboard shown");
+        });
         status = QApplication::exec();
+        std::signal(SIGTERM, SIG_DFL);
+        std::signal(SIGINT, SIG_DFL);
     } // the engine's threads are joined here (its destructor), before the log and the application go
     declai::desktop::LogBuffer::install(nullptr);
     return status;
