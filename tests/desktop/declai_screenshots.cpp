@@ -14,6 +14,7 @@
 #include "WeeklyGridWidget.h"
 
 #include <QApplication>
+#include <QComboBox>
 #include <QCommandLineParser>
 #include <QDir>
 #include <QElapsedTimer>
