@@ -1,5 +1,7 @@
 #include "FirstRunWizard.h"
 
+#include "DeviceIds.h"
+
 #include <QButtonGroup>
 #include <QFormLayout>
 #include <QHostInfo>
@@ -59,12 +61,12 @@ FirstRunWizard::FirstRunWizard(EngineController& engine, ApiClient& api, const n
     setWizardStyle(QWizard::ClassicStyle);
     setOption(QWizard::NoBackButtonOnStartPage);
     setMinimumSize(620, 460);
+    setPixmap(QWizard::LogoPixmap, QIcon(QStringLiteral(":/icons/declai.svg")).pixmap(QSize(48, 48)));
 
     // 1. Server
     auto* server = new QWizardPage(this);
-    server->setTitle(tr("Which network do you join?"));
-    server->setSubTitle(tr("DeCLAI runs language models on volunteers' computers. The default server is "
-                           "fine for most people."));
+    server->setTitle(tr("Step 1 of 4 — Which network do you join?"));
+    server->setSubTitle(tr("DeCLAI runs language models on volunteers' computers."));
     auto* sf = new QFormLayout(server);
     auto* serverIntro =
         new QLabel(tr("DeCLAI lends this computer to a community language-model network when you "
@@ -74,6 +76,7 @@ FirstRunWizard::FirstRunWizard(EngineController& engine, ApiClient& api, const n
     serverIntro->setWordWrap(true);
     sf->addRow(serverIntro);
     m_server = new QLineEdit(defaults.serverUrl.toString(), server);
+    m_server->setAccessibleName(tr("Server address"));
     sf->addRow(tr("&Server address:"), m_server);
     m_ca = new QLineEdit(defaults.tls.caFile, server);
     m_ca->setPlaceholderText(tr("optional: the server's certificate file"));
@@ -85,7 +88,7 @@ FirstRunWizard::FirstRunWizard(EngineController& engine, ApiClient& api, const n
 
     // 2. Account
     auto* account = new AccountWizardPage(*this);
-    account->setTitle(tr("Your account"));
+    account->setTitle(tr("Step 2 of 4 — Your account"));
     account->setSubTitle(tr("Credits this computer earns go to your account; the Prompt page spends them."));
     auto* av = new QVBoxLayout(account);
     m_create = new QRadioButton(tr("&Create a new account (recommended)"), account);
@@ -122,7 +125,7 @@ FirstRunWizard::FirstRunWizard(EngineController& engine, ApiClient& api, const n
 
     // 3. Devices
     auto* devices = new QWizardPage(this);
-    devices->setTitle(tr("What may DeCLAI use?"));
+    devices->setTitle(tr("Step 3 of 4 — What may DeCLAI use?"));
     devices->setSubTitle(tr("Tick the devices to contribute. A quick benchmark tells the server what this "
                             "computer can do (optional, about ten seconds)."));
     auto* dv = new QVBoxLayout(devices);
@@ -162,7 +165,7 @@ FirstRunWizard::FirstRunWizard(EngineController& engine, ApiClient& api, const n
 
     // 4. Schedule
     auto* schedule = new QWizardPage(this);
-    schedule->setTitle(tr("When may DeCLAI compute?"));
+    schedule->setTitle(tr("Step 4 of 4 — When may DeCLAI compute?"));
     schedule->setSubTitle(tr("You can draw an exact weekly schedule later on the Schedule page."));
     auto* sv = new QVBoxLayout(schedule);
     m_schedule = new QButtonGroup(schedule);
@@ -206,10 +209,12 @@ void FirstRunWizard::fillDevices(const QList<DeviceInfo>& devices) {
             item->setText(tr("%1 — not usable here: %2").arg(d.backend.toUpper(), d.unavailableReason));
             item->setFlags(Qt::NoItemFlags);
         }
-        item->setData(Qt::UserRole, d.id);
+        item->setData(Qt::UserRole, settingsDeviceId(d.id));
     }
     if (devices.isEmpty())
-        new QListWidgetItem(tr("Looking for devices…"), m_devices);
+        new QListWidgetItem(tr("Looking for devices (CPU, OpenCL, Vulkan, CUDA, HIP)… The CPU is used "
+                               "unless you untick it."),
+                            m_devices);
 }
 
 WizardResult FirstRunWizard::result() const {

@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
     wizard->next();
     if (!waitFor([&] { return wizard->currentId() == FirstRunWizard::DevicesPage; }, 20000))
         fail("the account was not created");
-    waitFor([&] { return !desktop.engine().devices().isEmpty(); }, 20000);
+    waitFor([&] { return !desktop.engine().devices().isEmpty(); }, 60000);
     save(wizard, QStringLiteral("wizard-3-devices"));
     wizard->next();
     save(wizard, QStringLiteral("wizard-4-schedule"));
