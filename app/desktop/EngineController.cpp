@@ -17,6 +17,8 @@ void LocalEngineController::attach() {
         m_devices = devices;
         Q_EMIT devicesChanged(devices);
     });
+    // Enumerated on a worker thread; devicesChanged() follows.
+    QMetaObject::invokeMethod(e, &node::ContributorEngine::refreshDevices, Qt::QueuedConnection);
     connect(e, &node::ContributorEngine::benchmarkProgress, this, &EngineController::benchmarkProgress);
     connect(e, &node::ContributorEngine::benchmarkFinished, this, &EngineController::benchmarkFinished);
     connect(e, &node::ContributorEngine::fatalError, this, &EngineController::fatalError);

@@ -227,12 +227,14 @@ WizardResult FirstRunWizard::result() const {
         r.accountKey = m_createdKey;
     else if (m_useKey->isChecked())
         r.accountKey = m_key->text().trimmed();
+    bool listed = false; // the placeholder "Looking for devices…" has no device id
     for (int i = 0; i < m_devices->count(); ++i) {
         const QListWidgetItem* item = m_devices->item(i);
+        listed = listed || !item->data(Qt::UserRole).toString().isEmpty();
         if ((item->flags() & Qt::ItemIsUserCheckable) && item->checkState() == Qt::Checked)
             r.enabledDevices << item->data(Qt::UserRole).toString();
     }
-    if (r.enabledDevices.isEmpty() && m_devices->count() == 0)
+    if (!listed)
         r.enabledDevices = m_defaults.budgets.enabledDevices; // devices not listed yet: keep the default
     r.rules = m_defaults.rules;
     switch (SchedulePreset(m_schedule->checkedId())) {
