@@ -148,13 +148,13 @@ void ContributePage::fillDevices(const QList<DeviceInfo>& devices) {
         auto* use = new QTableWidgetItem;
         use->setFlags(d.available ? Qt::ItemIsUserCheckable | Qt::ItemIsEnabled | Qt::ItemIsSelectable
                                   : Qt::ItemIsSelectable);
-        use->setCheckState(m_budgets.enabledDevices.contains(settingsDeviceId(d.id)) ? Qt::Checked : Qt::Unchecked);
+        use->setCheckState(m_budgets.enabledDevices.contains(settingsDeviceId(d)) ? Qt::Checked : Qt::Unchecked);
         use->setData(Qt::AccessibleTextRole, tr("Use %1").arg(d.id));
         m_devices->setItem(row, ColUse, use);
         auto* name =
             new QTableWidgetItem(d.available ? (d.name.isEmpty() ? d.id : d.name)
                                              : tr("%1 — not usable: %2").arg(d.id, d.unavailableReason));
-        name->setData(Qt::UserRole, settingsDeviceId(d.id));
+        name->setData(Qt::UserRole, settingsDeviceId(d));
         name->setToolTip(d.available ? tr("%1 (%2, driver %3)").arg(d.id, d.vendor, d.driverVersion)
                                      : d.unavailableReason);
         m_devices->setItem(row, ColDevice, name);
@@ -163,7 +163,7 @@ void ContributePage::fillDevices(const QList<DeviceInfo>& devices) {
                            new QTableWidgetItem(d.memoryTotalBytes
                                                     ? QLocale().formattedDataSize(qint64(d.memoryTotalBytes))
                                                     : QString()));
-        const auto result = m_benchmarks.load(settingsDeviceId(d.id));
+        const auto result = m_benchmarks.load(settingsDeviceId(d));
         m_devices->setItem(
             row, ColBenchmark,
             new QTableWidgetItem(result ? tr("%1 GFLOP/s f16 · %2 GB/s")
@@ -173,7 +173,7 @@ void ContributePage::fillDevices(const QList<DeviceInfo>& devices) {
         QString measured;
         if (result) {
             measured = QLocale().toString(result->measuredAt.toLocalTime().date(), QLocale::ShortFormat);
-            if (m_benchmarks.isDue(settingsDeviceId(d.id), now))
+            if (m_benchmarks.isDue(settingsDeviceId(d), now))
                 measured += tr(" (re-run due)");
         }
         m_devices->setItem(row, ColMeasured, new QTableWidgetItem(measured));

@@ -203,13 +203,13 @@ void FirstRunWizard::fillDevices(const QList<DeviceInfo>& devices) {
                                          QLocale().formattedDataSize(qint64(d.memoryTotalBytes)))
                               : tr("%1 (%2)").arg(d.name.isEmpty() ? d.id : d.name, d.backend.toUpper()));
             item->setFlags(Qt::ItemIsUserCheckable | Qt::ItemIsEnabled | Qt::ItemIsSelectable);
-            item->setCheckState(m_defaults.budgets.enabledDevices.contains(d.id) ? Qt::Checked
+            item->setCheckState(m_defaults.budgets.enabledDevices.contains(settingsDeviceId(d)) ? Qt::Checked
                                                                                  : Qt::Unchecked);
         } else {
             item->setText(tr("%1 — not usable here: %2").arg(d.backend.toUpper(), d.unavailableReason));
             item->setFlags(Qt::NoItemFlags);
         }
-        item->setData(Qt::UserRole, settingsDeviceId(d.id));
+        item->setData(Qt::UserRole, settingsDeviceId(d));
     }
     if (devices.isEmpty())
         new QListWidgetItem(tr("Looking for devices (CPU, OpenCL, Vulkan, CUDA, HIP)… The CPU is used "

@@ -148,6 +148,9 @@ PromptPage::PromptPage(ApiClient& api, PromptHistory& history, QWidget* parent)
         m_model->addItems(models);
         if (models.contains(current))
             m_model->setCurrentText(current);
+        else if (!models.isEmpty())
+            m_model->setCurrentIndex(0); // with a placeholder text Qt leaves the index at -1
+
         setStatus(models.isEmpty() ? tr("The server offers no models right now.") : QString());
     });
     connect(&m_api, &ApiClient::modelsFailed, this,
