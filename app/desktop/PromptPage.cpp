@@ -115,6 +115,7 @@ PromptPage::PromptPage(ApiClient& api, PromptHistory& history, QWidget* parent)
     splitter->addWidget(right);
     splitter->setStretchFactor(0, 3);
     splitter->setStretchFactor(1, 2);
+    splitter->setSizes({620, 400});
     layout->addWidget(splitter, 1);
 
     m_quoteDebounce.setSingleShot(true);
@@ -306,7 +307,10 @@ void PromptPage::fillHistory() {
     m_history->clear();
     for (const PromptRecord& r : m_historyStore.load()) {
         auto* item = new QTreeWidgetItem(m_history);
-        item->setText(0, QLocale().toString(r.at.toLocalTime(), QLocale::ShortFormat));
+        const QDateTime local = r.at.toLocalTime();
+        // Today's prompts by time only; older ones with the date (keeps the column narrow).
+        item->setText(0, local.date() == QDate::currentDate() ? local.toString(QStringLiteral("HH:mm"))
+                                                              : QLocale().toString(local, QLocale::ShortFormat));
         item->setText(1, r.model);
         item->setText(2, QLocale().toString(r.tokens));
         item->setText(3, tr("%1 s").arg(QLocale().toString(r.seconds, 'f', 1)));

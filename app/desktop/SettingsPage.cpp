@@ -40,7 +40,7 @@ SettingsPage::SettingsPage(Autostart& autostart, LogBuffer& log, QWidget* parent
     auto* caBrowse = new QPushButton(tr("Bro&wse…"), serverBox);
     caRow->addWidget(m_ca);
     caRow->addWidget(caBrowse);
-    server->addRow(tr("&Certificate (CA file):"), caRow);
+    server->addRow(tr("Certificate (CA file):"), caRow);
     m_pin = new QLineEdit(serverBox);
     m_pin->setPlaceholderText(QStringLiteral("SHA256:…"));
     server->addRow(tr("or &pinned fingerprint:"), m_pin);
@@ -73,7 +73,7 @@ SettingsPage::SettingsPage(Autostart& autostart, LogBuffer& log, QWidget* parent
     auto* dataBrowse = new QPushButton(tr("Brow&se…"), appBox);
     dataRow->addWidget(m_dataDir);
     dataRow->addWidget(dataBrowse);
-    app->addRow(tr("&Data folder:"), dataRow);
+    app->addRow(tr("Data folder:"), dataRow);
     m_theme = new QComboBox(appBox);
     m_theme->addItem(tr("Follow the system"), int(Theme::System));
     m_theme->addItem(tr("Light"), int(Theme::Light));
@@ -111,7 +111,7 @@ SettingsPage::SettingsPage(Autostart& autostart, LogBuffer& log, QWidget* parent
     m_logView = new QPlainTextEdit(logBox);
     m_logView->setReadOnly(true);
     m_logView->setAccessibleName(tr("Log"));
-    m_logView->setLineWrapMode(QPlainTextEdit::NoWrap);
+    m_logView->setLineWrapMode(QPlainTextEdit::WidgetWidth); // long lines wrap: no sideways scrolling
     QFont mono = QFontDatabase::systemFont(QFontDatabase::FixedFont);
     m_logView->setFont(mono);
     lv->addWidget(m_logView);

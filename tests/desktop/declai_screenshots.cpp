@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
     MainWindow& window = desktop.window();
     window.resize(1100, 760);
     window.show();
-    if (!waitFor([&] { return !desktop.engine().stats().shards.isEmpty(); }, 90000))
+    if (!waitFor([&] { return !desktop.engine().stats().shards.isEmpty(); }, 240000))
         fail("the node got no shard");
 
     // A researcher's prompts: the app's node computes them and earns.
