@@ -1,0 +1,83 @@
+// Prompt (researchers): pick a model the server offers, write a prompt or a chat, set parameters, see the
+// cost quote before sending, watch tokens stream, Stop, and a history of past prompts with tokens, time and
+// cost. Talks only to ApiClient (the server's OpenAI-compatible HTTP API); nothing here blocks.
+#pragma once
+
+#include "ApiClient.h"
+#include "PromptHistory.h"
+
+#include <QElapsedTimer>
+#include <QPointer>
+#include <QTimer>
+#include <QWidget>
+
+class QCheckBox;
+class QComboBox;
+class QDoubleSpinBox;
+class QLabel;
+class QPlainTextEdit;
+class QPushButton;
+class QSpinBox;
+class QTextBrowser;
+class QTreeWidget;
+
+namespace declai::desktop {
+
+class PromptPage : public QWidget {
+    Q_OBJECT
+public:
+    PromptPage(ApiClient& api, PromptHistory& history, QWidget* parent = nullptr);
+
+    void refreshModels();
+    // For tests.
+    QComboBox* modelBox() const { return m_model; }
+    QPlainTextEdit* input() const { return m_input; }
+    QPushButton* sendButton() const { return m_send; }
+    QPushButton* stopButton() const { return m_stop; }
+    QSpinBox* maxTokensBox() const { return m_maxTokens; }
+    QString transcriptText() const;
+    QString statusText() const;
+    QTreeWidget* historyView() const { return m_history; }
+    bool isStreaming() const { return m_stream != nullptr; }
+
+Q_SIGNALS:
+    void completionEnded(); // finished, stopped or failed (the Overview refreshes the balance)
+
+private:
+    void send();
+    void onDelta(const QString& text);
+    void onFinished(const CompletionUsage& usage);
+    void onFailed(const ApiError& error);
+    void endStream(const QString& outcome, qint64 tokens, double cost);
+    void requestQuote();
+    void fillHistory();
+    CompletionRequest currentRequest(const QString& newUserText) const;
+    void setStatus(const QString& text);
+
+    ApiClient& m_api;
+    PromptHistory& m_historyStore;
+    QComboBox* m_model = nullptr;
+    QPushButton* m_refresh = nullptr;
+    QCheckBox* m_chat = nullptr;
+    QTextBrowser* m_transcript = nullptr;
+    QPlainTextEdit* m_input = nullptr;
+    QSpinBox* m_maxTokens = nullptr;
+    QDoubleSpinBox* m_temperature = nullptr;
+    QDoubleSpinBox* m_topP = nullptr;
+    QLabel* m_quote = nullptr;
+    QLabel* m_status = nullptr;
+    QPushButton* m_send = nullptr;
+    QPushButton* m_stop = nullptr;
+    QPushButton* m_newChat = nullptr;
+    QTreeWidget* m_history = nullptr;
+    QTimer m_quoteDebounce;
+
+    QPointer<CompletionStream> m_stream;
+    QList<ChatMessage> m_conversation;
+    QString m_currentPrompt;
+    QString m_currentAnswer;
+    qint64 m_deltaCount = 0;
+    QElapsedTimer m_clock;
+};
+
+} // namespace declai::desktop

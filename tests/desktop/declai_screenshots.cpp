@@ -1,0 +1,185 @@
+// declai-screenshots: drives the real app (DesktopApp, the same library as `declai`) against a running
+// local swarm and writes a PNG of each wizard page, each dashboard page and the tray menu. Built only with
+// the tests (a test seam outside the shipped binary); scripts/screenshots runs it under xvfb-run.
+// Usage: declai-screenshots --server wss://127.0.0.1:PORT --ca FILE --researcher-key KEY --out DIR
+//        (XDG_CONFIG_HOME / XDG_DATA_HOME should point at an empty folder: this is a first run)
+#include "ContributePage.h"
+#include "DesktopApp.h"
+#include "FirstRunWizard.h"
+#include "MainWindow.h"
+#include "OverviewPage.h"
+#include "PromptPage.h"
+#include "SchedulePage.h"
+#include "TrayController.h"
+#include "WeeklyGridWidget.h"
+
+#include <QApplication>
+#include <QComboBox>
+#include <QCommandLineParser>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QLineEdit>
+#include <QMenu>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QTest>
+#include <cstdio>
+
+using namespace declai;
+using namespace declai::desktop;
+
+namespace {
+
+QString g_out;
+
+bool save(QWidget* widget, const QString& name) {
+    QApplication::processEvents();
+    const QString file = QDir(g_out).filePath(name + QStringLiteral(".png"));
+    const bool ok = widget->grab().save(file, "PNG");
+    std::fprintf(stderr, "%s %s\n", ok ? "wrote" : "FAILED", qPrintable(file));
+    return ok;
+}
+
+// Waits (processing events) until `done` or `timeoutMs`; false on timeout.
+template <class F>
+bool waitFor(F done, int timeoutMs) {
+    QElapsedTimer clock;
+    clock.start();
+    while (!done()) {
+        if (clock.elapsed() > timeoutMs)
+            return false;
+        QTest::qWait(100);
+    }
+    return true;
+}
+
+void fail(const char* what) {
+    std::fprintf(stderr, "declai-screenshots: %s\n", what);
+    std::exit(1);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    QApplication app(argc, argv);
+    QApplication::setApplicationName(QStringLiteral("declai"));
+    QApplication::setQuitOnLastWindowClosed(false);
+    QCommandLineParser parser;
+    const QCommandLineOption server(QStringLiteral("server"), QStringLiteral("gateway"),
+                                    QStringLiteral("URL"));
+    const QCommandLineOption ca(QStringLiteral("ca"), QStringLiteral("certificate"), QStringLiteral("FILE"));
+    const QCommandLineOption researcher(QStringLiteral("researcher-key"), QStringLiteral("key"),
+                                        QStringLiteral("KEY"));
+    const QCommandLineOption out(QStringLiteral("out"), QStringLiteral("folder"), QStringLiteral("DIR"));
+    parser.addOptions({server, ca, researcher, out});
+    parser.process(app);
+    g_out = parser.value(out);
+    QDir().mkpath(g_out);
+
+    LogBuffer log;
+    LogBuffer::install(&log);
+    DesktopOptions options;
+    options.useTray = true; // pictures without the "no tray" banner that Xvfb would cause
+    options.defaultServer = parser.value(server);
+    options.program = QStringLiteral("/usr/bin/declai");
+    DesktopApp desktop(DesktopPaths::standard(), options, log);
+    desktop.start();
+    FirstRunWizard* wizard = desktop.wizard();
+    if (!wizard)
+        fail("not a first run: point XDG_CONFIG_HOME and XDG_DATA_HOME at an empty folder");
+    wizard->resize(680, 500);
+    waitFor([&] { return wizard->isVisible(); }, 5000);
+    wizard->caEdit()->setText(parser.value(ca));
+    save(wizard, QStringLiteral("wizard-1-server"));
+    wizard->next();
+    save(wizard, QStringLiteral("wizard-2-account"));
+    wizard->next();
+    if (!waitFor([&] { return wizard->currentId() == FirstRunWizard::DevicesPage; }, 20000))
+        fail("the account was not created");
+    waitFor([&] { return !desktop.engine().devices().isEmpty(); }, 60000);
+    save(wizard, QStringLiteral("wizard-3-devices"));
+    wizard->next();
+    save(wizard, QStringLiteral("wizard-4-schedule"));
+    wizard->accept();
+
+    MainWindow& window = desktop.window();
+    window.resize(1100, 760);
+    window.show();
+    if (!waitFor([&] { return !desktop.engine().stats().shards.isEmpty(); }, 240000))
+        fail("the node got no shard");
+
+    // A researcher's prompts: the app's node computes them and earns.
+    ApiClient researcherApi;
+    ApiEndpoint endpoint = desktop.api().endpoint();
+    endpoint.apiKey = parser.value(researcher);
+    researcherApi.setEndpoint(endpoint);
+    for (const QString& text : {QStringLiteral("Once upon a time"), QStringLiteral("The little dog"),
+                                QStringLiteral("Lily and Ben went")}) {
+        CompletionRequest request;
+        request.model = QStringLiteral("stories260K");
+        request.messages = {{QStringLiteral("user"), text}};
+        request.maxTokens = 60;
+        CompletionStream* stream = researcherApi.startCompletion(request);
+        bool done = false;
+        QObject::connect(stream, &CompletionStream::finished, stream, [&done] { done = true; });
+        QObject::connect(stream, &CompletionStream::failed, stream, [&done](const ApiError& e) {
+            std::fprintf(stderr, "researcher prompt failed: %s\n", qPrintable(e.message));
+            done = true;
+        });
+        waitFor([&] { return done; }, 120000);
+        stream->deleteLater();
+    }
+    // Earnings are released after the verification window.
+    double available = 0;
+    QObject::connect(&desktop.api(), &ApiClient::creditsReady, &app,
+                     [&available](const CreditSummary& c) { available = c.available; });
+    waitFor(
+        [&] {
+            desktop.refreshCredits();
+            QTest::qWait(1500);
+            return available > 0;
+        },
+        90000);
+
+    // Contribute: a benchmark of the CPU, so the figures show.
+    window.showPage(QStringLiteral("contribute"));
+    desktop.contribute().deviceTable()->selectRow(0);
+    desktop.contribute().benchmarkButton()->click();
+    QTest::qWait(1500);
+    save(&window, QStringLiteral("contribute-benchmark-running"));
+    waitFor([&] { return desktop.contribute().benchmarkButton()->isEnabled(); }, 240000);
+
+    // Prompt: one answered prompt in the history and on screen.
+    PromptPage& prompt = desktop.prompt();
+    prompt.refreshModels();
+    waitFor([&] { return prompt.modelBox()->count() > 0; }, 15000);
+    prompt.input()->setPlainText(QStringLiteral("Once upon a time, a little robot"));
+    prompt.maxTokensBox()->setValue(80);
+    prompt.sendButton()->click();
+    waitFor([&] { return !prompt.isStreaming(); }, 120000);
+    desktop.refreshCredits();
+    QTest::qWait(2000);
+
+    const std::pair<const char*, const char*> pages[] = {{"overview", "overview"},
+                                                         {"contribute", "contribute"},
+                                                         {"schedule", "schedule"},
+                                                         {"prompt", "prompt"},
+                                                         {"settings", "settings"}};
+    for (const auto& [id, file] : pages) {
+        window.showPage(QString::fromLatin1(id));
+        QTest::qWait(400);
+        save(&window, QString::fromLatin1(file));
+    }
+    QMenu* menu = desktop.tray().menu();
+    menu->adjustSize();
+    save(menu, QStringLiteral("tray-menu"));
+
+    bool finished = false;
+    QObject::connect(&desktop, &DesktopApp::finished, &app, [&finished] { finished = true; });
+    desktop.quit();
+    waitFor([&] { return finished; }, 60000);
+    LogBuffer::install(nullptr);
+    return 0;
+}

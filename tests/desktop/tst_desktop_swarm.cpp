@@ -1,0 +1,153 @@
+// The whole app against a real local gateway (declai-server as a process, tests/server/SwarmHarness.h):
+// the first-run wizard from a clean data folder creates an account, binds this computer's node to it and
+// starts contributing; a researcher's prompts make the node earn into that account; the Prompt page then
+// streams an answer paid from the same account; the Overview shows the balance and the work; Quit stops the
+// engine cleanly.
+#include "../server/SwarmHarness.h"
+#include "ContributePage.h"
+#include "DesktopApp.h"
+#include "FirstRunWizard.h"
+#include "MainWindow.h"
+#include "OverviewPage.h"
+#include "PromptPage.h"
+#include "TrayController.h"
+
+#include <QComboBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QRadioButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTreeWidget>
+
+using namespace declai;
+using namespace declai::desktop;
+using declai::testdata::Swarm;
+
+class DesktopSwarmTest : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void wizardToEarningAndSpending() {
+        DECLAI_REQUIRE_MODEL("stories260K.gguf");
+        QString researcherKey;
+        Swarm swarm(
+            {QStringLiteral("--min-nodes"), QStringLiteral("1"), QStringLiteral("--verification-window-s"),
+             QStringLiteral("1"), QStringLiteral("--allow-registration"),
+             QStringLiteral("--registration-grant-credits"), QStringLiteral("5")},
+            [&](Swarm& s) {
+                researcherKey =
+                    s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("researcher")})
+                        .trimmed();
+            });
+        QVERIFY(swarm.waitForServer());
+        QVERIFY(!researcherKey.isEmpty());
+
+        // A clean data folder: every path of the app inside a temporary folder, XDG variables too.
+        QTemporaryDir home;
+        qputenv("XDG_CONFIG_HOME", home.filePath(QStringLiteral("config")).toUtf8());
+        qputenv("XDG_DATA_HOME", home.filePath(QStringLiteral("data")).toUtf8());
+        DesktopPaths paths;
+        paths.genericConfigDir = home.filePath(QStringLiteral("config"));
+        paths.nodeSettingsFile = home.filePath(QStringLiteral("config/declai/node.ini"));
+        paths.appSettingsFile = home.filePath(QStringLiteral("config/declai/declai-app.ini"));
+        paths.defaultDataDir = home.filePath(QStringLiteral("data/declai/node"));
+        DesktopOptions options;
+        options.useTray = false;
+        options.defaultServer = swarm.url();
+        LogBuffer log;
+        DesktopApp app(paths, options, log);
+        QVERIFY(app.isFirstRun());
+        app.start();
+        FirstRunWizard* wizard = app.wizard();
+        QVERIFY(wizard);
+        QTRY_VERIFY(wizard->isVisible());
+
+        // Server page: the proposed address is the swarm's; the volunteer adds its certificate.
+        QCOMPARE(wizard->serverEdit()->text(), swarm.url());
+        wizard->caEdit()->setText(swarm.caFile());
+        wizard->next();
+        QCOMPARE(wizard->currentId(), int(FirstRunWizard::AccountPage));
+        QVERIFY(wizard->createAccountButton()->isChecked()); // the default
+        wizard->next();                                      // creates the account, then moves on by itself
+        QTRY_COMPARE_WITH_TIMEOUT(wizard->currentId(), int(FirstRunWizard::DevicesPage), 20000);
+        QVERIFY2(!wizard->result().accountKey.isEmpty(), qPrintable(wizard->accountStatus()->text()));
+        wizard->next();
+        QCOMPARE(wizard->currentId(), int(FirstRunWizard::SchedulePage));
+        wizard->accept();
+
+        // The node is bound to the new account and serves a shard.
+        // (a failed binding is retried after a minute: allow one retry on a busy machine)
+        QTRY_VERIFY2_WITH_TIMEOUT(!app.boundAccount().isEmpty(), qPrintable(app.window().bannerText()), 90000);
+        QVERIFY2(swarm.waitForShards(1, 60000), qPrintable(TrayPresenter::present(app.engine().stats(), QDateTime::currentDateTime()).status));
+        QTRY_VERIFY_WITH_TIMEOUT(!app.engine().stats().shards.isEmpty(), 30000);
+        QVERIFY(QFile::exists(paths.nodeSettingsFile));
+        const QString tray = app.tray().presentation().iconPath;
+        QVERIFY2(tray.endsWith(QStringLiteral("idle.svg")) || tray.endsWith(QStringLiteral("computing.svg")),
+                 qPrintable(tray));
+
+        // A researcher's prompts: this computer computes them and earns.
+        for (int i = 0; i < 2; ++i) {
+            auto request = swarm.submit(QStringLiteral("Once upon a time"), 40,
+                                        {QStringLiteral("--api-key"), researcherKey});
+            QVERIFY(request->waitForFinished(120000));
+            QCOMPARE(request->exitCode(), 0);
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(app.engine().stats().layerTokensServed > 0, 20000);
+
+        // The Overview shows earned credits once they are verified (welcome grant + earnings released).
+        QSignalSpy credits(&app.api(), &ApiClient::creditsReady);
+        double earned = 0;
+        QElapsedTimer clock;
+        clock.start();
+        while (earned <= 0 && clock.elapsed() < 90000) {
+            app.refreshCredits();
+            if (credits.wait(5000))
+                earned = credits.last().first().value<CreditSummary>().available;
+            else
+                QTest::qWait(500);
+            if (earned <= 0)
+                QTest::qWait(1500);
+        }
+        QVERIFY2(earned > 0, "no credits reached the account the app's node is bound to");
+        QVERIFY(app.overview().balanceText() != QStringLiteral("—"));
+        QVERIFY(app.overview().creditPointCount() > 0);
+        QTRY_COMPARE_WITH_TIMEOUT(app.overview().workBarCount(), 24, 15000);
+
+        // The Prompt page streams an answer paid from the same account.
+        PromptPage& prompt = app.prompt();
+        prompt.refreshModels();
+        QTRY_VERIFY_WITH_TIMEOUT(prompt.modelBox()->count() > 0, 15000);
+        QCOMPARE(prompt.modelBox()->currentText(), QStringLiteral("stories260K"));
+        prompt.input()->setPlainText(QStringLiteral("Once upon a time"));
+        prompt.maxTokensBox()->setValue(24);
+        credits.clear();
+        QTest::mouseClick(prompt.sendButton(), Qt::LeftButton);
+        QVERIFY(prompt.isStreaming());
+        QVERIFY(prompt.stopButton()->isEnabled());
+        QTRY_VERIFY_WITH_TIMEOUT(!prompt.isStreaming(), 120000);
+        QVERIFY2(prompt.statusText().contains(QStringLiteral("done")), qPrintable(prompt.statusText()));
+        const QString transcript = prompt.transcriptText();
+        QVERIFY2(transcript.size() > QStringLiteral("You: Once upon a time").size() + 10,
+                 qPrintable(transcript));
+        QCOMPARE(prompt.historyView()->topLevelItemCount(), 1);
+        // completionEnded refreshed the balance: the prompt was charged to this account.
+        QVERIFY(credits.wait(15000) || !credits.isEmpty());
+        const CreditSummary after = credits.last().first().value<CreditSummary>();
+        bool charged = false;
+        for (const Posting& p : after.postings)
+            charged = charged || p.amount < 0;
+        QVERIFY2(charged, "no charge posted to the account after the prompt");
+
+        // Quit: the engine stops (drained, threads joined) and the app says it is finished.
+        QSignalSpy finished(&app, &DesktopApp::finished);
+        app.quit();
+        QVERIFY(finished.wait(60000));
+        QVERIFY(!app.engine().isRunning());
+    }
+};
+
+QTEST_MAIN(DesktopSwarmTest)
+#include "tst_desktop_swarm.moc"
