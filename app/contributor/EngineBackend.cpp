@@ -61,8 +61,8 @@ void EngineBackend::start() {
         fail(reason, QStringLiteral("Check the server address and certificate settings."));
     });
     connect(m_agent, &NodeAgent::drained, this, &EngineBackend::finishStop);
-    // The pause state is known before the first connection, so a paused node never looks available.
-    applyPause();
+    // The rules are evaluated before the first connection, so a paused node never looks available.
+    evaluateRules();
     m_ruleTimer->start();
     m_agent->start();
     publish(true);
@@ -231,6 +231,9 @@ void EngineBackend::publishNow() {
         m_stats.state = m_stats.reconnectInSeconds >= 0 ? EngineState::Disconnected : EngineState::Connecting;
     else
         m_stats.state = m_stats.sessionsActive > 0 ? EngineState::Computing : EngineState::Idle;
+    // While disconnected, a snapshot a second so that "reconnecting in N s" counts down.
+    if (m_stats.state == EngineState::Disconnected)
+        m_publishTimer->start(1000);
     Q_EMIT statsChanged(m_stats);
 }
 

@@ -35,7 +35,7 @@ struct ShardStats {
     QString model;
     qint64 layerBegin = 0;
     qint64 layerEnd = 0;
-    qint64 bytes = 0;          // on disk
+    qint64 bytes = 0; // on disk: the sparse shard file of this model (ranges of one model share one file)
     qint64 sessionsServed = 0; // distinct sessions this shard computed for, since start
     bool operator==(const ShardStats&) const = default;
 };

@@ -243,8 +243,15 @@ void NodeAgent::onChannelClosed(const QString& reason) {
         qInfo("disconnected from %s: %s", qPrintable(m_settings.serverUrl.toString()), qPrintable(reason));
     else
         qWarning("cannot connect to %s: %s", qPrintable(m_settings.serverUrl.toString()), qPrintable(reason));
-    if (!m_draining && m_lastError.isEmpty() && m_everConnected)
-        m_lastError.clear();
+    if (!m_draining) {
+        m_lastError =
+            wasWelcomed
+                ? QStringLiteral("Lost the connection to the server: %1").arg(reason)
+                : QStringLiteral("Cannot connect to %1: %2").arg(m_settings.serverUrl.toString(), reason);
+        m_whatToDo =
+            QStringLiteral("DeCLAI reconnects by itself. If this lasts, check the network and the server "
+                           "address in the settings.");
+    }
     Q_EMIT disconnectedFromServer(reason);
     Q_EMIT statsChanged();
     // Deferred: the channel emitting this signal must outlive it.
@@ -267,6 +274,7 @@ void NodeAgent::scheduleReconnect() {
     const int delayMs = m_backoff.nextDelayMs();
     qInfo("reconnecting in %d ms", delayMs);
     m_reconnectTimer->start(delayMs);
+    Q_EMIT statsChanged(); // reconnectInSeconds is known now
 }
 
 void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
@@ -291,7 +299,6 @@ void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
         m_backoff.reset();
         qInfo("connected to %s as node %s", qPrintable(m_settings.serverUrl.toString()),
               m_identity.shortId().c_str());
-        m_everConnected = true;
         m_lastError.clear();
         m_whatToDo.clear();
         Q_EMIT connected(QString::fromStdString(m_identity.nodeId()));

@@ -114,7 +114,6 @@ private:
     std::string m_nonce;
     bool m_started = false;
     bool m_welcomed = false;
-    bool m_everConnected = false;
     bool m_draining = false;
     bool m_accepting = true;
     int m_activeSessions = 0;
