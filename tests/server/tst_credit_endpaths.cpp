@@ -338,7 +338,7 @@ private Q_SLOTS:
         double lastAvailable = 100.0;
         int serverKills = 0;
         for (int round = 0; round < rounds; ++round) {
-            QProcess& node = swarm.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("200")});
+            QProcess& node = swarm.addTestNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("200")});
             QVERIFY2(swarm.waitForShards(1, 60000), qPrintable(swarm.log(QStringLiteral("server"))));
             auto client = swarm.submit(QStringLiteral("Once upon a time"), 100,
                                        {QStringLiteral("--api-key"), key, QStringLiteral("--tokens")});

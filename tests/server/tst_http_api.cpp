@@ -730,7 +730,7 @@ private Q_SLOTS:
                     QStringLiteral("--max-requests-per-account"), QStringLiteral("1")},
                    [&](Swarm& s) { key = addUser(s, QStringLiteral("erin")); });
         QVERIFY(slow.waitForServer());
-        slow.addNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("200")});
+        slow.addTestNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("200")});
         QVERIFY(slow.waitForShards(1));
         constexpr int kMax = 60;
         QJsonObject body = completionBody(true);
