@@ -2,6 +2,7 @@
 // nothing relies on a failing statement (PostgreSQL would abort the whole transaction), so uniqueness is
 // checked with NOT EXISTS under the writer lock every write transaction holds.
 #include "SqlLedgerSession.h"
+#include "SqlValues.h"
 #include "declai/core/StrCat.h"
 
 #include <QSqlError>
@@ -13,15 +14,7 @@ namespace declai::credit {
 
 namespace {
 
-QString qs(const std::string& text) {
-    return QString::fromStdString(text);
-}
-std::string ss(const QVariant& value) {
-    return value.toString().toStdString();
-}
-qlonglong ll(std::int64_t value) {
-    return static_cast<qlonglong>(value);
-}
+using namespace sqlvalues;
 
 Expected<UserRecord> readUser(QSqlQuery& query) {
     UserRecord user;

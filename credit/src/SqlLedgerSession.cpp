@@ -1,5 +1,6 @@
 #include "SqlLedgerSession.h"
 
+#include "SqlValues.h"
 #include "declai/core/StrCat.h"
 
 #include <QSqlError>
@@ -9,15 +10,7 @@ namespace declai::credit {
 
 namespace {
 
-QString qs(const std::string& text) {
-    return QString::fromStdString(text);
-}
-std::string ss(const QVariant& value) {
-    return value.toString().toStdString();
-}
-qlonglong ll(std::int64_t value) {
-    return static_cast<qlonglong>(value);
-}
+using namespace sqlvalues;
 
 } // namespace
 
