@@ -27,6 +27,14 @@ void onSignal(int) {
 int main(int argc, char** argv) {
     QElapsedTimer sinceStart;
     sinceStart.start();
+    // Before QApplication: --version works without a display and prints nothing else (packaging checks it).
+    QStringList arguments;
+    for (int i = 1; i < argc; ++i)
+        arguments << QString::fromLocal8Bit(argv[i]);
+    if (declai::isVersionRequest(arguments)) {
+        std::printf("%s\n", declai::softwareName("declai").c_str());
+        return 0;
+    }
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("declai"));
     QApplication::setOrganizationName(QStringLiteral("declai"));
@@ -35,10 +43,7 @@ int main(int argc, char** argv) {
     QApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/declai.svg")));
     // The window closes to the tray; the app ends only through Quit (DesktopApp::finished).
     QApplication::setQuitOnLastWindowClosed(false);
-    if (declai::isVersionRequest(QApplication::arguments().mid(1))) {
-        std::printf("%s\n", declai::softwareName("declai").c_str());
-        return 0;
-    }
+
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral("DeCLAI: lend this computer to a community LLM network"));
     parser.addHelpOption();
