@@ -26,7 +26,7 @@ SchedulePage::SchedulePage(QWidget* parent) : QWidget(parent) {
     layout->addWidget(intro);
 
     m_grid = new WeeklyGridWidget(this);
-    layout->addWidget(m_grid, 1);
+    layout->addWidget(m_grid);
     auto* presets = new QHBoxLayout;
     auto* always = new QPushButton(tr("&Every hour"), this);
     auto* nights = new QPushButton(tr("&Nights and weekends"), this);
@@ -95,6 +95,7 @@ SchedulePage::SchedulePage(QWidget* parent) : QWidget(parent) {
     m_now = new QLabel(this);
     m_now->setWordWrap(true);
     layout->addWidget(m_now);
+    layout->addStretch(1); // spare height below the rules, not between the grid and its buttons
 
     connect(m_idle, &QCheckBox::toggled, this, [this](bool on) {
         m_idleMinutes->setEnabled(on);
@@ -160,7 +161,7 @@ void SchedulePage::showStats(const node::EngineStats& stats) {
     if (stats.ruleNotes.isEmpty()) {
         m_notes->setVisible(false);
     } else {
-        m_notes->setText(tr("Cannot be checked on this computer, so it never pauses: %1")
+        m_notes->setText(tr("Not checked on this computer (it never pauses for this): %1")
                              .arg(stats.ruleNotes.join(QStringLiteral("; "))));
         m_notes->setVisible(true);
     }
