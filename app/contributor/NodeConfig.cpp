@@ -11,11 +11,14 @@ namespace declai::node {
 
 QString nodeUsage() {
     return QStringLiteral(
-        "usage: declai-node --server wss://HOST:PORT --data-dir DIR [options]\n"
+        "usage: declai-node --server wss://HOST:PORT[,wss://HOST2:PORT...] --data-dir DIR [options]\n"
         "       declai-node --config FILE [options]\n"
         "       declai-node --version\n"
         "  --config FILE             read settings from this INI file first (the desktop app writes\n"
         "                            ~/.config/declai/node.ini); flags given here win\n"
+        "  --server URL[,URL...]     the gateway, or several gateways of one network (--gateway is the "
+        "same):\n"
+        "                            the node prefers the lowest round-trip time and fails over to the next\n"
         "  --ca FILE                 trust this certificate (e.g. the server's DATA_DIR/tls/server.crt)\n"
         "  --pin SHA256:HEX          trust the server certificate with this fingerprint\n"
         "  --insecure-dev            allow plaintext ws:// (development only)\n"
@@ -41,13 +44,14 @@ Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments) {
             o.setValueName(QString::fromLatin1(value));
         return o;
     };
-    const auto config = option("config", "FILE"), server = option("server", "URL"),
-               dataDir = option("data-dir", "DIR"), ca = option("ca", "FILE"), pin = option("pin", "FP"),
-               insecure = option("insecure-dev"), device = option("device", "D"),
-               threads = option("threads", "T"), memory = option("memory-budget-mb", "N"),
-               disk = option("disk-budget-mb", "N"), sessions = option("max-sessions", "N"),
-               idle = option("session-idle-timeout-s", "N"), grace = option("drain-grace-s", "N"),
-               prefault = option("prefault"), help = option("help"),
+    const QCommandLineOption server(QStringList{QStringLiteral("server"), QStringLiteral("gateway")},
+                                    QStringLiteral("server"), QStringLiteral("URL[,URL...]"));
+    const auto config = option("config", "FILE"), dataDir = option("data-dir", "DIR"),
+               ca = option("ca", "FILE"), pin = option("pin", "FP"), insecure = option("insecure-dev"),
+               device = option("device", "D"), threads = option("threads", "T"),
+               memory = option("memory-budget-mb", "N"), disk = option("disk-budget-mb", "N"),
+               sessions = option("max-sessions", "N"), idle = option("session-idle-timeout-s", "N"),
+               grace = option("drain-grace-s", "N"), prefault = option("prefault"), help = option("help"),
                accountKey = option("account-key", "KEY"), accountKeyFile = option("account-key-file", "FILE");
     parser.addOptions({config, server, dataDir, ca, pin, insecure, device, threads, memory, disk, sessions,
                        idle, grace, prefault, help, accountKey, accountKeyFile});
@@ -70,8 +74,13 @@ Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments) {
             return loaded.error();
         c = *loaded;
     }
-    if (parser.isSet(server))
-        c.serverUrl = QUrl(parser.value(server), QUrl::StrictMode);
+    if (parser.isSet(server)) {
+        auto urls = parseGatewayList(parser.values(server).join(u','));
+        if (!urls)
+            return error(QStringLiteral("--server: %1").arg(QString::fromStdString(urls.error().message)));
+        c.serverUrl = urls->first();
+        c.otherGateways = urls->mid(1);
+    }
     if (parser.isSet(dataDir))
         c.dataDir = QDir(parser.value(dataDir)).absolutePath();
     if (c.serverUrl.isEmpty() || c.dataDir.isEmpty())
@@ -126,10 +135,11 @@ Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments) {
         // Say it in the words of the command line where the value came from there.
         const QString message = QString::fromStdString(valid.error().message);
         if (message.startsWith(QStringLiteral("key 'server/url'")) && parser.isSet(server)) {
-            if (c.serverUrl.scheme() == QStringLiteral("ws") && !c.tls.insecureDev)
+            if (message.contains(QStringLiteral("plaintext ws://")))
                 return error(
                     QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
-            return error(QStringLiteral("--server '%1' is not wss://HOST:PORT").arg(parser.value(server)));
+            return error(
+                QStringLiteral("--server '%1' is not wss://HOST:PORT").arg(parser.values(server).join(u',')));
         }
         return error(out.configFile.isEmpty() ? message : out.configFile + QStringLiteral(": ") + message);
     }

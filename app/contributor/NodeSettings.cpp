@@ -31,6 +31,28 @@ std::optional<bool> parseBool(const QString& text) {
 
 } // namespace
 
+Expected<QList<QUrl>> parseGatewayList(const QString& text) {
+    QList<QUrl> urls;
+    for (const QString& item : text.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+        const QString trimmed = item.trimmed();
+        if (trimmed.isEmpty())
+            continue;
+        const QUrl url(trimmed, QUrl::StrictMode);
+        if (!url.isValid())
+            return makeError(ErrorCode::InvalidArgument,
+                             QStringLiteral("'%1' is not a URL").arg(trimmed).toStdString());
+        if (urls.contains(url))
+            return makeError(ErrorCode::InvalidArgument,
+                             QStringLiteral("'%1' is listed twice").arg(trimmed).toStdString());
+        urls.append(url);
+    }
+    if (urls.isEmpty())
+        return makeError(ErrorCode::InvalidArgument, "no gateway URL is given");
+    if (urls.size() > 64)
+        return makeError(ErrorCode::InvalidArgument, "more than 64 gateways");
+    return urls;
+}
+
 Expected<void> ResourceBudgets::validate() const {
     if (threads < 0 || threads > 1024)
         return keyError(QStringLiteral("budgets/threads"),
@@ -60,16 +82,22 @@ QString NodeSettings::defaultDataDir() {
         .filePath(QStringLiteral("declai/node"));
 }
 
+QList<QUrl> NodeSettings::gateways() const {
+    return QList<QUrl>{serverUrl} + otherGateways;
+}
+
 Expected<void> NodeSettings::validate() const {
-    const QString scheme = serverUrl.scheme();
-    if (!serverUrl.isValid() || serverUrl.host().isEmpty() || serverUrl.port() <= 0 ||
-        (scheme != QStringLiteral("wss") && scheme != QStringLiteral("ws")))
-        return keyError(QStringLiteral("server/url"),
-                        QStringLiteral("'%1' is not wss://HOST:PORT").arg(serverUrl.toString()));
-    if (scheme == QStringLiteral("ws") && !tls.insecureDev)
-        return keyError(
-            QStringLiteral("server/url"),
-            QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
+    for (const QUrl& url : gateways()) {
+        const QString scheme = url.scheme();
+        if (!url.isValid() || url.host().isEmpty() || url.port() <= 0 ||
+            (scheme != QStringLiteral("wss") && scheme != QStringLiteral("ws")))
+            return keyError(QStringLiteral("server/url"),
+                            QStringLiteral("'%1' is not wss://HOST:PORT").arg(url.toString()));
+        if (scheme == QStringLiteral("ws") && !tls.insecureDev)
+            return keyError(
+                QStringLiteral("server/url"),
+                QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
+    }
     if (dataDir.isEmpty())
         return keyError(QStringLiteral("node/data_dir"), QStringLiteral("no data folder is set"));
     if (auto b = budgets.validate(); !b)
@@ -112,9 +140,12 @@ Expected<NodeSettings> NodeSettings::load(const QString& file) {
     };
 
     if (has("server/url")) {
-        s.serverUrl = QUrl(text("server/url"), QUrl::StrictMode);
-        if (!s.serverUrl.isValid())
-            return fail("server/url", QStringLiteral("'%1' is not a URL").arg(text("server/url")));
+        // One gateway, or several of one network, comma-separated (QSettings splits "a, b" itself).
+        auto urls = parseGatewayList(ini.value(QStringLiteral("server/url")).toStringList().join(u','));
+        if (!urls)
+            return fail("server/url", QString::fromStdString(urls.error().message));
+        s.serverUrl = urls->first();
+        s.otherGateways = urls->mid(1);
     }
     s.tls.caFile = path("server/ca_file");
     s.tls.pinnedFingerprint = text("server/pin");
@@ -192,7 +223,10 @@ Expected<void> NodeSettings::save(const QString& file) const {
             QStringLiteral("%1: cannot create the folder").arg(info.absolutePath()).toStdString());
     QSettings ini(file, QSettings::IniFormat);
     ini.clear();
-    ini.setValue(QStringLiteral("server/url"), serverUrl.toString());
+    QStringList urls;
+    for (const QUrl& url : gateways())
+        urls.append(url.toString());
+    ini.setValue(QStringLiteral("server/url"), urls.join(QStringLiteral(", ")));
     ini.setValue(QStringLiteral("server/ca_file"), tls.caFile);
     ini.setValue(QStringLiteral("server/pin"), tls.pinnedFingerprint);
     ini.setValue(QStringLiteral("server/insecure_dev"), tls.insecureDev);

@@ -32,8 +32,15 @@ struct ResourceBudgets {
     bool operator==(const ResourceBudgets&) const = default;
 };
 
+// "wss://a:7420, wss://b:7420": one or more gateway URLs (each a URL, none twice, at least one).
+Expected<QList<QUrl>> parseGatewayList(const QString& text);
+
 struct NodeSettings {
-    QUrl serverUrl;  // wss://host:port (ws:// only with tls.insecureDev)
+    QUrl serverUrl; // wss://host:port (ws:// only with tls.insecureDev)
+    // More gateways of the same network (one shared ledger). With any, the node measures the round-trip
+    // time to each (serverUrl included) when it connects, prefers the lowest and fails over to the next
+    // when its gateway is lost. INI: server/url holds them all, comma-separated.
+    QList<QUrl> otherGateways;
     QString dataDir; // identity, shards; default: QStandardPaths::AppDataLocation (see defaultDataDir)
     net::ClientTlsOptions tls;
     ResourceBudgets budgets;
@@ -42,6 +49,9 @@ struct NodeSettings {
     int statusIntervalMs = 10000;
     int drainGraceMs = 30000; // on stop: finish sessions for at most this long, then leave
     bool prefault = false;    // read a shard's weight pages in when it is loaded, not on first use
+
+    // serverUrl, then otherGateways.
+    QList<QUrl> gateways() const;
 
     // QStandardPaths::AppConfigLocation's generic config folder + "declai/node.ini"
     // (on Linux: ~/.config/declai/node.ini).
