@@ -38,7 +38,7 @@ int runNodeMain(int argc, char** argv, const NodeMainOptions& options) {
         }
         hooks = *taken;
     }
-    auto commandLine = parseNodeCommandLine(arguments);
+    auto commandLine = parseNodeCommandLine(arguments, QProcessEnvironment::systemEnvironment());
     if (!commandLine) {
         if (commandLine.error().code == ErrorCode::NotFound) {
             std::fputs(nodeUsage().toLocal8Bit().constData(), stdout);
@@ -47,6 +47,15 @@ int runNodeMain(int argc, char** argv, const NodeMainOptions& options) {
         std::fprintf(stderr, "declai-node: %s\n%s", commandLine.error().message.c_str(),
                      nodeUsage().toLocal8Bit().constData());
         return 2;
+    }
+    if (commandLine->checkOnly) {
+        for (const ConfigProblem& problem : commandLine->problems)
+            std::fprintf(stderr, "%s\n", qPrintable(problem.text()));
+        if (!commandLine->problems.empty())
+            return 1;
+        std::printf("%s: configuration ok\n",
+                    commandLine->configFile.isEmpty() ? "declai-node" : qPrintable(commandLine->configFile));
+        return 0;
     }
     if (!commandLine->configFile.isEmpty())
         qInfo("settings from %s", qPrintable(commandLine->configFile));
