@@ -221,6 +221,8 @@ private Q_SLOTS:
         while (nodesAt(b) < 2 && clock.elapsed() < 60000)
             QTest::qWait(200);
         QVERIFY2(nodesAt(b) >= 2, qPrintable(a.log(QStringLiteral("node0"))));
+        qInfo("gateway A killed: its node registered at B after %lld ms",
+              static_cast<long long>(clock.elapsed()));
         QVERIFY2(a.log(QStringLiteral("node0")).contains(QStringLiteral("connected to %1").arg(b.url())),
                  qPrintable(a.log(QStringLiteral("node0"))));
         b.admin(QStringList{QStringLiteral("grant"), QStringLiteral("researcher"),
