@@ -877,34 +877,20 @@ float dotQ5_1(const BlockQ5_1* w, const BlockQ8_1* x, int64_t n) {
     return hsum8(acc) + summs;
 }
 
-// Even blocks go to one set of lanes and odd blocks to another (llama.cpp handles two blocks per step); a
-// last odd block is added after the lanes are summed.
+// llama.cpp never runs its IQ4_NL dot product (ggml_vec_dot_iq4_nl_q8_0) on x86 matrices: every AVX2 machine
+// repacks IQ4_NL weights into 8-row groups (iq4_nl_8x8) whose kernels, decode and prompt alike, keep one FMA
+// chain per (row, token): acc = fma(float(block's integer dot), dw * dx, acc), block after block. We follow
+// that (it is also the simplest order).
 float dotIQ4_NL(const BlockIQ4_NL* w, const BlockQ8_0* x, int64_t n) {
-    float acc[2][8] = {{0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0}};
-    const int64_t blocks = n / kQK4_NL;
-    const int64_t paired = blocks / 2 * 2;
-    int q[32];
-    for (int64_t b = 0; b < paired; ++b) {
-        for (int j = 0; j < 16; ++j) {
-            q[j] = kIQ4NLValues[w[b].qs[j] & 0xF];
-            q[j + 16] = kIQ4NLValues[w[b].qs[j] >> 4];
-        }
-        int lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        addLaneProducts(q, x[b].qs, lane);
-        fmaLanes(fp16ToFp32(x[b].d) * fp16ToFp32(w[b].d), lane, acc[b & 1]);
-    }
-    float sum8[8];
-    for (int i = 0; i < 8; ++i)
-        sum8[i] = acc[0][i] + acc[1][i];
-    float sum = hsum8(sum8);
-    for (int64_t b = paired; b < blocks; ++b) {
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / kQK4_NL; ++b) {
         int isum = 0;
         for (int j = 0; j < 16; ++j)
             isum +=
                 x[b].qs[j] * kIQ4NLValues[w[b].qs[j] & 0xF] + x[b].qs[j + 16] * kIQ4NLValues[w[b].qs[j] >> 4];
-        sum = std::fma(fp16ToFp32(x[b].d) * fp16ToFp32(w[b].d), static_cast<float>(isum), sum);
+        acc = std::fma(static_cast<float>(isum), fp16ToFp32(w[b].d) * fp16ToFp32(x[b].d), acc);
     }
-    return sum;
+    return acc;
 }
 
 float dotIQ4_XS(const BlockIQ4_XS* w, const BlockQ8_K* x, int64_t n) {
