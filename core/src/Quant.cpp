@@ -381,6 +381,141 @@ void quantizeRowQ6_K(const float* x, BlockQ6_K* y, int64_t n) {
     }
 }
 
+// Weight quantisers for the model synthesiser's Q3_K_M / Q5_K_M / IQ4_XS files (random weights for
+// benchmarks): simple max-based scales rather than llama.cpp's searches, but the same block layouts, so
+// llama.cpp reads what these write and the dot products above see ordinary blocks.
+void quantizeRowQ5_K(const float* x, BlockQ5_K* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float* xb = x + b * kQKK;
+        float scales[8];
+        float mins[8];
+        float maxScale = 0.0f;
+        float maxMin = 0.0f;
+        for (int s = 0; s < 8; ++s) {
+            float lo = 0.0f;
+            float hi = 0.0f;
+            for (int j = 0; j < 32; ++j) {
+                lo = std::min(lo, xb[s * 32 + j]);
+                hi = std::max(hi, xb[s * 32 + j]);
+            }
+            scales[s] = (hi - lo) / 31.0f;
+            mins[s] = -lo;
+            maxScale = std::max(maxScale, scales[s]);
+            maxMin = std::max(maxMin, mins[s]);
+        }
+        std::memset(&y[b], 0, sizeof y[b]);
+        y[b].d = fp32ToFp16(maxScale / 63.0f);
+        y[b].dmin = fp32ToFp16(maxMin / 63.0f);
+        const float d = fp16ToFp32(y[b].d);
+        const float dmin = fp16ToFp32(y[b].dmin);
+        for (int s = 0; s < 8; ++s) {
+            const int ls = d > 0 ? std::clamp(static_cast<int>(std::nearbyint(scales[s] / d)), 0, 63) : 0;
+            const int lm = dmin > 0 ? std::clamp(static_cast<int>(std::nearbyint(mins[s] / dmin)), 0, 63) : 0;
+            packScaleMinK4(s, y[b].scales, static_cast<uint8_t>(ls), static_cast<uint8_t>(lm));
+            const float effScale = d * static_cast<float>(ls);
+            const float effMin = dmin * static_cast<float>(lm);
+            // Sub-block s = 2j + h: nibble h of qs[32j + l], fifth bit in bit s of qh[l].
+            for (int l = 0; l < 32; ++l) {
+                const int v =
+                    effScale > 0
+                        ? std::clamp(static_cast<int>(std::nearbyint((xb[s * 32 + l] + effMin) / effScale)),
+                                     0, 31)
+                        : 0;
+                y[b].qs[32 * (s / 2) + l] |= static_cast<uint8_t>((v & 0xF) << (4 * (s % 2)));
+                y[b].qh[l] |= static_cast<uint8_t>((v >> 4) << s);
+            }
+        }
+    }
+}
+
+void quantizeRowQ3_K(const float* x, BlockQ3_K* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float* xb = x + b * kQKK;
+        float groupScale[16];
+        float maxAbsScale = 0.0f;
+        float signedMaxScale = 0.0f;
+        for (int g = 0; g < 16; ++g) {
+            float amax = 0.0f;
+            float signedMax = 0.0f;
+            for (int j = 0; j < 16; ++j) {
+                if (std::fabs(xb[g * 16 + j]) > amax) {
+                    amax = std::fabs(xb[g * 16 + j]);
+                    signedMax = xb[g * 16 + j];
+                }
+            }
+            groupScale[g] = signedMax / -4.0f; // the largest value maps to -4
+            if (std::fabs(groupScale[g]) > maxAbsScale) {
+                maxAbsScale = std::fabs(groupScale[g]);
+                signedMaxScale = groupScale[g];
+            }
+        }
+        std::memset(&y[b], 0, sizeof y[b]);
+        if (maxAbsScale == 0.0f)
+            continue; // d = 0: every value is 0 whatever the scales
+        const float iscale = -32.0f / signedMaxScale;
+        y[b].d = fp32ToFp16(1.0f / iscale);
+        const float d = fp16ToFp32(y[b].d);
+        for (int g = 0; g < 16; ++g) {
+            const int sc = std::clamp(static_cast<int>(std::nearbyint(iscale * groupScale[g])), -32, 31);
+            const int stored = sc + 32;
+            if (g < 8)
+                y[b].scales[g] |= static_cast<uint8_t>(stored & 0xF);
+            else
+                y[b].scales[g - 8] |= static_cast<uint8_t>((stored & 0xF) << 4);
+            y[b].scales[8 + g % 4] |= static_cast<uint8_t>((stored >> 4) << (2 * (g / 4)));
+            const float eff = d * static_cast<float>(sc);
+            for (int j = 0; j < 16; ++j) {
+                const int e = g * 16 + j;
+                const int v =
+                    eff != 0.0f ? std::clamp(static_cast<int>(std::nearbyint(xb[e] / eff)), -4, 3) : 0;
+                const int u = v + 4; // 0..7: low 2 bits in qs, bit 2 in hmask
+                const int jj = e / 128, k = (e % 128) / 32, l = e % 32;
+                y[b].qs[32 * jj + l] |= static_cast<uint8_t>((u & 3) << (2 * k));
+                y[b].hmask[l] |= static_cast<uint8_t>((u >> 2) << (4 * jj + k));
+            }
+        }
+    }
+}
+
+void quantizeRowIQ4_XS(const float* x, BlockIQ4_XS* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float* xb = x + b * kQKK;
+        float subScale[8];
+        float maxScale = 0.0f;
+        for (int ib = 0; ib < 8; ++ib) {
+            float amax = 0.0f;
+            for (int j = 0; j < 32; ++j)
+                amax = std::max(amax, std::fabs(xb[ib * 32 + j]));
+            subScale[ib] = amax / 113.0f; // the table's largest positive value
+            maxScale = std::max(maxScale, subScale[ib]);
+        }
+        std::memset(&y[b], 0, sizeof y[b]);
+        y[b].d = fp32ToFp16(maxScale / 31.0f);
+        const float d = fp16ToFp32(y[b].d);
+        for (int ib = 0; ib < 8; ++ib) {
+            const int ls = d > 0 ? std::clamp(static_cast<int>(std::nearbyint(subScale[ib] / d)), 0, 31) : 0;
+            const int stored = ls + 32;
+            y[b].scalesLow[ib / 2] |= static_cast<uint8_t>((stored & 0xF) << (4 * (ib % 2)));
+            y[b].scalesHigh = static_cast<uint16_t>(y[b].scalesHigh | ((stored >> 4) << (2 * ib)));
+            const float eff = d * static_cast<float>(ls);
+            for (int j = 0; j < 32; ++j) {
+                int best = 0;
+                if (eff > 0) {
+                    const float target = xb[ib * 32 + j] / eff;
+                    for (int k = 1; k < 16; ++k) {
+                        if (std::fabs(static_cast<float>(kIQ4NLValues[k]) - target) <
+                            std::fabs(static_cast<float>(kIQ4NLValues[best]) - target))
+                            best = k;
+                    }
+                } else {
+                    best = 8; // the value nearest zero
+                }
+                y[b].qs[16 * ib + j % 16] |= static_cast<uint8_t>(best << (4 * (j / 16)));
+            }
+        }
+    }
+}
+
 bool quantizeRow(TensorType type, const float* x, void* out, int64_t n) {
     switch (type) {
     case TensorType::F32:
@@ -401,6 +536,15 @@ bool quantizeRow(TensorType type, const float* x, void* out, int64_t n) {
         return true;
     case TensorType::Q6_K:
         quantizeRowQ6_K(x, static_cast<BlockQ6_K*>(out), n);
+        return true;
+    case TensorType::Q5_K:
+        quantizeRowQ5_K(x, static_cast<BlockQ5_K*>(out), n);
+        return true;
+    case TensorType::Q3_K:
+        quantizeRowQ3_K(x, static_cast<BlockQ3_K*>(out), n);
+        return true;
+    case TensorType::IQ4_XS:
+        quantizeRowIQ4_XS(x, static_cast<BlockIQ4_XS*>(out), n);
         return true;
     default:
         return false;

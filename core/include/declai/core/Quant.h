@@ -37,6 +37,9 @@ void quantizeRowQ8_1(const float* x, BlockQ8_1* y, int64_t n);
 void quantizeRowQ4_0(const float* x, BlockQ4_0* y, int64_t n);
 void quantizeRowQ4_K(const float* x, BlockQ4_K* y, int64_t n);
 void quantizeRowQ6_K(const float* x, BlockQ6_K* y, int64_t n);
+void quantizeRowQ5_K(const float* x, BlockQ5_K* y, int64_t n);
+void quantizeRowQ3_K(const float* x, BlockQ3_K* y, int64_t n);
+void quantizeRowIQ4_XS(const float* x, BlockIQ4_XS* y, int64_t n);
 // Quantises one weight row of `type` (any supported type); used by the model synthesiser.
 bool quantizeRow(TensorType type, const float* x, void* out, int64_t n);
 
