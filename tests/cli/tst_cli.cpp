@@ -304,6 +304,36 @@ private Q_SLOTS:
         }
     }
 
+    // The mixes without a llama-quantize file of this shape in ../shared: the tensor types follow
+    // llama_tensor_get_type for llama-20m (4 layers, 4 query heads per 2 KV heads), and the engine runs them.
+    void modelSynthNewerMixes_data() {
+        QTest::addColumn<QString>("type");
+        QTest::addColumn<QString>("expectedTypes");
+        QTest::newRow("q5_k_m") << QStringLiteral("q5_k_m") << QStringLiteral("F32 x9, Q5_K x25, Q6_K x5");
+        QTest::newRow("q3_k_m") << QStringLiteral("q3_k_m")
+                                << QStringLiteral("F32 x9, Q3_K x17, Q4_K x10, Q5_K x2, Q6_K x1");
+        QTest::newRow("iq4_xs") << QStringLiteral("iq4_xs") << QStringLiteral("F32 x9, IQ4_XS x29, Q6_K x1");
+    }
+
+    void modelSynthNewerMixes() {
+        QFETCH(QString, type);
+        QFETCH(QString, expectedTypes);
+        QTemporaryDir dir;
+        const QString path = dir.filePath(QStringLiteral("synth.gguf"));
+        Run r =
+            runCli({QStringLiteral("model"), QStringLiteral("synth"), QStringLiteral("--shape"),
+                    QStringLiteral("llama-20m"), QStringLiteral("--type"), type, QStringLiteral("-o"), path});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        r = runCli({QStringLiteral("inspect"), QStringLiteral("-m"), path});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY2(r.out.contains(QStringLiteral("tensor types: %1\n").arg(expectedTypes).toUtf8()),
+                 r.out.constData());
+        QVERIFY2(!r.out.contains("not runnable"), r.out.constData());
+        r = runCli({QStringLiteral("generate"), QStringLiteral("-m"), path, QStringLiteral("-p"),
+                    QStringLiteral("Hello"), QStringLiteral("-n"), QStringLiteral("4")});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+    }
+
     // Without --vocab-from: a byte-level SentencePiece-style vocabulary of 32000 tokens that our tokenizer
     // loads and that round-trips any text through byte tokens.
     void modelSynthDefaultVocabularyRoundTrips() {
