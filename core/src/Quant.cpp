@@ -870,8 +870,13 @@ float dotQ4_0(const BlockQ4_0* w, const BlockQ8_0* x, int64_t n) {
     return sum;
 }
 
+// llama.cpp on x86 (any AVX2 machine) repacks Q4_K matrices into 8-row groups (q4_K_8x8) and multiplies them
+// with kernels that keep, per (row, token), two FMA chains over the super-blocks: acc += isum * (dw * dx) and
+// accMin += minsum * (dmin * dx), with the exact integer isum = sum of scale * q * x and minsum = sum of
+// min * (pair of 16-value activation sums); the result is acc - accMin. Decode and prompt kernels alike.
 float dotQ4_K(const BlockQ4_K* w, const BlockQ8_K* x, int64_t n) {
-    float sum = 0.0f;
+    float acc = 0.0f;
+    float accMin = 0.0f;
     for (int64_t b = 0; b < n / kQKK; ++b) {
         const uint8_t* q4 = w[b].qs;
         const int8_t* q8 = x[b].qs;
@@ -895,11 +900,10 @@ float dotQ4_K(const BlockQ4_K* w, const BlockQ8_K* x, int64_t n) {
             q4 += 32;
             q8 += 64;
         }
-        const float d = fp16ToFp32(w[b].d) * x[b].d;
-        const float dmin = fp16ToFp32(w[b].dmin) * x[b].d;
-        sum += d * static_cast<float>(sumScaled) - dmin * static_cast<float>(sumMins);
+        acc = std::fma(static_cast<float>(sumScaled), fp16ToFp32(w[b].d) * x[b].d, acc);
+        accMin = std::fma(static_cast<float>(sumMins), fp16ToFp32(w[b].dmin) * x[b].d, accMin);
     }
-    return sum;
+    return acc - accMin;
 }
 
 namespace {

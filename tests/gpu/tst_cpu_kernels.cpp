@@ -213,9 +213,9 @@ private Q_SLOTS:
         // The newer formats: bit-exact to the scalar reference (the same lanes and float steps as llama.cpp's
         // x86 kernels); 32-value formats also with an odd block count (IQ4_NL's unpaired last block).
         for (TensorType t : kReadOnlyFormats) {
-            const bool small = tensorTypeTraits(t).blockElements == 32;
-            for (int n : small ? std::initializer_list<int>{32, 96, 256, 2048 + 32, 5632}
-                               : std::initializer_list<int>{256, 512, 768, 5632}) {
+            static const std::vector<int> kSmall = {32, 96, 256, 2048 + 32, 5632};
+            static const std::vector<int> kSuper = {256, 512, 768, 5632};
+            for (int n : tensorTypeTraits(t).blockElements == 32 ? kSmall : kSuper) {
                 const QByteArray name = QByteArray(tensorTypeName(t).data()) + " n=" + QByteArray::number(n);
                 QTest::newRow(name.constData()) << static_cast<int>(t) << n;
             }
