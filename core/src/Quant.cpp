@@ -1082,6 +1082,27 @@ float dotQ2_K(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n) {
     return hsum8(acc);
 }
 
+// llama.cpp's AVX-512 builds repack Q2_K matrices (q2_K_8x8) like Q4_K: per (row, token) two FMA chains over
+// whole-super-block integer sums, acc - accMin at the end. The AVX-512 kernel tables follow this; the others
+// follow dotQ2_K (llama.cpp's AVX2 build, which keeps Q2_K unpacked).
+float dotQ2_KRepacked(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n) {
+    float acc = 0.0f;
+    float accMin = 0.0f;
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        int sumScaled = 0;
+        int sumMins = 0;
+        for (int g = 0; g < 16; ++g)
+            sumMins += (w[b].scales[g] >> 4) * x[b].bsums[g];
+        for (int e = 0; e < kQKK; ++e) {
+            const int j = e / 128, k = (e % 128) / 32, l = e % 32;
+            sumScaled += (w[b].scales[e / 16] & 0xF) * ((w[b].qs[32 * j + l] >> (2 * k)) & 3) * x[b].qs[e];
+        }
+        acc = std::fma(static_cast<float>(sumScaled), fp16ToFp32(w[b].d) * x[b].d, acc);
+        accMin = std::fma(static_cast<float>(sumMins), fp16ToFp32(w[b].dmin) * x[b].d, accMin);
+    }
+    return acc - accMin;
+}
+
 float dotQ3_K(const BlockQ3_K* w, const BlockQ8_K* x, int64_t n) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int64_t b = 0; b < n / kQKK; ++b) {

@@ -148,9 +148,15 @@ class TestCpuKernels : public QObject {
             simdDot(w.data(), x.data(), xStride, tile, cols, fast);
             scalarDot(w.data(), x.data(), xStride, tile, cols, reference);
             for (int t = 0; t < tile; ++t) {
+                const std::byte* xt = x.data() + xStride * static_cast<size_t>(t);
+                QCOMPARE(reference[t], quant::dotRow(weightType, w.data(), xt, cols));
+                // The AVX-512 tables follow llama.cpp's AVX-512 build, which repacks Q2_K (q2_K_8x8).
+                const bool repackedQ2K =
+                    weightType == TensorType::Q2_K && QByteArray(simd->name).startsWith("avx512");
                 const float expected =
-                    quant::dotRow(weightType, w.data(), x.data() + xStride * static_cast<size_t>(t), cols);
-                QCOMPARE(reference[t], expected);
+                    repackedQ2K ? quant::dotQ2_KRepacked(reinterpret_cast<const BlockQ2_K*>(w.data()),
+                                                         reinterpret_cast<const BlockQ8_K*>(xt), cols)
+                                : reference[t];
                 if (exactFormat(weightType)) {
                     QCOMPARE(fast[t], expected);
                 } else {

@@ -69,6 +69,8 @@ float dotQ4_1(const BlockQ4_1* w, const BlockQ8_1* x, int64_t n);
 float dotQ5_0(const BlockQ5_0* w, const BlockQ8_0* x, int64_t n);
 float dotQ5_1(const BlockQ5_1* w, const BlockQ8_1* x, int64_t n);
 float dotQ2_K(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n);
+// Q2_K in the order of llama.cpp's repacked q2_K_8x8 kernels (its AVX-512 builds; the AVX-512 tables use it).
+float dotQ2_KRepacked(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n);
 float dotQ3_K(const BlockQ3_K* w, const BlockQ8_K* x, int64_t n);
 float dotQ5_K(const BlockQ5_K* w, const BlockQ8_K* x, int64_t n);
 float dotIQ4_NL(const BlockIQ4_NL* w, const BlockQ8_0* x, int64_t n);
