@@ -793,6 +793,12 @@ void dequantizeRow(TensorType type, const void* row, float* out, int64_t n) {
     case TensorType::Q6_K:
         dequantizeRowQ6_K(static_cast<const BlockQ6_K*>(row), out, n);
         break;
+    case TensorType::Q8_1: { // activations only (tests): d * q
+        const auto* blocks = static_cast<const BlockQ8_1*>(row);
+        for (int64_t i = 0; i < n; ++i)
+            out[i] = fp16ToFp32(blocks[i / kQK8_1].d) * static_cast<float>(blocks[i / kQK8_1].qs[i % kQK8_1]);
+        break;
+    }
     case TensorType::Q4_1:
         dequantizeRowQ4_1(static_cast<const BlockQ4_1*>(row), out, n);
         break;
