@@ -191,7 +191,11 @@ void Orchestrator::onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope
         }
         if (wasAccepting && !node->accepting())
             qInfo("node %s is draining: no new sessions", qPrintable(node->shortId()));
-        m_rebalanceTimer.start();
+        // Not a restart: with more than ~30 nodes heartbeating every 10 s a status arrives more often than
+        // the 300 ms debounce, and restarting it on each one postponed placement forever (a node joining a
+        // busy gateway was never given layers; tests/load/swarm_sim --late-nodes).
+        if (!m_rebalanceTimer.isActive())
+            m_rebalanceTimer.start();
         for (auto& [sid, session] : m_sessions)
             session->onShardReady(session->modelName());
         return;

@@ -1,6 +1,6 @@
-// libFuzzer target: the contributor's settings file (NodeSettings::load: QSettings INI, then every key checked,
-// [rules] through ContributionRules). Input: the file's bytes. A file that loads and validates must save and load
-// again to the same budgets and rules (what the desktop app does with it).
+// libFuzzer target: the contributor's settings file (NodeSettings::load: QSettings INI, then every key
+// checked, [rules] through ContributionRules). Input: the file's bytes. A file that loads and validates must
+// save and load again to the same budgets and rules (what the desktop app does with it).
 #include "NodeSettings.h"
 
 #include <QByteArray>

@@ -1,6 +1,7 @@
 // libFuzzer target: declai-server's command line (ServerConfig::fromArguments). Input: the arguments, one per
-// line ('\n'); the program name is added. Every outcome is a value: a config with limits in range, or an error
-// with a message. --model-dir must exist to be accepted: "/" and "." do, so seeds reach the later checks.
+// line ('\n'); the program name is added. Every outcome is a value: a config with limits in range, or an
+// error with a message. --model-dir must exist to be accepted: "/" and "." do, so seeds reach the later
+// checks.
 #include "FuzzInput.h"
 #include "declai/server/ServerConfig.h"
 

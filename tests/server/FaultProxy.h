@@ -6,12 +6,12 @@
 #pragma once
 
 #include <QElapsedTimer>
-#include <algorithm>
 #include <QHostAddress>
 #include <QPointer>
 #include <QTcpServer>
 #include <QTcpSocket>
 #include <QTimer>
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <random>

@@ -72,14 +72,15 @@ class TestNetFaults : public QObject {
     // A swarm with credits and one node connected through `proxy`; returns the user's API key in `key`.
     std::unique_ptr<Swarm> startSwarm(const QStringList& serverArgs, QString& key) {
         auto swarm = std::make_unique<Swarm>(
-            QStringList{QStringLiteral("--min-nodes"), QStringLiteral("1")} + serverArgs,
-            [&](Swarm& s) { key = s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("u")}).trimmed(); });
+            QStringList{QStringLiteral("--min-nodes"), QStringLiteral("1")} + serverArgs, [&](Swarm& s) {
+                key = s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("u")}).trimmed();
+            });
         return swarm;
     }
     QProcess& addProxiedNode(Swarm& swarm, FaultProxy& proxy, QStringList extra = {}) {
-        return swarm.addTestNode(QStringList{QStringLiteral("--server"),
-                                             QStringLiteral("wss://127.0.0.1:%1").arg(proxy.port())} +
-                                 extra);
+        return swarm.addTestNode(
+            QStringList{QStringLiteral("--server"), QStringLiteral("wss://127.0.0.1:%1").arg(proxy.port())} +
+            extra);
     }
     // A generation that must give the reference ids.
     void expectReference(Swarm& swarm, const QString& key) {
@@ -178,8 +179,8 @@ private Q_SLOTS:
         QVERIFY2(client->waitForFinished(30000), "the request hung in the partition");
         const qint64 endedMs = clock.elapsed();
         const QString err = QString::fromUtf8(client->readAllStandardError()).trimmed();
-        qInfo("partition: client exit %d after %lld ms: %s", client->exitCode(), static_cast<long long>(endedMs),
-              qPrintable(err));
+        qInfo("partition: client exit %d after %lld ms: %s", client->exitCode(),
+              static_cast<long long>(endedMs), qPrintable(err));
         QCOMPARE(client->exitCode(), 1);
         QVERIFY2(!err.isEmpty() && !err.contains(QStringLiteral("Unknown error")), qPrintable(err));
         QVERIFY(endedMs < 2000 + 5000 + 5000);
