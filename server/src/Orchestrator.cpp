@@ -1046,7 +1046,7 @@ QJsonObject Orchestrator::statusJson() const {
             QJsonObject{{QStringLiteral("model"), QString::fromStdString(session->modelName())},
                         {QStringLiteral("generated_tokens"), qint64(session->stats().generatedTokens)},
                         {QStringLiteral("failovers"), qint64(session->stats().failovers)},
-                        {QStringLiteral("nodes"), [&] {
+                        {QStringLiteral("nodes"), [&, &session = session] { // clang 14: no binding capture
                              QJsonArray ids;
                              for (const auto& n : m_nodes)
                                  if (session->usesNode(n.first))
