@@ -44,12 +44,10 @@ public:
     void heal() { m_partitioned = false; }
     // Aborts every relayed connection (both ends see a reset); new connections are still accepted.
     void cut() {
-        for (auto& pair : m_pairs) {
-            if (pair->client)
-                pair->client->abort();
-            if (pair->upstream)
-                pair->upstream->abort();
-        }
+        for (auto& pair : m_pairs)
+            for (QTcpSocket* socket : {pair->client.data(), pair->upstream.data()})
+                if (socket != nullptr)
+                    socket->abort();
         m_pairs.clear();
         ++m_cuts;
     }
@@ -135,10 +133,9 @@ private:
             drain(p.toUpstream, p.upstream, now, m_bytes);
             drain(p.toClient, p.client, now, m_bytes);
             if (p.closing && p.toUpstream.queue.empty() && p.toClient.queue.empty()) {
-                if (p.client)
-                    p.client->disconnectFromHost();
-                if (p.upstream)
-                    p.upstream->disconnectFromHost();
+                for (QTcpSocket* socket : {p.client.data(), p.upstream.data()})
+                    if (socket != nullptr)
+                        socket->disconnectFromHost();
                 it = m_pairs.erase(it);
             } else {
                 ++it;
