@@ -520,7 +520,6 @@ Expected<Balance> Ledger::balance(const std::string& account) {
             return found.error();
         if (!found->has_value())
             return makeError(ErrorCode::NotFound, strCat("no account ", account));
-        Balance result;
         auto own = session.balanceOf(account);
         auto held = session.balanceOf(escrowAccountFor(account));
         auto pending = session.balanceOf(pendingAccountFor(account));

@@ -191,7 +191,11 @@ void Orchestrator::onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope
         }
         if (wasAccepting && !node->accepting())
             qInfo("node %s is draining: no new sessions", qPrintable(node->shortId()));
-        m_rebalanceTimer.start();
+        // Not a restart: with more than ~30 nodes heartbeating every 10 s a status arrives more often than
+        // the 300 ms debounce, and restarting it on each one postponed placement forever (a node joining a
+        // busy gateway was never given layers; tests/load/swarm_sim --late-nodes).
+        if (!m_rebalanceTimer.isActive())
+            m_rebalanceTimer.start();
         for (auto& [sid, session] : m_sessions)
             session->onShardReady(session->modelName());
         return;
@@ -1042,7 +1046,7 @@ QJsonObject Orchestrator::statusJson() const {
             QJsonObject{{QStringLiteral("model"), QString::fromStdString(session->modelName())},
                         {QStringLiteral("generated_tokens"), qint64(session->stats().generatedTokens)},
                         {QStringLiteral("failovers"), qint64(session->stats().failovers)},
-                        {QStringLiteral("nodes"), [&] {
+                        {QStringLiteral("nodes"), [&, &session = session] { // clang 14: no binding capture
                              QJsonArray ids;
                              for (const auto& n : m_nodes)
                                  if (session->usesNode(n.first))
