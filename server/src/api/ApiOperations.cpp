@@ -12,8 +12,8 @@ double credits(int64_t microcredits) {
 
 } // namespace
 
-std::variant<CompletionParams, ApiError> parseQuoteParams(const QJsonObject& body,
-                                                          const ChatTemplateOf& templateOf) {
+std::variant<CompletionParams, ApiError> parseAnyCompletionParams(const QJsonObject& body,
+                                                                  const ChatTemplateOf& templateOf) {
     const QJsonValue messages = body.value(QStringLiteral("messages"));
     const bool chat = !messages.isUndefined() && !messages.isNull();
     const QJsonValue prompt = body.value(QStringLiteral("prompt"));
@@ -31,7 +31,7 @@ std::variant<QJsonObject, ApiError> quoteOperation(Orchestrator& orchestrator, c
                                                    const ApiIdentity& caller,
                                                    const ChatTemplateOf& templateOf,
                                                    const std::string& connectionId, uint64_t requestId) {
-    auto parsed = parseQuoteParams(body, templateOf);
+    auto parsed = parseAnyCompletionParams(body, templateOf);
     if (auto* error = std::get_if<ApiError>(&parsed))
         return *error;
     const CompletionParams& params = std::get<CompletionParams>(parsed);

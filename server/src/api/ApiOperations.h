@@ -22,11 +22,11 @@ namespace declai::server::api {
 
 using ChatTemplateOf = std::function<std::string(const std::string&)>;
 
-// A quote's body: a completion request (with "prompt") or a chat request (with "messages", rendered with the
-// model's chat template), checked exactly as for generation; the fields that only shape an answer (stream,
-// stop ...) are checked and then ignored.
-std::variant<CompletionParams, ApiError> parseQuoteParams(const QJsonObject& body,
-                                                          const ChatTemplateOf& templateOf);
+// A body that is a completion request (with "prompt") or a chat request (with "messages", rendered with the
+// model's chat template), checked exactly as for generation (a quote checks and then ignores the fields that
+// only shape an answer: stream, stop ...). Used by POST /v1/quote and the JSON-RPC methods.
+std::variant<CompletionParams, ApiError> parseAnyCompletionParams(const QJsonObject& body,
+                                                                  const ChatTemplateOf& templateOf);
 
 // What a request would cost at most (the hold the submit path would place: Orchestrator::submit with
 // quoteOnly, so the price is computed in one place) and whether the caller's available balance covers it:

@@ -59,6 +59,19 @@ std::function<std::string(const std::string&)> HttpApi::chatTemplateOf() const {
     };
 }
 
+void HttpApi::enableJsonRpc(CreditService* credits, qint64 maxMessageBytes) {
+    m_jsonRpc =
+        std::make_unique<JsonRpcServer>(m_completions, m_orchestrator, m_auth, credits, maxMessageBytes);
+}
+
+void HttpApi::acceptJsonRpc(std::unique_ptr<QWebSocket> socket) {
+    if (!m_jsonRpc) {
+        socket->close(QWebSocketProtocol::CloseCodeAbnormalDisconnection);
+        return;
+    }
+    m_jsonRpc->accept(std::move(socket));
+}
+
 QByteArray HttpApi::openApiDocument() {
     QFile f(QStringLiteral(":/declai/api/openapi.yaml"));
     return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray();

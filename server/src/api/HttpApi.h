@@ -8,6 +8,7 @@
 
 #include "CompletionsHandler.h"
 #include "HttpReply.h"
+#include "JsonRpcServer.h"
 #include "MetricsRegistry.h"
 #include "declai/server/ApiKeyAuthenticator.h"
 
@@ -23,6 +24,7 @@ class FrontDoor;
 }
 
 namespace declai::server {
+class CreditService;
 class ModelStore;
 class Orchestrator;
 } // namespace declai::server
@@ -43,6 +45,11 @@ public:
     // Listeners whose connection counters /metrics reports.
     void addFrontDoor(const net::FrontDoor* door) { m_doors.push_back(door); }
     MetricsRegistry& metrics() { return m_metrics; }
+    // The same operations as JSON-RPC over the gateway's WebSocket (JsonRpcServer); credits may be null.
+    // maxMessageBytes: the largest call a client may send (as the HTTP body cap).
+    void enableJsonRpc(CreditService* credits, qint64 maxMessageBytes);
+    // A WebSocket upgraded on /v1/rpc; closed when enableJsonRpc was not called.
+    void acceptJsonRpc(std::unique_ptr<QWebSocket> socket);
     // The OpenAPI document served at /openapi.json (docs/api/openapi.yaml, compiled in).
     static QByteArray openApiDocument();
 
@@ -70,6 +77,7 @@ private:
     std::vector<const net::FrontDoor*> m_doors;
     qint64 m_startedS = 0;
     uint64_t m_nextQuoteId = 1;
+    std::unique_ptr<JsonRpcServer> m_jsonRpc;
 };
 
 } // namespace declai::server::api
