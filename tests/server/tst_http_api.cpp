@@ -706,6 +706,14 @@ private Q_SLOTS:
                               QJsonArray{QJsonObject{{QStringLiteral("role"), QStringLiteral("user")},
                                                      {QStringLiteral("content"), QStringLiteral("Hi")}}}},
                              {QStringLiteral("max_tokens"), 4}};
+        QString jobId; // a request of bob's, from his postings
+        for (const QJsonValue& v : call("GET", "/v1/credits?limit=50", {}, m_bob)
+                                       .json()
+                                       .value(QStringLiteral("postings"))
+                                       .toArray())
+            if (jobId.isEmpty())
+                jobId = v.toObject().value(QStringLiteral("job_id")).toString();
+        QVERIFY(!jobId.isEmpty());
         const QList<Live> live{
             {QStringLiteral("/v1/models"), QStringLiteral("get"), QStringLiteral("200"),
              call("GET", "/v1/models", {}, m_bob)},
@@ -726,6 +734,23 @@ private Q_SLOTS:
              call("POST", "/v1/quote", "{}", m_bob)},
             {QStringLiteral("/v1/quote"), QStringLiteral("post"), QStringLiteral("404"),
              call("POST", "/v1/quote", "{\"model\":\"x\",\"prompt\":\"a\"}", m_bob)},
+            {QStringLiteral("/v1/credits"), QStringLiteral("get"), QStringLiteral("200"),
+             call("GET", "/v1/credits?limit=2", {}, m_bob)},
+            {QStringLiteral("/v1/credits"), QStringLiteral("get"), QStringLiteral("400"),
+             call("GET", "/v1/credits?limit=0", {}, m_bob)},
+            {QStringLiteral("/v1/credits"), QStringLiteral("get"), QStringLiteral("401"),
+             call("GET", "/v1/credits")},
+            {QStringLiteral("/v1/jobs/{id}"), QStringLiteral("get"), QStringLiteral("200"),
+             call("GET", "/v1/jobs/" + jobId.toUtf8(), {}, m_bob)},
+            {QStringLiteral("/v1/jobs/{id}"), QStringLiteral("get"), QStringLiteral("404"),
+             call("GET", "/v1/jobs/bm9uZQ", {}, m_bob)},
+            {QStringLiteral("/v1/nodes/bind"), QStringLiteral("get"), QStringLiteral("200"),
+             call("GET", "/v1/nodes/bind", {}, m_bob)},
+            {QStringLiteral("/v1/nodes/bind"), QStringLiteral("post"),
+             QStringLiteral("403"), // not bob's account
+             call("POST", "/v1/nodes/bind", "{}", m_bob)},
+            {QStringLiteral("/v1/accounts"), QStringLiteral("post"), QStringLiteral("403"),
+             call("POST", "/v1/accounts", "{\"name\":\"zed\"}")},
             {QStringLiteral("/readyz"), QStringLiteral("get"), QStringLiteral("200"), call("GET", "/readyz")},
             {QStringLiteral("/v1/status"), QStringLiteral("get"), QStringLiteral("200"),
              call("GET", "/v1/status")},
@@ -742,24 +767,33 @@ private Q_SLOTS:
             const QString problems = checkAgainstSchema(doc, schema, l.answer.json(), l.path);
             QVERIFY2(problems.isEmpty(), qPrintable(problems + QString::fromUtf8(l.answer.body.left(300))));
         }
-        // Every documented path is served (a GET or POST of it is not answered "no such endpoint").
+        // Every documented path and method is served (not answered "no such endpoint" or "wrong method"), and
+        // answers a documented status.
         const QJsonObject paths = doc.value(QStringLiteral("paths")).toObject();
-        QCOMPARE(paths.size(), 10);
+        QCOMPARE(paths.size(), 14);
         for (auto it = paths.begin(); it != paths.end(); ++it) {
-            const bool post = it.value().toObject().contains(QStringLiteral("post"));
-            const HttpResponse r =
-                call(post ? "POST" : "GET", it.key().toUtf8(), post ? "{}" : QByteArray(), m_alice);
-            QVERIFY2(r.status != 404 && r.status != 405,
-                     qPrintable(it.key() + QStringLiteral(": ") + QString::number(r.status)));
-            QVERIFY2(
-                it.value()
-                    .toObject()
-                    .value(post ? QStringLiteral("post") : QStringLiteral("get"))
-                    .toObject()
-                    .value(QStringLiteral("responses"))
-                    .toObject()
-                    .contains(QString::number(r.status)),
-                qPrintable(it.key() + QStringLiteral(" answered an undocumented status %1").arg(r.status)));
+            QString path = it.key();
+            path.replace(QStringLiteral("{id}"), QStringLiteral("bm9uZQ")); // a job id: "none" in base64url
+            const QJsonObject methods = it.value().toObject();
+            for (const QString& method : methods.keys()) {
+                const bool post = method == QStringLiteral("post");
+                const HttpResponse r =
+                    call(post ? "POST" : "GET", path.toUtf8(), post ? "{}" : QByteArray(), m_alice);
+                QVERIFY2(r.status != 405 &&
+                             (r.status != 404 || r.json().value(QStringLiteral("error"))
+                                                         .toObject()
+                                                         .value(QStringLiteral("code"))
+                                                         .toString() != QStringLiteral("unknown_url")),
+                         qPrintable(method + QLatin1Char(' ') + path + QStringLiteral(": ") +
+                                    QString::number(r.status)));
+                QVERIFY2(methods.value(method)
+                             .toObject()
+                             .value(QStringLiteral("responses"))
+                             .toObject()
+                             .contains(QString::number(r.status)),
+                         qPrintable(method + QLatin1Char(' ') + path +
+                                    QStringLiteral(" answered an undocumented status %1").arg(r.status)));
+            }
         }
     }
 
