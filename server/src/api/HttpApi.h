@@ -55,7 +55,8 @@ public:
 
 private:
     enum class Access { Public, User, Operator };
-    using Handler = std::function<void(const QHttpServerRequest&, const ApiIdentity&, HttpReply&)>;
+    // body: the request body (the handlers need nothing else of the request).
+    using Handler = std::function<void(const QByteArray& body, const ApiIdentity&, HttpReply&)>;
     void addRoute(QHttpServer& http, const QString& path, QHttpServerRequest::Method method, Access access,
                   Handler handler);
     void answer(HttpReply& reply, const QString& route, int status, const QJsonObject& body,
