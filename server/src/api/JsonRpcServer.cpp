@@ -9,11 +9,13 @@
 #include <QJsonDocument>
 #include <QJsonParseError>
 #include <cmath>
+#include <utility>
 
 namespace declai::server::api {
 namespace {
 
-constexpr qsizetype kMaxIdChars = 256; // a longer string id is refused (it is echoed in every answer)
+constexpr qsizetype kMaxEarlyCalls = 16; // calls held while the key is being checked
+constexpr qsizetype kMaxIdChars = 256;   // a longer string id is refused (it is echoed in every answer)
 
 bool validId(const QJsonValue& id) {
     if (id.isNull() || (id.isString() && id.toString().size() <= kMaxIdChars))
@@ -167,34 +169,12 @@ void JsonRpcServer::accept(std::unique_ptr<QWebSocket> socket) {
     // whole.
     socket->setMaxAllowedIncomingMessageSize(static_cast<quint64>(m_maxMessageBytes));
     socket->setMaxAllowedIncomingFrameSize(static_cast<quint64>(m_maxMessageBytes));
-    ApiIdentity caller{std::string(), ApiRole::Operator, std::string()};
-    if (m_auth.keysRequired()) {
-        const QByteArray header = socket->request().rawHeader(QByteArrayLiteral("Authorization")).trimmed();
-        const std::string key = header.size() > 7 && header.left(7).toLower() == QByteArrayLiteral("bearer ")
-                                    ? header.mid(7).trimmed().toStdString()
-                                    : std::string();
-        auto identity = key.empty()
-                            ? Expected<ApiIdentity>(makeError(ErrorCode::Unauthorized,
-                                                              "an API key is required: send "
-                                                              "\"Authorization: Bearer KEY\" with the "
-                                                              "WebSocket upgrade request"))
-                            : m_auth.authenticate(key);
-        if (!identity) {
-            ApiError e;
-            e.status = 401;
-            e.message = QString::fromStdString(identity.error().message);
-            e.code = QStringLiteral("invalid_api_key");
-            send(socket.get(), rpcErrorResponse(rpcErrorOf(e, QJsonValue::Null)));
-            socket->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("unauthorized"));
-            QWebSocket* raw = socket.release();
-            raw->deleteLater();
-            return;
-        }
-        caller = *identity;
-    }
+    const QByteArray header = socket->request().rawHeader(QByteArrayLiteral("Authorization")).trimmed();
+    const std::string key = header.size() > 7 && header.left(7).toLower() == QByteArrayLiteral("bearer ")
+                                ? header.mid(7).trimmed().toStdString()
+                                : std::string();
     const uint64_t id = m_nextConnection++;
     auto c = std::make_unique<Connection>();
-    c->caller = caller;
     c->connectionId = "rpc-" + std::to_string(id);
     c->socket = std::move(socket);
     connect(c->socket.get(), &QWebSocket::textMessageReceived, this,
@@ -206,6 +186,36 @@ void JsonRpcServer::accept(std::unique_ptr<QWebSocket> socket) {
     });
     connect(c->socket.get(), &QWebSocket::disconnected, this, [this, id] { onClosed(id); });
     m_connections[id] = std::move(c);
+    if (!m_auth.keysRequired())
+        return authenticated(id, ApiIdentity{std::string(), ApiRole::Operator, std::string()});
+    if (key.empty())
+        return authenticated(id, makeError(ErrorCode::Unauthorized,
+                                           "an API key is required: send \"Authorization: Bearer KEY\" with "
+                                           "the WebSocket upgrade request"));
+    // Looked up on the ledger's store thread; calls that arrive meanwhile wait (Connection::early).
+    m_auth.authenticateThen(
+        key, this, [this, id](Expected<ApiIdentity> identity) { authenticated(id, std::move(identity)); });
+}
+
+void JsonRpcServer::authenticated(uint64_t connection, Expected<ApiIdentity> identity) {
+    Connection* c = find(connection);
+    if (!c)
+        return; // left meanwhile
+    if (!identity) {
+        ApiError e;
+        e.status = 401;
+        e.message = QString::fromStdString(identity.error().message);
+        e.code = QStringLiteral("invalid_api_key");
+        send(c->socket.get(), rpcErrorResponse(rpcErrorOf(e, QJsonValue::Null)));
+        c->early.clear();
+        c->socket->close(QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("unauthorized"));
+        return;
+    }
+    c->caller = *identity;
+    c->authenticated = true;
+    const QList<QByteArray> early = std::exchange(c->early, {});
+    for (const QByteArray& message : early)
+        onMessage(connection, message); // may close the connection: onMessage looks it up each time
 }
 
 void JsonRpcServer::onClosed(uint64_t connection) {
@@ -226,6 +236,13 @@ void JsonRpcServer::onMessage(uint64_t connection, const QByteArray& message) {
     Connection* c = find(connection);
     if (!c)
         return;
+    if (!c->authenticated) {
+        if (c->early.size() >= kMaxEarlyCalls)
+            return c->socket->close(QWebSocketProtocol::CloseCodePolicyViolated,
+                                    QStringLiteral("too many calls before the key was checked"));
+        c->early.append(message);
+        return;
+    }
     auto parsed = parseRpcMessage(message);
     if (auto* error = std::get_if<RpcError>(&parsed))
         return send(c->socket.get(), rpcErrorResponse(*error));

@@ -83,7 +83,10 @@ private:
         ApiIdentity caller;
         std::string connectionId;
         std::map<QString, uint64_t> calls; // the call's id (compact JSON) -> its generation
+        bool authenticated = false;
+        QList<QByteArray> early; // calls that arrived before the key was checked, in order
     };
+    void authenticated(uint64_t connection, Expected<ApiIdentity> identity);
     void onMessage(uint64_t connection, const QByteArray& message);
     void onClosed(uint64_t connection);
     void dispatch(Connection& c, uint64_t connection, const RpcCall& call);
