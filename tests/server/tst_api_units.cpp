@@ -1,8 +1,10 @@
 // The HTTP API's pure parts, without a server: stop strings across token boundaries (StopMatcher), request
 // checks that name the offending field (parseCompletionRequest), and chat prompts rendered with the model's
 // template family (renderChatPrompt over declai/core/ChatTemplate.h) or the generic format.
+#include "api/ApiOperations.h"
 #include "api/ChatPrompt.h"
 #include "api/CompletionsHandler.h"
+#include "api/JsonRpcServer.h"
 #include "api/StopMatcher.h"
 
 #include <QJsonDocument>
@@ -130,6 +132,80 @@ private Q_SLOTS:
             true, [](const std::string&) { return kChatMl; });
         QCOMPARE(std::get<CompletionParams>(parsed).chatTemplateFamily, QStringLiteral("chatml"));
         QCOMPARE(std::get<CompletionParams>(parsed).prompt, chatml->prompt);
+    }
+
+    // JSON-RPC framing (JsonRpcServer's parser): any bytes give a call or the right error object.
+    void jsonRpcMessagesAreChecked() {
+        struct Case {
+            QByteArray message;
+            int code; // 0: a call
+        };
+        const QList<Case> cases{
+            {R"({"jsonrpc":"2.0","id":1,"method":"quote","params":{"model":"m"}})", 0},
+            {R"({"jsonrpc":"2.0","id":"a","method":"balance"})", 0},
+            {R"({"jsonrpc":"2.0","method":"cancel","params":{"id":3}})", 0},
+            {"", kRpcParseError},
+            {"\xff\xfe", kRpcParseError},
+            {"{", kRpcParseError},
+            {QByteArray(3000, '['), kRpcParseError},
+            {"[]", kRpcInvalidRequest},
+            {R"([{"jsonrpc":"2.0","id":1,"method":"balance"}])", kRpcInvalidRequest},
+            {"7", kRpcInvalidRequest},
+            {R"({"id":1,"method":"balance"})", kRpcInvalidRequest},
+            {R"({"jsonrpc":2,"id":1,"method":"balance"})", kRpcInvalidRequest},
+            {R"({"jsonrpc":"2.0","id":true,"method":"balance"})", kRpcInvalidRequest},
+            {R"({"jsonrpc":"2.0","id":1e300,"method":"balance"})", kRpcInvalidRequest},
+            {R"({"jsonrpc":"2.0","id":1,"method":""})", kRpcInvalidRequest},
+            {R"({"jsonrpc":"2.0","id":1,"method":"quote","params":"x"})", kRpcInvalidParams},
+            {R"({"jsonrpc":"2.0","id":1,"method":"quote","params":[1]})", kRpcInvalidParams},
+        };
+        for (const Case& c : cases) {
+            auto parsed = parseRpcMessage(c.message);
+            if (c.code == 0) {
+                QVERIFY2(std::holds_alternative<RpcCall>(parsed), c.message.constData());
+                continue;
+            }
+            QVERIFY2(std::holds_alternative<RpcError>(parsed), c.message.left(60).constData());
+            QVERIFY2(std::get<RpcError>(parsed).code == c.code,
+                     qPrintable(QString::fromUtf8(c.message.left(60)) + QStringLiteral(": ") +
+                                QString::number(std::get<RpcError>(parsed).code)));
+            const QJsonObject answer = rpcErrorResponse(std::get<RpcError>(parsed));
+            QCOMPARE(answer.value(QStringLiteral("jsonrpc")).toString(), QStringLiteral("2.0"));
+            QVERIFY(answer.contains(QStringLiteral("id")));
+        }
+        // The id of a well-formed call with a bad version is echoed; a bad id is answered with null.
+        QCOMPARE(std::get<RpcError>(parseRpcMessage(R"({"jsonrpc":"1.0","id":5,"method":"x"})")).id,
+                 QJsonValue(5));
+        QCOMPARE(std::get<RpcError>(parseRpcMessage(R"({"jsonrpc":"2.0","id":[1],"method":"x"})")).id,
+                 QJsonValue(QJsonValue::Null));
+        // A notification has no id.
+        QVERIFY(
+            std::get<RpcCall>(parseRpcMessage(R"({"jsonrpc":"2.0","method":"cancel"})")).id.isUndefined());
+        // HTTP statuses -> JSON-RPC codes (docs/api.md).
+        QCOMPARE(rpcCodeOf(400), kRpcInvalidParams);
+        QCOMPARE(rpcCodeOf(401), -32001);
+        QCOMPARE(rpcCodeOf(402), -32002);
+        QCOMPARE(rpcCodeOf(404), -32004);
+        QCOMPARE(rpcCodeOf(429), -32029);
+        QCOMPARE(rpcCodeOf(499), kRpcCancelled);
+        QCOMPARE(rpcCodeOf(503), -32050);
+        QCOMPARE(rpcCodeOf(500), kRpcInternalError);
+    }
+
+    // A quote's or JSON-RPC call's body: prompt or messages, not both, not neither.
+    void anyCompletionBodyNamesTheField() {
+        const auto param = [](const char* body) {
+            auto parsed = parseAnyCompletionParams(QJsonDocument::fromJson(body).object(),
+                                                   [](const std::string&) { return std::string(); });
+            return std::holds_alternative<ApiError>(parsed) ? std::get<ApiError>(parsed).param
+                                                            : QStringLiteral("<accepted>");
+        };
+        QCOMPARE(param(R"({"model":"m","prompt":"a"})"), QStringLiteral("<accepted>"));
+        QCOMPARE(param(R"({"model":"m","messages":[{"role":"user","content":"a"}]})"),
+                 QStringLiteral("<accepted>"));
+        QCOMPARE(param(R"({"model":"m"})"), QStringLiteral("prompt"));
+        QCOMPARE(param(R"({"model":"m","prompt":"a","messages":[]})"), QStringLiteral("messages"));
+        QCOMPARE(param(R"({"prompt":"a"})"), QStringLiteral("model"));
     }
 };
 

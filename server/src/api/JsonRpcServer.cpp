@@ -74,10 +74,15 @@ private:
 std::variant<RpcCall, RpcError> parseRpcMessage(const QByteArray& message) {
     QJsonParseError parseError{};
     const QJsonDocument doc = QJsonDocument::fromJson(message, &parseError);
-    if (parseError.error != QJsonParseError::NoError)
+    if (parseError.error != QJsonParseError::NoError) {
+        // Qt parses only objects and arrays at the top; a bare scalar is valid JSON but not a call.
+        const QJsonDocument wrapped = QJsonDocument::fromJson('[' + message + ']');
+        if (wrapped.isArray() && wrapped.array().size() == 1)
+            return rpcError(kRpcInvalidRequest, QStringLiteral("a call is a JSON object"));
         return rpcError(kRpcParseError, QStringLiteral("parse error: %1 at byte %2")
                                             .arg(parseError.errorString())
                                             .arg(parseError.offset));
+    }
     if (doc.isArray())
         return rpcError(kRpcInvalidRequest,
                         QStringLiteral("batches are not supported: send one call per message"));
