@@ -74,6 +74,28 @@ QStringList architectureReferences() {
     return files;
 }
 
+// Known, explained divergences (issue 15, "document any type where llama.cpp's own repacked path makes
+// bit-equality impossible"): with the 9-token prompt p2, Q4_K_M files part from llama.cpp although our
+// batched and token-by-token prefill agree bit for bit, the same files give llama.cpp's 64 tokens exactly for
+// the 5-token p1, F16 files match for both prompts, and the llama graph with Q6_K matrices matches p2. What
+// differs is llama.cpp's repacked Q4_K product for a prompt batch of 8+ rows (two 4-row GEMM groups): its p2
+// last logits differ from ours by 1.8e-7 of the logit range (qwen2; mixtral 7.2e-3, where an expert-routing
+// choice follows), and the Q8_K activation rounding downstream turns that into a different token at the step
+// named. Fixing it belongs to the Q4_K batch kernel, not to the architecture graph.
+QString knownDivergence(const QString& reference) {
+    static const std::pair<const char*, int> known[] = {{"synth-arch-qwen2-Q4_K_M-p2.json", 36},
+                                                        {"synth-arch-gemma2-Q4_K_M-p2.json", 51},
+                                                        {"synth-arch-phi3-Q4_K_M-p2.json", 19},
+                                                        {"synth-arch-mixtral-Q4_K_M-p2.json", 2}};
+    for (const auto& [file, step] : known)
+        if (reference == QLatin1String(file))
+            return QStringLiteral(
+                       "known: llama.cpp's repacked Q4_K prompt batch (8+ rows) differs in the last "
+                       "float bits; tokens part at step %1 (see knownDivergence)")
+                .arg(step);
+    return {};
+}
+
 struct Loaded {
     std::shared_ptr<const ModelWeights> weights;
     std::unique_ptr<Tokenizer> tokenizer;
@@ -154,6 +176,8 @@ private Q_SLOTS:
 
         const auto mismatch = std::mismatch(generated->begin(), generated->end(), ref.greedyTokens.begin());
         const auto step = static_cast<size_t>(mismatch.first - generated->begin());
+        if (const QString known = knownDivergence(reference); !known.isEmpty())
+            QEXPECT_FAIL("", qPrintable(known), Abort);
         QVERIFY2(allowNearTie,
                  qPrintable(QStringLiteral("greedy tokens differ from llama.cpp at step %1").arg(step)));
 
