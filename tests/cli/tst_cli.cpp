@@ -153,7 +153,7 @@ private Q_SLOTS:
         // An architecture without a description (a GGUF that says `mamba`) is read and named, not run.
         QTemporaryDir dir;
         const QString mamba = dir.filePath(QStringLiteral("mamba.gguf"));
-        QFile original(testdata::modelPath(QStringLiteral("synth-arch-qwen2-f16.gguf")));
+        QFile original(declai::testdata::modelPath(QStringLiteral("synth-arch-qwen2-f16.gguf")));
         QVERIFY(original.open(QIODevice::ReadOnly));
         QByteArray bytes = original.readAll();
         // Same length, so every offset stays valid: "qwen2" -> "mamba" in the architecture value and keys.
