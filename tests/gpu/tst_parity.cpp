@@ -77,8 +77,9 @@ QStringList architectureReferences() {
 // Known, explained divergences (issue 15, "document any type where llama.cpp's own repacked path makes
 // bit-equality impossible"): with the 9-token prompt p2, Q4_K_M files part from llama.cpp although our
 // batched and token-by-token prefill agree bit for bit, the same files give llama.cpp's 64 tokens exactly for
-// the 5-token p1, F16 files match for both prompts, and the llama graph with Q6_K matrices matches p2. What
-// differs is llama.cpp's repacked Q4_K product for a prompt batch of 8+ rows (two 4-row GEMM groups): its p2
+// the 5-token p1, F16 files match for both prompts, and the llama graph with Q6_K matrices matches p2. The
+// likely cause (not traced tensor by tensor yet) is llama.cpp's repacked Q4_K GEMM for a prompt batch of 8+
+// rows (4-row groups): its p2
 // last logits differ from ours by 1.8e-7 of the logit range (qwen2; mixtral 7.2e-3, where an expert-routing
 // choice follows), and the Q8_K activation rounding downstream turns that into a different token at the step
 // named. Fixing it belongs to the Q4_K batch kernel, not to the architecture graph.
