@@ -99,6 +99,9 @@ constexpr ArchitectureSpec kArchitectures[] = {
      .finalSoftCap = true,
      .readsSlidingWindow = true,
      .slidingWindowPeriod = 2,
+     .defaultSlidingWindow = 4096,
+     .defaultAttentionSoftCap = 50.0f,
+     .defaultFinalSoftCap = 30.0f,
      .layerTensors = kGemma2},
     // llama.cpp reads phi3's sliding_window key but runs Phi-3 without a window (it disabled Phi SWA, as
     // the converters wrote the key for models trained without it); we follow it for parity.

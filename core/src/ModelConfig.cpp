@@ -41,21 +41,15 @@ Expected<void> readModes(const GgufFile& file, const std::string& p, ModelConfig
     const ArchitectureSpec& spec = *c.spec;
     c.embeddingScale = spec.scaleEmbedding ? std::sqrt(static_cast<float>(c.embeddingLength)) : 1.0f;
     c.attentionScale = 1.0f / std::sqrt(static_cast<float>(c.headDim));
-    if (spec.name == "gemma2") {
-        // llama.cpp: 1/sqrt(head size), except Gemma 2 27B (46 layers) whose query_pre_attn_scalar is
-        // dim / heads; a file that states the scalar is taken at its word.
-        auto scalar = file.getFloatOr(p + "attention.query_pre_attn_scalar", 0.0);
-        if (!scalar)
-            return scalar.error();
-        if (*scalar > 0.0)
-            c.attentionScale = 1.0f / std::sqrt(static_cast<float>(*scalar));
-        else if (c.layerCount == 46)
-            c.attentionScale = 1.0f / std::sqrt(static_cast<float>(c.embeddingLength / c.headCount));
+    if (spec.name == "gemma2" && c.layerCount == 46) {
+        // llama.cpp: 1/sqrt(head size), except Gemma 2 27B (46 layers), whose query_pre_attn_scalar is
+        // dim / heads (the converter does not write the scalar; llama.cpp derives it the same way).
+        c.attentionScale = 1.0f / std::sqrt(static_cast<float>(c.embeddingLength / c.headCount));
     }
     auto readFloat = [&](bool wanted, const char* key, float& out) -> Expected<void> {
         if (!wanted)
             return {};
-        auto v = file.getFloatOr(p + key, 0.0);
+        auto v = file.getFloatOr(p + key, out);
         if (!v)
             return v.error();
         if (!(*v >= 0.0) || !std::isfinite(*v))
@@ -63,17 +57,36 @@ Expected<void> readModes(const GgufFile& file, const std::string& p, ModelConfig
         out = static_cast<float>(*v);
         return {};
     };
+    c.attentionSoftCap = spec.defaultAttentionSoftCap;
+    c.finalSoftCap = spec.defaultFinalSoftCap;
     if (auto r = readFloat(spec.attentionSoftCap, "attn_logit_softcapping", c.attentionSoftCap); !r)
         return r;
     if (auto r = readFloat(spec.finalSoftCap, "final_logit_softcapping", c.finalSoftCap); !r)
         return r;
     if (spec.readsSlidingWindow) {
-        auto window = file.getIntOr(p + "attention.sliding_window", 0);
+        auto window = file.getIntOr(p + "attention.sliding_window", spec.defaultSlidingWindow);
         if (!window)
             return window.error();
         if (*window < 0)
             return configError(file, "attention.sliding_window must not be negative");
         c.slidingWindow = *window;
+        auto period = file.getIntOr(p + "attention.sliding_window_pattern", spec.slidingWindowPeriod);
+        if (!period)
+            return period.error();
+        if (*period < 0 || *period > 4096)
+            return configError(file, "attention.sliding_window_pattern " + std::to_string(*period) +
+                                         " is out of range");
+        c.slidingWindowPeriod = *period;
+        // Sliding-window layers with their own RoPE base need a second table; not built yet.
+        if (file.find(p + "rope.freq_base_swa")) {
+            auto base = file.getFloat(p + "rope.freq_base_swa");
+            if (!base)
+                return base.error();
+            if (static_cast<float>(*base) != c.ropeFreqBase)
+                return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': " + p +
+                                                             "rope.freq_base_swa (a separate RoPE base for "
+                                                             "sliding-window layers) is not supported yet");
+        }
     }
     auto experts = file.getIntOr(p + "expert_count", 0);
     auto used = file.getIntOr(p + "expert_used_count", 0);
@@ -160,8 +173,9 @@ Expected<void> checkLayerTensors(const GgufFile& file, ModelConfig& c) {
 bool ModelConfig::usesSlidingWindow(int64_t layer) const {
     if (slidingWindow <= 0 || !spec)
         return false;
-    const int64_t period = spec->slidingWindowPeriod;
-    return period <= 1 || layer % period < period - 1;
+    // llama_hparams::set_swa_pattern: period 0 = every layer, else the last layer of each period is dense.
+    const int64_t period = slidingWindowPeriod;
+    return period == 0 || layer % period < period - 1;
 }
 
 std::string ModelConfig::deviceUnsupportedFeatures() const {

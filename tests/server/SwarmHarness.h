@@ -138,10 +138,9 @@ public:
     std::unique_ptr<QProcess> submit(const QString& prompt, int tokens, QStringList extra = {}) {
         return start(QStringLiteral(DECLAI_CLI_PATH),
                      QStringList{QStringLiteral("submit"), QStringLiteral("--server"), url(),
-                                 QStringLiteral("--ca"), caFile(), QStringLiteral("-m"),
-                                 m_model, QStringLiteral("-p"), prompt,
-                                 QStringLiteral("-n"), QString::number(tokens), QStringLiteral("--timeout-s"),
-                                 QStringLiteral("120")} +
+                                 QStringLiteral("--ca"), caFile(), QStringLiteral("-m"), m_model,
+                                 QStringLiteral("-p"), prompt, QStringLiteral("-n"), QString::number(tokens),
+                                 QStringLiteral("--timeout-s"), QStringLiteral("120")} +
                          extra,
                      QString());
     }

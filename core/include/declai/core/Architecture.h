@@ -79,7 +79,11 @@ struct ArchitectureSpec {
     bool finalSoftCap = false;     // reads final_logit_softcapping
     bool readsSlidingWindow = false;
     int64_t slidingWindowPeriod = 0; // SWA on layers with index % period < period - 1; 0 = every layer
-    bool expertsAllowed = false;     // reads expert_count / expert_used_count
+    // llama.cpp's defaults when the file lacks the key (gemma2: window 4096, caps 50 and 30).
+    int64_t defaultSlidingWindow = 0;
+    float defaultAttentionSoftCap = 0.0f;
+    float defaultFinalSoftCap = 0.0f;
+    bool expertsAllowed = false; // reads expert_count / expert_used_count
     bool fusedQkv = false;
     bool fusedGateUp = false;
     std::span<const LayerTensorSpec> layerTensors;

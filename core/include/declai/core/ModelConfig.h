@@ -33,12 +33,13 @@ struct ModelConfig {
     bool hasRopeFactors = false; // Llama 3.1 style rope_freqs.weight
 
     // Architecture modes (from spec and the file's keys).
-    float embeddingScale = 1.0f;   // token embeddings are multiplied by it (gemma: sqrt(dim))
-    float attentionScale = 0.0f;   // scale of Q.K (1/sqrt(headDim) unless the architecture says otherwise)
-    float attentionSoftCap = 0.0f; // 0 = none; else scores = cap * tanh(scores / cap)
-    float finalSoftCap = 0.0f;     // 0 = none; same on the logits
-    int64_t slidingWindow = 0;     // 0 = none; else a SWA layer sees the last slidingWindow positions
-    int64_t expertCount = 0;       // 0 = dense FFN
+    float embeddingScale = 1.0f;     // token embeddings are multiplied by it (gemma: sqrt(dim))
+    float attentionScale = 0.0f;     // scale of Q.K (1/sqrt(headDim) unless the architecture says otherwise)
+    float attentionSoftCap = 0.0f;   // 0 = none; else scores = cap * tanh(scores / cap)
+    float finalSoftCap = 0.0f;       // 0 = none; same on the logits
+    int64_t slidingWindow = 0;       // 0 = none; else a SWA layer sees the last slidingWindow positions
+    int64_t slidingWindowPeriod = 0; // SWA on layers with index % period < period - 1 (0, 1: every layer)
+    int64_t expertCount = 0;         // 0 = dense FFN
     int64_t expertUsedCount = 0;
     // Which of the architecture's layer tensors the file has (the same set in every layer).
     std::array<bool, kLayerTensorCount> layerTensorPresent{};
