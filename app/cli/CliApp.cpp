@@ -5,6 +5,7 @@
 #include "ModelSynth.h"
 #include "NumericFlags.h"
 #include "Submit.h"
+#include "declai/core/Architecture.h"
 #include "declai/core/ChatTemplate.h"
 #include "declai/core/GgufFile.h"
 #include "declai/core/ModelLocator.h"
@@ -313,7 +314,19 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const Io& io)
                      std::string(tensorTypeName(t.type)).c_str(), shape.c_str(),
                      static_cast<unsigned long long>(t.offset), static_cast<unsigned long long>(t.sizeBytes));
     }
+    // Issue 15 §3: the architecture, whether the engine has a description of it, and where it runs.
+    const auto architecture = file->getStringOr("general.architecture", "");
+    const std::string archName = architecture ? *architecture : std::string();
+    if (archName.empty())
+        std::fprintf(io.out, "\narchitecture: none (general.architecture is missing)\n");
+    else if (!findArchitecture(archName))
+        std::fprintf(io.out, "\narchitecture: %s, not supported (supported: %s)\n", archName.c_str(),
+                     supportedArchitectureNames().c_str());
+    else
+        std::fprintf(io.out, "\narchitecture: %s, supported\n", archName.c_str());
     if (auto config = ModelConfig::fromGguf(*file)) {
+        if (const std::string cpuOnly = config->deviceUnsupportedFeatures(); !cpuOnly.empty())
+            std::fprintf(io.out, "devices: CPU only: %s\n", cpuOnly.c_str());
         std::fprintf(
             io.out,
             "\nmodel: %s, %lld layers, dim %lld, %lld heads (%lld KV), head dim %lld, FFN %lld, vocab %lld, "

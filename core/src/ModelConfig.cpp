@@ -1,5 +1,8 @@
 #include "declai/core/ModelConfig.h"
 
+#include <cmath>
+#include <vector>
+
 namespace declai {
 namespace {
 
@@ -33,7 +36,177 @@ Expected<void> expectTensor(const GgufFile& file, const std::string& name, std::
     return {};
 }
 
+// Keys beyond the llama set: soft-capping, sliding window, experts, attention scale.
+Expected<void> readModes(const GgufFile& file, const std::string& p, ModelConfig& c) {
+    const ArchitectureSpec& spec = *c.spec;
+    c.embeddingScale = spec.scaleEmbedding ? std::sqrt(static_cast<float>(c.embeddingLength)) : 1.0f;
+    c.attentionScale = 1.0f / std::sqrt(static_cast<float>(c.headDim));
+    if (spec.name == "gemma2" && c.layerCount == 46) {
+        // llama.cpp: 1/sqrt(head size), except Gemma 2 27B (46 layers), whose query_pre_attn_scalar is
+        // dim / heads (the converter does not write the scalar; llama.cpp derives it the same way).
+        c.attentionScale = 1.0f / std::sqrt(static_cast<float>(c.embeddingLength / c.headCount));
+    }
+    auto readFloat = [&](bool wanted, const char* key, float& out) -> Expected<void> {
+        if (!wanted)
+            return {};
+        auto v = file.getFloatOr(p + key, out);
+        if (!v)
+            return v.error();
+        if (!(*v >= 0.0) || !std::isfinite(*v))
+            return configError(file, std::string(key) + " must be a non-negative number");
+        out = static_cast<float>(*v);
+        return {};
+    };
+    c.attentionSoftCap = spec.defaultAttentionSoftCap;
+    c.finalSoftCap = spec.defaultFinalSoftCap;
+    if (auto r = readFloat(spec.attentionSoftCap, "attn_logit_softcapping", c.attentionSoftCap); !r)
+        return r;
+    if (auto r = readFloat(spec.finalSoftCap, "final_logit_softcapping", c.finalSoftCap); !r)
+        return r;
+    if (spec.readsSlidingWindow) {
+        auto window = file.getIntOr(p + "attention.sliding_window", spec.defaultSlidingWindow);
+        if (!window)
+            return window.error();
+        if (*window < 0)
+            return configError(file, "attention.sliding_window must not be negative");
+        c.slidingWindow = *window;
+        auto period = file.getIntOr(p + "attention.sliding_window_pattern", spec.slidingWindowPeriod);
+        if (!period)
+            return period.error();
+        if (*period < 0 || *period > 4096)
+            return configError(file, "attention.sliding_window_pattern " + std::to_string(*period) +
+                                         " is out of range");
+        c.slidingWindowPeriod = *period;
+        // Sliding-window layers with their own RoPE base need a second table; not built yet.
+        if (file.find(p + "rope.freq_base_swa")) {
+            auto base = file.getFloat(p + "rope.freq_base_swa");
+            if (!base)
+                return base.error();
+            if (static_cast<float>(*base) != c.ropeFreqBase)
+                return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': " + p +
+                                                             "rope.freq_base_swa (a separate RoPE base for "
+                                                             "sliding-window layers) is not supported yet");
+        }
+    }
+    auto experts = file.getIntOr(p + "expert_count", 0);
+    auto used = file.getIntOr(p + "expert_used_count", 0);
+    if (!experts)
+        return experts.error();
+    if (!used)
+        return used.error();
+    if (*experts > 0) {
+        if (!spec.expertsAllowed)
+            return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': architecture '" +
+                                                         c.architecture +
+                                                         "' with experts (expert_count) is not supported");
+        if (*experts > 1024 || *used <= 0 || *used > *experts)
+            return configError(file, "expert_used_count " + std::to_string(*used) + " must be within 1.." +
+                                         std::to_string(*experts));
+        c.expertCount = *experts;
+        c.expertUsedCount = *used;
+    }
+    return {};
+}
+
+uint64_t extentValue(const ModelConfig& c, Extent e) {
+    switch (e) {
+    case Extent::None:
+        return 0;
+    case Extent::Dim:
+        return static_cast<uint64_t>(c.embeddingLength);
+    case Extent::QDim:
+        return static_cast<uint64_t>(c.qDim());
+    case Extent::KvDim:
+        return static_cast<uint64_t>(c.kvDim());
+    case Extent::QkvDim:
+        return static_cast<uint64_t>(c.qDim() + 2 * c.kvDim());
+    case Extent::Ffn:
+        return static_cast<uint64_t>(c.feedForwardLength);
+    case Extent::Ffn2:
+        return static_cast<uint64_t>(2 * c.feedForwardLength);
+    case Extent::HeadDim:
+        return static_cast<uint64_t>(c.headDim);
+    case Extent::Experts:
+        return static_cast<uint64_t>(c.expertCount);
+    }
+    return 0;
+}
+
+// Every layer against the architecture's table: required tensors present, optional ones present in all
+// layers or none, shapes and types as the graph needs them.
+Expected<void> checkLayerTensors(const GgufFile& file, ModelConfig& c) {
+    const bool experts = c.expertCount > 0;
+    for (const LayerTensorSpec& t : c.spec->layerTensors) {
+        const bool required = t.presence == Presence::Required ||
+                              (t.presence == Presence::Dense && !experts) ||
+                              (t.presence == Presence::Experts && experts);
+        const bool allowed = required || t.presence == Presence::Optional;
+        std::vector<uint64_t> shape;
+        for (Extent e : t.shape)
+            if (e != Extent::None)
+                shape.push_back(extentValue(c, e));
+        const bool present = allowed && file.findTensor(layerTensorName(0, t.suffix)) != nullptr;
+        if (required && !present)
+            return configError(file, "tensor '" + layerTensorName(0, t.suffix) +
+                                         "' is missing (architecture '" + c.architecture + "' needs it)");
+        c.layerTensorPresent[static_cast<size_t>(t.role)] = present;
+        for (int64_t l = 0; l < c.layerCount; ++l) {
+            const std::string name = layerTensorName(l, t.suffix);
+            if (!present) {
+                if (allowed && file.findTensor(name))
+                    return configError(file, "tensor '" + name + "' is present in layer " +
+                                                 std::to_string(l) + " but not in layer 0");
+                continue;
+            }
+            if (auto r = expectTensor(file, name, shape, true); !r)
+                return r;
+            if (!t.isMatrix && file.findTensor(name)->type != TensorType::F32 &&
+                file.findTensor(name)->type != TensorType::F16)
+                return configError(file, "tensor '" + name + "' must be F32 or F16");
+        }
+    }
+    return {};
+}
+
 } // namespace
+
+bool ModelConfig::usesSlidingWindow(int64_t layer) const {
+    if (slidingWindow <= 0 || !spec)
+        return false;
+    // llama_hparams::set_swa_pattern: period 0 = every layer, else the last layer of each period is dense.
+    const int64_t period = slidingWindowPeriod;
+    return period == 0 || layer % period < period - 1;
+}
+
+std::string ModelConfig::deviceUnsupportedFeatures() const {
+    std::vector<std::string> features;
+    if (spec && spec->rope == RopeMode::NeoX)
+        features.emplace_back("NeoX RoPE");
+    if (has(LayerTensor::Bq) || has(LayerTensor::Bk) || has(LayerTensor::Bv))
+        features.emplace_back("Q/K/V biases");
+    if (has(LayerTensor::QNorm) || has(LayerTensor::KNorm))
+        features.emplace_back("Q/K norms");
+    if (has(LayerTensor::Wqkv) || (spec && spec->fusedGateUp))
+        features.emplace_back("fused QKV and gate/up matrices");
+    if (has(LayerTensor::PostAttnNorm) || has(LayerTensor::PostFfnNorm))
+        features.emplace_back("post-norms");
+    if (spec && spec->activation == FfnActivation::GeluTanh)
+        features.emplace_back("GELU");
+    if (attentionSoftCap > 0.0f || finalSoftCap > 0.0f)
+        features.emplace_back("soft-capping");
+    if (slidingWindow > 0)
+        features.emplace_back("sliding-window attention");
+    if (spec && spec->queryPreScaled)
+        features.emplace_back("pre-scaled queries");
+    if (expertCount > 0)
+        features.emplace_back("experts");
+    if (features.empty())
+        return {};
+    std::string text = "architecture '" + architecture + "' (";
+    for (size_t i = 0; i < features.size(); ++i)
+        text.append(i ? ", " : "").append(features[i]);
+    return text + ")";
+}
 
 std::string layerTensorName(int64_t layer, const char* suffix) {
     return "blk." + std::to_string(layer) + "." + suffix;
@@ -45,9 +218,11 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
     if (!arch)
         return arch.error();
     c.architecture = *arch;
-    if (c.architecture != "llama")
-        return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': architecture '" +
-                                                     c.architecture + "' is not supported (only 'llama')");
+    c.spec = findArchitecture(c.architecture);
+    if (!c.spec)
+        return makeError(ErrorCode::Unsupported,
+                         "model '" + file.path() + "': architecture '" + c.architecture +
+                             "' is not supported (supported: " + supportedArchitectureNames() + ")");
     auto name = file.getStringOr("general.name", "");
     if (!name)
         return name.error();
@@ -139,20 +314,10 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
             return configError(file, "rope_freqs.weight must be F32");
         c.hasRopeFactors = true;
     }
-    const auto q = static_cast<uint64_t>(c.qDim());
-    const auto kv = static_cast<uint64_t>(c.kvDim());
-    const auto ff = static_cast<uint64_t>(c.feedForwardLength);
-    for (int64_t l = 0; l < c.layerCount; ++l) {
-        const std::pair<const char*, std::vector<uint64_t>> expected[] = {
-            {"attn_norm.weight", {d}},    {"attn_q.weight", {d, q}},      {"attn_k.weight", {d, kv}},
-            {"attn_v.weight", {d, kv}},   {"attn_output.weight", {q, d}}, {"ffn_norm.weight", {d}},
-            {"ffn_gate.weight", {d, ff}}, {"ffn_up.weight", {d, ff}},     {"ffn_down.weight", {ff, d}},
-        };
-        for (const auto& [suffix, shape] : expected) {
-            if (auto r = expectTensor(file, layerTensorName(l, suffix), shape, true); !r)
-                return r.error();
-        }
-    }
+    if (auto r = readModes(file, p, c); !r)
+        return r.error();
+    if (auto r = checkLayerTensors(file, c); !r)
+        return r.error();
     return c;
 }
 

@@ -158,8 +158,34 @@ private Q_SLOTS:
         r = runCli(
             {QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("synth-arch-qwen2-f16.gguf")});
         QVERIFY2(r.exitCode == 0, r.err.constData());
-        QVERIFY2(r.out.contains("architecture 'qwen2' is not supported"), r.out.constData());
+        QVERIFY2(r.out.contains("architecture: qwen2, supported\n"), r.out.constData());
+        QVERIFY2(r.out.contains("devices: CPU only: architecture 'qwen2' (NeoX RoPE, Q/K/V biases)"),
+                 r.out.constData());
+        QVERIFY2(r.out.contains("\nmodel: qwen2, 2 layers"), r.out.constData());
         QVERIFY2(!r.out.contains("unsupported tensor type"), r.out.constData());
+
+        // An architecture without a description (a GGUF that says `mamba`) is read and named, not run.
+        QTemporaryDir dir;
+        const QString mamba = dir.filePath(QStringLiteral("mamba.gguf"));
+        QFile original(declai::testdata::modelPath(QStringLiteral("synth-arch-qwen2-f16.gguf")));
+        QVERIFY(original.open(QIODevice::ReadOnly));
+        QByteArray bytes = original.readAll();
+        // Same length, so every offset stays valid: "qwen2" -> "mamba" in the architecture value and keys.
+        bytes.replace("qwen2", "mamba");
+        QFile out(mamba);
+        QVERIFY(out.open(QIODevice::WriteOnly) && out.write(bytes) == bytes.size());
+        out.close();
+        r = runCli({QStringLiteral("inspect"), QStringLiteral("-m"), mamba});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY2(r.out.contains("architecture: mamba, not supported (supported: llama, qwen2"),
+                 r.out.constData());
+        QVERIFY2(r.out.contains("model: not runnable:") &&
+                     r.out.contains("architecture 'mamba' is not supported"),
+                 r.out.constData());
+        r = runCli({QStringLiteral("generate"), QStringLiteral("-m"), mamba, QStringLiteral("-p"),
+                    QStringLiteral("x"), QStringLiteral("-n"), QStringLiteral("1")});
+        QVERIFY(r.exitCode != 0);
+        QVERIFY2(r.err.contains("architecture 'mamba' is not supported"), r.err.constData());
 
         r = runCli({QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf")});
         QVERIFY2(r.out.contains("tensor types: F32 x48\n") && !r.out.contains("unsupported tensor type"),

@@ -298,6 +298,38 @@ private Q_SLOTS:
         QVERIFY2(named, message.c_str());
     }
 
+    // Issue 15: the device backends run the llama layer only; every other architecture (and llama with
+    // experts) is refused on a device with a message naming it, and runs on the CPU backend instead.
+    void otherArchitecturesAreRefusedOnDevices_data() {
+        QTest::addColumn<QString>("device");
+        QTest::addColumn<QString>("model");
+        forEachDevice([](const QString& d) {
+            for (const char* arch : {"qwen2", "qwen3", "gemma2", "phi3", "mixtral"}) {
+                const QString model = QStringLiteral("synth-arch-%1-f16.gguf").arg(QLatin1String(arch));
+                QTest::newRow(qPrintable(d + QLatin1Char(' ') + model)) << d << model;
+            }
+        });
+    }
+
+    void otherArchitecturesAreRefusedOnDevices() {
+        QFETCH(QString, device);
+        QFETCH(QString, model);
+        const Loaded loaded = load(model);
+        if (!loaded.weights)
+            QSKIP(qPrintable(model + QStringLiteral(" is not in DECLAI_MODEL_PATH")));
+        ThreadPool pool(1);
+        auto shard = makeShardBackend(loaded.weights, {0, 1}, device.toStdString(), pool);
+        QVERIFY2(!shard, qPrintable(model));
+        QCOMPARE(shard.error().code, ErrorCode::Unsupported);
+        const QString message = QString::fromStdString(shard.error().message);
+        const QString arch = QString::fromStdString(loaded.weights->config().architecture);
+        QVERIFY2(message.contains(QStringLiteral("architecture '%1'").arg(arch)) &&
+                     message.contains(QStringLiteral("CPU only")),
+                 qPrintable(message));
+        auto cpu = makeShardBackend(loaded.weights, {0, 1}, "cpu", pool);
+        QVERIFY2(cpu, cpu ? "" : cpu.error().message.c_str());
+    }
+
     // Errors are values: an unknown device or an absent backend is refused with a reason.
     void badDevices() {
         const Loaded model = load(QStringLiteral("stories260K.gguf"));

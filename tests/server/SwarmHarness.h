@@ -35,13 +35,15 @@ inline quint16 freePort() {
 class Swarm {
 public:
     // `prepare` runs before the server starts (e.g. to create users in its data folder).
-    explicit Swarm(QStringList serverArgs = {}, const std::function<void(Swarm&)>& prepare = {})
-        : m_port(freePort()) {
+    // `model` names the served file in DECLAI_MODEL_PATH, without ".gguf".
+    explicit Swarm(QStringList serverArgs = {}, const std::function<void(Swarm&)>& prepare = {},
+                   const QString& model = QStringLiteral("stories260K"))
+        : m_port(freePort()), m_model(model) {
         QDir(m_dir.path()).mkpath(QStringLiteral("models"));
         if (prepare)
             prepare(*this);
-        const QString model = modelPath(QStringLiteral("stories260K.gguf"));
-        QFile::link(model, QDir(m_dir.path()).filePath(QStringLiteral("models/stories260K.gguf")));
+        const QString file = m_model + QStringLiteral(".gguf");
+        QFile::link(modelPath(file), QDir(m_dir.path()).filePath(QStringLiteral("models/") + file));
         m_server = start(QStringLiteral(DECLAI_SERVER_PATH), serverCommandLine(serverArgs),
                          QStringLiteral("server"));
     }
@@ -136,10 +138,9 @@ public:
     std::unique_ptr<QProcess> submit(const QString& prompt, int tokens, QStringList extra = {}) {
         return start(QStringLiteral(DECLAI_CLI_PATH),
                      QStringList{QStringLiteral("submit"), QStringLiteral("--server"), url(),
-                                 QStringLiteral("--ca"), caFile(), QStringLiteral("-m"),
-                                 QStringLiteral("stories260K"), QStringLiteral("-p"), prompt,
-                                 QStringLiteral("-n"), QString::number(tokens), QStringLiteral("--timeout-s"),
-                                 QStringLiteral("120")} +
+                                 QStringLiteral("--ca"), caFile(), QStringLiteral("-m"), m_model,
+                                 QStringLiteral("-p"), prompt, QStringLiteral("-n"), QString::number(tokens),
+                                 QStringLiteral("--timeout-s"), QStringLiteral("120")} +
                          extra,
                      QString());
     }
@@ -186,6 +187,7 @@ private:
 
     QTemporaryDir m_dir;
     quint16 m_port;
+    QString m_model;
     std::unique_ptr<QProcess> m_server;
     std::vector<std::unique_ptr<QProcess>> m_nodes;
 };

@@ -60,6 +60,15 @@ DeviceShardExecutor::create(std::shared_ptr<const ModelWeights> weights, LayerRa
                                                          .append(" is not within the model's ")
                                                          .append(std::to_string(c.layerCount))
                                                          .append(" layers"));
+    // The device graph is the plain llama layer; other architectures and their options run on the CPU
+    // until the op interface covers them (issue 15).
+    if (const std::string missing = c.deviceUnsupportedFeatures(); !missing.empty())
+        return makeError(ErrorCode::Unsupported, std::string("device ")
+                                                     .append(device->id().toString())
+                                                     .append(": ")
+                                                     .append(missing)
+                                                     .append(" runs on the CPU only (the device backends "
+                                                             "run the llama layer)"));
     // The Rope op has no per-dimension frequency factors (Llama 3.1 rope_freqs); refusing is better
     // than silently computing a different model.
     if (!weights->ropeFactors().empty())

@@ -13,6 +13,7 @@ int64_t Embedder::hiddenSize() const {
 Expected<void> Embedder::embed(std::span<const int32_t> tokens, std::span<float> out) const {
     const WeightMatrix& table = m_weights->tokenEmbedding();
     const int64_t dim = hiddenSize();
+    const float scale = m_weights->config().embeddingScale;
     if (out.size() < tokens.size() * static_cast<size_t>(dim))
         return makeError(ErrorCode::InvalidArgument, "embedding output buffer too small");
     for (size_t i = 0; i < tokens.size(); ++i) {
@@ -21,7 +22,12 @@ Expected<void> Embedder::embed(std::span<const int32_t> tokens, std::span<float>
             return makeError(ErrorCode::InvalidArgument,
                              "token id " + std::to_string(id) + " at position " + std::to_string(i) +
                                  " is outside the vocabulary (" + std::to_string(table.rows) + " tokens)");
-        quant::dequantizeRow(table.type, table.row(id), out.data() + i * static_cast<size_t>(dim), dim);
+        float* row = out.data() + i * static_cast<size_t>(dim);
+        quant::dequantizeRow(table.type, table.row(id), row, dim);
+        // Gemma scales the embeddings by sqrt(dim); the gateway does it, so shards stay layer ranges.
+        if (scale != 1.0f)
+            for (int64_t d = 0; d < dim; ++d)
+                row[d] *= scale;
     }
     return {};
 }

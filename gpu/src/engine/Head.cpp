@@ -2,6 +2,8 @@
 
 #include "declai/gpu/CpuKernels.h"
 
+#include <cmath>
+
 namespace declai {
 
 Head::Head(std::shared_ptr<const ModelWeights> weights, ThreadPool& pool)
@@ -23,6 +25,12 @@ Expected<void> Head::logits(std::span<const float> hidden, std::span<float> logi
     cpu::rmsNorm(hidden.data(), m_weights->outputNorm().data(), c.embeddingLength, c.rmsNormEps,
                  m_normed.data());
     cpu::matmul(m_weights->output(), m_normed.data(), 1, logits.data(), m_pool, m_scratch);
+    // Final soft-capping (gemma2), as llama.cpp's graph: scale by 1/cap, tanh, scale by cap.
+    if (const float cap = c.finalSoftCap; cap > 0.0f) {
+        const float inverse = 1.0f / cap;
+        for (int64_t i = 0; i < vocabSize(); ++i)
+            logits[static_cast<size_t>(i)] = std::tanh(logits[static_cast<size_t>(i)] * inverse) * cap;
+    }
     return {};
 }
 

@@ -56,6 +56,78 @@ Expected<void> assign(T& out, Expected<T> value) {
 
 } // namespace
 
+WeightMatrix* LayerWeights::matrix(LayerTensor role) {
+    switch (role) {
+    case LayerTensor::Wq:
+        return &wq;
+    case LayerTensor::Wk:
+        return &wk;
+    case LayerTensor::Wv:
+        return &wv;
+    case LayerTensor::Wqkv:
+        return &wqkv;
+    case LayerTensor::Wo:
+        return &wo;
+    case LayerTensor::Gate:
+        return &wGate;
+    case LayerTensor::Up:
+        return &wUp;
+    case LayerTensor::Down:
+        return &wDown;
+    case LayerTensor::GateInp:
+        return &gateInp;
+    case LayerTensor::GateExps:
+        return &gateExps;
+    case LayerTensor::UpExps:
+        return &upExps;
+    case LayerTensor::DownExps:
+        return &downExps;
+    default:
+        return nullptr;
+    }
+}
+
+std::vector<float>* LayerWeights::vector(LayerTensor role) {
+    switch (role) {
+    case LayerTensor::AttnNorm:
+        return &attnNorm;
+    case LayerTensor::FfnNorm:
+        return &ffnNorm;
+    case LayerTensor::Bq:
+        return &bq;
+    case LayerTensor::Bk:
+        return &bk;
+    case LayerTensor::Bv:
+        return &bv;
+    case LayerTensor::QNorm:
+        return &qNorm;
+    case LayerTensor::KNorm:
+        return &kNorm;
+    case LayerTensor::PostAttnNorm:
+        return &postAttnNorm;
+    case LayerTensor::PostFfnNorm:
+        return &postFfnNorm;
+    default:
+        return nullptr;
+    }
+}
+
+std::vector<const WeightMatrix*> LayerWeights::matrices() const {
+    std::vector<const WeightMatrix*> present;
+    for (const WeightMatrix* m :
+         {&wq, &wk, &wv, &wqkv, &wo, &wGate, &wUp, &wDown, &gateInp, &gateExps, &upExps, &downExps})
+        if (m->data)
+            present.push_back(m);
+    return present;
+}
+
+WeightMatrix expertSlice(const WeightMatrix& stacked, int64_t expert, int64_t experts) {
+    WeightMatrix m = stacked;
+    m.rows = stacked.rows / experts;
+    m.data = stacked.data + static_cast<size_t>(expert * m.rows) * stacked.rowBytes;
+    return m;
+}
+
 Expected<std::shared_ptr<const ModelWeights>> ModelWeights::load(const std::string& path) {
     auto file = GgufFile::open(path);
     if (!file)
@@ -85,17 +157,26 @@ Expected<std::shared_ptr<const ModelWeights>> ModelWeights::fromFile(std::shared
     weights->m_layers.resize(static_cast<size_t>(config->layerCount));
     for (int64_t l = 0; l < config->layerCount; ++l) {
         LayerWeights& lw = weights->m_layers[static_cast<size_t>(l)];
-        for (auto [dst, name] :
-             {std::pair{&lw.attnNorm, "attn_norm.weight"}, {&lw.ffnNorm, "ffn_norm.weight"}})
-            if (auto r = assign(*dst, vectorCopy(f, layerTensorName(l, name))); !r)
-                return r.error();
-        const std::pair<WeightMatrix*, const char*> matrices[] = {
-            {&lw.wq, "attn_q.weight"},      {&lw.wk, "attn_k.weight"},      {&lw.wv, "attn_v.weight"},
-            {&lw.wo, "attn_output.weight"}, {&lw.wGate, "ffn_gate.weight"}, {&lw.wUp, "ffn_up.weight"},
-            {&lw.wDown, "ffn_down.weight"}};
-        for (const auto& [dst, name] : matrices)
-            if (auto r = assign(*dst, matrixView(f, layerTensorName(l, name))); !r)
-                return r.error();
+        // The architecture's table says which tensors exist; the config says which optional ones this file
+        // has.
+        for (const LayerTensorSpec& t : config->spec->layerTensors) {
+            if (!config->has(t.role))
+                continue;
+            const std::string name = layerTensorName(l, t.suffix);
+            if (t.isMatrix) {
+                WeightMatrix* dst = lw.matrix(t.role);
+                if (!dst)
+                    return makeError(ErrorCode::Internal, "tensor '" + name + "' has no matrix slot");
+                if (auto r = assign(*dst, matrixView(f, name)); !r)
+                    return r.error();
+            } else {
+                std::vector<float>* dst = lw.vector(t.role);
+                if (!dst)
+                    return makeError(ErrorCode::Internal, "tensor '" + name + "' has no vector slot");
+                if (auto r = assign(*dst, vectorCopy(f, name)); !r)
+                    return r.error();
+            }
+        }
     }
     return std::shared_ptr<const ModelWeights>(std::move(weights));
 }
@@ -103,8 +184,7 @@ Expected<std::shared_ptr<const ModelWeights>> ModelWeights::fromFile(std::shared
 uint64_t ModelWeights::layerBytes(LayerRange layers) const {
     uint64_t total = 0;
     for (int64_t l = layers.begin; l < layers.end; ++l) {
-        const LayerWeights& lw = layer(l);
-        for (const WeightMatrix* m : {&lw.wq, &lw.wk, &lw.wv, &lw.wo, &lw.wGate, &lw.wUp, &lw.wDown})
+        for (const WeightMatrix* m : layer(l).matrices())
             total += m->rowBytes * static_cast<uint64_t>(m->rows);
     }
     return total;
@@ -114,8 +194,7 @@ uint64_t ModelWeights::prefault(LayerRange layers, bool embeddingAndOutput) cons
     std::vector<const WeightMatrix*> matrices;
     for (int64_t l = std::max<int64_t>(0, layers.begin);
          l < std::min<int64_t>(layers.end, m_config.layerCount); ++l) {
-        const LayerWeights& w = m_layers[static_cast<size_t>(l)];
-        for (const WeightMatrix* m : {&w.wq, &w.wk, &w.wv, &w.wo, &w.wGate, &w.wUp, &w.wDown})
+        for (const WeightMatrix* m : m_layers[static_cast<size_t>(l)].matrices())
             matrices.push_back(m);
     }
     if (embeddingAndOutput) {

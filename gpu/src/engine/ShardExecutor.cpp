@@ -4,9 +4,63 @@
 #include "declai/gpu/CpuFeatures.h"
 #include "declai/gpu/CpuKernels.h"
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
 namespace declai {
+namespace {
+
+void addBias(float* x, const std::vector<float>& bias, int64_t n) {
+    if (bias.empty())
+        return;
+    for (int64_t i = 0; i < n; ++i)
+        x[i] += bias[static_cast<size_t>(i)];
+}
+
+// NeoX-style RoPE: rotates (x[i], x[i + ropeDims/2]) of each head with the pair-i angle of the table.
+void applyRopeNeox(float* x, int64_t heads, int64_t headDim, int64_t ropeDims, const float* cosSin) {
+    const int64_t half = ropeDims / 2;
+    for (int64_t h = 0; h < heads; ++h) {
+        float* v = x + h * headDim;
+        for (int64_t i = 0; i < half; ++i) {
+            const float c = cosSin[2 * i];
+            const float s = cosSin[2 * i + 1];
+            const float x0 = v[i];
+            const float x1 = v[i + half];
+            v[i] = std::fma(x0, c, -(x1 * s));
+            v[i + half] = std::fma(x0, s, x1 * c);
+        }
+    }
+}
+
+// gelu_tanh as llama.cpp's CPU backend computes it: the input rounded to F16, looked up in a table of F16
+// values of 0.5x(1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), saturated outside [-10, 10].
+float geluF16Table(float x) {
+    if (x <= -10.0f)
+        return 0.0f;
+    if (x >= 10.0f)
+        return x;
+    const float h = quant::fp16ToFp32(quant::fp32ToFp16(x));
+    const float g =
+        0.5f * h * (1.0f + std::tanh(0.79788456080286535587989211986876f * h * (1.0f + 0.044715f * h * h)));
+    return quant::fp16ToFp32(quant::fp32ToFp16(g));
+}
+
+// up[i] = act(gate[i]) * up[i] over `rows` rows of rowLength values.
+void gatedActivation(FfnActivation activation, const float* gate, float* up, int64_t rowLength, int64_t rows,
+                     ThreadPool& pool) {
+    if (activation == FfnActivation::SiLU) {
+        cpu::swiGluRows(gate, up, rowLength, rows, pool);
+        return;
+    }
+    pool.parallelFor(rows * rowLength, 4096, [&](int64_t begin, int64_t end, int) {
+        for (int64_t i = begin; i < end; ++i)
+            up[i] = geluF16Table(gate[i]) * up[i];
+    });
+}
+
+} // namespace
 
 Expected<std::unique_ptr<ShardExecutor>> ShardExecutor::create(std::shared_ptr<const ModelWeights> weights,
                                                                LayerRange layers, ThreadPool& pool,
@@ -99,6 +153,7 @@ void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, fl
                              int64_t nTokens) {
     const LayerWeights& w = m_weights->layer(layer);
     const ModelConfig& c = m_config;
+    const ArchitectureSpec& arch = *c.spec;
     const int64_t dim = c.embeddingLength;
     const int64_t qDim = c.qDim();
     const int64_t kvDim = c.kvDim();
@@ -125,12 +180,46 @@ void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, fl
     forEachToken([&](int64_t t) {
         cpu::rmsNorm(hidden + t * dim, w.attnNorm.data(), dim, c.rmsNormEps, m_normed.data() + t * dim);
     });
-    const cpu::MatmulJob qkv[] = {{&w.wq, m_q.data()}, {&w.wk, m_k.data()}, {&w.wv, m_v.data()}};
-    cpu::matmulShared(qkv, m_normed.data(), nTokens, m_pool, m_actScratch);
+    if (w.wqkv.data) {
+        // Fused: one product of qDim + 2 kvDim rows, split into Q, K, V.
+        const int64_t fusedRows = qDim + 2 * kvDim;
+        m_fused.resize(n * static_cast<size_t>(fusedRows));
+        cpu::matmul(w.wqkv, m_normed.data(), nTokens, m_fused.data(), m_pool, m_actScratch);
+        forEachToken([&](int64_t t) {
+            const float* row = m_fused.data() + t * fusedRows;
+            std::copy(row, row + qDim, m_q.data() + t * qDim);
+            std::copy(row + qDim, row + qDim + kvDim, m_k.data() + t * kvDim);
+            std::copy(row + qDim + kvDim, row + fusedRows, m_v.data() + t * kvDim);
+        });
+    } else {
+        const cpu::MatmulJob qkv[] = {{&w.wq, m_q.data()}, {&w.wk, m_k.data()}, {&w.wv, m_v.data()}};
+        cpu::matmulShared(qkv, m_normed.data(), nTokens, m_pool, m_actScratch);
+    }
+    const bool neox = arch.rope == RopeMode::NeoX;
     forEachToken([&](int64_t t) {
+        float* q = m_q.data() + t * qDim;
+        float* k = m_k.data() + t * kvDim;
+        float* v = m_v.data() + t * kvDim;
+        addBias(q, w.bq, qDim);
+        addBias(k, w.bk, kvDim);
+        addBias(v, w.bv, kvDim);
+        if (!w.qNorm.empty())
+            for (int64_t h = 0; h < c.headCount; ++h)
+                cpu::rmsNorm(q + h * c.headDim, w.qNorm.data(), c.headDim, c.rmsNormEps, q + h * c.headDim);
+        if (!w.kNorm.empty())
+            for (int64_t h = 0; h < c.kvHeadCount; ++h)
+                cpu::rmsNorm(k + h * c.headDim, w.kNorm.data(), c.headDim, c.rmsNormEps, k + h * c.headDim);
         const float* table = m_ropeTable.data() + t * c.ropeDimensions;
-        cpu::applyRope(m_q.data() + t * qDim, c.headCount, c.headDim, c.ropeDimensions, table);
-        cpu::applyRope(m_k.data() + t * kvDim, c.kvHeadCount, c.headDim, c.ropeDimensions, table);
+        if (neox) {
+            applyRopeNeox(q, c.headCount, c.headDim, c.ropeDimensions, table);
+            applyRopeNeox(k, c.kvHeadCount, c.headDim, c.ropeDimensions, table);
+        } else {
+            cpu::applyRope(q, c.headCount, c.headDim, c.ropeDimensions, table);
+            cpu::applyRope(k, c.kvHeadCount, c.headDim, c.ropeDimensions, table);
+        }
+        if (arch.queryPreScaled)
+            for (int64_t i = 0; i < qDim; ++i)
+                q[i] *= c.attentionScale;
     });
     const auto slot = static_cast<size_t>(layer - m_layers.begin);
     uint16_t* keyDst = cache.keys[slot].data() + startPos * kvDim;
@@ -138,28 +227,143 @@ void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, fl
     const cpu::KernelTable& kernels = cpu::activeKernels();
     kernels.toF16(m_k.data(), keyDst, static_cast<int64_t>(m_k.size()));
     kernels.toF16(m_v.data(), valueDst, static_cast<int64_t>(m_v.size()));
-    attention(cache, slot, startPos, nTokens);
+    attention(cache, layer, startPos, nTokens);
     cpu::matmul(w.wo, m_attnOut.data(), nTokens, m_proj.data(), m_pool, m_actScratch);
+    if (!w.postAttnNorm.empty())
+        forEachToken([&](int64_t t) {
+            float* row = m_proj.data() + t * dim;
+            cpu::rmsNorm(row, w.postAttnNorm.data(), dim, c.rmsNormEps, row);
+        });
     cpu::addInPlace(hidden, m_proj.data(), nTokens * dim);
 
-    // Feed-forward block (SwiGLU).
+    // Feed-forward block: a gated FFN (SwiGLU or GeGLU) or a mixture of such experts.
     forEachToken([&](int64_t t) {
         cpu::rmsNorm(hidden + t * dim, w.ffnNorm.data(), dim, c.rmsNormEps, m_normed.data() + t * dim);
     });
-    const cpu::MatmulJob gateUp[] = {{&w.wGate, m_gate.data()}, {&w.wUp, m_up.data()}};
-    cpu::matmulShared(gateUp, m_normed.data(), nTokens, m_pool, m_actScratch);
-    cpu::swiGluRows(m_gate.data(), m_up.data(), ff, nTokens, m_pool);
-    cpu::matmul(w.wDown, m_up.data(), nTokens, m_proj.data(), m_pool, m_actScratch);
+    if (c.expertCount > 0)
+        expertFfn(w, nTokens);
+    else
+        denseFfn(w, nTokens);
+    if (!w.postFfnNorm.empty())
+        forEachToken([&](int64_t t) {
+            float* row = m_proj.data() + t * dim;
+            cpu::rmsNorm(row, w.postFfnNorm.data(), dim, c.rmsNormEps, row);
+        });
     cpu::addInPlace(hidden, m_proj.data(), nTokens * dim);
 }
 
-void ShardExecutor::attention(KvCache& cache, size_t layerSlot, int64_t startPos, int64_t nTokens) {
+// m_normed (nTokens rows) -> m_proj.
+void ShardExecutor::denseFfn(const LayerWeights& w, int64_t nTokens) {
     const ModelConfig& c = m_config;
+    const int64_t ff = c.feedForwardLength;
+    if (c.spec->fusedGateUp) {
+        // One product of 2 x ff rows per token: [gate | up].
+        m_fused.resize(static_cast<size_t>(nTokens * 2 * ff));
+        cpu::matmul(w.wUp, m_normed.data(), nTokens, m_fused.data(), m_pool, m_actScratch);
+        m_pool.parallelFor(nTokens, 4, [&](int64_t begin, int64_t end, int) {
+            for (int64_t t = begin; t < end; ++t) {
+                const float* row = m_fused.data() + t * 2 * ff;
+                std::copy(row, row + ff, m_gate.data() + t * ff);
+                std::copy(row + ff, row + 2 * ff, m_up.data() + t * ff);
+            }
+        });
+    } else {
+        const cpu::MatmulJob gateUp[] = {{&w.wGate, m_gate.data()}, {&w.wUp, m_up.data()}};
+        cpu::matmulShared(gateUp, m_normed.data(), nTokens, m_pool, m_actScratch);
+    }
+    gatedActivation(c.spec->activation, m_gate.data(), m_up.data(), ff, nTokens, m_pool);
+    cpu::matmul(w.wDown, m_up.data(), nTokens, m_proj.data(), m_pool, m_actScratch);
+}
+
+// Mixture of experts as llama.cpp's build_moe_ffn runs Mixtral: router logits, softmax over all experts, the
+// top expert_used_count by probability, their probabilities renormalised to sum 1 (the sum clamped below
+// as llama.cpp does), each chosen expert's SwiGLU FFN scaled by its weight, and the weighted outputs added
+// in rank order. Tokens are grouped per expert so each expert's matrices are read once per batch.
+void ShardExecutor::expertFfn(const LayerWeights& w, int64_t nTokens) {
+    const ModelConfig& c = m_config;
+    const int64_t dim = c.embeddingLength;
+    const int64_t ff = c.feedForwardLength;
+    const int64_t experts = c.expertCount;
+    const int64_t used = c.expertUsedCount;
+    const auto n = static_cast<size_t>(nTokens);
+    m_router.resize(n * static_cast<size_t>(experts));
+    cpu::matmul(w.gateInp, m_normed.data(), nTokens, m_router.data(), m_pool, m_actScratch);
+    m_slotExpert.resize(n * static_cast<size_t>(used));
+    m_slotWeight.resize(n * static_cast<size_t>(used));
+    m_slotOut.resize(n * static_cast<size_t>(used * dim));
+    for (int64_t t = 0; t < nTokens; ++t) {
+        float* probs = m_router.data() + t * experts;
+        cpu::softmax(probs, experts);
+        int32_t* chosen = m_slotExpert.data() + t * used;
+        std::vector<int32_t> order(static_cast<size_t>(experts));
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int32_t a, int32_t b) { return probs[a] > probs[b]; });
+        double sum = 0.0;
+        for (int64_t s = 0; s < used; ++s) {
+            chosen[s] = order[static_cast<size_t>(s)];
+            sum += static_cast<double>(probs[chosen[s]]);
+        }
+        const float total = std::max(static_cast<float>(sum), 6.103515625e-5f);
+        for (int64_t s = 0; s < used; ++s)
+            m_slotWeight[static_cast<size_t>(t * used + s)] = probs[chosen[s]] / total;
+    }
+    std::vector<int64_t> members; // (token, slot) pairs routed to the current expert, as t * used + s
+    for (int64_t e = 0; e < experts; ++e) {
+        members.clear();
+        for (int64_t i = 0; i < nTokens * used; ++i)
+            if (m_slotExpert[static_cast<size_t>(i)] == e)
+                members.push_back(i);
+        if (members.empty())
+            continue;
+        const auto count = static_cast<int64_t>(members.size());
+        m_expertIn.resize(static_cast<size_t>(count * dim));
+        for (int64_t m = 0; m < count; ++m) {
+            const float* src = m_normed.data() + (members[static_cast<size_t>(m)] / used) * dim;
+            std::copy(src, src + dim, m_expertIn.data() + m * dim);
+        }
+        const WeightMatrix gate = expertSlice(w.gateExps, e, experts);
+        const WeightMatrix up = expertSlice(w.upExps, e, experts);
+        const WeightMatrix down = expertSlice(w.downExps, e, experts);
+        m_gate.resize(static_cast<size_t>(std::max(count, nTokens) * ff));
+        m_up.resize(m_gate.size());
+        const cpu::MatmulJob gateUp[] = {{&gate, m_gate.data()}, {&up, m_up.data()}};
+        cpu::matmulShared(gateUp, m_expertIn.data(), count, m_pool, m_actScratch);
+        gatedActivation(c.spec->activation, m_gate.data(), m_up.data(), ff, count, m_pool);
+        m_expertOut.resize(static_cast<size_t>(count * dim));
+        cpu::matmul(down, m_up.data(), count, m_expertOut.data(), m_pool, m_actScratch);
+        for (int64_t m = 0; m < count; ++m) {
+            const int64_t i = members[static_cast<size_t>(m)];
+            const float weight = m_slotWeight[static_cast<size_t>(i)];
+            const float* src = m_expertOut.data() + m * dim;
+            float* dst = m_slotOut.data() + i * dim;
+            for (int64_t d = 0; d < dim; ++d)
+                dst[d] = src[d] * weight;
+        }
+    }
+    for (int64_t t = 0; t < nTokens; ++t) {
+        float* out = m_proj.data() + t * dim;
+        const float* first = m_slotOut.data() + t * used * dim;
+        std::copy(first, first + dim, out);
+        for (int64_t s = 1; s < used; ++s)
+            cpu::addInPlace(out, first + s * dim, dim);
+    }
+}
+
+void ShardExecutor::attention(KvCache& cache, int64_t layer, int64_t startPos, int64_t nTokens) {
+    const ModelConfig& c = m_config;
+    const auto layerSlot = static_cast<size_t>(layer - m_layers.begin);
     const int64_t headDim = c.headDim;
     const int64_t qDim = c.qDim();
     const int64_t kvDim = c.kvDim();
     const int64_t group = c.headCount / c.kvHeadCount;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(headDim));
+    // Queries pre-scaled by the graph are scored with scale 1. With soft-capping, as in llama.cpp's flash
+    // attention, the scale is divided by the cap and the score becomes cap * tanh(score).
+    const float softCap = c.attentionSoftCap;
+    const float kqScale = c.spec->queryPreScaled ? 1.0f : c.attentionScale;
+    const float scale = softCap > 0.0f ? kqScale / softCap : kqScale;
+    // A sliding-window layer sees the last `window` positions, its own included.
+    const int64_t window = c.usesSlidingWindow(layer) ? c.slidingWindow : 0;
     const uint16_t* keys = cache.keys[layerSlot].data();
     const uint16_t* values = cache.values[layerSlot].data();
     m_scores.resize(static_cast<size_t>(m_pool.threadCount() * headDim * 2));
@@ -181,14 +385,17 @@ void ShardExecutor::attention(KvCache& cache, size_t layerSlot, int64_t startPos
             const int64_t h = item % c.headCount;
             const int64_t kvHead = h / group;
             const int64_t visible = startPos + t + 1;
+            const int64_t first = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
             const float* query = m_q.data() + t * qDim + h * headDim;
             kernels.roundF16(query, q, headDim);
             std::fill(accumulator, accumulator + headDim, 0.0f);
             float maxScore = -INFINITY;
             float sum = 0.0f;
-            for (int64_t j = 0; j < visible; ++j) {
+            for (int64_t j = first; j < visible; ++j) {
                 const uint16_t* k = keys + j * kvDim + kvHead * headDim;
-                const float score = kernels.dotF32F16(q, k, headDim) * scale;
+                float score = kernels.dotF32F16(q, k, headDim) * scale;
+                if (softCap > 0.0f)
+                    score = softCap * std::tanh(score);
                 float oldScale = 1.0f;
                 float weight = 1.0f;
                 if (score > maxScore) {

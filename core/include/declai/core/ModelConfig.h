@@ -1,19 +1,23 @@
-// Hyper-parameters of a llama-architecture model (Llama 1/2/3, TinyLlama, Mistral-style GQA, SmolLM),
-// read from GGUF metadata and checked against the tensor table.
+// Hyper-parameters of a model of a supported architecture (core/Architecture.h: llama and its
+// mixture-of-experts form, qwen2, qwen3, gemma2, phi3), read from GGUF metadata (`<architecture>.` keys) and
+// checked against the architecture's tensor table.
 #pragma once
 
+#include "declai/core/Architecture.h"
 #include "declai/core/Error.h"
 #include "declai/core/GgufFile.h"
 
+#include <array>
 #include <cstdint>
 #include <string>
 
 namespace declai {
 
 struct ModelConfig {
-    std::string architecture;    // "llama"
-    std::string name;            // general.name, if any
-    int64_t embeddingLength = 0; // model dimension
+    std::string architecture;               // general.architecture
+    const ArchitectureSpec* spec = nullptr; // its description (never null in a validated config)
+    std::string name;                       // general.name, if any
+    int64_t embeddingLength = 0;            // model dimension
     int64_t layerCount = 0;
     int64_t headCount = 0;
     int64_t kvHeadCount = 0;
@@ -28,6 +32,24 @@ struct ModelConfig {
     bool tiedEmbeddings = false; // no output.weight: the head reuses token_embd.weight
     bool hasRopeFactors = false; // Llama 3.1 style rope_freqs.weight
 
+    // Architecture modes (from spec and the file's keys).
+    float embeddingScale = 1.0f;     // token embeddings are multiplied by it (gemma: sqrt(dim))
+    float attentionScale = 0.0f;     // scale of Q.K (1/sqrt(headDim) unless the architecture says otherwise)
+    float attentionSoftCap = 0.0f;   // 0 = none; else scores = cap * tanh(scores / cap)
+    float finalSoftCap = 0.0f;       // 0 = none; same on the logits
+    int64_t slidingWindow = 0;       // 0 = none; else a SWA layer sees the last slidingWindow positions
+    int64_t slidingWindowPeriod = 0; // SWA on layers with index % period < period - 1 (0, 1: every layer)
+    int64_t expertCount = 0;         // 0 = dense FFN
+    int64_t expertUsedCount = 0;
+    // Which of the architecture's layer tensors the file has (the same set in every layer).
+    std::array<bool, kLayerTensorCount> layerTensorPresent{};
+
+    bool has(LayerTensor t) const { return layerTensorPresent[static_cast<size_t>(t)]; }
+    bool usesSlidingWindow(int64_t layer) const;
+    // Empty when the device backends (which run only the plain llama graph) can run this model; otherwise
+    // what they lack, e.g. "architecture 'qwen2' (NeoX RoPE, Q/K/V biases)".
+    std::string deviceUnsupportedFeatures() const;
+
     int64_t qDim() const { return headCount * headDim; }
     int64_t kvDim() const { return kvHeadCount * headDim; }
 
@@ -35,7 +57,7 @@ struct ModelConfig {
     static Expected<ModelConfig> fromGguf(const GgufFile& file);
 };
 
-// Tensor names of the llama layout, as llama.cpp writes them.
+// Tensor names of a layer, as llama.cpp writes them.
 std::string layerTensorName(int64_t layer, const char* suffix);
 
 } // namespace declai

@@ -1,5 +1,5 @@
-// Weights of a llama model as views into the GGUF memory map (no copies): matrices stay in their file
-// format; the small norm vectors are widened to float once at load.
+// Weights of a model (any architecture of core/Architecture.h) as views into the GGUF memory map (no copies):
+// matrices stay in their file format; the small norm vectors are widened to float once at load.
 #pragma once
 
 #include "declai/core/Error.h"
@@ -31,12 +31,30 @@ struct WeightMatrix {
     const std::byte* row(int64_t r) const { return data + static_cast<size_t>(r) * rowBytes; }
 };
 
+// One layer's tensors, by role (LayerTensor). An absent optional tensor is an empty vector or a matrix with
+// data == nullptr. Expert matrices (gateExps, upExps, downExps) hold all experts' rows one after another:
+// expert(e) is the slice of one.
 struct LayerWeights {
     std::vector<float> attnNorm;
     std::vector<float> ffnNorm;
     WeightMatrix wq, wk, wv, wo;
     WeightMatrix wGate, wUp, wDown;
+    std::vector<float> bq, bk, bv;   // Q/K/V biases (qwen2)
+    std::vector<float> qNorm, kNorm; // per-head Q/K RMSNorm (qwen3)
+    std::vector<float> postAttnNorm; // gemma2
+    std::vector<float> postFfnNorm;  // gemma2
+    WeightMatrix wqkv;               // fused Q/K/V (phi3)
+    WeightMatrix gateInp;            // expert router
+    WeightMatrix gateExps, upExps, downExps;
+
+    WeightMatrix* matrix(LayerTensor role);
+    std::vector<float>* vector(LayerTensor role);
+    // The present matrices (what a token reads), for sizes and prefault.
+    std::vector<const WeightMatrix*> matrices() const;
 };
+
+// Rows [e * rows / experts, (e + 1) * rows / experts) of a stacked expert matrix.
+WeightMatrix expertSlice(const WeightMatrix& stacked, int64_t expert, int64_t experts);
 
 class ModelWeights {
 public:

@@ -1,6 +1,8 @@
 // Runs transformer layers [begin, end) of a model on a batch of hidden states, keeping one KV cache per
-// session. This is the unit of work a volunteer node serves: the network splits models by layer ranges.
-// Threading: all calls come from one compute thread; the executor parallelises inside with its pool.
+// session. One layer graph serves every architecture of core/Architecture.h, switched by the config's modes
+// and the tensors the layer has (biases, Q/K norms, fused matrices, post-norms, experts). This is the unit of
+// work a volunteer node serves: the network splits models by layer ranges. Threading: all calls come from one
+// compute thread; the executor parallelises inside with its pool.
 #pragma once
 
 #include "declai/gpu/ModelWeights.h"
@@ -50,7 +52,9 @@ private:
     ShardExecutor(std::shared_ptr<const ModelWeights> weights, LayerRange layers, ThreadPool& pool,
                   int64_t maxContext);
     void runLayer(int64_t layer, KvCache& cache, int64_t startPos, float* hidden, int64_t nTokens);
-    void attention(KvCache& cache, size_t layerSlot, int64_t startPos, int64_t nTokens);
+    void attention(KvCache& cache, int64_t layer, int64_t startPos, int64_t nTokens);
+    void denseFfn(const LayerWeights& w, int64_t nTokens);
+    void expertFfn(const LayerWeights& w, int64_t nTokens);
 
     std::shared_ptr<const ModelWeights> m_weights;
     const ModelConfig& m_config;
@@ -61,6 +65,10 @@ private:
 
     // Scratch reused across calls (sized for the largest batch seen).
     std::vector<float> m_normed, m_q, m_k, m_v, m_attnOut, m_proj, m_gate, m_up, m_ropeTable, m_scores;
+    std::vector<float> m_fused;                           // fused QKV or gate/up products
+    std::vector<float> m_router, m_expertIn, m_expertOut; // mixture of experts
+    std::vector<float> m_slotOut, m_slotWeight;           // nTokens x used experts
+    std::vector<int32_t> m_slotExpert;
     std::vector<std::byte> m_actScratch;
 };
 

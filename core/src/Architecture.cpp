@@ -1,0 +1,132 @@
+#include "declai/core/Architecture.h"
+
+namespace declai {
+namespace {
+
+using E = Extent;
+using P = Presence;
+using T = LayerTensor;
+
+constexpr LayerTensorSpec vec(T role, const char* suffix, E extent, P presence = P::Required) {
+    return {role, suffix, {extent, E::None, E::None}, presence, false};
+}
+constexpr LayerTensorSpec mat(T role, const char* suffix, E cols, E rows, P presence = P::Required,
+                              E experts = E::None) {
+    return {role, suffix, {cols, rows, experts}, presence, true};
+}
+
+// llama (Llama 1/2/3, Mistral, TinyLlama, SmolLM) and its Mixtral-style mixture-of-experts form; optional
+// Q/K/V biases as llama.cpp loads them.
+constexpr LayerTensorSpec kLlama[] = {
+    vec(T::AttnNorm, "attn_norm.weight", E::Dim),
+    mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
+    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),
+    mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
+    vec(T::Bq, "attn_q.bias", E::QDim, P::Optional),
+    vec(T::Bk, "attn_k.bias", E::KvDim, P::Optional),
+    vec(T::Bv, "attn_v.bias", E::KvDim, P::Optional),
+    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
+    vec(T::FfnNorm, "ffn_norm.weight", E::Dim),
+    mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn, P::Dense),
+    mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn, P::Dense),
+    mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim, P::Dense),
+    mat(T::GateInp, "ffn_gate_inp.weight", E::Dim, E::Experts, P::Experts),
+    mat(T::GateExps, "ffn_gate_exps.weight", E::Dim, E::Ffn, P::Experts, E::Experts),
+    mat(T::UpExps, "ffn_up_exps.weight", E::Dim, E::Ffn, P::Experts, E::Experts),
+    mat(T::DownExps, "ffn_down_exps.weight", E::Ffn, E::Dim, P::Experts, E::Experts),
+};
+
+// Qwen 2 / 2.5: Q/K/V biases.
+constexpr LayerTensorSpec kQwen2[] = {
+    vec(T::AttnNorm, "attn_norm.weight", E::Dim),
+    mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
+    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),
+    mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
+    vec(T::Bq, "attn_q.bias", E::QDim),
+    vec(T::Bk, "attn_k.bias", E::KvDim),
+    vec(T::Bv, "attn_v.bias", E::KvDim),
+    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
+    vec(T::FfnNorm, "ffn_norm.weight", E::Dim),
+    mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn),
+    mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn),
+    mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
+};
+
+// Qwen 3: per-head RMSNorm of Q and K before RoPE.
+constexpr LayerTensorSpec kQwen3[] = {
+    vec(T::AttnNorm, "attn_norm.weight", E::Dim),      mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
+    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),     mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
+    vec(T::QNorm, "attn_q_norm.weight", E::HeadDim),   vec(T::KNorm, "attn_k_norm.weight", E::HeadDim),
+    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim), vec(T::FfnNorm, "ffn_norm.weight", E::Dim),
+    mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn),   mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn),
+    mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
+};
+
+// Gemma 2: norms after attention and after the FFN as well as before.
+constexpr LayerTensorSpec kGemma2[] = {
+    vec(T::AttnNorm, "attn_norm.weight", E::Dim),
+    mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
+    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),
+    mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
+    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
+    vec(T::PostAttnNorm, "post_attention_norm.weight", E::Dim),
+    vec(T::FfnNorm, "ffn_norm.weight", E::Dim),
+    mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn),
+    mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn),
+    mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
+    vec(T::PostFfnNorm, "post_ffw_norm.weight", E::Dim),
+};
+
+// Phi-3: fused QKV and fused [gate | up].
+constexpr LayerTensorSpec kPhi3[] = {
+    vec(T::AttnNorm, "attn_norm.weight", E::Dim),      mat(T::Wqkv, "attn_qkv.weight", E::Dim, E::QkvDim),
+    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim), vec(T::FfnNorm, "ffn_norm.weight", E::Dim),
+    mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn2),      mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
+};
+
+// Modes as llama.cpp's graphs use them (src/llama-model.cpp: llm_build_llama, _qwen2, _qwen3, _gemma2,
+// _phi3 and llama_model_rope_type).
+constexpr ArchitectureSpec kArchitectures[] = {
+    {.name = "llama", .expertsAllowed = true, .layerTensors = kLlama},
+    {.name = "qwen2", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
+    {.name = "qwen3", .rope = RopeMode::NeoX, .layerTensors = kQwen3},
+    {.name = "gemma2",
+     .rope = RopeMode::NeoX,
+     .activation = FfnActivation::GeluTanh,
+     .scaleEmbedding = true,
+     .queryPreScaled = true,
+     .attentionSoftCap = true,
+     .finalSoftCap = true,
+     .readsSlidingWindow = true,
+     .slidingWindowPeriod = 2,
+     .defaultSlidingWindow = 4096,
+     .defaultAttentionSoftCap = 50.0f,
+     .defaultFinalSoftCap = 30.0f,
+     .layerTensors = kGemma2},
+    // llama.cpp reads phi3's sliding_window key but runs Phi-3 without a window (it disabled Phi SWA, as
+    // the converters wrote the key for models trained without it); we follow it for parity.
+    {.name = "phi3",
+     .rope = RopeMode::NeoX,
+     .queryPreScaled = true,
+     .fusedQkv = true,
+     .fusedGateUp = true,
+     .layerTensors = kPhi3},
+};
+
+} // namespace
+
+const ArchitectureSpec* findArchitecture(std::string_view name) {
+    for (const ArchitectureSpec& a : kArchitectures)
+        if (a.name == name)
+            return &a;
+    return nullptr;
+}
+
+std::string supportedArchitectureNames() {
+    std::string names;
+    for (const ArchitectureSpec& a : kArchitectures)
+        names.append(names.empty() ? "" : ", ").append(a.name);
+    return names;
+}
+
+} // namespace declai
