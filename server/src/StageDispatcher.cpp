@@ -112,7 +112,9 @@ std::pair<int, int> StageDispatcher::capOf(const NodeQueue& queue) const {
         const int cap = std::max(m_maxInFlight, m_batchSlots);
         return {cap, cap};
     }
-    return {m_batchSlots, std::max(1, m_batchSlots / static_cast<int>(accounts.size()))};
+    // Batching nodes: each account one request in the node's next pass. (An equal share of the batch per
+    // account let one account's prefill chunks lengthen every pass the others' decode steps wait for.)
+    return {m_batchSlots, 1};
 }
 
 void StageDispatcher::pump(const std::string& nodeId) {

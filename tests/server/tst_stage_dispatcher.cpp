@@ -102,7 +102,7 @@ private Q_SLOTS:
 
     // Batching nodes (batchSlotsPerNode > 1): one account alone fills the batch; when another account
     // arrives it gets a slot in the node's next pass at once (the first one to free), and from then on
-    // each account holds at most its equal share of the batch.
+    // each account holds one request at the node; many accounts fill the batch one request each.
     void batchingNodesHoldEqualSharesOfABatch() {
         StageDispatcher d(2, 8);
         QCOMPARE(d.maxInFlightPerNode(), 8);
@@ -114,8 +114,8 @@ private Q_SLOTS:
         d.submit("n", "researcher", 100, log.sender(100));
         d.settle("n", 1);
         QCOMPARE(log.sent.back(), uint64_t(100)); // not session 9, which waited longer
-        // The abuser's sessions come back and settle in a closed loop: it falls to its share (4 of 8)
-        // while the researcher keeps coming back too.
+        // The abuser's sessions come back and settle in a closed loop: it falls to one request while the
+        // researcher keeps coming back too.
         std::map<uint64_t, std::string> accountOf;
         for (uint64_t s = 1; s <= 10; ++s)
             accountOf[s] = "abuser";
@@ -142,9 +142,16 @@ private Q_SLOTS:
                 QVERIFY(std::count(held.begin(), held.end(), uint64_t(100)) <= 1);
             }
         }
-        QCOMPARE(maxAbuser, 4);
+        QCOMPARE(maxAbuser, 1);
         QCOMPARE(d.inFlightTotal(), d.inFlight("n"));
         QCOMPARE(d.waitingTotal(), d.waiting("n"));
+        // Eight accounts with a session each: all eight at the node at once (one pass).
+        StageDispatcher e(2, 8);
+        SendLog many;
+        for (uint64_t s = 1; s <= 9; ++s)
+            e.submit("n", "account" + std::to_string(s), s, many.sender(s));
+        QCOMPARE(e.inFlight("n"), 8);
+        QCOMPARE(e.waiting("n"), size_t(1));
     }
 
     void aSettledWaitingRequestIsNeverSent() {

@@ -9,11 +9,10 @@
 // to the one served longest ago: with two accounts active each gets half of the node, whatever the number of
 // sessions either runs. Sessions of one account keep their arrival order.
 // Nodes run the requests they hold for different sessions together, as one batch (ComputeWorker): with
-// batchSlotsPerNode > 1 a node shared by several accounts may hold that many requests, each account at most
-// its equal share (batchSlotsPerNode / accounts wanting the node, at least 1), so every account always
-// has a slot in the node's next pass and nobody's step waits behind a backlog of another's; alone, an
-// account may hold max(maxInFlightPerNode, batchSlotsPerNode). batchSlotsPerNode = 1 is the unbatched rule
-// above.
+// batchSlotsPerNode > 1 a node shared by several accounts holds up to that many requests, one per account,
+// so that many accounts' steps run in one pass and nobody's step waits behind a backlog of another's;
+// alone, an account may hold max(maxInFlightPerNode, batchSlotsPerNode). batchSlotsPerNode = 1 is the
+// unbatched rule above.
 // Prefill chunks cost more than decode steps; the rotation counts requests, not rows (a bounded
 // unfairness: prompt chunks are capped in size).
 // Pure bookkeeping; the sends are callbacks. Threading: the gateway's main thread only.
