@@ -87,8 +87,9 @@ private Q_SLOTS:
             jobs.push_back(std::move(job));
         };
         // Mixed prompt lengths at once (each client is its own connection, so its own account).
-        for (const QString& name : {QStringLiteral("stories260K-p1.json"), QStringLiteral("stories260K-p2.json"),
-                                    QStringLiteral("stories260K-p3.json")})
+        for (const QString& name :
+             {QStringLiteral("stories260K-p1.json"), QStringLiteral("stories260K-p2.json"),
+              QStringLiteral("stories260K-p3.json")})
             start(name);
         // One joins while the others decode.
         QElapsedTimer clock;
@@ -115,7 +116,8 @@ private Q_SLOTS:
             QVERIFY(swarm.status().value(QStringLiteral("failovers")).toInt() >= 1);
         QTest::qWait(2000); // the nodes log their histogram 1.5 s after their last pass
         const int largest = largestBatch(swarm, 3);
-        QVERIFY2(largest >= 2, qPrintable(QStringLiteral("no pass served more than %1 session(s)").arg(largest)));
+        QVERIFY2(largest >= 2,
+                 qPrintable(QStringLiteral("no pass served more than %1 session(s)").arg(largest)));
     }
 };
 
