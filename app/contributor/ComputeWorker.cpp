@@ -5,6 +5,7 @@
 #include <QDateTime>
 #include <QElapsedTimer>
 #include <QThread>
+#include <QTimer>
 #include <algorithm>
 
 namespace declai::node {
@@ -23,6 +24,10 @@ ThreadPool& ComputeWorker::pool() {
 }
 
 void ComputeWorker::setLimits(const WorkerLimits& limits) {
+    drainQueue(); // queued requests run under the limits they arrived under
+    m_limits.maxBatchSessions = limits.maxBatchSessions;
+    m_limits.maxBatchTokens = limits.maxBatchTokens;
+    m_limits.maxQueuedStages = limits.maxQueuedStages;
     const bool rebuild = limits.threads != m_limits.threads || limits.device != m_limits.device;
     m_limits.memoryBudgetBytes = limits.memoryBudgetBytes;
     m_limits.maxSessions = limits.maxSessions;
@@ -50,6 +55,7 @@ void ComputeWorker::applyPendingLimits() {
 
 void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const QString& model,
                               const QString& digest, qint64 begin, qint64 end, qint64 downloadedBytes) {
+    drainQueue(); // queued requests run on the weights they were sent for
     QElapsedTimer clock;
     clock.start();
     const std::string name = model.toStdString();
@@ -127,80 +133,231 @@ ShardBackend* ComputeWorker::executorFor(const std::string& model, LayerRange la
     return m_executors.emplace(key, std::move(*created)).first->second.get();
 }
 
-void ComputeWorker::runStage(const QByteArray& serializedRequest) {
-    wire::StageRequest request;
+void ComputeWorker::reply(const wire::StageRequest& request, const std::string& error) {
     wire::StageResponse response;
-    auto reply = [&](const std::string& error) {
-        response.set_error(error);
-        Q_EMIT stageDone(QByteArray::fromStdString(response.SerializeAsString()));
-    };
-    if (!request.ParseFromArray(serializedRequest.constData(), static_cast<int>(serializedRequest.size())))
-        return reply("malformed stage request");
     response.set_session_id(request.session_id());
     response.set_step(request.step());
     response.set_layer_begin(request.layer_begin());
     response.set_layer_end(request.layer_end());
-    if (m_hooks)
-        m_hooks->beforeStage(request);
+    response.set_error(error);
+    Q_EMIT stageDone(QByteArray::fromStdString(response.SerializeAsString()));
+}
+
+void ComputeWorker::runStage(const QByteArray& serializedRequest) {
+    Queued queued;
+    if (!queued.request.ParseFromArray(serializedRequest.constData(),
+                                       static_cast<int>(serializedRequest.size())))
+        return reply(wire::StageRequest(), "malformed stage request");
+    // A bounded queue: past it the gateway hears at once that this node is full, instead of the request
+    // waiting behind an unbounded backlog (and its memory).
+    if (static_cast<int>(m_queue.size()) >= std::max(1, m_limits.maxQueuedStages))
+        return reply(queued.request,
+                     "node is busy: " + std::to_string(m_queue.size()) + " stage requests already queued");
+    m_queue.push_back(std::move(queued));
+    scheduleBatch();
+}
+
+void ComputeWorker::scheduleBatch() {
+    if (m_batchPosted || m_queue.empty())
+        return;
+    m_batchPosted = true;
+    // Posted behind whatever this thread has been sent meanwhile: requests that arrived while the last
+    // batch computed are all queued before this one runs, and join it.
+    QMetaObject::invokeMethod(
+        this,
+        [this] {
+            m_batchPosted = false;
+            runBatch();
+            scheduleBatch();
+        },
+        Qt::QueuedConnection);
+}
+
+void ComputeWorker::drainQueue() {
+    while (!m_queue.empty())
+        runBatch();
+}
+
+void ComputeWorker::runBatch() {
+    if (m_queue.empty())
+        return;
+    // Choose: the oldest request, then same-shard requests of other sessions, within the budgets.
+    const wire::StageRequest& head = m_queue.front().request;
+    const ShardKey key{head.model(), head.layer_begin(), head.layer_end()};
+    std::vector<size_t> chosen;
+    std::vector<uint64_t> sessionsSeen; // sessions with an earlier request in the queue
+    int64_t rows = 0;
+    const int maxSessions = std::max(1, m_limits.maxBatchSessions);
+    for (size_t i = 0; i < m_queue.size() && static_cast<int>(chosen.size()) < maxSessions; ++i) {
+        const wire::StageRequest& r = m_queue[i].request;
+        const bool seen =
+            std::find(sessionsSeen.begin(), sessionsSeen.end(), r.session_id()) != sessionsSeen.end();
+        sessionsSeen.push_back(r.session_id());
+        if (seen || ShardKey{r.model(), r.layer_begin(), r.layer_end()} != key)
+            continue;
+        if (!chosen.empty() && rows + int64_t(r.n_tokens()) > std::max(1, m_limits.maxBatchTokens))
+            continue; // a smaller one behind it may still fit
+        chosen.push_back(i);
+        rows += r.n_tokens();
+    }
+    std::vector<wire::StageRequest> requests;
+    requests.reserve(chosen.size());
+    for (size_t i : chosen)
+        requests.push_back(std::move(m_queue[i].request));
+    for (auto it = chosen.rbegin(); it != chosen.rend(); ++it)
+        m_queue.erase(m_queue.begin() + static_cast<std::ptrdiff_t>(*it));
+
+    // Per request: the checks a solo stage had, then its part of the pass.
+    struct Member {
+        wire::StageRequest* request;
+        std::vector<float> hidden;
+        std::vector<float> input; // kept only for a hook (tests): a copy costs a stage's hidden states
+        bool newSession = false;
+    };
+    std::vector<Member> members;
+    members.reserve(requests.size());
     std::string error;
-    const LayerRange layers{request.layer_begin(), request.layer_end()};
-    ShardBackend* executor = executorFor(request.model(), layers, error);
-    if (!executor)
-        return reply(error);
-    if (request.hidden_size() != executor->hiddenSize())
-        return reply("hidden size " + std::to_string(request.hidden_size()) + " does not match the model's " +
-                     std::to_string(executor->hiddenSize()));
-    auto hidden =
-        wire::decodeHidden(request.hidden(), request.encoding(), request.n_tokens(), request.hidden_size());
-    if (!hidden)
-        return reply(hidden.error().message);
-    const uint64_t session = request.session_id();
-    const bool newSession = !m_sessions.count(session);
-    if (newSession && static_cast<int>(m_sessions.size()) >= m_limits.maxSessions)
-        return reply("node is busy: " + std::to_string(m_limits.maxSessions) + " sessions already active");
-    // The KV cache a session may grow to must fit the memory budget.
-    const uint64_t kvBytes =
-        executor->kvBytesPerToken() * (uint64_t(request.start_pos()) + request.n_tokens());
-    if (m_limits.memoryBudgetBytes > 0 && kvBytes > m_limits.memoryBudgetBytes)
-        return reply("the session's KV cache would exceed this node's memory budget");
-    if (request.replay())
-        executor->endSession(session);
-    const auto n = static_cast<int64_t>(request.n_tokens());
+    const LayerRange layers{key.begin, key.end};
+    ShardBackend* executor = nullptr;
+    int newSessions = 0;
+    for (wire::StageRequest& request : requests) {
+        if (m_hooks)
+            m_hooks->beforeStage(request);
+        executor = executorFor(request.model(), layers, error);
+        if (!executor) {
+            reply(request, error);
+            continue;
+        }
+        if (request.hidden_size() != executor->hiddenSize()) {
+            reply(request, "hidden size " + std::to_string(request.hidden_size()) +
+                               " does not match the model's " + std::to_string(executor->hiddenSize()));
+            continue;
+        }
+        auto hidden = wire::decodeHidden(request.hidden(), request.encoding(), request.n_tokens(),
+                                         request.hidden_size());
+        if (!hidden) {
+            reply(request, hidden.error().message);
+            continue;
+        }
+        const uint64_t session = request.session_id();
+        const bool newSession = !m_sessions.count(session);
+        if (newSession && static_cast<int>(m_sessions.size()) + newSessions >= m_limits.maxSessions) {
+            reply(request,
+                  "node is busy: " + std::to_string(m_limits.maxSessions) + " sessions already active");
+            continue;
+        }
+        // The KV cache a session may grow to must fit the memory budget.
+        const uint64_t kvBytes =
+            executor->kvBytesPerToken() * (uint64_t(request.start_pos()) + request.n_tokens());
+        if (m_limits.memoryBudgetBytes > 0 && kvBytes > m_limits.memoryBudgetBytes) {
+            reply(request, "the session's KV cache would exceed this node's memory budget");
+            continue;
+        }
+        if (request.replay())
+            executor->endSession(session);
+        newSessions += newSession ? 1 : 0;
+        Member member{&request, std::move(*hidden), {}, newSession};
+        if (m_hooks)
+            member.input = member.hidden;
+        members.push_back(std::move(member));
+    }
+    if (members.empty() || !executor)
+        return;
+
     QElapsedTimer clock;
     clock.start();
-    ++m_stagesRun;
-    // The input is kept only for a hook (tests): copying it costs a stage's hidden states.
-    const std::vector<float> input = m_hooks ? *hidden : std::vector<float>();
-    if (auto r = executor->forward(session, request.start_pos(), *hidden, n); !r)
-        return reply(r.error().message);
-    if (m_hooks)
-        m_hooks->afterForward(m_stagesRun, input, *hidden);
-    SessionUse& use = m_sessions[session];
-    use.lastUsedMs = QDateTime::currentMSecsSinceEpoch();
-    const ShardKey key{request.model(), layers.begin, layers.end};
-    const bool newForShard =
-        std::find(use.executors.begin(), use.executors.end(), key) == use.executors.end();
-    if (newForShard)
-        use.executors.push_back(key);
-    const int64_t dim = executor->hiddenSize();
-    int64_t rows = n;
-    if (request.return_last_rows() > 0 && request.return_last_rows() < n)
-        rows = request.return_last_rows();
-    const std::span<const float> out(hidden->data() + (n - rows) * dim, static_cast<size_t>(rows * dim));
-    response.set_n_tokens(static_cast<uint32_t>(rows));
-    response.set_hidden_size(static_cast<uint32_t>(dim));
-    response.set_encoding(request.encoding());
-    response.set_hidden(wire::encodeHidden(out, request.encoding()));
-    response.set_compute_us(static_cast<uint32_t>(clock.nsecsElapsed() / 1000));
-    if (m_hooks)
-        m_hooks->beforeAnswer(response);
-    Q_EMIT stageDone(QByteArray::fromStdString(response.SerializeAsString()));
-    Q_EMIT stageServed(QString::fromStdString(request.model()), layers.begin, layers.end,
-                       n * (layers.end - layers.begin), newSession, newForShard);
+    std::vector<BatchPart> parts;
+    parts.reserve(members.size());
+    int64_t batchRows = 0;
+    for (Member& m : members) {
+        parts.push_back(BatchPart{m.request->session_id(), m.request->start_pos(), m.hidden,
+                                  static_cast<int64_t>(m.request->n_tokens())});
+        batchRows += parts.back().nTokens;
+    }
+    const auto results = executor->forwardBatch(parts);
+    // Each session is billed the pass's time in proportion to its rows.
+    const auto passUs = static_cast<double>(clock.nsecsElapsed()) / 1000.0;
+    ++m_batches;
+    ++m_batchHistogram[static_cast<int>(members.size())];
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    const ShardKey shard{key.model, layers.begin, layers.end};
+    for (size_t i = 0; i < members.size(); ++i) {
+        Member& m = members[i];
+        const wire::StageRequest& request = *m.request;
+        if (!results[i]) {
+            reply(request, results[i].error().message);
+            continue;
+        }
+        ++m_stagesRun;
+        if (m_hooks)
+            m_hooks->afterForward(m_stagesRun, m.input, m.hidden);
+        const uint64_t session = request.session_id();
+        SessionUse& use = m_sessions[session];
+        use.lastUsedMs = now;
+        const bool newForShard =
+            std::find(use.executors.begin(), use.executors.end(), shard) == use.executors.end();
+        if (newForShard)
+            use.executors.push_back(shard);
+        const int64_t n = parts[i].nTokens;
+        const int64_t dim = executor->hiddenSize();
+        int64_t returned = n;
+        if (request.return_last_rows() > 0 && request.return_last_rows() < n)
+            returned = request.return_last_rows();
+        const std::span<const float> out(m.hidden.data() + (n - returned) * dim,
+                                         static_cast<size_t>(returned * dim));
+        wire::StageResponse response;
+        response.set_session_id(session);
+        response.set_step(request.step());
+        response.set_layer_begin(request.layer_begin());
+        response.set_layer_end(request.layer_end());
+        response.set_n_tokens(static_cast<uint32_t>(returned));
+        response.set_hidden_size(static_cast<uint32_t>(dim));
+        response.set_encoding(request.encoding());
+        response.set_hidden(wire::encodeHidden(out, request.encoding()));
+        response.set_compute_us(static_cast<uint32_t>(passUs * static_cast<double>(n) /
+                                                      static_cast<double>(std::max<int64_t>(1, batchRows))));
+        if (m_hooks)
+            m_hooks->beforeAnswer(response);
+        Q_EMIT stageDone(QByteArray::fromStdString(response.SerializeAsString()));
+        Q_EMIT stageServed(QString::fromStdString(request.model()), layers.begin, layers.end,
+                           n * (layers.end - layers.begin), m.newSession, newForShard);
+    }
     Q_EMIT sessionsChanged(static_cast<int>(m_sessions.size()));
+    Q_EMIT batchRun(static_cast<int>(members.size()), static_cast<int>(batchRows),
+                    static_cast<int>(m_queue.size()));
+    logBatchHistogram(false);
+    if (m_queue.empty() && !m_histogramLogPending) { // the last passes of a busy spell are logged too
+        m_histogramLogPending = true;
+        QTimer::singleShot(1500, this, [this] {
+            m_histogramLogPending = false;
+            logBatchHistogram(true);
+        });
+    }
+}
+
+void ComputeWorker::logBatchHistogram(bool force) {
+    // For operators and scripts/bench-throughput: how many sessions each pass served. At most one line
+    // every 2 s while busy, and one 1.5 s after the queue emptied.
+    const qint64 now = QDateTime::currentMSecsSinceEpoch();
+    if (m_batches == m_batchesLogged || (!force && now - m_lastHistogramLogMs < 2000))
+        return;
+    m_batchesLogged = m_batches;
+    m_lastHistogramLogMs = now;
+    QString text;
+    for (const auto& [sessions, count] : m_batchHistogram)
+        text += QStringLiteral("%1\"%2\":%3")
+                    .arg(text.isEmpty() ? QString() : QStringLiteral(","))
+                    .arg(sessions)
+                    .arg(count);
+    qInfo("batch histogram (sessions per pass: passes): {%s}", qPrintable(text));
 }
 
 void ComputeWorker::endSession(quint64 sessionId) {
+    // Requests of the session queued before the end ran before it when stages were served one by one;
+    // keep that order (else the cache would be created again after the end).
+    while (std::any_of(m_queue.begin(), m_queue.end(),
+                       [&](const Queued& q) { return q.request.session_id() == sessionId; }))
+        runBatch();
     auto it = m_sessions.find(sessionId);
     if (it == m_sessions.end())
         return;
@@ -213,6 +370,7 @@ void ComputeWorker::endSession(quint64 sessionId) {
 }
 
 void ComputeWorker::sweepIdleSessions() {
+    logBatchHistogram(true);
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     std::vector<uint64_t> idle;
     for (const auto& [id, use] : m_sessions)

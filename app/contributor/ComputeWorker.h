@@ -11,6 +11,7 @@
 
 #include <QObject>
 #include <QString>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,6 +32,12 @@ struct WorkerLimits {
     int threads = 0;                // compute threads; 0 = all cores
     uint64_t memoryBudgetBytes = 0; // 0 = no KV cache check
     int maxSessions = 16;
+    // Batched stages: requests of different sessions for the same shard that wait while the node computes
+    // run together as one pass (at most this many sessions and rows; a first request larger than the row
+    // budget still runs, alone). Requests beyond maxQueuedStages are refused ("node is busy").
+    int maxBatchSessions = 16;
+    int maxBatchTokens = 512;
+    int maxQueuedStages = 64;
     int sessionIdleTimeoutMs = 300000;
     QString device = QStringLiteral("cpu");
     bool prefault = false;
@@ -51,6 +58,8 @@ public Q_SLOTS:
     // Opens the (sparse) local GGUF and makes layers [begin, end) of `model` servable.
     void loadShard(quint64 assignmentId, const QString& path, const QString& model, const QString& digest,
                    qint64 begin, qint64 end, qint64 downloadedBytes);
+    // Queues the request; it runs in the next batch (after every request already waiting has been queued:
+    // the batch is posted behind them on this thread's event queue).
     void runStage(const QByteArray& serializedRequest);
     void endSession(quint64 sessionId);
     void sweepIdleSessions();
@@ -66,6 +75,8 @@ Q_SIGNALS:
                      bool newSession, bool newSessionForShard);
     // The thread count and device in use changed (after setLimits).
     void limitsApplied(int threads, const QString& device);
+    // After each batch: its sessions and rows, and the requests still queued.
+    void batchRun(int sessions, int rows, int queued);
 
 private:
     struct LoadedModel {
@@ -77,6 +88,16 @@ private:
         std::vector<ShardKey> executors;
         qint64 lastUsedMs = 0;
     };
+    struct Queued {
+        wire::StageRequest request;
+    };
+    // Runs the next batch: the queue's first request and the later ones for the same shard of other
+    // sessions (each session's first queued request only, so a session's requests keep their order).
+    void runBatch();
+    void drainQueue(); // every queued request, before anything that may change what they run on
+    void scheduleBatch();
+    void reply(const wire::StageRequest& request, const std::string& error);
+    void logBatchHistogram(bool force);
     ShardBackend* executorFor(const std::string& model, LayerRange layers, std::string& error);
     // Rebuilds the pool and drops the executors when the threads or device changed and no session is active.
     void applyPendingLimits();
@@ -91,6 +112,12 @@ private:
     std::map<std::string, LoadedModel> m_models; // by model name
     std::map<ShardKey, std::unique_ptr<ShardBackend>> m_executors;
     std::map<uint64_t, SessionUse> m_sessions;
+    std::deque<Queued> m_queue;
+    bool m_batchPosted = false;
+    std::map<int, uint64_t> m_batchHistogram; // sessions per batch -> batches
+    uint64_t m_batchesLogged = 0, m_batches = 0;
+    qint64 m_lastHistogramLogMs = 0;
+    bool m_histogramLogPending = false;
 };
 
 } // namespace declai::node

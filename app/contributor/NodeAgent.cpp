@@ -87,6 +87,10 @@ WorkerLimits NodeAgent::workerLimits(int computeThreads) const {
     limits.threads = computeThreads;
     limits.memoryBudgetBytes = m_settings.budgets.memoryBytes;
     limits.maxSessions = m_settings.budgets.maxSessions;
+    // A pass serves at most 16 sessions (decode gains flatten out well before on CPUs, and a larger batch
+    // only lengthens everyone's step); the queue holds a few passes' worth, no more.
+    limits.maxBatchSessions = std::min(16, m_settings.budgets.maxSessions);
+    limits.maxQueuedStages = std::max(16, 4 * m_settings.budgets.maxSessions);
     limits.sessionIdleTimeoutMs = m_settings.sessionIdleTimeoutMs;
     limits.device =
         m_settings.budgets.device().isEmpty() ? QStringLiteral("cpu") : m_settings.budgets.device();

@@ -6,7 +6,8 @@
 
 namespace declai::server {
 
-StageDispatcher::StageDispatcher(int maxInFlightPerNode) : m_maxInFlight(std::max(1, maxInFlightPerNode)) {}
+StageDispatcher::StageDispatcher(int maxInFlightPerNode, int batchSlotsPerNode)
+    : m_maxInFlight(std::max(1, maxInFlightPerNode)), m_batchSlots(std::max(1, batchSlotsPerNode)) {}
 
 void StageDispatcher::submit(const std::string& nodeId, const std::string& account, uint64_t sessionId,
                              Send send) {
@@ -61,6 +62,20 @@ size_t StageDispatcher::waiting(const std::string& nodeId) const {
     return count;
 }
 
+int StageDispatcher::inFlightTotal() const {
+    int total = 0;
+    for (const auto& [nodeId, queue] : m_nodes)
+        total += static_cast<int>(queue.inFlight.size());
+    return total;
+}
+
+size_t StageDispatcher::waitingTotal() const {
+    size_t total = 0;
+    for (const auto& [nodeId, queue] : m_nodes)
+        total += waiting(nodeId);
+    return total;
+}
+
 bool StageDispatcher::dropWaiting(NodeQueue& queue, uint64_t sessionId) {
     for (auto it = queue.byAccount.begin(); it != queue.byAccount.end(); ++it) {
         auto& requests = it->second;
@@ -79,9 +94,10 @@ bool StageDispatcher::dropWaiting(NodeQueue& queue, uint64_t sessionId) {
     return false;
 }
 
-int StageDispatcher::capOf(const NodeQueue& queue) const {
-    // Shared by several accounts: one request at a time, so nobody's next step waits behind another
-    // account's request that the node has queued but not started.
+std::pair<int, int> StageDispatcher::capOf(const NodeQueue& queue) const {
+    // Shared by several accounts: one request at a time (or, on batching nodes, an equal share of a
+    // batch each), so nobody's next step waits behind another account's requests that the node has
+    // queued but not started.
     // An account counts while it has work here, and for kContentionWindowSends sends after its last one:
     // a session's next step comes back only after the rest of the pipeline has run it.
     std::set<std::string> accounts;
@@ -92,7 +108,13 @@ int StageDispatcher::capOf(const NodeQueue& queue) const {
     for (const auto& [account, sentAt] : queue.lastServed)
         if (sentAt + kContentionWindowSends >= queue.sends)
             accounts.insert(account);
-    return accounts.size() > 1 ? 1 : m_maxInFlight;
+    if (accounts.size() <= 1) {
+        const int cap = std::max(m_maxInFlight, m_batchSlots);
+        return {cap, cap};
+    }
+    // Batching nodes: each account one request in the node's next pass. (An equal share of the batch per
+    // account let one account's prefill chunks lengthen every pass the others' decode steps wait for.)
+    return {m_batchSlots, 1};
 }
 
 void StageDispatcher::pump(const std::string& nodeId) {
@@ -111,7 +133,8 @@ void StageDispatcher::pump(const std::string& nodeId) {
             if (it == m_nodes.end())
                 break;
             NodeQueue& queue = it->second;
-            if (queue.rotation.empty() || static_cast<int>(queue.inFlight.size()) >= capOf(queue))
+            const auto [nodeCap, accountCap] = capOf(queue);
+            if (queue.rotation.empty() || static_cast<int>(queue.inFlight.size()) >= nodeCap)
                 break;
             // The account with the fewest requests at the node; ties: the one served longest ago.
             auto chosen = queue.rotation.begin();
@@ -128,6 +151,8 @@ void StageDispatcher::pump(const std::string& nodeId) {
                     chosen = candidate;
                 }
             }
+            if (static_cast<int>(best.first) >= accountCap)
+                break; // every waiting account holds its share already
             const std::string account = *chosen;
             queue.rotation.erase(chosen);
             auto& requests = queue.byAccount[account];

@@ -100,6 +100,60 @@ private Q_SLOTS:
         QCOMPARE(answered["a"] + answered["b"], 1000);
     }
 
+    // Batching nodes (batchSlotsPerNode > 1): one account alone fills the batch; when another account
+    // arrives it gets a slot in the node's next pass at once (the first one to free), and from then on
+    // each account holds one request at the node; many accounts fill the batch one request each.
+    void batchingNodesHoldEqualSharesOfABatch() {
+        StageDispatcher d(2, 8);
+        QCOMPARE(d.maxInFlightPerNode(), 8);
+        SendLog log;
+        for (uint64_t s = 1; s <= 10; ++s)
+            d.submit("n", "abuser", s, log.sender(s));
+        QCOMPARE(d.inFlight("n"), 8);
+        QCOMPARE(d.waiting("n"), size_t(2));
+        d.submit("n", "researcher", 100, log.sender(100));
+        d.settle("n", 1);
+        QCOMPARE(log.sent.back(), uint64_t(100)); // not session 9, which waited longer
+        // The abuser's sessions come back and settle in a closed loop: it falls to one request while the
+        // researcher keeps coming back too.
+        std::map<uint64_t, std::string> accountOf;
+        for (uint64_t s = 1; s <= 10; ++s)
+            accountOf[s] = "abuser";
+        accountOf[100] = "researcher";
+        std::deque<uint64_t> held;
+        for (uint64_t s : log.sent)
+            if (s != 1)
+                held.push_back(s);
+        d.submit("n", "abuser", 1, log.sender(1));
+        int maxAbuser = 0;
+        for (int i = 0; i < 200; ++i) {
+            const uint64_t done = held.front();
+            held.pop_front();
+            const size_t before = log.sent.size();
+            d.settle("n", done);
+            d.submit("n", accountOf[done], done, log.sender(done));
+            for (size_t k = before; k < log.sent.size(); ++k)
+                held.push_back(log.sent[k]);
+            QVERIFY(d.inFlight("n") <= 8);
+            if (i > 20) {
+                const auto abuser = std::count_if(held.begin(), held.end(),
+                                                  [&](uint64_t s) { return accountOf[s] == "abuser"; });
+                maxAbuser = std::max(maxAbuser, static_cast<int>(abuser));
+                QVERIFY(std::count(held.begin(), held.end(), uint64_t(100)) <= 1);
+            }
+        }
+        QCOMPARE(maxAbuser, 1);
+        QCOMPARE(d.inFlightTotal(), d.inFlight("n"));
+        QCOMPARE(d.waitingTotal(), d.waiting("n"));
+        // Eight accounts with a session each: all eight at the node at once (one pass).
+        StageDispatcher e(2, 8);
+        SendLog many;
+        for (uint64_t s = 1; s <= 9; ++s)
+            e.submit("n", "account" + std::to_string(s), s, many.sender(s));
+        QCOMPARE(e.inFlight("n"), 8);
+        QCOMPARE(e.waiting("n"), size_t(1));
+    }
+
     void aSettledWaitingRequestIsNeverSent() {
         StageDispatcher d(1);
         SendLog log;

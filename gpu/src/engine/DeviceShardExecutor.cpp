@@ -32,6 +32,9 @@ public:
                            int64_t nTokens) override {
         return m_executor->forward(session, startPos, hidden, nTokens);
     }
+    std::vector<Expected<void>> forwardBatch(std::span<const BatchPart> parts) override {
+        return m_executor->forwardBatch(parts);
+    }
     int64_t sessionLength(SessionId session) const override { return m_executor->sessionLength(session); }
     void truncateSession(SessionId session, int64_t length) override {
         m_executor->truncateSession(session, length);

@@ -106,8 +106,8 @@ uint64_t ShardExecutor::kvBytesPerToken() const {
            sizeof(uint16_t);
 }
 
-Expected<void> ShardExecutor::forward(SessionId session, int64_t startPos, std::span<float> hidden,
-                                      int64_t nTokens) {
+Expected<void> ShardExecutor::check(SessionId session, int64_t startPos, std::span<const float> hidden,
+                                    int64_t nTokens) const {
     const int64_t dim = m_config.embeddingLength;
     if (nTokens <= 0)
         return makeError(ErrorCode::InvalidArgument, "forward needs at least one token");
@@ -124,32 +124,95 @@ Expected<void> ShardExecutor::forward(SessionId session, int64_t startPos, std::
         return makeError(ErrorCode::InvalidArgument, "context length " + std::to_string(m_maxContext) +
                                                          " exceeded (" + std::to_string(startPos + nTokens) +
                                                          " tokens)");
-    KvCache& cache = m_sessions[session];
-    if (cache.keys.empty()) {
-        cache.keys.resize(static_cast<size_t>(m_layers.size()));
-        cache.values.resize(static_cast<size_t>(m_layers.size()));
-    }
-    const int64_t kvDim = m_config.kvDim();
-    for (size_t slot = 0; slot < cache.keys.size(); ++slot) {
-        cache.keys[slot].resize(static_cast<size_t>((startPos + nTokens) * kvDim));
-        cache.values[slot].resize(static_cast<size_t>((startPos + nTokens) * kvDim));
-    }
-
-    // One cos/sin table per position, shared by every head and layer of this call.
-    const int64_t ropeDims = m_config.ropeDimensions;
-    m_ropeTable.resize(static_cast<size_t>(nTokens * ropeDims));
-    const float* factors = m_weights->ropeFactors().empty() ? nullptr : m_weights->ropeFactors().data();
-    for (int64_t t = 0; t < nTokens; ++t)
-        cpu::ropeTable(startPos + t, ropeDims, m_config.ropeFreqBase, m_config.ropeFreqScale, factors,
-                       m_ropeTable.data() + t * ropeDims);
-
-    for (int64_t layer = m_layers.begin; layer < m_layers.end; ++layer)
-        runLayer(layer, cache, startPos, hidden.data(), nTokens);
-    cache.length = startPos + nTokens;
     return {};
 }
 
-void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, float* hidden,
+Expected<void> ShardExecutor::forward(SessionId session, int64_t startPos, std::span<float> hidden,
+                                      int64_t nTokens) {
+    if (auto valid = check(session, startPos, hidden, nTokens); !valid)
+        return valid;
+    const Segment segment{&m_sessions[session], startPos, 0, nTokens};
+    run(std::span<const Segment>(&segment, 1), hidden.data(), nTokens);
+    return {};
+}
+
+std::vector<Expected<void>> ShardExecutor::forwardBatch(std::span<const BatchPart> parts) {
+    std::vector<Expected<void>> results(parts.size());
+    std::vector<Segment> segments;
+    std::vector<size_t> partOf; // segment -> part
+    std::vector<SessionId> seen;
+    int64_t rows = 0;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        const BatchPart& part = parts[i];
+        if (std::find(seen.begin(), seen.end(), part.session) != seen.end()) {
+            results[i] = makeError(ErrorCode::InvalidArgument,
+                                   "session " + std::to_string(part.session) + " appears twice in a batch");
+            continue;
+        }
+        if (auto valid = check(part.session, part.startPos, part.hidden, part.nTokens); !valid) {
+            results[i] = valid;
+            continue;
+        }
+        seen.push_back(part.session);
+        segments.push_back(Segment{nullptr, part.startPos, rows, part.nTokens});
+        partOf.push_back(i);
+        rows += part.nTokens;
+    }
+    if (segments.empty())
+        return results;
+    // Caches are looked up after every insertion (std::map keeps references stable anyway).
+    for (size_t s = 0; s < segments.size(); ++s)
+        segments[s].cache = &m_sessions[parts[partOf[s]].session];
+    const int64_t dim = m_config.embeddingLength;
+    if (segments.size() == 1) { // nothing to gather
+        run(segments, parts[partOf[0]].hidden.data(), rows);
+        return results;
+    }
+    m_batchHidden.resize(static_cast<size_t>(rows * dim));
+    for (size_t s = 0; s < segments.size(); ++s)
+        std::copy(parts[partOf[s]].hidden.begin(), parts[partOf[s]].hidden.end(),
+                  m_batchHidden.begin() + segments[s].firstRow * dim);
+    run(segments, m_batchHidden.data(), rows);
+    for (size_t s = 0; s < segments.size(); ++s) {
+        const auto from = m_batchHidden.begin() + segments[s].firstRow * dim;
+        std::copy(from, from + segments[s].nTokens * dim, parts[partOf[s]].hidden.begin());
+    }
+    return results;
+}
+
+void ShardExecutor::run(std::span<const Segment> segments, float* hidden, int64_t rows) {
+    const int64_t kvDim = m_config.kvDim();
+    const int64_t ropeDims = m_config.ropeDimensions;
+    const float* factors = m_weights->ropeFactors().empty() ? nullptr : m_weights->ropeFactors().data();
+    // One cos/sin table per row (its session's position), shared by every head and layer of this call.
+    m_ropeTable.resize(static_cast<size_t>(rows * ropeDims));
+    m_rowSegment.resize(static_cast<size_t>(rows));
+    for (size_t s = 0; s < segments.size(); ++s) {
+        const Segment& segment = segments[s];
+        KvCache& cache = *segment.cache;
+        if (cache.keys.empty()) {
+            cache.keys.resize(static_cast<size_t>(m_layers.size()));
+            cache.values.resize(static_cast<size_t>(m_layers.size()));
+        }
+        const auto length = static_cast<size_t>((segment.startPos + segment.nTokens) * kvDim);
+        for (size_t slot = 0; slot < cache.keys.size(); ++slot) {
+            cache.keys[slot].resize(length);
+            cache.values[slot].resize(length);
+        }
+        for (int64_t t = 0; t < segment.nTokens; ++t) {
+            const int64_t row = segment.firstRow + t;
+            m_rowSegment[static_cast<size_t>(row)] = static_cast<int64_t>(s);
+            cpu::ropeTable(segment.startPos + t, ropeDims, m_config.ropeFreqBase, m_config.ropeFreqScale,
+                           factors, m_ropeTable.data() + row * ropeDims);
+        }
+    }
+    for (int64_t layer = m_layers.begin; layer < m_layers.end; ++layer)
+        runLayer(layer, segments, hidden, rows);
+    for (const Segment& segment : segments)
+        segment.cache->length = segment.startPos + segment.nTokens;
+}
+
+void ShardExecutor::runLayer(int64_t layer, std::span<const Segment> segments, float* hidden,
                              int64_t nTokens) {
     const LayerWeights& w = m_weights->layer(layer);
     const ModelConfig& c = m_config;
@@ -222,12 +285,16 @@ void ShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos, fl
                 q[i] *= c.attentionScale;
     });
     const auto slot = static_cast<size_t>(layer - m_layers.begin);
-    uint16_t* keyDst = cache.keys[slot].data() + startPos * kvDim;
-    uint16_t* valueDst = cache.values[slot].data() + startPos * kvDim;
     const cpu::KernelTable& kernels = cpu::activeKernels();
-    kernels.toF16(m_k.data(), keyDst, static_cast<int64_t>(m_k.size()));
-    kernels.toF16(m_v.data(), valueDst, static_cast<int64_t>(m_v.size()));
-    attention(cache, layer, startPos, nTokens);
+    for (const Segment& segment : segments) {
+        const int64_t offset = segment.firstRow * kvDim;
+        const int64_t count = segment.nTokens * kvDim;
+        kernels.toF16(m_k.data() + offset, segment.cache->keys[slot].data() + segment.startPos * kvDim,
+                      count);
+        kernels.toF16(m_v.data() + offset, segment.cache->values[slot].data() + segment.startPos * kvDim,
+                      count);
+    }
+    attention(segments, layer, nTokens);
     cpu::matmul(w.wo, m_attnOut.data(), nTokens, m_proj.data(), m_pool, m_actScratch);
     if (!w.postAttnNorm.empty())
         forEachToken([&](int64_t t) {
@@ -350,7 +417,7 @@ void ShardExecutor::expertFfn(const LayerWeights& w, int64_t nTokens) {
     }
 }
 
-void ShardExecutor::attention(KvCache& cache, int64_t layer, int64_t startPos, int64_t nTokens) {
+void ShardExecutor::attention(std::span<const Segment> segments, int64_t layer, int64_t nTokens) {
     const ModelConfig& c = m_config;
     const auto layerSlot = static_cast<size_t>(layer - m_layers.begin);
     const int64_t headDim = c.headDim;
@@ -364,8 +431,6 @@ void ShardExecutor::attention(KvCache& cache, int64_t layer, int64_t startPos, i
     const float scale = softCap > 0.0f ? kqScale / softCap : kqScale;
     // A sliding-window layer sees the last `window` positions, its own included.
     const int64_t window = c.usesSlidingWindow(layer) ? c.slidingWindow : 0;
-    const uint16_t* keys = cache.keys[layerSlot].data();
-    const uint16_t* values = cache.values[layerSlot].data();
     m_scores.resize(static_cast<size_t>(m_pool.threadCount() * headDim * 2));
 
     // Single-pass ("flash") attention with an online softmax, parallel over (token, head) pairs; each
@@ -384,7 +449,11 @@ void ShardExecutor::attention(KvCache& cache, int64_t layer, int64_t startPos, i
             const int64_t t = item / c.headCount;
             const int64_t h = item % c.headCount;
             const int64_t kvHead = h / group;
-            const int64_t visible = startPos + t + 1;
+            // Each row attends to its own session's cache, up to its own position.
+            const Segment& segment = segments[static_cast<size_t>(m_rowSegment[static_cast<size_t>(t)])];
+            const uint16_t* keys = segment.cache->keys[layerSlot].data();
+            const uint16_t* values = segment.cache->values[layerSlot].data();
+            const int64_t visible = segment.startPos + (t - segment.firstRow) + 1;
             const int64_t first = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
             const float* query = m_q.data() + t * qDim + h * headDim;
             kernels.roundF16(query, q, headDim);

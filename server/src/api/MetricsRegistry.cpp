@@ -108,6 +108,12 @@ QByteArray MetricsRegistry::render(const Orchestrator& o, const std::vector<cons
                                   std::pair{Priority::High, "high"}})
         out += QByteArray("declai_queue_depth{priority=\"") + name + "\"} " +
                QByteArray::number(static_cast<qulonglong>(o.queuedCount(p))) + '\n';
+    single(out, "declai_stage_requests_in_flight", "gauge",
+           "Stage requests sent to nodes and not yet answered (a node batches those it holds).",
+           static_cast<double>(o.stageDispatcher().inFlightTotal()));
+    single(out, "declai_stage_requests_waiting", "gauge",
+           "Stage requests waiting at the gateway for a slot at their node (fair share between accounts).",
+           static_cast<double>(o.stageDispatcher().waitingTotal()));
     single(out, "declai_tokens_generated_total", "counter", "Tokens generated (all requests, any end).",
            static_cast<double>(m_tokens));
     single(out, "declai_tokens_per_second", "gauge", "Tokens generated per second over the last minute.",

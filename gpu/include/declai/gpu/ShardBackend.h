@@ -31,6 +31,16 @@ public:
     // place) at positions startPos.. of `session`; startPos must equal the session's cached length.
     [[nodiscard]] virtual Expected<void> forward(SessionId session, int64_t startPos, std::span<float> hidden,
                                                  int64_t nTokens) = 0;
+    // Several sessions' parts in one pass (ShardExecutor::forwardBatch's contract: each part's result is
+    // bit-identical to forward() on it alone; one result per part). This default runs them one after the
+    // other; the CPU engine shares every matrix product between the parts.
+    [[nodiscard]] virtual std::vector<Expected<void>> forwardBatch(std::span<const BatchPart> parts) {
+        std::vector<Expected<void>> results;
+        results.reserve(parts.size());
+        for (const BatchPart& part : parts)
+            results.push_back(forward(part.session, part.startPos, part.hidden, part.nTokens));
+        return results;
+    }
     virtual int64_t sessionLength(SessionId session) const = 0; // 0 for unknown sessions
     virtual void truncateSession(SessionId session, int64_t length) = 0;
     virtual void endSession(SessionId session) = 0;

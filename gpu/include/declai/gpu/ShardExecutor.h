@@ -18,6 +18,15 @@ namespace declai {
 
 using SessionId = uint64_t;
 
+// One session's part of a batched forward: nTokens hidden states (updated in place) at positions
+// startPos.. of `session` (prefill chunk or decode token).
+struct BatchPart {
+    SessionId session = 0;
+    int64_t startPos = 0;
+    std::span<float> hidden;
+    int64_t nTokens = 0;
+};
+
 class ShardExecutor {
 public:
     // maxContext <= 0 uses the model's context length.
@@ -33,6 +42,12 @@ public:
     // at positions startPos.. of `session`. startPos must equal the session's cached length (a new
     // session starts at 0): prefill passes the whole prompt, decode one token.
     Expected<void> forward(SessionId session, int64_t startPos, std::span<float> hidden, int64_t nTokens);
+    // Several sessions' parts in one pass: every matrix product runs once over the weights for the rows of
+    // all parts (decode is memory-bound, so this is where batching gains), while norms, RoPE, the KV cache
+    // and attention stay per session. Every kernel computes each row independently of the others, so each
+    // part's result is bit-identical to forward() on that part alone. A session may appear once; the
+    // result has one entry per part (a part that fails its checks is skipped, the others still run).
+    std::vector<Expected<void>> forwardBatch(std::span<const BatchPart> parts);
 
     int64_t sessionLength(SessionId session) const; // 0 for unknown sessions
     void truncateSession(SessionId session, int64_t length);
@@ -51,8 +66,19 @@ private:
 
     ShardExecutor(std::shared_ptr<const ModelWeights> weights, LayerRange layers, ThreadPool& pool,
                   int64_t maxContext);
-    void runLayer(int64_t layer, KvCache& cache, int64_t startPos, float* hidden, int64_t nTokens);
-    void attention(KvCache& cache, int64_t layer, int64_t startPos, int64_t nTokens);
+    // The rows of one pass: segments of consecutive rows, each one session's part.
+    struct Segment {
+        KvCache* cache = nullptr;
+        int64_t startPos = 0;
+        int64_t firstRow = 0;
+        int64_t nTokens = 0;
+    };
+    Expected<void> check(SessionId session, int64_t startPos, std::span<const float> hidden,
+                         int64_t nTokens) const;
+    // Runs the layers over `segments` (rows back to back in hidden), then advances each cache.
+    void run(std::span<const Segment> segments, float* hidden, int64_t rows);
+    void runLayer(int64_t layer, std::span<const Segment> segments, float* hidden, int64_t nTokens);
+    void attention(std::span<const Segment> segments, int64_t layer, int64_t nTokens);
     void denseFfn(const LayerWeights& w, int64_t nTokens);
     void expertFfn(const LayerWeights& w, int64_t nTokens);
 
@@ -70,6 +96,8 @@ private:
     std::vector<float> m_slotOut, m_slotWeight;           // nTokens x used experts
     std::vector<int32_t> m_slotExpert;
     std::vector<std::byte> m_actScratch;
+    std::vector<float> m_batchHidden;
+    std::vector<int64_t> m_rowSegment; // per row of a pass: its segment
 };
 
 } // namespace declai

@@ -15,10 +15,10 @@
 #include "declai/server/NodeReputation.h"
 #include "declai/server/Placement.h"
 #include "declai/server/PriorityScheduler.h"
-#include "declai/server/StageDispatcher.h"
 #include "declai/server/ReputationStore.h"
 #include "declai/server/ServerConfig.h"
 #include "declai/server/ShardProofs.h"
+#include "declai/server/StageDispatcher.h"
 #include "declai/server/Verifier.h"
 
 #include <QObject>
@@ -168,6 +168,8 @@ public:
     void cancel(uint64_t sessionId, const QString& reason);
     size_t queuedCount(Priority p) const { return m_scheduler.size(p); }
     size_t queuedCount() const { return m_scheduler.size(); }
+    // Stage requests held by nodes / waiting at the gateway for a node's slot (metrics).
+    const StageDispatcher& stageDispatcher() const { return m_stageDispatcher; }
     // Every request's end, after its callbacks (for metrics); gateway thread.
     void setSessionEndObserver(std::function<void(const std::string& model, const SubmitEnd&)> observer) {
         m_sessionEndObserver = std::move(observer);
@@ -225,7 +227,8 @@ private:
 
     std::map<std::string, std::unique_ptr<ClientLink>> m_clients;
     std::map<uint64_t, std::unique_ptr<GenerationSession>> m_sessions;
-    StageDispatcher m_stageDispatcher; // each node shared fairly between accounts
+    // Each node shared fairly between accounts; up to 8 requests per node so that nodes batch them.
+    StageDispatcher m_stageDispatcher{2, 8};
     struct SessionOwner {
         std::string connectionId;
         std::string account;

@@ -8,11 +8,17 @@
 // a slot frees it sends the waiting request of the account with the fewest requests at that node, ties
 // to the one served longest ago: with two accounts active each gets half of the node, whatever the number of
 // sessions either runs. Sessions of one account keep their arrival order.
+// Nodes run the requests they hold for different sessions together, as one batch (ComputeWorker): with
+// batchSlotsPerNode > 1 a node shared by several accounts holds up to that many requests, one per account,
+// so that many accounts' steps run in one pass and nobody's step waits behind a backlog of another's;
+// alone, an account may hold max(maxInFlightPerNode, batchSlotsPerNode). batchSlotsPerNode = 1 is the
+// unbatched rule above.
 // Prefill chunks cost more than decode steps; the rotation counts requests, not rows (a bounded
 // unfairness: prompt chunks are capped in size).
 // Pure bookkeeping; the sends are callbacks. Threading: the gateway's main thread only.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -20,6 +26,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 
 namespace declai::server {
 
@@ -27,7 +34,7 @@ class StageDispatcher {
 public:
     using Send = std::function<void()>;
 
-    explicit StageDispatcher(int maxInFlightPerNode = 2);
+    explicit StageDispatcher(int maxInFlightPerNode = 2, int batchSlotsPerNode = 1);
 
     // Runs `send` now when the node has a free slot; otherwise queues it behind the node's slot holders
     // and the other accounts' waiting requests. A session has at most one request per node at a time.
@@ -42,7 +49,11 @@ public:
 
     int inFlight(const std::string& nodeId) const;
     size_t waiting(const std::string& nodeId) const;
-    int maxInFlightPerNode() const { return m_maxInFlight; }
+    int maxInFlightPerNode() const { return std::max(m_maxInFlight, m_batchSlots); }
+    int batchSlotsPerNode() const { return m_batchSlots; }
+    // Over all nodes: requests held by nodes, and requests waiting here for a slot (metrics).
+    int inFlightTotal() const;
+    size_t waitingTotal() const;
 
 private:
     struct Waiting {
@@ -57,13 +68,15 @@ private:
         uint64_t sends = 0;
     };
     void pump(const std::string& nodeId);
-    int capOf(const NodeQueue& queue) const;
+    // The node's cap on requests held, and the most one account may hold (equal shares when shared).
+    std::pair<int, int> capOf(const NodeQueue& queue) const;
     bool dropWaiting(NodeQueue& queue, uint64_t sessionId);
 
     // How long (in sends at the node) an account that just got a slot still counts as wanting the node.
     // Covers pipelines up to this many stages.
     static constexpr uint64_t kContentionWindowSends = 16;
     int m_maxInFlight;
+    int m_batchSlots;
     std::map<std::string, NodeQueue> m_nodes;
     int m_pumping = 0; // a send may settle synchronously (a closed channel): pump() does not recurse
     std::set<std::string> m_pumpAgain;

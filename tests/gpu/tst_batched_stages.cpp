@@ -1,0 +1,177 @@
+// Batched stages (ShardExecutor::forwardBatch): several sessions' prefill chunks and decode tokens in one
+// pass must give every session the floats it gets when run alone, bit for bit (failover replays and
+// verification compare them), whatever the other sessions in the batch, and whenever a session joins or
+// leaves.
+#include "TestData.h"
+#include "declai/gpu/Embedder.h"
+#include "declai/gpu/ShardExecutor.h"
+
+#include <QTest>
+#include <cstring>
+#include <map>
+#include <vector>
+
+using namespace declai;
+
+namespace {
+
+// One session's work: the tokens of each call (a prompt's chunks, then decode steps), from `firstStep`.
+struct Plan {
+    SessionId session = 0;
+    int firstStep = 0;
+    std::vector<int64_t> callTokens;
+    std::vector<int32_t> tokenIds; // the inputs, embedded
+};
+
+std::vector<int32_t> idsFor(SessionId session, int64_t count, int64_t vocab) {
+    std::vector<int32_t> ids(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i)
+        ids[size_t(i)] = static_cast<int32_t>((session * 977 + uint64_t(i) * 131 + 7) % uint64_t(vocab));
+    return ids;
+}
+
+} // namespace
+
+class TestBatchedStages : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void batchEqualsSolo_data() {
+        QTest::addColumn<QString>("model");
+        QTest::newRow("stories260K F32") << QStringLiteral("stories260K.gguf");
+        QTest::newRow("synth-20m Q4_0") << QStringLiteral("synth-20m-Q4_0.gguf");
+        QTest::newRow("synth-20m Q4_K_M") << QStringLiteral("synth-20m-Q4_K_M.gguf");
+        QTest::newRow("synth-20m Q8_0") << QStringLiteral("synth-20m-Q8_0.gguf");
+        QTest::newRow("synth-20m f16") << QStringLiteral("synth-20m-f16.gguf");
+    }
+
+    void batchEqualsSolo() {
+        QFETCH(QString, model);
+        const QString path = testdata::modelPath(model);
+        if (path.isEmpty())
+            QSKIP(qPrintable(model + QStringLiteral(" not found on DECLAI_MODEL_PATH")));
+        auto weights = ModelWeights::load(path.toStdString());
+        QVERIFY2(weights, weights ? "" : weights.error().message.c_str());
+        const int64_t layerCount = (*weights)->config().layerCount;
+        const LayerRange layers{0, std::min<int64_t>(layerCount, 2)};
+        Embedder embedder(*weights);
+        const int64_t dim = embedder.hiddenSize();
+        const int64_t vocab = (*weights)->config().vocabSize;
+
+        // Mixed prompt lengths (one over two 16-row tiles, one tiny), prefill chunks next to decode
+        // tokens, a session joining mid-batch with a chunked prompt, one leaving early, one alone at the end.
+        std::vector<Plan> plans = {
+            {1, 0, {37, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {}},
+            {2, 0, {5, 1, 1, 1}, {}},
+            {3, 2, {12, 8, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, {}},
+            {4, 3, {1, 1, 1, 1, 1}, {}},
+        };
+        for (Plan& p : plans) {
+            int64_t total = 0;
+            for (int64_t n : p.callTokens)
+                total += n;
+            p.tokenIds = idsFor(p.session, total, vocab);
+        }
+        auto inputOf = [&](const Plan& p, int64_t startPos, int64_t n) {
+            std::vector<float> hidden(size_t(n * dim));
+            const std::span<const int32_t> ids(p.tokenIds.data() + startPos, size_t(n));
+            if (!embedder.embed(ids, hidden))
+                hidden.clear();
+            return hidden;
+        };
+
+        for (int threads : {1, 2}) {
+            ThreadPool pool(threads);
+            // Alone: each session on its own, call after call.
+            std::map<SessionId, std::vector<std::vector<float>>> solo;
+            {
+                auto executor = ShardExecutor::create(*weights, layers, pool);
+                QVERIFY(executor);
+                for (const Plan& p : plans) {
+                    int64_t pos = 0;
+                    for (int64_t n : p.callTokens) {
+                        auto hidden = inputOf(p, pos, n);
+                        QVERIFY(!hidden.empty());
+                        QVERIFY((*executor)->forward(p.session, pos, hidden, n));
+                        solo[p.session].push_back(std::move(hidden));
+                        pos += n;
+                    }
+                    (*executor)->endSession(p.session);
+                }
+            }
+            // Together: at each step, every session with a call left contributes it to one batch.
+            auto executor = ShardExecutor::create(*weights, layers, pool);
+            QVERIFY(executor);
+            std::map<SessionId, size_t> call;
+            std::map<SessionId, int64_t> pos;
+            int compared = 0;
+            for (int step = 0; step < 16; ++step) {
+                std::vector<std::vector<float>> inputs;
+                std::vector<const Plan*> members;
+                for (const Plan& p : plans) {
+                    if (step < p.firstStep || call[p.session] >= p.callTokens.size())
+                        continue;
+                    const int64_t n = p.callTokens[call[p.session]];
+                    inputs.push_back(inputOf(p, pos[p.session], n));
+                    members.push_back(&p);
+                }
+                if (members.empty())
+                    break;
+                std::vector<BatchPart> parts;
+                for (size_t i = 0; i < members.size(); ++i)
+                    parts.push_back(BatchPart{members[i]->session, pos[members[i]->session], inputs[i],
+                                              members[i]->callTokens[call[members[i]->session]]});
+                const auto results = (*executor)->forwardBatch(parts);
+                QCOMPARE(results.size(), parts.size());
+                for (size_t i = 0; i < members.size(); ++i) {
+                    const SessionId s = members[i]->session;
+                    QVERIFY2(results[i], results[i] ? "" : results[i].error().message.c_str());
+                    const std::vector<float>& expected = solo[s][call[s]];
+                    QCOMPARE(inputs[i].size(), expected.size());
+                    QVERIFY2(
+                        std::memcmp(inputs[i].data(), expected.data(), expected.size() * sizeof(float)) == 0,
+                        qPrintable(QStringLiteral("session %1 call %2 (%3 threads, batch of %4) differs "
+                                                  "from its solo run")
+                                       .arg(s)
+                                       .arg(call[s])
+                                       .arg(threads)
+                                       .arg(parts.size())));
+                    ++compared;
+                    pos[s] += parts[i].nTokens;
+                    if (++call[s] == members[i]->callTokens.size())
+                        (*executor)->endSession(s); // leaves while the others go on
+                }
+            }
+            QCOMPARE(compared, 10 + 4 + 12 + 5);
+            QCOMPARE((*executor)->sessionCount(), size_t(0));
+        }
+    }
+
+    // A part that fails its checks is refused alone; the rest of the batch runs, and a session may not
+    // appear twice in one pass.
+    void aBadPartDoesNotSinkTheBatch() {
+        const QString path = testdata::modelPath(QStringLiteral("stories260K.gguf"));
+        if (path.isEmpty())
+            QSKIP("stories260K.gguf not found on DECLAI_MODEL_PATH");
+        auto weights = ModelWeights::load(path.toStdString());
+        QVERIFY(weights);
+        ThreadPool pool(1);
+        auto executor = ShardExecutor::create(*weights, {0, 1}, pool);
+        QVERIFY(executor);
+        const auto dim = static_cast<size_t>((*executor)->hiddenSize());
+        std::vector<float> a(dim, 0.1f), b(dim, 0.2f), c(dim, 0.3f), alone(dim, 0.1f);
+        const BatchPart parts[] = {{1, 0, a, 1}, {2, 5, b, 1}, {1, 0, c, 1}};
+        const auto results = (*executor)->forwardBatch(parts);
+        QCOMPARE(results.size(), size_t(3));
+        QVERIFY(results[0]);
+        QVERIFY(!results[1]); // session 2 is at position 0, not 5
+        QVERIFY(!results[2]); // session 1 twice
+        QCOMPARE((*executor)->sessionLength(1), int64_t(1));
+        QCOMPARE((*executor)->sessionLength(2), int64_t(0));
+        QVERIFY((*executor)->forward(9, 0, alone, 1));
+        QVERIFY(std::memcmp(a.data(), alone.data(), dim * sizeof(float)) == 0);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestBatchedStages)
+#include "tst_batched_stages.moc"
