@@ -10,6 +10,7 @@
 #include "OverviewPage.h"
 #include "PromptPage.h"
 #include "SchedulePage.h"
+#include "Translations.h"
 #include "TrayController.h"
 #include "WeeklyGridWidget.h"
 
@@ -22,9 +23,12 @@
 #include <QMenu>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QScreen>
 #include <QSpinBox>
+#include <QSystemTrayIcon>
 #include <QTableWidget>
 #include <QTest>
+#include <QToolTip>
 #include <cstdio>
 
 using namespace declai;
@@ -39,6 +43,15 @@ bool save(QWidget* widget, const QString& name) {
     const QString file = QDir(g_out).filePath(name + QStringLiteral(".png"));
     const bool ok = widget->grab().save(file, "PNG");
     std::fprintf(stderr, "%s %s\n", ok ? "wrote" : "FAILED", qPrintable(file));
+    return ok;
+}
+
+// A part of the screen as it is (the tray icon lives in the tray host's window, not in ours).
+bool saveScreen(QScreen* screen, const QRect& rect, const QString& name) {
+    QApplication::processEvents();
+    const QString file = QDir(g_out).filePath(name + QStringLiteral(".png"));
+    const bool ok = screen->grabWindow(0, rect.x(), rect.y(), rect.width(), rect.height()).save(file, "PNG");
+    std::fprintf(stderr, "%s %s (from the screen)\n", ok ? "wrote" : "FAILED", qPrintable(file));
     return ok;
 }
 
@@ -66,6 +79,7 @@ int main(int argc, char** argv) {
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("declai"));
     QApplication::setQuitOnLastWindowClosed(false);
+    const Translations translations; // as `declai` does: the locale's language, else English plurals
     QCommandLineParser parser;
     const QCommandLineOption server(QStringLiteral("server"), QStringLiteral("gateway"),
                                     QStringLiteral("URL"));
@@ -172,9 +186,36 @@ int main(int argc, char** argv) {
         QTest::qWait(400);
         save(&window, QString::fromLatin1(file));
     }
+    // The tray: with a real XEmbed tray host on the display (scripts/screenshots starts trayer), the
+    // docked icon, its tooltip and its menu are photographed from the screen as a volunteer sees them.
     QMenu* menu = desktop.tray().menu();
-    menu->adjustSize();
-    save(menu, QStringLiteral("tray-menu"));
+    QSystemTrayIcon* icon = desktop.tray().trayIcon();
+    const bool realTray =
+        icon && QSystemTrayIcon::isSystemTrayAvailable() &&
+        waitFor([&] { return icon->geometry().isValid() && icon->geometry().y() > 0; }, 5000);
+    if (realTray) {
+        window.hide();
+        QTest::qWait(300);
+        const QRect at = icon->geometry();
+        QScreen* screen = QGuiApplication::primaryScreen();
+        const QRect panel(at.right() - 420, at.top() - 4, 440, at.height() + 8);
+        QToolTip::showText(at.center(), icon->toolTip());
+        QTest::qWait(700);
+        const QRect tip =
+            QRect(at.right() - 420, at.top() - 120, 440, at.height() + 124) & screen->geometry();
+        saveScreen(screen, tip, QStringLiteral("tray-tooltip"));
+        QToolTip::hideText();
+        QTest::qWait(300);
+        menu->popup(at.topLeft()); // opens above the icon: the panel is at the bottom of the screen
+        QTest::qWait(500);
+        const QRect area = (menu->geometry().united(panel).adjusted(-12, -12, 12, 12)) & screen->geometry();
+        saveScreen(screen, area, QStringLiteral("tray-menu"));
+        menu->hide();
+    } else {
+        std::fprintf(stderr, "no system tray on this display: the tray menu is drawn on its own\n");
+        menu->adjustSize();
+        save(menu, QStringLiteral("tray-menu"));
+    }
 
     bool finished = false;
     QObject::connect(&desktop, &DesktopApp::finished, &app, [&finished] { finished = true; });
