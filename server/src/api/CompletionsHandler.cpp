@@ -50,6 +50,8 @@ QJsonObject usageJson(const SessionStats& s) {
                        {QStringLiteral("total_tokens"), qint64(s.promptTokens) + qint64(s.generatedTokens)}};
 }
 
+} // namespace
+
 ApiError refusalError(const SubmitRefused& r) {
     ApiError e;
     e.message = QString::fromStdString(r.message);
@@ -88,11 +90,26 @@ ApiError refusalError(const SubmitRefused& r) {
     return e;
 }
 
-} // namespace
+SubmitRequest submitRequestOf(const CompletionParams& params, const ApiIdentity& caller,
+                              std::string connectionId, uint64_t requestId) {
+    SubmitRequest request;
+    request.account = caller.account;
+    request.keyId = caller.keyId;
+    request.connectionId = std::move(connectionId);
+    request.requestId = requestId;
+    request.model = params.model;
+    request.prompt = params.prompt;
+    if (params.chat)
+        request.promptMarkup = params.promptMarkup;
+    request.maxTokens = params.maxTokens;
+    request.fitMaxTokensToContext = !params.maxTokensGiven;
+    request.sampler = params.sampler;
+    request.priority = params.priority;
+    request.refuseWithoutCapacity = true;
+    return request;
+}
 
-std::variant<CompletionParams, ApiError>
-parseCompletionRequest(const QByteArray& body, bool chat,
-                       const std::function<std::string(const std::string&)>& templateOf) {
+std::variant<QJsonObject, ApiError> parseJsonObject(const QByteArray& body) {
     QJsonParseError parseError{};
     const QJsonDocument doc = QJsonDocument::fromJson(body, &parseError);
     if (parseError.error != QJsonParseError::NoError)
@@ -103,7 +120,21 @@ parseCompletionRequest(const QByteArray& body, bool chat,
     if (!doc.isObject())
         return invalidRequest(QStringLiteral("the request body must be a JSON object"), {},
                               QStringLiteral("invalid_json"));
-    const QJsonObject o = doc.object();
+    return doc.object();
+}
+
+std::variant<CompletionParams, ApiError>
+parseCompletionRequest(const QByteArray& body, bool chat,
+                       const std::function<std::string(const std::string&)>& templateOf) {
+    auto object = parseJsonObject(body);
+    if (auto* error = std::get_if<ApiError>(&object))
+        return *error;
+    return parseCompletionParams(std::get<QJsonObject>(object), chat, templateOf);
+}
+
+std::variant<CompletionParams, ApiError>
+parseCompletionParams(const QJsonObject& o, bool chat,
+                      const std::function<std::string(const std::string&)>& templateOf) {
     auto has = [&o](const char* key) {
         const QJsonValue v = o.value(QLatin1String(key));
         return !v.isUndefined() && !v.isNull();
@@ -368,20 +399,8 @@ void CompletionsHandler::handle(const QByteArray& body, bool chat, const ApiIden
         call->sse = std::make_unique<SseWriter>(call->reply, headers);
     m_calls[id] = std::move(owned);
 
-    SubmitRequest request;
-    request.account = caller.account;
-    request.keyId = caller.keyId;
-    request.connectionId = "http-" + std::to_string(id); // one request per HTTP exchange
-    request.requestId = id;
-    request.model = call->params.model;
-    request.prompt = call->params.prompt;
-    if (call->params.chat)
-        request.promptMarkup = call->params.promptMarkup;
-    request.maxTokens = call->params.maxTokens;
-    request.fitMaxTokensToContext = !call->params.maxTokensGiven;
-    request.sampler = call->params.sampler;
-    request.priority = call->params.priority;
-    request.refuseWithoutCapacity = true;
+    // One request per HTTP exchange: its own connection id.
+    SubmitRequest request = submitRequestOf(call->params, caller, "http-" + std::to_string(id), id);
     SubmitCallbacks callbacks;
     // Both run on the gateway thread, from inside the session (possibly within submit() itself).
     callbacks.token = [this, id](int32_t, const std::string& text) { onToken(id, text); };

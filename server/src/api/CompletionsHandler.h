@@ -22,6 +22,8 @@
 namespace declai::server {
 class Orchestrator;
 struct SubmitEnd;
+struct SubmitRefused;
+struct SubmitRequest;
 } // namespace declai::server
 
 namespace declai::server::api {
@@ -48,6 +50,19 @@ struct CompletionParams {
 std::variant<CompletionParams, ApiError>
 parseCompletionRequest(const QByteArray& body, bool chat,
                        const std::function<std::string(const std::string&)>& templateOf);
+
+// A request body that must be one JSON object (400 invalid_json otherwise).
+std::variant<QJsonObject, ApiError> parseJsonObject(const QByteArray& body);
+// The same checks on a parsed JSON object (the JSON-RPC face passes its params here).
+std::variant<CompletionParams, ApiError>
+parseCompletionParams(const QJsonObject& body, bool chat,
+                      const std::function<std::string(const std::string&)>& templateOf);
+
+// What the orchestrator is asked for a checked request (generation and quotes build it the same way).
+SubmitRequest submitRequestOf(const CompletionParams& params, const ApiIdentity& caller,
+                              std::string connectionId, uint64_t requestId);
+// The HTTP error of a refused submit (400, 402, 404, 429, 503, 500).
+ApiError refusalError(const SubmitRefused& refused);
 
 class CompletionsHandler : public QObject {
     Q_OBJECT

@@ -1,5 +1,6 @@
 #include "HttpApi.h"
 
+#include "ApiOperations.h"
 #include "declai/server/ModelStore.h"
 #include "declai/server/Orchestrator.h"
 
@@ -36,12 +37,7 @@ std::string bearerToken(const QHttpServerRequest& request) {
 HttpApi::HttpApi(Orchestrator& orchestrator, const ModelStore& store, const ApiKeyAuthenticator& auth,
                  std::function<QJsonObject()> frontDoorJson, QObject* parent)
     : QObject(parent), m_orchestrator(orchestrator), m_store(store), m_auth(auth),
-      m_frontDoorJson(std::move(frontDoorJson)),
-      m_completions(orchestrator, m_metrics,
-                    [this](const std::string& model) {
-                        auto it = m_chatTemplates.find(model);
-                        return it == m_chatTemplates.end() ? std::string() : it->second;
-                    }),
+      m_frontDoorJson(std::move(frontDoorJson)), m_completions(orchestrator, m_metrics, chatTemplateOf()),
       m_startedS(QDateTime::currentSecsSinceEpoch()) {
     for (const auto& entry : m_store.models())
         if (entry->file)
@@ -54,6 +50,13 @@ HttpApi::HttpApi(Orchestrator& orchestrator, const ModelStore& store, const ApiK
 
 HttpApi::~HttpApi() {
     m_orchestrator.setSessionEndObserver({});
+}
+
+std::function<std::string(const std::string&)> HttpApi::chatTemplateOf() const {
+    return [this](const std::string& model) {
+        auto it = m_chatTemplates.find(model);
+        return it == m_chatTemplates.end() ? std::string() : it->second;
+    };
 }
 
 QByteArray HttpApi::openApiDocument() {
@@ -178,6 +181,19 @@ void HttpApi::registerRoutes(QHttpServer& http) {
              [this](const QHttpServerRequest& request, const ApiIdentity& caller, HttpReply& reply) {
                  m_completions.handle(request.body(), true, caller, reply,
                                       QStringLiteral("/v1/chat/completions"));
+             });
+    addRoute(http, QStringLiteral("/v1/quote"), Method::Post, Access::User,
+             [this](const QHttpServerRequest& request, const ApiIdentity& caller, HttpReply& reply) {
+                 const QString route = QStringLiteral("/v1/quote");
+                 auto body = parseJsonObject(request.body());
+                 if (auto* error = std::get_if<ApiError>(&body))
+                     return answerError(reply, route, *error);
+                 const uint64_t id = m_nextQuoteId++;
+                 auto quoted = quoteOperation(m_orchestrator, std::get<QJsonObject>(body), caller,
+                                              chatTemplateOf(), "http-quote-" + std::to_string(id), id);
+                 if (auto* error = std::get_if<ApiError>(&quoted))
+                     return answerError(reply, route, *error);
+                 answer(reply, route, 200, std::get<QJsonObject>(quoted));
              });
     addRoute(http, QStringLiteral("/metrics"), Method::Get, Access::Public,
              [this](const QHttpServerRequest&, const ApiIdentity&, HttpReply& reply) {

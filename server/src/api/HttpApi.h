@@ -1,9 +1,9 @@
 // The gateway's HTTP API (docs/api.md, docs/api/openapi.yaml): OpenAI-compatible generation
-// (/v1/models, /v1/completions, /v1/chat/completions), /metrics, /healthz, /readyz, /v1/status, /v1/nodes
-// and /openapi.json. Routes are registered on a QHttpServer: the gateway's own (beside the WebSocket
-// upgrade on "/") and, with --http-listen, a second one that serves the API alone.
-// Keys: "Authorization: Bearer KEY", checked by an ApiKeyAuthenticator.
-// Threading: gateway thread only; no handler blocks (generation answers come later, from the orchestrator).
+// (/v1/models, /v1/completions, /v1/chat/completions), /v1/quote, /metrics, /healthz, /readyz, /v1/status,
+// /v1/nodes and /openapi.json. Routes are registered on a QHttpServer: the gateway's own (beside the
+// WebSocket upgrade on "/") and, with --http-listen, a second one that serves the API alone. Keys:
+// "Authorization: Bearer KEY", checked by an ApiKeyAuthenticator. Threading: gateway thread only; no handler
+// blocks (generation answers come later, from the orchestrator).
 #pragma once
 
 #include "CompletionsHandler.h"
@@ -56,6 +56,8 @@ private:
     void answerError(HttpReply& reply, const QString& route, const ApiError& error);
 
     QJsonObject modelsJson() const;
+    // A served model's tokenizer.chat_template ("" when none); valid while this HttpApi lives.
+    std::function<std::string(const std::string&)> chatTemplateOf() const;
     std::optional<QString> notReadyReason() const;
 
     Orchestrator& m_orchestrator;
@@ -67,6 +69,7 @@ private:
     std::map<std::string, std::string> m_chatTemplates; // model -> tokenizer.chat_template
     std::vector<const net::FrontDoor*> m_doors;
     qint64 m_startedS = 0;
+    uint64_t m_nextQuoteId = 1;
 };
 
 } // namespace declai::server::api
