@@ -190,13 +190,16 @@ ApiError ApiClient::errorOf(QNetworkReply* reply) {
             : body.value(QStringLiteral("error")).toString();
     if (message.isEmpty())
         message = reply->errorString();
+    if (status == 404 && body.value(QStringLiteral("error")).toObject().value(QStringLiteral("code")) ==
+                             QLatin1String("model_not_found"))
+        return {ApiError::Kind::Server, message, status};
     if (status == 404 || status == 405)
-        return {ApiError::Kind::NotOffered, message};
+        return {ApiError::Kind::NotOffered, message, status};
     if (status == 401 || status == 403)
-        return {ApiError::Kind::Unauthorized, message};
+        return {ApiError::Kind::Unauthorized, message, status};
     if (status >= 400)
-        return {ApiError::Kind::Server, message};
-    return {ApiError::Kind::Network, message};
+        return {ApiError::Kind::Server, message, status};
+    return {ApiError::Kind::Network, message, status};
 }
 
 QStringList ApiClient::parseModels(const QJsonObject& body) {

@@ -34,6 +34,7 @@ struct ApiError {
     enum class Kind { NotOffered, Unauthorized, Network, Server, BadReply };
     Kind kind = Kind::Network;
     QString message;
+    int httpStatus = 0; // 0: no HTTP answer
 };
 
 struct Posting {

@@ -175,7 +175,13 @@ PromptPage::PromptPage(ApiClient& api, PromptHistory& history, QWidget* parent)
             m_quote->setText(tr("Sign in to an account (Account & settings) to see what a prompt costs."));
             break;
         default:
-            m_quote->setText(tr("No cost quote right now: %1").arg(e.message));
+            if (e.httpStatus == 400) {
+                // The server would refuse the request itself (e.g. prompt + max tokens over the context).
+                m_insufficient = true;
+                m_quote->setText(tr("<b>Cannot be sent:</b> %1").arg(e.message.toHtmlEscaped()));
+            } else {
+                m_quote->setText(tr("No cost quote right now: %1").arg(e.message.toHtmlEscaped()));
+            }
             break;
         }
         m_quote->setToolTip(QString());
@@ -215,8 +221,16 @@ CompletionRequest PromptPage::currentRequest(const QString& newUserText) const {
 }
 
 void PromptPage::requestQuote() {
-    if (m_api.isConfigured() && !m_model->currentText().isEmpty())
-        m_api.requestQuote(currentRequest(m_input->toPlainText()));
+    if (!m_api.isConfigured() || m_model->currentText().isEmpty())
+        return;
+    if (m_input->toPlainText().trimmed().isEmpty()) {
+        m_insufficient = false;
+        m_quote->setText(tr("Write a prompt to see what it costs."));
+        m_quote->setToolTip(QString());
+        updateSendButton();
+        return;
+    }
+    m_api.requestQuote(currentRequest(m_input->toPlainText()));
 }
 
 QString PromptPage::quoteText() const {
@@ -285,7 +299,7 @@ void PromptPage::findCostInLedger(const CreditSummary& credits) {
 
 void PromptPage::updateSendButton() {
     m_send->setEnabled(!m_stream && !m_insufficient);
-    m_send->setToolTip(m_insufficient ? tr("Not enough credits for this prompt (see the cost on the left).")
+    m_send->setToolTip(m_insufficient ? tr("This prompt cannot be sent as it is (see the text on the left).")
                                       : tr("Send (Ctrl+Enter)"));
 }
 
@@ -294,7 +308,7 @@ void PromptPage::send() {
     if (m_stream || text.isEmpty())
         return;
     if (m_insufficient) {
-        setStatus(tr("Not sent: your account cannot pay for this prompt (see the cost next to Send)."));
+        setStatus(tr("Not sent: see the text next to Send."));
         return;
     }
     if (m_model->currentText().isEmpty()) {

@@ -78,7 +78,7 @@ private:
     QPushButton* m_newChat = nullptr;
     QTreeWidget* m_history = nullptr;
     QTimer m_quoteDebounce;      // a quote 400 ms after the last edit, not one per keystroke
-    bool m_insufficient = false; // the latest quote says the account cannot pay: Send is off
+    bool m_insufficient = false; // the latest quote: the account cannot pay, or the server would refuse
 
     QPointer<CompletionStream> m_stream;
     QList<ChatMessage> m_conversation;

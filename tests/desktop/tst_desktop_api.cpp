@@ -262,6 +262,11 @@ private Q_SLOTS:
         Q_EMIT api.quoteReady(q);
         QVERIFY(page.sendButton()->isEnabled());
         QVERIFY2(page.quoteText().contains(QStringLiteral("0.000071")), qPrintable(page.quoteText()));
+        // A request the server would refuse (prompt + max tokens over the context): not sendable, with why.
+        Q_EMIT api.quoteFailed(
+            {ApiError::Kind::Server, QStringLiteral("max_tokens exceeds the context"), 400});
+        QVERIFY(!page.sendButton()->isEnabled());
+        QVERIFY2(page.quoteText().contains(QStringLiteral("Cannot be sent")), qPrintable(page.quoteText()));
         // No quote (an older server): Send stays usable, the page says why there is no figure.
         Q_EMIT api.quoteFailed({ApiError::Kind::NotOffered, QStringLiteral("not found")});
         QVERIFY(page.sendButton()->isEnabled());

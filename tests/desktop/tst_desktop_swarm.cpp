@@ -36,15 +36,15 @@ private Q_SLOTS:
         DECLAI_REQUIRE_MODEL("stories260K.gguf");
         QLocale::setDefault(QLocale::c()); // figures compared as text
         QString researcherKey;
-        Swarm swarm(
-            {QStringLiteral("--min-nodes"), QStringLiteral("1"), QStringLiteral("--verification-window-s"),
-             QStringLiteral("1"), QStringLiteral("--allow-registration"),
-             QStringLiteral("--registration-grant-credits"), QStringLiteral("5")},
-            [&](Swarm& s) {
-                researcherKey =
-                    s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("researcher")})
-                        .trimmed();
-            });
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1"),
+                     QStringLiteral("--verification-window-s"), QStringLiteral("1"),
+                     QStringLiteral("--allow-registration"), QStringLiteral("--registration-grant-credits"),
+                     QStringLiteral("5"), QStringLiteral("--registrations-per-ip"), QStringLiteral("10")},
+                    [&](Swarm& s) {
+                        researcherKey = s.admin({QStringLiteral("user"), QStringLiteral("add"),
+                                                 QStringLiteral("researcher")})
+                                            .trimmed();
+                    });
         QVERIFY(swarm.waitForServer());
         QVERIFY(!researcherKey.isEmpty());
 
@@ -173,6 +173,38 @@ private Q_SLOTS:
         for (const Posting& p : after.postings)
             charged = charged || p.amount < 0;
         QVERIFY2(charged, "no charge posted to the account after the prompt");
+
+        // The cost quote of the real server (POST /v1/quote), next to Send, as the prompt is written.
+        prompt.input()->setPlainText(QStringLiteral("The little dog"));
+        QTRY_VERIFY_WITH_TIMEOUT(prompt.quoteText().contains(QStringLiteral("Costs at most")), 15000);
+        QVERIFY2(prompt.quoteText().contains(QStringLiteral("you have")), qPrintable(prompt.quoteText()));
+        QVERIFY(prompt.sendButton()->isEnabled());
+        // Prompt + max tokens over the model's context: the server's reason, Send off.
+        prompt.maxTokensBox()->setValue(4096);
+        QTRY_VERIFY_WITH_TIMEOUT(prompt.quoteText().contains(QStringLiteral("Cannot be sent")), 15000);
+        QVERIFY(!prompt.sendButton()->isEnabled());
+        prompt.maxTokensBox()->setValue(24);
+        QTRY_VERIFY_WITH_TIMEOUT(prompt.sendButton()->isEnabled(), 15000);
+        // A new account has nothing to pay with yet (its welcome grant waits for its first verified work):
+        // the quote says so and Send is off.
+        ApiEndpoint endpoint = app.api().endpoint();
+        endpoint.apiKey.clear();
+        ApiClient newcomer;
+        newcomer.setEndpoint(endpoint);
+        QSignalSpy created(&newcomer, &ApiClient::accountCreated);
+        newcomer.createAccount(QStringLiteral("newcomer"));
+        QVERIFY(created.wait(15000));
+        endpoint.apiKey = created.first().at(1).toString();
+        newcomer.setEndpoint(endpoint);
+        PromptHistory noHistory;
+        PromptPage broke(newcomer, noHistory);
+        broke.refreshModels();
+        QTRY_VERIFY_WITH_TIMEOUT(broke.modelBox()->count() > 0, 15000);
+        broke.maxTokensBox()->setValue(24); // stories260K's context is 128 tokens
+        broke.input()->setPlainText(QStringLiteral("Once upon a time"));
+        QTRY_VERIFY2_WITH_TIMEOUT(broke.quoteText().contains(QStringLiteral("Not enough credits")),
+                                  qPrintable(broke.quoteText()), 15000);
+        QVERIFY(!broke.sendButton()->isEnabled());
 
         // Re-binding: the researcher's key in Account & settings. This computer is bound to the wizard's
         // account and the ledger refuses to move it (that would redirect its earnings): the app says so,
