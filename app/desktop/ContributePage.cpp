@@ -196,7 +196,7 @@ void ContributePage::onBenchmarkProgress(const QString& deviceId, int percent) {
 QString ContributePage::deviceName(const QString& id) const {
     // "AMD EPYC (CPU)" rather than the engine's id "cpu".
     for (const DeviceInfo& d : m_engine.devices())
-        if (d.id == id && !d.name.isEmpty())
+        if ((d.id == id || settingsDeviceId(d) == id) && !d.name.isEmpty())
             return tr("%1 (%2)").arg(d.name, d.backend.toUpper());
     return id;
 }

@@ -265,7 +265,8 @@ void OverviewPage::redrawCredits() {
     for (const QPointF& p : points)
         maxY = std::max(maxY, p.y());
     y->setRange(0, maxY * 1.1);
-    y->setLabelFormat(QStringLiteral("%.1f"));
+    y->applyNiceNumbers(); // 0, 1, 2, ... rather than 1.4, 2.8, 4.1
+    y->setLabelFormat(QStringLiteral("%g"));
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);
     series->attachAxis(x);
@@ -306,6 +307,7 @@ void OverviewPage::showWork(const WorkHistory& history, const QDateTime& now) {
     x->append(categories);
     auto* y = new QValueAxis;
     y->setRange(0, double(maxValue) * 1.15);
+    y->applyNiceNumbers(); // 0, 500, 1000, ... rather than 388, 775, 1163
     y->setLabelFormat(QStringLiteral("%.0f"));
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);

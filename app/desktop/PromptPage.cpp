@@ -280,21 +280,23 @@ std::optional<qint64> PromptPage::settledCost(const CreditSummary& credits, cons
 }
 
 void PromptPage::findCostInLedger(const CreditSummary& credits) {
-    if (m_costReadsLeft <= 0 || m_stream)
+    if (!m_costPending || m_stream)
         return;
-    --m_costReadsLeft;
     if (const auto cost = settledCost(credits, m_sentAt)) {
+        m_costPending = false;
         m_costReadsLeft = 0;
         m_historyStore.setNewestCost(double(*cost) / 1e6);
         fillHistory();
-        setStatus(statusText() + tr(", %1 credits").arg(formatCredits(*cost)));
         return;
     }
-    if (m_costReadsLeft > 0)
+    // Not settled yet: a few quick reads, then the dashboard's regular balance refresh finds it.
+    if (m_costReadsLeft > 0) {
+        --m_costReadsLeft;
         QTimer::singleShot(1500, this, [this] {
-            if (m_costReadsLeft > 0)
+            if (m_costPending && !m_stream)
                 m_api.fetchCredits();
         });
+    }
 }
 
 void PromptPage::updateSendButton() {
@@ -336,6 +338,7 @@ void PromptPage::send() {
     m_input->clear();
     m_clock.start();
     m_sentAt = QDateTime::currentDateTime().addSecs(-2); // the server's clock may differ a little
+    m_costPending = false; // an earlier prompt's cost is not looked for any more (it would go to this one)
     m_costReadsLeft = 0;
     m_stream = m_api.startCompletion(request);
     connect(m_stream, &CompletionStream::delta, this, &PromptPage::onDelta);
@@ -399,8 +402,11 @@ void PromptPage::endStream(const QString& outcome, qint64 tokens, double cost) {
                          .arg(outcome, QLocale().toString(seconds, 'f', 1));
     if (cost >= 0)
         status += tr(", %1 credits").arg(formatCredits(toMicrocredits(cost)));
-    else if (m_api.isConfigured() && !m_api.endpoint().apiKey.isEmpty())
-        m_costReadsLeft = 5; // the balance refresh after completionEnded brings the settlement
+    else if (m_api.isConfigured() && !m_api.endpoint().apiKey.isEmpty()) {
+        m_costPending = true;
+        m_costReadsLeft =
+            5; // the balance refresh after completionEnded brings the settlement, or a later one
+    }
     setStatus(status);
     if (m_stream)
         m_stream->deleteLater();

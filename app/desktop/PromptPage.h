@@ -87,8 +87,10 @@ private:
     qint64 m_deltaCount = 0;
     QElapsedTimer m_clock;
     // The last prompt's cost, read from the account's postings: its hold (placed after m_sentAt) plus its
-    // settlement or release. A few reads, 1.5 s apart, while the ledger has not settled it yet.
+    // settlement or release: looked for in every balance answer until found (or the next prompt is sent),
+    // with a few extra reads 1.5 s apart right after the answer.
     QDateTime m_sentAt;
+    bool m_costPending = false;
     int m_costReadsLeft = 0;
 };
 

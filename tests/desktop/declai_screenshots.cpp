@@ -15,6 +15,7 @@
 #include "WeeklyGridWidget.h"
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QCommandLineParser>
 #include <QDir>
@@ -173,6 +174,21 @@ int main(int argc, char** argv) {
     prompt.maxTokensBox()->setValue(80);
     prompt.sendButton()->click();
     waitFor([&] { return !prompt.isStreaming(); }, 120000);
+    // Its cost comes from the ledger once the request is settled; then a follow-up with its quote.
+    if (!waitFor(
+            [&] {
+                const auto records = desktop.promptHistory().load();
+                return !records.isEmpty() && records.first().costCredits >= 0;
+            },
+            60000))
+        std::fprintf(stderr, "the prompt's cost did not show in the history\n");
+    // The follow-up as a single prompt (the story so far and a follow-up would not fit stories260K's
+    // 128-token context), so its quote shows next to Send with the answer still on screen.
+    for (QCheckBox* chat : prompt.findChildren<QCheckBox*>())
+        chat->setChecked(false);
+    prompt.maxTokensBox()->setValue(40);
+    prompt.input()->setPlainText(QStringLiteral("What did the robot find?"));
+    waitFor([&] { return prompt.quoteText().contains(QStringLiteral("Costs")); }, 15000);
     desktop.refreshCredits();
     QTest::qWait(2000);
 
@@ -198,17 +214,22 @@ int main(int argc, char** argv) {
         QTest::qWait(300);
         const QRect at = icon->geometry();
         QScreen* screen = QGuiApplication::primaryScreen();
-        const QRect panel(at.right() - 420, at.top() - 4, 440, at.height() + 8);
+        // Tight crops around what a volunteer looks at (the virtual screen behind is plain black).
+        const QRect panel(at.left() - 4, at.top() - 2, at.width() + 8, at.height() + 4);
         QToolTip::showText(at.center(), icon->toolTip());
         QTest::qWait(700);
-        const QRect tip =
-            QRect(at.right() - 420, at.top() - 120, 440, at.height() + 124) & screen->geometry();
-        saveScreen(screen, tip, QStringLiteral("tray-tooltip"));
+        QRect tip = panel;
+        for (QWidget* w : QApplication::topLevelWidgets())
+            if (w->isVisible() && w->inherits("QTipLabel"))
+                tip = tip.united(w->geometry());
+        saveScreen(screen, tip.adjusted(-8, -8, 8, 8) & screen->geometry(), QStringLiteral("tray-tooltip"));
         QToolTip::hideText();
         QTest::qWait(300);
-        menu->popup(at.topLeft()); // opens above the icon: the panel is at the bottom of the screen
+        // Above the icon, right-aligned with it, as trays at the bottom of the screen open it.
+        const QSize menuSize = menu->sizeHint();
+        menu->popup(QPoint(at.right() - menuSize.width() + 1, at.top() - menuSize.height() - 2));
         QTest::qWait(500);
-        const QRect area = (menu->geometry().united(panel).adjusted(-12, -12, 12, 12)) & screen->geometry();
+        const QRect area = menu->geometry().united(panel).adjusted(-8, -8, 8, 8) & screen->geometry();
         saveScreen(screen, area, QStringLiteral("tray-menu"));
         menu->hide();
     } else {
