@@ -6,7 +6,7 @@ set -euo pipefail
 DECLAI_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   qt6-base-dev qt6-base-dev-tools libqt6sql6-sqlite qt6-websockets-dev qt6-httpserver-dev
-  qt6-charts-dev libqt6opengl6-dev qt6-svg-dev qt6-l10n-tools qt6-tools-dev qt6-tools-dev-tools xvfb fonts-dejavu-core
+  qt6-charts-dev libqt6opengl6-dev qt6-svg-dev qt6-l10n-tools qt6-tools-dev qt6-tools-dev-tools xvfb fonts-dejavu-core trayer qt6-translations-l10n
   libssl-dev libprotobuf-dev protobuf-compiler
   postgresql libqt6sql6-psql curl
   hipcc libamdhip64-dev

@@ -39,6 +39,7 @@ void AccountBinder::bind(const QString& apiKey) {
         return;
     }
     m_busy = true;
+    m_lastFailureStatus = 0;
     m_apiKey = apiKey.trimmed();
     QNetworkReply* reply = send(QStringLiteral("/v1/nodes/bind"), nullptr);
     if (reply)
@@ -92,8 +93,10 @@ QString AccountBinder::describe(QNetworkReply* reply, const QByteArray& body) {
 void AccountBinder::onBindInfo(QNetworkReply* reply) {
     reply->deleteLater();
     const QByteArray body = reply->readAll();
-    if (reply->error() != QNetworkReply::NoError)
+    if (reply->error() != QNetworkReply::NoError) {
+        m_lastFailureStatus = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
         return fail(describe(reply, body));
+    }
     const QJsonObject info = QJsonDocument::fromJson(body).object();
     const std::string account = info.value(QStringLiteral("account")).toString().toStdString();
     const std::string audience = info.value(QStringLiteral("audience")).toString().toStdString();
@@ -104,7 +107,8 @@ void AccountBinder::onBindInfo(QNetworkReply* reply) {
     if (timestampMs <= 0)
         timestampMs = QDateTime::currentMSecsSinceEpoch();
     const std::string nonceHex = QByteArray::fromStdString(randomBytes(16)).toHex().toStdString();
-    const std::string message = nodeBindingMessage(account, m_identity.nodeId(), audience, timestampMs, nonceHex);
+    const std::string message =
+        nodeBindingMessage(account, m_identity.nodeId(), audience, timestampMs, nonceHex);
     const std::string signature = m_identity.sign(message);
     const QJsonObject request{
         {QStringLiteral("account"), QString::fromStdString(account)},
@@ -123,8 +127,10 @@ void AccountBinder::onBindInfo(QNetworkReply* reply) {
 void AccountBinder::onBindResult(QNetworkReply* reply) {
     reply->deleteLater();
     const QByteArray body = reply->readAll();
-    if (reply->error() != QNetworkReply::NoError)
+    if (reply->error() != QNetworkReply::NoError) {
+        m_lastFailureStatus = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
         return fail(describe(reply, body));
+    }
     const QJsonObject answer = QJsonDocument::fromJson(body).object();
     m_busy = false;
     m_apiKey.clear();

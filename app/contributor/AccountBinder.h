@@ -38,6 +38,9 @@ public:
     // is refused with failed().
     void bind(const QString& apiKey);
     bool busy() const { return m_busy; }
+    // The HTTP status of the answer that ended the last bind() in failed() (0: no answer, e.g. unreachable).
+    // 409: the node is bound to another account and the ledger refuses to move it (trying again won't help).
+    int lastFailureHttpStatus() const { return m_lastFailureStatus; }
 
 Q_SIGNALS:
     // alreadyBound: the node was bound to this account before (nothing changed).
@@ -58,6 +61,7 @@ private:
     QNetworkAccessManager m_network;
     QString m_apiKey;
     bool m_busy = false;
+    int m_lastFailureStatus = 0;
 };
 
 } // namespace declai::node

@@ -190,13 +190,16 @@ ApiError ApiClient::errorOf(QNetworkReply* reply) {
             : body.value(QStringLiteral("error")).toString();
     if (message.isEmpty())
         message = reply->errorString();
+    if (status == 404 && body.value(QStringLiteral("error")).toObject().value(QStringLiteral("code")) ==
+                             QLatin1String("model_not_found"))
+        return {ApiError::Kind::Server, message, status};
     if (status == 404 || status == 405)
-        return {ApiError::Kind::NotOffered, message};
+        return {ApiError::Kind::NotOffered, message, status};
     if (status == 401 || status == 403)
-        return {ApiError::Kind::Unauthorized, message};
+        return {ApiError::Kind::Unauthorized, message, status};
     if (status >= 400)
-        return {ApiError::Kind::Server, message};
-    return {ApiError::Kind::Network, message};
+        return {ApiError::Kind::Server, message, status};
+    return {ApiError::Kind::Network, message, status};
 }
 
 QStringList ApiClient::parseModels(const QJsonObject& body) {
@@ -241,8 +244,15 @@ std::optional<CreditSummary> ApiClient::parseCredits(const QJsonObject& body) {
     CreditSummary c;
     c.account = body.value(QStringLiteral("account")).toString();
     c.available = number({"available", "balance"});
+    auto micro = [&body](const char* key, double credits) {
+        const QJsonValue v = body.value(QLatin1String(key));
+        return v.isDouble() ? v.toInteger() : qRound64(credits * 1e6);
+    };
     c.held = number({"held", "holds"});
     c.pending = number({"pending_verification", "pending"});
+    c.availableMicrocredits = micro("available_microcredits", c.available);
+    c.heldMicrocredits = micro("held_microcredits", c.held);
+    c.pendingMicrocredits = micro("pending_verification_microcredits", c.pending);
     for (const QJsonValue& v : body.value(QStringLiteral("postings")).toArray()) {
         const QJsonObject p = v.toObject();
         Posting posting;
@@ -254,6 +264,9 @@ std::optional<CreditSummary> ApiClient::parseCredits(const QJsonObject& body) {
                                        : QDateTime::fromString(at.toString(), Qt::ISODateWithMs);
         }
         posting.amount = p.value(QStringLiteral("amount")).toDouble();
+        posting.amountMicrocredits = p.contains(QStringLiteral("amount_microcredits"))
+                                         ? p.value(QStringLiteral("amount_microcredits")).toInteger()
+                                         : qRound64(posting.amount * 1e6);
         posting.kind = p.value(QStringLiteral("kind")).toString();
         posting.memo = p.value(QStringLiteral("reference")).toString();
         if (posting.at.isValid())
@@ -302,23 +315,50 @@ QJsonObject ApiClient::completionBody(const CompletionRequest& request, bool str
     return body;
 }
 
+std::optional<CostQuote> ApiClient::parseQuote(const QJsonObject& o) {
+    if (!o.contains(QStringLiteral("cost_microcredits")) && !o.contains(QStringLiteral("cost")))
+        return std::nullopt;
+    CostQuote q;
+    q.model = o.value(QStringLiteral("model")).toString();
+    q.promptTokens = o.value(QStringLiteral("prompt_tokens")).toInteger();
+    q.maxTokens = o.value(QStringLiteral("max_tokens")).toInteger();
+    q.costMicrocredits = o.contains(QStringLiteral("cost_microcredits"))
+                             ? o.value(QStringLiteral("cost_microcredits")).toInteger()
+                             : qRound64(o.value(QStringLiteral("cost")).toDouble() * 1e6);
+    if (o.contains(QStringLiteral("available_microcredits")))
+        q.availableMicrocredits = o.value(QStringLiteral("available_microcredits")).toInteger();
+    else if (o.value(QStringLiteral("available")).isDouble())
+        q.availableMicrocredits = qRound64(o.value(QStringLiteral("available")).toDouble() * 1e6);
+    q.sufficient = o.contains(QStringLiteral("sufficient"))
+                       ? o.value(QStringLiteral("sufficient")).toBool()
+                       : (q.availableMicrocredits < 0 || q.availableMicrocredits >= q.costMicrocredits);
+    return q;
+}
+
 void ApiClient::requestQuote(const CompletionRequest& completion) {
+    if (QNetworkReply* older = m_quoteReply.data()) {
+        older->disconnect(this); // its answer is for a request that no longer matches the page
+        older->abort();
+        older->deleteLater();
+    }
     QNetworkRequest r = request(QStringLiteral("/v1/quote"));
     r.setTransferTimeout(m_endpoint.transferTimeoutMs);
     const QByteArray body = QJsonDocument(completionBody(completion, false)).toJson(QJsonDocument::Compact);
     QNetworkReply* reply = track(m_network.post(r, body));
+    m_quoteReply = reply;
     connect(reply, &QNetworkReply::finished, this, [this, reply] {
         reply->deleteLater();
+        if (m_quoteReply == reply)
+            m_quoteReply = nullptr;
         if (reply->error() != QNetworkReply::NoError) {
             Q_EMIT quoteFailed(errorOf(reply));
             return;
         }
-        const QJsonObject o = QJsonDocument::fromJson(reply->readAll()).object();
-        CostQuote q;
-        q.maxCredits =
-            o.value(QStringLiteral("max_credits")).toDouble(o.value(QStringLiteral("credits")).toDouble());
-        q.perToken = o.value(QStringLiteral("credits_per_token")).toDouble();
-        Q_EMIT quoteReady(q);
+        const auto quote = parseQuote(QJsonDocument::fromJson(reply->readAll()).object());
+        if (!quote)
+            Q_EMIT quoteFailed({ApiError::Kind::BadReply, tr("the server's quote had no cost")});
+        else
+            Q_EMIT quoteReady(*quote);
     });
 }
 

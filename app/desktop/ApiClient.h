@@ -34,13 +34,15 @@ struct ApiError {
     enum class Kind { NotOffered, Unauthorized, Network, Server, BadReply };
     Kind kind = Kind::Network;
     QString message;
+    int httpStatus = 0; // 0: no HTTP answer
 };
 
 struct Posting {
     QDateTime at;
-    double amount = 0; // credits; positive = earned
-    QString kind;      // the ledger's: "earn_release" (earned), "grant", "hold", "settle", "release", ...
-    QString memo;      // the ledger's reference
+    double amount = 0;             // credits; positive = earned
+    qint64 amountMicrocredits = 0; // exact (sums of many tiny earnings do not drift)
+    QString kind; // the ledger's: "earn_release" (earned), "grant", "hold", "settle", "release", ...
+    QString memo; // the ledger's reference
 };
 
 // Credits this account earned by its nodes' verified work (not grants, not holds coming back).
@@ -52,13 +54,23 @@ struct CreditSummary {
     QString account;
     double available = 0;
     double held = 0;
-    double pending = 0;      // earned, waiting for verification
+    double pending = 0; // earned, waiting for verification
+    // Exact figures (the server's *_microcredits; derived from the credits where it does not send them).
+    qint64 availableMicrocredits = 0;
+    qint64 heldMicrocredits = 0;
+    qint64 pendingMicrocredits = 0;
     QList<Posting> postings; // newest first
 };
 
+// POST /v1/quote (the same body as /v1/chat/completions): the most this request can cost and whether the
+// account can pay it (docs/api.md). Microcredits (1 credit = 1,000,000) are exact; the page shows credits.
 struct CostQuote {
-    double maxCredits = 0; // the most the request can cost
-    double perToken = 0;
+    QString model;
+    qint64 promptTokens = 0;
+    qint64 maxTokens = 0;
+    qint64 costMicrocredits = 0;       // the most the request can cost (prompt + max_tokens new tokens)
+    qint64 availableMicrocredits = -1; // -1 = the server did not say
+    bool sufficient = true;
 };
 
 struct ChatMessage {
@@ -131,6 +143,7 @@ public:
     // Body of a chat completion request (exposed for tests).
     static QJsonObject completionBody(const CompletionRequest& request, bool stream);
     static std::optional<CreditSummary> parseCredits(const QJsonObject& body);
+    static std::optional<CostQuote> parseQuote(const QJsonObject& body);
     static QStringList parseModels(const QJsonObject& body);
     static ApiError errorOf(QNetworkReply* reply);
 
@@ -150,6 +163,7 @@ private:
 
     ApiEndpoint m_endpoint;
     std::optional<QSslConfiguration> m_tls;
+    QPointer<QNetworkReply> m_quoteReply; // only the newest quote counts (an older answer is aborted)
     QNetworkAccessManager m_network;
 };
 

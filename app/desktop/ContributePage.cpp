@@ -2,6 +2,7 @@
 
 #include "DeviceIds.h"
 
+#include <QDate>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -71,6 +72,8 @@ ContributePage::ContributePage(EngineController& engine, BenchmarkStore& benchma
     m_diskGiB->setRange(1, 100000);
     m_diskGiB->setSuffix(tr(" GiB"));
     caps->addRow(tr("&Disk for cached shards:"), m_diskGiB);
+    for (QSpinBox* box : {m_threads, m_memoryGiB, m_diskGiB})
+        box->setMaximumWidth(box->fontMetrics().horizontalAdvance(m_memoryGiB->specialValueText()) + 60);
     layout->addWidget(capsBox);
 
     auto* shardsBox = new QGroupBox(tr("Shards this computer serves"), this);
@@ -98,7 +101,7 @@ ContributePage::ContributePage(EngineController& engine, BenchmarkStore& benchma
         m_cancel->setEnabled(true);
         m_progress->setValue(0);
         m_progress->setVisible(true);
-        m_benchmarkStatus->setText(tr("Measuring %1…").arg(device));
+        m_benchmarkStatus->setText(tr("Measuring %1…").arg(deviceName(device)));
         m_engine.runBenchmark(device); // runs on a worker thread; progress arrives queued
     });
     connect(m_cancel, &QPushButton::clicked, this, [this] {
@@ -190,6 +193,14 @@ void ContributePage::onBenchmarkProgress(const QString& deviceId, int percent) {
     m_progress->setValue(std::clamp(percent, 0, 100));
 }
 
+QString ContributePage::deviceName(const QString& id) const {
+    // "AMD EPYC (CPU)" rather than the engine's id "cpu".
+    for (const DeviceInfo& d : m_engine.devices())
+        if ((d.id == id || settingsDeviceId(d) == id) && !d.name.isEmpty())
+            return tr("%1 (%2)").arg(d.name, d.backend.toUpper());
+    return id;
+}
+
 void ContributePage::onBenchmarkFinished(const BenchmarkResult& result) {
     m_benchmark->setEnabled(true);
     m_cancel->setEnabled(false);
@@ -197,11 +208,13 @@ void ContributePage::onBenchmarkFinished(const BenchmarkResult& result) {
     m_running.clear();
     if (result.ok) {
         m_benchmarks.save(result);
-        m_benchmarkStatus->setText(tr("%1 measured.").arg(result.deviceId));
+        m_benchmarkStatus->setText(tr("%1 measured on %2.")
+                                       .arg(deviceName(result.deviceId),
+                                            QLocale().toString(QDate::currentDate(), QLocale::ShortFormat)));
         fillDevices(m_engine.devices());
     } else {
         m_benchmarkStatus->setText(
-            tr("Benchmark of %1 did not finish: %2").arg(result.deviceId, result.error));
+            tr("Benchmark of %1 did not finish: %2").arg(deviceName(result.deviceId), result.error));
     }
 }
 

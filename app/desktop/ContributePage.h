@@ -38,6 +38,7 @@ Q_SIGNALS:
 private:
     void fillDevices(const QList<DeviceInfo>& devices);
     void onBenchmarkProgress(const QString& deviceId, int percent);
+    QString deviceName(const QString& id) const;
     void onBenchmarkFinished(const BenchmarkResult& result);
     void emitEdited();
     QString selectedDevice() const;

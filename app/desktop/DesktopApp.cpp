@@ -2,6 +2,7 @@
 
 #include "ContributePage.h"
 #include "FirstRunWizard.h"
+#include "HistoryFile.h"
 #include "MainWindow.h"
 #include "OverviewPage.h"
 #include "PromptPage.h"
@@ -59,8 +60,7 @@ DesktopApp::DesktopApp(DesktopPaths paths, DesktopOptions options, LogBuffer& lo
                        std::unique_ptr<EngineController> engine, QObject* parent)
     : QObject(parent), m_paths(std::move(paths)), m_options(std::move(options)), m_log(log),
       m_appSettings(m_paths.appSettingsFile, QSettings::IniFormat), m_engine(std::move(engine)),
-      m_autostart(m_paths.genericConfigDir, m_options.program), m_benchmarks(m_appSettings),
-      m_history(m_appSettings) {
+      m_autostart(m_paths.genericConfigDir, m_options.program), m_benchmarks(m_appSettings) {
     m_writer.setMaxThreadCount(1);
     m_writer.setObjectName(QStringLiteral("declai-settings-writer"));
     m_systemPalette = QApplication::palette();
@@ -82,8 +82,48 @@ DesktopApp::DesktopApp(DesktopPaths paths, DesktopOptions options, LogBuffer& lo
         m_accountKey = QString::fromUtf8(keyFile.readAll()).trimmed();
     if (!m_engine)
         m_engine = std::make_unique<LocalEngineController>(m_settings);
+    openHistories();
     updateEndpoint();
     buildUi();
+    if (!m_historyProblems.isEmpty())
+        m_window->setNotice(m_historyProblems.join(QLatin1Char('\n')));
+}
+
+void DesktopApp::openHistories() {
+    // Small files (bounded, HistoryFile.h) read once at start, before the engine runs; written on the
+    // writer thread, so the GUI thread never waits on the disk afterwards.
+    const QDir history(QDir(m_settings.dataDir).filePath(QStringLiteral("history")));
+    auto save = [this](const QString& path, const QJsonArray& items) {
+        m_writer.start([path, items] {
+            if (const QString error = writeHistoryFile(path, items); !error.isEmpty())
+                qWarning("history: %s: %s", qPrintable(path), qPrintable(error));
+        });
+    };
+    if (QString problem =
+            m_history.open(history.filePath(QStringLiteral("prompts.json")), save, &m_appSettings);
+        !problem.isEmpty())
+        m_historyProblems << tr("Prompt history: %1").arg(problem);
+    m_workFile = history.filePath(QStringLiteral("work.json"));
+    HistoryRead work = readHistoryFile(m_workFile);
+    m_work = WorkHistory::fromJson(work.items);
+    if (!work.problem.isEmpty())
+        m_historyProblems << tr("Work history: %1").arg(work.problem);
+    for (const QString& problem : std::as_const(m_historyProblems))
+        qWarning("%s", qPrintable(problem));
+    // Work is saved at most once a minute while it changes (and at quit), not on every stats tick.
+    m_workSave.setSingleShot(true);
+    m_workSave.setInterval(60000);
+    connect(&m_workSave, &QTimer::timeout, this, &DesktopApp::saveWork);
+}
+
+void DesktopApp::saveWork() {
+    m_workSave.stop();
+    const QString path = m_workFile;
+    const QJsonArray items = m_work.toJson();
+    m_writer.start([path, items] {
+        if (const QString error = writeHistoryFile(path, items); !error.isEmpty())
+            qWarning("history: %s: %s", qPrintable(path), qPrintable(error));
+    });
 }
 
 DesktopApp::~DesktopApp() {
@@ -274,6 +314,8 @@ void DesktopApp::applyPreferences(const AppPreferences& p) {
 
 void DesktopApp::start() {
     onStats(m_engine->stats());
+    if (!m_work.isEmpty())
+        m_overview->showWork(m_work, QDateTime::currentDateTime()); // kept from earlier runs
     m_creditsTimer.start();
     if (m_firstRun) {
         m_wizard = std::make_unique<FirstRunWizard>(*m_engine, m_api, m_settings);
@@ -328,17 +370,22 @@ void DesktopApp::applyWizard() {
 }
 
 void DesktopApp::startEngine() {
+    bindAccount(true);
+}
+
+void DesktopApp::bindAccount(bool startAfter) {
     m_bindRetry.stop();
     if (m_accountKey.isEmpty()) {
-        m_engine->start();
+        if (startAfter && !m_engine->isRunning())
+            m_engine->start();
         return;
     }
     const node::NodeSettings settings = m_settings;
     const QString key = m_accountKey;
-    m_writer.start([this, settings, key] {
+    m_writer.start([this, settings, key, startAfter] {
         // Writer thread: loading (or creating) the identity reads and may write the key file.
         auto identity = NodeIdentity::loadOrCreate(settings.dataDir.toStdString());
-        QMetaObject::invokeMethod(this, [this, identity, settings, key] {
+        QMetaObject::invokeMethod(this, [this, identity, settings, key, startAfter] {
             if (m_quitting)
                 return;
             if (!identity) {
@@ -346,26 +393,70 @@ void DesktopApp::startEngine() {
                                         .arg(QString::fromStdString(identity.error().message)));
                 return;
             }
+            const QString nodeId = QString::fromStdString(identity->nodeId());
             m_binder = std::make_unique<node::AccountBinder>(settings.serverUrl, settings.tls, *identity);
-            connect(m_binder.get(), &node::AccountBinder::bound, this,
-                    [this](const QString& account, const QString&, bool alreadyBound) {
-                        m_boundAccount = account;
-                        qInfo("node bound to account %s%s", qPrintable(account),
-                              alreadyBound ? " (already bound)" : "");
-                        m_window->setBanner(QString());
-                        if (!m_quitting)
-                            m_engine->start();
+            node::AccountBinder* binder = m_binder.get();
+            connect(
+                binder, &node::AccountBinder::bound, this,
+                [this, startAfter](const QString& account, const QString&, bool alreadyBound) {
+                    const QString before = m_appSettings.value(QStringLiteral("bound_account")).toString();
+                    m_boundAccount = account;
+                    m_appSettings.setValue(QStringLiteral("bound_account"), account);
+                    qInfo("node bound to account %s%s", qPrintable(account),
+                          alreadyBound ? " (already bound)" : "");
+                    m_window->setBanner(!alreadyBound && !before.isEmpty() && before != account
+                                            ? tr("This computer is now linked to account %1: its verified "
+                                                 "earnings go there from now on.")
+                                                  .arg(account)
+                                            : QString());
+                    if (m_bindingRefused) // the operator unbound it, or the earlier key is back
+                        m_window->setNotice(QString());
+                    m_bindingRefused = false;
+                    if (startAfter && !m_quitting && !m_engine->isRunning())
+                        m_engine->start();
+                });
+            connect(binder, &node::AccountBinder::failed, this,
+                    [this, binder, startAfter, nodeId](const QString& reason) {
+                        if (binder->lastFailureHttpStatus() == 409) {
+                            onBindingRefused(reason, nodeId);
+                            if (startAfter && !m_quitting && !m_engine->isRunning())
+                                m_engine->start(); // its binding stands: it earns for the account it has
+                            return;
+                        }
+                        // Earnings must go to the account the volunteer meant, so the engine waits for the
+                        // binding (a running engine keeps the binding it has).
+                        m_window->setBanner(
+                            m_engine->isRunning()
+                                ? tr("This computer could not be linked to the account of the new key yet "
+                                     "(%1). DeCLAI tries again in a minute.")
+                                      .arg(reason)
+                                : tr("This computer could not be linked to your account yet (%1). DeCLAI "
+                                     "tries again in a minute; contributing starts once it is linked.")
+                                      .arg(reason));
+                        m_bindRetry.start();
                     });
-            connect(m_binder.get(), &node::AccountBinder::failed, this, [this](const QString& reason) {
-                // Earnings must go to the account the volunteer meant, so the engine waits for the binding.
-                m_window->setBanner(tr("This computer could not be linked to your account yet (%1). DeCLAI "
-                                       "tries again in a minute; contributing starts once it is linked.")
-                                        .arg(reason));
-                m_bindRetry.start();
-            });
-            m_binder->bind(key);
+            binder->bind(key);
         });
     });
+}
+
+void DesktopApp::onBindingRefused(const QString& reason, const QString& nodeId) {
+    // The ledger never moves a bound node to another account (that would redirect its earnings), so there
+    // is nothing to retry: say where the earnings go and what the volunteer can do.
+    const QString account = m_appSettings.value(QStringLiteral("bound_account")).toString();
+    m_boundAccount = account;
+    m_bindingRefused = true;
+    const QString where = account.isEmpty() ? tr("the account it was linked to first")
+                                            : tr("account %1, the one it was linked to first").arg(account);
+    m_window->setNotice(
+        tr("This computer stays linked to %1, so its verified earnings keep going there. The ledger refuses "
+           "to move a computer to another account, so that nobody can redirect its earnings. Prompts are "
+           "paid from the account of the key in Account & settings. To earn for that account, ask the "
+           "server's operator to unbind this computer (declai-server node unbind %2) and press Apply again, "
+           "or go back to the earlier key.\nThe server said: %3")
+            .arg(where, nodeId, reason));
+    m_window->setBanner(QString());
+    qWarning("binding refused: %s", qPrintable(reason));
 }
 
 void DesktopApp::applySettings(const node::NodeSettings& settings, const QString& accountKey) {
@@ -373,19 +464,26 @@ void DesktopApp::applySettings(const node::NodeSettings& settings, const QString
                                settings.dataDir != m_settings.dataDir ||
                                settings.tls.caFile != m_settings.tls.caFile ||
                                settings.tls.pinnedFingerprint != m_settings.tls.pinnedFingerprint;
+    const bool keyChanged = accountKey != m_accountKey;
     m_settings = settings;
     m_accountKey = accountKey;
     m_appSettings.setValue(QStringLiteral("setup_done"), true);
     saveNodeSettings();
     saveAccountKey();
     updateEndpoint();
+    m_window->setBanner(QString());
     if (engineChanged) {
         const bool running = m_engine->isRunning();
         m_engine->reconfigure(m_settings); // a running engine drains and starts again with these
         if (!running)
             startEngine();
+        else if (keyChanged)
+            bindAccount(false);
+    } else if (keyChanged || m_bindingRefused) { // after a refusal, Apply asks again (an operator unbound it)
+        // A new account key: the node is bound to that account (signed binding), or the ledger says why
+        // not (onBindingRefused). A stopped engine starts once the binding is settled.
+        bindAccount(!m_engine->isRunning() && bool(m_settings.validate()));
     }
-    m_window->setBanner(QString());
     refreshCredits();
     m_prompt->refreshModels();
 }
@@ -434,9 +532,9 @@ void DesktopApp::onStats(const EngineStats& stats) {
     m_contribute->showStats(stats);
     m_schedule->showStats(stats);
     m_settingsPage->showIdentity(stats.fingerprint, stats.nodeId);
-    const bool hadWork = !m_work.isEmpty();
-    m_work.record(now, stats.layerTokensServed);
-    if (!m_work.isEmpty() || hadWork)
+    if (m_work.record(now, stats.layerTokensServed) && !m_workSave.isActive())
+        m_workSave.start();
+    if (!m_work.isEmpty())
         m_overview->showWork(m_work, now);
 }
 
@@ -459,6 +557,8 @@ void DesktopApp::quit() {
     if (FirstRunWizard* wizard = m_wizard.get())
         wizard->hide();
     auto done = [this] {
+        if (m_workSave.isActive())
+            saveWork();
         flushWrites();
         Q_EMIT finished();
     };

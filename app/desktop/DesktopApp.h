@@ -72,7 +72,10 @@ public:
     SettingsPage& settingsPage() { return *m_settingsPage; }
     const node::NodeSettings& nodeSettings() const { return m_settings; }
     QString accountKey() const { return m_accountKey; }
-    QString boundAccount() const { return m_boundAccount; } // empty until the binding succeeded
+    QString boundAccount() const { return m_boundAccount; }  // empty until the binding succeeded
+    bool bindingRefused() const { return m_bindingRefused; } // the ledger refused to move this node
+    const PromptHistory& promptHistory() const { return m_history; }
+    const WorkHistory& workHistory() const { return m_work; }
     void refreshCredits();
     // Blocks until every queued settings write has finished (quit and tests).
     void flushWrites();
@@ -84,6 +87,9 @@ private:
     void buildUi();
     // Binds the node to the account first when there is a key (AccountBinder; idempotent), then starts.
     void startEngine();
+    // Binds the node to m_accountKey's account; then starts the engine when startAfter and it is stopped.
+    void bindAccount(bool startAfter);
+    void onBindingRefused(const QString& reason, const QString& nodeId);
     void onStats(const EngineStats& stats);
     void applyWizard();
     void applySettings(const node::NodeSettings& settings, const QString& accountKey);
@@ -92,6 +98,8 @@ private:
     void saveAccountKey();
     void updateEndpoint();
     QString accountKeyFile() const;
+    void openHistories();
+    void saveWork();
 
     DesktopPaths m_paths;
     DesktopOptions m_options;
@@ -108,11 +116,15 @@ private:
     BenchmarkStore m_benchmarks;
     PromptHistory m_history;
     WorkHistory m_work;
-    QThreadPool m_writer; // one thread: settings writes never reorder
+    QString m_workFile;
+    QTimer m_workSave;
+    QStringList m_historyProblems; // unreadable history files (shown in the banner at start)
+    QThreadPool m_writer;          // one thread: settings writes never reorder
     QTimer m_creditsTimer;
     QTimer m_bindRetry; // a binding that failed (server unreachable) is tried again
     std::unique_ptr<node::AccountBinder> m_binder;
     QString m_boundAccount;
+    bool m_bindingRefused = false; // the notice shows the ledger's refusal to move this node
     QPalette m_systemPalette;
     std::unique_ptr<MainWindow> m_window;
     std::unique_ptr<FirstRunWizard> m_wizard; // only on a first run

@@ -27,6 +27,16 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_banner->setPalette(bannerPalette);
     m_banner->setVisible(false);
     outer->addWidget(m_banner);
+    // Notices stay until dismissed (the banner above is replaced by whatever happens next).
+    m_notice = new QLabel(central);
+    m_notice->setWordWrap(true);
+    m_notice->setMargin(8);
+    m_notice->setAutoFillBackground(true);
+    m_notice->setPalette(bannerPalette);
+    m_notice->setTextFormat(Qt::RichText);
+    m_notice->setVisible(false);
+    connect(m_notice, &QLabel::linkActivated, this, [this] { setNotice(QString()); });
+    outer->addWidget(m_notice);
     auto* row = new QHBoxLayout;
     row->setContentsMargins(8, 8, 8, 8);
     m_nav = new QListWidget(central);
@@ -83,6 +93,17 @@ QString MainWindow::currentPageId() const {
 void MainWindow::setBanner(const QString& text) {
     m_banner->setText(text);
     m_banner->setVisible(!text.isEmpty());
+}
+
+void MainWindow::setNotice(const QString& text) {
+    m_noticeText = text;
+    m_notice->setText(text.toHtmlEscaped().replace(QLatin1Char('\n'), QStringLiteral("<br>")) +
+                      QStringLiteral(" &nbsp;<a href=\"dismiss\">%1</a>").arg(tr("Dismiss")));
+    m_notice->setVisible(!text.isEmpty());
+}
+
+QString MainWindow::noticeText() const {
+    return m_notice->isVisible() ? m_noticeText : QString();
 }
 
 QString MainWindow::bannerText() const {

@@ -22,6 +22,9 @@ public:
     QString currentPageId() const;
     void setBanner(const QString& text); // empty hides it
     QString bannerText() const;
+    // A notice that stays until the volunteer dismisses it (unreadable history files); empty hides it.
+    void setNotice(const QString& text);
+    QString noticeText() const;
     // true: closing hides to the tray; false: closing quits (no tray to come back from).
     void setHidesToTray(bool hides) { m_hidesToTray = hides; }
     void raiseAndShow();
@@ -36,6 +39,8 @@ private:
     QListWidget* m_nav = nullptr;
     QStackedWidget* m_stack = nullptr;
     QLabel* m_banner = nullptr;
+    QLabel* m_notice = nullptr;
+    QString m_noticeText;
     QStringList m_ids;
     bool m_hidesToTray = true;
 };

@@ -1,5 +1,7 @@
 #include "Notifier.h"
 
+#include "CreditFormat.h"
+
 #include <QLocale>
 
 namespace declai::desktop {
@@ -51,7 +53,7 @@ std::optional<Notification> Notifier::onBalance(double available, const QDateTim
     m_sawCredits = true;
     return emitIfAllowed({Notification::FirstCredits, tr("First credits earned"),
                           tr("Your balance is now %1 credits. Spend them on the Prompt page.")
-                              .arg(QLocale().toString(available, 'f', 2))},
+                              .arg(formatCredits(toMicrocredits(available)))},
                          now);
 }
 

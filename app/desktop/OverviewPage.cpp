@@ -1,5 +1,6 @@
 #include "OverviewPage.h"
 
+#include "CreditFormat.h"
 #include "TrayPresenter.h"
 
 #include <QBarCategoryAxis>
@@ -22,10 +23,6 @@
 namespace declai::desktop {
 
 namespace {
-
-QString credits(double value) {
-    return QLocale().toString(value, 'f', 2);
-}
 
 bool isDark(const QPalette& palette) {
     return palette.color(QPalette::Window).lightness() < 128;
@@ -134,6 +131,12 @@ OverviewPage::OverviewPage(QWidget* parent) : QWidget(parent) {
 QString OverviewPage::balanceText() const {
     return m_available->text();
 }
+QString OverviewPage::earnedTodayText() const {
+    return m_today->text();
+}
+QString OverviewPage::earnedWeekText() const {
+    return m_week->text();
+}
 
 void OverviewPage::showStats(const node::EngineStats& stats, const QDateTime& now) {
     m_engineState = stats.state;
@@ -177,27 +180,37 @@ QList<QPointF> OverviewPage::balanceSeries(const CreditSummary& c, const QDateTi
     return points;
 }
 
+OverviewPage::Earned OverviewPage::earnedSince(const CreditSummary& c, const QDateTime& now) {
+    const QDateTime local = now.toLocalTime();
+    const QDateTime dayStart(local.date(), QTime(0, 0));
+    const QDateTime weekStart = dayStart.addDays(-(local.date().dayOfWeek() - 1)); // Monday
+    Earned e;
+    for (const Posting& p : c.postings) {
+        if (!isEarning(p))
+            continue;
+        // Sums in microcredits: hundreds of tiny earnings add up exactly.
+        if (p.at >= dayStart)
+            e.todayMicrocredits += p.amountMicrocredits;
+        if (p.at >= weekStart)
+            e.weekMicrocredits += p.amountMicrocredits;
+    }
+    return e;
+}
+
 void OverviewPage::showCredits(const CreditSummary& c, const QDateTime& now) {
     m_credits = c;
     m_creditsAt = now;
     m_creditsNote->setVisible(false);
-    m_available->setText(credits(c.available));
-    m_held->setText(credits(c.held));
-    m_pending->setText(credits(c.pending));
-    const QDateTime local = now.toLocalTime();
-    const QDateTime dayStart(local.date(), QTime(0, 0));
-    const QDateTime weekStart = dayStart.addDays(-(local.date().dayOfWeek() - 1));
-    double today = 0, week = 0;
-    for (const Posting& p : c.postings) {
-        if (!isEarning(p))
-            continue;
-        if (p.at >= dayStart)
-            today += p.amount;
-        if (p.at >= weekStart)
-            week += p.amount;
-    }
-    m_today->setText(credits(today));
-    m_week->setText(credits(week));
+    auto show = [](QLabel* label, qint64 micro) {
+        label->setText(formatCredits(micro));
+        label->setToolTip(tr("%1 microcredits (1 credit = 1,000,000)").arg(QLocale().toString(micro)));
+    };
+    show(m_available, c.availableMicrocredits);
+    show(m_held, c.heldMicrocredits);
+    show(m_pending, c.pendingMicrocredits);
+    const Earned earned = earnedSince(c, now);
+    show(m_today, earned.todayMicrocredits);
+    show(m_week, earned.weekMicrocredits);
     redrawCredits();
 }
 
@@ -252,7 +265,8 @@ void OverviewPage::redrawCredits() {
     for (const QPointF& p : points)
         maxY = std::max(maxY, p.y());
     y->setRange(0, maxY * 1.1);
-    y->setLabelFormat(QStringLiteral("%.1f"));
+    y->applyNiceNumbers(); // 0, 1, 2, ... rather than 1.4, 2.8, 4.1
+    y->setLabelFormat(QStringLiteral("%g"));
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);
     series->attachAxis(x);
@@ -293,6 +307,7 @@ void OverviewPage::showWork(const WorkHistory& history, const QDateTime& now) {
     x->append(categories);
     auto* y = new QValueAxis;
     y->setRange(0, double(maxValue) * 1.15);
+    y->applyNiceNumbers(); // 0, 500, 1000, ... rather than 388, 775, 1163
     y->setLabelFormat(QStringLiteral("%.0f"));
     chart->addAxis(x, Qt::AlignBottom);
     chart->addAxis(y, Qt::AlignLeft);

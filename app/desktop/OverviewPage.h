@@ -32,6 +32,15 @@ public:
     int creditPointCount() const { return m_creditPoints; }
     int workBarCount() const { return m_workBars; }
     QString balanceText() const;
+    QString earnedTodayText() const;
+    QString earnedWeekText() const;
+
+    // Verified earnings (earn_release postings) since local midnight and since Monday 00:00 before `now`.
+    struct Earned {
+        qint64 todayMicrocredits = 0;
+        qint64 weekMicrocredits = 0;
+    };
+    static Earned earnedSince(const CreditSummary& credits, const QDateTime& now);
 
     // Cumulative balance over time from postings (newest first) and the balance now: oldest point first.
     static QList<QPointF> balanceSeries(const CreditSummary& credits, const QDateTime& from,

@@ -1,5 +1,7 @@
 #include "PromptPage.h"
 
+#include "CreditFormat.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -87,6 +89,8 @@ PromptPage::PromptPage(ApiClient& api, PromptHistory& history, QWidget* parent)
     auto* actions = new QHBoxLayout;
     m_quote = new QLabel(left);
     m_quote->setWordWrap(true);
+    m_quote->setTextFormat(Qt::RichText);
+    m_quote->setAccessibleName(tr("Cost quote"));
     m_send = new QPushButton(tr("&Send"), left);
     m_send->setDefault(true);
     m_stop = new QPushButton(tr("S&top"), left);
@@ -123,6 +127,8 @@ PromptPage::PromptPage(ApiClient& api, PromptHistory& history, QWidget* parent)
     connect(&m_quoteDebounce, &QTimer::timeout, this, &PromptPage::requestQuote);
     connect(m_model, &QComboBox::currentIndexChanged, this, [this] { m_quoteDebounce.start(); });
     connect(m_maxTokens, &QSpinBox::valueChanged, this, [this] { m_quoteDebounce.start(); });
+    connect(m_input, &QPlainTextEdit::textChanged, this, [this] { m_quoteDebounce.start(); });
+    connect(m_chat, &QCheckBox::toggled, this, [this] { m_quoteDebounce.start(); });
     connect(m_refresh, &QPushButton::clicked, this, &PromptPage::refreshModels);
     connect(m_send, &QPushButton::clicked, this, &PromptPage::send);
     connect(m_stop, &QPushButton::clicked, this, [this] {
@@ -156,15 +162,30 @@ PromptPage::PromptPage(ApiClient& api, PromptHistory& history, QWidget* parent)
     });
     connect(&m_api, &ApiClient::modelsFailed, this,
             [this](const ApiError& e) { setStatus(tr("Models could not be listed: %1").arg(e.message)); });
-    connect(&m_api, &ApiClient::quoteReady, this, [this](const CostQuote& q) {
-        m_quote->setText(
-            tr("Costs at most %1 credits (%2 per token).")
-                .arg(QLocale().toString(q.maxCredits, 'f', 2), QLocale().toString(q.perToken, 'g', 3)));
-    });
+    connect(&m_api, &ApiClient::quoteReady, this, &PromptPage::showQuote);
+    connect(&m_api, &ApiClient::creditsReady, this, &PromptPage::findCostInLedger);
     connect(&m_api, &ApiClient::quoteFailed, this, [this](const ApiError& e) {
-        m_quote->setText(e.kind == ApiError::Kind::NotOffered
-                             ? tr("This server gives no cost quote yet; you pay per token generated.")
-                             : tr("No quote: %1").arg(e.message));
+        // Without a quote the server still refuses what the account cannot pay, so Send stays usable.
+        m_insufficient = false;
+        switch (e.kind) {
+        case ApiError::Kind::NotOffered:
+            m_quote->setText(tr("This server gives no cost quote; you pay per token generated."));
+            break;
+        case ApiError::Kind::Unauthorized:
+            m_quote->setText(tr("Sign in to an account (Account & settings) to see what a prompt costs."));
+            break;
+        default:
+            if (e.httpStatus == 400) {
+                // The server would refuse the request itself (e.g. prompt + max tokens over the context).
+                m_insufficient = true;
+                m_quote->setText(tr("<b>Cannot be sent:</b> %1").arg(e.message.toHtmlEscaped()));
+            } else {
+                m_quote->setText(tr("No cost quote right now: %1").arg(e.message.toHtmlEscaped()));
+            }
+            break;
+        }
+        m_quote->setToolTip(QString());
+        updateSendButton();
     });
     fillHistory();
 }
@@ -200,14 +221,98 @@ CompletionRequest PromptPage::currentRequest(const QString& newUserText) const {
 }
 
 void PromptPage::requestQuote() {
-    if (m_api.isConfigured() && !m_model->currentText().isEmpty())
-        m_api.requestQuote(currentRequest(m_input->toPlainText()));
+    if (!m_api.isConfigured() || m_model->currentText().isEmpty())
+        return;
+    if (m_input->toPlainText().trimmed().isEmpty()) {
+        m_insufficient = false;
+        m_quote->setText(tr("Write a prompt to see what it costs."));
+        m_quote->setToolTip(QString());
+        updateSendButton();
+        return;
+    }
+    m_api.requestQuote(currentRequest(m_input->toPlainText()));
+}
+
+QString PromptPage::quoteText() const {
+    return m_quote->text();
+}
+
+void PromptPage::showQuote(const CostQuote& q) {
+    m_insufficient = !q.sufficient;
+    const QString cost = formatCredits(q.costMicrocredits);
+    if (m_insufficient) {
+        m_quote->setText(
+            tr("<b>Not enough credits:</b> this prompt can cost up to %1 credits and your account has %2. "
+               "Lower Max tokens, or let this computer contribute to earn more.")
+                .arg(cost, formatCredits(qMax<qint64>(0, q.availableMicrocredits))));
+    } else {
+        QString text =
+            tr("Costs at most <b>%1</b> credits (%n prompt token(s)", nullptr, int(q.promptTokens)).arg(cost);
+        text += tr(" + up to %n new)", nullptr, int(q.maxTokens));
+        if (q.availableMicrocredits >= 0)
+            text += tr(" · you have %1").arg(formatCredits(q.availableMicrocredits));
+        m_quote->setText(text);
+    }
+    m_quote->setToolTip(tr("The most this request can cost: %1 microcredits. You pay for the tokens "
+                           "actually generated; the rest is released when the answer ends.")
+                            .arg(QLocale().toString(q.costMicrocredits)));
+    updateSendButton();
+}
+
+std::optional<qint64> PromptPage::settledCost(const CreditSummary& credits, const QDateTime& since) {
+    const Posting* hold = nullptr;
+    for (const Posting& p : credits.postings) // newest first: the last match is the oldest
+        if (p.kind == QLatin1String("hold") && p.at >= since)
+            hold = &p;
+    if (!hold)
+        return std::nullopt;
+    qint64 sum = 0;
+    bool closed = false;
+    for (const Posting& p : credits.postings) {
+        if (p.memo != hold->memo)
+            continue;
+        sum += p.amountMicrocredits;
+        closed = closed || p.kind != QLatin1String("hold");
+    }
+    if (!closed)
+        return std::nullopt;
+    return -sum;
+}
+
+void PromptPage::findCostInLedger(const CreditSummary& credits) {
+    if (!m_costPending || m_stream)
+        return;
+    if (const auto cost = settledCost(credits, m_sentAt)) {
+        m_costPending = false;
+        m_costReadsLeft = 0;
+        m_historyStore.setNewestCost(double(*cost) / 1e6);
+        fillHistory();
+        return;
+    }
+    // Not settled yet: a few quick reads, then the dashboard's regular balance refresh finds it.
+    if (m_costReadsLeft > 0) {
+        --m_costReadsLeft;
+        QTimer::singleShot(1500, this, [this] {
+            if (m_costPending && !m_stream)
+                m_api.fetchCredits();
+        });
+    }
+}
+
+void PromptPage::updateSendButton() {
+    m_send->setEnabled(!m_stream && !m_insufficient);
+    m_send->setToolTip(m_insufficient ? tr("This prompt cannot be sent as it is (see the text on the left).")
+                                      : tr("Send (Ctrl+Enter)"));
 }
 
 void PromptPage::send() {
     const QString text = m_input->toPlainText().trimmed();
     if (m_stream || text.isEmpty())
         return;
+    if (m_insufficient) {
+        setStatus(tr("Not sent: see the text next to Send."));
+        return;
+    }
     if (m_model->currentText().isEmpty()) {
         setStatus(tr("Pick a model first (Refresh lists what the server offers)."));
         return;
@@ -232,6 +337,9 @@ void PromptPage::send() {
     cursor.insertText(QString(), QTextCharFormat());
     m_input->clear();
     m_clock.start();
+    m_sentAt = QDateTime::currentDateTime().addSecs(-2); // the server's clock may differ a little
+    m_costPending = false; // an earlier prompt's cost is not looked for any more (it would go to this one)
+    m_costReadsLeft = 0;
     m_stream = m_api.startCompletion(request);
     connect(m_stream, &CompletionStream::delta, this, &PromptPage::onDelta);
     connect(m_stream, &CompletionStream::finished, this, &PromptPage::onFinished);
@@ -293,13 +401,19 @@ void PromptPage::endStream(const QString& outcome, qint64 tokens, double cost) {
     QString status = tr("%1 — %n token(s) in %2 s", nullptr, int(tokens))
                          .arg(outcome, QLocale().toString(seconds, 'f', 1));
     if (cost >= 0)
-        status += tr(", %1 credits").arg(QLocale().toString(cost, 'f', 2));
+        status += tr(", %1 credits").arg(formatCredits(toMicrocredits(cost)));
+    else if (m_api.isConfigured() && !m_api.endpoint().apiKey.isEmpty()) {
+        m_costPending = true;
+        m_costReadsLeft =
+            5; // the balance refresh after completionEnded brings the settlement, or a later one
+    }
     setStatus(status);
     if (m_stream)
         m_stream->deleteLater();
     m_stream = nullptr;
-    m_send->setEnabled(true);
+    updateSendButton();
     m_stop->setEnabled(false);
+    m_quoteDebounce.start(); // the balance changed
     Q_EMIT completionEnded();
 }
 
@@ -309,12 +423,13 @@ void PromptPage::fillHistory() {
         auto* item = new QTreeWidgetItem(m_history);
         const QDateTime local = r.at.toLocalTime();
         // Today's prompts by time only; older ones with the date (keeps the column narrow).
-        item->setText(0, local.date() == QDate::currentDate() ? local.toString(QStringLiteral("HH:mm"))
-                                                              : QLocale().toString(local, QLocale::ShortFormat));
+        item->setText(0, local.date() == QDate::currentDate()
+                             ? local.toString(QStringLiteral("HH:mm"))
+                             : QLocale().toString(local, QLocale::ShortFormat));
         item->setText(1, r.model);
         item->setText(2, QLocale().toString(r.tokens));
         item->setText(3, tr("%1 s").arg(QLocale().toString(r.seconds, 'f', 1)));
-        item->setText(4, r.costCredits >= 0 ? QLocale().toString(r.costCredits, 'f', 2) : tr("—"));
+        item->setText(4, r.costCredits >= 0 ? formatCredits(toMicrocredits(r.costCredits)) : tr("—"));
         item->setToolTip(0, r.prompt.left(200) + QLatin1Char('\n') + r.outcome);
         item->setData(0, Qt::UserRole, r.prompt);
         item->setData(1, Qt::UserRole, r.answer);

@@ -29,6 +29,9 @@ public:
     PromptPage(ApiClient& api, PromptHistory& history, QWidget* parent = nullptr);
 
     void refreshModels();
+    // Cost of a request from the account's postings: minus the sum of the postings of the oldest hold placed
+    // at or after `since` (hold -W, then settle +(W - cost) or release +W); nullopt while it is not settled.
+    static std::optional<qint64> settledCost(const CreditSummary& credits, const QDateTime& since);
     // For tests.
     QComboBox* modelBox() const { return m_model; }
     QPlainTextEdit* input() const { return m_input; }
@@ -37,6 +40,7 @@ public:
     QSpinBox* maxTokensBox() const { return m_maxTokens; }
     QString transcriptText() const;
     QString statusText() const;
+    QString quoteText() const;
     QTreeWidget* historyView() const { return m_history; }
     bool isStreaming() const { return m_stream != nullptr; }
 
@@ -50,6 +54,9 @@ private:
     void onFailed(const ApiError& error);
     void endStream(const QString& outcome, qint64 tokens, double cost);
     void requestQuote();
+    void showQuote(const CostQuote& quote);
+    void findCostInLedger(const CreditSummary& credits);
+    void updateSendButton();
     void fillHistory();
     CompletionRequest currentRequest(const QString& newUserText) const;
     void setStatus(const QString& text);
@@ -70,7 +77,8 @@ private:
     QPushButton* m_stop = nullptr;
     QPushButton* m_newChat = nullptr;
     QTreeWidget* m_history = nullptr;
-    QTimer m_quoteDebounce;
+    QTimer m_quoteDebounce;      // a quote 400 ms after the last edit, not one per keystroke
+    bool m_insufficient = false; // the latest quote: the account cannot pay, or the server would refuse
 
     QPointer<CompletionStream> m_stream;
     QList<ChatMessage> m_conversation;
@@ -78,6 +86,12 @@ private:
     QString m_currentAnswer;
     qint64 m_deltaCount = 0;
     QElapsedTimer m_clock;
+    // The last prompt's cost, read from the account's postings: its hold (placed after m_sentAt) plus its
+    // settlement or release: looked for in every balance answer until found (or the next prompt is sent),
+    // with a few extra reads 1.5 s apart right after the answer.
+    QDateTime m_sentAt;
+    bool m_costPending = false;
+    int m_costReadsLeft = 0;
 };
 
 } // namespace declai::desktop

@@ -1,5 +1,7 @@
 #include "TrayController.h"
 
+#include <QApplication>
+#include <QEvent>
 #include <QMenu>
 #include <QSystemTrayIcon>
 
@@ -35,9 +37,22 @@ TrayController::TrayController(EngineController& engine, bool useTray, QObject* 
     }
     showStats(m_engine.stats());
     if (m_tray) {
+        // Qt draws an XEmbed tray icon in a widget of its own (objectName "QSystemTrayIconSys") that the
+        // tray host docks; its first paint is the icon appearing. Watched until then, not after.
+        qApp->installEventFilter(this);
         m_tray->show();
+    }
+}
+
+bool TrayController::eventFilter(QObject* watched, QEvent* event) {
+    if (!m_iconSeen && event->type() == QEvent::Paint && watched->isWidgetType() &&
+        (watched->objectName() == QLatin1String("QSystemTrayIconSys") ||
+         qstrcmp(watched->metaObject()->className(), "QSystemTrayIconSys") == 0)) {
+        m_iconSeen = true;
+        qApp->removeEventFilter(this);
         Q_EMIT iconShown();
     }
+    return QObject::eventFilter(watched, event);
 }
 
 TrayController::~TrayController() {

@@ -36,7 +36,13 @@ public:
 Q_SIGNALS:
     void openDashboardRequested();
     void quitRequested();
-    void iconShown(); // the first time the tray icon became visible (for the start-up measurement)
+    // The first time the tray drew the icon on screen (an XEmbed tray: the icon's window was docked and
+    // painted; for the start-up measurement). Not emitted where the tray is a D-Bus service that draws
+    // the icon itself (StatusNotifierItem): there is no paint to see.
+    void iconShown();
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
     EngineController& m_engine;
@@ -49,6 +55,7 @@ private:
     Notifier m_notifier;
     TrayPresentation m_presentation;
     QHash<QString, QIcon> m_icons;
+    bool m_iconSeen = false;
 };
 
 } // namespace declai::desktop

@@ -2,6 +2,8 @@
 #include "DesktopApp.h"
 #include "LogBuffer.h"
 #include "SingleInstance.h"
+#include "Translations.h"
+#include "TrayController.h"
 #include "declai/core/Version.h"
 
 #include <QApplication>
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
     QApplication::setApplicationDisplayName(QStringLiteral("DeCLAI"));
     QApplication::setDesktopFileName(QStringLiteral("org.declai.Declai"));
     QApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/declai.svg")));
+    const declai::desktop::Translations translations; // the system locale's language, where we have it
     // The window closes to the tray; the app ends only through Quit (DesktopApp::finished).
     QApplication::setQuitOnLastWindowClosed(false);
 
@@ -87,6 +90,11 @@ int main(int argc, char** argv) {
             std::signal(SIGTERM, onSignal);
             std::signal(SIGINT, onSignal);
         }
+        QObject::connect(&desktop.tray(), &declai::desktop::TrayController::iconShown, &desktop,
+                         [&sinceStart] {
+                             qInfo("declai: tray icon on screen after %lld ms",
+                                   static_cast<long long>(sinceStart.elapsed()));
+                         });
         desktop.start();
         // The first turn of the event loop: the tray icon (or, without a tray, the window) is up.
         QTimer::singleShot(0, &desktop, [&sinceStart, &options] {

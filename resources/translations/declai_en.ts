@@ -2,9 +2,47 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="en" sourcelanguage="en">
 <context>
+    <name>HistoryFile</name>
+    <message>
+        <location filename="../../app/desktop/HistoryFile.cpp" line="+20"/>
+        <source>%1 could not be read (%2) and was not kept; a fresh history starts.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>%1 could not be read (%2); it was kept as %3 and a fresh history starts.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+15"/>
+        <source>larger than %1 MiB</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+4"/>
+        <source>%1 could not be opened (%2); the history starts empty.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+14"/>
+        <source>not a list</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+6"/>
+        <source>an entry is not an object</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>cannot create the folder of %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
     <name>Notifier</name>
     <message>
-        <location filename="../../app/desktop/Notifier.cpp" line="+25"/>
+        <location filename="../../app/desktop/Notifier.cpp" line="+28"/>
         <source>DeCLAI needs you</source>
         <translation type="unfinished"></translation>
     </message>
@@ -19,7 +57,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+6"/>
+        <location line="+7"/>
         <source>Milestone</source>
         <translation type="unfinished"></translation>
     </message>
@@ -134,9 +172,9 @@
     <message numerus="yes">
         <location line="+8"/>
         <source>Disconnected — reconnecting in %n s</source>
-        <translation type="unfinished">
-            <numerusform></numerusform>
-            <numerusform></numerusform>
+        <translation>
+            <numerusform>Disconnected — reconnecting in %n s</numerusform>
+            <numerusform>Disconnected — reconnecting in %n s</numerusform>
         </translation>
     </message>
     <message>
@@ -160,7 +198,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+3"/>
+        <location line="+4"/>
         <source>Open the dashboard (Account &amp; settings) to fix it.</source>
         <translation type="unfinished"></translation>
     </message>
@@ -168,12 +206,17 @@
 <context>
     <name>declai::desktop::ApiClient</name>
     <message>
-        <location filename="../../app/desktop/ApiClient.cpp" line="+279"/>
+        <location filename="../../app/desktop/ApiClient.cpp" line="+291"/>
         <source>the server&apos;s credit answer was empty</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+59"/>
+        <location line="+65"/>
+        <source>the server&apos;s quote had no cost</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+24"/>
         <source>the server created no key</source>
         <translation type="unfinished"></translation>
     </message>
@@ -181,12 +224,12 @@
 <context>
     <name>declai::desktop::CompletionStream</name>
     <message>
-        <location line="-285"/>
+        <location line="-327"/>
         <source>the server sent an event larger than 4 MiB</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+13"/>
+        <location line="+14"/>
         <source>unreadable event from the server: %1</source>
         <translation type="unfinished"></translation>
     </message>
@@ -199,7 +242,7 @@
 <context>
     <name>declai::desktop::ContributePage</name>
     <message>
-        <location filename="../../app/desktop/ContributePage.cpp" line="+25"/>
+        <location filename="../../app/desktop/ContributePage.cpp" line="+27"/>
         <source>&lt;h2&gt;Contribute&lt;/h2&gt;</source>
         <translation type="unfinished"></translation>
     </message>
@@ -316,12 +359,12 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+1"/>
+        <location line="+2"/>
         <source>None yet — the server places shards on nodes once they are connected.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+17"/>
+        <location line="+16"/>
         <source>Measuring %1…</source>
         <translation type="unfinished"></translation>
     </message>
@@ -336,7 +379,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+3"/>
+        <location line="+4"/>
         <source>%1 — not usable: %2</source>
         <translation type="unfinished"></translation>
     </message>
@@ -346,7 +389,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+9"/>
+        <location line="+11"/>
         <source>%1 GFLOP/s f16 · %2 GB/s</source>
         <translation type="unfinished"></translation>
     </message>
@@ -366,12 +409,12 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+3"/>
+        <location line="+4"/>
         <source>Benchmark of %1 did not finish: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+49"/>
+        <location line="+50"/>
         <source>%1–%2</source>
         <translation type="unfinished"></translation>
     </message>
@@ -379,7 +422,17 @@
 <context>
     <name>declai::desktop::DesktopApp</name>
     <message>
-        <location filename="../../app/desktop/DesktopApp.cpp" line="+110"/>
+        <location filename="../../app/desktop/DesktopApp.cpp" line="+105"/>
+        <source>Prompt history: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+5"/>
+        <source>Work history: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+42"/>
         <source>Overview</source>
         <translation type="unfinished"></translation>
     </message>
@@ -404,12 +457,12 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+15"/>
+        <location line="+16"/>
         <source>This desktop has no system tray, so DeCLAI shows this window instead. Closing it quits DeCLAI and stops contributing.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+3"/>
+        <location line="+4"/>
         <source>Your settings could not be read (%1); the defaults are shown.</source>
         <translation type="unfinished"></translation>
     </message>
@@ -424,17 +477,17 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+5"/>
+        <location line="+7"/>
         <source>Identity exported to %1. Keep it private: it is this computer&apos;s key.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+1"/>
+        <location line="+2"/>
         <source>Export failed: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+20"/>
+        <location line="+21"/>
         <source>Cannot read %1.</source>
         <translation type="unfinished"></translation>
     </message>
@@ -449,12 +502,12 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+17"/>
+        <location line="+18"/>
         <source>Import failed: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+62"/>
+        <location line="+66"/>
         <source>Setup was not finished, so this computer does not contribute yet. Set a server in Account &amp; settings and press Apply.</source>
         <translation type="unfinished"></translation>
     </message>
@@ -464,30 +517,56 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+25"/>
+        <location line="+26"/>
         <source>Not started: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+26"/>
+        <location line="+31"/>
         <source>This computer&apos;s identity cannot be loaded: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+15"/>
+        <location line="+16"/>
+        <source>This computer is now linked to account %1: its verified earnings go there from now on.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+22"/>
+        <source>This computer could not be linked to the account of the new key yet (%1). DeCLAI tries again in a minute.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+3"/>
         <source>This computer could not be linked to your account yet (%1). DeCLAI tries again in a minute; contributing starts once it is linked.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+16"/>
+        <source>the account it was linked to first</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>account %1, the one it was linked to first</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source>This computer stays linked to %1, so its verified earnings keep going there. The ledger refuses to move a computer to another account, so that nobody can redirect its earnings. Prompts are paid from the account of the key in Account &amp; settings. To earn for that account, ask the server&apos;s operator to unbind this computer (declai-server node unbind %2) and press Apply again, or go back to the earlier key.
+The server said: %3</source>
         <translation type="unfinished"></translation>
     </message>
 </context>
 <context>
     <name>declai::desktop::FirstRunWizard</name>
     <message>
-        <location filename="../../app/desktop/FirstRunWizard.cpp" line="+34"/>
+        <location filename="../../app/desktop/FirstRunWizard.cpp" line="+36"/>
         <source>Creating your account…</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+8"/>
+        <location line="+9"/>
         <source>Account created. Its key is kept in your data folder.</source>
         <translation type="unfinished"></translation>
     </message>
@@ -497,22 +576,12 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+7"/>
-        <source>Which network do you join?</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <location line="+1"/>
-        <source>DeCLAI runs language models on volunteers&apos; computers. The default server is fine for most people.</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <location line="+3"/>
+        <location line="+12"/>
         <source>DeCLAI lends this computer to a community language-model network when you are not using it, and pays you credits you can spend on prompts. The defaults below are fine for most people.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+7"/>
+        <location line="+8"/>
         <source>&amp;Server address:</source>
         <translation type="unfinished"></translation>
     </message>
@@ -537,12 +606,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+5"/>
-        <source>Your account</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <location line="+1"/>
+        <location line="+6"/>
         <source>Credits this computer earns go to your account; the Prompt page spends them.</source>
         <translation type="unfinished"></translation>
     </message>
@@ -572,12 +636,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+6"/>
-        <source>What may DeCLAI use?</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <location line="+1"/>
+        <location line="+7"/>
         <source>Tick the devices to contribute. A quick benchmark tells the server what this computer can do (optional, about ten seconds).</source>
         <translation type="unfinished"></translation>
     </message>
@@ -602,8 +661,33 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+6"/>
-        <source>When may DeCLAI compute?</source>
+        <location line="-94"/>
+        <source>Step 1 of 4 — Which network do you join?</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>DeCLAI runs language models on volunteers&apos; computers.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+10"/>
+        <source>Server address</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+12"/>
+        <source>Step 2 of 4 — Your account</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+37"/>
+        <source>Step 3 of 4 — What may DeCLAI use?</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+40"/>
+        <source>Step 4 of 4 — When may DeCLAI compute?</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -612,7 +696,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+4"/>
+        <location line="+5"/>
         <source>&amp;Whenever the computer is on (recommended) — pauses on battery and during full-screen apps</source>
         <translation type="unfinished"></translation>
     </message>
@@ -627,28 +711,28 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+8"/>
+        <location line="+9"/>
         <source>Contributing starts when you press Finish. The tray icon shows what DeCLAI is doing; right-click it to snooze or pause.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+15"/>
+        <location line="+16"/>
         <source>%1 (%2, %3)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+2"/>
+        <location line="+3"/>
         <source>%1 (%2)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+4"/>
+        <location line="+5"/>
         <source>%1 — not usable here: %2</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
         <location line="+6"/>
-        <source>Looking for devices…</source>
+        <source>Looking for devices (CPU, OpenCL, Vulkan, CUDA, HIP)… The CPU is used unless you untick it.</source>
         <translation type="unfinished"></translation>
     </message>
 </context>
@@ -660,7 +744,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+19"/>
+        <location line="+29"/>
         <source>Pages</source>
         <translation type="unfinished"></translation>
     </message>
@@ -669,11 +753,16 @@
         <source>%1 (Ctrl+%2)</source>
         <translation type="unfinished"></translation>
     </message>
+    <message>
+        <location line="+32"/>
+        <source>Dismiss</source>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 <context>
     <name>declai::desktop::OverviewPage</name>
     <message>
-        <location filename="../../app/desktop/OverviewPage.cpp" line="+77"/>
+        <location filename="../../app/desktop/OverviewPage.cpp" line="+78"/>
         <source>&lt;h2&gt;Overview&lt;/h2&gt;</source>
         <translation type="unfinished"></translation>
     </message>
@@ -754,7 +843,7 @@
     </message>
     <message>
         <location line="+2"/>
-        <location line="+24"/>
+        <location line="+33"/>
         <source>No work yet — your node is waiting for the server to place a shard.</source>
         <translation type="unfinished"></translation>
     </message>
@@ -771,9 +860,9 @@
     <message numerus="yes">
         <location line="+2"/>
         <source>%1 tok/s · %n session(s)</source>
-        <translation type="unfinished">
-            <numerusform></numerusform>
-            <numerusform></numerusform>
+        <translation>
+            <numerusform>%1 tok/s · %n session</numerusform>
+            <numerusform>%1 tok/s · %n sessions</numerusform>
         </translation>
     </message>
     <message>
@@ -792,7 +881,12 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+50"/>
+        <location line="+45"/>
+        <source>%1 microcredits (1 credit = 1,000,000)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+17"/>
         <source>This server does not offer an account balance yet (/v1/credits), so credits cannot be shown. Your node still works and earns.</source>
         <translation type="unfinished"></translation>
     </message>
@@ -815,7 +909,7 @@
 <context>
     <name>declai::desktop::PromptPage</name>
     <message>
-        <location filename="../../app/desktop/PromptPage.cpp" line="+25"/>
+        <location filename="../../app/desktop/PromptPage.cpp" line="+27"/>
         <source>&lt;h2&gt;Prompt&lt;/h2&gt;</source>
         <translation type="unfinished"></translation>
     </message>
@@ -890,7 +984,12 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+7"/>
+        <location line="+8"/>
+        <source>Cost quote</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
         <source>&amp;Send</source>
         <translation type="unfinished"></translation>
     </message>
@@ -940,7 +1039,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+40"/>
+        <location line="+46"/>
         <source>The server offers no models right now.</source>
         <translation type="unfinished"></translation>
     </message>
@@ -950,27 +1049,73 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
+        <location line="+7"/>
+        <source>This server gives no cost quote; you pay per token generated.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
         <location line="+3"/>
-        <source>Costs at most %1 credits (%2 per token).</source>
+        <source>Sign in to an account (Account &amp; settings) to see what a prompt costs.</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+5"/>
-        <source>This server gives no cost quote yet; you pay per token generated.</source>
+        <location line="+3"/>
+        <source>No cost quote right now: %1</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+1"/>
-        <source>No quote: %1</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <location line="+11"/>
+        <location line="+21"/>
         <source>No server is set (Account &amp; settings).</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+28"/>
+        <location line="+32"/>
+        <source>&lt;b&gt;Not enough credits:&lt;/b&gt; this prompt can cost up to %1 credits and your account has %2. Lower Max tokens, or let this computer contribute to earn more.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message numerus="yes">
+        <location line="+5"/>
+        <source>Costs at most &lt;b&gt;%1&lt;/b&gt; credits (%n prompt token(s)</source>
+        <translation>
+            <numerusform>Costs at most &lt;b&gt;%1&lt;/b&gt; credits (%n prompt token</numerusform>
+            <numerusform>Costs at most &lt;b&gt;%1&lt;/b&gt; credits (%n prompt tokens</numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <location line="+1"/>
+        <source> + up to %n new)</source>
+        <translation>
+            <numerusform> + up to %n new)</numerusform>
+            <numerusform> + up to %n new)</numerusform>
+        </translation>
+    </message>
+    <message>
+        <location line="+2"/>
+        <source> · you have %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+3"/>
+        <source>The most this request can cost: %1 microcredits. You pay for the tokens actually generated; the rest is released when the answer ends.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+8"/>
+        <source>Not enough credits for this prompt (see the cost on the left).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+1"/>
+        <source>Send (Ctrl+Enter)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+8"/>
+        <source>Not sent: your account cannot pay for this prompt (see the cost next to Send).</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+4"/>
         <source>Pick a model first (Refresh lists what the server offers).</source>
         <translation type="unfinished"></translation>
     </message>
@@ -987,9 +1132,9 @@
     <message numerus="yes">
         <location line="+10"/>
         <source>Streaming… %n token(s)</source>
-        <translation type="unfinished">
-            <numerusform></numerusform>
-            <numerusform></numerusform>
+        <translation>
+            <numerusform>Streaming… %n token</numerusform>
+            <numerusform>Streaming… %n tokens</numerusform>
         </translation>
     </message>
     <message>
@@ -1020,9 +1165,9 @@
     <message numerus="yes">
         <location line="+20"/>
         <source>%1 — %n token(s) in %2 s</source>
-        <translation type="unfinished">
-            <numerusform></numerusform>
-            <numerusform></numerusform>
+        <translation>
+            <numerusform>%1 — %n token in %2 s</numerusform>
+            <numerusform>%1 — %n tokens in %2 s</numerusform>
         </translation>
     </message>
     <message>
@@ -1031,7 +1176,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+17"/>
+        <location line="+22"/>
         <source>%1 s</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1049,7 +1194,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+2"/>
+        <location line="+3"/>
         <source>Coloured hours are when DeCLAI may use this computer. Drag across the grid to switch hours on or off; the rules below can pause it inside those hours.</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1094,12 +1239,12 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+2"/>
+        <location line="+3"/>
         <source>Pause while a &amp;full-screen application runs (games, videos, presentations)</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+4"/>
+        <location line="+3"/>
         <source>&amp;CPU use at most</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1109,7 +1254,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+25"/>
+        <location line="+26"/>
         <location line="+25"/>
         <source>%1 %</source>
         <translation type="unfinished"></translation>
@@ -1117,9 +1262,9 @@
     <message numerus="yes">
         <location line="+7"/>
         <source>%n hour(s) a week</source>
-        <translation type="unfinished">
-            <numerusform></numerusform>
-            <numerusform></numerusform>
+        <translation>
+            <numerusform>%n hour a week</numerusform>
+            <numerusform>%n hours a week</numerusform>
         </translation>
     </message>
     <message>
@@ -1133,8 +1278,8 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+8"/>
-        <source>Cannot be checked on this computer, so it never pauses: %1</source>
+        <location line="+9"/>
+        <source>Not checked on this computer (it never pauses for this): %1</source>
         <translation type="unfinished"></translation>
     </message>
 </context>
@@ -1166,12 +1311,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+3"/>
-        <source>&amp;Certificate (CA file):</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <location line="+3"/>
+        <location line="+6"/>
         <source>or &amp;pinned fingerprint:</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1226,8 +1366,13 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+3"/>
-        <source>&amp;Data folder:</source>
+        <location line="-30"/>
+        <source>Certificate (CA file):</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <location line="+33"/>
+        <source>Data folder:</source>
         <translation type="unfinished"></translation>
     </message>
     <message>
@@ -1297,7 +1442,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+14"/>
+        <location line="+15"/>
         <source>Server certificate</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1312,7 +1457,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+5"/>
+        <location line="+6"/>
         <source>Export identity</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1346,7 +1491,7 @@
 <context>
     <name>declai::desktop::TrayController</name>
     <message>
-        <location filename="../../app/desktop/TrayController.cpp" line="+14"/>
+        <location filename="../../app/desktop/TrayController.cpp" line="+16"/>
         <source>&amp;Snooze 1 hour</source>
         <translation type="unfinished"></translation>
     </message>
@@ -1379,7 +1524,7 @@
         <translation type="unfinished"></translation>
     </message>
     <message>
-        <location line="+2"/>
+        <location line="+1"/>
         <source>Hours when DeCLAI may compute. Drag to switch hours on or off; arrows and Space from the keyboard.</source>
         <translation type="unfinished"></translation>
     </message>

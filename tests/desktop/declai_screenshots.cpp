@@ -10,10 +10,12 @@
 #include "OverviewPage.h"
 #include "PromptPage.h"
 #include "SchedulePage.h"
+#include "Translations.h"
 #include "TrayController.h"
 #include "WeeklyGridWidget.h"
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QCommandLineParser>
 #include <QDir>
@@ -22,9 +24,12 @@
 #include <QMenu>
 #include <QPlainTextEdit>
 #include <QPushButton>
+#include <QScreen>
 #include <QSpinBox>
+#include <QSystemTrayIcon>
 #include <QTableWidget>
 #include <QTest>
+#include <QToolTip>
 #include <cstdio>
 
 using namespace declai;
@@ -39,6 +44,15 @@ bool save(QWidget* widget, const QString& name) {
     const QString file = QDir(g_out).filePath(name + QStringLiteral(".png"));
     const bool ok = widget->grab().save(file, "PNG");
     std::fprintf(stderr, "%s %s\n", ok ? "wrote" : "FAILED", qPrintable(file));
+    return ok;
+}
+
+// A part of the screen as it is (the tray icon lives in the tray host's window, not in ours).
+bool saveScreen(QScreen* screen, const QRect& rect, const QString& name) {
+    QApplication::processEvents();
+    const QString file = QDir(g_out).filePath(name + QStringLiteral(".png"));
+    const bool ok = screen->grabWindow(0, rect.x(), rect.y(), rect.width(), rect.height()).save(file, "PNG");
+    std::fprintf(stderr, "%s %s (from the screen)\n", ok ? "wrote" : "FAILED", qPrintable(file));
     return ok;
 }
 
@@ -66,6 +80,7 @@ int main(int argc, char** argv) {
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("declai"));
     QApplication::setQuitOnLastWindowClosed(false);
+    const Translations translations; // as `declai` does: the locale's language, else English plurals
     QCommandLineParser parser;
     const QCommandLineOption server(QStringLiteral("server"), QStringLiteral("gateway"),
                                     QStringLiteral("URL"));
@@ -159,6 +174,21 @@ int main(int argc, char** argv) {
     prompt.maxTokensBox()->setValue(80);
     prompt.sendButton()->click();
     waitFor([&] { return !prompt.isStreaming(); }, 120000);
+    // Its cost comes from the ledger once the request is settled; then a follow-up with its quote.
+    if (!waitFor(
+            [&] {
+                const auto records = desktop.promptHistory().load();
+                return !records.isEmpty() && records.first().costCredits >= 0;
+            },
+            60000))
+        std::fprintf(stderr, "the prompt's cost did not show in the history\n");
+    // The follow-up as a single prompt (the story so far and a follow-up would not fit stories260K's
+    // 128-token context), so its quote shows next to Send with the answer still on screen.
+    for (QCheckBox* chat : prompt.findChildren<QCheckBox*>())
+        chat->setChecked(false);
+    prompt.maxTokensBox()->setValue(40);
+    prompt.input()->setPlainText(QStringLiteral("What did the robot find?"));
+    waitFor([&] { return prompt.quoteText().contains(QStringLiteral("Costs")); }, 15000);
     desktop.refreshCredits();
     QTest::qWait(2000);
 
@@ -172,9 +202,41 @@ int main(int argc, char** argv) {
         QTest::qWait(400);
         save(&window, QString::fromLatin1(file));
     }
+    // The tray: with a real XEmbed tray host on the display (scripts/screenshots starts trayer), the
+    // docked icon, its tooltip and its menu are photographed from the screen as a volunteer sees them.
     QMenu* menu = desktop.tray().menu();
-    menu->adjustSize();
-    save(menu, QStringLiteral("tray-menu"));
+    QSystemTrayIcon* icon = desktop.tray().trayIcon();
+    const bool realTray =
+        icon && QSystemTrayIcon::isSystemTrayAvailable() &&
+        waitFor([&] { return icon->geometry().isValid() && icon->geometry().y() > 0; }, 5000);
+    if (realTray) {
+        window.hide();
+        QTest::qWait(300);
+        const QRect at = icon->geometry();
+        QScreen* screen = QGuiApplication::primaryScreen();
+        // Tight crops around what a volunteer looks at (the virtual screen behind is plain black).
+        const QRect panel(at.left() - 4, at.top() - 2, at.width() + 8, at.height() + 4);
+        QToolTip::showText(at.center(), icon->toolTip());
+        QTest::qWait(700);
+        QRect tip = panel;
+        for (QWidget* w : QApplication::topLevelWidgets())
+            if (w->isVisible() && w->inherits("QTipLabel"))
+                tip = tip.united(w->geometry());
+        saveScreen(screen, tip.adjusted(-8, -8, 8, 8) & screen->geometry(), QStringLiteral("tray-tooltip"));
+        QToolTip::hideText();
+        QTest::qWait(300);
+        // Above the icon, right-aligned with it, as trays at the bottom of the screen open it.
+        const QSize menuSize = menu->sizeHint();
+        menu->popup(QPoint(at.right() - menuSize.width() + 1, at.top() - menuSize.height() - 2));
+        QTest::qWait(500);
+        const QRect area = menu->geometry().united(panel).adjusted(-8, -8, 8, 8) & screen->geometry();
+        saveScreen(screen, area, QStringLiteral("tray-menu"));
+        menu->hide();
+    } else {
+        std::fprintf(stderr, "no system tray on this display: the tray menu is drawn on its own\n");
+        menu->adjustSize();
+        save(menu, QStringLiteral("tray-menu"));
+    }
 
     bool finished = false;
     QObject::connect(&desktop, &DesktopApp::finished, &app, [&finished] { finished = true; });

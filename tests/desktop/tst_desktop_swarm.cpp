@@ -5,6 +5,7 @@
 // engine cleanly.
 #include "../server/SwarmHarness.h"
 #include "ContributePage.h"
+#include "CreditFormat.h"
 #include "DesktopApp.h"
 #include "FirstRunWizard.h"
 #include "MainWindow.h"
@@ -18,6 +19,7 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QRadioButton>
+#include <QRegularExpression>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QTreeWidget>
@@ -32,16 +34,17 @@ class DesktopSwarmTest : public QObject {
 private Q_SLOTS:
     void wizardToEarningAndSpending() {
         DECLAI_REQUIRE_MODEL("stories260K.gguf");
+        QLocale::setDefault(QLocale::c()); // figures compared as text
         QString researcherKey;
-        Swarm swarm(
-            {QStringLiteral("--min-nodes"), QStringLiteral("1"), QStringLiteral("--verification-window-s"),
-             QStringLiteral("1"), QStringLiteral("--allow-registration"),
-             QStringLiteral("--registration-grant-credits"), QStringLiteral("5")},
-            [&](Swarm& s) {
-                researcherKey =
-                    s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("researcher")})
-                        .trimmed();
-            });
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1"),
+                     QStringLiteral("--verification-window-s"), QStringLiteral("1"),
+                     QStringLiteral("--allow-registration"), QStringLiteral("--registration-grant-credits"),
+                     QStringLiteral("5"), QStringLiteral("--registrations-per-ip"), QStringLiteral("10")},
+                    [&](Swarm& s) {
+                        researcherKey = s.admin({QStringLiteral("user"), QStringLiteral("add"),
+                                                 QStringLiteral("researcher")})
+                                            .trimmed();
+                    });
         QVERIFY(swarm.waitForServer());
         QVERIFY(!researcherKey.isEmpty());
 
@@ -80,8 +83,11 @@ private Q_SLOTS:
 
         // The node is bound to the new account and serves a shard.
         // (a failed binding is retried after a minute: allow one retry on a busy machine)
-        QTRY_VERIFY2_WITH_TIMEOUT(!app.boundAccount().isEmpty(), qPrintable(app.window().bannerText()), 90000);
-        QVERIFY2(swarm.waitForShards(1, 60000), qPrintable(TrayPresenter::present(app.engine().stats(), QDateTime::currentDateTime()).status));
+        QTRY_VERIFY2_WITH_TIMEOUT(!app.boundAccount().isEmpty(), qPrintable(app.window().bannerText()),
+                                  90000);
+        QVERIFY2(
+            swarm.waitForShards(1, 60000),
+            qPrintable(TrayPresenter::present(app.engine().stats(), QDateTime::currentDateTime()).status));
         QTRY_VERIFY_WITH_TIMEOUT(!app.engine().stats().shards.isEmpty(), 30000);
         QVERIFY(QFile::exists(paths.nodeSettingsFile));
         const QString tray = app.tray().presentation().iconPath;
@@ -113,6 +119,33 @@ private Q_SLOTS:
         }
         QVERIFY2(earned > 0, "no credits reached the account the app's node is bound to");
         QVERIFY(app.overview().balanceText() != QStringLiteral("—"));
+        // The Overview's figures are the ledger's: the balance as `declai-server ledger balance` reads it
+        // from the database, and the earnings of today are not rounded away (stories260K earns
+        // microcredits).
+        QTest::qWait(2500); // earnings of the last prompt are released after the 1 s verification window
+        bool matches = false;
+        QString ledgerLine;
+        for (int attempt = 0; attempt < 10 && !matches; ++attempt) {
+            credits.clear();
+            app.refreshCredits();
+            QVERIFY(credits.wait(10000));
+            ledgerLine =
+                swarm.admin({QStringLiteral("ledger"), QStringLiteral("balance"), app.boundAccount()});
+            const QRegularExpressionMatch m =
+                QRegularExpression(QStringLiteral("available ([0-9.]+)")).match(ledgerLine);
+            QVERIFY2(m.hasMatch(), qPrintable(ledgerLine));
+            matches = app.overview().balanceText() == formatCredits(toMicrocredits(m.captured(1).toDouble()));
+            if (!matches)
+                QTest::qWait(1000);
+        }
+        QVERIFY2(matches, qPrintable(ledgerLine + QStringLiteral(" vs ") + app.overview().balanceText()));
+        qint64 earnedTodayMicro = 0;
+        for (const Posting& p : credits.last().first().value<CreditSummary>().postings)
+            if (isEarning(p) && p.at.toLocalTime().date() == QDate::currentDate())
+                earnedTodayMicro += p.amountMicrocredits;
+        QVERIFY(earnedTodayMicro > 0);
+        QCOMPARE(app.overview().earnedTodayText(), formatCredits(earnedTodayMicro));
+        QVERIFY(app.overview().earnedTodayText() != QStringLiteral("0.00"));
         QVERIFY(app.overview().creditPointCount() > 0);
         QTRY_COMPARE_WITH_TIMEOUT(app.overview().workBarCount(), 24, 15000);
 
@@ -140,6 +173,69 @@ private Q_SLOTS:
         for (const Posting& p : after.postings)
             charged = charged || p.amount < 0;
         QVERIFY2(charged, "no charge posted to the account after the prompt");
+
+        // The cost quote of the real server (POST /v1/quote), next to Send, as the prompt is written.
+        prompt.input()->setPlainText(QStringLiteral("The little dog"));
+        QTRY_VERIFY_WITH_TIMEOUT(prompt.quoteText().contains(QStringLiteral("Costs at most")), 15000);
+        QVERIFY2(prompt.quoteText().contains(QStringLiteral("you have")), qPrintable(prompt.quoteText()));
+        QVERIFY(prompt.sendButton()->isEnabled());
+        // Prompt + max tokens over the model's context: the server's reason, Send off.
+        prompt.maxTokensBox()->setValue(4096);
+        QTRY_VERIFY_WITH_TIMEOUT(prompt.quoteText().contains(QStringLiteral("Cannot be sent")), 15000);
+        QVERIFY(!prompt.sendButton()->isEnabled());
+        prompt.maxTokensBox()->setValue(24);
+        QTRY_VERIFY_WITH_TIMEOUT(prompt.sendButton()->isEnabled(), 15000);
+        // A new account has nothing to pay with yet (its welcome grant waits for its first verified work):
+        // the quote says so and Send is off.
+        ApiEndpoint endpoint = app.api().endpoint();
+        endpoint.apiKey.clear();
+        ApiClient newcomer;
+        newcomer.setEndpoint(endpoint);
+        QSignalSpy created(&newcomer, &ApiClient::accountCreated);
+        newcomer.createAccount(QStringLiteral("newcomer"));
+        QVERIFY(created.wait(15000));
+        endpoint.apiKey = created.first().at(1).toString();
+        newcomer.setEndpoint(endpoint);
+        PromptHistory noHistory;
+        PromptPage broke(newcomer, noHistory);
+        broke.refreshModels();
+        QTRY_VERIFY_WITH_TIMEOUT(broke.modelBox()->count() > 0, 15000);
+        broke.maxTokensBox()->setValue(24); // stories260K's context is 128 tokens
+        broke.input()->setPlainText(QStringLiteral("Once upon a time"));
+        QTRY_VERIFY2_WITH_TIMEOUT(broke.quoteText().contains(QStringLiteral("Not enough credits")),
+                                  qPrintable(broke.quoteText()), 15000);
+        QVERIFY(!broke.sendButton()->isEnabled());
+
+        // Re-binding: the researcher's key in Account & settings. This computer is bound to the wizard's
+        // account and the ledger refuses to move it (that would redirect its earnings): the app says so,
+        // does not retry, and keeps contributing for the account it is bound to.
+        const QString firstAccount = app.boundAccount();
+        const QString nodeId = app.engine().stats().nodeId;
+        QVERIFY(!nodeId.isEmpty());
+        QPushButton* apply = nullptr;
+        for (QPushButton* b : app.settingsPage().findChildren<QPushButton*>())
+            if (b->text() == QStringLiteral("&Apply"))
+                apply = b;
+        QVERIFY(apply);
+        app.settingsPage().setAccountKey(researcherKey);
+        QTest::mouseClick(apply, Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(app.bindingRefused(), 30000);
+        const QString notice = app.window().noticeText();
+        QVERIFY2(notice.contains(QStringLiteral("refuses to move")), qPrintable(notice));
+        QVERIFY2(notice.contains(firstAccount), qPrintable(notice));
+        QVERIFY2(notice.contains(nodeId), qPrintable(notice)); // what the operator needs to unbind it
+        QCOMPARE(app.boundAccount(), firstAccount);
+        QVERIFY(app.engine().isRunning());
+        // The operator unbinds it; Apply again binds it (a signed binding) to the researcher's account.
+        int unbindExit = -1;
+        swarm.admin({QStringLiteral("node"), QStringLiteral("unbind"), nodeId}, &unbindExit);
+        QCOMPARE(unbindExit, 0);
+        QTest::mouseClick(apply, Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(!app.bindingRefused(), 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(!app.boundAccount().isEmpty() && app.boundAccount() != firstAccount, 30000);
+        QVERIFY(app.window().noticeText().isEmpty());
+        QVERIFY2(app.window().bannerText().contains(app.boundAccount()),
+                 qPrintable(app.window().bannerText()));
 
         // Quit: the engine stops (drained, threads joined) and the app says it is finished.
         QSignalSpy finished(&app, &DesktopApp::finished);
