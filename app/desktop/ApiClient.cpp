@@ -269,6 +269,7 @@ std::optional<CreditSummary> ApiClient::parseCredits(const QJsonObject& body) {
                                          : qRound64(posting.amount * 1e6);
         posting.kind = p.value(QStringLiteral("kind")).toString();
         posting.memo = p.value(QStringLiteral("reference")).toString();
+        posting.jobId = p.value(QStringLiteral("job_id")).toString();
         if (posting.at.isValid())
             c.postings << posting;
     }
@@ -294,6 +295,32 @@ void ApiClient::fetchCredits() {
             Q_EMIT creditsFailed({ApiError::Kind::BadReply, tr("the server's credit answer was empty")});
         else
             Q_EMIT creditsReady(*credits);
+    });
+}
+
+void ApiClient::fetchJob(const QString& jobId) {
+    QNetworkRequest r =
+        request(QStringLiteral("/v1/jobs/") + QString::fromLatin1(QUrl::toPercentEncoding(jobId)));
+    r.setTransferTimeout(m_endpoint.transferTimeoutMs);
+    QNetworkReply* reply = track(m_network.get(r));
+    connect(reply, &QNetworkReply::finished, this, [this, reply] {
+        reply->deleteLater();
+        if (reply->error() != QNetworkReply::NoError) {
+            Q_EMIT jobFailed(errorOf(reply));
+            return;
+        }
+        const QJsonObject o = QJsonDocument::fromJson(reply->readAll()).object();
+        if (!o.contains(QStringLiteral("status"))) {
+            Q_EMIT jobFailed({ApiError::Kind::BadReply, tr("the server's job answer had no status")});
+            return;
+        }
+        JobStatus job;
+        job.id = o.value(QStringLiteral("id")).toString();
+        job.status = o.value(QStringLiteral("status")).toString();
+        job.costMicrocredits = o.contains(QStringLiteral("cost_microcredits"))
+                                   ? o.value(QStringLiteral("cost_microcredits")).toInteger()
+                                   : qRound64(o.value(QStringLiteral("cost")).toDouble() * 1e6);
+        Q_EMIT jobReady(job);
     });
 }
 

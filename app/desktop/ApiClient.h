@@ -41,8 +41,16 @@ struct Posting {
     QDateTime at;
     double amount = 0;             // credits; positive = earned
     qint64 amountMicrocredits = 0; // exact (sums of many tiny earnings do not drift)
-    QString kind; // the ledger's: "earn_release" (earned), "grant", "hold", "settle", "release", ...
-    QString memo; // the ledger's reference
+    QString kind;  // the ledger's: "earn_release" (earned), "grant", "hold", "settle", "release", ...
+    QString memo;  // the ledger's reference
+    QString jobId; // for a hold's postings: the request's id at GET /v1/jobs/{id}
+};
+
+// GET /v1/jobs/{id}: one request of the account and what it cost once closed.
+struct JobStatus {
+    QString id;
+    QString status; // "running", "completed" or "refunded"
+    qint64 costMicrocredits = 0;
 };
 
 // Credits this account earned by its nodes' verified work (not grants, not holds coming back).
@@ -135,6 +143,7 @@ public:
     void fetchModels();
     void fetchCredits();
     void requestQuote(const CompletionRequest& request);
+    void fetchJob(const QString& jobId);
     // Self-registration (POST /v1/accounts): a new account and its key.
     void createAccount(const QString& name);
     // The caller owns the stream (parented to this client until then; deleteLater when done with it).
@@ -154,6 +163,8 @@ Q_SIGNALS:
     void creditsFailed(const declai::desktop::ApiError& error);
     void quoteReady(const declai::desktop::CostQuote& quote);
     void quoteFailed(const declai::desktop::ApiError& error);
+    void jobReady(const declai::desktop::JobStatus& job);
+    void jobFailed(const declai::desktop::ApiError& error);
     void accountCreated(const QString& account, const QString& key);
     void accountFailed(const declai::desktop::ApiError& error);
 

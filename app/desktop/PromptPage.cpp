@@ -164,6 +164,11 @@ PromptPage::PromptPage(ApiClient& api, PromptHistory& history, QWidget* parent)
             [this](const ApiError& e) { setStatus(tr("Models could not be listed: %1").arg(e.message)); });
     connect(&m_api, &ApiClient::quoteReady, this, &PromptPage::showQuote);
     connect(&m_api, &ApiClient::creditsReady, this, &PromptPage::findCostInLedger);
+    connect(&m_api, &ApiClient::jobReady, this, &PromptPage::onJob);
+    connect(&m_api, &ApiClient::jobFailed, this, [this] {
+        if (m_costPending && !m_stream)
+            retryCostLookup();
+    });
     connect(&m_api, &ApiClient::quoteFailed, this, [this](const ApiError& e) {
         // Without a quote the server still refuses what the account cannot pay, so Send stays usable.
         m_insufficient = false;
@@ -279,16 +284,54 @@ std::optional<qint64> PromptPage::settledCost(const CreditSummary& credits, cons
     return -sum;
 }
 
+QString PromptPage::holdJobId(const CreditSummary& credits, const QDateTime& since) {
+    const Posting* hold = nullptr;
+    for (const Posting& p : credits.postings) // newest first: the last match is the oldest
+        if (p.kind == QLatin1String("hold") && p.at >= since)
+            hold = &p;
+    return hold ? hold->jobId : QString();
+}
+
 void PromptPage::findCostInLedger(const CreditSummary& credits) {
     if (!m_costPending || m_stream)
         return;
     if (const auto cost = settledCost(credits, m_sentAt)) {
-        m_costPending = false;
-        m_costReadsLeft = 0;
-        m_historyStore.setNewestCost(double(*cost) / 1e6);
-        fillHistory();
+        recordCost(*cost);
         return;
     }
+    // Settled for the whole hold (no posting back to the account), or not settled yet: the job says which.
+    m_costJobId = holdJobId(credits, m_sentAt);
+    if (!m_costJobId.isEmpty()) {
+        m_api.fetchJob(m_costJobId);
+        return;
+    }
+    retryCostLookup();
+}
+
+// GUI thread (ApiClient's reply).
+void PromptPage::onJob(const JobStatus& job) {
+    if (!m_costPending || m_stream || job.id != m_costJobId)
+        return;
+    if (job.status == QLatin1String("completed")) {
+        recordCost(job.costMicrocredits);
+        return;
+    }
+    if (job.status == QLatin1String("refunded")) {
+        recordCost(0);
+        return;
+    }
+    retryCostLookup();
+}
+
+void PromptPage::recordCost(qint64 costMicrocredits) {
+    m_costPending = false;
+    m_costReadsLeft = 0;
+    m_costJobId.clear();
+    m_historyStore.setNewestCost(double(costMicrocredits) / 1e6);
+    fillHistory();
+}
+
+void PromptPage::retryCostLookup() {
     // Not settled yet: a few quick reads, then the dashboard's regular balance refresh finds it.
     if (m_costReadsLeft > 0) {
         --m_costReadsLeft;

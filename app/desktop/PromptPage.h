@@ -32,6 +32,9 @@ public:
     // Cost of a request from the account's postings: minus the sum of the postings of the oldest hold placed
     // at or after `since` (hold -W, then settle +(W - cost) or release +W); nullopt while it is not settled.
     static std::optional<qint64> settledCost(const CreditSummary& credits, const QDateTime& since);
+    // The job id (GET /v1/jobs/{id}) of that hold; empty when there is none yet. A request that used its
+    // whole hold leaves no posting on the account when it settles, so its cost is read from the job instead.
+    static QString holdJobId(const CreditSummary& credits, const QDateTime& since);
     // For tests.
     QComboBox* modelBox() const { return m_model; }
     QPlainTextEdit* input() const { return m_input; }
@@ -56,6 +59,9 @@ private:
     void requestQuote();
     void showQuote(const CostQuote& quote);
     void findCostInLedger(const CreditSummary& credits);
+    void onJob(const JobStatus& job);
+    void recordCost(qint64 costMicrocredits);
+    void retryCostLookup();
     void updateSendButton();
     void fillHistory();
     CompletionRequest currentRequest(const QString& newUserText) const;
@@ -92,6 +98,7 @@ private:
     QDateTime m_sentAt;
     bool m_costPending = false;
     int m_costReadsLeft = 0;
+    QString m_costJobId; // the job asked for at GET /v1/jobs/{id}, while the cost is pending
 };
 
 } // namespace declai::desktop

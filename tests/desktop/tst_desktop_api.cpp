@@ -422,6 +422,13 @@ private Q_SLOTS:
         QCOMPARE(PromptPage::settledCost(c, sent), std::nullopt);
         c.postings.insert(1, posting(sent.addSecs(2), 900, "release", "req-1")); // refunded: nothing paid
         QCOMPARE(PromptPage::settledCost(c, sent), std::optional<qint64>(0));
+        // A request that used its whole hold leaves only the hold on the account: the job gives the cost.
+        c.postings.remove(1);
+        c.postings[1].jobId = QStringLiteral("cmVxLTE");
+        c.postings[0].jobId = QStringLiteral("cmVxLTI");
+        QCOMPARE(PromptPage::settledCost(c, sent), std::nullopt);
+        QCOMPARE(PromptPage::holdJobId(c, sent), QStringLiteral("cmVxLTE")); // the oldest since `sent`
+        QCOMPARE(PromptPage::holdJobId(c, sent.addSecs(10)), QString());
     }
 };
 
