@@ -3,6 +3,7 @@
 #include "declai/core/Version.h"
 #include "declai/server/AdminCommands.h"
 #include "declai/server/ServerApp.h"
+#include "declai/server/ServerConfigFile.h"
 
 #include <QCoreApplication>
 #include <QTimer>
@@ -24,9 +25,22 @@ int main(int argc, char** argv) {
         std::printf("%s\n", declai::softwareName("declai-server").c_str());
         return 0;
     }
-    if (auto status = declai::server::runAdminCommand(QCoreApplication::arguments(), stdout, stderr))
+    // The configuration file and DECLAI_* variables become flags in front of the command line's own.
+    auto sources = declai::server::resolveServerSources(QCoreApplication::arguments(),
+                                                        QProcessEnvironment::systemEnvironment());
+    if (!sources) {
+        std::fprintf(stderr, "declai-server: %s\n", sources.error().message.c_str());
+        return 2;
+    }
+    if (sources->checkOnly)
+        return declai::server::reportServerConfigCheck(*sources, stdout, stderr);
+    for (const declai::ConfigProblem& problem : sources->problems)
+        std::fprintf(stderr, "declai-server: %s\n", qPrintable(problem.text()));
+    if (!sources->problems.empty())
+        return 2;
+    if (auto status = declai::server::runAdminCommand(sources->arguments, stdout, stderr))
         return *status;
-    auto config = declai::server::ServerConfig::fromArguments(QCoreApplication::arguments());
+    auto config = declai::server::ServerConfig::fromArguments(sources->arguments);
     if (!config) {
         if (config.error().code == declai::ErrorCode::NotFound) { // --help
             std::fputs(declai::server::ServerConfig::usage().toLocal8Bit().constData(), stdout);

@@ -13,7 +13,10 @@ namespace declai::testdata {
 // unchanged. Dropping "output.weight" gives a model with tied embeddings (the head reuses token_embd), which
 // for stories260K is the same model: its converter wrote the shared classifier as a copy of token_embd.
 // Returns an empty string on success, else what went wrong.
-inline QString writeGgufWithout(const QString& source, const QString& target, const std::string& dropTensor) {
+// With retypeFrom set, tensors of that raw type are relabelled retypeTo (a type with the same block size),
+// e.g. Q3_K -> IQ3_S for a file in a type the engine cannot compute.
+inline QString writeGgufWithout(const QString& source, const QString& target, const std::string& dropTensor,
+                                uint32_t retypeFrom = UINT32_MAX, uint32_t retypeTo = 0) {
     auto file = GgufFile::open(source.toStdString());
     if (!file)
         return QString::fromStdString(file.error().message);
@@ -57,7 +60,8 @@ inline QString writeGgufWithout(const QString& source, const QString& target, co
         if (t.name == dropTensor)
             continue;
         const auto bytes = file->tensorData(t);
-        GgufBuilder::Tensor copy{t.name, t.shape, static_cast<uint32_t>(t.type), {}};
+        const auto rawType = static_cast<uint32_t>(t.type);
+        GgufBuilder::Tensor copy{t.name, t.shape, rawType == retypeFrom ? retypeTo : rawType, {}};
         copy.data.resize(bytes.size());
         std::memcpy(copy.data.data(), bytes.data(), bytes.size());
         builder.addTensor(std::move(copy));

@@ -325,6 +325,8 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
     TensorType mainType;
     uint32_t fileType;
     bool kMix = false;
+    // Which llama-quantize mix (llama_tensor_get_type, llama arch, no imatrix) the K / IQ files follow.
+    enum class Mix { None, Q4KM, Q5KM, Q3KM, IQ4XS } mix = Mix::None;
     if (o.typeName == "f16") {
         mainType = TensorType::F16;
         fileType = 1;
@@ -338,9 +340,24 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
         mainType = TensorType::Q4_K;
         fileType = 15;
         kMix = true;
+        mix = Mix::Q4KM;
+    } else if (o.typeName == "q5_k_m") {
+        mainType = TensorType::Q5_K;
+        fileType = 17;
+        kMix = true;
+        mix = Mix::Q5KM;
+    } else if (o.typeName == "q3_k_m") {
+        mainType = TensorType::Q3_K;
+        fileType = 12;
+        mix = Mix::Q3KM;
+    } else if (o.typeName == "iq4_xs") {
+        mainType = TensorType::IQ4_XS;
+        fileType = 30;
+        mix = Mix::IQ4XS;
     } else {
         return makeError(ErrorCode::InvalidArgument,
-                         "--type must be f16, q8_0, q4_0 or q4_k_m, got '" + o.typeName + "'");
+                         "--type must be f16, q8_0, q4_0, q4_k_m, q5_k_m, q3_k_m or iq4_xs, got '" +
+                             o.typeName + "'");
     }
     const Shape& s = o.shape;
 
@@ -401,6 +418,31 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
         const bool moreBits = layer < eighth || layer >= 7 * s.layers / 8 || (layer - eighth) % 3 == 2;
         return moreBits ? highType : mainType;
     };
+    // attn_v, ffn_down and attn_output as llama-quantize picks them for the mixes (Q4_K_M / Q5_K_M: Q6_K on
+    // the "more bits" layers; Q3_K_M: attn_v Q5_K on layers 0-1 else Q4_K, ffn_down Q5_K on the first
+    // sixteenth else Q4_K, attn_output Q4_K; IQ4_XS: attn_v Q5_K with 4+ query heads per KV head, ffn_down
+    // Q5_K on the first eighth).
+    const auto attnVType = [&](int64_t layer) {
+        switch (mix) {
+        case Mix::Q3KM:
+            return layer < 2 ? TensorType::Q5_K : TensorType::Q4_K;
+        case Mix::IQ4XS:
+            return s.heads / s.kvHeads >= 4 ? TensorType::Q5_K : mainType;
+        default:
+            return layerType(layer);
+        }
+    };
+    const auto ffnDownType = [&](int64_t layer) {
+        switch (mix) {
+        case Mix::Q3KM:
+            return layer < s.layers / 16 ? TensorType::Q5_K : TensorType::Q4_K;
+        case Mix::IQ4XS:
+            return layer < s.layers / 8 ? TensorType::Q5_K : mainType;
+        default:
+            return layerType(layer);
+        }
+    };
+    const TensorType attnOutputType = mix == Mix::Q3KM ? TensorType::Q4_K : mainType;
     const int64_t kvDim = s.dim / s.heads * s.kvHeads;
     std::vector<PlannedTensor> plan;
     plan.push_back({"token_embd.weight", mainType, s.dim, vocab, false});
@@ -409,12 +451,12 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
         plan.push_back({p + "attn_norm.weight", TensorType::F32, s.dim, 1, true});
         plan.push_back({p + "attn_q.weight", mainType, s.dim, s.dim, false});
         plan.push_back({p + "attn_k.weight", mainType, s.dim, kvDim, false});
-        plan.push_back({p + "attn_v.weight", layerType(l), s.dim, kvDim, false});
-        plan.push_back({p + "attn_output.weight", mainType, s.dim, s.dim, false});
+        plan.push_back({p + "attn_v.weight", attnVType(l), s.dim, kvDim, false});
+        plan.push_back({p + "attn_output.weight", attnOutputType, s.dim, s.dim, false});
         plan.push_back({p + "ffn_norm.weight", TensorType::F32, s.dim, 1, true});
         plan.push_back({p + "ffn_gate.weight", mainType, s.dim, s.ffn, false});
         plan.push_back({p + "ffn_up.weight", mainType, s.dim, s.ffn, false});
-        plan.push_back({p + "ffn_down.weight", layerType(l), s.ffn, s.dim, false});
+        plan.push_back({p + "ffn_down.weight", ffnDownType(l), s.ffn, s.dim, false});
     }
     plan.push_back({"output_norm.weight", TensorType::F32, s.dim, 1, true});
     plan.push_back({"output.weight", outputType, s.dim, vocab, false});
@@ -485,7 +527,8 @@ QCommandLineOption opt(const QStringList& names, const char* help, const char* v
     return o;
 }
 
-const char* kModelUsage = R"(usage: declai-cli model synth --shape NAME --type f16|q8_0|q4_0|q4_k_m -o FILE
+const char* kModelUsage =
+    R"(usage: declai-cli model synth --shape NAME --type f16|q8_0|q4_0|q4_k_m|q5_k_m|q3_k_m|iq4_xs -o FILE
                            [--seed S] [--vocab-from GGUF] [--threads T]
   writes a llama GGUF v3 with random weights (normal, std 0.02; norms 1.0)
   shapes: tinyllama-1.1b, llama-20m, llama3-8b

@@ -6,6 +6,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QTcpSocket>
 #include <QWebSocket>
 #include <sys/stat.h>
 #include <thread>
@@ -15,6 +16,8 @@ namespace declai::node {
 namespace {
 
 constexpr qint64 kTokensWindowMs = 10000;
+// A gateway that has not accepted a TCP connection this soon counts as unreachable for the round.
+constexpr int kProbeTimeoutMs = 3000;
 
 // Bytes a file really occupies on disk (shard files are sparse: only the downloaded ranges count).
 qint64 allocatedBytes(const QString& path) {
@@ -35,8 +38,8 @@ uint64_t physicalMemoryBytes() {
 NodeAgent::NodeAgent(NodeSettings settings, NodeIdentity identity, std::shared_ptr<ComputeHooks> hooks,
                      QObject* parent)
     : QObject(parent), m_settings(std::move(settings)), m_identity(std::move(identity)),
-      m_reconnectTimer(new QTimer(this)), m_statusTimer(new QTimer(this)), m_sweepTimer(new QTimer(this)),
-      m_computeThread(new QThread(this)) {
+      m_rotation(m_settings.gateways()), m_reconnectTimer(new QTimer(this)), m_statusTimer(new QTimer(this)),
+      m_sweepTimer(new QTimer(this)), m_computeThread(new QThread(this)) {
     if (m_settings.budgets.memoryBytes == 0)
         m_settings.budgets.memoryBytes = physicalMemoryBytes() / 2;
     m_computeThreads = m_settings.budgets.threads;
@@ -108,7 +111,10 @@ void NodeAgent::start() {
     // Created here, on the agent's thread (the constructor may have run on another).
     m_network = new QNetworkAccessManager(this);
     m_sweepTimer->start(std::max(1000, m_settings.sessionIdleTimeoutMs / 4));
-    if (!m_settings.tls.insecureDev || m_settings.serverUrl.scheme() == QStringLiteral("wss")) {
+    bool anyTls = false;
+    for (const QUrl& url : m_rotation.gateways())
+        anyTls = anyTls || url.scheme() == QStringLiteral("wss");
+    if (!m_settings.tls.insecureDev || anyTls) {
         net::ClientTlsOptions options = m_settings.tls;
         options.insecureDev = false;
         auto tls = net::clientTlsConfiguration(options);
@@ -152,7 +158,7 @@ void NodeAgent::setBudgets(const ResourceBudgets& budgets, int computeThreads) {
 void NodeAgent::fillStats(EngineStats& stats) const {
     stats.nodeId = QString::fromStdString(m_identity.nodeId());
     stats.fingerprint = QString::fromStdString(m_identity.shortId());
-    stats.serverUrl = m_settings.serverUrl.toString();
+    stats.serverUrl = m_rotation.current().toString();
     stats.connected = m_welcomed;
     stats.reconnectInSeconds =
         !m_welcomed && m_reconnectTimer->isActive() ? (m_reconnectTimer->remainingTime() + 999) / 1000 : -1;
@@ -200,6 +206,69 @@ void NodeAgent::onStageServed(const QString& model, qint64 layerBegin, qint64 la
 
 void NodeAgent::connectToServer() {
     m_welcomed = false;
+    if (m_rotation.gateways().size() < 2) {
+        m_rotation.startRound({});
+        openGateway();
+        return;
+    }
+    if (m_probe)
+        return; // a round is being measured already
+    probeGateways([this](std::vector<int64_t> rttMs) {
+        m_rotation.startRound(rttMs);
+        QStringList measured;
+        for (int i = 0; i < m_rotation.gateways().size(); ++i)
+            measured.append(QStringLiteral("%1 %2").arg(
+                m_rotation.gateways()[i].toString(),
+                rttMs[i] < 0 ? QStringLiteral("unreachable") : QStringLiteral("%1 ms").arg(rttMs[i])));
+        qInfo("gateway round-trip times: %s", qPrintable(measured.join(QStringLiteral(", "))));
+        openGateway();
+    });
+}
+
+void NodeAgent::probeGateways(std::function<void(std::vector<int64_t>)> done) {
+    const QList<QUrl> gateways = m_rotation.gateways();
+    m_probe = new QObject(this);
+    struct Round {
+        std::vector<int64_t> rttMs;
+        int open = 0;
+        QElapsedTimer clock;
+        std::function<void(std::vector<int64_t>)> done;
+    };
+    auto round = std::make_shared<Round>();
+    round->rttMs.assign(gateways.size(), -1);
+    round->open = static_cast<int>(gateways.size());
+    round->done = std::move(done);
+    round->clock.start();
+    QObject* probe = m_probe;
+    auto finish = [this, round, probe] {
+        if (m_probe != probe)
+            return; // already finished (the timeout and the last answer may both arrive)
+        m_probe = nullptr;
+        probe->deleteLater();
+        round->done(round->rttMs);
+    };
+    for (int i = 0; i < gateways.size(); ++i) {
+        // A TCP handshake is one round trip and costs the gateway nothing; the socket closes at once.
+        auto* socket = new QTcpSocket(probe);
+        auto answered = [round, socket, finish, i](bool reached) {
+            if (socket->property("answered").toBool())
+                return;
+            socket->setProperty("answered", true);
+            if (reached)
+                round->rttMs[i] = round->clock.elapsed();
+            socket->abort();
+            if (--round->open == 0)
+                finish();
+        };
+        connect(socket, &QTcpSocket::connected, probe, [answered] { answered(true); });
+        connect(socket, &QTcpSocket::errorOccurred, probe, [answered] { answered(false); });
+        socket->connectToHost(gateways[i].host(), static_cast<quint16>(gateways[i].port()));
+    }
+    QTimer::singleShot(kProbeTimeoutMs, probe, finish);
+}
+
+void NodeAgent::openGateway() {
+    m_welcomed = false;
     auto socket = std::make_unique<QWebSocket>(QString(), QWebSocketProtocol::VersionLatest);
     QWebSocket* raw = socket.get();
     if (m_tls)
@@ -217,7 +286,8 @@ void NodeAgent::connectToServer() {
     m_channel = std::make_unique<net::Channel>(std::move(socket), limits);
     connect(m_channel.get(), &net::Channel::envelopeReceived, this, &NodeAgent::onEnvelope);
     connect(m_channel.get(), &net::Channel::closed, this, &NodeAgent::onChannelClosed);
-    raw->open(m_settings.serverUrl);
+    qInfo("connecting to %s", qPrintable(m_rotation.current().toString()));
+    raw->open(m_rotation.current());
 }
 
 void NodeAgent::onSocketConnected() {
@@ -239,15 +309,14 @@ void NodeAgent::onChannelClosed(const QString& reason) {
     // Pending assignments belong to the old connection's ids; the server re-assigns after reconnect.
     m_assignmentQueue.clear();
     m_currentAssignment.reset();
+    const QString gateway = m_rotation.current().toString();
     if (wasWelcomed)
-        qInfo("disconnected from %s: %s", qPrintable(m_settings.serverUrl.toString()), qPrintable(reason));
+        qInfo("disconnected from %s: %s", qPrintable(gateway), qPrintable(reason));
     else
-        qWarning("cannot connect to %s: %s", qPrintable(m_settings.serverUrl.toString()), qPrintable(reason));
+        qWarning("cannot connect to %s: %s", qPrintable(gateway), qPrintable(reason));
     if (!m_draining) {
-        m_lastError =
-            wasWelcomed
-                ? QStringLiteral("Lost the connection to the server: %1").arg(reason)
-                : QStringLiteral("Cannot connect to %1: %2").arg(m_settings.serverUrl.toString(), reason);
+        m_lastError = wasWelcomed ? QStringLiteral("Lost the connection to the server: %1").arg(reason)
+                                  : QStringLiteral("Cannot connect to %1: %2").arg(gateway, reason);
         m_whatToDo =
             QStringLiteral("DeCLAI reconnects by itself. If this lasts, check the network and the server "
                            "address in the settings.");
@@ -257,13 +326,21 @@ void NodeAgent::onChannelClosed(const QString& reason) {
     // Deferred: the channel emitting this signal must outlive it.
     QMetaObject::invokeMethod(
         this,
-        [this] {
+        [this, wasWelcomed] {
             if (m_channel && !m_channel->isOpen()) {
                 m_channel->disconnect(this);
                 m_channel.release()->deleteLater();
             }
-            if (!m_draining)
-                scheduleReconnect();
+            if (m_draining)
+                return;
+            // Not reached (or refused before its welcome): the next gateway of this round, at once. Lost
+            // after a welcome, or every gateway tried: a new round (re-measured) after the backoff.
+            if (!wasWelcomed && m_rotation.advance()) {
+                qInfo("trying the next gateway");
+                openGateway();
+                return;
+            }
+            scheduleReconnect();
         },
         Qt::QueuedConnection);
 }
@@ -297,7 +374,7 @@ void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
             return;
         m_welcomed = true;
         m_backoff.reset();
-        qInfo("connected to %s as node %s", qPrintable(m_settings.serverUrl.toString()),
+        qInfo("connected to %s as node %s", qPrintable(m_rotation.current().toString()),
               m_identity.shortId().c_str());
         m_lastError.clear();
         m_whatToDo.clear();
@@ -399,7 +476,8 @@ void NodeAgent::startNextDownload() {
     const QUrl manifestUrl(QString::fromStdString(a.manifest_url()));
     const QUrl fileUrl(QString::fromStdString(a.file_url()));
     // Downloads only from the server we are connected to, whatever a message says.
-    if (manifestUrl.host() != m_settings.serverUrl.host() || fileUrl.host() != m_settings.serverUrl.host()) {
+    const QString gatewayHost = m_rotation.current().host();
+    if (manifestUrl.host() != gatewayHost || fileUrl.host() != gatewayHost) {
         onShardLoaded(a.assignment_id(), false, QStringLiteral("refusing to download from another host"), 0,
                       0, 0);
         return;

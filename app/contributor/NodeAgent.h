@@ -1,7 +1,10 @@
 // The contributor engine's network side, without any widgets: connects to a gateway (wss, server verified by
 // CA file or pinned fingerprint), proves its Ed25519 identity, reports devices, budgets and shards, downloads
 // and loads the layers it is assigned, and serves stage requests through its ComputeWorker. Reconnects with
-// backoff. Can stop taking sessions (pause) and take them again, and change its budgets while running.
+// backoff. Given several gateways of one network, it measures their round-trip times each time it
+// connects, prefers the lowest, and fails over to the next when a gateway is lost or refuses it
+// (GatewayRotation); it registers afresh wherever it lands. Can stop taking sessions (pause) and take them
+// again, and change its budgets while running.
 //
 // Threading: an agent lives on one thread (in the app: the engine thread ContributorEngine starts, never the
 // GUI thread) and does its network, downloads and SHA-256 hashing there; every child object (timers, the
@@ -13,6 +16,7 @@
 #include "ComputeHooks.h"
 #include "ComputeWorker.h"
 #include "EngineStats.h"
+#include "GatewayRotation.h"
 #include "NodeSettings.h"
 #include "declai/core/Identity.h"
 #include "declai/network/Channel.h"
@@ -25,6 +29,7 @@
 #include <QThread>
 #include <QTimer>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -62,6 +67,8 @@ public:
     void setBudgets(const ResourceBudgets& budgets, int computeThreads);
 
     bool isConnected() const { return m_welcomed; }
+    // The gateway connected to or being tried now.
+    QUrl currentGateway() const { return m_rotation.current(); }
     const NodeIdentity& identity() const { return m_identity; }
     const std::vector<HeldShard>& shards() const { return m_shards; }
     // The agent's part of the engine's snapshot (connection, throughput, sessions, shards, download, last
@@ -79,7 +86,13 @@ Q_SIGNALS:
     void statsChanged();
 
 private:
+    // Starts a connection round: measures every gateway's round-trip time (several configured), then
+    // opens the best.
     void connectToServer();
+    // Opens the WebSocket to m_rotation.current().
+    void openGateway();
+    // TCP connect time to each gateway, in configured order (-1: unreachable within the probe timeout).
+    void probeGateways(std::function<void(std::vector<int64_t>)> done);
     void onSocketConnected();
     void onEnvelope(const wire::Envelope& envelope);
     void onChannelClosed(const QString& reason);
@@ -106,7 +119,9 @@ private:
     QNetworkAccessManager* m_network = nullptr; // child; created by start() on the agent's thread
     std::unique_ptr<net::Channel> m_channel;
     net::ReconnectBackoff m_backoff;
-    QTimer* m_reconnectTimer; // children: they move with the agent
+    GatewayRotation m_rotation;
+    QObject* m_probe = nullptr; // the probe round in flight (its sockets are children)
+    QTimer* m_reconnectTimer;   // children: they move with the agent
     QTimer* m_statusTimer;
     QTimer* m_sweepTimer;
     QThread* m_computeThread;          // child; quit and joined in the destructor

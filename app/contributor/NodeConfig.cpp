@@ -11,11 +11,17 @@ namespace declai::node {
 
 QString nodeUsage() {
     return QStringLiteral(
-        "usage: declai-node --server wss://HOST:PORT --data-dir DIR [options]\n"
+        "usage: declai-node --server wss://HOST:PORT[,wss://HOST2:PORT...] --data-dir DIR [options]\n"
         "       declai-node --config FILE [options]\n"
         "       declai-node --version\n"
         "  --config FILE             read settings from this INI file first (the desktop app writes\n"
-        "                            ~/.config/declai/node.ini); flags given here win\n"
+        "                            ~/.config/declai/node.ini); then DECLAI_<SECTION>_<KEY> variables\n"
+        "                            (DECLAI_SERVER_URL, DECLAI_BUDGETS_THREADS); flags given here win\n"
+        "  --check-config            report every problem of the file, environment and flags (FILE:LINE)\n"
+        "                            and exit (status 1 when there are problems)\n"
+        "  --server URL[,URL...]     the gateway, or several gateways of one network (--gateway is the "
+        "same):\n"
+        "                            the node prefers the lowest round-trip time and fails over to the next\n"
         "  --ca FILE                 trust this certificate (e.g. the server's DATA_DIR/tls/server.crt)\n"
         "  --pin SHA256:HEX          trust the server certificate with this fingerprint\n"
         "  --insecure-dev            allow plaintext ws:// (development only)\n"
@@ -33,7 +39,7 @@ QString nodeUsage() {
         "  --account-key-file FILE   the same, with the key read from FILE (mode 0600)\n");
 }
 
-Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments) {
+Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments, const QProcessEnvironment& env) {
     QCommandLineParser parser;
     auto option = [](const char* name, const char* value = nullptr) {
         QCommandLineOption o(QString::fromLatin1(name), QString::fromLatin1(name));
@@ -41,16 +47,18 @@ Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments) {
             o.setValueName(QString::fromLatin1(value));
         return o;
     };
-    const auto config = option("config", "FILE"), server = option("server", "URL"),
-               dataDir = option("data-dir", "DIR"), ca = option("ca", "FILE"), pin = option("pin", "FP"),
-               insecure = option("insecure-dev"), device = option("device", "D"),
-               threads = option("threads", "T"), memory = option("memory-budget-mb", "N"),
-               disk = option("disk-budget-mb", "N"), sessions = option("max-sessions", "N"),
-               idle = option("session-idle-timeout-s", "N"), grace = option("drain-grace-s", "N"),
-               prefault = option("prefault"), help = option("help"),
-               accountKey = option("account-key", "KEY"), accountKeyFile = option("account-key-file", "FILE");
+    const QCommandLineOption server(QStringList{QStringLiteral("server"), QStringLiteral("gateway")},
+                                    QStringLiteral("server"), QStringLiteral("URL[,URL...]"));
+    const auto config = option("config", "FILE"), dataDir = option("data-dir", "DIR"),
+               ca = option("ca", "FILE"), pin = option("pin", "FP"), insecure = option("insecure-dev"),
+               device = option("device", "D"), threads = option("threads", "T"),
+               memory = option("memory-budget-mb", "N"), disk = option("disk-budget-mb", "N"),
+               sessions = option("max-sessions", "N"), idle = option("session-idle-timeout-s", "N"),
+               grace = option("drain-grace-s", "N"), prefault = option("prefault"), help = option("help"),
+               accountKey = option("account-key", "KEY"), accountKeyFile = option("account-key-file", "FILE"),
+               checkConfig = option("check-config");
     parser.addOptions({config, server, dataDir, ca, pin, insecure, device, threads, memory, disk, sessions,
-                       idle, grace, prefault, help, accountKey, accountKeyFile});
+                       idle, grace, prefault, help, accountKey, accountKeyFile, checkConfig});
     auto error = [](const QString& m) { return makeError(ErrorCode::InvalidArgument, m.toStdString()); };
     if (!parser.parse(arguments))
         return error(parser.errorText());
@@ -65,13 +73,34 @@ Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments) {
         out.configFile = QDir(parser.value(config)).absolutePath();
         if (!QFile::exists(out.configFile))
             return error(QStringLiteral("--config %1: no such file").arg(out.configFile));
-        auto loaded = NodeSettings::load(out.configFile);
+    }
+    if (parser.isSet(checkConfig)) {
+        out.checkOnly = true;
+        out.problems = NodeSettings::check(out.configFile, env);
+        if (out.problems.empty()) {
+            // The whole, as a start would take it: file, environment and flags together.
+            QStringList rest = arguments;
+            rest.removeAll(QStringLiteral("--check-config"));
+            if (auto whole = parseNodeCommandLine(rest, env); !whole)
+                out.problems.push_back(
+                    ConfigProblem{QString(), 0, QString::fromStdString(whole.error().message)});
+        }
+        return out;
+    }
+    {
+        // The file (when given), then the environment over it.
+        auto loaded = NodeSettings::load(out.configFile, env);
         if (!loaded)
             return loaded.error();
         c = *loaded;
     }
-    if (parser.isSet(server))
-        c.serverUrl = QUrl(parser.value(server), QUrl::StrictMode);
+    if (parser.isSet(server)) {
+        auto urls = parseGatewayList(parser.values(server).join(u','));
+        if (!urls)
+            return error(QStringLiteral("--server: %1").arg(QString::fromStdString(urls.error().message)));
+        c.serverUrl = urls->first();
+        c.otherGateways = urls->mid(1);
+    }
     if (parser.isSet(dataDir))
         c.dataDir = QDir(parser.value(dataDir)).absolutePath();
     if (c.serverUrl.isEmpty() || c.dataDir.isEmpty())
@@ -94,6 +123,15 @@ Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments) {
         if (!secret)
             return error(QString::fromStdString(secret.error().message));
         out.accountKey = QString::fromStdString(*secret).trimmed();
+    }
+    if (!parser.isSet(accountKey) && !parser.isSet(accountKeyFile) && !c.accountKeyFile.isEmpty()) {
+        auto secret = readSecretFile(c.accountKeyFile.toStdString(), 4096);
+        if (!secret)
+            return error(QStringLiteral("node/account_key_file: %1")
+                             .arg(QString::fromStdString(secret.error().message)));
+        out.accountKey = QString::fromStdString(*secret).trimmed();
+        if (out.accountKey.isEmpty())
+            return error(QStringLiteral("node/account_key_file: the account key is empty"));
     }
     if ((parser.isSet(accountKey) || parser.isSet(accountKeyFile)) && out.accountKey.isEmpty())
         return error(QStringLiteral("the account key is empty"));
@@ -126,10 +164,11 @@ Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments) {
         // Say it in the words of the command line where the value came from there.
         const QString message = QString::fromStdString(valid.error().message);
         if (message.startsWith(QStringLiteral("key 'server/url'")) && parser.isSet(server)) {
-            if (c.serverUrl.scheme() == QStringLiteral("ws") && !c.tls.insecureDev)
+            if (message.contains(QStringLiteral("plaintext ws://")))
                 return error(
                     QStringLiteral("plaintext ws:// is refused unless --insecure-dev is given (use wss://)"));
-            return error(QStringLiteral("--server '%1' is not wss://HOST:PORT").arg(parser.value(server)));
+            return error(
+                QStringLiteral("--server '%1' is not wss://HOST:PORT").arg(parser.values(server).join(u',')));
         }
         return error(out.configFile.isEmpty() ? message : out.configFile + QStringLiteral(": ") + message);
     }

@@ -15,10 +15,15 @@ struct NodeCommandLine {
     // An account API key (--account-key, or read from --account-key-file): the node binds itself to that
     // account at start (AccountBinder), so its verified earnings are credited there. Empty: unbound.
     QString accountKey;
+    // --check-config: start nothing, report these (every problem of the file, environment and flags).
+    bool checkOnly = false;
+    std::vector<ConfigProblem> problems;
 };
 
 // arguments[0] is the program name. NotFound = --help was asked (print usage(), exit 0).
-Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments);
+// env: DECLAI_<SECTION>_<KEY> variables over the settings file (NodeSettings::load), under the flags.
+Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments,
+                                               const QProcessEnvironment& env = QProcessEnvironment());
 QString nodeUsage();
 
 } // namespace declai::node

@@ -10,6 +10,8 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <functional>
+#include <memory>
 
 namespace declai::node {
 namespace {
@@ -38,7 +40,7 @@ int runNodeMain(int argc, char** argv, const NodeMainOptions& options) {
         }
         hooks = *taken;
     }
-    auto commandLine = parseNodeCommandLine(arguments);
+    auto commandLine = parseNodeCommandLine(arguments, QProcessEnvironment::systemEnvironment());
     if (!commandLine) {
         if (commandLine.error().code == ErrorCode::NotFound) {
             std::fputs(nodeUsage().toLocal8Bit().constData(), stdout);
@@ -47,6 +49,15 @@ int runNodeMain(int argc, char** argv, const NodeMainOptions& options) {
         std::fprintf(stderr, "declai-node: %s\n%s", commandLine.error().message.c_str(),
                      nodeUsage().toLocal8Bit().constData());
         return 2;
+    }
+    if (commandLine->checkOnly) {
+        for (const ConfigProblem& problem : commandLine->problems)
+            std::fprintf(stderr, "%s\n", qPrintable(problem.text()));
+        if (!commandLine->problems.empty())
+            return 1;
+        std::printf("%s: configuration ok\n",
+                    commandLine->configFile.isEmpty() ? "declai-node" : qPrintable(commandLine->configFile));
+        return 0;
     }
     if (!commandLine->configFile.isEmpty())
         qInfo("settings from %s", qPrintable(commandLine->configFile));
@@ -82,18 +93,34 @@ int runNodeMain(int argc, char** argv, const NodeMainOptions& options) {
         std::fprintf(stderr, "declai-node: %s\n", identity.error().message.c_str());
         return 1;
     }
-    AccountBinder binder(settings.serverUrl, settings.tls, *identity);
-    QObject::connect(&binder, &AccountBinder::bound, &app,
-                     [&engine](const QString& account, const QString&, bool alreadyBound) {
-                         qInfo("node bound to account %s%s", qPrintable(account),
-                               alreadyBound ? " (already bound)" : "");
-                         engine.start();
-                     });
-    QObject::connect(&binder, &AccountBinder::failed, &app, [](const QString& reason) {
-        std::fprintf(stderr, "declai-node: %s\n", qPrintable(reason));
-        QCoreApplication::exit(1);
-    });
-    binder.bind(commandLine->accountKey);
+    // Bindings live in the ledger database every gateway of the network shares: any gateway that answers
+    // will do, in the listed order.
+    const QList<QUrl> gateways = settings.gateways();
+    std::unique_ptr<AccountBinder> binder;
+    int next = 0;
+    std::function<void(const QString&)> bindAt = [&](const QString& previousFailure) {
+        if (next >= gateways.size()) {
+            std::fprintf(stderr, "declai-node: %s\n", qPrintable(previousFailure));
+            QCoreApplication::exit(1);
+            return;
+        }
+        if (!previousFailure.isEmpty())
+            qWarning("binding through the previous gateway failed (%s); trying %s",
+                     qPrintable(previousFailure), qPrintable(gateways[next].toString()));
+        binder = std::make_unique<AccountBinder>(gateways[next++], settings.tls, *identity);
+        QObject::connect(binder.get(), &AccountBinder::bound, &app,
+                         [&engine](const QString& account, const QString&, bool alreadyBound) {
+                             qInfo("node bound to account %s%s", qPrintable(account),
+                                   alreadyBound ? " (already bound)" : "");
+                             engine.start();
+                         });
+        // Queued: the failing binder is replaced only after its signal returned.
+        QObject::connect(
+            binder.get(), &AccountBinder::failed, &app, [&bindAt](const QString& reason) { bindAt(reason); },
+            Qt::QueuedConnection);
+        binder->bind(commandLine->accountKey);
+    };
+    bindAt(QString());
     return app.exec();
 }
 

@@ -5,11 +5,13 @@
 // the GUI thread where the file may be slow (they are small files; the app loads once at start).
 #pragma once
 
+#include "declai/core/ConfigFile.h"
 #include "declai/core/ContributionSchedule.h"
 #include "declai/core/Error.h"
 #include "declai/network/TlsSetup.h"
 
 #include <QMetaType>
+#include <QProcessEnvironment>
 #include <QString>
 #include <QStringList>
 #include <QUrl>
@@ -32,8 +34,15 @@ struct ResourceBudgets {
     bool operator==(const ResourceBudgets&) const = default;
 };
 
+// "wss://a:7420, wss://b:7420": one or more gateway URLs (each a URL, none twice, at least one).
+Expected<QList<QUrl>> parseGatewayList(const QString& text);
+
 struct NodeSettings {
-    QUrl serverUrl;  // wss://host:port (ws:// only with tls.insecureDev)
+    QUrl serverUrl; // wss://host:port (ws:// only with tls.insecureDev)
+    // More gateways of the same network (one shared ledger). With any, the node measures the round-trip
+    // time to each (serverUrl included) when it connects, prefers the lowest and fails over to the next
+    // when its gateway is lost. INI: server/url holds them all, comma-separated.
+    QList<QUrl> otherGateways;
     QString dataDir; // identity, shards; default: QStandardPaths::AppDataLocation (see defaultDataDir)
     net::ClientTlsOptions tls;
     ResourceBudgets budgets;
@@ -42,6 +51,12 @@ struct NodeSettings {
     int statusIntervalMs = 10000;
     int drainGraceMs = 30000; // on stop: finish sessions for at most this long, then leave
     bool prefault = false;    // read a shard's weight pages in when it is loaded, not on first use
+    // node/account_key_file: a private file (mode 600) holding the API key this node binds itself to at
+    // start (as --account-key-file); "" = unbound.
+    QString accountKeyFile;
+
+    // serverUrl, then otherGateways.
+    QList<QUrl> gateways() const;
 
     // QStandardPaths::AppConfigLocation's generic config folder + "declai/node.ini"
     // (on Linux: ~/.config/declai/node.ini).
@@ -53,6 +68,17 @@ struct NodeSettings {
     // malformed one is an error "FILE: key 'KEY': why". Relative paths in the file are taken relative to
     // the file's folder.
     static Expected<NodeSettings> load(const QString& file);
+    // The same, then the environment over the file: every key as DECLAI_<SECTION>_<KEY> (server/url is
+    // DECLAI_SERVER_URL, budgets/threads DECLAI_BUDGETS_THREADS; [rules] only from the file); an empty
+    // variable counts as unset. file may be "" (defaults and environment only). Keys in skip are ignored
+    // (--check-config uses it to find every bad value, not only the first).
+    static Expected<NodeSettings> load(const QString& file, const QProcessEnvironment& env,
+                                       const QStringList& skip = {});
+    // Every key of the file outside [rules], as SECTION/KEY.
+    static const QStringList& keys();
+    // --check-config: every problem of file (malformed lines, unknown keys, each bad value at its line)
+    // and of the environment, and what validate() refuses; empty when the settings are good.
+    static std::vector<ConfigProblem> check(const QString& file, const QProcessEnvironment& env);
     // Writes every key (so the file documents the defaults); the folder is created.
     Expected<void> save(const QString& file) const;
     // Everything a running node needs: a wss:// (or ws:// with insecureDev) URL with host and port, a data

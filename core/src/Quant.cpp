@@ -88,9 +88,18 @@ TensorType activationTypeFor(TensorType weightType) {
         return TensorType::BF16;
     case TensorType::Q8_0:
     case TensorType::Q4_0:
+    case TensorType::Q5_0:
+    case TensorType::IQ4_NL:
         return TensorType::Q8_0;
+    case TensorType::Q4_1:
+    case TensorType::Q5_1:
+        return TensorType::Q8_1;
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
     case TensorType::Q4_K:
+    case TensorType::Q5_K:
     case TensorType::Q6_K:
+    case TensorType::IQ4_XS:
         return TensorType::Q8_K;
     default:
         return TensorType::F32;
@@ -104,6 +113,8 @@ size_t activationRowBytes(TensorType weightType, int64_t n) {
         return static_cast<size_t>(n) * 2;
     case TensorType::Q8_0:
         return static_cast<size_t>(n / kQK8_0) * sizeof(BlockQ8_0);
+    case TensorType::Q8_1:
+        return static_cast<size_t>(n / kQK8_1) * sizeof(BlockQ8_1);
     case TensorType::Q8_K:
         return static_cast<size_t>(n / kQKK) * sizeof(BlockQ8_K);
     default:
@@ -127,6 +138,9 @@ void quantizeActivationRow(TensorType weightType, const float* x, void* out, int
     }
     case TensorType::Q8_0:
         quantizeRowQ8_0(x, static_cast<BlockQ8_0*>(out), n);
+        break;
+    case TensorType::Q8_1:
+        quantizeRowQ8_1(x, static_cast<BlockQ8_1*>(out), n);
         break;
     case TensorType::Q8_K:
         quantizeRowQ8_K(x, static_cast<BlockQ8_K*>(out), n);
@@ -153,6 +167,27 @@ void quantizeRowQ8_0(const float* x, BlockQ8_0* y, int64_t n) {
         y[b].d = fp32ToFp16(d);
         for (int j = 0; j < kQK8_0; ++j)
             y[b].qs[j] = static_cast<int8_t>(std::nearbyint(xb[j] * id));
+    }
+}
+
+// llama.cpp's x86 quantize_row_q8_1: Q8_0's scale and rounding, plus s = d * (sum of the quants) for the
+// weights' offset m.
+void quantizeRowQ8_1(const float* x, BlockQ8_1* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQK8_1; ++b) {
+        const float* xb = x + b * kQK8_1;
+        float amax = 0.0f;
+        for (int j = 0; j < kQK8_1; ++j)
+            amax = std::max(amax, std::fabs(xb[j]));
+        const float d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        y[b].d = fp32ToFp16(d);
+        int sum = 0;
+        for (int j = 0; j < kQK8_1; ++j) {
+            const int q = static_cast<int>(std::nearbyint(xb[j] * id));
+            y[b].qs[j] = static_cast<int8_t>(q);
+            sum += q;
+        }
+        y[b].s = fp32ToFp16(d * static_cast<float>(sum));
     }
 }
 
@@ -346,6 +381,141 @@ void quantizeRowQ6_K(const float* x, BlockQ6_K* y, int64_t n) {
     }
 }
 
+// Weight quantisers for the model synthesiser's Q3_K_M / Q5_K_M / IQ4_XS files (random weights for
+// benchmarks): simple max-based scales rather than llama.cpp's searches, but the same block layouts, so
+// llama.cpp reads what these write and the dot products above see ordinary blocks.
+void quantizeRowQ5_K(const float* x, BlockQ5_K* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float* xb = x + b * kQKK;
+        float scales[8];
+        float mins[8];
+        float maxScale = 0.0f;
+        float maxMin = 0.0f;
+        for (int s = 0; s < 8; ++s) {
+            float lo = 0.0f;
+            float hi = 0.0f;
+            for (int j = 0; j < 32; ++j) {
+                lo = std::min(lo, xb[s * 32 + j]);
+                hi = std::max(hi, xb[s * 32 + j]);
+            }
+            scales[s] = (hi - lo) / 31.0f;
+            mins[s] = -lo;
+            maxScale = std::max(maxScale, scales[s]);
+            maxMin = std::max(maxMin, mins[s]);
+        }
+        std::memset(&y[b], 0, sizeof y[b]);
+        y[b].d = fp32ToFp16(maxScale / 63.0f);
+        y[b].dmin = fp32ToFp16(maxMin / 63.0f);
+        const float d = fp16ToFp32(y[b].d);
+        const float dmin = fp16ToFp32(y[b].dmin);
+        for (int s = 0; s < 8; ++s) {
+            const int ls = d > 0 ? std::clamp(static_cast<int>(std::nearbyint(scales[s] / d)), 0, 63) : 0;
+            const int lm = dmin > 0 ? std::clamp(static_cast<int>(std::nearbyint(mins[s] / dmin)), 0, 63) : 0;
+            packScaleMinK4(s, y[b].scales, static_cast<uint8_t>(ls), static_cast<uint8_t>(lm));
+            const float effScale = d * static_cast<float>(ls);
+            const float effMin = dmin * static_cast<float>(lm);
+            // Sub-block s = 2j + h: nibble h of qs[32j + l], fifth bit in bit s of qh[l].
+            for (int l = 0; l < 32; ++l) {
+                const int v =
+                    effScale > 0
+                        ? std::clamp(static_cast<int>(std::nearbyint((xb[s * 32 + l] + effMin) / effScale)),
+                                     0, 31)
+                        : 0;
+                y[b].qs[32 * (s / 2) + l] |= static_cast<uint8_t>((v & 0xF) << (4 * (s % 2)));
+                y[b].qh[l] |= static_cast<uint8_t>((v >> 4) << s);
+            }
+        }
+    }
+}
+
+void quantizeRowQ3_K(const float* x, BlockQ3_K* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float* xb = x + b * kQKK;
+        float groupScale[16];
+        float maxAbsScale = 0.0f;
+        float signedMaxScale = 0.0f;
+        for (int g = 0; g < 16; ++g) {
+            float amax = 0.0f;
+            float signedMax = 0.0f;
+            for (int j = 0; j < 16; ++j) {
+                if (std::fabs(xb[g * 16 + j]) > amax) {
+                    amax = std::fabs(xb[g * 16 + j]);
+                    signedMax = xb[g * 16 + j];
+                }
+            }
+            groupScale[g] = signedMax / -4.0f; // the largest value maps to -4
+            if (std::fabs(groupScale[g]) > maxAbsScale) {
+                maxAbsScale = std::fabs(groupScale[g]);
+                signedMaxScale = groupScale[g];
+            }
+        }
+        std::memset(&y[b], 0, sizeof y[b]);
+        if (maxAbsScale == 0.0f)
+            continue; // d = 0: every value is 0 whatever the scales
+        const float iscale = -32.0f / signedMaxScale;
+        y[b].d = fp32ToFp16(1.0f / iscale);
+        const float d = fp16ToFp32(y[b].d);
+        for (int g = 0; g < 16; ++g) {
+            const int sc = std::clamp(static_cast<int>(std::nearbyint(iscale * groupScale[g])), -32, 31);
+            const int stored = sc + 32;
+            if (g < 8)
+                y[b].scales[g] |= static_cast<uint8_t>(stored & 0xF);
+            else
+                y[b].scales[g - 8] |= static_cast<uint8_t>((stored & 0xF) << 4);
+            y[b].scales[8 + g % 4] |= static_cast<uint8_t>((stored >> 4) << (2 * (g / 4)));
+            const float eff = d * static_cast<float>(sc);
+            for (int j = 0; j < 16; ++j) {
+                const int e = g * 16 + j;
+                const int v =
+                    eff != 0.0f ? std::clamp(static_cast<int>(std::nearbyint(xb[e] / eff)), -4, 3) : 0;
+                const int u = v + 4; // 0..7: low 2 bits in qs, bit 2 in hmask
+                const int jj = e / 128, k = (e % 128) / 32, l = e % 32;
+                y[b].qs[32 * jj + l] |= static_cast<uint8_t>((u & 3) << (2 * k));
+                y[b].hmask[l] |= static_cast<uint8_t>((u >> 2) << (4 * jj + k));
+            }
+        }
+    }
+}
+
+void quantizeRowIQ4_XS(const float* x, BlockIQ4_XS* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float* xb = x + b * kQKK;
+        float subScale[8];
+        float maxScale = 0.0f;
+        for (int ib = 0; ib < 8; ++ib) {
+            float amax = 0.0f;
+            for (int j = 0; j < 32; ++j)
+                amax = std::max(amax, std::fabs(xb[ib * 32 + j]));
+            subScale[ib] = amax / 113.0f; // the table's largest positive value
+            maxScale = std::max(maxScale, subScale[ib]);
+        }
+        std::memset(&y[b], 0, sizeof y[b]);
+        y[b].d = fp32ToFp16(maxScale / 31.0f);
+        const float d = fp16ToFp32(y[b].d);
+        for (int ib = 0; ib < 8; ++ib) {
+            const int ls = d > 0 ? std::clamp(static_cast<int>(std::nearbyint(subScale[ib] / d)), 0, 31) : 0;
+            const int stored = ls + 32;
+            y[b].scalesLow[ib / 2] |= static_cast<uint8_t>((stored & 0xF) << (4 * (ib % 2)));
+            y[b].scalesHigh = static_cast<uint16_t>(y[b].scalesHigh | ((stored >> 4) << (2 * ib)));
+            const float eff = d * static_cast<float>(ls);
+            for (int j = 0; j < 32; ++j) {
+                int best = 0;
+                if (eff > 0) {
+                    const float target = xb[ib * 32 + j] / eff;
+                    for (int k = 1; k < 16; ++k) {
+                        if (std::fabs(static_cast<float>(kIQ4NLValues[k]) - target) <
+                            std::fabs(static_cast<float>(kIQ4NLValues[best]) - target))
+                            best = k;
+                    }
+                } else {
+                    best = 8; // the value nearest zero
+                }
+                y[b].qs[16 * ib + j % 16] |= static_cast<uint8_t>(best << (4 * (j / 16)));
+            }
+        }
+    }
+}
+
 bool quantizeRow(TensorType type, const float* x, void* out, int64_t n) {
     switch (type) {
     case TensorType::F32:
@@ -366,6 +536,15 @@ bool quantizeRow(TensorType type, const float* x, void* out, int64_t n) {
         return true;
     case TensorType::Q6_K:
         quantizeRowQ6_K(x, static_cast<BlockQ6_K*>(out), n);
+        return true;
+    case TensorType::Q5_K:
+        quantizeRowQ5_K(x, static_cast<BlockQ5_K*>(out), n);
+        return true;
+    case TensorType::Q3_K:
+        quantizeRowQ3_K(x, static_cast<BlockQ3_K*>(out), n);
+        return true;
+    case TensorType::IQ4_XS:
+        quantizeRowIQ4_XS(x, static_cast<BlockIQ4_XS*>(out), n);
         return true;
     default:
         return false;
@@ -443,6 +622,148 @@ void dequantizeRowQ6_K(const BlockQ6_K* x, float* y, int64_t n) {
     }
 }
 
+// The new formats' dequantisers follow ggml's dequantize_row_* (ggml-base, no FMA): used for embedding rows.
+void dequantizeRowQ4_1(const BlockQ4_1* x, float* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQK4_1; ++b) {
+        const float d = fp16ToFp32(x[b].d);
+        const float m = fp16ToFp32(x[b].m);
+        for (int j = 0; j < kQK4_1 / 2; ++j) {
+            y[b * kQK4_1 + j] = static_cast<float>(x[b].qs[j] & 0xF) * d + m;
+            y[b * kQK4_1 + j + kQK4_1 / 2] = static_cast<float>(x[b].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+namespace {
+inline uint32_t loadHighBits(const uint8_t* qh) {
+    uint32_t bits;
+    std::memcpy(&bits, qh, sizeof bits);
+    return bits;
+}
+// The 5-bit value j (0..31) of a Q5_0 / Q5_1 block, 0..31.
+inline int fiveBitValue(const uint8_t* qs, uint32_t qh, int j) {
+    const int nibble = j < 16 ? (qs[j] & 0xF) : (qs[j - 16] >> 4);
+    return nibble | static_cast<int>(((qh >> j) & 1u) << 4);
+}
+} // namespace
+
+void dequantizeRowQ5_0(const BlockQ5_0* x, float* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQK5_0; ++b) {
+        const float d = fp16ToFp32(x[b].d);
+        const uint32_t qh = loadHighBits(x[b].qh);
+        for (int j = 0; j < kQK5_0; ++j)
+            y[b * kQK5_0 + j] = static_cast<float>(fiveBitValue(x[b].qs, qh, j) - 16) * d;
+    }
+}
+
+void dequantizeRowQ5_1(const BlockQ5_1* x, float* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQK5_1; ++b) {
+        const float d = fp16ToFp32(x[b].d);
+        const float m = fp16ToFp32(x[b].m);
+        const uint32_t qh = loadHighBits(x[b].qh);
+        for (int j = 0; j < kQK5_1; ++j)
+            y[b * kQK5_1 + j] = static_cast<float>(fiveBitValue(x[b].qs, qh, j)) * d + m;
+    }
+}
+
+void dequantizeRowQ2_K(const BlockQ2_K* x, float* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float d = fp16ToFp32(x[b].d);
+        const float dmin = fp16ToFp32(x[b].dmin);
+        float* out = y + b * kQKK;
+        // Element 128j + 32k + l is bits 2k..2k+1 of qs[32j + l]; its scale byte is (128j + 32k + l) / 16.
+        for (int e = 0; e < kQKK; ++e) {
+            const int j = e / 128, k = (e % 128) / 32, l = e % 32;
+            const uint8_t sc = x[b].scales[e / 16];
+            const float dl = d * static_cast<float>(sc & 0xF);
+            const float ml = dmin * static_cast<float>(sc >> 4);
+            out[e] = dl * static_cast<float>((x[b].qs[32 * j + l] >> (2 * k)) & 3) - ml;
+        }
+    }
+}
+
+namespace {
+// The 16 signed scales of a Q3_K block (6 bits, offset 32).
+inline void unpackQ3KScales(const uint8_t* packed, int* scales) {
+    for (int s = 0; s < 16; ++s) {
+        const int low = s < 8 ? (packed[s] & 0xF) : (packed[s - 8] >> 4);
+        const int high = (packed[8 + s % 4] >> (2 * (s / 4))) & 3;
+        scales[s] = (low | (high << 4)) - 32;
+    }
+}
+// Element 128j + 32k + l of a Q3_K block: bits 2k..2k+1 of qs[32j + l], minus 4 unless bit 4j+k of hmask[l].
+inline int q3Value(const BlockQ3_K& block, int e) {
+    const int j = e / 128, k = (e % 128) / 32, l = e % 32;
+    const int low = (block.qs[32 * j + l] >> (2 * k)) & 3;
+    return low - (((block.hmask[l] >> (4 * j + k)) & 1) ? 0 : 4);
+}
+// Element 64j + 32h + l of a Q5_K block: nibble h of qs[32j + l] plus 16 * bit 2j+h of qh[l].
+inline int q5KValue(const BlockQ5_K& block, int e) {
+    const int j = e / 64, h = (e % 64) / 32, l = e % 32;
+    const int nibble = h == 0 ? (block.qs[32 * j + l] & 0xF) : (block.qs[32 * j + l] >> 4);
+    return nibble + (((block.qh[l] >> (2 * j + h)) & 1) << 4);
+}
+// Sub-block scale (6 bits, offset 32) of IQ4_XS sub-block ib.
+inline int iq4XsScale(const BlockIQ4_XS& block, int ib) {
+    const int low = (block.scalesLow[ib / 2] >> (4 * (ib % 2))) & 0xF;
+    const int high = (block.scalesHigh >> (2 * ib)) & 3;
+    return (low | (high << 4)) - 32;
+}
+} // namespace
+
+void dequantizeRowQ3_K(const BlockQ3_K* x, float* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float d = fp16ToFp32(x[b].d);
+        int scales[16];
+        unpackQ3KScales(x[b].scales, scales);
+        float* out = y + b * kQKK;
+        for (int e = 0; e < kQKK; ++e)
+            out[e] = (d * static_cast<float>(scales[e / 16])) * static_cast<float>(q3Value(x[b], e));
+    }
+}
+
+void dequantizeRowQ5_K(const BlockQ5_K* x, float* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float d = fp16ToFp32(x[b].d);
+        const float dmin = fp16ToFp32(x[b].dmin);
+        float* out = y + b * kQKK;
+        for (int s = 0; s < 8; ++s) {
+            uint8_t sc;
+            uint8_t m;
+            scaleMinK4(s, x[b].scales, sc, m);
+            const float d1 = d * sc;
+            const float m1 = dmin * m;
+            for (int l = 0; l < 32; ++l)
+                out[32 * s + l] = d1 * static_cast<float>(q5KValue(x[b], 32 * s + l)) - m1;
+        }
+    }
+}
+
+void dequantizeRowIQ4_NL(const BlockIQ4_NL* x, float* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQK4_NL; ++b) {
+        const float d = fp16ToFp32(x[b].d);
+        for (int j = 0; j < kQK4_NL / 2; ++j) {
+            y[b * kQK4_NL + j] = d * static_cast<float>(kIQ4NLValues[x[b].qs[j] & 0xF]);
+            y[b * kQK4_NL + j + kQK4_NL / 2] = d * static_cast<float>(kIQ4NLValues[x[b].qs[j] >> 4]);
+        }
+    }
+}
+
+void dequantizeRowIQ4_XS(const BlockIQ4_XS* x, float* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float d = fp16ToFp32(x[b].d);
+        float* out = y + b * kQKK;
+        for (int ib = 0; ib < kQKK / 32; ++ib) {
+            const float dl = d * static_cast<float>(iq4XsScale(x[b], ib));
+            const uint8_t* qs = x[b].qs + 16 * ib;
+            for (int j = 0; j < 16; ++j) {
+                out[32 * ib + j] = dl * static_cast<float>(kIQ4NLValues[qs[j] & 0xF]);
+                out[32 * ib + j + 16] = dl * static_cast<float>(kIQ4NLValues[qs[j] >> 4]);
+            }
+        }
+    }
+}
+
 void dequantizeRow(TensorType type, const void* row, float* out, int64_t n) {
     switch (type) {
     case TensorType::F32:
@@ -471,6 +792,36 @@ void dequantizeRow(TensorType type, const void* row, float* out, int64_t n) {
         break;
     case TensorType::Q6_K:
         dequantizeRowQ6_K(static_cast<const BlockQ6_K*>(row), out, n);
+        break;
+    case TensorType::Q8_1: { // activations only (tests): d * q
+        const auto* blocks = static_cast<const BlockQ8_1*>(row);
+        for (int64_t i = 0; i < n; ++i)
+            out[i] = fp16ToFp32(blocks[i / kQK8_1].d) * static_cast<float>(blocks[i / kQK8_1].qs[i % kQK8_1]);
+        break;
+    }
+    case TensorType::Q4_1:
+        dequantizeRowQ4_1(static_cast<const BlockQ4_1*>(row), out, n);
+        break;
+    case TensorType::Q5_0:
+        dequantizeRowQ5_0(static_cast<const BlockQ5_0*>(row), out, n);
+        break;
+    case TensorType::Q5_1:
+        dequantizeRowQ5_1(static_cast<const BlockQ5_1*>(row), out, n);
+        break;
+    case TensorType::Q2_K:
+        dequantizeRowQ2_K(static_cast<const BlockQ2_K*>(row), out, n);
+        break;
+    case TensorType::Q3_K:
+        dequantizeRowQ3_K(static_cast<const BlockQ3_K*>(row), out, n);
+        break;
+    case TensorType::Q5_K:
+        dequantizeRowQ5_K(static_cast<const BlockQ5_K*>(row), out, n);
+        break;
+    case TensorType::IQ4_NL:
+        dequantizeRowIQ4_NL(static_cast<const BlockIQ4_NL*>(row), out, n);
+        break;
+    case TensorType::IQ4_XS:
+        dequantizeRowIQ4_XS(static_cast<const BlockIQ4_XS*>(row), out, n);
         break;
     default:
         std::fill(out, out + n, 0.0f);
@@ -525,8 +876,13 @@ float dotQ4_0(const BlockQ4_0* w, const BlockQ8_0* x, int64_t n) {
     return sum;
 }
 
+// llama.cpp on x86 (any AVX2 machine) repacks Q4_K matrices into 8-row groups (q4_K_8x8) and multiplies them
+// with kernels that keep, per (row, token), two FMA chains over the super-blocks: acc += isum * (dw * dx) and
+// accMin += minsum * (dmin * dx), with the exact integer isum = sum of scale * q * x and minsum = sum of
+// min * (pair of 16-value activation sums); the result is acc - accMin. Decode and prompt kernels alike.
 float dotQ4_K(const BlockQ4_K* w, const BlockQ8_K* x, int64_t n) {
-    float sum = 0.0f;
+    float acc = 0.0f;
+    float accMin = 0.0f;
     for (int64_t b = 0; b < n / kQKK; ++b) {
         const uint8_t* q4 = w[b].qs;
         const int8_t* q8 = x[b].qs;
@@ -550,11 +906,10 @@ float dotQ4_K(const BlockQ4_K* w, const BlockQ8_K* x, int64_t n) {
             q4 += 32;
             q8 += 64;
         }
-        const float d = fp16ToFp32(w[b].d) * x[b].d;
-        const float dmin = fp16ToFp32(w[b].dmin) * x[b].d;
-        sum += d * static_cast<float>(sumScaled) - dmin * static_cast<float>(sumMins);
+        acc = std::fma(static_cast<float>(sumScaled), fp16ToFp32(w[b].d) * x[b].d, acc);
+        accMin = std::fma(static_cast<float>(sumMins), fp16ToFp32(w[b].dmin) * x[b].d, accMin);
     }
-    return sum;
+    return acc - accMin;
 }
 
 namespace {
@@ -604,6 +959,191 @@ float dotQ6_K(const BlockQ6_K* w, const BlockQ8_K* x, int64_t n) {
     return hsum8(acc);
 }
 
+// ---- the newer formats, in llama.cpp's x86 (AVX2) arithmetic ------------------------------------------
+//
+// llama.cpp's AVX2 dot products form products of 32 values at a time and sum them into 8 int32 lanes, lane i
+// taking values 4i..4i+3 of the 32 (vpmaddubsw + vpmaddwd, or vpdpbusd); integer sums are exact, so only
+// which values meet in a lane matters. Each lane is scaled and accumulated in float with one FMA per block
+// (or per pair of blocks), and the lanes are summed with hsum_float_8 at the end. Scalar offsets (Q4_1 /
+// Q5_1's m * s, the K-quants' dmin * mins) are accumulated separately with an FMA (GCC contracts llama.cpp's
+// `summs += a * b`) and added last. The functions below do the same float operations in the same order.
+
+namespace {
+// lane[i] += sum over k < 4 of w[4i + k] * x[4i + k] (weights as ints, one 32-value group).
+inline void addLaneProducts(const int* w, const int8_t* x, int* lane, int scale = 1) {
+    for (int i = 0; i < 8; ++i) {
+        int sum = 0;
+        for (int k = 0; k < 4; ++k)
+            sum += w[4 * i + k] * x[4 * i + k];
+        lane[i] += scale * sum;
+    }
+}
+inline void fmaLanes(float d, const int* lane, float* acc) {
+    for (int i = 0; i < 8; ++i)
+        acc[i] = std::fma(d, static_cast<float>(lane[i]), acc[i]);
+}
+} // namespace
+
+float dotQ4_1(const BlockQ4_1* w, const BlockQ8_1* x, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float summs = 0.0f;
+    for (int64_t b = 0; b < n / kQK4_1; ++b) {
+        summs = std::fma(fp16ToFp32(w[b].m), fp16ToFp32(x[b].s), summs);
+        int q[32];
+        for (int j = 0; j < 16; ++j) {
+            q[j] = w[b].qs[j] & 0xF;
+            q[j + 16] = w[b].qs[j] >> 4;
+        }
+        int lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        addLaneProducts(q, x[b].qs, lane);
+        fmaLanes(fp16ToFp32(w[b].d) * fp16ToFp32(x[b].d), lane, acc);
+    }
+    return hsum8(acc) + summs;
+}
+
+float dotQ5_0(const BlockQ5_0* w, const BlockQ8_0* x, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t b = 0; b < n / kQK5_0; ++b) {
+        const uint32_t qh = loadHighBits(w[b].qh);
+        int q[32];
+        for (int j = 0; j < 32; ++j)
+            q[j] = fiveBitValue(w[b].qs, qh, j) - 16;
+        int lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        addLaneProducts(q, x[b].qs, lane);
+        fmaLanes(fp16ToFp32(w[b].d) * fp16ToFp32(x[b].d), lane, acc);
+    }
+    return hsum8(acc);
+}
+
+float dotQ5_1(const BlockQ5_1* w, const BlockQ8_1* x, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float summs = 0.0f;
+    for (int64_t b = 0; b < n / kQK5_1; ++b) {
+        summs = std::fma(fp16ToFp32(w[b].m), fp16ToFp32(x[b].s), summs);
+        const uint32_t qh = loadHighBits(w[b].qh);
+        int q[32];
+        for (int j = 0; j < 32; ++j)
+            q[j] = fiveBitValue(w[b].qs, qh, j);
+        int lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        addLaneProducts(q, x[b].qs, lane);
+        fmaLanes(fp16ToFp32(w[b].d) * fp16ToFp32(x[b].d), lane, acc);
+    }
+    return hsum8(acc) + summs;
+}
+
+// llama.cpp never runs its IQ4_NL dot product (ggml_vec_dot_iq4_nl_q8_0) on x86 matrices: every AVX2 machine
+// repacks IQ4_NL weights into 8-row groups (iq4_nl_8x8) whose kernels, decode and prompt alike, keep one FMA
+// chain per (row, token): acc = fma(float(block's integer dot), dw * dx, acc), block after block. We follow
+// that (it is also the simplest order).
+float dotIQ4_NL(const BlockIQ4_NL* w, const BlockQ8_0* x, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / kQK4_NL; ++b) {
+        int isum = 0;
+        for (int j = 0; j < 16; ++j)
+            isum +=
+                x[b].qs[j] * kIQ4NLValues[w[b].qs[j] & 0xF] + x[b].qs[j + 16] * kIQ4NLValues[w[b].qs[j] >> 4];
+        acc = std::fma(static_cast<float>(isum), fp16ToFp32(w[b].d) * fp16ToFp32(x[b].d), acc);
+    }
+    return acc;
+}
+
+float dotIQ4_XS(const BlockIQ4_XS* w, const BlockQ8_K* x, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        int lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int ib = 0; ib < kQKK / 32; ++ib) {
+            const uint8_t* qs = w[b].qs + 16 * ib;
+            int q[32];
+            for (int j = 0; j < 16; ++j) {
+                q[j] = kIQ4NLValues[qs[j] & 0xF];
+                q[j + 16] = kIQ4NLValues[qs[j] >> 4];
+            }
+            addLaneProducts(q, x[b].qs + 32 * ib, lane, iq4XsScale(w[b], ib));
+        }
+        fmaLanes(fp16ToFp32(w[b].d) * x[b].d, lane, acc);
+    }
+    return hsum8(acc);
+}
+
+// Q2_K / Q3_K: 16-value groups with their own scale; in each 32-value product vector, lanes 0-3 take the
+// first group's scale and lanes 4-7 the second's.
+float dotQ2_K(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float d = x[b].d * fp16ToFp32(w[b].d);
+        const float dmin = -x[b].d * fp16ToFp32(w[b].dmin);
+        int minLane[8];
+        for (int i = 0; i < 8; ++i)
+            minLane[i] = (w[b].scales[2 * i] >> 4) * x[b].bsums[2 * i] +
+                         (w[b].scales[2 * i + 1] >> 4) * x[b].bsums[2 * i + 1];
+        fmaLanes(dmin, minLane, acc);
+        int lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int e = 0; e < kQKK; ++e) {
+            const int j = e / 128, k = (e % 128) / 32, l = e % 32;
+            const int q = (w[b].qs[32 * j + l] >> (2 * k)) & 3;
+            lane[l / 4] += (w[b].scales[e / 16] & 0xF) * q * x[b].qs[e];
+        }
+        fmaLanes(d, lane, acc);
+    }
+    return hsum8(acc);
+}
+
+// llama.cpp's AVX-512 builds repack Q2_K matrices (q2_K_8x8) like Q4_K: per (row, token) two FMA chains over
+// whole-super-block integer sums, acc - accMin at the end. The AVX-512 kernel tables follow this; the others
+// follow dotQ2_K (llama.cpp's AVX2 build, which keeps Q2_K unpacked).
+float dotQ2_KRepacked(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n) {
+    float acc = 0.0f;
+    float accMin = 0.0f;
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        int sumScaled = 0;
+        int sumMins = 0;
+        for (int g = 0; g < 16; ++g)
+            sumMins += (w[b].scales[g] >> 4) * x[b].bsums[g];
+        for (int e = 0; e < kQKK; ++e) {
+            const int j = e / 128, k = (e % 128) / 32, l = e % 32;
+            sumScaled += (w[b].scales[e / 16] & 0xF) * ((w[b].qs[32 * j + l] >> (2 * k)) & 3) * x[b].qs[e];
+        }
+        acc = std::fma(static_cast<float>(sumScaled), fp16ToFp32(w[b].d) * x[b].d, acc);
+        accMin = std::fma(static_cast<float>(sumMins), fp16ToFp32(w[b].dmin) * x[b].d, accMin);
+    }
+    return acc - accMin;
+}
+
+float dotQ3_K(const BlockQ3_K* w, const BlockQ8_K* x, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        int scales[16];
+        unpackQ3KScales(w[b].scales, scales);
+        int lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int e = 0; e < kQKK; ++e)
+            lane[(e % 32) / 4] += scales[e / 16] * q3Value(w[b], e) * x[b].qs[e];
+        fmaLanes(x[b].d * fp16ToFp32(w[b].d), lane, acc);
+    }
+    return hsum8(acc);
+}
+
+float dotQ5_K(const BlockQ5_K* w, const BlockQ8_K* x, int64_t n) {
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    float summs = 0.0f;
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float d = x[b].d * fp16ToFp32(w[b].d);
+        const float dmin = -x[b].d * fp16ToFp32(w[b].dmin);
+        uint8_t scales[8];
+        int sumMins = 0;
+        for (int s = 0; s < 8; ++s) {
+            uint8_t m;
+            scaleMinK4(s, w[b].scales, scales[s], m);
+            sumMins += m * (x[b].bsums[2 * s] + x[b].bsums[2 * s + 1]);
+        }
+        summs = std::fma(dmin, static_cast<float>(sumMins), summs);
+        int lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int e = 0; e < kQKK; ++e)
+            lane[(e % 32) / 4] += scales[e / 32] * q5KValue(w[b], e) * x[b].qs[e];
+        fmaLanes(d, lane, acc);
+    }
+    return hsum8(acc) + summs;
+}
+
 float dotRow(TensorType weightType, const void* weightRow, const void* activationRow, int64_t n) {
     switch (weightType) {
     case TensorType::F32:
@@ -626,6 +1166,30 @@ float dotRow(TensorType weightType, const void* weightRow, const void* activatio
     case TensorType::Q6_K:
         return dotQ6_K(static_cast<const BlockQ6_K*>(weightRow), static_cast<const BlockQ8_K*>(activationRow),
                        n);
+    case TensorType::Q4_1:
+        return dotQ4_1(static_cast<const BlockQ4_1*>(weightRow), static_cast<const BlockQ8_1*>(activationRow),
+                       n);
+    case TensorType::Q5_0:
+        return dotQ5_0(static_cast<const BlockQ5_0*>(weightRow), static_cast<const BlockQ8_0*>(activationRow),
+                       n);
+    case TensorType::Q5_1:
+        return dotQ5_1(static_cast<const BlockQ5_1*>(weightRow), static_cast<const BlockQ8_1*>(activationRow),
+                       n);
+    case TensorType::Q2_K:
+        return dotQ2_K(static_cast<const BlockQ2_K*>(weightRow), static_cast<const BlockQ8_K*>(activationRow),
+                       n);
+    case TensorType::Q3_K:
+        return dotQ3_K(static_cast<const BlockQ3_K*>(weightRow), static_cast<const BlockQ8_K*>(activationRow),
+                       n);
+    case TensorType::Q5_K:
+        return dotQ5_K(static_cast<const BlockQ5_K*>(weightRow), static_cast<const BlockQ8_K*>(activationRow),
+                       n);
+    case TensorType::IQ4_NL:
+        return dotIQ4_NL(static_cast<const BlockIQ4_NL*>(weightRow),
+                         static_cast<const BlockQ8_0*>(activationRow), n);
+    case TensorType::IQ4_XS:
+        return dotIQ4_XS(static_cast<const BlockIQ4_XS*>(weightRow),
+                         static_cast<const BlockQ8_K*>(activationRow), n);
     default:
         return 0.0f;
     }

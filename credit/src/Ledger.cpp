@@ -218,13 +218,13 @@ Expected<TxId> Ledger::transfer(const std::string& from, const std::string& to, 
 }
 
 Expected<std::string> Ledger::placeHold(const std::string& account, Microcredits amount,
-                                        const std::string& requestId) {
+                                        const std::string& requestId, const std::string& keyId) {
     if (auto ok = checkAmount(amount); !ok)
         return ok.error();
     if (auto ok = checkKey(requestId, "request id"); !ok)
         return ok.error();
     return m_store->write<std::string>(
-        [this, account, amount, requestId](LedgerSession& session) -> Expected<std::string> {
+        [this, account, amount, requestId, keyId](LedgerSession& session) -> Expected<std::string> {
             const std::string escrow = escrowAccountFor(account);
             const std::vector<Posting> postings{{account, -amount}, {escrow, amount}};
             const std::string key = strCat("hold:", requestId);
@@ -252,11 +252,29 @@ Expected<std::string> Ledger::placeHold(const std::string& account, Microcredits
                                           ", spent today ", *spent, ", this request ", amount,
                                           " (microcredits)"));
             }
+            if (!keyId.empty()) {
+                // The key's spend limit is checked and reserved in this transaction: one step with the hold
+                // for every gateway on this database, and returned by whoever closes the hold.
+                auto found = session.accountRecords().findKey(keyId);
+                if (!found)
+                    return found.error();
+                if (!found->has_value())
+                    return makeError(ErrorCode::NotFound, strCat("no API key '", keyId, "'"));
+                const ApiKeyRecord& k = **found;
+                if (k.spendLimit > 0 && k.spent > k.spendLimit - amount)
+                    return makeError(ErrorCode::Forbidden,
+                                     strCat("API key ", keyId, " reached its spend limit: ", k.spent, " of ",
+                                            k.spendLimit, " microcredits used, this request may cost up to ",
+                                            amount));
+            }
             auto have = available(session, account);
             if (!have)
                 return have.error();
             if (*have < amount)
                 return insufficient(amount, *have);
+            if (!keyId.empty())
+                if (auto ok = session.accountRecords().addKeySpent(keyId, amount); !ok)
+                    return ok.error();
             auto tx = session.appendTransaction({key, TxKind::Hold, requestId, nowMs, postings});
             if (!tx)
                 return tx.error();
@@ -267,6 +285,7 @@ Expected<std::string> Ledger::placeHold(const std::string& account, Microcredits
             hold.createdAtMs = nowMs;
             hold.holdTx = tx->id;
             hold.instance = m_options.instanceId;
+            hold.keyId = keyId;
             if (auto ok = session.insertHold(hold); !ok)
                 return ok.error();
             return requestId;
@@ -330,6 +349,10 @@ Expected<TxId> Ledger::settleHold(const std::string& holdId, Microcredits actual
             return tx.error();
         if (auto ok = session.closeHold(holdId, HoldStatus::Settled, actualCost, tx->id); !ok)
             return ok.error();
+        // The key keeps what the request cost against its limit; the rest of its reservation goes back.
+        if (!open.keyId.empty() && open.amount > actualCost)
+            if (auto ok = session.accountRecords().addKeySpent(open.keyId, -(open.amount - actualCost)); !ok)
+                return ok.error();
         for (const auto& [node, amount] : shares)
             if (auto ok = session.insertPendingLot({tx->id, node, amount, nowMs, LotStatus::Open, 0}); !ok)
                 return ok.error();
@@ -384,6 +407,9 @@ Expected<TxId> Ledger::releaseHold(const std::string& holdId) {
             return tx.error();
         if (auto ok = session.closeHold(holdId, HoldStatus::Released, 0, tx->id); !ok)
             return ok.error();
+        if (!open.keyId.empty())
+            if (auto ok = session.accountRecords().addKeySpent(open.keyId, -open.amount); !ok)
+                return ok.error();
         return tx->id;
     });
 }

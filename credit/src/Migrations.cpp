@@ -90,6 +90,13 @@ const std::vector<Migration>& migrations() {
              "CREATE TABLE registrations (address TEXT NOT NULL, at_ms BIGINT NOT NULL)",
              "CREATE INDEX registrations_by_address ON registrations (address, at_ms)",
          }},
+        {5,
+         {
+             // The API key a hold's worst case is reserved against: the reservation is taken with the hold
+             // and returned with its close, in the same transactions, by whichever gateway closes it (also
+             // an orphaned hold of a gateway that died).
+             "ALTER TABLE holds ADD COLUMN key_id TEXT NOT NULL DEFAULT ''",
+         }},
     };
     return list;
 }

@@ -5,7 +5,7 @@
 
 namespace declai::credit {
 
-inline constexpr int kLatestSchemaVersion = 4;
+inline constexpr int kLatestSchemaVersion = 5;
 
 // Brings the database to kLatestSchemaVersion and returns the version. Refuses a database whose version is
 // newer than this build knows (it may hold data this code would misread). Runs on the store thread.

@@ -313,8 +313,8 @@ Expected<Transaction> SqlLedgerSession::appendTransaction(const NewTransaction& 
 
 Expected<std::optional<Hold>> SqlLedgerSession::findHold(const std::string& holdId) {
     QSqlQuery& query =
-        prepared("SELECT account, amount, status, created_at_ms, hold_tx, close_tx, settled_cost, instance "
-                 "FROM holds WHERE id = ?");
+        prepared("SELECT account, amount, status, created_at_ms, hold_tx, close_tx, settled_cost, instance, "
+                 "key_id FROM holds WHERE id = ?");
     query.bindValue(0, qs(holdId));
     if (auto ok = exec(query, "find hold"); !ok)
         return ok.error();
@@ -330,6 +330,7 @@ Expected<std::optional<Hold>> SqlLedgerSession::findHold(const std::string& hold
         h.closeTx = query.value(5).isNull() ? 0 : query.value(5).toLongLong();
         h.settledCost = query.value(6).toLongLong();
         h.instance = ss(query.value(7));
+        h.keyId = ss(query.value(8));
         query.finish();
         if (!status)
             return makeError(ErrorCode::Format, strCat("hold ", holdId, " has an unknown status"));
@@ -341,8 +342,9 @@ Expected<std::optional<Hold>> SqlLedgerSession::findHold(const std::string& hold
 }
 
 Expected<void> SqlLedgerSession::insertHold(const Hold& hold) {
-    QSqlQuery& query = prepared("INSERT INTO holds (id, account, amount, status, created_at_ms, hold_tx, "
-                                "close_tx, settled_cost, instance) VALUES (?, ?, ?, ?, ?, ?, NULL, 0, ?)");
+    QSqlQuery& query =
+        prepared("INSERT INTO holds (id, account, amount, status, created_at_ms, hold_tx, "
+                 "close_tx, settled_cost, instance, key_id) VALUES (?, ?, ?, ?, ?, ?, NULL, 0, ?, ?)");
     query.bindValue(0, qs(hold.id));
     query.bindValue(1, qs(hold.account));
     query.bindValue(2, ll(hold.amount));
@@ -350,12 +352,13 @@ Expected<void> SqlLedgerSession::insertHold(const Hold& hold) {
     query.bindValue(4, ll(hold.createdAtMs));
     query.bindValue(5, ll(hold.holdTx));
     query.bindValue(6, qs(hold.instance));
+    query.bindValue(7, qs(hold.keyId));
     return exec(query, "insert hold");
 }
 
 Expected<std::vector<Hold>> SqlLedgerSession::openHolds() {
-    QSqlQuery& query = prepared("SELECT id, account, amount, created_at_ms, hold_tx, instance FROM holds "
-                                "WHERE status = 'open' ORDER BY created_at_ms, id");
+    QSqlQuery& query = prepared("SELECT id, account, amount, created_at_ms, hold_tx, instance, key_id FROM "
+                                "holds WHERE status = 'open' ORDER BY created_at_ms, id");
     if (auto ok = exec(query, "list open holds"); !ok)
         return ok.error();
     std::vector<Hold> holds;
@@ -367,6 +370,7 @@ Expected<std::vector<Hold>> SqlLedgerSession::openHolds() {
         h.createdAtMs = query.value(3).toLongLong();
         h.holdTx = query.value(4).toLongLong();
         h.instance = ss(query.value(5));
+        h.keyId = ss(query.value(6));
         holds.push_back(std::move(h));
     }
     query.finish();

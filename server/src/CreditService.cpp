@@ -155,12 +155,8 @@ Expected<void> CreditService::start() {
     if (auto recovered = recoverOrphanedHolds(); !recovered)
         return recovered.error();
     // Nodes that earned before a restart: their lots mature on this run's timer, not only on new work.
-    auto lots = m_ledger->store().read<std::map<std::string, credit::Microcredits>>(
-        [](credit::LedgerSession& session) { return session.openLotSums(); });
-    if (!lots)
-        return lots.error();
-    for (const auto& [node, amount] : *lots)
-        m_nodesWithPending.insert(node);
+    if (auto ok = refreshNodesWithPending(); !ok)
+        return ok.error();
     releaseMatured();
     const int64_t releaseEveryMs = std::clamp<int64_t>(m_config.verificationWindowMs / 4, 200, 60000);
     m_releaseTimer.start(
@@ -175,8 +171,25 @@ void CreditService::housekeeping() {
             qWarning("ledger heartbeat failed: %s", ok.error().message.c_str());
         if (auto recovered = recoverOrphanedHolds(); !recovered)
             qWarning("recovering orphaned holds failed: %s", recovered.error().message.c_str());
+        // Other gateways on the same ledger may have stopped or died with earnings of their nodes still
+        // pending: any live gateway releases them when they mature (closing a lot twice is impossible, the
+        // release runs under the ledger's write lock).
+        if (auto ok = refreshNodesWithPending(); !ok)
+            qWarning("reading pending earnings failed: %s", ok.error().message.c_str());
     }
     releaseMatured();
+}
+
+Expected<void> CreditService::refreshNodesWithPending() {
+    auto lots = m_ledger->store().read<std::map<std::string, credit::Microcredits>>(
+        [](credit::LedgerSession& session) { return session.openLotSums(); });
+    if (!lots)
+        return lots.error();
+    // Replaced, not merged: a node without open lots has nothing to release (and the set stays bounded).
+    m_nodesWithPending.clear();
+    for (const auto& [node, amount] : *lots)
+        m_nodesWithPending.insert(node);
+    return {};
 }
 
 Expected<int> CreditService::recoverOrphanedHolds() {
@@ -203,15 +216,8 @@ Expected<int> CreditService::recoverOrphanedHolds() {
 
 Expected<Charge> CreditService::closeRequest(const std::string& holdId, int64_t modelParams,
                                              const RequestUsage& usage) {
-    auto charged = closeRequestInLedger(holdId, modelParams, usage);
-    // The key keeps what the request cost against its spend limit; the rest of the reservation goes back.
-    if (auto r = m_keyReservations.find(holdId); r != m_keyReservations.end() && charged) {
-        const credit::Microcredits unused = r->second.amount - charged->cost;
-        if (auto back = m_accounts.returnKeySpend(r->second.keyId, unused); !back)
-            qWarning("returning a key reservation failed: %s", back.error().message.c_str());
-        m_keyReservations.erase(r);
-    }
-    return charged;
+    // The hold's API-key reservation is settled with it, in the ledger (Ledger::placeHold).
+    return closeRequestInLedger(holdId, modelParams, usage);
 }
 
 Expected<Charge> CreditService::closeRequestInLedger(const std::string& holdId, int64_t modelParams,
@@ -310,19 +316,8 @@ Expected<std::string> CreditService::admit(const std::string& user, const std::s
                                            credit::Microcredits worstCase, const std::string& keyId) {
     if (auto e = ensureUser(user); !e)
         return e.error();
-    if (!keyId.empty())
-        if (auto reserved = m_accounts.reserveKeySpend(keyId, worstCase); !reserved)
-            return reserved.error();
-    auto hold = m_ledger->placeHold(credit::userAccount(user), worstCase, requestId);
-    if (!keyId.empty()) {
-        if (!hold) {
-            if (auto back = m_accounts.returnKeySpend(keyId, worstCase); !back)
-                qWarning("returning a key reservation failed: %s", back.error().message.c_str());
-        } else {
-            m_keyReservations[*hold] = KeyReservation{keyId, worstCase};
-        }
-    }
-    return hold;
+    // One transaction: the key's spend limit, the balance and the hold (no per-gateway reservation state).
+    return m_ledger->placeHold(credit::userAccount(user), worstCase, requestId, keyId);
 }
 
 Expected<credit::TxId> CreditService::settle(const std::string& holdId, int64_t modelParams,

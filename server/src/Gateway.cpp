@@ -23,6 +23,18 @@ Gateway::Gateway(const ServerConfig& config, Handlers handlers, QObject* parent)
                 QByteArrayLiteral("DeCLAI gateway: connect with declai-node or declai-cli submit (wss://)\n"),
                 QByteArrayLiteral("text/plain"));
         });
+    // The JSON-RPC face of the API: silent for upgrades (as "/"), a hint for anything else.
+    m_http.route(QString::fromLatin1(kJsonRpcPath), [](const QHttpServerRequest& request,
+                                                       QHttpServerResponder&& responder) {
+        if (request.value(QByteArrayLiteral("upgrade")).toLower() == QByteArrayLiteral("websocket"))
+            return;
+        responder.write(QByteArrayLiteral("{\"error\": {\"message\": \"JSON-RPC 2.0 over a WebSocket: "
+                                          "upgrade with Authorization: Bearer KEY (docs/api.md)\", "
+                                          "\"type\": \"invalid_request_error\", \"param\": null, "
+                                          "\"code\": \"upgrade_required\"}}"),
+                        QByteArrayLiteral("application/json"),
+                        QHttpServerResponder::StatusCode::UpgradeRequired);
+    });
 }
 
 Gateway::~Gateway() = default;
@@ -64,6 +76,13 @@ void Gateway::onNewWebSocket() {
         std::unique_ptr<QWebSocket> socket = m_http.nextPendingWebSocketConnection();
         if (!socket)
             continue;
+        if (socket->requestUrl().path() == QLatin1String(kJsonRpcPath)) {
+            if (m_handlers.jsonRpcConnection)
+                m_handlers.jsonRpcConnection(std::move(socket));
+            else
+                socket->close(QWebSocketProtocol::CloseCodeAbnormalDisconnection);
+            continue;
+        }
         const uint64_t id = m_nextPendingId++;
         auto pending = std::make_unique<Pending>();
         net::ChannelLimits limits;

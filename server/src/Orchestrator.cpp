@@ -804,6 +804,7 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
         return refuse(SubmitRefusal::InvalidRequest, *overflow, "max_tokens");
     SubmitAccepted accepted;
     accepted.promptTokens = promptTokens;
+    accepted.maxTokens = request.maxTokens;
     std::string holdId;
     if (m_credits && m_credits->enabled()) {
         if (auto opened = m_credits->ensureUser(account); !opened)

@@ -52,6 +52,7 @@ Expected<void> ServerApp::startApi(const std::optional<QSslConfiguration>& tls) 
     m_api = std::make_unique<api::HttpApi>(*m_orchestrator, *m_store, *m_authenticator,
                                            [this] { return frontDoorJson(); });
     m_api->registerRoutes(m_gateway->http());
+    m_api->enableJsonRpc(m_credits.get(), m_config.frontDoor.http.maxBodyBytes);
     if (m_credits)
         api::registerAccountRoutes(m_gateway->http(), *m_credits, api::AccountRoutesOptions{m_audience});
     m_api->addFrontDoor(m_gateway->frontDoor());
@@ -143,6 +144,10 @@ Expected<quint16> ServerApp::start() {
             // Checked on the ledger's store thread; the answer comes back to this (the main) thread.
             m_credits->accounts().authenticateThen(key, postTo<credit::Caller>(this, std::move(done)));
         };
+    handlers.jsonRpcConnection = [this](std::unique_ptr<QWebSocket> socket) {
+        if (m_api)
+            m_api->acceptJsonRpc(std::move(socket));
+    };
     m_gateway = std::make_unique<Gateway>(m_config, std::move(handlers));
     uint64_t nodeMessageBytes = m_config.nodeMaxMessageBytes;
     if (nodeMessageBytes == 0)

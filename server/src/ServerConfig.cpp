@@ -55,6 +55,15 @@ QString ServerConfig::usage() {
         {"usage: declai-server --listen HOST:PORT --model-dir DIR --data-dir DIR [options]\n"
          "       declai-server --version\n",
          none},
+        {"  --config FILE                    read settings from this INI file first: its [gateway] section, "
+         "one\n"
+         "                                   key per flag (max_sessions = 16; docs/configuration.md); then\n"
+         "                                   DECLAI_<KEY> variables (DECLAI_MAX_SESSIONS); flags given here "
+         "win;\n"
+         "                                   KEY_file / DECLAI_<KEY>_FILE read a value from a private file\n"
+         "  --check-config                   report every problem of the file, environment and flags; start\n"
+         "                                   nothing (exit status 1 when there are problems)\n",
+         none},
         {"  --tls-cert FILE --tls-key FILE   certificate to use (default: DATA_DIR/tls/server.crt, made on "
          "first "
          "start)\n",
@@ -149,7 +158,8 @@ QString ServerConfig::usage() {
         {"\n"
          "operator commands (safe while the server runs; add --ledger postgres --ledger-postgres DSN for a\n"
          "shared PostgreSQL ledger):\n"
-         "  declai-server user add NAME [--operator] [--grant-credits N] --data-dir DIR   create an account,\n"
+         "  declai-server user add NAME [--operator] [--grant-credits N] --data-dir DIR   create an "
+         "account,\n"
          "                                                   print its API key (shown only once)\n"
          "  declai-server user list --data-dir DIR           accounts and their keys\n"
          "  declai-server user add-key NAME [--expires-days N] [--spend-limit-credits N] --data-dir DIR\n"

@@ -259,6 +259,51 @@ private Q_SLOTS:
             QCOMPARE(k.spent, k.id == key->record.id ? Microcredits(8'000) : Microcredits(0));
     }
 
+    void keyReservationTravelsWithTheHold() {
+        // The key's reservation is part of the hold's transaction and is returned by whoever closes it (any
+        // gateway, an orphaned hold too): nothing of it lives in a gateway's memory.
+        QVERIFY(m_accounts->createUser(NewUser{"dora"}, {}));
+        auto key = m_accounts->addKey("dora", NewKeyOptions{0, 10'000, "capped"});
+        QVERIFY(key);
+        const std::string account = userAccount("dora");
+        QVERIFY(m_ledger->ensureAccount(account, AccountKind::User));
+        QVERIFY(m_ledger->grant(account, 100'000, "grant:dora"));
+        auto spentOf = [&]() -> Microcredits {
+            auto keys = m_accounts->keysOf("dora");
+            for (const ApiKeyRecord& k : *keys)
+                if (k.id == key->record.id)
+                    return k.spent;
+            return -1;
+        };
+        QVERIFY(m_ledger->placeHold(account, 6'000, "dora-1", key->record.id));
+        QCOMPARE(spentOf(), Microcredits(6'000));
+        auto hold = m_ledger->hold("dora-1");
+        QVERIFY(hold && hold->has_value());
+        QCOMPARE((*hold)->keyId, key->record.id);
+        // Over the key's limit: refused, and neither the key nor the balance moves.
+        auto over = m_ledger->placeHold(account, 5'000, "dora-2", key->record.id);
+        QVERIFY(!over);
+        QCOMPARE(over.error().code, ErrorCode::Forbidden);
+        QCOMPARE(spentOf(), Microcredits(6'000));
+        QVERIFY(!m_ledger->hold("dora-2")->has_value());
+        // Settled at 2,000: the key keeps 2,000.
+        QVERIFY(m_ledger->settleHold("dora-1", 2'000, {}, "settle:dora-1"));
+        QCOMPARE(spentOf(), Microcredits(2'000));
+        QVERIFY(m_ledger->settleHold("dora-1", 2'000, {}, "settle:dora-1")); // a replay returns nothing twice
+        QCOMPARE(spentOf(), Microcredits(2'000));
+        // Released (as an orphaned hold is): all of it back.
+        QVERIFY(m_ledger->placeHold(account, 8'000, "dora-3", key->record.id));
+        QCOMPARE(spentOf(), Microcredits(10'000));
+        QVERIFY(m_ledger->releaseHold("dora-3"));
+        QCOMPARE(spentOf(), Microcredits(2'000));
+        // Short of credits: refused, the key not charged.
+        auto poor = m_ledger->placeHold(account, 1'000'000, "dora-4", key->record.id);
+        QVERIFY(!poor);
+        QCOMPARE(spentOf(), Microcredits(2'000));
+        auto report = m_ledger->verify();
+        QVERIFY(report && report->violations.empty());
+    }
+
     void usersJsonKeysKeepWorking() {
         const std::string oldKey =
             "dk_" + QByteArray::fromStdString(randomBytes(32))

@@ -24,7 +24,7 @@ using namespace declai::credit;
 
 namespace {
 
-constexpr int kLatestSchema = 4; // bump with credit/src/Migrations.h
+constexpr int kLatestSchema = 5; // bump with credit/src/Migrations.h
 
 #if defined(DECLAI_LEDGER_BACKEND_POSTGRES)
 constexpr bool kPostgres = true;

@@ -21,15 +21,58 @@ namespace {
 
 using testdata::randomValues;
 
+// Byte offsets of the F16 scale fields in one block of the formats without a weight quantiser here.
+std::vector<size_t> halfFields(TensorType type) {
+    switch (type) {
+    case TensorType::Q4_1:
+    case TensorType::Q5_1:
+    case TensorType::Q5_K:
+        return {0, 2};
+    case TensorType::Q2_K:
+        return {80, 82};
+    case TensorType::Q3_K:
+        return {108};
+    default:
+        return {0}; // Q5_0, IQ4_NL, IQ4_XS: d first
+    }
+}
+
+// Weights of a format the engine only reads (no quantiser): random block bytes, so every bit pattern of the
+// quants and scales occurs, with the F16 scales set to small finite values.
+std::vector<std::byte> randomBlocks(TensorType type, int64_t rows, int64_t cols, uint32_t seed) {
+    const TensorTypeTraits traits = tensorTypeTraits(type);
+    const size_t rowBytes = static_cast<size_t>(*tensorBytes(type, static_cast<uint64_t>(cols)));
+    std::vector<std::byte> out(rowBytes * static_cast<size_t>(rows));
+    std::mt19937 rng(seed);
+    for (std::byte& b : out)
+        b = static_cast<std::byte>(rng() & 0xFF);
+    std::uniform_real_distribution<float> scale(-0.02f, 0.02f);
+    const size_t blocks = out.size() / traits.blockBytes;
+    for (size_t blk = 0; blk < blocks; ++blk) {
+        for (size_t offset : halfFields(type)) {
+            const f16_bits h = quant::fp32ToFp16(scale(rng));
+            std::memcpy(out.data() + blk * traits.blockBytes + offset, &h, sizeof h);
+        }
+    }
+    return out;
+}
+
 std::vector<std::byte> quantized(TensorType type, const std::vector<float>& values, int64_t rows,
                                  int64_t cols) {
     const size_t rowBytes = static_cast<size_t>(*tensorBytes(type, static_cast<uint64_t>(cols)));
     std::vector<std::byte> out(rowBytes * static_cast<size_t>(rows));
-    for (int64_t r = 0; r < rows; ++r)
-        quant::quantizeRow(type, values.data() + r * cols, out.data() + rowBytes * static_cast<size_t>(r),
-                           cols);
+    for (int64_t r = 0; r < rows; ++r) {
+        if (!quant::quantizeRow(type, values.data() + r * cols,
+                                out.data() + rowBytes * static_cast<size_t>(r), cols))
+            return randomBlocks(type, rows, cols, static_cast<uint32_t>(values.size()));
+    }
     return out;
 }
+
+// The formats added for issue 15: read from llama.cpp's files, not written by our quantiser.
+constexpr TensorType kReadOnlyFormats[] = {TensorType::Q4_1,   TensorType::Q5_0,  TensorType::Q5_1,
+                                           TensorType::Q2_K,   TensorType::Q3_K,  TensorType::Q5_K,
+                                           TensorType::IQ4_NL, TensorType::IQ4_XS};
 
 std::vector<std::byte> activations(TensorType weightType, const std::vector<float>& values, int64_t rows,
                                    int64_t cols) {
@@ -47,7 +90,12 @@ double magnitude(TensorType type, const std::byte* w, const std::byte* x, int64_
     std::vector<float> xf(static_cast<size_t>(n));
     quant::dequantizeRow(type, w, wf.data(), n);
     const TensorType actType = quant::activationTypeFor(type);
-    if (actType == TensorType::Q8_K) {
+    if (actType == TensorType::Q8_1) {
+        const auto* blocks = reinterpret_cast<const BlockQ8_1*>(x);
+        for (int64_t i = 0; i < n; ++i)
+            xf[static_cast<size_t>(i)] =
+                quant::fp16ToFp32(blocks[i / kQK8_1].d) * blocks[i / kQK8_1].qs[i % kQK8_1];
+    } else if (actType == TensorType::Q8_K) {
         const auto* blocks = reinterpret_cast<const BlockQ8_K*>(x);
         for (int64_t i = 0; i < n; ++i)
             xf[static_cast<size_t>(i)] = blocks[i / kQKK].d * blocks[i / kQKK].qs[i % kQKK];
@@ -61,7 +109,9 @@ double magnitude(TensorType type, const std::byte* w, const std::byte* x, int64_
 }
 
 bool exactFormat(TensorType type) {
-    return type == TensorType::Q4_K || type == TensorType::Q6_K;
+    return type == TensorType::Q4_K || type == TensorType::Q6_K ||
+           std::find(std::begin(kReadOnlyFormats), std::end(kReadOnlyFormats), type) !=
+               std::end(kReadOnlyFormats);
 }
 
 // Every SIMD table this CPU can run (each is checked against the scalar reference).
@@ -98,9 +148,15 @@ class TestCpuKernels : public QObject {
             simdDot(w.data(), x.data(), xStride, tile, cols, fast);
             scalarDot(w.data(), x.data(), xStride, tile, cols, reference);
             for (int t = 0; t < tile; ++t) {
+                const std::byte* xt = x.data() + xStride * static_cast<size_t>(t);
+                QCOMPARE(reference[t], quant::dotRow(weightType, w.data(), xt, cols));
+                // The AVX-512 tables follow llama.cpp's AVX-512 build, which repacks Q2_K (q2_K_8x8).
+                const bool repackedQ2K =
+                    weightType == TensorType::Q2_K && QByteArray(simd->name).startsWith("avx512");
                 const float expected =
-                    quant::dotRow(weightType, w.data(), x.data() + xStride * static_cast<size_t>(t), cols);
-                QCOMPARE(reference[t], expected);
+                    repackedQ2K ? quant::dotQ2_KRepacked(reinterpret_cast<const BlockQ2_K*>(w.data()),
+                                                         reinterpret_cast<const BlockQ8_K*>(xt), cols)
+                                : reference[t];
                 if (exactFormat(weightType)) {
                     QCOMPARE(fast[t], expected);
                 } else {
@@ -160,6 +216,63 @@ private Q_SLOTS:
                 QTest::newRow(name.constData()) << static_cast<int>(t) << n;
             }
         }
+        // The newer formats: bit-exact to the scalar reference (the same lanes and float steps as llama.cpp's
+        // x86 kernels); 32-value formats also with an odd block count (IQ4_NL's unpaired last block).
+        for (TensorType t : kReadOnlyFormats) {
+            static const std::vector<int> kSmall = {32, 96, 256, 2048 + 32, 5632};
+            static const std::vector<int> kSuper = {256, 512, 768, 5632};
+            for (int n : tensorTypeTraits(t).blockElements == 32 ? kSmall : kSuper) {
+                const QByteArray name = QByteArray(tensorTypeName(t).data()) + " n=" + QByteArray::number(n);
+                QTest::newRow(name.constData()) << static_cast<int>(t) << n;
+            }
+        }
+    }
+
+    // The reference dot product of each newer format against the dequantised weights and activations: equal
+    // up to float rounding, so the dot product reads the same block layout as the dequantiser (which
+    // embedding rows use) and as llama.cpp writes it.
+    void referenceDotMatchesDequantized_data() {
+        QTest::addColumn<int>("type");
+        for (TensorType t : kReadOnlyFormats)
+            QTest::newRow(tensorTypeName(t).data()) << static_cast<int>(t);
+    }
+
+    void referenceDotMatchesDequantized() {
+        QFETCH(int, type);
+        const auto weightType = static_cast<TensorType>(type);
+        const int64_t n = 768;
+        const auto w = randomBlocks(weightType, 1, n, 4242u);
+        const auto xValues = randomValues(n, 77u, 1.0f);
+        const auto x = activations(weightType, xValues, 1, n);
+        std::vector<float> wf(static_cast<size_t>(n));
+        quant::dequantizeRow(weightType, w.data(), wf.data(), n);
+        // The activation side as the dot product sees it (quantised), dequantised the same way `magnitude`
+        // does.
+        double expected = 0.0;
+        const double mag = magnitude(weightType, w.data(), x.data(), n);
+        const TensorType actType = quant::activationTypeFor(weightType);
+        for (int64_t i = 0; i < n; ++i) {
+            float v = 0.0f;
+            if (actType == TensorType::Q8_K) {
+                const auto* blocks = reinterpret_cast<const BlockQ8_K*>(x.data());
+                v = blocks[i / kQKK].d * blocks[i / kQKK].qs[i % kQKK];
+            } else if (actType == TensorType::Q8_1) {
+                const auto* blocks = reinterpret_cast<const BlockQ8_1*>(x.data());
+                v = quant::fp16ToFp32(blocks[i / kQK8_1].d) * blocks[i / kQK8_1].qs[i % kQK8_1];
+            } else {
+                const auto* blocks = reinterpret_cast<const BlockQ8_0*>(x.data());
+                v = quant::fp16ToFp32(blocks[i / kQK8_0].d) * blocks[i / kQK8_0].qs[i % kQK8_0];
+            }
+            expected += static_cast<double>(wf[static_cast<size_t>(i)]) * v;
+        }
+        const float got = quant::dotRow(weightType, w.data(), x.data(), n);
+        // Q4_1 / Q5_1 use the F16-rounded block sum s for the offset m: allow its rounding (2^-11 relative).
+        const double bound = (actType == TensorType::Q8_1 ? 2e-3 : 1e-5) * mag + 1e-12;
+        QVERIFY2(std::fabs(static_cast<double>(got) - expected) <= bound,
+                 qPrintable(QStringLiteral("dot %1, dequantised %2, bound %3")
+                                .arg(double(got))
+                                .arg(expected)
+                                .arg(bound)));
     }
 
     void dotProducts() {

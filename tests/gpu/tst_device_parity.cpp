@@ -266,6 +266,38 @@ private Q_SLOTS:
         QVERIFY(!(*first)->forward(9, 270, tooMany, 31)); // 301 > maxContext 300
     }
 
+    // The tensor types the CPU engine gained in issue 15 have no device kernels yet: loading such a model on
+    // a device is refused with a message naming the type, never run with garbage.
+    void unsupportedTypesRefused_data() {
+        QTest::addColumn<QString>("device");
+        QTest::addColumn<QString>("model");
+        forEachDevice([](const QString& d) {
+            for (const char* type :
+                 {"Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q5_K_M", "IQ4_NL", "IQ4_XS"}) {
+                const QString model = QStringLiteral("synth-arch-llama-%1.gguf").arg(QLatin1String(type));
+                QTest::newRow(qPrintable(d + QLatin1Char(' ') + model)) << d << model;
+            }
+        });
+    }
+
+    void unsupportedTypesRefused() {
+        QFETCH(QString, device);
+        QFETCH(QString, model);
+        const Loaded loaded = load(model);
+        if (!loaded.weights)
+            QSKIP(qPrintable(model + QStringLiteral(" is not in DECLAI_MODEL_PATH")));
+        ThreadPool pool(1);
+        auto shard = makeShardBackend(loaded.weights, {0, loaded.weights->config().layerCount},
+                                      device.toStdString(), pool);
+        QVERIFY2(!shard, qPrintable(model + QStringLiteral(" was accepted on ") + device));
+        const std::string message = shard.error().toString();
+        qInfo("%s: %s", qPrintable(device), message.c_str());
+        bool named = false;
+        for (const char* type : {"Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q5_K", "IQ4_NL", "IQ4_XS"})
+            named = named || message.find(type) != std::string::npos;
+        QVERIFY2(named, message.c_str());
+    }
+
     // Errors are values: an unknown device or an absent backend is refused with a reason.
     void badDevices() {
         const Loaded model = load(QStringLiteral("stories260K.gguf"));

@@ -85,6 +85,34 @@ Loaded load(const QString& model) {
     return l;
 }
 
+// llama.cpp's references for the tensor-type models
+// (../shared/reference/parity/synth-arch-llama-TYPE-pN.json) other than f16 and Q6_K, which have their own
+// rows: one per file present, so a new type's reference is picked up without a code change.
+QStringList typeReferences() {
+    const QString dir = testdata::referenceDir();
+    if (dir.isEmpty())
+        return {};
+    QStringList names =
+        QDir(dir + QStringLiteral("/parity"))
+            .entryList({QStringLiteral("synth-arch-llama-*-p*.json")}, QDir::Files, QDir::Name);
+    names.removeIf([](const QString& n) {
+        return n.startsWith(QStringLiteral("synth-arch-llama-f16-")) ||
+               n.startsWith(QStringLiteral("synth-arch-llama-Q6_K-"));
+    });
+    return names;
+}
+
+// The tensor-type models (synth-arch-llama-TYPE.gguf except f16) present in ../shared/models.
+QStringList typeModels() {
+    const QString dir = qEnvironmentVariable("DECLAI_MODEL_PATH");
+    if (dir.isEmpty())
+        return {};
+    QStringList names =
+        QDir(dir).entryList({QStringLiteral("synth-arch-llama-*.gguf")}, QDir::Files, QDir::Name);
+    names.removeIf([](const QString& n) { return n == QStringLiteral("synth-arch-llama-f16.gguf"); });
+    return names;
+}
+
 } // namespace
 
 class TestParity : public QObject {
@@ -110,6 +138,8 @@ private Q_SLOTS:
         QTest::newRow("synth-arch-llama f16 p2") << QStringLiteral("synth-arch-llama-f16-p2.json") << false;
         QTest::newRow("synth-arch-llama Q6_K p1") << QStringLiteral("synth-arch-llama-Q6_K-p1.json") << false;
         QTest::newRow("synth-arch-llama Q6_K p2") << QStringLiteral("synth-arch-llama-Q6_K-p2.json") << false;
+        for (const QString& name : typeReferences())
+            QTest::newRow(qPrintable(name)) << name << false;
     }
 
     // Greedy continuation must equal llama.cpp's token for token. For Q8_0 a flip is accepted only where,
@@ -219,6 +249,8 @@ private Q_SLOTS:
             << QStringLiteral("synth-arch-llama-f16-p1.json") << 0.9999 << 5;
         QTest::newRow("synth-arch-llama Q6_K p2")
             << QStringLiteral("synth-arch-llama-Q6_K-p2.json") << 0.9999 << 5;
+        for (const QString& name : typeReferences())
+            QTest::newRow(qPrintable(name)) << name << 0.9999 << 4;
     }
 
     void lastLogits() {
@@ -302,6 +334,8 @@ private Q_SLOTS:
         QTest::newRow("synth-20m Q4_K_M") << QStringLiteral("synth-20m-Q4_K_M.gguf");
         QTest::newRow("synth-20m Q4_0") << QStringLiteral("synth-20m-Q4_0.gguf");
         QTest::newRow("synth-20m f16") << QStringLiteral("synth-20m-f16.gguf");
+        for (const QString& name : typeModels())
+            QTest::newRow(qPrintable(name)) << name;
     }
 
     void batchedPrefillEqualsStepwiseDecode() {

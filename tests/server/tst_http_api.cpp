@@ -274,6 +274,101 @@ private Q_SLOTS:
             QVERIFY2(families.contains(QLatin1String(name)), name);
     }
 
+    // POST /v1/quote: the worst-case price the submit path holds, for a completion or a chat body, checked
+    // like generation; nothing runs and nothing is held.
+    void quoteIsTheWorstCaseHold() {
+        const QJsonObject credits = call("GET", "/v1/credits", {}, m_bob).json();
+        const qint64 available = credits.value(QStringLiteral("available_microcredits")).toInteger(-1);
+        QVERIFY2(available > 0, qPrintable(QString::fromUtf8(QJsonDocument(credits).toJson())));
+        const HttpResponse q = call("POST", "/v1/quote", json(completionBody()), m_bob);
+        QCOMPARE(q.status, 200);
+        const QJsonObject o = q.json();
+        QCOMPARE(o.value(QStringLiteral("object")).toString(), QStringLiteral("quote"));
+        QCOMPARE(o.value(QStringLiteral("model")).toString(), QStringLiteral("stories260K"));
+        const int promptTokens = localPromptTokens(kPrompt);
+        QCOMPARE(o.value(QStringLiteral("prompt_tokens")).toInt(), promptTokens);
+        QCOMPARE(o.value(QStringLiteral("max_tokens")).toInt(), kTokens);
+        const qint64 cost = o.value(QStringLiteral("cost_microcredits")).toInteger(-1);
+        QVERIFY2(cost > 0, q.body.constData());
+        QCOMPARE(o.value(QStringLiteral("cost")).toDouble(), static_cast<double>(cost) / 1e6);
+        QCOMPARE(o.value(QStringLiteral("available_microcredits")).toInteger(), available);
+        QCOMPARE(o.value(QStringLiteral("available")).toDouble(), static_cast<double>(available) / 1e6);
+        QCOMPARE(o.value(QStringLiteral("sufficient")).toBool(), true);
+        // Nothing was held by the quote.
+        QCOMPARE(call("GET", "/v1/credits", {}, m_bob)
+                     .json()
+                     .value(QStringLiteral("available_microcredits"))
+                     .toInteger(),
+                 available);
+        // The same request, run to max_tokens, is charged exactly the quoted worst case.
+        const HttpResponse ran = call("POST", "/v1/completions", json(completionBody()), m_bob);
+        QCOMPARE(ran.status, 200);
+        QCOMPARE(ran.json()
+                     .value(QStringLiteral("choices"))
+                     .toArray()[0]
+                     .toObject()
+                     .value(QStringLiteral("finish_reason"))
+                     .toString(),
+                 QStringLiteral("length"));
+        const QRegularExpression charged(
+            QStringLiteral("charged (\\d+) microcredits for %1 prompt \\+ %2 generated tokens")
+                .arg(promptTokens)
+                .arg(kTokens));
+        QRegularExpressionMatch m;
+        QTRY_VERIFY_WITH_TIMEOUT((m = charged.match(m_swarm->log(QStringLiteral("server")))).hasMatch(),
+                                 10000);
+        QCOMPARE(m.captured(1).toLongLong(), cost);
+        // A high-priority request costs more (--high-priority-price).
+        QJsonObject high = completionBody();
+        high.insert(QStringLiteral("priority"), QStringLiteral("high"));
+        const HttpResponse qh = call("POST", "/v1/quote", json(high), m_bob);
+        QCOMPARE(qh.status, 200);
+        QVERIFY(qh.json().value(QStringLiteral("cost_microcredits")).toInteger() > cost);
+
+        // A chat body: its prompt is the rendered template, as the chat completion counts it.
+        const QJsonObject chat{
+            {QStringLiteral("model"), QStringLiteral("stories260K")},
+            {QStringLiteral("messages"),
+             QJsonArray{QJsonObject{{QStringLiteral("role"), QStringLiteral("user")},
+                                    {QStringLiteral("content"), QStringLiteral("Hi there")}}}},
+            {QStringLiteral("max_completion_tokens"), 7}};
+        const HttpResponse qc = call("POST", "/v1/quote", json(chat), m_bob);
+        QCOMPARE(qc.status, 200);
+        QCOMPARE(qc.json().value(QStringLiteral("prompt_tokens")).toInt(),
+                 localPromptTokens(genericChatPrompt(QStringLiteral("Hi there"))));
+        QCOMPARE(qc.json().value(QStringLiteral("max_tokens")).toInt(), 7);
+        // Without max_tokens: the completions default (16).
+        QJsonObject noMax = completionBody();
+        noMax.remove(QStringLiteral("max_tokens"));
+        QCOMPARE(
+            call("POST", "/v1/quote", json(noMax), m_bob).json().value(QStringLiteral("max_tokens")).toInt(),
+            16);
+
+        // Errors as the other endpoints.
+        QVERIFY2(errorProblems(call("POST", "/v1/quote", json(completionBody())), 401, {},
+                               QStringLiteral("invalid_api_key"))
+                     .isEmpty(),
+                 "no key");
+        const auto check = [&](const QByteArray& body, int status, const QString& param) {
+            const HttpResponse r = call("POST", "/v1/quote", body, m_bob);
+            const QString problems = errorProblems(r, status, param, {});
+            QVERIFY2(problems.isEmpty(),
+                     qPrintable(QString::fromUtf8(body) + QStringLiteral(": ") + problems));
+        };
+        check("{\"prompt\":\"a\"}", 400, QStringLiteral("model"));
+        check("{\"model\":\"stories260K\"}", 400, QStringLiteral("prompt"));
+        check("{\"model\":\"stories260K\",\"prompt\":\"a\",\"max_tokens\":0}", 400,
+              QStringLiteral("max_tokens"));
+        check("{\"model\":\"stories260K\",\"prompt\":\"a\",\"max_tokens\":100000}", 400,
+              QStringLiteral("max_tokens"));
+        check("{\"model\":\"stories260K\",\"prompt\":\"a\",\"messages\":[]}", 400,
+              QStringLiteral("messages"));
+        check("{\"model\":\"stories260K\",\"messages\":[{\"role\":\"x\"}]}", 400, QStringLiteral("messages"));
+        check("{\"model\":\"nope\",\"prompt\":\"a\"}", 404, QStringLiteral("model"));
+        check("not json", 400, {});
+        QCOMPARE(call("GET", "/v1/quote", {}, m_bob).status, 405);
+    }
+
     // docs/api.md's JavaScript example, run as written, prints local generation's text.
     void jsExampleFromDocsRuns() {
         const NpmInstall npm =
@@ -611,6 +706,14 @@ private Q_SLOTS:
                               QJsonArray{QJsonObject{{QStringLiteral("role"), QStringLiteral("user")},
                                                      {QStringLiteral("content"), QStringLiteral("Hi")}}}},
                              {QStringLiteral("max_tokens"), 4}};
+        QString jobId; // a request of bob's, from his postings
+        for (const QJsonValue& v : call("GET", "/v1/credits?limit=50", {}, m_bob)
+                                       .json()
+                                       .value(QStringLiteral("postings"))
+                                       .toArray())
+            if (jobId.isEmpty())
+                jobId = v.toObject().value(QStringLiteral("job_id")).toString();
+        QVERIFY(!jobId.isEmpty());
         const QList<Live> live{
             {QStringLiteral("/v1/models"), QStringLiteral("get"), QStringLiteral("200"),
              call("GET", "/v1/models", {}, m_bob)},
@@ -625,6 +728,29 @@ private Q_SLOTS:
             {QStringLiteral("/v1/chat/completions"), QStringLiteral("post"), QStringLiteral("404"),
              call("POST", "/v1/chat/completions",
                   "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}", m_bob)},
+            {QStringLiteral("/v1/quote"), QStringLiteral("post"), QStringLiteral("200"),
+             call("POST", "/v1/quote", json(chatBody), m_bob)},
+            {QStringLiteral("/v1/quote"), QStringLiteral("post"), QStringLiteral("400"),
+             call("POST", "/v1/quote", "{}", m_bob)},
+            {QStringLiteral("/v1/quote"), QStringLiteral("post"), QStringLiteral("404"),
+             call("POST", "/v1/quote", "{\"model\":\"x\",\"prompt\":\"a\"}", m_bob)},
+            {QStringLiteral("/v1/credits"), QStringLiteral("get"), QStringLiteral("200"),
+             call("GET", "/v1/credits?limit=2", {}, m_bob)},
+            {QStringLiteral("/v1/credits"), QStringLiteral("get"), QStringLiteral("400"),
+             call("GET", "/v1/credits?limit=0", {}, m_bob)},
+            {QStringLiteral("/v1/credits"), QStringLiteral("get"), QStringLiteral("401"),
+             call("GET", "/v1/credits")},
+            {QStringLiteral("/v1/jobs/{id}"), QStringLiteral("get"), QStringLiteral("200"),
+             call("GET", "/v1/jobs/" + jobId.toUtf8(), {}, m_bob)},
+            {QStringLiteral("/v1/jobs/{id}"), QStringLiteral("get"), QStringLiteral("404"),
+             call("GET", "/v1/jobs/bm9uZQ", {}, m_bob)},
+            {QStringLiteral("/v1/nodes/bind"), QStringLiteral("get"), QStringLiteral("200"),
+             call("GET", "/v1/nodes/bind", {}, m_bob)},
+            {QStringLiteral("/v1/nodes/bind"), QStringLiteral("post"),
+             QStringLiteral("403"), // not bob's account
+             call("POST", "/v1/nodes/bind", "{}", m_bob)},
+            {QStringLiteral("/v1/accounts"), QStringLiteral("post"), QStringLiteral("403"),
+             call("POST", "/v1/accounts", "{\"name\":\"zed\"}")},
             {QStringLiteral("/readyz"), QStringLiteral("get"), QStringLiteral("200"), call("GET", "/readyz")},
             {QStringLiteral("/v1/status"), QStringLiteral("get"), QStringLiteral("200"),
              call("GET", "/v1/status")},
@@ -641,24 +767,33 @@ private Q_SLOTS:
             const QString problems = checkAgainstSchema(doc, schema, l.answer.json(), l.path);
             QVERIFY2(problems.isEmpty(), qPrintable(problems + QString::fromUtf8(l.answer.body.left(300))));
         }
-        // Every documented path is served (a GET or POST of it is not answered "no such endpoint").
+        // Every documented path and method is served (not answered "no such endpoint" or "wrong method"), and
+        // answers a documented status.
         const QJsonObject paths = doc.value(QStringLiteral("paths")).toObject();
-        QCOMPARE(paths.size(), 9);
+        QCOMPARE(paths.size(), 14);
         for (auto it = paths.begin(); it != paths.end(); ++it) {
-            const bool post = it.value().toObject().contains(QStringLiteral("post"));
-            const HttpResponse r =
-                call(post ? "POST" : "GET", it.key().toUtf8(), post ? "{}" : QByteArray(), m_alice);
-            QVERIFY2(r.status != 404 && r.status != 405,
-                     qPrintable(it.key() + QStringLiteral(": ") + QString::number(r.status)));
-            QVERIFY2(
-                it.value()
-                    .toObject()
-                    .value(post ? QStringLiteral("post") : QStringLiteral("get"))
-                    .toObject()
-                    .value(QStringLiteral("responses"))
-                    .toObject()
-                    .contains(QString::number(r.status)),
-                qPrintable(it.key() + QStringLiteral(" answered an undocumented status %1").arg(r.status)));
+            QString path = it.key();
+            path.replace(QStringLiteral("{id}"), QStringLiteral("bm9uZQ")); // a job id: "none" in base64url
+            const QJsonObject methods = it.value().toObject();
+            for (const QString& method : methods.keys()) {
+                const bool post = method == QStringLiteral("post");
+                const HttpResponse r =
+                    call(post ? "POST" : "GET", path.toUtf8(), post ? "{}" : QByteArray(), m_alice);
+                QVERIFY2(r.status != 405 &&
+                             (r.status != 404 || r.json().value(QStringLiteral("error"))
+                                                         .toObject()
+                                                         .value(QStringLiteral("code"))
+                                                         .toString() != QStringLiteral("unknown_url")),
+                         qPrintable(method + QLatin1Char(' ') + path + QStringLiteral(": ") +
+                                    QString::number(r.status)));
+                QVERIFY2(methods.value(method)
+                             .toObject()
+                             .value(QStringLiteral("responses"))
+                             .toObject()
+                             .contains(QString::number(r.status)),
+                         qPrintable(method + QLatin1Char(' ') + path +
+                                    QStringLiteral(" answered an undocumented status %1").arg(r.status)));
+            }
         }
     }
 
@@ -714,6 +849,14 @@ private Q_SLOTS:
                          httpRequest("POST", "/v1/completions", json(completionBody()), key.toUtf8()));
         QVERIFY2(errorProblems(r, 402, {}, QStringLiteral("insufficient_credits")).isEmpty(),
                  qPrintable(errorProblems(r, 402, {}, QStringLiteral("insufficient_credits"))));
+        // A quote says so before anything is sent: 200 with sufficient false.
+        const HttpResponse q =
+            httpExchange(poor.port(), poor.caFile(),
+                         httpRequest("POST", "/v1/quote", json(completionBody()), key.toUtf8()));
+        QCOMPARE(q.status, 200);
+        QCOMPARE(q.json().value(QStringLiteral("sufficient")).toBool(), false);
+        QCOMPARE(q.json().value(QStringLiteral("available_microcredits")).toInteger(), 0);
+        QVERIFY(q.json().value(QStringLiteral("cost_microcredits")).toInteger() > 0);
         QVERIFY(r.json()
                     .value(QStringLiteral("error"))
                     .toObject()

@@ -134,6 +134,22 @@ DotFn KernelTable::dotFor(TensorType weightType) const {
         return dotQ4_K;
     case TensorType::Q6_K:
         return dotQ6_K;
+    case TensorType::Q4_1:
+        return dotQ4_1;
+    case TensorType::Q5_0:
+        return dotQ5_0;
+    case TensorType::Q5_1:
+        return dotQ5_1;
+    case TensorType::Q2_K:
+        return dotQ2_K;
+    case TensorType::Q3_K:
+        return dotQ3_K;
+    case TensorType::Q5_K:
+        return dotQ5_K;
+    case TensorType::IQ4_NL:
+        return dotIQ4_NL;
+    case TensorType::IQ4_XS:
+        return dotIQ4_XS;
     default:
         return nullptr;
     }
@@ -171,9 +187,18 @@ QuantizeFn KernelTable::activationQuantizerFor(TensorType weightType) const {
         return toBF16;
     case TensorType::Q8_0:
     case TensorType::Q4_0:
+    case TensorType::Q5_0:
+    case TensorType::IQ4_NL:
         return quantizeQ8_0;
+    case TensorType::Q4_1:
+    case TensorType::Q5_1:
+        return quantizeQ8_1;
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
     case TensorType::Q4_K:
+    case TensorType::Q5_K:
     case TensorType::Q6_K:
+    case TensorType::IQ4_XS:
         return quantizeQ8_K;
     default:
         return nullptr;

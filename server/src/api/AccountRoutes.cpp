@@ -240,23 +240,17 @@ void getCredits(CreditService& service, const QHttpServerRequest& request, const
     int limit = 20;
     if (query.hasQueryItem(QStringLiteral("limit")))
         limit = query.queryItemValue(QStringLiteral("limit")).toInt(&valid);
-    if (!valid || limit < 1 || limit > 500)
-        return reply(errorResponse(400, QStringLiteral("limit must be an integer from 1 to 500"),
-                                   QStringLiteral("invalid_request_error"), QStringLiteral("invalid_value"),
-                                   QStringLiteral("limit")));
+    if (!valid)
+        limit = 0; // refused below, naming the field
     qlonglong cursor = 0;
     if (query.hasQueryItem(QStringLiteral("cursor")))
         cursor = query.queryItemValue(QStringLiteral("cursor")).toLongLong(&valid);
-    if (!valid || cursor < 0)
-        return reply(errorResponse(400, QStringLiteral("cursor must be a next_cursor from an earlier page"),
-                                   QStringLiteral("invalid_request_error"), QStringLiteral("invalid_value"),
-                                   QStringLiteral("cursor")));
-    credit::AccountStore* accounts = &service.accounts();
-    withCaller(service, request, reply, [accounts, cursor, limit](const credit::Caller& caller, Reply out) {
-        accounts->creditsThen(caller.account, cursor, limit, [out](Expected<credit::CreditsView> view) {
-            if (!view)
-                return out(errorFor(view.error()));
-            out(ok(creditsJson(*view)));
+    if (!valid)
+        cursor = -1;
+    CreditService* credits = &service;
+    withCaller(service, request, reply, [credits, cursor, limit](const credit::Caller& caller, Reply out) {
+        creditsOperation(*credits, caller.account, cursor, limit, [out](AccountAnswer answer) {
+            out(Response{answer.status, answer.body, 0});
         });
     });
 }
@@ -336,6 +330,24 @@ Response methodNotAllowed(const QString& path, const char* allowed) {
 }
 
 } // namespace
+
+void creditsOperation(CreditService& credits, const std::string& account, qlonglong cursor, int limit,
+                      std::function<void(AccountAnswer)> answer) {
+    auto refuse = [&answer](const Response& r) { answer(AccountAnswer{r.status, r.body}); };
+    if (limit < 1 || limit > 500)
+        return refuse(errorResponse(400, QStringLiteral("limit must be an integer from 1 to 500"),
+                                    QStringLiteral("invalid_request_error"), QStringLiteral("invalid_value"),
+                                    QStringLiteral("limit")));
+    if (cursor < 0)
+        return refuse(errorResponse(400, QStringLiteral("cursor must be a next_cursor from an earlier page"),
+                                    QStringLiteral("invalid_request_error"), QStringLiteral("invalid_value"),
+                                    QStringLiteral("cursor")));
+    credits.accounts().creditsThen(
+        account, cursor, limit, [answer = std::move(answer)](Expected<credit::CreditsView> view) {
+            const Response r = view ? ok(creditsJson(*view)) : errorFor(view.error());
+            answer(AccountAnswer{r.status, r.body});
+        });
+}
 
 void registerAccountRoutes(QHttpServer& http, CreditService& service, AccountRoutesOptions options) {
     using Method = QHttpServerRequest::Method;

@@ -11,6 +11,8 @@
 #include "declai/server/CreditService.h"
 
 #include <QHttpServer>
+#include <QJsonObject>
+#include <functional>
 #include <string>
 
 namespace declai::server::api {
@@ -18,6 +20,18 @@ namespace declai::server::api {
 struct AccountRoutesOptions {
     std::string audience; // this gateway's identity (hex of its server.key public key), signed by nodes
 };
+
+// An answer of an account operation: the HTTP status and its JSON body (OpenAI's error JSON when not 200).
+struct AccountAnswer {
+    int status = 200;
+    QJsonObject body;
+};
+
+// The account's balance, holds, pending earnings and a page of postings: GET /v1/credits and the JSON-RPC
+// balance and history methods. limit 1..500; cursor a next_cursor (0: the newest). `answer` runs on the
+// ledger's store thread (at once, on the calling thread, for a refused limit or cursor).
+void creditsOperation(CreditService& credits, const std::string& account, qlonglong cursor, int limit,
+                      std::function<void(AccountAnswer)> answer);
 
 // Registers the routes; credits must outlive http.
 void registerAccountRoutes(QHttpServer& http, CreditService& credits, AccountRoutesOptions options);

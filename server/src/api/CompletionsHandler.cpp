@@ -8,6 +8,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonParseError>
+#include <QPointer>
 #include <QRandomGenerator>
 #include <cmath>
 
@@ -50,6 +51,8 @@ QJsonObject usageJson(const SessionStats& s) {
                        {QStringLiteral("total_tokens"), qint64(s.promptTokens) + qint64(s.generatedTokens)}};
 }
 
+} // namespace
+
 ApiError refusalError(const SubmitRefused& r) {
     ApiError e;
     e.message = QString::fromStdString(r.message);
@@ -88,11 +91,26 @@ ApiError refusalError(const SubmitRefused& r) {
     return e;
 }
 
-} // namespace
+SubmitRequest submitRequestOf(const CompletionParams& params, const ApiIdentity& caller,
+                              std::string connectionId, uint64_t requestId) {
+    SubmitRequest request;
+    request.account = caller.account;
+    request.keyId = caller.keyId;
+    request.connectionId = std::move(connectionId);
+    request.requestId = requestId;
+    request.model = params.model;
+    request.prompt = params.prompt;
+    if (params.chat)
+        request.promptMarkup = params.promptMarkup;
+    request.maxTokens = params.maxTokens;
+    request.fitMaxTokensToContext = !params.maxTokensGiven;
+    request.sampler = params.sampler;
+    request.priority = params.priority;
+    request.refuseWithoutCapacity = true;
+    return request;
+}
 
-std::variant<CompletionParams, ApiError>
-parseCompletionRequest(const QByteArray& body, bool chat,
-                       const std::function<std::string(const std::string&)>& templateOf) {
+std::variant<QJsonObject, ApiError> parseJsonObject(const QByteArray& body) {
     QJsonParseError parseError{};
     const QJsonDocument doc = QJsonDocument::fromJson(body, &parseError);
     if (parseError.error != QJsonParseError::NoError)
@@ -103,7 +121,21 @@ parseCompletionRequest(const QByteArray& body, bool chat,
     if (!doc.isObject())
         return invalidRequest(QStringLiteral("the request body must be a JSON object"), {},
                               QStringLiteral("invalid_json"));
-    const QJsonObject o = doc.object();
+    return doc.object();
+}
+
+std::variant<CompletionParams, ApiError>
+parseCompletionRequest(const QByteArray& body, bool chat,
+                       const std::function<std::string(const std::string&)>& templateOf) {
+    auto object = parseJsonObject(body);
+    if (auto* error = std::get_if<ApiError>(&object))
+        return *error;
+    return parseCompletionParams(std::get<QJsonObject>(object), chat, templateOf);
+}
+
+std::variant<CompletionParams, ApiError>
+parseCompletionParams(const QJsonObject& o, bool chat,
+                      const std::function<std::string(const std::string&)>& templateOf) {
     auto has = [&o](const char* key) {
         const QJsonValue v = o.value(QLatin1String(key));
         return !v.isUndefined() && !v.isNull();
@@ -262,11 +294,28 @@ parseCompletionRequest(const QByteArray& body, bool chat,
     return p;
 }
 
+void HttpCompletionSink::chunk(const QJsonObject& chunk) {
+    m_sse.event(chunk);
+}
+
+void HttpCompletionSink::completed(const QJsonObject& completion) {
+    if (m_stream)
+        m_sse.done();
+    else
+        m_reply.sendJson(200, completion, m_headers);
+}
+
+void HttpCompletionSink::failed(const ApiError& error) {
+    if (m_sse.started())
+        m_sse.fail(errorJson(error));
+    else
+        m_reply.sendError(error, m_headers);
+}
+
 struct CompletionsHandler::Call {
     uint64_t id = 0;
     CompletionParams params;
-    HttpReply reply;
-    std::unique_ptr<SseWriter> sse;
+    std::unique_ptr<CompletionSink> sink;
     StopMatcher stop;
     QString route;
     QString responseId;
@@ -274,11 +323,13 @@ struct CompletionsHandler::Call {
     uint64_t sessionId = 0;
     bool ended = false;
     bool stopMatched = false;
+    bool cancelled = false; // by its caller (JSON-RPC cancel), who is still there to be answered
     bool roleSent = false;
-    std::string text; // non-streaming: the answer so far
+    std::string text; // the answer so far
     QMetaObject::Connection gone1, gone2;
 
-    Call(CompletionParams p, HttpReply r) : params(std::move(p)), reply(std::move(r)), stop(params.stop) {}
+    Call(CompletionParams p, std::unique_ptr<CompletionSink> s)
+        : params(std::move(p)), sink(std::move(s)), stop(params.stop) {}
 
     QJsonObject chunk(const QJsonObject& choice) const {
         QJsonObject o{{QStringLiteral("id"), responseId},
@@ -312,10 +363,9 @@ struct CompletionsHandler::Call {
     void emitText(const std::string& piece) {
         if (piece.empty())
             return;
-        if (sse)
-            sse->event(chunk(textChoice(piece, QJsonValue::Null)));
-        else
-            text += piece;
+        text += piece;
+        if (params.stream)
+            sink->chunk(chunk(textChoice(piece, QJsonValue::Null)));
     }
 };
 
@@ -352,36 +402,44 @@ void CompletionsHandler::handle(const QByteArray& body, bool chat, const ApiIden
         m_metrics.httpAnswered(route, error->status);
         return;
     }
+    CompletionParams params = std::move(std::get<CompletionParams>(parsed));
+    HeaderList headers;
+    if (chat)
+        headers.append({QByteArrayLiteral("X-DeCLAI-Chat-Template"), params.chatTemplateFamily.toUtf8()});
+    QPointer<QTcpSocket> socket = reply.socket();
+    auto sink = std::make_unique<HttpCompletionSink>(std::move(reply), headers, params.stream);
+    HttpCompletionSink* httpSink = sink.get();
+    const uint64_t id = start(std::move(params), caller, {}, std::move(sink), route);
+    Call* call = find(id);
+    if (!call || call->ended)
+        return;
+    if (socket) {
+        // The client left (or the front door closed an idle connection): stop the generation now.
+        call->gone1 = connect(socket, &QAbstractSocket::disconnected, this, [this, id] { clientGone(id); });
+        call->gone2 = connect(socket, &QObject::destroyed, this, [this, id] { clientGone(id); });
+    }
+    if (!httpSink->connected())
+        clientGone(id);
+}
+
+uint64_t CompletionsHandler::start(CompletionParams params, const ApiIdentity& caller,
+                                   std::string connectionId, std::unique_ptr<CompletionSink> sink,
+                                   const QString& route) {
     const uint64_t id = m_nextId++;
-    auto owned = std::make_unique<Call>(std::move(std::get<CompletionParams>(parsed)), std::move(reply));
+    const bool chat = params.chat;
+    auto owned = std::make_unique<Call>(std::move(params), std::move(sink));
     Call* call = owned.get();
     call->id = id;
     call->route = route;
     call->created = QDateTime::currentSecsSinceEpoch();
     call->responseId = (chat ? QStringLiteral("chatcmpl-") : QStringLiteral("cmpl-")) +
                        QString::number(QRandomGenerator::global()->generate64(), 16);
-    HeaderList headers;
-    if (chat)
-        headers.append(
-            {QByteArrayLiteral("X-DeCLAI-Chat-Template"), call->params.chatTemplateFamily.toUtf8()});
-    if (call->params.stream)
-        call->sse = std::make_unique<SseWriter>(call->reply, headers);
     m_calls[id] = std::move(owned);
 
-    SubmitRequest request;
-    request.account = caller.account;
-    request.keyId = caller.keyId;
-    request.connectionId = "http-" + std::to_string(id); // one request per HTTP exchange
-    request.requestId = id;
-    request.model = call->params.model;
-    request.prompt = call->params.prompt;
-    if (call->params.chat)
-        request.promptMarkup = call->params.promptMarkup;
-    request.maxTokens = call->params.maxTokens;
-    request.fitMaxTokensToContext = !call->params.maxTokensGiven;
-    request.sampler = call->params.sampler;
-    request.priority = call->params.priority;
-    request.refuseWithoutCapacity = true;
+    // Without a connection of its own (HTTP): one request per exchange.
+    if (connectionId.empty())
+        connectionId = "http-" + std::to_string(id);
+    SubmitRequest request = submitRequestOf(call->params, caller, std::move(connectionId), id);
     SubmitCallbacks callbacks;
     // Both run on the gateway thread, from inside the session (possibly within submit() itself).
     callbacks.token = [this, id](int32_t, const std::string& text) { onToken(id, text); };
@@ -390,19 +448,27 @@ void CompletionsHandler::handle(const QByteArray& body, bool chat, const ApiIden
     if (auto* refused = std::get_if<SubmitRefused>(&result)) {
         const ApiError error = refusalError(*refused);
         call->ended = true;
-        call->reply.sendError(error, headers);
-        return finishCall(id, error.status);
+        call->sink->failed(error);
+        finishCall(id, error.status);
+        return id;
     }
-    if (call->ended)
-        return; // it already ended inside submit()
-    call->sessionId = std::get<SubmitAccepted>(result).sessionId;
-    if (QTcpSocket* socket = call->reply.socket()) {
-        // The client left (or the front door closed an idle connection): stop the generation now.
-        call->gone1 = connect(socket, &QAbstractSocket::disconnected, this, [this, id] { clientGone(id); });
-        call->gone2 = connect(socket, &QObject::destroyed, this, [this, id] { clientGone(id); });
-    }
-    if (!call->reply.connected())
-        clientGone(id);
+    if (!call->ended) // else it already ended inside submit()
+        call->sessionId = std::get<SubmitAccepted>(result).sessionId;
+    return id;
+}
+
+bool CompletionsHandler::active(uint64_t id) const {
+    auto it = m_calls.find(id);
+    return it != m_calls.end() && !it->second->ended;
+}
+
+bool CompletionsHandler::cancel(uint64_t id, const QString& reason) {
+    Call* call = find(id);
+    if (!call || call->ended || !call->sessionId)
+        return false;
+    call->cancelled = true;
+    m_orchestrator.cancel(call->sessionId, reason);
+    return true;
 }
 
 void CompletionsHandler::onToken(uint64_t id, const std::string& text) {
@@ -423,9 +489,9 @@ void CompletionsHandler::clientGone(uint64_t id) {
     Call* call = find(id);
     if (!call || call->ended || !call->sessionId)
         return;
-    qInfo("HTTP request %llu: the client left; cancelling its generation",
+    qInfo("API request %llu: the client left; cancelling its generation",
           static_cast<unsigned long long>(id));
-    m_orchestrator.cancel(call->sessionId, QStringLiteral("the HTTP client disconnected"));
+    m_orchestrator.cancel(call->sessionId, QStringLiteral("the client disconnected"));
 }
 
 void CompletionsHandler::onEnded(uint64_t id, const SubmitEnd& end) {
@@ -435,21 +501,26 @@ void CompletionsHandler::onEnded(uint64_t id, const SubmitEnd& end) {
     call->ended = true;
     const SessionStats& stats = end.stats;
     if (end.failed && !call->stopMatched) {
+        if (!call->sink->connected())
+            return finishCall(id, 499); // the client left first: nobody to answer (nginx's "client closed")
         ApiError error;
-        error.status = 503;
-        error.type = QStringLiteral("service_unavailable");
-        error.code = QStringLiteral("generation_failed");
-        error.message = QString::fromStdString(end.reason);
+        if (call->cancelled) {
+            error.status = 499;
+            error.type = QStringLiteral("cancelled");
+            error.code = QStringLiteral("cancelled");
+            error.message =
+                QStringLiteral("cancelled by the caller after %1 token(s)").arg(stats.generatedTokens);
+        } else {
+            error.status = 503;
+            error.type = QStringLiteral("service_unavailable");
+            error.code = QStringLiteral("generation_failed");
+            error.message = QString::fromStdString(end.reason);
+            error.retryAfterS = 5;
+        }
         if (end.costMicrocredits > 0)
             error.message +=
                 QStringLiteral(" (charged for the %1 token(s) produced)").arg(stats.generatedTokens);
-        error.retryAfterS = 5;
-        if (!call->reply.connected())
-            return finishCall(id, 499); // the client left first: nobody to answer (nginx's "client closed")
-        if (call->sse && call->sse->started())
-            call->sse->fail(errorJson(error));
-        else
-            call->reply.sendError(error);
+        call->sink->failed(error);
         return finishCall(id, error.status);
     }
     if (!call->stopMatched) {
@@ -462,15 +533,13 @@ void CompletionsHandler::onEnded(uint64_t id, const SubmitEnd& end) {
     }
     const QString finishReason =
         call->stopMatched ? QStringLiteral("stop") : QString::fromStdString(end.reason);
-    if (call->sse) {
-        call->sse->event(call->chunk(call->textChoice({}, finishReason)));
+    if (call->params.stream) {
+        call->sink->chunk(call->chunk(call->textChoice({}, finishReason)));
         if (call->params.includeUsage) {
             QJsonObject last = call->chunk({});
             last.insert(QStringLiteral("usage"), usageJson(stats));
-            call->sse->event(last);
+            call->sink->chunk(last);
         }
-        call->sse->done();
-        return finishCall(id, 200);
     }
     QJsonObject choice{{QStringLiteral("index"), 0},
                        {QStringLiteral("logprobs"), QJsonValue::Null},
@@ -481,20 +550,14 @@ void CompletionsHandler::onEnded(uint64_t id, const SubmitEnd& end) {
                                   {QStringLiteral("content"), QString::fromStdString(call->text)}});
     else
         choice.insert(QStringLiteral("text"), QString::fromStdString(call->text));
-    HeaderList headers;
-    if (call->params.chat)
-        headers.append(
-            {QByteArrayLiteral("X-DeCLAI-Chat-Template"), call->params.chatTemplateFamily.toUtf8()});
-    call->reply.sendJson(
-        200,
+    call->sink->completed(
         QJsonObject{{QStringLiteral("id"), call->responseId},
                     {QStringLiteral("object"), call->params.chat ? QStringLiteral("chat.completion")
                                                                  : QStringLiteral("text_completion")},
                     {QStringLiteral("created"), call->created},
                     {QStringLiteral("model"), QString::fromStdString(call->params.model)},
                     {QStringLiteral("choices"), QJsonArray{choice}},
-                    {QStringLiteral("usage"), usageJson(stats)}},
-        headers);
+                    {QStringLiteral("usage"), usageJson(stats)}});
     finishCall(id, 200);
 }
 

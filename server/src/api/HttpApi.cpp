@@ -1,5 +1,6 @@
 #include "HttpApi.h"
 
+#include "ApiOperations.h"
 #include "declai/server/ModelStore.h"
 #include "declai/server/Orchestrator.h"
 
@@ -36,12 +37,7 @@ std::string bearerToken(const QHttpServerRequest& request) {
 HttpApi::HttpApi(Orchestrator& orchestrator, const ModelStore& store, const ApiKeyAuthenticator& auth,
                  std::function<QJsonObject()> frontDoorJson, QObject* parent)
     : QObject(parent), m_orchestrator(orchestrator), m_store(store), m_auth(auth),
-      m_frontDoorJson(std::move(frontDoorJson)),
-      m_completions(orchestrator, m_metrics,
-                    [this](const std::string& model) {
-                        auto it = m_chatTemplates.find(model);
-                        return it == m_chatTemplates.end() ? std::string() : it->second;
-                    }),
+      m_frontDoorJson(std::move(frontDoorJson)), m_completions(orchestrator, m_metrics, chatTemplateOf()),
       m_startedS(QDateTime::currentSecsSinceEpoch()) {
     for (const auto& entry : m_store.models())
         if (entry->file)
@@ -54,6 +50,26 @@ HttpApi::HttpApi(Orchestrator& orchestrator, const ModelStore& store, const ApiK
 
 HttpApi::~HttpApi() {
     m_orchestrator.setSessionEndObserver({});
+}
+
+std::function<std::string(const std::string&)> HttpApi::chatTemplateOf() const {
+    return [this](const std::string& model) {
+        auto it = m_chatTemplates.find(model);
+        return it == m_chatTemplates.end() ? std::string() : it->second;
+    };
+}
+
+void HttpApi::enableJsonRpc(CreditService* credits, qint64 maxMessageBytes) {
+    m_jsonRpc =
+        std::make_unique<JsonRpcServer>(m_completions, m_orchestrator, m_auth, credits, maxMessageBytes);
+}
+
+void HttpApi::acceptJsonRpc(std::unique_ptr<QWebSocket> socket) {
+    if (!m_jsonRpc) {
+        socket->close(QWebSocketProtocol::CloseCodeAbnormalDisconnection);
+        return;
+    }
+    m_jsonRpc->accept(std::move(socket));
 }
 
 QByteArray HttpApi::openApiDocument() {
@@ -84,36 +100,42 @@ void HttpApi::addRoute(QHttpServer& http, const QString& path, QHttpServerReques
             e.code = QStringLiteral("method_not_allowed");
             return answerError(reply, path, e);
         }
-        ApiIdentity caller{std::string(), ApiRole::Operator, std::string()};
-        if (access != Access::Public && m_auth.keysRequired()) {
-            const std::string key = bearerToken(request);
-            if (key.empty()) {
-                ApiError e;
-                e.status = 401;
-                e.message = QStringLiteral("an API key is required: send \"Authorization: Bearer KEY\" (keys "
-                                           "come from the gateway operator: declai-server user add NAME)");
-                e.code = QStringLiteral("invalid_api_key");
-                return answerError(reply, path, e);
-            }
-            auto identity = m_auth.authenticate(key);
-            if (!identity) {
-                ApiError e;
-                e.status = 401;
-                e.message = QString::fromStdString(identity.error().message);
-                e.code = QStringLiteral("invalid_api_key");
-                return answerError(reply, path, e);
-            }
-            caller = *identity;
-        }
-        if (access == Access::Operator && caller.role != ApiRole::Operator) {
+        ApiIdentity anonymous{std::string(), ApiRole::Operator, std::string()};
+        if (access == Access::Public || !m_auth.keysRequired())
+            return handler(request.body(), anonymous, reply);
+        const std::string key = bearerToken(request);
+        if (key.empty()) {
             ApiError e;
-            e.status = 403;
-            e.message = QStringLiteral("%1 is for operators (declai-server --api-operator NAME)").arg(path);
-            e.type = QStringLiteral("permission_error");
-            e.code = QStringLiteral("permission_denied");
+            e.status = 401;
+            e.message = QStringLiteral("an API key is required: send \"Authorization: Bearer KEY\" (keys "
+                                       "come from the gateway operator: declai-server user add NAME)");
+            e.code = QStringLiteral("invalid_api_key");
             return answerError(reply, path, e);
         }
-        handler(request, caller, reply);
+        // The key is looked up on the ledger's store thread; the event loop goes on meanwhile and the answer
+        // comes back here, when the client may have left (HttpReply then drops what is sent).
+        m_auth.authenticateThen(
+            key, this,
+            [this, path, access, handler, body = request.body(),
+             reply](Expected<ApiIdentity> identity) mutable {
+                if (!identity) {
+                    ApiError e;
+                    e.status = 401;
+                    e.message = QString::fromStdString(identity.error().message);
+                    e.code = QStringLiteral("invalid_api_key");
+                    return answerError(reply, path, e);
+                }
+                if (access == Access::Operator && identity->role != ApiRole::Operator) {
+                    ApiError e;
+                    e.status = 403;
+                    e.message =
+                        QStringLiteral("%1 is for operators (declai-server --api-operator NAME)").arg(path);
+                    e.type = QStringLiteral("permission_error");
+                    e.code = QStringLiteral("permission_denied");
+                    return answerError(reply, path, e);
+                }
+                handler(body, *identity, reply);
+            });
     });
 }
 
@@ -166,32 +188,43 @@ void HttpApi::registerRoutes(QHttpServer& http) {
         answerError(reply, QStringLiteral("unmatched"), e);
     });
     addRoute(http, QStringLiteral("/v1/models"), Method::Get, Access::User,
-             [this](const QHttpServerRequest&, const ApiIdentity&, HttpReply& reply) {
+             [this](const QByteArray&, const ApiIdentity&, HttpReply& reply) {
                  answer(reply, QStringLiteral("/v1/models"), 200, modelsJson());
              });
     addRoute(http, QStringLiteral("/v1/completions"), Method::Post, Access::User,
-             [this](const QHttpServerRequest& request, const ApiIdentity& caller, HttpReply& reply) {
-                 m_completions.handle(request.body(), false, caller, reply,
-                                      QStringLiteral("/v1/completions"));
+             [this](const QByteArray& body, const ApiIdentity& caller, HttpReply& reply) {
+                 m_completions.handle(body, false, caller, reply, QStringLiteral("/v1/completions"));
              });
     addRoute(http, QStringLiteral("/v1/chat/completions"), Method::Post, Access::User,
-             [this](const QHttpServerRequest& request, const ApiIdentity& caller, HttpReply& reply) {
-                 m_completions.handle(request.body(), true, caller, reply,
-                                      QStringLiteral("/v1/chat/completions"));
+             [this](const QByteArray& body, const ApiIdentity& caller, HttpReply& reply) {
+                 m_completions.handle(body, true, caller, reply, QStringLiteral("/v1/chat/completions"));
+             });
+    addRoute(http, QStringLiteral("/v1/quote"), Method::Post, Access::User,
+             [this](const QByteArray& body, const ApiIdentity& caller, HttpReply& reply) {
+                 const QString route = QStringLiteral("/v1/quote");
+                 auto parsed = parseJsonObject(body);
+                 if (auto* error = std::get_if<ApiError>(&parsed))
+                     return answerError(reply, route, *error);
+                 const uint64_t id = m_nextQuoteId++;
+                 auto quoted = quoteOperation(m_orchestrator, std::get<QJsonObject>(parsed), caller,
+                                              chatTemplateOf(), "http-quote-" + std::to_string(id), id);
+                 if (auto* error = std::get_if<ApiError>(&quoted))
+                     return answerError(reply, route, *error);
+                 answer(reply, route, 200, std::get<QJsonObject>(quoted));
              });
     addRoute(http, QStringLiteral("/metrics"), Method::Get, Access::Public,
-             [this](const QHttpServerRequest&, const ApiIdentity&, HttpReply& reply) {
+             [this](const QByteArray&, const ApiIdentity&, HttpReply& reply) {
                  reply.send(200, QByteArrayLiteral("text/plain; version=0.0.4; charset=utf-8"),
                             m_metrics.render(m_orchestrator, m_doors));
                  m_metrics.httpAnswered(QStringLiteral("/metrics"), 200);
              });
     addRoute(http, QStringLiteral("/healthz"), Method::Get, Access::Public,
-             [this](const QHttpServerRequest&, const ApiIdentity&, HttpReply& reply) {
+             [this](const QByteArray&, const ApiIdentity&, HttpReply& reply) {
                  reply.send(200, QByteArrayLiteral("text/plain"), QByteArrayLiteral("ok"));
                  m_metrics.httpAnswered(QStringLiteral("/healthz"), 200);
              });
     addRoute(http, QStringLiteral("/readyz"), Method::Get, Access::Public,
-             [this](const QHttpServerRequest&, const ApiIdentity&, HttpReply& reply) {
+             [this](const QByteArray&, const ApiIdentity&, HttpReply& reply) {
                  if (auto reason = notReadyReason())
                      return answer(
                          reply, QStringLiteral("/readyz"), 503,
@@ -202,21 +235,21 @@ void HttpApi::registerRoutes(QHttpServer& http) {
     // /v1/status stays readable without a key: the swarm's own tools and tests watch placement through it.
     // It names nodes and sessions but no accounts, prompts or keys.
     addRoute(http, QStringLiteral("/v1/status"), Method::Get, Access::Public,
-             [this](const QHttpServerRequest&, const ApiIdentity&, HttpReply& reply) {
+             [this](const QByteArray&, const ApiIdentity&, HttpReply& reply) {
                  QJsonObject status = m_orchestrator.statusJson();
                  if (m_frontDoorJson)
                      status.insert(QStringLiteral("front_door"), m_frontDoorJson());
                  answer(reply, QStringLiteral("/v1/status"), 200, status);
              });
     addRoute(http, QStringLiteral("/v1/nodes"), Method::Get, Access::Operator,
-             [this](const QHttpServerRequest&, const ApiIdentity&, HttpReply& reply) {
+             [this](const QByteArray&, const ApiIdentity&, HttpReply& reply) {
                  answer(reply, QStringLiteral("/v1/nodes"), 200,
                         QJsonObject{{QStringLiteral("object"), QStringLiteral("list")},
                                     {QStringLiteral("data"),
                                      m_orchestrator.statusJson().value(QStringLiteral("nodes")).toArray()}});
              });
     addRoute(http, QStringLiteral("/openapi.json"), Method::Get, Access::Public,
-             [this](const QHttpServerRequest&, const ApiIdentity&, HttpReply& reply) {
+             [this](const QByteArray&, const ApiIdentity&, HttpReply& reply) {
                  const QByteArray doc = openApiDocument();
                  // The committed document is written in JSON syntax (YAML is a superset): served as is.
                  reply.send(doc.isEmpty() ? 500 : 200, QByteArrayLiteral("application/json"), doc);

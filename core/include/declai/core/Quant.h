@@ -1,7 +1,8 @@
 // Scalar reference implementations of the tensor formats: conversion, dequantisation, activation
 // quantisation and dot products. These are the ground truth that SIMD and GPU kernels are tested against,
 // so they favour clarity over speed. They mirror llama.cpp's arithmetic (activations are quantised to
-// Q8_0 for Q8_0/Q4_0 weights and to Q8_K for K-quants; F16/BF16 weights take F16/BF16 activations).
+// Q8_0 for Q8_0/Q4_0/Q5_0/IQ4_NL weights, Q8_1 for Q4_1/Q5_1 and Q8_K for K-quants and IQ4_XS; F16/BF16
+// weights take F16/BF16 activations).
 #pragma once
 
 #include "declai/core/TensorType.h"
@@ -32,9 +33,13 @@ float dotRow(TensorType weightType, const void* weightRow, const void* activatio
 // Per-format pieces (also used directly by tests).
 void quantizeRowQ8_0(const float* x, BlockQ8_0* y, int64_t n);
 void quantizeRowQ8_K(const float* x, BlockQ8_K* y, int64_t n);
+void quantizeRowQ8_1(const float* x, BlockQ8_1* y, int64_t n);
 void quantizeRowQ4_0(const float* x, BlockQ4_0* y, int64_t n);
 void quantizeRowQ4_K(const float* x, BlockQ4_K* y, int64_t n);
 void quantizeRowQ6_K(const float* x, BlockQ6_K* y, int64_t n);
+void quantizeRowQ5_K(const float* x, BlockQ5_K* y, int64_t n);
+void quantizeRowQ3_K(const float* x, BlockQ3_K* y, int64_t n);
+void quantizeRowIQ4_XS(const float* x, BlockIQ4_XS* y, int64_t n);
 // Quantises one weight row of `type` (any supported type); used by the model synthesiser.
 bool quantizeRow(TensorType type, const float* x, void* out, int64_t n);
 
@@ -42,6 +47,14 @@ void dequantizeRowQ8_0(const BlockQ8_0* x, float* y, int64_t n);
 void dequantizeRowQ4_0(const BlockQ4_0* x, float* y, int64_t n);
 void dequantizeRowQ4_K(const BlockQ4_K* x, float* y, int64_t n);
 void dequantizeRowQ6_K(const BlockQ6_K* x, float* y, int64_t n);
+void dequantizeRowQ4_1(const BlockQ4_1* x, float* y, int64_t n);
+void dequantizeRowQ5_0(const BlockQ5_0* x, float* y, int64_t n);
+void dequantizeRowQ5_1(const BlockQ5_1* x, float* y, int64_t n);
+void dequantizeRowQ2_K(const BlockQ2_K* x, float* y, int64_t n);
+void dequantizeRowQ3_K(const BlockQ3_K* x, float* y, int64_t n);
+void dequantizeRowQ5_K(const BlockQ5_K* x, float* y, int64_t n);
+void dequantizeRowIQ4_NL(const BlockIQ4_NL* x, float* y, int64_t n);
+void dequantizeRowIQ4_XS(const BlockIQ4_XS* x, float* y, int64_t n);
 
 float dotF32(const float* a, const float* b, int64_t n);
 float dotF16(const f16_bits* a, const f16_bits* b, int64_t n);
@@ -50,5 +63,17 @@ float dotQ8_0(const BlockQ8_0* w, const BlockQ8_0* x, int64_t n);
 float dotQ4_0(const BlockQ4_0* w, const BlockQ8_0* x, int64_t n);
 float dotQ4_K(const BlockQ4_K* w, const BlockQ8_K* x, int64_t n);
 float dotQ6_K(const BlockQ6_K* w, const BlockQ8_K* x, int64_t n);
+// Q4_1 / Q5_1 take Q8_1 activations, Q5_0 / IQ4_NL Q8_0, the K-quants and IQ4_XS Q8_K (llama.cpp's
+// vec_dot_type).
+float dotQ4_1(const BlockQ4_1* w, const BlockQ8_1* x, int64_t n);
+float dotQ5_0(const BlockQ5_0* w, const BlockQ8_0* x, int64_t n);
+float dotQ5_1(const BlockQ5_1* w, const BlockQ8_1* x, int64_t n);
+float dotQ2_K(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n);
+// Q2_K in the order of llama.cpp's repacked q2_K_8x8 kernels (its AVX-512 builds; the AVX-512 tables use it).
+float dotQ2_KRepacked(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n);
+float dotQ3_K(const BlockQ3_K* w, const BlockQ8_K* x, int64_t n);
+float dotQ5_K(const BlockQ5_K* w, const BlockQ8_K* x, int64_t n);
+float dotIQ4_NL(const BlockIQ4_NL* w, const BlockQ8_0* x, int64_t n);
+float dotIQ4_XS(const BlockIQ4_XS* w, const BlockQ8_K* x, int64_t n);
 
 } // namespace declai::quant

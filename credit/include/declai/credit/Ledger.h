@@ -72,9 +72,11 @@ public:
                             const std::string& idempotencyKey);
 
     // Holds amount of account's available credits for request requestId; the hold id is requestId. Fails
-    // with "insufficient credits: need X, available Y" (or the daily limit) and changes nothing.
+    // with "insufficient credits: need X, available Y" (or the daily limit) and changes nothing. With keyId,
+    // amount is also reserved against that API key's spend limit in the same transaction (refused with
+    // Forbidden when over it); settling or releasing the hold returns the unspent part to the key.
     Expected<std::string> placeHold(const std::string& account, Microcredits amount,
-                                    const std::string& requestId);
+                                    const std::string& requestId, const std::string& keyId = {});
     // Closes an open hold: actualCost (<= held amount) is spent, nodeShares (sum <= actualCost) go to the
     // nodes' pending accounts, the rest of actualCost to system:fee, and the unused part back to the account.
     Expected<TxId> settleHold(const std::string& holdId, Microcredits actualCost,

@@ -119,6 +119,9 @@ struct Hold {
     // The gateway instance that placed it (Ledger::Options::instanceId); "" for holds from before schema 3.
     // Tells a hold whose session is still running from one orphaned by a crash (see docs/ledger.md).
     std::string instance;
+    // The API key whose spend limit the hold's amount is reserved against ("" = none; schema 5). Closing
+    // the hold returns the part not spent to the key in the same transaction.
+    std::string keyId;
 };
 
 // One run of a gateway process that places holds: written at start, on every heartbeat and at a clean stop.

@@ -82,10 +82,19 @@ struct KernelTable {
     DotFn dotQ4_0 = nullptr;
     DotFn dotQ4_K = nullptr;
     DotFn dotQ6_K = nullptr;
+    DotFn dotQ4_1 = nullptr;
+    DotFn dotQ5_0 = nullptr;
+    DotFn dotQ5_1 = nullptr;
+    DotFn dotQ2_K = nullptr;
+    DotFn dotQ3_K = nullptr;
+    DotFn dotQ5_K = nullptr;
+    DotFn dotIQ4_NL = nullptr;
+    DotFn dotIQ4_XS = nullptr;
     QuantizeFn toF16 = nullptr;
     QuantizeFn toBF16 = nullptr;
     QuantizeFn quantizeQ8_0 = nullptr;
     QuantizeFn quantizeQ8_K = nullptr;
+    QuantizeFn quantizeQ8_1 = nullptr;
 
     // Attention pieces (F16 KV cache, llama.cpp's CPU numerics). A value "rounded to F16" is stored as the
     // float it converts back to, so the accumulator behaves like ggml's F16 one.

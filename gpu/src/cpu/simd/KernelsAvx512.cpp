@@ -522,7 +522,8 @@ struct F16Tile {
 // ---------------------------------------------------------------------------------------
 //
 // Same per-(row, token) arithmetic as the scalar reference (exact integer sums per super-block, then
-// sum += d * isum - dmin * minsum in float), with the float steps done for 16 rows at once. The weights
+// acc += isum * (d * dx) and minAcc += minsum * (dmin * dx) as FMA chains, acc - minAcc at the end), with the
+// float steps done for 16 rows at once. The weights
 // are read 64 bytes at a time: the low nibbles of two 32-byte chunks are sub-blocks 4k and 4k+2, the
 // high nibbles 4k+1 and 4k+3, so the activations are prepared in that order ([0, 2, 1, 3, 4, 6, 5, 7]).
 
@@ -603,9 +604,14 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
     const __m512i scaleIdx[4] = {q4KScalePairIndex(0, 2), q4KScalePairIndex(1, 3), q4KScalePairIndex(4, 6),
                                  q4KScalePairIndex(5, 7)};
     const StripReduceTables& tables = stripTables();
+    // llama.cpp's repacked q4_K_8x8 order (quant::dotQ4_K): per row and token, acc += isum * (dw * dx) and
+    // minAcc += minsum * (dmin * dx) as two FMA chains, acc - minAcc at the end.
     __m512 sums[T];
-    for (int t = 0; t < T; ++t)
+    __m512 minAcc[T];
+    for (int t = 0; t < T; ++t) {
         sums[t] = _mm512_setzero_ps();
+        minAcc[t] = _mm512_setzero_ps();
+    }
     const NextStripPrefetch prefetch(w, wStride, nb);
     for (int64_t b = 0; b < nb; ++b) {
         alignas(64) int scaled[T][kStripRows];
@@ -677,16 +683,15 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
         }
         for (int t = 0; t < T; ++t) {
             const __m512 xd = _mm512_set1_ps(act[t].d[b]);
-            const __m512 d = _mm512_mul_ps(dw, xd);
-            const __m512 dmin = _mm512_mul_ps(dminw, xd);
-            const __m512 a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_load_si512(scaled[t])));
-            const __m512 m = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_load_si512(minSums[t])));
-            sums[t] = _mm512_add_ps(sums[t], _mm512_sub_ps(a, m));
+            sums[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(scaled[t])), _mm512_mul_ps(dw, xd),
+                                      sums[t]);
+            minAcc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(minSums[t])),
+                                        _mm512_mul_ps(dminw, xd), minAcc[t]);
         }
     }
     const __mmask16 mask = static_cast<__mmask16>((1u << rows) - 1u);
     for (int t = 0; t < T; ++t)
-        _mm512_mask_storeu_ps(y + t * yStride, mask, sums[t]);
+        _mm512_mask_storeu_ps(y + t * yStride, mask, _mm512_sub_ps(sums[t], minAcc[t]));
 }
 
 // int16 lane i of the result is lane 4 * part + i / 8 of the block's 16 scales.
@@ -1381,8 +1386,11 @@ DECLAI_TILE_FUNCTION void amxStripQ4K(int64_t nb, int64_t n, int64_t groups, con
         const int8_t* bTiles = bTilesAll + kAmxChunkTileBytes * chunks * g;
         const float* xd = xdAll + kAmxTokens * nb * g;
         __m512 sums[kStripRows];
-        for (int r = 0; r < kStripRows; ++r)
+        __m512 minAcc[kStripRows];
+        for (int r = 0; r < kStripRows; ++r) {
             sums[r] = _mm512_setzero_ps();
+            minAcc[r] = _mm512_setzero_ps();
+        }
         for (int64_t b = 0; b < nb; ++b) {
             _tile_zero(0);
             _tile_zero(1);
@@ -1408,11 +1416,12 @@ DECLAI_TILE_FUNCTION void amxStripQ4K(int64_t nb, int64_t n, int64_t groups, con
                                                         _mm512_slli_epi32(_mm512_load_si512(high[r]), 3));
                 const __m512 d = _mm512_mul_ps(_mm512_set1_ps(dw[kStripRows * b + r]), xdv);
                 const __m512 dmin = _mm512_mul_ps(_mm512_set1_ps(dminw[kStripRows * b + r]), xdv);
-                const __m512 a = _mm512_mul_ps(d, _mm512_cvtepi32_ps(scaled));
-                const __m512 m = _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(_mm512_load_si512(mins[r])));
-                sums[r] = _mm512_add_ps(sums[r], _mm512_sub_ps(a, m));
+                sums[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled), d, sums[r]);
+                minAcc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(mins[r])), dmin, minAcc[r]);
             }
         }
+        for (int r = 0; r < kStripRows; ++r)
+            sums[r] = _mm512_sub_ps(sums[r], minAcc[r]);
         storeTileTransposed(sums, y + g * kAmxTokens * yStride, yStride);
     }
 }

@@ -6,7 +6,9 @@
 
 #include "declai/core/Error.h"
 
+#include <QObject>
 #include <QStringList>
+#include <functional>
 #include <string>
 
 namespace declai::server {
@@ -33,6 +35,13 @@ public:
     // The identity of `apiKey` (the bearer token without "Bearer "); an Error whose message can be shown to
     // the caller when the key is unknown, malformed or revoked.
     virtual Expected<ApiIdentity> authenticate(const std::string& apiKey) const = 0;
+    // The same without waiting: `done` runs later on context's thread (not at all when context is gone by
+    // then). The default answers at once with authenticate().
+    virtual void authenticateThen(const std::string& apiKey, QObject* context,
+                                  std::function<void(Expected<ApiIdentity>)> done) const {
+        (void)context;
+        done(authenticate(apiKey));
+    }
 };
 
 // Keys of the accounts in the ledger database (credit::AccountStore, through CreditService): an account's
@@ -46,8 +55,12 @@ public:
         : m_credits(credits), m_operators(std::move(operators)) {}
     bool keysRequired() const override;
     Expected<ApiIdentity> authenticate(const std::string& apiKey) const override;
+    // The lookup is queued on the ledger's store thread; the gateway thread does not wait for it.
+    void authenticateThen(const std::string& apiKey, QObject* context,
+                          std::function<void(Expected<ApiIdentity>)> done) const override;
 
 private:
+    ApiIdentity identityOf(const std::string& account, bool operatorRole, const std::string& keyId) const;
     const CreditService* m_credits;
     QStringList m_operators;
 };

@@ -153,17 +153,14 @@ private:
     Expected<Charge> closeRequestInLedger(const std::string& holdId, int64_t modelParams,
                                           const RequestUsage& usage);
     void releaseMatured(); // pending earnings older than the verification window become available
-    void housekeeping();   // timer, main thread: heartbeat, orphaned holds, matured earnings
+    // The release set becomes every node with open pending lots in the ledger (earned through any gateway).
+    Expected<void> refreshNodesWithPending();
+    void housekeeping(); // timer, main thread: heartbeat, orphaned holds, matured earnings
     Expected<void> recordInstance(int64_t stoppedAtMs);
 
     CreditConfig m_config;
     std::unique_ptr<credit::Ledger> m_ledger;
     mutable credit::AccountStore m_accounts;
-    struct KeyReservation {
-        std::string keyId;
-        credit::Microcredits amount = 0;
-    };
-    std::map<std::string, KeyReservation> m_keyReservations; // by hold id
     std::set<std::string> m_nodesWithPending;
     std::set<std::string> m_knownUsers; // accounts opened (and granted) during this run
     QTimer m_releaseTimer;

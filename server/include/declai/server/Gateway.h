@@ -14,6 +14,7 @@
 #include <QObject>
 #include <QSslConfiguration>
 #include <QTimer>
+#include <QWebSocket>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,7 +35,11 @@ public:
         // Asked after a node proved its key and before it is welcomed; an error refuses it with
         // Reject{OVERLOADED, message} (e.g. too many new identities from its address). Unset: all welcome.
         std::function<Expected<void>(const std::string& nodeId, const QString& peerAddress)> admitNode;
+        // A WebSocket upgraded on kJsonRpcPath: the API as JSON-RPC (docs/api.md). Unset: closed at once.
+        std::function<void(std::unique_ptr<QWebSocket>)> jsonRpcConnection;
     };
+    // Where JSON-RPC clients upgrade (declai-node and declai-cli use "/").
+    static constexpr const char* kJsonRpcPath = "/v1/rpc";
 
     Gateway(const ServerConfig& config, Handlers handlers, QObject* parent = nullptr);
     ~Gateway() override;

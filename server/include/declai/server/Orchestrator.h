@@ -96,6 +96,7 @@ struct SubmitAccepted {
     uint64_t sessionId = 0; // 0 for a quote
     std::string holdId;     // the request's hold in the ledger: its job id for GET /v1/jobs/{id}
     int64_t promptTokens = 0;
+    uint32_t maxTokens = 0;          // the most tokens it may produce (after fitting to the context)
     int64_t quoteMicrocredits = 0;   // the worst-case price (what is held); 0 with credits off
     int64_t balanceMicrocredits = 0; // available after the hold
 };
