@@ -165,7 +165,6 @@ private Q_SLOTS:
         QVERIFY2(!r.out.contains("unsupported tensor type"), r.out.constData());
 
         // An architecture without a description (a GGUF that says `mamba`) is read and named, not run.
-        QTemporaryDir dir;
         const QString mamba = dir.filePath(QStringLiteral("mamba.gguf"));
         QFile original(declai::testdata::modelPath(QStringLiteral("synth-arch-qwen2-f16.gguf")));
         QVERIFY(original.open(QIODevice::ReadOnly));
