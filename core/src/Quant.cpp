@@ -271,51 +271,55 @@ inline void packScaleMinK4(int j, uint8_t* q, uint8_t scale, uint8_t min) {
 
 } // namespace
 
+namespace {
+
+// The affine sub-block scheme of Q4_K and Q5_K: per 32-value sub-block x ~ scale*q - min with q in
+// [0, maxLevel]; scales and mins are themselves quantised to 6 bits against the block's largest. Writes the
+// block's d, dmin and packed scales/mins and each value's level to q. Simpler than llama.cpp's search-based
+// quantiser but the same format, so llama.cpp reads what this writes.
+void quantizeAffineK(const float* xb, int maxLevel, uint16_t& dOut, uint16_t& dminOut, uint8_t* packedScales,
+                     uint8_t* q) {
+    float scales[8];
+    float mins[8];
+    float maxScale = 0.0f;
+    float maxMin = 0.0f;
+    for (int s = 0; s < 8; ++s) {
+        float lo = 0.0f;
+        float hi = 0.0f;
+        for (int j = 0; j < 32; ++j) {
+            lo = std::min(lo, xb[s * 32 + j]);
+            hi = std::max(hi, xb[s * 32 + j]);
+        }
+        scales[s] = (hi - lo) / static_cast<float>(maxLevel);
+        mins[s] = -lo;
+        maxScale = std::max(maxScale, scales[s]);
+        maxMin = std::max(maxMin, mins[s]);
+    }
+    dOut = fp32ToFp16(maxScale / 63.0f);
+    dminOut = fp32ToFp16(maxMin / 63.0f);
+    const float d = fp16ToFp32(dOut);
+    const float dmin = fp16ToFp32(dminOut);
+    for (int s = 0; s < 8; ++s) {
+        const int ls = d > 0 ? std::clamp(static_cast<int>(std::nearbyint(scales[s] / d)), 0, 63) : 0;
+        const int lm = dmin > 0 ? std::clamp(static_cast<int>(std::nearbyint(mins[s] / dmin)), 0, 63) : 0;
+        packScaleMinK4(s, packedScales, static_cast<uint8_t>(ls), static_cast<uint8_t>(lm));
+        const float effScale = d * static_cast<float>(ls);
+        const float effMin = dmin * static_cast<float>(lm);
+        for (int j = 0; j < 32; ++j) {
+            const int v =
+                effScale > 0 ? static_cast<int>(std::nearbyint((xb[s * 32 + j] + effMin) / effScale)) : 0;
+            q[s * 32 + j] = static_cast<uint8_t>(std::clamp(v, 0, maxLevel));
+        }
+    }
+}
+
+} // namespace
+
 void quantizeRowQ4_K(const float* x, BlockQ4_K* y, int64_t n) {
-    // Per 32-value sub-block: an affine map x ~ scale*q - min with q in [0,15]; scales and mins are then
-    // themselves quantised to 6 bits against the block's largest. Simpler than llama.cpp's search-based
-    // quantiser but the same format, so llama.cpp reads what this writes.
     for (int64_t b = 0; b < n / kQKK; ++b) {
-        const float* xb = x + b * kQKK;
-        float scales[8];
-        float mins[8];
-        float maxScale = 0.0f;
-        float maxMin = 0.0f;
-        for (int s = 0; s < 8; ++s) {
-            float lo = 0.0f;
-            float hi = 0.0f;
-            for (int j = 0; j < 32; ++j) {
-                lo = std::min(lo, xb[s * 32 + j]);
-                hi = std::max(hi, xb[s * 32 + j]);
-            }
-            scales[s] = (hi - lo) / 15.0f;
-            mins[s] = -lo;
-            maxScale = std::max(maxScale, scales[s]);
-            maxMin = std::max(maxMin, mins[s]);
-        }
-        const float d = maxScale / 63.0f;
-        const float dmin = maxMin / 63.0f;
         std::memset(y[b].scales, 0, sizeof y[b].scales);
-        y[b].d = fp32ToFp16(d);
-        y[b].dmin = fp32ToFp16(dmin);
-        const float dStored = fp16ToFp32(y[b].d);
-        const float dminStored = fp16ToFp32(y[b].dmin);
         uint8_t q[kQKK];
-        for (int s = 0; s < 8; ++s) {
-            const int ls =
-                dStored > 0 ? std::clamp(static_cast<int>(std::nearbyint(scales[s] / dStored)), 0, 63) : 0;
-            const int lm = dminStored > 0
-                               ? std::clamp(static_cast<int>(std::nearbyint(mins[s] / dminStored)), 0, 63)
-                               : 0;
-            packScaleMinK4(s, y[b].scales, static_cast<uint8_t>(ls), static_cast<uint8_t>(lm));
-            const float effScale = dStored * static_cast<float>(ls);
-            const float effMin = dminStored * static_cast<float>(lm);
-            for (int j = 0; j < 32; ++j) {
-                const int v =
-                    effScale > 0 ? static_cast<int>(std::nearbyint((xb[s * 32 + j] + effMin) / effScale)) : 0;
-                q[s * 32 + j] = static_cast<uint8_t>(std::clamp(v, 0, 15));
-            }
-        }
+        quantizeAffineK(x + b * kQKK, 15, y[b].d, y[b].dmin, y[b].scales, q);
         // Layout: each 64-value chunk stores sub-block 2c in low nibbles and 2c+1 in high nibbles.
         for (int c = 0; c < 4; ++c) {
             for (int l = 0; l < 32; ++l)
@@ -386,45 +390,16 @@ void quantizeRowQ6_K(const float* x, BlockQ6_K* y, int64_t n) {
 // llama.cpp reads what these write and the dot products above see ordinary blocks.
 void quantizeRowQ5_K(const float* x, BlockQ5_K* y, int64_t n) {
     for (int64_t b = 0; b < n / kQKK; ++b) {
-        const float* xb = x + b * kQKK;
-        float scales[8];
-        float mins[8];
-        float maxScale = 0.0f;
-        float maxMin = 0.0f;
-        for (int s = 0; s < 8; ++s) {
-            float lo = 0.0f;
-            float hi = 0.0f;
-            for (int j = 0; j < 32; ++j) {
-                lo = std::min(lo, xb[s * 32 + j]);
-                hi = std::max(hi, xb[s * 32 + j]);
-            }
-            scales[s] = (hi - lo) / 31.0f;
-            mins[s] = -lo;
-            maxScale = std::max(maxScale, scales[s]);
-            maxMin = std::max(maxMin, mins[s]);
-        }
         std::memset(&y[b], 0, sizeof y[b]);
-        y[b].d = fp32ToFp16(maxScale / 63.0f);
-        y[b].dmin = fp32ToFp16(maxMin / 63.0f);
-        const float d = fp16ToFp32(y[b].d);
-        const float dmin = fp16ToFp32(y[b].dmin);
-        for (int s = 0; s < 8; ++s) {
-            const int ls = d > 0 ? std::clamp(static_cast<int>(std::nearbyint(scales[s] / d)), 0, 63) : 0;
-            const int lm = dmin > 0 ? std::clamp(static_cast<int>(std::nearbyint(mins[s] / dmin)), 0, 63) : 0;
-            packScaleMinK4(s, y[b].scales, static_cast<uint8_t>(ls), static_cast<uint8_t>(lm));
-            const float effScale = d * static_cast<float>(ls);
-            const float effMin = dmin * static_cast<float>(lm);
-            // Sub-block s = 2j + h: nibble h of qs[32j + l], fifth bit in bit s of qh[l].
+        uint8_t q[kQKK];
+        quantizeAffineK(x + b * kQKK, 31, y[b].d, y[b].dmin, y[b].scales, q);
+        // Sub-block s = 2j + h: nibble h of qs[32j + l], fifth bit in bit s of qh[l].
+        for (int s = 0; s < 8; ++s)
             for (int l = 0; l < 32; ++l) {
-                const int v =
-                    effScale > 0
-                        ? std::clamp(static_cast<int>(std::nearbyint((xb[s * 32 + l] + effMin) / effScale)),
-                                     0, 31)
-                        : 0;
+                const int v = q[s * 32 + l];
                 y[b].qs[32 * (s / 2) + l] |= static_cast<uint8_t>((v & 0xF) << (4 * (s % 2)));
                 y[b].qh[l] |= static_cast<uint8_t>((v >> 4) << s);
             }
-        }
     }
 }
 
