@@ -74,26 +74,20 @@ QStringList architectureReferences() {
     return files;
 }
 
-// Known, explained divergences (issue 15, "document any type where llama.cpp's own repacked path makes
-// bit-equality impossible"): with the 9-token prompt p2, Q4_K_M files part from llama.cpp although our
-// batched and token-by-token prefill agree bit for bit, the same files give llama.cpp's 64 tokens exactly for
-// the 5-token p1, F16 files match for both prompts, and the llama graph with Q6_K matrices matches p2. The
-// likely cause (not traced tensor by tensor yet) is llama.cpp's repacked Q4_K GEMM for a prompt batch of 8+
-// rows (4-row groups): its p2
-// last logits differ from ours by 1.8e-7 of the logit range (qwen2; mixtral 7.2e-3, where an expert-routing
-// choice follows), and the Q8_K activation rounding downstream turns that into a different token at the step
-// named. Fixing it belongs to the Q4_K batch kernel, not to the architecture graph.
+// Known divergences (issue 15, "document any type where llama.cpp's own repacked path makes bit-equality
+// impossible"): with the 9-token prompt p2, three Q4_K_M files part from llama.cpp during decode. Since Q4_K
+// follows llama.cpp's repacked q4_K_8x8 order, their last prompt logits are bit-equal to llama.cpp's (so the
+// prompt batch is not the cause any more), the same files give llama.cpp's 64 tokens for the 5-token p1, F16
+// files match for both prompts, and gemma2 Q4_K_M and the llama graph with Q4_K/Q6_K matrices match p2. Not
+// traced yet: which decode step's product first differs. The step where tokens part is printed by the test.
 QString knownDivergence(const QString& reference) {
-    static const std::pair<const char*, int> known[] = {{"synth-arch-qwen2-Q4_K_M-p2.json", 36},
-                                                        {"synth-arch-gemma2-Q4_K_M-p2.json", 51},
-                                                        {"synth-arch-phi3-Q4_K_M-p2.json", 19},
-                                                        {"synth-arch-mixtral-Q4_K_M-p2.json", 2}};
-    for (const auto& [file, step] : known)
+    static const char* const known[] = {"synth-arch-qwen2-Q4_K_M-p2.json", "synth-arch-phi3-Q4_K_M-p2.json",
+                                        "synth-arch-mixtral-Q4_K_M-p2.json"};
+    for (const char* file : known)
         if (reference == QLatin1String(file))
             return QStringLiteral(
-                       "known: llama.cpp's repacked Q4_K prompt batch (8+ rows) differs in the last "
-                       "float bits; tokens part at step %1 (see knownDivergence)")
-                .arg(step);
+                "known: a Q4_K_M decode step differs from llama.cpp's in the last float bits "
+                "(see knownDivergence)");
     return {};
 }
 
@@ -207,8 +201,11 @@ private Q_SLOTS:
 
         const auto mismatch = std::mismatch(generated->begin(), generated->end(), ref.greedyTokens.begin());
         const auto step = static_cast<size_t>(mismatch.first - generated->begin());
-        if (const QString known = knownDivergence(reference); !known.isEmpty())
+        if (const QString known = knownDivergence(reference); !known.isEmpty()) {
+            qInfo("%s: tokens part from llama.cpp at step %zu of %zu", qPrintable(reference), step,
+                  ref.greedyTokens.size());
             QEXPECT_FAIL("", qPrintable(known), Abort);
+        }
         QVERIFY2(allowNearTie,
                  qPrintable(QStringLiteral("greedy tokens differ from llama.cpp at step %1").arg(step)));
 
