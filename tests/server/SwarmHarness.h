@@ -82,12 +82,14 @@ public:
     QProcess& addNode(QStringList extra = {}) { return addNodeOf(QStringLiteral(DECLAI_NODE_PATH), extra); }
     QProcess& addNodeOf(const QString& program, QStringList extra) {
         const int index = static_cast<int>(m_nodes.size());
-        m_nodes.push_back(start(program,
-                                QStringList{QStringLiteral("--server"), url(), QStringLiteral("--data-dir"),
-                                            path(QStringLiteral("node%1").arg(index)), QStringLiteral("--ca"),
-                                            caFile(), QStringLiteral("--threads"), QStringLiteral("1")} +
-                                    extra,
-                                QStringLiteral("node%1").arg(index)));
+        // `--server` is repeatable (a gateway list): one in `extra` replaces this swarm's own, so that a node
+        // reached through a proxy is not also given the direct address (which it would prefer, being faster).
+        QStringList args{QStringLiteral("--data-dir"), path(QStringLiteral("node%1").arg(index)),
+                         QStringLiteral("--ca"),       caFile(),
+                         QStringLiteral("--threads"),  QStringLiteral("1")};
+        if (!extra.contains(QStringLiteral("--server")))
+            args = QStringList{QStringLiteral("--server"), url()} + args;
+        m_nodes.push_back(start(program, args + extra, QStringLiteral("node%1").arg(index)));
         return *m_nodes.back();
     }
     std::vector<std::unique_ptr<QProcess>>& nodes() { return m_nodes; }

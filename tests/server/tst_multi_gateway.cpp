@@ -127,8 +127,10 @@ private Q_SLOTS:
         }
         // Node 0 lists A first, node 1 lists B first; on loopback both measure alike, so each stays with
         // its first gateway (GatewayRotation keeps the configured order within its tie margin).
-        a.addNode({QStringLiteral("--server"), b.url(), QStringLiteral("--ca"), bothCas});
-        b.addNode({QStringLiteral("--server"), a.url(), QStringLiteral("--ca"), bothCas});
+        a.addNode({QStringLiteral("--server"), a.url(), QStringLiteral("--server"), b.url(),
+                   QStringLiteral("--ca"), bothCas});
+        b.addNode({QStringLiteral("--server"), b.url(), QStringLiteral("--server"), a.url(),
+                   QStringLiteral("--ca"), bothCas});
         QVERIFY2(a.waitForShards(1, 60000), qPrintable(a.log(QStringLiteral("node0"))));
         QVERIFY2(b.waitForShards(1, 60000), qPrintable(b.log(QStringLiteral("node0"))));
 
