@@ -105,6 +105,11 @@ foreach(_component IN LISTS _components)
     install(FILES ${_pkg_src}/debian/${_package}.lintian-overrides DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides
             RENAME ${_package} COMPONENT ${_component})
   endif()
+  # The configuration file's three deployment modes (docs/configuration.md), one file for gateway and node.
+  if(_component STREQUAL "server" OR _component STREQUAL "node")
+    file(GLOB _config_examples ${PROJECT_SOURCE_DIR}/docs/examples/*.ini)
+    install(FILES ${_config_examples} DESTINATION ${_docdir}/examples COMPONENT ${_component})
+  endif()
   if(NOT _component STREQUAL "hip")
     _declai_gzip(${_pkg_src}/man/${_bin_${_component}}.1 ${_pkg_out}/man/${_bin_${_component}}.1.gz)
     install(FILES ${_pkg_out}/man/${_bin_${_component}}.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1

@@ -166,6 +166,41 @@ run_swarm() {
 }
 run_swarm deb "$root/usr/bin" env
 
+# --- the same from the installed example configuration (development mode: one file for gateway and node) --
+config_swarm() {
+  local bin=$1 example=$2
+  local dir="$work/swarm-config"
+  mkdir -p "$dir/models"
+  ln -s "$model" "$dir/models/stories260K.gguf"
+  cp "$example" "$dir/development.ini"
+  for program in declai-server declai-node; do
+    "$bin/$program" --config "$dir/development.ini" --check-config >"$dir/check.log" 2>&1 ||
+      { cat "$dir/check.log"; fail "config: $program --check-config on the installed development.ini"; }
+  done
+  local key port
+  key=$("$bin/declai-server" user add tester --data-dir "$dir/state/server" 2>"$dir/useradd.log") ||
+    { cat "$dir/useradd.log"; fail "config: declai-server user add"; }
+  port=$(free_port)
+  # The file's keys, with the port from the environment (DECLAI_<KEY> over the file; docs/configuration.md).
+  DECLAI_LISTEN="127.0.0.1:$port" "$bin/declai-server" --config "$dir/development.ini" --threads 1 \
+    >"$dir/server.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 300); do grep -q listening "$dir/server.log" && break; sleep 0.1; done
+  grep -q listening "$dir/server.log" || { cat "$dir/server.log"; fail "config: declai-server did not start"; }
+  DECLAI_SERVER_URL="ws://127.0.0.1:$port" "$bin/declai-node" --config "$dir/development.ini" >"$dir/node.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 600); do grep -q ' serves ' "$dir/server.log" && break; sleep 0.1; done
+  grep -q ' serves ' "$dir/server.log" || { cat "$dir/server.log" "$dir/node.log"; fail "config: the node did not connect"; }
+  local story
+  story=$(timeout 120 "$bin/declai-cli" submit --server "ws://127.0.0.1:$port" --insecure-dev -m stories260K \
+    -p "Once upon a time" -n 16 --api-key "$key" 2>"$dir/submit.log") ||
+    { cat "$dir/submit.log" "$dir/server.log"; fail "config: declai-cli submit"; }
+  [ -n "$story" ] || fail "config: declai-cli submit printed nothing"
+  pass "config: server and node from the installed development.ini: Once upon a time$story"
+  stop_all
+}
+config_swarm "$root/usr/bin" "$root/usr/share/doc/declai-server/examples/development.ini"
+
 # --- the relocatable tarball: moved to a new folder, nothing on the library path but its own -----------
 tarball="$work/out/declai-${version}-Linux-$(uname -m).tar.gz"
 [ -f "$tarball" ] || fail "tarball $tarball not built"
