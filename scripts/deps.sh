@@ -52,8 +52,12 @@ declai_install_deps() {
 # Under CI=true, everything the README says runs in CI must be present: lists every missing piece and fails.
 declai_check_ci_dependencies() {
   local missing=()
-  clinfo -l 2>/dev/null | grep -q "Portable Computing Language" || missing+=("PoCL (OpenCL: pocl-opencl-icd, clinfo)")
-  vulkaninfo --summary 2>/dev/null | grep -qi "llvmpipe" || missing+=("lavapipe (Vulkan: mesa-vulkan-drivers, vulkan-tools)")
+  # Outputs read whole before grep: `cmd | grep -q` under pipefail fails at random (SIGPIPE to cmd).
+  local devices
+  devices=$(clinfo -l 2>/dev/null || true)
+  grep -q "Portable Computing Language" <<<"$devices" || missing+=("PoCL (OpenCL: pocl-opencl-icd, clinfo)")
+  devices=$(vulkaninfo --summary 2>/dev/null || true)
+  grep -qi "llvmpipe" <<<"$devices" || missing+=("lavapipe (Vulkan: mesa-vulkan-drivers, vulkan-tools)")
   compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=("PostgreSQL (postgresql)")
   command -v qemu-aarch64 >/dev/null || missing+=("qemu-aarch64 (qemu-user)")
   command -v npm >/dev/null && command -v node >/dev/null || missing+=("npm (nodejs, npm: the HTTP API tests' openai client and OpenAPI linter)")

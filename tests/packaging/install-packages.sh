@@ -93,14 +93,14 @@ pass "dependencies from dpkg-shlibdeps, no GUI libraries in the headless package
 root="$work/root"
 mkdir -p "$root"
 for deb in "${debs[@]}"; do dpkg -x "$deb" "$root" || fail "dpkg -x $deb"; done
-if find "$root" -name 'tst_*' -o -name 'bench_*' -o -name '*.a' | grep -q .; then
-  fail "test binaries or static libraries installed: $(find "$root" -name 'tst_*' -o -name 'bench_*' -o -name '*.a')"
-fi
+stray=$(find "$root" -name 'tst_*' -o -name 'bench_*' -o -name '*.a')
+[ -z "$stray" ] || fail "test binaries or static libraries installed: $stray"
 for program in declai-server declai-node declai-cli; do
   [[ " ${packages[*]} " == *" $program "* ]] || continue
   binary="$root/usr/bin/$program"
   [ -x "$binary" ] || fail "$binary missing"
-  if readelf -d "$binary" | grep -qE 'R(UN)?PATH'; then fail "$program has an RPATH in the Debian package"; fi
+  dynamic=$(readelf -d "$binary")
+  if grep -qE 'R(UN)?PATH' <<<"$dynamic"; then fail "$program has an RPATH in the Debian package"; fi
   got=$("$binary" --version 2>&1)
   [ "$got" = "$program/$version" ] || fail "$program --version printed '$got', expected '$program/$version'"
 done
@@ -208,9 +208,12 @@ mkdir -p "$work/tgz"
 tar -xzf "$tarball" -C "$work/tgz" || fail "tar -xzf $tarball"
 mv "$work/tgz/declai-${version}-Linux-$(uname -m)" "$work/tgz/moved"
 tbin="$work/tgz/moved/bin"
-if ldd "$tbin/declai-server" | grep -q 'not found'; then fail "tarball: $(ldd "$tbin/declai-server" | grep 'not found')"; fi
-ldd "$tbin/declai-server" | grep -q "$work/tgz/moved/bin/../lib/declai/libQt6Core" ||
-  fail "tarball: declai-server does not load the bundled Qt ($(ldd "$tbin/declai-server" | grep Qt6Core))"
+# ldd's output is read whole first: `ldd | grep -q` under pipefail fails at random when grep stops reading
+# early and ldd gets SIGPIPE.
+libraries=$(ldd "$tbin/declai-server")
+if grep -q 'not found' <<<"$libraries"; then fail "tarball: $(grep 'not found' <<<"$libraries")"; fi
+grep -qF "$work/tgz/moved/bin/../lib/declai/libQt6Core" <<<"$libraries" ||
+  fail "tarball: declai-server does not load the bundled Qt ($(grep Qt6Core <<<"$libraries"))"
 for program in declai-server declai-node declai-cli; do
   got=$(env -i "$tbin/$program" --version 2>&1)
   [ "$got" = "$program/$version" ] || fail "tarball: $program --version printed '$got'"
