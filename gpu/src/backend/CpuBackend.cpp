@@ -2,6 +2,7 @@
 
 #include "backend/OpChecks.h"
 #include "declai/core/Quant.h"
+#include "declai/gpu/CpuFeatures.h"
 #include "declai/gpu/CpuKernels.h"
 #include "declai/gpu/ThreadPool.h"
 
@@ -76,8 +77,11 @@ DeviceInfo cpuDeviceInfo(int threadCount) {
     info.maxAllocationBytes = info.memoryTotalBytes;
     info.computeUnits = threadCount > 0 ? threadCount : static_cast<int>(std::thread::hardware_concurrency());
 #if defined(__x86_64__) || defined(__i386__)
-    info.capabilities.fp16 = __builtin_cpu_supports("avx512fp16");
-    info.capabilities.int8Dot = __builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni");
+    // From the project's own CPUID reading (clang 14's __builtin_cpu_supports knows neither feature name).
+    const cpu::CpuFeatures& features = cpu::cpuFeatures();
+    info.capabilities.fp16 = features.avx512fp16 && features.osZmm;
+    info.capabilities.int8Dot =
+        (features.avx512vnni && features.osZmm) || (features.avxVnni && features.osYmm);
 #elif defined(__aarch64__)
     info.capabilities.fp16 = true;
     info.capabilities.int8Dot = true;

@@ -70,6 +70,7 @@ CpuFeatures detect() {
         f.avx512bw = (ebx & (1u << 30)) != 0;
         f.avx512vl = (ebx & (1u << 31)) != 0;
         f.avx512vnni = (ecx & (1u << 11)) != 0;
+        f.avx512fp16 = (edx & (1u << 23)) != 0;
         f.amxTile = (edx & (1u << 24)) != 0;
         f.amxInt8 = (edx & (1u << 25)) != 0;
         __cpuid_count(7, 1, eax, ebx, ecx, edx);

@@ -21,6 +21,7 @@ struct CpuFeatures {
     bool avx512vl = false;
     bool avx512vnni = false;
     bool avx512bf16 = false;
+    bool avx512fp16 = false; // reported as a device capability; no kernel uses it
     bool avxVnni = false;
     bool amxTile = false;
     bool amxInt8 = false;
