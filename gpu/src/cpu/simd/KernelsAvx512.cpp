@@ -1073,7 +1073,11 @@ inline void loadTileConfig(const void* config) {
 // The functions that fill tile buffers and those that tile-load them are also kept out of interprocedural
 // analysis: with them inlined or summarised, GCC 12 dropped the packing of the activation tiles entirely
 // (its summaries do not see the tile loads as reads), which the tests caught as all-zero products.
+#if defined(__clang__) // clang has no noipa (the GCC 12 problem above is GCC's); keep them out of line
+#define DECLAI_TILE_FUNCTION __attribute__((noinline))
+#else
 #define DECLAI_TILE_FUNCTION __attribute__((noipa))
+#endif
 constexpr int64_t kAmxBTileBytes = 8 * 64; // one block: 8 rows (4 values each) x 16 tokens
 
 // Tiles 0-3: C, 16 x 16 int32; tiles 4 and 6: A, 16 weight rows x 32 bytes (one block); tiles 5 and 7: B, one
@@ -1574,8 +1578,8 @@ struct Q4KTiles {
 };
 
 struct Q6KTiles {
-    static constexpr int kWeightParts = 2; // low and high byte parts of sc * (q - 32)
-    static constexpr int kScaleParts = 1;  // d
+    [[maybe_unused]] static constexpr int kWeightParts = 2; // low and high byte parts of sc * (q - 32)
+    [[maybe_unused]] static constexpr int kScaleParts = 1;  // d
     static Q6KAmxScratch& scratch() { return t_q6KAmxScratch; }
     static void pack(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTiles, float* xd) {
         packAmxGroupQ8K(x, xStride, nb, bTiles, xd);
