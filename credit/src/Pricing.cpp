@@ -25,7 +25,10 @@ Expected<Microcredits> priceOf(std::int64_t tokens, Microcredits per1k, std::int
     // values no request reaches (1e12 tokens, 1e15 parameters) so the product stays below 2^127.
     if (tokens > 1'000'000'000'000 || modelParams > 1'000'000'000'000'000)
         return makeError(ErrorCode::InvalidArgument, "token count or model size out of range");
-    const Int128 numerator = Int128(tokens) * Int128(per1k) * Int128(modelParams);
+    // per1k is not capped: an operator's price may be anything up to 2^63, so the product is checked.
+    Int128 numerator = 0;
+    if (__builtin_mul_overflow(Int128(tokens) * Int128(per1k), Int128(modelParams), &numerator))
+        return makeError(ErrorCode::InvalidArgument, "price does not fit in 64 bits");
     const Int128 denominator = Int128(1000) * Int128(referenceParams);
     const Int128 cost = ceilDiv(numerator, denominator);
     if (cost > kInt64Max)
