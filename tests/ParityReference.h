@@ -8,6 +8,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QStringList>
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -22,6 +23,22 @@ struct ParityReference {
     std::vector<int32_t> greedyTokens;
     std::vector<float> logits; // last prompt position
 };
+
+// A parity reference file from DECLAI_REFERENCE_DIR/parity as JSON (empty when missing).
+inline QJsonObject parityJson(const QString& name) {
+    QFile f(referencePath(QStringLiteral("parity/") + name));
+    if (!f.open(QIODevice::ReadOnly))
+        return {};
+    return QJsonDocument::fromJson(f.readAll()).object();
+}
+
+// Token ids of a reference array as "1 2 3" (what declai-cli submit --tokens prints).
+inline QString idText(const QJsonArray& array) {
+    QStringList parts;
+    for (const QJsonValue& v : array)
+        parts << QString::number(v.toInt());
+    return parts.join(QLatin1Char(' '));
+}
 
 inline std::vector<int32_t> jsonIds(const QJsonArray& array) {
     std::vector<int32_t> ids;

@@ -2,6 +2,7 @@
 // together (their logs show passes of more than one session), and every client still gets exactly
 // llama.cpp's greedy continuation: with mixed prompt lengths, a client joining while the others decode,
 // and a node killed while it holds a batch (failover replays give the same floats).
+#include "ParityReference.h"
 #include "SwarmHarness.h"
 
 #include <QJsonArray>
@@ -14,17 +15,10 @@ using declai::testdata::Swarm;
 namespace {
 
 QJsonObject reference(const QString& name) {
-    QFile f(declai::testdata::referencePath(QStringLiteral("parity/") + name));
-    if (!f.open(QIODevice::ReadOnly))
-        return {};
-    return QJsonDocument::fromJson(f.readAll()).object();
+    return declai::testdata::parityJson(name);
 }
-
 QString ids(const QJsonArray& array) {
-    QStringList parts;
-    for (const QJsonValue& v : array)
-        parts << QString::number(v.toInt());
-    return parts.join(QLatin1Char(' '));
+    return declai::testdata::idText(array);
 }
 
 // The largest number of sessions one pass served, over the nodes' logs (ComputeWorker's histogram lines).

@@ -5,6 +5,7 @@
 // longer than the stage timeout ends it with a clear error before the failover deadline. After every fault:
 // the node is served again, no hold is left open and `declai-server ledger verify` is clean (nothing lost).
 #include "FaultProxy.h"
+#include "ParityReference.h"
 #include "SwarmHarness.h"
 
 #include <QElapsedTimer>
@@ -19,17 +20,10 @@ using declai::testdata::Swarm;
 namespace {
 
 QJsonObject reference(const QString& name) {
-    QFile f(declai::testdata::referencePath(QStringLiteral("parity/") + name));
-    if (!f.open(QIODevice::ReadOnly))
-        return {};
-    return QJsonDocument::fromJson(f.readAll()).object();
+    return declai::testdata::parityJson(name);
 }
-
 QString ids(const QJsonArray& array) {
-    QStringList parts;
-    for (const QJsonValue& v : array)
-        parts << QString::number(v.toInt());
-    return parts.join(QLatin1Char(' '));
+    return declai::testdata::idText(array);
 }
 
 double heldBy(Swarm& swarm, const QString& account) {
