@@ -11,7 +11,9 @@
 namespace declai::node {
 
 ComputeWorker::ComputeWorker(WorkerLimits limits, std::shared_ptr<ComputeHooks> hooks)
-    : m_limits(std::move(limits)), m_hooks(std::move(hooks)), m_device(m_limits.device.toStdString()) {}
+    : m_limits(std::move(limits)), m_hooks(std::move(hooks)), m_device(m_limits.device.toStdString()) {
+    m_clock.start();
+}
 
 ComputeWorker::~ComputeWorker() {
     m_executors.clear(); // they use the pool
@@ -143,6 +145,11 @@ void ComputeWorker::reply(const wire::StageRequest& request, const std::string& 
     Q_EMIT stageDone(QByteArray::fromStdString(response.SerializeAsString()));
 }
 
+void ComputeWorker::runStages(const QList<QByteArray>& serializedRequests) {
+    for (const QByteArray& request : serializedRequests)
+        runStage(request); // the pass is posted behind this call, so it sees them all
+}
+
 void ComputeWorker::runStage(const QByteArray& serializedRequest) {
     Queued queued;
     if (!queued.request.ParseFromArray(serializedRequest.constData(),
@@ -167,10 +174,34 @@ void ComputeWorker::scheduleBatch() {
         this,
         [this] {
             m_batchPosted = false;
+            if (const int64_t waitUs = convoyWaitUs(); waitUs > 0)
+                return armConvoyTimer(waitUs); // the rest of a group is on its way: run them together
             runBatch();
             scheduleBatch();
         },
         Qt::QueuedConnection);
+}
+
+int64_t ComputeWorker::convoyWaitUs() {
+    if (m_queue.empty())
+        return 0;
+    const wire::StageRequest& head = m_queue.front().request;
+    const ShardKey key{head.model(), head.layer_begin(), head.layer_end()};
+    std::vector<uint64_t> queued;
+    for (const Queued& q : m_queue)
+        if (ShardKey{q.request.model(), q.request.layer_begin(), q.request.layer_end()} == key)
+            queued.push_back(q.request.session_id());
+    return m_convoys[key].waitUs(queued, m_clock.nsecsElapsed() / 1000);
+}
+
+void ComputeWorker::armConvoyTimer(int64_t waitUs) {
+    if (m_convoyTimerArmed)
+        return;
+    m_convoyTimerArmed = true;
+    QTimer::singleShot(static_cast<int>((waitUs + 999) / 1000), Qt::PreciseTimer, this, [this] {
+        m_convoyTimerArmed = false;
+        scheduleBatch();
+    });
 }
 
 void ComputeWorker::drainQueue() {
@@ -277,10 +308,15 @@ void ComputeWorker::runBatch() {
     const auto results = executor->forwardBatch(parts);
     // Each session is billed the pass's time in proportion to its rows.
     const auto passUs = static_cast<double>(clock.nsecsElapsed()) / 1000.0;
+    std::vector<uint64_t> ranTogether;
+    for (const BatchPart& part : parts)
+        ranTogether.push_back(part.session);
+    m_convoys[key].ran(ranTogether, static_cast<int64_t>(passUs));
     ++m_batches;
     ++m_batchHistogram[static_cast<int>(members.size())];
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     const ShardKey shard{key.model, layers.begin, layers.end};
+    QList<QByteArray> answers; // sent together: they travel back as one frame
     for (size_t i = 0; i < members.size(); ++i) {
         Member& m = members[i];
         const wire::StageRequest& request = *m.request;
@@ -318,10 +354,14 @@ void ComputeWorker::runBatch() {
                                                       static_cast<double>(std::max<int64_t>(1, batchRows))));
         if (m_hooks)
             m_hooks->beforeAnswer(response);
-        Q_EMIT stageDone(QByteArray::fromStdString(response.SerializeAsString()));
+        answers.push_back(QByteArray::fromStdString(response.SerializeAsString()));
         Q_EMIT stageServed(QString::fromStdString(request.model()), layers.begin, layers.end,
                            n * (layers.end - layers.begin), m.newSession, newForShard);
     }
+    if (answers.size() == 1)
+        Q_EMIT stageDone(answers.front());
+    else if (!answers.isEmpty())
+        Q_EMIT stagesDone(answers);
     Q_EMIT sessionsChanged(static_cast<int>(m_sessions.size()));
     Q_EMIT batchRun(static_cast<int>(members.size()), static_cast<int>(batchRows),
                     static_cast<int>(m_queue.size()));
@@ -358,6 +398,9 @@ void ComputeWorker::endSession(quint64 sessionId) {
     while (std::any_of(m_queue.begin(), m_queue.end(),
                        [&](const Queued& q) { return q.request.session_id() == sessionId; }))
         runBatch();
+    for (auto& [key, convoy] : m_convoys)
+        convoy.ended(sessionId);
+    scheduleBatch(); // a pass may have been waiting for this session
     auto it = m_sessions.find(sessionId);
     if (it == m_sessions.end())
         return;

@@ -5,10 +5,12 @@
 #pragma once
 
 #include "ComputeHooks.h"
+#include "declai/core/ConvoyBatching.h"
 #include "declai/gpu/ShardBackend.h"
 #include "declai/gpu/ThreadPool.h"
 #include "proto/declai.pb.h"
 
+#include <QElapsedTimer>
 #include <QObject>
 #include <QString>
 #include <deque>
@@ -61,6 +63,8 @@ public Q_SLOTS:
     // Queues the request; it runs in the next batch (after every request already waiting has been queued:
     // the batch is posted behind them on this thread's event queue).
     void runStage(const QByteArray& serializedRequest);
+    // Requests that came in one frame (StageBatch): all queued before the next pass starts.
+    void runStages(const QList<QByteArray>& serializedRequests);
     void endSession(quint64 sessionId);
     void sweepIdleSessions();
 
@@ -68,6 +72,8 @@ Q_SIGNALS:
     void shardLoaded(quint64 assignmentId, bool ok, const QString& error, quint32 loadMs,
                      double layerTokensPerS, qint64 downloadedBytes);
     void stageDone(const QByteArray& serializedResponse);
+    // The answers of one pass (two or more), to be sent together.
+    void stagesDone(const QList<QByteArray>& serializedResponses);
     void sessionsChanged(int activeSessions);
     // After each successful stage: layer-tokens computed (tokens x layers), and whether the session is new
     // to this node / to this shard (for the "sessions served" counters).
@@ -96,6 +102,9 @@ private:
     void runBatch();
     void drainQueue(); // every queued request, before anything that may change what they run on
     void scheduleBatch();
+    // Microseconds to wait before the next pass for the rest of a group (ConvoyBatching), 0 to run now.
+    int64_t convoyWaitUs();
+    void armConvoyTimer(int64_t waitUs);
     void reply(const wire::StageRequest& request, const std::string& error);
     void logBatchHistogram(bool force);
     ShardBackend* executorFor(const std::string& model, LayerRange layers, std::string& error);
@@ -114,6 +123,9 @@ private:
     std::map<uint64_t, SessionUse> m_sessions;
     std::deque<Queued> m_queue;
     bool m_batchPosted = false;
+    std::map<ShardKey, ConvoyBatching> m_convoys; // per shard: which sessions ran together
+    bool m_convoyTimerArmed = false;
+    QElapsedTimer m_clock;
     std::map<int, uint64_t> m_batchHistogram; // sessions per batch -> batches
     uint64_t m_batchesLogged = 0, m_batches = 0;
     qint64 m_lastHistogramLogMs = 0;

@@ -53,6 +53,7 @@ NodeAgent::NodeAgent(NodeSettings settings, NodeIdentity identity, std::shared_p
     // Worker signals arrive queued on this (the agent's) thread.
     connect(m_worker, &ComputeWorker::shardLoaded, this, &NodeAgent::onShardLoaded);
     connect(m_worker, &ComputeWorker::stageDone, this, &NodeAgent::onStageDone);
+    connect(m_worker, &ComputeWorker::stagesDone, this, &NodeAgent::onStagesDone);
     connect(m_worker, &ComputeWorker::stageServed, this, &NodeAgent::onStageServed);
     connect(m_worker, &ComputeWorker::sessionsChanged, this, [this](int active) {
         const bool changed = active != m_activeSessions;
@@ -301,6 +302,7 @@ void NodeAgent::onSocketConnected() {
     hello.set_max_protocol_version(wire::kProtocolVersion);
     hello.set_public_key(m_identity.publicKey());
     hello.set_software(softwareName("declai-node"));
+    hello.set_stage_batches(true);
     m_channel->send(wire::HELLO, hello);
 }
 
@@ -377,6 +379,7 @@ void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
         if (!welcome)
             return;
         m_welcomed = true;
+        m_serverTakesBatches = welcome->stage_batches();
         m_backoff.reset();
         qInfo("connected to %s as node %s", qPrintable(m_rotation.current().toString()),
               m_identity.shortId().c_str());
@@ -413,6 +416,20 @@ void NodeAgent::onEnvelope(const wire::Envelope& envelope) {
             },
             Qt::QueuedConnection);
         return;
+    case wire::STAGE_BATCH: {
+        auto batch = wire::decodeBody<wire::StageBatch>(envelope, wire::STAGE_BATCH);
+        if (!batch)
+            return;
+        QList<QByteArray> requests;
+        requests.reserve(batch->requests_size());
+        for (const wire::StageRequest& request : batch->requests())
+            requests.push_back(QByteArray::fromStdString(request.SerializeAsString()));
+        // One call, so the compute thread queues them all before its next pass (runs there).
+        QMetaObject::invokeMethod(
+            m_worker, [worker = m_worker, requests = std::move(requests)] { worker->runStages(requests); },
+            Qt::QueuedConnection);
+        return;
+    }
     case wire::END_SESSION: {
         auto end = wire::decodeBody<wire::EndSession>(envelope, wire::END_SESSION);
         if (end)
@@ -580,6 +597,21 @@ void NodeAgent::sendSigned(wire::MessageType type, const std::string& body) {
 void NodeAgent::onStageDone(const QByteArray& serializedResponse) {
     // Stage answers are signed: they are what credit is paid for.
     sendSigned(wire::STAGE_RESPONSE, serializedResponse.toStdString());
+}
+
+void NodeAgent::onStagesDone(const QList<QByteArray>& serializedResponses) {
+    if (!m_serverTakesBatches) {
+        for (const QByteArray& response : serializedResponses)
+            onStageDone(response);
+        return;
+    }
+    // One signed frame for the pass: the gateway handles its answers together (and so keeps the sessions
+    // together at its next step).
+    wire::StageBatchResponse batch;
+    for (const QByteArray& response : serializedResponses)
+        if (!batch.add_responses()->ParseFromArray(response.constData(), static_cast<int>(response.size())))
+            batch.mutable_responses()->RemoveLast(); // made by our own worker; never expected
+    sendSigned(wire::STAGE_BATCH_RESPONSE, batch.SerializeAsString());
 }
 
 void NodeAgent::answerShardChallenge(const wire::ShardChallenge& challenge) {

@@ -102,6 +102,7 @@ private:
     void onShardLoaded(quint64 assignmentId, bool ok, const QString& error, quint32 loadMs,
                        double layerTokensPerS, qint64 downloadedBytes);
     void onStageDone(const QByteArray& serializedResponse);
+    void onStagesDone(const QList<QByteArray>& serializedResponses);
     void onStageServed(const QString& model, qint64 layerBegin, qint64 layerEnd, qint64 layerTokens,
                        bool newSession, bool newSessionForShard);
     // Answers the gateway's proof-of-possession challenge from this node's copy of the shard.
@@ -129,6 +130,7 @@ private:
     std::string m_nonce;
     bool m_started = false;
     bool m_welcomed = false;
+    bool m_serverTakesBatches = false; // its Welcome said it understands StageBatchResponse
     bool m_draining = false;
     bool m_accepting = true;
     int m_activeSessions = 0;

@@ -36,6 +36,10 @@ const char* messageTypeName(MessageType type) {
         return "ShardChallenge";
     case SHARD_PROOF:
         return "ShardProof";
+    case STAGE_BATCH:
+        return "StageBatch";
+    case STAGE_BATCH_RESPONSE:
+        return "StageBatchResponse";
     case SUBMIT:
         return "Submit";
     case TOKEN:

@@ -205,6 +205,8 @@ void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
     node->publicKey = key;
     node->nodeId = NodeIdentity::nodeIdOf(key);
     node->channelBinding = p.nonce;
+    node->takesStageBatches = p.hello.stage_batches();
+    node->maxMessageBytes = m_nodeMaxMessageBytes;
     if (m_handlers.admitNode)
         if (auto admitted = m_handlers.admitNode(node->nodeId, p.channel->peerAddress()); !admitted)
             return reject(id, wire::OVERLOADED, QString::fromStdString(admitted.error().message));
@@ -212,6 +214,7 @@ void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
     welcome.set_peer_id(node->nodeId);
     welcome.set_max_message_bytes(m_nodeMaxMessageBytes);
     welcome.set_http_base(httpBase().toStdString());
+    welcome.set_stage_batches(true);
     p.channel->setMaxMessageBytes(m_nodeMaxMessageBytes);
     p.channel->send(wire::WELCOME, welcome);
     p.timer.stop();

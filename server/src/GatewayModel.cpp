@@ -6,7 +6,7 @@ namespace declai::server {
 
 Expected<std::unique_ptr<GatewayModel>> GatewayModel::create(std::string name, std::string digest,
                                                              std::shared_ptr<const GgufFile> file,
-                                                             ThreadPool& pool, int gatewayLayers) {
+                                                             int gatewayLayers) {
     auto weights = ModelWeights::fromFile(std::move(file));
     if (!weights)
         return weights.error();
@@ -20,7 +20,6 @@ Expected<std::unique_ptr<GatewayModel>> GatewayModel::create(std::string name, s
     model->m_gatewayLayers = std::clamp<int64_t>(gatewayLayers, 1, model->config().layerCount);
     model->m_tokenizer = std::move(*tokenizer);
     model->m_embedder = std::make_unique<Embedder>(model->m_weights);
-    model->m_head = std::make_unique<Head>(model->m_weights, pool);
     for (int32_t id = 0; id < model->m_tokenizer->vocabSize(); ++id) {
         if (model->m_tokenizer->isEndOfGeneration(id))
             model->m_stopIds.insert(id);
@@ -48,13 +47,6 @@ Expected<std::vector<float>> GatewayModel::embed(std::span<const int32_t> tokens
     if (auto r = m_embedder->embed(tokens, hidden); !r)
         return r.error();
     return hidden;
-}
-
-Expected<std::vector<float>> GatewayModel::logits(std::span<const float> lastHidden) {
-    std::vector<float> out(static_cast<size_t>(m_head->vocabSize()));
-    if (auto r = m_head->logits(lastHidden, out); !r)
-        return r.error();
-    return out;
 }
 
 } // namespace declai::server

@@ -12,10 +12,10 @@ constexpr float kMaxPlausibleHiddenValue = 1e6f; // 100x the largest activation 
 } // namespace
 
 GenerationSession::GenerationSession(uint64_t sessionId, SessionHost& host, GatewayModel& model,
-                                     GatewayLayers& gatewayLayers, SessionRequest request, Sinks sinks,
+                                     GatewayCompute& gatewayCompute, SessionRequest request, Sinks sinks,
                                      int stageTimeoutMs, int failoverDeadlineMs, int chainWaitMs,
                                      wire::TensorEncoding encoding, QObject* parent)
-    : QObject(parent), m_sessionId(sessionId), m_host(host), m_model(model), m_gatewayLayers(gatewayLayers),
+    : QObject(parent), m_sessionId(sessionId), m_host(host), m_model(model), m_gatewayCompute(gatewayCompute),
       m_request(std::move(request)), m_sinks(std::move(sinks)), m_stageTimeoutMs(stageTimeoutMs),
       m_failoverDeadlineMs(failoverDeadlineMs), m_chainWaitMs(chainWaitMs), m_encoding(encoding) {
     m_stageTimer.setSingleShot(true);
@@ -33,7 +33,7 @@ GenerationSession::GenerationSession(uint64_t sessionId, SessionHost& host, Gate
 }
 
 GenerationSession::~GenerationSession() {
-    m_gatewayLayers.endSession(m_sessionId); // drops a callback into this object that may still be queued
+    m_gatewayCompute.endSession(m_sessionId); // drops a callback into this object that may still be queued
 }
 
 std::optional<std::string> GenerationSession::contextOverflow(int64_t promptTokens, int64_t maxTokens,
@@ -109,8 +109,9 @@ void GenerationSession::runStep(std::span<const int32_t> tokens) {
         return fail(QString::fromStdString(hidden.error().message));
     m_stepRows = static_cast<int64_t>(tokens.size());
     // The gateway's own layers first, on its compute thread: no node ever sees an embedding row.
-    m_gatewayLayers.run(m_model, m_sessionId, m_position, std::move(*hidden), m_stepRows,
-                        [this](Expected<std::vector<float>> rows) { onGatewayLayersDone(std::move(rows)); });
+    m_gatewayCompute.runLayers(
+        m_model, m_sessionId, m_position, std::move(*hidden), m_stepRows,
+        [this](Expected<std::vector<float>> rows) { onGatewayLayersDone(std::move(rows)); });
 }
 
 void GenerationSession::onGatewayLayersDone(Expected<std::vector<float>> rows) {
@@ -193,7 +194,7 @@ void GenerationSession::dispatch(size_t index) {
                               return failStage(index, QStringLiteral("node is not connected"));
                           }
                           m_stageClock.start();
-                          target->channel->send(wire::STAGE_REQUEST, request);
+                          m_host.sendStage(*target, request);
                           m_currentTimeoutMs = m_host.answerTimeoutMs(nodeId, m_stageTimeoutMs);
                           m_stageTimer.start(m_currentTimeoutMs);
                       });
@@ -275,7 +276,14 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
 }
 
 void GenerationSession::handleFinalHidden(std::span<const float> lastRow) {
-    auto logits = m_model.logits(lastRow);
+    // On the gateway's compute thread, batched with the other sessions whose rows arrived meanwhile.
+    m_gatewayCompute.logits(m_model, m_sessionId, std::vector<float>(lastRow.begin(), lastRow.end()),
+                            [this](Expected<std::vector<float>> logits) { onLogits(std::move(logits)); });
+}
+
+void GenerationSession::onLogits(Expected<std::vector<float>> logits) {
+    if (m_done)
+        return;
     if (!logits)
         return fail(QString::fromStdString(logits.error().message));
     const int32_t next = m_sampler->sample(*logits);
@@ -419,7 +427,7 @@ void GenerationSession::onShardReady(const std::string& model) {
 }
 
 void GenerationSession::endRemoteSessions() {
-    m_gatewayLayers.endSession(m_sessionId);
+    m_gatewayCompute.endSession(m_sessionId);
     std::set<std::string> told;
     for (const Stage& s : m_stages) {
         if (!told.insert(s.nodeId).second)

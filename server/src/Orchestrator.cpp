@@ -25,10 +25,10 @@ bool covers(const std::vector<LayerRange>& ranges, LayerRange wanted) {
 
 } // namespace
 
-Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, ThreadPool& pool, QString httpBase,
+Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, QString httpBase,
                            CreditService* credits, QObject* parent)
-    : QObject(parent), m_config(config), m_store(store), m_pool(pool), m_httpBase(std::move(httpBase)),
-      m_gatewayLayers(config.threads), m_shardProofs(std::random_device{}()),
+    : QObject(parent), m_config(config), m_store(store), m_httpBase(std::move(httpBase)),
+      m_gatewayCompute(config.threads), m_shardProofs(std::random_device{}()),
       m_verifier(config.verification, 1, std::random_device{}()), m_credits(credits),
       m_scheduler(SchedulerConfig{config.maxSessions, config.highReserveShare, 30000, 10000}),
       m_reputation([&config] {
@@ -66,7 +66,7 @@ Expected<void> Orchestrator::loadModels() {
     for (const auto& entry : m_store.models()) {
         // The digest nodes know the model by is the one of the view they may download.
         auto model = GatewayModel::create(entry->name.toStdString(), entry->manifest.digest, entry->file,
-                                          m_pool, m_config.gatewayLayers);
+                                          m_config.gatewayLayers);
         if (!model)
             return model.error();
         m_models[entry->name.toStdString()] = std::move(*model);
@@ -229,6 +229,9 @@ void Orchestrator::onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope
     case wire::STAGE_RESPONSE:
         handleStageResponse(node, envelope);
         return;
+    case wire::STAGE_BATCH_RESPONSE:
+        handleStageBatchResponse(node, envelope);
+        return;
     default:
         node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
                              QStringLiteral("unexpected %1 from a node")
@@ -247,15 +250,38 @@ void Orchestrator::handleStageResponse(NodeLink* node, const wire::Envelope& env
                              QString::fromStdString(response.error().message));
         return;
     }
-    auto it = m_sessions.find(response->session_id());
-    if (it == m_sessions.end() || !it->second->awaits(node->nodeId, response->step())) {
+    deliverStageResponse(*node, *response);
+}
+
+void Orchestrator::handleStageBatchResponse(NodeLink* node, const wire::Envelope& envelope) {
+    // One signature over the whole pass's answers; each answer is then handled as if it came alone.
+    if (!acceptSigned(node, envelope, "stage batch response"))
+        return;
+    auto batch = wire::decodeBody<wire::StageBatchResponse>(envelope, wire::STAGE_BATCH_RESPONSE);
+    if (!batch) {
+        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
+                             QString::fromStdString(batch.error().message));
+        return;
+    }
+    const std::string nodeId = node->nodeId; // a bad answer may cut the node off (and free *node) midway
+    for (const wire::StageResponse& response : batch->responses()) {
+        NodeLink* live = nodeLink(nodeId);
+        if (!live)
+            return;
+        deliverStageResponse(*live, response);
+    }
+}
+
+void Orchestrator::deliverStageResponse(NodeLink& node, const wire::StageResponse& response) {
+    auto it = m_sessions.find(response.session_id());
+    if (it == m_sessions.end() || !it->second->awaits(node.nodeId, response.step())) {
         // The session ended meanwhile, or the answer is for a session or step this node was not given:
         // dropped, and its self-reported compute time is not counted.
         ++m_stats.strayStageAnswers;
         return;
     }
-    m_stats.nodeComputeUs += response->compute_us();
-    it->second->onStageResponse(node->nodeId, *response);
+    m_stats.nodeComputeUs += response.compute_us();
+    it->second->onStageResponse(node.nodeId, response);
 }
 
 bool Orchestrator::acceptSigned(NodeLink* node, const wire::Envelope& envelope, const char* what) {
@@ -475,6 +501,11 @@ void Orchestrator::sessionWork(const std::string& modelName, const std::vector<S
         // A node on probation has every session checked; then the verifier's falling rate applies.
         if (!m_reputation.onProbation(w.nodeId) && !m_verifier.shouldCheck(w.nodeId))
             continue;
+        if (m_verifier.pendingJobs() >=
+            static_cast<uint64_t>(std::max(0, m_config.verification.maxQueuedChecks))) {
+            ++m_stats.verificationsSkipped;
+            continue;
+        }
         auto job = std::make_shared<VerificationJob>();
         job->jobId = m_nextJobId++;
         job->nodeId = w.nodeId;
@@ -904,7 +935,7 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     const uint32_t maxTokens = request.maxTokens;
     sessionRequest.maxTokens = maxTokens;
     auto session = std::make_unique<GenerationSession>(
-        sessionId, *this, *m, m_gatewayLayers, std::move(sessionRequest), std::move(sinks),
+        sessionId, *this, *m, m_gatewayCompute, std::move(sessionRequest), std::move(sinks),
         m_config.stageTimeoutMs, m_config.failoverDeadlineMs, m_config.chainWaitMs, encoding);
     QueuedRequest queued;
     queued.id = sessionId;
@@ -997,6 +1028,10 @@ void Orchestrator::queueStage(const std::string& nodeId, const std::string& acco
     m_stageDispatcher.submit(nodeId, account, sessionId, std::move(send));
 }
 
+void Orchestrator::sendStage(NodeLink& node, wire::StageRequest request) {
+    m_stageOutbox.send(node.nodeId, std::move(request));
+}
+
 void Orchestrator::stageSettled(const std::string& nodeId, uint64_t sessionId) {
     m_stageDispatcher.settle(nodeId, sessionId);
 }
@@ -1054,23 +1089,27 @@ QJsonObject Orchestrator::statusJson() const {
                                      ids.append(QString::fromStdString(n.first));
                              return ids;
                          }()}});
-    return QJsonObject{{QStringLiteral("nodes"), nodes},
-                       {QStringLiteral("models"), models},
-                       {QStringLiteral("sessions"), sessions},
-                       {QStringLiteral("sessions_completed"), qint64(m_stats.sessionsCompleted)},
-                       {QStringLiteral("sessions_failed"), qint64(m_stats.sessionsFailed)},
-                       {QStringLiteral("failovers"), qint64(m_stats.failovers)},
-                       {QStringLiteral("bad_signatures"), qint64(m_stats.badSignatures)},
-                       {QStringLiteral("protocol_violations"), qint64(m_stats.protocolViolations)},
-                       {QStringLiteral("stray_stage_answers"), qint64(m_stats.strayStageAnswers)},
-                       {QStringLiteral("hidden_bytes_sent"), qint64(m_stats.hiddenBytesSent)},
-                       {QStringLiteral("stage_hops"), qint64(m_stats.stageHops)},
-                       {QStringLiteral("tokens_generated"), qint64(m_stats.tokensGenerated)},
-                       {QStringLiteral("verifications_passed"), qint64(m_stats.verificationsPassed)},
-                       {QStringLiteral("verifications_failed"), qint64(m_stats.verificationsFailed)},
-                       {QStringLiteral("quarantined_nodes"), qint64(m_stats.cheatersQuarantined)},
-                       {QStringLiteral("node_compute_ms"), qint64(m_stats.nodeComputeUs / 1000)},
-                       {QStringLiteral("verification_compute_ms"), qint64(m_verifier.totalCheckUs() / 1000)}};
+    return QJsonObject{
+        {QStringLiteral("nodes"), nodes},
+        {QStringLiteral("models"), models},
+        {QStringLiteral("sessions"), sessions},
+        {QStringLiteral("sessions_completed"), qint64(m_stats.sessionsCompleted)},
+        {QStringLiteral("sessions_failed"), qint64(m_stats.sessionsFailed)},
+        {QStringLiteral("failovers"), qint64(m_stats.failovers)},
+        {QStringLiteral("bad_signatures"), qint64(m_stats.badSignatures)},
+        {QStringLiteral("protocol_violations"), qint64(m_stats.protocolViolations)},
+        {QStringLiteral("stray_stage_answers"), qint64(m_stats.strayStageAnswers)},
+        {QStringLiteral("stage_batch_frames"), qint64(m_stageOutbox.batchFramesSent())},
+        {QStringLiteral("stage_requests_in_batches"), qint64(m_stageOutbox.requestsInBatches())},
+        {QStringLiteral("hidden_bytes_sent"), qint64(m_stats.hiddenBytesSent)},
+        {QStringLiteral("stage_hops"), qint64(m_stats.stageHops)},
+        {QStringLiteral("tokens_generated"), qint64(m_stats.tokensGenerated)},
+        {QStringLiteral("verifications_passed"), qint64(m_stats.verificationsPassed)},
+        {QStringLiteral("verifications_failed"), qint64(m_stats.verificationsFailed)},
+        {QStringLiteral("verifications_skipped"), qint64(m_stats.verificationsSkipped)},
+        {QStringLiteral("quarantined_nodes"), qint64(m_stats.cheatersQuarantined)},
+        {QStringLiteral("node_compute_ms"), qint64(m_stats.nodeComputeUs / 1000)},
+        {QStringLiteral("verification_compute_ms"), qint64(m_verifier.totalCheckUs() / 1000)}};
 }
 
 } // namespace declai::server

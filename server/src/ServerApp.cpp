@@ -127,7 +127,6 @@ Expected<quint16> ServerApp::start() {
         if (auto started = m_credits->start(); !started)
             return started.error();
     }
-    m_pool = std::make_unique<ThreadPool>(m_config.threads);
     Gateway::Handlers handlers;
     handlers.nodeAuthenticated = [this](std::unique_ptr<NodeLink> node) {
         m_orchestrator->addNode(std::move(node));
@@ -161,7 +160,7 @@ Expected<quint16> ServerApp::start() {
     if (!port)
         return port.error();
     m_orchestrator =
-        std::make_unique<Orchestrator>(m_config, *m_store, *m_pool, m_gateway->httpBase(), m_credits.get());
+        std::make_unique<Orchestrator>(m_config, *m_store, m_gateway->httpBase(), m_credits.get());
     if (auto loaded = m_orchestrator->loadModels(); !loaded)
         return loaded.error();
     if (auto api = startApi(tls); !api)

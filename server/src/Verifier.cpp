@@ -1,5 +1,7 @@
 #include "declai/server/Verifier.h"
 
+#include "declai/core/ThreadPriority.h"
+
 #include <QElapsedTimer>
 #include <algorithm>
 #include <cmath>
@@ -89,7 +91,11 @@ Verifier::Verifier(VerificationPolicy policy, int threads, uint64_t seed, QObjec
         Q_EMIT finished(result);
     });
     m_thread.setObjectName(QStringLiteral("declai-verifier"));
-    m_thread.start(QThread::LowPriority);
+    m_thread.start();
+    // Checks are background work: on a gateway whose CPU is busy they wait for the relaying and the
+    // sessions' own computing (and, where nodes share the machine, for those) instead of competing.
+    QMetaObject::invokeMethod(
+        m_worker, [] { lowerCurrentThreadPriority(10); }, Qt::QueuedConnection);
 }
 
 Verifier::~Verifier() {

@@ -4,9 +4,11 @@
 // leaves.
 #include "TestData.h"
 #include "declai/gpu/Embedder.h"
+#include "declai/gpu/Head.h"
 #include "declai/gpu/ShardExecutor.h"
 
 #include <QTest>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -149,6 +151,41 @@ private Q_SLOTS:
 
     // A part that fails its checks is refused alone; the rest of the batch runs, and a session may not
     // appear twice in one pass.
+    // The gateway's head runs the last rows of several sessions in one product: each row's logits must be
+    // those of a solo call (the sampled token, and so the text, must not depend on who else was waiting).
+    void headBatchEqualsSoloRows_data() { batchEqualsSolo_data(); }
+
+    void headBatchEqualsSoloRows() {
+        QFETCH(QString, model);
+        const QString path = testdata::modelPath(model);
+        if (path.isEmpty())
+            QSKIP(qPrintable(model + QStringLiteral(" not found on DECLAI_MODEL_PATH")));
+        auto weights = ModelWeights::load(path.toStdString());
+        QVERIFY2(weights, weights ? "" : weights.error().message.c_str());
+        const auto dim = static_cast<size_t>((*weights)->config().embeddingLength);
+        ThreadPool pool(2);
+        Head head(*weights, pool);
+        const auto vocab = static_cast<size_t>(head.vocabSize());
+        for (int64_t rows : {1, 2, 5, 16}) {
+            std::vector<float> hidden(size_t(rows) * dim);
+            for (size_t i = 0; i < hidden.size(); ++i)
+                hidden[i] = std::sin(0.37f * float(i) + float(rows)) * (1.0f + float(i % 7));
+            std::vector<float> batched(size_t(rows) * vocab);
+            QVERIFY(head.logitsBatch(hidden, rows, batched));
+            for (int64_t r = 0; r < rows; ++r) {
+                std::vector<float> solo(vocab);
+                QVERIFY(head.logits(std::span<const float>(hidden.data() + size_t(r) * dim, dim), solo));
+                QVERIFY2(
+                    std::memcmp(solo.data(), batched.data() + size_t(r) * vocab, vocab * sizeof(float)) == 0,
+                    qPrintable(QStringLiteral("row %1 of %2 differs from its solo logits").arg(r).arg(rows)));
+            }
+        }
+        std::vector<float> out(vocab);
+        QVERIFY(!head.logitsBatch(std::span<const float>(), 0, out)); // no rows: refused, not a crash
+        std::vector<float> ragged(dim + 1);
+        QVERIFY(!head.logitsBatch(ragged, 1, out)); // a row of the wrong width: refused
+    }
+
     void aBadPartDoesNotSinkTheBatch() {
         const QString path = testdata::modelPath(QStringLiteral("stories260K.gguf"));
         if (path.isEmpty())

@@ -39,6 +39,8 @@ struct HonestNode {
     std::vector<float> inputs; // every row received in a StageRequest
     std::vector<uint32_t> layerBegins;
     QString problem;
+    bool takesBatches = false; // announce StageBatch in the handshake (set before join)
+    int batchesReceived = 0;
 
     HonestNode(const QString& ca, const QString& cache, NodeIdentity identity)
         : peer(ca), id(std::move(identity)), cacheDir(cache) {
@@ -98,32 +100,15 @@ struct HonestNode {
         } else if (e.type() == wire::STAGE_REQUEST) {
             wire::StageRequest r;
             r.ParseFromString(e.body());
-            wire::StageResponse response;
-            response.set_session_id(r.session_id());
-            response.set_step(r.step());
-            response.set_layer_begin(r.layer_begin());
-            response.set_layer_end(r.layer_end());
-            response.set_hidden_size(r.hidden_size());
-            response.set_encoding(r.encoding());
-            auto rows = wire::decodeHidden(r.hidden(), r.encoding(), r.n_tokens(), r.hidden_size());
-            if (!rows || !executor || r.layer_begin() != held.begin || r.layer_end() != held.end) {
-                response.set_error("cannot run this stage");
-            } else {
-                inputs.insert(inputs.end(), rows->begin(), rows->end());
-                layerBegins.push_back(r.layer_begin());
-                if (r.replay())
-                    executor->endSession(r.session_id());
-                if (auto ran = executor->forward(r.session_id(), r.start_pos(), *rows, r.n_tokens()); !ran) {
-                    response.set_error(ran.error().message);
-                } else {
-                    const uint32_t keep = r.return_last_rows() ? r.return_last_rows() : r.n_tokens();
-                    const size_t values = size_t(keep) * r.hidden_size();
-                    response.set_n_tokens(keep);
-                    response.set_hidden(wire::encodeHidden(
-                        std::span<const float>(rows->data() + rows->size() - values, values), r.encoding()));
-                }
-            }
-            peer.sendSigned(wire::STAGE_RESPONSE, response, id);
+            peer.sendSigned(wire::STAGE_RESPONSE, answer(r), id);
+        } else if (e.type() == wire::STAGE_BATCH) {
+            wire::StageBatch batch;
+            batch.ParseFromString(e.body());
+            ++batchesReceived;
+            wire::StageBatchResponse answers;
+            for (const wire::StageRequest& r : batch.requests())
+                *answers.add_responses() = answer(r);
+            peer.sendSigned(wire::STAGE_BATCH_RESPONSE, answers, id);
         } else if (e.type() == wire::END_SESSION) {
             wire::EndSession end;
             end.ParseFromString(e.body());
@@ -132,8 +117,38 @@ struct HonestNode {
         }
     }
 
+    // One request, run alone (a batch's requests are run one after the other: the numbers are the same).
+    wire::StageResponse answer(const wire::StageRequest& r) {
+        wire::StageResponse response;
+        response.set_session_id(r.session_id());
+        response.set_step(r.step());
+        response.set_layer_begin(r.layer_begin());
+        response.set_layer_end(r.layer_end());
+        response.set_hidden_size(r.hidden_size());
+        response.set_encoding(r.encoding());
+        auto rows = wire::decodeHidden(r.hidden(), r.encoding(), r.n_tokens(), r.hidden_size());
+        if (!rows || !executor || r.layer_begin() != held.begin || r.layer_end() != held.end) {
+            response.set_error("cannot run this stage");
+            return response;
+        }
+        inputs.insert(inputs.end(), rows->begin(), rows->end());
+        layerBegins.push_back(r.layer_begin());
+        if (r.replay())
+            executor->endSession(r.session_id());
+        if (auto ran = executor->forward(r.session_id(), r.start_pos(), *rows, r.n_tokens()); !ran) {
+            response.set_error(ran.error().message);
+        } else {
+            const uint32_t keep = r.return_last_rows() ? r.return_last_rows() : r.n_tokens();
+            const size_t values = size_t(keep) * r.hidden_size();
+            response.set_n_tokens(keep);
+            response.set_hidden(wire::encodeHidden(
+                std::span<const float>(rows->data() + rows->size() - values, values), r.encoding()));
+        }
+        return response;
+    }
+
     bool join(quint16 port) {
-        if (!peer.nodeHandshake(port, id))
+        if (!peer.nodeHandshake(port, id, takesBatches))
             return false;
         wire::NodeStatus status;
         status.set_accepting_sessions(true);

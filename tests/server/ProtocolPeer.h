@@ -100,11 +100,13 @@ struct ProtocolPeer {
         return std::nullopt;
     }
     // The node handshake (Hello, Challenge, signed ChallengeResponse, Welcome); false when refused.
-    bool nodeHandshake(quint16 port, const NodeIdentity& id) {
+    // stageBatches: announce that StageBatch frames are understood (the gateway then sends them).
+    bool nodeHandshake(quint16 port, const NodeIdentity& id, bool stageBatches = false) {
         if (!open(port))
             return false;
         wire::Hello hello;
         hello.set_role(wire::NODE);
+        hello.set_stage_batches(stageBatches);
         hello.set_min_protocol_version(wire::kProtocolVersion);
         hello.set_max_protocol_version(wire::kProtocolVersion);
         hello.set_public_key(id.publicKey());

@@ -80,11 +80,14 @@ private Q_SLOTS:
                                       {QStringLiteral("--tokens")});
             jobs.push_back(std::move(job));
         };
-        // Mixed prompt lengths at once (each client is its own connection, so its own account).
-        for (const QString& name :
-             {QStringLiteral("stories260K-p1.json"), QStringLiteral("stories260K-p2.json"),
-              QStringLiteral("stories260K-p3.json")})
-            start(name);
+        // Mixed prompt lengths at once (each client is its own connection, so its own account). Six sessions
+        // on three nodes: more sessions than pipeline stages, so some must share a node's pass (with fewer, a
+        // balanced pipeline may keep every session on its own node and never need to batch).
+        for (int round = 0; round < 2; ++round)
+            for (const QString& name :
+                 {QStringLiteral("stories260K-p1.json"), QStringLiteral("stories260K-p2.json"),
+                  QStringLiteral("stories260K-p3.json")})
+                start(name);
         // One joins while the others decode.
         QElapsedTimer clock;
         clock.start();
@@ -112,6 +115,8 @@ private Q_SLOTS:
         const int largest = largestBatch(swarm, 3);
         QVERIFY2(largest >= 2,
                  qPrintable(QStringLiteral("no pass served more than %1 session(s)").arg(largest)));
+        // Sessions that left a pass together travelled on together: one StageBatch frame for their requests.
+        QVERIFY(swarm.status().value(QStringLiteral("stage_batch_frames")).toInteger() >= 1);
     }
 };
 

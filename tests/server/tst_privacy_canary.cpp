@@ -85,7 +85,8 @@ QByteArray varintRun(const std::vector<int32_t>& ids, size_t at, size_t n) {
 
 // True when the frame carries nothing but the fields this test knows (the lite runtime keeps unknown fields
 // and serializes them back: a rebuilt copy of the known fields must give the same bytes).
-bool onlyKnownFields(const wire::Envelope& e, const wire::StageRequest& r) {
+// The request rebuilt from the fields we know: equal bytes mean it carries nothing else.
+wire::StageRequest knownFieldsOf(const wire::StageRequest& r) {
     wire::StageRequest k;
     k.set_session_id(r.session_id());
     k.set_step(r.step());
@@ -99,14 +100,18 @@ bool onlyKnownFields(const wire::Envelope& e, const wire::StageRequest& r) {
     k.set_hidden(r.hidden());
     k.set_return_last_rows(r.return_last_rows());
     k.set_replay(r.replay());
+    return k;
+}
+
+// The envelope carries nothing beyond its body (`knownBody`: the body rebuilt from known fields).
+bool onlyKnownFields(const wire::Envelope& e, const std::string& knownBody) {
     wire::Envelope ke;
     ke.set_protocol_version(e.protocol_version());
     ke.set_type(e.type());
     ke.set_seq(e.seq());
     ke.set_body(e.body());
     ke.set_signature(e.signature());
-    return k.SerializeAsString() == e.body() && ke.SerializeAsString() == e.SerializeAsString() &&
-           e.signature().empty();
+    return knownBody == e.body() && ke.SerializeAsString() == e.SerializeAsString() && e.signature().empty();
 }
 
 } // namespace
@@ -150,6 +155,7 @@ private Q_SLOTS:
             nodes.push_back(
                 std::make_unique<HonestNode>(swarm.caFile(), caches.back()->path(), std::move(*id)));
             nodes.back()->peer.keepRawFrames = true;
+            nodes.back()->takesBatches = true; // requests that leave together come in one StageBatch frame
             QVERIFY(nodes.back()->join(swarm.port()));
         }
         QVERIFY2(swarm.waitForShards(1, 60000), qPrintable(nodes[0]->problem + nodes[1]->problem));
@@ -221,6 +227,7 @@ private Q_SLOTS:
         }
         size_t frames = 0;
         size_t stageRequests = 0;
+        size_t batchFrames = 0; // StageBatch frames among them (checked request by request like the rest)
         size_t extraFieldRequests = 0;
         QByteArray all; // every frame both nodes received, back to back
         for (const auto& node : nodes) {
@@ -229,16 +236,35 @@ private Q_SLOTS:
                 all += frame;
                 wire::Envelope e;
                 QVERIFY(e.ParseFromArray(frame.constData(), int(frame.size())));
-                if (e.type() != wire::STAGE_REQUEST)
+                std::vector<wire::StageRequest> requests;
+                std::string knownBody;
+                if (e.type() == wire::STAGE_REQUEST) {
+                    wire::StageRequest r;
+                    QVERIFY(r.ParseFromString(e.body()));
+                    knownBody = knownFieldsOf(r).SerializeAsString();
+                    requests.push_back(r);
+                } else if (e.type() == wire::STAGE_BATCH) {
+                    ++batchFrames;
+                    wire::StageBatch batch, known;
+                    QVERIFY(batch.ParseFromString(e.body()));
+                    for (const wire::StageRequest& r : batch.requests()) {
+                        requests.push_back(r);
+                        *known.add_requests() = knownFieldsOf(r);
+                    }
+                    knownBody = known.SerializeAsString();
+                } else {
                     continue;
-                ++stageRequests;
-                // Decoded: the request holds hidden states of the announced shape and nothing else.
-                wire::StageRequest r;
-                QVERIFY(r.ParseFromString(e.body()));
-                const size_t width = r.encoding() == wire::F16 ? 2 : 4;
-                const bool onlyHidden = r.hidden().size() == size_t(r.n_tokens()) * r.hidden_size() * width &&
-                                        r.model() == "stories260K" && onlyKnownFields(e, r);
-                extraFieldRequests += onlyHidden ? 0 : 1;
+                }
+                const bool frameClean = onlyKnownFields(e, knownBody);
+                for (const wire::StageRequest& r : requests) {
+                    ++stageRequests;
+                    // Decoded: the request holds hidden states of the announced shape and nothing else.
+                    const size_t width = r.encoding() == wire::F16 ? 2 : 4;
+                    const bool onlyHidden =
+                        r.hidden().size() == size_t(r.n_tokens()) * r.hidden_size() * width &&
+                        r.model() == "stories260K" && frameClean;
+                    extraFieldRequests += onlyHidden ? 0 : 1;
+                }
             }
         }
         const size_t bytes = size_t(all.size());
@@ -262,10 +288,12 @@ private Q_SLOTS:
             tokenHits += all.contains(run) ? 1 : 0;
         qInfo(
             "nodes received %zu frames (%zu bytes), %zu stage requests; hits: %zu text/key/account/address, "
-            "%zu token-id runs (%zu runs searched), %zu stage requests with anything besides hidden states",
-            frames, bytes, stageRequests, hits, tokenHits, tokenRuns.size(), extraFieldRequests);
+            "%zu token-id runs (%zu runs searched), %zu stage requests with anything besides hidden states; "
+            "%zu StageBatch frames",
+            frames, bytes, stageRequests, hits, tokenHits, tokenRuns.size(), extraFieldRequests, batchFrames);
         QVERIFY(stageRequests >= size_t(count)); // every prompt went through the nodes
-        QVERIFY(all.contains("stories260K"));     // the search sees what is there
+        QVERIFY(batchFrames > 0);                // twelve prompts in flight: batched frames were searched too
+        QVERIFY(all.contains("stories260K"));    // the search sees what is there
         QVERIFY2(hits == 0, qPrintable(QStringLiteral("found %1 in what nodes received").arg(firstHit)));
         QCOMPARE(tokenHits, size_t(0));
         QCOMPARE(extraFieldRequests, size_t(0));

@@ -14,22 +14,29 @@ int64_t Head::vocabSize() const {
 }
 
 Expected<void> Head::logits(std::span<const float> hidden, std::span<float> logits) {
+    return logitsBatch(hidden, 1, logits);
+}
+
+Expected<void> Head::logitsBatch(std::span<const float> hidden, int64_t rows, std::span<float> logits) {
     const ModelConfig& c = m_weights->config();
-    if (hidden.size() != static_cast<size_t>(c.embeddingLength))
+    const auto dim = static_cast<size_t>(c.embeddingLength);
+    const auto vocab = static_cast<size_t>(vocabSize());
+    if (rows < 1 || hidden.size() != dim * static_cast<size_t>(rows))
         return makeError(ErrorCode::InvalidArgument, "head input has " + std::to_string(hidden.size()) +
-                                                         " values, expected " +
+                                                         " values, expected " + std::to_string(rows) + " x " +
                                                          std::to_string(c.embeddingLength));
-    if (logits.size() < static_cast<size_t>(vocabSize()))
+    if (logits.size() < vocab * static_cast<size_t>(rows))
         return makeError(ErrorCode::InvalidArgument, "logits buffer too small");
     m_normed.resize(hidden.size());
-    cpu::rmsNorm(hidden.data(), m_weights->outputNorm().data(), c.embeddingLength, c.rmsNormEps,
-                 m_normed.data());
-    cpu::matmul(m_weights->output(), m_normed.data(), 1, logits.data(), m_pool, m_scratch);
+    for (size_t r = 0; r < static_cast<size_t>(rows); ++r)
+        cpu::rmsNorm(hidden.data() + r * dim, m_weights->outputNorm().data(), c.embeddingLength, c.rmsNormEps,
+                     m_normed.data() + r * dim);
+    cpu::matmul(m_weights->output(), m_normed.data(), rows, logits.data(), m_pool, m_scratch);
     // Final soft-capping (gemma2), as llama.cpp's graph: scale by 1/cap, tanh, scale by cap.
     if (const float cap = c.finalSoftCap; cap > 0.0f) {
         const float inverse = 1.0f / cap;
-        for (int64_t i = 0; i < vocabSize(); ++i)
-            logits[static_cast<size_t>(i)] = std::tanh(logits[static_cast<size_t>(i)] * inverse) * cap;
+        for (size_t i = 0; i < vocab * static_cast<size_t>(rows); ++i)
+            logits[i] = std::tanh(logits[i] * inverse) * cap;
     }
     return {};
 }

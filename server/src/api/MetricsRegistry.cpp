@@ -137,6 +137,8 @@ QByteArray MetricsRegistry::render(const Orchestrator& o, const std::vector<cons
            QByteArray::number(static_cast<qulonglong>(st.verificationsPassed)) + '\n';
     out += "declai_verifications_total{outcome=\"failed\"} " +
            QByteArray::number(static_cast<qulonglong>(st.verificationsFailed)) + '\n';
+    out += "declai_verifications_total{outcome=\"skipped\"} " +
+           QByteArray::number(static_cast<qulonglong>(st.verificationsSkipped)) + '\n';
     single(out, "declai_nodes_quarantined_total", "counter", "Nodes cut off for failing verification.",
            static_cast<double>(st.cheatersQuarantined));
     single(out, "declai_relayed_bytes_total", "counter",

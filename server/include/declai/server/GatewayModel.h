@@ -1,12 +1,11 @@
-// What the gateway keeps of a model: embeddings, the first layers [0, k) (run by GatewayLayers), the final
+// What the gateway keeps of a model: embeddings, the first layers [0, k) (run by GatewayCompute), the final
 // norm and output head, the tokenizer and the sampler settings. Volunteers only ever see hidden states
 // after layer k-1, never ids, text or embedding rows.
-// Threading: used on the server's main thread; the pool parallelises the head's matrix product.
+// Threading: used on the server's main thread; the head and the gateway's layers run in GatewayCompute.
 #pragma once
 
 #include "declai/core/Tokenizer.h"
 #include "declai/gpu/Embedder.h"
-#include "declai/gpu/Head.h"
 #include "declai/gpu/ModelWeights.h"
 
 #include <memory>
@@ -17,9 +16,8 @@ namespace declai::server {
 
 class GatewayModel {
 public:
-    static Expected<std::unique_ptr<GatewayModel>> create(std::string name, std::string digest,
-                                                          std::shared_ptr<const GgufFile> file,
-                                                          ThreadPool& pool, int gatewayLayers = 1);
+    static Expected<std::unique_ptr<GatewayModel>>
+    create(std::string name, std::string digest, std::shared_ptr<const GgufFile> file, int gatewayLayers = 1);
 
     const std::string& name() const { return m_name; }
     const std::string& digest() const { return m_digest; }
@@ -35,7 +33,6 @@ public:
     int64_t parameterCount() const; // weights in the file (prices scale with it)
 
     Expected<std::vector<float>> embed(std::span<const int32_t> tokens) const;
-    Expected<std::vector<float>> logits(std::span<const float> lastHidden);
 
 private:
     GatewayModel() = default;
@@ -45,7 +42,6 @@ private:
     std::shared_ptr<const ModelWeights> m_weights;
     std::unique_ptr<Tokenizer> m_tokenizer;
     std::unique_ptr<Embedder> m_embedder;
-    std::unique_ptr<Head> m_head;
     std::unordered_set<int32_t> m_stopIds;
 };
 

@@ -1,5 +1,5 @@
 // One generation request, from prompt to last token: tokenize, embed, run the gateway's own first layers
-// (GatewayLayers), route every step through a chain of nodes for the rest (relaying hidden states stage to
+// (GatewayCompute), route every step through a chain of nodes for the rest (relaying hidden states stage to
 // stage), apply the head, sample, stream tokens to the client.
 // It keeps every stage's input history so that, when a node drops or times out, another node holding the
 // same layers can rebuild the KV cache by prefilling that history; the output stays identical.
@@ -8,7 +8,7 @@
 
 #include "declai/core/Sampler.h"
 #include "declai/core/Tokenizer.h"
-#include "declai/server/GatewayLayers.h"
+#include "declai/server/GatewayCompute.h"
 #include "declai/server/GatewayModel.h"
 #include "declai/server/Links.h"
 #include "declai/server/Placement.h"
@@ -76,8 +76,15 @@ public:
         (void)nodeId, (void)account, (void)sessionId;
         send();
     }
+    // Puts a stage request on the wire (the host may send the requests of one event-loop turn for the same
+    // node as one frame: StageOutbox).
+    virtual void sendStage(NodeLink& node, wire::StageRequest request) {
+        node.channel->send(wire::STAGE_REQUEST, request);
+    }
     // The session's request at this node ended (answered, failed, or no longer wanted).
-    virtual void stageSettled(const std::string& nodeId, uint64_t sessionId) { (void)nodeId, (void)sessionId; }
+    virtual void stageSettled(const std::string& nodeId, uint64_t sessionId) {
+        (void)nodeId, (void)sessionId;
+    }
 };
 
 struct SessionRequest {
@@ -124,7 +131,7 @@ public:
                                                       int64_t contextLength);
 
     GenerationSession(uint64_t sessionId, SessionHost& host, GatewayModel& model,
-                      GatewayLayers& gatewayLayers, SessionRequest request, Sinks sinks, int stageTimeoutMs,
+                      GatewayCompute& gatewayCompute, SessionRequest request, Sinks sinks, int stageTimeoutMs,
                       int failoverDeadlineMs, int chainWaitMs, wire::TensorEncoding encoding,
                       QObject* parent = nullptr);
     ~GenerationSession() override;
@@ -164,6 +171,7 @@ private:
     void sendToStage(size_t index, std::vector<float> rows, int64_t rowCount);
     void dispatch(size_t index);
     void handleFinalHidden(std::span<const float> lastRow);
+    void onLogits(Expected<std::vector<float>> logits); // the head's answer, on the main thread
     void failStage(size_t index, const QString& reason,
                    SessionHost::StageFault fault = SessionHost::StageFault::Lost);
     void tryFailover();
@@ -175,7 +183,7 @@ private:
     uint64_t m_sessionId;
     SessionHost& m_host;
     GatewayModel& m_model;
-    GatewayLayers& m_gatewayLayers;
+    GatewayCompute& m_gatewayCompute;
     SessionRequest m_request;
     Sinks m_sinks;
     int m_stageTimeoutMs;

@@ -31,6 +31,8 @@ struct NodeLink {
     std::map<uint64_t, PendingAssignment> pendingAssignments;
     std::map<std::string, std::string> failedAssignments; // "model/begin-end" -> reason
     ReplayWindow replayWindow{64};
+    bool takesStageBatches = false; // its Hello said it understands StageBatch
+    uint64_t maxMessageBytes = 0;   // the frame limit agreed in the handshake (a StageBatch stays under it)
     uint32_t activeSessions = 0;
     uint64_t stagesServed = 0;
     uint64_t layerTokensComputed = 0; // the work a node earns credit for (credits issue)

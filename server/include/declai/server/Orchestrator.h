@@ -6,7 +6,7 @@
 #include "declai/core/WireCodec.h"
 #include "declai/gpu/ThreadPool.h"
 #include "declai/server/ChargeBook.h"
-#include "declai/server/GatewayLayers.h"
+#include "declai/server/GatewayCompute.h"
 #include "declai/server/GatewayModel.h"
 #include "declai/server/GenerationSession.h"
 #include "declai/server/Links.h"
@@ -19,6 +19,7 @@
 #include "declai/server/ServerConfig.h"
 #include "declai/server/ShardProofs.h"
 #include "declai/server/StageDispatcher.h"
+#include "declai/server/StageOutbox.h"
 #include "declai/server/Verifier.h"
 
 #include <QObject>
@@ -45,6 +46,7 @@ struct OrchestratorStats {
     uint64_t tokensGenerated = 0;
     uint64_t verificationsPassed = 0;
     uint64_t verificationsFailed = 0;
+    uint64_t verificationsSkipped = 0; // sampled, but the verifier's queue was full
     uint64_t cheatersQuarantined = 0;
     uint64_t nodeComputeUs = 0;     // as reported in accepted stage answers
     uint64_t ledgerSettlements = 0; // requests whose hold was settled with a charge
@@ -122,8 +124,8 @@ class Orchestrator : public QObject, public SessionHost {
 
 public:
     // credits may be null (free service).
-    Orchestrator(const ServerConfig& config, ModelStore& store, ThreadPool& pool, QString httpBase,
-                 CreditService* credits, QObject* parent = nullptr);
+    Orchestrator(const ServerConfig& config, ModelStore& store, QString httpBase, CreditService* credits,
+                 QObject* parent = nullptr);
     ~Orchestrator() override;
 
     // Loads the gateway side (embeddings, head, tokenizer) of every model in the store.
@@ -158,6 +160,7 @@ public:
     void queueStage(const std::string& nodeId, const std::string& account, uint64_t sessionId,
                     std::function<void()> send) override;
     void stageSettled(const std::string& nodeId, uint64_t sessionId) override;
+    void sendStage(NodeLink& node, wire::StageRequest request) override;
     Verifier& verifier() { return m_verifier; }
 
     // See SubmitRequest. Either the request is refused (nothing held, nothing charged, no callback runs) or
@@ -202,6 +205,9 @@ private:
     void handleSubmit(ClientLink* client, const wire::Submit& submit);
     void startQueued();
     void handleStageResponse(NodeLink* node, const wire::Envelope& envelope);
+    void handleStageBatchResponse(NodeLink* node, const wire::Envelope& envelope);
+    // One signed answer (alone or from a batch): to the session that waits for it, else counted as stray.
+    void deliverStageResponse(NodeLink& node, const wire::StageResponse& response);
     // Signed node messages: the signature must verify on this connection and the seq must be new; else
     // the node is refused and closed, and this returns false.
     bool acceptSigned(NodeLink* node, const wire::Envelope& envelope, const char* what);
@@ -216,9 +222,8 @@ private:
 
     const ServerConfig& m_config;
     ModelStore& m_store;
-    ThreadPool& m_pool;
     QString m_httpBase;
-    GatewayLayers m_gatewayLayers; // before the sessions: they end their gateway caches when destroyed
+    GatewayCompute m_gatewayCompute; // before the sessions: they end their gateway caches when destroyed
     ShardProofs m_shardProofs;
     std::map<std::string, std::unique_ptr<GatewayModel>> m_models;
     std::map<std::string, std::unique_ptr<NodeLink>> m_nodes;
@@ -229,6 +234,7 @@ private:
     std::map<uint64_t, std::unique_ptr<GenerationSession>> m_sessions;
     // Each node shared fairly between accounts; up to 8 requests per node so that nodes batch them.
     StageDispatcher m_stageDispatcher{2, 8};
+    StageOutbox m_stageOutbox{[this](const std::string& nodeId) { return nodeLink(nodeId); }};
     struct SessionOwner {
         std::string connectionId;
         std::string account;

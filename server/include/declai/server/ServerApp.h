@@ -46,7 +46,6 @@ private:
     ServerConfig m_config;
     QString m_certFile;
     std::string m_audience; // hex public key of server.key: what nodes sign their account binding for
-    std::unique_ptr<ThreadPool> m_pool;
     std::unique_ptr<ModelStore> m_store;
     std::unique_ptr<CreditService> m_credits;
     std::unique_ptr<Gateway> m_gateway;

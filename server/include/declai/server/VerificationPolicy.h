@@ -11,6 +11,9 @@ struct VerificationPolicy {
     // orders of magnitude more. Measured in tests/server/tst_verifier.cpp.
     double minCosine = 0.999;
     double maxNormalizedError = 0.05; // max |a - b| / max |reference|
+    // Checks waiting for the verifier's (low-priority) thread; past this a session's work is not sampled, so
+    // a gateway too busy to verify holds bounded memory (each job holds a stage's whole input history).
+    int maxQueuedChecks = 64;
 };
 
 } // namespace declai::server

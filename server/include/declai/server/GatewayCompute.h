@@ -1,0 +1,66 @@
+// The gateway's own computing, off the event loop that relays tokens: the layers it keeps for itself ([0, k)
+// of each model, GatewayModel::gatewayLayers, so that no volunteer ever receives embedding rows) and the
+// final norm and vocabulary-sized output head. One CPU ShardExecutor (with a KV cache per session) and one
+// Head per model live on this object's own compute thread with its own thread pool. Requests of different
+// sessions that wait while the thread computes run together: one pass over the weights for all of them
+// (micro-batching; each session's numbers equal those of a solo run), so sessions that left a node together
+// stay together. This part of a session never fails over (it is the gateway). Threading: create, call and
+// destroy on the main thread; `done` callbacks run there too, queued, never inside runLayers()/logits().
+// endSession() frees a session's cache and drops its pending callbacks.
+#pragma once
+
+#include "declai/core/Error.h"
+#include "declai/server/GatewayModel.h"
+
+#include <QObject>
+#include <QThread>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace declai::server {
+
+class GatewayComputeWorker;
+struct GatewayJob;
+
+class GatewayCompute : public QObject {
+    Q_OBJECT
+
+public:
+    using Done = std::function<void(Expected<std::vector<float>> values)>;
+
+    explicit GatewayCompute(int threads, QObject* parent = nullptr);
+    ~GatewayCompute() override;
+
+    // Runs `model`'s gateway layers on nTokens rows at positions startPos.. of `session` (startPos must
+    // equal what the session has run so far, as ShardExecutor::forward requires).
+    void runLayers(const GatewayModel& model, uint64_t session, int64_t startPos, std::vector<float> rows,
+                   int64_t nTokens, Done done);
+    // The final norm and output head on one hidden row (the session's last position): `done` gets the
+    // model's vocabSize logits.
+    void logits(const GatewayModel& model, uint64_t session, std::vector<float> lastRow, Done done);
+    // The session ended: free its caches (after any job of it still running) and forget its callback.
+    void endSession(uint64_t session);
+    size_t pendingJobs() const { return m_pending.size(); }
+
+private:
+    struct Pending {
+        uint64_t session = 0;
+        Done done;
+    };
+    void deliver(uint64_t jobId, Expected<std::vector<float>> result);
+    void post(GatewayJob job, Done done);
+    void flushJobs();
+
+    QThread m_thread;
+    GatewayComputeWorker* m_worker = nullptr; // lives on m_thread, deleted when it finishes
+    std::map<uint64_t, Pending> m_pending;    // job id -> its session and callback
+    uint64_t m_nextJobId = 1;
+    // Jobs posted during the current event, handed to the compute thread together so that they share a pass.
+    std::vector<GatewayJob> m_outgoing;
+    bool m_flushPosted = false;
+};
+
+} // namespace declai::server

@@ -1,0 +1,320 @@
+#include "declai/server/GatewayCompute.h"
+
+#include "declai/core/ConvoyBatching.h"
+#include "declai/gpu/Head.h"
+#include "declai/gpu/ShardExecutor.h"
+
+#include <QElapsedTimer>
+#include <QMetaObject>
+#include <QTimer>
+#include <algorithm>
+#include <deque>
+
+namespace declai::server {
+
+// One request to the compute thread: a session's rows through the gateway's layers, or its last row
+// through the head.
+struct GatewayJob {
+    enum class Kind { Layers, Head };
+    Kind kind = Kind::Layers;
+    std::string model;
+    std::shared_ptr<const ModelWeights> weights;
+    LayerRange layers; // Kind::Layers
+    uint64_t session = 0;
+    int64_t startPos = 0; // Kind::Layers
+    std::vector<float> rows;
+    int64_t nTokens = 0;
+    uint64_t jobId = 0; // GatewayCompute's, for the answer
+};
+
+// Owns the executors, the heads and the pool; every member is touched on the compute thread only.
+class GatewayComputeWorker : public QObject {
+public:
+    struct Result {
+        uint64_t jobId = 0;
+        Expected<std::vector<float>> values;
+    };
+    // Gets the results of one pass, all at once (so their sessions take their next step together); called
+    // on the compute thread.
+    using Deliver = std::function<void(std::vector<Result>)>;
+
+    GatewayComputeWorker(int threads, Deliver deliver) : m_threads(threads), m_deliver(std::move(deliver)) {
+        m_clock.start();
+    }
+
+    // Jobs that arrive while a pass runs wait for the next one and run together (one pass over the
+    // weights for all sessions' rows; each session's floats are those of a solo run).
+    void enqueue(GatewayJob job) {
+        m_queue.push_back(std::move(job));
+        schedule();
+    }
+
+    void endSession(uint64_t session) {
+        // Jobs of the session queued before the end run first (the cache is freed after them).
+        while (std::any_of(m_queue.begin(), m_queue.end(),
+                           [&](const GatewayJob& j) { return j.session == session; }))
+            runBatch();
+        for (auto& [model, executor] : m_executors)
+            executor->endSession(session);
+        for (auto& [key, convoy] : m_convoys)
+            convoy.ended(session);
+        schedule(); // a pass may have been waiting for this session
+    }
+
+private:
+    static constexpr size_t kMaxBatchSessions = 16;
+    static constexpr int64_t kMaxBatchRows = 512;
+
+    using ConvoyKey = std::pair<GatewayJob::Kind, std::string>; // what runs in one pass
+
+    void schedule() {
+        if (m_posted || m_queue.empty())
+            return;
+        m_posted = true;
+        // Posted behind what the main thread has sent meanwhile: the jobs of every answer that arrived in
+        // the same network read join this pass.
+        QMetaObject::invokeMethod(
+            this,
+            [this] {
+                m_posted = false;
+                while (!m_queue.empty()) {
+                    if (const int64_t waitUs = convoyWaitUs(); waitUs > 0)
+                        return armConvoyTimer(waitUs); // the rest of a group is on its way
+                    runBatch();
+                }
+            },
+            Qt::QueuedConnection);
+    }
+
+    int64_t convoyWaitUs() {
+        const ConvoyKey key{m_queue.front().kind, m_queue.front().model};
+        std::vector<uint64_t> queued;
+        for (const GatewayJob& job : m_queue)
+            if (job.kind == key.first && job.model == key.second)
+                queued.push_back(job.session);
+        return m_convoys[key].waitUs(queued, m_clock.nsecsElapsed() / 1000);
+    }
+
+    void armConvoyTimer(int64_t waitUs) {
+        if (m_convoyTimerArmed)
+            return;
+        m_convoyTimerArmed = true;
+        QTimer::singleShot(static_cast<int>((waitUs + 999) / 1000), Qt::PreciseTimer, this, [this] {
+            m_convoyTimerArmed = false;
+            schedule();
+        });
+    }
+
+    ThreadPool& pool() {
+        if (!m_pool)
+            m_pool = std::make_unique<ThreadPool>(m_threads); // made and used on this thread only
+        return *m_pool;
+    }
+
+    // The queue's first job and the later ones of the same kind and model from other sessions, within the
+    // budgets (a session's own jobs keep their order).
+    std::vector<GatewayJob> takeBatch() {
+        const GatewayJob::Kind kind = m_queue.front().kind;
+        const std::string model = m_queue.front().model;
+        std::vector<GatewayJob> batch;
+        std::vector<uint64_t> seen; // sessions with an earlier job queued
+        int64_t rows = 0;
+        for (auto it = m_queue.begin(); it != m_queue.end() && batch.size() < kMaxBatchSessions;) {
+            const bool earlier = std::find(seen.begin(), seen.end(), it->session) != seen.end();
+            seen.push_back(it->session);
+            if (earlier || it->kind != kind || it->model != model ||
+                (!batch.empty() && rows + it->nTokens > kMaxBatchRows)) {
+                ++it;
+                continue;
+            }
+            rows += it->nTokens;
+            batch.push_back(std::move(*it));
+            it = m_queue.erase(it);
+        }
+        return batch;
+    }
+
+    void runBatch() {
+        std::vector<GatewayJob> batch = takeBatch();
+        const ConvoyKey key{batch.front().kind, batch.front().model};
+        std::vector<uint64_t> sessions;
+        for (const GatewayJob& job : batch)
+            sessions.push_back(job.session);
+        const int64_t startUs = m_clock.nsecsElapsed() / 1000;
+        std::vector<Result> results =
+            key.first == GatewayJob::Kind::Head ? runHeads(batch) : runLayers(batch);
+        m_convoys[key].ran(sessions, m_clock.nsecsElapsed() / 1000 - startUs);
+        m_deliver(std::move(results));
+    }
+
+    std::vector<Result> runLayers(std::vector<GatewayJob>& batch) {
+        std::vector<Result> out;
+        const std::string& model = batch.front().model;
+        auto it = m_executors.find(model);
+        if (it == m_executors.end()) {
+            auto created = ShardExecutor::create(batch.front().weights, batch.front().layers, pool());
+            if (!created) {
+                for (GatewayJob& job : batch)
+                    out.push_back(Result{job.jobId, created.error()});
+                return out;
+            }
+            it = m_executors.emplace(model, std::move(*created)).first;
+        }
+        std::vector<BatchPart> parts;
+        parts.reserve(batch.size());
+        for (GatewayJob& job : batch)
+            parts.push_back(BatchPart{job.session, job.startPos, job.rows, job.nTokens});
+        auto results = it->second->forwardBatch(parts);
+        for (size_t i = 0; i < batch.size(); ++i) {
+            if (!results[i])
+                out.push_back(Result{batch[i].jobId, results[i].error()});
+            else
+                out.push_back(Result{batch[i].jobId, std::move(batch[i].rows)});
+        }
+        return out;
+    }
+
+    std::vector<Result> runHeads(std::vector<GatewayJob>& batch) {
+        std::vector<Result> out;
+        const std::string& model = batch.front().model;
+        auto it = m_heads.find(model);
+        if (it == m_heads.end())
+            it = m_heads.emplace(model, std::make_unique<Head>(batch.front().weights, pool())).first;
+        Head& head = *it->second;
+        const auto dim = static_cast<size_t>(batch.front().weights->config().embeddingLength);
+        const auto vocab = static_cast<size_t>(head.vocabSize());
+        std::vector<float> hidden;
+        std::vector<uint64_t> computed; // job ids, in row order
+        hidden.reserve(batch.size() * dim);
+        for (GatewayJob& job : batch) {
+            if (job.rows.size() != dim) { // a caller's bug, not the network's: refuse that row only
+                out.push_back(Result{
+                    job.jobId, makeError(ErrorCode::InvalidArgument, "head input has the wrong width")});
+                continue;
+            }
+            hidden.insert(hidden.end(), job.rows.begin(), job.rows.end());
+            computed.push_back(job.jobId);
+        }
+        if (computed.empty())
+            return out;
+        const auto rows = static_cast<int64_t>(computed.size());
+        std::vector<float> logits(static_cast<size_t>(rows) * vocab);
+        const auto result = head.logitsBatch(hidden, rows, logits);
+        for (size_t row = 0; row < computed.size(); ++row) {
+            if (!result) {
+                out.push_back(Result{computed[row], result.error()});
+                continue;
+            }
+            const auto begin = logits.begin() + static_cast<std::ptrdiff_t>(row * vocab);
+            out.push_back(
+                Result{computed[row], std::vector<float>(begin, begin + static_cast<std::ptrdiff_t>(vocab))});
+        }
+        return out;
+    }
+
+    int m_threads;
+    Deliver m_deliver;
+    std::unique_ptr<ThreadPool> m_pool;
+    std::map<std::string, std::unique_ptr<ShardExecutor>> m_executors;
+    std::map<std::string, std::unique_ptr<Head>> m_heads;
+    std::deque<GatewayJob> m_queue;
+    bool m_posted = false;
+    std::map<ConvoyKey, ConvoyBatching> m_convoys; // which sessions ran together, per kind of pass
+    bool m_convoyTimerArmed = false;
+    QElapsedTimer m_clock;
+};
+
+GatewayCompute::GatewayCompute(int threads, QObject* parent) : QObject(parent) {
+    // Runs on the compute thread; the pass's results come back to this object's (the main) thread together.
+    m_worker = new GatewayComputeWorker(threads, [this](std::vector<GatewayComputeWorker::Result> results) {
+        auto shared = std::make_shared<std::vector<GatewayComputeWorker::Result>>(std::move(results));
+        QMetaObject::invokeMethod(
+            this,
+            [this, shared] {
+                for (GatewayComputeWorker::Result& r : *shared)
+                    deliver(r.jobId, std::move(r.values));
+            },
+            Qt::QueuedConnection);
+    });
+    m_worker->moveToThread(&m_thread);
+    connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
+    m_thread.setObjectName(QStringLiteral("declai-gateway-compute"));
+    m_thread.start();
+}
+
+GatewayCompute::~GatewayCompute() {
+    // Jobs still queued run to completion; their results are posted to this object, which Qt drops with it.
+    m_thread.quit();
+    m_thread.wait();
+}
+
+void GatewayCompute::runLayers(const GatewayModel& model, uint64_t session, int64_t startPos,
+                               std::vector<float> rows, int64_t nTokens, Done done) {
+    GatewayJob job;
+    job.kind = GatewayJob::Kind::Layers;
+    job.model = model.name();
+    job.weights = model.sharedWeights();
+    job.layers = model.gatewayLayers();
+    job.session = session;
+    job.startPos = startPos;
+    job.rows = std::move(rows);
+    job.nTokens = nTokens;
+    post(std::move(job), std::move(done));
+}
+
+void GatewayCompute::logits(const GatewayModel& model, uint64_t session, std::vector<float> lastRow,
+                            Done done) {
+    GatewayJob job;
+    job.kind = GatewayJob::Kind::Head;
+    job.model = model.name();
+    job.weights = model.sharedWeights();
+    job.session = session;
+    job.rows = std::move(lastRow);
+    job.nTokens = 1;
+    post(std::move(job), std::move(done));
+}
+
+void GatewayCompute::post(GatewayJob job, Done done) {
+    const uint64_t jobId = m_nextJobId++;
+    m_pending[jobId] = Pending{job.session, std::move(done)};
+    job.jobId = jobId;
+    m_outgoing.push_back(std::move(job));
+    if (m_flushPosted)
+        return;
+    m_flushPosted = true;
+    QMetaObject::invokeMethod(this, &GatewayCompute::flushJobs, Qt::QueuedConnection);
+}
+
+void GatewayCompute::flushJobs() {
+    m_flushPosted = false;
+    GatewayComputeWorker* worker = m_worker;
+    // Runs on the compute thread: all of them are queued before its next pass starts.
+    QMetaObject::invokeMethod(
+        worker,
+        [worker, jobs = std::make_shared<std::vector<GatewayJob>>(std::move(m_outgoing))] {
+            for (GatewayJob& job : *jobs)
+                worker->enqueue(std::move(job));
+        },
+        Qt::QueuedConnection);
+    m_outgoing.clear();
+}
+
+void GatewayCompute::deliver(uint64_t jobId, Expected<std::vector<float>> result) {
+    auto it = m_pending.find(jobId);
+    if (it == m_pending.end())
+        return; // its session ended meanwhile
+    Done done = std::move(it->second.done);
+    m_pending.erase(it);
+    done(std::move(result));
+}
+
+void GatewayCompute::endSession(uint64_t session) {
+    std::erase_if(m_pending, [session](const auto& entry) { return entry.second.session == session; });
+    flushJobs(); // the session's jobs not yet handed over go first, so its cache is freed after them
+    GatewayComputeWorker* worker = m_worker;
+    // Queued behind any job of this session still waiting, so the cache is freed after it.
+    QMetaObject::invokeMethod(
+        worker, [worker, session] { worker->endSession(session); }, Qt::QueuedConnection);
+}
+
+} // namespace declai::server
