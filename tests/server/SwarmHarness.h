@@ -24,7 +24,52 @@
 #include <memory>
 #include <vector>
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DECLAI_TEST_TSAN 1
+#include <cerrno>
+#include <cstddef>
+#include <iterator>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#endif
+#endif
+
 namespace declai::testdata {
+
+#ifdef DECLAI_TEST_TSAN
+// TSan builds only (scripts/test-tsan). Qt 6.4 starts a child with clone(CLONE_VM | CLONE_VFORK |
+// CLONE_PIDFD) when the kernel has pidfds; TSan's clone interceptor (clang 14 and 15) runs its after-fork
+// bookkeeping in the child on the parent's memory and then fails its own CHECK in the parent (tsan_rtl.cpp,
+// "!thr->slot"). Qt probes for pidfds once, with waitid(P_PIDFD, ...), and without them starts children with
+// a plain fork(), which TSan supports. So this thread (the one that starts the processes, before its first
+// start) gets a seccomp filter that answers that one probe EINVAL; every other system call, waitid on pids
+// included, is untouched.
+inline void forcePlainForkForQProcessUnderTsan() {
+    static const bool installed = [] {
+        sock_filter filter[] = {
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 5),
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_waitid, 0, 3),
+            BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0])),
+            BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, P_PIDFD, 0, 1),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EINVAL & SECCOMP_RET_DATA)),
+            BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        sock_fprog program{static_cast<unsigned short>(std::size(filter)), filter};
+        return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+               prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0) == 0;
+    }();
+    if (!installed)
+        qWarning("TSan: the seccomp filter for Qt's pidfd probe was refused; QProcess::start may trip TSan's "
+                 "CHECK");
+}
+#endif
 
 inline quint16 freePort() {
     QTcpServer probe;
@@ -176,6 +221,9 @@ private:
             p->setProcessChannelMode(QProcess::MergedChannels);
             p->setStandardOutputFile(path(logName + QStringLiteral(".log")));
         }
+#ifdef DECLAI_TEST_TSAN
+        forcePlainForkForQProcessUnderTsan();
+#endif
         p->start(program, args);
         p->waitForStarted(10000);
         return p;
