@@ -480,6 +480,23 @@ private Q_SLOTS:
                      table->name);
             const auto x = activations(weightType, xValues, tokens, cols);
             const size_t xStride = quant::activationRowBytes(weightType, cols);
+            if (gemm->runLlamaBatch) {
+                // llama.cpp's batch rounding (Q4_K only): its gemm for the 32 tokens in full groups of 4,
+                // its gemv (the decode floats above) for the last 3.
+                std::vector<float> llama(batch.size(), NAN);
+                gemm->runLlamaBatch(w.data(), wStride, rows, prepared.data(), pStride, tokens, cols,
+                                    llama.data(), rows);
+                const int grouped = tokens - tokens % 4;
+                for (int t = 0; t < tokens; ++t)
+                    for (int r = 0; r < rows; ++r) {
+                        const std::byte* xt = x.data() + xStride * size_t(t);
+                        const auto* wr = reinterpret_cast<const BlockQ4_K*>(w.data() + wStride * size_t(r));
+                        const float expected =
+                            t < grouped ? quant::dotQ4_KGemm(wr, reinterpret_cast<const BlockQ8_K*>(xt), cols)
+                                        : batch[size_t(t) * rows + size_t(r)];
+                        QCOMPARE(llama[size_t(t) * rows + size_t(r)], expected);
+                    }
+            }
             for (int t = 0; t < tokens; ++t) {
                 const std::byte* xt = x.data() + xStride * size_t(t);
                 for (int r = 0; r < rows; ++r) {

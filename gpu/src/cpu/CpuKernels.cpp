@@ -42,13 +42,13 @@ void multiplyRows(const WeightMatrix& w, DotFn dot, const std::byte* act, size_t
 } // namespace
 
 void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
-            std::vector<std::byte>& scratch) {
+            std::vector<std::byte>& scratch, BatchRounding rounding) {
     const MatmulJob job{&w, y};
-    matmulShared(std::span<const MatmulJob>(&job, 1), x, nTokens, pool, scratch);
+    matmulShared(std::span<const MatmulJob>(&job, 1), x, nTokens, pool, scratch, rounding);
 }
 
 void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nTokens, ThreadPool& pool,
-                  std::vector<std::byte>& scratch) {
+                  std::vector<std::byte>& scratch, BatchRounding rounding) {
     if (jobs.empty() || nTokens <= 0)
         return;
     const KernelTable& kernels = activeKernels();
@@ -133,8 +133,10 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                 const Prepared& layout = prepared[jobSlot[j]];
                 const std::byte* act = base + layout.offset;
                 if (const GemmKernel* gemm = kernels.gemmFor(w.type); gemm && nTokens >= gemm->minTokens)
-                    gemm->run(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes, nTokens, w.cols,
-                              jobs[j].y + rBegin, w.rows);
+                    (rounding == BatchRounding::LlamaCpp && gemm->runLlamaBatch
+                         ? gemm->runLlamaBatch
+                         : gemm->run)(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes, nTokens,
+                                      w.cols, jobs[j].y + rBegin, w.rows);
                 else
                     multiplyRows(w, kernels.dotFor(w.type), act, layout.rowBytes, nTokens, jobs[j].y, rBegin,
                                  rEnd);

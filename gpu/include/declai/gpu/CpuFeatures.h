@@ -72,6 +72,9 @@ struct GemmKernel {
     // Below this many tokens cpu::matmul uses the table's dot product instead; only set above 1 where the
     // two give bit-identical results (tests/gpu/tst_cpu_kernels.cpp checks it).
     int minTokens = 1;
+    // BatchRounding::LlamaCpp where it differs from `run` (which rounds every token as decode): Q4_K's full
+    // groups of 4 tokens (from the first) as llama.cpp's repacked gemm (quant::dotQ4_KGemm), the rest as run.
+    GemmFn runLlamaBatch = nullptr;
 };
 
 struct KernelTable {
