@@ -132,14 +132,16 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
             if (rBegin < rEnd) {
                 const Prepared& layout = prepared[jobSlot[j]];
                 const std::byte* act = base + layout.offset;
+                const bool llamaF32 = rounding == BatchRounding::LlamaCpp && w.type == TensorType::F32 &&
+                                      kernels.dotF32Ggml && (nTokens == 1 || w.cols % 16 != 0);
                 if (const GemmKernel* gemm = kernels.gemmFor(w.type); gemm && nTokens >= gemm->minTokens)
                     (rounding == BatchRounding::LlamaCpp && gemm->runLlamaBatch
                          ? gemm->runLlamaBatch
                          : gemm->run)(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes, nTokens,
                                       w.cols, jobs[j].y + rBegin, w.rows);
                 else
-                    multiplyRows(w, kernels.dotFor(w.type), act, layout.rowBytes, nTokens, jobs[j].y, rBegin,
-                                 rEnd);
+                    multiplyRows(w, llamaF32 ? kernels.dotF32Ggml : kernels.dotFor(w.type), act,
+                                 layout.rowBytes, nTokens, jobs[j].y, rBegin, rEnd);
             }
             jobFirstRow += w.rows;
         }

@@ -94,6 +94,9 @@ struct KernelTable {
     DotFn dotQ5_K = nullptr;
     DotFn dotIQ4_NL = nullptr;
     DotFn dotIQ4_XS = nullptr;
+    // F32 in llama.cpp's ggml_vec_dot_f32 order, for BatchRounding::LlamaCpp where llama.cpp runs it instead
+    // of tinyBLAS (dotF32's order): one token, or rows whose length is not a multiple of 16. Null: dotF32.
+    DotFn dotF32Ggml = nullptr;
     QuantizeFn toF16 = nullptr;
     QuantizeFn toBF16 = nullptr;
     QuantizeFn quantizeQ8_0 = nullptr;

@@ -1079,8 +1079,32 @@ void swiGluAvx512(const float* gate, float* x, int64_t n) {
         x[i] = (gate[i] / (1.0f + ::expf(-gate[i]))) * x[i];
 }
 
+// llama.cpp's ggml_vec_dot_f32 as its AVX-512 build runs it, its F32 product where tinyBLAS (the table's
+// dotF32 order: one 16-lane chain) does not run, i.e. for one token or a row length not a multiple of 16:
+// four 16-lane FMA chains over steps of 64, chains 0 + 2 and 1 + 3, their sum, _mm512_reduce_add_ps, then
+// the tail one product at a time (an FMA: ggml's C is compiled with contraction on).
+void dotF32GgmlTile(const void* weightRow, const std::byte* x, size_t xStride, int nTokens, int64_t n,
+                    float* out) {
+    const auto* w = static_cast<const float*>(weightRow);
+    const int64_t steps = n / 64 * 64;
+    for (int t = 0; t < nTokens; ++t) {
+        const auto* a = reinterpret_cast<const float*>(x + static_cast<size_t>(t) * xStride);
+        __m512 sum[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int64_t i = 0; i < steps; i += 64)
+            for (int j = 0; j < 4; ++j)
+                sum[j] =
+                    _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16 * j), _mm512_loadu_ps(a + i + 16 * j), sum[j]);
+        const __m512 folded = _mm512_add_ps(_mm512_add_ps(sum[0], sum[2]), _mm512_add_ps(sum[1], sum[3]));
+        float s = _mm512_reduce_add_ps(folded);
+        for (int64_t i = steps; i < n; ++i)
+            s = std::fma(w[i], a[i], s);
+        out[t] = s;
+    }
+}
+
 KernelTable makeAvx512Table() {
     KernelTable t = avx512BaseKernelTable();
+    t.dotF32Ggml = &dotF32GgmlTile;
     t.name = "avx512";
     t.swiGlu = &swiGluAvx512;
     // F16, Q8_0 and Q6_K weights use the dot products (llama.cpp's own arithmetic, see KernelsAvx2.inc): the
