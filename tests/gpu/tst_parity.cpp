@@ -402,6 +402,38 @@ private Q_SLOTS:
         }
     }
 
+    // In llama.cpp's batch rounding (Q4_K gemm groups of 4 tokens per sequence), forwardBatch still gives
+    // each part what forward() gives it alone: the parts' rows must not share a group.
+    void llamaBatchRoundingKeepsPartsApart() {
+        const Loaded loaded = load(QStringLiteral("synth-arch-qwen2-Q4_K_M.gguf"));
+        QVERIFY(loaded.weights);
+        const auto tokens = loaded.tokenizer->encode("The little dog ran to the park and back", true);
+        QVERIFY(tokens.size() >= 6);
+        ThreadPool pool(2);
+        Embedder embedder(loaded.weights);
+        const int64_t dim = embedder.hiddenSize();
+        const LayerRange layers{0, loaded.weights->config().layerCount};
+        auto alone = ShardExecutor::create(loaded.weights, layers, pool);
+        auto batched = ShardExecutor::create(loaded.weights, layers, pool);
+        QVERIFY(alone && batched);
+        (*alone)->setBatchRounding(cpu::BatchRounding::LlamaCpp);
+        (*batched)->setBatchRounding(cpu::BatchRounding::LlamaCpp);
+        // Two sessions of 3 and 5 tokens: back to back, the first group of 4 would mix them.
+        const std::vector<int32_t> first(tokens.begin(), tokens.begin() + 3);
+        const std::vector<int32_t> second(tokens.begin() + 1, tokens.begin() + 6);
+        std::vector<float> a(first.size() * size_t(dim)), b(second.size() * size_t(dim));
+        QVERIFY(embedder.embed(first, a));
+        QVERIFY(embedder.embed(second, b));
+        std::vector<float> expectedA = a, expectedB = b;
+        QVERIFY((*alone)->forward(1, 0, expectedA, int64_t(first.size())));
+        QVERIFY((*alone)->forward(2, 0, expectedB, int64_t(second.size())));
+        const BatchPart parts[] = {{1, 0, a, int64_t(first.size())}, {2, 0, b, int64_t(second.size())}};
+        for (const auto& result : (*batched)->forwardBatch(parts))
+            QVERIFY(result);
+        QVERIFY(a == expectedA);
+        QVERIFY(b == expectedB);
+    }
+
     // Splitting the layers over two executors (as two nodes would) gives the same logits as one executor.
     void shardSplitMatchesWholeModel() {
         const Loaded model = load(QStringLiteral("stories260K.gguf"));
