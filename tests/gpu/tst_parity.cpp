@@ -238,6 +238,7 @@ private Q_SLOTS:
         ThreadPool pool(2);
         auto generator = LocalGenerator::create(model.weights, pool);
         QVERIFY(generator);
+        (*generator)->setBatchRounding(cpu::BatchRounding::LlamaCpp); // llama.cpp's own prompt floats
         GenerationOptions options;
         options.maxTokens = static_cast<int32_t>(expected.size());
         auto generated = (*generator)->generate(promptIds, options);

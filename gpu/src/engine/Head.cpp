@@ -24,7 +24,7 @@ Expected<void> Head::logits(std::span<const float> hidden, std::span<float> logi
     m_normed.resize(hidden.size());
     cpu::rmsNorm(hidden.data(), m_weights->outputNorm().data(), c.embeddingLength, c.rmsNormEps,
                  m_normed.data());
-    cpu::matmul(m_weights->output(), m_normed.data(), 1, logits.data(), m_pool, m_scratch);
+    cpu::matmul(m_weights->output(), m_normed.data(), 1, logits.data(), m_pool, m_scratch, m_rounding);
     // Final soft-capping (gemma2), as llama.cpp's graph: scale by 1/cap, tanh, scale by cap.
     if (const float cap = c.finalSoftCap; cap > 0.0f) {
         const float inverse = 1.0f / cap;

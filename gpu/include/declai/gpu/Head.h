@@ -1,6 +1,7 @@
 // Final RMSNorm + output matrix: hidden state -> logits over the vocabulary.
 #pragma once
 
+#include "declai/gpu/CpuKernels.h"
 #include "declai/gpu/ModelWeights.h"
 #include "declai/gpu/ThreadPool.h"
 
@@ -16,10 +17,14 @@ public:
     int64_t vocabSize() const;
     // hidden: one row of hiddenSize floats; logits: vocabSize floats. Called on the compute thread.
     Expected<void> logits(std::span<const float> hidden, std::span<float> logits);
+    // LlamaCpp: an F32 output matrix in llama.cpp's one-token order (cpu::BatchRounding); AsDecode unless
+    // set.
+    void setBatchRounding(cpu::BatchRounding rounding) { m_rounding = rounding; }
 
 private:
     std::shared_ptr<const ModelWeights> m_weights;
     ThreadPool& m_pool;
+    cpu::BatchRounding m_rounding = cpu::BatchRounding::AsDecode;
     std::vector<float> m_normed;
     std::vector<std::byte> m_scratch;
 };
