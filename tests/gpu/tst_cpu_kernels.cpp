@@ -480,6 +480,23 @@ private Q_SLOTS:
                      table->name);
             const auto x = activations(weightType, xValues, tokens, cols);
             const size_t xStride = quant::activationRowBytes(weightType, cols);
+            if (gemm->runLlamaBatch) {
+                // llama.cpp's batch rounding (Q4_K only): its gemm for the 32 tokens in full groups of 4,
+                // its gemv (the decode floats above) for the last 3.
+                std::vector<float> llama(batch.size(), NAN);
+                gemm->runLlamaBatch(w.data(), wStride, rows, prepared.data(), pStride, tokens, cols,
+                                    llama.data(), rows);
+                const int grouped = tokens - tokens % 4;
+                for (int t = 0; t < tokens; ++t)
+                    for (int r = 0; r < rows; ++r) {
+                        const std::byte* xt = x.data() + xStride * size_t(t);
+                        const auto* wr = reinterpret_cast<const BlockQ4_K*>(w.data() + wStride * size_t(r));
+                        const float expected =
+                            t < grouped ? quant::dotQ4_KGemm(wr, reinterpret_cast<const BlockQ8_K*>(xt), cols)
+                                        : batch[size_t(t) * rows + size_t(r)];
+                        QCOMPARE(llama[size_t(t) * rows + size_t(r)], expected);
+                    }
+            }
             for (int t = 0; t < tokens; ++t) {
                 const std::byte* xt = x.data() + xStride * size_t(t);
                 for (int r = 0; r < rows; ++r) {
@@ -505,6 +522,41 @@ private Q_SLOTS:
         }
         if (tested == 0)
             QSKIP("no SIMD table with tiled kernels on this CPU");
+    }
+
+    // dotF32Ggml against ggml_vec_dot_f32's AVX-512 order written out in scalar steps: four chains of 16
+    // lanes over steps of 64 (element i on chain (i / 16) % 4, lane i % 16), chains (0 + 2) + (1 + 3), then
+    // GCC's _mm512_reduce_add_ps (lane i + lane i + 8, then + 4, then + 2, then the last two), then the tail.
+    void f32GgmlOrder() {
+        int tested = 0;
+        for (const cpu::KernelTable* table : simdTables()) {
+            if (!table->dotF32Ggml)
+                continue;
+            ++tested;
+            for (int64_t n : {16, 64, 172, 256, 300}) {
+                const auto w = randomValues(n, 7u + uint32_t(n), 0.05f);
+                const auto x = randomValues(n, 8u + uint32_t(n), 1.0f);
+                float lanes[4][16] = {};
+                const int64_t steps = n / 64 * 64;
+                for (int64_t i = 0; i < steps; ++i)
+                    lanes[(i / 16) % 4][i % 16] =
+                        std::fma(w[size_t(i)], x[size_t(i)], lanes[(i / 16) % 4][i % 16]);
+                float v[16];
+                for (int l = 0; l < 16; ++l)
+                    v[l] = (lanes[0][l] + lanes[2][l]) + (lanes[1][l] + lanes[3][l]);
+                for (int width = 8; width >= 2; width /= 2)
+                    for (int l = 0; l < width; ++l)
+                        v[l] = v[l + width] + v[l];
+                float expected = v[0] + v[1];
+                for (int64_t i = steps; i < n; ++i)
+                    expected = std::fma(w[size_t(i)], x[size_t(i)], expected);
+                float got = NAN;
+                table->dotF32Ggml(w.data(), reinterpret_cast<const std::byte*>(x.data()), 0, 1, n, &got);
+                QCOMPARE(got, expected);
+            }
+        }
+        if (tested == 0)
+            QSKIP("no SIMD table with llama.cpp's F32 decode order on this CPU");
     }
 
     void matmulMatchesReference_data() {

@@ -42,13 +42,13 @@ void multiplyRows(const WeightMatrix& w, DotFn dot, const std::byte* act, size_t
 } // namespace
 
 void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
-            std::vector<std::byte>& scratch) {
+            std::vector<std::byte>& scratch, BatchRounding rounding) {
     const MatmulJob job{&w, y};
-    matmulShared(std::span<const MatmulJob>(&job, 1), x, nTokens, pool, scratch);
+    matmulShared(std::span<const MatmulJob>(&job, 1), x, nTokens, pool, scratch, rounding);
 }
 
 void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nTokens, ThreadPool& pool,
-                  std::vector<std::byte>& scratch) {
+                  std::vector<std::byte>& scratch, BatchRounding rounding) {
     if (jobs.empty() || nTokens <= 0)
         return;
     const KernelTable& kernels = activeKernels();
@@ -132,12 +132,30 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
             if (rBegin < rEnd) {
                 const Prepared& layout = prepared[jobSlot[j]];
                 const std::byte* act = base + layout.offset;
+                const bool llamaF32 = rounding == BatchRounding::LlamaCpp && w.type == TensorType::F32 &&
+                                      kernels.dotF32Ggml && (nTokens == 1 || w.cols % 16 != 0);
                 if (const GemmKernel* gemm = kernels.gemmFor(w.type); gemm && nTokens >= gemm->minTokens)
-                    gemm->run(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes, nTokens, w.cols,
-                              jobs[j].y + rBegin, w.rows);
-                else
-                    multiplyRows(w, kernels.dotFor(w.type), act, layout.rowBytes, nTokens, jobs[j].y, rBegin,
-                                 rEnd);
+                    (rounding == BatchRounding::LlamaCpp && gemm->runLlamaBatch
+                         ? gemm->runLlamaBatch
+                         : gemm->run)(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes, nTokens,
+                                      w.cols, jobs[j].y + rBegin, w.rows);
+                else if (rounding == BatchRounding::LlamaCpp && w.type == TensorType::Q4_K && nTokens >= 4) {
+                    // A table without llama.cpp's Q4_K batch kernel (runLlamaBatch): its gemm groups through
+                    // the scalar reference on the Q8_K rows, the other tokens through the table's dot.
+                    const int64_t grouped = nTokens - nTokens % 4;
+                    for (int64_t t = 0; t < grouped; ++t) {
+                        const auto* xt = reinterpret_cast<const BlockQ8_K*>(act + layout.rowBytes *
+                                                                                      static_cast<size_t>(t));
+                        for (int64_t r = rBegin; r < rEnd; ++r)
+                            jobs[j].y[t * w.rows + r] =
+                                quant::dotQ4_KGemm(reinterpret_cast<const BlockQ4_K*>(w.row(r)), xt, w.cols);
+                    }
+                    multiplyRows(w, kernels.dotFor(w.type),
+                                 act + layout.rowBytes * static_cast<size_t>(grouped), layout.rowBytes,
+                                 nTokens - grouped, jobs[j].y + grouped * w.rows, rBegin, rEnd);
+                } else
+                    multiplyRows(w, llamaF32 ? kernels.dotF32Ggml : kernels.dotFor(w.type), act,
+                                 layout.rowBytes, nTokens, jobs[j].y, rBegin, rEnd);
             }
             jobFirstRow += w.rows;
         }

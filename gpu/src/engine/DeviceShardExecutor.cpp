@@ -35,6 +35,7 @@ public:
     std::vector<Expected<void>> forwardBatch(std::span<const BatchPart> parts) override {
         return m_executor->forwardBatch(parts);
     }
+    void setBatchRounding(cpu::BatchRounding rounding) override { m_executor->setBatchRounding(rounding); }
     int64_t sessionLength(SessionId session) const override { return m_executor->sessionLength(session); }
     void truncateSession(SessionId session, int64_t length) override {
         m_executor->truncateSession(session, length);

@@ -168,6 +168,16 @@ std::vector<Expected<void>> ShardExecutor::forwardBatch(std::span<const BatchPar
         run(segments, parts[partOf[0]].hidden.data(), rows);
         return results;
     }
+    if (m_rounding == cpu::BatchRounding::LlamaCpp) {
+        // llama.cpp evaluates each sequence's batch on its own; rows of other sessions in the same product
+        // would move its groups of 4 tokens.
+        for (size_t s = 0; s < segments.size(); ++s) {
+            Segment alone = segments[s];
+            alone.firstRow = 0;
+            run(std::span<const Segment>(&alone, 1), parts[partOf[s]].hidden.data(), alone.nTokens);
+        }
+        return results;
+    }
     m_batchHidden.resize(static_cast<size_t>(rows * dim));
     for (size_t s = 0; s < segments.size(); ++s)
         std::copy(parts[partOf[s]].hidden.begin(), parts[partOf[s]].hidden.end(),
@@ -247,7 +257,7 @@ void ShardExecutor::runLayer(int64_t layer, std::span<const Segment> segments, f
         // Fused: one product of qDim + 2 kvDim rows, split into Q, K, V.
         const int64_t fusedRows = qDim + 2 * kvDim;
         m_fused.resize(n * static_cast<size_t>(fusedRows));
-        cpu::matmul(w.wqkv, m_normed.data(), nTokens, m_fused.data(), m_pool, m_actScratch);
+        cpu::matmul(w.wqkv, m_normed.data(), nTokens, m_fused.data(), m_pool, m_actScratch, m_rounding);
         forEachToken([&](int64_t t) {
             const float* row = m_fused.data() + t * fusedRows;
             std::copy(row, row + qDim, m_q.data() + t * qDim);
@@ -256,7 +266,7 @@ void ShardExecutor::runLayer(int64_t layer, std::span<const Segment> segments, f
         });
     } else {
         const cpu::MatmulJob qkv[] = {{&w.wq, m_q.data()}, {&w.wk, m_k.data()}, {&w.wv, m_v.data()}};
-        cpu::matmulShared(qkv, m_normed.data(), nTokens, m_pool, m_actScratch);
+        cpu::matmulShared(qkv, m_normed.data(), nTokens, m_pool, m_actScratch, m_rounding);
     }
     const bool neox = arch.rope == RopeMode::NeoX;
     forEachToken([&](int64_t t) {
@@ -295,7 +305,7 @@ void ShardExecutor::runLayer(int64_t layer, std::span<const Segment> segments, f
                       count);
     }
     attention(segments, layer, nTokens);
-    cpu::matmul(w.wo, m_attnOut.data(), nTokens, m_proj.data(), m_pool, m_actScratch);
+    cpu::matmul(w.wo, m_attnOut.data(), nTokens, m_proj.data(), m_pool, m_actScratch, m_rounding);
     if (!w.postAttnNorm.empty())
         forEachToken([&](int64_t t) {
             float* row = m_proj.data() + t * dim;
@@ -326,7 +336,7 @@ void ShardExecutor::denseFfn(const LayerWeights& w, int64_t nTokens) {
     if (c.spec->fusedGateUp) {
         // One product of 2 x ff rows per token: [gate | up].
         m_fused.resize(static_cast<size_t>(nTokens * 2 * ff));
-        cpu::matmul(w.wUp, m_normed.data(), nTokens, m_fused.data(), m_pool, m_actScratch);
+        cpu::matmul(w.wUp, m_normed.data(), nTokens, m_fused.data(), m_pool, m_actScratch, m_rounding);
         m_pool.parallelFor(nTokens, 4, [&](int64_t begin, int64_t end, int) {
             for (int64_t t = begin; t < end; ++t) {
                 const float* row = m_fused.data() + t * 2 * ff;
@@ -336,10 +346,10 @@ void ShardExecutor::denseFfn(const LayerWeights& w, int64_t nTokens) {
         });
     } else {
         const cpu::MatmulJob gateUp[] = {{&w.wGate, m_gate.data()}, {&w.wUp, m_up.data()}};
-        cpu::matmulShared(gateUp, m_normed.data(), nTokens, m_pool, m_actScratch);
+        cpu::matmulShared(gateUp, m_normed.data(), nTokens, m_pool, m_actScratch, m_rounding);
     }
     gatedActivation(c.spec->activation, m_gate.data(), m_up.data(), ff, nTokens, m_pool);
-    cpu::matmul(w.wDown, m_up.data(), nTokens, m_proj.data(), m_pool, m_actScratch);
+    cpu::matmul(w.wDown, m_up.data(), nTokens, m_proj.data(), m_pool, m_actScratch, m_rounding);
 }
 
 // Mixture of experts as llama.cpp's build_moe_ffn runs Mixtral: router logits, softmax over all experts, the
@@ -354,7 +364,7 @@ void ShardExecutor::expertFfn(const LayerWeights& w, int64_t nTokens) {
     const int64_t used = c.expertUsedCount;
     const auto n = static_cast<size_t>(nTokens);
     m_router.resize(n * static_cast<size_t>(experts));
-    cpu::matmul(w.gateInp, m_normed.data(), nTokens, m_router.data(), m_pool, m_actScratch);
+    cpu::matmul(w.gateInp, m_normed.data(), nTokens, m_router.data(), m_pool, m_actScratch, m_rounding);
     m_slotExpert.resize(n * static_cast<size_t>(used));
     m_slotWeight.resize(n * static_cast<size_t>(used));
     m_slotOut.resize(n * static_cast<size_t>(used * dim));
@@ -395,6 +405,8 @@ void ShardExecutor::expertFfn(const LayerWeights& w, int64_t nTokens) {
         m_gate.resize(static_cast<size_t>(std::max(count, nTokens) * ff));
         m_up.resize(m_gate.size());
         const cpu::MatmulJob gateUp[] = {{&gate, m_gate.data()}, {&up, m_up.data()}};
+        // Rounded as decode in either mode: llama.cpp's MUL_MAT_ID multiplies each routed token on its own
+        // (the repacked gemv for Q4_K), never through its batch gemm.
         cpu::matmulShared(gateUp, m_expertIn.data(), count, m_pool, m_actScratch);
         gatedActivation(c.spec->activation, m_gate.data(), m_up.data(), ff, count, m_pool);
         m_expertOut.resize(static_cast<size_t>(count * dim));

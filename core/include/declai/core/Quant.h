@@ -62,6 +62,9 @@ float dotBF16(const bf16_bits* a, const bf16_bits* b, int64_t n);
 float dotQ8_0(const BlockQ8_0* w, const BlockQ8_0* x, int64_t n);
 float dotQ4_0(const BlockQ4_0* w, const BlockQ8_0* x, int64_t n);
 float dotQ4_K(const BlockQ4_K* w, const BlockQ8_K* x, int64_t n);
+// dotQ4_K as llama.cpp's repacked q4_K_8x8 gemm rounds it (the full groups of 4 tokens of a batch): the
+// integer sums and FMAs per pair of sub-blocks instead of per super-block.
+float dotQ4_KGemm(const BlockQ4_K* w, const BlockQ8_K* x, int64_t n);
 float dotQ6_K(const BlockQ6_K* w, const BlockQ8_K* x, int64_t n);
 // Q4_1 / Q5_1 take Q8_1 activations, Q5_0 / IQ4_NL Q8_0, the K-quants and IQ4_XS Q8_K (llama.cpp's
 // vec_dot_type).

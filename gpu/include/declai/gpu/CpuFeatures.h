@@ -72,6 +72,9 @@ struct GemmKernel {
     // Below this many tokens cpu::matmul uses the table's dot product instead; only set above 1 where the
     // two give bit-identical results (tests/gpu/tst_cpu_kernels.cpp checks it).
     int minTokens = 1;
+    // BatchRounding::LlamaCpp where it differs from `run` (which rounds every token as decode): Q4_K's full
+    // groups of 4 tokens (from the first) as llama.cpp's repacked gemm (quant::dotQ4_KGemm), the rest as run.
+    GemmFn runLlamaBatch = nullptr;
 };
 
 struct KernelTable {
@@ -91,6 +94,9 @@ struct KernelTable {
     DotFn dotQ5_K = nullptr;
     DotFn dotIQ4_NL = nullptr;
     DotFn dotIQ4_XS = nullptr;
+    // F32 in llama.cpp's ggml_vec_dot_f32 order, for BatchRounding::LlamaCpp where llama.cpp runs it instead
+    // of tinyBLAS (dotF32's order): one token, or rows whose length is not a multiple of 16. Null: dotF32.
+    DotFn dotF32Ggml = nullptr;
     QuantizeFn toF16 = nullptr;
     QuantizeFn toBF16 = nullptr;
     QuantizeFn quantizeQ8_0 = nullptr;

@@ -12,10 +12,20 @@
 
 namespace declai::cpu {
 
+// How a product over several tokens rounds. llama.cpp's CPU backend does not give a batch the floats of
+// token-by-token decode for every format: its repacked Q4_K gemm, which takes each full group of 4 tokens
+// of a batch (other tokens, and every token of its mixture-of-experts product, go through its gemv), steps
+// its float sums per pair of sub-blocks instead of per super-block (quant::dotQ4_KGemm).
+enum class BatchRounding {
+    AsDecode, // every token as in a batch of one: prefill bit-identical to decode (failover replays rely on
+              // it)
+    LlamaCpp, // as llama.cpp rounds this batch (parity with its prompt evaluation, bit for bit)
+};
+
 // y[t][r] = dot(W.row(r), x[t]) for t < nTokens; x is nTokens x W.cols, y is nTokens x W.rows.
 // `scratch` holds the quantised activations (grown as needed, reused between calls).
 void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
-            std::vector<std::byte>& scratch);
+            std::vector<std::byte>& scratch, BatchRounding rounding = BatchRounding::AsDecode);
 
 // Several matrices with the same input (Q/K/V, gate/up) in one parallel pass: the activations are
 // prepared once per format and the pool is woken once. Every w->cols must be equal; at most
@@ -26,7 +36,7 @@ struct MatmulJob {
 };
 constexpr size_t kMaxSharedJobs = 4;
 void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nTokens, ThreadPool& pool,
-                  std::vector<std::byte>& scratch);
+                  std::vector<std::byte>& scratch, BatchRounding rounding = BatchRounding::AsDecode);
 
 // out = x / rms(x) * weight (computed in double for the mean, as ggml does).
 void rmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out);

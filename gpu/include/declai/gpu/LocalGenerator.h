@@ -32,6 +32,11 @@ public:
                                                             ThreadPool& pool, std::string_view deviceId,
                                                             int64_t maxContext = 0);
     const ShardBackend& shard() const { return *m_shard; }
+    // How products round (ShardExecutor::setBatchRounding, Head::setBatchRounding): AsDecode unless set.
+    void setBatchRounding(cpu::BatchRounding rounding) {
+        m_shard->setBatchRounding(rounding);
+        m_head.setBatchRounding(rounding);
+    }
 
     const ModelWeights& weights() const { return *m_weights; }
 

@@ -41,6 +41,8 @@ public:
             results.push_back(forward(part.session, part.startPos, part.hidden, part.nTokens));
         return results;
     }
+    // ShardExecutor::setBatchRounding on the CPU; other devices keep their own arithmetic and ignore it.
+    virtual void setBatchRounding(cpu::BatchRounding) {}
     virtual int64_t sessionLength(SessionId session) const = 0; // 0 for unknown sessions
     virtual void truncateSession(SessionId session, int64_t length) = 0;
     virtual void endSession(SessionId session) = 0;

@@ -5,6 +5,7 @@
 // compute thread; the executor parallelises inside with its pool.
 #pragma once
 
+#include "declai/gpu/CpuKernels.h"
 #include "declai/gpu/ModelWeights.h"
 #include "declai/gpu/ThreadPool.h"
 
@@ -49,6 +50,11 @@ public:
     // result has one entry per part (a part that fails its checks is skipped, the others still run).
     std::vector<Expected<void>> forwardBatch(std::span<const BatchPart> parts);
 
+    // How prompt batches round (cpu::BatchRounding): AsDecode by default, so a batch gives the floats of
+    // token-by-token decode; LlamaCpp gives llama.cpp's own prompt floats instead (parity checks), and runs
+    // forwardBatch's parts one after the other. Mixture-of-experts products round as decode in both.
+    void setBatchRounding(cpu::BatchRounding rounding) { m_rounding = rounding; }
+
     int64_t sessionLength(SessionId session) const; // 0 for unknown sessions
     void truncateSession(SessionId session, int64_t length);
     void endSession(SessionId session);
@@ -87,6 +93,7 @@ private:
     LayerRange m_layers;
     ThreadPool& m_pool;
     int64_t m_maxContext;
+    cpu::BatchRounding m_rounding = cpu::BatchRounding::AsDecode;
     std::map<SessionId, KvCache> m_sessions;
 
     // Scratch reused across calls (sized for the largest batch seen).

@@ -5,7 +5,8 @@
 // Each GEMM kernel computes a tile of up to kTileRows weight rows x kTileTokens activation rows: every
 // weight block is loaded and unpacked once per tile and reused for all its tokens, every activation block
 // once and reused for all its rows. The arithmetic of one (row, token) pair is the same sequence of
-// operations whatever the tile shape, so decode (1 token) and prefill (n tokens) give identical floats.
+// operations whatever the tile shape, so decode (1 token) and prefill (n tokens) give identical floats
+// (BatchRounding::AsDecode; for BatchRounding::LlamaCpp, Q4_K batches follow llama.cpp's gemm, stripQ4_K).
 //  - Q8_0 / Q4_0: activations prepared as unsigned bytes (q + 128) plus float scales, so one vpdpbusd per
 //    64 values and token does the integer dot (minus 128 * sum(w), computed once per weight block); per
 //    pair of blocks the 16 int32 lanes are scaled by dw * dx and accumulated in float lanes.
@@ -585,7 +586,9 @@ inline __m512i q4KScalePairIndex(int first, int second) {
                                    _mm512_set1_epi16(static_cast<short>(second)));
 }
 
-template <int T>
+// GemmOrder: the strip is a full group of 4 tokens of a batch, which llama.cpp's repacked gemm rounds its
+// own way (below); otherwise every token as its gemv.
+template <int T, bool GemmOrder>
 void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x, size_t xStride, int64_t n,
                float* y, int64_t yStride) {
     const int64_t nb = n / kQKK;
@@ -605,7 +608,13 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
                                  q4KScalePairIndex(5, 7)};
     const StripReduceTables& tables = stripTables();
     // llama.cpp's repacked q4_K_8x8 order (quant::dotQ4_K): per row and token, acc += isum * (dw * dx) and
-    // minAcc += minsum * (dmin * dx) as two FMA chains, acc - minAcc at the end.
+    // minAcc += minsum * (dmin * dx) as two FMA chains, acc - minAcc at the end. Its gemv (one token, and
+    // the last nTokens % 4 tokens of a batch) takes isum and minsum per super-block; its gemm (each full
+    // group of 4 tokens) takes them per pair of sub-blocks, four FMAs per super-block and chain, which
+    // rounds differently.
+    constexpr bool kPairOrder = GemmOrder && T == 4;
+    alignas(64) int pairScaled[kPairOrder ? 4 : 1][T][kStripRows];
+    alignas(64) int pairMins[kPairOrder ? 4 : 1][T][kStripRows];
     __m512 sums[T];
     __m512 minAcc[T];
     for (int t = 0; t < T; ++t) {
@@ -643,11 +652,28 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
                 const __m512i scHi = _mm512_permutexvar_epi16(scaleIdx[2 * k + 1], scales16);
                 for (int t = 0; t < T; ++t) {
                     const int8_t* xq = act[t].qs + b * kQKK + 128 * k;
+                    if constexpr (kPairOrder)
+                        acc[t] = _mm512_setzero_si512();
                     acc[t] =
                         _mm512_dpwssd_epi32(acc[t], _mm512_maddubs_epi16(lo, _mm512_loadu_si512(xq)), scLo);
                     acc[t] = _mm512_dpwssd_epi32(acc[t],
                                                  _mm512_maddubs_epi16(hi, _mm512_loadu_si512(xq + 64)), scHi);
+                    if constexpr (kPairOrder) {
+                        // Lanes 0-7 hold sub-blocks 4k and 4k + 1, lanes 8-15 sub-blocks 4k + 2 and 4k + 3.
+                        pairScaled[2 * k][t][r] = _mm512_mask_reduce_add_epi32(0x00FF, acc[t]);
+                        pairScaled[2 * k + 1][t][r] = _mm512_mask_reduce_add_epi32(0xFF00, acc[t]);
+                    }
                 }
+            }
+            if constexpr (kPairOrder) {
+                for (int t = 0; t < T; ++t) {
+                    // The min products of sub-block pairs (0, 1), (2, 3), (4, 5), (6, 7).
+                    alignas(16) int32_t quad[4];
+                    _mm_store_si128(reinterpret_cast<__m128i*>(quad), _mm_madd_epi16(mins16, subSums[t]));
+                    for (int pair = 0; pair < 4; ++pair)
+                        pairMins[pair][t][r] = quad[pair];
+                }
+                continue;
             }
             if constexpr (T == 1) {
                 // Decode: fold row pairs now and the 16 rows after the loop (cheaper than a horizontal sum
@@ -680,6 +706,17 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
                                       _mm512_load_si512(minParts[8]), _mm512_load_si512(minParts[12])};
             _mm512_store_si512(scaled[0], reduceStrip(pairs, tables));
             _mm512_store_si512(minSums[0], reduceQuads(quads, tables));
+        }
+        if constexpr (kPairOrder) {
+            for (int pair = 0; pair < 4; ++pair)
+                for (int t = 0; t < T; ++t) {
+                    const __m512 xd = _mm512_set1_ps(act[t].d[b]);
+                    sums[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(pairScaled[pair][t])),
+                                              _mm512_mul_ps(dw, xd), sums[t]);
+                    minAcc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(pairMins[pair][t])),
+                                                _mm512_mul_ps(dminw, xd), minAcc[t]);
+                }
+            continue;
         }
         for (int t = 0; t < T; ++t) {
             const __m512 xd = _mm512_set1_ps(act[t].d[b]);
@@ -789,11 +826,22 @@ void stripQ6_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
         _mm512_mask_storeu_ps(y + t * yStride, mask, sums[t]);
 }
 
+// A batch as llama.cpp's repacked q4_K_8x8 product takes it (BatchRounding::LlamaCpp): full groups of 4
+// tokens through its gemm (kStripTokens is 4), the rest through its gemv.
+static_assert(kStripTokens == 4, "Q4_KStrip's gemm groups are llama.cpp's 4 tokens");
 template <int T>
 struct Q4_KStrip {
     static void run(const std::byte* w, size_t ws, int rows, const std::byte* x, size_t xs, int64_t n,
                     float* y, int64_t ys) {
-        stripQ4_K<T>(w, ws, rows, x, xs, n, y, ys);
+        stripQ4_K<T, true>(w, ws, rows, x, xs, n, y, ys);
+    }
+};
+// Every token as llama.cpp's gemv (BatchRounding::AsDecode; the AMX tiles' arithmetic too).
+template <int T>
+struct Q4_KStripGemv {
+    static void run(const std::byte* w, size_t ws, int rows, const std::byte* x, size_t xs, int64_t n,
+                    float* y, int64_t ys) {
+        stripQ4_K<T, false>(w, ws, rows, x, xs, n, y, ys);
     }
 };
 template <int T>
@@ -1031,14 +1079,39 @@ void swiGluAvx512(const float* gate, float* x, int64_t n) {
         x[i] = (gate[i] / (1.0f + ::expf(-gate[i]))) * x[i];
 }
 
+// llama.cpp's ggml_vec_dot_f32 as its AVX-512 build runs it, its F32 product where tinyBLAS (the table's
+// dotF32 order: one 16-lane chain) does not run, i.e. for one token or a row length not a multiple of 16:
+// four 16-lane FMA chains over steps of 64, chains 0 + 2 and 1 + 3, their sum, _mm512_reduce_add_ps, then
+// the tail one product at a time (an FMA: ggml's C is compiled with contraction on).
+void dotF32GgmlTile(const void* weightRow, const std::byte* x, size_t xStride, int nTokens, int64_t n,
+                    float* out) {
+    const auto* w = static_cast<const float*>(weightRow);
+    const int64_t steps = n / 64 * 64;
+    for (int t = 0; t < nTokens; ++t) {
+        const auto* a = reinterpret_cast<const float*>(x + static_cast<size_t>(t) * xStride);
+        __m512 sum[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int64_t i = 0; i < steps; i += 64)
+            for (int j = 0; j < 4; ++j)
+                sum[j] =
+                    _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16 * j), _mm512_loadu_ps(a + i + 16 * j), sum[j]);
+        const __m512 folded = _mm512_add_ps(_mm512_add_ps(sum[0], sum[2]), _mm512_add_ps(sum[1], sum[3]));
+        float s = _mm512_reduce_add_ps(folded);
+        for (int64_t i = steps; i < n; ++i)
+            s = std::fma(w[i], a[i], s);
+        out[t] = s;
+    }
+}
+
 KernelTable makeAvx512Table() {
     KernelTable t = avx512BaseKernelTable();
+    t.dotF32Ggml = &dotF32GgmlTile;
     t.name = "avx512";
     t.swiGlu = &swiGluAvx512;
     // F16, Q8_0 and Q6_K weights use the dot products (llama.cpp's own arithmetic, see KernelsAvx2.inc): the
     // tiled kernels sum in another order, and llama.cpp parity at long generations needs the same floats.
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
-    t.gemmQ4_K = {&gemmStrips<Q4_KStrip>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1};
+    t.gemmQ4_K = {&gemmStrips<Q4_KStripGemv>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1,
+                  &gemmStrips<Q4_KStrip>};
     return t;
 }
 
@@ -1573,7 +1646,7 @@ struct Q4KTiles {
     }
     static void strips(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
                        int64_t nTokens, int64_t n, float* y, int64_t yStride) {
-        gemmStrips<Q4_KStrip>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+        gemmStrips<Q4_KStripGemv>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
     }
 };
 
