@@ -42,6 +42,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     decodeAs<Token>(*envelope, TOKEN);
     decodeAs<Done>(*envelope, DONE);
     decodeAs<Failed>(*envelope, FAILED);
+    decodeAs<StageBatch>(*envelope, STAGE_BATCH);
+    decodeAs<StageBatchResponse>(*envelope, STAGE_BATCH_RESPONSE);
+    StageBatch batch;
+    if (batch.ParseFromString(envelope->body()))
+        for (const StageRequest& r : batch.requests())
+            (void)decodeHidden(r.hidden(), r.encoding(), r.n_tokens(), r.hidden_size());
+    StageBatchResponse answers;
+    if (answers.ParseFromString(envelope->body()))
+        for (const StageResponse& r : answers.responses())
+            (void)decodeHidden(r.hidden(), r.encoding(), r.n_tokens(), r.hidden_size());
     StageRequest request;
     if (request.ParseFromString(envelope->body()))
         (void)decodeHidden(request.hidden(), request.encoding(), request.n_tokens(), request.hidden_size());

@@ -164,6 +164,17 @@ int main(int argc, char** argv) {
     response.set_encoding(F16);
     response.set_hidden(encodeHidden(hidden, F16));
     write(envelopes / "stage-response", encodeEnvelope(STAGE_RESPONSE, 4, response, std::string(64, 's')));
+    StageBatch batch;
+    *batch.add_requests() = request;
+    request.set_session_id(8);
+    *batch.add_requests() = request;
+    write(envelopes / "stage-batch", encodeEnvelope(STAGE_BATCH, 6, batch));
+    StageBatchResponse answers;
+    *answers.add_responses() = response;
+    response.set_session_id(8);
+    *answers.add_responses() = response;
+    write(envelopes / "stage-batch-response",
+          encodeEnvelope(STAGE_BATCH_RESPONSE, 7, answers, std::string(64, 's')));
     Submit submit;
     submit.set_model("fuzz-seed");
     submit.set_prompt("Once upon a time");
