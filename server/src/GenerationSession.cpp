@@ -62,7 +62,8 @@ std::vector<int32_t> promptTokensOf(const Tokenizer& tokenizer, const SessionReq
 
 void GenerationSession::start() {
     m_clock.start();
-    m_promptTokens = promptTokensOf(m_model.tokenizer(), m_request);
+    m_promptTokens = m_request.promptTokens.empty() ? promptTokensOf(m_model.tokenizer(), m_request)
+                                                    : std::move(m_request.promptTokens);
     m_stats.promptTokens = static_cast<uint32_t>(m_promptTokens.size());
     if (m_promptTokens.empty())
         return fail(QStringLiteral("the prompt produced no tokens"));
@@ -100,7 +101,15 @@ void GenerationSession::tryStartChain() {
         if (NodeLink* node = m_host.nodeLink(c.nodeId))
             ++node->activeSessions;
     }
-    runStep(m_promptTokens);
+    runPromptChunk();
+}
+
+void GenerationSession::runPromptChunk() {
+    // Positions run so far are prompt tokens until the prompt is done.
+    const auto begin = static_cast<size_t>(m_position);
+    const size_t count =
+        std::min(m_promptTokens.size() - begin, static_cast<size_t>(std::max(1, m_prefillChunkTokens)));
+    runStep(std::span<const int32_t>(m_promptTokens).subspan(begin, count));
 }
 
 void GenerationSession::runStep(std::span<const int32_t> tokens) {
@@ -276,6 +285,12 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
 }
 
 void GenerationSession::handleFinalHidden(std::span<const float> lastRow) {
+    if (m_position + m_stepRows < static_cast<int64_t>(m_promptTokens.size())) {
+        // A prompt chunk that is not the last: nothing to sample yet, the next chunk follows.
+        m_position += m_stepRows;
+        ++m_step;
+        return runPromptChunk();
+    }
     // On the gateway's compute thread, batched with the other sessions whose rows arrived meanwhile.
     m_gatewayCompute.logits(m_model, m_sessionId, std::vector<float>(lastRow.begin(), lastRow.end()),
                             [this](Expected<std::vector<float>> logits) { onLogits(std::move(logits)); });

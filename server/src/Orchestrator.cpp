@@ -824,7 +824,9 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     sessionRequest.wantTokenIds = request.wantTokenIds;
     // Nodes are shared fairly between accounts (StageDispatcher); without credits, between connections.
     sessionRequest.account = request.account.empty() ? request.connectionId : request.account;
-    const int64_t promptTokens = static_cast<int64_t>(promptTokensOf(m->tokenizer(), sessionRequest).size());
+    sessionRequest.promptTokens =
+        promptTokensOf(m->tokenizer(), sessionRequest); // once: the session reuses them
+    const int64_t promptTokens = static_cast<int64_t>(sessionRequest.promptTokens.size());
     if (request.fitMaxTokensToContext && promptTokens < m->config().contextLength)
         request.maxTokens = static_cast<uint32_t>(
             std::min<int64_t>(request.maxTokens, m->config().contextLength - promptTokens));
@@ -937,6 +939,7 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     auto session = std::make_unique<GenerationSession>(
         sessionId, *this, *m, m_gatewayCompute, std::move(sessionRequest), std::move(sinks),
         m_config.stageTimeoutMs, m_config.failoverDeadlineMs, m_config.chainWaitMs, encoding);
+    session->setPrefillChunkTokens(m_config.prefillChunkTokens);
     QueuedRequest queued;
     queued.id = sessionId;
     queued.account = account.empty() ? request.connectionId : account;

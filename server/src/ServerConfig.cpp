@@ -96,6 +96,11 @@ QString ServerConfig::usage() {
         {"  --gateway-layers K               layers [0, K) run on the gateway: no node sees embedding rows\n"
          "                                   (default %1, at least 1; capped at the model's layer count)\n",
          n(d.gatewayLayers)},
+        {"  --prefill-chunk-tokens N         a prompt runs through the nodes in steps of at most N tokens, "
+         "so a\n"
+         "                                   long prompt never holds up other sessions' next token for long\n"
+         "                                   (default %1)\n",
+         n(d.prefillChunkTokens)},
         {"  --first-answer-timeout-ms N      stage timeout for a node that has never answered (default %1)\n",
          n(d.reputation.firstAnswerTimeoutMs)},
         {"  --node-backoff-ms N              a node that timed out is left out this long, doubling (default "
@@ -203,6 +208,8 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
                                      QStringLiteral("N"));
     const QCommandLineOption gatewayLayers(QStringLiteral("gateway-layers"), QStringLiteral("k"),
                                            QStringLiteral("K"));
+    const QCommandLineOption prefillChunk(QStringLiteral("prefill-chunk-tokens"), QStringLiteral("n"),
+                                          QStringLiteral("N"));
     const QCommandLineOption noCredits(QStringLiteral("no-credits"), QStringLiteral("free service"));
     const QCommandLineOption ledger(QStringLiteral("ledger"), QStringLiteral("store"),
                                     QStringLiteral("sqlite|postgres"));
@@ -266,7 +273,8 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
          verifyFloor, noCredits,      ledger,        ledgerPg,   grantCredits, dailyLimit,    window,
          maxSessions, maxConnections, maxPerIp,      tlsTimeout, idleTimeout,  headerTimeout, perConnection,
          perAccount,  highPrice,      gatewayLayers, help});
-    parser.addOptions({firstAnswer, backoff, assignmentDeadline, probationStages, newNodesPerIp});
+    parser.addOptions(
+        {firstAnswer, backoff, assignmentDeadline, probationStages, newNodesPerIp, prefillChunk});
     parser.addOptions({allowRegistration, registrationGrant, registrationsPerIp});
     parser.addOptions({httpListen, apiOperator, apiBody});
     if (!parser.parse(arguments))
@@ -325,6 +333,7 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
           IntOption{perConnection, 1, 100000, &c.maxRequestsPerConnection},
           IntOption{perAccount, 1, 100000, &c.maxRequestsPerAccount},
           IntOption{gatewayLayers, 1, 4096, &c.gatewayLayers},
+          IntOption{prefillChunk, 1, 1 << 20, &c.prefillChunkTokens},
           IntOption{firstAnswer, 100, 3600000, &c.reputation.firstAnswerTimeoutMs}}) {
         if (parser.isSet(o.option) && !parseInt(parser.value(o.option), o.min, o.max, *o.out))
             return usageError(QStringLiteral("--%1 must be an integer in [%2, %3]")

@@ -1,7 +1,7 @@
 // Batched stages end to end: several clients at once on two nodes. The nodes run the sessions' stages
 // together (their logs show passes of more than one session), and every client still gets exactly
 // llama.cpp's greedy continuation: with mixed prompt lengths, a client joining while the others decode,
-// and a node killed while it holds a batch (failover replays give the same floats).
+// a node killed while it holds a batch (failover replays give the same floats), and prompts run in chunks.
 #include "ParityReference.h"
 #include "SwarmHarness.h"
 
@@ -58,15 +58,22 @@ private Q_SLOTS:
 
     void concurrentClientsGetTheirSoloOutput_data() {
         QTest::addColumn<bool>("killANode");
-        QTest::newRow("all nodes stay") << false;
-        QTest::newRow("a node killed mid-batch") << true;
+        QTest::addColumn<int>("prefillChunkTokens"); // 0: the server's default
+        QTest::newRow("all nodes stay") << false << 0;
+        QTest::newRow("a node killed mid-batch") << true << 0;
+        // Chunked prefill: every prompt runs in steps of 3 tokens, batched with the others' decode steps.
+        QTest::newRow("prompts in 3-token chunks") << false << 3;
     }
 
     void concurrentClientsGetTheirSoloOutput() {
         QFETCH(bool, killANode);
+        QFETCH(int, prefillChunkTokens);
         // Three nodes, one replica: each holds a range; a killed one's range moves to a live node.
-        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("3"),
-                     QStringLiteral("--replicas"), QStringLiteral("1")});
+        QStringList args{QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("3"),
+                         QStringLiteral("--replicas"), QStringLiteral("1")};
+        if (prefillChunkTokens > 0)
+            args << QStringLiteral("--prefill-chunk-tokens") << QString::number(prefillChunkTokens);
+        Swarm swarm(args);
         QVERIFY(swarm.waitForServer());
         for (int i = 0; i < 3; ++i) // slow enough that requests wait for each other and batch
             swarm.addTestNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("15")});

@@ -97,6 +97,9 @@ struct SessionRequest {
     SamplerConfig sampler;
     bool wantTokenIds = false;
     std::string account; // whom the session runs for: nodes are shared fairly between accounts
+    // The prompt's ids when the caller has tokenised it already (the orchestrator does, to price it): a
+    // session then does not tokenise it a second time. Empty: the session tokenises `prompt` itself.
+    std::vector<int32_t> promptTokens;
 };
 
 // The prompt's token ids, with BOS as the model says (one rule for pricing and for the session).
@@ -135,6 +138,9 @@ public:
                       int failoverDeadlineMs, int chainWaitMs, wire::TensorEncoding encoding,
                       QObject* parent = nullptr);
     ~GenerationSession() override;
+    // Chunked prefill: the prompt runs in steps of at most this many tokens
+    // (ServerConfig::prefillChunkTokens).
+    void setPrefillChunkTokens(int tokens) { m_prefillChunkTokens = tokens; }
 
     void start();
     void cancel(const QString& reason);
@@ -171,6 +177,7 @@ private:
     void sendToStage(size_t index, std::vector<float> rows, int64_t rowCount);
     void dispatch(size_t index);
     void handleFinalHidden(std::span<const float> lastRow);
+    void runPromptChunk(); // the prompt's next at most m_prefillChunkTokens tokens
     void onLogits(Expected<std::vector<float>> logits); // the head's answer, on the main thread
     void failStage(size_t index, const QString& reason,
                    SessionHost::StageFault fault = SessionHost::StageFault::Lost);
@@ -193,6 +200,7 @@ private:
     wire::TensorEncoding m_encoding;
 
     std::vector<int32_t> m_promptTokens;
+    int m_prefillChunkTokens = 1 << 30; // unlimited unless the host sets it
     std::optional<Sampler> m_sampler;
     std::optional<StreamingDecoder> m_decoder;
     std::vector<Stage> m_stages;
