@@ -9,6 +9,7 @@
 #include <QTimer>
 #include <algorithm>
 #include <deque>
+#include <set>
 
 namespace declai::server {
 
@@ -19,7 +20,8 @@ struct GatewayJob {
     Kind kind = Kind::Layers;
     std::string model;
     std::shared_ptr<const ModelWeights> weights;
-    LayerRange layers; // Kind::Layers
+    LayerRange layers;  // Kind::Layers
+    int nodeStages = 0; // Kind::Layers: how many nodes the session's chain has after the gateway
     uint64_t session = 0;
     int64_t startPos = 0; // Kind::Layers
     std::vector<float> rows;
@@ -58,6 +60,8 @@ public:
             executor->endSession(session);
         for (auto& [key, convoy] : m_convoys)
             convoy.ended(session);
+        for (auto& [model, sessions] : m_sessionsByModel)
+            sessions.erase(session);
         schedule(); // a pass may have been waiting for this session
     }
 
@@ -113,13 +117,35 @@ private:
 
     // The queue's first job and the later ones of the same kind and model from other sessions, within the
     // budgets (a session's own jobs keep their order).
+    // How many sessions one pass of the gateway's layers takes: the model's live sessions divided by the
+    // nodes of their chain. A pass's sessions travel on as one group, and groups that never meet stay apart:
+    // with as many groups as nodes, node 1 computes one group while node 2 computes another (pipeline
+    // parallelism) instead of all sessions moving as one group from node to node while the others idle.
+    size_t pipelineShare(const std::string& model) const {
+        int stages = 1;
+        std::set<uint64_t> sessions;
+        if (auto live = m_sessionsByModel.find(model); live != m_sessionsByModel.end())
+            sessions = live->second;
+        for (const GatewayJob& job : m_queue) {
+            if (job.kind != GatewayJob::Kind::Layers || job.model != model)
+                continue;
+            stages = std::max(stages, job.nodeStages);
+            sessions.insert(job.session);
+        }
+        const size_t share =
+            (sessions.size() + static_cast<size_t>(stages) - 1) / static_cast<size_t>(stages);
+        return std::clamp<size_t>(share, 1, kMaxBatchSessions);
+    }
+
     std::vector<GatewayJob> takeBatch() {
         const GatewayJob::Kind kind = m_queue.front().kind;
         const std::string model = m_queue.front().model;
+        const size_t maxSessions =
+            kind == GatewayJob::Kind::Layers ? pipelineShare(model) : kMaxBatchSessions;
         std::vector<GatewayJob> batch;
         std::vector<uint64_t> seen; // sessions with an earlier job queued
         int64_t rows = 0;
-        for (auto it = m_queue.begin(); it != m_queue.end() && batch.size() < kMaxBatchSessions;) {
+        for (auto it = m_queue.begin(); it != m_queue.end() && batch.size() < maxSessions;) {
             const bool earlier = std::find(seen.begin(), seen.end(), it->session) != seen.end();
             seen.push_back(it->session);
             if (earlier || it->kind != kind || it->model != model ||
@@ -162,8 +188,10 @@ private:
         }
         std::vector<BatchPart> parts;
         parts.reserve(batch.size());
-        for (GatewayJob& job : batch)
+        for (GatewayJob& job : batch) {
             parts.push_back(BatchPart{job.session, job.startPos, job.rows, job.nTokens});
+            m_sessionsByModel[model].insert(job.session);
+        }
         auto results = it->second->forwardBatch(parts);
         for (size_t i = 0; i < batch.size(); ++i) {
             if (!results[i])
@@ -217,6 +245,7 @@ private:
     std::unique_ptr<ThreadPool> m_pool;
     std::map<std::string, std::unique_ptr<ShardExecutor>> m_executors;
     std::map<std::string, std::unique_ptr<Head>> m_heads;
+    std::map<std::string, std::set<uint64_t>> m_sessionsByModel; // sessions with a cache here, until they end
     std::deque<GatewayJob> m_queue;
     bool m_posted = false;
     std::map<ConvoyKey, ConvoyBatching> m_convoys; // which sessions ran together, per kind of pass
@@ -249,7 +278,7 @@ GatewayCompute::~GatewayCompute() {
 }
 
 void GatewayCompute::runLayers(const GatewayModel& model, uint64_t session, int64_t startPos,
-                               std::vector<float> rows, int64_t nTokens, Done done) {
+                               std::vector<float> rows, int64_t nTokens, int nodeStages, Done done) {
     GatewayJob job;
     job.kind = GatewayJob::Kind::Layers;
     job.model = model.name();
@@ -259,6 +288,7 @@ void GatewayCompute::runLayers(const GatewayModel& model, uint64_t session, int6
     job.startPos = startPos;
     job.rows = std::move(rows);
     job.nTokens = nTokens;
+    job.nodeStages = nodeStages;
     post(std::move(job), std::move(done));
 }
 

@@ -119,7 +119,7 @@ void GenerationSession::runStep(std::span<const int32_t> tokens) {
     m_stepRows = static_cast<int64_t>(tokens.size());
     // The gateway's own layers first, on its compute thread: no node ever sees an embedding row.
     m_gatewayCompute.runLayers(
-        m_model, m_sessionId, m_position, std::move(*hidden), m_stepRows,
+        m_model, m_sessionId, m_position, std::move(*hidden), m_stepRows, static_cast<int>(m_stages.size()),
         [this](Expected<std::vector<float>> rows) { onGatewayLayersDone(std::move(rows)); });
 }
 

@@ -35,9 +35,10 @@ public:
     ~GatewayCompute() override;
 
     // Runs `model`'s gateway layers on nTokens rows at positions startPos.. of `session` (startPos must
-    // equal what the session has run so far, as ShardExecutor::forward requires).
+    // equal what the session has run so far, as ShardExecutor::forward requires). nodeStages: the nodes of
+    // the session's chain after the gateway (a pass takes at most its share of the sessions: pipelineShare).
     void runLayers(const GatewayModel& model, uint64_t session, int64_t startPos, std::vector<float> rows,
-                   int64_t nTokens, Done done);
+                   int64_t nTokens, int nodeStages, Done done);
     // The final norm and output head on one hidden row (the session's last position): `done` gets the
     // model's vocabSize logits.
     void logits(const GatewayModel& model, uint64_t session, std::vector<float> lastRow, Done done);

@@ -48,7 +48,7 @@ struct ServerConfig {
     // A prompt runs in steps of at most this many tokens (chunked prefill): each chunk is one pass at each
     // stage, which other sessions' decode steps join, so a 2,000-token prompt delays them by one chunk's
     // pass, not by the whole prompt's. Smaller chunks: fairer, a little slower for the long prompt itself.
-    int prefillChunkTokens = 128;
+    int prefillChunkTokens = 32;
     QString wireEncoding = QStringLiteral("f32"); // hidden states on the wire: f32 (exact) or f16
     VerificationPolicy verification;
     ReputationPolicy reputation; // per-node timeouts, backoff, probation, assignment deadlines
