@@ -227,10 +227,8 @@ void Orchestrator::onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope
         handleShardProof(node, envelope);
         return;
     case wire::STAGE_RESPONSE:
-        handleStageResponse(node, envelope);
-        return;
     case wire::STAGE_BATCH_RESPONSE:
-        handleStageBatchResponse(node, envelope);
+        handleStageAnswers(node, envelope);
         return;
     default:
         node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
@@ -239,32 +237,34 @@ void Orchestrator::onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope
     }
 }
 
-void Orchestrator::handleStageResponse(NodeLink* node, const wire::Envelope& envelope) {
+void Orchestrator::handleStageAnswers(NodeLink* node, const wire::Envelope& envelope) {
     // Stage answers carry credit later: they must be signed by the node's key, bound to this connection,
-    // and never replayed.
+    // and never replayed. A StageBatchResponse is signed as a whole; each of its answers is then handled as
+    // if it had come alone.
     if (!acceptSigned(node, envelope, "stage response"))
         return;
-    auto response = wire::decodeBody<wire::StageResponse>(envelope, wire::STAGE_RESPONSE);
-    if (!response) {
-        node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
-                             QString::fromStdString(response.error().message));
-        return;
+    google::protobuf::RepeatedPtrField<wire::StageResponse> answers;
+    Expected<void> decoded;
+    if (envelope.type() == wire::STAGE_RESPONSE) {
+        auto one = wire::decodeBody<wire::StageResponse>(envelope, wire::STAGE_RESPONSE);
+        if (one)
+            *answers.Add() = std::move(*one);
+        else
+            decoded = one.error();
+    } else {
+        auto batch = wire::decodeBody<wire::StageBatchResponse>(envelope, wire::STAGE_BATCH_RESPONSE);
+        if (batch)
+            answers.Swap(batch->mutable_responses());
+        else
+            decoded = batch.error();
     }
-    deliverStageResponse(*node, *response);
-}
-
-void Orchestrator::handleStageBatchResponse(NodeLink* node, const wire::Envelope& envelope) {
-    // One signature over the whole pass's answers; each answer is then handled as if it came alone.
-    if (!acceptSigned(node, envelope, "stage batch response"))
-        return;
-    auto batch = wire::decodeBody<wire::StageBatchResponse>(envelope, wire::STAGE_BATCH_RESPONSE);
-    if (!batch) {
+    if (!decoded) {
         node->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
-                             QString::fromStdString(batch.error().message));
+                             QString::fromStdString(decoded.error().message));
         return;
     }
     const std::string nodeId = node->nodeId; // a bad answer may cut the node off (and free *node) midway
-    for (const wire::StageResponse& response : batch->responses()) {
+    for (const wire::StageResponse& response : answers) {
         NodeLink* live = nodeLink(nodeId);
         if (!live)
             return;

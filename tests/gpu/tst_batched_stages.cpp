@@ -25,6 +25,22 @@ struct Plan {
     std::vector<int32_t> tokenIds; // the inputs, embedded
 };
 
+// The data row's model: null with `skip` set when it is not on DECLAI_MODEL_PATH, null with `error` set
+// when it does not load.
+std::shared_ptr<const ModelWeights> rowModel(const QString& model, QString& skip, QString& error) {
+    const QString path = testdata::modelPath(model);
+    if (path.isEmpty()) {
+        skip = model + QStringLiteral(" not found on DECLAI_MODEL_PATH");
+        return nullptr;
+    }
+    auto weights = ModelWeights::load(path.toStdString());
+    if (!weights) {
+        error = QString::fromStdString(weights.error().message);
+        return nullptr;
+    }
+    return *weights;
+}
+
 std::vector<int32_t> idsFor(SessionId session, int64_t count, int64_t vocab) {
     std::vector<int32_t> ids(static_cast<size_t>(count));
     for (int64_t i = 0; i < count; ++i)
@@ -49,16 +65,16 @@ private Q_SLOTS:
 
     void batchEqualsSolo() {
         QFETCH(QString, model);
-        const QString path = testdata::modelPath(model);
-        if (path.isEmpty())
-            QSKIP(qPrintable(model + QStringLiteral(" not found on DECLAI_MODEL_PATH")));
-        auto weights = ModelWeights::load(path.toStdString());
-        QVERIFY2(weights, weights ? "" : weights.error().message.c_str());
-        const int64_t layerCount = (*weights)->config().layerCount;
+        QString skip, error;
+        const auto weights = rowModel(model, skip, error);
+        if (!skip.isEmpty())
+            QSKIP(qPrintable(skip));
+        QVERIFY2(weights, qPrintable(error));
+        const int64_t layerCount = weights->config().layerCount;
         const LayerRange layers{0, std::min<int64_t>(layerCount, 2)};
-        Embedder embedder(*weights);
+        Embedder embedder(weights);
         const int64_t dim = embedder.hiddenSize();
-        const int64_t vocab = (*weights)->config().vocabSize;
+        const int64_t vocab = weights->config().vocabSize;
 
         // Mixed prompt lengths (one over two 16-row tiles, one tiny), prefill chunks next to decode
         // tokens, a session joining mid-batch with a chunked prompt, one leaving early, one alone at the end.
@@ -87,7 +103,7 @@ private Q_SLOTS:
             // Alone: each session on its own, call after call.
             std::map<SessionId, std::vector<std::vector<float>>> solo;
             {
-                auto executor = ShardExecutor::create(*weights, layers, pool);
+                auto executor = ShardExecutor::create(weights, layers, pool);
                 QVERIFY(executor);
                 for (const Plan& p : plans) {
                     int64_t pos = 0;
@@ -102,7 +118,7 @@ private Q_SLOTS:
                 }
             }
             // Together: at each step, every session with a call left contributes it to one batch.
-            auto executor = ShardExecutor::create(*weights, layers, pool);
+            auto executor = ShardExecutor::create(weights, layers, pool);
             QVERIFY(executor);
             std::map<SessionId, size_t> call;
             std::map<SessionId, int64_t> pos;
@@ -149,22 +165,20 @@ private Q_SLOTS:
         }
     }
 
-    // A part that fails its checks is refused alone; the rest of the batch runs, and a session may not
-    // appear twice in one pass.
     // The gateway's head runs the last rows of several sessions in one product: each row's logits must be
     // those of a solo call (the sampled token, and so the text, must not depend on who else was waiting).
     void headBatchEqualsSoloRows_data() { batchEqualsSolo_data(); }
 
     void headBatchEqualsSoloRows() {
         QFETCH(QString, model);
-        const QString path = testdata::modelPath(model);
-        if (path.isEmpty())
-            QSKIP(qPrintable(model + QStringLiteral(" not found on DECLAI_MODEL_PATH")));
-        auto weights = ModelWeights::load(path.toStdString());
-        QVERIFY2(weights, weights ? "" : weights.error().message.c_str());
-        const auto dim = static_cast<size_t>((*weights)->config().embeddingLength);
+        QString skip, error;
+        const auto weights = rowModel(model, skip, error);
+        if (!skip.isEmpty())
+            QSKIP(qPrintable(skip));
+        QVERIFY2(weights, qPrintable(error));
+        const auto dim = static_cast<size_t>(weights->config().embeddingLength);
         ThreadPool pool(2);
-        Head head(*weights, pool);
+        Head head(weights, pool);
         const auto vocab = static_cast<size_t>(head.vocabSize());
         for (int64_t rows : {1, 2, 5, 16}) {
             std::vector<float> hidden(size_t(rows) * dim);
@@ -186,6 +200,8 @@ private Q_SLOTS:
         QVERIFY(!head.logitsBatch(ragged, 1, out)); // a row of the wrong width: refused
     }
 
+    // A part that fails its checks is refused alone; the rest of the batch runs, and a session may not
+    // appear twice in one pass.
     void aBadPartDoesNotSinkTheBatch() {
         const QString path = testdata::modelPath(QStringLiteral("stories260K.gguf"));
         if (path.isEmpty())

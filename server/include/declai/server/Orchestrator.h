@@ -204,8 +204,8 @@ private:
     void onClientClosed(const std::string& clientId);
     void handleSubmit(ClientLink* client, const wire::Submit& submit);
     void startQueued();
-    void handleStageResponse(NodeLink* node, const wire::Envelope& envelope);
-    void handleStageBatchResponse(NodeLink* node, const wire::Envelope& envelope);
+    // A StageResponse or a StageBatchResponse: the signature checked, then each answer delivered.
+    void handleStageAnswers(NodeLink* node, const wire::Envelope& envelope);
     // One signed answer (alone or from a batch): to the session that waits for it, else counted as stray.
     void deliverStageResponse(NodeLink& node, const wire::StageResponse& response);
     // Signed node messages: the signature must verify on this connection and the seq must be new; else
