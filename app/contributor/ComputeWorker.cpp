@@ -10,6 +10,10 @@
 
 namespace declai::node {
 
+namespace {
+constexpr qint64 kHistogramLogIntervalMs = 60000;
+} // namespace
+
 ComputeWorker::ComputeWorker(WorkerLimits limits, std::shared_ptr<ComputeHooks> hooks)
     : m_limits(std::move(limits)), m_hooks(std::move(hooks)), m_device(m_limits.device.toStdString()) {
     m_clock.start();
@@ -376,10 +380,11 @@ void ComputeWorker::runBatch() {
 }
 
 void ComputeWorker::logBatchHistogram(bool force) {
-    // For operators and scripts/bench-throughput: how many sessions each pass served. At most one line
-    // every 2 s while busy, and one 1.5 s after the queue emptied.
+    // For operators and scripts/bench-throughput: how many sessions each pass served. At most one line a
+    // minute while busy (the desktop app shows this log to its volunteer: a line every 2 s flooded it), and
+    // one 1.5 s after the queue emptied.
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
-    if (m_batches == m_batchesLogged || (!force && now - m_lastHistogramLogMs < 2000))
+    if (m_batches == m_batchesLogged || (!force && now - m_lastHistogramLogMs < kHistogramLogIntervalMs))
         return;
     m_batchesLogged = m_batches;
     m_lastHistogramLogMs = now;
