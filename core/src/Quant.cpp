@@ -857,31 +857,41 @@ float dotQ4_0(const BlockQ4_0* w, const BlockQ8_0* x, int64_t n) {
 // min * (pair of 16-value activation sums); the result is acc - accMin. That is its gemv (one token, and the
 // last nTokens % 4 tokens of a batch); its gemm (each full group of 4 tokens, dotQ4_KGemm) steps the two
 // chains per pair of sub-blocks, 4 FMAs per super-block, so a batch rounds differently from decode.
+namespace {
+// Sub-blocks 2c and 2c + 1 of a Q4_K super-block against its Q8_K block: the integer sum of the scaled
+// products and of the mins (exact integers: any grouping of them gives the same value).
+void q4KPairSums(const BlockQ4_K& w, const BlockQ8_K& x, int c, int& sumScaled, int& sumMins) {
+    const uint8_t* q4 = w.qs + 32 * c;
+    const int8_t* q8 = x.qs + 64 * c;
+    int lo = 0;
+    int hi = 0;
+    for (int l = 0; l < 32; ++l) {
+        lo += (q4[l] & 0xF) * q8[l];
+        hi += (q4[l] >> 4) * q8[l + 32];
+    }
+    uint8_t sc;
+    uint8_t m;
+    scaleMinK4(2 * c, w.scales, sc, m);
+    sumScaled = sc * lo;
+    sumMins = m * (x.bsums[4 * c] + x.bsums[4 * c + 1]);
+    scaleMinK4(2 * c + 1, w.scales, sc, m);
+    sumScaled += sc * hi;
+    sumMins += m * (x.bsums[4 * c + 2] + x.bsums[4 * c + 3]);
+}
+} // namespace
+
 float dotQ4_K(const BlockQ4_K* w, const BlockQ8_K* x, int64_t n) {
     float acc = 0.0f;
     float accMin = 0.0f;
     for (int64_t b = 0; b < n / kQKK; ++b) {
-        const uint8_t* q4 = w[b].qs;
-        const int8_t* q8 = x[b].qs;
         int sumScaled = 0;
         int sumMins = 0;
         for (int c = 0; c < 4; ++c) {
-            uint8_t sc;
-            uint8_t m;
-            int lo = 0;
-            int hi = 0;
-            for (int l = 0; l < 32; ++l) {
-                lo += (q4[l] & 0xF) * q8[l];
-                hi += (q4[l] >> 4) * q8[l + 32];
-            }
-            scaleMinK4(2 * c, w[b].scales, sc, m);
-            sumScaled += sc * lo;
-            sumMins += m * (x[b].bsums[4 * c] + x[b].bsums[4 * c + 1]);
-            scaleMinK4(2 * c + 1, w[b].scales, sc, m);
-            sumScaled += sc * hi;
-            sumMins += m * (x[b].bsums[4 * c + 2] + x[b].bsums[4 * c + 3]);
-            q4 += 32;
-            q8 += 64;
+            int scaled = 0;
+            int mins = 0;
+            q4KPairSums(w[b], x[b], c, scaled, mins);
+            sumScaled += scaled;
+            sumMins += mins;
         }
         acc = std::fma(static_cast<float>(sumScaled), fp16ToFp32(w[b].d) * x[b].d, acc);
         accMin = std::fma(static_cast<float>(sumMins), fp16ToFp32(w[b].dmin) * x[b].d, accMin);
@@ -893,31 +903,14 @@ float dotQ4_KGemm(const BlockQ4_K* w, const BlockQ8_K* x, int64_t n) {
     float acc = 0.0f;
     float accMin = 0.0f;
     for (int64_t b = 0; b < n / kQKK; ++b) {
-        const uint8_t* q4 = w[b].qs;
-        const int8_t* q8 = x[b].qs;
         const float dw = fp16ToFp32(w[b].d) * x[b].d;
         const float dminw = fp16ToFp32(w[b].dmin) * x[b].d;
-        for (int c = 0; c < 4; ++c) { // sub-blocks 2c and 2c + 1
-            uint8_t sc;
-            uint8_t m;
-            int lo = 0;
-            int hi = 0;
-            for (int l = 0; l < 32; ++l) {
-                lo += (q4[l] & 0xF) * q8[l];
-                hi += (q4[l] >> 4) * q8[l + 32];
-            }
+        for (int c = 0; c < 4; ++c) { // the float sums step per pair of sub-blocks, as llama.cpp's gemm
             int sumScaled = 0;
             int sumMins = 0;
-            scaleMinK4(2 * c, w[b].scales, sc, m);
-            sumScaled += sc * lo;
-            sumMins += m * (x[b].bsums[4 * c] + x[b].bsums[4 * c + 1]);
-            scaleMinK4(2 * c + 1, w[b].scales, sc, m);
-            sumScaled += sc * hi;
-            sumMins += m * (x[b].bsums[4 * c + 2] + x[b].bsums[4 * c + 3]);
+            q4KPairSums(w[b], x[b], c, sumScaled, sumMins);
             acc = std::fma(static_cast<float>(sumScaled), dw, acc);
             accMin = std::fma(static_cast<float>(sumMins), dminw, accMin);
-            q4 += 32;
-            q8 += 64;
         }
     }
     return acc - accMin;
