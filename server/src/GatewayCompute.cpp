@@ -256,11 +256,11 @@ private:
 GatewayCompute::GatewayCompute(int threads, QObject* parent) : QObject(parent) {
     // Runs on the compute thread; the pass's results come back to this object's (the main) thread together.
     m_worker = new GatewayComputeWorker(threads, [this](std::vector<GatewayComputeWorker::Result> results) {
-        auto shared = std::make_shared<std::vector<GatewayComputeWorker::Result>>(std::move(results));
+        // The results move into the queued call itself (no object shared by both threads after the hand-off).
         QMetaObject::invokeMethod(
             this,
-            [this, shared] {
-                for (GatewayComputeWorker::Result& r : *shared)
+            [this, results = std::move(results)]() mutable {
+                for (GatewayComputeWorker::Result& r : results)
                     deliver(r.jobId, std::move(r.values));
             },
             Qt::QueuedConnection);
@@ -321,8 +321,8 @@ void GatewayCompute::flushJobs() {
     // Runs on the compute thread: all of them are queued before its next pass starts.
     QMetaObject::invokeMethod(
         worker,
-        [worker, jobs = std::make_shared<std::vector<GatewayJob>>(std::move(m_outgoing))] {
-            for (GatewayJob& job : *jobs)
+        [worker, jobs = std::move(m_outgoing)]() mutable {
+            for (GatewayJob& job : jobs)
                 worker->enqueue(std::move(job));
         },
         Qt::QueuedConnection);
