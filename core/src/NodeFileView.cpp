@@ -118,4 +118,15 @@ Expected<void> NodeFileView::read(const GgufFile& file, uint64_t first, uint64_t
     return {};
 }
 
+std::optional<std::span<const std::byte>> NodeFileView::mappedRange(const GgufFile& file, uint64_t first,
+                                                                    uint64_t length) const {
+    if (first < m_header.size() || first > m_size || length > m_size - first || withheldIn(first, length))
+        return std::nullopt;
+    const std::span<const std::byte> whole = mappedFileBytes(file);
+    const uint64_t source = m_originalDataOffset + (first - m_header.size());
+    if (whole.size() != file.fileSize() || source > whole.size() || length > whole.size() - source)
+        return std::nullopt;
+    return whole.subspan(static_cast<size_t>(source), static_cast<size_t>(length));
+}
+
 } // namespace declai

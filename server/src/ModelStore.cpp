@@ -235,13 +235,22 @@ void ModelStore::registerRoutes(QHttpServer& http, bool withList) {
                                      .arg(range.last)
                                      .arg(QString::fromStdString(*withheld)));
             }
-            // Copied out of the memory map (GgufFile maps the whole file): the response owns its body, so
-            // a rescan that unmaps the file cannot pull the bytes from under a response in flight.
-            QByteArray body(qsizetype(range.length()), Qt::Uninitialized);
-            if (auto read = e->view.read(*e->file, range.first, range.length(),
-                                         reinterpret_cast<std::byte*>(body.data()));
-                !read)
-                return jsonError(Status::InternalServerError, QString::fromStdString(read.error().message));
+            // Tensor data goes out straight from the memory map (GgufFile maps the whole file), without a
+            // copy: QHttpServer writes the response into the socket's own buffer before this handler's
+            // caller returns to the event loop, and only the event loop (this thread) rescans and unmaps
+            // files, so the raw bytes outlive their use. Ranges that touch the rebuilt header are copied.
+            QByteArray body;
+            if (auto mapped = e->view.mappedRange(*e->file, range.first, range.length())) {
+                body = QByteArray::fromRawData(reinterpret_cast<const char*>(mapped->data()),
+                                               qsizetype(mapped->size()));
+            } else {
+                body = QByteArray(qsizetype(range.length()), Qt::Uninitialized);
+                if (auto read = e->view.read(*e->file, range.first, range.length(),
+                                             reinterpret_cast<std::byte*>(body.data()));
+                    !read)
+                    return jsonError(Status::InternalServerError,
+                                     QString::fromStdString(read.error().message));
+            }
             ++m_fileRequests;
             m_fileBytesServed += range.length();
             const bool partial = parsed == RangeParse::Ok;

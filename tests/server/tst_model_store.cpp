@@ -289,6 +289,19 @@ private Q_SLOTS:
         expectRange(QByteArray("bytes=") + QByteArray::number(layerFirst) + '-' +
                         QByteArray::number(layerLast),
                     layerFirst, layerLast);
+        // Data-section ranges are served from the memory map without a copy; the header never is.
+        const auto mapped =
+            entry->view.mappedRange(*entry->file, uint64_t(layerFirst), uint64_t(layerLast - layerFirst + 1));
+        QVERIFY(mapped);
+        QCOMPARE(QByteArray(reinterpret_cast<const char*>(mapped->data()), qsizetype(mapped->size())),
+                 bytes.mid(layerFirst, layerLast - layerFirst + 1));
+        const uint64_t headerBytes = entry->view.headerBytes();
+        QVERIFY(!entry->view.mappedRange(*entry->file, 0, 16));
+        QVERIFY(!entry->view.mappedRange(*entry->file, headerBytes - 1, 2)); // straddles header and data
+        QVERIFY(!entry->view.mappedRange(*entry->file, uint64_t(layerFirst), uint64_t(size))); // past the end
+        const GgufTensorInfo* embedding = entry->file->findTensor("token_embd.weight");
+        QVERIFY(embedding);
+        QVERIFY(!entry->view.mappedRange(*entry->file, headerBytes + embedding->offset, 1)); // withheld
         r = get(file); // small enough to be served whole, but the whole file holds the embeddings
         QCOMPARE(r.status, 403);
 

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,11 @@ public:
     // Copies view bytes [first, first + length) to `out` (room for `length` bytes). Errors: outside the
     // view, or touching a withheld tensor (the message names it). `file` is the file the view was made from.
     Expected<void> read(const GgufFile& file, uint64_t first, uint64_t length, std::byte* out) const;
+    // View bytes [first, first + length) straight from the file's memory map, without a copy, when they
+    // lie wholly in the data section and touch no withheld tensor (shard downloads always do); nullopt
+    // otherwise (use read()). The span is valid while `file` stays mapped.
+    std::optional<std::span<const std::byte>> mappedRange(const GgufFile& file, uint64_t first,
+                                                          uint64_t length) const;
 
 private:
     struct Withheld {

@@ -36,8 +36,10 @@ RangeParse parseRangeHeader(const QByteArray& header, uint64_t fileSizeBytes, By
 class ModelStore {
 public:
     // A range response carries at most this many bytes (a longer request is answered with a shorter 206,
-    // which HTTP allows); a request without Range gets the whole file only when it is at most this large.
-    static constexpr uint64_t kMaxRangeBytes = uint64_t(64) << 20;
+    // which HTTP allows). The TLS socket still encrypts a response on the gateway's event loop, so this
+    // bounds how long one download request holds it (16 MiB: ~10-20 ms); nodes ask for 16 MiB chunks.
+    static constexpr uint64_t kMaxRangeBytes = uint64_t(16) << 20;
+    // A request without Range gets the whole file only when it is at most this large.
     static constexpr uint64_t kMaxFullFileBytes = uint64_t(64) << 20;
 
     struct Entry {
