@@ -9,7 +9,10 @@
 
 #include <QTest>
 #include <cmath>
+#include <cstddef>
+#include <cstring>
 #include <functional>
+#include <optional>
 #include <random>
 
 using namespace declai;
@@ -28,10 +31,11 @@ constexpr double kToleranceRope = 1e-4;
 // Attention reads the same F16 cache on both sides; float summation order differs.
 constexpr double kToleranceAttention = 1e-4;
 // MatMul: the CPU reference rounds activations to the weight's partner format (F16 for F16 weights,
-// Q8_0 for Q8_0/Q4_0, Q8_K for K-quants) as llama.cpp does; devices keep F32 activations. The error is
-// therefore the activation rounding error: ~2^-11 relative for F16, ~1/254 per value for 8-bit.
-// Devices are also checked against the exact (double) product of the dequantised weights and the F32
-// activations, which is what their kernels compute; only float summation order differs.
+// Q8_0 for Q8_0/Q4_0/Q5_0/IQ4_NL, Q8_1 for Q4_1/Q5_1, Q8_K for K-quants and IQ4_XS) as llama.cpp does;
+// devices keep F32 activations. The error is therefore the activation rounding error: ~2^-11 relative for
+// F16, ~1/254 per value for 8-bit. Devices are also checked against the exact (double) product of the
+// dequantised weights and the F32 activations, which is what their kernels compute; only float summation
+// order differs.
 constexpr double kToleranceExactDot = 1e-5;
 double matMulTolerance(TensorType type) {
     switch (type) {
@@ -40,12 +44,14 @@ double matMulTolerance(TensorType type) {
     case TensorType::F16:
         return 2e-3;
     default:
-        return 2e-2; // Q8_0, Q4_0, Q4_K, Q6_K
+        return 2e-2; // 8-bit activations (Q8_0, Q8_1, Q8_K)
     }
 }
 
-constexpr TensorType kFormats[] = {TensorType::F32,  TensorType::F16,  TensorType::Q8_0,
-                                   TensorType::Q4_0, TensorType::Q4_K, TensorType::Q6_K};
+constexpr TensorType kFormats[] = {TensorType::F32,    TensorType::F16,   TensorType::Q8_0, TensorType::Q4_0,
+                                   TensorType::Q4_K,   TensorType::Q6_K,  TensorType::Q4_1, TensorType::Q5_0,
+                                   TensorType::Q5_1,   TensorType::Q2_K,  TensorType::Q3_K, TensorType::Q5_K,
+                                   TensorType::IQ4_NL, TensorType::IQ4_XS};
 
 // Odd column counts that are still whole blocks of each format.
 int64_t oddCols(TensorType type) {
@@ -55,6 +61,10 @@ int64_t oddCols(TensorType type) {
         return 75;
     case TensorType::Q8_0:
     case TensorType::Q4_0:
+    case TensorType::Q4_1:
+    case TensorType::Q5_0:
+    case TensorType::Q5_1:
+    case TensorType::IQ4_NL:
         return 96;
     default:
         return 512;
@@ -69,13 +79,49 @@ std::vector<float> randomFloats(std::mt19937& rng, size_t count, float scale = 1
     return v;
 }
 
+// The F16 scale fields (byte offsets in a block, and the block's size) of the formats our quantisers do not
+// write: their blocks are random bytes with these fields set to sane scales.
+struct ScaleFields {
+    size_t blockBytes;
+    std::vector<size_t> offsets;
+};
+std::optional<ScaleFields> scaleFieldsOf(TensorType type) {
+    switch (type) {
+    case TensorType::Q4_1:
+        return ScaleFields{sizeof(BlockQ4_1), {0, 2}};
+    case TensorType::Q5_0:
+        return ScaleFields{sizeof(BlockQ5_0), {0}};
+    case TensorType::Q5_1:
+        return ScaleFields{sizeof(BlockQ5_1), {0, 2}};
+    case TensorType::Q2_K:
+        return ScaleFields{sizeof(BlockQ2_K), {offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin)}};
+    case TensorType::IQ4_NL:
+        return ScaleFields{sizeof(BlockIQ4_NL), {0}};
+    default:
+        return std::nullopt;
+    }
+}
+
 // Quantised bytes of a rows x cols matrix of random values.
 std::vector<std::byte> randomMatrix(std::mt19937& rng, TensorType type, int64_t rows, int64_t cols) {
     const size_t rowBytes = static_cast<size_t>(*tensorBytes(type, static_cast<uint64_t>(cols)));
     std::vector<std::byte> bytes(rowBytes * static_cast<size_t>(rows));
+    if (const auto fields = scaleFieldsOf(type)) {
+        std::uniform_int_distribution<int> byte(0, 255);
+        std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+        for (std::byte& b : bytes)
+            b = std::byte(byte(rng));
+        for (size_t block = 0; block < bytes.size(); block += fields->blockBytes)
+            for (size_t offset : fields->offsets) {
+                const f16_bits h = quant::fp32ToFp16(scale(rng));
+                std::memcpy(bytes.data() + block + offset, &h, sizeof h);
+            }
+        return bytes;
+    }
     for (int64_t r = 0; r < rows; ++r) {
         const auto values = randomFloats(rng, static_cast<size_t>(cols));
-        quant::quantizeRow(type, values.data(), bytes.data() + rowBytes * static_cast<size_t>(r), cols);
+        if (!quant::quantizeRow(type, values.data(), bytes.data() + rowBytes * static_cast<size_t>(r), cols))
+            qFatal("no quantiser and no scale fields for %s", std::string(tensorTypeName(type)).c_str());
     }
     return bytes;
 }
@@ -274,7 +320,7 @@ private Q_SLOTS:
         auto q =
             m_cpu->getRows(**weight, MatrixDesc{TensorType::Q4_K, 1, 100}, std::vector<int32_t>{0}, **small);
         QVERIFY(!q.hasValue());
-        QVERIFY(!m_cpu->supportsOp(OpKind::MatMul, TensorType::Q5_K).hasValue());
+        QVERIFY(!m_cpu->supportsOp(OpKind::MatMul, TensorType::BF16).hasValue());
         QVERIFY(m_cpu->supportsOp(OpKind::MatMul, TensorType::Q6_K).hasValue());
         for (const Target& t : m_targets) {
             if (!t.device)

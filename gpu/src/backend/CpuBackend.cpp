@@ -305,7 +305,8 @@ public:
                 const auto* blocks = reinterpret_cast<const BlockQ8_K*>(packed.data());
                 for (int64_t i = 0; i < cols; ++i)
                     dst[i] = blocks[i / kQKK].d * static_cast<float>(blocks[i / kQKK].qs[i % kQKK]);
-            } else if (actType == TensorType::Q8_0 || actType == TensorType::F16) {
+            } else if (actType == TensorType::Q8_0 || actType == TensorType::Q8_1 ||
+                       actType == TensorType::F16) {
                 quant::dequantizeRow(actType, packed.data(), dst, cols);
             } else {
                 std::memcpy(dst, src, static_cast<size_t>(cols) * sizeof(float));

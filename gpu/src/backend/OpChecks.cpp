@@ -36,7 +36,7 @@ uint64_t floats(int64_t count) {
 
 } // namespace
 
-bool isComputeFormat(TensorType type) {
+bool isCudaComputeFormat(TensorType type) {
     switch (type) {
     case TensorType::F32:
     case TensorType::F16:
@@ -47,6 +47,22 @@ bool isComputeFormat(TensorType type) {
         return true;
     default:
         return false;
+    }
+}
+
+bool isComputeFormat(TensorType type) {
+    switch (type) {
+    case TensorType::Q4_1:
+    case TensorType::Q5_0:
+    case TensorType::Q5_1:
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
+    case TensorType::Q5_K:
+    case TensorType::IQ4_NL:
+    case TensorType::IQ4_XS:
+        return true;
+    default:
+        return isCudaComputeFormat(type);
     }
 }
 
@@ -192,11 +208,19 @@ Expected<void> copyRange(const Device& device, const DeviceBuffer& b, uint64_t o
 
 int64_t activationBlock(TensorType type) {
     switch (type) {
-    case TensorType::Q8_0:
+    case TensorType::Q8_0: // Q8_0 activations
     case TensorType::Q4_0:
+    case TensorType::Q5_0:
+    case TensorType::IQ4_NL:
+    case TensorType::Q4_1: // Q8_1: the same scale and rounding as Q8_0
+    case TensorType::Q5_1:
         return 32;
+    case TensorType::Q2_K: // Q8_K activations
+    case TensorType::Q3_K:
     case TensorType::Q4_K:
+    case TensorType::Q5_K:
     case TensorType::Q6_K:
+    case TensorType::IQ4_XS:
         return 256;
     default:
         return 1;

@@ -6,8 +6,12 @@
 
 namespace declai::gpu::checks {
 
-// The formats MatMul and GetRows read.
+// The formats MatMul and GetRows read on the CPU device, OpenCL and Vulkan.
 bool isComputeFormat(TensorType type);
+// The subset CUDA and HIP have kernels for (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K): the newer formats were
+// written for OpenCL and Vulkan, which CI runs (PoCL, lavapipe); CUDA/HIP kernels for them wait for a GPU
+// to test them on.
+bool isCudaComputeFormat(TensorType type);
 // Bytes per row of `desc` after checking its format and shape.
 Expected<uint64_t> rowBytes(const MatrixDesc& desc);
 

@@ -53,7 +53,7 @@ cuda::Format formatOf(TensorType type) {
         return cuda::Format::Q4_K;
     case TensorType::Q6_K:
         return cuda::Format::Q6_K;
-    default: // checks::isComputeFormat has ruled out everything else
+    default: // supportsOp and cudaFormat() have ruled out everything else
         return cuda::Format::F32;
     }
 }
@@ -131,7 +131,7 @@ public:
     const DeviceInfo& info() const override { return m_info; }
 
     Expected<void> supportsOp(OpKind op, TensorType type) const override {
-        if ((op == OpKind::MatMul || op == OpKind::GetRows) && !checks::isComputeFormat(type))
+        if ((op == OpKind::MatMul || op == OpKind::GetRows) && !checks::isCudaComputeFormat(type))
             return makeError(ErrorCode::Unsupported,
                              std::string(opKindName(op))
                                  .append(" has no " DECLAI_GPU_API_NAME " kernel for ")
@@ -189,6 +189,8 @@ public:
         const auto checkedRowBytes = checks::matMul(*this, weights, w, x, nTokens, y);
         if (!checkedRowBytes)
             return checkedRowBytes.error();
+        if (auto r = supportsOp(OpKind::MatMul, w.type); !r) // checks:: accepts formats CUDA lacks
+            return r;
         if (auto r = bind(); !r)
             return r;
         return check(cuda::launchMatMul(m_stream, formatOf(w.type), ptrOf<void>(weights), *checkedRowBytes,
@@ -253,6 +255,8 @@ public:
         const auto checkedRowBytes = checks::getRows(*this, table, desc, ids, out);
         if (!checkedRowBytes)
             return checkedRowBytes.error();
+        if (auto r = supportsOp(OpKind::GetRows, desc.type); !r)
+            return r;
         if (ids.empty())
             return {};
         const uint64_t idBytes = ids.size() * sizeof(int32_t);
