@@ -327,6 +327,9 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const Io& io)
     if (auto config = ModelConfig::fromGguf(*file)) {
         if (const std::string cpuOnly = config->deviceUnsupportedFeatures(); !cpuOnly.empty())
             std::fprintf(io.out, "devices: CPU only: %s\n", cpuOnly.c_str());
+        else if (const std::string optional = config->deviceOptionalFeatures(); !optional.empty())
+            std::fprintf(io.out, "devices: CPU, OpenCL and Vulkan; not CUDA or HIP yet (%s)\n",
+                         optional.c_str());
         std::fprintf(
             io.out,
             "\nmodel: %s, %lld layers, dim %lld, %lld heads (%lld KV), head dim %lld, FFN %lld, vocab %lld, "

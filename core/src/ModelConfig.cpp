@@ -178,14 +178,22 @@ bool ModelConfig::usesSlidingWindow(int64_t layer) const {
     return period == 0 || layer % period < period - 1;
 }
 
-std::string ModelConfig::deviceUnsupportedFeatures() const {
-    std::vector<std::string> features;
+std::string ModelConfig::deviceOptionalFeatures() const {
+    std::string text;
+    const auto add = [&](const char* feature) { text.append(text.empty() ? "" : ", ").append(feature); };
     if (spec && spec->rope == RopeMode::NeoX)
-        features.emplace_back("NeoX RoPE");
+        add("NeoX RoPE");
     if (has(LayerTensor::Bq) || has(LayerTensor::Bk) || has(LayerTensor::Bv))
-        features.emplace_back("Q/K/V biases");
+        add("Q/K/V biases");
     if (has(LayerTensor::QNorm) || has(LayerTensor::KNorm))
-        features.emplace_back("Q/K norms");
+        add("Q/K norms");
+    return text;
+}
+
+std::string ModelConfig::deviceUnsupportedFeatures() const {
+    // NeoX RoPE, Q/K/V biases and Q/K norms run on devices whose backend has the ops (DeviceShardExecutor
+    // asks each device: supportsOp(RopeNeox / AddBias)); what follows has no device graph yet.
+    std::vector<std::string> features;
     if (has(LayerTensor::Wqkv) || (spec && spec->fusedGateUp))
         features.emplace_back("fused QKV and gate/up matrices");
     if (has(LayerTensor::PostAttnNorm) || has(LayerTensor::PostFfnNorm))

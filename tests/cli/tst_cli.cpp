@@ -159,8 +159,16 @@ private Q_SLOTS:
             {QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("synth-arch-qwen2-f16.gguf")});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         QVERIFY2(r.out.contains("architecture: qwen2, supported\n"), r.out.constData());
-        QVERIFY2(r.out.contains("devices: CPU only: architecture 'qwen2' (NeoX RoPE, Q/K/V biases)"),
+        QVERIFY2(
+            r.out.contains("devices: CPU, OpenCL and Vulkan; not CUDA or HIP yet (NeoX RoPE, Q/K/V biases)"),
+            r.out.constData());
+        r = runCli(
+            {QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("synth-arch-gemma2-f16.gguf")});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY2(r.out.contains("devices: CPU only: architecture 'gemma2' (post-norms, GELU"),
                  r.out.constData());
+        r = runCli(
+            {QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("synth-arch-qwen2-f16.gguf")});
         QVERIFY2(r.out.contains("\nmodel: qwen2, 2 layers"), r.out.constData());
         QVERIFY2(!r.out.contains("unsupported tensor type"), r.out.constData());
 

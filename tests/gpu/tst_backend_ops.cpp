@@ -421,21 +421,30 @@ private Q_SLOTS:
             int64_t headDim, ropeDims, heads, tokens, startPos;
             float base;
         };
-        for (const Case& c : {Case{64, 64, 3, 1, 0, 10000.0f}, Case{64, 64, 5, 5, 37, 10000.0f},
-                              Case{48, 48, 3, 5, 11, 500000.0f}, Case{48, 32, 2, 1, 90, 10000.0f}}) {
-            const auto x = randomFloats(rng, static_cast<size_t>(c.tokens * c.heads * c.headDim));
-            const RopeParams p{c.tokens, c.heads, c.headDim, c.ropeDims, c.startPos, c.base, 1.0f};
-            const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
-                TRY_ASSIGN(bx, bufferWith(d, x));
-                TRY(d.rope(*bx, p));
-                return fetch(d, *bx, x.size());
-            };
-            std::string label = "dim=" + std::to_string(c.headDim) + "/" + std::to_string(c.ropeDims);
-            label.append(" pos=")
-                .append(std::to_string(c.startPos))
-                .append(" batch=")
-                .append(std::to_string(c.tokens));
-            QVERIFY(check(*device, "rope", label, run, kToleranceRope));
+        for (const bool neox : {false, true}) {
+            if (neox && !device->supportsOp(OpKind::RopeNeox, TensorType::F32)) {
+                auto bx = device->allocate(sizeof(float) * 64);
+                QVERIFY(bx);
+                auto r = device->rope(**bx, RopeParams{1, 1, 64, 64, 0, 10000.0f, 1.0f, true});
+                QVERIFY2(!r && r.error().code == ErrorCode::Unsupported, "NeoX RoPE ran without a kernel");
+                continue;
+            }
+            for (const Case& c : {Case{64, 64, 3, 1, 0, 10000.0f}, Case{64, 64, 5, 5, 37, 10000.0f},
+                                  Case{48, 48, 3, 5, 11, 500000.0f}, Case{48, 32, 2, 1, 90, 10000.0f}}) {
+                const auto x = randomFloats(rng, static_cast<size_t>(c.tokens * c.heads * c.headDim));
+                const RopeParams p{c.tokens, c.heads, c.headDim, c.ropeDims, c.startPos, c.base, 1.0f, neox};
+                const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                    TRY_ASSIGN(bx, bufferWith(d, x));
+                    TRY(d.rope(*bx, p));
+                    return fetch(d, *bx, x.size());
+                };
+                std::string label = "dim=" + std::to_string(c.headDim) + "/" + std::to_string(c.ropeDims);
+                label.append(" pos=")
+                    .append(std::to_string(c.startPos))
+                    .append(" batch=")
+                    .append(std::to_string(c.tokens));
+                QVERIFY(check(*device, neox ? "rope_neox" : "rope", label, run, kToleranceRope));
+            }
         }
     }
 
@@ -537,6 +546,48 @@ private Q_SLOTS:
             };
             QVERIFY(check(*device, "add", "n=" + std::to_string(n), run, kToleranceExact));
         }
+    }
+
+    void addBias_data() { addTargetRows(); }
+    void addBias() {
+        Device* device = currentDevice();
+        if (!device)
+            QSKIP(currentSkipReason().c_str());
+        std::mt19937 rng(9);
+        if (!device->supportsOp(OpKind::AddBias, TensorType::F32)) {
+            // A backend without the kernel (CUDA/HIP today) must refuse the call, never run garbage.
+            auto bx = device->allocate(sizeof(float) * 6);
+            auto bb = device->allocate(sizeof(float) * 3);
+            QVERIFY(bx && bb);
+            auto r = device->addBias(**bx, **bb, 2, 3);
+            QVERIFY(!r);
+            QCOMPARE(r.error().code, ErrorCode::Unsupported);
+            return;
+        }
+        for (const auto& [rows, cols] : {std::pair<int64_t, int64_t>{1, 896}, {7, 128}, {11, 75}}) {
+            const auto x = randomFloats(rng, static_cast<size_t>(rows * cols));
+            const auto bias = randomFloats(rng, static_cast<size_t>(cols));
+            const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                TRY_ASSIGN(bx, bufferWith(d, x));
+                TRY_ASSIGN(bb, bufferWith(d, bias));
+                TRY(d.addBias(*bx, *bb, rows, cols));
+                return fetch(d, *bx, x.size());
+            };
+            QVERIFY(check(*device, "add_bias", std::to_string(rows) + "x" + std::to_string(cols), run,
+                          kToleranceExact));
+        }
+        // The reference itself: every row gains the bias.
+        auto bx = m_cpu->allocate(sizeof(float) * 6);
+        auto bb = m_cpu->allocate(sizeof(float) * 3);
+        QVERIFY(bx && bb);
+        const float xs[6] = {1, 2, 3, 4, 5, 6}, bs[3] = {10, 20, 30};
+        QVERIFY(m_cpu->upload(**bx, 0, xs, sizeof xs));
+        QVERIFY(m_cpu->upload(**bb, 0, bs, sizeof bs));
+        QVERIFY(m_cpu->addBias(**bx, **bb, 2, 3));
+        auto got = fetch(*m_cpu, **bx, 6);
+        QVERIFY(got);
+        QCOMPARE(*got, (std::vector<float>{11, 22, 33, 14, 25, 36}));
+        QVERIFY(!m_cpu->addBias(**bx, **bb, 3, 3)); // 9 values do not fit in x
     }
 
     void roundActivations_data() { addTargetRows(); }

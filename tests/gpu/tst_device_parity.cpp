@@ -267,26 +267,34 @@ private Q_SLOTS:
     }
 
     // The tensor types of issue 15 on devices (OpenCL and Vulkan kernels; CUDA/HIP refuse them, see
-    // checks::isCudaComputeFormat), on the llama.cpp-written synth-arch-llama files, two prompts each: the
+    // checks::isCudaComputeFormat) and the qwen2/qwen3 graphs, on the llama.cpp-written synth-arch files,
+    // two prompts each: the
     // device bar of the other quantised formats (lastLogits), tightened to cosine >= 0.9995, same top-1 and
     // >= 4 of the top-5. Greedy tokens are reported, not required: a device sums in another order, and one
     // activation that lands on the other side of an 8-bit rounding boundary moves the logits by ~1e-2 of
     // their range, which on these random-weight models' near-ties parts the greedy path (measured in
     // docs/architecture.md, "Devices and the newer tensor types").
-    void newTypesMatchLlamaCpp_data() {
+    void synthArchMatchLlamaCpp_data() {
         QTest::addColumn<QString>("device");
         QTest::addColumn<QString>("reference");
         forEachDevice([](const QString& d) {
+            QStringList models;
             for (const char* type : {"Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q5_K_M", "IQ4_NL", "IQ4_XS"})
+                models << QStringLiteral("llama-%1").arg(QLatin1String(type));
+            // The architectures the device graph runs besides llama: NeoX RoPE, Q/K/V biases, Q/K norms.
+            for (const char* arch : {"qwen2", "qwen3"})
+                for (const char* type : {"f16", "Q4_K_M"})
+                    models << QStringLiteral("%1-%2").arg(QLatin1String(arch), QLatin1String(type));
+            for (const QString& model : models)
                 for (const char* prompt : {"p1", "p2"}) {
-                    const QString ref = QStringLiteral("synth-arch-llama-%1-%2.json")
-                                            .arg(QLatin1String(type), QLatin1String(prompt));
+                    const QString ref =
+                        QStringLiteral("synth-arch-%1-%2.json").arg(model, QLatin1String(prompt));
                     QTest::newRow(qPrintable(d + QLatin1Char(' ') + ref)) << d << ref;
                 }
         });
     }
 
-    void newTypesMatchLlamaCpp() {
+    void synthArchMatchLlamaCpp() {
         QFETCH(QString, device);
         QFETCH(QString, reference);
         const Reference ref = loadReference(reference);
@@ -323,13 +331,13 @@ private Q_SLOTS:
         QVERIFY(same >= 1); // the first token is the prompt's top-1
     }
 
-    // Issue 15: the device backends run the llama layer only; every other architecture (and llama with
+    // Issue 15: the device graph runs llama, qwen2 and qwen3; every other architecture (and llama with
     // experts) is refused on a device with a message naming it, and runs on the CPU backend instead.
     void otherArchitecturesAreRefusedOnDevices_data() {
         QTest::addColumn<QString>("device");
         QTest::addColumn<QString>("model");
         forEachDevice([](const QString& d) {
-            for (const char* arch : {"qwen2", "qwen3", "gemma2", "phi3", "mixtral"}) {
+            for (const char* arch : {"gemma2", "phi3", "mixtral"}) {
                 const QString model = QStringLiteral("synth-arch-%1-f16.gguf").arg(QLatin1String(arch));
                 QTest::newRow(qPrintable(d + QLatin1Char(' ') + model)) << d << model;
             }

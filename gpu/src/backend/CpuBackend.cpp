@@ -203,8 +203,8 @@ public:
         std::vector<float> table(static_cast<size_t>(p.ropeDims));
         for (int64_t t = 0; t < p.nTokens; ++t) {
             cpu::ropeTable(p.startPos + t, p.ropeDims, p.freqBase, p.freqScale, nullptr, table.data());
-            cpu::applyRope(floatsOf(x) + t * p.heads * p.headDim, p.heads, p.headDim, p.ropeDims,
-                           table.data());
+            (p.neox ? cpu::applyRopeNeox : cpu::applyRope)(floatsOf(x) + t * p.heads * p.headDim, p.heads,
+                                                           p.headDim, p.ropeDims, table.data());
         }
         return {};
     }
@@ -274,6 +274,18 @@ public:
         if (auto r = checks::elementwise(*this, x, y, n); !r)
             return r;
         cpu::addInPlace(floatsOf(x), floatsOf(y), n);
+        return {};
+    }
+
+    Expected<void> addBias(DeviceBuffer& x, const DeviceBuffer& bias, int64_t rows, int64_t cols) override {
+        if (auto r = checks::addBias(*this, x, bias, rows, cols); !r)
+            return r;
+        const float* b = floatsOf(bias);
+        for (int64_t r = 0; r < rows; ++r) {
+            float* row = floatsOf(x) + r * cols;
+            for (int64_t c = 0; c < cols; ++c)
+                row[c] += b[c];
+        }
         return {};
     }
 

@@ -26,6 +26,10 @@ const char* opKindName(OpKind op) {
         return "get_rows";
     case OpKind::RoundActivations:
         return "RoundActivations";
+    case OpKind::RopeNeox:
+        return "rope_neox";
+    case OpKind::AddBias:
+        return "add_bias";
     }
     return "unknown";
 }

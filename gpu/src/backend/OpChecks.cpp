@@ -167,6 +167,19 @@ Expected<void> elementwise(const Device& device, const DeviceBuffer& a, const De
     return buffer(device, b, floats(n), "second operand");
 }
 
+Expected<void> addBias(const Device& device, const DeviceBuffer& x, const DeviceBuffer& bias, int64_t rows,
+                       int64_t cols) {
+    if (auto r = positive(rows, "rows"); !r)
+        return r;
+    if (auto r = positive(cols, "cols"); !r)
+        return r;
+    if (rows > kMaxCount / cols)
+        return invalid("rows x cols out of range");
+    if (auto r = buffer(device, x, floats(rows * cols), "x"); !r)
+        return r;
+    return buffer(device, bias, floats(cols), "bias");
+}
+
 Expected<uint64_t> getRows(const Device& device, const DeviceBuffer& table, const MatrixDesc& desc,
                            std::span<const int32_t> ids, const DeviceBuffer& out) {
     auto bytes = rowBytes(desc);

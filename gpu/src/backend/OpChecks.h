@@ -26,6 +26,8 @@ Expected<void> attention(const Device& device, const DeviceBuffer& q, const Devi
                          const DeviceBuffer& v, const DeviceBuffer& keyCache, const DeviceBuffer& valueCache,
                          const DeviceBuffer& out, const AttentionParams& p);
 Expected<void> elementwise(const Device& device, const DeviceBuffer& a, const DeviceBuffer& b, int64_t n);
+Expected<void> addBias(const Device& device, const DeviceBuffer& x, const DeviceBuffer& bias, int64_t rows,
+                       int64_t cols);
 Expected<uint64_t> getRows(const Device& device, const DeviceBuffer& table, const MatrixDesc& desc,
                            std::span<const int32_t> ids, const DeviceBuffer& out);
 // Values per rounding block of roundActivations for weights of `type` (1 for F32/F16).

@@ -200,6 +200,21 @@ void applyRope(float* x, int64_t heads, int64_t headDim, int64_t ropeDims, const
     }
 }
 
+void applyRopeNeox(float* x, int64_t heads, int64_t headDim, int64_t ropeDims, const float* cosSin) {
+    const int64_t half = ropeDims / 2;
+    for (int64_t h = 0; h < heads; ++h) {
+        float* v = x + h * headDim;
+        for (int64_t i = 0; i < half; ++i) {
+            const float c = cosSin[2 * i];
+            const float s = cosSin[2 * i + 1];
+            const float x0 = v[i];
+            const float x1 = v[i + half];
+            v[i] = std::fma(x0, c, -(x1 * s));
+            v[i + half] = std::fma(x0, s, x1 * c);
+        }
+    }
+}
+
 void swiGlu(const float* gate, float* x, int64_t n) {
     if (const auto simd = activeKernels().swiGlu) {
         simd(gate, x, n);

@@ -64,8 +64,8 @@ DeviceShardExecutor::create(std::shared_ptr<const ModelWeights> weights, LayerRa
                                                          .append(" is not within the model's ")
                                                          .append(std::to_string(c.layerCount))
                                                          .append(" layers"));
-    // The device graph is the plain llama layer; other architectures and their options run on the CPU
-    // until the op interface covers them (issue 15).
+    // The device graph is the llama layer with NeoX RoPE, Q/K/V biases and per-head Q/K norms (qwen2,
+    // qwen3); other architectures and their options run on the CPU until the op interface covers them.
     if (const std::string missing = c.deviceUnsupportedFeatures(); !missing.empty())
         return makeError(ErrorCode::Unsupported, std::string("device ")
                                                      .append(device->id().toString())
@@ -80,6 +80,25 @@ DeviceShardExecutor::create(std::shared_ptr<const ModelWeights> weights, LayerRa
                          std::string("device ")
                              .append(device->id().toString())
                              .append(": models with rope frequency factors run on the CPU only"));
+    const auto needs = [&](gpu::OpKind op, const char* feature) -> Expected<void> {
+        if (auto r = device->supportsOp(op, TensorType::F32); !r)
+            return makeError(ErrorCode::Unsupported, std::string("device ")
+                                                         .append(device->id().toString())
+                                                         .append(": architecture '")
+                                                         .append(c.architecture)
+                                                         .append("' needs ")
+                                                         .append(feature)
+                                                         .append(", which runs on the CPU only here (")
+                                                         .append(r.error().message)
+                                                         .append(")"));
+        return {};
+    };
+    if (c.spec && c.spec->rope == RopeMode::NeoX)
+        if (auto r = needs(gpu::OpKind::RopeNeox, "NeoX RoPE"); !r)
+            return r.error();
+    if (c.has(LayerTensor::Bq) || c.has(LayerTensor::Bk) || c.has(LayerTensor::Bv))
+        if (auto r = needs(gpu::OpKind::AddBias, "Q/K/V biases"); !r)
+            return r.error();
     if (c.ropeDimensions % 2 != 0 || c.ropeDimensions > c.headDim || c.headCount % c.kvHeadCount != 0)
         return makeError(ErrorCode::Unsupported, "the model's attention shape is not supported on devices");
     if (maxContext <= 0)
@@ -147,6 +166,16 @@ Expected<void> DeviceShardExecutor::uploadWeights() {
         if (!ffnNorm)
             return ffnNorm.error();
         d.ffnNorm = std::move(*ffnNorm);
+        const std::pair<std::unique_ptr<gpu::DeviceBuffer>*, const std::vector<float>*> vectors[] = {
+            {&d.bq, &w.bq}, {&d.bk, &w.bk}, {&d.bv, &w.bv}, {&d.qNorm, &w.qNorm}, {&d.kNorm, &w.kNorm}};
+        for (const auto& [dst, src] : vectors) {
+            if (src->empty())
+                continue;
+            auto b = uploadFloats(*src);
+            if (!b)
+                return b.error();
+            *dst = std::move(*b);
+        }
         const std::pair<DeviceMatrix*, const WeightMatrix*> matrices[] = {
             {&d.wq, &w.wq},       {&d.wk, &w.wk},   {&d.wv, &w.wv},      {&d.wo, &w.wo},
             {&d.wGate, &w.wGate}, {&d.wUp, &w.wUp}, {&d.wDown, &w.wDown}};
@@ -181,12 +210,16 @@ Expected<void> DeviceShardExecutor::reserveActivations(int64_t nTokens) {
         {&next.proj, c.embeddingLength},
         {&next.gate, c.feedForwardLength},
         {&next.up, c.feedForwardLength},
-        {&next.rounded, std::max({c.embeddingLength, c.qDim(), c.feedForwardLength})}};
+        {&next.rounded, std::max({c.embeddingLength, c.qDim(), c.feedForwardLength})},
+        {&next.qNormed, c.has(LayerTensor::QNorm) ? c.qDim() : 0},
+        {&next.kNormed, c.has(LayerTensor::KNorm) ? c.kvDim() : 0}};
     // Old buffers may still be read by queued work on some backends; finish it before dropping them.
     if (auto r = m_device->synchronize(); !r)
         return r;
     m_act = Activations{};
     for (const auto& [dst, perToken] : buffers) {
+        if (perToken == 0)
+            continue; // not used by this model
         auto b = m_device->allocate(floats(perToken));
         if (!b)
             return b.error();
@@ -340,14 +373,31 @@ Expected<void> DeviceShardExecutor::runLayer(int64_t layer, KvCache& cache, int6
     DECLAI_TRY(matMul(w.wq, *a.normed, *a.q));
     DECLAI_TRY(matMul(w.wk, *a.normed, *a.k));
     DECLAI_TRY(matMul(w.wv, *a.normed, *a.v));
-    gpu::RopeParams rope{nTokens,  c.headCount,    c.headDim,      c.ropeDimensions,
-                         startPos, c.ropeFreqBase, c.ropeFreqScale};
-    DECLAI_TRY(d.rope(*a.q, rope));
+    // In the CPU engine's order: biases, per-head Q/K norms, RoPE.
+    if (w.bq)
+        DECLAI_TRY(d.addBias(*a.q, *w.bq, nTokens, c.qDim()));
+    if (w.bk)
+        DECLAI_TRY(d.addBias(*a.k, *w.bk, nTokens, c.kvDim()));
+    if (w.bv)
+        DECLAI_TRY(d.addBias(*a.v, *w.bv, nTokens, c.kvDim()));
+    gpu::DeviceBuffer* q = a.q.get();
+    gpu::DeviceBuffer* k = a.k.get();
+    if (w.qNorm) { // one RMSNorm row per head
+        DECLAI_TRY(d.rmsNorm(*q, *w.qNorm, *a.qNormed, c.headDim, nTokens * c.headCount, c.rmsNormEps));
+        q = a.qNormed.get();
+    }
+    if (w.kNorm) {
+        DECLAI_TRY(d.rmsNorm(*k, *w.kNorm, *a.kNormed, c.headDim, nTokens * c.kvHeadCount, c.rmsNormEps));
+        k = a.kNormed.get();
+    }
+    gpu::RopeParams rope{nTokens,  c.headCount,    c.headDim,       c.ropeDimensions,
+                         startPos, c.ropeFreqBase, c.ropeFreqScale, c.spec && c.spec->rope == RopeMode::NeoX};
+    DECLAI_TRY(d.rope(*q, rope));
     rope.heads = c.kvHeadCount;
-    DECLAI_TRY(d.rope(*a.k, rope));
+    DECLAI_TRY(d.rope(*k, rope));
     const gpu::AttentionParams attention{
         nTokens, startPos, c.headCount, c.kvHeadCount, c.headDim, cache.capacityTokens, 0.0f, true};
-    DECLAI_TRY(d.attention(*a.q, *a.k, *a.v, *cache.keys[slot], *cache.values[slot], *a.attnOut, attention));
+    DECLAI_TRY(d.attention(*q, *k, *a.v, *cache.keys[slot], *cache.values[slot], *a.attnOut, attention));
     DECLAI_TRY(matMul(w.wo, *a.attnOut, *a.proj));
     DECLAI_TRY(d.add(*a.hidden, *a.proj, nTokens * dim));
 

@@ -18,22 +18,6 @@ void addBias(float* x, const std::vector<float>& bias, int64_t n) {
         x[i] += bias[static_cast<size_t>(i)];
 }
 
-// NeoX-style RoPE: rotates (x[i], x[i + ropeDims/2]) of each head with the pair-i angle of the table.
-void applyRopeNeox(float* x, int64_t heads, int64_t headDim, int64_t ropeDims, const float* cosSin) {
-    const int64_t half = ropeDims / 2;
-    for (int64_t h = 0; h < heads; ++h) {
-        float* v = x + h * headDim;
-        for (int64_t i = 0; i < half; ++i) {
-            const float c = cosSin[2 * i];
-            const float s = cosSin[2 * i + 1];
-            const float x0 = v[i];
-            const float x1 = v[i + half];
-            v[i] = std::fma(x0, c, -(x1 * s));
-            v[i + half] = std::fma(x0, s, x1 * c);
-        }
-    }
-}
-
 // gelu_tanh as llama.cpp's CPU backend computes it: the input rounded to F16, looked up in a table of F16
 // values of 0.5x(1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), saturated outside [-10, 10].
 float geluF16Table(float x) {
@@ -284,8 +268,8 @@ void ShardExecutor::runLayer(int64_t layer, std::span<const Segment> segments, f
                 cpu::rmsNorm(k + h * c.headDim, w.kNorm.data(), c.headDim, c.rmsNormEps, k + h * c.headDim);
         const float* table = m_ropeTable.data() + t * c.ropeDimensions;
         if (neox) {
-            applyRopeNeox(q, c.headCount, c.headDim, c.ropeDimensions, table);
-            applyRopeNeox(k, c.kvHeadCount, c.headDim, c.ropeDimensions, table);
+            cpu::applyRopeNeox(q, c.headCount, c.headDim, c.ropeDimensions, table);
+            cpu::applyRopeNeox(k, c.kvHeadCount, c.headDim, c.ropeDimensions, table);
         } else {
             cpu::applyRope(q, c.headCount, c.headDim, c.ropeDimensions, table);
             cpu::applyRope(k, c.kvHeadCount, c.headDim, c.ropeDimensions, table);

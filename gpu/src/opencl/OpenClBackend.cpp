@@ -293,7 +293,8 @@ public:
         const size_t global[] = {static_cast<size_t>(p.ropeDims / 2), static_cast<size_t>(p.heads),
                                  static_cast<size_t>(p.nTokens)};
         return run("rope", 3, global, nullptr, memOf(x), static_cast<cl_int>(p.headDim),
-                   static_cast<cl_int>(p.ropeDims), static_cast<cl_int>(p.startPos), p.freqBase, p.freqScale);
+                   static_cast<cl_int>(p.ropeDims), static_cast<cl_int>(p.startPos), p.freqBase, p.freqScale,
+                   static_cast<cl_int>(p.neox ? 1 : 0));
     }
 
     Expected<void> attention(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v,
@@ -339,6 +340,13 @@ public:
             return r;
         const size_t global[] = {static_cast<size_t>(n)};
         return run("add", 1, global, nullptr, memOf(x), memOf(y));
+    }
+
+    Expected<void> addBias(DeviceBuffer& x, const DeviceBuffer& bias, int64_t rows, int64_t cols) override {
+        if (auto r = checks::addBias(*this, x, bias, rows, cols); !r)
+            return r;
+        const size_t global[] = {static_cast<size_t>(rows * cols)};
+        return run("add_bias", 1, global, nullptr, memOf(x), memOf(bias), static_cast<cl_int>(cols));
     }
 
     Expected<void> getRows(const DeviceBuffer& table, const MatrixDesc& desc, std::span<const int32_t> ids,

@@ -312,13 +312,15 @@ public:
         struct {
             uint32_t pairs, heads, headDim, ropeDims, startPos;
             float thetaScale, freqScale;
+            uint32_t neox;
         } push{pairs,
                static_cast<uint32_t>(p.heads),
                static_cast<uint32_t>(p.headDim),
                static_cast<uint32_t>(p.ropeDims),
                static_cast<uint32_t>(p.startPos),
                thetaScale,
-               p.freqScale};
+               p.freqScale,
+               p.neox ? 1u : 0u};
         return dispatchFlat("rope", {&x}, &push, sizeof push, pairs);
     }
 
@@ -368,6 +370,15 @@ public:
             return r;
         const auto count = static_cast<uint32_t>(n);
         return dispatchFlat("add", {&x, &y}, &count, sizeof count, count);
+    }
+
+    Expected<void> addBias(DeviceBuffer& x, const DeviceBuffer& bias, int64_t rows, int64_t cols) override {
+        if (auto r = checks::addBias(*this, x, bias, rows, cols); !r)
+            return r;
+        struct {
+            uint32_t n, cols;
+        } push{static_cast<uint32_t>(rows * cols), static_cast<uint32_t>(cols)};
+        return dispatchFlat("add_bias", {&x, &bias}, &push, sizeof push, push.n);
     }
 
     Expected<void> getRows(const DeviceBuffer& table, const MatrixDesc& desc, std::span<const int32_t> ids,

@@ -46,6 +46,8 @@ void ropeTable(int64_t position, int64_t ropeDims, float freqBase, float freqSca
                float* cosSin);
 // Rotates adjacent pairs (x[2i], x[2i+1]) of the first ropeDims values of each head (llama "normal" mode).
 void applyRope(float* x, int64_t heads, int64_t headDim, int64_t ropeDims, const float* cosSin);
+// NeoX-style RoPE: rotates (x[i], x[i + ropeDims/2]) of each head with the pair-i angle of the table.
+void applyRopeNeox(float* x, int64_t heads, int64_t headDim, int64_t ropeDims, const float* cosSin);
 
 // x = silu(gate) * x over one row of n values, with the active kernel table's kernel: like llama.cpp's
 // ggml_vec_swiglu_f32, whole vector groups from the row start take the SIMD exp and the tail libm's, so a

@@ -47,6 +47,7 @@ private:
     };
     struct DeviceLayer {
         std::unique_ptr<gpu::DeviceBuffer> attnNorm, ffnNorm;
+        std::unique_ptr<gpu::DeviceBuffer> bq, bk, bv, qNorm, kNorm; // null when the model has none
         DeviceMatrix wq, wk, wv, wo, wGate, wUp, wDown;
     };
     struct KvCache {
@@ -58,6 +59,7 @@ private:
     struct Activations {
         int64_t capacityTokens = 0;
         std::unique_ptr<gpu::DeviceBuffer> hidden, normed, q, k, v, attnOut, proj, gate, up;
+        std::unique_ptr<gpu::DeviceBuffer> qNormed, kNormed; // per-head Q/K norm outputs (qwen3) or null
         std::unique_ptr<gpu::DeviceBuffer> rounded; // roundActivations output, the largest matmul input
     };
 

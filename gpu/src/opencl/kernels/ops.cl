@@ -23,9 +23,10 @@ __kernel void rms_norm(__global const float* x, __global const float* weight, __
         o[i] = (row[i] * scale) * weight[i];
 }
 
-// global = (ropeDims / 2, heads, nTokens): rotates pair i of head h of token t in place.
+// global = (ropeDims / 2, heads, nTokens): rotates pair i of head h of token t in place; the pair is
+// (2i, 2i+1), or (i, i + ropeDims/2) when neox is set.
 __kernel void rope(__global float* x, int headDim, int ropeDims, int startPos, float freqBase,
-                   float freqScale) {
+                   float freqScale, int neox) {
     const int i = get_global_id(0);
     const int h = get_global_id(1);
     const int t = get_global_id(2);
@@ -34,11 +35,13 @@ __kernel void rope(__global float* x, int headDim, int ropeDims, int startPos, f
     const float angle = freqScale * theta;
     const float c = cos(angle);
     const float s = sin(angle);
-    __global float* v = x + ((ulong)t * (ulong)heads + (ulong)h) * (ulong)headDim + 2 * i;
-    const float x0 = v[0];
-    const float x1 = v[1];
-    v[0] = x0 * c - x1 * s;
-    v[1] = x0 * s + x1 * c;
+    __global float* v = x + ((ulong)t * (ulong)heads + (ulong)h) * (ulong)headDim;
+    const int i0 = neox ? i : 2 * i;
+    const int i1 = neox ? i + ropeDims / 2 : 2 * i + 1;
+    const float x0 = v[i0];
+    const float x1 = v[i1];
+    v[i0] = x0 * c - x1 * s;
+    v[i1] = x0 * s + x1 * c;
 }
 
 // global = (nTokens * kvDim): stores new keys and values as F16 at cache row startPos + t.
@@ -107,6 +110,12 @@ __kernel void swiglu(__global const float* gate, __global float* x) {
 __kernel void add(__global float* x, __global const float* y) {
     const int i = get_global_id(0);
     x[i] += y[i];
+}
+
+// global = (rows * cols): x[r][c] += bias[c].
+__kernel void add_bias(__global float* x, __global const float* bias, int cols) {
+    const int i = get_global_id(0);
+    x[i] += bias[i % cols];
 }
 
 // Rounds activations to the format the CPU reference multiplies with (see DeviceOps::roundActivations):

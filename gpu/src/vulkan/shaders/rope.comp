@@ -7,6 +7,7 @@ layout(local_size_x = 64) in;
 layout(std430, binding = 0) buffer X { float x[]; };
 layout(push_constant) uniform Params {
     uint pairs; uint heads; uint headDim; uint ropeDims; uint startPos; float thetaScale; float freqScale;
+    uint neox; // pairs (i, i + ropeDims/2) instead of (2i, 2i+1)
 } p;
 
 void main() {
@@ -23,9 +24,11 @@ void main() {
     const float angle = p.freqScale * theta;
     const float c = cos(angle);
     const float s = sin(angle);
-    const uint base = (t * p.heads + h) * p.headDim + 2u * i;
-    const float x0 = x[base];
-    const float x1 = x[base + 1u];
-    x[base] = x0 * c - x1 * s;
-    x[base + 1u] = x0 * s + x1 * c;
+    const uint head = (t * p.heads + h) * p.headDim;
+    const uint i0 = head + (p.neox != 0u ? i : 2u * i);
+    const uint i1 = head + (p.neox != 0u ? i + halfDims : 2u * i + 1u);
+    const float x0 = x[i0];
+    const float x1 = x[i1];
+    x[i0] = x0 * c - x1 * s;
+    x[i1] = x0 * s + x1 * c;
 }

@@ -28,11 +28,14 @@ enum class OpKind {
     Add,
     GetRows,
     RoundActivations,
+    RopeNeox, // Rope with RopeParams::neox (Qwen, Phi, Gemma): pairs (i, i + ropeDims/2)
+    AddBias,  // a bias vector added to every row (Qwen2's Q/K/V biases)
 };
 
-inline constexpr OpKind kAllOps[] = {OpKind::RmsNorm,   OpKind::MatMul,          OpKind::Rope,
-                                     OpKind::Attention, OpKind::SwiGlu,          OpKind::Add,
-                                     OpKind::GetRows,   OpKind::RoundActivations};
+inline constexpr OpKind kAllOps[] = {OpKind::RmsNorm,   OpKind::MatMul,           OpKind::Rope,
+                                     OpKind::Attention, OpKind::SwiGlu,           OpKind::Add,
+                                     OpKind::GetRows,   OpKind::RoundActivations, OpKind::RopeNeox,
+                                     OpKind::AddBias};
 const char* opKindName(OpKind op);
 
 // Memory owned by one device. Created by Device::allocate; must not outlive its device. Not thread-safe:
@@ -69,6 +72,8 @@ struct RopeParams {
     int64_t startPos = 0; // token t sits at position startPos + t
     float freqBase = 10000.0f;
     float freqScale = 1.0f;
+    // false: llama's pairs (2i, 2i+1); true: NeoX pairs (i, i + ropeDims/2), same angle per pair i.
+    bool neox = false;
 };
 
 struct AttentionParams {
@@ -113,6 +118,9 @@ public:
     [[nodiscard]] virtual Expected<void> swiGlu(const DeviceBuffer& gate, DeviceBuffer& x, int64_t n) = 0;
     // x += y over n values.
     [[nodiscard]] virtual Expected<void> add(DeviceBuffer& x, const DeviceBuffer& y, int64_t n) = 0;
+    // x[r][c] += bias[c] for rows x cols values of x (row-major) and cols values of bias.
+    [[nodiscard]] virtual Expected<void> addBias(DeviceBuffer& x, const DeviceBuffer& bias, int64_t rows,
+                                                 int64_t cols) = 0;
     // out[i] = dequantised table.row(ids[i]) (embedding lookup); out is ids.size() x table.cols floats.
     // The ids come from the host (token ids), so they are range-checked before anything runs.
     [[nodiscard]] virtual Expected<void> getRows(const DeviceBuffer& table, const MatrixDesc& desc,
