@@ -542,8 +542,36 @@ int Orchestrator::answerTimeoutMs(const std::string& nodeId, int stageTimeoutMs)
     return m_reputation.answerTimeoutMs(nodeId, stageTimeoutMs);
 }
 
-void Orchestrator::stageAnswered(const std::string& nodeId) {
+void Orchestrator::stageAnswered(const std::string& nodeId, const StageAnswer& answer) {
     m_reputation.answered(nodeId);
+    if (NodeLink* node = nodeLink(nodeId)) {
+        node->recordStageTiming(answer.layerTokensComputed, answer.roundTripUs);
+        ++node->stagesServed;
+        node->layerTokensComputed += answer.layerTokensOfStep;
+    }
+}
+
+bool Orchestrator::nodeConnected(const std::string& nodeId) {
+    const NodeLink* node = nodeLink(nodeId);
+    return node && node->channel && node->channel->isOpen();
+}
+
+void Orchestrator::sessionJoined(const std::string& nodeId) {
+    if (NodeLink* node = nodeLink(nodeId))
+        ++node->activeSessions;
+}
+
+void Orchestrator::sessionLeft(const std::string& nodeId, uint64_t sessionId) {
+    NodeLink* node = nodeLink(nodeId);
+    if (!node)
+        return;
+    if (node->activeSessions > 0)
+        --node->activeSessions;
+    if (node->channel && node->channel->isOpen()) {
+        wire::EndSession end;
+        end.set_session_id(sessionId);
+        node->channel->send(wire::END_SESSION, end);
+    }
 }
 
 void Orchestrator::stageFailed(const std::string& nodeId, StageFault fault, const QString& reason) {
@@ -1031,8 +1059,8 @@ void Orchestrator::queueStage(const std::string& nodeId, const std::string& acco
     m_stageDispatcher.submit(nodeId, account, sessionId, std::move(send));
 }
 
-void Orchestrator::sendStage(NodeLink& node, wire::StageRequest request) {
-    m_stageOutbox.send(node.nodeId, std::move(request));
+void Orchestrator::sendStage(const std::string& nodeId, wire::StageRequest request) {
+    m_stageOutbox.send(nodeId, std::move(request));
 }
 
 void Orchestrator::stageSettled(const std::string& nodeId, uint64_t sessionId) {

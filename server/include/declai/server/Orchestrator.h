@@ -151,16 +151,18 @@ public:
                                                    const std::set<std::string>& exclude) override;
     bool requestCoverage(const std::string& model, LayerRange layers,
                          const std::set<std::string>& exclude) override;
-    NodeLink* nodeLink(const std::string& nodeId) override;
+    bool nodeConnected(const std::string& nodeId) override;
+    void sessionJoined(const std::string& nodeId) override;
+    void sessionLeft(const std::string& nodeId, uint64_t sessionId) override;
     void sessionFinished(GenerationSession* session) override;
     void sessionWork(const std::string& model, const std::vector<StageWork>& stages) override;
     int answerTimeoutMs(const std::string& nodeId, int stageTimeoutMs) override;
     void stageFailed(const std::string& nodeId, StageFault fault, const QString& reason) override;
-    void stageAnswered(const std::string& nodeId) override;
+    void stageAnswered(const std::string& nodeId, const StageAnswer& answer) override;
     void queueStage(const std::string& nodeId, const std::string& account, uint64_t sessionId,
                     std::function<void()> send) override;
     void stageSettled(const std::string& nodeId, uint64_t sessionId) override;
-    void sendStage(NodeLink& node, wire::StageRequest request) override;
+    void sendStage(const std::string& nodeId, wire::StageRequest request) override;
     Verifier& verifier() { return m_verifier; }
 
     // See SubmitRequest. Either the request is refused (nothing held, nothing charged, no callback runs) or
@@ -219,6 +221,7 @@ private:
     void assign(NodeLink& node, const GatewayModel& model, LayerRange layers);
     std::vector<NodeShards> shardsOf(const std::string& model) const;
     GatewayModel* model(const std::string& name);
+    NodeLink* nodeLink(const std::string& nodeId); // null when not connected
 
     const ServerConfig& m_config;
     ModelStore& m_store;
