@@ -1,9 +1,10 @@
 // GenerationSession on its own, against a fake SessionHost and no network object: the host's "nodes" run
 // their layers with the real CPU ShardExecutor on stories260K (the gateway keeps layer 0, nodes hold 1-3 and
 // 3-5), so the session's text must be llama.cpp's greedy continuation (DECLAI_REFERENCE_DIR). Covered: a
-// normal run, a timeout / node error / lost node on step k followed by failover to another node with the
-// same text, invalid answers (wrong size or shape, NaN, implausible values) refused and never relayed, and
-// cancellation (a late answer after it is dropped).
+// normal run, a timeout / node error / lost node on step k followed by failover to another node (or two that
+// split its layers) with the same text, chunked prefill with a failure mid-prompt, invalid answers (wrong
+// size or shape, NaN, implausible values) refused and never relayed, and cancellation (a late answer after it
+// is dropped).
 #include "ParityReference.h"
 #include "declai/core/GgufFile.h"
 #include "declai/core/HiddenStates.h"
@@ -261,6 +262,7 @@ class TestGenerationSession : public QObject {
     testdata::ParityReference m_reference;
     ThreadPool m_pool{1};
     uint64_t m_nextSession = 1;
+    int m_prefillChunkTokens = 0; // > 0: the prompt runs in chunks of this many tokens
 
     // Runs a session of the reference prompt for all its greedy tokens; `onToken` may act mid-run.
     Outcome run(FakeHost& host, GatewayCompute& compute,
@@ -296,6 +298,8 @@ class TestGenerationSession : public QObject {
                                                 std::move(sinks), kStageTimeoutMs, 2000, 2000, wire::F32);
         raw = session.get();
         host.session = raw;
+        if (m_prefillChunkTokens > 0)
+            session->setPrefillChunkTokens(m_prefillChunkTokens);
         session->start();
         QElapsedTimer clock;
         clock.start();
@@ -437,6 +441,45 @@ private Q_SLOTS:
         // The failed node is paid only for the steps it answered.
         QCOMPARE(out.stats.nodeLayerTokens.at(failing),
                  int64_t(2) * (int64_t(m_reference.promptTokens.size()) + int64_t(kFaultStep) - 1));
+    }
+
+    // The 5-token prompt in chunks of 2 (steps 0-2), alone and with a node error in the second chunk: the
+    // spare rebuilds from the 4 rows stored so far and the text is still the reference.
+    void chunkedPrefill_data() {
+        QTest::addColumn<bool>("fault");
+        QTest::newRow("no fault") << false;
+        QTest::newRow("node error in the second chunk") << true;
+    }
+
+    void chunkedPrefill() {
+        QFETCH(bool, fault);
+        GatewayCompute compute(1);
+        FakeHost host(m_model->sharedWeights(), m_pool);
+        addNodes(host);
+        if (fault) {
+            host.nodes.at("a").fault = Fault::Error;
+            host.nodes.at("a").faultStep = 1;
+        }
+        m_prefillChunkTokens = 2;
+        const Outcome out = run(host, compute);
+        m_prefillChunkTokens = 0;
+        compareWithReference(out);
+        const int steps = int(m_reference.greedyTokens.size()) + 2; // two more prompt steps than unchunked
+        QCOMPARE(host.nodes.at("b").requests, steps);
+        QCOMPARE(out.stats.nodeLayerTokens.at("b"),
+                 int64_t(2) * (int64_t(m_reference.promptTokens.size()) +
+                               int64_t(m_reference.greedyTokens.size()) - 1));
+        if (!fault) {
+            QCOMPARE(host.nodes.at("a").requests, steps);
+            QVERIFY(host.failures.empty());
+            return;
+        }
+        QCOMPARE(host.failures.size(), size_t(1));
+        QCOMPARE(host.failures[0].fault, SessionHost::StageFault::NodeError);
+        QCOMPARE(host.nodes.at("a").requests, 2);
+        QCOMPARE(host.nodes.at("a-spare").replays, 1);
+        QCOMPARE(host.nodes.at("a-spare").requests, steps - 1);
+        QCOMPARE(out.stats.nodeLayerTokens.at("a"), int64_t(2) * 2); // only the first chunk was accepted
     }
 
     void noReplacementFailsClearly() {
