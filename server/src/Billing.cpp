@@ -7,6 +7,30 @@ namespace declai::server {
 Billing::Billing(CreditService* credits, int64_t refundWindowMs)
     : m_credits(credits), m_chargeBook(refundWindowMs) {}
 
+std::variant<Billing::Admission, Billing::Refused>
+Billing::admit(const std::string& user, const std::string& holdKey, const std::string& keyId,
+               int64_t modelParams, int64_t promptTokens, int64_t maxTokens, double priceMultiplier,
+               bool quoteOnly) {
+    Admission admission;
+    if (!enabled())
+        return admission;
+    if (auto opened = m_credits->ensureUser(user); !opened)
+        return Refused{Refusal::Internal, opened.error().message};
+    auto quote = m_credits->quote(modelParams, promptTokens, maxTokens, priceMultiplier);
+    if (!quote)
+        return Refused{Refusal::InvalidQuote, quote.error().message};
+    admission.quoteMicrocredits = quote->total;
+    if (!quoteOnly) {
+        auto hold = m_credits->admit(user, holdKey, quote->total, keyId);
+        if (!hold)
+            return Refused{Refusal::InsufficientCredits, hold.error().message};
+        admission.holdId = *hold;
+    }
+    if (auto b = m_credits->balanceOfUser(user))
+        admission.balanceMicrocredits = b->available;
+    return admission;
+}
+
 void Billing::attach(uint64_t sessionId, const std::string& holdId) {
     if (!holdId.empty())
         m_sessionHold[sessionId] = holdId;

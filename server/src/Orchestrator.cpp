@@ -27,7 +27,7 @@ Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, QStrin
                            CreditService* credits, QObject* parent)
     : QObject(parent), m_config(config), m_store(store), m_httpBase(std::move(httpBase)),
       m_gatewayCompute(config.threads), m_shardProofs(std::random_device{}()),
-      m_verifier(config.verification, 1, std::random_device{}()), m_credits(credits),
+      m_verifier(config.verification, 1, std::random_device{}()),
       m_scheduler(SchedulerConfig{config.maxSessions, config.highReserveShare, 30000, 10000}),
       m_reputation([&config] {
           ReputationPolicy p = config.reputation;
@@ -835,31 +835,30 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     SubmitAccepted accepted;
     accepted.promptTokens = promptTokens;
     accepted.maxTokens = request.maxTokens;
-    std::string holdId;
-    if (m_credits && m_credits->enabled()) {
-        if (auto opened = m_credits->ensureUser(account); !opened)
-            return refuse(SubmitRefusal::Internal, opened.error().message);
-        auto quote = m_credits->quote(m->parameterCount(), promptTokens, request.maxTokens, priceMultiplier);
-        if (!quote)
-            return refuse(SubmitRefusal::InvalidRequest, quote.error().message, "max_tokens");
-        accepted.quoteMicrocredits = quote->total;
-        if (request.quoteOnly) {
-            if (auto b = m_credits->balanceOfUser(account))
-                accepted.balanceMicrocredits = b->available;
-            return accepted;
+    // The worst case is priced and, unless this is a quote, held before anything runs.
+    const std::string holdKey = m_billing.enabled() && !request.quoteOnly
+                                    ? account + "/" + request.connectionId + "/" + std::to_string(requestId) +
+                                          "/" + std::to_string(m_rng())
+                                    : std::string();
+    auto admitted = m_billing.admit(account, holdKey, request.keyId, m->parameterCount(), promptTokens,
+                                    request.maxTokens, priceMultiplier, request.quoteOnly);
+    if (const auto* refused = std::get_if<Billing::Refused>(&admitted)) {
+        switch (refused->kind) {
+        case Billing::Refusal::Internal:
+            return refuse(SubmitRefusal::Internal, refused->message);
+        case Billing::Refusal::InvalidQuote:
+            return refuse(SubmitRefusal::InvalidRequest, refused->message, "max_tokens");
+        case Billing::Refusal::InsufficientCredits:
+            return refuse(SubmitRefusal::InsufficientCredits, refused->message);
         }
-        const std::string holdKey = account + "/" + request.connectionId + "/" + std::to_string(requestId) +
-                                    "/" + std::to_string(m_rng());
-        auto hold = m_credits->admit(account, holdKey, quote->total, request.keyId);
-        if (!hold)
-            return refuse(SubmitRefusal::InsufficientCredits, hold.error().message);
-        holdId = *hold;
-        accepted.holdId = holdId;
-        if (auto b = m_credits->balanceOfUser(account))
-            accepted.balanceMicrocredits = b->available;
-    } else if (request.quoteOnly) {
-        return accepted;
     }
+    const Billing::Admission& admission = std::get<Billing::Admission>(admitted);
+    accepted.quoteMicrocredits = admission.quoteMicrocredits;
+    accepted.balanceMicrocredits = admission.balanceMicrocredits;
+    if (request.quoteOnly)
+        return accepted;
+    const std::string holdId = admission.holdId;
+    accepted.holdId = holdId;
 
     // After the credit checks, so a caller learns about its balance before about the swarm's state.
     if (request.refuseWithoutCapacity && !chainFor(request.model, {})) {

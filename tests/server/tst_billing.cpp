@@ -60,6 +60,43 @@ class TestBilling : public QObject {
     }
 
 private Q_SLOTS:
+    void admissionHoldsTheWorstCase() {
+        auto credits = service();
+        QVERIFY(credits);
+        Billing billing(credits.get(), 600000);
+        const int64_t before = credits->balanceOfUser("u")->available;
+        const int64_t worst = credits->quote(kParams, 10, 100)->total;
+        // A quote prices it and holds nothing.
+        auto quoted = billing.admit("u", "", "", kParams, 10, 100, 1.0, true);
+        QVERIFY(std::holds_alternative<Billing::Admission>(quoted));
+        QCOMPARE(std::get<Billing::Admission>(quoted).quoteMicrocredits, worst);
+        QCOMPARE(std::get<Billing::Admission>(quoted).balanceMicrocredits, before);
+        QVERIFY(std::get<Billing::Admission>(quoted).holdId.empty());
+        // A request holds it.
+        auto admitted = billing.admit("u", "u/c/1/9", "", kParams, 10, 100, 1.0, false);
+        QVERIFY(std::holds_alternative<Billing::Admission>(admitted));
+        const auto& admission = std::get<Billing::Admission>(admitted);
+        QVERIFY(!admission.holdId.empty());
+        QCOMPARE(admission.quoteMicrocredits, worst);
+        QCOMPARE(admission.balanceMicrocredits, before - worst);
+        QCOMPARE(credits->balanceOfUser("u")->held, worst);
+        // More than the balance is refused with nothing changed.
+        const int64_t tooMany = 1'000'000'000;
+        auto refused = billing.admit("u", "u/c/2/9", "", kParams, 10, tooMany, 1.0, false);
+        if (std::holds_alternative<Billing::Refused>(refused)) {
+            QCOMPARE(std::get<Billing::Refused>(refused).kind, Billing::Refusal::InsufficientCredits);
+        } else {
+            QFAIL("a hold beyond the balance was admitted");
+        }
+        QCOMPARE(credits->balanceOfUser("u")->held, worst);
+        // Without credits: nothing priced, nothing held.
+        Billing free(nullptr, 600000);
+        auto none = free.admit("u", "k", "", kParams, 10, 100, 1.0, false);
+        QVERIFY(std::holds_alternative<Billing::Admission>(none));
+        QCOMPARE(std::get<Billing::Admission>(none).quoteMicrocredits, int64_t(0));
+        QVERIFY(std::get<Billing::Admission>(none).holdId.empty());
+    }
+
     void settlesOnceWithTheCharge() {
         auto credits = service();
         QVERIFY(credits);

@@ -1,8 +1,8 @@
-// The credit side of a request once its hold is open (docs/ledger.md): which hold belongs to which session,
-// closing it on every end path with the work of the nodes that earned it, giving a hold back whole when
-// nothing ran, and refunding settled requests whose node work verification voids later (ChargeBook).
-// With no CreditService, or credits off, it holds nothing and every call does nothing.
-// Threading: main thread only (the server's event loop, like the Orchestrator that wires it in).
+// The credit side of a request (docs/ledger.md): pricing its worst case and holding it on admission, which
+// hold belongs to which session, closing it on every end path with the work of the nodes that earned it,
+// giving a hold back whole when nothing ran, and refunding settled requests whose node work verification
+// voids later (ChargeBook). With no CreditService, or credits off, it holds nothing and every call does
+// nothing. Threading: main thread only (the server's event loop, like the Orchestrator that wires it in).
 #pragma once
 
 #include "declai/server/ChargeBook.h"
@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <variant>
 
 namespace declai::server {
 
@@ -24,6 +25,28 @@ public:
     Billing(CreditService* credits, int64_t refundWindowMs);
 
     bool enabled() const { return m_credits && m_credits->enabled(); }
+
+    // Admitting a request: its worst-case price (prompt + max tokens) and, unless quoteOnly, a hold of it.
+    struct Admission {
+        int64_t quoteMicrocredits = 0;   // 0 with credits off
+        int64_t balanceMicrocredits = 0; // the user's available balance after the hold
+        std::string holdId;              // empty: nothing held (credits off, or a quote)
+    };
+    enum class Refusal {
+        Internal,            // the ledger failed
+        InvalidQuote,        // the request cannot be priced (the message says why)
+        InsufficientCredits, // the hold failed (balance, daily limit, key spend limit); nothing changed
+    };
+    struct Refused {
+        Refusal kind = Refusal::Internal;
+        std::string message;
+    };
+    // Opens the user's account on first use, prices the worst case and holds it under holdKey (unique per
+    // request; unused for a quote), against keyId's spend limit. Credits off: an empty Admission.
+    std::variant<Admission, Refused> admit(const std::string& user, const std::string& holdKey,
+                                           const std::string& keyId, int64_t modelParams,
+                                           int64_t promptTokens, int64_t maxTokens, double priceMultiplier,
+                                           bool quoteOnly);
 
     // From now on the request's hold belongs to `sessionId` (an empty holdId: nothing is held).
     void attach(uint64_t sessionId, const std::string& holdId);

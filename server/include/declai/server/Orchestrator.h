@@ -220,7 +220,6 @@ private:
     std::mt19937_64 m_rng{std::random_device{}()};
     OrchestratorStats m_stats;
     Verifier m_verifier;
-    CreditService* m_credits;
     PriorityScheduler m_scheduler;
     struct Waiting {
         std::unique_ptr<GenerationSession> session;
