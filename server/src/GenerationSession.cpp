@@ -98,8 +98,7 @@ void GenerationSession::tryStartChain() {
         s.nodeId = c.nodeId;
         s.layers = c.layers;
         m_stages.push_back(std::move(s));
-        if (NodeLink* node = m_host.nodeLink(c.nodeId))
-            ++node->activeSessions;
+        m_host.sessionJoined(c.nodeId);
     }
     runPromptChunk();
 }
@@ -154,8 +153,7 @@ void GenerationSession::sendToStage(size_t index, std::vector<float> rows, int64
 
 void GenerationSession::dispatch(size_t index) {
     Stage& stage = m_stages[index];
-    NodeLink* node = m_host.nodeLink(stage.nodeId);
-    if (!node || !node->channel || !node->channel->isOpen())
+    if (!m_host.nodeConnected(stage.nodeId))
         return failStage(index, QStringLiteral("node is not connected"));
     const int64_t dim = m_model.config().embeddingLength;
     const bool last = index + 1 == m_stages.size();
@@ -197,13 +195,12 @@ void GenerationSession::dispatch(size_t index) {
                               m_host.stageSettled(nodeId, m_sessionId); // no longer wanted: free the slot
                               return;
                           }
-                          NodeLink* target = m_host.nodeLink(nodeId);
-                          if (!target || !target->channel || !target->channel->isOpen()) {
+                          if (!m_host.nodeConnected(nodeId)) {
                               m_inFlight = false;
                               return failStage(index, QStringLiteral("node is not connected"));
                           }
                           m_stageClock.start();
-                          m_host.sendStage(*target, request);
+                          m_host.sendStage(nodeId, request);
                           m_currentTimeoutMs = m_host.answerTimeoutMs(nodeId, m_stageTimeoutMs);
                           m_stageTimer.start(m_currentTimeoutMs);
                       });
@@ -249,9 +246,14 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
                              .arg(static_cast<double>(*bad), 0, 'g', 3)
                              .arg(static_cast<qint64>(bad - rows->begin())),
                          SessionHost::StageFault::InvalidAnswer);
-    m_host.stageAnswered(nodeId);
     const int64_t rowsComputed =
         stage.needsReplay ? stage.rows : m_stepRows; // a replay recomputed the history
+    // Placement orders nodes by what we measured here, never by what they say of themselves.
+    m_host.stageAnswered(nodeId,
+                         SessionHost::StageAnswer{static_cast<uint64_t>(stage.layers.size() * rowsComputed),
+                                                  static_cast<uint64_t>(stage.layers.size()) *
+                                                      static_cast<uint64_t>(m_stepRows),
+                                                  m_stageClock.nsecsElapsed() / 1000});
     stage.needsReplay = false;
     // Keep what this node claimed, with positions, for the end-of-session check.
     const int64_t dim64 = static_cast<int64_t>(dim);
@@ -261,14 +263,6 @@ void GenerationSession::onStageResponse(const std::string& nodeId, const wire::S
     stage.outputs.insert(stage.outputs.end(), rows->begin(), rows->end());
     // Credit follows accepted work: a replay rebuilds history, which is paid like the rows it recomputed.
     m_stats.nodeLayerTokens[nodeId] += stage.layers.size() * rowsComputed;
-    if (NodeLink* node = m_host.nodeLink(nodeId)) {
-        // Placement orders nodes by what we measured here, never by what they say of themselves.
-        node->recordStageTiming(static_cast<uint64_t>(stage.layers.size() * rowsComputed),
-                                m_stageClock.nsecsElapsed() / 1000);
-        ++node->stagesServed;
-        node->layerTokensComputed +=
-            static_cast<uint64_t>(stage.layers.size()) * static_cast<uint64_t>(m_stepRows);
-    }
     if (last)
         return handleFinalHidden(*rows);
     if (nextNeedsAllRows) {
@@ -335,15 +329,7 @@ void GenerationSession::failStage(size_t index, const QString& reason, SessionHo
     m_host.stageFailed(failedNode, fault, reason);
     if (m_done)
         return;
-    if (NodeLink* node = m_host.nodeLink(stage.nodeId)) {
-        if (node->activeSessions > 0)
-            --node->activeSessions;
-        if (node->channel && node->channel->isOpen()) { // it may still hold a cache for us
-            wire::EndSession end;
-            end.set_session_id(m_sessionId);
-            node->channel->send(wire::END_SESSION, end);
-        }
-    }
+    m_host.sessionLeft(stage.nodeId, m_sessionId); // it may still hold a cache for us
     m_excluded.insert(stage.nodeId);
     m_failedStage = index;
     m_failoverClock.start();
@@ -367,8 +353,7 @@ bool GenerationSession::replaceStage(size_t index) {
         } else {
             s.needsFullHistory = true;
         }
-        if (NodeLink* node = m_host.nodeLink(s.nodeId))
-            ++node->activeSessions;
+        m_host.sessionJoined(s.nodeId);
         ++m_stats.failovers;
         qInfo("session %llx: layers %lld-%lld move to node %s, which rebuilds them from %lld stored rows",
               static_cast<unsigned long long>(m_sessionId), static_cast<long long>(s.layers.begin),
@@ -445,18 +430,8 @@ void GenerationSession::endRemoteSessions() {
     m_gatewayCompute.endSession(m_sessionId);
     std::set<std::string> told;
     for (const Stage& s : m_stages) {
-        if (!told.insert(s.nodeId).second)
-            continue;
-        NodeLink* node = m_host.nodeLink(s.nodeId);
-        if (!node)
-            continue;
-        if (node->activeSessions > 0)
-            --node->activeSessions;
-        if (node->channel && node->channel->isOpen()) {
-            wire::EndSession end;
-            end.set_session_id(m_sessionId);
-            node->channel->send(wire::END_SESSION, end);
-        }
+        if (told.insert(s.nodeId).second)
+            m_host.sessionLeft(s.nodeId, m_sessionId);
     }
 }
 

@@ -6,8 +6,6 @@
 
 #include <QDateTime>
 #include <QDir>
-#include <QJsonArray>
-#include <QJsonObject>
 
 namespace declai::server {
 namespace {
@@ -29,7 +27,7 @@ Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, QStrin
                            CreditService* credits, QObject* parent)
     : QObject(parent), m_config(config), m_store(store), m_httpBase(std::move(httpBase)),
       m_gatewayCompute(config.threads), m_shardProofs(std::random_device{}()),
-      m_verifier(config.verification, 1, std::random_device{}()), m_credits(credits),
+      m_verifier(config.verification, 1, std::random_device{}()),
       m_scheduler(SchedulerConfig{config.maxSessions, config.highReserveShare, 30000, 10000}),
       m_reputation([&config] {
           ReputationPolicy p = config.reputation;
@@ -39,7 +37,7 @@ Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, QStrin
       }()),
       m_joinLimiter(config.nodeJoins),
       // Refunds reach back at least 10 minutes even when earnings are released sooner.
-      m_chargeBook(std::max<int64_t>(config.credits.verificationWindowMs, 600000)),
+      m_billing(credits, std::max<int64_t>(config.credits.verificationWindowMs, 600000)),
       m_reputationStore(QDir(config.dataDir).filePath(QStringLiteral("node-reputation.json")), m_reputation) {
     if (auto loaded = m_reputationStore.load(); !loaded)
         qWarning("node reputation starts empty: %s", loaded.error().message.c_str());
@@ -530,8 +528,8 @@ void Orchestrator::onVerification(const VerificationResult& result) {
         ++m_stats.verificationsFailed;
     m_reputation.verified(result.nodeId, result.valid);
     const bool cheater = m_verifier.record(result);
-    if (!result.valid && m_quarantined.count(result.nodeId) && m_credits && m_credits->enabled())
-        refundVoidedRequests(result.nodeId); // caught before (e.g. a NaN answer); this work is void too
+    if (!result.valid && m_quarantined.count(result.nodeId))
+        m_billing.refundVoidedRequests(result.nodeId); // caught before (e.g. a NaN answer); void too
     if (cheater && !m_quarantined.count(result.nodeId))
         quarantine(result.nodeId, QStringLiteral("stage output failed verification (cosine %1, error %2)")
                                       .arg(result.cosine, 0, 'f', 6)
@@ -542,8 +540,36 @@ int Orchestrator::answerTimeoutMs(const std::string& nodeId, int stageTimeoutMs)
     return m_reputation.answerTimeoutMs(nodeId, stageTimeoutMs);
 }
 
-void Orchestrator::stageAnswered(const std::string& nodeId) {
+void Orchestrator::stageAnswered(const std::string& nodeId, const StageAnswer& answer) {
     m_reputation.answered(nodeId);
+    if (NodeLink* node = nodeLink(nodeId)) {
+        node->recordStageTiming(answer.layerTokensComputed, answer.roundTripUs);
+        ++node->stagesServed;
+        node->layerTokensComputed += answer.layerTokensOfStep;
+    }
+}
+
+bool Orchestrator::nodeConnected(const std::string& nodeId) {
+    const NodeLink* node = nodeLink(nodeId);
+    return node && node->channel && node->channel->isOpen();
+}
+
+void Orchestrator::sessionJoined(const std::string& nodeId) {
+    if (NodeLink* node = nodeLink(nodeId))
+        ++node->activeSessions;
+}
+
+void Orchestrator::sessionLeft(const std::string& nodeId, uint64_t sessionId) {
+    NodeLink* node = nodeLink(nodeId);
+    if (!node)
+        return;
+    if (node->activeSessions > 0)
+        --node->activeSessions;
+    if (node->channel && node->channel->isOpen()) {
+        wire::EndSession end;
+        end.set_session_id(sessionId);
+        node->channel->send(wire::END_SESSION, end);
+    }
 }
 
 void Orchestrator::stageFailed(const std::string& nodeId, StageFault fault, const QString& reason) {
@@ -595,41 +621,12 @@ void Orchestrator::expireAssignments() {
         rebalance();
 }
 
-void Orchestrator::recordCharge(const std::string& user, const std::string& holdId, int64_t costMicrocredits,
-                                const SessionStats& stats) {
-    SettledCharge charge{user, holdId, costMicrocredits, QDateTime::currentMSecsSinceEpoch(), {}};
-    for (const auto& [node, layerTokens] : stats.nodeLayerTokens)
-        if (layerTokens > 0)
-            charge.nodes.insert(node);
-    m_chargeBook.record(std::move(charge));
-}
-
-void Orchestrator::refundVoidedRequests(const std::string& nodeId) {
-    if (!m_credits || !m_credits->enabled())
-        return;
-    for (const SettledCharge& c : m_chargeBook.takeChargesOf(nodeId, QDateTime::currentMSecsSinceEpoch())) {
-        auto refunded = m_credits->refundVoidedRequest(c.user, c.holdId, c.costMicrocredits);
-        if (refunded)
-            qWarning("request %s: %lld microcredits refunded to %s (node %.12s's work was voided)",
-                     c.holdId.c_str(), static_cast<long long>(c.costMicrocredits), c.user.c_str(),
-                     nodeId.c_str());
-        else
-            qWarning("refunding request %s failed: %s", c.holdId.c_str(), refunded.error().message.c_str());
-    }
-}
-
 void Orchestrator::quarantine(const std::string& nodeId, const QString& reason) {
     m_quarantined.insert(nodeId);
     m_reputation.quarantined(nodeId);
     ++m_stats.cheatersQuarantined;
     qWarning("node %.12s quarantined: %s", nodeId.c_str(), qPrintable(reason));
-    if (m_credits && m_credits->enabled()) {
-        auto voided = m_credits->voidNode(nodeId, "failed verification: " + reason.toStdString());
-        if (voided)
-            qWarning("node %.12s: %lld microcredits of pending earnings voided", nodeId.c_str(),
-                     static_cast<long long>(voided->amount));
-        refundVoidedRequests(nodeId);
-    }
+    m_billing.voidNode(nodeId, reason);
     Q_EMIT nodeQuarantined(QString::fromStdString(nodeId), reason);
     if (NodeLink* node = nodeLink(nodeId)) {
         node->channel->refuse(wire::UNAUTHORIZED, "quarantined: " + reason.toStdString(),
@@ -838,38 +835,34 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     SubmitAccepted accepted;
     accepted.promptTokens = promptTokens;
     accepted.maxTokens = request.maxTokens;
-    std::string holdId;
-    if (m_credits && m_credits->enabled()) {
-        if (auto opened = m_credits->ensureUser(account); !opened)
-            return refuse(SubmitRefusal::Internal, opened.error().message);
-        auto quote = m_credits->quote(m->parameterCount(), promptTokens, request.maxTokens, priceMultiplier);
-        if (!quote)
-            return refuse(SubmitRefusal::InvalidRequest, quote.error().message, "max_tokens");
-        accepted.quoteMicrocredits = quote->total;
-        if (request.quoteOnly) {
-            if (auto b = m_credits->balanceOfUser(account))
-                accepted.balanceMicrocredits = b->available;
-            return accepted;
+    // The worst case is priced and, unless this is a quote, held before anything runs.
+    const std::string holdKey = m_billing.enabled() && !request.quoteOnly
+                                    ? account + "/" + request.connectionId + "/" + std::to_string(requestId) +
+                                          "/" + std::to_string(m_rng())
+                                    : std::string();
+    auto admitted = m_billing.admit(account, holdKey, request.keyId, m->parameterCount(), promptTokens,
+                                    request.maxTokens, priceMultiplier, request.quoteOnly);
+    if (const auto* refused = std::get_if<Billing::Refused>(&admitted)) {
+        switch (refused->kind) {
+        case Billing::Refusal::Internal:
+            return refuse(SubmitRefusal::Internal, refused->message);
+        case Billing::Refusal::InvalidQuote:
+            return refuse(SubmitRefusal::InvalidRequest, refused->message, "max_tokens");
+        case Billing::Refusal::InsufficientCredits:
+            return refuse(SubmitRefusal::InsufficientCredits, refused->message);
         }
-        const std::string holdKey = account + "/" + request.connectionId + "/" + std::to_string(requestId) +
-                                    "/" + std::to_string(m_rng());
-        auto hold = m_credits->admit(account, holdKey, quote->total, request.keyId);
-        if (!hold)
-            return refuse(SubmitRefusal::InsufficientCredits, hold.error().message);
-        holdId = *hold;
-        accepted.holdId = holdId;
-        if (auto b = m_credits->balanceOfUser(account))
-            accepted.balanceMicrocredits = b->available;
-    } else if (request.quoteOnly) {
-        return accepted;
     }
+    const Billing::Admission& admission = std::get<Billing::Admission>(admitted);
+    accepted.quoteMicrocredits = admission.quoteMicrocredits;
+    accepted.balanceMicrocredits = admission.balanceMicrocredits;
+    if (request.quoteOnly)
+        return accepted;
+    const std::string holdId = admission.holdId;
+    accepted.holdId = holdId;
 
     // After the credit checks, so a caller learns about its balance before about the swarm's state.
     if (request.refuseWithoutCapacity && !chainFor(request.model, {})) {
-        if (!holdId.empty())
-            if (auto released = m_credits->refund(holdId); !released)
-                qWarning("releasing the hold of request %llu failed: %s",
-                         static_cast<unsigned long long>(requestId), released.error().message.c_str());
+        m_billing.release(holdId, requestId);
         return refuse(SubmitRefusal::NoCapacity,
                       "no capacity for model '" + request.model + "': the " + std::to_string(m_nodes.size()) +
                           " connected node(s) do not yet serve layers " +
@@ -903,13 +896,10 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
         end.reason = reason;
         end.tail = tail;
         end.stats = stats;
-        if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
-            if (auto charge = closeHold(account, hold->second, modelParams, RequestEnd::Completed, stats,
-                                        requestId, priceMultiplier))
-                end.costMicrocredits = *charge;
-            if (auto b = m_credits->balanceOfUser(account))
-                end.balanceMicrocredits = b->available;
-            m_sessionHold.erase(hold);
+        if (auto settled = m_billing.settle(sessionId, account, modelParams, RequestEnd::Completed, stats,
+                                            requestId, priceMultiplier, m_quarantined)) {
+            end.costMicrocredits = settled->costMicrocredits;
+            end.balanceMicrocredits = settled->balanceMicrocredits;
         }
         report(end);
     };
@@ -921,15 +911,12 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
         end.failed = true;
         end.reason = reason;
         end.stats = stats;
-        if (auto hold = m_sessionHold.find(sessionId); hold != m_sessionHold.end() && m_credits) {
-            // What the client received is charged and the nodes are paid for it, whoever ended the request.
-            if (auto cost = closeHold(account, hold->second, modelParams,
-                                      stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed, stats,
-                                      requestId, priceMultiplier))
-                end.costMicrocredits = *cost;
-            if (auto b = m_credits->balanceOfUser(account))
-                end.balanceMicrocredits = b->available;
-            m_sessionHold.erase(hold);
+        // What the client received is charged and the nodes are paid for it, whoever ended the request.
+        if (auto settled = m_billing.settle(sessionId, account, modelParams,
+                                            stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed,
+                                            stats, requestId, priceMultiplier, m_quarantined)) {
+            end.costMicrocredits = settled->costMicrocredits;
+            end.balanceMicrocredits = settled->balanceMicrocredits;
         }
         report(end);
     };
@@ -948,15 +935,11 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     queued.cost = static_cast<double>(promptTokens + maxTokens);
     if (!m_scheduler.enqueue(queued, QDateTime::currentMSecsSinceEpoch())) {
         // Nothing ran: the hold goes back whole.
-        if (!holdId.empty())
-            if (auto released = m_credits->refund(holdId); !released)
-                qWarning("releasing the hold of request %llu failed: %s",
-                         static_cast<unsigned long long>(requestId), released.error().message.c_str());
+        m_billing.release(holdId, requestId);
         return refuse(SubmitRefusal::RateLimited, "the gateway is overloaded: too many requests are waiting");
     }
     m_sessionOwner[sessionId] = SessionOwner{request.connectionId, account};
-    if (!holdId.empty())
-        m_sessionHold[sessionId] = holdId;
+    m_billing.attach(sessionId, holdId);
     m_waiting[sessionId] = Waiting{std::move(session), holdId};
     accepted.sessionId = sessionId;
     startQueued();
@@ -999,40 +982,13 @@ void Orchestrator::startQueued() {
     }
 }
 
-std::optional<int64_t> Orchestrator::closeHold(const std::string& user, const std::string& holdId,
-                                               int64_t modelParams, RequestEnd end, const SessionStats& stats,
-                                               uint64_t requestId, double priceMultiplier) {
-    RequestUsage usage;
-    usage.end = end;
-    usage.priceMultiplier = priceMultiplier;
-    usage.promptTokens = stats.promptTokens;
-    usage.generatedTokens = stats.generatedTokens;
-    for (const auto& [node, layerTokens] : stats.nodeLayerTokens)
-        if (!m_quarantined.count(node)) // cut off during the session: earns nothing
-            usage.work.push_back(NodeWorkShare{node, layerTokens});
-    auto charge = m_credits->closeRequest(holdId, modelParams, usage);
-    if (!charge) {
-        qWarning("closing the hold of request %llu failed: %s", static_cast<unsigned long long>(requestId),
-                 charge.error().message.c_str());
-        return std::nullopt;
-    }
-    // A charged request is refunded if work it used is voided later.
-    if (charge->cost > 0) {
-        ++m_stats.ledgerSettlements;
-        recordCharge(user, holdId, charge->cost, stats);
-    } else {
-        ++m_stats.ledgerReleases;
-    }
-    return charge->cost;
-}
-
 void Orchestrator::queueStage(const std::string& nodeId, const std::string& account, uint64_t sessionId,
                               std::function<void()> send) {
     m_stageDispatcher.submit(nodeId, account, sessionId, std::move(send));
 }
 
-void Orchestrator::sendStage(NodeLink& node, wire::StageRequest request) {
-    m_stageOutbox.send(node.nodeId, std::move(request));
+void Orchestrator::sendStage(const std::string& nodeId, wire::StageRequest request) {
+    m_stageOutbox.send(nodeId, std::move(request));
 }
 
 void Orchestrator::stageSettled(const std::string& nodeId, uint64_t sessionId) {
@@ -1052,67 +1008,6 @@ void Orchestrator::sessionFinished(GenerationSession* session) {
             startQueued();
         },
         Qt::QueuedConnection);
-}
-
-QJsonObject Orchestrator::statusJson() const {
-    QJsonArray nodes;
-    for (const auto& [id, node] : m_nodes) {
-        QJsonArray shards;
-        for (const auto& [modelName, ranges] : node->readyShards)
-            for (const LayerRange& r : ranges)
-                shards.append(QJsonObject{{QStringLiteral("model"), QString::fromStdString(modelName)},
-                                          {QStringLiteral("layer_begin"), qint64(r.begin)},
-                                          {QStringLiteral("layer_end"), qint64(r.end)}});
-        nodes.append(
-            QJsonObject{{QStringLiteral("id"), QString::fromStdString(id)},
-                        {QStringLiteral("accepting"), node->accepting()},
-                        {QStringLiteral("active_sessions"), qint64(node->activeSessions)},
-                        {QStringLiteral("stages_served"), qint64(node->stagesServed)},
-                        {QStringLiteral("layer_tokens"), qint64(node->layerTokensComputed)},
-                        {QStringLiteral("pending_assignments"), qint64(node->pendingAssignments.size())},
-                        {QStringLiteral("reputation"), m_reputation.toJson(id)},
-                        {QStringLiteral("shards"), shards}});
-    }
-    QJsonArray models;
-    for (const auto& [name, m] : m_models)
-        models.append(QJsonObject{{QStringLiteral("name"), QString::fromStdString(name)},
-                                  {QStringLiteral("layers"), qint64(m->config().layerCount)},
-                                  {QStringLiteral("gateway_layers"), qint64(m->nodeLayers().begin)},
-                                  {QStringLiteral("digest"), QString::fromStdString(m->digest())}});
-    QJsonArray sessions;
-    for (const auto& [sid, session] : m_sessions)
-        sessions.append(
-            QJsonObject{{QStringLiteral("model"), QString::fromStdString(session->modelName())},
-                        {QStringLiteral("generated_tokens"), qint64(session->stats().generatedTokens)},
-                        {QStringLiteral("failovers"), qint64(session->stats().failovers)},
-                        {QStringLiteral("nodes"), [&, &session = session] { // clang 14: no binding capture
-                             QJsonArray ids;
-                             for (const auto& n : m_nodes)
-                                 if (session->usesNode(n.first))
-                                     ids.append(QString::fromStdString(n.first));
-                             return ids;
-                         }()}});
-    return QJsonObject{
-        {QStringLiteral("nodes"), nodes},
-        {QStringLiteral("models"), models},
-        {QStringLiteral("sessions"), sessions},
-        {QStringLiteral("sessions_completed"), qint64(m_stats.sessionsCompleted)},
-        {QStringLiteral("sessions_failed"), qint64(m_stats.sessionsFailed)},
-        {QStringLiteral("failovers"), qint64(m_stats.failovers)},
-        {QStringLiteral("bad_signatures"), qint64(m_stats.badSignatures)},
-        {QStringLiteral("protocol_violations"), qint64(m_stats.protocolViolations)},
-        {QStringLiteral("stray_stage_answers"), qint64(m_stats.strayStageAnswers)},
-        {QStringLiteral("stage_batch_frames"), qint64(m_stageOutbox.batchFramesSent())},
-        {QStringLiteral("stage_requests_in_batches"), qint64(m_stageOutbox.requestsInBatches())},
-        {QStringLiteral("hidden_bytes_sent"), qint64(m_stats.hiddenBytesSent)},
-        {QStringLiteral("stage_hops"), qint64(m_stats.stageHops)},
-        {QStringLiteral("tokens_generated"), qint64(m_stats.tokensGenerated)},
-        {QStringLiteral("verifications_passed"), qint64(m_stats.verificationsPassed)},
-        {QStringLiteral("verifications_failed"), qint64(m_stats.verificationsFailed)},
-        {QStringLiteral("verifications_skipped"), qint64(m_stats.verificationsSkipped)},
-        {QStringLiteral("quarantined_nodes"), qint64(m_stats.cheatersQuarantined)},
-        {QStringLiteral("node_compute_ms"), qint64(m_stats.nodeComputeUs / 1000)},
-        {QStringLiteral("verification_compute_ms"), qint64(m_verifier.totalCheckUs() / 1000)}};
 }
 
 } // namespace declai::server

@@ -129,9 +129,9 @@ QByteArray MetricsRegistry::render(const Orchestrator& o, const std::vector<cons
                       "Mean time per token after the first, one observation per request.");
     header(out, "declai_ledger_postings_total", "counter", "Request holds closed in the ledger, by kind.");
     out += "declai_ledger_postings_total{kind=\"settle\"} " +
-           QByteArray::number(static_cast<qulonglong>(st.ledgerSettlements)) + '\n';
+           QByteArray::number(static_cast<qulonglong>(o.billing().settlements())) + '\n';
     out += "declai_ledger_postings_total{kind=\"release\"} " +
-           QByteArray::number(static_cast<qulonglong>(st.ledgerReleases)) + '\n';
+           QByteArray::number(static_cast<qulonglong>(o.billing().releases())) + '\n';
     header(out, "declai_verifications_total", "counter", "Sampled re-computations of node work, by outcome.");
     out += "declai_verifications_total{outcome=\"passed\"} " +
            QByteArray::number(static_cast<qulonglong>(st.verificationsPassed)) + '\n';

@@ -10,8 +10,8 @@
 #include "declai/core/Tokenizer.h"
 #include "declai/server/GatewayCompute.h"
 #include "declai/server/GatewayModel.h"
-#include "declai/server/Links.h"
 #include "declai/server/Placement.h"
+#include "proto/declai.pb.h"
 
 #include <QElapsedTimer>
 #include <QObject>
@@ -37,7 +37,13 @@ public:
     // Asks some live node outside `exclude` to load `layers`; false when no node can take them.
     virtual bool requestCoverage(const std::string& model, LayerRange layers,
                                  const std::set<std::string>& exclude) = 0;
-    virtual NodeLink* nodeLink(const std::string& nodeId) = 0;
+    // Whether `nodeId` is connected now (a stage is sent only to a connected node).
+    virtual bool nodeConnected(const std::string& nodeId) = 0;
+    // The session routes a stage through `nodeId` (counted in its active sessions).
+    virtual void sessionJoined(const std::string& nodeId) { (void)nodeId; }
+    // The session no longer uses `nodeId` (it failed, or the session ended): uncounted, and told to drop
+    // the session's cache when it is still connected.
+    virtual void sessionLeft(const std::string& nodeId, uint64_t sessionId) { (void)nodeId, (void)sessionId; }
     virtual void sessionFinished(GenerationSession* session) = 0;
     // A session ended: for each stage, the node that served it last, its whole input history and every row
     // that node returned with its position (for sampled verification).
@@ -67,7 +73,15 @@ public:
     virtual void stageFailed(const std::string& nodeId, StageFault fault, const QString& reason) {
         (void)nodeId, (void)fault, (void)reason;
     }
-    virtual void stageAnswered(const std::string& nodeId) { (void)nodeId; }
+    // An answer the session accepted, with what the gateway measured of it.
+    struct StageAnswer {
+        uint64_t layerTokensComputed = 0; // layers x rows the node ran (a replay: its whole history)
+        uint64_t layerTokensOfStep = 0;   // layers x rows of the step itself
+        qint64 roundTripUs = 0;           // from sending the request to its answer
+    };
+    virtual void stageAnswered(const std::string& nodeId, const StageAnswer& answer) {
+        (void)nodeId, (void)answer;
+    }
     // Sends a stage request now, or once the node has room for it (the host shares each node fairly
     // between accounts: StageDispatcher). `send` is called on the main thread, at most once, and never
     // after stageSettled() for the same node and session or after sessionFinished().
@@ -78,9 +92,8 @@ public:
     }
     // Puts a stage request on the wire (the host may send the requests of one event-loop turn for the same
     // node as one frame: StageOutbox).
-    virtual void sendStage(NodeLink& node, wire::StageRequest request) {
-        node.channel->send(wire::STAGE_REQUEST, request);
-    }
+    // Only called while nodeConnected(nodeId) holds.
+    virtual void sendStage(const std::string& nodeId, wire::StageRequest request) = 0;
     // The session's request at this node ended (answered, failed, or no longer wanted).
     virtual void stageSettled(const std::string& nodeId, uint64_t sessionId) {
         (void)nodeId, (void)sessionId;

@@ -5,7 +5,7 @@
 
 #include "declai/core/WireCodec.h"
 #include "declai/gpu/ThreadPool.h"
-#include "declai/server/ChargeBook.h"
+#include "declai/server/Billing.h"
 #include "declai/server/GatewayCompute.h"
 #include "declai/server/GatewayModel.h"
 #include "declai/server/GenerationSession.h"
@@ -13,6 +13,7 @@
 #include "declai/server/ModelStore.h"
 #include "declai/server/NodeJoinLimiter.h"
 #include "declai/server/NodeReputation.h"
+#include "declai/server/OrchestratorStats.h"
 #include "declai/server/Placement.h"
 #include "declai/server/PriorityScheduler.h"
 #include "declai/server/ReputationStore.h"
@@ -20,6 +21,7 @@
 #include "declai/server/ShardProofs.h"
 #include "declai/server/StageDispatcher.h"
 #include "declai/server/StageOutbox.h"
+#include "declai/server/StatusApi.h"
 #include "declai/server/Verifier.h"
 
 #include <QObject>
@@ -30,28 +32,6 @@
 #include <variant>
 
 namespace declai::server {
-
-struct OrchestratorStats {
-    uint64_t sessionsStarted = 0;
-    uint64_t sessionsCompleted = 0;
-    uint64_t sessionsFailed = 0;
-    uint64_t failovers = 0;
-    uint64_t badSignatures = 0;
-    // Frames from authenticated nodes that the channel refused (a replayed seq, a malformed frame ...).
-    uint64_t protocolViolations = 0;
-    // Signed stage answers dropped: for a session that ended, or one or a step the node was not given.
-    uint64_t strayStageAnswers = 0;
-    uint64_t hiddenBytesSent = 0; // gateway -> node payload bytes of completed sessions
-    uint64_t stageHops = 0;       // stage requests of completed sessions
-    uint64_t tokensGenerated = 0;
-    uint64_t verificationsPassed = 0;
-    uint64_t verificationsFailed = 0;
-    uint64_t verificationsSkipped = 0; // sampled, but the verifier's queue was full
-    uint64_t cheatersQuarantined = 0;
-    uint64_t nodeComputeUs = 0;     // as reported in accepted stage answers
-    uint64_t ledgerSettlements = 0; // requests whose hold was settled with a charge
-    uint64_t ledgerReleases = 0;    // requests whose hold was released (nothing billable)
-};
 
 // The one way a generation request enters the swarm: the WebSocket Submit of declai-cli and the HTTP API
 // (server/src/api) both go through Orchestrator::submit, so limits, pricing, holds, queueing and charging
@@ -142,7 +122,7 @@ public:
     const OrchestratorStats& stats() const { return m_stats; }
     std::vector<const NodeLink*> nodes() const;
     // Serves GET /v1/status: nodes, shards, sessions (for operators, tests and the app).
-    QJsonObject statusJson() const;
+    QJsonObject statusJson() const { return m_statusApi.json(); }
 
     // SessionHost
     std::optional<std::vector<ChainStage>> chainFor(const std::string& model,
@@ -151,16 +131,18 @@ public:
                                                    const std::set<std::string>& exclude) override;
     bool requestCoverage(const std::string& model, LayerRange layers,
                          const std::set<std::string>& exclude) override;
-    NodeLink* nodeLink(const std::string& nodeId) override;
+    bool nodeConnected(const std::string& nodeId) override;
+    void sessionJoined(const std::string& nodeId) override;
+    void sessionLeft(const std::string& nodeId, uint64_t sessionId) override;
     void sessionFinished(GenerationSession* session) override;
     void sessionWork(const std::string& model, const std::vector<StageWork>& stages) override;
     int answerTimeoutMs(const std::string& nodeId, int stageTimeoutMs) override;
     void stageFailed(const std::string& nodeId, StageFault fault, const QString& reason) override;
-    void stageAnswered(const std::string& nodeId) override;
+    void stageAnswered(const std::string& nodeId, const StageAnswer& answer) override;
     void queueStage(const std::string& nodeId, const std::string& account, uint64_t sessionId,
                     std::function<void()> send) override;
     void stageSettled(const std::string& nodeId, uint64_t sessionId) override;
-    void sendStage(NodeLink& node, wire::StageRequest request) override;
+    void sendStage(const std::string& nodeId, wire::StageRequest request) override;
     Verifier& verifier() { return m_verifier; }
 
     // See SubmitRequest. Either the request is refused (nothing held, nothing charged, no callback runs) or
@@ -179,6 +161,7 @@ public:
     }
     std::vector<std::string> modelNames() const;
     const NodeReputation& reputation() const { return m_reputation; }
+    const Billing& billing() const { return m_billing; }
 
 Q_SIGNALS:
     void nodesChanged();
@@ -187,16 +170,6 @@ Q_SIGNALS:
 private:
     void onVerification(const VerificationResult& result);
     void quarantine(const std::string& nodeId, const QString& reason);
-    // Closes a request's hold on any end path (CreditService::closeRequest); the cost charged, or nullopt.
-    // Nodes quarantined during the session earn nothing; a charged request is remembered (recordCharge).
-    std::optional<int64_t> closeHold(const std::string& user, const std::string& holdId, int64_t modelParams,
-                                     RequestEnd end, const SessionStats& stats, uint64_t requestId,
-                                     double priceMultiplier);
-    // Credits: remembers a settled request and the nodes it depended on; refunds those requests when one of
-    // those nodes' work is voided.
-    void recordCharge(const std::string& user, const std::string& holdId, int64_t costMicrocredits,
-                      const SessionStats& stats);
-    void refundVoidedRequests(const std::string& nodeId);
     void expireAssignments(); // withdraws assignments not confirmed ready in time
     void onNodeEnvelope(NodeLink* node, const wire::Envelope& envelope);
     void onNodeClosed(const std::string& nodeId, const QString& reason);
@@ -219,6 +192,7 @@ private:
     void assign(NodeLink& node, const GatewayModel& model, LayerRange layers);
     std::vector<NodeShards> shardsOf(const std::string& model) const;
     GatewayModel* model(const std::string& name);
+    NodeLink* nodeLink(const std::string& nodeId); // null when not connected
 
     const ServerConfig& m_config;
     ModelStore& m_store;
@@ -246,23 +220,23 @@ private:
     std::mt19937_64 m_rng{std::random_device{}()};
     OrchestratorStats m_stats;
     Verifier m_verifier;
-    CreditService* m_credits;
     PriorityScheduler m_scheduler;
     struct Waiting {
         std::unique_ptr<GenerationSession> session;
         std::string holdId;
     };
-    std::map<uint64_t, Waiting> m_waiting;         // queued sessions by session id
-    std::map<uint64_t, std::string> m_sessionHold; // session id -> credit hold
+    std::map<uint64_t, Waiting> m_waiting; // queued sessions by session id
     QTimer m_queueTimer;
     uint64_t m_nextJobId = 1;
     bool m_placedOnce = false;           // --min-nodes only delays the first placement
     std::set<std::string> m_quarantined; // node ids caught cheating: never routed to again
     NodeReputation m_reputation;         // by node id, so it survives reconnects
     NodeJoinLimiter m_joinLimiter;
-    ChargeBook m_chargeBook; // settled requests whose node earnings are still pending
+    Billing m_billing; // holds of running requests, charges, refunds of voided work
     QTimer m_assignmentTimer;
     ReputationStore m_reputationStore; // after m_reputation: saves it once more when destroyed
+    StatusApi m_statusApi{
+        StatusApi::Sources{m_nodes, m_models, m_sessions, m_stats, m_reputation, m_stageOutbox, m_verifier}};
 };
 
 } // namespace declai::server
