@@ -74,29 +74,23 @@ std::string usageText() {
     return strCat(kUsage, "\nsampling defaults (generate, submit): ", SamplingFlags::defaultsText(), "\n");
 }
 
-QCommandLineOption opt(const QStringList& names, const char* help, const char* valueName = nullptr,
-                       const char* defaultValue = nullptr) {
-    QCommandLineOption o(names, QString::fromLatin1(help));
-    if (valueName)
-        o.setValueName(QString::fromLatin1(valueName));
-    if (defaultValue)
-        o.setDefaultValue(QString::fromLatin1(defaultValue));
-    return o;
-}
-
 struct Options {
-    QCommandLineOption model = opt({QStringLiteral("m"), QStringLiteral("model")}, "model", "MODEL");
-    QCommandLineOption prompt = opt({QStringLiteral("p"), QStringLiteral("prompt")}, "prompt", "TEXT");
-    QCommandLineOption count = opt({QStringLiteral("n"), QStringLiteral("n-predict")}, "tokens", "N", "32");
-    QCommandLineOption threads = opt({QStringLiteral("t"), QStringLiteral("threads")}, "threads", "T", "0");
-    QCommandLineOption device = opt({QStringLiteral("device")}, "device", "D", "cpu");
-    QCommandLineOption tokens = opt({QStringLiteral("tokens")}, "print token ids");
+    QCommandLineOption model = makeOption({QStringLiteral("m"), QStringLiteral("model")}, "model", "MODEL");
+    QCommandLineOption prompt = makeOption({QStringLiteral("p"), QStringLiteral("prompt")}, "prompt", "TEXT");
+    QCommandLineOption count =
+        makeOption({QStringLiteral("n"), QStringLiteral("n-predict")}, "tokens", "N", "32");
+    QCommandLineOption threads =
+        makeOption({QStringLiteral("t"), QStringLiteral("threads")}, "threads", "T", "0");
+    QCommandLineOption device = makeOption({QStringLiteral("device")}, "device", "D", "cpu");
+    QCommandLineOption tokens = makeOption({QStringLiteral("tokens")}, "print token ids");
     SamplingFlags sampling; // --temp, --seed, --top-k, --top-p, --min-p, --repeat-penalty
-    QCommandLineOption context = opt({QStringLiteral("ctx")}, "context length (0 = model's)", "N", "0");
-    QCommandLineOption noBos = opt({QStringLiteral("no-bos")}, "do not add BOS");
-    QCommandLineOption prefault = opt({QStringLiteral("prefault")}, "touch every weight page at load");
-    QCommandLineOption output = opt({QStringLiteral("o"), QStringLiteral("output")}, "output file", "FILE");
-    QCommandLineOption help = opt({QStringLiteral("h"), QStringLiteral("help")}, "help");
+    QCommandLineOption context =
+        makeOption({QStringLiteral("ctx")}, "context length (0 = model's)", "N", "0");
+    QCommandLineOption noBos = makeOption({QStringLiteral("no-bos")}, "do not add BOS");
+    QCommandLineOption prefault = makeOption({QStringLiteral("prefault")}, "touch every weight page at load");
+    QCommandLineOption output =
+        makeOption({QStringLiteral("o"), QStringLiteral("output")}, "output file", "FILE");
+    QCommandLineOption help = makeOption({QStringLiteral("h"), QStringLiteral("help")}, "help");
 };
 
 // A model opened for a command: weights plus tokenizer.

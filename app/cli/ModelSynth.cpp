@@ -1,5 +1,6 @@
 #include "ModelSynth.h"
 
+#include "declai/core/CommandLineOptions.h"
 #include "declai/core/GgufSerialize.h"
 #include "declai/core/Quant.h"
 #include "declai/gpu/ThreadPool.h"
@@ -517,16 +518,6 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
     return writer.finish();
 }
 
-QCommandLineOption opt(const QStringList& names, const char* help, const char* valueName = nullptr,
-                       const char* defaultValue = nullptr) {
-    QCommandLineOption o(names, QString::fromLatin1(help));
-    if (valueName)
-        o.setValueName(QString::fromLatin1(valueName));
-    if (defaultValue)
-        o.setDefaultValue(QString::fromLatin1(defaultValue));
-    return o;
-}
-
 const char* kModelUsage =
     R"(usage: declai-cli model synth --shape NAME --type f16|q8_0|q4_0|q4_k_m|q5_k_m|q3_k_m|iq4_xs -o FILE
                            [--seed S] [--vocab-from GGUF] [--threads T]
@@ -546,13 +537,15 @@ int runModelCommand(const QStringList& args, std::FILE* out, std::FILE* err) {
                      kModelUsage);
         return 2;
     }
-    const QCommandLineOption shape = opt({QStringLiteral("shape")}, "shape", "NAME");
-    const QCommandLineOption type = opt({QStringLiteral("type")}, "type", "TYPE");
-    const QCommandLineOption output = opt({QStringLiteral("o"), QStringLiteral("output")}, "output", "FILE");
-    const QCommandLineOption seed = opt({QStringLiteral("seed")}, "seed", "S", "0");
-    const QCommandLineOption vocabFrom = opt({QStringLiteral("vocab-from")}, "vocabulary source", "GGUF");
+    const QCommandLineOption shape = makeOption({QStringLiteral("shape")}, "shape", "NAME");
+    const QCommandLineOption type = makeOption({QStringLiteral("type")}, "type", "TYPE");
+    const QCommandLineOption output =
+        makeOption({QStringLiteral("o"), QStringLiteral("output")}, "output", "FILE");
+    const QCommandLineOption seed = makeOption({QStringLiteral("seed")}, "seed", "S", "0");
+    const QCommandLineOption vocabFrom =
+        makeOption({QStringLiteral("vocab-from")}, "vocabulary source", "GGUF");
     const QCommandLineOption threads =
-        opt({QStringLiteral("t"), QStringLiteral("threads")}, "threads", "T", "0");
+        makeOption({QStringLiteral("t"), QStringLiteral("threads")}, "threads", "T", "0");
     QCommandLineParser parser;
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
     parser.addOptions({shape, type, output, seed, vocabFrom, threads});
@@ -582,13 +575,15 @@ int runModelCommand(const QStringList& args, std::FILE* out, std::FILE* err) {
     o.typeName = parser.value(type).toLower().toStdString();
     o.output = parser.value(output).toStdString();
     o.vocabFrom = parser.value(vocabFrom).toStdString();
-    bool ok = false;
-    o.seed = parser.value(seed).toULongLong(&ok);
-    if (!ok)
-        return usage("--seed must be a non-negative integer");
-    o.threads = parser.value(threads).toInt(&ok);
-    if (!ok || o.threads < 0 || o.threads > 1024)
-        return usage("--threads must be an integer in [0, 1024]");
+    // The same ranges as `generate --seed` and `--threads`.
+    const auto seedValue = intOption(parser, seed, 0, std::numeric_limits<int64_t>::max());
+    if (!seedValue)
+        return usage(seedValue.error().message);
+    o.seed = static_cast<uint64_t>(*seedValue);
+    const auto threadsValue = intOption(parser, threads, 0, 1024);
+    if (!threadsValue)
+        return usage(threadsValue.error().message);
+    o.threads = static_cast<int>(*threadsValue);
     if (auto r = synthesize(o, err); !r) {
         std::fprintf(err, "declai-cli: %s\n", r.error().message.c_str());
         return 1;

@@ -37,25 +37,19 @@ int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
         return 1;
     };
     QCommandLineParser parser;
-    auto option = [](QStringList names, const char* value = nullptr, const char* fallback = nullptr) {
-        QCommandLineOption o(names, names.last());
-        if (value)
-            o.setValueName(QString::fromLatin1(value));
-        if (fallback)
-            o.setDefaultValue(QString::fromLatin1(fallback));
-        return o;
-    };
-    const auto server = option({QStringLiteral("server")}, "URL"),
-               ca = option({QStringLiteral("ca")}, "FILE"), pin = option({QStringLiteral("pin")}, "FP"),
-               insecure = option({QStringLiteral("insecure-dev")}),
-               model = option({QStringLiteral("m"), QStringLiteral("model")}, "MODEL"),
-               prompt = option({QStringLiteral("p"), QStringLiteral("prompt")}, "TEXT"),
-               count = option({QStringLiteral("n")}, "N", "32"), tokens = option({QStringLiteral("tokens")}),
-               stats = option({QStringLiteral("stats")}),
-               timeout = option({QStringLiteral("timeout-s")}, "S", "600"),
-               apiKey = option({QStringLiteral("api-key")}, "KEY"),
-               priority = option({QStringLiteral("priority")}, "low|normal|high", "normal"),
-               quoteOnly = option({QStringLiteral("quote")});
+    const auto server = makeOption({QStringLiteral("server")}, "server", "URL"),
+               ca = makeOption({QStringLiteral("ca")}, "ca", "FILE"),
+               pin = makeOption({QStringLiteral("pin")}, "pin", "FP"),
+               insecure = makeOption({QStringLiteral("insecure-dev")}, "insecure-dev"),
+               model = makeOption({QStringLiteral("m"), QStringLiteral("model")}, "model", "MODEL"),
+               prompt = makeOption({QStringLiteral("p"), QStringLiteral("prompt")}, "prompt", "TEXT"),
+               count = makeOption({QStringLiteral("n")}, "n", "N", "32"),
+               tokens = makeOption({QStringLiteral("tokens")}, "tokens"),
+               stats = makeOption({QStringLiteral("stats")}, "stats"),
+               timeout = makeOption({QStringLiteral("timeout-s")}, "timeout-s", "S", "600"),
+               apiKey = makeOption({QStringLiteral("api-key")}, "api-key", "KEY"),
+               priority = makeOption({QStringLiteral("priority")}, "priority", "low|normal|high", "normal"),
+               quoteOnly = makeOption({QStringLiteral("quote")}, "quote");
     const SamplingFlags sampling; // defaults from SamplerConfig{}
     parser.addOptions({server, ca, pin, insecure, model, prompt, count, tokens, stats, timeout, apiKey,
                        priority, quoteOnly});
