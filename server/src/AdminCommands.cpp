@@ -1,5 +1,6 @@
 #include "declai/server/AdminCommands.h"
 
+#include "declai/core/CommandLineOptions.h"
 #include "declai/core/Identity.h"
 #include "declai/credit/AccountStore.h"
 #include "declai/server/CreditService.h"
@@ -72,11 +73,10 @@ int runAccountCommand(const QString& command, const QStringList& words, const QC
         return fail(usage, 2);
     credit::NewKeyOptions keyOptions;
     if (parser.isSet(o.expiresDays)) {
-        bool ok = false;
-        const int days = parser.value(o.expiresDays).toInt(&ok);
-        if (!ok || days < 1 || days > 3650)
-            return fail(QStringLiteral("--expires-days must be 1 to 3650"), 2);
-        keyOptions.expiresAtMs = QDateTime::currentMSecsSinceEpoch() + int64_t(days) * 86400 * 1000;
+        auto days = intOption(parser, o.expiresDays, 1, 3650);
+        if (!days)
+            return fail(QString::fromStdString(days.error().message), 2);
+        keyOptions.expiresAtMs = QDateTime::currentMSecsSinceEpoch() + *days * 86400 * 1000;
     }
     if (parser.isSet(o.spendLimit)) {
         auto micro = parseGrantAmount(parser.value(o.spendLimit));

@@ -1,8 +1,9 @@
 #include "declai/server/ServerConfig.h"
 
+#include "declai/core/CommandLineOptions.h"
+
 #include <QCommandLineParser>
 #include <QDir>
-#include <cmath>
 #include <functional>
 #include <utility>
 
@@ -301,10 +302,10 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
     }
     for (const QString& name : parser.values(apiOperator))
         c.apiOperators.append(name.split(QLatin1Char(','), Qt::SkipEmptyParts));
-    int bodyKib = static_cast<int>(c.frontDoor.http.maxBodyBytes / 1024);
-    if (parser.isSet(apiBody) && !parseInt(parser.value(apiBody), 1, 64 * 1024, bodyKib))
-        return usageError(QStringLiteral("--api-max-body-kib must be an integer in [1, 65536]"));
-    c.frontDoor.http.maxBodyBytes = int64_t(bodyKib) * 1024;
+    int64_t bodyKib = c.frontDoor.http.maxBodyBytes / 1024;
+    if (auto read = readIntOption(parser, apiBody, 1, 64 * 1024, bodyKib); !read)
+        return read.error();
+    c.frontDoor.http.maxBodyBytes = bodyKib * 1024;
     c.modelDir = QDir(parser.value(modelDir)).absolutePath();
     c.dataDir = QDir(parser.value(dataDir)).absolutePath();
     if (!QDir(c.modelDir).exists())
@@ -335,22 +336,13 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
           IntOption{gatewayLayers, 1, 4096, &c.gatewayLayers},
           IntOption{prefillChunk, 1, 1 << 20, &c.prefillChunkTokens},
           IntOption{firstAnswer, 100, 3600000, &c.reputation.firstAnswerTimeoutMs}}) {
-        if (parser.isSet(o.option) && !parseInt(parser.value(o.option), o.min, o.max, *o.out))
-            return usageError(QStringLiteral("--%1 must be an integer in [%2, %3]")
-                                  .arg(o.option.names().first())
-                                  .arg(o.min)
-                                  .arg(o.max));
+        if (auto read = readIntOption(parser, o.option, o.min, o.max, *o.out); !read)
+            return read.error();
     }
     for (auto [option, out] : {std::pair{&verifyInitial, &c.verification.initialRate},
-                               std::pair{&verifyFloor, &c.verification.floorRate}}) {
-        if (!parser.isSet(*option))
-            continue;
-        bool ok = false;
-        const double v = parser.value(*option).toDouble(&ok);
-        if (!ok || v < 0 || v > 1)
-            return usageError(QStringLiteral("--%1 must be a number in [0, 1]").arg(option->names().first()));
-        *out = v;
-    }
+                               std::pair{&verifyFloor, &c.verification.floorRate}})
+        if (auto read = readFloatOption(parser, *option, 0, 1, *out); !read)
+            return read.error();
     struct PolicyOption {
         const QCommandLineOption& option;
         int max;
@@ -362,14 +354,12 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
           PolicyOption{probationStages, 1000000, [&c](int v) { c.reputation.probationStages = uint64_t(v); }},
           PolicyOption{newNodesPerIp, 1000000,
                        [&c](int v) { c.nodeJoins.burst = c.nodeJoins.perHour = v; }}}) {
-        int v = 0;
         if (!parser.isSet(o.option))
             continue;
-        if (!parseInt(parser.value(o.option), 0, o.max, v))
-            return usageError(QStringLiteral("--%1 must be an integer in [0, %2]")
-                                  .arg(o.option.names().first())
-                                  .arg(o.max));
-        o.set(v);
+        auto v = intOption(parser, o.option, 0, o.max);
+        if (!v)
+            return v.error();
+        o.set(static_cast<int>(*v));
     }
     c.credits.enabled = !parser.isSet(noCredits);
     if (parser.isSet(ledger)) {
@@ -382,34 +372,28 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
         return usageError(QStringLiteral(
             "--ledger postgres needs --ledger-postgres \"host=... port=... user=... dbname=...\""));
     c.credits.allowRegistration = parser.isSet(allowRegistration);
-    if (parser.isSet(registrationsPerIp) &&
-        !parseInt(parser.value(registrationsPerIp), 0, 100000, c.credits.registrationsPerAddressPerHour))
-        return usageError(QStringLiteral("--registrations-per-ip must be an integer in [0, 100000]"));
+    if (auto read =
+            readIntOption(parser, registrationsPerIp, 0, 100000, c.credits.registrationsPerAddressPerHour);
+        !read)
+        return read.error();
     for (auto [option, out] : {std::pair{&grantCredits, &c.credits.newAccountGrant},
                                std::pair{&dailyLimit, &c.credits.dailySpendLimit},
                                std::pair{&registrationGrant, &c.credits.registrationGrant}}) {
         if (!parser.isSet(*option))
             continue;
-        bool ok = false;
-        const double credits = parser.value(*option).toDouble(&ok);
-        if (!ok || !std::isfinite(credits) || credits < 0 || credits > 1e12)
-            return usageError(
-                QStringLiteral("--%1 must be a number of credits >= 0").arg(option->names().first()));
-        *out = static_cast<int64_t>(credits * 1e6);
+        auto credits = floatOption(parser, *option, 0, 1e12);
+        if (!credits)
+            return credits.error();
+        *out = static_cast<int64_t>(*credits * 1e6);
     }
-    if (parser.isSet(highPrice)) {
-        bool ok = false;
-        const double x = parser.value(highPrice).toDouble(&ok);
-        if (!ok || x < 1 || x > 1000)
-            return usageError(QStringLiteral("--high-priority-price must be a number in [1, 1000]"));
-        c.credits.highPriorityPriceMultiplier = x;
-    }
-    int windowS = static_cast<int>(c.credits.verificationWindowMs / 1000);
-    if (parser.isSet(window) && !parseInt(parser.value(window), 0, 30 * 86400, windowS))
-        return usageError(QStringLiteral("--verification-window-s must be an integer in [0, 2592000]"));
-    c.credits.verificationWindowMs = int64_t(windowS) * 1000;
-    if (parser.isSet(maxSessions) && !parseInt(parser.value(maxSessions), 1, 100000, c.maxSessions))
-        return usageError(QStringLiteral("--max-sessions must be an integer in [1, 100000]"));
+    if (auto read = readFloatOption(parser, highPrice, 1, 1000, c.credits.highPriorityPriceMultiplier); !read)
+        return read.error();
+    int64_t windowS = c.credits.verificationWindowMs / 1000;
+    if (auto read = readIntOption(parser, window, 0, 30 * 86400, windowS); !read)
+        return read.error();
+    c.credits.verificationWindowMs = windowS * 1000;
+    if (auto read = readIntOption(parser, maxSessions, 1, 100000, c.maxSessions); !read)
+        return read.error();
     if (c.verification.floorRate > c.verification.initialRate)
         c.verification.floorRate = c.verification.initialRate;
     if (parser.isSet(encoding)) {
