@@ -1,5 +1,6 @@
 #include "Bench.h"
 
+#include "CliIo.h"
 #include "declai/core/CommandLineOptions.h"
 #include "declai/core/ModelLocator.h"
 #include "declai/core/Quant.h"
@@ -90,31 +91,24 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     parser.addOptions({model, threads, device, prompt, count, reps, json, prefault, help});
     QStringList parseArgs = args;
     parseArgs[0] = QStringLiteral("declai-cli");
-    auto usage = [&](const std::string& message) {
-        std::fprintf(err, "declai-cli: %s\n", message.c_str());
-        return 2;
-    };
-    auto fail = [&](const std::string& message) {
-        std::fprintf(err, "declai-cli: %s\n", message.c_str());
-        return 1;
-    };
+    const CliIo io{out, err};
     if (!parser.parse(parseArgs))
-        return usage(parser.errorText().toStdString());
+        return io.usage(parser.errorText().toStdString());
     if (parser.isSet(help)) {
         std::fputs(kBenchUsage, out);
         return 0;
     }
     if (!parser.positionalArguments().isEmpty())
-        return usage("unexpected argument '" + parser.positionalArguments().first().toStdString() + "'");
+        return io.usage("unexpected argument '" + parser.positionalArguments().first().toStdString() + "'");
     if (!parser.isSet(model))
-        return usage("bench needs -m MODEL");
+        return io.usage("bench needs -m MODEL");
     const auto threadsValue = intOption(parser, threads, 0, 1024);
     const auto prefillValue = intOption(parser, prompt, 1, 1 << 16);
     const auto decodeValue = intOption(parser, count, 0, 1 << 16);
     const auto repsValue = intOption(parser, reps, 1, 1000);
     for (const auto* value : {&threadsValue, &prefillValue, &decodeValue, &repsValue})
         if (!*value)
-            return usage(value->error().message);
+            return io.usage(value->error().message);
     const int threadCount = static_cast<int>(*threadsValue);
     const int prefillTokens = static_cast<int>(*prefillValue);
     const int decodeTokens = static_cast<int>(*decodeValue);
@@ -124,10 +118,10 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     const std::string modelName = parser.value(model).toStdString();
     auto path = locateModel(modelName);
     if (!path)
-        return fail(path.error().message);
+        return io.fail(path.error().message);
     auto loaded = ModelWeights::load(*path);
     if (!loaded)
-        return fail(loaded.error().message);
+        return io.fail(loaded.error().message);
     std::shared_ptr<const ModelWeights> weights = *loaded;
     const ModelConfig& config = weights->config();
     if (parser.isSet(prefault))
@@ -135,8 +129,8 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     const int64_t dim = config.embeddingLength;
     const int64_t contextNeeded = static_cast<int64_t>(prefillTokens) + decodeTokens;
     if (contextNeeded > config.contextLength)
-        return fail("-p + -n = " + std::to_string(contextNeeded) + " exceeds the model's context " +
-                    std::to_string(config.contextLength));
+        return io.fail("-p + -n = " + std::to_string(contextNeeded) + " exceeds the model's context " +
+                       std::to_string(config.contextLength));
 
     ThreadPool pool(threadCount);
     Embedder embedder(weights);
@@ -145,7 +139,7 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     auto shard =
         makeShardBackend(weights, {0, config.layerCount}, deviceName.toStdString(), pool, contextNeeded);
     if (!shard)
-        return fail(shard.error().message);
+        return io.fail(shard.error().message);
 
     std::vector<int32_t> tokens(static_cast<size_t>(prefillTokens + decodeTokens));
     for (size_t i = 0; i < tokens.size(); ++i)
@@ -187,13 +181,13 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     };
 
     if (auto warm = runOnce(); !warm)
-        return fail(warm.error().message);
+        return io.fail(warm.error().message);
     std::vector<double> prefillTps;
     std::vector<double> decodeTps;
     for (int rep = 0; rep < repetitions; ++rep) {
         auto times = runOnce();
         if (!times)
-            return fail(times.error().message);
+            return io.fail(times.error().message);
         prefillTps.push_back(prefillTokens / times->prefillSeconds);
         if (decodeTokens > 0)
             decodeTps.push_back(decodeTokens / times->decodeSeconds);
@@ -207,7 +201,7 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     const gpu::DeviceFigures figures = measured ? *measured : gpu::DeviceFigures{};
     auto layerTps = measureLayerTokensPerSecond(weights, deviceName.toStdString(), pool);
     if (!layerTps)
-        return fail(layerTps.error().message);
+        return io.fail(layerTps.error().message);
     // Memory bandwidth: a streaming read on the CPU; on a device, the effective rate of a weight-bound GEMV.
     const double bandwidth = onCpu ? gpu::measureReadBandwidthGbps(pool) : figures.gemvBandwidthGbps;
     const WeightMatrix& output = weights->output();

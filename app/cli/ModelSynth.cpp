@@ -1,5 +1,6 @@
 #include "ModelSynth.h"
 
+#include "CliIo.h"
 #include "declai/core/CommandLineOptions.h"
 #include "declai/core/GgufSerialize.h"
 #include "declai/core/Quant.h"
@@ -551,16 +552,13 @@ int runModelCommand(const QStringList& args, std::FILE* out, std::FILE* err) {
     parser.addOptions({shape, type, output, seed, vocabFrom, threads});
     QStringList parseArgs = args.mid(1);
     parseArgs[0] = QStringLiteral("declai-cli");
-    auto usage = [&](const std::string& message) {
-        std::fprintf(err, "declai-cli: %s\n", message.c_str());
-        return 2;
-    };
+    const CliIo io{out, err};
     if (!parser.parse(parseArgs))
-        return usage(parser.errorText().toStdString());
+        return io.usage(parser.errorText().toStdString());
     if (!parser.positionalArguments().isEmpty())
-        return usage("unexpected argument '" + parser.positionalArguments().first().toStdString() + "'");
+        return io.usage("unexpected argument '" + parser.positionalArguments().first().toStdString() + "'");
     if (!parser.isSet(shape) || !parser.isSet(type) || !parser.isSet(output))
-        return usage("model synth needs --shape, --type and -o");
+        return io.usage("model synth needs --shape, --type and -o");
     SynthOptions o;
     const std::string shapeName = parser.value(shape).toStdString();
     bool found = false;
@@ -571,23 +569,21 @@ int runModelCommand(const QStringList& args, std::FILE* out, std::FILE* err) {
         }
     }
     if (!found)
-        return usage("unknown shape '" + shapeName + "' (tinyllama-1.1b, llama-20m, llama3-8b)");
+        return io.usage("unknown shape '" + shapeName + "' (tinyllama-1.1b, llama-20m, llama3-8b)");
     o.typeName = parser.value(type).toLower().toStdString();
     o.output = parser.value(output).toStdString();
     o.vocabFrom = parser.value(vocabFrom).toStdString();
     // The same ranges as `generate --seed` and `--threads`.
     const auto seedValue = intOption(parser, seed, 0, std::numeric_limits<int64_t>::max());
     if (!seedValue)
-        return usage(seedValue.error().message);
+        return io.usage(seedValue.error().message);
     o.seed = static_cast<uint64_t>(*seedValue);
     const auto threadsValue = intOption(parser, threads, 0, 1024);
     if (!threadsValue)
-        return usage(threadsValue.error().message);
+        return io.usage(threadsValue.error().message);
     o.threads = static_cast<int>(*threadsValue);
-    if (auto r = synthesize(o, err); !r) {
-        std::fprintf(err, "declai-cli: %s\n", r.error().message.c_str());
-        return 1;
-    }
+    if (auto r = synthesize(o, err); !r)
+        return io.fail(r.error().message);
     std::fprintf(out, "wrote %s\n", o.output.c_str());
     return 0;
 }

@@ -1,5 +1,6 @@
 #include "Submit.h"
 
+#include "CliIo.h"
 #include "NumericFlags.h"
 #include "declai/core/Version.h"
 #include "declai/core/WireCodec.h"
@@ -27,15 +28,13 @@ constexpr const char* kSubmitUsage =
 } // namespace
 
 int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
-    auto usage = [err](const QString& message) {
-        std::fprintf(err, "declai-cli: %s\n%ssampling defaults: %s\n", qPrintable(message), kSubmitUsage,
-                     SamplingFlags::defaultsText().c_str());
-        return 2;
+    const CliIo io{out, err};
+    // A usage error of submit is followed by its usage text and the sampling defaults.
+    auto usage = [&io](const QString& message) {
+        return io.usage(message.toStdString() + "\n" + kSubmitUsage +
+                        "sampling defaults: " + SamplingFlags::defaultsText());
     };
-    auto fail = [err](const QString& message) {
-        std::fprintf(err, "declai-cli: %s\n", qPrintable(message));
-        return 1;
-    };
+    auto fail = [&io](const QString& message) { return io.fail(message.toStdString()); };
     QCommandLineParser parser;
     const auto server = makeOption({QStringLiteral("server")}, "server", "URL"),
                ca = makeOption({QStringLiteral("ca")}, "ca", "FILE"),
