@@ -205,21 +205,16 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         return code;
     };
     QCommandLineParser parser;
-    const QCommandLineOption dataDir(QStringLiteral("data-dir"), QStringLiteral("data"),
-                                     QStringLiteral("DIR"));
-    const QCommandLineOption csv(QStringLiteral("csv"), QStringLiteral("CSV export"));
-    const QCommandLineOption ledgerKind(QStringLiteral("ledger"), QStringLiteral("store"),
-                                        QStringLiteral("sqlite|postgres"));
-    const QCommandLineOption ledgerPg(QStringLiteral("ledger-postgres"), QStringLiteral("dsn"),
-                                      QStringLiteral("DSN"));
-    const QCommandLineOption operatorRole(QStringLiteral("operator"), QStringLiteral("operator role"));
-    const QCommandLineOption expiresDays(QStringLiteral("expires-days"), QStringLiteral("days"),
-                                         QStringLiteral("N"));
-    const QCommandLineOption spendLimit(QStringLiteral("spend-limit-credits"), QStringLiteral("limit"),
-                                        QStringLiteral("CREDITS"));
-    const QCommandLineOption grantNow(QStringLiteral("grant-credits"), QStringLiteral("grant"),
-                                      QStringLiteral("CREDITS"));
-    const QCommandLineOption label(QStringLiteral("label"), QStringLiteral("label"), QStringLiteral("TEXT"));
+    const QCommandLineOption dataDir = makeOption({QStringLiteral("data-dir")}, "data", "DIR");
+    const QCommandLineOption csv = makeOption({QStringLiteral("csv")}, "CSV export");
+    const QCommandLineOption ledgerKind = makeOption({QStringLiteral("ledger")}, "store", "sqlite|postgres");
+    const QCommandLineOption ledgerPg = makeOption({QStringLiteral("ledger-postgres")}, "dsn", "DSN");
+    const QCommandLineOption operatorRole = makeOption({QStringLiteral("operator")}, "operator role");
+    const QCommandLineOption expiresDays = makeOption({QStringLiteral("expires-days")}, "days", "N");
+    const QCommandLineOption spendLimit =
+        makeOption({QStringLiteral("spend-limit-credits")}, "limit", "CREDITS");
+    const QCommandLineOption grantNow = makeOption({QStringLiteral("grant-credits")}, "grant", "CREDITS");
+    const QCommandLineOption label = makeOption({QStringLiteral("label")}, "label", "TEXT");
     parser.addOptions(
         {dataDir, csv, ledgerKind, ledgerPg, operatorRole, expiresDays, spendLimit, grantNow, label});
     if (!parser.parse(args))

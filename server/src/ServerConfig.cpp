@@ -185,89 +185,55 @@ QString ServerConfig::usage() {
 
 Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments) {
     QCommandLineParser parser;
-    const QCommandLineOption listen(QStringLiteral("listen"), QStringLiteral("address"),
-                                    QStringLiteral("HOST:PORT"));
-    const QCommandLineOption modelDir(QStringLiteral("model-dir"), QStringLiteral("models"),
-                                      QStringLiteral("DIR"));
-    const QCommandLineOption dataDir(QStringLiteral("data-dir"), QStringLiteral("data"),
-                                     QStringLiteral("DIR"));
-    const QCommandLineOption cert(QStringLiteral("tls-cert"), QStringLiteral("cert"), QStringLiteral("FILE"));
-    const QCommandLineOption key(QStringLiteral("tls-key"), QStringLiteral("key"), QStringLiteral("FILE"));
-    const QCommandLineOption insecure(QStringLiteral("insecure-dev"), QStringLiteral("plaintext"));
-    const QCommandLineOption replicas(QStringLiteral("replicas"), QStringLiteral("replicas"),
-                                      QStringLiteral("N"));
-    const QCommandLineOption minNodes(QStringLiteral("min-nodes"), QStringLiteral("n"), QStringLiteral("N"));
-    const QCommandLineOption stageTimeout(QStringLiteral("stage-timeout-ms"), QStringLiteral("ms"),
-                                          QStringLiteral("N"));
-    const QCommandLineOption failover(QStringLiteral("failover-deadline-ms"), QStringLiteral("ms"),
-                                      QStringLiteral("N"));
-    const QCommandLineOption chainWait(QStringLiteral("chain-wait-ms"), QStringLiteral("ms"),
-                                       QStringLiteral("N"));
-    const QCommandLineOption encoding(QStringLiteral("wire-encoding"), QStringLiteral("enc"),
-                                      QStringLiteral("f32|f16"));
-    const QCommandLineOption threads(QStringLiteral("threads"), QStringLiteral("threads"),
-                                     QStringLiteral("N"));
-    const QCommandLineOption gatewayLayers(QStringLiteral("gateway-layers"), QStringLiteral("k"),
-                                           QStringLiteral("K"));
-    const QCommandLineOption prefillChunk(QStringLiteral("prefill-chunk-tokens"), QStringLiteral("n"),
-                                          QStringLiteral("N"));
-    const QCommandLineOption noCredits(QStringLiteral("no-credits"), QStringLiteral("free service"));
-    const QCommandLineOption ledger(QStringLiteral("ledger"), QStringLiteral("store"),
-                                    QStringLiteral("sqlite|postgres"));
-    const QCommandLineOption ledgerPg(QStringLiteral("ledger-postgres"), QStringLiteral("dsn"),
-                                      QStringLiteral("DSN"));
-    const QCommandLineOption grantCredits(QStringLiteral("grant-credits"), QStringLiteral("n"),
-                                          QStringLiteral("N"));
-    const QCommandLineOption dailyLimit(QStringLiteral("daily-limit-credits"), QStringLiteral("n"),
-                                        QStringLiteral("N"));
-    const QCommandLineOption window(QStringLiteral("verification-window-s"), QStringLiteral("s"),
-                                    QStringLiteral("N"));
-    const QCommandLineOption maxSessions(QStringLiteral("max-sessions"), QStringLiteral("n"),
-                                         QStringLiteral("N"));
-    const QCommandLineOption verifyInitial(QStringLiteral("verify-initial-rate"), QStringLiteral("r"),
-                                           QStringLiteral("R"));
-    const QCommandLineOption verifyFloor(QStringLiteral("verify-floor-rate"), QStringLiteral("r"),
-                                         QStringLiteral("R"));
-    const QCommandLineOption maxConnections(QStringLiteral("max-connections"), QStringLiteral("n"),
-                                            QStringLiteral("N"));
-    const QCommandLineOption maxPerIp(QStringLiteral("max-connections-per-ip"), QStringLiteral("n"),
-                                      QStringLiteral("N"));
-    const QCommandLineOption tlsTimeout(QStringLiteral("tls-handshake-timeout-ms"), QStringLiteral("ms"),
-                                        QStringLiteral("N"));
-    const QCommandLineOption idleTimeout(QStringLiteral("idle-timeout-ms"), QStringLiteral("ms"),
-                                         QStringLiteral("N"));
-    const QCommandLineOption headerTimeout(QStringLiteral("header-timeout-ms"), QStringLiteral("ms"),
-                                           QStringLiteral("N"));
-    const QCommandLineOption perConnection(QStringLiteral("max-requests-per-connection"), QStringLiteral("n"),
-                                           QStringLiteral("N"));
-    const QCommandLineOption perAccount(QStringLiteral("max-requests-per-account"), QStringLiteral("n"),
-                                        QStringLiteral("N"));
-    const QCommandLineOption highPrice(QStringLiteral("high-priority-price"), QStringLiteral("x"),
-                                       QStringLiteral("X"));
-    const QCommandLineOption firstAnswer(QStringLiteral("first-answer-timeout-ms"), QStringLiteral("ms"),
-                                         QStringLiteral("N"));
-    const QCommandLineOption backoff(QStringLiteral("node-backoff-ms"), QStringLiteral("ms"),
-                                     QStringLiteral("N"));
-    const QCommandLineOption assignmentDeadline(QStringLiteral("assignment-deadline-ms"),
-                                                QStringLiteral("ms"), QStringLiteral("N"));
-    const QCommandLineOption probationStages(QStringLiteral("probation-stages"), QStringLiteral("n"),
-                                             QStringLiteral("N"));
-    const QCommandLineOption newNodesPerIp(QStringLiteral("new-nodes-per-ip"), QStringLiteral("n"),
-                                           QStringLiteral("N"));
-    const QCommandLineOption httpListen(QStringLiteral("http-listen"), QStringLiteral("address"),
-                                        QStringLiteral("HOST:PORT"));
-    const QCommandLineOption apiOperator(QStringLiteral("api-operator"), QStringLiteral("user"),
-                                         QStringLiteral("NAME"));
-    const QCommandLineOption apiBody(QStringLiteral("api-max-body-kib"), QStringLiteral("kib"),
-                                     QStringLiteral("N"));
-    const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")},
-                                  QStringLiteral("help"));
-    const QCommandLineOption allowRegistration(QStringLiteral("allow-registration"),
-                                               QStringLiteral("self-registration"));
-    const QCommandLineOption registrationGrant(QStringLiteral("registration-grant-credits"),
-                                               QStringLiteral("n"), QStringLiteral("N"));
-    const QCommandLineOption registrationsPerIp(QStringLiteral("registrations-per-ip"), QStringLiteral("n"),
-                                                QStringLiteral("N"));
+    const QCommandLineOption listen = makeOption({QStringLiteral("listen")}, "address", "HOST:PORT");
+    const QCommandLineOption modelDir = makeOption({QStringLiteral("model-dir")}, "models", "DIR");
+    const QCommandLineOption dataDir = makeOption({QStringLiteral("data-dir")}, "data", "DIR");
+    const QCommandLineOption cert = makeOption({QStringLiteral("tls-cert")}, "cert", "FILE");
+    const QCommandLineOption key = makeOption({QStringLiteral("tls-key")}, "key", "FILE");
+    const QCommandLineOption insecure = makeOption({QStringLiteral("insecure-dev")}, "plaintext");
+    const QCommandLineOption replicas = makeOption({QStringLiteral("replicas")}, "replicas", "N");
+    const QCommandLineOption minNodes = makeOption({QStringLiteral("min-nodes")}, "n", "N");
+    const QCommandLineOption stageTimeout = makeOption({QStringLiteral("stage-timeout-ms")}, "ms", "N");
+    const QCommandLineOption failover = makeOption({QStringLiteral("failover-deadline-ms")}, "ms", "N");
+    const QCommandLineOption chainWait = makeOption({QStringLiteral("chain-wait-ms")}, "ms", "N");
+    const QCommandLineOption encoding = makeOption({QStringLiteral("wire-encoding")}, "enc", "f32|f16");
+    const QCommandLineOption threads = makeOption({QStringLiteral("threads")}, "threads", "N");
+    const QCommandLineOption gatewayLayers = makeOption({QStringLiteral("gateway-layers")}, "k", "K");
+    const QCommandLineOption prefillChunk = makeOption({QStringLiteral("prefill-chunk-tokens")}, "n", "N");
+    const QCommandLineOption noCredits = makeOption({QStringLiteral("no-credits")}, "free service");
+    const QCommandLineOption ledger = makeOption({QStringLiteral("ledger")}, "store", "sqlite|postgres");
+    const QCommandLineOption ledgerPg = makeOption({QStringLiteral("ledger-postgres")}, "dsn", "DSN");
+    const QCommandLineOption grantCredits = makeOption({QStringLiteral("grant-credits")}, "n", "N");
+    const QCommandLineOption dailyLimit = makeOption({QStringLiteral("daily-limit-credits")}, "n", "N");
+    const QCommandLineOption window = makeOption({QStringLiteral("verification-window-s")}, "s", "N");
+    const QCommandLineOption maxSessions = makeOption({QStringLiteral("max-sessions")}, "n", "N");
+    const QCommandLineOption verifyInitial = makeOption({QStringLiteral("verify-initial-rate")}, "r", "R");
+    const QCommandLineOption verifyFloor = makeOption({QStringLiteral("verify-floor-rate")}, "r", "R");
+    const QCommandLineOption maxConnections = makeOption({QStringLiteral("max-connections")}, "n", "N");
+    const QCommandLineOption maxPerIp = makeOption({QStringLiteral("max-connections-per-ip")}, "n", "N");
+    const QCommandLineOption tlsTimeout = makeOption({QStringLiteral("tls-handshake-timeout-ms")}, "ms", "N");
+    const QCommandLineOption idleTimeout = makeOption({QStringLiteral("idle-timeout-ms")}, "ms", "N");
+    const QCommandLineOption headerTimeout = makeOption({QStringLiteral("header-timeout-ms")}, "ms", "N");
+    const QCommandLineOption perConnection =
+        makeOption({QStringLiteral("max-requests-per-connection")}, "n", "N");
+    const QCommandLineOption perAccount = makeOption({QStringLiteral("max-requests-per-account")}, "n", "N");
+    const QCommandLineOption highPrice = makeOption({QStringLiteral("high-priority-price")}, "x", "X");
+    const QCommandLineOption firstAnswer = makeOption({QStringLiteral("first-answer-timeout-ms")}, "ms", "N");
+    const QCommandLineOption backoff = makeOption({QStringLiteral("node-backoff-ms")}, "ms", "N");
+    const QCommandLineOption assignmentDeadline =
+        makeOption({QStringLiteral("assignment-deadline-ms")}, "ms", "N");
+    const QCommandLineOption probationStages = makeOption({QStringLiteral("probation-stages")}, "n", "N");
+    const QCommandLineOption newNodesPerIp = makeOption({QStringLiteral("new-nodes-per-ip")}, "n", "N");
+    const QCommandLineOption httpListen = makeOption({QStringLiteral("http-listen")}, "address", "HOST:PORT");
+    const QCommandLineOption apiOperator = makeOption({QStringLiteral("api-operator")}, "user", "NAME");
+    const QCommandLineOption apiBody = makeOption({QStringLiteral("api-max-body-kib")}, "kib", "N");
+    const QCommandLineOption help = makeOption({QStringLiteral("h"), QStringLiteral("help")}, "help");
+    const QCommandLineOption allowRegistration =
+        makeOption({QStringLiteral("allow-registration")}, "self-registration");
+    const QCommandLineOption registrationGrant =
+        makeOption({QStringLiteral("registration-grant-credits")}, "n", "N");
+    const QCommandLineOption registrationsPerIp =
+        makeOption({QStringLiteral("registrations-per-ip")}, "n", "N");
     parser.addOptions(
         {listen,      modelDir,       dataDir,       cert,       key,          insecure,      replicas,
          minNodes,    stageTimeout,   failover,      chainWait,  encoding,     threads,       verifyInitial,
