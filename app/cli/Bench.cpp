@@ -1,5 +1,7 @@
 #include "Bench.h"
 
+#include "CliIo.h"
+#include "declai/core/CommandLineOptions.h"
 #include "declai/core/ModelLocator.h"
 #include "declai/core/Quant.h"
 #include "declai/gpu/DeviceBenchmark.h"
@@ -39,16 +41,6 @@ double peakRssMb() {
     return static_cast<double>(usage.ru_maxrss) / 1024.0; // ru_maxrss is in KiB on Linux
 }
 
-QCommandLineOption opt(const QStringList& names, const char* help, const char* valueName = nullptr,
-                       const char* defaultValue = nullptr) {
-    QCommandLineOption o(names, QString::fromLatin1(help));
-    if (valueName)
-        o.setValueName(QString::fromLatin1(valueName));
-    if (defaultValue)
-        o.setDefaultValue(QString::fromLatin1(defaultValue));
-    return o;
-}
-
 // Decode speed of one transformer layer on the device: what placement weighs nodes by.
 Expected<double> measureLayerTokensPerSecond(const std::shared_ptr<const ModelWeights>& weights,
                                              const std::string& deviceId, ThreadPool& pool) {
@@ -82,65 +74,54 @@ struct RunTimes {
 } // namespace
 
 int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
-    const QCommandLineOption model = opt({QStringLiteral("m"), QStringLiteral("model")}, "model", "MODEL");
+    const QCommandLineOption model =
+        makeOption({QStringLiteral("m"), QStringLiteral("model")}, "model", "MODEL");
     const QCommandLineOption threads =
-        opt({QStringLiteral("t"), QStringLiteral("threads")}, "threads", "T", "0");
-    const QCommandLineOption device = opt({QStringLiteral("device")}, "device", "D", "cpu");
-    const QCommandLineOption prompt = opt({QStringLiteral("p")}, "prefill tokens", "N", "64");
-    const QCommandLineOption count = opt({QStringLiteral("n")}, "decode tokens", "N", "32");
-    const QCommandLineOption reps = opt({QStringLiteral("reps")}, "repetitions", "R", "3");
-    const QCommandLineOption json = opt({QStringLiteral("json")}, "print JSON");
-    const QCommandLineOption prefault = opt({QStringLiteral("prefault")}, "touch every weight page at load");
-    const QCommandLineOption help = opt({QStringLiteral("h"), QStringLiteral("help")}, "help");
+        makeOption({QStringLiteral("t"), QStringLiteral("threads")}, "threads", "T", "0");
+    const QCommandLineOption device = makeOption({QStringLiteral("device")}, "device", "D", "cpu");
+    const QCommandLineOption prompt = makeOption({QStringLiteral("p")}, "prefill tokens", "N", "64");
+    const QCommandLineOption count = makeOption({QStringLiteral("n")}, "decode tokens", "N", "32");
+    const QCommandLineOption reps = makeOption({QStringLiteral("reps")}, "repetitions", "R", "3");
+    const QCommandLineOption json = makeOption({QStringLiteral("json")}, "print JSON");
+    const QCommandLineOption prefault =
+        makeOption({QStringLiteral("prefault")}, "touch every weight page at load");
+    const QCommandLineOption help = makeOption({QStringLiteral("h"), QStringLiteral("help")}, "help");
     QCommandLineParser parser;
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
     parser.addOptions({model, threads, device, prompt, count, reps, json, prefault, help});
     QStringList parseArgs = args;
     parseArgs[0] = QStringLiteral("declai-cli");
-    auto usage = [&](const std::string& message) {
-        std::fprintf(err, "declai-cli: %s\n", message.c_str());
-        return 2;
-    };
-    auto fail = [&](const std::string& message) {
-        std::fprintf(err, "declai-cli: %s\n", message.c_str());
-        return 1;
-    };
+    const CliIo io{out, err};
     if (!parser.parse(parseArgs))
-        return usage(parser.errorText().toStdString());
+        return io.usage(parser.errorText().toStdString());
     if (parser.isSet(help)) {
         std::fputs(kBenchUsage, out);
         return 0;
     }
     if (!parser.positionalArguments().isEmpty())
-        return usage("unexpected argument '" + parser.positionalArguments().first().toStdString() + "'");
+        return io.usage("unexpected argument '" + parser.positionalArguments().first().toStdString() + "'");
     if (!parser.isSet(model))
-        return usage("bench needs -m MODEL");
-    auto intValue = [&](const QCommandLineOption& o, int min, int max, int& value) {
-        bool ok = false;
-        value = parser.value(o).toInt(&ok);
-        return ok && value >= min && value <= max;
-    };
-    int threadCount = 0;
-    int prefillTokens = 0;
-    int decodeTokens = 0;
-    int repetitions = 0;
-    if (!intValue(threads, 0, 1024, threadCount))
-        return usage("--threads must be an integer in [0, 1024]");
-    if (!intValue(prompt, 1, 1 << 16, prefillTokens))
-        return usage("-p must be an integer in [1, 65536]");
-    if (!intValue(count, 0, 1 << 16, decodeTokens))
-        return usage("-n must be an integer in [0, 65536]");
-    if (!intValue(reps, 1, 1000, repetitions))
-        return usage("--reps must be an integer in [1, 1000]");
+        return io.usage("bench needs -m MODEL");
+    const auto threadsValue = intOption(parser, threads, 0, 1024);
+    const auto prefillValue = intOption(parser, prompt, 1, 1 << 16);
+    const auto decodeValue = intOption(parser, count, 0, 1 << 16);
+    const auto repsValue = intOption(parser, reps, 1, 1000);
+    for (const auto* value : {&threadsValue, &prefillValue, &decodeValue, &repsValue})
+        if (!*value)
+            return io.usage(value->error().message);
+    const int threadCount = static_cast<int>(*threadsValue);
+    const int prefillTokens = static_cast<int>(*prefillValue);
+    const int decodeTokens = static_cast<int>(*decodeValue);
+    const int repetitions = static_cast<int>(*repsValue);
     const QString deviceName = parser.value(device);
 
     const std::string modelName = parser.value(model).toStdString();
     auto path = locateModel(modelName);
     if (!path)
-        return fail(path.error().message);
+        return io.fail(path.error().message);
     auto loaded = ModelWeights::load(*path);
     if (!loaded)
-        return fail(loaded.error().message);
+        return io.fail(loaded.error().message);
     std::shared_ptr<const ModelWeights> weights = *loaded;
     const ModelConfig& config = weights->config();
     if (parser.isSet(prefault))
@@ -148,8 +129,8 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     const int64_t dim = config.embeddingLength;
     const int64_t contextNeeded = static_cast<int64_t>(prefillTokens) + decodeTokens;
     if (contextNeeded > config.contextLength)
-        return fail("-p + -n = " + std::to_string(contextNeeded) + " exceeds the model's context " +
-                    std::to_string(config.contextLength));
+        return io.fail("-p + -n = " + std::to_string(contextNeeded) + " exceeds the model's context " +
+                       std::to_string(config.contextLength));
 
     ThreadPool pool(threadCount);
     Embedder embedder(weights);
@@ -158,7 +139,7 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     auto shard =
         makeShardBackend(weights, {0, config.layerCount}, deviceName.toStdString(), pool, contextNeeded);
     if (!shard)
-        return fail(shard.error().message);
+        return io.fail(shard.error().message);
 
     std::vector<int32_t> tokens(static_cast<size_t>(prefillTokens + decodeTokens));
     for (size_t i = 0; i < tokens.size(); ++i)
@@ -200,13 +181,13 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     };
 
     if (auto warm = runOnce(); !warm)
-        return fail(warm.error().message);
+        return io.fail(warm.error().message);
     std::vector<double> prefillTps;
     std::vector<double> decodeTps;
     for (int rep = 0; rep < repetitions; ++rep) {
         auto times = runOnce();
         if (!times)
-            return fail(times.error().message);
+            return io.fail(times.error().message);
         prefillTps.push_back(prefillTokens / times->prefillSeconds);
         if (decodeTokens > 0)
             decodeTps.push_back(decodeTokens / times->decodeSeconds);
@@ -220,7 +201,7 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     const gpu::DeviceFigures figures = measured ? *measured : gpu::DeviceFigures{};
     auto layerTps = measureLayerTokensPerSecond(weights, deviceName.toStdString(), pool);
     if (!layerTps)
-        return fail(layerTps.error().message);
+        return io.fail(layerTps.error().message);
     // Memory bandwidth: a streaming read on the CPU; on a device, the effective rate of a weight-bound GEMV.
     const double bandwidth = onCpu ? gpu::measureReadBandwidthGbps(pool) : figures.gemvBandwidthGbps;
     const WeightMatrix& output = weights->output();

@@ -1,6 +1,7 @@
 #include "CliApp.h"
 
 #include "Bench.h"
+#include "CliIo.h"
 #include "Devices.h"
 #include "ModelSynth.h"
 #include "NumericFlags.h"
@@ -27,23 +28,6 @@
 
 namespace declai::cli {
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitError = 1;
-constexpr int kExitUsage = 2;
-
-struct Io {
-    std::FILE* out;
-    std::FILE* err;
-    int fail(const std::string& message) const {
-        std::fprintf(err, "declai-cli: %s\n", message.c_str());
-        return kExitError;
-    }
-    int usage(const std::string& message) const {
-        std::fprintf(err, "declai-cli: %s\n", message.c_str());
-        return kExitUsage;
-    }
-};
 
 const char* kUsage = R"(usage: declai-cli COMMAND [options]
        declai-cli --version
@@ -74,29 +58,23 @@ std::string usageText() {
     return strCat(kUsage, "\nsampling defaults (generate, submit): ", SamplingFlags::defaultsText(), "\n");
 }
 
-QCommandLineOption opt(const QStringList& names, const char* help, const char* valueName = nullptr,
-                       const char* defaultValue = nullptr) {
-    QCommandLineOption o(names, QString::fromLatin1(help));
-    if (valueName)
-        o.setValueName(QString::fromLatin1(valueName));
-    if (defaultValue)
-        o.setDefaultValue(QString::fromLatin1(defaultValue));
-    return o;
-}
-
 struct Options {
-    QCommandLineOption model = opt({QStringLiteral("m"), QStringLiteral("model")}, "model", "MODEL");
-    QCommandLineOption prompt = opt({QStringLiteral("p"), QStringLiteral("prompt")}, "prompt", "TEXT");
-    QCommandLineOption count = opt({QStringLiteral("n"), QStringLiteral("n-predict")}, "tokens", "N", "32");
-    QCommandLineOption threads = opt({QStringLiteral("t"), QStringLiteral("threads")}, "threads", "T", "0");
-    QCommandLineOption device = opt({QStringLiteral("device")}, "device", "D", "cpu");
-    QCommandLineOption tokens = opt({QStringLiteral("tokens")}, "print token ids");
+    QCommandLineOption model = makeOption({QStringLiteral("m"), QStringLiteral("model")}, "model", "MODEL");
+    QCommandLineOption prompt = makeOption({QStringLiteral("p"), QStringLiteral("prompt")}, "prompt", "TEXT");
+    QCommandLineOption count =
+        makeOption({QStringLiteral("n"), QStringLiteral("n-predict")}, "tokens", "N", "32");
+    QCommandLineOption threads =
+        makeOption({QStringLiteral("t"), QStringLiteral("threads")}, "threads", "T", "0");
+    QCommandLineOption device = makeOption({QStringLiteral("device")}, "device", "D", "cpu");
+    QCommandLineOption tokens = makeOption({QStringLiteral("tokens")}, "print token ids");
     SamplingFlags sampling; // --temp, --seed, --top-k, --top-p, --min-p, --repeat-penalty
-    QCommandLineOption context = opt({QStringLiteral("ctx")}, "context length (0 = model's)", "N", "0");
-    QCommandLineOption noBos = opt({QStringLiteral("no-bos")}, "do not add BOS");
-    QCommandLineOption prefault = opt({QStringLiteral("prefault")}, "touch every weight page at load");
-    QCommandLineOption output = opt({QStringLiteral("o"), QStringLiteral("output")}, "output file", "FILE");
-    QCommandLineOption help = opt({QStringLiteral("h"), QStringLiteral("help")}, "help");
+    QCommandLineOption context =
+        makeOption({QStringLiteral("ctx")}, "context length (0 = model's)", "N", "0");
+    QCommandLineOption noBos = makeOption({QStringLiteral("no-bos")}, "do not add BOS");
+    QCommandLineOption prefault = makeOption({QStringLiteral("prefault")}, "touch every weight page at load");
+    QCommandLineOption output =
+        makeOption({QStringLiteral("o"), QStringLiteral("output")}, "output file", "FILE");
+    QCommandLineOption help = makeOption({QStringLiteral("h"), QStringLiteral("help")}, "help");
 };
 
 // A model opened for a command: weights plus tokenizer.
@@ -128,7 +106,7 @@ Expected<void> checkDevice(const QString& device) {
     return {};
 }
 
-int cmdTokenize(const QCommandLineParser& parser, const Options& o, const Io& io) {
+int cmdTokenize(const QCommandLineParser& parser, const Options& o, const CliIo& io) {
     if (!parser.isSet(o.model) || !parser.isSet(o.prompt))
         return io.usage("tokenize needs -m MODEL and -p TEXT");
     auto path = locateModel(parser.value(o.model).toStdString());
@@ -152,7 +130,7 @@ int cmdTokenize(const QCommandLineParser& parser, const Options& o, const Io& io
     return kExitOk;
 }
 
-int cmdGenerate(const QCommandLineParser& parser, const Options& o, const Io& io) {
+int cmdGenerate(const QCommandLineParser& parser, const Options& o, const CliIo& io) {
     if (!parser.isSet(o.model) || !parser.isSet(o.prompt))
         return io.usage("generate needs -m MODEL and -p PROMPT");
     auto count = intOption(parser, o.count, 0, 1 << 20);
@@ -213,7 +191,7 @@ int cmdGenerate(const QCommandLineParser& parser, const Options& o, const Io& io
     return kExitOk;
 }
 
-int cmdLogits(const QCommandLineParser& parser, const Options& o, const Io& io) {
+int cmdLogits(const QCommandLineParser& parser, const Options& o, const CliIo& io) {
     if (!parser.isSet(o.model) || !parser.isSet(o.prompt) || !parser.isSet(o.output))
         return io.usage("logits needs -m MODEL, -p PROMPT and -o FILE");
     auto threads = intOption(parser, o.threads, 0, 1024);
@@ -246,7 +224,7 @@ int cmdLogits(const QCommandLineParser& parser, const Options& o, const Io& io) 
 
 // Every tensor type in the file with its count, and the ones the engine cannot compute with, each with its
 // first tensor: the model line above names only the first problem it meets.
-void printTypeSupport(const GgufFile& file, const Io& io) {
+void printTypeSupport(const GgufFile& file, const CliIo& io) {
     struct Use {
         size_t count = 0;
         std::string firstTensor;
@@ -272,7 +250,7 @@ void printTypeSupport(const GgufFile& file, const Io& io) {
 }
 
 // The chat-template family the HTTP API would use for this model (core/ChatTemplate.h).
-void printChatTemplate(const GgufFile& file, const Io& io) {
+void printChatTemplate(const GgufFile& file, const CliIo& io) {
     auto text = chatTemplateOf(file);
     if (!text) {
         std::fprintf(io.out, "chat template: unreadable: %s\n", text.error().message.c_str());
@@ -286,7 +264,7 @@ void printChatTemplate(const GgufFile& file, const Io& io) {
     }
 }
 
-int cmdInspect(const QCommandLineParser& parser, const Options& o, const Io& io) {
+int cmdInspect(const QCommandLineParser& parser, const Options& o, const CliIo& io) {
     if (!parser.isSet(o.model))
         return io.usage("inspect needs -m MODEL");
     auto path = locateModel(parser.value(o.model).toStdString());
@@ -351,7 +329,7 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const Io& io)
 } // namespace
 
 int run(const QStringList& args, std::FILE* out, std::FILE* err) {
-    const Io io{out, err};
+    const CliIo io{out, err};
     if (args.isEmpty() || args.first() == QStringLiteral("-h") || args.first() == QStringLiteral("--help") ||
         args.first() == QStringLiteral("help")) {
         std::fputs(usageText().c_str(), args.isEmpty() ? err : out);

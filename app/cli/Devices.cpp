@@ -1,5 +1,6 @@
 #include "Devices.h"
 
+#include "CliIo.h"
 #include "declai/gpu/backend/BackendRegistry.h"
 
 #include <QJsonArray>
@@ -72,9 +73,7 @@ int runDevices(const QStringList& args, std::FILE* out, std::FILE* err) {
             std::fputs("usage: declai-cli devices [--json]\n", out);
             return 0;
         } else {
-            std::fprintf(err, "declai-cli: devices: unexpected argument '%s'\n",
-                         args[i].toUtf8().constData());
-            return 2;
+            return CliIo{out, err}.usage("devices: unexpected argument '" + args[i].toStdString() + "'");
         }
     }
     // Probing loads the drivers of every compiled-in backend once; nothing else is started.

@@ -1,5 +1,7 @@
 #include "ModelSynth.h"
 
+#include "CliIo.h"
+#include "declai/core/CommandLineOptions.h"
 #include "declai/core/GgufSerialize.h"
 #include "declai/core/Quant.h"
 #include "declai/gpu/ThreadPool.h"
@@ -517,16 +519,6 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
     return writer.finish();
 }
 
-QCommandLineOption opt(const QStringList& names, const char* help, const char* valueName = nullptr,
-                       const char* defaultValue = nullptr) {
-    QCommandLineOption o(names, QString::fromLatin1(help));
-    if (valueName)
-        o.setValueName(QString::fromLatin1(valueName));
-    if (defaultValue)
-        o.setDefaultValue(QString::fromLatin1(defaultValue));
-    return o;
-}
-
 const char* kModelUsage =
     R"(usage: declai-cli model synth --shape NAME --type f16|q8_0|q4_0|q4_k_m|q5_k_m|q3_k_m|iq4_xs -o FILE
                            [--seed S] [--vocab-from GGUF] [--threads T]
@@ -546,28 +538,27 @@ int runModelCommand(const QStringList& args, std::FILE* out, std::FILE* err) {
                      kModelUsage);
         return 2;
     }
-    const QCommandLineOption shape = opt({QStringLiteral("shape")}, "shape", "NAME");
-    const QCommandLineOption type = opt({QStringLiteral("type")}, "type", "TYPE");
-    const QCommandLineOption output = opt({QStringLiteral("o"), QStringLiteral("output")}, "output", "FILE");
-    const QCommandLineOption seed = opt({QStringLiteral("seed")}, "seed", "S", "0");
-    const QCommandLineOption vocabFrom = opt({QStringLiteral("vocab-from")}, "vocabulary source", "GGUF");
+    const QCommandLineOption shape = makeOption({QStringLiteral("shape")}, "shape", "NAME");
+    const QCommandLineOption type = makeOption({QStringLiteral("type")}, "type", "TYPE");
+    const QCommandLineOption output =
+        makeOption({QStringLiteral("o"), QStringLiteral("output")}, "output", "FILE");
+    const QCommandLineOption seed = makeOption({QStringLiteral("seed")}, "seed", "S", "0");
+    const QCommandLineOption vocabFrom =
+        makeOption({QStringLiteral("vocab-from")}, "vocabulary source", "GGUF");
     const QCommandLineOption threads =
-        opt({QStringLiteral("t"), QStringLiteral("threads")}, "threads", "T", "0");
+        makeOption({QStringLiteral("t"), QStringLiteral("threads")}, "threads", "T", "0");
     QCommandLineParser parser;
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
     parser.addOptions({shape, type, output, seed, vocabFrom, threads});
     QStringList parseArgs = args.mid(1);
     parseArgs[0] = QStringLiteral("declai-cli");
-    auto usage = [&](const std::string& message) {
-        std::fprintf(err, "declai-cli: %s\n", message.c_str());
-        return 2;
-    };
+    const CliIo io{out, err};
     if (!parser.parse(parseArgs))
-        return usage(parser.errorText().toStdString());
+        return io.usage(parser.errorText().toStdString());
     if (!parser.positionalArguments().isEmpty())
-        return usage("unexpected argument '" + parser.positionalArguments().first().toStdString() + "'");
+        return io.usage("unexpected argument '" + parser.positionalArguments().first().toStdString() + "'");
     if (!parser.isSet(shape) || !parser.isSet(type) || !parser.isSet(output))
-        return usage("model synth needs --shape, --type and -o");
+        return io.usage("model synth needs --shape, --type and -o");
     SynthOptions o;
     const std::string shapeName = parser.value(shape).toStdString();
     bool found = false;
@@ -578,21 +569,21 @@ int runModelCommand(const QStringList& args, std::FILE* out, std::FILE* err) {
         }
     }
     if (!found)
-        return usage("unknown shape '" + shapeName + "' (tinyllama-1.1b, llama-20m, llama3-8b)");
+        return io.usage("unknown shape '" + shapeName + "' (tinyllama-1.1b, llama-20m, llama3-8b)");
     o.typeName = parser.value(type).toLower().toStdString();
     o.output = parser.value(output).toStdString();
     o.vocabFrom = parser.value(vocabFrom).toStdString();
-    bool ok = false;
-    o.seed = parser.value(seed).toULongLong(&ok);
-    if (!ok)
-        return usage("--seed must be a non-negative integer");
-    o.threads = parser.value(threads).toInt(&ok);
-    if (!ok || o.threads < 0 || o.threads > 1024)
-        return usage("--threads must be an integer in [0, 1024]");
-    if (auto r = synthesize(o, err); !r) {
-        std::fprintf(err, "declai-cli: %s\n", r.error().message.c_str());
-        return 1;
-    }
+    // The same ranges as `generate --seed` and `--threads`.
+    const auto seedValue = intOption(parser, seed, 0, std::numeric_limits<int64_t>::max());
+    if (!seedValue)
+        return io.usage(seedValue.error().message);
+    o.seed = static_cast<uint64_t>(*seedValue);
+    const auto threadsValue = intOption(parser, threads, 0, 1024);
+    if (!threadsValue)
+        return io.usage(threadsValue.error().message);
+    o.threads = static_cast<int>(*threadsValue);
+    if (auto r = synthesize(o, err); !r)
+        return io.fail(r.error().message);
     std::fprintf(out, "wrote %s\n", o.output.c_str());
     return 0;
 }

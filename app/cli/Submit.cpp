@@ -1,5 +1,6 @@
 #include "Submit.h"
 
+#include "CliIo.h"
 #include "NumericFlags.h"
 #include "declai/core/Version.h"
 #include "declai/core/WireCodec.h"
@@ -27,35 +28,27 @@ constexpr const char* kSubmitUsage =
 } // namespace
 
 int runSubmit(const QStringList& args, std::FILE* out, std::FILE* err) {
-    auto usage = [err](const QString& message) {
-        std::fprintf(err, "declai-cli: %s\n%ssampling defaults: %s\n", qPrintable(message), kSubmitUsage,
-                     SamplingFlags::defaultsText().c_str());
-        return 2;
+    const CliIo io{out, err};
+    // A usage error of submit is followed by its usage text and the sampling defaults.
+    auto usage = [&io](const QString& message) {
+        return io.usage(message.toStdString() + "\n" + kSubmitUsage +
+                        "sampling defaults: " + SamplingFlags::defaultsText());
     };
-    auto fail = [err](const QString& message) {
-        std::fprintf(err, "declai-cli: %s\n", qPrintable(message));
-        return 1;
-    };
+    auto fail = [&io](const QString& message) { return io.fail(message.toStdString()); };
     QCommandLineParser parser;
-    auto option = [](QStringList names, const char* value = nullptr, const char* fallback = nullptr) {
-        QCommandLineOption o(names, names.last());
-        if (value)
-            o.setValueName(QString::fromLatin1(value));
-        if (fallback)
-            o.setDefaultValue(QString::fromLatin1(fallback));
-        return o;
-    };
-    const auto server = option({QStringLiteral("server")}, "URL"),
-               ca = option({QStringLiteral("ca")}, "FILE"), pin = option({QStringLiteral("pin")}, "FP"),
-               insecure = option({QStringLiteral("insecure-dev")}),
-               model = option({QStringLiteral("m"), QStringLiteral("model")}, "MODEL"),
-               prompt = option({QStringLiteral("p"), QStringLiteral("prompt")}, "TEXT"),
-               count = option({QStringLiteral("n")}, "N", "32"), tokens = option({QStringLiteral("tokens")}),
-               stats = option({QStringLiteral("stats")}),
-               timeout = option({QStringLiteral("timeout-s")}, "S", "600"),
-               apiKey = option({QStringLiteral("api-key")}, "KEY"),
-               priority = option({QStringLiteral("priority")}, "low|normal|high", "normal"),
-               quoteOnly = option({QStringLiteral("quote")});
+    const auto server = makeOption({QStringLiteral("server")}, "server", "URL"),
+               ca = makeOption({QStringLiteral("ca")}, "ca", "FILE"),
+               pin = makeOption({QStringLiteral("pin")}, "pin", "FP"),
+               insecure = makeOption({QStringLiteral("insecure-dev")}, "insecure-dev"),
+               model = makeOption({QStringLiteral("m"), QStringLiteral("model")}, "model", "MODEL"),
+               prompt = makeOption({QStringLiteral("p"), QStringLiteral("prompt")}, "prompt", "TEXT"),
+               count = makeOption({QStringLiteral("n")}, "n", "N", "32"),
+               tokens = makeOption({QStringLiteral("tokens")}, "tokens"),
+               stats = makeOption({QStringLiteral("stats")}, "stats"),
+               timeout = makeOption({QStringLiteral("timeout-s")}, "timeout-s", "S", "600"),
+               apiKey = makeOption({QStringLiteral("api-key")}, "api-key", "KEY"),
+               priority = makeOption({QStringLiteral("priority")}, "priority", "low|normal|high", "normal"),
+               quoteOnly = makeOption({QStringLiteral("quote")}, "quote");
     const SamplingFlags sampling; // defaults from SamplerConfig{}
     parser.addOptions({server, ca, pin, insecure, model, prompt, count, tokens, stats, timeout, apiKey,
                        priority, quoteOnly});

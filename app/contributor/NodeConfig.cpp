@@ -1,5 +1,6 @@
 #include "NodeConfig.h"
 
+#include "declai/core/CommandLineOptions.h"
 #include "declai/core/Identity.h"
 
 #include <QCommandLineParser>
@@ -42,13 +43,10 @@ QString nodeUsage() {
 Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments, const QProcessEnvironment& env) {
     QCommandLineParser parser;
     auto option = [](const char* name, const char* value = nullptr) {
-        QCommandLineOption o(QString::fromLatin1(name), QString::fromLatin1(name));
-        if (value)
-            o.setValueName(QString::fromLatin1(value));
-        return o;
+        return makeOption({QString::fromLatin1(name)}, name, value);
     };
-    const QCommandLineOption server(QStringList{QStringLiteral("server"), QStringLiteral("gateway")},
-                                    QStringLiteral("server"), QStringLiteral("URL[,URL...]"));
+    const QCommandLineOption server =
+        makeOption({QStringLiteral("server"), QStringLiteral("gateway")}, "server", "URL[,URL...]");
     const auto config = option("config", "FILE"), dataDir = option("data-dir", "DIR"),
                ca = option("ca", "FILE"), pin = option("pin", "FP"), insecure = option("insecure-dev"),
                device = option("device", "D"), threads = option("threads", "T"),
@@ -151,14 +149,10 @@ Expected<NodeCommandLine> parseNodeCommandLine(const QStringList& arguments, con
     for (const IntOpt& i : ints) {
         if (!parser.isSet(i.o))
             continue;
-        bool ok = false;
-        const qlonglong v = parser.value(i.o).toLongLong(&ok);
-        if (!ok || v < i.min || v > i.max)
-            return error(QStringLiteral("--%1 must be an integer in [%2, %3]")
-                             .arg(i.o.names().first())
-                             .arg(i.min)
-                             .arg(i.max));
-        i.set(v);
+        auto v = intOption(parser, i.o, i.min, i.max);
+        if (!v)
+            return v.error();
+        i.set(*v);
     }
     if (auto valid = c.validate(); !valid) {
         // Say it in the words of the command line where the value came from there.

@@ -56,12 +56,6 @@ std::string toHex(const unsigned char* data, size_t size) {
     return hex;
 }
 
-// Keeps OpenSSL from prompting on the terminal for a passphrase (its default when no callback is given):
-// a server or node must not block on stdin, and we do not support encrypted keys.
-int refusePassphrase(char*, int, int, void*) {
-    return -1;
-}
-
 std::string errnoText(int error) {
     return std::string(std::strerror(error));
 }

@@ -16,4 +16,8 @@ std::string drainOpensslErrors() {
     return text.empty() ? std::string("unknown OpenSSL error") : text;
 }
 
+int refusePassphrase(char*, int, int, void*) {
+    return -1;
+}
+
 } // namespace declai

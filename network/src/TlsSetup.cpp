@@ -47,11 +47,6 @@ struct Free {
 template <class T>
 using Owned = std::unique_ptr<T, Free>;
 
-// See Identity.cpp: never let OpenSSL prompt on the terminal for a passphrase.
-int refusePassphrase(char*, int, int, void*) {
-    return -1;
-}
-
 std::string str(const QString& s) {
     return s.toStdString();
 }

@@ -1,5 +1,6 @@
 #include "declai/server/AdminCommands.h"
 
+#include "declai/core/CommandLineOptions.h"
 #include "declai/core/Identity.h"
 #include "declai/credit/AccountStore.h"
 #include "declai/server/CreditService.h"
@@ -72,11 +73,10 @@ int runAccountCommand(const QString& command, const QStringList& words, const QC
         return fail(usage, 2);
     credit::NewKeyOptions keyOptions;
     if (parser.isSet(o.expiresDays)) {
-        bool ok = false;
-        const int days = parser.value(o.expiresDays).toInt(&ok);
-        if (!ok || days < 1 || days > 3650)
-            return fail(QStringLiteral("--expires-days must be 1 to 3650"), 2);
-        keyOptions.expiresAtMs = QDateTime::currentMSecsSinceEpoch() + int64_t(days) * 86400 * 1000;
+        auto days = intOption(parser, o.expiresDays, 1, 3650);
+        if (!days)
+            return fail(QString::fromStdString(days.error().message), 2);
+        keyOptions.expiresAtMs = QDateTime::currentMSecsSinceEpoch() + *days * 86400 * 1000;
     }
     if (parser.isSet(o.spendLimit)) {
         auto micro = parseGrantAmount(parser.value(o.spendLimit));
@@ -205,21 +205,16 @@ std::optional<int> runAdminCommand(const QStringList& args, std::FILE* out, std:
         return code;
     };
     QCommandLineParser parser;
-    const QCommandLineOption dataDir(QStringLiteral("data-dir"), QStringLiteral("data"),
-                                     QStringLiteral("DIR"));
-    const QCommandLineOption csv(QStringLiteral("csv"), QStringLiteral("CSV export"));
-    const QCommandLineOption ledgerKind(QStringLiteral("ledger"), QStringLiteral("store"),
-                                        QStringLiteral("sqlite|postgres"));
-    const QCommandLineOption ledgerPg(QStringLiteral("ledger-postgres"), QStringLiteral("dsn"),
-                                      QStringLiteral("DSN"));
-    const QCommandLineOption operatorRole(QStringLiteral("operator"), QStringLiteral("operator role"));
-    const QCommandLineOption expiresDays(QStringLiteral("expires-days"), QStringLiteral("days"),
-                                         QStringLiteral("N"));
-    const QCommandLineOption spendLimit(QStringLiteral("spend-limit-credits"), QStringLiteral("limit"),
-                                        QStringLiteral("CREDITS"));
-    const QCommandLineOption grantNow(QStringLiteral("grant-credits"), QStringLiteral("grant"),
-                                      QStringLiteral("CREDITS"));
-    const QCommandLineOption label(QStringLiteral("label"), QStringLiteral("label"), QStringLiteral("TEXT"));
+    const QCommandLineOption dataDir = makeOption({QStringLiteral("data-dir")}, "data", "DIR");
+    const QCommandLineOption csv = makeOption({QStringLiteral("csv")}, "CSV export");
+    const QCommandLineOption ledgerKind = makeOption({QStringLiteral("ledger")}, "store", "sqlite|postgres");
+    const QCommandLineOption ledgerPg = makeOption({QStringLiteral("ledger-postgres")}, "dsn", "DSN");
+    const QCommandLineOption operatorRole = makeOption({QStringLiteral("operator")}, "operator role");
+    const QCommandLineOption expiresDays = makeOption({QStringLiteral("expires-days")}, "days", "N");
+    const QCommandLineOption spendLimit =
+        makeOption({QStringLiteral("spend-limit-credits")}, "limit", "CREDITS");
+    const QCommandLineOption grantNow = makeOption({QStringLiteral("grant-credits")}, "grant", "CREDITS");
+    const QCommandLineOption label = makeOption({QStringLiteral("label")}, "label", "TEXT");
     parser.addOptions(
         {dataDir, csv, ledgerKind, ledgerPg, operatorRole, expiresDays, spendLimit, grantNow, label});
     if (!parser.parse(args))

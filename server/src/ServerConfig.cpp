@@ -1,8 +1,9 @@
 #include "declai/server/ServerConfig.h"
 
+#include "declai/core/CommandLineOptions.h"
+
 #include <QCommandLineParser>
 #include <QDir>
-#include <cmath>
 #include <functional>
 #include <utility>
 
@@ -184,89 +185,55 @@ QString ServerConfig::usage() {
 
 Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments) {
     QCommandLineParser parser;
-    const QCommandLineOption listen(QStringLiteral("listen"), QStringLiteral("address"),
-                                    QStringLiteral("HOST:PORT"));
-    const QCommandLineOption modelDir(QStringLiteral("model-dir"), QStringLiteral("models"),
-                                      QStringLiteral("DIR"));
-    const QCommandLineOption dataDir(QStringLiteral("data-dir"), QStringLiteral("data"),
-                                     QStringLiteral("DIR"));
-    const QCommandLineOption cert(QStringLiteral("tls-cert"), QStringLiteral("cert"), QStringLiteral("FILE"));
-    const QCommandLineOption key(QStringLiteral("tls-key"), QStringLiteral("key"), QStringLiteral("FILE"));
-    const QCommandLineOption insecure(QStringLiteral("insecure-dev"), QStringLiteral("plaintext"));
-    const QCommandLineOption replicas(QStringLiteral("replicas"), QStringLiteral("replicas"),
-                                      QStringLiteral("N"));
-    const QCommandLineOption minNodes(QStringLiteral("min-nodes"), QStringLiteral("n"), QStringLiteral("N"));
-    const QCommandLineOption stageTimeout(QStringLiteral("stage-timeout-ms"), QStringLiteral("ms"),
-                                          QStringLiteral("N"));
-    const QCommandLineOption failover(QStringLiteral("failover-deadline-ms"), QStringLiteral("ms"),
-                                      QStringLiteral("N"));
-    const QCommandLineOption chainWait(QStringLiteral("chain-wait-ms"), QStringLiteral("ms"),
-                                       QStringLiteral("N"));
-    const QCommandLineOption encoding(QStringLiteral("wire-encoding"), QStringLiteral("enc"),
-                                      QStringLiteral("f32|f16"));
-    const QCommandLineOption threads(QStringLiteral("threads"), QStringLiteral("threads"),
-                                     QStringLiteral("N"));
-    const QCommandLineOption gatewayLayers(QStringLiteral("gateway-layers"), QStringLiteral("k"),
-                                           QStringLiteral("K"));
-    const QCommandLineOption prefillChunk(QStringLiteral("prefill-chunk-tokens"), QStringLiteral("n"),
-                                          QStringLiteral("N"));
-    const QCommandLineOption noCredits(QStringLiteral("no-credits"), QStringLiteral("free service"));
-    const QCommandLineOption ledger(QStringLiteral("ledger"), QStringLiteral("store"),
-                                    QStringLiteral("sqlite|postgres"));
-    const QCommandLineOption ledgerPg(QStringLiteral("ledger-postgres"), QStringLiteral("dsn"),
-                                      QStringLiteral("DSN"));
-    const QCommandLineOption grantCredits(QStringLiteral("grant-credits"), QStringLiteral("n"),
-                                          QStringLiteral("N"));
-    const QCommandLineOption dailyLimit(QStringLiteral("daily-limit-credits"), QStringLiteral("n"),
-                                        QStringLiteral("N"));
-    const QCommandLineOption window(QStringLiteral("verification-window-s"), QStringLiteral("s"),
-                                    QStringLiteral("N"));
-    const QCommandLineOption maxSessions(QStringLiteral("max-sessions"), QStringLiteral("n"),
-                                         QStringLiteral("N"));
-    const QCommandLineOption verifyInitial(QStringLiteral("verify-initial-rate"), QStringLiteral("r"),
-                                           QStringLiteral("R"));
-    const QCommandLineOption verifyFloor(QStringLiteral("verify-floor-rate"), QStringLiteral("r"),
-                                         QStringLiteral("R"));
-    const QCommandLineOption maxConnections(QStringLiteral("max-connections"), QStringLiteral("n"),
-                                            QStringLiteral("N"));
-    const QCommandLineOption maxPerIp(QStringLiteral("max-connections-per-ip"), QStringLiteral("n"),
-                                      QStringLiteral("N"));
-    const QCommandLineOption tlsTimeout(QStringLiteral("tls-handshake-timeout-ms"), QStringLiteral("ms"),
-                                        QStringLiteral("N"));
-    const QCommandLineOption idleTimeout(QStringLiteral("idle-timeout-ms"), QStringLiteral("ms"),
-                                         QStringLiteral("N"));
-    const QCommandLineOption headerTimeout(QStringLiteral("header-timeout-ms"), QStringLiteral("ms"),
-                                           QStringLiteral("N"));
-    const QCommandLineOption perConnection(QStringLiteral("max-requests-per-connection"), QStringLiteral("n"),
-                                           QStringLiteral("N"));
-    const QCommandLineOption perAccount(QStringLiteral("max-requests-per-account"), QStringLiteral("n"),
-                                        QStringLiteral("N"));
-    const QCommandLineOption highPrice(QStringLiteral("high-priority-price"), QStringLiteral("x"),
-                                       QStringLiteral("X"));
-    const QCommandLineOption firstAnswer(QStringLiteral("first-answer-timeout-ms"), QStringLiteral("ms"),
-                                         QStringLiteral("N"));
-    const QCommandLineOption backoff(QStringLiteral("node-backoff-ms"), QStringLiteral("ms"),
-                                     QStringLiteral("N"));
-    const QCommandLineOption assignmentDeadline(QStringLiteral("assignment-deadline-ms"),
-                                                QStringLiteral("ms"), QStringLiteral("N"));
-    const QCommandLineOption probationStages(QStringLiteral("probation-stages"), QStringLiteral("n"),
-                                             QStringLiteral("N"));
-    const QCommandLineOption newNodesPerIp(QStringLiteral("new-nodes-per-ip"), QStringLiteral("n"),
-                                           QStringLiteral("N"));
-    const QCommandLineOption httpListen(QStringLiteral("http-listen"), QStringLiteral("address"),
-                                        QStringLiteral("HOST:PORT"));
-    const QCommandLineOption apiOperator(QStringLiteral("api-operator"), QStringLiteral("user"),
-                                         QStringLiteral("NAME"));
-    const QCommandLineOption apiBody(QStringLiteral("api-max-body-kib"), QStringLiteral("kib"),
-                                     QStringLiteral("N"));
-    const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")},
-                                  QStringLiteral("help"));
-    const QCommandLineOption allowRegistration(QStringLiteral("allow-registration"),
-                                               QStringLiteral("self-registration"));
-    const QCommandLineOption registrationGrant(QStringLiteral("registration-grant-credits"),
-                                               QStringLiteral("n"), QStringLiteral("N"));
-    const QCommandLineOption registrationsPerIp(QStringLiteral("registrations-per-ip"), QStringLiteral("n"),
-                                                QStringLiteral("N"));
+    const QCommandLineOption listen = makeOption({QStringLiteral("listen")}, "address", "HOST:PORT");
+    const QCommandLineOption modelDir = makeOption({QStringLiteral("model-dir")}, "models", "DIR");
+    const QCommandLineOption dataDir = makeOption({QStringLiteral("data-dir")}, "data", "DIR");
+    const QCommandLineOption cert = makeOption({QStringLiteral("tls-cert")}, "cert", "FILE");
+    const QCommandLineOption key = makeOption({QStringLiteral("tls-key")}, "key", "FILE");
+    const QCommandLineOption insecure = makeOption({QStringLiteral("insecure-dev")}, "plaintext");
+    const QCommandLineOption replicas = makeOption({QStringLiteral("replicas")}, "replicas", "N");
+    const QCommandLineOption minNodes = makeOption({QStringLiteral("min-nodes")}, "n", "N");
+    const QCommandLineOption stageTimeout = makeOption({QStringLiteral("stage-timeout-ms")}, "ms", "N");
+    const QCommandLineOption failover = makeOption({QStringLiteral("failover-deadline-ms")}, "ms", "N");
+    const QCommandLineOption chainWait = makeOption({QStringLiteral("chain-wait-ms")}, "ms", "N");
+    const QCommandLineOption encoding = makeOption({QStringLiteral("wire-encoding")}, "enc", "f32|f16");
+    const QCommandLineOption threads = makeOption({QStringLiteral("threads")}, "threads", "N");
+    const QCommandLineOption gatewayLayers = makeOption({QStringLiteral("gateway-layers")}, "k", "K");
+    const QCommandLineOption prefillChunk = makeOption({QStringLiteral("prefill-chunk-tokens")}, "n", "N");
+    const QCommandLineOption noCredits = makeOption({QStringLiteral("no-credits")}, "free service");
+    const QCommandLineOption ledger = makeOption({QStringLiteral("ledger")}, "store", "sqlite|postgres");
+    const QCommandLineOption ledgerPg = makeOption({QStringLiteral("ledger-postgres")}, "dsn", "DSN");
+    const QCommandLineOption grantCredits = makeOption({QStringLiteral("grant-credits")}, "n", "N");
+    const QCommandLineOption dailyLimit = makeOption({QStringLiteral("daily-limit-credits")}, "n", "N");
+    const QCommandLineOption window = makeOption({QStringLiteral("verification-window-s")}, "s", "N");
+    const QCommandLineOption maxSessions = makeOption({QStringLiteral("max-sessions")}, "n", "N");
+    const QCommandLineOption verifyInitial = makeOption({QStringLiteral("verify-initial-rate")}, "r", "R");
+    const QCommandLineOption verifyFloor = makeOption({QStringLiteral("verify-floor-rate")}, "r", "R");
+    const QCommandLineOption maxConnections = makeOption({QStringLiteral("max-connections")}, "n", "N");
+    const QCommandLineOption maxPerIp = makeOption({QStringLiteral("max-connections-per-ip")}, "n", "N");
+    const QCommandLineOption tlsTimeout = makeOption({QStringLiteral("tls-handshake-timeout-ms")}, "ms", "N");
+    const QCommandLineOption idleTimeout = makeOption({QStringLiteral("idle-timeout-ms")}, "ms", "N");
+    const QCommandLineOption headerTimeout = makeOption({QStringLiteral("header-timeout-ms")}, "ms", "N");
+    const QCommandLineOption perConnection =
+        makeOption({QStringLiteral("max-requests-per-connection")}, "n", "N");
+    const QCommandLineOption perAccount = makeOption({QStringLiteral("max-requests-per-account")}, "n", "N");
+    const QCommandLineOption highPrice = makeOption({QStringLiteral("high-priority-price")}, "x", "X");
+    const QCommandLineOption firstAnswer = makeOption({QStringLiteral("first-answer-timeout-ms")}, "ms", "N");
+    const QCommandLineOption backoff = makeOption({QStringLiteral("node-backoff-ms")}, "ms", "N");
+    const QCommandLineOption assignmentDeadline =
+        makeOption({QStringLiteral("assignment-deadline-ms")}, "ms", "N");
+    const QCommandLineOption probationStages = makeOption({QStringLiteral("probation-stages")}, "n", "N");
+    const QCommandLineOption newNodesPerIp = makeOption({QStringLiteral("new-nodes-per-ip")}, "n", "N");
+    const QCommandLineOption httpListen = makeOption({QStringLiteral("http-listen")}, "address", "HOST:PORT");
+    const QCommandLineOption apiOperator = makeOption({QStringLiteral("api-operator")}, "user", "NAME");
+    const QCommandLineOption apiBody = makeOption({QStringLiteral("api-max-body-kib")}, "kib", "N");
+    const QCommandLineOption help = makeOption({QStringLiteral("h"), QStringLiteral("help")}, "help");
+    const QCommandLineOption allowRegistration =
+        makeOption({QStringLiteral("allow-registration")}, "self-registration");
+    const QCommandLineOption registrationGrant =
+        makeOption({QStringLiteral("registration-grant-credits")}, "n", "N");
+    const QCommandLineOption registrationsPerIp =
+        makeOption({QStringLiteral("registrations-per-ip")}, "n", "N");
     parser.addOptions(
         {listen,      modelDir,       dataDir,       cert,       key,          insecure,      replicas,
          minNodes,    stageTimeout,   failover,      chainWait,  encoding,     threads,       verifyInitial,
@@ -301,10 +268,10 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
     }
     for (const QString& name : parser.values(apiOperator))
         c.apiOperators.append(name.split(QLatin1Char(','), Qt::SkipEmptyParts));
-    int bodyKib = static_cast<int>(c.frontDoor.http.maxBodyBytes / 1024);
-    if (parser.isSet(apiBody) && !parseInt(parser.value(apiBody), 1, 64 * 1024, bodyKib))
-        return usageError(QStringLiteral("--api-max-body-kib must be an integer in [1, 65536]"));
-    c.frontDoor.http.maxBodyBytes = int64_t(bodyKib) * 1024;
+    int64_t bodyKib = c.frontDoor.http.maxBodyBytes / 1024;
+    if (auto read = readIntOption(parser, apiBody, 1, 64 * 1024, bodyKib); !read)
+        return read.error();
+    c.frontDoor.http.maxBodyBytes = bodyKib * 1024;
     c.modelDir = QDir(parser.value(modelDir)).absolutePath();
     c.dataDir = QDir(parser.value(dataDir)).absolutePath();
     if (!QDir(c.modelDir).exists())
@@ -335,22 +302,13 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
           IntOption{gatewayLayers, 1, 4096, &c.gatewayLayers},
           IntOption{prefillChunk, 1, 1 << 20, &c.prefillChunkTokens},
           IntOption{firstAnswer, 100, 3600000, &c.reputation.firstAnswerTimeoutMs}}) {
-        if (parser.isSet(o.option) && !parseInt(parser.value(o.option), o.min, o.max, *o.out))
-            return usageError(QStringLiteral("--%1 must be an integer in [%2, %3]")
-                                  .arg(o.option.names().first())
-                                  .arg(o.min)
-                                  .arg(o.max));
+        if (auto read = readIntOption(parser, o.option, o.min, o.max, *o.out); !read)
+            return read.error();
     }
     for (auto [option, out] : {std::pair{&verifyInitial, &c.verification.initialRate},
-                               std::pair{&verifyFloor, &c.verification.floorRate}}) {
-        if (!parser.isSet(*option))
-            continue;
-        bool ok = false;
-        const double v = parser.value(*option).toDouble(&ok);
-        if (!ok || v < 0 || v > 1)
-            return usageError(QStringLiteral("--%1 must be a number in [0, 1]").arg(option->names().first()));
-        *out = v;
-    }
+                               std::pair{&verifyFloor, &c.verification.floorRate}})
+        if (auto read = readFloatOption(parser, *option, 0, 1, *out); !read)
+            return read.error();
     struct PolicyOption {
         const QCommandLineOption& option;
         int max;
@@ -362,14 +320,12 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
           PolicyOption{probationStages, 1000000, [&c](int v) { c.reputation.probationStages = uint64_t(v); }},
           PolicyOption{newNodesPerIp, 1000000,
                        [&c](int v) { c.nodeJoins.burst = c.nodeJoins.perHour = v; }}}) {
-        int v = 0;
         if (!parser.isSet(o.option))
             continue;
-        if (!parseInt(parser.value(o.option), 0, o.max, v))
-            return usageError(QStringLiteral("--%1 must be an integer in [0, %2]")
-                                  .arg(o.option.names().first())
-                                  .arg(o.max));
-        o.set(v);
+        auto v = intOption(parser, o.option, 0, o.max);
+        if (!v)
+            return v.error();
+        o.set(static_cast<int>(*v));
     }
     c.credits.enabled = !parser.isSet(noCredits);
     if (parser.isSet(ledger)) {
@@ -382,34 +338,28 @@ Expected<ServerConfig> ServerConfig::fromArguments(const QStringList& arguments)
         return usageError(QStringLiteral(
             "--ledger postgres needs --ledger-postgres \"host=... port=... user=... dbname=...\""));
     c.credits.allowRegistration = parser.isSet(allowRegistration);
-    if (parser.isSet(registrationsPerIp) &&
-        !parseInt(parser.value(registrationsPerIp), 0, 100000, c.credits.registrationsPerAddressPerHour))
-        return usageError(QStringLiteral("--registrations-per-ip must be an integer in [0, 100000]"));
+    if (auto read =
+            readIntOption(parser, registrationsPerIp, 0, 100000, c.credits.registrationsPerAddressPerHour);
+        !read)
+        return read.error();
     for (auto [option, out] : {std::pair{&grantCredits, &c.credits.newAccountGrant},
                                std::pair{&dailyLimit, &c.credits.dailySpendLimit},
                                std::pair{&registrationGrant, &c.credits.registrationGrant}}) {
         if (!parser.isSet(*option))
             continue;
-        bool ok = false;
-        const double credits = parser.value(*option).toDouble(&ok);
-        if (!ok || !std::isfinite(credits) || credits < 0 || credits > 1e12)
-            return usageError(
-                QStringLiteral("--%1 must be a number of credits >= 0").arg(option->names().first()));
-        *out = static_cast<int64_t>(credits * 1e6);
+        auto credits = floatOption(parser, *option, 0, 1e12);
+        if (!credits)
+            return credits.error();
+        *out = static_cast<int64_t>(*credits * 1e6);
     }
-    if (parser.isSet(highPrice)) {
-        bool ok = false;
-        const double x = parser.value(highPrice).toDouble(&ok);
-        if (!ok || x < 1 || x > 1000)
-            return usageError(QStringLiteral("--high-priority-price must be a number in [1, 1000]"));
-        c.credits.highPriorityPriceMultiplier = x;
-    }
-    int windowS = static_cast<int>(c.credits.verificationWindowMs / 1000);
-    if (parser.isSet(window) && !parseInt(parser.value(window), 0, 30 * 86400, windowS))
-        return usageError(QStringLiteral("--verification-window-s must be an integer in [0, 2592000]"));
-    c.credits.verificationWindowMs = int64_t(windowS) * 1000;
-    if (parser.isSet(maxSessions) && !parseInt(parser.value(maxSessions), 1, 100000, c.maxSessions))
-        return usageError(QStringLiteral("--max-sessions must be an integer in [1, 100000]"));
+    if (auto read = readFloatOption(parser, highPrice, 1, 1000, c.credits.highPriorityPriceMultiplier); !read)
+        return read.error();
+    int64_t windowS = c.credits.verificationWindowMs / 1000;
+    if (auto read = readIntOption(parser, window, 0, 30 * 86400, windowS); !read)
+        return read.error();
+    c.credits.verificationWindowMs = windowS * 1000;
+    if (auto read = readIntOption(parser, maxSessions, 1, 100000, c.maxSessions); !read)
+        return read.error();
     if (c.verification.floorRate > c.verification.initialRate)
         c.verification.floorRate = c.verification.initialRate;
     if (parser.isSet(encoding)) {

@@ -1,6 +1,7 @@
-// Numeric options of `generate` and `submit` are validated by one helper (app/cli/NumericFlags.h): an
-// out-of-range or non-finite value is a usage error (exit 2) whose message names the option, never a cast
-// of an arbitrary double to an integer. And a model whose numbers are NaN fails `generate` clearly instead
+// Numeric options of `generate`, `submit`, `bench` and `model synth` are validated by one helper
+// (declai/core/CommandLineOptions.h, which declai-node and declai-server use too): an out-of-range or
+// non-finite value is a usage error (exit 2) whose message names the option, never a cast of an arbitrary
+// double to an integer. And a model whose numbers are NaN fails `generate` clearly instead
 // of printing nothing with exit 0.
 #include "ProcessRun.h"
 #include "TestData.h"
@@ -73,6 +74,23 @@ private Q_SLOTS:
             "--seed must be an integer in [0, 9223372036854775807], got '-1'");
         row("generate --temp nan", generateArgs({QStringLiteral("--temp"), QStringLiteral("nan")}),
             "--temp must be a finite number, got 'nan'");
+        row("bench --reps 0",
+            {QStringLiteral("bench"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf"),
+             QStringLiteral("--reps"), QStringLiteral("0")},
+            "--reps must be an integer in [1, 1000], got '0'");
+        row("bench -p 1e3",
+            {QStringLiteral("bench"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf"),
+             QStringLiteral("-p"), QStringLiteral("1e3")},
+            "-p must be an integer in [1, 65536], got '1e3'");
+        const QStringList synth{QStringLiteral("model"),   QStringLiteral("synth"),
+                                QStringLiteral("--shape"), QStringLiteral("llama-20m"),
+                                QStringLiteral("--type"),  QStringLiteral("f16"),
+                                QStringLiteral("-o"),      QStringLiteral("/nonexistent/x.gguf")};
+        row("model synth --threads 2000",
+            synth + QStringList{QStringLiteral("--threads"), QStringLiteral("2000")},
+            "--threads must be an integer in [0, 1024], got '2000'");
+        row("model synth --seed -1", synth + QStringList{QStringLiteral("--seed"), QStringLiteral("-1")},
+            "--seed must be an integer in [0, 9223372036854775807], got '-1'");
     }
 
     void usageErrorsNameTheOption() {

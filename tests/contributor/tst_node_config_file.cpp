@@ -37,6 +37,28 @@ class TestNodeConfigFile : public QObject {
     Q_OBJECT
 
 private Q_SLOTS:
+    // Numeric flags are read as every program reads them (declai/core/CommandLineOptions.h), refused with
+    // the same message as declai-cli's and declai-server's.
+    void badNumbersAreRefusedNamingTheFlag() {
+        QTemporaryDir dir;
+        const QStringList base{QStringLiteral("declai-node"), QStringLiteral("--server"),
+                               QStringLiteral("wss://a:7420"), QStringLiteral("--data-dir"), dir.path()};
+        const std::pair<QStringList, QString> cases[] = {
+            {{QStringLiteral("--threads"), QStringLiteral("2000")},
+             QStringLiteral("--threads must be an integer in [0, 1024], got '2000'")},
+            {{QStringLiteral("--drain-grace-s"), QStringLiteral("1.5")},
+             QStringLiteral("--drain-grace-s must be an integer in [0, 86400], got '1.5'")},
+            {{QStringLiteral("--max-sessions"), QStringLiteral("0")},
+             QStringLiteral("--max-sessions must be an integer in [1, 100000], got '0'")},
+        };
+        for (const auto& [flags, message] : cases) {
+            auto parsed = parseNodeCommandLine(base + flags, QProcessEnvironment());
+            QVERIFY2(!parsed, qPrintable(flags.join(u' ')));
+            QCOMPARE(parsed.error().code, ErrorCode::InvalidArgument);
+            QCOMPARE(QString::fromStdString(parsed.error().message), message);
+        }
+    }
+
     void fileThenEnvironmentThenFlags() {
         QTemporaryDir dir;
         write(dir, QStringLiteral("account.key"), "dk_secret\n");

@@ -15,6 +15,7 @@
 // A test-only tool (it links the test harness and the misbehaving-node helper): it does not ship.
 #include "../server/AbuseClients.h"
 #include "../server/FakeNode.h"
+#include "declai/core/CommandLineOptions.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
@@ -107,37 +108,56 @@ QJsonObject latencyJson(const std::vector<double>& ms) {
 int main(int argc, char** argv) {
     QCoreApplication app(argc, argv);
     QCommandLineParser parser;
-    const QCommandLineOption nodesOpt(QStringLiteral("nodes"), QStringLiteral("simulated volunteers"),
-                                      QStringLiteral("N"), QStringLiteral("500"));
-    const QCommandLineOption realOpt(QStringLiteral("real-nodes"), QStringLiteral("declai-node processes"),
-                                     QStringLiteral("K"), QStringLiteral("2"));
-    const QCommandLineOption holdOpt(QStringLiteral("hold-s"), QStringLiteral("seconds to hold them all"),
-                                     QStringLiteral("S"), QStringLiteral("30"));
-    const QCommandLineOption beatOpt(QStringLiteral("heartbeat-ms"), QStringLiteral("status interval"),
-                                     QStringLiteral("MS"), QStringLiteral("10000"));
-    const QCommandLineOption parallelOpt(QStringLiteral("parallel"), QStringLiteral("handshakes at once"),
-                                         QStringLiteral("N"), QStringLiteral("24"));
-    const QCommandLineOption promptsOpt(QStringLiteral("prompts"), QStringLiteral("prompts per phase"),
-                                        QStringLiteral("N"), QStringLiteral("10"));
-    const QCommandLineOption maxPingOpt(QStringLiteral("max-ping-ms"), QStringLiteral("ping p99 bar"),
-                                        QStringLiteral("MS"), QStringLiteral("2000"));
-    const QCommandLineOption lateOpt(QStringLiteral("late-nodes"),
-                                     QStringLiteral("real nodes started while the volunteers are held"),
-                                     QStringLiteral("K"), QStringLiteral("0"));
-    const QCommandLineOption jsonOpt(QStringLiteral("json"), QStringLiteral("write the result here"),
-                                     QStringLiteral("FILE"));
-    const QCommandLineOption checkOpt(QStringLiteral("check"), QStringLiteral("exit 1 below the bar"));
+    const QCommandLineOption nodesOpt =
+        makeOption({QStringLiteral("nodes")}, "simulated volunteers", "N", "500");
+    const QCommandLineOption realOpt =
+        makeOption({QStringLiteral("real-nodes")}, "declai-node processes", "K", "2");
+    const QCommandLineOption holdOpt =
+        makeOption({QStringLiteral("hold-s")}, "seconds to hold them all", "S", "30");
+    const QCommandLineOption beatOpt =
+        makeOption({QStringLiteral("heartbeat-ms")}, "status interval", "MS", "10000");
+    const QCommandLineOption parallelOpt =
+        makeOption({QStringLiteral("parallel")}, "handshakes at once", "N", "24");
+    const QCommandLineOption promptsOpt =
+        makeOption({QStringLiteral("prompts")}, "prompts per phase", "N", "10");
+    const QCommandLineOption maxPingOpt =
+        makeOption({QStringLiteral("max-ping-ms")}, "ping p99 bar", "MS", "2000");
+    const QCommandLineOption lateOpt = makeOption(
+        {QStringLiteral("late-nodes")}, "real nodes started while the volunteers are held", "K", "0");
+    const QCommandLineOption jsonOpt = makeOption({QStringLiteral("json")}, "write the result here", "FILE");
+    const QCommandLineOption checkOpt = makeOption({QStringLiteral("check")}, "exit 1 below the bar");
     parser.addOptions({nodesOpt, realOpt, holdOpt, beatOpt, parallelOpt, promptsOpt, maxPingOpt, lateOpt,
                        jsonOpt, checkOpt});
     parser.addHelpOption();
     parser.process(app);
-    const int n = parser.value(nodesOpt).toInt();
-    const int realNodes = parser.value(realOpt).toInt();
-    const int holdMs = parser.value(holdOpt).toInt() * 1000;
-    const int heartbeatMs = std::max(100, parser.value(beatOpt).toInt());
-    const int parallel = std::max(1, parser.value(parallelOpt).toInt());
-    const int prompts = parser.value(promptsOpt).toInt();
-    const int lateNodes = parser.value(lateOpt).toInt();
+    // Read as every program reads its numbers (declai/core/CommandLineOptions.h): a bad one is a usage error.
+    const auto nodesValue = intOption(parser, nodesOpt, 0, 1000000);
+    const auto realValue = intOption(parser, realOpt, 0, 64);
+    const auto holdValue = intOption(parser, holdOpt, 0, 86400);
+    const auto beatValue = intOption(parser, beatOpt, 0, 3600000);
+    const auto parallelValue = intOption(parser, parallelOpt, 0, 100000);
+    const auto promptsValue = intOption(parser, promptsOpt, 0, 100000);
+    const auto lateValue = intOption(parser, lateOpt, 0, 64);
+    const auto maxPingValue = floatOption(parser, maxPingOpt, 0, 1e9);
+    for (const auto* value :
+         {&nodesValue, &realValue, &holdValue, &beatValue, &parallelValue, &promptsValue, &lateValue}) {
+        if (!*value) {
+            std::fprintf(stderr, "swarm_sim: %s\n", value->error().message.c_str());
+            return 2;
+        }
+    }
+    if (!maxPingValue) {
+        std::fprintf(stderr, "swarm_sim: %s\n", maxPingValue.error().message.c_str());
+        return 2;
+    }
+    const int n = int(*nodesValue);
+    const int realNodes = int(*realValue);
+    const int holdMs = int(*holdValue) * 1000;
+    const int heartbeatMs = std::max(100, int(*beatValue));
+    const int parallel = std::max(1, int(*parallelValue));
+    const int prompts = int(*promptsValue);
+    const int lateNodes = int(*lateValue);
+    const double maxPingMs = *maxPingValue;
     if (testdata::modelPath(QStringLiteral("stories260K.gguf")).isEmpty()) {
         std::fprintf(stderr, "swarm_sim: stories260K.gguf not in DECLAI_MODEL_PATH: skipped\n");
         return 77;
@@ -310,7 +330,7 @@ int main(int argc, char** argv) {
     if (parser.isSet(checkOpt)) {
         const bool ok = welcomed == n && dropped == 0 && promptFailures == 0 &&
                         (lateNodes == 0 || latePlacedMs >= 0) && int(loaded.size()) == prompts && p99 >= 0 &&
-                        p99 <= parser.value(maxPingOpt).toDouble();
+                        p99 <= maxPingMs;
         if (!ok) {
             std::fprintf(stderr, "swarm_sim: below the bar\n%s\n",
                          qPrintable(swarm.log(QStringLiteral("server")).right(3000)));

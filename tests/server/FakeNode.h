@@ -1,8 +1,10 @@
 // A misbehaving volunteer for tests: speaks the node protocol with its own Ed25519 identity from inside the
-// test process (so nothing like it ships in declai-node), and misbehaves in one chosen way. It runs on the
-// test's event loop: wait with QTest::qWait (or Swarm-style polling), never with a blocking call.
+// test process (so nothing like it ships in declai-node), and misbehaves in one chosen way. Built on
+// ProtocolPeer (connection, handshake, envelopes); this file only holds the behaviour. It runs on the test's
+// event loop: wait with QTest::qWait (or Swarm-style polling), never with a blocking call.
 #pragma once
 
+#include "ProtocolPeer.h"
 #include "declai/core/GgufFile.h"
 #include "declai/core/HiddenStates.h"
 #include "declai/core/Identity.h"
@@ -11,11 +13,6 @@
 #include "declai/core/ShardProof.h"
 #include "declai/core/WireCodec.h"
 
-#include <QElapsedTimer>
-#include <QSslCertificate>
-#include <QSslConfiguration>
-#include <QTest>
-#include <QWebSocket>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -47,57 +44,46 @@ public:
     // `claim`: shards to announce at once (all layers of a model), as a node that already holds them would.
     FakeNode(Misbehaviour mode, const QString& caFile, std::optional<Claim> claim = std::nullopt,
              std::optional<NodeIdentity> identity = std::nullopt)
-        : m_mode(mode), m_claim(std::move(claim)) {
+        : m_mode(mode), m_claim(std::move(claim)), m_peer(caFile) {
         if (identity)
             m_identity = std::move(*identity);
         else if (auto id = NodeIdentity::generateInMemory())
             m_identity = std::move(*id);
-        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
-        tls.setCaCertificates(QSslCertificate::fromPath(caFile));
-        m_socket.setSslConfiguration(tls);
-        QObject::connect(&m_socket, &QWebSocket::binaryMessageReceived,
-                         [this](const QByteArray& frame) { onFrame(frame); });
-        QObject::connect(&m_socket, &QWebSocket::disconnected, [this] { m_closed = true; });
+        m_peer.keepEnvelopes = false; // it only reacts; a long run must not keep every stage request
+        m_peer.onEnvelope = [this](const wire::Envelope& e) { onEnvelope(e); };
     }
 
     // Opens the connection and completes the handshake; true once welcomed.
     bool join(quint16 port, int timeoutMs = 10000) {
         connectTo(port);
-        if (!waitUntil([this] { return m_welcomed || m_rejected || m_closed; }, timeoutMs) || !m_welcomed)
+        if (!waitUntil([this] { return m_welcomed || m_rejected || closed(); }, timeoutMs) || !m_welcomed)
             return false;
         // A quarantined key is welcomed by the handshake and refused right after by the orchestrator.
-        waitUntil([this] { return m_rejected || m_closed; }, 300);
-        return !m_rejected && !m_closed;
+        waitUntil([this] { return m_rejected || closed(); }, 300);
+        return !m_rejected && !closed();
     }
 
     // Starts the handshake without waiting (Hello once connected; Welcome is answered by a NodeStatus), for
     // callers that drive many nodes at once (tests/load/swarm_sim).
     void connectTo(quint16 port) {
-        QObject::connect(&m_socket, &QWebSocket::connected, &m_socket, [this] {
-            wire::Hello hello;
-            hello.set_role(wire::NODE);
-            hello.set_min_protocol_version(wire::kMinProtocolVersion);
-            hello.set_max_protocol_version(wire::kProtocolVersion);
-            hello.set_public_key(m_identity->publicKey());
-            send(wire::HELLO, hello);
-        });
-        m_socket.open(QUrl(QStringLiteral("wss://127.0.0.1:%1").arg(port)));
+        m_peer.startNodeHandshake(port, *m_identity,
+                                  nodeHello(*m_identity, /*stageBatches=*/false, wire::kMinProtocolVersion));
     }
     // The periodic NodeStatus a declai-node sends (NodeConfig::statusIntervalMs).
     void heartbeat() { sendStatus(); }
     // What the status offers for assignments (default 8 GiB); 0: a volunteer with no room, never assigned.
     void setMemoryBudgetBytes(uint64_t bytes) { m_memoryBudgetBytes = bytes; }
-    QWebSocket& socket() { return m_socket; }
+    QWebSocket& socket() { return m_peer.socket; }
 
     const NodeIdentity& identity() const { return *m_identity; }
     void leave() {
-        m_socket.close();
-        waitUntil([this] { return m_closed; }, 5000);
+        m_peer.socket.close();
+        waitUntil([this] { return closed(); }, 5000);
     }
     std::string nodeId() const { return m_nodeId; }
     bool welcomed() const { return m_welcomed; }
     bool rejected() const { return m_rejected; }
-    bool closed() const { return m_closed; }
+    bool closed() const { return m_peer.closed; }
     wire::RejectCode rejectCode() const { return m_rejectCode; }
     QString rejectReason() const { return m_rejectReason; }
     int stageRequests() const { return m_stageRequests; }
@@ -105,24 +91,15 @@ public:
 
     template <typename F>
     static bool waitUntil(F done, int timeoutMs) {
-        QElapsedTimer clock;
-        clock.start();
-        while (!done() && clock.elapsed() < timeoutMs)
-            QTest::qWait(10);
-        return done();
+        return ProtocolPeer::waitUntil(done, timeoutMs);
     }
 
 private:
     void send(wire::MessageType type, const google::protobuf::MessageLite& body, bool sign = false) {
-        wire::Envelope e;
-        e.set_protocol_version(wire::kProtocolVersion);
-        e.set_type(type);
-        e.set_seq(++m_seq);
-        e.set_body(body.SerializeAsString());
         if (sign)
-            e.set_signature(m_identity->sign(wire::signedPayload(e, m_nonce)));
-        const std::string bytes = e.SerializeAsString();
-        m_socket.sendBinaryMessage(QByteArray(bytes.data(), qsizetype(bytes.size())));
+            m_peer.sendSigned(type, body, *m_identity);
+        else
+            m_peer.send(type, body);
     }
 
     void sendStatus() {
@@ -212,20 +189,9 @@ private:
         send(wire::SHARD_PROOF, proof, true);
     }
 
-    void onFrame(const QByteArray& frame) {
-        wire::Envelope e;
-        if (!e.ParseFromArray(frame.constData(), int(frame.size())))
-            return;
+    // The Challenge is answered by the peer itself (startNodeHandshake).
+    void onEnvelope(const wire::Envelope& e) {
         switch (e.type()) {
-        case wire::CHALLENGE: {
-            wire::Challenge challenge;
-            challenge.ParseFromString(e.body());
-            m_nonce = challenge.nonce();
-            wire::ChallengeResponse response;
-            response.set_signature(m_identity->sign(authChallengeMessage(m_nonce, m_identity->publicKey())));
-            send(wire::CHALLENGE_RESPONSE, response);
-            return;
-        }
         case wire::WELCOME: {
             wire::Welcome welcome;
             welcome.ParseFromString(e.body());
@@ -278,13 +244,9 @@ private:
     Misbehaviour m_mode;
     std::optional<Claim> m_claim;
     std::optional<NodeIdentity> m_identity;
-    QWebSocket m_socket;
-    std::string m_nonce;
     std::string m_nodeId;
-    uint64_t m_seq = 0;
     bool m_welcomed = false;
     bool m_rejected = false;
-    bool m_closed = false;
     wire::RejectCode m_rejectCode = wire::REJECT_CODE_UNSPECIFIED;
     QString m_rejectReason;
     int m_stageRequests = 0;
@@ -292,6 +254,8 @@ private:
     uint64_t m_memoryBudgetBytes = 8ull << 30;
     std::optional<GgufFile> m_file; // the claimed model and its node view, opened at the first challenge
     std::optional<NodeFileView> m_view;
+    // Last, so it goes first: its callbacks reach into the members above.
+    ProtocolPeer m_peer;
 };
 
 } // namespace declai::testdata

@@ -1,7 +1,7 @@
 // The gateway refuses bad peers with a reason and stays healthy: wrong protocol version, bad handshake
 // signature, a replayed handshake, malformed, text, oversized and replayed frames, silence, and a stage
 // answer with a forged signature. Runs a real ServerApp (TLS on loopback) in-process.
-#include "RawPeer.h"
+#include "ProtocolPeer.h"
 #include "TestData.h"
 #include "declai/core/Identity.h"
 #include "declai/core/WireCodec.h"
@@ -16,7 +16,7 @@
 using namespace declai;
 
 using testdata::nodeHello;
-using testdata::RawPeer;
+using testdata::ProtocolPeer;
 
 class TestGatewayProtocol : public QObject {
     Q_OBJECT
@@ -28,14 +28,14 @@ class TestGatewayProtocol : public QObject {
     QString ca() const { return QDir(m_dir.path()).filePath(QStringLiteral("data/tls/server.crt")); }
 
     // A fully authenticated node connection; returns the challenge nonce.
-    std::string handshake(RawPeer& peer, const NodeIdentity& id) {
-        return testdata::nodeHandshake(peer, m_port, id);
+    std::string handshake(ProtocolPeer& peer, const NodeIdentity& id) {
+        return peer.nodeHandshake(m_port, id) ? peer.channelBinding : std::string();
     }
 
     void expectGatewayHealthy() {
         auto id = NodeIdentity::generateInMemory();
         QVERIFY(id);
-        RawPeer good(ca());
+        ProtocolPeer good(ca());
         QVERIFY2(!handshake(good, *id).empty(), "a good node could not connect after the bad one");
     }
 
@@ -60,7 +60,7 @@ private Q_SLOTS:
     }
 
     void wrongEnvelopeVersionIsRefused() {
-        RawPeer peer(ca());
+        ProtocolPeer peer(ca());
         QVERIFY(peer.open(m_port));
         auto id = NodeIdentity::generateInMemory();
         peer.send(wire::HELLO, nodeHello(*id), 99);
@@ -71,7 +71,7 @@ private Q_SLOTS:
     }
 
     void unsupportedHelloVersionRangeIsRefused() {
-        RawPeer peer(ca());
+        ProtocolPeer peer(ca());
         QVERIFY(peer.open(m_port));
         auto id = NodeIdentity::generateInMemory();
         wire::Hello hello = nodeHello(*id);
@@ -83,7 +83,7 @@ private Q_SLOTS:
     }
 
     void badChallengeSignatureIsRefused() {
-        RawPeer peer(ca());
+        ProtocolPeer peer(ca());
         QVERIFY(peer.open(m_port));
         auto id = NodeIdentity::generateInMemory();
         auto other = NodeIdentity::generateInMemory();
@@ -103,12 +103,12 @@ private Q_SLOTS:
     void replayedHandshakeIsRefused() {
         auto id = NodeIdentity::generateInMemory();
         // A genuine handshake, whose answer an eavesdropper on a broken channel might have kept...
-        RawPeer first(ca());
+        ProtocolPeer first(ca());
         const std::string nonce = handshake(first, *id);
         QVERIFY(!nonce.empty());
         const std::string capturedSignature = id->sign(authChallengeMessage(nonce, id->publicKey()));
         // ...is worthless on a new connection: the server's nonce is new.
-        RawPeer replay(ca());
+        ProtocolPeer replay(ca());
         QVERIFY(replay.open(m_port));
         replay.send(wire::HELLO, nodeHello(*id));
         QVERIFY(replay.waitFor(wire::CHALLENGE));
@@ -120,10 +120,11 @@ private Q_SLOTS:
     }
 
     void malformedFrameIsRefused() {
-        RawPeer peer(ca());
+        ProtocolPeer peer(ca());
         QVERIFY(peer.open(m_port));
         static const char garbage[] = "\xff\xff\xff\xff garbage that is not protobuf";
-        peer.socket.sendBinaryMessage(QByteArray(garbage, sizeof garbage - 1)); // ASan: no read past the literal
+        peer.socket.sendBinaryMessage(
+            QByteArray(garbage, sizeof garbage - 1)); // ASan: no read past the literal
         QVERIFY(peer.waitClosed());
         QCOMPARE(peer.rejectCode(), wire::MALFORMED);
         QCOMPARE(peer.closeCode, QWebSocketProtocol::CloseCodeProtocolError);
@@ -131,7 +132,7 @@ private Q_SLOTS:
     }
 
     void textFrameIsRefused() {
-        RawPeer peer(ca());
+        ProtocolPeer peer(ca());
         QVERIFY(peer.open(m_port));
         peer.socket.sendTextMessage(QStringLiteral("{\"hello\": true}"));
         QVERIFY(peer.waitClosed());
@@ -139,7 +140,7 @@ private Q_SLOTS:
     }
 
     void oversizedFrameIsClosedWith1009() {
-        RawPeer peer(ca());
+        ProtocolPeer peer(ca());
         QVERIFY(peer.open(m_port));
         peer.socket.sendBinaryMessage(QByteArray(200 * 1024, 'x')); // limit is 64 KiB here
         QVERIFY(peer.waitClosed());
@@ -149,7 +150,7 @@ private Q_SLOTS:
 
     void replayedSequenceNumberIsRefused() {
         auto id = NodeIdentity::generateInMemory();
-        RawPeer peer(ca());
+        ProtocolPeer peer(ca());
         QVERIFY(!handshake(peer, *id).empty());
         wire::NodeStatus status;
         peer.send(wire::NODE_STATUS, status, wire::kProtocolVersion, uint64_t(1)); // seq 1 was the Hello
@@ -158,7 +159,7 @@ private Q_SLOTS:
     }
 
     void silentPeerTimesOut() {
-        RawPeer peer(ca());
+        ProtocolPeer peer(ca());
         QVERIFY(peer.open(m_port));
         QVERIFY(peer.waitClosed(5000)); // handshake timeout is 500 ms in this test
         QCOMPARE(peer.rejectCode(), wire::TIMEOUT);
@@ -167,20 +168,15 @@ private Q_SLOTS:
     void forgedStageAnswerIsRefused() {
         auto id = NodeIdentity::generateInMemory();
         auto other = NodeIdentity::generateInMemory();
-        RawPeer peer(ca());
+        ProtocolPeer peer(ca());
         const std::string nonce = handshake(peer, *id);
         QVERIFY(!nonce.empty());
         const uint64_t before = m_server->orchestrator().stats().badSignatures;
         wire::StageResponse response;
         response.set_session_id(42);
-        wire::Envelope e;
-        e.set_protocol_version(wire::kProtocolVersion);
-        e.set_type(wire::STAGE_RESPONSE);
-        e.set_seq(peer.seq + 1);
-        e.set_body(response.SerializeAsString());
         // Signed by the wrong key: refused.
-        peer.send(wire::STAGE_RESPONSE, response, wire::kProtocolVersion, std::nullopt,
-                  other->sign(wire::signedPayload(e, nonce)));
+        peer.sendEnvelope(testdata::signedBy(
+            *other, nonce, testdata::envelopeOf(wire::STAGE_RESPONSE, response, ++peer.seq)));
         QVERIFY(peer.waitClosed());
         QCOMPARE(m_server->orchestrator().stats().badSignatures, before + 1);
         QCOMPARE(peer.rejectCode(), wire::BAD_SIGNATURE);
@@ -189,18 +185,13 @@ private Q_SLOTS:
 
     void correctlySignedStageAnswerIsAccepted() {
         auto id = NodeIdentity::generateInMemory();
-        RawPeer peer(ca());
+        ProtocolPeer peer(ca());
         const std::string nonce = handshake(peer, *id);
         QVERIFY(!nonce.empty());
         wire::StageResponse response;
         response.set_session_id(42); // no such session: ignored, but the connection stays
-        wire::Envelope e;
-        e.set_protocol_version(wire::kProtocolVersion);
-        e.set_type(wire::STAGE_RESPONSE);
-        e.set_seq(peer.seq + 1);
-        e.set_body(response.SerializeAsString());
-        peer.send(wire::STAGE_RESPONSE, response, wire::kProtocolVersion, std::nullopt,
-                  id->sign(wire::signedPayload(e, nonce)));
+        peer.sendEnvelope(
+            testdata::signedBy(*id, nonce, testdata::envelopeOf(wire::STAGE_RESPONSE, response, ++peer.seq)));
         QTest::qWait(300);
         QVERIFY(!peer.closed);
     }

@@ -9,7 +9,7 @@
 // 1,000 and docs/security.md records a full run).
 #include "AbuseClients.h"
 #include "HonestNode.h"
-#include "RawPeer.h"
+#include "ProtocolPeer.h"
 
 #include <QRandomGenerator>
 #include <QTcpSocket>
@@ -17,7 +17,9 @@
 #include <sys/resource.h>
 
 using namespace declai;
-using testdata::RawPeer;
+using testdata::bytesOf;
+using testdata::ProtocolPeer;
+using testdata::signedBy;
 using testdata::Swarm;
 
 namespace {
@@ -42,22 +44,7 @@ wire::StageResponse strayAnswer(uint64_t sessionId, uint64_t step, uint32_t comp
 
 wire::Envelope envelope(uint64_t seq, const google::protobuf::MessageLite& body,
                         wire::MessageType type = wire::STAGE_RESPONSE) {
-    wire::Envelope e;
-    e.set_protocol_version(wire::kProtocolVersion);
-    e.set_type(type);
-    e.set_seq(seq);
-    e.set_body(body.SerializeAsString());
-    return e;
-}
-
-wire::Envelope signedBy(const NodeIdentity& id, const std::string& binding, wire::Envelope e) {
-    e.set_signature(id.sign(wire::signedPayload(e, binding)));
-    return e;
-}
-
-QByteArray bytesOf(const wire::Envelope& e) {
-    const std::string s = e.SerializeAsString();
-    return QByteArray(s.data(), qsizetype(s.size()));
+    return testdata::envelopeOf(type, body, seq);
 }
 
 // What happened to the connections of one kind of abuse.
@@ -90,12 +77,10 @@ struct Tally {
 };
 
 // One authenticated node connection that sends its abusive frames once welcomed and waits to be closed.
-// Runs on the test's event loop (RawPeer's socket signals).
+// Runs on the test's event loop (ProtocolPeer's socket signals).
 struct AbuseConnection {
-    RawPeer peer;
+    ProtocolPeer peer;
     const NodeIdentity& id;
-    std::string binding;
-    bool welcomed = false;
     bool sentAttack = false;
     bool finished = false;
     QElapsedTimer clock;
@@ -140,29 +125,15 @@ Tally runConnections(const Swarm& swarm, const std::vector<NodeIdentity>& ids, i
             auto c = std::make_unique<AbuseConnection>(swarm.caFile(), ids[size_t(started) % ids.size()]);
             AbuseConnection* raw = c.get();
             raw->clock.start();
-            QObject::connect(&raw->peer.socket, &QWebSocket::connected, &raw->peer.socket,
-                             [raw] { raw->peer.send(wire::HELLO, testdata::nodeHello(raw->id)); });
-            QObject::connect(&raw->peer.socket, &QWebSocket::binaryMessageReceived, &raw->peer.socket,
-                             [raw, &attack](const QByteArray&) {
-                                 if (raw->peer.received.empty())
-                                     return;
-                                 const wire::Envelope& e = raw->peer.received.back();
-                                 if (e.type() == wire::CHALLENGE && raw->binding.empty()) {
-                                     wire::Challenge challenge;
-                                     challenge.ParseFromString(e.body());
-                                     raw->binding = challenge.nonce();
-                                     wire::ChallengeResponse response;
-                                     response.set_signature(raw->id.sign(
-                                         authChallengeMessage(raw->binding, raw->id.publicKey())));
-                                     raw->peer.send(wire::CHALLENGE_RESPONSE, response);
-                                 } else if (e.type() == wire::WELCOME && !raw->welcomed) {
-                                     raw->welcomed = true;
-                                     raw->lastFrame = attack(raw->peer, raw->id, raw->binding);
-                                     raw->sentAttack = true;
-                                     raw->sentAtMs = raw->clock.elapsed();
-                                 }
-                             });
-            raw->peer.socket.open(QUrl(swarm.url()));
+            // The peer answers the Challenge; the attack goes out on the first Welcome.
+            raw->peer.onEnvelope = [raw, &attack](const wire::Envelope& e) {
+                if (e.type() != wire::WELCOME || raw->sentAttack)
+                    return;
+                raw->lastFrame = attack(raw->peer, raw->id, raw->peer.channelBinding);
+                raw->sentAttack = true;
+                raw->sentAtMs = raw->clock.elapsed();
+            };
+            raw->peer.startNodeHandshake(swarm.port(), raw->id, testdata::nodeHello(raw->id));
             live.push_back(std::move(c));
             ++started;
         }
@@ -271,7 +242,7 @@ private Q_SLOTS:
     void controlSignedAnswerIsKept() {
         const Tally t =
             runConnections(*m_swarm, m_ids, 20, 8, 1500,
-                           [](RawPeer& peer, const NodeIdentity& id, const std::string& binding) {
+                           [](ProtocolPeer& peer, const NodeIdentity& id, const std::string& binding) {
                                const QByteArray f =
                                    bytesOf(signedBy(id, binding, envelope(++peer.seq, strayAnswer(1, 0, 1))));
                                peer.socket.sendBinaryMessage(f);
@@ -286,30 +257,30 @@ private Q_SLOTS:
     void forgedSignatures() {
         const qint64 before = counter(*m_swarm, "bad_signatures");
         int variant = 0;
-        const Tally t =
-            runConnections(*m_swarm, m_ids, kCount, 24, 3000,
-                           [&variant](RawPeer& peer, const NodeIdentity& id, const std::string& binding) {
-                               wire::Envelope e = envelope(++peer.seq, strayAnswer(1, 0, 1));
-                               switch (variant++ % 4) {
-                               case 0:
-                                   e.set_signature(randomBytes(64));
-                                   break;
-                               case 1: { // signed over an honest body, sent with another
-                                   e = signedBy(id, binding, e);
-                                   e.set_body(strayAnswer(1, 0, 1000000).SerializeAsString());
-                                   break;
-                               }
-                               case 2:
-                                   e = signedBy(id, randomBytes(32), e); // another connection's binding
-                                   break;
-                               default:
-                                   e = signedBy(id, binding, e);
-                                   e.set_signature(e.signature().substr(0, 63));
-                               }
-                               const QByteArray f = bytesOf(e);
-                               peer.socket.sendBinaryMessage(f);
-                               return f;
-                           });
+        const Tally t = runConnections(
+            *m_swarm, m_ids, kCount, 24, 3000,
+            [&variant](ProtocolPeer& peer, const NodeIdentity& id, const std::string& binding) {
+                wire::Envelope e = envelope(++peer.seq, strayAnswer(1, 0, 1));
+                switch (variant++ % 4) {
+                case 0:
+                    e.set_signature(randomBytes(64));
+                    break;
+                case 1: { // signed over an honest body, sent with another
+                    e = signedBy(id, binding, e);
+                    e.set_body(strayAnswer(1, 0, 1000000).SerializeAsString());
+                    break;
+                }
+                case 2:
+                    e = signedBy(id, randomBytes(32), e); // another connection's binding
+                    break;
+                default:
+                    e = signedBy(id, binding, e);
+                    e.set_signature(e.signature().substr(0, 63));
+                }
+                const QByteArray f = bytesOf(e);
+                peer.socket.sendBinaryMessage(f);
+                return f;
+            });
         qInfo("%s", qPrintable(t.summary("forged signatures")));
         const qint64 counted = counter(*m_swarm, "bad_signatures") - before;
         qInfo("gateway's bad_signatures counter: +%lld", counted);
@@ -325,24 +296,24 @@ private Q_SLOTS:
     void replayedFrames() {
         const qint64 before = counter(*m_swarm, "protocol_violations");
         int variant = 0;
-        const Tally t =
-            runConnections(*m_swarm, m_ids, kCount, 24, 3000,
-                           [&variant](RawPeer& peer, const NodeIdentity& id, const std::string& binding) {
-                               const wire::Envelope first =
-                                   signedBy(id, binding, envelope(++peer.seq, strayAnswer(1, 0, 1)));
-                               const wire::Envelope second =
-                                   signedBy(id, binding, envelope(++peer.seq, strayAnswer(1, 1, 1)));
-                               QByteArray f;
-                               if (variant++ % 2 == 0) {
-                                   peer.socket.sendBinaryMessage(bytesOf(first));
-                                   f = bytesOf(first); // the exact frame twice
-                               } else {
-                                   peer.socket.sendBinaryMessage(bytesOf(second));
-                                   f = bytesOf(first); // an older seq after a newer one
-                               }
-                               peer.socket.sendBinaryMessage(f);
-                               return f;
-                           });
+        const Tally t = runConnections(
+            *m_swarm, m_ids, kCount, 24, 3000,
+            [&variant](ProtocolPeer& peer, const NodeIdentity& id, const std::string& binding) {
+                const wire::Envelope first =
+                    signedBy(id, binding, envelope(++peer.seq, strayAnswer(1, 0, 1)));
+                const wire::Envelope second =
+                    signedBy(id, binding, envelope(++peer.seq, strayAnswer(1, 1, 1)));
+                QByteArray f;
+                if (variant++ % 2 == 0) {
+                    peer.socket.sendBinaryMessage(bytesOf(first));
+                    f = bytesOf(first); // the exact frame twice
+                } else {
+                    peer.socket.sendBinaryMessage(bytesOf(second));
+                    f = bytesOf(first); // an older seq after a newer one
+                }
+                peer.socket.sendBinaryMessage(f);
+                return f;
+            });
         qInfo("%s", qPrintable(t.summary("replayed frames")));
         const qint64 counted = counter(*m_swarm, "protocol_violations") - before;
         qInfo("gateway's protocol_violations counter: +%lld", counted);
@@ -361,7 +332,7 @@ private Q_SLOTS:
         const qint64 badBefore = counter(*m_swarm, "bad_signatures");
         const Tally t =
             runConnections(*m_swarm, m_ids, kCount, 24, 2000,
-                           [](RawPeer& peer, const NodeIdentity& id, const std::string& binding) {
+                           [](ProtocolPeer& peer, const NodeIdentity& id, const std::string& binding) {
                                QByteArray f =
                                    bytesOf(signedBy(id, binding, envelope(++peer.seq, strayAnswer(1, 0, 1))));
                                const int bit = QRandomGenerator::global()->bounded(int(f.size() * 8));
@@ -391,14 +362,14 @@ private Q_SLOTS:
     void signedByAnotherIdentity() {
         const qint64 before = counter(*m_swarm, "bad_signatures");
         const NodeIdentity& other = m_ids.back();
-        const Tally t =
-            runConnections(*m_swarm, std::vector<NodeIdentity>(m_ids.begin(), m_ids.end() - 1), kCount, 24,
-                           3000, [&other](RawPeer& peer, const NodeIdentity&, const std::string& binding) {
-                               const QByteArray f = bytesOf(
-                                   signedBy(other, binding, envelope(++peer.seq, strayAnswer(1, 0, 1))));
-                               peer.socket.sendBinaryMessage(f);
-                               return f;
-                           });
+        const Tally t = runConnections(
+            *m_swarm, std::vector<NodeIdentity>(m_ids.begin(), m_ids.end() - 1), kCount, 24, 3000,
+            [&other](ProtocolPeer& peer, const NodeIdentity&, const std::string& binding) {
+                const QByteArray f =
+                    bytesOf(signedBy(other, binding, envelope(++peer.seq, strayAnswer(1, 0, 1))));
+                peer.socket.sendBinaryMessage(f);
+                return f;
+            });
         qInfo("%s", qPrintable(t.summary("signed by another identity")));
         const qint64 counted = counter(*m_swarm, "bad_signatures") - before;
         QCOMPARE(t.stillOpen, 0);
@@ -431,9 +402,9 @@ private Q_SLOTS:
 
         auto strangerId = NodeIdentity::generateInMemory();
         QVERIFY(strangerId);
-        RawPeer stranger(m_swarm->caFile());
-        const std::string binding = testdata::nodeHandshake(stranger, m_swarm->port(), *strangerId);
-        QVERIFY(!binding.empty());
+        ProtocolPeer stranger(m_swarm->caFile());
+        QVERIFY(stranger.nodeHandshake(m_swarm->port(), *strangerId));
+        const std::string binding = stranger.channelBinding;
 
         const qint64 strayBefore = counter(*m_swarm, "stray_stage_answers");
         const qint64 computeBefore = counter(*m_swarm, "node_compute_ms");

@@ -206,6 +206,48 @@ private Q_SLOTS:
         }
     }
 
+    // Numeric flags are read as every program reads them (declai/core/CommandLineOptions.h): a non-finite
+    // rate or price is refused like any other bad number, with the message naming the flag.
+    void badNumbersAreRefusedNamingTheFlag_data() {
+        QTest::addColumn<QString>("flag");
+        QTest::addColumn<QString>("value");
+        QTest::addColumn<QString>("message");
+        QTest::newRow("nan rate") << QStringLiteral("verify-initial-rate") << QStringLiteral("nan")
+                                  << QStringLiteral(
+                                         "--verify-initial-rate must be a finite number, got 'nan'");
+        QTest::newRow("rate above 1") << QStringLiteral("verify-floor-rate") << QStringLiteral("2")
+                                      << QStringLiteral("--verify-floor-rate must be in [0, 1], got '2'");
+        QTest::newRow("inf price") << QStringLiteral("high-priority-price") << QStringLiteral("inf")
+                                   << QStringLiteral(
+                                          "--high-priority-price must be a finite number, got 'inf'");
+        QTest::newRow("negative grant") << QStringLiteral("grant-credits") << QStringLiteral("-1")
+                                        << QStringLiteral("--grant-credits must be in [0, 1e+12], got '-1'");
+        QTest::newRow("no sessions") << QStringLiteral("max-sessions") << QStringLiteral("0")
+                                     << QStringLiteral(
+                                            "--max-sessions must be an integer in [1, 100000], got '0'");
+        QTest::newRow("fractional backoff")
+            << QStringLiteral("node-backoff-ms") << QStringLiteral("2.5")
+            << QStringLiteral("--node-backoff-ms must be an integer in [0, 86400000], "
+                              "got '2.5'");
+        QTest::newRow("body too big")
+            << QStringLiteral("api-max-body-kib") << QStringLiteral("65537")
+            << QStringLiteral("--api-max-body-kib must be an integer in [1, 65536], got "
+                              "'65537'");
+    }
+    void badNumbersAreRefusedNamingTheFlag() {
+        QFETCH(QString, flag);
+        QFETCH(QString, value);
+        QFETCH(QString, message);
+        QTemporaryDir dir;
+        auto config = ServerConfig::fromArguments(
+            {QStringLiteral("declai-server"), QStringLiteral("--listen"), QStringLiteral("127.0.0.1:1"),
+             QStringLiteral("--model-dir"), dir.path(), QStringLiteral("--data-dir"), dir.path(),
+             QStringLiteral("--") + flag, value});
+        QVERIFY(!config);
+        QCOMPARE(config.error().code, ErrorCode::InvalidArgument);
+        QCOMPARE(QString::fromStdString(config.error().message), message);
+    }
+
     void operatorCommandsTakeOnlyTheLedgerKeys() {
         QTemporaryDir dir;
         const QString file = write(dir, QStringLiteral("declai.ini"),

@@ -4,7 +4,7 @@
 // answer, an answer moved to another seq or another connection, and a replay of the very same frame are each
 // refused (Reject, then close 1008) and counted in the gateway's statistics. A correctly signed answer keeps
 // the connection open, so each refusal is the signature's doing and not the fake node's.
-#include "RawPeer.h"
+#include "ProtocolPeer.h"
 #include "TestData.h"
 #include "declai/core/Identity.h"
 #include "declai/core/WireCodec.h"
@@ -16,7 +16,7 @@
 #include <QTest>
 
 using namespace declai;
-using testdata::RawPeer;
+using testdata::ProtocolPeer;
 
 namespace {
 
@@ -29,20 +29,13 @@ wire::StageResponse answer(const std::string& hidden, uint32_t computeUs) {
 }
 
 wire::Envelope stageEnvelope(uint64_t seq, const wire::StageResponse& body) {
-    wire::Envelope e;
-    e.set_protocol_version(wire::kProtocolVersion);
-    e.set_type(wire::STAGE_RESPONSE);
-    e.set_seq(seq);
-    e.set_body(body.SerializeAsString());
-    return e;
+    return testdata::envelopeOf(wire::STAGE_RESPONSE, body, seq);
 }
 
 // The envelope as an honest node sends it: signed over the payload the gateway checks.
 wire::Envelope signedEnvelope(const NodeIdentity& id, const std::string& binding, uint64_t seq,
                               const wire::StageResponse& body) {
-    wire::Envelope e = stageEnvelope(seq, body);
-    e.set_signature(id.sign(wire::signedPayload(e, binding)));
-    return e;
+    return testdata::signedBy(id, binding, stageEnvelope(seq, body));
 }
 
 } // namespace
@@ -58,7 +51,7 @@ class TestSignatures : public QObject {
     const server::OrchestratorStats& stats() const { return m_server->orchestrator().stats(); }
 
     // Expects `peer` to be refused with `code` and closed as a policy violation.
-    static void expectRefused(RawPeer& peer, wire::RejectCode code) {
+    static void expectRefused(ProtocolPeer& peer, wire::RejectCode code) {
         QVERIFY2(peer.waitClosed(), "the gateway kept a connection that sent a bad stage answer");
         QCOMPARE(peer.rejectCode(), code);
         QCOMPARE(peer.closeCode, QWebSocketProtocol::CloseCodePolicyViolated);
@@ -87,9 +80,9 @@ private Q_SLOTS:
     void correctlySignedAnswersAreAccepted() {
         auto id = NodeIdentity::generateInMemory();
         QVERIFY(id);
-        RawPeer peer(ca());
-        const std::string binding = testdata::nodeHandshake(peer, m_port, *id);
-        QVERIFY(!binding.empty());
+        ProtocolPeer peer(ca());
+        QVERIFY(peer.nodeHandshake(m_port, *id));
+        const std::string binding = peer.channelBinding;
         const uint64_t badBefore = stats().badSignatures;
         for (uint32_t i = 0; i < 3; ++i)
             peer.sendEnvelope(signedEnvelope(*id, binding, ++peer.seq, answer("hidden-state", 10 + i)));
@@ -109,9 +102,9 @@ private Q_SLOTS:
         QFETCH(QByteArray, changedHidden);
         QFETCH(uint, changedComputeUs);
         auto id = NodeIdentity::generateInMemory();
-        RawPeer peer(ca());
-        const std::string binding = testdata::nodeHandshake(peer, m_port, *id);
-        QVERIFY(!binding.empty());
+        ProtocolPeer peer(ca());
+        QVERIFY(peer.nodeHandshake(m_port, *id));
+        const std::string binding = peer.channelBinding;
         const uint64_t badBefore = stats().badSignatures;
         const uint64_t computeBefore = stats().nodeComputeUs;
         // Signed by the right key over the honest body; a man in the middle (or the node itself, later)
@@ -127,8 +120,8 @@ private Q_SLOTS:
 
     void unsignedAnswerIsRefused() {
         auto id = NodeIdentity::generateInMemory();
-        RawPeer peer(ca());
-        QVERIFY(!testdata::nodeHandshake(peer, m_port, *id).empty());
+        ProtocolPeer peer(ca());
+        QVERIFY(peer.nodeHandshake(m_port, *id));
         const uint64_t badBefore = stats().badSignatures;
         peer.sendEnvelope(stageEnvelope(++peer.seq, answer("hidden-state", 10)));
         expectRefused(peer, wire::BAD_SIGNATURE);
@@ -137,9 +130,9 @@ private Q_SLOTS:
 
     void truncatedSignatureIsRefused() {
         auto id = NodeIdentity::generateInMemory();
-        RawPeer peer(ca());
-        const std::string binding = testdata::nodeHandshake(peer, m_port, *id);
-        QVERIFY(!binding.empty());
+        ProtocolPeer peer(ca());
+        QVERIFY(peer.nodeHandshake(m_port, *id));
+        const std::string binding = peer.channelBinding;
         const uint64_t badBefore = stats().badSignatures;
         wire::Envelope e = signedEnvelope(*id, binding, ++peer.seq, answer("hidden-state", 10));
         e.set_signature(e.signature().substr(0, 63));
@@ -152,9 +145,9 @@ private Q_SLOTS:
     // looks at the body; the gateway counts it as a protocol violation.
     void replayedFrameIsRefused() {
         auto id = NodeIdentity::generateInMemory();
-        RawPeer peer(ca());
-        const std::string binding = testdata::nodeHandshake(peer, m_port, *id);
-        QVERIFY(!binding.empty());
+        ProtocolPeer peer(ca());
+        QVERIFY(peer.nodeHandshake(m_port, *id));
+        const std::string binding = peer.channelBinding;
         const wire::Envelope e = signedEnvelope(*id, binding, ++peer.seq, answer("hidden-state", 10));
         const uint64_t violationsBefore = stats().protocolViolations;
         const uint64_t badBefore = stats().badSignatures;
@@ -170,9 +163,9 @@ private Q_SLOTS:
     // A captured answer replayed under a fresh seq: the signature covers the seq, so it no longer verifies.
     void answerMovedToAnotherSeqIsRefused() {
         auto id = NodeIdentity::generateInMemory();
-        RawPeer peer(ca());
-        const std::string binding = testdata::nodeHandshake(peer, m_port, *id);
-        QVERIFY(!binding.empty());
+        ProtocolPeer peer(ca());
+        QVERIFY(peer.nodeHandshake(m_port, *id));
+        const std::string binding = peer.channelBinding;
         const uint64_t badBefore = stats().badSignatures;
         wire::Envelope e = signedEnvelope(*id, binding, ++peer.seq, answer("hidden-state", 10));
         peer.sendEnvelope(e);
@@ -187,14 +180,14 @@ private Q_SLOTS:
     // An answer signed on one connection replayed on another of the same node: the nonce differs.
     void answerMovedToAnotherConnectionIsRefused() {
         auto id = NodeIdentity::generateInMemory();
-        RawPeer first(ca());
-        const std::string binding = testdata::nodeHandshake(first, m_port, *id);
-        QVERIFY(!binding.empty());
+        ProtocolPeer first(ca());
+        QVERIFY(first.nodeHandshake(m_port, *id));
+        const std::string binding = first.channelBinding;
         const wire::Envelope e = signedEnvelope(*id, binding, first.seq + 1, answer("hidden-state", 10));
         first.socket.close();
         QVERIFY(first.waitClosed());
-        RawPeer second(ca());
-        QVERIFY(!testdata::nodeHandshake(second, m_port, *id).empty());
+        ProtocolPeer second(ca());
+        QVERIFY(second.nodeHandshake(m_port, *id));
         QCOMPARE(second.seq, first.seq); // same seq on both connections: only the binding differs
         const uint64_t badBefore = stats().badSignatures;
         ++second.seq;
@@ -208,9 +201,9 @@ private Q_SLOTS:
     void answerSignedByAnotherKeyIsRefused() {
         auto id = NodeIdentity::generateInMemory();
         auto other = NodeIdentity::generateInMemory();
-        RawPeer peer(ca());
-        const std::string binding = testdata::nodeHandshake(peer, m_port, *id);
-        QVERIFY(!binding.empty());
+        ProtocolPeer peer(ca());
+        QVERIFY(peer.nodeHandshake(m_port, *id));
+        const std::string binding = peer.channelBinding;
         const uint64_t badBefore = stats().badSignatures;
         peer.sendEnvelope(signedEnvelope(*other, binding, ++peer.seq, answer("hidden-state", 10)));
         expectRefused(peer, wire::BAD_SIGNATURE);
