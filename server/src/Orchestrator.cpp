@@ -964,6 +964,15 @@ std::string Orchestrator::tooManyRequests(const std::string& connectionId, const
     return {};
 }
 
+std::optional<size_t> Orchestrator::queuePosition(const std::string& holdId) {
+    if (holdId.empty())
+        return std::nullopt;
+    for (const auto& [sessionId, waiting] : m_waiting) // bounded by the queue's capacity
+        if (waiting.holdId == holdId && waiting.session)
+            return m_scheduler.position(sessionId, QDateTime::currentMSecsSinceEpoch());
+    return std::nullopt;
+}
+
 void Orchestrator::startQueued() {
     while (true) {
         auto next =

@@ -53,8 +53,10 @@ Expected<void> ServerApp::startApi(const std::optional<QSslConfiguration>& tls) 
                                            [this] { return frontDoorJson(); });
     m_api->registerRoutes(m_gateway->http());
     m_api->enableJsonRpc(m_credits.get(), m_config.frontDoor.http.maxBodyBytes);
+    const api::AccountRoutesOptions accountOptions{
+        m_audience, [this](const std::string& holdId) { return m_orchestrator->queuePosition(holdId); }};
     if (m_credits)
-        api::registerAccountRoutes(m_gateway->http(), *m_credits, api::AccountRoutesOptions{m_audience});
+        api::registerAccountRoutes(m_gateway->http(), *m_credits, accountOptions);
     m_api->addFrontDoor(m_gateway->frontDoor());
     if (!m_config.httpListen)
         return {};
@@ -62,7 +64,7 @@ Expected<void> ServerApp::startApi(const std::optional<QSslConfiguration>& tls) 
     m_apiHttp = std::make_unique<QHttpServer>();
     m_api->registerRoutes(*m_apiHttp);
     if (m_credits)
-        api::registerAccountRoutes(*m_apiHttp, *m_credits, api::AccountRoutesOptions{m_audience});
+        api::registerAccountRoutes(*m_apiHttp, *m_credits, accountOptions);
     auto door = std::make_unique<net::FrontDoor>(m_config.frontDoor, tls);
     if (!door->listen(m_config.httpListenAddress, m_config.httpListenPort))
         return makeError(ErrorCode::Io, "cannot listen on " + m_config.httpListenHost.toStdString() + ":" +

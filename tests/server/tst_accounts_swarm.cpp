@@ -9,6 +9,7 @@
 
 #include <QRandomGenerator>
 #include <QRegularExpression>
+#include <set>
 
 using declai::testdata::Swarm;
 
@@ -197,6 +198,65 @@ private Q_SLOTS:
         int exitCode = -1;
         const QString verify = swarm.admin({QStringLiteral("ledger"), QStringLiteral("verify")}, &exitCode);
         QVERIFY2(exitCode == 0, qPrintable(verify));
+    }
+
+    // Admission control: with every session slot taken, requests wait in the priority queue and
+    // GET /v1/jobs/{id} says so, with their place (0 = next to start); the running one says "running".
+    void queuedJobsReportTheirPlace() {
+        QString key;
+        // Two slots, one kept for high priority: one normal request runs, the others queue.
+        Swarm swarm({QStringLiteral("--min-nodes"), QStringLiteral("1"), QStringLiteral("--max-sessions"),
+                     QStringLiteral("2")},
+                    [&](Swarm& s) {
+                        key =
+                            s.admin({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("quinn")})
+                                .trimmed();
+                    });
+        QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
+        swarm.addTestNode({QStringLiteral("--stage-delay-ms"), QStringLiteral("150")});
+        QVERIFY(swarm.waitForShards(1));
+        std::vector<std::unique_ptr<QProcess>> clients;
+        for (int i = 0; i < 3; ++i) {
+            clients.push_back(
+                swarm.submit(QStringLiteral("Once upon a time"), 24, {QStringLiteral("--api-key"), key}));
+            QTest::qWait(300); // in order: the first takes the slot
+        }
+        // The three holds, oldest first (postings are newest first).
+        QStringList jobs;
+        QElapsedTimer clock;
+        clock.start();
+        while (clock.elapsed() < 20000) {
+            jobs.clear();
+            const HttpAnswer credits = call(swarm, "GET", QStringLiteral("/v1/credits?limit=50"), key);
+            for (const QJsonValue& p : credits.json.value(QStringLiteral("postings")).toArray())
+                if (p.toObject().value(QStringLiteral("kind")).toString() == QStringLiteral("hold"))
+                    jobs.prepend(p.toObject().value(QStringLiteral("job_id")).toString());
+            if (jobs.size() == 3)
+                break;
+            QTest::qWait(100);
+        }
+        QCOMPARE(jobs.size(), 3);
+        QStringList statuses;
+        std::set<qint64> places;
+        for (const QString& job : jobs) {
+            const HttpAnswer a = call(swarm, "GET", QStringLiteral("/v1/jobs/") + job, key);
+            QVERIFY2(a.status == 200, a.body.constData());
+            statuses << a.json.value(QStringLiteral("status")).toString();
+            if (a.json.contains(QStringLiteral("queue_position")))
+                places.insert(a.json.value(QStringLiteral("queue_position")).toInteger());
+        }
+        QCOMPARE(statuses, (QStringList{QStringLiteral("running"), QStringLiteral("queued"),
+                                        QStringLiteral("queued")}));
+        QCOMPARE(places, (std::set<qint64>{0, 1}));
+        for (auto& client : clients) {
+            QVERIFY(client->waitForFinished(120000));
+            QVERIFY2(client->exitCode() == 0, client->readAllStandardError().constData());
+        }
+        for (const QString& job : jobs) {
+            const HttpAnswer a = call(swarm, "GET", QStringLiteral("/v1/jobs/") + job, key);
+            QCOMPARE(a.json.value(QStringLiteral("status")).toString(), QStringLiteral("completed"));
+            QVERIFY(!a.json.contains(QStringLiteral("queue_position")));
+        }
     }
 
     void operatorCommandsWhileTheServerRuns() {

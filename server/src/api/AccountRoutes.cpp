@@ -255,22 +255,31 @@ void getCredits(CreditService& service, const QHttpServerRequest& request, const
     });
 }
 
-void getJob(CreditService& service, const std::string& holdId, const QHttpServerRequest& request,
-            const Reply& reply) {
+// `queuePosition`: the request's admission-queue place, read on the gateway thread when the call came in.
+void getJob(CreditService& service, const std::string& holdId, std::optional<size_t> queuePosition,
+            const QHttpServerRequest& request, const Reply& reply) {
     credit::AccountStore* accounts = &service.accounts();
-    withCaller(service, request, reply, [accounts, holdId](const credit::Caller& caller, Reply out) {
-        accounts->jobThen(caller.account, holdId, [out](Expected<credit::Hold> hold) {
-            if (!hold)
-                return out(errorFor(hold.error()));
-            out(ok(QJsonObject{{QStringLiteral("object"), QStringLiteral("job")},
-                               {QStringLiteral("id"), jobIdOf(hold->id)},
-                               {QStringLiteral("status"), holdStatus(hold->status)},
-                               {QStringLiteral("created_at_ms"), qint64(hold->createdAtMs)},
-                               {QStringLiteral("held"), credits(hold->amount)},
-                               {QStringLiteral("cost"), credits(hold->settledCost)},
-                               {QStringLiteral("cost_microcredits"), qint64(hold->settledCost)}}));
+    withCaller(
+        service, request, reply, [accounts, holdId, queuePosition](const credit::Caller& caller, Reply out) {
+            accounts->jobThen(caller.account, holdId, [out, queuePosition](Expected<credit::Hold> hold) {
+                if (!hold)
+                    return out(errorFor(hold.error()));
+                QJsonObject job{{QStringLiteral("object"), QStringLiteral("job")},
+                                {QStringLiteral("id"), jobIdOf(hold->id)},
+                                {QStringLiteral("status"), holdStatus(hold->status)},
+                                {QStringLiteral("created_at_ms"), qint64(hold->createdAtMs)},
+                                {QStringLiteral("held"), credits(hold->amount)},
+                                {QStringLiteral("cost"), credits(hold->settledCost)},
+                                {QStringLiteral("cost_microcredits"), qint64(hold->settledCost)}};
+                // Waiting for a slot: its hold is open like a running request's, so the queue tells them
+                // apart.
+                if (queuePosition && hold->status == credit::HoldStatus::Open) {
+                    job.insert(QStringLiteral("status"), QStringLiteral("queued"));
+                    job.insert(QStringLiteral("queue_position"), qint64(*queuePosition));
+                }
+                out(ok(job));
+            });
         });
-    });
 }
 
 void bindInfo(CreditService& service, const std::string& audience, const QHttpServerRequest& request,
@@ -368,14 +377,16 @@ void registerAccountRoutes(QHttpServer& http, CreditService& service, AccountRou
                        return reply(methodNotAllowed(QStringLiteral("/v1/credits"), "GET"));
                    getCredits(*credits, request, reply);
                });
-    http.route(QStringLiteral("/v1/jobs/<arg>"),
-               [credits, context](const QString& id, const QHttpServerRequest& request,
-                                  QHttpServerResponder&& responder) {
-                   const Reply reply = replyOn(context, responder.socket());
-                   if (request.method() != Method::Get)
-                       return reply(methodNotAllowed(QStringLiteral("/v1/jobs/{id}"), "GET"));
-                   getJob(*credits, holdIdOfJob(id), request, reply);
-               });
+    const auto queuePosition = options.queuePosition;
+    http.route(QStringLiteral("/v1/jobs/<arg>"), [credits, context, queuePosition](
+                                                     const QString& id, const QHttpServerRequest& request,
+                                                     QHttpServerResponder&& responder) {
+        const Reply reply = replyOn(context, responder.socket());
+        if (request.method() != Method::Get)
+            return reply(methodNotAllowed(QStringLiteral("/v1/jobs/{id}"), "GET"));
+        const std::string holdId = holdIdOfJob(id);
+        getJob(*credits, holdId, queuePosition ? queuePosition(holdId) : std::nullopt, request, reply);
+    });
     const std::string audience = options.audience;
     http.route(
         QStringLiteral("/v1/nodes/bind"),

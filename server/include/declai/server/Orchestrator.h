@@ -151,6 +151,9 @@ public:
     // Ends an accepted request now (the client left): nodes stop, only what was produced is charged, and
     // `ended` runs with failed=true and stats.cancelled. Unknown or finished ids are ignored.
     void cancel(uint64_t sessionId, const QString& reason);
+    // 0-based place in the admission queue of the queued request holding `holdId` (the order the scheduler
+    // would start them now); nullopt when it is not queued (running, finished or unknown).
+    std::optional<size_t> queuePosition(const std::string& holdId);
     size_t queuedCount(Priority p) const { return m_scheduler.size(p); }
     size_t queuedCount() const { return m_scheduler.size(); }
     // Stage requests held by nodes / waiting at the gateway for a node's slot (metrics).
