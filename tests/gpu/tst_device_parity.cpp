@@ -19,6 +19,7 @@
 #include <QTest>
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 
@@ -53,6 +54,32 @@ double normalisedError(const std::vector<float>& a, const std::vector<float>& b)
         maxRef = std::max(maxRef, std::fabs(double(b[i])));
     }
     return maxRef > 0 ? maxDiff / maxRef : maxDiff;
+}
+
+// How a device's last-prompt logits agree with llama.cpp's.
+struct LogitsAgreement {
+    double cosine = 0;
+    double normalisedError = 0;
+    bool sameTop1 = false;
+    int top5Overlap = 0;
+    std::string text() const {
+        char line[160];
+        std::snprintf(line, sizeof line,
+                      "cosine %.7f vs llama.cpp, max error/max %.2e, top-1 %s, top-5 overlap %d", cosine,
+                      normalisedError, sameTop1 ? "same" : "different", top5Overlap);
+        return line;
+    }
+};
+
+LogitsAgreement compareLogits(const std::vector<float>& got, const std::vector<float>& ref) {
+    LogitsAgreement a;
+    a.cosine = cosine(got, ref);
+    a.normalisedError = normalisedError(got, ref);
+    const auto mine = topK(got, 5), theirs = topK(ref, 5);
+    a.sameTop1 = mine[0] == theirs[0];
+    for (int32_t id : mine)
+        a.top5Overlap += static_cast<int>(std::count(theirs.begin(), theirs.end(), id));
+    return a;
 }
 
 struct Loaded {
@@ -178,17 +205,11 @@ private Q_SLOTS:
         auto logits = (*dev)->promptLogits(prompt);
         QVERIFY2(logits, logits ? "" : logits.error().toString().c_str());
         QCOMPARE(logits->size(), ref.logits.size());
-        const double cos = cosine(*logits, ref.logits);
-        const auto a = topK(*logits, 5), b = topK(ref.logits, 5);
-        int overlap = 0;
-        for (int32_t id : a)
-            overlap += static_cast<int>(std::count(b.begin(), b.end(), id));
-        qInfo("%s %s: cosine %.7f vs llama.cpp, max error/max %.2e, top-1 %s, top-5 overlap %d",
-              qPrintable(device), qPrintable(reference), cos, normalisedError(*logits, ref.logits),
-              a[0] == b[0] ? "same" : "different", overlap);
-        QVERIFY2(cos >= 0.999, qPrintable(QStringLiteral("cosine %1 < 0.999").arg(cos)));
-        QCOMPARE(a[0], b[0]);
-        QVERIFY(overlap >= 4);
+        const LogitsAgreement agree = compareLogits(*logits, ref.logits);
+        qInfo("%s %s: %s", qPrintable(device), qPrintable(reference), agree.text().c_str());
+        QVERIFY2(agree.cosine >= 0.999, agree.text().c_str());
+        QVERIFY2(agree.sameTop1, agree.text().c_str());
+        QVERIFY2(agree.top5Overlap >= 4, agree.text().c_str());
     }
 
     void sessions_data() {
@@ -315,18 +336,12 @@ private Q_SLOTS:
         size_t same = 0;
         while (same < got->size() && same < ref.greedyTokens.size() && (*got)[same] == ref.greedyTokens[same])
             ++same;
-        const double cos = cosine(*logits, ref.logits);
-        const auto a = topK(*logits, 5), b = topK(ref.logits, 5);
-        int overlap = 0;
-        for (int32_t id : a)
-            overlap += static_cast<int>(std::count(b.begin(), b.end(), id));
-        qInfo("%s %s: cosine %.7f, max error/max %.2e, top-1 %s, top-5 overlap %d, greedy tokens equal to "
-              "llama.cpp's for %zu of %zu steps",
-              qPrintable(device), qPrintable(reference), cos, normalisedError(*logits, ref.logits),
-              a[0] == b[0] ? "same" : "different", overlap, same, ref.greedyTokens.size());
-        QVERIFY2(cos >= 0.9995, qPrintable(QStringLiteral("cosine %1 < 0.9995").arg(cos)));
-        QCOMPARE(a[0], b[0]);
-        QVERIFY(overlap >= 4);
+        const LogitsAgreement agree = compareLogits(*logits, ref.logits);
+        qInfo("%s %s: %s, greedy tokens equal to llama.cpp's for %zu of %zu steps", qPrintable(device),
+              qPrintable(reference), agree.text().c_str(), same, ref.greedyTokens.size());
+        QVERIFY2(agree.cosine >= 0.9995, agree.text().c_str());
+        QVERIFY2(agree.sameTop1, agree.text().c_str());
+        QVERIFY2(agree.top5Overlap >= 4, agree.text().c_str());
         QCOMPARE(got->size(), ref.greedyTokens.size());
         QVERIFY(same >= 1); // the first token is the prompt's top-1
     }

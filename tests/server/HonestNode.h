@@ -4,6 +4,7 @@
 // tests search those). It lives on the test's event loop; wait with QTest::qWait, never block.
 #pragma once
 
+#include "HonestAnswer.h"
 #include "ProtocolPeer.h"
 #include "declai/core/HiddenStates.h"
 #include "declai/core/Identity.h"
@@ -119,32 +120,10 @@ struct HonestNode {
 
     // One request, run alone (a batch's requests are run one after the other: the numbers are the same).
     wire::StageResponse answer(const wire::StageRequest& r) {
-        wire::StageResponse response;
-        response.set_session_id(r.session_id());
-        response.set_step(r.step());
-        response.set_layer_begin(r.layer_begin());
-        response.set_layer_end(r.layer_end());
-        response.set_hidden_size(r.hidden_size());
-        response.set_encoding(r.encoding());
-        auto rows = wire::decodeHidden(r.hidden(), r.encoding(), r.n_tokens(), r.hidden_size());
-        if (!rows || !executor || r.layer_begin() != held.begin || r.layer_end() != held.end) {
-            response.set_error("cannot run this stage");
-            return response;
-        }
-        inputs.insert(inputs.end(), rows->begin(), rows->end());
-        layerBegins.push_back(r.layer_begin());
-        if (r.replay())
-            executor->endSession(r.session_id());
-        if (auto ran = executor->forward(r.session_id(), r.start_pos(), *rows, r.n_tokens()); !ran) {
-            response.set_error(ran.error().message);
-        } else {
-            const uint32_t keep = r.return_last_rows() ? r.return_last_rows() : r.n_tokens();
-            const size_t values = size_t(keep) * r.hidden_size();
-            response.set_n_tokens(keep);
-            response.set_hidden(wire::encodeHidden(
-                std::span<const float>(rows->data() + rows->size() - values, values), r.encoding()));
-        }
-        return response;
+        return testsupport::honestStageAnswer(executor.get(), held, r, [&](const std::vector<float>& rows) {
+            inputs.insert(inputs.end(), rows.begin(), rows.end());
+            layerBegins.push_back(r.layer_begin());
+        });
     }
 
     bool join(quint16 port) {

@@ -5,6 +5,7 @@
 // split its layers) with the same text, chunked prefill with a failure mid-prompt, invalid answers (wrong
 // size or shape, NaN, implausible values) refused and never relayed, and cancellation (a late answer after it
 // is dropped).
+#include "HonestAnswer.h"
 #include "ParityReference.h"
 #include "declai/core/GgufFile.h"
 #include "declai/core/HiddenStates.h"
@@ -182,33 +183,9 @@ public:
     }
 
 private:
-    // What an honest node answers (tests/server/HonestNode.h does the same over the wire).
+    // What an honest node answers (tests/server/HonestAnswer.h, shared with HonestNode.h).
     static wire::StageResponse run(FakeNode& node, const wire::StageRequest& r) {
-        wire::StageResponse response;
-        response.set_session_id(r.session_id());
-        response.set_step(r.step());
-        response.set_layer_begin(r.layer_begin());
-        response.set_layer_end(r.layer_end());
-        response.set_hidden_size(r.hidden_size());
-        response.set_encoding(r.encoding());
-        auto rows = wire::decodeHidden(r.hidden(), r.encoding(), r.n_tokens(), r.hidden_size());
-        if (!rows || static_cast<int64_t>(r.layer_begin()) != node.layers.begin ||
-            static_cast<int64_t>(r.layer_end()) != node.layers.end) {
-            response.set_error("cannot run this stage");
-            return response;
-        }
-        if (r.replay())
-            node.executor->endSession(r.session_id());
-        if (auto ran = node.executor->forward(r.session_id(), r.start_pos(), *rows, r.n_tokens()); !ran) {
-            response.set_error(ran.error().message);
-            return response;
-        }
-        const uint32_t keep = r.return_last_rows() ? r.return_last_rows() : r.n_tokens();
-        const size_t values = size_t(keep) * r.hidden_size();
-        response.set_n_tokens(keep);
-        response.set_hidden(wire::encodeHidden(
-            std::span<const float>(rows->data() + rows->size() - values, values), r.encoding()));
-        return response;
+        return testsupport::honestStageAnswer(node.executor.get(), node.layers, r);
     }
 
     static void spoil(wire::StageResponse& response, Fault fault) {

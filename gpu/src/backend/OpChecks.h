@@ -12,6 +12,9 @@ bool isComputeFormat(TensorType type);
 // written for OpenCL and Vulkan, which CI runs (PoCL, lavapipe); CUDA/HIP kernels for them wait for a GPU
 // to test them on.
 bool isCudaComputeFormat(TensorType type);
+// The suffix of a format's MatMul/GetRows kernels in the OpenCL and Vulkan sources ("q4_k" for
+// matmul_q4_k, ...); nullptr for a format without kernels.
+const char* kernelFormatSuffix(TensorType type);
 // Bytes per row of `desc` after checking its format and shape.
 Expected<uint64_t> rowBytes(const MatrixDesc& desc);
 
