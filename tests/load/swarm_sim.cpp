@@ -332,8 +332,19 @@ int main(int argc, char** argv) {
                         (lateNodes == 0 || latePlacedMs >= 0) && int(loaded.size()) == prompts && p99 >= 0 &&
                         p99 <= maxPingMs;
         if (!ok) {
-            std::fprintf(stderr, "swarm_sim: below the bar\n%s\n",
-                         qPrintable(swarm.log(QStringLiteral("server")).right(3000)));
+            // The server's log without the simulated volunteers' joins and departures (thousands of lines).
+            QStringList lines;
+            for (const QString& line : swarm.log(QStringLiteral("server")).split(QLatin1Char('\n')))
+                if (!line.contains(QStringLiteral(" left: ")) &&
+                    !line.contains(QStringLiteral(" joined from ")))
+                    lines << line;
+            std::fprintf(
+                stderr, "swarm_sim: below the bar\n%s\n",
+                qPrintable(lines.mid(std::max<qsizetype>(0, lines.size() - 60)).join(QLatin1Char('\n'))));
+            // The real nodes' own view (node0 .. node<real+late-1>): why a late node was not placed.
+            for (int i = 0; i < realNodes + lateNodes; ++i)
+                std::fprintf(stderr, "--- node%d:\n%s\n", i,
+                             qPrintable(swarm.log(QStringLiteral("node%1").arg(i)).right(2000)));
             return 1;
         }
     }
