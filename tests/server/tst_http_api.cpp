@@ -270,7 +270,8 @@ private Q_SLOTS:
         for (const char* name : {"declai_nodes_connected", "declai_queue_depth", "declai_tokens_per_second",
                                  "declai_time_to_first_token_seconds", "declai_token_latency_seconds",
                                  "declai_ledger_postings_total", "declai_verifications_total",
-                                 "declai_relayed_bytes_total", "declai_sessions_active"})
+                                 "declai_relayed_bytes_total", "declai_sessions_active",
+                                 "declai_stage_batch_frames_total", "declai_stage_batched_requests_total"})
             QVERIFY2(families.contains(QLatin1String(name)), name);
     }
 

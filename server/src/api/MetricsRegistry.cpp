@@ -114,6 +114,12 @@ QByteArray MetricsRegistry::render(const Orchestrator& o, const std::vector<cons
     single(out, "declai_stage_requests_waiting", "gauge",
            "Stage requests waiting at the gateway for a slot at their node (fair share between accounts).",
            static_cast<double>(o.stageDispatcher().waitingTotal()));
+    single(out, "declai_stage_batch_frames_total", "counter",
+           "StageBatch frames sent to nodes (several sessions' stage requests in one frame).",
+           static_cast<double>(o.stageOutbox().batchFramesSent()));
+    single(out, "declai_stage_batched_requests_total", "counter",
+           "Stage requests sent inside StageBatch frames (divided by the frames: the mean batch size).",
+           static_cast<double>(o.stageOutbox().requestsInBatches()));
     single(out, "declai_tokens_generated_total", "counter", "Tokens generated (all requests, any end).",
            static_cast<double>(m_tokens));
     single(out, "declai_tokens_per_second", "gauge", "Tokens generated per second over the last minute.",

@@ -158,6 +158,8 @@ public:
     size_t queuedCount() const { return m_scheduler.size(); }
     // Stage requests held by nodes / waiting at the gateway for a node's slot (metrics).
     const StageDispatcher& stageDispatcher() const { return m_stageDispatcher; }
+    // StageBatch frames sent and the requests they carried (metrics: the mean batch a node is sent).
+    const StageOutbox& stageOutbox() const { return m_stageOutbox; }
     // Every request's end, after its callbacks (for metrics); gateway thread.
     void setSessionEndObserver(std::function<void(const std::string& model, const SubmitEnd&)> observer) {
         m_sessionEndObserver = std::move(observer);
