@@ -30,10 +30,18 @@ SqlWorker::~SqlWorker() {
         m_stopping = true;
     }
     m_wake.notify_all();
+    {
+        std::unique_lock lock(m_mutex);
+        m_finishedCv.wait(lock, [this] { return !m_started || m_finished; });
+    }
     wait();
 }
 
 Expected<int> SqlWorker::startAndMigrate() {
+    {
+        std::lock_guard lock(m_mutex);
+        m_started = true;
+    }
     start();
     std::unique_lock lock(m_mutex);
     m_opened.wait(lock, [this] { return m_openResult.has_value(); });
@@ -104,6 +112,9 @@ void SqlWorker::run() {
             db.close();
     }
     QSqlDatabase::removeDatabase(m_connectionName);
+    std::lock_guard lock(m_mutex);
+    m_finished = true;
+    m_finishedCv.notify_all();
 }
 
 void SqlWorker::runRead(LedgerStore::Job& job) {

@@ -57,6 +57,12 @@ private:
     bool m_accepting = false;
     std::optional<Expected<int>> m_openResult;
     std::condition_variable m_opened;
+    // run() was started / has returned from its last member access. The destructor waits for m_finished on
+    // this mutex before QThread::wait(): Qt's wait is a futex TSan cannot see, so without it the writes of
+    // run()'s clean-up (m_session.reset()) looked unordered with the destruction of the members.
+    bool m_started = false;
+    bool m_finished = false;
+    std::condition_variable m_finishedCv;
 };
 
 } // namespace declai::credit
