@@ -303,9 +303,7 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const CliIo& 
     else
         std::fprintf(io.out, "\narchitecture: %s, supported\n", archName.c_str());
     if (auto config = ModelConfig::fromGguf(*file)) {
-        if (const std::string cpuOnly = config->deviceUnsupportedFeatures(); !cpuOnly.empty())
-            std::fprintf(io.out, "devices: CPU only: %s\n", cpuOnly.c_str());
-        else if (const std::string optional = config->deviceOptionalFeatures(); !optional.empty())
+        if (const std::string optional = config->deviceOptionalFeatures(); !optional.empty())
             std::fprintf(io.out, "devices: CPU, OpenCL and Vulkan; not CUDA or HIP yet (%s)\n",
                          optional.c_str());
         std::fprintf(

@@ -179,41 +179,21 @@ bool ModelConfig::usesSlidingWindow(int64_t layer) const {
 }
 
 std::string ModelConfig::deviceOptionalFeatures() const {
+    // One entry per op DeviceShardExecutor::create asks a device for (Q/K norms and post-norms are plain
+    // RMSNorms, fused matrices are uploaded as slices, experts route on the host: every backend has those).
     std::string text;
     const auto add = [&](const char* feature) { text.append(text.empty() ? "" : ", ").append(feature); };
     if (spec && spec->rope == RopeMode::NeoX)
         add("NeoX RoPE");
     if (has(LayerTensor::Bq) || has(LayerTensor::Bk) || has(LayerTensor::Bv))
         add("Q/K/V biases");
-    if (has(LayerTensor::QNorm) || has(LayerTensor::KNorm))
-        add("Q/K norms");
-    return text;
-}
-
-std::string ModelConfig::deviceUnsupportedFeatures() const {
-    // NeoX RoPE, Q/K/V biases and Q/K norms run on devices whose backend has the ops (DeviceShardExecutor
-    // asks each device: supportsOp(RopeNeox / AddBias)); what follows has no device graph yet.
-    std::vector<std::string> features;
-    if (has(LayerTensor::Wqkv) || (spec && spec->fusedGateUp))
-        features.emplace_back("fused QKV and gate/up matrices");
-    if (has(LayerTensor::PostAttnNorm) || has(LayerTensor::PostFfnNorm))
-        features.emplace_back("post-norms");
     if (spec && spec->activation == FfnActivation::GeluTanh)
-        features.emplace_back("GELU");
-    if (attentionSoftCap > 0.0f || finalSoftCap > 0.0f)
-        features.emplace_back("soft-capping");
+        add("GELU");
+    if (attentionSoftCap > 0.0f)
+        add("attention soft-capping");
     if (slidingWindow > 0)
-        features.emplace_back("sliding-window attention");
-    if (spec && spec->queryPreScaled)
-        features.emplace_back("pre-scaled queries");
-    if (expertCount > 0)
-        features.emplace_back("experts");
-    if (features.empty())
-        return {};
-    std::string text = "architecture '" + architecture + "' (";
-    for (size_t i = 0; i < features.size(); ++i)
-        text.append(i ? ", " : "").append(features[i]);
-    return text + ")";
+        add("sliding-window attention");
+    return text;
 }
 
 std::string layerTensorName(int64_t layer, const char* suffix) {

@@ -165,7 +165,8 @@ private Q_SLOTS:
         r = runCli(
             {QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("synth-arch-gemma2-f16.gguf")});
         QVERIFY2(r.exitCode == 0, r.err.constData());
-        QVERIFY2(r.out.contains("devices: CPU only: architecture 'gemma2' (post-norms, GELU"),
+        QVERIFY2(r.out.contains("devices: CPU, OpenCL and Vulkan; not CUDA or HIP yet (NeoX RoPE, GELU, "
+                                "attention soft-capping, sliding-window attention)"),
                  r.out.constData());
         r = runCli(
             {QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("synth-arch-qwen2-f16.gguf")});

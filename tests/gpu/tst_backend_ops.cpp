@@ -320,6 +320,15 @@ private Q_SLOTS:
         auto q =
             m_cpu->getRows(**weight, MatrixDesc{TensorType::Q4_K, 1, 100}, std::vector<int32_t>{0}, **small);
         QVERIFY(!q.hasValue());
+        // A negative window or a NaN cap is refused, not read as "off".
+        for (const auto& [softCap, window] : {std::pair{0.0f, int64_t{-1}}, std::pair{NAN, int64_t{0}}}) {
+            AttentionParams p{1, 0, 1, 1, 4, 1, 0.0f, false};
+            p.softCap = softCap;
+            p.window = window;
+            auto a = m_cpu->attention(**weight, **weight, **weight, **weight, **weight, **weight, p);
+            QVERIFY(!a.hasValue());
+            QCOMPARE(a.error().code, ErrorCode::InvalidArgument);
+        }
         QVERIFY(!m_cpu->supportsOp(OpKind::MatMul, TensorType::BF16).hasValue());
         QVERIFY(m_cpu->supportsOp(OpKind::MatMul, TensorType::Q6_K).hasValue());
         for (const Target& t : m_targets) {
@@ -455,59 +464,75 @@ private Q_SLOTS:
             QSKIP(currentSkipReason().c_str());
         // halfAccumulator (llama.cpp's F16 running sum) is checked with a tolerance of a few F16 ulps of
         // the accumulator: exp() differs by float ulps between devices and may flip an F16 rounding.
-        for (bool halfAccumulator : {false, true}) {
-            std::mt19937 rng(4);
-            struct Case {
-                int64_t heads, kvHeads, headDim, tokens, startPos;
-            };
-            const int64_t capacity = 45;
-            for (const Case& c : {Case{4, 4, 64, 1, 20}, Case{4, 4, 64, 5, 0}, Case{6, 2, 48, 5, 7},
-                                  Case{6, 2, 48, 1, 33}, Case{8, 1, 64, 5, 40}, Case{3, 1, 48, 1, 0}}) {
-                const int64_t kvDim = c.kvHeads * c.headDim;
-                const auto q = randomFloats(rng, static_cast<size_t>(c.tokens * c.heads * c.headDim), 2.0f);
-                const auto k = randomFloats(rng, static_cast<size_t>(c.tokens * kvDim), 2.0f);
-                const auto v = randomFloats(rng, static_cast<size_t>(c.tokens * kvDim));
-                // Earlier positions already in the cache (F16), identical on both devices.
-                std::vector<f16_bits> keyCache(static_cast<size_t>(capacity * kvDim));
-                std::vector<f16_bits> valueCache(keyCache.size());
-                const auto earlierK = randomFloats(rng, keyCache.size(), 2.0f);
-                const auto earlierV = randomFloats(rng, keyCache.size());
-                for (size_t i = 0; i < keyCache.size(); ++i) {
-                    keyCache[i] = quant::fp32ToFp16(earlierK[i]);
-                    valueCache[i] = quant::fp32ToFp16(earlierV[i]);
-                }
-                const AttentionParams p{c.tokens,  c.startPos, c.heads, c.kvHeads,
-                                        c.headDim, capacity,   0.0f,    halfAccumulator};
-                // The output, followed by the new cache rows (as floats) so the F16 store is checked too.
-                const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
-                    TRY_ASSIGN(bq, bufferWith(d, q));
-                    TRY_ASSIGN(bk, bufferWith(d, k));
-                    TRY_ASSIGN(bv, bufferWith(d, v));
-                    TRY_ASSIGN(kc, bufferWith(d, keyCache));
-                    TRY_ASSIGN(vc, bufferWith(d, valueCache));
-                    TRY_ASSIGN(out, bufferWith(d, nullptr, q.size() * sizeof(float)));
-                    TRY(d.attention(*bq, *bk, *bv, *kc, *vc, *out, p));
-                    TRY_ASSIGN(result, fetch(d, *out, q.size()));
-                    for (DeviceBuffer* cache : {kc.get(), vc.get()}) {
-                        std::vector<f16_bits> rows(static_cast<size_t>(c.tokens * kvDim));
-                        TRY(d.download(*cache, static_cast<uint64_t>(c.startPos * kvDim) * 2u, rows.data(),
-                                       rows.size() * 2u));
-                        for (f16_bits h : rows)
-                            result.push_back(quant::fp16ToFp32(h));
-                    }
-                    return result;
+        // Each case also runs with Gemma 2's soft-capping and with sliding windows shorter and longer
+        // than the visible rows.
+        struct Mode {
+            float softCap;
+            int64_t window;
+        };
+        for (const Mode mode : {Mode{0.0f, 0}, Mode{30.0f, 0}, Mode{0.0f, 8}, Mode{20.0f, 3}})
+            for (bool halfAccumulator : {false, true}) {
+                std::mt19937 rng(4);
+                struct Case {
+                    int64_t heads, kvHeads, headDim, tokens, startPos;
                 };
-                std::string label = "heads=" + std::to_string(c.heads) + "/" + std::to_string(c.kvHeads);
-                label.append(" dim=")
-                    .append(std::to_string(c.headDim))
-                    .append(" pos=")
-                    .append(std::to_string(c.startPos));
-                label.append(" batch=").append(std::to_string(c.tokens));
-                label.append(halfAccumulator ? " f16-acc" : "");
-                QVERIFY(
-                    check(*device, "attention", label, run, halfAccumulator ? 4e-3 : kToleranceAttention));
+                const int64_t capacity = 45;
+                for (const Case& c : {Case{4, 4, 64, 1, 20}, Case{4, 4, 64, 5, 0}, Case{6, 2, 48, 5, 7},
+                                      Case{6, 2, 48, 1, 33}, Case{8, 1, 64, 5, 40}, Case{3, 1, 48, 1, 0}}) {
+                    const int64_t kvDim = c.kvHeads * c.headDim;
+                    const auto q =
+                        randomFloats(rng, static_cast<size_t>(c.tokens * c.heads * c.headDim), 2.0f);
+                    const auto k = randomFloats(rng, static_cast<size_t>(c.tokens * kvDim), 2.0f);
+                    const auto v = randomFloats(rng, static_cast<size_t>(c.tokens * kvDim));
+                    // Earlier positions already in the cache (F16), identical on both devices.
+                    std::vector<f16_bits> keyCache(static_cast<size_t>(capacity * kvDim));
+                    std::vector<f16_bits> valueCache(keyCache.size());
+                    const auto earlierK = randomFloats(rng, keyCache.size(), 2.0f);
+                    const auto earlierV = randomFloats(rng, keyCache.size());
+                    for (size_t i = 0; i < keyCache.size(); ++i) {
+                        keyCache[i] = quant::fp32ToFp16(earlierK[i]);
+                        valueCache[i] = quant::fp32ToFp16(earlierV[i]);
+                    }
+                    AttentionParams p{c.tokens,  c.startPos, c.heads, c.kvHeads,
+                                      c.headDim, capacity,   0.0f,    halfAccumulator};
+                    p.softCap = mode.softCap;
+                    p.window = mode.window;
+                    if (mode.softCap > 0.0f) // as the engine passes it: the score scale divided by the cap
+                        p.scale = 1.0f / std::sqrt(static_cast<float>(c.headDim)) / mode.softCap;
+                    // The output, followed by the new cache rows (as floats) so the F16 store is checked too.
+                    const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                        TRY_ASSIGN(bq, bufferWith(d, q));
+                        TRY_ASSIGN(bk, bufferWith(d, k));
+                        TRY_ASSIGN(bv, bufferWith(d, v));
+                        TRY_ASSIGN(kc, bufferWith(d, keyCache));
+                        TRY_ASSIGN(vc, bufferWith(d, valueCache));
+                        TRY_ASSIGN(out, bufferWith(d, nullptr, q.size() * sizeof(float)));
+                        TRY(d.attention(*bq, *bk, *bv, *kc, *vc, *out, p));
+                        TRY_ASSIGN(result, fetch(d, *out, q.size()));
+                        for (DeviceBuffer* cache : {kc.get(), vc.get()}) {
+                            std::vector<f16_bits> rows(static_cast<size_t>(c.tokens * kvDim));
+                            TRY(d.download(*cache, static_cast<uint64_t>(c.startPos * kvDim) * 2u,
+                                           rows.data(), rows.size() * 2u));
+                            for (f16_bits h : rows)
+                                result.push_back(quant::fp16ToFp32(h));
+                        }
+                        return result;
+                    };
+                    std::string label = "heads=" + std::to_string(c.heads) + "/" + std::to_string(c.kvHeads);
+                    label.append(" dim=")
+                        .append(std::to_string(c.headDim))
+                        .append(" pos=")
+                        .append(std::to_string(c.startPos));
+                    label.append(" batch=").append(std::to_string(c.tokens));
+                    label.append(halfAccumulator ? " f16-acc" : "");
+                    if (mode.softCap > 0.0f)
+                        label.append(" cap=").append(std::to_string(static_cast<int>(mode.softCap)));
+                    if (mode.window > 0)
+                        label.append(" window=").append(std::to_string(mode.window));
+                    QVERIFY(check(*device, "attention", label, run,
+                                  halfAccumulator ? 4e-3 : kToleranceAttention));
+                }
             }
-        }
     }
 
     void swiGlu_data() { addTargetRows(); }
@@ -526,6 +551,28 @@ private Q_SLOTS:
                 return fetch(d, *bx, x.size());
             };
             QVERIFY(check(*device, "swiglu", "n=" + std::to_string(n), run, kToleranceElementwise));
+        }
+    }
+
+    void geluGlu_data() { addTargetRows(); }
+    void geluGlu() {
+        Device* device = currentDevice();
+        if (!device)
+            QSKIP(currentSkipReason().c_str());
+        std::mt19937 rng(15);
+        for (int64_t n : {1007, 5 * 75}) {
+            // Gates up to +-12 cover both saturated ends of the F16 table (|x| >= 10).
+            const auto gate = randomFloats(rng, static_cast<size_t>(n), 12.0f);
+            const auto x = randomFloats(rng, static_cast<size_t>(n), 2.0f);
+            const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                TRY_ASSIGN(bg, bufferWith(d, gate));
+                TRY_ASSIGN(bx, bufferWith(d, x));
+                TRY(d.geluGlu(*bg, *bx, n));
+                return fetch(d, *bx, x.size());
+            };
+            // The GELU value is rounded to F16 (llama.cpp's table): a device's tanh an ulp away may round
+            // to the neighbouring half, 2^-11 of the value.
+            QVERIFY(check(*device, "gelu_glu", "n=" + std::to_string(n), run, 1e-3));
         }
     }
 

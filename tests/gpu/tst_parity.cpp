@@ -499,27 +499,23 @@ private Q_SLOTS:
             QCOMPARE(c.expertCount, k.experts);
             QCOMPARE(c.expertUsedCount, k.used);
             QCOMPARE(c.tiedEmbeddings, k.tied);
-            // qwen2 and qwen3 run on devices with NeoX RoPE / bias ops; the others are CPU-only for now, and
-            // the device backends say why.
-            if (c.architecture == "qwen2" || c.architecture == "qwen3") {
-                QVERIFY2(c.deviceUnsupportedFeatures().empty(), k.file);
-                QVERIFY2(QString::fromStdString(c.deviceOptionalFeatures()).contains(QStringLiteral("NeoX")),
-                         k.file);
-            } else {
-                QVERIFY2(!c.deviceUnsupportedFeatures().empty(), k.file);
-                QVERIFY(QString::fromStdString(c.deviceUnsupportedFeatures())
-                            .contains(QString::fromStdString(c.architecture)));
-            }
+            // Every architecture runs on devices; what only some backends have ops for is named.
+            const QString optional = QString::fromStdString(c.deviceOptionalFeatures());
+            QCOMPARE(optional.contains(QStringLiteral("NeoX RoPE")), c.architecture != "llama");
+            QCOMPARE(optional.contains(QStringLiteral("Q/K/V biases")), c.architecture == "qwen2");
+            QCOMPARE(optional.contains(QStringLiteral("GELU")), c.architecture == "gemma2");
+            QCOMPARE(optional.contains(QStringLiteral("soft-capping")), k.attentionSoftCap > 0.0f);
+            QCOMPARE(optional.contains(QStringLiteral("sliding-window")), k.window > 0);
         }
         // gemma2's pattern: sliding window on even layers, full attention on odd ones (llama.cpp's).
         const Loaded gemma = load(QStringLiteral("synth-arch-gemma2-f16.gguf"));
         QVERIFY(gemma.weights);
         QVERIFY(gemma.weights->config().usesSlidingWindow(0));
         QVERIFY(!gemma.weights->config().usesSlidingWindow(1));
-        // A plain llama is what the device backends run.
+        // A plain llama needs no optional device op.
         const Loaded llama = load(QStringLiteral("stories260K.gguf"));
         QVERIFY(llama.weights);
-        QVERIFY(llama.weights->config().deviceUnsupportedFeatures().empty());
+        QVERIFY(llama.weights->config().deviceOptionalFeatures().empty());
     }
 
     // Architectures without a description are refused by name (not a crash or garbage): the bytes of a

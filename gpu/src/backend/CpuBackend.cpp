@@ -6,6 +6,7 @@
 #include "declai/gpu/CpuKernels.h"
 #include "declai/gpu/ThreadPool.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -94,21 +95,36 @@ float roundToHalf(float x) {
     return quant::fp16ToFp32(quant::fp32ToFp16(x));
 }
 
-// AttentionParams::halfAccumulator for one (token, head): keys/values point at the head's first value
-// in row 0, rows are `stride` halves apart. Mirrors ShardExecutor::attention with the scalar kernels.
-void halfAccumulatorAttention(const float* query, const f16_bits* keys, const f16_bits* values,
-                              int64_t stride, int64_t visible, int64_t headDim, float scale, float* out) {
-    std::vector<float> q(static_cast<size_t>(headDim));
-    std::vector<float> acc(static_cast<size_t>(headDim), 0.0f);
-    for (int64_t d = 0; d < headDim; ++d)
-        q[static_cast<size_t>(d)] = roundToHalf(query[d]);
-    float maxScore = -INFINITY;
-    float sum = 0.0f;
-    for (int64_t j = 0; j < visible; ++j) {
+// The scores of one (token, head) over cache rows [first, visible): dot(q, key) * scale, soft-capped when
+// softCap > 0. keys point at the head's first value in row 0, rows are `stride` halves apart.
+void attentionScores(const float* q, const f16_bits* keys, int64_t stride, int64_t first, int64_t visible,
+                     int64_t headDim, float scale, float softCap, float* scores) {
+    for (int64_t j = first; j < visible; ++j) {
         float dot = 0.0f;
         for (int64_t d = 0; d < headDim; ++d)
-            dot += q[static_cast<size_t>(d)] * quant::fp16ToFp32(keys[j * stride + d]);
-        const float score = dot * scale;
+            dot += q[d] * quant::fp16ToFp32(keys[j * stride + d]);
+        float score = dot * scale;
+        if (softCap > 0.0f)
+            score = softCap * std::tanh(score);
+        scores[j - first] = score;
+    }
+}
+
+// AttentionParams::halfAccumulator for one (token, head) over cache rows [first, visible): values point at
+// the head's first value in row 0. Mirrors ShardExecutor::attention with the scalar kernels.
+void halfAccumulatorAttention(const float* query, const f16_bits* keys, const f16_bits* values,
+                              int64_t stride, int64_t first, int64_t visible, int64_t headDim, float scale,
+                              float softCap, float* out) {
+    std::vector<float> q(static_cast<size_t>(headDim));
+    std::vector<float> acc(static_cast<size_t>(headDim), 0.0f);
+    std::vector<float> scores(static_cast<size_t>(visible - first));
+    for (int64_t d = 0; d < headDim; ++d)
+        q[static_cast<size_t>(d)] = roundToHalf(query[d]);
+    attentionScores(q.data(), keys, stride, first, visible, headDim, scale, softCap, scores.data());
+    float maxScore = -INFINITY;
+    float sum = 0.0f;
+    for (int64_t j = first; j < visible; ++j) {
+        const float score = scores[static_cast<size_t>(j - first)];
         float oldScale = 1.0f;
         float weight = 1.0f;
         if (score > maxScore) {
@@ -235,27 +251,25 @@ public:
                 const int64_t h = item % p.headCount;
                 const int64_t kvHead = h / group;
                 const int64_t visible = p.startPos + t + 1;
+                const int64_t first = p.window > 0 ? std::max<int64_t>(0, visible - p.window) : 0;
                 const float* query = queries + t * qDim + h * p.headDim;
+                const f16_bits* headKeys = keys + kvHead * p.headDim;
+                const f16_bits* headValues = values + kvHead * p.headDim;
+                float* o = result + t * qDim + h * p.headDim;
                 if (p.halfAccumulator) {
-                    halfAccumulatorAttention(query, keys + kvHead * p.headDim, values + kvHead * p.headDim,
-                                             kvDim, visible, p.headDim, scale,
-                                             result + t * qDim + h * p.headDim);
+                    halfAccumulatorAttention(query, headKeys, headValues, kvDim, first, visible, p.headDim,
+                                             scale, p.softCap, o);
                     continue;
                 }
-                for (int64_t j = 0; j < visible; ++j) {
-                    const f16_bits* key = keys + j * kvDim + kvHead * p.headDim;
-                    float dot = 0.0f;
-                    for (int64_t d = 0; d < p.headDim; ++d)
-                        dot += query[d] * quant::fp16ToFp32(key[d]);
-                    scores[static_cast<size_t>(j)] = dot * scale;
-                }
-                cpu::softmax(scores.data(), visible);
-                float* o = result + t * qDim + h * p.headDim;
+                const int64_t count = visible - first;
+                attentionScores(query, headKeys, kvDim, first, visible, p.headDim, scale, p.softCap,
+                                scores.data());
+                cpu::softmax(scores.data(), count);
                 for (int64_t d = 0; d < p.headDim; ++d) {
                     float sum = 0.0f;
-                    for (int64_t j = 0; j < visible; ++j)
-                        sum += scores[static_cast<size_t>(j)] *
-                               quant::fp16ToFp32(values[j * kvDim + kvHead * p.headDim + d]);
+                    for (int64_t j = first; j < visible; ++j)
+                        sum += scores[static_cast<size_t>(j - first)] *
+                               quant::fp16ToFp32(headValues[j * kvDim + d]);
                     o[d] = sum;
                 }
             }
@@ -267,6 +281,13 @@ public:
         if (auto r = checks::elementwise(*this, gate, x, n); !r)
             return r;
         cpu::swiGlu(floatsOf(gate), floatsOf(x), n);
+        return {};
+    }
+
+    Expected<void> geluGlu(const DeviceBuffer& gate, DeviceBuffer& x, int64_t n) override {
+        if (auto r = checks::elementwise(*this, gate, x, n); !r)
+            return r;
+        cpu::geluGlu(floatsOf(gate), floatsOf(x), n, m_pool);
         return {};
     }
 

@@ -30,6 +30,10 @@ const char* opKindName(OpKind op) {
         return "rope_neox";
     case OpKind::AddBias:
         return "add_bias";
+    case OpKind::GeluGlu:
+        return "gelu_glu";
+    case OpKind::AttentionCapWindow:
+        return "attention_cap_window";
     }
     return "unknown";
 }

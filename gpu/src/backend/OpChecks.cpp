@@ -1,5 +1,6 @@
 #include "backend/OpChecks.h"
 
+#include <cmath>
 #include <limits>
 
 namespace declai::gpu::checks {
@@ -174,6 +175,10 @@ Expected<void> attention(const Device& device, const DeviceBuffer& q, const Devi
     }
     if (p.headCount % p.kvHeadCount != 0)
         return invalid("headCount must be a multiple of kvHeadCount");
+    if (!(p.softCap >= 0.0f) || !std::isfinite(p.softCap))
+        return invalid("softCap must be finite and >= 0");
+    if (p.window < 0)
+        return invalid("window must be >= 0");
     if (p.startPos < 0 || p.startPos + p.nTokens > p.cacheTokens)
         return invalid("startPos + nTokens exceeds the cache capacity");
     const int64_t qValues = p.nTokens * p.headCount * p.headDim;

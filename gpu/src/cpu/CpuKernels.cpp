@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
+#include <vector>
 
 namespace declai::cpu {
 
@@ -234,6 +236,24 @@ void swiGluRows(const float* gate, float* x, int64_t rowLength, int64_t rows, Th
     });
 }
 
+float geluF16(float x) {
+    if (x <= -10.0f)
+        return 0.0f;
+    if (x >= 10.0f)
+        return x;
+    const float h = quant::fp16ToFp32(quant::fp32ToFp16(x));
+    const float g =
+        0.5f * h * (1.0f + std::tanh(0.79788456080286535587989211986876f * h * (1.0f + 0.044715f * h * h)));
+    return quant::fp16ToFp32(quant::fp32ToFp16(g));
+}
+
+void geluGlu(const float* gate, float* x, int64_t n, ThreadPool& pool) {
+    pool.parallelFor(n, 4096, [&](int64_t begin, int64_t end, int) {
+        for (int64_t i = begin; i < end; ++i)
+            x[i] = geluF16(gate[i]) * x[i];
+    });
+}
+
 void addInPlace(float* x, const float* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i)
         x[i] += y[i];
@@ -252,6 +272,27 @@ void softmax(float* x, int64_t n) {
     const float inv = static_cast<float>(1.0 / sum);
     for (int64_t i = 0; i < n; ++i)
         x[i] *= inv;
+}
+
+void routeExperts(float* routerLogits, int64_t nTokens, int64_t experts, int64_t used, int32_t* chosen,
+                  float* weights) {
+    std::vector<int32_t> order(static_cast<size_t>(experts));
+    for (int64_t t = 0; t < nTokens; ++t) {
+        float* probs = routerLogits + t * experts;
+        softmax(probs, experts);
+        std::iota(order.begin(), order.end(), 0);
+        std::stable_sort(order.begin(), order.end(),
+                         [&](int32_t a, int32_t b) { return probs[a] > probs[b]; });
+        int32_t* tokenChosen = chosen + t * used;
+        double sum = 0.0;
+        for (int64_t s = 0; s < used; ++s) {
+            tokenChosen[s] = order[static_cast<size_t>(s)];
+            sum += static_cast<double>(probs[tokenChosen[s]]);
+        }
+        const float total = std::max(static_cast<float>(sum), 6.103515625e-5f);
+        for (int64_t s = 0; s < used; ++s)
+            weights[t * used + s] = probs[tokenChosen[s]] / total;
+    }
 }
 
 } // namespace declai::cpu

@@ -132,7 +132,8 @@ public:
 
     Expected<void> supportsOp(OpKind op, TensorType type) const override {
         // Written for OpenCL and Vulkan, which CI runs; CUDA/HIP kernels wait for a GPU to test them on.
-        if (op == OpKind::RopeNeox || op == OpKind::AddBias)
+        if (op == OpKind::RopeNeox || op == OpKind::AddBias || op == OpKind::GeluGlu ||
+            op == OpKind::AttentionCapWindow)
             return makeError(
                 ErrorCode::Unsupported,
                 std::string(opKindName(op)).append(" has no " DECLAI_GPU_API_NAME " kernel yet"));
@@ -211,7 +212,7 @@ public:
         if (auto r = bind(); !r)
             return r;
         return check(cuda::launchRope(m_stream, ptrOf(x), p.nTokens, p.heads, p.headDim, p.ropeDims,
-                                      p.startPos, p.freqBase, p.freqScale),
+                                      p.startPos, p.thetaScale(), p.freqScale),
                      "rope launch");
     }
 
@@ -220,6 +221,8 @@ public:
                              const AttentionParams& p) override {
         if (auto r = checks::attention(*this, q, k, v, keyCache, valueCache, out, p); !r)
             return r;
+        if (p.softCap > 0.0f || p.window > 0)
+            return supportsOp(OpKind::AttentionCapWindow, TensorType::F32);
         if (auto r = bind(); !r)
             return r;
         const int64_t kvDim = p.kvHeadCount * p.headDim;
@@ -247,6 +250,12 @@ public:
         if (auto r = bind(); !r)
             return r;
         return check(cuda::launchSwiGlu(m_stream, ptrOf(gate), ptrOf(x), n), "swiglu launch");
+    }
+
+    Expected<void> geluGlu(const DeviceBuffer& gate, DeviceBuffer& x, int64_t n) override {
+        if (auto r = checks::elementwise(*this, gate, x, n); !r)
+            return r;
+        return supportsOp(OpKind::GeluGlu, TensorType::F32);
     }
 
     Expected<void> add(DeviceBuffer& x, const DeviceBuffer& y, int64_t n) override {

@@ -259,17 +259,19 @@ __global__ void __launch_bounds__(kBlock)
         o[i] = (row[i] * scale) * weight[i];
 }
 
-// One thread per rotated pair: index = (t * heads + h) * (ropeDims / 2) + i.
+// One thread per rotated pair: index = (t * heads + h) * (ropeDims / 2) + i. theta_i = pos * thetaScale^i
+// by repeated multiplication in float, as the CPU reference builds its table (RopeParams::thetaScale).
 __global__ void ropeKernel(float* x, int64_t total, int64_t heads, int64_t headDim, int64_t ropeDims,
-                           int64_t startPos, float freqBase, float freqScale) {
+                           int64_t startPos, float thetaScale, float freqScale) {
     const int64_t pairs = ropeDims / 2;
     for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
          idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
         const int64_t i = idx % pairs;
         const int64_t h = (idx / pairs) % heads;
         const int64_t t = idx / (pairs * heads);
-        const float theta = static_cast<float>(startPos + t) *
-                            powf(freqBase, -2.0f * static_cast<float>(i) / static_cast<float>(ropeDims));
+        float theta = static_cast<float>(startPos + t);
+        for (int64_t k = 0; k < i; ++k)
+            theta *= thetaScale;
         const float angle = freqScale * theta;
         const float c = cosf(angle);
         const float s = sinf(angle);
@@ -494,11 +496,11 @@ cudaError_t launchMatMul(cudaStream_t stream, Format format, const void* w, uint
 }
 
 cudaError_t launchRope(cudaStream_t stream, float* x, int64_t nTokens, int64_t heads, int64_t headDim,
-                       int64_t ropeDims, int64_t startPos, float freqBase, float freqScale) {
+                       int64_t ropeDims, int64_t startPos, float thetaScale, float freqScale) {
     const int64_t total = nTokens * heads * (ropeDims / 2);
     if (total > 0)
-        ropeKernel<<<gridFor(total), 256, 0, stream>>>(x, total, heads, headDim, ropeDims, startPos, freqBase,
-                                                       freqScale);
+        ropeKernel<<<gridFor(total), 256, 0, stream>>>(x, total, heads, headDim, ropeDims, startPos,
+                                                       thetaScale, freqScale);
     return cudaGetLastError();
 }
 

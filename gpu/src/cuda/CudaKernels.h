@@ -19,7 +19,7 @@ cudaError_t launchRmsNorm(cudaStream_t stream, const float* x, const float* weig
 cudaError_t launchMatMul(cudaStream_t stream, Format format, const void* w, uint64_t rowBytes, const float* x,
                          float* y, int64_t rows, int64_t cols, int64_t nTokens);
 cudaError_t launchRope(cudaStream_t stream, float* x, int64_t nTokens, int64_t heads, int64_t headDim,
-                       int64_t ropeDims, int64_t startPos, float freqBase, float freqScale);
+                       int64_t ropeDims, int64_t startPos, float thetaScale, float freqScale);
 // keyCache/valueCache hold F16 bits.
 cudaError_t launchKvStore(cudaStream_t stream, const float* k, const float* v, uint16_t* keyCache,
                           uint16_t* valueCache, int64_t startPos, int64_t count, int64_t kvDim);

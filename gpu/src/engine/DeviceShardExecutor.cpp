@@ -1,9 +1,11 @@
 #include "declai/gpu/DeviceShardExecutor.h"
 
 #include "declai/core/Quant.h"
+#include "declai/gpu/CpuKernels.h"
 #include "declai/gpu/backend/BackendRegistry.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace declai {
 namespace {
@@ -64,24 +66,17 @@ DeviceShardExecutor::create(std::shared_ptr<const ModelWeights> weights, LayerRa
                                                          .append(" is not within the model's ")
                                                          .append(std::to_string(c.layerCount))
                                                          .append(" layers"));
-    // The device graph is the llama layer with NeoX RoPE, Q/K/V biases and per-head Q/K norms (qwen2,
-    // qwen3); other architectures and their options run on the CPU until the op interface covers them.
-    if (const std::string missing = c.deviceUnsupportedFeatures(); !missing.empty())
-        return makeError(ErrorCode::Unsupported, std::string("device ")
-                                                     .append(device->id().toString())
-                                                     .append(": ")
-                                                     .append(missing)
-                                                     .append(" runs on the CPU only (the device backends "
-                                                             "run the llama layer)"));
-    // The Rope op has no per-dimension frequency factors (Llama 3.1 rope_freqs); refusing is better
-    // than silently computing a different model.
+    // Llama 3.1's per-dimension rope frequency factors have no Rope op mode; refusing is better than
+    // silently computing a different model.
     if (!weights->ropeFactors().empty())
         return makeError(ErrorCode::Unsupported,
                          std::string("device ")
                              .append(device->id().toString())
                              .append(": models with rope frequency factors run on the CPU only"));
-    const auto needs = [&](gpu::OpKind op, const char* feature) -> Expected<void> {
-        if (auto r = device->supportsOp(op, TensorType::F32); !r)
+    // The ops an architecture's options need beyond the llama layer; a backend without them refuses the
+    // model by name (CUDA/HIP have no kernels for them yet).
+    const auto needs = [&](gpu::OpKind op, TensorType type, const char* feature) -> Expected<void> {
+        if (auto r = device->supportsOp(op, type); !r)
             return makeError(ErrorCode::Unsupported, std::string("device ")
                                                          .append(device->id().toString())
                                                          .append(": architecture '")
@@ -93,12 +88,21 @@ DeviceShardExecutor::create(std::shared_ptr<const ModelWeights> weights, LayerRa
                                                          .append(")"));
         return {};
     };
-    if (c.spec && c.spec->rope == RopeMode::NeoX)
-        if (auto r = needs(gpu::OpKind::RopeNeox, "NeoX RoPE"); !r)
-            return r.error();
-    if (c.has(LayerTensor::Bq) || c.has(LayerTensor::Bk) || c.has(LayerTensor::Bv))
-        if (auto r = needs(gpu::OpKind::AddBias, "Q/K/V biases"); !r)
-            return r.error();
+    const std::tuple<bool, gpu::OpKind, TensorType, const char*> requirements[] = {
+        {c.spec && c.spec->rope == RopeMode::NeoX, gpu::OpKind::RopeNeox, TensorType::F32, "NeoX RoPE"},
+        {c.has(LayerTensor::Bq) || c.has(LayerTensor::Bk) || c.has(LayerTensor::Bv), gpu::OpKind::AddBias,
+         TensorType::F32, "Q/K/V biases"},
+        {c.spec && c.spec->activation == FfnActivation::GeluTanh, gpu::OpKind::GeluGlu, TensorType::F32,
+         "a GELU-gated FFN"},
+        {c.attentionSoftCap > 0.0f || c.slidingWindow > 0, gpu::OpKind::AttentionCapWindow, TensorType::F32,
+         "attention soft-capping or a sliding window"},
+        // Routed tokens are gathered from the normed activations with getRows on a float table.
+        {c.expertCount > 0, gpu::OpKind::GetRows, TensorType::F32, "experts"},
+    };
+    for (const auto& [required, op, type, feature] : requirements)
+        if (required)
+            if (auto r = needs(op, type, feature); !r)
+                return r.error();
     if (c.ropeDimensions % 2 != 0 || c.ropeDimensions > c.headDim || c.headCount % c.kvHeadCount != 0)
         return makeError(ErrorCode::Unsupported, "the model's attention shape is not supported on devices");
     if (maxContext <= 0)
@@ -154,20 +158,21 @@ Expected<DeviceShardExecutor::DeviceMatrix> DeviceShardExecutor::uploadMatrix(co
 }
 
 Expected<void> DeviceShardExecutor::uploadWeights() {
+    const ModelConfig& c = m_config;
     m_deviceLayers.resize(static_cast<size_t>(m_layers.size()));
     for (int64_t layer = m_layers.begin; layer < m_layers.end; ++layer) {
         const LayerWeights& w = m_weights->layer(layer);
         DeviceLayer& d = m_deviceLayers[static_cast<size_t>(layer - m_layers.begin)];
-        auto attnNorm = uploadFloats(w.attnNorm);
-        if (!attnNorm)
-            return attnNorm.error();
-        d.attnNorm = std::move(*attnNorm);
-        auto ffnNorm = uploadFloats(w.ffnNorm);
-        if (!ffnNorm)
-            return ffnNorm.error();
-        d.ffnNorm = std::move(*ffnNorm);
         const std::pair<std::unique_ptr<gpu::DeviceBuffer>*, const std::vector<float>*> vectors[] = {
-            {&d.bq, &w.bq}, {&d.bk, &w.bk}, {&d.bv, &w.bv}, {&d.qNorm, &w.qNorm}, {&d.kNorm, &w.kNorm}};
+            {&d.attnNorm, &w.attnNorm},
+            {&d.ffnNorm, &w.ffnNorm},
+            {&d.bq, &w.bq},
+            {&d.bk, &w.bk},
+            {&d.bv, &w.bv},
+            {&d.qNorm, &w.qNorm},
+            {&d.kNorm, &w.kNorm},
+            {&d.postAttnNorm, &w.postAttnNorm},
+            {&d.postFfnNorm, &w.postFfnNorm}};
         for (const auto& [dst, src] : vectors) {
             if (src->empty())
                 continue;
@@ -176,11 +181,41 @@ Expected<void> DeviceShardExecutor::uploadWeights() {
                 return b.error();
             *dst = std::move(*b);
         }
-        const std::pair<DeviceMatrix*, const WeightMatrix*> matrices[] = {
-            {&d.wq, &w.wq},       {&d.wk, &w.wk},   {&d.wv, &w.wv},      {&d.wo, &w.wo},
-            {&d.wGate, &w.wGate}, {&d.wUp, &w.wUp}, {&d.wDown, &w.wDown}};
+        std::vector<std::pair<DeviceMatrix*, WeightMatrix>> matrices;
+        const auto add = [&](DeviceMatrix* dst, const WeightMatrix& src) { matrices.emplace_back(dst, src); };
+        add(&d.wo, w.wo);
+        if (w.wqkv.data) {
+            const int64_t qDim = c.qDim();
+            const int64_t kvDim = c.kvDim();
+            add(&d.wq, rowSlice(w.wqkv, 0, qDim));
+            add(&d.wk, rowSlice(w.wqkv, qDim, kvDim));
+            add(&d.wv, rowSlice(w.wqkv, qDim + kvDim, kvDim));
+        } else {
+            add(&d.wq, w.wq);
+            add(&d.wk, w.wk);
+            add(&d.wv, w.wv);
+        }
+        if (c.expertCount > 0) {
+            add(&d.router, w.gateInp);
+            d.experts.resize(static_cast<size_t>(c.expertCount));
+            for (int64_t e = 0; e < c.expertCount; ++e) {
+                Expert& x = d.experts[static_cast<size_t>(e)];
+                add(&x.gate, expertSlice(w.gateExps, e, c.expertCount));
+                add(&x.up, expertSlice(w.upExps, e, c.expertCount));
+                add(&x.down, expertSlice(w.downExps, e, c.expertCount));
+            }
+        } else if (c.spec && c.spec->fusedGateUp) { // ffn_up holds [gate | up] rows
+            const int64_t ff = c.feedForwardLength;
+            add(&d.wGate, rowSlice(w.wUp, 0, ff));
+            add(&d.wUp, rowSlice(w.wUp, ff, ff));
+            add(&d.wDown, w.wDown);
+        } else {
+            add(&d.wGate, w.wGate);
+            add(&d.wUp, w.wUp);
+            add(&d.wDown, w.wDown);
+        }
         for (const auto& [dst, src] : matrices) {
-            auto m = uploadMatrix(*src);
+            auto m = uploadMatrix(src);
             if (!m)
                 return m.error();
             *dst = std::move(*m);
@@ -212,11 +247,15 @@ Expected<void> DeviceShardExecutor::reserveActivations(int64_t nTokens) {
         {&next.up, c.feedForwardLength},
         {&next.rounded, std::max({c.embeddingLength, c.qDim(), c.feedForwardLength})},
         {&next.qNormed, c.has(LayerTensor::QNorm) ? c.qDim() : 0},
-        {&next.kNormed, c.has(LayerTensor::KNorm) ? c.kvDim() : 0}};
+        {&next.kNormed, c.has(LayerTensor::KNorm) ? c.kvDim() : 0},
+        {&next.router, c.expertCount},
+        {&next.expertIn, c.expertCount > 0 ? c.embeddingLength : 0},
+        {&next.expertOut, c.expertCount > 0 ? c.embeddingLength : 0}};
     // Old buffers may still be read by queued work on some backends; finish it before dropping them.
     if (auto r = m_device->synchronize(); !r)
         return r;
     m_act = Activations{};
+    m_roundedFrom = nullptr;
     for (const auto& [dst, perToken] : buffers) {
         if (perToken == 0)
             continue; // not used by this model
@@ -337,6 +376,31 @@ Expected<void> DeviceShardExecutor::forward(SessionId session, int64_t startPos,
     return {};
 }
 
+Expected<void> DeviceShardExecutor::matMul(const DeviceMatrix& m, const gpu::DeviceBuffer& x, int64_t nTokens,
+                                           gpu::DeviceBuffer& y) {
+    // Every matmul multiplies the activations rounded the way the CPU reference rounds them for that
+    // weight format (roundActivations; skipped for F32 weights). Matrices fed by the same input share one
+    // rounding when their formats pair with the same activation format (Q4_K and Q6_K both use Q8_K).
+    gpu::Device& d = *m_device;
+    const TensorType actType = quant::activationTypeFor(m.desc.type);
+    if (actType == TensorType::F32)
+        return d.matMul(*m.buffer, m.desc, x, nTokens, y);
+    if (m_roundedFrom != &x || m_roundedAs != actType) {
+        if (auto r = d.roundActivations(x, *m_act.rounded, m.desc.cols, nTokens, m.desc.type); !r)
+            return r;
+        m_roundedFrom = &x;
+        m_roundedAs = actType;
+    }
+    return d.matMul(*m.buffer, m.desc, *m_act.rounded, nTokens, y);
+}
+
+Expected<void> DeviceShardExecutor::gatedActivation(const gpu::DeviceBuffer& gate, gpu::DeviceBuffer& x,
+                                                    int64_t n) {
+    if (m_config.spec && m_config.spec->activation == FfnActivation::GeluTanh)
+        return m_device->geluGlu(gate, x, n);
+    return m_device->swiGlu(gate, x, n);
+}
+
 Expected<void> DeviceShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos,
                                              int64_t nTokens) {
     const ModelConfig& c = m_config;
@@ -349,30 +413,13 @@ Expected<void> DeviceShardExecutor::runLayer(int64_t layer, KvCache& cache, int6
     if (auto tryResult = (expr); !tryResult)                                                                 \
     return tryResult
 
-    // Every matmul multiplies the activations rounded the way the CPU reference rounds them for that
-    // weight format (roundActivations; skipped for F32 weights). Matrices fed by the same input share one
-    // rounding when their formats pair with the same activation format (Q4_K and Q6_K both use Q8_K).
-    const gpu::DeviceBuffer* roundedFrom = nullptr;
-    TensorType roundedAs = TensorType::F32;
-    auto matMul = [&](const DeviceMatrix& m, const gpu::DeviceBuffer& x,
-                      gpu::DeviceBuffer& y) -> Expected<void> {
-        const TensorType actType = quant::activationTypeFor(m.desc.type);
-        if (actType == TensorType::F32)
-            return d.matMul(*m.buffer, m.desc, x, nTokens, y);
-        if (roundedFrom != &x || roundedAs != actType) {
-            if (auto r = d.roundActivations(x, *a.rounded, m.desc.cols, nTokens, m.desc.type); !r)
-                return r;
-            roundedFrom = &x;
-            roundedAs = actType;
-        }
-        return d.matMul(*m.buffer, m.desc, *a.rounded, nTokens, y);
-    };
-
-    // Attention block.
+    // Attention block. The steps follow ShardExecutor::runLayer (the CPU engine), switched by the tensors
+    // the layer has and the architecture's modes.
     DECLAI_TRY(d.rmsNorm(*a.hidden, *w.attnNorm, *a.normed, dim, nTokens, c.rmsNormEps));
-    DECLAI_TRY(matMul(w.wq, *a.normed, *a.q));
-    DECLAI_TRY(matMul(w.wk, *a.normed, *a.k));
-    DECLAI_TRY(matMul(w.wv, *a.normed, *a.v));
+    m_roundedFrom = nullptr; // normed was rewritten
+    DECLAI_TRY(matMul(w.wq, *a.normed, nTokens, *a.q));
+    DECLAI_TRY(matMul(w.wk, *a.normed, nTokens, *a.k));
+    DECLAI_TRY(matMul(w.wv, *a.normed, nTokens, *a.v));
     // In the CPU engine's order: biases, per-head Q/K norms, RoPE.
     if (w.bq)
         DECLAI_TRY(d.addBias(*a.q, *w.bq, nTokens, c.qDim()));
@@ -395,22 +442,119 @@ Expected<void> DeviceShardExecutor::runLayer(int64_t layer, KvCache& cache, int6
     DECLAI_TRY(d.rope(*q, rope));
     rope.heads = c.kvHeadCount;
     DECLAI_TRY(d.rope(*k, rope));
-    const gpu::AttentionParams attention{
-        nTokens, startPos, c.headCount, c.kvHeadCount, c.headDim, cache.capacityTokens, 0.0f, true};
+    // The CPU engine multiplies pre-scaled queries (gemma2) by the scale before scoring them with scale 1;
+    // here the scale is folded into the scores (the query's F16 rounding then sees unscaled values, a
+    // difference well inside the device bar). Soft-capping divides the scale by the cap, as llama.cpp.
+    gpu::AttentionParams attention{nTokens,          startPos,  c.headCount,
+                                   c.kvHeadCount,    c.headDim, cache.capacityTokens,
+                                   c.attentionScale, true};
+    if (c.attentionSoftCap > 0.0f) {
+        attention.softCap = c.attentionSoftCap;
+        attention.scale = c.attentionScale / c.attentionSoftCap;
+    }
+    attention.window = c.usesSlidingWindow(layer) ? c.slidingWindow : 0;
     DECLAI_TRY(d.attention(*q, *k, *a.v, *cache.keys[slot], *cache.values[slot], *a.attnOut, attention));
-    DECLAI_TRY(matMul(w.wo, *a.attnOut, *a.proj));
-    DECLAI_TRY(d.add(*a.hidden, *a.proj, nTokens * dim));
+    m_roundedFrom = nullptr;
+    DECLAI_TRY(matMul(w.wo, *a.attnOut, nTokens, *a.proj));
+    if (w.postAttnNorm) {
+        DECLAI_TRY(d.rmsNorm(*a.proj, *w.postAttnNorm, *a.normed, dim, nTokens, c.rmsNormEps));
+        m_roundedFrom = nullptr;
+        DECLAI_TRY(d.add(*a.hidden, *a.normed, nTokens * dim));
+    } else {
+        DECLAI_TRY(d.add(*a.hidden, *a.proj, nTokens * dim));
+    }
 
-    // Feed-forward block (SwiGLU). normed is rewritten, so its rounding must be redone.
-    roundedFrom = nullptr;
+    // Feed-forward block: a gated FFN (SwiGLU or GeGLU) or a mixture of such experts.
     DECLAI_TRY(d.rmsNorm(*a.hidden, *w.ffnNorm, *a.normed, dim, nTokens, c.rmsNormEps));
-    DECLAI_TRY(matMul(w.wGate, *a.normed, *a.gate));
-    DECLAI_TRY(matMul(w.wUp, *a.normed, *a.up));
-    DECLAI_TRY(d.swiGlu(*a.gate, *a.up, nTokens * c.feedForwardLength));
-    DECLAI_TRY(matMul(w.wDown, *a.up, *a.proj));
-    DECLAI_TRY(d.add(*a.hidden, *a.proj, nTokens * dim));
+    m_roundedFrom = nullptr;
+    if (c.expertCount > 0) {
+        DECLAI_TRY(expertFfn(w, nTokens));
+    } else {
+        DECLAI_TRY(matMul(w.wGate, *a.normed, nTokens, *a.gate));
+        DECLAI_TRY(matMul(w.wUp, *a.normed, nTokens, *a.up));
+        DECLAI_TRY(gatedActivation(*a.gate, *a.up, nTokens * c.feedForwardLength));
+        m_roundedFrom = nullptr;
+        DECLAI_TRY(matMul(w.wDown, *a.up, nTokens, *a.proj));
+    }
+    if (w.postFfnNorm) {
+        DECLAI_TRY(d.rmsNorm(*a.proj, *w.postFfnNorm, *a.normed, dim, nTokens, c.rmsNormEps));
+        m_roundedFrom = nullptr;
+        DECLAI_TRY(d.add(*a.hidden, *a.normed, nTokens * dim));
+    } else {
+        DECLAI_TRY(d.add(*a.hidden, *a.proj, nTokens * dim));
+    }
 #undef DECLAI_TRY
     return {};
+}
+
+Expected<void> DeviceShardExecutor::expertFfn(const DeviceLayer& w, int64_t nTokens) {
+    const ModelConfig& c = m_config;
+    const int64_t dim = c.embeddingLength;
+    const int64_t experts = c.expertCount;
+    const int64_t used = c.expertUsedCount;
+    gpu::Device& d = *m_device;
+    Activations& a = m_act;
+    ExpertScratch& x = m_expertScratch;
+    const auto n = static_cast<size_t>(nTokens);
+    // Router logits come down; routing is cpu::routeExperts, the CPU engine's own.
+    if (auto r = matMul(w.router, *a.normed, nTokens, *a.router); !r)
+        return r;
+    x.routerLogits.resize(n * static_cast<size_t>(experts));
+    if (auto r = d.download(*a.router, 0, x.routerLogits.data(), x.routerLogits.size() * sizeof(float)); !r)
+        return r;
+    x.slotExpert.resize(n * static_cast<size_t>(used));
+    x.slotWeight.resize(x.slotExpert.size());
+    x.slotOut.resize(x.slotExpert.size() * static_cast<size_t>(dim));
+    cpu::routeExperts(x.routerLogits.data(), nTokens, experts, used, x.slotExpert.data(),
+                      x.slotWeight.data());
+    const gpu::MatrixDesc normedTable{TensorType::F32, nTokens, dim};
+    for (int64_t e = 0; e < experts; ++e) {
+        x.members.clear(); // (token, slot) pairs routed to e, as t * used + s
+        x.tokens.clear();
+        for (int64_t i = 0; i < nTokens * used; ++i)
+            if (x.slotExpert[static_cast<size_t>(i)] == e) {
+                x.members.push_back(i);
+                x.tokens.push_back(static_cast<int32_t>(i / used));
+            }
+        if (x.members.empty())
+            continue;
+        const auto count = static_cast<int64_t>(x.members.size()); // <= nTokens: one slot per token
+        const Expert& expert = w.experts[static_cast<size_t>(e)];
+        if (auto r = d.getRows(*a.normed, normedTable, x.tokens, *a.expertIn); !r)
+            return r;
+        m_roundedFrom = nullptr;
+        if (auto r = matMul(expert.gate, *a.expertIn, count, *a.gate); !r)
+            return r;
+        if (auto r = matMul(expert.up, *a.expertIn, count, *a.up); !r)
+            return r;
+        if (auto r = gatedActivation(*a.gate, *a.up, count * c.feedForwardLength); !r)
+            return r;
+        m_roundedFrom = nullptr;
+        if (auto r = matMul(expert.down, *a.up, count, *a.expertOut); !r)
+            return r;
+        x.expertOut.resize(static_cast<size_t>(count * dim));
+        if (auto r = d.download(*a.expertOut, 0, x.expertOut.data(), x.expertOut.size() * sizeof(float)); !r)
+            return r;
+        for (int64_t m = 0; m < count; ++m) {
+            const int64_t i = x.members[static_cast<size_t>(m)];
+            const float weight = x.slotWeight[static_cast<size_t>(i)];
+            const float* src = x.expertOut.data() + m * dim;
+            float* dst = x.slotOut.data() + i * dim;
+            for (int64_t v = 0; v < dim; ++v)
+                dst[v] = src[v] * weight;
+        }
+    }
+    m_roundedFrom = nullptr;
+    // The weighted outputs are added in rank order, as the CPU engine does, and go up as proj.
+    x.combined.resize(n * static_cast<size_t>(dim));
+    for (int64_t t = 0; t < nTokens; ++t) {
+        float* out = x.combined.data() + t * dim;
+        const float* first = x.slotOut.data() + t * used * dim;
+        std::copy(first, first + dim, out);
+        for (int64_t s = 1; s < used; ++s)
+            cpu::addInPlace(out, first + s * dim, dim);
+    }
+    return d.upload(*a.proj, 0, x.combined.data(), x.combined.size() * sizeof(float));
 }
 
 // ---- factory ----

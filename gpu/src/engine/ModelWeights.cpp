@@ -121,11 +121,16 @@ std::vector<const WeightMatrix*> LayerWeights::matrices() const {
     return present;
 }
 
-WeightMatrix expertSlice(const WeightMatrix& stacked, int64_t expert, int64_t experts) {
-    WeightMatrix m = stacked;
-    m.rows = stacked.rows / experts;
-    m.data = stacked.data + static_cast<size_t>(expert * m.rows) * stacked.rowBytes;
+WeightMatrix rowSlice(const WeightMatrix& matrix, int64_t firstRow, int64_t rows) {
+    WeightMatrix m = matrix;
+    m.rows = rows;
+    m.data = matrix.row(firstRow);
     return m;
+}
+
+WeightMatrix expertSlice(const WeightMatrix& stacked, int64_t expert, int64_t experts) {
+    const int64_t rows = stacked.rows / experts;
+    return rowSlice(stacked, expert * rows, rows);
 }
 
 Expected<std::shared_ptr<const ModelWeights>> ModelWeights::load(const std::string& path) {

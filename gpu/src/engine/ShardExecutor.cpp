@@ -18,19 +18,6 @@ void addBias(float* x, const std::vector<float>& bias, int64_t n) {
         x[i] += bias[static_cast<size_t>(i)];
 }
 
-// gelu_tanh as llama.cpp's CPU backend computes it: the input rounded to F16, looked up in a table of F16
-// values of 0.5x(1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), saturated outside [-10, 10].
-float geluF16Table(float x) {
-    if (x <= -10.0f)
-        return 0.0f;
-    if (x >= 10.0f)
-        return x;
-    const float h = quant::fp16ToFp32(quant::fp32ToFp16(x));
-    const float g =
-        0.5f * h * (1.0f + std::tanh(0.79788456080286535587989211986876f * h * (1.0f + 0.044715f * h * h)));
-    return quant::fp16ToFp32(quant::fp32ToFp16(g));
-}
-
 // up[i] = act(gate[i]) * up[i] over `rows` rows of rowLength values.
 void gatedActivation(FfnActivation activation, const float* gate, float* up, int64_t rowLength, int64_t rows,
                      ThreadPool& pool) {
@@ -38,10 +25,7 @@ void gatedActivation(FfnActivation activation, const float* gate, float* up, int
         cpu::swiGluRows(gate, up, rowLength, rows, pool);
         return;
     }
-    pool.parallelFor(rows * rowLength, 4096, [&](int64_t begin, int64_t end, int) {
-        for (int64_t i = begin; i < end; ++i)
-            up[i] = geluF16Table(gate[i]) * up[i];
-    });
+    cpu::geluGlu(gate, up, rows * rowLength, pool);
 }
 
 } // namespace
@@ -352,23 +336,7 @@ void ShardExecutor::expertFfn(const LayerWeights& w, int64_t nTokens) {
     m_slotExpert.resize(n * static_cast<size_t>(used));
     m_slotWeight.resize(n * static_cast<size_t>(used));
     m_slotOut.resize(n * static_cast<size_t>(used * dim));
-    for (int64_t t = 0; t < nTokens; ++t) {
-        float* probs = m_router.data() + t * experts;
-        cpu::softmax(probs, experts);
-        int32_t* chosen = m_slotExpert.data() + t * used;
-        std::vector<int32_t> order(static_cast<size_t>(experts));
-        std::iota(order.begin(), order.end(), 0);
-        std::stable_sort(order.begin(), order.end(),
-                         [&](int32_t a, int32_t b) { return probs[a] > probs[b]; });
-        double sum = 0.0;
-        for (int64_t s = 0; s < used; ++s) {
-            chosen[s] = order[static_cast<size_t>(s)];
-            sum += static_cast<double>(probs[chosen[s]]);
-        }
-        const float total = std::max(static_cast<float>(sum), 6.103515625e-5f);
-        for (int64_t s = 0; s < used; ++s)
-            m_slotWeight[static_cast<size_t>(t * used + s)] = probs[chosen[s]] / total;
-    }
+    cpu::routeExperts(m_router.data(), nTokens, experts, used, m_slotExpert.data(), m_slotWeight.data());
     std::vector<int64_t> members; // (token, slot) pairs routed to the current expert, as t * used + s
     for (int64_t e = 0; e < experts; ++e) {
         members.clear();

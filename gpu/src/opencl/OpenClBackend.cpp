@@ -262,8 +262,8 @@ public:
         const size_t global[] = {static_cast<size_t>(p.ropeDims / 2), static_cast<size_t>(p.heads),
                                  static_cast<size_t>(p.nTokens)};
         return run("rope", 3, global, nullptr, memOf(x), static_cast<cl_int>(p.headDim),
-                   static_cast<cl_int>(p.ropeDims), static_cast<cl_int>(p.startPos), p.freqBase, p.freqScale,
-                   static_cast<cl_int>(p.neox ? 1 : 0));
+                   static_cast<cl_int>(p.ropeDims), static_cast<cl_int>(p.startPos), p.thetaScale(),
+                   p.freqScale, static_cast<cl_int>(p.neox ? 1 : 0));
     }
 
     Expected<void> attention(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v,
@@ -290,11 +290,12 @@ public:
             return run("attention_half", 2, global, local, memOf(q), memOf(keyCache), memOf(valueCache),
                        memOf(out), *scores, static_cast<cl_int>(p.startPos), static_cast<cl_int>(p.headCount),
                        static_cast<cl_int>(p.kvHeadCount), static_cast<cl_int>(p.headDim),
-                       static_cast<cl_int>(maxVisible), scale);
+                       static_cast<cl_int>(maxVisible), scale, p.softCap, static_cast<cl_int>(p.window));
         return run("attention", 2, global, local, memOf(q), memOf(keyCache), memOf(valueCache), memOf(out),
                    *scores, static_cast<cl_int>(p.startPos), static_cast<cl_int>(p.headCount),
                    static_cast<cl_int>(p.kvHeadCount), static_cast<cl_int>(p.headDim),
-                   static_cast<cl_int>(maxVisible), scale, LocalBytes{m_groupSize * sizeof(float)});
+                   static_cast<cl_int>(maxVisible), scale, p.softCap, static_cast<cl_int>(p.window),
+                   LocalBytes{m_groupSize * sizeof(float)});
     }
 
     Expected<void> swiGlu(const DeviceBuffer& gate, DeviceBuffer& x, int64_t n) override {
@@ -302,6 +303,13 @@ public:
             return r;
         const size_t global[] = {static_cast<size_t>(n)};
         return run("swiglu", 1, global, nullptr, memOf(gate), memOf(x));
+    }
+
+    Expected<void> geluGlu(const DeviceBuffer& gate, DeviceBuffer& x, int64_t n) override {
+        if (auto r = checks::elementwise(*this, gate, x, n); !r)
+            return r;
+        const size_t global[] = {static_cast<size_t>(n)};
+        return run("gelu_glu", 1, global, nullptr, memOf(gate), memOf(x));
     }
 
     Expected<void> add(DeviceBuffer& x, const DeviceBuffer& y, int64_t n) override {

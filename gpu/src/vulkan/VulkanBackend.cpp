@@ -18,7 +18,7 @@ namespace {
 // Every shader uses one descriptor set of this many storage buffers (unused ones get a dummy buffer) and
 // at most this many bytes of push constants (the Vulkan minimum guarantee is 128).
 constexpr uint32_t kBindings = 5;
-constexpr uint32_t kPushBytes = 32;
+constexpr uint32_t kPushBytes = 48;
 constexpr uint32_t kGroupSize = 64;           // local_size_x of every shader
 constexpr uint32_t kMatMulTokensPerGroup = 8; // TOKENS_PER_GROUP in matmul.comp
 // Descriptor sets per command batch; a full pool forces a submit (see record()).
@@ -306,8 +306,7 @@ public:
     Expected<void> rope(DeviceBuffer& x, const RopeParams& p) override {
         if (auto r = checks::rope(*this, x, p); !r)
             return r;
-        // The same float expression the CPU table uses, so the per-pair angles match bit for bit.
-        const float thetaScale = std::pow(p.freqBase, -2.0f / static_cast<float>(p.ropeDims));
+        const float thetaScale = p.thetaScale();
         const auto pairs = static_cast<uint32_t>(p.nTokens * p.heads * (p.ropeDims / 2));
         struct {
             uint32_t pairs, heads, headDim, ropeDims, startPos;
@@ -350,10 +349,13 @@ public:
             uint32_t startPos, headCount, kvHeadCount, headDim, maxVisible;
             float scale;
             uint32_t halfAccumulator;
+            float softCap;
+            uint32_t window;
         } push{static_cast<uint32_t>(p.startPos),    static_cast<uint32_t>(p.headCount),
                static_cast<uint32_t>(p.kvHeadCount), static_cast<uint32_t>(p.headDim),
                static_cast<uint32_t>(maxVisible),    scale,
-               p.halfAccumulator ? 1u : 0u};
+               p.halfAccumulator ? 1u : 0u,          p.softCap,
+               static_cast<uint32_t>(p.window)};
         return dispatch("attention", {&q, &keyCache, &valueCache, &out, m_scores.get()}, &push, sizeof push,
                         static_cast<uint32_t>(p.headCount), static_cast<uint32_t>(p.nTokens));
     }
@@ -363,6 +365,13 @@ public:
             return r;
         const auto count = static_cast<uint32_t>(n);
         return dispatchFlat("swiglu", {&gate, &x}, &count, sizeof count, count);
+    }
+
+    Expected<void> geluGlu(const DeviceBuffer& gate, DeviceBuffer& x, int64_t n) override {
+        if (auto r = checks::elementwise(*this, gate, x, n); !r)
+            return r;
+        const auto count = static_cast<uint32_t>(n);
+        return dispatchFlat("gelu_glu", {&gate, &x}, &count, sizeof count, count);
     }
 
     Expected<void> add(DeviceBuffer& x, const DeviceBuffer& y, int64_t n) override {
@@ -688,6 +697,10 @@ private:
         if (it == m_pipelines.end())
             return makeError(ErrorCode::Internal,
                              std::string("Vulkan shader '").append(name).append("' is missing"));
+        if (pushBytes > kPushBytes)
+            return makeError(
+                ErrorCode::Internal,
+                std::string("Vulkan shader '").append(name).append("' has too many push constants"));
         if (groupsX > m_limits.maxComputeWorkGroupCount[0] || groupsY > m_limits.maxComputeWorkGroupCount[1])
             return makeError(
                 ErrorCode::Unsupported,

@@ -46,11 +46,9 @@ struct ModelConfig {
 
     bool has(LayerTensor t) const { return layerTensorPresent[static_cast<size_t>(t)]; }
     bool usesSlidingWindow(int64_t layer) const;
-    // Empty when the device graph (the llama layer with NeoX RoPE, Q/K/V biases and per-head Q/K norms) can
-    // run this model; otherwise what it lacks, e.g. "architecture 'gemma2' (post-norms, GELU, ...)".
-    std::string deviceUnsupportedFeatures() const;
     // The device graph's options this model uses that only some backends have ops for (OpenCL and Vulkan
-    // have all; see DeviceShardExecutor::create), e.g. "NeoX RoPE, Q/K/V biases"; empty for plain llama.
+    // have all; CUDA and HIP not yet; see DeviceShardExecutor::create), e.g. "NeoX RoPE, Q/K/V biases";
+    // empty for plain llama and llama with experts.
     std::string deviceOptionalFeatures() const;
 
     int64_t qDim() const { return headCount * headDim; }

@@ -55,10 +55,22 @@ void applyRopeNeox(float* x, int64_t heads, int64_t headDim, int64_t ropeDims, c
 // (a batch), split over the pool by rows; each row gives the same floats as a one-row call.
 void swiGlu(const float* gate, float* x, int64_t n);
 void swiGluRows(const float* gate, float* x, int64_t rowLength, int64_t rows, ThreadPool& pool);
+// gelu_tanh as llama.cpp's CPU backend computes it: the input rounded to F16, looked up in a table of F16
+// values of 0.5x(1 + tanh(sqrt(2/pi) x (1 + 0.044715 x^2))), saturated outside [-10, 10].
+float geluF16(float x);
+// x[i] = geluF16(gate[i]) * x[i] (GeGLU, Gemma 2's gated FFN) over n values, split over the pool.
+void geluGlu(const float* gate, float* x, int64_t n, ThreadPool& pool);
 
 void addInPlace(float* x, const float* y, int64_t n);
 
 // Softmax in place over n values (max-subtracted, sum in double).
 void softmax(float* x, int64_t n);
+
+// Mixture-of-experts routing as llama.cpp's build_moe_ffn runs Mixtral, for nTokens rows of `experts`
+// router logits (softmaxed in place): each token's `used` most probable experts in rank order go to
+// chosen (nTokens x used), their probabilities renormalised to sum 1 (the sum clamped below as llama.cpp
+// does) to weights (nTokens x used).
+void routeExperts(float* routerLogits, int64_t nTokens, int64_t experts, int64_t used, int32_t* chosen,
+                  float* weights);
 
 } // namespace declai::cpu

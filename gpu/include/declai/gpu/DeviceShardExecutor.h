@@ -2,7 +2,9 @@
 // tests), built only on DeviceOps. The shard's weights are uploaded once, as raw GGUF bytes, when the
 // executor is created; each session owns one F16 key and one F16 value cache per layer on the device.
 // A forward uploads the input hidden states, runs every layer with the activations staying on the
-// device, and downloads the output hidden states: nothing else crosses the bus.
+// device, and downloads the output hidden states: nothing else crosses the bus, except for mixtures of
+// experts, whose routing runs on the host (the router's logits come down, each routed expert's rows go
+// up as ids for getRows and its output comes down, once per layer; DeviceOps has no top-k or scatter).
 // Threading: every call comes from one compute thread (the device is not thread-safe either).
 #pragma once
 
@@ -45,10 +47,18 @@ private:
         std::unique_ptr<gpu::DeviceBuffer> buffer;
         gpu::MatrixDesc desc;
     };
+    struct Expert {
+        DeviceMatrix gate, up, down;
+    };
+    // Fused matrices (phi3's attn_qkv and [gate | up] ffn_up) are uploaded as their row slices, so the
+    // graph below sees separate Q/K/V and gate/up products (each row's product is the same either way).
     struct DeviceLayer {
         std::unique_ptr<gpu::DeviceBuffer> attnNorm, ffnNorm;
-        std::unique_ptr<gpu::DeviceBuffer> bq, bk, bv, qNorm, kNorm; // null when the model has none
-        DeviceMatrix wq, wk, wv, wo, wGate, wUp, wDown;
+        // null when the model has none: biases (qwen2), Q/K norms (qwen3), post-norms (gemma2)
+        std::unique_ptr<gpu::DeviceBuffer> bq, bk, bv, qNorm, kNorm, postAttnNorm, postFfnNorm;
+        DeviceMatrix wq, wk, wv, wo, wGate, wUp, wDown; // wGate/wUp/wDown empty with experts
+        DeviceMatrix router;                            // experts only
+        std::vector<Expert> experts;
     };
     struct KvCache {
         int64_t length = 0;
@@ -61,6 +71,13 @@ private:
         std::unique_ptr<gpu::DeviceBuffer> hidden, normed, q, k, v, attnOut, proj, gate, up;
         std::unique_ptr<gpu::DeviceBuffer> qNormed, kNormed; // per-head Q/K norm outputs (qwen3) or null
         std::unique_ptr<gpu::DeviceBuffer> rounded; // roundActivations output, the largest matmul input
+        std::unique_ptr<gpu::DeviceBuffer> router, expertIn, expertOut; // experts only
+    };
+    // Host side of expert routing, reused across layers.
+    struct ExpertScratch {
+        std::vector<float> routerLogits, slotWeight, slotOut, expertOut, combined;
+        std::vector<int32_t> slotExpert, tokens;
+        std::vector<int64_t> members;
     };
 
     DeviceShardExecutor(std::shared_ptr<const ModelWeights> weights, LayerRange layers,
@@ -71,6 +88,12 @@ private:
     Expected<void> reserveActivations(int64_t nTokens);
     Expected<void> reserveCache(KvCache& cache, int64_t tokens);
     Expected<void> runLayer(int64_t layer, KvCache& cache, int64_t startPos, int64_t nTokens);
+    // normed (nTokens rows) -> proj, through the experts the router picks for each token.
+    Expected<void> expertFfn(const DeviceLayer& w, int64_t nTokens);
+    // y = W x for nTokens rows, x first rounded as the CPU engine rounds it for W's format.
+    Expected<void> matMul(const DeviceMatrix& m, const gpu::DeviceBuffer& x, int64_t nTokens,
+                          gpu::DeviceBuffer& y);
+    Expected<void> gatedActivation(const gpu::DeviceBuffer& gate, gpu::DeviceBuffer& x, int64_t n);
 
     std::shared_ptr<const ModelWeights> m_weights;
     const ModelConfig& m_config;
@@ -80,6 +103,11 @@ private:
     std::vector<DeviceLayer> m_deviceLayers; // index: layer - m_layers.begin
     uint64_t m_weightBytes = 0;
     Activations m_act;
+    // Which buffer a.rounded holds a rounding of, and as what: matMul shares one rounding between the
+    // products of one input (Q/K/V, gate/up). runLayer resets it after every write to a matMul input.
+    const gpu::DeviceBuffer* m_roundedFrom = nullptr;
+    TensorType m_roundedAs = TensorType::F32;
+    ExpertScratch m_expertScratch;
     std::map<SessionId, KvCache> m_sessions;
 };
 

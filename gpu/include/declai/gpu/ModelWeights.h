@@ -53,6 +53,8 @@ struct LayerWeights {
     std::vector<const WeightMatrix*> matrices() const;
 };
 
+// Rows [firstRow, firstRow + rows) of a matrix (a view: a part of a fused or stacked matrix).
+WeightMatrix rowSlice(const WeightMatrix& matrix, int64_t firstRow, int64_t rows);
 // Rows [e * rows / experts, (e + 1) * rows / experts) of a stacked expert matrix.
 WeightMatrix expertSlice(const WeightMatrix& stacked, int64_t expert, int64_t experts);
 

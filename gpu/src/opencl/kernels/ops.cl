@@ -24,14 +24,18 @@ __kernel void rms_norm(__global const float* x, __global const float* weight, __
 }
 
 // global = (ropeDims / 2, heads, nTokens): rotates pair i of head h of token t in place; the pair is
-// (2i, 2i+1), or (i, i + ropeDims/2) when neox is set.
-__kernel void rope(__global float* x, int headDim, int ropeDims, int startPos, float freqBase,
+// (2i, 2i+1), or (i, i + ropeDims/2) when neox is set. theta_i = pos * thetaScale^i by repeated
+// multiplication in float, as the CPU reference builds its table (thetaScale = base^(-2/d) computed on the
+// host), so only sin/cos differ.
+__kernel void rope(__global float* x, int headDim, int ropeDims, int startPos, float thetaScale,
                    float freqScale, int neox) {
     const int i = get_global_id(0);
     const int h = get_global_id(1);
     const int t = get_global_id(2);
     const int heads = get_global_size(1);
-    const float theta = (float)(startPos + t) * pow(freqBase, -2.0f * (float)i / (float)ropeDims);
+    float theta = (float)(startPos + t);
+    for (int k = 0; k < i; ++k)
+        theta *= thetaScale;
     const float angle = freqScale * theta;
     const float c = cos(angle);
     const float s = sin(angle);
@@ -59,31 +63,33 @@ __kernel void kv_store(__global const float* k, __global const float* v, __globa
 __kernel void attention(__global const float* q, __global const half* keyCache,
                         __global const half* valueCache, __global float* out, __global float* scores,
                         int startPos, int headCount, int kvHeadCount, int headDim, int maxVisible,
-                        float scale, __local float* scratch) {
+                        float scale, float softCap, int window, __local float* scratch) {
     const int h = get_group_id(0);
     const int t = get_global_id(1);
     const int lid = get_local_id(0);
     const int size = get_local_size(0);
     const int kvHead = h / (headCount / kvHeadCount);
     const int visible = startPos + t + 1;
+    // Sliding-window layers see the last `window` positions only (AttentionParams::window).
+    const int first = window > 0 ? max(0, visible - window) : 0;
     const ulong kvDim = (ulong)kvHeadCount * (ulong)headDim;
     const ulong qOffset = ((ulong)t * (ulong)headCount + (ulong)h) * (ulong)headDim;
     __global const float* query = q + qOffset;
     __global float* s = scores + ((ulong)t * (ulong)headCount + (ulong)h) * (ulong)maxVisible;
 
     float localMax = -INFINITY;
-    for (int j = lid; j < visible; j += size) {
+    for (int j = first + lid; j < visible; j += size) {
         __global const half* key = keyCache + (ulong)j * kvDim + (ulong)kvHead * (ulong)headDim;
         float dot = 0.0f;
         for (int d = 0; d < headDim; ++d)
             dot += query[d] * vload_half(d, key);
-        const float score = dot * scale;
+        const float score = softCap > 0.0f ? softCap * tanh(dot * scale) : dot * scale;
         s[j] = score;
         localMax = fmax(localMax, score);
     }
     const float maxScore = wg_max(scratch, localMax);
     float localSum = 0.0f;
-    for (int j = lid; j < visible; j += size) {
+    for (int j = first + lid; j < visible; j += size) {
         const float e = exp(s[j] - maxScore);
         s[j] = e;
         localSum += e;
@@ -95,7 +101,7 @@ __kernel void attention(__global const float* q, __global const half* keyCache,
     __global const half* values = valueCache + (ulong)kvHead * (ulong)headDim;
     for (int d = lid; d < headDim; d += size) {
         float acc = 0.0f;
-        for (int j = 0; j < visible; ++j)
+        for (int j = first; j < visible; ++j)
             acc += s[j] * vload_half((ulong)j * kvDim + d, values);
         out[qOffset + d] = acc * inverse;
     }
@@ -105,6 +111,24 @@ __kernel void swiglu(__global const float* gate, __global float* x) {
     const int i = get_global_id(0);
     const float g = gate[i];
     x[i] = (g / (1.0f + exp(-g))) * x[i];
+}
+
+// gelu_tanh(gate) * x with the gate and the GELU value rounded to F16 as llama.cpp's CPU table does
+// (saturated outside [-10, 10]).
+__kernel void gelu_glu(__global const float* gate, __global float* x) {
+    const int i = get_global_id(0);
+    const float g = gate[i];
+    float gelu;
+    if (g <= -10.0f) {
+        gelu = 0.0f;
+    } else if (g >= 10.0f) {
+        gelu = g;
+    } else {
+        const float h = round_f16(g);
+        const float inner = 0.79788456080286535587989211986876f * h * (1.0f + 0.044715f * h * h);
+        gelu = round_f16(0.5f * h * (1.0f + tanh(inner)));
+    }
+    x[i] = gelu * x[i];
 }
 
 __kernel void add(__global float* x, __global const float* y) {
@@ -167,23 +191,25 @@ __kernel void round_activations(__global const float* x, __global float* out, in
 __kernel void attention_half(__global const float* q, __global const half* keyCache,
                              __global const half* valueCache, __global float* out, __global float* scores,
                              int startPos, int headCount, int kvHeadCount, int headDim, int maxVisible,
-                             float scale) {
+                             float scale, float softCap, int window) {
     const int h = get_group_id(0);
     const int t = get_global_id(1);
     const int lid = get_local_id(0);
     const int size = get_local_size(0);
     const int kvHead = h / (headCount / kvHeadCount);
     const int visible = startPos + t + 1;
+    // Sliding-window layers see the last `window` positions only (AttentionParams::window).
+    const int first = window > 0 ? max(0, visible - window) : 0;
     const ulong kvDim = (ulong)kvHeadCount * (ulong)headDim;
     const ulong qOffset = ((ulong)t * (ulong)headCount + (ulong)h) * (ulong)headDim;
     __global const float* query = q + qOffset;
     __global float* s = scores + ((ulong)t * (ulong)headCount + (ulong)h) * (ulong)maxVisible;
-    for (int j = lid; j < visible; j += size) {
+    for (int j = first + lid; j < visible; j += size) {
         __global const half* key = keyCache + (ulong)j * kvDim + (ulong)kvHead * (ulong)headDim;
         float dot = 0.0f;
         for (int d = 0; d < headDim; ++d)
             dot += round_f16(query[d]) * vload_half(d, key);
-        s[j] = dot * scale;
+        s[j] = softCap > 0.0f ? softCap * tanh(dot * scale) : dot * scale;
     }
     barrier(CLK_GLOBAL_MEM_FENCE);
     __global const half* values = valueCache + (ulong)kvHead * (ulong)headDim;
@@ -191,7 +217,7 @@ __kernel void attention_half(__global const float* q, __global const half* keyCa
         float acc = 0.0f;
         float maxScore = -INFINITY;
         float sum = 0.0f;
-        for (int j = 0; j < visible; ++j) {
+        for (int j = first; j < visible; ++j) {
             const float score = s[j];
             float oldScale = 1.0f;
             float weight = 1.0f;

@@ -11,6 +11,7 @@ layout(std430, binding = 3) writeonly buffer Out { float o[]; };
 layout(std430, binding = 4) coherent buffer Scores { float s[]; };
 layout(push_constant) uniform Params {
     uint startPos; uint headCount; uint kvHeadCount; uint headDim; uint maxVisible; float scale; uint halfAccumulator;
+    float softCap; uint window;
 } p;
 
 void main() {
@@ -19,17 +20,19 @@ void main() {
     const uint lid = gl_LocalInvocationID.x;
     const uint kvHead = h / (p.headCount / p.kvHeadCount);
     const uint visible = p.startPos + t + 1u;
+    // Sliding-window layers see the last `window` positions only (AttentionParams::window).
+    const uint first = (p.window > 0u && visible > p.window) ? visible - p.window : 0u;
     const uint kvDim = p.kvHeadCount * p.headDim;
     const uint qOffset = (t * p.headCount + h) * p.headDim;
     const uint sOffset = (t * p.headCount + h) * p.maxVisible;
 
     float localMax = -1.0 / 0.0;
-    for (uint j = lid; j < visible; j += DECLAI_GROUP) {
+    for (uint j = first + lid; j < visible; j += DECLAI_GROUP) {
         const uint key = j * kvDim + kvHead * p.headDim;
         float dot = 0.0;
         for (uint d = 0u; d < p.headDim; ++d)
             dot += (p.halfAccumulator != 0u ? roundF16(q[qOffset + d]) : q[qOffset + d]) * HALF_AT(kc, key + d);
-        const float score = dot * p.scale;
+        const float score = p.softCap > 0.0 ? p.softCap * tanh(dot * p.scale) : dot * p.scale;
         s[sOffset + j] = score;
         localMax = max(localMax, score);
     }
@@ -42,7 +45,7 @@ void main() {
             float acc = 0.0;
             float maxScore = -1.0 / 0.0;
             float sum = 0.0;
-            for (uint j = 0u; j < visible; ++j) {
+            for (uint j = first; j < visible; ++j) {
                 const float score = s[sOffset + j];
                 float oldScale = 1.0;
                 float weight = 1.0;
@@ -62,7 +65,7 @@ void main() {
     }
     const float maxScore = wgMax(localMax);
     float localSum = 0.0;
-    for (uint j = lid; j < visible; j += DECLAI_GROUP) {
+    for (uint j = first + lid; j < visible; j += DECLAI_GROUP) {
         const float e = exp(s[sOffset + j] - maxScore);
         s[sOffset + j] = e;
         localSum += e;
@@ -75,7 +78,7 @@ void main() {
     const uint valueBase = kvHead * p.headDim;
     for (uint d = lid; d < p.headDim; d += DECLAI_GROUP) {
         float acc = 0.0;
-        for (uint j = 0u; j < visible; ++j)
+        for (uint j = first; j < visible; ++j)
             acc += s[sOffset + j] * HALF_AT(vc, j * kvDim + valueBase + d);
         o[qOffset + d] = acc * inverse;
     }

@@ -12,6 +12,7 @@
 #include "declai/core/Error.h"
 #include "declai/core/TensorType.h"
 
+#include <cmath>
 #include <cstdint>
 #include <span>
 
@@ -30,12 +31,16 @@ enum class OpKind {
     RoundActivations,
     RopeNeox, // Rope with RopeParams::neox (Qwen, Phi, Gemma): pairs (i, i + ropeDims/2)
     AddBias,  // a bias vector added to every row (Qwen2's Q/K/V biases)
+    GeluGlu,  // x = gelu_tanh(gate) * x (Gemma 2's gated FFN)
+    // Attention with AttentionParams::softCap or ::window set (Gemma 2's capped scores and sliding-window
+    // layers, Phi-3's window); plain Attention is the op without them.
+    AttentionCapWindow,
 };
 
 inline constexpr OpKind kAllOps[] = {OpKind::RmsNorm,   OpKind::MatMul,           OpKind::Rope,
                                      OpKind::Attention, OpKind::SwiGlu,           OpKind::Add,
                                      OpKind::GetRows,   OpKind::RoundActivations, OpKind::RopeNeox,
-                                     OpKind::AddBias};
+                                     OpKind::AddBias,   OpKind::GeluGlu,          OpKind::AttentionCapWindow};
 const char* opKindName(OpKind op);
 
 // Memory owned by one device. Created by Device::allocate; must not outlive its device. Not thread-safe:
@@ -74,6 +79,9 @@ struct RopeParams {
     float freqScale = 1.0f;
     // false: llama's pairs (2i, 2i+1); true: NeoX pairs (i, i + ropeDims/2), same angle per pair i.
     bool neox = false;
+    // base^(-2/ropeDims): kernels build theta_i = pos * thetaScale^i by repeated multiplication in float,
+    // the same expression as cpu::ropeTable, so the angles match the CPU engine's bit for bit.
+    float thetaScale() const { return std::pow(freqBase, -2.0f / static_cast<float>(ropeDims)); }
 };
 
 struct AttentionParams {
@@ -88,6 +96,11 @@ struct AttentionParams {
     // online softmax over cache rows 0.. in order keeps the weighted value sum in F16 (rounded after every
     // rescale and every accumulation). false: the plain two-pass float softmax.
     bool halfAccumulator = false;
+    // > 0: each score is softCap * tanh(dot * scale) (Gemma 2's attention soft-capping; llama.cpp folds
+    // 1/cap into the scale the same way, so pass scale = kqScale / softCap).
+    float softCap = 0.0f;
+    // > 0: token at position p attends to positions (p - window, p] only (sliding-window layers).
+    int64_t window = 0;
 };
 
 // Operations are enqueued on the device's one in-order queue: they may return before the work is done,
@@ -116,6 +129,8 @@ public:
                                                    const AttentionParams& params) = 0;
     // x = silu(gate) * x over n values.
     [[nodiscard]] virtual Expected<void> swiGlu(const DeviceBuffer& gate, DeviceBuffer& x, int64_t n) = 0;
+    // x = gelu(gate) * x over n values, GELU in its tanh form (llama.cpp's ggml_gelu).
+    [[nodiscard]] virtual Expected<void> geluGlu(const DeviceBuffer& gate, DeviceBuffer& x, int64_t n) = 0;
     // x += y over n values.
     [[nodiscard]] virtual Expected<void> add(DeviceBuffer& x, const DeviceBuffer& y, int64_t n) = 0;
     // x[r][c] += bias[c] for rows x cols values of x (row-major) and cols values of bias.
