@@ -69,14 +69,14 @@ private Q_SLOTS:
             QVERIFY(n.toObject().value(QStringLiteral("stages_served")).toInt() > 0);
     }
 
-    // Issue 15: another architecture through server + 2 nodes gives llama.cpp's greedy tokens. gemma2 has the
+    // Issue 15: every architecture through server + 2 nodes gives llama.cpp's greedy tokens. gemma2 has the
     // most gateway-side parts (embedding scale, final soft-capping, tied output) and sliding-window layers;
     // mixtral (F16: its Q4_K_M p2 is a known llama.cpp batch divergence, tst_parity) routes experts in a
     // node.
     void otherArchitecturesThroughThePipeline_data() {
         QTest::addColumn<QString>("model");
-        QTest::newRow("gemma2") << QStringLiteral("synth-arch-gemma2-f16");
-        QTest::newRow("mixtral") << QStringLiteral("synth-arch-mixtral-f16");
+        for (const char* arch : {"qwen2", "qwen3", "gemma2", "phi3", "mixtral"})
+            QTest::newRow(arch) << QStringLiteral("synth-arch-%1-f16").arg(QLatin1String(arch));
     }
 
     void otherArchitecturesThroughThePipeline() {
