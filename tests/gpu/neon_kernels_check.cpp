@@ -12,6 +12,7 @@
 #include "declai/gpu/CpuFeatures.h"
 
 #include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -55,12 +56,49 @@ struct DotCase {
     std::vector<float> xDequant; // token-major
 };
 
+// Formats without a quantiser (Q4_1, Q5_0, Q5_1, IQ4_NL; the engine only reads them): random bytes, with
+// each block's F16 scale (and Q4_1 / Q5_1's F16 minimum) set to a small finite value.
+void randomBlocks(TensorType type, std::vector<std::byte>& row, uint32_t seed) {
+    size_t blockBytes = 0;
+    std::vector<size_t> halfOffsets = {0};
+    switch (type) {
+    case TensorType::Q4_1:
+        blockBytes = sizeof(BlockQ4_1);
+        halfOffsets.push_back(offsetof(BlockQ4_1, m));
+        break;
+    case TensorType::Q5_0:
+        blockBytes = sizeof(BlockQ5_0);
+        break;
+    case TensorType::Q5_1:
+        blockBytes = sizeof(BlockQ5_1);
+        halfOffsets.push_back(offsetof(BlockQ5_1, m));
+        break;
+    case TensorType::IQ4_NL:
+        blockBytes = sizeof(BlockIQ4_NL);
+        break;
+    default:
+        fail(std::string("no quantiser and no block layout for ") + std::string(tensorTypeName(type)));
+        return;
+    }
+    std::mt19937 rng(seed);
+    std::uniform_int_distribution<int> byte(0, 255);
+    std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
+    for (std::byte& b : row)
+        b = std::byte(byte(rng));
+    for (size_t block = 0; block + blockBytes <= row.size(); block += blockBytes)
+        for (size_t offset : halfOffsets) {
+            const f16_bits h = quant::fp32ToFp16(scale(rng));
+            std::memcpy(row.data() + block + offset, &h, sizeof h);
+        }
+}
+
 DotCase makeCase(TensorType type, int64_t n, uint32_t seed) {
     DotCase c;
     const auto wValues = randomValues(n, 1234u + seed, 0.05f);
     const auto xValues = randomValues(cpu::kMaxTileTokens * n, 99u + seed, 1.0f);
     c.w.resize(static_cast<size_t>(*tensorBytes(type, static_cast<uint64_t>(n))));
-    quant::quantizeRow(type, wValues.data(), c.w.data(), n);
+    if (!quant::quantizeRow(type, wValues.data(), c.w.data(), n))
+        randomBlocks(type, c.w, seed);
     c.xStride = quant::activationRowBytes(type, n);
     c.x.resize(c.xStride * cpu::kMaxTileTokens);
     for (int t = 0; t < cpu::kMaxTileTokens; ++t)
@@ -292,13 +330,21 @@ int main() {
         checkDot("dotQ8_0", TensorType::Q8_0, neon->dotQ8_0, ref.dotQ8_0, n, true);
     for (int64_t n : blockSizes)
         checkDot("dotQ4_0", TensorType::Q4_0, neon->dotQ4_0, ref.dotQ4_0, n, true);
+    for (int64_t n : blockSizes) {
+        checkDot("dotQ4_1", TensorType::Q4_1, neon->dotQ4_1, ref.dotQ4_1, n, true);
+        checkDot("dotQ5_0", TensorType::Q5_0, neon->dotQ5_0, ref.dotQ5_0, n, true);
+        checkDot("dotQ5_1", TensorType::Q5_1, neon->dotQ5_1, ref.dotQ5_1, n, true);
+        checkDot("dotIQ4_NL", TensorType::IQ4_NL, neon->dotIQ4_NL, ref.dotIQ4_NL, n, true);
+    }
     // Entries the NEON table leaves to the reference must still be the reference.
     ++gChecks;
     if (neon->dotBF16 != ref.dotBF16 || neon->dotQ4_K != ref.dotQ4_K || neon->dotQ6_K != ref.dotQ6_K ||
-        neon->toBF16 != ref.toBF16 || neon->quantizeQ8_K != ref.quantizeQ8_K || neon->swiGlu != ref.swiGlu)
+        neon->dotQ2_K != ref.dotQ2_K || neon->dotQ3_K != ref.dotQ3_K || neon->dotQ5_K != ref.dotQ5_K ||
+        neon->dotIQ4_XS != ref.dotIQ4_XS || neon->toBF16 != ref.toBF16 ||
+        neon->quantizeQ8_K != ref.quantizeQ8_K || neon->swiGlu != ref.swiGlu)
         fail("an entry without a NEON version is not the scalar reference's");
-    std::printf("dot products: F32 and F16 (n = 1 .. 5632, within 1e-5 of sum |w*x|), Q8_0 and Q4_0 "
-                "(n = 32 .. 5632, bit-exact), tiles of 1..%d tokens\n",
+    std::printf("dot products: F32 and F16 (n = 1 .. 5632, within 1e-5 of sum |w*x|), Q8_0, Q4_0, Q4_1, "
+                "Q5_0, Q5_1 and IQ4_NL (n = 32 .. 5632, bit-exact), tiles of 1..%d tokens\n",
                 cpu::kMaxTileTokens);
 
     checkConverters(*neon, ref);

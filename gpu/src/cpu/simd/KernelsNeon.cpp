@@ -16,6 +16,7 @@
 #if defined(__aarch64__)
 
 #include <arm_neon.h>
+#include <cmath>
 
 namespace declai::cpu {
 namespace {
@@ -205,6 +206,149 @@ struct UnpackQ4_0 {
     }
 };
 
+// ---- Q4_1 / Q5_1 x Q8_1, Q5_0 x Q8_0 (eight lanes), IQ4_NL x Q8_0 (one chain) --------------------------
+
+// The eight lane sums of the reference's addLaneProducts (lane i = values 4i..4i+3 of the block) for one
+// block of 32 weight values (lo = 0..15, hi = 16..31, int8) and one activation block: lanes 0..3 in
+// `first`, 4..7 in `second`. Every product fits an int16 (|w| <= 127, |x| <= 128) and every pairwise sum
+// is an integer add, so the lanes are exact.
+inline void laneSums(int8x16_t wLo, int8x16_t wHi, const int8_t* xq, int32x4_t& first, int32x4_t& second) {
+    const int8x16_t xLo = vld1q_s8(xq);
+    const int8x16_t xHi = vld1q_s8(xq + 16);
+    // Pairs of adjacent products, then pairs of pairs: four consecutive values per lane.
+    const int32x4_t p0 = vpaddlq_s16(vmull_s8(vget_low_s8(wLo), vget_low_s8(xLo))); // values 0..7
+    const int32x4_t p1 = vpaddlq_s16(vmull_high_s8(wLo, xLo));                      // values 8..15
+    const int32x4_t p2 = vpaddlq_s16(vmull_s8(vget_low_s8(wHi), vget_low_s8(xHi))); // values 16..23
+    const int32x4_t p3 = vpaddlq_s16(vmull_high_s8(wHi, xHi));                      // values 24..31
+    first = vpaddq_s32(p0, p1);
+    second = vpaddq_s32(p2, p3);
+}
+
+// The reference's hsum8: (lane0 + lane4) .. (lane3 + lane7), then (r0 + r2) + (r1 + r3).
+inline float laneTotal(float32x4_t first, float32x4_t second) {
+    const float32x4_t r = vaddq_f32(first, second);
+    return (vgetq_lane_f32(r, 0) + vgetq_lane_f32(r, 2)) + (vgetq_lane_f32(r, 1) + vgetq_lane_f32(r, 3));
+}
+
+// Unpack::block(w, lo, hi) returns the block's 32 values as int8 (lo = 0..15, hi = 16..31); Unpack::kHasMin
+// adds the reference's `summs = fma(m, s, summs)` per block (Q4_1 / Q5_1 with Q8_1 activations).
+template <typename WeightBlock, typename ActBlock, typename Unpack>
+struct LaneDot {
+    template <int NT>
+    static void tile(const void* weightRow, const std::byte* x, size_t xStride, int64_t n, float* out) {
+        const auto* w = static_cast<const WeightBlock*>(weightRow);
+        const ActBlock* xs[NT];
+        float32x4_t accFirst[NT];
+        float32x4_t accSecond[NT];
+        float summs[NT];
+        for (int t = 0; t < NT; ++t) {
+            xs[t] = activationRow<ActBlock>(x, xStride, t);
+            accFirst[t] = vdupq_n_f32(0.0f);
+            accSecond[t] = vdupq_n_f32(0.0f);
+            summs[t] = 0.0f;
+        }
+        const int64_t blocks = n / 32;
+        for (int64_t b = 0; b < blocks; ++b) {
+            prefetchWeights(w + b);
+            int8x16_t wLo;
+            int8x16_t wHi;
+            const float dw = Unpack::block(w[b], wLo, wHi);
+            for (int t = 0; t < NT; ++t) {
+                const ActBlock& xb = xs[t][b];
+                if constexpr (Unpack::kHasMin)
+                    summs[t] = std::fma(halfToFloat(w[b].m), halfToFloat(xb.s), summs[t]);
+                int32x4_t first;
+                int32x4_t second;
+                laneSums(wLo, wHi, xb.qs, first, second);
+                // acc[i] = fma(d, float(lane[i]), acc[i]): one fused multiply-add per lane, as the reference.
+                const float32x4_t d = vdupq_n_f32(dw * halfToFloat(xb.d));
+                accFirst[t] = vfmaq_f32(accFirst[t], vcvtq_f32_s32(first), d);
+                accSecond[t] = vfmaq_f32(accSecond[t], vcvtq_f32_s32(second), d);
+            }
+        }
+        for (int t = 0; t < NT; ++t)
+            out[t] = Unpack::kHasMin ? laneTotal(accFirst[t], accSecond[t]) + summs[t]
+                                     : laneTotal(accFirst[t], accSecond[t]);
+    }
+};
+
+// The low and high nibbles of a block's 16 bytes: values 0..15 and 16..31.
+inline void splitNibbles(const uint8_t* qs, uint8x16_t& lo, uint8x16_t& hi) {
+    const uint8x16_t raw = vld1q_u8(qs);
+    lo = vandq_u8(raw, vdupq_n_u8(0x0F));
+    hi = vshrq_n_u8(raw, 4);
+}
+
+// The fifth bits of a Q5 block: bit j of qh is value j's, moved to bit 4 of lane j (lo: 0..15, hi: 16..31).
+inline void fifthBits(const uint8_t* qh, uint8x16_t& lo, uint8x16_t& hi) {
+    static const uint8_t kBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const uint8x16_t select = vld1q_u8(kBit);
+    // Byte k of qh, repeated over the 8 lanes its bits belong to.
+    const uint8x16_t bytesLo = vcombine_u8(vdup_n_u8(qh[0]), vdup_n_u8(qh[1]));
+    const uint8x16_t bytesHi = vcombine_u8(vdup_n_u8(qh[2]), vdup_n_u8(qh[3]));
+    lo = vandq_u8(vtstq_u8(bytesLo, select), vdupq_n_u8(0x10));
+    hi = vandq_u8(vtstq_u8(bytesHi, select), vdupq_n_u8(0x10));
+}
+
+struct UnpackQ4_1 {
+    static constexpr bool kHasMin = true;
+    static float block(const BlockQ4_1& blk, int8x16_t& lo, int8x16_t& hi) {
+        uint8x16_t l;
+        uint8x16_t h;
+        splitNibbles(blk.qs, l, h);
+        lo = vreinterpretq_s8_u8(l);
+        hi = vreinterpretq_s8_u8(h);
+        return halfToFloat(blk.d);
+    }
+};
+
+template <typename Block, int kOffset, bool kMin>
+struct UnpackQ5 {
+    static constexpr bool kHasMin = kMin;
+    static float block(const Block& blk, int8x16_t& lo, int8x16_t& hi) {
+        uint8x16_t l;
+        uint8x16_t h;
+        splitNibbles(blk.qs, l, h);
+        uint8x16_t bitsLo;
+        uint8x16_t bitsHi;
+        fifthBits(blk.qh, bitsLo, bitsHi);
+        const int8x16_t offset = vdupq_n_s8(kOffset);
+        lo = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(l, bitsLo)), offset);
+        hi = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(h, bitsHi)), offset);
+        return halfToFloat(blk.d);
+    }
+};
+
+// The reference's one chain per (row, token): acc = fma(float(block's integer dot), dw * dx, acc).
+struct IQ4_NLDot {
+    template <int NT>
+    static void tile(const void* weightRow, const std::byte* x, size_t xStride, int64_t n, float* out) {
+        const auto* w = static_cast<const BlockIQ4_NL*>(weightRow);
+        const int8x16_t table = vld1q_s8(kIQ4NLValues);
+        const BlockQ8_0* xs[NT];
+        float acc[NT];
+        for (int t = 0; t < NT; ++t) {
+            xs[t] = activationRow<BlockQ8_0>(x, xStride, t);
+            acc[t] = 0.0f;
+        }
+        for (int64_t b = 0; b < n / kQK4_NL; ++b) {
+            prefetchWeights(w + b);
+            uint8x16_t l;
+            uint8x16_t h;
+            splitNibbles(w[b].qs, l, h);
+            const int8x16_t wLo = vqtbl1q_s8(table, l);
+            const int8x16_t wHi = vqtbl1q_s8(table, h);
+            const float dw = halfToFloat(w[b].d);
+            for (int t = 0; t < NT; ++t) {
+                const int32_t isum = vaddvq_s32(blockProducts(wLo, wHi, xs[t][b].qs));
+                acc[t] = std::fma(static_cast<float>(isum), dw * halfToFloat(xs[t][b].d), acc[t]);
+            }
+        }
+        for (int t = 0; t < NT; ++t)
+            out[t] = acc[t];
+    }
+};
+
 // ---- activation converters --------------------------------------------------------------------------------
 
 void toF16Neon(const float* x, void* out, int64_t n) {
@@ -293,13 +437,18 @@ void roundF16Neon(const float* x, float* out, int64_t n) {
 }
 
 KernelTable makeNeonTable() {
-    // Everything without a NEON version here (BF16, the K-quants, SwiGLU) stays the scalar reference.
+    // Everything without a NEON version here (BF16, the K-quants and IQ4_XS, SwiGLU) stays the scalar
+    // reference.
     KernelTable t = scalarKernels();
     t.name = "neon";
     t.dotF32 = &dotTiled<FloatDot<F32Values>>;
     t.dotF16 = &dotTiled<FloatDot<F16Values>>;
     t.dotQ8_0 = &dotTiled<QuantDot<BlockQ8_0, UnpackQ8_0>>;
     t.dotQ4_0 = &dotTiled<QuantDot<BlockQ4_0, UnpackQ4_0>>;
+    t.dotQ4_1 = &dotTiled<LaneDot<BlockQ4_1, BlockQ8_1, UnpackQ4_1>>;
+    t.dotQ5_0 = &dotTiled<LaneDot<BlockQ5_0, BlockQ8_0, UnpackQ5<BlockQ5_0, 16, false>>>;
+    t.dotQ5_1 = &dotTiled<LaneDot<BlockQ5_1, BlockQ8_1, UnpackQ5<BlockQ5_1, 0, true>>>;
+    t.dotIQ4_NL = &dotTiled<IQ4_NLDot>;
     t.toF16 = &toF16Neon;
     t.quantizeQ8_0 = &quantizeQ8_0Neon;
     t.dotF32F16 = &dotF32F16Neon;
