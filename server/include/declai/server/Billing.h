@@ -51,7 +51,7 @@ public:
     };
     using Decision = std::variant<Admission, Refused>;
     // Opens the user's account on first use, prices the worst case and holds it under holdKey (unique per
-    // request; unused for a quote), against keyId's spend limit. `decided` runs once on the main thread:
+    // request; unused for a quote), against keyId's spend limit. `decided` runs once (runs on: main thread):
     // inside this call when no ledger work is needed (credits off: an empty Admission; a request that cannot
     // be priced), else later, when the ledger committed the hold (or refused it). Returns a ticket for
     // abandon() while the ledger works, 0 when `decided` already ran.
@@ -61,7 +61,7 @@ public:
     // The caller no longer waits for the admission (its client left): `decided` will not run, and the hold,
     // if the ledger places it, is released whole as soon as it lands. Unknown or decided tickets are ignored.
     void abandon(uint64_t ticket);
-    // Admissions waiting for the ledger (abandoned ones until their hold is released).
+    // Admissions waiting for the ledger (abandoned ones too, until their hold has landed).
     size_t admissionsInFlight() const { return m_admitting.size(); }
 
     // From now on the request's hold belongs to `sessionId` (an empty holdId: nothing is held).
@@ -73,8 +73,8 @@ public:
     };
     // Closes the hold of an ended session (CreditService::closeRequestThen) and forgets it at once (a second
     // settle finds nothing): what `end` makes billable is charged, nodes in `unpaidNodes` (cut off during the
-    // session) earn nothing, and a charged request is remembered for refunds. `done` runs once on the main
-    // thread: inside this call with nullopt when the session holds nothing, else after the ledger committed.
+    // session) earn nothing, and a charged request is remembered for refunds. `done` runs once (runs on: main
+    // thread): inside this call with nullopt when the session holds nothing, else after the ledger committed.
     void settle(uint64_t sessionId, const std::string& user, int64_t modelParams, RequestEnd end,
                 const SessionStats& stats, uint64_t requestId, double priceMultiplier,
                 const std::set<std::string>& unpaidNodes,
