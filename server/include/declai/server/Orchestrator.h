@@ -165,8 +165,8 @@ public:
     // `ended` runs with failed=true and stats.cancelled (after settlement). Still waiting for its hold: no
     // callback runs, and the hold is released whole when it lands. Unknown or finished ids are ignored.
     void cancel(uint64_t sessionId, const QString& reason);
-    // Requests whose hold the ledger is still placing (metrics, tests).
-    size_t admissionsInFlight() const { return m_admitting.size(); }
+    // Requests (and quotes) the ledger is still admitting, also those whose client left meanwhile (metrics).
+    size_t admissionsInFlight() const { return m_billing.admissionsInFlight(); }
     // 0-based place in the admission queue of the queued request holding `holdId` (the order the scheduler
     // would start them now); nullopt when it is not queued (running, finished or unknown).
     std::optional<size_t> queuePosition(const std::string& holdId);
