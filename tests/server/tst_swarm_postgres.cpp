@@ -3,17 +3,22 @@
 // `ledger verify`. Each run uses its own schema, dropped at the end. Skipped (with the reason) unless
 // DECLAI_TEST_PG names a server: scripts/pg-test-cluster.sh start DIR prints the line to export.
 // A slow commit does not stall the gateway: while the test holds a row lock the gateway's hold must wait for,
-// the gateway keeps answering; the client leaves before its hold lands, and the hold is released when it
-// does (the balance is what it was).
+// the gateway keeps answering; a WebSocket and an HTTP client leave before their holds land, and the holds
+// are released when they do (the balance is what it was).
 #include "ProcessRun.h"
 #include "SwarmHarness.h"
 
 #include <QElapsedTimer>
+#include <QEventLoop>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
 #include <QRandomGenerator>
 #include <QRegularExpression>
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
+#include <QSslCertificate>
+#include <QSslConfiguration>
 
 using declai::testdata::Swarm;
 
@@ -23,6 +28,31 @@ double available(const QString& balanceLine) {
     static const QRegularExpression re(QStringLiteral("available ([0-9.]+),"));
     const auto m = re.match(balanceLine);
     return m.hasMatch() ? m.captured(1).toDouble() : -1.0;
+}
+
+// GET https://127.0.0.1:port/path (the gateway's CA); the body, empty after 3 s without an answer.
+QByteArray httpGet(Swarm& swarm, const QString& path) {
+    QNetworkAccessManager network;
+    QNetworkRequest request(QUrl(QStringLiteral("https://127.0.0.1:%1%2").arg(swarm.port()).arg(path)));
+    QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+    tls.setCaCertificates(QSslCertificate::fromPath(swarm.caFile()));
+    request.setSslConfiguration(tls);
+    request.setTransferTimeout(3000);
+    QNetworkReply* reply = network.get(request);
+    QEventLoop loop;
+    QObject::connect(reply, &QNetworkReply::finished, &loop, &QEventLoop::quit);
+    loop.exec();
+    const QByteArray body = reply->readAll();
+    reply->deleteLater();
+    return body;
+}
+
+// A gauge's value in a /metrics body; -1 when absent.
+double metric(const QByteArray& metrics, const QByteArray& name) {
+    for (const QByteArray& line : metrics.split('\n'))
+        if (line.startsWith(QByteArray(name + ' ')))
+            return line.mid(name.size() + 1).toDouble();
+    return -1;
 }
 
 QString referenceIds(int count) {
@@ -181,55 +211,104 @@ private Q_SLOTS:
             QSqlDatabase watch = pgConnection(m_pg, watchName);
             QVERIFY2(lock.open(), qPrintable(lock.lastError().text()));
             QVERIFY2(watch.open(), qPrintable(watch.lastError().text()));
-            QVERIFY(lock.transaction());
-            {
-                QSqlQuery row(lock);
-                QVERIFY2(row.exec(QStringLiteral(
-                                      "SELECT balance FROM %1.balances WHERE account = 'user:alice' FOR "
-                                      "UPDATE")
-                                      .arg(schema)),
-                         qPrintable(row.lastError().text()));
-                QVERIFY(row.next()); // the row exists: the hold's update of it must wait for us
-            }
-            auto leaving =
-                swarm.submit(QStringLiteral("Once upon a time"), 20, {QStringLiteral("--api-key"), key});
-            // The gateway's ledger connection now waits for our lock (its hold is in flight).
-            auto waitingOnLock = [&] {
-                QSqlQuery q(watch);
-                return q.exec(QStringLiteral(
-                           "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                           "AND datname = current_database()")) &&
-                       q.next() && q.value(0).toInt() > 0;
+            auto logged = [&](const QString& line) {
+                return swarm.log(QStringLiteral("server")).count(line);
             };
-            QVERIFY2(QTest::qWaitFor(waitingOnLock, 30000), qPrintable(swarm.log(QStringLiteral("server"))));
-            // The event loop is free: the status answers at once (the transfer timeout is 3 s).
-            QElapsedTimer answered;
-            answered.start();
-            const QJsonObject status = swarm.status();
-            QVERIFY2(!status.isEmpty(), "the gateway did not answer while a ledger commit waited");
-            QVERIFY2(answered.elapsed() < 2000, qPrintable(QString::number(answered.elapsed())));
-            // The client leaves before its hold lands.
-            leaving->kill();
-            leaving->waitForFinished(5000);
-            QVERIFY2(QTest::qWaitFor(
-                         [&] {
-                             return swarm.log(QStringLiteral("server"))
-                                 .contains(QStringLiteral("abandoned before its hold landed"));
-                         },
-                         10000),
-                     qPrintable(swarm.log(QStringLiteral("server"))));
-            QVERIFY(lock.rollback()); // the hold lands now, after its client left
-            QVERIFY2(QTest::qWaitFor(
-                         [&] {
-                             return swarm.log(QStringLiteral("server"))
-                                 .contains(QStringLiteral("its request was abandoned before the hold landed; "
-                                                          "released"));
-                         },
-                         20000),
-                     qPrintable(swarm.log(QStringLiteral("server"))));
-            QTest::qWait(200); // the release commits right after its log line's hold landed
-            QVERIFY2(QTest::qWaitFor([&] { return swarm.admin(balanceArgs).trimmed() == before; }, 10000),
-                     qPrintable(swarm.admin(balanceArgs) + QStringLiteral(" vs ") + before));
+            auto waiting = [&] {
+                return metric(httpGet(swarm, QStringLiteral("/metrics")), "declai_admissions_waiting");
+            };
+            // One client per lock window: the ledger's one store thread is busy with the blocked hold, so the
+            // next client's key check would queue behind it.
+            int left = 0;
+            auto leaveBeforeTheHoldLands = [&](const std::function<void()>& submit,
+                                               const std::function<void()>& leave) {
+                QVERIFY(lock.transaction());
+                {
+                    QSqlQuery row(lock);
+                    QVERIFY2(row.exec(QStringLiteral(
+                                          "SELECT balance FROM %1.balances WHERE account = 'user:alice' FOR "
+                                          "UPDATE")
+                                          .arg(schema)),
+                             qPrintable(row.lastError().text()));
+                    QVERIFY(row.next()); // the row exists: the hold's update of it must wait for us
+                    row.finish();
+                }
+                submit();
+                // The gateway's ledger connection now waits for our lock (the hold is in flight).
+                auto waitingOnLock = [&] {
+                    QSqlQuery q(watch);
+                    return q.exec(QStringLiteral(
+                               "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                               "AND datname = current_database()")) &&
+                           q.next() && q.value(0).toInt() > 0;
+                };
+                QVERIFY2(QTest::qWaitFor(waitingOnLock, 30000),
+                         qPrintable(swarm.log(QStringLiteral("server"))));
+                // The event loop is free: the status answers at once (the transfer timeout is 3 s).
+                QElapsedTimer answered;
+                answered.start();
+                const QJsonObject status = swarm.status();
+                QVERIFY2(!status.isEmpty(), "the gateway did not answer while a ledger commit waited");
+                QVERIFY2(answered.elapsed() < 2000, qPrintable(QString::number(answered.elapsed())));
+                QCOMPARE(waiting(), 1.0);
+                // The client leaves before its hold lands.
+                leave();
+                ++left;
+                QVERIFY2(
+                    QTest::qWaitFor(
+                        [&] { return logged(QStringLiteral("abandoned before its hold landed:")) == left; },
+                        10000),
+                    qPrintable(swarm.log(QStringLiteral("server"))));
+                QCOMPARE(waiting(), 1.0); // still on its way to the ledger
+                QVERIFY(lock.rollback()); // the hold lands now, after its client left
+                QVERIFY2(
+                    QTest::qWaitFor(
+                        [&] {
+                            return logged(QStringLiteral("its request was abandoned before the hold landed; "
+                                                         "released")) == left;
+                        },
+                        20000),
+                    qPrintable(swarm.log(QStringLiteral("server"))));
+                QCOMPARE(waiting(), 0.0);
+                QVERIFY2(QTest::qWaitFor([&] { return swarm.admin(balanceArgs).trimmed() == before; }, 10000),
+                         qPrintable(swarm.admin(balanceArgs) + QStringLiteral(" vs ") + before));
+            };
+
+            // declai-cli over the WebSocket, killed.
+            std::unique_ptr<QProcess> cli;
+            leaveBeforeTheHoldLands(
+                [&] {
+                    cli = swarm.submit(QStringLiteral("Once upon a time"), 20,
+                                       {QStringLiteral("--api-key"), key});
+                },
+                [&] {
+                    cli->kill();
+                    cli->waitForFinished(5000);
+                });
+            if (QTest::currentTestFailed())
+                return;
+            // An HTTP completion, aborted (CompletionsHandler's side of the same).
+            QNetworkAccessManager network;
+            QNetworkReply* http = nullptr;
+            leaveBeforeTheHoldLands(
+                [&] {
+                    QNetworkRequest post(
+                        QUrl(QStringLiteral("https://127.0.0.1:%1/v1/completions").arg(swarm.port())));
+                    QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+                    tls.setCaCertificates(QSslCertificate::fromPath(swarm.caFile()));
+                    post.setSslConfiguration(tls);
+                    post.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
+                    post.setRawHeader("Authorization", "Bearer " + key.toUtf8());
+                    http =
+                        network.post(post, QByteArrayLiteral(R"({"model":"stories260K","prompt":"Once upon )"
+                                                             R"(a time","max_tokens":20})"));
+                },
+                [&] {
+                    http->abort();
+                    http->deleteLater();
+                });
+            if (QTest::currentTestFailed())
+                return;
             int exitCode = -1;
             const QString verify =
                 swarm.admin(QStringList{QStringLiteral("ledger"), QStringLiteral("verify")} + pg, &exitCode);
