@@ -165,11 +165,19 @@ Expected<void> Ledger::setDailySpendLimit(const std::string& account, Microcredi
 
 Expected<TxId> Ledger::grant(const std::string& account, Microcredits amount,
                              const std::string& idempotencyKey) {
+    auto work = grantWork(account, amount, idempotencyKey);
+    if (!work)
+        return work.error();
+    return m_store->write<TxId>(std::move(*work));
+}
+
+Expected<LedgerWork<TxId>> Ledger::grantWork(const std::string& account, Microcredits amount,
+                                             const std::string& idempotencyKey) {
     if (auto ok = checkAmount(amount); !ok)
         return ok.error();
     if (auto ok = checkKey(idempotencyKey, "idempotency key"); !ok)
         return ok.error();
-    return m_store->write<TxId>(
+    return LedgerWork<TxId>(
         [this, account, amount, idempotencyKey](LedgerSession& session) -> Expected<TxId> {
             const std::vector<Posting> postings{{kMintAccount, -amount}, {account, amount}};
             auto replay = replayOf(session, idempotencyKey, TxKind::Grant, &postings, nullptr);
@@ -219,11 +227,20 @@ Expected<TxId> Ledger::transfer(const std::string& from, const std::string& to, 
 
 Expected<std::string> Ledger::placeHold(const std::string& account, Microcredits amount,
                                         const std::string& requestId, const std::string& keyId) {
+    auto work = placeHoldWork(account, amount, requestId, keyId);
+    if (!work)
+        return work.error();
+    return m_store->write<std::string>(std::move(*work));
+}
+
+Expected<LedgerWork<std::string>> Ledger::placeHoldWork(const std::string& account, Microcredits amount,
+                                                        const std::string& requestId,
+                                                        const std::string& keyId) {
     if (auto ok = checkAmount(amount); !ok)
         return ok.error();
     if (auto ok = checkKey(requestId, "request id"); !ok)
         return ok.error();
-    return m_store->write<std::string>(
+    return LedgerWork<std::string>(
         [this, account, amount, requestId, keyId](LedgerSession& session) -> Expected<std::string> {
             const std::string escrow = escrowAccountFor(account);
             const std::vector<Posting> postings{{account, -amount}, {escrow, amount}};
@@ -295,6 +312,15 @@ Expected<std::string> Ledger::placeHold(const std::string& account, Microcredits
 Expected<TxId> Ledger::settleHold(const std::string& holdId, Microcredits actualCost,
                                   const std::vector<NodeShare>& nodeShares,
                                   const std::string& idempotencyKey) {
+    auto work = settleHoldWork(holdId, actualCost, nodeShares, idempotencyKey);
+    if (!work)
+        return work.error();
+    return m_store->write<TxId>(std::move(*work));
+}
+
+Expected<LedgerWork<TxId>> Ledger::settleHoldWork(const std::string& holdId, Microcredits actualCost,
+                                                  const std::vector<NodeShare>& nodeShares,
+                                                  const std::string& idempotencyKey) {
     if (actualCost < 0)
         return invalid("actual cost must not be negative");
     if (auto ok = checkKey(idempotencyKey, "idempotency key"); !ok)
@@ -313,8 +339,8 @@ Expected<TxId> Ledger::settleHold(const std::string& holdId, Microcredits actual
     }
     if (sharesTotal > actualCost)
         return invalid(strCat("node shares (", sharesTotal, ") exceed the actual cost (", actualCost, ")"));
-    return m_store->write<TxId>([this, holdId, actualCost, shares, sharesTotal,
-                                 idempotencyKey](LedgerSession& session) -> Expected<TxId> {
+    return LedgerWork<TxId>([this, holdId, actualCost, shares, sharesTotal,
+                             idempotencyKey](LedgerSession& session) -> Expected<TxId> {
         auto replay = replayOf(session, idempotencyKey, TxKind::Settle, nullptr, &holdId);
         if (!replay)
             return replay.error();
@@ -383,9 +409,16 @@ Expected<std::vector<Hold>> Ledger::openHolds() {
 }
 
 Expected<TxId> Ledger::releaseHold(const std::string& holdId) {
+    auto work = releaseHoldWork(holdId);
+    if (!work)
+        return work.error();
+    return m_store->write<TxId>(std::move(*work));
+}
+
+Expected<LedgerWork<TxId>> Ledger::releaseHoldWork(const std::string& holdId) {
     if (auto ok = checkKey(holdId, "hold id"); !ok)
         return ok.error();
-    return m_store->write<TxId>([this, holdId](LedgerSession& session) -> Expected<TxId> {
+    return LedgerWork<TxId>([this, holdId](LedgerSession& session) -> Expected<TxId> {
         const std::string key = strCat("release:", holdId);
         auto replay = replayOf(session, key, TxKind::Release, nullptr, &holdId);
         if (!replay)
@@ -498,23 +531,40 @@ Expected<PendingReleaseResult> closeLots(LedgerSession& session, const std::stri
 } // namespace
 
 Expected<PendingReleaseResult> Ledger::releasePending(const std::string& node, std::int64_t olderThanMs) {
-    return m_store->write<PendingReleaseResult>(
+    return m_store->write<PendingReleaseResult>(releasePendingWork(node, olderThanMs));
+}
+
+LedgerWork<PendingReleaseResult> Ledger::releasePendingWork(const std::string& node,
+                                                            std::int64_t olderThanMs) {
+    return LedgerWork<PendingReleaseResult>(
         [this, node, olderThanMs](LedgerSession& session) -> Expected<PendingReleaseResult> {
             return closeLots(session, node, olderThanMs, false, "", now());
         });
 }
 
 Expected<PendingReleaseResult> Ledger::voidPending(const std::string& node, const std::string& reason) {
+    auto work = voidPendingWork(node, reason);
+    if (!work)
+        return work.error();
+    return m_store->write<PendingReleaseResult>(std::move(*work));
+}
+
+Expected<LedgerWork<PendingReleaseResult>> Ledger::voidPendingWork(const std::string& node,
+                                                                   const std::string& reason) {
     if (reason.size() > 4096)
         return invalid("void reason is too long");
-    return m_store->write<PendingReleaseResult>(
+    return LedgerWork<PendingReleaseResult>(
         [this, node, reason](LedgerSession& session) -> Expected<PendingReleaseResult> {
             return closeLots(session, node, std::numeric_limits<std::int64_t>::max(), true, reason, now());
         });
 }
 
 Expected<Balance> Ledger::balance(const std::string& account) {
-    return m_store->read<Balance>([account](LedgerSession& session) -> Expected<Balance> {
+    return m_store->read<Balance>(balanceWork(account));
+}
+
+LedgerWork<Balance> Ledger::balanceWork(const std::string& account) {
+    return LedgerWork<Balance>([account](LedgerSession& session) -> Expected<Balance> {
         auto found = session.findAccount(account);
         if (!found)
             return found.error();

@@ -3,6 +3,7 @@
 #include "declai/core/Identity.h"
 #include "declai/credit/PostgresLedgerStore.h"
 #include "declai/credit/SqliteLedgerStore.h"
+#include "declai/server/PostTo.h"
 
 #include <QCoreApplication>
 #include <QDateTime>
@@ -51,12 +52,19 @@ Expected<std::vector<OrphanedHold>> findOrphanedHolds(credit::Ledger& ledger, co
     auto runs = ledger.instances();
     if (!runs)
         return runs.error();
+    return orphanedHoldsOf(std::move(*holds), std::move(*runs), selfInstance, now, staleAfterMs);
+}
+
+std::vector<OrphanedHold> orphanedHoldsOf(std::vector<credit::Hold> holds,
+                                          std::vector<credit::GatewayInstance> runs,
+                                          const std::string& selfInstance, int64_t now,
+                                          int64_t staleAfterMs) {
     std::map<std::string, credit::GatewayInstance> byId;
-    for (credit::GatewayInstance& run : *runs)
+    for (credit::GatewayInstance& run : runs)
         byId[run.id] = std::move(run);
     const std::string host = currentHostIdentity();
     std::vector<OrphanedHold> orphans;
-    for (credit::Hold& hold : *holds) {
+    for (credit::Hold& hold : holds) {
         if (!selfInstance.empty() && hold.instance == selfInstance)
             continue;
         std::string reason;
@@ -165,19 +173,105 @@ Expected<void> CreditService::start() {
 }
 
 void CreditService::housekeeping() {
+    // Nothing here is waited for; a slow ledger makes rounds rarer, never the event loop slower.
+    if (m_housekeeping)
+        return;
+    m_housekeeping = true;
+    auto matured = [this] {
+        releaseMaturedThen();
+        afterQueuedWork([this] { m_housekeeping = false; });
+    };
     // The timer may tick faster than the heartbeat (short verification windows): beat at its own pace.
-    if (nowMs() - m_instance.heartbeatMs >= m_config.heartbeatMs) {
-        if (auto ok = recordInstance(0); !ok)
-            qWarning("ledger heartbeat failed: %s", ok.error().message.c_str());
-        if (auto recovered = recoverOrphanedHolds(); !recovered)
-            qWarning("recovering orphaned holds failed: %s", recovered.error().message.c_str());
-        // Other gateways on the same ledger may have stopped or died with earnings of their nodes still
-        // pending: any live gateway releases them when they mature (closing a lot twice is impossible, the
-        // release runs under the ledger's write lock).
-        if (auto ok = refreshNodesWithPending(); !ok)
-            qWarning("reading pending earnings failed: %s", ok.error().message.c_str());
-    }
-    releaseMatured();
+    if (nowMs() - m_instance.heartbeatMs < m_config.heartbeatMs)
+        return matured();
+    m_instance.heartbeatMs = nowMs();
+    m_instance.stoppedAtMs = 0;
+    m_ledger->store().writeThen<bool>(
+        [instance = m_instance](credit::LedgerSession& session) -> Expected<bool> {
+            if (auto ok = session.upsertInstance(instance); !ok)
+                return ok.error();
+            return true;
+        },
+        postTo<bool>(this, [](Expected<bool> ok) {
+            if (!ok)
+                qWarning("ledger heartbeat failed: %s", ok.error().message.c_str());
+        }));
+    // Other gateways on the same ledger may have stopped or died with earnings of their nodes still
+    // pending: any live gateway releases them when they mature (closing a lot twice is impossible, the
+    // release runs under the ledger's write lock).
+    recoverOrphanedHoldsThen([this, matured] { refreshNodesWithPendingThen(matured); });
+}
+
+void CreditService::recoverOrphanedHoldsThen(std::function<void()> then) {
+    struct Open {
+        std::vector<credit::Hold> holds;
+        std::vector<credit::GatewayInstance> runs;
+    };
+    m_ledger->store().readThen<Open>(
+        [](credit::LedgerSession& session) -> Expected<Open> {
+            auto holds = session.openHolds();
+            if (!holds)
+                return holds.error();
+            auto runs = session.instances();
+            if (!runs)
+                return runs.error();
+            return Open{std::move(*holds), std::move(*runs)};
+        },
+        postTo<Open>(this, [this, then = std::move(then)](Expected<Open> open) {
+            if (!open) {
+                qWarning("recovering orphaned holds failed: %s", open.error().message.c_str());
+                return then();
+            }
+            for (OrphanedHold& orphan : orphanedHoldsOf(std::move(open->holds), std::move(open->runs),
+                                                        m_instance.id, nowMs(), m_config.instanceStaleMs)) {
+                auto release = m_ledger->releaseHoldWork(orphan.hold.id);
+                if (!release)
+                    continue;
+                m_ledger->store().writeThen<credit::TxId>(
+                    std::move(*release), postTo<credit::TxId>(this, [orphan](Expected<credit::TxId> tx) {
+                        if (!tx)
+                            qWarning("releasing orphaned hold %s failed: %s", orphan.hold.id.c_str(),
+                                     tx.error().message.c_str());
+                        else
+                            qWarning("released orphaned hold %s of %s (%lld microcredits): %s",
+                                     orphan.hold.id.c_str(), orphan.hold.account.c_str(),
+                                     static_cast<long long>(orphan.hold.amount), orphan.reason.c_str());
+                    }));
+            }
+            then();
+        }));
+}
+
+void CreditService::refreshNodesWithPendingThen(std::function<void()> then) {
+    m_ledger->store().readThen<std::map<std::string, credit::Microcredits>>(
+        [](credit::LedgerSession& session) { return session.openLotSums(); },
+        postTo<std::map<std::string, credit::Microcredits>>(
+            this, [this, then = std::move(then)](Expected<std::map<std::string, credit::Microcredits>> lots) {
+                if (!lots) {
+                    qWarning("reading pending earnings failed: %s", lots.error().message.c_str());
+                    return then();
+                }
+                // Replaced, not merged (as refreshNodesWithPending).
+                m_nodesWithPending.clear();
+                for (const auto& [node, amount] : *lots)
+                    m_nodesWithPending.insert(node);
+                then();
+            }));
+}
+
+void CreditService::releaseMaturedThen() {
+    const int64_t cutoff = QDateTime::currentMSecsSinceEpoch() - m_config.verificationWindowMs;
+    for (const std::string& node : m_nodesWithPending)
+        m_ledger->store().writeThen<credit::PendingReleaseResult>(
+            m_ledger->releasePendingWork(node, cutoff),
+            postTo<credit::PendingReleaseResult>(
+                this, [node](Expected<credit::PendingReleaseResult> released) {
+                    if (!released)
+                        qWarning("releasing pending credit of %s failed: %s", node.c_str(),
+                                 released.error().message.c_str());
+                    else
+                        logReleased(node, *released);
+                }));
 }
 
 Expected<void> CreditService::refreshNodesWithPending() {
@@ -214,6 +308,28 @@ Expected<int> CreditService::recoverOrphanedHolds() {
     return released;
 }
 
+namespace {
+
+const char* endName(RequestEnd end) {
+    return end == RequestEnd::Completed    ? "completed"
+           : end == RequestEnd::ClientLeft ? "client left"
+                                           : "failed";
+}
+
+// The gateway's log line for a closed hold (tests read it).
+void logClosed(const std::string& holdId, const RequestUsage& usage, const Charge& charge) {
+    if (!charge.billed.any()) {
+        qInfo("hold %s (%s): released, nothing charged", holdId.c_str(), endName(usage.end));
+        return;
+    }
+    qInfo("hold %s (%s): charged %lld microcredits for %lld prompt + %lld generated tokens", holdId.c_str(),
+          endName(usage.end), static_cast<long long>(charge.cost),
+          static_cast<long long>(charge.billed.promptTokens),
+          static_cast<long long>(charge.billed.generatedTokens));
+}
+
+} // namespace
+
 Expected<Charge> CreditService::closeRequest(const std::string& holdId, int64_t modelParams,
                                              const RequestUsage& usage) {
     // The hold's API-key reservation is settled with it, in the ledger (Ledger::placeHold).
@@ -222,33 +338,68 @@ Expected<Charge> CreditService::closeRequest(const std::string& holdId, int64_t 
 
 Expected<Charge> CreditService::closeRequestInLedger(const std::string& holdId, int64_t modelParams,
                                                      const RequestUsage& usage) {
+    auto work = closeRequestWork(holdId, modelParams, usage);
+    if (!work)
+        return work.error();
+    auto charge = m_ledger->store().write<Charge>(std::move(*work));
+    if (!charge)
+        return charge.error();
+    if (charge->billed.any())
+        for (const NodeWorkShare& w : usage.work)
+            m_nodesWithPending.insert(credit::nodeAccount(w.nodeId));
+    logClosed(holdId, usage, *charge);
+    return charge;
+}
+
+Expected<credit::LedgerWork<Charge>>
+CreditService::closeRequestWork(const std::string& holdId, int64_t modelParams, const RequestUsage& usage) {
     Charge charge;
     charge.billed = billableTokens(usage);
-    const char* how = usage.end == RequestEnd::Completed    ? "completed"
-                      : usage.end == RequestEnd::ClientLeft ? "client left"
-                                                            : "failed";
     if (!charge.billed.any()) {
-        auto tx = refund(holdId);
-        if (!tx)
-            return tx.error();
-        charge.txId = *tx;
-        qInfo("hold %s (%s): released, nothing charged", holdId.c_str(), how);
-        return charge;
+        auto release = m_ledger->releaseHoldWork(holdId);
+        if (!release)
+            return release.error();
+        return credit::LedgerWork<Charge>(
+            [release = std::move(*release), charge](credit::LedgerSession& session) -> Expected<Charge> {
+                auto tx = release(session);
+                if (!tx)
+                    return tx.error();
+                Charge released = charge;
+                released.txId = *tx;
+                return released;
+            });
     }
     auto cost = credit::actualCost(prices(usage.priceMultiplier), modelParams, charge.billed.promptTokens,
                                    charge.billed.generatedTokens);
     if (!cost)
         return cost.error();
-    auto tx = settle(holdId, modelParams, charge.billed.promptTokens, charge.billed.generatedTokens,
-                     usage.work, usage.priceMultiplier);
-    if (!tx)
-        return tx.error();
     charge.cost = cost->total;
-    charge.txId = *tx;
-    qInfo("hold %s (%s): charged %lld microcredits for %lld prompt + %lld generated tokens", holdId.c_str(),
-          how, static_cast<long long>(charge.cost), static_cast<long long>(charge.billed.promptTokens),
-          static_cast<long long>(charge.billed.generatedTokens));
-    return charge;
+    std::vector<credit::NodeWork> nodeWork;
+    std::vector<std::string> nodeAccounts;
+    for (const NodeWorkShare& w : usage.work) {
+        nodeAccounts.push_back(credit::nodeAccount(w.nodeId));
+        nodeWork.push_back(credit::NodeWork{nodeAccounts.back(), w.layerTokens});
+    }
+    auto shares = credit::splitByLayerTokens(credit::nodePool(m_config.prices, cost->total), nodeWork);
+    if (!shares)
+        return shares.error();
+    auto settle = m_ledger->settleHoldWork(holdId, cost->total, *shares, "settle:" + holdId);
+    if (!settle)
+        return settle.error();
+    // One transaction: the nodes' accounts (first work of a node) and the settlement.
+    return credit::LedgerWork<Charge>([ledger = m_ledger.get(), nodeAccounts, settle = std::move(*settle),
+                                       charge](credit::LedgerSession& session) -> Expected<Charge> {
+        for (const std::string& account : nodeAccounts)
+            if (auto a = credit::ensureAccountIn(session, account, credit::AccountKind::Node, ledger->now());
+                !a)
+                return a.error();
+        auto tx = settle(session);
+        if (!tx)
+            return tx.error();
+        Charge settled = charge;
+        settled.txId = *tx;
+        return settled;
+    });
 }
 
 credit::PriceSchedule CreditService::prices(double multiplier) const {
@@ -270,46 +421,49 @@ Expected<credit::Quote> CreditService::quote(int64_t modelParams, int64_t prompt
 Expected<void> CreditService::ensureUser(const std::string& user) {
     if (m_knownUsers.count(user))
         return {};
-    const std::string account = credit::userAccount(user);
-    const credit::Microcredits grant = m_config.newAccountGrant;
-    const int64_t now = nowMs();
-    // One transaction: the account, and the welcome grant its rule allows now. The grant carries the user's
-    // name as its idempotency key, so it is paid once, ever, whatever grant later runs are configured with.
-    auto opened = m_ledger->store().write<bool>(
-        [user, account, grant, now](credit::LedgerSession& session) -> Expected<bool> {
-            if (auto a = credit::ensureAccountIn(session, account, credit::AccountKind::User, now); !a)
-                return a.error();
-            auto record = session.accountRecords().findUser(user);
-            if (!record)
-                return record.error();
-            // No account record (a caller of this class without accounts, e.g. unit tests): as first use.
-            if (record->has_value() && (*record)->welcome != credit::WelcomeRule::FirstUse)
-                return false;
-            const std::string key = "welcome-grant:" + user;
-            auto earlier = session.findTransactionByKey(key);
-            if (!earlier)
-                return earlier.error();
-            if (!earlier->has_value() && grant > 0)
-                if (auto tx = session.appendTransaction({key,
-                                                         credit::TxKind::Grant,
-                                                         "welcome",
-                                                         now,
-                                                         {{credit::kMintAccount, -grant}, {account, grant}}});
-                    !tx)
-                    return tx.error();
-            if (record->has_value())
-                if (auto ok = session.accountRecords().setWelcome(user, credit::WelcomeRule::Paid, 0); !ok)
-                    return ok.error();
-            return true;
-        });
-    if (!opened)
+    if (auto opened = m_ledger->store().write<bool>(openUserWork(user)); !opened)
         return opened.error();
-    if (m_config.dailySpendLimit > 0) {
-        if (auto l = m_ledger->setDailySpendLimit(account, m_config.dailySpendLimit); !l)
-            return l.error();
-    }
     m_knownUsers.insert(user);
     return {};
+}
+
+credit::LedgerWork<bool> CreditService::openUserWork(const std::string& user) const {
+    const std::string account = credit::userAccount(user);
+    const credit::Microcredits grant = m_config.newAccountGrant;
+    const credit::Microcredits dailyLimit = m_config.dailySpendLimit;
+    const int64_t now = nowMs();
+    // One transaction: the account, the welcome grant its rule allows now, and the daily spend limit. The
+    // grant carries the user's name as its idempotency key, so it is paid once, ever, whatever grant later
+    // runs are configured with.
+    return [user, account, grant, dailyLimit, now](credit::LedgerSession& session) -> Expected<bool> {
+        if (auto a = credit::ensureAccountIn(session, account, credit::AccountKind::User, now); !a)
+            return a.error();
+        if (dailyLimit > 0)
+            if (auto l = session.setDailySpendLimit(account, dailyLimit); !l)
+                return l.error();
+        auto record = session.accountRecords().findUser(user);
+        if (!record)
+            return record.error();
+        // No account record (a caller of this class without accounts, e.g. unit tests): as first use.
+        if (record->has_value() && (*record)->welcome != credit::WelcomeRule::FirstUse)
+            return false;
+        const std::string key = "welcome-grant:" + user;
+        auto earlier = session.findTransactionByKey(key);
+        if (!earlier)
+            return earlier.error();
+        if (!earlier->has_value() && grant > 0)
+            if (auto tx = session.appendTransaction({key,
+                                                     credit::TxKind::Grant,
+                                                     "welcome",
+                                                     now,
+                                                     {{credit::kMintAccount, -grant}, {account, grant}}});
+                !tx)
+                return tx.error();
+        if (record->has_value())
+            if (auto ok = session.accountRecords().setWelcome(user, credit::WelcomeRule::Paid, 0); !ok)
+                return ok.error();
+        return true;
+    };
 }
 
 Expected<std::string> CreditService::admit(const std::string& user, const std::string& requestId,
@@ -360,6 +514,118 @@ Expected<credit::Balance> CreditService::balanceOfUser(const std::string& user) 
     return m_ledger->balance(credit::userAccount(user));
 }
 
+void CreditService::admitThen(const std::string& user, const std::string& requestId,
+                              credit::Microcredits worstCase, const std::string& keyId, bool quoteOnly,
+                              std::function<void(Expected<Admitted>)> done) {
+    auto answer = postTo<Admitted>(this, std::move(done));
+    const std::string account = credit::userAccount(user);
+    credit::LedgerWork<Admitted> admit;
+    if (quoteOnly) {
+        admit = [balance = credit::Ledger::balanceWork(account)](
+                    credit::LedgerSession& session) -> Expected<Admitted> {
+            auto b = balance(session);
+            if (!b)
+                return b.error();
+            return Admitted{{}, b->available};
+        };
+    } else {
+        // One transaction: the key's spend limit, the balance and the hold (Ledger::placeHold), and the
+        // balance after it.
+        auto hold = m_ledger->placeHoldWork(account, worstCase, requestId, keyId);
+        if (!hold)
+            return answer(hold.error());
+        admit = [hold = std::move(*hold), balance = credit::Ledger::balanceWork(account)](
+                    credit::LedgerSession& session) -> Expected<Admitted> {
+            auto id = hold(session);
+            if (!id)
+                return id.error();
+            auto b = balance(session);
+            if (!b)
+                return b.error();
+            return Admitted{std::move(*id), b->available};
+        };
+    }
+    auto run = [this, admit = std::move(admit), answer, quoteOnly] {
+        if (quoteOnly)
+            m_ledger->store().readThen<Admitted>(admit, answer);
+        else
+            m_ledger->store().writeThen<Admitted>(admit, answer);
+    };
+    if (m_knownUsers.count(user))
+        return run();
+    m_ledger->store().writeThen<bool>(openUserWork(user),
+                                      postTo<bool>(this, [this, user, run, answer](Expected<bool> opened) {
+                                          if (!opened)
+                                              return answer(opened.error());
+                                          m_knownUsers.insert(user);
+                                          run();
+                                      }));
+}
+
+void CreditService::closeRequestThen(const std::string& holdId, const std::string& user, int64_t modelParams,
+                                     const RequestUsage& usage, std::function<void(Expected<Closed>)> done) {
+    auto answer =
+        postTo<Closed>(this, [this, holdId, usage, done = std::move(done)](Expected<Closed> closed) {
+            if (closed) {
+                if (closed->charge.billed.any())
+                    for (const NodeWorkShare& w : usage.work)
+                        m_nodesWithPending.insert(credit::nodeAccount(w.nodeId));
+                logClosed(holdId, usage, closed->charge);
+            }
+            done(std::move(closed));
+        });
+    auto close = closeRequestWork(holdId, modelParams, usage);
+    if (!close)
+        return answer(close.error());
+    m_ledger->store().writeThen<Closed>(
+        [close = std::move(*close), balance = credit::Ledger::balanceWork(credit::userAccount(user))](
+            credit::LedgerSession& session) -> Expected<Closed> {
+            auto charge = close(session);
+            if (!charge)
+                return charge.error();
+            auto b = balance(session);
+            if (!b)
+                return b.error();
+            return Closed{std::move(*charge), b->available};
+        },
+        answer);
+}
+
+void CreditService::refundThen(const std::string& holdId, std::function<void(Expected<credit::TxId>)> done) {
+    auto answer = postTo<credit::TxId>(this, std::move(done));
+    auto release = m_ledger->releaseHoldWork(holdId);
+    if (!release)
+        return answer(release.error());
+    m_ledger->store().writeThen<credit::TxId>(std::move(*release), answer);
+}
+
+void CreditService::voidNodeThen(const std::string& nodeId, const std::string& reason,
+                                 std::function<void(Expected<credit::PendingReleaseResult>)> done) {
+    auto answer = postTo<credit::PendingReleaseResult>(this, std::move(done));
+    auto voiding = m_ledger->voidPendingWork(credit::nodeAccount(nodeId), reason);
+    if (!voiding)
+        return answer(voiding.error());
+    m_ledger->store().writeThen<credit::PendingReleaseResult>(std::move(*voiding), answer);
+}
+
+void CreditService::refundVoidedRequestThen(const std::string& user, const std::string& holdId,
+                                            credit::Microcredits cost,
+                                            std::function<void(Expected<credit::TxId>)> done) {
+    auto answer = postTo<credit::TxId>(this, std::move(done));
+    if (cost <= 0)
+        return answer(makeError(ErrorCode::InvalidArgument, "a refund must be positive"));
+    auto grant = m_ledger->grantWork(credit::userAccount(user), cost, "void-refund:" + holdId);
+    if (!grant)
+        return answer(grant.error());
+    m_ledger->store().writeThen<credit::TxId>(std::move(*grant), answer);
+}
+
+void CreditService::afterQueuedWork(std::function<void()> done) {
+    m_ledger->store().readThen<bool>(
+        [](credit::LedgerSession&) -> Expected<bool> { return true; },
+        postTo<bool>(this, [done = std::move(done)](Expected<bool>) { done(); }));
+}
+
 void CreditService::releaseMatured() {
     const int64_t cutoff = QDateTime::currentMSecsSinceEpoch() - m_config.verificationWindowMs;
     for (const std::string& node : m_nodesWithPending) {
@@ -369,13 +635,17 @@ void CreditService::releaseMatured() {
                      released.error().message.c_str());
             continue;
         }
-        if (released->amount > 0 && released->paidTo != node)
-            qInfo("verified earnings of %s (%lld microcredits) paid to its owner %s", node.c_str(),
-                  static_cast<long long>(released->amount), released->paidTo.c_str());
-        if (released->welcomeAmount > 0)
-            qInfo("%s: first verified work, welcome grant of %lld microcredits released",
-                  released->paidTo.c_str(), static_cast<long long>(released->welcomeAmount));
+        logReleased(node, *released);
     }
+}
+
+void CreditService::logReleased(const std::string& node, const credit::PendingReleaseResult& released) {
+    if (released.amount > 0 && released.paidTo != node)
+        qInfo("verified earnings of %s (%lld microcredits) paid to its owner %s", node.c_str(),
+              static_cast<long long>(released.amount), released.paidTo.c_str());
+    if (released.welcomeAmount > 0)
+        qInfo("%s: first verified work, welcome grant of %lld microcredits released", released.paidTo.c_str(),
+              static_cast<long long>(released.welcomeAmount));
 }
 
 } // namespace declai::server

@@ -663,6 +663,15 @@ void Orchestrator::onClientClosed(const std::string& clientId) {
 }
 
 void Orchestrator::cancel(uint64_t sessionId, const QString& reason) {
+    if (auto a = m_admitting.find(sessionId); a != m_admitting.end()) {
+        // Its hold is still on its way to the ledger: Billing releases it when it lands; nothing ran.
+        qInfo("request of session %llu abandoned before its hold landed: %s",
+              static_cast<unsigned long long>(sessionId), qPrintable(reason));
+        m_billing.abandon(a->second);
+        m_admitting.erase(a);
+        m_sessionOwner.erase(sessionId);
+        return;
+    }
     if (auto s = m_sessions.find(sessionId); s != m_sessions.end())
         return s->second->cancel(reason);
     if (auto w = m_waiting.find(sessionId); w != m_waiting.end() && w->second.session) {
@@ -769,11 +778,23 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         done.set_balance_microcredits(end.balanceMicrocredits);
         it->second->channel->send(wire::DONE, done);
     };
-    auto result = this->submit(std::move(request), std::move(callbacks));
-    if (auto* refused = std::get_if<SubmitRefused>(&result))
-        return failNow(refused->message);
-    const auto& accepted = std::get<SubmitAccepted>(result);
-    if (submit.quote_only()) {
+    // The decision may come after the ledger answered; the client may have gone meanwhile (then a hold that
+    // lands is released: onClientClosed cancelled the request).
+    const bool quoteOnly = submit.quote_only();
+    callbacks.decided = [this, clientId, requestId, quoteOnly](const SubmitDecision& decision) {
+        auto it = m_clients.find(clientId);
+        if (it == m_clients.end())
+            return;
+        if (const auto* refused = std::get_if<SubmitRefused>(&decision)) {
+            wire::Failed failed;
+            failed.set_request_id(requestId);
+            failed.set_reason(refused->message);
+            it->second->channel->send(wire::FAILED, failed);
+            return;
+        }
+        if (!quoteOnly)
+            return; // TOKEN and DONE follow
+        const auto& accepted = std::get<SubmitAccepted>(decision);
         wire::Done done;
         done.set_request_id(requestId);
         done.set_finish_reason("quote");
@@ -781,18 +802,22 @@ void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) 
         done.set_prompt_tokens(static_cast<uint32_t>(accepted.promptTokens));
         done.set_cost_microcredits(accepted.quoteMicrocredits);
         done.set_balance_microcredits(accepted.balanceMicrocredits);
-        client->channel->send(wire::DONE, done);
-    }
+        it->second->channel->send(wire::DONE, done);
+    };
+    this->submit(std::move(request), std::move(callbacks));
 }
 
-std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest request,
-                                                                 SubmitCallbacks callbacks) {
-    auto refuse = [](SubmitRefusal kind, std::string message, std::string field = {}) {
-        return SubmitRefused{kind, std::move(message), std::move(field)};
+uint64_t Orchestrator::submit(SubmitRequest request, SubmitCallbacks callbacks) {
+    auto shared = std::make_shared<SubmitCallbacks>(std::move(callbacks));
+    auto refuse = [&shared](SubmitRefusal kind, std::string message, std::string field = {}) -> uint64_t {
+        if (shared->decided)
+            shared->decided(SubmitRefused{kind, std::move(message), std::move(field)});
+        return 0;
     };
     const uint64_t requestId = request.requestId;
     const std::string account = request.account;
-    // Pipelining is fine, hoarding is not: one connection or account cannot fill the queue on its own.
+    // Pipelining is fine, hoarding is not: one connection or account cannot fill the queue on its own
+    // (requests still waiting for their hold count too).
     if (auto busy = tooManyRequests(request.connectionId, account); !busy.empty())
         return refuse(SubmitRefusal::RateLimited, busy);
     GatewayModel* m = model(request.model);
@@ -808,12 +833,13 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     if (request.prompt.size() > (1u << 20)) // before tokenizing it
         return refuse(SubmitRefusal::InvalidRequest, "the prompt is larger than 1 MiB", "prompt");
 
+    PendingSubmit pending;
     // High priority jumps the queue, so it costs more (--high-priority-price, docs/ledger.md).
-    const double priceMultiplier =
+    pending.priceMultiplier =
         request.priority == Priority::High ? m_config.credits.highPriorityPriceMultiplier : 1.0;
     // Price: the worst case (prompt + max tokens) is held before anything runs; nothing is charged if the
     // hold fails. A request that cannot run is refused for its real reason before any price is quoted.
-    SessionRequest sessionRequest;
+    SessionRequest& sessionRequest = pending.session;
     sessionRequest.requestId = requestId;
     sessionRequest.prompt = std::move(request.prompt);
     sessionRequest.promptMarkup = std::move(request.promptMarkup);
@@ -824,6 +850,7 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     sessionRequest.promptTokens =
         promptTokensOf(m->tokenizer(), sessionRequest); // once: the session reuses them
     const int64_t promptTokens = static_cast<int64_t>(sessionRequest.promptTokens.size());
+    pending.promptTokens = promptTokens;
     if (request.fitMaxTokensToContext && promptTokens < m->config().contextLength)
         request.maxTokens = static_cast<uint32_t>(
             std::min<int64_t>(request.maxTokens, m->config().contextLength - promptTokens));
@@ -832,17 +859,55 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     if (auto overflow =
             GenerationSession::contextOverflow(promptTokens, request.maxTokens, m->config().contextLength))
         return refuse(SubmitRefusal::InvalidRequest, *overflow, "max_tokens");
-    SubmitAccepted accepted;
-    accepted.promptTokens = promptTokens;
-    accepted.maxTokens = request.maxTokens;
+
+    // The id it will run under, reserved now: the caller may cancel it before the ledger decides.
+    uint64_t sessionId = 0;
+    while (sessionId == 0 || m_sessions.count(sessionId) || m_waiting.count(sessionId) ||
+           m_sessionOwner.count(sessionId))
+        sessionId = m_rng();
+    const bool quoteOnly = request.quoteOnly;
+    if (!quoteOnly)
+        m_sessionOwner[sessionId] = SessionOwner{request.connectionId, account};
     // The worst case is priced and, unless this is a quote, held before anything runs.
-    const std::string holdKey = m_billing.enabled() && !request.quoteOnly
+    const std::string holdKey = m_billing.enabled() && !quoteOnly
                                     ? account + "/" + request.connectionId + "/" + std::to_string(requestId) +
                                           "/" + std::to_string(m_rng())
                                     : std::string();
-    auto admitted = m_billing.admit(account, holdKey, request.keyId, m->parameterCount(), promptTokens,
-                                    request.maxTokens, priceMultiplier, request.quoteOnly);
-    if (const auto* refused = std::get_if<Billing::Refused>(&admitted)) {
+    const int64_t modelParams = m->parameterCount();
+    const std::string keyId = request.keyId;
+    const uint32_t maxTokens = request.maxTokens;
+    const double priceMultiplier = pending.priceMultiplier;
+    pending.request = std::move(request);
+    // Billing's callbacks never outlive it, and it lives in this Orchestrator.
+    const uint64_t ticket = m_billing.admit(
+        account, holdKey, keyId, modelParams, promptTokens, maxTokens, priceMultiplier, quoteOnly,
+        [this, sessionId, shared,
+         pending = std::make_shared<PendingSubmit>(std::move(pending))](Billing::Decision decision) {
+            admissionDecided(sessionId, std::move(*pending), shared, decision);
+        });
+    if (ticket != 0) {
+        if (!quoteOnly)
+            m_admitting[sessionId] = ticket;
+        return quoteOnly ? 0 : sessionId;
+    }
+    return m_waiting.count(sessionId) || m_sessions.count(sessionId) ? sessionId : 0;
+}
+
+void Orchestrator::admissionDecided(uint64_t sessionId, PendingSubmit pending,
+                                    std::shared_ptr<SubmitCallbacks> shared,
+                                    const Billing::Decision& decision) {
+    m_admitting.erase(sessionId);
+    SubmitRequest& request = pending.request;
+    const uint64_t requestId = request.requestId;
+    const std::string account = request.account;
+    auto refuse = [this, &shared, sessionId, quoteOnly = request.quoteOnly](
+                      SubmitRefusal kind, std::string message, std::string field = {}) {
+        if (!quoteOnly)
+            m_sessionOwner.erase(sessionId);
+        if (shared->decided)
+            shared->decided(SubmitRefused{kind, std::move(message), std::move(field)});
+    };
+    if (const auto* refused = std::get_if<Billing::Refused>(&decision)) {
         switch (refused->kind) {
         case Billing::Refusal::Internal:
             return refuse(SubmitRefusal::Internal, refused->message);
@@ -852,13 +917,25 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
             return refuse(SubmitRefusal::InsufficientCredits, refused->message);
         }
     }
-    const Billing::Admission& admission = std::get<Billing::Admission>(admitted);
+    const Billing::Admission& admission = std::get<Billing::Admission>(decision);
+    SubmitAccepted accepted;
+    accepted.promptTokens = pending.promptTokens;
+    accepted.maxTokens = request.maxTokens;
     accepted.quoteMicrocredits = admission.quoteMicrocredits;
     accepted.balanceMicrocredits = admission.balanceMicrocredits;
-    if (request.quoteOnly)
-        return accepted;
+    if (request.quoteOnly) {
+        if (shared->decided)
+            shared->decided(accepted);
+        return;
+    }
     const std::string holdId = admission.holdId;
     accepted.holdId = holdId;
+    GatewayModel* m = model(request.model);
+    if (!m) { // models are loaded once at start; defensive
+        m_billing.release(holdId, requestId);
+        return refuse(SubmitRefusal::UnknownModel, "model '" + request.model + "' is not served here",
+                      "model");
+    }
 
     // After the credit checks, so a caller learns about its balance before about the swarm's state.
     if (request.refuseWithoutCapacity && !chainFor(request.model, {})) {
@@ -869,12 +946,9 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
                           std::to_string(m->nodeLayers().begin) + "-" + std::to_string(m->nodeLayers().end) +
                           "; retry when nodes have joined or loaded them");
     }
-    uint64_t sessionId = 0;
-    while (sessionId == 0 || m_sessions.count(sessionId) || m_waiting.count(sessionId))
-        sessionId = m_rng();
     const int64_t modelParams = m->parameterCount();
+    const double priceMultiplier = pending.priceMultiplier;
     const std::string modelName = request.model;
-    auto shared = std::make_shared<SubmitCallbacks>(std::move(callbacks));
     auto report = [this, shared, modelName](const SubmitEnd& end) {
         if (shared->ended)
             shared->ended(end);
@@ -886,6 +960,7 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
         if (shared->token)
             shared->token(id, text);
     };
+    // `ended` reports after the ledger settled the hold (Billing's callbacks never outlive this object).
     sinks.finished = [this, report, requestId, sessionId, modelParams, priceMultiplier, account](
                          const std::string& reason, const std::string& tail, const SessionStats& stats) {
         ++m_stats.sessionsCompleted;
@@ -896,12 +971,15 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
         end.reason = reason;
         end.tail = tail;
         end.stats = stats;
-        if (auto settled = m_billing.settle(sessionId, account, modelParams, RequestEnd::Completed, stats,
-                                            requestId, priceMultiplier, m_quarantined)) {
-            end.costMicrocredits = settled->costMicrocredits;
-            end.balanceMicrocredits = settled->balanceMicrocredits;
-        }
-        report(end);
+        m_billing.settle(sessionId, account, modelParams, RequestEnd::Completed, stats, requestId,
+                         priceMultiplier, m_quarantined,
+                         [report, end](std::optional<Billing::Settlement> settled) mutable {
+                             if (settled) {
+                                 end.costMicrocredits = settled->costMicrocredits;
+                                 end.balanceMicrocredits = settled->balanceMicrocredits;
+                             }
+                             report(end);
+                         });
     };
     sinks.failed = [this, report, requestId, sessionId, modelParams, priceMultiplier,
                     account](const std::string& reason, const SessionStats& stats) {
@@ -912,19 +990,22 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
         end.reason = reason;
         end.stats = stats;
         // What the client received is charged and the nodes are paid for it, whoever ended the request.
-        if (auto settled = m_billing.settle(sessionId, account, modelParams,
-                                            stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed,
-                                            stats, requestId, priceMultiplier, m_quarantined)) {
-            end.costMicrocredits = settled->costMicrocredits;
-            end.balanceMicrocredits = settled->balanceMicrocredits;
-        }
-        report(end);
+        m_billing.settle(sessionId, account, modelParams,
+                         stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed, stats, requestId,
+                         priceMultiplier, m_quarantined,
+                         [report, end](std::optional<Billing::Settlement> settled) mutable {
+                             if (settled) {
+                                 end.costMicrocredits = settled->costMicrocredits;
+                                 end.balanceMicrocredits = settled->balanceMicrocredits;
+                             }
+                             report(end);
+                         });
     };
     const auto encoding = m_config.wireEncoding == QStringLiteral("f16") ? wire::F16 : wire::F32;
     const uint32_t maxTokens = request.maxTokens;
-    sessionRequest.maxTokens = maxTokens;
+    pending.session.maxTokens = maxTokens;
     auto session = std::make_unique<GenerationSession>(
-        sessionId, *this, *m, m_gatewayCompute, std::move(sessionRequest), std::move(sinks),
+        sessionId, *this, *m, m_gatewayCompute, std::move(pending.session), std::move(sinks),
         m_config.stageTimeoutMs, m_config.failoverDeadlineMs, m_config.chainWaitMs, encoding);
     session->setPrefillChunkTokens(m_config.prefillChunkTokens);
     QueuedRequest queued;
@@ -932,18 +1013,19 @@ std::variant<SubmitAccepted, SubmitRefused> Orchestrator::submit(SubmitRequest r
     queued.account = account.empty() ? request.connectionId : account;
     queued.priority = request.priority;
     queued.balance = accepted.balanceMicrocredits;
-    queued.cost = static_cast<double>(promptTokens + maxTokens);
+    queued.cost = static_cast<double>(pending.promptTokens + maxTokens);
     if (!m_scheduler.enqueue(queued, QDateTime::currentMSecsSinceEpoch())) {
         // Nothing ran: the hold goes back whole.
         m_billing.release(holdId, requestId);
         return refuse(SubmitRefusal::RateLimited, "the gateway is overloaded: too many requests are waiting");
     }
-    m_sessionOwner[sessionId] = SessionOwner{request.connectionId, account};
     m_billing.attach(sessionId, holdId);
     m_waiting[sessionId] = Waiting{std::move(session), holdId};
     accepted.sessionId = sessionId;
+    // Decided before it starts: the caller knows the session before any of its tokens.
+    if (shared->decided)
+        shared->decided(accepted);
     startQueued();
-    return accepted;
 }
 
 std::string Orchestrator::tooManyRequests(const std::string& connectionId, const std::string& account) const {

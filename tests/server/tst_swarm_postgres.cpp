@@ -2,14 +2,23 @@
 // the balance it leaves, an operator grant against the same database while the server runs, and
 // `ledger verify`. Each run uses its own schema, dropped at the end. Skipped (with the reason) unless
 // DECLAI_TEST_PG names a server: scripts/pg-test-cluster.sh start DIR prints the line to export.
+// A slow commit does not stall the gateway: while the test holds a row lock the gateway's hold must wait for,
+// the gateway keeps answering; a WebSocket and an HTTP client leave before their holds land, and the holds
+// are released when they do (the balance is what it was).
 #include "ProcessRun.h"
 #include "SwarmHarness.h"
 
+#include <QElapsedTimer>
+#include <QEventLoop>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
 #include <QRandomGenerator>
 #include <QRegularExpression>
 #include <QSqlDatabase>
 #include <QSqlError>
 #include <QSqlQuery>
+#include <QSslCertificate>
+#include <QSslConfiguration>
 
 using declai::testdata::Swarm;
 
@@ -21,6 +30,31 @@ double available(const QString& balanceLine) {
     return m.hasMatch() ? m.captured(1).toDouble() : -1.0;
 }
 
+// GET https://127.0.0.1:port/path (the gateway's CA); the body, empty after 3 s without an answer.
+QByteArray httpGet(Swarm& swarm, const QString& path) {
+    QNetworkAccessManager network;
+    QNetworkRequest request(QUrl(QStringLiteral("https://127.0.0.1:%1%2").arg(swarm.port()).arg(path)));
+    QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+    tls.setCaCertificates(QSslCertificate::fromPath(swarm.caFile()));
+    request.setSslConfiguration(tls);
+    request.setTransferTimeout(3000);
+    QNetworkReply* reply = network.get(request);
+    QEventLoop loop;
+    QObject::connect(reply, &QNetworkReply::finished, &loop, &QEventLoop::quit);
+    loop.exec();
+    const QByteArray body = reply->readAll();
+    reply->deleteLater();
+    return body;
+}
+
+// A gauge's value in a /metrics body; -1 when absent.
+double metric(const QByteArray& metrics, const QByteArray& name) {
+    for (const QByteArray& line : metrics.split('\n'))
+        if (line.startsWith(QByteArray(name + ' ')))
+            return line.mid(name.size() + 1).toDouble();
+    return -1;
+}
+
 QString referenceIds(int count) {
     return declai::testdata::idsToString(
         declai::testdata::parityReference(QStringLiteral("stories260K-p1.json"))
@@ -29,26 +63,32 @@ QString referenceIds(int count) {
         count);
 }
 
-// "host=H port=P user=U dbname=D" as a QPSQL connection; empty error string on success.
+// "host=H port=P user=U dbname=D" as a QPSQL connection named `name` (not opened yet).
+QSqlDatabase pgConnection(const QString& dsn, const QString& name) {
+    QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QPSQL"), name);
+    for (const QString& word : dsn.split(QLatin1Char(' '), Qt::SkipEmptyParts)) {
+        const QString key = word.section(QLatin1Char('='), 0, 0);
+        const QString value = word.section(QLatin1Char('='), 1);
+        if (key == QStringLiteral("host"))
+            db.setHostName(value);
+        else if (key == QStringLiteral("port"))
+            db.setPort(value.toInt());
+        else if (key == QStringLiteral("user"))
+            db.setUserName(value);
+        else if (key == QStringLiteral("password"))
+            db.setPassword(value);
+        else if (key == QStringLiteral("dbname"))
+            db.setDatabaseName(value);
+    }
+    return db;
+}
+
+// Empty error string on success.
 QString dropSchema(const QString& dsn, const QString& schema) {
     const QString name = QStringLiteral("drop-") + schema;
     QString error;
     {
-        QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QPSQL"), name);
-        for (const QString& word : dsn.split(QLatin1Char(' '), Qt::SkipEmptyParts)) {
-            const QString key = word.section(QLatin1Char('='), 0, 0);
-            const QString value = word.section(QLatin1Char('='), 1);
-            if (key == QStringLiteral("host"))
-                db.setHostName(value);
-            else if (key == QStringLiteral("port"))
-                db.setPort(value.toInt());
-            else if (key == QStringLiteral("user"))
-                db.setUserName(value);
-            else if (key == QStringLiteral("password"))
-                db.setPassword(value);
-            else if (key == QStringLiteral("dbname"))
-                db.setDatabaseName(value);
-        }
+        QSqlDatabase db = pgConnection(dsn, name);
         if (!db.open())
             error = db.lastError().text();
         else if (QSqlQuery q(db); !q.exec(QStringLiteral("DROP SCHEMA IF EXISTS %1 CASCADE").arg(schema)))
@@ -128,6 +168,156 @@ private Q_SLOTS:
             QVERIFY2(exitCode == 0, qPrintable(verify));
             QVERIFY2(verify.contains(QStringLiteral("ledger OK")), qPrintable(verify));
         }
+        const QString dropped = dropSchema(m_pg, schema);
+        QVERIFY2(dropped.isEmpty(), qPrintable(dropped));
+    }
+
+    // The gateway's event loop never waits for a ledger commit (issue 14): the test holds a lock on alice's
+    // balance row, so the hold of her next request waits in PostgreSQL. Meanwhile the gateway answers at
+    // once; she leaves before the hold lands; once the lock goes, the hold lands and is released, and her
+    // balance is exactly what it was. (With the synchronous hold the status request timed out here.)
+    void slowLedgerCommitDoesNotStallTheGateway() {
+        const QString schema = QStringLiteral("declai_slow_%1")
+                                   .arg(QRandomGenerator::global()->generate64(), 16, 16, QLatin1Char('0'));
+        const QString dsn = m_pg + QStringLiteral(" schema=") + schema;
+        const QStringList pg{QStringLiteral("--ledger"), QStringLiteral("postgres"),
+                             QStringLiteral("--ledger-postgres"), dsn};
+        const QString lockName = QStringLiteral("lock-") + schema;
+        const QString watchName = QStringLiteral("watch-") + schema;
+        {
+            QString key;
+            Swarm swarm(pg + QStringList{QStringLiteral("--min-nodes"), QStringLiteral("1")}, [&](Swarm& s) {
+                key = s.admin(QStringList{QStringLiteral("user"), QStringLiteral("add"),
+                                          QStringLiteral("alice")} +
+                              pg)
+                          .trimmed();
+            });
+            QVERIFY2(key.startsWith(QStringLiteral("dk_")), qPrintable(key));
+            QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
+            swarm.addNode();
+            QVERIFY(swarm.waitForShards(1));
+            // A first request opens alice's ledger account (with its welcome grant).
+            auto first =
+                swarm.submit(QStringLiteral("Once upon a time"), 4, {QStringLiteral("--api-key"), key});
+            QVERIFY(first->waitForFinished(90000));
+            QVERIFY2(first->exitCode() == 0, first->readAllStandardError().constData());
+            const QStringList balanceArgs =
+                QStringList{QStringLiteral("ledger"), QStringLiteral("balance"), QStringLiteral("alice")} +
+                pg;
+            const QString before = swarm.admin(balanceArgs).trimmed();
+            QVERIFY2(before.contains(QStringLiteral("held 0.")), qPrintable(before));
+
+            QSqlDatabase lock = pgConnection(m_pg, lockName);
+            QSqlDatabase watch = pgConnection(m_pg, watchName);
+            QVERIFY2(lock.open(), qPrintable(lock.lastError().text()));
+            QVERIFY2(watch.open(), qPrintable(watch.lastError().text()));
+            auto logged = [&](const QString& line) {
+                return swarm.log(QStringLiteral("server")).count(line);
+            };
+            auto waiting = [&] {
+                return metric(httpGet(swarm, QStringLiteral("/metrics")), "declai_admissions_waiting");
+            };
+            // One client per lock window: the ledger's one store thread is busy with the blocked hold, so the
+            // next client's key check would queue behind it.
+            int left = 0;
+            auto leaveBeforeTheHoldLands = [&](const std::function<void()>& submit,
+                                               const std::function<void()>& leave) {
+                QVERIFY(lock.transaction());
+                {
+                    QSqlQuery row(lock);
+                    QVERIFY2(row.exec(QStringLiteral(
+                                          "SELECT balance FROM %1.balances WHERE account = 'user:alice' FOR "
+                                          "UPDATE")
+                                          .arg(schema)),
+                             qPrintable(row.lastError().text()));
+                    QVERIFY(row.next()); // the row exists: the hold's update of it must wait for us
+                    row.finish();
+                }
+                submit();
+                // The gateway's ledger connection now waits for our lock (the hold is in flight).
+                auto waitingOnLock = [&] {
+                    QSqlQuery q(watch);
+                    return q.exec(QStringLiteral(
+                               "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                               "AND datname = current_database()")) &&
+                           q.next() && q.value(0).toInt() > 0;
+                };
+                QVERIFY2(QTest::qWaitFor(waitingOnLock, 30000),
+                         qPrintable(swarm.log(QStringLiteral("server"))));
+                // The event loop is free: the status answers at once (the transfer timeout is 3 s).
+                QElapsedTimer answered;
+                answered.start();
+                const QJsonObject status = swarm.status();
+                QVERIFY2(!status.isEmpty(), "the gateway did not answer while a ledger commit waited");
+                QVERIFY2(answered.elapsed() < 2000, qPrintable(QString::number(answered.elapsed())));
+                QCOMPARE(waiting(), 1.0);
+                // The client leaves before its hold lands.
+                leave();
+                ++left;
+                QVERIFY2(
+                    QTest::qWaitFor(
+                        [&] { return logged(QStringLiteral("abandoned before its hold landed:")) == left; },
+                        10000),
+                    qPrintable(swarm.log(QStringLiteral("server"))));
+                QCOMPARE(waiting(), 1.0); // still on its way to the ledger
+                QVERIFY(lock.rollback()); // the hold lands now, after its client left
+                QVERIFY2(
+                    QTest::qWaitFor(
+                        [&] {
+                            return logged(QStringLiteral("its request was abandoned before the hold landed; "
+                                                         "released")) == left;
+                        },
+                        20000),
+                    qPrintable(swarm.log(QStringLiteral("server"))));
+                QCOMPARE(waiting(), 0.0);
+                QVERIFY2(QTest::qWaitFor([&] { return swarm.admin(balanceArgs).trimmed() == before; }, 10000),
+                         qPrintable(swarm.admin(balanceArgs) + QStringLiteral(" vs ") + before));
+            };
+
+            // declai-cli over the WebSocket, killed.
+            std::unique_ptr<QProcess> cli;
+            leaveBeforeTheHoldLands(
+                [&] {
+                    cli = swarm.submit(QStringLiteral("Once upon a time"), 20,
+                                       {QStringLiteral("--api-key"), key});
+                },
+                [&] {
+                    cli->kill();
+                    cli->waitForFinished(5000);
+                });
+            if (QTest::currentTestFailed())
+                return;
+            // An HTTP completion, aborted (CompletionsHandler's side of the same).
+            QNetworkAccessManager network;
+            QNetworkReply* http = nullptr;
+            leaveBeforeTheHoldLands(
+                [&] {
+                    QNetworkRequest post(
+                        QUrl(QStringLiteral("https://127.0.0.1:%1/v1/completions").arg(swarm.port())));
+                    QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+                    tls.setCaCertificates(QSslCertificate::fromPath(swarm.caFile()));
+                    post.setSslConfiguration(tls);
+                    post.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
+                    post.setRawHeader("Authorization", "Bearer " + key.toUtf8());
+                    http =
+                        network.post(post, QByteArrayLiteral(R"({"model":"stories260K","prompt":"Once upon )"
+                                                             R"(a time","max_tokens":20})"));
+                },
+                [&] {
+                    http->abort();
+                    http->deleteLater();
+                });
+            if (QTest::currentTestFailed())
+                return;
+            int exitCode = -1;
+            const QString verify =
+                swarm.admin(QStringList{QStringLiteral("ledger"), QStringLiteral("verify")} + pg, &exitCode);
+            QVERIFY2(exitCode == 0, qPrintable(verify));
+            lock.close();
+            watch.close();
+        }
+        QSqlDatabase::removeDatabase(lockName);
+        QSqlDatabase::removeDatabase(watchName);
         const QString dropped = dropSchema(m_pg, schema);
         QVERIFY2(dropped.isEmpty(), qPrintable(dropped));
     }

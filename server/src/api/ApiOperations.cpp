@@ -10,6 +10,8 @@ double credits(int64_t microcredits) {
     return static_cast<double>(microcredits) / static_cast<double>(credit::kMicrocreditsPerCredit);
 }
 
+QJsonObject quoteJson(const QString& model, const SubmitAccepted& accepted);
+
 } // namespace
 
 std::variant<CompletionParams, ApiError> parseAnyCompletionParams(const QJsonObject& body,
@@ -27,24 +29,32 @@ std::variant<CompletionParams, ApiError> parseAnyCompletionParams(const QJsonObj
     return parseCompletionParams(body, chat, templateOf);
 }
 
-std::variant<QJsonObject, ApiError> quoteOperation(Orchestrator& orchestrator, const QJsonObject& body,
-                                                   const ApiIdentity& caller,
-                                                   const ChatTemplateOf& templateOf,
-                                                   const std::string& connectionId, uint64_t requestId) {
+void quoteOperation(Orchestrator& orchestrator, const QJsonObject& body, const ApiIdentity& caller,
+                    const ChatTemplateOf& templateOf, const std::string& connectionId, uint64_t requestId,
+                    std::function<void(std::variant<QJsonObject, ApiError>)> answer) {
     auto parsed = parseAnyCompletionParams(body, templateOf);
     if (auto* error = std::get_if<ApiError>(&parsed))
-        return *error;
+        return answer(*error);
     const CompletionParams& params = std::get<CompletionParams>(parsed);
     SubmitRequest request = submitRequestOf(params, caller, connectionId, requestId);
     request.quoteOnly = true;
-    auto result = orchestrator.submit(std::move(request), {});
-    if (auto* refused = std::get_if<SubmitRefused>(&result))
-        return refusalError(*refused);
-    const SubmitAccepted& accepted = std::get<SubmitAccepted>(result);
+    SubmitCallbacks callbacks;
+    callbacks.decided = [model = QString::fromStdString(params.model),
+                         answer = std::move(answer)](const SubmitDecision& decision) {
+        if (auto* refused = std::get_if<SubmitRefused>(&decision))
+            return answer(refusalError(*refused));
+        answer(quoteJson(model, std::get<SubmitAccepted>(decision)));
+    };
+    orchestrator.submit(std::move(request), std::move(callbacks));
+}
+
+namespace {
+
+QJsonObject quoteJson(const QString& model, const SubmitAccepted& accepted) {
     // Without credits nothing is priced (cost 0): every request is affordable.
     const bool sufficient = accepted.quoteMicrocredits <= accepted.balanceMicrocredits;
     return QJsonObject{{QStringLiteral("object"), QStringLiteral("quote")},
-                       {QStringLiteral("model"), QString::fromStdString(params.model)},
+                       {QStringLiteral("model"), model},
                        {QStringLiteral("prompt_tokens"), qint64(accepted.promptTokens)},
                        {QStringLiteral("max_tokens"), qint64(accepted.maxTokens)},
                        {QStringLiteral("cost"), credits(accepted.quoteMicrocredits)},
@@ -53,5 +63,7 @@ std::variant<QJsonObject, ApiError> quoteOperation(Orchestrator& orchestrator, c
                        {QStringLiteral("available_microcredits"), qint64(accepted.balanceMicrocredits)},
                        {QStringLiteral("sufficient"), sufficient}};
 }
+
+} // namespace
 
 } // namespace declai::server::api

@@ -32,10 +32,11 @@ std::variant<CompletionParams, ApiError> parseAnyCompletionParams(const QJsonObj
 // quoteOnly, so the price is computed in one place) and whether the caller's available balance covers it:
 // {"object":"quote","model","prompt_tokens","max_tokens","cost","cost_microcredits","available",
 //  "available_microcredits","sufficient"}. Nothing runs and nothing is held. connectionId and requestId
-// only feed the orchestrator's per-connection limits and logs.
-std::variant<QJsonObject, ApiError> quoteOperation(Orchestrator& orchestrator, const QJsonObject& body,
-                                                   const ApiIdentity& caller,
-                                                   const ChatTemplateOf& templateOf,
-                                                   const std::string& connectionId, uint64_t requestId);
+// only feed the orchestrator's per-connection limits and logs. `answer` runs once on the gateway thread:
+// inside this call for a request refused before pricing, else when the ledger has read the balance (the
+// caller checks that its client is still there).
+void quoteOperation(Orchestrator& orchestrator, const QJsonObject& body, const ApiIdentity& caller,
+                    const ChatTemplateOf& templateOf, const std::string& connectionId, uint64_t requestId,
+                    std::function<void(std::variant<QJsonObject, ApiError>)> answer);
 
 } // namespace declai::server::api

@@ -320,7 +320,8 @@ struct CompletionsHandler::Call {
     QString route;
     QString responseId;
     qint64 created = 0;
-    uint64_t sessionId = 0;
+    uint64_t sessionId = 0; // known from submit() on, before the decision
+    bool decided = false;   // accepted by the orchestrator (its hold is in the ledger)
     bool ended = false;
     bool stopMatched = false;
     bool cancelled = false; // by its caller (JSON-RPC cancel), who is still there to be answered
@@ -441,20 +442,58 @@ uint64_t CompletionsHandler::start(CompletionParams params, const ApiIdentity& c
         connectionId = "http-" + std::to_string(id);
     SubmitRequest request = submitRequestOf(call->params, caller, std::move(connectionId), id);
     SubmitCallbacks callbacks;
-    // Both run on the gateway thread, from inside the session (possibly within submit() itself).
-    callbacks.token = [this, id](int32_t, const std::string& text) { onToken(id, text); };
-    callbacks.ended = [this, id](const SubmitEnd& end) { onEnded(id, end); };
-    auto result = m_orchestrator.submit(std::move(request), std::move(callbacks));
-    if (auto* refused = std::get_if<SubmitRefused>(&result)) {
+    // All run on the gateway thread: the decision inside submit() or once the ledger placed the hold, the
+    // others from inside the session; `ended` after settlement, so possibly after this handler is gone. The
+    // call may be gone by then (finishCall): find() says so.
+    QPointer<CompletionsHandler> self(this);
+    callbacks.decided = [self, id](const SubmitDecision& decision) {
+        if (self)
+            self->onDecided(id, decision);
+    };
+    callbacks.token = [self, id](int32_t, const std::string& text) {
+        if (self)
+            self->onToken(id, text);
+    };
+    callbacks.ended = [self, id](const SubmitEnd& end) {
+        if (self)
+            self->onEnded(id, end);
+    };
+    const uint64_t sessionId = m_orchestrator.submit(std::move(request), std::move(callbacks));
+    if (Call* still = find(id); still && !still->ended && sessionId != 0)
+        still->sessionId = sessionId; // else refused (or already ended) inside submit()
+    return id;
+}
+
+void CompletionsHandler::onDecided(uint64_t id, const SubmitDecision& decision) {
+    Call* call = find(id);
+    if (!call || call->ended)
+        return;
+    if (const auto* refused = std::get_if<SubmitRefused>(&decision)) {
         const ApiError error = refusalError(*refused);
         call->ended = true;
         call->sink->failed(error);
-        finishCall(id, error.status);
-        return id;
+        return finishCall(id, error.status);
     }
-    if (!call->ended) // else it already ended inside submit()
-        call->sessionId = std::get<SubmitAccepted>(result).sessionId;
-    return id;
+    call->decided = true;
+    call->sessionId = std::get<SubmitAccepted>(decision).sessionId;
+}
+
+void CompletionsHandler::endUndecided(uint64_t id, const QString& reason) {
+    Call* call = find(id);
+    if (!call || call->ended)
+        return;
+    // The orchestrator releases the hold when it lands and never decides this request: answer it here.
+    m_orchestrator.cancel(call->sessionId, reason);
+    call->ended = true;
+    if (!call->cancelled || !call->sink->connected())
+        return finishCall(id, 499);
+    ApiError error;
+    error.status = 499;
+    error.type = QStringLiteral("cancelled");
+    error.code = QStringLiteral("cancelled");
+    error.message = QStringLiteral("cancelled by the caller before it started");
+    call->sink->failed(error);
+    finishCall(id, error.status);
 }
 
 bool CompletionsHandler::active(uint64_t id) const {
@@ -467,6 +506,10 @@ bool CompletionsHandler::cancel(uint64_t id, const QString& reason) {
     if (!call || call->ended || !call->sessionId)
         return false;
     call->cancelled = true;
+    if (!call->decided) {
+        endUndecided(id, reason);
+        return true;
+    }
     m_orchestrator.cancel(call->sessionId, reason);
     return true;
 }
@@ -491,6 +534,8 @@ void CompletionsHandler::clientGone(uint64_t id) {
         return;
     qInfo("API request %llu: the client left; cancelling its generation",
           static_cast<unsigned long long>(id));
+    if (!call->decided)
+        return endUndecided(id, QStringLiteral("the client disconnected"));
     m_orchestrator.cancel(call->sessionId, QStringLiteral("the client disconnected"));
 }
 

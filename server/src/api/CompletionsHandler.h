@@ -27,6 +27,8 @@ class Orchestrator;
 struct SubmitEnd;
 struct SubmitRefused;
 struct SubmitRequest;
+struct SubmitAccepted;
+using SubmitDecision = std::variant<SubmitAccepted, SubmitRefused>;
 } // namespace declai::server
 
 namespace declai::server::api {
@@ -112,7 +114,8 @@ public:
                 const QString& route);
     // Any transport: runs a checked request and answers on `sink`. connectionId: the caller's connection for
     // the orchestrator's in-flight limit ("" for one of its own). Returns the call's id; active(id) is false
-    // when it already ended (refused, or done inside submit).
+    // when it already ended (refused, or done inside submit). The answer may begin after the ledger placed
+    // the request's hold (Orchestrator::submit decides later); the gateway thread never waits for it.
     uint64_t start(CompletionParams params, const ApiIdentity& caller, std::string connectionId,
                    std::unique_ptr<CompletionSink> sink, const QString& route);
     bool active(uint64_t id) const;
@@ -126,6 +129,9 @@ public:
 
 private:
     struct Call;
+    void onDecided(uint64_t id, const SubmitDecision& decision);
+    // Cancelled or left before the orchestrator decided (its hold may still be on the way).
+    void endUndecided(uint64_t id, const QString& reason);
     void onToken(uint64_t id, const std::string& text);
     void onEnded(uint64_t id, const SubmitEnd& end);
     void finishCall(uint64_t id, int status); // answered: drop the call (deferred)

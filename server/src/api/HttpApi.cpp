@@ -9,6 +9,7 @@
 #include <QHttpServerResponder>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QPointer>
 
 namespace declai::server::api {
 namespace {
@@ -206,11 +207,17 @@ void HttpApi::registerRoutes(QHttpServer& http) {
                  if (auto* error = std::get_if<ApiError>(&parsed))
                      return answerError(reply, route, *error);
                  const uint64_t id = m_nextQuoteId++;
-                 auto quoted = quoteOperation(m_orchestrator, std::get<QJsonObject>(parsed), caller,
-                                              chatTemplateOf(), "http-quote-" + std::to_string(id), id);
-                 if (auto* error = std::get_if<ApiError>(&quoted))
-                     return answerError(reply, route, *error);
-                 answer(reply, route, 200, std::get<QJsonObject>(quoted));
+                 // Answered when the ledger has read the balance; HttpReply drops it if the client left.
+                 quoteOperation(m_orchestrator, std::get<QJsonObject>(parsed), caller, chatTemplateOf(),
+                                "http-quote-" + std::to_string(id), id,
+                                [self = QPointer<HttpApi>(this), reply,
+                                 route](std::variant<QJsonObject, ApiError> quoted) mutable {
+                                    if (!self)
+                                        return;
+                                    if (auto* error = std::get_if<ApiError>(&quoted))
+                                        return self->answerError(reply, route, *error);
+                                    self->answer(reply, route, 200, std::get<QJsonObject>(quoted));
+                                });
              });
     addRoute(http, QStringLiteral("/metrics"), Method::Get, Access::Public,
              [this](const QByteArray&, const ApiIdentity&, HttpReply& reply) {

@@ -268,11 +268,18 @@ void JsonRpcServer::dispatch(Connection& c, uint64_t connection, const RpcCall& 
                 c.socket.get(),
                 rpcErrorResponse(rpcError(kRpcInvalidParams,
                                           QStringLiteral("params are required: the request body"), call.id)));
-        auto quoted = quoteOperation(m_orchestrator, call.params, c.caller, m_completions.templateOf(),
-                                     c.connectionId, m_nextQuote++);
-        if (auto* error = std::get_if<ApiError>(&quoted))
-            return send(c.socket.get(), rpcErrorResponse(rpcErrorOf(*error, call.id)));
-        return send(c.socket.get(), rpcResult(call.id, std::get<QJsonObject>(quoted)));
+        // Answered when the ledger has read the balance; the connection may be gone by then.
+        QPointer<QWebSocket> socket = c.socket.get();
+        const QJsonValue id = call.id;
+        return quoteOperation(m_orchestrator, call.params, c.caller, m_completions.templateOf(),
+                              c.connectionId, m_nextQuote++,
+                              [socket, id](std::variant<QJsonObject, ApiError> quoted) {
+                                  if (!socket)
+                                      return;
+                                  if (auto* error = std::get_if<ApiError>(&quoted))
+                                      return send(socket.data(), rpcErrorResponse(rpcErrorOf(*error, id)));
+                                  send(socket.data(), rpcResult(id, std::get<QJsonObject>(quoted)));
+                              });
     }
     if (call.method == QStringLiteral("balance"))
         return credits(c, call, false);

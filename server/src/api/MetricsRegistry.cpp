@@ -103,6 +103,10 @@ QByteArray MetricsRegistry::render(const Orchestrator& o, const std::vector<cons
            static_cast<double>(o.clientCount()));
     single(out, "declai_sessions_active", "gauge", "Generation sessions running.",
            static_cast<double>(o.activeSessionCount()));
+    single(out, "declai_admissions_waiting", "gauge",
+           "Requests whose credit hold the ledger is still placing (a slow ledger shows here; the gateway "
+           "serves on).",
+           static_cast<double>(o.admissionsInFlight()));
     header(out, "declai_queue_depth", "gauge", "Requests waiting for a session slot, by priority.");
     for (const auto& [p, name] : {std::pair{Priority::Low, "low"}, std::pair{Priority::Normal, "normal"},
                                   std::pair{Priority::High, "high"}})

@@ -51,6 +51,8 @@ public:
 
     explicit Ledger(std::unique_ptr<LedgerStore> store) : Ledger(std::move(store), Options{}) {}
     Ledger(std::unique_ptr<LedgerStore> store, Options options);
+    // The store goes first: work still queued on it (the *Work forms below) reads this ledger's options.
+    ~Ledger() { m_store.reset(); }
 
     LedgerStore& store() { return *m_store; }
     const std::string& instanceId() const { return m_options.instanceId; }
@@ -91,6 +93,26 @@ public:
     // Burns all of node's pending earnings; reason is stored as the transaction's reference.
     Expected<PendingReleaseResult> voidPending(const std::string& node, const std::string& reason);
 
+    // The work of the operations above without running it, for callers that must not block (an event
+    // loop): they hand it to store().writeThen/readThen, alone or several in one transaction (e.g. a hold
+    // and the balance after it). Argument errors come back here at once. The work runs on the store thread
+    // and refers to this Ledger, which must outlive it (the destructor drains the store first).
+    Expected<LedgerWork<std::string>> placeHoldWork(const std::string& account, Microcredits amount,
+                                                    const std::string& requestId,
+                                                    const std::string& keyId = {});
+    Expected<LedgerWork<TxId>> settleHoldWork(const std::string& holdId, Microcredits actualCost,
+                                              const std::vector<NodeShare>& nodeShares,
+                                              const std::string& idempotencyKey);
+    Expected<LedgerWork<TxId>> releaseHoldWork(const std::string& holdId);
+    Expected<LedgerWork<TxId>> grantWork(const std::string& account, Microcredits amount,
+                                         const std::string& idempotencyKey);
+    Expected<LedgerWork<PendingReleaseResult>> voidPendingWork(const std::string& node,
+                                                               const std::string& reason);
+    LedgerWork<PendingReleaseResult> releasePendingWork(const std::string& node, std::int64_t olderThanMs);
+    static LedgerWork<Balance> balanceWork(const std::string& account);
+    // Wall clock as Options::nowMs gives it (thread-safe: the work above calls it on the store thread).
+    std::int64_t now() const;
+
     // Gateway runs and their heartbeats (liveness metadata, not part of the hash chain).
     Expected<void> recordInstance(const GatewayInstance& instance);
     Expected<std::vector<GatewayInstance>> instances();
@@ -116,7 +138,6 @@ public:
     Expected<std::int64_t> exportCsv(const QString& path);
 
 private:
-    std::int64_t now() const;
     std::unique_ptr<LedgerStore> m_store;
     Options m_options;
 };

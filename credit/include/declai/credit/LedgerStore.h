@@ -72,6 +72,10 @@ public:
     virtual AccountSession& accountRecords() = 0;
 };
 
+// One unit of work for the store thread (LedgerStore::write/writeThen/read/readThen).
+template <class T>
+using LedgerWork = std::function<Expected<T>(LedgerSession&)>;
+
 class LedgerStore {
 public:
     virtual ~LedgerStore() = default;

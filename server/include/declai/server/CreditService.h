@@ -5,7 +5,10 @@
 // It also keeps the books from getting stuck: it records this gateway run in the ledger (start, heartbeat,
 // clean stop), releases holds left open by runs that died, and releases matured node earnings on a timer,
 // also for nodes that earned before a restart.
-// Threading: main thread; ledger calls block briefly on the ledger's single writer thread.
+// Threading: main thread. The gateway's event loop uses the *Then forms only: they queue their work on the
+// ledger's store thread and return at once; their callback runs later on the main thread (never inside the
+// call). The blocking forms wait for the store thread (with PostgreSQL a network round trip and a commit):
+// they are for operator tools, start-up and tests, never for a request on the gateway's event loop.
 #pragma once
 
 #include "declai/credit/AccountStore.h"
@@ -64,6 +67,11 @@ struct OrphanedHold {
 // are always live. Operator tools pass selfInstance "" and see every dead run's holds.
 Expected<std::vector<OrphanedHold>> findOrphanedHolds(credit::Ledger& ledger, const std::string& selfInstance,
                                                       int64_t nowMs, int64_t staleAfterMs);
+// The same rule on open holds and gateway runs already read.
+std::vector<OrphanedHold> orphanedHoldsOf(std::vector<credit::Hold> holds,
+                                          std::vector<credit::GatewayInstance> runs,
+                                          const std::string& selfInstance, int64_t nowMs,
+                                          int64_t staleAfterMs);
 
 struct NodeWorkShare {
     std::string nodeId;
@@ -98,6 +106,17 @@ struct Charge {
     credit::Microcredits cost = 0;
     BillableTokens billed;
     credit::TxId txId = 0;
+};
+
+// An admission as the ledger answered it (CreditService::admitThen).
+struct Admitted {
+    std::string holdId;                 // empty for a quote
+    credit::Microcredits available = 0; // the user's available balance after the hold
+};
+// A closed request (CreditService::closeRequestThen).
+struct Closed {
+    Charge charge;
+    credit::Microcredits available = 0; // the user's available balance after it
 };
 
 class CreditService : public QObject {
@@ -148,14 +167,50 @@ public:
                                                credit::Microcredits cost);
     Expected<credit::Balance> balanceOfUser(const std::string& user);
 
+    // The non-blocking forms (the gateway's request path). Each returns at once; `done` runs exactly once,
+    // later, on this object's (the main) thread, and not at all when this CreditService is destroyed first
+    // (its holds are then recovered as orphans on the next start, docs/ledger.md).
+    // Opens the user's account on first use (ensureUser), then in one transaction places the worst-case hold
+    // under requestId (against keyId's spend limit) and reads the available balance after it. quoteOnly: no
+    // hold, only the balance. runs on: main thread.
+    void admitThen(const std::string& user, const std::string& requestId, credit::Microcredits worstCase,
+                   const std::string& keyId, bool quoteOnly, std::function<void(Expected<Admitted>)> done);
+    // closeRequest and the user's available balance after it, in one transaction. runs on: main thread.
+    void closeRequestThen(const std::string& holdId, const std::string& user, int64_t modelParams,
+                          const RequestUsage& usage, std::function<void(Expected<Closed>)> done);
+    // refund (the whole hold back). runs on: main thread.
+    void refundThen(const std::string& holdId, std::function<void(Expected<credit::TxId>)> done);
+    // voidNode. runs on: main thread.
+    void voidNodeThen(const std::string& nodeId, const std::string& reason,
+                      std::function<void(Expected<credit::PendingReleaseResult>)> done);
+    // refundVoidedRequest. runs on: main thread.
+    void refundVoidedRequestThen(const std::string& user, const std::string& holdId,
+                                 credit::Microcredits cost, std::function<void(Expected<credit::TxId>)> done);
+    // Runs `done` after every ledger job queued before it has finished (the store runs jobs in order), so
+    // callbacks of those jobs have run too. runs on: main thread.
+    void afterQueuedWork(std::function<void()> done);
+
 private:
+    // The account and welcome grant of ensureUser as one write job (also sets the daily spend limit).
+    credit::LedgerWork<bool> openUserWork(const std::string& user) const;
+    // What closing a hold does in the ledger, as one write job (closeRequestInLedger's steps).
+    Expected<credit::LedgerWork<Charge>> closeRequestWork(const std::string& holdId, int64_t modelParams,
+                                                          const RequestUsage& usage);
+
     credit::PriceSchedule prices(double multiplier) const;
     Expected<Charge> closeRequestInLedger(const std::string& holdId, int64_t modelParams,
                                           const RequestUsage& usage);
     void releaseMatured(); // pending earnings older than the verification window become available
+    // Logs one node's released earnings.
+    static void logReleased(const std::string& node, const credit::PendingReleaseResult& released);
     // The release set becomes every node with open pending lots in the ledger (earned through any gateway).
     Expected<void> refreshNodesWithPending();
-    void housekeeping(); // timer, main thread: heartbeat, orphaned holds, matured earnings
+    // Timer, main thread: heartbeat, orphaned holds, matured earnings. Queued on the store thread, never
+    // waited for; a round starts only when the previous one is through the queue.
+    void housekeeping();
+    void recoverOrphanedHoldsThen(std::function<void()> then);    // queued; then: main thread
+    void refreshNodesWithPendingThen(std::function<void()> then); // queued; then: main thread
+    void releaseMaturedThen();                                    // queued
     Expected<void> recordInstance(int64_t stoppedAtMs);
 
     CreditConfig m_config;
@@ -166,6 +221,7 @@ private:
     QTimer m_releaseTimer;
     credit::GatewayInstance m_instance;
     bool m_started = false;
+    bool m_housekeeping = false; // a housekeeping round is in the ledger's queue
 };
 
 } // namespace declai::server

@@ -93,9 +93,18 @@ struct SubmitEnd {
     int64_t balanceMicrocredits = 0; // available after settlement (credits on)
 };
 
-// Callbacks of a submitted request; they run on the gateway thread from inside the session.
+using SubmitDecision = std::variant<SubmitAccepted, SubmitRefused>;
+
+// Callbacks of a submitted request. runs on: the gateway thread, every one of them.
 struct SubmitCallbacks {
+    // Once: accepted (queued, or for a quote priced) or refused (nothing held, nothing charged, no other
+    // callback runs). Inside submit() when no ledger work is needed (a request refused before pricing,
+    // credits off), else later, when the ledger has placed or refused the hold; the gateway thread keeps
+    // serving meanwhile. Never after cancel() of a request still waiting for it.
+    std::function<void(const SubmitDecision& decision)> decided;
+    // From inside the session.
     std::function<void(int32_t id, const std::string& text)> token;
+    // Once per accepted request, after its hold was settled in the ledger (cost and balance are final).
     std::function<void(const SubmitEnd& end)> ended;
 };
 
@@ -145,12 +154,19 @@ public:
     void sendStage(const std::string& nodeId, wire::StageRequest request) override;
     Verifier& verifier() { return m_verifier; }
 
-    // See SubmitRequest. Either the request is refused (nothing held, nothing charged, no callback runs) or
-    // accepted: it is queued and `callbacks` report its tokens and its end.
-    std::variant<SubmitAccepted, SubmitRefused> submit(SubmitRequest request, SubmitCallbacks callbacks);
-    // Ends an accepted request now (the client left): nodes stop, only what was produced is charged, and
-    // `ended` runs with failed=true and stats.cancelled. Unknown or finished ids are ignored.
+    // See SubmitRequest. Never waits for the ledger: the request is checked here, its hold is queued, and
+    // callbacks.decided reports whether it was refused (nothing held, nothing charged, no other callback
+    // runs) or accepted: queued, with `token` and `ended` reporting its tokens and its end. Returns the id it
+    // runs under (SubmitAccepted::sessionId), known before the decision so that the caller can cancel() a
+    // request whose client left while the ledger works; 0 when it was decided inside this call and is not
+    // running (refused, or a quote).
+    uint64_t submit(SubmitRequest request, SubmitCallbacks callbacks);
+    // Ends a request now (the client left). Accepted: nodes stop, only what was produced is charged, and
+    // `ended` runs with failed=true and stats.cancelled (after settlement). Still waiting for its hold: no
+    // callback runs, and the hold is released whole when it lands. Unknown or finished ids are ignored.
     void cancel(uint64_t sessionId, const QString& reason);
+    // Requests (and quotes) the ledger is still admitting, also those whose client left meanwhile (metrics).
+    size_t admissionsInFlight() const { return m_billing.admissionsInFlight(); }
     // 0-based place in the admission queue of the queued request holding `holdId` (the order the scheduler
     // would start them now); nullopt when it is not queued (running, finished or unknown).
     std::optional<size_t> queuePosition(const std::string& holdId);
@@ -182,6 +198,16 @@ private:
     void onClientClosed(const std::string& clientId);
     void handleSubmit(ClientLink* client, const wire::Submit& submit);
     void startQueued();
+    // What submit() checked and prepared, carried to the ledger's decision.
+    struct PendingSubmit {
+        SubmitRequest request; // prompt and markup moved into `session`
+        SessionRequest session;
+        int64_t promptTokens = 0;
+        double priceMultiplier = 1.0;
+    };
+    // The ledger decided a submitted request (gateway thread): queue it, or refuse it.
+    void admissionDecided(uint64_t sessionId, PendingSubmit pending,
+                          std::shared_ptr<SubmitCallbacks> callbacks, const Billing::Decision& decision);
     // A StageResponse or a StageBatchResponse: the signature checked, then each answer delivered.
     void handleStageAnswers(NodeLink* node, const wire::Envelope& envelope);
     // One signed answer (alone or from a batch): to the session that waits for it, else counted as stray.
@@ -231,6 +257,8 @@ private:
         std::string holdId;
     };
     std::map<uint64_t, Waiting> m_waiting; // queued sessions by session id
+    std::map<uint64_t, uint64_t>
+        m_admitting; // session id -> Billing ticket, while the ledger places its hold
     QTimer m_queueTimer;
     uint64_t m_nextJobId = 1;
     bool m_placedOnce = false;           // --min-nodes only delays the first placement
