@@ -1035,6 +1035,215 @@ void f16PanelRows(const std::byte* w, size_t wStride, const std::byte* x, size_t
     }
 }
 
+// ---- IQ4_XS batches: int16 panels and vpdpwssd ----------------------------------------------------------
+//
+// The dot product (dotIQ4_XSTile, llama.cpp's ggml_vec_dot_iq4_xs_q8_K) keeps per super-block 8 int32 lanes
+// (lane i: values 4i..4i+3 of every 32, times the sub-block scale), one FMA of them with dw * dx onto 8
+// float lanes, and hsum_float_8 at the end. As a 4-token tile it still unpacks every weight block once per
+// 4 tokens and spends a sign, a maddubs and a madd per 32 values and token: prefill ran at 0.64x llama.cpp,
+// whose batches of 8 or more tokens take its IQ panel gemm (ggml-cpu/iqp.cpp: rows unpacked to int8 once,
+// a VNNI product over all tokens). Here kIq4XsPanelRows rows are unpacked once per batch into an int16
+// panel with each value already multiplied by its sub-block scale (|(scale - 32) * value| <= 32 * 127), the
+// activations are prepared once per token as the same Q8_K values widened to int16, and one vpdpwssd adds
+// 32 products into 16 lanes (lane j: values 2j and 2j + 1 of every 32). Lanes 2i and 2i + 1 added at the
+// end of a super-block are the dot product's lane i exactly (integer sums have no order), and the float
+// steps are the dot product's, so every (row, token) result is bit-identical to it and to decode.
+// (llama.cpp's panel gemm rounds its own way, one int32 sum per super-block; this keeps the decode
+// arithmetic.)
+constexpr int kIq4XsPanelRows = 4;
+constexpr int kIq4XsTileTokens = 4;
+// A single token stays on the dot product (decode is already at llama.cpp's speed; both give the same
+// floats).
+constexpr int kIq4XsMinTokens = 2;
+
+inline int64_t iq4XsScaleBytes(int64_t nb) {
+    return roundUp(nb * static_cast<int64_t>(sizeof(float)), 64);
+}
+
+// Prepared row: nb float scales (the Q8_K d, padded to 64 bytes), then nb x 256 int16 values.
+size_t iq4XsPreparedBytes(int64_t n) {
+    const int64_t nb = n / kQKK;
+    return static_cast<size_t>(iq4XsScaleBytes(nb) + nb * kQKK * static_cast<int64_t>(sizeof(int16_t)));
+}
+
+// The Q8_K row the dot product would get (the same quantiser), widened to int16.
+void prepareIq4Xs(const float* x, void* out, int64_t n) {
+    const int64_t nb = n / kQKK;
+    auto* bytes = static_cast<std::byte*>(out);
+    auto* d = reinterpret_cast<float*>(bytes);
+    auto* qs = reinterpret_cast<int16_t*>(bytes + iq4XsScaleBytes(nb));
+    for (int64_t b = 0; b < nb; ++b) {
+        BlockQ8_K q;
+        quantizeQ8_KAvx2(x + b * kQKK, &q, kQKK);
+        d[b] = q.d;
+        for (int k = 0; k < kQKK / 32; ++k)
+            _mm512_storeu_si512(qs + b * kQKK + 32 * k, _mm512_cvtepi8_epi16(loadBytes(q.qs + 32 * k)));
+    }
+}
+
+// Super-block `blk` as 8 x 32 int16 (sub-block k's values times its scale) into dst (64-byte aligned).
+DECLAI_INLINE void unpackIq4XsBlock(const BlockIQ4_XS& blk, int16_t* dst) {
+    for (int k = 0; k < kQKK / 32; ++k) {
+        const int low = (blk.scalesLow[k / 2] >> (4 * (k % 2))) & 0xF;
+        const int high = (blk.scalesHigh >> (2 * k)) & 3;
+        const __m512i scale = _mm512_set1_epi16(static_cast<int16_t>((low | (high << 4)) - 32));
+        _mm512_store_si512(dst + 32 * k,
+                           _mm512_mullo_epi16(_mm512_cvtepi8_epi16(iq4Values(blk.qs + 16 * k)), scale));
+    }
+}
+
+// Where a tile finds row r's unpacked super-block b: the panel of the whole rows (unpacked once per batch),
+// or, for a single token tile or without scratch memory, unpacked block by block on the tile's stack.
+struct Iq4XsRows {
+    const std::byte* w;
+    size_t wStride;
+    const int16_t* panel; // nullptr: unpack as the tile goes
+    const float* dw;      // rows x nb, with panel
+};
+
+// R rows x T tokens. Pair p = r * T + t; pairs 2q and 2q + 1 share float accumulator q (low and high 8
+// lanes), which keeps the 16 integer accumulators, 8 float ones and the operands in the 32 registers.
+template <int R, int T>
+void iq4XsTile(const Iq4XsRows& rows, int64_t nb, const std::byte* x, size_t xStride, float* y,
+               int64_t yStride) {
+    constexpr int P = R * T;
+    constexpr int Q = (P + 1) / 2;
+    const float* dx[T];
+    const int16_t* xq[T];
+    for (int t = 0; t < T; ++t) {
+        const std::byte* row = x + static_cast<size_t>(t) * xStride;
+        dx[t] = reinterpret_cast<const float*>(row);
+        xq[t] = reinterpret_cast<const int16_t*>(row + iq4XsScaleBytes(nb));
+    }
+    // Lanes 0..7: the even lanes of the first operand (then of the second in 8..15), and the odd ones.
+    const __m512i evenLanes = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i oddLanes = _mm512_add_epi32(evenLanes, _mm512_set1_epi32(1));
+    __m512 acc[Q];
+    for (int q = 0; q < Q; ++q)
+        acc[q] = _mm512_setzero_ps();
+    alignas(64) int16_t local[R][kQKK];
+    for (int64_t b = 0; b < nb; ++b) {
+        const int16_t* wb[R];
+        float dw[R];
+        for (int r = 0; r < R; ++r) {
+            if (rows.panel) {
+                wb[r] = rows.panel + (r * nb + b) * kQKK;
+                dw[r] = rows.dw[r * nb + b];
+            } else {
+                const auto& blk =
+                    reinterpret_cast<const BlockIQ4_XS*>(rows.w + static_cast<size_t>(r) * rows.wStride)[b];
+                unpackIq4XsBlock(blk, local[r]);
+                wb[r] = local[r];
+                dw[r] = halfToFloat(blk.d);
+            }
+        }
+        __m512i sums[P];
+        for (int p = 0; p < P; ++p)
+            sums[p] = _mm512_setzero_si512();
+            // Unrolled, so the accumulators stay in their registers (GCC rotates them through copies
+            // otherwise).
+#pragma GCC unroll 8
+        for (int k = 0; k < kQKK / 32; ++k) {
+            __m512i xv[T];
+            for (int t = 0; t < T; ++t)
+                xv[t] = _mm512_loadu_si512(xq[t] + b * kQKK + 32 * k);
+            for (int r = 0; r < R; ++r) {
+                __m512i wv = _mm512_load_si512(wb[r] + 32 * k);
+                // One load for T products (GCC would otherwise fold the load into each vpdpwssd).
+                __asm__("" : "+v"(wv));
+                for (int t = 0; t < T; ++t)
+                    sums[r * T + t] = _mm512_dpwssd_epi32(sums[r * T + t], wv, xv[t]);
+            }
+        }
+        for (int q = 0; q < Q; ++q) {
+            const int pa = 2 * q;
+            const int pb = 2 * q + 1 < P ? 2 * q + 1 : pa; // an odd last pair repeats (its high half unused)
+            const __m512i lanes = _mm512_add_epi32(_mm512_permutex2var_epi32(sums[pa], evenLanes, sums[pb]),
+                                                   _mm512_permutex2var_epi32(sums[pa], oddLanes, sums[pb]));
+            const float scaleA = dw[pa / T] * dx[pa % T][b];
+            const float scaleB = dw[pb / T] * dx[pb % T][b];
+            const __m512 scale = _mm512_castpd_ps(
+                _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps(scaleA))),
+                                   _mm256_castps_pd(_mm256_set1_ps(scaleB)), 1));
+            acc[q] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(lanes), acc[q]);
+        }
+    }
+    for (int p = 0; p < P; ++p) {
+        const __m512 a = acc[p / 2];
+        const __m256 half = p % 2 ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))
+                                  : _mm512_castps512_ps256(a);
+        y[(p % T) * yStride + p / T] = hsumGgml(half);
+    }
+}
+
+template <int R>
+void iq4XsTokens(const Iq4XsRows& rows, int64_t nb, const std::byte* x, size_t xStride, int64_t nTokens,
+                 float* y, int64_t yStride) {
+    int64_t t0 = 0;
+    for (; t0 + kIq4XsTileTokens <= nTokens; t0 += kIq4XsTileTokens)
+        iq4XsTile<R, kIq4XsTileTokens>(rows, nb, x + static_cast<size_t>(t0) * xStride, xStride,
+                                       y + t0 * yStride, yStride);
+    const std::byte* xt = x + static_cast<size_t>(t0) * xStride;
+    switch (nTokens - t0) {
+    case 1:
+        iq4XsTile<R, 1>(rows, nb, xt, xStride, y + t0 * yStride, yStride);
+        break;
+    case 2:
+        iq4XsTile<R, 2>(rows, nb, xt, xStride, y + t0 * yStride, yStride);
+        break;
+    case 3:
+        iq4XsTile<R, 3>(rows, nb, xt, xStride, y + t0 * yStride, yStride);
+        break;
+    default:
+        break;
+    }
+}
+
+struct Iq4XsScratch {
+    ScratchBuffer panel; // kIq4XsPanelRows x nb x 256 int16
+    ScratchBuffer dw;    // kIq4XsPanelRows x nb floats
+};
+thread_local Iq4XsScratch t_iq4XsScratch;
+
+void gemmIq4Xs(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+               int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    const int64_t nb = n / kQKK;
+    // One token tile uses each unpacked block once: no panel needed.
+    const bool usePanel = nTokens > kIq4XsTileTokens;
+    Iq4XsScratch& scratch = t_iq4XsScratch;
+    int16_t* panel = usePanel ? scratch.panel.reserve<int16_t>(
+                                    static_cast<size_t>(kIq4XsPanelRows * nb * kQKK) * sizeof(int16_t))
+                              : nullptr;
+    float* dw = panel ? scratch.dw.reserve<float>(static_cast<size_t>(kIq4XsPanelRows * nb) * sizeof(float))
+                      : nullptr;
+    if (!dw)
+        panel = nullptr;
+    using TokensFn = void (*)(const Iq4XsRows&, int64_t, const std::byte*, size_t, int64_t, float*, int64_t);
+    static constexpr TokensFn kByRows[kIq4XsPanelRows + 1] = {nullptr, &iq4XsTokens<1>, &iq4XsTokens<2>,
+                                                              &iq4XsTokens<3>, &iq4XsTokens<4>};
+    for (int64_t r0 = 0; r0 < nRows; r0 += kIq4XsPanelRows) {
+        const int rowCount = static_cast<int>(nRows - r0 < kIq4XsPanelRows ? nRows - r0 : kIq4XsPanelRows);
+        const std::byte* wRows = w + static_cast<size_t>(r0) * wStride;
+        if (panel) {
+            // The next rows are pulled into L2 while this panel's token tiles run, so unpacking them does not
+            // wait on memory (prefetches never fault, so running past the matrix is harmless).
+            const char* next = reinterpret_cast<const char*>(wRows + kIq4XsPanelRows * wStride);
+            for (size_t line = 0; line < kIq4XsPanelRows * wStride; line += 64)
+                _mm_prefetch(next + line, _MM_HINT_T1);
+            for (int r = 0; r < rowCount; ++r) {
+                const auto* blocks =
+                    reinterpret_cast<const BlockIQ4_XS*>(wRows + static_cast<size_t>(r) * wStride);
+                for (int64_t b = 0; b < nb; ++b) {
+                    dw[r * nb + b] = halfToFloat(blocks[b].d);
+                    unpackIq4XsBlock(blocks[b], panel + (r * nb + b) * kQKK);
+                }
+            }
+        }
+        const Iq4XsRows rows{wRows, wStride, panel, dw};
+        kByRows[rowCount](rows, nb, x, xStride, nTokens, y + r0, yStride);
+    }
+}
+
 // ---- SwiGLU
 // ------------------------------------------------------------------------------------------------
 
@@ -1112,6 +1321,7 @@ KernelTable makeAvx512Table() {
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
     t.gemmQ4_K = {&gemmStrips<Q4_KStripGemv>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1,
                   &gemmStrips<Q4_KStrip>};
+    t.gemmIQ4_XS = {&gemmIq4Xs, &prepareIq4Xs, &iq4XsPreparedBytes, kIq4XsMinTokens};
     return t;
 }
 
