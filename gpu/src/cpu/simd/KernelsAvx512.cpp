@@ -1160,12 +1160,14 @@ void iq4XsTile(const Iq4XsRows& rows, int64_t nb, const std::byte* x, size_t xSt
             const int pb = 2 * q + 1 < P ? 2 * q + 1 : pa; // an odd last pair repeats (its high half unused)
             const __m512i lanes = _mm512_add_epi32(_mm512_permutex2var_epi32(sums[pa], evenLanes, sums[pb]),
                                                    _mm512_permutex2var_epi32(sums[pa], oddLanes, sums[pb]));
-            const float scaleA = dw[pa / T] * dx[pa % T][b];
-            const float scaleB = dw[pb / T] * dx[pb % T][b];
-            const __m512 scale = _mm512_castpd_ps(
-                _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps(scaleA))),
-                                   _mm256_castps_pd(_mm256_set1_ps(scaleB)), 1));
-            acc[q] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(lanes), acc[q]);
+            // dw * dx per half, the dot product's product (a vector multiply rounds as the scalar one).
+            const __m512 dws = _mm512_castpd_ps(
+                _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps(dw[pa / T]))),
+                                   _mm256_castps_pd(_mm256_set1_ps(dw[pb / T])), 1));
+            const __m512 dxs = _mm512_castpd_ps(
+                _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps(dx[pa % T][b]))),
+                                   _mm256_castps_pd(_mm256_set1_ps(dx[pb % T][b])), 1));
+            acc[q] = _mm512_fmadd_ps(_mm512_mul_ps(dws, dxs), _mm512_cvtepi32_ps(lanes), acc[q]);
         }
     }
     for (int p = 0; p < P; ++p) {
@@ -1179,10 +1181,20 @@ void iq4XsTile(const Iq4XsRows& rows, int64_t nb, const std::byte* x, size_t xSt
 template <int R>
 void iq4XsTokens(const Iq4XsRows& rows, int64_t nb, const std::byte* x, size_t xStride, int64_t nTokens,
                  float* y, int64_t yStride) {
+    // The next rows' weights are pulled into L2 a few lines per token tile (all at once, the prefetches
+    // would wait for free miss buffers), so unpacking them does not wait on memory. Prefetches never
+    // fault, so running past the matrix is harmless.
+    const char* next = reinterpret_cast<const char*>(rows.w + kIq4XsPanelRows * rows.wStride);
+    const int64_t lines = static_cast<int64_t>(kIq4XsPanelRows * rows.wStride + 63) / 64;
+    const int64_t tiles = nTokens / kIq4XsTileTokens;
+    const int64_t linesPerTile = rows.panel && tiles > 0 ? (lines + tiles - 1) / tiles : 0;
     int64_t t0 = 0;
-    for (; t0 + kIq4XsTileTokens <= nTokens; t0 += kIq4XsTileTokens)
+    for (int64_t line = 0; t0 + kIq4XsTileTokens <= nTokens; t0 += kIq4XsTileTokens) {
+        for (int64_t i = 0; i < linesPerTile && line < lines; ++i, ++line)
+            _mm_prefetch(next + 64 * line, _MM_HINT_T1);
         iq4XsTile<R, kIq4XsTileTokens>(rows, nb, x + static_cast<size_t>(t0) * xStride, xStride,
                                        y + t0 * yStride, yStride);
+    }
     const std::byte* xt = x + static_cast<size_t>(t0) * xStride;
     switch (nTokens - t0) {
     case 1:
@@ -1225,11 +1237,6 @@ void gemmIq4Xs(const std::byte* w, size_t wStride, int64_t nRows, const std::byt
         const int rowCount = static_cast<int>(nRows - r0 < kIq4XsPanelRows ? nRows - r0 : kIq4XsPanelRows);
         const std::byte* wRows = w + static_cast<size_t>(r0) * wStride;
         if (panel) {
-            // The next rows are pulled into L2 while this panel's token tiles run, so unpacking them does not
-            // wait on memory (prefetches never fault, so running past the matrix is harmless).
-            const char* next = reinterpret_cast<const char*>(wRows + kIq4XsPanelRows * wStride);
-            for (size_t line = 0; line < kIq4XsPanelRows * wStride; line += 64)
-                _mm_prefetch(next + line, _MM_HINT_T1);
             for (int r = 0; r < rowCount; ++r) {
                 const auto* blocks =
                     reinterpret_cast<const BlockIQ4_XS*>(wRows + static_cast<size_t>(r) * wStride);
