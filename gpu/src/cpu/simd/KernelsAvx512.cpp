@@ -1083,10 +1083,22 @@ void prepareIq4Xs(const float* x, void* out, int64_t n) {
 
 // Super-block `blk` as 8 x 32 int16 (sub-block k's values times its scale) into dst (64-byte aligned).
 DECLAI_INLINE void unpackIq4XsBlock(const BlockIQ4_XS& blk, int16_t* dst) {
+    // The 8 six-bit scales minus 32 as int16 lanes 0..7: scale k takes nibble k of scalesLow (low nibble
+    // first) and bits 2k, 2k + 1 of scalesHigh.
+    uint32_t lowBits;
+    std::memcpy(&lowBits, blk.scalesLow, sizeof lowBits);
+    const __m128i low = _mm_cvtsi32_si128(static_cast<int>(lowBits));
+    const __m128i nibble = _mm_set1_epi8(0x0F);
+    const __m128i lowScales = _mm_cvtepu8_epi16(
+        _mm_unpacklo_epi8(_mm_and_si128(low, nibble), _mm_and_si128(_mm_srli_epi16(low, 4), nibble)));
+    const __m128i highScales =
+        _mm_and_si128(_mm_srlv_epi16(_mm_set1_epi16(static_cast<int16_t>(blk.scalesHigh)),
+                                     _mm_setr_epi16(0, 2, 4, 6, 8, 10, 12, 14)),
+                      _mm_set1_epi16(3));
+    const __m512i scales = _mm512_castsi128_si512(
+        _mm_sub_epi16(_mm_or_si128(lowScales, _mm_slli_epi16(highScales, 4)), _mm_set1_epi16(32)));
     for (int k = 0; k < kQKK / 32; ++k) {
-        const int low = (blk.scalesLow[k / 2] >> (4 * (k % 2))) & 0xF;
-        const int high = (blk.scalesHigh >> (2 * k)) & 3;
-        const __m512i scale = _mm512_set1_epi16(static_cast<int16_t>((low | (high << 4)) - 32));
+        const __m512i scale = _mm512_permutexvar_epi16(_mm512_set1_epi16(static_cast<int16_t>(k)), scales);
         _mm512_store_si512(dst + 32 * k,
                            _mm512_mullo_epi16(_mm512_cvtepi8_epi16(iq4Values(blk.qs + 16 * k)), scale));
     }
