@@ -1,6 +1,7 @@
 // AVX-512 kernel table (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 // -ffp-contract=off): the AVX2 kernels of KernelsAvx2.inc (dot products with 256-bit VNNI, quantisers,
-// attention pieces) plus register-tiled GEMM kernels for F16, Q8_0, Q4_0, Q4_K and Q6_K weights.
+// attention pieces) plus register-tiled GEMM kernels for F16, Q8_0, Q4_0, Q4_K, Q6_K, Q5_K and IQ4_XS
+// weights.
 //
 // Each GEMM kernel computes a tile of up to kTileRows weight rows x kTileTokens activation rows: every
 // weight block is loaded and unpacked once per tile and reused for all its tokens, every activation block
@@ -13,6 +14,8 @@
 //  - Q4_K / Q6_K: per-block integer sums via vpmaddubsw + vpdpwssd (scales applied as int16), Q6_K's -32
 //    offset through the activation's block sums; the per-block float steps are the scalar reference's.
 //  - F16: activations prepared as float (rounded through F16 as the reference does), FMA on 16 lanes.
+//  - IQ4_XS / Q5_K: rows unpacked once per batch into scaled int16 panels, activations as int16, vpdpwssd
+//    (gemmK16, below).
 // GCC 12's AVX-512 headers build some intrinsics (extract, insert, permutexvar, the reductions) on an
 // _mm512_undefined_* value, which -Wmaybe-uninitialized reports at every inlined use; the value is a
 // deliberate "don't care", so the warning is off for this file.
