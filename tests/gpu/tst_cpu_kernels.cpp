@@ -430,7 +430,7 @@ private Q_SLOTS:
         for (int cols : {1, 7, 17, 100})
             QTest::newRow(QByteArray("F16 n=").append(QByteArray::number(cols)).constData())
                 << static_cast<int>(TensorType::F16) << cols;
-        for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K}) {
+        for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q5_K, TensorType::IQ4_XS}) {
             for (int cols : {256, 768, 2048}) {
                 const QByteArray name =
                     QByteArray(tensorTypeName(t).data()) + " n=" + QByteArray::number(cols);
@@ -478,6 +478,15 @@ private Q_SLOTS:
             }
             QVERIFY2(std::memcmp(batch.data(), single.data(), batch.size() * sizeof(float)) == 0,
                      table->name);
+            // Small batches (every remainder tile shape, with and without a full tile) give the same floats.
+            for (int small : {2, 3, 4, 5, 6, 7}) {
+                std::vector<float> part(size_t(rows) * small, NAN);
+                gemm->run(w.data(), wStride, rows, prepared.data(), pStride, small, cols, part.data(), rows);
+                QVERIFY2(
+                    std::memcmp(part.data(), batch.data(), part.size() * sizeof(float)) == 0,
+                    qPrintable(
+                        QStringLiteral("%1, %2 tokens").arg(QString::fromLatin1(table->name)).arg(small)));
+            }
             const auto x = activations(weightType, xValues, tokens, cols);
             const size_t xStride = quant::activationRowBytes(weightType, cols);
             if (gemm->runLlamaBatch) {

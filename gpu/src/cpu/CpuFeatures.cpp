@@ -174,6 +174,12 @@ const GemmKernel* KernelTable::gemmFor(TensorType weightType) const {
     case TensorType::Q6_K:
         g = &gemmQ6_K;
         break;
+    case TensorType::Q5_K:
+        g = &gemmQ5_K;
+        break;
+    case TensorType::IQ4_XS:
+        g = &gemmIQ4_XS;
+        break;
     default:
         return nullptr;
     }

@@ -124,6 +124,8 @@ struct KernelTable {
     GemmKernel gemmQ4_0;
     GemmKernel gemmQ4_K;
     GemmKernel gemmQ6_K;
+    GemmKernel gemmQ5_K;
+    GemmKernel gemmIQ4_XS;
 
     // nullptr for weight types the engine cannot multiply.
     DotFn dotFor(TensorType weightType) const;

@@ -1,6 +1,7 @@
 // AVX-512 kernel table (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 // -ffp-contract=off): the AVX2 kernels of KernelsAvx2.inc (dot products with 256-bit VNNI, quantisers,
-// attention pieces) plus register-tiled GEMM kernels for F16, Q8_0, Q4_0, Q4_K and Q6_K weights.
+// attention pieces) plus register-tiled GEMM kernels for F16, Q8_0, Q4_0, Q4_K, Q6_K, Q5_K and IQ4_XS
+// weights.
 //
 // Each GEMM kernel computes a tile of up to kTileRows weight rows x kTileTokens activation rows: every
 // weight block is loaded and unpacked once per tile and reused for all its tokens, every activation block
@@ -13,6 +14,8 @@
 //  - Q4_K / Q6_K: per-block integer sums via vpmaddubsw + vpdpwssd (scales applied as int16), Q6_K's -32
 //    offset through the activation's block sums; the per-block float steps are the scalar reference's.
 //  - F16: activations prepared as float (rounded through F16 as the reference does), FMA on 16 lanes.
+//  - IQ4_XS / Q5_K: rows unpacked once per batch into scaled int16 panels, activations as int16, vpdpwssd
+//    (gemmK16, below).
 // GCC 12's AVX-512 headers build some intrinsics (extract, insert, permutexvar, the reductions) on an
 // _mm512_undefined_* value, which -Wmaybe-uninitialized reports at every inlined use; the value is a
 // deliberate "don't care", so the warning is off for this file.
@@ -1035,6 +1038,327 @@ void f16PanelRows(const std::byte* w, size_t wStride, const std::byte* x, size_t
     }
 }
 
+// ---- IQ4_XS and Q5_K batches: int16 panels and vpdpwssd ------------------------------------------------
+//
+// The dot products (dotIQ4_XSTile / dotQ5_KTile, llama.cpp's ggml_vec_dot_iq4_xs_q8_K / _q5_K_q8_K) keep per
+// super-block 8 int32 lanes (lane i: values 4i..4i+3 of every 32, times the sub-block scale), one FMA of them
+// with dw * dx onto 8 float lanes and hsum_float_8 at the end; Q5_K adds dmin * mins in a scalar FMA chain.
+// As 4-token tiles they still unpack every weight block once per 4 tokens and spend a sign (IQ4_XS), a
+// maddubs and a madd per 32 values and token: IQ4_XS prefill ran at 0.64x llama.cpp, whose batches of 8 or
+// more IQ4_XS tokens take its IQ panel gemm (ggml-cpu/iqp.cpp: rows unpacked to int8 once, a VNNI product
+// over all tokens). Here kK16PanelRows rows are unpacked once per batch into an int16 panel with each value
+// already multiplied by its sub-block scale (IQ4_XS |(scale - 32) * value| <= 32 * 127, Q5_K 63 * 31), the
+// activations are prepared once per token as the same Q8_K values widened to int16, and one vpdpwssd adds
+// 32 products into 16 lanes (lane j: values 2j and 2j + 1 of every 32). Lanes 2i and 2i + 1 added at the
+// end of a super-block are the dot product's lane i exactly (integer sums have no order), and the float
+// steps are the dot product's (Q5_K's mins chain lane-wise), so every (row, token) result is bit-identical
+// to it and to decode. (llama.cpp's panel gemm rounds its own way, one int32 sum per super-block; this keeps
+// the decode arithmetic.)
+constexpr int kK16PanelRows = 4;
+constexpr int kK16TileTokens = 4;
+// A single token stays on the dot product (decode is already at llama.cpp's speed; both give the same
+// floats).
+constexpr int kK16MinTokens = 2;
+
+inline int64_t k16ScaleBytes(int64_t nb) {
+    return roundUp(nb * static_cast<int64_t>(sizeof(float)), 64);
+}
+inline int64_t k16PairSumBytes(int64_t nb) {
+    return roundUp(nb * 8 * static_cast<int64_t>(sizeof(int16_t)), 64);
+}
+
+// Prepared row, one layout for both formats (so Q/K/V of a layer share it): nb float scales (the Q8_K d),
+// nb x 8 int16 block sums in pairs (bsums[2s] + bsums[2s + 1], for Q5_K's mins), each part padded to 64
+// bytes, then nb x 256 int16 values.
+size_t k16PreparedBytes(int64_t n) {
+    const int64_t nb = n / kQKK;
+    return static_cast<size_t>(k16ScaleBytes(nb) + k16PairSumBytes(nb) +
+                               nb * kQKK * static_cast<int64_t>(sizeof(int16_t)));
+}
+
+// The Q8_K row the dot products would get (the same quantiser), widened to int16.
+void prepareK16(const float* x, void* out, int64_t n) {
+    const int64_t nb = n / kQKK;
+    auto* bytes = static_cast<std::byte*>(out);
+    auto* d = reinterpret_cast<float*>(bytes);
+    auto* pairSums = reinterpret_cast<int16_t*>(bytes + k16ScaleBytes(nb));
+    auto* qs = reinterpret_cast<int16_t*>(bytes + k16ScaleBytes(nb) + k16PairSumBytes(nb));
+    for (int64_t b = 0; b < nb; ++b) {
+        BlockQ8_K q;
+        quantizeQ8_KAvx2(x + b * kQKK, &q, kQKK);
+        d[b] = q.d;
+        for (int s = 0; s < 8; ++s) // |sum of 32 values| <= 32 * 127
+            pairSums[b * 8 + s] = static_cast<int16_t>(q.bsums[2 * s] + q.bsums[2 * s + 1]);
+        for (int k = 0; k < kQKK / 32; ++k)
+            _mm512_storeu_si512(qs + b * kQKK + 32 * k, _mm512_cvtepi8_epi16(loadBytes(q.qs + 32 * k)));
+    }
+}
+
+// One super-block unpacked: 8 x 32 int16 (sub-block k's values times its scale) into dst (64-byte aligned),
+// the float scales, and (Q5_K) the 8 mins.
+struct IQ4_XSPanel {
+    using Block = BlockIQ4_XS;
+    static constexpr bool kMins = false;
+    static DECLAI_INLINE void unpack(const Block& blk, int16_t* dst, float& dw, float& /*dmin*/,
+                                     int16_t* /*mins*/) {
+        // The 8 six-bit scales minus 32 as int16 lanes 0..7: scale k takes nibble k of scalesLow (low
+        // nibble first) and bits 2k, 2k + 1 of scalesHigh.
+        uint32_t lowBits;
+        std::memcpy(&lowBits, blk.scalesLow, sizeof lowBits);
+        const __m128i low = _mm_cvtsi32_si128(static_cast<int>(lowBits));
+        const __m128i nibble = _mm_set1_epi8(0x0F);
+        const __m128i lowScales = _mm_cvtepu8_epi16(
+            _mm_unpacklo_epi8(_mm_and_si128(low, nibble), _mm_and_si128(_mm_srli_epi16(low, 4), nibble)));
+        const __m128i highScales =
+            _mm_and_si128(_mm_srlv_epi16(_mm_set1_epi16(static_cast<int16_t>(blk.scalesHigh)),
+                                         _mm_setr_epi16(0, 2, 4, 6, 8, 10, 12, 14)),
+                          _mm_set1_epi16(3));
+        const __m512i scales = _mm512_castsi128_si512(
+            _mm_sub_epi16(_mm_or_si128(lowScales, _mm_slli_epi16(highScales, 4)), _mm_set1_epi16(32)));
+        for (int k = 0; k < kQKK / 32; ++k) {
+            const __m512i scale =
+                _mm512_permutexvar_epi16(_mm512_set1_epi16(static_cast<int16_t>(k)), scales);
+            _mm512_store_si512(dst + 32 * k,
+                               _mm512_mullo_epi16(_mm512_cvtepi8_epi16(iq4Values(blk.qs + 16 * k)), scale));
+        }
+        dw = halfToFloat(blk.d);
+    }
+};
+struct Q5_KPanel {
+    using Block = BlockQ5_K;
+    static constexpr bool kMins = true;
+    static DECLAI_INLINE void unpack(const Block& blk, int16_t* dst, float& dw, float& dmin, int16_t* mins) {
+        uint8_t scales[8];
+        uint8_t minBytes[8];
+        unpackQ4KScales(blk.scales, scales, minBytes);
+        const __m256i lowMask = _mm256_set1_epi8(0x0F);
+        const __m256i one = _mm256_set1_epi8(1);
+        const __m256i hbits = loadBytes(blk.qh);
+        for (int j = 0; j < 4; ++j) { // as dotQ5_KTile: sub-blocks 2j (low nibbles) and 2j + 1 (high)
+            const __m256i bits = loadBytes(blk.qs + 32 * j);
+            const __m256i q0 =
+                _mm256_add_epi8(_mm256_and_si256(bits, lowMask),
+                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j), one), 4));
+            const __m256i q1 = _mm256_add_epi8(
+                _mm256_and_si256(_mm256_srli_epi16(bits, 4), lowMask),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 2 * j + 1), one), 4));
+            _mm512_store_si512(
+                dst + 64 * j, _mm512_mullo_epi16(_mm512_cvtepu8_epi16(q0), _mm512_set1_epi16(scales[2 * j])));
+            _mm512_store_si512(dst + 64 * j + 32, _mm512_mullo_epi16(_mm512_cvtepu8_epi16(q1),
+                                                                     _mm512_set1_epi16(scales[2 * j + 1])));
+        }
+        for (int s = 0; s < 8; ++s)
+            mins[s] = minBytes[s];
+        dw = halfToFloat(blk.d);
+        dmin = halfToFloat(blk.dmin);
+    }
+};
+
+// Where a tile finds row r's unpacked super-block b: the panel of the whole rows (unpacked once per batch),
+// or, for a single token tile or without scratch memory, unpacked block by block on the tile's stack.
+struct K16Rows {
+    const std::byte* w;
+    size_t wStride;
+    const int16_t* panel; // nullptr: unpack as the tile goes; else rows x nb x 256
+    const float* dw;      // rows x nb, with panel
+    const float* dmin;    // rows x nb, with panel (Q5_K)
+    const int16_t* mins;  // rows x nb x 8, with panel (Q5_K)
+};
+
+// R rows x T tokens. Pair p = r * T + t; pairs 2q and 2q + 1 share float accumulator q (low and high 8
+// lanes), which keeps the 16 integer accumulators, 8 float ones and the operands in the 32 registers.
+template <typename Format, int R, int T>
+void k16Tile(const K16Rows& rows, int64_t nb, const std::byte* x, size_t xStride, float* y, int64_t yStride) {
+    constexpr int P = R * T;
+    constexpr int Q = (P + 1) / 2;
+    const float* dx[T];
+    const int16_t* pairSums[T];
+    const int16_t* xq[T];
+    for (int t = 0; t < T; ++t) {
+        const std::byte* row = x + static_cast<size_t>(t) * xStride;
+        dx[t] = reinterpret_cast<const float*>(row);
+        pairSums[t] = reinterpret_cast<const int16_t*>(row + k16ScaleBytes(nb));
+        xq[t] = reinterpret_cast<const int16_t*>(row + k16ScaleBytes(nb) + k16PairSumBytes(nb));
+    }
+    // Lanes 0..7: the even lanes of the first operand (then of the second in 8..15), and the odd ones.
+    const __m512i evenLanes = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i oddLanes = _mm512_add_epi32(evenLanes, _mm512_set1_epi32(1));
+    __m512 acc[Q];
+    for (int q = 0; q < Q; ++q)
+        acc[q] = _mm512_setzero_ps();
+    // Q5_K: row r's dmin * mins chain for token t in lanes 4t..4t+3 of minAcc[r] (all four equal).
+    __m512 minAcc[Format::kMins ? R : 1];
+    for (__m512& m : minAcc)
+        m = _mm512_setzero_ps();
+    alignas(64) int16_t local[R][kQKK];
+    alignas(16) int16_t localMins[R][8];
+    for (int64_t b = 0; b < nb; ++b) {
+        const int16_t* wb[R];
+        const int16_t* mins[R];
+        float dw[R];
+        float dmin[R];
+        for (int r = 0; r < R; ++r) {
+            if (rows.panel) {
+                wb[r] = rows.panel + (r * nb + b) * kQKK;
+                dw[r] = rows.dw[r * nb + b];
+                if constexpr (Format::kMins) {
+                    dmin[r] = rows.dmin[r * nb + b];
+                    mins[r] = rows.mins + (r * nb + b) * 8;
+                }
+            } else {
+                const auto& blk = reinterpret_cast<const typename Format::Block*>(
+                    rows.w + static_cast<size_t>(r) * rows.wStride)[b];
+                Format::unpack(blk, local[r], dw[r], dmin[r], localMins[r]);
+                wb[r] = local[r];
+                mins[r] = localMins[r];
+            }
+        }
+        __m512i sums[P];
+        for (int p = 0; p < P; ++p)
+            sums[p] = _mm512_setzero_si512();
+            // Unrolled, so the accumulators stay in their registers (GCC rotates them through copies
+            // otherwise).
+#pragma GCC unroll 8
+        for (int k = 0; k < kQKK / 32; ++k) {
+            __m512i xv[T];
+            for (int t = 0; t < T; ++t)
+                xv[t] = _mm512_loadu_si512(xq[t] + b * kQKK + 32 * k);
+            for (int r = 0; r < R; ++r) {
+                __m512i wv = _mm512_load_si512(wb[r] + 32 * k);
+                // One load for T products (GCC would otherwise fold the load into each vpdpwssd).
+                __asm__("" : "+v"(wv));
+                for (int t = 0; t < T; ++t)
+                    sums[r * T + t] = _mm512_dpwssd_epi32(sums[r * T + t], wv, xv[t]);
+            }
+        }
+        for (int q = 0; q < Q; ++q) {
+            const int pa = 2 * q;
+            const int pb = 2 * q + 1 < P ? 2 * q + 1 : pa; // an odd last pair repeats (its high half unused)
+            const __m512i lanes = _mm512_add_epi32(_mm512_permutex2var_epi32(sums[pa], evenLanes, sums[pb]),
+                                                   _mm512_permutex2var_epi32(sums[pa], oddLanes, sums[pb]));
+            // dw * dx per half, the dot product's product (a vector multiply rounds as the scalar one).
+            const __m512 dws = _mm512_castpd_ps(
+                _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps(dw[pa / T]))),
+                                   _mm256_castps_pd(_mm256_set1_ps(dw[pb / T])), 1));
+            const __m512 dxs = _mm512_castpd_ps(
+                _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps(dx[pa % T][b]))),
+                                   _mm256_castps_pd(_mm256_set1_ps(dx[pb % T][b])), 1));
+            acc[q] = _mm512_fmadd_ps(_mm512_mul_ps(dws, dxs), _mm512_cvtepi32_ps(lanes), acc[q]);
+        }
+        if constexpr (Format::kMins) {
+            // sumMins = sum_s mins[s] * (bsums[2s] + bsums[2s + 1]) for every token at once (128-bit lane t),
+            // then the dot product's step minSum = fma(-dx * dmin, sumMins, minSum), lane-wise.
+            __m512i pairs = _mm512_setzero_si512();
+            __m512 negDx = _mm512_setzero_ps();
+            for (int t = 0; t < T; ++t) {
+                const auto lane = static_cast<__mmask16>(0xFu << (4 * t));
+                pairs = _mm512_mask_broadcast_i32x4(
+                    pairs, lane, _mm_loadu_si128(reinterpret_cast<const __m128i*>(pairSums[t] + 8 * b)));
+                negDx = _mm512_mask_mov_ps(negDx, lane, _mm512_set1_ps(-dx[t][b]));
+            }
+            for (int r = 0; r < R; ++r) {
+                __m512i m = _mm512_madd_epi16(
+                    _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(mins[r]))),
+                    pairs);
+                m = _mm512_add_epi32(m, _mm512_shuffle_epi32(m, _MM_PERM_CDAB));
+                m = _mm512_add_epi32(m, _mm512_shuffle_epi32(m, _MM_PERM_BADC));
+                minAcc[r] = _mm512_fmadd_ps(_mm512_mul_ps(negDx, _mm512_set1_ps(dmin[r])),
+                                            _mm512_cvtepi32_ps(m), minAcc[r]);
+            }
+        }
+    }
+    alignas(64) float minSums[Format::kMins ? R : 1][16];
+    if constexpr (Format::kMins) {
+        for (int r = 0; r < R; ++r)
+            _mm512_store_ps(minSums[r], minAcc[r]);
+    }
+    for (int p = 0; p < P; ++p) {
+        const __m512 a = acc[p / 2];
+        const __m256 half = p % 2 ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))
+                                  : _mm512_castps512_ps256(a);
+        float v = hsumGgml(half);
+        if constexpr (Format::kMins)
+            v = v + minSums[p / T][4 * (p % T)];
+        y[(p % T) * yStride + p / T] = v;
+    }
+}
+
+template <typename Format, int R>
+void k16Tokens(const K16Rows& rows, int64_t nb, const std::byte* x, size_t xStride, int64_t nTokens, float* y,
+               int64_t yStride) {
+    // The next rows' weights are pulled into L2 a few lines per token tile (all at once, the prefetches
+    // would wait for free miss buffers), so unpacking them does not wait on memory. Prefetches never
+    // fault, so running past the matrix is harmless.
+    const char* next = reinterpret_cast<const char*>(rows.w + kK16PanelRows * rows.wStride);
+    const int64_t lines = static_cast<int64_t>(kK16PanelRows * rows.wStride + 63) / 64;
+    const int64_t tiles = nTokens / kK16TileTokens;
+    const int64_t linesPerTile = rows.panel && tiles > 0 ? (lines + tiles - 1) / tiles : 0;
+    int64_t t0 = 0;
+    for (int64_t line = 0; t0 + kK16TileTokens <= nTokens; t0 += kK16TileTokens) {
+        for (int64_t i = 0; i < linesPerTile && line < lines; ++i, ++line)
+            _mm_prefetch(next + 64 * line, _MM_HINT_T1);
+        k16Tile<Format, R, kK16TileTokens>(rows, nb, x + static_cast<size_t>(t0) * xStride, xStride,
+                                           y + t0 * yStride, yStride);
+    }
+    const std::byte* xt = x + static_cast<size_t>(t0) * xStride;
+    switch (nTokens - t0) {
+    case 1:
+        k16Tile<Format, R, 1>(rows, nb, xt, xStride, y + t0 * yStride, yStride);
+        break;
+    case 2:
+        k16Tile<Format, R, 2>(rows, nb, xt, xStride, y + t0 * yStride, yStride);
+        break;
+    case 3:
+        k16Tile<Format, R, 3>(rows, nb, xt, xStride, y + t0 * yStride, yStride);
+        break;
+    default:
+        break;
+    }
+}
+
+struct K16Scratch {
+    ScratchBuffer panel;  // kK16PanelRows x nb x 256 int16
+    ScratchBuffer scales; // kK16PanelRows x nb floats dw, then as many dmin
+    ScratchBuffer mins;   // kK16PanelRows x nb x 8 int16
+};
+thread_local K16Scratch t_k16Scratch;
+
+template <typename Format>
+void gemmK16(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+             int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    const int64_t nb = n / kQKK;
+    const auto panelBlocks = static_cast<size_t>(kK16PanelRows * nb);
+    // One token tile uses each unpacked block once: no panel needed.
+    K16Scratch& scratch = t_k16Scratch;
+    int16_t* panel = nTokens > kK16TileTokens
+                         ? scratch.panel.reserve<int16_t>(panelBlocks * kQKK * sizeof(int16_t))
+                         : nullptr;
+    float* scales = panel ? scratch.scales.reserve<float>(2 * panelBlocks * sizeof(float)) : nullptr;
+    int16_t* mins = scales ? scratch.mins.reserve<int16_t>(panelBlocks * 8 * sizeof(int16_t)) : nullptr;
+    if (!mins)
+        panel = nullptr;
+    using TokensFn = void (*)(const K16Rows&, int64_t, const std::byte*, size_t, int64_t, float*, int64_t);
+    static constexpr TokensFn kByRows[kK16PanelRows + 1] = {
+        nullptr, &k16Tokens<Format, 1>, &k16Tokens<Format, 2>, &k16Tokens<Format, 3>, &k16Tokens<Format, 4>};
+    for (int64_t r0 = 0; r0 < nRows; r0 += kK16PanelRows) {
+        const int rowCount = static_cast<int>(nRows - r0 < kK16PanelRows ? nRows - r0 : kK16PanelRows);
+        const std::byte* wRows = w + static_cast<size_t>(r0) * wStride;
+        if (panel) {
+            for (int r = 0; r < rowCount; ++r) {
+                const auto* blocks =
+                    reinterpret_cast<const typename Format::Block*>(wRows + static_cast<size_t>(r) * wStride);
+                for (int64_t b = 0; b < nb; ++b) {
+                    const int64_t at = r * nb + b;
+                    Format::unpack(blocks[b], panel + at * kQKK, scales[at],
+                                   scales[static_cast<int64_t>(panelBlocks) + at], mins + at * 8);
+                }
+            }
+        }
+        const K16Rows rows{wRows, wStride, panel, scales, scales ? scales + panelBlocks : nullptr, mins};
+        kByRows[rowCount](rows, nb, x, xStride, nTokens, y + r0, yStride);
+    }
+}
+
 // ---- SwiGLU
 // ------------------------------------------------------------------------------------------------
 
@@ -1112,6 +1436,8 @@ KernelTable makeAvx512Table() {
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
     t.gemmQ4_K = {&gemmStrips<Q4_KStripGemv>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1,
                   &gemmStrips<Q4_KStrip>};
+    t.gemmIQ4_XS = {&gemmK16<IQ4_XSPanel>, &prepareK16, &k16PreparedBytes, kK16MinTokens};
+    t.gemmQ5_K = {&gemmK16<Q5_KPanel>, &prepareK16, &k16PreparedBytes, kK16MinTokens};
     return t;
 }
 
