@@ -960,9 +960,21 @@ void Orchestrator::admissionDecided(uint64_t sessionId, PendingSubmit pending,
         if (shared->token)
             shared->token(id, text);
     };
-    // `ended` reports after the ledger settled the hold (Billing's callbacks never outlive this object).
-    sinks.finished = [this, report, requestId, sessionId, modelParams, priceMultiplier, account](
-                         const std::string& reason, const std::string& tail, const SessionStats& stats) {
+    // `ended` reports after the ledger settled the hold, with its cost and the balance after it (Billing's
+    // callbacks never outlive this object; they run on the gateway thread).
+    auto settleThenReport = [this, report, requestId, sessionId, modelParams, priceMultiplier,
+                             account](RequestEnd how, const SessionStats& stats, SubmitEnd end) {
+        m_billing.settle(sessionId, account, modelParams, how, stats, requestId, priceMultiplier,
+                         m_quarantined, [report, end](std::optional<Billing::Settlement> settled) mutable {
+                             if (settled) {
+                                 end.costMicrocredits = settled->costMicrocredits;
+                                 end.balanceMicrocredits = settled->balanceMicrocredits;
+                             }
+                             report(end);
+                         });
+    };
+    sinks.finished = [this, settleThenReport](const std::string& reason, const std::string& tail,
+                                              const SessionStats& stats) {
         ++m_stats.sessionsCompleted;
         m_stats.hiddenBytesSent += stats.hiddenBytesSent;
         m_stats.stageHops += stats.hops;
@@ -971,18 +983,9 @@ void Orchestrator::admissionDecided(uint64_t sessionId, PendingSubmit pending,
         end.reason = reason;
         end.tail = tail;
         end.stats = stats;
-        m_billing.settle(sessionId, account, modelParams, RequestEnd::Completed, stats, requestId,
-                         priceMultiplier, m_quarantined,
-                         [report, end](std::optional<Billing::Settlement> settled) mutable {
-                             if (settled) {
-                                 end.costMicrocredits = settled->costMicrocredits;
-                                 end.balanceMicrocredits = settled->balanceMicrocredits;
-                             }
-                             report(end);
-                         });
+        settleThenReport(RequestEnd::Completed, stats, std::move(end));
     };
-    sinks.failed = [this, report, requestId, sessionId, modelParams, priceMultiplier,
-                    account](const std::string& reason, const SessionStats& stats) {
+    sinks.failed = [this, settleThenReport, requestId](const std::string& reason, const SessionStats& stats) {
         ++m_stats.sessionsFailed;
         qWarning("request %llu failed: %s", static_cast<unsigned long long>(requestId), reason.c_str());
         SubmitEnd end;
@@ -990,16 +993,8 @@ void Orchestrator::admissionDecided(uint64_t sessionId, PendingSubmit pending,
         end.reason = reason;
         end.stats = stats;
         // What the client received is charged and the nodes are paid for it, whoever ended the request.
-        m_billing.settle(sessionId, account, modelParams,
-                         stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed, stats, requestId,
-                         priceMultiplier, m_quarantined,
-                         [report, end](std::optional<Billing::Settlement> settled) mutable {
-                             if (settled) {
-                                 end.costMicrocredits = settled->costMicrocredits;
-                                 end.balanceMicrocredits = settled->balanceMicrocredits;
-                             }
-                             report(end);
-                         });
+        settleThenReport(stats.cancelled ? RequestEnd::ClientLeft : RequestEnd::Failed, stats,
+                         std::move(end));
     };
     const auto encoding = m_config.wireEncoding == QStringLiteral("f16") ? wire::F16 : wire::F32;
     const uint32_t maxTokens = request.maxTokens;
