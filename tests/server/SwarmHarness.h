@@ -164,21 +164,27 @@ public:
         return false;
     }
 
-    QJsonObject status() {
+    // GET https://127.0.0.1:port/path with the gateway's CA: the body, empty after timeoutMs without an
+    // answer.
+    QByteArray get(const QString& path, int timeoutMs = 3000) const {
         QNetworkAccessManager network;
-        QNetworkRequest request(QUrl(QStringLiteral("https://127.0.0.1:%1/v1/status").arg(m_port)));
+        QNetworkRequest request(QUrl(QStringLiteral("https://127.0.0.1:%1%2").arg(m_port).arg(path)));
         QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
         tls.setCaCertificates(QSslCertificate::fromPath(caFile()));
         request.setSslConfiguration(tls);
-        request.setTransferTimeout(3000);
+        request.setTransferTimeout(timeoutMs);
         QNetworkReply* reply = network.get(request);
         QEventLoop loop;
         QObject::connect(reply, &QNetworkReply::finished, &loop, &QEventLoop::quit);
-        QTimer::singleShot(4000, &loop, &QEventLoop::quit);
+        QTimer::singleShot(timeoutMs + 1000, &loop, &QEventLoop::quit);
         loop.exec();
-        const QJsonObject result = QJsonDocument::fromJson(reply->readAll()).object();
+        const QByteArray body = reply->readAll();
         reply->deleteLater();
-        return result;
+        return body;
+    }
+
+    QJsonObject status() const {
+        return QJsonDocument::fromJson(get(QStringLiteral("/v1/status"))).object();
     }
 
     // declai-cli submit, started asynchronously.

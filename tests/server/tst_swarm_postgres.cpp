@@ -30,23 +30,6 @@ double available(const QString& balanceLine) {
     return m.hasMatch() ? m.captured(1).toDouble() : -1.0;
 }
 
-// GET https://127.0.0.1:port/path (the gateway's CA); the body, empty after 3 s without an answer.
-QByteArray httpGet(Swarm& swarm, const QString& path) {
-    QNetworkAccessManager network;
-    QNetworkRequest request(QUrl(QStringLiteral("https://127.0.0.1:%1%2").arg(swarm.port()).arg(path)));
-    QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
-    tls.setCaCertificates(QSslCertificate::fromPath(swarm.caFile()));
-    request.setSslConfiguration(tls);
-    request.setTransferTimeout(3000);
-    QNetworkReply* reply = network.get(request);
-    QEventLoop loop;
-    QObject::connect(reply, &QNetworkReply::finished, &loop, &QEventLoop::quit);
-    loop.exec();
-    const QByteArray body = reply->readAll();
-    reply->deleteLater();
-    return body;
-}
-
 // A gauge's value in a /metrics body; -1 when absent.
 double metric(const QByteArray& metrics, const QByteArray& name) {
     for (const QByteArray& line : metrics.split('\n'))
@@ -215,7 +198,7 @@ private Q_SLOTS:
                 return swarm.log(QStringLiteral("server")).count(line);
             };
             auto waiting = [&] {
-                return metric(httpGet(swarm, QStringLiteral("/metrics")), "declai_admissions_waiting");
+                return metric(swarm.get(QStringLiteral("/metrics")), "declai_admissions_waiting");
             };
             // One client per lock window: the ledger's one store thread is busy with the blocked hold, so the
             // next client's key check would queue behind it.
