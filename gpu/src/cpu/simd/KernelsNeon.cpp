@@ -290,31 +290,25 @@ inline void fifthBits(const uint8_t* qh, uint8x16_t& lo, uint8x16_t& hi) {
     hi = vandq_u8(vtstq_u8(bytesHi, select), vdupq_n_u8(0x10));
 }
 
-struct UnpackQ4_1 {
-    static constexpr bool kHasMin = true;
-    static float block(const BlockQ4_1& blk, int8x16_t& lo, int8x16_t& hi) {
-        uint8x16_t l;
-        uint8x16_t h;
-        splitNibbles(blk.qs, l, h);
-        lo = vreinterpretq_s8_u8(l);
-        hi = vreinterpretq_s8_u8(h);
-        return halfToFloat(blk.d);
-    }
-};
-
-template <typename Block, int kOffset, bool kMin>
-struct UnpackQ5 {
+// A 32-value block of nibbles (Q4_1), or of nibbles plus fifth bits (Q5_0, Q5_1), as int8 minus kOffset;
+// kMin: the block has an F16 minimum `m` (the reference's summs term).
+template <typename Block, int kOffset, bool kMin, bool kFifthBit>
+struct UnpackNibbles {
     static constexpr bool kHasMin = kMin;
     static float block(const Block& blk, int8x16_t& lo, int8x16_t& hi) {
         uint8x16_t l;
         uint8x16_t h;
         splitNibbles(blk.qs, l, h);
-        uint8x16_t bitsLo;
-        uint8x16_t bitsHi;
-        fifthBits(blk.qh, bitsLo, bitsHi);
+        if constexpr (kFifthBit) {
+            uint8x16_t bitsLo;
+            uint8x16_t bitsHi;
+            fifthBits(blk.qh, bitsLo, bitsHi);
+            l = vorrq_u8(l, bitsLo);
+            h = vorrq_u8(h, bitsHi);
+        }
         const int8x16_t offset = vdupq_n_s8(kOffset);
-        lo = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(l, bitsLo)), offset);
-        hi = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(h, bitsHi)), offset);
+        lo = vsubq_s8(vreinterpretq_s8_u8(l), offset);
+        hi = vsubq_s8(vreinterpretq_s8_u8(h), offset);
         return halfToFloat(blk.d);
     }
 };
@@ -445,9 +439,9 @@ KernelTable makeNeonTable() {
     t.dotF16 = &dotTiled<FloatDot<F16Values>>;
     t.dotQ8_0 = &dotTiled<QuantDot<BlockQ8_0, UnpackQ8_0>>;
     t.dotQ4_0 = &dotTiled<QuantDot<BlockQ4_0, UnpackQ4_0>>;
-    t.dotQ4_1 = &dotTiled<LaneDot<BlockQ4_1, BlockQ8_1, UnpackQ4_1>>;
-    t.dotQ5_0 = &dotTiled<LaneDot<BlockQ5_0, BlockQ8_0, UnpackQ5<BlockQ5_0, 16, false>>>;
-    t.dotQ5_1 = &dotTiled<LaneDot<BlockQ5_1, BlockQ8_1, UnpackQ5<BlockQ5_1, 0, true>>>;
+    t.dotQ4_1 = &dotTiled<LaneDot<BlockQ4_1, BlockQ8_1, UnpackNibbles<BlockQ4_1, 0, true, false>>>;
+    t.dotQ5_0 = &dotTiled<LaneDot<BlockQ5_0, BlockQ8_0, UnpackNibbles<BlockQ5_0, 16, false, true>>>;
+    t.dotQ5_1 = &dotTiled<LaneDot<BlockQ5_1, BlockQ8_1, UnpackNibbles<BlockQ5_1, 0, true, true>>>;
     t.dotIQ4_NL = &dotTiled<IQ4_NLDot>;
     t.toF16 = &toF16Neon;
     t.quantizeQ8_0 = &quantizeQ8_0Neon;
