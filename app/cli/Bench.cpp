@@ -61,9 +61,13 @@ Expected<double> measureLayerTokensPerSecond(const std::shared_ptr<const ModelWe
 }
 
 const char* kBenchUsage =
-    R"(usage: declai-cli bench -m MODEL [--threads T] [--device D] [-p 64] [-n 32] [--reps 3] [--json] [--prefault]
+    R"(usage: declai-cli bench -m MODEL [--threads T] [--device D] [-p 64] [-n 32] [--reps 3] [--sessions S]
+                        [--json] [--prefault]
   prefill tok/s (one forward of p tokens) and decode tok/s (n single-token steps after it), the median
-  of --reps runs after one warm-up, plus peak RSS, read bandwidth and the decode ceiling it implies
+  of --reps runs after one warm-up, plus peak RSS, read bandwidth and the decode ceiling it implies.
+  --sessions S: S sessions, each prefilled with its own p tokens, then decoded together: every step is one
+  batched pass (forwardBatch, one row per session, and one head pass for all); decode tok/s counts the
+  tokens of all sessions (what a node serving S researchers at once delivers)
 )";
 
 struct RunTimes {
@@ -82,13 +86,15 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     const QCommandLineOption prompt = makeOption({QStringLiteral("p")}, "prefill tokens", "N", "64");
     const QCommandLineOption count = makeOption({QStringLiteral("n")}, "decode tokens", "N", "32");
     const QCommandLineOption reps = makeOption({QStringLiteral("reps")}, "repetitions", "R", "3");
+    const QCommandLineOption sessions =
+        makeOption({QStringLiteral("sessions")}, "sessions decoded together", "S", "1");
     const QCommandLineOption json = makeOption({QStringLiteral("json")}, "print JSON");
     const QCommandLineOption prefault =
         makeOption({QStringLiteral("prefault")}, "touch every weight page at load");
     const QCommandLineOption help = makeOption({QStringLiteral("h"), QStringLiteral("help")}, "help");
     QCommandLineParser parser;
     parser.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
-    parser.addOptions({model, threads, device, prompt, count, reps, json, prefault, help});
+    parser.addOptions({model, threads, device, prompt, count, reps, sessions, json, prefault, help});
     QStringList parseArgs = args;
     parseArgs[0] = QStringLiteral("declai-cli");
     const CliIo io{out, err};
@@ -106,13 +112,15 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     const auto prefillValue = intOption(parser, prompt, 1, 1 << 16);
     const auto decodeValue = intOption(parser, count, 0, 1 << 16);
     const auto repsValue = intOption(parser, reps, 1, 1000);
-    for (const auto* value : {&threadsValue, &prefillValue, &decodeValue, &repsValue})
+    const auto sessionsValue = intOption(parser, sessions, 1, 256);
+    for (const auto* value : {&threadsValue, &prefillValue, &decodeValue, &repsValue, &sessionsValue})
         if (!*value)
             return io.usage(value->error().message);
     const int threadCount = static_cast<int>(*threadsValue);
     const int prefillTokens = static_cast<int>(*prefillValue);
     const int decodeTokens = static_cast<int>(*decodeValue);
     const int repetitions = static_cast<int>(*repsValue);
+    const int sessionCount = static_cast<int>(*sessionsValue);
     const QString deviceName = parser.value(device);
 
     const std::string modelName = parser.value(model).toStdString();
@@ -141,42 +149,70 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     if (!shard)
         return io.fail(shard.error().message);
 
-    std::vector<int32_t> tokens(static_cast<size_t>(prefillTokens + decodeTokens));
-    for (size_t i = 0; i < tokens.size(); ++i)
-        tokens[i] = static_cast<int32_t>((i * 7919 + 3) % static_cast<size_t>(config.vocabSize));
+    std::vector<int32_t> tokens(static_cast<size_t>(prefillTokens));
     std::vector<float> hidden;
     std::vector<float> logits(static_cast<size_t>(head.vocabSize()));
 
     SessionId nextSession = 1;
+    // Token i of session s: a fixed pseudo-random sequence, different per session.
+    auto tokenAt = [&](int s, size_t i) {
+        return static_cast<int32_t>((i * 7919 + 3 + static_cast<size_t>(s) * 104729) %
+                                    static_cast<size_t>(config.vocabSize));
+    };
+    std::vector<SessionId> ids(static_cast<size_t>(sessionCount));
+    std::vector<std::vector<float>> rows(static_cast<size_t>(sessionCount));
+    std::vector<int32_t> stepIds(static_cast<size_t>(sessionCount));
+    std::vector<float> stepHidden(static_cast<size_t>(sessionCount * dim));
+    std::vector<BatchPart> parts(static_cast<size_t>(sessionCount));
     auto runOnce = [&]() -> Expected<RunTimes> {
         RunTimes times;
-        const SessionId session = nextSession++;
-        // Prefill: embed the prompt, run every layer on it at once, logits of the last position.
+        // Prefill: embed each session's prompt, run every layer on it at once, logits of the last position.
         auto start = Clock::now();
-        hidden.resize(static_cast<size_t>(prefillTokens * dim));
-        std::span<const int32_t> promptIds(tokens.data(), static_cast<size_t>(prefillTokens));
-        if (auto r = embedder.embed(promptIds, hidden); !r)
-            return r.error();
-        if (auto r = (*shard)->forward(session, 0, hidden, prefillTokens); !r)
-            return r.error();
-        std::span<const float> last(hidden.data() + (prefillTokens - 1) * dim, static_cast<size_t>(dim));
-        if (auto r = head.logits(last, logits); !r)
-            return r.error();
+        for (int s = 0; s < sessionCount; ++s) {
+            const SessionId session = ids[static_cast<size_t>(s)] = nextSession++;
+            for (int i = 0; i < prefillTokens; ++i)
+                tokens[static_cast<size_t>(i)] = tokenAt(s, static_cast<size_t>(i));
+            hidden.resize(static_cast<size_t>(prefillTokens * dim));
+            std::span<const int32_t> promptIds(tokens.data(), static_cast<size_t>(prefillTokens));
+            if (auto r = embedder.embed(promptIds, hidden); !r)
+                return r.error();
+            if (auto r = (*shard)->forward(session, 0, hidden, prefillTokens); !r)
+                return r.error();
+            std::span<const float> last(hidden.data() + (prefillTokens - 1) * dim, static_cast<size_t>(dim));
+            if (auto r = head.logits(last, logits); !r)
+                return r.error();
+        }
         times.prefillSeconds = secondsSince(start);
-        // Decode: one token per step, each a full pass over the weights.
+        // Decode: one token per session per step, each step a full pass over the weights shared by all.
+        if (sessionCount > 1)
+            logits.resize(static_cast<size_t>(sessionCount * head.vocabSize()));
         start = Clock::now();
-        hidden.resize(static_cast<size_t>(dim));
         for (int i = 0; i < decodeTokens; ++i) {
-            std::span<const int32_t> id(tokens.data() + prefillTokens + i, 1);
-            if (auto r = embedder.embed(id, hidden); !r)
+            const int64_t position = prefillTokens + i;
+            for (int s = 0; s < sessionCount; ++s)
+                stepIds[static_cast<size_t>(s)] = tokenAt(s, static_cast<size_t>(position));
+            if (auto r = embedder.embed(stepIds, stepHidden); !r)
                 return r.error();
-            if (auto r = (*shard)->forward(session, prefillTokens + i, hidden, 1); !r)
-                return r.error();
-            if (auto r = head.logits(hidden, logits); !r)
+            if (sessionCount == 1) {
+                if (auto r = (*shard)->forward(ids[0], position, stepHidden, 1); !r)
+                    return r.error();
+                if (auto r = head.logits(stepHidden, logits); !r)
+                    return r.error();
+                continue;
+            }
+            for (int s = 0; s < sessionCount; ++s)
+                parts[static_cast<size_t>(s)] =
+                    BatchPart{ids[static_cast<size_t>(s)], position,
+                              std::span<float>(stepHidden.data() + s * dim, static_cast<size_t>(dim)), 1};
+            for (auto& result : (*shard)->forwardBatch(parts))
+                if (!result)
+                    return result.error();
+            if (auto r = head.logitsBatch(stepHidden, sessionCount, logits); !r)
                 return r.error();
         }
         times.decodeSeconds = secondsSince(start);
-        (*shard)->endSession(session);
+        for (SessionId session : ids)
+            (*shard)->endSession(session);
         return times;
     };
 
@@ -188,9 +224,9 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
         auto times = runOnce();
         if (!times)
             return io.fail(times.error().message);
-        prefillTps.push_back(prefillTokens / times->prefillSeconds);
+        prefillTps.push_back(prefillTokens * sessionCount / times->prefillSeconds);
         if (decodeTokens > 0)
-            decodeTps.push_back(decodeTokens / times->decodeSeconds);
+            decodeTps.push_back(decodeTokens * sessionCount / times->decodeSeconds);
     }
     // Peak RSS of the model run itself, before the bandwidth probe allocates its buffer.
     const double rss = peakRssMb();
@@ -221,22 +257,24 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
         std::fprintf(out,
                      "{\"prefill_tps\": %.2f, \"decode_tps\": %.2f, \"bandwidth_gbps\": %.2f, "
                      "\"matmul_f16_gflops\": %.2f, \"matmul_int8_gflops\": %.2f, \"layer_tps\": %.2f, "
-                     "\"decode_ceiling_tps\": %.2f, \"threads\": %d, \"model\": \"%s\", \"device\": \"%s\", "
-                     "\"peak_rss_mb\": %.1f}\n",
+                     "\"decode_ceiling_tps\": %.2f, \"threads\": %d, \"sessions\": %d, \"model\": \"%s\", "
+                     "\"device\": \"%s\", \"peak_rss_mb\": %.1f}\n",
                      prefill, decode, bandwidth, figures.f16Gflops, figures.int8Gflops, *layerTps, ceiling,
-                     pool.threadCount(), escaped.c_str(), deviceName.toStdString().c_str(), rss);
+                     pool.threadCount(), sessionCount, escaped.c_str(), deviceName.toStdString().c_str(),
+                     rss);
     } else {
         std::fprintf(out,
-                     "model %s, %d threads, device %s\n"
+                     "model %s, %d threads, device %s, %d session(s)\n"
                      "prefill pp%d: %.2f tok/s\n"
-                     "decode  tg%d: %.2f tok/s\n"
+                     "decode  tg%d: %.2f tok/s (all sessions)\n"
                      "read bandwidth %.2f GB/s, %.1f MB of weights per token -> decode ceiling %.2f tok/s\n"
                      "matmul %.2f GFLOP/s with F16 weights, %.2f GFLOP/s with int8 (Q8_0) weights\n"
                      "one layer: %.1f tokens/s (decode)\n"
                      "peak RSS %.1f MB (median of %d runs after one warm-up)\n",
-                     modelName.c_str(), pool.threadCount(), deviceName.toStdString().c_str(), prefillTokens,
-                     prefill, decodeTokens, decode, bandwidth, static_cast<double>(bytesPerToken) / 1e6,
-                     ceiling, figures.f16Gflops, figures.int8Gflops, *layerTps, rss, repetitions);
+                     modelName.c_str(), pool.threadCount(), deviceName.toStdString().c_str(), sessionCount,
+                     prefillTokens, prefill, decodeTokens, decode, bandwidth,
+                     static_cast<double>(bytesPerToken) / 1e6, ceiling, figures.f16Gflops, figures.int8Gflops,
+                     *layerTps, rss, repetitions);
     }
     return 0;
 }

@@ -41,7 +41,7 @@ commands:
   logits   -m MODEL -p PROMPT -o FILE
                     write the last prompt position's logits as little-endian float32
   inspect  -m MODEL print metadata and the tensor table
-  bench    -m MODEL [--threads T] [-p 64] [-n 32] [--reps 3] [--json] [--prefault]
+  bench    -m MODEL [--threads T] [-p 64] [-n 32] [--reps 3] [--sessions S] [--json] [--prefault]
                     prefill and decode tok/s, read bandwidth, decode ceiling, peak RSS
   submit   --server wss://HOST:PORT [--ca FILE] -m MODEL -p PROMPT [-n N] [--temp T] [--seed S] [--tokens]
                     stream a generation from a DeCLAI server (same output as generate)

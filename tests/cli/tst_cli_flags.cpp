@@ -159,6 +159,18 @@ private Q_SLOTS:
         QVERIFY2(text.exitCode == 0, text.err.constData());
         QVERIFY2(text.out.contains("prefill pp16:") && text.out.contains("decode  tg8:"),
                  text.out.constData());
+
+        // --sessions: several sessions decoded together through forwardBatch; the JSON names the count.
+        const Run batched = runCli(
+            {QStringLiteral("bench"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf"),
+             QStringLiteral("--threads"), QStringLiteral("1"), QStringLiteral("-p"), QStringLiteral("16"),
+             QStringLiteral("-n"), QStringLiteral("8"), QStringLiteral("--reps"), QStringLiteral("1"),
+             QStringLiteral("--sessions"), QStringLiteral("3"), QStringLiteral("--json")});
+        QVERIFY2(batched.exitCode == 0, batched.err.constData());
+        const QJsonObject b = QJsonDocument::fromJson(batched.out).object();
+        QCOMPARE(b.value(QStringLiteral("sessions")).toInt(), 3);
+        QVERIFY2(b.value(QStringLiteral("decode_tps")).toDouble() > 0.0, batched.out.constData());
+        QCOMPARE(j.value(QStringLiteral("sessions")).toInt(), 1);
     }
 
     // Usage errors (unknown option, bad value, missing argument) exit 2 with the message on stderr; a
@@ -199,6 +211,9 @@ private Q_SLOTS:
         QTest::newRow("bench unknown option")
             << QStringList{QStringLiteral("bench"), QStringLiteral("-m"), m, QStringLiteral("--frobnicate")}
             << 2;
+        QTest::newRow("bench --sessions 0") << QStringList{QStringLiteral("bench"), QStringLiteral("-m"), m,
+                                                           QStringLiteral("--sessions"), QStringLiteral("0")}
+                                            << 2;
         QTest::newRow("bench --reps not a number")
             << QStringList{QStringLiteral("bench"), QStringLiteral("-m"), m, QStringLiteral("--reps"),
                            QStringLiteral("x")}
