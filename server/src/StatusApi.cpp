@@ -62,7 +62,8 @@ QJsonObject StatusApi::json() const {
         {QStringLiteral("verifications_skipped"), qint64(m_sources.stats.verificationsSkipped)},
         {QStringLiteral("quarantined_nodes"), qint64(m_sources.stats.cheatersQuarantined)},
         {QStringLiteral("node_compute_ms"), qint64(m_sources.stats.nodeComputeUs / 1000)},
-        {QStringLiteral("verification_compute_ms"), qint64(m_sources.verifier.totalCheckUs() / 1000)}};
+        {QStringLiteral("verification_compute_ms"), qint64(m_sources.verifier.totalCheckUs() / 1000)},
+        {QStringLiteral("verifications_pending"), qint64(m_sources.verifier.pendingJobs())}};
 }
 
 } // namespace declai::server

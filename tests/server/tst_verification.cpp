@@ -40,6 +40,9 @@ private Q_SLOTS:
                  QJsonDocument(s).toJson().constData());
         QCOMPARE(s.value(QStringLiteral("verifications_failed")).toInt(), 0);
         QCOMPARE(s.value(QStringLiteral("quarantined_nodes")).toInt(), 0);
+        // Every check ran: none left queued (benchmarks wait for this before their next run).
+        QVERIFY2(s.contains(QStringLiteral("verifications_pending")), QJsonDocument(s).toJson().constData());
+        QCOMPARE(s.value(QStringLiteral("verifications_pending")).toInt(), 0);
     }
 
     void cheatersAreCaughtAndQuarantined_data() {
