@@ -1,6 +1,7 @@
 #include "declai/server/GatewayCompute.h"
 
 #include "declai/core/ConvoyBatching.h"
+#include "declai/gpu/Embedder.h"
 #include "declai/gpu/Head.h"
 #include "declai/gpu/ShardExecutor.h"
 
@@ -23,7 +24,8 @@ struct GatewayJob {
     LayerRange layers;  // Kind::Layers
     int nodeStages = 0; // Kind::Layers: how many nodes the session's chain has after the gateway
     uint64_t session = 0;
-    int64_t startPos = 0; // Kind::Layers
+    int64_t startPos = 0;        // Kind::Layers
+    std::vector<int32_t> tokens; // Kind::Layers: embedded on the compute thread into `rows`
     std::vector<float> rows;
     int64_t nTokens = 0;
     uint64_t jobId = 0; // GatewayCompute's, for the answer
@@ -186,18 +188,31 @@ private:
             }
             it = m_executors.emplace(model, std::move(*created)).first;
         }
+        auto embedder = m_embedders.find(model);
+        if (embedder == m_embedders.end())
+            embedder = m_embedders.emplace(model, std::make_unique<Embedder>(batch.front().weights)).first;
+        const auto dim = static_cast<size_t>(batch.front().weights->config().embeddingLength);
         std::vector<BatchPart> parts;
+        std::vector<size_t> partJob; // part -> its job in the batch
         parts.reserve(batch.size());
-        for (GatewayJob& job : batch) {
+        for (size_t i = 0; i < batch.size(); ++i) {
+            GatewayJob& job = batch[i];
+            job.rows.resize(job.tokens.size() * dim);
+            if (auto embedded = embedder->second->embed(job.tokens, job.rows); !embedded) {
+                out.push_back(Result{job.jobId, embedded.error()});
+                continue;
+            }
             parts.push_back(BatchPart{job.session, job.startPos, job.rows, job.nTokens});
+            partJob.push_back(i);
             m_sessionsByModel[model].insert(job.session);
         }
         auto results = it->second->forwardBatch(parts);
-        for (size_t i = 0; i < batch.size(); ++i) {
-            if (!results[i])
-                out.push_back(Result{batch[i].jobId, results[i].error()});
+        for (size_t p = 0; p < parts.size(); ++p) {
+            GatewayJob& job = batch[partJob[p]];
+            if (!results[p])
+                out.push_back(Result{job.jobId, results[p].error()});
             else
-                out.push_back(Result{batch[i].jobId, std::move(batch[i].rows)});
+                out.push_back(Result{job.jobId, std::move(job.rows)});
         }
         return out;
     }
@@ -245,6 +260,7 @@ private:
     std::unique_ptr<ThreadPool> m_pool;
     std::map<std::string, std::unique_ptr<ShardExecutor>> m_executors;
     std::map<std::string, std::unique_ptr<Head>> m_heads;
+    std::map<std::string, std::unique_ptr<Embedder>> m_embedders;
     std::map<std::string, std::set<uint64_t>> m_sessionsByModel; // sessions with a cache here, until they end
     std::deque<GatewayJob> m_queue;
     bool m_posted = false;
@@ -278,7 +294,7 @@ GatewayCompute::~GatewayCompute() {
 }
 
 void GatewayCompute::runLayers(const GatewayModel& model, uint64_t session, int64_t startPos,
-                               std::vector<float> rows, int64_t nTokens, int nodeStages, Done done) {
+                               std::vector<int32_t> tokens, int nodeStages, Done done) {
     GatewayJob job;
     job.kind = GatewayJob::Kind::Layers;
     job.model = model.name();
@@ -286,8 +302,8 @@ void GatewayCompute::runLayers(const GatewayModel& model, uint64_t session, int6
     job.layers = model.gatewayLayers();
     job.session = session;
     job.startPos = startPos;
-    job.rows = std::move(rows);
-    job.nTokens = nTokens;
+    job.nTokens = static_cast<int64_t>(tokens.size());
+    job.tokens = std::move(tokens);
     job.nodeStages = nodeStages;
     post(std::move(job), std::move(done));
 }

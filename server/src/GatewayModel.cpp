@@ -19,7 +19,6 @@ Expected<std::unique_ptr<GatewayModel>> GatewayModel::create(std::string name, s
     model->m_weights = *weights;
     model->m_gatewayLayers = std::clamp<int64_t>(gatewayLayers, 1, model->config().layerCount);
     model->m_tokenizer = std::move(*tokenizer);
-    model->m_embedder = std::make_unique<Embedder>(model->m_weights);
     for (int32_t id = 0; id < model->m_tokenizer->vocabSize(); ++id) {
         if (model->m_tokenizer->isEndOfGeneration(id))
             model->m_stopIds.insert(id);
@@ -40,13 +39,6 @@ int64_t GatewayModel::parameterCount() const {
     for (const GgufTensorInfo& t : m_weights->file().tensors())
         total += static_cast<int64_t>(t.elementCount());
     return total;
-}
-
-Expected<std::vector<float>> GatewayModel::embed(std::span<const int32_t> tokens) const {
-    std::vector<float> hidden(tokens.size() * static_cast<size_t>(config().embeddingLength));
-    if (auto r = m_embedder->embed(tokens, hidden); !r)
-        return r.error();
-    return hidden;
 }
 
 } // namespace declai::server

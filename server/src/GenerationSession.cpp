@@ -112,13 +112,12 @@ void GenerationSession::runPromptChunk() {
 }
 
 void GenerationSession::runStep(std::span<const int32_t> tokens) {
-    auto hidden = m_model.embed(tokens);
-    if (!hidden)
-        return fail(QString::fromStdString(hidden.error().message));
     m_stepRows = static_cast<int64_t>(tokens.size());
-    // The gateway's own layers first, on its compute thread: no node ever sees an embedding row.
+    // Embeddings and the gateway's own layers first, on its compute thread: no node ever sees an embedding
+    // row.
     m_gatewayCompute.runLayers(
-        m_model, m_sessionId, m_position, std::move(*hidden), m_stepRows, static_cast<int>(m_stages.size()),
+        m_model, m_sessionId, m_position, std::vector<int32_t>(tokens.begin(), tokens.end()),
+        static_cast<int>(m_stages.size()),
         [this](Expected<std::vector<float>> rows) { onGatewayLayersDone(std::move(rows)); });
 }
 

@@ -1,12 +1,12 @@
-// The gateway's own computing, off the event loop that relays tokens: the layers it keeps for itself ([0, k)
-// of each model, GatewayModel::gatewayLayers, so that no volunteer ever receives embedding rows) and the
-// final norm and vocabulary-sized output head. One CPU ShardExecutor (with a KV cache per session) and one
-// Head per model live on this object's own compute thread with its own thread pool. Requests of different
-// sessions that wait while the thread computes run together: one pass over the weights for all of them
-// (micro-batching; each session's numbers equal those of a solo run), so sessions that left a node together
-// stay together. This part of a session never fails over (it is the gateway). Threading: create, call and
-// destroy on the main thread; `done` callbacks run there too, queued, never inside runLayers()/logits().
-// endSession() frees a session's cache and drops its pending callbacks.
+// The gateway's own computing, off the event loop that relays tokens: the token embeddings, the layers it
+// keeps for itself ([0, k) of each model, GatewayModel::gatewayLayers, so that no volunteer ever receives
+// embedding rows) and the final norm and vocabulary-sized output head. One CPU ShardExecutor (with a KV cache
+// per session) and one Head per model live on this object's own compute thread with its own thread pool.
+// Requests of different sessions that wait while the thread computes run together: one pass over the weights
+// for all of them (micro-batching; each session's numbers equal those of a solo run), so sessions that left a
+// node together stay together. This part of a session never fails over (it is the gateway). Threading:
+// create, call and destroy on the main thread; `done` callbacks run there too, queued, never inside
+// runLayers()/logits(). endSession() frees a session's cache and drops its pending callbacks.
 #pragma once
 
 #include "declai/core/Error.h"
@@ -34,11 +34,12 @@ public:
     explicit GatewayCompute(int threads, QObject* parent = nullptr);
     ~GatewayCompute() override;
 
-    // Runs `model`'s gateway layers on nTokens rows at positions startPos.. of `session` (startPos must
-    // equal what the session has run so far, as ShardExecutor::forward requires). nodeStages: the nodes of
-    // the session's chain after the gateway (a pass takes at most its share of the sessions: pipelineShare).
-    void runLayers(const GatewayModel& model, uint64_t session, int64_t startPos, std::vector<float> rows,
-                   int64_t nTokens, int nodeStages, Done done);
+    // Embeds `tokens` and runs `model`'s gateway layers on them at positions startPos.. of `session`
+    // (startPos must equal what the session has run so far, as ShardExecutor::forward requires): `done` gets
+    // the hidden rows after layer k-1, one per token. nodeStages: the nodes of the session's chain after the
+    // gateway (a pass takes at most its share of the sessions: pipelineShare).
+    void runLayers(const GatewayModel& model, uint64_t session, int64_t startPos, std::vector<int32_t> tokens,
+                   int nodeStages, Done done);
     // The final norm and output head on one hidden row (the session's last position): `done` gets the
     // model's vocabSize logits.
     void logits(const GatewayModel& model, uint64_t session, std::vector<float> lastRow, Done done);

@@ -1,11 +1,10 @@
-// What the gateway keeps of a model: embeddings, the first layers [0, k) (run by GatewayCompute), the final
-// norm and output head, the tokenizer and the sampler settings. Volunteers only ever see hidden states
-// after layer k-1, never ids, text or embedding rows.
-// Threading: used on the server's main thread; the head and the gateway's layers run in GatewayCompute.
+// What the gateway keeps of a model: embeddings, the first layers [0, k), the final norm and output head (all
+// three computed by GatewayCompute), the tokenizer and the sampler settings. Volunteers only ever see hidden
+// states after layer k-1, never ids, text or embedding rows. Threading: used on the server's main thread; the
+// head and the gateway's layers run in GatewayCompute.
 #pragma once
 
 #include "declai/core/Tokenizer.h"
-#include "declai/gpu/Embedder.h"
 #include "declai/gpu/ModelWeights.h"
 
 #include <memory>
@@ -32,8 +31,6 @@ public:
     uint64_t bytesPerLayer() const;
     int64_t parameterCount() const; // weights in the file (prices scale with it)
 
-    Expected<std::vector<float>> embed(std::span<const int32_t> tokens) const;
-
 private:
     GatewayModel() = default;
     std::string m_name;
@@ -41,7 +38,6 @@ private:
     int64_t m_gatewayLayers = 1;
     std::shared_ptr<const ModelWeights> m_weights;
     std::unique_ptr<Tokenizer> m_tokenizer;
-    std::unique_ptr<Embedder> m_embedder;
     std::unordered_set<int32_t> m_stopIds;
 };
 
