@@ -18,14 +18,16 @@ SubmitRefused refusalOf(const Billing::Refused& refused) {
     return SubmitRefused{SubmitRefusal::InsufficientCredits, refused.message, {}};
 }
 
-// What a failed request was charged for the tokens it had sent, as the end of its reason ("" for nothing).
-std::string chargedNote(const SubmitEnd& end) {
-    if (end.costMicrocredits <= 0)
-        return {};
-    return QStringLiteral(" (charged %1 credits for the %2 token(s) already sent)")
-        .arg(static_cast<double>(end.costMicrocredits) / credit::kMicrocreditsPerCredit, 0, 'f', 6)
-        .arg(end.stats.generatedTokens)
-        .toStdString();
+// How the scheduler sees an accepted request: its work is its worst case (prompt + max tokens).
+QueuedRequest queuedOf(uint64_t sessionId, const SubmitRequest& request, int64_t promptTokens,
+                       int64_t balanceMicrocredits) {
+    QueuedRequest queued;
+    queued.id = sessionId;
+    queued.account = request.account.empty() ? request.connectionId : request.account;
+    queued.priority = request.priority;
+    queued.balance = balanceMicrocredits;
+    queued.cost = static_cast<double>(promptTokens + request.maxTokens);
+    return queued;
 }
 
 } // namespace
@@ -53,43 +55,6 @@ Expected<SubmitRequest> submitRequestFromWire(const wire::Submit& submit, const 
     request.priority = *priority;
     request.quoteOnly = submit.quote_only();
     return request;
-}
-
-wire::Failed failedMessage(uint64_t requestId, const std::string& reason) {
-    wire::Failed failed;
-    failed.set_request_id(requestId);
-    failed.set_reason(reason);
-    return failed;
-}
-
-wire::Failed failedMessage(uint64_t requestId, const SubmitEnd& end) {
-    return failedMessage(requestId, end.reason + chargedNote(end));
-}
-
-wire::Done doneMessage(uint64_t requestId, const SubmitEnd& end) {
-    wire::Done done;
-    done.set_request_id(requestId);
-    done.set_finish_reason(end.reason);
-    done.set_prompt_tokens(end.stats.promptTokens);
-    done.set_generated_tokens(end.stats.generatedTokens);
-    done.set_time_to_first_token_ms(static_cast<uint32_t>(std::max<qint64>(0, end.stats.timeToFirstTokenMs)));
-    done.set_total_ms(static_cast<uint32_t>(end.stats.totalMs));
-    done.set_failovers(end.stats.failovers);
-    done.set_text_tail(end.tail);
-    done.set_cost_microcredits(end.costMicrocredits);
-    done.set_balance_microcredits(end.balanceMicrocredits);
-    return done;
-}
-
-wire::Done quoteMessage(uint64_t requestId, const SubmitAccepted& accepted) {
-    wire::Done done;
-    done.set_request_id(requestId);
-    done.set_finish_reason("quote");
-    done.set_quote_only(true);
-    done.set_prompt_tokens(static_cast<uint32_t>(accepted.promptTokens));
-    done.set_cost_microcredits(accepted.quoteMicrocredits);
-    done.set_balance_microcredits(accepted.balanceMicrocredits);
-    return done;
 }
 
 Admission::Admission(const ServerConfig& config,
@@ -258,12 +223,8 @@ void Admission::admissionDecided(uint64_t sessionId, PendingSubmit pending,
     GenerationSession::Sinks sinks = sinksFor(sessionId, pending, m->parameterCount(), shared);
     pending.session.maxTokens = request.maxTokens;
     auto session = m_hooks.makeSession(sessionId, *m, std::move(pending.session), std::move(sinks));
-    QueuedRequest queued;
-    queued.id = sessionId;
-    queued.account = request.account.empty() ? request.connectionId : request.account;
-    queued.priority = request.priority;
-    queued.balance = accepted.balanceMicrocredits;
-    queued.cost = static_cast<double>(pending.promptTokens + request.maxTokens);
+    const QueuedRequest queued =
+        queuedOf(sessionId, request, pending.promptTokens, accepted.balanceMicrocredits);
     if (!m_scheduler.enqueue(queued, QDateTime::currentMSecsSinceEpoch())) {
         // Nothing ran: the hold goes back whole.
         m_billing.release(holdId, requestId);

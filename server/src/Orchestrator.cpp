@@ -17,7 +17,7 @@ Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, QStrin
       }()),
       // Refunds reach back at least 10 minutes even when earnings are released sooner.
       m_billing(credits, std::max<int64_t>(config.credits.verificationWindowMs, 600000)),
-      m_registry(config, store, m_models, m_reputation, m_stats, registryEvents()),
+      m_registry(config, store, m_models, m_reputation, m_stats, registryEvents()), m_clients(clientHooks()),
       m_verifier(config.verification, 1, std::random_device{}()),
       m_admission(config, m_models, m_billing, m_registry.quarantined(), m_stats, admissionHooks()),
       m_reputationStore(QDir(config.dataDir).filePath(QStringLiteral("node-reputation.json")), m_reputation) {
@@ -94,6 +94,18 @@ Admission::Hooks Orchestrator::admissionHooks() {
     hooks.running = [this] { return m_sessions.size(); };
     hooks.covered = [this](const std::string& modelName) { return chainFor(modelName, {}).has_value(); };
     hooks.connectedNodes = [this] { return m_registry.nodeCount(); };
+    return hooks;
+}
+
+ClientConnections::Hooks Orchestrator::clientHooks() {
+    ClientConnections::Hooks hooks;
+    hooks.submit = [this](SubmitRequest request, SubmitCallbacks callbacks) {
+        return submit(std::move(request), std::move(callbacks));
+    };
+    hooks.cancel = [this](uint64_t sessionId, const QString& reason) { cancel(sessionId, reason); };
+    hooks.requestsOf = [this](const std::string& connectionId) {
+        return m_admission.requestsOf(connectionId);
+    };
     return hooks;
 }
 
@@ -426,27 +438,7 @@ void Orchestrator::expireAssignments() {
 }
 
 void Orchestrator::addClient(std::unique_ptr<ClientLink> client) {
-    const std::string id = client->clientId;
-    ClientLink* raw = client.get();
-    connect(raw->channel.get(), &net::Channel::envelopeReceived, this,
-            [this, raw](const wire::Envelope& envelope) { onClientEnvelope(raw, envelope); });
-    connect(raw->channel.get(), &net::Channel::closed, this, [this, id](const QString&) {
-        QMetaObject::invokeMethod(
-            this, [this, id] { onClientClosed(id); }, Qt::QueuedConnection);
-    });
-    m_clients[id] = std::move(client);
-}
-
-void Orchestrator::onClientClosed(const std::string& clientId) {
-    auto it = m_clients.find(clientId);
-    if (it == m_clients.end())
-        return;
-    for (uint64_t sid : m_admission.requestsOf(clientId))
-        cancel(sid, QStringLiteral("the client disconnected"));
-    std::unique_ptr<ClientLink> gone = std::move(it->second);
-    m_clients.erase(it);
-    gone->channel->disconnect(this);
-    gone->channel.release()->deleteLater();
+    m_clients.add(std::move(client));
 }
 
 void Orchestrator::cancel(uint64_t sessionId, const QString& reason) {
@@ -460,71 +452,6 @@ std::vector<std::string> Orchestrator::modelNames() const {
     for (const auto& [name, unused] : m_models)
         names.push_back(name);
     return names;
-}
-
-void Orchestrator::onClientEnvelope(ClientLink* client, const wire::Envelope& envelope) {
-    if (envelope.type() != wire::SUBMIT) {
-        client->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
-                               QStringLiteral("unexpected %1 from a client")
-                                   .arg(QString::fromLatin1(wire::messageTypeName(envelope.type()))));
-        return;
-    }
-    auto submit = wire::decodeBody<wire::Submit>(envelope, wire::SUBMIT);
-    if (!submit) {
-        client->channel->close(QWebSocketProtocol::CloseCodePolicyViolated,
-                               QString::fromStdString(submit.error().message));
-        return;
-    }
-    handleSubmit(client, *submit);
-}
-
-void Orchestrator::handleSubmit(ClientLink* client, const wire::Submit& submit) {
-    // The WebSocket face of submit(): wire::Submit in, TOKEN / DONE / FAILED out on the client's channel.
-    auto request = submitRequestFromWire(submit, *client);
-    if (!request) {
-        client->channel->send(wire::FAILED, failedMessage(submit.request_id(), request.error().message));
-        return;
-    }
-    this->submit(std::move(*request),
-                 clientCallbacks(client->clientId, submit.request_id(), submit.quote_only()));
-}
-
-SubmitCallbacks Orchestrator::clientCallbacks(const std::string& clientId, uint64_t requestId,
-                                              bool quoteOnly) {
-    SubmitCallbacks callbacks;
-    // Run on the main thread from inside the session; the client may have gone meanwhile.
-    callbacks.token = [this, clientId, requestId](int32_t id, const std::string& text) {
-        auto it = m_clients.find(clientId);
-        if (it == m_clients.end())
-            return;
-        wire::Token token;
-        token.set_request_id(requestId);
-        token.set_token_id(id);
-        token.set_text(text);
-        it->second->channel->send(wire::TOKEN, token);
-    };
-    callbacks.ended = [this, clientId, requestId](const SubmitEnd& end) {
-        auto it = m_clients.find(clientId);
-        if (it == m_clients.end())
-            return;
-        if (end.failed)
-            it->second->channel->send(wire::FAILED, failedMessage(requestId, end));
-        else
-            it->second->channel->send(wire::DONE, doneMessage(requestId, end));
-    };
-    // The decision may come after the ledger answered; the client may have gone meanwhile (then a hold that
-    // lands is released: onClientClosed cancelled the request).
-    callbacks.decided = [this, clientId, requestId, quoteOnly](const SubmitDecision& decision) {
-        auto it = m_clients.find(clientId);
-        if (it == m_clients.end())
-            return;
-        if (const auto* refused = std::get_if<SubmitRefused>(&decision))
-            it->second->channel->send(wire::FAILED, failedMessage(requestId, refused->message));
-        else if (quoteOnly) // else TOKEN and DONE follow
-            it->second->channel->send(wire::DONE,
-                                      quoteMessage(requestId, std::get<SubmitAccepted>(decision)));
-    };
-    return callbacks;
 }
 
 void Orchestrator::queueStage(const std::string& nodeId, const std::string& account, uint64_t sessionId,

@@ -104,13 +104,6 @@ struct SubmitCallbacks {
 // The WebSocket face of a request: declai-cli's wire::Submit from `client`, or the reason it is refused (an
 // unknown priority name).
 Expected<SubmitRequest> submitRequestFromWire(const wire::Submit& submit, const ClientLink& client);
-// Its answers on the client's channel: FAILED for a refusal (or an unknown priority), FAILED for a request
-// that failed or was cancelled (with what was charged for the tokens it had sent), DONE for a finished
-// request, and DONE with quote_only set for a quote.
-wire::Failed failedMessage(uint64_t requestId, const std::string& reason);
-wire::Failed failedMessage(uint64_t requestId, const SubmitEnd& end);
-wire::Done doneMessage(uint64_t requestId, const SubmitEnd& end);
-wire::Done quoteMessage(uint64_t requestId, const SubmitAccepted& accepted);
 
 class Admission {
 public:

@@ -8,6 +8,7 @@
 #include "declai/gpu/ThreadPool.h"
 #include "declai/server/Admission.h"
 #include "declai/server/Billing.h"
+#include "declai/server/ClientConnections.h"
 #include "declai/server/GatewayCompute.h"
 #include "declai/server/GatewayModel.h"
 #include "declai/server/GenerationSession.h"
@@ -52,7 +53,7 @@ public:
     void addClient(std::unique_ptr<ClientLink> client);
 
     size_t nodeCount() const { return m_registry.nodeCount(); }
-    size_t clientCount() const { return m_clients.size(); }
+    size_t clientCount() const { return m_clients.count(); }
     size_t activeSessionCount() const { return m_sessions.size(); }
     const OrchestratorStats& stats() const { return m_stats; }
     std::vector<const NodeLink*> nodes() const { return m_registry.nodes(); }
@@ -123,12 +124,8 @@ private:
     void expireAssignments(); // withdraws assignments not confirmed ready in time
     NodeRegistry::Events registryEvents();
     Admission::Hooks admissionHooks();
+    ClientConnections::Hooks clientHooks();
     void nodeLeaving(const std::string& nodeId, const QString& reason);
-    void onClientEnvelope(ClientLink* client, const wire::Envelope& envelope);
-    void onClientClosed(const std::string& clientId);
-    void handleSubmit(ClientLink* client, const wire::Submit& submit);
-    // The callbacks of a WebSocket client's request: TOKEN, DONE and FAILED on its channel while it is here.
-    SubmitCallbacks clientCallbacks(const std::string& clientId, uint64_t requestId, bool quoteOnly);
     // One signed answer (alone or from a batch): to the session that waits for it, else counted as stray.
     void deliverStageResponse(NodeLink& node, const wire::StageResponse& response);
     std::unique_ptr<GenerationSession> makeSession(uint64_t sessionId, GatewayModel& model,
@@ -150,7 +147,7 @@ private:
     NodeReputation m_reputation; // by node id, so it survives reconnects
     Billing m_billing;           // holds of running requests, charges, refunds of voided work
     NodeRegistry m_registry;
-    std::map<std::string, std::unique_ptr<ClientLink>> m_clients;
+    ClientConnections m_clients; // before Admission: its requests' callbacks look clients up
     std::map<uint64_t, std::unique_ptr<GenerationSession>> m_sessions; // running
     // Each node shared fairly between accounts; up to 8 requests per node so that nodes batch them.
     StageDispatcher m_stageDispatcher{2, 8};
