@@ -6,6 +6,7 @@
 #include <QDir>
 
 namespace declai::server {
+
 Orchestrator::Orchestrator(const ServerConfig& config, ModelStore& store, QString httpBase,
                            CreditService* credits, QObject* parent)
     : QObject(parent), m_config(config), m_store(store), m_httpBase(std::move(httpBase)),
