@@ -460,21 +460,7 @@ private:
         }
         return *m_a.up;
     }
-    int64_t width(LayerBuffer b) const {
-        switch (b) {
-        case LayerBuffer::Q:
-        case LayerBuffer::AttnOut:
-            return m_c.qDim();
-        case LayerBuffer::K:
-        case LayerBuffer::V:
-            return m_c.kvDim();
-        case LayerBuffer::Gate:
-        case LayerBuffer::Up:
-            return m_c.feedForwardLength;
-        default:
-            return m_c.embeddingLength;
-        }
-    }
+    int64_t width(LayerBuffer b) const { return layerBufferWidth(m_c, b); }
     const gpu::DeviceBuffer* vector(LayerTensor role) const {
         switch (role) {
         case LayerTensor::AttnNorm:

@@ -288,21 +288,7 @@ private:
         }
         return nullptr;
     }
-    int64_t width(LayerBuffer b) const {
-        switch (b) {
-        case LayerBuffer::Q:
-        case LayerBuffer::AttnOut:
-            return m_c.qDim();
-        case LayerBuffer::K:
-        case LayerBuffer::V:
-            return m_c.kvDim();
-        case LayerBuffer::Gate:
-        case LayerBuffer::Up:
-            return m_c.feedForwardLength;
-        default:
-            return m_c.embeddingLength;
-        }
-    }
+    int64_t width(LayerBuffer b) const { return layerBufferWidth(m_c, b); }
     // Per-token steps of a batch run on the pool too (each token's values do not depend on the split).
     template <typename Step>
     void forEachToken(Step&& step) {

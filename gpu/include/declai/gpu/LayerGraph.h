@@ -19,6 +19,23 @@ namespace declai {
 // Hidden, Normed, Proj: embedding length; Q, AttnOut: qDim; K, V: kvDim; Gate, Up: feed-forward length.
 enum class LayerBuffer : uint8_t { Hidden, Normed, Q, K, V, AttnOut, Proj, Gate, Up };
 
+// Values per row of `buffer`.
+inline int64_t layerBufferWidth(const ModelConfig& c, LayerBuffer buffer) {
+    switch (buffer) {
+    case LayerBuffer::Q:
+    case LayerBuffer::AttnOut:
+        return c.qDim();
+    case LayerBuffer::K:
+    case LayerBuffer::V:
+        return c.kvDim();
+    case LayerBuffer::Gate:
+    case LayerBuffer::Up:
+        return c.feedForwardLength;
+    default:
+        return c.embeddingLength;
+    }
+}
+
 // One product of a projection group: out = matrix x input.
 struct LayerProduct {
     LayerTensor matrix;
