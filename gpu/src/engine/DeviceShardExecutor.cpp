@@ -2,6 +2,7 @@
 
 #include "declai/core/Quant.h"
 #include "declai/gpu/CpuKernels.h"
+#include "declai/gpu/LayerGraph.h"
 #include "declai/gpu/backend/BackendRegistry.h"
 
 #include <algorithm>
@@ -326,6 +327,196 @@ uint64_t DeviceShardExecutor::kvBytesPerToken() const {
            sizeof(uint16_t);
 }
 
+// LayerOps on the device: one session's rows, activations in device buffers, each product's input rounded
+// as the CPU engine rounds it (matMul).
+class DeviceShardExecutor::DeviceLayerOps final : public LayerOps {
+public:
+    DeviceLayerOps(DeviceShardExecutor& executor, KvCache& cache, int64_t startPos, int64_t nTokens)
+        : m_e(executor), m_c(executor.m_config), m_d(*executor.m_device), m_a(executor.m_act), m_cache(cache),
+          m_startPos(startPos), m_nTokens(nTokens) {}
+
+    Expected<void> beginLayer(int64_t layer) override {
+        m_slot = static_cast<size_t>(layer - m_e.m_layers.begin);
+        m_w = &m_e.m_deviceLayers[m_slot];
+        m_q = m_a.q.get();
+        m_k = m_a.k.get();
+        return {};
+    }
+
+    Expected<void> rmsNorm(LayerBuffer x, LayerTensor weight, LayerBuffer out) override {
+        return m_d.rmsNorm(buffer(x), *vector(weight), buffer(out), m_c.embeddingLength, m_nTokens,
+                           m_c.rmsNormEps);
+    }
+
+    Expected<void> project(LayerBuffer input, std::span<const LayerProduct> products) override {
+        m_e.m_roundedFrom = nullptr; // the input may have been rewritten since the last product
+        for (const LayerProduct& product : products)
+            if (auto r = m_e.matMul(matrix(product.matrix), buffer(input), m_nTokens, buffer(product.out));
+                !r)
+                return r;
+        return {};
+    }
+
+    Expected<void> projectSplit(LayerBuffer input, LayerTensor matrix,
+                                std::span<const LayerBuffer> outs) override {
+        // Fused matrices were uploaded as their row slices (uploadWeights): one product per slice.
+        const DeviceMatrix* slices[3] = {};
+        size_t count = 0;
+        if (matrix == LayerTensor::Wqkv) {
+            slices[0] = &m_w->wq;
+            slices[1] = &m_w->wk;
+            slices[2] = &m_w->wv;
+            count = 3;
+        } else if (matrix == LayerTensor::Up) {
+            slices[0] = &m_w->wGate;
+            slices[1] = &m_w->wUp;
+            count = 2;
+        }
+        if (count != outs.size())
+            return makeError(ErrorCode::Internal, "a fused product's outputs do not match its slices");
+        m_e.m_roundedFrom = nullptr;
+        for (size_t i = 0; i < count; ++i)
+            if (auto r = m_e.matMul(*slices[i], buffer(input), m_nTokens, buffer(outs[i])); !r)
+                return r;
+        return {};
+    }
+
+    Expected<void> addBias(LayerBuffer x, LayerTensor bias) override {
+        return m_d.addBias(buffer(x), *vector(bias), m_nTokens, width(x));
+    }
+
+    Expected<void> headNorm(LayerBuffer x, LayerTensor weight) override {
+        // Written to a second buffer (the op does not run in place), which stands for Q or K from here on.
+        const bool isQ = x == LayerBuffer::Q;
+        gpu::DeviceBuffer*& current = isQ ? m_q : m_k;
+        gpu::DeviceBuffer* normed = isQ ? m_a.qNormed.get() : m_a.kNormed.get();
+        const int64_t heads = isQ ? m_c.headCount : m_c.kvHeadCount;
+        if (auto r = m_d.rmsNorm(*current, *vector(weight), *normed, m_c.headDim, m_nTokens * heads,
+                                 m_c.rmsNormEps);
+            !r)
+            return r;
+        current = normed;
+        return {};
+    }
+
+    Expected<void> rope(RopeMode mode) override {
+        gpu::RopeParams rope{m_nTokens,  m_c.headCount,    m_c.headDim,       m_c.ropeDimensions,
+                             m_startPos, m_c.ropeFreqBase, m_c.ropeFreqScale, mode == RopeMode::NeoX};
+        if (auto r = m_d.rope(*m_q, rope); !r)
+            return r;
+        rope.heads = m_c.kvHeadCount;
+        return m_d.rope(*m_k, rope);
+    }
+
+    Expected<void> attention(const AttentionMode& mode) override {
+        // The CPU engine multiplies pre-scaled queries (gemma2) by the scale before scoring them with scale
+        // 1; here the scale is folded into the scores (the query's F16 rounding then sees unscaled values, a
+        // difference well inside the device bar). Soft-capping divides the scale by the cap, as llama.cpp.
+        gpu::AttentionParams params{m_nTokens,       m_startPos,  m_c.headCount,
+                                    m_c.kvHeadCount, m_c.headDim, m_cache.capacityTokens,
+                                    mode.scale,      true};
+        if (mode.softCap > 0.0f) {
+            params.softCap = mode.softCap;
+            params.scale = mode.scale / mode.softCap;
+        }
+        params.window = mode.window;
+        return m_d.attention(*m_q, *m_k, *m_a.v, *m_cache.keys[m_slot], *m_cache.values[m_slot], *m_a.attnOut,
+                             params);
+    }
+
+    Expected<void> gatedActivation(FfnActivation activation) override {
+        return m_e.gatedActivation(activation, *m_a.gate, *m_a.up, m_nTokens * m_c.feedForwardLength);
+    }
+
+    Expected<void> add(LayerBuffer x, LayerBuffer y) override {
+        return m_d.add(buffer(x), buffer(y), m_nTokens * width(x));
+    }
+
+    Expected<void> experts(FfnActivation activation) override {
+        return m_e.expertFfn(*m_w, activation, m_nTokens);
+    }
+
+private:
+    gpu::DeviceBuffer& buffer(LayerBuffer b) const {
+        switch (b) {
+        case LayerBuffer::Hidden:
+            return *m_a.hidden;
+        case LayerBuffer::Normed:
+            return *m_a.normed;
+        case LayerBuffer::Q:
+            return *m_q;
+        case LayerBuffer::K:
+            return *m_k;
+        case LayerBuffer::V:
+            return *m_a.v;
+        case LayerBuffer::AttnOut:
+            return *m_a.attnOut;
+        case LayerBuffer::Proj:
+            return *m_a.proj;
+        case LayerBuffer::Gate:
+            return *m_a.gate;
+        case LayerBuffer::Up:
+            break;
+        }
+        return *m_a.up;
+    }
+    int64_t width(LayerBuffer b) const { return layerBufferWidth(m_c, b); }
+    const gpu::DeviceBuffer* vector(LayerTensor role) const {
+        switch (role) {
+        case LayerTensor::AttnNorm:
+            return m_w->attnNorm.get();
+        case LayerTensor::FfnNorm:
+            return m_w->ffnNorm.get();
+        case LayerTensor::Bq:
+            return m_w->bq.get();
+        case LayerTensor::Bk:
+            return m_w->bk.get();
+        case LayerTensor::Bv:
+            return m_w->bv.get();
+        case LayerTensor::QNorm:
+            return m_w->qNorm.get();
+        case LayerTensor::KNorm:
+            return m_w->kNorm.get();
+        case LayerTensor::PostAttnNorm:
+            return m_w->postAttnNorm.get();
+        case LayerTensor::PostFfnNorm:
+            return m_w->postFfnNorm.get();
+        default:
+            return nullptr;
+        }
+    }
+    const DeviceMatrix& matrix(LayerTensor role) const {
+        switch (role) {
+        case LayerTensor::Wq:
+            return m_w->wq;
+        case LayerTensor::Wk:
+            return m_w->wk;
+        case LayerTensor::Wv:
+            return m_w->wv;
+        case LayerTensor::Wo:
+            return m_w->wo;
+        case LayerTensor::Gate:
+            return m_w->wGate;
+        case LayerTensor::Up:
+            return m_w->wUp;
+        default:
+            return m_w->wDown;
+        }
+    }
+
+    DeviceShardExecutor& m_e;
+    const ModelConfig& m_c;
+    gpu::Device& m_d;
+    Activations& m_a;
+    KvCache& m_cache;
+    int64_t m_startPos;
+    int64_t m_nTokens;
+    size_t m_slot = 0;
+    const DeviceLayer* m_w = nullptr;
+    gpu::DeviceBuffer* m_q = nullptr; // Q or its per-head norm
+    gpu::DeviceBuffer* m_k = nullptr;
+};
+
 Expected<void> DeviceShardExecutor::forward(SessionId session, int64_t startPos, std::span<float> hidden,
                                             int64_t nTokens) {
     const int64_t dim = m_config.embeddingLength;
@@ -366,8 +557,9 @@ Expected<void> DeviceShardExecutor::forward(SessionId session, int64_t startPos,
     const uint64_t bytes = hidden.size() * sizeof(float);
     if (auto r = m_device->upload(*m_act.hidden, 0, hidden.data(), bytes); !r)
         return fail(r.error());
+    DeviceLayerOps ops(*this, cache, startPos, nTokens);
     for (int64_t layer = m_layers.begin; layer < m_layers.end; ++layer) {
-        if (auto r = runLayer(layer, cache, startPos, nTokens); !r)
+        if (auto r = runLayerGraph(ops, m_config, m_weights->layer(layer), layer); !r)
             return fail(r.error());
     }
     if (auto r = m_device->download(*m_act.hidden, 0, hidden.data(), bytes); !r)
@@ -394,100 +586,15 @@ Expected<void> DeviceShardExecutor::matMul(const DeviceMatrix& m, const gpu::Dev
     return d.matMul(*m.buffer, m.desc, *m_act.rounded, nTokens, y);
 }
 
-Expected<void> DeviceShardExecutor::gatedActivation(const gpu::DeviceBuffer& gate, gpu::DeviceBuffer& x,
-                                                    int64_t n) {
-    if (m_config.spec && m_config.spec->activation == FfnActivation::GeluTanh)
+Expected<void> DeviceShardExecutor::gatedActivation(FfnActivation activation, const gpu::DeviceBuffer& gate,
+                                                    gpu::DeviceBuffer& x, int64_t n) {
+    if (activation == FfnActivation::GeluTanh)
         return m_device->geluGlu(gate, x, n);
     return m_device->swiGlu(gate, x, n);
 }
 
-Expected<void> DeviceShardExecutor::runLayer(int64_t layer, KvCache& cache, int64_t startPos,
-                                             int64_t nTokens) {
-    const ModelConfig& c = m_config;
-    const auto slot = static_cast<size_t>(layer - m_layers.begin);
-    const DeviceLayer& w = m_deviceLayers[slot];
-    gpu::Device& d = *m_device;
-    Activations& a = m_act;
-    const int64_t dim = c.embeddingLength;
-#define DECLAI_TRY(expr)                                                                                     \
-    if (auto tryResult = (expr); !tryResult)                                                                 \
-    return tryResult
-
-    // Attention block. The steps follow ShardExecutor::runLayer (the CPU engine), switched by the tensors
-    // the layer has and the architecture's modes.
-    DECLAI_TRY(d.rmsNorm(*a.hidden, *w.attnNorm, *a.normed, dim, nTokens, c.rmsNormEps));
-    m_roundedFrom = nullptr; // normed was rewritten
-    DECLAI_TRY(matMul(w.wq, *a.normed, nTokens, *a.q));
-    DECLAI_TRY(matMul(w.wk, *a.normed, nTokens, *a.k));
-    DECLAI_TRY(matMul(w.wv, *a.normed, nTokens, *a.v));
-    // In the CPU engine's order: biases, per-head Q/K norms, RoPE.
-    if (w.bq)
-        DECLAI_TRY(d.addBias(*a.q, *w.bq, nTokens, c.qDim()));
-    if (w.bk)
-        DECLAI_TRY(d.addBias(*a.k, *w.bk, nTokens, c.kvDim()));
-    if (w.bv)
-        DECLAI_TRY(d.addBias(*a.v, *w.bv, nTokens, c.kvDim()));
-    gpu::DeviceBuffer* q = a.q.get();
-    gpu::DeviceBuffer* k = a.k.get();
-    if (w.qNorm) { // one RMSNorm row per head
-        DECLAI_TRY(d.rmsNorm(*q, *w.qNorm, *a.qNormed, c.headDim, nTokens * c.headCount, c.rmsNormEps));
-        q = a.qNormed.get();
-    }
-    if (w.kNorm) {
-        DECLAI_TRY(d.rmsNorm(*k, *w.kNorm, *a.kNormed, c.headDim, nTokens * c.kvHeadCount, c.rmsNormEps));
-        k = a.kNormed.get();
-    }
-    gpu::RopeParams rope{nTokens,  c.headCount,    c.headDim,       c.ropeDimensions,
-                         startPos, c.ropeFreqBase, c.ropeFreqScale, c.spec && c.spec->rope == RopeMode::NeoX};
-    DECLAI_TRY(d.rope(*q, rope));
-    rope.heads = c.kvHeadCount;
-    DECLAI_TRY(d.rope(*k, rope));
-    // The CPU engine multiplies pre-scaled queries (gemma2) by the scale before scoring them with scale 1;
-    // here the scale is folded into the scores (the query's F16 rounding then sees unscaled values, a
-    // difference well inside the device bar). Soft-capping divides the scale by the cap, as llama.cpp.
-    gpu::AttentionParams attention{nTokens,          startPos,  c.headCount,
-                                   c.kvHeadCount,    c.headDim, cache.capacityTokens,
-                                   c.attentionScale, true};
-    if (c.attentionSoftCap > 0.0f) {
-        attention.softCap = c.attentionSoftCap;
-        attention.scale = c.attentionScale / c.attentionSoftCap;
-    }
-    attention.window = c.usesSlidingWindow(layer) ? c.slidingWindow : 0;
-    DECLAI_TRY(d.attention(*q, *k, *a.v, *cache.keys[slot], *cache.values[slot], *a.attnOut, attention));
-    m_roundedFrom = nullptr;
-    DECLAI_TRY(matMul(w.wo, *a.attnOut, nTokens, *a.proj));
-    if (w.postAttnNorm) {
-        DECLAI_TRY(d.rmsNorm(*a.proj, *w.postAttnNorm, *a.normed, dim, nTokens, c.rmsNormEps));
-        m_roundedFrom = nullptr;
-        DECLAI_TRY(d.add(*a.hidden, *a.normed, nTokens * dim));
-    } else {
-        DECLAI_TRY(d.add(*a.hidden, *a.proj, nTokens * dim));
-    }
-
-    // Feed-forward block: a gated FFN (SwiGLU or GeGLU) or a mixture of such experts.
-    DECLAI_TRY(d.rmsNorm(*a.hidden, *w.ffnNorm, *a.normed, dim, nTokens, c.rmsNormEps));
-    m_roundedFrom = nullptr;
-    if (c.expertCount > 0) {
-        DECLAI_TRY(expertFfn(w, nTokens));
-    } else {
-        DECLAI_TRY(matMul(w.wGate, *a.normed, nTokens, *a.gate));
-        DECLAI_TRY(matMul(w.wUp, *a.normed, nTokens, *a.up));
-        DECLAI_TRY(gatedActivation(*a.gate, *a.up, nTokens * c.feedForwardLength));
-        m_roundedFrom = nullptr;
-        DECLAI_TRY(matMul(w.wDown, *a.up, nTokens, *a.proj));
-    }
-    if (w.postFfnNorm) {
-        DECLAI_TRY(d.rmsNorm(*a.proj, *w.postFfnNorm, *a.normed, dim, nTokens, c.rmsNormEps));
-        m_roundedFrom = nullptr;
-        DECLAI_TRY(d.add(*a.hidden, *a.normed, nTokens * dim));
-    } else {
-        DECLAI_TRY(d.add(*a.hidden, *a.proj, nTokens * dim));
-    }
-#undef DECLAI_TRY
-    return {};
-}
-
-Expected<void> DeviceShardExecutor::expertFfn(const DeviceLayer& w, int64_t nTokens) {
+Expected<void> DeviceShardExecutor::expertFfn(const DeviceLayer& w, FfnActivation activation,
+                                              int64_t nTokens) {
     const ModelConfig& c = m_config;
     const int64_t dim = c.embeddingLength;
     const int64_t experts = c.expertCount;
@@ -527,7 +634,7 @@ Expected<void> DeviceShardExecutor::expertFfn(const DeviceLayer& w, int64_t nTok
             return r;
         if (auto r = matMul(expert.up, *a.expertIn, count, *a.up); !r)
             return r;
-        if (auto r = gatedActivation(*a.gate, *a.up, count * c.feedForwardLength); !r)
+        if (auto r = gatedActivation(activation, *a.gate, *a.up, count * c.feedForwardLength); !r)
             return r;
         m_roundedFrom = nullptr;
         if (auto r = matMul(expert.down, *a.up, count, *a.expertOut); !r)

@@ -112,6 +112,14 @@ std::vector<float>* LayerWeights::vector(LayerTensor role) {
     }
 }
 
+const WeightMatrix* LayerWeights::matrix(LayerTensor role) const {
+    return const_cast<LayerWeights*>(this)->matrix(role); // the lookup only, nothing is written
+}
+
+const std::vector<float>* LayerWeights::vector(LayerTensor role) const {
+    return const_cast<LayerWeights*>(this)->vector(role);
+}
+
 std::vector<const WeightMatrix*> LayerWeights::matrices() const {
     std::vector<const WeightMatrix*> present;
     for (const WeightMatrix* m :

@@ -3,32 +3,14 @@
 #include "declai/core/Quant.h"
 #include "declai/gpu/CpuFeatures.h"
 #include "declai/gpu/CpuKernels.h"
+#include "declai/gpu/LayerGraph.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numeric>
 
 namespace declai {
-namespace {
-
-void addBias(float* x, const std::vector<float>& bias, int64_t n) {
-    if (bias.empty())
-        return;
-    for (int64_t i = 0; i < n; ++i)
-        x[i] += bias[static_cast<size_t>(i)];
-}
-
-// up[i] = act(gate[i]) * up[i] over `rows` rows of rowLength values.
-void gatedActivation(FfnActivation activation, const float* gate, float* up, int64_t rowLength, int64_t rows,
-                     ThreadPool& pool) {
-    if (activation == FfnActivation::SiLU) {
-        cpu::swiGluRows(gate, up, rowLength, rows, pool);
-        return;
-    }
-    cpu::geluGlu(gate, up, rows * rowLength, pool);
-}
-
-} // namespace
 
 Expected<std::unique_ptr<ShardExecutor>> ShardExecutor::create(std::shared_ptr<const ModelWeights> weights,
                                                                LayerRange layers, ThreadPool& pool,
@@ -158,6 +140,181 @@ std::vector<Expected<void>> ShardExecutor::forwardBatch(std::span<const BatchPar
     return results;
 }
 
+// LayerOps over host buffers: the rows of a pass are segments of several sessions' tokens, every product runs
+// once over all rows, per-row steps and attention follow each row's own session and position.
+class ShardExecutor::CpuLayerOps final : public LayerOps {
+public:
+    CpuLayerOps(ShardExecutor& executor, std::span<const Segment> segments, float* hidden, int64_t nTokens)
+        : m_e(executor), m_c(executor.m_config), m_segments(segments), m_hidden(hidden), m_nTokens(nTokens) {}
+
+    Expected<void> beginLayer(int64_t layer) override {
+        m_layer = layer;
+        m_w = &m_e.m_weights->layer(layer);
+        const int64_t qDim = m_c.qDim();
+        const int64_t kvDim = m_c.kvDim();
+        const auto n = static_cast<size_t>(m_nTokens);
+        m_e.m_normed.resize(n * static_cast<size_t>(m_c.embeddingLength));
+        m_e.m_q.resize(n * static_cast<size_t>(qDim));
+        m_e.m_k.resize(n * static_cast<size_t>(kvDim));
+        m_e.m_v.resize(n * static_cast<size_t>(kvDim));
+        m_e.m_attnOut.resize(n * static_cast<size_t>(qDim));
+        m_e.m_proj.resize(n * static_cast<size_t>(m_c.embeddingLength));
+        m_e.m_gate.resize(n * static_cast<size_t>(m_c.feedForwardLength));
+        m_e.m_up.resize(n * static_cast<size_t>(m_c.feedForwardLength));
+        return {};
+    }
+
+    Expected<void> rmsNorm(LayerBuffer x, LayerTensor weight, LayerBuffer out) override {
+        const int64_t dim = m_c.embeddingLength;
+        const float* in = buffer(x);
+        float* to = buffer(out);
+        const float* wv = m_w->vector(weight)->data();
+        forEachToken([&](int64_t t) { cpu::rmsNorm(in + t * dim, wv, dim, m_c.rmsNormEps, to + t * dim); });
+        return {};
+    }
+
+    Expected<void> project(LayerBuffer input, std::span<const LayerProduct> products) override {
+        if (products.size() == 1) {
+            cpu::matmul(*m_w->matrix(products[0].matrix), buffer(input), m_nTokens, buffer(products[0].out),
+                        m_e.m_pool, m_e.m_actScratch, m_e.m_rounding);
+            return {};
+        }
+        std::array<cpu::MatmulJob, cpu::kMaxSharedJobs> jobs;
+        const size_t count = std::min(products.size(), jobs.size());
+        for (size_t i = 0; i < count; ++i)
+            jobs[i] = {m_w->matrix(products[i].matrix), buffer(products[i].out)};
+        cpu::matmulShared(std::span(jobs.data(), count), buffer(input), m_nTokens, m_e.m_pool,
+                          m_e.m_actScratch, m_e.m_rounding);
+        return {};
+    }
+
+    Expected<void> projectSplit(LayerBuffer input, LayerTensor matrix,
+                                std::span<const LayerBuffer> outs) override {
+        // One product of all rows, then each token's row is cut into the outputs.
+        const WeightMatrix& fused = *m_w->matrix(matrix);
+        const int64_t fusedRows = fused.rows;
+        m_e.m_fused.resize(static_cast<size_t>(m_nTokens * fusedRows));
+        cpu::matmul(fused, buffer(input), m_nTokens, m_e.m_fused.data(), m_e.m_pool, m_e.m_actScratch,
+                    m_e.m_rounding);
+        forEachToken([&](int64_t t) {
+            const float* row = m_e.m_fused.data() + t * fusedRows;
+            for (const LayerBuffer out : outs) {
+                const int64_t n = width(out);
+                std::copy(row, row + n, buffer(out) + t * n);
+                row += n;
+            }
+        });
+        return {};
+    }
+
+    Expected<void> addBias(LayerBuffer x, LayerTensor bias) override {
+        const std::vector<float>& b = *m_w->vector(bias);
+        const int64_t n = width(x);
+        float* values = buffer(x);
+        forEachToken([&](int64_t t) {
+            float* row = values + t * n;
+            for (int64_t i = 0; i < n; ++i)
+                row[i] += b[static_cast<size_t>(i)];
+        });
+        return {};
+    }
+
+    Expected<void> headNorm(LayerBuffer x, LayerTensor weight) override {
+        const int64_t n = width(x);
+        const int64_t headDim = m_c.headDim;
+        float* values = buffer(x);
+        const float* wv = m_w->vector(weight)->data();
+        forEachToken([&](int64_t t) {
+            float* row = values + t * n;
+            for (int64_t h = 0; h < n / headDim; ++h)
+                cpu::rmsNorm(row + h * headDim, wv, headDim, m_c.rmsNormEps, row + h * headDim);
+        });
+        return {};
+    }
+
+    Expected<void> rope(RopeMode mode) override {
+        const ModelConfig& c = m_c;
+        forEachToken([&](int64_t t) {
+            float* q = m_e.m_q.data() + t * c.qDim();
+            float* k = m_e.m_k.data() + t * c.kvDim();
+            // The row's cos/sin table (its session's position), built once per pass by ShardExecutor::run.
+            const float* table = m_e.m_ropeTable.data() + t * c.ropeDimensions;
+            if (mode == RopeMode::NeoX) {
+                cpu::applyRopeNeox(q, c.headCount, c.headDim, c.ropeDimensions, table);
+                cpu::applyRopeNeox(k, c.kvHeadCount, c.headDim, c.ropeDimensions, table);
+            } else {
+                cpu::applyRope(q, c.headCount, c.headDim, c.ropeDimensions, table);
+                cpu::applyRope(k, c.kvHeadCount, c.headDim, c.ropeDimensions, table);
+            }
+        });
+        return {};
+    }
+
+    Expected<void> attention(const AttentionMode& mode) override;
+
+    Expected<void> gatedActivation(FfnActivation activation) override {
+        gate(activation, m_e.m_gate.data(), m_e.m_up.data(), m_nTokens);
+        return {};
+    }
+
+    Expected<void> add(LayerBuffer x, LayerBuffer y) override {
+        cpu::addInPlace(buffer(x), buffer(y), m_nTokens * width(x));
+        return {};
+    }
+
+    Expected<void> experts(FfnActivation activation) override;
+
+private:
+    float* buffer(LayerBuffer b) const {
+        switch (b) {
+        case LayerBuffer::Hidden:
+            return m_hidden;
+        case LayerBuffer::Normed:
+            return m_e.m_normed.data();
+        case LayerBuffer::Q:
+            return m_e.m_q.data();
+        case LayerBuffer::K:
+            return m_e.m_k.data();
+        case LayerBuffer::V:
+            return m_e.m_v.data();
+        case LayerBuffer::AttnOut:
+            return m_e.m_attnOut.data();
+        case LayerBuffer::Proj:
+            return m_e.m_proj.data();
+        case LayerBuffer::Gate:
+            return m_e.m_gate.data();
+        case LayerBuffer::Up:
+            return m_e.m_up.data();
+        }
+        return nullptr;
+    }
+    int64_t width(LayerBuffer b) const { return layerBufferWidth(m_c, b); }
+    // Per-token steps of a batch run on the pool too (each token's values do not depend on the split).
+    template <typename Step>
+    void forEachToken(Step&& step) {
+        m_e.m_pool.parallelFor(m_nTokens, 4, [&](int64_t begin, int64_t end, int) {
+            for (int64_t t = begin; t < end; ++t)
+                step(t);
+        });
+    }
+    // up[i] = act(gate[i]) * up[i] over `rows` rows of the feed-forward length.
+    void gate(FfnActivation activation, const float* gateValues, float* up, int64_t rows) {
+        const int64_t ff = m_c.feedForwardLength;
+        if (activation == FfnActivation::SiLU)
+            cpu::swiGluRows(gateValues, up, ff, rows, m_e.m_pool);
+        else
+            cpu::geluGlu(gateValues, up, rows * ff, m_e.m_pool);
+    }
+
+    ShardExecutor& m_e;
+    const ModelConfig& m_c;
+    std::span<const Segment> m_segments;
+    float* m_hidden;
+    int64_t m_nTokens;
+    int64_t m_layer = 0;
+    const LayerWeights* m_w = nullptr;
+};
+
 void ShardExecutor::run(std::span<const Segment> segments, float* hidden, int64_t rows) {
     const int64_t kvDim = m_config.kvDim();
     const int64_t ropeDims = m_config.ropeDimensions;
@@ -184,218 +341,116 @@ void ShardExecutor::run(std::span<const Segment> segments, float* hidden, int64_
                            factors, m_ropeTable.data() + row * ropeDims);
         }
     }
+    CpuLayerOps ops(*this, segments, hidden, rows);
     for (int64_t layer = m_layers.begin; layer < m_layers.end; ++layer)
-        runLayer(layer, segments, hidden, rows);
+        (void)runLayerGraph(ops, m_config, m_weights->layer(layer), layer); // the CPU ops never fail
     for (const Segment& segment : segments)
         segment.cache->length = segment.startPos + segment.nTokens;
-}
-
-void ShardExecutor::runLayer(int64_t layer, std::span<const Segment> segments, float* hidden,
-                             int64_t nTokens) {
-    const LayerWeights& w = m_weights->layer(layer);
-    const ModelConfig& c = m_config;
-    const ArchitectureSpec& arch = *c.spec;
-    const int64_t dim = c.embeddingLength;
-    const int64_t qDim = c.qDim();
-    const int64_t kvDim = c.kvDim();
-    const int64_t ff = c.feedForwardLength;
-    const auto n = static_cast<size_t>(nTokens);
-    m_normed.resize(n * static_cast<size_t>(dim));
-    m_q.resize(n * static_cast<size_t>(qDim));
-    m_k.resize(n * static_cast<size_t>(kvDim));
-    m_v.resize(n * static_cast<size_t>(kvDim));
-    m_attnOut.resize(n * static_cast<size_t>(qDim));
-    m_proj.resize(n * static_cast<size_t>(dim));
-    m_gate.resize(n * static_cast<size_t>(ff));
-    m_up.resize(n * static_cast<size_t>(ff));
-
-    // Per-token steps of a batch run on the pool too (each token's values do not depend on the split).
-    auto forEachToken = [&](auto&& step) {
-        m_pool.parallelFor(nTokens, 4, [&](int64_t begin, int64_t end, int) {
-            for (int64_t t = begin; t < end; ++t)
-                step(t);
-        });
-    };
-
-    // Attention block.
-    forEachToken([&](int64_t t) {
-        cpu::rmsNorm(hidden + t * dim, w.attnNorm.data(), dim, c.rmsNormEps, m_normed.data() + t * dim);
-    });
-    if (w.wqkv.data) {
-        // Fused: one product of qDim + 2 kvDim rows, split into Q, K, V.
-        const int64_t fusedRows = qDim + 2 * kvDim;
-        m_fused.resize(n * static_cast<size_t>(fusedRows));
-        cpu::matmul(w.wqkv, m_normed.data(), nTokens, m_fused.data(), m_pool, m_actScratch, m_rounding);
-        forEachToken([&](int64_t t) {
-            const float* row = m_fused.data() + t * fusedRows;
-            std::copy(row, row + qDim, m_q.data() + t * qDim);
-            std::copy(row + qDim, row + qDim + kvDim, m_k.data() + t * kvDim);
-            std::copy(row + qDim + kvDim, row + fusedRows, m_v.data() + t * kvDim);
-        });
-    } else {
-        const cpu::MatmulJob qkv[] = {{&w.wq, m_q.data()}, {&w.wk, m_k.data()}, {&w.wv, m_v.data()}};
-        cpu::matmulShared(qkv, m_normed.data(), nTokens, m_pool, m_actScratch, m_rounding);
-    }
-    const bool neox = arch.rope == RopeMode::NeoX;
-    forEachToken([&](int64_t t) {
-        float* q = m_q.data() + t * qDim;
-        float* k = m_k.data() + t * kvDim;
-        float* v = m_v.data() + t * kvDim;
-        addBias(q, w.bq, qDim);
-        addBias(k, w.bk, kvDim);
-        addBias(v, w.bv, kvDim);
-        if (!w.qNorm.empty())
-            for (int64_t h = 0; h < c.headCount; ++h)
-                cpu::rmsNorm(q + h * c.headDim, w.qNorm.data(), c.headDim, c.rmsNormEps, q + h * c.headDim);
-        if (!w.kNorm.empty())
-            for (int64_t h = 0; h < c.kvHeadCount; ++h)
-                cpu::rmsNorm(k + h * c.headDim, w.kNorm.data(), c.headDim, c.rmsNormEps, k + h * c.headDim);
-        const float* table = m_ropeTable.data() + t * c.ropeDimensions;
-        if (neox) {
-            cpu::applyRopeNeox(q, c.headCount, c.headDim, c.ropeDimensions, table);
-            cpu::applyRopeNeox(k, c.kvHeadCount, c.headDim, c.ropeDimensions, table);
-        } else {
-            cpu::applyRope(q, c.headCount, c.headDim, c.ropeDimensions, table);
-            cpu::applyRope(k, c.kvHeadCount, c.headDim, c.ropeDimensions, table);
-        }
-        if (arch.queryPreScaled)
-            for (int64_t i = 0; i < qDim; ++i)
-                q[i] *= c.attentionScale;
-    });
-    const auto slot = static_cast<size_t>(layer - m_layers.begin);
-    const cpu::KernelTable& kernels = cpu::activeKernels();
-    for (const Segment& segment : segments) {
-        const int64_t offset = segment.firstRow * kvDim;
-        const int64_t count = segment.nTokens * kvDim;
-        kernels.toF16(m_k.data() + offset, segment.cache->keys[slot].data() + segment.startPos * kvDim,
-                      count);
-        kernels.toF16(m_v.data() + offset, segment.cache->values[slot].data() + segment.startPos * kvDim,
-                      count);
-    }
-    attention(segments, layer, nTokens);
-    cpu::matmul(w.wo, m_attnOut.data(), nTokens, m_proj.data(), m_pool, m_actScratch, m_rounding);
-    if (!w.postAttnNorm.empty())
-        forEachToken([&](int64_t t) {
-            float* row = m_proj.data() + t * dim;
-            cpu::rmsNorm(row, w.postAttnNorm.data(), dim, c.rmsNormEps, row);
-        });
-    cpu::addInPlace(hidden, m_proj.data(), nTokens * dim);
-
-    // Feed-forward block: a gated FFN (SwiGLU or GeGLU) or a mixture of such experts.
-    forEachToken([&](int64_t t) {
-        cpu::rmsNorm(hidden + t * dim, w.ffnNorm.data(), dim, c.rmsNormEps, m_normed.data() + t * dim);
-    });
-    if (c.expertCount > 0)
-        expertFfn(w, nTokens);
-    else
-        denseFfn(w, nTokens);
-    if (!w.postFfnNorm.empty())
-        forEachToken([&](int64_t t) {
-            float* row = m_proj.data() + t * dim;
-            cpu::rmsNorm(row, w.postFfnNorm.data(), dim, c.rmsNormEps, row);
-        });
-    cpu::addInPlace(hidden, m_proj.data(), nTokens * dim);
-}
-
-// m_normed (nTokens rows) -> m_proj.
-void ShardExecutor::denseFfn(const LayerWeights& w, int64_t nTokens) {
-    const ModelConfig& c = m_config;
-    const int64_t ff = c.feedForwardLength;
-    if (c.spec->fusedGateUp) {
-        // One product of 2 x ff rows per token: [gate | up].
-        m_fused.resize(static_cast<size_t>(nTokens * 2 * ff));
-        cpu::matmul(w.wUp, m_normed.data(), nTokens, m_fused.data(), m_pool, m_actScratch, m_rounding);
-        m_pool.parallelFor(nTokens, 4, [&](int64_t begin, int64_t end, int) {
-            for (int64_t t = begin; t < end; ++t) {
-                const float* row = m_fused.data() + t * 2 * ff;
-                std::copy(row, row + ff, m_gate.data() + t * ff);
-                std::copy(row + ff, row + 2 * ff, m_up.data() + t * ff);
-            }
-        });
-    } else {
-        const cpu::MatmulJob gateUp[] = {{&w.wGate, m_gate.data()}, {&w.wUp, m_up.data()}};
-        cpu::matmulShared(gateUp, m_normed.data(), nTokens, m_pool, m_actScratch, m_rounding);
-    }
-    gatedActivation(c.spec->activation, m_gate.data(), m_up.data(), ff, nTokens, m_pool);
-    cpu::matmul(w.wDown, m_up.data(), nTokens, m_proj.data(), m_pool, m_actScratch, m_rounding);
 }
 
 // Mixture of experts as llama.cpp's build_moe_ffn runs Mixtral: router logits, softmax over all experts, the
 // top expert_used_count by probability, their probabilities renormalised to sum 1 (the sum clamped below
 // as llama.cpp does), each chosen expert's SwiGLU FFN scaled by its weight, and the weighted outputs added
 // in rank order. Tokens are grouped per expert so each expert's matrices are read once per batch.
-void ShardExecutor::expertFfn(const LayerWeights& w, int64_t nTokens) {
-    const ModelConfig& c = m_config;
-    const int64_t dim = c.embeddingLength;
-    const int64_t ff = c.feedForwardLength;
-    const int64_t experts = c.expertCount;
-    const int64_t used = c.expertUsedCount;
+Expected<void> ShardExecutor::CpuLayerOps::experts(FfnActivation activation) {
+    ShardExecutor& x = m_e;
+    const LayerWeights& w = *m_w;
+    const int64_t nTokens = m_nTokens;
+    const int64_t dim = m_c.embeddingLength;
+    const int64_t ff = m_c.feedForwardLength;
+    const int64_t experts = m_c.expertCount;
+    const int64_t used = m_c.expertUsedCount;
     const auto n = static_cast<size_t>(nTokens);
-    m_router.resize(n * static_cast<size_t>(experts));
-    cpu::matmul(w.gateInp, m_normed.data(), nTokens, m_router.data(), m_pool, m_actScratch, m_rounding);
-    m_slotExpert.resize(n * static_cast<size_t>(used));
-    m_slotWeight.resize(n * static_cast<size_t>(used));
-    m_slotOut.resize(n * static_cast<size_t>(used * dim));
-    cpu::routeExperts(m_router.data(), nTokens, experts, used, m_slotExpert.data(), m_slotWeight.data());
+    x.m_router.resize(n * static_cast<size_t>(experts));
+    cpu::matmul(w.gateInp, x.m_normed.data(), nTokens, x.m_router.data(), x.m_pool, x.m_actScratch,
+                x.m_rounding);
+    x.m_slotExpert.resize(n * static_cast<size_t>(used));
+    x.m_slotWeight.resize(n * static_cast<size_t>(used));
+    x.m_slotOut.resize(n * static_cast<size_t>(used * dim));
+    cpu::routeExperts(x.m_router.data(), nTokens, experts, used, x.m_slotExpert.data(),
+                      x.m_slotWeight.data());
     std::vector<int64_t> members; // (token, slot) pairs routed to the current expert, as t * used + s
     for (int64_t e = 0; e < experts; ++e) {
         members.clear();
         for (int64_t i = 0; i < nTokens * used; ++i)
-            if (m_slotExpert[static_cast<size_t>(i)] == e)
+            if (x.m_slotExpert[static_cast<size_t>(i)] == e)
                 members.push_back(i);
         if (members.empty())
             continue;
         const auto count = static_cast<int64_t>(members.size());
-        m_expertIn.resize(static_cast<size_t>(count * dim));
+        x.m_expertIn.resize(static_cast<size_t>(count * dim));
         for (int64_t m = 0; m < count; ++m) {
-            const float* src = m_normed.data() + (members[static_cast<size_t>(m)] / used) * dim;
-            std::copy(src, src + dim, m_expertIn.data() + m * dim);
+            const float* src = x.m_normed.data() + (members[static_cast<size_t>(m)] / used) * dim;
+            std::copy(src, src + dim, x.m_expertIn.data() + m * dim);
         }
-        const WeightMatrix gate = expertSlice(w.gateExps, e, experts);
+        const WeightMatrix gateMatrix = expertSlice(w.gateExps, e, experts);
         const WeightMatrix up = expertSlice(w.upExps, e, experts);
         const WeightMatrix down = expertSlice(w.downExps, e, experts);
-        m_gate.resize(static_cast<size_t>(std::max(count, nTokens) * ff));
-        m_up.resize(m_gate.size());
-        const cpu::MatmulJob gateUp[] = {{&gate, m_gate.data()}, {&up, m_up.data()}};
+        x.m_gate.resize(static_cast<size_t>(std::max(count, nTokens) * ff));
+        x.m_up.resize(x.m_gate.size());
+        const cpu::MatmulJob gateUp[] = {{&gateMatrix, x.m_gate.data()}, {&up, x.m_up.data()}};
         // Rounded as decode in either mode: llama.cpp's MUL_MAT_ID multiplies each routed token on its own
         // (the repacked gemv for Q4_K), never through its batch gemm.
-        cpu::matmulShared(gateUp, m_expertIn.data(), count, m_pool, m_actScratch);
-        gatedActivation(c.spec->activation, m_gate.data(), m_up.data(), ff, count, m_pool);
-        m_expertOut.resize(static_cast<size_t>(count * dim));
-        cpu::matmul(down, m_up.data(), count, m_expertOut.data(), m_pool, m_actScratch);
+        cpu::matmulShared(gateUp, x.m_expertIn.data(), count, x.m_pool, x.m_actScratch);
+        gate(activation, x.m_gate.data(), x.m_up.data(), count);
+        x.m_expertOut.resize(static_cast<size_t>(count * dim));
+        cpu::matmul(down, x.m_up.data(), count, x.m_expertOut.data(), x.m_pool, x.m_actScratch);
         for (int64_t m = 0; m < count; ++m) {
             const int64_t i = members[static_cast<size_t>(m)];
-            const float weight = m_slotWeight[static_cast<size_t>(i)];
-            const float* src = m_expertOut.data() + m * dim;
-            float* dst = m_slotOut.data() + i * dim;
+            const float weight = x.m_slotWeight[static_cast<size_t>(i)];
+            const float* src = x.m_expertOut.data() + m * dim;
+            float* dst = x.m_slotOut.data() + i * dim;
             for (int64_t d = 0; d < dim; ++d)
                 dst[d] = src[d] * weight;
         }
     }
     for (int64_t t = 0; t < nTokens; ++t) {
-        float* out = m_proj.data() + t * dim;
-        const float* first = m_slotOut.data() + t * used * dim;
+        float* out = x.m_proj.data() + t * dim;
+        const float* first = x.m_slotOut.data() + t * used * dim;
         std::copy(first, first + dim, out);
         for (int64_t s = 1; s < used; ++s)
             cpu::addInPlace(out, first + s * dim, dim);
     }
+    return {};
 }
 
-void ShardExecutor::attention(std::span<const Segment> segments, int64_t layer, int64_t nTokens) {
-    const ModelConfig& c = m_config;
-    const auto layerSlot = static_cast<size_t>(layer - m_layers.begin);
+Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) {
+    ShardExecutor& x = m_e;
+    const ModelConfig& c = m_c;
+    const int64_t nTokens = m_nTokens;
+    const std::span<const Segment> segments = m_segments;
+    const auto layerSlot = static_cast<size_t>(m_layer - x.m_layers.begin);
     const int64_t headDim = c.headDim;
     const int64_t qDim = c.qDim();
     const int64_t kvDim = c.kvDim();
     const int64_t group = c.headCount / c.kvHeadCount;
+    const cpu::KernelTable& kernels = cpu::activeKernels();
+
+    // Pre-scaled queries (gemma2) are multiplied in F32 before anything rounds them.
+    if (mode.queryPreScaled)
+        forEachToken([&](int64_t t) {
+            float* q = x.m_q.data() + t * qDim;
+            for (int64_t i = 0; i < qDim; ++i)
+                q[i] *= mode.scale;
+        });
+    // The new keys and values go into each session's F16 cache at its positions.
+    for (const Segment& segment : segments) {
+        const int64_t offset = segment.firstRow * kvDim;
+        const int64_t count = segment.nTokens * kvDim;
+        kernels.toF16(x.m_k.data() + offset, segment.cache->keys[layerSlot].data() + segment.startPos * kvDim,
+                      count);
+        kernels.toF16(x.m_v.data() + offset,
+                      segment.cache->values[layerSlot].data() + segment.startPos * kvDim, count);
+    }
+
     // Queries pre-scaled by the graph are scored with scale 1. With soft-capping, as in llama.cpp's flash
     // attention, the scale is divided by the cap and the score becomes cap * tanh(score).
-    const float softCap = c.attentionSoftCap;
-    const float kqScale = c.spec->queryPreScaled ? 1.0f : c.attentionScale;
+    const float softCap = mode.softCap;
+    const float kqScale = mode.queryPreScaled ? 1.0f : mode.scale;
     const float scale = softCap > 0.0f ? kqScale / softCap : kqScale;
     // A sliding-window layer sees the last `window` positions, its own included.
-    const int64_t window = c.usesSlidingWindow(layer) ? c.slidingWindow : 0;
-    m_scores.resize(static_cast<size_t>(m_pool.threadCount() * headDim * 2));
+    const int64_t window = mode.window;
+    x.m_scores.resize(static_cast<size_t>(x.m_pool.threadCount() * headDim * 2));
 
     // Single-pass ("flash") attention with an online softmax, parallel over (token, head) pairs; each
     // pair attends causally to positions [0, startPos + t]. The numerics are llama.cpp's CPU path
@@ -405,21 +460,20 @@ void ShardExecutor::attention(std::span<const Segment> segments, int64_t layer, 
     // contracts it in a -march=native build of llama.cpp (node-llama-cpp's prebuilt CPU variants do not,
     // and differ from it there by an ulp). With the AVX-512 kernel table this gives that build's floats
     // exactly (tests/gpu/tst_parity.cpp, long generations). The per-row pieces come from the active table.
-    const cpu::KernelTable& kernels = cpu::activeKernels();
-    m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
-        float* q = m_scores.data() + thread * headDim * 2;
+    x.m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
+        float* q = x.m_scores.data() + thread * headDim * 2;
         float* accumulator = q + headDim;
         for (int64_t item = begin; item < end; ++item) {
             const int64_t t = item / c.headCount;
             const int64_t h = item % c.headCount;
             const int64_t kvHead = h / group;
             // Each row attends to its own session's cache, up to its own position.
-            const Segment& segment = segments[static_cast<size_t>(m_rowSegment[static_cast<size_t>(t)])];
+            const Segment& segment = segments[static_cast<size_t>(x.m_rowSegment[static_cast<size_t>(t)])];
             const uint16_t* keys = segment.cache->keys[layerSlot].data();
             const uint16_t* values = segment.cache->values[layerSlot].data();
             const int64_t visible = segment.startPos + (t - segment.firstRow) + 1;
             const int64_t first = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
-            const float* query = m_q.data() + t * qDim + h * headDim;
+            const float* query = x.m_q.data() + t * qDim + h * headDim;
             kernels.roundF16(query, q, headDim);
             std::fill(accumulator, accumulator + headDim, 0.0f);
             float maxScore = -INFINITY;
@@ -443,11 +497,12 @@ void ShardExecutor::attention(std::span<const Segment> segments, int64_t layer, 
                 sum = std::fma(sum, oldScale, weight);
             }
             const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
-            float* out = m_attnOut.data() + t * qDim + h * headDim;
+            float* out = x.m_attnOut.data() + t * qDim + h * headDim;
             for (int64_t d = 0; d < headDim; ++d)
                 out[d] = accumulator[d] * inverse;
         }
     });
+    return {};
 }
 
 } // namespace declai

@@ -51,7 +51,8 @@ private:
         DeviceMatrix gate, up, down;
     };
     // Fused matrices (phi3's attn_qkv and [gate | up] ffn_up) are uploaded as their row slices, so the
-    // graph below sees separate Q/K/V and gate/up products (each row's product is the same either way).
+    // layer graph's split products run as separate Q/K/V and gate/up products (each row's product is the
+    // same either way).
     struct DeviceLayer {
         std::unique_ptr<gpu::DeviceBuffer> attnNorm, ffnNorm;
         // null when the model has none: biases (qwen2), Q/K norms (qwen3), post-norms (gemma2)
@@ -87,13 +88,15 @@ private:
     Expected<std::unique_ptr<gpu::DeviceBuffer>> uploadFloats(const std::vector<float>& values);
     Expected<void> reserveActivations(int64_t nTokens);
     Expected<void> reserveCache(KvCache& cache, int64_t tokens);
-    Expected<void> runLayer(int64_t layer, KvCache& cache, int64_t startPos, int64_t nTokens);
+    // The layer graph's ops (LayerGraph.h) on this device, for one forward of one session.
+    class DeviceLayerOps;
     // normed (nTokens rows) -> proj, through the experts the router picks for each token.
-    Expected<void> expertFfn(const DeviceLayer& w, int64_t nTokens);
+    Expected<void> expertFfn(const DeviceLayer& w, FfnActivation activation, int64_t nTokens);
     // y = W x for nTokens rows, x first rounded as the CPU engine rounds it for W's format.
     Expected<void> matMul(const DeviceMatrix& m, const gpu::DeviceBuffer& x, int64_t nTokens,
                           gpu::DeviceBuffer& y);
-    Expected<void> gatedActivation(const gpu::DeviceBuffer& gate, gpu::DeviceBuffer& x, int64_t n);
+    Expected<void> gatedActivation(FfnActivation activation, const gpu::DeviceBuffer& gate,
+                                   gpu::DeviceBuffer& x, int64_t n);
 
     std::shared_ptr<const ModelWeights> m_weights;
     const ModelConfig& m_config;
@@ -104,7 +107,8 @@ private:
     uint64_t m_weightBytes = 0;
     Activations m_act;
     // Which buffer a.rounded holds a rounding of, and as what: matMul shares one rounding between the
-    // products of one input (Q/K/V, gate/up). runLayer resets it after every write to a matMul input.
+    // products of one input (Q/K/V, gate/up). Reset before every group of products (and after every write
+    // to a matMul input inside expertFfn).
     const gpu::DeviceBuffer* m_roundedFrom = nullptr;
     TensorType m_roundedAs = TensorType::F32;
     ExpertScratch m_expertScratch;

@@ -49,6 +49,8 @@ struct LayerWeights {
 
     WeightMatrix* matrix(LayerTensor role);
     std::vector<float>* vector(LayerTensor role);
+    const WeightMatrix* matrix(LayerTensor role) const;
+    const std::vector<float>* vector(LayerTensor role) const;
     // The present matrices (what a token reads), for sizes and prefault.
     std::vector<const WeightMatrix*> matrices() const;
 };

@@ -1,6 +1,6 @@
 // Runs transformer layers [begin, end) of a model on a batch of hidden states, keeping one KV cache per
-// session. One layer graph serves every architecture of core/Architecture.h, switched by the config's modes
-// and the tensors the layer has (biases, Q/K norms, fused matrices, post-norms, experts). This is the unit of
+// session. The layer steps are the one graph of LayerGraph.h (shared with DeviceShardExecutor), run over host
+// buffers with llama.cpp's CPU numerics (CpuLayerOps in ShardExecutor.cpp). This is the unit of
 // work a volunteer node serves: the network splits models by layer ranges. Threading: all calls come from one
 // compute thread; the executor parallelises inside with its pool.
 #pragma once
@@ -83,10 +83,8 @@ private:
                          int64_t nTokens) const;
     // Runs the layers over `segments` (rows back to back in hidden), then advances each cache.
     void run(std::span<const Segment> segments, float* hidden, int64_t rows);
-    void runLayer(int64_t layer, std::span<const Segment> segments, float* hidden, int64_t nTokens);
-    void attention(std::span<const Segment> segments, int64_t layer, int64_t nTokens);
-    void denseFfn(const LayerWeights& w, int64_t nTokens);
-    void expertFfn(const LayerWeights& w, int64_t nTokens);
+    // The layer graph's ops (LayerGraph.h) over this executor's scratch and the pass's segments.
+    class CpuLayerOps;
 
     std::shared_ptr<const ModelWeights> m_weights;
     const ModelConfig& m_config;

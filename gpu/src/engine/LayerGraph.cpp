@@ -1,0 +1,78 @@
+#include "declai/gpu/LayerGraph.h"
+
+namespace declai {
+
+#define DECLAI_GRAPH_STEP(expr)                                                                              \
+    if (auto stepResult = (expr); !stepResult)                                                               \
+    return stepResult
+
+// The steps and their order are llama.cpp's llm_build_* graphs for the supported architectures; the float
+// steps inside each op are each engine's own (ShardExecutor: llama.cpp's CPU numerics bit for bit).
+Expected<void> runLayerGraph(LayerOps& ops, const ModelConfig& c, const LayerWeights& w, int64_t layer) {
+    static const ArchitectureSpec kLlama{};
+    const ArchitectureSpec& arch = c.spec ? *c.spec : kLlama;
+    using B = LayerBuffer;
+    using T = LayerTensor;
+    DECLAI_GRAPH_STEP(ops.beginLayer(layer));
+
+    // Attention block.
+    DECLAI_GRAPH_STEP(ops.rmsNorm(B::Hidden, T::AttnNorm, B::Normed));
+    if (w.wqkv.data) {
+        const LayerBuffer qkv[] = {B::Q, B::K, B::V};
+        DECLAI_GRAPH_STEP(ops.projectSplit(B::Normed, T::Wqkv, qkv));
+    } else {
+        const LayerProduct qkv[] = {{T::Wq, B::Q}, {T::Wk, B::K}, {T::Wv, B::V}};
+        DECLAI_GRAPH_STEP(ops.project(B::Normed, qkv));
+    }
+    // Biases, then per-head Q/K norms, then RoPE.
+    if (!w.bq.empty())
+        DECLAI_GRAPH_STEP(ops.addBias(B::Q, T::Bq));
+    if (!w.bk.empty())
+        DECLAI_GRAPH_STEP(ops.addBias(B::K, T::Bk));
+    if (!w.bv.empty())
+        DECLAI_GRAPH_STEP(ops.addBias(B::V, T::Bv));
+    if (!w.qNorm.empty())
+        DECLAI_GRAPH_STEP(ops.headNorm(B::Q, T::QNorm));
+    if (!w.kNorm.empty())
+        DECLAI_GRAPH_STEP(ops.headNorm(B::K, T::KNorm));
+    DECLAI_GRAPH_STEP(ops.rope(arch.rope));
+    AttentionMode attention{c.attentionScale, arch.queryPreScaled, c.attentionSoftCap, 0};
+    attention.window = c.usesSlidingWindow(layer) ? c.slidingWindow : 0;
+    DECLAI_GRAPH_STEP(ops.attention(attention));
+    const LayerProduct wo[] = {{T::Wo, B::Proj}};
+    DECLAI_GRAPH_STEP(ops.project(B::AttnOut, wo));
+    if (!w.postAttnNorm.empty()) {
+        DECLAI_GRAPH_STEP(ops.rmsNorm(B::Proj, T::PostAttnNorm, B::Normed));
+        DECLAI_GRAPH_STEP(ops.add(B::Hidden, B::Normed));
+    } else {
+        DECLAI_GRAPH_STEP(ops.add(B::Hidden, B::Proj));
+    }
+
+    // Feed-forward block: a gated FFN (SwiGLU or GeGLU) or a mixture of such experts.
+    DECLAI_GRAPH_STEP(ops.rmsNorm(B::Hidden, T::FfnNorm, B::Normed));
+    if (c.expertCount > 0) {
+        DECLAI_GRAPH_STEP(ops.experts(arch.activation));
+    } else {
+        if (arch.fusedGateUp) { // ffn_up holds [gate | up] rows
+            const LayerBuffer gateUp[] = {B::Gate, B::Up};
+            DECLAI_GRAPH_STEP(ops.projectSplit(B::Normed, T::Up, gateUp));
+        } else {
+            const LayerProduct gateUp[] = {{T::Gate, B::Gate}, {T::Up, B::Up}};
+            DECLAI_GRAPH_STEP(ops.project(B::Normed, gateUp));
+        }
+        DECLAI_GRAPH_STEP(ops.gatedActivation(arch.activation));
+        const LayerProduct down[] = {{T::Down, B::Proj}};
+        DECLAI_GRAPH_STEP(ops.project(B::Up, down));
+    }
+    if (!w.postFfnNorm.empty()) {
+        DECLAI_GRAPH_STEP(ops.rmsNorm(B::Proj, T::PostFfnNorm, B::Normed));
+        DECLAI_GRAPH_STEP(ops.add(B::Hidden, B::Normed));
+    } else {
+        DECLAI_GRAPH_STEP(ops.add(B::Hidden, B::Proj));
+    }
+    return {};
+}
+
+#undef DECLAI_GRAPH_STEP
+
+} // namespace declai
