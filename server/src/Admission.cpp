@@ -93,13 +93,10 @@ std::optional<SubmitRefused> Admission::check(const SubmitRequest& request) cons
     return std::nullopt;
 }
 
-std::optional<SubmitRefused> Admission::prepare(SubmitRequest& request, const GatewayModel& m,
-                                                PendingSubmit& pending) const {
+void Admission::describe(SubmitRequest& request, PendingSubmit& pending) const {
     // High priority jumps the queue, so it costs more (--high-priority-price, docs/ledger.md).
     pending.priceMultiplier =
         request.priority == Priority::High ? m_config.credits.highPriorityPriceMultiplier : 1.0;
-    // Price: the worst case (prompt + max tokens) is held before anything runs; nothing is charged if the
-    // hold fails. A request that cannot run is refused for its real reason before any price is quoted.
     SessionRequest& sessionRequest = pending.session;
     sessionRequest.requestId = request.requestId;
     sessionRequest.prompt = std::move(request.prompt);
@@ -108,9 +105,11 @@ std::optional<SubmitRefused> Admission::prepare(SubmitRequest& request, const Ga
     sessionRequest.wantTokenIds = request.wantTokenIds;
     // Nodes are shared fairly between accounts (StageDispatcher); without credits, between connections.
     sessionRequest.account = request.account.empty() ? request.connectionId : request.account;
-    sessionRequest.promptTokens =
-        promptTokensOf(m.tokenizer(), sessionRequest); // once: the session reuses them
-    const int64_t promptTokens = static_cast<int64_t>(sessionRequest.promptTokens.size());
+}
+
+std::optional<SubmitRefused> Admission::fitToContext(SubmitRequest& request, const GatewayModel& m,
+                                                     PendingSubmit& pending) const {
+    const int64_t promptTokens = static_cast<int64_t>(pending.session.promptTokens.size());
     pending.promptTokens = promptTokens;
     if (request.fitMaxTokensToContext && promptTokens < m.config().contextLength)
         request.maxTokens = static_cast<uint32_t>(
@@ -133,26 +132,57 @@ uint64_t Admission::newSessionId() {
 
 uint64_t Admission::submit(SubmitRequest request, SubmitCallbacks callbacks) {
     auto shared = std::make_shared<SubmitCallbacks>(std::move(callbacks));
-    auto refuse = [&shared](SubmitRefused refused) -> uint64_t {
+    if (auto refused = check(request)) {
         if (shared->decided)
-            shared->decided(std::move(refused));
+            shared->decided(std::move(*refused));
         return 0;
-    };
-    if (auto refused = check(request))
-        return refuse(std::move(*refused));
+    }
     const GatewayModel& m = *model(request.model); // check() found it
-    PendingSubmit pending;
-    if (auto refused = prepare(request, m, pending))
-        return refuse(std::move(*refused));
-
-    // The id it will run under, reserved now: the caller may cancel it before the ledger decides.
+    // The id it will run under, reserved now: the caller may cancel it while its prompt is tokenized or the
+    // ledger places its hold.
     const uint64_t sessionId = newSessionId();
-    const uint64_t requestId = request.requestId;
-    const std::string account = request.account;
     const bool quoteOnly = request.quoteOnly;
     if (!quoteOnly)
-        m_sessionOwner[sessionId] = SessionOwner{request.connectionId, account};
-    // The worst case is priced and, unless this is a quote, held before anything runs.
+        m_sessionOwner[sessionId] = SessionOwner{request.connectionId, request.account};
+    auto pending = std::make_shared<PendingSubmit>();
+    describe(request, *pending);
+    pending->request = std::move(request);
+    // The tokenizer thread only reads the prompt; nothing here touches `pending` until `done` runs.
+    const Tokenizer* tokenizer = &m.tokenizer();
+    const uint64_t ticket = m_promptTokenizer.tokenize(
+        [tokenizer, pending] { return promptTokensOf(*tokenizer, pending->session); },
+        [this, sessionId, shared, pending](std::vector<int32_t> tokens) {
+            // runs on: the main thread
+            tokenized(sessionId, std::move(*pending), shared, std::move(tokens));
+        });
+    if (quoteOnly)
+        return 0;
+    m_tokenizing[sessionId] = ticket;
+    return sessionId;
+}
+
+void Admission::tokenized(uint64_t sessionId, PendingSubmit pending, std::shared_ptr<SubmitCallbacks> shared,
+                          std::vector<int32_t> tokens) {
+    m_tokenizing.erase(sessionId);
+    SubmitRequest& request = pending.request;
+    const bool quoteOnly = request.quoteOnly;
+    const GatewayModel* m = model(request.model);     // models are loaded once at start
+    pending.session.promptTokens = std::move(tokens); // once: the session reuses them
+    std::optional<SubmitRefused> refused =
+        m ? fitToContext(request, *m, pending)
+          : SubmitRefused{SubmitRefusal::UnknownModel, "model '" + request.model + "' is not served here",
+                          "model"};
+    if (refused) {
+        if (!quoteOnly)
+            m_sessionOwner.erase(sessionId);
+        if (shared->decided)
+            shared->decided(std::move(*refused));
+        return;
+    }
+    // Price: the worst case (prompt + max tokens) is held before anything runs; nothing is charged if the
+    // hold fails. A request that cannot run is refused for its real reason before any price is quoted.
+    const uint64_t requestId = request.requestId;
+    const std::string account = request.account;
     const std::string holdKey = m_billing.enabled() && !quoteOnly
                                     ? account + "/" + request.connectionId + "/" + std::to_string(requestId) +
                                           "/" + std::to_string(m_rng())
@@ -161,21 +191,15 @@ uint64_t Admission::submit(SubmitRequest request, SubmitCallbacks callbacks) {
     const uint32_t maxTokens = request.maxTokens;
     const int64_t promptTokens = pending.promptTokens;
     const double priceMultiplier = pending.priceMultiplier;
-    pending.request = std::move(request);
     // Billing's callbacks never outlive it, and it outlives this Admission's owner's sessions.
     const uint64_t ticket = m_billing.admit(
-        account, holdKey, keyId, m.parameterCount(), promptTokens, maxTokens, priceMultiplier, quoteOnly,
+        account, holdKey, keyId, m->parameterCount(), promptTokens, maxTokens, priceMultiplier, quoteOnly,
         [this, sessionId, shared,
          pending = std::make_shared<PendingSubmit>(std::move(pending))](Billing::Decision decision) {
             admissionDecided(sessionId, std::move(*pending), shared, decision);
         });
-    if (ticket != 0) {
-        if (!quoteOnly)
-            m_admitting[sessionId] = ticket;
-        return quoteOnly ? 0 : sessionId;
-    }
-    // Decided inside admit(): accepted requests keep their owner entry (queued or running now).
-    return m_sessionOwner.count(sessionId) ? sessionId : 0;
+    if (ticket != 0 && !quoteOnly)
+        m_admitting[sessionId] = ticket;
 }
 
 void Admission::admissionDecided(uint64_t sessionId, PendingSubmit pending,
@@ -296,6 +320,15 @@ GenerationSession::Sinks Admission::sinksFor(uint64_t sessionId, const PendingSu
 }
 
 void Admission::cancel(uint64_t sessionId, const QString& reason) {
+    if (auto t = m_tokenizing.find(sessionId); t != m_tokenizing.end()) {
+        // Its prompt is still being tokenized: nothing was priced or held yet.
+        qInfo("request of session %llu abandoned while its prompt was tokenized: %s",
+              static_cast<unsigned long long>(sessionId), qPrintable(reason));
+        m_promptTokenizer.cancel(t->second);
+        m_tokenizing.erase(t);
+        m_sessionOwner.erase(sessionId);
+        return;
+    }
     if (auto a = m_admitting.find(sessionId); a != m_admitting.end()) {
         // Its hold is still on its way to the ledger: Billing releases it when it lands; nothing ran.
         qInfo("request of session %llu abandoned before its hold landed: %s",

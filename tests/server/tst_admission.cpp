@@ -4,12 +4,15 @@
 // refuse with RateLimited and their messages, and free a place when a request ends; queue positions follow
 // the priority classes and the next slot goes to HIGH; a request cancelled while its hold is on its way to
 // the ledger never hears a decision and its hold goes back whole; a queued request cancelled ends as
-// cancelled and is charged nothing.
+// cancelled and is charged nothing; a request cancelled while its prompt is tokenized (on the tokenizer
+// thread) is never priced; context checks answer after tokenizing.
 #include "TestData.h"
 #include "declai/core/GgufFile.h"
 #include "declai/server/Admission.h"
 
+#include <QCoreApplication>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QTemporaryDir>
 #include <QTest>
 #include <map>
@@ -109,7 +112,8 @@ struct Rig {
     }
 
     std::shared_ptr<Outcome> submit(const std::string& connection, const std::string& account,
-                                    Priority priority = Priority::Normal, const std::string& model = kModel) {
+                                    Priority priority = Priority::Normal, const std::string& model = kModel,
+                                    uint32_t maxTokens = 8) {
         auto outcome = std::make_shared<Outcome>();
         SubmitRequest request;
         request.account = account;
@@ -117,7 +121,7 @@ struct Rig {
         request.requestId = ++m_requests;
         request.model = model;
         request.prompt = "Once upon a time";
-        request.maxTokens = 8;
+        request.maxTokens = maxTokens;
         request.priority = priority;
         SubmitCallbacks callbacks;
         callbacks.decided = [outcome](const SubmitDecision& decision) {
@@ -303,9 +307,16 @@ private Q_SLOTS:
         const int64_t before = rig.available("u");
         QVERIFY(before > 0);
 
-        // The ledger works on its own thread: submit() returns before the hold is placed.
+        // The prompt is tokenized on its own thread, then the ledger places the hold on its own: submit()
+        // returns before either. Cancel once the hold has left for the ledger (Billing counts it at once).
         auto request = rig.submit("c1", "u");
         QVERIFY(request->sessionId != 0);
+        QVERIFY(!request->decision);
+        QElapsedTimer clock;
+        clock.start();
+        while (rig.billing->admissionsInFlight() == 0 && !request->decision && clock.elapsed() < kWaitMs)
+            QCoreApplication::processEvents();
+        QCOMPARE(rig.billing->admissionsInFlight(), size_t(1));
         QVERIFY(!request->decision);
         QCOMPARE(rig.admission->requestsOf("c1"), std::vector<uint64_t>{request->sessionId});
         rig.admission->cancel(request->sessionId, QStringLiteral("the client left"));
@@ -319,6 +330,48 @@ private Q_SLOTS:
         QVERIFY(rig.running.empty());
         QCOMPARE(rig.admission->queuedCount(), size_t(0));
         QCOMPARE(rig.available("u"), before); // the hold that landed went back whole
+    }
+
+    // A request whose client leaves while its prompt is still being tokenized: nothing is priced or held,
+    // no callback runs, and its place in the connection's limit is free at once.
+    void cancelWhileThePromptIsTokenized() {
+        Rig rig;
+        const QString problem = rig.start(nextDir(), m_models);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        QVERIFY(rig.credits->ensureUser("u"));
+        const int64_t before = rig.available("u");
+        auto request = rig.submit("c1", "u");
+        QVERIFY(request->sessionId != 0);
+        QVERIFY(!request->decision);
+        QCOMPARE(rig.billing->admissionsInFlight(), size_t(0)); // not priced yet
+        rig.admission->cancel(request->sessionId, QStringLiteral("the client left"));
+        QVERIFY(rig.admission->requestsOf("c1").empty());
+        QTest::qWait(200); // the tokenizer finishes its job; its result is dropped
+        QVERIFY(rig.drain());
+        QVERIFY(!request->decision);
+        QVERIFY(!request->end);
+        QCOMPARE(rig.billing->admissionsInFlight(), size_t(0));
+        QCOMPARE(rig.available("u"), before);
+    }
+
+    // Context checks need the prompt's tokens, so they answer after the tokenizer thread has run (submit()
+    // has returned by then), with the field and the numbers.
+    void contextOverflowIsRefusedAfterTokenizing() {
+        Rig rig;
+        const QString problem = rig.start(nextDir(), m_models);
+        QVERIFY2(problem.isEmpty(), qPrintable(problem));
+        auto request = rig.submit("c1", "u", Priority::Normal, kModel, 1u << 20);
+        QVERIFY(request->sessionId != 0);
+        QVERIFY(!request->decision);
+        QVERIFY(decided({request}));
+        QCOMPARE(request->decisions, 1);
+        const SubmitRefused* refused = request->refusal();
+        QVERIFY(refused);
+        QCOMPARE(refused->kind, SubmitRefusal::InvalidRequest);
+        QCOMPARE(refused->field, std::string("max_tokens"));
+        QVERIFY2(refused->message.find("context") != std::string::npos, refused->message.c_str());
+        QVERIFY(rig.admission->requestsOf("c1").empty());
+        QCOMPARE(rig.billing->admissionsInFlight(), size_t(0));
     }
 
     void cancelQueuedRequest() {

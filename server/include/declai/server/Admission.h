@@ -12,6 +12,7 @@
 #include "declai/server/Links.h"
 #include "declai/server/OrchestratorStats.h"
 #include "declai/server/PriorityScheduler.h"
+#include "declai/server/PromptTokenizer.h"
 #include "declai/server/ServerConfig.h"
 
 #include <QTimer>
@@ -91,9 +92,10 @@ using SubmitDecision = std::variant<SubmitAccepted, SubmitRefused>;
 // Callbacks of a submitted request. runs on: the gateway thread, every one of them.
 struct SubmitCallbacks {
     // Once: accepted (queued, or for a quote priced) or refused (nothing held, nothing charged, no other
-    // callback runs). Inside submit() when no ledger work is needed (a request refused before pricing,
-    // credits off), else later, when the ledger has placed or refused the hold; the gateway thread keeps
-    // serving meanwhile. Never after cancel() of a request still waiting for it.
+    // callback runs). Inside submit() for a request refused before its prompt is tokenized (limits, unknown
+    // model, bad sampler, oversized prompt), else later: after tokenizing (context checks; credits off) or
+    // when the ledger has placed or refused the hold; the gateway thread keeps serving meanwhile. Never after
+    // cancel() of a request still waiting for it.
     std::function<void(const SubmitDecision& decision)> decided;
     // From inside the session.
     std::function<void(int32_t id, const std::string& text)> token;
@@ -130,8 +132,8 @@ public:
 
     // Orchestrator::submit.
     uint64_t submit(SubmitRequest request, SubmitCallbacks callbacks);
-    // A request still waiting for its hold or for a slot: see Orchestrator::cancel (running sessions are the
-    // owner's). Unknown ids are ignored.
+    // A request still being tokenized, waiting for its hold or for a slot: see Orchestrator::cancel (running
+    // sessions are the owner's). Unknown ids are ignored.
     void cancel(uint64_t sessionId, const QString& reason);
     // A session (started or still queued) called SessionHost::sessionFinished and is gone: its slot and its
     // place in the in-flight limits are free, so the next waiting request may start.
@@ -161,10 +163,14 @@ private:
     std::string tooManyRequests(const std::string& connectionId, const std::string& account) const;
     // The checks before pricing: the refusal, or nothing when the request may be priced.
     std::optional<SubmitRefused> check(const SubmitRequest& request) const;
-    // Tokenizes the prompt into pending.session, fits and checks max tokens against the context; moves the
-    // prompt out of `request`.
-    std::optional<SubmitRefused> prepare(SubmitRequest& request, const GatewayModel& model,
-                                         PendingSubmit& pending) const;
+    // The session's request and price multiplier; moves the prompt out of `request`.
+    void describe(SubmitRequest& request, PendingSubmit& pending) const;
+    // With the prompt tokenized: fits and checks max tokens against the context.
+    std::optional<SubmitRefused> fitToContext(SubmitRequest& request, const GatewayModel& model,
+                                              PendingSubmit& pending) const;
+    // The tokenizer thread has the prompt's tokens (main thread): refuse it, or ask the ledger for its hold.
+    void tokenized(uint64_t sessionId, PendingSubmit pending, std::shared_ptr<SubmitCallbacks> callbacks,
+                   std::vector<int32_t> tokens);
     // The ledger decided a submitted request (gateway thread): queue it, or refuse it.
     void admissionDecided(uint64_t sessionId, PendingSubmit pending,
                           std::shared_ptr<SubmitCallbacks> callbacks, const Billing::Decision& decision);
@@ -196,8 +202,11 @@ private:
     std::map<uint64_t, Waiting> m_waiting; // queued sessions by session id
     std::map<uint64_t, uint64_t>
         m_admitting; // session id -> Billing ticket, while the ledger places its hold
+    std::map<uint64_t, uint64_t> m_tokenizing; // session id -> PromptTokenizer ticket, while it tokenizes
     std::function<void(const std::string& model, const SubmitEnd&)> m_sessionEndObserver;
     QTimer m_queueTimer;
+    // Last, so destroyed first: its thread stops, and no result is delivered, before the rest goes.
+    PromptTokenizer m_promptTokenizer;
 };
 
 } // namespace declai::server

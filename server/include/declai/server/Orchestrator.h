@@ -81,18 +81,19 @@ public:
     void sendStage(const std::string& nodeId, wire::StageRequest request) override;
     Verifier& verifier() { return m_verifier; }
 
-    // See SubmitRequest. Never waits for the ledger: the request is checked here, its hold is queued, and
+    // See SubmitRequest. Never waits for the tokenizer or the ledger: the request is checked here, its
+    // prompt is tokenized on the tokenizer thread (PromptTokenizer), then its hold is queued, and
     // callbacks.decided reports whether it was refused (nothing held, nothing charged, no other callback
     // runs) or accepted: queued, with `token` and `ended` reporting its tokens and its end. Returns the id it
     // runs under (SubmitAccepted::sessionId), known before the decision so that the caller can cancel() a
-    // request whose client left while the ledger works; 0 when it was decided inside this call and is not
-    // running (refused, or a quote).
+    // request whose client left meanwhile; 0 for a request refused inside this call and for quotes.
     uint64_t submit(SubmitRequest request, SubmitCallbacks callbacks) {
         return m_admission.submit(std::move(request), std::move(callbacks));
     }
     // Ends a request now (the client left). Accepted: nodes stop, only what was produced is charged, and
-    // `ended` runs with failed=true and stats.cancelled (after settlement). Still waiting for its hold: no
-    // callback runs, and the hold is released whole when it lands. Unknown or finished ids are ignored.
+    // `ended` runs with failed=true and stats.cancelled (after settlement). Still being tokenized or waiting
+    // for its hold: no callback runs, and a hold is released whole when it lands. Unknown or finished ids are
+    // ignored.
     void cancel(uint64_t sessionId, const QString& reason);
     // Requests (and quotes) the ledger is still admitting, also those whose client left meanwhile (metrics).
     size_t admissionsInFlight() const { return m_billing.admissionsInFlight(); }
