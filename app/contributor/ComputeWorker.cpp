@@ -89,6 +89,8 @@ void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const Q
         return;
     }
     loaded.ranges.push_back(layers);
+    if (downloadedBytes > 0) // just written: read back through readahead (ModelWeights::rereadFromDisk)
+        loaded.weights->rereadFromDisk(layers);
     if (m_limits.prefault)
         loaded.weights->prefault(layers, false);
     // Benchmark one decode step through one layer: the figure placement weighs nodes by.

@@ -342,6 +342,9 @@ private Q_SLOTS:
         QCOMPARE(w.prefault({0, layers}, true),
                  w.layerBytes({0, layers}) + matrixBytes(w.tokenEmbedding()) + matrixBytes(w.output()));
         QCOMPARE(w.prefault({0, 0}, false), uint64_t{0});
+        // Re-reading from disk (after a download) reads exactly the layers' weights, and changes nothing.
+        QCOMPARE(w.rereadFromDisk({1, layers}), w.layerBytes({1, layers}));
+        QCOMPARE(w.rereadFromDisk({0, 0}), uint64_t{0});
 
         auto after = LocalGenerator::create(loaded.weights, pool);
         QVERIFY(after);

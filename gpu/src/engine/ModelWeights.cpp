@@ -3,8 +3,10 @@
 #include "declai/core/Quant.h"
 
 #include <algorithm>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <utility>
 
 namespace declai {
 namespace {
@@ -232,6 +234,48 @@ uint64_t ModelWeights::prefault(LayerRange layers, bool embeddingAndOutput) cons
     }
     static_cast<void>(sink);
     return covered;
+}
+
+uint64_t ModelWeights::rereadFromDisk(LayerRange layers) const {
+    if (!m_file || m_file->tensors().empty())
+        return 0;
+    const int fd = ::open(m_file->path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    // File offsets of the layers' matrices, merged where they touch: the mapping's base is found from any
+    // tensor (its data sits at dataOffset + offset in the file).
+    const GgufTensorInfo& anchor = m_file->tensors().front();
+    const std::byte* base = m_file->tensorData(anchor).data() - (m_file->dataOffset() + anchor.offset);
+    std::vector<std::pair<uint64_t, uint64_t>> ranges; // [begin, end)
+    for (int64_t l = std::max<int64_t>(0, layers.begin);
+         l < std::min<int64_t>(layers.end, m_config.layerCount); ++l)
+        for (const WeightMatrix* m : m_layers[static_cast<size_t>(l)].matrices()) {
+            if (!m->data || m->rows <= 0)
+                continue;
+            const auto begin = static_cast<uint64_t>(static_cast<const std::byte*>(m->data) - base);
+            ranges.emplace_back(begin, begin + m->rowBytes * static_cast<uint64_t>(m->rows));
+        }
+    std::sort(ranges.begin(), ranges.end());
+    // Written back first: the page cache drops clean pages only.
+    ::fdatasync(fd);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    constexpr size_t kChunkBytes = size_t(4) << 20;
+    std::vector<std::byte> buffer(kChunkBytes);
+    uint64_t read = 0;
+    uint64_t position = 0; // past what was read already (overlapping ranges of fused matrices)
+    for (const auto& [rangeBegin, rangeEnd] : ranges) {
+        for (uint64_t at = std::max(rangeBegin, position); at < rangeEnd;) {
+            const auto want = static_cast<size_t>(std::min<uint64_t>(kChunkBytes, rangeEnd - at));
+            const ssize_t got = ::pread(fd, buffer.data(), want, static_cast<off_t>(at));
+            if (got <= 0)
+                break;
+            at += static_cast<uint64_t>(got);
+            read += static_cast<uint64_t>(got);
+        }
+        position = std::max(position, rangeEnd);
+    }
+    ::close(fd);
+    return read;
 }
 
 } // namespace declai

@@ -82,6 +82,12 @@ public:
     // kernel to read them ahead (MADV_WILLNEED) and touches every page, so the first tokens do not pay for
     // page faults. The weights stay in the file mapping (no copy). Returns the bytes covered.
     uint64_t prefault(LayerRange layers, bool embeddingAndOutput) const;
+    // For a file just written (a node's shard download): writes the file's pages back, drops the unmapped
+    // ones from the page cache and reads the weights of `layers` in again in file order. Decode from the
+    // pages a download's writes left runs ~20% slower than from pages read ahead (docs/benchmarks.md); this
+    // costs one read of the layers. Advice only: an error changes speed, never results. Returns the bytes
+    // read (0 when the file cannot be opened, e.g. an in-memory image).
+    uint64_t rereadFromDisk(LayerRange layers) const;
 
 private:
     std::shared_ptr<const GgufFile> m_file;
