@@ -320,23 +320,21 @@ GenerationSession::Sinks Admission::sinksFor(uint64_t sessionId, const PendingSu
 }
 
 void Admission::cancel(uint64_t sessionId, const QString& reason) {
-    if (auto t = m_tokenizing.find(sessionId); t != m_tokenizing.end()) {
-        // Its prompt is still being tokenized: nothing was priced or held yet.
-        qInfo("request of session %llu abandoned while its prompt was tokenized: %s",
-              static_cast<unsigned long long>(sessionId), qPrintable(reason));
-        m_promptTokenizer.cancel(t->second);
-        m_tokenizing.erase(t);
+    // Before it is queued, nothing has run and no callback runs: it only leaves the in-flight limits.
+    auto abandoned = [&](const char* when) {
+        qInfo("request of session %llu abandoned %s: %s", static_cast<unsigned long long>(sessionId), when,
+              qPrintable(reason));
         m_sessionOwner.erase(sessionId);
-        return;
+    };
+    if (auto t = m_tokenizing.find(sessionId); t != m_tokenizing.end()) {
+        m_promptTokenizer.cancel(t->second); // nothing was priced or held yet
+        m_tokenizing.erase(t);
+        return abandoned("while its prompt was tokenized");
     }
     if (auto a = m_admitting.find(sessionId); a != m_admitting.end()) {
-        // Its hold is still on its way to the ledger: Billing releases it when it lands; nothing ran.
-        qInfo("request of session %llu abandoned before its hold landed: %s",
-              static_cast<unsigned long long>(sessionId), qPrintable(reason));
-        m_billing.abandon(a->second);
+        m_billing.abandon(a->second); // Billing releases the hold when it lands
         m_admitting.erase(a);
-        m_sessionOwner.erase(sessionId);
-        return;
+        return abandoned("before its hold landed");
     }
     if (auto w = m_waiting.find(sessionId); w != m_waiting.end() && w->second.session) {
         m_scheduler.remove(sessionId);
