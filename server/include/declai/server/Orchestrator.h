@@ -21,6 +21,7 @@
 #include "declai/server/PriorityScheduler.h"
 #include "declai/server/ReputationStore.h"
 #include "declai/server/ServerConfig.h"
+#include "declai/server/ShardAssignments.h"
 #include "declai/server/StageDispatcher.h"
 #include "declai/server/StageOutbox.h"
 #include "declai/server/StatusApi.h"
@@ -122,7 +123,6 @@ Q_SIGNALS:
 
 private:
     void onVerification(const VerificationResult& result);
-    void expireAssignments(); // withdraws assignments not confirmed ready in time
     NodeRegistry::Events registryEvents();
     Admission::Hooks admissionHooks();
     ClientConnections::Hooks clientHooks();
@@ -131,34 +131,27 @@ private:
     void deliverStageResponse(NodeLink& node, const wire::StageResponse& response);
     std::unique_ptr<GenerationSession> makeSession(uint64_t sessionId, GatewayModel& model,
                                                    SessionRequest request, GenerationSession::Sinks sinks);
-    void rebalance();
-    // Per layer of `model`, how many usable nodes hold it or are loading it.
-    std::vector<int> layerCoverage(const std::string& model, int64_t layerCount) const;
-    void assign(NodeLink& node, const GatewayModel& model, LayerRange layers);
-    std::vector<NodeShards> shardsOf(const std::string& model) const;
     GatewayModel* model(const std::string& name);
     NodeLink* nodeLink(const std::string& nodeId) { return m_registry.nodeLink(nodeId); }
 
     const ServerConfig& m_config;
     ModelStore& m_store;
-    QString m_httpBase;
     GatewayCompute m_gatewayCompute; // before the sessions: they end their gateway caches when destroyed
     std::map<std::string, std::unique_ptr<GatewayModel>> m_models;
     OrchestratorStats m_stats;
     NodeReputation m_reputation; // by node id, so it survives reconnects
     Billing m_billing;           // holds of running requests, charges, refunds of voided work
     NodeRegistry m_registry;
-    ClientConnections m_clients; // before Admission: its requests' callbacks look clients up
+    ShardAssignments m_assignments; // placement: which node loads which layers
+    ClientConnections m_clients;    // before Admission: its requests' callbacks look clients up
     std::map<uint64_t, std::unique_ptr<GenerationSession>> m_sessions; // running
     // Each node shared fairly between accounts; up to 8 requests per node so that nodes batch them.
     StageDispatcher m_stageDispatcher{2, 8};
     StageOutbox m_stageOutbox{[this](const std::string& nodeId) { return nodeLink(nodeId); }};
     QTimer m_rebalanceTimer;
-    uint64_t m_nextAssignmentId = 1;
     Verifier m_verifier;
     Admission m_admission; // after the registry and Billing it uses; its queued sessions go before them
     uint64_t m_nextJobId = 1;
-    bool m_placedOnce = false; // --min-nodes only delays the first placement
     QTimer m_assignmentTimer;
     ReputationStore m_reputationStore; // after m_reputation: saves it once more when destroyed
     StatusApi m_statusApi{StatusApi::Sources{m_registry.links(), m_models, m_sessions, m_stats, m_reputation,
