@@ -160,10 +160,10 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
                                     static_cast<size_t>(config.vocabSize));
     };
     std::vector<SessionId> ids(static_cast<size_t>(sessionCount));
-    std::vector<std::vector<float>> rows(static_cast<size_t>(sessionCount));
     std::vector<int32_t> stepIds(static_cast<size_t>(sessionCount));
     std::vector<float> stepHidden(static_cast<size_t>(sessionCount * dim));
     std::vector<BatchPart> parts(static_cast<size_t>(sessionCount));
+    std::vector<float> stepLogits(static_cast<size_t>(sessionCount * head.vocabSize()));
     auto runOnce = [&]() -> Expected<RunTimes> {
         RunTimes times;
         // Prefill: embed each session's prompt, run every layer on it at once, logits of the last position.
@@ -184,8 +184,6 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
         }
         times.prefillSeconds = secondsSince(start);
         // Decode: one token per session per step, each step a full pass over the weights shared by all.
-        if (sessionCount > 1)
-            logits.resize(static_cast<size_t>(sessionCount * head.vocabSize()));
         start = Clock::now();
         for (int i = 0; i < decodeTokens; ++i) {
             const int64_t position = prefillTokens + i;
@@ -193,13 +191,6 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
                 stepIds[static_cast<size_t>(s)] = tokenAt(s, static_cast<size_t>(position));
             if (auto r = embedder.embed(stepIds, stepHidden); !r)
                 return r.error();
-            if (sessionCount == 1) {
-                if (auto r = (*shard)->forward(ids[0], position, stepHidden, 1); !r)
-                    return r.error();
-                if (auto r = head.logits(stepHidden, logits); !r)
-                    return r.error();
-                continue;
-            }
             for (int s = 0; s < sessionCount; ++s)
                 parts[static_cast<size_t>(s)] =
                     BatchPart{ids[static_cast<size_t>(s)], position,
@@ -207,7 +198,7 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
             for (auto& result : (*shard)->forwardBatch(parts))
                 if (!result)
                     return result.error();
-            if (auto r = head.logitsBatch(stepHidden, sessionCount, logits); !r)
+            if (auto r = head.logitsBatch(stepHidden, sessionCount, stepLogits); !r)
                 return r.error();
         }
         times.decodeSeconds = secondsSince(start);
