@@ -47,7 +47,26 @@ void fail(const std::string& what) {
     std::printf("MISMATCH %s\n", what.c_str());
 }
 
-// One weight row in `type` (quant::quantizeRow) and kMaxTileTokens activation rows in its partner format.
+// Token counts checked: 1..kTokens, i.e. whole tiles of kMaxTileTokens plus every remainder.
+constexpr int kTokens = 9;
+
+// Where a case's data comes from: quantised random floats (with edge rows, see activationValues), or
+// random block bytes for the weight row or the activation rows (every bit pattern of the packed scales,
+// high-bit masks and quants, and int8 -128, which no quantiser writes), with finite scales.
+enum class Data { Quantised, RandomWeightBytes, RandomActivationBytes };
+
+const char* dataName(Data data) {
+    switch (data) {
+    case Data::Quantised:
+        return "quantised";
+    case Data::RandomWeightBytes:
+        return "random weight bytes";
+    default:
+        return "random activation bytes";
+    }
+}
+
+// One weight row in `type` (quant::quantizeRow) and kTokens activation rows in its partner format.
 struct DotCase {
     std::vector<std::byte> w;
     std::vector<std::byte> x;
@@ -56,28 +75,72 @@ struct DotCase {
     std::vector<float> xDequant; // token-major
 };
 
-// Formats without a quantiser (Q4_1, Q5_0, Q5_1, IQ4_NL; the engine only reads them): random bytes, with
-// each block's F16 scale (and Q4_1 / Q5_1's F16 minimum) set to a small finite value.
+// Random bytes for a row of `type` blocks, with each block's F16 scale fields (or Q8_K's float d) set to a
+// small finite value. Formats without a quantiser (Q4_1, Q5_0, Q5_1, IQ4_NL; the engine only reads them)
+// always use this; the others get it as an extra case.
 void randomBlocks(TensorType type, std::vector<std::byte>& row, uint32_t seed) {
     size_t blockBytes = 0;
-    std::vector<size_t> halfOffsets = {0};
+    std::vector<size_t> halfOffsets;
+    size_t floatOffset = SIZE_MAX;
     switch (type) {
+    case TensorType::Q8_0:
+        blockBytes = sizeof(BlockQ8_0);
+        halfOffsets = {offsetof(BlockQ8_0, d)};
+        break;
+    case TensorType::Q8_1:
+        blockBytes = sizeof(BlockQ8_1);
+        halfOffsets = {offsetof(BlockQ8_1, d), offsetof(BlockQ8_1, s)};
+        break;
+    case TensorType::Q8_K:
+        blockBytes = sizeof(BlockQ8_K);
+        floatOffset = offsetof(BlockQ8_K, d);
+        break;
+    case TensorType::Q4_0:
+        blockBytes = sizeof(BlockQ4_0);
+        halfOffsets = {offsetof(BlockQ4_0, d)};
+        break;
     case TensorType::Q4_1:
         blockBytes = sizeof(BlockQ4_1);
-        halfOffsets.push_back(offsetof(BlockQ4_1, m));
+        halfOffsets = {offsetof(BlockQ4_1, d), offsetof(BlockQ4_1, m)};
         break;
     case TensorType::Q5_0:
         blockBytes = sizeof(BlockQ5_0);
+        halfOffsets = {offsetof(BlockQ5_0, d)};
         break;
     case TensorType::Q5_1:
         blockBytes = sizeof(BlockQ5_1);
-        halfOffsets.push_back(offsetof(BlockQ5_1, m));
+        halfOffsets = {offsetof(BlockQ5_1, d), offsetof(BlockQ5_1, m)};
         break;
     case TensorType::IQ4_NL:
         blockBytes = sizeof(BlockIQ4_NL);
+        halfOffsets = {offsetof(BlockIQ4_NL, d)};
+        break;
+    case TensorType::Q2_K:
+        blockBytes = sizeof(BlockQ2_K);
+        halfOffsets = {offsetof(BlockQ2_K, d), offsetof(BlockQ2_K, dmin)};
+        break;
+    case TensorType::Q3_K:
+        blockBytes = sizeof(BlockQ3_K);
+        halfOffsets = {offsetof(BlockQ3_K, d)};
+        break;
+    case TensorType::Q4_K:
+        blockBytes = sizeof(BlockQ4_K);
+        halfOffsets = {offsetof(BlockQ4_K, d), offsetof(BlockQ4_K, dmin)};
+        break;
+    case TensorType::Q5_K:
+        blockBytes = sizeof(BlockQ5_K);
+        halfOffsets = {offsetof(BlockQ5_K, d), offsetof(BlockQ5_K, dmin)};
+        break;
+    case TensorType::Q6_K:
+        blockBytes = sizeof(BlockQ6_K);
+        halfOffsets = {offsetof(BlockQ6_K, d)};
+        break;
+    case TensorType::IQ4_XS:
+        blockBytes = sizeof(BlockIQ4_XS);
+        halfOffsets = {offsetof(BlockIQ4_XS, d)};
         break;
     default:
-        fail(std::string("no quantiser and no block layout for ") + std::string(tensorTypeName(type)));
+        fail(std::string("no block layout for ") + std::string(tensorTypeName(type)));
         return;
     }
     std::mt19937 rng(seed);
@@ -85,31 +148,82 @@ void randomBlocks(TensorType type, std::vector<std::byte>& row, uint32_t seed) {
     std::uniform_real_distribution<float> scale(-0.05f, 0.05f);
     for (std::byte& b : row)
         b = std::byte(byte(rng));
-    for (size_t block = 0; block + blockBytes <= row.size(); block += blockBytes)
+    for (size_t block = 0; block + blockBytes <= row.size(); block += blockBytes) {
         for (size_t offset : halfOffsets) {
             const f16_bits h = quant::fp32ToFp16(scale(rng));
             std::memcpy(row.data() + block + offset, &h, sizeof h);
         }
+        if (floatOffset != SIZE_MAX) {
+            const float d = scale(rng);
+            std::memcpy(row.data() + block + floatOffset, &d, sizeof d);
+        }
+    }
 }
 
-DotCase makeCase(TensorType type, int64_t n, uint32_t seed) {
+// kTokens activation rows of n floats: normal values, with edge rows where n allows. Token 1 is tiny and
+// token 2 large (scales 1e-6 and 1e4); token 3 starts with a 256-value (or shorter) all-zero stretch (zero
+// scale); token 5 starts with values k + 0.5 whose largest magnitude 127 comes first as -127 at index 7 and
+// again as +127 at index 200 (so the quantisers' multiplier is exactly 1: rounding ties, and the sign of the
+// first largest value decides Q8_K's scale).
+std::vector<float> activationValues(int64_t n, uint32_t seed) {
+    std::vector<float> v = randomValues(kTokens * n, seed, 1.0f);
+    const auto row = [&](int t) { return v.data() + static_cast<size_t>(t) * static_cast<size_t>(n); };
+    for (int64_t i = 0; i < n; ++i) {
+        row(1)[i] *= 1e-6f;
+        row(2)[i] *= 1e4f;
+    }
+    const int64_t edge = n < 256 ? n : 256;
+    for (int64_t i = 0; i < edge; ++i) {
+        row(3)[i] = 0.0f;
+        row(5)[i] = static_cast<float>(i % 17 - 8) + 0.5f;
+    }
+    if (edge > 7)
+        row(5)[7] = -127.0f;
+    if (edge > 200)
+        row(5)[200] = 127.0f;
+    return v;
+}
+
+DotCase makeCase(TensorType type, int64_t n, uint32_t seed, Data data) {
     DotCase c;
     const auto wValues = randomValues(n, 1234u + seed, 0.05f);
-    const auto xValues = randomValues(cpu::kMaxTileTokens * n, 99u + seed, 1.0f);
+    const auto xValues = activationValues(n, 99u + seed);
     c.w.resize(static_cast<size_t>(*tensorBytes(type, static_cast<uint64_t>(n))));
-    if (!quant::quantizeRow(type, wValues.data(), c.w.data(), n))
+    if (data == Data::RandomWeightBytes || !quant::quantizeRow(type, wValues.data(), c.w.data(), n))
         randomBlocks(type, c.w, seed);
     c.xStride = quant::activationRowBytes(type, n);
-    c.x.resize(c.xStride * cpu::kMaxTileTokens);
-    for (int t = 0; t < cpu::kMaxTileTokens; ++t)
+    c.x.resize(c.xStride * kTokens);
+    for (int t = 0; t < kTokens; ++t)
         quant::quantizeActivationRow(type, xValues.data() + t * n,
                                      c.x.data() + c.xStride * static_cast<size_t>(t), n);
+    if (data == Data::RandomActivationBytes) {
+        randomBlocks(quant::activationTypeFor(type), c.x, seed ^ 0x5bd1e995u);
+        // Q8_K's block sums are part of the format: keep them the sums of the (random) quants.
+        if (quant::activationTypeFor(type) == TensorType::Q8_K) {
+            auto* blocks = reinterpret_cast<BlockQ8_K*>(c.x.data());
+            for (size_t b = 0; b < c.x.size() / sizeof(BlockQ8_K); ++b)
+                for (int g = 0; g < kQKK / 16; ++g) {
+                    int sum = 0;
+                    for (int j = 0; j < 16; ++j)
+                        sum += blocks[b].qs[16 * g + j];
+                    blocks[b].bsums[g] = static_cast<int16_t>(sum);
+                }
+        }
+    }
     c.wDequant.resize(static_cast<size_t>(n));
     quant::dequantizeRow(type, c.w.data(), c.wDequant.data(), n);
-    c.xDequant.resize(static_cast<size_t>(n) * cpu::kMaxTileTokens);
-    for (int t = 0; t < cpu::kMaxTileTokens; ++t)
-        quant::dequantizeRow(quant::activationTypeFor(type), c.x.data() + c.xStride * static_cast<size_t>(t),
-                             c.xDequant.data() + static_cast<size_t>(t * n), n);
+    c.xDequant.resize(static_cast<size_t>(n) * kTokens);
+    for (int t = 0; t < kTokens; ++t) {
+        float* out = c.xDequant.data() + static_cast<size_t>(t * n);
+        const std::byte* row = c.x.data() + c.xStride * static_cast<size_t>(t);
+        if (quant::activationTypeFor(type) == TensorType::Q8_K) { // dequantizeRow has no Q8_K: d * q
+            const auto* blocks = reinterpret_cast<const BlockQ8_K*>(row);
+            for (int64_t i = 0; i < n; ++i)
+                out[i] = blocks[i / kQKK].d * static_cast<float>(blocks[i / kQKK].qs[i % kQKK]);
+        } else {
+            quant::dequantizeRow(quant::activationTypeFor(type), row, out, n);
+        }
+    }
     return c;
 }
 
@@ -122,19 +236,21 @@ double magnitude(const DotCase& c, int t, int64_t n) {
     return sum;
 }
 
-void checkDot(const char* name, TensorType type, cpu::DotFn neon, cpu::DotFn scalar, int64_t n, bool exact) {
-    const DotCase c = makeCase(type, n, static_cast<uint32_t>(n));
-    // Each token computed on its own: the reference for the tiles below.
-    float alone[cpu::kMaxTileTokens] = {};
-    for (int t = 0; t < cpu::kMaxTileTokens; ++t)
+// The NEON entry against the scalar table and quant::dotRow for every token count 1..kTokens (the NEON entry
+// splits them into tiles of kMaxTileTokens), and each token's result against the same token computed alone.
+void checkDot(const char* name, TensorType type, cpu::DotFn neon, cpu::DotFn scalar, int64_t n, bool exact,
+              Data data = Data::Quantised) {
+    const DotCase c = makeCase(type, n, static_cast<uint32_t>(n), data);
+    float alone[kTokens] = {};
+    for (int t = 0; t < kTokens; ++t)
         neon(c.w.data(), c.x.data() + c.xStride * static_cast<size_t>(t), c.xStride, 1, n, &alone[t]);
     int reports = 0;
-    for (int tile = 1; tile <= cpu::kMaxTileTokens; ++tile) {
-        float fast[cpu::kMaxTileTokens] = {};
-        float reference[cpu::kMaxTileTokens] = {};
-        neon(c.w.data(), c.x.data(), c.xStride, tile, n, fast);
-        scalar(c.w.data(), c.x.data(), c.xStride, tile, n, reference);
-        for (int t = 0; t < tile; ++t) {
+    for (int tokens = 1; tokens <= kTokens; ++tokens) {
+        float fast[kTokens] = {};
+        float reference[kTokens] = {};
+        neon(c.w.data(), c.x.data(), c.xStride, tokens, n, fast);
+        scalar(c.w.data(), c.x.data(), c.xStride, tokens, n, reference);
+        for (int t = 0; t < tokens; ++t) {
             ++gChecks;
             const float expected =
                 quant::dotRow(type, c.w.data(), c.x.data() + c.xStride * static_cast<size_t>(t), n);
@@ -143,13 +259,14 @@ void checkDot(const char* name, TensorType type, cpu::DotFn neon, cpu::DotFn sca
                                        : std::fabs(static_cast<double>(fast[t]) - expected) <= bound;
             const bool ok = sameBits(reference[t], expected) && valueOk && sameBits(fast[t], alone[t]);
             if (!ok && reports++ < kMaxReportsPerCheck) {
-                char line[320];
-                std::snprintf(line, sizeof line,
-                              "%s n=%lld tile=%d token=%d: neon %.9g scalar %.9g dotRow %.9g alone %.9g "
-                              "(%s, bound %.3g)",
-                              name, static_cast<long long>(n), tile, t, static_cast<double>(fast[t]),
-                              static_cast<double>(reference[t]), static_cast<double>(expected),
-                              static_cast<double>(alone[t]), exact ? "bit-exact" : "tolerance", bound);
+                char line[400];
+                std::snprintf(
+                    line, sizeof line,
+                    "%s (%s) n=%lld tokens=%d token=%d: neon %.9g scalar %.9g dotRow %.9g alone %.9g "
+                    "(%s, bound %.3g)",
+                    name, dataName(data), static_cast<long long>(n), tokens, t, static_cast<double>(fast[t]),
+                    static_cast<double>(reference[t]), static_cast<double>(expected),
+                    static_cast<double>(alone[t]), exact ? "bit-exact" : "tolerance", bound);
                 fail(line);
             }
         }
@@ -326,26 +443,36 @@ int main() {
         checkDot("dotF32", TensorType::F32, neon->dotF32, ref.dotF32, n, false);
     for (int64_t n : floatSizes)
         checkDot("dotF16", TensorType::F16, neon->dotF16, ref.dotF16, n, false);
-    for (int64_t n : blockSizes)
-        checkDot("dotQ8_0", TensorType::Q8_0, neon->dotQ8_0, ref.dotQ8_0, n, true);
-    for (int64_t n : blockSizes)
-        checkDot("dotQ4_0", TensorType::Q4_0, neon->dotQ4_0, ref.dotQ4_0, n, true);
-    for (int64_t n : blockSizes) {
-        checkDot("dotQ4_1", TensorType::Q4_1, neon->dotQ4_1, ref.dotQ4_1, n, true);
-        checkDot("dotQ5_0", TensorType::Q5_0, neon->dotQ5_0, ref.dotQ5_0, n, true);
-        checkDot("dotQ5_1", TensorType::Q5_1, neon->dotQ5_1, ref.dotQ5_1, n, true);
-        checkDot("dotIQ4_NL", TensorType::IQ4_NL, neon->dotIQ4_NL, ref.dotIQ4_NL, n, true);
+    for (Data data : {Data::Quantised, Data::RandomWeightBytes, Data::RandomActivationBytes}) {
+        for (int64_t n : blockSizes) {
+            checkDot("dotQ8_0", TensorType::Q8_0, neon->dotQ8_0, ref.dotQ8_0, n, true, data);
+            checkDot("dotQ4_0", TensorType::Q4_0, neon->dotQ4_0, ref.dotQ4_0, n, true, data);
+            checkDot("dotQ4_1", TensorType::Q4_1, neon->dotQ4_1, ref.dotQ4_1, n, true, data);
+            checkDot("dotQ5_0", TensorType::Q5_0, neon->dotQ5_0, ref.dotQ5_0, n, true, data);
+            checkDot("dotQ5_1", TensorType::Q5_1, neon->dotQ5_1, ref.dotQ5_1, n, true, data);
+            checkDot("dotIQ4_NL", TensorType::IQ4_NL, neon->dotIQ4_NL, ref.dotIQ4_NL, n, true, data);
+        }
+        // Super-block counts 1, 3, 7, 17 and 22.
+        for (int64_t n : {256, 768, 1792, 4352, 5632}) {
+            checkDot("dotQ2_K", TensorType::Q2_K, neon->dotQ2_K, ref.dotQ2_K, n, true, data);
+            checkDot("dotQ3_K", TensorType::Q3_K, neon->dotQ3_K, ref.dotQ3_K, n, true, data);
+            checkDot("dotQ4_K", TensorType::Q4_K, neon->dotQ4_K, ref.dotQ4_K, n, true, data);
+            checkDot("dotQ5_K", TensorType::Q5_K, neon->dotQ5_K, ref.dotQ5_K, n, true, data);
+            checkDot("dotQ6_K", TensorType::Q6_K, neon->dotQ6_K, ref.dotQ6_K, n, true, data);
+            checkDot("dotIQ4_XS", TensorType::IQ4_XS, neon->dotIQ4_XS, ref.dotIQ4_XS, n, true, data);
+        }
     }
     // Entries the NEON table leaves to the reference must still be the reference.
     ++gChecks;
-    if (neon->dotBF16 != ref.dotBF16 || neon->dotQ4_K != ref.dotQ4_K || neon->dotQ6_K != ref.dotQ6_K ||
-        neon->dotQ2_K != ref.dotQ2_K || neon->dotQ3_K != ref.dotQ3_K || neon->dotQ5_K != ref.dotQ5_K ||
-        neon->dotIQ4_XS != ref.dotIQ4_XS || neon->toBF16 != ref.toBF16 ||
-        neon->quantizeQ8_K != ref.quantizeQ8_K || neon->swiGlu != ref.swiGlu)
+    if (neon->dotBF16 != ref.dotBF16 || neon->toBF16 != ref.toBF16 ||
+        neon->quantizeQ8_K != ref.quantizeQ8_K || neon->quantizeQ8_1 != ref.quantizeQ8_1 ||
+        neon->swiGlu != ref.swiGlu)
         fail("an entry without a NEON version is not the scalar reference's");
-    std::printf("dot products: F32 and F16 (n = 1 .. 5632, within 1e-5 of sum |w*x|), Q8_0, Q4_0, Q4_1, "
-                "Q5_0, Q5_1 and IQ4_NL (n = 32 .. 5632, bit-exact), tiles of 1..%d tokens\n",
-                cpu::kMaxTileTokens);
+    std::printf(
+        "dot products: F32 and F16 (n = 1 .. 5632, within 1e-5 of sum |w*x|); Q8_0, Q4_0, Q4_1, Q5_0, "
+        "Q5_1, IQ4_NL (n = 32 .. 5632), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS (n = 256 .. 5632): "
+        "bit-exact, quantised and random block bytes; 1..%d tokens (tiles of %d)\n",
+        kTokens, cpu::kMaxTileTokens);
 
     checkConverters(*neon, ref);
     std::printf("converters: toF16, roundF16 (incl. ties, subnormals, overflow, inf, NaN), quantizeQ8_0: "

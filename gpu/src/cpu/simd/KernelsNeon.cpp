@@ -17,6 +17,7 @@
 
 #include <arm_neon.h>
 #include <cmath>
+#include <utility>
 
 namespace declai::cpu {
 namespace {
@@ -343,6 +344,367 @@ struct IQ4_NLDot {
     }
 };
 
+// ---- K-quants and IQ4_XS x Q8_K ---------------------------------------------------------------------------
+//
+// Each 256-value super-block is read as eight groups of 32 values; group g multiplies activations
+// 32g..32g+31 in every format here. Format::group<g>(block, lo, hi) gives group g's weights as int8 (lo =
+// values 0..15, hi = 16..31), before any constant offset the reference folds in later (Q6_K's -32), and
+// Format::prepare fills Prepared::scales[16] with the block's integer scales: lanes 0..3 of group g take
+// scales[2g], lanes 4..7 scales[2g + 1] (the 16-value groups of Q2_K / Q3_K / Q6_K; Q4_K, Q5_K and IQ4_XS
+// repeat one scale per group). The products go through laneSums (lane i = values 4i..4i+3 of the group, as
+// the reference's lanes) and are scaled with integer multiply-adds, so each token's eight int32 lanes hold
+// the reference's integer lane sums exactly (every |lane| stays far below 2^31 for any block bytes). Then
+// Format::accumulate applies the reference's float steps for that format, in its order.
+
+// One cache-line prefetch per 64 bytes of a weight block (K-quant blocks span 2-4 lines).
+template <typename Block>
+inline void prefetchBlock(const Block* block) {
+    for (size_t line = 0; line < sizeof(Block); line += 64)
+        prefetchWeights(reinterpret_cast<const char*>(block) + line);
+}
+
+// v >> S for S = 0..7 (the intrinsic takes 1..8 only).
+template <int S>
+inline uint8x16_t shiftRight(uint8x16_t v) {
+    if constexpr (S == 0)
+        return v;
+    else
+        return vshrq_n_u8(v, S);
+}
+
+// The reference's 8-lane integer pairs sum_{k<2} a[2i + k] * b[2i + k] (i = 0..7) for 16 int16 values a
+// (e.g. a block's 16 scales or mins) and the 16 activation group sums b: lanes 0..3 in first, 4..7 in second.
+inline void pairLanes(int16x8_t aLo, int16x8_t aHi, const int16_t* b, int32x4_t& first, int32x4_t& second) {
+    const int16x8_t bLo = vld1q_s16(b);
+    const int16x8_t bHi = vld1q_s16(b + 8);
+    first = vpaddq_s32(vmull_s16(vget_low_s16(aLo), vget_low_s16(bLo)), vmull_high_s16(aLo, bLo));
+    second = vpaddq_s32(vmull_s16(vget_low_s16(aHi), vget_low_s16(bHi)), vmull_high_s16(aHi, bHi));
+}
+
+// Q4_K / Q5_K's 6-bit scale and min of sub-block j (quant's scaleMinK4).
+inline void scaleMinK4(int j, const uint8_t* q, int& scale, int& min) {
+    if (j < 4) {
+        scale = q[j] & 63;
+        min = q[j + 4] & 63;
+    } else {
+        scale = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+// The 8 scales (each repeated for both halves of its group) and 8 mins of a Q4_K / Q5_K block.
+inline void unpackScaleMinK4(const uint8_t* packed, int32_t (&scales)[16], int32x4_t (&mins)[2]) {
+    int32_t m[8];
+    for (int s = 0; s < 8; ++s) {
+        int scale;
+        scaleMinK4(s, packed, scale, m[s]);
+        scales[2 * s] = scale;
+        scales[2 * s + 1] = scale;
+    }
+    mins[0] = vld1q_s32(m);
+    mins[1] = vld1q_s32(m + 4);
+}
+
+// sum_s mins[s] * (bsums[2s] + bsums[2s + 1]) (exact integers).
+inline int32_t minSum(const int32x4_t (&mins)[2], const int16_t* bsums) {
+    const int32x4_t pairs0 = vpaddlq_s16(vld1q_s16(bsums));
+    const int32x4_t pairs1 = vpaddlq_s16(vld1q_s16(bsums + 8));
+    return vaddvq_s32(vmlaq_s32(vmulq_s32(mins[0], pairs0), mins[1], pairs1));
+}
+
+// The reference's per-lane step acc[i] = fma(d, float(lane[i]), acc[i]) for both halves of the lanes.
+inline void fmaLanes(float d, int32x4_t first, int32x4_t second, float32x4_t& accFirst,
+                     float32x4_t& accSecond) {
+    const float32x4_t dv = vdupq_n_f32(d);
+    accFirst = vfmaq_f32(accFirst, vcvtq_f32_s32(first), dv);
+    accSecond = vfmaq_f32(accSecond, vcvtq_f32_s32(second), dv);
+}
+
+// Per-token float state of the eight-lane formats (Q2_K, Q3_K, Q5_K, Q6_K, IQ4_XS).
+struct LaneState {
+    float32x4_t accFirst = vdupq_n_f32(0.0f);
+    float32x4_t accSecond = vdupq_n_f32(0.0f);
+    float summs = 0.0f; // Q5_K's minimum term
+};
+
+template <typename Format>
+struct KQuantDot {
+    template <int NT>
+    static void tile(const void* weightRow, const std::byte* x, size_t xStride, int64_t n, float* out) {
+        using Block = typename Format::Block;
+        const auto* w = static_cast<const Block*>(weightRow);
+        const BlockQ8_K* xs[NT];
+        typename Format::State state[NT];
+        for (int t = 0; t < NT; ++t)
+            xs[t] = activationRow<BlockQ8_K>(x, xStride, t);
+        for (int64_t b = 0; b < n / kQKK; ++b) {
+            prefetchBlock(w + b);
+            typename Format::Prepared p;
+            Format::prepare(w[b], p);
+            int32x4_t first[NT];
+            int32x4_t second[NT];
+            for (int t = 0; t < NT; ++t) {
+                first[t] = vdupq_n_s32(0);
+                second[t] = vdupq_n_s32(0);
+            }
+            forEachGroup(w[b], p, xs, b, first, second, std::make_integer_sequence<int, 8>{});
+            for (int t = 0; t < NT; ++t)
+                Format::accumulate(w[b], p, xs[t][b], first[t], second[t], state[t]);
+        }
+        for (int t = 0; t < NT; ++t)
+            out[t] = Format::result(state[t]);
+    }
+
+private:
+    // The eight groups unrolled, so each group's shifts and offsets are constants.
+    template <int NT, int... G>
+    static void forEachGroup(const typename Format::Block& blk, const typename Format::Prepared& p,
+                             const BlockQ8_K* (&xs)[NT], int64_t b, int32x4_t (&first)[NT],
+                             int32x4_t (&second)[NT], std::integer_sequence<int, G...>) {
+        (groupProducts<G>(blk, p, xs, b, first, second), ...);
+    }
+
+    template <int G, int NT>
+    static void groupProducts(const typename Format::Block& blk, const typename Format::Prepared& p,
+                              const BlockQ8_K* (&xs)[NT], int64_t b, int32x4_t (&first)[NT],
+                              int32x4_t (&second)[NT]) {
+        int8x16_t lo;
+        int8x16_t hi;
+        Format::template group<G>(blk, p, lo, hi);
+        for (int t = 0; t < NT; ++t) {
+            int32x4_t f;
+            int32x4_t s;
+            laneSums(lo, hi, xs[t][b].qs + 32 * G, f, s);
+            first[t] = vmlaq_n_s32(first[t], f, p.scales[2 * G]);
+            second[t] = vmlaq_n_s32(second[t], s, p.scales[2 * G + 1]);
+        }
+    }
+};
+
+// Q4_K (quant::dotQ4_K): one integer sum of scale * q * x and one of min * bsums per super-block, each
+// accumulated into its own chain with one FMA (acc by d * dx, accMin by dmin * dx); the result is acc -
+// accMin.
+struct Q4_KFormat {
+    using Block = BlockQ4_K;
+    struct Prepared {
+        int32_t scales[16];
+        int32x4_t mins[2];
+    };
+    struct State {
+        float acc = 0.0f;
+        float accMin = 0.0f;
+    };
+    static void prepare(const Block& blk, Prepared& p) { unpackScaleMinK4(blk.scales, p.scales, p.mins); }
+    // Sub-block G: the low (even G) or high (odd G) nibbles of bytes 32 * (G / 2) .. + 31.
+    template <int G>
+    static void group(const Block& blk, const Prepared&, int8x16_t& lo, int8x16_t& hi) {
+        const uint8_t* q = blk.qs + 32 * (G / 2);
+        const uint8x16_t mask = vdupq_n_u8(0x0F);
+        lo = vreinterpretq_s8_u8(vandq_u8(shiftRight<4 * (G % 2)>(vld1q_u8(q)), mask));
+        hi = vreinterpretq_s8_u8(vandq_u8(shiftRight<4 * (G % 2)>(vld1q_u8(q + 16)), mask));
+    }
+    static void accumulate(const Block& blk, const Prepared& p, const BlockQ8_K& xb, int32x4_t first,
+                           int32x4_t second, State& s) {
+        const int32_t sumScaled = vaddvq_s32(vaddq_s32(first, second));
+        const int32_t sumMins = minSum(p.mins, xb.bsums);
+        s.acc = std::fma(static_cast<float>(sumScaled), halfToFloat(blk.d) * xb.d, s.acc);
+        s.accMin = std::fma(static_cast<float>(sumMins), halfToFloat(blk.dmin) * xb.d, s.accMin);
+    }
+    static float result(const State& s) { return s.acc - s.accMin; }
+};
+
+// Q5_K (quant::dotQ5_K): Q4_K's nibbles plus a fifth bit; eight lanes with one FMA each per block by
+// d = dx * dw, and summs = fma(dmin, float(min sum), summs) with dmin = -dx * dwmin, added after hsum8.
+struct Q5_KFormat {
+    using Block = BlockQ5_K;
+    using Prepared = Q4_KFormat::Prepared;
+    using State = LaneState;
+    static void prepare(const Block& blk, Prepared& p) { unpackScaleMinK4(blk.scales, p.scales, p.mins); }
+    // Group G = 2j + h: nibble h of qs[32j + l] plus 16 * bit G of qh[l].
+    template <int G>
+    static void group(const Block& blk, const Prepared&, int8x16_t& lo, int8x16_t& hi) {
+        const uint8_t* q = blk.qs + 32 * (G / 2);
+        const uint8x16_t mask = vdupq_n_u8(0x0F);
+        const uint8x16_t bit = vdupq_n_u8(static_cast<uint8_t>(1u << G));
+        const uint8x16_t sixteen = vdupq_n_u8(0x10);
+        const uint8x16_t nibLo = vandq_u8(shiftRight<4 * (G % 2)>(vld1q_u8(q)), mask);
+        const uint8x16_t nibHi = vandq_u8(shiftRight<4 * (G % 2)>(vld1q_u8(q + 16)), mask);
+        lo = vreinterpretq_s8_u8(vorrq_u8(nibLo, vandq_u8(vtstq_u8(vld1q_u8(blk.qh), bit), sixteen)));
+        hi = vreinterpretq_s8_u8(vorrq_u8(nibHi, vandq_u8(vtstq_u8(vld1q_u8(blk.qh + 16), bit), sixteen)));
+    }
+    static void accumulate(const Block& blk, const Prepared& p, const BlockQ8_K& xb, int32x4_t first,
+                           int32x4_t second, State& s) {
+        const float d = xb.d * halfToFloat(blk.d);
+        const float dmin = -xb.d * halfToFloat(blk.dmin);
+        s.summs = std::fma(dmin, static_cast<float>(minSum(p.mins, xb.bsums)), s.summs);
+        fmaLanes(d, first, second, s.accFirst, s.accSecond);
+    }
+    static float result(const State& s) { return laneTotal(s.accFirst, s.accSecond) + s.summs; }
+};
+
+// Q6_K (quant::dotQ6_K): the unsigned 6-bit values in the lanes, minus the -32 offset's share of lane i,
+// 32 * (scale * block sum) of the 16-value groups 2i and 2i + 1; one FMA per lane and block by dx * dw.
+struct Q6_KFormat {
+    using Block = BlockQ6_K;
+    struct Prepared {
+        int32_t scales[16];
+        int16x8_t scalesLo; // the same scales as int16, for the offset term
+        int16x8_t scalesHi;
+    };
+    using State = LaneState;
+    static void prepare(const Block& blk, Prepared& p) {
+        for (int g = 0; g < 16; ++g)
+            p.scales[g] = blk.scales[g];
+        const int8x16_t sc = vld1q_s8(blk.scales);
+        p.scalesLo = vmovl_s8(vget_low_s8(sc));
+        p.scalesHi = vmovl_high_s8(sc);
+    }
+    // Group G = 4h + k: low bits from the low (k < 2) or high nibble of ql[64h + 32 * (k % 2) + l], bits
+    // 4..5 from bits 2k..2k+1 of qh[32h + l].
+    template <int G>
+    static void group(const Block& blk, const Prepared&, int8x16_t& lo, int8x16_t& hi) {
+        constexpr int kH = G / 4;
+        constexpr int kK = G % 4;
+        const uint8_t* ql = blk.ql + 64 * kH + 32 * (kK % 2);
+        const uint8_t* qh = blk.qh + 32 * kH;
+        const uint8x16_t mask = vdupq_n_u8(0x0F);
+        const uint8x16_t highMask = vdupq_n_u8(0x30);
+        const uint8x16_t lowLo = vandq_u8(shiftRight<4 * (kK / 2)>(vld1q_u8(ql)), mask);
+        const uint8x16_t lowHi = vandq_u8(shiftRight<4 * (kK / 2)>(vld1q_u8(ql + 16)), mask);
+        // Bits 2k..2k+1 moved to 4..5: a right shift by 2k - 4 (or left by 4 - 2k), then the mask.
+        uint8x16_t highLo;
+        uint8x16_t highHi;
+        if constexpr (2 * kK >= 4) {
+            highLo = shiftRight<2 * kK - 4>(vld1q_u8(qh));
+            highHi = shiftRight<2 * kK - 4>(vld1q_u8(qh + 16));
+        } else {
+            highLo = vshlq_n_u8(vld1q_u8(qh), 4 - 2 * kK);
+            highHi = vshlq_n_u8(vld1q_u8(qh + 16), 4 - 2 * kK);
+        }
+        lo = vreinterpretq_s8_u8(vorrq_u8(lowLo, vandq_u8(highLo, highMask)));
+        hi = vreinterpretq_s8_u8(vorrq_u8(lowHi, vandq_u8(highHi, highMask)));
+    }
+    static void accumulate(const Block& blk, const Prepared& p, const BlockQ8_K& xb, int32x4_t first,
+                           int32x4_t second, State& s) {
+        int32x4_t offsetFirst;
+        int32x4_t offsetSecond;
+        pairLanes(p.scalesLo, p.scalesHi, xb.bsums, offsetFirst, offsetSecond);
+        first = vsubq_s32(first, vshlq_n_s32(offsetFirst, 5));
+        second = vsubq_s32(second, vshlq_n_s32(offsetSecond, 5));
+        fmaLanes(xb.d * halfToFloat(blk.d), first, second, s.accFirst, s.accSecond);
+    }
+    static float result(const State& s) { return laneTotal(s.accFirst, s.accSecond); }
+};
+
+// Q2_K (quant::dotQ2_K, llama.cpp's AVX2 order): per block first acc[i] = fma(dmin, float(min lane i),
+// acc[i]) with dmin = -dx * dwmin and min lane i = the 4-bit mins times the sums of 16-value groups 2i and 2i
+// + 1, then acc[i] = fma(d, float(lane i), acc[i]) with d = dx * dw.
+struct Q2_KFormat {
+    using Block = BlockQ2_K;
+    struct Prepared {
+        int32_t scales[16];
+        int16x8_t minsLo;
+        int16x8_t minsHi;
+    };
+    using State = LaneState;
+    static void prepare(const Block& blk, Prepared& p) {
+        for (int g = 0; g < 16; ++g)
+            p.scales[g] = blk.scales[g] & 0xF;
+        const uint8x16_t mins = vshrq_n_u8(vld1q_u8(blk.scales), 4);
+        p.minsLo = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mins)));
+        p.minsHi = vreinterpretq_s16_u16(vmovl_high_u8(mins));
+    }
+    // Group G = 4j + k: bits 2k..2k+1 of qs[32j + l].
+    template <int G>
+    static void group(const Block& blk, const Prepared&, int8x16_t& lo, int8x16_t& hi) {
+        const uint8_t* q = blk.qs + 32 * (G / 4);
+        const uint8x16_t mask = vdupq_n_u8(3);
+        lo = vreinterpretq_s8_u8(vandq_u8(shiftRight<2 * (G % 4)>(vld1q_u8(q)), mask));
+        hi = vreinterpretq_s8_u8(vandq_u8(shiftRight<2 * (G % 4)>(vld1q_u8(q + 16)), mask));
+    }
+    static void accumulate(const Block& blk, const Prepared& p, const BlockQ8_K& xb, int32x4_t first,
+                           int32x4_t second, State& s) {
+        const float d = xb.d * halfToFloat(blk.d);
+        const float dmin = -xb.d * halfToFloat(blk.dmin);
+        int32x4_t minFirst;
+        int32x4_t minSecond;
+        pairLanes(p.minsLo, p.minsHi, xb.bsums, minFirst, minSecond);
+        fmaLanes(dmin, minFirst, minSecond, s.accFirst, s.accSecond);
+        fmaLanes(d, first, second, s.accFirst, s.accSecond);
+    }
+    static float result(const State& s) { return laneTotal(s.accFirst, s.accSecond); }
+};
+
+// Q3_K (quant::dotQ3_K): signed 6-bit scales per 16 values, values (low 2 bits) - 4 unless the hmask bit is
+// set; one FMA per lane and block by dx * dw.
+struct Q3_KFormat {
+    using Block = BlockQ3_K;
+    struct Prepared {
+        int32_t scales[16];
+    };
+    using State = LaneState;
+    static void prepare(const Block& blk, Prepared& p) {
+        for (int s = 0; s < 16; ++s) {
+            const int low = s < 8 ? (blk.scales[s] & 0xF) : (blk.scales[s - 8] >> 4);
+            const int high = (blk.scales[8 + s % 4] >> (2 * (s / 4))) & 3;
+            p.scales[s] = (low | (high << 4)) - 32;
+        }
+    }
+    // Group G = 4j + k: bits 2k..2k+1 of qs[32j + l], plus 4 where bit G of hmask[l] is set, minus 4.
+    template <int G>
+    static void group(const Block& blk, const Prepared&, int8x16_t& lo, int8x16_t& hi) {
+        const uint8_t* q = blk.qs + 32 * (G / 4);
+        const uint8x16_t mask = vdupq_n_u8(3);
+        const uint8x16_t bit = vdupq_n_u8(static_cast<uint8_t>(1u << G));
+        const uint8x16_t four = vdupq_n_u8(4);
+        const uint8x16_t lowLo = vandq_u8(shiftRight<2 * (G % 4)>(vld1q_u8(q)), mask);
+        const uint8x16_t lowHi = vandq_u8(shiftRight<2 * (G % 4)>(vld1q_u8(q + 16)), mask);
+        const uint8x16_t valueLo = vorrq_u8(lowLo, vandq_u8(vtstq_u8(vld1q_u8(blk.hmask), bit), four));
+        const uint8x16_t valueHi = vorrq_u8(lowHi, vandq_u8(vtstq_u8(vld1q_u8(blk.hmask + 16), bit), four));
+        lo = vsubq_s8(vreinterpretq_s8_u8(valueLo), vdupq_n_s8(4));
+        hi = vsubq_s8(vreinterpretq_s8_u8(valueHi), vdupq_n_s8(4));
+    }
+    static void accumulate(const Block& blk, const Prepared&, const BlockQ8_K& xb, int32x4_t first,
+                           int32x4_t second, State& s) {
+        fmaLanes(xb.d * halfToFloat(blk.d), first, second, s.accFirst, s.accSecond);
+    }
+    static float result(const State& s) { return laneTotal(s.accFirst, s.accSecond); }
+};
+
+// IQ4_XS (quant::dotIQ4_XS): the non-linear table's values, a signed 6-bit scale per 32; one FMA per lane and
+// block by dw * dx.
+struct IQ4_XSFormat {
+    using Block = BlockIQ4_XS;
+    struct Prepared {
+        int32_t scales[16];
+        int8x16_t table;
+    };
+    using State = LaneState;
+    static void prepare(const Block& blk, Prepared& p) {
+        for (int ib = 0; ib < 8; ++ib) {
+            const int low = (blk.scalesLow[ib / 2] >> (4 * (ib % 2))) & 0xF;
+            const int high = (blk.scalesHigh >> (2 * ib)) & 3;
+            p.scales[2 * ib] = (low | (high << 4)) - 32;
+            p.scales[2 * ib + 1] = p.scales[2 * ib];
+        }
+        p.table = vld1q_s8(kIQ4NLValues);
+    }
+    // Group G: the low nibbles of qs[16G .. 16G + 15] are values 0..15, the high nibbles 16..31.
+    template <int G>
+    static void group(const Block& blk, const Prepared& p, int8x16_t& lo, int8x16_t& hi) {
+        uint8x16_t l;
+        uint8x16_t h;
+        splitNibbles(blk.qs + 16 * G, l, h);
+        lo = vqtbl1q_s8(p.table, l);
+        hi = vqtbl1q_s8(p.table, h);
+    }
+    static void accumulate(const Block& blk, const Prepared&, const BlockQ8_K& xb, int32x4_t first,
+                           int32x4_t second, State& s) {
+        fmaLanes(halfToFloat(blk.d) * xb.d, first, second, s.accFirst, s.accSecond);
+    }
+    static float result(const State& s) { return laneTotal(s.accFirst, s.accSecond); }
+};
+
 // ---- activation converters --------------------------------------------------------------------------------
 
 void toF16Neon(const float* x, void* out, int64_t n) {
@@ -443,6 +805,12 @@ KernelTable makeNeonTable() {
     t.dotQ5_0 = &dotTiled<LaneDot<BlockQ5_0, BlockQ8_0, UnpackNibbles<BlockQ5_0, 16, false, true>>>;
     t.dotQ5_1 = &dotTiled<LaneDot<BlockQ5_1, BlockQ8_1, UnpackNibbles<BlockQ5_1, 0, true, true>>>;
     t.dotIQ4_NL = &dotTiled<IQ4_NLDot>;
+    t.dotQ2_K = &dotTiled<KQuantDot<Q2_KFormat>>;
+    t.dotQ3_K = &dotTiled<KQuantDot<Q3_KFormat>>;
+    t.dotQ4_K = &dotTiled<KQuantDot<Q4_KFormat>>;
+    t.dotQ5_K = &dotTiled<KQuantDot<Q5_KFormat>>;
+    t.dotQ6_K = &dotTiled<KQuantDot<Q6_KFormat>>;
+    t.dotIQ4_XS = &dotTiled<KQuantDot<IQ4_XSFormat>>;
     t.toF16 = &toF16Neon;
     t.quantizeQ8_0 = &quantizeQ8_0Neon;
     t.dotF32F16 = &dotF32F16Neon;
