@@ -379,6 +379,54 @@ void checkConverters(const cpu::KernelTable& neon, const cpu::KernelTable& ref) 
     }
 }
 
+// Compares two activation rows byte for byte; reports the first differing byte.
+void sameBytes(const std::vector<std::byte>& fast, const std::vector<std::byte>& slow, size_t blockBytes,
+               const char* what, int64_t n, float scale) {
+    for (size_t i = 0; i < fast.size(); ++i) {
+        if (fast[i] != slow[i]) {
+            char line[200];
+            std::snprintf(line, sizeof line,
+                          "%s n=%lld scale %g: block %zu byte %zu: neon 0x%02x scalar 0x%02x", what,
+                          static_cast<long long>(n), static_cast<double>(scale), i / blockBytes,
+                          i % blockBytes, static_cast<unsigned>(fast[i]), static_cast<unsigned>(slow[i]));
+            fail(line);
+            return;
+        }
+    }
+}
+
+// Q8_K activations: random rows at several scales, plus (where the row has the blocks) an all-zero block,
+// blocks whose largest magnitude 127 occurs as both -127 and +127 (in either order: the first one's sign sets
+// the scale, exactly -1 or +1, so the values k + 0.5 are rounding ties), and a block with one large value
+// among tiny ones.
+void checkQ8_K(const cpu::KernelTable& neon, const cpu::KernelTable& ref) {
+    for (int64_t n : {256, 768, 1024 + 256, 5632}) {
+        for (float scale : {1.0f, 1e-3f, 300.0f, 1e-20f}) {
+            std::vector<float> x = randomValues(n, 43u + static_cast<uint32_t>(n), scale);
+            if (n >= 4 * kQKK) {
+                for (int j = 0; j < kQKK; ++j) {
+                    x[static_cast<size_t>(j)] = 0.0f;
+                    x[static_cast<size_t>(kQKK + j)] = static_cast<float>(j % 19 - 9) + 0.5f;
+                    x[static_cast<size_t>(2 * kQKK + j)] = static_cast<float>(j % 23 - 11) + 0.5f;
+                    x[static_cast<size_t>(3 * kQKK + j)] *= 1e-6f;
+                }
+                x[static_cast<size_t>(kQKK + 9)] = -127.0f;
+                x[static_cast<size_t>(kQKK + 130)] = 127.0f;
+                x[static_cast<size_t>(2 * kQKK + 3)] = 127.0f;
+                x[static_cast<size_t>(2 * kQKK + 255)] = -127.0f;
+                x[static_cast<size_t>(3 * kQKK + 77)] = 5.0f * scale;
+            }
+            ++gChecks;
+            const size_t bytes = quant::activationRowBytes(TensorType::Q4_K, n);
+            std::vector<std::byte> fast(bytes);
+            std::vector<std::byte> slow(bytes);
+            neon.quantizeQ8_K(x.data(), fast.data(), n);
+            ref.quantizeQ8_K(x.data(), slow.data(), n);
+            sameBytes(fast, slow, sizeof(BlockQ8_K), "quantizeQ8_K", n, scale);
+        }
+    }
+}
+
 void checkAttention(const cpu::KernelTable& neon, const cpu::KernelTable& ref) {
     for (int64_t n : {1, 7, 64, 67, 128, 5632}) {
         const auto a = randomValues(n, 11u + static_cast<uint32_t>(n), 2.0f);
@@ -465,8 +513,7 @@ int main() {
     // Entries the NEON table leaves to the reference must still be the reference.
     ++gChecks;
     if (neon->dotBF16 != ref.dotBF16 || neon->toBF16 != ref.toBF16 ||
-        neon->quantizeQ8_K != ref.quantizeQ8_K || neon->quantizeQ8_1 != ref.quantizeQ8_1 ||
-        neon->swiGlu != ref.swiGlu)
+        neon->quantizeQ8_1 != ref.quantizeQ8_1 || neon->swiGlu != ref.swiGlu)
         fail("an entry without a NEON version is not the scalar reference's");
     std::printf(
         "dot products: F32 and F16 (n = 1 .. 5632, within 1e-5 of sum |w*x|); Q8_0, Q4_0, Q4_1, Q5_0, "
@@ -475,8 +522,9 @@ int main() {
         kTokens, cpu::kMaxTileTokens);
 
     checkConverters(*neon, ref);
-    std::printf("converters: toF16, roundF16 (incl. ties, subnormals, overflow, inf, NaN), quantizeQ8_0: "
-                "bit-exact\n");
+    checkQ8_K(*neon, ref);
+    std::printf("converters: toF16, roundF16 (incl. ties, subnormals, overflow, inf, NaN), quantizeQ8_0, "
+                "quantizeQ8_K: bit-exact\n");
     checkAttention(*neon, ref);
     std::printf("attention: dotF32F16 (tolerance), accumulateF16, scaleF16 (bit-exact)\n");
 

@@ -17,6 +17,7 @@
 
 #include <arm_neon.h>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 namespace declai::cpu {
@@ -749,6 +750,53 @@ void quantizeQ8_0Neon(const float* x, void* out, int64_t n) {
     }
 }
 
+// quant::quantizeRowQ8_K: amax = the largest |x| (max is exact, so the order is free) and the first value of
+// that magnitude, whose sign sets iscale = -127 / signedMax; q = min(127, round-to-nearest-even(iscale * x))
+// (FCVTNS, as nearbyint in the default rounding mode), bsums = sums of 16 quants, d = 1 / iscale. A block
+// whose largest magnitude is 0 is all zeros. Only finite inputs are promised the reference's bits: for a NaN
+// or an infinity (or a block so small that iscale overflows) the reference converts a NaN or infinity to int,
+// which C++ leaves undefined.
+void quantizeQ8_KNeon(const float* x, void* out, int64_t n) {
+    auto* y = static_cast<BlockQ8_K*>(out);
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float* xb = x + b * kQKK;
+        float32x4_t maxAbs[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+        for (int k = 0; k < kQKK / 4; ++k)
+            maxAbs[k % 4] = vmaxnmq_f32(maxAbs[k % 4], vabsq_f32(vld1q_f32(xb + 4 * k)));
+        const float amax =
+            vmaxnmvq_f32(vmaxnmq_f32(vmaxnmq_f32(maxAbs[0], maxAbs[1]), vmaxnmq_f32(maxAbs[2], maxAbs[3])));
+        if (amax == 0.0f) {
+            std::memset(&y[b], 0, sizeof y[b]);
+            continue;
+        }
+        float signedMax = amax;
+        const float32x4_t amaxV = vdupq_n_f32(amax);
+        for (int k = 0; k < kQKK / 4; ++k) {
+            if (vmaxvq_u32(vceqq_f32(vabsq_f32(vld1q_f32(xb + 4 * k)), amaxV)) != 0) {
+                int j = 4 * k;
+                while (std::fabs(xb[j]) != amax)
+                    ++j;
+                signedMax = xb[j];
+                break;
+            }
+        }
+        const float iscale = -127.0f / signedMax;
+        const int32x4_t limit = vdupq_n_s32(127);
+        for (int g = 0; g < kQKK / 16; ++g) {
+            int32x4_t q[4];
+            for (int k = 0; k < 4; ++k)
+                q[k] = vminq_s32(vcvtnq_s32_f32(vmulq_n_f32(vld1q_f32(xb + 16 * g + 4 * k), iscale)), limit);
+            // Every q is in -127..127 here, so the narrowing moves are exact.
+            const int16x8_t lo = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
+            const int16x8_t hi = vcombine_s16(vmovn_s32(q[2]), vmovn_s32(q[3]));
+            const int8x16_t bytes = vcombine_s8(vmovn_s16(lo), vmovn_s16(hi));
+            vst1q_s8(y[b].qs + 16 * g, bytes);
+            y[b].bsums[g] = vaddlvq_s8(bytes);
+        }
+        y[b].d = 1.0f / iscale;
+    }
+}
+
 // ---- attention helpers (F16 KV cache) ---------------------------------------------------------------------
 
 // sum_i a[i] * float(b[i]): a float dot product, compared with the reference within rounding of the sum.
@@ -813,6 +861,7 @@ KernelTable makeNeonTable() {
     t.dotIQ4_XS = &dotTiled<KQuantDot<IQ4_XSFormat>>;
     t.toF16 = &toF16Neon;
     t.quantizeQ8_0 = &quantizeQ8_0Neon;
+    t.quantizeQ8_K = &quantizeQ8_KNeon;
     t.dotF32F16 = &dotF32F16Neon;
     t.accumulateF16 = &accumulateF16Neon;
     t.scaleF16 = &scaleF16Neon;
