@@ -318,6 +318,22 @@ bool sameFloats(const std::vector<float>& a, const std::vector<float>& b, const 
     return true;
 }
 
+// Compares two activation rows byte for byte; reports the first differing byte.
+void sameBytes(const std::vector<std::byte>& fast, const std::vector<std::byte>& slow, size_t blockBytes,
+               const char* what, int64_t n, float scale) {
+    for (size_t i = 0; i < fast.size(); ++i) {
+        if (fast[i] != slow[i]) {
+            char line[200];
+            std::snprintf(line, sizeof line,
+                          "%s n=%lld scale %g: block %zu byte %zu: neon 0x%02x scalar 0x%02x", what,
+                          static_cast<long long>(n), static_cast<double>(scale), i / blockBytes,
+                          i % blockBytes, static_cast<unsigned>(fast[i]), static_cast<unsigned>(slow[i]));
+            fail(line);
+            return;
+        }
+    }
+}
+
 void checkConverters(const cpu::KernelTable& neon, const cpu::KernelTable& ref) {
     for (int64_t n : {1, 3, 8, 15, 64, 67, 1000, 5632}) {
         const auto x = converterInputs(n, 7u + static_cast<uint32_t>(n));
@@ -341,6 +357,27 @@ void checkConverters(const cpu::KernelTable& neon, const cpu::KernelTable& ref) 
         neon.roundF16(x.data(), a.data(), n);
         ref.roundF16(x.data(), b.data(), n);
         sameFloats(a, b, "roundF16", n);
+        // BF16 (its ties, 1 + 2^-8 and 1 + 3 * 2^-8, replace the first two random values; the converter
+        // inputs already hold infinities, a quiet NaN and subnormals), plus a signalling and a negative NaN.
+        std::vector<float> xb(x);
+        const uint32_t extraBits[] = {0x3F808000u, 0x3F818000u, 0x7F800001u, 0xFFC12345u};
+        for (size_t i = 0; i < std::size(extraBits) && i < xb.size(); ++i)
+            std::memcpy(&xb[i * 2 % xb.size()], &extraBits[i], sizeof(float));
+        ++gChecks;
+        std::vector<bf16_bits> fastB(static_cast<size_t>(n));
+        std::vector<bf16_bits> slowB(static_cast<size_t>(n));
+        neon.toBF16(xb.data(), fastB.data(), n);
+        ref.toBF16(xb.data(), slowB.data(), n);
+        for (size_t i = 0; i < fastB.size(); ++i) {
+            if (fastB[i] != slowB[i]) {
+                char line[200];
+                std::snprintf(line, sizeof line,
+                              "toBF16 n=%lld index %zu (x=%.9g): neon 0x%04x scalar 0x%04x",
+                              static_cast<long long>(n), i, static_cast<double>(xb[i]), fastB[i], slowB[i]);
+                fail(line);
+                break;
+            }
+        }
     }
     // Q8_0 activations: random rows at several scales, plus an all-zero block and two blocks whose largest
     // value is 127 (scale exactly 1): one of integers and one of k + 0.5, where x * id is a rounding tie.
@@ -355,42 +392,17 @@ void checkConverters(const cpu::KernelTable& neon, const cpu::KernelTable& ref) 
                 }
             }
             ++gChecks;
-            const size_t bytes = quant::activationRowBytes(TensorType::Q8_0, n);
-            std::vector<std::byte> fast(bytes);
-            std::vector<std::byte> slow(bytes);
+            std::vector<std::byte> fast(quant::activationRowBytes(TensorType::Q8_0, n));
+            std::vector<std::byte> slow(fast.size());
             neon.quantizeQ8_0(x.data(), fast.data(), n);
             ref.quantizeQ8_0(x.data(), slow.data(), n);
-            if (std::memcmp(fast.data(), slow.data(), bytes) != 0) {
-                for (size_t i = 0; i < bytes; ++i) {
-                    if (fast[i] != slow[i]) {
-                        char line[200];
-                        std::snprintf(
-                            line, sizeof line,
-                            "quantizeQ8_0 n=%lld scale %g: block %zu byte %zu: neon 0x%02x scalar 0x%02x",
-                            static_cast<long long>(n), static_cast<double>(scale), i / sizeof(BlockQ8_0),
-                            i % sizeof(BlockQ8_0), static_cast<unsigned>(fast[i]),
-                            static_cast<unsigned>(slow[i]));
-                        fail(line);
-                        break;
-                    }
-                }
-            }
-        }
-    }
-}
-
-// Compares two activation rows byte for byte; reports the first differing byte.
-void sameBytes(const std::vector<std::byte>& fast, const std::vector<std::byte>& slow, size_t blockBytes,
-               const char* what, int64_t n, float scale) {
-    for (size_t i = 0; i < fast.size(); ++i) {
-        if (fast[i] != slow[i]) {
-            char line[200];
-            std::snprintf(line, sizeof line,
-                          "%s n=%lld scale %g: block %zu byte %zu: neon 0x%02x scalar 0x%02x", what,
-                          static_cast<long long>(n), static_cast<double>(scale), i / blockBytes,
-                          i % blockBytes, static_cast<unsigned>(fast[i]), static_cast<unsigned>(slow[i]));
-            fail(line);
-            return;
+            sameBytes(fast, slow, sizeof(BlockQ8_0), "quantizeQ8_0", n, scale);
+            ++gChecks;
+            fast.assign(quant::activationRowBytes(TensorType::Q4_1, n), std::byte{0});
+            slow.assign(fast.size(), std::byte{0});
+            neon.quantizeQ8_1(x.data(), fast.data(), n);
+            ref.quantizeQ8_1(x.data(), slow.data(), n);
+            sameBytes(fast, slow, sizeof(BlockQ8_1), "quantizeQ8_1", n, scale);
         }
     }
 }
@@ -491,6 +503,8 @@ int main() {
         checkDot("dotF32", TensorType::F32, neon->dotF32, ref.dotF32, n, false);
     for (int64_t n : floatSizes)
         checkDot("dotF16", TensorType::F16, neon->dotF16, ref.dotF16, n, false);
+    for (int64_t n : floatSizes)
+        checkDot("dotBF16", TensorType::BF16, neon->dotBF16, ref.dotBF16, n, false);
     for (Data data : {Data::Quantised, Data::RandomWeightBytes, Data::RandomActivationBytes}) {
         for (int64_t n : blockSizes) {
             checkDot("dotQ8_0", TensorType::Q8_0, neon->dotQ8_0, ref.dotQ8_0, n, true, data);
@@ -510,21 +524,24 @@ int main() {
             checkDot("dotIQ4_XS", TensorType::IQ4_XS, neon->dotIQ4_XS, ref.dotIQ4_XS, n, true, data);
         }
     }
-    // Entries the NEON table leaves to the reference must still be the reference.
+    // Entries the NEON table leaves to the reference must still be the reference's (SwiGLU and F32's
+    // llama.cpp order: null, i.e. the libm loop and dotF32; no tiled GEMMs, so every matmul uses the dots).
     ++gChecks;
-    if (neon->dotBF16 != ref.dotBF16 || neon->toBF16 != ref.toBF16 ||
-        neon->quantizeQ8_1 != ref.quantizeQ8_1 || neon->swiGlu != ref.swiGlu)
+    if (neon->swiGlu != ref.swiGlu || neon->dotF32Ggml != ref.dotF32Ggml || neon->gemmF16.run ||
+        neon->gemmQ8_0.run || neon->gemmQ4_0.run || neon->gemmQ4_K.run || neon->gemmQ6_K.run ||
+        neon->gemmQ5_K.run || neon->gemmIQ4_XS.run)
         fail("an entry without a NEON version is not the scalar reference's");
     std::printf(
-        "dot products: F32 and F16 (n = 1 .. 5632, within 1e-5 of sum |w*x|); Q8_0, Q4_0, Q4_1, Q5_0, "
+        "dot products: F32, F16 and BF16 (n = 1 .. 5632, within 1e-5 of sum |w*x|); Q8_0, Q4_0, Q4_1, Q5_0, "
         "Q5_1, IQ4_NL (n = 32 .. 5632), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS (n = 256 .. 5632): "
         "bit-exact, quantised and random block bytes; 1..%d tokens (tiles of %d)\n",
         kTokens, cpu::kMaxTileTokens);
 
     checkConverters(*neon, ref);
     checkQ8_K(*neon, ref);
-    std::printf("converters: toF16, roundF16 (incl. ties, subnormals, overflow, inf, NaN), quantizeQ8_0, "
-                "quantizeQ8_K: bit-exact\n");
+    std::printf(
+        "converters: toF16, toBF16, roundF16 (incl. ties, subnormals, overflow, inf, NaN), quantizeQ8_0, "
+        "quantizeQ8_1, quantizeQ8_K: bit-exact\n");
     checkAttention(*neon, ref);
     std::printf("attention: dotF32F16 (tolerance), accumulateF16, scaleF16 (bit-exact)\n");
 

@@ -95,9 +95,19 @@ struct F16Values {
     static float scalar(f16_bits v) { return halfToFloat(v); }
 };
 
+// BF16 is the top half of a float: widening the 16 bits into the high half of a 32-bit lane is exact.
+struct BF16Values {
+    using T = bf16_bits;
+    static float32x4_t load4(const bf16_bits* p) {
+        return vreinterpretq_f32_u32(vshll_n_u16(vld1_u16(p), 16));
+    }
+    static float scalar(bf16_bits v) { return quant::bf16ToFp32(v); }
+};
+
 // sum_i w[i] * x[i] with four 4-lane accumulators per token (16 partial sums hide the FMA latency). The
-// product of two halves is exact in float, so for F16 only the summation order differs from the reference
-// (which sums in double). The per-token sequence does not depend on the tile size.
+// product of two halves (or of two BF16 values) is exact in float, so for F16 and BF16 only the summation
+// order differs from the reference (which sums in double). The per-token sequence does not depend on the tile
+// size.
 template <typename Values>
 struct FloatDot {
     template <int NT>
@@ -719,34 +729,68 @@ void toF16Neon(const float* x, void* out, int64_t n) {
         y[i] = quant::fp32ToFp16(x[i]);
 }
 
+// quant::fp32ToBf16 in integer lanes: a NaN keeps its top 16 bits with the quiet bit (64) set; anything else
+// rounds to nearest, ties to even, by adding 0x7FFF plus the kept part's lowest bit (infinities stay put).
+inline uint16x4_t toBF16x4(float32x4_t v) {
+    const uint32x4_t bits = vreinterpretq_u32_f32(v);
+    const uint32x4_t isNaN = vcgtq_u32(vandq_u32(bits, vdupq_n_u32(0x7FFFFFFFu)), vdupq_n_u32(0x7F800000u));
+    const uint32x4_t nan = vorrq_u32(vshrq_n_u32(bits, 16), vdupq_n_u32(64u));
+    const uint32x4_t odd = vandq_u32(vshrq_n_u32(bits, 16), vdupq_n_u32(1u));
+    const uint32x4_t rounded = vshrq_n_u32(vaddq_u32(bits, vaddq_u32(vdupq_n_u32(0x7FFFu), odd)), 16);
+    return vmovn_u32(vbslq_u32(isNaN, nan, rounded));
+}
+
+void toBF16Neon(const float* x, void* out, int64_t n) {
+    auto* y = static_cast<bf16_bits*>(out);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        vst1q_u16(y + i, vcombine_u16(toBF16x4(vld1q_f32(x + i)), toBF16x4(vld1q_f32(x + i + 4))));
+    for (; i < n; ++i)
+        y[i] = quant::fp32ToBf16(x[i]);
+}
+
 // The reference's per-block steps: amax by max(amax, |x|) from 0 (max is exact, so the order is free;
 // vmaxnm like std::max keeps the number when one side is a quiet NaN), d = amax / 127 and id = 127 / amax as
 // scalars (llama.cpp's x86 formula, which the reference follows so every table quantises alike), then q =
 // (int8)round-to-nearest-even(x * id). FCVTNS rounds ties to even like nearbyint in the default rounding
 // mode, and the quotient never leaves the int8 range.
+// One 32-value block: writes the quants to qs and returns d (as a float, before its F16 rounding).
+inline float quantizeBlock32(const float* xb, int8_t* qs) {
+    float32x4_t v[8];
+    float32x4_t maxAbs[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    for (int k = 0; k < 8; ++k) {
+        v[k] = vld1q_f32(xb + 4 * k);
+        maxAbs[k & 1] = vmaxnmq_f32(maxAbs[k & 1], vabsq_f32(v[k]));
+    }
+    const float amax = vmaxnmvq_f32(vmaxnmq_f32(maxAbs[0], maxAbs[1]));
+    const float d = amax / 127.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    for (int half = 0; half < 2; ++half) {
+        int16x8_t q16[2];
+        for (int k = 0; k < 2; ++k) {
+            const int32x4_t a = vcvtnq_s32_f32(vmulq_n_f32(v[4 * half + 2 * k], id));
+            const int32x4_t c = vcvtnq_s32_f32(vmulq_n_f32(v[4 * half + 2 * k + 1], id));
+            q16[k] = vcombine_s16(vmovn_s32(a), vmovn_s32(c));
+        }
+        vst1q_s8(qs + 16 * half, vcombine_s8(vmovn_s16(q16[0]), vmovn_s16(q16[1])));
+    }
+    return d;
+}
+
 void quantizeQ8_0Neon(const float* x, void* out, int64_t n) {
     auto* y = static_cast<BlockQ8_0*>(out);
-    for (int64_t b = 0; b < n / kQK8_0; ++b) {
-        const float* xb = x + b * kQK8_0;
-        float32x4_t v[8];
-        float32x4_t maxAbs[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
-        for (int k = 0; k < 8; ++k) {
-            v[k] = vld1q_f32(xb + 4 * k);
-            maxAbs[k & 1] = vmaxnmq_f32(maxAbs[k & 1], vabsq_f32(v[k]));
-        }
-        const float amax = vmaxnmvq_f32(vmaxnmq_f32(maxAbs[0], maxAbs[1]));
-        const float d = amax / 127.0f;
-        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    for (int64_t b = 0; b < n / kQK8_0; ++b)
+        y[b].d = quant::fp32ToFp16(quantizeBlock32(x + b * kQK8_0, y[b].qs));
+}
+
+// quant::quantizeRowQ8_1: Q8_0's quants and scale, plus s = F16(d * float(sum of the quants)).
+void quantizeQ8_1Neon(const float* x, void* out, int64_t n) {
+    auto* y = static_cast<BlockQ8_1*>(out);
+    for (int64_t b = 0; b < n / kQK8_1; ++b) {
+        const float d = quantizeBlock32(x + b * kQK8_1, y[b].qs);
         y[b].d = quant::fp32ToFp16(d);
-        for (int half = 0; half < 2; ++half) {
-            int16x8_t q16[2];
-            for (int k = 0; k < 2; ++k) {
-                const int32x4_t a = vcvtnq_s32_f32(vmulq_n_f32(v[4 * half + 2 * k], id));
-                const int32x4_t c = vcvtnq_s32_f32(vmulq_n_f32(v[4 * half + 2 * k + 1], id));
-                q16[k] = vcombine_s16(vmovn_s32(a), vmovn_s32(c));
-            }
-            vst1q_s8(y[b].qs + 16 * half, vcombine_s8(vmovn_s16(q16[0]), vmovn_s16(q16[1])));
-        }
+        const int sum = vaddlvq_s8(vld1q_s8(y[b].qs)) + vaddlvq_s8(vld1q_s8(y[b].qs + 16));
+        y[b].s = quant::fp32ToFp16(d * static_cast<float>(sum));
     }
 }
 
@@ -847,6 +891,7 @@ KernelTable makeNeonTable() {
     t.name = "neon";
     t.dotF32 = &dotTiled<FloatDot<F32Values>>;
     t.dotF16 = &dotTiled<FloatDot<F16Values>>;
+    t.dotBF16 = &dotTiled<FloatDot<BF16Values>>;
     t.dotQ8_0 = &dotTiled<QuantDot<BlockQ8_0, UnpackQ8_0>>;
     t.dotQ4_0 = &dotTiled<QuantDot<BlockQ4_0, UnpackQ4_0>>;
     t.dotQ4_1 = &dotTiled<LaneDot<BlockQ4_1, BlockQ8_1, UnpackNibbles<BlockQ4_1, 0, true, false>>>;
@@ -860,8 +905,10 @@ KernelTable makeNeonTable() {
     t.dotQ6_K = &dotTiled<KQuantDot<Q6_KFormat>>;
     t.dotIQ4_XS = &dotTiled<KQuantDot<IQ4_XSFormat>>;
     t.toF16 = &toF16Neon;
+    t.toBF16 = &toBF16Neon;
     t.quantizeQ8_0 = &quantizeQ8_0Neon;
     t.quantizeQ8_K = &quantizeQ8_KNeon;
+    t.quantizeQ8_1 = &quantizeQ8_1Neon;
     t.dotF32F16 = &dotF32F16Neon;
     t.accumulateF16 = &accumulateF16Neon;
     t.scaleF16 = &scaleF16Neon;
