@@ -3,10 +3,13 @@
 // Qt-free sources it needs and runs it under qemu-aarch64 (tst_neon_kernels). It exits 0 only when every
 // check passed and prints the mismatches (what, size, token / index, both values; at most 5 per check).
 //
-// Rules, as for the x86 tables in tst_cpu_kernels.cpp: Q8_0 / Q4_0 dot products, the activation converters
-// and the F16 rounding helpers must give the reference's bits; F32 / F16 / F32 x F16 dot products may differ
-// by float summation order only (1e-5 of sum |w * x|). Every table entry must also give the same bits for a
-// token whether it is computed alone or inside a tile of 2..4 (one float sequence per (row, token)).
+// Rules, as for the x86 tables in tst_cpu_kernels.cpp: the quantised dot products (Q8_0, Q4_0, Q4_1, Q5_0,
+// Q5_1, IQ4_NL, Q2_K..Q6_K, IQ4_XS), the activation converters (F16, BF16, Q8_0, Q8_1, Q8_K) and the F16
+// rounding helpers must give the reference's bits; F32 / F16 / BF16 / F32 x F16 dot products may differ by
+// float summation order only (1e-5 of sum |w * x|). The dot products run on quantised random data with edge
+// rows and on random block bytes, for 1..9 tokens; every token must also give the same bits whether it is
+// computed alone or inside a tile (one float sequence per (row, token)). Entries the NEON table has no
+// version of must be the scalar table's.
 #include "RandomValues.h"
 #include "declai/core/Quant.h"
 #include "declai/gpu/CpuFeatures.h"

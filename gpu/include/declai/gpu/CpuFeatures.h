@@ -145,8 +145,8 @@ const KernelTable* avxVnniKernels();
 const KernelTable* avx512Kernels();
 // The AVX-512 table plus AMX int8 tile GEMMs for Q8_0 / Q4_0 batches, or nullptr without AMX.
 const KernelTable* amxKernels();
-// The ARM64 NEON table (Q8_0 / Q4_0 / F32 / F16 dot products, F16 conversions, Q8_0 activations), or
-// nullptr on builds for other architectures.
+// The ARM64 NEON table (dot products for every weight format, every activation converter, the F16 attention
+// helpers; no tiled GEMMs), or nullptr on builds for other architectures.
 const KernelTable* neonKernels();
 // The table cpu::matmul uses: the best supported, chosen once (NEON on AArch64). DECLAI_CPU_KERNELS=scalar,
 // =avx2, =avx-vnni or =avx512 forces the reference or a narrower table (for debugging and comparisons).

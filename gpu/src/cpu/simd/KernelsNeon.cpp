@@ -2,14 +2,17 @@
 // part of every AArch64 CPU, so this table needs no runtime check; CMake compiles the file only for aarch64 /
 // arm64 targets, and CpuFeatures.cpp supplies a neonKernels() that returns nullptr everywhere else.
 //
-// Exactness: the quantised dot products form each block's integer sum with widening multiplies (exact
-// however they are grouped) and then apply the reference's float steps, in the reference's order, one
-// block after another, so they give declai::quant's bits. The quantisers and the F16 rounding helpers use
-// the hardware conversions, which round to nearest-even exactly as quant::fp32ToFp16 does (FPCR is left at
-// its default: round to nearest, no flush-to-zero, no default-NaN). The file is compiled with
+// Exactness: the quantised dot products (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q2_K..Q6_K, IQ4_XS) form each
+// block's integer sums with widening multiplies (exact however they are grouped, and in the reference's lanes
+// where its float steps work per lane) and then apply the reference's float steps, in the reference's order,
+// one block after another, so they give declai::quant's bits. The quantisers (F16, BF16, Q8_0, Q8_1, Q8_K)
+// and the F16 rounding helpers give its bits too: F16 through the hardware conversions, which round to
+// nearest-even exactly as quant::fp32ToFp16 does (FPCR is left at its default: round to nearest, no
+// flush-to-zero, no default-NaN), BF16 with the reference's integer rounding. The file is compiled with
 // -ffp-contract=off so a multiply followed by an add stays two roundings, as in the reference; the float
-// dot products (F32, F16, F32 x F16) use FMA deliberately and only differ from the reference by summation
-// order. tests/gpu/neon_kernels_check.cpp compares every entry with the scalar table under qemu-aarch64.
+// dot products (F32, F16, BF16, F32 x F16) use FMA deliberately and only differ from the reference by
+// summation order. tests/gpu/neon_kernels_check.cpp compares every entry with the scalar table under
+// qemu-aarch64.
 #include "declai/core/Quant.h"
 #include "declai/gpu/CpuFeatures.h"
 
@@ -885,8 +888,11 @@ void roundF16Neon(const float* x, float* out, int64_t n) {
 }
 
 KernelTable makeNeonTable() {
-    // Everything without a NEON version here (BF16, the K-quants and IQ4_XS, SwiGLU) stays the scalar
-    // reference.
+    // Every dot product and activation quantiser has a NEON version. What stays the scalar table's: SwiGLU
+    // and dotF32Ggml (null there: cpu::swiGlu's libm loop and dotF32; llama.cpp's ARM exp and F32 order are
+    // not its x86 ones, which the AVX-512 table copies), and no tiled GEMMs, so every matmul runs the dot
+    // products; BatchRounding::LlamaCpp's Q4_K groups of 4 tokens go through quant::dotQ4_KGemm, as on the
+    // other tables without a Q4_K batch kernel.
     KernelTable t = scalarKernels();
     t.name = "neon";
     t.dotF32 = &dotTiled<FloatDot<F32Values>>;
