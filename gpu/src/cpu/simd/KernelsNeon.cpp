@@ -892,7 +892,9 @@ KernelTable makeNeonTable() {
     // and dotF32Ggml (null there: cpu::swiGlu's libm loop and dotF32; llama.cpp's ARM exp and F32 order are
     // not its x86 ones, which the AVX-512 table copies), and no tiled GEMMs, so every matmul runs the dot
     // products; BatchRounding::LlamaCpp's Q4_K groups of 4 tokens go through quant::dotQ4_KGemm, as on the
-    // other tables without a Q4_K batch kernel.
+    // other tables without a Q4_K batch kernel. (A NEON gemmQ4_K just for that rounding could match it, but a
+    // GemmKernel gives Q4_K activations a layout of their own, which cpu::matmul would quantise a second time
+    // next to the Q6_K / Q5_K ones of a shared matmul in the default rounding.)
     KernelTable t = scalarKernels();
     t.name = "neon";
     t.dotF32 = &dotTiled<FloatDot<F32Values>>;
