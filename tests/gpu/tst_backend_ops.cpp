@@ -8,6 +8,7 @@
 #include "declai/gpu/backend/BackendRegistry.h"
 
 #include <QTest>
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -690,6 +691,155 @@ private Q_SLOTS:
                     .append(std::to_string(ids.size()));
                 QVERIFY(check(*device, "get_rows", label, run, kToleranceExact));
             }
+        }
+    }
+
+    void moeCombine_data() { addTargetRows(); }
+    // The mixture-of-experts combine (scatterScaledRows per expert, then sumRowGroups) must give the CPU
+    // engine's bits: each value times its slot's weight, slots added in rank order. Routing as the engine
+    // lays it out: nTokens * used weights, then the slots grouped by expert as int32, one buffer read as
+    // both `scales` and `slots`. Checked against a host computation on the CPU device and bit for bit
+    // (tolerance 0) on every device.
+    void moeCombine() {
+        Device* device = currentDevice();
+        if (!device)
+            QSKIP(currentSkipReason().c_str());
+        std::mt19937 rng(10);
+        struct Case {
+            int64_t tokens, used, experts, cols;
+        };
+        // 1 token with used 1 and 2; several tokens sharing experts (pigeonhole: more tokens than routed
+        // experts) with used 1 and 2 (Mixtral's), and 4 so the order of the adds matters; the last expert of
+        // every case gets no token.
+        for (const Case& k : {Case{1, 1, 4, 75}, Case{1, 2, 4, 96}, Case{5, 2, 4, 75}, Case{7, 1, 3, 1000},
+                              Case{9, 2, 8, 128}, Case{6, 4, 6, 64}}) {
+            const int64_t slotCount = k.tokens * k.used;
+            std::vector<int32_t> slotExpert(static_cast<size_t>(slotCount));
+            for (int64_t t = 0; t < k.tokens; ++t) {
+                std::vector<int32_t> pool(static_cast<size_t>(k.experts - 1));
+                for (size_t e = 0; e < pool.size(); ++e)
+                    pool[e] = static_cast<int32_t>(e);
+                std::shuffle(pool.begin(), pool.end(), rng);
+                for (int64_t s = 0; s < k.used; ++s)
+                    slotExpert[static_cast<size_t>(t * k.used + s)] = pool[static_cast<size_t>(s)];
+            }
+            std::vector<float> routing = randomFloats(rng, static_cast<size_t>(slotCount));
+            std::vector<int32_t> order;
+            std::vector<int64_t> first(static_cast<size_t>(k.experts) + 1, 0);
+            for (int64_t e = 0; e < k.experts; ++e) {
+                first[static_cast<size_t>(e)] = static_cast<int64_t>(order.size());
+                for (int64_t i = 0; i < slotCount; ++i)
+                    if (slotExpert[static_cast<size_t>(i)] == e)
+                        order.push_back(static_cast<int32_t>(i));
+            }
+            first[static_cast<size_t>(k.experts)] = slotCount;
+            QCOMPARE(first[static_cast<size_t>(k.experts) - 1], slotCount); // the last expert is idle
+            routing.resize(static_cast<size_t>(2 * slotCount));
+            std::memcpy(routing.data() + slotCount, order.data(), order.size() * sizeof(int32_t));
+            // Each expert's output rows, in its run's order.
+            std::vector<std::vector<float>> outputs(static_cast<size_t>(k.experts));
+            for (int64_t e = 0; e < k.experts; ++e)
+                outputs[static_cast<size_t>(e)] = randomFloats(
+                    rng,
+                    static_cast<size_t>((first[static_cast<size_t>(e) + 1] - first[static_cast<size_t>(e)]) *
+                                        k.cols),
+                    4.0f);
+            const size_t slotValues = static_cast<size_t>(slotCount * k.cols);
+            const size_t projValues = static_cast<size_t>(k.tokens * k.cols);
+            // Returns the slot rows followed by the per-token sums.
+            const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
+                TRY_ASSIGN(br, bufferWith(d, routing));
+                TRY_ASSIGN(slots, bufferWith(d, std::vector<float>(slotValues, 0.0f)));
+                TRY_ASSIGN(proj, bufferWith(d, nullptr, projValues * sizeof(float)));
+                std::vector<std::unique_ptr<DeviceBuffer>> keep; // expert outputs stay alive until fetched
+                for (int64_t e = 0; e < k.experts; ++e) {
+                    const int64_t count = first[static_cast<size_t>(e) + 1] - first[static_cast<size_t>(e)];
+                    if (count == 0)
+                        continue;
+                    TRY_ASSIGN(src, bufferWith(d, outputs[static_cast<size_t>(e)]));
+                    TRY(d.scatterScaledRows(*src, *br, slotCount + first[static_cast<size_t>(e)], count, *br,
+                                            *slots, slotCount, k.cols));
+                    keep.push_back(std::move(src));
+                }
+                TRY(d.sumRowGroups(*slots, *proj, k.tokens, k.used, k.cols));
+                TRY_ASSIGN(slotRows, fetch(d, *slots, slotValues));
+                TRY_ASSIGN(sums, fetch(d, *proj, projValues));
+                slotRows.insert(slotRows.end(), sums.begin(), sums.end());
+                return slotRows;
+            };
+            // The host computation: one multiply per value into its slot, then slot 0 + slot 1 + ...
+            std::vector<float> expected(slotValues + projValues);
+            for (int64_t e = 0; e < k.experts; ++e)
+                for (int64_t m = first[static_cast<size_t>(e)]; m < first[static_cast<size_t>(e) + 1]; ++m) {
+                    const int32_t slot = order[static_cast<size_t>(m)];
+                    const float* src =
+                        outputs[static_cast<size_t>(e)].data() + (m - first[static_cast<size_t>(e)]) * k.cols;
+                    for (int64_t c = 0; c < k.cols; ++c)
+                        expected[static_cast<size_t>(slot * k.cols + c)] =
+                            src[c] * routing[static_cast<size_t>(slot)];
+                }
+            for (int64_t t = 0; t < k.tokens; ++t)
+                for (int64_t c = 0; c < k.cols; ++c) {
+                    float sum = expected[static_cast<size_t>(t * k.used * k.cols + c)];
+                    for (int64_t s = 1; s < k.used; ++s)
+                        sum += expected[static_cast<size_t>((t * k.used + s) * k.cols + c)];
+                    expected[slotValues + static_cast<size_t>(t * k.cols + c)] = sum;
+                }
+            auto ref = run(*m_cpu);
+            QVERIFY2(ref, ref ? "" : ref.error().toString().c_str());
+            QVERIFY(std::memcmp(ref->data(), expected.data(), expected.size() * sizeof(float)) == 0);
+            const std::string label = std::to_string(k.tokens) + " tokens used=" + std::to_string(k.used) +
+                                      " experts=" + std::to_string(k.experts) +
+                                      " cols=" + std::to_string(k.cols);
+            QVERIFY(check(*device, "moe", label, run, 0.0));
+            auto got = run(*device);
+            QVERIFY2(got, got ? "" : got.error().toString().c_str());
+            QVERIFY2(std::memcmp(got->data(), expected.data(), expected.size() * sizeof(float)) == 0,
+                     "not bit-identical to the CPU engine's combine");
+        }
+    }
+
+    void moeCombineArguments_data() { addTargetRows(); }
+    // Device-side slot indices outside [0, dstRows) are skipped (their rows keep what they held), and the
+    // shapes the checks refuse are refused on every device.
+    void moeCombineArguments() {
+        Device* device = currentDevice();
+        if (!device)
+            QSKIP(currentSkipReason().c_str());
+        const int64_t cols = 3, dstRows = 3;
+        const std::vector<int32_t> slots = {0, 99, -1, 2};
+        const std::vector<float> scales = {2.0f, 3.0f, 0.5f};
+        const std::vector<float> src = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+        const std::vector<float> held(static_cast<size_t>(dstRows * cols), 7.0f);
+        std::vector<float> expected = held;
+        for (size_t i = 0; i < slots.size(); ++i) {
+            const int32_t j = slots[i];
+            if (j < 0 || j >= dstRows)
+                continue;
+            for (int64_t c = 0; c < cols; ++c)
+                expected[static_cast<size_t>(j * cols + c)] =
+                    src[i * static_cast<size_t>(cols) + static_cast<size_t>(c)] *
+                    scales[static_cast<size_t>(j)];
+        }
+        QVERIFY(expected[3] == 7.0f && expected[0] != 7.0f); // row 1 untouched, row 0 written
+        for (Device* d : {m_cpu.get(), device}) {
+            auto bs = bufferWith(*d, src);
+            auto bslots = bufferWith(*d, slots);
+            auto bscales = bufferWith(*d, scales);
+            auto dst = bufferWith(*d, held);
+            QVERIFY(bs && bslots && bscales && dst);
+            QVERIFY(d->scatterScaledRows(**bs, **bslots, 0, 4, **bscales, **dst, dstRows, cols));
+            auto got = fetch(*d, **dst, held.size());
+            QVERIFY(got);
+            QCOMPARE(*got, expected);
+            // Refused: no rows, slots past the buffer, writing the source, too few scales, a short output.
+            QVERIFY(!d->scatterScaledRows(**bs, **bslots, 0, 0, **bscales, **dst, dstRows, cols));
+            QVERIFY(!d->scatterScaledRows(**bs, **bslots, 1, 4, **bscales, **dst, dstRows, cols));
+            QVERIFY(!d->scatterScaledRows(**bs, **bslots, 0, 4, **bscales, **bs, dstRows, cols));
+            QVERIFY(!d->scatterScaledRows(**bs, **bslots, 0, 4, **bscales, **dst, 4, cols));
+            QVERIFY(!d->sumRowGroups(**bs, **dst, 3, 2, cols)); // 18 values read from a buffer of 12
+            QVERIFY(!d->sumRowGroups(**dst, **dst, 1, 1, cols));
+            QVERIFY(!d->sumRowGroups(**dst, **bs, 1, 0, cols));
         }
     }
 };

@@ -162,6 +162,15 @@ public:
                                     int64_t nTokens, TensorType weightType) override {
         return m_inner->roundActivations(x, out, cols, nTokens, weightType);
     }
+    Expected<void> scatterScaledRows(const gpu::DeviceBuffer& src, const gpu::DeviceBuffer& slots,
+                                     int64_t first, int64_t count, const gpu::DeviceBuffer& scales,
+                                     gpu::DeviceBuffer& dst, int64_t dstRows, int64_t cols) override {
+        return m_inner->scatterScaledRows(src, slots, first, count, scales, dst, dstRows, cols);
+    }
+    Expected<void> sumRowGroups(const gpu::DeviceBuffer& in, gpu::DeviceBuffer& out, int64_t groups,
+                                int64_t groupSize, int64_t cols) override {
+        return m_inner->sumRowGroups(in, out, groups, groupSize, cols);
+    }
 
 private:
     std::unique_ptr<gpu::Device> m_inner;

@@ -348,6 +348,42 @@ public:
         return {};
     }
 
+    Expected<void> scatterScaledRows(const DeviceBuffer& src, const DeviceBuffer& slots, int64_t first,
+                                     int64_t count, const DeviceBuffer& scales, DeviceBuffer& dst,
+                                     int64_t dstRows, int64_t cols) override {
+        if (auto r = checks::scatterScaledRows(*this, src, slots, first, count, scales, dst, dstRows, cols);
+            !r)
+            return r;
+        const auto* ids = reinterpret_cast<const int32_t*>(bytesOf(slots)) + first;
+        const float* weights = floatsOf(scales);
+        for (int64_t i = 0; i < count; ++i) {
+            const int32_t j = ids[i];
+            if (j < 0 || j >= dstRows)
+                continue;
+            const float* from = floatsOf(src) + i * cols;
+            float* to = floatsOf(dst) + j * cols;
+            const float weight = weights[j];
+            for (int64_t c = 0; c < cols; ++c)
+                to[c] = from[c] * weight;
+        }
+        return {};
+    }
+
+    Expected<void> sumRowGroups(const DeviceBuffer& in, DeviceBuffer& out, int64_t groups, int64_t groupSize,
+                                int64_t cols) override {
+        if (auto r = checks::sumRowGroups(*this, in, out, groups, groupSize, cols); !r)
+            return r;
+        // ShardExecutor's combine: the first slot copied, then each later one added in rank order.
+        for (int64_t g = 0; g < groups; ++g) {
+            const float* first = floatsOf(in) + g * groupSize * cols;
+            float* sum = floatsOf(out) + g * cols;
+            std::copy(first, first + cols, sum);
+            for (int64_t k = 1; k < groupSize; ++k)
+                cpu::addInPlace(sum, first + k * cols, cols);
+        }
+        return {};
+    }
+
 private:
     DeviceInfo m_info;
     ThreadPool m_pool;

@@ -34,6 +34,10 @@ const char* opKindName(OpKind op) {
         return "gelu_glu";
     case OpKind::AttentionCapWindow:
         return "attention_cap_window";
+    case OpKind::ScatterScaledRows:
+        return "scatter_scaled_rows";
+    case OpKind::SumRowGroups:
+        return "sum_row_groups";
     }
     return "unknown";
 }

@@ -244,6 +244,47 @@ Expected<uint64_t> getRows(const Device& device, const DeviceBuffer& table, cons
     return *bytes;
 }
 
+Expected<void> scatterScaledRows(const Device& device, const DeviceBuffer& src, const DeviceBuffer& slots,
+                                 int64_t first, int64_t count, const DeviceBuffer& scales,
+                                 const DeviceBuffer& dst, int64_t dstRows, int64_t cols) {
+    if (auto r = positive(count, "count"); !r)
+        return r;
+    if (auto r = positive(dstRows, "dstRows"); !r)
+        return r;
+    if (auto r = positive(cols, "cols"); !r)
+        return r;
+    if (first < 0 || first > kMaxCount - count)
+        return invalid("first + count out of range");
+    if (count > kMaxCount / cols || dstRows > kMaxCount / cols)
+        return invalid("rows x cols out of range");
+    if (&src == &dst || &slots == &dst || &scales == &dst)
+        return invalid("scatterScaledRows cannot write a buffer it reads");
+    if (auto r = buffer(device, src, floats(count * cols), "src"); !r)
+        return r;
+    if (auto r = buffer(device, slots, static_cast<uint64_t>(first + count) * sizeof(int32_t), "slots"); !r)
+        return r;
+    if (auto r = buffer(device, scales, floats(dstRows), "scales"); !r)
+        return r;
+    return buffer(device, dst, floats(dstRows * cols), "dst");
+}
+
+Expected<void> sumRowGroups(const Device& device, const DeviceBuffer& in, const DeviceBuffer& out,
+                            int64_t groups, int64_t groupSize, int64_t cols) {
+    if (auto r = positive(groups, "groups"); !r)
+        return r;
+    if (auto r = positive(groupSize, "groupSize"); !r)
+        return r;
+    if (auto r = positive(cols, "cols"); !r)
+        return r;
+    if (groups > kMaxCount / groupSize || groups * groupSize > kMaxCount / cols)
+        return invalid("groups x groupSize x cols out of range");
+    if (&in == &out)
+        return invalid("sumRowGroups cannot write the buffer it reads");
+    if (auto r = buffer(device, in, floats(groups * groupSize * cols), "in"); !r)
+        return r;
+    return buffer(device, out, floats(groups * cols), "out");
+}
+
 Expected<void> copyRange(const Device& device, const DeviceBuffer& b, uint64_t offsetBytes,
                          uint64_t sizeBytes) {
     if (&b.device() != &device)

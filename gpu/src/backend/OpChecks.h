@@ -37,6 +37,11 @@ Expected<uint64_t> getRows(const Device& device, const DeviceBuffer& table, cons
 int64_t activationBlock(TensorType type);
 Expected<void> roundActivations(const Device& device, const DeviceBuffer& x, const DeviceBuffer& out,
                                 int64_t cols, int64_t nTokens, TensorType weightType);
+Expected<void> scatterScaledRows(const Device& device, const DeviceBuffer& src, const DeviceBuffer& slots,
+                                 int64_t first, int64_t count, const DeviceBuffer& scales,
+                                 const DeviceBuffer& dst, int64_t dstRows, int64_t cols);
+Expected<void> sumRowGroups(const Device& device, const DeviceBuffer& in, const DeviceBuffer& out,
+                            int64_t groups, int64_t groupSize, int64_t cols);
 Expected<void> copyRange(const Device& device, const DeviceBuffer& buffer, uint64_t offsetBytes,
                          uint64_t sizeBytes);
 

@@ -272,6 +272,29 @@ public:
         return supportsOp(OpKind::AddBias, TensorType::F32);
     }
 
+    Expected<void> scatterScaledRows(const DeviceBuffer& src, const DeviceBuffer& slots, int64_t first,
+                                     int64_t count, const DeviceBuffer& scales, DeviceBuffer& dst,
+                                     int64_t dstRows, int64_t cols) override {
+        if (auto r = checks::scatterScaledRows(*this, src, slots, first, count, scales, dst, dstRows, cols);
+            !r)
+            return r;
+        if (auto r = bind(); !r)
+            return r;
+        return check(cuda::launchScatterScaledRows(m_stream, ptrOf(src), ptrOf<int32_t>(slots) + first,
+                                                   ptrOf(scales), ptrOf(dst), count, dstRows, cols),
+                     "scatter_scaled_rows launch");
+    }
+
+    Expected<void> sumRowGroups(const DeviceBuffer& in, DeviceBuffer& out, int64_t groups, int64_t groupSize,
+                                int64_t cols) override {
+        if (auto r = checks::sumRowGroups(*this, in, out, groups, groupSize, cols); !r)
+            return r;
+        if (auto r = bind(); !r)
+            return r;
+        return check(cuda::launchSumRowGroups(m_stream, ptrOf(in), ptrOf(out), groups, groupSize, cols),
+                     "sum_row_groups launch");
+    }
+
     Expected<void> getRows(const DeviceBuffer& table, const MatrixDesc& desc, std::span<const int32_t> ids,
                            DeviceBuffer& out) override {
         const auto checkedRowBytes = checks::getRows(*this, table, desc, ids, out);

@@ -399,6 +399,31 @@ __global__ void addKernel(float* x, const float* y, int64_t n) {
         x[i] += y[i];
 }
 
+// Mixture-of-experts combine (scatter_scaled_rows / sum_row_groups in ops.cl): a lone multiply, then adds
+// only, so nvcc's FMA contraction has nothing to fuse and the bits match the CPU engine.
+__global__ void scatterScaledRowsKernel(const float* src, const int32_t* slots, const float* scales,
+                                        float* dst, int64_t count, int64_t dstRows, int64_t cols) {
+    for (int64_t v = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; v < count * cols;
+         v += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const int64_t j = slots[v / cols];
+        if (j < 0 || j >= dstRows)
+            continue;
+        dst[j * cols + v % cols] = src[v] * scales[j];
+    }
+}
+
+__global__ void sumRowGroupsKernel(const float* in, float* out, int64_t groups, int64_t groupSize,
+                                   int64_t cols) {
+    for (int64_t v = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; v < groups * cols;
+         v += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+        const float* rows = in + (v / cols) * groupSize * cols + v % cols;
+        float sum = rows[0];
+        for (int64_t k = 1; k < groupSize; ++k)
+            sum = sum + rows[k * cols];
+        out[v] = sum;
+    }
+}
+
 // One thread per rounding block (see round_activations in ops.cl); rintf rounds half to even.
 __global__ void roundActivationsKernel(const float* x, float* out, int kind, int64_t blocks, int64_t block) {
     for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks;
@@ -532,6 +557,20 @@ cudaError_t launchSwiGlu(cudaStream_t stream, const float* gate, float* x, int64
 
 cudaError_t launchAdd(cudaStream_t stream, float* x, const float* y, int64_t n) {
     addKernel<<<gridFor(n), 256, 0, stream>>>(x, y, n);
+    return cudaGetLastError();
+}
+
+cudaError_t launchScatterScaledRows(cudaStream_t stream, const float* src, const int32_t* slots,
+                                    const float* scales, float* dst, int64_t count, int64_t dstRows,
+                                    int64_t cols) {
+    scatterScaledRowsKernel<<<gridFor(count * cols), 256, 0, stream>>>(src, slots, scales, dst, count,
+                                                                       dstRows, cols);
+    return cudaGetLastError();
+}
+
+cudaError_t launchSumRowGroups(cudaStream_t stream, const float* in, float* out, int64_t groups,
+                               int64_t groupSize, int64_t cols) {
+    sumRowGroupsKernel<<<gridFor(groups * cols), 256, 0, stream>>>(in, out, groups, groupSize, cols);
     return cudaGetLastError();
 }
 

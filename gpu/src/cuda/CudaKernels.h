@@ -29,6 +29,14 @@ cudaError_t launchAttention(cudaStream_t stream, bool halfAccumulator, const flo
                             int64_t headDim, int64_t maxVisible, float scale);
 cudaError_t launchSwiGlu(cudaStream_t stream, const float* gate, float* x, int64_t n);
 cudaError_t launchAdd(cudaStream_t stream, float* x, const float* y, int64_t n);
+// dst row slots[i] = src row i * scales[slots[i]] for i < count (slots already offset by `first`); rows
+// outside [0, dstRows) are skipped.
+cudaError_t launchScatterScaledRows(cudaStream_t stream, const float* src, const int32_t* slots,
+                                    const float* scales, float* dst, int64_t count, int64_t dstRows,
+                                    int64_t cols);
+// out row g = in rows g*groupSize.. added left to right.
+cudaError_t launchSumRowGroups(cudaStream_t stream, const float* in, float* out, int64_t groups,
+                               int64_t groupSize, int64_t cols);
 cudaError_t launchGetRows(cudaStream_t stream, Format format, const void* table, uint64_t rowBytes,
                           const int32_t* ids, int64_t count, float* out, int64_t cols);
 cudaError_t launchRoundActivations(cudaStream_t stream, RoundKind kind, const float* x, float* out,

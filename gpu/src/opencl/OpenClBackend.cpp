@@ -357,6 +357,27 @@ public:
                    static_cast<cl_int>(block));
     }
 
+    Expected<void> scatterScaledRows(const DeviceBuffer& src, const DeviceBuffer& slots, int64_t first,
+                                     int64_t count, const DeviceBuffer& scales, DeviceBuffer& dst,
+                                     int64_t dstRows, int64_t cols) override {
+        if (auto r = checks::scatterScaledRows(*this, src, slots, first, count, scales, dst, dstRows, cols);
+            !r)
+            return r;
+        const size_t global[] = {static_cast<size_t>(cols), static_cast<size_t>(count)};
+        return run("scatter_scaled_rows", 2, global, nullptr, memOf(src), memOf(slots),
+                   static_cast<cl_int>(first), memOf(scales), memOf(dst), static_cast<cl_int>(dstRows),
+                   static_cast<cl_int>(cols));
+    }
+
+    Expected<void> sumRowGroups(const DeviceBuffer& in, DeviceBuffer& out, int64_t groups, int64_t groupSize,
+                                int64_t cols) override {
+        if (auto r = checks::sumRowGroups(*this, in, out, groups, groupSize, cols); !r)
+            return r;
+        const size_t global[] = {static_cast<size_t>(cols), static_cast<size_t>(groups)};
+        return run("sum_row_groups", 2, global, nullptr, memOf(in), memOf(out),
+                   static_cast<cl_int>(groupSize), static_cast<cl_int>(cols));
+    }
+
 private:
     explicit OpenClDevice(const ClDeviceEntry& entry) : m_device(entry.device), m_info(entry.info) {}
 

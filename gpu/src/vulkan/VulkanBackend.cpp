@@ -429,6 +429,31 @@ public:
         return dispatchFlat("round_activations", {&x, &out}, &push, sizeof push, push.blocks);
     }
 
+    Expected<void> scatterScaledRows(const DeviceBuffer& src, const DeviceBuffer& slots, int64_t first,
+                                     int64_t count, const DeviceBuffer& scales, DeviceBuffer& dst,
+                                     int64_t dstRows, int64_t cols) override {
+        if (auto r = checks::scatterScaledRows(*this, src, slots, first, count, scales, dst, dstRows, cols);
+            !r)
+            return r;
+        struct {
+            uint32_t first, count, dstRows, cols;
+        } push{static_cast<uint32_t>(first), static_cast<uint32_t>(count), static_cast<uint32_t>(dstRows),
+               static_cast<uint32_t>(cols)};
+        return dispatchFlat("scatter_scaled_rows", {&src, &slots, &scales, &dst}, &push, sizeof push,
+                            static_cast<uint32_t>(count * cols));
+    }
+
+    Expected<void> sumRowGroups(const DeviceBuffer& in, DeviceBuffer& out, int64_t groups, int64_t groupSize,
+                                int64_t cols) override {
+        if (auto r = checks::sumRowGroups(*this, in, out, groups, groupSize, cols); !r)
+            return r;
+        struct {
+            uint32_t groups, groupSize, cols;
+        } push{static_cast<uint32_t>(groups), static_cast<uint32_t>(groupSize), static_cast<uint32_t>(cols)};
+        return dispatchFlat("sum_row_groups", {&in, &out}, &push, sizeof push,
+                            static_cast<uint32_t>(groups * cols));
+    }
+
 private:
     VulkanDevice(std::shared_ptr<VulkanApi> api, const VkDeviceEntry& entry)
         : m_api(std::move(api)), m_physical(entry.physical), m_queueFamily(entry.queueFamily),

@@ -142,6 +142,31 @@ __kernel void add_bias(__global float* x, __global const float* bias, int cols) 
     x[i] += bias[i % cols];
 }
 
+// Mixture-of-experts combine, step 1 (DeviceOps::scatterScaledRows): global = (cols, count); dst row
+// slots[first + i] = src row i * scales[that row]. A lone multiply, so nothing can be contracted into an
+// FMA; rows outside [0, dstRows) are skipped (the indices are device data, never range-checked on the host).
+__kernel void scatter_scaled_rows(__global const float* src, __global const int* slots, int first,
+                                  __global const float* scales, __global float* dst, int dstRows, int cols) {
+    const int c = get_global_id(0);
+    const int i = get_global_id(1);
+    const int j = slots[first + i];
+    if (j < 0 || j >= dstRows)
+        return;
+    dst[(ulong)j * (ulong)cols + c] = src[(ulong)i * (ulong)cols + c] * scales[j];
+}
+
+// Step 2 (DeviceOps::sumRowGroups): global = (cols, groups); out row g = in rows g*groupSize.. added left
+// to right, one rounded float add per row, as the CPU engine's addInPlace per slot.
+__kernel void sum_row_groups(__global const float* in, __global float* out, int groupSize, int cols) {
+    const int c = get_global_id(0);
+    const int g = get_global_id(1);
+    __global const float* rows = in + (ulong)g * (ulong)groupSize * (ulong)cols + c;
+    float sum = rows[0];
+    for (int k = 1; k < groupSize; ++k)
+        sum = sum + rows[(ulong)k * (ulong)cols];
+    out[(ulong)g * (ulong)cols + c] = sum;
+}
+
 // Rounds activations to the format the CPU reference multiplies with (see DeviceOps::roundActivations):
 // one work-item per block, global = (nTokens * cols / block). kind: 0 copy (block 1), 1 F16 (block 1),
 // 2 Q8_0 (block 32, F16 scale), 3 Q8_K (block 256, float scale). rint() is round-half-even, like the

@@ -35,12 +35,18 @@ enum class OpKind {
     // Attention with AttentionParams::softCap or ::window set (Gemma 2's capped scores and sliding-window
     // layers, Phi-3's window); plain Attention is the op without them.
     AttentionCapWindow,
+    // The mixture-of-experts combine, kept on the device (Mixtral): ScatterScaledRows writes one expert's
+    // weighted output rows into their (token, slot) rows, SumRowGroups adds each token's slots into proj.
+    ScatterScaledRows,
+    SumRowGroups,
 };
 
-inline constexpr OpKind kAllOps[] = {OpKind::RmsNorm,   OpKind::MatMul,           OpKind::Rope,
-                                     OpKind::Attention, OpKind::SwiGlu,           OpKind::Add,
-                                     OpKind::GetRows,   OpKind::RoundActivations, OpKind::RopeNeox,
-                                     OpKind::AddBias,   OpKind::GeluGlu,          OpKind::AttentionCapWindow};
+inline constexpr OpKind kAllOps[] = {
+    OpKind::RmsNorm,           OpKind::MatMul,           OpKind::Rope,
+    OpKind::Attention,         OpKind::SwiGlu,           OpKind::Add,
+    OpKind::GetRows,           OpKind::RoundActivations, OpKind::RopeNeox,
+    OpKind::AddBias,           OpKind::GeluGlu,          OpKind::AttentionCapWindow,
+    OpKind::ScatterScaledRows, OpKind::SumRowGroups};
 const char* opKindName(OpKind op);
 
 // Memory owned by one device. Created by Device::allocate; must not outlive its device. Not thread-safe:
@@ -148,6 +154,20 @@ public:
     [[nodiscard]] virtual Expected<void> roundActivations(const DeviceBuffer& x, DeviceBuffer& out,
                                                           int64_t cols, int64_t nTokens,
                                                           TensorType weightType) = 0;
+    // For i in [0, count): j = slots[first + i]; dst row j = src row i * scales[j] (one float multiply per
+    // value), rows of cols floats. `slots` holds int32 row indices and `scales` one float per dst row
+    // (dstRows of them): both live on the device, so a MoE layer uploads its routing once and scatters
+    // every expert's output from the same buffers (they may be one buffer). A slot outside [0, dstRows) is
+    // skipped: device-side indices cannot be range-checked before the op is enqueued.
+    [[nodiscard]] virtual Expected<void> scatterScaledRows(const DeviceBuffer& src, const DeviceBuffer& slots,
+                                                           int64_t first, int64_t count,
+                                                           const DeviceBuffer& scales, DeviceBuffer& dst,
+                                                           int64_t dstRows, int64_t cols) = 0;
+    // out row g = in row g*groupSize + in row g*groupSize+1 + ... + in row g*groupSize+groupSize-1, added
+    // left to right one float add at a time (the CPU engine's copy then addInPlace per slot), for `groups`
+    // rows of cols floats; groupSize 1 is a copy.
+    [[nodiscard]] virtual Expected<void> sumRowGroups(const DeviceBuffer& in, DeviceBuffer& out,
+                                                      int64_t groups, int64_t groupSize, int64_t cols) = 0;
 };
 
 } // namespace declai::gpu
