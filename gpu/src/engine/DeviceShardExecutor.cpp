@@ -6,6 +6,7 @@
 #include "declai/gpu/backend/BackendRegistry.h"
 
 #include <algorithm>
+#include <cstring>
 #include <tuple>
 
 namespace declai {
@@ -97,8 +98,11 @@ DeviceShardExecutor::create(std::shared_ptr<const ModelWeights> weights, LayerRa
          "a GELU-gated FFN"},
         {c.attentionSoftCap > 0.0f || c.slidingWindow > 0, gpu::OpKind::AttentionCapWindow, TensorType::F32,
          "attention soft-capping or a sliding window"},
-        // Routed tokens are gathered from the normed activations with getRows on a float table.
+        // Routed tokens are gathered from the normed activations with getRows on a float table; the
+        // weighted expert outputs are combined on the device (scatter into slots, then a sum per token).
         {c.expertCount > 0, gpu::OpKind::GetRows, TensorType::F32, "experts"},
+        {c.expertCount > 0, gpu::OpKind::ScatterScaledRows, TensorType::F32, "experts"},
+        {c.expertCount > 0, gpu::OpKind::SumRowGroups, TensorType::F32, "experts"},
     };
     for (const auto& [required, op, type, feature] : requirements)
         if (required)
@@ -251,7 +255,10 @@ Expected<void> DeviceShardExecutor::reserveActivations(int64_t nTokens) {
         {&next.kNormed, c.has(LayerTensor::KNorm) ? c.kvDim() : 0},
         {&next.router, c.expertCount},
         {&next.expertIn, c.expertCount > 0 ? c.embeddingLength : 0},
-        {&next.expertOut, c.expertCount > 0 ? c.embeddingLength : 0}};
+        {&next.expertOut, c.expertCount > 0 ? c.embeddingLength : 0},
+        {&next.slots, c.expertCount > 0 ? c.expertUsedCount * c.embeddingLength : 0},
+        // Per (token, slot): the routing weight (a float), then the slot's place in expert order (an int32).
+        {&next.routing, c.expertCount > 0 ? 2 * c.expertUsedCount : 0}};
     // Old buffers may still be read by queued work on some backends; finish it before dropping them.
     if (auto r = m_device->synchronize(); !r)
         return r;
@@ -603,29 +610,41 @@ Expected<void> DeviceShardExecutor::expertFfn(const DeviceLayer& w, FfnActivatio
     Activations& a = m_act;
     ExpertScratch& x = m_expertScratch;
     const auto n = static_cast<size_t>(nTokens);
-    // Router logits come down; routing is cpu::routeExperts, the CPU engine's own.
+    // Router logits come down; routing is cpu::routeExperts, the CPU engine's own. The experts' outputs
+    // stay on the device: one upload of the routing per layer, no download per expert.
     if (auto r = matMul(w.router, *a.normed, nTokens, *a.router); !r)
         return r;
     x.routerLogits.resize(n * static_cast<size_t>(experts));
     if (auto r = d.download(*a.router, 0, x.routerLogits.data(), x.routerLogits.size() * sizeof(float)); !r)
         return r;
-    x.slotExpert.resize(n * static_cast<size_t>(used));
-    x.slotWeight.resize(x.slotExpert.size());
-    x.slotOut.resize(x.slotExpert.size() * static_cast<size_t>(dim));
-    cpu::routeExperts(x.routerLogits.data(), nTokens, experts, used, x.slotExpert.data(),
-                      x.slotWeight.data());
+    const int64_t slotCount = nTokens * used;
+    x.slotExpert.resize(static_cast<size_t>(slotCount));
+    x.routing.resize(static_cast<size_t>(2 * slotCount));
+    float* slotWeight = x.routing.data();
+    cpu::routeExperts(x.routerLogits.data(), nTokens, experts, used, x.slotExpert.data(), slotWeight);
+    // The slots (t * used + s) grouped by expert; they travel as int32 bit patterns after the weights, so
+    // one upload carries the layer's routing and expert e scatters its outputs through its run of the list.
+    x.slotOrder.clear();
+    x.expertFirst.assign(static_cast<size_t>(experts) + 1, 0);
+    for (int64_t e = 0; e < experts; ++e) {
+        x.expertFirst[static_cast<size_t>(e)] = static_cast<int64_t>(x.slotOrder.size());
+        for (int64_t i = 0; i < slotCount; ++i)
+            if (x.slotExpert[static_cast<size_t>(i)] == e)
+                x.slotOrder.push_back(static_cast<int32_t>(i));
+    }
+    x.expertFirst[static_cast<size_t>(experts)] = static_cast<int64_t>(x.slotOrder.size());
+    std::memcpy(x.routing.data() + slotCount, x.slotOrder.data(), x.slotOrder.size() * sizeof(int32_t));
+    if (auto r = d.upload(*a.routing, 0, x.routing.data(), x.routing.size() * sizeof(float)); !r)
+        return r;
     const gpu::MatrixDesc normedTable{TensorType::F32, nTokens, dim};
     for (int64_t e = 0; e < experts; ++e) {
-        x.members.clear(); // (token, slot) pairs routed to e, as t * used + s
-        x.tokens.clear();
-        for (int64_t i = 0; i < nTokens * used; ++i)
-            if (x.slotExpert[static_cast<size_t>(i)] == e) {
-                x.members.push_back(i);
-                x.tokens.push_back(static_cast<int32_t>(i / used));
-            }
-        if (x.members.empty())
+        const int64_t first = x.expertFirst[static_cast<size_t>(e)];
+        const int64_t count = x.expertFirst[static_cast<size_t>(e) + 1] - first; // <= nTokens
+        if (count == 0)
             continue;
-        const auto count = static_cast<int64_t>(x.members.size()); // <= nTokens: one slot per token
+        x.tokens.clear();
+        for (int64_t m = first; m < first + count; ++m)
+            x.tokens.push_back(static_cast<int32_t>(x.slotOrder[static_cast<size_t>(m)] / used));
         const Expert& expert = w.experts[static_cast<size_t>(e)];
         if (auto r = d.getRows(*a.normed, normedTable, x.tokens, *a.expertIn); !r)
             return r;
@@ -639,29 +658,15 @@ Expected<void> DeviceShardExecutor::expertFfn(const DeviceLayer& w, FfnActivatio
         m_roundedFrom = nullptr;
         if (auto r = matMul(expert.down, *a.up, count, *a.expertOut); !r)
             return r;
-        x.expertOut.resize(static_cast<size_t>(count * dim));
-        if (auto r = d.download(*a.expertOut, 0, x.expertOut.data(), x.expertOut.size() * sizeof(float)); !r)
+        // Each output row times its slot's weight, into the slot's row: the CPU engine's one multiply.
+        if (auto r = d.scatterScaledRows(*a.expertOut, *a.routing, slotCount + first, count, *a.routing,
+                                         *a.slots, slotCount, dim);
+            !r)
             return r;
-        for (int64_t m = 0; m < count; ++m) {
-            const int64_t i = x.members[static_cast<size_t>(m)];
-            const float weight = x.slotWeight[static_cast<size_t>(i)];
-            const float* src = x.expertOut.data() + m * dim;
-            float* dst = x.slotOut.data() + i * dim;
-            for (int64_t v = 0; v < dim; ++v)
-                dst[v] = src[v] * weight;
-        }
     }
     m_roundedFrom = nullptr;
-    // The weighted outputs are added in rank order, as the CPU engine does, and go up as proj.
-    x.combined.resize(n * static_cast<size_t>(dim));
-    for (int64_t t = 0; t < nTokens; ++t) {
-        float* out = x.combined.data() + t * dim;
-        const float* first = x.slotOut.data() + t * used * dim;
-        std::copy(first, first + dim, out);
-        for (int64_t s = 1; s < used; ++s)
-            cpu::addInPlace(out, first + s * dim, dim);
-    }
-    return d.upload(*a.proj, 0, x.combined.data(), x.combined.size() * sizeof(float));
+    // Every slot row was written by its expert; they are added in rank order, as the CPU engine does.
+    return d.sumRowGroups(*a.slots, *a.proj, nTokens, used, dim);
 }
 
 // ---- factory ----

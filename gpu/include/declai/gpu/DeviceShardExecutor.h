@@ -72,13 +72,19 @@ private:
         std::unique_ptr<gpu::DeviceBuffer> hidden, normed, q, k, v, attnOut, proj, gate, up;
         std::unique_ptr<gpu::DeviceBuffer> qNormed, kNormed; // per-head Q/K norm outputs (qwen3) or null
         std::unique_ptr<gpu::DeviceBuffer> rounded; // roundActivations output, the largest matmul input
-        std::unique_ptr<gpu::DeviceBuffer> router, expertIn, expertOut; // experts only
+        // Experts only: router logits, one expert's gathered inputs and outputs, the weighted output of
+        // every (token, slot) and the layer's routing (see expertFfn).
+        std::unique_ptr<gpu::DeviceBuffer> router, expertIn, expertOut, slots, routing;
     };
     // Host side of expert routing, reused across layers.
     struct ExpertScratch {
-        std::vector<float> routerLogits, slotWeight, slotOut, expertOut, combined;
+        std::vector<float> routerLogits;
+        // nTokens * used routing weights, then slotOrder's bit patterns: Activations::routing's layout.
+        std::vector<float> routing;
         std::vector<int32_t> slotExpert, tokens;
-        std::vector<int64_t> members;
+        std::vector<int32_t> slotOrder; // the slots t * used + s, grouped by expert
+        // Expert e's run of slotOrder: [expertFirst[e], expertFirst[e + 1]).
+        std::vector<int64_t> expertFirst;
     };
 
     DeviceShardExecutor(std::shared_ptr<const ModelWeights> weights, LayerRange layers,
