@@ -11,6 +11,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -19,6 +20,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 
 using namespace declai;
 
@@ -127,6 +129,32 @@ QStringList typeModels() {
     return names;
 }
 
+// Where the expected outputs made by the llama.cpp build that the active kernel table follows live: the
+// AVX-512 tables follow the AVX-512 build that made ../shared/reference and tests/gpu/parity; the AVX2 table
+// follows llama.cpp's AVX2 build, whose outputs are in tests/gpu/parity/avx2 (README.md there) where they
+// differ. Empty for tables no stored llama.cpp build matches (scalar, AVX-VNNI, NEON).
+QString expectationsDirForActiveTable() {
+    const QString table = QString::fromLatin1(cpu::activeKernels().name);
+    if (table.startsWith(QStringLiteral("avx512")))
+        return QStringLiteral(DECLAI_PARITY_EXPECTED_DIR);
+    if (table == QStringLiteral("avx2"))
+        return QStringLiteral(DECLAI_PARITY_EXPECTED_DIR "/avx2");
+    return {};
+}
+
+// llama.cpp's greedy tokens for `reference` from the build the active table follows, when they differ from
+// ../shared/reference's (made on an AVX-512 machine); nullopt when they do not.
+std::optional<std::vector<int32_t>> greedyTokensOfActiveBuild(const QString& reference) {
+    const QString dir = expectationsDirForActiveTable();
+    if (dir.isEmpty() || dir == QStringLiteral(DECLAI_PARITY_EXPECTED_DIR))
+        return std::nullopt;
+    QFile in(QDir(dir).filePath(reference));
+    if (!in.open(QIODevice::ReadOnly))
+        return std::nullopt;
+    const QJsonObject o = QJsonDocument::fromJson(in.readAll()).object();
+    return testdata::jsonIds(o.value(QStringLiteral("greedy_tokens")).toArray());
+}
+
 } // namespace
 
 class TestParity : public QObject {
@@ -183,6 +211,14 @@ private Q_SLOTS:
         QVERIFY2(generated, generated ? "" : generated.error().message.c_str());
         if (*generated == ref.greedyTokens)
             return;
+        if (const auto build = greedyTokensOfActiveBuild(reference)) {
+            // The llama.cpp build this table follows parts from the AVX-512 one on this file: it is the
+            // expectation, token for token, without a near-tie allowance.
+            QVERIFY2(*generated == *build,
+                     qPrintable(QStringLiteral("greedy tokens differ from llama.cpp's %1 build")
+                                    .arg(QString::fromLatin1(cpu::activeKernels().name))));
+            return;
+        }
 
         const auto mismatch = std::mismatch(generated->begin(), generated->end(), ref.greedyTokens.begin());
         const auto step = static_cast<size_t>(mismatch.first - generated->begin());
@@ -207,8 +243,9 @@ private Q_SLOTS:
     // Long greedy generations (100-120 tokens, several prompts) against llama.cpp's, from
     // tests/gpu/parity/*.json (tests/gpu/parity/README.md says how they were made). The AVX-512 tables follow
     // the llama.cpp CPU build for AVX-512 machines, which made them, operation for operation: every token
-    // must match, no near-tie allowance. Other tables follow other llama.cpp builds (AVX2: 8-lane sums and
-    // SiLU; scalar: no SIMD), whose long generations part from these at some step, so they skip.
+    // must match, no near-tie allowance. The AVX2 table follows llama.cpp's AVX2 build (8-lane sums and
+    // SiLU), whose generations are in tests/gpu/parity/avx2; other tables (scalar, AVX-VNNI, NEON) follow
+    // builds nobody stored, and skip.
     void longGenerations_data() {
         QTest::addColumn<QString>("file");
         const QDir dir(QStringLiteral(DECLAI_PARITY_EXPECTED_DIR));
@@ -220,12 +257,12 @@ private Q_SLOTS:
     void longGenerations() {
         QFETCH(QString, file);
         const QString table = QString::fromLatin1(cpu::activeKernels().name);
-        if (!table.startsWith(QStringLiteral("avx512")))
-            QSKIP(qPrintable(
-                QStringLiteral("the references come from llama.cpp's AVX-512 CPU build; the active "
-                               "kernel table '%1' follows another llama.cpp build")
-                    .arg(table)));
-        QFile in(file);
+        const QString dir = expectationsDirForActiveTable();
+        if (dir.isEmpty())
+            QSKIP(qPrintable(QStringLiteral("no stored llama.cpp outputs for the build the active kernel "
+                                            "table '%1' follows (AVX-512 and AVX2 only)")
+                                 .arg(table)));
+        QFile in(QDir(dir).filePath(QFileInfo(file).fileName()));
         QVERIFY2(in.open(QIODevice::ReadOnly), qPrintable(file));
         const QJsonObject o = QJsonDocument::fromJson(in.readAll()).object();
         const Loaded model = load(o.value(QStringLiteral("model")).toString());
@@ -235,6 +272,9 @@ private Q_SLOTS:
         QCOMPARE(promptIds, testdata::jsonIds(o.value(QStringLiteral("prompt_tokens")).toArray()));
         const auto expected = testdata::jsonIds(o.value(QStringLiteral("greedy_tokens")).toArray());
         QVERIFY(expected.size() >= 100);
+        // A divergence from this build that is known and not yet explained is stated in the file; the
+        // test then expects the failure (and reports an unexpected pass once it is fixed).
+        const QJsonObject known = o.value(QStringLiteral("declai_known_divergence")).toObject();
         ThreadPool pool(2);
         auto generator = LocalGenerator::create(model.weights, pool);
         QVERIFY(generator);
@@ -246,6 +286,8 @@ private Q_SLOTS:
         const auto mismatch =
             std::mismatch(generated->begin(), generated->end(), expected.begin(), expected.end());
         const auto step = static_cast<size_t>(mismatch.first - generated->begin());
+        if (!known.isEmpty())
+            QEXPECT_FAIL("", qPrintable(known.value(QStringLiteral("note")).toString()), Continue);
         QVERIFY2(*generated == expected,
                  qPrintable(QStringLiteral("greedy tokens differ from llama.cpp's at step %1 of %2")
                                 .arg(step)

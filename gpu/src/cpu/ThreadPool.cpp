@@ -1,6 +1,7 @@
 #include "declai/gpu/ThreadPool.h"
 
 #include <algorithm>
+#include <chrono>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -10,8 +11,16 @@ namespace declai {
 
 namespace {
 
-// About 30-60 microseconds of polling before a thread goes to sleep (pause is ~40-140 cycles).
-constexpr int kSpinIterations = 1500;
+// How long a worker waiting for the next job, or the caller waiting for the workers, polls before it
+// sleeps on a condition variable. Between two parallel steps of one token the caller runs short serial
+// parts (norms, sampling, a KV-cache write); a sleeping worker then needs a futex wake-up, and on a
+// virtual machine waking an idle vCPU can take 100+ microseconds - more than the step. Measured on a
+// 2-vCPU EPYC VM without AVX-512 (TinyLlama-shaped Q4_0, 2 threads): decode 13 tokens/s and prefill 25
+// with a ~40 us poll, 19 and 37 with 2 ms; llama.cpp 23 and 71 (its threads spin through a whole graph).
+// Past the budget a thread sleeps, so an idle pool costs no CPU.
+constexpr std::chrono::microseconds kSpinBudget{2000};
+// Polls between clock reads (and yields): a clock read costs ~20-50 ns, a pause ~10-50 ns.
+constexpr int kPollsPerClockRead = 64;
 
 inline void cpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -19,6 +28,24 @@ inline void cpuRelax() {
 #else
     std::this_thread::yield();
 #endif
+}
+
+// Polls `ready` for up to kSpinBudget; true as soon as it holds, false when the budget ran out.
+template <typename Ready>
+bool spinFor(Ready ready) {
+    const auto deadline = std::chrono::steady_clock::now() + kSpinBudget;
+    for (;;) {
+        for (int i = 0; i < kPollsPerClockRead; ++i) {
+            if (ready())
+                return true;
+            cpuRelax();
+        }
+        if (std::chrono::steady_clock::now() >= deadline)
+            return ready();
+        // Lets another runnable thread of this CPU go first (a pool's caller may share CPUs with other
+        // pools or processes); returns at once when there is none.
+        std::this_thread::yield();
+    }
 }
 
 } // namespace
@@ -54,12 +81,12 @@ void ThreadPool::runChunk(int threadIndex) {
 void ThreadPool::workerLoop(int threadIndex) {
     uint64_t seenGeneration = 0;
     for (;;) {
-        uint64_t generation = m_generation.load(std::memory_order_acquire);
-        for (int i = 0; generation == seenGeneration && i < kSpinIterations; ++i) {
-            cpuRelax();
+        uint64_t generation = seenGeneration;
+        spinFor([&] {
             generation = m_generation.load(std::memory_order_acquire);
-        }
-        if (generation == seenGeneration) {
+            return generation != seenGeneration || m_stopping.load(std::memory_order_relaxed);
+        });
+        if (generation == seenGeneration && !m_stopping.load()) {
             std::unique_lock lock(m_mutex);
             m_wake.wait(lock, [&] {
                 return m_stopping.load() || m_generation.load(std::memory_order_acquire) != seenGeneration;
@@ -99,9 +126,7 @@ void ThreadPool::parallelFor(int64_t count, int64_t minChunk,
     }
     m_wake.notify_all();
     runChunk(0);
-    for (int i = 0; m_pending.load(std::memory_order_acquire) != 0 && i < kSpinIterations; ++i)
-        cpuRelax();
-    if (m_pending.load(std::memory_order_acquire) != 0) {
+    if (!spinFor([&] { return m_pending.load(std::memory_order_acquire) == 0; })) {
         std::unique_lock lock(m_mutex);
         m_done.wait(lock, [&] { return m_pending.load(std::memory_order_acquire) == 0; });
     }
