@@ -610,6 +610,16 @@ struct Q6_KFormat {
     static float result(const State& s) { return laneTotal(s.accFirst, s.accSecond); }
 };
 
+// The 2-bit field of 16-value group G = 4j + k shared by Q2_K and Q3_K: bits 2k..2k+1 of qs[32j + l]
+// (lo: l = 0..15, hi: l = 16..31).
+template <int G>
+inline void twoBitGroup(const uint8_t* qs, uint8x16_t& lo, uint8x16_t& hi) {
+    const uint8_t* q = qs + 32 * (G / 4);
+    const uint8x16_t mask = vdupq_n_u8(3);
+    lo = vandq_u8(shiftRight<2 * (G % 4)>(vld1q_u8(q)), mask);
+    hi = vandq_u8(shiftRight<2 * (G % 4)>(vld1q_u8(q + 16)), mask);
+}
+
 // Q2_K (quant::dotQ2_K, llama.cpp's AVX2 order): per block first acc[i] = fma(dmin, float(min lane i),
 // acc[i]) with dmin = -dx * dwmin and min lane i = the 4-bit mins times the sums of 16-value groups 2i and 2i
 // + 1, then acc[i] = fma(d, float(lane i), acc[i]) with d = dx * dw.
@@ -628,13 +638,13 @@ struct Q2_KFormat {
         p.minsLo = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(mins)));
         p.minsHi = vreinterpretq_s16_u16(vmovl_high_u8(mins));
     }
-    // Group G = 4j + k: bits 2k..2k+1 of qs[32j + l].
     template <int G>
     static void group(const Block& blk, const Prepared&, int8x16_t& lo, int8x16_t& hi) {
-        const uint8_t* q = blk.qs + 32 * (G / 4);
-        const uint8x16_t mask = vdupq_n_u8(3);
-        lo = vreinterpretq_s8_u8(vandq_u8(shiftRight<2 * (G % 4)>(vld1q_u8(q)), mask));
-        hi = vreinterpretq_s8_u8(vandq_u8(shiftRight<2 * (G % 4)>(vld1q_u8(q + 16)), mask));
+        uint8x16_t fieldLo;
+        uint8x16_t fieldHi;
+        twoBitGroup<G>(blk.qs, fieldLo, fieldHi);
+        lo = vreinterpretq_s8_u8(fieldLo);
+        hi = vreinterpretq_s8_u8(fieldHi);
     }
     static void accumulate(const Block& blk, const Prepared& p, const BlockQ8_K& xb, int32x4_t first,
                            int32x4_t second, State& s) {
@@ -664,15 +674,14 @@ struct Q3_KFormat {
             p.scales[s] = (low | (high << 4)) - 32;
         }
     }
-    // Group G = 4j + k: bits 2k..2k+1 of qs[32j + l], plus 4 where bit G of hmask[l] is set, minus 4.
+    // Group G: its 2-bit field, plus 4 where bit G of hmask[l] is set, minus 4.
     template <int G>
     static void group(const Block& blk, const Prepared&, int8x16_t& lo, int8x16_t& hi) {
-        const uint8_t* q = blk.qs + 32 * (G / 4);
-        const uint8x16_t mask = vdupq_n_u8(3);
         const uint8x16_t bit = vdupq_n_u8(static_cast<uint8_t>(1u << G));
         const uint8x16_t four = vdupq_n_u8(4);
-        const uint8x16_t lowLo = vandq_u8(shiftRight<2 * (G % 4)>(vld1q_u8(q)), mask);
-        const uint8x16_t lowHi = vandq_u8(shiftRight<2 * (G % 4)>(vld1q_u8(q + 16)), mask);
+        uint8x16_t lowLo;
+        uint8x16_t lowHi;
+        twoBitGroup<G>(blk.qs, lowLo, lowHi);
         const uint8x16_t valueLo = vorrq_u8(lowLo, vandq_u8(vtstq_u8(vld1q_u8(blk.hmask), bit), four));
         const uint8x16_t valueHi = vorrq_u8(lowHi, vandq_u8(vtstq_u8(vld1q_u8(blk.hmask + 16), bit), four));
         lo = vsubq_s8(vreinterpretq_s8_u8(valueLo), vdupq_n_s8(4));
