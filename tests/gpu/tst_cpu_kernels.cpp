@@ -506,11 +506,11 @@ private Q_SLOTS:
                         QCOMPARE(llama[size_t(t) * rows + size_t(r)], expected);
                     }
             }
-            // Where the matmul switches to the dot product for few tokens (minTokens > 1), and for the
-            // AVX2-family tables' K-quant gemms, whose dot products are llama.cpp's AVX2 decode arithmetic,
-            // which that build uses for a batch too (BatchRounding::LlamaCpp's Q4_K groups aside, checked
-            // above): every token gets the dot product's bits. (Their Q4_0 strip has its own float order,
-            // used for decode too.)
+            // Every token gets the dot product's bits where the matmul switches to it for few tokens
+            // (minTokens > 1), and in every gemm of the AVX2-family tables but Q4_0's: their dot products are
+            // llama.cpp's AVX2 decode arithmetic, which that build keeps for a batch
+            // (BatchRounding::LlamaCpp's Q4_K groups of 4 aside, checked above). Their Q4_0 strip has its own
+            // float order, used in decode too (minTokens 1).
             const bool avx2Family =
                 std::strcmp(table->name, "avx2") == 0 || std::strcmp(table->name, "avx-vnni") == 0;
             const bool sameAsDot = gemm->minTokens > 1 || (avx2Family && weightType != TensorType::Q4_0);
