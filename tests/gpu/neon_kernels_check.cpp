@@ -532,7 +532,7 @@ int main() {
     ++gChecks;
     if (neon->swiGlu != ref.swiGlu || neon->dotF32Ggml != ref.dotF32Ggml || neon->gemmF16.run ||
         neon->gemmQ8_0.run || neon->gemmQ4_0.run || neon->gemmQ4_K.run || neon->gemmQ6_K.run ||
-        neon->gemmQ5_K.run || neon->gemmIQ4_XS.run)
+        neon->gemmQ5_K.run || neon->gemmIQ4_XS.run || neon->gemmQ3_K.run)
         fail("an entry without a NEON version is not the scalar reference's");
     std::printf(
         "dot products: F32, F16 and BF16 (n = 1 .. 5632, within 1e-5 of sum |w*x|); Q8_0, Q4_0, Q4_1, Q5_0, "

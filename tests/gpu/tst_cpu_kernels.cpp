@@ -430,7 +430,8 @@ private Q_SLOTS:
         for (int cols : {1, 7, 17, 100})
             QTest::newRow(QByteArray("F16 n=").append(QByteArray::number(cols)).constData())
                 << static_cast<int>(TensorType::F16) << cols;
-        for (TensorType t : {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q5_K, TensorType::IQ4_XS}) {
+        for (TensorType t :
+             {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q5_K, TensorType::IQ4_XS, TensorType::Q3_K}) {
             for (int cols : {256, 768, 2048}) {
                 const QByteArray name =
                     QByteArray(tensorTypeName(t).data()) + " n=" + QByteArray::number(cols);

@@ -180,6 +180,9 @@ const GemmKernel* KernelTable::gemmFor(TensorType weightType) const {
     case TensorType::IQ4_XS:
         g = &gemmIQ4_XS;
         break;
+    case TensorType::Q3_K:
+        g = &gemmQ3_K;
+        break;
     default:
         return nullptr;
     }

@@ -126,6 +126,7 @@ struct KernelTable {
     GemmKernel gemmQ6_K;
     GemmKernel gemmQ5_K;
     GemmKernel gemmIQ4_XS;
+    GemmKernel gemmQ3_K;
 
     // nullptr for weight types the engine cannot multiply.
     DotFn dotFor(TensorType weightType) const;
