@@ -571,17 +571,6 @@ void prepareQ4KStrip(const float* x, void* out, int64_t n) {
     }
 }
 
-// The 8 six-bit scales and 8 mins of a Q4_K block as bytes, four at a time (the values unpackQ4KScales
-// gives).
-inline void unpackQ4KScaleBytes(const uint8_t* scales, uint64_t& s64, uint64_t& m64) {
-    uint32_t packed[3];
-    std::memcpy(packed, scales, sizeof packed);
-    s64 = (packed[0] & 0x3F3F3F3Fu) |
-          static_cast<uint64_t>((packed[2] & 0x0F0F0F0Fu) | ((packed[0] >> 2) & 0x30303030u)) << 32;
-    m64 = (packed[1] & 0x3F3F3F3Fu) |
-          static_cast<uint64_t>(((packed[2] >> 4) & 0x0F0F0F0Fu) | ((packed[1] >> 2) & 0x30303030u)) << 32;
-}
-
 // int16 lane i of the result is scale (i < 16 ? first : second) of the 8 scales in the low 128 bits.
 inline __m512i q4KScalePairIndex(int first, int second) {
     return _mm512_mask_blend_epi16(static_cast<__mmask32>(0xFFFF0000u),
