@@ -44,26 +44,6 @@ inline int64_t roundUp(int64_t v, int64_t m) {
 
 #define DECLAI_INLINE inline __attribute__((always_inline))
 
-// Per-thread scratch of the batch kernels, grown as needed and kept (plain C allocation: no standard-library
-// templates in this file). Matmuls run on the pool's threads, so each keeps its own.
-struct ScratchBuffer {
-    void* data = nullptr;
-    size_t bytes = 0;
-    // Grows to at least `wanted` bytes (64-byte aligned); nullptr when out of memory.
-    template <typename T>
-    T* reserve(size_t wanted) {
-        if (wanted > bytes) {
-            std::free(data);
-            bytes = static_cast<size_t>(roundUp(static_cast<int64_t>(wanted), 4096));
-            data = std::aligned_alloc(64, bytes);
-            if (!data)
-                bytes = 0;
-        }
-        return static_cast<T*>(data);
-    }
-    ~ScratchBuffer() { std::free(data); }
-};
-
 // Reduces a (16 int32 lanes) and m (8 int32 lanes) to their two sums with shared shuffles.
 inline void reducePair(__m512i a, __m256i m, int& aSum, int& mSum) {
     const __m256i a8 = _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
