@@ -515,6 +515,18 @@ private Q_SLOTS:
             const bool avx2Family =
                 std::strcmp(table->name, "avx2") == 0 || std::strcmp(table->name, "avx-vnni") == 0;
             const bool sameAsDot = gemm->minTokens > 1 || (avx2Family && weightType != TensorType::Q4_0);
+            // "<table> row R token T: [what ]got vs <other> value", for either check below.
+            auto mismatch = [&](int r, int t, const QString& what, float got, const char* other,
+                                double value) {
+                return QStringLiteral("%1 row %2 token %3: %4%5 vs %6 %7")
+                    .arg(QString::fromLatin1(table->name))
+                    .arg(r)
+                    .arg(t)
+                    .arg(what.isEmpty() ? QString() : what + QLatin1Char(' '))
+                    .arg(double(got), 0, 'g', 9)
+                    .arg(QString::fromLatin1(other))
+                    .arg(value, 0, 'g', 9);
+            };
             for (int t = 0; t < tokens; ++t) {
                 const std::byte* xt = x.data() + xStride * size_t(t);
                 for (int r = 0; r < rows; ++r) {
@@ -524,23 +536,13 @@ private Q_SLOTS:
                         float viaDot = NAN;
                         table->dotFor(weightType)(wr, xt, xStride, 1, cols, &viaDot);
                         if (std::memcmp(&got, &viaDot, sizeof got) != 0)
-                            QFAIL(qPrintable(QStringLiteral("%1 row %2 token %3: gemm %4 vs dot %5")
-                                                 .arg(QString::fromLatin1(table->name))
-                                                 .arg(r)
-                                                 .arg(t)
-                                                 .arg(double(got), 0, 'g', 9)
-                                                 .arg(double(viaDot), 0, 'g', 9)));
+                            QFAIL(qPrintable(mismatch(r, t, QStringLiteral("gemm"), got, "dot", viaDot)));
                     }
                     const float expected = quant::dotRow(weightType, wr, xt, cols);
                     const double bound =
                         exactFormat(weightType) ? 0.0 : 1e-5 * magnitude(weightType, wr, xt, cols);
                     if (std::fabs(double(got) - expected) > bound)
-                        QFAIL(qPrintable(QStringLiteral("%1 row %2 token %3: %4 vs reference %5")
-                                             .arg(QString::fromLatin1(table->name))
-                                             .arg(r)
-                                             .arg(t)
-                                             .arg(double(got), 0, 'g', 9)
-                                             .arg(double(expected), 0, 'g', 9)));
+                        QFAIL(qPrintable(mismatch(r, t, QString(), got, "reference", expected)));
                 }
             }
         }
