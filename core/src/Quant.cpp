@@ -1069,6 +1069,23 @@ float dotIQ4_XS(const BlockIQ4_XS* w, const BlockQ8_K* x, int64_t n) {
     return hsum8(acc);
 }
 
+float dotIQ4_XSPanel(const BlockIQ4_XS* w, const BlockQ8_K* x, int64_t n) {
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        int isum = 0; // exact: any grouping of the integer products gives the same value
+        for (int ib = 0; ib < kQKK / 32; ++ib) {
+            const uint8_t* qs = w[b].qs + 16 * ib;
+            const int8_t* q8 = x[b].qs + 32 * ib;
+            int sub = 0;
+            for (int j = 0; j < 16; ++j)
+                sub += kIQ4NLValues[qs[j] & 0xF] * q8[j] + kIQ4NLValues[qs[j] >> 4] * q8[j + 16];
+            isum += iq4XsScale(w[b], ib) * sub;
+        }
+        acc = std::fma(static_cast<float>(isum), fp16ToFp32(w[b].d) * x[b].d, acc);
+    }
+    return acc;
+}
+
 // Q2_K / Q3_K: 16-value groups with their own scale; in each 32-value product vector, lanes 0-3 take the
 // first group's scale and lanes 4-7 the second's.
 float dotQ2_K(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n) {

@@ -41,6 +41,16 @@ void multiplyRows(const WeightMatrix& w, DotFn dot, const std::byte* act, size_t
     }
 }
 
+// llama.cpp's IQ panel gemm (KernelTable::llamaIqPanelBatches): from this many tokens, for matrices whose
+// row count is a multiple of its 8-row panels.
+constexpr int64_t kLlamaIqPanelMinTokens = 8;
+
+bool takesLlamaIqPanel(const KernelTable& kernels, const WeightMatrix& w, int64_t nTokens,
+                       BatchRounding rounding) {
+    return rounding == BatchRounding::LlamaCpp && kernels.llamaIqPanelBatches &&
+           w.type == TensorType::IQ4_XS && nTokens >= kLlamaIqPanelMinTokens && w.rows % 8 == 0;
+}
+
 } // namespace
 
 void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
@@ -72,8 +82,8 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
     for (size_t j = 0; j < jobCount; ++j) {
         const TensorType weightType = jobs[j].w->type;
         const GemmKernel* gemm = kernels.gemmFor(weightType);
-        if (gemm && nTokens < gemm->minTokens)
-            gemm = nullptr;
+        if (gemm && (nTokens < gemm->minTokens || takesLlamaIqPanel(kernels, *jobs[j].w, nTokens, rounding)))
+            gemm = nullptr; // the dot products' activation rows
         const QuantizeFn prepare = gemm ? gemm->prepare : nullptr;
         const TensorType actType = quant::activationTypeFor(weightType);
         const size_t rowBytes =
@@ -135,8 +145,19 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                 const Prepared& layout = prepared[jobSlot[j]];
                 const std::byte* act = base + layout.offset;
                 const bool llamaF32 = rounding == BatchRounding::LlamaCpp && w.type == TensorType::F32 &&
-                                      kernels.dotF32Ggml && (nTokens == 1 || w.cols % 16 != 0);
-                if (const GemmKernel* gemm = kernels.gemmFor(w.type); gemm && nTokens >= gemm->minTokens)
+                                      kernels.dotF32Ggml &&
+                                      (nTokens == 1 || w.cols % kernels.llamaSgemmF32Lanes != 0);
+                if (takesLlamaIqPanel(kernels, w, nTokens, rounding)) {
+                    // Parity checks only (the scalar reference is slow, and exact).
+                    for (int64_t t = 0; t < nTokens; ++t) {
+                        const auto* xt = reinterpret_cast<const BlockQ8_K*>(act + layout.rowBytes *
+                                                                                      static_cast<size_t>(t));
+                        for (int64_t r = rBegin; r < rEnd; ++r)
+                            jobs[j].y[t * w.rows + r] = quant::dotIQ4_XSPanel(
+                                reinterpret_cast<const BlockIQ4_XS*>(w.row(r)), xt, w.cols);
+                    }
+                } else if (const GemmKernel* gemm = kernels.gemmFor(w.type);
+                           gemm && nTokens >= gemm->minTokens)
                     (rounding == BatchRounding::LlamaCpp && gemm->runLlamaBatch
                          ? gemm->runLlamaBatch
                          : gemm->run)(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes, nTokens,
@@ -279,7 +300,12 @@ void routeExperts(float* routerLogits, int64_t nTokens, int64_t experts, int64_t
     std::vector<int32_t> order(static_cast<size_t>(experts));
     for (int64_t t = 0; t < nTokens; ++t) {
         float* probs = routerLogits + t * experts;
-        softmax(probs, experts);
+        // llama.cpp's soft_max op on this instruction set where the table has it: routing follows it bit for
+        // bit.
+        if (const KernelTable& kernels = activeKernels(); kernels.softmaxGgml)
+            kernels.softmaxGgml(probs, experts);
+        else
+            softmax(probs, experts);
         std::iota(order.begin(), order.end(), 0);
         std::stable_sort(order.begin(), order.end(),
                          [&](int32_t a, int32_t b) { return probs[a] > probs[b]; });

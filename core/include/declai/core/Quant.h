@@ -78,5 +78,9 @@ float dotQ3_K(const BlockQ3_K* w, const BlockQ8_K* x, int64_t n);
 float dotQ5_K(const BlockQ5_K* w, const BlockQ8_K* x, int64_t n);
 float dotIQ4_NL(const BlockIQ4_NL* w, const BlockQ8_0* x, int64_t n);
 float dotIQ4_XS(const BlockIQ4_XS* w, const BlockQ8_K* x, int64_t n);
+// dotIQ4_XS as llama.cpp's IQ panel gemm rounds it (its x86 builds take every IQ4_XS product of 8 or more
+// tokens there, when the matrix has a multiple of 8 rows): one exact integer sum per super-block and one FMA
+// with (dw * dx), instead of 8 lanes summed at the end.
+float dotIQ4_XSPanel(const BlockIQ4_XS* w, const BlockQ8_K* x, int64_t n);
 
 } // namespace declai::quant

@@ -97,6 +97,13 @@ struct KernelTable {
     // F32 in llama.cpp's ggml_vec_dot_f32 order, for BatchRounding::LlamaCpp where llama.cpp runs it instead
     // of tinyBLAS (dotF32's order): one token, or rows whose length is not a multiple of 16. Null: dotF32.
     DotFn dotF32Ggml = nullptr;
+    // llama.cpp's tinyBLAS takes F32 products of 2 or more tokens whose row length is a multiple of its
+    // vector width in floats (this); the others go through ggml_vec_dot_f32 (dotF32Ggml).
+    int llamaSgemmF32Lanes = 16;
+    // llama.cpp's x86 builds (AVX2 and up) run IQ4_XS products of 8 or more tokens through their IQ panel
+    // gemm, which rounds unlike their dot product (quant::dotIQ4_XSPanel); tables that follow those builds
+    // set this, and BatchRounding::LlamaCpp then takes such batches that way.
+    bool llamaIqPanelBatches = false;
     QuantizeFn toF16 = nullptr;
     QuantizeFn toBF16 = nullptr;
     QuantizeFn quantizeQ8_0 = nullptr;
@@ -116,6 +123,11 @@ struct KernelTable {
     // x[i] = silu(gate[i]) * x[i] over one row, llama.cpp's way for this instruction set (vector groups
     // from the row start with its own exp, the tail with libm); nullptr: cpu::swiGlu's libm loop.
     void (*swiGlu)(const float* gate, float* x, int64_t n) = nullptr;
+    // x = softmax(x) over one row as llama.cpp's soft_max op computes it for this instruction set (exp of
+    // whole vector groups with its own exp and each group's sum reduced in its lane order, the tail with
+    // libm; the sum in double); nullptr: cpu::softmax (libm for every value). The mixture-of-experts router
+    // uses it: a last-bit change in a routing weight moves everything after it.
+    void (*softmaxGgml)(float* x, int64_t n) = nullptr;
 
     // Tiled matrix products (tables that have them use them for every matmul of that weight type, decode
     // included, instead of the dot products above).
