@@ -144,9 +144,12 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
             if (rBegin < rEnd) {
                 const Prepared& layout = prepared[jobSlot[j]];
                 const std::byte* act = base + layout.offset;
-                const bool llamaF32 = rounding == BatchRounding::LlamaCpp && w.type == TensorType::F32 &&
-                                      kernels.dotF32Ggml &&
-                                      (nTokens == 1 || w.cols % kernels.llamaSgemmF32Lanes != 0);
+                // F32 in ggml_vec_dot_f32's order where llama.cpp computes it so: its one-token products,
+                // hence every token of AsDecode (decode is a batch of one), and LlamaCpp batches that its
+                // tinyBLAS declines.
+                const bool ggmlF32 = w.type == TensorType::F32 && kernels.dotF32Ggml &&
+                                     (rounding == BatchRounding::AsDecode || nTokens == 1 ||
+                                      w.cols % kernels.llamaSgemmF32Lanes != 0);
                 if (takesLlamaIqPanel(kernels, w, nTokens, rounding)) {
                     // Parity checks only (the scalar reference is slow, and exact).
                     for (int64_t t = 0; t < nTokens; ++t) {
@@ -177,7 +180,7 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                                  act + layout.rowBytes * static_cast<size_t>(grouped), layout.rowBytes,
                                  nTokens - grouped, jobs[j].y + grouped * w.rows, rBegin, rEnd);
                 } else
-                    multiplyRows(w, llamaF32 ? kernels.dotF32Ggml : kernels.dotFor(w.type), act,
+                    multiplyRows(w, ggmlF32 ? kernels.dotF32Ggml : kernels.dotFor(w.type), act,
                                  layout.rowBytes, nTokens, jobs[j].y, rBegin, rEnd);
             }
             jobFirstRow += w.rows;
