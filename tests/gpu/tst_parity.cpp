@@ -302,6 +302,26 @@ private Q_SLOTS:
                  qPrintable(QStringLiteral("greedy tokens differ from llama.cpp's at step %1 of %2")
                                 .arg(step)
                                 .arg(expected.size())));
+        // Where the build's logits of the prompt's last position are stored beside its tokens
+        // (NAME.logits.f32), they must be ours bit for bit: tokens can agree while the floats do not.
+        QFile stored(QDir(dir).filePath(QFileInfo(file).completeBaseName() + QStringLiteral(".logits.f32")));
+        if (!stored.open(QIODevice::ReadOnly))
+            return;
+        const QByteArray raw = stored.readAll();
+        auto logits = (*generator)->promptLogits(promptIds);
+        QVERIFY(logits);
+        QCOMPARE(raw.size(), static_cast<qsizetype>(logits->size() * sizeof(float)));
+        std::vector<float> theirs(logits->size());
+        std::memcpy(theirs.data(), raw.constData(), static_cast<size_t>(raw.size()));
+        const auto differing =
+            std::mismatch(logits->begin(), logits->end(), theirs.begin(),
+                          [](float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0; });
+        const auto index = static_cast<size_t>(differing.first - logits->begin());
+        QVERIFY2(index == logits->size(),
+                 qPrintable(QStringLiteral("prompt logit %1 is %2, llama.cpp's %3")
+                                .arg(index)
+                                .arg(double(index < logits->size() ? (*logits)[index] : 0.0f), 0, 'g', 9)
+                                .arg(double(index < theirs.size() ? theirs[index] : 0.0f), 0, 'g', 9)));
     }
 
     void lastLogits_data() {

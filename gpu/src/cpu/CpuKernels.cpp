@@ -149,7 +149,7 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                 // tinyBLAS declines.
                 const bool ggmlF32 = w.type == TensorType::F32 && kernels.dotF32Ggml &&
                                      (rounding == BatchRounding::AsDecode || nTokens == 1 ||
-                                      w.cols % kernels.llamaSgemmF32Lanes != 0);
+                                      w.cols % kernels.llamaSgemmF32Lanes != 0 || w.rows % 4 != 0);
                 if (takesLlamaIqPanel(kernels, w, nTokens, rounding)) {
                     // Parity checks only (the scalar reference is slow, and exact).
                     for (int64_t t = 0; t < nTokens; ++t) {

@@ -150,6 +150,12 @@ public:
     Expected<void> beginLayer(int64_t layer) override {
         m_layer = layer;
         m_w = &m_e.m_weights->layer(layer);
+        // llama.cpp's graph keeps only the rows whose logits are wanted (inp_out_ids: the last of the batch)
+        // after the model's last attention, so that layer's feed-forward products run on one row, in its
+        // one-token arithmetic. Under LlamaCpp the last row takes them alone (the other rows' results go
+        // nowhere); under AsDecode every row already has the one-token arithmetic.
+        m_lastRowAlone =
+            m_e.m_rounding == cpu::BatchRounding::LlamaCpp && m_nTokens > 1 && layer == m_c.layerCount - 1;
         const int64_t qDim = m_c.qDim();
         const int64_t kvDim = m_c.kvDim();
         const auto n = static_cast<size_t>(m_nTokens);
@@ -174,17 +180,26 @@ public:
     }
 
     Expected<void> project(LayerBuffer input, std::span<const LayerProduct> products) override {
-        if (products.size() == 1) {
-            cpu::matmul(*m_w->matrix(products[0].matrix), buffer(input), m_nTokens, buffer(products[0].out),
-                        m_e.m_pool, m_e.m_actScratch, m_e.m_rounding);
-            return {};
-        }
-        std::array<cpu::MatmulJob, cpu::kMaxSharedJobs> jobs;
-        const size_t count = std::min(products.size(), jobs.size());
-        for (size_t i = 0; i < count; ++i)
-            jobs[i] = {m_w->matrix(products[i].matrix), buffer(products[i].out)};
-        cpu::matmulShared(std::span(jobs.data(), count), buffer(input), m_nTokens, m_e.m_pool,
-                          m_e.m_actScratch, m_e.m_rounding);
+        const bool feedForward = products[0].matrix == LayerTensor::Gate ||
+                                 products[0].matrix == LayerTensor::Up ||
+                                 products[0].matrix == LayerTensor::Down;
+        forRowRanges(feedForward, [&](int64_t first, int64_t rows) {
+            const float* in = buffer(input) + first * width(input);
+            if (products.size() == 1) {
+                const WeightMatrix& w = *m_w->matrix(products[0].matrix);
+                cpu::matmul(w, in, rows, buffer(products[0].out) + first * w.rows, m_e.m_pool,
+                            m_e.m_actScratch, m_e.m_rounding);
+                return;
+            }
+            std::array<cpu::MatmulJob, cpu::kMaxSharedJobs> jobs;
+            const size_t count = std::min(products.size(), jobs.size());
+            for (size_t i = 0; i < count; ++i) {
+                const WeightMatrix* w = m_w->matrix(products[i].matrix);
+                jobs[i] = {w, buffer(products[i].out) + first * w->rows};
+            }
+            cpu::matmulShared(std::span(jobs.data(), count), in, rows, m_e.m_pool, m_e.m_actScratch,
+                              m_e.m_rounding);
+        });
         return {};
     }
 
@@ -194,8 +209,10 @@ public:
         const WeightMatrix& fused = *m_w->matrix(matrix);
         const int64_t fusedRows = fused.rows;
         m_e.m_fused.resize(static_cast<size_t>(m_nTokens * fusedRows));
-        cpu::matmul(fused, buffer(input), m_nTokens, m_e.m_fused.data(), m_e.m_pool, m_e.m_actScratch,
-                    m_e.m_rounding);
+        forRowRanges(matrix == LayerTensor::Up, [&](int64_t first, int64_t rows) {
+            cpu::matmul(fused, buffer(input) + first * width(input), rows,
+                        m_e.m_fused.data() + first * fusedRows, m_e.m_pool, m_e.m_actScratch, m_e.m_rounding);
+        });
         forEachToken([&](int64_t t) {
             const float* row = m_e.m_fused.data() + t * fusedRows;
             for (const LayerBuffer out : outs) {
@@ -289,6 +306,17 @@ private:
         return nullptr;
     }
     int64_t width(LayerBuffer b) const { return layerBufferWidth(m_c, b); }
+    // Calls product(firstRow, rows) over all rows at once, or, for the last layer's feed-forward products
+    // under LlamaCpp (m_lastRowAlone), over all rows but the last and then the last alone.
+    template <typename Product>
+    void forRowRanges(bool feedForward, Product&& product) {
+        if (feedForward && m_lastRowAlone) {
+            product(int64_t{0}, m_nTokens - 1);
+            product(m_nTokens - 1, int64_t{1});
+        } else {
+            product(int64_t{0}, m_nTokens);
+        }
+    }
     // Per-token steps of a batch run on the pool too (each token's values do not depend on the split).
     template <typename Step>
     void forEachToken(Step&& step) {
@@ -312,6 +340,7 @@ private:
     float* m_hidden;
     int64_t m_nTokens;
     int64_t m_layer = 0;
+    bool m_lastRowAlone = false; // see beginLayer
     const LayerWeights* m_w = nullptr;
 };
 
@@ -362,8 +391,10 @@ Expected<void> ShardExecutor::CpuLayerOps::experts(FfnActivation activation) {
     const int64_t used = m_c.expertUsedCount;
     const auto n = static_cast<size_t>(nTokens);
     x.m_router.resize(n * static_cast<size_t>(experts));
-    cpu::matmul(w.gateInp, x.m_normed.data(), nTokens, x.m_router.data(), x.m_pool, x.m_actScratch,
-                x.m_rounding);
+    forRowRanges(true, [&](int64_t first, int64_t rows) {
+        cpu::matmul(w.gateInp, x.m_normed.data() + first * dim, rows, x.m_router.data() + first * experts,
+                    x.m_pool, x.m_actScratch, x.m_rounding);
+    });
     x.m_slotExpert.resize(n * static_cast<size_t>(used));
     x.m_slotWeight.resize(n * static_cast<size_t>(used));
     x.m_slotOut.resize(n * static_cast<size_t>(used * dim));

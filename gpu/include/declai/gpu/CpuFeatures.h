@@ -98,7 +98,8 @@ struct KernelTable {
     // of tinyBLAS (dotF32's order): one token, or rows whose length is not a multiple of 16. Null: dotF32.
     DotFn dotF32Ggml = nullptr;
     // llama.cpp's tinyBLAS takes F32 products of 2 or more tokens whose row length is a multiple of its
-    // vector width in floats (this); the others go through ggml_vec_dot_f32 (dotF32Ggml).
+    // vector width in floats (this) and whose row count is a multiple of 4; the others go through
+    // ggml_vec_dot_f32 (dotF32Ggml).
     int llamaSgemmF32Lanes = 16;
     // llama.cpp's x86 builds (AVX2 and up) run IQ4_XS products of 8 or more tokens through their IQ panel
     // gemm, which rounds unlike their dot product (quant::dotIQ4_XSPanel); tables that follow those builds
