@@ -150,6 +150,10 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                 const bool ggmlF32 = w.type == TensorType::F32 && kernels.dotF32Ggml &&
                                      (rounding == BatchRounding::AsDecode || nTokens == 1 ||
                                       w.cols % kernels.llamaSgemmF32Lanes != 0 || w.rows % 4 != 0);
+                // llama.cpp's tinyBLAS order for an F16 batch it takes there (LlamaCpp only).
+                const bool sgemmF16 = rounding == BatchRounding::LlamaCpp && w.type == TensorType::F16 &&
+                                      kernels.dotF16Sgemm && nTokens > 1 &&
+                                      w.cols % kernels.llamaSgemmF32Lanes == 0 && w.rows % 4 == 0;
                 if (takesLlamaIqPanel(kernels, w, nTokens, rounding)) {
                     // Parity checks only (the scalar reference is slow, and exact).
                     for (int64_t t = 0; t < nTokens; ++t) {
@@ -180,8 +184,11 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                                  act + layout.rowBytes * static_cast<size_t>(grouped), layout.rowBytes,
                                  nTokens - grouped, jobs[j].y + grouped * w.rows, rBegin, rEnd);
                 } else
-                    multiplyRows(w, ggmlF32 ? kernels.dotF32Ggml : kernels.dotFor(w.type), act,
-                                 layout.rowBytes, nTokens, jobs[j].y, rBegin, rEnd);
+                    multiplyRows(w,
+                                 ggmlF32    ? kernels.dotF32Ggml
+                                 : sgemmF16 ? kernels.dotF16Sgemm
+                                            : kernels.dotFor(w.type),
+                                 act, layout.rowBytes, nTokens, jobs[j].y, rBegin, rEnd);
             }
             jobFirstRow += w.rows;
         }

@@ -101,6 +101,10 @@ struct KernelTable {
     // vector width in floats (this) and whose row count is a multiple of 4; the others go through
     // ggml_vec_dot_f32 (dotF32Ggml).
     int llamaSgemmF32Lanes = 16;
+    // F16 weights in llama.cpp's tinyBLAS order (activations rounded to F16, one FMA chain of
+    // llamaSgemmF32Lanes lanes per row and token, its hsum), which it takes for F16 batches under the same
+    // conditions as for F32; BatchRounding::LlamaCpp only. Null: dotF16 (its ggml_vec_dot_f16 order).
+    DotFn dotF16Sgemm = nullptr;
     // llama.cpp's x86 builds (AVX2 and up) run IQ4_XS products of 8 or more tokens through their IQ panel
     // gemm, which rounds unlike their dot product (quant::dotIQ4_XSPanel); tables that follow those builds
     // set this, and BatchRounding::LlamaCpp then takes such batches that way.
