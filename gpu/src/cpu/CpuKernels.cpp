@@ -273,8 +273,10 @@ float geluF16(float x) {
     if (x >= 10.0f)
         return x;
     const float h = quant::fp16ToFp32(quant::fp32ToFp16(x));
-    const float g =
-        0.5f * h * (1.0f + std::tanh(0.79788456080286535587989211986876f * h * (1.0f + 0.044715f * h * h)));
+    // ggml builds its table with GCC contracting `1.0f + GELU_COEF_A*x*x` into one FMA: unfused, one of the
+    // 65536 F16 entries rounds the other way (checked against the build's ggml_table_gelu_f16).
+    const float inner = std::fma(0.044715f * h, h, 1.0f);
+    const float g = 0.5f * h * (1.0f + std::tanh(0.79788456080286535587989211986876f * h * inner));
     return quant::fp16ToFp32(quant::fp32ToFp16(g));
 }
 
