@@ -307,17 +307,32 @@ void softmax(float* x, int64_t n) {
         x[i] *= inv;
 }
 
+double expSumGgml(float* y, const float* x, int64_t n, float max) {
+    if (const auto simd = activeKernels().expSumGgml)
+        return simd(y, x, n, max);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        y[i] = std::exp(x[i] - max);
+        sum += static_cast<double>(y[i]);
+    }
+    return sum;
+}
+
+void softmaxGgml(float* x, int64_t n) {
+    float maxValue = -INFINITY;
+    for (int64_t i = 0; i < n; ++i)
+        maxValue = std::max(maxValue, x[i]);
+    const auto inverse = static_cast<float>(1.0 / expSumGgml(x, x, n, maxValue));
+    for (int64_t i = 0; i < n; ++i)
+        x[i] *= inverse;
+}
+
 void routeExperts(float* routerLogits, int64_t nTokens, int64_t experts, int64_t used, int32_t* chosen,
                   float* weights) {
     std::vector<int32_t> order(static_cast<size_t>(experts));
     for (int64_t t = 0; t < nTokens; ++t) {
         float* probs = routerLogits + t * experts;
-        // llama.cpp's soft_max op on this instruction set where the table has it: routing follows it bit for
-        // bit.
-        if (const KernelTable& kernels = activeKernels(); kernels.softmaxGgml)
-            kernels.softmaxGgml(probs, experts);
-        else
-            softmax(probs, experts);
+        softmaxGgml(probs, experts); // llama.cpp's soft_max op: routing follows it bit for bit
         std::iota(order.begin(), order.end(), 0);
         std::stable_sort(order.begin(), order.end(),
                          [&](int32_t a, int32_t b) { return probs[a] > probs[b]; });

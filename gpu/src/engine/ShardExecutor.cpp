@@ -445,6 +445,10 @@ Expected<void> ShardExecutor::CpuLayerOps::experts(FfnActivation activation) {
     return {};
 }
 
+// llama.cpp's flash-attention tile (GGML_FA_TILE_Q and _KV): batches of this many queries or more take its
+// tiled path, which steps the keys in tiles of this many positions.
+constexpr int64_t kLlamaAttentionTile = 64;
+
 Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) {
     ShardExecutor& x = m_e;
     const ModelConfig& c = m_c;
@@ -481,7 +485,81 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
     const float scale = softCap > 0.0f ? kqScale / softCap : kqScale;
     // A sliding-window layer sees the last `window` positions, its own included.
     const int64_t window = mode.window;
-    x.m_scores.resize(static_cast<size_t>(x.m_pool.threadCount() * headDim * 2));
+    x.m_scores.resize(static_cast<size_t>(x.m_pool.threadCount() * (headDim * 2 + kLlamaAttentionTile)));
+
+    // llama.cpp evaluates a batch of 64 or more queries with its tiled flash attention
+    // (ggml_compute_forward_flash_attn_ext_tiled) when the head size is a multiple of its F32 vector width;
+    // under LlamaCpp such a batch takes those floats: the query in F32, each score one FMA chain over the
+    // head's values, times the scale (soft-capping: tanh, times the cap), keys in tiles of 64 positions from
+    // position 0, per tile the running maximum and sum (ggml_vec_soft_max_f32: the table's exp and sums) and
+    // the values added to an F32 accumulator in one FMA chain per dimension, divided by the sum at the end.
+    if (x.m_rounding == cpu::BatchRounding::LlamaCpp && nTokens >= kLlamaAttentionTile &&
+        headDim % kernels.llamaSgemmF32Lanes == 0) {
+        x.m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
+            float* accumulator = x.m_scores.data() + thread * (headDim * 2 + kLlamaAttentionTile);
+            float* scores = accumulator + headDim;
+            for (int64_t item = begin; item < end; ++item) {
+                const int64_t t = item / c.headCount;
+                const int64_t h = item % c.headCount;
+                const int64_t kvHead = h / group;
+                const Segment& segment =
+                    segments[static_cast<size_t>(x.m_rowSegment[static_cast<size_t>(t)])];
+                const uint16_t* keys = segment.cache->keys[layerSlot].data();
+                const uint16_t* values = segment.cache->values[layerSlot].data();
+                const int64_t visible = segment.startPos + (t - segment.firstRow) + 1;
+                const int64_t first = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
+                const float* query = x.m_q.data() + t * qDim + h * headDim;
+                std::fill(accumulator, accumulator + headDim, 0.0f);
+                float maxScore = -INFINITY;
+                float sum = 0.0f;
+                for (int64_t tile = first / kLlamaAttentionTile * kLlamaAttentionTile; tile < visible;
+                     tile += kLlamaAttentionTile) {
+                    float tileMax = -INFINITY;
+                    for (int64_t i = 0; i < kLlamaAttentionTile; ++i) {
+                        const int64_t j = tile + i;
+                        if (j < first || j >= visible) {
+                            scores[i] = -INFINITY; // masked
+                            continue;
+                        }
+                        const uint16_t* k = keys + j * kvDim + kvHead * headDim;
+                        float score = 0.0f;
+                        for (int64_t d = 0; d < headDim; ++d)
+                            score = std::fma(query[d], quant::fp16ToFp32(k[d]), score);
+                        score *= scale;
+                        if (softCap > 0.0f)
+                            score = std::tanh(score) * softCap;
+                        scores[i] = score;
+                        tileMax = std::max(tileMax, score);
+                    }
+                    if (tileMax == -INFINITY)
+                        continue;
+                    const float newMax = std::fmax(maxScore, tileMax);
+                    if (newMax > maxScore) {
+                        const float rescale = std::exp(maxScore - newMax);
+                        for (int64_t d = 0; d < headDim; ++d)
+                            accumulator[d] *= rescale;
+                        sum *= rescale;
+                    }
+                    maxScore = newMax;
+                    sum = static_cast<float>(static_cast<double>(sum) +
+                                             cpu::expSumGgml(scores, scores, kLlamaAttentionTile, newMax));
+                    for (int64_t i = 0; i < kLlamaAttentionTile; ++i) {
+                        const int64_t j = tile + i;
+                        if (j < first || j >= visible)
+                            continue; // weight 0: adds nothing
+                        const uint16_t* v = values + j * kvDim + kvHead * headDim;
+                        for (int64_t d = 0; d < headDim; ++d)
+                            accumulator[d] = std::fma(scores[i], quant::fp16ToFp32(v[d]), accumulator[d]);
+                    }
+                }
+                const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
+                float* out = x.m_attnOut.data() + t * qDim + h * headDim;
+                for (int64_t d = 0; d < headDim; ++d)
+                    out[d] = accumulator[d] * inverse;
+            }
+        });
+        return {};
+    }
 
     // Single-pass ("flash") attention with an online softmax, parallel over (token, head) pairs; each
     // pair attends causally to positions [0, startPos + t]. The numerics are llama.cpp's CPU path

@@ -128,11 +128,11 @@ struct KernelTable {
     // x[i] = silu(gate[i]) * x[i] over one row, llama.cpp's way for this instruction set (vector groups
     // from the row start with its own exp, the tail with libm); nullptr: cpu::swiGlu's libm loop.
     void (*swiGlu)(const float* gate, float* x, int64_t n) = nullptr;
-    // x = softmax(x) over one row as llama.cpp's soft_max op computes it for this instruction set (exp of
-    // whole vector groups with its own exp and each group's sum reduced in its lane order, the tail with
-    // libm; the sum in double); nullptr: cpu::softmax (libm for every value). The mixture-of-experts router
-    // uses it: a last-bit change in a routing weight moves everything after it.
-    void (*softmaxGgml)(float* x, int64_t n) = nullptr;
+    // llama.cpp's ggml_vec_soft_max_f32 for this instruction set: y = exp(x - max) with whole vector groups
+    // through its own exp (the tail with libm), returning the sum of the y in double, each group's part
+    // reduced in its lane order. nullptr: libm for every value, summed one by one. The mixture-of-experts
+    // router's softmax and LlamaCpp's tiled attention use it.
+    double (*expSumGgml)(float* y, const float* x, int64_t n, float max) = nullptr;
 
     // Tiled matrix products (tables that have them use them for every matmul of that weight type, decode
     // included, instead of the dot products above).

@@ -65,6 +65,10 @@ void addInPlace(float* x, const float* y, int64_t n);
 
 // Softmax in place over n values (max-subtracted, sum in double).
 void softmax(float* x, int64_t n);
+// llama.cpp's soft_max pieces as the active table's build computes them (KernelTable::expSumGgml): y =
+// exp(x - max) and the sum of y in double; and a whole row's softmax (max, exp and sum, times float(1 / sum)).
+double expSumGgml(float* y, const float* x, int64_t n, float max);
+void softmaxGgml(float* x, int64_t n);
 
 // Mixture-of-experts routing as llama.cpp's build_moe_ffn runs Mixtral, for nTokens rows of `experts`
 // router logits (softmaxed in place): each token's `used` most probable experts in rank order go to

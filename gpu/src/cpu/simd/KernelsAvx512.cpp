@@ -1372,29 +1372,23 @@ void swiGluAvx512(const float* gate, float* x, int64_t n) {
         x[i] = (gate[i] / (1.0f + ::expf(-gate[i]))) * x[i];
 }
 
-// llama.cpp's soft_max row on its AVX-512 build: groups of 16 through its exp, each group's sum by
+// llama.cpp's ggml_vec_soft_max_f32 on its AVX-512 build: groups of 16 through its exp, each group's sum by
 // _mm512_reduce_add_ps (the same compiler's expansion as in that build), added to a double; the tail (every
-// value of a row shorter than 16, such as 8 experts' router logits) with libm; then every value times
-// float(1 / sum).
-void softmaxAvx512(float* x, int64_t n) {
-    float maxValue = -INFINITY;
-    for (int64_t i = 0; i < n; ++i)
-        maxValue = std::max(maxValue, x[i]);
+// value of a row shorter than 16, such as 8 experts' router logits) with libm.
+double expSumAvx512(float* y, const float* x, int64_t n, float max) {
     double sum = 0.0;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        const __m512 value = expGgml(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(maxValue)));
-        _mm512_storeu_ps(x + i, value);
+        const __m512 value = expGgml(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(max)));
+        _mm512_storeu_ps(y + i, value);
         sum += static_cast<double>(_mm512_reduce_add_ps(value));
     }
     for (; i < n; ++i) {
-        const float e = ::expf(x[i] - maxValue);
+        const float e = ::expf(x[i] - max);
         sum += static_cast<double>(e);
-        x[i] = e;
+        y[i] = e;
     }
-    const auto inverse = static_cast<float>(1.0 / sum);
-    for (int64_t k = 0; k < n; ++k)
-        x[k] *= inverse;
+    return sum;
 }
 
 // llama.cpp's ggml_vec_dot_f32 as its AVX-512 build runs it, its F32 product where tinyBLAS (the table's
@@ -1426,7 +1420,7 @@ KernelTable makeAvx512Table() {
     t.llamaSgemmF32Lanes = 16;
     t.name = "avx512";
     t.swiGlu = &swiGluAvx512;
-    t.softmaxGgml = &softmaxAvx512;
+    t.expSumGgml = &expSumAvx512;
     // F16, Q8_0 and Q6_K weights use the dot products (llama.cpp's own arithmetic, see KernelsAvx2.inc): the
     // tiled kernels sum in another order, and llama.cpp parity at long generations needs the same floats.
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
