@@ -4,6 +4,7 @@
 // and vec_dot, and IQ4_NL with ggml's repacked gemv, bit for bit. `kernel_check speed` times one thread of
 // our AVX-512 dot products against ggml's vec_dot on a TinyLlama ffn_up-shaped matrix (5632 x 2048),
 // alternating, best of 5: decode (1 token) and prefill (64 tokens; ours in the engine's 4-token tiles).
+// `kernel_check orders` (below) checks the AVX2 table's copies of ggml's F32 and soft_max orders.
 #include "declai/core/Quant.h"
 #include "declai/gpu/CpuFeatures.h"
 #include "ggml-cpu.h"
@@ -22,6 +23,9 @@ const KernelTable& avx2KernelTableUnchecked();
 const KernelTable& avx512KernelTableUnchecked();
 } // namespace declai::cpu
 
+extern "C" void ggml_vec_dot_f32(int n, float* s, size_t bs, const float* x, size_t bx, const float* y,
+                                 size_t by, int nrc);
+extern "C" double ggml_vec_soft_max_f32(int n, float* y, const float* x, float max);
 extern "C" void ggml_gemv_iq4_nl_8x8_q8_0(int n, float* s, size_t bs, const void* vx, const void* vy, int nr,
                                           int nc);
 
@@ -137,6 +141,51 @@ int exact() {
     return differing + iq4Diffs == 0 ? 0 : 1;
 }
 
+// `kernel_check orders` (runs on any AVX2 machine, against an AVX2 build): the AVX2 table's copies of
+// llama.cpp's F32 one-token product (ggml_vec_dot_f32, with GCC's vectorised tail) and of its soft_max row
+// (ggml_vec_soft_max_f32: the build's exp and sums), bit for bit.
+int orders() {
+    const cpu::KernelTable& avx2 = cpu::avx2KernelTableUnchecked();
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    int dotDiffs = 0;
+    int dots = 0;
+    for (int n = 1; n <= 140; ++n) {
+        for (int rep = 0; rep < 200; ++rep, ++dots) {
+            std::vector<float> w(static_cast<size_t>(n));
+            std::vector<float> a(static_cast<size_t>(n));
+            for (size_t i = 0; i < w.size(); ++i) {
+                w[i] = normal(rng);
+                a[i] = normal(rng);
+            }
+            float theirs = 0.0f;
+            float ours = 0.0f;
+            ggml_vec_dot_f32(n, &theirs, 0, w.data(), 0, a.data(), 0, 1);
+            avx2.dotF32Ggml(w.data(), reinterpret_cast<const std::byte*>(a.data()), 0, 1, n, &ours);
+            dotDiffs += std::memcmp(&theirs, &ours, sizeof ours) != 0;
+        }
+    }
+    std::printf("F32 one-token product (ggml_vec_dot_f32), %d products: %s\n", dots,
+                dotDiffs == 0 ? "same bits" : "DIFFERENT");
+    int softmaxDiffs = 0;
+    int rows = 0;
+    for (int n : {4, 8, 9, 16, 30, 64}) {
+        for (int rep = 0; rep < 5000; ++rep, ++rows) {
+            std::vector<float> x(static_cast<size_t>(n));
+            for (float& v : x)
+                v = normal(rng) * (rep % 3 == 0 ? 0.5f : 3.0f);
+            const float max = *std::max_element(x.begin(), x.end());
+            std::vector<float> theirs(x.size());
+            std::vector<float> ours(x.size());
+            const double theirSum = ggml_vec_soft_max_f32(n, theirs.data(), x.data(), max);
+            const double ourSum = avx2.expSumGgml(ours.data(), x.data(), n, max);
+            softmaxDiffs += theirSum != ourSum || std::memcmp(theirs.data(), ours.data(), 4 * x.size()) != 0;
+        }
+    }
+    std::printf("soft_max row (ggml_vec_soft_max_f32), %d rows: %s\n", rows,
+                softmaxDiffs == 0 ? "same bits" : "DIFFERENT");
+    return dotDiffs + softmaxDiffs == 0 ? 0 : 1;
+}
+
 int speed() {
     using Clock = std::chrono::steady_clock;
     const int rows = 5632, n = 2048, tokens = 64;
@@ -202,5 +251,7 @@ int speed() {
 int main(int argc, char** argv) {
     ggml_cpu_init();
     const std::string mode = argc > 1 ? argv[1] : "exact";
+    if (mode == "orders")
+        return orders();
     return mode == "speed" ? speed() : exact();
 }
