@@ -94,8 +94,9 @@ struct KernelTable {
     DotFn dotQ5_K = nullptr;
     DotFn dotIQ4_NL = nullptr;
     DotFn dotIQ4_XS = nullptr;
-    // F32 in llama.cpp's ggml_vec_dot_f32 order, for BatchRounding::LlamaCpp where llama.cpp runs it instead
-    // of tinyBLAS (dotF32's order): one token, or rows whose length is not a multiple of 16. Null: dotF32.
+    // F32 in llama.cpp's ggml_vec_dot_f32 order: every token under BatchRounding::AsDecode (llama.cpp's
+    // decode is a batch of one) and, under LlamaCpp, the products its tinyBLAS declines (one token, or the
+    // conditions below). Null: dotF32.
     DotFn dotF32Ggml = nullptr;
     // llama.cpp's tinyBLAS takes F32 products of 2 or more tokens whose row length is a multiple of its
     // vector width in floats (this) and whose row count is a multiple of 4; the others go through
