@@ -445,9 +445,69 @@ Expected<void> ShardExecutor::CpuLayerOps::experts(FfnActivation activation) {
     return {};
 }
 
+namespace {
+
 // llama.cpp's flash-attention tile (GGML_FA_TILE_Q and _KV): batches of this many queries or more take its
 // tiled path, which steps the keys in tiles of this many positions.
 constexpr int64_t kLlamaAttentionTile = 64;
+
+// One (token, head) of llama.cpp's tiled flash attention (CpuLayerOps::attention says when it runs): keys
+// and values point at the head's part of cache row 0, rows kvStride values apart; the row sees positions
+// [first, visible). scratch holds headDim + kLlamaAttentionTile floats.
+void tiledAttentionRow(const float* query, const uint16_t* keys, const uint16_t* values, int64_t kvStride,
+                       int64_t first, int64_t visible, int64_t headDim, float scale, float softCap,
+                       float* scratch, float* out) {
+    float* accumulator = scratch;
+    float* scores = scratch + headDim;
+    std::fill(accumulator, accumulator + headDim, 0.0f);
+    float maxScore = -INFINITY;
+    float sum = 0.0f;
+    for (int64_t tile = first / kLlamaAttentionTile * kLlamaAttentionTile; tile < visible;
+         tile += kLlamaAttentionTile) {
+        float tileMax = -INFINITY;
+        for (int64_t i = 0; i < kLlamaAttentionTile; ++i) {
+            const int64_t j = tile + i;
+            if (j < first || j >= visible) {
+                scores[i] = -INFINITY; // masked
+                continue;
+            }
+            const uint16_t* k = keys + j * kvStride;
+            float score = 0.0f;
+            for (int64_t d = 0; d < headDim; ++d)
+                score = std::fma(query[d], quant::fp16ToFp32(k[d]), score);
+            score *= scale;
+            if (softCap > 0.0f)
+                score = std::tanh(score) * softCap;
+            scores[i] = score;
+            tileMax = std::max(tileMax, score);
+        }
+        if (tileMax == -INFINITY)
+            continue;
+        const float newMax = std::fmax(maxScore, tileMax);
+        if (newMax > maxScore) {
+            const float rescale = std::exp(maxScore - newMax);
+            for (int64_t d = 0; d < headDim; ++d)
+                accumulator[d] *= rescale;
+            sum *= rescale;
+        }
+        maxScore = newMax;
+        sum = static_cast<float>(static_cast<double>(sum) +
+                                 cpu::expSumGgml(scores, scores, kLlamaAttentionTile, newMax));
+        for (int64_t i = 0; i < kLlamaAttentionTile; ++i) {
+            const int64_t j = tile + i;
+            if (j < first || j >= visible)
+                continue; // weight 0: adds nothing
+            const uint16_t* v = values + j * kvStride;
+            for (int64_t d = 0; d < headDim; ++d)
+                accumulator[d] = std::fma(scores[i], quant::fp16ToFp32(v[d]), accumulator[d]);
+        }
+    }
+    const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
+    for (int64_t d = 0; d < headDim; ++d)
+        out[d] = accumulator[d] * inverse;
+}
+
+} // namespace
 
 Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) {
     ShardExecutor& x = m_e;
@@ -496,8 +556,7 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
     if (x.m_rounding == cpu::BatchRounding::LlamaCpp && nTokens >= kLlamaAttentionTile &&
         headDim % kernels.llamaSgemmF32Lanes == 0) {
         x.m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
-            float* accumulator = x.m_scores.data() + thread * (headDim * 2 + kLlamaAttentionTile);
-            float* scores = accumulator + headDim;
+            float* scratch = x.m_scores.data() + thread * (headDim * 2 + kLlamaAttentionTile);
             for (int64_t item = begin; item < end; ++item) {
                 const int64_t t = item / c.headCount;
                 const int64_t h = item % c.headCount;
@@ -508,54 +567,9 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
                 const uint16_t* values = segment.cache->values[layerSlot].data();
                 const int64_t visible = segment.startPos + (t - segment.firstRow) + 1;
                 const int64_t first = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
-                const float* query = x.m_q.data() + t * qDim + h * headDim;
-                std::fill(accumulator, accumulator + headDim, 0.0f);
-                float maxScore = -INFINITY;
-                float sum = 0.0f;
-                for (int64_t tile = first / kLlamaAttentionTile * kLlamaAttentionTile; tile < visible;
-                     tile += kLlamaAttentionTile) {
-                    float tileMax = -INFINITY;
-                    for (int64_t i = 0; i < kLlamaAttentionTile; ++i) {
-                        const int64_t j = tile + i;
-                        if (j < first || j >= visible) {
-                            scores[i] = -INFINITY; // masked
-                            continue;
-                        }
-                        const uint16_t* k = keys + j * kvDim + kvHead * headDim;
-                        float score = 0.0f;
-                        for (int64_t d = 0; d < headDim; ++d)
-                            score = std::fma(query[d], quant::fp16ToFp32(k[d]), score);
-                        score *= scale;
-                        if (softCap > 0.0f)
-                            score = std::tanh(score) * softCap;
-                        scores[i] = score;
-                        tileMax = std::max(tileMax, score);
-                    }
-                    if (tileMax == -INFINITY)
-                        continue;
-                    const float newMax = std::fmax(maxScore, tileMax);
-                    if (newMax > maxScore) {
-                        const float rescale = std::exp(maxScore - newMax);
-                        for (int64_t d = 0; d < headDim; ++d)
-                            accumulator[d] *= rescale;
-                        sum *= rescale;
-                    }
-                    maxScore = newMax;
-                    sum = static_cast<float>(static_cast<double>(sum) +
-                                             cpu::expSumGgml(scores, scores, kLlamaAttentionTile, newMax));
-                    for (int64_t i = 0; i < kLlamaAttentionTile; ++i) {
-                        const int64_t j = tile + i;
-                        if (j < first || j >= visible)
-                            continue; // weight 0: adds nothing
-                        const uint16_t* v = values + j * kvDim + kvHead * headDim;
-                        for (int64_t d = 0; d < headDim; ++d)
-                            accumulator[d] = std::fma(scores[i], quant::fp16ToFp32(v[d]), accumulator[d]);
-                    }
-                }
-                const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
-                float* out = x.m_attnOut.data() + t * qDim + h * headDim;
-                for (int64_t d = 0; d < headDim; ++d)
-                    out[d] = accumulator[d] * inverse;
+                tiledAttentionRow(x.m_q.data() + t * qDim + h * headDim, keys + kvHead * headDim,
+                                  values + kvHead * headDim, kvDim, first, visible, headDim, scale, softCap,
+                                  scratch, x.m_attnOut.data() + t * qDim + h * headDim);
             }
         });
         return {};
