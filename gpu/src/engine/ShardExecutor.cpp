@@ -546,6 +546,20 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
     // A sliding-window layer sees the last `window` positions, its own included.
     const int64_t window = mode.window;
     x.m_scores.resize(static_cast<size_t>(x.m_pool.threadCount() * (headDim * 2 + kLlamaAttentionTile)));
+    // Each row attends to its own session's cache for this layer, up to its own position (and, with a
+    // sliding window, from `window` positions back).
+    struct RowView {
+        const uint16_t* keys;
+        const uint16_t* values;
+        int64_t first;
+        int64_t visible;
+    };
+    const auto rowView = [&](int64_t t) {
+        const Segment& segment = segments[static_cast<size_t>(x.m_rowSegment[static_cast<size_t>(t)])];
+        const int64_t visible = segment.startPos + (t - segment.firstRow) + 1;
+        return RowView{segment.cache->keys[layerSlot].data(), segment.cache->values[layerSlot].data(),
+                       window > 0 ? std::max<int64_t>(0, visible - window) : 0, visible};
+    };
 
     // llama.cpp evaluates a batch of 64 or more queries with its tiled flash attention
     // (ggml_compute_forward_flash_attn_ext_tiled) when the head size is a multiple of its F32 vector width;
@@ -561,15 +575,10 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
                 const int64_t t = item / c.headCount;
                 const int64_t h = item % c.headCount;
                 const int64_t kvHead = h / group;
-                const Segment& segment =
-                    segments[static_cast<size_t>(x.m_rowSegment[static_cast<size_t>(t)])];
-                const uint16_t* keys = segment.cache->keys[layerSlot].data();
-                const uint16_t* values = segment.cache->values[layerSlot].data();
-                const int64_t visible = segment.startPos + (t - segment.firstRow) + 1;
-                const int64_t first = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
-                tiledAttentionRow(x.m_q.data() + t * qDim + h * headDim, keys + kvHead * headDim,
-                                  values + kvHead * headDim, kvDim, first, visible, headDim, scale, softCap,
-                                  scratch, x.m_attnOut.data() + t * qDim + h * headDim);
+                const RowView row = rowView(t);
+                tiledAttentionRow(x.m_q.data() + t * qDim + h * headDim, row.keys + kvHead * headDim,
+                                  row.values + kvHead * headDim, kvDim, row.first, row.visible, headDim,
+                                  scale, softCap, scratch, x.m_attnOut.data() + t * qDim + h * headDim);
             }
         });
         return {};
@@ -590,12 +599,11 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
             const int64_t t = item / c.headCount;
             const int64_t h = item % c.headCount;
             const int64_t kvHead = h / group;
-            // Each row attends to its own session's cache, up to its own position.
-            const Segment& segment = segments[static_cast<size_t>(x.m_rowSegment[static_cast<size_t>(t)])];
-            const uint16_t* keys = segment.cache->keys[layerSlot].data();
-            const uint16_t* values = segment.cache->values[layerSlot].data();
-            const int64_t visible = segment.startPos + (t - segment.firstRow) + 1;
-            const int64_t first = window > 0 ? std::max<int64_t>(0, visible - window) : 0;
+            const RowView row = rowView(t);
+            const uint16_t* keys = row.keys;
+            const uint16_t* values = row.values;
+            const int64_t visible = row.visible;
+            const int64_t first = row.first;
             const float* query = x.m_q.data() + t * qDim + h * headDim;
             kernels.roundF16(query, q, headDim);
             std::fill(accumulator, accumulator + headDim, 0.0f);
