@@ -460,6 +460,8 @@ private Q_SLOTS:
         auto batched = ShardExecutor::create(loaded.weights, layers, pool);
         auto stepwise = ShardExecutor::create(loaded.weights, layers, pool);
         QVERIFY(batched && stepwise);
+        (*batched)->setBatchRounding(cpu::BatchRounding::AsDecode);
+        (*stepwise)->setBatchRounding(cpu::BatchRounding::AsDecode);
         std::vector<float> all(size_t(n * dim));
         QVERIFY(embedder.embed(tokens, all));
         std::vector<float> expected = all;
@@ -476,6 +478,79 @@ private Q_SLOTS:
                                          .arg(double(expected[size_t(t * dim + d)]))));
             }
         }
+    }
+
+    // The pipeline runs a prompt in chunks and a failover replays prompt and generated tokens in one
+    // request; under LlamaCpp (the default) both give every row what llama.cpp's whole-prompt batch and its
+    // decode steps give it (BatchPart::promptTokens), so parity with llama.cpp survives both. Layers
+    // [0, last) so that every row's output matters (the last layer's keep only the last row's).
+    void chunkedPromptAndReplayEqualWholePrompt_data() { batchedPrefillEqualsStepwiseDecode_data(); }
+
+    void chunkedPromptAndReplayEqualWholePrompt() {
+        QFETCH(QString, model);
+        const Loaded loaded = load(model);
+        QVERIFY(loaded.weights);
+        // Over 64 tokens, so the whole batch takes llama.cpp's tiled attention while its 32-token chunks
+        // alone would not.
+        auto tokens = loaded.tokenizer->encode(
+            "Once upon a time there was a big dog named Max. He liked to run in the park with his friend, a "
+            "little girl named Lily, and every day they played with a red ball until the sun went down. One "
+            "day the ball rolled into the pond, and Max jumped in after it. Lily laughed and clapped her "
+            "hands, and when Max swam back with the ball in his mouth she gave him a big hug and a treat.",
+            true);
+        const int64_t contextLength = loaded.weights->config().contextLength;
+        constexpr int64_t kGenerated = 5;
+        if (int64_t(tokens.size()) + kGenerated > contextLength)
+            tokens.resize(size_t(contextLength - kGenerated));
+        QVERIFY2(tokens.size() > 64, "the prompt must be longer than llama.cpp's attention tile");
+        const auto promptTokens = int64_t(tokens.size());
+        // Generated tokens: any ids will do, each runs as one decode step.
+        for (int64_t i = 0; i < kGenerated; ++i)
+            tokens.push_back(tokens[size_t(i * 7 % promptTokens)]);
+        const auto total = int64_t(tokens.size());
+        ThreadPool pool(2);
+        Embedder embedder(loaded.weights);
+        const int64_t dim = embedder.hiddenSize();
+        const int64_t layerCount = loaded.weights->config().layerCount;
+        QVERIFY(layerCount >= 2);
+        const LayerRange layers{0, layerCount - 1};
+        auto whole = ShardExecutor::create(loaded.weights, layers, pool);
+        auto chunked = ShardExecutor::create(loaded.weights, layers, pool);
+        auto replayed = ShardExecutor::create(loaded.weights, layers, pool);
+        QVERIFY(whole && chunked && replayed);
+        std::vector<float> embedded(size_t(total * dim));
+        QVERIFY(embedder.embed(tokens, embedded));
+        const auto rows = [&](int64_t first, int64_t n) {
+            return std::vector<float>(embedded.begin() + first * dim, embedded.begin() + (first + n) * dim);
+        };
+
+        // As llama.cpp runs it: the prompt as one batch, then one token at a time.
+        std::vector<float> expected = rows(0, promptTokens);
+        QVERIFY((*whole)->forward(1, 0, expected, promptTokens));
+        for (int64_t t = promptTokens; t < total; ++t) {
+            std::vector<float> row = rows(t, 1);
+            QVERIFY((*whole)->forward(1, t, row, 1));
+            expected.insert(expected.end(), row.begin(), row.end());
+        }
+        // As the gateway sends it: 32-token chunks of the prompt, then decode steps.
+        std::vector<float> got;
+        for (int64_t first = 0; first < total;) {
+            const int64_t n = first < promptTokens ? std::min<int64_t>(32, promptTokens - first) : 1;
+            std::vector<float> chunk = rows(first, n);
+            BatchPart part{1, first, chunk, n};
+            part.promptTokens = promptTokens;
+            const auto results = (*chunked)->forwardBatch(std::span<const BatchPart>(&part, 1));
+            QVERIFY(results.front());
+            got.insert(got.end(), chunk.begin(), chunk.end());
+            first += n;
+        }
+        QVERIFY2(got == expected, "a prompt in chunks differs from the whole prompt");
+        // A failover replay: everything in one request.
+        std::vector<float> replay = rows(0, total);
+        BatchPart part{1, 0, replay, total};
+        part.promptTokens = promptTokens;
+        QVERIFY((*replayed)->forwardBatch(std::span<const BatchPart>(&part, 1)).front());
+        QVERIFY2(replay == expected, "a replay of prompt and generated tokens differs from the original");
     }
 
     // In llama.cpp's batch rounding (Q4_K gemm groups of 4 tokens per sequence), forwardBatch still gives

@@ -54,15 +54,17 @@ bool takesLlamaIqPanel(const KernelTable& kernels, const WeightMatrix& w, int64_
 } // namespace
 
 void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
-            std::vector<std::byte>& scratch, BatchRounding rounding) {
+            std::vector<std::byte>& scratch, BatchRounding rounding, int64_t batchTokens) {
     const MatmulJob job{&w, y};
-    matmulShared(std::span<const MatmulJob>(&job, 1), x, nTokens, pool, scratch, rounding);
+    matmulShared(std::span<const MatmulJob>(&job, 1), x, nTokens, pool, scratch, rounding, batchTokens);
 }
 
 void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nTokens, ThreadPool& pool,
-                  std::vector<std::byte>& scratch, BatchRounding rounding) {
+                  std::vector<std::byte>& scratch, BatchRounding rounding, int64_t batchTokens) {
     if (jobs.empty() || nTokens <= 0)
         return;
+    // What llama.cpp's kernel choice sees: the whole batch, when these rows are a chunk of it.
+    const int64_t batch = batchTokens > 0 ? batchTokens : nTokens;
     const KernelTable& kernels = activeKernels();
     const int64_t cols = jobs.front().w->cols;
     // Prepare the activations once per distinct activation layout (Q/K/V or gate/up usually share one):
@@ -82,7 +84,7 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
     for (size_t j = 0; j < jobCount; ++j) {
         const TensorType weightType = jobs[j].w->type;
         const GemmKernel* gemm = kernels.gemmFor(weightType);
-        if (gemm && (nTokens < gemm->minTokens || takesLlamaIqPanel(kernels, *jobs[j].w, nTokens, rounding)))
+        if (gemm && (nTokens < gemm->minTokens || takesLlamaIqPanel(kernels, *jobs[j].w, batch, rounding)))
             gemm = nullptr; // the dot products' activation rows
         const QuantizeFn prepare = gemm ? gemm->prepare : nullptr;
         const TensorType actType = quant::activationTypeFor(weightType);
@@ -148,13 +150,13 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                 // hence every token of AsDecode (decode is a batch of one), and LlamaCpp batches that its
                 // tinyBLAS declines.
                 const bool ggmlF32 = w.type == TensorType::F32 && kernels.dotF32Ggml &&
-                                     (rounding == BatchRounding::AsDecode || nTokens == 1 ||
+                                     (rounding == BatchRounding::AsDecode || batch == 1 ||
                                       w.cols % kernels.llamaSgemmF32Lanes != 0 || w.rows % 4 != 0);
                 // llama.cpp's tinyBLAS order for an F16 batch it takes there (LlamaCpp only).
                 const bool sgemmF16 = rounding == BatchRounding::LlamaCpp && w.type == TensorType::F16 &&
-                                      kernels.dotF16Sgemm && nTokens > 1 &&
+                                      kernels.dotF16Sgemm && batch > 1 &&
                                       w.cols % kernels.llamaSgemmF32Lanes == 0 && w.rows % 4 == 0;
-                if (takesLlamaIqPanel(kernels, w, nTokens, rounding)) {
+                if (takesLlamaIqPanel(kernels, w, batch, rounding)) {
                     // Parity checks only (the scalar reference is slow, and exact).
                     for (int64_t t = 0; t < nTokens; ++t) {
                         const auto* xt = reinterpret_cast<const BlockQ8_K*>(act + layout.rowBytes *

@@ -31,14 +31,10 @@ Expected<void> Head::logitsBatch(std::span<const float> hidden, int64_t rows, st
     for (size_t r = 0; r < static_cast<size_t>(rows); ++r)
         cpu::rmsNorm(hidden.data() + r * dim, m_weights->outputNorm().data(), c.embeddingLength, c.rmsNormEps,
                      m_normed.data() + r * dim);
-    if (m_rounding == cpu::BatchRounding::LlamaCpp) {
-        // llama.cpp computes one row's logits: its one-token order for each row.
-        for (size_t r = 0; r < static_cast<size_t>(rows); ++r)
-            cpu::matmul(m_weights->output(), m_normed.data() + r * dim, 1, logits.data() + r * vocab, m_pool,
-                        m_scratch, m_rounding);
-    } else {
-        cpu::matmul(m_weights->output(), m_normed.data(), rows, logits.data(), m_pool, m_scratch, m_rounding);
-    }
+    // llama.cpp computes one row's logits (the prompt's last, or a decode token's): each row rounds as a
+    // batch of one, while one pass over the output matrix serves them all.
+    cpu::matmul(m_weights->output(), m_normed.data(), rows, logits.data(), m_pool, m_scratch,
+                cpu::BatchRounding::AsDecode);
     // Final soft-capping (gemma2), as llama.cpp's graph: scale by 1/cap, tanh, scale by cap.
     if (const float cap = c.finalSoftCap; cap > 0.0f) {
         const float inverse = 1.0f / cap;

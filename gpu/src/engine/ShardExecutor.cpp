@@ -79,19 +79,26 @@ Expected<void> ShardExecutor::check(SessionId session, int64_t startPos, std::sp
 
 Expected<void> ShardExecutor::forward(SessionId session, int64_t startPos, std::span<float> hidden,
                                       int64_t nTokens) {
-    if (auto valid = check(session, startPos, hidden, nTokens); !valid)
-        return valid;
-    const Segment segment{&m_sessions[session], startPos, 0, nTokens};
-    run(std::span<const Segment>(&segment, 1), hidden.data(), nTokens);
-    return {};
+    const BatchPart part{session, startPos, hidden, nTokens};
+    return std::move(forwardBatch(std::span<const BatchPart>(&part, 1)).front());
 }
 
 std::vector<Expected<void>> ShardExecutor::forwardBatch(std::span<const BatchPart> parts) {
     std::vector<Expected<void>> results(parts.size());
-    std::vector<Segment> segments;
-    std::vector<size_t> partOf; // segment -> part
+    // Rows that round as decode (every row under AsDecode) run together in one pass; under LlamaCpp each
+    // part's prompt rows run first, on their own, in chunks of one llama.cpp batch each.
+    struct PromptChunk {
+        size_t part;
+        int64_t firstRow; // within the part
+        int64_t nTokens;
+        int64_t batchTokens;
+    };
+    std::vector<PromptChunk> promptChunks;
+    std::vector<Segment> decodeSegments;
+    std::vector<size_t> decodePartOf; // decode segment -> part
+    std::vector<int64_t> decodeFirstRowInPart;
     std::vector<SessionId> seen;
-    int64_t rows = 0;
+    int64_t decodeRows = 0;
     for (size_t i = 0; i < parts.size(); ++i) {
         const BatchPart& part = parts[i];
         if (std::find(seen.begin(), seen.end(), part.session) != seen.end()) {
@@ -104,38 +111,57 @@ std::vector<Expected<void>> ShardExecutor::forwardBatch(std::span<const BatchPar
             continue;
         }
         seen.push_back(part.session);
-        segments.push_back(Segment{nullptr, part.startPos, rows, part.nTokens});
-        partOf.push_back(i);
-        rows += part.nTokens;
+        int64_t row = 0;
+        if (m_rounding == cpu::BatchRounding::LlamaCpp) {
+            // The llama.cpp batch these rows came from: the session's prompt, or this part alone.
+            const int64_t batchBegin = part.promptTokens > 0 ? 0 : part.startPos;
+            const int64_t batchEnd = part.promptTokens > 0 ? part.promptTokens : part.startPos + part.nTokens;
+            while (row < part.nTokens && part.startPos + row < batchEnd) {
+                const int64_t pos = part.startPos + row;
+                const int64_t ubatchBegin =
+                    batchBegin + (pos - batchBegin) / kLlamaUbatchTokens * kLlamaUbatchTokens;
+                const int64_t ubatchEnd = std::min(batchEnd, ubatchBegin + kLlamaUbatchTokens);
+                if (ubatchEnd - ubatchBegin == 1)
+                    break; // a batch of one token is decode
+                const int64_t n = std::min(part.nTokens - row, ubatchEnd - pos);
+                promptChunks.push_back(PromptChunk{i, row, n, ubatchEnd - ubatchBegin});
+                row += n;
+            }
+        }
+        if (row < part.nTokens) {
+            decodeSegments.push_back(Segment{nullptr, part.startPos + row, decodeRows, part.nTokens - row});
+            decodePartOf.push_back(i);
+            decodeFirstRowInPart.push_back(row);
+            decodeRows += part.nTokens - row;
+        }
     }
-    if (segments.empty())
+    const int64_t dim = m_config.embeddingLength;
+    for (const PromptChunk& chunk : promptChunks) {
+        const BatchPart& part = parts[chunk.part];
+        const Segment alone{&m_sessions[part.session], part.startPos + chunk.firstRow, 0, chunk.nTokens};
+        run(std::span<const Segment>(&alone, 1), part.hidden.data() + chunk.firstRow * dim, chunk.nTokens,
+            cpu::BatchRounding::LlamaCpp, chunk.batchTokens);
+    }
+    if (decodeSegments.empty())
         return results;
     // Caches are looked up after every insertion (std::map keeps references stable anyway).
-    for (size_t s = 0; s < segments.size(); ++s)
-        segments[s].cache = &m_sessions[parts[partOf[s]].session];
-    const int64_t dim = m_config.embeddingLength;
-    if (segments.size() == 1) { // nothing to gather
-        run(segments, parts[partOf[0]].hidden.data(), rows);
+    for (size_t s = 0; s < decodeSegments.size(); ++s)
+        decodeSegments[s].cache = &m_sessions[parts[decodePartOf[s]].session];
+    const auto rowsOf = [&](size_t s) {
+        return parts[decodePartOf[s]].hidden.data() + decodeFirstRowInPart[s] * dim;
+    };
+    if (decodeSegments.size() == 1) { // nothing to gather
+        run(decodeSegments, rowsOf(0), decodeRows, cpu::BatchRounding::AsDecode, 0);
         return results;
     }
-    if (m_rounding == cpu::BatchRounding::LlamaCpp) {
-        // llama.cpp evaluates each sequence's batch on its own; rows of other sessions in the same product
-        // would move its groups of 4 tokens.
-        for (size_t s = 0; s < segments.size(); ++s) {
-            Segment alone = segments[s];
-            alone.firstRow = 0;
-            run(std::span<const Segment>(&alone, 1), parts[partOf[s]].hidden.data(), alone.nTokens);
-        }
-        return results;
-    }
-    m_batchHidden.resize(static_cast<size_t>(rows * dim));
-    for (size_t s = 0; s < segments.size(); ++s)
-        std::copy(parts[partOf[s]].hidden.begin(), parts[partOf[s]].hidden.end(),
-                  m_batchHidden.begin() + segments[s].firstRow * dim);
-    run(segments, m_batchHidden.data(), rows);
-    for (size_t s = 0; s < segments.size(); ++s) {
-        const auto from = m_batchHidden.begin() + segments[s].firstRow * dim;
-        std::copy(from, from + segments[s].nTokens * dim, parts[partOf[s]].hidden.begin());
+    m_batchHidden.resize(static_cast<size_t>(decodeRows * dim));
+    for (size_t s = 0; s < decodeSegments.size(); ++s)
+        std::copy(rowsOf(s), rowsOf(s) + decodeSegments[s].nTokens * dim,
+                  m_batchHidden.begin() + decodeSegments[s].firstRow * dim);
+    run(decodeSegments, m_batchHidden.data(), decodeRows, cpu::BatchRounding::AsDecode, 0);
+    for (size_t s = 0; s < decodeSegments.size(); ++s) {
+        const auto from = m_batchHidden.begin() + decodeSegments[s].firstRow * dim;
+        std::copy(from, from + decodeSegments[s].nTokens * dim, rowsOf(s));
     }
     return results;
 }
@@ -144,18 +170,20 @@ std::vector<Expected<void>> ShardExecutor::forwardBatch(std::span<const BatchPar
 // once over all rows, per-row steps and attention follow each row's own session and position.
 class ShardExecutor::CpuLayerOps final : public LayerOps {
 public:
-    CpuLayerOps(ShardExecutor& executor, std::span<const Segment> segments, float* hidden, int64_t nTokens)
-        : m_e(executor), m_c(executor.m_config), m_segments(segments), m_hidden(hidden), m_nTokens(nTokens) {}
+    CpuLayerOps(ShardExecutor& executor, std::span<const Segment> segments, float* hidden, int64_t nTokens,
+                cpu::BatchRounding rounding, int64_t batchTokens)
+        : m_e(executor), m_c(executor.m_config), m_segments(segments), m_hidden(hidden), m_nTokens(nTokens),
+          m_rounding(rounding), m_batchTokens(batchTokens) {}
 
     Expected<void> beginLayer(int64_t layer) override {
         m_layer = layer;
         m_w = &m_e.m_weights->layer(layer);
         // llama.cpp's graph keeps only the rows whose logits are wanted (inp_out_ids: the last of the batch)
         // after the model's last attention, so that layer's feed-forward products run on one row, in its
-        // one-token arithmetic. Under LlamaCpp the last row takes them alone (the other rows' results go
-        // nowhere); under AsDecode every row already has the one-token arithmetic.
-        m_lastRowAlone =
-            m_e.m_rounding == cpu::BatchRounding::LlamaCpp && m_nTokens > 1 && layer == m_c.layerCount - 1;
+        // one-token arithmetic. Under LlamaCpp the last row takes them alone, as a batch of one (the other
+        // rows' results go nowhere; in a chunk that does not end the prompt, neither do the last row's);
+        // under AsDecode every row already has the one-token arithmetic.
+        m_lastRowAlone = m_rounding == cpu::BatchRounding::LlamaCpp && layer == m_c.layerCount - 1;
         const int64_t qDim = m_c.qDim();
         const int64_t kvDim = m_c.kvDim();
         const auto n = static_cast<size_t>(m_nTokens);
@@ -183,12 +211,12 @@ public:
         const bool feedForward = products[0].matrix == LayerTensor::Gate ||
                                  products[0].matrix == LayerTensor::Up ||
                                  products[0].matrix == LayerTensor::Down;
-        forRowRanges(feedForward, [&](int64_t first, int64_t rows) {
+        forRowRanges(feedForward, [&](int64_t first, int64_t rows, int64_t batchTokens) {
             const float* in = buffer(input) + first * width(input);
             if (products.size() == 1) {
                 const WeightMatrix& w = *m_w->matrix(products[0].matrix);
                 cpu::matmul(w, in, rows, buffer(products[0].out) + first * w.rows, m_e.m_pool,
-                            m_e.m_actScratch, m_e.m_rounding);
+                            m_e.m_actScratch, m_rounding, batchTokens);
                 return;
             }
             std::array<cpu::MatmulJob, cpu::kMaxSharedJobs> jobs;
@@ -198,7 +226,7 @@ public:
                 jobs[i] = {w, buffer(products[i].out) + first * w->rows};
             }
             cpu::matmulShared(std::span(jobs.data(), count), in, rows, m_e.m_pool, m_e.m_actScratch,
-                              m_e.m_rounding);
+                              m_rounding, batchTokens);
         });
         return {};
     }
@@ -209,9 +237,10 @@ public:
         const WeightMatrix& fused = *m_w->matrix(matrix);
         const int64_t fusedRows = fused.rows;
         m_e.m_fused.resize(static_cast<size_t>(m_nTokens * fusedRows));
-        forRowRanges(matrix == LayerTensor::Up, [&](int64_t first, int64_t rows) {
+        forRowRanges(matrix == LayerTensor::Up, [&](int64_t first, int64_t rows, int64_t batchTokens) {
             cpu::matmul(fused, buffer(input) + first * width(input), rows,
-                        m_e.m_fused.data() + first * fusedRows, m_e.m_pool, m_e.m_actScratch, m_e.m_rounding);
+                        m_e.m_fused.data() + first * fusedRows, m_e.m_pool, m_e.m_actScratch, m_rounding,
+                        batchTokens);
         });
         forEachToken([&](int64_t t) {
             const float* row = m_e.m_fused.data() + t * fusedRows;
@@ -306,15 +335,17 @@ private:
         return nullptr;
     }
     int64_t width(LayerBuffer b) const { return layerBufferWidth(m_c, b); }
-    // Calls product(firstRow, rows) over all rows at once, or, for the last layer's feed-forward products
-    // under LlamaCpp (m_lastRowAlone), over all rows but the last and then the last alone.
+    // Calls product(firstRow, rows, batchTokens) over all rows at once, or, for the last layer's
+    // feed-forward products under LlamaCpp (m_lastRowAlone), over all rows but the last and then the last
+    // alone as a batch of one.
     template <typename Product>
     void forRowRanges(bool feedForward, Product&& product) {
         if (feedForward && m_lastRowAlone) {
-            product(int64_t{0}, m_nTokens - 1);
-            product(m_nTokens - 1, int64_t{1});
+            if (m_nTokens > 1)
+                product(int64_t{0}, m_nTokens - 1, m_batchTokens);
+            product(m_nTokens - 1, int64_t{1}, int64_t{1});
         } else {
-            product(int64_t{0}, m_nTokens);
+            product(int64_t{0}, m_nTokens, m_batchTokens);
         }
     }
     // Per-token steps of a batch run on the pool too (each token's values do not depend on the split).
@@ -339,12 +370,15 @@ private:
     std::span<const Segment> m_segments;
     float* m_hidden;
     int64_t m_nTokens;
+    cpu::BatchRounding m_rounding;
+    int64_t m_batchTokens; // under LlamaCpp: the llama.cpp batch these rows are a chunk of
     int64_t m_layer = 0;
     bool m_lastRowAlone = false; // see beginLayer
     const LayerWeights* m_w = nullptr;
 };
 
-void ShardExecutor::run(std::span<const Segment> segments, float* hidden, int64_t rows) {
+void ShardExecutor::run(std::span<const Segment> segments, float* hidden, int64_t rows,
+                        cpu::BatchRounding rounding, int64_t batchTokens) {
     const int64_t kvDim = m_config.kvDim();
     const int64_t ropeDims = m_config.ropeDimensions;
     const float* factors = m_weights->ropeFactors().empty() ? nullptr : m_weights->ropeFactors().data();
@@ -370,7 +404,7 @@ void ShardExecutor::run(std::span<const Segment> segments, float* hidden, int64_
                            factors, m_ropeTable.data() + row * ropeDims);
         }
     }
-    CpuLayerOps ops(*this, segments, hidden, rows);
+    CpuLayerOps ops(*this, segments, hidden, rows, rounding, batchTokens);
     for (int64_t layer = m_layers.begin; layer < m_layers.end; ++layer)
         (void)runLayerGraph(ops, m_config, m_weights->layer(layer), layer); // the CPU ops never fail
     for (const Segment& segment : segments)
@@ -391,9 +425,9 @@ Expected<void> ShardExecutor::CpuLayerOps::experts(FfnActivation activation) {
     const int64_t used = m_c.expertUsedCount;
     const auto n = static_cast<size_t>(nTokens);
     x.m_router.resize(n * static_cast<size_t>(experts));
-    forRowRanges(true, [&](int64_t first, int64_t rows) {
+    forRowRanges(true, [&](int64_t first, int64_t rows, int64_t batchTokens) {
         cpu::matmul(w.gateInp, x.m_normed.data() + first * dim, rows, x.m_router.data() + first * experts,
-                    x.m_pool, x.m_actScratch, x.m_rounding);
+                    x.m_pool, x.m_actScratch, m_rounding, batchTokens);
     });
     x.m_slotExpert.resize(n * static_cast<size_t>(used));
     x.m_slotWeight.resize(n * static_cast<size_t>(used));
@@ -567,7 +601,7 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
     // head's values, times the scale (soft-capping: tanh, times the cap), keys in tiles of 64 positions from
     // position 0, per tile the running maximum and sum (ggml_vec_soft_max_f32: the table's exp and sums) and
     // the values added to an F32 accumulator in one FMA chain per dimension, divided by the sum at the end.
-    if (x.m_rounding == cpu::BatchRounding::LlamaCpp && nTokens >= kLlamaAttentionTile &&
+    if (m_rounding == cpu::BatchRounding::LlamaCpp && m_batchTokens >= kLlamaAttentionTile &&
         headDim % kernels.llamaSgemmF32Lanes == 0) {
         x.m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
             float* scratch = x.m_scores.data() + thread * (headDim * 2 + kLlamaAttentionTile);

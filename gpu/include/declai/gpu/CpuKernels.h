@@ -23,9 +23,13 @@ enum class BatchRounding {
 };
 
 // y[t][r] = dot(W.row(r), x[t]) for t < nTokens; x is nTokens x W.cols, y is nTokens x W.rows.
-// `scratch` holds the quantised activations (grown as needed, reused between calls).
+// `scratch` holds the quantised activations (grown as needed, reused between calls). Under LlamaCpp,
+// `batchTokens` is the size of the llama.cpp batch these rows belong to (a prompt run in chunks: the whole
+// prompt's, which decides llama.cpp's kernels); 0 means nTokens. Chunks must start at a multiple of 4 rows
+// of that batch (llama.cpp's Q4_K gemm groups 4 tokens).
 void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
-            std::vector<std::byte>& scratch, BatchRounding rounding = BatchRounding::AsDecode);
+            std::vector<std::byte>& scratch, BatchRounding rounding = BatchRounding::AsDecode,
+            int64_t batchTokens = 0);
 
 // Several matrices with the same input (Q/K/V, gate/up) in one parallel pass: the activations are
 // prepared once per format and the pool is woken once. Every w->cols must be equal; at most
@@ -36,7 +40,8 @@ struct MatmulJob {
 };
 constexpr size_t kMaxSharedJobs = 4;
 void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nTokens, ThreadPool& pool,
-                  std::vector<std::byte>& scratch, BatchRounding rounding = BatchRounding::AsDecode);
+                  std::vector<std::byte>& scratch, BatchRounding rounding = BatchRounding::AsDecode,
+                  int64_t batchTokens = 0);
 
 // out = x / rms(x) * weight (computed in double for the mean, as ggml does).
 void rmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out);
@@ -66,7 +71,8 @@ void addInPlace(float* x, const float* y, int64_t n);
 // Softmax in place over n values (max-subtracted, sum in double).
 void softmax(float* x, int64_t n);
 // llama.cpp's soft_max pieces as the active table's build computes them (KernelTable::expSumGgml): y =
-// exp(x - max) and the sum of y in double; and a whole row's softmax (max, exp and sum, times float(1 / sum)).
+// exp(x - max) and the sum of y in double; and a whole row's softmax (max, exp and sum, times float(1 /
+// sum)).
 double expSumGgml(float* y, const float* x, int64_t n, float max);
 void softmaxGgml(float* x, int64_t n);
 

@@ -20,14 +20,10 @@ public:
     // hidden: `rows` rows of hiddenSize floats; logits: rows x vocabSize floats. One pass over the output
     // matrix for all rows; each row's logits are bit-identical to logits() on that row alone.
     Expected<void> logitsBatch(std::span<const float> hidden, int64_t rows, std::span<float> logits);
-    // LlamaCpp: an F32 output matrix in llama.cpp's one-token order (cpu::BatchRounding); AsDecode unless
-    // set.
-    void setBatchRounding(cpu::BatchRounding rounding) { m_rounding = rounding; }
 
 private:
     std::shared_ptr<const ModelWeights> m_weights;
     ThreadPool& m_pool;
-    cpu::BatchRounding m_rounding = cpu::BatchRounding::AsDecode;
     std::vector<float> m_normed;
     std::vector<std::byte> m_scratch;
 };

@@ -32,11 +32,8 @@ public:
                                                             ThreadPool& pool, std::string_view deviceId,
                                                             int64_t maxContext = 0);
     const ShardBackend& shard() const { return *m_shard; }
-    // How products round (ShardExecutor::setBatchRounding, Head::setBatchRounding): AsDecode unless set.
-    void setBatchRounding(cpu::BatchRounding rounding) {
-        m_shard->setBatchRounding(rounding);
-        m_head.setBatchRounding(rounding);
-    }
+    // How prompt products round (ShardExecutor::setBatchRounding): LlamaCpp unless set.
+    void setBatchRounding(cpu::BatchRounding rounding) { m_shard->setBatchRounding(rounding); }
 
     const ModelWeights& weights() const { return *m_weights; }
 

@@ -20,13 +20,21 @@ namespace declai {
 using SessionId = uint64_t;
 
 // One session's part of a batched forward: nTokens hidden states (updated in place) at positions
-// startPos.. of `session` (prefill chunk or decode token).
+// startPos.. of `session` (prefill chunk, decode token, or a replay of both).
 struct BatchPart {
     SessionId session = 0;
     int64_t startPos = 0;
     std::span<float> hidden;
     int64_t nTokens = 0;
+    // Positions below this were the session's prompt, which llama.cpp evaluates as one batch (in ubatches
+    // of kLlamaUbatchTokens); later positions were decoded one at a time. Under BatchRounding::LlamaCpp
+    // each row rounds as it did there, however the rows are cut into parts (prompt chunks, a replay of
+    // prompt and generated tokens). 0: this part's rows are one batch of their own.
+    int64_t promptTokens = 0;
 };
+
+// llama.cpp's default physical batch (n_ubatch): a longer prompt is evaluated in batches of this many tokens.
+constexpr int64_t kLlamaUbatchTokens = 512;
 
 class ShardExecutor {
 public:
@@ -50,9 +58,12 @@ public:
     // result has one entry per part (a part that fails its checks is skipped, the others still run).
     std::vector<Expected<void>> forwardBatch(std::span<const BatchPart> parts);
 
-    // How prompt batches round (cpu::BatchRounding): AsDecode by default, so a batch gives the floats of
-    // token-by-token decode; LlamaCpp gives llama.cpp's own prompt floats instead (parity checks), and runs
-    // forwardBatch's parts one after the other. Mixture-of-experts products round as decode in both.
+    // How prompt batches round (cpu::BatchRounding). LlamaCpp (the default) gives llama.cpp's own floats:
+    // prompt rows as in its prompt batch (BatchPart::promptTokens; each part's prompt rows run on their
+    // own, as llama.cpp runs each sequence's batch), decode rows as its one-token decode, which are still
+    // batched across sessions (a row of one token rounds the same in any batch). AsDecode rounds every row
+    // as decode, so a prompt gives the floats of token-by-token decode. Mixture-of-experts products round
+    // as decode in both.
     void setBatchRounding(cpu::BatchRounding rounding) { m_rounding = rounding; }
 
     int64_t sessionLength(SessionId session) const; // 0 for unknown sessions
@@ -81,8 +92,10 @@ private:
     };
     Expected<void> check(SessionId session, int64_t startPos, std::span<const float> hidden,
                          int64_t nTokens) const;
-    // Runs the layers over `segments` (rows back to back in hidden), then advances each cache.
-    void run(std::span<const Segment> segments, float* hidden, int64_t rows);
+    // Runs the layers over `segments` (rows back to back in hidden), then advances each cache. Under
+    // LlamaCpp the rows are one segment, a chunk of a llama.cpp batch of batchTokens rows.
+    void run(std::span<const Segment> segments, float* hidden, int64_t rows, cpu::BatchRounding rounding,
+             int64_t batchTokens);
     // The layer graph's ops (LayerGraph.h) over this executor's scratch and the pass's segments.
     class CpuLayerOps;
 
@@ -91,7 +104,7 @@ private:
     LayerRange m_layers;
     ThreadPool& m_pool;
     int64_t m_maxContext;
-    cpu::BatchRounding m_rounding = cpu::BatchRounding::AsDecode;
+    cpu::BatchRounding m_rounding = cpu::BatchRounding::LlamaCpp;
     std::map<SessionId, KvCache> m_sessions;
 
     // Scratch reused across calls (sized for the largest batch seen).
