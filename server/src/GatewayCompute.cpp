@@ -25,6 +25,7 @@ struct GatewayJob {
     int nodeStages = 0; // Kind::Layers: how many nodes the session's chain has after the gateway
     uint64_t session = 0;
     int64_t startPos = 0;        // Kind::Layers
+    int64_t promptTokens = 0;    // Kind::Layers: BatchPart::promptTokens
     std::vector<int32_t> tokens; // Kind::Layers: embedded on the compute thread into `rows`
     std::vector<float> rows;
     int64_t nTokens = 0;
@@ -202,7 +203,7 @@ private:
                 out.push_back(Result{job.jobId, embedded.error()});
                 continue;
             }
-            parts.push_back(BatchPart{job.session, job.startPos, job.rows, job.nTokens});
+            parts.push_back(BatchPart{job.session, job.startPos, job.rows, job.nTokens, job.promptTokens});
             partJob.push_back(i);
             m_sessionsByModel[model].insert(job.session);
         }
@@ -294,7 +295,7 @@ GatewayCompute::~GatewayCompute() {
 }
 
 void GatewayCompute::runLayers(const GatewayModel& model, uint64_t session, int64_t startPos,
-                               std::vector<int32_t> tokens, int nodeStages, Done done) {
+                               std::vector<int32_t> tokens, int64_t promptTokens, int nodeStages, Done done) {
     GatewayJob job;
     job.kind = GatewayJob::Kind::Layers;
     job.model = model.name();
@@ -302,6 +303,7 @@ void GatewayCompute::runLayers(const GatewayModel& model, uint64_t session, int6
     job.layers = model.gatewayLayers();
     job.session = session;
     job.startPos = startPos;
+    job.promptTokens = promptTokens;
     job.nTokens = static_cast<int64_t>(tokens.size());
     job.tokens = std::move(tokens);
     job.nodeStages = nodeStages;

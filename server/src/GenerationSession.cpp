@@ -106,8 +106,10 @@ void GenerationSession::tryStartChain() {
 void GenerationSession::runPromptChunk() {
     // Positions run so far are prompt tokens until the prompt is done.
     const auto begin = static_cast<size_t>(m_position);
-    const size_t count =
-        std::min(m_promptTokens.size() - begin, static_cast<size_t>(std::max(1, m_prefillChunkTokens)));
+    // Chunks of a multiple of 4 tokens keep llama.cpp's groups of 4 prompt tokens (its Q4_K gemm) whole, so
+    // the rows round as in its whole-prompt batch (BatchPart::promptTokens).
+    const size_t count = std::min(m_promptTokens.size() - begin,
+                                  static_cast<size_t>(std::max(4, m_prefillChunkTokens / 4 * 4)));
     runStep(std::span<const int32_t>(m_promptTokens).subspan(begin, count));
 }
 
@@ -117,7 +119,7 @@ void GenerationSession::runStep(std::span<const int32_t> tokens) {
     // row.
     m_gatewayCompute.runLayers(
         m_model, m_sessionId, m_position, std::vector<int32_t>(tokens.begin(), tokens.end()),
-        static_cast<int>(m_stages.size()),
+        static_cast<int64_t>(m_promptTokens.size()), static_cast<int>(m_stages.size()),
         [this](Expected<std::vector<float>> rows) { onGatewayLayersDone(std::move(rows)); });
 }
 
@@ -165,6 +167,7 @@ void GenerationSession::dispatch(size_t index) {
     request.set_layer_end(static_cast<uint32_t>(stage.layers.end));
     request.set_hidden_size(static_cast<uint32_t>(dim));
     request.set_encoding(m_encoding);
+    request.set_prompt_tokens(static_cast<uint32_t>(m_promptTokens.size()));
     if (stage.needsReplay) {
         // A new node for this stage: it rebuilds the session's cache from every input so far (identical
         // numbers: batched prefill equals step-by-step decode) and returns this step's rows.
@@ -439,8 +442,9 @@ void GenerationSession::reportWork() {
     for (const Stage& s : m_stages) {
         if (s.outputs.empty())
             continue;
-        work.push_back(
-            SessionHost::StageWork{s.nodeId, s.layers, &s.history, s.rows, &s.outputs, &s.outputPositions});
+        work.push_back(SessionHost::StageWork{s.nodeId, s.layers, &s.history, s.rows,
+                                              static_cast<int64_t>(m_promptTokens.size()), &s.outputs,
+                                              &s.outputPositions});
     }
     if (!work.empty())
         m_host.sessionWork(m_model.name(), work);

@@ -100,7 +100,7 @@ QString ServerConfig::usage() {
         {"  --prefill-chunk-tokens N         a prompt runs through the nodes in steps of at most N tokens, "
          "so a\n"
          "                                   long prompt never holds up other sessions' next token for long\n"
-         "                                   (default %1)\n",
+         "                                   (rounded down to a multiple of 4, at least 4; default %1)\n",
          n(d.prefillChunkTokens)},
         {"  --first-answer-timeout-ms N      stage timeout for a node that has never answered (default %1)\n",
          n(d.reputation.firstAnswerTimeoutMs)},

@@ -47,7 +47,9 @@ void VerifierWorker::run(std::shared_ptr<VerificationJob> job) {
         const int64_t dim = (*executor)->hiddenSize();
         std::vector<float> rows = job->history;
         // A throwaway session: recompute every position, as a failover replay would.
-        if (auto r = (*executor)->forward(1, 0, rows, job->rows); !r) {
+        const BatchPart replay{1, 0, rows, job->rows, job->promptTokens};
+        if (auto r = std::move((*executor)->forwardBatch(std::span<const BatchPart>(&replay, 1)).front());
+            !r) {
             result.error = r.error().message;
         } else {
             const size_t claimedValues = job->claimed.size();

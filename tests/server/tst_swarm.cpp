@@ -2,7 +2,9 @@
 // and declai-cli submit. Output must equal llama.cpp's greedy continuation (which the local engine also
 // produces), survive a node killed with SIGKILL mid-generation, and fail clearly when no node is left.
 #include "SwarmHarness.h"
+#include "declai/gpu/CpuFeatures.h"
 
+#include <QDir>
 #include <QElapsedTimer>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -109,6 +111,62 @@ private Q_SLOTS:
         for (const QJsonValue& n : nodes)
             served += n.toObject().value(QStringLiteral("stages_served")).toInt();
         QVERIFY(served > 0); // the layer after the gateway's really ran on a node
+    }
+
+    // Prompts longer than a prefill chunk (32 tokens) and than llama.cpp's attention tile (64): the gateway
+    // and the nodes run them in chunks, yet every row rounds as llama.cpp's whole-prompt batch
+    // (StageRequest.prompt_tokens), so the greedy tokens are llama.cpp's. Its outputs for these prompts
+    // depend on its build (AVX2 or AVX-512, tests/gpu/parity/README.md); the nodes here run the kernel table
+    // this process finds, so the stored outputs of the build it follows are the expectation.
+    void chunkedPromptsThroughThePipeline_data() {
+        QTest::addColumn<QString>("file");
+        const QString table = QString::fromLatin1(declai::cpu::activeKernels().name);
+        const QString dir =
+            table.startsWith(QStringLiteral("avx512")) ? QStringLiteral(DECLAI_PARITY_EXPECTED_DIR)
+            : table == QStringLiteral("avx2")          ? QStringLiteral(DECLAI_PARITY_EXPECTED_DIR "/avx2")
+                                                       : QString();
+        int rows = 0;
+        for (const QString& name :
+             QDir(dir).entryList({QStringLiteral("*-long*.json")}, QDir::Files, QDir::Name)) {
+            QFile in(QDir(dir).filePath(name));
+            if (dir.isEmpty() || !in.open(QIODevice::ReadOnly))
+                continue;
+            const QJsonObject o = QJsonDocument::fromJson(in.readAll()).object();
+            if (o.value(QStringLiteral("prompt_tokens")).toArray().size() > 32) {
+                QTest::newRow(qPrintable(name)) << QDir(dir).filePath(name);
+                ++rows;
+            }
+        }
+        if (rows == 0)
+            QTest::newRow("none") << QString();
+    }
+
+    void chunkedPromptsThroughThePipeline() {
+        QFETCH(QString, file);
+        if (file.isEmpty())
+            QSKIP(qPrintable(
+                QStringLiteral("no stored llama.cpp outputs of prompts over 32 tokens for the build "
+                               "kernel table '%1' follows (tests/gpu/parity/README.md)")
+                    .arg(QString::fromLatin1(declai::cpu::activeKernels().name))));
+        QFile in(file);
+        QVERIFY(in.open(QIODevice::ReadOnly));
+        const QJsonObject ref = QJsonDocument::fromJson(in.readAll()).object();
+        const QString model = QFileInfo(ref.value(QStringLiteral("model")).toString()).completeBaseName();
+        if (declai::testdata::modelPath(model + QStringLiteral(".gguf")).isEmpty())
+            QSKIP(qPrintable(model + QStringLiteral(".gguf is not in DECLAI_MODEL_PATH")));
+        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"),
+                     QStringLiteral("--replicas"), QStringLiteral("2")},
+                    {}, model);
+        QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
+        for (int i = 0; i < 2; ++i)
+            swarm.addNode();
+        QVERIFY2(swarm.waitForShards(2), qPrintable(swarm.log(QStringLiteral("server"))));
+        const QJsonArray greedy = ref.value(QStringLiteral("greedy_tokens")).toArray();
+        auto tokens = swarm.submit(ref.value(QStringLiteral("prompt")).toString(), int(greedy.size()),
+                                   {QStringLiteral("--tokens")});
+        QVERIFY(tokens->waitForFinished(180000));
+        QVERIFY2(tokens->exitCode() == 0, tokens->readAllStandardError().constData());
+        QCOMPARE(QString::fromUtf8(tokens->readAllStandardOutput()).trimmed(), ids(greedy));
     }
 
     void nodeKilledMidGenerationGivesIdenticalOutput() {

@@ -36,10 +36,11 @@ public:
 
     // Embeds `tokens` and runs `model`'s gateway layers on them at positions startPos.. of `session`
     // (startPos must equal what the session has run so far, as ShardExecutor::forward requires): `done` gets
-    // the hidden rows after layer k-1, one per token. nodeStages: the nodes of the session's chain after the
-    // gateway (a pass takes at most its share of the sessions: pipelineShare).
+    // the hidden rows after layer k-1, one per token. promptTokens: the session's prompt length
+    // (BatchPart::promptTokens). nodeStages: the nodes of the session's chain after the gateway (a pass
+    // takes at most its share of the sessions: pipelineShare).
     void runLayers(const GatewayModel& model, uint64_t session, int64_t startPos, std::vector<int32_t> tokens,
-                   int nodeStages, Done done);
+                   int64_t promptTokens, int nodeStages, Done done);
     // The final norm and output head on one hidden row (the session's last position): `done` gets the
     // model's vocabSize logits.
     void logits(const GatewayModel& model, uint64_t session, std::vector<float> lastRow, Done done);

@@ -52,6 +52,7 @@ public:
         LayerRange layers;
         const std::vector<float>* history = nullptr;
         int64_t historyRows = 0;
+        int64_t promptTokens = 0; // the session's prompt length (BatchPart::promptTokens)
         const std::vector<float>* outputs = nullptr;
         const std::vector<int64_t>* outputPositions = nullptr;
     };
@@ -152,7 +153,8 @@ public:
                       QObject* parent = nullptr);
     ~GenerationSession() override;
     // Chunked prefill: the prompt runs in steps of at most this many tokens
-    // (ServerConfig::prefillChunkTokens).
+    // (ServerConfig::prefillChunkTokens), rounded down to a multiple of 4 (at least 4) so that chunks round
+    // as llama.cpp's whole-prompt batch.
     void setPrefillChunkTokens(int tokens) { m_prefillChunkTokens = tokens; }
 
     void start();

@@ -48,6 +48,8 @@ struct ServerConfig {
     // A prompt runs in steps of at most this many tokens (chunked prefill): each chunk is one pass at each
     // stage, which other sessions' decode steps join, so a 2,000-token prompt delays them by one chunk's
     // pass, not by the whole prompt's. Smaller chunks: fairer, a little slower for the long prompt itself.
+    // Rounded down to a multiple of 4 (at least 4): chunks then keep llama.cpp's rounding of the whole
+    // prompt.
     int prefillChunkTokens = 32;
     QString wireEncoding = QStringLiteral("f32"); // hidden states on the wire: f32 (exact) or f16
     VerificationPolicy verification;
