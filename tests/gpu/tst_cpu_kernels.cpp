@@ -491,21 +491,38 @@ private Q_SLOTS:
             const auto x = activations(weightType, xValues, tokens, cols);
             const size_t xStride = quant::activationRowBytes(weightType, cols);
             if (gemm->runLlamaBatch) {
-                // llama.cpp's batch rounding (Q4_K only): its gemm for the 32 tokens in full groups of 4,
-                // its gemv (the decode floats above) for the last 3.
-                std::vector<float> llama(batch.size(), NAN);
-                gemm->runLlamaBatch(w.data(), wStride, rows, prepared.data(), pStride, tokens, cols,
-                                    llama.data(), rows);
-                const int grouped = tokens - tokens % 4;
-                for (int t = 0; t < tokens; ++t)
-                    for (int r = 0; r < rows; ++r) {
-                        const std::byte* xt = x.data() + xStride * size_t(t);
-                        const auto* wr = reinterpret_cast<const BlockQ4_K*>(w.data() + wStride * size_t(r));
-                        const float expected =
-                            t < grouped ? quant::dotQ4_KGemm(wr, reinterpret_cast<const BlockQ8_K*>(xt), cols)
-                                        : batch[size_t(t) * rows + size_t(r)];
-                        QCOMPARE(llama[size_t(t) * rows + size_t(r)], expected);
-                    }
+                // llama.cpp's batch rounding. Q4_K: its gemm for the 32 tokens in full groups of 4, its gemv
+                // (the decode floats above) for the last 3. IQ4_XS: its IQ panel gemm for every token. Also
+                // in small batches (the few-token path and every tile shape).
+                QVERIFY(weightType == TensorType::Q4_K || weightType == TensorType::IQ4_XS);
+                for (int count : {tokens, 2, 3, 5, 7}) {
+                    std::vector<float> llama(size_t(rows) * count, NAN);
+                    gemm->runLlamaBatch(w.data(), wStride, rows, prepared.data(), pStride, count, cols,
+                                        llama.data(), rows);
+                    const int grouped = count - count % 4;
+                    for (int t = 0; t < count; ++t)
+                        for (int r = 0; r < rows; ++r) {
+                            const std::byte* xt = x.data() + xStride * size_t(t);
+                            const std::byte* wr = w.data() + wStride * size_t(r);
+                            const auto* xq = reinterpret_cast<const BlockQ8_K*>(xt);
+                            float expected = batch[size_t(t) * rows + size_t(r)];
+                            if (weightType == TensorType::IQ4_XS)
+                                expected =
+                                    quant::dotIQ4_XSPanel(reinterpret_cast<const BlockIQ4_XS*>(wr), xq, cols);
+                            else if (t < grouped)
+                                expected =
+                                    quant::dotQ4_KGemm(reinterpret_cast<const BlockQ4_K*>(wr), xq, cols);
+                            if (llama[size_t(t) * rows + size_t(r)] != expected)
+                                QFAIL(qPrintable(
+                                    QStringLiteral("%1 LlamaCpp batch of %2, row %3 token %4: %5 vs %6")
+                                        .arg(QString::fromLatin1(table->name))
+                                        .arg(count)
+                                        .arg(r)
+                                        .arg(t)
+                                        .arg(double(llama[size_t(t) * rows + size_t(r)]), 0, 'g', 9)
+                                        .arg(double(expected), 0, 'g', 9)));
+                        }
+                }
             }
             // Every token gets the dot product's bits where the matmul switches to it for few tokens
             // (minTokens > 1), and in every gemm of the AVX2-family tables but Q4_0's: their dot products are

@@ -51,6 +51,15 @@ bool takesLlamaIqPanel(const KernelTable& kernels, const WeightMatrix& w, int64_
            w.type == TensorType::IQ4_XS && nTokens >= kLlamaIqPanelMinTokens && w.rows % 8 == 0;
 }
 
+// Whether `gemm`'s LlamaCpp variant runs this product: Q4_K's for every LlamaCpp batch, IQ4_XS's for the
+// batches llama.cpp takes through its IQ panel.
+bool takesLlamaBatchKernel(const GemmKernel& gemm, const KernelTable& kernels, const WeightMatrix& w,
+                           int64_t batch, BatchRounding rounding) {
+    if (rounding != BatchRounding::LlamaCpp || !gemm.runLlamaBatch)
+        return false;
+    return w.type != TensorType::IQ4_XS || takesLlamaIqPanel(kernels, w, batch, rounding);
+}
+
 } // namespace
 
 void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
@@ -84,7 +93,8 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
     for (size_t j = 0; j < jobCount; ++j) {
         const TensorType weightType = jobs[j].w->type;
         const GemmKernel* gemm = kernels.gemmFor(weightType);
-        if (gemm && (nTokens < gemm->minTokens || takesLlamaIqPanel(kernels, *jobs[j].w, batch, rounding)))
+        if (gemm && (nTokens < gemm->minTokens ||
+                     (takesLlamaIqPanel(kernels, *jobs[j].w, batch, rounding) && !gemm->runLlamaBatch)))
             gemm = nullptr; // the dot products' activation rows
         const QuantizeFn prepare = gemm ? gemm->prepare : nullptr;
         const TensorType actType = quant::activationTypeFor(weightType);
@@ -156,8 +166,11 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                 const bool sgemmF16 = rounding == BatchRounding::LlamaCpp && w.type == TensorType::F16 &&
                                       kernels.dotF16Sgemm && batch > 1 &&
                                       w.cols % kernels.llamaSgemmF32Lanes == 0 && w.rows % 4 == 0;
-                if (takesLlamaIqPanel(kernels, w, batch, rounding)) {
-                    // Parity checks only (the scalar reference is slow, and exact).
+                const GemmKernel* gemm = kernels.gemmFor(w.type);
+                if (gemm && nTokens < gemm->minTokens)
+                    gemm = nullptr;
+                if (takesLlamaIqPanel(kernels, w, batch, rounding) && !(gemm && gemm->runLlamaBatch)) {
+                    // Tables without the panel kernel, and single rows: the scalar reference (exact).
                     for (int64_t t = 0; t < nTokens; ++t) {
                         const auto* xt = reinterpret_cast<const BlockQ8_K*>(act + layout.rowBytes *
                                                                                       static_cast<size_t>(t));
@@ -165,9 +178,8 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                             jobs[j].y[t * w.rows + r] = quant::dotIQ4_XSPanel(
                                 reinterpret_cast<const BlockIQ4_XS*>(w.row(r)), xt, w.cols);
                     }
-                } else if (const GemmKernel* gemm = kernels.gemmFor(w.type);
-                           gemm && nTokens >= gemm->minTokens)
-                    (rounding == BatchRounding::LlamaCpp && gemm->runLlamaBatch
+                } else if (gemm)
+                    (takesLlamaBatchKernel(*gemm, kernels, w, batch, rounding)
                          ? gemm->runLlamaBatch
                          : gemm->run)(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes, nTokens,
                                       w.cols, jobs[j].y + rBegin, w.rows);

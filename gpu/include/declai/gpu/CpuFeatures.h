@@ -73,7 +73,9 @@ struct GemmKernel {
     // two give bit-identical results (tests/gpu/tst_cpu_kernels.cpp checks it).
     int minTokens = 1;
     // BatchRounding::LlamaCpp where it differs from `run` (which rounds every token as decode): Q4_K's full
-    // groups of 4 tokens (from the first) as llama.cpp's repacked gemm (quant::dotQ4_KGemm), the rest as run.
+    // groups of 4 tokens (from the first) as llama.cpp's repacked gemm (quant::dotQ4_KGemm), the rest as run;
+    // IQ4_XS batches that llama.cpp takes through its IQ panel gemm (llamaIqPanelBatches,
+    // quant::dotIQ4_XSPanel), every token.
     GemmFn runLlamaBatch = nullptr;
 };
 
