@@ -602,6 +602,43 @@ private Q_SLOTS:
             QSKIP("no SIMD table with llama.cpp's F32 decode order on this CPU");
     }
 
+    // llama.cpp's IQ panel rounding one weight row at a time (KernelTable::dotIQ4_XSPanel: LlamaCpp batches
+    // on tables without the panel gemm, e.g. AVX-512, and single-row chunks): quant::dotIQ4_XSPanel's floats
+    // for every tile size.
+    void iq4XsPanelOrder() {
+        int tested = 0;
+        for (const cpu::KernelTable* table : simdTables()) {
+            if (!table->dotIQ4_XSPanel)
+                continue;
+            ++tested;
+            for (int cols : {256, 768, 2048}) {
+                constexpr int kRows = 5;
+                constexpr int kTokens = 7;
+                const auto w = quantized(TensorType::IQ4_XS, randomValues(int64_t(kRows) * cols, 31u, 0.05f),
+                                         kRows, cols);
+                const auto x = activations(TensorType::IQ4_XS,
+                                           randomValues(int64_t(kTokens) * cols, 32u, 1.0f), kTokens, cols);
+                const size_t wStride = w.size() / kRows;
+                const size_t xStride = quant::activationRowBytes(TensorType::IQ4_XS, cols);
+                for (int r = 0; r < kRows; ++r)
+                    for (int tile = 1; tile <= 4; ++tile) {
+                        float got[4] = {NAN, NAN, NAN, NAN};
+                        table->dotIQ4_XSPanel(w.data() + wStride * size_t(r), x.data() + xStride, xStride,
+                                              tile, cols, got);
+                        for (int t = 0; t < tile; ++t)
+                            QCOMPARE(
+                                got[t],
+                                quant::dotIQ4_XSPanel(
+                                    reinterpret_cast<const BlockIQ4_XS*>(w.data() + wStride * size_t(r)),
+                                    reinterpret_cast<const BlockQ8_K*>(x.data() + xStride * size_t(1 + t)),
+                                    cols));
+                    }
+            }
+        }
+        if (tested == 0)
+            QSKIP("no SIMD table with llama.cpp's IQ panel rounding on this CPU");
+    }
+
     void matmulMatchesReference_data() {
         QTest::addColumn<int>("type");
         QTest::addColumn<int>("rows");

@@ -170,14 +170,19 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                 if (gemm && nTokens < gemm->minTokens)
                     gemm = nullptr;
                 if (takesLlamaIqPanel(kernels, w, batch, rounding) && !(gemm && gemm->runLlamaBatch)) {
-                    // Tables without the panel kernel, and single rows: the scalar reference (exact).
-                    for (int64_t t = 0; t < nTokens; ++t) {
-                        const auto* xt = reinterpret_cast<const BlockQ8_K*>(act + layout.rowBytes *
-                                                                                      static_cast<size_t>(t));
-                        for (int64_t r = rBegin; r < rEnd; ++r)
-                            jobs[j].y[t * w.rows + r] = quant::dotIQ4_XSPanel(
-                                reinterpret_cast<const BlockIQ4_XS*>(w.row(r)), xt, w.cols);
-                    }
+                    // Tables without the panel kernel, and single rows: the table's row-at-a-time copy of
+                    // that rounding, or the scalar reference (exact, slow).
+                    if (kernels.dotIQ4_XSPanel)
+                        multiplyRows(w, kernels.dotIQ4_XSPanel, act, layout.rowBytes, nTokens, jobs[j].y,
+                                     rBegin, rEnd);
+                    else
+                        for (int64_t t = 0; t < nTokens; ++t) {
+                            const auto* xt = reinterpret_cast<const BlockQ8_K*>(
+                                act + layout.rowBytes * static_cast<size_t>(t));
+                            for (int64_t r = rBegin; r < rEnd; ++r)
+                                jobs[j].y[t * w.rows + r] = quant::dotIQ4_XSPanel(
+                                    reinterpret_cast<const BlockIQ4_XS*>(w.row(r)), xt, w.cols);
+                        }
                 } else if (gemm)
                     (takesLlamaBatchKernel(*gemm, kernels, w, batch, rounding)
                          ? gemm->runLlamaBatch

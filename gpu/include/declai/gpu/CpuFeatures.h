@@ -112,6 +112,9 @@ struct KernelTable {
     // gemm, which rounds unlike their dot product (quant::dotIQ4_XSPanel); tables that follow those builds
     // set this, and BatchRounding::LlamaCpp then takes such batches that way.
     bool llamaIqPanelBatches = false;
+    // Those batches one weight row at a time (quant::dotIQ4_XSPanel's floats), where the table's IQ4_XS gemm
+    // has no runLlamaBatch or the batch is a single row; null: the scalar reference.
+    DotFn dotIQ4_XSPanel = nullptr;
     QuantizeFn toF16 = nullptr;
     QuantizeFn toBF16 = nullptr;
     QuantizeFn quantizeQ8_0 = nullptr;
