@@ -188,7 +188,8 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                          ? gemm->runLlamaBatch
                          : gemm->run)(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes, nTokens,
                                       w.cols, jobs[j].y + rBegin, w.rows);
-                else if (rounding == BatchRounding::LlamaCpp && w.type == TensorType::Q4_K && nTokens >= 4) {
+                else if (rounding == BatchRounding::LlamaCpp && w.type == TensorType::Q4_K && nTokens >= 4 &&
+                         kernels.llamaQ4KGemmGroups) {
                     // A table without llama.cpp's Q4_K batch kernel (runLlamaBatch): its gemm groups through
                     // the scalar reference on the Q8_K rows, the other tokens through the table's dot.
                     const int64_t grouped = nTokens - nTokens % 4;

@@ -112,6 +112,11 @@ struct KernelTable {
     // gemm, which rounds unlike their dot product (quant::dotIQ4_XSPanel); tables that follow those builds
     // set this, and BatchRounding::LlamaCpp then takes such batches that way.
     bool llamaIqPanelBatches = false;
+    // BatchRounding::LlamaCpp rounds Q4_K batches as llama.cpp's x86 builds' repacked gemm (groups of 4
+    // tokens: GemmKernel::runLlamaBatch, or quant::dotQ4_KGemm where the table has no Q4_K gemm). Off for
+    // tables that follow no stored llama.cpp build and would pay the scalar groups in every prompt (NEON):
+    // their batches keep the decode rounding.
+    bool llamaQ4KGemmGroups = true;
     // Those batches one weight row at a time (quant::dotIQ4_XSPanel's floats), where the table's IQ4_XS gemm
     // has no runLlamaBatch or the batch is a single row; null: the scalar reference.
     DotFn dotIQ4_XSPanel = nullptr;

@@ -900,12 +900,12 @@ KernelTable makeNeonTable() {
     // Every dot product and activation quantiser has a NEON version. What stays the scalar table's: SwiGLU
     // and dotF32Ggml (null there: cpu::swiGlu's libm loop and dotF32; llama.cpp's ARM exp and F32 order are
     // not its x86 ones, which the AVX-512 table copies), and no tiled GEMMs, so every matmul runs the dot
-    // products; BatchRounding::LlamaCpp's Q4_K groups of 4 tokens go through quant::dotQ4_KGemm, as on the
-    // other tables without a Q4_K batch kernel. (A NEON gemmQ4_K just for that rounding could match it, but a
-    // GemmKernel gives Q4_K activations a layout of their own, which cpu::matmul would quantise a second time
-    // next to the Q6_K / Q5_K ones of a shared matmul in the default rounding.)
+    // products. BatchRounding::LlamaCpp (the product's rounding) keeps the decode rounding for Q4_K batches
+    // here (llamaQ4KGemmGroups off): the x86 builds' groups of 4 tokens would go through the scalar
+    // quant::dotQ4_KGemm in every prompt, and no llama.cpp ARM build's outputs are stored to follow.
     KernelTable t = scalarKernels();
     t.name = "neon";
+    t.llamaQ4KGemmGroups = false;
     t.dotF32 = &dotTiled<FloatDot<F32Values>>;
     t.dotF16 = &dotTiled<FloatDot<F16Values>>;
     t.dotBF16 = &dotTiled<FloatDot<BF16Values>>;
