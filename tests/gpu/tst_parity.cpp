@@ -203,8 +203,7 @@ private Q_SLOTS:
         ThreadPool pool(2);
         auto generator = LocalGenerator::create(model.weights, pool);
         QVERIFY(generator);
-        // llama.cpp's prompt floats: its Q4_K batch gemm rounds unlike its decode (cpu::BatchRounding).
-        (*generator)->setBatchRounding(cpu::BatchRounding::LlamaCpp);
+        // The product's default rounding (cpu::BatchRounding::LlamaCpp) is what is checked here.
         GenerationOptions options;
         options.maxTokens = static_cast<int32_t>(ref.greedyTokens.size());
         auto generated = (*generator)->generate(promptIds, options);
@@ -290,7 +289,6 @@ private Q_SLOTS:
         ThreadPool pool(2);
         auto generator = LocalGenerator::create(model.weights, pool);
         QVERIFY(generator);
-        (*generator)->setBatchRounding(cpu::BatchRounding::LlamaCpp); // llama.cpp's own prompt floats
         GenerationOptions options;
         options.maxTokens = static_cast<int32_t>(expected.size());
         auto generated = (*generator)->generate(promptIds, options);
@@ -360,7 +358,6 @@ private Q_SLOTS:
         ThreadPool pool(2);
         auto generator = LocalGenerator::create(model.weights, pool);
         QVERIFY(generator);
-        (*generator)->setBatchRounding(cpu::BatchRounding::LlamaCpp);
         auto logits = (*generator)->promptLogits(promptIds);
         QVERIFY(logits);
         QCOMPARE(logits->size(), ref.logits.size());
