@@ -12,6 +12,9 @@
 
 #include <QTcpServer>
 #include <QTcpSocket>
+#include <algorithm>
+#include <map>
+#include <set>
 
 using namespace declai;
 using testdata::HonestNode;
@@ -100,6 +103,9 @@ wire::StageRequest knownFieldsOf(const wire::StageRequest& r) {
     k.set_hidden(r.hidden());
     k.set_return_last_rows(r.return_last_rows());
     k.set_replay(r.replay());
+    // The prompt length (llama.cpp's prompt-batch rounding): metadata a node already sees as the row count of
+    // the prompt's steps (docs/security.md), never a token id.
+    k.set_prompt_tokens(r.prompt_tokens());
     return k;
 }
 
@@ -229,7 +235,12 @@ private Q_SLOTS:
         size_t stageRequests = 0;
         size_t batchFrames = 0; // StageBatch frames among them (checked request by request like the rest)
         size_t extraFieldRequests = 0;
-        QByteArray all; // every frame both nodes received, back to back
+        struct PromptLength {
+            std::set<uint32_t> values; // every prompt_tokens the session's requests carried
+            int64_t endPos = 0;        // the furthest position its rows reached
+        };
+        std::map<uint64_t, PromptLength> promptLengths; // by session id
+        QByteArray all;                                 // every frame both nodes received, back to back
         for (const auto& node : nodes) {
             for (const QByteArray& frame : node->peer.rawFrames) {
                 ++frames;
@@ -258,6 +269,9 @@ private Q_SLOTS:
                 const bool frameClean = onlyKnownFields(e, knownBody);
                 for (const wire::StageRequest& r : requests) {
                     ++stageRequests;
+                    PromptLength& length = promptLengths[r.session_id()];
+                    length.values.insert(r.prompt_tokens());
+                    length.endPos = std::max<int64_t>(length.endPos, int64_t(r.start_pos()) + r.n_tokens());
                     // Decoded: the request holds hidden states of the announced shape and nothing else.
                     const size_t width = r.encoding() == wire::F16 ? 2 : 4;
                     const bool onlyHidden =
@@ -266,6 +280,14 @@ private Q_SLOTS:
                     extraFieldRequests += onlyHidden ? 0 : 1;
                 }
             }
+        }
+        // prompt_tokens must be the session's prompt length, nothing that could carry a token id: one value
+        // per session, at least 1 and within the positions the session's rows reached.
+        size_t badPromptLengths = 0;
+        for (const auto& [session, length] : promptLengths) {
+            const bool one = length.values.size() == 1;
+            const int64_t value = one ? int64_t(*length.values.begin()) : 0;
+            badPromptLengths += one && value >= 1 && value <= length.endPos ? 0 : 1;
         }
         const size_t bytes = size_t(all.size());
         size_t hits = 0;
@@ -297,6 +319,8 @@ private Q_SLOTS:
         QVERIFY2(hits == 0, qPrintable(QStringLiteral("found %1 in what nodes received").arg(firstHit)));
         QCOMPARE(tokenHits, size_t(0));
         QCOMPARE(extraFieldRequests, size_t(0));
+        QVERIFY(!promptLengths.empty());
+        QCOMPARE(badPromptLengths, size_t(0));
         QVERIFY2(relay.boundConnections() >= clients,
                  "the clients did not reach the gateway from the distinctive address");
     }
