@@ -417,6 +417,48 @@ private Q_SLOTS:
         }
     }
 
+    // llama.cpp's tiled flash-attention pieces: every table's score chains and value sums give the scalar
+    // reference's floats bit for bit (memcmp), for key counts around the kernels' groups of 8 and 16,
+    // head sizes with and without a tail of 8, and keys strided as in the cache (several heads a row).
+    void tiledAttentionKernels() {
+        if (simdTables().empty())
+            QSKIP("this CPU has no AVX2/FMA/F16C or NEON; only the scalar kernels run");
+        const cpu::KernelTable& ref = cpu::scalarKernels();
+        for (const int64_t headDim : {int64_t(64), int64_t(128), int64_t(80), int64_t(40), int64_t(13)}) {
+            const int64_t stride = headDim * 3 + 8; // three heads and padding between rows
+            const int64_t keys = 64;
+            const auto q = randomValues(int(headDim), 21u, 1.5f);
+            const auto kf = randomValues(int(keys * stride), 22u, 2.0f);
+            std::vector<f16_bits> cache(kf.size());
+            for (size_t i = 0; i < kf.size(); ++i)
+                cache[i] = quant::fp32ToFp16(kf[i]);
+            const auto weights = randomValues(int(keys), 23u, 1.0f);
+            for (const cpu::KernelTable* simd : simdTables()) {
+                QVERIFY(simd->fmaChainScoresF16 && simd->fmaAccumulateRowsF16);
+                for (const int64_t count : {int64_t(1), int64_t(7), int64_t(8), int64_t(15), int64_t(16),
+                                            int64_t(17), int64_t(33), int64_t(64)}) {
+                    const f16_bits* base = cache.data() + headDim; // the second head of each row
+                    std::vector<float> fast(size_t(count), -1.0f), slow(size_t(count), -2.0f);
+                    simd->fmaChainScoresF16(q.data(), base, stride, count, headDim, fast.data());
+                    ref.fmaChainScoresF16(q.data(), base, stride, count, headDim, slow.data());
+                    QVERIFY2(std::memcmp(fast.data(), slow.data(), fast.size() * sizeof(float)) == 0,
+                             qPrintable(QStringLiteral("%1 scores, headDim %2, %3 keys")
+                                            .arg(QLatin1String(simd->name))
+                                            .arg(headDim)
+                                            .arg(count)));
+                    std::vector<float> accFast(q.begin(), q.end()), accSlow(q.begin(), q.end());
+                    simd->fmaAccumulateRowsF16(accFast.data(), weights.data(), base, stride, count, headDim);
+                    ref.fmaAccumulateRowsF16(accSlow.data(), weights.data(), base, stride, count, headDim);
+                    QVERIFY2(std::memcmp(accFast.data(), accSlow.data(), accFast.size() * sizeof(float)) == 0,
+                             qPrintable(QStringLiteral("%1 values, headDim %2, %3 keys")
+                                            .arg(QLatin1String(simd->name))
+                                            .arg(headDim)
+                                            .arg(count)));
+                }
+            }
+        }
+    }
+
     void gemmKernels_data() {
         QTest::addColumn<int>("type");
         QTest::addColumn<int>("cols");

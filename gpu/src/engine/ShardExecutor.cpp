@@ -487,10 +487,16 @@ constexpr int64_t kLlamaAttentionTile = 64;
 
 // One (token, head) of llama.cpp's tiled flash attention (CpuLayerOps::attention says when it runs): keys
 // and values point at the head's part of cache row 0, rows kvStride values apart; the row sees positions
-// [first, visible). scratch holds headDim + kLlamaAttentionTile floats.
-void tiledAttentionRow(const float* query, const uint16_t* keys, const uint16_t* values, int64_t kvStride,
-                       int64_t first, int64_t visible, int64_t headDim, float scale, float softCap,
-                       float* scratch, float* out) {
+// [first, visible). scratch holds headDim + kLlamaAttentionTile floats. The score chains and the value
+// sums come from the kernel table.
+struct TiledAttentionKernels {
+    decltype(cpu::KernelTable::fmaChainScoresF16) scores;
+    decltype(cpu::KernelTable::fmaAccumulateRowsF16) accumulate;
+};
+
+void tiledAttentionRow(const TiledAttentionKernels& kernels, const float* query, const uint16_t* keys,
+                       const uint16_t* values, int64_t kvStride, int64_t first, int64_t visible,
+                       int64_t headDim, float scale, float softCap, float* scratch, float* out) {
     float* accumulator = scratch;
     float* scores = scratch + headDim;
     std::fill(accumulator, accumulator + headDim, 0.0f);
@@ -498,18 +504,17 @@ void tiledAttentionRow(const float* query, const uint16_t* keys, const uint16_t*
     float sum = 0.0f;
     for (int64_t tile = first / kLlamaAttentionTile * kLlamaAttentionTile; tile < visible;
          tile += kLlamaAttentionTile) {
+        // The tile's visible keys are one run [low, high); the rest are masked.
+        const int64_t low = std::max<int64_t>(first - tile, 0);
+        const int64_t high = std::min<int64_t>(visible - tile, kLlamaAttentionTile);
+        if (low >= high)
+            continue;
+        std::fill(scores, scores + low, -INFINITY);
+        std::fill(scores + high, scores + kLlamaAttentionTile, -INFINITY);
+        kernels.scores(query, keys + (tile + low) * kvStride, kvStride, high - low, headDim, scores + low);
         float tileMax = -INFINITY;
-        for (int64_t i = 0; i < kLlamaAttentionTile; ++i) {
-            const int64_t j = tile + i;
-            if (j < first || j >= visible) {
-                scores[i] = -INFINITY; // masked
-                continue;
-            }
-            const uint16_t* k = keys + j * kvStride;
-            float score = 0.0f;
-            for (int64_t d = 0; d < headDim; ++d)
-                score = std::fma(query[d], quant::fp16ToFp32(k[d]), score);
-            score *= scale;
+        for (int64_t i = low; i < high; ++i) {
+            float score = scores[i] * scale;
             if (softCap > 0.0f)
                 score = std::tanh(score) * softCap;
             scores[i] = score;
@@ -527,14 +532,9 @@ void tiledAttentionRow(const float* query, const uint16_t* keys, const uint16_t*
         maxScore = newMax;
         sum = static_cast<float>(static_cast<double>(sum) +
                                  cpu::expSumGgml(scores, scores, kLlamaAttentionTile, newMax));
-        for (int64_t i = 0; i < kLlamaAttentionTile; ++i) {
-            const int64_t j = tile + i;
-            if (j < first || j >= visible)
-                continue; // weight 0: adds nothing
-            const uint16_t* v = values + j * kvStride;
-            for (int64_t d = 0; d < headDim; ++d)
-                accumulator[d] = std::fma(scores[i], quant::fp16ToFp32(v[d]), accumulator[d]);
-        }
+        // Masked keys have weight 0 and add nothing: only the visible run is summed.
+        kernels.accumulate(accumulator, scores + low, values + (tile + low) * kvStride, kvStride, high - low,
+                           headDim);
     }
     const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
     for (int64_t d = 0; d < headDim; ++d)
@@ -603,6 +603,11 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
     // the values added to an F32 accumulator in one FMA chain per dimension, divided by the sum at the end.
     if (m_rounding == cpu::BatchRounding::LlamaCpp && m_batchTokens >= kLlamaAttentionTile &&
         headDim % kernels.llamaSgemmF32Lanes == 0) {
+        // Tables without their own copies of the tiled pieces take the scalar reference's.
+        const cpu::KernelTable& reference = cpu::scalarKernels();
+        const TiledAttentionKernels tiled{
+            kernels.fmaChainScoresF16 ? kernels.fmaChainScoresF16 : reference.fmaChainScoresF16,
+            kernels.fmaAccumulateRowsF16 ? kernels.fmaAccumulateRowsF16 : reference.fmaAccumulateRowsF16};
         x.m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
             float* scratch = x.m_scores.data() + thread * (headDim * 2 + kLlamaAttentionTile);
             for (int64_t item = begin; item < end; ++item) {
@@ -610,7 +615,7 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
                 const int64_t h = item % c.headCount;
                 const int64_t kvHead = h / group;
                 const RowView row = rowView(t);
-                tiledAttentionRow(x.m_q.data() + t * qDim + h * headDim, row.keys + kvHead * headDim,
+                tiledAttentionRow(tiled, x.m_q.data() + t * qDim + h * headDim, row.keys + kvHead * headDim,
                                   row.values + kvHead * headDim, kvDim, row.first, row.visible, headDim,
                                   scale, softCap, scratch, x.m_attnOut.data() + t * qDim + h * headDim);
             }

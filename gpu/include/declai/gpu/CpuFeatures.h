@@ -136,6 +136,14 @@ struct KernelTable {
     void (*scaleF16)(float* acc, float factor, int64_t n) = nullptr;
     // out[i] = roundF16(x[i])
     void (*roundF16)(const float* x, float* out, int64_t n) = nullptr;
+    // llama.cpp's tiled flash attention (LlamaCpp batches of 64+ queries), F32 throughout:
+    // scores[i] = one FMA chain over d of q[d] * float(k_i[d]) starting from 0, for count keys
+    // kvStride values apart (its simple_gemm's order; a table may run several keys side by side).
+    void (*fmaChainScoresF16)(const float* q, const f16_bits* keys, int64_t kvStride, int64_t count,
+                              int64_t headDim, float* scores) = nullptr;
+    // For i = 0 .. count-1 in order: acc[d] = fma(weights[i], float(v_i[d]), acc[d]), values kvStride apart.
+    void (*fmaAccumulateRowsF16)(float* acc, const float* weights, const f16_bits* values, int64_t kvStride,
+                                 int64_t count, int64_t headDim) = nullptr;
     // x[i] = silu(gate[i]) * x[i] over one row, llama.cpp's way for this instruction set (vector groups
     // from the row start with its own exp, the tail with libm); nullptr: cpu::swiGlu's libm loop.
     void (*swiGlu)(const float* gate, float* x, int64_t n) = nullptr;

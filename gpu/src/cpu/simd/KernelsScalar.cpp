@@ -2,6 +2,8 @@
 #include "declai/core/Quant.h"
 #include "declai/gpu/CpuFeatures.h"
 
+#include <cmath>
+
 namespace declai::cpu {
 namespace {
 
@@ -42,6 +44,26 @@ void roundF16Scalar(const float* x, float* out, int64_t n) {
         out[i] = roundToHalf(x[i]);
 }
 
+void fmaChainScoresF16Scalar(const float* q, const f16_bits* keys, int64_t kvStride, int64_t count,
+                             int64_t headDim, float* scores) {
+    for (int64_t i = 0; i < count; ++i) {
+        const f16_bits* k = keys + i * kvStride;
+        float score = 0.0f;
+        for (int64_t d = 0; d < headDim; ++d)
+            score = std::fma(q[d], quant::fp16ToFp32(k[d]), score);
+        scores[i] = score;
+    }
+}
+
+void fmaAccumulateRowsF16Scalar(float* acc, const float* weights, const f16_bits* values, int64_t kvStride,
+                                int64_t count, int64_t headDim) {
+    for (int64_t i = 0; i < count; ++i) {
+        const f16_bits* v = values + i * kvStride;
+        for (int64_t d = 0; d < headDim; ++d)
+            acc[d] = std::fma(weights[i], quant::fp16ToFp32(v[d]), acc[d]);
+    }
+}
+
 KernelTable makeScalarTable() {
     KernelTable t;
     t.name = "scalar";
@@ -69,6 +91,8 @@ KernelTable makeScalarTable() {
     t.accumulateF16 = &accumulateF16Scalar;
     t.scaleF16 = &scaleF16Scalar;
     t.roundF16 = &roundF16Scalar;
+    t.fmaChainScoresF16 = &fmaChainScoresF16Scalar;
+    t.fmaAccumulateRowsF16 = &fmaAccumulateRowsF16Scalar;
     return t;
 }
 
