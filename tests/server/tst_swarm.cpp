@@ -28,6 +28,23 @@ QString ids(const QJsonArray& array) {
     return parts.join(QLatin1Char(' '));
 }
 
+// The server's options for two nodes that both serve every layer after the gateway's (two replicas).
+QStringList twoReplicaOptions() {
+    return {QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"),
+            QStringLiteral("--replicas"), QStringLiteral("2")};
+}
+
+// Starts the swarm's server and two nodes; empty when both serve their shards, else the logs.
+QString startTwoNodes(Swarm& swarm) {
+    if (!swarm.waitForServer())
+        return swarm.log(QStringLiteral("server"));
+    for (int i = 0; i < 2; ++i)
+        swarm.addNode();
+    if (!swarm.waitForShards(2))
+        return swarm.log(QStringLiteral("server")) + swarm.log(QStringLiteral("node0"));
+    return {};
+}
+
 } // namespace
 
 class TestSwarm : public QObject {
@@ -91,14 +108,9 @@ private Q_SLOTS:
             QSKIP(qPrintable(model + QStringLiteral(".gguf is not in DECLAI_MODEL_PATH")));
         // The gateway keeps at least one layer, so the second of these 2-layer models is served by both
         // nodes (two replicas).
-        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"),
-                     QStringLiteral("--replicas"), QStringLiteral("2")},
-                    {}, model);
-        QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
-        for (int i = 0; i < 2; ++i)
-            swarm.addNode();
-        QVERIFY2(swarm.waitForShards(2),
-                 qPrintable(swarm.log(QStringLiteral("server")) + swarm.log(QStringLiteral("node0"))));
+        Swarm swarm(twoReplicaOptions(), {}, model);
+        const QString notStarted = startTwoNodes(swarm);
+        QVERIFY2(notStarted.isEmpty(), qPrintable(notStarted));
         for (const QString& prompt : {QStringLiteral("p1"), QStringLiteral("p2")}) {
             const QJsonObject ref = reference(model + QLatin1Char('-') + prompt + QStringLiteral(".json"));
             const QJsonArray greedy = ref.value(QStringLiteral("greedy_tokens")).toArray();
@@ -158,13 +170,9 @@ private Q_SLOTS:
         const QString model = QFileInfo(ref.value(QStringLiteral("model")).toString()).completeBaseName();
         if (declai::testdata::modelPath(model + QStringLiteral(".gguf")).isEmpty())
             QSKIP(qPrintable(model + QStringLiteral(".gguf is not in DECLAI_MODEL_PATH")));
-        Swarm swarm({QStringLiteral("--no-credits"), QStringLiteral("--min-nodes"), QStringLiteral("2"),
-                     QStringLiteral("--replicas"), QStringLiteral("2")},
-                    {}, model);
-        QVERIFY2(swarm.waitForServer(), qPrintable(swarm.log(QStringLiteral("server"))));
-        for (int i = 0; i < 2; ++i)
-            swarm.addNode();
-        QVERIFY2(swarm.waitForShards(2), qPrintable(swarm.log(QStringLiteral("server"))));
+        Swarm swarm(twoReplicaOptions(), {}, model);
+        const QString notStarted = startTwoNodes(swarm);
+        QVERIFY2(notStarted.isEmpty(), qPrintable(notStarted));
         const QJsonArray greedy = ref.value(QStringLiteral("greedy_tokens")).toArray();
         auto tokens = swarm.submit(ref.value(QStringLiteral("prompt")).toString(), int(greedy.size()),
                                    {QStringLiteral("--tokens")});
