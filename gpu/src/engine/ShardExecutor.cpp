@@ -579,7 +579,10 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
     const float scale = softCap > 0.0f ? kqScale / softCap : kqScale;
     // A sliding-window layer sees the last `window` positions, its own included.
     const int64_t window = mode.window;
-    x.m_scores.resize(static_cast<size_t>(x.m_pool.threadCount() * (headDim * 2 + kLlamaAttentionTile)));
+    // Per thread: the tiled path's accumulator and tile scores, or the one-query path's query, accumulator
+    // and combined chunks.
+    const int64_t scratchPerThread = headDim * 3 + kLlamaAttentionTile;
+    x.m_scores.resize(static_cast<size_t>(x.m_pool.threadCount() * scratchPerThread));
     // Each row attends to its own session's cache for this layer, up to its own position (and, with a
     // sliding window, from `window` positions back).
     struct RowView {
@@ -609,7 +612,7 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
             kernels.fmaChainScoresF16 ? kernels.fmaChainScoresF16 : reference.fmaChainScoresF16,
             kernels.fmaAccumulateRowsF16 ? kernels.fmaAccumulateRowsF16 : reference.fmaAccumulateRowsF16};
         x.m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
-            float* scratch = x.m_scores.data() + thread * (headDim * 2 + kLlamaAttentionTile);
+            float* scratch = x.m_scores.data() + thread * scratchPerThread;
             for (int64_t item = begin; item < end; ++item) {
                 const int64_t t = item / c.headCount;
                 const int64_t h = item % c.headCount;
@@ -631,45 +634,85 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
     // contracts it in a -march=native build of llama.cpp (node-llama-cpp's prebuilt CPU variants do not,
     // and differ from it there by an ulp). With the AVX-512 kernel table this gives that build's floats
     // exactly (tests/gpu/tst_parity.cpp, long generations). The per-row pieces come from the active table.
+    //
+    // A decode row (one token, as llama.cpp decodes it) whose padded cache length n_kv reaches 512 takes
+    // llama.cpp's split-KV path instead: the n_kv cells in kLlamaReferenceThreads equal chunks, each
+    // chunk's maximum, sum and F16 accumulator as above, then combined in chunk order (V = V * so + Vc * sn
+    // and S = S * so + Sc * sn, each one FMA over the second product as that build compiles it) and
+    // divided by the sum. Cell i holds position i (one sequence, written in order).
+    const bool decodeRows = m_rounding == cpu::BatchRounding::AsDecode;
     x.m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
-        float* q = x.m_scores.data() + thread * headDim * 2;
+        float* q = x.m_scores.data() + thread * scratchPerThread;
         float* accumulator = q + headDim;
+        float* combined = accumulator + headDim;
         for (int64_t item = begin; item < end; ++item) {
             const int64_t t = item / c.headCount;
             const int64_t h = item % c.headCount;
             const int64_t kvHead = h / group;
             const RowView row = rowView(t);
-            const uint16_t* keys = row.keys;
-            const uint16_t* values = row.values;
-            const int64_t visible = row.visible;
-            const int64_t first = row.first;
             const float* query = x.m_q.data() + t * qDim + h * headDim;
             kernels.roundF16(query, q, headDim);
-            std::fill(accumulator, accumulator + headDim, 0.0f);
-            float maxScore = -INFINITY;
-            float sum = 0.0f;
-            for (int64_t j = first; j < visible; ++j) {
-                const uint16_t* k = keys + j * kvDim + kvHead * headDim;
-                float score = kernels.dotF32F16(q, k, headDim) * scale;
-                if (softCap > 0.0f)
-                    score = softCap * std::tanh(score);
-                float oldScale = 1.0f;
-                float weight = 1.0f;
-                if (score > maxScore) {
-                    oldScale = std::exp(maxScore - score);
-                    maxScore = score;
-                    kernels.scaleF16(accumulator, oldScale, headDim);
-                } else {
-                    weight = std::exp(score - maxScore);
+            // Positions [from, to) into `accumulator`, with their maximum score and sum.
+            const auto attend = [&](int64_t from, int64_t to, float& maxScore, float& sum) {
+                std::fill(accumulator, accumulator + headDim, 0.0f);
+                maxScore = -INFINITY;
+                sum = 0.0f;
+                for (int64_t j = from; j < to; ++j) {
+                    const uint16_t* k = row.keys + j * kvDim + kvHead * headDim;
+                    float score = kernels.dotF32F16(q, k, headDim) * scale;
+                    if (softCap > 0.0f)
+                        score = softCap * std::tanh(score);
+                    float oldScale = 1.0f;
+                    float weight = 1.0f;
+                    if (score > maxScore) {
+                        oldScale = std::exp(maxScore - score);
+                        maxScore = score;
+                        kernels.scaleF16(accumulator, oldScale, headDim);
+                    } else {
+                        weight = std::exp(score - maxScore);
+                    }
+                    const uint16_t* v = row.values + j * kvDim + kvHead * headDim;
+                    kernels.accumulateF16(accumulator, v, weight, headDim);
+                    sum = std::fma(sum, oldScale, weight);
                 }
-                const uint16_t* v = values + j * kvDim + kvHead * headDim;
-                kernels.accumulateF16(accumulator, v, weight, headDim);
-                sum = std::fma(sum, oldScale, weight);
-            }
-            const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
+            };
             float* out = x.m_attnOut.data() + t * qDim + h * headDim;
+            const int64_t paddedCells = std::max(kLlamaKvPadding, (row.visible + kLlamaKvPadding - 1) /
+                                                                      kLlamaKvPadding * kLlamaKvPadding);
+            if (!decodeRows || paddedCells < 2 * kLlamaKvPadding) {
+                float maxScore = 0.0f;
+                float sum = 0.0f;
+                attend(row.first, row.visible, maxScore, sum);
+                const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
+                for (int64_t d = 0; d < headDim; ++d)
+                    out[d] = accumulator[d] * inverse;
+                continue;
+            }
+            const int64_t chunk = (paddedCells + kLlamaReferenceThreads - 1) / kLlamaReferenceThreads;
+            std::fill(combined, combined + headDim, 0.0f);
+            float combinedMax = -INFINITY;
+            float combinedSum = 0.0f;
+            for (int64_t chunkBegin = 0; chunkBegin < paddedCells; chunkBegin += chunk) {
+                const int64_t from = std::max(chunkBegin, row.first);
+                const int64_t to = std::min(chunkBegin + chunk, row.visible);
+                if (from >= to)
+                    continue; // every cell masked: a sum of 0, which the combination skips
+                float chunkMax = 0.0f;
+                float chunkSum = 0.0f;
+                attend(from, to, chunkMax, chunkSum);
+                if (chunkSum == 0.0f)
+                    continue;
+                const float newMax = std::fmax(combinedMax, chunkMax);
+                const float oldScale = std::exp(combinedMax - newMax);
+                const float newScale = std::exp(chunkMax - newMax);
+                for (int64_t d = 0; d < headDim; ++d)
+                    combined[d] = std::fma(combined[d], oldScale, accumulator[d] * newScale);
+                combinedSum = std::fma(combinedSum, oldScale, chunkSum * newScale);
+                combinedMax = newMax;
+            }
+            const float inverse = combinedSum != 0.0f ? 1.0f / combinedSum : 1.0f;
             for (int64_t d = 0; d < headDim; ++d)
-                out[d] = accumulator[d] * inverse;
+                out[d] = combined[d] * inverse;
         }
     });
     return {};

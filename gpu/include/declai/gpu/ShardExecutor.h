@@ -35,6 +35,12 @@ struct BatchPart {
 
 // llama.cpp's default physical batch (n_ubatch): a longer prompt is evaluated in batches of this many tokens.
 constexpr int64_t kLlamaUbatchTokens = 512;
+// llama.cpp's decode attention past 256 positions depends on its thread count (the split-KV path:
+// ShardExecutor::CpuLayerOps::attention); the engine follows the 2-thread runs the references come from
+// (../shared/README.md), whatever its own thread count, so every node computes the same floats.
+constexpr int64_t kLlamaReferenceThreads = 2;
+// llama.cpp pads the attended cache length (n_kv) to a multiple of this.
+constexpr int64_t kLlamaKvPadding = 256;
 
 class ShardExecutor {
 public:
