@@ -484,17 +484,14 @@ namespace {
 // llama.cpp's flash-attention tile (GGML_FA_TILE_Q and _KV): batches of this many queries or more take its
 // tiled path, which steps the keys in tiles of this many positions.
 constexpr int64_t kLlamaAttentionTile = 64;
+// From this many (padded) cache cells llama.cpp splits a one-token attention across its threads.
+constexpr int64_t kLlamaSplitKvMinCells = 512;
 
 // One (token, head) of llama.cpp's tiled flash attention (CpuLayerOps::attention says when it runs): keys
 // and values point at the head's part of cache row 0, rows kvStride values apart; the row sees positions
 // [first, visible). scratch holds headDim + kLlamaAttentionTile floats. The score chains and the value
 // sums come from the kernel table.
-struct TiledAttentionKernels {
-    decltype(cpu::KernelTable::fmaChainScoresF16) scores;
-    decltype(cpu::KernelTable::fmaAccumulateRowsF16) accumulate;
-};
-
-void tiledAttentionRow(const TiledAttentionKernels& kernels, const float* query, const uint16_t* keys,
+void tiledAttentionRow(const cpu::KernelTable& kernels, const float* query, const uint16_t* keys,
                        const uint16_t* values, int64_t kvStride, int64_t first, int64_t visible,
                        int64_t headDim, float scale, float softCap, float* scratch, float* out) {
     float* accumulator = scratch;
@@ -511,7 +508,8 @@ void tiledAttentionRow(const TiledAttentionKernels& kernels, const float* query,
             continue;
         std::fill(scores, scores + low, -INFINITY);
         std::fill(scores + high, scores + kLlamaAttentionTile, -INFINITY);
-        kernels.scores(query, keys + (tile + low) * kvStride, kvStride, high - low, headDim, scores + low);
+        kernels.fmaChainScoresF16(query, keys + (tile + low) * kvStride, kvStride, high - low, headDim,
+                                  scores + low);
         float tileMax = -INFINITY;
         for (int64_t i = low; i < high; ++i) {
             float score = scores[i] * scale;
@@ -533,8 +531,8 @@ void tiledAttentionRow(const TiledAttentionKernels& kernels, const float* query,
         sum = static_cast<float>(static_cast<double>(sum) +
                                  cpu::expSumGgml(scores, scores, kLlamaAttentionTile, newMax));
         // Masked keys have weight 0 and add nothing: only the visible run is summed.
-        kernels.accumulate(accumulator, scores + low, values + (tile + low) * kvStride, kvStride, high - low,
-                           headDim);
+        kernels.fmaAccumulateRowsF16(accumulator, scores + low, values + (tile + low) * kvStride, kvStride,
+                                     high - low, headDim);
     }
     const float inverse = sum == 0.0f ? 0.0f : 1.0f / sum;
     for (int64_t d = 0; d < headDim; ++d)
@@ -606,11 +604,6 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
     // the values added to an F32 accumulator in one FMA chain per dimension, divided by the sum at the end.
     if (m_rounding == cpu::BatchRounding::LlamaCpp && m_batchTokens >= kLlamaAttentionTile &&
         headDim % kernels.llamaSgemmF32Lanes == 0) {
-        // Tables without their own copies of the tiled pieces take the scalar reference's.
-        const cpu::KernelTable& reference = cpu::scalarKernels();
-        const TiledAttentionKernels tiled{
-            kernels.fmaChainScoresF16 ? kernels.fmaChainScoresF16 : reference.fmaChainScoresF16,
-            kernels.fmaAccumulateRowsF16 ? kernels.fmaAccumulateRowsF16 : reference.fmaAccumulateRowsF16};
         x.m_pool.parallelFor(nTokens * c.headCount, 1, [&](int64_t begin, int64_t end, int thread) {
             float* scratch = x.m_scores.data() + thread * scratchPerThread;
             for (int64_t item = begin; item < end; ++item) {
@@ -618,7 +611,7 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
                 const int64_t h = item % c.headCount;
                 const int64_t kvHead = h / group;
                 const RowView row = rowView(t);
-                tiledAttentionRow(tiled, x.m_q.data() + t * qDim + h * headDim, row.keys + kvHead * headDim,
+                tiledAttentionRow(kernels, x.m_q.data() + t * qDim + h * headDim, row.keys + kvHead * headDim,
                                   row.values + kvHead * headDim, kvDim, row.first, row.visible, headDim,
                                   scale, softCap, scratch, x.m_attnOut.data() + t * qDim + h * headDim);
             }
@@ -679,7 +672,7 @@ Expected<void> ShardExecutor::CpuLayerOps::attention(const AttentionMode& mode) 
             float* out = x.m_attnOut.data() + t * qDim + h * headDim;
             const int64_t paddedCells = std::max(kLlamaKvPadding, (row.visible + kLlamaKvPadding - 1) /
                                                                       kLlamaKvPadding * kLlamaKvPadding);
-            if (!decodeRows || paddedCells < 2 * kLlamaKvPadding) {
+            if (!decodeRows || paddedCells < kLlamaSplitKvMinCells) {
                 float maxScore = 0.0f;
                 float sum = 0.0f;
                 attend(row.first, row.visible, maxScore, sum);

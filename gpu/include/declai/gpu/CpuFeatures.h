@@ -138,7 +138,8 @@ struct KernelTable {
     void (*roundF16)(const float* x, float* out, int64_t n) = nullptr;
     // llama.cpp's tiled flash attention (LlamaCpp batches of 64+ queries), F32 throughout:
     // scores[i] = one FMA chain over d of q[d] * float(k_i[d]) starting from 0, for count keys
-    // kvStride values apart (its simple_gemm's order; a table may run several keys side by side).
+    // kvStride values apart (its simple_gemm's order; a table may run several keys side by side). Every
+    // table has both (NEON the scalar reference's).
     void (*fmaChainScoresF16)(const float* q, const f16_bits* keys, int64_t kvStride, int64_t count,
                               int64_t headDim, float* scores) = nullptr;
     // For i = 0 .. count-1 in order: acc[d] = fma(weights[i], float(v_i[d]), acc[d]), values kvStride apart.
