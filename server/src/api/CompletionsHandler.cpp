@@ -221,9 +221,11 @@ parseCompletionParams(const QJsonObject& o, bool chat,
     }
     if (has("top_p")) {
         const QJsonValue v = o.value(QStringLiteral("top_p"));
-        if (!v.isDouble() || v.toDouble() <= 0 || v.toDouble() > 1)
+        // Checked as the float the sampler gets: a positive double below float's range becomes 0.
+        const float topP = static_cast<float>(v.toDouble());
+        if (!v.isDouble() || !(topP > 0.0f && topP <= 1.0f))
             return bad("top_p", QStringLiteral("top_p must be a number in (0, 1]"));
-        p.sampler.topP = static_cast<float>(v.toDouble());
+        p.sampler.topP = topP;
     }
     if (has("seed")) {
         const QJsonValue v = o.value(QStringLiteral("seed"));
