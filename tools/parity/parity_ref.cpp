@@ -93,12 +93,15 @@ static std::string joinIds(const std::vector<llama_token>& ids) {
 
 int main(int argc, char** argv) {
     if (argc < 5) {
-        std::fprintf(stderr, "usage: %s MODEL.gguf PROMPT N_PREDICT OUT_PREFIX [THREADS]\n", argv[0]);
+        std::fprintf(stderr, "usage: %s MODEL.gguf PROMPT N_PREDICT OUT_PREFIX [THREADS] [N_CTX]\n", argv[0]);
         return 2;
     }
     const std::string modelPath = argv[1], prompt = argv[2], outPrefix = argv[4];
     const int nPredict = std::atoi(argv[3]);
     const int threads = argc > 5 ? std::atoi(argv[5]) : 2;
+    // 0: llama.cpp's default context; generations past it need a larger one (the cache's numerics depend
+    // on the cells in use, not on the context size).
+    const int contextTokens = argc > 6 ? std::atoi(argv[6]) : 0;
     if (const char* d = std::getenv("DUMP_TENSORS")) {
         std::stringstream ss(d);
         std::string item;
@@ -119,6 +122,8 @@ int main(int argc, char** argv) {
     llama_context_params cp = llama_context_default_params();
     cp.n_threads = threads;
     cp.n_threads_batch = threads;
+    if (contextTokens > 0)
+        cp.n_ctx = static_cast<uint32_t>(contextTokens);
     if (!g_dump.empty()) {
         cp.cb_eval = dumpCallback;
         cp.cb_eval_user_data = nullptr;
@@ -193,9 +198,10 @@ int main(int argc, char** argv) {
         "{\n  \"model\": \"%s\",\n  \"prompt\": \"%s\",\n  \"add_bos\": true,\n  \"prompt_tokens\": [%s],\n"
         "  \"greedy_tokens\": [%s],\n  \"greedy_text\": \"%s\",\n  \"n_vocab\": %d,\n"
         "  \"last_logits_file\": \"%s.logits.f32\",\n"
-        "  \"generator\": \"tools/parity_ref.cpp with llama.cpp (CPU, %d threads, default context)\"\n}\n",
+        "  \"generator\": \"tools/parity/parity_ref.cpp with llama.cpp (CPU, %d threads, %s)\"\n}\n",
         jsonEscape(modelName).c_str(), jsonEscape(prompt).c_str(), joinIds(promptIds).c_str(),
-        joinIds(generated).c_str(), jsonEscape(text).c_str(), nVocab, base.c_str(), threads);
+        joinIds(generated).c_str(), jsonEscape(text).c_str(), nVocab, base.c_str(), threads,
+        contextTokens > 0 ? ("n_ctx " + std::to_string(contextTokens)).c_str() : "default context");
     std::fclose(f);
     llama_free(ctx);
     llama_model_free(model);
