@@ -12,13 +12,6 @@ QString rangeKey(const std::string& model, LayerRange r) {
     return QStringLiteral("%1/%2-%3").arg(QString::fromStdString(model)).arg(r.begin).arg(r.end);
 }
 
-bool covers(const std::vector<LayerRange>& ranges, LayerRange wanted) {
-    for (const LayerRange& r : ranges)
-        if (r.begin <= wanted.begin && r.end >= wanted.end)
-            return true;
-    return false;
-}
-
 NodeRegistry::NodeRegistry(const ServerConfig& config, ModelStore& store,
                            const std::map<std::string, std::unique_ptr<GatewayModel>>& models,
                            NodeReputation& reputation, OrchestratorStats& stats, Events events,

@@ -79,15 +79,36 @@ void splitOverGroup(const ModelShape& model, const std::vector<const NodeCapacit
         plan.uncovered.push_back(LayerRange{begin, model.layerCount});
 }
 
+// The median measured speed of the nodes (0 when none is measured).
+double medianMeasuredSpeed(const std::vector<NodeCapacity>& nodes) {
+    std::vector<double> measured;
+    for (const NodeCapacity& n : nodes)
+        if (n.layerTokensPerS > 0)
+            measured.push_back(n.layerTokensPerS);
+    if (measured.empty())
+        return 0;
+    std::sort(measured.begin(), measured.end());
+    const size_t mid = measured.size() / 2;
+    return measured.size() % 2 ? measured[mid] : (measured[mid - 1] + measured[mid]) / 2;
+}
+
 } // namespace
 
 PlacementPlan planPlacement(const ModelShape& model, const std::vector<NodeCapacity>& nodes,
                             int maxReplicas) {
     PlacementPlan plan;
-    std::vector<const NodeCapacity*> eligible;
+    std::vector<NodeCapacity> weighed;
     for (const NodeCapacity& n : nodes)
         if (n.accepting && layerCapacity(n, model) > 0)
-            eligible.push_back(&n);
+            weighed.push_back(n);
+    // Not measured yet: the typical node of this swarm (the gateway times a node only once it serves).
+    const double typical = medianMeasuredSpeed(weighed);
+    for (NodeCapacity& n : weighed)
+        if (n.layerTokensPerS <= 0)
+            n.layerTokensPerS = typical;
+    std::vector<const NodeCapacity*> eligible;
+    for (const NodeCapacity& n : weighed)
+        eligible.push_back(&n);
     if (eligible.empty() || nodeLayerCount(model) <= 0) {
         if (nodeLayerCount(model) > 0)
             plan.uncovered.push_back(LayerRange{std::max<int64_t>(0, model.firstLayer), model.layerCount});
@@ -118,6 +139,48 @@ PlacementPlan planPlacement(const ModelShape& model, const std::vector<NodeCapac
         splitOverGroup(model, group, plan);
     }
     return plan;
+}
+
+std::vector<LayerAssignment> gapFillingAssignments(const PlacementPlan& plan, std::vector<int> coverage,
+                                                   const std::map<std::string, NodeHoldings>& holdings) {
+    const auto holdingOf = [&holdings](const std::string& nodeId) -> const NodeHoldings* {
+        auto it = holdings.find(nodeId);
+        return it == holdings.end() ? nullptr : &it->second;
+    };
+    std::vector<LayerAssignment> order;
+    for (const auto& [nodeId, layers] : plan.assignments)
+        order.push_back(LayerAssignment{nodeId, layers});
+    std::stable_partition(order.begin(), order.end(), [&holdingOf](const LayerAssignment& a) {
+        const NodeHoldings* h = holdingOf(a.nodeId);
+        return h && h->ready.empty() && h->pending.empty();
+    });
+    const int wanted = std::max(1, plan.replicas);
+    const auto layerCount = static_cast<int64_t>(coverage.size());
+    std::vector<LayerAssignment> chosen;
+    for (const LayerAssignment& a : order) {
+        const NodeHoldings* h = holdingOf(a.nodeId);
+        if (!h || a.layers.begin < 0 || a.layers.end > layerCount)
+            continue;
+        bool gap = false;
+        for (int64_t l = a.layers.begin; l < a.layers.end; ++l)
+            gap = gap || coverage[static_cast<size_t>(l)] < wanted;
+        const bool failedBefore = std::any_of(h->failed.begin(), h->failed.end(), [&a](const LayerRange& r) {
+            return r.begin == a.layers.begin && r.end == a.layers.end;
+        });
+        if (!gap || covers(h->ready, a.layers) || covers(h->pending, a.layers) || failedBefore)
+            continue;
+        chosen.push_back(a);
+        for (int64_t l = a.layers.begin; l < a.layers.end; ++l)
+            ++coverage[static_cast<size_t>(l)];
+    }
+    return chosen;
+}
+
+bool covers(const std::vector<LayerRange>& ranges, LayerRange wanted) {
+    for (const LayerRange& r : ranges)
+        if (r.begin <= wanted.begin && r.end >= wanted.end)
+            return true;
+    return false;
 }
 
 std::optional<std::vector<ChainStage>> coverRange(LayerRange span, const std::vector<NodeShards>& nodes,

@@ -135,29 +135,24 @@ void ShardAssignments::rebalance() {
         for (const LayerRange& gap : plan.uncovered)
             qWarning("model %s: layers %lld-%lld fit on no node (not enough memory)", name.c_str(),
                      static_cast<long long>(gap.begin), static_cast<long long>(gap.end));
-        // Only fill gaps: a layer already held (or being loaded) by enough live nodes needs nothing, so new
-        // speed figures or a joining node do not trigger needless downloads.
-        std::vector<int> coverage = layerCoverage(name, shape.layerCount);
-        const int wanted = std::max(1, plan.replicas);
+        std::map<std::string, NodeHoldings> holdings;
         for (const auto& [nodeId, layers] : plan.assignments) {
-            NodeLink* node = m_registry.nodeLink(nodeId);
+            const NodeLink* node = m_registry.nodeLink(nodeId);
             if (!node)
                 continue;
-            bool gap = false;
-            for (int64_t l = layers.begin; l < layers.end; ++l)
-                gap = gap || coverage[static_cast<size_t>(l)] < wanted;
-            if (!gap || covers(node->readyShards[name], layers))
-                continue;
-            bool pending = false;
+            NodeHoldings& h = holdings[nodeId];
+            if (auto it = node->readyShards.find(name); it != node->readyShards.end())
+                h.ready = it->second;
             for (const auto& [aid, p] : node->pendingAssignments)
-                pending = pending ||
-                          (p.model == name && p.layers.begin <= layers.begin && p.layers.end >= layers.end);
-            if (pending || node->failedAssignments.count(rangeKey(name, layers).toStdString()))
-                continue;
-            assign(*node, *m, layers);
-            for (int64_t l = layers.begin; l < layers.end; ++l)
-                ++coverage[static_cast<size_t>(l)];
+                if (p.model == name)
+                    h.pending.push_back(p.layers);
+            if (node->failedAssignments.count(rangeKey(name, layers).toStdString()))
+                h.failed.push_back(layers);
         }
+        for (const LayerAssignment& a :
+             gapFillingAssignments(plan, layerCoverage(name, shape.layerCount), holdings))
+            if (NodeLink* node = m_registry.nodeLink(a.nodeId))
+                assign(*node, *m, a.layers);
     }
 }
 

@@ -13,6 +13,7 @@
 #include "declai/server/NodeJoinLimiter.h"
 #include "declai/server/NodeReputation.h"
 #include "declai/server/OrchestratorStats.h"
+#include "declai/server/Placement.h"
 #include "declai/server/ServerConfig.h"
 #include "declai/server/ShardProofs.h"
 
@@ -100,7 +101,5 @@ private:
 
 // "model/begin-end": how logs and NodeLink::failedAssignments name a range of a model's layers.
 QString rangeKey(const std::string& model, LayerRange r);
-// Whether one of `ranges` holds all of `wanted`.
-bool covers(const std::vector<LayerRange>& ranges, LayerRange wanted);
 
 } // namespace declai::server

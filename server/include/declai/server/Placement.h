@@ -17,7 +17,7 @@ namespace declai::server {
 struct NodeCapacity {
     std::string nodeId;
     uint64_t memoryBudgetBytes = 0;
-    double layerTokensPerS = 0; // measured; 0 = unknown (weight 1)
+    double layerTokensPerS = 0; // measured; 0 = not yet (weighs as the median measured node)
     bool accepting = true;      // false while draining
 };
 
@@ -36,9 +36,34 @@ struct PlacementPlan {
 
 // Covers [firstLayer, layerCount). maxReplicas 0 = automatic: two replicas when at least three nodes are
 // eligible and their memory holds the model twice, else one (two nodes split the model rather than mirror
-// it).
+// it). A node not measured yet (a volunteer that just joined) weighs as the median of the measured ones, so
+// it is planned a typical share rather than the crumbs a weight of one token per second would give it.
 PlacementPlan planPlacement(const ModelShape& model, const std::vector<NodeCapacity>& nodes,
                             int maxReplicas = 0);
+
+// What one node has of a model when the plan's gaps are filled.
+struct NodeHoldings {
+    std::vector<LayerRange> ready;   // proven shards
+    std::vector<LayerRange> pending; // assigned, not confirmed yet
+    std::vector<LayerRange> failed;  // ranges it could not load or prove: not asked for again
+};
+
+struct LayerAssignment {
+    std::string nodeId;
+    LayerRange layers;
+};
+
+// Which of the plan's assignments to send now. Only those that fill a gap: a layer that fewer live nodes
+// hold or are loading (`coverage`, per layer) than the plan's replicas, so new speed figures or a joining
+// node do not trigger needless downloads; a node that holds, is loading or failed its range is skipped, and
+// so is a node missing from `holdings`. Nodes that hold nothing of the model come first: a serving node's
+// larger planned range, met earlier, would otherwise fill the gap and leave the newcomer idle while the
+// serving node downloads more. Then in node-id order.
+std::vector<LayerAssignment> gapFillingAssignments(const PlacementPlan& plan, std::vector<int> coverage,
+                                                   const std::map<std::string, NodeHoldings>& holdings);
+
+// Whether one of `ranges` holds all of `wanted`.
+bool covers(const std::vector<LayerRange>& ranges, LayerRange wanted);
 
 struct NodeShards {
     std::string nodeId;
