@@ -47,7 +47,8 @@ commands:
                     stream a generation from a DeCLAI server (same output as generate)
   devices  [--json]  list compute backends and devices, with why a backend is unavailable
   model synth --shape NAME --type f16|q8_0|q4_0|q4_k_m|q5_k_m|q3_k_m|iq4_xs -o FILE [--seed S] [--vocab-from GGUF]
-                    write a llama GGUF with random weights (tinyllama-1.1b, llama-20m, llama3-8b)
+                    write a GGUF with random weights (tinyllama-1.1b, llama-20m, llama3-8b,
+                    qwen2.5-0.5b, mixtral-tiny)
 
 MODEL is a path or a file name looked up in DECLAI_MODEL_PATH (colon-separated folders). Weights are used in
 place from the file mapping; --prefault reads them all in at load instead of on first use.

@@ -1,6 +1,7 @@
 #include "ModelSynth.h"
 
 #include "CliIo.h"
+#include "declai/core/Architecture.h"
 #include "declai/core/CommandLineOptions.h"
 #include "declai/core/GgufSerialize.h"
 #include "declai/core/Quant.h"
@@ -189,16 +190,34 @@ namespace {
 
 struct Shape {
     const char* name;
+    const char* architecture; // general.architecture; its tensors come from declai/core/Architecture.h
     int64_t dim, layers, heads, kvHeads, ffn, vocab;
     float ropeBase;
     int64_t context;
+    float normEpsilon = 1e-5f;
+    int64_t experts = 0;     // Mixtral-style feed-forward experts (0: dense)
+    int64_t expertsUsed = 0; // per token
+    bool tiedOutput = false; // no output.weight: the head reuses token_embd
+    bool qkvBiases = false;  // the optional Q/K/V biases of the llama table (qwen2 requires them anyway)
 };
 
 constexpr Shape kShapes[] = {
-    {"tinyllama-1.1b", 2048, 22, 32, 4, 5632, 32000, 10000.0f, 2048},
-    {"llama-20m", 256, 4, 4, 2, 768, 32000, 10000.0f, 2048},
-    {"llama3-8b", 4096, 32, 32, 8, 14336, 128256, 500000.0f, 8192},
+    {"tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 32000, 10000.0f, 2048},
+    {"llama-20m", "llama", 256, 4, 4, 2, 768, 32000, 10000.0f, 2048},
+    {"llama3-8b", "llama", 4096, 32, 32, 8, 14336, 128256, 500000.0f, 8192},
+    // Qwen2.5-0.5B: 14 query heads of 64 over 2 KV heads, Q/K/V biases, tied output. Its width (896) is no
+    // multiple of 256, so the K and IQ mixes fall back to 32-value types there, as llama-quantize does.
+    {"qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 1000000.0f, 32768, 1e-6f, 0, 0, true, true},
+    // A small Mixtral: 8 experts, 2 per token, so llama-quantize's 8-expert rules apply to the mixes.
+    {"mixtral-tiny", "llama", 512, 8, 8, 2, 1792, 32000, 1000000.0f, 4096, 1e-5f, 8, 2},
 };
+
+std::string shapeNames() {
+    std::string names;
+    for (const Shape& s : kShapes)
+        names.append(names.empty() ? "" : ", ").append(s.name);
+    return names;
+}
 
 // xoshiro256** seeded through splitmix64: fast, and every row gets its own stream so batches of rows
 // can be generated in parallel while the file stays a pure function of the seed.
@@ -254,13 +273,217 @@ private:
     uint64_t m_state[4];
 };
 
+enum class Fill { Weights, Ones, Bias }; // normal(0, 0.02); norms 1.0; biases normal(0, 0.02) in F32
+
 struct PlannedTensor {
     std::string name;
     TensorType type;
     int64_t cols;
-    int64_t rows; // 1 for vectors
-    bool isNorm;
+    int64_t rows;        // per expert; 1 for vectors
+    int64_t experts = 1; // a third extent when above 1
+    Fill fill = Fill::Weights;
 };
+
+// ---- llama-quantize's type mixes ----------------------------------------------------------------------
+
+// The --type values: llama.cpp file types (general.file_type) and their default tensor type.
+enum class Mix { F16, Q8_0, Q4_0, Q4KM, Q5KM, Q3KM, IQ4XS };
+
+struct MixInfo {
+    const char* name;
+    Mix mix;
+    TensorType base;
+    uint32_t fileType;
+};
+
+constexpr MixInfo kMixes[] = {
+    {"f16", Mix::F16, TensorType::F16, 1},          {"q8_0", Mix::Q8_0, TensorType::Q8_0, 7},
+    {"q4_0", Mix::Q4_0, TensorType::Q4_0, 2},       {"q4_k_m", Mix::Q4KM, TensorType::Q4_K, 15},
+    {"q5_k_m", Mix::Q5KM, TensorType::Q5_K, 17},    {"q3_k_m", Mix::Q3KM, TensorType::Q3_K, 12},
+    {"iq4_xs", Mix::IQ4XS, TensorType::IQ4_XS, 30},
+};
+
+// What llama-quantize calls a tensor when it picks its type (tensor_category).
+enum class Category { TokenEmbd, Output, AttnQ, AttnK, AttnV, AttnQkv, AttnOutput, FfnGate, FfnUp, FfnDown };
+
+std::optional<Category> categoryOf(LayerTensor role) {
+    switch (role) {
+    case LayerTensor::Wq:
+        return Category::AttnQ;
+    case LayerTensor::Wk:
+        return Category::AttnK;
+    case LayerTensor::Wv:
+        return Category::AttnV;
+    case LayerTensor::Wqkv:
+        return Category::AttnQkv;
+    case LayerTensor::Wo:
+        return Category::AttnOutput;
+    case LayerTensor::Gate:
+    case LayerTensor::GateExps:
+        return Category::FfnGate;
+    case LayerTensor::Up:
+    case LayerTensor::UpExps:
+        return Category::FfnUp;
+    case LayerTensor::Down:
+    case LayerTensor::DownExps:
+        return Category::FfnDown;
+    default:
+        return std::nullopt; // vectors and the expert router stay F32, as llama-quantize leaves them
+    }
+}
+
+// A row length the type's block does not divide takes llama-quantize's fallback (tensor_type_fallback).
+TensorType withFallback(TensorType type, int64_t rowLength) {
+    const auto fits = [rowLength](TensorType t) {
+        return rowLength % static_cast<int64_t>(tensorTypeTraits(t).blockElements) == 0;
+    };
+    if (fits(type))
+        return type;
+    TensorType fallback = type;
+    switch (type) {
+    case TensorType::IQ4_XS:
+        fallback = TensorType::IQ4_NL;
+        break;
+    case TensorType::Q2_K:
+    case TensorType::Q3_K:
+        fallback = TensorType::Q4_0;
+        break;
+    case TensorType::Q4_K:
+        fallback = TensorType::Q5_0;
+        break;
+    case TensorType::Q5_K:
+        fallback = TensorType::Q5_1;
+        break;
+    case TensorType::Q6_K:
+        fallback = TensorType::Q8_0;
+        break;
+    default:
+        break;
+    }
+    return fits(fallback) ? fallback : TensorType::F16;
+}
+
+// llama_tensor_get_type for the mixes above, without an imatrix (src/llama-quant.cpp of the llama.cpp that
+// node-llama-cpp 3.21.1 bundles): `layer` of `s.layers`, `rowLength` values per row.
+TensorType mixedType(const MixInfo& m, const Shape& s, Category c, int64_t layer, int64_t rowLength) {
+    if (m.mix == Mix::F16)
+        return TensorType::F16; // not a quantised file: no mix
+    TensorType t = m.base;
+    const int64_t n = s.layers;
+    const bool moreBits = layer < n / 8 || layer >= 7 * n / 8 || (layer - n / 8) % 3 == 2;
+    const bool eightExperts = s.experts == 8;
+    const int64_t queriesPerKv = s.heads / std::max<int64_t>(1, s.kvHeads);
+    switch (c) {
+    case Category::TokenEmbd:
+        if (!s.tiedOutput)
+            break;
+        [[fallthrough]]; // a tied embedding is the output matrix: quantised as the output
+    case Category::Output:
+        if (rowLength % static_cast<int64_t>(tensorTypeTraits(t).blockElements) != 0)
+            t = TensorType::Q8_0;
+        else if (t != TensorType::Q8_0)
+            t = TensorType::Q6_K;
+        break;
+    case Category::AttnV:
+        if (m.mix == Mix::Q3KM)
+            t = layer < 2 ? TensorType::Q5_K : TensorType::Q4_K;
+        else if (m.mix == Mix::IQ4XS && queriesPerKv >= 4)
+            t = TensorType::Q5_K;
+        else if ((m.mix == Mix::Q4KM || m.mix == Mix::Q5KM) && moreBits)
+            t = TensorType::Q6_K;
+        if (eightExperts)
+            t = TensorType::Q8_0;
+        break;
+    case Category::AttnK:
+        if (eightExperts)
+            t = TensorType::Q8_0;
+        break;
+    case Category::FfnDown:
+        if (m.mix == Mix::Q3KM)
+            t = layer < n / 16 ? TensorType::Q5_K : TensorType::Q4_K;
+        else if ((m.mix == Mix::Q4KM || m.mix == Mix::Q5KM) && moreBits)
+            t = TensorType::Q6_K;
+        else if (m.mix == Mix::IQ4XS && layer < n / 8)
+            t = TensorType::Q5_K;
+        break;
+    case Category::AttnOutput:
+        if (eightExperts && (m.mix == Mix::Q3KM || m.mix == Mix::Q4KM || m.mix == Mix::IQ4XS))
+            t = TensorType::Q5_K;
+        else if (!eightExperts && m.mix == Mix::Q3KM)
+            t = TensorType::Q4_K;
+        break;
+    case Category::AttnQkv:
+        if (m.mix == Mix::Q3KM)
+            t = TensorType::Q4_K;
+        else if (m.mix == Mix::Q4KM)
+            t = TensorType::Q5_K;
+        else if (m.mix == Mix::Q5KM)
+            t = TensorType::Q6_K;
+        break;
+    case Category::AttnQ:
+    case Category::FfnGate:
+    case Category::FfnUp:
+        break;
+    }
+    return withFallback(t, rowLength);
+}
+
+int64_t extentValue(Extent e, const Shape& s) {
+    const int64_t headDim = s.dim / s.heads;
+    switch (e) {
+    case Extent::None:
+        return 1;
+    case Extent::Dim:
+        return s.dim;
+    case Extent::QDim:
+        return s.heads * headDim;
+    case Extent::KvDim:
+        return s.kvHeads * headDim;
+    case Extent::QkvDim:
+        return (s.heads + 2 * s.kvHeads) * headDim;
+    case Extent::Ffn:
+        return s.ffn;
+    case Extent::Ffn2:
+        return 2 * s.ffn;
+    case Extent::HeadDim:
+        return headDim;
+    case Extent::Experts:
+        return s.experts;
+    }
+    return 1;
+}
+
+// Every tensor of the file, in the order llama.cpp's converters write them, from the architecture's table.
+std::vector<PlannedTensor> planTensors(const ArchitectureSpec& arch, const Shape& s, const MixInfo& m,
+                                       int64_t vocab) {
+    std::vector<PlannedTensor> plan;
+    plan.push_back({"token_embd.weight", mixedType(m, s, Category::TokenEmbd, 0, s.dim), s.dim, vocab});
+    for (int64_t l = 0; l < s.layers; ++l) {
+        for (const LayerTensorSpec& spec : arch.layerTensors) {
+            const bool biases =
+                spec.role == LayerTensor::Bq || spec.role == LayerTensor::Bk || spec.role == LayerTensor::Bv;
+            const bool present = spec.presence == Presence::Required ||
+                                 (spec.presence == Presence::Optional && biases && s.qkvBiases) ||
+                                 (spec.presence == Presence::Dense && s.experts == 0) ||
+                                 (spec.presence == Presence::Experts && s.experts > 0);
+            if (!present)
+                continue;
+            const std::string name = "blk." + std::to_string(l) + "." + spec.suffix;
+            const int64_t cols = extentValue(spec.shape[0], s);
+            const auto category = categoryOf(spec.role);
+            if (!spec.isMatrix) {
+                plan.push_back({name, TensorType::F32, cols, 1, 1, biases ? Fill::Bias : Fill::Ones});
+                continue;
+            }
+            const TensorType type = category ? mixedType(m, s, *category, l, cols) : TensorType::F32;
+            plan.push_back({name, type, cols, extentValue(spec.shape[1], s), extentValue(spec.shape[2], s)});
+        }
+    }
+    plan.push_back({"output_norm.weight", TensorType::F32, s.dim, 1, 1, Fill::Ones});
+    if (!s.tiedOutput)
+        plan.push_back({"output.weight", mixedType(m, s, Category::Output, 0, s.dim), s.dim, vocab});
+    return plan;
+}
 
 std::vector<std::string> defaultVocab(int64_t size, std::vector<float>& scores, std::vector<int32_t>& types) {
     std::vector<std::string> tokens;
@@ -324,59 +547,39 @@ struct SynthOptions {
 };
 
 Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
-    TensorType mainType;
-    uint32_t fileType;
-    bool kMix = false;
-    // Which llama-quantize mix (llama_tensor_get_type, llama arch, no imatrix) the K / IQ files follow.
-    enum class Mix { None, Q4KM, Q5KM, Q3KM, IQ4XS } mix = Mix::None;
-    if (o.typeName == "f16") {
-        mainType = TensorType::F16;
-        fileType = 1;
-    } else if (o.typeName == "q8_0") {
-        mainType = TensorType::Q8_0;
-        fileType = 7;
-    } else if (o.typeName == "q4_0") {
-        mainType = TensorType::Q4_0;
-        fileType = 2;
-    } else if (o.typeName == "q4_k_m") {
-        mainType = TensorType::Q4_K;
-        fileType = 15;
-        kMix = true;
-        mix = Mix::Q4KM;
-    } else if (o.typeName == "q5_k_m") {
-        mainType = TensorType::Q5_K;
-        fileType = 17;
-        kMix = true;
-        mix = Mix::Q5KM;
-    } else if (o.typeName == "q3_k_m") {
-        mainType = TensorType::Q3_K;
-        fileType = 12;
-        mix = Mix::Q3KM;
-    } else if (o.typeName == "iq4_xs") {
-        mainType = TensorType::IQ4_XS;
-        fileType = 30;
-        mix = Mix::IQ4XS;
-    } else {
+    const MixInfo* mix = nullptr;
+    for (const MixInfo& m : kMixes)
+        if (o.typeName == m.name)
+            mix = &m;
+    if (!mix)
         return makeError(ErrorCode::InvalidArgument,
                          "--type must be f16, q8_0, q4_0, q4_k_m, q5_k_m, q3_k_m or iq4_xs, got '" +
                              o.typeName + "'");
-    }
     const Shape& s = o.shape;
+    const ArchitectureSpec* arch = findArchitecture(s.architecture);
+    if (!arch)
+        return makeError(ErrorCode::Unsupported,
+                         std::string("shape '") + s.name + "': unknown architecture " + s.architecture);
+    const std::string a = s.architecture;
 
     GgufWriter writer;
-    writer.addString("general.architecture", "llama");
+    writer.addString("general.architecture", a);
     writer.addString("general.name", std::string("synthetic ").append(s.name));
-    writer.addUInt32("general.file_type", fileType);
+    writer.addUInt32("general.file_type", mix->fileType);
     writer.addUInt32("general.alignment", 32);
-    writer.addUInt32("llama.context_length", static_cast<uint32_t>(s.context));
-    writer.addUInt32("llama.embedding_length", static_cast<uint32_t>(s.dim));
-    writer.addUInt32("llama.block_count", static_cast<uint32_t>(s.layers));
-    writer.addUInt32("llama.feed_forward_length", static_cast<uint32_t>(s.ffn));
-    writer.addUInt32("llama.rope.dimension_count", static_cast<uint32_t>(s.dim / s.heads));
-    writer.addUInt32("llama.attention.head_count", static_cast<uint32_t>(s.heads));
-    writer.addUInt32("llama.attention.head_count_kv", static_cast<uint32_t>(s.kvHeads));
-    writer.addFloat32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    writer.addFloat32("llama.rope.freq_base", s.ropeBase);
+    writer.addUInt32(a + ".context_length", static_cast<uint32_t>(s.context));
+    writer.addUInt32(a + ".embedding_length", static_cast<uint32_t>(s.dim));
+    writer.addUInt32(a + ".block_count", static_cast<uint32_t>(s.layers));
+    writer.addUInt32(a + ".feed_forward_length", static_cast<uint32_t>(s.ffn));
+    writer.addUInt32(a + ".rope.dimension_count", static_cast<uint32_t>(s.dim / s.heads));
+    writer.addUInt32(a + ".attention.head_count", static_cast<uint32_t>(s.heads));
+    writer.addUInt32(a + ".attention.head_count_kv", static_cast<uint32_t>(s.kvHeads));
+    writer.addFloat32(a + ".attention.layer_norm_rms_epsilon", s.normEpsilon);
+    writer.addFloat32(a + ".rope.freq_base", s.ropeBase);
+    if (s.experts > 0) {
+        writer.addUInt32(a + ".expert_count", static_cast<uint32_t>(s.experts));
+        writer.addUInt32(a + ".expert_used_count", static_cast<uint32_t>(s.expertsUsed));
+    }
 
     int64_t vocab = s.vocab;
     if (!o.vocabFrom.empty()) {
@@ -406,66 +609,15 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
         writer.addUInt32("tokenizer.ggml.eos_token_id", 2);
         writer.addUInt32("tokenizer.ggml.unknown_token_id", 0);
     }
-    writer.addUInt32("llama.vocab_size", static_cast<uint32_t>(vocab));
+    writer.addUInt32(a + ".vocab_size", static_cast<uint32_t>(vocab));
 
-    // Q4_K_M mixes in Q6_K the way llama.cpp's quantizer does, so a synthesized file has the same size and
-    // tensor types as one llama-quantize would write: the output matrix always, and attn_v / ffn_down in the
-    // first and last eighth of the layers and every third layer between them.
-    const TensorType highType = kMix ? TensorType::Q6_K : mainType;
-    // Like llama-quantize, any 4-bit file keeps the output matrix in Q6_K (Q8_0 and F16 keep their own type).
-    const bool outputInQ6K = mainType != TensorType::F16 && mainType != TensorType::Q8_0 && s.dim % 256 == 0;
-    const TensorType outputType = outputInQ6K ? TensorType::Q6_K : mainType;
-    const auto layerType = [&](int64_t layer) {
-        const int64_t eighth = s.layers / 8;
-        const bool moreBits = layer < eighth || layer >= 7 * s.layers / 8 || (layer - eighth) % 3 == 2;
-        return moreBits ? highType : mainType;
-    };
-    // attn_v, ffn_down and attn_output as llama-quantize picks them for the mixes (Q4_K_M / Q5_K_M: Q6_K on
-    // the "more bits" layers; Q3_K_M: attn_v Q5_K on layers 0-1 else Q4_K, ffn_down Q5_K on the first
-    // sixteenth else Q4_K, attn_output Q4_K; IQ4_XS: attn_v Q5_K with 4+ query heads per KV head, ffn_down
-    // Q5_K on the first eighth).
-    const auto attnVType = [&](int64_t layer) {
-        switch (mix) {
-        case Mix::Q3KM:
-            return layer < 2 ? TensorType::Q5_K : TensorType::Q4_K;
-        case Mix::IQ4XS:
-            return s.heads / s.kvHeads >= 4 ? TensorType::Q5_K : mainType;
-        default:
-            return layerType(layer);
-        }
-    };
-    const auto ffnDownType = [&](int64_t layer) {
-        switch (mix) {
-        case Mix::Q3KM:
-            return layer < s.layers / 16 ? TensorType::Q5_K : TensorType::Q4_K;
-        case Mix::IQ4XS:
-            return layer < s.layers / 8 ? TensorType::Q5_K : mainType;
-        default:
-            return layerType(layer);
-        }
-    };
-    const TensorType attnOutputType = mix == Mix::Q3KM ? TensorType::Q4_K : mainType;
-    const int64_t kvDim = s.dim / s.heads * s.kvHeads;
-    std::vector<PlannedTensor> plan;
-    plan.push_back({"token_embd.weight", mainType, s.dim, vocab, false});
-    for (int64_t l = 0; l < s.layers; ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
-        plan.push_back({p + "attn_norm.weight", TensorType::F32, s.dim, 1, true});
-        plan.push_back({p + "attn_q.weight", mainType, s.dim, s.dim, false});
-        plan.push_back({p + "attn_k.weight", mainType, s.dim, kvDim, false});
-        plan.push_back({p + "attn_v.weight", attnVType(l), s.dim, kvDim, false});
-        plan.push_back({p + "attn_output.weight", attnOutputType, s.dim, s.dim, false});
-        plan.push_back({p + "ffn_norm.weight", TensorType::F32, s.dim, 1, true});
-        plan.push_back({p + "ffn_gate.weight", mainType, s.dim, s.ffn, false});
-        plan.push_back({p + "ffn_up.weight", mainType, s.dim, s.ffn, false});
-        plan.push_back({p + "ffn_down.weight", ffnDownType(l), s.ffn, s.dim, false});
-    }
-    plan.push_back({"output_norm.weight", TensorType::F32, s.dim, 1, true});
-    plan.push_back({"output.weight", outputType, s.dim, vocab, false});
+    const std::vector<PlannedTensor> plan = planTensors(*arch, s, *mix, vocab);
     for (const PlannedTensor& t : plan) {
-        const std::vector<uint64_t> shape =
-            t.rows == 1 ? std::vector<uint64_t>{static_cast<uint64_t>(t.cols)}
-                        : std::vector<uint64_t>{static_cast<uint64_t>(t.cols), static_cast<uint64_t>(t.rows)};
+        std::vector<uint64_t> shape{static_cast<uint64_t>(t.cols)};
+        if (t.rows > 1 || t.experts > 1)
+            shape.push_back(static_cast<uint64_t>(t.rows));
+        if (t.experts > 1)
+            shape.push_back(static_cast<uint64_t>(t.experts));
         if (writer.addTensor(t.name, t.type, shape) == 0)
             return makeError(ErrorCode::InvalidArgument, "tensor '" + t.name + "': row length " +
                                                              std::to_string(t.cols) + " does not fit " +
@@ -485,7 +637,7 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
     for (const PlannedTensor& t : plan) {
         ++tensorIndex;
         const size_t rowBytes = static_cast<size_t>(*tensorBytes(t.type, static_cast<uint64_t>(t.cols)));
-        if (t.isNorm) {
+        if (t.fill == Fill::Ones) {
             values.assign(static_cast<size_t>(t.cols), 1.0f);
             if (auto r = writer.writeTensorBytes(values.data(), values.size() * sizeof(float)); !r)
                 return r;
@@ -493,8 +645,9 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
         }
         values.resize(static_cast<size_t>(kBatchRows * t.cols));
         packed.resize(static_cast<size_t>(kBatchRows) * rowBytes);
-        for (int64_t first = 0; first < t.rows; first += kBatchRows) {
-            const int64_t count = std::min(kBatchRows, t.rows - first);
+        const int64_t rows = t.rows * t.experts;
+        for (int64_t first = 0; first < rows; first += kBatchRows) {
+            const int64_t count = std::min(kBatchRows, rows - first);
             pool.parallelFor(count, 1, [&](int64_t begin, int64_t end, int) {
                 for (int64_t i = begin; i < end; ++i) {
                     const uint64_t rowSeed =
@@ -522,8 +675,9 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
 const char* kModelUsage =
     R"(usage: declai-cli model synth --shape NAME --type f16|q8_0|q4_0|q4_k_m|q5_k_m|q3_k_m|iq4_xs -o FILE
                            [--seed S] [--vocab-from GGUF] [--threads T]
-  writes a llama GGUF v3 with random weights (normal, std 0.02; norms 1.0)
-  shapes: tinyllama-1.1b, llama-20m, llama3-8b
+  writes a GGUF v3 of the shape's architecture with random weights (normal, std 0.02; norms 1.0), its
+  tensor types mixed as llama-quantize mixes them (fallbacks for row lengths a type cannot take included)
+  shapes: tinyllama-1.1b, llama-20m, llama3-8b, qwen2.5-0.5b (qwen2), mixtral-tiny (llama, 8 experts)
 )";
 
 } // namespace
@@ -569,7 +723,7 @@ int runModelCommand(const QStringList& args, std::FILE* out, std::FILE* err) {
         }
     }
     if (!found)
-        return io.usage("unknown shape '" + shapeName + "' (tinyllama-1.1b, llama-20m, llama3-8b)");
+        return io.usage("unknown shape '" + shapeName + "' (" + shapeNames() + ")");
     o.typeName = parser.value(type).toLower().toStdString();
     o.output = parser.value(output).toStdString();
     o.vocabFrom = parser.value(vocabFrom).toStdString();

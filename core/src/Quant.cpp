@@ -403,6 +403,89 @@ void quantizeRowQ5_K(const float* x, BlockQ5_K* y, int64_t n) {
     }
 }
 
+// llama.cpp's quantize_row_q5_0_ref: the largest magnitude maps to -16, values to 0..31 around 16.
+void quantizeRowQ5_0(const float* x, BlockQ5_0* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQK5_0; ++b) {
+        const float* xb = x + b * kQK5_0;
+        float amax = 0.0f;
+        float signedMax = 0.0f;
+        for (int j = 0; j < kQK5_0; ++j) {
+            if (std::fabs(xb[j]) > amax) {
+                amax = std::fabs(xb[j]);
+                signedMax = xb[j];
+            }
+        }
+        const float d = signedMax / -16.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = fp32ToFp16(d);
+        uint32_t qh = 0;
+        for (int j = 0; j < kQK5_0 / 2; ++j) {
+            const int lo = std::clamp(static_cast<int>(xb[j] * id + 16.5f), 0, 31);
+            const int hi = std::clamp(static_cast<int>(xb[j + kQK5_0 / 2] * id + 16.5f), 0, 31);
+            y[b].qs[j] = static_cast<uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
+            qh |= static_cast<uint32_t>(lo >> 4) << j;
+            qh |= static_cast<uint32_t>(hi >> 4) << (j + kQK5_0 / 2);
+        }
+        std::memcpy(y[b].qh, &qh, sizeof qh);
+    }
+}
+
+// llama.cpp's quantize_row_q5_1_ref: min and (max - min) / 31 per block, values 0..31.
+void quantizeRowQ5_1(const float* x, BlockQ5_1* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQK5_1; ++b) {
+        const float* xb = x + b * kQK5_1;
+        float lo = xb[0];
+        float hi = xb[0];
+        for (int j = 1; j < kQK5_1; ++j) {
+            lo = std::min(lo, xb[j]);
+            hi = std::max(hi, xb[j]);
+        }
+        const float d = (hi - lo) / 31.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = fp32ToFp16(d);
+        y[b].m = fp32ToFp16(lo);
+        uint32_t qh = 0;
+        for (int j = 0; j < kQK5_1 / 2; ++j) {
+            const int v0 = std::clamp(static_cast<int>((xb[j] - lo) * id + 0.5f), 0, 31);
+            const int v1 = std::clamp(static_cast<int>((xb[j + kQK5_1 / 2] - lo) * id + 0.5f), 0, 31);
+            y[b].qs[j] = static_cast<uint8_t>((v0 & 0xF) | ((v1 & 0xF) << 4));
+            qh |= static_cast<uint32_t>(v0 >> 4) << j;
+            qh |= static_cast<uint32_t>(v1 >> 4) << (j + kQK5_1 / 2);
+        }
+        std::memcpy(y[b].qh, &qh, sizeof qh);
+    }
+}
+
+namespace {
+// The nearest entry of the IQ4_NL table to `target` (in units of the block's scale).
+int nearestIQ4Value(float target) {
+    int best = 0;
+    for (int k = 1; k < 16; ++k)
+        if (std::fabs(static_cast<float>(kIQ4NLValues[k]) - target) <
+            std::fabs(static_cast<float>(kIQ4NLValues[best]) - target))
+            best = k;
+    return best;
+}
+} // namespace
+
+// Per 32 values one F16 scale, the largest magnitude mapped to the table's largest positive value (the
+// model synthesiser's files; llama.cpp searches scales further, which changes values, not the format).
+void quantizeRowIQ4_NL(const float* x, BlockIQ4_NL* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQK4_NL; ++b) {
+        const float* xb = x + b * kQK4_NL;
+        float amax = 0.0f;
+        for (int j = 0; j < kQK4_NL; ++j)
+            amax = std::max(amax, std::fabs(xb[j]));
+        y[b].d = fp32ToFp16(amax / 113.0f);
+        const float d = fp16ToFp32(y[b].d);
+        for (int j = 0; j < kQK4_NL / 2; ++j) {
+            const int lo = d > 0 ? nearestIQ4Value(xb[j] / d) : 8;
+            const int hi = d > 0 ? nearestIQ4Value(xb[j + kQK4_NL / 2] / d) : 8;
+            y[b].qs[j] = static_cast<uint8_t>(lo | (hi << 4));
+        }
+    }
+}
+
 void quantizeRowQ3_K(const float* x, BlockQ3_K* y, int64_t n) {
     for (int64_t b = 0; b < n / kQKK; ++b) {
         const float* xb = x + b * kQKK;
@@ -474,17 +557,8 @@ void quantizeRowIQ4_XS(const float* x, BlockIQ4_XS* y, int64_t n) {
             y[b].scalesHigh = static_cast<uint16_t>(y[b].scalesHigh | ((stored >> 4) << (2 * ib)));
             const float eff = d * static_cast<float>(ls);
             for (int j = 0; j < 32; ++j) {
-                int best = 0;
-                if (eff > 0) {
-                    const float target = xb[ib * 32 + j] / eff;
-                    for (int k = 1; k < 16; ++k) {
-                        if (std::fabs(static_cast<float>(kIQ4NLValues[k]) - target) <
-                            std::fabs(static_cast<float>(kIQ4NLValues[best]) - target))
-                            best = k;
-                    }
-                } else {
-                    best = 8; // the value nearest zero
-                }
+                // 8: the value nearest zero
+                const int best = eff > 0 ? nearestIQ4Value(xb[ib * 32 + j] / eff) : 8;
                 y[b].qs[16 * ib + j % 16] |= static_cast<uint8_t>(best << (4 * (j / 16)));
             }
         }
@@ -520,6 +594,15 @@ bool quantizeRow(TensorType type, const float* x, void* out, int64_t n) {
         return true;
     case TensorType::IQ4_XS:
         quantizeRowIQ4_XS(x, static_cast<BlockIQ4_XS*>(out), n);
+        return true;
+    case TensorType::Q5_0:
+        quantizeRowQ5_0(x, static_cast<BlockQ5_0*>(out), n);
+        return true;
+    case TensorType::Q5_1:
+        quantizeRowQ5_1(x, static_cast<BlockQ5_1*>(out), n);
+        return true;
+    case TensorType::IQ4_NL:
+        quantizeRowIQ4_NL(x, static_cast<BlockIQ4_NL*>(out), n);
         return true;
     default:
         return false;
@@ -1126,6 +1209,32 @@ float dotQ2_KRepacked(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n) {
         }
         acc = std::fma(static_cast<float>(sumScaled), fp16ToFp32(w[b].d) * x[b].d, acc);
         accMin = std::fma(static_cast<float>(sumMins), fp16ToFp32(w[b].dmin) * x[b].d, accMin);
+    }
+    return acc - accMin;
+}
+
+// The same kernels' gemm (each full group of 4 tokens of a batch) steps both chains per half super-block
+// (128 values, sub-blocks 8h..8h + 7), 2 FMAs per super-block each, so a prompt rounds differently from
+// decode wherever a row holds more than one super-block.
+float dotQ2_KGemm(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n) {
+    float acc = 0.0f;
+    float accMin = 0.0f;
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float dw = fp16ToFp32(w[b].d) * x[b].d;
+        const float dminw = fp16ToFp32(w[b].dmin) * x[b].d;
+        for (int h = 0; h < 2; ++h) {
+            int sumScaled = 0;
+            int sumMins = 0;
+            for (int g = 8 * h; g < 8 * h + 8; ++g)
+                sumMins += (w[b].scales[g] >> 4) * x[b].bsums[g];
+            for (int e = 128 * h; e < 128 * h + 128; ++e) {
+                const int j = e / 128, k = (e % 128) / 32, l = e % 32;
+                sumScaled +=
+                    (w[b].scales[e / 16] & 0xF) * ((w[b].qs[32 * j + l] >> (2 * k)) & 3) * x[b].qs[e];
+            }
+            acc = std::fma(static_cast<float>(sumScaled), dw, acc);
+            accMin = std::fma(static_cast<float>(sumMins), dminw, accMin);
+        }
     }
     return acc - accMin;
 }

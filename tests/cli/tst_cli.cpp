@@ -339,24 +339,41 @@ private Q_SLOTS:
     }
 
     // The mixes without a llama-quantize file of this shape in ../shared: the tensor types follow
-    // llama_tensor_get_type for llama-20m (4 layers, 4 query heads per 2 KV heads), and the engine runs them.
+    // llama_tensor_get_type, and the engine runs them. The expected counts are what llama-quantize (the
+    // llama.cpp that node-llama-cpp 3.21.1 bundles) wrote for F16 files of the same shapes made with its
+    // gguf-py: llama-20m (4 layers, 4 query heads per 2 KV heads); qwen2.5-0.5b, whose 896-wide rows take
+    // the 32-value fallbacks (Q5_0, Q5_1, IQ4_NL, Q8_0) and whose tied embedding is quantised as the output;
+    // mixtral-tiny, where 8 experts bring attn_k / attn_v to Q8_0 and attn_output to Q5_K.
     void modelSynthNewerMixes_data() {
+        QTest::addColumn<QString>("shape");
         QTest::addColumn<QString>("type");
         QTest::addColumn<QString>("expectedTypes");
-        QTest::newRow("q5_k_m") << QStringLiteral("q5_k_m") << QStringLiteral("F32 x9, Q5_K x25, Q6_K x5");
-        QTest::newRow("q3_k_m") << QStringLiteral("q3_k_m")
+        const QString llama20m = QStringLiteral("llama-20m");
+        QTest::newRow("q5_k_m") << llama20m << QStringLiteral("q5_k_m")
+                                << QStringLiteral("F32 x9, Q5_K x25, Q6_K x5");
+        QTest::newRow("q3_k_m") << llama20m << QStringLiteral("q3_k_m")
                                 << QStringLiteral("F32 x9, Q3_K x17, Q4_K x10, Q5_K x2, Q6_K x1");
-        QTest::newRow("iq4_xs") << QStringLiteral("iq4_xs") << QStringLiteral("F32 x9, IQ4_XS x29, Q6_K x1");
+        QTest::newRow("iq4_xs") << llama20m << QStringLiteral("iq4_xs")
+                                << QStringLiteral("F32 x9, IQ4_XS x29, Q6_K x1");
+        QTest::newRow("qwen2.5-0.5b q4_k_m")
+            << QStringLiteral("qwen2.5-0.5b") << QStringLiteral("q4_k_m")
+            << QStringLiteral("F32 x121, Q4_K x12, Q5_0 x132, Q6_K x12, Q8_0 x13");
+        QTest::newRow("qwen2.5-0.5b iq4_xs")
+            << QStringLiteral("qwen2.5-0.5b") << QStringLiteral("iq4_xs")
+            << QStringLiteral("F32 x121, IQ4_NL x120, IQ4_XS x21, Q5_1 x24, Q5_K x3, Q8_0 x1");
+        QTest::newRow("mixtral-tiny q3_k_m")
+            << QStringLiteral("mixtral-tiny") << QStringLiteral("q3_k_m")
+            << QStringLiteral("F32 x25, Q3_K x25, Q4_K x8, Q5_K x8, Q6_K x1, Q8_0 x16");
     }
 
     void modelSynthNewerMixes() {
+        QFETCH(QString, shape);
         QFETCH(QString, type);
         QFETCH(QString, expectedTypes);
         QTemporaryDir dir;
         const QString path = dir.filePath(QStringLiteral("synth.gguf"));
-        Run r =
-            runCli({QStringLiteral("model"), QStringLiteral("synth"), QStringLiteral("--shape"),
-                    QStringLiteral("llama-20m"), QStringLiteral("--type"), type, QStringLiteral("-o"), path});
+        Run r = runCli({QStringLiteral("model"), QStringLiteral("synth"), QStringLiteral("--shape"), shape,
+                        QStringLiteral("--type"), type, QStringLiteral("-o"), path});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         r = runCli({QStringLiteral("inspect"), QStringLiteral("-m"), path});
         QVERIFY2(r.exitCode == 0, r.err.constData());

@@ -91,6 +91,13 @@ private Q_SLOTS:
         QTest::newRow("Q6_K") << int(TensorType::Q6_K) << 0.04;
         QTest::newRow("Q4_K") << int(TensorType::Q4_K) << 0.12;
         QTest::newRow("Q4_0") << int(TensorType::Q4_0) << 0.12;
+        // The model synthesiser's other types (llama-quantize's mixes and their fallbacks).
+        QTest::newRow("Q5_0") << int(TensorType::Q5_0) << 0.06;
+        QTest::newRow("Q5_1") << int(TensorType::Q5_1) << 0.06;
+        QTest::newRow("Q5_K") << int(TensorType::Q5_K) << 0.06;
+        QTest::newRow("Q3_K") << int(TensorType::Q3_K) << 0.25;
+        QTest::newRow("IQ4_NL") << int(TensorType::IQ4_NL) << 0.12;
+        QTest::newRow("IQ4_XS") << int(TensorType::IQ4_XS) << 0.12;
     }
 
     void quantiseDequantiseErrorIsBounded() {

@@ -681,6 +681,84 @@ private Q_SLOTS:
             QSKIP("no SIMD table with llama.cpp's IQ panel rounding on this CPU");
     }
 
+    // llama.cpp's AVX-512 builds multiply Q2_K through their repacked kernels: the gemv (decode, and the
+    // last tokens % 4 of a batch) one FMA per super-block (quant::dotQ2_KRepacked), the gemm (full groups of
+    // 4 batch tokens) one per half super-block (quant::dotQ2_KGemm). Rows of one super-block hide the
+    // difference; llama.cpp's own outputs on multi-block files are compared outside the repository
+    // (docs/architecture.md, "Repacked formats").
+    void q2KGemmOrder() {
+        int tested = 0;
+        int differing = 0; // (row, token) pairs where the two orders give other floats: the check can fail
+        for (const cpu::KernelTable* table : simdTables()) {
+            if (!table->dotQ2_KGemm)
+                continue;
+            ++tested;
+            for (int cols : {256, 768, 2048}) {
+                constexpr int kRows = 5;
+                constexpr int kTokens = 7;
+                const auto w =
+                    quantized(TensorType::Q2_K, randomValues(int64_t(kRows) * cols, 41u, 0.05f), kRows, cols);
+                const auto x = activations(TensorType::Q2_K, randomValues(int64_t(kTokens) * cols, 42u, 1.0f),
+                                           kTokens, cols);
+                const size_t wStride = w.size() / kRows;
+                const size_t xStride = quant::activationRowBytes(TensorType::Q2_K, cols);
+                for (int r = 0; r < kRows; ++r) {
+                    const auto* wr = reinterpret_cast<const BlockQ2_K*>(w.data() + wStride * size_t(r));
+                    for (int tile = 1; tile <= 4; ++tile) {
+                        float got[4] = {NAN, NAN, NAN, NAN};
+                        table->dotQ2_KGemm(w.data() + wStride * size_t(r), x.data() + xStride, xStride, tile,
+                                           cols, got);
+                        for (int t = 0; t < tile; ++t) {
+                            const auto* xt =
+                                reinterpret_cast<const BlockQ8_K*>(x.data() + xStride * size_t(1 + t));
+                            const float expected = quant::dotQ2_KGemm(wr, xt, cols);
+                            QVERIFY2(std::memcmp(&got[t], &expected, sizeof expected) == 0, table->name);
+                            differing +=
+                                quant::dotQ2_KGemm(wr, xt, cols) != quant::dotQ2_KRepacked(wr, xt, cols);
+                        }
+                    }
+                }
+            }
+        }
+        if (tested == 0)
+            QSKIP("no SIMD table with llama.cpp's repacked Q2_K gemm order on this CPU (AVX-512 only)");
+        QVERIFY2(differing > 0,
+                 "the gemm and gemv orders never differed: the test data cannot tell them apart");
+
+        // The matmul under BatchRounding::LlamaCpp: the gemm order for full groups of 4 tokens of matrices
+        // llama.cpp repacks (8k rows), decode's order for the other tokens and for other row counts.
+        if (!cpu::activeKernels().dotQ2_KGemm)
+            return;
+        for (int rows : {16, 12}) {
+            constexpr int kCols = 768;
+            constexpr int kTokens = 7;
+            const auto wValues = randomValues(int64_t(rows) * kCols, 43u, 0.05f);
+            const auto xValues = randomValues(int64_t(kTokens) * kCols, 44u, 1.0f);
+            const auto data = quantized(TensorType::Q2_K, wValues, rows, kCols);
+            WeightMatrix w;
+            w.type = TensorType::Q2_K;
+            w.rows = rows;
+            w.cols = kCols;
+            w.data = data.data();
+            w.rowBytes = static_cast<size_t>(*tensorBytes(TensorType::Q2_K, kCols));
+            const auto x = activations(TensorType::Q2_K, xValues, kTokens, kCols);
+            const size_t xStride = quant::activationRowBytes(TensorType::Q2_K, kCols);
+            ThreadPool pool(2);
+            std::vector<std::byte> scratch;
+            std::vector<float> y(size_t(rows) * kTokens, NAN);
+            cpu::matmul(w, xValues.data(), kTokens, y.data(), pool, scratch, cpu::BatchRounding::LlamaCpp);
+            for (int t = 0; t < kTokens; ++t)
+                for (int r = 0; r < rows; ++r) {
+                    const auto* wr = reinterpret_cast<const BlockQ2_K*>(w.row(r));
+                    const auto* xt = reinterpret_cast<const BlockQ8_K*>(x.data() + xStride * size_t(t));
+                    const float expected = rows % 8 == 0 && t < 4 ? quant::dotQ2_KGemm(wr, xt, kCols)
+                                                                  : quant::dotQ2_KRepacked(wr, xt, kCols);
+                    QVERIFY2(std::memcmp(&y[size_t(t) * rows + size_t(r)], &expected, sizeof expected) == 0,
+                             qPrintable(QStringLiteral("%1 rows, row %2 token %3").arg(rows).arg(r).arg(t)));
+                }
+        }
+    }
+
     void matmulMatchesReference_data() {
         QTest::addColumn<int>("type");
         QTest::addColumn<int>("rows");

@@ -203,6 +203,16 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                     multiplyRows(w, kernels.dotFor(w.type),
                                  act + layout.rowBytes * static_cast<size_t>(grouped), layout.rowBytes,
                                  nTokens - grouped, jobs[j].y + grouped * w.rows, rBegin, rEnd);
+                } else if (rounding == BatchRounding::LlamaCpp && w.type == TensorType::Q2_K &&
+                           nTokens >= 4 && w.rows % 8 == 0 && kernels.dotQ2_KGemm) {
+                    // llama.cpp's repacked Q2_K gemm for the full groups of 4 tokens, its gemv (decode's
+                    // floats) for the rest (it repacks matrices of 8k rows only).
+                    const int64_t grouped = nTokens - nTokens % 4;
+                    multiplyRows(w, kernels.dotQ2_KGemm, act, layout.rowBytes, grouped, jobs[j].y, rBegin,
+                                 rEnd);
+                    multiplyRows(w, kernels.dotQ2_K, act + layout.rowBytes * static_cast<size_t>(grouped),
+                                 layout.rowBytes, nTokens - grouped, jobs[j].y + grouped * w.rows, rBegin,
+                                 rEnd);
                 } else
                     multiplyRows(w,
                                  ggmlF32    ? kernels.dotF32Ggml

@@ -40,6 +40,9 @@ void quantizeRowQ6_K(const float* x, BlockQ6_K* y, int64_t n);
 void quantizeRowQ5_K(const float* x, BlockQ5_K* y, int64_t n);
 void quantizeRowQ3_K(const float* x, BlockQ3_K* y, int64_t n);
 void quantizeRowIQ4_XS(const float* x, BlockIQ4_XS* y, int64_t n);
+void quantizeRowQ5_0(const float* x, BlockQ5_0* y, int64_t n);
+void quantizeRowQ5_1(const float* x, BlockQ5_1* y, int64_t n);
+void quantizeRowIQ4_NL(const float* x, BlockIQ4_NL* y, int64_t n);
 // Quantises one weight row of `type` (any supported type); used by the model synthesiser.
 bool quantizeRow(TensorType type, const float* x, void* out, int64_t n);
 
@@ -74,6 +77,8 @@ float dotQ5_1(const BlockQ5_1* w, const BlockQ8_1* x, int64_t n);
 float dotQ2_K(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n);
 // Q2_K in the order of llama.cpp's repacked q2_K_8x8 kernels (its AVX-512 builds; the AVX-512 tables use it).
 float dotQ2_KRepacked(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n);
+// llama.cpp's repacked Q2_K gemm (AVX-512 builds, full groups of 4 prompt tokens): per half super-block.
+float dotQ2_KGemm(const BlockQ2_K* w, const BlockQ8_K* x, int64_t n);
 float dotQ3_K(const BlockQ3_K* w, const BlockQ8_K* x, int64_t n);
 float dotQ5_K(const BlockQ5_K* w, const BlockQ8_K* x, int64_t n);
 float dotIQ4_NL(const BlockIQ4_NL* w, const BlockQ8_0* x, int64_t n);

@@ -117,6 +117,10 @@ struct KernelTable {
     // tables that follow no stored llama.cpp build and would pay the scalar groups in every prompt (NEON):
     // their batches keep the decode rounding.
     bool llamaQ4KGemmGroups = true;
+    // Q2_K in llama.cpp's repacked gemm order (quant::dotQ2_KGemm), which its AVX-512 builds take for the
+    // full groups of 4 tokens of a batch: BatchRounding::LlamaCpp multiplies those tokens with this, the
+    // others with dotQ2_K. Null (the tables that follow builds without the Q2_K repack): dotQ2_K for all.
+    DotFn dotQ2_KGemm = nullptr;
     // Those batches one weight row at a time (quant::dotIQ4_XSPanel's floats), where the table's IQ4_XS gemm
     // has no runLlamaBatch or the batch is a single row; null: the scalar reference.
     DotFn dotIQ4_XSPanel = nullptr;
