@@ -759,6 +759,55 @@ private Q_SLOTS:
         }
     }
 
+    // BatchRounding::LlamaCppExperts (one expert's routed tokens, as llama.cpp's MUL_MAT_ID): decode's
+    // floats for every format (Q4_K's groups of 4 included), except IQ4_XS with 8+ tokens on 8k rows, which
+    // takes the IQ panel's.
+    void expertRoundingIsDecodeButTheIqPanel() {
+        const cpu::KernelTable& kernels = cpu::activeKernels();
+        if (!kernels.llamaIqPanelBatches)
+            QSKIP("the active kernel table follows no llama.cpp build with the IQ panel (x86 only)");
+        constexpr int kCols = 512;
+        for (TensorType type : {TensorType::IQ4_XS, TensorType::Q4_K}) {
+            for (int rows : {16, 12}) {
+                for (int tokens : {7, 9}) {
+                    const auto wValues = randomValues(int64_t(rows) * kCols, 51u, 0.05f);
+                    const auto xValues = randomValues(int64_t(tokens) * kCols, 52u, 1.0f);
+                    const auto data = quantized(type, wValues, rows, kCols);
+                    WeightMatrix w;
+                    w.type = type;
+                    w.rows = rows;
+                    w.cols = kCols;
+                    w.data = data.data();
+                    w.rowBytes = static_cast<size_t>(*tensorBytes(type, kCols));
+                    const auto x = activations(type, xValues, tokens, kCols);
+                    const size_t xStride = quant::activationRowBytes(type, kCols);
+                    ThreadPool pool(2);
+                    std::vector<std::byte> scratch;
+                    std::vector<float> y(size_t(rows) * tokens, NAN);
+                    cpu::matmul(w, xValues.data(), tokens, y.data(), pool, scratch,
+                                cpu::BatchRounding::LlamaCppExperts);
+                    const bool panel = type == TensorType::IQ4_XS && tokens >= 8 && rows % 8 == 0;
+                    for (int t = 0; t < tokens; ++t)
+                        for (int r = 0; r < rows; ++r) {
+                            const std::byte* xt = x.data() + xStride * size_t(t);
+                            const float expected =
+                                panel ? quant::dotIQ4_XSPanel(reinterpret_cast<const BlockIQ4_XS*>(w.row(r)),
+                                                              reinterpret_cast<const BlockQ8_K*>(xt), kCols)
+                                      : quant::dotRow(type, w.row(r), xt, kCols);
+                            const float got = y[size_t(t) * rows + size_t(r)];
+                            QVERIFY2(std::memcmp(&got, &expected, sizeof got) == 0,
+                                     qPrintable(QStringLiteral("%1 %2 rows %3 tokens, row %4 token %5")
+                                                    .arg(QString::fromLatin1(tensorTypeName(type).data()))
+                                                    .arg(rows)
+                                                    .arg(tokens)
+                                                    .arg(r)
+                                                    .arg(t)));
+                        }
+                }
+            }
+        }
+    }
+
     void matmulMatchesReference_data() {
         QTest::addColumn<int>("type");
         QTest::addColumn<int>("rows");

@@ -47,17 +47,20 @@ constexpr int64_t kLlamaIqPanelMinTokens = 8;
 
 bool takesLlamaIqPanel(const KernelTable& kernels, const WeightMatrix& w, int64_t nTokens,
                        BatchRounding rounding) {
-    return rounding == BatchRounding::LlamaCpp && kernels.llamaIqPanelBatches &&
-           w.type == TensorType::IQ4_XS && nTokens >= kLlamaIqPanelMinTokens && w.rows % 8 == 0;
+    return (rounding == BatchRounding::LlamaCpp || rounding == BatchRounding::LlamaCppExperts) &&
+           kernels.llamaIqPanelBatches && w.type == TensorType::IQ4_XS && nTokens >= kLlamaIqPanelMinTokens &&
+           w.rows % 8 == 0;
 }
 
 // Whether `gemm`'s LlamaCpp variant runs this product: Q4_K's for every LlamaCpp batch, IQ4_XS's for the
 // batches llama.cpp takes through its IQ panel.
 bool takesLlamaBatchKernel(const GemmKernel& gemm, const KernelTable& kernels, const WeightMatrix& w,
                            int64_t batch, BatchRounding rounding) {
-    if (rounding != BatchRounding::LlamaCpp || !gemm.runLlamaBatch)
+    if (!gemm.runLlamaBatch)
         return false;
-    return w.type != TensorType::IQ4_XS || takesLlamaIqPanel(kernels, w, batch, rounding);
+    if (w.type == TensorType::IQ4_XS)
+        return takesLlamaIqPanel(kernels, w, batch, rounding);
+    return rounding == BatchRounding::LlamaCpp;
 }
 
 } // namespace
@@ -160,7 +163,7 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                 // hence every token of AsDecode (decode is a batch of one), and LlamaCpp batches that its
                 // tinyBLAS declines.
                 const bool ggmlF32 = w.type == TensorType::F32 && kernels.dotF32Ggml &&
-                                     (rounding == BatchRounding::AsDecode || batch == 1 ||
+                                     (rounding != BatchRounding::LlamaCpp || batch == 1 ||
                                       w.cols % kernels.llamaSgemmF32Lanes != 0 || w.rows % 4 != 0);
                 // llama.cpp's tinyBLAS order for an F16 batch it takes there (LlamaCpp only).
                 const bool sgemmF16 = rounding == BatchRounding::LlamaCpp && w.type == TensorType::F16 &&

@@ -454,12 +454,17 @@ Expected<void> ShardExecutor::CpuLayerOps::experts(FfnActivation activation) {
         x.m_gate.resize(static_cast<size_t>(std::max(count, nTokens) * ff));
         x.m_up.resize(x.m_gate.size());
         const cpu::MatmulJob gateUp[] = {{&gateMatrix, x.m_gate.data()}, {&up, x.m_up.data()}};
-        // Rounded as decode in either mode: llama.cpp's MUL_MAT_ID multiplies each routed token on its own
-        // (the repacked gemv for Q4_K), never through its batch gemm.
-        cpu::matmulShared(gateUp, x.m_expertIn.data(), count, x.m_pool, x.m_actScratch);
+        // llama.cpp's MUL_MAT_ID multiplies each routed token on its own (the repacked gemv for Q4_K), never
+        // through its batch gemm, except that an IQ4_XS expert with 8 or more routed tokens takes its IQ
+        // panel (LlamaCppExperts). AsDecode keeps decode's arithmetic throughout.
+        const cpu::BatchRounding expertRounding = m_rounding == cpu::BatchRounding::LlamaCpp
+                                                      ? cpu::BatchRounding::LlamaCppExperts
+                                                      : cpu::BatchRounding::AsDecode;
+        cpu::matmulShared(gateUp, x.m_expertIn.data(), count, x.m_pool, x.m_actScratch, expertRounding);
         gate(activation, x.m_gate.data(), x.m_up.data(), count);
         x.m_expertOut.resize(static_cast<size_t>(count * dim));
-        cpu::matmul(down, x.m_up.data(), count, x.m_expertOut.data(), x.m_pool, x.m_actScratch);
+        cpu::matmul(down, x.m_up.data(), count, x.m_expertOut.data(), x.m_pool, x.m_actScratch,
+                    expertRounding);
         for (int64_t m = 0; m < count; ++m) {
             const int64_t i = members[static_cast<size_t>(m)];
             const float weight = x.m_slotWeight[static_cast<size_t>(i)];

@@ -20,6 +20,9 @@ enum class BatchRounding {
     AsDecode, // every token as in a batch of one: prefill bit-identical to decode (failover replays rely on
               // it)
     LlamaCpp, // as llama.cpp rounds this batch (parity with its prompt evaluation, bit for bit)
+    // As llama.cpp's MUL_MAT_ID rounds one expert's routed tokens: decode's arithmetic for each token (no
+    // batch gemm, no tinyBLAS), except that 8 or more tokens of an IQ4_XS expert take its IQ panel.
+    LlamaCppExperts,
 };
 
 // y[t][r] = dot(W.row(r), x[t]) for t < nTokens; x is nTokens x W.cols, y is nTokens x W.rows.
