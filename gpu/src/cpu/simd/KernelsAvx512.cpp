@@ -558,6 +558,73 @@ inline __m512i q4KScalePairIndex(int first, int second) {
                                    _mm512_set1_epi16(static_cast<short>(second)));
 }
 
+// Folds that keep a register's two halves apart: 16 registers (one row each; lanes 0-7 = sums of one group,
+// lanes 8-15 of another) -> one register per group with the 16 rows' totals (lane = row). Level L joins two
+// registers of 2^(L-1) rows each, halving the lanes a row holds in each half; integer sums, so any grouping
+// gives the same totals.
+struct HalfFoldTables {
+    __m512i level[3][2]; // [level][even / odd source lanes]
+    __m512i lowHalves;   // lanes 0-7 of a, then lanes 0-7 of b
+    __m512i highHalves;  // lanes 8-15 of a, then lanes 8-15 of b
+    __m512i quadLane[4]; // lane p of each 4-lane group of a (rows 0-3) then of b (rows 4-7), in lanes 0-7
+};
+
+HalfFoldTables makeHalfFoldTables() {
+    HalfFoldTables t{};
+    for (int l = 0; l < 3; ++l) {
+        const int rowsIn = 1 << l;      // rows per input register
+        const int lanesIn = 8 / rowsIn; // lanes per row and half in an input register
+        const int lanesOut = lanesIn / 2;
+        alignas(64) int even[16];
+        alignas(64) int odd[16];
+        for (int j = 0; j < 16; ++j) {
+            const int half = j / 8;
+            const int g = (j % 8) / lanesOut; // output row
+            const int m = (j % 8) % lanesOut;
+            const int source = (g < rowsIn ? 0 : 16) + 8 * half + lanesIn * (g % rowsIn) + 2 * m;
+            even[j] = source;
+            odd[j] = source + 1;
+        }
+        t.level[l][0] = _mm512_load_si512(even);
+        t.level[l][1] = _mm512_load_si512(odd);
+    }
+    alignas(64) int lo[16];
+    alignas(64) int hi[16];
+    for (int j = 0; j < 16; ++j) {
+        lo[j] = j < 8 ? j : 16 + (j - 8);
+        hi[j] = j < 8 ? 8 + j : 24 + (j - 8);
+    }
+    t.lowHalves = _mm512_load_si512(lo);
+    t.highHalves = _mm512_load_si512(hi);
+    for (int p = 0; p < 4; ++p) {
+        alignas(64) int pick[16];
+        for (int j = 0; j < 16; ++j)
+            pick[j] = j < 4 ? 4 * j + p : j < 8 ? 16 + 4 * (j - 4) + p : 0;
+        t.quadLane[p] = _mm512_load_si512(pick);
+    }
+    return t;
+}
+
+const HalfFoldTables& halfFoldTables() {
+    static const HalfFoldTables tables = makeHalfFoldTables();
+    return tables;
+}
+
+// 16 row registers -> (lane = row) the totals of their low halves and of their high halves.
+DECLAI_INLINE void foldHalves(const int32_t (&rowsIn)[kStripRows][16], const HalfFoldTables& t, __m512i& low,
+                              __m512i& high) {
+    __m512i l1[8];
+    for (int i = 0; i < 8; ++i)
+        l1[i] = foldPair(_mm512_load_si512(rowsIn[2 * i]), _mm512_load_si512(rowsIn[2 * i + 1]), t.level[0]);
+    __m512i l2[4];
+    for (int i = 0; i < 4; ++i)
+        l2[i] = foldPair(l1[2 * i], l1[2 * i + 1], t.level[1]);
+    const __m512i rows0to7 = foldPair(l2[0], l2[1], t.level[2]);
+    const __m512i rows8to15 = foldPair(l2[2], l2[3], t.level[2]);
+    low = _mm512_permutex2var_epi32(rows0to7, t.lowHalves, rows8to15);
+    high = _mm512_permutex2var_epi32(rows0to7, t.highHalves, rows8to15);
+}
+
 // GemmOrder: the strip is a full group of 4 tokens of a batch, which llama.cpp's repacked gemm rounds its
 // own way (below); otherwise every token as its gemv.
 template <int T, bool GemmOrder>
@@ -585,8 +652,11 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
     // group of 4 tokens) takes them per pair of sub-blocks, four FMAs per super-block and chain, which
     // rounds differently.
     constexpr bool kPairOrder = GemmOrder && T == 4;
-    alignas(64) int pairScaled[kPairOrder ? 4 : 1][T][kStripRows];
-    alignas(64) int pairMins[kPairOrder ? 4 : 1][T][kStripRows];
+    // Pair order: each row's two scaled-sum registers per super-block (lanes 0-7 sub-blocks 4k, 4k + 1; lanes
+    // 8-15 sub-blocks 4k + 2, 4k + 3), folded for all 16 rows at once after the row loop.
+    alignas(64) int32_t pairRows[kPairOrder ? 2 : 1][T][kStripRows][16];
+    alignas(64) int32_t minQuads[kPairOrder ? T : 1][kStripRows][4]; // per row the 4 sub-block pairs' mins
+    const HalfFoldTables& halfTables = halfFoldTables();
     __m512 sums[T];
     __m512 minAcc[T];
     for (int t = 0; t < T; ++t) {
@@ -630,21 +700,15 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
                         _mm512_dpwssd_epi32(acc[t], _mm512_maddubs_epi16(lo, _mm512_loadu_si512(xq)), scLo);
                     acc[t] = _mm512_dpwssd_epi32(acc[t],
                                                  _mm512_maddubs_epi16(hi, _mm512_loadu_si512(xq + 64)), scHi);
-                    if constexpr (kPairOrder) {
-                        // Lanes 0-7 hold sub-blocks 4k and 4k + 1, lanes 8-15 sub-blocks 4k + 2 and 4k + 3.
-                        pairScaled[2 * k][t][r] = _mm512_mask_reduce_add_epi32(0x00FF, acc[t]);
-                        pairScaled[2 * k + 1][t][r] = _mm512_mask_reduce_add_epi32(0xFF00, acc[t]);
-                    }
+                    if constexpr (kPairOrder)
+                        _mm512_store_si512(pairRows[k][t][r], acc[t]);
                 }
             }
             if constexpr (kPairOrder) {
-                for (int t = 0; t < T; ++t) {
-                    // The min products of sub-block pairs (0, 1), (2, 3), (4, 5), (6, 7).
-                    alignas(16) int32_t quad[4];
-                    _mm_store_si128(reinterpret_cast<__m128i*>(quad), _mm_madd_epi16(mins16, subSums[t]));
-                    for (int pair = 0; pair < 4; ++pair)
-                        pairMins[pair][t][r] = quad[pair];
-                }
+                // The min products of sub-block pairs (0, 1), (2, 3), (4, 5), (6, 7).
+                for (int t = 0; t < T; ++t)
+                    _mm_store_si128(reinterpret_cast<__m128i*>(minQuads[t][r]),
+                                    _mm_madd_epi16(mins16, subSums[t]));
                 continue;
             }
             if constexpr (T == 1) {
@@ -680,12 +744,27 @@ void stripQ4_K(const std::byte* w, size_t wStride, int rows, const std::byte* x,
             _mm512_store_si512(minSums[0], reduceQuads(quads, tables));
         }
         if constexpr (kPairOrder) {
+            __m512i pairScaled[4][T];
+            __m512i pairMins[4][T];
+            for (int k = 0; k < 2; ++k)
+                for (int t = 0; t < T; ++t)
+                    foldHalves(pairRows[k][t], halfTables, pairScaled[2 * k][t], pairScaled[2 * k + 1][t]);
+            for (int t = 0; t < T; ++t) {
+                const __m512i q0 = _mm512_load_si512(minQuads[t][0]);
+                const __m512i q1 = _mm512_load_si512(minQuads[t][4]);
+                const __m512i q2 = _mm512_load_si512(minQuads[t][8]);
+                const __m512i q3 = _mm512_load_si512(minQuads[t][12]);
+                for (int pair = 0; pair < 4; ++pair)
+                    pairMins[pair][t] = _mm512_permutex2var_epi32(
+                        _mm512_permutex2var_epi32(q0, halfTables.quadLane[pair], q1), halfTables.lowHalves,
+                        _mm512_permutex2var_epi32(q2, halfTables.quadLane[pair], q3));
+            }
             for (int pair = 0; pair < 4; ++pair)
                 for (int t = 0; t < T; ++t) {
                     const __m512 xd = _mm512_set1_ps(act[t].d[b]);
-                    sums[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(pairScaled[pair][t])),
-                                              _mm512_mul_ps(dw, xd), sums[t]);
-                    minAcc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(pairMins[pair][t])),
+                    sums[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pairScaled[pair][t]), _mm512_mul_ps(dw, xd),
+                                              sums[t]);
+                    minAcc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pairMins[pair][t]),
                                                 _mm512_mul_ps(dminw, xd), minAcc[t]);
                 }
             continue;
