@@ -33,6 +33,12 @@
 #include <math.h> // expf: a plain C function (no inline std:: template compiled with AVX-512)
 
 namespace declai::cpu {
+
+// simd/KernelsAvx2.cpp's table (AVX2 code runs on every AVX-512 machine) and simd/KernelsAvxVnni.cpp's
+// (where the CPU has AVX-VNNI as well).
+const KernelTable& avx2KernelTableUnchecked();
+const KernelTable& avxVnniKernelTableUnchecked();
+
 namespace {
 
 constexpr int kTileRows = 4;
@@ -1505,7 +1511,12 @@ KernelTable makeAvx512Table() {
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
     t.gemmQ4_K = {&gemmStrips<Q4_KStripGemv>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1,
                   &gemmStrips<Q4_KStrip>};
-    t.gemmIQ4_XS = {&gemmK16<IQ4_XSPanel>, &prepareK16, &k16PreparedBytes, kK16MinTokens};
+    // IQ4_XS: the AVX2 (or AVX-VNNI) table's int16 panel gemm, not gemmK16. Under BatchRounding::LlamaCpp
+    // (the product's) a batch of 8+ tokens takes llama.cpp's IQ panel order, which that gemm has
+    // (runLlamaBatch) and gemmK16 has not: such prompts went through the 4-token AVX2 tile, at under half
+    // llama.cpp's prefill speed on this table's machines. Both gemms give the dot product's bits otherwise.
+    t.gemmIQ4_XS = cpuFeatures().avxVnni ? avxVnniKernelTableUnchecked().gemmIQ4_XS
+                                         : avx2KernelTableUnchecked().gemmIQ4_XS;
     t.gemmQ5_K = {&gemmK16<Q5_KPanel>, &prepareK16, &k16PreparedBytes, kK16MinTokens};
     return t;
 }
