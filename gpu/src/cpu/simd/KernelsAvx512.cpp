@@ -1,7 +1,7 @@
 // AVX-512 kernel table (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 // -ffp-contract=off): the AVX2 kernels of KernelsAvx2.inc (dot products with 256-bit VNNI, quantisers,
-// attention pieces) plus register-tiled GEMM kernels for F16, Q8_0, Q4_0, Q4_K, Q6_K, Q5_K and IQ4_XS
-// weights.
+// attention pieces) plus register-tiled GEMM kernels for F16, Q8_0, Q4_0, Q4_K, Q6_K and Q5_K weights
+// (IQ4_XS batches: the AVX-VNNI / AVX2 table's int16 panel gemm).
 //
 // Each GEMM kernel computes a tile of up to kTileRows weight rows x kTileTokens activation rows: every
 // weight block is loaded and unpacked once per tile and reused for all its tokens, every activation block
@@ -14,7 +14,7 @@
 //  - Q4_K / Q6_K: per-block integer sums via vpmaddubsw + vpdpwssd (scales applied as int16), Q6_K's -32
 //    offset through the activation's block sums; the per-block float steps are the scalar reference's.
 //  - F16: activations prepared as float (rounded through F16 as the reference does), FMA on 16 lanes.
-//  - IQ4_XS / Q5_K: rows unpacked once per batch into scaled int16 panels, activations as int16, vpdpwssd
+//  - Q5_K: rows unpacked once per batch into scaled int16 panels, activations as int16, vpdpwssd
 //    (gemmK16, below).
 // GCC 12's AVX-512 headers build some intrinsics (extract, insert, permutexvar, the reductions) on an
 // _mm512_undefined_* value, which -Wmaybe-uninitialized reports at every inlined use; the value is a
@@ -1149,35 +1149,8 @@ void prepareK16(const float* x, void* out, int64_t n) {
 }
 
 // One super-block unpacked: 8 x 32 int16 (sub-block k's values times its scale) into dst (64-byte aligned),
-// the float scales, and (Q5_K) the 8 mins.
-struct IQ4_XSPanel {
-    using Block = BlockIQ4_XS;
-    static constexpr bool kMins = false;
-    static DECLAI_INLINE void unpack(const Block& blk, int16_t* dst, float& dw, float& /*dmin*/,
-                                     int16_t* /*mins*/) {
-        // The 8 six-bit scales minus 32 as int16 lanes 0..7: scale k takes nibble k of scalesLow (low
-        // nibble first) and bits 2k, 2k + 1 of scalesHigh.
-        uint32_t lowBits;
-        std::memcpy(&lowBits, blk.scalesLow, sizeof lowBits);
-        const __m128i low = _mm_cvtsi32_si128(static_cast<int>(lowBits));
-        const __m128i nibble = _mm_set1_epi8(0x0F);
-        const __m128i lowScales = _mm_cvtepu8_epi16(
-            _mm_unpacklo_epi8(_mm_and_si128(low, nibble), _mm_and_si128(_mm_srli_epi16(low, 4), nibble)));
-        const __m128i highScales =
-            _mm_and_si128(_mm_srlv_epi16(_mm_set1_epi16(static_cast<int16_t>(blk.scalesHigh)),
-                                         _mm_setr_epi16(0, 2, 4, 6, 8, 10, 12, 14)),
-                          _mm_set1_epi16(3));
-        const __m512i scales = _mm512_castsi128_si512(
-            _mm_sub_epi16(_mm_or_si128(lowScales, _mm_slli_epi16(highScales, 4)), _mm_set1_epi16(32)));
-        for (int k = 0; k < kQKK / 32; ++k) {
-            const __m512i scale =
-                _mm512_permutexvar_epi16(_mm512_set1_epi16(static_cast<int16_t>(k)), scales);
-            _mm512_store_si512(dst + 32 * k,
-                               _mm512_mullo_epi16(_mm512_cvtepi8_epi16(iq4Values(blk.qs + 16 * k)), scale));
-        }
-        dw = halfToFloat(blk.d);
-    }
-};
+// the float scales and the 8 mins. (IQ4_XS batches take the AVX-VNNI / AVX2 table's int16 panel instead,
+// which has llama.cpp's IQ panel order as well: see makeAvx512Table.)
 struct Q5_KPanel {
     using Block = BlockQ5_K;
     static constexpr bool kMins = true;
