@@ -223,17 +223,26 @@ void quantizeRowQ8_K(const float* x, BlockQ8_K* y, int64_t n) {
     }
 }
 
+namespace {
+// The value of largest magnitude (the first of equals), with its sign: Q4_0 / Q5_0 map it to their most
+// negative level, as llama.cpp's reference quantisers do.
+float largestMagnitude(const float* x, int n) {
+    float amax = 0.0f;
+    float signedMax = 0.0f;
+    for (int j = 0; j < n; ++j) {
+        if (std::fabs(x[j]) > amax) {
+            amax = std::fabs(x[j]);
+            signedMax = x[j];
+        }
+    }
+    return signedMax;
+}
+} // namespace
+
 void quantizeRowQ4_0(const float* x, BlockQ4_0* y, int64_t n) {
     for (int64_t b = 0; b < n / kQK4_0; ++b) {
         const float* xb = x + b * kQK4_0;
-        float amax = 0.0f;
-        float signedMax = 0.0f;
-        for (int j = 0; j < kQK4_0; ++j) {
-            if (std::fabs(xb[j]) > amax) {
-                amax = std::fabs(xb[j]);
-                signedMax = xb[j];
-            }
-        }
+        const float signedMax = largestMagnitude(xb, kQK4_0);
         const float d = signedMax / -8.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = fp32ToFp16(d);
@@ -407,14 +416,7 @@ void quantizeRowQ5_K(const float* x, BlockQ5_K* y, int64_t n) {
 void quantizeRowQ5_0(const float* x, BlockQ5_0* y, int64_t n) {
     for (int64_t b = 0; b < n / kQK5_0; ++b) {
         const float* xb = x + b * kQK5_0;
-        float amax = 0.0f;
-        float signedMax = 0.0f;
-        for (int j = 0; j < kQK5_0; ++j) {
-            if (std::fabs(xb[j]) > amax) {
-                amax = std::fabs(xb[j]);
-                signedMax = xb[j];
-            }
-        }
+        const float signedMax = largestMagnitude(xb, kQK5_0);
         const float d = signedMax / -16.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = fp32ToFp16(d);
