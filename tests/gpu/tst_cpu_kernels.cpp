@@ -537,7 +537,7 @@ private Q_SLOTS:
                 // (the decode floats above) for the last 3. IQ4_XS: its IQ panel gemm for every token. Also
                 // in small batches (the few-token path and every tile shape).
                 QVERIFY(weightType == TensorType::Q4_K || weightType == TensorType::IQ4_XS);
-                for (int count : {tokens, 2, 3, 5, 7}) {
+                for (int count : {tokens, 2, 3, 5, 7, 12, 16, 32}) {
                     std::vector<float> llama(size_t(rows) * count, NAN);
                     gemm->runLlamaBatch(w.data(), wStride, rows, prepared.data(), pStride, count, cols,
                                         llama.data(), rows);

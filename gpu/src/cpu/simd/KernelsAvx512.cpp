@@ -1,7 +1,8 @@
 // AVX-512 kernel table (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 // -ffp-contract=off): the AVX2 kernels of KernelsAvx2.inc (dot products with 256-bit VNNI, quantisers,
 // attention pieces) plus register-tiled GEMM kernels for F16, Q8_0, Q4_0, Q4_K, Q6_K and Q5_K weights
-// (IQ4_XS batches: the AVX-VNNI / AVX2 table's int16 panel gemm).
+// (IQ4_XS batches: the AVX-VNNI / AVX2 table's int16 panel gemm, and under BatchRounding::LlamaCpp the
+// int8 lane gemm gemmIQ4_XSLanes).
 //
 // Each GEMM kernel computes a tile of up to kTileRows weight rows x kTileTokens activation rows: every
 // weight block is loaded and unpacked once per tile and reused for all its tokens, every activation block
@@ -1472,6 +1473,207 @@ void dotF32GgmlTile(const void* weightRow, const std::byte* x, size_t xStride, i
     }
 }
 
+// ---- IQ4_XS batches in llama.cpp's IQ panel order: int8 products, tokens in lanes ------------------------
+//
+// Under BatchRounding::LlamaCpp an IQ4_XS batch of 8+ tokens takes, per (row, token) and super-block, the
+// exact integer sum of scale * value * activation and one scalar step chain = fma(float(sum), dw * dx, chain)
+// (quant::dotIQ4_XSPanel). Only each super-block's integer total matters, so the products may be formed in
+// any order. The int16 panel (AVX-VNNI / AVX2 tables) does 16 products per vpdpwssd and left IQ4_XS prefill
+// at 0.83-0.91x llama.cpp on AVX-512 machines, whose IQ panel multiplies bytes. Here 16 tokens sit in the 16
+// int32 lanes of a register, and one vpdpbusd adds 4 columns of the 16 tokens against 4 weight bytes of one
+// row broadcast to every lane: 64 products per instruction and no horizontal sums. vpdpbusd multiplies
+// unsigned by signed bytes, so the activations go in as x + 128 (x ^ 0x80) and the weights as the signed
+// IQ4_NL values; 128 * sum(scale * value) per row and super-block (the bias, computed while unpacking) is
+// taken off the total. Per 32-value sub-block the lanes are multiplied by the row's scale (one vpmulld per 8
+// vpdpbusd). |total| <= 256 * 128 * 127 * 32 fits in int32; intermediate sums wrap only where the wrap
+// cancels. The float step is the reference's, lane-wise (dw * dx_t, then the fma), so every (row, token)
+// result has quant::dotIQ4_XSPanel's bits (tst_cpu_kernels gemmKernels checks by exact comparison).
+constexpr int kIqLaneTokens = 16;
+// Fewer tokens waste lanes; below this the int16 panel (the same floats) is as fast.
+constexpr int kIqLaneMinTokens = 12;
+constexpr int kIqTileRows = 4;
+constexpr int kIqTileGroups = 2; // 3 * 4 * 2 accumulators + operands in the 32 vector registers
+// Activations of one group of 16 tokens and one super-block: 64 column quads x 16 tokens x 4 bytes (lane t =
+// token t, x + 128), then the 16 tokens' Q8_K scales. Tokens past the batch: x = 0 and scale 0.
+constexpr int64_t kIqQuads = kQKK / 4;
+constexpr int64_t kIqBlockBytes = kQKK * kIqLaneTokens + kIqLaneTokens * sizeof(float);
+
+thread_local ScratchBuffer t_iqLaneScratch;
+
+void buildIqLaneActivations(const std::byte* x, size_t xStride, int64_t nTokens, int64_t nb, std::byte* out) {
+    const int64_t groups = (nTokens + kIqLaneTokens - 1) / kIqLaneTokens;
+    for (int64_t g = 0; g < groups; ++g) {
+        for (int t = 0; t < kIqLaneTokens; ++t) {
+            const int64_t token = g * kIqLaneTokens + t;
+            const BlockQ8_K* blocks =
+                token < nTokens ? activationBlocks<BlockQ8_K>(x, xStride, static_cast<int>(token)) : nullptr;
+            for (int64_t b = 0; b < nb; ++b) {
+                std::byte* block = out + (g * nb + b) * kIqBlockBytes;
+                auto* lanes = reinterpret_cast<uint32_t*>(block);
+                auto* dx = reinterpret_cast<float*>(block + kQKK * kIqLaneTokens);
+                for (int64_t q = 0; q < kIqQuads; ++q) {
+                    uint32_t quad = 0;
+                    if (blocks)
+                        std::memcpy(&quad, blocks[b].qs + 4 * q, sizeof(quad));
+                    lanes[q * kIqLaneTokens + t] = quad ^ 0x80808080u;
+                }
+                dx[t] = blocks ? blocks[b].d : 0.0f;
+            }
+        }
+    }
+}
+
+// Unpacked weight rows: row r's super-block b has 256 signed values at values + (r * nb + b) * 256, its 8
+// sub-block scales at scales + (r * nb + b) * 8, its bias and dw at [r * nb + b].
+struct IqLaneRows {
+    int8_t* values;
+    int32_t* scales;
+    int32_t* bias;
+    float* dw;
+    int64_t nb;
+};
+
+void unpackIqLaneRow(const BlockIQ4_XS* blocks, const IqLaneRows& rows, int r) {
+    const __m256i ones8 = _mm256_set1_epi8(1);
+    for (int64_t b = 0; b < rows.nb; ++b) {
+        const int64_t at = r * rows.nb + b;
+        const BlockIQ4_XS& blk = blocks[b];
+        int32_t weighted = 0;
+        for (int k = 0; k < kQKK / 32; ++k) {
+            const __m256i v = iq4Values(blk.qs + 16 * k);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(rows.values + at * kQKK + 32 * k), v);
+            const int low = (blk.scalesLow[k / 2] >> (4 * (k % 2))) & 0xF;
+            const int high = (blk.scalesHigh >> (2 * k)) & 3;
+            const int scale = (low | (high << 4)) - 32;
+            rows.scales[at * 8 + k] = scale;
+            weighted += scale * hsumInt(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16()));
+        }
+        rows.bias[at] = 128 * weighted;
+        rows.dw[at] = halfToFloat(blk.d);
+    }
+}
+
+// Rows r0..r0+R-1 against G groups of 16 tokens starting at act; out[(r * G + g) * 16 + t].
+template <int R, int G>
+void iqLaneTile(const IqLaneRows& rows, int r0, const std::byte* act, int64_t groupBytes, float* out) {
+    const int64_t nb = rows.nb;
+    __m512 chain[R][G];
+    for (auto& row : chain)
+        for (__m512& c : row)
+            c = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const std::byte* ab[G];
+        for (int g = 0; g < G; ++g)
+            ab[g] = act + g * groupBytes + b * kIqBlockBytes;
+        const int8_t* wb[R];
+        for (int r = 0; r < R; ++r)
+            wb[r] = rows.values + ((r0 + r) * nb + b) * kQKK;
+        __m512i total[R][G];
+        for (auto& row : total)
+            for (__m512i& v : row)
+                v = _mm512_setzero_si512();
+        for (int k = 0; k < kQKK / 32; ++k) {
+            __m512i part[R][G];
+            for (auto& row : part)
+                for (__m512i& v : row)
+                    v = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int q = 8 * k; q < 8 * k + 8; ++q) {
+                __m512i a[G];
+                for (int g = 0; g < G; ++g)
+                    a[g] = _mm512_load_si512(ab[g] + q * 64);
+                for (int r = 0; r < R; ++r) {
+                    int32_t quad;
+                    std::memcpy(&quad, wb[r] + 4 * q, sizeof(quad));
+                    const __m512i wv = _mm512_set1_epi32(quad);
+                    for (int g = 0; g < G; ++g)
+                        part[r][g] = _mm512_dpbusd_epi32(part[r][g], a[g], wv);
+                }
+            }
+            for (int r = 0; r < R; ++r) {
+                const __m512i scale = _mm512_set1_epi32(rows.scales[((r0 + r) * nb + b) * 8 + k]);
+                for (int g = 0; g < G; ++g)
+                    total[r][g] = _mm512_add_epi32(total[r][g], _mm512_mullo_epi32(part[r][g], scale));
+            }
+        }
+        for (int r = 0; r < R; ++r) {
+            const int64_t at = (r0 + r) * nb + b;
+            const __m512i bias = _mm512_set1_epi32(rows.bias[at]);
+            const __m512 dw = _mm512_set1_ps(rows.dw[at]);
+            for (int g = 0; g < G; ++g) {
+                const __m512 dx = _mm512_load_ps(reinterpret_cast<const float*>(ab[g] + kQKK * kIqLaneTokens));
+                chain[r][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(total[r][g], bias)),
+                                              _mm512_mul_ps(dw, dx), chain[r][g]);
+            }
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int g = 0; g < G; ++g)
+            _mm512_storeu_ps(out + (r * G + g) * kIqLaneTokens, chain[r][g]);
+}
+
+// iqLaneTile for a run-time (rows <= kIqTileRows, groups <= kIqTileGroups).
+template <int R = kIqTileRows, int G = kIqTileGroups>
+void iqLaneTileFor(int rowCount, int groupCount, const IqLaneRows& rows, int r0, const std::byte* act,
+                   int64_t groupBytes, float* out) {
+    if constexpr (R > 1) {
+        if (rowCount < R)
+            return iqLaneTileFor<R - 1, G>(rowCount, groupCount, rows, r0, act, groupBytes, out);
+    }
+    if constexpr (G > 1) {
+        if (groupCount < G)
+            return iqLaneTileFor<R, G - 1>(rowCount, groupCount, rows, r0, act, groupBytes, out);
+    }
+    iqLaneTile<R, G>(rows, r0, act, groupBytes, out);
+}
+
+// runLlamaBatch for IQ4_XS on this table. The prepared activation rows are the int16 panel's
+// (preparePanel16), which start with the Q8_K blocks this reads.
+void gemmIQ4_XSLanes(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                     int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    // The int16 panel with the same rounding: few tokens, or no scratch memory.
+    static const GemmFn panel16 = (cpuFeatures().avxVnni ? avxVnniKernelTableUnchecked()
+                                                         : avx2KernelTableUnchecked())
+                                      .gemmIQ4_XS.runLlamaBatch;
+    const int64_t nb = n / kQKK;
+    const int64_t groups = (nTokens + kIqLaneTokens - 1) / kIqLaneTokens;
+    const auto actBytes = static_cast<size_t>(groups * nb * kIqBlockBytes);
+    const auto rowBlocks = static_cast<size_t>(kIqTileRows * nb);
+    const size_t rowBytes = rowBlocks * (kQKK + 8 * sizeof(int32_t) + sizeof(int32_t) + sizeof(float));
+    auto* memory = nTokens >= kIqLaneMinTokens ? t_iqLaneScratch.reserve<std::byte>(actBytes + rowBytes)
+                                               : nullptr;
+    if (!memory) {
+        panel16(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+        return;
+    }
+    buildIqLaneActivations(x, xStride, nTokens, nb, memory);
+    // actBytes is a multiple of 64 (kIqBlockBytes is), so every part below stays aligned.
+    std::byte* rowMemory = memory + actBytes;
+    const IqLaneRows rows{reinterpret_cast<int8_t*>(rowMemory),
+                          reinterpret_cast<int32_t*>(rowMemory + rowBlocks * kQKK),
+                          reinterpret_cast<int32_t*>(rowMemory + rowBlocks * (kQKK + 8 * sizeof(int32_t))),
+                          reinterpret_cast<float*>(rowMemory + rowBlocks * (kQKK + 9 * sizeof(int32_t))), nb};
+    const int64_t groupBytes = nb * kIqBlockBytes;
+    alignas(64) float out[kIqTileRows * kIqTileGroups * kIqLaneTokens];
+    for (int64_t r0 = 0; r0 < nRows; r0 += kIqTileRows) {
+        const int rowCount = static_cast<int>(std::min<int64_t>(kIqTileRows, nRows - r0));
+        for (int r = 0; r < rowCount; ++r)
+            unpackIqLaneRow(reinterpret_cast<const BlockIQ4_XS*>(w + static_cast<size_t>(r0 + r) * wStride), rows,
+                            r);
+        for (int64_t g0 = 0; g0 < groups; g0 += kIqTileGroups) {
+            const int groupCount = static_cast<int>(std::min<int64_t>(kIqTileGroups, groups - g0));
+            iqLaneTileFor(rowCount, groupCount, rows, 0, memory + g0 * groupBytes, groupBytes, out);
+            for (int r = 0; r < rowCount; ++r)
+                for (int g = 0; g < groupCount; ++g)
+                    for (int t = 0; t < kIqLaneTokens; ++t) {
+                        const int64_t token = (g0 + g) * kIqLaneTokens + t;
+                        if (token < nTokens)
+                            y[token * yStride + r0 + r] = out[(r * groupCount + g) * kIqLaneTokens + t];
+                    }
+        }
+    }
+}
+
 KernelTable makeAvx512Table() {
     KernelTable t = avx512BaseKernelTable();
     t.dotF32Ggml = &dotF32GgmlTile;
@@ -1484,12 +1686,13 @@ KernelTable makeAvx512Table() {
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
     t.gemmQ4_K = {&gemmStrips<Q4_KStripGemv>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1,
                   &gemmStrips<Q4_KStrip>};
-    // IQ4_XS: the AVX2 (or AVX-VNNI) table's int16 panel gemm, not gemmK16. Under BatchRounding::LlamaCpp
-    // (the product's) a batch of 8+ tokens takes llama.cpp's IQ panel order, which that gemm has
-    // (runLlamaBatch) and gemmK16 has not: such prompts went through the 4-token AVX2 tile, at under half
-    // llama.cpp's prefill speed on this table's machines. Both gemms give the dot product's bits otherwise.
+    // IQ4_XS: the AVX2 (or AVX-VNNI) table's int16 panel gemm, not gemmK16, for decode rounding (both give the
+    // dot product's bits). Under BatchRounding::LlamaCpp (the product's) a batch of 8+ tokens takes
+    // llama.cpp's IQ panel order: gemmIQ4_XSLanes (int8, 16 tokens a register; the int16 panel's
+    // runLlamaBatch for small batches), 2x the int16 panel's prefill speed here.
     t.gemmIQ4_XS = cpuFeatures().avxVnni ? avxVnniKernelTableUnchecked().gemmIQ4_XS
                                          : avx2KernelTableUnchecked().gemmIQ4_XS;
+    t.gemmIQ4_XS.runLlamaBatch = &gemmIQ4_XSLanes;
     t.gemmQ5_K = {&gemmK16<Q5_KPanel>, &prepareK16, &k16PreparedBytes, kK16MinTokens};
     return t;
 }
