@@ -1473,71 +1473,79 @@ void dotF32GgmlTile(const void* weightRow, const std::byte* x, size_t xStride, i
     }
 }
 
-// ---- IQ4_XS batches in llama.cpp's IQ panel order: int8 products, tokens in lanes ------------------------
+// ---- IQ4_XS and Q4_K batches in llama.cpp's batch order: int8 products, tokens in lanes -----------------
 //
-// Under BatchRounding::LlamaCpp an IQ4_XS batch of 8+ tokens takes, per (row, token) and super-block, the
-// exact integer sum of scale * value * activation and one scalar step chain = fma(float(sum), dw * dx, chain)
-// (quant::dotIQ4_XSPanel). Only each super-block's integer total matters, so the products may be formed in
-// any order. The int16 panel (AVX-VNNI / AVX2 tables) does 16 products per vpdpwssd and left IQ4_XS prefill
-// at 0.83-0.91x llama.cpp on AVX-512 machines, whose IQ panel multiplies bytes. Here 16 tokens sit in the 16
-// int32 lanes of a register, and one vpdpbusd adds 4 columns of the 16 tokens against 4 weight bytes of one
-// row broadcast to every lane: 64 products per instruction and no horizontal sums. vpdpbusd multiplies
-// unsigned by signed bytes, so the activations go in as x + 128 (x ^ 0x80) and the weights as the signed
-// IQ4_NL values; 128 * sum(scale * value) per row and super-block (the bias, computed while unpacking) is
-// taken off the total. Per 32-value sub-block the lanes are multiplied by the row's scale (one vpmulld per 8
-// vpdpbusd). |total| <= 256 * 128 * 127 * 32 fits in int32; intermediate sums wrap only where the wrap
-// cancels. The float step is the reference's, lane-wise (dw * dx_t, then the fma), so every (row, token)
-// result has quant::dotIQ4_XSPanel's bits (tst_cpu_kernels gemmKernels checks by exact comparison).
-constexpr int kIqLaneTokens = 16;
-// Fewer tokens waste lanes; below this the int16 panel (the same floats) is as fast.
-constexpr int kIqLaneMinTokens = 12;
-constexpr int kIqTileRows = 4;
-constexpr int kIqTileGroups = 2; // 3 * 4 * 2 accumulators + operands in the 32 vector registers
+// Under BatchRounding::LlamaCpp two batch orders keep only integer totals between their float steps:
+//  - IQ4_XS, 8+ tokens (llama.cpp's IQ panel gemm, quant::dotIQ4_XSPanel): per (row, token) and super-block
+//    the exact sum of scale * value * activation, then chain = fma(float(sum), dw * dx, chain).
+//  - Q4_K, full groups of 4 tokens (its repacked gemm, quant::dotQ4_KGemm): per pair of sub-blocks the
+//    exact scaled sum and mins sum, then acc = fma(float(scaled), d * dx, acc) and accMin = fma(float(mins),
+//    dmin * dx, accMin); acc - accMin at the end.
+// The products may therefore be formed in any order. Here 16 tokens sit in the 16 int32 lanes of a register,
+// and one vpdpbusd adds 4 columns of the 16 tokens against 4 weight bytes of one row broadcast to every lane:
+// 64 products per instruction with no horizontal sums (the int16 panel did 16 per vpdpwssd; the Q4_K strips
+// fold 16 rows' lanes with permutes). vpdpbusd multiplies unsigned by signed bytes: the activations go in as
+// x + 128 (x ^ 0x80), the weights as signed values (IQ4_NL values, Q4_K nibbles), and 128 * sum(scale *
+// value) per row and step (the bias, computed while unpacking) is taken off. Per 32-value sub-block one
+// vpmulld applies the row's scale (one per 8 vpdpbusd); Q4_K's mins are one vpmaddwd of the row's two mins
+// with the tokens' two sub-block sums. |totals| stay far below 2^31. The float steps are the references',
+// lane by lane, so every (row, token) result has their bits (tst_cpu_kernels gemmKernels, exact).
+constexpr int kLaneTokens = 16;
+// Fewer tokens waste lanes; below this the formats' other batch kernels (the same floats) are as fast.
+constexpr int kLaneMinTokens = 12;
+constexpr int kLaneTileGroups = 2;
+constexpr int64_t kLaneQuads = kQKK / 4;
 // Activations of one group of 16 tokens and one super-block: 64 column quads x 16 tokens x 4 bytes (lane t =
-// token t, x + 128), then the 16 tokens' Q8_K scales. Tokens past the batch: x = 0 and scale 0.
-constexpr int64_t kIqQuads = kQKK / 4;
-constexpr int64_t kIqBlockBytes = kQKK * kIqLaneTokens + kIqLaneTokens * sizeof(float);
+// token t, x + 128), the 16 tokens' Q8_K scales, then per sub-block pair c the tokens' int16 pairs (sum of
+// sub-block 2c, sum of 2c + 1) for Q4_K's mins. Tokens past the batch: x = 0 and scale 0.
+constexpr int64_t kLaneScaleOffset = kQKK * kLaneTokens;
+constexpr int64_t kLaneSumOffset = kLaneScaleOffset + 64;
+constexpr int64_t kLaneBlockBytes = kLaneSumOffset + 4 * 64;
 
-thread_local ScratchBuffer t_iqLaneScratch;
+thread_local ScratchBuffer t_laneScratch;
 
-void buildIqLaneActivations(const std::byte* x, size_t xStride, int64_t nTokens, int64_t nb, std::byte* out) {
-    const int64_t groups = (nTokens + kIqLaneTokens - 1) / kIqLaneTokens;
-    for (int64_t g = 0; g < groups; ++g) {
-        for (int t = 0; t < kIqLaneTokens; ++t) {
-            const int64_t token = g * kIqLaneTokens + t;
-            const BlockQ8_K* blocks =
-                token < nTokens ? activationBlocks<BlockQ8_K>(x, xStride, static_cast<int>(token)) : nullptr;
-            for (int64_t b = 0; b < nb; ++b) {
-                std::byte* block = out + (g * nb + b) * kIqBlockBytes;
-                auto* lanes = reinterpret_cast<uint32_t*>(block);
-                auto* dx = reinterpret_cast<float*>(block + kQKK * kIqLaneTokens);
-                for (int64_t q = 0; q < kIqQuads; ++q) {
-                    uint32_t quad = 0;
-                    if (blocks)
-                        std::memcpy(&quad, blocks[b].qs + 4 * q, sizeof(quad));
-                    lanes[q * kIqLaneTokens + t] = quad ^ 0x80808080u;
-                }
-                dx[t] = blocks ? blocks[b].d : 0.0f;
-            }
-        }
-    }
-}
+// One token's activations for one super-block as a lane gemm reads them: the 8 sub-blocks of 32 int8 values,
+// the Q8_K scale and the sub-block sums.
+struct LaneActivation {
+    const int8_t* subBlock[8];
+    float d;
+    int16_t sums[8];
+};
 
-// Unpacked weight rows: row r's super-block b has 256 signed values at values + (r * nb + b) * 256, its 8
-// sub-block scales at scales + (r * nb + b) * 8, its bias and dw at [r * nb + b].
-struct IqLaneRows {
+// Unpacked weight rows: row r's super-block b at [r * nb + b]: 256 signed values, 8 sub-block scales, 4
+// biases and 4 min pairs (one per float step), dw and dmin.
+struct LaneRows {
     int8_t* values;
     int32_t* scales;
     int32_t* bias;
+    int32_t* minPairs;
     float* dw;
+    float* dmin;
     int64_t nb;
 };
 
-void unpackIqLaneRow(const BlockIQ4_XS* blocks, const IqLaneRows& rows, int r) {
-    const __m256i ones8 = _mm256_set1_epi8(1);
-    for (int64_t b = 0; b < rows.nb; ++b) {
-        const int64_t at = r * rows.nb + b;
-        const BlockIQ4_XS& blk = blocks[b];
+inline int32_t byteSum(__m256i v) {
+    return hsumInt(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), v), ones16()));
+}
+
+struct IQ4_XSLanes {
+    using Block = BlockIQ4_XS;
+    static constexpr int kSteps = 1; // float steps per super-block
+    static constexpr bool kMins = false;
+    static constexpr int kTileRows = 4; // 3 x 4 x 2 accumulators + operands in 32 registers
+    // Prepared rows: the int16 panel's (preparePanel16), which start with the Q8_K blocks.
+    static LaneActivation activation(const std::byte* x, size_t xStride, int64_t token, int64_t /*nb*/,
+                                     int64_t b) {
+        const BlockQ8_K& blk = activationBlocks<BlockQ8_K>(x, xStride, static_cast<int>(token))[b];
+        LaneActivation a{};
+        for (int k = 0; k < 8; ++k) {
+            a.subBlock[k] = blk.qs + 32 * k;
+            a.sums[k] = static_cast<int16_t>(blk.bsums[2 * k] + blk.bsums[2 * k + 1]);
+        }
+        a.d = blk.d;
+        return a;
+    }
+    static void unpack(const Block& blk, const LaneRows& rows, int64_t at) {
         int32_t weighted = 0;
         for (int k = 0; k < kQKK / 32; ++k) {
             const __m256i v = iq4Values(blk.qs + 16 * k);
@@ -1546,132 +1554,260 @@ void unpackIqLaneRow(const BlockIQ4_XS* blocks, const IqLaneRows& rows, int r) {
             const int high = (blk.scalesHigh >> (2 * k)) & 3;
             const int scale = (low | (high << 4)) - 32;
             rows.scales[at * 8 + k] = scale;
-            weighted += scale * hsumInt(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16()));
+            weighted += scale * byteSum(v);
         }
-        rows.bias[at] = 128 * weighted;
+        rows.bias[at * 4] = 128 * weighted;
         rows.dw[at] = halfToFloat(blk.d);
+    }
+};
+
+struct Q4_KLanes {
+    using Block = BlockQ4_K;
+    static constexpr int kSteps = 4; // one per pair of sub-blocks
+    static constexpr bool kMins = true;
+    static constexpr int kTileRows = 3; // 4 x 3 x 2 accumulators + operands in 32 registers
+    // Prepared rows: the Q4_K strips' (prepareQ4KStrip: sub-blocks in the order 0 2 1 3 4 6 5 7, which is
+    // its own inverse, then the sub-block sums and scales).
+    static LaneActivation activation(const std::byte* x, size_t xStride, int64_t token, int64_t nb,
+                                     int64_t b) {
+        static constexpr int kOrder[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+        const Q4KActivation act = q4KActivation(x + static_cast<size_t>(token) * xStride, nb);
+        LaneActivation a{};
+        for (int k = 0; k < 8; ++k) {
+            a.subBlock[k] = act.qs + b * kQKK + 32 * kOrder[k];
+            a.sums[k] = act.subSums[8 * b + k];
+        }
+        a.d = act.d[b];
+        return a;
+    }
+    static void unpack(const Block& blk, const LaneRows& rows, int64_t at) {
+        uint8_t scales[8];
+        uint8_t mins[8];
+        unpackQ4KScales(blk.scales, scales, mins);
+        const __m256i lowMask = _mm256_set1_epi8(0x0F);
+        for (int c = 0; c < 4; ++c) { // sub-block 2c: low nibbles of 32 bytes, 2c + 1: their high nibbles
+            const __m256i bits = loadBytes(blk.qs + 32 * c);
+            const __m256i low = _mm256_and_si256(bits, lowMask);
+            const __m256i high = _mm256_and_si256(_mm256_srli_epi16(bits, 4), lowMask);
+            int8_t* dst = rows.values + at * kQKK + 64 * c;
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), low);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32), high);
+            rows.scales[at * 8 + 2 * c] = scales[2 * c];
+            rows.scales[at * 8 + 2 * c + 1] = scales[2 * c + 1];
+            rows.bias[at * 4 + c] = 128 * (scales[2 * c] * byteSum(low) + scales[2 * c + 1] * byteSum(high));
+            rows.minPairs[at * 4 + c] = static_cast<int32_t>(mins[2 * c] | (uint32_t{mins[2 * c + 1]} << 16));
+        }
+        rows.dw[at] = halfToFloat(blk.d);
+        rows.dmin[at] = halfToFloat(blk.dmin);
+    }
+};
+
+template <typename Format>
+void buildLaneActivations(const std::byte* x, size_t xStride, int64_t nTokens, int64_t nb, std::byte* out) {
+    const int64_t groups = (nTokens + kLaneTokens - 1) / kLaneTokens;
+    for (int64_t g = 0; g < groups; ++g) {
+        for (int t = 0; t < kLaneTokens; ++t) {
+            const int64_t token = g * kLaneTokens + t;
+            for (int64_t b = 0; b < nb; ++b) {
+                std::byte* block = out + (g * nb + b) * kLaneBlockBytes;
+                auto* lanes = reinterpret_cast<uint32_t*>(block);
+                auto* dx = reinterpret_cast<float*>(block + kLaneScaleOffset);
+                auto* sumPairs = reinterpret_cast<int16_t*>(block + kLaneSumOffset);
+                if (token >= nTokens) {
+                    for (int64_t q = 0; q < kLaneQuads; ++q)
+                        lanes[q * kLaneTokens + t] = 0x80808080u;
+                    dx[t] = 0.0f;
+                    for (int c = 0; c < 4; ++c)
+                        sumPairs[c * 32 + 2 * t] = sumPairs[c * 32 + 2 * t + 1] = 0;
+                    continue;
+                }
+                const LaneActivation a = Format::activation(x, xStride, token, nb, b);
+                for (int k = 0; k < 8; ++k)
+                    for (int q = 0; q < 8; ++q) {
+                        uint32_t quad;
+                        std::memcpy(&quad, a.subBlock[k] + 4 * q, sizeof(quad));
+                        lanes[(8 * k + q) * kLaneTokens + t] = quad ^ 0x80808080u;
+                    }
+                dx[t] = a.d;
+                for (int c = 0; c < 4; ++c) {
+                    sumPairs[c * 32 + 2 * t] = a.sums[2 * c];
+                    sumPairs[c * 32 + 2 * t + 1] = a.sums[2 * c + 1];
+                }
+            }
+        }
     }
 }
 
 // Rows r0..r0+R-1 against G groups of 16 tokens starting at act; out[(r * G + g) * 16 + t].
-template <int R, int G>
-void iqLaneTile(const IqLaneRows& rows, int r0, const std::byte* act, int64_t groupBytes, float* out) {
+template <typename Format, int R, int G>
+void laneTile(const LaneRows& rows, int r0, const std::byte* act, int64_t groupBytes, float* out) {
+    constexpr int kSubBlocksPerStep = 8 / Format::kSteps;
+    constexpr int RM = Format::kMins ? R : 1;
     const int64_t nb = rows.nb;
-    __m512 chain[R][G];
-    for (auto& row : chain)
-        for (__m512& c : row)
-            c = _mm512_setzero_ps();
+    __m512 acc[R][G];
+    __m512 accMin[RM][G];
+    for (int r = 0; r < R; ++r)
+        for (int g = 0; g < G; ++g)
+            acc[r][g] = _mm512_setzero_ps();
+    for (int r = 0; r < RM; ++r)
+        for (int g = 0; g < G; ++g)
+            accMin[r][g] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         const std::byte* ab[G];
         for (int g = 0; g < G; ++g)
-            ab[g] = act + g * groupBytes + b * kIqBlockBytes;
-        const int8_t* wb[R];
+            ab[g] = act + g * groupBytes + b * kLaneBlockBytes;
+        int64_t at[R];
         for (int r = 0; r < R; ++r)
-            wb[r] = rows.values + ((r0 + r) * nb + b) * kQKK;
-        __m512i total[R][G];
-        for (auto& row : total)
-            for (__m512i& v : row)
-                v = _mm512_setzero_si512();
-        for (int k = 0; k < kQKK / 32; ++k) {
-            __m512i part[R][G];
-            for (auto& row : part)
-                for (__m512i& v : row)
-                    v = _mm512_setzero_si512();
-#pragma GCC unroll 8
-            for (int q = 8 * k; q < 8 * k + 8; ++q) {
-                __m512i a[G];
+            at[r] = (r0 + r) * nb + b;
+        for (int s = 0; s < Format::kSteps; ++s) {
+            __m512i scaled[R][G];
+            for (int r = 0; r < R; ++r)
                 for (int g = 0; g < G; ++g)
-                    a[g] = _mm512_load_si512(ab[g] + q * 64);
-                for (int r = 0; r < R; ++r) {
-                    int32_t quad;
-                    std::memcpy(&quad, wb[r] + 4 * q, sizeof(quad));
-                    const __m512i wv = _mm512_set1_epi32(quad);
+                    scaled[r][g] = _mm512_setzero_si512();
+            for (int k = s * kSubBlocksPerStep; k < (s + 1) * kSubBlocksPerStep; ++k) {
+                __m512i part[R][G];
+                for (int r = 0; r < R; ++r)
                     for (int g = 0; g < G; ++g)
-                        part[r][g] = _mm512_dpbusd_epi32(part[r][g], a[g], wv);
+                        part[r][g] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+                for (int q = 8 * k; q < 8 * k + 8; ++q) {
+                    __m512i a[G];
+                    for (int g = 0; g < G; ++g)
+                        a[g] = _mm512_load_si512(ab[g] + q * 64);
+                    for (int r = 0; r < R; ++r) {
+                        int32_t quad;
+                        std::memcpy(&quad, rows.values + at[r] * kQKK + 4 * q, sizeof(quad));
+                        const __m512i wv = _mm512_set1_epi32(quad);
+                        for (int g = 0; g < G; ++g)
+                            part[r][g] = _mm512_dpbusd_epi32(part[r][g], a[g], wv);
+                    }
+                }
+                for (int r = 0; r < R; ++r) {
+                    const __m512i scale = _mm512_set1_epi32(rows.scales[at[r] * 8 + k]);
+                    for (int g = 0; g < G; ++g)
+                        scaled[r][g] = _mm512_add_epi32(scaled[r][g], _mm512_mullo_epi32(part[r][g], scale));
                 }
             }
             for (int r = 0; r < R; ++r) {
-                const __m512i scale = _mm512_set1_epi32(rows.scales[((r0 + r) * nb + b) * 8 + k]);
-                for (int g = 0; g < G; ++g)
-                    total[r][g] = _mm512_add_epi32(total[r][g], _mm512_mullo_epi32(part[r][g], scale));
+                const __m512i bias = _mm512_set1_epi32(rows.bias[at[r] * 4 + s]);
+                const __m512 dw = _mm512_set1_ps(rows.dw[at[r]]);
+                for (int g = 0; g < G; ++g) {
+                    const __m512 dx = _mm512_load_ps(reinterpret_cast<const float*>(ab[g] + kLaneScaleOffset));
+                    acc[r][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(scaled[r][g], bias)),
+                                                _mm512_mul_ps(dw, dx), acc[r][g]);
+                }
             }
-        }
-        for (int r = 0; r < R; ++r) {
-            const int64_t at = (r0 + r) * nb + b;
-            const __m512i bias = _mm512_set1_epi32(rows.bias[at]);
-            const __m512 dw = _mm512_set1_ps(rows.dw[at]);
-            for (int g = 0; g < G; ++g) {
-                const __m512 dx = _mm512_load_ps(reinterpret_cast<const float*>(ab[g] + kQKK * kIqLaneTokens));
-                chain[r][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(total[r][g], bias)),
-                                              _mm512_mul_ps(dw, dx), chain[r][g]);
+            if constexpr (Format::kMins) {
+                for (int r = 0; r < R; ++r) {
+                    const __m512i minPair = _mm512_set1_epi32(rows.minPairs[at[r] * 4 + s]);
+                    const __m512 dmin = _mm512_set1_ps(rows.dmin[at[r]]);
+                    for (int g = 0; g < G; ++g) {
+                        const __m512 dx =
+                            _mm512_load_ps(reinterpret_cast<const float*>(ab[g] + kLaneScaleOffset));
+                        const __m512i sums = _mm512_load_si512(ab[g] + kLaneSumOffset + 64 * s);
+                        accMin[r][g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(sums, minPair)),
+                                                       _mm512_mul_ps(dmin, dx), accMin[r][g]);
+                    }
+                }
             }
         }
     }
     for (int r = 0; r < R; ++r)
         for (int g = 0; g < G; ++g)
-            _mm512_storeu_ps(out + (r * G + g) * kIqLaneTokens, chain[r][g]);
+            _mm512_storeu_ps(out + (r * G + g) * kLaneTokens,
+                             Format::kMins ? _mm512_sub_ps(acc[r][g], accMin[r % RM][g]) : acc[r][g]);
 }
 
-// iqLaneTile for a run-time (rows <= kIqTileRows, groups <= kIqTileGroups).
-template <int R = kIqTileRows, int G = kIqTileGroups>
-void iqLaneTileFor(int rowCount, int groupCount, const IqLaneRows& rows, int r0, const std::byte* act,
-                   int64_t groupBytes, float* out) {
+// laneTile for a run-time (rows <= kTileRows, groups <= kLaneTileGroups).
+template <typename Format, int R = Format::kTileRows, int G = kLaneTileGroups>
+void laneTileFor(int rowCount, int groupCount, const LaneRows& rows, const std::byte* act, int64_t groupBytes,
+                 float* out) {
     if constexpr (R > 1) {
         if (rowCount < R)
-            return iqLaneTileFor<R - 1, G>(rowCount, groupCount, rows, r0, act, groupBytes, out);
+            return laneTileFor<Format, R - 1, G>(rowCount, groupCount, rows, act, groupBytes, out);
     }
     if constexpr (G > 1) {
         if (groupCount < G)
-            return iqLaneTileFor<R, G - 1>(rowCount, groupCount, rows, r0, act, groupBytes, out);
+            return laneTileFor<Format, R, G - 1>(rowCount, groupCount, rows, act, groupBytes, out);
     }
-    iqLaneTile<R, G>(rows, r0, act, groupBytes, out);
+    laneTile<Format, R, G>(rows, 0, act, groupBytes, out);
 }
 
-// runLlamaBatch for IQ4_XS on this table. The prepared activation rows are the int16 panel's
-// (preparePanel16), which start with the Q8_K blocks this reads.
-void gemmIQ4_XSLanes(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
-                     int64_t nTokens, int64_t n, float* y, int64_t yStride) {
-    // The int16 panel with the same rounding: few tokens, or no scratch memory.
-    static const GemmFn panel16 = (cpuFeatures().avxVnni ? avxVnniKernelTableUnchecked()
-                                                         : avx2KernelTableUnchecked())
-                                      .gemmIQ4_XS.runLlamaBatch;
+// y[t * yStride + r] for all rows and tokens; false (nothing written) without scratch memory.
+template <typename Format>
+bool gemmLanes(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+               int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    constexpr int kRows = Format::kTileRows;
     const int64_t nb = n / kQKK;
-    const int64_t groups = (nTokens + kIqLaneTokens - 1) / kIqLaneTokens;
-    const auto actBytes = static_cast<size_t>(groups * nb * kIqBlockBytes);
-    const auto rowBlocks = static_cast<size_t>(kIqTileRows * nb);
-    const size_t rowBytes = rowBlocks * (kQKK + 8 * sizeof(int32_t) + sizeof(int32_t) + sizeof(float));
-    auto* memory = nTokens >= kIqLaneMinTokens ? t_iqLaneScratch.reserve<std::byte>(actBytes + rowBytes)
-                                               : nullptr;
-    if (!memory) {
-        panel16(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
-        return;
-    }
-    buildIqLaneActivations(x, xStride, nTokens, nb, memory);
-    // actBytes is a multiple of 64 (kIqBlockBytes is), so every part below stays aligned.
-    std::byte* rowMemory = memory + actBytes;
-    const IqLaneRows rows{reinterpret_cast<int8_t*>(rowMemory),
-                          reinterpret_cast<int32_t*>(rowMemory + rowBlocks * kQKK),
-                          reinterpret_cast<int32_t*>(rowMemory + rowBlocks * (kQKK + 8 * sizeof(int32_t))),
-                          reinterpret_cast<float*>(rowMemory + rowBlocks * (kQKK + 9 * sizeof(int32_t))), nb};
-    const int64_t groupBytes = nb * kIqBlockBytes;
-    alignas(64) float out[kIqTileRows * kIqTileGroups * kIqLaneTokens];
-    for (int64_t r0 = 0; r0 < nRows; r0 += kIqTileRows) {
-        const int rowCount = static_cast<int>(std::min<int64_t>(kIqTileRows, nRows - r0));
-        for (int r = 0; r < rowCount; ++r)
-            unpackIqLaneRow(reinterpret_cast<const BlockIQ4_XS*>(w + static_cast<size_t>(r0 + r) * wStride), rows,
-                            r);
-        for (int64_t g0 = 0; g0 < groups; g0 += kIqTileGroups) {
-            const int groupCount = static_cast<int>(std::min<int64_t>(kIqTileGroups, groups - g0));
-            iqLaneTileFor(rowCount, groupCount, rows, 0, memory + g0 * groupBytes, groupBytes, out);
+    const int64_t groups = (nTokens + kLaneTokens - 1) / kLaneTokens;
+    const auto actBytes = static_cast<size_t>(groups * nb * kLaneBlockBytes); // a multiple of 64
+    const auto rowBlocks = static_cast<size_t>(kRows * nb);
+    const size_t valueBytes = rowBlocks * kQKK;
+    const size_t scaleBytes = rowBlocks * 8 * sizeof(int32_t);
+    const size_t stepBytes = rowBlocks * 4 * sizeof(int32_t);
+    const size_t floatBytes = rowBlocks * sizeof(float);
+    auto* memory =
+        t_laneScratch.reserve<std::byte>(actBytes + valueBytes + scaleBytes + 2 * stepBytes + 2 * floatBytes);
+    if (!memory)
+        return false;
+    buildLaneActivations<Format>(x, xStride, nTokens, nb, memory);
+    std::byte* p = memory + actBytes;
+    const LaneRows rows{reinterpret_cast<int8_t*>(p),
+                        reinterpret_cast<int32_t*>(p + valueBytes),
+                        reinterpret_cast<int32_t*>(p + valueBytes + scaleBytes),
+                        reinterpret_cast<int32_t*>(p + valueBytes + scaleBytes + stepBytes),
+                        reinterpret_cast<float*>(p + valueBytes + scaleBytes + 2 * stepBytes),
+                        reinterpret_cast<float*>(p + valueBytes + scaleBytes + 2 * stepBytes + floatBytes),
+                        nb};
+    const int64_t groupBytes = nb * kLaneBlockBytes;
+    alignas(64) float out[kRows * kLaneTileGroups * kLaneTokens];
+    // Rows outside (each row tile unpacked once, then reused from L1 by every token group).
+    for (int64_t r0 = 0; r0 < nRows; r0 += kRows) {
+        const int rowCount = static_cast<int>(std::min<int64_t>(kRows, nRows - r0));
+        for (int r = 0; r < rowCount; ++r) {
+            const auto* blocks =
+                reinterpret_cast<const typename Format::Block*>(w + static_cast<size_t>(r0 + r) * wStride);
+            for (int64_t b = 0; b < nb; ++b)
+                Format::unpack(blocks[b], rows, r * nb + b);
+        }
+        for (int64_t g0 = 0; g0 < groups; g0 += kLaneTileGroups) {
+            const int groupCount = static_cast<int>(std::min<int64_t>(kLaneTileGroups, groups - g0));
+            laneTileFor<Format>(rowCount, groupCount, rows, memory + g0 * groupBytes, groupBytes, out);
             for (int r = 0; r < rowCount; ++r)
                 for (int g = 0; g < groupCount; ++g)
-                    for (int t = 0; t < kIqLaneTokens; ++t) {
-                        const int64_t token = (g0 + g) * kIqLaneTokens + t;
+                    for (int t = 0; t < kLaneTokens; ++t) {
+                        const int64_t token = (g0 + g) * kLaneTokens + t;
                         if (token < nTokens)
-                            y[token * yStride + r0 + r] = out[(r * groupCount + g) * kIqLaneTokens + t];
+                            y[token * yStride + r0 + r] = out[(r * groupCount + g) * kLaneTokens + t];
                     }
         }
     }
+    return true;
+}
+
+// runLlamaBatch for IQ4_XS: every token in the IQ panel order; small batches (or no scratch memory) through
+// the int16 panel's runLlamaBatch, which has the same floats.
+void gemmIQ4_XSLanes(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                     int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    static const GemmFn panel16 = (cpuFeatures().avxVnni ? avxVnniKernelTableUnchecked()
+                                                         : avx2KernelTableUnchecked())
+                                      .gemmIQ4_XS.runLlamaBatch;
+    if (nTokens < kLaneMinTokens || !gemmLanes<IQ4_XSLanes>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride))
+        panel16(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+}
+
+// runLlamaBatch for Q4_K: the full groups of 4 tokens in the repacked gemm's order, the rest as decode (the
+// strips' gemv order); small batches through the strips (the same floats).
+void gemmQ4_KLanes(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                   int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    const int64_t grouped = nTokens - nTokens % kStripTokens;
+    if (grouped < kLaneMinTokens || !gemmLanes<Q4_KLanes>(w, wStride, nRows, x, xStride, grouped, n, y, yStride)) {
+        gemmStrips<Q4_KStrip>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+        return;
+    }
+    if (grouped < nTokens)
+        gemmStrips<Q4_KStripGemv>(w, wStride, nRows, x + static_cast<size_t>(grouped) * xStride, xStride,
+                                  nTokens - grouped, n, y + grouped * yStride, yStride);
 }
 
 KernelTable makeAvx512Table() {
@@ -1684,8 +1820,9 @@ KernelTable makeAvx512Table() {
     // F16, Q8_0 and Q6_K weights use the dot products (llama.cpp's own arithmetic, see KernelsAvx2.inc): the
     // tiled kernels sum in another order, and llama.cpp parity at long generations needs the same floats.
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
-    t.gemmQ4_K = {&gemmStrips<Q4_KStripGemv>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1,
-                  &gemmStrips<Q4_KStrip>};
+    // LlamaCpp batches: the full groups of 4 tokens through the int8 lane gemm (12+ such tokens; the strips'
+    // pair order below that), the rest in the strips' gemv order.
+    t.gemmQ4_K = {&gemmStrips<Q4_KStripGemv>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1, &gemmQ4_KLanes};
     // IQ4_XS: the AVX2 (or AVX-VNNI) table's int16 panel gemm, not gemmK16, for decode rounding (both give the
     // dot product's bits). Under BatchRounding::LlamaCpp (the product's) a batch of 8+ tokens takes
     // llama.cpp's IQ panel order: gemmIQ4_XSLanes (int8, 16 tokens a register; the int16 panel's
