@@ -63,6 +63,31 @@ bool takesLlamaBatchKernel(const GemmKernel& gemm, const KernelTable& kernels, c
     return rounding == BatchRounding::LlamaCpp;
 }
 
+// Q4_K on tables without llama.cpp's Q4_K batch kernel (GemmKernel::runLlamaBatch): its gemm order through
+// the scalar reference on the Q8_K rows (exact, slow).
+void dotQ4_KGemmReference(const void* weightRow, const std::byte* x, size_t xStride, int nTokens, int64_t n,
+                          float* out) {
+    for (int t = 0; t < nTokens; ++t)
+        out[t] = quant::dotQ4_KGemm(static_cast<const BlockQ4_K*>(weightRow),
+                                    reinterpret_cast<const BlockQ8_K*>(x + xStride * static_cast<size_t>(t)), n);
+}
+
+// llama.cpp's repacked gemms take full groups of this many prompt tokens (the rest through their gemv).
+constexpr int64_t kLlamaGemmGroupTokens = 4;
+
+// The dot product in llama.cpp's repacked gemm order for this LlamaCpp batch's full token groups, where the
+// matmul computes them row by row: Q4_K on tables without its batch kernel, Q2_K (llama.cpp repacks matrices
+// of 8k rows only). Null: no such groups.
+DotFn llamaGroupDot(const KernelTable& kernels, const WeightMatrix& w, int64_t nTokens, BatchRounding rounding) {
+    if (rounding != BatchRounding::LlamaCpp || nTokens < kLlamaGemmGroupTokens)
+        return nullptr;
+    if (w.type == TensorType::Q4_K && kernels.llamaQ4KGemmGroups)
+        return &dotQ4_KGemmReference;
+    if (w.type == TensorType::Q2_K && w.rows % 8 == 0)
+        return kernels.dotQ2_KGemm;
+    return nullptr;
+}
+
 } // namespace
 
 void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
@@ -191,31 +216,14 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                          ? gemm->runLlamaBatch
                          : gemm->run)(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes, nTokens,
                                       w.cols, jobs[j].y + rBegin, w.rows);
-                else if (rounding == BatchRounding::LlamaCpp && w.type == TensorType::Q4_K && nTokens >= 4 &&
-                         kernels.llamaQ4KGemmGroups) {
-                    // A table without llama.cpp's Q4_K batch kernel (runLlamaBatch): its gemm groups through
-                    // the scalar reference on the Q8_K rows, the other tokens through the table's dot.
-                    const int64_t grouped = nTokens - nTokens % 4;
-                    for (int64_t t = 0; t < grouped; ++t) {
-                        const auto* xt = reinterpret_cast<const BlockQ8_K*>(act + layout.rowBytes *
-                                                                                      static_cast<size_t>(t));
-                        for (int64_t r = rBegin; r < rEnd; ++r)
-                            jobs[j].y[t * w.rows + r] =
-                                quant::dotQ4_KGemm(reinterpret_cast<const BlockQ4_K*>(w.row(r)), xt, w.cols);
-                    }
+                else if (const DotFn grouped = llamaGroupDot(kernels, w, nTokens, rounding)) {
+                    // llama.cpp's repacked gemm for the full groups of 4 tokens (from the first), its gemv
+                    // (decode's floats) for the rest.
+                    const int64_t groupedTokens = nTokens - nTokens % kLlamaGemmGroupTokens;
+                    multiplyRows(w, grouped, act, layout.rowBytes, groupedTokens, jobs[j].y, rBegin, rEnd);
                     multiplyRows(w, kernels.dotFor(w.type),
-                                 act + layout.rowBytes * static_cast<size_t>(grouped), layout.rowBytes,
-                                 nTokens - grouped, jobs[j].y + grouped * w.rows, rBegin, rEnd);
-                } else if (rounding == BatchRounding::LlamaCpp && w.type == TensorType::Q2_K &&
-                           nTokens >= 4 && w.rows % 8 == 0 && kernels.dotQ2_KGemm) {
-                    // llama.cpp's repacked Q2_K gemm for the full groups of 4 tokens, its gemv (decode's
-                    // floats) for the rest (it repacks matrices of 8k rows only).
-                    const int64_t grouped = nTokens - nTokens % 4;
-                    multiplyRows(w, kernels.dotQ2_KGemm, act, layout.rowBytes, grouped, jobs[j].y, rBegin,
-                                 rEnd);
-                    multiplyRows(w, kernels.dotQ2_K, act + layout.rowBytes * static_cast<size_t>(grouped),
-                                 layout.rowBytes, nTokens - grouped, jobs[j].y + grouped * w.rows, rBegin,
-                                 rEnd);
+                                 act + layout.rowBytes * static_cast<size_t>(groupedTokens), layout.rowBytes,
+                                 nTokens - groupedTokens, jobs[j].y + groupedTokens * w.rows, rBegin, rEnd);
                 } else
                     multiplyRows(w,
                                  ggmlF32    ? kernels.dotF32Ggml
