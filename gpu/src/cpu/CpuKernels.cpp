@@ -68,8 +68,9 @@ bool takesLlamaBatchKernel(const GemmKernel& gemm, const KernelTable& kernels, c
 void dotQ4_KGemmReference(const void* weightRow, const std::byte* x, size_t xStride, int nTokens, int64_t n,
                           float* out) {
     for (int t = 0; t < nTokens; ++t)
-        out[t] = quant::dotQ4_KGemm(static_cast<const BlockQ4_K*>(weightRow),
-                                    reinterpret_cast<const BlockQ8_K*>(x + xStride * static_cast<size_t>(t)), n);
+        out[t] =
+            quant::dotQ4_KGemm(static_cast<const BlockQ4_K*>(weightRow),
+                               reinterpret_cast<const BlockQ8_K*>(x + xStride * static_cast<size_t>(t)), n);
 }
 
 // llama.cpp's repacked gemms take full groups of this many prompt tokens (the rest through their gemv).
@@ -78,7 +79,8 @@ constexpr int64_t kLlamaGemmGroupTokens = 4;
 // The dot product in llama.cpp's repacked gemm order for this LlamaCpp batch's full token groups, where the
 // matmul computes them row by row: Q4_K on tables without its batch kernel, Q2_K (llama.cpp repacks matrices
 // of 8k rows only). Null: no such groups.
-DotFn llamaGroupDot(const KernelTable& kernels, const WeightMatrix& w, int64_t nTokens, BatchRounding rounding) {
+DotFn llamaGroupDot(const KernelTable& kernels, const WeightMatrix& w, int64_t nTokens,
+                    BatchRounding rounding) {
     if (rounding != BatchRounding::LlamaCpp || nTokens < kLlamaGemmGroupTokens)
         return nullptr;
     if (w.type == TensorType::Q4_K && kernels.llamaQ4KGemmGroups)

@@ -1520,7 +1520,8 @@ struct Q4_KLanes {
 // panel), or the AVX2 table's int16 panel.
 GemmFn laneFallbackIQ4_XS() {
     static const GemmFn fallback =
-        (cpuFeatures().avxVnni ? avxVnniKernelTableUnchecked() : avx2KernelTableUnchecked()).gemmIQ4_XS.runLlamaBatch;
+        (cpuFeatures().avxVnni ? avxVnniKernelTableUnchecked() : avx2KernelTableUnchecked())
+            .gemmIQ4_XS.runLlamaBatch;
     return fallback;
 }
 
@@ -1529,7 +1530,8 @@ GemmFn laneFallbackIQ4_XS() {
 void gemmQ4_KLanes(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
                    int64_t nTokens, int64_t n, float* y, int64_t yStride) {
     const int64_t grouped = nTokens - nTokens % kStripTokens;
-    if (grouped < kLaneMinTokens || !gemmLanes<Q4_KLanes>(w, wStride, nRows, x, xStride, grouped, n, y, yStride)) {
+    if (grouped < kLaneMinTokens ||
+        !gemmLanes<Q4_KLanes>(w, wStride, nRows, x, xStride, grouped, n, y, yStride)) {
         gemmStrips<Q4_KStrip>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
         return;
     }
@@ -1551,8 +1553,8 @@ KernelTable makeAvx512Table() {
     // LlamaCpp batches: the full groups of 4 tokens through the int8 lane gemm (12+ such tokens; the strips'
     // pair order below that), the rest in the strips' gemv order.
     t.gemmQ4_K = {&gemmStrips<Q4_KStripGemv>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1, &gemmQ4_KLanes};
-    // IQ4_XS: the AVX2 (or AVX-VNNI) table's int16 panel gemm, not gemmK16, for decode rounding (both give the
-    // dot product's bits). Under BatchRounding::LlamaCpp (the product's) a batch of 8+ tokens takes
+    // IQ4_XS: the AVX2 (or AVX-VNNI) table's int16 panel gemm, not gemmK16, for decode rounding (both give
+    // the dot product's bits). Under BatchRounding::LlamaCpp (the product's) a batch of 8+ tokens takes
     // llama.cpp's IQ panel order: gemmIQ4_XSLanes (int8, 16 tokens a register; the int16 panel's
     // runLlamaBatch for small batches), 2x the int16 panel's prefill speed here.
     t.gemmIQ4_XS = cpuFeatures().avxVnni ? avxVnniKernelTableUnchecked().gemmIQ4_XS
