@@ -1,8 +1,8 @@
 // AVX-512 kernel table (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 // -ffp-contract=off): the AVX2 kernels of KernelsAvx2.inc (dot products with 256-bit VNNI, quantisers,
 // attention pieces) plus register-tiled GEMM kernels for F16, Q8_0, Q4_0, Q4_K, Q6_K and Q5_K weights
-// (IQ4_XS batches: the AVX-VNNI / AVX2 table's int16 panel gemm, and under BatchRounding::LlamaCpp the
-// int8 lane gemm gemmIQ4_XSLanes).
+// (IQ4_XS batches: the AVX-VNNI / AVX2 table's int16 panel gemm; under BatchRounding::LlamaCpp, IQ4_XS
+// and Q4_K batches take the int8 lane gemm of KernelsAvx2.inc, 16 tokens a register).
 //
 // Each GEMM kernel computes a tile of up to kTileRows weight rows x kTileTokens activation rows: every
 // weight block is loaded and unpacked once per tile and reused for all its tokens, every activation block
@@ -1555,8 +1555,8 @@ KernelTable makeAvx512Table() {
     t.gemmQ4_K = {&gemmStrips<Q4_KStripGemv>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1, &gemmQ4_KLanes};
     // IQ4_XS: the AVX2 (or AVX-VNNI) table's int16 panel gemm, not gemmK16, for decode rounding (both give
     // the dot product's bits). Under BatchRounding::LlamaCpp (the product's) a batch of 8+ tokens takes
-    // llama.cpp's IQ panel order: gemmIQ4_XSLanes (int8, 16 tokens a register; the int16 panel's
-    // runLlamaBatch for small batches), 2x the int16 panel's prefill speed here.
+    // llama.cpp's IQ panel order: gemmIQ4_XSLanes (int8, 16 tokens a register; small batches through
+    // laneFallbackIQ4_XS), 2x the int16 panel's prefill speed here.
     t.gemmIQ4_XS = cpuFeatures().avxVnni ? avxVnniKernelTableUnchecked().gemmIQ4_XS
                                          : avx2KernelTableUnchecked().gemmIQ4_XS;
     t.gemmIQ4_XS.runLlamaBatch = &gemmIQ4_XSLanes;
