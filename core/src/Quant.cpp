@@ -191,18 +191,27 @@ void quantizeRowQ8_1(const float* x, BlockQ8_1* y, int64_t n) {
     }
 }
 
+namespace {
+// The value of largest magnitude (the first of equals), with its sign: Q4_0 / Q5_0 map it to their most
+// negative level and Q8_K to -127, as llama.cpp's reference quantisers do.
+float largestMagnitude(const float* x, int n) {
+    float amax = 0.0f;
+    float signedMax = 0.0f;
+    for (int j = 0; j < n; ++j) {
+        if (std::fabs(x[j]) > amax) {
+            amax = std::fabs(x[j]);
+            signedMax = x[j];
+        }
+    }
+    return signedMax;
+}
+} // namespace
+
 void quantizeRowQ8_K(const float* x, BlockQ8_K* y, int64_t n) {
     for (int64_t b = 0; b < n / kQKK; ++b) {
         const float* xb = x + b * kQKK;
-        float amax = 0.0f;
-        float signedMax = 0.0f;
-        for (int j = 0; j < kQKK; ++j) {
-            if (std::fabs(xb[j]) > amax) {
-                amax = std::fabs(xb[j]);
-                signedMax = xb[j];
-            }
-        }
-        if (amax == 0.0f) {
+        const float signedMax = largestMagnitude(xb, kQKK);
+        if (signedMax == 0.0f) {
             y[b].d = 0.0f;
             std::memset(y[b].qs, 0, sizeof y[b].qs);
             std::memset(y[b].bsums, 0, sizeof y[b].bsums);
@@ -222,22 +231,6 @@ void quantizeRowQ8_K(const float* x, BlockQ8_K* y, int64_t n) {
         y[b].d = 1.0f / iscale;
     }
 }
-
-namespace {
-// The value of largest magnitude (the first of equals), with its sign: Q4_0 / Q5_0 map it to their most
-// negative level, as llama.cpp's reference quantisers do.
-float largestMagnitude(const float* x, int n) {
-    float amax = 0.0f;
-    float signedMax = 0.0f;
-    for (int j = 0; j < n; ++j) {
-        if (std::fabs(x[j]) > amax) {
-            amax = std::fabs(x[j]);
-            signedMax = x[j];
-        }
-    }
-    return signedMax;
-}
-} // namespace
 
 void quantizeRowQ4_0(const float* x, BlockQ4_0* y, int64_t n) {
     for (int64_t b = 0; b < n / kQK4_0; ++b) {
