@@ -361,8 +361,8 @@ private Q_SLOTS:
         QVERIFY(!(*first)->forward(9, 270, tooMany, 31)); // 301 > maxContext 300
     }
 
-    // The tensor types of issue 15 on devices (OpenCL and Vulkan kernels; CUDA/HIP refuse them, see
-    // checks::isCudaComputeFormat) and the qwen2/qwen3 graphs, on the llama.cpp-written synth-arch files,
+    // The tensor types of issue 15 on devices (OpenCL, Vulkan, CUDA and HIP kernels) and every architecture's
+    // graph, on the llama.cpp-written synth-arch files,
     // two prompts each: the
     // device bar of the other quantised formats (lastLogits), tightened to cosine >= 0.9995, same top-1 and
     // >= 4 of the top-5. Greedy tokens are reported, not required: a device sums in another order, and one

@@ -37,20 +37,6 @@ uint64_t floats(int64_t count) {
 
 } // namespace
 
-bool isCudaComputeFormat(TensorType type) {
-    switch (type) {
-    case TensorType::F32:
-    case TensorType::F16:
-    case TensorType::Q8_0:
-    case TensorType::Q4_0:
-    case TensorType::Q4_K:
-    case TensorType::Q6_K:
-        return true;
-    default:
-        return false;
-    }
-}
-
 const char* kernelFormatSuffix(TensorType type) {
     switch (type) {
     case TensorType::F32:
@@ -96,9 +82,15 @@ bool isComputeFormat(TensorType type) {
     case TensorType::Q5_K:
     case TensorType::IQ4_NL:
     case TensorType::IQ4_XS:
+    case TensorType::F32:
+    case TensorType::F16:
+    case TensorType::Q8_0:
+    case TensorType::Q4_0:
+    case TensorType::Q4_K:
+    case TensorType::Q6_K:
         return true;
     default:
-        return isCudaComputeFormat(type);
+        return false;
     }
 }
 

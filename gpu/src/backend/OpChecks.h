@@ -6,12 +6,8 @@
 
 namespace declai::gpu::checks {
 
-// The formats MatMul and GetRows read on the CPU device, OpenCL and Vulkan.
+// The formats MatMul and GetRows read on every device (CPU, OpenCL, Vulkan, CUDA, HIP).
 bool isComputeFormat(TensorType type);
-// The subset CUDA and HIP have kernels for (F32, F16, Q8_0, Q4_0, Q4_K, Q6_K): the newer formats were
-// written for OpenCL and Vulkan, which CI runs (PoCL, lavapipe); CUDA/HIP kernels for them wait for a GPU
-// to test them on.
-bool isCudaComputeFormat(TensorType type);
 // The suffix of a format's MatMul/GetRows kernels in the OpenCL and Vulkan sources ("q4_k" for
 // matmul_q4_k, ...); nullptr for a format without kernels.
 const char* kernelFormatSuffix(TensorType type);

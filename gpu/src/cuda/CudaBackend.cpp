@@ -53,6 +53,22 @@ cuda::Format formatOf(TensorType type) {
         return cuda::Format::Q4_K;
     case TensorType::Q6_K:
         return cuda::Format::Q6_K;
+    case TensorType::Q4_1:
+        return cuda::Format::Q4_1;
+    case TensorType::Q5_0:
+        return cuda::Format::Q5_0;
+    case TensorType::Q5_1:
+        return cuda::Format::Q5_1;
+    case TensorType::Q2_K:
+        return cuda::Format::Q2_K;
+    case TensorType::Q3_K:
+        return cuda::Format::Q3_K;
+    case TensorType::Q5_K:
+        return cuda::Format::Q5_K;
+    case TensorType::IQ4_NL:
+        return cuda::Format::IQ4_NL;
+    case TensorType::IQ4_XS:
+        return cuda::Format::IQ4_XS;
     default: // supportsOp has ruled out everything else
         return cuda::Format::F32;
     }
@@ -131,13 +147,7 @@ public:
     const DeviceInfo& info() const override { return m_info; }
 
     Expected<void> supportsOp(OpKind op, TensorType type) const override {
-        // Written for OpenCL and Vulkan, which CI runs; CUDA/HIP kernels wait for a GPU to test them on.
-        if (op == OpKind::RopeNeox || op == OpKind::AddBias || op == OpKind::GeluGlu ||
-            op == OpKind::AttentionCapWindow)
-            return makeError(
-                ErrorCode::Unsupported,
-                std::string(opKindName(op)).append(" has no " DECLAI_GPU_API_NAME " kernel yet"));
-        if ((op == OpKind::MatMul || op == OpKind::GetRows) && !checks::isCudaComputeFormat(type))
+        if ((op == OpKind::MatMul || op == OpKind::GetRows) && !checks::isComputeFormat(type))
             return makeError(ErrorCode::Unsupported,
                              std::string(opKindName(op))
                                  .append(" has no " DECLAI_GPU_API_NAME " kernel for ")
@@ -195,8 +205,6 @@ public:
         const auto checkedRowBytes = checks::matMul(*this, weights, w, x, nTokens, y);
         if (!checkedRowBytes)
             return checkedRowBytes.error();
-        if (auto r = supportsOp(OpKind::MatMul, w.type); !r) // checks:: accepts formats CUDA lacks
-            return r;
         if (auto r = bind(); !r)
             return r;
         return check(cuda::launchMatMul(m_stream, formatOf(w.type), ptrOf<void>(weights), *checkedRowBytes,
@@ -207,12 +215,10 @@ public:
     Expected<void> rope(DeviceBuffer& x, const RopeParams& p) override {
         if (auto r = checks::rope(*this, x, p); !r)
             return r;
-        if (p.neox)
-            return supportsOp(OpKind::RopeNeox, TensorType::F32);
         if (auto r = bind(); !r)
             return r;
         return check(cuda::launchRope(m_stream, ptrOf(x), p.nTokens, p.heads, p.headDim, p.ropeDims,
-                                      p.startPos, p.thetaScale(), p.freqScale),
+                                      p.startPos, p.thetaScale(), p.freqScale, p.neox),
                      "rope launch");
     }
 
@@ -221,8 +227,6 @@ public:
                              const AttentionParams& p) override {
         if (auto r = checks::attention(*this, q, k, v, keyCache, valueCache, out, p); !r)
             return r;
-        if (p.softCap > 0.0f || p.window > 0)
-            return supportsOp(OpKind::AttentionCapWindow, TensorType::F32);
         if (auto r = bind(); !r)
             return r;
         const int64_t kvDim = p.kvHeadCount * p.headDim;
@@ -240,7 +244,7 @@ public:
         return check(cuda::launchAttention(m_stream, p.halfAccumulator, ptrOf(q), ptrOf<uint16_t>(keyCache),
                                            ptrOf<uint16_t>(valueCache), ptrOf(out), *scores, p.nTokens,
                                            p.startPos, p.headCount, p.kvHeadCount, p.headDim, maxVisible,
-                                           scale),
+                                           scale, p.softCap, p.window),
                      "attention launch");
     }
 
@@ -255,7 +259,9 @@ public:
     Expected<void> geluGlu(const DeviceBuffer& gate, DeviceBuffer& x, int64_t n) override {
         if (auto r = checks::elementwise(*this, gate, x, n); !r)
             return r;
-        return supportsOp(OpKind::GeluGlu, TensorType::F32);
+        if (auto r = bind(); !r)
+            return r;
+        return check(cuda::launchGeluGlu(m_stream, ptrOf(gate), ptrOf(x), n), "gelu_glu launch");
     }
 
     Expected<void> add(DeviceBuffer& x, const DeviceBuffer& y, int64_t n) override {
@@ -269,7 +275,9 @@ public:
     Expected<void> addBias(DeviceBuffer& x, const DeviceBuffer& bias, int64_t rows, int64_t cols) override {
         if (auto r = checks::addBias(*this, x, bias, rows, cols); !r)
             return r;
-        return supportsOp(OpKind::AddBias, TensorType::F32);
+        if (auto r = bind(); !r)
+            return r;
+        return check(cuda::launchAddBias(m_stream, ptrOf(x), ptrOf(bias), rows, cols), "add_bias launch");
     }
 
     Expected<void> scatterScaledRows(const DeviceBuffer& src, const DeviceBuffer& slots, int64_t first,

@@ -2,6 +2,7 @@
 // Every kernel mirrors its OpenCL twin in gpu/src/opencl/kernels (the semantics reference): one block
 // per output row or token, shared-memory tree reductions, float math with correctly rounded F16
 // conversions (__float2half_rn = vstore_half_rte).
+#include "cuda/CudaFormats.h"
 #include "cuda/CudaKernels.h"
 
 namespace declai::gpu::cuda {
@@ -14,27 +15,14 @@ constexpr int kTokensPerBlock = 8;
 // Blocks of the 1-D grid-stride kernels.
 constexpr int64_t kMaxGrid = 65535;
 
-constexpr int kQ8_0Bytes = 34;
-constexpr int kQ4_0Bytes = 18;
-constexpr int kQ4_KBytes = 144;
-constexpr int kQ6_KBytes = 210;
-
-__device__ __forceinline__ float halfBitsToFloat(uint16_t bits) {
-    return __half2float(__ushort_as_half(bits));
-}
 __device__ __forceinline__ uint16_t floatToHalfBits(float v) {
     return __half_as_ushort(__float2half_rn(v));
 }
 __device__ __forceinline__ float negativeInfinity() {
     return __int_as_float(static_cast<int>(0xff800000u));
 }
-__device__ __forceinline__ float roundF16(float v) {
-    return __half2float(__float2half_rn(v));
-}
-// The little-endian F16 at byte address p (byte loads: no alignment assumption).
-__device__ __forceinline__ float loadF16(const uint8_t* p) {
-    return halfBitsToFloat(static_cast<uint16_t>(p[0] | (p[1] << 8)));
-}
+using fmt::halfBitsToFloat;
+using fmt::roundF16;
 
 // Block-wide sum/max; every thread of the block must call it. `scratch` holds kBlock floats.
 __device__ float blockSum(float* scratch, float value) {
@@ -64,136 +52,6 @@ __device__ float blockMax(float* scratch, float value) {
     __syncthreads();
     return result;
 }
-
-// ---- GGUF block dequantisation (quant.cl) ----
-
-__device__ void q4kScaleMin(int j, const uint8_t* s, float* scale, float* min) {
-    if (j < 4) {
-        *scale = static_cast<float>(s[j] & 63);
-        *min = static_cast<float>(s[j + 4] & 63);
-    } else {
-        *scale = static_cast<float>((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
-        *min = static_cast<float>((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-    }
-}
-
-__device__ int q6kValue(const uint8_t* block, int sub, int l, int* scaleIndex) {
-    const int half = sub / 4;
-    const int part = sub % 4;
-    const uint8_t* ql = block + half * 64 + (part & 1) * 32;
-    const uint8_t* qh = block + 128 + half * 32;
-    const int low = (ql[l] >> ((part >> 1) * 4)) & 0xF;
-    const int high = (qh[l] >> (2 * part)) & 3;
-    *scaleIndex = half * 8 + part * 2 + l / 16;
-    return (low | (high << 4)) - 32;
-}
-
-template <Format F>
-struct Fmt;
-
-template <>
-struct Fmt<Format::F32> {
-    static constexpr int kUnit = 1;
-    __device__ static void unit(const uint8_t* row, int64_t u, float* w) {
-        w[0] = reinterpret_cast<const float*>(row)[u];
-    }
-    __device__ static float value(const uint8_t* row, int64_t i) {
-        return reinterpret_cast<const float*>(row)[i];
-    }
-};
-
-template <>
-struct Fmt<Format::F16> {
-    static constexpr int kUnit = 1;
-    __device__ static void unit(const uint8_t* row, int64_t u, float* w) { w[0] = loadF16(row + 2 * u); }
-    __device__ static float value(const uint8_t* row, int64_t i) { return loadF16(row + 2 * i); }
-};
-
-template <>
-struct Fmt<Format::Q8_0> {
-    static constexpr int kUnit = 32;
-    __device__ static void unit(const uint8_t* row, int64_t u, float* w) {
-        const uint8_t* b = row + u * kQ8_0Bytes;
-        const auto* q = reinterpret_cast<const int8_t*>(b + 2);
-        const float d = loadF16(b);
-        for (int l = 0; l < 32; ++l)
-            w[l] = d * static_cast<float>(q[l]);
-    }
-    __device__ static float value(const uint8_t* row, int64_t i) {
-        const uint8_t* b = row + (i / 32) * kQ8_0Bytes;
-        return loadF16(b) * static_cast<float>(reinterpret_cast<const int8_t*>(b + 2)[i % 32]);
-    }
-};
-
-template <>
-struct Fmt<Format::Q4_0> {
-    static constexpr int kUnit = 32;
-    __device__ static void unit(const uint8_t* row, int64_t u, float* w) {
-        const uint8_t* b = row + u * kQ4_0Bytes;
-        const float d = loadF16(b);
-        for (int l = 0; l < 16; ++l) {
-            const uint8_t q = b[2 + l];
-            w[l] = d * static_cast<float>(static_cast<int>(q & 0xF) - 8);
-            w[l + 16] = d * static_cast<float>(static_cast<int>(q >> 4) - 8);
-        }
-    }
-    __device__ static float value(const uint8_t* row, int64_t i) {
-        const uint8_t* b = row + (i / 32) * kQ4_0Bytes;
-        const int l = static_cast<int>(i % 32);
-        const uint8_t q = b[2 + (l % 16)];
-        const int v = l < 16 ? (q & 0xF) : (q >> 4);
-        return loadF16(b) * static_cast<float>(v - 8);
-    }
-};
-
-template <>
-struct Fmt<Format::Q4_K> {
-    static constexpr int kUnit = 32;
-    __device__ static void unit(const uint8_t* row, int64_t u, float* w) {
-        const uint8_t* b = row + (u / 8) * kQ4_KBytes;
-        const int sub = static_cast<int>(u % 8);
-        float scale, min;
-        q4kScaleMin(sub, b + 4, &scale, &min);
-        const float d = loadF16(b) * scale;
-        const float m = loadF16(b + 2) * min;
-        const uint8_t* q = b + 16 + (sub / 2) * 32;
-        const int shift = (sub & 1) * 4;
-        for (int l = 0; l < 32; ++l)
-            w[l] = d * static_cast<float>((q[l] >> shift) & 0xF) - m;
-    }
-    __device__ static float value(const uint8_t* row, int64_t i) {
-        const uint8_t* b = row + (i / 256) * kQ4_KBytes;
-        const int sub = static_cast<int>((i % 256) / 32);
-        float scale, min;
-        q4kScaleMin(sub, b + 4, &scale, &min);
-        const uint8_t q = b[16 + (sub / 2) * 32 + i % 32];
-        const int v = (q >> ((sub & 1) * 4)) & 0xF;
-        return loadF16(b) * scale * static_cast<float>(v) - loadF16(b + 2) * min;
-    }
-};
-
-template <>
-struct Fmt<Format::Q6_K> {
-    static constexpr int kUnit = 32;
-    __device__ static void unit(const uint8_t* row, int64_t u, float* w) {
-        const uint8_t* b = row + (u / 8) * kQ6_KBytes;
-        const int sub = static_cast<int>(u % 8);
-        const auto* scales = reinterpret_cast<const int8_t*>(b + 192);
-        const float d = loadF16(b + 208);
-        int scaleIndex = 0;
-        for (int l = 0; l < 32; ++l) {
-            const int v = q6kValue(b, sub, l, &scaleIndex);
-            w[l] = d * static_cast<float>(scales[scaleIndex]) * static_cast<float>(v);
-        }
-    }
-    __device__ static float value(const uint8_t* row, int64_t i) {
-        const uint8_t* b = row + (i / 256) * kQ6_KBytes;
-        int scaleIndex = 0;
-        const int v = q6kValue(b, static_cast<int>((i % 256) / 32), static_cast<int>(i % 32), &scaleIndex);
-        return loadF16(b + 208) * static_cast<float>(reinterpret_cast<const int8_t*>(b + 192)[scaleIndex]) *
-               static_cast<float>(v);
-    }
-};
 
 // ---- kernels ----
 
@@ -259,10 +117,11 @@ __global__ void __launch_bounds__(kBlock)
         o[i] = (row[i] * scale) * weight[i];
 }
 
-// One thread per rotated pair: index = (t * heads + h) * (ropeDims / 2) + i. theta_i = pos * thetaScale^i
-// by repeated multiplication in float, as the CPU reference builds its table (RopeParams::thetaScale).
+// One thread per rotated pair: index = (t * heads + h) * (ropeDims / 2) + i; the pair is (2i, 2i+1), or
+// (i, i + ropeDims/2) when neox is set. theta_i = pos * thetaScale^i by repeated multiplication in float,
+// as the CPU reference builds its table (RopeParams::thetaScale).
 __global__ void ropeKernel(float* x, int64_t total, int64_t heads, int64_t headDim, int64_t ropeDims,
-                           int64_t startPos, float thetaScale, float freqScale) {
+                           int64_t startPos, float thetaScale, float freqScale, bool neox) {
     const int64_t pairs = ropeDims / 2;
     for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
          idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -275,11 +134,13 @@ __global__ void ropeKernel(float* x, int64_t total, int64_t heads, int64_t headD
         const float angle = freqScale * theta;
         const float c = cosf(angle);
         const float s = sinf(angle);
-        float* v = x + (t * heads + h) * headDim + 2 * i;
-        const float x0 = v[0];
-        const float x1 = v[1];
-        v[0] = x0 * c - x1 * s;
-        v[1] = x0 * s + x1 * c;
+        float* v = x + (t * heads + h) * headDim;
+        const int64_t i0 = ropePairFirst(i, neox);
+        const int64_t i1 = ropePairSecond(i, ropeDims, neox);
+        const float x0 = v[i0];
+        const float x1 = v[i1];
+        v[i0] = x0 * c - x1 * s;
+        v[i1] = x0 * s + x1 * c;
     }
 }
 
@@ -298,31 +159,32 @@ __global__ void kvStoreKernel(const float* k, const float* v, uint16_t* keyCache
 __global__ void __launch_bounds__(kBlock)
     attentionKernel(const float* q, const uint16_t* keyCache, const uint16_t* valueCache, float* out,
                     float* scores, int64_t startPos, int64_t headCount, int64_t kvHeadCount, int64_t headDim,
-                    int64_t maxVisible, float scale) {
+                    int64_t maxVisible, float scale, float softCap, int64_t window) {
     __shared__ float scratch[kBlock];
     const int64_t h = blockIdx.x;
     const int64_t t = blockIdx.y;
     const int lid = threadIdx.x;
     const int64_t kvHead = h / (headCount / kvHeadCount);
     const int64_t visible = startPos + t + 1;
+    const int64_t first = attentionFirstRow(visible, window);
     const int64_t kvDim = kvHeadCount * headDim;
     const int64_t qOffset = (t * headCount + h) * headDim;
     const float* query = q + qOffset;
     float* s = scores + (t * headCount + h) * maxVisible;
 
     float localMax = negativeInfinity();
-    for (int64_t j = lid; j < visible; j += kBlock) {
+    for (int64_t j = first + lid; j < visible; j += kBlock) {
         const uint16_t* key = keyCache + j * kvDim + kvHead * headDim;
         float dot = 0.0f;
         for (int64_t d = 0; d < headDim; ++d)
             dot += query[d] * halfBitsToFloat(key[d]);
-        const float score = dot * scale;
+        const float score = cappedScore(dot, scale, softCap);
         s[j] = score;
         localMax = fmaxf(localMax, score);
     }
     const float maxScore = blockMax(scratch, localMax);
     float localSum = 0.0f;
-    for (int64_t j = lid; j < visible; j += kBlock) {
+    for (int64_t j = first + lid; j < visible; j += kBlock) {
         const float e = expf(s[j] - maxScore);
         s[j] = e;
         localSum += e;
@@ -333,7 +195,7 @@ __global__ void __launch_bounds__(kBlock)
     const uint16_t* values = valueCache + kvHead * headDim;
     for (int64_t d = lid; d < headDim; d += kBlock) {
         float acc = 0.0f;
-        for (int64_t j = 0; j < visible; ++j)
+        for (int64_t j = first; j < visible; ++j)
             acc += s[j] * halfBitsToFloat(values[j * kvDim + d]);
         out[qOffset + d] = acc * inverse;
     }
@@ -344,22 +206,23 @@ __global__ void __launch_bounds__(kBlock)
 __global__ void __launch_bounds__(kBlock)
     attentionHalfKernel(const float* q, const uint16_t* keyCache, const uint16_t* valueCache, float* out,
                         float* scores, int64_t startPos, int64_t headCount, int64_t kvHeadCount,
-                        int64_t headDim, int64_t maxVisible, float scale) {
+                        int64_t headDim, int64_t maxVisible, float scale, float softCap, int64_t window) {
     const int64_t h = blockIdx.x;
     const int64_t t = blockIdx.y;
     const int lid = threadIdx.x;
     const int64_t kvHead = h / (headCount / kvHeadCount);
     const int64_t visible = startPos + t + 1;
+    const int64_t first = attentionFirstRow(visible, window);
     const int64_t kvDim = kvHeadCount * headDim;
     const int64_t qOffset = (t * headCount + h) * headDim;
     const float* query = q + qOffset;
     float* s = scores + (t * headCount + h) * maxVisible;
-    for (int64_t j = lid; j < visible; j += kBlock) {
+    for (int64_t j = first + lid; j < visible; j += kBlock) {
         const uint16_t* key = keyCache + j * kvDim + kvHead * headDim;
         float dot = 0.0f;
         for (int64_t d = 0; d < headDim; ++d)
             dot += roundF16(query[d]) * halfBitsToFloat(key[d]);
-        s[j] = dot * scale;
+        s[j] = cappedScore(dot, scale, softCap);
     }
     __syncthreads();
     const uint16_t* values = valueCache + kvHead * headDim;
@@ -367,7 +230,7 @@ __global__ void __launch_bounds__(kBlock)
         float acc = 0.0f;
         float maxScore = negativeInfinity();
         float sum = 0.0f;
-        for (int64_t j = 0; j < visible; ++j) {
+        for (int64_t j = first; j < visible; ++j) {
             const float score = s[j];
             float oldScale = 1.0f;
             float weight = 1.0f;
@@ -391,6 +254,19 @@ __global__ void swiGluKernel(const float* gate, float* x, int64_t n) {
         const float g = gate[i];
         x[i] = (g / (1.0f + expf(-g))) * x[i];
     }
+}
+
+__global__ void geluGluKernel(const float* gate, float* x, int64_t n) {
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+        x[i] = geluTanhF16(gate[i]) * x[i];
+}
+
+// x[r][c] += bias[c] over rows * cols values.
+__global__ void addBiasKernel(float* x, const float* bias, int64_t total, int64_t cols) {
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+         i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+        x[i] += bias[i % cols];
 }
 
 __global__ void addKernel(float* x, const float* y, int64_t n) {
@@ -516,16 +392,40 @@ cudaError_t launchMatMul(cudaStream_t stream, Format format, const void* w, uint
     case Format::Q6_K:
         matMulAs<Format::Q6_K>(stream, w, rowBytes, x, y, rows, cols, nTokens);
         break;
+    case Format::Q4_1:
+        matMulAs<Format::Q4_1>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
+    case Format::Q5_0:
+        matMulAs<Format::Q5_0>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
+    case Format::Q5_1:
+        matMulAs<Format::Q5_1>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
+    case Format::Q2_K:
+        matMulAs<Format::Q2_K>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
+    case Format::Q3_K:
+        matMulAs<Format::Q3_K>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
+    case Format::Q5_K:
+        matMulAs<Format::Q5_K>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
+    case Format::IQ4_NL:
+        matMulAs<Format::IQ4_NL>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
+    case Format::IQ4_XS:
+        matMulAs<Format::IQ4_XS>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+        break;
     }
     return cudaGetLastError();
 }
 
 cudaError_t launchRope(cudaStream_t stream, float* x, int64_t nTokens, int64_t heads, int64_t headDim,
-                       int64_t ropeDims, int64_t startPos, float thetaScale, float freqScale) {
+                       int64_t ropeDims, int64_t startPos, float thetaScale, float freqScale, bool neox) {
     const int64_t total = nTokens * heads * (ropeDims / 2);
     if (total > 0)
         ropeKernel<<<gridFor(total), 256, 0, stream>>>(x, total, heads, headDim, ropeDims, startPos,
-                                                       thetaScale, freqScale);
+                                                       thetaScale, freqScale, neox);
     return cudaGetLastError();
 }
 
@@ -539,19 +439,31 @@ cudaError_t launchKvStore(cudaStream_t stream, const float* k, const float* v, u
 cudaError_t launchAttention(cudaStream_t stream, bool halfAccumulator, const float* q,
                             const uint16_t* keyCache, const uint16_t* valueCache, float* out, float* scores,
                             int64_t nTokens, int64_t startPos, int64_t headCount, int64_t kvHeadCount,
-                            int64_t headDim, int64_t maxVisible, float scale) {
+                            int64_t headDim, int64_t maxVisible, float scale, float softCap, int64_t window) {
     const dim3 grid(static_cast<unsigned>(headCount), static_cast<unsigned>(nTokens));
     if (halfAccumulator)
         attentionHalfKernel<<<grid, kBlock, 0, stream>>>(q, keyCache, valueCache, out, scores, startPos,
-                                                         headCount, kvHeadCount, headDim, maxVisible, scale);
+                                                         headCount, kvHeadCount, headDim, maxVisible, scale,
+                                                         softCap, window);
     else
         attentionKernel<<<grid, kBlock, 0, stream>>>(q, keyCache, valueCache, out, scores, startPos,
-                                                     headCount, kvHeadCount, headDim, maxVisible, scale);
+                                                     headCount, kvHeadCount, headDim, maxVisible, scale,
+                                                     softCap, window);
     return cudaGetLastError();
 }
 
 cudaError_t launchSwiGlu(cudaStream_t stream, const float* gate, float* x, int64_t n) {
     swiGluKernel<<<gridFor(n), 256, 0, stream>>>(gate, x, n);
+    return cudaGetLastError();
+}
+
+cudaError_t launchGeluGlu(cudaStream_t stream, const float* gate, float* x, int64_t n) {
+    geluGluKernel<<<gridFor(n), 256, 0, stream>>>(gate, x, n);
+    return cudaGetLastError();
+}
+
+cudaError_t launchAddBias(cudaStream_t stream, float* x, const float* bias, int64_t rows, int64_t cols) {
+    addBiasKernel<<<gridFor(rows * cols), 256, 0, stream>>>(x, bias, rows * cols, cols);
     return cudaGetLastError();
 }
 
@@ -594,6 +506,30 @@ cudaError_t launchGetRows(cudaStream_t stream, Format format, const void* table,
         break;
     case Format::Q6_K:
         getRowsAs<Format::Q6_K>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    case Format::Q4_1:
+        getRowsAs<Format::Q4_1>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    case Format::Q5_0:
+        getRowsAs<Format::Q5_0>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    case Format::Q5_1:
+        getRowsAs<Format::Q5_1>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    case Format::Q2_K:
+        getRowsAs<Format::Q2_K>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    case Format::Q3_K:
+        getRowsAs<Format::Q3_K>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    case Format::Q5_K:
+        getRowsAs<Format::Q5_K>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    case Format::IQ4_NL:
+        getRowsAs<Format::IQ4_NL>(stream, table, rowBytes, ids, count, out, cols);
+        break;
+    case Format::IQ4_XS:
+        getRowsAs<Format::IQ4_XS>(stream, table, rowBytes, ids, count, out, cols);
         break;
     }
     return cudaGetLastError();

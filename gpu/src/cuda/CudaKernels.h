@@ -3,14 +3,13 @@
 // Plain C++: included by the g++-compiled CudaBackend.cpp as well as by the .cu file.
 #pragma once
 
+#include "cuda/CudaFormats.h"
 #include "cuda/vendor.h"
 
 #include <cstdint>
 
 namespace declai::gpu::cuda {
 
-// Weight formats MatMul/GetRows read (the GGUF block layouts of quant.cl).
-enum class Format : int { F32, F16, Q8_0, Q4_0, Q4_K, Q6_K };
 // roundActivations modes: copy, F16, Q8_0 (32, F16 scale), Q8_K (256, float scale).
 enum class RoundKind : int { Copy = 0, F16 = 1, Q8_0 = 2, Q8_K = 3 };
 
@@ -19,15 +18,19 @@ cudaError_t launchRmsNorm(cudaStream_t stream, const float* x, const float* weig
 cudaError_t launchMatMul(cudaStream_t stream, Format format, const void* w, uint64_t rowBytes, const float* x,
                          float* y, int64_t rows, int64_t cols, int64_t nTokens);
 cudaError_t launchRope(cudaStream_t stream, float* x, int64_t nTokens, int64_t heads, int64_t headDim,
-                       int64_t ropeDims, int64_t startPos, float thetaScale, float freqScale);
+                       int64_t ropeDims, int64_t startPos, float thetaScale, float freqScale, bool neox);
 // keyCache/valueCache hold F16 bits.
 cudaError_t launchKvStore(cudaStream_t stream, const float* k, const float* v, uint16_t* keyCache,
                           uint16_t* valueCache, int64_t startPos, int64_t count, int64_t kvDim);
 cudaError_t launchAttention(cudaStream_t stream, bool halfAccumulator, const float* q,
                             const uint16_t* keyCache, const uint16_t* valueCache, float* out, float* scores,
                             int64_t nTokens, int64_t startPos, int64_t headCount, int64_t kvHeadCount,
-                            int64_t headDim, int64_t maxVisible, float scale);
+                            int64_t headDim, int64_t maxVisible, float scale, float softCap, int64_t window);
 cudaError_t launchSwiGlu(cudaStream_t stream, const float* gate, float* x, int64_t n);
+// x = geluTanhF16(gate) * x (CudaFormats.h).
+cudaError_t launchGeluGlu(cudaStream_t stream, const float* gate, float* x, int64_t n);
+// x[r][c] += bias[c].
+cudaError_t launchAddBias(cudaStream_t stream, float* x, const float* bias, int64_t rows, int64_t cols);
 cudaError_t launchAdd(cudaStream_t stream, float* x, const float* y, int64_t n);
 // dst row slots[i] = src row i * scales[slots[i]] for i < count (slots already offset by `first`); rows
 // outside [0, dstRows) are skipped.
