@@ -95,6 +95,14 @@ DECLAI_CUDA_FN void q4kScaleMin(int j, const uint8_t* s, float* scale, float* mi
     }
 }
 
+// The float scale and min of sub-block `sub` of a Q4_K / Q5_K block `b` (f16 d, f16 dmin, 12 packed bytes).
+DECLAI_CUDA_FN void q4kUnitScaleMin(const uint8_t* b, int sub, float* d, float* m) {
+    float scale, min;
+    q4kScaleMin(sub, b + 4, &scale, &min);
+    *d = loadF16(b) * scale;
+    *m = loadF16(b + 2) * min;
+}
+
 // Integer value (already centred) of element l (0..31) of unit `sub` of a Q6_K block, and its scale index.
 DECLAI_CUDA_FN int q6kValue(const uint8_t* block, int sub, int l, int* scaleIndex) {
     const int half = sub / 4;
@@ -202,10 +210,8 @@ struct Fmt<Format::Q4_K> {
     DECLAI_CUDA_FN static void unit(const uint8_t* row, int64_t u, float* w) {
         const uint8_t* b = row + (u / 8) * fmt::kQ4_KBytes;
         const int sub = static_cast<int>(u % 8);
-        float scale, min;
-        fmt::q4kScaleMin(sub, b + 4, &scale, &min);
-        const float d = fmt::loadF16(b) * scale;
-        const float m = fmt::loadF16(b + 2) * min;
+        float d, m;
+        fmt::q4kUnitScaleMin(b, sub, &d, &m);
         const uint8_t* q = b + 16 + (sub / 2) * 32;
         const int shift = (sub & 1) * 4;
         for (int l = 0; l < 32; ++l)
@@ -339,10 +345,8 @@ struct Fmt<Format::Q5_K> : GatherByUnit<Fmt<Format::Q5_K>> {
     DECLAI_CUDA_FN static void unit(const uint8_t* row, int64_t u, float* w) {
         const uint8_t* b = row + (u / 8) * fmt::kQ5_KBytes;
         const int sub = static_cast<int>(u % 8);
-        float scale, min;
-        fmt::q4kScaleMin(sub, b + 4, &scale, &min);
-        const float d = fmt::loadF16(b) * scale;
-        const float m = fmt::loadF16(b + 2) * min;
+        float d, m;
+        fmt::q4kUnitScaleMin(b, sub, &d, &m);
         const uint8_t* q = b + 48 + (sub / 2) * 32;
         const int shift = (sub & 1) * 4;
         for (int l = 0; l < 32; ++l) {
