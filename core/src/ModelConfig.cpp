@@ -179,8 +179,8 @@ bool ModelConfig::usesSlidingWindow(int64_t layer) const {
 }
 
 std::string ModelConfig::deviceOptionalFeatures() const {
-    // One entry per op DeviceShardExecutor::create asks a device for (Q/K norms and post-norms are plain
-    // RMSNorms, fused matrices are uploaded as slices, experts route on the host: every backend has those).
+    // One entry per op DeviceShardExecutor::create asks a device for beyond llama's (Q/K norms and post-norms
+    // are plain RMSNorms, fused matrices are uploaded as slices, experts route on the host).
     std::string text;
     const auto add = [&](const char* feature) { text.append(text.empty() ? "" : ", ").append(feature); };
     if (spec && spec->rope == RopeMode::NeoX)

@@ -119,6 +119,8 @@ private Q_SLOTS:
         QVERIFY(text.contains(QStringLiteral("general.architecture")));
         QVERIFY(text.contains(QStringLiteral("blk.4.ffn_down.weight")));
         QVERIFY(text.contains(QStringLiteral("5 layers")));
+        QVERIFY2(text.contains(QStringLiteral("devices: CPU, OpenCL, Vulkan, CUDA and HIP\n")),
+                 r.out.constData());
     }
 
     // Issue 15 §3: inspect names every type the engine cannot compute, the unsupported architecture, and the
@@ -159,14 +161,14 @@ private Q_SLOTS:
             {QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("synth-arch-qwen2-f16.gguf")});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         QVERIFY2(r.out.contains("architecture: qwen2, supported\n"), r.out.constData());
-        QVERIFY2(
-            r.out.contains("devices: CPU, OpenCL and Vulkan; not CUDA or HIP yet (NeoX RoPE, Q/K/V biases)"),
-            r.out.constData());
+        QVERIFY2(r.out.contains("devices: CPU, OpenCL, Vulkan, CUDA and HIP (device ops beyond llama's: NeoX "
+                                "RoPE, Q/K/V biases)\n"),
+                 r.out.constData());
         r = runCli(
             {QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("synth-arch-gemma2-f16.gguf")});
         QVERIFY2(r.exitCode == 0, r.err.constData());
-        QVERIFY2(r.out.contains("devices: CPU, OpenCL and Vulkan; not CUDA or HIP yet (NeoX RoPE, GELU, "
-                                "attention soft-capping, sliding-window attention)"),
+        QVERIFY2(r.out.contains("devices: CPU, OpenCL, Vulkan, CUDA and HIP (device ops beyond llama's: NeoX "
+                                "RoPE, GELU, attention soft-capping, sliding-window attention)\n"),
                  r.out.constData());
         r = runCli(
             {QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("synth-arch-qwen2-f16.gguf")});

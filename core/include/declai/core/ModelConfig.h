@@ -46,9 +46,9 @@ struct ModelConfig {
 
     bool has(LayerTensor t) const { return layerTensorPresent[static_cast<size_t>(t)]; }
     bool usesSlidingWindow(int64_t layer) const;
-    // The device graph's options this model uses that only some backends have ops for (OpenCL and Vulkan
-    // have all; CUDA and HIP not yet; see DeviceShardExecutor::create), e.g. "NeoX RoPE, Q/K/V biases";
-    // empty for plain llama and llama with experts.
+    // The device graph's options beyond plain llama's that this model uses (DeviceShardExecutor::create asks
+    // the device for each; every backend has them since session 18), e.g. "NeoX RoPE, Q/K/V biases"; empty
+    // for plain llama and llama with experts.
     std::string deviceOptionalFeatures() const;
 
     int64_t qDim() const { return headCount * headDim; }
