@@ -50,36 +50,7 @@ void decode(const uint8_t* row, std::vector<float>& units, std::vector<float>& g
 }
 
 void decodeAs(Format f, const uint8_t* row, std::vector<float>& units, std::vector<float>& gathered) {
-    switch (f) {
-    case Format::F32:
-        return decode<Format::F32>(row, units, gathered);
-    case Format::F16:
-        return decode<Format::F16>(row, units, gathered);
-    case Format::Q8_0:
-        return decode<Format::Q8_0>(row, units, gathered);
-    case Format::Q4_0:
-        return decode<Format::Q4_0>(row, units, gathered);
-    case Format::Q4_K:
-        return decode<Format::Q4_K>(row, units, gathered);
-    case Format::Q6_K:
-        return decode<Format::Q6_K>(row, units, gathered);
-    case Format::Q4_1:
-        return decode<Format::Q4_1>(row, units, gathered);
-    case Format::Q5_0:
-        return decode<Format::Q5_0>(row, units, gathered);
-    case Format::Q5_1:
-        return decode<Format::Q5_1>(row, units, gathered);
-    case Format::Q2_K:
-        return decode<Format::Q2_K>(row, units, gathered);
-    case Format::Q3_K:
-        return decode<Format::Q3_K>(row, units, gathered);
-    case Format::Q5_K:
-        return decode<Format::Q5_K>(row, units, gathered);
-    case Format::IQ4_NL:
-        return decode<Format::IQ4_NL>(row, units, gathered);
-    case Format::IQ4_XS:
-        return decode<Format::IQ4_XS>(row, units, gathered);
-    }
+    gpu::cuda::withFormat(f, [&](auto tag) { decode<decltype(tag)::kFormat>(row, units, gathered); });
 }
 
 // Puts a finite F16 scale into every block's F16 fields, so random bytes cannot make NaN or infinity (which

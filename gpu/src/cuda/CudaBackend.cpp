@@ -308,8 +308,6 @@ public:
         const auto checkedRowBytes = checks::getRows(*this, table, desc, ids, out);
         if (!checkedRowBytes)
             return checkedRowBytes.error();
-        if (auto r = supportsOp(OpKind::GetRows, desc.type); !r)
-            return r;
         if (ids.empty())
             return {};
         const uint64_t idBytes = ids.size() * sizeof(int32_t);

@@ -38,6 +38,47 @@ enum class Format : int {
     IQ4_XS
 };
 
+// Calls fn(FormatTag<F>{}) for the run-time format f: the one switch over the formats, for the kernel
+// launchers (host code) and the host test.
+template <Format F>
+struct FormatTag {
+    static constexpr Format kFormat = F;
+};
+
+template <class Fn>
+inline void withFormat(Format f, Fn&& fn) {
+    switch (f) {
+    case Format::F32:
+        return fn(FormatTag<Format::F32>{});
+    case Format::F16:
+        return fn(FormatTag<Format::F16>{});
+    case Format::Q8_0:
+        return fn(FormatTag<Format::Q8_0>{});
+    case Format::Q4_0:
+        return fn(FormatTag<Format::Q4_0>{});
+    case Format::Q4_K:
+        return fn(FormatTag<Format::Q4_K>{});
+    case Format::Q6_K:
+        return fn(FormatTag<Format::Q6_K>{});
+    case Format::Q4_1:
+        return fn(FormatTag<Format::Q4_1>{});
+    case Format::Q5_0:
+        return fn(FormatTag<Format::Q5_0>{});
+    case Format::Q5_1:
+        return fn(FormatTag<Format::Q5_1>{});
+    case Format::Q2_K:
+        return fn(FormatTag<Format::Q2_K>{});
+    case Format::Q3_K:
+        return fn(FormatTag<Format::Q3_K>{});
+    case Format::Q5_K:
+        return fn(FormatTag<Format::Q5_K>{});
+    case Format::IQ4_NL:
+        return fn(FormatTag<Format::IQ4_NL>{});
+    case Format::IQ4_XS:
+        return fn(FormatTag<Format::IQ4_XS>{});
+    }
+}
+
 namespace fmt {
 
 constexpr int kQ8_0Bytes = 34;

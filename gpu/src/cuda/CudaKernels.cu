@@ -373,50 +373,9 @@ cudaError_t launchRmsNorm(cudaStream_t stream, const float* x, const float* weig
 
 cudaError_t launchMatMul(cudaStream_t stream, Format format, const void* w, uint64_t rowBytes, const float* x,
                          float* y, int64_t rows, int64_t cols, int64_t nTokens) {
-    switch (format) {
-    case Format::F32:
-        matMulAs<Format::F32>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    case Format::F16:
-        matMulAs<Format::F16>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    case Format::Q8_0:
-        matMulAs<Format::Q8_0>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    case Format::Q4_0:
-        matMulAs<Format::Q4_0>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    case Format::Q4_K:
-        matMulAs<Format::Q4_K>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    case Format::Q6_K:
-        matMulAs<Format::Q6_K>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    case Format::Q4_1:
-        matMulAs<Format::Q4_1>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    case Format::Q5_0:
-        matMulAs<Format::Q5_0>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    case Format::Q5_1:
-        matMulAs<Format::Q5_1>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    case Format::Q2_K:
-        matMulAs<Format::Q2_K>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    case Format::Q3_K:
-        matMulAs<Format::Q3_K>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    case Format::Q5_K:
-        matMulAs<Format::Q5_K>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    case Format::IQ4_NL:
-        matMulAs<Format::IQ4_NL>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    case Format::IQ4_XS:
-        matMulAs<Format::IQ4_XS>(stream, w, rowBytes, x, y, rows, cols, nTokens);
-        break;
-    }
+    withFormat(format, [&](auto tag) {
+        matMulAs<decltype(tag)::kFormat>(stream, w, rowBytes, x, y, rows, cols, nTokens);
+    });
     return cudaGetLastError();
 }
 
@@ -488,50 +447,9 @@ cudaError_t launchSumRowGroups(cudaStream_t stream, const float* in, float* out,
 
 cudaError_t launchGetRows(cudaStream_t stream, Format format, const void* table, uint64_t rowBytes,
                           const int32_t* ids, int64_t count, float* out, int64_t cols) {
-    switch (format) {
-    case Format::F32:
-        getRowsAs<Format::F32>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    case Format::F16:
-        getRowsAs<Format::F16>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    case Format::Q8_0:
-        getRowsAs<Format::Q8_0>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    case Format::Q4_0:
-        getRowsAs<Format::Q4_0>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    case Format::Q4_K:
-        getRowsAs<Format::Q4_K>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    case Format::Q6_K:
-        getRowsAs<Format::Q6_K>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    case Format::Q4_1:
-        getRowsAs<Format::Q4_1>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    case Format::Q5_0:
-        getRowsAs<Format::Q5_0>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    case Format::Q5_1:
-        getRowsAs<Format::Q5_1>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    case Format::Q2_K:
-        getRowsAs<Format::Q2_K>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    case Format::Q3_K:
-        getRowsAs<Format::Q3_K>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    case Format::Q5_K:
-        getRowsAs<Format::Q5_K>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    case Format::IQ4_NL:
-        getRowsAs<Format::IQ4_NL>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    case Format::IQ4_XS:
-        getRowsAs<Format::IQ4_XS>(stream, table, rowBytes, ids, count, out, cols);
-        break;
-    }
+    withFormat(format, [&](auto tag) {
+        getRowsAs<decltype(tag)::kFormat>(stream, table, rowBytes, ids, count, out, cols);
+    });
     return cudaGetLastError();
 }
 
