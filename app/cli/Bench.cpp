@@ -131,6 +131,12 @@ int runBench(const QStringList& args, std::FILE* out, std::FILE* err) {
     if (!loaded)
         return io.fail(loaded.error().message);
     std::shared_ptr<const ModelWeights> weights = *loaded;
+    {
+        // As a node and the gateway hold them: the CPU's layers and the head in huge pages.
+        const int64_t layerCount = weights->config().layerCount;
+        const LayerRange layers{0, isCpuDevice(deviceName.toStdString()) ? layerCount : 0};
+        weights = ModelWeights::makeResident(std::move(weights), layers, true).weights;
+    }
     const ModelConfig& config = weights->config();
     if (parser.isSet(prefault))
         weights->prefault({0, config.layerCount}, true);

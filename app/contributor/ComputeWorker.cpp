@@ -79,6 +79,9 @@ void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const Q
         // Executors of an older version of this model: drop them.
         std::erase_if(m_executors, [&](const auto& e) { return e.first.model == name; });
     }
+    // The weights this model was held with so far: the layers they hold in huge pages are shared, not copied.
+    std::shared_ptr<const ModelWeights> previous =
+        loaded.digest == digest.toStdString() ? loaded.weights : nullptr;
     loaded.weights = *weights;
     loaded.digest = digest.toStdString();
     const LayerRange layers{begin, end};
@@ -89,10 +92,22 @@ void ComputeWorker::loadShard(quint64 assignmentId, const QString& path, const Q
         return;
     }
     loaded.ranges.push_back(layers);
-    if (downloadedBytes > 0) // just written: read back through readahead (ModelWeights::rereadFromDisk)
-        loaded.weights->rereadFromDisk(layers);
-    if (m_limits.prefault)
-        loaded.weights->prefault(layers, false);
+    // On the CPU the held layers are copied into huge pages (ModelWeights::makeResident: decode streams
+    // them every token); the copy reads every page, so no prefault or re-read is needed then.
+    bool resident = isCpuDevice(m_device);
+    for (const LayerRange& held : loaded.ranges) {
+        if (!resident)
+            break;
+        ResidentWeights copy = ModelWeights::makeResident(loaded.weights, held, false, previous.get());
+        loaded.weights = std::move(copy.weights);
+        resident = copy.skipped.empty();
+    }
+    if (!resident) {
+        if (downloadedBytes > 0) // just written: read back through readahead (ModelWeights::rereadFromDisk)
+            loaded.weights->rereadFromDisk(layers);
+        if (m_limits.prefault)
+            loaded.weights->prefault(layers, false);
+    }
     // Benchmark one decode step through one layer: the figure placement weighs nodes by.
     double layerTokensPerS = 0;
     std::string error;

@@ -516,6 +516,9 @@ Expected<GgufFile> GgufFile::fromMemory(std::span<const std::byte> bytes, std::s
 const std::string& GgufFile::path() const {
     return m_impl->path;
 }
+bool GgufFile::isFileMapping() const {
+    return m_impl->file != nullptr;
+}
 uint32_t GgufFile::version() const {
     return m_impl->version;
 }

@@ -16,8 +16,11 @@ Expected<std::unique_ptr<GatewayModel>> GatewayModel::create(std::string name, s
     std::unique_ptr<GatewayModel> model(new GatewayModel());
     model->m_name = std::move(name);
     model->m_digest = std::move(digest);
-    model->m_weights = *weights;
-    model->m_gatewayLayers = std::clamp<int64_t>(gatewayLayers, 1, model->config().layerCount);
+    model->m_gatewayLayers = std::clamp<int64_t>(gatewayLayers, 1, (*weights)->config().layerCount);
+    // The gateway's own layers and the head run on its CPU every token: from huge pages (the verifier's
+    // re-runs of the other layers read the file mapping).
+    model->m_weights =
+        ModelWeights::makeResident(std::move(*weights), {0, model->m_gatewayLayers}, true).weights;
     model->m_tokenizer = std::move(*tokenizer);
     for (int32_t id = 0; id < model->m_tokenizer->vocabSize(); ++id) {
         if (model->m_tokenizer->isEndOfGeneration(id))

@@ -671,6 +671,11 @@ Expected<void> DeviceShardExecutor::expertFfn(const DeviceLayer& w, FfnActivatio
 
 // ---- factory ----
 
+bool isCpuDevice(std::string_view deviceId) {
+    auto id = gpu::parseDeviceId(deviceId.empty() ? std::string_view("cpu") : deviceId);
+    return id && id->backend == "cpu";
+}
+
 Expected<std::unique_ptr<ShardBackend>> makeShardBackend(std::shared_ptr<const ModelWeights> weights,
                                                          LayerRange layers, std::string_view deviceId,
                                                          ThreadPool& pool, int64_t maxContext) {

@@ -13,6 +13,11 @@ Expected<std::unique_ptr<LocalGenerator>> LocalGenerator::create(std::shared_ptr
 Expected<std::unique_ptr<LocalGenerator>> LocalGenerator::create(std::shared_ptr<const ModelWeights> weights,
                                                                  ThreadPool& pool, std::string_view deviceId,
                                                                  int64_t maxContext) {
+    // Every layer and the head stream through memory each token: on the CPU, from huge pages.
+    if (isCpuDevice(deviceId)) {
+        const LayerRange all{0, weights->config().layerCount};
+        weights = ModelWeights::makeResident(std::move(weights), all, true).weights;
+    }
     auto shard =
         makeShardBackend(weights, LayerRange{0, weights->config().layerCount}, deviceId, pool, maxContext);
     if (!shard)

@@ -3,7 +3,9 @@
 #include "declai/core/Quant.h"
 
 #include <algorithm>
+#include <cstring>
 #include <fcntl.h>
+#include <string_view>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <utility>
@@ -122,13 +124,18 @@ const std::vector<float>* LayerWeights::vector(LayerTensor role) const {
     return const_cast<LayerWeights*>(this)->vector(role);
 }
 
-std::vector<const WeightMatrix*> LayerWeights::matrices() const {
-    std::vector<const WeightMatrix*> present;
-    for (const WeightMatrix* m :
+std::vector<WeightMatrix*> LayerWeights::matrices() {
+    std::vector<WeightMatrix*> present;
+    for (WeightMatrix* m :
          {&wq, &wk, &wv, &wqkv, &wo, &wGate, &wUp, &wDown, &gateInp, &gateExps, &upExps, &downExps})
         if (m->data)
             present.push_back(m);
     return present;
+}
+
+std::vector<const WeightMatrix*> LayerWeights::matrices() const {
+    const auto present = const_cast<LayerWeights*>(this)->matrices(); // the lookup only, nothing is written
+    return {present.begin(), present.end()};
 }
 
 WeightMatrix rowSlice(const WeightMatrix& matrix, int64_t firstRow, int64_t rows) {
@@ -236,6 +243,136 @@ uint64_t ModelWeights::prefault(LayerRange layers, bool embeddingAndOutput) cons
     return covered;
 }
 
+namespace {
+
+constexpr size_t kHugePageBytes = size_t(2) << 20;
+constexpr size_t kMatrixAlignBytes = 64; // a cache line: the kernels' widest load
+
+// Why huge pages cannot back an anonymous copy here; empty when they can ("always" or "madvise").
+std::string hugePagesUnavailable() {
+#if defined(__linux__)
+    const int fd = ::open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return "this kernel has no transparent huge pages";
+    char mode[128] = {};
+    const ssize_t got = ::read(fd, mode, sizeof(mode) - 1);
+    ::close(fd);
+    const std::string_view text(mode, got > 0 ? static_cast<size_t>(got) : 0);
+    if (text.find("[always]") != std::string_view::npos || text.find("[madvise]") != std::string_view::npos)
+        return {};
+    return "transparent huge pages are off (/sys/kernel/mm/transparent_hugepage/enabled)";
+#else
+    return "huge-page weights are for Linux only";
+#endif
+}
+
+// `bytes` of anonymous memory starting on a 2 MiB boundary, advised to be backed by huge pages; unmapped
+// when the last owner lets go. Null when the memory cannot be had.
+std::shared_ptr<std::byte> hugePageMemory(size_t bytes) {
+    const size_t rounded = (bytes + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
+    const size_t mapped = rounded + kHugePageBytes; // room to start on a boundary
+    void* base = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED)
+        return nullptr;
+    const auto aligned = (reinterpret_cast<uintptr_t>(base) + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
+    auto* start = reinterpret_cast<std::byte*>(aligned);
+    // Advice only: without it the copy still works, on 4 KiB pages.
+    ::madvise(start, rounded, MADV_HUGEPAGE);
+    return std::shared_ptr<std::byte>(start, [base, mapped](std::byte*) { ::munmap(base, mapped); });
+}
+
+// Unmaps the whole pages of [data, data + bytes) from this process's file mapping (advice only; a later
+// read of a view still into the mapping faults them in again).
+void unmapFilePages(const std::byte* data, size_t bytes) {
+    const auto pageBytes = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096);
+    const auto begin = (reinterpret_cast<uintptr_t>(data) + pageBytes - 1) & ~(pageBytes - 1);
+    const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(pageBytes - 1);
+    if (end > begin)
+        ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
+} // namespace
+
+bool ModelWeights::isResident(int64_t layer) const {
+    return layer >= 0 && static_cast<size_t>(layer) < m_residentLayers.size() &&
+           m_residentLayers[static_cast<size_t>(layer)];
+}
+
+ResidentWeights ModelWeights::makeResident(std::shared_ptr<const ModelWeights> weights, LayerRange layers,
+                                           bool output, const ModelWeights* donor) {
+    ResidentWeights result;
+    if (!weights)
+        return result;
+    if (std::string why = hugePagesUnavailable(); !why.empty()) {
+        result.weights = std::move(weights);
+        result.skipped = std::move(why);
+        return result;
+    }
+    auto copy = std::make_shared<ModelWeights>(*weights);
+    const int64_t layerCount = copy->m_config.layerCount;
+    copy->m_residentLayers.resize(static_cast<size_t>(layerCount), false);
+    layers = {std::max<int64_t>(0, layers.begin), std::min(layers.end, layerCount)};
+    // Layers the donor holds resident: its views and memory, shared.
+    if (donor && donor->m_config.layerCount == layerCount && donor->m_file->path() == copy->m_file->path()) {
+        bool shared = false;
+        for (int64_t l = layers.begin; l < layers.end; ++l) {
+            if (!donor->isResident(l))
+                continue;
+            copy->m_layers[static_cast<size_t>(l)] = donor->m_layers[static_cast<size_t>(l)];
+            copy->m_residentLayers[static_cast<size_t>(l)] = true;
+            shared = true;
+        }
+        if (shared)
+            copy->m_residentMemory.insert(copy->m_residentMemory.end(), donor->m_residentMemory.begin(),
+                                          donor->m_residentMemory.end());
+    }
+    std::vector<WeightMatrix*> targets;
+    for (int64_t l = layers.begin; l < layers.end; ++l)
+        if (!copy->isResident(l))
+            for (WeightMatrix* m : copy->m_layers[static_cast<size_t>(l)].matrices())
+                targets.push_back(m);
+    if (output && !copy->m_outputResident && copy->m_output.data)
+        targets.push_back(&copy->m_output);
+    size_t total = 0;
+    for (const WeightMatrix* m : targets)
+        total = (total + kMatrixAlignBytes - 1) / kMatrixAlignBytes * kMatrixAlignBytes +
+                m->rowBytes * static_cast<size_t>(m->rows);
+    if (total == 0) {
+        result.weights = std::move(copy);
+        return result;
+    }
+    std::shared_ptr<std::byte> memory = hugePageMemory(total);
+    if (!memory) {
+        result.weights = std::move(weights);
+        result.skipped = "no memory for a " + std::to_string(total >> 20) + " MiB copy of the weights";
+        return result;
+    }
+    size_t offset = 0;
+    const std::byte* tokenEmbedding = copy->m_tokenEmbedding.data;
+    for (WeightMatrix* m : targets) {
+        offset = (offset + kMatrixAlignBytes - 1) / kMatrixAlignBytes * kMatrixAlignBytes;
+        const size_t bytes = m->rowBytes * static_cast<size_t>(m->rows);
+        std::memcpy(memory.get() + offset, m->data, bytes);
+        // One matrix at a time, so the process never holds the file pages and the copy of all at once.
+        // Never for an in-memory image: there MADV_DONTNEED would discard the bytes themselves.
+        if (copy->m_file->isFileMapping())
+            unmapFilePages(m->data, bytes);
+        if (m == &copy->m_output && copy->m_output.data == tokenEmbedding) // tied: the embedder reads it too
+            copy->m_tokenEmbedding.data = memory.get() + offset;
+        m->data = memory.get() + offset;
+        offset += bytes;
+    }
+    // Read-only from here: the weights are never written.
+    ::mprotect(memory.get(), (total + kHugePageBytes - 1) & ~(kHugePageBytes - 1), PROT_READ);
+    copy->m_residentMemory.push_back(std::move(memory));
+    for (int64_t l = layers.begin; l < layers.end; ++l)
+        copy->m_residentLayers[static_cast<size_t>(l)] = true;
+    copy->m_outputResident = copy->m_outputResident || output;
+    result.weights = std::move(copy);
+    result.copiedBytes = total;
+    return result;
+}
+
 uint64_t ModelWeights::rereadFromDisk(LayerRange layers) const {
     if (!m_file || m_file->tensors().empty())
         return 0;
@@ -250,7 +387,7 @@ uint64_t ModelWeights::rereadFromDisk(LayerRange layers) const {
     for (int64_t l = std::max<int64_t>(0, layers.begin);
          l < std::min<int64_t>(layers.end, m_config.layerCount); ++l)
         for (const WeightMatrix* m : m_layers[static_cast<size_t>(l)].matrices()) {
-            if (!m->data || m->rows <= 0)
+            if (!m->data || m->rows <= 0 || isResident(l)) // a resident copy is not in the file mapping
                 continue;
             const auto begin = static_cast<uint64_t>(static_cast<const std::byte*>(m->data) - base);
             ranges.emplace_back(begin, begin + m->rowBytes * static_cast<uint64_t>(m->rows));

@@ -80,6 +80,9 @@ public:
     ~GgufFile();
 
     const std::string& path() const;
+    // True for a file opened with open() (its bytes are a read-only mapping of the file), false for an
+    // in-memory image.
+    bool isFileMapping() const;
     uint32_t version() const;
     uint64_t alignment() const;
     uint64_t fileSize() const;

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace declai {
@@ -53,12 +54,22 @@ struct LayerWeights {
     const std::vector<float>* vector(LayerTensor role) const;
     // The present matrices (what a token reads), for sizes and prefault.
     std::vector<const WeightMatrix*> matrices() const;
+    std::vector<WeightMatrix*> matrices();
 };
 
 // Rows [firstRow, firstRow + rows) of a matrix (a view: a part of a fused or stacked matrix).
 WeightMatrix rowSlice(const WeightMatrix& matrix, int64_t firstRow, int64_t rows);
 // Rows [e * rows / experts, (e + 1) * rows / experts) of a stacked expert matrix.
 WeightMatrix expertSlice(const WeightMatrix& stacked, int64_t expert, int64_t experts);
+
+class ModelWeights;
+
+// What ModelWeights::makeResident did.
+struct ResidentWeights {
+    std::shared_ptr<const ModelWeights> weights; // the copy's views, or the input unchanged when skipped
+    uint64_t copiedBytes = 0;                    // bytes copied by this call (0 when skipped)
+    std::string skipped;                         // why nothing was copied; empty when it was
+};
 
 class ModelWeights {
 public:
@@ -89,6 +100,21 @@ public:
     // read (0 when the file cannot be opened, e.g. an in-memory image).
     uint64_t rereadFromDisk(LayerRange layers) const;
 
+    // For the CPU engine: copies the matrices of `layers` (and the output matrix when asked) into anonymous
+    // memory the kernel is asked to back with 2 MiB pages (MADV_HUGEPAGE), read-only, and returns new
+    // weights whose views point there; `weights` itself is unchanged. Why: decode streams every matrix once
+    // per token, and through 4 KiB file pages one core spends a fifth of its time or more walking page
+    // tables (docs/benchmarks.md, session 19). The bytes are the file's, so results are bit-identical.
+    // Layers `donor` (weights of the same file) already holds resident are shared, not copied again.
+    // The copied ranges are unmapped from this process's file mapping (their page cache stays, for the
+    // kernel to keep or reclaim), so resident memory does not count them twice. Skipped, returning
+    // `weights` unchanged, where transparent huge pages are off or absent (a copy would only cost memory)
+    // or the memory cannot be had.
+    static ResidentWeights makeResident(std::shared_ptr<const ModelWeights> weights, LayerRange layers,
+                                        bool output, const ModelWeights* donor = nullptr);
+    bool isResident(int64_t layer) const;
+    bool isOutputResident() const { return m_outputResident; }
+
 private:
     std::shared_ptr<const GgufFile> m_file;
     ModelConfig m_config;
@@ -97,6 +123,10 @@ private:
     WeightMatrix m_output;
     std::vector<float> m_outputNorm;
     std::vector<float> m_ropeFactors;
+    // makeResident's copies: the memory the views of resident layers point into, and which ones they are.
+    std::vector<std::shared_ptr<const std::byte>> m_residentMemory;
+    std::vector<bool> m_residentLayers;
+    bool m_outputResident = false;
 };
 
 } // namespace declai

@@ -50,6 +50,10 @@ public:
     virtual uint64_t kvBytesPerToken() const = 0;
 };
 
+// True when `deviceId` names the CPU ("cpu", "cpu:0" or empty): the layers then read their weights from
+// host memory, where ModelWeights::makeResident pays.
+bool isCpuDevice(std::string_view deviceId);
+
 // Opens the shard on `deviceId` ("cpu" keeps the reference ShardExecutor with `pool`; any other id opens
 // that device through a BackendRegistry and uploads the shard's weights to it once). maxContext <= 0
 // uses the model's context length.
