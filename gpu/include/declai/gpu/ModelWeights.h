@@ -103,8 +103,9 @@ public:
     // For the CPU engine: copies the matrices of `layers` (and the output matrix when asked) into anonymous
     // memory the kernel is asked to back with 2 MiB pages (MADV_HUGEPAGE), read-only, and returns new
     // weights whose views point there; `weights` itself is unchanged. Why: decode streams every matrix once
-    // per token, and through 4 KiB file pages one core spends a fifth of its time or more walking page
-    // tables (docs/benchmarks.md, session 19). The bytes are the file's, so results are bit-identical.
+    // per token, and the file's page cache sits on 2 MiB mappings only where readahead built large folios;
+    // from huge pages one-thread decode ran 5-25% faster (docs/benchmarks.md, session 19). The bytes are
+    // the file's, so results are bit-identical.
     // Layers `donor` (weights of the same file) already holds resident are shared, not copied again.
     // The copied ranges are unmapped from this process's file mapping (their page cache stays, for the
     // kernel to keep or reclaim), so resident memory does not count them twice. Skipped, returning
