@@ -13,6 +13,15 @@
 namespace declai {
 namespace {
 
+uintptr_t systemPageBytes() {
+    const long bytes = sysconf(_SC_PAGESIZE);
+    return bytes > 0 ? static_cast<uintptr_t>(bytes) : 4096;
+}
+
+size_t alignUp(size_t value, size_t alignment) { // alignment: a power of two
+    return (value + alignment - 1) & ~(alignment - 1);
+}
+
 // The tensor's presence, type and shape were checked by ModelConfig::fromGguf; a miss here is still an error
 // value, never an exception from dereferencing an empty Expected.
 Expected<const GgufTensorInfo*> findChecked(const GgufFile& file, const std::string& name) {
@@ -223,7 +232,7 @@ uint64_t ModelWeights::prefault(LayerRange layers, bool embeddingAndOutput) cons
         matrices.push_back(&m_tokenEmbedding);
         matrices.push_back(&m_output);
     }
-    const auto pageBytes = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096);
+    const uintptr_t pageBytes = systemPageBytes();
     uint64_t covered = 0;
     uint8_t sink = 0;
     for (const WeightMatrix* m : matrices) {
@@ -269,12 +278,12 @@ std::string hugePagesUnavailable() {
 // `bytes` of anonymous memory starting on a 2 MiB boundary, advised to be backed by huge pages; unmapped
 // when the last owner lets go. Null when the memory cannot be had.
 std::shared_ptr<std::byte> hugePageMemory(size_t bytes) {
-    const size_t rounded = (bytes + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
+    const size_t rounded = alignUp(bytes, kHugePageBytes);
     const size_t mapped = rounded + kHugePageBytes; // room to start on a boundary
     void* base = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED)
         return nullptr;
-    const auto aligned = (reinterpret_cast<uintptr_t>(base) + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
+    const auto aligned = alignUp(reinterpret_cast<uintptr_t>(base), kHugePageBytes);
     auto* start = reinterpret_cast<std::byte*>(aligned);
     // Advice only: without it the copy still works, on 4 KiB pages.
     ::madvise(start, rounded, MADV_HUGEPAGE);
@@ -284,7 +293,7 @@ std::shared_ptr<std::byte> hugePageMemory(size_t bytes) {
 // Unmaps the whole pages of [data, data + bytes) from this process's file mapping (advice only; a later
 // read of a view still into the mapping faults them in again).
 void unmapFilePages(const std::byte* data, size_t bytes) {
-    const auto pageBytes = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096);
+    const uintptr_t pageBytes = systemPageBytes();
     const auto begin = (reinterpret_cast<uintptr_t>(data) + pageBytes - 1) & ~(pageBytes - 1);
     const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(pageBytes - 1);
     if (end > begin)
@@ -335,8 +344,7 @@ ResidentWeights ModelWeights::makeResident(std::shared_ptr<const ModelWeights> w
         targets.push_back(&copy->m_output);
     size_t total = 0;
     for (const WeightMatrix* m : targets)
-        total = (total + kMatrixAlignBytes - 1) / kMatrixAlignBytes * kMatrixAlignBytes +
-                m->rowBytes * static_cast<size_t>(m->rows);
+        total = alignUp(total, kMatrixAlignBytes) + m->rowBytes * static_cast<size_t>(m->rows);
     if (total == 0) {
         result.weights = std::move(copy);
         return result;
@@ -350,7 +358,7 @@ ResidentWeights ModelWeights::makeResident(std::shared_ptr<const ModelWeights> w
     size_t offset = 0;
     const std::byte* tokenEmbedding = copy->m_tokenEmbedding.data;
     for (WeightMatrix* m : targets) {
-        offset = (offset + kMatrixAlignBytes - 1) / kMatrixAlignBytes * kMatrixAlignBytes;
+        offset = alignUp(offset, kMatrixAlignBytes);
         const size_t bytes = m->rowBytes * static_cast<size_t>(m->rows);
         std::memcpy(memory.get() + offset, m->data, bytes);
         // One matrix at a time, so the process never holds the file pages and the copy of all at once.
@@ -363,7 +371,7 @@ ResidentWeights ModelWeights::makeResident(std::shared_ptr<const ModelWeights> w
         offset += bytes;
     }
     // Read-only from here: the weights are never written.
-    ::mprotect(memory.get(), (total + kHugePageBytes - 1) & ~(kHugePageBytes - 1), PROT_READ);
+    ::mprotect(memory.get(), alignUp(total, kHugePageBytes), PROT_READ);
     copy->m_residentMemory.push_back(std::move(memory));
     for (int64_t l = layers.begin; l < layers.end; ++l)
         copy->m_residentLayers[static_cast<size_t>(l)] = true;
