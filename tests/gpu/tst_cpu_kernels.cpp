@@ -108,6 +108,19 @@ double magnitude(TensorType type, const std::byte* w, const std::byte* x, int64_
     return sum;
 }
 
+// QCOMPARE on floats is fuzzy (qFuzzyCompare); the kernels' contract is the same bits.
+#define COMPARE_BITS(actual, expected)                                                                       \
+    do {                                                                                                     \
+        const float actualValue = (actual);                                                                  \
+        const float expectedValue = (expected);                                                              \
+        QVERIFY2(std::memcmp(&actualValue, &expectedValue, sizeof(float)) == 0,                              \
+                 qPrintable(QStringLiteral("%1 is %2, expected %3 (%4)")                                     \
+                                .arg(QStringLiteral(#actual))                                                \
+                                .arg(double(actualValue), 0, 'g', 9)                                         \
+                                .arg(double(expectedValue), 0, 'g', 9)                                       \
+                                .arg(QStringLiteral(#expected))));                                           \
+    } while (false)
+
 bool exactFormat(TensorType type) {
     return type == TensorType::Q4_K || type == TensorType::Q6_K ||
            std::find(std::begin(kReadOnlyFormats), std::end(kReadOnlyFormats), type) !=
@@ -149,7 +162,7 @@ class TestCpuKernels : public QObject {
             scalarDot(w.data(), x.data(), xStride, tile, cols, reference);
             for (int t = 0; t < tile; ++t) {
                 const std::byte* xt = x.data() + xStride * static_cast<size_t>(t);
-                QCOMPARE(reference[t], quant::dotRow(weightType, w.data(), xt, cols));
+                COMPARE_BITS(reference[t], quant::dotRow(weightType, w.data(), xt, cols));
                 // The AVX-512 tables follow llama.cpp's AVX-512 build, which repacks Q2_K (q2_K_8x8).
                 const bool repackedQ2K =
                     weightType == TensorType::Q2_K && QByteArray(simd->name).startsWith("avx512");
@@ -158,7 +171,7 @@ class TestCpuKernels : public QObject {
                                                          reinterpret_cast<const BlockQ8_K*>(xt), cols)
                                 : reference[t];
                 if (exactFormat(weightType)) {
-                    QCOMPARE(fast[t], expected);
+                    COMPARE_BITS(fast[t], expected);
                 } else {
                     const double bound = 1e-5 * magnitude(weightType, w.data(),
                                                           x.data() + xStride * static_cast<size_t>(t), cols) +
@@ -341,7 +354,8 @@ private Q_SLOTS:
 
     // Attention pieces: the F16 rounding steps must match bit for bit, the query.key dot to float rounding.
     // SIMD SwiGLU (own exp) against the libm formula: within 4e-7 relative, including both tails, zero, odd
-    // lengths; like llama.cpp, the tail after the last whole group of 16 is the libm formula exactly.
+    // lengths; like llama.cpp, the tail after the last whole group of 16 (8 on the AVX2 tables) is the libm
+    // formula exactly.
     void swiGluKernels() {
         int tested = 0;
         for (const cpu::KernelTable* table : simdTables()) {
@@ -375,9 +389,11 @@ private Q_SLOTS:
                                              .arg(double(got[size_t(i)]), 0, 'g', 9)
                                              .arg(double(expected), 0, 'g', 9)));
                 }
-                for (int i = n - n % 16; i < n; ++i) {
+                // Groups of 16 on the AVX-512 tables, of 8 on the AVX2 ones (the builds they follow).
+                const int group = QByteArray(table->name).startsWith("avx512") ? 16 : 8;
+                for (int i = n - n % group; i < n; ++i) {
                     const float g = gate[size_t(i)];
-                    QCOMPARE(got[size_t(i)], (g / (1.0f + std::exp(-g))) * x[size_t(i)]);
+                    COMPARE_BITS(got[size_t(i)], (g / (1.0f + ::expf(-g))) * x[size_t(i)]);
                 }
             }
         }
@@ -621,36 +637,63 @@ private Q_SLOTS:
             QSKIP("no SIMD table with tiled kernels on this CPU");
     }
 
-    // dotF32Ggml against ggml_vec_dot_f32's AVX-512 order written out in scalar steps: four chains of 16
-    // lanes over steps of 64 (element i on chain (i / 16) % 4, lane i % 16), chains (0 + 2) + (1 + 3), then
-    // GCC's _mm512_reduce_add_ps (lane i + lane i + 8, then + 4, then + 2, then the last two), then the tail.
+    // dotF32Ggml against ggml_vec_dot_f32 as llama.cpp's AVX-512 (16 lanes) and AVX2 (8 lanes) builds run it,
+    // written out in scalar steps, bit for bit (the table's llamaSgemmF32Lanes says which build it follows):
+    // four chains of L lanes over steps of 4L (element i on chain (i / L) % 4, lane i % L), chains (0 + 2) +
+    // (1 + 3), then the build's horizontal sum (16 lanes: GCC's _mm512_reduce_add_ps, lane l + lane l + 8,
+    // then + 4, + 2, then the last two; 8 lanes: lane l + lane l + 4, then (0 + 1) + (2 + 3)); the tail as
+    // GCC vectorised `sumf += x[i] * y[i]`: products of L, then one group of L / 2, each rounded and added in
+    // order, the rest with an FMA.
     void f32GgmlOrder() {
         int tested = 0;
         for (const cpu::KernelTable* table : simdTables()) {
             if (!table->dotF32Ggml)
                 continue;
             ++tested;
-            for (int64_t n : {16, 64, 172, 256, 300}) {
-                const auto w = randomValues(n, 7u + uint32_t(n), 0.05f);
-                const auto x = randomValues(n, 8u + uint32_t(n), 1.0f);
-                float lanes[4][16] = {};
-                const int64_t steps = n / 64 * 64;
-                for (int64_t i = 0; i < steps; ++i)
-                    lanes[(i / 16) % 4][i % 16] =
-                        std::fma(w[size_t(i)], x[size_t(i)], lanes[(i / 16) % 4][i % 16]);
-                float v[16];
-                for (int l = 0; l < 16; ++l)
-                    v[l] = (lanes[0][l] + lanes[2][l]) + (lanes[1][l] + lanes[3][l]);
-                for (int width = 8; width >= 2; width /= 2)
-                    for (int l = 0; l < width; ++l)
-                        v[l] = v[l + width] + v[l];
-                float expected = v[0] + v[1];
-                for (int64_t i = steps; i < n; ++i)
-                    expected = std::fma(w[size_t(i)], x[size_t(i)], expected);
-                float got = NAN;
-                table->dotF32Ggml(w.data(), reinterpret_cast<const std::byte*>(x.data()), 0, 1, n, &got);
-                QCOMPARE(got, expected);
-            }
+            const int64_t lanes = table->llamaSgemmF32Lanes;
+            QVERIFY(lanes == 8 || lanes == 16);
+            for (int64_t n : {8, 16, 24, 40, 64, 100, 172, 256, 300})
+                for (uint32_t seed = 0; seed < 3; ++seed) {
+                    const auto w = randomValues(n, 7u + uint32_t(n) + 100u * seed, 0.05f);
+                    const auto x = randomValues(n, 8u + uint32_t(n) + 100u * seed, 1.0f);
+                    float chains[4][16] = {};
+                    const int64_t steps = n / (4 * lanes) * (4 * lanes);
+                    for (int64_t i = 0; i < steps; ++i)
+                        chains[(i / lanes) % 4][i % lanes] =
+                            std::fma(w[size_t(i)], x[size_t(i)], chains[(i / lanes) % 4][i % lanes]);
+                    float v[16];
+                    for (int l = 0; l < lanes; ++l)
+                        v[l] = (chains[0][l] + chains[2][l]) + (chains[1][l] + chains[3][l]);
+                    float expected = 0.0f;
+                    if (lanes == 16) {
+                        for (int width = 8; width >= 2; width /= 2)
+                            for (int l = 0; l < width; ++l)
+                                v[l] = v[l + width] + v[l];
+                        expected = v[0] + v[1];
+                    } else {
+                        for (int l = 0; l < 4; ++l)
+                            v[l] = v[l] + v[l + 4];
+                        expected = (v[0] + v[1]) + (v[2] + v[3]);
+                    }
+                    int64_t i = steps;
+                    for (; i + lanes <= n; i += lanes)
+                        for (int64_t k = i; k < i + lanes; ++k)
+                            expected += w[size_t(k)] * x[size_t(k)]; // two roundings (-ffp-contract=off)
+                    if (i + lanes / 2 <= n)
+                        for (const int64_t end = i + lanes / 2; i < end; ++i)
+                            expected += w[size_t(i)] * x[size_t(i)];
+                    for (; i < n; ++i)
+                        expected = std::fma(w[size_t(i)], x[size_t(i)], expected);
+                    float got = NAN;
+                    table->dotF32Ggml(w.data(), reinterpret_cast<const std::byte*>(x.data()), 0, 1, n, &got);
+                    QVERIFY2(std::memcmp(&got, &expected, sizeof got) == 0,
+                             qPrintable(QStringLiteral("%1, n = %2, seed %3: %4 vs %5")
+                                            .arg(QString::fromLatin1(table->name))
+                                            .arg(n)
+                                            .arg(seed)
+                                            .arg(double(got), 0, 'g', 9)
+                                            .arg(double(expected), 0, 'g', 9)));
+                }
         }
         if (tested == 0)
             QSKIP("no SIMD table with llama.cpp's F32 decode order on this CPU");
@@ -680,7 +723,7 @@ private Q_SLOTS:
                         table->dotIQ4_XSPanel(w.data() + wStride * size_t(r), x.data() + xStride, xStride,
                                               tile, cols, got);
                         for (int t = 0; t < tile; ++t)
-                            QCOMPARE(
+                            COMPARE_BITS(
                                 got[t],
                                 quant::dotIQ4_XSPanel(
                                     reinterpret_cast<const BlockIQ4_XS*>(w.data() + wStride * size_t(r)),

@@ -1452,8 +1452,10 @@ double expSumAvx512(float* y, const float* x, int64_t n, float max) {
 
 // llama.cpp's ggml_vec_dot_f32 as its AVX-512 build runs it, its F32 product where tinyBLAS (the table's
 // dotF32 order: one 16-lane chain) does not run, i.e. for one token or a row length not a multiple of 16:
-// four 16-lane FMA chains over steps of 64, chains 0 + 2 and 1 + 3, their sum, _mm512_reduce_add_ps, then
-// the tail one product at a time (an FMA: ggml's C is compiled with contraction on).
+// four 16-lane FMA chains over steps of 64, chains 0 + 2 and 1 + 3, their sum, _mm512_reduce_add_ps. The
+// tail as GCC compiled that build's `sumf += x[i] * y[i]`: products of 16 (then one group of 8) at a time,
+// each rounded, added one by one; the last 0..7 with an FMA (contraction on there). Checked against the
+// build's exported ggml_vec_dot_f32: 60,000 random rows of 1 to 300 values, all bit-equal.
 void dotF32GgmlTile(const void* weightRow, const std::byte* x, size_t xStride, int nTokens, int64_t n,
                     float* out) {
     const auto* w = static_cast<const float*>(weightRow);
@@ -1467,7 +1469,16 @@ void dotF32GgmlTile(const void* weightRow, const std::byte* x, size_t xStride, i
                     _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16 * j), _mm512_loadu_ps(a + i + 16 * j), sum[j]);
         const __m512 folded = _mm512_add_ps(_mm512_add_ps(sum[0], sum[2]), _mm512_add_ps(sum[1], sum[3]));
         float s = _mm512_reduce_add_ps(folded);
-        for (int64_t i = steps; i < n; ++i)
+        int64_t i = steps;
+        for (; i + 16 <= n; i += 16)
+            for (int64_t k = i; k < i + 16; ++k)
+                s += w[k] * a[k]; // two roundings: this file is compiled with -ffp-contract=off
+        if (i + 8 <= n) {
+            for (int64_t k = i; k < i + 8; ++k)
+                s += w[k] * a[k];
+            i += 8;
+        }
+        for (; i < n; ++i)
             s = std::fma(w[i], a[i], s);
         out[t] = s;
     }
