@@ -699,6 +699,47 @@ private Q_SLOTS:
             QSKIP("no SIMD table with llama.cpp's F32 decode order on this CPU");
     }
 
+    // The tiled F16 tinyBLAS product (KernelTable::gemmF16Sgemm, every row range and token count, any tile
+    // edge) gives dotF16Sgemm's floats bit for bit: both are llama.cpp's one chain per (row, token).
+    void f16SgemmTiles() {
+        int tested = 0;
+        for (const cpu::KernelTable* table : simdTables()) {
+            if (!table->gemmF16Sgemm)
+                continue;
+            QVERIFY(table->dotF16Sgemm);
+            ++tested;
+            for (int cols : {16, 64, 272}) {
+                constexpr int kRows = 11;
+                constexpr int kTokens = 15;
+                const auto w =
+                    quantized(TensorType::F16, randomValues(int64_t(kRows) * cols, 41u, 0.05f), kRows, cols);
+                const auto x = activations(TensorType::F16, randomValues(int64_t(kTokens) * cols, 42u, 1.0f),
+                                           kTokens, cols);
+                const size_t wStride = w.size() / kRows;
+                const size_t xStride = quant::activationRowBytes(TensorType::F16, cols);
+                for (int rows = 1; rows <= kRows; rows += 2)
+                    for (int tokens = 1; tokens <= kTokens; ++tokens) {
+                        std::vector<float> tiled(size_t(tokens) * rows, NAN);
+                        table->gemmF16Sgemm(w.data(), wStride, rows, x.data(), xStride, tokens, cols,
+                                            tiled.data(), rows);
+                        for (int r = 0; r < rows; ++r) {
+                            std::vector<float> dot(size_t(tokens), NAN);
+                            for (int t0 = 0; t0 < tokens; t0 += cpu::kMaxTileTokens) {
+                                const int tile = std::min(cpu::kMaxTileTokens, tokens - t0);
+                                table->dotF16Sgemm(w.data() + wStride * size_t(r),
+                                                   x.data() + xStride * size_t(t0), xStride, tile, cols,
+                                                   dot.data() + t0);
+                            }
+                            for (int t = 0; t < tokens; ++t)
+                                COMPARE_BITS(tiled[size_t(t) * rows + size_t(r)], dot[size_t(t)]);
+                        }
+                    }
+            }
+        }
+        if (tested == 0)
+            QSKIP("no SIMD table with the tiled F16 tinyBLAS product on this CPU (AVX-512 only)");
+    }
+
     // llama.cpp's IQ panel rounding one weight row at a time (KernelTable::dotIQ4_XSPanel: LlamaCpp batches
     // on tables without the panel gemm, e.g. AVX-512, and single-row chunks): quant::dotIQ4_XSPanel's floats
     // for every tile size.

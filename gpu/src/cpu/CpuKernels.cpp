@@ -226,7 +226,10 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                     multiplyRows(w, kernels.dotFor(w.type),
                                  act + layout.rowBytes * static_cast<size_t>(groupedTokens), layout.rowBytes,
                                  nTokens - groupedTokens, jobs[j].y + groupedTokens * w.rows, rBegin, rEnd);
-                } else
+                } else if (sgemmF16 && kernels.gemmF16Sgemm)
+                    kernels.gemmF16Sgemm(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes,
+                                         nTokens, w.cols, jobs[j].y + rBegin, w.rows);
+                else
                     multiplyRows(w,
                                  ggmlF32    ? kernels.dotF32Ggml
                                  : sgemmF16 ? kernels.dotF16Sgemm

@@ -108,6 +108,9 @@ struct KernelTable {
     // llamaSgemmF32Lanes lanes per row and token, its hsum), which it takes for F16 batches under the same
     // conditions as for F32; BatchRounding::LlamaCpp only. Null: dotF16 (its ggml_vec_dot_f16 order).
     DotFn dotF16Sgemm = nullptr;
+    // The same products register-tiled over rows and tokens as tinyBLAS runs them (each (row, token) still
+    // one chain, so dotF16Sgemm's floats), for whole row ranges; null: dotF16Sgemm row by row.
+    GemmFn gemmF16Sgemm = nullptr;
     // llama.cpp's x86 builds (AVX2 and up) run IQ4_XS products of 8 or more tokens through their IQ panel
     // gemm, which rounds unlike their dot product (quant::dotIQ4_XSPanel); tables that follow those builds
     // set this, and BatchRounding::LlamaCpp then takes such batches that way.

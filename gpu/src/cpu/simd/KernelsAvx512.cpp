@@ -1484,6 +1484,179 @@ void dotF32GgmlTile(const void* weightRow, const std::byte* x, size_t xStride, i
     }
 }
 
+// ---- F16 batches in llama.cpp's AVX-512 tinyBLAS order, tiled as tinyBLAS tiles them
+// -----------------------
+
+// kRows weight rows x kTokens tokens: per (row, token) one 16-lane FMA chain over the row in steps of 16
+// (both operands F16, widened on load), then _mm512_reduce_add_ps: dotF16Sgemm's floats (one chain, whose
+// 8-lane halves dotFloatTile keeps apart and adds before the same horizontal order). The tile reuses each
+// widened weight vector for kTokens tokens and each activation vector for kRows rows, as llama.cpp's 4 x 6
+// tiles do.
+template <int kRows, int kTokens>
+void f16SgemmTile(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride, int64_t n, float* y,
+                  int64_t yStride) {
+    __m512 acc[kTokens][kRows];
+    for (int t = 0; t < kTokens; ++t)
+        for (int r = 0; r < kRows; ++r)
+            acc[t][r] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < n; k += 16) {
+        __m512 weights[kRows];
+        for (int r = 0; r < kRows; ++r)
+            weights[r] =
+                wideLoad16(reinterpret_cast<const f16_bits*>(w + wStride * static_cast<size_t>(r)) + k);
+        for (int t = 0; t < kTokens; ++t) {
+            const __m512 a =
+                wideLoad16(reinterpret_cast<const f16_bits*>(x + xStride * static_cast<size_t>(t)) + k);
+            for (int r = 0; r < kRows; ++r)
+                acc[t][r] = _mm512_fmadd_ps(weights[r], a, acc[t][r]);
+        }
+    }
+    for (int t = 0; t < kTokens; ++t)
+        for (int r = 0; r < kRows; ++r)
+            y[t * yStride + r] = _mm512_reduce_add_ps(acc[t][r]);
+}
+
+template <int kRows>
+void f16SgemmRows(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride, int64_t nTokens,
+                  int64_t n, float* y, int64_t yStride) {
+    constexpr int kTokens = 6; // 4 x 6 accumulators + 4 weights + 1 activation in 32 registers
+    int64_t t = 0;
+    for (; t + kTokens <= nTokens; t += kTokens)
+        f16SgemmTile<kRows, kTokens>(w, wStride, x + xStride * static_cast<size_t>(t), xStride, n,
+                                     y + t * yStride, yStride);
+    const std::byte* xt = x + xStride * static_cast<size_t>(t);
+    float* yt = y + t * yStride;
+    switch (nTokens - t) {
+    case 5:
+        f16SgemmTile<kRows, 5>(w, wStride, xt, xStride, n, yt, yStride);
+        break;
+    case 4:
+        f16SgemmTile<kRows, 4>(w, wStride, xt, xStride, n, yt, yStride);
+        break;
+    case 3:
+        f16SgemmTile<kRows, 3>(w, wStride, xt, xStride, n, yt, yStride);
+        break;
+    case 2:
+        f16SgemmTile<kRows, 2>(w, wStride, xt, xStride, n, yt, yStride);
+        break;
+    case 1:
+        f16SgemmTile<kRows, 1>(w, wStride, xt, xStride, n, yt, yStride);
+        break;
+    default:
+        break;
+    }
+}
+
+// KernelTable::gemmF16Sgemm: rows in fours (the rest one at a time), each against every token. n is a
+// multiple of 16 (cpu::matmul takes this order only then, as llama.cpp does).
+void gemmF16Sgemm(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                  int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    int64_t r = 0;
+    for (; r + 4 <= nRows; r += 4)
+        f16SgemmRows<4>(w + wStride * static_cast<size_t>(r), wStride, x, xStride, nTokens, n, y + r,
+                        yStride);
+    for (; r < nRows; ++r)
+        f16SgemmRows<1>(w + wStride * static_cast<size_t>(r), wStride, x, xStride, nTokens, n, y + r,
+                        yStride);
+}
+
+// ---- Q8_0 batches: ggml_vec_dot_q8_0_q8_0's floats, two tokens a register ---------------------------------
+
+// Per (row, token) llama.cpp's order (its dot product and tinyBLAS_Q0 alike): per block, 8 int32 lanes of 4
+// products each, times dw * dx, one FMA chain per lane, hsum_float_8 at the end (dotQ8_0Tile). Here the two
+// 256-bit halves of a register carry two tokens, so one vpdpbusd, conversion, scale and FMA serve both; the
+// weight block is broadcast to both halves, kRows rows x kPairs token pairs of accumulators. The integer
+// lanes are exact whichever way they are formed: |w| times x negated where w < 0 (llama.cpp's sign trick;
+// where w is 0 the product is 0 either way, and -(-128) wraps to -128 in both).
+template <int kRows, int kPairs>
+void q8_0PairTile(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride, int tokens,
+                  int64_t nb, float* y, int64_t yStride) {
+    const BlockQ8_0* rows[kRows];
+    for (int r = 0; r < kRows; ++r)
+        rows[r] = reinterpret_cast<const BlockQ8_0*>(w + wStride * static_cast<size_t>(r));
+    const BlockQ8_0* acts[2 * kPairs];
+    for (int t = 0; t < 2 * kPairs; ++t) // a missing last token repeats the one before; its sums are dropped
+        acts[t] =
+            reinterpret_cast<const BlockQ8_0*>(x + xStride * static_cast<size_t>(std::min(t, tokens - 1)));
+    __m512 acc[kPairs][kRows];
+    for (int p = 0; p < kPairs; ++p)
+        for (int r = 0; r < kRows; ++r)
+            acc[p][r] = _mm512_setzero_ps();
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m512i xq[kPairs];
+        __m512 dx[kPairs];
+        for (int p = 0; p < kPairs; ++p) {
+            const BlockQ8_0& lo = acts[2 * p][b];
+            const BlockQ8_0& hi = acts[2 * p + 1][b];
+            xq[p] = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo.qs))),
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi.qs)), 1);
+            dx[p] = _mm512_castpd_ps(_mm512_insertf64x4(
+                _mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps(halfToFloat(lo.d)))),
+                _mm256_castps_pd(_mm256_set1_ps(halfToFloat(hi.d))), 1));
+        }
+        for (int r = 0; r < kRows; ++r) {
+            const __m512i wq =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r][b].qs)));
+            const __m512i absW = _mm512_abs_epi8(wq);
+            const __mmask64 negative = _mm512_movepi8_mask(wq);
+            const __m512 dw = _mm512_set1_ps(halfToFloat(rows[r][b].d));
+            for (int p = 0; p < kPairs; ++p) {
+                const __m512i signedX = _mm512_mask_sub_epi8(xq[p], negative, zero, xq[p]);
+                const __m512 sums = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(zero, absW, signedX));
+                acc[p][r] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dx[p]), sums, acc[p][r]);
+            }
+        }
+    }
+    for (int p = 0; p < kPairs; ++p)
+        for (int r = 0; r < kRows; ++r) {
+            y[(2 * p) * yStride + r] = hsumGgml(_mm512_castps512_ps256(acc[p][r]));
+            if (2 * p + 1 < tokens)
+                y[(2 * p + 1) * yStride + r] =
+                    hsumGgml(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[p][r]), 1)));
+        }
+}
+
+template <int kRows>
+void q8_0PairRows(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride, int64_t nTokens,
+                  int64_t nb, float* y, int64_t yStride) {
+    constexpr int kPairs = 3; // 4 x 3 accumulators, 3 token pairs and their scales, one row's operands
+    for (int64_t t = 0; t < nTokens; t += 2 * kPairs) {
+        const int tokens = static_cast<int>(std::min<int64_t>(2 * kPairs, nTokens - t));
+        const std::byte* xt = x + xStride * static_cast<size_t>(t);
+        float* yt = y + t * yStride;
+        switch ((tokens + 1) / 2) {
+        case 3:
+            q8_0PairTile<kRows, 3>(w, wStride, xt, xStride, tokens, nb, yt, yStride);
+            break;
+        case 2:
+            q8_0PairTile<kRows, 2>(w, wStride, xt, xStride, tokens, nb, yt, yStride);
+            break;
+        default:
+            q8_0PairTile<kRows, 1>(w, wStride, xt, xStride, tokens, nb, yt, yStride);
+            break;
+        }
+    }
+}
+
+// GemmKernel::run for Q8_0 (plain Q8_0 activation rows, as the dot product takes them).
+void gemmQ8_0Pairs(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                   int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    const int64_t nb = n / kQK8_0;
+    int64_t r = 0;
+    for (; r + 4 <= nRows; r += 4)
+        q8_0PairRows<4>(w + wStride * static_cast<size_t>(r), wStride, x, xStride, nTokens, nb, y + r,
+                        yStride);
+    for (; r < nRows; ++r)
+        q8_0PairRows<1>(w + wStride * static_cast<size_t>(r), wStride, x, xStride, nTokens, nb, y + r,
+                        yStride);
+}
+
+size_t q8_0RowBytes(int64_t n) {
+    return static_cast<size_t>(n / kQK8_0) * sizeof(BlockQ8_0);
+}
+
 // ---- Q4_K batches in llama.cpp's repacked gemm order: the lane gemm of KernelsAvx2.inc --------------------
 
 struct Q4_KLanes {
@@ -1554,12 +1727,16 @@ void gemmQ4_KLanes(const std::byte* w, size_t wStride, int64_t nRows, const std:
 KernelTable makeAvx512Table() {
     KernelTable t = avx512BaseKernelTable();
     t.dotF32Ggml = &dotF32GgmlTile;
+    t.gemmF16Sgemm = &gemmF16Sgemm;
     t.llamaSgemmF32Lanes = 16;
     t.name = "avx512";
     t.swiGlu = &swiGluAvx512;
     t.expSumGgml = &expSumAvx512;
     // F16, Q8_0 and Q6_K weights use the dot products (llama.cpp's own arithmetic, see KernelsAvx2.inc): the
     // tiled kernels sum in another order, and llama.cpp parity at long generations needs the same floats.
+    // F16 prompt batches (BatchRounding::LlamaCpp) take llama.cpp's tinyBLAS order through gemmF16Sgemm;
+    // Q8_0 batches of 2+ tokens the dot product's order two tokens a register (gemmQ8_0Pairs).
+    t.gemmQ8_0 = {&gemmQ8_0Pairs, &quantizeQ8_0Avx2, &q8_0RowBytes, 2};
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
     // LlamaCpp batches: the full groups of 4 tokens through the int8 lane gemm (12+ such tokens; the strips'
     // pair order below that), the rest in the strips' gemv order.
