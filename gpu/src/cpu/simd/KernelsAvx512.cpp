@@ -1657,6 +1657,102 @@ size_t q8_0RowBytes(int64_t n) {
     return static_cast<size_t>(n / kQK8_0) * sizeof(BlockQ8_0);
 }
 
+// ---- Q6_K batches: ggml_vec_dot_q6_K_q8_K's floats, two tokens a register ---------------------------------
+
+// Two 256-bit vectors as the halves of one 512-bit register.
+inline __m512i pairOf(__m256i low, __m256i high) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
+}
+
+// One weight row against kPairs pairs of tokens in dotQ6_KTile's order per (row, token): per super-block the
+// int32 lanes of the scaled products less the -32 offset's share, then one FMA of dw * dx per lane, and
+// hsum_float_8 at the end. Each half-block is unpacked once for all 2 * kPairs tokens and broadcast to both
+// halves of a register, so one maddubs / madd / add serves two tokens.
+template <int kPairs>
+void q6_KPairRow(const BlockQ6_K* w, const std::byte* x, size_t xStride, int tokens, int64_t nb, float* y,
+                 int64_t yStride) {
+    const BlockQ8_K* acts[2 * kPairs];
+    for (int t = 0; t < 2 * kPairs; ++t) // a missing last token repeats the one before; its sums are dropped
+        acts[t] =
+            reinterpret_cast<const BlockQ8_K*>(x + xStride * static_cast<size_t>(std::min(t, tokens - 1)));
+    __m512 sums[kPairs];
+    for (int p = 0; p < kPairs; ++p)
+        sums[p] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m512i acc[kPairs];
+        for (int p = 0; p < kPairs; ++p)
+            acc[p] = _mm512_setzero_si512();
+        for (int half = 0; half < 2; ++half) {
+            __m256i q[4];
+            __m256i scale[4];
+            unpackQ6_KHalf(w[b], half, q, scale);
+            for (int k = 0; k < 4; ++k) {
+                const __m512i values = _mm512_broadcast_i64x4(q[k]);
+                const __m512i scales = _mm512_broadcast_i64x4(scale[k]);
+                for (int p = 0; p < kPairs; ++p) {
+                    const int64_t at = 128 * half + 32 * k;
+                    const __m512i xv =
+                        pairOf(loadBytes(acts[2 * p][b].qs + at), loadBytes(acts[2 * p + 1][b].qs + at));
+                    acc[p] =
+                        _mm512_add_epi32(acc[p], _mm512_madd_epi16(_mm512_maddubs_epi16(values, xv), scales));
+                }
+            }
+        }
+        const __m512i scales16 = _mm512_broadcast_i64x4(q6_KScales16(w[b]));
+        const float dw = halfToFloat(w[b].d);
+        for (int p = 0; p < kPairs; ++p) {
+            const BlockQ8_K& lo = acts[2 * p][b];
+            const BlockQ8_K& hi = acts[2 * p + 1][b];
+            const __m512i bsums = pairOf(loadBytes(lo.bsums), loadBytes(hi.bsums));
+            acc[p] = _mm512_sub_epi32(acc[p], _mm512_slli_epi32(_mm512_madd_epi16(bsums, scales16), 5));
+            const __m512 d = _mm512_castpd_ps(
+                _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps(lo.d * dw))),
+                                   _mm256_castps_pd(_mm256_set1_ps(hi.d * dw)), 1));
+            sums[p] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc[p]), sums[p]);
+        }
+    }
+    for (int p = 0; p < kPairs; ++p) {
+        y[(2 * p) * yStride] = hsumGgml(_mm512_castps512_ps256(sums[p]));
+        if (2 * p + 1 < tokens)
+            y[(2 * p + 1) * yStride] =
+                hsumGgml(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sums[p]), 1)));
+    }
+}
+
+// GemmKernel::run for Q6_K (plain Q8_K activation rows, as the dot product takes them): every row against
+// tokens in groups of 8.
+void gemmQ6_KPairs(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                   int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    constexpr int kPairs = 4;
+    const int64_t nb = n / kQKK;
+    for (int64_t r = 0; r < nRows; ++r) {
+        const auto* row = reinterpret_cast<const BlockQ6_K*>(w + wStride * static_cast<size_t>(r));
+        for (int64_t t = 0; t < nTokens; t += 2 * kPairs) {
+            const int tokens = static_cast<int>(std::min<int64_t>(2 * kPairs, nTokens - t));
+            const std::byte* xt = x + xStride * static_cast<size_t>(t);
+            float* yt = y + t * yStride + r;
+            switch ((tokens + 1) / 2) {
+            case 4:
+                q6_KPairRow<4>(row, xt, xStride, tokens, nb, yt, yStride);
+                break;
+            case 3:
+                q6_KPairRow<3>(row, xt, xStride, tokens, nb, yt, yStride);
+                break;
+            case 2:
+                q6_KPairRow<2>(row, xt, xStride, tokens, nb, yt, yStride);
+                break;
+            default:
+                q6_KPairRow<1>(row, xt, xStride, tokens, nb, yt, yStride);
+                break;
+            }
+        }
+    }
+}
+
+size_t q8_KRowBytes(int64_t n) {
+    return static_cast<size_t>(n / kQKK) * sizeof(BlockQ8_K);
+}
+
 // ---- Q4_K batches in llama.cpp's repacked gemm order: the lane gemm of KernelsAvx2.inc --------------------
 
 struct Q4_KLanes {
@@ -1735,8 +1831,9 @@ KernelTable makeAvx512Table() {
     // F16, Q8_0 and Q6_K weights use the dot products (llama.cpp's own arithmetic, see KernelsAvx2.inc): the
     // tiled kernels sum in another order, and llama.cpp parity at long generations needs the same floats.
     // F16 prompt batches (BatchRounding::LlamaCpp) take llama.cpp's tinyBLAS order through gemmF16Sgemm;
-    // Q8_0 batches of 2+ tokens the dot product's order two tokens a register (gemmQ8_0Pairs).
+    // Q8_0 and Q6_K batches of 2+ tokens the dot product's order two tokens a register (gemm*Pairs).
     t.gemmQ8_0 = {&gemmQ8_0Pairs, &quantizeQ8_0Avx2, &q8_0RowBytes, 2};
+    t.gemmQ6_K = {&gemmQ6_KPairs, &quantizeQ8_KAvx2, &q8_KRowBytes, 2};
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
     // LlamaCpp batches: the full groups of 4 tokens through the int8 lane gemm (12+ such tokens; the strips'
     // pair order below that), the rest in the strips' gemv order.
