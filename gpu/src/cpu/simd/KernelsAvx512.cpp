@@ -1524,40 +1524,38 @@ void f16SgemmRows(const std::byte* w, size_t wStride, const std::byte* x, size_t
     for (; t + kTokens <= nTokens; t += kTokens)
         f16SgemmTile<kRows, kTokens>(w, wStride, x + xStride * static_cast<size_t>(t), xStride, n,
                                      y + t * yStride, yStride);
-    const std::byte* xt = x + xStride * static_cast<size_t>(t);
-    float* yt = y + t * yStride;
-    switch (nTokens - t) {
-    case 5:
-        f16SgemmTile<kRows, 5>(w, wStride, xt, xStride, n, yt, yStride);
-        break;
-    case 4:
-        f16SgemmTile<kRows, 4>(w, wStride, xt, xStride, n, yt, yStride);
-        break;
-    case 3:
-        f16SgemmTile<kRows, 3>(w, wStride, xt, xStride, n, yt, yStride);
-        break;
-    case 2:
-        f16SgemmTile<kRows, 2>(w, wStride, xt, xStride, n, yt, yStride);
-        break;
-    case 1:
-        f16SgemmTile<kRows, 1>(w, wStride, xt, xStride, n, yt, yStride);
-        break;
-    default:
-        break;
-    }
+    // The last 1..5 tokens through the tile of their count.
+    using Tile = void (*)(const std::byte*, size_t, const std::byte*, size_t, int64_t, float*, int64_t);
+    static constexpr Tile kTails[kTokens] = {nullptr,
+                                             &f16SgemmTile<kRows, 1>,
+                                             &f16SgemmTile<kRows, 2>,
+                                             &f16SgemmTile<kRows, 3>,
+                                             &f16SgemmTile<kRows, 4>,
+                                             &f16SgemmTile<kRows, 5>};
+    if (t < nTokens)
+        kTails[nTokens - t](w, wStride, x + xStride * static_cast<size_t>(t), xStride, n, y + t * yStride,
+                            yStride);
 }
 
-// KernelTable::gemmF16Sgemm: rows in fours (the rest one at a time), each against every token. n is a
-// multiple of 16 (cpu::matmul takes this order only then, as llama.cpp does).
-void gemmF16Sgemm(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
-                  int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+// A register-tiled kernel over a row range: kRows = 4 rows at a time, the rest one at a time (`length` is the
+// row's values or blocks, as the kernel counts them).
+using RowTileFn = void (*)(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride,
+                           int64_t nTokens, int64_t length, float* y, int64_t yStride);
+void rowsInFours(RowTileFn four, RowTileFn one, const std::byte* w, size_t wStride, int64_t nRows,
+                 const std::byte* x, size_t xStride, int64_t nTokens, int64_t length, float* y,
+                 int64_t yStride) {
     int64_t r = 0;
     for (; r + 4 <= nRows; r += 4)
-        f16SgemmRows<4>(w + wStride * static_cast<size_t>(r), wStride, x, xStride, nTokens, n, y + r,
-                        yStride);
+        four(w + wStride * static_cast<size_t>(r), wStride, x, xStride, nTokens, length, y + r, yStride);
     for (; r < nRows; ++r)
-        f16SgemmRows<1>(w + wStride * static_cast<size_t>(r), wStride, x, xStride, nTokens, n, y + r,
-                        yStride);
+        one(w + wStride * static_cast<size_t>(r), wStride, x, xStride, nTokens, length, y + r, yStride);
+}
+
+// KernelTable::gemmF16Sgemm. n is a multiple of 16 (cpu::matmul takes this order only then, as llama.cpp
+// does).
+void gemmF16Sgemm(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                  int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    rowsInFours(&f16SgemmRows<4>, &f16SgemmRows<1>, w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
 }
 
 // ---- Q8_0 batches: ggml_vec_dot_q8_0_q8_0's floats, two tokens a register ---------------------------------
@@ -1626,31 +1624,19 @@ void q8_0PairRows(const std::byte* w, size_t wStride, const std::byte* x, size_t
         const int tokens = static_cast<int>(std::min<int64_t>(2 * kPairs, nTokens - t));
         const std::byte* xt = x + xStride * static_cast<size_t>(t);
         float* yt = y + t * yStride;
-        switch ((tokens + 1) / 2) {
-        case 3:
-            q8_0PairTile<kRows, 3>(w, wStride, xt, xStride, tokens, nb, yt, yStride);
-            break;
-        case 2:
-            q8_0PairTile<kRows, 2>(w, wStride, xt, xStride, tokens, nb, yt, yStride);
-            break;
-        default:
-            q8_0PairTile<kRows, 1>(w, wStride, xt, xStride, tokens, nb, yt, yStride);
-            break;
-        }
+        using Tile =
+            void (*)(const std::byte*, size_t, const std::byte*, size_t, int, int64_t, float*, int64_t);
+        static constexpr Tile kTiles[kPairs + 1] = {nullptr, &q8_0PairTile<kRows, 1>, &q8_0PairTile<kRows, 2>,
+                                                    &q8_0PairTile<kRows, 3>};
+        kTiles[(tokens + 1) / 2](w, wStride, xt, xStride, tokens, nb, yt, yStride);
     }
 }
 
 // GemmKernel::run for Q8_0 (plain Q8_0 activation rows, as the dot product takes them).
 void gemmQ8_0Pairs(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
                    int64_t nTokens, int64_t n, float* y, int64_t yStride) {
-    const int64_t nb = n / kQK8_0;
-    int64_t r = 0;
-    for (; r + 4 <= nRows; r += 4)
-        q8_0PairRows<4>(w + wStride * static_cast<size_t>(r), wStride, x, xStride, nTokens, nb, y + r,
-                        yStride);
-    for (; r < nRows; ++r)
-        q8_0PairRows<1>(w + wStride * static_cast<size_t>(r), wStride, x, xStride, nTokens, nb, y + r,
-                        yStride);
+    rowsInFours(&q8_0PairRows<4>, &q8_0PairRows<1>, w, wStride, nRows, x, xStride, nTokens, n / kQK8_0, y,
+                yStride);
 }
 
 size_t q8_0RowBytes(int64_t n) {
@@ -1724,6 +1710,9 @@ void q6_KPairRow(const BlockQ6_K* w, const std::byte* x, size_t xStride, int tok
 void gemmQ6_KPairs(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
                    int64_t nTokens, int64_t n, float* y, int64_t yStride) {
     constexpr int kPairs = 4;
+    using RowTile = void (*)(const BlockQ6_K*, const std::byte*, size_t, int, int64_t, float*, int64_t);
+    static constexpr RowTile kRowTiles[kPairs + 1] = {nullptr, &q6_KPairRow<1>, &q6_KPairRow<2>,
+                                                      &q6_KPairRow<3>, &q6_KPairRow<4>};
     const int64_t nb = n / kQKK;
     for (int64_t r = 0; r < nRows; ++r) {
         const auto* row = reinterpret_cast<const BlockQ6_K*>(w + wStride * static_cast<size_t>(r));
@@ -1731,20 +1720,7 @@ void gemmQ6_KPairs(const std::byte* w, size_t wStride, int64_t nRows, const std:
             const int tokens = static_cast<int>(std::min<int64_t>(2 * kPairs, nTokens - t));
             const std::byte* xt = x + xStride * static_cast<size_t>(t);
             float* yt = y + t * yStride + r;
-            switch ((tokens + 1) / 2) {
-            case 4:
-                q6_KPairRow<4>(row, xt, xStride, tokens, nb, yt, yStride);
-                break;
-            case 3:
-                q6_KPairRow<3>(row, xt, xStride, tokens, nb, yt, yStride);
-                break;
-            case 2:
-                q6_KPairRow<2>(row, xt, xStride, tokens, nb, yt, yStride);
-                break;
-            default:
-                q6_KPairRow<1>(row, xt, xStride, tokens, nb, yt, yStride);
-                break;
-            }
+            kRowTiles[(tokens + 1) / 2](row, xt, xStride, tokens, nb, yt, yStride);
         }
     }
 }
