@@ -61,6 +61,19 @@ inline void reducePair(__m512i a, __m256i m, int& aSum, int& mSum) {
     mSum = _mm_extract_epi32(s, 1);
 }
 
+// ---- Two 256-bit halves of one 512-bit register ----------------------------------------------------------
+
+inline __m512i pairOf(__m256i low, __m256i high) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
+}
+inline __m512 pairOf(__m256 low, __m256 high) {
+    return _mm512_castpd_ps(
+        _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(low)), _mm256_castps_pd(high), 1));
+}
+inline __m256 highHalf(__m512 v) {
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
 // ---- Q8_0 / Q4_0: row strips
 // -------------------------------------------------------------------------------
 //
@@ -1302,8 +1315,7 @@ void k16Tile(const K16Rows& rows, int64_t nb, const std::byte* x, size_t xStride
     }
     for (int p = 0; p < P; ++p) {
         const __m512 a = acc[p / 2];
-        const __m256 half = p % 2 ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1))
-                                  : _mm512_castps512_ps256(a);
+        const __m256 half = p % 2 ? highHalf(a) : _mm512_castps512_ps256(a);
         float v = hsumGgml(half);
         if constexpr (Format::kMins)
             v = v + minSums[p / T][4 * (p % T)];
@@ -1484,8 +1496,7 @@ void dotF32GgmlTile(const void* weightRow, const std::byte* x, size_t xStride, i
     }
 }
 
-// ---- F16 batches in llama.cpp's AVX-512 tinyBLAS order, tiled as tinyBLAS tiles them
-// -----------------------
+// ---- F16 batches in llama.cpp's AVX-512 tinyBLAS order, tiled as tinyBLAS tiles them ----------------------
 
 // kRows weight rows x kTokens tokens: per (row, token) one 16-lane FMA chain over the row in steps of 16
 // (both operands F16, widened on load), then _mm512_reduce_add_ps: dotF16Sgemm's floats (one chain, whose
@@ -1587,12 +1598,8 @@ void q8_0PairTile(const std::byte* w, size_t wStride, const std::byte* x, size_t
         for (int p = 0; p < kPairs; ++p) {
             const BlockQ8_0& lo = acts[2 * p][b];
             const BlockQ8_0& hi = acts[2 * p + 1][b];
-            xq[p] = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lo.qs))),
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(hi.qs)), 1);
-            dx[p] = _mm512_castpd_ps(_mm512_insertf64x4(
-                _mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps(halfToFloat(lo.d)))),
-                _mm256_castps_pd(_mm256_set1_ps(halfToFloat(hi.d))), 1));
+            xq[p] = pairOf(loadBytes(lo.qs), loadBytes(hi.qs));
+            dx[p] = pairOf(_mm256_set1_ps(halfToFloat(lo.d)), _mm256_set1_ps(halfToFloat(hi.d)));
         }
         for (int r = 0; r < kRows; ++r) {
             const __m512i wq =
@@ -1611,8 +1618,7 @@ void q8_0PairTile(const std::byte* w, size_t wStride, const std::byte* x, size_t
         for (int r = 0; r < kRows; ++r) {
             y[(2 * p) * yStride + r] = hsumGgml(_mm512_castps512_ps256(acc[p][r]));
             if (2 * p + 1 < tokens)
-                y[(2 * p + 1) * yStride + r] =
-                    hsumGgml(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[p][r]), 1)));
+                y[(2 * p + 1) * yStride + r] = hsumGgml(highHalf(acc[p][r]));
         }
 }
 
@@ -1644,11 +1650,6 @@ size_t q8_0RowBytes(int64_t n) {
 }
 
 // ---- Q6_K batches: ggml_vec_dot_q6_K_q8_K's floats, two tokens a register ---------------------------------
-
-// Two 256-bit vectors as the halves of one 512-bit register.
-inline __m512i pairOf(__m256i low, __m256i high) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1);
-}
 
 // One weight row against kPairs pairs of tokens in dotQ6_KTile's order per (row, token): per super-block the
 // int32 lanes of the scaled products less the -32 offset's share, then one FMA of dw * dx per lane, and
@@ -1691,17 +1692,14 @@ void q6_KPairRow(const BlockQ6_K* w, const std::byte* x, size_t xStride, int tok
             const BlockQ8_K& hi = acts[2 * p + 1][b];
             const __m512i bsums = pairOf(loadBytes(lo.bsums), loadBytes(hi.bsums));
             acc[p] = _mm512_sub_epi32(acc[p], _mm512_slli_epi32(_mm512_madd_epi16(bsums, scales16), 5));
-            const __m512 d = _mm512_castpd_ps(
-                _mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps(lo.d * dw))),
-                                   _mm256_castps_pd(_mm256_set1_ps(hi.d * dw)), 1));
+            const __m512 d = pairOf(_mm256_set1_ps(lo.d * dw), _mm256_set1_ps(hi.d * dw));
             sums[p] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc[p]), sums[p]);
         }
     }
     for (int p = 0; p < kPairs; ++p) {
         y[(2 * p) * yStride] = hsumGgml(_mm512_castps512_ps256(sums[p]));
         if (2 * p + 1 < tokens)
-            y[(2 * p + 1) * yStride] =
-                hsumGgml(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sums[p]), 1)));
+            y[(2 * p + 1) * yStride] = hsumGgml(highHalf(sums[p]));
     }
 }
 
@@ -1723,10 +1721,6 @@ void gemmQ6_KPairs(const std::byte* w, size_t wStride, int64_t nRows, const std:
             kRowTiles[(tokens + 1) / 2](row, xt, xStride, tokens, nb, yt, yStride);
         }
     }
-}
-
-size_t q8_KRowBytes(int64_t n) {
-    return static_cast<size_t>(n / kQKK) * sizeof(BlockQ8_K);
 }
 
 // ---- Q4_K batches in llama.cpp's repacked gemm order: the lane gemm of KernelsAvx2.inc --------------------
@@ -1804,12 +1798,12 @@ KernelTable makeAvx512Table() {
     t.name = "avx512";
     t.swiGlu = &swiGluAvx512;
     t.expSumGgml = &expSumAvx512;
-    // F16, Q8_0 and Q6_K weights use the dot products (llama.cpp's own arithmetic, see KernelsAvx2.inc): the
-    // tiled kernels sum in another order, and llama.cpp parity at long generations needs the same floats.
-    // F16 prompt batches (BatchRounding::LlamaCpp) take llama.cpp's tinyBLAS order through gemmF16Sgemm;
-    // Q8_0 and Q6_K batches of 2+ tokens the dot product's order two tokens a register (gemm*Pairs).
+    // F16, Q8_0 and Q6_K keep llama.cpp's own per-(row, token) arithmetic in batches too (parity at long
+    // generations needs the same floats): F16 prompt batches (BatchRounding::LlamaCpp) its tinyBLAS order
+    // through gemmF16Sgemm, Q8_0 and Q6_K batches of 2+ tokens the dot product's order, two tokens a
+    // register.
     t.gemmQ8_0 = {&gemmQ8_0Pairs, &quantizeQ8_0Avx2, &q8_0RowBytes, 2};
-    t.gemmQ6_K = {&gemmQ6_KPairs, &quantizeQ8_KAvx2, &q8_KRowBytes, 2};
+    t.gemmQ6_K = {&gemmQ6_KPairs, &quantizeQ8_KAvx2, &q8KRowBytes, 2};
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
     // LlamaCpp batches: the full groups of 4 tokens through the int8 lane gemm (12+ such tokens; the strips'
     // pair order below that), the rest in the strips' gemv order.
