@@ -294,7 +294,7 @@ std::shared_ptr<std::byte> hugePageMemory(size_t bytes) {
 // read of a view still into the mapping faults them in again).
 void unmapFilePages(const std::byte* data, size_t bytes) {
     const uintptr_t pageBytes = systemPageBytes();
-    const auto begin = (reinterpret_cast<uintptr_t>(data) + pageBytes - 1) & ~(pageBytes - 1);
+    const auto begin = alignUp(reinterpret_cast<uintptr_t>(data), pageBytes);
     const auto end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(pageBytes - 1);
     if (end > begin)
         ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
