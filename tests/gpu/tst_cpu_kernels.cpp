@@ -737,7 +737,7 @@ private Q_SLOTS:
             }
         }
         if (tested == 0)
-            QSKIP("no SIMD table with the tiled F16 tinyBLAS product on this CPU (AVX-512 only)");
+            QSKIP("no SIMD table with the tiled F16 tinyBLAS product on this CPU (AVX2 or later)");
     }
 
     // llama.cpp's IQ panel rounding one weight row at a time (KernelTable::dotIQ4_XSPanel: LlamaCpp batches
@@ -817,7 +817,7 @@ private Q_SLOTS:
             }
         }
         if (tested == 0)
-            QSKIP("no SIMD table with llama.cpp's repacked Q2_K gemm order on this CPU (AVX-512 only)");
+            QSKIP("no SIMD table with llama.cpp's repacked Q2_K gemm order on this CPU (AVX2 or later)");
         QVERIFY2(differing > 0,
                  "the gemm and gemv orders never differed: the test data cannot tell them apart");
 

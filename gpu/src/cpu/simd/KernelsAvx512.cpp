@@ -1496,79 +1496,6 @@ void dotF32GgmlTile(const void* weightRow, const std::byte* x, size_t xStride, i
     }
 }
 
-// ---- F16 batches in llama.cpp's AVX-512 tinyBLAS order, tiled as tinyBLAS tiles them ----------------------
-
-// kRows weight rows x kTokens tokens: per (row, token) one 16-lane FMA chain over the row in steps of 16
-// (both operands F16, widened on load), then _mm512_reduce_add_ps: dotF16Sgemm's floats (one chain, whose
-// 8-lane halves dotFloatTile keeps apart and adds before the same horizontal order). The tile reuses each
-// widened weight vector for kTokens tokens and each activation vector for kRows rows, as llama.cpp's 4 x 6
-// tiles do.
-template <int kRows, int kTokens>
-void f16SgemmTile(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride, int64_t n, float* y,
-                  int64_t yStride) {
-    __m512 acc[kTokens][kRows];
-    for (int t = 0; t < kTokens; ++t)
-        for (int r = 0; r < kRows; ++r)
-            acc[t][r] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < n; k += 16) {
-        __m512 weights[kRows];
-        for (int r = 0; r < kRows; ++r)
-            weights[r] =
-                wideLoad16(reinterpret_cast<const f16_bits*>(w + wStride * static_cast<size_t>(r)) + k);
-        for (int t = 0; t < kTokens; ++t) {
-            const __m512 a =
-                wideLoad16(reinterpret_cast<const f16_bits*>(x + xStride * static_cast<size_t>(t)) + k);
-            for (int r = 0; r < kRows; ++r)
-                acc[t][r] = _mm512_fmadd_ps(weights[r], a, acc[t][r]);
-        }
-    }
-    for (int t = 0; t < kTokens; ++t)
-        for (int r = 0; r < kRows; ++r)
-            y[t * yStride + r] = _mm512_reduce_add_ps(acc[t][r]);
-}
-
-template <int kRows>
-void f16SgemmRows(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride, int64_t nTokens,
-                  int64_t n, float* y, int64_t yStride) {
-    constexpr int kTokens = 6; // 4 x 6 accumulators + 4 weights + 1 activation in 32 registers
-    int64_t t = 0;
-    for (; t + kTokens <= nTokens; t += kTokens)
-        f16SgemmTile<kRows, kTokens>(w, wStride, x + xStride * static_cast<size_t>(t), xStride, n,
-                                     y + t * yStride, yStride);
-    // The last 1..5 tokens through the tile of their count.
-    using Tile = void (*)(const std::byte*, size_t, const std::byte*, size_t, int64_t, float*, int64_t);
-    static constexpr Tile kTails[kTokens] = {nullptr,
-                                             &f16SgemmTile<kRows, 1>,
-                                             &f16SgemmTile<kRows, 2>,
-                                             &f16SgemmTile<kRows, 3>,
-                                             &f16SgemmTile<kRows, 4>,
-                                             &f16SgemmTile<kRows, 5>};
-    if (t < nTokens)
-        kTails[nTokens - t](w, wStride, x + xStride * static_cast<size_t>(t), xStride, n, y + t * yStride,
-                            yStride);
-}
-
-// A register-tiled kernel over a row range: kRows = 4 rows at a time, the rest one at a time (`length` is the
-// row's values or blocks, as the kernel counts them).
-using RowTileFn = void (*)(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride,
-                           int64_t nTokens, int64_t length, float* y, int64_t yStride);
-void rowsInFours(RowTileFn four, RowTileFn one, const std::byte* w, size_t wStride, int64_t nRows,
-                 const std::byte* x, size_t xStride, int64_t nTokens, int64_t length, float* y,
-                 int64_t yStride) {
-    int64_t r = 0;
-    for (; r + 4 <= nRows; r += 4)
-        four(w + wStride * static_cast<size_t>(r), wStride, x, xStride, nTokens, length, y + r, yStride);
-    for (; r < nRows; ++r)
-        one(w + wStride * static_cast<size_t>(r), wStride, x, xStride, nTokens, length, y + r, yStride);
-}
-
-// KernelTable::gemmF16Sgemm. n is a multiple of 16 (cpu::matmul takes this order only then, as llama.cpp
-// does).
-void gemmF16Sgemm(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
-                  int64_t nTokens, int64_t n, float* y, int64_t yStride) {
-    rowsInFours(&f16SgemmRows<4>, &f16SgemmRows<1>, w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
-}
-
 // ---- Q8_0 batches: ggml_vec_dot_q8_0_q8_0's floats, two tokens a register ---------------------------------
 
 // Per (row, token) llama.cpp's order (its dot product and tinyBLAS_Q0 alike): per block, 8 int32 lanes of 4
@@ -1643,10 +1570,6 @@ void gemmQ8_0Pairs(const std::byte* w, size_t wStride, int64_t nRows, const std:
                    int64_t nTokens, int64_t n, float* y, int64_t yStride) {
     rowsInFours(&q8_0PairRows<4>, &q8_0PairRows<1>, w, wStride, nRows, x, xStride, nTokens, n / kQK8_0, y,
                 yStride);
-}
-
-size_t q8_0RowBytes(int64_t n) {
-    return static_cast<size_t>(n / kQK8_0) * sizeof(BlockQ8_0);
 }
 
 // ---- Q6_K batches: ggml_vec_dot_q6_K_q8_K's floats, two tokens a register ---------------------------------
@@ -1793,15 +1716,14 @@ void gemmQ4_KLanes(const std::byte* w, size_t wStride, int64_t nRows, const std:
 KernelTable makeAvx512Table() {
     KernelTable t = avx512BaseKernelTable();
     t.dotF32Ggml = &dotF32GgmlTile;
-    t.gemmF16Sgemm = &gemmF16Sgemm;
     t.llamaSgemmF32Lanes = 16;
     t.name = "avx512";
     t.swiGlu = &swiGluAvx512;
     t.expSumGgml = &expSumAvx512;
     // F16, Q8_0 and Q6_K keep llama.cpp's own per-(row, token) arithmetic in batches too (parity at long
     // generations needs the same floats): F16 prompt batches (BatchRounding::LlamaCpp) its tinyBLAS order
-    // through gemmF16Sgemm, Q8_0 and Q6_K batches of 2+ tokens the dot product's order, two tokens a
-    // register.
+    // through the base table's gemmF16Sgemm (16 lanes here), Q8_0 and Q6_K batches of 2+ tokens the dot
+    // product's order, two tokens a register.
     t.gemmQ8_0 = {&gemmQ8_0Pairs, &quantizeQ8_0Avx2, &q8_0RowBytes, 2};
     t.gemmQ6_K = {&gemmQ6_KPairs, &quantizeQ8_KAvx2, &q8KRowBytes, 2};
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
