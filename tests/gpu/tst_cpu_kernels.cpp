@@ -495,7 +495,7 @@ private Q_SLOTS:
             QTest::newRow(name.constData()) << static_cast<int>(t) << cols;
             ++added;
         };
-        for (TensorType t : {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0})
+        for (TensorType t : {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0, TensorType::IQ4_NL})
             for (int cols : {32, 96, 2048 + 32, 5632})
                 add(t, cols);
         for (int cols : {1, 7, 17, 100})
@@ -601,7 +601,9 @@ private Q_SLOTS:
             // float order, used in decode too (minTokens 1).
             const bool avx2Family =
                 std::strcmp(table->name, "avx2") == 0 || std::strcmp(table->name, "avx-vnni") == 0;
-            const bool sameAsDot = gemm->minTokens > 1 || (avx2Family && weightType != TensorType::Q4_0);
+            // IQ4_NL's eight-row kernel keeps the dot's chain per (row, token) on every table.
+            const bool sameAsDot = gemm->minTokens > 1 || (avx2Family && weightType != TensorType::Q4_0) ||
+                                   weightType == TensorType::IQ4_NL;
             // "<table> row R token T: [what ]got vs <other> value", for either check below.
             auto mismatch = [&](int r, int t, const QString& what, float got, const char* other,
                                 double value) {

@@ -183,6 +183,9 @@ const GemmKernel* KernelTable::gemmFor(TensorType weightType) const {
     case TensorType::Q3_K:
         g = &gemmQ3_K;
         break;
+    case TensorType::IQ4_NL:
+        g = &gemmIQ4_NL;
+        break;
     default:
         return nullptr;
     }

@@ -171,6 +171,7 @@ struct KernelTable {
     GemmKernel gemmQ5_K;
     GemmKernel gemmIQ4_XS;
     GemmKernel gemmQ3_K;
+    GemmKernel gemmIQ4_NL;
 
     // nullptr for weight types the engine cannot multiply.
     DotFn dotFor(TensorType weightType) const;
