@@ -186,6 +186,9 @@ const GemmKernel* KernelTable::gemmFor(TensorType weightType) const {
     case TensorType::IQ4_NL:
         g = &gemmIQ4_NL;
         break;
+    case TensorType::Q5_0:
+        g = &gemmQ5_0;
+        break;
     default:
         return nullptr;
     }

@@ -172,6 +172,7 @@ struct KernelTable {
     GemmKernel gemmIQ4_XS;
     GemmKernel gemmQ3_K;
     GemmKernel gemmIQ4_NL;
+    GemmKernel gemmQ5_0;
 
     // nullptr for weight types the engine cannot multiply.
     DotFn dotFor(TensorType weightType) const;
