@@ -222,7 +222,12 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                     // llama.cpp's repacked gemm for the full groups of 4 tokens (from the first), its gemv
                     // (decode's floats) for the rest.
                     const int64_t groupedTokens = nTokens - nTokens % kLlamaGemmGroupTokens;
-                    multiplyRows(w, grouped, act, layout.rowBytes, groupedTokens, jobs[j].y, rBegin, rEnd);
+                    if (w.type == TensorType::Q2_K && kernels.gemmQ2_KGroups)
+                        kernels.gemmQ2_KGroups(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes,
+                                               groupedTokens, w.cols, jobs[j].y + rBegin, w.rows);
+                    else
+                        multiplyRows(w, grouped, act, layout.rowBytes, groupedTokens, jobs[j].y, rBegin,
+                                     rEnd);
                     multiplyRows(w, kernels.dotFor(w.type),
                                  act + layout.rowBytes * static_cast<size_t>(groupedTokens), layout.rowBytes,
                                  nTokens - groupedTokens, jobs[j].y + groupedTokens * w.rows, rBegin, rEnd);

@@ -124,6 +124,9 @@ struct KernelTable {
     // full groups of 4 tokens of a batch: BatchRounding::LlamaCpp multiplies those tokens with this, the
     // others with dotQ2_K. Null (the tables that follow builds without the Q2_K repack): dotQ2_K for all.
     DotFn dotQ2_KGemm = nullptr;
+    // The same products register-tiled over rows and tokens (for whole groups of 4 tokens; each (row, token)
+    // still dotQ2_KGemm's floats); null: dotQ2_KGemm row by row.
+    GemmFn gemmQ2_KGroups = nullptr;
     // Those batches one weight row at a time (quant::dotIQ4_XSPanel's floats), where the table's IQ4_XS gemm
     // has no runLlamaBatch or the batch is a single row; null: the scalar reference.
     DotFn dotIQ4_XSPanel = nullptr;

@@ -1652,6 +1652,9 @@ struct Q4_KLanes {
     using Block = BlockQ4_K;
     static constexpr int kSteps = 4; // one per pair of sub-blocks
     static constexpr bool kMins = true;
+    static constexpr int kSumPairs = 4;        // the sub-block sums, a pair per step
+    static constexpr int kMinPairsPerStep = 1; // the step's two sub-blocks' mins
+    static constexpr bool kScalesInValues = false;
     static constexpr int kTileRows = 3; // 4 x 3 x 2 accumulators + operands in 32 registers
     // Prepared rows: the Q4_K strips' (prepareQ4KStrip: sub-blocks in the order 0 2 1 3 4 6 5 7, which is
     // its own inverse, then the sub-block sums and scales).
@@ -1682,12 +1685,84 @@ struct Q4_KLanes {
             rows.scales[at * 8 + 2 * c] = scales[2 * c];
             rows.scales[at * 8 + 2 * c + 1] = scales[2 * c + 1];
             rows.bias[at * 4 + c] = 128 * (scales[2 * c] * byteSum(low) + scales[2 * c + 1] * byteSum(high));
-            rows.minPairs[at * 4 + c] = static_cast<int32_t>(mins[2 * c] | (uint32_t{mins[2 * c + 1]} << 16));
+            rows.minPairs[at * kLaneMinPairs + c] =
+                static_cast<int32_t>(mins[2 * c] | (uint32_t{mins[2 * c + 1]} << 16));
         }
         rows.dw[at] = halfToFloat(blk.d);
         rows.dmin[at] = halfToFloat(blk.dmin);
     }
 };
+
+// Q2_K in llama.cpp's repacked gemm order (quant::dotQ2_KGemm): two float steps per super-block, one per
+// half (128 values, groups 8h..8h + 7). A 2-bit value times its group's 4-bit scale is at most 45, so the
+// unpacked values carry their scales (one vpdpbusd chain per half, no vpmulld) and the half's 8 mins are 4
+// vpmaddwd pairs against the tokens' 16-value sums (Q8_K's bsums).
+struct Q2_KLanes {
+    using Block = BlockQ2_K;
+    static constexpr int kSteps = 2;
+    static constexpr bool kMins = true;
+    static constexpr int kSumPairs = 8;
+    static constexpr int kMinPairsPerStep = 4;
+    static constexpr bool kScalesInValues = true;
+    static constexpr int kTileRows = 4; // 3 x 4 x 2 accumulators + operands in 32 registers
+    static LaneActivation activation(const std::byte* x, size_t xStride, int64_t token, int64_t /*nb*/,
+                                     int64_t b) {
+        const BlockQ8_K& blk = activationBlocks<BlockQ8_K>(x, xStride, static_cast<int>(token))[b];
+        LaneActivation a{};
+        for (int k = 0; k < 8; ++k)
+            a.subBlock[k] = blk.qs + 32 * k;
+        for (int g = 0; g < 16; ++g)
+            a.sums[g] = blk.bsums[g];
+        a.d = blk.d;
+        return a;
+    }
+    static void unpack(const Block& blk, const LaneRows& rows, int64_t at) {
+        const __m256i three = _mm256_set1_epi8(3);
+        for (int j = 0; j < 2; ++j) { // half j: values 128j.., 2-bit fields k of the bytes qs[32j..32j + 31]
+            const __m256i bits = loadBytes(blk.qs + 32 * j);
+            int32_t total = 0;
+            for (int k = 0; k < 4; ++k) {
+                // Values 0..15 of the 32 take group 8j + 2k's scale, 16..31 group 8j + 2k + 1's: a per-lane
+                // table {0, s, 2s, 3s} indexed by the 2-bit value.
+                const int low = blk.scales[8 * j + 2 * k] & 0xF;
+                const int high = blk.scales[8 * j + 2 * k + 1] & 0xF;
+                const __m256i table = _mm256_setr_epi8(
+                    0, static_cast<char>(low), static_cast<char>(2 * low), static_cast<char>(3 * low), 0, 0,
+                    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, static_cast<char>(high), static_cast<char>(2 * high),
+                    static_cast<char>(3 * high), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), three);
+                const __m256i scaled = _mm256_shuffle_epi8(table, q);
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(rows.values + at * kQKK + 128 * j + 32 * k),
+                                    scaled);
+                total += byteSum(scaled);
+            }
+            rows.bias[at * 4 + j] = 128 * total;
+        }
+        for (int c = 0; c < 8; ++c)
+            rows.minPairs[at * kLaneMinPairs + c] =
+                (blk.scales[2 * c] >> 4) | ((blk.scales[2 * c + 1] >> 4) << 16); // int16 pair, both >= 0
+        rows.dw[at] = halfToFloat(blk.d);
+        rows.dmin[at] = halfToFloat(blk.dmin);
+    }
+};
+
+// KernelTable::gemmQ2_KGroups: whole groups of 4 tokens in the repacked gemm's order; batches too small to
+// fill the lanes (or no scratch memory) through the row-at-a-time dotQ2_KGemm tiles, the same floats.
+void gemmQ2_KLanes(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                   int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    if (nTokens >= kLaneMinTokens &&
+        gemmLanes<Q2_KLanes>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride))
+        return;
+    float out[4];
+    for (int64_t r = 0; r < nRows; ++r)
+        for (int64_t t0 = 0; t0 < nTokens; t0 += 4) {
+            const int tile = static_cast<int>(std::min<int64_t>(4, nTokens - t0));
+            dispatchTile<Q2_KGemmKernel>(w + static_cast<size_t>(r) * wStride,
+                                         x + static_cast<size_t>(t0) * xStride, xStride, tile, n, out);
+            for (int t = 0; t < tile; ++t)
+                y[(t0 + t) * yStride + r] = out[t];
+        }
+}
 
 // Small IQ4_XS batches of the 16-lane gemm: the AVX-VNNI table's 8-lane one (itself falling back to the int16
 // panel), or the AVX2 table's int16 panel.
@@ -1738,6 +1813,7 @@ KernelTable makeAvx512Table() {
                                          : avx2KernelTableUnchecked().gemmIQ4_XS;
     t.gemmIQ4_XS.runLlamaBatch = &gemmIQ4_XSLanes;
     t.gemmQ5_K = {&gemmK16<Q5_KPanel>, &prepareK16, &k16PreparedBytes, kK16MinTokens};
+    t.gemmQ2_KGroups = &gemmQ2_KLanes;
     return t;
 }
 
