@@ -1655,6 +1655,7 @@ struct Q4_KLanes {
     static constexpr int kSumPairs = 4;        // the sub-block sums, a pair per step
     static constexpr int kMinPairsPerStep = 1; // the step's two sub-blocks' mins
     static constexpr bool kScalesInValues = false;
+    static constexpr int kScaleSlots = 1;
     static constexpr int kTileRows = 3; // 4 x 3 x 2 accumulators + operands in 32 registers
     // Prepared rows: the Q4_K strips' (prepareQ4KStrip: sub-blocks in the order 0 2 1 3 4 6 5 7, which is
     // its own inverse, then the sub-block sums and scales).
@@ -1667,7 +1668,7 @@ struct Q4_KLanes {
             a.subBlock[k] = act.qs + b * kQKK + 32 * kOrder[k];
             a.sums[k] = act.subSums[8 * b + k];
         }
-        a.d = act.d[b];
+        a.d[0] = act.d[b];
         return a;
     }
     static void unpack(const Block& blk, const LaneRows& rows, int64_t at) {
@@ -1684,11 +1685,12 @@ struct Q4_KLanes {
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 32), high);
             rows.scales[at * 8 + 2 * c] = scales[2 * c];
             rows.scales[at * 8 + 2 * c + 1] = scales[2 * c + 1];
-            rows.bias[at * 4 + c] = 128 * (scales[2 * c] * byteSum(low) + scales[2 * c + 1] * byteSum(high));
+            rows.bias[at * kLaneMaxSteps + c] =
+                128 * (scales[2 * c] * byteSum(low) + scales[2 * c + 1] * byteSum(high));
             rows.minPairs[at * kLaneMinPairs + c] =
                 static_cast<int32_t>(mins[2 * c] | (uint32_t{mins[2 * c + 1]} << 16));
         }
-        rows.dw[at] = halfToFloat(blk.d);
+        rows.dw[at * kLaneMaxSteps] = halfToFloat(blk.d);
         rows.dmin[at] = halfToFloat(blk.dmin);
     }
 };
@@ -1704,6 +1706,7 @@ struct Q2_KLanes {
     static constexpr int kSumPairs = 8;
     static constexpr int kMinPairsPerStep = 4;
     static constexpr bool kScalesInValues = true;
+    static constexpr int kScaleSlots = 1;
     static constexpr int kTileRows = 4; // 3 x 4 x 2 accumulators + operands in 32 registers
     static LaneActivation activation(const std::byte* x, size_t xStride, int64_t token, int64_t /*nb*/,
                                      int64_t b) {
@@ -1713,7 +1716,7 @@ struct Q2_KLanes {
             a.subBlock[k] = blk.qs + 32 * k;
         for (int g = 0; g < 16; ++g)
             a.sums[g] = blk.bsums[g];
-        a.d = blk.d;
+        a.d[0] = blk.d;
         return a;
     }
     static void unpack(const Block& blk, const LaneRows& rows, int64_t at) {
@@ -1736,12 +1739,12 @@ struct Q2_KLanes {
                                     scaled);
                 total += byteSum(scaled);
             }
-            rows.bias[at * 4 + j] = 128 * total;
+            rows.bias[at * kLaneMaxSteps + j] = 128 * total;
         }
         for (int c = 0; c < 8; ++c)
             rows.minPairs[at * kLaneMinPairs + c] =
                 (blk.scales[2 * c] >> 4) | ((blk.scales[2 * c + 1] >> 4) << 16); // int16 pair, both >= 0
-        rows.dw[at] = halfToFloat(blk.d);
+        rows.dw[at * kLaneMaxSteps] = halfToFloat(blk.d);
         rows.dmin[at] = halfToFloat(blk.dmin);
     }
 };
