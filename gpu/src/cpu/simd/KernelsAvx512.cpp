@@ -1767,6 +1767,133 @@ void gemmQ2_KLanes(const std::byte* w, size_t wStride, int64_t nRows, const std:
         }
 }
 
+// ---- IQ4_NL decode and small batches: eight rows a block, four rows to a register
+// ---------------------------
+
+// dotIQ4_NL's floats (per row and token: the block's integer dot, then acc = fma(float(isum), dw * dx, acc))
+// for 8 rows x kTokens tokens. Each 128-bit lane of a register holds one row's 16 nibble bytes (rows 0-3 in
+// one register, 4-7 in the other), looked up as table value + 128 (unsigned: 1..241), so one vpdpbusd
+// against the token's 16 activation bytes broadcast to every lane adds 64 products of 4 rows; the offset's
+// share, 128 * sum(x) per block, is the same for every row and taken off once. Each row's 4 lanes fold to
+// one with two permutes and a shift (integers: exact), so 8 rows share one conversion and one FMA.
+template <int kTokens>
+void iq4NlEightRows(const std::byte* w, size_t wStride, const BlockQ8_0* const* acts,
+                    const int32_t* const* xSums, int64_t nb, float* y, int64_t yStride) {
+    const BlockIQ4_NL* rows[8];
+    for (int r = 0; r < 8; ++r)
+        rows[r] = reinterpret_cast<const BlockIQ4_NL*>(w + wStride * static_cast<size_t>(r));
+    alignas(16) static constexpr uint8_t kValuesPlus128[16] = {1,   24,  45,  63,  79,  93,  106, 118,
+                                                               129, 141, 153, 166, 181, 197, 217, 241};
+    const __m512i table =
+        _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(kValuesPlus128)));
+    const __m512i lowMask = _mm512_set1_epi8(0x0F);
+    const __m512i evenLanes = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i oddLanes = _mm512_add_epi32(evenLanes, _mm512_set1_epi32(1));
+    __m256 acc[kTokens];
+    for (int t = 0; t < kTokens; ++t)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m512i packed[2];
+        for (int h = 0; h < 2; ++h) {
+            const BlockIQ4_NL* const* four = rows + 4 * h;
+            __m512i v =
+                _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(four[0][b].qs)));
+            for (int r = 1; r < 4; ++r)
+                v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(four[r][b].qs)),
+                                       r);
+            packed[h] = v;
+        }
+        for (int r = 0; r < 8; ++r) {
+            // Decode: the same place of the next eight rows (contiguous after these), as gemmIQ4_NLEights.
+            if constexpr (kTokens == 1)
+                _mm_prefetch(reinterpret_cast<const char*>(rows[r] + b) + 8 * wStride, _MM_HINT_T0);
+        }
+        const __m512i low[2] = {_mm512_shuffle_epi8(table, _mm512_and_si512(packed[0], lowMask)),
+                                _mm512_shuffle_epi8(table, _mm512_and_si512(packed[1], lowMask))};
+        const __m512i high[2] = {
+            _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(packed[0], 4), lowMask)),
+            _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(packed[1], 4), lowMask))};
+        const __m256 dw = rowScales8(rows, b);
+        for (int t = 0; t < kTokens; ++t) {
+            const BlockQ8_0& xb = acts[t][b];
+            const __m512i xLow =
+                _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb.qs)));
+            const __m512i xHigh =
+                _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb.qs + 16)));
+            const __m512i zero = _mm512_setzero_si512();
+            const __m512i s0 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, low[0], xLow), high[0], xHigh);
+            const __m512i s1 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, low[1], xLow), high[1], xHigh);
+            // Lanes 4r..4r + 3 of s0 (rows 0-3) and s1 (rows 4-7): pairs, then pairs of pairs.
+            const __m512i pairs = _mm512_add_epi32(_mm512_permutex2var_epi32(s0, evenLanes, s1),
+                                                   _mm512_permutex2var_epi32(s0, oddLanes, s1));
+            const __m256i sums = _mm512_cvtepi64_epi32(_mm512_add_epi32(pairs, _mm512_srli_epi64(pairs, 32)));
+            const __m256i isum = _mm256_sub_epi32(sums, _mm256_set1_epi32(128 * xSums[t][b]));
+            const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(halfToFloat(xb.d)));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), scale, acc[t]);
+        }
+    }
+    for (int t = 0; t < kTokens; ++t)
+        _mm256_storeu_ps(y + t * yStride, acc[t]);
+}
+
+thread_local ScratchBuffer t_iq4NlActivationSums;
+
+// GemmKernel::run for IQ4_NL on the AVX-512 tables: batches that fill the lanes through the lane gemm, the
+// others (decode included) eight rows at a time as above, the last 0-7 rows through the dot product. The
+// same floats everywhere.
+void gemmIQ4_NLAvx512(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                      int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    if (nTokens >= kLaneMinTokens && n % kQKK == 0 &&
+        gemmLanes<IQ4_NLLanes>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride))
+        return;
+    const int64_t nb = n / kQK4_NL;
+    // Each token's block sums once for all rows.
+    auto* sums = t_iq4NlActivationSums.reserve<int32_t>(static_cast<size_t>(nTokens * nb) * sizeof(int32_t));
+    if (!sums) {
+        gemmIQ4_NLEights(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+        return;
+    }
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (int64_t t = 0; t < nTokens; ++t) {
+        const BlockQ8_0* blocks = activationBlocks<BlockQ8_0>(x, xStride, static_cast<int>(t));
+        for (int64_t b = 0; b < nb; ++b)
+            sums[t * nb + b] =
+                hsumInt(_mm256_madd_epi16(_mm256_maddubs_epi16(ones, loadBytes(blocks[b].qs)), ones16()));
+    }
+    int64_t r = 0;
+    for (; r + 8 <= nRows; r += 8) {
+        const std::byte* rowGroup = w + wStride * static_cast<size_t>(r);
+        for (int64_t t0 = 0; t0 < nTokens; t0 += 4) {
+            const int tile = static_cast<int>(std::min<int64_t>(4, nTokens - t0));
+            const BlockQ8_0* acts[4];
+            const int32_t* tileSums[4];
+            for (int t = 0; t < tile; ++t) {
+                acts[t] = activationBlocks<BlockQ8_0>(x, xStride, static_cast<int>(t0 + t));
+                tileSums[t] = sums + (t0 + t) * nb;
+            }
+            float* out = y + t0 * yStride + r;
+            switch (tile) {
+            case 1:
+                iq4NlEightRows<1>(rowGroup, wStride, acts, tileSums, nb, out, yStride);
+                break;
+            case 2:
+                iq4NlEightRows<2>(rowGroup, wStride, acts, tileSums, nb, out, yStride);
+                break;
+            case 3:
+                iq4NlEightRows<3>(rowGroup, wStride, acts, tileSums, nb, out, yStride);
+                break;
+            default:
+                iq4NlEightRows<4>(rowGroup, wStride, acts, tileSums, nb, out, yStride);
+                break;
+            }
+        }
+    }
+    for (; r < nRows; ++r)
+        for (int64_t t = 0; t < nTokens; ++t)
+            dotIQ4_NLTile<1>(w + wStride * static_cast<size_t>(r), x + xStride * static_cast<size_t>(t),
+                             xStride, n, y + t * yStride + r);
+}
+
 // Small IQ4_XS batches of the 16-lane gemm: the AVX-VNNI table's 8-lane one (itself falling back to the int16
 // panel), or the AVX2 table's int16 panel.
 GemmFn laneFallbackIQ4_XS() {
@@ -1817,6 +1944,7 @@ KernelTable makeAvx512Table() {
     t.gemmIQ4_XS.runLlamaBatch = &gemmIQ4_XSLanes;
     t.gemmQ5_K = {&gemmK16<Q5_KPanel>, &prepareK16, &k16PreparedBytes, kK16MinTokens};
     t.gemmQ2_KGroups = &gemmQ2_KLanes;
+    t.gemmIQ4_NL.run = &gemmIQ4_NLAvx512;
     return t;
 }
 
