@@ -1503,13 +1503,15 @@ void dotF32GgmlTile(const void* weightRow, const std::byte* x, size_t xStride, i
 // 256-bit halves of a register carry two tokens, so one vpdpbusd, conversion, scale and FMA serve both; the
 // weight block is broadcast to both halves, kRows rows x kPairs token pairs of accumulators. The integer
 // lanes are exact whichever way they are formed: |w| times x negated where w < 0 (llama.cpp's sign trick;
-// where w is 0 the product is 0 either way, and -(-128) wraps to -128 in both).
-template <int kRows, int kPairs>
-void q8_0PairTile(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride, int tokens,
-                  int64_t nb, float* y, int64_t yStride) {
-    const BlockQ8_0* rows[kRows];
+// where w is 0 the product is 0 either way, and -(-128) wraps to -128 in both). Format::values unpacks a
+// weight block to 32 signed bytes (Q8_0Weights, Q5_0Weights: the same per-(row, token) order, dotQ5_0Tile's).
+template <typename Format, int kRows, int kPairs>
+void signedBlockPairTile(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride, int tokens,
+                         int64_t nb, float* y, int64_t yStride) {
+    using Block = typename Format::Block;
+    const Block* rows[kRows];
     for (int r = 0; r < kRows; ++r)
-        rows[r] = reinterpret_cast<const BlockQ8_0*>(w + wStride * static_cast<size_t>(r));
+        rows[r] = reinterpret_cast<const Block*>(w + wStride * static_cast<size_t>(r));
     const BlockQ8_0* acts[2 * kPairs];
     for (int t = 0; t < 2 * kPairs; ++t) // a missing last token repeats the one before; its sums are dropped
         acts[t] =
@@ -1529,8 +1531,7 @@ void q8_0PairTile(const std::byte* w, size_t wStride, const std::byte* x, size_t
             dx[p] = pairOf(_mm256_set1_ps(halfToFloat(lo.d)), _mm256_set1_ps(halfToFloat(hi.d)));
         }
         for (int r = 0; r < kRows; ++r) {
-            const __m512i wq =
-                _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(rows[r][b].qs)));
+            const __m512i wq = _mm512_broadcast_i64x4(Format::values(rows[r][b]));
             const __m512i absW = _mm512_abs_epi8(wq);
             const __mmask64 negative = _mm512_movepi8_mask(wq);
             const __m512 dw = _mm512_set1_ps(halfToFloat(rows[r][b].d));
@@ -1549,9 +1550,9 @@ void q8_0PairTile(const std::byte* w, size_t wStride, const std::byte* x, size_t
         }
 }
 
-template <int kRows>
-void q8_0PairRows(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride, int64_t nTokens,
-                  int64_t nb, float* y, int64_t yStride) {
+template <typename Format, int kRows>
+void signedBlockPairRows(const std::byte* w, size_t wStride, const std::byte* x, size_t xStride,
+                         int64_t nTokens, int64_t nb, float* y, int64_t yStride) {
     constexpr int kPairs = 3; // 4 x 3 accumulators, 3 token pairs and their scales, one row's operands
     for (int64_t t = 0; t < nTokens; t += 2 * kPairs) {
         const int tokens = static_cast<int>(std::min<int64_t>(2 * kPairs, nTokens - t));
@@ -1559,17 +1560,19 @@ void q8_0PairRows(const std::byte* w, size_t wStride, const std::byte* x, size_t
         float* yt = y + t * yStride;
         using Tile =
             void (*)(const std::byte*, size_t, const std::byte*, size_t, int, int64_t, float*, int64_t);
-        static constexpr Tile kTiles[kPairs + 1] = {nullptr, &q8_0PairTile<kRows, 1>, &q8_0PairTile<kRows, 2>,
-                                                    &q8_0PairTile<kRows, 3>};
+        static constexpr Tile kTiles[kPairs + 1] = {nullptr, &signedBlockPairTile<Format, kRows, 1>,
+                                                    &signedBlockPairTile<Format, kRows, 2>,
+                                                    &signedBlockPairTile<Format, kRows, 3>};
         kTiles[(tokens + 1) / 2](w, wStride, xt, xStride, tokens, nb, yt, yStride);
     }
 }
 
-// GemmKernel::run for Q8_0 (plain Q8_0 activation rows, as the dot product takes them).
-void gemmQ8_0Pairs(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
-                   int64_t nTokens, int64_t n, float* y, int64_t yStride) {
-    rowsInFours(&q8_0PairRows<4>, &q8_0PairRows<1>, w, wStride, nRows, x, xStride, nTokens, n / kQK8_0, y,
-                yStride);
+// GemmKernel::run for Q8_0 and Q5_0 (plain Q8_0 activation rows, as the dot products take them).
+template <typename Format>
+void gemmSignedBlockPairs(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x,
+                          size_t xStride, int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    rowsInFours(&signedBlockPairRows<Format, 4>, &signedBlockPairRows<Format, 1>, w, wStride, nRows, x,
+                xStride, nTokens, n / kQK8_0, y, yStride);
 }
 
 // ---- Q6_K batches: ggml_vec_dot_q6_K_q8_K's floats, two tokens a register ---------------------------------
@@ -1929,7 +1932,8 @@ KernelTable makeAvx512Table() {
     // generations needs the same floats): F16 prompt batches (BatchRounding::LlamaCpp) its tinyBLAS order
     // through the base table's gemmF16Sgemm (16 lanes here), Q8_0 and Q6_K batches of 2+ tokens the dot
     // product's order, two tokens a register.
-    t.gemmQ8_0 = {&gemmQ8_0Pairs, &quantizeQ8_0Avx2, &q8_0RowBytes, 2};
+    t.gemmQ8_0 = {&gemmSignedBlockPairs<Q8_0Weights>, &quantizeQ8_0Avx2, &q8_0RowBytes, 2};
+    t.gemmQ5_0 = {&gemmSignedBlockPairs<Q5_0Weights>, &quantizeQ8_0Avx2, &q8_0RowBytes, 2};
     t.gemmQ6_K = {&gemmQ6_KPairs, &quantizeQ8_KAvx2, &q8KRowBytes, 2};
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
     // LlamaCpp batches: the full groups of 4 tokens through the int8 lane gemm (12+ such tokens; the strips'
