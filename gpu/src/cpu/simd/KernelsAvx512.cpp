@@ -1816,7 +1816,7 @@ void iq4NlEightRows(const std::byte* w, size_t wStride, const BlockQ8_0* const* 
         const __m512i high[2] = {
             _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(packed[0], 4), lowMask)),
             _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(packed[1], 4), lowMask))};
-        const __m256 dw = rowScales8(rows, b);
+        const __m256 dw = rowScales8(rows, b, kRowsInOrder);
         for (int t = 0; t < kTokens; ++t) {
             const BlockQ8_0& xb = acts[t][b];
             const __m512i xLow =
