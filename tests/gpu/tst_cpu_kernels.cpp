@@ -495,8 +495,8 @@ private Q_SLOTS:
             QTest::newRow(name.constData()) << static_cast<int>(t) << cols;
             ++added;
         };
-        for (TensorType t :
-             {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0, TensorType::IQ4_NL, TensorType::Q5_0})
+        for (TensorType t : {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0, TensorType::IQ4_NL,
+                             TensorType::Q5_0, TensorType::Q4_1, TensorType::Q5_1})
             for (int cols : {32, 96, 2048 + 32, 5632})
                 add(t, cols);
         for (int cols : {1, 7, 17, 100})

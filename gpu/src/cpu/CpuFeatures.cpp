@@ -189,6 +189,12 @@ const GemmKernel* KernelTable::gemmFor(TensorType weightType) const {
     case TensorType::Q5_0:
         g = &gemmQ5_0;
         break;
+    case TensorType::Q4_1:
+        g = &gemmQ4_1;
+        break;
+    case TensorType::Q5_1:
+        g = &gemmQ5_1;
+        break;
     default:
         return nullptr;
     }

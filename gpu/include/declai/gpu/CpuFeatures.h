@@ -176,6 +176,8 @@ struct KernelTable {
     GemmKernel gemmQ3_K;
     GemmKernel gemmIQ4_NL;
     GemmKernel gemmQ5_0;
+    GemmKernel gemmQ4_1;
+    GemmKernel gemmQ5_1;
 
     // nullptr for weight types the engine cannot multiply.
     DotFn dotFor(TensorType weightType) const;
