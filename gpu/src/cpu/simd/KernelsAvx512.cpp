@@ -1770,8 +1770,7 @@ void gemmQ2_KLanes(const std::byte* w, size_t wStride, int64_t nRows, const std:
         }
 }
 
-// ---- IQ4_NL decode and small batches: eight rows a block, four rows to a register
-// ---------------------------
+// ---- IQ4_NL decode and small batches: eight rows a block, four rows to a register ----------------------
 
 // dotIQ4_NL's floats (per row and token: the block's integer dot, then acc = fma(float(isum), dw * dx, acc))
 // for 8 rows x kTokens tokens. Each 128-bit lane of a register holds one row's 16 nibble bytes (rows 0-3 in
