@@ -1798,12 +1798,14 @@ void iq4NlEightRows(const std::byte* w, size_t wStride, const BlockQ8_0* const* 
         __m512i packed[2];
         for (int h = 0; h < 2; ++h) {
             const BlockIQ4_NL* const* four = rows + 4 * h;
-            __m512i v =
-                _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(four[0][b].qs)));
-            for (int r = 1; r < 4; ++r)
-                v = _mm512_inserti32x4(v, _mm_loadu_si128(reinterpret_cast<const __m128i*>(four[r][b].qs)),
-                                       r);
-            packed[h] = v;
+            auto nibbles = [&](int r) {
+                return _mm_loadu_si128(reinterpret_cast<const __m128i*>(four[r][b].qs));
+            };
+            // The lane index of vinserti32x4 is an immediate: spelled out, not a loop variable.
+            __m512i v = _mm512_castsi128_si512(nibbles(0));
+            v = _mm512_inserti32x4(v, nibbles(1), 1);
+            v = _mm512_inserti32x4(v, nibbles(2), 2);
+            packed[h] = _mm512_inserti32x4(v, nibbles(3), 3);
         }
         for (int r = 0; r < 8; ++r) {
             // Decode: the same place of the next eight rows (contiguous after these), as gemmIQ4_NLEights.
