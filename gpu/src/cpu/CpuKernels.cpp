@@ -90,6 +90,12 @@ DotFn llamaGroupDot(const KernelTable& kernels, const WeightMatrix& w, int64_t n
     return nullptr;
 }
 
+// llamaGroupDot's products register-tiled over rows and tokens where the table has that (the same floats);
+// null: llamaGroupDot row by row.
+GemmFn llamaGroupGemm(const KernelTable& kernels, const WeightMatrix& w) {
+    return w.type == TensorType::Q2_K ? kernels.gemmQ2_KGroups : nullptr;
+}
+
 } // namespace
 
 void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
@@ -222,9 +228,9 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                     // llama.cpp's repacked gemm for the full groups of 4 tokens (from the first), its gemv
                     // (decode's floats) for the rest.
                     const int64_t groupedTokens = nTokens - nTokens % kLlamaGemmGroupTokens;
-                    if (w.type == TensorType::Q2_K && kernels.gemmQ2_KGroups)
-                        kernels.gemmQ2_KGroups(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes,
-                                               groupedTokens, w.cols, jobs[j].y + rBegin, w.rows);
+                    if (const GemmFn tiled = llamaGroupGemm(kernels, w))
+                        tiled(w.row(rBegin), w.rowBytes, rEnd - rBegin, act, layout.rowBytes, groupedTokens,
+                              w.cols, jobs[j].y + rBegin, w.rows);
                     else
                         multiplyRows(w, grouped, act, layout.rowBytes, groupedTokens, jobs[j].y, rBegin,
                                      rEnd);
