@@ -379,7 +379,23 @@ private Q_SLOTS:
                 const auto weights = randomMatrix(rng, type, rows, cols);
                 // 11 tokens span two of the OpenCL kernel's 8-token groups.
                 for (int64_t tokens : {1, 5, 11}) {
-                    const auto x = randomFloats(rng, static_cast<size_t>(cols * tokens));
+                    auto x = randomFloats(rng, static_cast<size_t>(cols * tokens));
+                    // Q4_1/Q5_1 read Q8_1 block sums after the values (DeviceOps::matMul) and add m * s
+                    // per block. The sums given are the blocks' sums of x moved by a random amount, so a
+                    // kernel that summed the activations itself (or skipped m) would fail the exact check.
+                    const bool blockSums = quant::activationTypeFor(type) == TensorType::Q8_1;
+                    const int64_t blocks = cols / kQK8_1;
+                    if (blockSums) {
+                        std::normal_distribution<float> shift(0.0f, 1.0f);
+                        for (int64_t b = 0; b < tokens * blocks; ++b) {
+                            double sum = 0.0;
+                            for (int64_t l = 0; l < kQK8_1; ++l)
+                                sum += x[static_cast<size_t>(b * kQK8_1 + l)];
+                            x.push_back(
+                                quant::fp16ToFp32(quant::fp32ToFp16(static_cast<float>(sum) + shift(rng))));
+                        }
+                    }
+                    QCOMPARE(static_cast<int64_t>(x.size()), roundedActivationFloats(type, cols, tokens));
                     const MatrixDesc desc{type, rows, cols};
                     const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
                         TRY_ASSIGN(bw, bufferWith(d, weights));
@@ -399,13 +415,26 @@ private Q_SLOTS:
                     std::vector<float> row(static_cast<size_t>(cols));
                     const size_t rowBytes = weights.size() / static_cast<size_t>(rows);
                     for (int64_t r = 0; r < rows; ++r) {
-                        quant::dequantizeRow(type, weights.data() + rowBytes * static_cast<size_t>(r),
-                                             row.data(), cols);
+                        const std::byte* weightRow = weights.data() + rowBytes * static_cast<size_t>(r);
+                        quant::dequantizeRow(type, weightRow, row.data(), cols);
                         for (int64_t t = 0; t < tokens; ++t) {
                             double sum = 0.0;
                             for (int64_t c = 0; c < cols; ++c)
                                 sum += static_cast<double>(row[static_cast<size_t>(c)]) *
                                        x[static_cast<size_t>(t * cols + c)];
+                            // sum(m * x) becomes m * s: the block's minimum (bytes 2-3 of its block)
+                            // times the given sum instead of the values' own.
+                            for (int64_t b = 0; blockSums && b < blocks; ++b) {
+                                f16_bits minBits;
+                                std::memcpy(&minBits,
+                                            weightRow + static_cast<size_t>(b) * (rowBytes / blocks) + 2,
+                                            sizeof minBits);
+                                double valuesSum = 0.0;
+                                for (int64_t l = 0; l < kQK8_1; ++l)
+                                    valuesSum += x[static_cast<size_t>(t * cols + b * kQK8_1 + l)];
+                                sum += quant::fp16ToFp32(minBits) *
+                                       (x[static_cast<size_t>(tokens * cols + t * blocks + b)] - valuesSum);
+                            }
                             exact[static_cast<size_t>(t * rows + r)] = static_cast<float>(sum);
                         }
                     }
@@ -636,11 +665,15 @@ private Q_SLOTS:
             for (int64_t tokens : {1, 5}) {
                 auto x = randomFloats(rng, static_cast<size_t>(cols * tokens), 4.0f);
                 std::fill(x.begin(), x.begin() + 32, 0.0f); // an all-zero block
+                // Q8_1 (Q4_1/Q5_1 weights) also writes each block's sum s after the values.
+                const auto outFloats = static_cast<size_t>(roundedActivationFloats(type, cols, tokens));
+                const bool q8_1 = quant::activationTypeFor(type) == TensorType::Q8_1;
+                QCOMPARE(outFloats, x.size() + (q8_1 ? x.size() / kQK8_1 : 0));
                 const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
                     TRY_ASSIGN(bx, bufferWith(d, x));
-                    TRY_ASSIGN(out, bufferWith(d, nullptr, x.size() * sizeof(float)));
+                    TRY_ASSIGN(out, bufferWith(d, nullptr, outFloats * sizeof(float)));
                     TRY(d.roundActivations(*bx, *out, cols, tokens, type));
-                    return fetch(d, *out, x.size());
+                    return fetch(d, *out, outFloats);
                 };
                 std::string label(tensorTypeName(type));
                 label.append(" batch=").append(std::to_string(tokens));

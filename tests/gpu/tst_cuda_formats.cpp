@@ -163,6 +163,35 @@ private Q_SLOTS:
         }
     }
 
+    // Q4_1/Q5_1's MatMul decoder leaves the block minimum out and returns it (the kernel adds it once per
+    // block times the activations' block sum): the values plus m must be the unit decoder's, and m the
+    // block's own F16 minimum (bytes 2-3), not 0 with m folded into the values.
+    void blockMinsSplitOff() {
+        const auto check = [](auto tag, TensorType type) {
+            constexpr Format F = decltype(tag)::kFormat;
+            static_assert(gpu::cuda::kHasBlockMins<F>);
+            const TensorTypeTraits traits = tensorTypeTraits(type);
+            std::mt19937 rng(11);
+            std::vector<uint8_t> row(*tensorBytes(type, kCols));
+            for (uint8_t& b : row)
+                b = static_cast<uint8_t>(rng());
+            tameHalfFields(type, row, rng);
+            for (int64_t u = 0; u < kCols / 32; ++u) {
+                float scaled[32], whole[32];
+                const float m = Fmt<F>::unitScaled(row.data(), u, scaled);
+                Fmt<F>::unit(row.data(), u, whole);
+                uint16_t field;
+                std::memcpy(&field, row.data() + static_cast<size_t>(u) * traits.blockBytes + 2, 2);
+                QCOMPARE(m, quant::fp16ToFp32(field));
+                for (int l = 0; l < 32; ++l)
+                    QCOMPARE(scaled[l] + m, whole[l]);
+            }
+        };
+        check(gpu::cuda::FormatTag<Format::Q4_1>{}, TensorType::Q4_1);
+        check(gpu::cuda::FormatTag<Format::Q5_1>{}, TensorType::Q5_1);
+        static_assert(!gpu::cuda::kHasBlockMins<Format::Q5_0> && !gpu::cuda::kHasBlockMins<Format::Q4_K>);
+    }
+
     void geluMatchesCpuEngine() {
         // Every F16 input (the function rounds its input to F16 first), and the saturated ends.
         for (uint32_t bits = 0; bits < 65536; ++bits) {

@@ -209,8 +209,28 @@ public:
         matrix.cols = w.cols;
         matrix.data = bytesOf(weights);
         matrix.rowBytes = static_cast<size_t>(*checkedRowBytes);
+        if (quant::activationTypeFor(w.type) == TensorType::Q8_1) {
+            matMulWithBlockSums(matrix, floatsOf(x), nTokens, floatsOf(y));
+            return {};
+        }
         cpu::matmul(matrix, floatsOf(x), nTokens, floatsOf(y), m_pool, m_scratch);
         return {};
+    }
+
+    // Q4_1/Q5_1: x carries the Q8_1 block sums after its values (DeviceOps::matMul). Each token's values
+    // are quantised to Q8_1 (roundActivations' output quantises back to itself), their s replaced by the
+    // given sums, and every row goes through the reference dot.
+    static void matMulWithBlockSums(const WeightMatrix& w, const float* x, int64_t nTokens, float* y) {
+        const int64_t blocks = w.cols / kQK8_1;
+        const float* sums = x + w.cols * nTokens;
+        std::vector<BlockQ8_1> activations(static_cast<size_t>(blocks));
+        for (int64_t t = 0; t < nTokens; ++t) {
+            quant::quantizeRowQ8_1(x + t * w.cols, activations.data(), w.cols);
+            for (int64_t b = 0; b < blocks; ++b)
+                activations[static_cast<size_t>(b)].s = quant::fp32ToFp16(sums[t * blocks + b]);
+            for (int64_t r = 0; r < w.rows; ++r)
+                y[t * w.rows + r] = quant::dotRow(w.type, w.row(r), activations.data(), w.cols);
+        }
     }
 
     Expected<void> rope(DeviceBuffer& x, const RopeParams& p) override {
@@ -343,6 +363,13 @@ public:
                 quant::dequantizeRow(actType, packed.data(), dst, cols);
             } else {
                 std::memcpy(dst, src, static_cast<size_t>(cols) * sizeof(float));
+            }
+            if (actType == TensorType::Q8_1) {
+                const auto* blocks = reinterpret_cast<const BlockQ8_1*>(packed.data());
+                const int64_t blockCount = cols / kQK8_1;
+                float* sums = floatsOf(out) + cols * nTokens + t * blockCount;
+                for (int64_t b = 0; b < blockCount; ++b)
+                    sums[b] = quant::fp16ToFp32(blocks[b].s);
             }
         }
         return {};

@@ -135,7 +135,7 @@ Expected<uint64_t> matMul(const Device& device, const DeviceBuffer& weights, con
         return r.error();
     if (auto r = buffer(device, weights, *bytes * static_cast<uint64_t>(w.rows), "weights"); !r)
         return r.error();
-    if (auto r = buffer(device, x, floats(w.cols * nTokens), "x"); !r)
+    if (auto r = buffer(device, x, floats(roundedActivationFloats(w.type, w.cols, nTokens)), "x"); !r)
         return r.error();
     if (auto r = buffer(device, y, floats(w.rows * nTokens), "y"); !r)
         return r.error();
@@ -313,6 +313,26 @@ int64_t activationBlock(TensorType type) {
     }
 }
 
+// Written out here rather than through quant::activationTypeFor: the HIP module links this file without core.
+bool pairsWithQ8_1(TensorType weightType) {
+    return weightType == TensorType::Q4_1 || weightType == TensorType::Q5_1;
+}
+
+RoundKind roundKind(TensorType weightType) {
+    if (weightType == TensorType::F16)
+        return RoundKind::F16;
+    if (pairsWithQ8_1(weightType))
+        return RoundKind::Q8_1;
+    switch (activationBlock(weightType)) {
+    case 32:
+        return RoundKind::Q8_0;
+    case 256:
+        return RoundKind::Q8_K;
+    default:
+        return RoundKind::Copy;
+    }
+}
+
 Expected<void> roundActivations(const Device& device, const DeviceBuffer& x, const DeviceBuffer& out,
                                 int64_t cols, int64_t nTokens, TensorType weightType) {
     if (!isComputeFormat(weightType))
@@ -330,7 +350,16 @@ Expected<void> roundActivations(const Device& device, const DeviceBuffer& x, con
                            .append(tensorTypeName(weightType)));
     if (auto r = buffer(device, x, floats(cols * nTokens), "x"); !r)
         return r;
-    return buffer(device, out, floats(cols * nTokens), "out");
+    return buffer(device, out, floats(roundedActivationFloats(weightType, cols, nTokens)), "out");
 }
 
 } // namespace declai::gpu::checks
+
+namespace declai::gpu {
+
+int64_t roundedActivationFloats(TensorType weightType, int64_t cols, int64_t nTokens) {
+    const int64_t values = cols * nTokens;
+    return checks::pairsWithQ8_1(weightType) ? values + values / kQK8_1 : values;
+}
+
+} // namespace declai::gpu

@@ -31,6 +31,13 @@ Expected<uint64_t> getRows(const Device& device, const DeviceBuffer& table, cons
                            std::span<const int32_t> ids, const DeviceBuffer& out);
 // Values per rounding block of roundActivations for weights of `type` (1 for F32/F16).
 int64_t activationBlock(TensorType type);
+// The roundActivations kernels' `kind` argument (round_activations in ops.cl, round_activations.comp,
+// CudaKernels.cu): what the activations for weights of a type are rounded to. Q8_1 is Q8_0's rounding
+// plus each block's sum s after the values (DeviceOps::roundActivations).
+enum class RoundKind : int { Copy = 0, F16 = 1, Q8_0 = 2, Q8_K = 3, Q8_1 = 4 };
+RoundKind roundKind(TensorType weightType);
+// Q4_1/Q5_1: activations in Q8_1, whose block sums MatMul reads after the values.
+bool pairsWithQ8_1(TensorType weightType);
 Expected<void> roundActivations(const Device& device, const DeviceBuffer& x, const DeviceBuffer& out,
                                 int64_t cols, int64_t nTokens, TensorType weightType);
 Expected<void> scatterScaledRows(const Device& device, const DeviceBuffer& src, const DeviceBuffer& slots,

@@ -329,13 +329,11 @@ public:
         if (auto r = bind(); !r)
             return r;
         const int64_t block = checks::activationBlock(weightType);
-        const cuda::RoundKind kind = weightType == TensorType::F32   ? cuda::RoundKind::Copy
-                                     : weightType == TensorType::F16 ? cuda::RoundKind::F16
-                                     : block == 32                   ? cuda::RoundKind::Q8_0
-                                                                     : cuda::RoundKind::Q8_K;
-        return check(
-            cuda::launchRoundActivations(m_stream, kind, ptrOf(x), ptrOf(out), cols * nTokens / block, block),
-            "round_activations launch");
+        static_assert(static_cast<int>(cuda::RoundKind::Q8_1) == static_cast<int>(checks::RoundKind::Q8_1));
+        const auto kind = static_cast<cuda::RoundKind>(checks::roundKind(weightType));
+        return check(cuda::launchRoundActivations(m_stream, kind, ptrOf(x), ptrOf(out),
+                                                  cols * nTokens / block, block, cols * nTokens),
+                     "round_activations launch");
     }
 
 private:

@@ -177,6 +177,10 @@ DECLAI_CUDA_FN int q3kScale(const uint8_t* p, int s) {
 template <Format F>
 struct Fmt;
 
+// Formats whose Fmt has unitScaled (the values without the block minimum, which is returned).
+template <Format F>
+constexpr bool kHasBlockMins = F == Format::Q4_1 || F == Format::Q5_1;
+
 // The newer formats gather through their unit decoder (gathers read embedding rows only, once per token).
 template <class Self>
 struct GatherByUnit {
@@ -294,18 +298,26 @@ struct Fmt<Format::Q6_K> {
     }
 };
 
-// Q4_1 / Q5_0 / Q5_1 / IQ4_NL: one block per unit.
+// Q4_1 / Q5_0 / Q5_1 / IQ4_NL: one block per unit. Q4_1 and Q5_1 (kHasBlockMins) also decode without their
+// block minimum: unitScaled leaves d * q in w and returns m, which MatMul adds once per block times the
+// activations' block sum, as llama.cpp's Q4_1 x Q8_1 dot does (d * q is exact in float, so unit's d * q + m
+// is the same value).
 template <>
 struct Fmt<Format::Q4_1> : GatherByUnit<Fmt<Format::Q4_1>> {
-    DECLAI_CUDA_FN static void unit(const uint8_t* row, int64_t u, float* w) {
+    DECLAI_CUDA_FN static float unitScaled(const uint8_t* row, int64_t u, float* w) {
         const uint8_t* b = row + u * fmt::kQ4_1Bytes;
         const float d = fmt::loadF16(b);
-        const float m = fmt::loadF16(b + 2);
         for (int l = 0; l < 16; ++l) {
             const uint8_t q = b[4 + l];
-            w[l] = static_cast<float>(q & 0xF) * d + m;
-            w[l + 16] = static_cast<float>(q >> 4) * d + m;
+            w[l] = static_cast<float>(q & 0xF) * d;
+            w[l + 16] = static_cast<float>(q >> 4) * d;
         }
+        return fmt::loadF16(b + 2);
+    }
+    DECLAI_CUDA_FN static void unit(const uint8_t* row, int64_t u, float* w) {
+        const float m = unitScaled(row, u, w);
+        for (int l = 0; l < 32; ++l)
+            w[l] += m;
     }
 };
 
@@ -322,13 +334,18 @@ struct Fmt<Format::Q5_0> : GatherByUnit<Fmt<Format::Q5_0>> {
 
 template <>
 struct Fmt<Format::Q5_1> : GatherByUnit<Fmt<Format::Q5_1>> {
-    DECLAI_CUDA_FN static void unit(const uint8_t* row, int64_t u, float* w) {
+    DECLAI_CUDA_FN static float unitScaled(const uint8_t* row, int64_t u, float* w) {
         const uint8_t* b = row + u * fmt::kQ5_1Bytes;
         const float d = fmt::loadF16(b);
-        const float m = fmt::loadF16(b + 2);
         const uint32_t qh = fmt::loadU32(b + 4);
         for (int l = 0; l < 32; ++l)
-            w[l] = static_cast<float>(fmt::fiveBitValue(b + 8, qh, l)) * d + m;
+            w[l] = static_cast<float>(fmt::fiveBitValue(b + 8, qh, l)) * d;
+        return fmt::loadF16(b + 2);
+    }
+    DECLAI_CUDA_FN static void unit(const uint8_t* row, int64_t u, float* w) {
+        const float m = unitScaled(row, u, w);
+        for (int l = 0; l < 32; ++l)
+            w[l] += m;
     }
 };
 

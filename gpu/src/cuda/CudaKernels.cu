@@ -71,13 +71,22 @@ __global__ void __launch_bounds__(kBlock)
     for (int t = 0; t < kTokensPerBlock; ++t)
         acc[t] = 0.0f;
     float values[kUnit];
+    // Q4_1/Q5_1: the activations' block sums follow their nTokens * cols values (round_activations' Q8_1
+    // layout) and each block adds m * s, as llama.cpp's Q4_1 x Q8_1 dot does.
+    const float* blockSums = x + nTokens * cols;
     for (int64_t u = threadIdx.x; u < units; u += kBlock) {
-        Fmt<F>::unit(row, u, values);
+        float blockMin = 0.0f;
+        if constexpr (kHasBlockMins<F>)
+            blockMin = Fmt<F>::unitScaled(row, u, values);
+        else
+            Fmt<F>::unit(row, u, values);
         for (int t = 0; t < count; ++t) {
             const float* xt = x + (t0 + t) * cols + u * kUnit;
             float sum = 0.0f;
             for (int l = 0; l < kUnit; ++l)
                 sum += values[l] * xt[l];
+            if constexpr (kHasBlockMins<F>)
+                sum += blockMin * blockSums[(t0 + t) * units + u];
             acc[t] += sum;
         }
     }
@@ -301,7 +310,9 @@ __global__ void sumRowGroupsKernel(const float* in, float* out, int64_t groups, 
 }
 
 // One thread per rounding block (see round_activations in ops.cl); rintf rounds half to even.
-__global__ void roundActivationsKernel(const float* x, float* out, int kind, int64_t blocks, int64_t block) {
+// Q8_1 also writes block b's s = fp16(d * sum(q)), d unrounded, to out[sumsAt + b] (quantize_row_q8_1).
+__global__ void roundActivationsKernel(const float* x, float* out, int kind, int64_t blocks, int64_t block,
+                                       int64_t sumsAt) {
     for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b < blocks;
          b += static_cast<int64_t>(gridDim.x) * blockDim.x) {
         const float* xb = x + b * block;
@@ -310,15 +321,21 @@ __global__ void roundActivationsKernel(const float* x, float* out, int kind, int
             ob[0] = xb[0];
         } else if (kind == static_cast<int>(RoundKind::F16)) {
             ob[0] = roundF16(xb[0]);
-        } else if (kind == static_cast<int>(RoundKind::Q8_0)) {
+        } else if (kind == static_cast<int>(RoundKind::Q8_0) || kind == static_cast<int>(RoundKind::Q8_1)) {
             float amax = 0.0f;
             for (int64_t i = 0; i < block; ++i)
                 amax = fmaxf(amax, fabsf(xb[i]));
             const float d = amax / 127.0f;
             const float id = amax != 0.0f ? 127.0f / amax : 0.0f; // llama.cpp's x86 quantize_row_q8_0
             const float storedScale = roundF16(d);
-            for (int64_t i = 0; i < block; ++i)
-                ob[i] = storedScale * rintf(xb[i] * id);
+            int sum = 0;
+            for (int64_t i = 0; i < block; ++i) {
+                const float q = rintf(xb[i] * id);
+                ob[i] = storedScale * q;
+                sum += static_cast<int>(q);
+            }
+            if (kind == static_cast<int>(RoundKind::Q8_1))
+                out[sumsAt + b] = roundF16(d * static_cast<float>(sum));
         } else {
             float amax = 0.0f;
             float signedMax = 0.0f;
@@ -454,9 +471,9 @@ cudaError_t launchGetRows(cudaStream_t stream, Format format, const void* table,
 }
 
 cudaError_t launchRoundActivations(cudaStream_t stream, RoundKind kind, const float* x, float* out,
-                                   int64_t blocks, int64_t block) {
-    roundActivationsKernel<<<gridFor(blocks), 256, 0, stream>>>(x, out, static_cast<int>(kind), blocks,
-                                                                block);
+                                   int64_t blocks, int64_t block, int64_t sumsAt) {
+    roundActivationsKernel<<<gridFor(blocks), 256, 0, stream>>>(x, out, static_cast<int>(kind), blocks, block,
+                                                                sumsAt);
     return cudaGetLastError();
 }
 

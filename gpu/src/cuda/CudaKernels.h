@@ -10,11 +10,14 @@
 
 namespace declai::gpu::cuda {
 
-// roundActivations modes: copy, F16, Q8_0 (32, F16 scale), Q8_K (256, float scale).
-enum class RoundKind : int { Copy = 0, F16 = 1, Q8_0 = 2, Q8_K = 3 };
+// roundActivations modes: copy, F16, Q8_0 (32, F16 scale), Q8_K (256, float scale), Q8_1 (Q8_0 plus the
+// block sums after the values); the values of checks::RoundKind (OpChecks.h), which this plain header for
+// nvcc does not include.
+enum class RoundKind : int { Copy = 0, F16 = 1, Q8_0 = 2, Q8_K = 3, Q8_1 = 4 };
 
 cudaError_t launchRmsNorm(cudaStream_t stream, const float* x, const float* weight, float* out, int64_t n,
                           int64_t nTokens, float eps);
+// Q4_1/Q5_1: x holds the Q8_1 block sums after its nTokens * cols values (DeviceOps::matMul).
 cudaError_t launchMatMul(cudaStream_t stream, Format format, const void* w, uint64_t rowBytes, const float* x,
                          float* y, int64_t rows, int64_t cols, int64_t nTokens);
 cudaError_t launchRope(cudaStream_t stream, float* x, int64_t nTokens, int64_t heads, int64_t headDim,
@@ -42,7 +45,8 @@ cudaError_t launchSumRowGroups(cudaStream_t stream, const float* in, float* out,
                                int64_t groupSize, int64_t cols);
 cudaError_t launchGetRows(cudaStream_t stream, Format format, const void* table, uint64_t rowBytes,
                           const int32_t* ids, int64_t count, float* out, int64_t cols);
+// Q8_1 writes block b's sum to out[sumsAt + b].
 cudaError_t launchRoundActivations(cudaStream_t stream, RoundKind kind, const float* x, float* out,
-                                   int64_t blocks, int64_t block);
+                                   int64_t blocks, int64_t block, int64_t sumsAt);
 
 } // namespace declai::gpu::cuda

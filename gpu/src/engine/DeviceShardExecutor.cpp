@@ -250,7 +250,10 @@ Expected<void> DeviceShardExecutor::reserveActivations(int64_t nTokens) {
         {&next.proj, c.embeddingLength},
         {&next.gate, c.feedForwardLength},
         {&next.up, c.feedForwardLength},
-        {&next.rounded, std::max({c.embeddingLength, c.qDim(), c.feedForwardLength})},
+        // Q8_1's layout (the values, then their block sums) is the largest roundActivations writes.
+        {&next.rounded,
+         gpu::roundedActivationFloats(TensorType::Q4_1,
+                                      std::max({c.embeddingLength, c.qDim(), c.feedForwardLength}), 1)},
         {&next.qNormed, c.has(LayerTensor::QNorm) ? c.qDim() : 0},
         {&next.kNormed, c.has(LayerTensor::KNorm) ? c.kvDim() : 0},
         {&next.router, c.expertCount},

@@ -348,13 +348,11 @@ public:
         if (auto r = checks::roundActivations(*this, x, out, cols, nTokens, weightType); !r)
             return r;
         const int64_t block = checks::activationBlock(weightType);
-        const cl_int kind = weightType == TensorType::F32   ? 0
-                            : weightType == TensorType::F16 ? 1
-                            : block == 32                   ? 2
-                                                            : 3;
         const size_t global[] = {static_cast<size_t>(cols * nTokens / block)};
-        return run("round_activations", 1, global, nullptr, memOf(x), memOf(out), kind,
-                   static_cast<cl_int>(block));
+        // Q8_1's block sums go after the cols * nTokens values.
+        return run("round_activations", 1, global, nullptr, memOf(x), memOf(out),
+                   static_cast<cl_int>(checks::roundKind(weightType)), static_cast<cl_int>(block),
+                   static_cast<cl_ulong>(cols * nTokens));
     }
 
     Expected<void> scatterScaledRows(const DeviceBuffer& src, const DeviceBuffer& slots, int64_t first,

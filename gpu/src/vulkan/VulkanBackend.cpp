@@ -418,14 +418,12 @@ public:
         if (auto r = checks::roundActivations(*this, x, out, cols, nTokens, weightType); !r)
             return r;
         const int64_t block = checks::activationBlock(weightType);
+        // Q8_1's block sums go after the cols * nTokens values (sumsAt).
         struct {
-            uint32_t blocks, kind, block;
+            uint32_t blocks, kind, block, sumsAt;
         } push{static_cast<uint32_t>(cols * nTokens / block),
-               weightType == TensorType::F32   ? 0u
-               : weightType == TensorType::F16 ? 1u
-               : block == 32                   ? 2u
-                                               : 3u,
-               static_cast<uint32_t>(block)};
+               static_cast<uint32_t>(checks::roundKind(weightType)), static_cast<uint32_t>(block),
+               static_cast<uint32_t>(cols * nTokens)};
         return dispatchFlat("round_activations", {&x, &out}, &push, sizeof push, push.blocks);
     }
 

@@ -169,9 +169,11 @@ __kernel void sum_row_groups(__global const float* in, __global float* out, int 
 
 // Rounds activations to the format the CPU reference multiplies with (see DeviceOps::roundActivations):
 // one work-item per block, global = (nTokens * cols / block). kind: 0 copy (block 1), 1 F16 (block 1),
-// 2 Q8_0 (block 32, F16 scale), 3 Q8_K (block 256, float scale). rint() is round-half-even, like the
-// reference's nearbyint.
-__kernel void round_activations(__global const float* x, __global float* out, int kind, int block) {
+// 2 Q8_0 (block 32, F16 scale), 3 Q8_K (block 256, float scale), 4 Q8_1 (Q8_0, and block b's sum
+// s = fp16(d * sum(q)) with the unrounded d in out[sumsAt + b], as llama.cpp's quantize_row_q8_1).
+// rint() is round-half-even, like the reference's nearbyint.
+__kernel void round_activations(__global const float* x, __global float* out, int kind, int block,
+                                ulong sumsAt) {
     const ulong base = (ulong)get_global_id(0) * (ulong)block;
     __global const float* xb = x + base;
     __global float* ob = out + base;
@@ -179,15 +181,21 @@ __kernel void round_activations(__global const float* x, __global float* out, in
         ob[0] = xb[0];
     } else if (kind == 1) {
         ob[0] = round_f16(xb[0]);
-    } else if (kind == 2) {
+    } else if (kind == 2 || kind == 4) {
         float amax = 0.0f;
         for (int i = 0; i < block; ++i)
             amax = fmax(amax, fabs(xb[i]));
         const float d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f; /* llama.cpp's x86 quantize_row_q8_0 */
         const float storedScale = round_f16(d);
-        for (int i = 0; i < block; ++i)
-            ob[i] = storedScale * rint(xb[i] * id);
+        int sum = 0;
+        for (int i = 0; i < block; ++i) {
+            const float q = rint(xb[i] * id);
+            ob[i] = storedScale * q;
+            sum += (int)q;
+        }
+        if (kind == 4)
+            out[sumsAt + get_global_id(0)] = round_f16(d * (float)sum);
     } else {
         float amax = 0.0f;
         float signedMax = 0.0f;

@@ -103,16 +103,24 @@ void unit_q6_k(__global const uchar* row, int u, float* w) {
     }
 }
 
-// Q4_1 / Q5_0 / Q5_1 / IQ4_NL: one block per unit.
-void unit_q4_1(__global const uchar* row, int u, float* w) {
+// Q4_1 / Q5_0 / Q5_1 / IQ4_NL: one block per unit. The Q4_1/Q5_1 "scaled" decoders leave d * q in w and
+// return the block minimum m, which MatMul adds once per block times the activations' block sum (as
+// llama.cpp's Q4_1 x Q8_1 dot); d * q is exact in float, so adding m afterwards gives the same values.
+float unit_q4_1_scaled(__global const uchar* row, int u, float* w) {
     __global const uchar* b = row + u * Q4_1_BYTES;
     const float d = load_f16(b);
-    const float m = load_f16(b + 2);
     for (int l = 0; l < 16; ++l) {
         const uchar q = b[4 + l];
-        w[l] = (float)(q & 0xF) * d + m;
-        w[l + 16] = (float)(q >> 4) * d + m;
+        w[l] = (float)(q & 0xF) * d;
+        w[l + 16] = (float)(q >> 4) * d;
     }
+    return load_f16(b + 2);
+}
+
+void unit_q4_1(__global const uchar* row, int u, float* w) {
+    const float m = unit_q4_1_scaled(row, u, w);
+    for (int l = 0; l < 32; ++l)
+        w[l] += m;
 }
 
 // The 5-bit value l (0..31) of a Q5_0 / Q5_1 block: nibble l % 16 of qs, plus bit l of qh as bit 4.
@@ -129,13 +137,19 @@ void unit_q5_0(__global const uchar* row, int u, float* w) {
         w[l] = (float)(five_bit_value(b + 6, qh, l) - 16) * d;
 }
 
-void unit_q5_1(__global const uchar* row, int u, float* w) {
+float unit_q5_1_scaled(__global const uchar* row, int u, float* w) {
     __global const uchar* b = row + u * Q5_1_BYTES;
     const float d = load_f16(b);
-    const float m = load_f16(b + 2);
     const uint qh = load_u32(b + 4);
     for (int l = 0; l < 32; ++l)
-        w[l] = (float)five_bit_value(b + 8, qh, l) * d + m;
+        w[l] = (float)five_bit_value(b + 8, qh, l) * d;
+    return load_f16(b + 2);
+}
+
+void unit_q5_1(__global const uchar* row, int u, float* w) {
+    const float m = unit_q5_1_scaled(row, u, w);
+    for (int l = 0; l < 32; ++l)
+        w[l] += m;
 }
 
 void unit_iq4_nl(__global const uchar* row, int u, float* w) {

@@ -18,6 +18,18 @@ float f16At(uint off) { return unpackHalf2x16((w[off >> 2] >> ((off & 2u) * 8u))
 uint u32At(uint off) {
     return byteAt(off) | (byteAt(off + 1u) << 8) | (byteAt(off + 2u) << 16) | (byteAt(off + 3u) << 24);
 }
+#if FMT == 6 || FMT == 8
+// Q4_1 / Q5_1 carry a block minimum m. matmul.comp adds m once per block times the activations' block sum
+// (llama.cpp's Q4_1 x Q8_1 dot) and so defines SEPARATE_MINS to have unitValues leave it out; d * q is
+// exact in float, so both ways give the same values.
+#define BLOCK_MINS
+float blockMin(uint row, uint u) { return f16At(row + u * (FMT == 6 ? 20u : 24u) + 2u); }
+#ifdef SEPARATE_MINS
+#define UNIT_MIN(row, u) 0.0
+#else
+#define UNIT_MIN(row, u) blockMin(row, u)
+#endif
+#endif
 #if FMT == 12 || FMT == 13
 // What an IQ4_NL / IQ4_XS nibble stands for (core's kIQ4NLValues).
 const float kIq4NlValues[16] = float[16](-127.0, -104.0, -83.0, -65.0, -49.0, -35.0, -22.0, -10.0, 1.0, 13.0,
@@ -90,7 +102,7 @@ void unitValues(uint row, uint u, out float v[VPU]) {
 #elif FMT == 6
     const uint b = row + u * 20u;
     const float d = f16At(b);
-    const float m = f16At(b + 2u);
+    const float m = UNIT_MIN(row, u);
     for (uint l = 0u; l < 16u; ++l) {
         const uint q = byteAt(b + 4u + l);
         v[l] = float(q & 15u) * d + m;
@@ -105,7 +117,7 @@ void unitValues(uint row, uint u, out float v[VPU]) {
 #elif FMT == 8
     const uint b = row + u * 24u;
     const float d = f16At(b);
-    const float m = f16At(b + 2u);
+    const float m = UNIT_MIN(row, u);
     const uint qh = u32At(b + 4u);
     for (uint l = 0u; l < 32u; ++l)
         v[l] = float(fiveBitValue(b + 8u, qh, l)) * d + m;

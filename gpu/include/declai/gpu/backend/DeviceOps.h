@@ -20,6 +20,10 @@ namespace declai::gpu {
 
 class Device;
 
+// Floats roundActivations writes for nTokens rows of cols values rounded for `weightType` weights (and
+// MatMul of such weights reads): nTokens * cols, plus one block sum per 32 values for Q4_1/Q5_1.
+int64_t roundedActivationFloats(TensorType weightType, int64_t cols, int64_t nTokens);
+
 enum class OpKind {
     RmsNorm,
     MatMul,
@@ -120,7 +124,9 @@ public:
     [[nodiscard]] virtual Expected<void> rmsNorm(const DeviceBuffer& x, const DeviceBuffer& weight,
                                                  DeviceBuffer& out, int64_t n, int64_t nTokens,
                                                  float eps) = 0;
-    // y[t][r] = dot(W.row(r), x[t]): x is nTokens x w.cols, y is nTokens x w.rows.
+    // y[t][r] = dot(W.row(r), x[t]): x is nTokens x w.cols, y is nTokens x w.rows. For Q4_1/Q5_1 weights x
+    // is in roundActivations' Q8_1 layout (the values, then one block sum s per 32 values) and each block
+    // adds m * s, as llama.cpp's Q4_1 x Q8_1 dot does; roundedActivationFloats gives its size.
     [[nodiscard]] virtual Expected<void> matMul(const DeviceBuffer& weights, const MatrixDesc& w,
                                                 const DeviceBuffer& x, int64_t nTokens, DeviceBuffer& y) = 0;
     // Rotates adjacent pairs of the first ropeDims values of every head in place (llama "normal" mode,
@@ -149,8 +155,12 @@ public:
     // out = x (nTokens rows of cols floats) rounded to the activation format llama.cpp's CPU path pairs
     // with `weightType` (quant::activationTypeFor: Q8_0 blocks of 32 with an F16 scale for Q8_0/Q4_0
     // weights, Q8_K blocks of 256 with a float scale for Q4_K/Q6_K, F16 for F16), written back as floats;
-    // a plain copy for F32. The engine runs it before MatMul so a device multiplies the same activation
-    // values as the CPU reference (keeps quantised models' logits next to llama.cpp's).
+    // a plain copy for F32. Q8_1 (Q4_1/Q5_1 weights) rounds as Q8_0 and then stores, after all
+    // nTokens * cols values, each block's s = fp16(d * sum(q)) with d before its F16 rounding (token-major,
+    // cols / 32 per token): llama.cpp multiplies the weights' block minimum by that s, which the rounded
+    // values alone cannot reproduce. out holds roundedActivationFloats(weightType, cols, nTokens) floats.
+    // The engine runs it before MatMul so a device multiplies the same activation values as the CPU
+    // reference (keeps quantised models' logits next to llama.cpp's).
     [[nodiscard]] virtual Expected<void> roundActivations(const DeviceBuffer& x, DeviceBuffer& out,
                                                           int64_t cols, int64_t nTokens,
                                                           TensorType weightType) = 0;
