@@ -405,6 +405,75 @@ void quantizeRowQ5_K(const float* x, BlockQ5_K* y, int64_t n) {
     }
 }
 
+// llama.cpp's quantize_row_q4_1_ref: min and (max - min) / 15 per block, values 0..15.
+void quantizeRowQ4_1(const float* x, BlockQ4_1* y, int64_t n) {
+    for (int64_t b = 0; b < n / kQK4_1; ++b) {
+        const float* xb = x + b * kQK4_1;
+        float lo = xb[0];
+        float hi = xb[0];
+        for (int j = 1; j < kQK4_1; ++j) {
+            lo = std::min(lo, xb[j]);
+            hi = std::max(hi, xb[j]);
+        }
+        const float d = (hi - lo) / 15.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        y[b].d = fp32ToFp16(d);
+        y[b].m = fp32ToFp16(lo);
+        for (int j = 0; j < kQK4_1 / 2; ++j) {
+            const int v0 = std::clamp(static_cast<int>((xb[j] - lo) * id + 0.5f), 0, 15);
+            const int v1 = std::clamp(static_cast<int>((xb[j + kQK4_1 / 2] - lo) * id + 0.5f), 0, 15);
+            y[b].qs[j] = static_cast<uint8_t>(v0 | (v1 << 4));
+        }
+    }
+}
+
+// Q2_K: per 16-value sub-block x ~ scale * q - min with q in 0..3; the 16 scales and mins are quantised to
+// 4 bits against the block's largest (d, dmin). Like quantizeAffineK, simpler than llama.cpp's search-based
+// quantiser but the same format, so llama.cpp reads what this writes.
+void quantizeRowQ2_K(const float* x, BlockQ2_K* y, int64_t n) {
+    constexpr int kSubBlocks = kQKK / 16;
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float* xb = x + b * kQKK;
+        float scales[kSubBlocks];
+        float mins[kSubBlocks];
+        float maxScale = 0.0f;
+        float maxMin = 0.0f;
+        for (int s = 0; s < kSubBlocks; ++s) {
+            float lo = 0.0f;
+            float hi = 0.0f;
+            for (int j = 0; j < 16; ++j) {
+                lo = std::min(lo, xb[s * 16 + j]);
+                hi = std::max(hi, xb[s * 16 + j]);
+            }
+            scales[s] = (hi - lo) / 3.0f;
+            mins[s] = -lo;
+            maxScale = std::max(maxScale, scales[s]);
+            maxMin = std::max(maxMin, mins[s]);
+        }
+        y[b].d = fp32ToFp16(maxScale / 15.0f);
+        y[b].dmin = fp32ToFp16(maxMin / 15.0f);
+        const float d = fp16ToFp32(y[b].d);
+        const float dmin = fp16ToFp32(y[b].dmin);
+        std::memset(y[b].qs, 0, sizeof y[b].qs);
+        for (int s = 0; s < kSubBlocks; ++s) {
+            const int ls = d > 0 ? std::clamp(static_cast<int>(std::nearbyint(scales[s] / d)), 0, 15) : 0;
+            const int lm = dmin > 0 ? std::clamp(static_cast<int>(std::nearbyint(mins[s] / dmin)), 0, 15) : 0;
+            y[b].scales[s] = static_cast<uint8_t>(ls | (lm << 4));
+            const float effScale = d * static_cast<float>(ls);
+            const float effMin = dmin * static_cast<float>(lm);
+            for (int j = 0; j < 16; ++j) {
+                // Element e = 128i + 32k + l is bits 2k..2k+1 of qs[32i + l] (dequantizeRowQ2_K).
+                const int e = s * 16 + j;
+                const int v =
+                    effScale > 0
+                        ? std::clamp(static_cast<int>(std::nearbyint((xb[e] + effMin) / effScale)), 0, 3)
+                        : 0;
+                y[b].qs[32 * (e / 128) + e % 32] |= static_cast<uint8_t>(v << (2 * ((e % 128) / 32)));
+            }
+        }
+    }
+}
+
 // llama.cpp's quantize_row_q5_0_ref: the largest magnitude maps to -16, values to 0..31 around 16.
 void quantizeRowQ5_0(const float* x, BlockQ5_0* y, int64_t n) {
     for (int64_t b = 0; b < n / kQK5_0; ++b) {
@@ -590,6 +659,9 @@ bool quantizeRow(TensorType type, const float* x, void* out, int64_t n) {
     case TensorType::IQ4_XS:
         quantizeRowIQ4_XS(x, static_cast<BlockIQ4_XS*>(out), n);
         return true;
+    case TensorType::Q4_1:
+        quantizeRowQ4_1(x, static_cast<BlockQ4_1*>(out), n);
+        return true;
     case TensorType::Q5_0:
         quantizeRowQ5_0(x, static_cast<BlockQ5_0*>(out), n);
         return true;
@@ -598,6 +670,9 @@ bool quantizeRow(TensorType type, const float* x, void* out, int64_t n) {
         return true;
     case TensorType::IQ4_NL:
         quantizeRowIQ4_NL(x, static_cast<BlockIQ4_NL*>(out), n);
+        return true;
+    case TensorType::Q2_K:
+        quantizeRowQ2_K(x, static_cast<BlockQ2_K*>(out), n);
         return true;
     default:
         return false;

@@ -366,6 +366,36 @@ private Q_SLOTS:
         QTest::newRow("mixtral-tiny q3_k_m")
             << QStringLiteral("mixtral-tiny") << QStringLiteral("q3_k_m")
             << QStringLiteral("F32 x25, Q3_K x25, Q4_K x8, Q5_K x8, Q6_K x1, Q8_0 x16");
+        // The 32-value types and Q2_K / Q6_K / IQ4_NL (2026-12-05: the same llama-quantize on F16 files of
+        // these shapes written by `model synth --type f16`; per tensor, not only the counts, the same types).
+        // Q2_K: attn_v, attn_output and ffn_down as Q3_K (attn_v Q4_K from 4 queries per KV head), 896-wide
+        // rows falling back to Q4_0; IQ4_NL: the IQ4_XS rules; Q6_K: every matrix, Q8_0 where 896 is too
+        // short.
+        QTest::newRow("q4_1") << llama20m << QStringLiteral("q4_1")
+                              << QStringLiteral("F32 x9, Q4_1 x29, Q6_K x1");
+        QTest::newRow("q5_0") << llama20m << QStringLiteral("q5_0")
+                              << QStringLiteral("F32 x9, Q5_0 x29, Q6_K x1");
+        QTest::newRow("q5_1") << llama20m << QStringLiteral("q5_1")
+                              << QStringLiteral("F32 x9, Q5_1 x29, Q6_K x1");
+        QTest::newRow("q2_k") << llama20m << QStringLiteral("q2_k")
+                              << QStringLiteral("F32 x9, Q2_K x17, Q3_K x12, Q6_K x1");
+        QTest::newRow("q6_k") << llama20m << QStringLiteral("q6_k") << QStringLiteral("F32 x9, Q6_K x30");
+        QTest::newRow("iq4_nl") << llama20m << QStringLiteral("iq4_nl")
+                                << QStringLiteral("F32 x9, IQ4_NL x29, Q6_K x1");
+        QTest::newRow("qwen2.5-0.5b q2_k")
+            << QStringLiteral("qwen2.5-0.5b") << QStringLiteral("q2_k")
+            << QStringLiteral("F32 x121, Q3_K x24, Q4_0 x120, Q5_0 x24, Q8_0 x1");
+        QTest::newRow("qwen2.5-0.5b q6_k") << QStringLiteral("qwen2.5-0.5b") << QStringLiteral("q6_k")
+                                           << QStringLiteral("F32 x121, Q6_K x24, Q8_0 x145");
+        QTest::newRow("qwen2.5-0.5b iq4_nl")
+            << QStringLiteral("qwen2.5-0.5b") << QStringLiteral("iq4_nl")
+            << QStringLiteral("F32 x121, IQ4_NL x141, Q5_1 x24, Q5_K x3, Q8_0 x1");
+        QTest::newRow("mixtral-tiny q2_k")
+            << QStringLiteral("mixtral-tiny") << QStringLiteral("q2_k")
+            << QStringLiteral("F32 x25, Q2_K x25, Q3_K x8, Q5_K x8, Q6_K x1, Q8_0 x16");
+        QTest::newRow("mixtral-tiny iq4_nl")
+            << QStringLiteral("mixtral-tiny") << QStringLiteral("iq4_nl")
+            << QStringLiteral("F32 x25, IQ4_NL x32, Q5_K x9, Q6_K x1, Q8_0 x16");
     }
 
     void modelSynthNewerMixes() {

@@ -92,6 +92,8 @@ private Q_SLOTS:
         QTest::newRow("Q4_K") << int(TensorType::Q4_K) << 0.12;
         QTest::newRow("Q4_0") << int(TensorType::Q4_0) << 0.12;
         // The model synthesiser's other types (llama-quantize's mixes and their fallbacks).
+        QTest::newRow("Q4_1") << int(TensorType::Q4_1) << 0.12;
+        QTest::newRow("Q2_K") << int(TensorType::Q2_K) << 0.5;
         QTest::newRow("Q5_0") << int(TensorType::Q5_0) << 0.06;
         QTest::newRow("Q5_1") << int(TensorType::Q5_1) << 0.06;
         QTest::newRow("Q5_K") << int(TensorType::Q5_K) << 0.06;

@@ -40,6 +40,8 @@ void quantizeRowQ6_K(const float* x, BlockQ6_K* y, int64_t n);
 void quantizeRowQ5_K(const float* x, BlockQ5_K* y, int64_t n);
 void quantizeRowQ3_K(const float* x, BlockQ3_K* y, int64_t n);
 void quantizeRowIQ4_XS(const float* x, BlockIQ4_XS* y, int64_t n);
+void quantizeRowQ4_1(const float* x, BlockQ4_1* y, int64_t n);
+void quantizeRowQ2_K(const float* x, BlockQ2_K* y, int64_t n);
 void quantizeRowQ5_0(const float* x, BlockQ5_0* y, int64_t n);
 void quantizeRowQ5_1(const float* x, BlockQ5_1* y, int64_t n);
 void quantizeRowIQ4_NL(const float* x, BlockIQ4_NL* y, int64_t n);
