@@ -88,10 +88,11 @@ private Q_SLOTS:
             QVERIFY(n.toObject().value(QStringLiteral("stages_served")).toInt() > 0);
     }
 
-    // Issue 15: every architecture through server + 2 nodes gives llama.cpp's greedy tokens, in F16 and in
-    // Q4_K_M (whose prompt llama.cpp rounds through its repacked Q4_K gemm: the nodes follow it, "One
-    // rounding for the pipeline" in docs/architecture.md). gemma2 has the most gateway-side parts (embedding
-    // scale, final soft-capping, tied output) and sliding-window layers; mixtral routes experts in a node.
+    // Issue 15: every architecture and tensor type through server + 2 nodes gives llama.cpp's greedy tokens,
+    // in F16 and in Q4_K_M (whose prompt llama.cpp rounds through its repacked Q4_K gemm: the nodes follow
+    // it, "One rounding for the pipeline" in docs/architecture.md). gemma2 has the most gateway-side parts
+    // (embedding scale, final soft-capping, tied output) and sliding-window layers; mixtral routes experts in
+    // a node.
     void otherArchitecturesThroughThePipeline_data() {
         QTest::addColumn<QString>("model");
         for (const char* type : {"f16", "Q4_K_M"})
@@ -100,6 +101,13 @@ private Q_SLOTS:
                     QStringLiteral("synth-arch-%1-%2").arg(QLatin1String(arch), QLatin1String(type));
                 QTest::newRow(qPrintable(model)) << model;
             }
+        // And every tensor type of the reference files (llama architecture, every matrix in that type as
+        // llama-quantize mixes it; Q6_K's embedding rows reach the gateway's embedder in Q6_K).
+        for (const char* type :
+             {"f16", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K_M", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS"}) {
+            const QString model = QStringLiteral("synth-arch-llama-%1").arg(QLatin1String(type));
+            QTest::newRow(qPrintable(model)) << model;
+        }
     }
 
     void otherArchitecturesThroughThePipeline() {
