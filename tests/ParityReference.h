@@ -40,6 +40,13 @@ inline QString idText(const QJsonArray& array) {
     return parts.join(QLatin1Char(' '));
 }
 
+inline QString idText(const std::vector<int32_t>& ids) {
+    QStringList parts;
+    for (int32_t id : ids)
+        parts << QString::number(id);
+    return parts.join(QLatin1Char(' '));
+}
+
 inline std::vector<int32_t> jsonIds(const QJsonArray& array) {
     std::vector<int32_t> ids;
     for (const QJsonValue& v : array)

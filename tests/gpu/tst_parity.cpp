@@ -1,6 +1,6 @@
 // Parity with llama.cpp: reads ../shared/reference/parity/*.json (computed by llama.cpp) and compares the
 // CPU engine's greedy tokens and last-prompt-position logits with them.
-#include "ParityReference.h"
+#include "ParityExpectations.h"
 #include "TestData.h"
 #include "declai/core/Tokenizer.h"
 #include "declai/gpu/CpuFeatures.h"
@@ -129,30 +129,14 @@ QStringList typeModels() {
     return names;
 }
 
-// Where the expected outputs made by the llama.cpp build that the active kernel table follows live: the
-// AVX-512 tables follow the AVX-512 build that made ../shared/reference and tests/gpu/parity; the AVX2 table
-// follows llama.cpp's AVX2 build, whose outputs are in tests/gpu/parity/avx2 (README.md there) where they
-// differ. Empty for tables no stored llama.cpp build matches (scalar, AVX-VNNI, NEON).
+// Where the expected outputs of the llama.cpp build that the active kernel table follows live
+// (ParityExpectations.h).
 QString expectationsDirForActiveTable() {
-    const QString table = QString::fromLatin1(cpu::activeKernels().name);
-    if (table.startsWith(QStringLiteral("avx512")))
-        return QStringLiteral(DECLAI_PARITY_EXPECTED_DIR);
-    if (table == QStringLiteral("avx2"))
-        return QStringLiteral(DECLAI_PARITY_EXPECTED_DIR "/avx2");
-    return {};
+    return testdata::parityExpectationsDir(QStringLiteral(DECLAI_PARITY_EXPECTED_DIR));
 }
 
-// llama.cpp's greedy tokens for `reference` from the build the active table follows, when they differ from
-// ../shared/reference's (made on an AVX-512 machine); nullopt when they do not.
 std::optional<std::vector<int32_t>> greedyTokensOfActiveBuild(const QString& reference) {
-    const QString dir = expectationsDirForActiveTable();
-    if (dir.isEmpty() || dir == QStringLiteral(DECLAI_PARITY_EXPECTED_DIR))
-        return std::nullopt;
-    QFile in(QDir(dir).filePath(reference));
-    if (!in.open(QIODevice::ReadOnly))
-        return std::nullopt;
-    const QJsonObject o = QJsonDocument::fromJson(in.readAll()).object();
-    return testdata::jsonIds(o.value(QStringLiteral("greedy_tokens")).toArray());
+    return testdata::greedyTokensOfActiveBuild(QStringLiteral(DECLAI_PARITY_EXPECTED_DIR), reference);
 }
 
 } // namespace
@@ -269,7 +253,7 @@ private Q_SLOTS:
         const QString dir = expectationsDirForActiveTable();
         if (dir.isEmpty())
             QSKIP(qPrintable(QStringLiteral("no stored llama.cpp outputs for the build the active kernel "
-                                            "table '%1' follows (AVX-512 and AVX2 only)")
+                                            "table '%1' follows (AVX-512, AVX2 and AVX-VNNI only)")
                                  .arg(table)));
         QFile in(QDir(dir).filePath(file));
         if (!in.exists())
