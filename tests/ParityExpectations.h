@@ -19,9 +19,9 @@ namespace declai::testdata {
 
 // The folder of stored outputs of the build the active kernel table follows, under `root` (the test's
 // tests/gpu/parity): root itself for the AVX-512 tables; root/avx2 for the AVX2 table and for the AVX-VNNI
-// one, whose VNNI instructions change only integer sums (it reproduces the AVX2 build's logits bit for bit
-// on every row of that folder, tst_parity longGenerations); empty for tables no stored build matches
-// (scalar, NEON).
+// one (llama.cpp's AVX-VNNI build and this table swap integer dot instructions only, so both keep the AVX2
+// floats; the table gives every stored token and prompt logit of that folder bit for bit); empty for
+// tables no stored build matches (scalar, NEON).
 inline QString parityExpectationsDir(const QString& root) {
     const QString table = QString::fromLatin1(cpu::activeKernels().name);
     if (table.startsWith(QStringLiteral("avx512")))
