@@ -405,25 +405,37 @@ void quantizeRowQ5_K(const float* x, BlockQ5_K* y, int64_t n) {
     }
 }
 
+namespace {
+// The affine step of llama.cpp's Q4_1 / Q5_1 reference quantisers: a block of n values spans [lo, hi], its
+// step d = (hi - lo) / top, and value v becomes level min(top, int((v - lo) / d + 0.5)).
+struct AffineBlock {
+    float lo = 0.0f;
+    float d = 0.0f;
+    float id = 0.0f; // 1 / d, 0 for a constant block
+    int top = 0;
+    AffineBlock(const float* xb, int n, int levels) : top(levels - 1) {
+        lo = xb[0];
+        float hi = xb[0];
+        for (int j = 1; j < n; ++j) {
+            lo = std::min(lo, xb[j]);
+            hi = std::max(hi, xb[j]);
+        }
+        d = (hi - lo) / static_cast<float>(top);
+        id = d != 0.0f ? 1.0f / d : 0.0f;
+    }
+    int level(float v) const { return std::clamp(static_cast<int>((v - lo) * id + 0.5f), 0, top); }
+};
+} // namespace
+
 // llama.cpp's quantize_row_q4_1_ref: min and (max - min) / 15 per block, values 0..15.
 void quantizeRowQ4_1(const float* x, BlockQ4_1* y, int64_t n) {
     for (int64_t b = 0; b < n / kQK4_1; ++b) {
         const float* xb = x + b * kQK4_1;
-        float lo = xb[0];
-        float hi = xb[0];
-        for (int j = 1; j < kQK4_1; ++j) {
-            lo = std::min(lo, xb[j]);
-            hi = std::max(hi, xb[j]);
-        }
-        const float d = (hi - lo) / 15.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[b].d = fp32ToFp16(d);
-        y[b].m = fp32ToFp16(lo);
-        for (int j = 0; j < kQK4_1 / 2; ++j) {
-            const int v0 = std::clamp(static_cast<int>((xb[j] - lo) * id + 0.5f), 0, 15);
-            const int v1 = std::clamp(static_cast<int>((xb[j + kQK4_1 / 2] - lo) * id + 0.5f), 0, 15);
-            y[b].qs[j] = static_cast<uint8_t>(v0 | (v1 << 4));
-        }
+        const AffineBlock block(xb, kQK4_1, 16);
+        y[b].d = fp32ToFp16(block.d);
+        y[b].m = fp32ToFp16(block.lo);
+        for (int j = 0; j < kQK4_1 / 2; ++j)
+            y[b].qs[j] = static_cast<uint8_t>(block.level(xb[j]) | (block.level(xb[j + kQK4_1 / 2]) << 4));
     }
 }
 
@@ -498,20 +510,13 @@ void quantizeRowQ5_0(const float* x, BlockQ5_0* y, int64_t n) {
 void quantizeRowQ5_1(const float* x, BlockQ5_1* y, int64_t n) {
     for (int64_t b = 0; b < n / kQK5_1; ++b) {
         const float* xb = x + b * kQK5_1;
-        float lo = xb[0];
-        float hi = xb[0];
-        for (int j = 1; j < kQK5_1; ++j) {
-            lo = std::min(lo, xb[j]);
-            hi = std::max(hi, xb[j]);
-        }
-        const float d = (hi - lo) / 31.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[b].d = fp32ToFp16(d);
-        y[b].m = fp32ToFp16(lo);
+        const AffineBlock block(xb, kQK5_1, 32);
+        y[b].d = fp32ToFp16(block.d);
+        y[b].m = fp32ToFp16(block.lo);
         uint32_t qh = 0;
         for (int j = 0; j < kQK5_1 / 2; ++j) {
-            const int v0 = std::clamp(static_cast<int>((xb[j] - lo) * id + 0.5f), 0, 31);
-            const int v1 = std::clamp(static_cast<int>((xb[j + kQK5_1 / 2] - lo) * id + 0.5f), 0, 31);
+            const int v0 = block.level(xb[j]);
+            const int v1 = block.level(xb[j + kQK5_1 / 2]);
             y[b].qs[j] = static_cast<uint8_t>((v0 & 0xF) | ((v1 & 0xF) << 4));
             qh |= static_cast<uint32_t>(v0 >> 4) << j;
             qh |= static_cast<uint32_t>(v1 >> 4) << (j + kQK5_1 / 2);
