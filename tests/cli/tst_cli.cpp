@@ -367,7 +367,8 @@ private Q_SLOTS:
             << QStringLiteral("mixtral-tiny") << QStringLiteral("q3_k_m")
             << QStringLiteral("F32 x25, Q3_K x25, Q4_K x8, Q5_K x8, Q6_K x1, Q8_0 x16");
         // The 32-value types and Q2_K / Q6_K / IQ4_NL (2026-12-05: the same llama-quantize on F16 files of
-        // these shapes written by `model synth --type f16`; per tensor, not only the counts, the same types).
+        // these shapes written by `model synth --type f16`; compared then tensor by tensor, all equal; here
+        // the counts, as above).
         // Q2_K: attn_v, attn_output and ffn_down as Q3_K (attn_v Q4_K from 4 queries per KV head), 896-wide
         // rows falling back to Q4_0; IQ4_NL: the IQ4_XS rules; Q6_K: every matrix, Q8_0 where 896 is too
         // short.
