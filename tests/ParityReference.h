@@ -32,14 +32,14 @@ inline QJsonObject parityJson(const QString& name) {
     return QJsonDocument::fromJson(f.readAll()).object();
 }
 
-// Token ids of a reference array as "1 2 3" (what declai-cli submit --tokens prints).
-inline QString idText(const QJsonArray& array) {
-    QStringList parts;
+inline std::vector<int32_t> jsonIds(const QJsonArray& array) {
+    std::vector<int32_t> ids;
     for (const QJsonValue& v : array)
-        parts << QString::number(v.toInt());
-    return parts.join(QLatin1Char(' '));
+        ids.push_back(v.toInt());
+    return ids;
 }
 
+// Token ids as "1 2 3" (what declai-cli submit --tokens prints).
 inline QString idText(const std::vector<int32_t>& ids) {
     QStringList parts;
     for (int32_t id : ids)
@@ -47,11 +47,8 @@ inline QString idText(const std::vector<int32_t>& ids) {
     return parts.join(QLatin1Char(' '));
 }
 
-inline std::vector<int32_t> jsonIds(const QJsonArray& array) {
-    std::vector<int32_t> ids;
-    for (const QJsonValue& v : array)
-        ids.push_back(v.toInt());
-    return ids;
+inline QString idText(const QJsonArray& array) {
+    return idText(jsonIds(array));
 }
 
 // Empty `model` when the reference is missing.
