@@ -287,7 +287,25 @@ struct PlannedTensor {
 // ---- llama-quantize's type mixes ----------------------------------------------------------------------
 
 // The --type values: llama.cpp file types (general.file_type) and their default tensor type.
-enum class Mix { F16, Q8_0, Q4_0, Q4KM, Q5KM, Q3KM, IQ4XS, Q4_1, Q5_0, Q5_1, Q2K, Q6K, IQ4NL };
+enum class Mix {
+    F16,
+    Q8_0,
+    Q4_0,
+    Q4KM,
+    Q5KM,
+    Q3KM,
+    IQ4XS,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q2K,
+    Q6K,
+    IQ4NL,
+    Q3KS,
+    Q3KL,
+    Q4KS,
+    Q5KS
+};
 
 struct MixInfo {
     const char* name;
@@ -303,12 +321,14 @@ constexpr MixInfo kMixes[] = {
     {"iq4_xs", Mix::IQ4XS, TensorType::IQ4_XS, 30}, {"q4_1", Mix::Q4_1, TensorType::Q4_1, 3},
     {"q5_0", Mix::Q5_0, TensorType::Q5_0, 8},       {"q5_1", Mix::Q5_1, TensorType::Q5_1, 9},
     {"q2_k", Mix::Q2K, TensorType::Q2_K, 10},       {"q6_k", Mix::Q6K, TensorType::Q6_K, 18},
-    {"iq4_nl", Mix::IQ4NL, TensorType::IQ4_NL, 25},
+    {"iq4_nl", Mix::IQ4NL, TensorType::IQ4_NL, 25}, {"q3_k_s", Mix::Q3KS, TensorType::Q3_K, 11},
+    {"q3_k_l", Mix::Q3KL, TensorType::Q3_K, 13},    {"q4_k_s", Mix::Q4KS, TensorType::Q4_K, 14},
+    {"q5_k_s", Mix::Q5KS, TensorType::Q5_K, 16},
 };
 
 // The --type values as the usage and error messages list them.
-constexpr const char* kMixNames =
-    "f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_m, q4_k_m, q5_k_m, q6_k, iq4_nl or iq4_xs";
+constexpr const char* kMixNames = "f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, "
+                                  "q4_k_m, q5_k_s, q5_k_m, q6_k, iq4_nl or iq4_xs";
 
 // What llama-quantize calls a tensor when it picks its type (tensor_category).
 enum class Category { TokenEmbd, Output, AttnQ, AttnK, AttnV, AttnQkv, AttnOutput, FfnGate, FfnUp, FfnDown };
@@ -396,10 +416,14 @@ TensorType mixedType(const MixInfo& m, const Shape& s, Category c, int64_t layer
             t = queriesPerKv >= 4 ? TensorType::Q4_K : TensorType::Q3_K;
         else if (m.mix == Mix::Q3KM)
             t = layer < 2 ? TensorType::Q5_K : TensorType::Q4_K;
+        else if (m.mix == Mix::Q3KL)
+            t = TensorType::Q5_K;
         else if ((m.mix == Mix::IQ4XS || m.mix == Mix::IQ4NL) && queriesPerKv >= 4)
             t = TensorType::Q5_K;
         else if ((m.mix == Mix::Q4KM || m.mix == Mix::Q5KM) && moreBits)
             t = TensorType::Q6_K;
+        else if (m.mix == Mix::Q4KS && layer < 4)
+            t = TensorType::Q5_K;
         if (eightExperts)
             t = TensorType::Q8_0;
         break;
@@ -412,22 +436,27 @@ TensorType mixedType(const MixInfo& m, const Shape& s, Category c, int64_t layer
             t = TensorType::Q3_K;
         else if (m.mix == Mix::Q3KM)
             t = layer < n / 16 ? TensorType::Q5_K : TensorType::Q4_K;
+        else if (m.mix == Mix::Q3KL)
+            t = TensorType::Q5_K;
         else if ((m.mix == Mix::Q4KM || m.mix == Mix::Q5KM) && moreBits)
             t = TensorType::Q6_K;
-        else if ((m.mix == Mix::IQ4XS || m.mix == Mix::IQ4NL) && layer < n / 8)
+        else if ((m.mix == Mix::IQ4XS || m.mix == Mix::IQ4NL || m.mix == Mix::Q4KS) && layer < n / 8)
             t = TensorType::Q5_K;
         break;
     case Category::AttnOutput:
-        if (eightExperts && (m.mix == Mix::Q2K || m.mix == Mix::Q3KM || m.mix == Mix::Q4KM ||
-                             m.mix == Mix::IQ4XS || m.mix == Mix::IQ4NL))
+        if (eightExperts &&
+            (m.mix == Mix::Q2K || m.mix == Mix::Q3KS || m.mix == Mix::Q3KM || m.mix == Mix::Q4KS ||
+             m.mix == Mix::Q4KM || m.mix == Mix::IQ4XS || m.mix == Mix::IQ4NL))
             t = TensorType::Q5_K;
         else if (!eightExperts && m.mix == Mix::Q2K)
             t = TensorType::Q3_K;
         else if (!eightExperts && m.mix == Mix::Q3KM)
             t = TensorType::Q4_K;
+        else if (!eightExperts && m.mix == Mix::Q3KL)
+            t = TensorType::Q5_K;
         break;
     case Category::AttnQkv:
-        if (m.mix == Mix::Q3KM)
+        if (m.mix == Mix::Q3KM || m.mix == Mix::Q3KL)
             t = TensorType::Q4_K;
         else if (m.mix == Mix::Q4KM)
             t = TensorType::Q5_K;
@@ -687,7 +716,8 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
 
 const char* kModelUsage =
     R"(usage: declai-cli model synth --shape NAME --type TYPE -o FILE [--seed S] [--vocab-from GGUF] [--threads T]
-  TYPE: f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_m, q4_k_m, q5_k_m, q6_k, iq4_nl, iq4_xs
+  TYPE: f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m,
+        q6_k, iq4_nl, iq4_xs
   writes a GGUF v3 of the shape's architecture with random weights (normal, std 0.02; norms 1.0), its
   tensor types mixed as llama-quantize mixes them (fallbacks for row lengths a type cannot take included)
   shapes: tinyllama-1.1b, llama-20m, llama3-8b, qwen2.5-0.5b (qwen2), mixtral-tiny (llama, 8 experts)

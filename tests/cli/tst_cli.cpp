@@ -397,6 +397,25 @@ private Q_SLOTS:
         QTest::newRow("mixtral-tiny iq4_nl")
             << QStringLiteral("mixtral-tiny") << QStringLiteral("iq4_nl")
             << QStringLiteral("F32 x25, IQ4_NL x32, Q5_K x9, Q6_K x1, Q8_0 x16");
+        // The _S and _L K-quant mixes (the same way): Q4_K_S bumps the first 4 attn_v and the first eighth
+        // of ffn_down to Q5_K, Q3_K_L puts attn_v, attn_output and ffn_down in Q5_K.
+        QTest::newRow("q3_k_s") << llama20m << QStringLiteral("q3_k_s")
+                                << QStringLiteral("F32 x9, Q3_K x29, Q6_K x1");
+        QTest::newRow("q3_k_l") << llama20m << QStringLiteral("q3_k_l")
+                                << QStringLiteral("F32 x9, Q3_K x17, Q5_K x12, Q6_K x1");
+        QTest::newRow("q4_k_s") << llama20m << QStringLiteral("q4_k_s")
+                                << QStringLiteral("F32 x9, Q4_K x25, Q5_K x4, Q6_K x1");
+        QTest::newRow("q5_k_s") << llama20m << QStringLiteral("q5_k_s")
+                                << QStringLiteral("F32 x9, Q5_K x29, Q6_K x1");
+        QTest::newRow("qwen2.5-0.5b q3_k_l")
+            << QStringLiteral("qwen2.5-0.5b") << QStringLiteral("q3_k_l")
+            << QStringLiteral("F32 x121, Q4_0 x96, Q5_1 x48, Q5_K x24, Q8_0 x1");
+        QTest::newRow("qwen2.5-0.5b q4_k_s")
+            << QStringLiteral("qwen2.5-0.5b") << QStringLiteral("q4_k_s")
+            << QStringLiteral("F32 x121, Q4_K x21, Q5_0 x140, Q5_1 x4, Q5_K x3, Q8_0 x1");
+        QTest::newRow("mixtral-tiny q4_k_s")
+            << QStringLiteral("mixtral-tiny") << QStringLiteral("q4_k_s")
+            << QStringLiteral("F32 x25, Q4_K x32, Q5_K x9, Q6_K x1, Q8_0 x16");
     }
 
     void modelSynthNewerMixes() {
