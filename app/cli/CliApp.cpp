@@ -48,9 +48,8 @@ commands:
   devices  [--json]  list compute backends and devices, with why a backend is unavailable
   model synth --shape NAME --type TYPE -o FILE [--seed S] [--vocab-from GGUF]
                     write a GGUF with random weights (tinyllama-1.1b, llama-20m, llama3-8b,
-                    qwen2.5-0.5b, mixtral-tiny) in llama-quantize's mix for TYPE: f16, q8_0,
-                    q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s,
-                    q5_k_m, q6_k, iq4_nl, iq4_xs
+                    qwen2.5-0.5b, mixtral-tiny) in llama-quantize's mix for TYPE (f16, q4_k_m,
+                    ...; `declai-cli model` lists them)
 
 MODEL is a path or a file name looked up in DECLAI_MODEL_PATH (colon-separated folders). Weights are used in
 place from the file mapping; --prefault reads them all in at load instead of on first use.

@@ -316,19 +316,23 @@ struct MixInfo {
 
 constexpr MixInfo kMixes[] = {
     {"f16", Mix::F16, TensorType::F16, 1},          {"q8_0", Mix::Q8_0, TensorType::Q8_0, 7},
-    {"q4_0", Mix::Q4_0, TensorType::Q4_0, 2},       {"q4_k_m", Mix::Q4KM, TensorType::Q4_K, 15},
-    {"q5_k_m", Mix::Q5KM, TensorType::Q5_K, 17},    {"q3_k_m", Mix::Q3KM, TensorType::Q3_K, 12},
-    {"iq4_xs", Mix::IQ4XS, TensorType::IQ4_XS, 30}, {"q4_1", Mix::Q4_1, TensorType::Q4_1, 3},
+    {"q4_0", Mix::Q4_0, TensorType::Q4_0, 2},       {"q4_1", Mix::Q4_1, TensorType::Q4_1, 3},
     {"q5_0", Mix::Q5_0, TensorType::Q5_0, 8},       {"q5_1", Mix::Q5_1, TensorType::Q5_1, 9},
-    {"q2_k", Mix::Q2K, TensorType::Q2_K, 10},       {"q6_k", Mix::Q6K, TensorType::Q6_K, 18},
-    {"iq4_nl", Mix::IQ4NL, TensorType::IQ4_NL, 25}, {"q3_k_s", Mix::Q3KS, TensorType::Q3_K, 11},
-    {"q3_k_l", Mix::Q3KL, TensorType::Q3_K, 13},    {"q4_k_s", Mix::Q4KS, TensorType::Q4_K, 14},
-    {"q5_k_s", Mix::Q5KS, TensorType::Q5_K, 16},
+    {"q2_k", Mix::Q2K, TensorType::Q2_K, 10},       {"q3_k_s", Mix::Q3KS, TensorType::Q3_K, 11},
+    {"q3_k_m", Mix::Q3KM, TensorType::Q3_K, 12},    {"q3_k_l", Mix::Q3KL, TensorType::Q3_K, 13},
+    {"q4_k_s", Mix::Q4KS, TensorType::Q4_K, 14},    {"q4_k_m", Mix::Q4KM, TensorType::Q4_K, 15},
+    {"q5_k_s", Mix::Q5KS, TensorType::Q5_K, 16},    {"q5_k_m", Mix::Q5KM, TensorType::Q5_K, 17},
+    {"q6_k", Mix::Q6K, TensorType::Q6_K, 18},       {"iq4_nl", Mix::IQ4NL, TensorType::IQ4_NL, 25},
+    {"iq4_xs", Mix::IQ4XS, TensorType::IQ4_XS, 30},
 };
 
-// The --type values as the usage and error messages list them.
-constexpr const char* kMixNames = "f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, "
-                                  "q4_k_m, q5_k_s, q5_k_m, q6_k, iq4_nl or iq4_xs";
+// The --type values, as the usage and error messages list them: from kMixes, so a new mix is listed there.
+std::string mixNames() {
+    std::string names;
+    for (const MixInfo& m : kMixes)
+        names.append(names.empty() ? "" : ", ").append(m.name);
+    return names;
+}
 
 // What llama-quantize calls a tensor when it picks its type (tensor_category).
 enum class Category { TokenEmbd, Output, AttnQ, AttnK, AttnV, AttnQkv, AttnOutput, FfnGate, FfnUp, FfnDown };
@@ -596,7 +600,7 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
             mix = &m;
     if (!mix)
         return makeError(ErrorCode::InvalidArgument,
-                         std::string("--type must be ") + kMixNames + ", got '" + o.typeName + "'");
+                         "--type must be one of " + mixNames() + ", got '" + o.typeName + "'");
     const Shape& s = o.shape;
     const ArchitectureSpec* arch = findArchitecture(s.architecture);
     if (!arch)
@@ -714,25 +718,30 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
     return writer.finish();
 }
 
-const char* kModelUsage =
-    R"(usage: declai-cli model synth --shape NAME --type TYPE -o FILE [--seed S] [--vocab-from GGUF] [--threads T]
-  TYPE: f16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k_s, q3_k_m, q3_k_l, q4_k_s, q4_k_m, q5_k_s, q5_k_m,
-        q6_k, iq4_nl, iq4_xs
-  writes a GGUF v3 of the shape's architecture with random weights (normal, std 0.02; norms 1.0), its
-  tensor types mixed as llama-quantize mixes them (fallbacks for row lengths a type cannot take included)
-  shapes: tinyllama-1.1b, llama-20m, llama3-8b, qwen2.5-0.5b (qwen2), mixtral-tiny (llama, 8 experts)
-)";
+std::string modelUsage() {
+    return "usage: declai-cli model synth --shape NAME --type TYPE -o FILE [--seed S] [--vocab-from GGUF] "
+           "[--threads T]\n"
+           "  writes a GGUF v3 of the shape's architecture with random weights (normal, std 0.02; norms "
+           "1.0), its\n"
+           "  tensor types mixed as llama-quantize mixes them (fallbacks for row lengths a type cannot take "
+           "included)\n"
+           "  TYPE: " +
+           mixNames() +
+           "\n"
+           "  shapes: tinyllama-1.1b, llama-20m, llama3-8b, qwen2.5-0.5b (qwen2), mixtral-tiny (llama, 8 "
+           "experts)\n";
+}
 
 } // namespace
 
 int runModelCommand(const QStringList& args, std::FILE* out, std::FILE* err) {
     if (args.size() < 2 || args[1] == QStringLiteral("-h") || args[1] == QStringLiteral("--help")) {
-        std::fputs(kModelUsage, args.size() < 2 ? err : out);
+        std::fputs(modelUsage().c_str(), args.size() < 2 ? err : out);
         return args.size() < 2 ? 2 : 0;
     }
     if (args[1] != QStringLiteral("synth")) {
         std::fprintf(err, "declai-cli: unknown model subcommand '%s'\n%s", args[1].toStdString().c_str(),
-                     kModelUsage);
+                     modelUsage().c_str());
         return 2;
     }
     const QCommandLineOption shape = makeOption({QStringLiteral("shape")}, "shape", "NAME");
