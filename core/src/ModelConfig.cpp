@@ -1,6 +1,8 @@
 #include "declai/core/ModelConfig.h"
 
+#include <algorithm>
 #include <cmath>
+#include <unordered_set>
 #include <vector>
 
 namespace declai {
@@ -168,6 +170,41 @@ Expected<void> checkLayerTensors(const GgufFile& file, ModelConfig& c) {
     return {};
 }
 
+// Every tensor of the file must be one the graph reads. A tensor it would skip (an output bias, LongRoPE
+// factors, a shared expert, a layer past block_count) changes the model's outputs, so running without it
+// gives wrong text with no error; llama.cpp refuses such files too ("wrong number of tensors").
+Expected<void> checkNoUnreadTensors(const GgufFile& file, const ModelConfig& c) {
+    std::unordered_set<std::string> read = {"token_embd.weight", "output_norm.weight"};
+    if (!c.tiedEmbeddings)
+        read.insert("output.weight");
+    if (c.hasRopeFactors)
+        read.insert("rope_freqs.weight");
+    for (const LayerTensorSpec& t : c.spec->layerTensors) {
+        if (!c.has(t.role))
+            continue;
+        for (int64_t l = 0; l < c.layerCount; ++l)
+            read.insert(layerTensorName(l, t.suffix));
+    }
+    std::vector<std::string> unread;
+    for (const GgufTensorInfo& t : file.tensors())
+        if (!read.contains(t.name))
+            unread.push_back(t.name);
+    if (unread.empty())
+        return {};
+    std::string names;
+    const size_t shown = std::min<size_t>(unread.size(), 4);
+    for (size_t i = 0; i < shown; ++i)
+        names.append(i ? ", '" : "'").append(unread[i]).append("'");
+    if (unread.size() > shown)
+        names.append(" and ").append(std::to_string(unread.size() - shown)).append(" more");
+    return makeError(ErrorCode::Unsupported,
+                     "model '" + file.path() + "': tensor" + (unread.size() > 1 ? "s " : " ") + names +
+                         (unread.size() > 1 ? " are" : " is") + " not part of the '" + c.architecture +
+                         "' graph DeCLAI runs (" + std::to_string(c.layerCount) +
+                         " layers); running without " + (unread.size() > 1 ? "them" : "it") +
+                         " would give wrong outputs");
+}
+
 } // namespace
 
 bool ModelConfig::usesSlidingWindow(int64_t layer) const {
@@ -267,6 +304,16 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
     if (!keyLength)
         return keyLength.error();
     c.headDim = *keyLength;
+    // One head size for keys and values: the graph and the KV cache have no separate value width.
+    auto valueLength = file.getIntOr(p + "attention.value_length", c.headDim);
+    if (!valueLength)
+        return valueLength.error();
+    if (*valueLength != c.headDim)
+        return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': " + p +
+                                                     "attention.value_length " +
+                                                     std::to_string(*valueLength) +
+                                                     " differs from key_length " + std::to_string(c.headDim) +
+                                                     "; separate key and value head sizes are not supported");
     if (c.headDim <= 0 || c.headDim % 2 != 0 || c.headDim > 1024)
         return configError(file, "head dimension " + std::to_string(c.headDim) + " must be even and <= 1024");
     auto ropeDims = file.getIntOr(p + "rope.dimension_count", c.headDim);
@@ -305,6 +352,8 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
     if (auto r = readModes(file, p, c); !r)
         return r.error();
     if (auto r = checkLayerTensors(file, c); !r)
+        return r.error();
+    if (auto r = checkNoUnreadTensors(file, c); !r)
         return r.error();
     return c;
 }

@@ -337,6 +337,87 @@ private Q_SLOTS:
         QVERIFY(!otherConfig);
         QCOMPARE(otherConfig.error().code, ErrorCode::Unsupported);
     }
+
+    // A valid one-layer llama (dim 8, 2 heads of 4, FFN 16, vocabulary 4), F32; `extra` adds tensors and
+    // keys to it.
+    static GgufBuilder tinyLlama() {
+        GgufBuilder b;
+        b.addString("general.architecture", "llama");
+        b.addU32("llama.embedding_length", 8);
+        b.addU32("llama.block_count", 1);
+        b.addU32("llama.attention.head_count", 2);
+        b.addU32("llama.feed_forward_length", 16);
+        const auto tensor = [&](const std::string& name, std::vector<uint64_t> shape) {
+            uint64_t n = 1;
+            for (uint64_t e : shape)
+                n *= e;
+            b.addF32Tensor(name, shape, std::vector<float>(n, 0.1f));
+        };
+        tensor("token_embd.weight", {8, 4});
+        tensor("output_norm.weight", {8});
+        for (const char* name : {"attn_norm", "ffn_norm"})
+            tensor(std::string("blk.0.") + name + ".weight", {8});
+        for (const char* name : {"attn_q", "attn_k", "attn_v", "attn_output"})
+            tensor(std::string("blk.0.") + name + ".weight", {8, 8});
+        tensor("blk.0.ffn_gate.weight", {8, 16});
+        tensor("blk.0.ffn_up.weight", {8, 16});
+        tensor("blk.0.ffn_down.weight", {16, 8});
+        return b;
+    }
+
+    void modelConfigRefusesTensorsTheGraphDoesNotRead_data() {
+        QTest::addColumn<QString>("tensor");
+        QTest::addColumn<int>("length");
+        // llama.cpp's optional llama tensors DeCLAI's graph has no op for, LongRoPE factors (Phi-3.5,
+        // Phi-3-128k), and a layer past block_count.
+        QTest::newRow("output bias") << "blk.0.attn_output.bias" << 8;
+        QTest::newRow("FFN bias") << "blk.0.ffn_down.bias" << 8;
+        QTest::newRow("LongRoPE factors") << "rope_factors_long.weight" << 2;
+        QTest::newRow("layer past block_count") << "blk.1.attn_norm.weight" << 8;
+    }
+
+    void modelConfigRefusesTensorsTheGraphDoesNotRead() {
+        QFETCH(QString, tensor);
+        QFETCH(int, length);
+        const auto validBytes = tinyLlama().build();
+        auto valid = GgufFile::fromMemory(asBytes(validBytes), "tiny.gguf");
+        QVERIFY(valid);
+        auto validConfig = ModelConfig::fromGguf(*valid);
+        QVERIFY2(validConfig, validConfig ? "" : validConfig.error().message.c_str());
+
+        GgufBuilder b = tinyLlama();
+        b.addF32Tensor(tensor.toStdString(), {uint64_t(length)}, std::vector<float>(size_t(length), 0.5f));
+        const auto bytes = b.build();
+        auto file = GgufFile::fromMemory(asBytes(bytes), "extra.gguf");
+        QVERIFY(file);
+        auto config = ModelConfig::fromGguf(*file);
+        QVERIFY(!config);
+        QCOMPARE(config.error().code, ErrorCode::Unsupported);
+        const QString message = QString::fromStdString(config.error().message);
+        QVERIFY2(message.contains(QLatin1Char('\'') + tensor + QLatin1Char('\'')), qPrintable(message));
+        QVERIFY2(message.contains(QStringLiteral("'llama' graph")), qPrintable(message));
+    }
+
+    void modelConfigRefusesSeparateValueHeadSize() {
+        GgufBuilder same = tinyLlama();
+        same.addU32("llama.attention.value_length", 4);
+        const auto sameBytes = same.build();
+        auto sameFile = GgufFile::fromMemory(asBytes(sameBytes), "same.gguf");
+        QVERIFY(sameFile);
+        auto sameConfig = ModelConfig::fromGguf(*sameFile);
+        QVERIFY2(sameConfig, sameConfig ? "" : sameConfig.error().message.c_str());
+
+        GgufBuilder other = tinyLlama();
+        other.addU32("llama.attention.value_length", 8);
+        const auto bytes = other.build();
+        auto file = GgufFile::fromMemory(asBytes(bytes), "value.gguf");
+        QVERIFY(file);
+        auto config = ModelConfig::fromGguf(*file);
+        QVERIFY(!config);
+        QCOMPARE(config.error().code, ErrorCode::Unsupported);
+        QVERIFY2(QString::fromStdString(config.error().message).contains(QStringLiteral("value_length 8")),
+                 config.error().message.c_str());
+    }
 };
 
 QTEST_GUILESS_MAIN(TestGguf)
