@@ -1,5 +1,6 @@
 // Parity with llama.cpp: reads ../shared/reference/parity/*.json (computed by llama.cpp) and compares the
 // CPU engine's greedy tokens and last-prompt-position logits with them.
+#include "DerivedModels.h"
 #include "ParityExpectations.h"
 #include "TestData.h"
 #include "declai/core/Tokenizer.h"
@@ -15,6 +16,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QTemporaryDir>
 #include <QTest>
 #include <algorithm>
 #include <cmath>
@@ -304,6 +306,76 @@ private Q_SLOTS:
                                 .arg(index)
                                 .arg(double(index < logits->size() ? (*logits)[index] : 0.0f), 0, 'g', 9)
                                 .arg(double(index < theirs.size() ? theirs[index] : 0.0f), 0, 'g', 9)));
+    }
+
+    // Llama 3.1/3.2's RoPE frequency factors (`rope_freqs.weight`): no file of ../shared has them, so the
+    // test derives one (a shared model plus the factors its reference names, tests/DerivedModels.h) and wants
+    // llama.cpp's greedy tokens and its prompt logits bit for bit, from the build the active kernel table
+    // follows (tests/gpu/parity/README.md).
+    void ropeFactorsMatchLlamaCpp_data() {
+        QTest::addColumn<QString>("file");
+        for (const char* type : {"f16", "Q5_K_M"})
+            for (const char* prompt : {"p1", "p2"})
+                QTest::newRow(
+                    qPrintable(QStringLiteral("%1 %2").arg(QLatin1String(type), QLatin1String(prompt))))
+                    << QStringLiteral("synth-arch-llama-%1-rope-freqs-%2.json")
+                           .arg(QLatin1String(type), QLatin1String(prompt));
+    }
+
+    void ropeFactorsMatchLlamaCpp() {
+        QFETCH(QString, file);
+        const QString dir = expectationsDirForActiveTable();
+        if (dir.isEmpty())
+            QSKIP(qPrintable(QStringLiteral("no stored llama.cpp outputs for the build the active kernel "
+                                            "table '%1' follows (AVX-512, AVX2 and AVX-VNNI only)")
+                                 .arg(QString::fromLatin1(cpu::activeKernels().name))));
+        QFile in(QDir(dir).filePath(file));
+        QVERIFY2(in.open(QIODevice::ReadOnly), qPrintable(in.fileName()));
+        const QJsonObject o = QJsonDocument::fromJson(in.readAll()).object();
+        const QString source = testdata::modelPath(o.value(QStringLiteral("model")).toString());
+        QVERIFY2(!source.isEmpty(), "source model missing from DECLAI_MODEL_PATH");
+        const QJsonObject derived = o.value(QStringLiteral("derived_tensor")).toObject();
+        QCOMPARE(derived.value(QStringLiteral("name")).toString(), QStringLiteral("rope_freqs.weight"));
+        std::vector<float> factors;
+        for (const QJsonValue& v : derived.value(QStringLiteral("values")).toArray())
+            factors.push_back(static_cast<float>(v.toDouble()));
+        QTemporaryDir tmp;
+        const QString path = tmp.filePath(QStringLiteral("rope-freqs.gguf"));
+        const QString written = testdata::writeWithExtraTensor(source, path, "rope_freqs.weight", factors);
+        QVERIFY2(written.isEmpty(), qPrintable(written));
+
+        auto weights = ModelWeights::load(path.toStdString());
+        QVERIFY2(weights, weights ? "" : weights.error().message.c_str());
+        QVERIFY((*weights)->config().hasRopeFactors);
+        QCOMPARE((*weights)->ropeFactors(), factors);
+        auto tokenizer = Tokenizer::fromGguf((*weights)->file());
+        QVERIFY(tokenizer);
+        const auto promptIds =
+            (*tokenizer)->encode(o.value(QStringLiteral("prompt")).toString().toStdString(), true);
+        QCOMPARE(promptIds, testdata::jsonIds(o.value(QStringLiteral("prompt_tokens")).toArray()));
+        const auto expected = testdata::jsonIds(o.value(QStringLiteral("greedy_tokens")).toArray());
+        QCOMPARE(expected.size(), size_t(64));
+        ThreadPool pool(2);
+        auto generator = LocalGenerator::create(*weights, pool);
+        QVERIFY(generator);
+        GenerationOptions options;
+        options.maxTokens = static_cast<int32_t>(expected.size());
+        auto generated = (*generator)->generate(promptIds, options);
+        QVERIFY2(generated, generated ? "" : generated.error().message.c_str());
+        const auto step = static_cast<size_t>(
+            std::mismatch(generated->begin(), generated->end(), expected.begin(), expected.end()).first -
+            generated->begin());
+        QVERIFY2(*generated == expected,
+                 qPrintable(QStringLiteral("greedy tokens differ from llama.cpp's at step %1").arg(step)));
+
+        QFile stored(QDir(dir).filePath(o.value(QStringLiteral("last_logits_file")).toString()));
+        QVERIFY2(stored.open(QIODevice::ReadOnly), qPrintable(stored.fileName()));
+        const QByteArray raw = stored.readAll();
+        auto logits = (*generator)->promptLogits(promptIds);
+        QVERIFY(logits);
+        QCOMPARE(raw.size(), static_cast<qsizetype>(logits->size() * sizeof(float)));
+        QVERIFY2(std::memcmp(raw.constData(), logits->data(), size_t(raw.size())) == 0,
+                 "prompt logits differ from llama.cpp's");
     }
 
     void lastLogits_data() {

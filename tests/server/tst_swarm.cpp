@@ -1,6 +1,7 @@
 // The distributed pipeline with real processes on loopback: a declai-server, three declai-node processes
 // and declai-cli submit. Output must equal llama.cpp's greedy continuation (which the local engine also
 // produces), survive a node killed with SIGKILL mid-generation, and fail clearly when no node is left.
+#include "DerivedModels.h"
 #include "ParityExpectations.h"
 #include "SwarmHarness.h"
 #include "declai/gpu/CpuFeatures.h"
@@ -132,6 +133,60 @@ private Q_SLOTS:
         for (const QJsonValue& n : nodes)
             served += n.toObject().value(QStringLiteral("stages_served")).toInt();
         QVERIFY(served > 0); // the layer after the gateway's really ran on a node
+    }
+
+    // Llama 3.1-style RoPE frequency factors through server + 2 nodes: the factors are the one non-layer
+    // tensor a node downloads (NodeAgent), and without them its layers would rotate by other angles. The
+    // model is derived at run time (tests/DerivedModels.h); llama.cpp's outputs are those of tst_parity's
+    // ropeFactorsMatchLlamaCpp, from the build the nodes' kernel table follows.
+    void ropeFactorsThroughThePipeline() {
+        const QString dir =
+            declai::testdata::parityExpectationsDir(QStringLiteral(DECLAI_PARITY_EXPECTED_DIR));
+        if (dir.isEmpty())
+            QSKIP(qPrintable(QStringLiteral("no stored llama.cpp outputs for the build the kernel table '%1' "
+                                            "follows (AVX-512, AVX2 and AVX-VNNI only)")
+                                 .arg(QString::fromLatin1(declai::cpu::activeKernels().name))));
+        const QString source = declai::testdata::modelPath(QStringLiteral("synth-arch-llama-f16.gguf"));
+        if (source.isEmpty())
+            QSKIP("synth-arch-llama-f16.gguf is not in DECLAI_MODEL_PATH");
+        QString written;
+        const auto derive = [&](Swarm& s) {
+            QFile in(QDir(dir).filePath(QStringLiteral("synth-arch-llama-f16-rope-freqs-p1.json")));
+            if (!in.open(QIODevice::ReadOnly)) {
+                written = in.fileName() + QStringLiteral(" missing");
+                return;
+            }
+            std::vector<float> factors;
+            const QJsonObject derived = QJsonDocument::fromJson(in.readAll())
+                                            .object()
+                                            .value(QStringLiteral("derived_tensor"))
+                                            .toObject();
+            for (const QJsonValue& v : derived.value(QStringLiteral("values")).toArray())
+                factors.push_back(static_cast<float>(v.toDouble()));
+            written = declai::testdata::writeWithExtraTensor(
+                source, s.path(QStringLiteral("models/llama-rope-freqs.gguf")), "rope_freqs.weight", factors);
+        };
+        Swarm swarm(twoReplicaOptions(), derive, QStringLiteral("llama-rope-freqs"));
+        QVERIFY2(written.isEmpty(), qPrintable(written));
+        const QString notStarted = startTwoNodes(swarm);
+        QVERIFY2(notStarted.isEmpty(), qPrintable(notStarted));
+        for (const char* prompt : {"p1", "p2"}) {
+            QFile in(QDir(dir).filePath(
+                QStringLiteral("synth-arch-llama-f16-rope-freqs-%1.json").arg(QLatin1String(prompt))));
+            QVERIFY2(in.open(QIODevice::ReadOnly), qPrintable(in.fileName()));
+            const QJsonObject ref = QJsonDocument::fromJson(in.readAll()).object();
+            const QJsonArray greedy = ref.value(QStringLiteral("greedy_tokens")).toArray();
+            QCOMPARE(greedy.size(), 64);
+            auto tokens = swarm.submit(ref.value(QStringLiteral("prompt")).toString(), int(greedy.size()),
+                                       {QStringLiteral("--tokens")});
+            QVERIFY(tokens->waitForFinished(120000));
+            QVERIFY2(tokens->exitCode() == 0, tokens->readAllStandardError().constData());
+            QCOMPARE(QString::fromUtf8(tokens->readAllStandardOutput()).trimmed(), idText(greedy));
+        }
+        int served = 0;
+        for (const QJsonValue& n : swarm.status().value(QStringLiteral("nodes")).toArray())
+            served += n.toObject().value(QStringLiteral("stages_served")).toInt();
+        QVERIFY(served > 0); // layer 1 really ran on a node, with the factors it downloaded
     }
 
     // Prompts longer than a prefill chunk (32 tokens) and than llama.cpp's attention tile (64): the gateway
