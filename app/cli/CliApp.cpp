@@ -305,10 +305,8 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const CliIo& 
     else
         std::fprintf(io.out, "\narchitecture: %s, supported\n", archName.c_str());
     if (auto config = ModelConfig::fromGguf(*file)) {
-        // Where it runs (DeviceShardExecutor::create refuses rope frequency factors on every device).
-        if (config->hasRopeFactors)
-            std::fprintf(io.out, "devices: CPU only (rope frequency factors have no device op)\n");
-        else if (const std::string optional = config->deviceOptionalFeatures(); !optional.empty())
+        // Where it runs.
+        if (const std::string optional = config->deviceOptionalFeatures(); !optional.empty())
             std::fprintf(io.out,
                          "devices: CPU, OpenCL, Vulkan, CUDA and HIP (device ops beyond llama's: %s)\n",
                          optional.c_str());

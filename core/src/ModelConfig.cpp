@@ -230,6 +230,8 @@ std::string ModelConfig::deviceOptionalFeatures() const {
         add("attention soft-capping");
     if (slidingWindow > 0)
         add("sliding-window attention");
+    if (hasRopeFactors)
+        add("rope frequency factors");
     return text;
 }
 

@@ -465,18 +465,36 @@ private Q_SLOTS:
             for (const Case& c : {Case{64, 64, 3, 1, 0, 10000.0f}, Case{64, 64, 5, 5, 37, 10000.0f},
                                   Case{48, 48, 3, 5, 11, 500000.0f}, Case{48, 32, 2, 1, 90, 10000.0f}}) {
                 const auto x = randomFloats(rng, static_cast<size_t>(c.tokens * c.heads * c.headDim));
-                const RopeParams p{c.tokens, c.heads, c.headDim, c.ropeDims, c.startPos, c.base, 1.0f, neox};
-                const OpRun run = [&](Device& d) -> Expected<std::vector<float>> {
-                    TRY_ASSIGN(bx, bufferWith(d, x));
-                    TRY(d.rope(*bx, p));
-                    return fetch(d, *bx, x.size());
+                // Llama 3.1-style frequency factors: 1 for the fast pairs, up to 8 for the slow ones.
+                std::vector<float> factors(static_cast<size_t>(c.ropeDims / 2));
+                for (size_t i = 0; i < factors.size(); ++i)
+                    factors[i] = 1.0f + 7.0f * static_cast<float>(i) / static_cast<float>(factors.size() - 1);
+                const auto runWith = [&](bool withFactors) {
+                    return [&, withFactors](Device& d) -> Expected<std::vector<float>> {
+                        TRY_ASSIGN(bx, bufferWith(d, x));
+                        TRY_ASSIGN(bf, bufferWith(d, factors));
+                        RopeParams p{c.tokens,   c.heads, c.headDim, c.ropeDims,
+                                     c.startPos, c.base,  1.0f,      neox};
+                        p.freqFactors = withFactors ? bf.get() : nullptr;
+                        TRY(d.rope(*bx, p));
+                        return fetch(d, *bx, x.size());
+                    };
                 };
                 std::string label = "dim=" + std::to_string(c.headDim) + "/" + std::to_string(c.ropeDims);
                 label.append(" pos=")
                     .append(std::to_string(c.startPos))
                     .append(" batch=")
                     .append(std::to_string(c.tokens));
-                QVERIFY(check(*device, neox ? "rope_neox" : "rope", label, run, kToleranceRope));
+                QVERIFY(check(*device, neox ? "rope_neox" : "rope", label, runWith(false), kToleranceRope));
+                // With factors, where they turn the rotation measurably (position 0 does not rotate).
+                if (c.startPos + c.tokens > 1) {
+                    auto plain = runWith(false)(*m_cpu);
+                    auto factored = runWith(true)(*m_cpu);
+                    QVERIFY(plain && factored);
+                    QVERIFY(normalisedError(*plain, *factored) > 100 * kToleranceRope);
+                    QVERIFY(check(*device, neox ? "rope_neox" : "rope", label + " factors", runWith(true),
+                                  kToleranceRope));
+                }
             }
         }
     }

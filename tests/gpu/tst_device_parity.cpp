@@ -4,6 +4,7 @@
 // same top-1 and >= 4 of the top-5, and the session contract (prefill == stepwise decode up to float
 // rounding, truncate, end, wrong positions refused, shard split == whole model).
 // Skips as a whole (initTestCase) when the data is missing or no device besides the CPU exists.
+#include "DerivedModels.h"
 #include "ParityReference.h"
 #include "RequiredDevices.h"
 #include "TestData.h"
@@ -16,6 +17,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QTemporaryDir>
 #include <QTest>
 #include <algorithm>
 #include <cmath>
@@ -62,11 +64,10 @@ struct LogitsAgreement {
     double normalisedError = 0;
     bool sameTop1 = false;
     int top5Overlap = 0;
-    std::string text() const {
-        char line[160];
-        std::snprintf(line, sizeof line,
-                      "cosine %.7f vs llama.cpp, max error/max %.2e, top-1 %s, top-5 overlap %d", cosine,
-                      normalisedError, sameTop1 ? "same" : "different", top5Overlap);
+    std::string text(const char* against = "llama.cpp") const {
+        char line[200];
+        std::snprintf(line, sizeof line, "cosine %.7f vs %s, max error/max %.2e, top-1 %s, top-5 overlap %d",
+                      cosine, against, normalisedError, sameTop1 ? "same" : "different", top5Overlap);
         return line;
     }
 };
@@ -420,6 +421,98 @@ private Q_SLOTS:
         QVERIFY2(agree.top5Overlap >= 4, agree.text().c_str());
         QCOMPARE(got->size(), ref.greedyTokens.size());
         QVERIFY(same >= 1); // the first token is the prompt's top-1
+    }
+
+    // Llama 3.1's rope frequency factors on every device: a model derived from a shared one plus the factors
+    // (tests/DerivedModels.h, as tst_parity's ropeFactorsMatchLlamaCpp), against llama.cpp's outputs for it
+    // (tests/gpu/parity, its AVX-512 build) with synthArchMatchLlamaCpp's device bar. Prompt positions are
+    // too short for the factors to show, so the logits after llama.cpp's first 48 tokens (teacher-forced, no
+    // near-tie flips) are compared with the CPU engine's too, where the same model without factors is far
+    // off.
+    void ropeFactorsMatchLlamaCpp_data() {
+        QTest::addColumn<QString>("device");
+        QTest::addColumn<QString>("file");
+        forEachDevice([](const QString& d) {
+            for (const char* type : {"f16", "Q5_K_M"})
+                for (const char* prompt : {"p1", "p2"}) {
+                    const QString file = QStringLiteral("synth-arch-llama-%1-rope-freqs-%2.json")
+                                             .arg(QLatin1String(type), QLatin1String(prompt));
+                    QTest::newRow(qPrintable(d + QLatin1Char(' ') + file)) << d << file;
+                }
+        });
+    }
+
+    void ropeFactorsMatchLlamaCpp() {
+        QFETCH(QString, device);
+        QFETCH(QString, file);
+        const QDir dir(QStringLiteral(DECLAI_PARITY_EXPECTED_DIR));
+        QFile in(dir.filePath(file));
+        QVERIFY2(in.open(QIODevice::ReadOnly), qPrintable(in.fileName()));
+        const QJsonObject o = QJsonDocument::fromJson(in.readAll()).object();
+        const QString sourceName = o.value(QStringLiteral("model")).toString();
+        const QString source = testdata::modelPath(sourceName);
+        QVERIFY2(!source.isEmpty(), qPrintable(sourceName + QStringLiteral(" missing")));
+        std::vector<float> factors;
+        for (const QJsonValue& v :
+             o.value(QStringLiteral("derived_tensor")).toObject().value(QStringLiteral("values")).toArray())
+            factors.push_back(static_cast<float>(v.toDouble()));
+        QTemporaryDir tmp;
+        const QString path = tmp.filePath(QStringLiteral("rope-freqs.gguf"));
+        const QString written = testdata::writeWithExtraTensor(source, path, "rope_freqs.weight", factors);
+        QVERIFY2(written.isEmpty(), qPrintable(written));
+        auto weights = ModelWeights::load(path.toStdString());
+        QVERIFY2(weights, weights ? "" : weights.error().message.c_str());
+        auto tokenizer = Tokenizer::fromGguf((*weights)->file());
+        QVERIFY(tokenizer);
+        const auto prompt =
+            (*tokenizer)->encode(o.value(QStringLiteral("prompt")).toString().toStdString(), true);
+        const auto expected = testdata::jsonIds(o.value(QStringLiteral("greedy_tokens")).toArray());
+        QCOMPARE(expected.size(), size_t(64));
+        QFile stored(dir.filePath(o.value(QStringLiteral("last_logits_file")).toString()));
+        QVERIFY2(stored.open(QIODevice::ReadOnly), qPrintable(stored.fileName()));
+        const QByteArray raw = stored.readAll();
+        std::vector<float> refLogits(static_cast<size_t>(raw.size()) / sizeof(float));
+        std::memcpy(refLogits.data(), raw.constData(), refLogits.size() * sizeof(float));
+        std::vector<int32_t> longContext = prompt;
+        longContext.insert(longContext.end(), expected.begin(), expected.begin() + 48);
+
+        ThreadPool pool(2);
+        auto dev = LocalGenerator::create(*weights, pool, device.toStdString());
+        QVERIFY2(dev, dev ? "" : dev.error().toString().c_str());
+        auto logits = (*dev)->promptLogits(prompt);
+        QVERIFY2(logits, logits ? "" : logits.error().toString().c_str());
+        const LogitsAgreement agree = compareLogits(*logits, refLogits);
+        GenerationOptions options;
+        options.maxTokens = static_cast<int32_t>(expected.size());
+        auto tokens = (*dev)->generate(prompt, options);
+        QVERIFY2(tokens, tokens ? "" : tokens.error().toString().c_str());
+        const auto same = static_cast<size_t>(
+            std::mismatch(tokens->begin(), tokens->end(), expected.begin(), expected.end()).first -
+            tokens->begin());
+        qInfo("%s %s: %s, greedy tokens equal to llama.cpp's for %zu of %zu steps", qPrintable(device),
+              qPrintable(file), agree.text().c_str(), same, expected.size());
+        QVERIFY2(agree.cosine >= 0.9995, agree.text().c_str());
+        QVERIFY2(agree.sameTop1, agree.text().c_str());
+        QVERIFY2(agree.top5Overlap >= 4, agree.text().c_str());
+
+        auto cpu = LocalGenerator::create(*weights, pool, "cpu");
+        QVERIFY(cpu);
+        const Loaded plain = load(sourceName);
+        QVERIFY(plain.weights);
+        auto cpuPlain = LocalGenerator::create(plain.weights, pool, "cpu");
+        QVERIFY(cpuPlain);
+        auto deviceLong = (*dev)->promptLogits(longContext);
+        auto cpuLong = (*cpu)->promptLogits(longContext);
+        auto plainLong = (*cpuPlain)->promptLogits(longContext);
+        QVERIFY(deviceLong && cpuLong && plainLong);
+        const LogitsAgreement atLength = compareLogits(*deviceLong, *cpuLong);
+        const LogitsAgreement withoutFactors = compareLogits(*plainLong, *cpuLong);
+        qInfo("after 48 tokens: device %s; the model without factors %s",
+              atLength.text("the CPU engine").c_str(), withoutFactors.text("the CPU engine").c_str());
+        QVERIFY2(atLength.cosine >= 0.9995 && atLength.top5Overlap >= 4,
+                 atLength.text("the CPU engine").c_str());
+        QVERIFY2(withoutFactors.cosine < 0.999,
+                 "the factors do not change these logits; pick a longer context");
     }
 
     // Issue 15: a backend without the ops an architecture needs (CUDA and HIP have no GELU, soft-capping,

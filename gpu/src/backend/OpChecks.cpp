@@ -153,6 +153,9 @@ Expected<void> rope(const Device& device, const DeviceBuffer& x, const RopeParam
         return invalid("ropeDims must be even and in [2, headDim]");
     if (p.startPos < 0 || p.startPos > kMaxCount)
         return invalid("startPos out of range");
+    if (p.freqFactors)
+        if (auto r = buffer(device, *p.freqFactors, floats(p.ropeDims / 2), "freqFactors"); !r)
+            return r;
     return buffer(device, x, floats(p.nTokens * p.heads * p.headDim), "x");
 }
 

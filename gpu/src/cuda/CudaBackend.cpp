@@ -218,7 +218,8 @@ public:
         if (auto r = bind(); !r)
             return r;
         return check(cuda::launchRope(m_stream, ptrOf(x), p.nTokens, p.heads, p.headDim, p.ropeDims,
-                                      p.startPos, p.thetaScale(), p.freqScale, p.neox),
+                                      p.startPos, p.thetaScale(), p.freqScale, p.neox,
+                                      p.freqFactors ? ptrOf(*p.freqFactors) : nullptr),
                      "rope launch");
     }
 

@@ -68,13 +68,6 @@ DeviceShardExecutor::create(std::shared_ptr<const ModelWeights> weights, LayerRa
                                                          .append(" is not within the model's ")
                                                          .append(std::to_string(c.layerCount))
                                                          .append(" layers"));
-    // Llama 3.1's per-dimension rope frequency factors have no Rope op mode; refusing is better than
-    // silently computing a different model.
-    if (!weights->ropeFactors().empty())
-        return makeError(ErrorCode::Unsupported,
-                         std::string("device ")
-                             .append(device->id().toString())
-                             .append(": models with rope frequency factors run on the CPU only"));
     // The ops an architecture's options need beyond the llama layer; a backend without them refuses the
     // model by name (CUDA/HIP have no kernels for them yet).
     const auto needs = [&](gpu::OpKind op, TensorType type, const char* feature) -> Expected<void> {
@@ -164,6 +157,12 @@ Expected<DeviceShardExecutor::DeviceMatrix> DeviceShardExecutor::uploadMatrix(co
 
 Expected<void> DeviceShardExecutor::uploadWeights() {
     const ModelConfig& c = m_config;
+    if (!m_weights->ropeFactors().empty()) {
+        auto factors = uploadFloats(m_weights->ropeFactors());
+        if (!factors)
+            return factors.error();
+        m_ropeFactors = std::move(*factors);
+    }
     m_deviceLayers.resize(static_cast<size_t>(m_layers.size()));
     for (int64_t layer = m_layers.begin; layer < m_layers.end; ++layer) {
         const LayerWeights& w = m_weights->layer(layer);
@@ -411,7 +410,8 @@ public:
 
     Expected<void> rope(RopeMode mode) override {
         gpu::RopeParams rope{m_nTokens,  m_c.headCount,    m_c.headDim,       m_c.ropeDimensions,
-                             m_startPos, m_c.ropeFreqBase, m_c.ropeFreqScale, mode == RopeMode::NeoX};
+                             m_startPos, m_c.ropeFreqBase, m_c.ropeFreqScale, mode == RopeMode::NeoX,
+                             m_e.m_ropeFactors.get()};
         if (auto r = m_d.rope(*m_q, rope); !r)
             return r;
         rope.heads = m_c.kvHeadCount;

@@ -311,7 +311,7 @@ public:
         struct {
             uint32_t pairs, heads, headDim, ropeDims, startPos;
             float thetaScale, freqScale;
-            uint32_t neox;
+            uint32_t neox, hasFactors;
         } push{pairs,
                static_cast<uint32_t>(p.heads),
                static_cast<uint32_t>(p.headDim),
@@ -319,8 +319,9 @@ public:
                static_cast<uint32_t>(p.startPos),
                thetaScale,
                p.freqScale,
-               p.neox ? 1u : 0u};
-        return dispatchFlat("rope", {&x}, &push, sizeof push, pairs);
+               p.neox ? 1u : 0u,
+               p.freqFactors ? 1u : 0u};
+        return dispatchFlat("rope", {&x, p.freqFactors ? p.freqFactors : &x}, &push, sizeof push, pairs);
     }
 
     Expected<void> attention(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v,

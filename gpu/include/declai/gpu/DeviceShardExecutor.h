@@ -18,7 +18,7 @@ namespace declai {
 class DeviceShardExecutor final : public ShardBackend {
 public:
     // Takes ownership of `device`. Fails (Unsupported) when the model needs something the device ops do
-    // not provide (rope frequency factors, a matrix format without a kernel), OutOfMemory when the weights
+    // not provide (an op or a matrix format without a kernel), OutOfMemory when the weights
     // do not fit. maxContext <= 0 uses the model's context length.
     static Expected<std::unique_ptr<DeviceShardExecutor>> create(std::shared_ptr<const ModelWeights> weights,
                                                                  LayerRange layers,
@@ -110,6 +110,7 @@ private:
     int64_t m_maxContext;
     std::unique_ptr<gpu::Device> m_device;
     std::vector<DeviceLayer> m_deviceLayers; // index: layer - m_layers.begin
+    std::unique_ptr<gpu::DeviceBuffer> m_ropeFactors; // Llama 3.1's rope_freqs, null when the model has none
     uint64_t m_weightBytes = 0;
     Activations m_act;
     // Which buffer a.rounded holds a rounding of, and as what: matMul shares one rounding between the

@@ -26,9 +26,10 @@ __kernel void rms_norm(__global const float* x, __global const float* weight, __
 // global = (ropeDims / 2, heads, nTokens): rotates pair i of head h of token t in place; the pair is
 // (2i, 2i+1), or (i, i + ropeDims/2) when neox is set. theta_i = pos * thetaScale^i by repeated
 // multiplication in float, as the CPU reference builds its table (thetaScale = base^(-2/d) computed on the
-// host), so only sin/cos differ.
+// host), so only sin/cos differ. With hasFactors, pair i's angle is divided by factors[i] first (Llama 3.1's
+// rope_freqs); without, `factors` is not read.
 __kernel void rope(__global float* x, int headDim, int ropeDims, int startPos, float thetaScale,
-                   float freqScale, int neox) {
+                   float freqScale, int neox, __global const float* factors, int hasFactors) {
     const int i = get_global_id(0);
     const int h = get_global_id(1);
     const int t = get_global_id(2);
@@ -36,7 +37,7 @@ __kernel void rope(__global float* x, int headDim, int ropeDims, int startPos, f
     float theta = (float)(startPos + t);
     for (int k = 0; k < i; ++k)
         theta *= thetaScale;
-    const float angle = freqScale * theta;
+    const float angle = freqScale * (hasFactors ? theta / factors[i] : theta);
     const float c = cos(angle);
     const float s = sin(angle);
     __global float* v = x + ((ulong)t * (ulong)heads + (ulong)h) * (ulong)headDim;

@@ -1,13 +1,16 @@
 #version 450
 // One invocation per rotated pair (token, head, i). theta_i = pos * thetaScale^i by repeated
 // multiplication in float, exactly as the CPU reference builds its table (thetaScale = base^(-2/d) is
-// computed on the host), so only sin/cos differ.
+// computed on the host), so only sin/cos differ. With hasFactors, pair i's angle is divided by factors[i]
+// first (Llama 3.1's rope_freqs); without, binding 1 is not read.
 #include "common.glsl"
 layout(local_size_x = 64) in;
 layout(std430, binding = 0) buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer F { float factors[]; };
 layout(push_constant) uniform Params {
     uint pairs; uint heads; uint headDim; uint ropeDims; uint startPos; float thetaScale; float freqScale;
     uint neox; // pairs (i, i + ropeDims/2) instead of (2i, 2i+1)
+    uint hasFactors;
 } p;
 
 void main() {
@@ -21,7 +24,7 @@ void main() {
     float theta = float(p.startPos + t);
     for (uint k = 0u; k < i; ++k)
         theta *= p.thetaScale;
-    const float angle = p.freqScale * theta;
+    const float angle = p.freqScale * (p.hasFactors != 0u ? theta / factors[i] : theta);
     const float c = cos(angle);
     const float s = sin(angle);
     const uint head = (t * p.heads + h) * p.headDim;

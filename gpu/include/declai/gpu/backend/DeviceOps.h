@@ -89,6 +89,9 @@ struct RopeParams {
     float freqScale = 1.0f;
     // false: llama's pairs (2i, 2i+1); true: NeoX pairs (i, i + ropeDims/2), same angle per pair i.
     bool neox = false;
+    // Llama 3.1's per-pair frequency factors (rope_freqs.weight, ropeDims/2 floats on this device) or null:
+    // pair i turns by freqScale * (theta_i / factor_i), as cpu::ropeTable and ggml's rope cache.
+    const DeviceBuffer* freqFactors = nullptr;
     // base^(-2/ropeDims): kernels build theta_i = pos * thetaScale^i by repeated multiplication in float,
     // the same expression as cpu::ropeTable, so the angles match the CPU engine's bit for bit.
     float thetaScale() const { return std::pow(freqBase, -2.0f / static_cast<float>(ropeDims)); }
