@@ -36,15 +36,15 @@ constexpr LayerTensorSpec kLlama[] = {
     mat(T::DownExps, "ffn_down_exps.weight", E::Ffn, E::Dim, P::Experts, E::Experts),
 };
 
-// Qwen 2 / 2.5: Q/K/V biases.
+// Qwen 2 / 2.5: Q/K/V biases (every Qwen2 checkpoint has them; llama.cpp loads the file without them too).
 constexpr LayerTensorSpec kQwen2[] = {
     vec(T::AttnNorm, "attn_norm.weight", E::Dim),
     mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
     mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),
     mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
-    vec(T::Bq, "attn_q.bias", E::QDim),
-    vec(T::Bk, "attn_k.bias", E::KvDim),
-    vec(T::Bv, "attn_v.bias", E::KvDim),
+    vec(T::Bq, "attn_q.bias", E::QDim, P::Optional),
+    vec(T::Bk, "attn_k.bias", E::KvDim, P::Optional),
+    vec(T::Bv, "attn_v.bias", E::KvDim, P::Optional),
     mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
     vec(T::FfnNorm, "ffn_norm.weight", E::Dim),
     mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn),

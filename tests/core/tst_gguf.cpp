@@ -338,15 +338,15 @@ private Q_SLOTS:
         QCOMPARE(otherConfig.error().code, ErrorCode::Unsupported);
     }
 
-    // A valid one-layer llama (dim 8, 2 heads of 4, FFN 16, vocabulary 4), F32; `extra` adds tensors and
-    // keys to it.
-    static GgufBuilder tinyLlama() {
+    // A valid one-layer model (dim 8, 2 heads of 4, FFN 16, vocabulary 4) of a llama-shaped architecture,
+    // F32; tests add tensors and keys to it.
+    static GgufBuilder tinyLlama(const std::string& architecture = "llama") {
         GgufBuilder b;
-        b.addString("general.architecture", "llama");
-        b.addU32("llama.embedding_length", 8);
-        b.addU32("llama.block_count", 1);
-        b.addU32("llama.attention.head_count", 2);
-        b.addU32("llama.feed_forward_length", 16);
+        b.addString("general.architecture", architecture);
+        b.addU32(architecture + ".embedding_length", 8);
+        b.addU32(architecture + ".block_count", 1);
+        b.addU32(architecture + ".attention.head_count", 2);
+        b.addU32(architecture + ".feed_forward_length", 16);
         const auto tensor = [&](const std::string& name, std::vector<uint64_t> shape) {
             uint64_t n = 1;
             for (uint64_t e : shape)
@@ -396,6 +396,29 @@ private Q_SLOTS:
         const QString message = QString::fromStdString(config.error().message);
         QVERIFY2(message.contains(QLatin1Char('\'') + tensor + QLatin1Char('\'')), qPrintable(message));
         QVERIFY2(message.contains(QStringLiteral("'llama' graph")), qPrintable(message));
+    }
+
+    // As llama.cpp's qwen2 loader: Q/K/V biases when the file has them, none when it has none.
+    void qwen2BiasesAreOptional() {
+        const auto bytes = tinyLlama("qwen2").build();
+        auto file = GgufFile::fromMemory(asBytes(bytes), "qwen2.gguf");
+        QVERIFY(file);
+        auto config = ModelConfig::fromGguf(*file);
+        QVERIFY2(config, config ? "" : config.error().message.c_str());
+        QVERIFY(!config->has(LayerTensor::Bq) && !config->has(LayerTensor::Bk) &&
+                !config->has(LayerTensor::Bv));
+
+        GgufBuilder withBiases = tinyLlama("qwen2");
+        withBiases.addF32Tensor("blk.0.attn_q.bias", {8}, std::vector<float>(8, 0.5f));
+        withBiases.addF32Tensor("blk.0.attn_k.bias", {8}, std::vector<float>(8, 0.5f));
+        withBiases.addF32Tensor("blk.0.attn_v.bias", {8}, std::vector<float>(8, 0.5f));
+        const auto biasBytes = withBiases.build();
+        auto biasFile = GgufFile::fromMemory(asBytes(biasBytes), "qwen2-bias.gguf");
+        QVERIFY(biasFile);
+        auto biasConfig = ModelConfig::fromGguf(*biasFile);
+        QVERIFY2(biasConfig, biasConfig ? "" : biasConfig.error().message.c_str());
+        QVERIFY(biasConfig->has(LayerTensor::Bq) && biasConfig->has(LayerTensor::Bk) &&
+                biasConfig->has(LayerTensor::Bv));
     }
 
     void modelConfigRefusesSeparateValueHeadSize() {

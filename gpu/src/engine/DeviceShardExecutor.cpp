@@ -409,8 +409,14 @@ public:
     }
 
     Expected<void> rope(RopeMode mode) override {
-        gpu::RopeParams rope{m_nTokens,  m_c.headCount,    m_c.headDim,       m_c.ropeDimensions,
-                             m_startPos, m_c.ropeFreqBase, m_c.ropeFreqScale, mode == RopeMode::NeoX,
+        gpu::RopeParams rope{m_nTokens,
+                             m_c.headCount,
+                             m_c.headDim,
+                             m_c.ropeDimensions,
+                             m_startPos,
+                             m_c.ropeFreqBase,
+                             m_c.ropeFreqScale,
+                             mode == RopeMode::NeoX,
                              m_e.m_ropeFactors.get()};
         if (auto r = m_d.rope(*m_q, rope); !r)
             return r;

@@ -263,8 +263,8 @@ public:
                                  static_cast<size_t>(p.nTokens)};
         return run("rope", 3, global, nullptr, memOf(x), static_cast<cl_int>(p.headDim),
                    static_cast<cl_int>(p.ropeDims), static_cast<cl_int>(p.startPos), p.thetaScale(),
-                   p.freqScale, static_cast<cl_int>(p.neox ? 1 : 0), memOf(p.freqFactors ? *p.freqFactors : x),
-                   static_cast<cl_int>(p.freqFactors ? 1 : 0));
+                   p.freqScale, static_cast<cl_int>(p.neox ? 1 : 0),
+                   memOf(p.freqFactors ? *p.freqFactors : x), static_cast<cl_int>(p.freqFactors ? 1 : 0));
     }
 
     Expected<void> attention(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v,

@@ -48,8 +48,8 @@ struct ModelConfig {
     bool usesSlidingWindow(int64_t layer) const;
     // The device graph's options beyond plain llama's that this model uses (DeviceShardExecutor::create asks
     // the device for each; every backend has them since session 18), e.g. "NeoX RoPE, Q/K/V biases"; empty
-    // for plain llama and llama with experts. Rope frequency factors are listed too (a mode of every backend's
-    // Rope op, not a separate op).
+    // for plain llama and llama with experts. Rope frequency factors are listed too (a mode of every
+    // backend's Rope op, not a separate op).
     std::string deviceOptionalFeatures() const;
 
     int64_t qDim() const { return headCount * headDim; }

@@ -109,7 +109,7 @@ private:
     LayerRange m_layers;
     int64_t m_maxContext;
     std::unique_ptr<gpu::Device> m_device;
-    std::vector<DeviceLayer> m_deviceLayers; // index: layer - m_layers.begin
+    std::vector<DeviceLayer> m_deviceLayers;          // index: layer - m_layers.begin
     std::unique_ptr<gpu::DeviceBuffer> m_ropeFactors; // Llama 3.1's rope_freqs, null when the model has none
     uint64_t m_weightBytes = 0;
     Activations m_act;
