@@ -246,6 +246,7 @@ private Q_SLOTS:
     void streamingDecoderReplacesInvalidBytes();
     void qwen2PreTokenizer();
     void otherPreTokenizers();
+    void smollmPreTokenizer();
     void decodeCleansSpacesLikeLlamaCpp();
     void tinyVocabFromMemory();
     void malformedMetadata();
@@ -499,6 +500,58 @@ void TstTokenizer::otherPreTokenizers() {
     QVERIFY(!known);
     QCOMPARE(tokenizer::preTokenizerFromName("qwen2", &known), PreTokenizerKind::Qwen2);
     QVERIFY(known);
+}
+
+// SmolLM's pre-tokenizer ("smollm": every digit alone, then GPT-2's expression). ../shared has no SmolLM
+// vocabulary, so llama.cpp tokenized the GPT-2 test strings with the GPT-2 vocabulary relabelled "smollm"
+// (data/README.md); the same relabelling here must give its ids.
+void TstTokenizer::smollmPreTokenizer() {
+    using W = std::vector<std::string>;
+    const auto split = [](std::string_view s) { return tokenizer::preTokenize(PreTokenizerKind::SmolLm, s); };
+    QCOMPARE(split("12345 abc  d"), (W{"1", "2", "3", "4", "5", " abc", " ", " d"}));
+    QCOMPARE(split("x = 3.14;"), (W{"x", " =", " ", "3", ".", "1", "4", ";"}));
+    bool known = false;
+    QCOMPARE(tokenizer::preTokenizerFromName("smollm", &known), PreTokenizerKind::SmolLm);
+    QVERIFY(known);
+
+    const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-gpt-2.gguf"));
+    if (base.isEmpty())
+        DECLAI_SKIP_MISSING("reference",
+                            QStringLiteral("ggml-vocab-gpt-2.gguf not found (set DECLAI_REFERENCE_DIR)"));
+    auto file = GgufFile::open(base.toStdString());
+    QVERIFY(file);
+    auto spec = VocabSpec::fromGguf(*file);
+    QVERIFY2(spec, spec ? "" : spec.error().message.c_str());
+    QCOMPARE(spec->pre, std::string("gpt-2"));
+    spec->pre = "smollm";
+    auto tokenizer = Tokenizer::fromSpec(std::move(*spec));
+    QVERIFY(tokenizer);
+    QVERIFY((*tokenizer)->warnings().empty());
+    QCOMPARE((*tokenizer)->preTokenizer(), PreTokenizerKind::SmolLm);
+    QString error;
+    const auto cases =
+        loadReferenceCases(base + QStringLiteral(".inp"),
+                           QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/smollm-on-gpt-2.out"), &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QCOMPARE(cases.size(), size_t(46));
+    int passed = 0, differFromGpt2 = 0;
+    LoadedVocab gpt2 = loadReferenceVocab(QStringLiteral("gpt-2"), &error);
+    QVERIFY(gpt2.tokenizer);
+    for (const ReferenceCase& c : cases) {
+        const auto ids = (*tokenizer)->encode(c.text, false, false);
+        if (ids == c.ids)
+            ++passed;
+        else
+            qWarning("mismatch for %s:\n  expected %s\n  got      %s",
+                     QByteArray(c.text.data(), qsizetype(c.text.size())).toPercentEncoding(" ").constData(),
+                     qPrintable(idsToString(c.ids)), qPrintable(idsToString(ids)));
+        if (gpt2.tokenizer->encode(c.text, false, false) != c.ids)
+            ++differFromGpt2;
+    }
+    qInfo("smollm: %d/%zu of llama.cpp's ids; %d strings split differently from GPT-2's", passed,
+          cases.size(), differFromGpt2);
+    QCOMPARE(size_t(passed), cases.size());
+    QVERIFY(differFromGpt2 > 0); // the vectors exercise what sets SmolLM apart
 }
 
 void TstTokenizer::decodeCleansSpacesLikeLlamaCpp() {

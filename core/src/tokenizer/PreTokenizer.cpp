@@ -273,6 +273,13 @@ std::vector<std::string> preTokenizeToWords(PreTokenizerKind kind, std::string_v
     case PreTokenizerKind::Qwen2:
         segments = splitLlama3Style(cpts, segments, 1);
         break;
+    case PreTokenizerKind::SmolLm:
+        // llama.cpp's chain for SmolLM: \p{N} (each number code point on its own), then GPT-2's expression.
+        segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) -> size_t {
+            return isNumber(v.flags(pos)) ? 1 : 0;
+        });
+        segments = splitGpt2(cpts, segments);
+        break;
     case PreTokenizerKind::Default: {
         // llama.cpp's fallback chain: [\p{P}\$\+<=>\^~\|]+  then GPT-2  then \p{N}+  then [0-9][0-9][0-9]
         segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) {

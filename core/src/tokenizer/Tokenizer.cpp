@@ -279,7 +279,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromSpec(VocabSpec spec) {
         if (v.pre == PreTokenizerKind::LlamaBpe) {
             v.ignoreMerges = true;
             v.addBos = true;
-        } else if (v.pre == PreTokenizerKind::Qwen2) {
+        } else if (v.pre == PreTokenizerKind::Qwen2 || v.pre == PreTokenizerKind::SmolLm) {
             v.cleanSpaces = false;
         }
 
@@ -359,6 +359,13 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromSpec(VocabSpec spec) {
 }
 
 Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile& file) {
+    auto spec = VocabSpec::fromGguf(file);
+    if (!spec)
+        return spec.error();
+    return fromSpec(std::move(*spec));
+}
+
+Expected<VocabSpec> VocabSpec::fromGguf(const GgufFile& file) {
     VocabSpec spec;
     auto model = file.getString("tokenizer.ggml.model");
     if (!model)
@@ -444,7 +451,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile& file) {
         if (!r)
             return r.error();
     }
-    return fromSpec(std::move(spec));
+    return spec;
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool addSpecial, bool parseSpecial) const {
@@ -650,6 +657,7 @@ PreTokenizerKind preTokenizerFromName(std::string_view name, bool* known) {
         {"falcon3", PreTokenizerKind::LlamaBpe},
         {"qwen2", PreTokenizerKind::Qwen2},
         {"deepseek-r1-qwen", PreTokenizerKind::Qwen2},
+        {"smollm", PreTokenizerKind::SmolLm},
     };
     for (const Entry& e : kNames) {
         if (e.name == name) {

@@ -69,7 +69,7 @@ DeviceShardExecutor::create(std::shared_ptr<const ModelWeights> weights, LayerRa
                                                          .append(std::to_string(c.layerCount))
                                                          .append(" layers"));
     // The ops an architecture's options need beyond the llama layer; a backend without them refuses the
-    // model by name (CUDA/HIP have no kernels for them yet).
+    // model by name.
     const auto needs = [&](gpu::OpKind op, TensorType type, const char* feature) -> Expected<void> {
         if (auto r = device->supportsOp(op, type); !r)
             return makeError(ErrorCode::Unsupported, std::string("device ")

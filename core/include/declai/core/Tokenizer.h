@@ -41,6 +41,7 @@ enum class PreTokenizerKind {
     Gpt2,     // "gpt-2", "phi-2"
     LlamaBpe, // "llama-bpe", "llama3", "llama-v3"
     Qwen2,    // "qwen2", "deepseek-r1-qwen"
+    SmolLm,   // "smollm": every digit alone, then GPT-2's split
 };
 
 // Everything the tokenizer reads from the model, so that tests and tools can build one without a file.
@@ -53,6 +54,9 @@ struct VocabSpec {
     std::vector<std::string> merges; // "left right", BPE only
     std::optional<int64_t> bosId, eosId, unknownId, paddingId, eotId, eomId;
     std::optional<bool> addBos, addEos, addSpacePrefix;
+
+    // The tokenizer.ggml.* keys of a file; missing or mistyped vocabulary data is an Error.
+    static Expected<VocabSpec> fromGguf(const GgufFile& file);
 };
 
 // A byte range [begin, end) of a text.
