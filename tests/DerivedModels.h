@@ -4,11 +4,14 @@
 // a file are made from the file this writes (tests/gpu/parity/README.md).
 #pragma once
 
+#include "TestData.h"
 #include "declai/core/GgufFile.h"
 #include "declai/core/GgufSerialize.h"
 #include "declai/core/ShardManifest.h"
 
 #include <QFile>
+#include <QJsonArray>
+#include <QJsonObject>
 #include <QString>
 #include <string>
 #include <vector>
@@ -61,6 +64,33 @@ inline QString writeWithExtraTensor(const QString& source, const QString& destin
         f.write(reinterpret_cast<const char*>(out.data()), qint64(out.size())) != qint64(out.size()))
         return QStringLiteral("cannot write %1").arg(destination);
     return {};
+}
+
+// A parity reference's `derived_tensor` ({"name": ..., "values": [...]}): the tensor added to its `model`.
+struct DerivedTensor {
+    std::string name;
+    std::vector<float> values;
+};
+
+inline DerivedTensor derivedTensor(const QJsonObject& reference) {
+    const QJsonObject o = reference.value(QStringLiteral("derived_tensor")).toObject();
+    DerivedTensor t{o.value(QStringLiteral("name")).toString().toStdString(), {}};
+    for (const QJsonValue& v : o.value(QStringLiteral("values")).toArray())
+        t.values.push_back(static_cast<float>(v.toDouble()));
+    return t;
+}
+
+// Writes the model `reference` describes (its `model`, found in DECLAI_MODEL_PATH, plus its
+// `derived_tensor`) to `destination`; an empty string on success, else what failed.
+inline QString writeDerivedModel(const QJsonObject& reference, const QString& destination) {
+    const QString model = reference.value(QStringLiteral("model")).toString();
+    const QString source = modelPath(model);
+    if (source.isEmpty())
+        return model + QStringLiteral(" is not in DECLAI_MODEL_PATH");
+    const DerivedTensor tensor = derivedTensor(reference);
+    if (tensor.name.empty() || tensor.values.empty())
+        return QStringLiteral("the reference names no derived_tensor");
+    return writeWithExtraTensor(source, destination, tensor.name, tensor.values);
 }
 
 } // namespace declai::testdata

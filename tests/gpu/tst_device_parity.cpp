@@ -450,15 +450,9 @@ private Q_SLOTS:
         QVERIFY2(in.open(QIODevice::ReadOnly), qPrintable(in.fileName()));
         const QJsonObject o = QJsonDocument::fromJson(in.readAll()).object();
         const QString sourceName = o.value(QStringLiteral("model")).toString();
-        const QString source = testdata::modelPath(sourceName);
-        QVERIFY2(!source.isEmpty(), qPrintable(sourceName + QStringLiteral(" missing")));
-        std::vector<float> factors;
-        for (const QJsonValue& v :
-             o.value(QStringLiteral("derived_tensor")).toObject().value(QStringLiteral("values")).toArray())
-            factors.push_back(static_cast<float>(v.toDouble()));
         QTemporaryDir tmp;
         const QString path = tmp.filePath(QStringLiteral("rope-freqs.gguf"));
-        const QString written = testdata::writeWithExtraTensor(source, path, "rope_freqs.weight", factors);
+        const QString written = testdata::writeDerivedModel(o, path);
         QVERIFY2(written.isEmpty(), qPrintable(written));
         auto weights = ModelWeights::load(path.toStdString());
         QVERIFY2(weights, weights ? "" : weights.error().message.c_str());

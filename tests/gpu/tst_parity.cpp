@@ -332,22 +332,17 @@ private Q_SLOTS:
         QFile in(QDir(dir).filePath(file));
         QVERIFY2(in.open(QIODevice::ReadOnly), qPrintable(in.fileName()));
         const QJsonObject o = QJsonDocument::fromJson(in.readAll()).object();
-        const QString source = testdata::modelPath(o.value(QStringLiteral("model")).toString());
-        QVERIFY2(!source.isEmpty(), "source model missing from DECLAI_MODEL_PATH");
-        const QJsonObject derived = o.value(QStringLiteral("derived_tensor")).toObject();
-        QCOMPARE(derived.value(QStringLiteral("name")).toString(), QStringLiteral("rope_freqs.weight"));
-        std::vector<float> factors;
-        for (const QJsonValue& v : derived.value(QStringLiteral("values")).toArray())
-            factors.push_back(static_cast<float>(v.toDouble()));
+        const testdata::DerivedTensor factors = testdata::derivedTensor(o);
+        QCOMPARE(factors.name, std::string("rope_freqs.weight"));
         QTemporaryDir tmp;
         const QString path = tmp.filePath(QStringLiteral("rope-freqs.gguf"));
-        const QString written = testdata::writeWithExtraTensor(source, path, "rope_freqs.weight", factors);
+        const QString written = testdata::writeDerivedModel(o, path);
         QVERIFY2(written.isEmpty(), qPrintable(written));
 
         auto weights = ModelWeights::load(path.toStdString());
         QVERIFY2(weights, weights ? "" : weights.error().message.c_str());
         QVERIFY((*weights)->config().hasRopeFactors);
-        QCOMPARE((*weights)->ropeFactors(), factors);
+        QCOMPARE((*weights)->ropeFactors(), factors.values);
         auto tokenizer = Tokenizer::fromGguf((*weights)->file());
         QVERIFY(tokenizer);
         const auto promptIds =

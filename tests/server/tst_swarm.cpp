@@ -146,8 +146,7 @@ private Q_SLOTS:
             QSKIP(qPrintable(QStringLiteral("no stored llama.cpp outputs for the build the kernel table '%1' "
                                             "follows (AVX-512, AVX2 and AVX-VNNI only)")
                                  .arg(QString::fromLatin1(declai::cpu::activeKernels().name))));
-        const QString source = declai::testdata::modelPath(QStringLiteral("synth-arch-llama-f16.gguf"));
-        if (source.isEmpty())
+        if (declai::testdata::modelPath(QStringLiteral("synth-arch-llama-f16.gguf")).isEmpty())
             QSKIP("synth-arch-llama-f16.gguf is not in DECLAI_MODEL_PATH");
         QString written;
         const auto derive = [&](Swarm& s) {
@@ -156,15 +155,9 @@ private Q_SLOTS:
                 written = in.fileName() + QStringLiteral(" missing");
                 return;
             }
-            std::vector<float> factors;
-            const QJsonObject derived = QJsonDocument::fromJson(in.readAll())
-                                            .object()
-                                            .value(QStringLiteral("derived_tensor"))
-                                            .toObject();
-            for (const QJsonValue& v : derived.value(QStringLiteral("values")).toArray())
-                factors.push_back(static_cast<float>(v.toDouble()));
-            written = declai::testdata::writeWithExtraTensor(
-                source, s.path(QStringLiteral("models/llama-rope-freqs.gguf")), "rope_freqs.weight", factors);
+            written =
+                declai::testdata::writeDerivedModel(QJsonDocument::fromJson(in.readAll()).object(),
+                                                    s.path(QStringLiteral("models/llama-rope-freqs.gguf")));
         };
         Swarm swarm(twoReplicaOptions(), derive, QStringLiteral("llama-rope-freqs"));
         QVERIFY2(written.isEmpty(), qPrintable(written));
