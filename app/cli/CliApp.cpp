@@ -326,6 +326,19 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const CliIo& 
         std::fprintf(io.out, "\nmodel: not runnable: %s\n", config.error().message.c_str());
     }
     printTypeSupport(*file, io);
+    // The tokenizer as it would run; its warnings (an unknown pre-tokenizer, out-of-range special ids) mean
+    // token ids may differ from the model's.
+    if (auto tokenizer = Tokenizer::fromGguf(*file)) {
+        if ((*tokenizer)->kind() == VocabKind::SentencePiece)
+            std::fprintf(io.out, "\ntokenizer: SentencePiece, %d tokens\n", (*tokenizer)->vocabSize());
+        else
+            std::fprintf(io.out, "\ntokenizer: BPE, %d tokens, pre-tokenizer '%s'\n",
+                         (*tokenizer)->vocabSize(), (*tokenizer)->preTokenizerName().c_str());
+        for (const std::string& warning : (*tokenizer)->warnings())
+            std::fprintf(io.out, "tokenizer warning: %s\n", warning.c_str());
+    } else {
+        std::fprintf(io.out, "\ntokenizer: not usable: %s\n", tokenizer.error().message.c_str());
+    }
     printChatTemplate(*file, io);
     return kExitOk;
 }

@@ -1,5 +1,6 @@
 #include "declai/server/GatewayModel.h"
 
+#include <QtGlobal>
 #include <algorithm>
 
 namespace declai::server {
@@ -13,6 +14,10 @@ Expected<std::unique_ptr<GatewayModel>> GatewayModel::create(std::string name, s
     auto tokenizer = Tokenizer::fromGguf((*weights)->file());
     if (!tokenizer)
         return tokenizer.error();
+    // An unknown pre-tokenizer or an out-of-range special id still serves, but the operator must see it:
+    // prompts may then be split into other ids than the model was trained on.
+    for (const std::string& warning : (*tokenizer)->warnings())
+        qWarning("model '%s': tokenizer: %s", name.c_str(), warning.c_str());
     std::unique_ptr<GatewayModel> model(new GatewayModel());
     model->m_name = std::move(name);
     model->m_digest = std::move(digest);

@@ -200,6 +200,33 @@ private Q_SLOTS:
         r = runCli({QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("stories260K.gguf")});
         QVERIFY2(r.out.contains("tensor types: F32 x48\n") && !r.out.contains("unsupported tensor type"),
                  r.out.constData());
+        // Its padding id is 2^32-1 (no padding), out of range: llama.cpp warns and keeps no id, and so do we.
+        QVERIFY2(
+            r.out.contains("\ntokenizer: SentencePiece, 512 tokens\n") &&
+                r.out.contains("tokenizer warning: bad special token id tokenizer.ggml.padding_token_id"),
+            r.out.constData());
+
+        // A pre-tokenizer the engine does not know is named: its ids may differ from the model's.
+        const QString gpt2 =
+            declai::testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-gpt-2.gguf"));
+        if (!gpt2.isEmpty()) {
+            QFile vocab(gpt2);
+            QVERIFY(vocab.open(QIODevice::ReadOnly));
+            QByteArray vocabBytes = vocab.readAll();
+            // tokenizer.ggml.pre = "gpt-2" (type 8, length 5) -> "gpt-9": same length, offsets stay valid.
+            QByteArray entry("tokenizer.ggml.pre\x08\0\0\0\x05\0\0\0\0\0\0\0gpt-2", 18 + 12 + 5);
+            QVERIFY(vocabBytes.contains(entry));
+            vocabBytes.replace(entry, QByteArray(entry).replace("gpt-2", "gpt-9"));
+            const QString unknownPre = dir.filePath(QStringLiteral("unknown-pre.gguf"));
+            QFile write(unknownPre);
+            QVERIFY(write.open(QIODevice::WriteOnly) && write.write(vocabBytes) == vocabBytes.size());
+            write.close();
+            r = runCli({QStringLiteral("inspect"), QStringLiteral("-m"), unknownPre});
+            QVERIFY2(r.exitCode == 0, r.err.constData());
+            QVERIFY2(r.out.contains("pre-tokenizer 'gpt-9'") &&
+                         r.out.contains("tokenizer warning: unknown pre-tokenizer 'gpt-9'"),
+                     r.out.constData());
+        }
     }
 
     void errorsGoToStderrWithNonZeroExit_data() {
