@@ -1,7 +1,8 @@
-// Models derived from ../shared's files for tests of features no shared file has: a copy of a GGUF with one
-// F32 tensor appended (for example Llama 3.1's `rope_freqs.weight`). Every metadata entry and tensor of the
-// source is kept, at its offset; the new tensor follows the last one. llama.cpp's reference outputs for such
-// a file are made from the file this writes (tests/gpu/parity/README.md).
+// Models derived from ../shared's files for tests of features no shared file has: a copy of a GGUF with F32
+// tensors appended (Llama 3.1's `rope_freqs.weight`, LongRoPE's `rope_factors_long/short.weight`) and
+// metadata entries added or replaced (LongRoPE's `rope.scaling.*` keys). Every other metadata entry and every
+// tensor of the source is kept, tensors at their offsets; the new tensors follow the last one. llama.cpp's
+// reference outputs for such a file are made from the file this writes (tests/gpu/parity/README.md).
 #pragma once
 
 #include "TestData.h"
@@ -14,32 +15,58 @@
 #include <QJsonObject>
 #include <QString>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace declai::testdata {
 
-// Writes `source` plus the 1-D F32 tensor `name` = `values` to `destination`; an empty string on success,
-// else what failed.
-inline QString writeWithExtraTensor(const QString& source, const QString& destination,
-                                    const std::string& name, const std::vector<float>& values) {
+// A 1-D F32 tensor to append.
+struct DerivedTensor {
+    std::string name;
+    std::vector<float> values;
+};
+
+// What a derived model adds to its source.
+struct Derivation {
+    std::vector<DerivedTensor> tensors;
+    std::vector<std::pair<std::string, GgufValue>> metadata; // added, or replacing the source's entry
+};
+
+// Writes `source` plus `derivation` to `destination`; an empty string on success, else what failed.
+inline QString writeDerived(const QString& source, const QString& destination, const Derivation& derivation) {
     auto file = GgufFile::open(source.toStdString());
     if (!file)
         return QString::fromStdString(file.error().message);
     std::vector<std::byte> kv;
-    for (const std::string& key : file->metadataKeys())
+    uint64_t keyCount = 0;
+    const auto replaced = [&](const std::string& key) {
+        for (const auto& entry : derivation.metadata)
+            if (entry.first == key)
+                return true;
+        return false;
+    };
+    for (const std::string& key : file->metadataKeys()) {
+        if (replaced(key))
+            continue;
         if (const GgufValue* value = file->find(key); !value || !appendGgufKeyValue(kv, key, *value))
             return QStringLiteral("metadata '%1' cannot be copied").arg(QString::fromStdString(key));
+        ++keyCount;
+    }
+    for (const auto& [key, value] : derivation.metadata) {
+        if (!appendGgufKeyValue(kv, key, value))
+            return QStringLiteral("metadata '%1' cannot be written").arg(QString::fromStdString(key));
+        ++keyCount;
+    }
     const uint64_t alignment = std::max<uint64_t>(1, file->alignment());
     const auto align = [&](uint64_t n) { return (n + alignment - 1) / alignment * alignment; };
     const std::span<const std::byte> whole = mappedFileBytes(*file);
     const std::span<const std::byte> data = whole.subspan(size_t(file->dataOffset()));
-    const uint64_t newOffset = align(data.size());
 
     std::vector<std::byte> out;
     appendGgufBytes(out, "GGUF", 4);
     appendGgufPod<uint32_t>(out, 3);
-    appendGgufPod<uint64_t>(out, file->tensors().size() + 1);
-    appendGgufPod<uint64_t>(out, file->metadataKeys().size());
+    appendGgufPod<uint64_t>(out, file->tensors().size() + derivation.tensors.size());
+    appendGgufPod<uint64_t>(out, keyCount);
     out.insert(out.end(), kv.begin(), kv.end());
     const auto tensorInfo = [&](const std::string& tensorName, const std::vector<uint64_t>& shape,
                                 TensorType type, uint64_t offset) {
@@ -52,12 +79,21 @@ inline QString writeWithExtraTensor(const QString& source, const QString& destin
     };
     for (const GgufTensorInfo& t : file->tensors())
         tensorInfo(t.name, t.shape, t.type, t.offset);
-    tensorInfo(name, {values.size()}, TensorType::F32, newOffset);
+    std::vector<uint64_t> offsets;
+    uint64_t end = data.size();
+    for (const DerivedTensor& t : derivation.tensors) {
+        offsets.push_back(align(end));
+        end = offsets.back() + t.values.size() * sizeof(float);
+        tensorInfo(t.name, {t.values.size()}, TensorType::F32, offsets.back());
+    }
     out.resize(size_t(align(out.size())), std::byte{0});
     const size_t dataStart = out.size();
     out.insert(out.end(), data.begin(), data.end());
-    out.resize(dataStart + size_t(newOffset), std::byte{0});
-    appendGgufBytes(out, values.data(), values.size() * sizeof(float));
+    for (size_t i = 0; i < derivation.tensors.size(); ++i) {
+        const std::vector<float>& values = derivation.tensors[i].values;
+        out.resize(dataStart + size_t(offsets[i]), std::byte{0});
+        appendGgufBytes(out, values.data(), values.size() * sizeof(float));
+    }
 
     QFile f(destination);
     if (!f.open(QIODevice::WriteOnly) ||
@@ -66,31 +102,40 @@ inline QString writeWithExtraTensor(const QString& source, const QString& destin
     return {};
 }
 
-// A parity reference's `derived_tensor` ({"name": ..., "values": [...]}): the tensor added to its `model`.
-struct DerivedTensor {
-    std::string name;
-    std::vector<float> values;
-};
-
-inline DerivedTensor derivedTensor(const QJsonObject& reference) {
-    const QJsonObject o = reference.value(QStringLiteral("derived_tensor")).toObject();
-    DerivedTensor t{o.value(QStringLiteral("name")).toString().toStdString(), {}};
-    for (const QJsonValue& v : o.value(QStringLiteral("values")).toArray())
-        t.values.push_back(static_cast<float>(v.toDouble()));
-    return t;
+// A parity reference's derivation: `derived_tensors` ([{"name": ..., "values": [...]}]) and
+// `derived_metadata` ([{"key": ..., "type": "f32" | "u32", "value": ...}]), either absent.
+inline Derivation derivation(const QJsonObject& reference) {
+    Derivation d;
+    for (const QJsonValue& v : reference.value(QStringLiteral("derived_tensors")).toArray()) {
+        const QJsonObject o = v.toObject();
+        DerivedTensor t{o.value(QStringLiteral("name")).toString().toStdString(), {}};
+        for (const QJsonValue& x : o.value(QStringLiteral("values")).toArray())
+            t.values.push_back(static_cast<float>(x.toDouble()));
+        d.tensors.push_back(std::move(t));
+    }
+    for (const QJsonValue& v : reference.value(QStringLiteral("derived_metadata")).toArray()) {
+        const QJsonObject o = v.toObject();
+        GgufValue value;
+        const QString type = o.value(QStringLiteral("type")).toString();
+        value.type = type == QLatin1String("u32") ? GgufValueType::UInt32 : GgufValueType::Float32;
+        value.integer = o.value(QStringLiteral("value")).toInteger();
+        value.floating = o.value(QStringLiteral("value")).toDouble();
+        d.metadata.emplace_back(o.value(QStringLiteral("key")).toString().toStdString(), value);
+    }
+    return d;
 }
 
-// Writes the model `reference` describes (its `model`, found in DECLAI_MODEL_PATH, plus its
-// `derived_tensor`) to `destination`; an empty string on success, else what failed.
+// Writes the model `reference` describes (its `model`, found in DECLAI_MODEL_PATH, plus its derivation) to
+// `destination`; an empty string on success, else what failed.
 inline QString writeDerivedModel(const QJsonObject& reference, const QString& destination) {
     const QString model = reference.value(QStringLiteral("model")).toString();
     const QString source = modelPath(model);
     if (source.isEmpty())
         return model + QStringLiteral(" is not in DECLAI_MODEL_PATH");
-    const DerivedTensor tensor = derivedTensor(reference);
-    if (tensor.name.empty() || tensor.values.empty())
-        return QStringLiteral("the reference names no derived_tensor");
-    return writeWithExtraTensor(source, destination, tensor.name, tensor.values);
+    const Derivation d = derivation(reference);
+    if (d.tensors.empty() && d.metadata.empty())
+        return QStringLiteral("the reference names no derived_tensors or derived_metadata");
+    return writeDerived(source, destination, d);
 }
 
 } // namespace declai::testdata

@@ -322,6 +322,19 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const CliIo& 
             static_cast<long long>(config->feedForwardLength), static_cast<long long>(config->vocabSize),
             static_cast<long long>(config->contextLength), static_cast<double>(config->ropeFreqBase),
             static_cast<double>(config->rmsNormEps), config->tiedEmbeddings ? ", tied embeddings" : "");
+        if (config->hasLongRopeFactors)
+            std::fprintf(
+                io.out,
+                "rope: LongRoPE, long factors when run with more than %lld tokens of context (a network "
+                "runs the model's %lld: %s factors; `generate --ctx N` picks as llama.cpp's -c N), "
+                "attn_factor %g\n",
+                static_cast<long long>(config->ropeOriginalContext),
+                static_cast<long long>(config->contextLength),
+                config->usesLongRopeFactors(config->contextLength) ? "long" : "short",
+                static_cast<double>(config->ropeAttnFactor));
+        else if (config->hasRopeFactors)
+            std::fprintf(io.out, "rope: frequency factors (rope_freqs.weight)%s\n",
+                         config->ropeAttnFactor != 1.0f ? ", with attn_factor" : "");
     } else {
         std::fprintf(io.out, "\nmodel: not runnable: %s\n", config.error().message.c_str());
     }

@@ -43,9 +43,10 @@ Expected<void> readModes(const GgufFile& file, const std::string& p, ModelConfig
     const ArchitectureSpec& spec = *c.spec;
     c.embeddingScale = spec.scaleEmbedding ? std::sqrt(static_cast<float>(c.embeddingLength)) : 1.0f;
     c.attentionScale = 1.0f / std::sqrt(static_cast<float>(c.headDim));
-    if (spec.name == "gemma2" && c.layerCount == 46) {
-        // llama.cpp: 1/sqrt(head size), except Gemma 2 27B (46 layers), whose query_pre_attn_scalar is
-        // dim / heads (the converter does not write the scalar; llama.cpp derives it the same way).
+    if ((spec.name == "gemma2" && c.layerCount == 46) || (spec.name == "gemma3" && c.layerCount == 62)) {
+        // llama.cpp: 1/sqrt(head size), except Gemma 2 27B (46 layers) and Gemma 3 27B (62), whose
+        // query_pre_attn_scalar is dim / heads (the converter does not write the scalar; llama.cpp derives it
+        // from the layer count the same way).
         c.attentionScale = 1.0f / std::sqrt(static_cast<float>(c.embeddingLength / c.headCount));
     }
     auto readFloat = [&](bool wanted, const char* key, float& out) -> Expected<void> {
@@ -79,15 +80,27 @@ Expected<void> readModes(const GgufFile& file, const std::string& p, ModelConfig
             return configError(file, "attention.sliding_window_pattern " + std::to_string(*period) +
                                          " is out of range");
         c.slidingWindowPeriod = *period;
-        // Sliding-window layers with their own RoPE base need a second table; not built yet.
-        if (file.find(p + "rope.freq_base_swa")) {
+        if (spec.slidingWindowRope && c.slidingWindow > 0) {
+            // llama_model_gemma3: base from the key (10000 when absent), scale 1 (hparams defaults).
+            auto base = file.getFloatOr(p + "rope.freq_base_swa", 10000.0);
+            if (!base)
+                return base.error();
+            if (!(*base > 0.0) || !std::isfinite(*base))
+                return configError(file, p + "rope.freq_base_swa must be positive");
+            c.separateWindowRope = true;
+            c.ropeFreqBaseWindow = static_cast<float>(*base);
+            c.ropeFreqScaleWindow = 1.0f;
+        } else if (file.find(p + "rope.freq_base_swa")) {
+            // The other architectures' llama.cpp graphs rotate every layer alike; a file asking for a
+            // different base on its window layers is refused rather than run one way or the other.
             auto base = file.getFloat(p + "rope.freq_base_swa");
             if (!base)
                 return base.error();
             if (static_cast<float>(*base) != c.ropeFreqBase)
                 return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': " + p +
                                                              "rope.freq_base_swa (a separate RoPE base for "
-                                                             "sliding-window layers) is not supported yet");
+                                                             "sliding-window layers) is not supported for '" +
+                                                             c.architecture + "'");
         }
     }
     auto experts = file.getIntOr(p + "expert_count", 0);
@@ -179,6 +192,8 @@ Expected<void> checkNoUnreadTensors(const GgufFile& file, const ModelConfig& c) 
         read.insert("output.weight");
     if (c.hasRopeFactors)
         read.insert("rope_freqs.weight");
+    if (c.hasLongRopeFactors)
+        read.insert({"rope_factors_long.weight", "rope_factors_short.weight"});
     for (const LayerTensorSpec& t : c.spec->layerTensors) {
         if (!c.has(t.role))
             continue;
@@ -203,6 +218,40 @@ Expected<void> checkNoUnreadTensors(const GgufFile& file, const ModelConfig& c) 
                          "' graph DeCLAI runs (" + std::to_string(c.layerCount) +
                          " layers); running without " + (unread.size() > 1 ? "them" : "it") +
                          " would give wrong outputs");
+}
+
+// Rope frequency factors: Llama 3.1's rope_freqs.weight, or LongRoPE's pair rope_factors_long.weight and
+// rope_factors_short.weight; each ropeDimensions/2 F32 values.
+Expected<void> readRopeFactors(const GgufFile& file, ModelConfig& c) {
+    const auto present = [&](const std::string& name) -> Expected<bool> {
+        const GgufTensorInfo* t = file.findTensor(name);
+        if (!t)
+            return false;
+        if (auto r = expectTensor(file, name, {static_cast<uint64_t>(c.ropeDimensions / 2)}, true); !r)
+            return r.error();
+        if (t->type != TensorType::F32)
+            return configError(file, name + " must be F32");
+        return true;
+    };
+    auto fixed = present("rope_freqs.weight");
+    auto longFactors = present("rope_factors_long.weight");
+    auto shortFactors = present("rope_factors_short.weight");
+    for (const auto* r : {&fixed, &longFactors, &shortFactors})
+        if (!*r)
+            return r->error();
+    if (*longFactors != *shortFactors)
+        return configError(
+            file, std::string(*longFactors ? "rope_factors_long.weight" : "rope_factors_short.weight") +
+                      " needs " + (*longFactors ? "rope_factors_short.weight" : "rope_factors_long.weight") +
+                      " (LongRoPE picks one of the pair by context length)");
+    if (*fixed && *longFactors)
+        return configError(
+            file, "rope_freqs.weight and LongRoPE's rope_factors_long/short.weight exclude each other");
+    if (*longFactors && c.ropeOriginalContext <= 0)
+        return configError(file, c.architecture + ".rope.scaling.original_context_length must be positive");
+    c.hasRopeFactors = *fixed;
+    c.hasLongRopeFactors = *longFactors;
+    return {};
 }
 
 } // namespace
@@ -230,7 +279,7 @@ std::string ModelConfig::deviceOptionalFeatures() const {
         add("attention soft-capping");
     if (slidingWindow > 0)
         add("sliding-window attention");
-    if (hasRopeFactors)
+    if (hasRopeFactors || hasLongRopeFactors)
         add("rope frequency factors");
     return text;
 }
@@ -276,10 +325,14 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
     auto ropeBase = file.getFloatOr(p + "rope.freq_base", 10000.0);
     auto scalingType = file.getStringOr(p + "rope.scaling.type", "none");
     auto scalingFactor = file.getFloatOr(p + "rope.scaling.factor", 0.0);
+    // Read for every architecture, as llama.cpp does (hparams.rope_attn_factor): Phi-3's converter writes it
+    // for LongRoPE models, sqrt(1 + ln(scale) / ln(original context)).
+    auto attnFactor = file.getFloatOr(p + "rope.scaling.attn_factor", 1.0);
     for (const Error* e :
          {kvHeads ? nullptr : &kvHeads.error(), contextLength ? nullptr : &contextLength.error(),
           eps ? nullptr : &eps.error(), ropeBase ? nullptr : &ropeBase.error(),
-          scalingType ? nullptr : &scalingType.error(), scalingFactor ? nullptr : &scalingFactor.error()}) {
+          scalingType ? nullptr : &scalingType.error(), scalingFactor ? nullptr : &scalingFactor.error(),
+          attnFactor ? nullptr : &attnFactor.error()}) {
         if (e)
             return *e;
     }
@@ -287,11 +340,21 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
     c.contextLength = *contextLength;
     c.rmsNormEps = static_cast<float>(*eps);
     c.ropeFreqBase = static_cast<float>(*ropeBase);
+    // "longrope" scales through the factor tensors and attn_factor, like "llama3" through rope_freqs.
     if (*scalingType == "linear" && *scalingFactor > 0.0)
         c.ropeFreqScale = static_cast<float>(1.0 / *scalingFactor);
-    else if (*scalingType != "none" && *scalingType != "linear" && *scalingType != "llama3")
+    else if (*scalingType != "none" && *scalingType != "linear" && *scalingType != "llama3" &&
+             *scalingType != "longrope")
         return makeError(ErrorCode::Unsupported,
                          "model '" + file.path() + "': rope scaling '" + *scalingType + "' is not supported");
+    c.ropeAttnFactor = static_cast<float>(*attnFactor);
+    if (!std::isfinite(c.ropeAttnFactor) || c.ropeAttnFactor <= 0.0f || c.ropeAttnFactor > 100.0f)
+        return configError(file, p + "rope.scaling.attn_factor " + std::to_string(*attnFactor) +
+                                     " must be positive and at most 100");
+    auto originalContext = file.getIntOr(p + "rope.scaling.original_context_length", c.contextLength);
+    if (!originalContext)
+        return originalContext.error();
+    c.ropeOriginalContext = *originalContext;
 
     if (c.embeddingLength <= 0 || c.layerCount <= 0 || c.headCount <= 0 || c.kvHeadCount <= 0 ||
         c.feedForwardLength <= 0 || c.contextLength <= 0)
@@ -342,15 +405,8 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
         if (auto r = expectTensor(file, "output.weight", {d, vocab}, true); !r)
             return r.error();
     }
-    if (const GgufTensorInfo* factors = file.findTensor("rope_freqs.weight")) {
-        if (auto r =
-                expectTensor(file, "rope_freqs.weight", {static_cast<uint64_t>(c.ropeDimensions / 2)}, true);
-            !r)
-            return r.error();
-        if (factors->type != TensorType::F32)
-            return configError(file, "rope_freqs.weight must be F32");
-        c.hasRopeFactors = true;
-    }
+    if (auto r = readRopeFactors(file, c); !r)
+        return r.error();
     if (auto r = readModes(file, p, c); !r)
         return r.error();
     if (auto r = checkLayerTensors(file, c); !r)

@@ -368,11 +368,11 @@ private Q_SLOTS:
     void modelConfigRefusesTensorsTheGraphDoesNotRead_data() {
         QTest::addColumn<QString>("tensor");
         QTest::addColumn<int>("length");
-        // llama.cpp's optional llama tensors DeCLAI's graph has no op for, LongRoPE factors (Phi-3.5,
-        // Phi-3-128k), and a layer past block_count.
+        // llama.cpp's optional llama tensors DeCLAI's graph has no op for, a shared expert (Qwen2-MoE's), and
+        // a layer past block_count.
         QTest::newRow("output bias") << "blk.0.attn_output.bias" << 8;
         QTest::newRow("FFN bias") << "blk.0.ffn_down.bias" << 8;
-        QTest::newRow("LongRoPE factors") << "rope_factors_long.weight" << 2;
+        QTest::newRow("shared expert") << "blk.0.ffn_up_shexp.weight" << 8;
         QTest::newRow("layer past block_count") << "blk.1.attn_norm.weight" << 8;
     }
 
@@ -396,6 +396,83 @@ private Q_SLOTS:
         const QString message = QString::fromStdString(config.error().message);
         QVERIFY2(message.contains(QLatin1Char('\'') + tensor + QLatin1Char('\'')), qPrintable(message));
         QVERIFY2(message.contains(QStringLiteral("'llama' graph")), qPrintable(message));
+    }
+
+    // LongRoPE (Phi-3.5, Phi-3-128k): both factor sets, the original context length and attn_factor; the
+    // long set for a context above the original length, as llama.cpp's get_rope_factors.
+    void modelConfigReadsLongRope() {
+        GgufBuilder b = tinyLlama();
+        b.addU32("llama.context_length", 1024);
+        b.addU32("llama.rope.scaling.original_context_length", 256);
+        b.addF32("llama.rope.scaling.attn_factor", 1.25f);
+        b.addF32Tensor("rope_factors_long.weight", {2}, {4.0f, 8.0f});
+        b.addF32Tensor("rope_factors_short.weight", {2}, {1.0f, 1.5f});
+        const auto bytes = b.build();
+        auto file = GgufFile::fromMemory(asBytes(bytes), "longrope.gguf");
+        QVERIFY(file);
+        auto config = ModelConfig::fromGguf(*file);
+        QVERIFY2(config, config ? "" : config.error().message.c_str());
+        QVERIFY(config->hasLongRopeFactors && !config->hasRopeFactors);
+        QCOMPARE(config->ropeOriginalContext, int64_t(256));
+        QCOMPARE(config->ropeAttnFactor, 1.25f);
+        QVERIFY(!config->usesLongRopeFactors(256));
+        QVERIFY(config->usesLongRopeFactors(257));
+        QVERIFY(config->usesLongRopeFactors(config->contextLength));
+        QVERIFY(QString::fromStdString(config->deviceOptionalFeatures()).contains(QStringLiteral("rope")));
+
+        // Without the key, the original length is the context length: always the short set.
+        GgufBuilder plain = tinyLlama();
+        plain.addF32Tensor("rope_factors_long.weight", {2}, {4.0f, 8.0f});
+        plain.addF32Tensor("rope_factors_short.weight", {2}, {1.0f, 1.5f});
+        const auto plainBytes = plain.build();
+        auto plainFile = GgufFile::fromMemory(asBytes(plainBytes), "longrope-plain.gguf");
+        QVERIFY(plainFile);
+        auto plainConfig = ModelConfig::fromGguf(*plainFile);
+        QVERIFY2(plainConfig, plainConfig ? "" : plainConfig.error().message.c_str());
+        QCOMPARE(plainConfig->ropeAttnFactor, 1.0f);
+        QVERIFY(!plainConfig->usesLongRopeFactors(plainConfig->contextLength));
+    }
+
+    void modelConfigRefusesBrokenLongRope_data() {
+        QTest::addColumn<QStringList>("tensors"); // of 2 factors unless "name:length"
+        QTest::addColumn<float>("attnFactor");    // 0: key absent
+        QTest::addColumn<QString>("named");
+        QTest::newRow("long without short") << QStringList{QStringLiteral("rope_factors_long.weight")} << 0.0f
+                                            << QStringLiteral("rope_factors_short.weight");
+        QTest::newRow("short without long") << QStringList{QStringLiteral("rope_factors_short.weight")}
+                                            << 0.0f << QStringLiteral("rope_factors_long.weight");
+        QTest::newRow("with rope_freqs")
+            << QStringList{QStringLiteral("rope_factors_long.weight"),
+                           QStringLiteral("rope_factors_short.weight"), QStringLiteral("rope_freqs.weight")}
+            << 0.0f << QStringLiteral("rope_freqs.weight");
+        QTest::newRow("wrong length") << QStringList{QStringLiteral("rope_factors_long.weight:3"),
+                                                     QStringLiteral("rope_factors_short.weight")}
+                                      << 0.0f << QStringLiteral("rope_factors_long.weight");
+        QTest::newRow("negative attn_factor") << QStringList{QStringLiteral("rope_factors_long.weight"),
+                                                             QStringLiteral("rope_factors_short.weight")}
+                                              << -1.0f << QStringLiteral("llama.rope.scaling.attn_factor");
+    }
+
+    void modelConfigRefusesBrokenLongRope() {
+        QFETCH(QStringList, tensors);
+        QFETCH(float, attnFactor);
+        QFETCH(QString, named);
+        GgufBuilder b = tinyLlama();
+        if (attnFactor != 0.0f)
+            b.addF32("llama.rope.scaling.attn_factor", attnFactor);
+        for (const QString& t : tensors) {
+            const QStringList parts = t.split(QLatin1Char(':'));
+            const auto length = static_cast<uint64_t>(parts.size() > 1 ? parts[1].toInt() : 2);
+            b.addF32Tensor(parts[0].toStdString(), {length}, std::vector<float>(length, 2.0f));
+        }
+        const auto bytes = b.build();
+        auto file = GgufFile::fromMemory(asBytes(bytes), "broken-longrope.gguf");
+        QVERIFY(file);
+        auto config = ModelConfig::fromGguf(*file);
+        QVERIFY(!config);
+        const QString message = QString::fromStdString(config.error().message);
+        QVERIFY2(message.contains(named), qPrintable(message));
+        QVERIFY2(message.contains(QStringLiteral("broken-longrope.gguf")), qPrintable(message));
     }
 
     // As llama.cpp's qwen2 loader: Q/K/V biases when the file has them, none when it has none.

@@ -469,13 +469,14 @@ private Q_SLOTS:
                 std::vector<float> factors(static_cast<size_t>(c.ropeDims / 2));
                 for (size_t i = 0; i < factors.size(); ++i)
                     factors[i] = 1.0f + 7.0f * static_cast<float>(i) / static_cast<float>(factors.size() - 1);
-                const auto runWith = [&](bool withFactors) {
-                    return [&, withFactors](Device& d) -> Expected<std::vector<float>> {
+                const auto runWith = [&](bool withFactors, float attnFactor = 1.0f) {
+                    return [&, withFactors, attnFactor](Device& d) -> Expected<std::vector<float>> {
                         TRY_ASSIGN(bx, bufferWith(d, x));
                         TRY_ASSIGN(bf, bufferWith(d, factors));
                         RopeParams p{c.tokens,   c.heads, c.headDim, c.ropeDims,
                                      c.startPos, c.base,  1.0f,      neox};
                         p.freqFactors = withFactors ? bf.get() : nullptr;
+                        p.attnFactor = attnFactor;
                         TRY(d.rope(*bx, p));
                         return fetch(d, *bx, x.size());
                     };
@@ -495,6 +496,19 @@ private Q_SLOTS:
                     QVERIFY(check(*device, neox ? "rope_neox" : "rope", label + " factors", runWith(true),
                                   kToleranceRope));
                 }
+                // LongRoPE's attn_factor (Phi-3.5: sqrt(1 + ln 32 / ln 4096)) scales the rotated values
+                // (cos and sin are multiplied by it) and leaves the others as they are.
+                const float attnFactor = 1.1902380f;
+                auto plain = runWith(true)(*m_cpu);
+                auto scaled = runWith(true, attnFactor)(*m_cpu);
+                QVERIFY(plain && scaled);
+                std::vector<float> expected = *plain;
+                for (size_t i = 0; i < expected.size(); ++i)
+                    if (static_cast<int64_t>(i) % c.headDim < c.ropeDims)
+                        expected[i] *= attnFactor;
+                QVERIFY(normalisedError(expected, *scaled) < kToleranceRope);
+                QVERIFY(check(*device, neox ? "rope_neox" : "rope", label + " factors attn_factor",
+                              runWith(true, attnFactor), kToleranceRope));
             }
         }
     }

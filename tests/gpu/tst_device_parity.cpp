@@ -423,8 +423,9 @@ private Q_SLOTS:
         QVERIFY(same >= 1); // the first token is the prompt's top-1
     }
 
-    // Llama 3.1's rope frequency factors on every device: a model derived from a shared one plus the factors
-    // (tests/DerivedModels.h, as tst_parity's ropeFactorsMatchLlamaCpp), against llama.cpp's outputs for it
+    // Rope frequency factors on every device (Llama 3.1's rope_freqs; Phi-3.5's LongRoPE, long and short set
+    // with its attn_factor): a model derived from a shared one (tests/DerivedModels.h, as tst_parity's
+    // ropeFactorsMatchLlamaCpp), run with the reference's context, against llama.cpp's outputs for it
     // (tests/gpu/parity, its AVX-512 build) with synthArchMatchLlamaCpp's device bar. Prompt positions are
     // too short for the factors to show, so the logits after llama.cpp's first 48 tokens (teacher-forced, no
     // near-tie flips) are compared with the CPU engine's too, where the same model without factors is far
@@ -433,12 +434,17 @@ private Q_SLOTS:
         QTest::addColumn<QString>("device");
         QTest::addColumn<QString>("file");
         forEachDevice([](const QString& d) {
+            QStringList files;
             for (const char* type : {"f16", "Q5_K_M"})
-                for (const char* prompt : {"p1", "p2"}) {
-                    const QString file = QStringLiteral("synth-arch-llama-%1-rope-freqs-%2.json")
-                                             .arg(QLatin1String(type), QLatin1String(prompt));
-                    QTest::newRow(qPrintable(d + QLatin1Char(' ') + file)) << d << file;
-                }
+                for (const char* prompt : {"p1", "p2"})
+                    files << QStringLiteral("synth-arch-llama-%1-rope-freqs-%2.json")
+                                 .arg(QLatin1String(type), QLatin1String(prompt));
+            for (const char* type : {"f16", "Q4_K_M"})
+                for (const char* set : {"long", "short"})
+                    files << QStringLiteral("synth-arch-phi3-%1-longrope-%2-p1.json")
+                                 .arg(QLatin1String(type), QLatin1String(set));
+            for (const QString& file : files)
+                QTest::newRow(qPrintable(d + QLatin1Char(' ') + file)) << d << file;
         });
     }
 
@@ -450,8 +456,9 @@ private Q_SLOTS:
         QVERIFY2(in.open(QIODevice::ReadOnly), qPrintable(in.fileName()));
         const QJsonObject o = QJsonDocument::fromJson(in.readAll()).object();
         const QString sourceName = o.value(QStringLiteral("model")).toString();
+        const int64_t context = o.value(QStringLiteral("n_ctx")).toInteger(512);
         QTemporaryDir tmp;
-        const QString path = tmp.filePath(QStringLiteral("rope-freqs.gguf"));
+        const QString path = tmp.filePath(QStringLiteral("derived.gguf"));
         const QString written = testdata::writeDerivedModel(o, path);
         QVERIFY2(written.isEmpty(), qPrintable(written));
         auto weights = ModelWeights::load(path.toStdString());
@@ -471,7 +478,7 @@ private Q_SLOTS:
         longContext.insert(longContext.end(), expected.begin(), expected.begin() + 48);
 
         ThreadPool pool(2);
-        auto dev = LocalGenerator::create(*weights, pool, device.toStdString());
+        auto dev = LocalGenerator::create(*weights, pool, device.toStdString(), context);
         QVERIFY2(dev, dev ? "" : dev.error().toString().c_str());
         auto logits = (*dev)->promptLogits(prompt);
         QVERIFY2(logits, logits ? "" : logits.error().toString().c_str());
@@ -489,7 +496,7 @@ private Q_SLOTS:
         QVERIFY2(agree.sameTop1, agree.text().c_str());
         QVERIFY2(agree.top5Overlap >= 4, agree.text().c_str());
 
-        auto cpu = LocalGenerator::create(*weights, pool, "cpu");
+        auto cpu = LocalGenerator::create(*weights, pool, "cpu", context);
         QVERIFY(cpu);
         const Loaded plain = load(sourceName);
         QVERIFY(plain.weights);

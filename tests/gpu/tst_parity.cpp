@@ -241,7 +241,7 @@ private Q_SLOTS:
         for (const QString& dir :
              {QStringLiteral(DECLAI_PARITY_EXPECTED_DIR), QStringLiteral(DECLAI_PARITY_EXPECTED_DIR "/avx2")})
             for (const QString& f :
-                 QDir(dir).entryList({QStringLiteral("*-long*.json")}, QDir::Files, QDir::Name))
+                 QDir(dir).entryList({QStringLiteral("*-long[0-9]*.json")}, QDir::Files, QDir::Name))
                 if (!names.contains(f))
                     names << f;
         names.sort();
@@ -308,18 +308,27 @@ private Q_SLOTS:
                                 .arg(double(index < theirs.size() ? theirs[index] : 0.0f), 0, 'g', 9)));
     }
 
-    // Llama 3.1/3.2's RoPE frequency factors (`rope_freqs.weight`): no file of ../shared has them, so the
-    // test derives one (a shared model plus the factors its reference names, tests/DerivedModels.h) and wants
-    // llama.cpp's greedy tokens and its prompt logits bit for bit, from the build the active kernel table
-    // follows (tests/gpu/parity/README.md).
+    // RoPE frequency factors no file of ../shared has: Llama 3.1/3.2's `rope_freqs.weight`, and Phi-3.5's
+    // LongRoPE (`rope_factors_long/short.weight` with `rope.scaling.attn_factor` and
+    // `original_context_length`), whose long set llama.cpp takes when its context (the reference's `n_ctx`,
+    // 512 when absent) exceeds the original length and its short set otherwise. The test derives each file
+    // (a shared model plus what its reference adds, tests/DerivedModels.h), runs it with the reference's
+    // context and wants llama.cpp's greedy tokens and its prompt logits bit for bit, from the build the
+    // active kernel table follows (tests/gpu/parity/README.md).
     void ropeFactorsMatchLlamaCpp_data() {
         QTest::addColumn<QString>("file");
+        const auto add = [](const QString& name) {
+            QTest::newRow(qPrintable(name)) << name + QStringLiteral(".json");
+        };
         for (const char* type : {"f16", "Q5_K_M"})
             for (const char* prompt : {"p1", "p2"})
-                QTest::newRow(
-                    qPrintable(QStringLiteral("%1 %2").arg(QLatin1String(type), QLatin1String(prompt))))
-                    << QStringLiteral("synth-arch-llama-%1-rope-freqs-%2.json")
-                           .arg(QLatin1String(type), QLatin1String(prompt));
+                add(QStringLiteral("synth-arch-llama-%1-rope-freqs-%2")
+                        .arg(QLatin1String(type), QLatin1String(prompt)));
+        for (const char* type : {"f16", "Q4_K_M"})
+            for (const char* set : {"long", "short"})
+                for (const char* prompt : {"p1", "p2"})
+                    add(QStringLiteral("synth-arch-phi3-%1-longrope-%2-%3")
+                            .arg(QLatin1String(type), QLatin1String(set), QLatin1String(prompt)));
     }
 
     void ropeFactorsMatchLlamaCpp() {
@@ -332,17 +341,28 @@ private Q_SLOTS:
         QFile in(QDir(dir).filePath(file));
         QVERIFY2(in.open(QIODevice::ReadOnly), qPrintable(in.fileName()));
         const QJsonObject o = QJsonDocument::fromJson(in.readAll()).object();
-        const testdata::DerivedTensor factors = testdata::derivedTensor(o);
-        QCOMPARE(factors.name, std::string("rope_freqs.weight"));
+        const testdata::Derivation derivation = testdata::derivation(o);
         QTemporaryDir tmp;
-        const QString path = tmp.filePath(QStringLiteral("rope-freqs.gguf"));
+        const QString path = tmp.filePath(QStringLiteral("derived.gguf"));
         const QString written = testdata::writeDerivedModel(o, path);
         QVERIFY2(written.isEmpty(), qPrintable(written));
 
         auto weights = ModelWeights::load(path.toStdString());
         QVERIFY2(weights, weights ? "" : weights.error().message.c_str());
-        QVERIFY((*weights)->config().hasRopeFactors);
-        QCOMPARE((*weights)->ropeFactors(), factors.values);
+        const ModelConfig& config = (*weights)->config();
+        const int64_t context = o.value(QStringLiteral("n_ctx")).toInteger(512);
+        // The factors the engine divides by are the ones llama.cpp picks for this context.
+        const bool longRope = file.contains(QLatin1String("-longrope-"));
+        QCOMPARE(config.hasLongRopeFactors, longRope);
+        QCOMPARE(config.hasRopeFactors, !longRope);
+        QCOMPARE(config.usesLongRopeFactors(context), file.contains(QLatin1String("-longrope-long-")));
+        const std::string used = !longRope                             ? "rope_freqs.weight"
+                                 : config.usesLongRopeFactors(context) ? "rope_factors_long.weight"
+                                                                       : "rope_factors_short.weight";
+        const auto tensor = std::find_if(derivation.tensors.begin(), derivation.tensors.end(),
+                                         [&](const testdata::DerivedTensor& t) { return t.name == used; });
+        QVERIFY2(tensor != derivation.tensors.end(), used.c_str());
+        QCOMPARE((*weights)->ropeFactors(context), tensor->values);
         auto tokenizer = Tokenizer::fromGguf((*weights)->file());
         QVERIFY(tokenizer);
         const auto promptIds =
@@ -351,7 +371,7 @@ private Q_SLOTS:
         const auto expected = testdata::jsonIds(o.value(QStringLiteral("greedy_tokens")).toArray());
         QCOMPARE(expected.size(), size_t(64));
         ThreadPool pool(2);
-        auto generator = LocalGenerator::create(*weights, pool);
+        auto generator = LocalGenerator::create(*weights, pool, context);
         QVERIFY(generator);
         GenerationOptions options;
         options.maxTokens = static_cast<int32_t>(expected.size());

@@ -135,37 +135,48 @@ private Q_SLOTS:
         QVERIFY(served > 0); // the layer after the gateway's really ran on a node
     }
 
-    // Llama 3.1-style RoPE frequency factors through server + 2 nodes: the factors are the one non-layer
-    // tensor a node downloads (NodeAgent), and without them its layers would rotate by other angles. The
-    // model is derived at run time (tests/DerivedModels.h); llama.cpp's outputs are those of tst_parity's
-    // ropeFactorsMatchLlamaCpp, from the build the nodes' kernel table follows.
+    // RoPE frequency factors through server + 2 nodes (Llama 3.1's rope_freqs; Phi-3.5's LongRoPE pair,
+    // whose long set the network runs: every stage runs with the model's context length, 1,024 here, above
+    // the derived file's original 256): the factors are the non-layer tensors a node downloads (NodeAgent),
+    // and without them its layers would rotate by other angles. The model is derived at run time
+    // (tests/DerivedModels.h); llama.cpp's outputs are those of tst_parity's ropeFactorsMatchLlamaCpp, from
+    // the build the nodes' kernel table follows.
+    void ropeFactorsThroughThePipeline_data() {
+        QTest::addColumn<QString>("reference"); // file name less "-p1.json" / "-p2.json"
+        QTest::addColumn<QString>("source");
+        QTest::newRow("rope_freqs") << QStringLiteral("synth-arch-llama-f16-rope-freqs")
+                                    << QStringLiteral("synth-arch-llama-f16.gguf");
+        QTest::newRow("LongRoPE") << QStringLiteral("synth-arch-phi3-f16-longrope-long")
+                                  << QStringLiteral("synth-arch-phi3-f16.gguf");
+    }
+
     void ropeFactorsThroughThePipeline() {
+        QFETCH(QString, reference);
+        QFETCH(QString, source);
         const QString dir =
             declai::testdata::parityExpectationsDir(QStringLiteral(DECLAI_PARITY_EXPECTED_DIR));
         if (dir.isEmpty())
             QSKIP(qPrintable(QStringLiteral("no stored llama.cpp outputs for the build the kernel table '%1' "
                                             "follows (AVX-512, AVX2 and AVX-VNNI only)")
                                  .arg(QString::fromLatin1(declai::cpu::activeKernels().name))));
-        if (declai::testdata::modelPath(QStringLiteral("synth-arch-llama-f16.gguf")).isEmpty())
-            QSKIP("synth-arch-llama-f16.gguf is not in DECLAI_MODEL_PATH");
+        if (declai::testdata::modelPath(source).isEmpty())
+            QSKIP(qPrintable(source + QStringLiteral(" is not in DECLAI_MODEL_PATH")));
         QString written;
         const auto derive = [&](Swarm& s) {
-            QFile in(QDir(dir).filePath(QStringLiteral("synth-arch-llama-f16-rope-freqs-p1.json")));
+            QFile in(QDir(dir).filePath(reference + QStringLiteral("-p1.json")));
             if (!in.open(QIODevice::ReadOnly)) {
                 written = in.fileName() + QStringLiteral(" missing");
                 return;
             }
-            written =
-                declai::testdata::writeDerivedModel(QJsonDocument::fromJson(in.readAll()).object(),
-                                                    s.path(QStringLiteral("models/llama-rope-freqs.gguf")));
+            written = declai::testdata::writeDerivedModel(QJsonDocument::fromJson(in.readAll()).object(),
+                                                          s.path(QStringLiteral("models/derived.gguf")));
         };
-        Swarm swarm(twoReplicaOptions(), derive, QStringLiteral("llama-rope-freqs"));
+        Swarm swarm(twoReplicaOptions(), derive, QStringLiteral("derived"));
         QVERIFY2(written.isEmpty(), qPrintable(written));
         const QString notStarted = startTwoNodes(swarm);
         QVERIFY2(notStarted.isEmpty(), qPrintable(notStarted));
         for (const char* prompt : {"p1", "p2"}) {
-            QFile in(QDir(dir).filePath(
-                QStringLiteral("synth-arch-llama-f16-rope-freqs-%1.json").arg(QLatin1String(prompt))));
+            QFile in(QDir(dir).filePath(reference + QStringLiteral("-%1.json").arg(QLatin1String(prompt))));
             QVERIFY2(in.open(QIODevice::ReadOnly), qPrintable(in.fileName()));
             const QJsonObject ref = QJsonDocument::fromJson(in.readAll()).object();
             const QJsonArray greedy = ref.value(QStringLiteral("greedy_tokens")).toArray();
@@ -193,7 +204,7 @@ private Q_SLOTS:
             declai::testdata::parityExpectationsDir(QStringLiteral(DECLAI_PARITY_EXPECTED_DIR));
         int rows = 0;
         for (const QString& name :
-             QDir(dir).entryList({QStringLiteral("*-long*.json")}, QDir::Files, QDir::Name)) {
+             QDir(dir).entryList({QStringLiteral("*-long[0-9]*.json")}, QDir::Files, QDir::Name)) {
             QFile in(QDir(dir).filePath(name));
             if (dir.isEmpty() || !in.open(QIODevice::ReadOnly))
                 continue;

@@ -156,6 +156,8 @@ Expected<void> rope(const Device& device, const DeviceBuffer& x, const RopeParam
     if (p.freqFactors)
         if (auto r = buffer(device, *p.freqFactors, floats(p.ropeDims / 2), "freqFactors"); !r)
             return r;
+    if (!std::isfinite(p.attnFactor) || p.attnFactor <= 0.0f)
+        return invalid("attnFactor must be positive and finite");
     return buffer(device, x, floats(p.nTokens * p.heads * p.headDim), "x");
 }
 

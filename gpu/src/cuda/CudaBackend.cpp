@@ -219,7 +219,7 @@ public:
             return r;
         return check(cuda::launchRope(m_stream, ptrOf(x), p.nTokens, p.heads, p.headDim, p.ropeDims,
                                       p.startPos, p.thetaScale(), p.freqScale, p.neox,
-                                      p.freqFactors ? ptrOf(*p.freqFactors) : nullptr),
+                                      p.freqFactors ? ptrOf(*p.freqFactors) : nullptr, p.attnFactor),
                      "rope launch");
     }
 

@@ -129,10 +129,10 @@ __global__ void __launch_bounds__(kBlock)
 // One thread per rotated pair: index = (t * heads + h) * (ropeDims / 2) + i; the pair is (2i, 2i+1), or
 // (i, i + ropeDims/2) when neox is set. theta_i = pos * thetaScale^i by repeated multiplication in float,
 // as the CPU reference builds its table (RopeParams::thetaScale); divided by factors[i] first where the
-// model has Llama 3.1's rope_freqs (factors null otherwise).
+// model has rope frequency factors (factors null otherwise); cos and sin times attnFactor (ggml's mscale).
 __global__ void ropeKernel(float* x, int64_t total, int64_t heads, int64_t headDim, int64_t ropeDims,
                            int64_t startPos, float thetaScale, float freqScale, bool neox,
-                           const float* factors) {
+                           const float* factors, float attnFactor) {
     const int64_t pairs = ropeDims / 2;
     for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
          idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -143,8 +143,8 @@ __global__ void ropeKernel(float* x, int64_t total, int64_t heads, int64_t headD
         for (int64_t k = 0; k < i; ++k)
             theta *= thetaScale;
         const float angle = freqScale * (factors ? theta / factors[i] : theta);
-        const float c = cosf(angle);
-        const float s = sinf(angle);
+        const float c = cosf(angle) * attnFactor;
+        const float s = sinf(angle) * attnFactor;
         float* v = x + (t * heads + h) * headDim;
         const int64_t i0 = ropePairFirst(i, neox);
         const int64_t i1 = ropePairSecond(i, ropeDims, neox);
@@ -400,11 +400,11 @@ cudaError_t launchMatMul(cudaStream_t stream, Format format, const void* w, uint
 
 cudaError_t launchRope(cudaStream_t stream, float* x, int64_t nTokens, int64_t heads, int64_t headDim,
                        int64_t ropeDims, int64_t startPos, float thetaScale, float freqScale, bool neox,
-                       const float* factors) {
+                       const float* factors, float attnFactor) {
     const int64_t total = nTokens * heads * (ropeDims / 2);
     if (total > 0)
         ropeKernel<<<gridFor(total), 256, 0, stream>>>(x, total, heads, headDim, ropeDims, startPos,
-                                                       thetaScale, freqScale, neox, factors);
+                                                       thetaScale, freqScale, neox, factors, attnFactor);
     return cudaGetLastError();
 }
 

@@ -20,10 +20,11 @@ cudaError_t launchRmsNorm(cudaStream_t stream, const float* x, const float* weig
 // Q4_1/Q5_1: x holds the Q8_1 block sums after its nTokens * cols values (DeviceOps::matMul).
 cudaError_t launchMatMul(cudaStream_t stream, Format format, const void* w, uint64_t rowBytes, const float* x,
                          float* y, int64_t rows, int64_t cols, int64_t nTokens);
-// factors: ropeDims / 2 rope frequency factors (Llama 3.1's rope_freqs) or null.
+// factors: ropeDims / 2 rope frequency factors (rope_freqs, LongRoPE's long or short set) or null;
+// attnFactor multiplies cos and sin (RopeParams::attnFactor).
 cudaError_t launchRope(cudaStream_t stream, float* x, int64_t nTokens, int64_t heads, int64_t headDim,
                        int64_t ropeDims, int64_t startPos, float thetaScale, float freqScale, bool neox,
-                       const float* factors);
+                       const float* factors, float attnFactor);
 // keyCache/valueCache hold F16 bits.
 cudaError_t launchKvStore(cudaStream_t stream, const float* k, const float* v, uint16_t* keyCache,
                           uint16_t* valueCache, int64_t startPos, int64_t count, int64_t kvDim);

@@ -157,8 +157,8 @@ Expected<DeviceShardExecutor::DeviceMatrix> DeviceShardExecutor::uploadMatrix(co
 
 Expected<void> DeviceShardExecutor::uploadWeights() {
     const ModelConfig& c = m_config;
-    if (!m_weights->ropeFactors().empty()) {
-        auto factors = uploadFloats(m_weights->ropeFactors());
+    if (const std::vector<float>& ropeFactors = m_weights->ropeFactors(m_maxContext); !ropeFactors.empty()) {
+        auto factors = uploadFloats(ropeFactors);
         if (!factors)
             return factors.error();
         m_ropeFactors = std::move(*factors);
@@ -346,6 +346,7 @@ public:
 
     Expected<void> beginLayer(int64_t layer) override {
         m_slot = static_cast<size_t>(layer - m_e.m_layers.begin);
+        m_layer = layer;
         m_w = &m_e.m_deviceLayers[m_slot];
         m_q = m_a.q.get();
         m_k = m_a.k.get();
@@ -414,10 +415,11 @@ public:
                              m_c.headDim,
                              m_c.ropeDimensions,
                              m_startPos,
-                             m_c.ropeFreqBase,
-                             m_c.ropeFreqScale,
+                             m_c.ropeBaseOf(m_layer),
+                             m_c.ropeScaleOf(m_layer),
                              mode == RopeMode::NeoX,
-                             m_e.m_ropeFactors.get()};
+                             m_e.m_ropeFactors.get(),
+                             m_c.ropeAttnFactor};
         if (auto r = m_d.rope(*m_q, rope); !r)
             return r;
         rope.heads = m_c.kvHeadCount;
@@ -528,6 +530,7 @@ private:
     int64_t m_startPos;
     int64_t m_nTokens;
     size_t m_slot = 0;
+    int64_t m_layer = 0;
     const DeviceLayer* m_w = nullptr;
     gpu::DeviceBuffer* m_q = nullptr; // Q or its per-head norm
     gpu::DeviceBuffer* m_k = nullptr;

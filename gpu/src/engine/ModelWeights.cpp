@@ -185,6 +185,12 @@ Expected<std::shared_ptr<const ModelWeights>> ModelWeights::fromFile(std::shared
     if (config->hasRopeFactors)
         if (auto r = assign(weights->m_ropeFactors, vectorCopy(f, "rope_freqs.weight")); !r)
             return r.error();
+    if (config->hasLongRopeFactors) {
+        if (auto r = assign(weights->m_ropeFactors, vectorCopy(f, "rope_factors_short.weight")); !r)
+            return r.error();
+        if (auto r = assign(weights->m_ropeFactorsLong, vectorCopy(f, "rope_factors_long.weight")); !r)
+            return r.error();
+    }
     weights->m_layers.resize(static_cast<size_t>(config->layerCount));
     for (int64_t l = 0; l < config->layerCount; ++l) {
         LayerWeights& lw = weights->m_layers[static_cast<size_t>(l)];

@@ -284,7 +284,10 @@ public:
             float* q = m_e.m_q.data() + t * c.qDim();
             float* k = m_e.m_k.data() + t * c.kvDim();
             // The row's cos/sin table (its session's position), built once per pass by ShardExecutor::run.
-            const float* table = m_e.m_ropeTable.data() + t * c.ropeDimensions;
+            // Gemma 3's window layers have a table of their own.
+            const std::vector<float>& tables =
+                c.usesWindowRope(m_layer) ? m_e.m_windowRopeTable : m_e.m_ropeTable;
+            const float* table = tables.data() + t * c.ropeDimensions;
             if (mode == RopeMode::NeoX) {
                 cpu::applyRopeNeox(q, c.headCount, c.headDim, c.ropeDimensions, table);
                 cpu::applyRopeNeox(k, c.kvHeadCount, c.headDim, c.ropeDimensions, table);
@@ -381,9 +384,11 @@ void ShardExecutor::run(std::span<const Segment> segments, float* hidden, int64_
                         cpu::BatchRounding rounding, int64_t batchTokens) {
     const int64_t kvDim = m_config.kvDim();
     const int64_t ropeDims = m_config.ropeDimensions;
-    const float* factors = m_weights->ropeFactors().empty() ? nullptr : m_weights->ropeFactors().data();
+    const std::vector<float>& ropeFactors = m_weights->ropeFactors(m_maxContext);
+    const float* factors = ropeFactors.empty() ? nullptr : ropeFactors.data();
     // One cos/sin table per row (its session's position), shared by every head and layer of this call.
     m_ropeTable.resize(static_cast<size_t>(rows * ropeDims));
+    m_windowRopeTable.resize(m_config.separateWindowRope ? static_cast<size_t>(rows * ropeDims) : 0);
     m_rowSegment.resize(static_cast<size_t>(rows));
     for (size_t s = 0; s < segments.size(); ++s) {
         const Segment& segment = segments[s];
@@ -401,7 +406,11 @@ void ShardExecutor::run(std::span<const Segment> segments, float* hidden, int64_
             const int64_t row = segment.firstRow + t;
             m_rowSegment[static_cast<size_t>(row)] = static_cast<int64_t>(s);
             cpu::ropeTable(segment.startPos + t, ropeDims, m_config.ropeFreqBase, m_config.ropeFreqScale,
-                           factors, m_ropeTable.data() + row * ropeDims);
+                           factors, m_config.ropeAttnFactor, m_ropeTable.data() + row * ropeDims);
+            if (m_config.separateWindowRope)
+                cpu::ropeTable(segment.startPos + t, ropeDims, m_config.ropeFreqBaseWindow,
+                               m_config.ropeFreqScaleWindow, factors, m_config.ropeAttnFactor,
+                               m_windowRopeTable.data() + row * ropeDims);
         }
     }
     CpuLayerOps ops(*this, segments, hidden, rows, rounding, batchTokens);

@@ -264,7 +264,8 @@ public:
         return run("rope", 3, global, nullptr, memOf(x), static_cast<cl_int>(p.headDim),
                    static_cast<cl_int>(p.ropeDims), static_cast<cl_int>(p.startPos), p.thetaScale(),
                    p.freqScale, static_cast<cl_int>(p.neox ? 1 : 0),
-                   memOf(p.freqFactors ? *p.freqFactors : x), static_cast<cl_int>(p.freqFactors ? 1 : 0));
+                   memOf(p.freqFactors ? *p.freqFactors : x), static_cast<cl_int>(p.freqFactors ? 1 : 0),
+                   p.attnFactor);
     }
 
     Expected<void> attention(const DeviceBuffer& q, const DeviceBuffer& k, const DeviceBuffer& v,

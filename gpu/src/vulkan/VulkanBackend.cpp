@@ -312,6 +312,7 @@ public:
             uint32_t pairs, heads, headDim, ropeDims, startPos;
             float thetaScale, freqScale;
             uint32_t neox, hasFactors;
+            float attnFactor;
         } push{pairs,
                static_cast<uint32_t>(p.heads),
                static_cast<uint32_t>(p.headDim),
@@ -320,7 +321,8 @@ public:
                thetaScale,
                p.freqScale,
                p.neox ? 1u : 0u,
-               p.freqFactors ? 1u : 0u};
+               p.freqFactors ? 1u : 0u,
+               p.attnFactor};
         return dispatchFlat("rope", {&x, p.freqFactors ? p.freqFactors : &x}, &push, sizeof push, pairs);
     }
 

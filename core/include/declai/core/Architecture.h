@@ -79,6 +79,9 @@ struct ArchitectureSpec {
     bool finalSoftCap = false;     // reads final_logit_softcapping
     bool readsSlidingWindow = false;
     int64_t slidingWindowPeriod = 0; // SWA on layers with index % period < period - 1; 0 = every layer
+    // Sliding-window layers rotate with their own RoPE base (rope.freq_base_swa, default 10000) and no
+    // linear scaling, the full-attention layers with rope.freq_base and the file's scaling (gemma3).
+    bool slidingWindowRope = false;
     // llama.cpp's defaults when the file lacks the key (gemma2: window 4096, caps 50 and 30).
     int64_t defaultSlidingWindow = 0;
     float defaultAttentionSoftCap = 0.0f;

@@ -31,6 +31,12 @@ struct ModelConfig {
     int64_t ropeDimensions = 0;  // rotated dimensions per head (usually headDim)
     bool tiedEmbeddings = false; // no output.weight: the head reuses token_embd.weight
     bool hasRopeFactors = false; // Llama 3.1 style rope_freqs.weight
+    // LongRoPE (Phi-3.5, Phi-3 128k): rope_factors_long.weight and rope_factors_short.weight, one of which
+    // divides the angles; the long set when the context the model runs with exceeds ropeOriginalContext
+    // (llama.cpp's rule: llama_model::get_rope_factors).
+    bool hasLongRopeFactors = false;
+    int64_t ropeOriginalContext = 0; // rope.scaling.original_context_length (contextLength when absent)
+    float ropeAttnFactor = 1.0f;     // rope.scaling.attn_factor: cos and sin are multiplied by it
 
     // Architecture modes (from spec and the file's keys).
     float embeddingScale = 1.0f;     // token embeddings are multiplied by it (gemma: sqrt(dim))
@@ -39,18 +45,38 @@ struct ModelConfig {
     float finalSoftCap = 0.0f;       // 0 = none; same on the logits
     int64_t slidingWindow = 0;       // 0 = none; else a SWA layer sees the last slidingWindow positions
     int64_t slidingWindowPeriod = 0; // SWA on layers with index % period < period - 1 (0, 1: every layer)
-    int64_t expertCount = 0;         // 0 = dense FFN
+    // Gemma 3: the sliding-window layers' RoPE (rope.freq_base_swa, no linear scaling), when the
+    // architecture gives them their own (ArchitectureSpec::slidingWindowRope) and the file has a window.
+    bool separateWindowRope = false;
+    float ropeFreqBaseWindow = 10000.0f;
+    float ropeFreqScaleWindow = 1.0f;
+    int64_t expertCount = 0; // 0 = dense FFN
     int64_t expertUsedCount = 0;
     // Which of the architecture's layer tensors the file has (the same set in every layer).
     std::array<bool, kLayerTensorCount> layerTensorPresent{};
 
     bool has(LayerTensor t) const { return layerTensorPresent[static_cast<size_t>(t)]; }
     bool usesSlidingWindow(int64_t layer) const;
+    // Whether `layer` rotates with the sliding-window RoPE (ropeFreqBaseWindow / ropeFreqScaleWindow)
+    // rather than ropeFreqBase / ropeFreqScale.
+    bool usesWindowRope(int64_t layer) const { return separateWindowRope && usesSlidingWindow(layer); }
+    float ropeBaseOf(int64_t layer) const {
+        return usesWindowRope(layer) ? ropeFreqBaseWindow : ropeFreqBase;
+    }
+    float ropeScaleOf(int64_t layer) const {
+        return usesWindowRope(layer) ? ropeFreqScaleWindow : ropeFreqScale;
+    }
     // The device graph's options beyond plain llama's that this model uses (DeviceShardExecutor::create asks
     // the device for each; every backend has them since session 18), e.g. "NeoX RoPE, Q/K/V biases"; empty
     // for plain llama and llama with experts. Rope frequency factors are listed too (a mode of every
     // backend's Rope op, not a separate op).
     std::string deviceOptionalFeatures() const;
+
+    // Whether a model run with `contextTokens` of context (an executor's maxContext) takes LongRoPE's long
+    // factors rather than its short ones.
+    bool usesLongRopeFactors(int64_t contextTokens) const {
+        return hasLongRopeFactors && contextTokens > ropeOriginalContext;
+    }
 
     int64_t qDim() const { return headCount * headDim; }
     int64_t kvDim() const { return kvHeadCount * headDim; }

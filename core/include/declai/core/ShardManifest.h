@@ -28,7 +28,7 @@ std::string sha256Hex(std::span<const std::byte> bytes);
 std::span<const std::byte> mappedFileBytes(const GgufFile& file);
 
 // Layer index of a llama tensor name ("blk.12.attn_q.weight" -> 12); -1 for non-layer tensors
-// (token_embd, output, output_norm, rope_freqs) and for names that do not parse.
+// (token_embd, output, output_norm, rope factors) and for names that do not parse.
 int64_t layerOfTensorName(const std::string& name);
 
 struct ShardManifest {

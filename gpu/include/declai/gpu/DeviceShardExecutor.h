@@ -110,7 +110,7 @@ private:
     int64_t m_maxContext;
     std::unique_ptr<gpu::Device> m_device;
     std::vector<DeviceLayer> m_deviceLayers;          // index: layer - m_layers.begin
-    std::unique_ptr<gpu::DeviceBuffer> m_ropeFactors; // Llama 3.1's rope_freqs, null when the model has none
+    std::unique_ptr<gpu::DeviceBuffer> m_ropeFactors; // ModelWeights::ropeFactors(m_maxContext); null if none
     uint64_t m_weightBytes = 0;
     Activations m_act;
     // Which buffer a.rounded holds a rounding of, and as what: matMul shares one rounding between the

@@ -84,7 +84,13 @@ public:
     const WeightMatrix& tokenEmbedding() const { return m_tokenEmbedding; }
     const WeightMatrix& output() const { return m_output; } // token_embd when tied
     const std::vector<float>& outputNorm() const { return m_outputNorm; }
-    const std::vector<float>& ropeFactors() const { return m_ropeFactors; } // empty when absent
+    // The rope frequency factors a run with `contextTokens` of context (an executor's maxContext) divides
+    // the angles by: rope_freqs, or LongRoPE's long or short set (ModelConfig::usesLongRopeFactors); empty
+    // when the model has none. Every executor of a pipeline must pass the same context, so that all stages
+    // rotate alike: the network's nodes, gateway and verifiers all run with the model's context length.
+    const std::vector<float>& ropeFactors(int64_t contextTokens) const {
+        return m_config.usesLongRopeFactors(contextTokens) ? m_ropeFactorsLong : m_ropeFactors;
+    }
 
     // Bytes of the weights a shard of `layers` reads per token (for placement and bandwidth figures).
     uint64_t layerBytes(LayerRange layers) const;
@@ -123,7 +129,8 @@ private:
     WeightMatrix m_tokenEmbedding;
     WeightMatrix m_output;
     std::vector<float> m_outputNorm;
-    std::vector<float> m_ropeFactors;
+    std::vector<float> m_ropeFactors; // rope_freqs, or LongRoPE's short factors
+    std::vector<float> m_ropeFactorsLong;
     // makeResident's copies: the memory the views of resident layers point into, and which ones they are.
     std::vector<std::shared_ptr<const std::byte>> m_residentMemory;
     std::vector<bool> m_residentLayers;

@@ -115,7 +115,8 @@ private:
 
     // Scratch reused across calls (sized for the largest batch seen).
     std::vector<float> m_normed, m_q, m_k, m_v, m_attnOut, m_proj, m_gate, m_up, m_ropeTable, m_scores;
-    std::vector<float> m_fused;                           // fused QKV or gate/up products
+    std::vector<float> m_windowRopeTable; // sliding-window layers' cos/sin (ModelConfig::separateWindowRope)
+    std::vector<float> m_fused;           // fused QKV or gate/up products
     std::vector<float> m_router, m_expertIn, m_expertOut; // mixture of experts
     std::vector<float> m_slotOut, m_slotWeight;           // nTokens x used experts
     std::vector<int32_t> m_slotExpert;

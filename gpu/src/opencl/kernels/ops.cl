@@ -27,9 +27,11 @@ __kernel void rms_norm(__global const float* x, __global const float* weight, __
 // (2i, 2i+1), or (i, i + ropeDims/2) when neox is set. theta_i = pos * thetaScale^i by repeated
 // multiplication in float, as the CPU reference builds its table (thetaScale = base^(-2/d) computed on the
 // host), so only sin/cos differ. With hasFactors, pair i's angle is divided by factors[i] first (Llama 3.1's
-// rope_freqs); without, `factors` is not read.
+// rope_freqs, LongRoPE's long or short set); without, `factors` is not read. cos and sin are multiplied by
+// attnFactor (LongRoPE's rope.scaling.attn_factor; 1 otherwise), as ggml's mscale.
 __kernel void rope(__global float* x, int headDim, int ropeDims, int startPos, float thetaScale,
-                   float freqScale, int neox, __global const float* factors, int hasFactors) {
+                   float freqScale, int neox, __global const float* factors, int hasFactors,
+                   float attnFactor) {
     const int i = get_global_id(0);
     const int h = get_global_id(1);
     const int t = get_global_id(2);
@@ -38,8 +40,8 @@ __kernel void rope(__global float* x, int headDim, int ropeDims, int startPos, f
     for (int k = 0; k < i; ++k)
         theta *= thetaScale;
     const float angle = freqScale * (hasFactors ? theta / factors[i] : theta);
-    const float c = cos(angle);
-    const float s = sin(angle);
+    const float c = cos(angle) * attnFactor;
+    const float s = sin(angle) * attnFactor;
     __global float* v = x + ((ulong)t * (ulong)heads + (ulong)h) * (ulong)headDim;
     const int i0 = neox ? i : 2 * i;
     const int i1 = neox ? i + ropeDims / 2 : 2 * i + 1;

@@ -92,6 +92,9 @@ struct RopeParams {
     // Llama 3.1's per-pair frequency factors (rope_freqs.weight, ropeDims/2 floats on this device) or null:
     // pair i turns by freqScale * (theta_i / factor_i), as cpu::ropeTable and ggml's rope cache.
     const DeviceBuffer* freqFactors = nullptr;
+    // rope.scaling.attn_factor (LongRoPE's magnitude correction): cos and sin are multiplied by it, as in
+    // ggml's rope (mscale); 1 leaves the rotation exact.
+    float attnFactor = 1.0f;
     // base^(-2/ropeDims): kernels build theta_i = pos * thetaScale^i by repeated multiplication in float,
     // the same expression as cpu::ropeTable, so the angles match the CPU engine's bit for bit.
     float thetaScale() const { return std::pow(freqBase, -2.0f / static_cast<float>(ropeDims)); }
