@@ -1,8 +1,9 @@
 // Models derived from ../shared's files for tests of features no shared file has: a copy of a GGUF with F32
-// tensors appended (Llama 3.1's `rope_freqs.weight`, LongRoPE's `rope_factors_long/short.weight`) and
-// metadata entries added or replaced (LongRoPE's `rope.scaling.*` keys). Every other metadata entry and every
-// tensor of the source is kept, tensors at their offsets; the new tensors follow the last one. llama.cpp's
-// reference outputs for such a file are made from the file this writes (tests/gpu/parity/README.md).
+// tensors appended (Llama 3.1's `rope_freqs.weight`, LongRoPE's `rope_factors_long/short.weight`, Gemma 3's
+// Q/K norms), metadata keys renamed by prefix (`gemma2.` to `gemma3.`), removed, added or replaced. Every
+// other metadata entry and every tensor of the source is kept, tensors at their offsets; the new tensors
+// follow the last one. llama.cpp's reference outputs for such a file are made from the file this writes
+// (tests/gpu/parity/README.md).
 #pragma once
 
 #include "TestData.h"
@@ -14,6 +15,7 @@
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QString>
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,9 +28,11 @@ struct DerivedTensor {
     std::vector<float> values;
 };
 
-// What a derived model adds to its source.
+// What a derived model changes in its source: keys are renamed first, then removed, then set.
 struct Derivation {
     std::vector<DerivedTensor> tensors;
+    std::pair<std::string, std::string> renamedPrefix;       // every key starting with first: second instead
+    std::vector<std::string> removedKeys;                    // (after renaming)
     std::vector<std::pair<std::string, GgufValue>> metadata; // added, or replacing the source's entry
 };
 
@@ -39,17 +43,22 @@ inline QString writeDerived(const QString& source, const QString& destination, c
         return QString::fromStdString(file.error().message);
     std::vector<std::byte> kv;
     uint64_t keyCount = 0;
-    const auto replaced = [&](const std::string& key) {
+    const auto dropped = [&](const std::string& key) {
         for (const auto& entry : derivation.metadata)
             if (entry.first == key)
                 return true;
-        return false;
+        return std::find(derivation.removedKeys.begin(), derivation.removedKeys.end(), key) !=
+               derivation.removedKeys.end();
     };
-    for (const std::string& key : file->metadataKeys()) {
-        if (replaced(key))
+    const auto& [fromPrefix, toPrefix] = derivation.renamedPrefix;
+    for (const std::string& sourceKey : file->metadataKeys()) {
+        const std::string key = !fromPrefix.empty() && sourceKey.starts_with(fromPrefix)
+                                    ? toPrefix + sourceKey.substr(fromPrefix.size())
+                                    : sourceKey;
+        if (dropped(key))
             continue;
-        if (const GgufValue* value = file->find(key); !value || !appendGgufKeyValue(kv, key, *value))
-            return QStringLiteral("metadata '%1' cannot be copied").arg(QString::fromStdString(key));
+        if (const GgufValue* value = file->find(sourceKey); !value || !appendGgufKeyValue(kv, key, *value))
+            return QStringLiteral("metadata '%1' cannot be copied").arg(QString::fromStdString(sourceKey));
         ++keyCount;
     }
     for (const auto& [key, value] : derivation.metadata) {
@@ -102,8 +111,9 @@ inline QString writeDerived(const QString& source, const QString& destination, c
     return {};
 }
 
-// A parity reference's derivation: `derived_tensors` ([{"name": ..., "values": [...]}]) and
-// `derived_metadata` ([{"key": ..., "type": "f32" | "u32", "value": ...}]), either absent.
+// A parity reference's derivation, each part optional: `derived_tensors` ([{"name": ..., "values": [...]}]),
+// `derived_renamed_prefix` ({"from": ..., "to": ...}), `derived_removed_metadata` ([key, ...]) and
+// `derived_metadata` ([{"key": ..., "type": "f32" | "u32" | "str", "value": ...}]).
 inline Derivation derivation(const QJsonObject& reference) {
     Derivation d;
     for (const QJsonValue& v : reference.value(QStringLiteral("derived_tensors")).toArray()) {
@@ -113,13 +123,21 @@ inline Derivation derivation(const QJsonObject& reference) {
             t.values.push_back(static_cast<float>(x.toDouble()));
         d.tensors.push_back(std::move(t));
     }
+    const QJsonObject renamed = reference.value(QStringLiteral("derived_renamed_prefix")).toObject();
+    d.renamedPrefix = {renamed.value(QStringLiteral("from")).toString().toStdString(),
+                       renamed.value(QStringLiteral("to")).toString().toStdString()};
+    for (const QJsonValue& v : reference.value(QStringLiteral("derived_removed_metadata")).toArray())
+        d.removedKeys.push_back(v.toString().toStdString());
     for (const QJsonValue& v : reference.value(QStringLiteral("derived_metadata")).toArray()) {
         const QJsonObject o = v.toObject();
         GgufValue value;
         const QString type = o.value(QStringLiteral("type")).toString();
-        value.type = type == QLatin1String("u32") ? GgufValueType::UInt32 : GgufValueType::Float32;
+        value.type = type == QLatin1String("u32")   ? GgufValueType::UInt32
+                     : type == QLatin1String("str") ? GgufValueType::String
+                                                    : GgufValueType::Float32;
         value.integer = o.value(QStringLiteral("value")).toInteger();
         value.floating = o.value(QStringLiteral("value")).toDouble();
+        value.string = o.value(QStringLiteral("value")).toString().toStdString();
         d.metadata.emplace_back(o.value(QStringLiteral("key")).toString().toStdString(), value);
     }
     return d;
@@ -133,8 +151,8 @@ inline QString writeDerivedModel(const QJsonObject& reference, const QString& de
     if (source.isEmpty())
         return model + QStringLiteral(" is not in DECLAI_MODEL_PATH");
     const Derivation d = derivation(reference);
-    if (d.tensors.empty() && d.metadata.empty())
-        return QStringLiteral("the reference names no derived_tensors or derived_metadata");
+    if (d.tensors.empty() && d.metadata.empty() && d.renamedPrefix.first.empty() && d.removedKeys.empty())
+        return QStringLiteral("the reference derives nothing (no derived_tensors, derived_metadata, ...)");
     return writeDerived(source, destination, d);
 }
 

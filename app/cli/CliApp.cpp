@@ -332,7 +332,14 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const CliIo& 
                 static_cast<long long>(config->contextLength),
                 config->usesLongRopeFactors(config->contextLength) ? "long" : "short",
                 static_cast<double>(config->ropeAttnFactor));
-        else if (config->hasRopeFactors)
+        if (config->separateWindowRope)
+            std::fprintf(
+                io.out,
+                "rope: sliding-window layers base %g, scale %g; full-attention layers base %g, scale %g\n",
+                static_cast<double>(config->ropeFreqBaseWindow),
+                static_cast<double>(config->ropeFreqScaleWindow), static_cast<double>(config->ropeFreqBase),
+                static_cast<double>(config->ropeFreqScale));
+        if (config->hasRopeFactors)
             std::fprintf(io.out, "rope: frequency factors (rope_freqs.weight)%s\n",
                          config->ropeAttnFactor != 1.0f ? ", with attn_factor" : "");
     } else {

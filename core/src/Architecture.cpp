@@ -38,18 +38,12 @@ constexpr LayerTensorSpec kLlama[] = {
 
 // Qwen 2 / 2.5: Q/K/V biases (every Qwen2 checkpoint has them; llama.cpp loads the file without them too).
 constexpr LayerTensorSpec kQwen2[] = {
-    vec(T::AttnNorm, "attn_norm.weight", E::Dim),
-    mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
-    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),
-    mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
-    vec(T::Bq, "attn_q.bias", E::QDim, P::Optional),
-    vec(T::Bk, "attn_k.bias", E::KvDim, P::Optional),
-    vec(T::Bv, "attn_v.bias", E::KvDim, P::Optional),
-    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
-    vec(T::FfnNorm, "ffn_norm.weight", E::Dim),
-    mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn),
-    mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn),
-    mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
+    vec(T::AttnNorm, "attn_norm.weight", E::Dim),     mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
+    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),    mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
+    vec(T::Bq, "attn_q.bias", E::QDim, P::Optional),  vec(T::Bk, "attn_k.bias", E::KvDim, P::Optional),
+    vec(T::Bv, "attn_v.bias", E::KvDim, P::Optional), mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
+    vec(T::FfnNorm, "ffn_norm.weight", E::Dim),       mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn),
+    mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn),      mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
 };
 
 // Qwen 3: per-head RMSNorm of Q and K before RoPE.
@@ -77,6 +71,23 @@ constexpr LayerTensorSpec kGemma2[] = {
     vec(T::PostFfnNorm, "post_ffw_norm.weight", E::Dim),
 };
 
+// Gemma 3: Gemma 2's norms plus per-head RMSNorm of Q and K before RoPE.
+constexpr LayerTensorSpec kGemma3[] = {
+    vec(T::AttnNorm, "attn_norm.weight", E::Dim),
+    mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
+    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),
+    mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
+    vec(T::QNorm, "attn_q_norm.weight", E::HeadDim),
+    vec(T::KNorm, "attn_k_norm.weight", E::HeadDim),
+    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
+    vec(T::PostAttnNorm, "post_attention_norm.weight", E::Dim),
+    vec(T::FfnNorm, "ffn_norm.weight", E::Dim),
+    mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn),
+    mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn),
+    mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
+    vec(T::PostFfnNorm, "post_ffw_norm.weight", E::Dim),
+};
+
 // Phi-3: fused QKV and fused [gate | up].
 constexpr LayerTensorSpec kPhi3[] = {
     vec(T::AttnNorm, "attn_norm.weight", E::Dim),      mat(T::Wqkv, "attn_qkv.weight", E::Dim, E::QkvDim),
@@ -85,7 +96,7 @@ constexpr LayerTensorSpec kPhi3[] = {
 };
 
 // Modes as llama.cpp's graphs use them (src/llama-model.cpp: llm_build_llama, _qwen2, _qwen3, _gemma2,
-// _phi3 and llama_model_rope_type).
+// _phi3, src/models/gemma3.cpp and llama_model_rope_type).
 constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "llama", .expertsAllowed = true, .layerTensors = kLlama},
     {.name = "qwen2", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
@@ -103,6 +114,19 @@ constexpr ArchitectureSpec kArchitectures[] = {
      .defaultAttentionSoftCap = 50.0f,
      .defaultFinalSoftCap = 30.0f,
      .layerTensors = kGemma2},
+    // Gemma 3 (llama_model_gemma3): no attention soft-capping, a final cap only when the file sets one, a
+    // window only when the file sets one (then every sixth layer is dense unless the pattern key says
+    // otherwise), and the window layers' own RoPE base.
+    {.name = "gemma3",
+     .rope = RopeMode::NeoX,
+     .activation = FfnActivation::GeluTanh,
+     .scaleEmbedding = true,
+     .queryPreScaled = true,
+     .finalSoftCap = true,
+     .readsSlidingWindow = true,
+     .slidingWindowPeriod = 6,
+     .slidingWindowRope = true,
+     .layerTensors = kGemma3},
     // llama.cpp reads phi3's sliding_window key but runs Phi-3 without a window (it disabled Phi SWA, as
     // the converters wrote the key for models trained without it); we follow it for parity.
     {.name = "phi3",

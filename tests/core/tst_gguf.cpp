@@ -475,6 +475,103 @@ private Q_SLOTS:
         QVERIFY2(message.contains(QStringLiteral("broken-longrope.gguf")), qPrintable(message));
     }
 
+    // Gemma 3 (llama_model_gemma3): a window only when the file has one; then every sixth layer is dense
+    // unless the pattern key says otherwise, and the window layers rotate with rope.freq_base_swa (10000 when
+    // absent) without the file's linear scaling, the dense ones with rope.freq_base and that scaling.
+    static GgufBuilder tinyGemma3(int64_t layers) {
+        GgufBuilder b;
+        b.addString("general.architecture", "gemma3");
+        b.addU32("gemma3.embedding_length", 8);
+        b.addU32("gemma3.block_count", static_cast<uint32_t>(layers));
+        b.addU32("gemma3.attention.head_count", 2);
+        b.addU32("gemma3.feed_forward_length", 16);
+        b.addF32("gemma3.rope.freq_base", 1000000.0f);
+        b.addString("gemma3.rope.scaling.type", "linear");
+        b.addF32("gemma3.rope.scaling.factor", 8.0f);
+        const auto tensor = [&](const std::string& name, std::vector<uint64_t> shape) {
+            uint64_t n = 1;
+            for (uint64_t e : shape)
+                n *= e;
+            b.addF32Tensor(name, shape, std::vector<float>(n, 0.1f));
+        };
+        tensor("token_embd.weight", {8, 4});
+        tensor("output_norm.weight", {8});
+        for (int64_t l = 0; l < layers; ++l) {
+            const std::string p = "blk." + std::to_string(l) + ".";
+            for (const char* name : {"attn_norm", "ffn_norm", "post_attention_norm", "post_ffw_norm"})
+                tensor(p + name + ".weight", {8});
+            for (const char* name : {"attn_q_norm", "attn_k_norm"})
+                tensor(p + name + ".weight", {4});
+            for (const char* name : {"attn_q", "attn_k", "attn_v", "attn_output"})
+                tensor(p + name + ".weight", {8, 8});
+            tensor(p + "ffn_gate.weight", {8, 16});
+            tensor(p + "ffn_up.weight", {8, 16});
+            tensor(p + "ffn_down.weight", {16, 8});
+        }
+        return b;
+    }
+
+    void gemma3RopeAndWindowComeFromTheFile() {
+        const auto plainBytes = tinyGemma3(7).build();
+        auto plainFile = GgufFile::fromMemory(asBytes(plainBytes), "gemma3.gguf");
+        QVERIFY(plainFile);
+        auto plain = ModelConfig::fromGguf(*plainFile);
+        QVERIFY2(plain, plain ? "" : plain.error().message.c_str());
+        QCOMPARE(plain->slidingWindow, int64_t(0));
+        QCOMPARE(plain->attentionSoftCap, 0.0f);
+        QCOMPARE(plain->finalSoftCap, 0.0f);
+        for (int64_t l = 0; l < 7; ++l) {
+            QVERIFY(!plain->usesWindowRope(l));
+            QCOMPARE(plain->ropeBaseOf(l), 1000000.0f);
+            QCOMPARE(plain->ropeScaleOf(l), 0.125f);
+        }
+
+        GgufBuilder windowed = tinyGemma3(7);
+        windowed.addU32("gemma3.attention.sliding_window", 512);
+        const auto windowedBytes = windowed.build();
+        auto windowedFile = GgufFile::fromMemory(asBytes(windowedBytes), "gemma3-swa.gguf");
+        QVERIFY(windowedFile);
+        auto config = ModelConfig::fromGguf(*windowedFile);
+        QVERIFY2(config, config ? "" : config.error().message.c_str());
+        for (int64_t l = 0; l < 7; ++l) {
+            const bool window = l != 5; // period 6: layer 5 is dense, 6 starts the next period
+            QCOMPARE(config->usesSlidingWindow(l), window);
+            QCOMPARE(config->usesWindowRope(l), window);
+            QCOMPARE(config->ropeBaseOf(l), window ? 10000.0f : 1000000.0f);
+            QCOMPARE(config->ropeScaleOf(l), window ? 1.0f : 0.125f);
+        }
+
+        GgufBuilder ownBase = tinyGemma3(2);
+        ownBase.addU32("gemma3.attention.sliding_window", 512);
+        ownBase.addU32("gemma3.attention.sliding_window_pattern", 2);
+        ownBase.addF32("gemma3.rope.freq_base_swa", 20000.0f);
+        const auto ownBaseBytes = ownBase.build();
+        auto ownBaseFile = GgufFile::fromMemory(asBytes(ownBaseBytes), "gemma3-base.gguf");
+        QVERIFY(ownBaseFile);
+        auto own = ModelConfig::fromGguf(*ownBaseFile);
+        QVERIFY2(own, own ? "" : own.error().message.c_str());
+        QCOMPARE(own->ropeBaseOf(0), 20000.0f);
+        QCOMPARE(own->ropeBaseOf(1), 1000000.0f);
+    }
+
+    // Gemma 2's llama.cpp graph rotates every layer alike: a file asking for another base on its window
+    // layers is refused by name rather than run one way or the other.
+    void gemma2RefusesAWindowRopeBase() {
+        GgufBuilder b = tinyLlama("gemma2");
+        b.addU32("gemma2.attention.sliding_window", 512);
+        b.addF32("gemma2.rope.freq_base_swa", 20000.0f);
+        for (const char* name : {"post_attention_norm", "post_ffw_norm"})
+            b.addF32Tensor(std::string("blk.0.") + name + ".weight", {8}, std::vector<float>(8, 1.0f));
+        const auto bytes = b.build();
+        auto file = GgufFile::fromMemory(asBytes(bytes), "gemma2-base.gguf");
+        QVERIFY(file);
+        auto config = ModelConfig::fromGguf(*file);
+        QVERIFY(!config);
+        QCOMPARE(config.error().code, ErrorCode::Unsupported);
+        QVERIFY2(QString::fromStdString(config.error().message).contains(QStringLiteral("freq_base_swa")),
+                 config.error().message.c_str());
+    }
+
     // As llama.cpp's qwen2 loader: Q/K/V biases when the file has them, none when it has none.
     void qwen2BiasesAreOptional() {
         const auto bytes = tinyLlama("qwen2").build();

@@ -308,14 +308,16 @@ private Q_SLOTS:
                                 .arg(double(index < theirs.size() ? theirs[index] : 0.0f), 0, 'g', 9)));
     }
 
-    // RoPE frequency factors no file of ../shared has: Llama 3.1/3.2's `rope_freqs.weight`, and Phi-3.5's
-    // LongRoPE (`rope_factors_long/short.weight` with `rope.scaling.attn_factor` and
-    // `original_context_length`), whose long set llama.cpp takes when its context (the reference's `n_ctx`,
-    // 512 when absent) exceeds the original length and its short set otherwise. The test derives each file
-    // (a shared model plus what its reference adds, tests/DerivedModels.h), runs it with the reference's
-    // context and wants llama.cpp's greedy tokens and its prompt logits bit for bit, from the build the
-    // active kernel table follows (tests/gpu/parity/README.md).
-    void ropeFactorsMatchLlamaCpp_data() {
+    // Models no file of ../shared has, derived from one (a shared model plus what its reference adds,
+    // tests/DerivedModels.h): Llama 3.1/3.2's RoPE frequency factors (`rope_freqs.weight`); Phi-3.5's
+    // LongRoPE
+    // (`rope_factors_long/short.weight` with `rope.scaling.attn_factor` and `original_context_length`), whose
+    // long set llama.cpp takes when its context (the reference's `n_ctx`, 512 when absent) exceeds the
+    // original length and its short set otherwise; and Gemma 3 (synth-arch-gemma2 relabelled, with Q/K norms,
+    // no soft-capping, window layers with RoPE base 10000 and the dense layer with base 1e6 and linear
+    // scaling 8). The test runs each with the reference's context and wants llama.cpp's greedy tokens and its
+    // prompt logits bit for bit, from the build the active kernel table follows (tests/gpu/parity/README.md).
+    void derivedModelsMatchLlamaCpp_data() {
         QTest::addColumn<QString>("file");
         const auto add = [](const QString& name) {
             QTest::newRow(qPrintable(name)) << name + QStringLiteral(".json");
@@ -329,9 +331,13 @@ private Q_SLOTS:
                 for (const char* prompt : {"p1", "p2"})
                     add(QStringLiteral("synth-arch-phi3-%1-longrope-%2-%3")
                             .arg(QLatin1String(type), QLatin1String(set), QLatin1String(prompt)));
+        for (const char* type : {"f16", "Q4_K_M"})
+            for (const char* prompt : {"p1", "p2"})
+                add(QStringLiteral("synth-arch-gemma3-%1-%2")
+                        .arg(QLatin1String(type), QLatin1String(prompt)));
     }
 
-    void ropeFactorsMatchLlamaCpp() {
+    void derivedModelsMatchLlamaCpp() {
         QFETCH(QString, file);
         const QString dir = expectationsDirForActiveTable();
         if (dir.isEmpty())
@@ -351,18 +357,33 @@ private Q_SLOTS:
         QVERIFY2(weights, weights ? "" : weights.error().message.c_str());
         const ModelConfig& config = (*weights)->config();
         const int64_t context = o.value(QStringLiteral("n_ctx")).toInteger(512);
-        // The factors the engine divides by are the ones llama.cpp picks for this context.
-        const bool longRope = file.contains(QLatin1String("-longrope-"));
-        QCOMPARE(config.hasLongRopeFactors, longRope);
-        QCOMPARE(config.hasRopeFactors, !longRope);
-        QCOMPARE(config.usesLongRopeFactors(context), file.contains(QLatin1String("-longrope-long-")));
-        const std::string used = !longRope                             ? "rope_freqs.weight"
-                                 : config.usesLongRopeFactors(context) ? "rope_factors_long.weight"
-                                                                       : "rope_factors_short.weight";
-        const auto tensor = std::find_if(derivation.tensors.begin(), derivation.tensors.end(),
-                                         [&](const testdata::DerivedTensor& t) { return t.name == used; });
-        QVERIFY2(tensor != derivation.tensors.end(), used.c_str());
-        QCOMPARE((*weights)->ropeFactors(context), tensor->values);
+        if (file.contains(QLatin1String("-gemma3-"))) {
+            // The modes come from the file: Q/K norms, no caps, window layer 0 and dense layer 1 (pattern 2)
+            // with their own RoPE.
+            QCOMPARE(config.architecture, std::string("gemma3"));
+            QVERIFY(config.has(LayerTensor::QNorm) && config.has(LayerTensor::KNorm));
+            QCOMPARE(config.attentionSoftCap, 0.0f);
+            QCOMPARE(config.finalSoftCap, 0.0f);
+            QVERIFY(config.usesWindowRope(0) && !config.usesWindowRope(1));
+            QCOMPARE(config.ropeBaseOf(0), 10000.0f);
+            QCOMPARE(config.ropeScaleOf(0), 1.0f);
+            QCOMPARE(config.ropeBaseOf(1), 1000000.0f);
+            QCOMPARE(config.ropeScaleOf(1), 0.125f);
+        } else {
+            // The factors the engine divides by are the ones llama.cpp picks for this context.
+            const bool longRope = file.contains(QLatin1String("-longrope-"));
+            QCOMPARE(config.hasLongRopeFactors, longRope);
+            QCOMPARE(config.hasRopeFactors, !longRope);
+            QCOMPARE(config.usesLongRopeFactors(context), file.contains(QLatin1String("-longrope-long-")));
+            const std::string used = !longRope                             ? "rope_freqs.weight"
+                                     : config.usesLongRopeFactors(context) ? "rope_factors_long.weight"
+                                                                           : "rope_factors_short.weight";
+            const auto tensor =
+                std::find_if(derivation.tensors.begin(), derivation.tensors.end(),
+                             [&](const testdata::DerivedTensor& t) { return t.name == used; });
+            QVERIFY2(tensor != derivation.tensors.end(), used.c_str());
+            QCOMPARE((*weights)->ropeFactors(context), tensor->values);
+        }
         auto tokenizer = Tokenizer::fromGguf((*weights)->file());
         QVERIFY(tokenizer);
         const auto promptIds =

@@ -135,22 +135,25 @@ private Q_SLOTS:
         QVERIFY(served > 0); // the layer after the gateway's really ran on a node
     }
 
-    // RoPE frequency factors through server + 2 nodes (Llama 3.1's rope_freqs; Phi-3.5's LongRoPE pair,
-    // whose long set the network runs: every stage runs with the model's context length, 1,024 here, above
-    // the derived file's original 256): the factors are the non-layer tensors a node downloads (NodeAgent),
-    // and without them its layers would rotate by other angles. The model is derived at run time
-    // (tests/DerivedModels.h); llama.cpp's outputs are those of tst_parity's ropeFactorsMatchLlamaCpp, from
-    // the build the nodes' kernel table follows.
-    void ropeFactorsThroughThePipeline_data() {
+    // Derived models through server + 2 nodes: Llama 3.1's rope_freqs and Phi-3.5's LongRoPE pair (the
+    // network runs the long set: every stage runs with the model's context length, 1,024 here, above the
+    // derived file's original 256) are the non-layer tensors a node downloads (NodeAgent), without which
+    // its layers would rotate by other angles; Gemma 3 runs its window layer on the gateway and its dense
+    // layer, with the other RoPE base and scale, on a node. The model is derived at run time
+    // (tests/DerivedModels.h); llama.cpp's outputs are those of tst_parity's derivedModelsMatchLlamaCpp,
+    // from the build the nodes' kernel table follows.
+    void derivedModelsThroughThePipeline_data() {
         QTest::addColumn<QString>("reference"); // file name less "-p1.json" / "-p2.json"
         QTest::addColumn<QString>("source");
         QTest::newRow("rope_freqs") << QStringLiteral("synth-arch-llama-f16-rope-freqs")
                                     << QStringLiteral("synth-arch-llama-f16.gguf");
         QTest::newRow("LongRoPE") << QStringLiteral("synth-arch-phi3-f16-longrope-long")
                                   << QStringLiteral("synth-arch-phi3-f16.gguf");
+        QTest::newRow("gemma3") << QStringLiteral("synth-arch-gemma3-f16")
+                                << QStringLiteral("synth-arch-gemma2-f16.gguf");
     }
 
-    void ropeFactorsThroughThePipeline() {
+    void derivedModelsThroughThePipeline() {
         QFETCH(QString, reference);
         QFETCH(QString, source);
         const QString dir =

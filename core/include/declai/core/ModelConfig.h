@@ -1,6 +1,6 @@
 // Hyper-parameters of a model of a supported architecture (core/Architecture.h: llama and its
-// mixture-of-experts form, qwen2, qwen3, gemma2, phi3), read from GGUF metadata (`<architecture>.` keys) and
-// checked against the architecture's tensor table.
+// mixture-of-experts form, qwen2, qwen3, gemma2, gemma3, phi3), read from GGUF metadata (`<architecture>.`
+// keys) and checked against the architecture's tensor table.
 #pragma once
 
 #include "declai/core/Architecture.h"
