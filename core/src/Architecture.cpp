@@ -56,6 +56,23 @@ constexpr LayerTensorSpec kQwen3[] = {
     mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
 };
 
+// Qwen 3 MoE (Qwen3-30B-A3B, -235B-A22B): Qwen 3's attention, a mixture of experts in every layer (no
+// shared expert).
+constexpr LayerTensorSpec kQwen3Moe[] = {
+    vec(T::AttnNorm, "attn_norm.weight", E::Dim),
+    mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
+    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),
+    mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
+    vec(T::QNorm, "attn_q_norm.weight", E::HeadDim),
+    vec(T::KNorm, "attn_k_norm.weight", E::HeadDim),
+    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
+    vec(T::FfnNorm, "ffn_norm.weight", E::Dim),
+    mat(T::GateInp, "ffn_gate_inp.weight", E::Dim, E::Experts, P::Experts),
+    mat(T::GateExps, "ffn_gate_exps.weight", E::Dim, E::Ffn, P::Experts, E::Experts),
+    mat(T::UpExps, "ffn_up_exps.weight", E::Dim, E::Ffn, P::Experts, E::Experts),
+    mat(T::DownExps, "ffn_down_exps.weight", E::Ffn, E::Dim, P::Experts, E::Experts),
+};
+
 // Gemma 2: norms after attention and after the FFN as well as before.
 constexpr LayerTensorSpec kGemma2[] = {
     vec(T::AttnNorm, "attn_norm.weight", E::Dim),
@@ -96,11 +113,16 @@ constexpr LayerTensorSpec kPhi3[] = {
 };
 
 // Modes as llama.cpp's graphs use them (src/llama-model.cpp: llm_build_llama, _qwen2, _qwen3, _gemma2,
-// _phi3, src/models/gemma3.cpp and llama_model_rope_type).
+// _phi3, src/models/gemma3.cpp, qwen3moe.cpp and llama_model_rope_type).
 constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "llama", .expertsAllowed = true, .layerTensors = kLlama},
     {.name = "qwen2", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
     {.name = "qwen3", .rope = RopeMode::NeoX, .layerTensors = kQwen3},
+    {.name = "qwen3moe",
+     .rope = RopeMode::NeoX,
+     .expertsAllowed = true,
+     .expertsRequired = true,
+     .layerTensors = kQwen3Moe},
     {.name = "gemma2",
      .rope = RopeMode::NeoX,
      .activation = FfnActivation::GeluTanh,

@@ -119,6 +119,19 @@ Expected<void> readModes(const GgufFile& file, const std::string& p, ModelConfig
                                          std::to_string(*experts));
         c.expertCount = *experts;
         c.expertUsedCount = *used;
+    } else if (spec.expertsRequired) {
+        return configError(file, p + "expert_count is missing or 0; '" + c.architecture +
+                                     "' runs a mixture of experts in every layer");
+    }
+    if (spec.expertsRequired) {
+        // The graph runs no dense FFN: the width of every FFN it runs is the experts'.
+        auto width = file.getIntOr(p + "expert_feed_forward_length", c.feedForwardLength / c.expertUsedCount);
+        if (!width)
+            return width.error();
+        if (*width <= 0 || *width > (1 << 22))
+            return configError(file, p + "expert_feed_forward_length " + std::to_string(*width) +
+                                         " is out of range");
+        c.feedForwardLength = *width;
     }
     return {};
 }

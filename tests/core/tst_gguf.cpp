@@ -554,6 +554,62 @@ private Q_SLOTS:
         QCOMPARE(own->ropeBaseOf(1), 1000000.0f);
     }
 
+    // Qwen 3 MoE: experts in every layer, their width from expert_feed_forward_length (feed_forward_length /
+    // expert_used_count when absent, as llama.cpp); a file without experts is refused naming the key.
+    void qwen3MoeTakesTheExpertWidth() {
+        const auto build = [](bool experts, int expertWidth) {
+            GgufBuilder b;
+            b.addString("general.architecture", "qwen3moe");
+            b.addU32("qwen3moe.embedding_length", 8);
+            b.addU32("qwen3moe.block_count", 1);
+            b.addU32("qwen3moe.attention.head_count", 2);
+            b.addU32("qwen3moe.feed_forward_length", 64); // a dense width the graph never runs
+            if (experts) {
+                b.addU32("qwen3moe.expert_count", 4);
+                b.addU32("qwen3moe.expert_used_count", 2);
+            }
+            if (expertWidth > 0)
+                b.addU32("qwen3moe.expert_feed_forward_length", static_cast<uint32_t>(expertWidth));
+            const uint64_t width = expertWidth > 0 ? uint64_t(expertWidth) : 32; // 64 / 2
+            const auto tensor = [&](const std::string& name, std::vector<uint64_t> shape) {
+                uint64_t n = 1;
+                for (uint64_t e : shape)
+                    n *= e;
+                b.addF32Tensor(name, shape, std::vector<float>(n, 0.1f));
+            };
+            tensor("token_embd.weight", {8, 4});
+            tensor("output_norm.weight", {8});
+            for (const char* name : {"attn_norm", "ffn_norm"})
+                tensor(std::string("blk.0.") + name + ".weight", {8});
+            for (const char* name : {"attn_q_norm", "attn_k_norm"})
+                tensor(std::string("blk.0.") + name + ".weight", {4});
+            for (const char* name : {"attn_q", "attn_k", "attn_v", "attn_output"})
+                tensor(std::string("blk.0.") + name + ".weight", {8, 8});
+            tensor("blk.0.ffn_gate_inp.weight", {8, 4});
+            tensor("blk.0.ffn_gate_exps.weight", {8, width, 4});
+            tensor("blk.0.ffn_up_exps.weight", {8, width, 4});
+            tensor("blk.0.ffn_down_exps.weight", {width, 8, 4});
+            return b.build();
+        };
+        for (const int expertWidth : {16, 0}) {
+            const auto bytes = build(true, expertWidth);
+            auto file = GgufFile::fromMemory(asBytes(bytes), "qwen3moe.gguf");
+            QVERIFY(file);
+            auto config = ModelConfig::fromGguf(*file);
+            QVERIFY2(config, config ? "" : config.error().message.c_str());
+            QCOMPARE(config->feedForwardLength, int64_t(expertWidth > 0 ? expertWidth : 32));
+            QCOMPARE(config->expertCount, int64_t(4));
+        }
+        const auto denseBytes = build(false, 16);
+        auto dense = GgufFile::fromMemory(asBytes(denseBytes), "qwen3moe-dense.gguf");
+        QVERIFY(dense);
+        auto refused = ModelConfig::fromGguf(*dense);
+        QVERIFY(!refused);
+        QVERIFY2(
+            QString::fromStdString(refused.error().message).contains(QStringLiteral("qwen3moe.expert_count")),
+            refused.error().message.c_str());
+    }
+
     // Gemma 2's llama.cpp graph rotates every layer alike: a file asking for another base on its window
     // layers is refused by name rather than run one way or the other.
     void gemma2RefusesAWindowRopeBase() {

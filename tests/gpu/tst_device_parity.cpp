@@ -424,7 +424,7 @@ private Q_SLOTS:
     }
 
     // Derived models on every device (Llama 3.1's rope_freqs; Phi-3.5's LongRoPE, long and short set with its
-    // attn_factor; Gemma 3's Q/K norms and per-layer RoPE): a model derived from a shared one
+    // attn_factor; Gemma 3's Q/K norms and per-layer RoPE; Qwen 3 MoE): a model derived from a shared one
     // (tests/DerivedModels.h, as tst_parity's derivedModelsMatchLlamaCpp), run with the reference's context,
     // against llama.cpp's outputs for it (tests/gpu/parity, its AVX-512 build) with synthArchMatchLlamaCpp's
     // device bar. Prompt positions are too short for RoPE changes to show, so the logits after llama.cpp's
@@ -444,7 +444,9 @@ private Q_SLOTS:
                     files << QStringLiteral("synth-arch-phi3-%1-longrope-%2-p1.json")
                                  .arg(QLatin1String(type), QLatin1String(set));
             for (const char* type : {"f16", "Q4_K_M"})
-                files << QStringLiteral("synth-arch-gemma3-%1-p1.json").arg(QLatin1String(type));
+                for (const char* arch : {"gemma3", "qwen3moe"})
+                    files << QStringLiteral("synth-arch-%1-%2-p1.json")
+                                 .arg(QLatin1String(arch), QLatin1String(type));
             for (const QString& file : files)
                 QTest::newRow(qPrintable(d + QLatin1Char(' ') + file)) << d << file;
         });

@@ -313,10 +313,12 @@ private Q_SLOTS:
     // LongRoPE
     // (`rope_factors_long/short.weight` with `rope.scaling.attn_factor` and `original_context_length`), whose
     // long set llama.cpp takes when its context (the reference's `n_ctx`, 512 when absent) exceeds the
-    // original length and its short set otherwise; and Gemma 3 (synth-arch-gemma2 relabelled, with Q/K norms,
+    // original length and its short set otherwise; Gemma 3 (synth-arch-gemma2 relabelled, with Q/K norms,
     // no soft-capping, window layers with RoPE base 10000 and the dense layer with base 1e6 and linear
-    // scaling 8). The test runs each with the reference's context and wants llama.cpp's greedy tokens and its
-    // prompt logits bit for bit, from the build the active kernel table follows (tests/gpu/parity/README.md).
+    // scaling 8); and Qwen 3 MoE (synth-arch-mixtral relabelled, with Q/K norms, NeoX RoPE and the experts'
+    // width in expert_feed_forward_length, feed_forward_length a dense width the graph never runs). The test
+    // runs each with the reference's context and wants llama.cpp's greedy tokens and its prompt logits bit
+    // for bit, from the build the active kernel table follows (tests/gpu/parity/README.md).
     void derivedModelsMatchLlamaCpp_data() {
         QTest::addColumn<QString>("file");
         const auto add = [](const QString& name) {
@@ -333,8 +335,9 @@ private Q_SLOTS:
                             .arg(QLatin1String(type), QLatin1String(set), QLatin1String(prompt)));
         for (const char* type : {"f16", "Q4_K_M"})
             for (const char* prompt : {"p1", "p2"})
-                add(QStringLiteral("synth-arch-gemma3-%1-%2")
-                        .arg(QLatin1String(type), QLatin1String(prompt)));
+                for (const char* arch : {"gemma3", "qwen3moe"})
+                    add(QStringLiteral("synth-arch-%1-%2-%3")
+                            .arg(QLatin1String(arch), QLatin1String(type), QLatin1String(prompt)));
     }
 
     void derivedModelsMatchLlamaCpp() {
@@ -369,6 +372,12 @@ private Q_SLOTS:
             QCOMPARE(config.ropeScaleOf(0), 1.0f);
             QCOMPARE(config.ropeBaseOf(1), 1000000.0f);
             QCOMPARE(config.ropeScaleOf(1), 0.125f);
+        } else if (file.contains(QLatin1String("-qwen3moe-"))) {
+            QCOMPARE(config.architecture, std::string("qwen3moe"));
+            QVERIFY(config.has(LayerTensor::QNorm) && config.has(LayerTensor::KNorm));
+            QCOMPARE(config.expertCount, int64_t(4));
+            QCOMPARE(config.feedForwardLength, int64_t(512)); // expert_feed_forward_length, not 2048
+            QCOMPARE(config.spec->rope, RopeMode::NeoX);
         } else {
             // The factors the engine divides by are the ones llama.cpp picks for this context.
             const bool longRope = file.contains(QLatin1String("-longrope-"));

@@ -139,9 +139,9 @@ private Q_SLOTS:
     // network runs the long set: every stage runs with the model's context length, 1,024 here, above the
     // derived file's original 256) are the non-layer tensors a node downloads (NodeAgent), without which
     // its layers would rotate by other angles; Gemma 3 runs its window layer on the gateway and its dense
-    // layer, with the other RoPE base and scale, on a node. The model is derived at run time
-    // (tests/DerivedModels.h); llama.cpp's outputs are those of tst_parity's derivedModelsMatchLlamaCpp,
-    // from the build the nodes' kernel table follows.
+    // layer, with the other RoPE base and scale, on a node; Qwen 3 MoE's experts route on the node. The model
+    // is derived at run time (tests/DerivedModels.h); llama.cpp's outputs are those of tst_parity's
+    // derivedModelsMatchLlamaCpp, from the build the nodes' kernel table follows.
     void derivedModelsThroughThePipeline_data() {
         QTest::addColumn<QString>("reference"); // file name less "-p1.json" / "-p2.json"
         QTest::addColumn<QString>("source");
@@ -151,6 +151,8 @@ private Q_SLOTS:
                                   << QStringLiteral("synth-arch-phi3-f16.gguf");
         QTest::newRow("gemma3") << QStringLiteral("synth-arch-gemma3-f16")
                                 << QStringLiteral("synth-arch-gemma2-f16.gguf");
+        QTest::newRow("qwen3moe") << QStringLiteral("synth-arch-qwen3moe-Q4_K_M")
+                                  << QStringLiteral("synth-arch-mixtral-Q4_K_M.gguf");
     }
 
     void derivedModelsThroughThePipeline() {

@@ -87,6 +87,10 @@ struct ArchitectureSpec {
     float defaultAttentionSoftCap = 0.0f;
     float defaultFinalSoftCap = 0.0f;
     bool expertsAllowed = false; // reads expert_count / expert_used_count
+    // Every layer is a mixture of experts (qwen3moe): expert_count must be set, and the experts' width is
+    // expert_feed_forward_length (feed_forward_length / expert_used_count when absent, as llama.cpp), not
+    // feed_forward_length, which describes a dense FFN such a graph never runs.
+    bool expertsRequired = false;
     bool fusedQkv = false;
     bool fusedGateUp = false;
     std::span<const LayerTensorSpec> layerTensors;

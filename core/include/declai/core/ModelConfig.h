@@ -1,6 +1,6 @@
 // Hyper-parameters of a model of a supported architecture (core/Architecture.h: llama and its
-// mixture-of-experts form, qwen2, qwen3, gemma2, gemma3, phi3), read from GGUF metadata (`<architecture>.`
-// keys) and checked against the architecture's tensor table.
+// mixture-of-experts form, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3), read from GGUF metadata
+// (`<architecture>.` keys) and checked against the architecture's tensor table.
 #pragma once
 
 #include "declai/core/Architecture.h"
@@ -22,7 +22,7 @@ struct ModelConfig {
     int64_t headCount = 0;
     int64_t kvHeadCount = 0;
     int64_t headDim = 0;
-    int64_t feedForwardLength = 0;
+    int64_t feedForwardLength = 0; // of the FFN the graph runs (qwen3moe: expert_feed_forward_length)
     int64_t vocabSize = 0;
     int64_t contextLength = 0;
     float rmsNormEps = 1e-5f;
