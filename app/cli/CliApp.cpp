@@ -322,6 +322,11 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const CliIo& 
             static_cast<long long>(config->feedForwardLength), static_cast<long long>(config->vocabSize),
             static_cast<long long>(config->contextLength), static_cast<double>(config->ropeFreqBase),
             static_cast<double>(config->rmsNormEps), config->tiedEmbeddings ? ", tied embeddings" : "");
+        if (config->expertCount > 0)
+            std::fprintf(io.out, "experts: %lld, %lld used per token, FFN %lld each\n",
+                         static_cast<long long>(config->expertCount),
+                         static_cast<long long>(config->expertUsedCount),
+                         static_cast<long long>(config->feedForwardLength));
         if (config->hasLongRopeFactors)
             std::fprintf(
                 io.out,

@@ -174,6 +174,10 @@ private Q_SLOTS:
             {QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("synth-arch-qwen2-f16.gguf")});
         QVERIFY2(r.out.contains("\nmodel: qwen2, 2 layers"), r.out.constData());
         QVERIFY2(!r.out.contains("unsupported tensor type"), r.out.constData());
+        QVERIFY2(!r.out.contains("experts:"), r.out.constData());
+        r = runCli(
+            {QStringLiteral("inspect"), QStringLiteral("-m"), QStringLiteral("synth-arch-mixtral-f16.gguf")});
+        QVERIFY2(r.out.contains("\nexperts: 4, 2 used per token, FFN 512 each\n"), r.out.constData());
 
         // An architecture without a description (a GGUF that says `mamba`) is read and named, not run.
         const QString mamba = dir.filePath(QStringLiteral("mamba.gguf"));
