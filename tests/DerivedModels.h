@@ -68,8 +68,11 @@ inline QString writeDerived(const QString& source, const QString& destination, c
     }
     const uint64_t alignment = std::max<uint64_t>(1, file->alignment());
     const auto align = [&](uint64_t n) { return (n + alignment - 1) / alignment * alignment; };
+    // A file without tensors (a vocabulary-only GGUF) has no data section to copy.
     const std::span<const std::byte> whole = mappedFileBytes(*file);
-    const std::span<const std::byte> data = whole.subspan(size_t(file->dataOffset()));
+    const std::span<const std::byte> data = whole.size() > file->dataOffset()
+                                                ? whole.subspan(size_t(file->dataOffset()))
+                                                : std::span<const std::byte>();
 
     std::vector<std::byte> out;
     appendGgufBytes(out, "GGUF", 4);

@@ -247,6 +247,8 @@ private Q_SLOTS:
     void qwen2PreTokenizer();
     void otherPreTokenizers();
     void smollmPreTokenizer();
+    void tekkenPreTokenizer_data();
+    void tekkenPreTokenizer();
     void decodeCleansSpacesLikeLlamaCpp();
     void tinyVocabFromMemory();
     void malformedMetadata();
@@ -552,6 +554,72 @@ void TstTokenizer::smollmPreTokenizer() {
           cases.size(), differFromGpt2);
     QCOMPARE(size_t(passed), cases.size());
     QVERIFY(differFromGpt2 > 0); // the vectors exercise what sets SmolLM apart
+}
+
+// Mistral's Tekken pre-tokenizer ("tekken": words split where the case changes, digits alone, no
+// contractions, Llama 3's merges rule). ../shared has no Tekken vocabulary, so llama.cpp tokenized strings
+// with the Llama 3 vocabulary relabelled "tekken" (data/README.md): its own test strings, and
+// tekken-strings.inp (case changes, non-ASCII letters and marks, numbers, slashes after line breaks, odd
+// whitespace) with 500 random ones.
+void TstTokenizer::tekkenPreTokenizer_data() {
+    QTest::addColumn<QString>("inp");
+    QTest::addColumn<QString>("out");
+    const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-llama-bpe.gguf"));
+    QTest::newRow("llama.cpp's strings")
+        << base + QStringLiteral(".inp")
+        << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/tekken-on-llama-bpe.out");
+    QTest::newRow("tekken-strings") << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/tekken-strings.inp")
+                                    << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/tekken-strings.out");
+}
+
+void TstTokenizer::tekkenPreTokenizer() {
+    QFETCH(QString, inp);
+    QFETCH(QString, out);
+    using W = std::vector<std::string>;
+    const auto split = [](std::string_view s) { return tokenizer::preTokenize(PreTokenizerKind::Tekken, s); };
+    QCOMPARE(split("HelloWorld iPhone"), (W{"Hello", "World", " i", "Phone"}));
+    QCOMPARE(split("HELLOworld 2024"), (W{"HELLOworld", " ", "2", "0", "2", "4"}));
+    QCOMPARE(split("don't\n/x"), (W{"don", "'t", "\n", "/x"}));
+    bool known = false;
+    QCOMPARE(tokenizer::preTokenizerFromName("tekken", &known), PreTokenizerKind::Tekken);
+    QVERIFY(known);
+
+    const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-llama-bpe.gguf"));
+    if (base.isEmpty())
+        DECLAI_SKIP_MISSING("reference",
+                            QStringLiteral("ggml-vocab-llama-bpe.gguf not found (set DECLAI_REFERENCE_DIR)"));
+    auto file = GgufFile::open(base.toStdString());
+    QVERIFY(file);
+    auto spec = VocabSpec::fromGguf(*file);
+    QVERIFY2(spec, spec ? "" : spec.error().message.c_str());
+    QCOMPARE(spec->pre, std::string("llama-bpe"));
+    spec->pre = "tekken";
+    auto tokenizer = Tokenizer::fromSpec(std::move(*spec));
+    QVERIFY(tokenizer);
+    QVERIFY((*tokenizer)->warnings().empty());
+    QCOMPARE((*tokenizer)->preTokenizer(), PreTokenizerKind::Tekken);
+    QString error;
+    const auto cases = loadReferenceCases(inp, out, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QVERIFY(cases.size() >= 46);
+    int passed = 0, differFromLlama3 = 0;
+    LoadedVocab llama3 = loadReferenceVocab(QStringLiteral("llama-bpe"), &error);
+    QVERIFY(llama3.tokenizer);
+    for (const ReferenceCase& c : cases) {
+        const auto ids = (*tokenizer)->encode(c.text, false, false);
+        if (ids == c.ids)
+            ++passed;
+        else
+            qWarning("mismatch for %s:\n  expected %s\n  got      %s",
+                     QByteArray(c.text.data(), qsizetype(c.text.size())).toPercentEncoding(" ").constData(),
+                     qPrintable(idsToString(c.ids)), qPrintable(idsToString(ids)));
+        if (llama3.tokenizer->encode(c.text, false, false) != c.ids)
+            ++differFromLlama3;
+    }
+    qInfo("tekken: %d/%zu of llama.cpp's ids; %d strings split differently from Llama 3's", passed,
+          cases.size(), differFromLlama3);
+    QCOMPARE(size_t(passed), cases.size());
+    QVERIFY(differFromLlama3 > 0); // the strings exercise what sets Tekken apart
 }
 
 void TstTokenizer::decodeCleansSpacesLikeLlamaCpp() {

@@ -119,6 +119,25 @@ bool isDefaultPunctuation(uint32_t cp) {
     return !(f & kWhitespace) && (f & kPunctuation);
 }
 
+// Length of the whitespace alternatives shared by the Llama 3 and Tekken expressions at pos (a whitespace
+// code point): \s*[\r\n]+ (up to the run's last line break), else \s+(?!\S) (leaving the last space of a
+// run to the word after it), else \s+.
+size_t whitespaceMatch(const SegmentView& v, size_t pos) {
+    size_t spaces = 0;
+    size_t afterLastNewline = 0;
+    while (isSpace(v.flags(pos + spaces))) {
+        const uint32_t s = v.cpt(pos + spaces);
+        if (s == '\r' || s == '\n')
+            afterLastNewline = pos + spaces + 1;
+        ++spaces;
+    }
+    if (afterLastNewline > 0)
+        return afterLastNewline - pos;
+    if (spaces > 1 && v.cpt(pos + spaces) != kOutOfRange)
+        return spaces - 1;
+    return spaces > 0 ? spaces : 1;
+}
+
 std::vector<std::string> toWords(const std::vector<uint32_t>& cpts, const Segments& segments) {
     std::vector<std::string> words;
     words.reserve(segments.size());
@@ -232,30 +251,60 @@ Segments splitLlama3Style(const std::vector<uint32_t>& cpts, const Segments& seg
                 emit.emitUpTo(pos);
                 continue;
             }
-            size_t spaces = 0;
-            size_t afterLastNewline = 0;
-            while (isSpace(v.flags(pos + spaces))) {
-                const uint32_t s = v.cpt(pos + spaces);
-                if (s == '\r' || s == '\n')
-                    afterLastNewline = pos + spaces + 1;
-                ++spaces;
-            }
-            if (afterLastNewline > 0) { // \s*[\r\n]+ ends at the last line break of the run
-                pos = afterLastNewline;
-                emit.emitUpTo(pos);
-                continue;
-            }
-            if (spaces > 1 && v.cpt(pos + spaces) != kOutOfRange) { // \s+(?!\S)
-                pos += spaces - 1;
-                emit.emitUpTo(pos);
-                continue;
-            }
-            pos += spaces > 0 ? spaces : 1;
+            pos += whitespaceMatch(v, pos);
             emit.emitUpTo(pos);
         }
         start = end;
     }
     return out;
+}
+
+Segments splitTekken(const std::vector<uint32_t>& cpts, const Segments& segments) {
+    return splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) -> size_t {
+        const auto letter = [&](size_t p) { return isLetter(v.flags(p)); };
+        // ((?=[\p{L}])([^a-z])) and ((?=[\p{L}])([^A-Z])): a non-ASCII letter is both.
+        const auto upperish = [&](size_t p) { return letter(p) && !(v.cpt(p) >= 'a' && v.cpt(p) <= 'z'); };
+        const auto lowerish = [&](size_t p) { return letter(p) && !(v.cpt(p) >= 'A' && v.cpt(p) <= 'Z'); };
+        const auto upperRun = [&](size_t p) {
+            size_t n = 0;
+            while (upperish(p + n))
+                ++n;
+            return n;
+        };
+        const auto lowerRunEnd = [&](size_t p) {
+            while (lowerish(p))
+                ++p;
+            return p;
+        };
+        const uint32_t c = v.cpt(pos);
+        const uint8_t f = v.flags(pos);
+        // [^\r\n\p{L}\p{N}]? before either letter alternative, tried with the prefix first.
+        const bool prefixable = (f & kInside) && c != '\r' && c != '\n' && !isLetter(f) && !isNumber(f);
+        // Without the prefix, a prefixable code point cannot start a letter alternative.
+        const size_t q = prefixable ? pos + 1 : pos;
+        // Upper* lower+: the longest upper run that a lower letter follows (backtracking into the run when
+        // it ends at a non-letter: its last non-ASCII letter serves as the lower one), then all lowers.
+        const size_t maxUpper = upperRun(q);
+        for (size_t k = maxUpper + 1; k-- > 0;) {
+            if (lowerish(q + k))
+                return lowerRunEnd(q + k) - pos;
+        }
+        if (maxUpper > 0) // upper+ lower*
+            return lowerRunEnd(q + maxUpper) - pos;
+        if (isNumber(f)) // \p{N}
+            return 1;
+        //  ?[^\s\p{L}\p{N}]+[\r\n/]*
+        const size_t otherStart = c == ' ' && isOther(v.flags(pos + 1)) ? pos + 1 : pos;
+        if (isOther(v.flags(otherStart))) {
+            size_t end = otherStart;
+            while (isOther(v.flags(end)))
+                ++end;
+            while (v.cpt(end) == '\r' || v.cpt(end) == '\n' || v.cpt(end) == '/')
+                ++end;
+            return end - pos;
+        }
+        return whitespaceMatch(v, pos);
+    });
 }
 
 std::vector<std::string> preTokenizeToWords(PreTokenizerKind kind, std::string_view text) {
@@ -272,6 +321,9 @@ std::vector<std::string> preTokenizeToWords(PreTokenizerKind kind, std::string_v
         break;
     case PreTokenizerKind::Qwen2:
         segments = splitLlama3Style(cpts, segments, 1);
+        break;
+    case PreTokenizerKind::Tekken:
+        segments = splitTekken(cpts, segments);
         break;
     case PreTokenizerKind::SmolLm:
         // llama.cpp's chain for SmolLM: \p{N} (each number code point on its own), then GPT-2's expression.

@@ -276,9 +276,10 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromSpec(VocabSpec spec) {
             v.warnings.push_back(
                 "unknown pre-tokenizer '" + spec.pre +
                 "'; using the 'default' pre-tokenizer, token ids may differ from the model's");
-        if (v.pre == PreTokenizerKind::LlamaBpe) {
+        if (v.pre == PreTokenizerKind::LlamaBpe || v.pre == PreTokenizerKind::Tekken) {
             v.ignoreMerges = true;
             v.addBos = true;
+            v.cleanSpaces = v.pre == PreTokenizerKind::LlamaBpe;
         } else if (v.pre == PreTokenizerKind::Qwen2 || v.pre == PreTokenizerKind::SmolLm) {
             v.cleanSpaces = false;
         }
@@ -658,6 +659,7 @@ PreTokenizerKind preTokenizerFromName(std::string_view name, bool* known) {
         {"qwen2", PreTokenizerKind::Qwen2},
         {"deepseek-r1-qwen", PreTokenizerKind::Qwen2},
         {"smollm", PreTokenizerKind::SmolLm},
+        {"tekken", PreTokenizerKind::Tekken},
     };
     for (const Entry& e : kNames) {
         if (e.name == name) {

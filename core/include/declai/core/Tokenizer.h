@@ -42,6 +42,7 @@ enum class PreTokenizerKind {
     LlamaBpe, // "llama-bpe", "llama3", "llama-v3"
     Qwen2,    // "qwen2", "deepseek-r1-qwen"
     SmolLm,   // "smollm": every digit alone, then GPT-2's split
+    Tekken,   // "tekken" (Mistral Nemo, Mistral Small 3, Ministral): words split at case changes
 };
 
 // Everything the tokenizer reads from the model, so that tests and tools can build one without a file.
