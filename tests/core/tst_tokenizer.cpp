@@ -156,6 +156,7 @@ public:
     // A GGUF v3 image with the metadata and no tensors, padded to the default alignment.
     std::vector<std::byte> finish() const {
         std::vector<std::byte> out;
+        out.reserve(24 + m_body.size() + 32); // also keeps GCC 12's -Wstringop-overflow from misfiring here
         const auto append = [&](const void* data, size_t n) {
             const auto* p = static_cast<const std::byte*>(data);
             out.insert(out.end(), p, p + n);
@@ -247,8 +248,9 @@ private Q_SLOTS:
     void qwen2PreTokenizer();
     void otherPreTokenizers();
     void smollmPreTokenizer();
-    void tekkenPreTokenizer_data();
-    void tekkenPreTokenizer();
+    void newerPreTokenizerSplits();
+    void preTokenizersOnRelabelledLlama3Vocab_data();
+    void preTokenizersOnRelabelledLlama3Vocab();
     void decodeCleansSpacesLikeLlamaCpp();
     void tinyVocabFromMemory();
     void malformedMetadata();
@@ -556,34 +558,56 @@ void TstTokenizer::smollmPreTokenizer() {
     QVERIFY(differFromGpt2 > 0); // the vectors exercise what sets SmolLM apart
 }
 
-// Mistral's Tekken pre-tokenizer ("tekken": words split where the case changes, digits alone, no
-// contractions, Llama 3's merges rule). ../shared has no Tekken vocabulary, so llama.cpp tokenized strings
-// with the Llama 3 vocabulary relabelled "tekken" (data/README.md): its own test strings, and
+// Mistral's Tekken ("tekken": words split where the case changes, digits alone, no contractions, Llama 3's
+// whole-word rule) and DeepSeek Coder's chain ("deepseek-coder": line breaks, letters, punctuation, CJK runs,
+// single digits).
+void TstTokenizer::newerPreTokenizerSplits() {
+    using W = std::vector<std::string>;
+    const auto tekken = [](std::string_view s) {
+        return tokenizer::preTokenize(PreTokenizerKind::Tekken, s);
+    };
+    QCOMPARE(tekken("HelloWorld iPhone"), (W{"Hello", "World", " i", "Phone"}));
+    QCOMPARE(tekken("HELLOworld 2024"), (W{"HELLOworld", " ", "2", "0", "2", "4"}));
+    QCOMPARE(tekken("don't\n/x"), (W{"don", "'t", "\n", "/x"}));
+    const auto coder = [](std::string_view s) {
+        return tokenizer::preTokenize(PreTokenizerKind::DeepSeekCoder, s);
+    };
+    // '=' and '$' are symbols, not \p{P}: no stage matches them, so they stay in the gaps between matches.
+    QCOMPARE(coder("int x1 = 42;\n"), (W{"int", " x", "1", " = ", "4", "2", ";", "\n"}));
+    QCOMPARE(coder("a$b"), (W{"a", "$", "b"}));
+    // The CJK stage runs where llama.cpp has replaced non-ASCII spaces: U+3000 stays with the word after it.
+    QCOMPARE(coder("\xe4\xb8\xad\xe3\x80\x80i"), (W{"\xe4\xb8\xad", "\xe3\x80\x80i"}));
+    for (const auto& [name, kind] : {std::pair{"tekken", PreTokenizerKind::Tekken},
+                                     std::pair{"deepseek-coder", PreTokenizerKind::DeepSeekCoder}}) {
+        bool known = false;
+        QCOMPARE(tokenizer::preTokenizerFromName(name, &known), kind);
+        QVERIFY(known);
+    }
+}
+
+// ../shared has no Tekken or DeepSeek Coder vocabulary, so llama.cpp tokenized strings with the Llama 3
+// vocabulary relabelled "tekken" or "deepseek-coder" (data/README.md): its own test strings, and
 // tekken-strings.inp (case changes, non-ASCII letters and marks, numbers, slashes after line breaks, odd
-// whitespace) with 500 random ones.
-void TstTokenizer::tekkenPreTokenizer_data() {
+// whitespace, CJK) with 500 random ones. The same relabelling here must give its ids.
+void TstTokenizer::preTokenizersOnRelabelledLlama3Vocab_data() {
+    QTest::addColumn<QString>("pre");
     QTest::addColumn<QString>("inp");
     QTest::addColumn<QString>("out");
     const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-llama-bpe.gguf"));
-    QTest::newRow("llama.cpp's strings")
-        << base + QStringLiteral(".inp")
-        << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/tekken-on-llama-bpe.out");
-    QTest::newRow("tekken-strings") << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/tekken-strings.inp")
-                                    << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/tekken-strings.out");
+    for (const QString& pre : {QStringLiteral("tekken"), QStringLiteral("deepseek-coder")}) {
+        QTest::newRow(qPrintable(pre + QStringLiteral(" llama.cpp's strings")))
+            << pre << base + QStringLiteral(".inp")
+            << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/%1-on-llama-bpe.out").arg(pre);
+        QTest::newRow(qPrintable(pre + QStringLiteral(" tekken-strings")))
+            << pre << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/tekken-strings.inp")
+            << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/%1-strings.out").arg(pre);
+    }
 }
 
-void TstTokenizer::tekkenPreTokenizer() {
+void TstTokenizer::preTokenizersOnRelabelledLlama3Vocab() {
+    QFETCH(QString, pre);
     QFETCH(QString, inp);
     QFETCH(QString, out);
-    using W = std::vector<std::string>;
-    const auto split = [](std::string_view s) { return tokenizer::preTokenize(PreTokenizerKind::Tekken, s); };
-    QCOMPARE(split("HelloWorld iPhone"), (W{"Hello", "World", " i", "Phone"}));
-    QCOMPARE(split("HELLOworld 2024"), (W{"HELLOworld", " ", "2", "0", "2", "4"}));
-    QCOMPARE(split("don't\n/x"), (W{"don", "'t", "\n", "/x"}));
-    bool known = false;
-    QCOMPARE(tokenizer::preTokenizerFromName("tekken", &known), PreTokenizerKind::Tekken);
-    QVERIFY(known);
-
     const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-llama-bpe.gguf"));
     if (base.isEmpty())
         DECLAI_SKIP_MISSING("reference",
@@ -593,11 +617,11 @@ void TstTokenizer::tekkenPreTokenizer() {
     auto spec = VocabSpec::fromGguf(*file);
     QVERIFY2(spec, spec ? "" : spec.error().message.c_str());
     QCOMPARE(spec->pre, std::string("llama-bpe"));
-    spec->pre = "tekken";
+    spec->pre = pre.toStdString();
     auto tokenizer = Tokenizer::fromSpec(std::move(*spec));
     QVERIFY(tokenizer);
     QVERIFY((*tokenizer)->warnings().empty());
-    QCOMPARE((*tokenizer)->preTokenizer(), PreTokenizerKind::Tekken);
+    QVERIFY((*tokenizer)->preTokenizer() != PreTokenizerKind::LlamaBpe);
     QString error;
     const auto cases = loadReferenceCases(inp, out, &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
@@ -616,10 +640,10 @@ void TstTokenizer::tekkenPreTokenizer() {
         if (llama3.tokenizer->encode(c.text, false, false) != c.ids)
             ++differFromLlama3;
     }
-    qInfo("tekken: %d/%zu of llama.cpp's ids; %d strings split differently from Llama 3's", passed,
-          cases.size(), differFromLlama3);
+    qInfo("%s: %d/%zu of llama.cpp's ids; %d strings split differently from Llama 3's", qPrintable(pre),
+          passed, cases.size(), differFromLlama3);
     QCOMPARE(size_t(passed), cases.size());
-    QVERIFY(differFromLlama3 > 0); // the strings exercise what sets Tekken apart
+    QVERIFY(differFromLlama3 > 0); // the strings exercise what sets the pre-tokenizer apart
 }
 
 void TstTokenizer::decodeCleansSpacesLikeLlamaCpp() {

@@ -325,6 +325,39 @@ std::vector<std::string> preTokenizeToWords(PreTokenizerKind kind, std::string_v
     case PreTokenizerKind::Tekken:
         segments = splitTekken(cpts, segments);
         break;
+    case PreTokenizerKind::DeepSeekCoder: {
+        // llama.cpp's chain: [\r\n]  then \s?\p{L}+  then \s?\p{P}+  then [一-龥ࠀ-一가-퟿]+  then
+        // \p{N} (the category classes over its collapsed text: \p{P} is ASCII punctuation without the symbols
+        // $+<=>^`|~, plus non-ASCII punctuation).
+        segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) -> size_t {
+            return v.cpt(pos) == '\r' || v.cpt(pos) == '\n' ? 1 : 0;
+        });
+        for (const uint8_t cls : {uint8_t(kLetter), uint8_t(kPunctuation)}) {
+            segments = splitByMatches(cpts, segments, [cls](const SegmentView& v, size_t pos) -> size_t {
+                const size_t start = isSpace(v.flags(pos)) && (v.flags(pos + 1) & cls) ? pos + 1 : pos;
+                size_t end = start;
+                while (v.flags(end) & cls)
+                    ++end;
+                return end > start ? end - pos : 0;
+            });
+        }
+        segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) -> size_t {
+            // Over code points, with non-ASCII whitespace replaced by U+000B as llama.cpp's std::wregex
+            // stages see it: U+3000 is not part of a run.
+            const auto cjk = [&](size_t p) {
+                const uint32_t c = v.cpt(p);
+                return ((c >= 0x800 && c <= 0x9FA5) || (c >= 0xAC00 && c <= 0xD7FF)) && !isSpace(v.flags(p));
+            };
+            size_t n = 0;
+            while (cjk(pos + n))
+                ++n;
+            return n;
+        });
+        segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) -> size_t {
+            return isNumber(v.flags(pos)) ? 1 : 0;
+        });
+        break;
+    }
     case PreTokenizerKind::SmolLm:
         // llama.cpp's chain for SmolLM: \p{N} (each number code point on its own), then GPT-2's expression.
         segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) -> size_t {

@@ -280,7 +280,8 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromSpec(VocabSpec spec) {
             v.ignoreMerges = true;
             v.addBos = true;
             v.cleanSpaces = v.pre == PreTokenizerKind::LlamaBpe;
-        } else if (v.pre == PreTokenizerKind::Qwen2 || v.pre == PreTokenizerKind::SmolLm) {
+        } else if (v.pre == PreTokenizerKind::Qwen2 || v.pre == PreTokenizerKind::SmolLm ||
+                   v.pre == PreTokenizerKind::DeepSeekCoder) {
             v.cleanSpaces = false;
         }
 
@@ -660,6 +661,7 @@ PreTokenizerKind preTokenizerFromName(std::string_view name, bool* known) {
         {"deepseek-r1-qwen", PreTokenizerKind::Qwen2},
         {"smollm", PreTokenizerKind::SmolLm},
         {"tekken", PreTokenizerKind::Tekken},
+        {"deepseek-coder", PreTokenizerKind::DeepSeekCoder},
     };
     for (const Entry& e : kNames) {
         if (e.name == name) {

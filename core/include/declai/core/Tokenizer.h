@@ -38,11 +38,12 @@ enum class VocabKind {
 // vocabularies without the key: [\p{P}$+<=>^~|]+, then the GPT-2 regex, then \p{N}+, then [0-9]{3}.
 enum class PreTokenizerKind {
     Default,
-    Gpt2,     // "gpt-2", "phi-2"
-    LlamaBpe, // "llama-bpe", "llama3", "llama-v3"
-    Qwen2,    // "qwen2", "deepseek-r1-qwen"
-    SmolLm,   // "smollm": every digit alone, then GPT-2's split
-    Tekken,   // "tekken" (Mistral Nemo, Mistral Small 3, Ministral): words split at case changes
+    Gpt2,          // "gpt-2", "phi-2"
+    LlamaBpe,      // "llama-bpe", "llama3", "llama-v3"
+    Qwen2,         // "qwen2", "deepseek-r1-qwen"
+    SmolLm,        // "smollm": every digit alone, then GPT-2's split
+    Tekken,        // "tekken" (Mistral Nemo, Mistral Small 3, Ministral): words split at case changes
+    DeepSeekCoder, // "deepseek-coder" (DeepSeek Coder 1.3B-33B, llama architecture)
 };
 
 // Everything the tokenizer reads from the model, so that tests and tools can build one without a file.
