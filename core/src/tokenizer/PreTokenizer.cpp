@@ -317,6 +317,7 @@ std::vector<std::string> preTokenizeToWords(PreTokenizerKind kind, std::string_v
         segments = splitGpt2(cpts, segments);
         break;
     case PreTokenizerKind::LlamaBpe:
+    case PreTokenizerKind::Dbrx:
         segments = splitLlama3Style(cpts, segments, 3);
         break;
     case PreTokenizerKind::Qwen2:

@@ -39,7 +39,8 @@ enum class VocabKind {
 enum class PreTokenizerKind {
     Default,
     Gpt2,          // "gpt-2", "phi-2"
-    LlamaBpe,      // "llama-bpe", "llama3", "llama-v3"
+    LlamaBpe,      // "llama-bpe", "llama3", "llama-v3", "falcon3", "pixtral"
+    Dbrx,          // "dbrx" (Phi-4), "smaug-bpe": Llama 3's split, merges even for whole-word tokens
     Qwen2,         // "qwen2", "deepseek-r1-qwen"
     SmolLm,        // "smollm": every digit alone, then GPT-2's split
     Tekken,        // "tekken" (Mistral Nemo, Mistral Small 3, Ministral): words split at case changes
