@@ -569,6 +569,8 @@ void TstTokenizer::newerPreTokenizerSplits() {
     QCOMPARE(tekken("HelloWorld iPhone"), (W{"Hello", "World", " i", "Phone"}));
     QCOMPARE(tekken("HELLOworld 2024"), (W{"HELLOworld", " ", "2", "0", "2", "4"}));
     QCOMPARE(tekken("don't\n/x"), (W{"don", "'t", "\n", "/x"}));
+    const auto gpt4o = [](std::string_view s) { return tokenizer::preTokenize(PreTokenizerKind::Gpt4o, s); };
+    QCOMPARE(gpt4o("DON'T stopIt 12345"), (W{"DON'T", " stop", "It", " ", "123", "45"}));
     const auto coder = [](std::string_view s) {
         return tokenizer::preTokenize(PreTokenizerKind::DeepSeekCoder, s);
     };
@@ -581,24 +583,24 @@ void TstTokenizer::newerPreTokenizerSplits() {
          {std::pair{"tekken", PreTokenizerKind::Tekken},
           std::pair{"deepseek-coder", PreTokenizerKind::DeepSeekCoder},
           std::pair{"dbrx", PreTokenizerKind::Dbrx}, std::pair{"smaug-bpe", PreTokenizerKind::Dbrx},
-          std::pair{"pixtral", PreTokenizerKind::LlamaBpe}}) {
+          std::pair{"pixtral", PreTokenizerKind::LlamaBpe}, std::pair{"gpt-4o", PreTokenizerKind::Gpt4o}}) {
         bool known = false;
         QCOMPARE(tokenizer::preTokenizerFromName(name, &known), kind);
         QVERIFY(known);
     }
 }
 
-// ../shared has no Tekken, DeepSeek Coder or DBRX (Phi-4) vocabulary, so llama.cpp tokenized strings with the
-// Llama 3 vocabulary relabelled "tekken", "deepseek-coder" or "dbrx" (data/README.md): its own test strings,
-// and tekken-strings.inp (case changes, non-ASCII letters and marks, numbers, slashes after line breaks, odd
-// whitespace, CJK) with 500 random ones. The same relabelling here must give its ids.
+// ../shared has no Tekken, DeepSeek Coder, DBRX or GPT-4o vocabulary, so llama.cpp tokenized strings with
+// the Llama 3 vocabulary relabelled "tekken", "deepseek-coder", "dbrx" or "gpt-4o" (data/README.md): its own
+// test strings, and tekken-strings.inp (case changes, non-ASCII letters and marks, numbers, slashes after
+// line breaks, odd whitespace, CJK) with 500 random ones. The same relabelling here must give its ids.
 void TstTokenizer::preTokenizersOnRelabelledLlama3Vocab_data() {
     QTest::addColumn<QString>("pre");
     QTest::addColumn<QString>("inp");
     QTest::addColumn<QString>("out");
     const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-llama-bpe.gguf"));
-    for (const QString& pre :
-         {QStringLiteral("tekken"), QStringLiteral("deepseek-coder"), QStringLiteral("dbrx")}) {
+    for (const QString& pre : {QStringLiteral("tekken"), QStringLiteral("deepseek-coder"),
+                               QStringLiteral("dbrx"), QStringLiteral("gpt-4o")}) {
         QTest::newRow(qPrintable(pre + QStringLiteral(" llama.cpp's strings")))
             << pre << base + QStringLiteral(".inp")
             << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/%1-on-llama-bpe.out").arg(pre);

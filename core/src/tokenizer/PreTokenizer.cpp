@@ -259,8 +259,9 @@ Segments splitLlama3Style(const std::vector<uint32_t>& cpts, const Segments& seg
     return out;
 }
 
-Segments splitTekken(const std::vector<uint32_t>& cpts, const Segments& segments) {
-    return splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) -> size_t {
+Segments splitCaseAware(const std::vector<uint32_t>& cpts, const Segments& segments, bool contractions,
+                        size_t maxDigits) {
+    return splitByMatches(cpts, segments, [&](const SegmentView& v, size_t pos) -> size_t {
         const auto letter = [&](size_t p) { return isLetter(v.flags(p)); };
         // ((?=[\p{L}])([^a-z])) and ((?=[\p{L}])([^A-Z])): a non-ASCII letter is both.
         const auto upperish = [&](size_t p) { return letter(p) && !(v.cpt(p) >= 'a' && v.cpt(p) <= 'z'); };
@@ -271,10 +272,11 @@ Segments splitTekken(const std::vector<uint32_t>& cpts, const Segments& segments
                 ++n;
             return n;
         };
+        // The lower run, then (GPT-4o) an optional contraction: (?:'[sS]|'[tT]|'[rR][eE]|...)?
         const auto lowerRunEnd = [&](size_t p) {
             while (lowerish(p))
                 ++p;
-            return p;
+            return contractions ? p + contractionLength(v, p, true) : p;
         };
         const uint32_t c = v.cpt(pos);
         const uint8_t f = v.flags(pos);
@@ -291,8 +293,12 @@ Segments splitTekken(const std::vector<uint32_t>& cpts, const Segments& segments
         }
         if (maxUpper > 0) // upper+ lower*
             return lowerRunEnd(q + maxUpper) - pos;
-        if (isNumber(f)) // \p{N}
-            return 1;
+        if (isNumber(f)) { // \p{N}{1,maxDigits}
+            size_t n = 1;
+            while (n < maxDigits && isNumber(v.flags(pos + n)))
+                ++n;
+            return n;
+        }
         //  ?[^\s\p{L}\p{N}]+[\r\n/]*
         const size_t otherStart = c == ' ' && isOther(v.flags(pos + 1)) ? pos + 1 : pos;
         if (isOther(v.flags(otherStart))) {
@@ -324,7 +330,10 @@ std::vector<std::string> preTokenizeToWords(PreTokenizerKind kind, std::string_v
         segments = splitLlama3Style(cpts, segments, 1);
         break;
     case PreTokenizerKind::Tekken:
-        segments = splitTekken(cpts, segments);
+        segments = splitCaseAware(cpts, segments, false, 1);
+        break;
+    case PreTokenizerKind::Gpt4o:
+        segments = splitCaseAware(cpts, segments, true, 3);
         break;
     case PreTokenizerKind::DeepSeekCoder: {
         // llama.cpp's chain: [\r\n]  then \s?\p{L}+  then \s?\p{P}+  then [一-龥ࠀ-一가-퟿]+  then

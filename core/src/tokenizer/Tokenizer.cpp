@@ -281,7 +281,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromSpec(VocabSpec spec) {
             v.addBos = true;
             v.cleanSpaces = v.pre == PreTokenizerKind::LlamaBpe;
         } else if (v.pre == PreTokenizerKind::Qwen2 || v.pre == PreTokenizerKind::SmolLm ||
-                   v.pre == PreTokenizerKind::DeepSeekCoder) {
+                   v.pre == PreTokenizerKind::DeepSeekCoder || v.pre == PreTokenizerKind::Gpt4o) {
             v.cleanSpaces = false;
         }
 
@@ -665,6 +665,7 @@ PreTokenizerKind preTokenizerFromName(std::string_view name, bool* known) {
         {"smollm", PreTokenizerKind::SmolLm},
         {"tekken", PreTokenizerKind::Tekken},
         {"deepseek-coder", PreTokenizerKind::DeepSeekCoder},
+        {"gpt-4o", PreTokenizerKind::Gpt4o},
     };
     for (const Entry& e : kNames) {
         if (e.name == name) {

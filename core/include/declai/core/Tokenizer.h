@@ -40,11 +40,12 @@ enum class PreTokenizerKind {
     Default,
     Gpt2,          // "gpt-2", "phi-2"
     LlamaBpe,      // "llama-bpe", "llama3", "llama-v3", "falcon3", "pixtral"
-    Dbrx,          // "dbrx" (Phi-4), "smaug-bpe": Llama 3's split, merges even for whole-word tokens
+    Dbrx,          // "dbrx", "smaug-bpe": Llama 3's split, merges even for whole-word tokens
     Qwen2,         // "qwen2", "deepseek-r1-qwen"
     SmolLm,        // "smollm": every digit alone, then GPT-2's split
     Tekken,        // "tekken" (Mistral Nemo, Mistral Small 3, Ministral): words split at case changes
     DeepSeekCoder, // "deepseek-coder" (DeepSeek Coder 1.3B-33B, llama architecture)
+    Gpt4o,         // "gpt-4o" (Phi-4-mini): Tekken's case split with contractions and 3-digit numbers
 };
 
 // Everything the tokenizer reads from the model, so that tests and tools can build one without a file.
