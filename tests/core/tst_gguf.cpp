@@ -34,6 +34,9 @@ GgufBuilder smallModel() {
 
 } // namespace
 
+// Tensor names and shapes of a test model's layer.
+using TensorShapes = std::vector<std::pair<std::string, std::vector<uint64_t>>>;
+
 class TestGguf : public QObject {
     Q_OBJECT
 
@@ -338,16 +341,17 @@ private Q_SLOTS:
         QCOMPARE(otherConfig.error().code, ErrorCode::Unsupported);
     }
 
-    // A valid one-layer model (dim 8, 2 heads of 4, FFN 16, vocabulary 4) of a llama-shaped architecture,
-    // F32; tests add tensors and keys to it.
-    static GgufBuilder tinyLlama(const std::string& architecture = "llama") {
+    // A valid model (dim 8, 2 heads of 4, vocabulary 4, F32) of `architecture` with `layers` layers of the
+    // tensors `layerTensors` names (suffixes after "blk.N."); tests add tensors and keys to it.
+    static GgufBuilder tinyModel(const std::string& architecture, int64_t layers,
+                                 const TensorShapes& layerTensors, uint32_t feedForward = 16) {
         GgufBuilder b;
         b.addString("general.architecture", architecture);
         b.addU32(architecture + ".embedding_length", 8);
-        b.addU32(architecture + ".block_count", 1);
+        b.addU32(architecture + ".block_count", static_cast<uint32_t>(layers));
         b.addU32(architecture + ".attention.head_count", 2);
-        b.addU32(architecture + ".feed_forward_length", 16);
-        const auto tensor = [&](const std::string& name, std::vector<uint64_t> shape) {
+        b.addU32(architecture + ".feed_forward_length", feedForward);
+        const auto tensor = [&](const std::string& name, const std::vector<uint64_t>& shape) {
             uint64_t n = 1;
             for (uint64_t e : shape)
                 n *= e;
@@ -355,14 +359,22 @@ private Q_SLOTS:
         };
         tensor("token_embd.weight", {8, 4});
         tensor("output_norm.weight", {8});
-        for (const char* name : {"attn_norm", "ffn_norm"})
-            tensor(std::string("blk.0.") + name + ".weight", {8});
-        for (const char* name : {"attn_q", "attn_k", "attn_v", "attn_output"})
-            tensor(std::string("blk.0.") + name + ".weight", {8, 8});
-        tensor("blk.0.ffn_gate.weight", {8, 16});
-        tensor("blk.0.ffn_up.weight", {8, 16});
-        tensor("blk.0.ffn_down.weight", {16, 8});
+        for (int64_t l = 0; l < layers; ++l)
+            for (const auto& [suffix, shape] : layerTensors)
+                tensor("blk." + std::to_string(l) + "." + suffix, shape);
         return b;
+    }
+
+    // llama's attention and gated FFN (FFN 16).
+    static TensorShapes llamaLayer() {
+        return {{"attn_norm.weight", {8}},    {"ffn_norm.weight", {8}},   {"attn_q.weight", {8, 8}},
+                {"attn_k.weight", {8, 8}},    {"attn_v.weight", {8, 8}},  {"attn_output.weight", {8, 8}},
+                {"ffn_gate.weight", {8, 16}}, {"ffn_up.weight", {8, 16}}, {"ffn_down.weight", {16, 8}}};
+    }
+
+    // A valid one-layer model of a llama-shaped architecture.
+    static GgufBuilder tinyLlama(const std::string& architecture = "llama") {
+        return tinyModel(architecture, 1, llamaLayer());
     }
 
     void modelConfigRefusesTensorsTheGraphDoesNotRead_data() {
@@ -479,35 +491,15 @@ private Q_SLOTS:
     // unless the pattern key says otherwise, and the window layers rotate with rope.freq_base_swa (10000 when
     // absent) without the file's linear scaling, the dense ones with rope.freq_base and that scaling.
     static GgufBuilder tinyGemma3(int64_t layers) {
-        GgufBuilder b;
-        b.addString("general.architecture", "gemma3");
-        b.addU32("gemma3.embedding_length", 8);
-        b.addU32("gemma3.block_count", static_cast<uint32_t>(layers));
-        b.addU32("gemma3.attention.head_count", 2);
-        b.addU32("gemma3.feed_forward_length", 16);
+        TensorShapes shapes = llamaLayer();
+        shapes.insert(shapes.end(), {{"post_attention_norm.weight", {8}},
+                                     {"post_ffw_norm.weight", {8}},
+                                     {"attn_q_norm.weight", {4}},
+                                     {"attn_k_norm.weight", {4}}});
+        GgufBuilder b = tinyModel("gemma3", layers, shapes);
         b.addF32("gemma3.rope.freq_base", 1000000.0f);
         b.addString("gemma3.rope.scaling.type", "linear");
         b.addF32("gemma3.rope.scaling.factor", 8.0f);
-        const auto tensor = [&](const std::string& name, std::vector<uint64_t> shape) {
-            uint64_t n = 1;
-            for (uint64_t e : shape)
-                n *= e;
-            b.addF32Tensor(name, shape, std::vector<float>(n, 0.1f));
-        };
-        tensor("token_embd.weight", {8, 4});
-        tensor("output_norm.weight", {8});
-        for (int64_t l = 0; l < layers; ++l) {
-            const std::string p = "blk." + std::to_string(l) + ".";
-            for (const char* name : {"attn_norm", "ffn_norm", "post_attention_norm", "post_ffw_norm"})
-                tensor(p + name + ".weight", {8});
-            for (const char* name : {"attn_q_norm", "attn_k_norm"})
-                tensor(p + name + ".weight", {4});
-            for (const char* name : {"attn_q", "attn_k", "attn_v", "attn_output"})
-                tensor(p + name + ".weight", {8, 8});
-            tensor(p + "ffn_gate.weight", {8, 16});
-            tensor(p + "ffn_up.weight", {8, 16});
-            tensor(p + "ffn_down.weight", {16, 8});
-        }
         return b;
     }
 
@@ -558,37 +550,28 @@ private Q_SLOTS:
     // expert_used_count when absent, as llama.cpp); a file without experts is refused naming the key.
     void qwen3MoeTakesTheExpertWidth() {
         const auto build = [](bool experts, int expertWidth) {
-            GgufBuilder b;
-            b.addString("general.architecture", "qwen3moe");
-            b.addU32("qwen3moe.embedding_length", 8);
-            b.addU32("qwen3moe.block_count", 1);
-            b.addU32("qwen3moe.attention.head_count", 2);
-            b.addU32("qwen3moe.feed_forward_length", 64); // a dense width the graph never runs
+            const uint64_t width = expertWidth > 0 ? uint64_t(expertWidth) : 32; // 64 / 2
+            // feed_forward_length 64: a dense width the graph never runs.
+            GgufBuilder b = tinyModel("qwen3moe", 1,
+                                      {{"attn_norm.weight", {8}},
+                                       {"ffn_norm.weight", {8}},
+                                       {"attn_q_norm.weight", {4}},
+                                       {"attn_k_norm.weight", {4}},
+                                       {"attn_q.weight", {8, 8}},
+                                       {"attn_k.weight", {8, 8}},
+                                       {"attn_v.weight", {8, 8}},
+                                       {"attn_output.weight", {8, 8}},
+                                       {"ffn_gate_inp.weight", {8, 4}},
+                                       {"ffn_gate_exps.weight", {8, width, 4}},
+                                       {"ffn_up_exps.weight", {8, width, 4}},
+                                       {"ffn_down_exps.weight", {width, 8, 4}}},
+                                      64);
             if (experts) {
                 b.addU32("qwen3moe.expert_count", 4);
                 b.addU32("qwen3moe.expert_used_count", 2);
             }
             if (expertWidth > 0)
                 b.addU32("qwen3moe.expert_feed_forward_length", static_cast<uint32_t>(expertWidth));
-            const uint64_t width = expertWidth > 0 ? uint64_t(expertWidth) : 32; // 64 / 2
-            const auto tensor = [&](const std::string& name, std::vector<uint64_t> shape) {
-                uint64_t n = 1;
-                for (uint64_t e : shape)
-                    n *= e;
-                b.addF32Tensor(name, shape, std::vector<float>(n, 0.1f));
-            };
-            tensor("token_embd.weight", {8, 4});
-            tensor("output_norm.weight", {8});
-            for (const char* name : {"attn_norm", "ffn_norm"})
-                tensor(std::string("blk.0.") + name + ".weight", {8});
-            for (const char* name : {"attn_q_norm", "attn_k_norm"})
-                tensor(std::string("blk.0.") + name + ".weight", {4});
-            for (const char* name : {"attn_q", "attn_k", "attn_v", "attn_output"})
-                tensor(std::string("blk.0.") + name + ".weight", {8, 8});
-            tensor("blk.0.ffn_gate_inp.weight", {8, 4});
-            tensor("blk.0.ffn_gate_exps.weight", {8, width, 4});
-            tensor("blk.0.ffn_up_exps.weight", {8, width, 4});
-            tensor("blk.0.ffn_down_exps.weight", {width, 8, 4});
             return b.build();
         };
         for (const int expertWidth : {16, 0}) {

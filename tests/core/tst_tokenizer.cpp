@@ -247,10 +247,9 @@ private Q_SLOTS:
     void streamingDecoderReplacesInvalidBytes();
     void qwen2PreTokenizer();
     void otherPreTokenizers();
-    void smollmPreTokenizer();
     void newerPreTokenizerSplits();
-    void preTokenizersOnRelabelledLlama3Vocab_data();
-    void preTokenizersOnRelabelledLlama3Vocab();
+    void preTokenizersOnRelabelledVocab_data();
+    void preTokenizersOnRelabelledVocab();
     void decodeCleansSpacesLikeLlamaCpp();
     void tinyVocabFromMemory();
     void malformedMetadata();
@@ -506,63 +505,17 @@ void TstTokenizer::otherPreTokenizers() {
     QVERIFY(known);
 }
 
-// SmolLM's pre-tokenizer ("smollm": every digit alone, then GPT-2's expression). ../shared has no SmolLM
-// vocabulary, so llama.cpp tokenized the GPT-2 test strings with the GPT-2 vocabulary relabelled "smollm"
-// (data/README.md); the same relabelling here must give its ids.
-void TstTokenizer::smollmPreTokenizer() {
-    using W = std::vector<std::string>;
-    const auto split = [](std::string_view s) { return tokenizer::preTokenize(PreTokenizerKind::SmolLm, s); };
-    QCOMPARE(split("12345 abc  d"), (W{"1", "2", "3", "4", "5", " abc", " ", " d"}));
-    QCOMPARE(split("x = 3.14;"), (W{"x", " =", " ", "3", ".", "1", "4", ";"}));
-    bool known = false;
-    QCOMPARE(tokenizer::preTokenizerFromName("smollm", &known), PreTokenizerKind::SmolLm);
-    QVERIFY(known);
-
-    const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-gpt-2.gguf"));
-    if (base.isEmpty())
-        DECLAI_SKIP_MISSING("reference",
-                            QStringLiteral("ggml-vocab-gpt-2.gguf not found (set DECLAI_REFERENCE_DIR)"));
-    auto file = GgufFile::open(base.toStdString());
-    QVERIFY(file);
-    auto spec = VocabSpec::fromGguf(*file);
-    QVERIFY2(spec, spec ? "" : spec.error().message.c_str());
-    QCOMPARE(spec->pre, std::string("gpt-2"));
-    spec->pre = "smollm";
-    auto tokenizer = Tokenizer::fromSpec(std::move(*spec));
-    QVERIFY(tokenizer);
-    QVERIFY((*tokenizer)->warnings().empty());
-    QCOMPARE((*tokenizer)->preTokenizer(), PreTokenizerKind::SmolLm);
-    QString error;
-    const auto cases =
-        loadReferenceCases(base + QStringLiteral(".inp"),
-                           QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/smollm-on-gpt-2.out"), &error);
-    QVERIFY2(error.isEmpty(), qPrintable(error));
-    QCOMPARE(cases.size(), size_t(46));
-    int passed = 0, differFromGpt2 = 0;
-    LoadedVocab gpt2 = loadReferenceVocab(QStringLiteral("gpt-2"), &error);
-    QVERIFY(gpt2.tokenizer);
-    for (const ReferenceCase& c : cases) {
-        const auto ids = (*tokenizer)->encode(c.text, false, false);
-        if (ids == c.ids)
-            ++passed;
-        else
-            qWarning("mismatch for %s:\n  expected %s\n  got      %s",
-                     QByteArray(c.text.data(), qsizetype(c.text.size())).toPercentEncoding(" ").constData(),
-                     qPrintable(idsToString(c.ids)), qPrintable(idsToString(ids)));
-        if (gpt2.tokenizer->encode(c.text, false, false) != c.ids)
-            ++differFromGpt2;
-    }
-    qInfo("smollm: %d/%zu of llama.cpp's ids; %d strings split differently from GPT-2's", passed,
-          cases.size(), differFromGpt2);
-    QCOMPARE(size_t(passed), cases.size());
-    QVERIFY(differFromGpt2 > 0); // the vectors exercise what sets SmolLM apart
-}
-
-// Mistral's Tekken ("tekken": words split where the case changes, digits alone, no contractions, Llama 3's
-// whole-word rule) and DeepSeek Coder's chain ("deepseek-coder": line breaks, letters, punctuation, CJK runs,
-// single digits).
+// SmolLM's pre-tokenizer ("smollm": every digit alone, then GPT-2's expression), Mistral's Tekken ("tekken":
+// words split where the case changes, digits alone, no contractions, Llama 3's whole-word rule), GPT-4o's
+// (Tekken's split with contractions and 3-digit numbers) and DeepSeek Coder's chain ("deepseek-coder": line
+// breaks, letters, punctuation, CJK runs, single digits).
 void TstTokenizer::newerPreTokenizerSplits() {
     using W = std::vector<std::string>;
+    const auto smollm = [](std::string_view s) {
+        return tokenizer::preTokenize(PreTokenizerKind::SmolLm, s);
+    };
+    QCOMPARE(smollm("12345 abc  d"), (W{"1", "2", "3", "4", "5", " abc", " ", " d"}));
+    QCOMPARE(smollm("x = 3.14;"), (W{"x", " =", " ", "3", ".", "1", "4", ";"}));
     const auto tekken = [](std::string_view s) {
         return tokenizer::preTokenize(PreTokenizerKind::Tekken, s);
     };
@@ -583,61 +536,72 @@ void TstTokenizer::newerPreTokenizerSplits() {
          {std::pair{"tekken", PreTokenizerKind::Tekken},
           std::pair{"deepseek-coder", PreTokenizerKind::DeepSeekCoder},
           std::pair{"dbrx", PreTokenizerKind::Dbrx}, std::pair{"smaug-bpe", PreTokenizerKind::Dbrx},
-          std::pair{"pixtral", PreTokenizerKind::LlamaBpe}, std::pair{"gpt-4o", PreTokenizerKind::Gpt4o}}) {
+          std::pair{"pixtral", PreTokenizerKind::LlamaBpe}, std::pair{"gpt-4o", PreTokenizerKind::Gpt4o},
+          std::pair{"smollm", PreTokenizerKind::SmolLm}}) {
         bool known = false;
         QCOMPARE(tokenizer::preTokenizerFromName(name, &known), kind);
         QVERIFY(known);
     }
 }
 
-// ../shared has no Tekken, DeepSeek Coder, DBRX or GPT-4o vocabulary, so llama.cpp tokenized strings with
-// the Llama 3 vocabulary relabelled "tekken", "deepseek-coder", "dbrx" or "gpt-4o" (data/README.md): its own
-// test strings, and tekken-strings.inp (case changes, non-ASCII letters and marks, numbers, slashes after
-// line breaks, odd whitespace, CJK) with 500 random ones. The same relabelling here must give its ids.
-void TstTokenizer::preTokenizersOnRelabelledLlama3Vocab_data() {
+// ../shared has no SmolLM, Tekken, DeepSeek Coder, DBRX or GPT-4o vocabulary, so llama.cpp tokenized strings
+// with a vocabulary of ../shared relabelled (data/README.md): GPT-2's as "smollm" on its test strings; Llama
+// 3's as "tekken", "deepseek-coder", "dbrx" or "gpt-4o" on its test strings and on tekken-strings.inp (case
+// changes, non-ASCII letters and marks, numbers, slashes after line breaks, odd whitespace, CJK) with 500
+// random ones. The same relabelling here must give its ids.
+void TstTokenizer::preTokenizersOnRelabelledVocab_data() {
+    QTest::addColumn<QString>("vocab"); // ../shared's vocabulary relabelled
     QTest::addColumn<QString>("pre");
     QTest::addColumn<QString>("inp");
     QTest::addColumn<QString>("out");
-    const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-llama-bpe.gguf"));
+    const auto reference = [](const char* vocab) {
+        return testdata::referencePath(
+            QStringLiteral("tokenizer/ggml-vocab-%1.gguf.inp").arg(QLatin1String(vocab)));
+    };
+    QTest::newRow("smollm llama.cpp's strings")
+        << QStringLiteral("gpt-2") << QStringLiteral("smollm") << reference("gpt-2")
+        << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/smollm-on-gpt-2.out");
     for (const QString& pre : {QStringLiteral("tekken"), QStringLiteral("deepseek-coder"),
                                QStringLiteral("dbrx"), QStringLiteral("gpt-4o")}) {
         QTest::newRow(qPrintable(pre + QStringLiteral(" llama.cpp's strings")))
-            << pre << base + QStringLiteral(".inp")
+            << QStringLiteral("llama-bpe") << pre << reference("llama-bpe")
             << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/%1-on-llama-bpe.out").arg(pre);
         // dbrx splits as Llama 3 does and differs only by merging whole-word tokens too, which one of
         // llama.cpp's strings shows and none of ours.
         if (pre != QLatin1String("dbrx"))
             QTest::newRow(qPrintable(pre + QStringLiteral(" tekken-strings")))
-                << pre << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/tekken-strings.inp")
+                << QStringLiteral("llama-bpe") << pre
+                << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/tekken-strings.inp")
                 << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/%1-strings.out").arg(pre);
     }
 }
 
-void TstTokenizer::preTokenizersOnRelabelledLlama3Vocab() {
+void TstTokenizer::preTokenizersOnRelabelledVocab() {
+    QFETCH(QString, vocab);
     QFETCH(QString, pre);
     QFETCH(QString, inp);
     QFETCH(QString, out);
-    const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-llama-bpe.gguf"));
+    const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-%1.gguf").arg(vocab));
     if (base.isEmpty())
-        DECLAI_SKIP_MISSING("reference",
-                            QStringLiteral("ggml-vocab-llama-bpe.gguf not found (set DECLAI_REFERENCE_DIR)"));
+        DECLAI_SKIP_MISSING(
+            "reference",
+            QStringLiteral("ggml-vocab-%1.gguf not found (set DECLAI_REFERENCE_DIR)").arg(vocab));
     auto file = GgufFile::open(base.toStdString());
     QVERIFY(file);
     auto spec = VocabSpec::fromGguf(*file);
     QVERIFY2(spec, spec ? "" : spec.error().message.c_str());
-    QCOMPARE(spec->pre, std::string("llama-bpe"));
+    QCOMPARE(QString::fromStdString(spec->pre), vocab);
     spec->pre = pre.toStdString();
     auto tokenizer = Tokenizer::fromSpec(std::move(*spec));
     QVERIFY(tokenizer);
     QVERIFY((*tokenizer)->warnings().empty());
-    QVERIFY((*tokenizer)->preTokenizer() != PreTokenizerKind::LlamaBpe);
     QString error;
     const auto cases = loadReferenceCases(inp, out, &error);
     QVERIFY2(error.isEmpty(), qPrintable(error));
     QVERIFY(cases.size() >= 46);
-    int passed = 0, differFromLlama3 = 0;
-    LoadedVocab llama3 = loadReferenceVocab(QStringLiteral("llama-bpe"), &error);
-    QVERIFY(llama3.tokenizer);
+    int passed = 0, differFromSource = 0;
+    LoadedVocab source = loadReferenceVocab(vocab, &error);
+    QVERIFY(source.tokenizer);
     for (const ReferenceCase& c : cases) {
         const auto ids = (*tokenizer)->encode(c.text, false, false);
         if (ids == c.ids)
@@ -646,13 +610,13 @@ void TstTokenizer::preTokenizersOnRelabelledLlama3Vocab() {
             qWarning("mismatch for %s:\n  expected %s\n  got      %s",
                      QByteArray(c.text.data(), qsizetype(c.text.size())).toPercentEncoding(" ").constData(),
                      qPrintable(idsToString(c.ids)), qPrintable(idsToString(ids)));
-        if (llama3.tokenizer->encode(c.text, false, false) != c.ids)
-            ++differFromLlama3;
+        if (source.tokenizer->encode(c.text, false, false) != c.ids)
+            ++differFromSource;
     }
-    qInfo("%s: %d/%zu of llama.cpp's ids; %d strings split differently from Llama 3's", qPrintable(pre),
-          passed, cases.size(), differFromLlama3);
+    qInfo("%s: %d/%zu of llama.cpp's ids; %d strings split differently from %s's", qPrintable(pre), passed,
+          cases.size(), differFromSource, qPrintable(vocab));
     QCOMPARE(size_t(passed), cases.size());
-    QVERIFY(differFromLlama3 > 0); // the strings exercise what sets the pre-tokenizer apart
+    QVERIFY(differFromSource > 0); // the strings exercise what sets the pre-tokenizer apart
 }
 
 void TstTokenizer::decodeCleansSpacesLikeLlamaCpp() {
