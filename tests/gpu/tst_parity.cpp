@@ -333,6 +333,11 @@ private Q_SLOTS:
                 for (const char* prompt : {"p1", "p2"})
                     add(QStringLiteral("synth-arch-phi3-%1-longrope-%2-%3")
                             .arg(QLatin1String(type), QLatin1String(set), QLatin1String(prompt)));
+        // Phi-4-mini's shape: LongRoPE on a partial rotation (32 of 64 dimensions per head).
+        for (const char* type : {"f16", "Q4_K_M"})
+            for (const char* prompt : {"p1", "p2"})
+                add(QStringLiteral("synth-arch-phi3-%1-partial-longrope-long-%2")
+                        .arg(QLatin1String(type), QLatin1String(prompt)));
         for (const char* type : {"f16", "Q4_K_M"})
             for (const char* prompt : {"p1", "p2"})
                 for (const char* arch : {"gemma3", "qwen3moe"})
@@ -392,6 +397,7 @@ private Q_SLOTS:
                              [&](const testdata::DerivedTensor& t) { return t.name == used; });
             QVERIFY2(tensor != derivation.tensors.end(), used.c_str());
             QCOMPARE((*weights)->ropeFactors(context), tensor->values);
+            QCOMPARE(config.ropeDimensions, file.contains(QLatin1String("-partial-")) ? 32 : config.headDim);
         }
         auto tokenizer = Tokenizer::fromGguf((*weights)->file());
         QVERIFY(tokenizer);

@@ -149,6 +149,9 @@ private Q_SLOTS:
                                     << QStringLiteral("synth-arch-llama-f16.gguf");
         QTest::newRow("LongRoPE") << QStringLiteral("synth-arch-phi3-f16-longrope-long")
                                   << QStringLiteral("synth-arch-phi3-f16.gguf");
+        QTest::newRow("LongRoPE, partial rotation")
+            << QStringLiteral("synth-arch-phi3-Q4_K_M-partial-longrope-long")
+            << QStringLiteral("synth-arch-phi3-Q4_K_M.gguf");
         QTest::newRow("gemma3") << QStringLiteral("synth-arch-gemma3-f16")
                                 << QStringLiteral("synth-arch-gemma2-f16.gguf");
         QTest::newRow("qwen3moe") << QStringLiteral("synth-arch-qwen3moe-Q4_K_M")
