@@ -73,6 +73,15 @@ constexpr LayerTensorSpec kQwen3Moe[] = {
     mat(T::DownExps, "ffn_down_exps.weight", E::Ffn, E::Dim, P::Experts, E::Experts),
 };
 
+// SmolLM3: llama's dense layer without biases.
+constexpr LayerTensorSpec kSmolLm3[] = {
+    vec(T::AttnNorm, "attn_norm.weight", E::Dim),      mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
+    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),     mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
+    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim), vec(T::FfnNorm, "ffn_norm.weight", E::Dim),
+    mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn),   mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn),
+    mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
+};
+
 // Gemma 2: norms after attention and after the FFN as well as before.
 constexpr LayerTensorSpec kGemma2[] = {
     vec(T::AttnNorm, "attn_norm.weight", E::Dim),
@@ -113,11 +122,13 @@ constexpr LayerTensorSpec kPhi3[] = {
 };
 
 // Modes as llama.cpp's graphs use them (src/llama-model.cpp: llm_build_llama, _qwen2, _qwen3, _gemma2,
-// _phi3, src/models/gemma3.cpp, qwen3moe.cpp and llama_model_rope_type).
+// _phi3, src/models/gemma3.cpp, qwen3moe.cpp, smollm3.cpp and llama_model_rope_type).
 constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "llama", .expertsAllowed = true, .layerTensors = kLlama},
     {.name = "qwen2", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
     {.name = "qwen3", .rope = RopeMode::NeoX, .layerTensors = kQwen3},
+    // SmolLM3 (llama_model_smollm3): every fourth layer without RoPE.
+    {.name = "smollm3", .noRopeLayerStep = 4, .layerTensors = kSmolLm3},
     {.name = "qwen3moe",
      .rope = RopeMode::NeoX,
      .expertsAllowed = true,

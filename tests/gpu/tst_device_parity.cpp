@@ -443,7 +443,8 @@ private Q_SLOTS:
                 for (const char* set : {"long", "short"})
                     files << QStringLiteral("synth-arch-phi3-%1-longrope-%2-p1.json")
                                  .arg(QLatin1String(type), QLatin1String(set));
-            files << QStringLiteral("synth-arch-phi3-f16-partial-longrope-long-p1.json");
+            files << QStringLiteral("synth-arch-phi3-f16-partial-longrope-long-p1.json")
+                  << QStringLiteral("stories260K-smollm3-p1.json");
             for (const char* type : {"f16", "Q4_K_M"})
                 for (const char* arch : {"gemma3", "qwen3moe"})
                     files << QStringLiteral("synth-arch-%1-%2-p1.json")

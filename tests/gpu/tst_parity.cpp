@@ -316,7 +316,8 @@ private Q_SLOTS:
     // original length and its short set otherwise; Gemma 3 (synth-arch-gemma2 relabelled, with Q/K norms,
     // no soft-capping, window layers with RoPE base 10000 and the dense layer with base 1e6 and linear
     // scaling 8); and Qwen 3 MoE (synth-arch-mixtral relabelled, with Q/K norms, NeoX RoPE and the experts'
-    // width in expert_feed_forward_length, feed_forward_length a dense width the graph never runs). The test
+    // width in expert_feed_forward_length, feed_forward_length a dense width the graph never runs); and
+    // SmolLM3 (stories260K relabelled: its fourth layer attends without RoPE). The test
     // runs each with the reference's context and wants llama.cpp's greedy tokens and its prompt logits bit
     // for bit, from the build the active kernel table follows (tests/gpu/parity/README.md).
     void derivedModelsMatchLlamaCpp_data() {
@@ -333,6 +334,10 @@ private Q_SLOTS:
                 for (const char* prompt : {"p1", "p2"})
                     add(QStringLiteral("synth-arch-phi3-%1-longrope-%2-%3")
                             .arg(QLatin1String(type), QLatin1String(set), QLatin1String(prompt)));
+        // SmolLM3's NoPE layers: stories260K (five layers, the fourth without RoPE) relabelled.
+        for (const char* model : {"stories260K", "stories260K-Q8_0"})
+            for (const char* prompt : {"p1", "p2"})
+                add(QStringLiteral("%1-smollm3-%2").arg(QLatin1String(model), QLatin1String(prompt)));
         // Phi-4-mini's shape: LongRoPE on a partial rotation (32 of 64 dimensions per head).
         for (const char* type : {"f16", "Q4_K_M"})
             for (const char* prompt : {"p1", "p2"})
@@ -377,6 +382,10 @@ private Q_SLOTS:
             QCOMPARE(config.ropeScaleOf(0), 1.0f);
             QCOMPARE(config.ropeBaseOf(1), 1000000.0f);
             QCOMPARE(config.ropeScaleOf(1), 0.125f);
+        } else if (file.contains(QLatin1String("-smollm3-"))) {
+            QCOMPARE(config.architecture, std::string("smollm3"));
+            for (int64_t layer = 0; layer < config.layerCount; ++layer)
+                QCOMPARE(config.usesRope(layer), layer != 3);
         } else if (file.contains(QLatin1String("-qwen3moe-"))) {
             QCOMPARE(config.architecture, std::string("qwen3moe"));
             QVERIFY(config.has(LayerTensor::QNorm) && config.has(LayerTensor::KNorm));

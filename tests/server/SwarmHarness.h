@@ -88,7 +88,9 @@ public:
         if (prepare)
             prepare(*this);
         const QString file = m_model + QStringLiteral(".gguf");
-        QFile::link(modelPath(file), QDir(m_dir.path()).filePath(QStringLiteral("models/") + file));
+        // A model `prepare` wrote (a derived one) is already in place and in no DECLAI_MODEL_PATH folder.
+        if (const QString source = modelPath(file); !source.isEmpty())
+            QFile::link(source, QDir(m_dir.path()).filePath(QStringLiteral("models/") + file));
         m_server = start(QStringLiteral(DECLAI_SERVER_PATH), serverCommandLine(serverArgs),
                          QStringLiteral("server"));
     }

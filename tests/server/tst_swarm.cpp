@@ -156,6 +156,8 @@ private Q_SLOTS:
                                 << QStringLiteral("synth-arch-gemma2-f16.gguf");
         QTest::newRow("qwen3moe") << QStringLiteral("synth-arch-qwen3moe-Q4_K_M")
                                   << QStringLiteral("synth-arch-mixtral-Q4_K_M.gguf");
+        QTest::newRow("smollm3") << QStringLiteral("stories260K-smollm3")
+                                 << QStringLiteral("stories260K.gguf");
     }
 
     void derivedModelsThroughThePipeline() {

@@ -35,7 +35,8 @@ Expected<void> runLayerGraph(LayerOps& ops, const ModelConfig& c, const LayerWei
         DECLAI_GRAPH_STEP(ops.headNorm(B::Q, T::QNorm));
     if (!w.kNorm.empty())
         DECLAI_GRAPH_STEP(ops.headNorm(B::K, T::KNorm));
-    DECLAI_GRAPH_STEP(ops.rope(arch.rope));
+    if (c.usesRope(layer))
+        DECLAI_GRAPH_STEP(ops.rope(arch.rope));
     AttentionMode attention{c.attentionScale, arch.queryPreScaled, c.attentionSoftCap, 0};
     attention.window = c.usesSlidingWindow(layer) ? c.slidingWindow : 0;
     DECLAI_GRAPH_STEP(ops.attention(attention));

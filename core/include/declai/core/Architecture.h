@@ -91,6 +91,8 @@ struct ArchitectureSpec {
     // expert_feed_forward_length (feed_forward_length / expert_used_count when absent, as llama.cpp), not
     // feed_forward_length, which describes a dense FFN such a graph never runs.
     bool expertsRequired = false;
+    // Every layer whose index + 1 is a multiple of it attends without RoPE (smollm3: 4, NoPE layers).
+    int64_t noRopeLayerStep = 0;
     bool fusedQkv = false;
     bool fusedGateUp = false;
     std::span<const LayerTensorSpec> layerTensors;

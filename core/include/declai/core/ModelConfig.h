@@ -1,5 +1,5 @@
 // Hyper-parameters of a model of a supported architecture (core/Architecture.h: llama and its
-// mixture-of-experts form, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3), read from GGUF metadata
+// mixture-of-experts form, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3, smollm3), read from GGUF metadata
 // (`<architecture>.` keys) and checked against the architecture's tensor table.
 #pragma once
 
@@ -57,6 +57,10 @@ struct ModelConfig {
 
     bool has(LayerTensor t) const { return layerTensorPresent[static_cast<size_t>(t)]; }
     bool usesSlidingWindow(int64_t layer) const;
+    // Whether `layer` rotates Q and K at all (smollm3's NoPE layers do not).
+    bool usesRope(int64_t layer) const {
+        return !(spec && spec->noRopeLayerStep > 0 && (layer + 1) % spec->noRopeLayerStep == 0);
+    }
     // Whether `layer` rotates with the sliding-window RoPE (ropeFreqBaseWindow / ropeFreqScaleWindow)
     // rather than ropeFreqBase / ropeFreqScale.
     bool usesWindowRope(int64_t layer) const { return separateWindowRope && usesSlidingWindow(layer); }
