@@ -60,7 +60,9 @@ void EngineBackend::start() {
     connect(m_agent, &NodeAgent::fatalError, this, [this](const QString& reason) {
         fail(reason, QStringLiteral("Check the server address and certificate settings."));
     });
-    connect(m_agent, &NodeAgent::drained, this, &EngineBackend::finishStop);
+    // Queued: finishStop deletes the agent, and drained() is emitted from inside the agent's own handlers
+    // (sessionsChanged, the grace timer), which go on using it after the emit returns.
+    connect(m_agent, &NodeAgent::drained, this, &EngineBackend::finishStop, Qt::QueuedConnection);
     // The rules are evaluated before the first connection, so a paused node never looks available.
     evaluateRules();
     m_ruleTimer->start();
