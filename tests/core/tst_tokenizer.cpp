@@ -537,7 +537,8 @@ void TstTokenizer::newerPreTokenizerSplits() {
           std::pair{"deepseek-coder", PreTokenizerKind::DeepSeekCoder},
           std::pair{"dbrx", PreTokenizerKind::Dbrx}, std::pair{"smaug-bpe", PreTokenizerKind::Dbrx},
           std::pair{"pixtral", PreTokenizerKind::LlamaBpe}, std::pair{"gpt-4o", PreTokenizerKind::Gpt4o},
-          std::pair{"smollm", PreTokenizerKind::SmolLm}}) {
+          std::pair{"smollm", PreTokenizerKind::SmolLm}, std::pair{"refact", PreTokenizerKind::Starcoder},
+          std::pair{"starcoder", PreTokenizerKind::Starcoder}}) {
         bool known = false;
         QCOMPARE(tokenizer::preTokenizerFromName(name, &known), kind);
         QVERIFY(known);
@@ -561,6 +562,12 @@ void TstTokenizer::preTokenizersOnRelabelledVocab_data() {
     QTest::newRow("smollm llama.cpp's strings")
         << QStringLiteral("gpt-2") << QStringLiteral("smollm") << reference("gpt-2")
         << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/smollm-on-gpt-2.out");
+    // StarCoder's and Refact's (Granite 3.x) expressions are SmolLM's: llama.cpp, given the vocabulary
+    // relabelled "refact" or "starcoder", writes smollm-on-gpt-2.out byte for byte (data/README.md).
+    for (const char* pre : {"refact", "starcoder"})
+        QTest::newRow(qPrintable(QStringLiteral("%1 llama.cpp's strings").arg(QLatin1String(pre))))
+            << QStringLiteral("gpt-2") << QString::fromLatin1(pre) << reference("gpt-2")
+            << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/smollm-on-gpt-2.out");
     for (const QString& pre : {QStringLiteral("tekken"), QStringLiteral("deepseek-coder"),
                                QStringLiteral("dbrx"), QStringLiteral("gpt-4o")}) {
         QTest::newRow(qPrintable(pre + QStringLiteral(" llama.cpp's strings")))

@@ -369,7 +369,9 @@ std::vector<std::string> preTokenizeToWords(PreTokenizerKind kind, std::string_v
         break;
     }
     case PreTokenizerKind::SmolLm:
-        // llama.cpp's chain for SmolLM: \p{N} (each number code point on its own), then GPT-2's expression.
+    case PreTokenizerKind::Starcoder:
+        // llama.cpp's chain for SmolLM, StarCoder and Refact: \p{N} (each number code point on its own), then
+        // GPT-2's expression.
         segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) -> size_t {
             return isNumber(v.flags(pos)) ? 1 : 0;
         });

@@ -663,6 +663,8 @@ PreTokenizerKind preTokenizerFromName(std::string_view name, bool* known) {
         {"qwen2", PreTokenizerKind::Qwen2},
         {"deepseek-r1-qwen", PreTokenizerKind::Qwen2},
         {"smollm", PreTokenizerKind::SmolLm},
+        {"starcoder", PreTokenizerKind::Starcoder},
+        {"refact", PreTokenizerKind::Starcoder},
         {"tekken", PreTokenizerKind::Tekken},
         {"deepseek-coder", PreTokenizerKind::DeepSeekCoder},
         {"gpt-4o", PreTokenizerKind::Gpt4o},

@@ -43,6 +43,7 @@ enum class PreTokenizerKind {
     Dbrx,          // "dbrx", "smaug-bpe": Llama 3's split, merges even for whole-word tokens
     Qwen2,         // "qwen2", "deepseek-r1-qwen"
     SmolLm,        // "smollm": every digit alone, then GPT-2's split
+    Starcoder,     // "starcoder", "refact" (Granite 3.x): SmolLM's split, decoding cleans spaces
     Tekken,        // "tekken" (Mistral Nemo, Mistral Small 3, Ministral): words split at case changes
     DeepSeekCoder, // "deepseek-coder" (DeepSeek Coder 1.3B-33B, llama architecture)
     Gpt4o,         // "gpt-4o" (Phi-4-mini): Tekken's case split with contractions and 3-digit numbers
