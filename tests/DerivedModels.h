@@ -116,7 +116,7 @@ inline QString writeDerived(const QString& source, const QString& destination, c
 
 // A parity reference's derivation, each part optional: `derived_tensors` ([{"name": ..., "values": [...]}]),
 // `derived_renamed_prefix` ({"from": ..., "to": ...}), `derived_removed_metadata` ([key, ...]) and
-// `derived_metadata` ([{"key": ..., "type": "f32" | "u32" | "str", "value": ...}]).
+// `derived_metadata` ([{"key": ..., "type": "f32" | "u32" | "str" | "bool", "value": ...}]).
 inline Derivation derivation(const QJsonObject& reference) {
     Derivation d;
     for (const QJsonValue& v : reference.value(QStringLiteral("derived_tensors")).toArray()) {
@@ -135,10 +135,12 @@ inline Derivation derivation(const QJsonObject& reference) {
         const QJsonObject o = v.toObject();
         GgufValue value;
         const QString type = o.value(QStringLiteral("type")).toString();
-        value.type = type == QLatin1String("u32")   ? GgufValueType::UInt32
-                     : type == QLatin1String("str") ? GgufValueType::String
-                                                    : GgufValueType::Float32;
-        value.integer = o.value(QStringLiteral("value")).toInteger();
+        value.type = type == QLatin1String("u32")    ? GgufValueType::UInt32
+                     : type == QLatin1String("str")  ? GgufValueType::String
+                     : type == QLatin1String("bool") ? GgufValueType::Bool
+                                                     : GgufValueType::Float32;
+        const QJsonValue given = o.value(QStringLiteral("value"));
+        value.integer = given.isBool() ? int64_t(given.toBool()) : given.toInteger();
         value.floating = o.value(QStringLiteral("value")).toDouble();
         value.string = o.value(QStringLiteral("value")).toString().toStdString();
         d.metadata.emplace_back(o.value(QStringLiteral("key")).toString().toStdString(), value);

@@ -347,6 +347,12 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const CliIo& 
         if (config->hasRopeFactors)
             std::fprintf(io.out, "rope: frequency factors (rope_freqs.weight)%s\n",
                          config->ropeAttnFactor != 1.0f ? ", with attn_factor" : "");
+        if (config->spec->readsMultipliers)
+            std::fprintf(io.out, "multipliers: embedding %g, residual %g, attention %g, logits / %g%s\n",
+                         static_cast<double>(config->embeddingScale),
+                         static_cast<double>(config->residualScale),
+                         static_cast<double>(config->attentionScale), static_cast<double>(config->logitScale),
+                         config->ropeEnabled ? "" : "; no RoPE (rope.scaling.finetuned false)");
     } else {
         std::fprintf(io.out, "\nmodel: not runnable: %s\n", config.error().message.c_str());
     }

@@ -73,8 +73,8 @@ constexpr LayerTensorSpec kQwen3Moe[] = {
     mat(T::DownExps, "ffn_down_exps.weight", E::Ffn, E::Dim, P::Experts, E::Experts),
 };
 
-// SmolLM3: llama's dense layer without biases.
-constexpr LayerTensorSpec kSmolLm3[] = {
+// SmolLM3 and Granite: llama's dense layer without biases.
+constexpr LayerTensorSpec kLlamaDense[] = {
     vec(T::AttnNorm, "attn_norm.weight", E::Dim),      mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
     mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),     mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
     mat(T::Wo, "attn_output.weight", E::QDim, E::Dim), vec(T::FfnNorm, "ffn_norm.weight", E::Dim),
@@ -122,13 +122,17 @@ constexpr LayerTensorSpec kPhi3[] = {
 };
 
 // Modes as llama.cpp's graphs use them (src/llama-model.cpp: llm_build_llama, _qwen2, _qwen3, _gemma2,
-// _phi3, src/models/gemma3.cpp, qwen3moe.cpp, smollm3.cpp and llama_model_rope_type).
+// _phi3, src/models/gemma3.cpp, qwen3moe.cpp, smollm3.cpp, granite.cpp and llama_model_rope_type).
 constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "llama", .expertsAllowed = true, .layerTensors = kLlama},
     {.name = "qwen2", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
     {.name = "qwen3", .rope = RopeMode::NeoX, .layerTensors = kQwen3},
     // SmolLM3 (llama_model_smollm3): every fourth layer without RoPE.
-    {.name = "smollm3", .noRopeLayerStep = 4, .layerTensors = kSmolLm3},
+    {.name = "smollm3", .noRopeLayerStep = 4, .layerTensors = kLlamaDense},
+    // Granite 3.x (llama_model_granite, dense): llama's layer with the file's multipliers.
+    {.name = "granite", .readsMultipliers = true, .readsRopeSwitch = true, .layerTensors = kLlamaDense},
+    // Granite 3.0 MoE (llama_model_granite_moe: the same graph, llama's experts, RoPE always on).
+    {.name = "granitemoe", .expertsAllowed = true, .readsMultipliers = true, .layerTensors = kLlama},
     {.name = "qwen3moe",
      .rope = RopeMode::NeoX,
      .expertsAllowed = true,

@@ -66,6 +66,36 @@ Expected<void> readModes(const GgufFile& file, const std::string& p, ModelConfig
         return r;
     if (auto r = readFloat(spec.finalSoftCap, "final_logit_softcapping", c.finalSoftCap); !r)
         return r;
+    if (spec.readsMultipliers) {
+        // llama_model_granite: a multiplier of 0 (or a missing key) means none, except logit_scale, which
+        // the logits are divided by and every Granite file has.
+        float embedding = 0.0f, residual = 0.0f, attention = 0.0f, logit = 0.0f;
+        if (auto r = readFloat(true, "embedding_scale", embedding); !r)
+            return r;
+        if (auto r = readFloat(true, "residual_scale", residual); !r)
+            return r;
+        if (auto r = readFloat(true, "attention.scale", attention); !r)
+            return r;
+        if (!file.find(p + "logit_scale"))
+            return configError(file, p + "logit_scale is missing");
+        if (auto r = readFloat(true, "logit_scale", logit); !r)
+            return r;
+        if (logit == 0.0f)
+            return configError(file, p + "logit_scale must be positive");
+        if (embedding != 0.0f)
+            c.embeddingScale = embedding;
+        if (residual != 0.0f)
+            c.residualScale = residual;
+        if (attention != 0.0f)
+            c.attentionScale = attention;
+        c.logitScale = logit;
+    }
+    if (spec.readsRopeSwitch) {
+        auto rope = file.getBoolOr(p + "rope.scaling.finetuned", true);
+        if (!rope)
+            return rope.error();
+        c.ropeEnabled = *rope;
+    }
     if (spec.readsSlidingWindow) {
         auto window = file.getIntOr(p + "attention.sliding_window", spec.defaultSlidingWindow);
         if (!window)

@@ -8,7 +8,9 @@
 
 #include <QTemporaryDir>
 #include <QTest>
+#include <cmath>
 #include <cstddef>
+#include <functional>
 #include <span>
 
 using namespace declai;
@@ -591,6 +593,50 @@ private Q_SLOTS:
         QVERIFY2(
             QString::fromStdString(refused.error().message).contains(QStringLiteral("qwen3moe.expert_count")),
             refused.error().message.c_str());
+    }
+
+    // Granite: the multipliers come from the file (0 or absent: none, 1/sqrt(head) attention scale),
+    // rope.scaling.finetuned switches RoPE, and a file without logit_scale (which llama.cpp requires) or
+    // with 0 is refused naming the key.
+    void graniteReadsItsMultipliers() {
+        const auto configOf = [](const std::function<void(GgufBuilder&)>& keys) {
+            GgufBuilder b = tinyLlama("granite");
+            keys(b);
+            const auto bytes = b.build();
+            auto file = GgufFile::fromMemory(asBytes(bytes), "granite.gguf");
+            return file ? ModelConfig::fromGguf(*file) : Expected<ModelConfig>(file.error());
+        };
+        auto full = configOf([](GgufBuilder& b) {
+            b.addF32("granite.embedding_scale", 12.0f);
+            b.addF32("granite.residual_scale", 0.22f);
+            b.addF32("granite.attention.scale", 0.015625f);
+            b.addF32("granite.logit_scale", 8.0f);
+            b.addBool("granite.rope.scaling.finetuned", false);
+        });
+        QVERIFY2(full, full ? "" : full.error().message.c_str());
+        QCOMPARE(full->embeddingScale, 12.0f);
+        QCOMPARE(full->residualScale, 0.22f);
+        QCOMPARE(full->attentionScale, 0.015625f);
+        QCOMPARE(full->logitScale, 8.0f);
+        QVERIFY(!full->usesRope(0));
+        auto plain = configOf([](GgufBuilder& b) {
+            b.addF32("granite.residual_scale", 0.0f);
+            b.addF32("granite.logit_scale", 2.0f);
+        });
+        QVERIFY2(plain, plain ? "" : plain.error().message.c_str());
+        QCOMPARE(plain->embeddingScale, 1.0f);
+        QCOMPARE(plain->residualScale, 1.0f);
+        QCOMPARE(plain->attentionScale, 1.0f / std::sqrt(float(plain->headDim)));
+        QVERIFY(plain->usesRope(0));
+        for (const float logit : {-1.0f, 0.0f}) {
+            auto refused = configOf([&](GgufBuilder& b) {
+                if (logit >= 0.0f)
+                    b.addF32("granite.logit_scale", logit);
+            });
+            QVERIFY(!refused);
+            QVERIFY2(QString::fromStdString(refused.error().message).contains(QStringLiteral("logit_scale")),
+                     refused.error().message.c_str());
+        }
     }
 
     // Gemma 2's llama.cpp graph rotates every layer alike: a file asking for another base on its window

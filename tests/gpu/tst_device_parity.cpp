@@ -424,12 +424,12 @@ private Q_SLOTS:
     }
 
     // Derived models on every device (Llama 3.1's rope_freqs; Phi-3.5's LongRoPE, long and short set with its
-    // attn_factor; Gemma 3's Q/K norms and per-layer RoPE; Qwen 3 MoE): a model derived from a shared one
-    // (tests/DerivedModels.h, as tst_parity's derivedModelsMatchLlamaCpp), run with the reference's context,
-    // against llama.cpp's outputs for it (tests/gpu/parity, its AVX-512 build) with synthArchMatchLlamaCpp's
-    // device bar. Prompt positions are too short for RoPE changes to show, so the logits after llama.cpp's
-    // first 48 tokens (teacher-forced, no near-tie flips; past gemma3's 32-token window) are compared with
-    // the CPU engine's too, where the source model is far off.
+    // attn_factor; Gemma 3's Q/K norms and per-layer RoPE; Qwen 3 MoE; Granite's residual scale): a model
+    // derived from a shared one (tests/DerivedModels.h, as tst_parity's derivedModelsMatchLlamaCpp), run with
+    // the reference's context, against llama.cpp's outputs for it (tests/gpu/parity, its AVX-512 build) with
+    // synthArchMatchLlamaCpp's device bar. Prompt positions are too short for RoPE changes to show, so the
+    // logits after llama.cpp's first 48 tokens (teacher-forced, no near-tie flips; past gemma3's 32-token
+    // window) are compared with the CPU engine's too, where the source model is far off.
     void derivedModelsMatchLlamaCpp_data() {
         QTest::addColumn<QString>("device");
         QTest::addColumn<QString>("file");
@@ -449,6 +449,10 @@ private Q_SLOTS:
                 for (const char* arch : {"gemma3", "qwen3moe"})
                     files << QStringLiteral("synth-arch-%1-%2-p1.json")
                                  .arg(QLatin1String(arch), QLatin1String(type));
+            files << QStringLiteral("synth-arch-granite-f16-p1.json")
+                  << QStringLiteral("synth-arch-granite-Q5_K_M-p1.json")
+                  << QStringLiteral("synth-arch-granite-f16-norope-p1.json")
+                  << QStringLiteral("synth-arch-granitemoe-Q4_K_M-p1.json");
             for (const QString& file : files)
                 QTest::newRow(qPrintable(d + QLatin1Char(' ') + file)) << d << file;
         });

@@ -107,6 +107,10 @@ public:
     Expected<void> add(LayerBuffer x, LayerBuffer y) override {
         return record(std::string("add ") + bufferName(x) + " += " + bufferName(y));
     }
+    Expected<void> addScaled(LayerBuffer x, LayerBuffer y, float yScale) override {
+        return record(std::string("add ") + bufferName(x) + " += " + bufferName(y) + " x " +
+                      std::to_string(yScale));
+    }
     Expected<void> experts(FfnActivation activation) override {
         return record(activation == FfnActivation::SiLU ? "experts silu" : "experts gelu");
     }
@@ -206,6 +210,30 @@ private Q_SLOTS:
                     "project attnOut: wo->proj", "add hidden += proj"},
                    kLlamaFfn);
         QCOMPARE(run(c, w, 0), expected);
+    }
+
+    // Granite: both blocks' outputs scaled into the residual; rope.scaling.finetuned false turns RoPE off.
+    void granite() {
+        ModelConfig c = configFor("granite");
+        QVERIFY(c.spec);
+        c.residualScale = 0.25f;
+        const std::vector<std::string> expected = {"layer 1",
+                                                   "rmsNorm hidden attnNorm -> normed",
+                                                   "project normed: wq->q wk->k wv->v",
+                                                   "rope normal",
+                                                   "attention scale 0.125000",
+                                                   "project attnOut: wo->proj",
+                                                   "add hidden += proj x 0.250000",
+                                                   "rmsNorm hidden ffnNorm -> normed",
+                                                   "project normed: gate->gate up->up",
+                                                   "gated silu",
+                                                   "project up: down->proj",
+                                                   "add hidden += proj x 0.250000"};
+        QCOMPARE(run(c, LayerWeights{}, 1), expected);
+        c.ropeEnabled = false;
+        std::vector<std::string> withoutRope = expected;
+        withoutRope.erase(withoutRope.begin() + 3);
+        QCOMPARE(run(c, LayerWeights{}, 1), withoutRope);
     }
 
     // Post-norms before each residual add, GeGLU, pre-scaled queries, soft-cap, a window on even layers only.

@@ -317,9 +317,10 @@ private Q_SLOTS:
     // no soft-capping, window layers with RoPE base 10000 and the dense layer with base 1e6 and linear
     // scaling 8); and Qwen 3 MoE (synth-arch-mixtral relabelled, with Q/K norms, NeoX RoPE and the experts'
     // width in expert_feed_forward_length, feed_forward_length a dense width the graph never runs); and
-    // SmolLM3 (stories260K relabelled: its fourth layer attends without RoPE). The test
-    // runs each with the reference's context and wants llama.cpp's greedy tokens and its prompt logits bit
-    // for bit, from the build the active kernel table follows (tests/gpu/parity/README.md).
+    // SmolLM3 (stories260K relabelled: its fourth layer attends without RoPE); and Granite 3
+    // (synth-arch-llama relabelled with embedding, residual, attention and logit multipliers). The test runs
+    // each with the reference's context and wants llama.cpp's greedy tokens and its prompt logits bit for
+    // bit, from the build the active kernel table follows (tests/gpu/parity/README.md).
     void derivedModelsMatchLlamaCpp_data() {
         QTest::addColumn<QString>("file");
         const auto add = [](const QString& name) {
@@ -348,6 +349,18 @@ private Q_SLOTS:
                 for (const char* arch : {"gemma3", "qwen3moe"})
                     add(QStringLiteral("synth-arch-%1-%2-%3")
                             .arg(QLatin1String(arch), QLatin1String(type), QLatin1String(prompt)));
+        // Granite 3's multipliers (granite-3.x-2b's values) on synth-arch-llama relabelled, and one file with
+        // rope.scaling.finetuned false (no RoPE in any layer).
+        for (const char* type : {"f16", "Q5_K_M"})
+            for (const char* prompt : {"p1", "p2"})
+                add(QStringLiteral("synth-arch-granite-%1-%2")
+                        .arg(QLatin1String(type), QLatin1String(prompt)));
+        add(QStringLiteral("synth-arch-granite-f16-norope-p1"));
+        // Granite 3.0 MoE: synth-arch-mixtral relabelled granitemoe with the same multipliers.
+        for (const char* type : {"f16", "Q4_K_M"})
+            for (const char* prompt : {"p1", "p2"})
+                add(QStringLiteral("synth-arch-granitemoe-%1-%2")
+                        .arg(QLatin1String(type), QLatin1String(prompt)));
     }
 
     void derivedModelsMatchLlamaCpp() {
@@ -386,6 +399,15 @@ private Q_SLOTS:
             QCOMPARE(config.architecture, std::string("smollm3"));
             for (int64_t layer = 0; layer < config.layerCount; ++layer)
                 QCOMPARE(config.usesRope(layer), layer != 3);
+        } else if (file.contains(QLatin1String("-granite"))) {
+            const bool experts = file.contains(QLatin1String("-granitemoe-"));
+            QCOMPARE(config.architecture, std::string(experts ? "granitemoe" : "granite"));
+            QCOMPARE(config.expertCount, int64_t(experts ? 4 : 0));
+            QCOMPARE(config.embeddingScale, 12.0f);
+            QCOMPARE(config.residualScale, 0.22f);
+            QCOMPARE(config.attentionScale, 0.015625f);
+            QCOMPARE(config.logitScale, 8.0f);
+            QCOMPARE(config.usesRope(0), !file.contains(QLatin1String("-norope-")));
         } else if (file.contains(QLatin1String("-qwen3moe-"))) {
             QCOMPARE(config.architecture, std::string("qwen3moe"));
             QVERIFY(config.has(LayerTensor::QNorm) && config.has(LayerTensor::KNorm));

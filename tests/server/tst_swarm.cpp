@@ -139,7 +139,8 @@ private Q_SLOTS:
     // network runs the long set: every stage runs with the model's context length, 1,024 here, above the
     // derived file's original 256) are the non-layer tensors a node downloads (NodeAgent), without which
     // its layers would rotate by other angles; Gemma 3 runs its window layer on the gateway and its dense
-    // layer, with the other RoPE base and scale, on a node; Qwen 3 MoE's experts route on the node. The model
+    // layer, with the other RoPE base and scale, on a node; Qwen 3 MoE's experts route on the node; Granite's
+    // embedding and logit multipliers apply on the gateway and its residual one on both sides. The model
     // is derived at run time (tests/DerivedModels.h); llama.cpp's outputs are those of tst_parity's
     // derivedModelsMatchLlamaCpp, from the build the nodes' kernel table follows.
     void derivedModelsThroughThePipeline_data() {
@@ -158,6 +159,8 @@ private Q_SLOTS:
                                   << QStringLiteral("synth-arch-mixtral-Q4_K_M.gguf");
         QTest::newRow("smollm3") << QStringLiteral("stories260K-smollm3")
                                  << QStringLiteral("stories260K.gguf");
+        QTest::newRow("granite") << QStringLiteral("synth-arch-granite-Q5_K_M")
+                                 << QStringLiteral("synth-arch-llama-Q5_K_M.gguf");
     }
 
     void derivedModelsThroughThePipeline() {

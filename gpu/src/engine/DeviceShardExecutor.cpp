@@ -260,7 +260,9 @@ Expected<void> DeviceShardExecutor::reserveActivations(int64_t nTokens) {
         {&next.expertOut, c.expertCount > 0 ? c.embeddingLength : 0},
         {&next.slots, c.expertCount > 0 ? c.expertUsedCount * c.embeddingLength : 0},
         // Per (token, slot): the routing weight (a float), then the slot's place in expert order (an int32).
-        {&next.routing, c.expertCount > 0 ? 2 * c.expertUsedCount : 0}};
+        {&next.routing, c.expertCount > 0 ? 2 * c.expertUsedCount : 0},
+        {&next.scaled, c.residualScale != 1.0f ? c.embeddingLength : 0},
+        {&next.residualScales, c.residualScale != 1.0f ? 2 : 0}};
     // Old buffers may still be read by queued work on some backends; finish it before dropping them.
     if (auto r = m_device->synchronize(); !r)
         return r;
@@ -273,6 +275,16 @@ Expected<void> DeviceShardExecutor::reserveActivations(int64_t nTokens) {
         if (!b)
             return b.error();
         *dst = std::move(*b);
+    }
+    if (next.residualScales) {
+        std::vector<float> table(static_cast<size_t>(2 * nTokens), c.residualScale);
+        for (int64_t row = 0; row < nTokens; ++row) {
+            const auto index = static_cast<int32_t>(row);
+            std::memcpy(&table[static_cast<size_t>(nTokens + row)], &index, sizeof index);
+        }
+        if (auto r = m_device->upload(*next.residualScales, 0, table.data(), table.size() * sizeof(float));
+            !r)
+            return r;
     }
     m_act = std::move(next);
     return {};
@@ -448,6 +460,17 @@ public:
 
     Expected<void> add(LayerBuffer x, LayerBuffer y) override {
         return m_d.add(buffer(x), buffer(y), m_nTokens * width(x));
+    }
+
+    // y's rows times the scale into `scaled` (one float multiply per value, ggml_scale), then the add.
+    Expected<void> addScaled(LayerBuffer x, LayerBuffer y, float yScale) override {
+        if (!m_a.scaled || yScale != m_c.residualScale)
+            return makeError(ErrorCode::Internal, "addScaled: only the model's residual scale is prepared");
+        if (auto r = m_d.scatterScaledRows(buffer(y), *m_a.residualScales, m_a.capacityTokens, m_nTokens,
+                                           *m_a.residualScales, *m_a.scaled, m_nTokens, width(y));
+            !r)
+            return r;
+        return m_d.add(buffer(x), *m_a.scaled, m_nTokens * width(x));
     }
 
     Expected<void> experts(FfnActivation activation) override {

@@ -24,7 +24,8 @@ Expected<void> Embedder::embed(std::span<const int32_t> tokens, std::span<float>
                                  " is outside the vocabulary (" + std::to_string(table.rows) + " tokens)");
         float* row = out.data() + i * static_cast<size_t>(dim);
         quant::dequantizeRow(table.type, table.row(id), row, dim);
-        // Gemma scales the embeddings by sqrt(dim); the gateway does it, so shards stay layer ranges.
+        // Gemma scales the embeddings by sqrt(dim), Granite by embedding_scale; the gateway does it, so
+        // shards stay layer ranges.
         if (scale != 1.0f)
             for (int64_t d = 0; d < dim; ++d)
                 row[d] *= scale;

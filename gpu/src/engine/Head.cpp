@@ -35,6 +35,12 @@ Expected<void> Head::logitsBatch(std::span<const float> hidden, int64_t rows, st
     // batch of one, while one pass over the output matrix serves them all.
     cpu::matmul(m_weights->output(), m_normed.data(), rows, logits.data(), m_pool, m_scratch,
                 cpu::BatchRounding::AsDecode);
+    // Granite divides the logits by logit_scale as llama.cpp's graph does: one multiply by its reciprocal.
+    if (c.logitScale != 1.0f) {
+        const float inverse = 1.0f / c.logitScale;
+        for (size_t i = 0; i < vocab * static_cast<size_t>(rows); ++i)
+            logits[i] *= inverse;
+    }
     // Final soft-capping (gemma2), as llama.cpp's graph: scale by 1/cap, tanh, scale by cap.
     if (const float cap = c.finalSoftCap; cap > 0.0f) {
         const float inverse = 1.0f / cap;

@@ -14,6 +14,10 @@ Expected<void> runLayerGraph(LayerOps& ops, const ModelConfig& c, const LayerWei
     using B = LayerBuffer;
     using T = LayerTensor;
     DECLAI_GRAPH_STEP(ops.beginLayer(layer));
+    // Each block's output joins the residual stream, scaled first where the model says (granite).
+    const auto residualAdd = [&](LayerBuffer y) {
+        return c.residualScale != 1.0f ? ops.addScaled(B::Hidden, y, c.residualScale) : ops.add(B::Hidden, y);
+    };
 
     // Attention block.
     DECLAI_GRAPH_STEP(ops.rmsNorm(B::Hidden, T::AttnNorm, B::Normed));
@@ -44,9 +48,9 @@ Expected<void> runLayerGraph(LayerOps& ops, const ModelConfig& c, const LayerWei
     DECLAI_GRAPH_STEP(ops.project(B::AttnOut, wo));
     if (!w.postAttnNorm.empty()) {
         DECLAI_GRAPH_STEP(ops.rmsNorm(B::Proj, T::PostAttnNorm, B::Normed));
-        DECLAI_GRAPH_STEP(ops.add(B::Hidden, B::Normed));
+        DECLAI_GRAPH_STEP(residualAdd(B::Normed));
     } else {
-        DECLAI_GRAPH_STEP(ops.add(B::Hidden, B::Proj));
+        DECLAI_GRAPH_STEP(residualAdd(B::Proj));
     }
 
     // Feed-forward block: a gated FFN (SwiGLU or GeGLU) or a mixture of such experts.
@@ -67,9 +71,9 @@ Expected<void> runLayerGraph(LayerOps& ops, const ModelConfig& c, const LayerWei
     }
     if (!w.postFfnNorm.empty()) {
         DECLAI_GRAPH_STEP(ops.rmsNorm(B::Proj, T::PostFfnNorm, B::Normed));
-        DECLAI_GRAPH_STEP(ops.add(B::Hidden, B::Normed));
+        DECLAI_GRAPH_STEP(residualAdd(B::Normed));
     } else {
-        DECLAI_GRAPH_STEP(ops.add(B::Hidden, B::Proj));
+        DECLAI_GRAPH_STEP(residualAdd(B::Proj));
     }
     return {};
 }

@@ -311,6 +311,15 @@ public:
         return {};
     }
 
+    Expected<void> addScaled(LayerBuffer x, LayerBuffer y, float yScale) override {
+        float* out = buffer(x);
+        const float* in = buffer(y);
+        // Two roundings (the build's -ffp-contract=off keeps them): ggml_scale's product, then ggml_add.
+        for (int64_t i = 0, n = m_nTokens * width(x); i < n; ++i)
+            out[i] += in[i] * yScale;
+        return {};
+    }
+
     Expected<void> experts(FfnActivation activation) override;
 
 private:

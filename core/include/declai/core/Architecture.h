@@ -93,6 +93,11 @@ struct ArchitectureSpec {
     bool expertsRequired = false;
     // Every layer whose index + 1 is a multiple of it attends without RoPE (smollm3: 4, NoPE layers).
     int64_t noRopeLayerStep = 0;
+    // Granite's multipliers: embedding_scale, residual_scale (each layer's attention and FFN outputs are
+    // scaled before their residual add), attention.scale and logit_scale (required).
+    bool readsMultipliers = false;
+    // rope.scaling.finetuned (default true) switches RoPE in every layer (llama_model_granite, dense only).
+    bool readsRopeSwitch = false;
     bool fusedQkv = false;
     bool fusedGateUp = false;
     std::span<const LayerTensorSpec> layerTensors;

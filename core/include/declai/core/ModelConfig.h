@@ -1,6 +1,6 @@
 // Hyper-parameters of a model of a supported architecture (core/Architecture.h: llama and its
-// mixture-of-experts form, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3, smollm3), read from GGUF metadata
-// (`<architecture>.` keys) and checked against the architecture's tensor table.
+// mixture-of-experts form, qwen2, qwen3, qwen3moe, gemma2, gemma3, phi3, smollm3, granite, granitemoe), read
+// from GGUF metadata (`<architecture>.` keys) and checked against the architecture's tensor table.
 #pragma once
 
 #include "declai/core/Architecture.h"
@@ -43,6 +43,9 @@ struct ModelConfig {
     float attentionScale = 0.0f;     // scale of Q.K (1/sqrt(headDim) unless the architecture says otherwise)
     float attentionSoftCap = 0.0f;   // 0 = none; else scores = cap * tanh(scores / cap)
     float finalSoftCap = 0.0f;       // 0 = none; same on the logits
+    float residualScale = 1.0f;      // attention and FFN outputs x it before each residual add (granite)
+    float logitScale = 1.0f;         // logits x 1 / logitScale (granite)
+    bool ropeEnabled = true;         // false: no layer rotates (granite with rope.scaling.finetuned false)
     int64_t slidingWindow = 0;       // 0 = none; else a SWA layer sees the last slidingWindow positions
     int64_t slidingWindowPeriod = 0; // SWA on layers with index % period < period - 1 (0, 1: every layer)
     // Gemma 3: the sliding-window layers' RoPE (rope.freq_base_swa, no linear scaling), when the
@@ -59,7 +62,8 @@ struct ModelConfig {
     bool usesSlidingWindow(int64_t layer) const;
     // Whether `layer` rotates Q and K at all (smollm3's NoPE layers do not).
     bool usesRope(int64_t layer) const {
-        return !(spec && spec->noRopeLayerStep > 0 && (layer + 1) % spec->noRopeLayerStep == 0);
+        return ropeEnabled &&
+               !(spec && spec->noRopeLayerStep > 0 && (layer + 1) % spec->noRopeLayerStep == 0);
     }
     // Whether `layer` rotates with the sliding-window RoPE (ropeFreqBaseWindow / ropeFreqScaleWindow)
     // rather than ropeFreqBase / ropeFreqScale.

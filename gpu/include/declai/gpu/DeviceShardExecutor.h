@@ -75,6 +75,9 @@ private:
         // Experts only: router logits, one expert's gathered inputs and outputs, the weighted output of
         // every (token, slot) and the layer's routing (see expertFfn).
         std::unique_ptr<gpu::DeviceBuffer> router, expertIn, expertOut, slots, routing;
+        // Granite's residual_scale only: a block's output times the scale, and per row the scale (a float)
+        // then the row's own index (an int32), so scatterScaledRows does ggml_scale (see addScaled).
+        std::unique_ptr<gpu::DeviceBuffer> scaled, residualScales;
     };
     // Host side of expert routing, reused across layers.
     struct ExpertScratch {

@@ -84,6 +84,9 @@ public:
     [[nodiscard]] virtual Expected<void> gatedActivation(FfnActivation activation) = 0;
     // x += y.
     [[nodiscard]] virtual Expected<void> add(LayerBuffer x, LayerBuffer y) = 0;
+    // x += y * yScale, each product rounded to float before the add (llama.cpp's ggml_scale, then ggml_add:
+    // Granite's residual_scale). y is left as it was.
+    [[nodiscard]] virtual Expected<void> addScaled(LayerBuffer x, LayerBuffer y, float yScale) = 0;
     // Proj = the mixture of experts applied to Normed: router product, cpu::routeExperts, each chosen
     // expert's gated FFN scaled by its weight, the weighted outputs added in rank order.
     [[nodiscard]] virtual Expected<void> experts(FfnActivation activation) = 0;
