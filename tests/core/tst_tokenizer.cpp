@@ -250,6 +250,7 @@ private Q_SLOTS:
     void newerPreTokenizerSplits();
     void preTokenizersOnRelabelledVocab_data();
     void preTokenizersOnRelabelledVocab();
+    void starcoderDecodeCleansSpaces();
     void decodeCleansSpacesLikeLlamaCpp();
     void tinyVocabFromMemory();
     void malformedMetadata();
@@ -769,6 +770,30 @@ void TstTokenizer::unknownPreTokenizerFallsBack() {
     QCOMPARE(t.decode(std::vector<int32_t>{2, 4}), std::string("ab ab"));
     QCOMPARE(t.bosId(), -1); // the GPT-2 default 11 does not exist in a 5-token vocabulary
     QVERIFY(t.encode("abc", true).size() >= 1);
+}
+
+// llama.cpp keeps HF's clean_up_tokenization_spaces for "refact" and "starcoder" and turns it off for
+// "smollm", whose expressions they share: its llama_detokenize of these ids (the GPT-2 vocabulary relabelled
+// each way, session 27) gives the two texts below.
+void TstTokenizer::starcoderDecodeCleansSpaces() {
+    const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-gpt-2.gguf"));
+    if (base.isEmpty())
+        DECLAI_SKIP_MISSING("reference",
+                            QStringLiteral("ggml-vocab-gpt-2.gguf not found (set DECLAI_REFERENCE_DIR)"));
+    auto file = GgufFile::open(base.toStdString());
+    QVERIFY(file);
+    const std::vector<int32_t> ids = {15496, 837, 995, 764, 632, 705, 82, 3734, 5145};
+    for (const auto& [pre, text] :
+         {std::pair{"refact", "Hello, world. It's fine!"}, std::pair{"starcoder", "Hello, world. It's fine!"},
+          std::pair{"smollm", "Hello , world . It 's fine !"}}) {
+        auto spec = VocabSpec::fromGguf(*file);
+        QVERIFY(spec);
+        spec->pre = pre;
+        auto tokenizer = Tokenizer::fromSpec(std::move(*spec));
+        QVERIFY(tokenizer);
+        QCOMPARE((*tokenizer)->encode("Hello , world . It 's fine !", false, false), ids);
+        QCOMPARE((*tokenizer)->decode(ids), std::string(text));
+    }
 }
 
 QTEST_APPLESS_MAIN(TstTokenizer)
