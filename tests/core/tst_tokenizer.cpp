@@ -776,17 +776,14 @@ void TstTokenizer::unknownPreTokenizerFallsBack() {
 // "smollm", whose expressions they share: its llama_detokenize of these ids (the GPT-2 vocabulary relabelled
 // each way, session 27) gives the two texts below.
 void TstTokenizer::starcoderDecodeCleansSpaces() {
-    const QString base = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-gpt-2.gguf"));
-    if (base.isEmpty())
-        DECLAI_SKIP_MISSING("reference",
-                            QStringLiteral("ggml-vocab-gpt-2.gguf not found (set DECLAI_REFERENCE_DIR)"));
-    auto file = GgufFile::open(base.toStdString());
-    QVERIFY(file);
+    QString reason;
+    LoadedVocab gpt2 = loadReferenceVocab(QStringLiteral("gpt-2"), &reason);
+    REQUIRE_VOCAB(gpt2, reason);
     const std::vector<int32_t> ids = {15496, 837, 995, 764, 632, 705, 82, 3734, 5145};
     for (const auto& [pre, text] :
          {std::pair{"refact", "Hello, world. It's fine!"}, std::pair{"starcoder", "Hello, world. It's fine!"},
           std::pair{"smollm", "Hello , world . It 's fine !"}}) {
-        auto spec = VocabSpec::fromGguf(*file);
+        auto spec = VocabSpec::fromGguf(*gpt2.file);
         QVERIFY(spec);
         spec->pre = pre;
         auto tokenizer = Tokenizer::fromSpec(std::move(*spec));
