@@ -344,6 +344,15 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const CliIo& 
                 static_cast<double>(config->ropeFreqBaseWindow),
                 static_cast<double>(config->ropeFreqScaleWindow), static_cast<double>(config->ropeFreqBase),
                 static_cast<double>(config->ropeFreqScale));
+        if (config->ropeYarn.enabled())
+            std::fprintf(io.out,
+                         "rope: YaRN, factor %g over %lld trained positions (dimension pairs below %g "
+                         "unscaled, from %g on scaled, mixed between), cos/sin x %.7g\n",
+                         static_cast<double>(1.0f / config->ropeFreqScale),
+                         static_cast<long long>(config->ropeOriginalContext),
+                         static_cast<double>(config->ropeYarn.corrLow),
+                         static_cast<double>(config->ropeYarn.corrHigh),
+                         static_cast<double>(config->ropeAttnFactor));
         if (config->hasRopeFactors)
             std::fprintf(io.out, "rope: frequency factors (rope_freqs.weight)%s\n",
                          config->ropeAttnFactor != 1.0f ? ", with attn_factor" : "");

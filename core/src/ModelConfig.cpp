@@ -322,8 +322,8 @@ std::string ModelConfig::deviceOptionalFeatures() const {
         add("attention soft-capping");
     if (slidingWindow > 0)
         add("sliding-window attention");
-    if (hasRopeFactors || hasLongRopeFactors)
-        add("rope frequency factors");
+    if (hasRopeFactors || hasLongRopeFactors || ropeYarn.enabled())
+        add("rope frequency factors"); // YaRN runs as factors on the devices (RopeYarn::foldIntoFactors)
     return text;
 }
 
@@ -383,13 +383,20 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
     c.contextLength = *contextLength;
     c.rmsNormEps = static_cast<float>(*eps);
     c.ropeFreqBase = static_cast<float>(*ropeBase);
-    // "longrope" scales through the factor tensors and attn_factor, like "llama3" through rope_freqs.
-    if (*scalingType == "linear" && *scalingFactor > 0.0)
-        c.ropeFreqScale = static_cast<float>(1.0 / *scalingFactor);
-    else if (*scalingType != "none" && *scalingType != "linear" && *scalingType != "llama3" &&
+    // "longrope" scales through the factor tensors and attn_factor, like "llama3" through rope_freqs. The
+    // scale is 1 / factor in float, as llama.cpp's rope_freq_scale_train.
+    const bool yarn = *scalingType == "yarn";
+    if ((*scalingType == "linear" || yarn) && *scalingFactor > 0.0)
+        c.ropeFreqScale = 1.0f / static_cast<float>(*scalingFactor);
+    else if (*scalingType != "none" && *scalingType != "linear" && !yarn && *scalingType != "llama3" &&
              *scalingType != "longrope")
-        return makeError(ErrorCode::Unsupported,
-                         "model '" + file.path() + "': rope scaling '" + *scalingType + "' is not supported");
+        return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': rope scaling '" +
+                                                     *scalingType +
+                                                     "' is not supported (supported: none, linear, yarn, "
+                                                     "llama3, longrope)");
+    if (!std::isfinite(c.ropeFreqScale) || c.ropeFreqScale <= 0.0f)
+        return configError(file,
+                           p + "rope.scaling.factor " + std::to_string(*scalingFactor) + " is out of range");
     c.ropeAttnFactor = static_cast<float>(*attnFactor);
     if (!std::isfinite(c.ropeAttnFactor) || c.ropeAttnFactor <= 0.0f || c.ropeAttnFactor > 100.0f)
         return configError(file, p + "rope.scaling.attn_factor " + std::to_string(*attnFactor) +
@@ -452,6 +459,20 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
         return r.error();
     if (auto r = readModes(file, p, c); !r)
         return r.error();
+    if (yarn) {
+        // After the modes: a window layer's own RoPE (gemma3) would need its own correction dimensions and
+        // magnitude, which llama.cpp's graphs do not form either.
+        if (c.separateWindowRope)
+            return makeError(ErrorCode::Unsupported,
+                             "model '" + file.path() +
+                                 "': YaRN rope scaling with the sliding-window layers' "
+                                 "own RoPE (" +
+                                 p + "rope.freq_base_swa) is not supported");
+        if (c.ropeOriginalContext <= 0)
+            return configError(file, p + "rope.scaling.original_context_length must be positive for YaRN");
+        c.ropeYarn = RopeYarn::forModel(c.ropeDimensions, c.ropeOriginalContext, c.ropeFreqBase);
+        c.ropeAttnFactor = RopeYarn::magnitude(c.ropeFreqScale, c.ropeAttnFactor);
+    }
     if (auto r = checkLayerTensors(file, c); !r)
         return r.error();
     if (auto r = checkNoUnreadTensors(file, c); !r)

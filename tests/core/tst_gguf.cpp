@@ -492,7 +492,7 @@ private Q_SLOTS:
     // Gemma 3 (llama_model_gemma3): a window only when the file has one; then every sixth layer is dense
     // unless the pattern key says otherwise, and the window layers rotate with rope.freq_base_swa (10000 when
     // absent) without the file's linear scaling, the dense ones with rope.freq_base and that scaling.
-    static GgufBuilder tinyGemma3(int64_t layers) {
+    static GgufBuilder tinyGemma3(int64_t layers, const std::string& ropeScaling = "linear") {
         TensorShapes shapes = llamaLayer();
         shapes.insert(shapes.end(), {{"post_attention_norm.weight", {8}},
                                      {"post_ffw_norm.weight", {8}},
@@ -500,7 +500,7 @@ private Q_SLOTS:
                                      {"attn_k_norm.weight", {4}}});
         GgufBuilder b = tinyModel("gemma3", layers, shapes);
         b.addF32("gemma3.rope.freq_base", 1000000.0f);
-        b.addString("gemma3.rope.scaling.type", "linear");
+        b.addString("gemma3.rope.scaling.type", ropeScaling);
         b.addF32("gemma3.rope.scaling.factor", 8.0f);
         return b;
     }
@@ -546,6 +546,97 @@ private Q_SLOTS:
         QVERIFY2(own, own ? "" : own.error().message.c_str());
         QCOMPARE(own->ropeBaseOf(0), 20000.0f);
         QCOMPARE(own->ropeBaseOf(1), 1000000.0f);
+    }
+
+    // YaRN's correction dimensions, against ggml_rope_yarn_corr_dims of the llama.cpp source node-llama-cpp
+    // 3.21.1 bundles (libggml-base, beta_fast 32, beta_slow 1): Qwen3's 128k setting, a Llama-2-style one,
+    // Llama 3's base, and the test files' (tests/gpu/parity/*-yarn-*).
+    void yarnCorrectionDimensionsAreGgmls_data() {
+        QTest::addColumn<int>("ropeDims");
+        QTest::addColumn<int>("originalContext");
+        QTest::addColumn<float>("freqBase");
+        QTest::addColumn<float>("low");
+        QTest::addColumn<float>("high");
+        QTest::newRow("qwen3 32k") << 128 << 32768 << 1000000.0f << 23.0f << 40.0f;
+        QTest::newRow("4k, base 1e4") << 64 << 4096 << 10000.0f << 10.0f << 23.0f;
+        QTest::newRow("8k, base 5e5") << 128 << 8192 << 500000.0f << 18.0f << 35.0f;
+        QTest::newRow("test files, base 1e6") << 64 << 256 << 1000000.0f << 0.0f << 9.0f;
+        QTest::newRow("test files, base 1e4") << 64 << 256 << 10000.0f << 0.0f << 13.0f;
+        QTest::newRow("clamped to the dimensions") << 8 << 64 << 10000.0f << 0.0f << 2.0f;
+    }
+
+    void yarnCorrectionDimensionsAreGgmls() {
+        QFETCH(int, ropeDims);
+        QFETCH(int, originalContext);
+        QFETCH(float, freqBase);
+        QFETCH(float, low);
+        QFETCH(float, high);
+        const RopeYarn yarn = RopeYarn::forModel(ropeDims, originalContext, freqBase);
+        QVERIFY(yarn.enabled());
+        QCOMPARE(yarn.corrLow, low);
+        QCOMPARE(yarn.corrHigh, high);
+        // The ramp: the unscaled angle below the low dimension, the scaled one from the high one on.
+        QCOMPARE(yarn.mix(0), 1.0f);
+        QCOMPARE(yarn.mix(static_cast<int64_t>(low)), 1.0f);
+        QCOMPARE(yarn.mix(static_cast<int64_t>(high)), 0.0f);
+        const float between = yarn.mix(static_cast<int64_t>(low + high) / 2);
+        QVERIFY(high - low < 2.0f || (between > 0.0f && between < 1.0f));
+        QCOMPARE(yarn.angle(2.0f, 0.25f, static_cast<int64_t>(high)), 0.5f);
+        QCOMPARE(yarn.angle(2.0f, 0.25f, 0), 2.0f);
+        // The devices' factors give the same angle to within rounding.
+        const std::vector<float> folded = yarn.foldIntoFactors({}, ropeDims / 2, 0.25f);
+        for (int64_t pair = 0; pair < ropeDims / 2; ++pair)
+            QVERIFY(std::abs(1.7f / folded[size_t(pair)] - yarn.angle(1.7f, 0.25f, pair)) < 1e-6f);
+    }
+
+    // rope.scaling.type "yarn": scale 1 / factor, the correction dimensions from the original context, and
+    // cos/sin grown by 1 + 0.1 ln(factor) (x rope.scaling.attn_factor); refused without an original context
+    // or with gemma3's separate window RoPE, and an unknown scaling type is refused naming the supported
+    // ones.
+    void yarnComesFromTheFile() {
+        GgufBuilder b = tinyLlama("qwen2");
+        b.addString("qwen2.rope.scaling.type", "yarn");
+        b.addF32("qwen2.rope.scaling.factor", 4.0f);
+        b.addU32("qwen2.rope.scaling.original_context_length", 64);
+        const auto bytes = b.build();
+        auto file = GgufFile::fromMemory(asBytes(bytes), "yarn.gguf");
+        QVERIFY(file);
+        auto config = ModelConfig::fromGguf(*file);
+        QVERIFY2(config, config ? "" : config.error().message.c_str());
+        QVERIFY(config->ropeYarn.enabled());
+        QCOMPARE(config->ropeFreqScale, 0.25f);
+        QCOMPARE(config->ropeOriginalContext, int64_t(64));
+        QVERIFY(std::abs(config->ropeAttnFactor - 1.1386294f) < 1e-6f);
+        QVERIFY(config->deviceOptionalFeatures().find("rope frequency factors") != std::string::npos);
+
+        const auto refused = [](GgufBuilder& builder, const char* name) {
+            const auto data = builder.build();
+            auto f = GgufFile::fromMemory(asBytes(data), name);
+            auto c = f ? ModelConfig::fromGguf(*f) : Expected<ModelConfig>(f.error());
+            return c ? QString() : QString::fromStdString(c.error().message);
+        };
+        GgufBuilder windowed = tinyGemma3(2, "yarn");
+        windowed.addU32("gemma3.attention.sliding_window", 512);
+        QString message = refused(windowed, "gemma3-yarn.gguf");
+        QVERIFY2(message.contains(QStringLiteral("YaRN")) &&
+                     message.contains(QStringLiteral("freq_base_swa")),
+                 qPrintable(message));
+        GgufBuilder dense = tinyGemma3(2, "yarn"); // no window: one RoPE, YaRN runs
+        dense.addU32("gemma3.rope.scaling.original_context_length", 64);
+        QVERIFY2(refused(dense, "gemma3-yarn-dense.gguf").isEmpty(), qPrintable(refused(dense, "x.gguf")));
+
+        GgufBuilder noContext = tinyLlama("qwen2");
+        noContext.addString("qwen2.rope.scaling.type", "yarn");
+        noContext.addF32("qwen2.rope.scaling.factor", 4.0f);
+        noContext.addU32("qwen2.rope.scaling.original_context_length", 0);
+        message = refused(noContext, "yarn-noctx.gguf");
+        QVERIFY2(message.contains(QStringLiteral("original_context_length")), qPrintable(message));
+
+        GgufBuilder unknown = tinyLlama("qwen2");
+        unknown.addString("qwen2.rope.scaling.type", "dynamic");
+        message = refused(unknown, "dynamic.gguf");
+        QVERIFY2(message.contains(QStringLiteral("'dynamic'")) && message.contains(QStringLiteral("yarn")),
+                 qPrintable(message));
     }
 
     // Qwen 3 MoE: experts in every layer, their width from expert_feed_forward_length (feed_forward_length /

@@ -424,7 +424,8 @@ private Q_SLOTS:
     }
 
     // Derived models on every device (Llama 3.1's rope_freqs; Phi-3.5's LongRoPE, long and short set with its
-    // attn_factor; Gemma 3's Q/K norms and per-layer RoPE; Qwen 3 MoE; Granite's residual scale): a model
+    // attn_factor; Gemma 3's Q/K norms and per-layer RoPE; Qwen 3 MoE; Granite's residual scale; YaRN, which
+    // runs as frequency factors on the devices): a model
     // derived from a shared one (tests/DerivedModels.h, as tst_parity's derivedModelsMatchLlamaCpp), run with
     // the reference's context, against llama.cpp's outputs for it (tests/gpu/parity, its AVX-512 build) with
     // synthArchMatchLlamaCpp's device bar. Prompt positions are too short for RoPE changes to show, so the
@@ -452,7 +453,10 @@ private Q_SLOTS:
             files << QStringLiteral("synth-arch-granite-f16-p1.json")
                   << QStringLiteral("synth-arch-granite-Q5_K_M-p1.json")
                   << QStringLiteral("synth-arch-granite-f16-norope-p1.json")
-                  << QStringLiteral("synth-arch-granitemoe-Q4_K_M-p1.json");
+                  << QStringLiteral("synth-arch-granitemoe-Q4_K_M-p1.json")
+                  << QStringLiteral("synth-arch-qwen2-f16-yarn-p1.json")
+                  << QStringLiteral("synth-arch-qwen2-Q4_K_M-yarn-p2.json")
+                  << QStringLiteral("synth-arch-llama-f16-yarn-p1.json");
             for (const QString& file : files)
                 QTest::newRow(qPrintable(d + QLatin1Char(' ') + file)) << d << file;
         });

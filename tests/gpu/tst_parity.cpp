@@ -361,6 +361,11 @@ private Q_SLOTS:
             for (const char* prompt : {"p1", "p2"})
                 add(QStringLiteral("synth-arch-granitemoe-%1-%2")
                         .arg(QLatin1String(type), QLatin1String(prompt)));
+        // YaRN (factor 4 over 256 trained positions, as Qwen's 128k files over 32k): NeoX RoPE (qwen2) and
+        // the llama order.
+        for (const char* model : {"qwen2-f16", "qwen2-Q4_K_M", "llama-f16"})
+            for (const char* prompt : {"p1", "p2"})
+                add(QStringLiteral("synth-arch-%1-yarn-%2").arg(QLatin1String(model), QLatin1String(prompt)));
     }
 
     void derivedModelsMatchLlamaCpp() {
@@ -414,6 +419,16 @@ private Q_SLOTS:
             QCOMPARE(config.expertCount, int64_t(4));
             QCOMPARE(config.feedForwardLength, int64_t(512)); // expert_feed_forward_length, not 2048
             QCOMPARE(config.spec->rope, RopeMode::NeoX);
+        } else if (file.contains(QLatin1String("-yarn-"))) {
+            // llama.cpp's log for these files: freq_scale 0.25, n_ctx_orig_yarn 256; corr dims from
+            // ggml_rope_yarn_corr_dims (64 dims; base 1e6: 0.56 and 8.59, base 1e4: 0.84 and 12.9, rounded
+            // out).
+            QVERIFY(config.ropeYarn.enabled());
+            QCOMPARE(config.ropeFreqScale, 0.25f);
+            QCOMPARE(config.ropeOriginalContext, int64_t(256));
+            QCOMPARE(config.ropeYarn.corrLow, 0.0f);
+            QCOMPARE(config.ropeYarn.corrHigh, file.contains(QLatin1String("-qwen2-")) ? 9.0f : 13.0f);
+            QVERIFY(std::abs(config.ropeAttnFactor - (1.0f + 0.1f * std::log(4.0f))) < 1e-6f);
         } else {
             // The factors the engine divides by are the ones llama.cpp picks for this context.
             const bool longRope = file.contains(QLatin1String("-longrope-"));

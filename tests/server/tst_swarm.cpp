@@ -161,6 +161,8 @@ private Q_SLOTS:
                                  << QStringLiteral("stories260K.gguf");
         QTest::newRow("granite") << QStringLiteral("synth-arch-granite-Q5_K_M")
                                  << QStringLiteral("synth-arch-llama-Q5_K_M.gguf");
+        QTest::newRow("YaRN") << QStringLiteral("synth-arch-qwen2-Q4_K_M-yarn")
+                              << QStringLiteral("synth-arch-qwen2-Q4_K_M.gguf");
     }
 
     void derivedModelsThroughThePipeline() {

@@ -239,7 +239,8 @@ public:
         std::vector<float> table(static_cast<size_t>(p.ropeDims));
         for (int64_t t = 0; t < p.nTokens; ++t) {
             cpu::ropeTable(p.startPos + t, p.ropeDims, p.freqBase, p.freqScale,
-                           p.freqFactors ? floatsOf(*p.freqFactors) : nullptr, p.attnFactor, table.data());
+                           p.freqFactors ? floatsOf(*p.freqFactors) : nullptr, RopeYarn{}, p.attnFactor,
+                           table.data()); // a device's Rope op: YaRN arrives folded into the factors
             (p.neox ? cpu::applyRopeNeox : cpu::applyRope)(floatsOf(x) + t * p.heads * p.headDim, p.heads,
                                                            p.headDim, p.ropeDims, table.data());
         }

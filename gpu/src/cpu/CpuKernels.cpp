@@ -263,13 +263,13 @@ void rmsNorm(const float* x, const float* weight, int64_t n, float eps, float* o
 }
 
 void ropeTable(int64_t position, int64_t ropeDims, float freqBase, float freqScale, const float* freqFactors,
-               float attnFactor, float* cosSin) {
+               const RopeYarn& yarn, float attnFactor, float* cosSin) {
     // theta_i = pos * base^(-2i/d), computed by repeated multiplication in float like ggml so results match.
     const float thetaScale = std::pow(freqBase, -2.0f / static_cast<float>(ropeDims));
     float theta = static_cast<float>(position);
     for (int64_t i = 0; i < ropeDims / 2; ++i) {
         const float factor = freqFactors ? freqFactors[i] : 1.0f;
-        const float angle = freqScale * (theta / factor);
+        const float angle = yarn.angle(theta / factor, freqScale, i);
         cosSin[2 * i] = std::cos(angle) * attnFactor; // ggml: cosf(theta) * mscale
         cosSin[2 * i + 1] = std::sin(angle) * attnFactor;
         theta *= thetaScale;

@@ -157,7 +157,10 @@ Expected<DeviceShardExecutor::DeviceMatrix> DeviceShardExecutor::uploadMatrix(co
 
 Expected<void> DeviceShardExecutor::uploadWeights() {
     const ModelConfig& c = m_config;
-    if (const std::vector<float>& ropeFactors = m_weights->ropeFactors(m_maxContext); !ropeFactors.empty()) {
+    std::vector<float> ropeFactors = m_weights->ropeFactors(m_maxContext);
+    if (c.ropeYarn.enabled())
+        ropeFactors = c.ropeYarn.foldIntoFactors(ropeFactors, c.ropeDimensions / 2, c.ropeFreqScale);
+    if (!ropeFactors.empty()) {
         auto factors = uploadFloats(ropeFactors);
         if (!factors)
             return factors.error();
@@ -428,7 +431,7 @@ public:
                              m_c.ropeDimensions,
                              m_startPos,
                              m_c.ropeBaseOf(m_layer),
-                             m_c.ropeScaleOf(m_layer),
+                             m_c.ropeYarn.enabled() ? 1.0f : m_c.ropeScaleOf(m_layer), // YaRN: in the factors
                              mode == RopeMode::NeoX,
                              m_e.m_ropeFactors.get(),
                              m_c.ropeAttnFactor};

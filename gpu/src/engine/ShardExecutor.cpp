@@ -415,10 +415,11 @@ void ShardExecutor::run(std::span<const Segment> segments, float* hidden, int64_
             const int64_t row = segment.firstRow + t;
             m_rowSegment[static_cast<size_t>(row)] = static_cast<int64_t>(s);
             cpu::ropeTable(segment.startPos + t, ropeDims, m_config.ropeFreqBase, m_config.ropeFreqScale,
-                           factors, m_config.ropeAttnFactor, m_ropeTable.data() + row * ropeDims);
-            if (m_config.separateWindowRope)
+                           factors, m_config.ropeYarn, m_config.ropeAttnFactor,
+                           m_ropeTable.data() + row * ropeDims);
+            if (m_config.separateWindowRope) // never with YaRN (ModelConfig refuses the pair)
                 cpu::ropeTable(segment.startPos + t, ropeDims, m_config.ropeFreqBaseWindow,
-                               m_config.ropeFreqScaleWindow, factors, m_config.ropeAttnFactor,
+                               m_config.ropeFreqScaleWindow, factors, RopeYarn{}, m_config.ropeAttnFactor,
                                m_windowRopeTable.data() + row * ropeDims);
         }
     }

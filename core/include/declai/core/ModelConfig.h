@@ -6,6 +6,7 @@
 #include "declai/core/Architecture.h"
 #include "declai/core/Error.h"
 #include "declai/core/GgufFile.h"
+#include "declai/core/RopeYarn.h"
 
 #include <array>
 #include <cstdint>
@@ -36,7 +37,10 @@ struct ModelConfig {
     // (llama.cpp's rule: llama_model::get_rope_factors).
     bool hasLongRopeFactors = false;
     int64_t ropeOriginalContext = 0; // rope.scaling.original_context_length (contextLength when absent)
-    float ropeAttnFactor = 1.0f;     // rope.scaling.attn_factor: cos and sin are multiplied by it
+    // cos and sin are multiplied by it: rope.scaling.attn_factor, times YaRN's magnitude correction when
+    // ropeYarn is on (the product llama.cpp's context and ggml's rope_yarn form, in their order).
+    float ropeAttnFactor = 1.0f;
+    RopeYarn ropeYarn; // rope.scaling.type "yarn" (Qwen 2.5/3 beyond 32k, ...)
 
     // Architecture modes (from spec and the file's keys).
     float embeddingScale = 1.0f;     // token embeddings are multiplied by it (gemma: sqrt(dim))

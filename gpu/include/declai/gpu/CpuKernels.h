@@ -50,9 +50,9 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
 void rmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out);
 
 // Cos/sin table for one position: ropeDims/2 pairs of (cos, sin), each multiplied by attnFactor; pair i's
-// angle is divided by freqFactors[i] when given.
+// angle is divided by freqFactors[i] when given, then scaled by freqScale or, with YaRN, mixed by `yarn`.
 void ropeTable(int64_t position, int64_t ropeDims, float freqBase, float freqScale, const float* freqFactors,
-               float attnFactor, float* cosSin);
+               const RopeYarn& yarn, float attnFactor, float* cosSin);
 // Rotates adjacent pairs (x[2i], x[2i+1]) of the first ropeDims values of each head (llama "normal" mode).
 void applyRope(float* x, int64_t heads, int64_t headDim, int64_t ropeDims, const float* cosSin);
 // NeoX-style RoPE: rotates (x[i], x[i + ropeDims/2]) of each head with the pair-i angle of the table.
