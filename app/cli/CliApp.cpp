@@ -353,6 +353,10 @@ int cmdInspect(const QCommandLineParser& parser, const Options& o, const CliIo& 
                          static_cast<double>(config->ropeYarn.corrLow),
                          static_cast<double>(config->ropeYarn.corrHigh),
                          static_cast<double>(config->ropeAttnFactor));
+        if (config->attentionTemperatureScale != 0.0f)
+            std::fprintf(io.out, "attention: queries x 1 + %g ln(floor(position / %lld) + 1) after RoPE\n",
+                         static_cast<double>(config->attentionTemperatureScale),
+                         static_cast<long long>(config->ropeOriginalContext));
         if (config->hasRopeFactors)
             std::fprintf(io.out, "rope: frequency factors (rope_freqs.weight)%s\n",
                          config->ropeAttnFactor != 1.0f ? ", with attn_factor" : "");

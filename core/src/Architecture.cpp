@@ -122,7 +122,8 @@ constexpr LayerTensorSpec kPhi3[] = {
 };
 
 // Modes as llama.cpp's graphs use them (src/llama-model.cpp: llm_build_llama, _qwen2, _qwen3, _gemma2,
-// _phi3, src/models/gemma3.cpp, qwen3moe.cpp, smollm3.cpp, granite.cpp and llama_model_rope_type).
+// _phi3, src/models/gemma3.cpp, qwen3moe.cpp, smollm3.cpp, granite.cpp, mistral3.cpp and
+// llama_model_rope_type).
 constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "llama", .expertsAllowed = true, .layerTensors = kLlama},
     {.name = "qwen2", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
@@ -133,6 +134,13 @@ constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "granite", .readsMultipliers = true, .readsRopeSwitch = true, .layerTensors = kLlamaDense},
     // Granite 3.0 MoE (llama_model_granite_moe: the same graph, llama's experts, RoPE always on).
     {.name = "granitemoe", .expertsAllowed = true, .readsMultipliers = true, .layerTensors = kLlama},
+    // Ministral 3 (llama_model_mistral3): llama's layer (experts allowed) with YaRN's keys from the file and
+    // the queries' temperature by position.
+    {.name = "mistral3",
+     .expertsAllowed = true,
+     .readsYarnKeys = true,
+     .readsAttentionTemperature = true,
+     .layerTensors = kLlama},
     {.name = "qwen3moe",
      .rope = RopeMode::NeoX,
      .expertsAllowed = true,

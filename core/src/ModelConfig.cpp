@@ -299,6 +299,13 @@ Expected<void> readRopeFactors(const GgufFile& file, ModelConfig& c) {
 
 } // namespace
 
+float ModelConfig::queryTemperature(int64_t position) const {
+    // llm_graph_input_attn_temp::set_input: the position in float, floor in float, the rest in double.
+    const auto pos = static_cast<float>(position);
+    const float periods = std::floor(pos / static_cast<float>(ropeOriginalContext));
+    return static_cast<float>(std::log(periods + 1.0) * static_cast<double>(attentionTemperatureScale) + 1.0);
+}
+
 bool ModelConfig::usesSlidingWindow(int64_t layer) const {
     if (slidingWindow <= 0 || !spec)
         return false;
@@ -322,6 +329,8 @@ std::string ModelConfig::deviceOptionalFeatures() const {
         add("attention soft-capping");
     if (slidingWindow > 0)
         add("sliding-window attention");
+    if (attentionTemperatureScale != 0.0f)
+        add("query temperature");
     if (hasRopeFactors || hasLongRopeFactors || ropeYarn.enabled())
         add("rope frequency factors"); // YaRN runs as factors on the devices (RopeYarn::foldIntoFactors)
     return text;
@@ -470,8 +479,38 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
                                  p + "rope.freq_base_swa) is not supported");
         if (c.ropeOriginalContext <= 0)
             return configError(file, p + "rope.scaling.original_context_length must be positive for YaRN");
-        c.ropeYarn = RopeYarn::forModel(c.ropeDimensions, c.ropeOriginalContext, c.ropeFreqBase);
-        c.ropeAttnFactor = RopeYarn::magnitude(c.ropeFreqScale, c.ropeAttnFactor);
+        float betaFast = RopeYarn::kBetaFast, betaSlow = RopeYarn::kBetaSlow, logMultiplier = 0.0f;
+        if (c.spec->readsYarnKeys) {
+            for (auto [key, out] : {std::pair{"rope.scaling.yarn_beta_fast", &betaFast},
+                                    std::pair{"rope.scaling.yarn_beta_slow", &betaSlow},
+                                    std::pair{"rope.scaling.yarn_log_multiplier", &logMultiplier}}) {
+                auto value = file.getFloatOr(p + key, *out);
+                if (!value)
+                    return value.error();
+                *out = static_cast<float>(*value);
+                if (!std::isfinite(*out) || *out < 0.0f || *out > 1e6f)
+                    return configError(file, p + key + " " + std::to_string(*value) + " is out of range");
+            }
+            if (betaFast <= 0.0f || betaSlow <= 0.0f)
+                return configError(file,
+                                   p + "rope.scaling.yarn_beta_fast and yarn_beta_slow must be positive");
+        }
+        c.ropeYarn =
+            RopeYarn::forModel(c.ropeDimensions, c.ropeOriginalContext, c.ropeFreqBase, betaFast, betaSlow);
+        c.ropeAttnFactor = RopeYarn::magnitude(c.ropeFreqScale, c.ropeAttnFactor, logMultiplier);
+    }
+    if (c.spec->readsAttentionTemperature) {
+        auto scale = file.getFloatOr(p + "attention.temperature_scale", 0.0);
+        if (!scale)
+            return scale.error();
+        c.attentionTemperatureScale = static_cast<float>(*scale);
+        if (!std::isfinite(c.attentionTemperatureScale) || std::abs(c.attentionTemperatureScale) > 1e3f)
+            return configError(file, p + "attention.temperature_scale " + std::to_string(*scale) +
+                                         " is out of range");
+        // llama.cpp's floor is n_ctx_orig_yarn: original_context_length, else the context length.
+        if (c.attentionTemperatureScale != 0.0f && c.ropeOriginalContext <= 0)
+            return configError(file, p + "rope.scaling.original_context_length must be positive for "
+                                         "attention.temperature_scale");
     }
     if (auto r = checkLayerTensors(file, c); !r)
         return r.error();

@@ -5,7 +5,8 @@
 
 namespace declai {
 
-RopeYarn RopeYarn::forModel(int64_t ropeDims, int64_t originalContext, float freqBase) {
+RopeYarn RopeYarn::forModel(int64_t ropeDims, int64_t originalContext, float freqBase, float betaFast,
+                            float betaSlow) {
     // ggml_rope_yarn_corr_dim, in float as ggml.c: n_dims * logf(n_ctx_orig / (beta * 2 * pi)) / (2 *
     // logf(base)).
     const auto corrDim = [&](float beta) {
@@ -13,8 +14,8 @@ RopeYarn RopeYarn::forModel(int64_t ropeDims, int64_t originalContext, float fre
                std::log(static_cast<float>(originalContext) / (beta * 2.0f * std::numbers::pi_v<float>)) /
                (2.0f * std::log(freqBase));
     };
-    const float start = std::floor(corrDim(32.0f));
-    const float end = std::ceil(corrDim(1.0f));
+    const float start = std::floor(corrDim(betaFast));
+    const float end = std::ceil(corrDim(betaSlow));
     const auto lastDim = static_cast<float>(ropeDims - 1);
     RopeYarn yarn;
     yarn.extFactor = 1.0f;
@@ -23,12 +24,15 @@ RopeYarn RopeYarn::forModel(int64_t ropeDims, int64_t originalContext, float fre
     return yarn;
 }
 
-float RopeYarn::magnitude(float freqScale, float attnFactor) {
-    // llama_context (libllama is built without FMA): get_mscale(factor, 1) / (1 + 0.1 ln factor) x
-    // attn_factor; ggml-cpu's rope_yarn (built with FMA, the multiply-add contracted):
-    // mscale *= 1 + 0.1 ln(1 / freq_scale).
+float RopeYarn::magnitude(float freqScale, float attnFactor, float logMultiplier) {
+    // llama_context (libllama is built without FMA): get_mscale(factor, 1) [/ get_mscale(factor, log
+    // multiplier)] / (1 + 0.1 ln factor) x attn_factor; ggml-cpu's rope_yarn (built with FMA, the
+    // multiply-add contracted): mscale *= 1 + 0.1 ln(1 / freq_scale).
     const float factor = 1.0f / freqScale;
-    float attn = factor <= 1.0f ? 1.0f : 0.1f * std::log(factor) + 1.0f;
+    const auto mscale = [factor](float m) {
+        return factor <= 1.0f ? 1.0f : 0.1f * m * std::log(factor) + 1.0f;
+    };
+    float attn = logMultiplier != 0.0f ? mscale(1.0f) / mscale(logMultiplier) : mscale(1.0f);
     attn *= 1.0f / (1.0f + 0.1f * std::log(factor));
     attn *= attnFactor;
     return attn * std::fma(0.1f, std::log(1.0f / freqScale), 1.0f);

@@ -639,6 +639,60 @@ private Q_SLOTS:
                  qPrintable(message));
     }
 
+    // Ministral 3 reads YaRN's betas and log multiplier and the query temperature; llama's graph keeps
+    // llama.cpp's defaults whatever the file says (llama.cpp reads those keys for mistral3 only).
+    void mistral3ReadsYarnKeysAndTemperature() {
+        const auto build = [](const std::string& arch) {
+            GgufBuilder b = tinyLlama(arch);
+            b.addString(arch + ".rope.scaling.type", "yarn");
+            b.addF32(arch + ".rope.scaling.factor", 16.0f);
+            b.addU32(arch + ".rope.scaling.original_context_length", 16);
+            b.addF32(arch + ".rope.scaling.yarn_beta_fast", 16.0f);
+            b.addF32(arch + ".rope.scaling.yarn_beta_slow", 0.5f);
+            b.addF32(arch + ".rope.scaling.yarn_log_multiplier", 1.0f);
+            b.addF32(arch + ".attention.temperature_scale", 0.1f);
+            return b.build();
+        };
+        const auto mistralBytes = build("mistral3");
+        auto mistralFile = GgufFile::fromMemory(asBytes(mistralBytes), "mistral3.gguf");
+        QVERIFY(mistralFile);
+        auto mistral = ModelConfig::fromGguf(*mistralFile);
+        QVERIFY2(mistral, mistral ? "" : mistral.error().message.c_str());
+        const RopeYarn expected = RopeYarn::forModel(4, 16, 10000.0f, 16.0f, 0.5f);
+        QCOMPARE(mistral->ropeYarn.corrLow, expected.corrLow);
+        QCOMPARE(mistral->ropeYarn.corrHigh, expected.corrHigh);
+        // log multiplier 1: get_mscale(16, 1) / get_mscale(16, 1) = 1, so cos/sin keep ~1.
+        QVERIFY(std::abs(mistral->ropeAttnFactor - 1.0f) < 1e-6f);
+        QCOMPARE(mistral->attentionTemperatureScale, 0.1f);
+        QCOMPARE(mistral->queryTemperature(0), 1.0f);
+        QCOMPARE(mistral->queryTemperature(15), 1.0f);
+        QCOMPARE(mistral->queryTemperature(16), static_cast<float>(1.0 + 0.1 * std::log(2.0)));
+        QCOMPARE(mistral->queryTemperature(47), static_cast<float>(1.0 + 0.1 * std::log(3.0)));
+        QVERIFY(mistral->deviceOptionalFeatures().find("query temperature") != std::string::npos);
+
+        const auto llamaBytes = build("llama");
+        auto llamaFile = GgufFile::fromMemory(asBytes(llamaBytes), "llama-yarn.gguf");
+        QVERIFY(llamaFile);
+        auto llama = ModelConfig::fromGguf(*llamaFile);
+        QVERIFY2(llama, llama ? "" : llama.error().message.c_str());
+        const RopeYarn defaults = RopeYarn::forModel(4, 16, 10000.0f);
+        QCOMPARE(llama->ropeYarn.corrHigh, defaults.corrHigh);
+        QVERIFY(std::abs(llama->ropeAttnFactor - (1.0f + 0.1f * std::log(16.0f))) < 1e-5f);
+        QCOMPARE(llama->attentionTemperatureScale, 0.0f);
+
+        GgufBuilder negative = tinyLlama("mistral3");
+        negative.addString("mistral3.rope.scaling.type", "yarn");
+        negative.addF32("mistral3.rope.scaling.factor", 4.0f);
+        negative.addF32("mistral3.rope.scaling.yarn_beta_fast", -1.0f);
+        const auto negativeBytes = negative.build();
+        auto negativeFile = GgufFile::fromMemory(asBytes(negativeBytes), "beta.gguf");
+        QVERIFY(negativeFile);
+        auto refused = ModelConfig::fromGguf(*negativeFile);
+        QVERIFY(!refused);
+        QVERIFY2(QString::fromStdString(refused.error().message).contains(QStringLiteral("yarn_beta_fast")),
+                 refused.error().message.c_str());
+    }
+
     // Qwen 3 MoE: experts in every layer, their width from expert_feed_forward_length (feed_forward_length /
     // expert_used_count when absent, as llama.cpp); a file without experts is refused naming the key.
     void qwen3MoeTakesTheExpertWidth() {

@@ -425,7 +425,7 @@ private Q_SLOTS:
 
     // Derived models on every device (Llama 3.1's rope_freqs; Phi-3.5's LongRoPE, long and short set with its
     // attn_factor; Gemma 3's Q/K norms and per-layer RoPE; Qwen 3 MoE; Granite's residual scale; YaRN, which
-    // runs as frequency factors on the devices): a model
+    // runs as frequency factors on the devices; Ministral 3's query temperature): a model
     // derived from a shared one (tests/DerivedModels.h, as tst_parity's derivedModelsMatchLlamaCpp), run with
     // the reference's context, against llama.cpp's outputs for it (tests/gpu/parity, its AVX-512 build) with
     // synthArchMatchLlamaCpp's device bar. Prompt positions are too short for RoPE changes to show, so the
@@ -456,7 +456,9 @@ private Q_SLOTS:
                   << QStringLiteral("synth-arch-granitemoe-Q4_K_M-p1.json")
                   << QStringLiteral("synth-arch-qwen2-f16-yarn-p1.json")
                   << QStringLiteral("synth-arch-qwen2-Q4_K_M-yarn-p2.json")
-                  << QStringLiteral("synth-arch-llama-f16-yarn-p1.json");
+                  << QStringLiteral("synth-arch-llama-f16-yarn-p1.json")
+                  << QStringLiteral("synth-arch-mistral3-f16-p1.json")
+                  << QStringLiteral("synth-arch-mistral3-Q5_K_M-p2.json");
             for (const QString& file : files)
                 QTest::newRow(qPrintable(d + QLatin1Char(' ') + file)) << d << file;
         });

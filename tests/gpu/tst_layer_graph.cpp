@@ -91,6 +91,7 @@ public:
     Expected<void> rope(RopeMode mode) override {
         return record(mode == RopeMode::NeoX ? "rope neox" : "rope normal");
     }
+    Expected<void> scaleQueries() override { return record("scale q by position"); }
     Expected<void> attention(const AttentionMode& mode) override {
         std::string line = "attention scale " + std::to_string(mode.scale);
         if (mode.queryPreScaled)
@@ -234,6 +235,28 @@ private Q_SLOTS:
         std::vector<std::string> withoutRope = expected;
         withoutRope.erase(withoutRope.begin() + 3);
         QCOMPARE(run(c, LayerWeights{}, 1), withoutRope);
+    }
+
+    // Mistral 3: llama's layer; with a temperature scale, the queries are scaled after RoPE.
+    void mistral3() {
+        ModelConfig c = configFor("mistral3");
+        QVERIFY(c.spec);
+        std::vector<std::string> expected = {"layer 0",
+                                             "rmsNorm hidden attnNorm -> normed",
+                                             "project normed: wq->q wk->k wv->v",
+                                             "rope normal",
+                                             "attention scale 0.125000",
+                                             "project attnOut: wo->proj",
+                                             "add hidden += proj",
+                                             "rmsNorm hidden ffnNorm -> normed",
+                                             "project normed: gate->gate up->up",
+                                             "gated silu",
+                                             "project up: down->proj",
+                                             "add hidden += proj"};
+        QCOMPARE(run(c, LayerWeights{}, 0), expected);
+        c.attentionTemperatureScale = 0.1f;
+        expected.insert(expected.begin() + 4, "scale q by position");
+        QCOMPARE(run(c, LayerWeights{}, 0), expected);
     }
 
     // Post-norms before each residual add, GeGLU, pre-scaled queries, soft-cap, a window on even layers only.

@@ -366,6 +366,12 @@ private Q_SLOTS:
         for (const char* model : {"qwen2-f16", "qwen2-Q4_K_M", "llama-f16"})
             for (const char* prompt : {"p1", "p2"})
                 add(QStringLiteral("synth-arch-%1-yarn-%2").arg(QLatin1String(model), QLatin1String(prompt)));
+        // Ministral 3: synth-arch-llama relabelled mistral3 with YaRN's betas and log multiplier from the
+        // file and the queries' temperature past every 16 positions.
+        for (const char* type : {"f16", "Q5_K_M"})
+            for (const char* prompt : {"p1", "p2"})
+                add(QStringLiteral("synth-arch-mistral3-%1-%2")
+                        .arg(QLatin1String(type), QLatin1String(prompt)));
     }
 
     void derivedModelsMatchLlamaCpp() {
@@ -419,6 +425,18 @@ private Q_SLOTS:
             QCOMPARE(config.expertCount, int64_t(4));
             QCOMPARE(config.feedForwardLength, int64_t(512)); // expert_feed_forward_length, not 2048
             QCOMPARE(config.spec->rope, RopeMode::NeoX);
+        } else if (file.contains(QLatin1String("-mistral3-"))) {
+            // llama.cpp's log: freq_scale 0.0625, n_ctx_orig_yarn 16, rope_yarn_log_mul 1, "setting new
+            // yarn_attn_factor = 1.0000"; corr dims with beta_fast 16 and beta_slow 0.5 from the file.
+            QCOMPARE(config.architecture, std::string("mistral3"));
+            QVERIFY(config.ropeYarn.enabled());
+            QCOMPARE(config.ropeFreqScale, 0.0625f);
+            QCOMPARE(config.ropeYarn.corrLow, 0.0f);
+            QCOMPARE(config.ropeYarn.corrHigh, 6.0f);
+            QVERIFY(std::abs(config.ropeAttnFactor - 1.0f) < 1e-6f);
+            QCOMPARE(config.attentionTemperatureScale, 0.1f);
+            QCOMPARE(config.queryTemperature(15), 1.0f);
+            QCOMPARE(config.queryTemperature(16), static_cast<float>(1.0 + 0.1 * std::log(2.0)));
         } else if (file.contains(QLatin1String("-yarn-"))) {
             // llama.cpp's log for these files: freq_scale 0.25, n_ctx_orig_yarn 256; corr dims from
             // ggml_rope_yarn_corr_dims (64 dims; base 1e6: 0.56 and 8.59, base 1e4: 0.84 and 12.9, rounded

@@ -163,6 +163,8 @@ private Q_SLOTS:
                                  << QStringLiteral("synth-arch-llama-Q5_K_M.gguf");
         QTest::newRow("YaRN") << QStringLiteral("synth-arch-qwen2-Q4_K_M-yarn")
                               << QStringLiteral("synth-arch-qwen2-Q4_K_M.gguf");
+        QTest::newRow("mistral3") << QStringLiteral("synth-arch-mistral3-f16")
+                                  << QStringLiteral("synth-arch-llama-f16.gguf");
     }
 
     void derivedModelsThroughThePipeline() {

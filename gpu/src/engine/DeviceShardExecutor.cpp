@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <tuple>
 
 namespace declai {
@@ -265,7 +266,9 @@ Expected<void> DeviceShardExecutor::reserveActivations(int64_t nTokens) {
         // Per (token, slot): the routing weight (a float), then the slot's place in expert order (an int32).
         {&next.routing, c.expertCount > 0 ? 2 * c.expertUsedCount : 0},
         {&next.scaled, c.residualScale != 1.0f ? c.embeddingLength : 0},
-        {&next.residualScales, c.residualScale != 1.0f ? 2 : 0}};
+        {&next.residualScales, c.residualScale != 1.0f ? 2 : 0},
+        {&next.qScaled, c.attentionTemperatureScale != 0.0f ? c.qDim() : 0},
+        {&next.queryScales, c.attentionTemperatureScale != 0.0f ? 2 : 0}};
     // Old buffers may still be read by queued work on some backends; finish it before dropping them.
     if (auto r = m_device->synchronize(); !r)
         return r;
@@ -286,6 +289,14 @@ Expected<void> DeviceShardExecutor::reserveActivations(int64_t nTokens) {
             std::memcpy(&table[static_cast<size_t>(nTokens + row)], &index, sizeof index);
         }
         if (auto r = m_device->upload(*next.residualScales, 0, table.data(), table.size() * sizeof(float));
+            !r)
+            return r;
+    }
+    if (next.queryScales) { // the rows' own indices; the temperatures come with each pass
+        std::vector<int32_t> rows(static_cast<size_t>(nTokens));
+        std::iota(rows.begin(), rows.end(), 0);
+        if (auto r = m_device->upload(*next.queryScales, static_cast<uint64_t>(nTokens) * sizeof(float),
+                                      rows.data(), rows.size() * sizeof(int32_t));
             !r)
             return r;
     }
@@ -480,6 +491,18 @@ public:
         return m_e.expertFfn(*m_w, activation, m_nTokens);
     }
 
+    // Q's rows times their temperatures (uploaded by forward) into qScaled, which then stands for Q.
+    Expected<void> scaleQueries() override {
+        if (!m_a.qScaled)
+            return makeError(ErrorCode::Internal, "scaleQueries: the model has no query temperature");
+        if (auto r = m_d.scatterScaledRows(*m_q, *m_a.queryScales, m_a.capacityTokens, m_nTokens,
+                                           *m_a.queryScales, *m_a.qScaled, m_nTokens, m_c.qDim());
+            !r)
+            return r;
+        m_q = m_a.qScaled.get();
+        return {};
+    }
+
 private:
     gpu::DeviceBuffer& buffer(LayerBuffer b) const {
         switch (b) {
@@ -602,6 +625,15 @@ Expected<void> DeviceShardExecutor::forward(SessionId session, int64_t startPos,
     const uint64_t bytes = hidden.size() * sizeof(float);
     if (auto r = m_device->upload(*m_act.hidden, 0, hidden.data(), bytes); !r)
         return fail(r.error());
+    if (m_act.queryScales) {
+        std::vector<float> temperatures(static_cast<size_t>(nTokens));
+        for (int64_t t = 0; t < nTokens; ++t)
+            temperatures[static_cast<size_t>(t)] = m_config.queryTemperature(startPos + t);
+        if (auto r = m_device->upload(*m_act.queryScales, 0, temperatures.data(),
+                                      temperatures.size() * sizeof(float));
+            !r)
+            return fail(r.error());
+    }
     DeviceLayerOps ops(*this, cache, startPos, nTokens);
     for (int64_t layer = m_layers.begin; layer < m_layers.end; ++layer) {
         if (auto r = runLayerGraph(ops, m_config, m_weights->layer(layer), layer); !r)

@@ -41,6 +41,8 @@ Expected<void> runLayerGraph(LayerOps& ops, const ModelConfig& c, const LayerWei
         DECLAI_GRAPH_STEP(ops.headNorm(B::K, T::KNorm));
     if (c.usesRope(layer))
         DECLAI_GRAPH_STEP(ops.rope(arch.rope));
+    if (c.attentionTemperatureScale != 0.0f) // mistral3's temperature tuning
+        DECLAI_GRAPH_STEP(ops.scaleQueries());
     AttentionMode attention{c.attentionScale, arch.queryPreScaled, c.attentionSoftCap, 0};
     attention.window = c.usesSlidingWindow(layer) ? c.slidingWindow : 0;
     DECLAI_GRAPH_STEP(ops.attention(attention));

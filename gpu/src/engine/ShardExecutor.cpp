@@ -299,6 +299,19 @@ public:
         return {};
     }
 
+    Expected<void> scaleQueries() override {
+        const ModelConfig& c = m_c;
+        forEachToken([&](int64_t t) {
+            const Segment& segment =
+                m_segments[static_cast<size_t>(m_e.m_rowSegment[static_cast<size_t>(t)])];
+            const float scale = c.queryTemperature(segment.startPos + (t - segment.firstRow));
+            float* q = m_e.m_q.data() + t * c.qDim();
+            for (int64_t i = 0; i < c.qDim(); ++i)
+                q[i] *= scale;
+        });
+        return {};
+    }
+
     Expected<void> attention(const AttentionMode& mode) override;
 
     Expected<void> gatedActivation(FfnActivation activation) override {

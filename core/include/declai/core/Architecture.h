@@ -98,6 +98,12 @@ struct ArchitectureSpec {
     bool readsMultipliers = false;
     // rope.scaling.finetuned (default true) switches RoPE in every layer (llama_model_granite, dense only).
     bool readsRopeSwitch = false;
+    // YaRN's rope.scaling.yarn_beta_fast, yarn_beta_slow and yarn_log_multiplier (llama_model_mistral3; the
+    // other graphs keep llama.cpp's defaults 32, 1 and 0 whatever the file says).
+    bool readsYarnKeys = false;
+    // attention.temperature_scale (Llama 4's temperature tuning in llama_model_mistral3): after RoPE, the
+    // queries of position p are multiplied by 1 + scale * ln(floor(p / original_context_length) + 1).
+    bool readsAttentionTemperature = false;
     bool fusedQkv = false;
     bool fusedGateUp = false;
     std::span<const LayerTensorSpec> layerTensors;

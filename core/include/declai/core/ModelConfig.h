@@ -43,13 +43,16 @@ struct ModelConfig {
     RopeYarn ropeYarn; // rope.scaling.type "yarn" (Qwen 2.5/3 beyond 32k, ...)
 
     // Architecture modes (from spec and the file's keys).
-    float embeddingScale = 1.0f;     // token embeddings are multiplied by it (gemma: sqrt(dim))
-    float attentionScale = 0.0f;     // scale of Q.K (1/sqrt(headDim) unless the architecture says otherwise)
-    float attentionSoftCap = 0.0f;   // 0 = none; else scores = cap * tanh(scores / cap)
-    float finalSoftCap = 0.0f;       // 0 = none; same on the logits
-    float residualScale = 1.0f;      // attention and FFN outputs x it before each residual add (granite)
-    float logitScale = 1.0f;         // logits x 1 / logitScale (granite)
-    bool ropeEnabled = true;         // false: no layer rotates (granite with rope.scaling.finetuned false)
+    float embeddingScale = 1.0f;   // token embeddings are multiplied by it (gemma: sqrt(dim))
+    float attentionScale = 0.0f;   // scale of Q.K (1/sqrt(headDim) unless the architecture says otherwise)
+    float attentionSoftCap = 0.0f; // 0 = none; else scores = cap * tanh(scores / cap)
+    float finalSoftCap = 0.0f;     // 0 = none; same on the logits
+    float residualScale = 1.0f;    // attention and FFN outputs x it before each residual add (granite)
+    float logitScale = 1.0f;       // logits x 1 / logitScale (granite)
+    bool ropeEnabled = true;       // false: no layer rotates (granite with rope.scaling.finetuned false)
+    // 0 = none; else queries x queryTemperature(position) after RoPE (mistral3's
+    // attention.temperature_scale).
+    float attentionTemperatureScale = 0.0f;
     int64_t slidingWindow = 0;       // 0 = none; else a SWA layer sees the last slidingWindow positions
     int64_t slidingWindowPeriod = 0; // SWA on layers with index % period < period - 1 (0, 1: every layer)
     // Gemma 3: the sliding-window layers' RoPE (rope.freq_base_swa, no linear scaling), when the
@@ -64,6 +67,8 @@ struct ModelConfig {
 
     bool has(LayerTensor t) const { return layerTensorPresent[static_cast<size_t>(t)]; }
     bool usesSlidingWindow(int64_t layer) const;
+    // 1 + attentionTemperatureScale * ln(floor(position / ropeOriginalContext) + 1), in llama.cpp's order.
+    float queryTemperature(int64_t position) const;
     // Whether `layer` rotates Q and K at all (smollm3's NoPE layers do not).
     bool usesRope(int64_t layer) const {
         return ropeEnabled &&

@@ -15,12 +15,17 @@ struct RopeYarn {
     float corrLow = 0.0f;   // ggml_rope_yarn_corr_dims: pairs up to it keep the unscaled angle
     float corrHigh = 0.0f;  // pairs from it on take the scaled one
 
+    static constexpr float kBetaFast = 32.0f; // llama.cpp's defaults (llama_hparams)
+    static constexpr float kBetaSlow = 1.0f;
+
     // The correction dimensions for `ropeDims` rotated dimensions trained at `originalContext` positions
     // with RoPE base `freqBase`.
-    static RopeYarn forModel(int64_t ropeDims, int64_t originalContext, float freqBase);
+    static RopeYarn forModel(int64_t ropeDims, int64_t originalContext, float freqBase,
+                             float betaFast = kBetaFast, float betaSlow = kBetaSlow);
     // cos/sin's multiplier: llama.cpp's context divides YaRN's mscale out of its attention factor and ggml's
-    // rope_yarn multiplies it back in, each in its own float order; `attnFactor` is rope.scaling.attn_factor.
-    static float magnitude(float freqScale, float attnFactor);
+    // rope_yarn multiplies it back in, each in its own float order; `attnFactor` is rope.scaling.attn_factor
+    // and `logMultiplier` rope.scaling.yarn_log_multiplier (mscale_all_dim; 0 = absent).
+    static float magnitude(float freqScale, float attnFactor, float logMultiplier = 0.0f);
 
     bool enabled() const { return extFactor != 0.0f; }
     // The unscaled angle's share in dimension pair `pair` (rope_yarn_ramp x ext_factor).

@@ -78,6 +78,9 @@ private:
         // Granite's residual_scale only: a block's output times the scale, and per row the scale (a float)
         // then the row's own index (an int32), so scatterScaledRows does ggml_scale (see addScaled).
         std::unique_ptr<gpu::DeviceBuffer> scaled, residualScales;
+        // mistral3's query temperature only: Q times its row's temperature, and per row the temperature
+        // (uploaded each pass: it depends on the position) then the row's own index (see scaleQueries).
+        std::unique_ptr<gpu::DeviceBuffer> qScaled, queryScales;
     };
     // Host side of expert routing, reused across layers.
     struct ExpertScratch {

@@ -77,6 +77,8 @@ public:
     [[nodiscard]] virtual Expected<void> headNorm(LayerBuffer x, LayerTensor weight) = 0;
     // Rotates the first ropeDimensions values of every head of Q and K by each row's position.
     [[nodiscard]] virtual Expected<void> rope(RopeMode mode) = 0;
+    // Q's row of position p x config.queryTemperature(p), one float multiply per value (ggml_mul).
+    [[nodiscard]] virtual Expected<void> scaleQueries() = 0;
     // Stores K and V in the layer's KV cache at each row's position, then attends Q over the cache
     // causally into AttnOut.
     [[nodiscard]] virtual Expected<void> attention(const AttentionMode& mode) = 0;
