@@ -122,8 +122,8 @@ constexpr LayerTensorSpec kPhi3[] = {
 };
 
 // Modes as llama.cpp's graphs use them (src/llama-model.cpp: llm_build_llama, _qwen2, _qwen3, _gemma2,
-// _phi3, src/models/gemma3.cpp, qwen3moe.cpp, smollm3.cpp, granite.cpp, mistral3.cpp and
-// llama_model_rope_type).
+// _phi3, src/models/gemma3.cpp, qwen3moe.cpp, smollm3.cpp, granite.cpp, mistral3.cpp,
+// exaone.cpp, ernie4-5.cpp and llama_model_rope_type).
 constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "llama", .expertsAllowed = true, .layerTensors = kLlama},
     {.name = "qwen2", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
@@ -134,6 +134,11 @@ constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "granite", .readsMultipliers = true, .readsRopeSwitch = true, .layerTensors = kLlamaDense},
     // Granite 3.0 MoE (llama_model_granite_moe: the same graph, llama's experts, RoPE always on).
     {.name = "granitemoe", .expertsAllowed = true, .readsMultipliers = true, .layerTensors = kLlama},
+    // EXAONE 3.0/3.5 (llama_model_exaone): llama's dense layer with optional Q/K/V biases, NeoX RoPE.
+    {.name = "exaone", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
+    // ERNIE 4.5 dense (llama_model_ernie4_5): llama's dense layer (its graph ignores an attn_output.bias,
+    // which is refused here as llama's is).
+    {.name = "ernie4_5", .layerTensors = kLlama},
     // Ministral 3 (llama_model_mistral3): llama's layer (experts allowed) with YaRN's keys from the file and
     // the queries' temperature by position.
     {.name = "mistral3",

@@ -539,7 +539,8 @@ void TstTokenizer::newerPreTokenizerSplits() {
           std::pair{"dbrx", PreTokenizerKind::Dbrx}, std::pair{"smaug-bpe", PreTokenizerKind::Dbrx},
           std::pair{"pixtral", PreTokenizerKind::LlamaBpe}, std::pair{"gpt-4o", PreTokenizerKind::Gpt4o},
           std::pair{"smollm", PreTokenizerKind::SmolLm}, std::pair{"refact", PreTokenizerKind::Starcoder},
-          std::pair{"starcoder", PreTokenizerKind::Starcoder}}) {
+          std::pair{"starcoder", PreTokenizerKind::Starcoder},
+          std::pair{"exaone", PreTokenizerKind::Starcoder}}) {
         bool known = false;
         QCOMPARE(tokenizer::preTokenizerFromName(name, &known), kind);
         QVERIFY(known);
@@ -563,9 +564,10 @@ void TstTokenizer::preTokenizersOnRelabelledVocab_data() {
     QTest::newRow("smollm llama.cpp's strings")
         << QStringLiteral("gpt-2") << QStringLiteral("smollm") << reference("gpt-2")
         << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/smollm-on-gpt-2.out");
-    // StarCoder's and Refact's (Granite 3.x) expressions are SmolLM's: llama.cpp, given the vocabulary
-    // relabelled "refact" or "starcoder", writes smollm-on-gpt-2.out byte for byte (data/README.md).
-    for (const char* pre : {"refact", "starcoder"})
+    // StarCoder's, Refact's (Granite 3.x) and EXAONE 3.x's expressions are SmolLM's: llama.cpp, given the
+    // vocabulary relabelled "refact", "starcoder" or "exaone", writes smollm-on-gpt-2.out byte for byte
+    // (data/README.md).
+    for (const char* pre : {"refact", "starcoder", "exaone"})
         QTest::newRow(qPrintable(QStringLiteral("%1 llama.cpp's strings").arg(QLatin1String(pre))))
             << QStringLiteral("gpt-2") << QString::fromLatin1(pre) << reference("gpt-2")
             << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/smollm-on-gpt-2.out");
@@ -772,9 +774,9 @@ void TstTokenizer::unknownPreTokenizerFallsBack() {
     QVERIFY(t.encode("abc", true).size() >= 1);
 }
 
-// llama.cpp keeps HF's clean_up_tokenization_spaces for "refact" and "starcoder" and turns it off for
-// "smollm", whose expressions they share: its llama_detokenize of these ids (the GPT-2 vocabulary relabelled
-// each way, session 27) gives the two texts below.
+// llama.cpp keeps HF's clean_up_tokenization_spaces for "refact", "starcoder" and "exaone" and turns it off
+// for "smollm", whose expressions they share: its llama_detokenize of these ids (the GPT-2 vocabulary
+// relabelled each way, sessions 27 and 28) gives the two texts below.
 void TstTokenizer::starcoderDecodeCleansSpaces() {
     QString reason;
     LoadedVocab gpt2 = loadReferenceVocab(QStringLiteral("gpt-2"), &reason);
@@ -782,6 +784,7 @@ void TstTokenizer::starcoderDecodeCleansSpaces() {
     const std::vector<int32_t> ids = {15496, 837, 995, 764, 632, 705, 82, 3734, 5145};
     for (const auto& [pre, text] :
          {std::pair{"refact", "Hello, world. It's fine!"}, std::pair{"starcoder", "Hello, world. It's fine!"},
+          std::pair{"exaone", "Hello, world. It's fine!"},
           std::pair{"smollm", "Hello , world . It 's fine !"}}) {
         auto spec = VocabSpec::fromGguf(*gpt2.file);
         QVERIFY(spec);

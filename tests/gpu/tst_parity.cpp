@@ -372,6 +372,11 @@ private Q_SLOTS:
             for (const char* prompt : {"p1", "p2"})
                 add(QStringLiteral("synth-arch-mistral3-%1-%2")
                         .arg(QLatin1String(type), QLatin1String(prompt)));
+        // EXAONE 3.x (synth-arch-qwen2 relabelled: biases, NeoX RoPE) and ERNIE 4.5 (synth-arch-llama
+        // relabelled): llama.cpp's graphs compute what their sources' do, so these hold the mapping.
+        for (const char* model : {"exaone-f16", "exaone-Q4_K_M", "ernie4_5-f16", "ernie4_5-Q5_K_M"})
+            for (const char* prompt : {"p1", "p2"})
+                add(QStringLiteral("synth-arch-%1-%2").arg(QLatin1String(model), QLatin1String(prompt)));
     }
 
     void derivedModelsMatchLlamaCpp() {
@@ -425,6 +430,11 @@ private Q_SLOTS:
             QCOMPARE(config.expertCount, int64_t(4));
             QCOMPARE(config.feedForwardLength, int64_t(512)); // expert_feed_forward_length, not 2048
             QCOMPARE(config.spec->rope, RopeMode::NeoX);
+        } else if (file.contains(QLatin1String("-exaone-")) || file.contains(QLatin1String("-ernie4_5-"))) {
+            const bool exaone = file.contains(QLatin1String("-exaone-"));
+            QCOMPARE(config.architecture, std::string(exaone ? "exaone" : "ernie4_5"));
+            QCOMPARE(config.spec->rope, exaone ? RopeMode::NeoX : RopeMode::Normal);
+            QCOMPARE(config.has(LayerTensor::Bq), exaone); // synth-arch-qwen2 has Q/K/V biases
         } else if (file.contains(QLatin1String("-mistral3-"))) {
             // llama.cpp's log: freq_scale 0.0625, n_ctx_orig_yarn 16, rope_yarn_log_mul 1, "setting new
             // yarn_attn_factor = 1.0000"; corr dims with beta_fast 16 and beta_slow 0.5 from the file.

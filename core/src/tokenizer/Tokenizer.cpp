@@ -665,6 +665,7 @@ PreTokenizerKind preTokenizerFromName(std::string_view name, bool* known) {
         {"smollm", PreTokenizerKind::SmolLm},
         {"starcoder", PreTokenizerKind::Starcoder},
         {"refact", PreTokenizerKind::Starcoder},
+        {"exaone", PreTokenizerKind::Starcoder}, // EXAONE 3.x: the same expressions, spaces cleaned
         {"tekken", PreTokenizerKind::Tekken},
         {"deepseek-coder", PreTokenizerKind::DeepSeekCoder},
         {"gpt-4o", PreTokenizerKind::Gpt4o},
