@@ -1,8 +1,9 @@
 // Models derived from ../shared's files for tests of features no shared file has: a copy of a GGUF with F32
 // tensors appended (Llama 3.1's `rope_freqs.weight`, LongRoPE's `rope_factors_long/short.weight`, Gemma 3's
-// Q/K norms), metadata keys renamed by prefix (`gemma2.` to `gemma3.`), removed, added or replaced. Every
-// other metadata entry and every tensor of the source is kept, tensors at their offsets; the new tensors
-// follow the last one. llama.cpp's reference outputs for such a file are made from the file this writes
+// Q/K norms), fused tensors split by rows (GLM-4's separate Q/K/V from Phi-3's attn_qkv), metadata keys
+// renamed by prefix (`gemma2.` to `gemma3.`), removed, added or replaced. Every other metadata entry and
+// every tensor of the source is kept, tensors at their offsets; the new tensors follow the last one.
+// llama.cpp's reference outputs for such a file are made from the file this writes
 // (tests/gpu/parity/README.md).
 #pragma once
 
@@ -28,9 +29,17 @@ struct DerivedTensor {
     std::vector<float> values;
 };
 
+// A 2-D source tensor replaced by consecutive row ranges of it under new names (a fused attn_qkv.weight split
+// into attn_q/k/v.weight): the parts point into the source's data, nothing is copied.
+struct SplitTensor {
+    std::string name;
+    std::vector<std::pair<std::string, uint64_t>> parts; // (name, rows), in row order, rows summing to all
+};
+
 // What a derived model changes in its source: keys are renamed first, then removed, then set.
 struct Derivation {
     std::vector<DerivedTensor> tensors;
+    std::vector<SplitTensor> splits;
     std::pair<std::string, std::string> renamedPrefix;       // every key starting with first: second instead
     std::vector<std::string> removedKeys;                    // (after renaming)
     std::vector<std::pair<std::string, GgufValue>> metadata; // added, or replacing the source's entry
@@ -77,7 +86,10 @@ inline QString writeDerived(const QString& source, const QString& destination, c
     std::vector<std::byte> out;
     appendGgufBytes(out, "GGUF", 4);
     appendGgufPod<uint32_t>(out, 3);
-    appendGgufPod<uint64_t>(out, file->tensors().size() + derivation.tensors.size());
+    uint64_t tensorCount = file->tensors().size() + derivation.tensors.size();
+    for (const SplitTensor& split : derivation.splits)
+        tensorCount += split.parts.size() - 1;
+    appendGgufPod<uint64_t>(out, tensorCount);
     appendGgufPod<uint64_t>(out, keyCount);
     out.insert(out.end(), kv.begin(), kv.end());
     const auto tensorInfo = [&](const std::string& tensorName, const std::vector<uint64_t>& shape,
@@ -89,8 +101,25 @@ inline QString writeDerived(const QString& source, const QString& destination, c
         appendGgufPod<uint32_t>(out, static_cast<uint32_t>(type));
         appendGgufPod<uint64_t>(out, offset);
     };
-    for (const GgufTensorInfo& t : file->tensors())
-        tensorInfo(t.name, t.shape, t.type, t.offset);
+    for (const GgufTensorInfo& t : file->tensors()) {
+        const auto split = std::find_if(derivation.splits.begin(), derivation.splits.end(),
+                                        [&](const SplitTensor& s) { return s.name == t.name; });
+        if (split == derivation.splits.end()) {
+            tensorInfo(t.name, t.shape, t.type, t.offset);
+            continue;
+        }
+        const auto rowBytes = t.shape.size() == 2 ? tensorBytes(t.type, t.shape[0]) : std::nullopt;
+        uint64_t rows = 0;
+        for (const auto& part : split->parts)
+            rows += part.second;
+        if (!rowBytes || rows != t.shape[1])
+            return QStringLiteral("tensor '%1' cannot be split so").arg(QString::fromStdString(t.name));
+        uint64_t offset = t.offset;
+        for (const auto& [partName, partRows] : split->parts) {
+            tensorInfo(partName, {t.shape[0], partRows}, t.type, offset);
+            offset += partRows * *rowBytes;
+        }
+    }
     std::vector<uint64_t> offsets;
     uint64_t end = data.size();
     for (const DerivedTensor& t : derivation.tensors) {
@@ -115,6 +144,7 @@ inline QString writeDerived(const QString& source, const QString& destination, c
 }
 
 // A parity reference's derivation, each part optional: `derived_tensors` ([{"name": ..., "values": [...]}]),
+// `derived_split_tensors` ([{"name": ..., "parts": [{"name": ..., "rows": N}, ...]}]),
 // `derived_renamed_prefix` ({"from": ..., "to": ...}), `derived_removed_metadata` ([key, ...]) and
 // `derived_metadata` ([{"key": ..., "type": "f32" | "u32" | "str" | "bool", "value": ...}]).
 inline Derivation derivation(const QJsonObject& reference) {
@@ -125,6 +155,14 @@ inline Derivation derivation(const QJsonObject& reference) {
         for (const QJsonValue& x : o.value(QStringLiteral("values")).toArray())
             t.values.push_back(static_cast<float>(x.toDouble()));
         d.tensors.push_back(std::move(t));
+    }
+    for (const QJsonValue& v : reference.value(QStringLiteral("derived_split_tensors")).toArray()) {
+        const QJsonObject o = v.toObject();
+        SplitTensor split{o.value(QStringLiteral("name")).toString().toStdString(), {}};
+        for (const QJsonValue& part : o.value(QStringLiteral("parts")).toArray())
+            split.parts.emplace_back(part.toObject().value(QStringLiteral("name")).toString().toStdString(),
+                                     uint64_t(part.toObject().value(QStringLiteral("rows")).toInteger()));
+        d.splits.push_back(std::move(split));
     }
     const QJsonObject renamed = reference.value(QStringLiteral("derived_renamed_prefix")).toObject();
     d.renamedPrefix = {renamed.value(QStringLiteral("from")).toString().toStdString(),
@@ -156,7 +194,8 @@ inline QString writeDerivedModel(const QJsonObject& reference, const QString& de
     if (source.isEmpty())
         return model + QStringLiteral(" is not in DECLAI_MODEL_PATH");
     const Derivation d = derivation(reference);
-    if (d.tensors.empty() && d.metadata.empty() && d.renamedPrefix.first.empty() && d.removedKeys.empty())
+    if (d.tensors.empty() && d.splits.empty() && d.metadata.empty() && d.renamedPrefix.first.empty() &&
+        d.removedKeys.empty())
         return QStringLiteral("the reference derives nothing (no derived_tensors, derived_metadata, ...)");
     return writeDerived(source, destination, d);
 }

@@ -114,6 +114,24 @@ constexpr LayerTensorSpec kGemma3[] = {
     vec(T::PostFfnNorm, "post_ffw_norm.weight", E::Dim),
 };
 
+// GLM-4 (0414): Q/K/V with optional biases, norms after attention and after the FFN as well as before, and
+// a fused [gate | up] FFN.
+constexpr LayerTensorSpec kGlm4[] = {
+    vec(T::AttnNorm, "attn_norm.weight", E::Dim),
+    mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
+    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),
+    mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
+    vec(T::Bq, "attn_q.bias", E::QDim, P::Optional),
+    vec(T::Bk, "attn_k.bias", E::KvDim, P::Optional),
+    vec(T::Bv, "attn_v.bias", E::KvDim, P::Optional),
+    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
+    vec(T::PostAttnNorm, "post_attention_norm.weight", E::Dim),
+    vec(T::FfnNorm, "ffn_norm.weight", E::Dim),
+    mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn2),
+    mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
+    vec(T::PostFfnNorm, "post_ffw_norm.weight", E::Dim),
+};
+
 // Phi-3: fused QKV and fused [gate | up].
 constexpr LayerTensorSpec kPhi3[] = {
     vec(T::AttnNorm, "attn_norm.weight", E::Dim),      mat(T::Wqkv, "attn_qkv.weight", E::Dim, E::QkvDim),
@@ -123,7 +141,7 @@ constexpr LayerTensorSpec kPhi3[] = {
 
 // Modes as llama.cpp's graphs use them (src/llama-model.cpp: llm_build_llama, _qwen2, _qwen3, _gemma2,
 // _phi3, src/models/gemma3.cpp, qwen3moe.cpp, smollm3.cpp, granite.cpp, mistral3.cpp,
-// exaone.cpp, ernie4-5.cpp and llama_model_rope_type).
+// exaone.cpp, ernie4-5.cpp, glm4.cpp and llama_model_rope_type).
 constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "llama", .expertsAllowed = true, .layerTensors = kLlama},
     {.name = "qwen2", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
@@ -139,6 +157,8 @@ constexpr ArchitectureSpec kArchitectures[] = {
     // ERNIE 4.5 dense (llama_model_ernie4_5): llama's dense layer (its graph ignores an attn_output.bias,
     // which is refused here as llama's is).
     {.name = "ernie4_5", .layerTensors = kLlama},
+    // GLM-4-0414 and GLM-Z1 (llama_model_glm4): llama's RoPE order, often on part of each head.
+    {.name = "glm4", .fusedGateUp = true, .layerTensors = kGlm4},
     // Ministral 3 (llama_model_mistral3): llama's layer (experts allowed) with YaRN's keys from the file and
     // the queries' temperature by position.
     {.name = "mistral3",

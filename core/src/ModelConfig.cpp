@@ -468,6 +468,27 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
         return r.error();
     if (auto r = readModes(file, p, c); !r)
         return r.error();
+    // Multi-token-prediction layers (GLM-4.5's nextn) sit in the file past the layers llama.cpp's graph runs,
+    // and M-RoPE (GLM-4V, Qwen2-VL) rotates each head in sections by several position streams; neither is
+    // run here, so such files are refused rather than run wrongly.
+    auto nextn = file.getIntOr(p + "nextn_predict_layers", 0);
+    if (!nextn)
+        return nextn.error();
+    if (*nextn != 0)
+        return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': " + p +
+                                                     "nextn_predict_layers " + std::to_string(*nextn) +
+                                                     ": multi-token-prediction layers are not supported");
+    if (file.find(p + "rope.dimension_sections")) {
+        auto sections = file.getArray(p + "rope.dimension_sections");
+        if (!sections)
+            return sections.error();
+        for (const int64_t section : (*sections)->integers)
+            if (section != 0)
+                return makeError(ErrorCode::Unsupported,
+                                 "model '" + file.path() + "': " + p +
+                                     "rope.dimension_sections asks for multi-section RoPE (M-RoPE), "
+                                     "which is not supported");
+    }
     if (yarn) {
         // After the modes: a window layer's own RoPE (gemma3) would need its own correction dimensions and
         // magnitude, which llama.cpp's graphs do not form either.

@@ -693,6 +693,28 @@ private Q_SLOTS:
                  refused.error().message.c_str());
     }
 
+    // GLM-4.5's multi-token-prediction layers and GLM-4V's M-RoPE are refused naming the key; zero sections
+    // (a text model's file may carry them) load.
+    void nextnLayersAndMropeAreRefused() {
+        const auto load = [](GgufBuilder b, const char* name) {
+            const auto bytes = b.build();
+            auto file = GgufFile::fromMemory(asBytes(bytes), name);
+            auto config = file ? ModelConfig::fromGguf(*file) : Expected<ModelConfig>(file.error());
+            return config ? QString() : QString::fromStdString(config.error().message);
+        };
+        GgufBuilder nextn = tinyLlama();
+        nextn.addU32("llama.nextn_predict_layers", 1);
+        QString message = load(nextn, "nextn.gguf");
+        QVERIFY2(message.contains(QStringLiteral("nextn_predict_layers")), qPrintable(message));
+        GgufBuilder mrope = tinyLlama();
+        mrope.addI32Array("llama.rope.dimension_sections", {8, 12, 12, 0});
+        message = load(mrope, "mrope.gguf");
+        QVERIFY2(message.contains(QStringLiteral("M-RoPE")), qPrintable(message));
+        GgufBuilder zeros = tinyLlama();
+        zeros.addI32Array("llama.rope.dimension_sections", {0, 0, 0, 0});
+        QVERIFY2(load(zeros, "zeros.gguf").isEmpty(), qPrintable(load(zeros, "zeros.gguf")));
+    }
+
     // Qwen 3 MoE: experts in every layer, their width from expert_feed_forward_length (feed_forward_length /
     // expert_used_count when absent, as llama.cpp); a file without experts is refused naming the key.
     void qwen3MoeTakesTheExpertWidth() {

@@ -540,7 +540,8 @@ void TstTokenizer::newerPreTokenizerSplits() {
           std::pair{"pixtral", PreTokenizerKind::LlamaBpe}, std::pair{"gpt-4o", PreTokenizerKind::Gpt4o},
           std::pair{"smollm", PreTokenizerKind::SmolLm}, std::pair{"refact", PreTokenizerKind::Starcoder},
           std::pair{"starcoder", PreTokenizerKind::Starcoder},
-          std::pair{"exaone", PreTokenizerKind::Starcoder}}) {
+          std::pair{"exaone", PreTokenizerKind::Starcoder}, std::pair{"glm4", PreTokenizerKind::ChatGlm4},
+          std::pair{"chatglm-bpe", PreTokenizerKind::ChatGlm4}}) {
         bool known = false;
         QCOMPARE(tokenizer::preTokenizerFromName(name, &known), kind);
         QVERIFY(known);
@@ -584,6 +585,11 @@ void TstTokenizer::preTokenizersOnRelabelledVocab_data() {
                 << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/tekken-strings.inp")
                 << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/%1-strings.out").arg(pre);
     }
+    // GLM-4's expression is Llama 3's, with merges as dbrx: llama.cpp, given the vocabulary relabelled
+    // "glm4", writes dbrx-on-llama-bpe.out byte for byte (data/README.md).
+    QTest::newRow("glm4 llama.cpp's strings")
+        << QStringLiteral("llama-bpe") << QStringLiteral("glm4") << reference("llama-bpe")
+        << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/dbrx-on-llama-bpe.out");
 }
 
 void TstTokenizer::preTokenizersOnRelabelledVocab() {

@@ -458,7 +458,9 @@ private Q_SLOTS:
                   << QStringLiteral("synth-arch-qwen2-Q4_K_M-yarn-p2.json")
                   << QStringLiteral("synth-arch-llama-f16-yarn-p1.json")
                   << QStringLiteral("synth-arch-mistral3-f16-p1.json")
-                  << QStringLiteral("synth-arch-mistral3-Q5_K_M-p2.json");
+                  << QStringLiteral("synth-arch-mistral3-Q5_K_M-p2.json")
+                  << QStringLiteral("synth-arch-glm4-f16-p1.json")
+                  << QStringLiteral("synth-arch-glm4-Q4_K_M-p2.json");
             // (EXAONE and ERNIE 4.5 rows compute what their sources do; synthArchMatchLlamaCpp has those.)
             for (const QString& file : files)
                 QTest::newRow(qPrintable(d + QLatin1Char(' ') + file)) << d << file;

@@ -374,6 +374,11 @@ private Q_SLOTS:
                         .arg(QLatin1String(type), QLatin1String(prompt)));
         // EXAONE 3.x (synth-arch-qwen2 relabelled: biases, NeoX RoPE) and ERNIE 4.5 (synth-arch-llama
         // relabelled): llama.cpp's graphs compute what their sources' do, so these hold the mapping.
+        // GLM-4-0414: synth-arch-phi3 relabelled glm4, its attn_qkv split into Q, K and V, with Q/K/V biases
+        // and post-attention and post-FFN norms added, rotating 32 of 64 dimensions per head.
+        for (const char* type : {"f16", "Q4_K_M"})
+            for (const char* prompt : {"p1", "p2"})
+                add(QStringLiteral("synth-arch-glm4-%1-%2").arg(QLatin1String(type), QLatin1String(prompt)));
         for (const char* model : {"exaone-f16", "exaone-Q4_K_M", "ernie4_5-f16", "ernie4_5-Q5_K_M"})
             for (const char* prompt : {"p1", "p2"})
                 add(QStringLiteral("synth-arch-%1-%2").arg(QLatin1String(model), QLatin1String(prompt)));
@@ -435,6 +440,12 @@ private Q_SLOTS:
             QCOMPARE(config.architecture, std::string(exaone ? "exaone" : "ernie4_5"));
             QCOMPARE(config.spec->rope, exaone ? RopeMode::NeoX : RopeMode::Normal);
             QCOMPARE(config.has(LayerTensor::Bq), exaone); // synth-arch-qwen2 has Q/K/V biases
+        } else if (file.contains(QLatin1String("-glm4-"))) {
+            QCOMPARE(config.architecture, std::string("glm4"));
+            QCOMPARE(config.spec->rope, RopeMode::Normal);
+            QVERIFY(config.has(LayerTensor::Bq) && config.has(LayerTensor::PostAttnNorm) &&
+                    config.has(LayerTensor::PostFfnNorm));
+            QCOMPARE(config.ropeDimensions, int64_t(32));
         } else if (file.contains(QLatin1String("-mistral3-"))) {
             // llama.cpp's log: freq_scale 0.0625, n_ctx_orig_yarn 16, rope_yarn_log_mul 1, "setting new
             // yarn_attn_factor = 1.0000"; corr dims with beta_fast 16 and beta_slow 0.5 from the file.

@@ -165,6 +165,8 @@ private Q_SLOTS:
                               << QStringLiteral("synth-arch-qwen2-Q4_K_M.gguf");
         QTest::newRow("mistral3") << QStringLiteral("synth-arch-mistral3-f16")
                                   << QStringLiteral("synth-arch-llama-f16.gguf");
+        QTest::newRow("glm4") << QStringLiteral("synth-arch-glm4-Q4_K_M")
+                              << QStringLiteral("synth-arch-phi3-Q4_K_M.gguf");
     }
 
     void derivedModelsThroughThePipeline() {

@@ -324,6 +324,7 @@ std::vector<std::string> preTokenizeToWords(PreTokenizerKind kind, std::string_v
         break;
     case PreTokenizerKind::LlamaBpe:
     case PreTokenizerKind::Dbrx:
+    case PreTokenizerKind::ChatGlm4: // llama.cpp's CHATGLM4 expression is LLAMA3's
         segments = splitLlama3Style(cpts, segments, 3);
         break;
     case PreTokenizerKind::Qwen2:

@@ -280,6 +280,8 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromSpec(VocabSpec spec) {
             v.ignoreMerges = true;
             v.addBos = true;
             v.cleanSpaces = v.pre == PreTokenizerKind::LlamaBpe;
+        } else if (v.pre == PreTokenizerKind::ChatGlm4) {
+            v.bos = -1; // llama.cpp clears the default BOS for GLM-4 (a file's bos_token_id still sets one)
         } else if (v.pre == PreTokenizerKind::Qwen2 || v.pre == PreTokenizerKind::SmolLm ||
                    v.pre == PreTokenizerKind::DeepSeekCoder || v.pre == PreTokenizerKind::Gpt4o) {
             v.cleanSpaces = false;
@@ -666,6 +668,8 @@ PreTokenizerKind preTokenizerFromName(std::string_view name, bool* known) {
         {"starcoder", PreTokenizerKind::Starcoder},
         {"refact", PreTokenizerKind::Starcoder},
         {"exaone", PreTokenizerKind::Starcoder}, // EXAONE 3.x: the same expressions, spaces cleaned
+        {"glm4", PreTokenizerKind::ChatGlm4},
+        {"chatglm-bpe", PreTokenizerKind::ChatGlm4},
         {"tekken", PreTokenizerKind::Tekken},
         {"deepseek-coder", PreTokenizerKind::DeepSeekCoder},
         {"gpt-4o", PreTokenizerKind::Gpt4o},

@@ -47,6 +47,7 @@ enum class PreTokenizerKind {
     Tekken,        // "tekken" (Mistral Nemo, Mistral Small 3, Ministral): words split at case changes
     DeepSeekCoder, // "deepseek-coder" (DeepSeek Coder 1.3B-33B, llama architecture)
     Gpt4o,         // "gpt-4o" (Phi-4-mini): Tekken's case split with contractions and 3-digit numbers
+    ChatGlm4,      // "glm4", "chatglm-bpe" (GLM-4): DBRX's split and merges, no default BOS
 };
 
 // Everything the tokenizer reads from the model, so that tests and tools can build one without a file.
