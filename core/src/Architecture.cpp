@@ -141,7 +141,7 @@ constexpr LayerTensorSpec kPhi3[] = {
 
 // Modes as llama.cpp's graphs use them (src/llama-model.cpp: llm_build_llama, _qwen2, _qwen3, _gemma2,
 // _phi3, src/models/gemma3.cpp, qwen3moe.cpp, smollm3.cpp, granite.cpp, mistral3.cpp,
-// exaone.cpp, ernie4-5.cpp, glm4.cpp and llama_model_rope_type).
+// exaone.cpp, ernie4-5.cpp, glm4.cpp, internlm2.cpp and llama_model_rope_type).
 constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "llama", .expertsAllowed = true, .layerTensors = kLlama},
     {.name = "qwen2", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
@@ -154,6 +154,8 @@ constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "granitemoe", .expertsAllowed = true, .readsMultipliers = true, .layerTensors = kLlama},
     // EXAONE 3.0/3.5 (llama_model_exaone): llama's dense layer with optional Q/K/V biases, NeoX RoPE.
     {.name = "exaone", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
+    // InternLM2 / 2.5 (llama_model_internlm2): llama's layer under its name.
+    {.name = "internlm2", .layerTensors = kLlama},
     // ERNIE 4.5 dense (llama_model_ernie4_5): llama's dense layer (its graph ignores an attn_output.bias,
     // which is refused here as llama's is).
     {.name = "ernie4_5", .layerTensors = kLlama},

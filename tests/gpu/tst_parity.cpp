@@ -372,14 +372,16 @@ private Q_SLOTS:
             for (const char* prompt : {"p1", "p2"})
                 add(QStringLiteral("synth-arch-mistral3-%1-%2")
                         .arg(QLatin1String(type), QLatin1String(prompt)));
-        // EXAONE 3.x (synth-arch-qwen2 relabelled: biases, NeoX RoPE) and ERNIE 4.5 (synth-arch-llama
-        // relabelled): llama.cpp's graphs compute what their sources' do, so these hold the mapping.
+        // EXAONE 3.x (synth-arch-qwen2 relabelled: biases, NeoX RoPE), ERNIE 4.5 and InternLM2
+        // (synth-arch-llama relabelled): llama.cpp's graphs compute what their sources' do, so these hold
+        // the mapping.
         // GLM-4-0414: synth-arch-phi3 relabelled glm4, its attn_qkv split into Q, K and V, with Q/K/V biases
         // and post-attention and post-FFN norms added, rotating 32 of 64 dimensions per head.
         for (const char* type : {"f16", "Q4_K_M"})
             for (const char* prompt : {"p1", "p2"})
                 add(QStringLiteral("synth-arch-glm4-%1-%2").arg(QLatin1String(type), QLatin1String(prompt)));
-        for (const char* model : {"exaone-f16", "exaone-Q4_K_M", "ernie4_5-f16", "ernie4_5-Q5_K_M"})
+        for (const char* model : {"exaone-f16", "exaone-Q4_K_M", "ernie4_5-f16", "ernie4_5-Q5_K_M",
+                                  "internlm2-f16", "internlm2-Q5_K_M"})
             for (const char* prompt : {"p1", "p2"})
                 add(QStringLiteral("synth-arch-%1-%2").arg(QLatin1String(model), QLatin1String(prompt)));
     }
@@ -435,9 +437,13 @@ private Q_SLOTS:
             QCOMPARE(config.expertCount, int64_t(4));
             QCOMPARE(config.feedForwardLength, int64_t(512)); // expert_feed_forward_length, not 2048
             QCOMPARE(config.spec->rope, RopeMode::NeoX);
-        } else if (file.contains(QLatin1String("-exaone-")) || file.contains(QLatin1String("-ernie4_5-"))) {
+        } else if (file.contains(QLatin1String("-exaone-")) || file.contains(QLatin1String("-ernie4_5-")) ||
+                   file.contains(QLatin1String("-internlm2-"))) {
             const bool exaone = file.contains(QLatin1String("-exaone-"));
-            QCOMPARE(config.architecture, std::string(exaone ? "exaone" : "ernie4_5"));
+            QCOMPARE(config.architecture,
+                     std::string(exaone                                        ? "exaone"
+                                 : file.contains(QLatin1String("-internlm2-")) ? "internlm2"
+                                                                               : "ernie4_5"));
             QCOMPARE(config.spec->rope, exaone ? RopeMode::NeoX : RopeMode::Normal);
             QCOMPARE(config.has(LayerTensor::Bq), exaone); // synth-arch-qwen2 has Q/K/V biases
         } else if (file.contains(QLatin1String("-glm4-"))) {
