@@ -1,6 +1,7 @@
 // Models derived from ../shared's files for tests of features no shared file has: a copy of a GGUF with F32
 // tensors appended (Llama 3.1's `rope_freqs.weight`, LongRoPE's `rope_factors_long/short.weight`, Gemma 3's
-// Q/K norms), fused tensors split by rows (GLM-4's separate Q/K/V from Phi-3's attn_qkv), metadata keys
+// Q/K norms), fused tensors split by rows (GLM-4's separate Q/K/V from Phi-3's attn_qkv), tensors renamed
+// (OLMo 2's post-norms from llama's pre-norms), metadata keys
 // renamed by prefix (`gemma2.` to `gemma3.`), removed, added or replaced. Every other metadata entry and
 // every tensor of the source is kept, tensors at their offsets; the new tensors follow the last one.
 // llama.cpp's reference outputs for such a file are made from the file this writes
@@ -40,6 +41,9 @@ struct SplitTensor {
 struct Derivation {
     std::vector<DerivedTensor> tensors;
     std::vector<SplitTensor> splits;
+    // Tensors under another name, data unchanged (ggml's reader wants the tensors' data contiguous and in
+    // order, so a derived model renames rather than leaves one out).
+    std::vector<std::pair<std::string, std::string>> renamedTensors;
     std::pair<std::string, std::string> renamedPrefix;       // every key starting with first: second instead
     std::vector<std::string> removedKeys;                    // (after renaming)
     std::vector<std::pair<std::string, GgufValue>> metadata; // added, or replacing the source's entry
@@ -86,6 +90,12 @@ inline QString writeDerived(const QString& source, const QString& destination, c
     std::vector<std::byte> out;
     appendGgufBytes(out, "GGUF", 4);
     appendGgufPod<uint32_t>(out, 3);
+    const auto nameOf = [&](const std::string& name) {
+        for (const auto& [from, to] : derivation.renamedTensors)
+            if (from == name)
+                return to;
+        return name;
+    };
     uint64_t tensorCount = file->tensors().size() + derivation.tensors.size();
     for (const SplitTensor& split : derivation.splits)
         tensorCount += split.parts.size() - 1;
@@ -105,7 +115,7 @@ inline QString writeDerived(const QString& source, const QString& destination, c
         const auto split = std::find_if(derivation.splits.begin(), derivation.splits.end(),
                                         [&](const SplitTensor& s) { return s.name == t.name; });
         if (split == derivation.splits.end()) {
-            tensorInfo(t.name, t.shape, t.type, t.offset);
+            tensorInfo(nameOf(t.name), t.shape, t.type, t.offset);
             continue;
         }
         const auto rowBytes = t.shape.size() == 2 ? tensorBytes(t.type, t.shape[0]) : std::nullopt;
@@ -164,6 +174,9 @@ inline Derivation derivation(const QJsonObject& reference) {
                                      uint64_t(part.toObject().value(QStringLiteral("rows")).toInteger()));
         d.splits.push_back(std::move(split));
     }
+    for (const QJsonValue& v : reference.value(QStringLiteral("derived_renamed_tensors")).toArray())
+        d.renamedTensors.emplace_back(v.toObject().value(QStringLiteral("from")).toString().toStdString(),
+                                      v.toObject().value(QStringLiteral("to")).toString().toStdString());
     const QJsonObject renamed = reference.value(QStringLiteral("derived_renamed_prefix")).toObject();
     d.renamedPrefix = {renamed.value(QStringLiteral("from")).toString().toStdString(),
                        renamed.value(QStringLiteral("to")).toString().toStdString()};
@@ -194,8 +207,8 @@ inline QString writeDerivedModel(const QJsonObject& reference, const QString& de
     if (source.isEmpty())
         return model + QStringLiteral(" is not in DECLAI_MODEL_PATH");
     const Derivation d = derivation(reference);
-    if (d.tensors.empty() && d.splits.empty() && d.metadata.empty() && d.renamedPrefix.first.empty() &&
-        d.removedKeys.empty())
+    if (d.tensors.empty() && d.splits.empty() && d.renamedTensors.empty() && d.metadata.empty() &&
+        d.renamedPrefix.first.empty() && d.removedKeys.empty())
         return QStringLiteral("the reference derives nothing (no derived_tensors, derived_metadata, ...)");
     return writeDerived(source, destination, d);
 }

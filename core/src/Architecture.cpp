@@ -132,6 +132,25 @@ constexpr LayerTensorSpec kGlm4[] = {
     vec(T::PostFfnNorm, "post_ffw_norm.weight", E::Dim),
 };
 
+// OLMo 2: no norm before attention or the FFN, norms after both; RMSNorm over all of Q and all of K (one
+// weight per value, not per head dimension).
+constexpr LayerTensorSpec kOlmo2[] = {
+    mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
+    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),
+    mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
+    vec(T::Bq, "attn_q.bias", E::QDim, P::Optional),
+    vec(T::Bk, "attn_k.bias", E::KvDim, P::Optional),
+    vec(T::Bv, "attn_v.bias", E::KvDim, P::Optional),
+    vec(T::QNorm, "attn_q_norm.weight", E::QDim),
+    vec(T::KNorm, "attn_k_norm.weight", E::KvDim),
+    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
+    vec(T::PostAttnNorm, "post_attention_norm.weight", E::Dim),
+    mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn),
+    mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn),
+    mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
+    vec(T::PostFfnNorm, "post_ffw_norm.weight", E::Dim),
+};
+
 // Phi-3: fused QKV and fused [gate | up].
 constexpr LayerTensorSpec kPhi3[] = {
     vec(T::AttnNorm, "attn_norm.weight", E::Dim),      mat(T::Wqkv, "attn_qkv.weight", E::Dim, E::QkvDim),
@@ -141,7 +160,7 @@ constexpr LayerTensorSpec kPhi3[] = {
 
 // Modes as llama.cpp's graphs use them (src/llama-model.cpp: llm_build_llama, _qwen2, _qwen3, _gemma2,
 // _phi3, src/models/gemma3.cpp, qwen3moe.cpp, smollm3.cpp, granite.cpp, mistral3.cpp,
-// exaone.cpp, ernie4-5.cpp, glm4.cpp, internlm2.cpp and llama_model_rope_type).
+// exaone.cpp, ernie4-5.cpp, glm4.cpp, internlm2.cpp, olmo2.cpp and llama_model_rope_type).
 constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "llama", .expertsAllowed = true, .layerTensors = kLlama},
     {.name = "qwen2", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
@@ -154,6 +173,8 @@ constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "granitemoe", .expertsAllowed = true, .readsMultipliers = true, .layerTensors = kLlama},
     // EXAONE 3.0/3.5 (llama_model_exaone): llama's dense layer with optional Q/K/V biases, NeoX RoPE.
     {.name = "exaone", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
+    // OLMo 2 (llama_model_olmo2 without a window; OLMo 3's sliding-window layers are refused).
+    {.name = "olmo2", .rope = RopeMode::NeoX, .refusesSlidingWindow = true, .layerTensors = kOlmo2},
     // InternLM2 / 2.5 (llama_model_internlm2): llama's layer under its name.
     {.name = "internlm2", .layerTensors = kLlama},
     // ERNIE 4.5 dense (llama_model_ernie4_5): llama's dense layer (its graph ignores an attn_output.bias,

@@ -468,6 +468,16 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
         return r.error();
     if (auto r = readModes(file, p, c); !r)
         return r.error();
+    if (c.spec->refusesSlidingWindow) {
+        auto window = file.getIntOr(p + "attention.sliding_window", 0);
+        if (!window)
+            return window.error();
+        if (*window > 0)
+            return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': " + p +
+                                                         "attention.sliding_window " + std::to_string(*window) +
+                                                         ": sliding-window layers are not supported for " +
+                                                         c.architecture + " (OLMo 3)");
+    }
     // Multi-token-prediction layers (GLM-4.5's nextn) sit in the file past the layers llama.cpp's graph runs,
     // and M-RoPE (GLM-4V, Qwen2-VL) rotates each head in sections by several position streams; neither is
     // run here, so such files are refused rather than run wrongly.

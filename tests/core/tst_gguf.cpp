@@ -693,6 +693,41 @@ private Q_SLOTS:
                  refused.error().message.c_str());
     }
 
+    // OLMo 2: no pre-norms, whole-row Q/K norms; OLMo 3's window is refused naming the key.
+    void olmo2TablesAndWindowRefusal() {
+        const auto build = [](bool window) {
+            GgufBuilder b = tinyModel("olmo2", 1,
+                                      {{"attn_q.weight", {8, 8}},
+                                       {"attn_k.weight", {8, 8}},
+                                       {"attn_v.weight", {8, 8}},
+                                       {"attn_q_norm.weight", {8}},
+                                       {"attn_k_norm.weight", {8}},
+                                       {"attn_output.weight", {8, 8}},
+                                       {"post_attention_norm.weight", {8}},
+                                       {"ffn_gate.weight", {8, 16}},
+                                       {"ffn_up.weight", {8, 16}},
+                                       {"ffn_down.weight", {16, 8}},
+                                       {"post_ffw_norm.weight", {8}}});
+            if (window)
+                b.addU32("olmo2.attention.sliding_window", 4096);
+            return b.build();
+        };
+        const auto plainBytes = build(false);
+        auto plainFile = GgufFile::fromMemory(asBytes(plainBytes), "olmo2.gguf");
+        QVERIFY(plainFile);
+        auto plain = ModelConfig::fromGguf(*plainFile);
+        QVERIFY2(plain, plain ? "" : plain.error().message.c_str());
+        QVERIFY(!plain->has(LayerTensor::AttnNorm) && !plain->has(LayerTensor::FfnNorm));
+        QVERIFY(plain->has(LayerTensor::QNorm) && plain->has(LayerTensor::PostFfnNorm));
+        const auto windowBytes = build(true);
+        auto windowFile = GgufFile::fromMemory(asBytes(windowBytes), "olmo3.gguf");
+        QVERIFY(windowFile);
+        auto refused = ModelConfig::fromGguf(*windowFile);
+        QVERIFY(!refused);
+        QVERIFY2(QString::fromStdString(refused.error().message).contains(QStringLiteral("sliding_window")),
+                 refused.error().message.c_str());
+    }
+
     // GLM-4.5's multi-token-prediction layers and GLM-4V's M-RoPE are refused naming the key; zero sections
     // (a text model's file may carry them) load.
     void nextnLayersAndMropeAreRefused() {

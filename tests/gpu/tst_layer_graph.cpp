@@ -259,6 +259,29 @@ private Q_SLOTS:
         QCOMPARE(run(c, LayerWeights{}, 0), expected);
     }
 
+    // OLMo 2: no pre-norms (the hidden state goes straight into the products), Q/K norms, post-norms.
+    void olmo2() {
+        ModelConfig c = configFor("olmo2");
+        QVERIFY(c.spec);
+        LayerWeights w;
+        w.qNorm = w.kNorm = w.postAttnNorm = w.postFfnNorm = {1.0f};
+        const std::vector<std::string> expected = {"layer 0",
+                                                   "project hidden: wq->q wk->k wv->v",
+                                                   "headNorm q qNorm",
+                                                   "headNorm k kNorm",
+                                                   "rope neox",
+                                                   "attention scale 0.125000",
+                                                   "project attnOut: wo->proj",
+                                                   "rmsNorm proj postAttnNorm -> normed",
+                                                   "add hidden += normed",
+                                                   "project hidden: gate->gate up->up",
+                                                   "gated silu",
+                                                   "project up: down->proj",
+                                                   "rmsNorm proj postFfnNorm -> normed",
+                                                   "add hidden += normed"};
+        QCOMPARE(run(c, w, 0), expected);
+    }
+
     // Post-norms before each residual add, GeGLU, pre-scaled queries, soft-cap, a window on even layers only.
     void gemma2() {
         ModelConfig c = configFor("gemma2");

@@ -380,6 +380,11 @@ private Q_SLOTS:
         for (const char* type : {"f16", "Q4_K_M"})
             for (const char* prompt : {"p1", "p2"})
                 add(QStringLiteral("synth-arch-glm4-%1-%2").arg(QLatin1String(type), QLatin1String(prompt)));
+        // OLMo 2: synth-arch-llama relabelled olmo2, its pre-norms renamed post-norms and full-width Q and K
+        // norms added.
+        for (const char* type : {"f16", "Q5_K_M"})
+            for (const char* prompt : {"p1", "p2"})
+                add(QStringLiteral("synth-arch-olmo2-%1-%2").arg(QLatin1String(type), QLatin1String(prompt)));
         for (const char* model : {"exaone-f16", "exaone-Q4_K_M", "ernie4_5-f16", "ernie4_5-Q5_K_M",
                                   "internlm2-f16", "internlm2-Q5_K_M"})
             for (const char* prompt : {"p1", "p2"})
@@ -446,6 +451,11 @@ private Q_SLOTS:
                                                                                : "ernie4_5"));
             QCOMPARE(config.spec->rope, exaone ? RopeMode::NeoX : RopeMode::Normal);
             QCOMPARE(config.has(LayerTensor::Bq), exaone); // synth-arch-qwen2 has Q/K/V biases
+        } else if (file.contains(QLatin1String("-olmo2-"))) {
+            QCOMPARE(config.architecture, std::string("olmo2"));
+            QCOMPARE(config.spec->rope, RopeMode::NeoX);
+            QVERIFY(!config.has(LayerTensor::AttnNorm) && !config.has(LayerTensor::FfnNorm));
+            QCOMPARE((*weights)->layer(0).qNorm.size(), size_t(config.qDim())); // the whole row
         } else if (file.contains(QLatin1String("-glm4-"))) {
             QCOMPARE(config.architecture, std::string("glm4"));
             QCOMPARE(config.spec->rope, RopeMode::Normal);

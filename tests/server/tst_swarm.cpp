@@ -167,6 +167,8 @@ private Q_SLOTS:
                                   << QStringLiteral("synth-arch-llama-f16.gguf");
         QTest::newRow("glm4") << QStringLiteral("synth-arch-glm4-Q4_K_M")
                               << QStringLiteral("synth-arch-phi3-Q4_K_M.gguf");
+        QTest::newRow("olmo2") << QStringLiteral("synth-arch-olmo2-Q5_K_M")
+                               << QStringLiteral("synth-arch-llama-Q5_K_M.gguf");
     }
 
     void derivedModelsThroughThePipeline() {

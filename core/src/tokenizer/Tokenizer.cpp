@@ -655,6 +655,8 @@ PreTokenizerKind preTokenizerFromName(std::string_view name, bool* known) {
         {"default", PreTokenizerKind::Default},
         {"gpt-2", PreTokenizerKind::Gpt2},
         {"phi-2", PreTokenizerKind::Gpt2},
+        {"olmo", PreTokenizerKind::Gpt2}, // llama.cpp's OLMO and MPT types: GPT-2's expression
+        {"mpt", PreTokenizerKind::Gpt2},
         {"llama-bpe", PreTokenizerKind::LlamaBpe},
         {"llama3", PreTokenizerKind::LlamaBpe},
         {"llama-v3", PreTokenizerKind::LlamaBpe},

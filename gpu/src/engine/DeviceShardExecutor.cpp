@@ -426,8 +426,10 @@ public:
         const bool isQ = x == LayerBuffer::Q;
         gpu::DeviceBuffer*& current = isQ ? m_q : m_k;
         gpu::DeviceBuffer* normed = isQ ? m_a.qNormed.get() : m_a.kNormed.get();
-        const int64_t heads = isQ ? m_c.headCount : m_c.kvHeadCount;
-        if (auto r = m_d.rmsNorm(*current, *vector(weight), *normed, m_c.headDim, m_nTokens * heads,
+        // Groups as wide as the weight: each head (qwen3) or the whole row (olmo2).
+        const auto group = static_cast<int64_t>(m_e.m_weights->layer(m_layer).vector(weight)->size());
+        const int64_t rowWidth = isQ ? m_c.qDim() : m_c.kvDim();
+        if (auto r = m_d.rmsNorm(*current, *vector(weight), *normed, group, m_nTokens * (rowWidth / group),
                                  m_c.rmsNormEps);
             !r)
             return r;

@@ -1,5 +1,7 @@
 #include "declai/gpu/LayerGraph.h"
 
+#include <algorithm>
+
 namespace declai {
 
 #define DECLAI_GRAPH_STEP(expr)                                                                              \
@@ -19,14 +21,24 @@ Expected<void> runLayerGraph(LayerOps& ops, const ModelConfig& c, const LayerWei
         return c.residualScale != 1.0f ? ops.addScaled(B::Hidden, y, c.residualScale) : ops.add(B::Hidden, y);
     };
 
-    // Attention block.
-    DECLAI_GRAPH_STEP(ops.rmsNorm(B::Hidden, T::AttnNorm, B::Normed));
+    // Attention block. Its input is the normed hidden state, or the hidden state itself where the
+    // architecture has no pre-norm (olmo2).
+    // Whether the architecture's table has a tensor (a config without a spec runs llama's layer).
+    const auto archHas = [&](LayerTensor role) {
+        return arch.layerTensors.empty() ||
+               std::any_of(arch.layerTensors.begin(), arch.layerTensors.end(),
+                           [role](const LayerTensorSpec& t) { return t.role == role; });
+    };
+    const bool attnPreNorm = archHas(T::AttnNorm);
+    if (attnPreNorm)
+        DECLAI_GRAPH_STEP(ops.rmsNorm(B::Hidden, T::AttnNorm, B::Normed));
+    const LayerBuffer attnIn = attnPreNorm ? B::Normed : B::Hidden;
     if (w.wqkv.data) {
         const LayerBuffer qkv[] = {B::Q, B::K, B::V};
-        DECLAI_GRAPH_STEP(ops.projectSplit(B::Normed, T::Wqkv, qkv));
+        DECLAI_GRAPH_STEP(ops.projectSplit(attnIn, T::Wqkv, qkv));
     } else {
         const LayerProduct qkv[] = {{T::Wq, B::Q}, {T::Wk, B::K}, {T::Wv, B::V}};
-        DECLAI_GRAPH_STEP(ops.project(B::Normed, qkv));
+        DECLAI_GRAPH_STEP(ops.project(attnIn, qkv));
     }
     // Biases, then per-head Q/K norms, then RoPE.
     if (!w.bq.empty())
@@ -56,16 +68,19 @@ Expected<void> runLayerGraph(LayerOps& ops, const ModelConfig& c, const LayerWei
     }
 
     // Feed-forward block: a gated FFN (SwiGLU or GeGLU) or a mixture of such experts.
-    DECLAI_GRAPH_STEP(ops.rmsNorm(B::Hidden, T::FfnNorm, B::Normed));
+    const bool ffnPreNorm = archHas(T::FfnNorm);
+    if (ffnPreNorm)
+        DECLAI_GRAPH_STEP(ops.rmsNorm(B::Hidden, T::FfnNorm, B::Normed));
+    const LayerBuffer ffnIn = ffnPreNorm ? B::Normed : B::Hidden;
     if (c.expertCount > 0) {
-        DECLAI_GRAPH_STEP(ops.experts(arch.activation));
+        DECLAI_GRAPH_STEP(ops.experts(arch.activation)); // experts' tables always have the pre-norm
     } else {
         if (arch.fusedGateUp) { // ffn_up holds [gate | up] rows
             const LayerBuffer gateUp[] = {B::Gate, B::Up};
-            DECLAI_GRAPH_STEP(ops.projectSplit(B::Normed, T::Up, gateUp));
+            DECLAI_GRAPH_STEP(ops.projectSplit(ffnIn, T::Up, gateUp));
         } else {
             const LayerProduct gateUp[] = {{T::Gate, B::Gate}, {T::Up, B::Up}};
-            DECLAI_GRAPH_STEP(ops.project(B::Normed, gateUp));
+            DECLAI_GRAPH_STEP(ops.project(ffnIn, gateUp));
         }
         DECLAI_GRAPH_STEP(ops.gatedActivation(arch.activation));
         const LayerProduct down[] = {{T::Down, B::Proj}};

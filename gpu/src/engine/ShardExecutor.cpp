@@ -267,13 +267,13 @@ public:
 
     Expected<void> headNorm(LayerBuffer x, LayerTensor weight) override {
         const int64_t n = width(x);
-        const int64_t headDim = m_c.headDim;
+        const std::vector<float>& w = *m_w->vector(weight);
+        const auto group = static_cast<int64_t>(w.size()); // headDim, or the whole row (ModelConfig checks)
         float* values = buffer(x);
-        const float* wv = m_w->vector(weight)->data();
         forEachToken([&](int64_t t) {
             float* row = values + t * n;
-            for (int64_t h = 0; h < n / headDim; ++h)
-                cpu::rmsNorm(row + h * headDim, wv, headDim, m_c.rmsNormEps, row + h * headDim);
+            for (int64_t h = 0; h < n / group; ++h)
+                cpu::rmsNorm(row + h * group, w.data(), group, m_c.rmsNormEps, row + h * group);
         });
         return {};
     }

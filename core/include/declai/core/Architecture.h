@@ -84,6 +84,9 @@ struct ArchitectureSpec {
     bool slidingWindowRope = false;
     // llama.cpp's defaults when the file lacks the key (gemma2: window 4096, caps 50 and 30).
     int64_t defaultSlidingWindow = 0;
+    // A positive attention.sliding_window is refused (olmo2: OLMo 3's window layers, which llama.cpp runs
+    // with their own RoPE; not run here).
+    bool refusesSlidingWindow = false;
     float defaultAttentionSoftCap = 0.0f;
     float defaultFinalSoftCap = 0.0f;
     bool expertsAllowed = false; // reads expert_count / expert_used_count

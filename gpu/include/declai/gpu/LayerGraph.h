@@ -73,7 +73,8 @@ public:
                                                       std::span<const LayerBuffer> outs) = 0;
     // x[row] += bias for every row.
     [[nodiscard]] virtual Expected<void> addBias(LayerBuffer x, LayerTensor bias) = 0;
-    // RMSNorm of every head of Q or K (headDim values each) with one shared weight, in place.
+    // RMSNorm of Q or K in groups as wide as the weight, in place: every head with one shared weight of
+    // headDim values (qwen3), or the whole row with a weight per value (olmo2).
     [[nodiscard]] virtual Expected<void> headNorm(LayerBuffer x, LayerTensor weight) = 0;
     // Rotates the first ropeDimensions values of every head of Q and K by each row's position.
     [[nodiscard]] virtual Expected<void> rope(RopeMode mode) = 0;
