@@ -151,6 +151,24 @@ constexpr LayerTensorSpec kOlmo2[] = {
     vec(T::PostFfnNorm, "post_ffw_norm.weight", E::Dim),
 };
 
+// EXAONE 4.0: OLMo 2's layout (no pre-norms, post-norms) with per-head Q/K norms.
+constexpr LayerTensorSpec kExaone4[] = {
+    mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
+    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),
+    mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
+    vec(T::Bq, "attn_q.bias", E::QDim, P::Optional),
+    vec(T::Bk, "attn_k.bias", E::KvDim, P::Optional),
+    vec(T::Bv, "attn_v.bias", E::KvDim, P::Optional),
+    vec(T::QNorm, "attn_q_norm.weight", E::HeadDim),
+    vec(T::KNorm, "attn_k_norm.weight", E::HeadDim),
+    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
+    vec(T::PostAttnNorm, "post_attention_norm.weight", E::Dim),
+    mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn),
+    mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn),
+    mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
+    vec(T::PostFfnNorm, "post_ffw_norm.weight", E::Dim),
+};
+
 // Phi-3: fused QKV and fused [gate | up].
 constexpr LayerTensorSpec kPhi3[] = {
     vec(T::AttnNorm, "attn_norm.weight", E::Dim),      mat(T::Wqkv, "attn_qkv.weight", E::Dim, E::QkvDim),
@@ -160,7 +178,7 @@ constexpr LayerTensorSpec kPhi3[] = {
 
 // Modes as llama.cpp's graphs use them (src/llama-model.cpp: llm_build_llama, _qwen2, _qwen3, _gemma2,
 // _phi3, src/models/gemma3.cpp, qwen3moe.cpp, smollm3.cpp, granite.cpp, mistral3.cpp,
-// exaone.cpp, ernie4-5.cpp, glm4.cpp, internlm2.cpp, olmo2.cpp and llama_model_rope_type).
+// exaone.cpp, ernie4-5.cpp, glm4.cpp, internlm2.cpp, olmo2.cpp, exaone4.cpp and llama_model_rope_type).
 constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "llama", .expertsAllowed = true, .layerTensors = kLlama},
     {.name = "qwen2", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
@@ -175,6 +193,9 @@ constexpr ArchitectureSpec kArchitectures[] = {
     {.name = "exaone", .rope = RopeMode::NeoX, .layerTensors = kQwen2},
     // OLMo 2 (llama_model_olmo2 without a window; OLMo 3's sliding-window layers are refused).
     {.name = "olmo2", .rope = RopeMode::NeoX, .refusesSlidingWindow = true, .layerTensors = kOlmo2},
+    // EXAONE 4.0 1.2B (llama_model_exaone4). llama.cpp gives a 64-layer file (EXAONE 4.0 32B) sliding-window
+    // layers with RoPE and global ones without, which is refused.
+    {.name = "exaone4", .rope = RopeMode::NeoX, .windowLayoutLayerCount = 64, .layerTensors = kExaone4},
     // InternLM2 / 2.5 (llama_model_internlm2): llama's layer under its name.
     {.name = "internlm2", .layerTensors = kLlama},
     // ERNIE 4.5 dense (llama_model_ernie4_5): llama's dense layer (its graph ignores an attn_output.bias,

@@ -468,15 +468,21 @@ Expected<ModelConfig> ModelConfig::fromGguf(const GgufFile& file) {
         return r.error();
     if (auto r = readModes(file, p, c); !r)
         return r.error();
+    if (c.spec->windowLayoutLayerCount > 0 && c.layerCount == c.spec->windowLayoutLayerCount)
+        return makeError(ErrorCode::Unsupported,
+                         "model '" + file.path() + "': " + c.architecture + " with " +
+                             std::to_string(c.layerCount) +
+                             " layers runs sliding-window layers with RoPE and global layers without "
+                             "(EXAONE 4.0 32B's layout), which is not supported");
     if (c.spec->refusesSlidingWindow) {
         auto window = file.getIntOr(p + "attention.sliding_window", 0);
         if (!window)
             return window.error();
         if (*window > 0)
-            return makeError(ErrorCode::Unsupported, "model '" + file.path() + "': " + p +
-                                                         "attention.sliding_window " + std::to_string(*window) +
-                                                         ": sliding-window layers are not supported for " +
-                                                         c.architecture + " (OLMo 3)");
+            return makeError(ErrorCode::Unsupported,
+                             "model '" + file.path() + "': " + p + "attention.sliding_window " +
+                                 std::to_string(*window) + ": sliding-window layers are not supported for " +
+                                 c.architecture + " (OLMo 3)");
     }
     // Multi-token-prediction layers (GLM-4.5's nextn) sit in the file past the layers llama.cpp's graph runs,
     // and M-RoPE (GLM-4V, Qwen2-VL) rotates each head in sections by several position streams; neither is

@@ -722,6 +722,22 @@ private Q_SLOTS:
         QVERIFY2(message.contains(QStringLiteral("sliding_window")), qPrintable(message));
     }
 
+    // EXAONE 4.0 32B's 64-layer window layout (llama.cpp's rule by layer count) is refused; other depths
+    // load.
+    void exaone4WindowLayoutIsRefused() {
+        const TensorShapes layer = {
+            {"attn_q.weight", {8, 8}},           {"attn_k.weight", {8, 8}},    {"attn_v.weight", {8, 8}},
+            {"attn_q_norm.weight", {4}},         {"attn_k_norm.weight", {4}},  {"attn_output.weight", {8, 8}},
+            {"post_attention_norm.weight", {8}}, {"ffn_gate.weight", {8, 16}}, {"ffn_up.weight", {8, 16}},
+            {"ffn_down.weight", {16, 8}},        {"post_ffw_norm.weight", {8}}};
+        GgufBuilder small = tinyModel("exaone4", 2, layer);
+        QString message = refusalOf(small, "exaone4-small.gguf");
+        QVERIFY2(message.isEmpty(), qPrintable(message));
+        GgufBuilder deep = tinyModel("exaone4", 64, layer);
+        message = refusalOf(deep, "exaone4-32b.gguf");
+        QVERIFY2(message.contains(QStringLiteral("64 layers")), qPrintable(message));
+    }
+
     // GLM-4.5's multi-token-prediction layers and GLM-4V's M-RoPE are refused naming the key; zero sections
     // (a text model's file may carry them) load.
     void nextnLayersAndMropeAreRefused() {

@@ -542,7 +542,7 @@ void TstTokenizer::newerPreTokenizerSplits() {
           std::pair{"starcoder", PreTokenizerKind::Starcoder},
           std::pair{"exaone", PreTokenizerKind::Starcoder}, std::pair{"glm4", PreTokenizerKind::ChatGlm4},
           std::pair{"chatglm-bpe", PreTokenizerKind::ChatGlm4}, std::pair{"olmo", PreTokenizerKind::Gpt2},
-          std::pair{"mpt", PreTokenizerKind::Gpt2}}) {
+          std::pair{"mpt", PreTokenizerKind::Gpt2}, std::pair{"exaone4", PreTokenizerKind::Gpt2}}) {
         bool known = false;
         QCOMPARE(tokenizer::preTokenizerFromName(name, &known), kind);
         QVERIFY(known);

@@ -462,7 +462,8 @@ private Q_SLOTS:
                   << QStringLiteral("synth-arch-glm4-f16-p1.json")
                   << QStringLiteral("synth-arch-glm4-Q4_K_M-p2.json")
                   << QStringLiteral("synth-arch-olmo2-f16-p2.json")
-                  << QStringLiteral("synth-arch-olmo2-Q5_K_M-p1.json");
+                  << QStringLiteral("synth-arch-olmo2-Q5_K_M-p1.json")
+                  << QStringLiteral("synth-arch-exaone4-Q4_K_M-p1.json");
             // (EXAONE and ERNIE 4.5 rows compute what their sources do; synthArchMatchLlamaCpp has those.)
             for (const QString& file : files)
                 QTest::newRow(qPrintable(d + QLatin1Char(' ') + file)) << d << file;

@@ -385,6 +385,12 @@ private Q_SLOTS:
         for (const char* type : {"f16", "Q5_K_M"})
             for (const char* prompt : {"p1", "p2"})
                 add(QStringLiteral("synth-arch-olmo2-%1-%2").arg(QLatin1String(type), QLatin1String(prompt)));
+        // EXAONE 4.0: synth-arch-qwen3 relabelled exaone4 with its pre-norms renamed post-norms (OLMo 2's
+        // layout with per-head Q/K norms).
+        for (const char* type : {"f16", "Q4_K_M"})
+            for (const char* prompt : {"p1", "p2"})
+                add(QStringLiteral("synth-arch-exaone4-%1-%2")
+                        .arg(QLatin1String(type), QLatin1String(prompt)));
         for (const char* model : {"exaone-f16", "exaone-Q4_K_M", "ernie4_5-f16", "ernie4_5-Q5_K_M",
                                   "internlm2-f16", "internlm2-Q5_K_M"})
             for (const char* prompt : {"p1", "p2"})
@@ -451,6 +457,10 @@ private Q_SLOTS:
                                                                                : "ernie4_5"));
             QCOMPARE(config.spec->rope, exaone ? RopeMode::NeoX : RopeMode::Normal);
             QCOMPARE(config.has(LayerTensor::Bq), exaone); // synth-arch-qwen2 has Q/K/V biases
+        } else if (file.contains(QLatin1String("-exaone4-"))) {
+            QCOMPARE(config.architecture, std::string("exaone4"));
+            QVERIFY(!config.has(LayerTensor::AttnNorm) && config.has(LayerTensor::PostAttnNorm));
+            QCOMPARE((*weights)->layer(0).qNorm.size(), size_t(config.headDim)); // per head
         } else if (file.contains(QLatin1String("-olmo2-"))) {
             QCOMPARE(config.architecture, std::string("olmo2"));
             QCOMPARE(config.spec->rope, RopeMode::NeoX);

@@ -657,6 +657,7 @@ PreTokenizerKind preTokenizerFromName(std::string_view name, bool* known) {
         {"phi-2", PreTokenizerKind::Gpt2},
         {"olmo", PreTokenizerKind::Gpt2}, // llama.cpp's OLMO and MPT types: GPT-2's expression
         {"mpt", PreTokenizerKind::Gpt2},
+        {"exaone4", PreTokenizerKind::Gpt2}, // EXAONE 4.0: llama.cpp maps it to GPT-2's type
         {"llama-bpe", PreTokenizerKind::LlamaBpe},
         {"llama3", PreTokenizerKind::LlamaBpe},
         {"llama-v3", PreTokenizerKind::LlamaBpe},

@@ -87,6 +87,9 @@ struct ArchitectureSpec {
     // A positive attention.sliding_window is refused (olmo2: OLMo 3's window layers, which llama.cpp runs
     // with their own RoPE; not run here).
     bool refusesSlidingWindow = false;
+    // A file with exactly this many layers is refused (exaone4: llama.cpp lays 64-layer files out with
+    // sliding-window layers that rotate and global layers that do not, by layer count; not run here).
+    int64_t windowLayoutLayerCount = 0;
     float defaultAttentionSoftCap = 0.0f;
     float defaultFinalSoftCap = 0.0f;
     bool expertsAllowed = false; // reads expert_count / expert_used_count

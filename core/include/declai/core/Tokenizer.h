@@ -38,7 +38,7 @@ enum class VocabKind {
 // vocabularies without the key: [\p{P}$+<=>^~|]+, then the GPT-2 regex, then \p{N}+, then [0-9]{3}.
 enum class PreTokenizerKind {
     Default,
-    Gpt2,          // "gpt-2", "phi-2", "olmo", "mpt"
+    Gpt2,          // "gpt-2", "phi-2", "olmo", "mpt", "exaone4"
     LlamaBpe,      // "llama-bpe", "llama3", "llama-v3", "falcon3", "pixtral"
     Dbrx,          // "dbrx", "smaug-bpe": Llama 3's split, merges even for whole-word tokens
     Qwen2,         // "qwen2", "deepseek-r1-qwen"
