@@ -1,5 +1,7 @@
 #include "declai/core/Architecture.h"
 
+#include <array>
+
 namespace declai {
 namespace {
 
@@ -132,42 +134,28 @@ constexpr LayerTensorSpec kGlm4[] = {
     vec(T::PostFfnNorm, "post_ffw_norm.weight", E::Dim),
 };
 
-// OLMo 2: no norm before attention or the FFN, norms after both; RMSNorm over all of Q and all of K (one
-// weight per value, not per head dimension).
-constexpr LayerTensorSpec kOlmo2[] = {
-    mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
-    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),
-    mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
-    vec(T::Bq, "attn_q.bias", E::QDim, P::Optional),
-    vec(T::Bk, "attn_k.bias", E::KvDim, P::Optional),
-    vec(T::Bv, "attn_v.bias", E::KvDim, P::Optional),
-    vec(T::QNorm, "attn_q_norm.weight", E::QDim),
-    vec(T::KNorm, "attn_k_norm.weight", E::KvDim),
-    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
-    vec(T::PostAttnNorm, "post_attention_norm.weight", E::Dim),
-    mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn),
-    mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn),
-    mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
-    vec(T::PostFfnNorm, "post_ffw_norm.weight", E::Dim),
-};
-
-// EXAONE 4.0: OLMo 2's layout (no pre-norms, post-norms) with per-head Q/K norms.
-constexpr LayerTensorSpec kExaone4[] = {
-    mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
-    mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),
-    mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
-    vec(T::Bq, "attn_q.bias", E::QDim, P::Optional),
-    vec(T::Bk, "attn_k.bias", E::KvDim, P::Optional),
-    vec(T::Bv, "attn_v.bias", E::KvDim, P::Optional),
-    vec(T::QNorm, "attn_q_norm.weight", E::HeadDim),
-    vec(T::KNorm, "attn_k_norm.weight", E::HeadDim),
-    mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
-    vec(T::PostAttnNorm, "post_attention_norm.weight", E::Dim),
-    mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn),
-    mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn),
-    mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
-    vec(T::PostFfnNorm, "post_ffw_norm.weight", E::Dim),
-};
+// OLMo 2 and EXAONE 4.0: no norm before attention or the FFN, norms after both, and RMSNorm of Q and K over
+// their norm's extent: the whole row (OLMo 2: one weight per value) or each head (EXAONE 4.0).
+constexpr std::array<LayerTensorSpec, 14> postNormLayer(E qNorm, E kNorm) {
+    return {{
+        mat(T::Wq, "attn_q.weight", E::Dim, E::QDim),
+        mat(T::Wk, "attn_k.weight", E::Dim, E::KvDim),
+        mat(T::Wv, "attn_v.weight", E::Dim, E::KvDim),
+        vec(T::Bq, "attn_q.bias", E::QDim, P::Optional),
+        vec(T::Bk, "attn_k.bias", E::KvDim, P::Optional),
+        vec(T::Bv, "attn_v.bias", E::KvDim, P::Optional),
+        vec(T::QNorm, "attn_q_norm.weight", qNorm),
+        vec(T::KNorm, "attn_k_norm.weight", kNorm),
+        mat(T::Wo, "attn_output.weight", E::QDim, E::Dim),
+        vec(T::PostAttnNorm, "post_attention_norm.weight", E::Dim),
+        mat(T::Gate, "ffn_gate.weight", E::Dim, E::Ffn),
+        mat(T::Up, "ffn_up.weight", E::Dim, E::Ffn),
+        mat(T::Down, "ffn_down.weight", E::Ffn, E::Dim),
+        vec(T::PostFfnNorm, "post_ffw_norm.weight", E::Dim),
+    }};
+}
+constexpr auto kOlmo2 = postNormLayer(E::QDim, E::KvDim);
+constexpr auto kExaone4 = postNormLayer(E::HeadDim, E::HeadDim);
 
 // Phi-3: fused QKV and fused [gate | up].
 constexpr LayerTensorSpec kPhi3[] = {
