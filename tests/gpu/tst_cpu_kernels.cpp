@@ -913,6 +913,136 @@ private Q_SLOTS:
         }
     }
 
+    // Q4_0 and Q4_K in 16-row strips (WeightLayout::Strips16): the layout is the one described (checked byte
+    // by byte here, independently of the packer) and unpacks to the rows; each table's strip kernels give its
+    // row kernels' bits for every token count (run, and runLlamaBatch: a prompt's own rounding); and
+    // cpu::matmul on a packed matrix (after a row-layout job in the same pass, 2 threads, both roundings)
+    // gives the row layout's bits.
+    void stripLayoutMatchesRows_data() {
+        QTest::addColumn<int>("type");
+        QTest::addColumn<int>("cols");
+        QTest::addColumn<int>("rows");
+        for (int cols : {32, 96, 2048 + 32, 5632})
+            QTest::newRow(qPrintable(QStringLiteral("Q4_0 n=%1").arg(cols)))
+                << int(TensorType::Q4_0) << cols << 48;
+        for (int cols : {256, 768, 2048})
+            QTest::newRow(qPrintable(QStringLiteral("Q4_K n=%1").arg(cols)))
+                << int(TensorType::Q4_K) << cols << 48;
+        // More rows than one unpacked run of a prompt's kernel (512).
+        QTest::newRow("Q4_K n=256, 544 rows") << int(TensorType::Q4_K) << 256 << 544;
+    }
+
+    void stripLayoutMatchesRows() {
+        QFETCH(int, type);
+        QFETCH(int, cols);
+        QFETCH(int, rows);
+        const auto weightType = static_cast<TensorType>(type);
+        const int maxTokens = 35;
+        const auto wValues = randomValues(int64_t(rows) * cols, 71u + uint32_t(cols), 0.05f);
+        const auto xValues = randomValues(int64_t(maxTokens) * cols, 72u + uint32_t(cols), 1.0f);
+        const auto data = quantized(weightType, wValues, rows, cols);
+        WeightMatrix w;
+        w.type = weightType;
+        w.rows = rows;
+        w.cols = cols;
+        w.data = data.data();
+        w.rowBytes = data.size() / rows;
+        std::vector<std::byte> packedBytes(data.size());
+        cpu::packStrips(w, packedBytes.data());
+        // The layout: per strip and block, the F16 fields of the 16 rows, then the 4-byte parts.
+        const TensorTypeTraits traits = tensorTypeTraits(weightType);
+        const size_t halves = weightType == TensorType::Q4_0 ? 1 : 2;
+        QCOMPARE(cpu::stripHeaderHalves(weightType), int(halves));
+        const size_t parts = (traits.blockBytes - 2 * halves) / 4;
+        for (int r = 0; r < rows; ++r)
+            for (size_t b = 0; b < w.rowBytes / traits.blockBytes; ++b) {
+                const std::byte* block = w.row(r) + b * traits.blockBytes;
+                const std::byte* at =
+                    packedBytes.data() + w.rowBytes * size_t(r / 16 * 16) + b * 16 * traits.blockBytes;
+                const auto lane = size_t(r % 16);
+                for (size_t h = 0; h < halves; ++h)
+                    QVERIFY(std::memcmp(at + 32 * h + 2 * lane, block + 2 * h, 2) == 0);
+                for (size_t k = 0; k < parts; ++k)
+                    QVERIFY(std::memcmp(at + 32 * halves + 64 * k + 4 * lane, block + 2 * halves + 4 * k,
+                                        4) == 0);
+            }
+        std::vector<std::byte> unpacked(data.size());
+        for (int r0 = 0; r0 < rows; r0 += 16)
+            cpu::unpackStrip(weightType, packedBytes.data() + w.rowBytes * size_t(r0), w.rowBytes,
+                             unpacked.data() + w.rowBytes * size_t(r0));
+        QVERIFY(unpacked == data);
+
+        int tested = 0;
+        for (const cpu::KernelTable* table : simdTables()) {
+            const cpu::GemmKernel* packed = table->stripsGemmFor(weightType);
+            if (!packed)
+                continue;
+            ++tested;
+            const cpu::GemmKernel& plain = *table->gemmFor(weightType);
+            QVERIFY(packed->prepare == plain.prepare); // shares the prepared rows of Q/K/V
+            QCOMPARE(bool(packed->runLlamaBatch), bool(plain.runLlamaBatch));
+            const size_t pStride = plain.preparedBytes(cols);
+            std::vector<std::byte> prepared(pStride * maxTokens);
+            for (int t = 0; t < maxTokens; ++t)
+                plain.prepare(xValues.data() + int64_t(t) * cols, prepared.data() + pStride * size_t(t),
+                              cols);
+            for (int tokens : {1, 2, 3, 4, 5, 7, 9, 12, 16, 35}) {
+                for (bool llama : {false, true}) {
+                    if (llama && !plain.runLlamaBatch)
+                        continue;
+                    std::vector<float> expected(size_t(rows) * tokens, NAN);
+                    std::vector<float> got(size_t(rows) * tokens, NAN);
+                    (llama ? plain.runLlamaBatch : plain.run)(data.data(), w.rowBytes, rows, prepared.data(),
+                                                              pStride, tokens, cols, expected.data(), rows);
+                    (llama ? packed->runLlamaBatch : packed->run)(packedBytes.data(), w.rowBytes, rows,
+                                                                  prepared.data(), pStride, tokens, cols,
+                                                                  got.data(), rows);
+                    size_t first = 0;
+                    while (first < got.size() &&
+                           std::memcmp(&got[first], &expected[first], sizeof(float)) == 0)
+                        ++first;
+                    QVERIFY2(first == got.size(),
+                             qPrintable(QStringLiteral("%1, %2 tokens%3: token %4 row %5 gives %6, rows %7")
+                                            .arg(QString::fromLatin1(table->name))
+                                            .arg(tokens)
+                                            .arg(llama ? QStringLiteral(", LlamaCpp batch") : QString())
+                                            .arg(first / rows)
+                                            .arg(first % rows)
+                                            .arg(double(got[first % got.size()]), 0, 'g', 9)
+                                            .arg(double(expected[first % got.size()]), 0, 'g', 9)));
+                }
+            }
+        }
+        if (!cpu::canPackStrips(w)) {
+            if (tested == 0)
+                QSKIP("no kernel table on this CPU multiplies this format in 16-row strips (AVX-512 without "
+                      "AMX)");
+            return;
+        }
+        WeightMatrix packedMatrix = w;
+        packedMatrix.data = packedBytes.data();
+        packedMatrix.layout = WeightLayout::Strips16;
+        QVERIFY(!cpu::canPackStrips(packedMatrix)); // packed once only
+        // A row-layout job of 37 rows first, so the packed matrix starts mid-grain in the shared pass.
+        const auto otherData = quantized(weightType, randomValues(int64_t(37) * cols, 73u, 0.05f), 37, cols);
+        WeightMatrix other = w;
+        other.rows = 37;
+        other.data = otherData.data();
+        for (auto rounding : {cpu::BatchRounding::AsDecode, cpu::BatchRounding::LlamaCpp})
+            for (int tokens : {1, 3, 9, 16}) {
+                ThreadPool pool(2);
+                std::vector<std::byte> scratch;
+                std::vector<float> expected(size_t(rows) * tokens, NAN);
+                std::vector<float> otherY(size_t(37) * tokens, NAN);
+                std::vector<float> got(size_t(rows) * tokens, NAN);
+                cpu::matmul(w, xValues.data(), tokens, expected.data(), pool, scratch, rounding);
+                const cpu::MatmulJob jobs[2] = {{&other, otherY.data()}, {&packedMatrix, got.data()}};
+                cpu::matmulShared(jobs, xValues.data(), tokens, pool, scratch, rounding);
+                QVERIFY2(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0,
+                         qPrintable(QStringLiteral("matmul, %1 tokens").arg(tokens)));
+            }
+    }
+
     void matmulMatchesReference_data() {
         QTest::addColumn<int>("type");
         QTest::addColumn<int>("rows");

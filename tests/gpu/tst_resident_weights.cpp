@@ -3,6 +3,8 @@
 // weights it was made from readable and unchanged, share what a donor already holds, and never discard the
 // bytes of an in-memory image.
 #include "TestData.h"
+#include "declai/gpu/CpuFeatures.h"
+#include "declai/gpu/CpuKernels.h"
 #include "declai/gpu/Embedder.h"
 #include "declai/gpu/Head.h"
 #include "declai/gpu/ModelWeights.h"
@@ -27,9 +29,32 @@ bool hugePagesOffered() {
     return text.contains("[always]") || text.contains("[madvise]");
 }
 
+// Whether row-layout `a` and `b` hold the same values: the same bytes, or for `b` in 16-row strips
+// (WeightLayout::Strips16) each row's block fields and 4-byte parts where the layout puts them.
 bool sameBytes(const WeightMatrix& a, const WeightMatrix& b) {
-    return a.rows == b.rows && a.rowBytes == b.rowBytes && a.type == b.type &&
-           std::memcmp(a.data, b.data, a.rowBytes * static_cast<size_t>(a.rows)) == 0;
+    if (a.rows != b.rows || a.rowBytes != b.rowBytes || a.type != b.type || a.layout != WeightLayout::Rows)
+        return false;
+    if (b.layout == WeightLayout::Rows)
+        return std::memcmp(a.data, b.data, a.rowBytes * static_cast<size_t>(a.rows)) == 0;
+    const size_t halves = a.type == TensorType::Q4_0 ? 1 : a.type == TensorType::Q4_K ? 2 : 0;
+    if (b.layout != WeightLayout::Strips16 || halves == 0 || a.rows % 16 != 0)
+        return false;
+    const size_t blockBytes = tensorTypeTraits(a.type).blockBytes;
+    const size_t parts = (blockBytes - 2 * halves) / 4;
+    for (int64_t r = 0; r < a.rows; ++r)
+        for (size_t blk = 0; blk < a.rowBytes / blockBytes; ++blk) {
+            const std::byte* block = a.row(r) + blk * blockBytes;
+            const std::byte* at =
+                b.data + b.rowBytes * static_cast<size_t>(r / 16 * 16) + blk * 16 * blockBytes;
+            const auto lane = static_cast<size_t>(r % 16);
+            for (size_t h = 0; h < halves; ++h)
+                if (std::memcmp(at + 32 * h + 2 * lane, block + 2 * h, 2) != 0)
+                    return false;
+            for (size_t k = 0; k < parts; ++k)
+                if (std::memcmp(at + 32 * halves + 64 * k + 4 * lane, block + 2 * halves + 4 * k, 4) != 0)
+                    return false;
+        }
+    return true;
 }
 
 // Hidden states after `layers` and the last position's logits, for a short prompt then two decode steps.
@@ -93,7 +118,17 @@ private Q_SLOTS:
 
         const ResidentWeights resident = ModelWeights::makeResident(original, {0, layerCount}, true);
         QVERIFY(resident.weights);
-        if (!hugePagesOffered()) {
+        // Layer matrices re-laid in strips where the kernel table multiplies their format so.
+        int relaidExpected = 0;
+        for (int64_t l = 0; l < layerCount; ++l) {
+            const LayerWeights& layer = original->layer(l);
+            for (const WeightMatrix* m : layer.matrices())
+                if (cpu::canPackStrips(*m) && m != &layer.gateExps && m != &layer.upExps &&
+                    m != &layer.downExps)
+                    ++relaidExpected;
+        }
+        const bool relaid = relaidExpected > 0;
+        if (!hugePagesOffered() && !relaid) {
             QCOMPARE(resident.weights.get(), original.get());
             QVERIFY2(resident.skipped.find("huge pages") != std::string::npos, resident.skipped.c_str());
             QSKIP("this kernel offers no transparent huge pages: makeResident skipped, as it must");
@@ -101,6 +136,7 @@ private Q_SLOTS:
         QVERIFY2(resident.skipped.empty(), resident.skipped.c_str());
         const ModelWeights& copy = *resident.weights;
         QVERIFY(resident.copiedBytes >= original->layerBytes({0, layerCount}));
+        int packed = 0; // Q4_0 matrices re-laid in strips (where the kernel table multiplies them so)
         for (int64_t l = 0; l < layerCount; ++l) {
             QVERIFY(copy.isResident(l));
             QVERIFY(!original->isResident(l));
@@ -109,11 +145,18 @@ private Q_SLOTS:
             QCOMPARE(a.size(), b.size());
             for (size_t i = 0; i < a.size(); ++i) {
                 QVERIFY(a[i]->data != b[i]->data); // a copy, not the mapping
+                if (b[i]->layout == WeightLayout::Strips16)
+                    ++packed;
                 QCOMPARE(reinterpret_cast<uintptr_t>(b[i]->data) % 64, uintptr_t(0));
                 QVERIFY(
                     sameBytes(*a[i], *b[i])); // also reads the original back after its pages were unmapped
             }
         }
+        QCOMPARE(packed, relaidExpected);
+        if (original->layer(0).wq.type == TensorType::Q4_0 &&
+            cpu::activeKernels().stripsGemmFor(TensorType::Q4_0))
+            QCOMPARE(packed, static_cast<int>(layerCount * original->layer(0).matrices().size()));
+        QCOMPARE(copy.output().layout, WeightLayout::Rows); // the embedder reads a tied output's rows
         QVERIFY(copy.isOutputResident());
         QVERIFY(copy.output().data != original->output().data);
         QVERIFY(sameBytes(original->output(), copy.output()));
@@ -140,7 +183,7 @@ private Q_SLOTS:
         const QString path = testdata::modelPath(QStringLiteral("synth-20m-Q4_0.gguf"));
         if (path.isEmpty())
             QSKIP("synth-20m-Q4_0.gguf not found on DECLAI_MODEL_PATH");
-        if (!hugePagesOffered())
+        if (!hugePagesOffered() && !cpu::activeKernels().stripsGemmFor(TensorType::Q4_0))
             QSKIP("this kernel offers no transparent huge pages: nothing is copied to share");
         auto first = ModelWeights::load(path.toStdString());
         auto second = ModelWeights::load(path.toStdString());
@@ -158,7 +201,7 @@ private Q_SLOTS:
         QVERIFY(b.weights->layer(1).wq.data != (*second)->layer(1).wq.data); // copied
         QVERIFY(b.copiedBytes < (*second)->layerBytes({0, 2}));              // layer 1 only
         QVERIFY(b.copiedBytes >= (*second)->layerBytes({1, 2}));
-        QVERIFY(sameBytes(b.weights->layer(1).wDown, (*first)->layer(1).wDown));
+        QVERIFY(sameBytes((*first)->layer(1).wDown, b.weights->layer(1).wDown));
     }
 
     // An in-memory image is not a file mapping: its pages must not be released (for anonymous memory that

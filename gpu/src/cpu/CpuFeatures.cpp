@@ -156,6 +156,13 @@ DotFn KernelTable::dotFor(TensorType weightType) const {
     }
 }
 
+const GemmKernel* KernelTable::stripsGemmFor(TensorType weightType) const {
+    const GemmKernel* g = weightType == TensorType::Q4_0   ? &stripsQ4_0
+                          : weightType == TensorType::Q4_K ? &stripsQ4_K
+                                                           : nullptr;
+    return g && g->run ? g : nullptr;
+}
+
 const GemmKernel* KernelTable::gemmFor(TensorType weightType) const {
     const GemmKernel* g = nullptr;
     switch (weightType) {

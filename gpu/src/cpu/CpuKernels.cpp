@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <numeric>
 #include <vector>
 
@@ -96,7 +97,82 @@ GemmFn llamaGroupGemm(const KernelTable& kernels, const WeightMatrix& w) {
     return w.type == TensorType::Q2_K ? kernels.gemmQ2_KGroups : nullptr;
 }
 
+// The tiled kernel for this matrix: the table's for its layout (WeightLayout::Strips16), else for its
+// type; nullptr where the table has none.
+const GemmKernel* gemmForMatrix(const KernelTable& kernels, const WeightMatrix& w) {
+    if (w.layout == WeightLayout::Strips16)
+        return kernels.stripsGemmFor(w.type);
+    return kernels.gemmFor(w.type);
+}
+
+// Bytes of one part of a strip block: the 16 rows' F16 fields side by side, or their 4-byte parts.
+constexpr size_t kStripHalfBytes = 2 * kLayoutStripRows;
+constexpr size_t kStripPartBytes = 4 * kLayoutStripRows;
+
 } // namespace
+
+int stripHeaderHalves(TensorType type) {
+    switch (type) {
+    case TensorType::Q4_0:
+        return 1;
+    case TensorType::Q4_K:
+        return 2;
+    default:
+        return 0;
+    }
+}
+
+bool canPackStrips(const WeightMatrix& w) {
+    if (w.layout != WeightLayout::Rows || !activeKernels().stripsGemmFor(w.type) || w.rows <= 0 ||
+        w.rows % kLayoutStripRows != 0)
+        return false;
+    const TensorTypeTraits traits = tensorTypeTraits(w.type);
+    const size_t headerBytes = 2 * static_cast<size_t>(stripHeaderHalves(w.type));
+    return headerBytes > 0 && (traits.blockBytes - headerBytes) % 4 == 0 &&
+           w.cols % traits.blockElements == 0 &&
+           w.rowBytes == static_cast<size_t>(w.cols / traits.blockElements) * traits.blockBytes;
+}
+
+void packStrips(const WeightMatrix& w, std::byte* out) {
+    const TensorTypeTraits traits = tensorTypeTraits(w.type);
+    const size_t halves = static_cast<size_t>(stripHeaderHalves(w.type));
+    const size_t parts = (traits.blockBytes - 2 * halves) / 4;
+    const int64_t blocks = w.cols / traits.blockElements;
+    const size_t stripBlockBytes = kLayoutStripRows * traits.blockBytes;
+    for (int64_t r0 = 0; r0 < w.rows; r0 += kLayoutStripRows) {
+        std::byte* strip = out + static_cast<size_t>(r0) * w.rowBytes;
+        for (int64_t b = 0; b < blocks; ++b) {
+            std::byte* dst = strip + static_cast<size_t>(b) * stripBlockBytes;
+            std::byte* partsAt = dst + halves * kStripHalfBytes;
+            for (int i = 0; i < kLayoutStripRows; ++i) {
+                const std::byte* block = w.row(r0 + i) + static_cast<size_t>(b) * traits.blockBytes;
+                for (size_t h = 0; h < halves; ++h)
+                    std::memcpy(dst + h * kStripHalfBytes + 2 * i, block + 2 * h, 2);
+                for (size_t k = 0; k < parts; ++k)
+                    std::memcpy(partsAt + k * kStripPartBytes + 4 * i, block + 2 * halves + 4 * k, 4);
+            }
+        }
+    }
+}
+
+void unpackStrip(TensorType type, const std::byte* strip, size_t rowBytes, std::byte* out) {
+    const TensorTypeTraits traits = tensorTypeTraits(type);
+    const size_t halves = static_cast<size_t>(stripHeaderHalves(type));
+    const size_t parts = (traits.blockBytes - 2 * halves) / 4;
+    const size_t blocks = rowBytes / traits.blockBytes;
+    const size_t stripBlockBytes = kLayoutStripRows * traits.blockBytes;
+    for (size_t b = 0; b < blocks; ++b) {
+        const std::byte* src = strip + b * stripBlockBytes;
+        const std::byte* partsAt = src + halves * kStripHalfBytes;
+        for (int i = 0; i < kLayoutStripRows; ++i) {
+            std::byte* block = out + static_cast<size_t>(i) * rowBytes + b * traits.blockBytes;
+            for (size_t h = 0; h < halves; ++h)
+                std::memcpy(block + 2 * h, src + h * kStripHalfBytes + 2 * i, 2);
+            for (size_t k = 0; k < parts; ++k)
+                std::memcpy(block + 2 * halves + 4 * k, partsAt + k * kStripPartBytes + 4 * i, 4);
+        }
+    }
+}
 
 void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
             std::vector<std::byte>& scratch, BatchRounding rounding, int64_t batchTokens) {
@@ -128,7 +204,7 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
     const size_t jobCount = std::min(jobs.size(), kMaxSharedJobs);
     for (size_t j = 0; j < jobCount; ++j) {
         const TensorType weightType = jobs[j].w->type;
-        const GemmKernel* gemm = kernels.gemmFor(weightType);
+        const GemmKernel* gemm = gemmForMatrix(kernels, *jobs[j].w);
         if (gemm && (nTokens < gemm->minTokens ||
                      (takesLlamaIqPanel(kernels, *jobs[j].w, batch, rounding) && !gemm->runLlamaBatch)))
             gemm = nullptr; // the dot products' activation rows
@@ -174,21 +250,18 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
 
     // One parallel pass over the rows of all jobs back to back: each thread takes one contiguous run (the
     // weights stream through once), and sharing the pass saves a pool wake-up per extra matrix, which
-    // matters in decode where a layer is only a few hundred microseconds of work. Run boundaries are
-    // multiples of 16 rows so the tiled kernels see whole row tiles (results never depend on the split).
-    int64_t totalRows = 0;
-    for (size_t j = 0; j < jobCount; ++j)
-        totalRows += jobs[j].w->rows;
+    // matters in decode where a layer is only a few hundred microseconds of work. Runs are made of grains
+    // of 16 rows counted from each matrix's first row, so the tiled kernels see whole row tiles and a
+    // strip-packed matrix whole strips (results never depend on the split).
     constexpr int64_t kRowGrain = 16;
-    const int64_t grains = (totalRows + kRowGrain - 1) / kRowGrain;
-    pool.parallelFor(grains, 4, [&](int64_t grainBegin, int64_t grainEnd, int) {
-        const int64_t begin = grainBegin * kRowGrain;
-        const int64_t end = std::min(totalRows, grainEnd * kRowGrain);
-        int64_t jobFirstRow = 0;
-        for (size_t j = 0; j < jobCount && jobFirstRow < end; ++j) {
+    int64_t jobFirstGrain[kMaxSharedJobs + 1] = {};
+    for (size_t j = 0; j < jobCount; ++j)
+        jobFirstGrain[j + 1] = jobFirstGrain[j] + (jobs[j].w->rows + kRowGrain - 1) / kRowGrain;
+    pool.parallelFor(jobFirstGrain[jobCount], 4, [&](int64_t grainBegin, int64_t grainEnd, int) {
+        for (size_t j = 0; j < jobCount && jobFirstGrain[j] < grainEnd; ++j) {
             const WeightMatrix& w = *jobs[j].w;
-            const int64_t rBegin = std::max<int64_t>(begin - jobFirstRow, 0);
-            const int64_t rEnd = std::min<int64_t>(end - jobFirstRow, w.rows);
+            const int64_t rBegin = std::max<int64_t>(grainBegin - jobFirstGrain[j], 0) * kRowGrain;
+            const int64_t rEnd = std::min<int64_t>((grainEnd - jobFirstGrain[j]) * kRowGrain, w.rows);
             if (rBegin < rEnd) {
                 const Prepared& layout = prepared[jobSlot[j]];
                 const std::byte* act = base + layout.offset;
@@ -202,7 +275,7 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                 const bool sgemmF16 = rounding == BatchRounding::LlamaCpp && w.type == TensorType::F16 &&
                                       kernels.dotF16Sgemm && batch > 1 &&
                                       w.cols % kernels.llamaSgemmF32Lanes == 0 && w.rows % 4 == 0;
-                const GemmKernel* gemm = kernels.gemmFor(w.type);
+                const GemmKernel* gemm = gemmForMatrix(kernels, w);
                 if (gemm && nTokens < gemm->minTokens)
                     gemm = nullptr;
                 if (takesLlamaIqPanel(kernels, w, batch, rounding) && !(gemm && gemm->runLlamaBatch)) {
@@ -247,7 +320,6 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                                             : kernels.dotFor(w.type),
                                  act, layout.rowBytes, nTokens, jobs[j].y, rBegin, rEnd);
             }
-            jobFirstRow += w.rows;
         }
     });
 }

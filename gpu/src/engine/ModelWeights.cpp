@@ -1,6 +1,7 @@
 #include "declai/gpu/ModelWeights.h"
 
 #include "declai/core/Quant.h"
+#include "declai/gpu/CpuKernels.h"
 
 #include <algorithm>
 #include <cstring>
@@ -318,11 +319,7 @@ ResidentWeights ModelWeights::makeResident(std::shared_ptr<const ModelWeights> w
     ResidentWeights result;
     if (!weights)
         return result;
-    if (std::string why = hugePagesUnavailable(); !why.empty()) {
-        result.weights = std::move(weights);
-        result.skipped = std::move(why);
-        return result;
-    }
+    const std::string noHugePages = hugePagesUnavailable();
     auto copy = std::make_shared<ModelWeights>(*weights);
     const int64_t layerCount = copy->m_config.layerCount;
     copy->m_residentLayers.resize(static_cast<size_t>(layerCount), false);
@@ -342,12 +339,29 @@ ResidentWeights ModelWeights::makeResident(std::shared_ptr<const ModelWeights> w
                                           donor->m_residentMemory.end());
     }
     std::vector<WeightMatrix*> targets;
-    for (int64_t l = layers.begin; l < layers.end; ++l)
-        if (!copy->isResident(l))
-            for (WeightMatrix* m : copy->m_layers[static_cast<size_t>(l)].matrices())
-                targets.push_back(m);
-    if (output && !copy->m_outputResident && copy->m_output.data)
+    std::vector<bool> packTarget; // re-laid in strips for the CPU kernels (WeightLayout::Strips16)
+    for (int64_t l = layers.begin; l < layers.end; ++l) {
+        if (copy->isResident(l))
+            continue;
+        LayerWeights& layer = copy->m_layers[static_cast<size_t>(l)];
+        for (WeightMatrix* m : layer.matrices()) {
+            targets.push_back(m);
+            // Not the expert stacks: their expert slices need not fall on strip boundaries.
+            const bool stacked = m == &layer.gateExps || m == &layer.upExps || m == &layer.downExps;
+            packTarget.push_back(!stacked && cpu::canPackStrips(*m));
+        }
+    }
+    if (output && !copy->m_outputResident && copy->m_output.data) {
         targets.push_back(&copy->m_output);
+        packTarget.push_back(false); // the embedder reads a tied output's rows
+    }
+    // Without huge pages a plain copy would only cost memory; one that re-lays matrices for the kernels
+    // still pays (on 4 KiB pages).
+    if (!noHugePages.empty() && std::find(packTarget.begin(), packTarget.end(), true) == packTarget.end()) {
+        result.weights = std::move(weights);
+        result.skipped = noHugePages;
+        return result;
+    }
     size_t total = 0;
     for (const WeightMatrix* m : targets)
         total = alignUp(total, kMatrixAlignBytes) + m->rowBytes * static_cast<size_t>(m->rows);
@@ -363,10 +377,14 @@ ResidentWeights ModelWeights::makeResident(std::shared_ptr<const ModelWeights> w
     }
     size_t offset = 0;
     const std::byte* tokenEmbedding = copy->m_tokenEmbedding.data;
-    for (WeightMatrix* m : targets) {
+    for (size_t i = 0; i < targets.size(); ++i) {
+        WeightMatrix* m = targets[i];
         offset = alignUp(offset, kMatrixAlignBytes);
         const size_t bytes = m->rowBytes * static_cast<size_t>(m->rows);
-        std::memcpy(memory.get() + offset, m->data, bytes);
+        if (packTarget[i])
+            cpu::packStrips(*m, memory.get() + offset);
+        else
+            std::memcpy(memory.get() + offset, m->data, bytes);
         // One matrix at a time, so the process never holds the file pages and the copy of all at once.
         // Never for an in-memory image: there MADV_DONTNEED would discard the bytes themselves.
         if (copy->m_file->isFileMapping())
@@ -374,6 +392,8 @@ ResidentWeights ModelWeights::makeResident(std::shared_ptr<const ModelWeights> w
         if (m == &copy->m_output && copy->m_output.data == tokenEmbedding) // tied: the embedder reads it too
             copy->m_tokenEmbedding.data = memory.get() + offset;
         m->data = memory.get() + offset;
+        if (packTarget[i])
+            m->layout = WeightLayout::Strips16;
         offset += bytes;
     }
     // Read-only from here: the weights are never written.

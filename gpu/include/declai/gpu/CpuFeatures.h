@@ -178,11 +178,17 @@ struct KernelTable {
     GemmKernel gemmQ5_0;
     GemmKernel gemmQ4_1;
     GemmKernel gemmQ5_1;
+    // Matrices in WeightLayout::Strips16 (cpu::packStrips), with the floats of gemmQ4_0 / gemmQ4_K (run and
+    // runLlamaBatch); tables without them leave those formats in the file's row layout.
+    GemmKernel stripsQ4_0;
+    GemmKernel stripsQ4_K;
 
     // nullptr for weight types the engine cannot multiply.
     DotFn dotFor(TensorType weightType) const;
     // nullptr when this table has no tiled kernel for the weight type.
     const GemmKernel* gemmFor(TensorType weightType) const;
+    // The kernel for weightType in WeightLayout::Strips16; nullptr when this table has none.
+    const GemmKernel* stripsGemmFor(TensorType weightType) const;
     // The quantiser for weightType's activation format; nullptr for F32 (a plain copy).
     QuantizeFn activationQuantizerFor(TensorType weightType) const;
 };

@@ -46,6 +46,24 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                   std::vector<std::byte>& scratch, BatchRounding rounding = BatchRounding::AsDecode,
                   int64_t batchTokens = 0);
 
+// Weights in 16-row strips (WeightLayout::Strips16), for the formats whose one-token products the active
+// kernel table runs faster so (KernelTable::stripsGemmFor; Q4_0 and Q4_K on AVX-512): the 16 rows of a
+// block stream as one sequential range, their scales come in with one load, and every multiply has the 16
+// rows in its lanes, with the floats of the row layout. ModelWeights::makeResident re-lays the layer
+// matrices it copies. Per strip and block: the block's leading F16 fields (Q4_0: d; Q4_K: d, dmin), each
+// as the 16 rows' values side by side (32 bytes), then the rest of the block in 4-byte parts, each part as
+// the 16 rows' 4 bytes side by side (64 bytes, row i at bytes 4i..4i+3).
+constexpr int kLayoutStripRows = 16;
+// The leading F16 fields of a block of `type` in the strip layout; 0 for formats without one.
+int stripHeaderHalves(TensorType type);
+// Whether `w` may be re-laid: the active table has a strip kernel for its type, and `w` is whole strips in
+// row layout.
+bool canPackStrips(const WeightMatrix& w);
+// Writes `w` (canPackStrips) re-laid in strips into `out`, rows * rowBytes bytes (the same size).
+void packStrips(const WeightMatrix& w, std::byte* out);
+// One strip back in row layout: `strip` at a strip's start, `out` 16 * rowBytes bytes.
+void unpackStrip(TensorType type, const std::byte* strip, size_t rowBytes, std::byte* out);
+
 // out = x / rms(x) * weight (computed in double for the mean, as ggml does).
 void rmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out);
 

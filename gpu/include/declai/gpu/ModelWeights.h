@@ -21,6 +21,16 @@ struct LayerRange {
     bool contains(int64_t layer) const { return layer >= begin && layer < end; }
 };
 
+// How a matrix's bytes are laid out.
+enum class WeightLayout : uint8_t {
+    Rows, // as in the file: row after row
+    // Re-laid in strips of 16 rows for the CPU decode kernels (cpu::packStrips: Q4_0, Q4_K): strip s holds
+    // the same bytes as rows 16s..16s+15, block by block, the 16 rows of a block side by side. Only whole
+    // strips (rows % 16 == 0); row(r) is not a row there, but a strip starts where row 16s would, so
+    // rowSlice at multiples of 16 rows still gives whole strips. Made by ModelWeights::makeResident only.
+    Strips16,
+};
+
 // A row-major matrix of `rows` rows, each `cols` values in `type`, as llama.cpp stores a linear layer
 // (ggml shape [cols, rows]).
 struct WeightMatrix {
@@ -29,6 +39,7 @@ struct WeightMatrix {
     int64_t cols = 0;
     const std::byte* data = nullptr;
     size_t rowBytes = 0;
+    WeightLayout layout = WeightLayout::Rows;
     const std::byte* row(int64_t r) const { return data + static_cast<size_t>(r) * rowBytes; }
 };
 
@@ -111,12 +122,15 @@ public:
     // weights whose views point there; `weights` itself is unchanged. Why: decode streams every matrix once
     // per token, and the file's page cache sits on 2 MiB mappings only where readahead built large folios;
     // from huge pages one-thread decode ran 5-25% faster (docs/benchmarks.md, session 19). The bytes are
-    // the file's, so results are bit-identical.
+    // the file's, so results are bit-identical. Where the active CPU kernels multiply a format in 16-row
+    // strips (cpu::canPackStrips: Q4_0, Q4_K on AVX-512), the layer matrices that allow it are copied
+    // re-laid so (WeightLayout::Strips16; faster one-token products, docs/benchmarks.md), with the same
+    // floats.
     // Layers `donor` (weights of the same file) already holds resident are shared, not copied again.
     // The copied ranges are unmapped from this process's file mapping (their page cache stays, for the
     // kernel to keep or reclaim), so resident memory does not count them twice. Skipped, returning
-    // `weights` unchanged, where transparent huge pages are off or absent (a copy would only cost memory)
-    // or the memory cannot be had.
+    // `weights` unchanged, where transparent huge pages are off or absent and no matrix would be re-laid
+    // (a copy would only cost memory), or the memory cannot be had.
     static ResidentWeights makeResident(std::shared_ptr<const ModelWeights> weights, LayerRange layers,
                                         bool output, const ModelWeights* donor = nullptr);
     bool isResident(int64_t layer) const;

@@ -1922,6 +1922,230 @@ void gemmQ4_KLanes(const std::byte* w, size_t wStride, int64_t nRows, const std:
                                   nTokens - grouped, n, y + grouped * yStride, yStride);
 }
 
+// ---- Q4_0 and Q4_K in 16-row strips (WeightLayout::Strips16)
+// -----------------------------------------------
+//
+// cpu::packStrips lays a strip's block out as its leading F16 fields, each as the 16 rows' values (32
+// bytes), then the rest of the block in 4-byte parts, each as the 16 rows' 4 bytes (64 bytes, row i in
+// 32-bit lane i). A block step is then one load per field for all 16 rows and one register load per part
+// in one sequential stream, and every vpdpbusd meets a broadcast of 4 activation bytes with the 16 rows in
+// its lanes: no gather, no transpose-add. The block sums are exact integers and the float steps per (row,
+// block) are those of the row-layout kernels (stripQ8, stripQ4_K's gemv order), so the results are theirs,
+// bit for bit.
+
+// One strip back in row layout (CpuKernels.cpp; declared here so that this file includes no header whose
+// inline code would be compiled with AVX-512).
+} // namespace
+void unpackStrip(TensorType type, const std::byte* strip, size_t rowBytes, std::byte* out);
+namespace {
+
+// The next strip's same block, one strip ahead in the stream, into L2 a line at a time.
+DECLAI_INLINE void prefetchNextStrip(const char* block, int64_t stripBytes, size_t blockBytes) {
+    for (size_t line = 0; line < blockBytes; line += 64)
+        _mm_prefetch(block + stripBytes + line, _MM_HINT_T1);
+}
+
+constexpr size_t kPackedQ4_0BlockBytes = kStripRows * sizeof(BlockQ4_0);
+
+template <int T>
+void packedQ4_0Strip(const std::byte* strip, int64_t nb, const StripActivation (&x)[T], float* y,
+                     int64_t yStride) {
+    const __m512i lowMask = _mm512_set1_epi8(0x0F);
+    const char* p = reinterpret_cast<const char*>(strip);
+    const int64_t stripBytes = nb * static_cast<int64_t>(kPackedQ4_0BlockBytes);
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t)
+        acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b, p += kPackedQ4_0BlockBytes) {
+        prefetchNextStrip(p, stripBytes, kPackedQ4_0BlockBytes);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+        __m512i lo[4];
+        __m512i hi[4];
+        for (int k = 0; k < 4; ++k) {
+            const __m512i raw = _mm512_loadu_si512(p + 32 + 64 * k);
+            lo[k] = _mm512_and_si512(raw, lowMask);
+            hi[k] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), lowMask);
+        }
+        for (int t = 0; t < T; ++t) {
+            int32_t xq[8];
+            std::memcpy(xq, x[t].qs + 32 * b, 32);
+            // Four independent chains: the vpdpbusd latency, not their count, would pace one chain.
+            __m512i z0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[0], _mm512_set1_epi32(xq[0]));
+            __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[1], _mm512_set1_epi32(xq[1]));
+            __m512i z2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], _mm512_set1_epi32(xq[4]));
+            __m512i z3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[1], _mm512_set1_epi32(xq[5]));
+            z0 = _mm512_dpbusd_epi32(z0, lo[2], _mm512_set1_epi32(xq[2]));
+            z1 = _mm512_dpbusd_epi32(z1, lo[3], _mm512_set1_epi32(xq[3]));
+            z2 = _mm512_dpbusd_epi32(z2, hi[2], _mm512_set1_epi32(xq[6]));
+            z3 = _mm512_dpbusd_epi32(z3, hi[3], _mm512_set1_epi32(xq[7]));
+            const __m512i isum =
+                _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(z0, z1), _mm512_add_epi32(z2, z3)),
+                                 _mm512_set1_epi32(x[t].corr[b]));
+            const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(x[t].dx[b]));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t)
+        _mm512_storeu_ps(y + t * yStride, acc[t]);
+}
+
+template <int T>
+struct PackedQ4_0 {
+    static void run(const std::byte* strip, const std::byte* x, size_t xStride, int64_t n, float* y,
+                    int64_t yStride) {
+        const int64_t nb = n / kQK8_0;
+        StripActivation acts[T];
+        for (int t = 0; t < T; ++t)
+            acts[t] = stripActivation<true>(x + static_cast<size_t>(t) * xStride, nb);
+        packedQ4_0Strip<T>(strip, nb, acts, y, yStride);
+    }
+};
+
+// Q4_K: per strip and super-block (2304 bytes) the 16 d, the 16 dmin, 3 parts of the packed 6-bit scales and
+// mins, then 32 parts of nibbles (part 8g + i: bytes 4i..4i+3 of the 32-byte group g, whose low nibbles are
+// sub-block 2g and high nibbles sub-block 2g + 1). Per (row, token) and super-block, as stripQ4_K's gemv:
+// isum = sum_j scale_j * (q . x over sub-block j), minsum = sum_j min_j * (sum of x over sub-block j), then
+// sums += isum * (d * xd) and minAcc += minsum * (dmin * xd); sums - minAcc at the end.
+constexpr size_t kPackedQ4_KBlockBytes = kStripRows * sizeof(BlockQ4_K);
+
+template <int T>
+void packedQ4_KStrip(const std::byte* strip, int64_t nb, const Q4KActivation (&act)[T], float* y,
+                     int64_t yStride) {
+    // prepareQ4KStrip's 32-value slots hold sub-blocks {0, 2, 1, 3, 4, 6, 5, 7} (its own order).
+    static constexpr int kSlotOf[8] = {0, 2, 1, 3, 4, 6, 5, 7};
+    const __m512i lowMask = _mm512_set1_epi8(0x0F);
+    const __m512i low6 = _mm512_set1_epi8(0x3F);
+    const __m512i bits45 = _mm512_set1_epi8(0x30);
+    const __m512i byteMask = _mm512_set1_epi32(0xFF);
+    const __m512i secondByte = _mm512_set1_epi32(0xFF00);
+    const char* p = reinterpret_cast<const char*>(strip);
+    const int64_t stripBytes = nb * static_cast<int64_t>(kPackedQ4_KBlockBytes);
+    __m512 sums[T];
+    __m512 minAcc[T];
+    for (int t = 0; t < T; ++t) {
+        sums[t] = _mm512_setzero_ps();
+        minAcc[t] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; ++b, p += kPackedQ4_KBlockBytes) {
+        prefetchNextStrip(p, stripBytes, kPackedQ4_KBlockBytes);
+        // The 12 scale bytes of each row as three lanes of 4 (unpackQ4KScaleBytes, 16 rows at once): bytes
+        // j of scales03 / scales47 are sub-block j's and j + 4's scales, of mins03 / mins47 their mins.
+        const __m512i s0 = _mm512_loadu_si512(p + 64);
+        const __m512i s1 = _mm512_loadu_si512(p + 128);
+        const __m512i s2 = _mm512_loadu_si512(p + 192);
+        const __m512i scales03 = _mm512_and_si512(s0, low6);
+        const __m512i mins03 = _mm512_and_si512(s1, low6);
+        const __m512i scales47 = _mm512_or_si512(_mm512_and_si512(s2, lowMask),
+                                                 _mm512_and_si512(_mm512_srli_epi32(s0, 2), bits45));
+        const __m512i mins47 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(s2, 4), lowMask),
+                                               _mm512_and_si512(_mm512_srli_epi32(s1, 2), bits45));
+        __m512i isum[T];
+        for (int t = 0; t < T; ++t)
+            isum[t] = _mm512_setzero_si512();
+        const char* q = p + 256;
+        for (int j = 0; j < 8; ++j) {
+            const int g = j >> 1;
+            const __m512i scale =
+                _mm512_and_si512(_mm512_srli_epi32(j < 4 ? scales03 : scales47, 8 * (j & 3)), byteMask);
+            __m512i nib[8];
+            for (int i = 0; i < 8; ++i) {
+                const __m512i raw = _mm512_loadu_si512(q + 64 * (8 * g + i));
+                nib[i] = (j & 1) ? _mm512_and_si512(_mm512_srli_epi16(raw, 4), lowMask)
+                                 : _mm512_and_si512(raw, lowMask);
+            }
+            for (int t = 0; t < T; ++t) {
+                int32_t xq[8];
+                std::memcpy(xq, act[t].qs + b * kQKK + 32 * kSlotOf[j], 32);
+                __m512i z0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib[0], _mm512_set1_epi32(xq[0]));
+                __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib[1], _mm512_set1_epi32(xq[1]));
+                for (int i = 2; i < 8; i += 2) {
+                    z0 = _mm512_dpbusd_epi32(z0, nib[i], _mm512_set1_epi32(xq[i]));
+                    z1 = _mm512_dpbusd_epi32(z1, nib[i + 1], _mm512_set1_epi32(xq[i + 1]));
+                }
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(z0, z1), scale));
+            }
+        }
+        // The mins as int16 pairs (min 2a, min 2a + 1) per lane, against the activation's sub-block sums.
+        __m512i minPairs[4];
+        for (int a = 0; a < 4; ++a) {
+            const __m512i v = _mm512_srli_epi32(a < 2 ? mins03 : mins47, 16 * (a & 1));
+            minPairs[a] = _mm512_or_si512(_mm512_and_si512(v, byteMask),
+                                          _mm512_slli_epi32(_mm512_and_si512(v, secondByte), 8));
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+        const __m512 dminw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
+        for (int t = 0; t < T; ++t) {
+            int32_t subPairs[4];
+            std::memcpy(subPairs, act[t].subSums + 8 * b, 16);
+            __m512i minSum =
+                _mm512_dpwssd_epi32(_mm512_setzero_si512(), minPairs[0], _mm512_set1_epi32(subPairs[0]));
+            for (int a = 1; a < 4; ++a)
+                minSum = _mm512_dpwssd_epi32(minSum, minPairs[a], _mm512_set1_epi32(subPairs[a]));
+            const __m512 xd = _mm512_set1_ps(act[t].d[b]);
+            sums[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, xd), sums[t]);
+            minAcc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(minSum), _mm512_mul_ps(dminw, xd), minAcc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t)
+        _mm512_storeu_ps(y + t * yStride, _mm512_sub_ps(sums[t], minAcc[t]));
+}
+
+template <int T>
+struct PackedQ4_K {
+    static void run(const std::byte* strip, const std::byte* x, size_t xStride, int64_t n, float* y,
+                    int64_t yStride) {
+        const int64_t nb = n / kQKK;
+        Q4KActivation acts[T];
+        for (int t = 0; t < T; ++t)
+            acts[t] = q4KActivation(x + static_cast<size_t>(t) * xStride, nb);
+        packedQ4_KStrip<T>(strip, nb, acts, y, yStride);
+    }
+};
+
+// GemmKernel::run for WeightLayout::Strips16: nRows a multiple of 16, w at a strip's start; strips outside,
+// token tiles of up to kStripTokens inside.
+template <template <int> class Packed>
+void gemmPacked(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    using TileFn = void (*)(const std::byte*, const std::byte*, size_t, int64_t, float*, int64_t);
+    static constexpr TileFn kByTokens[kStripTokens] = {&Packed<1>::run, &Packed<2>::run, &Packed<3>::run,
+                                                       &Packed<4>::run};
+    for (int64_t r0 = 0; r0 + kStripRows <= nRows; r0 += kStripRows) {
+        const std::byte* strip = w + static_cast<size_t>(r0) * wStride;
+        for (int64_t t0 = 0; t0 < nTokens; t0 += kStripTokens) {
+            const int64_t tokens = nTokens - t0 < kStripTokens ? nTokens - t0 : kStripTokens;
+            kByTokens[tokens - 1](strip, x + static_cast<size_t>(t0) * xStride, xStride, n,
+                                  y + t0 * yStride + r0, yStride);
+        }
+    }
+}
+
+thread_local ScratchBuffer t_unpackedStrip;
+
+// A row-layout kernel (a prompt's own rounding: GemmKernel::runLlamaBatch) on a packed matrix: runs of up to
+// kUnpackedRows rows unpacked into thread scratch first (a copy, small beside a prompt's products; long runs
+// because the row kernel prepares its activation layout once per call), so the results are the row
+// kernel's. Without scratch memory the strips' run kernel answers instead.
+constexpr int64_t kUnpackedRows = 512;
+
+template <TensorType Type, GemmFn RowKernel, GemmFn PackedKernel>
+void gemmUnpackedStrips(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                        int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    const int64_t runRows = nRows < kUnpackedRows ? nRows : kUnpackedRows;
+    std::byte* rows = t_unpackedStrip.reserve<std::byte>(static_cast<size_t>(runRows) * wStride);
+    if (!rows) {
+        PackedKernel(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+        return;
+    }
+    for (int64_t r0 = 0; r0 < nRows; r0 += kUnpackedRows) {
+        const int64_t count = nRows - r0 < kUnpackedRows ? nRows - r0 : kUnpackedRows;
+        for (int64_t s = 0; s + kStripRows <= count; s += kStripRows)
+            unpackStrip(Type, w + static_cast<size_t>(r0 + s) * wStride, wStride,
+                        rows + static_cast<size_t>(s) * wStride);
+        RowKernel(rows, wStride, count, x, xStride, nTokens, n, y + r0, yStride);
+    }
+}
+
 KernelTable makeAvx512Table() {
     KernelTable t = avx512BaseKernelTable();
     t.dotF32Ggml = &dotF32GgmlTile;
@@ -1937,9 +2161,12 @@ KernelTable makeAvx512Table() {
     t.gemmQ5_0 = {&gemmSignedBlockPairs<Q5_0Weights>, &quantizeQ8_0Avx2, &q8_0RowBytes, 2};
     t.gemmQ6_K = {&gemmQ6_KPairs, &quantizeQ8_KAvx2, &q8KRowBytes, 2};
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
+    t.stripsQ4_0 = {&gemmPacked<PackedQ4_0>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
     // LlamaCpp batches: the full groups of 4 tokens through the int8 lane gemm (12+ such tokens; the strips'
     // pair order below that), the rest in the strips' gemv order.
     t.gemmQ4_K = {&gemmStrips<Q4_KStripGemv>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1, &gemmQ4_KLanes};
+    t.stripsQ4_K = {&gemmPacked<PackedQ4_K>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1,
+                    &gemmUnpackedStrips<TensorType::Q4_K, &gemmQ4_KLanes, &gemmPacked<PackedQ4_K>>};
     // IQ4_XS: the AVX2 (or AVX-VNNI) table's int16 panel gemm, not gemmK16, for decode rounding (both give
     // the dot product's bits). Under BatchRounding::LlamaCpp (the product's) a batch of 8+ tokens takes
     // llama.cpp's IQ panel order: gemmIQ4_XSLanes (int8, 16 tokens a register; small batches through
@@ -2552,6 +2779,9 @@ KernelTable makeAmxTable() {
     KernelTable t = makeAvx512Table();
     t.name = "avx512-amx";
     t.gemmQ4_0.run = &gemmAmx<true>;
+    // The AMX tiles read Q4_0 and Q4_K in the row layout: no strips here.
+    t.stripsQ4_0 = {};
+    t.stripsQ4_K = {};
     t.gemmQ4_K.run = &gemmAmxK<Q4KTiles>;
     return t;
 }
