@@ -1933,11 +1933,59 @@ void gemmQ4_KLanes(const std::byte* w, size_t wStride, int64_t nRows, const std:
 // block) are those of the row-layout kernels (stripQ8, stripQ4_K's gemv order), so the results are theirs,
 // bit for bit.
 
-// One strip back in row layout (CpuKernels.cpp; declared here so that this file includes no header whose
-// inline code would be compiled with AVX-512).
-} // namespace
-void unpackStrip(TensorType type, const std::byte* strip, size_t rowBytes, std::byte* out);
-namespace {
+// Transposes 16 x 16 dwords: afterwards r[k] lane i holds what r[i] lane k held.
+DECLAI_INLINE void transposeDwords16(__m512i (&r)[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    // u[4g + m]: 128-bit lane L holds column 4L + m of rows 4g..4g+3.
+    __m512i u[16];
+    for (int g = 0; g < 4; ++g) {
+        u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+        u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+        u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+    }
+    for (int m = 0; m < 4; ++m) {
+        const __m512i x = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88);
+        const __m512i y = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xDD);
+        const __m512i z = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x88);
+        const __m512i w = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xDD);
+        r[m] = _mm512_shuffle_i32x4(x, z, 0x88);
+        r[8 + m] = _mm512_shuffle_i32x4(x, z, 0xDD);
+        r[4 + m] = _mm512_shuffle_i32x4(y, w, 0x88);
+        r[12 + m] = _mm512_shuffle_i32x4(y, w, 0xDD);
+    }
+}
+
+// cpu::unpackStrip for Block (BlockQ4_0 or BlockQ4_K, with Halves leading F16 fields), the 4-byte parts
+// transposed 16 at a time in registers.
+template <typename Block, int Halves>
+void unpackStripAvx512(const std::byte* strip, size_t rowBytes, std::byte* out) {
+    constexpr int kParts = static_cast<int>((sizeof(Block) - 2 * Halves) / 4);
+    const size_t blocks = rowBytes / sizeof(Block);
+    for (size_t b = 0; b < blocks; ++b) {
+        const char* src = reinterpret_cast<const char*>(strip) + b * kStripRows * sizeof(Block);
+        char* dst = reinterpret_cast<char*>(out) + b * sizeof(Block);
+        for (int h = 0; h < Halves; ++h)
+            for (int i = 0; i < kStripRows; ++i)
+                std::memcpy(dst + static_cast<size_t>(i) * rowBytes + 2 * h, src + 32 * h + 2 * i, 2);
+        const char* parts = src + 32 * Halves;
+        for (int k0 = 0; k0 < kParts; k0 += 16) {
+            const int count = kParts - k0 < 16 ? kParts - k0 : 16;
+            __m512i r[16];
+            for (int i = 0; i < 16; ++i)
+                r[i] = i < count ? _mm512_loadu_si512(parts + 64 * (k0 + i)) : _mm512_setzero_si512();
+            transposeDwords16(r);
+            const auto mask = static_cast<__mmask16>((1u << count) - 1u);
+            for (int i = 0; i < kStripRows; ++i)
+                _mm512_mask_storeu_epi32(dst + static_cast<size_t>(i) * rowBytes + 2 * Halves + 4 * k0, mask,
+                                         r[i]);
+        }
+    }
+}
 
 // The next strip's same block, one strip ahead in the stream, into L2 a line at a time.
 DECLAI_INLINE void prefetchNextStrip(const char* block, int64_t stripBytes, size_t blockBytes) {
@@ -2128,7 +2176,7 @@ thread_local ScratchBuffer t_unpackedStrip;
 // kernel's. Without scratch memory the strips' run kernel answers instead.
 constexpr int64_t kUnpackedRows = 512;
 
-template <TensorType Type, GemmFn RowKernel, GemmFn PackedKernel>
+template <typename Block, int Halves, GemmFn RowKernel, GemmFn PackedKernel>
 void gemmUnpackedStrips(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
                         int64_t nTokens, int64_t n, float* y, int64_t yStride) {
     const int64_t runRows = nRows < kUnpackedRows ? nRows : kUnpackedRows;
@@ -2140,8 +2188,8 @@ void gemmUnpackedStrips(const std::byte* w, size_t wStride, int64_t nRows, const
     for (int64_t r0 = 0; r0 < nRows; r0 += kUnpackedRows) {
         const int64_t count = nRows - r0 < kUnpackedRows ? nRows - r0 : kUnpackedRows;
         for (int64_t s = 0; s + kStripRows <= count; s += kStripRows)
-            unpackStrip(Type, w + static_cast<size_t>(r0 + s) * wStride, wStride,
-                        rows + static_cast<size_t>(s) * wStride);
+            unpackStripAvx512<Block, Halves>(w + static_cast<size_t>(r0 + s) * wStride, wStride,
+                                             rows + static_cast<size_t>(s) * wStride);
         RowKernel(rows, wStride, count, x, xStride, nTokens, n, y + r0, yStride);
     }
 }
@@ -2166,7 +2214,7 @@ KernelTable makeAvx512Table() {
     // pair order below that), the rest in the strips' gemv order.
     t.gemmQ4_K = {&gemmStrips<Q4_KStripGemv>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1, &gemmQ4_KLanes};
     t.stripsQ4_K = {&gemmPacked<PackedQ4_K>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1,
-                    &gemmUnpackedStrips<TensorType::Q4_K, &gemmQ4_KLanes, &gemmPacked<PackedQ4_K>>};
+                    &gemmUnpackedStrips<BlockQ4_K, 2, &gemmQ4_KLanes, &gemmPacked<PackedQ4_K>>};
     // IQ4_XS: the AVX2 (or AVX-VNNI) table's int16 panel gemm, not gemmK16, for decode rounding (both give
     // the dot product's bits). Under BatchRounding::LlamaCpp (the product's) a batch of 8+ tokens takes
     // llama.cpp's IQ panel order: gemmIQ4_XSLanes (int8, 16 tokens a register; small batches through
