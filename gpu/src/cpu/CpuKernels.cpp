@@ -155,25 +155,6 @@ void packStrips(const WeightMatrix& w, std::byte* out) {
     }
 }
 
-void unpackStrip(TensorType type, const std::byte* strip, size_t rowBytes, std::byte* out) {
-    const TensorTypeTraits traits = tensorTypeTraits(type);
-    const size_t halves = static_cast<size_t>(stripHeaderHalves(type));
-    const size_t parts = (traits.blockBytes - 2 * halves) / 4;
-    const size_t blocks = rowBytes / traits.blockBytes;
-    const size_t stripBlockBytes = kLayoutStripRows * traits.blockBytes;
-    for (size_t b = 0; b < blocks; ++b) {
-        const std::byte* src = strip + b * stripBlockBytes;
-        const std::byte* partsAt = src + halves * kStripHalfBytes;
-        for (int i = 0; i < kLayoutStripRows; ++i) {
-            std::byte* block = out + static_cast<size_t>(i) * rowBytes + b * traits.blockBytes;
-            for (size_t h = 0; h < halves; ++h)
-                std::memcpy(block + 2 * h, src + h * kStripHalfBytes + 2 * i, 2);
-            for (size_t k = 0; k < parts; ++k)
-                std::memcpy(block + 2 * halves + 4 * k, partsAt + k * kStripPartBytes + 4 * i, 4);
-        }
-    }
-}
-
 void matmul(const WeightMatrix& w, const float* x, int64_t nTokens, float* y, ThreadPool& pool,
             std::vector<std::byte>& scratch, BatchRounding rounding, int64_t batchTokens) {
     const MatmulJob job{&w, y};

@@ -61,8 +61,6 @@ int stripHeaderHalves(TensorType type);
 bool canPackStrips(const WeightMatrix& w);
 // Writes `w` (canPackStrips) re-laid in strips into `out`, rows * rowBytes bytes (the same size).
 void packStrips(const WeightMatrix& w, std::byte* out);
-// One strip back in row layout: `strip` at a strip's start, `out` 16 * rowBytes bytes.
-void unpackStrip(TensorType type, const std::byte* strip, size_t rowBytes, std::byte* out);
 
 // out = x / rms(x) * weight (computed in double for the mean, as ggml does).
 void rmsNorm(const float* x, const float* weight, int64_t n, float eps, float* out);
