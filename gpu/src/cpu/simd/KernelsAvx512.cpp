@@ -1960,8 +1960,8 @@ DECLAI_INLINE void transposeDwords16(__m512i (&r)[16]) {
     }
 }
 
-// cpu::unpackStrip for Block (BlockQ4_0 or BlockQ4_K, with Halves leading F16 fields), the 4-byte parts
-// transposed 16 at a time in registers.
+// One strip back in row layout (the inverse of cpu::packStrips) for Block (BlockQ4_0 or BlockQ4_K, with
+// Halves leading F16 fields), the 4-byte parts transposed 16 at a time in registers.
 template <typename Block, int Halves>
 void unpackStripAvx512(const std::byte* strip, size_t rowBytes, std::byte* out) {
     constexpr int kParts = static_cast<int>((sizeof(Block) - 2 * Halves) / 4);
