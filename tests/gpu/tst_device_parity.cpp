@@ -593,6 +593,29 @@ private Q_SLOTS:
         QVERIFY2(accepted, accepted ? "" : accepted.error().message.c_str());
     }
 
+    // Weights re-laid for the CPU kernels (ModelWeights::makeResident, WeightLayout::Strips16) are refused by
+    // a device with a reason, never uploaded as other values.
+    void reLaidWeightsAreRefused() {
+        const Loaded model = load(QStringLiteral("synth-20m-Q4_0.gguf"));
+        QVERIFY(model.weights);
+        const ResidentWeights resident = ModelWeights::makeResident(model.weights, {0, 1}, false);
+        if (resident.weights->layer(0).wq.layout != WeightLayout::Strips16)
+            QSKIP("the active CPU kernel table keeps Q4_0 in rows (no strips): nothing re-laid to refuse");
+        gpu::BackendRegistry registry(1);
+        auto device = registry.openDevice(gpu::DeviceId{"cpu", 0});
+        QVERIFY2(device, device ? "" : device.error().message.c_str());
+        auto shard = DeviceShardExecutor::create(resident.weights, {0, 1}, std::move(*device));
+        QVERIFY(!shard);
+        QCOMPARE(shard.error().code, ErrorCode::InvalidArgument);
+        QVERIFY2(shard.error().message.find("re-laid for the CPU kernels") != std::string::npos,
+                 shard.error().message.c_str());
+        // The same layers from the file's mapping are taken.
+        auto again = registry.openDevice(gpu::DeviceId{"cpu", 0});
+        QVERIFY(again);
+        auto accepted = DeviceShardExecutor::create(model.weights, {0, 1}, std::move(*again));
+        QVERIFY2(accepted, accepted ? "" : accepted.error().message.c_str());
+    }
+
     // Errors are values: an unknown device or an absent backend is refused with a reason.
     void badDevices() {
         const Loaded model = load(QStringLiteral("stories260K.gguf"));

@@ -139,6 +139,14 @@ DeviceShardExecutor::uploadFloats(const std::vector<float>& values) {
 }
 
 Expected<DeviceShardExecutor::DeviceMatrix> DeviceShardExecutor::uploadMatrix(const WeightMatrix& matrix) {
+    // Devices read the file's row layout; a copy re-laid for the CPU kernels (ModelWeights::makeResident)
+    // would upload as other values.
+    if (matrix.layout != WeightLayout::Rows)
+        return makeError(
+            ErrorCode::InvalidArgument,
+            std::string("device ")
+                .append(m_device->id().toString())
+                .append(": the weights were re-laid for the CPU kernels; load them afresh for a device"));
     if (auto r = m_device->supportsOp(gpu::OpKind::MatMul, matrix.type); !r)
         return makeError(
             ErrorCode::Unsupported,
