@@ -69,6 +69,17 @@ std::vector<std::byte> quantized(TensorType type, const std::vector<float>& valu
     return out;
 }
 
+// A row-layout view of `data`: rows x cols values of `type`.
+WeightMatrix matrixView(TensorType type, int64_t rows, int64_t cols, const std::vector<std::byte>& data) {
+    WeightMatrix w;
+    w.type = type;
+    w.rows = rows;
+    w.cols = cols;
+    w.data = data.data();
+    w.rowBytes = static_cast<size_t>(*tensorBytes(type, static_cast<uint64_t>(cols)));
+    return w;
+}
+
 // The formats added for issue 15: read from llama.cpp's files, not written by our quantiser.
 constexpr TensorType kReadOnlyFormats[] = {TensorType::Q4_1,   TensorType::Q5_0,  TensorType::Q5_1,
                                            TensorType::Q2_K,   TensorType::Q3_K,  TensorType::Q5_K,
@@ -835,12 +846,7 @@ private Q_SLOTS:
             const auto wValues = randomValues(int64_t(rows) * kCols, 43u, 0.05f);
             const auto xValues = randomValues(int64_t(kTokens) * kCols, 44u, 1.0f);
             const auto data = quantized(TensorType::Q2_K, wValues, rows, kCols);
-            WeightMatrix w;
-            w.type = TensorType::Q2_K;
-            w.rows = rows;
-            w.cols = kCols;
-            w.data = data.data();
-            w.rowBytes = static_cast<size_t>(*tensorBytes(TensorType::Q2_K, kCols));
+            const WeightMatrix w = matrixView(TensorType::Q2_K, rows, kCols, data);
             const auto x = activations(TensorType::Q2_K, xValues, kTokens, kCols);
             const size_t xStride = quant::activationRowBytes(TensorType::Q2_K, kCols);
             ThreadPool pool(2);
@@ -878,12 +884,7 @@ private Q_SLOTS:
                     const auto wValues = randomValues(int64_t(rows) * kCols, 51u, 0.05f);
                     const auto xValues = randomValues(int64_t(tokens) * kCols, 52u, 1.0f);
                     const auto data = quantized(type, wValues, rows, kCols);
-                    WeightMatrix w;
-                    w.type = type;
-                    w.rows = rows;
-                    w.cols = kCols;
-                    w.data = data.data();
-                    w.rowBytes = static_cast<size_t>(*tensorBytes(type, kCols));
+                    const WeightMatrix w = matrixView(type, rows, kCols, data);
                     const auto x = activations(type, xValues, tokens, kCols);
                     const size_t xStride = quant::activationRowBytes(type, kCols);
                     ThreadPool pool(2);
@@ -941,12 +942,7 @@ private Q_SLOTS:
         const auto wValues = randomValues(int64_t(rows) * cols, 71u + uint32_t(cols), 0.05f);
         const auto xValues = randomValues(int64_t(maxTokens) * cols, 72u + uint32_t(cols), 1.0f);
         const auto data = quantized(weightType, wValues, rows, cols);
-        WeightMatrix w;
-        w.type = weightType;
-        w.rows = rows;
-        w.cols = cols;
-        w.data = data.data();
-        w.rowBytes = data.size() / rows;
+        const WeightMatrix w = matrixView(weightType, rows, cols, data);
         std::vector<std::byte> packedBytes(data.size());
         cpu::packStrips(w, packedBytes.data());
         // The layout: per strip and block, the F16 fields of the 16 rows, then the 4-byte parts.
@@ -1020,9 +1016,7 @@ private Q_SLOTS:
         QVERIFY(!cpu::canPackStrips(packedMatrix)); // packed once only
         // A row-layout job of 37 rows first, so the packed matrix starts mid-grain in the shared pass.
         const auto otherData = quantized(weightType, randomValues(int64_t(37) * cols, 73u, 0.05f), 37, cols);
-        WeightMatrix other = w;
-        other.rows = 37;
-        other.data = otherData.data();
+        const WeightMatrix other = matrixView(weightType, 37, cols, otherData);
         for (auto rounding : {cpu::BatchRounding::AsDecode, cpu::BatchRounding::LlamaCpp})
             for (int tokens : {1, 3, 9, 16}) {
                 ThreadPool pool(2);
@@ -1066,12 +1060,7 @@ private Q_SLOTS:
         const auto wValues = randomValues(static_cast<int64_t>(rows) * cols, 5u, 0.05f);
         const auto xValues = randomValues(static_cast<int64_t>(tokens) * cols, 6u, 1.0f);
         const auto data = quantized(weightType, wValues, rows, cols);
-        WeightMatrix w;
-        w.type = weightType;
-        w.rows = rows;
-        w.cols = cols;
-        w.data = data.data();
-        w.rowBytes = static_cast<size_t>(*tensorBytes(weightType, static_cast<uint64_t>(cols)));
+        const WeightMatrix w = matrixView(weightType, rows, cols, data);
         const auto x = activations(weightType, xValues, tokens, cols);
         const size_t xStride = quant::activationRowBytes(weightType, cols);
 
