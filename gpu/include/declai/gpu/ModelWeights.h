@@ -123,12 +123,11 @@ public:
     // per token, and the file's page cache sits on 2 MiB mappings only where readahead built large folios;
     // from huge pages one-thread decode ran 5-25% faster (docs/benchmarks.md, session 19). The bytes are
     // the file's, so results are bit-identical. Where the active CPU kernels multiply a format in 16-row
-    // strips (cpu::canPackStrips: Q4_0, Q4_K on AVX-512), the layer matrices that allow it are copied
-    // re-laid so (WeightLayout::Strips16; faster one-token products, docs/benchmarks.md), with the same
-    // floats.
-    // Layers `donor` (weights of the same file) already holds resident are shared, not copied again.
-    // The copied ranges are unmapped from this process's file mapping (their page cache stays, for the
-    // kernel to keep or reclaim), so resident memory does not count them twice. Skipped, returning
+    // strips (cpu::canPackStrips: Q4_0 on AVX2 and AVX-512, Q4_K on AVX-512), the layer matrices that allow
+    // it are copied re-laid so (WeightLayout::Strips16; faster one-token products, docs/benchmarks.md), with
+    // the same floats. Layers `donor` (weights of the same file) already holds resident are shared, not
+    // copied again. The copied ranges are unmapped from this process's file mapping (their page cache stays,
+    // for the kernel to keep or reclaim), so resident memory does not count them twice. Skipped, returning
     // `weights` unchanged, where transparent huge pages are off or absent and no matrix would be re-laid
     // (a copy would only cost memory), or the memory cannot be had.
     static ResidentWeights makeResident(std::shared_ptr<const ModelWeights> weights, LayerRange layers,
