@@ -929,6 +929,10 @@ private Q_SLOTS:
         for (int cols : {256, 768, 2048})
             QTest::newRow(qPrintable(QStringLiteral("Q4_K n=%1").arg(cols)))
                 << int(TensorType::Q4_K) << cols << 48;
+        for (int cols : {32, 96, 2048 + 32, 5632})
+            QTest::newRow(qPrintable(QStringLiteral("Q8_0 n=%1").arg(cols)))
+                << int(TensorType::Q8_0) << cols << 48;
+        QTest::newRow("Q8_0 n=64, 544 rows") << int(TensorType::Q8_0) << 64 << 544;
         // More rows than one unpacked run of a prompt's kernel (512).
         QTest::newRow("Q4_K n=256, 544 rows") << int(TensorType::Q4_K) << 256 << 544;
     }
@@ -947,7 +951,7 @@ private Q_SLOTS:
         cpu::packStrips(w, packedBytes.data());
         // The layout: per strip and block, the F16 fields of the 16 rows, then the 4-byte parts.
         const TensorTypeTraits traits = tensorTypeTraits(weightType);
-        const size_t halves = weightType == TensorType::Q4_0 ? 1 : 2;
+        const size_t halves = weightType == TensorType::Q4_K ? 2 : 1;
         QCOMPARE(cpu::stripHeaderHalves(weightType), int(halves));
         const size_t parts = (traits.blockBytes - 2 * halves) / 4;
         for (int r = 0; r < rows; ++r)
@@ -970,13 +974,18 @@ private Q_SLOTS:
                 continue;
             ++tested;
             const cpu::GemmKernel& plain = *table->gemmFor(weightType);
-            QVERIFY(packed->prepare == plain.prepare); // shares the prepared rows of Q/K/V
             QCOMPARE(bool(packed->runLlamaBatch), bool(plain.runLlamaBatch));
             const size_t pStride = plain.preparedBytes(cols);
             std::vector<std::byte> prepared(pStride * maxTokens);
             for (int t = 0; t < maxTokens; ++t)
                 plain.prepare(xValues.data() + int64_t(t) * cols, prepared.data() + pStride * size_t(t),
                               cols);
+            // The strips' own prepared rows (Q8_0's add per-block sums after the row kernels' blocks).
+            const size_t sStride = packed->preparedBytes(cols);
+            std::vector<std::byte> stripPrepared(sStride * maxTokens);
+            for (int t = 0; t < maxTokens; ++t)
+                packed->prepare(xValues.data() + int64_t(t) * cols,
+                                stripPrepared.data() + sStride * size_t(t), cols);
             for (int tokens : {1, 2, 3, 4, 5, 7, 9, 12, 16, 35}) {
                 for (bool llama : {false, true}) {
                     if (llama && !plain.runLlamaBatch)
@@ -986,7 +995,7 @@ private Q_SLOTS:
                     (llama ? plain.runLlamaBatch : plain.run)(data.data(), w.rowBytes, rows, prepared.data(),
                                                               pStride, tokens, cols, expected.data(), rows);
                     (llama ? packed->runLlamaBatch : packed->run)(packedBytes.data(), w.rowBytes, rows,
-                                                                  prepared.data(), pStride, tokens, cols,
+                                                                  stripPrepared.data(), sStride, tokens, cols,
                                                                   got.data(), rows);
                     size_t first = 0;
                     while (first < got.size() &&

@@ -114,6 +114,7 @@ constexpr size_t kStripPartBytes = 4 * kLayoutStripRows;
 int stripHeaderHalves(TensorType type) {
     switch (type) {
     case TensorType::Q4_0:
+    case TensorType::Q8_0:
         return 1;
     case TensorType::Q4_K:
         return 2;

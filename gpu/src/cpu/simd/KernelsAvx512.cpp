@@ -2150,6 +2150,80 @@ struct PackedQ4_K {
     }
 };
 
+// Q8_0: per strip and block (544 bytes) the 16 d, then 8 parts of 4 weight bytes. The row layout's decode
+// is llama.cpp's ggml_vec_dot_q8_0_q8_0 order (dotQ8_0Tile): per row, 8 float lanes, lane l taking
+// fma(dw * dx, float(sum of the block's values 4l..4l+3 products), acc_l) block by block, then hsum_float_8.
+// Here part l's vpdpbusd gives that 4-value sum for the 16 rows at once (weights flipped to unsigned, w +
+// 128, and 128 times the 4 activations' sum taken off by starting the sum there), so each (row, lane) runs
+// the same float chain in its own register lane, and the horizontal sum is done across the 8 registers in
+// hsum_float_8's order. Prepared rows: the plain Q8_0 blocks (what the row kernels read) and after them, per
+// block, the 8 corrections -128 * (sum of 4 activations).
+size_t q8_0StripPreparedBytes(int64_t n) {
+    const int64_t nb = n / kQK8_0;
+    return static_cast<size_t>(roundUp(nb * static_cast<int64_t>(sizeof(BlockQ8_0)), 64) +
+                               roundUp(nb * 32, 64));
+}
+
+void prepareQ8_0Strip(const float* x, void* out, int64_t n) {
+    const int64_t nb = n / kQK8_0;
+    quantizeQ8_0Avx2(x, out, n);
+    const auto* blocks = static_cast<const BlockQ8_0*>(out);
+    auto* corr = reinterpret_cast<int32_t*>(static_cast<char*>(out) +
+                                            roundUp(nb * static_cast<int64_t>(sizeof(BlockQ8_0)), 64));
+    for (int64_t b = 0; b < nb; ++b)
+        for (int l = 0; l < 8; ++l) {
+            int sum = 0;
+            for (int i = 0; i < 4; ++i)
+                sum += blocks[b].qs[4 * l + i];
+            corr[8 * b + l] = -128 * sum;
+        }
+}
+
+constexpr size_t kPackedQ8_0BlockBytes = kStripRows * sizeof(BlockQ8_0);
+
+// One token against one strip.
+void packedQ8_0Strip(const std::byte* strip, int64_t nb, const std::byte* x, float* y) {
+    const auto* xb = reinterpret_cast<const BlockQ8_0*>(x);
+    const auto* corr = reinterpret_cast<const int32_t*>(
+        reinterpret_cast<const char*>(x) + roundUp(nb * static_cast<int64_t>(sizeof(BlockQ8_0)), 64));
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    const char* p = reinterpret_cast<const char*>(strip);
+    const int64_t stripBytes = nb * static_cast<int64_t>(kPackedQ8_0BlockBytes);
+    __m512 acc[8];
+    for (int l = 0; l < 8; ++l)
+        acc[l] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b, p += kPackedQ8_0BlockBytes) {
+        prefetchNextStrip(p, stripBytes, kPackedQ8_0BlockBytes);
+        const __m512 scale =
+            _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))),
+                          _mm512_set1_ps(halfToFloat(xb[b].d)));
+        int32_t xq[8];
+        std::memcpy(xq, xb[b].qs, 32);
+        for (int l = 0; l < 8; ++l) {
+            const __m512i w = _mm512_xor_si512(_mm512_loadu_si512(p + 32 + 64 * l), flip);
+            const __m512i sum =
+                _mm512_dpbusd_epi32(_mm512_set1_epi32(corr[8 * b + l]), w, _mm512_set1_epi32(xq[l]));
+            acc[l] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sum), acc[l]);
+        }
+    }
+    // hsum_float_8: (high half + low half) lane by lane, then lanes (0 + 2) + (1 + 3).
+    const __m512 h0 = _mm512_add_ps(acc[4], acc[0]);
+    const __m512 h1 = _mm512_add_ps(acc[5], acc[1]);
+    const __m512 h2 = _mm512_add_ps(acc[6], acc[2]);
+    const __m512 h3 = _mm512_add_ps(acc[7], acc[3]);
+    _mm512_storeu_ps(y, _mm512_add_ps(_mm512_add_ps(h0, h2), _mm512_add_ps(h1, h3)));
+}
+
+// Every token on its own through packedQ8_0Strip.
+void gemmPackedQ8_0Tokens(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x,
+                          size_t xStride, int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    const int64_t nb = n / kQK8_0;
+    for (int64_t r0 = 0; r0 + kStripRows <= nRows; r0 += kStripRows)
+        for (int64_t t = 0; t < nTokens; ++t)
+            packedQ8_0Strip(w + static_cast<size_t>(r0) * wStride, nb, x + static_cast<size_t>(t) * xStride,
+                            y + t * yStride + r0);
+}
+
 // GemmKernel::run for WeightLayout::Strips16: nRows a multiple of 16, w at a strip's start; strips outside,
 // token tiles of up to kStripTokens inside.
 template <template <int> class Packed>
@@ -2194,6 +2268,19 @@ void gemmUnpackedStrips(const std::byte* w, size_t wStride, int64_t nRows, const
     }
 }
 
+// GemmKernel::run for Q8_0 in strips: one token straight from the strips; batches (the prompt) through the
+// row layout's tiled kernel on unpacked runs, which reads the prepared rows' plain Q8_0 blocks (the same
+// floats).
+template <GemmFn RowKernel>
+void gemmPackedQ8_0(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                    int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    if (nTokens > 1)
+        gemmUnpackedStrips<BlockQ8_0, 1, RowKernel, &gemmPackedQ8_0Tokens>(w, wStride, nRows, x, xStride,
+                                                                           nTokens, n, y, yStride);
+    else
+        gemmPackedQ8_0Tokens(w, wStride, nRows, x, xStride, 1, n, y, yStride);
+}
+
 KernelTable makeAvx512Table() {
     KernelTable t = avx512BaseKernelTable();
     t.dotF32Ggml = &dotF32GgmlTile;
@@ -2206,6 +2293,8 @@ KernelTable makeAvx512Table() {
     // through the base table's gemmF16Sgemm (16 lanes here), Q8_0 and Q6_K batches of 2+ tokens the dot
     // product's order, two tokens a register.
     t.gemmQ8_0 = {&gemmSignedBlockPairs<Q8_0Weights>, &quantizeQ8_0Avx2, &q8_0RowBytes, 2};
+    t.stripsQ8_0 = {&gemmPackedQ8_0<&gemmSignedBlockPairs<Q8_0Weights>>, &prepareQ8_0Strip,
+                    &q8_0StripPreparedBytes, 1};
     t.gemmQ5_0 = {&gemmSignedBlockPairs<Q5_0Weights>, &quantizeQ8_0Avx2, &q8_0RowBytes, 2};
     t.gemmQ6_K = {&gemmQ6_KPairs, &quantizeQ8_KAvx2, &q8KRowBytes, 2};
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
@@ -2830,6 +2919,7 @@ KernelTable makeAmxTable() {
     // The AMX tiles read Q4_0 and Q4_K in the row layout: no strips here.
     t.stripsQ4_0 = {};
     t.stripsQ4_K = {};
+    t.stripsQ8_0 = {};
     t.gemmQ4_K.run = &gemmAmxK<Q4KTiles>;
     return t;
 }
