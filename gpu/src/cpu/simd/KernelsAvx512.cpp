@@ -1922,16 +1922,15 @@ void gemmQ4_KLanes(const std::byte* w, size_t wStride, int64_t nRows, const std:
                                   nTokens - grouped, n, y + grouped * yStride, yStride);
 }
 
-// ---- Q4_0 and Q4_K in 16-row strips (WeightLayout::Strips16)
-// -----------------------------------------------
+// ---- Q4_0, Q4_K and Q8_0 in 16-row strips (WeightLayout::Strips16) ----------------------------------------
 //
 // cpu::packStrips lays a strip's block out as its leading F16 fields, each as the 16 rows' values (32
 // bytes), then the rest of the block in 4-byte parts, each as the 16 rows' 4 bytes (64 bytes, row i in
 // 32-bit lane i). A block step is then one load per field for all 16 rows and one register load per part
 // in one sequential stream, and every vpdpbusd meets a broadcast of 4 activation bytes with the 16 rows in
 // its lanes: no gather, no transpose-add. The block sums are exact integers and the float steps per (row,
-// block) are those of the row-layout kernels (stripQ8, stripQ4_K's gemv order), so the results are theirs,
-// bit for bit.
+// block) are those of the row-layout kernels (stripQ8, stripQ4_K's gemv order, dotQ8_0Tile), so the
+// results are theirs, bit for bit.
 
 // Transposes 16 x 16 dwords: afterwards r[k] lane i holds what r[i] lane k held.
 DECLAI_INLINE void transposeDwords16(__m512i (&r)[16]) {
@@ -1960,7 +1959,7 @@ DECLAI_INLINE void transposeDwords16(__m512i (&r)[16]) {
     }
 }
 
-// One strip back in row layout (the inverse of cpu::packStrips) for Block (BlockQ4_0 or BlockQ4_K, with
+// One strip back in row layout (the inverse of cpu::packStrips) for Block (BlockQ4_K or BlockQ8_0, with
 // Halves leading F16 fields), the 4-byte parts transposed 16 at a time in registers.
 template <typename Block, int Halves>
 void unpackStripAvx512(const std::byte* strip, size_t rowBytes, std::byte* out) {
