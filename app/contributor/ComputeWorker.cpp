@@ -339,6 +339,12 @@ void ComputeWorker::runBatch() {
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     const ShardKey shard{key.model, layers.begin, layers.end};
     QList<QByteArray> answers; // sent together: they travel back as one frame
+    struct Served {
+        int64_t layerTokens = 0;
+        bool newSession = false;
+        bool newForShard = false;
+    };
+    std::vector<Served> served; // reported after the answers went out
     for (size_t i = 0; i < members.size(); ++i) {
         Member& m = members[i];
         const wire::StageRequest& request = *m.request;
@@ -377,13 +383,17 @@ void ComputeWorker::runBatch() {
         if (m_hooks)
             m_hooks->beforeAnswer(response);
         answers.push_back(QByteArray::fromStdString(response.SerializeAsString()));
-        Q_EMIT stageServed(QString::fromStdString(request.model()), layers.begin, layers.end,
-                           n * (layers.end - layers.begin), m.newSession, newForShard);
+        served.push_back(Served{n * (layers.end - layers.begin), m.newSession, newForShard});
     }
+    // The answers first: the agent thread handles these signals in order, and a session's next step waits
+    // for its answer, not for the bookkeeping below.
     if (answers.size() == 1)
         Q_EMIT stageDone(answers.front());
     else if (!answers.isEmpty())
         Q_EMIT stagesDone(answers);
+    const QString modelName = QString::fromStdString(key.model);
+    for (const Served& s : served)
+        Q_EMIT stageServed(modelName, layers.begin, layers.end, s.layerTokens, s.newSession, s.newForShard);
     Q_EMIT sessionsChanged(static_cast<int>(m_sessions.size()));
     Q_EMIT batchRun(static_cast<int>(members.size()), static_cast<int>(batchRows),
                     static_cast<int>(m_queue.size()));

@@ -379,14 +379,29 @@ std::string NodeIdentity::sign(std::string_view message) const {
 
 bool NodeIdentity::verify(std::string_view publicKey32, std::string_view message,
                           std::string_view signature) {
-    if (publicKey32.size() != kPublicKeyBytes || signature.size() != kSignatureBytes)
+    return PublicKey::fromRaw(publicKey32).verify(message, signature);
+}
+
+PublicKey PublicKey::fromRaw(std::string_view raw32) {
+    PublicKey key;
+    if (raw32.size() != NodeIdentity::kPublicKeyBytes)
+        return key;
+    EVP_PKEY* raw = EVP_PKEY_new_raw_public_key(
+        EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(raw32.data()), raw32.size());
+    if (!raw) {
+        ERR_clear_error();
+        return key;
+    }
+    key.m_key = std::shared_ptr<evp_pkey_st>(raw, PkeyDeleter{});
+    return key;
+}
+
+bool PublicKey::verify(std::string_view message, std::string_view signature) const {
+    if (!m_key || signature.size() != NodeIdentity::kSignatureBytes)
         return false;
-    std::unique_ptr<EVP_PKEY, PkeyDeleter> key(EVP_PKEY_new_raw_public_key(
-        EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(publicKey32.data()),
-        publicKey32.size()));
     MdCtxPtr ctx(EVP_MD_CTX_new());
     const bool valid =
-        key && ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) == 1 &&
+        ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, m_key.get()) == 1 &&
         EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
                          signature.size(), reinterpret_cast<const unsigned char*>(message.data()),
                          message.size()) == 1;

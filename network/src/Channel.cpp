@@ -84,6 +84,10 @@ void Channel::sendEnvelope(const wire::Envelope& envelope) {
     const std::string frame = envelope.SerializeAsString();
     m_bytesSent += frame.size();
     m_socket->sendBinaryMessage(QByteArray(frame.data(), static_cast<qsizetype>(frame.size())));
+    // Written now rather than when the event loop next runs: QSslSocket defers its encryption and write to
+    // a queued call, which would wait behind whatever else this thread has queued (a stage answer is on
+    // a session's critical path).
+    m_socket->flush();
 }
 
 void Channel::close(QWebSocketProtocol::CloseCode code, const QString& reason) {

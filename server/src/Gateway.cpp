@@ -203,6 +203,7 @@ void Gateway::onPendingEnvelope(uint64_t id, const wire::Envelope& envelope) {
         return reject(id, wire::BAD_SIGNATURE, QStringLiteral("the challenge signature does not verify"));
     auto node = std::make_unique<NodeLink>();
     node->publicKey = key;
+    node->verifier = PublicKey::fromRaw(key);
     node->nodeId = NodeIdentity::nodeIdOf(key);
     node->channelBinding = p.nonce;
     node->takesStageBatches = p.hello.stage_batches();

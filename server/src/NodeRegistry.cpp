@@ -220,7 +220,7 @@ void NodeRegistry::handleStageAnswers(NodeLink* node, const wire::Envelope& enve
 
 bool NodeRegistry::acceptSigned(NodeLink* node, const wire::Envelope& envelope, const char* what) {
     const std::string payload = wire::signedPayload(envelope, node->channelBinding);
-    if (!NodeIdentity::verify(node->publicKey, payload, envelope.signature())) {
+    if (!node->verifier.verify(payload, envelope.signature())) {
         ++m_stats.badSignatures;
         node->channel->refuse(wire::BAD_SIGNATURE, std::string(what) + " signature does not verify",
                               QWebSocketProtocol::CloseCodePolicyViolated, QStringLiteral("bad signature"));

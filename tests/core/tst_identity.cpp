@@ -15,6 +15,7 @@
 #endif
 
 using declai::NodeIdentity;
+using declai::PublicKey;
 using declai::ReplayWindow;
 
 namespace {
@@ -51,6 +52,7 @@ private Q_SLOTS:
     void refusesBadFileName();
     void signAndVerify();
     void verifyRejectsTampering();
+    void parsedKeyVerifiesManyMessages();
     void verifyRejectsWrongLengths_data();
     void verifyRejectsWrongLengths();
     void authChallengeLayout();
@@ -238,6 +240,32 @@ void TestIdentity::verifyRejectsTampering() {
     QVERIFY(!NodeIdentity::verify(other->publicKey(), message, signature));
     QVERIFY(!NodeIdentity::verify(identity->publicKey(), message, std::string(64, '\0')));
     QVERIFY(!NodeIdentity::verify(std::string(32, '\0'), message, signature));
+}
+
+void TestIdentity::parsedKeyVerifiesManyMessages() {
+    auto identity = NodeIdentity::generateInMemory();
+    auto other = NodeIdentity::generateInMemory();
+    QVERIFY(identity && other);
+    const PublicKey key = PublicKey::fromRaw(identity->publicKey());
+    QVERIFY(key.valid());
+    // One key object, many messages, as the gateway uses it for a node's answers; a copy shares it.
+    const PublicKey copy = key;
+    for (int i = 0; i < 20; ++i) {
+        const std::string message = "stage answer " + std::to_string(i);
+        const std::string signature = identity->sign(message);
+        QVERIFY(key.verify(message, signature));
+        QVERIFY(copy.verify(message, signature));
+        QVERIFY(!key.verify(message + "x", signature));
+        QVERIFY(!key.verify(message, other->sign(message)));
+        QVERIFY(!key.verify(message, signature.substr(0, 63)));
+    }
+    // Keys of the wrong length give an empty key that verifies nothing.
+    for (const size_t n : {size_t(0), size_t(31), size_t(33)}) {
+        const PublicKey bad = PublicKey::fromRaw(std::string(n, '\x07'));
+        QVERIFY(!bad.valid());
+        QVERIFY(!bad.verify("m", identity->sign("m")));
+    }
+    QVERIFY(!PublicKey().verify("m", identity->sign("m")));
 }
 
 void TestIdentity::verifyRejectsWrongLengths_data() {

@@ -57,6 +57,21 @@ private:
     std::string m_keyFile;
 };
 
+// A peer's Ed25519 public key, parsed once: the gateway verifies every signed answer of a node with the
+// key object made at its handshake instead of rebuilding it per message.
+class PublicKey {
+public:
+    PublicKey() = default;
+    // An empty key (valid() false, verifies nothing) when raw32 is not 32 bytes or OpenSSL refuses it.
+    static PublicKey fromRaw(std::string_view raw32);
+    bool valid() const { return m_key != nullptr; }
+    // True only for a valid 64-byte signature of message by this key.
+    bool verify(std::string_view message, std::string_view signature) const;
+
+private:
+    std::shared_ptr<evp_pkey_st> m_key; // immutable after construction, so copies may share it
+};
+
 // What a node signs to answer the server's challenge: "DECLAI-AUTH-1" || nonce || publicKey. The domain
 // prefix keeps these signatures from ever being valid for any other signed message of the protocol.
 std::string authChallengeMessage(std::string_view nonce, std::string_view publicKey);

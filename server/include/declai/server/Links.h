@@ -2,6 +2,7 @@
 // Orchestrator; everything here is touched on the server's main thread only.
 #pragma once
 
+#include "declai/core/Identity.h"
 #include "declai/core/ReplayWindow.h"
 #include "declai/gpu/ModelWeights.h"
 #include "declai/network/Channel.h"
@@ -23,6 +24,7 @@ struct PendingAssignment {
 struct NodeLink {
     std::string nodeId;
     std::string publicKey;      // raw Ed25519, verified in the handshake
+    PublicKey verifier;         // the same key, parsed once, for its signed answers
     std::string channelBinding; // the handshake nonce: signatures on this connection cover it
     std::unique_ptr<net::Channel> channel;
     wire::NodeStatus status;
