@@ -31,7 +31,8 @@
 
 #include <cstddef>
 #include <cstdlib>
-#include <math.h> // expf: a plain C function (no inline std:: template compiled with AVX-512)
+#include <math.h>  // expf: a plain C function (no inline std:: template compiled with AVX-512)
+#include <utility> // std::index_sequence (types only)
 
 namespace declai::cpu {
 
@@ -1986,6 +1987,15 @@ void unpackStripAvx512(const std::byte* strip, size_t rowBytes, std::byte* out) 
     }
 }
 
+// Activation bytes p[0..3] as one dword in all 16 lanes, loaded straight from memory: the compiler folds it
+// into vpdpbusd's broadcast operand (or a broadcast load) instead of extracting dwords from a register
+// copy, which cost more instructions per block than the dot products themselves at 4 tokens.
+DECLAI_INLINE __m512i broadcastQuad(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
 // The next strip's same block, one strip ahead in the stream, into L2 a line at a time.
 DECLAI_INLINE void prefetchNextStrip(const char* block, int64_t stripBytes, size_t blockBytes) {
     for (size_t line = 0; line < blockBytes; line += 64)
@@ -2014,20 +2024,30 @@ void packedQ4_0Strip(const std::byte* strip, int64_t nb, const StripActivation (
             hi[k] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), lowMask);
         }
         for (int t = 0; t < T; ++t) {
-            int32_t xq[8];
-            std::memcpy(xq, x[t].qs + 32 * b, 32);
-            // Four independent chains: the vpdpbusd latency, not their count, would pace one chain.
-            __m512i z0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[0], _mm512_set1_epi32(xq[0]));
-            __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[1], _mm512_set1_epi32(xq[1]));
-            __m512i z2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], _mm512_set1_epi32(xq[4]));
-            __m512i z3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[1], _mm512_set1_epi32(xq[5]));
-            z0 = _mm512_dpbusd_epi32(z0, lo[2], _mm512_set1_epi32(xq[2]));
-            z1 = _mm512_dpbusd_epi32(z1, lo[3], _mm512_set1_epi32(xq[3]));
-            z2 = _mm512_dpbusd_epi32(z2, hi[2], _mm512_set1_epi32(xq[6]));
-            z3 = _mm512_dpbusd_epi32(z3, hi[3], _mm512_set1_epi32(xq[7]));
-            const __m512i isum =
-                _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(z0, z1), _mm512_add_epi32(z2, z3)),
-                                 _mm512_set1_epi32(x[t].corr[b]));
+            const int8_t* xq = x[t].qs + 32 * b;
+            // The block's integer sum, exact in any order; the correction (-8 x the activation sum) seeds
+            // the first chain. One token: four chains, or the vpdpbusd latency would pace the block.
+            // Several: two chains each, the tokens' chains interleaving, so fewer adds per token.
+            __m512i isum;
+            if constexpr (T == 1) {
+                __m512i z0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(x[t].corr[b]), lo[0], broadcastQuad(xq));
+                __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[1], broadcastQuad(xq + 4));
+                __m512i z2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], broadcastQuad(xq + 16));
+                __m512i z3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[1], broadcastQuad(xq + 20));
+                z0 = _mm512_dpbusd_epi32(z0, lo[2], broadcastQuad(xq + 8));
+                z1 = _mm512_dpbusd_epi32(z1, lo[3], broadcastQuad(xq + 12));
+                z2 = _mm512_dpbusd_epi32(z2, hi[2], broadcastQuad(xq + 24));
+                z3 = _mm512_dpbusd_epi32(z3, hi[3], broadcastQuad(xq + 28));
+                isum = _mm512_add_epi32(_mm512_add_epi32(z0, z1), _mm512_add_epi32(z2, z3));
+            } else {
+                __m512i z0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(x[t].corr[b]), lo[0], broadcastQuad(xq));
+                __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], broadcastQuad(xq + 16));
+                for (int k = 1; k < 4; ++k) {
+                    z0 = _mm512_dpbusd_epi32(z0, lo[k], broadcastQuad(xq + 4 * k));
+                    z1 = _mm512_dpbusd_epi32(z1, hi[k], broadcastQuad(xq + 16 + 4 * k));
+                }
+                isum = _mm512_add_epi32(z0, z1);
+            }
             const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(x[t].dx[b]));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc[t]);
         }
@@ -2035,6 +2055,10 @@ void packedQ4_0Strip(const std::byte* strip, int64_t nb, const StripActivation (
     for (int t = 0; t < T; ++t)
         _mm512_storeu_ps(y + t * yStride, acc[t]);
 }
+
+// Q4_0 strips take up to 8 tokens per pass over a strip: two dot-product chains per token leave room in
+// the registers, and a node's batch of 5-8 sessions then reads each strip once.
+constexpr int kQ4_0StripTokens = 8;
 
 template <int T>
 struct PackedQ4_0 {
@@ -2101,13 +2125,12 @@ void packedQ4_KStrip(const std::byte* strip, int64_t nb, const Q4KActivation (&a
                                  : _mm512_and_si512(raw, lowMask);
             }
             for (int t = 0; t < T; ++t) {
-                int32_t xq[8];
-                std::memcpy(xq, act[t].qs + b * kQKK + 32 * kSlotOf[j], 32);
-                __m512i z0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib[0], _mm512_set1_epi32(xq[0]));
-                __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib[1], _mm512_set1_epi32(xq[1]));
+                const int8_t* xq = act[t].qs + b * kQKK + 32 * kSlotOf[j];
+                __m512i z0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib[0], broadcastQuad(xq));
+                __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib[1], broadcastQuad(xq + 4));
                 for (int i = 2; i < 8; i += 2) {
-                    z0 = _mm512_dpbusd_epi32(z0, nib[i], _mm512_set1_epi32(xq[i]));
-                    z1 = _mm512_dpbusd_epi32(z1, nib[i + 1], _mm512_set1_epi32(xq[i + 1]));
+                    z0 = _mm512_dpbusd_epi32(z0, nib[i], broadcastQuad(xq + 4 * i));
+                    z1 = _mm512_dpbusd_epi32(z1, nib[i + 1], broadcastQuad(xq + 4 * i + 4));
                 }
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(z0, z1), scale));
             }
@@ -2196,12 +2219,10 @@ void packedQ8_0Strip(const std::byte* strip, int64_t nb, const std::byte* x, flo
         const __m512 scale =
             _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))),
                           _mm512_set1_ps(halfToFloat(xb[b].d)));
-        int32_t xq[8];
-        std::memcpy(xq, xb[b].qs, 32);
         for (int l = 0; l < 8; ++l) {
             const __m512i w = _mm512_xor_si512(_mm512_loadu_si512(p + 32 + 64 * l), flip);
             const __m512i sum =
-                _mm512_dpbusd_epi32(_mm512_set1_epi32(corr[8 * b + l]), w, _mm512_set1_epi32(xq[l]));
+                _mm512_dpbusd_epi32(_mm512_set1_epi32(corr[8 * b + l]), w, broadcastQuad(xb[b].qs + 4 * l));
             acc[l] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sum), acc[l]);
         }
     }
@@ -2223,20 +2244,29 @@ void gemmPackedQ8_0Tokens(const std::byte* w, size_t wStride, int64_t nRows, con
                             y + t * yStride + r0);
 }
 
+// A strip kernel's tiles for 1..N tokens (a plain array: no std:: function template compiled with AVX-512).
+using PackedTileFn = void (*)(const std::byte*, const std::byte*, size_t, int64_t, float*, int64_t);
+template <size_t N>
+struct PackedTiles {
+    PackedTileFn byTokens[N];
+};
+template <template <int> class Packed, size_t... I>
+constexpr PackedTiles<sizeof...(I)> packedTiles(std::index_sequence<I...>) {
+    return {{&Packed<static_cast<int>(I) + 1>::run...}};
+}
+
 // GemmKernel::run for WeightLayout::Strips16: nRows a multiple of 16, w at a strip's start; strips outside,
-// token tiles of up to kStripTokens inside.
-template <template <int> class Packed>
+// token tiles of up to MaxTokens inside (each token's floats are the same in any tile).
+template <template <int> class Packed, int MaxTokens = kStripTokens>
 void gemmPacked(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
                 int64_t nTokens, int64_t n, float* y, int64_t yStride) {
-    using TileFn = void (*)(const std::byte*, const std::byte*, size_t, int64_t, float*, int64_t);
-    static constexpr TileFn kByTokens[kStripTokens] = {&Packed<1>::run, &Packed<2>::run, &Packed<3>::run,
-                                                       &Packed<4>::run};
+    static constexpr auto kTiles = packedTiles<Packed>(std::make_index_sequence<MaxTokens>{});
     for (int64_t r0 = 0; r0 + kStripRows <= nRows; r0 += kStripRows) {
         const std::byte* strip = w + static_cast<size_t>(r0) * wStride;
-        for (int64_t t0 = 0; t0 < nTokens; t0 += kStripTokens) {
-            const int64_t tokens = nTokens - t0 < kStripTokens ? nTokens - t0 : kStripTokens;
-            kByTokens[tokens - 1](strip, x + static_cast<size_t>(t0) * xStride, xStride, n,
-                                  y + t0 * yStride + r0, yStride);
+        for (int64_t t0 = 0; t0 < nTokens; t0 += MaxTokens) {
+            const int64_t tokens = nTokens - t0 < MaxTokens ? nTokens - t0 : MaxTokens;
+            kTiles.byTokens[tokens - 1](strip, x + static_cast<size_t>(t0) * xStride, xStride, n,
+                                        y + t0 * yStride + r0, yStride);
         }
     }
 }
@@ -2297,7 +2327,8 @@ KernelTable makeAvx512Table() {
     t.gemmQ5_0 = {&gemmSignedBlockPairs<Q5_0Weights>, &quantizeQ8_0Avx2, &q8_0RowBytes, 2};
     t.gemmQ6_K = {&gemmQ6_KPairs, &quantizeQ8_KAvx2, &q8KRowBytes, 2};
     t.gemmQ4_0 = {&gemmStrip<true>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
-    t.stripsQ4_0 = {&gemmPacked<PackedQ4_0>, &prepareStrip<true>, &stripPreparedBytes<true>, 1};
+    t.stripsQ4_0 = {&gemmPacked<PackedQ4_0, kQ4_0StripTokens>, &prepareStrip<true>, &stripPreparedBytes<true>,
+                    1};
     // LlamaCpp batches: the full groups of 4 tokens through the int8 lane gemm (12+ such tokens; the strips'
     // pair order below that), the rest in the strips' gemv order.
     t.gemmQ4_K = {&gemmStrips<Q4_KStripGemv>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1, &gemmQ4_KLanes};
