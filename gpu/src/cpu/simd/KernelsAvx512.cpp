@@ -2203,45 +2203,66 @@ void prepareQ8_0Strip(const float* x, void* out, int64_t n) {
 
 constexpr size_t kPackedQ8_0BlockBytes = kStripRows * sizeof(BlockQ8_0);
 
-// One token against one strip.
-void packedQ8_0Strip(const std::byte* strip, int64_t nb, const std::byte* x, float* y) {
-    const auto* xb = reinterpret_cast<const BlockQ8_0*>(x);
-    const auto* corr = reinterpret_cast<const int32_t*>(
-        reinterpret_cast<const char*>(x) + roundUp(nb * static_cast<int64_t>(sizeof(BlockQ8_0)), 64));
+// T tokens (1 or 2) against one strip, each (row, token) with the floats of the single-token kernel: the
+// strip's weight parts are loaded once for both tokens (8 accumulators per token: llama.cpp's 8 lanes).
+template <int T>
+void packedQ8_0StripTile(const std::byte* strip, int64_t nb, const std::byte* x, size_t xStride, float* y,
+                         int64_t yStride) {
+    static_assert(T == 1 || T == 2, "8 accumulators per token: two tokens fill the registers");
+    const BlockQ8_0* xb[T];
+    const int32_t* corr[T];
+    for (int t = 0; t < T; ++t) {
+        const char* xt = reinterpret_cast<const char*>(x) + static_cast<size_t>(t) * xStride;
+        xb[t] = reinterpret_cast<const BlockQ8_0*>(xt);
+        corr[t] =
+            reinterpret_cast<const int32_t*>(xt + roundUp(nb * static_cast<int64_t>(sizeof(BlockQ8_0)), 64));
+    }
     const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
     const char* p = reinterpret_cast<const char*>(strip);
     const int64_t stripBytes = nb * static_cast<int64_t>(kPackedQ8_0BlockBytes);
-    __m512 acc[8];
-    for (int l = 0; l < 8; ++l)
-        acc[l] = _mm512_setzero_ps();
+    __m512 acc[T][8];
+    for (int t = 0; t < T; ++t)
+        for (int l = 0; l < 8; ++l)
+            acc[t][l] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b, p += kPackedQ8_0BlockBytes) {
         prefetchNextStrip(p, stripBytes, kPackedQ8_0BlockBytes);
-        const __m512 scale =
-            _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))),
-                          _mm512_set1_ps(halfToFloat(xb[b].d)));
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+        __m512 scale[T];
+        for (int t = 0; t < T; ++t)
+            scale[t] = _mm512_mul_ps(dw, _mm512_set1_ps(halfToFloat(xb[t][b].d)));
         for (int l = 0; l < 8; ++l) {
             const __m512i w = _mm512_xor_si512(_mm512_loadu_si512(p + 32 + 64 * l), flip);
-            const __m512i sum =
-                _mm512_dpbusd_epi32(_mm512_set1_epi32(corr[8 * b + l]), w, broadcastQuad(xb[b].qs + 4 * l));
-            acc[l] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(sum), acc[l]);
+            for (int t = 0; t < T; ++t) {
+                const __m512i sum = _mm512_dpbusd_epi32(_mm512_set1_epi32(corr[t][8 * b + l]), w,
+                                                        broadcastQuad(xb[t][b].qs + 4 * l));
+                acc[t][l] = _mm512_fmadd_ps(scale[t], _mm512_cvtepi32_ps(sum), acc[t][l]);
+            }
         }
     }
-    // hsum_float_8: (high half + low half) lane by lane, then lanes (0 + 2) + (1 + 3).
-    const __m512 h0 = _mm512_add_ps(acc[4], acc[0]);
-    const __m512 h1 = _mm512_add_ps(acc[5], acc[1]);
-    const __m512 h2 = _mm512_add_ps(acc[6], acc[2]);
-    const __m512 h3 = _mm512_add_ps(acc[7], acc[3]);
-    _mm512_storeu_ps(y, _mm512_add_ps(_mm512_add_ps(h0, h2), _mm512_add_ps(h1, h3)));
+    for (int t = 0; t < T; ++t) {
+        // hsum_float_8: (high half + low half) lane by lane, then lanes (0 + 2) + (1 + 3).
+        const __m512 h0 = _mm512_add_ps(acc[t][4], acc[t][0]);
+        const __m512 h1 = _mm512_add_ps(acc[t][5], acc[t][1]);
+        const __m512 h2 = _mm512_add_ps(acc[t][6], acc[t][2]);
+        const __m512 h3 = _mm512_add_ps(acc[t][7], acc[t][3]);
+        _mm512_storeu_ps(y + t * yStride, _mm512_add_ps(_mm512_add_ps(h0, h2), _mm512_add_ps(h1, h3)));
+    }
 }
 
-// Every token on its own through packedQ8_0Strip.
+// Tokens in pairs (and a last single one) through packedQ8_0StripTile, strip by strip.
 void gemmPackedQ8_0Tokens(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x,
                           size_t xStride, int64_t nTokens, int64_t n, float* y, int64_t yStride) {
     const int64_t nb = n / kQK8_0;
-    for (int64_t r0 = 0; r0 + kStripRows <= nRows; r0 += kStripRows)
-        for (int64_t t = 0; t < nTokens; ++t)
-            packedQ8_0Strip(w + static_cast<size_t>(r0) * wStride, nb, x + static_cast<size_t>(t) * xStride,
-                            y + t * yStride + r0);
+    for (int64_t r0 = 0; r0 + kStripRows <= nRows; r0 += kStripRows) {
+        const std::byte* strip = w + static_cast<size_t>(r0) * wStride;
+        int64_t t = 0;
+        for (; t + 2 <= nTokens; t += 2)
+            packedQ8_0StripTile<2>(strip, nb, x + static_cast<size_t>(t) * xStride, xStride,
+                                   y + t * yStride + r0, yStride);
+        if (t < nTokens)
+            packedQ8_0StripTile<1>(strip, nb, x + static_cast<size_t>(t) * xStride, xStride,
+                                   y + t * yStride + r0, yStride);
+    }
 }
 
 // A strip kernel's tiles for 1..N tokens (a plain array: no std:: function template compiled with AVX-512).
@@ -2297,17 +2318,20 @@ void gemmUnpackedStrips(const std::byte* w, size_t wStride, int64_t nRows, const
     }
 }
 
-// GemmKernel::run for Q8_0 in strips: one token straight from the strips; batches (the prompt) through the
-// row layout's tiled kernel on unpacked runs, which reads the prepared rows' plain Q8_0 blocks (the same
-// floats).
+// GemmKernel::run for Q8_0 in strips: up to kQ8_0StripTokens tokens (decode, a node's batch of sessions)
+// straight from the strips in pairs; larger batches (prompts) through the row layout's tiled kernel on
+// unpacked runs, which reads the prepared rows' plain Q8_0 blocks (the same floats). Unpacking every pass
+// made 4 sessions' decode cost what 4 single tokens do.
+constexpr int64_t kQ8_0StripTokens = 8;
+
 template <GemmFn RowKernel>
 void gemmPackedQ8_0(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
                     int64_t nTokens, int64_t n, float* y, int64_t yStride) {
-    if (nTokens > 1)
+    if (nTokens > kQ8_0StripTokens)
         gemmUnpackedStrips<BlockQ8_0, 1, RowKernel, &gemmPackedQ8_0Tokens>(w, wStride, nRows, x, xStride,
                                                                            nTokens, n, y, yStride);
     else
-        gemmPackedQ8_0Tokens(w, wStride, nRows, x, xStride, 1, n, y, yStride);
+        gemmPackedQ8_0Tokens(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
 }
 
 KernelTable makeAvx512Table() {
