@@ -1987,13 +1987,10 @@ void unpackStripAvx512(const std::byte* strip, size_t rowBytes, std::byte* out) 
     }
 }
 
-// Activation bytes p[0..3] as one dword in all 16 lanes, loaded straight from memory: the compiler folds it
-// into vpdpbusd's broadcast operand (or a broadcast load) instead of extracting dwords from a register
-// copy, which cost more instructions per block than the dot products themselves at 4 tokens.
-DECLAI_INLINE __m512i broadcastQuad(const void* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm512_set1_epi32(v);
+// broadcast4Bytes (KernelsAvx2.inc) in 16 lanes: activation bytes p[0..3] broadcast straight from memory,
+// not extracted from a register copy (which cost more instructions per block than the dot products).
+DECLAI_INLINE __m512i broadcast4Bytes512(const int8_t* p) {
+    return _mm512_broadcastd_epi32(_mm_loadu_si32(p));
 }
 
 // The next strip's same block, one strip ahead in the stream, into L2 a line at a time.
@@ -2030,21 +2027,23 @@ void packedQ4_0Strip(const std::byte* strip, int64_t nb, const StripActivation (
             // Several: two chains each, the tokens' chains interleaving, so fewer adds per token.
             __m512i isum;
             if constexpr (T == 1) {
-                __m512i z0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(x[t].corr[b]), lo[0], broadcastQuad(xq));
-                __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[1], broadcastQuad(xq + 4));
-                __m512i z2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], broadcastQuad(xq + 16));
-                __m512i z3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[1], broadcastQuad(xq + 20));
-                z0 = _mm512_dpbusd_epi32(z0, lo[2], broadcastQuad(xq + 8));
-                z1 = _mm512_dpbusd_epi32(z1, lo[3], broadcastQuad(xq + 12));
-                z2 = _mm512_dpbusd_epi32(z2, hi[2], broadcastQuad(xq + 24));
-                z3 = _mm512_dpbusd_epi32(z3, hi[3], broadcastQuad(xq + 28));
+                __m512i z0 =
+                    _mm512_dpbusd_epi32(_mm512_set1_epi32(x[t].corr[b]), lo[0], broadcast4Bytes512(xq));
+                __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[1], broadcast4Bytes512(xq + 4));
+                __m512i z2 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], broadcast4Bytes512(xq + 16));
+                __m512i z3 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[1], broadcast4Bytes512(xq + 20));
+                z0 = _mm512_dpbusd_epi32(z0, lo[2], broadcast4Bytes512(xq + 8));
+                z1 = _mm512_dpbusd_epi32(z1, lo[3], broadcast4Bytes512(xq + 12));
+                z2 = _mm512_dpbusd_epi32(z2, hi[2], broadcast4Bytes512(xq + 24));
+                z3 = _mm512_dpbusd_epi32(z3, hi[3], broadcast4Bytes512(xq + 28));
                 isum = _mm512_add_epi32(_mm512_add_epi32(z0, z1), _mm512_add_epi32(z2, z3));
             } else {
-                __m512i z0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(x[t].corr[b]), lo[0], broadcastQuad(xq));
-                __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], broadcastQuad(xq + 16));
+                __m512i z0 =
+                    _mm512_dpbusd_epi32(_mm512_set1_epi32(x[t].corr[b]), lo[0], broadcast4Bytes512(xq));
+                __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[0], broadcast4Bytes512(xq + 16));
                 for (int k = 1; k < 4; ++k) {
-                    z0 = _mm512_dpbusd_epi32(z0, lo[k], broadcastQuad(xq + 4 * k));
-                    z1 = _mm512_dpbusd_epi32(z1, hi[k], broadcastQuad(xq + 16 + 4 * k));
+                    z0 = _mm512_dpbusd_epi32(z0, lo[k], broadcast4Bytes512(xq + 4 * k));
+                    z1 = _mm512_dpbusd_epi32(z1, hi[k], broadcast4Bytes512(xq + 16 + 4 * k));
                 }
                 isum = _mm512_add_epi32(z0, z1);
             }
@@ -2126,11 +2125,11 @@ void packedQ4_KStrip(const std::byte* strip, int64_t nb, const Q4KActivation (&a
             }
             for (int t = 0; t < T; ++t) {
                 const int8_t* xq = act[t].qs + b * kQKK + 32 * kSlotOf[j];
-                __m512i z0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib[0], broadcastQuad(xq));
-                __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib[1], broadcastQuad(xq + 4));
+                __m512i z0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib[0], broadcast4Bytes512(xq));
+                __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib[1], broadcast4Bytes512(xq + 4));
                 for (int i = 2; i < 8; i += 2) {
-                    z0 = _mm512_dpbusd_epi32(z0, nib[i], broadcastQuad(xq + 4 * i));
-                    z1 = _mm512_dpbusd_epi32(z1, nib[i + 1], broadcastQuad(xq + 4 * i + 4));
+                    z0 = _mm512_dpbusd_epi32(z0, nib[i], broadcast4Bytes512(xq + 4 * i));
+                    z1 = _mm512_dpbusd_epi32(z1, nib[i + 1], broadcast4Bytes512(xq + 4 * i + 4));
                 }
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(z0, z1), scale));
             }
@@ -2234,7 +2233,7 @@ void packedQ8_0StripTile(const std::byte* strip, int64_t nb, const std::byte* x,
             const __m512i w = _mm512_xor_si512(_mm512_loadu_si512(p + 32 + 64 * l), flip);
             for (int t = 0; t < T; ++t) {
                 const __m512i sum = _mm512_dpbusd_epi32(_mm512_set1_epi32(corr[t][8 * b + l]), w,
-                                                        broadcastQuad(xb[t][b].qs + 4 * l));
+                                                        broadcast4Bytes512(xb[t][b].qs + 4 * l));
                 acc[t][l] = _mm512_fmadd_ps(scale[t], _mm512_cvtepi32_ps(sum), acc[t][l]);
             }
         }
@@ -2322,7 +2321,7 @@ void gemmUnpackedStrips(const std::byte* w, size_t wStride, int64_t nRows, const
 // straight from the strips in pairs; larger batches (prompts) through the row layout's tiled kernel on
 // unpacked runs, which reads the prepared rows' plain Q8_0 blocks (the same floats). Unpacking every pass
 // made 4 sessions' decode cost what 4 single tokens do.
-constexpr int64_t kQ8_0StripTokens = 8;
+constexpr int kQ8_0StripTokens = 8;
 
 template <GemmFn RowKernel>
 void gemmPackedQ8_0(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
