@@ -10,38 +10,51 @@
 #include <QTimer>
 #include <algorithm>
 #include <deque>
+#include <iterator>
+#include <optional>
 #include <set>
 
 namespace declai::server {
 
-// One request to the compute thread: a session's rows through the gateway's layers, or its last row
-// through the head.
+// One request to the compute thread: a session's tokens through the gateway's layers, or a decode step (its
+// last row through the head, sampling, and the new token through the gateway's layers).
 struct GatewayJob {
-    enum class Kind { Layers, Head };
+    enum class Kind { Layers, Token };
     Kind kind = Kind::Layers;
     std::string model;
     std::shared_ptr<const ModelWeights> weights;
     LayerRange layers;  // Kind::Layers
     int nodeStages = 0; // Kind::Layers: how many nodes the session's chain has after the gateway
     uint64_t session = 0;
-    int64_t startPos = 0;        // Kind::Layers
-    int64_t promptTokens = 0;    // Kind::Layers: BatchPart::promptTokens
+    int64_t startPos = 0;        // the first token's position (Kind::Token: the new token's)
+    int64_t promptTokens = 0;    // BatchPart::promptTokens
     std::vector<int32_t> tokens; // Kind::Layers: embedded on the compute thread into `rows`
-    std::vector<float> rows;
+    std::vector<float> rows;     // Kind::Token: the last hidden row, for the head
     int64_t nTokens = 0;
     uint64_t jobId = 0; // GatewayCompute's, for the answer
+    // Kind::Token:
+    std::optional<Sampler> sampler;
+    std::vector<int32_t> stopIds;
+    bool more = false; // GatewayCompute::TokenPlan::more
+};
+
+// A job's answer, made on the compute thread and handed to the main thread.
+struct GatewayOutcome {
+    uint64_t jobId = 0;
+    // Kind::Layers: the rows. Kind::Token: the next step's rows when the token continues (empty otherwise),
+    // or the error of the head or of the layers.
+    Expected<std::vector<float>> values = std::vector<float>();
+    int32_t token = Sampler::kNoToken; // Kind::Token
+    bool continues = false;            // Kind::Token
+    std::optional<Sampler> sampler;    // Kind::Token: handed back
 };
 
 // Owns the executors, the heads and the pool; every member is touched on the compute thread only.
 class GatewayComputeWorker : public QObject {
 public:
-    struct Result {
-        uint64_t jobId = 0;
-        Expected<std::vector<float>> values;
-    };
     // Gets the results of one pass, all at once (so their sessions take their next step together); called
     // on the compute thread.
-    using Deliver = std::function<void(std::vector<Result>)>;
+    using Deliver = std::function<void(std::vector<GatewayOutcome>)>;
 
     GatewayComputeWorker(int threads, Deliver deliver) : m_threads(threads), m_deliver(std::move(deliver)) {
         m_clock.start();
@@ -124,8 +137,8 @@ private:
     // nodes of their chain. A pass's sessions travel on as one group, and groups that never meet stay apart:
     // with as many groups as nodes, node 1 computes one group while node 2 computes another (pipeline
     // parallelism) instead of all sessions moving as one group from node to node while the others idle.
-    size_t pipelineShare(const std::string& model) const {
-        int stages = 1;
+    // `stages`: at least this many nodes (those of jobs not queued, which runTokens passes).
+    size_t pipelineShare(const std::string& model, int stages = 1) const {
         std::set<uint64_t> sessions;
         if (auto live = m_sessionsByModel.find(model); live != m_sessionsByModel.end())
             sessions = live->second;
@@ -165,26 +178,101 @@ private:
 
     void runBatch() {
         std::vector<GatewayJob> batch = takeBatch();
-        const ConvoyKey key{batch.front().kind, batch.front().model};
+        if (batch.front().kind == GatewayJob::Kind::Token)
+            return runTokens(batch);
+        m_deliver(runGroup(batch));
+    }
+
+    // runLayers, remembered as a group for ConvoyBatching.
+    std::vector<GatewayOutcome> runGroup(std::vector<GatewayJob>& batch) {
+        const int64_t startUs = m_clock.nsecsElapsed() / 1000;
+        std::vector<GatewayOutcome> out = runLayers(batch);
+        m_convoys[ConvoyKey{GatewayJob::Kind::Layers, batch.front().model}].ran(
+            sessionsOf(batch), m_clock.nsecsElapsed() / 1000 - startUs);
+        return out;
+    }
+
+    static std::vector<uint64_t> sessionsOf(const std::vector<GatewayJob>& batch) {
         std::vector<uint64_t> sessions;
         for (const GatewayJob& job : batch)
             sessions.push_back(job.session);
-        const int64_t startUs = m_clock.nsecsElapsed() / 1000;
-        std::vector<Result> results =
-            key.first == GatewayJob::Kind::Head ? runHeads(batch) : runLayers(batch);
-        m_convoys[key].ran(sessions, m_clock.nsecsElapsed() / 1000 - startUs);
-        m_deliver(std::move(results));
+        return sessions;
     }
 
-    std::vector<Result> runLayers(std::vector<GatewayJob>& batch) {
-        std::vector<Result> out;
+    static GatewayOutcome failed(uint64_t jobId, const Error& error) {
+        GatewayOutcome outcome;
+        outcome.jobId = jobId;
+        outcome.values = error;
+        return outcome;
+    }
+
+    // Decode steps: one head pass for all, each session's own sampler picks its token, then the tokens that
+    // go on run the gateway layers in passes of at most the pipeline share, each delivered when it is done
+    // (as separate Layers jobs were: the groups that reach node 1 stay as they were).
+    void runTokens(std::vector<GatewayJob>& batch) {
+        const std::string model = batch.front().model;
+        const int64_t startUs = m_clock.nsecsElapsed() / 1000;
+        std::vector<Expected<std::vector<float>>> logits = runHeads(batch);
+        m_convoys[ConvoyKey{GatewayJob::Kind::Token, model}].ran(sessionsOf(batch),
+                                                                 m_clock.nsecsElapsed() / 1000 - startUs);
+        std::vector<GatewayOutcome> ready; // sessions that stop here, or whose head failed
+        std::vector<GatewayJob> going;
+        int stages = 1;
+        for (size_t i = 0; i < batch.size(); ++i) {
+            GatewayJob& job = batch[i];
+            GatewayOutcome outcome;
+            outcome.jobId = job.jobId;
+            if (!logits[i]) {
+                outcome.values = logits[i].error();
+                outcome.sampler = std::move(job.sampler);
+                ready.push_back(std::move(outcome));
+                continue;
+            }
+            const int32_t token = job.sampler->sample(*logits[i]);
+            const bool stopId = std::find(job.stopIds.begin(), job.stopIds.end(), token) != job.stopIds.end();
+            if (token < 0 || stopId || !job.more) {
+                outcome.token = token;
+                outcome.sampler = std::move(job.sampler);
+                ready.push_back(std::move(outcome));
+                continue;
+            }
+            job.sampler->accept(token);
+            job.kind = GatewayJob::Kind::Layers;
+            job.tokens = {token};
+            job.nTokens = 1;
+            stages = std::max(stages, job.nodeStages);
+            going.push_back(std::move(job));
+        }
+        while (!going.empty()) {
+            const auto share =
+                static_cast<std::ptrdiff_t>(std::min(going.size(), pipelineShare(model, stages)));
+            std::vector<GatewayJob> pass(std::make_move_iterator(going.begin()),
+                                         std::make_move_iterator(going.begin() + share));
+            going.erase(going.begin(), going.begin() + share);
+            for (GatewayOutcome& rows : runGroup(pass)) {
+                const auto job = std::find_if(pass.begin(), pass.end(),
+                                              [&](const GatewayJob& j) { return j.jobId == rows.jobId; });
+                rows.token = job->tokens.front();
+                rows.continues = true;
+                rows.sampler = std::move(job->sampler);
+                ready.push_back(std::move(rows));
+            }
+            m_deliver(std::move(ready));
+            ready.clear();
+        }
+        if (!ready.empty())
+            m_deliver(std::move(ready));
+    }
+
+    std::vector<GatewayOutcome> runLayers(std::vector<GatewayJob>& batch) {
+        std::vector<GatewayOutcome> out;
         const std::string& model = batch.front().model;
         auto it = m_executors.find(model);
         if (it == m_executors.end()) {
             auto created = ShardExecutor::create(batch.front().weights, batch.front().layers, pool());
             if (!created) {
                 for (GatewayJob& job : batch)
-                    out.push_back(Result{job.jobId, created.error()});
+                    out.push_back(failed(job.jobId, created.error()));
                 return out;
             }
             it = m_executors.emplace(model, std::move(*created)).first;
@@ -200,7 +288,7 @@ private:
             GatewayJob& job = batch[i];
             job.rows.resize(job.tokens.size() * dim);
             if (auto embedded = embedder->second->embed(job.tokens, job.rows); !embedded) {
-                out.push_back(Result{job.jobId, embedded.error()});
+                out.push_back(failed(job.jobId, embedded.error()));
                 continue;
             }
             parts.push_back(BatchPart{job.session, job.startPos, job.rows, job.nTokens, job.promptTokens});
@@ -210,16 +298,19 @@ private:
         auto results = it->second->forwardBatch(parts);
         for (size_t p = 0; p < parts.size(); ++p) {
             GatewayJob& job = batch[partJob[p]];
+            GatewayOutcome outcome;
+            outcome.jobId = job.jobId;
             if (!results[p])
-                out.push_back(Result{job.jobId, results[p].error()});
+                outcome.values = results[p].error();
             else
-                out.push_back(Result{job.jobId, std::move(job.rows)});
+                outcome.values = std::move(job.rows);
+            out.push_back(std::move(outcome));
         }
         return out;
     }
 
-    std::vector<Result> runHeads(std::vector<GatewayJob>& batch) {
-        std::vector<Result> out;
+    // The logits of each job's last row, in the batch's order, from one pass over the head.
+    std::vector<Expected<std::vector<float>>> runHeads(const std::vector<GatewayJob>& batch) {
         const std::string& model = batch.front().model;
         auto it = m_heads.find(model);
         if (it == m_heads.end())
@@ -227,17 +318,18 @@ private:
         Head& head = *it->second;
         const auto dim = static_cast<size_t>(batch.front().weights->config().embeddingLength);
         const auto vocab = static_cast<size_t>(head.vocabSize());
+        std::vector<Expected<std::vector<float>>> out(batch.size(), std::vector<float>());
         std::vector<float> hidden;
-        std::vector<uint64_t> computed; // job ids, in row order
+        std::vector<size_t> computed; // indices into the batch, in row order
         hidden.reserve(batch.size() * dim);
-        for (GatewayJob& job : batch) {
+        for (size_t i = 0; i < batch.size(); ++i) {
+            const GatewayJob& job = batch[i];
             if (job.rows.size() != dim) { // a caller's bug, not the network's: refuse that row only
-                out.push_back(Result{
-                    job.jobId, makeError(ErrorCode::InvalidArgument, "head input has the wrong width")});
+                out[i] = makeError(ErrorCode::InvalidArgument, "head input has the wrong width");
                 continue;
             }
             hidden.insert(hidden.end(), job.rows.begin(), job.rows.end());
-            computed.push_back(job.jobId);
+            computed.push_back(i);
         }
         if (computed.empty())
             return out;
@@ -246,12 +338,11 @@ private:
         const auto result = head.logitsBatch(hidden, rows, logits);
         for (size_t row = 0; row < computed.size(); ++row) {
             if (!result) {
-                out.push_back(Result{computed[row], result.error()});
+                out[computed[row]] = result.error();
                 continue;
             }
             const auto begin = logits.begin() + static_cast<std::ptrdiff_t>(row * vocab);
-            out.push_back(
-                Result{computed[row], std::vector<float>(begin, begin + static_cast<std::ptrdiff_t>(vocab))});
+            out[computed[row]] = std::vector<float>(begin, begin + static_cast<std::ptrdiff_t>(vocab));
         }
         return out;
     }
@@ -272,13 +363,13 @@ private:
 
 GatewayCompute::GatewayCompute(int threads, QObject* parent) : QObject(parent) {
     // Runs on the compute thread; the pass's results come back to this object's (the main) thread together.
-    m_worker = new GatewayComputeWorker(threads, [this](std::vector<GatewayComputeWorker::Result> results) {
+    m_worker = new GatewayComputeWorker(threads, [this](std::vector<GatewayOutcome> results) {
         // The results move into the queued call itself (no object shared by both threads after the hand-off).
         QMetaObject::invokeMethod(
             this,
             [this, results = std::move(results)]() mutable {
-                for (GatewayComputeWorker::Result& r : results)
-                    deliver(r.jobId, std::move(r.values));
+                for (GatewayOutcome& r : results)
+                    deliver(r.jobId, std::move(r));
             },
             Qt::QueuedConnection);
     });
@@ -307,22 +398,35 @@ void GatewayCompute::runLayers(const GatewayModel& model, uint64_t session, int6
     job.nTokens = static_cast<int64_t>(tokens.size());
     job.tokens = std::move(tokens);
     job.nodeStages = nodeStages;
-    post(std::move(job), std::move(done));
+    post(std::move(job),
+         [done = std::move(done)](GatewayOutcome outcome) { done(std::move(outcome.values)); });
 }
 
-void GatewayCompute::logits(const GatewayModel& model, uint64_t session, std::vector<float> lastRow,
-                            Done done) {
+void GatewayCompute::nextToken(const GatewayModel& model, uint64_t session, std::vector<float> lastRow,
+                               Sampler sampler, TokenPlan plan, TokenDone done) {
     GatewayJob job;
-    job.kind = GatewayJob::Kind::Head;
+    job.kind = GatewayJob::Kind::Token;
     job.model = model.name();
     job.weights = model.sharedWeights();
+    job.layers = model.gatewayLayers();
     job.session = session;
+    job.startPos = plan.startPos;
+    job.promptTokens = plan.promptTokens;
+    job.nodeStages = plan.nodeStages;
     job.rows = std::move(lastRow);
     job.nTokens = 1;
-    post(std::move(job), std::move(done));
+    job.sampler.emplace(std::move(sampler));
+    job.stopIds = std::move(plan.stopIds);
+    job.more = plan.more;
+    post(std::move(job), [done = std::move(done)](GatewayOutcome outcome) {
+        if (!outcome.continues && !outcome.values) // the head failed
+            return done(outcome.values.error());
+        done(TokenStep{std::move(*outcome.sampler), outcome.token, outcome.continues,
+                       std::move(outcome.values)});
+    });
 }
 
-void GatewayCompute::post(GatewayJob job, Done done) {
+void GatewayCompute::post(GatewayJob job, std::function<void(GatewayOutcome)> done) {
     const uint64_t jobId = m_nextJobId++;
     m_pending[jobId] = Pending{job.session, std::move(done)};
     job.jobId = jobId;
@@ -347,13 +451,13 @@ void GatewayCompute::flushJobs() {
     m_outgoing.clear();
 }
 
-void GatewayCompute::deliver(uint64_t jobId, Expected<std::vector<float>> result) {
+void GatewayCompute::deliver(uint64_t jobId, GatewayOutcome outcome) {
     auto it = m_pending.find(jobId);
     if (it == m_pending.end())
         return; // its session ended meanwhile
-    Done done = std::move(it->second.done);
+    auto done = std::move(it->second.done);
     m_pending.erase(it);
-    done(std::move(result));
+    done(std::move(outcome));
 }
 
 void GatewayCompute::endSession(uint64_t session) {

@@ -287,22 +287,32 @@ void GenerationSession::handleFinalHidden(std::span<const float> lastRow) {
         ++m_step;
         return runPromptChunk();
     }
-    // On the gateway's compute thread, batched with the other sessions whose rows arrived meanwhile.
-    m_gatewayCompute.logits(m_model, m_sessionId, std::vector<float>(lastRow.begin(), lastRow.end()),
-                            [this](Expected<std::vector<float>> logits) { onLogits(std::move(logits)); });
+    // On the gateway's compute thread, batched with the other sessions whose rows arrived meanwhile: the
+    // head, this session's sampler, and when the token goes on its embedding and the gateway's layers.
+    GatewayCompute::TokenPlan plan;
+    plan.startPos = m_position + m_stepRows;
+    plan.promptTokens = static_cast<int64_t>(m_promptTokens.size());
+    plan.nodeStages = static_cast<int>(m_stages.size());
+    plan.stopIds.assign(m_model.stopIds().begin(), m_model.stopIds().end());
+    plan.more = m_stats.generatedTokens + 1 < m_request.maxTokens;
+    Sampler sampler = std::move(*m_sampler);
+    m_sampler.reset(); // with the compute thread until the step comes back
+    m_gatewayCompute.nextToken(
+        m_model, m_sessionId, std::vector<float>(lastRow.begin(), lastRow.end()), std::move(sampler),
+        std::move(plan), [this](Expected<GatewayCompute::TokenStep> step) { onTokenStep(std::move(step)); });
 }
 
-void GenerationSession::onLogits(Expected<std::vector<float>> logits) {
+void GenerationSession::onTokenStep(Expected<GatewayCompute::TokenStep> step) {
     if (m_done)
         return;
-    if (!logits)
-        return fail(QString::fromStdString(logits.error().message));
-    const int32_t next = m_sampler->sample(*logits);
+    if (!step)
+        return fail(QString::fromStdString(step.error().message));
+    m_sampler.emplace(std::move(step->sampler));
+    const int32_t next = step->token;
     m_position += m_stepRows;
     ++m_step;
     if (next < 0 || m_model.stopIds().count(next))
         return finish("stop");
-    m_sampler->accept(next);
     ++m_stats.generatedTokens;
     if (m_stats.timeToFirstTokenMs < 0)
         m_stats.timeToFirstTokenMs = m_clock.elapsed();
@@ -310,10 +320,10 @@ void GenerationSession::onLogits(Expected<std::vector<float>> logits) {
         m_sinks.token(next, m_decoder->push(next));
     if (m_done)
         return; // the client ended the request from its token callback (e.g. a stop sequence matched)
-    if (m_stats.generatedTokens >= m_request.maxTokens)
+    if (m_stats.generatedTokens >= m_request.maxTokens || !step->continues)
         return finish("length");
-    const int32_t one[] = {next};
-    runStep(one);
+    m_stepRows = 1;
+    onGatewayLayersDone(std::move(step->rows));
 }
 
 void GenerationSession::failStage(size_t index, const QString& reason, SessionHost::StageFault fault) {

@@ -4,11 +4,14 @@
 // normal run, a timeout / node error / lost node on step k followed by failover to another node (or two that
 // split its layers) with the same text, chunked prefill with a failure mid-prompt, invalid answers (wrong
 // size or shape, NaN, implausible values) refused and never relayed, and cancellation (a late answer after it
-// is dropped).
+// is dropped), and temperature sampling (the sampler's state carried through the gateway's compute thread
+// from step to step).
 #include "HonestAnswer.h"
 #include "ParityReference.h"
 #include "declai/core/GgufFile.h"
 #include "declai/core/HiddenStates.h"
+#include "declai/gpu/Embedder.h"
+#include "declai/gpu/Head.h"
 #include "declai/gpu/ShardExecutor.h"
 #include "declai/server/GenerationSession.h"
 
@@ -239,7 +242,8 @@ class TestGenerationSession : public QObject {
     testdata::ParityReference m_reference;
     ThreadPool m_pool{1};
     uint64_t m_nextSession = 1;
-    int m_prefillChunkTokens = 0; // > 0: the prompt runs in chunks of this many tokens
+    int m_prefillChunkTokens = 0;  // > 0: the prompt runs in chunks of this many tokens
+    SamplerConfig m_samplerConfig; // greedy unless a test sets it
 
     // Runs a session of the reference prompt for all its greedy tokens; `onToken` may act mid-run.
     Outcome run(FakeHost& host, GatewayCompute& compute,
@@ -250,6 +254,7 @@ class TestGenerationSession : public QObject {
         request.prompt = m_reference.prompt.toStdString();
         request.maxTokens = static_cast<uint32_t>(m_reference.greedyTokens.size());
         request.account = "alice";
+        request.sampler = m_samplerConfig;
         GenerationSession::Sinks sinks;
         GenerationSession* raw = nullptr;
         sinks.token = [&](int32_t id, const std::string& text) {
@@ -360,6 +365,62 @@ private Q_SLOTS:
         // Credit follows accepted work: layers x rows per node.
         QCOMPARE(out.stats.nodeLayerTokens.at("a"),
                  int64_t(2) * (int64_t(m_reference.promptTokens.size()) + steps - 1));
+    }
+
+    // The session's sampler goes to the gateway's compute thread with each decode step and comes back with
+    // it (GatewayCompute::nextToken): its random stream and repetition window must go on exactly as one
+    // sampler's does in a plain local loop over every layer, the head and the same logits.
+    void sampledRunMatchesLocalSampling() {
+        SamplerConfig config;
+        config.temperature = 0.9f;
+        config.topK = 20;
+        config.topP = 0.9f;
+        config.minP = 0.02f;
+        config.repeatPenalty = 1.3f;
+        config.repeatLastN = 16;
+        config.seed = 1234;
+        const auto weights = m_model->sharedWeights();
+        auto local = ShardExecutor::create(weights, LayerRange{0, 5}, m_pool);
+        QVERIFY2(local, local ? "" : local.error().message.c_str());
+        Embedder embedder(weights);
+        Head head(weights, m_pool);
+        Sampler sampler(config);
+        for (int32_t id : m_reference.promptTokens)
+            sampler.accept(id);
+        const auto dim = static_cast<size_t>(weights->config().embeddingLength);
+        const auto promptTokens = static_cast<int64_t>(m_reference.promptTokens.size());
+        std::vector<int32_t> tokens = m_reference.promptTokens;
+        std::vector<int32_t> expected;
+        int64_t position = 0;
+        while (expected.size() < m_reference.greedyTokens.size()) {
+            std::vector<float> rows(tokens.size() * dim);
+            QVERIFY(embedder.embed(tokens, rows));
+            const auto count = static_cast<int64_t>(tokens.size());
+            const BatchPart part{1, position, rows, count, promptTokens};
+            const auto ran = (*local)->forwardBatch(std::span<const BatchPart>(&part, 1));
+            QVERIFY2(ran[0], ran[0] ? "" : ran[0].error().message.c_str());
+            position += count;
+            std::vector<float> logits(static_cast<size_t>(head.vocabSize()));
+            QVERIFY(head.logits(std::span<const float>(rows).subspan(rows.size() - dim), logits));
+            const int32_t next = sampler.sample(logits);
+            if (next < 0 || m_model->stopIds().count(next))
+                break;
+            sampler.accept(next);
+            expected.push_back(next);
+            tokens = {next};
+        }
+        QVERIFY(expected != m_reference.greedyTokens); // the sampling really departs from greedy
+
+        GatewayCompute compute(1);
+        FakeHost host(weights, m_pool);
+        addNodes(host);
+        m_samplerConfig = config;
+        const Outcome out = run(host, compute);
+        m_samplerConfig = SamplerConfig{};
+        QVERIFY2(out.done && !out.failed, out.reason.c_str());
+        QCOMPARE(out.ids, expected);
+        QCOMPARE(out.reason,
+                 std::string(expected.size() == m_reference.greedyTokens.size() ? "length" : "stop"));
     }
 
     void failoverGivesTheSameText_data() {

@@ -4,12 +4,15 @@
 // per session) and one Head per model live on this object's own compute thread with its own thread pool.
 // Requests of different sessions that wait while the thread computes run together: one pass over the weights
 // for all of them (micro-batching; each session's numbers equal those of a solo run), so sessions that left a
-// node together stay together. This part of a session never fails over (it is the gateway). Threading:
-// create, call and destroy on the main thread; `done` callbacks run there too, queued, never inside
-// runLayers()/logits(). endSession() frees a session's cache and drops its pending callbacks.
+// node together stay together. A decode step is one job (nextToken): head, sampling, and the new token's
+// embedding and gateway layers, so the thread hand-offs between them (a wake-up each) are off the token's
+// critical path. This part of a session never fails over (it is the gateway). Threading: create, call and
+// destroy on the main thread; `done` callbacks run there too, queued, never inside runLayers()/nextToken().
+// endSession() frees a session's cache and drops its pending callbacks.
 #pragma once
 
 #include "declai/core/Error.h"
+#include "declai/core/Sampler.h"
 #include "declai/server/GatewayModel.h"
 
 #include <QObject>
@@ -24,12 +27,30 @@ namespace declai::server {
 
 class GatewayComputeWorker;
 struct GatewayJob;
+struct GatewayOutcome;
 
 class GatewayCompute : public QObject {
     Q_OBJECT
 
 public:
     using Done = std::function<void(Expected<std::vector<float>> values)>;
+
+    // What nextToken() needs besides the last hidden row.
+    struct TokenPlan {
+        int64_t startPos = 0;         // the new token's position
+        int64_t promptTokens = 0;     // BatchPart::promptTokens
+        int nodeStages = 0;           // as runLayers()
+        std::vector<int32_t> stopIds; // tokens that end the generation
+        bool more = false;            // whether the generation wants a token after this one
+    };
+    // nextToken()'s answer.
+    struct TokenStep {
+        Sampler sampler; // the session's, handed back (with the token accepted when it continues)
+        int32_t token;   // Sampler::kNoToken when no token could be chosen
+        bool continues;  // a token that is no stop id, and `more`: `rows` are its next step
+        Expected<std::vector<float>> rows; // when it continues: the token's rows after the gateway layers
+    };
+    using TokenDone = std::function<void(Expected<TokenStep> step)>;
 
     explicit GatewayCompute(int threads, QObject* parent = nullptr);
     ~GatewayCompute() override;
@@ -41,9 +62,13 @@ public:
     // takes at most its share of the sessions: pipelineShare).
     void runLayers(const GatewayModel& model, uint64_t session, int64_t startPos, std::vector<int32_t> tokens,
                    int64_t promptTokens, int nodeStages, Done done);
-    // The final norm and output head on one hidden row (the session's last position): `done` gets the
-    // model's vocabSize logits.
-    void logits(const GatewayModel& model, uint64_t session, std::vector<float> lastRow, Done done);
+    // One decode step: the final norm and output head on `lastRow` (the session's last position), `sampler`
+    // picks the token, and when it continues the generation (TokenPlan) the token is embedded and run
+    // through the gateway layers at plan.startPos, as runLayers() would. The sampler travels with the job
+    // (the session has no use for it meanwhile) and comes back in `done`'s TokenStep. An error means the head
+    // failed.
+    void nextToken(const GatewayModel& model, uint64_t session, std::vector<float> lastRow, Sampler sampler,
+                   TokenPlan plan, TokenDone done);
     // The session ended: free its caches (after any job of it still running) and forget its callback.
     void endSession(uint64_t session);
     size_t pendingJobs() const { return m_pending.size(); }
@@ -51,10 +76,10 @@ public:
 private:
     struct Pending {
         uint64_t session = 0;
-        Done done;
+        std::function<void(GatewayOutcome)> done;
     };
-    void deliver(uint64_t jobId, Expected<std::vector<float>> result);
-    void post(GatewayJob job, Done done);
+    void deliver(uint64_t jobId, GatewayOutcome outcome);
+    void post(GatewayJob job, std::function<void(GatewayOutcome)> done);
     void flushJobs();
 
     QThread m_thread;

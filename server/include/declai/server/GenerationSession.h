@@ -193,7 +193,8 @@ private:
     void dispatch(size_t index);
     void handleFinalHidden(std::span<const float> lastRow);
     void runPromptChunk(); // the prompt's next at most m_prefillChunkTokens tokens
-    void onLogits(Expected<std::vector<float>> logits); // the head's answer, on the main thread
+    void
+    onTokenStep(Expected<GatewayCompute::TokenStep> step); // the gateway's decode step, on the main thread
     void failStage(size_t index, const QString& reason,
                    SessionHost::StageFault fault = SessionHost::StageFault::Lost);
     void tryFailover();
