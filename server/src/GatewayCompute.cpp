@@ -23,8 +23,8 @@ struct GatewayJob {
     Kind kind = Kind::Layers;
     std::string model;
     std::shared_ptr<const ModelWeights> weights;
-    LayerRange layers;  // Kind::Layers
-    int nodeStages = 0; // Kind::Layers: how many nodes the session's chain has after the gateway
+    LayerRange layers;  // the gateway's layers
+    int nodeStages = 0; // how many nodes the session's chain has after the gateway
     uint64_t session = 0;
     int64_t startPos = 0;        // the first token's position (Kind::Token: the new token's)
     int64_t promptTokens = 0;    // BatchPart::promptTokens
