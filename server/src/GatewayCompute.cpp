@@ -45,6 +45,7 @@ struct GatewayOutcome {
     // or the error of the head or of the layers.
     Expected<std::vector<float>> values = std::vector<float>();
     int32_t token = Sampler::kNoToken; // Kind::Token
+    bool stopped = false;              // Kind::Token: no token, or a stop id
     bool continues = false;            // Kind::Token
     std::optional<Sampler> sampler;    // Kind::Token: handed back
 };
@@ -229,9 +230,11 @@ private:
                 continue;
             }
             const int32_t token = job.sampler->sample(*logits[i]);
-            const bool stopId = std::find(job.stopIds.begin(), job.stopIds.end(), token) != job.stopIds.end();
-            if (token < 0 || stopId || !job.more) {
+            const bool stopped =
+                token < 0 || std::find(job.stopIds.begin(), job.stopIds.end(), token) != job.stopIds.end();
+            if (stopped || !job.more) {
                 outcome.token = token;
+                outcome.stopped = stopped;
                 outcome.sampler = std::move(job.sampler);
                 ready.push_back(std::move(outcome));
                 continue;
@@ -421,7 +424,7 @@ void GatewayCompute::nextToken(const GatewayModel& model, uint64_t session, std:
     post(std::move(job), [done = std::move(done)](GatewayOutcome outcome) {
         if (!outcome.continues && !outcome.values) // the head failed
             return done(outcome.values.error());
-        done(TokenStep{std::move(*outcome.sampler), outcome.token, outcome.continues,
+        done(TokenStep{std::move(*outcome.sampler), outcome.token, outcome.stopped, outcome.continues,
                        std::move(outcome.values)});
     });
 }

@@ -311,7 +311,7 @@ void GenerationSession::onTokenStep(Expected<GatewayCompute::TokenStep> step) {
     const int32_t next = step->token;
     m_position += m_stepRows;
     ++m_step;
-    if (next < 0 || m_model.stopIds().count(next))
+    if (step->stopped)
         return finish("stop");
     ++m_stats.generatedTokens;
     if (m_stats.timeToFirstTokenMs < 0)
@@ -320,7 +320,7 @@ void GenerationSession::onTokenStep(Expected<GatewayCompute::TokenStep> step) {
         m_sinks.token(next, m_decoder->push(next));
     if (m_done)
         return; // the client ended the request from its token callback (e.g. a stop sequence matched)
-    if (m_stats.generatedTokens >= m_request.maxTokens || !step->continues)
+    if (m_stats.generatedTokens >= m_request.maxTokens) // TokenPlan::more was false: no rows came back
         return finish("length");
     m_stepRows = 1;
     onGatewayLayersDone(std::move(step->rows));

@@ -47,7 +47,8 @@ public:
     struct TokenStep {
         Sampler sampler; // the session's, handed back (with the token accepted when it continues)
         int32_t token;   // Sampler::kNoToken when no token could be chosen
-        bool continues;  // a token that is no stop id, and `more`: `rows` are its next step
+        bool stopped;    // kNoToken or one of TokenPlan::stopIds: the generation ends with it
+        bool continues;  // not stopped, and `more`: `rows` are its next step
         Expected<std::vector<float>> rows; // when it continues: the token's rows after the gateway layers
     };
     using TokenDone = std::function<void(Expected<TokenStep> step)>;
