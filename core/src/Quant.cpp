@@ -1,6 +1,7 @@
 #include "declai/core/Quant.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -31,6 +32,16 @@ float fp16ToFp32(f16_bits h) {
     float f;
     std::memcpy(&f, &bits, sizeof f);
     return f;
+}
+
+const float* fp16ToFp32Table() {
+    static const std::array<float, 65536> table = [] {
+        std::array<float, 65536> values{};
+        for (size_t bits = 0; bits < values.size(); ++bits)
+            values[bits] = fp16ToFp32(static_cast<f16_bits>(bits));
+        return values;
+    }();
+    return table.data();
 }
 
 f16_bits fp32ToFp16(float f) {

@@ -13,6 +13,10 @@
 namespace declai::quant {
 
 float fp16ToFp32(f16_bits h);
+// Every F16 value as a float, indexed by its bits (256 KiB, built on first use, fp16ToFp32's values). The
+// SIMD kernels convert their per-block scales through it: two loads, where a scalar conversion takes an
+// insert and a convert on the vector ports that their one-token dot products are short of.
+const float* fp16ToFp32Table();
 f16_bits fp32ToFp16(float f); // round to nearest even, overflow -> inf, NaN preserved
 float bf16ToFp32(bf16_bits h);
 bf16_bits fp32ToBf16(float f); // round to nearest even, NaN kept quiet
