@@ -10,9 +10,12 @@
 
 #include <QtTest>
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <random>
+#include <set>
 #include <vector>
 
 using namespace declai;
@@ -1096,6 +1099,47 @@ private Q_SLOTS:
                                          .arg(t)
                                          .arg(static_cast<double>(got), 0, 'g', 9)
                                          .arg(static_cast<double>(expected), 0, 'g', 9)));
+            }
+        }
+    }
+
+    // Every item runs exactly once, in chunks of at least minChunk items (but the last) that do not
+    // depend on which thread takes them, with thread indices that no two running threads share.
+    void threadPoolSplitsIntoFixedChunks() {
+        for (int threads : {2, 3}) {
+            ThreadPool pool(threads);
+            for (int64_t count : {1, 7, 64, 1000}) {
+                for (int64_t minChunk : {1, 4, 16}) {
+                    std::set<std::pair<int64_t, int64_t>> firstSplit;
+                    for (int round = 0; round < 50; ++round) {
+                        std::vector<std::atomic<int>> seen(static_cast<size_t>(count));
+                        std::vector<std::atomic<int>> inUse(static_cast<size_t>(threads));
+                        std::mutex splitMutex;
+                        std::set<std::pair<int64_t, int64_t>> split;
+                        std::atomic<bool> sharedIndex{false};
+                        pool.parallelFor(count, minChunk, [&](int64_t begin, int64_t end, int thread) {
+                            if (thread < 0 || thread >= threads || inUse[thread].fetch_add(1) != 0)
+                                sharedIndex = true;
+                            for (int64_t i = begin; i < end; ++i)
+                                seen[static_cast<size_t>(i)].fetch_add(1);
+                            {
+                                std::lock_guard lock(splitMutex);
+                                split.emplace(begin, end);
+                            }
+                            if (thread >= 0 && thread < threads)
+                                inUse[thread].fetch_sub(1);
+                        });
+                        QVERIFY2(!sharedIndex, "two chunks ran at once with the same thread index");
+                        for (int64_t i = 0; i < count; ++i)
+                            QCOMPARE(seen[static_cast<size_t>(i)].load(), 1);
+                        for (const auto& [begin, end] : split)
+                            QVERIFY(end - begin >= minChunk || end == count);
+                        if (round == 0)
+                            firstSplit = split;
+                        else
+                            QVERIFY(split == firstSplit);
+                    }
+                }
             }
         }
     }

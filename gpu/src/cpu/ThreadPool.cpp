@@ -67,40 +67,49 @@ ThreadPool::~ThreadPool() {
         t.join();
 }
 
-void ThreadPool::runChunk(int threadIndex) {
-    if (threadIndex >= m_activeThreads)
-        return;
-    const int64_t perThread = (m_count + m_activeThreads - 1) / m_activeThreads;
-    const int64_t begin = std::min<int64_t>(m_count, perThread * threadIndex);
-    const int64_t end = std::min<int64_t>(m_count, begin + perThread);
-    if (begin < end)
+// Runs on the caller and on each worker: claims chunks of the current job until none is left. A chunk is
+// claimed by advancing `next` in m_state, so each runs exactly once; its boundaries are fixed when the job
+// is posted, so which thread runs it never changes a result.
+void ThreadPool::runChunks(int threadIndex) {
+    uint64_t state = m_state.load(std::memory_order_acquire);
+    for (;;) {
+        const uint64_t next = state & kFieldMask;
+        if (next >= ((state >> kCountShift) & kFieldMask))
+            return;
+        // A successful claim happens after the job was posted (acquire), and the caller cannot post the
+        // next one before this chunk is counted done, so the job's fields stay valid while it runs.
+        if (!m_state.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel,
+                                           std::memory_order_acquire))
+            continue;
+        const int64_t begin = static_cast<int64_t>(next) * m_chunkSize;
+        const int64_t end = std::min(m_count, begin + m_chunkSize);
+        const int chunkCount = m_chunkCount; // read before this chunk counts as done
         (*m_body)(begin, end, threadIndex);
+        if (m_chunksDone.fetch_add(1, std::memory_order_acq_rel) + 1 == chunkCount && threadIndex != 0) {
+            std::lock_guard lock(m_mutex);
+            m_done.notify_one();
+        }
+        state = m_state.load(std::memory_order_acquire);
+    }
 }
 
 // Runs on each worker thread.
 void ThreadPool::workerLoop(int threadIndex) {
     uint64_t seenGeneration = 0;
+    const auto posted = [&] {
+        return (m_state.load(std::memory_order_acquire) >> kGenerationShift) != seenGeneration ||
+               m_stopping.load(std::memory_order_relaxed);
+    };
     for (;;) {
-        uint64_t generation = seenGeneration;
-        spinFor([&] {
-            generation = m_generation.load(std::memory_order_acquire);
-            return generation != seenGeneration || m_stopping.load(std::memory_order_relaxed);
-        });
-        if (generation == seenGeneration && !m_stopping.load()) {
+        if (!spinFor(posted)) {
             std::unique_lock lock(m_mutex);
-            m_wake.wait(lock, [&] {
-                return m_stopping.load() || m_generation.load(std::memory_order_acquire) != seenGeneration;
-            });
-            generation = m_generation.load(std::memory_order_acquire);
+            m_wake.wait(lock, posted);
         }
         if (m_stopping.load())
             return;
-        seenGeneration = generation;
-        runChunk(threadIndex);
-        if (m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-            std::lock_guard lock(m_mutex);
-            m_done.notify_one();
-        }
+        seenGeneration = m_state.load(std::memory_order_acquire) >> kGenerationShift;
+        // A worker that wakes late finds every chunk taken and goes back to waiting.
+        runChunks(threadIndex);
     }
 }
 
@@ -115,20 +124,30 @@ void ThreadPool::parallelFor(int64_t count, int64_t minChunk,
         body(0, count, 0);
         return;
     }
-    m_body = &body;
+    // One chunk per thread, as many as are useful, but not tied to a thread: a worker that the OS has not
+    // scheduled yet (woken onto a CPU that is busy while another stands idle, or a volunteer's browser
+    // running) leaves its chunk to the caller instead of making the caller wait for it. (Smaller chunks
+    // would also spread a worker stalled mid-chunk, but cost ~4% of two-thread decode: each chunk
+    // restarts the kernels' prefetch.)
+    const int64_t chunks = std::min<int64_t>(active, static_cast<int64_t>(kFieldMask));
+    m_chunkSize = std::max<int64_t>(minChunk, (count + chunks - 1) / chunks);
+    m_chunkCount = static_cast<int>((count + m_chunkSize - 1) / m_chunkSize);
     m_count = count;
-    m_activeThreads = active;
-    m_pending.store(static_cast<int>(m_workers.size()), std::memory_order_relaxed);
+    m_body = &body;
+    m_chunksDone.store(0, std::memory_order_relaxed);
     {
-        // Under the mutex, so a worker about to sleep either sees the new generation or gets the notify.
+        // Under the mutex, so a worker about to sleep either sees the new job or gets the notify.
         std::lock_guard lock(m_mutex);
-        m_generation.fetch_add(1, std::memory_order_release);
+        const uint64_t generation = (m_state.load(std::memory_order_relaxed) >> kGenerationShift) + 1;
+        m_state.store(generation << kGenerationShift | static_cast<uint64_t>(m_chunkCount) << kCountShift,
+                      std::memory_order_release);
     }
     m_wake.notify_all();
-    runChunk(0);
-    if (!spinFor([&] { return m_pending.load(std::memory_order_acquire) == 0; })) {
+    runChunks(0);
+    const auto finished = [&] { return m_chunksDone.load(std::memory_order_acquire) == m_chunkCount; };
+    if (!spinFor(finished)) {
         std::unique_lock lock(m_mutex);
-        m_done.wait(lock, [&] { return m_pending.load(std::memory_order_acquire) == 0; });
+        m_done.wait(lock, finished);
     }
     m_body = nullptr;
 }

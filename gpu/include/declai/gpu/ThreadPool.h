@@ -26,24 +26,36 @@ public:
     int threadCount() const { return static_cast<int>(m_workers.size()) + 1; }
 
     // Calls body(begin, end, threadIndex) over [0, count) split into contiguous chunks of at least
-    // `minChunk` items, one chunk per thread. Blocks until every chunk is done. Not re-entrant: call it
-    // from one thread at a time (the engine's compute thread).
+    // `minChunk` items (the last may be shorter), one per thread; each thread takes the next chunk not
+    // yet taken, so the caller goes on with the chunk of a worker that has not started. The split
+    // depends on count, minChunk and threadCount() only. threadIndex (0 for the caller) is unique among
+    // the threads running at once, for per-thread scratch. Blocks until every chunk is done. Not
+    // re-entrant: call it from one thread at a time (the engine's compute thread).
     void parallelFor(int64_t count, int64_t minChunk,
                      const std::function<void(int64_t begin, int64_t end, int threadIndex)>& body);
 
 private:
     void workerLoop(int threadIndex);
-    void runChunk(int threadIndex);
+    void runChunks(int threadIndex);
+
+    // m_state packs the job's generation (upper 32 bits), its chunk count and the next chunk to claim
+    // (16 bits each), so one compare-and-swap claims a chunk of the job that is current.
+    static constexpr int kGenerationShift = 32;
+    static constexpr int kCountShift = 16;
+    static constexpr uint64_t kFieldMask = 0xffff;
 
     std::vector<std::thread> m_workers;
     std::mutex m_mutex;
     std::condition_variable m_wake;
     std::condition_variable m_done;
+    // The current job, written by the caller before it is posted in m_state.
     const std::function<void(int64_t, int64_t, int)>* m_body = nullptr;
     int64_t m_count = 0;
-    int m_activeThreads = 0;
-    std::atomic<int> m_pending{0};
-    std::atomic<uint64_t> m_generation{0};
+    int64_t m_chunkSize = 0;
+    int m_chunkCount = 0;
+    // Each on its own cache line: threads poll them while others claim chunks and count them done.
+    alignas(64) std::atomic<uint64_t> m_state{0};
+    alignas(64) std::atomic<int> m_chunksDone{0};
     std::atomic<bool> m_stopping{false};
 };
 
