@@ -533,12 +533,27 @@ void TstTokenizer::newerPreTokenizerSplits() {
     QCOMPARE(coder("a$b"), (W{"a", "$", "b"}));
     // The CJK stage runs where llama.cpp has replaced non-ASCII spaces: U+3000 stays with the word after it.
     QCOMPARE(coder("\xe4\xb8\xad\xe3\x80\x80i"), (W{"\xe4\xb8\xad", "\xe3\x80\x80i"}));
+    const auto deepseekLlm = [](std::string_view s) {
+        return tokenizer::preTokenize(PreTokenizerKind::DeepSeekLlm, s);
+    };
+    // Trailing whitespace is a word of its own (\s+$), numbers run together. The punctuation class takes in
+    // the ASCII letters (:-~) but not µ, so that stage splits the letter word "µx" in two.
+    QCOMPARE(deepseekLlm("a (x) 12345  "), (W{"a", " (", "x", ")", " ", "12345", "  "}));
+    const auto viking = [](std::string_view s) {
+        return tokenizer::preTokenize(PreTokenizerKind::Viking, s);
+    };
+    // A word runs to whitespace or one of .,!?()| and their CJK / Devanagari / Arabic kin (what lies between
+    // words stays together); then each digit alone.
+    QCOMPARE(viking("Hei maailma, (x)a12!  y\xe3\x80\x82z"),
+             (W{"Hei", " maailma", ", (", "x", ")", "a", "1", "2", "! ", " y", "\xe3\x80\x82", "z"}));
+    QCOMPARE(deepseekLlm("\xc2\xb5x \xce\xb1\xce\xb2"), (W{"\xc2\xb5", "x", " \xce\xb1\xce\xb2"}));
     for (const auto& [name, kind] :
          {std::pair{"tekken", PreTokenizerKind::Tekken},
           std::pair{"deepseek-coder", PreTokenizerKind::DeepSeekCoder},
-          std::pair{"dbrx", PreTokenizerKind::Dbrx}, std::pair{"smaug-bpe", PreTokenizerKind::Dbrx},
-          std::pair{"pixtral", PreTokenizerKind::LlamaBpe}, std::pair{"gpt-4o", PreTokenizerKind::Gpt4o},
-          std::pair{"smollm", PreTokenizerKind::SmolLm}, std::pair{"refact", PreTokenizerKind::Starcoder},
+          std::pair{"deepseek-llm", PreTokenizerKind::DeepSeekLlm}, std::pair{"dbrx", PreTokenizerKind::Dbrx},
+          std::pair{"smaug-bpe", PreTokenizerKind::Dbrx}, std::pair{"pixtral", PreTokenizerKind::LlamaBpe},
+          std::pair{"gpt-4o", PreTokenizerKind::Gpt4o}, std::pair{"smollm", PreTokenizerKind::SmolLm},
+          std::pair{"refact", PreTokenizerKind::Starcoder},
           std::pair{"starcoder", PreTokenizerKind::Starcoder},
           std::pair{"exaone", PreTokenizerKind::Starcoder}, std::pair{"glm4", PreTokenizerKind::ChatGlm4},
           std::pair{"chatglm-bpe", PreTokenizerKind::ChatGlm4}, std::pair{"olmo", PreTokenizerKind::Gpt2},
@@ -549,11 +564,11 @@ void TstTokenizer::newerPreTokenizerSplits() {
     }
 }
 
-// ../shared has no SmolLM, Tekken, DeepSeek Coder, DBRX or GPT-4o vocabulary, so llama.cpp tokenized strings
-// with a vocabulary of ../shared relabelled (data/README.md): GPT-2's as "smollm" on its test strings; Llama
-// 3's as "tekken", "deepseek-coder", "dbrx" or "gpt-4o" on its test strings and on tekken-strings.inp (case
-// changes, non-ASCII letters and marks, numbers, slashes after line breaks, odd whitespace, CJK) with 500
-// random ones. The same relabelling here must give its ids.
+// ../shared has no SmolLM, Tekken, DeepSeek Coder, DeepSeek LLM, Viking, DBRX or GPT-4o vocabulary, so
+// llama.cpp tokenized strings with a vocabulary of ../shared relabelled (data/README.md): GPT-2's as "smollm"
+// on its test strings; Llama 3's as "tekken", "deepseek-coder", "deepseek-llm", "viking", "dbrx" or "gpt-4o"
+// on its test strings and on tekken-strings.inp (case changes, non-ASCII letters and marks, numbers, slashes
+// after line breaks, odd whitespace, CJK) with 500 random ones. The same relabelling here must give its ids.
 void TstTokenizer::preTokenizersOnRelabelledVocab_data() {
     QTest::addColumn<QString>("vocab"); // ../shared's vocabulary relabelled
     QTest::addColumn<QString>("pre");
@@ -573,8 +588,9 @@ void TstTokenizer::preTokenizersOnRelabelledVocab_data() {
         QTest::newRow(qPrintable(QStringLiteral("%1 llama.cpp's strings").arg(QLatin1String(pre))))
             << QStringLiteral("gpt-2") << QString::fromLatin1(pre) << reference("gpt-2")
             << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/smollm-on-gpt-2.out");
-    for (const QString& pre : {QStringLiteral("tekken"), QStringLiteral("deepseek-coder"),
-                               QStringLiteral("dbrx"), QStringLiteral("gpt-4o")}) {
+    for (const QString& pre :
+         {QStringLiteral("tekken"), QStringLiteral("deepseek-coder"), QStringLiteral("deepseek-llm"),
+          QStringLiteral("viking"), QStringLiteral("dbrx"), QStringLiteral("gpt-4o")}) {
         QTest::newRow(qPrintable(pre + QStringLiteral(" llama.cpp's strings")))
             << QStringLiteral("llama-bpe") << pre << reference("llama-bpe")
             << QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/%1-on-llama-bpe.out").arg(pre);

@@ -1,6 +1,7 @@
 // libFuzzer target: encode and decode with the reference vocabularies (SentencePiece, llama-bpe, gpt-2)
 // that DECLAI_REFERENCE_DIR holds: arbitrary bytes as text (with and without special-token parsing),
-// arbitrary ids (out of range too) through decode and the streaming decoder.
+// arbitrary ids (out of range too) through decode and the streaming decoder; and every BPE pre-tokenizer's
+// split of the text (no empty word, the words add up to the text when it is valid UTF-8).
 #include "FuzzInput.h"
 #include "declai/core/GgufFile.h"
 #include "declai/core/Tokenizer.h"
@@ -18,6 +19,27 @@ struct Vocab {
     std::unique_ptr<declai::Tokenizer> tokenizer;
 };
 std::vector<Vocab>* g_vocabs = nullptr;
+
+void check(bool ok, const char* what) {
+    if (!ok) {
+        std::fprintf(stderr, "fuzz_tokenizer: %s\n", what);
+        std::abort();
+    }
+}
+
+void checkPreTokenizers(std::string_view text) {
+    using declai::PreTokenizerKind;
+    const bool validUtf8 = declai::tokenizer::sanitizeUtf8(text) == text;
+    for (int k = int(PreTokenizerKind::Default); k <= int(PreTokenizerKind::ChatGlm4); ++k) {
+        const auto words = declai::tokenizer::preTokenize(PreTokenizerKind(k), text);
+        std::string joined;
+        for (const std::string& word : words) {
+            check(!word.empty(), "a pre-tokenizer returned an empty word");
+            joined += word;
+        }
+        check(!validUtf8 || joined == text, "a pre-tokenizer's words do not add up to the text");
+    }
+}
 
 } // namespace
 
@@ -66,6 +88,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return 0;
     }
     const std::string_view text = input.rest();
+    if (mode & 0x10)
+        checkPreTokenizers(text);
     const auto ids = tokenizer.encode(text, (mode & 0x40) != 0, (mode & 0x20) != 0);
     (void)tokenizer.decode(ids);
     return 0;

@@ -2,6 +2,9 @@
 
 #include "tokenizer/Unicode.h"
 
+#include <algorithm>
+#include <iterator>
+
 namespace declai::tokenizer::detail {
 namespace {
 
@@ -105,6 +108,74 @@ Segments splitByMatches(const std::vector<uint32_t>& cpts, const Segments& segme
         start += length;
     }
     return out;
+}
+
+size_t lineBreakMatch(const SegmentView& v, size_t pos) {
+    return v.cpt(pos) == '\r' || v.cpt(pos) == '\n' ? 1 : 0;
+}
+
+// \s?X+ at pos, where `inClass(view, p)` says whether the code point at p is in X.
+template <class InClass>
+size_t optionalSpaceThenRun(const SegmentView& v, size_t pos, InClass inClass) {
+    const size_t start = isSpace(v.flags(pos)) && inClass(v, pos + 1) ? pos + 1 : pos;
+    size_t end = start;
+    while (inClass(v, end))
+        ++end;
+    return end > start ? end - pos : 0;
+}
+
+// [一-龥ࠀ-一가-퟿]+ over code points, with non-ASCII whitespace replaced by U+000B as llama.cpp's
+// std::wregex stages see it: U+3000 is not part of a run.
+size_t cjkRunMatch(const SegmentView& v, size_t pos) {
+    const auto cjk = [&](size_t p) {
+        const uint32_t c = v.cpt(p);
+        return ((c >= 0x800 && c <= 0x9FA5) || (c >= 0xAC00 && c <= 0xD7FF)) && !isSpace(v.flags(p));
+    };
+    size_t n = 0;
+    while (cjk(pos + n))
+        ++n;
+    return n;
+}
+
+struct CodepointRange {
+    uint32_t first;
+    uint32_t last;
+};
+
+// DeepSeek LLM's letter class, llama.cpp's [A-Za-zµÀ-ÖØ-öø-ƺ...𞤀-𞥃] as code point ranges, in
+// order.
+constexpr CodepointRange kDeepSeekLlmLetters[] = {
+    {0x41, 0x5A},       {0x61, 0x7A},       {0xB5, 0xB5},       {0xC0, 0xD6},       {0xD8, 0xF6},
+    {0xF8, 0x1BA},      {0x1BC, 0x1BF},     {0x1C4, 0x293},     {0x295, 0x2AF},     {0x370, 0x373},
+    {0x376, 0x377},     {0x37B, 0x37D},     {0x37F, 0x37F},     {0x386, 0x386},     {0x388, 0x38A},
+    {0x38C, 0x38C},     {0x38E, 0x3A1},     {0x3A3, 0x3F5},     {0x3F7, 0x481},     {0x48A, 0x52F},
+    {0x531, 0x556},     {0x10A0, 0x10C5},   {0x13A0, 0x13F5},   {0x13F8, 0x13FD},   {0x1C90, 0x1CBA},
+    {0x1CBD, 0x1CBF},   {0x1D00, 0x1D2B},   {0x1D6B, 0x1D77},   {0x1D79, 0x1D9A},   {0x1E00, 0x1F15},
+    {0x1F18, 0x1F1D},   {0x1F20, 0x1F45},   {0x1F48, 0x1F4D},   {0x1F50, 0x1F57},   {0x1F59, 0x1F59},
+    {0x1F5B, 0x1F5B},   {0x1F5D, 0x1F5D},   {0x1F5F, 0x1F7D},   {0x1F80, 0x1FB4},   {0x1FB6, 0x1FBC},
+    {0x1FBE, 0x1FBE},   {0x1FC2, 0x1FC4},   {0x1FC6, 0x1FCC},   {0x1FD0, 0x1FD3},   {0x1FD6, 0x1FDB},
+    {0x1FE0, 0x1FEC},   {0x1FF2, 0x1FF4},   {0x1FF6, 0x1FFC},   {0x2102, 0x2102},   {0x2107, 0x2107},
+    {0x210A, 0x2113},   {0x2115, 0x2115},   {0x2119, 0x211D},   {0x2124, 0x2124},   {0x2126, 0x2126},
+    {0x2128, 0x2128},   {0x212A, 0x212D},   {0x212F, 0x2134},   {0x2139, 0x2139},   {0x213C, 0x213F},
+    {0x2145, 0x2149},   {0x214E, 0x214E},   {0x2183, 0x2184},   {0x2C00, 0x2C7B},   {0x2C7E, 0x2CE4},
+    {0x2CEB, 0x2CEE},   {0x2CF2, 0x2CF3},   {0xA640, 0xA66D},   {0xA680, 0xA69B},   {0xA722, 0xA76F},
+    {0xA771, 0xA787},   {0xA78B, 0xA78E},   {0xAB70, 0xABBF},   {0xFB00, 0xFB06},   {0xFB13, 0xFB17},
+    {0xFF21, 0xFF3A},   {0xFF41, 0xFF5A},   {0x10400, 0x1044F}, {0x104B0, 0x104D3}, {0x104D8, 0x104FB},
+    {0x10C80, 0x10CB2}, {0x10CC0, 0x10CF2}, {0x118A0, 0x118DF}, {0x1E900, 0x1E943},
+};
+
+// DeepSeek LLM's punctuation class [!-/:-~！-／：-～‘-‟　-。], in order (note :-~ takes in the ASCII
+// letters).
+constexpr CodepointRange kDeepSeekLlmPunctuation[] = {
+    {0x21, 0x2F}, {0x3A, 0x7E}, {0x2018, 0x201F}, {0x3000, 0x3002}, {0xFF01, 0xFF0F}, {0xFF1A, 0xFF5E},
+};
+
+template <size_t N>
+bool inRanges(const CodepointRange (&ranges)[N], uint32_t cp) {
+    const CodepointRange* it =
+        std::upper_bound(std::begin(ranges), std::end(ranges), cp,
+                         [](uint32_t c, const CodepointRange& r) { return c < r.first; });
+    return it != std::begin(ranges) && cp <= (it - 1)->last;
 }
 
 // llama.cpp's fallback "default" BPE chain runs std::regex over a text where non-ASCII code points are
@@ -336,39 +407,94 @@ std::vector<std::string> preTokenizeToWords(PreTokenizerKind kind, std::string_v
     case PreTokenizerKind::Gpt4o:
         segments = splitCaseAware(cpts, segments, true, 3);
         break;
-    case PreTokenizerKind::DeepSeekCoder: {
+    case PreTokenizerKind::DeepSeekCoder:
         // llama.cpp's chain: [\r\n]  then \s?\p{L}+  then \s?\p{P}+  then [一-龥ࠀ-一가-퟿]+  then
         // \p{N} (the category classes over its collapsed text: \p{P} is ASCII punctuation without the symbols
         // $+<=>^`|~, plus non-ASCII punctuation).
-        segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) -> size_t {
-            return v.cpt(pos) == '\r' || v.cpt(pos) == '\n' ? 1 : 0;
-        });
+        segments = splitByMatches(cpts, segments, lineBreakMatch);
         for (const uint8_t cls : {uint8_t(kLetter), uint8_t(kPunctuation)}) {
-            segments = splitByMatches(cpts, segments, [cls](const SegmentView& v, size_t pos) -> size_t {
-                const size_t start = isSpace(v.flags(pos)) && (v.flags(pos + 1) & cls) ? pos + 1 : pos;
-                size_t end = start;
-                while (v.flags(end) & cls)
-                    ++end;
-                return end > start ? end - pos : 0;
+            segments = splitByMatches(cpts, segments, [cls](const SegmentView& v, size_t pos) {
+                return optionalSpaceThenRun(
+                    v, pos, [cls](const SegmentView& w, size_t p) { return (w.flags(p) & cls) != 0; });
             });
         }
+        segments = splitByMatches(cpts, segments, cjkRunMatch);
         segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) -> size_t {
-            // Over code points, with non-ASCII whitespace replaced by U+000B as llama.cpp's std::wregex
-            // stages see it: U+3000 is not part of a run.
-            const auto cjk = [&](size_t p) {
-                const uint32_t c = v.cpt(p);
-                return ((c >= 0x800 && c <= 0x9FA5) || (c >= 0xAC00 && c <= 0xD7FF)) && !isSpace(v.flags(p));
-            };
+            return isNumber(v.flags(pos)) ? 1 : 0;
+        });
+        break;
+    case PreTokenizerKind::DeepSeekLlm:
+        // llama.cpp's chain: [\r\n]  then \s?[listed letter ranges]+  then \s?[!-/:-~！-／：-～‘-‟　-。]+
+        // then
+        // \s+$  then [一-龥ࠀ-一가-퟿]+  then \p{N}+. All but the last run as std::wregex over code
+        // points with non-ASCII whitespace replaced by U+000B, so \s is any whitespace and U+3000 is never
+        // punctuation.
+        segments = splitByMatches(cpts, segments, lineBreakMatch);
+        segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) {
+            return optionalSpaceThenRun(v, pos, [](const SegmentView& w, size_t p) {
+                return inRanges(kDeepSeekLlmLetters, w.cpt(p));
+            });
+        });
+        segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) {
+            return optionalSpaceThenRun(v, pos, [](const SegmentView& w, size_t p) {
+                return !isSpace(w.flags(p)) && inRanges(kDeepSeekLlmPunctuation, w.cpt(p));
+            });
+        });
+        segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) -> size_t {
+            // \s+$: only a run that starts here and reaches the segment's end; a later start inside the same
+            // run ends where it does, so it is not tried (keeps long whitespace runs linear).
+            if (isSpace(v.flags(pos - 1)))
+                return 0;
             size_t n = 0;
-            while (cjk(pos + n))
+            while (isSpace(v.flags(pos + n)))
+                ++n;
+            return n > 0 && pos + n == v.end() ? n : 0;
+        });
+        segments = splitByMatches(cpts, segments, cjkRunMatch);
+        segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) {
+            size_t n = 0;
+            while (isNumber(v.flags(pos + n)))
                 ++n;
             return n;
+        });
+        break;
+    case PreTokenizerKind::Viking:
+        // llama.cpp's chain:  ?[^(\s|.,!?…。，、।۔،)]+  (std::wregex over code points, non-ASCII whitespace
+        // seen as U+000B, so \s is any whitespace; the optional prefix is a plain space only)  then \p{N}.
+        segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) {
+            const auto inWord = [](const SegmentView& w, size_t p) {
+                if (isSpace(w.flags(p)) || w.cpt(p) == kOutOfRange)
+                    return false;
+                switch (w.cpt(p)) {
+                case '(':
+                case ')':
+                case '|':
+                case '.':
+                case ',':
+                case '!':
+                case '?':
+                case 0x2026:
+                case 0x3002:
+                case 0xFF0C:
+                case 0x3001:
+                case 0x0964:
+                case 0x06D4:
+                case 0x060C:
+                    return false;
+                default:
+                    return true;
+                }
+            };
+            const size_t start = v.cpt(pos) == ' ' && inWord(v, pos + 1) ? pos + 1 : pos;
+            size_t end = start;
+            while (inWord(v, end))
+                ++end;
+            return end > start ? end - pos : 0;
         });
         segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) -> size_t {
             return isNumber(v.flags(pos)) ? 1 : 0;
         });
         break;
-    }
     case PreTokenizerKind::SmolLm:
     case PreTokenizerKind::Starcoder:
         // llama.cpp's chain for SmolLM, StarCoder and Refact: \p{N} (each number code point on its own), then

@@ -283,7 +283,8 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromSpec(VocabSpec spec) {
         } else if (v.pre == PreTokenizerKind::ChatGlm4) {
             v.bos = -1; // llama.cpp clears the default BOS for GLM-4 (a file's bos_token_id still sets one)
         } else if (v.pre == PreTokenizerKind::Qwen2 || v.pre == PreTokenizerKind::SmolLm ||
-                   v.pre == PreTokenizerKind::DeepSeekCoder || v.pre == PreTokenizerKind::Gpt4o) {
+                   v.pre == PreTokenizerKind::DeepSeekCoder || v.pre == PreTokenizerKind::DeepSeekLlm ||
+                   v.pre == PreTokenizerKind::Viking || v.pre == PreTokenizerKind::Gpt4o) {
             v.cleanSpaces = false;
         }
 
@@ -658,15 +659,21 @@ PreTokenizerKind preTokenizerFromName(std::string_view name, bool* known) {
         {"olmo", PreTokenizerKind::Gpt2}, // llama.cpp's OLMO and MPT types: GPT-2's expression
         {"mpt", PreTokenizerKind::Gpt2},
         {"exaone4", PreTokenizerKind::Gpt2}, // EXAONE 4.0: llama.cpp maps it to GPT-2's type
+        // A.X 4.0 (qwen2 architecture) and JetBrains' Mellum (llama): llama.cpp gives them GPT-2's type too
+        {"a.x-4.0", PreTokenizerKind::Gpt2},
+        {"mellum", PreTokenizerKind::Gpt2},
         {"llama-bpe", PreTokenizerKind::LlamaBpe},
         {"llama3", PreTokenizerKind::LlamaBpe},
         {"llama-v3", PreTokenizerKind::LlamaBpe},
         {"falcon3", PreTokenizerKind::LlamaBpe},
         {"pixtral", PreTokenizerKind::LlamaBpe},
+        {"midm-2.0", PreTokenizerKind::LlamaBpe}, // Mi:dm 2.0 (llama architecture)
         {"dbrx", PreTokenizerKind::Dbrx},
         {"smaug-bpe", PreTokenizerKind::Dbrx},
         {"qwen2", PreTokenizerKind::Qwen2},
         {"deepseek-r1-qwen", PreTokenizerKind::Qwen2},
+        {"f2llmv2", PreTokenizerKind::Qwen2},
+        {"kormo", PreTokenizerKind::Qwen2},
         {"smollm", PreTokenizerKind::SmolLm},
         {"starcoder", PreTokenizerKind::Starcoder},
         {"refact", PreTokenizerKind::Starcoder},
@@ -675,6 +682,8 @@ PreTokenizerKind preTokenizerFromName(std::string_view name, bool* known) {
         {"chatglm-bpe", PreTokenizerKind::ChatGlm4},
         {"tekken", PreTokenizerKind::Tekken},
         {"deepseek-coder", PreTokenizerKind::DeepSeekCoder},
+        {"deepseek-llm", PreTokenizerKind::DeepSeekLlm},
+        {"viking", PreTokenizerKind::Viking},
         {"gpt-4o", PreTokenizerKind::Gpt4o},
     };
     for (const Entry& e : kNames) {

@@ -38,16 +38,19 @@ enum class VocabKind {
 // vocabularies without the key: [\p{P}$+<=>^~|]+, then the GPT-2 regex, then \p{N}+, then [0-9]{3}.
 enum class PreTokenizerKind {
     Default,
-    Gpt2,          // "gpt-2", "phi-2", "olmo", "mpt", "exaone4"
-    LlamaBpe,      // "llama-bpe", "llama3", "llama-v3", "falcon3", "pixtral"
+    Gpt2,          // "gpt-2", "phi-2", "olmo", "mpt", "exaone4", "a.x-4.0", "mellum"
+    LlamaBpe,      // "llama-bpe", "llama3", "llama-v3", "falcon3", "pixtral", "midm-2.0"
     Dbrx,          // "dbrx", "smaug-bpe": Llama 3's split, merges even for whole-word tokens
-    Qwen2,         // "qwen2", "deepseek-r1-qwen"
+    Qwen2,         // "qwen2", "deepseek-r1-qwen", "f2llmv2", "kormo"
     SmolLm,        // "smollm": every digit alone, then GPT-2's split
     Starcoder,     // "starcoder", "refact" (Granite 3.x): SmolLM's split, decoding cleans spaces
     Tekken,        // "tekken" (Mistral Nemo, Mistral Small 3, Ministral): words split at case changes
     DeepSeekCoder, // "deepseek-coder" (DeepSeek Coder 1.3B-33B, llama architecture)
+    DeepSeekLlm,   // "deepseek-llm" (DeepSeek LLM 7B/67B, llama architecture): code point ranges
+    Viking,        // "viking" (Viking 7B-33B, llama architecture): words end at spaces, .,!?()|
     Gpt4o,         // "gpt-4o" (Phi-4-mini): Tekken's case split with contractions and 3-digit numbers
     ChatGlm4,      // "glm4", "chatglm-bpe" (GLM-4): DBRX's split and merges, no default BOS
+    // (tests/fuzz/fuzz_tokenizer.cpp walks Default..ChatGlm4: a new kind goes before ChatGlm4)
 };
 
 // Everything the tokenizer reads from the model, so that tests and tools can build one without a file.
