@@ -17,8 +17,8 @@ namespace {
 
 using testdata::randomValues;
 
-constexpr TensorType kTypes[] = {TensorType::F16, TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K,
-                                 TensorType::Q6_K};
+constexpr TensorType kTypes[] = {TensorType::F16,  TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_K,
+                                 TensorType::Q6_K, TensorType::Q5_K, TensorType::Q3_K, TensorType::IQ4_XS};
 
 struct Matrix {
     std::vector<std::byte> bytes;
@@ -58,7 +58,7 @@ void BM_Dot(benchmark::State& state) {
     state.SetLabel(std::string(tensorTypeName(type)).append(" ").append(table.name));
     state.SetItemsProcessed(state.iterations() * n * tile);
 }
-BENCHMARK(BM_Dot)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}, {1, 4}});
+BENCHMARK(BM_Dot)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7}, {0, 1}, {1, 4}});
 
 void BM_QuantizeActivations(benchmark::State& state) {
     const TensorType type = kTypes[state.range(0)];
@@ -96,7 +96,7 @@ void BM_Matmul(benchmark::State& state) {
                                                       static_cast<double>(tokens) / 1e9,
                                                   benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Matmul)->ArgsProduct({{0, 1, 2, 3, 4}, {1, 64}, {1, 2}})->UseRealTime();
+BENCHMARK(BM_Matmul)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7}, {1, 64}, {1, 2}})->UseRealTime();
 
 } // namespace
 
