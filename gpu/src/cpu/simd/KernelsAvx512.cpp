@@ -2419,6 +2419,88 @@ struct Q5_KWideKernel {
     }
 };
 
+// ---- Q6_K dot products on 512-bit registers -------------------------------------------------------------
+//
+// dotQ6_KTile's arithmetic with the block's two halves side by side: part k of half 0 in the low 256 bits,
+// of half 1 in the high. The int32 lanes (exact sums) are added across the halves before the -32 offset and
+// the float step, which stay dotQ6_KTile's: bit-identical, in about half the instructions. Besides Q6_K
+// layers, this is the output head of most K-quant files (the gateway's vocabulary-sized product).
+template <int NT>
+void dotQ6_KWide(const void* weightRow, const std::byte* x, size_t xStride, int64_t n, float* out) {
+    const auto* w = static_cast<const BlockQ6_K*>(weightRow);
+    const BlockQ8_K* xs[NT];
+    __m256 sums[NT];
+    for (int t = 0; t < NT; ++t) {
+        xs[t] = activationBlocks<BlockQ8_K>(x, xStride, t);
+        sums[t] = _mm256_setzero_ps();
+    }
+    const __m512i lowMask = _mm512_set1_epi8(0x0F);
+    const __m512i bits01 = _mm512_set1_epi8(0x03);
+    const __m512i bits45 = _mm512_set1_epi8(0x30);
+    // Part k takes int16 scale 2k in the low 128-bit lane of each half and 2k + 1 in the high one.
+    __m512i scalePick[4];
+    for (int k = 0; k < 4; ++k) {
+        const __m128i low = _mm_set1_epi16(static_cast<short>(((4 * k + 1) << 8) | (4 * k)));
+        const __m128i high = _mm_set1_epi16(static_cast<short>(((4 * k + 3) << 8) | (4 * k + 2)));
+        const __m256i half = _mm256_set_m128i(high, low);
+        scalePick[k] = _mm512_inserti64x4(_mm512_castsi256_si512(half), half, 1);
+    }
+    const int64_t blocks = n / kQKK;
+    for (int64_t b = 0; b < blocks; ++b) {
+        for (int line = 0; line < static_cast<int>(sizeof(BlockQ6_K)); line += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + line, _MM_HINT_T0);
+        const BlockQ6_K& blk = w[b];
+        const __m512i ql0 = _mm512_loadu_si512(blk.ql);      // half 0: parts' low bytes, then high
+        const __m512i ql1 = _mm512_loadu_si512(blk.ql + 64); // half 1
+        const __m512i qlA = _mm512_shuffle_i64x2(ql0, ql1, 0x44);
+        const __m512i qlB = _mm512_shuffle_i64x2(ql0, ql1, 0xEE);
+        const __m512i qh = _mm512_loadu_si512(blk.qh);
+        const __m512i qh2 = _mm512_srli_epi16(qh, 2);
+        __m512i q[4];
+        q[0] = _mm512_or_si512(_mm512_and_si512(qlA, lowMask),
+                               _mm512_slli_epi16(_mm512_and_si512(qh, bits01), 4));
+        q[1] = _mm512_or_si512(_mm512_and_si512(qlB, lowMask),
+                               _mm512_slli_epi16(_mm512_and_si512(qh2, bits01), 4));
+        q[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(qlA, 4), lowMask),
+                               _mm512_and_si512(qh, bits45));
+        q[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(qlB, 4), lowMask),
+                               _mm512_and_si512(qh2, bits45));
+        // Half 0's 8 scales in the two low 128-bit lanes, half 1's in the two high ones.
+        const __m256i scales16 = q6_KScales16(blk);
+        const __m512i scalesByHalf =
+            _mm512_shuffle_i64x2(_mm512_castsi256_si512(scales16), _mm512_castsi256_si512(scales16), 0x50);
+        __m512i scale[4];
+        for (int k = 0; k < 4; ++k)
+            scale[k] = _mm512_shuffle_epi8(scalesByHalf, scalePick[k]);
+        for (int t = 0; t < NT; ++t) {
+            const int8_t* q8 = xs[t][b].qs;
+            const __m512i x01 = _mm512_loadu_si512(q8);       // half 0, parts 0 and 1
+            const __m512i x23 = _mm512_loadu_si512(q8 + 64);  // half 0, parts 2 and 3
+            const __m512i y01 = _mm512_loadu_si512(q8 + 128); // half 1
+            const __m512i y23 = _mm512_loadu_si512(q8 + 192);
+            const __m512i xk[4] = {_mm512_shuffle_i64x2(x01, y01, 0x44), _mm512_shuffle_i64x2(x01, y01, 0xEE),
+                                   _mm512_shuffle_i64x2(x23, y23, 0x44),
+                                   _mm512_shuffle_i64x2(x23, y23, 0xEE)};
+            __m512i acc = _mm512_setzero_si512();
+            for (int k = 0; k < 4; ++k)
+                acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q[k], xk[k]), scale[k]);
+            __m256i acc8 = _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
+            acc8 = q6_KRemoveOffset(acc8, xs[t][b], scales16);
+            const float dw = halfToFloat(blk.d);
+            sums[t] = _mm256_fmadd_ps(_mm256_set1_ps(xs[t][b].d * dw), _mm256_cvtepi32_ps(acc8), sums[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t)
+        out[t] = hsumGgml(sums[t]);
+}
+
+template <int NT>
+struct Q6_KWideKernel {
+    static void run(const void* w, const std::byte* x, size_t s, int64_t n, float* o) {
+        dotQ6_KWide<NT>(w, x, s, n, o);
+    }
+};
+
 KernelTable makeAvx512Table() {
     KernelTable t = avx512BaseKernelTable();
     t.dotF32Ggml = &dotF32GgmlTile;
@@ -2451,6 +2533,7 @@ KernelTable makeAvx512Table() {
                                          : avx2KernelTableUnchecked().gemmIQ4_XS;
     t.gemmIQ4_XS.runLlamaBatch = &gemmIQ4_XSLanes;
     t.dotQ5_K = &dispatchTile<Q5_KWideKernel>;
+    t.dotQ6_K = &dispatchTile<Q6_KWideKernel>;
     t.gemmQ5_K = {&gemmK16<Q5_KPanel>, &prepareK16, &k16PreparedBytes, kK16MinTokens};
     t.gemmQ2_KGroups = &gemmQ2_KLanes;
     t.gemmIQ4_NL.run = &gemmIQ4_NLAvx512;
