@@ -2501,6 +2501,87 @@ struct Q6_KWideKernel {
     }
 };
 
+// ---- Q3_K dot products on 512-bit registers -------------------------------------------------------------
+//
+// dotQ3_KTile's arithmetic with part (0, k) in the low 256 bits and part (1, k) in the high ones (the two
+// 32-byte halves of qs side by side). AVX-512 has no vpsignb, so signedPairs' |q| * (x signed by q) is formed
+// with an absolute value and a masked negation, which give the same bytes (x = -128 stays -128 as with
+// vpsignb). The int32 lanes are the same exact sums, added across halves before the float step:
+// bit-identical to dotQ3_KTile.
+template <int NT>
+void dotQ3_KWide(const void* weightRow, const std::byte* x, size_t xStride, int64_t n, float* out) {
+    const auto* w = static_cast<const BlockQ3_K*>(weightRow);
+    const BlockQ8_K* xs[NT];
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) {
+        xs[t] = activationBlocks<BlockQ8_K>(x, xStride, t);
+        acc[t] = _mm256_setzero_ps();
+    }
+    const auto halves16 = [](int low, int high) {
+        return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(low))),
+                                  _mm256_set1_epi16(static_cast<short>(high)), 1);
+    };
+    // Part (j, k)'s high bit is hmask bit 4j + k; these shifts move it to bit 2 of the same byte (16-bit
+    // shifts of at most 5: what crosses from the neighbouring byte is masked off, as in q3KValues).
+    __m512i shiftLeft[4];
+    __m512i shiftRight[4];
+    __m512i scalePick[4];
+    for (int k = 0; k < 4; ++k) {
+        shiftLeft[k] = halves16(k < 2 ? 2 - k : 0, 0);
+        shiftRight[k] = halves16(k < 2 ? 0 : k - 2, 2 + k);
+        const __m128i low = _mm_set1_epi16(static_cast<short>(((4 * k + 1) << 8) | (4 * k)));
+        const __m128i high = _mm_set1_epi16(static_cast<short>(((4 * k + 3) << 8) | (4 * k + 2)));
+        const __m256i half = _mm256_set_m128i(high, low);
+        scalePick[k] = _mm512_inserti64x4(_mm512_castsi256_si512(half), half, 1);
+    }
+    const __m512i three = _mm512_set1_epi8(3);
+    const __m512i four = _mm512_set1_epi8(4);
+    const __m512i zero = _mm512_setzero_si512();
+    const int64_t blocks = n / kQKK;
+    for (int64_t b = 0; b < blocks; ++b) {
+        for (int line = 0; line < static_cast<int>(sizeof(BlockQ3_K)); line += 64)
+            _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + line, _MM_HINT_T0);
+        const __m256i scales16 = q3KScales(w[b]);
+        const __m512i scalesByHalf =
+            _mm512_shuffle_i64x2(_mm512_castsi256_si512(scales16), _mm512_castsi256_si512(scales16), 0x50);
+        const __m512i bits = _mm512_loadu_si512(w[b].qs);
+        const __m512i hbits = _mm512_broadcast_i64x4(loadBytes(w[b].hmask));
+        __m512i sums[NT];
+        for (int t = 0; t < NT; ++t)
+            sums[t] = _mm512_setzero_si512();
+        for (int k = 0; k < 4; ++k) {
+            const __m512i low = _mm512_and_si512(k == 0 ? bits : _mm512_srli_epi16(bits, 2 * k), three);
+            const __m512i atBit2 = _mm512_srlv_epi16(_mm512_sllv_epi16(hbits, shiftLeft[k]), shiftRight[k]);
+            const __m512i q = _mm512_sub_epi8(low, _mm512_andnot_si512(atBit2, four));
+            const __m512i magnitude = _mm512_abs_epi8(q);
+            const __mmask64 negative = _mm512_movepi8_mask(q);
+            const __m512i scale = _mm512_shuffle_epi8(scalesByHalf, scalePick[k]);
+            for (int t = 0; t < NT; ++t) {
+                const int8_t* q8 = xs[t][b].qs + 32 * k;
+                const __m512i xv =
+                    _mm512_inserti64x4(_mm512_castsi256_si512(loadBytes(q8)), loadBytes(q8 + 128), 1);
+                const __m512i signedX = _mm512_mask_sub_epi8(xv, negative, zero, xv);
+                sums[t] = _mm512_dpwssd_epi32(sums[t], _mm512_maddubs_epi16(magnitude, signedX), scale);
+            }
+        }
+        const float dw = halfToFloat(w[b].d);
+        for (int t = 0; t < NT; ++t) {
+            const __m256i sum8 =
+                _mm256_add_epi32(_mm512_castsi512_si256(sums[t]), _mm512_extracti64x4_epi64(sums[t], 1));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(xs[t][b].d * dw), _mm256_cvtepi32_ps(sum8), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t)
+        out[t] = hsumGgml(acc[t]);
+}
+
+template <int NT>
+struct Q3_KWideKernel {
+    static void run(const void* w, const std::byte* x, size_t s, int64_t n, float* o) {
+        dotQ3_KWide<NT>(w, x, s, n, o);
+    }
+};
+
 KernelTable makeAvx512Table() {
     KernelTable t = avx512BaseKernelTable();
     t.dotF32Ggml = &dotF32GgmlTile;
@@ -2534,6 +2615,7 @@ KernelTable makeAvx512Table() {
     t.gemmIQ4_XS.runLlamaBatch = &gemmIQ4_XSLanes;
     t.dotQ5_K = &dispatchTile<Q5_KWideKernel>;
     t.dotQ6_K = &dispatchTile<Q6_KWideKernel>;
+    t.dotQ3_K = &dispatchTile<Q3_KWideKernel>;
     t.gemmQ5_K = {&gemmK16<Q5_KPanel>, &prepareK16, &k16PreparedBytes, kK16MinTokens};
     t.gemmQ2_KGroups = &gemmQ2_KLanes;
     t.gemmIQ4_NL.run = &gemmIQ4_NLAvx512;
