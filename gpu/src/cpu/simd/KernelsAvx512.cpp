@@ -1,8 +1,10 @@
 // AVX-512 kernel table (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 // -ffp-contract=off): the AVX2 kernels of KernelsAvx2.inc (dot products with 256-bit VNNI, quantisers,
-// attention pieces) plus register-tiled GEMM kernels for F16, Q8_0, Q4_0, Q4_K, Q6_K and Q5_K weights
-// (IQ4_XS batches: the AVX-VNNI / AVX2 table's int16 panel gemm; under BatchRounding::LlamaCpp, IQ4_XS
-// and Q4_K batches take the int8 lane gemm of KernelsAvx2.inc, 16 tokens a register).
+// attention pieces; the Q3_K, Q5_K and Q6_K dot products are redone here with two 32-byte parts a 512-bit
+// register, the same integer lanes and float steps) plus register-tiled GEMM kernels for F16, Q8_0, Q4_0,
+// Q4_K, Q6_K and Q5_K weights (IQ4_XS batches: the AVX-VNNI / AVX2 table's int16 panel gemm; under
+// BatchRounding::LlamaCpp, IQ4_XS and Q4_K batches take the int8 lane gemm of KernelsAvx2.inc, 16 tokens a
+// register).
 //
 // Each GEMM kernel computes a tile of up to kTileRows weight rows x kTileTokens activation rows: every
 // weight block is loaded and unpacked once per tile and reused for all its tokens, every activation block
