@@ -2335,6 +2335,21 @@ void gemmPackedQ8_0(const std::byte* w, size_t wStride, int64_t nRows, const std
         gemmPackedQ8_0Tokens(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
 }
 
+// int16 lanes all `low` in the low 256 bits and all `high` in the high 256 bits.
+inline __m512i halves16(int low, int high) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(low))),
+                              _mm256_set1_epi16(static_cast<short>(high)), 1);
+}
+
+// Byte-shuffle control for 8 int16 scales held in every 128-bit lane: int16 scale 2k in the low 128-bit
+// lane of each 256-bit half, 2k + 1 in the high one (Q6_K's and Q3_K's 16-value scale groups).
+inline __m512i scalePairPick(int k) {
+    const __m128i low = _mm_set1_epi16(static_cast<short>(((4 * k + 1) << 8) | (4 * k)));
+    const __m128i high = _mm_set1_epi16(static_cast<short>(((4 * k + 3) << 8) | (4 * k + 2)));
+    const __m256i half = _mm256_set_m128i(high, low);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(half), half, 1);
+}
+
 // ---- Q5_K dot products on 512-bit registers -------------------------------------------------------------
 //
 // dotQ5_KTile's arithmetic with two of its four 32-byte parts per register: part 2k in the low 256 bits,
@@ -2355,10 +2370,6 @@ void dotQ5_KWide(const void* weightRow, const std::byte* x, size_t xStride, int6
     const __m512i lowMask = _mm512_set1_epi8(0x0F);
     const __m512i one = _mm512_set1_epi8(1);
     // Per half: the qh bit of part j's low nibbles is bit 2j, of its high nibbles bit 2j + 1.
-    const auto halves16 = [](int low, int high) {
-        return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(low))),
-                                  _mm256_set1_epi16(static_cast<short>(high)), 1);
-    };
     const __m512i shiftLow[2] = {halves16(0, 2), halves16(4, 6)};
     const __m512i shiftHigh[2] = {halves16(1, 3), halves16(5, 7)};
     // Byte-shuffle controls picking int16 scale s (bytes 2s, 2s + 1 of every 128-bit lane).
@@ -2440,13 +2451,7 @@ void dotQ6_KWide(const void* weightRow, const std::byte* x, size_t xStride, int6
     const __m512i bits01 = _mm512_set1_epi8(0x03);
     const __m512i bits45 = _mm512_set1_epi8(0x30);
     // Part k takes int16 scale 2k in the low 128-bit lane of each half and 2k + 1 in the high one.
-    __m512i scalePick[4];
-    for (int k = 0; k < 4; ++k) {
-        const __m128i low = _mm_set1_epi16(static_cast<short>(((4 * k + 1) << 8) | (4 * k)));
-        const __m128i high = _mm_set1_epi16(static_cast<short>(((4 * k + 3) << 8) | (4 * k + 2)));
-        const __m256i half = _mm256_set_m128i(high, low);
-        scalePick[k] = _mm512_inserti64x4(_mm512_castsi256_si512(half), half, 1);
-    }
+    const __m512i scalePick[4] = {scalePairPick(0), scalePairPick(1), scalePairPick(2), scalePairPick(3)};
     const int64_t blocks = n / kQKK;
     for (int64_t b = 0; b < blocks; ++b) {
         for (int line = 0; line < static_cast<int>(sizeof(BlockQ6_K)); line += 64)
@@ -2519,10 +2524,6 @@ void dotQ3_KWide(const void* weightRow, const std::byte* x, size_t xStride, int6
         xs[t] = activationBlocks<BlockQ8_K>(x, xStride, t);
         acc[t] = _mm256_setzero_ps();
     }
-    const auto halves16 = [](int low, int high) {
-        return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(static_cast<short>(low))),
-                                  _mm256_set1_epi16(static_cast<short>(high)), 1);
-    };
     // Part (j, k)'s high bit is hmask bit 4j + k; these shifts move it to bit 2 of the same byte (16-bit
     // shifts of at most 5: what crosses from the neighbouring byte is masked off, as in q3KValues).
     __m512i shiftLeft[4];
@@ -2531,10 +2532,7 @@ void dotQ3_KWide(const void* weightRow, const std::byte* x, size_t xStride, int6
     for (int k = 0; k < 4; ++k) {
         shiftLeft[k] = halves16(k < 2 ? 2 - k : 0, 0);
         shiftRight[k] = halves16(k < 2 ? 0 : k - 2, 2 + k);
-        const __m128i low = _mm_set1_epi16(static_cast<short>(((4 * k + 1) << 8) | (4 * k)));
-        const __m128i high = _mm_set1_epi16(static_cast<short>(((4 * k + 3) << 8) | (4 * k + 2)));
-        const __m256i half = _mm256_set_m128i(high, low);
-        scalePick[k] = _mm512_inserti64x4(_mm512_castsi256_si512(half), half, 1);
+        scalePick[k] = scalePairPick(k);
     }
     const __m512i three = _mm512_set1_epi8(3);
     const __m512i four = _mm512_set1_epi8(4);
