@@ -424,11 +424,9 @@ std::vector<std::string> preTokenizeToWords(PreTokenizerKind kind, std::string_v
         });
         break;
     case PreTokenizerKind::DeepSeekLlm:
-        // llama.cpp's chain: [\r\n]  then \s?[listed letter ranges]+  then \s?[!-/:-~！-／：-～‘-‟　-。]+
-        // then
-        // \s+$  then [一-龥ࠀ-一가-퟿]+  then \p{N}+. All but the last run as std::wregex over code
-        // points with non-ASCII whitespace replaced by U+000B, so \s is any whitespace and U+3000 is never
-        // punctuation.
+        // llama.cpp's chain: [\r\n], \s?[listed letter ranges]+, \s?[!-/:-~！-／：-～‘-‟　-。]+, \s+$,
+        // [一-龥ࠀ-一가-퟿]+, \p{N}+. All but the last run as std::wregex over code points with
+        // non-ASCII whitespace replaced by U+000B, so \s is any whitespace and U+3000 is never punctuation.
         segments = splitByMatches(cpts, segments, lineBreakMatch);
         segments = splitByMatches(cpts, segments, [](const SegmentView& v, size_t pos) {
             return optionalSpaceThenRun(v, pos, [](const SegmentView& w, size_t p) {
