@@ -2457,6 +2457,7 @@ void dotQ6_KWide(const void* weightRow, const std::byte* x, size_t xStride, int6
         for (int line = 0; line < static_cast<int>(sizeof(BlockQ6_K)); line += 64)
             _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + line, _MM_HINT_T0);
         const BlockQ6_K& blk = w[b];
+        const float dw = halfToFloat(blk.d);
         const __m512i ql0 = _mm512_loadu_si512(blk.ql);      // half 0: parts' low bytes, then high
         const __m512i ql1 = _mm512_loadu_si512(blk.ql + 64); // half 1
         const __m512i qlA = _mm512_shuffle_i64x2(ql0, ql1, 0x44);
@@ -2493,7 +2494,6 @@ void dotQ6_KWide(const void* weightRow, const std::byte* x, size_t xStride, int6
                 acc = _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(q[k], xk[k]), scale[k]);
             __m256i acc8 = _mm256_add_epi32(_mm512_castsi512_si256(acc), _mm512_extracti64x4_epi64(acc, 1));
             acc8 = q6_KRemoveOffset(acc8, xs[t][b], scales16);
-            const float dw = halfToFloat(blk.d);
             sums[t] = _mm256_fmadd_ps(_mm256_set1_ps(xs[t][b].d * dw), _mm256_cvtepi32_ps(acc8), sums[t]);
         }
     }
