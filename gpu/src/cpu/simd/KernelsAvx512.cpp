@@ -1,6 +1,6 @@
 // AVX-512 kernel table (compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx2 -mfma -mf16c
 // -ffp-contract=off): the AVX2 kernels of KernelsAvx2.inc (dot products with 256-bit VNNI, quantisers,
-// attention pieces; the Q3_K, Q5_K and Q6_K dot products are redone here with two 32-byte parts a 512-bit
+// attention pieces; the Q3_K, Q5_K and Q6_K dot products are redone here with 64 weights a 512-bit
 // register, the same integer lanes and float steps) plus register-tiled GEMM kernels for F16, Q8_0, Q4_0,
 // Q4_K, Q6_K and Q5_K weights (IQ4_XS batches: the AVX-VNNI / AVX2 table's int16 panel gemm; under
 // BatchRounding::LlamaCpp, IQ4_XS and Q4_K batches take the int8 lane gemm of KernelsAvx2.inc, 16 tokens a
@@ -2352,11 +2352,18 @@ inline __m512i scalePairPick(int k) {
 
 // ---- Q5_K dot products on 512-bit registers -------------------------------------------------------------
 //
-// dotQ5_KTile's arithmetic with two of its four 32-byte parts per register: part 2k in the low 256 bits,
-// part 2k + 1 in the high. Each int32 lane's sum is the same exact integer (sums of four byte products
-// times a sub-block scale, added in another order), and the two halves are added before the block's float
-// steps, so the 8 float lanes, the mins chain and the final sum are dotQ5_KTile's: bit-identical, in about
-// half the instructions per block (one-token decode of Q5_K_M files spends most of its time here).
+// dotQ5_KTile's arithmetic with one 32-byte part per register, its low nibbles (sub-block 2j) in the low
+// 256 bits and its high nibbles (sub-block 2j + 1) in the high, so that the part's 64 activations are one
+// plain load and the fifth bit is a byte mask (vptestmb) and a masked add of 16. Each int32 lane's sum is
+// the same exact integer as dotQ5_KTile's (sums of four byte products times a sub-block scale, added in
+// another order), and the two halves are added before the block's float steps, so the 8 float lanes, the
+// mins chain and the final sum are dotQ5_KTile's: bit-identical, in about half the instructions per block
+// (one-token decode of Q5_K_M files spends most of its time here).
+inline __m512i halves8(int low, int high) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8(static_cast<char>(low))),
+                              _mm256_set1_epi8(static_cast<char>(high)), 1);
+}
+
 template <int NT>
 void dotQ5_KWide(const void* weightRow, const std::byte* x, size_t xStride, int64_t n, float* out) {
     const auto* w = static_cast<const BlockQ5_K*>(weightRow);
@@ -2368,14 +2375,16 @@ void dotQ5_KWide(const void* weightRow, const std::byte* x, size_t xStride, int6
         acc[t] = _mm256_setzero_ps();
     }
     const __m512i lowMask = _mm512_set1_epi8(0x0F);
-    const __m512i one = _mm512_set1_epi8(1);
-    // Per half: the qh bit of part j's low nibbles is bit 2j, of its high nibbles bit 2j + 1.
-    const __m512i shiftLow[2] = {halves16(0, 2), halves16(4, 6)};
-    const __m512i shiftHigh[2] = {halves16(1, 3), halves16(5, 7)};
+    const __m512i sixteen = _mm512_set1_epi8(16);
+    const __m512i nibbleShift = halves16(0, 4);
     // Byte-shuffle controls picking int16 scale s (bytes 2s, 2s + 1 of every 128-bit lane).
     const auto pick = [](int s) { return ((2 * s + 1) << 8) | (2 * s); };
-    const __m512i scaleLow[2] = {halves16(pick(0), pick(2)), halves16(pick(4), pick(6))};
-    const __m512i scaleHigh[2] = {halves16(pick(1), pick(3)), halves16(pick(5), pick(7))};
+    __m512i fifthBit[4]; // part j: the qh bit of its low nibbles is bit 2j, of its high nibbles bit 2j + 1
+    __m512i scalePick[4];
+    for (int j = 0; j < 4; ++j) {
+        fifthBit[j] = halves8(1 << (2 * j), 1 << (2 * j + 1));
+        scalePick[j] = halves16(pick(2 * j), pick(2 * j + 1));
+    }
     const int64_t blocks = n / kQKK;
     for (int64_t b = 0; b < blocks; ++b) {
         for (int line = 0; line < static_cast<int>(sizeof(BlockQ5_K)); line += 64)
@@ -2393,26 +2402,15 @@ void dotQ5_KWide(const void* weightRow, const std::byte* x, size_t xStride, int6
         }
         const __m512i scales = _mm512_broadcast_i64x4(scales16);
         const __m512i hbits = _mm512_broadcast_i64x4(loadBytes(w[b].qh));
-        for (int k = 0; k < 2; ++k) {
-            const __m512i bits = _mm512_loadu_si512(w[b].qs + 64 * k);
-            const __m512i q0 = _mm512_add_epi8(
-                _mm512_and_si512(bits, lowMask),
-                _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hbits, shiftLow[k]), one), 4));
-            const __m512i q1 = _mm512_add_epi8(
-                _mm512_and_si512(_mm512_srli_epi16(bits, 4), lowMask),
-                _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(hbits, shiftHigh[k]), one), 4));
-            const __m512i scale0 = _mm512_shuffle_epi8(scales, scaleLow[k]);
-            const __m512i scale1 = _mm512_shuffle_epi8(scales, scaleHigh[k]);
+        for (int j = 0; j < 4; ++j) {
+            const __m512i bits = _mm512_broadcast_i64x4(loadBytes(w[b].qs + 32 * j));
+            const __m512i nibbles = _mm512_and_si512(_mm512_srlv_epi16(bits, nibbleShift), lowMask);
+            const __m512i q =
+                _mm512_mask_add_epi8(nibbles, _mm512_test_epi8_mask(hbits, fifthBit[j]), nibbles, sixteen);
+            const __m512i scale = _mm512_shuffle_epi8(scales, scalePick[j]);
             for (int t = 0; t < NT; ++t) {
-                const int8_t* q8 = xs[t][b].qs + 128 * k;
-                const __m512i first = _mm512_loadu_si512(q8);
-                const __m512i second = _mm512_loadu_si512(q8 + 64);
-                // Part 2k's activations are bytes 0..31 (low nibbles) and 32..63 (high) of `first`, part
-                // 2k + 1's the same bytes of `second`.
-                const __m512i xLow = _mm512_shuffle_i64x2(first, second, 0x44);
-                const __m512i xHigh = _mm512_shuffle_i64x2(first, second, 0xEE);
-                sums[t] = _mm512_dpwssd_epi32(sums[t], _mm512_maddubs_epi16(q0, xLow), scale0);
-                sums[t] = _mm512_dpwssd_epi32(sums[t], _mm512_maddubs_epi16(q1, xHigh), scale1);
+                const __m512i xq = _mm512_loadu_si512(xs[t][b].qs + 64 * j);
+                sums[t] = _mm512_dpwssd_epi32(sums[t], _mm512_maddubs_epi16(q, xq), scale);
             }
         }
         for (int t = 0; t < NT; ++t) {
