@@ -2392,8 +2392,9 @@ void dotQ5_KWide(const void* weightRow, const std::byte* x, size_t xStride, int6
         __m256i scales16;
         __m256i mins16;
         q4KScaleVectors(w[b].scales, scales16, mins16);
-        const float dw = halfToFloat(w[b].d);
-        const float dminw = halfToFloat(w[b].dmin);
+        float dw;
+        float dminw;
+        blockScalePairToFloat(&w[b].d, dw, dminw);
         __m512i sums[NT];
         for (int t = 0; t < NT; ++t) {
             const int sumMins = hsumInt(_mm256_madd_epi16(mins16, loadBytes(xs[t][b].bsums)));
@@ -2455,7 +2456,7 @@ void dotQ6_KWide(const void* weightRow, const std::byte* x, size_t xStride, int6
         for (int line = 0; line < static_cast<int>(sizeof(BlockQ6_K)); line += 64)
             _mm_prefetch(reinterpret_cast<const char*>(w + b) + kPrefetchBytes + line, _MM_HINT_T0);
         const BlockQ6_K& blk = w[b];
-        const float dw = halfToFloat(blk.d);
+        const float dw = blockScaleToFloat(blk.d);
         const __m512i ql0 = _mm512_loadu_si512(blk.ql);      // half 0: parts' low bytes, then high
         const __m512i ql1 = _mm512_loadu_si512(blk.ql + 64); // half 1
         const __m512i qlA = _mm512_shuffle_i64x2(ql0, ql1, 0x44);
@@ -2562,7 +2563,7 @@ void dotQ3_KWide(const void* weightRow, const std::byte* x, size_t xStride, int6
                 sums[t] = _mm512_dpwssd_epi32(sums[t], _mm512_maddubs_epi16(magnitude, signedX), scale);
             }
         }
-        const float dw = halfToFloat(w[b].d);
+        const float dw = blockScaleToFloat(w[b].d);
         for (int t = 0; t < NT; ++t) {
             const __m256i sum8 =
                 _mm256_add_epi32(_mm512_castsi512_si256(sums[t]), _mm512_extracti64x4_epi64(sums[t], 1));
