@@ -3216,15 +3216,30 @@ void gemmAmxK(const std::byte* w, size_t wStride, int64_t nRows, const std::byte
                yStride);
 }
 
+// WeightLayout::Strips16 matrices under the AMX table: batches of a full tile of tokens or more on runs of
+// rows unpacked into scratch (the tiles read the row layout), smaller ones (decode) straight from the strips.
+template <typename Block, int Halves, GemmFn Tiles, GemmFn Packed>
+void gemmAmxOnStrips(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                     int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    if (nTokens >= kAmxTokens)
+        gemmUnpackedStrips<Block, Halves, Tiles, Packed>(w, wStride, nRows, x, xStride, nTokens, n, y,
+                                                         yStride);
+    else
+        Packed(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+}
+
 KernelTable makeAmxTable() {
     KernelTable t = makeAvx512Table();
     t.name = "avx512-amx";
     t.gemmQ4_0.run = &gemmAmx<true>;
-    // The AMX tiles read Q4_0 and Q4_K in the row layout: no strips here.
-    t.stripsQ4_0 = {};
-    t.stripsQ4_K = {};
-    t.stripsQ8_0 = {};
     t.gemmQ4_K.run = &gemmAmxK<Q4KTiles>;
+    // Q4_0 and Q8_0 stay in strips as on the AVX-512 table: one-token decode from them was 1.2x the row
+    // layout's on an Intel Xeon VM with AMX, for Q4_0 prompts 0.7x (unpacking runs of rows for the tiles;
+    // still 2.5x llama.cpp's: docs/benchmarks.md, session 35). Q4_K decode was no faster from strips there,
+    // so its tiles read the file's rows.
+    t.stripsQ4_0.run =
+        &gemmAmxOnStrips<BlockQ4_0, 1, &gemmAmx<true>, &gemmPacked<PackedQ4_0, kQ4_0StripTokens>>;
+    t.stripsQ4_K = {};
     return t;
 }
 
