@@ -2869,6 +2869,141 @@ void gemmAmx(const std::byte* w, size_t wStride, int64_t nRows, const std::byte*
                yStride);
 }
 
+// ---- AMX for Q4_0 matrices in strips
+// -----------------------------------------------------------------------
+//
+// WeightLayout::Strips16 keeps 4 bytes of each of a strip's 16 rows side by side, which is the layout of
+// TDPBSSD's B operand (tile row j: 4 bytes of each of 16 columns). So here the weights are B, a strip's 16
+// rows as its columns (rows 0-3 of a block's tile: the low nibbles of parts 0-3 minus 8, rows 4-7 the high
+// nibbles), unpacked once per strip without a transpose, and 16 tokens' activation blocks are A, tile-loaded
+// straight from the prepared rows. C holds token x row block sums (exact integers); the float step per (row,
+// token) is the strips' (fma of the sum with dw * dx onto the running value), so the results are
+// bit-identical to decode from the same strips.
+struct AmxPackedScratch {
+    ScratchBuffer bTiles; // nb x kAmxBTileBytes: one strip's weights
+    ScratchBuffer dw;     // nb x 16 floats
+};
+thread_local AmxPackedScratch t_amxPackedScratch;
+
+DECLAI_TILE_FUNCTION void unpackPackedQ4_0Strip(const std::byte* strip, int64_t nb, int8_t* bTiles,
+                                                float* dw) {
+    const __m512i lowMask = _mm512_set1_epi8(0x0F);
+    const __m512i eight = _mm512_set1_epi8(8);
+    for (int64_t b = 0; b < nb; ++b) {
+        const char* block =
+            reinterpret_cast<const char*>(strip) + kPackedQ4_0BlockBytes * static_cast<size_t>(b);
+        _mm512_storeu_ps(dw + kStripRows * b,
+                         _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block))));
+        int8_t* tile = bTiles + kAmxBTileBytes * b;
+        for (int k = 0; k < 4; ++k) {
+            const __m512i part = _mm512_loadu_si512(block + 32 + 64 * k);
+            _mm512_storeu_si512(tile + 64 * k, _mm512_sub_epi8(_mm512_and_si512(part, lowMask), eight));
+            _mm512_storeu_si512(
+                tile + 64 * (4 + k),
+                _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(part, 4), lowMask), eight));
+        }
+    }
+}
+
+// acc[t] (lanes = rows) = fma(float(block sum), dw * dx[t], acc[t]).
+DECLAI_INLINE void scaleAmxTokenSums(const int32_t (*sums)[kStripRows], const float* dw,
+                                     const float* const* dx, int64_t b, __m512 (&acc)[kAmxTokens]) {
+    const __m512 dwv = _mm512_loadu_ps(dw);
+    for (int t = 0; t < kAmxTokens; ++t) {
+        const __m512 scale = _mm512_mul_ps(dwv, _mm512_set1_ps(dx[t][b]));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums[t])), scale, acc[t]);
+    }
+}
+
+DECLAI_TILE_FUNCTION void amxPackedQ4_0Strip(const std::byte* strip, size_t wStride, const int8_t* bTiles,
+                                             const float* dw, int64_t nb, const std::byte* x, size_t xStride,
+                                             int64_t groups, float* y, int64_t yStride) {
+    const int64_t stepsPerGroup = nb / 4 > 0 ? nb / 4 : 1;
+    const NextStripPrefetch prefetch(strip, wStride, groups * stepsPerGroup);
+    const auto stride = static_cast<long>(xStride);
+    for (int64_t g = 0; g < groups; ++g) {
+        const std::byte* xg = x + static_cast<size_t>(g * kAmxTokens) * xStride;
+        const float* dx[kAmxTokens];
+        for (int t = 0; t < kAmxTokens; ++t)
+            dx[t] = stripActivation<true>(xg + static_cast<size_t>(t) * xStride, nb).dx;
+        const int8_t* a = stripActivation<true>(xg, nb).qs; // token t's block b at a + t * xStride + 32 * b
+        __m512 acc[kAmxTokens];
+        for (int t = 0; t < kAmxTokens; ++t)
+            acc[t] = _mm512_setzero_ps();
+        // Four blocks in flight, as amxStrip.
+        int64_t b = 0;
+        for (; b + 4 <= nb; b += 4) {
+            prefetch.step(g * stepsPerGroup + b / 4);
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            DECLAI_TILE_LOAD(4, a + 32 * b, stride);
+            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * b, 64);
+            _tile_dpbssd(0, 4, 5);
+            DECLAI_TILE_LOAD(6, a + 32 * (b + 1), stride);
+            DECLAI_TILE_LOAD(7, bTiles + kAmxBTileBytes * (b + 1), 64);
+            _tile_dpbssd(1, 6, 7);
+            DECLAI_TILE_LOAD(4, a + 32 * (b + 2), stride);
+            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * (b + 2), 64);
+            _tile_dpbssd(2, 4, 5);
+            DECLAI_TILE_LOAD(6, a + 32 * (b + 3), stride);
+            DECLAI_TILE_LOAD(7, bTiles + kAmxBTileBytes * (b + 3), 64);
+            _tile_dpbssd(3, 6, 7);
+            alignas(64) int32_t sums[4][kAmxTokens][kStripRows];
+            _tile_stored(0, sums[0], 64);
+            scaleAmxTokenSums(sums[0], dw + kStripRows * b, dx, b, acc);
+            _tile_stored(1, sums[1], 64);
+            scaleAmxTokenSums(sums[1], dw + kStripRows * (b + 1), dx, b + 1, acc);
+            _tile_stored(2, sums[2], 64);
+            scaleAmxTokenSums(sums[2], dw + kStripRows * (b + 2), dx, b + 2, acc);
+            _tile_stored(3, sums[3], 64);
+            scaleAmxTokenSums(sums[3], dw + kStripRows * (b + 3), dx, b + 3, acc);
+        }
+        for (; b < nb; ++b) {
+            _tile_zero(0);
+            DECLAI_TILE_LOAD(4, a + 32 * b, stride);
+            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * b, 64);
+            _tile_dpbssd(0, 4, 5);
+            alignas(64) int32_t sums[kAmxTokens][kStripRows];
+            _tile_stored(0, sums, 64);
+            scaleAmxTokenSums(sums, dw + kStripRows * b, dx, b, acc);
+        }
+        for (int t = 0; t < kAmxTokens; ++t)
+            _mm512_storeu_ps(y + (g * kAmxTokens + t) * yStride, acc[t]);
+    }
+}
+
+// GemmKernel::run for Q4_0 strips on the AMX table: full groups of 16 tokens through the tiles, the tokens
+// after them (and batches without scratch memory) through the strips' own kernel.
+void gemmAmxPackedQ4_0(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                       int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+    const int64_t groups = nTokens / kAmxTokens;
+    const int64_t nb = n / kQK8_0;
+    int8_t* bTiles = nullptr;
+    float* dw = nullptr;
+    if (groups > 0) {
+        bTiles = t_amxPackedScratch.bTiles.reserve<int8_t>(static_cast<size_t>(nb * kAmxBTileBytes));
+        dw = t_amxPackedScratch.dw.reserve<float>(static_cast<size_t>(nb * kStripRows) * sizeof(float));
+    }
+    constexpr GemmFn strips = &gemmPacked<PackedQ4_0, kQ4_0StripTokens>;
+    if (!bTiles || !dw) {
+        strips(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+        return;
+    }
+    configureAmxTiles();
+    for (int64_t r0 = 0; r0 + kStripRows <= nRows; r0 += kStripRows) {
+        const std::byte* strip = w + static_cast<size_t>(r0) * wStride;
+        unpackPackedQ4_0Strip(strip, nb, bTiles, dw);
+        amxPackedQ4_0Strip(strip, wStride, bTiles, dw, nb, x, xStride, groups, y + r0, yStride);
+    }
+    _tile_release();
+    const int64_t tiled = groups * kAmxTokens;
+    if (tiled < nTokens)
+        strips(w, wStride, nRows, x + static_cast<size_t>(tiled) * xStride, xStride, nTokens - tiled, n,
+               y + tiled * yStride, yStride);
+}
+
 // ---- AMX for Q4_K batches
 // -----------------------------------------------------------------------------------
 //
@@ -3216,29 +3351,16 @@ void gemmAmxK(const std::byte* w, size_t wStride, int64_t nRows, const std::byte
                yStride);
 }
 
-// WeightLayout::Strips16 matrices under the AMX table: batches of a full tile of tokens or more on runs of
-// rows unpacked into scratch (the tiles read the row layout), smaller ones (decode) straight from the strips.
-template <typename Block, int Halves, GemmFn Tiles, GemmFn Packed>
-void gemmAmxOnStrips(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
-                     int64_t nTokens, int64_t n, float* y, int64_t yStride) {
-    if (nTokens >= kAmxTokens)
-        gemmUnpackedStrips<Block, Halves, Tiles, Packed>(w, wStride, nRows, x, xStride, nTokens, n, y,
-                                                         yStride);
-    else
-        Packed(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
-}
-
 KernelTable makeAmxTable() {
     KernelTable t = makeAvx512Table();
     t.name = "avx512-amx";
     t.gemmQ4_0.run = &gemmAmx<true>;
     t.gemmQ4_K.run = &gemmAmxK<Q4KTiles>;
     // Q4_0 and Q8_0 stay in strips as on the AVX-512 table: one-token decode from them was 1.2x the row
-    // layout's on an Intel Xeon VM with AMX, for Q4_0 prompts 0.7x (unpacking runs of rows for the tiles;
-    // still 2.5x llama.cpp's: docs/benchmarks.md, session 35). Q4_K decode was no faster from strips there,
-    // so its tiles read the file's rows.
-    t.stripsQ4_0.run =
-        &gemmAmxOnStrips<BlockQ4_0, 1, &gemmAmx<true>, &gemmPacked<PackedQ4_0, kQ4_0StripTokens>>;
+    // layout's on an Intel Xeon VM with AMX (docs/benchmarks.md, session 35); Q4_0 batches take the tiles
+    // from the strips (gemmAmxPackedQ4_0). Q4_K decode was no faster from strips there, so its tiles read the
+    // file's rows.
+    t.stripsQ4_0.run = &gemmAmxPackedQ4_0;
     t.stripsQ4_K = {};
     return t;
 }
