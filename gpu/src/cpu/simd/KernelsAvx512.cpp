@@ -33,8 +33,9 @@
 
 #include <cstddef>
 #include <cstdlib>
-#include <math.h>  // expf: a plain C function (no inline std:: template compiled with AVX-512)
-#include <utility> // std::index_sequence (types only)
+#include <math.h>      // expf: a plain C function (no inline std:: template compiled with AVX-512)
+#include <type_traits> // std::integral_constant (the AMX block driver's tile numbers)
+#include <utility>     // std::index_sequence (types only)
 
 namespace declai::cpu {
 
@@ -53,6 +54,9 @@ inline int64_t roundUp(int64_t v, int64_t m) {
 }
 
 #define DECLAI_INLINE inline __attribute__((always_inline))
+// The same for a lambda (a callback of an always-inline driver: kept out of line, its register arrays went
+// through memory, ~10% of Q4_0 prompt tiles).
+#define DECLAI_INLINE_LAMBDA __attribute__((always_inline))
 
 // Reduces a (16 int32 lanes) and m (8 int32 lanes) to their two sums with shared shuffles.
 inline void reducePair(__m512i a, __m256i m, int& aSum, int& mSum) {
@@ -2748,6 +2752,62 @@ DECLAI_INLINE void scaleAmxSums(const int32_t (*sums)[kAmxTokens], const float* 
     }
 }
 
+// A tile load whose tile number is a template argument, for the block driver below.
+template <int Tile>
+DECLAI_INLINE void tileLoad(const void* base, size_t stride) {
+    __asm__ volatile("tileloadd (%0,%1,1), %%tmm%c2" ::"r"(base), "r"(static_cast<long>(stride)), "i"(Tile)
+                     : "memory");
+}
+
+// The block loop of the Q8_0 / Q4_0 tile drivers: four blocks in flight (C tiles 0-3; A/B pairs 4/5 and 6/7
+// each used twice), so the tile unit works on the next blocks while earlier sums are stored and scaled, in
+// block order. bTiles: one B tile per block; loadA(tile, block) tile-loads block's A operand into `tile`
+// (std::integral_constant 4 or 6); scale(sums, block) takes the block's 16 x 16 int32 sums.
+template <typename LoadA, typename Scale>
+DECLAI_INLINE void amxBlocks(int64_t nb, const int8_t* bTiles, const NextStripPrefetch& prefetch,
+                             int64_t firstStep, LoadA&& loadA, Scale&& scale) {
+    const std::integral_constant<int, 4> a0;
+    const std::integral_constant<int, 6> a1;
+    int64_t b = 0;
+    for (; b + 4 <= nb; b += 4) {
+        prefetch.step(firstStep + b / 4);
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        loadA(a0, b);
+        DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * b, 64);
+        _tile_dpbssd(0, 4, 5);
+        loadA(a1, b + 1);
+        DECLAI_TILE_LOAD(7, bTiles + kAmxBTileBytes * (b + 1), 64);
+        _tile_dpbssd(1, 6, 7);
+        loadA(a0, b + 2);
+        DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * (b + 2), 64);
+        _tile_dpbssd(2, 4, 5);
+        loadA(a1, b + 3);
+        DECLAI_TILE_LOAD(7, bTiles + kAmxBTileBytes * (b + 3), 64);
+        _tile_dpbssd(3, 6, 7);
+        alignas(64) int32_t sums[4][16][16];
+        _tile_stored(0, sums[0], 64);
+        scale(sums[0], b);
+        _tile_stored(1, sums[1], 64);
+        scale(sums[1], b + 1);
+        _tile_stored(2, sums[2], 64);
+        scale(sums[2], b + 2);
+        _tile_stored(3, sums[3], 64);
+        scale(sums[3], b + 3);
+    }
+    for (; b < nb; ++b) {
+        _tile_zero(0);
+        loadA(a0, b);
+        DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * b, 64);
+        _tile_dpbssd(0, 4, 5);
+        alignas(64) int32_t sums[16][16];
+        _tile_stored(0, sums, 64);
+        scale(sums, b);
+    }
+}
+
 template <bool Q4>
 DECLAI_TILE_FUNCTION void amxStrip(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n,
                                    int64_t groups, const AmxViews& s, float* y, int64_t yStride) {
@@ -2772,57 +2832,19 @@ DECLAI_TILE_FUNCTION void amxStrip(const std::byte* wStrip, size_t wStride, int6
             acc[r] = _mm512_setzero_ps();
         const int8_t* bTiles = s.bTiles + kAmxBTileBytes * nb * g;
         const float* dx = s.dx + kAmxTokens * nb * g;
-        // Four blocks in flight (C tiles 0-3; A/B pairs 4/5 and 6/7 each used twice): the tile unit works on
-        // the next blocks while earlier sums are stored and scaled, in block order.
-#define DECLAI_LOAD_A(tile, block)                                                                           \
-    do {                                                                                                     \
-        if (Q4)                                                                                              \
-            DECLAI_TILE_LOAD(tile, s.weights + 32 * (block), n);                                             \
-        else                                                                                                 \
-            DECLAI_TILE_LOAD(tile,                                                                           \
-                             reinterpret_cast<const char*>(wStrip) +                                         \
-                                 sizeof(BlockQ8_0) * static_cast<size_t>(block) + 2,                         \
-                             wStride);                                                                       \
-    } while (false)
-        int64_t b = 0;
-        for (; b + 4 <= nb; b += 4) {
-            prefetch.step(g * stepsPerGroup + b / 4);
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-            DECLAI_LOAD_A(4, b);
-            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * b, 64);
-            _tile_dpbssd(0, 4, 5);
-            DECLAI_LOAD_A(6, b + 1);
-            DECLAI_TILE_LOAD(7, bTiles + kAmxBTileBytes * (b + 1), 64);
-            _tile_dpbssd(1, 6, 7);
-            DECLAI_LOAD_A(4, b + 2);
-            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * (b + 2), 64);
-            _tile_dpbssd(2, 4, 5);
-            DECLAI_LOAD_A(6, b + 3);
-            DECLAI_TILE_LOAD(7, bTiles + kAmxBTileBytes * (b + 3), 64);
-            _tile_dpbssd(3, 6, 7);
-            alignas(64) int32_t sums[4][kStripRows][kAmxTokens];
-            _tile_stored(0, sums[0], 64);
-            scaleAmxSums<kStripRows>(sums[0], dx + kAmxTokens * b, s.dw + kStripRows * b, acc);
-            _tile_stored(1, sums[1], 64);
-            scaleAmxSums<kStripRows>(sums[1], dx + kAmxTokens * (b + 1), s.dw + kStripRows * (b + 1), acc);
-            _tile_stored(2, sums[2], 64);
-            scaleAmxSums<kStripRows>(sums[2], dx + kAmxTokens * (b + 2), s.dw + kStripRows * (b + 2), acc);
-            _tile_stored(3, sums[3], 64);
-            scaleAmxSums<kStripRows>(sums[3], dx + kAmxTokens * (b + 3), s.dw + kStripRows * (b + 3), acc);
-        }
-        for (; b < nb; ++b) {
-            _tile_zero(0);
-            DECLAI_LOAD_A(4, b);
-            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * b, 64);
-            _tile_dpbssd(0, 4, 5);
-            alignas(64) int32_t sums[kStripRows][kAmxTokens];
-            _tile_stored(0, sums, 64);
-            scaleAmxSums<kStripRows>(sums, dx + kAmxTokens * b, s.dw + kStripRows * b, acc);
-        }
-#undef DECLAI_LOAD_A
+        amxBlocks(
+            nb, bTiles, prefetch, g * stepsPerGroup,
+            [&](auto tile, int64_t block) DECLAI_INLINE_LAMBDA {
+                if (Q4)
+                    tileLoad<decltype(tile)::value>(s.weights + 32 * block, static_cast<size_t>(n));
+                else
+                    tileLoad<decltype(tile)::value>(reinterpret_cast<const char*>(wStrip) +
+                                                        sizeof(BlockQ8_0) * static_cast<size_t>(block) + 2,
+                                                    wStride);
+            },
+            [&](const int32_t(*sums)[kAmxTokens], int64_t block) DECLAI_INLINE_LAMBDA {
+                scaleAmxSums<kStripRows>(sums, dx + kAmxTokens * block, s.dw + kStripRows * block, acc);
+            });
         storeTileTransposed(acc, y + g * kAmxTokens * yStride, yStride);
     }
 }
@@ -2920,7 +2942,6 @@ DECLAI_TILE_FUNCTION void amxPackedQ4_0Strip(const std::byte* strip, size_t wStr
                                              int64_t groups, float* y, int64_t yStride) {
     const int64_t stepsPerGroup = nb / 4 > 0 ? nb / 4 : 1;
     const NextStripPrefetch prefetch(strip, wStride, groups * stepsPerGroup);
-    const auto stride = static_cast<long>(xStride);
     for (int64_t g = 0; g < groups; ++g) {
         const std::byte* xg = x + static_cast<size_t>(g * kAmxTokens) * xStride;
         const float* dx[kAmxTokens];
@@ -2930,45 +2951,12 @@ DECLAI_TILE_FUNCTION void amxPackedQ4_0Strip(const std::byte* strip, size_t wStr
         __m512 acc[kAmxTokens];
         for (int t = 0; t < kAmxTokens; ++t)
             acc[t] = _mm512_setzero_ps();
-        // Four blocks in flight, as amxStrip.
-        int64_t b = 0;
-        for (; b + 4 <= nb; b += 4) {
-            prefetch.step(g * stepsPerGroup + b / 4);
-            _tile_zero(0);
-            _tile_zero(1);
-            _tile_zero(2);
-            _tile_zero(3);
-            DECLAI_TILE_LOAD(4, a + 32 * b, stride);
-            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * b, 64);
-            _tile_dpbssd(0, 4, 5);
-            DECLAI_TILE_LOAD(6, a + 32 * (b + 1), stride);
-            DECLAI_TILE_LOAD(7, bTiles + kAmxBTileBytes * (b + 1), 64);
-            _tile_dpbssd(1, 6, 7);
-            DECLAI_TILE_LOAD(4, a + 32 * (b + 2), stride);
-            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * (b + 2), 64);
-            _tile_dpbssd(2, 4, 5);
-            DECLAI_TILE_LOAD(6, a + 32 * (b + 3), stride);
-            DECLAI_TILE_LOAD(7, bTiles + kAmxBTileBytes * (b + 3), 64);
-            _tile_dpbssd(3, 6, 7);
-            alignas(64) int32_t sums[4][kAmxTokens][kStripRows];
-            _tile_stored(0, sums[0], 64);
-            scaleAmxTokenSums(sums[0], dw + kStripRows * b, dx, b, acc);
-            _tile_stored(1, sums[1], 64);
-            scaleAmxTokenSums(sums[1], dw + kStripRows * (b + 1), dx, b + 1, acc);
-            _tile_stored(2, sums[2], 64);
-            scaleAmxTokenSums(sums[2], dw + kStripRows * (b + 2), dx, b + 2, acc);
-            _tile_stored(3, sums[3], 64);
-            scaleAmxTokenSums(sums[3], dw + kStripRows * (b + 3), dx, b + 3, acc);
-        }
-        for (; b < nb; ++b) {
-            _tile_zero(0);
-            DECLAI_TILE_LOAD(4, a + 32 * b, stride);
-            DECLAI_TILE_LOAD(5, bTiles + kAmxBTileBytes * b, 64);
-            _tile_dpbssd(0, 4, 5);
-            alignas(64) int32_t sums[kAmxTokens][kStripRows];
-            _tile_stored(0, sums, 64);
-            scaleAmxTokenSums(sums, dw + kStripRows * b, dx, b, acc);
-        }
+        amxBlocks(
+            nb, bTiles, prefetch, g * stepsPerGroup,
+            [&](auto tile, int64_t block)
+                DECLAI_INLINE_LAMBDA { tileLoad<decltype(tile)::value>(a + 32 * block, xStride); },
+            [&](const int32_t(*sums)[kStripRows], int64_t block)
+                DECLAI_INLINE_LAMBDA { scaleAmxTokenSums(sums, dw + kStripRows * block, dx, block, acc); });
         for (int t = 0; t < kAmxTokens; ++t)
             _mm512_storeu_ps(y + (g * kAmxTokens + t) * yStride, acc[t]);
     }
