@@ -2625,13 +2625,13 @@ KernelTable makeAvx512Table() {
     return t;
 }
 
-// ---- AMX int8 tiles for Q8_0 / Q4_0 batches ---------------------------------------------------------------
+// ---- AMX int8 tiles for Q4_0 batches ----------------------------------------------------------------------
 //
 // With 16 or more tokens, full 16-row x 16-token tiles go through the AMX tile unit: one TDPBSSD per block
 // gives the 256 exact block sums, and the float step per block is the strip kernels' (fma of the sum with
-// dw * dx onto the running value), so the results are bit-identical to the strips and to decode. Q8_0
-// weights are tile-loaded straight from the mapped file (row stride = the matrix row); Q4_0 weights are
-// unpacked to signed bytes once per strip. Tokens and rows outside full tiles use the strip kernels.
+// dw * dx onto the running value), so the results are bit-identical to the strips and to decode. Q4_0
+// weights in the row layout are unpacked to signed bytes once per strip. Tokens and rows outside full tiles
+// use the strip kernels. (Q8_0 batches keep llama.cpp's dot-product order for parity, not the tiles.)
 
 struct AmxTileConfig {
     uint8_t palette;
@@ -2699,11 +2699,10 @@ struct AmxViews {
 };
 
 // B tiles of one 16-token group: tile row j holds values 4j..4j+3 of each token, token after token.
-template <bool Q4>
 DECLAI_TILE_FUNCTION void packAmxGroup(const std::byte* x, size_t xStride, int64_t nb, int8_t* bTiles,
                                        float* dx) {
     for (int t = 0; t < kAmxTokens; ++t) {
-        const StripActivation act = stripActivation<Q4>(x + static_cast<size_t>(t) * xStride, nb);
+        const StripActivation act = stripActivation<true>(x + static_cast<size_t>(t) * xStride, nb);
         for (int64_t b = 0; b < nb; ++b) {
             uint32_t words[8];
             std::memcpy(words, act.qs + 32 * b, 32);
@@ -2759,10 +2758,10 @@ DECLAI_INLINE void tileLoad(const void* base, size_t stride) {
                      : "memory");
 }
 
-// The block loop of the Q8_0 / Q4_0 tile drivers: four blocks in flight (C tiles 0-3; A/B pairs 4/5 and 6/7
-// each used twice), so the tile unit works on the next blocks while earlier sums are stored and scaled, in
-// block order. bTiles: one B tile per block; loadA(tile, block) tile-loads block's A operand into `tile`
-// (std::integral_constant 4 or 6); scale(sums, block) takes the block's 16 x 16 int32 sums.
+// The block loop of the Q4_0 tile drivers (rows, strips): four blocks in flight (C tiles 0-3; A/B pairs 4/5
+// and 6/7 each used twice), so the tile unit works on the next blocks while earlier sums are stored and
+// scaled, in block order. bTiles: one B tile per block; loadA(tile, block) tile-loads block's A operand into
+// `tile` (std::integral_constant 4 or 6); scale(sums, block) takes the block's 16 x 16 int32 sums.
 template <typename LoadA, typename Scale>
 DECLAI_INLINE void amxBlocks(int64_t nb, const int8_t* bTiles, const NextStripPrefetch& prefetch,
                              int64_t firstStep, LoadA&& loadA, Scale&& scale) {
@@ -2808,10 +2807,9 @@ DECLAI_INLINE void amxBlocks(int64_t nb, const int8_t* bTiles, const NextStripPr
     }
 }
 
-template <bool Q4>
 DECLAI_TILE_FUNCTION void amxStrip(const std::byte* wStrip, size_t wStride, int64_t nb, int64_t n,
                                    int64_t groups, const AmxViews& s, float* y, int64_t yStride) {
-    constexpr size_t blockBytes = Q4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0);
+    constexpr size_t blockBytes = sizeof(BlockQ4_0);
     alignas(64) int offsets[kStripRows];
     for (int i = 0; i < kStripRows; ++i)
         offsets[i] = static_cast<int>(static_cast<size_t>(i) * wStride);
@@ -2821,8 +2819,7 @@ DECLAI_TILE_FUNCTION void amxStrip(const std::byte* wStrip, size_t wStride, int6
             _mm512_i32gather_epi32(gatherIdx, wStrip + blockBytes * static_cast<size_t>(b), 1);
         _mm512_store_ps(s.dw + kStripRows * b, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dBits)));
     }
-    if (Q4)
-        unpackQ4_0Strip(wStrip, wStride, nb, s.weights, n);
+    unpackQ4_0Strip(wStrip, wStride, nb, s.weights, n);
     // The next strip's weights come in from memory while this one is in the tile unit.
     const int64_t stepsPerGroup = nb / 4 > 0 ? nb / 4 : 1;
     const NextStripPrefetch prefetch(wStrip, wStride, groups * stepsPerGroup);
@@ -2835,12 +2832,7 @@ DECLAI_TILE_FUNCTION void amxStrip(const std::byte* wStrip, size_t wStride, int6
         amxBlocks(
             nb, bTiles, prefetch, g * stepsPerGroup,
             [&](auto tile, int64_t block) DECLAI_INLINE_LAMBDA {
-                if (Q4)
-                    tileLoad<decltype(tile)::value>(s.weights + 32 * block, static_cast<size_t>(n));
-                else
-                    tileLoad<decltype(tile)::value>(reinterpret_cast<const char*>(wStrip) +
-                                                        sizeof(BlockQ8_0) * static_cast<size_t>(block) + 2,
-                                                    wStride);
+                tileLoad<decltype(tile)::value>(s.weights + 32 * block, static_cast<size_t>(n));
             },
             [&](const int32_t(*sums)[kAmxTokens], int64_t block) DECLAI_INLINE_LAMBDA {
                 scaleAmxSums<kStripRows>(sums, dx + kAmxTokens * block, s.dw + kStripRows * block, acc);
@@ -2862,9 +2854,8 @@ void stripEdges(GemmFn strips, const std::byte* w, size_t wStride, int64_t nRows
                nTokens - tiledTokens, n, y + tiledTokens * yStride, yStride);
 }
 
-template <bool Q4>
-void gemmAmx(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
-             int64_t nTokens, int64_t n, float* y, int64_t yStride) {
+void gemmAmxQ4_0(const std::byte* w, size_t wStride, int64_t nRows, const std::byte* x, size_t xStride,
+                 int64_t nTokens, int64_t n, float* y, int64_t yStride) {
     const int64_t groups = nTokens / kAmxTokens;
     const int64_t fullRows = nRows / kStripRows * kStripRows;
     const int64_t nb = n / kQK8_0;
@@ -2873,21 +2864,21 @@ void gemmAmx(const std::byte* w, size_t wStride, int64_t nRows, const std::byte*
         AmxScratch& scratch = t_amxScratch;
         s.bTiles = scratch.bTiles.reserve<int8_t>(static_cast<size_t>(groups * nb * kAmxBTileBytes));
         s.dx = scratch.dx.reserve<float>(static_cast<size_t>(groups * nb * kAmxTokens) * sizeof(float));
-        s.weights = scratch.weights.reserve<int8_t>(static_cast<size_t>(Q4 ? kStripRows * n : 64));
+        s.weights = scratch.weights.reserve<int8_t>(static_cast<size_t>(kStripRows * n));
         s.dw = scratch.dw.reserve<float>(static_cast<size_t>(nb * kStripRows) * sizeof(float));
     }
     if (!s.ok()) { // nothing for the tiles (or no memory for them): the strips do it all
-        gemmStrip<Q4>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
+        gemmStrip<true>(w, wStride, nRows, x, xStride, nTokens, n, y, yStride);
         return;
     }
     for (int64_t g = 0; g < groups; ++g)
-        packAmxGroup<Q4>(x + static_cast<size_t>(g * kAmxTokens) * xStride, xStride, nb,
-                         s.bTiles + kAmxBTileBytes * nb * g, s.dx + kAmxTokens * nb * g);
+        packAmxGroup(x + static_cast<size_t>(g * kAmxTokens) * xStride, xStride, nb,
+                     s.bTiles + kAmxBTileBytes * nb * g, s.dx + kAmxTokens * nb * g);
     configureAmxTiles();
     for (int64_t r0 = 0; r0 < fullRows; r0 += kStripRows)
-        amxStrip<Q4>(w + static_cast<size_t>(r0) * wStride, wStride, nb, n, groups, s, y + r0, yStride);
+        amxStrip(w + static_cast<size_t>(r0) * wStride, wStride, nb, n, groups, s, y + r0, yStride);
     _tile_release();
-    stripEdges(&gemmStrip<Q4>, w, wStride, nRows, fullRows, x, xStride, nTokens, groups * kAmxTokens, n, y,
+    stripEdges(&gemmStrip<true>, w, wStride, nRows, fullRows, x, xStride, nTokens, groups * kAmxTokens, n, y,
                yStride);
 }
 
@@ -3342,7 +3333,7 @@ void gemmAmxK(const std::byte* w, size_t wStride, int64_t nRows, const std::byte
 KernelTable makeAmxTable() {
     KernelTable t = makeAvx512Table();
     t.name = "avx512-amx";
-    t.gemmQ4_0.run = &gemmAmx<true>;
+    t.gemmQ4_0.run = &gemmAmxQ4_0;
     t.gemmQ4_K.run = &gemmAmxK<Q4KTiles>;
     // Q4_0 and Q8_0 stay in strips as on the AVX-512 table: one-token decode from them was 1.2x the row
     // layout's on an Intel Xeon VM with AMX (docs/benchmarks.md, session 35); Q4_0 batches take the tiles
