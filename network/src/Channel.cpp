@@ -8,6 +8,17 @@
 
 namespace declai::net {
 
+namespace {
+
+// Channel::sendEnvelope flushes running on this thread. A flush lets the TLS backend read and decrypt what
+// has arrived, so frames are delivered (and their handlers reply) from inside it; flushing those replies
+// again recursed once per pipelined frame, and a client pipelining small submits overflowed the server's
+// stack (tst_open_network_acceptance, session 35). Sends made inside a flush leave the write to the event
+// loop, which runs as soon as the outer handler returns.
+thread_local int t_flushDepth = 0;
+
+} // namespace
+
 Channel::Channel(std::unique_ptr<QWebSocket> socket, ChannelLimits limits, QObject* parent)
     : QObject(parent), m_socket(std::move(socket)), m_limits(limits) {
     // Qt's defaults allow ~2 GiB frames; a real cap makes Qt close oversized input with 1009.
@@ -86,8 +97,12 @@ void Channel::sendEnvelope(const wire::Envelope& envelope) {
     m_socket->sendBinaryMessage(QByteArray(frame.data(), static_cast<qsizetype>(frame.size())));
     // Written now rather than when the event loop next runs: QSslSocket defers its encryption and write to
     // a queued call, which would wait behind whatever else this thread has queued (a stage answer is on
-    // a session's critical path).
+    // a session's critical path). Not from inside another flush (t_flushDepth).
+    if (t_flushDepth > 0)
+        return;
+    ++t_flushDepth;
     m_socket->flush();
+    --t_flushDepth;
 }
 
 void Channel::close(QWebSocketProtocol::CloseCode code, const QString& reason) {
