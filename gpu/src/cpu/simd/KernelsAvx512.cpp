@@ -2882,8 +2882,7 @@ void gemmAmxQ4_0(const std::byte* w, size_t wStride, int64_t nRows, const std::b
                yStride);
 }
 
-// ---- AMX for Q4_0 matrices in strips
-// -----------------------------------------------------------------------
+// ---- AMX for Q4_0 matrices in strips ----------------------------------------------------------------------
 //
 // WeightLayout::Strips16 keeps 4 bytes of each of a strip's 16 rows side by side, which is the layout of
 // TDPBSSD's B operand (tile row j: 4 bytes of each of 16 columns). So here the weights are B, a strip's 16
