@@ -11,12 +11,18 @@
 #include <QtTest>
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <mutex>
 #include <random>
 #include <set>
+#include <thread>
 #include <vector>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 using namespace declai;
 
@@ -1142,6 +1148,69 @@ private Q_SLOTS:
                 }
             }
         }
+    }
+
+    // A job's worker may not run on the CPU its caller runs on while another CPU is allowed (a worker woken
+    // there took the CPU from its caller while the other stood idle: ThreadPool.cpp). The caller is pinned
+    // to each CPU in turn; the worker reads its own affinity and CPU inside its chunk.
+    void threadPoolKeepsWorkersOffCallerCpu() {
+#if defined(__linux__)
+        cpu_set_t original;
+        CPU_ZERO(&original);
+        QCOMPARE(::sched_getaffinity(0, sizeof original, &original), 0);
+        std::vector<int> cpus;
+        for (int cpu = 0; cpu < CPU_SETSIZE && cpus.size() < 4; ++cpu) {
+            if (CPU_ISSET(cpu, &original))
+                cpus.push_back(cpu);
+        }
+        if (cpus.size() < 2)
+            QSKIP("needs two CPUs allowed to this process");
+        ThreadPool pool(2);
+        QString failure;
+        for (int round = 0; round < 3 && failure.isEmpty(); ++round) {
+            for (int callerCpu : cpus) {
+                cpu_set_t pinned;
+                CPU_ZERO(&pinned);
+                CPU_SET(callerCpu, &pinned);
+                QCOMPARE(::sched_setaffinity(0, sizeof pinned, &pinned), 0);
+                std::atomic<bool> workerRan{false};
+                std::atomic<int> workerCpu{-1};
+                std::atomic<bool> workerMayUseCallerCpu{true};
+                pool.parallelFor(2, 1, [&](int64_t, int64_t, int thread) {
+                    if (thread != 0) {
+                        cpu_set_t mine;
+                        CPU_ZERO(&mine);
+                        if (::sched_getaffinity(0, sizeof mine, &mine) == 0)
+                            workerMayUseCallerCpu = CPU_ISSET(callerCpu, &mine);
+                        workerCpu = ::sched_getcpu();
+                        workerRan = true;
+                        return;
+                    }
+                    // The caller's chunk waits for the worker to take the other one.
+                    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+                    while (!workerRan && std::chrono::steady_clock::now() < deadline)
+                        std::this_thread::yield();
+                });
+                if (!workerRan)
+                    failure =
+                        QStringLiteral("the worker took no chunk in 10 s (caller on CPU %1)").arg(callerCpu);
+                else if (workerMayUseCallerCpu || workerCpu == callerCpu)
+                    failure =
+                        QStringLiteral("caller on CPU %1: the worker ran on CPU %2, its affinity %3 the "
+                                       "caller's CPU")
+                            .arg(callerCpu)
+                            .arg(workerCpu.load())
+                            .arg(workerMayUseCallerCpu ? QStringLiteral("includes")
+                                                       : QStringLiteral("excludes"));
+                if (!failure.isEmpty())
+                    break;
+            }
+        }
+        QCOMPARE(::sched_setaffinity(0, sizeof original, &original), 0);
+        QVERIFY2(failure.isEmpty(), qPrintable(failure));
+#else
+        QSKIP("worker placement is only managed on Linux");
+#endif
     }
 };
 
