@@ -198,6 +198,8 @@ void ComputeWorker::scheduleBatch() {
             if (const int64_t waitUs = convoyWaitUs(); waitUs > 0)
                 return armConvoyTimer(waitUs); // the rest of a group is on its way: run them together
             runBatch();
+            if (m_queue.empty() && m_pool)
+                m_pool->sleepWorkers(); // the next request is a network round trip away
             scheduleBatch();
         },
         Qt::QueuedConnection);

@@ -103,6 +103,8 @@ private:
                         return armConvoyTimer(waitUs); // the rest of a group is on its way
                     runBatch();
                 }
+                if (m_pool)
+                    m_pool->sleepWorkers(); // the next job waits for the nodes: free the CPUs meanwhile
             },
             Qt::QueuedConnection);
     }

@@ -22,6 +22,8 @@
 
 #if defined(__linux__)
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 using namespace declai;
@@ -1210,6 +1212,45 @@ private Q_SLOTS:
         QVERIFY2(failure.isEmpty(), qPrintable(failure));
 #else
         QSKIP("worker placement is only managed on Linux");
+#endif
+    }
+
+    // After sleepWorkers() a worker that polls for the next job goes to sleep at once instead of polling
+    // out its 2 ms budget: its CPU time (/proc/self/task/TID/schedstat) grows by well under a millisecond
+    // in the 50 ms after it.
+    void threadPoolSleepWorkersStopsPolling() {
+#if defined(__linux__)
+        ThreadPool pool(2);
+        const auto cpuTimeNs = [](long threadId) -> long long {
+            QFile file(QStringLiteral("/proc/self/task/%1/schedstat").arg(threadId));
+            if (!file.open(QIODevice::ReadOnly))
+                return -1;
+            return file.readAll().split(' ').value(0).toLongLong();
+        };
+        for (int round = 0; round < 5; ++round) {
+            std::atomic<long> workerThreadId{0};
+            pool.parallelFor(2, 1, [&](int64_t, int64_t, int thread) {
+                if (thread != 0) {
+                    workerThreadId = static_cast<long>(::syscall(SYS_gettid));
+                    return;
+                }
+                const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+                while (workerThreadId == 0 && std::chrono::steady_clock::now() < deadline)
+                    std::this_thread::yield();
+            });
+            QVERIFY2(workerThreadId != 0, "the worker took no chunk in 10 s");
+            pool.sleepWorkers();
+            const long long before = cpuTimeNs(workerThreadId);
+            QVERIFY2(before >= 0, "no schedstat for the worker thread");
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            const long long grewNs = cpuTimeNs(workerThreadId) - before;
+            QVERIFY2(grewNs < 1'000'000,
+                     qPrintable(QStringLiteral("round %1: the worker ran %2 us after sleepWorkers()")
+                                    .arg(round)
+                                    .arg(grewNs / 1000)));
+        }
+#else
+        QSKIP("reads the worker's CPU time from /proc (Linux)");
 #endif
     }
 };

@@ -154,7 +154,11 @@ void ThreadPool::workerLoop(int threadIndex) {
                m_stopping.load(std::memory_order_relaxed);
     };
     for (;;) {
-        if (!spinFor(posted)) {
+        const uint32_t sleepRequests = m_sleepRequests.load(std::memory_order_relaxed);
+        const auto postedOrSent = [&] {
+            return posted() || m_sleepRequests.load(std::memory_order_relaxed) != sleepRequests;
+        };
+        if (!spinFor(postedOrSent) || !posted()) {
             std::unique_lock lock(m_mutex);
             m_wake.wait(lock, posted);
         }
@@ -164,6 +168,10 @@ void ThreadPool::workerLoop(int threadIndex) {
         // A worker that wakes late finds every chunk taken and goes back to waiting.
         runChunks(threadIndex);
     }
+}
+
+void ThreadPool::sleepWorkers() {
+    m_sleepRequests.fetch_add(1, std::memory_order_relaxed);
 }
 
 void ThreadPool::parallelFor(int64_t count, int64_t minChunk,

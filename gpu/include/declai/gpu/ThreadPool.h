@@ -35,6 +35,11 @@ public:
     // re-entrant: call it from one thread at a time (the engine's compute thread).
     void parallelFor(int64_t count, int64_t minChunk,
                      const std::function<void(int64_t begin, int64_t end, int threadIndex)>& body);
+    // The caller has no job for a while (a gateway or node pass is done and its queue is empty): workers
+    // polling for the next job sleep now instead of polling out their budget on CPUs that the network
+    // threads, or the next stage's node on the same machine, are about to need. Call from the caller's
+    // thread, between jobs.
+    void sleepWorkers();
 
 private:
     void workerLoop(int threadIndex);
@@ -65,6 +70,7 @@ private:
     alignas(64) std::atomic<uint64_t> m_state{0};
     alignas(64) std::atomic<int> m_chunksDone{0};
     std::atomic<bool> m_stopping{false};
+    std::atomic<uint32_t> m_sleepRequests{0}; // bumped by sleepWorkers()
 };
 
 } // namespace declai
