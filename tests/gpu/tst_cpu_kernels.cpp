@@ -1210,6 +1210,28 @@ private Q_SLOTS:
         }
         QCOMPARE(::sched_setaffinity(0, sizeof original, &original), 0);
         QVERIFY2(failure.isEmpty(), qPrintable(failure));
+
+        // A pool with more threads than CPUs leaves placement to the kernel: its workers keep every CPU.
+        ThreadPool crowded(CPU_COUNT(&original) + 1);
+        const int callerCpu = ::sched_getcpu();
+        std::atomic<int> workersRan{0};
+        std::atomic<bool> workerKeptOff{false};
+        crowded.parallelFor(crowded.threadCount(), 1, [&](int64_t, int64_t, int thread) {
+            if (thread != 0) {
+                cpu_set_t mine;
+                CPU_ZERO(&mine);
+                if (::sched_getaffinity(0, sizeof mine, &mine) == 0 && !CPU_ISSET(callerCpu, &mine))
+                    workerKeptOff = true;
+                ++workersRan;
+                return;
+            }
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            while (workersRan == 0 && std::chrono::steady_clock::now() < deadline)
+                std::this_thread::yield();
+        });
+        QVERIFY2(workersRan > 0, "no worker of the crowded pool took a chunk in 10 s");
+        QVERIFY2(!workerKeptOff,
+                 "a worker of a pool with more threads than CPUs was kept off the caller's CPU");
 #else
         QSKIP("worker placement is only managed on Linux");
 #endif

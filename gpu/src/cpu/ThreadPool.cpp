@@ -7,9 +7,8 @@
 #include <immintrin.h>
 #endif
 #if defined(__linux__)
+#include <pthread.h>
 #include <sched.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #endif
 
 namespace declai {
@@ -68,7 +67,6 @@ ThreadPool::ThreadPool(int threadCount) {
         }
     }
 #endif
-    m_workerThreadIds = std::vector<std::atomic<int>>(static_cast<size_t>(std::max(0, threadCount - 1)));
     for (int i = 1; i < threadCount; ++i)
         m_workers.emplace_back([this, i] { workerLoop(i); });
 }
@@ -118,7 +116,9 @@ void ThreadPool::runChunks(int threadIndex) {
 // sched_getcpu() (vDSO, nanoseconds).
 void ThreadPool::keepWorkersOffCallerCpu() {
 #if defined(__linux__)
-    if (m_allowedCpus.size() < 2)
+    // With as many workers as CPUs or more, the workers would crowd the CPUs left to them: the kernel
+    // places them.
+    if (m_allowedCpus.size() < 2 || m_workers.size() >= m_allowedCpus.size())
         return;
     const int cpu = ::sched_getcpu();
     if (cpu < 0 || cpu == m_workersOffCpu)
@@ -129,25 +129,15 @@ void ThreadPool::keepWorkersOffCallerCpu() {
         if (allowed != cpu)
             CPU_SET(allowed, &others);
     }
-    bool everyWorkerStarted = true;
-    for (const std::atomic<int>& id : m_workerThreadIds) {
-        const int threadId = id.load(std::memory_order_acquire);
-        if (threadId <= 0)
-            everyWorkerStarted = false; // tried again with the next job
-        else
-            ::sched_setaffinity(threadId, sizeof others, &others); // refused (a cpuset changed): left as is
-    }
-    if (everyWorkerStarted)
-        m_workersOffCpu = cpu;
+    // By pthread handle: valid from the thread's creation, whether or not it has started running yet.
+    for (std::thread& worker : m_workers)
+        ::pthread_setaffinity_np(worker.native_handle(), sizeof others, &others); // refused: left as is
+    m_workersOffCpu = cpu;
 #endif
 }
 
 // Runs on each worker thread.
 void ThreadPool::workerLoop(int threadIndex) {
-#if defined(__linux__)
-    m_workerThreadIds[static_cast<size_t>(threadIndex - 1)].store(static_cast<int>(::syscall(SYS_gettid)),
-                                                                  std::memory_order_release);
-#endif
     uint64_t seenGeneration = 0;
     const auto posted = [&] {
         return (m_state.load(std::memory_order_acquire) >> kGenerationShift) != seenGeneration ||

@@ -3,8 +3,9 @@
 // Between jobs the workers and the caller poll for up to 2 ms before sleeping on a condition variable:
 // decode runs a hundred short parallel steps per token, and a futex wake-up per step costs more than the
 // step (ThreadPool.cpp says what was measured).
-// On Linux a job's workers are kept off the CPU its caller runs on while another CPU is allowed: a worker
-// woken onto the caller's CPU took it over while the other CPU stood idle (ThreadPool.cpp).
+// On Linux, when the pool has no more threads than the CPUs it may use, a job's workers are kept off the
+// CPU its caller runs on: a worker woken onto the caller's CPU took it over while the other CPU stood idle
+// (ThreadPool.cpp).
 #pragma once
 
 #include <atomic>
@@ -45,7 +46,8 @@ private:
     void workerLoop(int threadIndex);
     void runChunks(int threadIndex);
     // Before a job is posted, on the caller's thread: when the caller's CPU changed since last time, allows
-    // the workers every CPU of m_allowedCpus but that one. No-op off Linux and with fewer than two CPUs.
+    // the workers every CPU of m_allowedCpus but that one. No-op off Linux and when the pool has as many
+    // threads as m_allowedCpus has CPUs or more.
     void keepWorkersOffCallerCpu();
 
     // m_state packs the job's generation (upper 32 bits), its chunk count and the next chunk to claim
@@ -55,9 +57,8 @@ private:
     static constexpr uint64_t kFieldMask = 0xffff;
 
     std::vector<std::thread> m_workers;
-    std::vector<std::atomic<int>> m_workerThreadIds; // the OS's thread ids, set by each worker as it starts
-    std::vector<int> m_allowedCpus;                  // the constructing thread's CPUs
-    int m_workersOffCpu = -1;                        // the CPU the workers are kept off now (-1: none)
+    std::vector<int> m_allowedCpus; // the constructing thread's CPUs
+    int m_workersOffCpu = -1;       // the CPU the workers are kept off now (-1: none)
     std::mutex m_mutex;
     std::condition_variable m_wake;
     std::condition_variable m_done;
