@@ -143,8 +143,10 @@ void ThreadPool::workerLoop(int threadIndex) {
         return (m_state.load(std::memory_order_acquire) >> kGenerationShift) != seenGeneration ||
                m_stopping.load(std::memory_order_relaxed);
     };
+    // Counted before each job's chunks run: a sleepWorkers() made after the job (when its caller is done)
+    // cuts the poll that follows it even when this worker gets back to polling late.
+    uint32_t sleepRequests = m_sleepRequests.load(std::memory_order_relaxed);
     for (;;) {
-        const uint32_t sleepRequests = m_sleepRequests.load(std::memory_order_relaxed);
         const auto postedOrSent = [&] {
             return posted() || m_sleepRequests.load(std::memory_order_relaxed) != sleepRequests;
         };
@@ -155,6 +157,7 @@ void ThreadPool::workerLoop(int threadIndex) {
         if (m_stopping.load())
             return;
         seenGeneration = m_state.load(std::memory_order_acquire) >> kGenerationShift;
+        sleepRequests = m_sleepRequests.load(std::memory_order_relaxed);
         // A worker that wakes late finds every chunk taken and goes back to waiting.
         runChunks(threadIndex);
     }
