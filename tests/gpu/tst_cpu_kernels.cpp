@@ -32,6 +32,15 @@ namespace {
 
 using testdata::randomValues;
 
+// The thread-pool tests' caller chunk: yields until `done` holds or 10 s passed (the test then reports
+// that the worker never took its chunk).
+template <typename Done>
+void waitUpTo10s(Done done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
+}
+
 // Byte offsets of the F16 scale fields in one block of the formats without a weight quantiser here.
 std::vector<size_t> halfFields(TensorType type) {
     switch (type) {
@@ -1189,9 +1198,7 @@ private Q_SLOTS:
                         return;
                     }
                     // The caller's chunk waits for the worker to take the other one.
-                    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-                    while (!workerRan && std::chrono::steady_clock::now() < deadline)
-                        std::this_thread::yield();
+                    waitUpTo10s([&] { return workerRan.load(); });
                 });
                 if (!workerRan)
                     failure =
@@ -1225,9 +1232,7 @@ private Q_SLOTS:
                 ++workersRan;
                 return;
             }
-            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-            while (workersRan == 0 && std::chrono::steady_clock::now() < deadline)
-                std::this_thread::yield();
+            waitUpTo10s([&] { return workersRan > 0; });
         });
         QVERIFY2(workersRan > 0, "no worker of the crowded pool took a chunk in 10 s");
         QVERIFY2(!workerKeptOff,
@@ -1256,9 +1261,7 @@ private Q_SLOTS:
                     workerThreadId = static_cast<long>(::syscall(SYS_gettid));
                     return;
                 }
-                const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-                while (workerThreadId == 0 && std::chrono::steady_clock::now() < deadline)
-                    std::this_thread::yield();
+                waitUpTo10s([&] { return workerThreadId != 0; });
             });
             QVERIFY2(workerThreadId != 0, "the worker took no chunk in 10 s");
             pool.sleepWorkers();
