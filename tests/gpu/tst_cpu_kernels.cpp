@@ -934,7 +934,7 @@ private Q_SLOTS:
         }
     }
 
-    // Q4_0 and Q4_K in 16-row strips (WeightLayout::Strips16): the layout is the one described (checked byte
+    // Q4_0 and Q8_0 in 16-row strips (WeightLayout::Strips16): the layout is the one described (checked byte
     // by byte here, independently of the packer); each table's strip kernels give its row kernels' bits for
     // every token count (run, and runLlamaBatch: a prompt's own rounding); and cpu::matmul on a packed
     // matrix (after a row-layout job in the same pass, 2 threads, both roundings) gives the row layout's
@@ -946,15 +946,11 @@ private Q_SLOTS:
         for (int cols : {32, 96, 2048 + 32, 5632})
             QTest::newRow(qPrintable(QStringLiteral("Q4_0 n=%1").arg(cols)))
                 << int(TensorType::Q4_0) << cols << 48;
-        for (int cols : {256, 768, 2048})
-            QTest::newRow(qPrintable(QStringLiteral("Q4_K n=%1").arg(cols)))
-                << int(TensorType::Q4_K) << cols << 48;
         for (int cols : {32, 96, 2048 + 32, 5632})
             QTest::newRow(qPrintable(QStringLiteral("Q8_0 n=%1").arg(cols)))
                 << int(TensorType::Q8_0) << cols << 48;
-        QTest::newRow("Q8_0 n=64, 544 rows") << int(TensorType::Q8_0) << 64 << 544;
         // More rows than one unpacked run of a prompt's kernel (512).
-        QTest::newRow("Q4_K n=256, 544 rows") << int(TensorType::Q4_K) << 256 << 544;
+        QTest::newRow("Q8_0 n=64, 544 rows") << int(TensorType::Q8_0) << 64 << 544;
     }
 
     void stripLayoutMatchesRows() {
@@ -971,7 +967,7 @@ private Q_SLOTS:
         cpu::packStrips(w, packedBytes.data());
         // The layout: per strip and block, the F16 fields of the 16 rows, then the 4-byte parts.
         const TensorTypeTraits traits = tensorTypeTraits(weightType);
-        const size_t halves = weightType == TensorType::Q4_K ? 2 : 1;
+        const size_t halves = 1;
         QCOMPARE(cpu::stripHeaderHalves(weightType), int(halves));
         const size_t parts = (traits.blockBytes - 2 * halves) / 4;
         for (int r = 0; r < rows; ++r)

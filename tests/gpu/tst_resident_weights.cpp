@@ -36,9 +36,7 @@ bool sameBytes(const WeightMatrix& a, const WeightMatrix& b) {
         return false;
     if (b.layout == WeightLayout::Rows)
         return std::memcmp(a.data, b.data, a.rowBytes * static_cast<size_t>(a.rows)) == 0;
-    const size_t halves = a.type == TensorType::Q4_0 || a.type == TensorType::Q8_0 ? 1
-                          : a.type == TensorType::Q4_K                             ? 2
-                                                                                   : 0;
+    const size_t halves = a.type == TensorType::Q4_0 || a.type == TensorType::Q8_0 ? 1 : 0;
     if (b.layout != WeightLayout::Strips16 || halves == 0 || a.rows % 16 != 0)
         return false;
     const size_t blockBytes = tensorTypeTraits(a.type).blockBytes;

@@ -158,7 +158,6 @@ DotFn KernelTable::dotFor(TensorType weightType) const {
 
 const GemmKernel* KernelTable::stripsGemmFor(TensorType weightType) const {
     const GemmKernel* g = weightType == TensorType::Q4_0   ? &stripsQ4_0
-                          : weightType == TensorType::Q4_K ? &stripsQ4_K
                           : weightType == TensorType::Q8_0 ? &stripsQ8_0
                                                            : nullptr;
     return g && g->run ? g : nullptr;

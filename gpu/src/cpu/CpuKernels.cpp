@@ -116,8 +116,6 @@ int stripHeaderHalves(TensorType type) {
     case TensorType::Q4_0:
     case TensorType::Q8_0:
         return 1;
-    case TensorType::Q4_K:
-        return 2;
     default:
         return 0;
     }

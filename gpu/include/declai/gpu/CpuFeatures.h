@@ -178,11 +178,9 @@ struct KernelTable {
     GemmKernel gemmQ5_0;
     GemmKernel gemmQ4_1;
     GemmKernel gemmQ5_1;
-    // Matrices in WeightLayout::Strips16 (cpu::packStrips), with the floats of gemmQ4_0 / gemmQ4_K (run and
-    // runLlamaBatch) / the Q8_0 dot product and gemm; tables without them leave those formats in the file's
-    // row layout.
+    // Matrices in WeightLayout::Strips16 (cpu::packStrips), with the floats of gemmQ4_0 / the Q8_0 dot
+    // product and gemm; tables without them leave those formats in the file's row layout.
     GemmKernel stripsQ4_0;
-    GemmKernel stripsQ4_K;
     GemmKernel stripsQ8_0;
 
     // nullptr for weight types the engine cannot multiply.

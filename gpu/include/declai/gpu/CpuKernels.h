@@ -47,10 +47,10 @@ void matmulShared(std::span<const MatmulJob> jobs, const float* x, int64_t nToke
                   int64_t batchTokens = 0);
 
 // Weights in 16-row strips (WeightLayout::Strips16), for the formats whose one-token products the active
-// kernel table runs faster so (KernelTable::stripsGemmFor; Q4_0 on AVX2 and AVX-512, Q4_K on AVX-512): the 16
+// kernel table runs faster so (KernelTable::stripsGemmFor; Q4_0 on AVX2 and AVX-512, Q8_0 on AVX-512): the 16
 // rows of a block stream as one sequential range, their scales come in with one load, and every multiply has
 // the 16 rows in its lanes, with the floats of the row layout. ModelWeights::makeResident re-lays the layer
-// matrices it copies. Per strip and block: the block's leading F16 fields (Q4_0: d; Q4_K: d, dmin), each
+// matrices it copies. Per strip and block: the block's leading F16 fields (Q4_0 and Q8_0: d), each
 // as the 16 rows' values side by side (32 bytes), then the rest of the block in 4-byte parts, each part as
 // the 16 rows' 4 bytes side by side (64 bytes, row i at bytes 4i..4i+3).
 constexpr int kLayoutStripRows = 16;

@@ -24,7 +24,7 @@ struct LayerRange {
 // How a matrix's bytes are laid out.
 enum class WeightLayout : uint8_t {
     Rows, // as in the file: row after row
-    // Re-laid in strips of 16 rows for the CPU decode kernels (cpu::packStrips: Q4_0, Q4_K): strip s holds
+    // Re-laid in strips of 16 rows for the CPU decode kernels (cpu::packStrips: Q4_0, Q8_0): strip s holds
     // the same bytes as rows 16s..16s+15, block by block, the 16 rows of a block side by side. Only whole
     // strips (rows % 16 == 0); row(r) is not a row there, but a strip starts where row 16s would, so
     // rowSlice at multiples of 16 rows still gives whole strips. Made by ModelWeights::makeResident only.
@@ -123,7 +123,7 @@ public:
     // per token, and the file's page cache sits on 2 MiB mappings only where readahead built large folios;
     // from huge pages one-thread decode ran 5-25% faster (docs/benchmarks.md, session 19). The bytes are
     // the file's, so results are bit-identical. Where the active CPU kernels multiply a format in 16-row
-    // strips (cpu::canPackStrips: Q4_0 on AVX2 and AVX-512, Q4_K on AVX-512), the layer matrices that allow
+    // strips (cpu::canPackStrips: Q4_0 on AVX2 and AVX-512, Q8_0 on AVX-512), the layer matrices that allow
     // it are copied re-laid so (WeightLayout::Strips16; faster one-token products, docs/benchmarks.md), with
     // the same floats. Layers `donor` (weights of the same file) already holds resident are shared, not
     // copied again. The copied ranges are unmapped from this process's file mapping (their page cache stays,

@@ -1929,15 +1929,16 @@ void gemmQ4_KLanes(const std::byte* w, size_t wStride, int64_t nRows, const std:
                                   nTokens - grouped, n, y + grouped * yStride, yStride);
 }
 
-// ---- Q4_0, Q4_K and Q8_0 in 16-row strips (WeightLayout::Strips16) ----------------------------------------
+// ---- Q4_0 and Q8_0 in 16-row strips (WeightLayout::Strips16) ----------------------------------------------
 //
 // cpu::packStrips lays a strip's block out as its leading F16 fields, each as the 16 rows' values (32
 // bytes), then the rest of the block in 4-byte parts, each as the 16 rows' 4 bytes (64 bytes, row i in
 // 32-bit lane i). A block step is then one load per field for all 16 rows and one register load per part
 // in one sequential stream, and every vpdpbusd meets a broadcast of 4 activation bytes with the 16 rows in
 // its lanes: no gather, no transpose-add. The block sums are exact integers and the float steps per (row,
-// block) are those of the row-layout kernels (stripQ8, stripQ4_K's gemv order, dotQ8_0Tile), so the
-// results are theirs, bit for bit.
+// block) are those of the row-layout kernels (stripQ8, dotQ8_0Tile), so the results are theirs, bit for bit.
+// Q4_K stays in rows: 16-row strips of it decoded 1-4% and prefilled 5% slower on an Intel Xeon without the
+// AMX table and were within noise on an AMD EPYC (docs/benchmarks.md, sessions 29 and 37).
 
 // Transposes 16 x 16 dwords: afterwards r[k] lane i holds what r[i] lane k held.
 DECLAI_INLINE void transposeDwords16(__m512i (&r)[16]) {
@@ -1966,8 +1967,8 @@ DECLAI_INLINE void transposeDwords16(__m512i (&r)[16]) {
     }
 }
 
-// One strip back in row layout (the inverse of cpu::packStrips) for Block (BlockQ4_K or BlockQ8_0, with
-// Halves leading F16 fields), the 4-byte parts transposed 16 at a time in registers.
+// One strip back in row layout (the inverse of cpu::packStrips) for Block (BlockQ8_0 here, with Halves
+// leading F16 fields), the 4-byte parts transposed 16 at a time in registers.
 template <typename Block, int Halves>
 void unpackStripAvx512(const std::byte* strip, size_t rowBytes, std::byte* out) {
     constexpr int kParts = static_cast<int>((sizeof(Block) - 2 * Halves) / 4);
@@ -2074,106 +2075,6 @@ struct PackedQ4_0 {
         for (int t = 0; t < T; ++t)
             acts[t] = stripActivation<true>(x + static_cast<size_t>(t) * xStride, nb);
         packedQ4_0Strip<T>(strip, nb, acts, y, yStride);
-    }
-};
-
-// Q4_K: per strip and super-block (2304 bytes) the 16 d, the 16 dmin, 3 parts of the packed 6-bit scales and
-// mins, then 32 parts of nibbles (part 8g + i: bytes 4i..4i+3 of the 32-byte group g, whose low nibbles are
-// sub-block 2g and high nibbles sub-block 2g + 1). Per (row, token) and super-block, as stripQ4_K's gemv:
-// isum = sum_j scale_j * (q . x over sub-block j), minsum = sum_j min_j * (sum of x over sub-block j), then
-// sums += isum * (d * xd) and minAcc += minsum * (dmin * xd); sums - minAcc at the end.
-constexpr size_t kPackedQ4_KBlockBytes = kStripRows * sizeof(BlockQ4_K);
-
-template <int T>
-void packedQ4_KStrip(const std::byte* strip, int64_t nb, const Q4KActivation (&act)[T], float* y,
-                     int64_t yStride) {
-    // prepareQ4KStrip's 32-value slots hold sub-blocks {0, 2, 1, 3, 4, 6, 5, 7} (its own order).
-    static constexpr int kSlotOf[8] = {0, 2, 1, 3, 4, 6, 5, 7};
-    const __m512i lowMask = _mm512_set1_epi8(0x0F);
-    const __m512i low6 = _mm512_set1_epi8(0x3F);
-    const __m512i bits45 = _mm512_set1_epi8(0x30);
-    const __m512i byteMask = _mm512_set1_epi32(0xFF);
-    const __m512i secondByte = _mm512_set1_epi32(0xFF00);
-    const char* p = reinterpret_cast<const char*>(strip);
-    const int64_t stripBytes = nb * static_cast<int64_t>(kPackedQ4_KBlockBytes);
-    __m512 sums[T];
-    __m512 minAcc[T];
-    for (int t = 0; t < T; ++t) {
-        sums[t] = _mm512_setzero_ps();
-        minAcc[t] = _mm512_setzero_ps();
-    }
-    for (int64_t b = 0; b < nb; ++b, p += kPackedQ4_KBlockBytes) {
-        prefetchNextStrip(p, stripBytes, kPackedQ4_KBlockBytes);
-        // The 12 scale bytes of each row as three lanes of 4 (unpackQ4KScaleBytes, 16 rows at once): bytes
-        // j of scales03 / scales47 are sub-block j's and j + 4's scales, of mins03 / mins47 their mins.
-        const __m512i s0 = _mm512_loadu_si512(p + 64);
-        const __m512i s1 = _mm512_loadu_si512(p + 128);
-        const __m512i s2 = _mm512_loadu_si512(p + 192);
-        const __m512i scales03 = _mm512_and_si512(s0, low6);
-        const __m512i mins03 = _mm512_and_si512(s1, low6);
-        const __m512i scales47 = _mm512_or_si512(_mm512_and_si512(s2, lowMask),
-                                                 _mm512_and_si512(_mm512_srli_epi32(s0, 2), bits45));
-        const __m512i mins47 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(s2, 4), lowMask),
-                                               _mm512_and_si512(_mm512_srli_epi32(s1, 2), bits45));
-        __m512i isum[T];
-        for (int t = 0; t < T; ++t)
-            isum[t] = _mm512_setzero_si512();
-        const char* q = p + 256;
-        for (int j = 0; j < 8; ++j) {
-            const int g = j >> 1;
-            const __m512i scale =
-                _mm512_and_si512(_mm512_srli_epi32(j < 4 ? scales03 : scales47, 8 * (j & 3)), byteMask);
-            __m512i nib[8];
-            for (int i = 0; i < 8; ++i) {
-                const __m512i raw = _mm512_loadu_si512(q + 64 * (8 * g + i));
-                nib[i] = (j & 1) ? _mm512_and_si512(_mm512_srli_epi16(raw, 4), lowMask)
-                                 : _mm512_and_si512(raw, lowMask);
-            }
-            for (int t = 0; t < T; ++t) {
-                const int8_t* xq = act[t].qs + b * kQKK + 32 * kSlotOf[j];
-                __m512i z0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib[0], broadcast4Bytes512(xq));
-                __m512i z1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib[1], broadcast4Bytes512(xq + 4));
-                for (int i = 2; i < 8; i += 2) {
-                    z0 = _mm512_dpbusd_epi32(z0, nib[i], broadcast4Bytes512(xq + 4 * i));
-                    z1 = _mm512_dpbusd_epi32(z1, nib[i + 1], broadcast4Bytes512(xq + 4 * i + 4));
-                }
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(z0, z1), scale));
-            }
-        }
-        // The mins as int16 pairs (min 2a, min 2a + 1) per lane, against the activation's sub-block sums.
-        __m512i minPairs[4];
-        for (int a = 0; a < 4; ++a) {
-            const __m512i v = _mm512_srli_epi32(a < 2 ? mins03 : mins47, 16 * (a & 1));
-            minPairs[a] = _mm512_or_si512(_mm512_and_si512(v, byteMask),
-                                          _mm512_slli_epi32(_mm512_and_si512(v, secondByte), 8));
-        }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-        const __m512 dminw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)));
-        for (int t = 0; t < T; ++t) {
-            int32_t subPairs[4];
-            std::memcpy(subPairs, act[t].subSums + 8 * b, 16);
-            __m512i minSum =
-                _mm512_dpwssd_epi32(_mm512_setzero_si512(), minPairs[0], _mm512_set1_epi32(subPairs[0]));
-            for (int a = 1; a < 4; ++a)
-                minSum = _mm512_dpwssd_epi32(minSum, minPairs[a], _mm512_set1_epi32(subPairs[a]));
-            const __m512 xd = _mm512_set1_ps(act[t].d[b]);
-            sums[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, xd), sums[t]);
-            minAcc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(minSum), _mm512_mul_ps(dminw, xd), minAcc[t]);
-        }
-    }
-    for (int t = 0; t < T; ++t)
-        _mm512_storeu_ps(y + t * yStride, _mm512_sub_ps(sums[t], minAcc[t]));
-}
-
-template <int T>
-struct PackedQ4_K {
-    static void run(const std::byte* strip, const std::byte* x, size_t xStride, int64_t n, float* y,
-                    int64_t yStride) {
-        const int64_t nb = n / kQKK;
-        Q4KActivation acts[T];
-        for (int t = 0; t < T; ++t)
-            acts[t] = q4KActivation(x + static_cast<size_t>(t) * xStride, nb);
-        packedQ4_KStrip<T>(strip, nb, acts, y, yStride);
     }
 };
 
@@ -2607,8 +2508,6 @@ KernelTable makeAvx512Table() {
     // LlamaCpp batches: the full groups of 4 tokens through the int8 lane gemm (12+ such tokens; the strips'
     // pair order below that), the rest in the strips' gemv order.
     t.gemmQ4_K = {&gemmStrips<Q4_KStripGemv>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1, &gemmQ4_KLanes};
-    t.stripsQ4_K = {&gemmPacked<PackedQ4_K>, &prepareQ4KStrip, &q4KStripPreparedBytes, 1,
-                    &gemmUnpackedStrips<BlockQ4_K, 2, &gemmQ4_KLanes, &gemmPacked<PackedQ4_K>>};
     // IQ4_XS: the AVX2 (or AVX-VNNI) table's int16 panel gemm, not gemmK16, for decode rounding (both give
     // the dot product's bits). Under BatchRounding::LlamaCpp (the product's) a batch of 8+ tokens takes
     // llama.cpp's IQ panel order: gemmIQ4_XSLanes (int8, 16 tokens a register; small batches through
@@ -3336,10 +3235,8 @@ KernelTable makeAmxTable() {
     t.gemmQ4_K.run = &gemmAmxK<Q4KTiles>;
     // Q4_0 and Q8_0 stay in strips as on the AVX-512 table: one-token decode from them was 1.2x the row
     // layout's on an Intel Xeon VM with AMX (docs/benchmarks.md, session 35); Q4_0 batches take the tiles
-    // from the strips (gemmAmxPackedQ4_0). Q4_K decode was no faster from strips there, so its tiles read the
-    // file's rows.
+    // from the strips (gemmAmxPackedQ4_0). Q4_K keeps rows, as on the AVX-512 table.
     t.stripsQ4_0.run = &gemmAmxPackedQ4_0;
-    t.stripsQ4_K = {};
     return t;
 }
 
