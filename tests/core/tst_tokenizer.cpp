@@ -261,6 +261,8 @@ private Q_SLOTS:
     void tinyVocabFromMemory();
     void malformedMetadata();
     void unknownPreTokenizerFallsBack();
+    void phi3NameStripsSpaceAfterSpecialTokens_data();
+    void phi3NameStripsSpaceAfterSpecialTokens();
 };
 
 void TstTokenizer::referenceVectors_data() {
@@ -829,6 +831,62 @@ void TstTokenizer::starcoderDecodeCleansSpaces() {
         QCOMPARE((*tokenizer)->encode("Hello , world . It 's fine !", false, false), ids);
         QCOMPARE((*tokenizer)->decode(ids), std::string(text));
     }
+}
+
+// llama.cpp's whitespace stripping around special tokens, set by model name (data/README.md, "phi3-strip"):
+// Llama 2's vocabulary plus Phi-3's added tokens, named so that the rule applies or not.
+void TstTokenizer::phi3NameStripsSpaceAfterSpecialTokens_data() {
+    QTest::addColumn<QString>("name");
+    QTest::addColumn<QString>("out");
+    QTest::newRow("Phi3") << QStringLiteral("Phi3") << QStringLiteral("phi3-strip-phi3.out");
+    QTest::newRow("phi-3 inside a name")
+        << QStringLiteral("Llama 2 with Phi-3 tokens") << QStringLiteral("phi3-strip-phi3.out");
+    QTest::newRow("another name") << QStringLiteral("Llama 2 chat") << QStringLiteral("phi3-strip-plain.out");
+}
+
+void TstTokenizer::phi3NameStripsSpaceAfterSpecialTokens() {
+    QFETCH(QString, name);
+    QFETCH(QString, out);
+    const QString path = testdata::referencePath(QStringLiteral("tokenizer/ggml-vocab-llama-spm.gguf"));
+    if (path.isEmpty())
+        DECLAI_SKIP_MISSING("reference",
+                            QStringLiteral("ggml-vocab-llama-spm.gguf not found (set DECLAI_REFERENCE_DIR)"));
+    auto file = GgufFile::open(path.toStdString());
+    QVERIFY(file);
+    auto spec = VocabSpec::fromGguf(*file);
+    QVERIFY2(spec, spec ? "" : spec.error().message.c_str());
+    QCOMPARE(spec->modelName, std::string("llama-spm")); // general.name is read
+    spec->modelName = name.toStdString();
+    {
+        // Without the texts the rule names (<|endoftext|>), llama.cpp refuses the file; here it loads.
+        auto withoutAddedTokens = Tokenizer::fromSpec(*spec);
+        QVERIFY2(withoutAddedTokens, withoutAddedTokens ? "" : withoutAddedTokens.error().message.c_str());
+    }
+    for (const char* text :
+         {"<|endoftext|>", "<|assistant|>", "<|placeholder1|>", "<|system|>", "<|end|>", "<|user|>"}) {
+        spec->tokens.emplace_back(text);
+        spec->scores.push_back(0.0f);
+        spec->tokenTypes.push_back(int32_t(TokenType::Control));
+    }
+    spec->tokens.emplace_back("<|tool|>");
+    spec->scores.push_back(0.0f);
+    spec->tokenTypes.push_back(int32_t(TokenType::UserDefined));
+    spec->eosId = 32000;
+    auto tokenizer = Tokenizer::fromSpec(std::move(*spec));
+    QVERIFY2(tokenizer, tokenizer ? "" : tokenizer.error().message.c_str());
+    QCOMPARE((*tokenizer)->findToken("<|user|>"), 32005);
+    QString error;
+    const auto cases = loadReferenceCases(QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/phi3-strip.inp"),
+                                          QStringLiteral(DECLAI_TOKENIZER_VECTORS_DIR "/") + out, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QCOMPARE(cases.size(), size_t(10));
+    for (const ReferenceCase& c : cases)
+        QVERIFY2((*tokenizer)->encode(c.text, false, true) == c.ids,
+                 qPrintable(
+                     QStringLiteral("%1: expected %2, got %3")
+                         .arg(QString::fromUtf8(
+                                  QByteArray(c.text.data(), qsizetype(c.text.size())).toPercentEncoding(" ")),
+                              idsToString(c.ids), idsToString((*tokenizer)->encode(c.text, false, true)))));
 }
 
 QTEST_APPLESS_MAIN(TstTokenizer)

@@ -1,9 +1,9 @@
 // llama.cpp's token ids for each string of a llama.cpp tokenizer test file (.inp: strings each followed by
 // "\n__ggml_vocab_test__\n"), one line of space-separated ids per string, the format of its .out files: the
-// vocabulary only (vocab_only), no BOS/EOS, no special-token parsing. Not part of the DeCLAI build; compile
-// it against a llama.cpp build as parity_ref.cpp (README.md).
+// vocabulary only (vocab_only), no BOS/EOS, no special-token parsing unless --parse-special. Not part of the
+// DeCLAI build; compile it against a llama.cpp build as parity_ref.cpp (README.md).
 //
-//   tokenize_ref VOCAB.gguf TESTS.inp > TESTS.out
+//   tokenize_ref VOCAB.gguf TESTS.inp [--parse-special] > TESTS.out
 #include "llama.h"
 
 #include <cstdio>
@@ -13,8 +13,9 @@
 #include <vector>
 
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: %s VOCAB.gguf TESTS.inp\n", argv[0]);
+    const bool parseSpecial = argc == 4 && std::string(argv[3]) == "--parse-special";
+    if (argc != 3 && !parseSpecial) {
+        std::fprintf(stderr, "usage: %s VOCAB.gguf TESTS.inp [--parse-special]\n", argv[0]);
         return 2;
     }
     llama_backend_init();
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
         const std::string s = text.substr(pos, hit - pos);
         std::vector<llama_token> ids(s.size() + 16);
         const int n = llama_tokenize(vocab, s.data(), static_cast<int>(s.size()), ids.data(),
-                                     static_cast<int>(ids.size()), false, false);
+                                     static_cast<int>(ids.size()), false, parseSpecial);
         if (n < 0) {
             std::fprintf(stderr, "tokenize failed\n");
             return 1;

@@ -6,6 +6,7 @@
 #include "tokenizer/Vocab.h"
 
 #include <algorithm>
+#include <cctype>
 #include <iterator>
 #include <limits>
 
@@ -53,6 +54,36 @@ constexpr std::string_view kEomTexts[] = {"<|eom_id|>"};
 template <size_t N>
 bool isOneOf(std::string_view text, const std::string_view (&list)[N]) {
     return std::find(std::begin(list), std::end(list), text) != std::end(list);
+}
+
+bool isSpaceByte(char c) { // C's isspace in the "C" locale, as llama.cpp's partition uses it
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+// llama.cpp's token attributes by model name (llama-vocab.cpp, after its special-token cache): a Phi-3 file
+// strips the whitespace after every special token but <unk>, <s> and <|endoftext|> (its tokenizer config
+// marks them rstrip). llama.cpp refuses a file missing one of those texts; here the rule skips it. (Its other
+// name rules, <mask> / [MASK] lstrip, are for BERT-family files, which this engine does not load.)
+void setStripAttributes(Vocab& v, std::string_view modelName) {
+    std::string name(modelName);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (name.find("phi-3") == std::string::npos && name.find("phi3") == std::string::npos)
+        return;
+    v.strip.assign(v.texts.size(), 0);
+    for (int32_t id : v.specialTokens)
+        v.strip[size_t(id)] |= tokenizer::detail::kStripRight;
+    const auto setRight = [&](std::string_view text, bool on) {
+        const int32_t id = v.find(text);
+        if (id < 0)
+            return;
+        uint8_t& flags = v.strip[size_t(id)];
+        flags = on ? uint8_t(flags | tokenizer::detail::kStripRight)
+                   : uint8_t(flags & ~tokenizer::detail::kStripRight);
+    };
+    setRight("</s>", true);
+    for (std::string_view text : {"<unk>", "<s>", "<|endoftext|>"})
+        setRight(text, false);
 }
 
 Error formatError(std::string message) {
@@ -180,6 +211,7 @@ Tokenizer::Impl::partition(std::string_view text, bool parseSpecial,
         const std::string& special = texts[size_t(id)];
         if (special.empty() || text.find(special) == std::string_view::npos)
             continue;
+        const uint8_t stripFlags = strip.empty() ? 0 : strip[size_t(id)];
         next.clear();
         for (const Fragment& fragment : fragments) {
             if (fragment.token >= 0) {
@@ -195,10 +227,17 @@ Tokenizer::Impl::partition(std::string_view text, bool parseSpecial,
                     from = hit + 1; // spelled inside message text: stays text
                     continue;
                 }
-                if (hit > pos)
-                    next.push_back({-1, pos, hit - pos});
+                size_t textEnd = hit;
+                if (stripFlags & tokenizer::detail::kStripLeft)
+                    while (textEnd > pos && isSpaceByte(text[textEnd - 1]))
+                        --textEnd;
+                if (textEnd > pos)
+                    next.push_back({-1, pos, textEnd - pos});
                 next.push_back({id, hit, special.size()});
                 pos = from = hit + special.size();
+                if (stripFlags & tokenizer::detail::kStripRight)
+                    while (pos < end && isSpaceByte(text[pos]))
+                        pos = ++from;
             }
             if (pos < end)
                 next.push_back({-1, pos, end - pos});
@@ -359,6 +398,7 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromSpec(VocabSpec spec) {
     std::stable_sort(v.specialTokens.begin(), v.specialTokens.end(), [&](int32_t a, int32_t b) {
         return v.texts[size_t(a)].size() > v.texts[size_t(b)].size();
     });
+    setStripAttributes(v, spec.modelName);
 
     return std::unique_ptr<Tokenizer>(new Tokenizer(std::move(impl)));
 }
@@ -380,6 +420,10 @@ Expected<VocabSpec> VocabSpec::fromGguf(const GgufFile& file) {
     if (!pre)
         return pre.error();
     spec.pre = std::move(*pre);
+    auto name = file.getStringOr("general.name", "");
+    if (!name)
+        return name.error();
+    spec.modelName = std::move(*name);
 
     auto tokens = file.getArray("tokenizer.ggml.tokens");
     if (!tokens)

@@ -57,6 +57,9 @@ enum class PreTokenizerKind {
 struct VocabSpec {
     std::string model; // "llama" or "gpt2"
     std::string pre;   // empty when the key is absent
+    // general.name: llama.cpp gives some models' special tokens whitespace-stripping attributes by name
+    // (a "phi3" / "phi-3" name: spaces after special tokens are dropped when they are parsed).
+    std::string modelName;
     std::vector<std::string> tokens;
     std::vector<float> scores;       // empty (all 0) or one per token
     std::vector<int32_t> tokenTypes; // empty (all Normal) or one per token, TokenType values
