@@ -262,6 +262,8 @@ private Q_SLOTS:
     void malformedMetadata();
     void unknownPreTokenizerFallsBack();
     void phi3NameStripsSpaceAfterSpecialTokens_data();
+    void endOfGenerationLikeLlamaCpp_data();
+    void endOfGenerationLikeLlamaCpp();
     void phi3NameStripsSpaceAfterSpecialTokens();
 };
 
@@ -887,6 +889,72 @@ void TstTokenizer::phi3NameStripsSpaceAfterSpecialTokens() {
                          .arg(QString::fromUtf8(
                                   QByteArray(c.text.data(), qsizetype(c.text.size())).toPercentEncoding(" ")),
                               idsToString(c.ids), idsToString((*tokenizer)->encode(c.text, false, true)))));
+}
+
+// Which tokens end generation and which are control tokens, as llama.cpp decides from texts and keys
+// (data/README.md, "End of generation"): <unk> <s> </s>, the 256 byte tokens, then these texts as normal
+// tokens, ids from 259. The expected ids are llama.cpp's (llama_vocab_is_eog, llama_vocab_is_control).
+void TstTokenizer::endOfGenerationLikeLlamaCpp_data() {
+    using Ids = std::vector<int32_t>;
+    using Texts = std::vector<std::string>;
+    QTest::addColumn<Texts>("texts");
+    QTest::addColumn<bool>("fimKeys");
+    QTest::addColumn<Ids>("eog");
+    QTest::addColumn<Ids>("control");
+    QTest::newRow("texts of many families")
+        << Texts{"<|endoftext|>", "<|im_start|>", "<|im_end|>",      "<|fim_prefix|>", "<|fim_pad|>",
+                 "<|repo_name|>", "<|file_sep|>", "<|end_of_text|>", "[EOT]",          "<eos>",
+                 "<turn|>",       "[e~[",         "[EOS]",           "<|end|>",        "hello"}
+        << false << Ids{2, 259, 261, 263, 264, 265, 266, 267, 268, 269, 270, 271, 272}
+        << Ids{1, 2, 259, 261, 262, 263, 264, 265, 266, 267, 268, 269, 270, 271, 272};
+    QTest::newRow("gpt-oss: <|end|> continues") << Texts{"<|return|>", "<|call|>", "<|end|>", "<|start|>"}
+                                                << false << Ids{2, 259, 260} << Ids{1, 2, 259, 260};
+    QTest::newRow("Solar Open: <|end|> continues")
+        << Texts{"<|calls|>", "<|flush|>", "<|end|>"} << false << Ids{2, 259, 260} << Ids{1, 2, 259, 260};
+    QTest::newRow("with <|tool_response>, </s> continues")
+        << Texts{"<|tool_response>", "<eos>"} << false << Ids{259, 260} << Ids{1, 259, 260};
+    QTest::newRow("FIM ids from keys") << Texts{"<PAD>", "<REPO>", "sep-here", "pad-here"} << true
+                                       << Ids{2, 260, 261, 262} << Ids{1, 2, 260};
+}
+
+void TstTokenizer::endOfGenerationLikeLlamaCpp() {
+    using Ids = std::vector<int32_t>;
+    using Texts = std::vector<std::string>;
+    QFETCH(Texts, texts);
+    QFETCH(bool, fimKeys);
+    QFETCH(Ids, eog);
+    QFETCH(Ids, control);
+    VocabSpec spec;
+    spec.model = "llama";
+    spec.tokens = {"<unk>", "<s>", "</s>"};
+    spec.tokenTypes = {int32_t(TokenType::Unknown), int32_t(TokenType::Control), int32_t(TokenType::Control)};
+    static const char* hex = "0123456789ABCDEF";
+    for (int b = 0; b < 256; ++b) {
+        spec.tokens.push_back(std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">");
+        spec.tokenTypes.push_back(int32_t(TokenType::Byte));
+    }
+    for (const std::string& text : texts) {
+        spec.tokens.push_back(text);
+        spec.tokenTypes.push_back(int32_t(TokenType::Normal));
+    }
+    spec.bosId = 1;
+    spec.eosId = 2;
+    spec.unknownId = 0;
+    if (fimKeys) {
+        spec.fimIds[5] = 261; // sep-here
+        spec.fimIds[3] = 262; // pad-here
+    }
+    auto tokenizer = Tokenizer::fromSpec(spec);
+    QVERIFY2(tokenizer, tokenizer ? "" : tokenizer.error().message.c_str());
+    Ids gotEog, gotControl;
+    for (int32_t id = 0; id < int32_t(spec.tokens.size()); ++id) {
+        if ((*tokenizer)->isEndOfGeneration(id))
+            gotEog.push_back(id);
+        if ((*tokenizer)->isControl(id))
+            gotControl.push_back(id);
+    }
+    QCOMPARE(gotEog, eog);
+    QCOMPARE(gotControl, control);
 }
 
 QTEST_APPLESS_MAIN(TstTokenizer)

@@ -39,17 +39,83 @@ constexpr std::string_view kEotTexts[] = {
     "<|end|>",
     "<end_of_turn>",
     "<|endoftext|>",
+    "<|end_of_text|>",
     "<EOT>",
     "_<EOT>",
+    "[EOT]",
     "<\xEF\xBD\x9C"
     "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
     "<end_of_utterance>",
 };
+// llama-vocab.cpp's list, which also ends generation at these texts in files of other families (a Phi-3
+// file's </s>, for one).
 constexpr std::string_view kEogTexts[] = {
-    "<|eot_id|>",    "<|im_end|>", "<|end|>", "<|return|>", "<|call|>",        "<end_of_turn>",
-    "<|endoftext|>", "<|eom_id|>", "<EOT>",   "_<EOT>",     "<|end_of_text|>", "<end_of_utterance>",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<|return|>",
+    "<|call|>",
+    "<|flush|>",
+    "<|calls|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
+    "<turn|>",
+    "<|tool_response>",
+    "<\xEF\xBD\x9C"
+    "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+    "[e~[",
 };
 constexpr std::string_view kEomTexts[] = {"<|eom_id|>"};
+// Fill-in-the-middle tokens found by text when the file names none (VocabSpec::fimIds order); they become
+// control tokens, and the pad, repository and file-separator ones end generation.
+constexpr std::string_view kFimPreTexts[] = {"<|fim_prefix|>",
+                                             "<fim-prefix>",
+                                             "<fim_prefix>",
+                                             "<\xEF\xBD\x9C"
+                                             "fim\xE2\x96\x81"
+                                             "begin\xEF\xBD\x9C>",
+                                             "<PRE>",
+                                             "\xE2\x96\x81<PRE>",
+                                             "<|code_prefix|>",
+                                             "<|prefix|>"};
+constexpr std::string_view kFimSufTexts[] = {"<|fim_suffix|>",
+                                             "<fim-suffix>",
+                                             "<fim_suffix>",
+                                             "<\xEF\xBD\x9C"
+                                             "fim\xE2\x96\x81"
+                                             "hole\xEF\xBD\x9C>",
+                                             "<SUF>",
+                                             "\xE2\x96\x81<SUF>",
+                                             "<|code_suffix|>",
+                                             "<|suffix|>"};
+constexpr std::string_view kFimMidTexts[] = {"<|fim_middle|>",
+                                             "<fim-middle>",
+                                             "<fim_middle>",
+                                             "<\xEF\xBD\x9C"
+                                             "fim\xE2\x96\x81"
+                                             "end\xEF\xBD\x9C>",
+                                             "<MID>",
+                                             "\xE2\x96\x81<MID>",
+                                             "<|code_middle|>",
+                                             "<|middle|>"};
+constexpr std::string_view kFimPadTexts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"};
+constexpr std::string_view kFimRepTexts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>",
+                                             "<reponame>"};
+constexpr std::string_view kFimSepTexts[] = {"<|file_sep|>"};
+constexpr const char* kFimKeys[] = {"tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.fim_suf_token_id",
+                                    "tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.fim_pad_token_id",
+                                    "tokenizer.ggml.fim_rep_token_id", "tokenizer.ggml.fim_sep_token_id"};
+constexpr std::span<const std::string_view> kFimTexts[] = {kFimPreTexts, kFimSufTexts, kFimMidTexts,
+                                                           kFimPadTexts, kFimRepTexts, kFimSepTexts};
 
 template <size_t N>
 bool isOneOf(std::string_view text, const std::string_view (&list)[N]) {
@@ -367,6 +433,10 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromSpec(VocabSpec spec) {
     applyId(v.pad, spec.paddingId, "tokenizer.ggml.padding_token_id");
     applyId(v.eot, spec.eotId, "tokenizer.ggml.eot_token_id");
     applyId(v.eom, spec.eomId, "tokenizer.ggml.eom_token_id");
+    std::array<int32_t, 6> fim;
+    fim.fill(-1);
+    for (size_t k = 0; k < fim.size(); ++k)
+        applyId(fim[k], spec.fimIds[k], kFimKeys[k]);
 
     // End-of-generation detection by text (ids ascending, so the choice of EOT is deterministic).
     for (size_t i = 0; i < n; ++i) {
@@ -380,14 +450,40 @@ Expected<std::unique_ptr<Tokenizer>> Tokenizer::fromSpec(VocabSpec spec) {
         }
         if (v.eom < 0 && isOneOf(text, kEomTexts))
             v.eom = id;
+        for (size_t k = 0; k < fim.size(); ++k) {
+            if (fim[k] < 0 &&
+                std::find(kFimTexts[k].begin(), kFimTexts[k].end(), text) != kFimTexts[k].end()) {
+                fim[k] = id;
+                v.types[i] = TokenType::Control;
+            }
+        }
         if (isOneOf(text, kEogTexts)) {
             v.endOfGeneration.insert(id);
             v.types[i] = TokenType::Control;
         }
     }
-    for (int32_t id : {v.eos, v.eot, v.eom})
+    for (int32_t id : {v.eos, v.eot, v.eom, fim[3], fim[4], fim[5]})
         if (id >= 0)
             v.endOfGeneration.insert(id);
+    // llama.cpp's two exceptions by vocabulary: with <|return|> and <|call|> (gpt-oss) or <|calls|> and
+    // <|flush|> (Solar Open) among them, <|end|> does not end generation and is a user-defined token; with
+    // <|tool_response>, </s> does not and is a normal one.
+    const auto eogWithText = [&](std::string_view text) {
+        for (int32_t id : v.endOfGeneration)
+            if (v.texts[size_t(id)] == text)
+                return id;
+        return int32_t(-1);
+    };
+    const auto dropEog = [&](int32_t id, TokenType type) {
+        v.endOfGeneration.erase(id);
+        v.types[size_t(id)] = type;
+    };
+    const int32_t endId = eogWithText("<|end|>");
+    const bool hasCall = eogWithText("<|call|>") >= 0 || eogWithText("<|calls|>") >= 0;
+    if (endId >= 0 && hasCall && (eogWithText("<|return|>") >= 0 || eogWithText("<|flush|>") >= 0))
+        dropEog(endId, TokenType::UserDefined);
+    if (const int32_t sId = eogWithText("</s>"); sId >= 0 && eogWithText("<|tool_response>") >= 0)
+        dropEog(sId, TokenType::Normal);
 
     for (size_t i = 0; i < n; ++i) {
         const TokenType t = v.types[i];
@@ -494,6 +590,16 @@ Expected<VocabSpec> VocabSpec::fromGguf(const GgufFile& file) {
                    readId("tokenizer.ggml.padding_token_id", spec.paddingId),
                    readId("tokenizer.ggml.eot_token_id", spec.eotId),
                    readId("tokenizer.ggml.eom_token_id", spec.eomId),
+                   // the pre-2024 names first, so that the current ones win as in llama.cpp
+                   readId("tokenizer.ggml.prefix_token_id", spec.fimIds[0]),
+                   readId("tokenizer.ggml.suffix_token_id", spec.fimIds[1]),
+                   readId("tokenizer.ggml.middle_token_id", spec.fimIds[2]),
+                   readId("tokenizer.ggml.fim_pre_token_id", spec.fimIds[0]),
+                   readId("tokenizer.ggml.fim_suf_token_id", spec.fimIds[1]),
+                   readId("tokenizer.ggml.fim_mid_token_id", spec.fimIds[2]),
+                   readId("tokenizer.ggml.fim_pad_token_id", spec.fimIds[3]),
+                   readId("tokenizer.ggml.fim_rep_token_id", spec.fimIds[4]),
+                   readId("tokenizer.ggml.fim_sep_token_id", spec.fimIds[5]),
                    readBool("tokenizer.ggml.add_bos_token", spec.addBos),
                    readBool("tokenizer.ggml.add_eos_token", spec.addEos),
                    readBool("tokenizer.ggml.add_space_prefix", spec.addSpacePrefix)}) {

@@ -6,6 +6,7 @@
 
 #include "declai/core/Error.h"
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -65,6 +66,9 @@ struct VocabSpec {
     std::vector<int32_t> tokenTypes; // empty (all Normal) or one per token, TokenType values
     std::vector<std::string> merges; // "left right", BPE only
     std::optional<int64_t> bosId, eosId, unknownId, paddingId, eotId, eomId;
+    // Fill-in-the-middle tokens (prefix, suffix, middle, pad, repository, file separator; FimKind order):
+    // llama.cpp finds the ones a file does not name by text, and ends generation at the last three.
+    std::array<std::optional<int64_t>, 6> fimIds;
     std::optional<bool> addBos, addEos, addSpacePrefix;
 
     // The tokenizer.ggml.* keys of a file; missing or mistyped vocabulary data is an Error.
