@@ -940,11 +940,20 @@ void TstTokenizer::endOfGenerationLikeLlamaCpp() {
     spec.bosId = 1;
     spec.eosId = 2;
     spec.unknownId = 0;
-    if (fimKeys) {
-        spec.fimIds[5] = 261; // sep-here
-        spec.fimIds[3] = 262; // pad-here
-    }
     auto tokenizer = Tokenizer::fromSpec(spec);
+    if (fimKeys) { // through a file, so that VocabSpec::fromGguf's reading of the keys is tested too
+        GgufWriter w;
+        w.addString("tokenizer.ggml.model", "llama");
+        w.addStringArray("tokenizer.ggml.tokens", spec.tokens);
+        w.addFloatArray("tokenizer.ggml.scores", std::vector<float>(spec.tokens.size(), 0.0f));
+        w.addInt32Array("tokenizer.ggml.token_type", spec.tokenTypes);
+        w.addUInt32("tokenizer.ggml.bos_token_id", 1);
+        w.addUInt32("tokenizer.ggml.eos_token_id", 2);
+        w.addUInt32("tokenizer.ggml.unknown_token_id", 0);
+        w.addUInt32("tokenizer.ggml.fim_sep_token_id", 261); // sep-here
+        w.addUInt32("tokenizer.ggml.fim_pad_token_id", 262); // pad-here
+        tokenizer = tokenizerFromImage(w.finish());
+    }
     QVERIFY2(tokenizer, tokenizer ? "" : tokenizer.error().message.c_str());
     Ids gotEog, gotControl;
     for (int32_t id = 0; id < int32_t(spec.tokens.size()); ++id) {

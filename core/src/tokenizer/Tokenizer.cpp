@@ -590,16 +590,16 @@ Expected<VocabSpec> VocabSpec::fromGguf(const GgufFile& file) {
                    readId("tokenizer.ggml.padding_token_id", spec.paddingId),
                    readId("tokenizer.ggml.eot_token_id", spec.eotId),
                    readId("tokenizer.ggml.eom_token_id", spec.eomId),
-                   // the pre-2024 names first, so that the current ones win as in llama.cpp
-                   readId("tokenizer.ggml.prefix_token_id", spec.fimIds[0]),
-                   readId("tokenizer.ggml.suffix_token_id", spec.fimIds[1]),
-                   readId("tokenizer.ggml.middle_token_id", spec.fimIds[2]),
                    readId("tokenizer.ggml.fim_pre_token_id", spec.fimIds[0]),
                    readId("tokenizer.ggml.fim_suf_token_id", spec.fimIds[1]),
                    readId("tokenizer.ggml.fim_mid_token_id", spec.fimIds[2]),
                    readId("tokenizer.ggml.fim_pad_token_id", spec.fimIds[3]),
                    readId("tokenizer.ggml.fim_rep_token_id", spec.fimIds[4]),
                    readId("tokenizer.ggml.fim_sep_token_id", spec.fimIds[5]),
+                   // the pre-2024 names last: llama.cpp reads them after the current ones, so they win
+                   readId("tokenizer.ggml.prefix_token_id", spec.fimIds[0]),
+                   readId("tokenizer.ggml.suffix_token_id", spec.fimIds[1]),
+                   readId("tokenizer.ggml.middle_token_id", spec.fimIds[2]),
                    readBool("tokenizer.ggml.add_bos_token", spec.addBos),
                    readBool("tokenizer.ggml.add_eos_token", spec.addEos),
                    readBool("tokenizer.ggml.add_space_prefix", spec.addSpacePrefix)}) {
