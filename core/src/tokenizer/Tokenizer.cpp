@@ -136,20 +136,16 @@ void setStripAttributes(Vocab& v, std::string_view modelName) {
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (name.find("phi-3") == std::string::npos && name.find("phi3") == std::string::npos)
         return;
-    v.strip.assign(v.texts.size(), 0);
+    v.stripAfter.assign(v.texts.size(), false);
     for (int32_t id : v.specialTokens)
-        v.strip[size_t(id)] |= tokenizer::detail::kStripRight;
-    const auto setRight = [&](std::string_view text, bool on) {
-        const int32_t id = v.find(text);
-        if (id < 0)
-            return;
-        uint8_t& flags = v.strip[size_t(id)];
-        flags = on ? uint8_t(flags | tokenizer::detail::kStripRight)
-                   : uint8_t(flags & ~tokenizer::detail::kStripRight);
+        v.stripAfter[size_t(id)] = true;
+    const auto set = [&](std::string_view text, bool on) {
+        if (const int32_t id = v.find(text); id >= 0)
+            v.stripAfter[size_t(id)] = on;
     };
-    setRight("</s>", true);
+    set("</s>", true);
     for (std::string_view text : {"<unk>", "<s>", "<|endoftext|>"})
-        setRight(text, false);
+        set(text, false);
 }
 
 Error formatError(std::string message) {
@@ -277,7 +273,7 @@ Tokenizer::Impl::partition(std::string_view text, bool parseSpecial,
         const std::string& special = texts[size_t(id)];
         if (special.empty() || text.find(special) == std::string_view::npos)
             continue;
-        const uint8_t stripFlags = strip.empty() ? 0 : strip[size_t(id)];
+        const bool stripSpaceAfter = !stripAfter.empty() && stripAfter[size_t(id)];
         next.clear();
         for (const Fragment& fragment : fragments) {
             if (fragment.token >= 0) {
@@ -293,15 +289,11 @@ Tokenizer::Impl::partition(std::string_view text, bool parseSpecial,
                     from = hit + 1; // spelled inside message text: stays text
                     continue;
                 }
-                size_t textEnd = hit;
-                if (stripFlags & tokenizer::detail::kStripLeft)
-                    while (textEnd > pos && isSpaceByte(text[textEnd - 1]))
-                        --textEnd;
-                if (textEnd > pos)
-                    next.push_back({-1, pos, textEnd - pos});
+                if (hit > pos)
+                    next.push_back({-1, pos, hit - pos});
                 next.push_back({id, hit, special.size()});
                 pos = from = hit + special.size();
-                if (stripFlags & tokenizer::detail::kStripRight)
+                if (stripSpaceAfter)
                     while (pos < end && isSpaceByte(text[pos]))
                         pos = ++from;
             }

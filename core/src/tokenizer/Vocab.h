@@ -39,9 +39,9 @@ struct Vocab {
     bool cleanSpaces = false;  // decode: HF clean_up_tokenization_spaces
 
     std::vector<int32_t> specialTokens; // control, user-defined, unknown; longest text first
-    // Per token, llama.cpp's LSTRIP / RSTRIP attributes (kStripLeft, kStripRight): a parsed special token
-    // swallows the whitespace before / after it. Empty when no token has one.
-    std::vector<uint8_t> strip;
+    // Per token, llama.cpp's RSTRIP attribute: a parsed special token swallows the whitespace after it.
+    // Empty when no token has it.
+    std::vector<bool> stripAfter;
     std::unordered_set<int32_t> endOfGeneration;
     std::vector<std::string> warnings;
 
@@ -51,9 +51,6 @@ struct Vocab {
     }
     int32_t size() const { return static_cast<int32_t>(texts.size()); }
 };
-
-constexpr uint8_t kStripLeft = 1;
-constexpr uint8_t kStripRight = 2;
 
 // Unambiguous key for a (left, right) merge pair, even if the halves contain spaces.
 std::string mergeKey(std::string_view left, std::string_view right);
