@@ -1,9 +1,10 @@
 // Models derived from ../shared's files for tests of features no shared file has: a copy of a GGUF with F32
 // tensors appended (Llama 3.1's `rope_freqs.weight`, LongRoPE's `rope_factors_long/short.weight`, Gemma 3's
 // Q/K norms), fused tensors split by rows (GLM-4's separate Q/K/V from Phi-3's attn_qkv), tensors renamed
-// (OLMo 2's post-norms from llama's pre-norms), metadata keys
-// renamed by prefix (`gemma2.` to `gemma3.`), removed, added or replaced. Every other metadata entry and
-// every tensor of the source is kept, tensors at their offsets; the new tensors follow the last one.
+// (OLMo 2's post-norms from llama's pre-norms), tensors re-quantised to another type (a mixture of
+// experts' IQ4_XS experts from F16 ones), metadata keys renamed by prefix (`gemma2.` to `gemma3.`), removed,
+// added or replaced. Every other metadata entry and every tensor of the source is kept, in order (tensors
+// after a re-quantised one move by its change in size); the new tensors follow the last one.
 // llama.cpp's reference outputs for such a file are made from the file this writes
 // (tests/gpu/parity/README.md).
 #pragma once
@@ -11,6 +12,7 @@
 #include "TestData.h"
 #include "declai/core/GgufFile.h"
 #include "declai/core/GgufSerialize.h"
+#include "declai/core/Quant.h"
 #include "declai/core/ShardManifest.h"
 
 #include <QFile>
@@ -44,6 +46,10 @@ struct Derivation {
     // Tensors under another name, data unchanged (ggml's reader wants the tensors' data contiguous and in
     // order, so a derived model renames rather than leaves one out).
     std::vector<std::pair<std::string, std::string>> renamedTensors;
+    // Tensors whose names end with `first` re-quantised to the type named `second` ("IQ4_XS"): dequantised
+    // from the source's type row by row, then quantised with core's quantizeRow (llama.cpp's reference
+    // quantisers).
+    std::vector<std::pair<std::string, std::string>> requantized;
     std::pair<std::string, std::string> renamedPrefix;       // every key starting with first: second instead
     std::vector<std::string> removedKeys;                    // (after renaming)
     std::vector<std::pair<std::string, GgufValue>> metadata; // added, or replacing the source's entry
@@ -111,11 +117,56 @@ inline QString writeDerived(const QString& source, const QString& destination, c
         appendGgufPod<uint32_t>(out, static_cast<uint32_t>(type));
         appendGgufPod<uint64_t>(out, offset);
     };
-    for (const GgufTensorInfo& t : file->tensors()) {
+    // Re-quantised tensors' new bytes (empty: the source's bytes), and every tensor's shift: data stays in
+    // the source's order, so a tensor moves by the aligned change in size of the re-quantised ones before it.
+    const std::vector<GgufTensorInfo>& tensors = file->tensors();
+    std::vector<std::vector<std::byte>> requantizedBytes(tensors.size());
+    std::vector<std::optional<TensorType>> newTypes(tensors.size());
+    for (const auto& [suffix, typeName] : derivation.requantized) {
+        const auto type = tensorTypeFromName(typeName);
+        if (!type)
+            return QStringLiteral("unknown tensor type '%1'").arg(QString::fromStdString(typeName));
+        for (size_t i = 0; i < tensors.size(); ++i)
+            if (tensors[i].name.ends_with(suffix))
+                newTypes[i] = *type;
+    }
+    std::vector<size_t> byOffset(tensors.size());
+    for (size_t i = 0; i < tensors.size(); ++i)
+        byOffset[i] = i;
+    std::sort(byOffset.begin(), byOffset.end(),
+              [&](size_t a, size_t b) { return tensors[a].offset < tensors[b].offset; });
+    std::vector<uint64_t> newOffsets(tensors.size());
+    uint64_t shift = 0;
+    for (size_t i : byOffset) {
+        const GgufTensorInfo& t = tensors[i];
+        newOffsets[i] = t.offset + shift;
+        if (!newTypes[i])
+            continue;
+        const int64_t rowLength = int64_t(t.rowLength());
+        const auto sourceRow = tensorBytes(t.type, t.rowLength());
+        const auto row = tensorBytes(*newTypes[i], t.rowLength());
+        if (!sourceRow || !row || t.offset + t.sizeBytes > data.size() ||
+            std::any_of(derivation.splits.begin(), derivation.splits.end(),
+                        [&](const SplitTensor& s) { return s.name == t.name; }))
+            return QStringLiteral("tensor '%1' cannot be re-quantised so")
+                .arg(QString::fromStdString(t.name));
+        std::vector<float> values(size_t(rowLength), 0.0f);
+        std::vector<std::byte>& bytes = requantizedBytes[i];
+        bytes.resize(size_t(*row * t.rowCount()));
+        for (uint64_t r = 0; r < t.rowCount(); ++r) {
+            quant::dequantizeRow(t.type, data.data() + t.offset + r * *sourceRow, values.data(), rowLength);
+            if (!quant::quantizeRow(*newTypes[i], values.data(), bytes.data() + r * *row, rowLength))
+                return QStringLiteral("tensor '%1' cannot be re-quantised so")
+                    .arg(QString::fromStdString(t.name));
+        }
+        shift = align(newOffsets[i] + bytes.size()) - align(newOffsets[i] + t.sizeBytes) + shift;
+    }
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        const GgufTensorInfo& t = tensors[i];
         const auto split = std::find_if(derivation.splits.begin(), derivation.splits.end(),
                                         [&](const SplitTensor& s) { return s.name == t.name; });
         if (split == derivation.splits.end()) {
-            tensorInfo(nameOf(t.name), t.shape, t.type, t.offset);
+            tensorInfo(nameOf(t.name), t.shape, newTypes[i].value_or(t.type), newOffsets[i]);
             continue;
         }
         const auto rowBytes = t.shape.size() == 2 ? tensorBytes(t.type, t.shape[0]) : std::nullopt;
@@ -124,14 +175,14 @@ inline QString writeDerived(const QString& source, const QString& destination, c
             rows += part.second;
         if (!rowBytes || rows != t.shape[1])
             return QStringLiteral("tensor '%1' cannot be split so").arg(QString::fromStdString(t.name));
-        uint64_t offset = t.offset;
+        uint64_t offset = newOffsets[i];
         for (const auto& [partName, partRows] : split->parts) {
             tensorInfo(partName, {t.shape[0], partRows}, t.type, offset);
             offset += partRows * *rowBytes;
         }
     }
     std::vector<uint64_t> offsets;
-    uint64_t end = data.size();
+    uint64_t end = data.size() + shift;
     for (const DerivedTensor& t : derivation.tensors) {
         offsets.push_back(align(end));
         end = offsets.back() + t.values.size() * sizeof(float);
@@ -139,7 +190,18 @@ inline QString writeDerived(const QString& source, const QString& destination, c
     }
     out.resize(size_t(align(out.size())), std::byte{0});
     const size_t dataStart = out.size();
-    out.insert(out.end(), data.begin(), data.end());
+    if (shift == 0 && derivation.requantized.empty()) {
+        out.insert(out.end(), data.begin(), data.end());
+    } else {
+        for (size_t i : byOffset) {
+            out.resize(dataStart + size_t(newOffsets[i]), std::byte{0});
+            if (newTypes[i])
+                out.insert(out.end(), requantizedBytes[i].begin(), requantizedBytes[i].end());
+            else
+                appendGgufBytes(out, data.data() + tensors[i].offset, size_t(tensors[i].sizeBytes));
+        }
+        out.resize(dataStart + size_t(end), std::byte{0});
+    }
     for (size_t i = 0; i < derivation.tensors.size(); ++i) {
         const std::vector<float>& values = derivation.tensors[i].values;
         out.resize(dataStart + size_t(offsets[i]), std::byte{0});
@@ -155,6 +217,7 @@ inline QString writeDerived(const QString& source, const QString& destination, c
 
 // A parity reference's derivation, each part optional: `derived_tensors` ([{"name": ..., "values": [...]}]),
 // `derived_split_tensors` ([{"name": ..., "parts": [{"name": ..., "rows": N}, ...]}]),
+// `derived_requantized_tensors` ([{"suffix": ..., "type": "IQ4_XS"}]),
 // `derived_renamed_prefix` ({"from": ..., "to": ...}), `derived_removed_metadata` ([key, ...]) and
 // `derived_metadata` ([{"key": ..., "type": "f32" | "u32" | "str" | "bool", "value": ...}]).
 inline Derivation derivation(const QJsonObject& reference) {
@@ -177,6 +240,11 @@ inline Derivation derivation(const QJsonObject& reference) {
     for (const QJsonValue& v : reference.value(QStringLiteral("derived_renamed_tensors")).toArray())
         d.renamedTensors.emplace_back(v.toObject().value(QStringLiteral("from")).toString().toStdString(),
                                       v.toObject().value(QStringLiteral("to")).toString().toStdString());
+    for (const QJsonValue& v : reference.value(QStringLiteral("derived_requantized_tensors")).toArray()) {
+        const QJsonObject o = v.toObject();
+        d.requantized.emplace_back(o.value(QStringLiteral("suffix")).toString().toStdString(),
+                                   o.value(QStringLiteral("type")).toString().toStdString());
+    }
     const QJsonObject renamed = reference.value(QStringLiteral("derived_renamed_prefix")).toObject();
     d.renamedPrefix = {renamed.value(QStringLiteral("from")).toString().toStdString(),
                        renamed.value(QStringLiteral("to")).toString().toStdString()};
@@ -207,8 +275,8 @@ inline QString writeDerivedModel(const QJsonObject& reference, const QString& de
     if (source.isEmpty())
         return model + QStringLiteral(" is not in DECLAI_MODEL_PATH");
     const Derivation d = derivation(reference);
-    if (d.tensors.empty() && d.splits.empty() && d.renamedTensors.empty() && d.metadata.empty() &&
-        d.renamedPrefix.first.empty() && d.removedKeys.empty())
+    if (d.tensors.empty() && d.splits.empty() && d.renamedTensors.empty() && d.requantized.empty() &&
+        d.metadata.empty() && d.renamedPrefix.first.empty() && d.removedKeys.empty())
         return QStringLiteral("the reference derives nothing (no derived_tensors, derived_metadata, ...)");
     return writeDerived(source, destination, d);
 }

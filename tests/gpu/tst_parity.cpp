@@ -395,6 +395,11 @@ private Q_SLOTS:
                                   "internlm2-f16", "internlm2-Q5_K_M"})
             for (const char* prompt : {"p1", "p2"})
                 add(QStringLiteral("synth-arch-%1-%2").arg(QLatin1String(model), QLatin1String(prompt)));
+        // synth-arch-mixtral with its experts re-quantised to IQ4_XS, and prompts of 26-32 tokens: an
+        // expert gets 8 or more of them (llama.cpp's IQ panel rounding), and in the last layer the last row
+        // is its only token (llama.cpp's one-row graph there).
+        for (const char* prompt : {"p1", "p2"})
+            add(QStringLiteral("synth-arch-mixtral-f16-iq4xs-experts-%1").arg(QLatin1String(prompt)));
     }
 
     void derivedModelsMatchLlamaCpp() {
@@ -457,6 +462,13 @@ private Q_SLOTS:
                                                                                : "ernie4_5"));
             QCOMPARE(config.spec->rope, exaone ? RopeMode::NeoX : RopeMode::Normal);
             QCOMPARE(config.has(LayerTensor::Bq), exaone); // synth-arch-qwen2 has Q/K/V biases
+        } else if (file.contains(QLatin1String("-iq4xs-experts-"))) {
+            QCOMPARE(config.expertCount, int64_t(4));
+            for (int64_t layer = 0; layer < config.layerCount; ++layer) {
+                QCOMPARE((*weights)->layer(layer).gateExps.type, TensorType::IQ4_XS);
+                QCOMPARE((*weights)->layer(layer).downExps.type, TensorType::IQ4_XS);
+                QCOMPARE((*weights)->layer(layer).wq.type, TensorType::F16);
+            }
         } else if (file.contains(QLatin1String("-exaone4-"))) {
             QCOMPARE(config.architecture, std::string("exaone4"));
             QVERIFY(!config.has(LayerTensor::AttnNorm) && config.has(LayerTensor::PostAttnNorm));

@@ -139,7 +139,8 @@ private Q_SLOTS:
     // network runs the long set: every stage runs with the model's context length, 1,024 here, above the
     // derived file's original 256) are the non-layer tensors a node downloads (NodeAgent), without which
     // its layers would rotate by other angles; Gemma 3 runs its window layer on the gateway and its dense
-    // layer, with the other RoPE base and scale, on a node; Qwen 3 MoE's experts route on the node; Granite's
+    // layer, with the other RoPE base and scale, on a node; Qwen 3 MoE's experts route on the node (and
+    // IQ4_XS experts there round as llama.cpp's, the last row alone in the last layer); Granite's
     // embedding and logit multipliers apply on the gateway and its residual one on both sides. The model
     // is derived at run time (tests/DerivedModels.h); llama.cpp's outputs are those of tst_parity's
     // derivedModelsMatchLlamaCpp, from the build the nodes' kernel table follows.
@@ -169,6 +170,8 @@ private Q_SLOTS:
                               << QStringLiteral("synth-arch-phi3-Q4_K_M.gguf");
         QTest::newRow("olmo2") << QStringLiteral("synth-arch-olmo2-Q5_K_M")
                                << QStringLiteral("synth-arch-llama-Q5_K_M.gguf");
+        QTest::newRow("IQ4_XS experts") << QStringLiteral("synth-arch-mixtral-f16-iq4xs-experts")
+                                        << QStringLiteral("synth-arch-mixtral-f16.gguf");
     }
 
     void derivedModelsThroughThePipeline() {

@@ -466,46 +466,51 @@ Expected<void> ShardExecutor::CpuLayerOps::experts(FfnActivation activation) {
     x.m_slotOut.resize(n * static_cast<size_t>(used * dim));
     cpu::routeExperts(x.m_router.data(), nTokens, experts, used, x.m_slotExpert.data(),
                       x.m_slotWeight.data());
+    // The experts' products run per row range of forRowRanges: in the model's last layer under LlamaCpp the
+    // last row is an expert's only routed token, as in llama.cpp's one-row graph there (an IQ4_XS expert
+    // with 8 or more routed tokens rounds otherwise).
     std::vector<int64_t> members; // (token, slot) pairs routed to the current expert, as t * used + s
-    for (int64_t e = 0; e < experts; ++e) {
-        members.clear();
-        for (int64_t i = 0; i < nTokens * used; ++i)
-            if (x.m_slotExpert[static_cast<size_t>(i)] == e)
-                members.push_back(i);
-        if (members.empty())
-            continue;
-        const auto count = static_cast<int64_t>(members.size());
-        x.m_expertIn.resize(static_cast<size_t>(count * dim));
-        for (int64_t m = 0; m < count; ++m) {
-            const float* src = x.m_normed.data() + (members[static_cast<size_t>(m)] / used) * dim;
-            std::copy(src, src + dim, x.m_expertIn.data() + m * dim);
+    forRowRanges(true, [&](int64_t firstRow, int64_t rows, int64_t) {
+        for (int64_t e = 0; e < experts; ++e) {
+            members.clear();
+            for (int64_t i = firstRow * used; i < (firstRow + rows) * used; ++i)
+                if (x.m_slotExpert[static_cast<size_t>(i)] == e)
+                    members.push_back(i);
+            if (members.empty())
+                continue;
+            const auto count = static_cast<int64_t>(members.size());
+            x.m_expertIn.resize(static_cast<size_t>(count * dim));
+            for (int64_t m = 0; m < count; ++m) {
+                const float* src = x.m_normed.data() + (members[static_cast<size_t>(m)] / used) * dim;
+                std::copy(src, src + dim, x.m_expertIn.data() + m * dim);
+            }
+            const WeightMatrix gateMatrix = expertSlice(w.gateExps, e, experts);
+            const WeightMatrix up = expertSlice(w.upExps, e, experts);
+            const WeightMatrix down = expertSlice(w.downExps, e, experts);
+            x.m_gate.resize(static_cast<size_t>(std::max(count, nTokens) * ff));
+            x.m_up.resize(x.m_gate.size());
+            const cpu::MatmulJob gateUp[] = {{&gateMatrix, x.m_gate.data()}, {&up, x.m_up.data()}};
+            // llama.cpp's MUL_MAT_ID multiplies each routed token on its own (the repacked gemv for Q4_K),
+            // never through its batch gemm, except that an IQ4_XS expert with 8 or more routed tokens takes
+            // its IQ panel (LlamaCppExperts). AsDecode keeps decode's arithmetic throughout.
+            const cpu::BatchRounding expertRounding = m_rounding == cpu::BatchRounding::LlamaCpp
+                                                          ? cpu::BatchRounding::LlamaCppExperts
+                                                          : cpu::BatchRounding::AsDecode;
+            cpu::matmulShared(gateUp, x.m_expertIn.data(), count, x.m_pool, x.m_actScratch, expertRounding);
+            gate(activation, x.m_gate.data(), x.m_up.data(), count);
+            x.m_expertOut.resize(static_cast<size_t>(count * dim));
+            cpu::matmul(down, x.m_up.data(), count, x.m_expertOut.data(), x.m_pool, x.m_actScratch,
+                        expertRounding);
+            for (int64_t m = 0; m < count; ++m) {
+                const int64_t i = members[static_cast<size_t>(m)];
+                const float weight = x.m_slotWeight[static_cast<size_t>(i)];
+                const float* src = x.m_expertOut.data() + m * dim;
+                float* dst = x.m_slotOut.data() + i * dim;
+                for (int64_t d = 0; d < dim; ++d)
+                    dst[d] = src[d] * weight;
+            }
         }
-        const WeightMatrix gateMatrix = expertSlice(w.gateExps, e, experts);
-        const WeightMatrix up = expertSlice(w.upExps, e, experts);
-        const WeightMatrix down = expertSlice(w.downExps, e, experts);
-        x.m_gate.resize(static_cast<size_t>(std::max(count, nTokens) * ff));
-        x.m_up.resize(x.m_gate.size());
-        const cpu::MatmulJob gateUp[] = {{&gateMatrix, x.m_gate.data()}, {&up, x.m_up.data()}};
-        // llama.cpp's MUL_MAT_ID multiplies each routed token on its own (the repacked gemv for Q4_K), never
-        // through its batch gemm, except that an IQ4_XS expert with 8 or more routed tokens takes its IQ
-        // panel (LlamaCppExperts). AsDecode keeps decode's arithmetic throughout.
-        const cpu::BatchRounding expertRounding = m_rounding == cpu::BatchRounding::LlamaCpp
-                                                      ? cpu::BatchRounding::LlamaCppExperts
-                                                      : cpu::BatchRounding::AsDecode;
-        cpu::matmulShared(gateUp, x.m_expertIn.data(), count, x.m_pool, x.m_actScratch, expertRounding);
-        gate(activation, x.m_gate.data(), x.m_up.data(), count);
-        x.m_expertOut.resize(static_cast<size_t>(count * dim));
-        cpu::matmul(down, x.m_up.data(), count, x.m_expertOut.data(), x.m_pool, x.m_actScratch,
-                    expertRounding);
-        for (int64_t m = 0; m < count; ++m) {
-            const int64_t i = members[static_cast<size_t>(m)];
-            const float weight = x.m_slotWeight[static_cast<size_t>(i)];
-            const float* src = x.m_expertOut.data() + m * dim;
-            float* dst = x.m_slotOut.data() + i * dim;
-            for (int64_t d = 0; d < dim; ++d)
-                dst[d] = src[d] * weight;
-        }
-    }
+    });
     for (int64_t t = 0; t < nTokens; ++t) {
         float* out = x.m_proj.data() + t * dim;
         const float* first = x.m_slotOut.data() + t * used * dim;
