@@ -326,7 +326,8 @@ void ComputeWorker::runBatch() {
     for (Member& m : members) {
         parts.push_back(BatchPart{m.request->session_id(), m.request->start_pos(), m.hidden,
                                   static_cast<int64_t>(m.request->n_tokens()),
-                                  static_cast<int64_t>(m.request->prompt_tokens())});
+                                  static_cast<int64_t>(m.request->prompt_tokens()),
+                                  static_cast<int64_t>(m.request->prompt_chunk_tokens())});
         batchRows += parts.back().nTokens;
     }
     const auto results = executor->forwardBatch(parts);

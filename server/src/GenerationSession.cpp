@@ -108,8 +108,7 @@ void GenerationSession::runPromptChunk() {
     const auto begin = static_cast<size_t>(m_position);
     // Chunks of a multiple of 4 tokens keep llama.cpp's groups of 4 prompt tokens (its Q4_K gemm) whole, so
     // the rows round as in its whole-prompt batch (BatchPart::promptTokens).
-    const size_t count = std::min(m_promptTokens.size() - begin,
-                                  static_cast<size_t>(std::max(4, m_prefillChunkTokens / 4 * 4)));
+    const size_t count = std::min(m_promptTokens.size() - begin, static_cast<size_t>(promptChunkTokens()));
     runStep(std::span<const int32_t>(m_promptTokens).subspan(begin, count));
 }
 
@@ -168,6 +167,8 @@ void GenerationSession::dispatch(size_t index) {
     request.set_hidden_size(static_cast<uint32_t>(dim));
     request.set_encoding(m_encoding);
     request.set_prompt_tokens(static_cast<uint32_t>(m_promptTokens.size()));
+    request.set_prompt_chunk_tokens(
+        static_cast<uint32_t>(std::min<int64_t>(promptChunkTokens(), UINT32_MAX)));
     if (stage.needsReplay) {
         // A new node for this stage: it rebuilds the session's cache from every input so far (identical
         // numbers: batched prefill equals step-by-step decode) and returns this step's rows.
@@ -453,8 +454,8 @@ void GenerationSession::reportWork() {
         if (s.outputs.empty())
             continue;
         work.push_back(SessionHost::StageWork{s.nodeId, s.layers, &s.history, s.rows,
-                                              static_cast<int64_t>(m_promptTokens.size()), &s.outputs,
-                                              &s.outputPositions});
+                                              static_cast<int64_t>(m_promptTokens.size()),
+                                              promptChunkTokens(), &s.outputs, &s.outputPositions});
     }
     if (!work.empty())
         m_host.sessionWork(m_model.name(), work);

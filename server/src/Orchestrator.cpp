@@ -200,6 +200,7 @@ void Orchestrator::sessionWork(const std::string& modelName, const std::vector<S
         job->history = *w.history;
         job->rows = w.historyRows;
         job->promptTokens = w.promptTokens;
+        job->promptChunkTokens = w.promptChunkTokens;
         job->claimed = *w.outputs;
         job->claimedPositions = *w.outputPositions;
         m_verifier.submit(std::move(job));

@@ -47,7 +47,7 @@ void VerifierWorker::run(std::shared_ptr<VerificationJob> job) {
         const int64_t dim = (*executor)->hiddenSize();
         std::vector<float> rows = job->history;
         // A throwaway session: recompute every position, as a failover replay would.
-        const BatchPart replay{1, 0, rows, job->rows, job->promptTokens};
+        const BatchPart replay{1, 0, rows, job->rows, job->promptTokens, job->promptChunkTokens};
         if (auto r = std::move((*executor)->forwardBatch(std::span<const BatchPart>(&replay, 1)).front());
             !r) {
             result.error = r.error().message;

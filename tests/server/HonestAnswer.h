@@ -34,8 +34,9 @@ honestStageAnswer(ShardExecutor* executor, LayerRange held, const wire::StageReq
         onInput(*rows);
     if (r.replay())
         executor->endSession(r.session_id());
-    // As a node runs it (ComputeWorker): the prompt length says how each row rounds.
-    const BatchPart part{r.session_id(), r.start_pos(), *rows, r.n_tokens(), r.prompt_tokens()};
+    // As a node runs it (ComputeWorker): the prompt length and chunk say how each row rounds.
+    const BatchPart part{r.session_id(), r.start_pos(),     *rows,
+                         r.n_tokens(),   r.prompt_tokens(), r.prompt_chunk_tokens()};
     if (auto ran = std::move(executor->forwardBatch(std::span<const BatchPart>(&part, 1)).front()); !ran) {
         response.set_error(ran.error().message);
         return response;

@@ -24,6 +24,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <set>
 
 using namespace declai;
 using namespace declai::server;
@@ -55,7 +56,8 @@ struct FakeNode {
     uint64_t faultStep = 0;
     int requests = 0;
     int replays = 0;
-    int answered = 0; // StageAnswer reports from the session
+    std::set<uint32_t> promptChunkTokens; // every prompt_chunk_tokens the node's requests carried
+    int answered = 0;                     // StageAnswer reports from the session
     int joined = 0;
     int left = 0;
 };
@@ -161,6 +163,7 @@ public:
         ++node.requests;
         if (request.replay())
             ++node.replays;
+        node.promptChunkTokens.insert(request.prompt_chunk_tokens());
         const bool faulty = node.fault != Fault::None && request.step() == node.faultStep;
         const Fault fault = faulty ? node.fault : Fault::None;
         if (fault == Fault::Silent)
@@ -483,7 +486,8 @@ private Q_SLOTS:
 
     // The 5-token prompt with chunks set to 2 tokens, which run as 4 (chunks keep llama.cpp's groups of 4
     // prompt tokens: steps 0-1), alone and with a node error in the second chunk: the spare rebuilds from
-    // the 4 rows stored so far and the text is still the reference.
+    // the 4 rows stored so far and the text is still the reference. Every request says the chunk, so that
+    // a replay runs its prompt rows in the same pieces (BatchPart::promptChunkTokens).
     void chunkedPrefill_data() {
         QTest::addColumn<bool>("fault");
         QTest::newRow("no fault") << false;
@@ -505,6 +509,9 @@ private Q_SLOTS:
         compareWithReference(out);
         const int steps = int(m_reference.greedyTokens.size()) + 1; // one more prompt step than unchunked
         QCOMPARE(host.nodes.at("b").requests, steps);
+        for (const char* id : {"a", "b", "a-spare"})
+            if (host.nodes.at(id).requests > 0)
+                QCOMPARE(host.nodes.at(id).promptChunkTokens, std::set<uint32_t>{4});
         QCOMPARE(out.stats.nodeLayerTokens.at("b"),
                  int64_t(2) * (int64_t(m_reference.promptTokens.size()) +
                                int64_t(m_reference.greedyTokens.size()) - 1));

@@ -106,6 +106,8 @@ wire::StageRequest knownFieldsOf(const wire::StageRequest& r) {
     // The prompt length (llama.cpp's prompt-batch rounding): metadata a node already sees as the row count of
     // the prompt's steps (docs/security.md), never a token id.
     k.set_prompt_tokens(r.prompt_tokens());
+    // The gateway's prefill chunk: one server setting, the same in every request (checked below).
+    k.set_prompt_chunk_tokens(r.prompt_chunk_tokens());
     return k;
 }
 
@@ -240,6 +242,7 @@ private Q_SLOTS:
             int64_t endPos = 0;        // the furthest position its rows reached
         };
         std::map<uint64_t, PromptLength> promptLengths; // by session id
+        std::set<uint32_t> promptChunks;                // every prompt_chunk_tokens of every request
         QByteArray all;                                 // every frame both nodes received, back to back
         for (const auto& node : nodes) {
             for (const QByteArray& frame : node->peer.rawFrames) {
@@ -271,6 +274,7 @@ private Q_SLOTS:
                     ++stageRequests;
                     PromptLength& length = promptLengths[r.session_id()];
                     length.values.insert(r.prompt_tokens());
+                    promptChunks.insert(r.prompt_chunk_tokens());
                     length.endPos = std::max<int64_t>(length.endPos, int64_t(r.start_pos()) + r.n_tokens());
                     // Decoded: the request holds hidden states of the announced shape and nothing else.
                     const size_t width = r.encoding() == wire::F16 ? 2 : 4;
@@ -321,6 +325,8 @@ private Q_SLOTS:
         QCOMPARE(extraFieldRequests, size_t(0));
         QVERIFY(!promptLengths.empty());
         QCOMPARE(badPromptLengths, size_t(0));
+        // prompt_chunk_tokens is the server's setting: one value in every request of every session.
+        QCOMPARE(promptChunks.size(), size_t(1));
         QVERIFY2(relay.boundConnections() >= clients,
                  "the clients did not reach the gateway from the distinctive address");
     }

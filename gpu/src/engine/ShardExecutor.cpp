@@ -123,7 +123,11 @@ std::vector<Expected<void>> ShardExecutor::forwardBatch(std::span<const BatchPar
                 const int64_t ubatchEnd = std::min(batchEnd, ubatchBegin + kLlamaUbatchTokens);
                 if (ubatchEnd - ubatchBegin == 1)
                     break; // a batch of one token is decode
-                const int64_t n = std::min(part.nTokens - row, ubatchEnd - pos);
+                int64_t pieceEnd = ubatchEnd;
+                if (part.promptTokens > 0 && part.promptChunkTokens > 0)
+                    pieceEnd =
+                        std::min(pieceEnd, (pos / part.promptChunkTokens + 1) * part.promptChunkTokens);
+                const int64_t n = std::min(part.nTokens - row, pieceEnd - pos);
                 promptChunks.push_back(PromptChunk{i, row, n, ubatchEnd - ubatchBegin});
                 row += n;
             }

@@ -31,6 +31,11 @@ struct BatchPart {
     // each row rounds as it did there, however the rows are cut into parts (prompt chunks, a replay of
     // prompt and generated tokens). 0: this part's rows are one batch of their own.
     int64_t promptTokens = 0;
+    // Under LlamaCpp, prompt rows also run in pieces cut at multiples of this many positions (from 0) when
+    // it is positive: the chunks the gateway first sent them in, so that a replay rounds each row as the
+    // first pass did. Dense products do not care (they round by promptTokens); a mixture of experts'
+    // IQ4_XS products do: llama.cpp picks their rounding by an expert's routed tokens in the batch.
+    int64_t promptChunkTokens = 0;
 };
 
 // llama.cpp's default physical batch (n_ubatch): a longer prompt is evaluated in batches of this many tokens.

@@ -52,7 +52,8 @@ public:
         LayerRange layers;
         const std::vector<float>* history = nullptr;
         int64_t historyRows = 0;
-        int64_t promptTokens = 0; // the session's prompt length (BatchPart::promptTokens)
+        int64_t promptTokens = 0;      // the session's prompt length (BatchPart::promptTokens)
+        int64_t promptChunkTokens = 0; // BatchPart::promptChunkTokens
         const std::vector<float>* outputs = nullptr;
         const std::vector<int64_t>* outputPositions = nullptr;
     };
@@ -156,6 +157,8 @@ public:
     // (ServerConfig::prefillChunkTokens), rounded down to a multiple of 4 (at least 4) so that chunks round
     // as llama.cpp's whole-prompt batch.
     void setPrefillChunkTokens(int tokens) { m_prefillChunkTokens = tokens; }
+    // The chunk the prompt really runs in (the setting rounded so); requests carry it for replays.
+    int64_t promptChunkTokens() const { return std::max(4, m_prefillChunkTokens / 4 * 4); }
 
     void start();
     void cancel(const QString& reason);

@@ -40,8 +40,9 @@ struct VerificationJob {
     LayerRange layers;
     std::vector<float> history; // every input row the stage has seen, the checked step's rows last
     int64_t rows = 0;
-    int64_t promptTokens = 0;   // the session's prompt length: its rows round as the node's did (BatchPart)
-    std::vector<float> claimed; // rows the node returned, one per entry of claimedPositions
+    int64_t promptTokens = 0; // the session's prompt length: its rows round as the node's did (BatchPart)
+    int64_t promptChunkTokens = 0; // the gateway's prefill chunk (BatchPart::promptChunkTokens)
+    std::vector<float> claimed;    // rows the node returned, one per entry of claimedPositions
     // Positions (row indices of the stage's output) of the claimed rows; empty = the last rows.
     std::vector<int64_t> claimedPositions;
 };
