@@ -190,18 +190,15 @@ inline QString writeDerived(const QString& source, const QString& destination, c
     }
     out.resize(size_t(align(out.size())), std::byte{0});
     const size_t dataStart = out.size();
-    if (shift == 0 && derivation.requantized.empty()) {
-        out.insert(out.end(), data.begin(), data.end());
-    } else {
-        for (size_t i : byOffset) {
-            out.resize(dataStart + size_t(newOffsets[i]), std::byte{0});
-            if (newTypes[i])
-                out.insert(out.end(), requantizedBytes[i].begin(), requantizedBytes[i].end());
-            else
-                appendGgufBytes(out, data.data() + tensors[i].offset, size_t(tensors[i].sizeBytes));
-        }
-        out.resize(dataStart + size_t(end), std::byte{0});
+    // Tensor by tensor at their (possibly moved) offsets; the gaps are the alignment's zero padding.
+    for (size_t i : byOffset) {
+        out.resize(dataStart + size_t(newOffsets[i]), std::byte{0});
+        if (newTypes[i])
+            out.insert(out.end(), requantizedBytes[i].begin(), requantizedBytes[i].end());
+        else
+            appendGgufBytes(out, data.data() + tensors[i].offset, size_t(tensors[i].sizeBytes));
     }
+    out.resize(dataStart + size_t(data.size() + shift), std::byte{0});
     for (size_t i = 0; i < derivation.tensors.size(); ++i) {
         const std::vector<float>& values = derivation.tensors[i].values;
         out.resize(dataStart + size_t(offsets[i]), std::byte{0});

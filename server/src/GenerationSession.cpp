@@ -167,8 +167,7 @@ void GenerationSession::dispatch(size_t index) {
     request.set_hidden_size(static_cast<uint32_t>(dim));
     request.set_encoding(m_encoding);
     request.set_prompt_tokens(static_cast<uint32_t>(m_promptTokens.size()));
-    request.set_prompt_chunk_tokens(
-        static_cast<uint32_t>(std::min<int64_t>(promptChunkTokens(), UINT32_MAX)));
+    request.set_prompt_chunk_tokens(static_cast<uint32_t>(promptChunkTokens())); // an int's range
     if (stage.needsReplay) {
         // A new node for this stage: it rebuilds the session's cache from every input so far (identical
         // numbers: batched prefill equals step-by-step decode) and returns this step's rows.
