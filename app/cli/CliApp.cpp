@@ -38,7 +38,7 @@ commands:
                     print the continuation of PROMPT (greedy when --temp is 0)
   tokenize -m MODEL -p TEXT [--no-bos]
                     print token ids, space separated
-  logits   -m MODEL -p PROMPT -o FILE
+  logits   -m MODEL -p PROMPT -o FILE [--threads T] [--device D]
                     write the last prompt position's logits as little-endian float32
   inspect  -m MODEL print metadata and the tensor table
   bench    -m MODEL [--threads T] [-p 64] [-n 32] [--reps 3] [--sessions S] [--json] [--prefault]

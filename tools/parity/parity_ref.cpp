@@ -1,9 +1,9 @@
 // Reference generator for DeCLAI's parity tests (tools/parity/README.md). Not built with DeCLAI: it links
 // against a llama.cpp build.
-// Loads a GGUF with llama.cpp (CPU backend only), tokenizes the prompt with BOS, evaluates it in one batch,
-// writes the last prompt position's logits (raw little-endian float32) and then greedily generates
-// n_predict tokens one at a time (argmax, lowest id on ties, as llama.cpp's greedy sampler), writing a JSON
-// file in the format of ../shared/reference/parity/*.json.
+// Loads a GGUF with llama.cpp (CPU backend unless PARITY_REF_GPU_LAYERS is set), tokenizes the prompt with
+// BOS, evaluates it in one batch, writes the last prompt position's logits (raw little-endian float32) and
+// then greedily generates n_predict tokens one at a time (argmax, lowest id on ties, as llama.cpp's greedy
+// sampler), writing a JSON file in the format of ../shared/reference/parity/*.json.
 //
 //   parity_ref MODEL.gguf "PROMPT" N_PREDICT OUT_PREFIX [THREADS]
 //
@@ -114,7 +114,12 @@ int main(int argc, char** argv) {
     ggml_backend_load_all();
     llama_backend_init();
     llama_model_params mp = llama_model_default_params();
-    mp.n_gpu_layers = 0;
+    // PARITY_REF_GPU_LAYERS=N puts N layers (and the output layer when N covers them all) on the build's own
+    // GPU backend (Vulkan, CUDA, ...): how far llama.cpp's devices are from its CPU, the bar ours are held
+    // to.
+    const char* gpuLayersText = std::getenv("PARITY_REF_GPU_LAYERS");
+    const int gpuLayers = gpuLayersText ? std::atoi(gpuLayersText) : 0;
+    mp.n_gpu_layers = gpuLayers;
     llama_model* model = llama_model_load_from_file(modelPath.c_str(), mp);
     if (!model)
         return 1;
@@ -198,9 +203,10 @@ int main(int argc, char** argv) {
         "{\n  \"model\": \"%s\",\n  \"prompt\": \"%s\",\n  \"add_bos\": true,\n  \"prompt_tokens\": [%s],\n"
         "  \"greedy_tokens\": [%s],\n  \"greedy_text\": \"%s\",\n  \"n_vocab\": %d,\n"
         "  \"last_logits_file\": \"%s.logits.f32\",\n"
-        "  \"generator\": \"tools/parity/parity_ref.cpp with llama.cpp (CPU, %d threads, %s)\"\n}\n",
+        "  \"generator\": \"tools/parity/parity_ref.cpp with llama.cpp (%s, %d threads, %s)\"\n}\n",
         jsonEscape(modelName).c_str(), jsonEscape(prompt).c_str(), joinIds(promptIds).c_str(),
-        joinIds(generated).c_str(), jsonEscape(text).c_str(), nVocab, base.c_str(), threads,
+        joinIds(generated).c_str(), jsonEscape(text).c_str(), nVocab, base.c_str(),
+        gpuLayers > 0 ? ("GPU backend, " + std::to_string(gpuLayers) + " layers").c_str() : "CPU", threads,
         contextTokens > 0 ? ("n_ctx " + std::to_string(contextTokens)).c_str() : "default context");
     std::fclose(f);
     llama_free(ctx);
