@@ -12,6 +12,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <unistd.h>
 
 namespace declai::cli {
 
@@ -594,6 +595,7 @@ struct SynthOptions {
 };
 
 Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
+    const bool logIsTerminal = log && isatty(fileno(log));
     const MixInfo* mix = nullptr;
     for (const MixInfo& m : kMixes)
         if (o.typeName == m.name)
@@ -709,11 +711,12 @@ Expected<void> synthesize(const SynthOptions& o, std::FILE* log) {
                 return r;
         }
         if (log && t.name.find("ffn_down") != std::string::npos) {
-            std::fprintf(log, "\rwrote %s", t.name.c_str());
+            // One line rewritten in place on a terminal; a line per layer in a log file or pipe.
+            std::fprintf(log, logIsTerminal ? "\rwrote %s" : "wrote %s\n", t.name.c_str());
             std::fflush(log);
         }
     }
-    if (log)
+    if (log && logIsTerminal)
         std::fputc('\n', log);
     return writer.finish();
 }
