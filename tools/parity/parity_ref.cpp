@@ -115,8 +115,7 @@ int main(int argc, char** argv) {
     llama_backend_init();
     llama_model_params mp = llama_model_default_params();
     // PARITY_REF_GPU_LAYERS=N puts N layers (and the output layer when N covers them all) on the build's own
-    // GPU backend (Vulkan, CUDA, ...): how far llama.cpp's devices are from its CPU, the bar ours are held
-    // to.
+    // GPU backend (Vulkan, CUDA, ...), to measure how far llama.cpp's devices are from its CPU.
     const char* gpuLayersText = std::getenv("PARITY_REF_GPU_LAYERS");
     const int gpuLayers = gpuLayersText ? std::atoi(gpuLayersText) : 0;
     mp.n_gpu_layers = gpuLayers;
