@@ -44,15 +44,25 @@ static bool dumpCallback(struct ggml_tensor* t, bool ask, void*) {
     return true;
 }
 
-// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not valid.
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is not valid (RFC 3629: no overlong
+// forms, no surrogates, nothing past U+10FFFF; strict JSON readers refuse those).
 static size_t utf8Length(const std::string& s, size_t i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    const size_t n = c < 0x80                   ? 1
+                     : (c >= 0xC2 && c <= 0xDF) ? 2
+                     : (c >> 4) == 0xE          ? 3
+                     : (c >= 0xF0 && c <= 0xF4) ? 4
+                                                : 0;
     if (n == 0 || i + n > s.size())
         return 0;
     for (size_t k = 1; k < n; ++k)
         if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2)
             return 0;
+    // The second byte's allowed range narrows after E0, ED, F0 and F4.
+    const unsigned char second = n > 1 ? static_cast<unsigned char>(s[i + 1]) : 0x80;
+    if ((c == 0xE0 && second < 0xA0) || (c == 0xED && second >= 0xA0) || (c == 0xF0 && second < 0x90) ||
+        (c == 0xF4 && second >= 0x90))
+        return 0;
     return n;
 }
 
