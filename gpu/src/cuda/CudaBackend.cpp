@@ -112,7 +112,8 @@ class CudaBuffer final : public DeviceBuffer {
 public:
     CudaBuffer(const Device* device, uint64_t sizeBytes, void* ptr)
         : DeviceBuffer(device, sizeBytes), m_ptr(ptr) {}
-    ~CudaBuffer() override { cudaFree(m_ptr); } // synchronises with the work that still uses it
+    // Synchronises with the work that still uses it; a destructor has no one to report a failure to.
+    ~CudaBuffer() override { (void)cudaFree(m_ptr); }
     void* ptr() const { return m_ptr; }
 
 private:
@@ -138,9 +139,10 @@ public:
         m_scores.reset();
         m_ids.reset();
         if (m_stream) {
-            cudaSetDevice(m_index);
-            cudaStreamSynchronize(m_stream);
-            cudaStreamDestroy(m_stream);
+            // Best effort: a destructor has no one to report a failure to.
+            (void)cudaSetDevice(m_index);
+            (void)cudaStreamSynchronize(m_stream);
+            (void)cudaStreamDestroy(m_stream);
         }
     }
 
@@ -161,7 +163,7 @@ public:
         void* ptr = nullptr;
         const cudaError_t status = cudaMalloc(&ptr, std::max<uint64_t>(sizeBytes, 4));
         if (status != cudaSuccess) {
-            cudaGetLastError(); // an allocation failure is not sticky: clear it
+            (void)cudaGetLastError(); // an allocation failure is not sticky: clear it
             return apiError(status, std::string(DECLAI_GPU_API_PREFIX "Malloc(")
                                         .append(std::to_string(sizeBytes))
                                         .append(" bytes)"));
@@ -410,7 +412,7 @@ private:
         int count = 0;
         const cudaError_t status = cudaGetDeviceCount(&count);
         if (status != cudaSuccess || count <= 0) {
-            cudaGetLastError(); // leave no pending error behind for later runtime calls
+            (void)cudaGetLastError(); // leave no pending error behind for later runtime calls
             m_reason =
                 std::string("no " DECLAI_GPU_API_NAME " device (" DECLAI_GPU_API_PREFIX "GetDeviceCount: ")
                     .append(status == cudaSuccess ? std::string("0 devices") : statusText(status))
