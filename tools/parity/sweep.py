@@ -76,7 +76,7 @@ def main():
                 try:
                     ours, logits = candidate(a, cli, model, prompt, tmp)
                 except subprocess.CalledProcessError as e:
-                    # A crash of either side is a failed run, not the end of the sweep.
+                    # A crash of the compared side is a failed run, not the end of the sweep.
                     bad += 1
                     runs += 1
                     print("BAD %-34s p%d %s exited with %d" % (os.path.basename(model), i,
